@@ -1,0 +1,1 @@
+//! Workers KV: the KvNamespace contract and its embedded SQLite backend.
