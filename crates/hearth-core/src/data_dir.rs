@@ -1,0 +1,91 @@
+//! The one place that says where Hearth keeps what it persists.
+//!
+//! ```text
+//! <data dir>/                 default: .hearth/ beside the config file
+//!   kv/<namespace id>.sqlite  one SQLite file per KV namespace
+//!   d1/<database name>.sqlite one SQLite file per D1 database
+//!   r2/<bucket name>/         one directory per R2 bucket (metadata + blobs)
+//! ```
+//!
+//! Names from the config become single path components; anything outside
+//! `[A-Za-z0-9._-]` is percent-encoded so a name can never escape its folder.
+
+use std::path::{Path, PathBuf};
+
+/// The directory name used when no `--data-dir` is given.
+pub const DEFAULT_DIR_NAME: &str = ".hearth";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataDir {
+    root: PathBuf,
+}
+
+impl DataDir {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into() }
+    }
+
+    /// `.hearth/` beside the config file (`config_dir` is the directory holding it).
+    pub fn beside_config(config_dir: &Path) -> Self {
+        Self::new(config_dir.join(DEFAULT_DIR_NAME))
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn kv_namespace(&self, namespace_id: &str) -> PathBuf {
+        self.root
+            .join("kv")
+            .join(format!("{}.sqlite", path_component(namespace_id)))
+    }
+
+    pub fn d1_database(&self, database_name: &str) -> PathBuf {
+        self.root
+            .join("d1")
+            .join(format!("{}.sqlite", path_component(database_name)))
+    }
+
+    pub fn r2_bucket(&self, bucket_name: &str) -> PathBuf {
+        self.root.join("r2").join(path_component(bucket_name))
+    }
+}
+
+/// Encodes a configured name as one safe path component.
+pub fn path_component(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for b in name.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'_' | b'-' => out.push(b as char),
+            // A leading dot would hide the file or make "." / ".." components.
+            b'.' if !out.is_empty() => out.push('.'),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    if out.is_empty() {
+        out.push_str("%00");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_cannot_escape_their_folder() {
+        assert_eq!(path_component("my-db_1"), "my-db_1");
+        assert_eq!(path_component("../etc"), "%2E.%2Fetc");
+        assert_eq!(path_component(".."), "%2E.");
+        assert_eq!(path_component("a/b"), "a%2Fb");
+        assert_eq!(path_component(""), "%00");
+    }
+
+    #[test]
+    fn layout() {
+        let d = DataDir::beside_config(Path::new("/p"));
+        assert_eq!(d.kv_namespace("abc"), Path::new("/p/.hearth/kv/abc.sqlite"));
+        assert_eq!(d.d1_database("db"), Path::new("/p/.hearth/d1/db.sqlite"));
+        assert_eq!(d.r2_bucket("b"), Path::new("/p/.hearth/r2/b"));
+    }
+}
