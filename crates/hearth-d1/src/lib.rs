@@ -1,1 +1,605 @@
-//! D1: the D1Database contract, one SQLite file per database, and wrangler-style migrations.
+//! D1: the `D1Database` contract over one SQLite file per database, plus
+//! wrangler-style migrations ([`migrations`]).
+//!
+//! The API mirrors the Workers binding: [`D1Database::prepare`] gives a
+//! [`D1PreparedStatement`]; [`D1PreparedStatement::bind`] attaches values to
+//! its `?` / `?NNN` parameters; `first`, `all`, `raw` and `run` execute it.
+//! [`D1Database::batch`] runs statements as one all-or-nothing transaction,
+//! [`D1Database::exec`] runs raw SQL, and [`D1Database::with_session`]
+//! starts a session that hands out bookmarks.
+//!
+//! Every call is one SQLite transaction committed under `synchronous=FULL`
+//! before it returns, so a result that came back is durable. Errors read
+//! like D1's (`D1_ERROR: no such table: t: SQLITE_ERROR`). Limits live in
+//! [`D1Limits`]. This crate knows nothing of JavaScript or HTTP.
+
+mod error;
+pub mod migrations;
+mod split;
+mod sqlite;
+mod validate;
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use serde::Serialize;
+use serde::ser::{SerializeMap, Serializer};
+
+pub use error::{D1Error, MigrationError, TRANSACTION_STATEMENT_MESSAGE};
+pub use validate::{
+    D1Limits, FIRST_PRIMARY, FIRST_UNCONSTRAINED, MAX_BOUND_PARAMETERS, MAX_COLUMNS_PER_TABLE,
+    MAX_DATABASE_BYTES, MAX_FUNCTION_ARGS, MAX_LIKE_PATTERN_BYTES, MAX_QUERY_DURATION,
+    MAX_SQL_STATEMENT_BYTES, MAX_VALUE_BYTES, SessionConstraint, is_bookmark,
+};
+
+use sqlite::{Backend, Query, QueryOutput};
+
+/// What `meta.served_by` says.
+pub const SERVED_BY: &str = "hearth.d1";
+
+/// A SQLite value as D1 stores and returns it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum D1Value {
+    Null,
+    Integer(i64),
+    Real(f64),
+    Text(String),
+    Blob(Vec<u8>),
+}
+
+impl D1Value {
+    pub fn as_i64(&self) -> Option<i64> {
+        match self {
+            D1Value::Integer(i) => Some(*i),
+            _ => None,
+        }
+    }
+
+    pub fn as_f64(&self) -> Option<f64> {
+        match self {
+            D1Value::Real(f) => Some(*f),
+            D1Value::Integer(i) => Some(*i as f64),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            D1Value::Text(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn as_blob(&self) -> Option<&[u8]> {
+        match self {
+            D1Value::Blob(b) => Some(b),
+            _ => None,
+        }
+    }
+
+    pub fn is_null(&self) -> bool {
+        matches!(self, D1Value::Null)
+    }
+}
+
+macro_rules! from_integer {
+    ($($t:ty),*) => {$(
+        impl From<$t> for D1Value {
+            fn from(v: $t) -> Self {
+                D1Value::Integer(i64::from(v))
+            }
+        }
+    )*};
+}
+from_integer!(i8, i16, i32, i64, u8, u16, u32);
+
+/// Booleans bind as 1 / 0, as the Workers binding does.
+impl From<bool> for D1Value {
+    fn from(v: bool) -> Self {
+        D1Value::Integer(i64::from(v))
+    }
+}
+
+impl From<f64> for D1Value {
+    fn from(v: f64) -> Self {
+        D1Value::Real(v)
+    }
+}
+
+impl From<f32> for D1Value {
+    fn from(v: f32) -> Self {
+        D1Value::Real(f64::from(v))
+    }
+}
+
+impl From<String> for D1Value {
+    fn from(v: String) -> Self {
+        D1Value::Text(v)
+    }
+}
+
+impl From<&str> for D1Value {
+    fn from(v: &str) -> Self {
+        D1Value::Text(v.to_owned())
+    }
+}
+
+impl From<Vec<u8>> for D1Value {
+    fn from(v: Vec<u8>) -> Self {
+        D1Value::Blob(v)
+    }
+}
+
+impl From<&[u8]> for D1Value {
+    fn from(v: &[u8]) -> Self {
+        D1Value::Blob(v.to_vec())
+    }
+}
+
+impl<T: Into<D1Value>> From<Option<T>> for D1Value {
+    fn from(v: Option<T>) -> Self {
+        v.map_or(D1Value::Null, Into::into)
+    }
+}
+
+/// Serialized as D1 returns values to a Worker: BLOBs as arrays of bytes.
+impl Serialize for D1Value {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            D1Value::Null => s.serialize_unit(),
+            D1Value::Integer(i) => s.serialize_i64(*i),
+            D1Value::Real(f) => s.serialize_f64(*f),
+            D1Value::Text(t) => s.serialize_str(t),
+            D1Value::Blob(b) => b.serialize(s),
+        }
+    }
+}
+
+/// One result row: column names to values, in column order. Like the
+/// object a Worker receives, a name appears once; when a query returns two
+/// columns with the same name, the later value wins at the first position.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct D1Row {
+    entries: Vec<(String, D1Value)>,
+}
+
+impl D1Row {
+    fn from_columns(columns: &[String], values: Vec<D1Value>) -> Self {
+        let mut entries: Vec<(String, D1Value)> = Vec::with_capacity(columns.len());
+        for (name, value) in columns.iter().zip(values) {
+            match entries.iter_mut().find(|(n, _)| n == name) {
+                Some(slot) => slot.1 = value,
+                None => entries.push((name.clone(), value)),
+            }
+        }
+        Self { entries }
+    }
+
+    pub fn get(&self, column: &str) -> Option<&D1Value> {
+        self.entries
+            .iter()
+            .find(|(n, _)| n == column)
+            .map(|(_, v)| v)
+    }
+
+    pub fn columns(&self) -> impl Iterator<Item = &str> {
+        self.entries.iter().map(|(n, _)| n.as_str())
+    }
+
+    pub fn values(&self) -> impl Iterator<Item = &D1Value> {
+        self.entries.iter().map(|(_, v)| v)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &D1Value)> {
+        self.entries.iter().map(|(n, v)| (n.as_str(), v))
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub fn into_entries(self) -> Vec<(String, D1Value)> {
+        self.entries
+    }
+}
+
+impl Serialize for D1Row {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(self.entries.len()))?;
+        for (k, v) in &self.entries {
+            map.serialize_entry(k, v)?;
+        }
+        map.end()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct D1Timings {
+    /// Time spent executing SQL, in milliseconds.
+    pub sql_duration_ms: f64,
+}
+
+/// `meta` of a [`D1Result`], with D1's field names.
+///
+/// `rows_read` and `rows_written` approximate D1's billing counters with
+/// what stock SQLite exposes: `rows_read` is the largest of the full-scan
+/// steps (`SQLITE_STMTSTATUS_FULLSCAN_STEP`), the rows returned and the rows
+/// changed; `rows_written` is the rows inserted, updated or deleted,
+/// including by triggers (`sqlite3_total_changes`). Index entries, which
+/// D1 also bills as written rows, are not counted, and rows reached through
+/// an index count only when returned or changed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct D1Meta {
+    pub served_by: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub served_by_region: Option<String>,
+    pub served_by_primary: bool,
+    pub timings: D1Timings,
+    /// Milliseconds.
+    pub duration: f64,
+    pub changes: u64,
+    pub last_row_id: i64,
+    pub changed_db: bool,
+    /// Bytes in the database after the query.
+    pub size_after: u64,
+    pub rows_read: u64,
+    pub rows_written: u64,
+}
+
+/// What `all()`, `run()` and each entry of `batch()` return.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct D1Result {
+    pub success: bool,
+    pub results: Vec<D1Row>,
+    pub meta: D1Meta,
+}
+
+impl D1Result {
+    fn from_output(out: QueryOutput) -> Self {
+        let QueryOutput {
+            columns,
+            rows,
+            meta,
+        } = out;
+        let results = rows
+            .into_iter()
+            .map(|values| D1Row::from_columns(&columns, values))
+            .collect();
+        Self {
+            success: true,
+            results,
+            meta,
+        }
+    }
+}
+
+/// What `exec()` returns.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct D1ExecResult {
+    /// Queries executed.
+    pub count: usize,
+    /// Milliseconds, summed over the queries.
+    pub duration: f64,
+}
+
+/// A session's view: which constraint it started with and the newest
+/// bookmark it has seen.
+#[derive(Debug)]
+struct SessionState {
+    bookmark: Mutex<Option<String>>,
+}
+
+impl SessionState {
+    /// Keeps the newest bookmark; bookmarks sort as text.
+    fn observe(&self, bookmark: String) {
+        if let Ok(mut current) = self.bookmark.lock()
+            && current.as_ref().is_none_or(|c| *c < bookmark)
+        {
+            *current = Some(bookmark);
+        }
+    }
+
+    fn get(&self) -> Option<String> {
+        self.bookmark.lock().ok().and_then(|b| b.clone())
+    }
+}
+
+/// A D1 database. Cheap to clone; clones share one connection. `Send + Sync`.
+#[derive(Debug, Clone)]
+pub struct D1Database {
+    backend: Arc<Backend>,
+}
+
+impl D1Database {
+    /// Opens (creating if needed) the database file at `path` with
+    /// Cloudflare's limits.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, D1Error> {
+        Self::open_with_limits(path, D1Limits::default())
+    }
+
+    pub fn open_with_limits(path: impl AsRef<Path>, limits: D1Limits) -> Result<Self, D1Error> {
+        Ok(Self {
+            backend: Arc::new(Backend::open(path.as_ref(), limits)?),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        self.backend.path()
+    }
+
+    pub fn limits(&self) -> &D1Limits {
+        self.backend.limits()
+    }
+
+    pub fn prepare(&self, sql: impl Into<String>) -> D1PreparedStatement {
+        D1PreparedStatement {
+            backend: self.backend.clone(),
+            session: None,
+            sql: Arc::from(sql.into()),
+            params: Vec::new(),
+        }
+    }
+
+    /// Runs the statements in order as one transaction. If one fails, none
+    /// of them stays applied and the error is that statement's.
+    pub fn batch(&self, statements: &[D1PreparedStatement]) -> Result<Vec<D1Result>, D1Error> {
+        run_batch(&self.backend, None, statements)
+    }
+
+    /// Runs raw SQL, one query per line (a statement spanning lines is kept
+    /// whole), all in one transaction. No bindings.
+    pub fn exec(&self, sql: &str) -> Result<D1ExecResult, D1Error> {
+        let chunks = split::exec_queries(sql);
+        if chunks.is_empty() {
+            return Err(D1Error::NoStatements);
+        }
+        let queries: Vec<Query<'_>> = chunks
+            .iter()
+            .map(|c| Query {
+                sql: c.sql,
+                params: &[],
+            })
+            .collect();
+        match self.backend.run(&queries) {
+            Ok(out) => Ok(D1ExecResult {
+                count: out.results.len(),
+                duration: out.results.iter().map(|r| r.meta.duration).sum(),
+            }),
+            Err((i, e)) => {
+                let chunk = chunks.get(i).or(chunks.last());
+                Err(D1Error::Exec {
+                    line: chunk.map_or(1, |c| c.line),
+                    sql: chunk.map_or_else(String::new, |c| c.sql.to_owned()),
+                    detail: e.detail(),
+                })
+            }
+        }
+    }
+
+    /// Starts a session: `None`, `""` or `"first-unconstrained"`,
+    /// `"first-primary"`, or a bookmark from an earlier session. With one
+    /// node every query sees the latest commit, so the constraint only
+    /// decides what `get_bookmark` reports before the first query.
+    pub fn with_session(
+        &self,
+        constraint_or_bookmark: Option<&str>,
+    ) -> Result<D1DatabaseSession, D1Error> {
+        let constraint = SessionConstraint::parse(constraint_or_bookmark)?;
+        let bookmark = match &constraint {
+            SessionConstraint::Bookmark(b) => Some(b.clone()),
+            _ => None,
+        };
+        Ok(D1DatabaseSession {
+            backend: self.backend.clone(),
+            constraint,
+            state: Arc::new(SessionState {
+                bookmark: Mutex::new(bookmark),
+            }),
+        })
+    }
+
+    /// The bookmark of the latest commit.
+    pub fn current_bookmark(&self) -> Result<String, D1Error> {
+        self.backend.current_bookmark()
+    }
+
+    pub(crate) fn run_queries(
+        &self,
+        queries: &[Query<'_>],
+    ) -> Result<Vec<D1Result>, (usize, D1Error)> {
+        self.backend
+            .run(queries)
+            .map(|out| out.results.into_iter().map(D1Result::from_output).collect())
+    }
+}
+
+/// A session of a [`D1Database`]: sequentially consistent, and it reports
+/// the bookmark of the newest state it has seen.
+#[derive(Debug, Clone)]
+pub struct D1DatabaseSession {
+    backend: Arc<Backend>,
+    constraint: SessionConstraint,
+    state: Arc<SessionState>,
+}
+
+impl D1DatabaseSession {
+    pub fn prepare(&self, sql: impl Into<String>) -> D1PreparedStatement {
+        D1PreparedStatement {
+            backend: self.backend.clone(),
+            session: Some(self.state.clone()),
+            sql: Arc::from(sql.into()),
+            params: Vec::new(),
+        }
+    }
+
+    pub fn batch(&self, statements: &[D1PreparedStatement]) -> Result<Vec<D1Result>, D1Error> {
+        run_batch(&self.backend, Some(&self.state), statements)
+    }
+
+    /// The newest bookmark seen; `None` before the first query unless the
+    /// session started from a bookmark.
+    pub fn get_bookmark(&self) -> Option<String> {
+        self.state.get()
+    }
+
+    pub fn constraint(&self) -> &SessionConstraint {
+        &self.constraint
+    }
+}
+
+fn run_batch(
+    backend: &Arc<Backend>,
+    session: Option<&Arc<SessionState>>,
+    statements: &[D1PreparedStatement],
+) -> Result<Vec<D1Result>, D1Error> {
+    if statements.is_empty() {
+        return Err(D1Error::NoStatements);
+    }
+    if statements.iter().any(|s| !Arc::ptr_eq(&s.backend, backend)) {
+        return Err(D1Error::ForeignStatement);
+    }
+    let queries: Vec<Query<'_>> = statements
+        .iter()
+        .map(|s| Query {
+            sql: &s.sql,
+            params: &s.params,
+        })
+        .collect();
+    let out = backend.run(&queries).map_err(|(index, e)| D1Error::Batch {
+        index,
+        source: Box::new(e),
+    })?;
+    if let Some(state) = session {
+        state.observe(out.bookmark);
+    }
+    Ok(out.results.into_iter().map(D1Result::from_output).collect())
+}
+
+/// A statement and its bound values. `bind` returns a new statement, so a
+/// prepared statement can be bound many times (as in `batch`).
+#[derive(Debug, Clone)]
+pub struct D1PreparedStatement {
+    backend: Arc<Backend>,
+    session: Option<Arc<SessionState>>,
+    sql: Arc<str>,
+    params: Vec<D1Value>,
+}
+
+impl D1PreparedStatement {
+    /// Binds values to the parameters in order (`?` and `?NNN` both count
+    /// by position). Counts and sizes are checked when the statement runs.
+    pub fn bind<I, V>(&self, values: I) -> Self
+    where
+        I: IntoIterator<Item = V>,
+        V: Into<D1Value>,
+    {
+        Self {
+            backend: self.backend.clone(),
+            session: self.session.clone(),
+            sql: self.sql.clone(),
+            params: values.into_iter().map(Into::into).collect(),
+        }
+    }
+
+    pub fn sql(&self) -> &str {
+        &self.sql
+    }
+
+    pub fn params(&self) -> &[D1Value] {
+        &self.params
+    }
+
+    fn execute(&self) -> Result<QueryOutput, D1Error> {
+        let query = Query {
+            sql: &self.sql,
+            params: &self.params,
+        };
+        let mut out = self
+            .backend
+            .run(std::slice::from_ref(&query))
+            .map_err(|(_, e)| e)?;
+        if let Some(state) = &self.session {
+            state.observe(out.bookmark);
+        }
+        out.results.pop().ok_or(D1Error::NoStatements)
+    }
+
+    /// The first row, or `None` when the query returns no rows.
+    pub fn first(&self) -> Result<Option<D1Row>, D1Error> {
+        let out = self.execute()?;
+        let columns = out.columns;
+        Ok(out
+            .rows
+            .into_iter()
+            .next()
+            .map(|values| D1Row::from_columns(&columns, values)))
+    }
+
+    /// One column of the first row; `None` when there are no rows,
+    /// `D1_COLUMN_NOTFOUND` when the rows lack that column.
+    pub fn first_column(&self, column: &str) -> Result<Option<D1Value>, D1Error> {
+        match self.first()? {
+            None => Ok(None),
+            Some(row) => match row.get(column) {
+                Some(v) => Ok(Some(v.clone())),
+                None => Err(D1Error::ColumnNotFound(column.to_owned())),
+            },
+        }
+    }
+
+    pub fn all(&self) -> Result<D1Result, D1Error> {
+        self.execute().map(D1Result::from_output)
+    }
+
+    /// Same as [`Self::all`], as in D1.
+    pub fn run(&self) -> Result<D1Result, D1Error> {
+        self.all()
+    }
+
+    /// Rows as arrays of values; with `column_names`, the first array holds
+    /// the column names (even when there are no rows).
+    pub fn raw(&self, column_names: bool) -> Result<Vec<Vec<D1Value>>, D1Error> {
+        let out = self.execute()?;
+        let mut raw = Vec::with_capacity(out.rows.len() + 1);
+        if column_names {
+            raw.push(out.columns.into_iter().map(D1Value::Text).collect());
+        }
+        raw.extend(out.rows);
+        Ok(raw)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send_sync<T: Send + Sync>() {}
+
+    #[test]
+    fn handles_are_send_and_sync() {
+        assert_send_sync::<D1Database>();
+        assert_send_sync::<D1DatabaseSession>();
+        assert_send_sync::<D1PreparedStatement>();
+    }
+
+    #[test]
+    fn duplicate_column_names_keep_the_last_value_at_the_first_position() {
+        let row = D1Row::from_columns(
+            &["a".into(), "b".into(), "a".into()],
+            vec![
+                D1Value::Integer(1),
+                D1Value::Integer(2),
+                D1Value::Integer(3),
+            ],
+        );
+        let got: Vec<_> = row.iter().collect();
+        assert_eq!(
+            got,
+            vec![("a", &D1Value::Integer(3)), ("b", &D1Value::Integer(2))]
+        );
+    }
+}

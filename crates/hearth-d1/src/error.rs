@@ -1,0 +1,136 @@
+//! Every failure of the D1 contract. Messages carry D1's prefixes
+//! (`D1_ERROR`, `D1_EXEC_ERROR`, `D1_COLUMN_NOTFOUND`, `D1_SESSION_ERROR`)
+//! and, for SQLite failures, D1's `<sqlite message>: SQLITE_<CODE>` shape,
+//! because applications match on these strings. Where a Hearth limit was
+//! the cause, the message also names the limit.
+
+use std::path::PathBuf;
+
+/// The message D1 gives when SQL tries to manage a transaction itself.
+pub const TRANSACTION_STATEMENT_MESSAGE: &str = "To execute a transaction, please use the state.storage.transaction() or state.storage.transactionSync() APIs instead of the SQL BEGIN TRANSACTION or SAVEPOINT statements. The JavaScript API is safer because it will automatically roll back on exceptions, and because it interacts correctly with Durable Objects' automatic atomic write coalescing.";
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum D1Error {
+    /// SQLite refused or failed the statement; `message` is already in
+    /// D1's `<message>[ at offset N]: SQLITE_<CODE>` form.
+    #[error("D1_ERROR: {message}")]
+    Sqlite { message: String },
+
+    /// `BEGIN`, `COMMIT`, `ROLLBACK`, `SAVEPOINT`, `RELEASE` from SQL.
+    #[error("D1_ERROR: {TRANSACTION_STATEMENT_MESSAGE}")]
+    TransactionStatement,
+
+    /// The query is empty or only comments.
+    #[error("D1_ERROR: No SQL statements detected.")]
+    NoStatements,
+
+    #[error("D1_ERROR: Wrong number of parameter bindings for SQL query.")]
+    WrongParameterCount { expected: usize, got: usize },
+
+    #[error(
+        "D1_ERROR: When executing multiple SQL statements in a single call, only the last statement can have parameters."
+    )]
+    ParametersBeforeLastStatement,
+
+    #[error(
+        "D1_ERROR: too many SQL variables: SQLITE_ERROR ({got} bound parameters; the limit is {limit} per query)"
+    )]
+    TooManyParameters { got: usize, limit: usize },
+
+    #[error(
+        "D1_ERROR: statement too long: SQLITE_TOOBIG (the SQL statement is {len} bytes; the limit is {limit} bytes)"
+    )]
+    StatementTooLong { len: usize, limit: usize },
+
+    /// A bound string or BLOB is over the size limit.
+    #[error(
+        "D1_ERROR: string or blob too big: SQLITE_TOOBIG (bound parameter {index} is {len} bytes; strings, BLOBs and rows are limited to {limit} bytes)"
+    )]
+    ValueTooLarge {
+        index: usize,
+        len: usize,
+        limit: usize,
+    },
+
+    /// SQLite built a string, BLOB or row over the size limit.
+    #[error("D1_ERROR: {message} (strings, BLOBs and rows are limited to {limit} bytes)")]
+    TooBig { message: String, limit: usize },
+
+    #[error("D1_ERROR: {message} (the limit is {limit} columns per table)")]
+    TooManyColumns { message: String, limit: usize },
+
+    #[error(
+        "D1_ERROR: D1 DB exceeded its CPU time limit and was reset. (the query or batch ran longer than the {limit_ms} ms limit)"
+    )]
+    TimeLimit { limit_ms: u128 },
+
+    #[error(
+        "D1_ERROR: database or disk is full: SQLITE_FULL (the database may not grow past {limit} bytes)"
+    )]
+    DatabaseFull { limit: u64 },
+
+    /// `first(column)` named a column the row does not have.
+    #[error("D1_COLUMN_NOTFOUND: Column not found ({0})")]
+    ColumnNotFound(String),
+
+    /// A statement of a `batch()` failed; every earlier statement of the
+    /// batch was rolled back. The message is the failing statement's own.
+    #[error("{source}")]
+    Batch {
+        /// Position of the failing statement in the batch.
+        index: usize,
+        source: Box<D1Error>,
+    },
+
+    /// A query of `exec()` failed; `line` is 1-based in the trimmed input.
+    #[error("D1_EXEC_ERROR: Error in line {line}: {sql}: {detail}")]
+    Exec {
+        line: usize,
+        sql: String,
+        detail: String,
+    },
+
+    #[error("D1_SESSION_ERROR: invalid bookmark or constraint")]
+    InvalidBookmark(String),
+
+    /// A statement prepared on another database was passed to `batch()`.
+    #[error("D1_ERROR: batch() statements must all come from the same database")]
+    ForeignStatement,
+
+    #[error("D1_ERROR: cannot open database {path}: {message}")]
+    Open { path: PathBuf, message: String },
+
+    #[error("{0}")]
+    Migration(#[from] MigrationError),
+}
+
+impl D1Error {
+    /// The message without its `D1_ERROR: ` prefix, as D1 nests it inside
+    /// `D1_EXEC_ERROR` messages.
+    pub fn detail(&self) -> String {
+        let full = self.to_string();
+        match full.strip_prefix("D1_ERROR: ") {
+            Some(rest) => rest.to_owned(),
+            None => full,
+        }
+    }
+}
+
+/// Failures of `migrations::{create, list, apply}`, worded like wrangler's.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum MigrationError {
+    #[error("No migrations present at {}.", dir.display())]
+    NoMigrationsDir { dir: PathBuf },
+
+    #[error("Migration name must not be empty.")]
+    EmptyName,
+
+    #[error("Invalid migrations table name '{0}': use letters, digits and underscores")]
+    InvalidTableName(String),
+
+    #[error("Cannot read migrations at {}: {message}", path.display())]
+    Io { path: PathBuf, message: String },
+
+    #[error("Migration {name} failed with the following errors:\n{message}")]
+    Failed { name: String, message: String },
+}
