@@ -1,0 +1,458 @@
+//! The HTTP front: the listener, conversion between HTTP and the runtime's
+//! [`WorkerRequest`]/[`WorkerResponse`], request limits, graceful shutdown
+//! and the internal endpoints under `/__hearth/`.
+//!
+//! Only this crate knows HTTP wire shapes. It serves HTTP/1.1 with
+//! keep-alive on hyper over a multi-thread tokio runtime and hands each
+//! request to the worker's [`IsolatePool`].
+//!
+//! Internal endpoints (`/__hearth/health`, `/__hearth/metrics`) answer on
+//! loopback listeners; on any other listener they answer 403 unless
+//! [`ServeOptions::internal_token`] is set and the request carries
+//! `Authorization: Bearer <token>`.
+
+mod metrics;
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{HeaderName, HeaderValue, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+pub use hearth_runtime::{
+    DispatchError, IsolatePool, Limits, StartError, WorkerConfig, WorkerRequest, WorkerResponse,
+};
+
+use crate::metrics::Metrics;
+
+/// The default listen address, as `wrangler dev`.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8787";
+/// How long a client may take to send a request's headers.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// Prefix of the internal endpoints.
+pub const INTERNAL_PREFIX: &str = "/__hearth/";
+
+/// Everything `serve` needs. The binary maps its config onto this.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// The worker: main module, vars, secrets, bindings, limits.
+    pub worker: WorkerConfig,
+    /// Address to listen on; port 0 picks a free port.
+    pub listen: SocketAddr,
+    /// Data directory the bindings were opened in (reported by health).
+    pub data_dir: Option<PathBuf>,
+    /// Development mode: an uncaught exception's stack is sent in the 500
+    /// response body, not only to the log.
+    pub dev: bool,
+    /// Token that opens the internal endpoints on non-loopback listeners.
+    pub internal_token: Option<String>,
+}
+
+impl ServeOptions {
+    pub fn new(worker: WorkerConfig) -> Self {
+        Self {
+            worker,
+            listen: SocketAddr::from(([127, 0, 0, 1], 8787)),
+            data_dir: None,
+            dev: false,
+            internal_token: None,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Start(#[from] StartError),
+    #[error("the isolate pool failed to start: {0}")]
+    Join(String),
+}
+
+/// A bound, ready server: the worker is loaded and the port is open.
+pub struct Server {
+    listener: TcpListener,
+    state: Arc<State>,
+}
+
+struct State {
+    pool: IsolatePool,
+    options: ServeOptions,
+    local_addr: SocketAddr,
+    metrics: Metrics,
+    started: Instant,
+    next_id: AtomicU64,
+}
+
+impl Server {
+    /// Loads the worker into its isolates and binds the listener.
+    pub async fn bind(options: ServeOptions) -> Result<Server, ServeError> {
+        let worker = options.worker.clone();
+        let pool = tokio::task::spawn_blocking(move || IsolatePool::start(worker))
+            .await
+            .map_err(|e| ServeError::Join(e.to_string()))??;
+        let listener = match TcpListener::bind(options.listen).await {
+            Ok(l) => l,
+            Err(source) => {
+                pool.shutdown();
+                return Err(ServeError::Bind {
+                    addr: options.listen,
+                    source,
+                });
+            }
+        };
+        let local_addr = listener.local_addr().map_err(|source| ServeError::Bind {
+            addr: options.listen,
+            source,
+        })?;
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0);
+        Ok(Server {
+            listener,
+            state: Arc::new(State {
+                pool,
+                options,
+                local_addr,
+                metrics: Metrics::default(),
+                started: Instant::now(),
+                next_id: AtomicU64::new(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15)),
+            }),
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.state.local_addr
+    }
+
+    /// Serves until `shutdown` resolves, then stops accepting, lets
+    /// in-flight requests finish, and stops the isolates.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), ServeError> {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let mut conns = tokio::task::JoinSet::new();
+        tracing::info!(target: "hearth::http", addr = %self.state.local_addr, isolates = self.state.pool.size(), "listening");
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                _ = &mut shutdown => break,
+                accepted = self.listener.accept() => {
+                    let (stream, peer) = match accepted {
+                        Ok(a) => a,
+                        Err(e) => {
+                            tracing::warn!(target: "hearth::http", "accept failed: {e}");
+                            tokio::time::sleep(Duration::from_millis(10)).await;
+                            continue;
+                        }
+                    };
+                    let _ = stream.set_nodelay(true);
+                    let state = self.state.clone();
+                    let mut stop = stop_rx.clone();
+                    conns.spawn(async move {
+                        let service = hyper::service::service_fn(move |req| {
+                            let state = state.clone();
+                            async move { Ok::<_, Infallible>(handle(state, req, peer).await) }
+                        });
+                        let conn = hyper::server::conn::http1::Builder::new()
+                            .timer(TokioTimer::new())
+                            .header_read_timeout(HEADER_READ_TIMEOUT)
+                            .keep_alive(true)
+                            .serve_connection(TokioIo::new(stream), service);
+                        tokio::pin!(conn);
+                        tokio::select! {
+                            _ = conn.as_mut() => {}
+                            _ = async { let _ = stop.wait_for(|s| *s).await; } => {
+                                conn.as_mut().graceful_shutdown();
+                                let _ = conn.as_mut().await;
+                            }
+                        }
+                    });
+                }
+                Some(_) = conns.join_next(), if !conns.is_empty() => {}
+            }
+        }
+        tracing::info!(target: "hearth::http", "shutting down: finishing in-flight requests");
+        drop(self.listener);
+        let _ = stop_tx.send(true);
+        while conns.join_next().await.is_some() {}
+        let pool = self.state.pool.clone();
+        pool.shutdown();
+        tokio::task::spawn_blocking(move || pool.join())
+            .await
+            .map_err(|e| ServeError::Join(e.to_string()))?;
+        tracing::info!(target: "hearth::http", "stopped");
+        Ok(())
+    }
+}
+
+/// Loads the worker, listens, serves until `shutdown` resolves.
+pub async fn serve(
+    options: ServeOptions,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), ServeError> {
+    Server::bind(options).await?.run(shutdown).await
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}
+
+type Body = Full<Bytes>;
+
+fn text(status: StatusCode, body: impl Into<String>) -> Response<Body> {
+    let mut r = Response::new(Full::new(Bytes::from(body.into())));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain;charset=UTF-8"),
+    );
+    r
+}
+
+async fn handle(state: Arc<State>, req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
+    let started = Instant::now();
+    if req.uri().path().starts_with(INTERNAL_PREFIX) {
+        return internal(&state, &req);
+    }
+    let response = handle_worker(&state, req, peer).await;
+    state
+        .metrics
+        .observe(response.status().as_u16(), started.elapsed());
+    response
+}
+
+async fn handle_worker(
+    state: &Arc<State>,
+    req: Request<Incoming>,
+    peer: SocketAddr,
+) -> Response<Body> {
+    let limit = state.options.worker.limits.max_request_body_bytes;
+    let too_large = || {
+        text(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "413 Payload Too Large: the request body exceeds {limit} bytes (limits.max_request_body_bytes)."
+            ),
+        )
+    };
+    let declared = req
+        .headers()
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return too_large();
+    }
+    let id = format!(
+        "{:016x}",
+        state
+            .next_id
+            .fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed)
+    );
+    let (parts, body) = req.into_parts();
+    let body = match Limited::new(body, limit).collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => return too_large(),
+        Err(e) => {
+            return text(
+                StatusCode::BAD_REQUEST,
+                format!("400 Bad Request: cannot read the request body: {e}"),
+            );
+        }
+    };
+    let host = parts
+        .headers
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_string)
+        .unwrap_or_else(|| state.local_addr.to_string());
+    let path = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/");
+    let url = format!("http://{host}{path}");
+    let mut headers = Vec::with_capacity(parts.headers.len() + 1);
+    for (k, v) in &parts.headers {
+        headers.push((
+            k.as_str().to_string(),
+            String::from_utf8_lossy(v.as_bytes()).into_owned(),
+        ));
+    }
+    if !parts.headers.contains_key("cf-connecting-ip") {
+        headers.push(("cf-connecting-ip".into(), peer.ip().to_string()));
+    }
+    let request = WorkerRequest {
+        id: id.clone(),
+        method: parts.method.as_str().to_string(),
+        url,
+        headers,
+        body,
+    };
+    let result = state.pool.dispatch(request).await;
+    let mut response = match result {
+        Ok(r) => to_http(r),
+        Err(err) => {
+            state.metrics.record_error(&err);
+            let status =
+                StatusCode::from_u16(err.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let body = match &err {
+                DispatchError::Exception { stack, .. } if state.options.dev => {
+                    format!("{err}\n\n{stack}\n")
+                }
+                _ => format!("{err}\n"),
+            };
+            text(status, body)
+        }
+    };
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        response
+            .headers_mut()
+            .entry(HeaderName::from_static("cf-ray"))
+            .or_insert(v);
+    }
+    response
+}
+
+fn to_http(r: WorkerResponse) -> Response<Body> {
+    let mut response = Response::new(Full::new(r.body));
+    *response.status_mut() = StatusCode::from_u16(r.status).unwrap_or(StatusCode::OK);
+    let headers = response.headers_mut();
+    for (k, v) in r.headers {
+        let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(k.as_bytes()),
+            HeaderValue::from_str(&v),
+        ) else {
+            continue;
+        };
+        headers.append(name, value);
+    }
+    response
+}
+
+fn internal_allowed(state: &State, req: &Request<Incoming>) -> bool {
+    if state.local_addr.ip().is_loopback() {
+        return true;
+    }
+    let Some(token) = &state.options.internal_token else {
+        return false;
+    };
+    req.headers()
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .is_some_and(|given| constant_time_eq(given.as_bytes(), token.as_bytes()))
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn internal(state: &State, req: &Request<Incoming>) -> Response<Body> {
+    if !internal_allowed(state, req) {
+        return text(
+            StatusCode::FORBIDDEN,
+            "403 Forbidden: internal endpoints answer only on a loopback listener or with the configured token.\n",
+        );
+    }
+    let path = &req.uri().path()[INTERNAL_PREFIX.len()..];
+    match path {
+        "health" => {
+            let body = health_json(state);
+            let mut r = Response::new(Full::new(Bytes::from(body)));
+            r.headers_mut().insert(
+                http::header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            r
+        }
+        "metrics" => {
+            let body = state.metrics.render(&state.pool.snapshot());
+            let mut r = Response::new(Full::new(Bytes::from(body)));
+            r.headers_mut().insert(
+                http::header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; version=0.0.4"),
+            );
+            r
+        }
+        _ => text(StatusCode::NOT_FOUND, "404 Not Found\n"),
+    }
+}
+
+fn health_json(state: &State) -> String {
+    let bindings: Vec<serde_json::Value> =
+        hearth_runtime::bindings::describe(&state.options.worker)
+            .into_iter()
+            .map(|b| serde_json::json!({"name": b.name, "type": b.kind, "backend": b.backend}))
+            .collect();
+    let isolates: Vec<serde_json::Value> = state
+        .pool
+        .snapshot()
+        .into_iter()
+        .map(|s| {
+            serde_json::json!({
+                "index": s.index,
+                "requests": s.requests,
+                "in_flight": s.in_flight,
+                "errors": s.errors,
+                "cpu_ms": s.cpu_micros as f64 / 1000.0,
+                "cpu_limit_hits": s.cpu_limit_hits,
+                "restarts": s.restarts,
+                "memory_bytes": s.memory_bytes,
+            })
+        })
+        .collect();
+    let limits = &state.options.worker.limits;
+    serde_json::json!({
+        "status": "ok",
+        "uptime_seconds": state.started.elapsed().as_secs(),
+        "main": state.options.worker.main.display().to_string(),
+        "data_dir": state.options.data_dir.as_ref().map(|d| d.display().to_string()),
+        "bindings": bindings,
+        "isolate_pool": {
+            "size": state.pool.size(),
+            "isolates": isolates,
+        },
+        "limits": {
+            "cpu_ms": limits.cpu_ms,
+            "memory_bytes": limits.memory_bytes,
+            "max_request_body_bytes": limits.max_request_body_bytes,
+        },
+    })
+    .to_string()
+}

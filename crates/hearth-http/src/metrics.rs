@@ -1,0 +1,163 @@
+//! Counters for `/__hearth/metrics`, in Prometheus text format.
+
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use hearth_runtime::{DispatchError, IsolateSnapshot};
+
+/// Upper bounds of the latency histogram, in seconds.
+const LATENCY_BUCKETS: [f64; 12] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
+];
+
+pub(crate) struct Metrics {
+    /// Requests by status code, indexed 0..=599.
+    by_status: Vec<AtomicU64>,
+    buckets: [AtomicU64; LATENCY_BUCKETS.len()],
+    latency_count: AtomicU64,
+    latency_sum_micros: AtomicU64,
+    exceptions: AtomicU64,
+    cpu_limit: AtomicU64,
+    memory_limit: AtomicU64,
+    other_errors: AtomicU64,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self {
+            by_status: (0..600).map(|_| AtomicU64::new(0)).collect(),
+            buckets: Default::default(),
+            latency_count: AtomicU64::new(0),
+            latency_sum_micros: AtomicU64::new(0),
+            exceptions: AtomicU64::new(0),
+            cpu_limit: AtomicU64::new(0),
+            memory_limit: AtomicU64::new(0),
+            other_errors: AtomicU64::new(0),
+        }
+    }
+}
+
+impl Metrics {
+    pub(crate) fn observe(&self, status: u16, elapsed: Duration) {
+        if let Some(c) = self.by_status.get(status as usize) {
+            c.fetch_add(1, Ordering::Relaxed);
+        }
+        let secs = elapsed.as_secs_f64();
+        for (i, le) in LATENCY_BUCKETS.iter().enumerate() {
+            if secs <= *le {
+                self.buckets[i].fetch_add(1, Ordering::Relaxed);
+                break;
+            }
+        }
+        self.latency_count.fetch_add(1, Ordering::Relaxed);
+        self.latency_sum_micros
+            .fetch_add(elapsed.as_micros() as u64, Ordering::Relaxed);
+    }
+
+    pub(crate) fn record_error(&self, err: &DispatchError) {
+        let c = match err {
+            DispatchError::Exception { .. } => &self.exceptions,
+            DispatchError::CpuLimit { .. } => &self.cpu_limit,
+            DispatchError::MemoryLimit { .. } => &self.memory_limit,
+            _ => &self.other_errors,
+        };
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn render(&self, isolates: &[IsolateSnapshot]) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "# HELP hearth_requests_total Requests answered by the worker, by status."
+        );
+        let _ = writeln!(out, "# TYPE hearth_requests_total counter");
+        for (status, c) in self.by_status.iter().enumerate() {
+            let n = c.load(Ordering::Relaxed);
+            if n > 0 {
+                let _ = writeln!(out, "hearth_requests_total{{status=\"{status}\"}} {n}");
+            }
+        }
+        let _ = writeln!(
+            out,
+            "# HELP hearth_request_duration_seconds Time from request to response head."
+        );
+        let _ = writeln!(out, "# TYPE hearth_request_duration_seconds histogram");
+        let mut cumulative = 0;
+        for (i, le) in LATENCY_BUCKETS.iter().enumerate() {
+            cumulative += self.buckets[i].load(Ordering::Relaxed);
+            let _ = writeln!(
+                out,
+                "hearth_request_duration_seconds_bucket{{le=\"{le}\"}} {cumulative}"
+            );
+        }
+        let count = self.latency_count.load(Ordering::Relaxed);
+        let _ = writeln!(
+            out,
+            "hearth_request_duration_seconds_bucket{{le=\"+Inf\"}} {count}"
+        );
+        let _ = writeln!(
+            out,
+            "hearth_request_duration_seconds_sum {}",
+            self.latency_sum_micros.load(Ordering::Relaxed) as f64 / 1e6
+        );
+        let _ = writeln!(out, "hearth_request_duration_seconds_count {count}");
+
+        let _ = writeln!(
+            out,
+            "# HELP hearth_worker_errors_total Requests the worker failed, by kind."
+        );
+        let _ = writeln!(out, "# TYPE hearth_worker_errors_total counter");
+        for (kind, c) in [
+            ("exception", &self.exceptions),
+            ("cpu_limit", &self.cpu_limit),
+            ("memory_limit", &self.memory_limit),
+            ("other", &self.other_errors),
+        ] {
+            let _ = writeln!(
+                out,
+                "hearth_worker_errors_total{{kind=\"{kind}\"}} {}",
+                c.load(Ordering::Relaxed)
+            );
+        }
+
+        let _ = writeln!(
+            out,
+            "# HELP hearth_cpu_seconds_total JavaScript execution time, by isolate."
+        );
+        let _ = writeln!(out, "# TYPE hearth_cpu_seconds_total counter");
+        for s in isolates {
+            let _ = writeln!(
+                out,
+                "hearth_cpu_seconds_total{{isolate=\"{}\"}} {}",
+                s.index,
+                s.cpu_micros as f64 / 1e6
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP hearth_isolate_restarts_total Isolates rebuilt after a fatal fault."
+        );
+        let _ = writeln!(out, "# TYPE hearth_isolate_restarts_total counter");
+        for s in isolates {
+            let _ = writeln!(
+                out,
+                "hearth_isolate_restarts_total{{isolate=\"{}\"}} {}",
+                s.index, s.restarts
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP hearth_isolate_requests_in_flight Requests an isolate is working on."
+        );
+        let _ = writeln!(out, "# TYPE hearth_isolate_requests_in_flight gauge");
+        for s in isolates {
+            let _ = writeln!(
+                out,
+                "hearth_isolate_requests_in_flight{{isolate=\"{}\"}} {}",
+                s.index, s.in_flight
+            );
+        }
+        out
+    }
+}

@@ -1,0 +1,315 @@
+// Host side of the worker's global scope: timers, console, ctx, fetch() and
+// request dispatch. Evaluated once per isolate as a function of the native
+// `host` object, which stays private to this closure.
+(function (host) {
+  "use strict";
+  const G = globalThis;
+  const define = (name, value) =>
+    Object.defineProperty(G, name, { value, writable: true, configurable: true, enumerable: false });
+
+  // ---- console -----------------------------------------------------------
+  function inspect(v, seen, depth) {
+    switch (typeof v) {
+      case "string": return depth === 0 ? v : JSON.stringify(v);
+      case "undefined": return "undefined";
+      case "function": return "[Function: " + (v.name || "anonymous") + "]";
+      case "symbol": return v.toString();
+      case "bigint": return v.toString() + "n";
+      case "number": case "boolean": return String(v);
+    }
+    if (v === null) return "null";
+    if (v instanceof Error) return v.stack ? v.name + ": " + v.message + "\n" + v.stack.trimEnd() : v.name + ": " + v.message;
+    if (seen.has(v)) return "[Circular]";
+    if (depth > 3) return Array.isArray(v) ? "[Array]" : "[Object]";
+    seen.add(v);
+    try {
+      if (Array.isArray(v)) return "[ " + v.map((x) => inspect(x, seen, depth + 1)).join(", ") + " ]";
+      if (v instanceof Map) return "Map(" + v.size + ") { " + [...v].map(([k, x]) => inspect(k, seen, depth + 1) + " => " + inspect(x, seen, depth + 1)).join(", ") + " }";
+      if (v instanceof Set) return "Set(" + v.size + ") { " + [...v].map((x) => inspect(x, seen, depth + 1)).join(", ") + " }";
+      if (v instanceof Date) return v.toISOString();
+      if (ArrayBuffer.isView(v)) return v.constructor.name + "(" + v.length + ") [ " + Array.prototype.slice.call(v, 0, 32).join(", ") + (v.length > 32 ? ", ..." : "") + " ]";
+      const keys = Object.keys(v);
+      const name = v.constructor && v.constructor !== Object && v.constructor.name ? v.constructor.name + " " : "";
+      if (keys.length === 0) return name + "{}";
+      return name + "{ " + keys.map((k) => k + ": " + inspect(v[k], seen, depth + 1)).join(", ") + " }";
+    } finally {
+      seen.delete(v);
+    }
+  }
+  function format(args) {
+    let out = "";
+    for (let i = 0; i < args.length; i++) {
+      if (i > 0) out += " ";
+      out += inspect(args[i], new Set(), 0);
+    }
+    return out;
+  }
+  const counts = new Map();
+  const timersByLabel = new Map();
+  const console = {
+    log: (...a) => host.log(2, format(a)),
+    info: (...a) => host.log(2, format(a)),
+    debug: (...a) => host.log(1, format(a)),
+    trace: (...a) => host.log(0, format(a) + "\n" + (new Error().stack || "")),
+    warn: (...a) => host.log(3, format(a)),
+    error: (...a) => host.log(4, format(a)),
+    assert: (cond, ...a) => { if (!cond) host.log(4, "Assertion failed" + (a.length ? ": " + format(a) : "")); },
+    dir: (v) => host.log(2, inspect(v, new Set(), 1)),
+    table: (...a) => host.log(2, format(a)),
+    count: (label = "default") => { const n = (counts.get(label) || 0) + 1; counts.set(label, n); host.log(2, label + ": " + n); },
+    countReset: (label = "default") => counts.delete(label),
+    time: (label = "default") => timersByLabel.set(label, host.now()),
+    timeLog: (label = "default", ...a) => host.log(2, label + ": " + (host.now() - (timersByLabel.get(label) ?? host.now())) + "ms" + (a.length ? " " + format(a) : "")),
+    timeEnd: (label = "default") => { host.log(2, label + ": " + (host.now() - (timersByLabel.get(label) ?? host.now())) + "ms"); timersByLabel.delete(label); },
+    group: (...a) => { if (a.length) host.log(2, format(a)); },
+    groupCollapsed: (...a) => { if (a.length) host.log(2, format(a)); },
+    groupEnd: () => {},
+  };
+  define("console", console);
+
+  // ---- timers --------------------------------------------------------------
+  // Callbacks live here; the host only keeps deadlines and calls fireTimer.
+  const timers = new Map();
+  let nextTimerId = 1;
+  function toDelay(ms) {
+    ms = Number(ms);
+    return ms > 0 && ms < 2147483648 ? Math.floor(ms) : 0;
+  }
+  function addTimer(fn, ms, args, repeat) {
+    if (typeof fn !== "function") {
+      throw new TypeError("The callback provided as parameter 1 is not a function.");
+    }
+    const id = nextTimerId++;
+    const delay = toDelay(ms);
+    timers.set(id, { fn, args, repeat, delay });
+    host.timerStart(id, delay);
+    return id;
+  }
+  function fireTimer(id) {
+    const t = timers.get(id);
+    if (t === undefined) return;
+    if (t.repeat) host.timerStart(id, t.delay);
+    else timers.delete(id);
+    t.fn.apply(undefined, t.args);
+  }
+  define("setTimeout", (fn, ms, ...args) => addTimer(fn, ms, args, false));
+  define("setInterval", (fn, ms, ...args) => addTimer(fn, ms, args, true));
+  define("clearTimeout", (id) => { timers.delete(Number(id)); });
+  define("clearInterval", (id) => { timers.delete(Number(id)); });
+  define("queueMicrotask", (fn) => {
+    if (typeof fn !== "function") throw new TypeError("The callback provided as parameter 1 is not a function.");
+    Promise.resolve().then(() => fn());
+  });
+  define("scheduler", { wait: (ms) => new Promise((resolve) => addTimer(resolve, ms, [], false)) });
+
+  // ---- misc globals ----------------------------------------------------------
+  const performance = { now: () => host.now(), timeOrigin: 0, toJSON() { return { timeOrigin: 0 }; } };
+  define("performance", performance);
+  define("navigator", Object.freeze({ userAgent: "Cloudflare-Workers", hardwareConcurrency: 1, language: "en" }));
+  if (G.self === undefined) define("self", G);
+
+  // ---- bodies between host and JS -------------------------------------------
+  const emptyHeaders = [];
+  function headerPairs(headers) {
+    const out = [];
+    for (const [k, v] of headers) out.push(k, v);
+    return out;
+  }
+  // Turns a Response into [status, statusText, flatHeaders, body, webSocket]
+  // where body is null, a string, an ArrayBuffer or a Promise of one.
+  function readResponse(r) {
+    let body = null;
+    if (r.body !== null && r.body !== undefined) {
+      const fast = typeof r[hostBody] === "function" ? r[hostBody]() : undefined;
+      body = fast !== undefined ? fast : r.arrayBuffer();
+    }
+    return [r.status, r.statusText || "", headerPairs(r.headers), body, r.webSocket ?? null];
+  }
+  const hostBody = Symbol.for("hearth.hostBody");
+  const hostRequest = Symbol.for("hearth.requestFromHost");
+  function makeRequest(method, url, headers, body, cf) {
+    if (typeof G.Request[hostRequest] === "function") {
+      return G.Request[hostRequest](method, url, headers, body, cf);
+    }
+    const h = new G.Headers();
+    for (let i = 0; i < headers.length; i += 2) h.append(headers[i], headers[i + 1]);
+    return new G.Request(url, { method, headers: h, body: method === "GET" || method === "HEAD" ? null : body, cf });
+  }
+
+  // ---- dispatch --------------------------------------------------------------
+  let handler = null;
+  let env = {};
+  let isClass = false;
+  const noResponse = "Incorrect type for Promise: the Promise did not resolve to 'Response'.";
+
+  class ExecutionContext {
+    #rid; #waits;
+    constructor(rid) { this.#rid = rid; this.#waits = null; this.props = {}; }
+    waitUntil(p) {
+      const rid = this.#rid;
+      const tracked = Promise.resolve(p).catch((e) => host.uncaught(rid, e));
+      if (this.#waits === null) this.#waits = [];
+      this.#waits.push(tracked);
+    }
+    passThroughOnException() { host.passThrough(this.#rid); }
+    __drain() {
+      const waits = this.#waits;
+      if (waits === null || waits.length === 0) return null;
+      const rid = this.#rid;
+      return (async () => {
+        while (waits.length) await Promise.allSettled(waits.splice(0));
+        host.done(rid);
+      })();
+    }
+  }
+
+  function finish(rid, ctx, r) {
+    if (!(r instanceof G.Response)) {
+      host.fail(rid, new TypeError(noResponse));
+      settle(rid, ctx);
+      return;
+    }
+    const out = readResponse(r);
+    const body = out[3];
+    if (body !== null && typeof body === "object" && typeof body.then === "function") {
+      body.then(
+        (b) => { out[3] = b; host.respond(rid, out); settle(rid, ctx); },
+        (e) => { host.fail(rid, e); settle(rid, ctx); },
+      );
+      return;
+    }
+    host.respond(rid, out);
+    settle(rid, ctx);
+  }
+  function settle(rid, ctx) {
+    if (ctx.__drain() === null) host.done(rid);
+  }
+
+  function dispatch(rid, method, url, headers, body, cf) {
+    const ctx = new ExecutionContext(rid);
+    let result;
+    try {
+      const request = makeRequest(method, url, headers, body, cf);
+      if (handler === null) throw new Error("Handler does not export a fetch() function.");
+      if (isClass) {
+        result = new handler(ctx, env).fetch(request);
+      } else {
+        result = handler.fetch(request, env, ctx);
+      }
+    } catch (e) {
+      host.fail(rid, e);
+      settle(rid, ctx);
+      return;
+    }
+    if (result instanceof G.Response) {
+      finish(rid, ctx, result);
+    } else if (result !== null && typeof result === "object" && typeof result.then === "function") {
+      result.then((r) => finish(rid, ctx, r), (e) => { host.fail(rid, e); settle(rid, ctx); });
+    } else {
+      finish(rid, ctx, result);
+    }
+  }
+
+  function setEnv(e) { env = e; }
+  function setHandler(def) {
+    if (typeof def === "function" && def.prototype && typeof def.prototype.fetch === "function") {
+      handler = def;
+      isClass = true;
+    } else if (def !== null && typeof def === "object" && typeof def.fetch === "function") {
+      handler = def;
+    } else {
+      handler = null;
+    }
+    return handler !== null;
+  }
+
+  // ---- fetch() ----------------------------------------------------------------
+  const inflight = new Map();
+  let nextFetchId = 1;
+  function abortError(signal) {
+    if (signal.reason !== undefined) return signal.reason;
+    return typeof G.DOMException === "function"
+      ? new G.DOMException("The operation was aborted.", "AbortError")
+      : Object.assign(new Error("The operation was aborted."), { name: "AbortError" });
+  }
+  async function fetch(input, init) {
+    const req = new G.Request(input, init);
+    const redirect = req.redirect || "follow";
+    const signal = req.signal || (init && init.signal) || null;
+    if (signal && signal.aborted) throw abortError(signal);
+    const scheme = String(req.url).split(":", 1)[0].toLowerCase();
+    if (scheme !== "http" && scheme !== "https") {
+      throw new TypeError("Fetch API cannot load: " + req.url);
+    }
+    let body = null;
+    if (req.body !== null && req.body !== undefined) {
+      const fast = typeof req[hostBody] === "function" ? req[hostBody]() : undefined;
+      body = fast !== undefined ? fast : await req.arrayBuffer();
+    }
+    const id = nextFetchId++;
+    return new Promise((resolve, reject) => {
+      let onAbort = null;
+      if (signal) {
+        onAbort = () => {
+          if (inflight.delete(id)) { host.fetchAbort(id); reject(abortError(signal)); }
+        };
+        signal.addEventListener("abort", onAbort);
+      }
+      inflight.set(id, { resolve, reject, signal, onAbort });
+      host.fetchStart(id, req.method, String(req.url), headerPairs(req.headers), body, redirect);
+    });
+  }
+  function fetchSettled(id) {
+    const f = inflight.get(id);
+    if (f === undefined) return undefined;
+    inflight.delete(id);
+    if (f.signal && f.onAbort) f.signal.removeEventListener("abort", f.onAbort);
+    return f;
+  }
+  function fetchDone(id, status, statusText, headers, body, url, redirected) {
+    const f = fetchSettled(id);
+    if (f === undefined) return;
+    try {
+      const nullBody = status === 101 || status === 204 || status === 205 || status === 304;
+      const r = new G.Response(nullBody ? null : body, { status, statusText, headers: pairsToHeaders(headers) });
+      try {
+        Object.defineProperty(r, "url", { value: url, configurable: true });
+        Object.defineProperty(r, "redirected", { value: redirected, configurable: true });
+      } catch (_) { /* a Response implementation with fixed accessors keeps its own */ }
+      f.resolve(r);
+    } catch (e) {
+      f.reject(e);
+    }
+  }
+  function fetchFailed(id, message) {
+    const f = fetchSettled(id);
+    if (f === undefined) return;
+    f.reject(new TypeError(message));
+  }
+  function pairsToHeaders(flat) {
+    const h = new G.Headers();
+    for (let i = 0; i < flat.length; i += 2) h.append(flat[i], flat[i + 1]);
+    return h;
+  }
+  define("fetch", fetch);
+
+  // ---- cloudflare:workers ----------------------------------------------------
+  class DurableObject {
+    constructor(ctx, env) { this.ctx = ctx; this.env = env; }
+  }
+  class WorkerEntrypoint {
+    constructor(ctx, env) { this.ctx = ctx; this.env = env; }
+  }
+  class WorkflowEntrypoint {
+    constructor(ctx, env) { this.ctx = ctx; this.env = env; }
+  }
+  class RpcTarget {}
+  const cloudflareWorkers = {
+    DurableObject, WorkerEntrypoint, WorkflowEntrypoint, RpcTarget,
+    get env() { return env; },
+  };
+
+  Object.defineProperty(G, Symbol.for("hearth.cloudflare:workers"), { value: cloudflareWorkers });
+
+  return { dispatch, setEnv, setHandler, fireTimer, fetchDone, fetchFailed, cloudflareWorkers, emptyHeaders };
+})

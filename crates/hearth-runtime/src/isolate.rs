@@ -1,0 +1,990 @@
+//! One isolate: a QuickJS runtime and context owned by one OS thread, which
+//! runs a current-thread tokio runtime as the isolate's event loop.
+//!
+//! The loop waits on three sources: new requests from the pool, completions
+//! of host work (outgoing fetches), and the earliest timer deadline. Every
+//! entry into JavaScript is a *slice* attributed to one request; the slice's
+//! time is charged to that request's CPU budget, and QuickJS's interrupt
+//! handler stops the slice once the budget is spent.
+
+use std::cell::{Cell, RefCell};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::path::Path;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use rquickjs::{
+    Array, ArrayBuffer, Context, Ctx, Function, Module, Object, Persistent, Runtime, TypedArray,
+    Value, qjs,
+};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::config::WorkerConfig;
+use crate::error::{DispatchError, StartError};
+use crate::fetch::{self, FetchRequest, RedirectMode};
+use crate::loader::{FileLoader, FileResolver, module_name};
+use crate::pool::IsolateStats;
+use crate::{WorkerRequest, WorkerResponse};
+
+const PRELUDE: &str = include_str!("../js/prelude.js");
+const SHIMS: &str = include_str!("../js/shims.js");
+
+/// How long a shutting-down isolate waits for `waitUntil` work to finish.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
+pub(crate) type Responder = oneshot::Sender<Result<WorkerResponse, DispatchError>>;
+
+pub(crate) enum Job {
+    Request(WorkerRequest, Responder),
+    Shutdown,
+}
+
+enum HostEvent {
+    Fetch {
+        id: u64,
+        owner: u64,
+        result: Result<fetch::FetchResponse, String>,
+    },
+}
+
+/// A request the isolate is working on, until its response is sent and its
+/// `waitUntil` promises have settled.
+struct Slot {
+    tag: String,
+    responder: Option<Responder>,
+    cpu_used: Duration,
+    pass_through: bool,
+    subrequests: u32,
+}
+
+/// CPU accounting shared with the interrupt handler.
+#[derive(Default)]
+struct Cpu {
+    slice_start: Cell<Option<Instant>>,
+    budget: Cell<Duration>,
+    tripped: Cell<bool>,
+}
+
+impl Cpu {
+    fn over_budget(&self) -> bool {
+        match self.slice_start.get() {
+            Some(start) if start.elapsed() > self.budget.get() => {
+                self.tripped.set(true);
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+/// State the native functions share with the loop.
+struct Host {
+    config: Arc<WorkerConfig>,
+    stats: Arc<IsolateStats>,
+    events: mpsc::UnboundedSender<HostEvent>,
+    slots: RefCell<HashMap<u64, Slot>>,
+    timers: RefCell<BinaryHeap<Reverse<(Instant, u64, u64)>>>,
+    fetches: RefCell<HashMap<u64, tokio::task::AbortHandle>>,
+    owner: Cell<u64>,
+    cpu: Rc<Cpu>,
+    out_of_memory: Cell<bool>,
+    origin: Instant,
+}
+
+impl Host {
+    fn tag(&self, rid: u64) -> String {
+        self.slots
+            .borrow()
+            .get(&rid)
+            .map(|s| s.tag.clone())
+            .unwrap_or_else(|| "-".to_string())
+    }
+
+    fn current_tag(&self) -> String {
+        self.tag(self.owner.get())
+    }
+
+    fn send(&self, rid: u64, result: Result<WorkerResponse, DispatchError>) {
+        let responder = self
+            .slots
+            .borrow_mut()
+            .get_mut(&rid)
+            .and_then(|s| s.responder.take());
+        if let Some(tx) = responder {
+            if result.is_err() {
+                self.stats.errors.fetch_add(1, Ordering::Relaxed);
+            }
+            let _ = tx.send(result);
+        }
+    }
+
+    fn finish(&self, rid: u64) {
+        let slot = self.slots.borrow_mut().remove(&rid);
+        if let Some(mut slot) = slot
+            && let Some(tx) = slot.responder.take()
+        {
+            // A request that ended without answering (cannot normally happen).
+            self.stats.errors.fetch_add(1, Ordering::Relaxed);
+            let _ = tx.send(Err(DispatchError::Exception {
+                message: "The worker did not produce a response.".into(),
+                stack: String::new(),
+                pass_through: slot.pass_through,
+            }));
+        }
+    }
+
+    /// Reports a JS exception for request `rid`: to the log, and to the
+    /// client if it is still waiting.
+    fn fail_with(&self, rid: u64, err: &Value<'_>) {
+        let (message, stack) = describe_exception(err);
+        if message.contains("out of memory") {
+            self.out_of_memory.set(true);
+            tracing::error!(target: "hearth::worker", request_id = %self.tag(rid), "worker ran out of memory");
+            self.send(
+                rid,
+                Err(DispatchError::MemoryLimit {
+                    limit_bytes: self.config.limits.memory_bytes,
+                }),
+            );
+            return;
+        }
+        tracing::error!(target: "hearth::worker", request_id = %self.tag(rid), "Uncaught {stack}");
+        let pass_through = self
+            .slots
+            .borrow()
+            .get(&rid)
+            .map(|s| s.pass_through)
+            .unwrap_or(false);
+        self.send(
+            rid,
+            Err(DispatchError::Exception {
+                message,
+                stack,
+                pass_through,
+            }),
+        );
+    }
+}
+
+/// `(message, "Name: message\n    at ...")` of a thrown value.
+fn describe_exception(v: &Value<'_>) -> (String, String) {
+    if let Some(obj) = v.as_object() {
+        let name: Option<String> = obj.get("name").ok();
+        let message: Option<String> = obj.get("message").ok();
+        let stack: Option<String> = obj.get("stack").ok();
+        let message = message.unwrap_or_default();
+        let head = match name {
+            Some(n) if !n.is_empty() => format!("{n}: {message}"),
+            _ => message.clone(),
+        };
+        let stack = match stack {
+            Some(s) if !s.is_empty() => format!("{head}\n{}", s.trim_end()),
+            _ => head,
+        };
+        return (message, stack);
+    }
+    let text = v
+        .as_string()
+        .and_then(|s| s.to_string().ok())
+        .unwrap_or_else(|| format!("{v:?}"));
+    (text.clone(), text)
+}
+
+fn value_to_bytes(v: &Value<'_>) -> rquickjs::Result<Bytes> {
+    if v.is_null() || v.is_undefined() {
+        return Ok(Bytes::new());
+    }
+    if let Some(s) = v.as_string() {
+        return Ok(Bytes::from(s.to_string()?));
+    }
+    if let Some(buf) = ArrayBuffer::from_value(v.clone()) {
+        // SAFETY: the slice is copied before control returns to JS, so the
+        // buffer cannot be detached or resized while borrowed.
+        let bytes = unsafe { buf.as_bytes() }.unwrap_or(&[]);
+        return Ok(Bytes::copy_from_slice(bytes));
+    }
+    if let Ok(arr) = TypedArray::<u8>::from_value(v.clone()) {
+        // SAFETY: as above, copied at once.
+        let bytes = unsafe { arr.as_bytes() }.unwrap_or(&[]);
+        return Ok(Bytes::copy_from_slice(bytes));
+    }
+    Err(rquickjs::Error::new_from_js("value", "body bytes"))
+}
+
+fn pairs_from_flat(flat: Vec<String>) -> Vec<(String, String)> {
+    let mut out = Vec::with_capacity(flat.len() / 2);
+    let mut it = flat.into_iter();
+    while let (Some(k), Some(v)) = (it.next(), it.next()) {
+        out.push((k, v));
+    }
+    out
+}
+
+/// The prelude's internal functions, kept across requests.
+struct Api {
+    dispatch: Persistent<Function<'static>>,
+    fire_timer: Persistent<Function<'static>>,
+    fetch_done: Persistent<Function<'static>>,
+    fetch_failed: Persistent<Function<'static>>,
+}
+
+pub(crate) struct Isolate {
+    // Field order is drop order: JS handles before the context and runtime.
+    api: Api,
+    context: Context,
+    runtime: Runtime,
+    host: Rc<Host>,
+    events: mpsc::UnboundedReceiver<HostEvent>,
+    next_rid: u64,
+}
+
+pub(crate) enum Exit {
+    Done,
+    Rebuild,
+}
+
+fn script_error(ctx: &Ctx<'_>, err: rquickjs::Error, fallback_location: &str) -> StartError {
+    let caught = match err {
+        rquickjs::Error::Exception => ctx.catch(),
+        other => {
+            return StartError::Script {
+                location: fallback_location.to_string(),
+                message: other.to_string(),
+                stack: String::new(),
+            };
+        }
+    };
+    script_error_from_value(&caught, fallback_location)
+}
+
+fn script_error_from_value(caught: &Value<'_>, fallback_location: &str) -> StartError {
+    let (message, stack) = describe_exception(caught);
+    let name: String = caught
+        .as_object()
+        .and_then(|o| o.get::<_, String>("name").ok())
+        .unwrap_or_default();
+    // First "at ..." frame names file:line:column.
+    let location = stack
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("at "))
+        .map(|l| {
+            let l = l.trim();
+            match (l.rfind('('), l.ends_with(')')) {
+                (Some(i), true) => l[i + 1..l.len() - 1].to_string(),
+                _ => l.to_string(),
+            }
+        })
+        .find(|l| !l.is_empty() && !l.starts_with('<'))
+        .unwrap_or_else(|| fallback_location.to_string());
+    let message = if name.is_empty() {
+        message
+    } else {
+        format!("{name}: {message}")
+    };
+    StartError::Script {
+        location,
+        message,
+        stack,
+    }
+}
+
+impl Isolate {
+    pub(crate) fn build(
+        config: Arc<WorkerConfig>,
+        stats: Arc<IsolateStats>,
+    ) -> Result<Isolate, StartError> {
+        let main = config.main.clone();
+        if !main.is_file() {
+            return Err(StartError::MainNotFound {
+                path: main.display().to_string(),
+            });
+        }
+        let root = match &config.module_root {
+            Some(r) => r.clone(),
+            None => main.parent().unwrap_or(Path::new(".")).to_path_buf(),
+        };
+        let root = root.canonicalize().map_err(|source| StartError::Read {
+            path: root.display().to_string(),
+            source,
+        })?;
+        let main_abs = main.canonicalize().map_err(|source| StartError::Read {
+            path: main.display().to_string(),
+            source,
+        })?;
+        let main_rel = main_abs
+            .strip_prefix(&root)
+            .map_err(|_| {
+                StartError::Engine(format!(
+                    "main module {} is outside the module root {}",
+                    main_abs.display(),
+                    root.display()
+                ))
+            })?
+            .to_path_buf();
+        let main_name = module_name(&main_rel);
+        let source = std::fs::read_to_string(&main_abs).map_err(|source| StartError::Read {
+            path: main_abs.display().to_string(),
+            source,
+        })?;
+
+        let engine = |e: rquickjs::Error| StartError::Engine(e.to_string());
+        let runtime = Runtime::new().map_err(engine)?;
+        let context = Context::full(&runtime).map_err(engine)?;
+        let cpu = Rc::new(Cpu::default());
+        runtime.set_max_stack_size(config.limits.max_stack_bytes);
+        let handler_cpu = cpu.clone();
+        runtime.set_interrupt_handler(Some(Box::new(move || handler_cpu.over_budget())));
+        runtime.set_loader(
+            FileResolver { root: root.clone() },
+            FileLoader { root: root.clone() },
+        );
+
+        let (events_tx, events_rx) = mpsc::unbounded_channel();
+        let host = Rc::new(Host {
+            config: config.clone(),
+            stats,
+            events: events_tx,
+            slots: RefCell::new(HashMap::new()),
+            timers: RefCell::new(BinaryHeap::new()),
+            fetches: RefCell::new(HashMap::new()),
+            owner: Cell::new(0),
+            cpu: cpu.clone(),
+            out_of_memory: Cell::new(false),
+            origin: Instant::now(),
+        });
+        let tracker_host = host.clone();
+        runtime.set_host_promise_rejection_tracker(Some(Box::new(
+            move |_ctx, _promise, reason, is_handled| {
+                if !is_handled {
+                    let (message, stack) = describe_exception(&reason);
+                    if message.contains("out of memory") {
+                        tracker_host.out_of_memory.set(true);
+                    }
+                    tracing::warn!(target: "hearth::worker", request_id = %tracker_host.current_tag(), "Uncaught (in promise) {stack}");
+                }
+            },
+        )));
+
+        // Time spent building counts against a start-up budget equal to the
+        // per-request CPU limit, so a looping top level cannot hang start-up.
+        cpu.budget.set(Duration::from_millis(config.limits.cpu_ms));
+        cpu.tripped.set(false);
+        cpu.slice_start.set(Some(Instant::now()));
+
+        let built = context.with(|ctx| -> Result<(Api, bool), StartError> {
+            let host_obj = make_host_object(&ctx, &host).map_err(engine)?;
+            let shims: Function = ctx
+                .eval(SHIMS)
+                .map_err(|e| script_error(&ctx, e, "shims"))?;
+            shims
+                .call::<_, ()>((host_obj.clone(),))
+                .map_err(|e| script_error(&ctx, e, "shims"))?;
+            let prelude: Function = ctx
+                .eval(PRELUDE)
+                .map_err(|e| script_error(&ctx, e, "prelude"))?;
+            let api: Object = prelude
+                .call((host_obj,))
+                .map_err(|e| script_error(&ctx, e, "prelude"))?;
+            let get = |name: &str| -> Result<Function, StartError> {
+                api.get(name).map_err(|e| script_error(&ctx, e, "prelude"))
+            };
+            let env = crate::bindings::build_env(&ctx, &config).map_err(|message| {
+                StartError::Binding {
+                    name: "env".into(),
+                    message,
+                }
+            })?;
+            get("setEnv")?.call::<_, ()>((env,)).map_err(engine)?;
+
+            let module = Module::declare(ctx.clone(), main_name.as_str(), source)
+                .map_err(|e| script_error(&ctx, e, &main_name))?;
+            let (module, promise) = module
+                .eval()
+                .map_err(|e| script_error(&ctx, e, &main_name))?;
+            // Run the module's top level (including top-level await).
+            loop {
+                match promise.state() {
+                    rquickjs::promise::PromiseState::Pending => {
+                        if !ctx.execute_pending_job() {
+                            return Err(StartError::Script {
+                                location: main_name.clone(),
+                                message: "the module's top-level await never settled".into(),
+                                stack: String::new(),
+                            });
+                        }
+                    }
+                    rquickjs::promise::PromiseState::Resolved => break,
+                    rquickjs::promise::PromiseState::Rejected => {
+                        let err = promise
+                            .result::<Value>()
+                            .map(|r| match r {
+                                Err(rquickjs::Error::Exception) => ctx.catch(),
+                                Err(e) => rquickjs::String::from_str(ctx.clone(), &e.to_string())
+                                    .map(|s| s.into_value())
+                                    .unwrap_or_else(|_| Value::new_undefined(ctx.clone())),
+                                Ok(v) => v,
+                            })
+                            .unwrap_or_else(|| Value::new_undefined(ctx.clone()));
+                        return Err(script_error_from_value(&err, &main_name));
+                    }
+                }
+            }
+            let default: Value = module
+                .namespace()
+                .and_then(|ns| ns.get("default"))
+                .map_err(|e| script_error(&ctx, e, &main_name))?;
+            let has_fetch: bool = get("setHandler")?
+                .call((default,))
+                .map_err(|e| script_error(&ctx, e, &main_name))?;
+            let api = Api {
+                dispatch: Persistent::save(&ctx, get("dispatch")?),
+                fire_timer: Persistent::save(&ctx, get("fireTimer")?),
+                fetch_done: Persistent::save(&ctx, get("fetchDone")?),
+                fetch_failed: Persistent::save(&ctx, get("fetchFailed")?),
+            };
+            Ok((api, has_fetch))
+        });
+        let tripped = cpu.tripped.get();
+        cpu.slice_start.set(None);
+        let (api, has_fetch) = match built {
+            Ok(b) => b,
+            Err(_) if tripped => {
+                return Err(StartError::Script {
+                    location: main_name,
+                    message: format!(
+                        "evaluating the module exceeded the CPU time limit (limits.cpu_ms = {})",
+                        config.limits.cpu_ms
+                    ),
+                    stack: String::new(),
+                });
+            }
+            Err(e) => return Err(e),
+        };
+        if !has_fetch {
+            tracing::warn!(target: "hearth::worker", module = %main_name, "the worker's default export has no fetch() handler");
+        }
+        // Set after start-up so the limit applies to the worker, not to the
+        // host's own scripts.
+        runtime.set_memory_limit(config.limits.memory_bytes);
+        Ok(Isolate {
+            api,
+            context,
+            runtime,
+            host,
+            events: events_rx,
+            next_rid: 1,
+        })
+    }
+
+    fn slice_begin(&self, owner: u64) {
+        let host = &self.host;
+        host.owner.set(owner);
+        let used = host
+            .slots
+            .borrow()
+            .get(&owner)
+            .map(|s| s.cpu_used)
+            .unwrap_or_default();
+        let limit = Duration::from_millis(host.config.limits.cpu_ms);
+        host.cpu.budget.set(limit.saturating_sub(used));
+        host.cpu.tripped.set(false);
+        host.cpu.slice_start.set(Some(Instant::now()));
+    }
+
+    fn slice_end(&self) {
+        let host = &self.host;
+        let owner = host.owner.get();
+        let elapsed = host
+            .cpu
+            .slice_start
+            .take()
+            .map(|s| s.elapsed())
+            .unwrap_or_default();
+        host.stats
+            .cpu_micros
+            .fetch_add(elapsed.as_micros() as u64, Ordering::Relaxed);
+        if let Some(slot) = host.slots.borrow_mut().get_mut(&owner) {
+            slot.cpu_used += elapsed;
+        }
+        if host.cpu.tripped.take() {
+            let limit_ms = host.config.limits.cpu_ms;
+            tracing::error!(target: "hearth::worker", request_id = %host.tag(owner), "request exceeded the CPU time limit (limits.cpu_ms = {limit_ms})");
+            host.stats.cpu_limit_hits.fetch_add(1, Ordering::Relaxed);
+            host.send(owner, Err(DispatchError::CpuLimit { limit_ms }));
+            // The request's JS was unwound; nothing of it remains to wait for.
+            host.slots.borrow_mut().remove(&owner);
+        }
+        host.owner.set(0);
+    }
+
+    /// Runs `f` in JS as a slice for `owner`, then drains the microtask queue.
+    fn run<F>(&self, owner: u64, f: F)
+    where
+        F: for<'js> FnOnce(&Ctx<'js>, &Api) -> rquickjs::Result<()>,
+    {
+        self.slice_begin(owner);
+        self.context.with(|ctx| {
+            if let Err(e) = f(&ctx, &self.api) {
+                let caught = match e {
+                    rquickjs::Error::Exception => ctx.catch(),
+                    other => rquickjs::String::from_str(ctx.clone(), &other.to_string())
+                        .map(|s| s.into_value())
+                        .unwrap_or_else(|_| Value::new_undefined(ctx.clone())),
+                };
+                if !self.host.cpu.tripped.get() {
+                    self.host.fail_with(owner, &caught);
+                }
+            }
+            self.drain_jobs(&ctx);
+        });
+        self.slice_end();
+    }
+
+    fn drain_jobs(&self, ctx: &Ctx<'_>) {
+        // SAFETY: the runtime lock is held by `Context::with`; this is the
+        // same call `Ctx::execute_pending_job` makes, but it lets us see the
+        // exception a job threw.
+        let rt = unsafe { qjs::JS_GetRuntime(ctx.as_raw().as_ptr()) };
+        loop {
+            let mut job_ctx = std::mem::MaybeUninit::<*mut qjs::JSContext>::uninit();
+            let r = unsafe { qjs::JS_ExecutePendingJob(rt, job_ctx.as_mut_ptr()) };
+            if r == 0 {
+                break;
+            }
+            if r < 0 {
+                // One context per runtime, so the exception is on `ctx`.
+                let caught = ctx.catch();
+                if !self.host.cpu.tripped.get() {
+                    let (message, stack) = describe_exception(&caught);
+                    if message.contains("out of memory") {
+                        self.host.out_of_memory.set(true);
+                        let owner = self.host.owner.get();
+                        self.host.send(
+                            owner,
+                            Err(DispatchError::MemoryLimit {
+                                limit_bytes: self.host.config.limits.memory_bytes,
+                            }),
+                        );
+                    } else {
+                        tracing::error!(target: "hearth::worker", request_id = %self.host.current_tag(), "Uncaught {stack}");
+                    }
+                }
+            }
+            if self.host.cpu.tripped.get() {
+                // The remaining jobs belong to no request we can tell; give
+                // them a fresh budget.
+                self.slice_end();
+                self.slice_begin(0);
+            }
+        }
+    }
+
+    fn start_request(&mut self, req: WorkerRequest, tx: Responder) {
+        let rid = self.next_rid;
+        self.next_rid += 1;
+        self.host.stats.requests.fetch_add(1, Ordering::Relaxed);
+        self.host.slots.borrow_mut().insert(
+            rid,
+            Slot {
+                tag: req.id,
+                responder: Some(tx),
+                cpu_used: Duration::ZERO,
+                pass_through: false,
+                subrequests: 0,
+            },
+        );
+        let WorkerRequest {
+            method,
+            url,
+            headers,
+            body,
+            ..
+        } = req;
+        self.run(rid, move |ctx, api| {
+            let mut flat = Vec::with_capacity(headers.len() * 2);
+            for (k, v) in headers {
+                flat.push(k);
+                flat.push(v);
+            }
+            let body = if body.is_empty() && (method == "GET" || method == "HEAD") {
+                Value::new_null(ctx.clone())
+            } else {
+                ArrayBuffer::new_copy(ctx.clone(), &body[..])?.into_value()
+            };
+            let dispatch = api.dispatch.clone().restore(ctx)?;
+            dispatch.call::<_, ()>((rid as f64, method, url, flat, body))
+        });
+    }
+
+    fn fire_timers(&self) {
+        let now = Instant::now();
+        loop {
+            let due = {
+                let mut timers = self.host.timers.borrow_mut();
+                match timers.peek() {
+                    Some(Reverse((at, _, _))) if *at <= now => timers.pop().map(|Reverse(t)| t),
+                    _ => None,
+                }
+            };
+            let Some((_, id, owner)) = due else { break };
+            let owner = if self.host.slots.borrow().contains_key(&owner) {
+                owner
+            } else {
+                0
+            };
+            self.run(owner, move |ctx, api| {
+                api.fire_timer
+                    .clone()
+                    .restore(ctx)?
+                    .call::<_, ()>((id as f64,))
+            });
+        }
+    }
+
+    fn handle_event(&self, ev: HostEvent) {
+        match ev {
+            HostEvent::Fetch { id, owner, result } => {
+                self.host.fetches.borrow_mut().remove(&id);
+                let owner = if self.host.slots.borrow().contains_key(&owner) {
+                    owner
+                } else {
+                    0
+                };
+                self.run(owner, move |ctx, api| match result {
+                    Ok(r) => {
+                        let mut flat = Vec::with_capacity(r.headers.len() * 2);
+                        for (k, v) in r.headers {
+                            flat.push(k);
+                            flat.push(v);
+                        }
+                        let body = ArrayBuffer::new_copy(ctx.clone(), &r.body[..])?;
+                        api.fetch_done.clone().restore(ctx)?.call::<_, ()>((
+                            id as f64,
+                            r.status,
+                            r.status_text,
+                            flat,
+                            body,
+                            r.url,
+                            r.redirected,
+                        ))
+                    }
+                    Err(message) => api
+                        .fetch_failed
+                        .clone()
+                        .restore(ctx)?
+                        .call::<_, ()>((id as f64, message)),
+                });
+            }
+        }
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        self.host
+            .timers
+            .borrow()
+            .peek()
+            .map(|Reverse((at, _, _))| *at)
+    }
+
+    /// Fails every request still in this isolate (before a rebuild).
+    pub(crate) fn abandon(&self, err: DispatchError) {
+        let rids: Vec<u64> = self.host.slots.borrow().keys().copied().collect();
+        for rid in rids {
+            self.host.send(rid, Err(err.clone()));
+        }
+        self.host.slots.borrow_mut().clear();
+        for (_, h) in self.host.fetches.borrow_mut().drain() {
+            h.abort();
+        }
+    }
+
+    /// Serves until shut down, or until the isolate must be rebuilt.
+    pub(crate) async fn serve(
+        &mut self,
+        jobs: &mut mpsc::UnboundedReceiver<Job>,
+        shutting_down: &mut Option<Instant>,
+    ) -> Exit {
+        loop {
+            if self.host.out_of_memory.get() {
+                return Exit::Rebuild;
+            }
+            if let Some(since) = *shutting_down
+                && (self.host.slots.borrow().is_empty() || since.elapsed() > SHUTDOWN_GRACE)
+            {
+                return Exit::Done;
+            }
+            let deadline = self.next_deadline();
+            let grace = shutting_down.map(|s| s + SHUTDOWN_GRACE);
+            tokio::select! {
+                biased;
+                Some(ev) = self.events.recv() => self.handle_event(ev),
+                job = jobs.recv(), if shutting_down.is_none() => match job {
+                    Some(Job::Request(req, tx)) => self.start_request(req, tx),
+                    Some(Job::Shutdown) | None => *shutting_down = Some(Instant::now()),
+                },
+                _ = sleep_until(deadline), if deadline.is_some() => self.fire_timers(),
+                _ = sleep_until(grace), if grace.is_some() => {}
+            }
+        }
+    }
+
+    pub(crate) fn memory_used(&self) -> i64 {
+        self.runtime.memory_usage().malloc_size
+    }
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    if let Some(at) = at {
+        tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await;
+    }
+}
+
+fn make_host_object<'js>(ctx: &Ctx<'js>, host: &Rc<Host>) -> rquickjs::Result<Object<'js>> {
+    let obj = Object::new(ctx.clone())?;
+
+    let h = host.clone();
+    obj.set(
+        "log",
+        Function::new(ctx.clone(), move |level: i32, msg: String| {
+            let tag = h.current_tag();
+            match level {
+                0 => tracing::trace!(target: "hearth::console", request_id = %tag, "{msg}"),
+                1 => tracing::debug!(target: "hearth::console", request_id = %tag, "{msg}"),
+                3 => tracing::warn!(target: "hearth::console", request_id = %tag, "{msg}"),
+                4 => tracing::error!(target: "hearth::console", request_id = %tag, "{msg}"),
+                _ => tracing::info!(target: "hearth::console", request_id = %tag, "{msg}"),
+            }
+        })?,
+    )?;
+
+    let h = host.clone();
+    obj.set(
+        "now",
+        Function::new(ctx.clone(), move || h.origin.elapsed().as_millis() as f64)?,
+    )?;
+
+    let h = host.clone();
+    obj.set(
+        "timerStart",
+        Function::new(ctx.clone(), move |id: f64, delay: f64| {
+            let at = Instant::now() + Duration::from_millis(delay.max(0.0) as u64);
+            h.timers
+                .borrow_mut()
+                .push(Reverse((at, id as u64, h.owner.get())));
+        })?,
+    )?;
+
+    let h = host.clone();
+    obj.set(
+        "respond",
+        Function::new(
+            ctx.clone(),
+            move |rid: f64, out: Array<'js>| -> rquickjs::Result<()> {
+                let rid = rid as u64;
+                let status: u16 = out.get(0)?;
+                let status_text: String = out.get(1)?;
+                let flat: Vec<String> = out.get(2)?;
+                let body: Value = out.get(3)?;
+                let body = value_to_bytes(&body)?;
+                h.send(
+                    rid,
+                    Ok(WorkerResponse {
+                        status,
+                        status_text,
+                        headers: pairs_from_flat(flat),
+                        body,
+                    }),
+                );
+                Ok(())
+            },
+        )?,
+    )?;
+
+    let h = host.clone();
+    obj.set(
+        "fail",
+        Function::new(ctx.clone(), move |rid: f64, err: Value<'js>| {
+            h.fail_with(rid as u64, &err);
+        })?,
+    )?;
+
+    let h = host.clone();
+    obj.set(
+        "uncaught",
+        Function::new(ctx.clone(), move |rid: f64, err: Value<'js>| {
+            let (message, stack) = describe_exception(&err);
+            if message.contains("out of memory") {
+                h.out_of_memory.set(true);
+            }
+            tracing::error!(target: "hearth::worker", request_id = %h.tag(rid as u64), "Uncaught (in waitUntil) {stack}");
+        })?,
+    )?;
+
+    let h = host.clone();
+    obj.set(
+        "done",
+        Function::new(ctx.clone(), move |rid: f64| h.finish(rid as u64))?,
+    )?;
+
+    let h = host.clone();
+    obj.set(
+        "passThrough",
+        Function::new(ctx.clone(), move |rid: f64| {
+            if let Some(s) = h.slots.borrow_mut().get_mut(&(rid as u64)) {
+                s.pass_through = true;
+            }
+        })?,
+    )?;
+
+    let h = host.clone();
+    obj.set(
+        "fetchStart",
+        Function::new(
+            ctx.clone(),
+            move |ctx: Ctx<'js>,
+                  id: f64,
+                  method: String,
+                  url: String,
+                  headers: Vec<String>,
+                  body: Value<'js>,
+                  redirect: String|
+                  -> rquickjs::Result<()> {
+                let owner = h.owner.get();
+                let limits = &h.config.limits;
+                if let Some(slot) = h.slots.borrow_mut().get_mut(&owner) {
+                    slot.subrequests += 1;
+                    if slot.subrequests > limits.max_subrequests {
+                        return Err(rquickjs::Exception::throw_message(
+                            &ctx,
+                            &format!(
+                                "Too many subrequests. (limits.max_subrequests = {})",
+                                limits.max_subrequests
+                            ),
+                        ));
+                    }
+                }
+                let body = value_to_bytes(&body)?;
+                let req = FetchRequest {
+                    method,
+                    url,
+                    headers: pairs_from_flat(headers),
+                    body,
+                    redirect: RedirectMode::parse(&redirect),
+                    max_redirects: limits.max_redirects,
+                    timeout: Duration::from_millis(limits.subrequest_timeout_ms),
+                    max_body_bytes: limits.max_subrequest_response_bytes,
+                };
+                let events = h.events.clone();
+                let id = id as u64;
+                let task = tokio::spawn(async move {
+                    let result = fetch::fetch(req).await;
+                    let _ = events.send(HostEvent::Fetch { id, owner, result });
+                });
+                h.fetches.borrow_mut().insert(id, task.abort_handle());
+                Ok(())
+            },
+        )?,
+    )?;
+
+    let h = host.clone();
+    obj.set(
+        "fetchAbort",
+        Function::new(ctx.clone(), move |id: f64| {
+            if let Some(task) = h.fetches.borrow_mut().remove(&(id as u64)) {
+                task.abort();
+            }
+        })?,
+    )?;
+
+    obj.set(
+        "utf8Encode",
+        Function::new(ctx.clone(), move |ctx: Ctx<'js>, s: String| {
+            ArrayBuffer::new(ctx, s.into_bytes())
+        })?,
+    )?;
+    obj.set(
+        "utf8Decode",
+        Function::new(
+            ctx.clone(),
+            move |v: Value<'js>| -> rquickjs::Result<String> {
+                let bytes = value_to_bytes(&v)?;
+                Ok(String::from_utf8_lossy(&bytes).into_owned())
+            },
+        )?,
+    )?;
+
+    Ok(obj)
+}
+
+/// Runs one isolate thread: builds the isolate, serves, rebuilds it after a
+/// fatal fault, exits on shutdown.
+pub(crate) fn run_thread(
+    config: Arc<WorkerConfig>,
+    stats: Arc<IsolateStats>,
+    mut jobs: mpsc::UnboundedReceiver<Job>,
+    ready: std::sync::mpsc::Sender<Result<(), StartError>>,
+) {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            let _ = ready.send(Err(StartError::Thread(e)));
+            return;
+        }
+    };
+    let mut ready = Some(ready);
+    let mut shutting_down: Option<Instant> = None;
+    rt.block_on(async {
+        loop {
+            let built = {
+                let _guard = rt.enter();
+                Isolate::build(config.clone(), stats.clone())
+            };
+            let mut isolate = match built {
+                Ok(i) => i,
+                Err(e) => {
+                    if let Some(r) = ready.take() {
+                        let _ = r.send(Err(e));
+                    } else {
+                        // Rebuilding failed after a good start: the files
+                        // changed under us. Keep the error visible and stop.
+                        tracing::error!(target: "hearth::worker", "cannot rebuild isolate: {e}");
+                    }
+                    return;
+                }
+            };
+            stats
+                .memory_bytes
+                .store(isolate.memory_used().max(0) as u64, Ordering::Relaxed);
+            if let Some(r) = ready.take() {
+                let _ = r.send(Ok(()));
+            }
+            let exit = {
+                let fut = std::panic::AssertUnwindSafe(isolate.serve(&mut jobs, &mut shutting_down));
+                futures::FutureExt::catch_unwind(fut).await
+            };
+            match exit {
+                Ok(Exit::Done) => return,
+                Ok(Exit::Rebuild) => {
+                    tracing::warn!(target: "hearth::worker", "rebuilding isolate after it exceeded its memory limit");
+                    isolate.abandon(DispatchError::IsolateRestarted);
+                }
+                Err(_) => {
+                    tracing::error!(target: "hearth::worker", "isolate panicked; rebuilding it");
+                    isolate.abandon(DispatchError::IsolateRestarted);
+                }
+            }
+            drop(isolate);
+            stats.restarts.fetch_add(1, Ordering::Relaxed);
+            if shutting_down.is_some() {
+                return;
+            }
+        }
+    });
+}

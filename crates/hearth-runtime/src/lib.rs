@@ -1,0 +1,67 @@
+//! The JavaScript engine host: isolates, event loop, timers, console,
+//! outgoing `fetch()`, module loader and request dispatch.
+//!
+//! # Shape
+//!
+//! An isolate is one QuickJS runtime + context owned by one OS thread that
+//! runs a current-thread tokio runtime as its event loop ([`IsolatePool`]
+//! starts one per core). The HTTP front, on its own multi-thread runtime,
+//! sends a [`WorkerRequest`] over a channel to the least-busy isolate and
+//! awaits the [`WorkerResponse`] on a oneshot channel.
+//!
+//! Why this shape rather than rquickjs's `AsyncRuntime`: the host needs to
+//! see every entry into JavaScript, to charge its time to the right request
+//! (the per-request CPU limit), to learn which exception a microtask threw,
+//! and to rebuild the isolate after an out-of-memory fault. A plain
+//! `Runtime` driven by our own loop makes each of those one explicit step,
+//! and keeps the per-request path to one JS call plus a channel hop.
+//!
+//! The worker's module is evaluated once per isolate; its default export is
+//! kept and `fetch(request, env, ctx)` is called per request. No context is
+//! created per request.
+//!
+//! # Boundaries
+//!
+//! This crate knows no HTTP wire format: requests and responses cross it as
+//! plain method/url/header pairs/bytes. The worker cannot reach the host
+//! filesystem (imports are confined to the module root, no `std`/`os`
+//! modules) nor the process environment (only `vars` and secrets reach
+//! `env`). Binding adapters plug in through [`bindings::BindingAdapter`].
+
+pub mod bindings;
+mod config;
+mod error;
+mod fetch;
+mod isolate;
+pub mod limits;
+mod loader;
+mod pool;
+
+pub use bindings::{BindingAdapter, BindingInfo};
+pub use config::WorkerConfig;
+pub use error::{DispatchError, StartError};
+pub use limits::Limits;
+pub use pool::{IsolatePool, IsolateSnapshot, IsolateStats};
+
+use bytes::Bytes;
+
+/// A request handed to the worker.
+#[derive(Debug, Clone)]
+pub struct WorkerRequest {
+    /// Request id, used to tag log lines (`request_id` field).
+    pub id: String,
+    pub method: String,
+    /// Absolute URL, e.g. `http://example.com/path?q=1`.
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Bytes,
+}
+
+/// The worker's response.
+#[derive(Debug, Clone)]
+pub struct WorkerResponse {
+    pub status: u16,
+    pub status_text: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Bytes,
+}
