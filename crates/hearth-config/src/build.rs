@@ -207,7 +207,9 @@ fn build_config(
             }
         }
     }
-    let defined: Vec<String> = envs.iter().map(|(n, _)| n.clone()).collect();
+    // Sorted: TOML tables do not keep file order, and both syntaxes should agree.
+    let mut defined: Vec<String> = envs.iter().map(|(n, _)| n.clone()).collect();
+    defined.sort();
 
     // The top level is always validated, as wrangler does, even when an
     // environment is selected; problems found twice are reported once.

@@ -102,7 +102,7 @@ pub struct Config {
     pub path: PathBuf,
     /// The selected environment, if any.
     pub env: Option<String>,
-    /// Environments the file defines, in file order.
+    /// Environments the file defines, sorted by name.
     pub defined_environments: Vec<String>,
     pub name: String,
     pub main: Option<String>,
