@@ -59,6 +59,12 @@ pub enum D1Error {
     #[error("D1_ERROR: {message} (the limit is {limit} columns per table)")]
     TooManyColumns { message: String, limit: usize },
 
+    #[error("D1_ERROR: {message} (LIKE and GLOB patterns are limited to {limit} bytes)")]
+    PatternTooLong { message: String, limit: usize },
+
+    #[error("D1_ERROR: {message} (SQL functions take at most {limit} arguments)")]
+    TooManyFunctionArgs { message: String, limit: usize },
+
     #[error(
         "D1_ERROR: D1 DB exceeded its CPU time limit and was reset. (the query or batch ran longer than the {limit_ms} ms limit)"
     )]

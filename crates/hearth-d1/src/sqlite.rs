@@ -137,7 +137,13 @@ impl Backend {
         let setup = (|| -> rusqlite::Result<(u64, String)> {
             conn.set_db_config(DbConfig::SQLITE_DBCONFIG_DEFENSIVE, true)?;
             let clamp = |n: usize| i32::try_from(n).unwrap_or(i32::MAX);
-            conn.set_limit(Limit::SQLITE_LIMIT_LENGTH, clamp(limits.max_value_bytes))?;
+            // SQLite counts a row's record header against the same limit, so a
+            // little room is added for it: a value of exactly the limit fits.
+            let header_room = (limits.max_value_bytes / 1000).min(1024);
+            conn.set_limit(
+                Limit::SQLITE_LIMIT_LENGTH,
+                clamp(limits.max_value_bytes.saturating_add(header_room)),
+            )?;
             conn.set_limit(
                 Limit::SQLITE_LIMIT_SQL_LENGTH,
                 clamp(limits.max_sql_statement_bytes),
@@ -454,6 +460,18 @@ impl Backend {
             return D1Error::TooBig {
                 message,
                 limit: self.limits.max_value_bytes,
+            };
+        }
+        if text.starts_with("LIKE or GLOB pattern too complex") {
+            return D1Error::PatternTooLong {
+                message,
+                limit: self.limits.max_like_pattern_bytes,
+            };
+        }
+        if text.starts_with("too many arguments on function") {
+            return D1Error::TooManyFunctionArgs {
+                message,
+                limit: self.limits.max_function_args,
             };
         }
         if text.starts_with("too many columns") {
