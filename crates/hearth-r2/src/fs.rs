@@ -123,7 +123,17 @@ impl BlobFiles {
         max_bytes: u64,
         extra: Option<R2HashAlgorithm>,
     ) -> Result<PendingBlob, R2Error> {
-        let mut file = AtomicFile::create(&self.path(rel)).map_err(R2Error::io(op))?;
+        let target = self.path(rel);
+        // An upload's folder is removed with its last part; a part write
+        // racing that removal simply recreates it.
+        let mut attempt = 0;
+        let mut file = loop {
+            match AtomicFile::create(&target) {
+                Ok(f) => break f,
+                Err(e) if e.kind() == io::ErrorKind::NotFound && attempt < 3 => attempt += 1,
+                Err(e) => return Err(R2Error::Io { op, source: e }),
+            }
+        };
         let mut md5 = md5::Md5::new();
         let mut other = extra.map(Hasher::new);
         let mut size: u64 = 0;

@@ -46,7 +46,21 @@
 //!   Parts may be listed in any order when completing; the object is
 //!   assembled in part-number order. Listing a part twice is an error.
 //!
+//! Where Hearth chooses (the sources do not settle it):
+//!
+//! - An upload id this bucket never issued (or issued for another key) is
+//!   `NoSuchUpload` for `uploadPart`, `complete` and `abort` alike.
+//! - `list` returns up to `limit` entries even with `include`; R2 may return
+//!   fewer, so callers must page on `truncated`, never on the count.
+//! - A cursor that does not decode is an [`R2Error::InvalidArgument`] with
+//!   Hearth's own message.
+//! - In the header form of conditions, unquoted etags are accepted as strong
+//!   etags, and unparseable dates are ignored (RFC 7232).
+//! - Only the `Standard` storage class exists.
+//!
 //! Thread-safe: an [`R2Bucket`] is a cheap handle (`Clone`, `Send`, `Sync`).
+//! Body readers keep the files they read alive within this process; another
+//! process replacing an object mid-read can cut short a multipart read.
 
 mod conditional;
 mod error;
