@@ -286,8 +286,7 @@ pub struct D1ExecResult {
     pub duration: f64,
 }
 
-/// A session's view: which constraint it started with and the newest
-/// bookmark it has seen.
+/// The newest bookmark a session has seen (or started from).
 #[derive(Debug)]
 struct SessionState {
     bookmark: Mutex<Option<String>>,

@@ -149,8 +149,10 @@ pub fn apply(
     Ok(done)
 }
 
-/// `sqlite3 .dump` output wraps everything in `BEGIN TRANSACTION; ... COMMIT;`;
-/// each migration already runs in a transaction, so the wrapper goes.
+/// `sqlite3 .dump` output wraps its statements in `BEGIN TRANSACTION; ...
+/// COMMIT;` (after a leading `PRAGMA foreign_keys=OFF;`). Each migration
+/// already runs in a transaction, so that one wrapper goes; any other
+/// transaction statement is left for the policy to refuse.
 fn strip_dump_transaction(mut statements: Vec<&str>) -> Vec<&str> {
     let norm = |s: &str| {
         s.trim()
@@ -160,14 +162,15 @@ fn strip_dump_transaction(mut statements: Vec<&str>) -> Vec<&str> {
             .join(" ")
             .to_ascii_uppercase()
     };
-    let wrapped = statements.len() >= 2
-        && statements
-            .first()
-            .is_some_and(|s| norm(s) == "BEGIN TRANSACTION")
-        && statements.last().is_some_and(|s| norm(s) == "COMMIT");
-    if wrapped {
-        statements.pop();
-        statements.remove(0);
+    let begin = statements
+        .iter()
+        .position(|s| norm(s) == "BEGIN TRANSACTION");
+    let commit = statements.iter().rposition(|s| norm(s) == "COMMIT");
+    if let (Some(b), Some(c)) = (begin, commit)
+        && b < c
+    {
+        statements.remove(c);
+        statements.remove(b);
     }
     statements
 }
@@ -300,10 +303,20 @@ mod tests {
     }
 
     #[test]
-    fn dump_wrapper_is_removed_only_when_it_wraps_everything() {
+    fn dump_wrapper_is_removed_only_when_balanced() {
         let s = vec!["BEGIN TRANSACTION;", " CREATE TABLE a(x);", "\nCOMMIT;"];
         assert_eq!(strip_dump_transaction(s), vec![" CREATE TABLE a(x);"]);
         let s = vec!["CREATE TABLE a(x);", "COMMIT;"];
         assert_eq!(strip_dump_transaction(s.clone()), s);
+        let s = vec![
+            "PRAGMA foreign_keys=OFF;",
+            "BEGIN TRANSACTION;",
+            "CREATE TABLE a(x);",
+            "COMMIT;",
+        ];
+        assert_eq!(
+            strip_dump_transaction(s),
+            vec!["PRAGMA foreign_keys=OFF;", "CREATE TABLE a(x);"]
+        );
     }
 }

@@ -28,6 +28,9 @@ pub const MAX_LIKE_PATTERN_BYTES: usize = 50;
 /// D1's limits. `Default` gives Cloudflare's values; raise any of them for
 /// workloads that need more. Values above SQLite's compiled-in ceilings
 /// (e.g. 32766 variables, 2000 columns) are capped there by SQLite.
+/// `max_value_bytes` is exact for bound values; for rows and computed values
+/// SQLite also counts the record header, so it allows up to 0.1% (at most
+/// 1 KiB) more there.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct D1Limits {
     pub max_bound_parameters: usize,
