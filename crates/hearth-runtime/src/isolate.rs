@@ -170,6 +170,26 @@ impl Host {
     }
 }
 
+/// Script name of the host's own JS; its frames are cut from stack traces.
+const INTERNAL_SCRIPT: &str = "hearth:internal";
+
+fn internal_eval_options() -> rquickjs::context::EvalOptions {
+    let mut o = rquickjs::context::EvalOptions::default();
+    o.global = true;
+    o.strict = false;
+    o.filename = Some(INTERNAL_SCRIPT.to_string());
+    o
+}
+
+/// Drops the host's frames so a stack shows only the worker's code.
+fn user_frames(stack: &str) -> String {
+    stack
+        .lines()
+        .filter(|l| !l.contains(INTERNAL_SCRIPT))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// `(message, "Name: message\n    at ...")` of a thrown value.
 fn describe_exception(v: &Value<'_>) -> (String, String) {
     if let Some(obj) = v.as_object() {
@@ -182,7 +202,7 @@ fn describe_exception(v: &Value<'_>) -> (String, String) {
             _ => message.clone(),
         };
         let stack = match stack {
-            Some(s) if !s.is_empty() => format!("{head}\n{}", s.trim_end()),
+            Some(s) if !s.trim().is_empty() => format!("{head}\n{}", user_frames(s.trim_end())),
             _ => head,
         };
         return (message, stack);
@@ -384,7 +404,7 @@ impl Isolate {
                 .call::<_, ()>((host_obj.clone(),))
                 .map_err(|e| script_error(&ctx, e, "shims"))?;
             let prelude: Function = ctx
-                .eval(PRELUDE)
+                .eval_with_options(PRELUDE, internal_eval_options())
                 .map_err(|e| script_error(&ctx, e, "prelude"))?;
             let api: Object = prelude
                 .call((host_obj,))
