@@ -131,8 +131,8 @@ pub(crate) fn load(path: &Path, opts: &LoadOptions) -> Result<Loaded, ConfigErro
                     path.display().to_string(),
                     "",
                     format!(
-                        "no {} found in this directory",
-                        CONFIG_FILE_NAMES.join(", ")
+                        "no {}, {} or {} in this directory",
+                        CONFIG_FILE_NAMES[0], CONFIG_FILE_NAMES[1], CONFIG_FILE_NAMES[2]
                     ),
                 ));
             }

@@ -193,16 +193,24 @@ pub(crate) fn apply_secrets(
                 "not a JavaScript identifier; reachable only as env[\"...\"]",
             );
         }
-        if let Some((_, path)) = names
-            .iter()
-            .find(|(n, p)| n == key && !p.starts_with("vars.") && !p.contains(".vars."))
-        {
+        if let Some((_, path)) = names.iter().find(|(n, p)| n == key && !is_text_binding(p)) {
             dv.warn(key, format!("has the same name as the binding at {path}"));
         }
     }
     config.secrets = secrets;
     d.errors.extend(dv.errors);
     d.warnings.extend(dv.warnings);
+}
+
+/// Whether a binding path declares a var or a required secret, which a secret
+/// is meant to fill, rather than a resource binding it would hide.
+fn is_text_binding(path: &str) -> bool {
+    let local = match path.strip_prefix("env.") {
+        // `env.NAME.rest`: environment names hold no dots in practice.
+        Some(rest) => rest.split_once('.').map(|(_, r)| r).unwrap_or(rest),
+        None => path,
+    };
+    local.starts_with("vars.") || local.starts_with("secrets.required[")
 }
 
 #[cfg(test)]

@@ -14,7 +14,10 @@ fn gateway(env: Option<&str>) -> Loaded {
 fn name_gets_the_env_suffix_unless_the_env_sets_one() {
     assert_eq!(gateway(Some("staging")).config.name, "api-gateway-staging");
     assert_eq!(gateway(Some("production")).config.name, "api-gateway-prod");
-    assert_eq!(gateway(Some("staging")).config.env.as_deref(), Some("staging"));
+    assert_eq!(
+        gateway(Some("staging")).config.env.as_deref(),
+        Some("staging")
+    );
 }
 
 #[test]
@@ -52,12 +55,21 @@ fn bindings_are_not_inherited() {
     );
     assert_eq!(staging.vars["ENVIRONMENT"], json!("staging"));
     assert_eq!(staging.kv_namespaces.len(), 1);
-    assert_eq!(staging.kv_namespace("SESSIONS").unwrap().id.as_deref(), Some("5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0d"));
+    assert_eq!(
+        staging.kv_namespace("SESSIONS").unwrap().id.as_deref(),
+        Some("5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0d")
+    );
     assert_eq!(staging.kv_namespace("CACHE"), None);
     assert_eq!(staging.d1_databases.len(), 1);
-    assert_eq!(staging.d1_database("DB").unwrap().database_name.as_deref(), Some("gateway-db-staging"));
+    assert_eq!(
+        staging.d1_database("DB").unwrap().database_name.as_deref(),
+        Some("gateway-db-staging")
+    );
     // defaults apply inside environments too
-    assert_eq!(staging.d1_database("DB").unwrap().migrations_dir, "migrations");
+    assert_eq!(
+        staging.d1_database("DB").unwrap().migrations_dir,
+        "migrations"
+    );
     assert_eq!(staging.durable_objects.bindings.len(), 1);
     assert!(staging.r2_buckets.is_empty());
     assert_eq!(staging.queues, Queues::default());
@@ -100,7 +112,9 @@ fn unknown_env_is_an_error_listing_the_defined_ones() {
     let err = load(&fixture("hono-gateway/wrangler.toml"), &opts(Some("qa"))).unwrap_err();
     assert_eq!(
         err.lines(),
-        vec!["wrangler.toml: env.qa: no such environment; defined environments: production, staging"]
+        vec![
+            "wrangler.toml: env.qa: no such environment; defined environments: production, staging"
+        ]
     );
     assert_eq!(
         err.to_string(),
@@ -120,7 +134,9 @@ fn selecting_an_env_when_none_is_defined_warns_and_uses_the_top_level() {
     assert_eq!(loaded.config.env, None);
     assert_eq!(
         loaded.warnings,
-        vec!["wrangler.toml: env.staging: no such environment, and the file defines none; using the top-level configuration"]
+        vec![
+            "wrangler.toml: env.staging: no such environment, and the file defines none; using the top-level configuration"
+        ]
     );
 }
 
@@ -129,7 +145,10 @@ fn errors_inside_an_env_carry_the_env_path() {
     let err = load(&fixture("broken/wrangler.toml"), &opts(Some("staging"))).unwrap_err();
     let lines = err.lines();
     assert!(
-        lines.contains(&"wrangler.toml: env.staging.kv_namespaces[0].id: expected a string, found 12".to_string()),
+        lines.contains(
+            &"wrangler.toml: env.staging.kv_namespaces[0].id: expected a string, found 12"
+                .to_string()
+        ),
         "{lines:#?}"
     );
     // The top level is still checked, and each problem is said once.
@@ -185,7 +204,11 @@ fn env_must_be_a_table_of_tables() {
         r.unwrap_err().lines(),
         vec!["wrangler.jsonc: env.staging: expected an object, found 3"]
     );
-    let (_d, r) = load_text("wrangler.toml", "name = \"w\"\ncompatibility_date = \"2025-01-01\"\nenv = \"prod\"\n", None);
+    let (_d, r) = load_text(
+        "wrangler.toml",
+        "name = \"w\"\ncompatibility_date = \"2025-01-01\"\nenv = \"prod\"\n",
+        None,
+    );
     assert_eq!(
         r.unwrap_err().lines(),
         vec!["wrangler.toml: env: expected a table, found \"prod\""]
@@ -201,7 +224,9 @@ fn env_name_override_is_validated() {
     );
     assert_eq!(
         r.unwrap_err().lines(),
-        vec!["wrangler.toml: env.prod.name: expected lowercase letters, digits, \"-\" and \"_\", found \"Prod Worker\""]
+        vec![
+            "wrangler.toml: env.prod.name: expected lowercase letters, digits, \"-\" and \"_\", found \"Prod Worker\""
+        ]
     );
 }
 

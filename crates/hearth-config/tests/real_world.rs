@@ -28,7 +28,10 @@ fn toml_gateway_top_level() {
     // vars: strings and JSON values side by side.
     assert_eq!(c.vars["ENVIRONMENT"], json!("development"));
     assert_eq!(c.vars["MAX_UPLOAD_MB"], json!(25));
-    assert_eq!(c.vars["FEATURE_FLAGS"], json!({"search": true, "uploads": false}));
+    assert_eq!(
+        c.vars["FEATURE_FLAGS"],
+        json!({"search": true, "uploads": false})
+    );
     assert_eq!(
         c.vars["ALLOWED_ORIGINS"],
         json!(["http://localhost:5173", "https://app.example.com"])
@@ -42,7 +45,10 @@ fn toml_gateway_top_level() {
             preview_id: Some("9e0c1e8d8b1a4d5f9c2b3a4d5e6f7a8b".into()),
         }
     );
-    assert_eq!(c.kv_namespace("CACHE").map(|k| k.local_id()), Some("c1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6"));
+    assert_eq!(
+        c.kv_namespace("CACHE").map(|k| k.local_id()),
+        Some("c1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6")
+    );
 
     let db = c.d1_database("DB").unwrap();
     assert_eq!(db.migrations_dir, "db/migrations");
@@ -52,11 +58,17 @@ fn toml_gateway_top_level() {
     assert_eq!(audit.migrations_dir, "migrations");
     assert_eq!(audit.local_id(), "a1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c5d");
 
-    assert_eq!(c.r2_bucket("EU_ARCHIVE").unwrap().jurisdiction.as_deref(), Some("eu"));
+    assert_eq!(
+        c.r2_bucket("EU_ARCHIVE").unwrap().jurisdiction.as_deref(),
+        Some("eu")
+    );
     assert_eq!(c.r2_bucket("gateway-uploads").unwrap().binding, "UPLOADS");
 
     assert_eq!(c.durable_objects.bindings.len(), 3);
-    assert_eq!(c.durable_object("BILLING").unwrap().script_name.as_deref(), Some("billing-worker"));
+    assert_eq!(
+        c.durable_object("BILLING").unwrap().script_name.as_deref(),
+        Some("billing-worker")
+    );
     assert_eq!(c.migrations.len(), 3);
     assert_eq!(
         c.migrations[2].renamed_classes,
@@ -75,8 +87,14 @@ fn toml_gateway_top_level() {
         ])
     );
 
-    assert_eq!(c.queue_producer("WEBHOOK_QUEUE").unwrap().delivery_delay, Some(30));
-    assert_eq!(c.queue_producer("EMAIL_QUEUE").unwrap().delivery_delay, None);
+    assert_eq!(
+        c.queue_producer("WEBHOOK_QUEUE").unwrap().delivery_delay,
+        Some(30)
+    );
+    assert_eq!(
+        c.queue_producer("EMAIL_QUEUE").unwrap().delivery_delay,
+        None
+    );
     assert_eq!(
         c.queue_consumer("gateway-emails").unwrap(),
         &QueueConsumer {
@@ -94,15 +112,36 @@ fn toml_gateway_top_level() {
     // Unset consumer fields take Cloudflare's defaults.
     let pull = c.queue_consumer("gateway-webhooks").unwrap();
     assert_eq!(pull.consumer_type, QueueConsumerType::HttpPull);
-    assert_eq!((pull.max_batch_size, pull.max_batch_timeout, pull.max_retries), (10, 5, 3));
+    assert_eq!(
+        (
+            pull.max_batch_size,
+            pull.max_batch_timeout,
+            pull.max_retries
+        ),
+        (10, 5, 3)
+    );
     assert_eq!(pull.visibility_timeout_ms, Some(60_000));
 
-    assert_eq!(c.workflow("ONBOARDING").unwrap().class_name, "OnboardingWorkflow");
+    assert_eq!(
+        c.workflow("ONBOARDING").unwrap().class_name,
+        "OnboardingWorkflow"
+    );
     assert_eq!(c.workflow("onboarding").unwrap().binding, "ONBOARDING");
     assert_eq!(c.triggers.crons, vec!["*/15 * * * *", "0 3 * * mon"]);
-    assert_eq!(c.vectorize_index("DOCS_INDEX").unwrap().index_name, "gateway-docs");
-    assert_eq!(c.ai, Some(AiBinding { binding: "AI".into() }));
-    assert_eq!(c.analytics_engine_datasets[0].dataset_name(), "gateway_metrics");
+    assert_eq!(
+        c.vectorize_index("DOCS_INDEX").unwrap().index_name,
+        "gateway-docs"
+    );
+    assert_eq!(
+        c.ai,
+        Some(AiBinding {
+            binding: "AI".into()
+        })
+    );
+    assert_eq!(
+        c.analytics_engine_datasets[0].dataset_name(),
+        "gateway_metrics"
+    );
 
     // `ratelimits` and the older `unsafe.bindings` spelling both land in one list.
     assert_eq!(
@@ -111,16 +150,25 @@ fn toml_gateway_top_level() {
             RateLimitBinding {
                 name: "TENANT_LIMITER".into(),
                 namespace_id: "1001".into(),
-                simple: RateLimitSimple { limit: 100, period: 60 },
+                simple: RateLimitSimple {
+                    limit: 100,
+                    period: 60
+                },
             },
             RateLimitBinding {
                 name: "LOGIN_LIMITER".into(),
                 namespace_id: "1002".into(),
-                simple: RateLimitSimple { limit: 5, period: 10 },
+                simple: RateLimitSimple {
+                    limit: 5,
+                    period: 10
+                },
             },
         ]
     );
-    assert_eq!(c.service("AUTH").unwrap().entrypoint.as_deref(), Some("AuthService"));
+    assert_eq!(
+        c.service("AUTH").unwrap().entrypoint.as_deref(),
+        Some("AuthService")
+    );
     assert_eq!(c.limits.cpu_ms, Some(50_000));
 
     assert_eq!(
@@ -149,7 +197,10 @@ fn toml_gateway_top_level() {
     let assets = c.assets.as_ref().unwrap();
     assert_eq!(assets.binding.as_deref(), Some("ASSETS"));
     assert_eq!(assets.html_handling, HtmlHandling::DropTrailingSlash);
-    assert_eq!(assets.not_found_handling, NotFoundHandling::SinglePageApplication);
+    assert_eq!(
+        assets.not_found_handling,
+        NotFoundHandling::SinglePageApplication
+    );
     assert_eq!(
         assets.run_worker_first,
         RunWorkerFirst::Patterns(vec!["/api/*".into(), "!/api/docs/*".into()])
@@ -159,7 +210,10 @@ fn toml_gateway_top_level() {
     assert_eq!(c.dev.ip.as_deref(), Some("0.0.0.0"));
     assert_eq!(c.dev.port, Some(8787));
     let obs = c.observability.as_ref().unwrap();
-    assert_eq!((obs.enabled, obs.head_sampling_rate), (Some(true), Some(0.5)));
+    assert_eq!(
+        (obs.enabled, obs.head_sampling_rate),
+        (Some(true), Some(0.5))
+    );
     assert_eq!(obs.logs, Some(json!({"invocation_logs": true})));
 }
 
@@ -173,7 +227,11 @@ fn jsonc_gateway_equals_toml_gateway() {
         a.path = b.path.clone();
         assert_eq!(a, b, "env {env:?}");
         // Same warnings, only the file name differs.
-        let renamed: Vec<String> = toml.warnings.iter().map(|w| w.replace("wrangler.toml", "wrangler.jsonc")).collect();
+        let renamed: Vec<String> = toml
+            .warnings
+            .iter()
+            .map(|w| w.replace("wrangler.toml", "wrangler.jsonc"))
+            .collect();
         assert_eq!(renamed, jsonc.warnings, "env {env:?}");
     }
 }
@@ -187,8 +245,14 @@ fn paths_resolve_against_the_config_directory() {
     assert_eq!(c.path, dir.join("wrangler.toml"));
     assert_eq!(c.dir(), dir.as_path());
     assert_eq!(c.main_path(), Some(dir.join("src/index.ts")));
-    assert_eq!(c.d1_migrations_dir(c.d1_database("DB").unwrap()), dir.join("db/migrations"));
-    assert_eq!(c.d1_migrations_dir(c.d1_database("AUDIT_DB").unwrap()), dir.join("migrations"));
+    assert_eq!(
+        c.d1_migrations_dir(c.d1_database("DB").unwrap()),
+        dir.join("db/migrations")
+    );
+    assert_eq!(
+        c.d1_migrations_dir(c.d1_database("AUDIT_DB").unwrap()),
+        dir.join("migrations")
+    );
     assert_eq!(c.assets_dir(), Some(dir.join("./public")));
 }
 

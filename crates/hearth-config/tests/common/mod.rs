@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use hearth_config::{ConfigError, LoadOptions, Loaded, load};
 
 pub fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
 }
 
 pub fn opts(env: Option<&str>) -> LoadOptions<'_> {
@@ -18,7 +20,11 @@ pub fn opts(env: Option<&str>) -> LoadOptions<'_> {
 }
 
 /// Writes `text` as `file_name` into a fresh directory and loads it.
-pub fn load_text(file_name: &str, text: &str, env: Option<&str>) -> (tempfile::TempDir, Result<Loaded, ConfigError>) {
+pub fn load_text(
+    file_name: &str,
+    text: &str,
+    env: Option<&str>,
+) -> (tempfile::TempDir, Result<Loaded, ConfigError>) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join(file_name);
     std::fs::write(&path, text).unwrap();
