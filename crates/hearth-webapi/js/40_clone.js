@@ -1,1 +1,102 @@
-// 40_clone
+// structuredClone: the HTML structured clone algorithm for the types a
+// script can build (no transfer of ownership; `transfer` only detaches-by-copy).
+const ERROR_CTORS = { Error, EvalError, RangeError, ReferenceError, SyntaxError, TypeError, URIError };
+
+function cloneError(v) {
+  return domError(`${describeForClone(v)} could not be cloned.`, "DataCloneError");
+}
+function describeForClone(v) {
+  try {
+    if (typeof v === "symbol") return v.toString();
+    if (typeof v === "function") return String(v);
+    return Object.prototype.toString.call(v);
+  } catch { return "value"; }
+}
+
+function structuredCloneImpl(value, memory) {
+  if (value === null || (typeof value !== "object" && typeof value !== "function")) {
+    if (typeof value === "symbol") throw cloneError(value);
+    return value;
+  }
+  if (typeof value === "function") throw cloneError(value);
+  if (memory.has(value)) return memory.get(value);
+  let out;
+  if (Array.isArray(value)) {
+    out = new Array(value.length);
+    memory.set(value, out);
+    for (const k of Object.keys(value)) out[k] = structuredCloneImpl(value[k], memory);
+    return out;
+  }
+  if (value instanceof Date) { out = new Date(value.getTime()); memory.set(value, out); return out; }
+  if (value instanceof RegExp) { out = new RegExp(value.source, value.flags); memory.set(value, out); return out; }
+  if (value instanceof Boolean) { out = new Boolean(value.valueOf()); memory.set(value, out); return out; }
+  if (value instanceof Number) { out = new Number(value.valueOf()); memory.set(value, out); return out; }
+  if (value instanceof String) { out = new String(value.valueOf()); memory.set(value, out); return out; }
+  if (typeof BigInt !== "undefined" && value instanceof BigInt) { out = Object(value.valueOf()); memory.set(value, out); return out; }
+  if (value instanceof ArrayBuffer) { out = value.slice(0); memory.set(value, out); return out; }
+  if (ArrayBuffer.isView(value)) {
+    const buf = structuredCloneImpl(value.buffer, memory);
+    if (value instanceof DataView) out = new DataView(buf, value.byteOffset, value.byteLength);
+    else out = new value.constructor(buf, value.byteOffset, value.length);
+    memory.set(value, out);
+    return out;
+  }
+  if (value instanceof Map) {
+    out = new Map();
+    memory.set(value, out);
+    for (const [k, v] of value) out.set(structuredCloneImpl(k, memory), structuredCloneImpl(v, memory));
+    return out;
+  }
+  if (value instanceof Set) {
+    out = new Set();
+    memory.set(value, out);
+    for (const v of value) out.add(structuredCloneImpl(v, memory));
+    return out;
+  }
+  if (value instanceof DOMExceptionCtor) {
+    out = domError(value.message, value.name);
+    memory.set(value, out);
+    return out;
+  }
+  if (value instanceof Error) {
+    const name = value.name;
+    const Ctor = Object.prototype.hasOwnProperty.call(ERROR_CTORS, name) ? ERROR_CTORS[name] : Error;
+    out = new Ctor(value.message);
+    memory.set(value, out);
+    if (typeof value.stack === "string") ObjectDefineProperty(out, "stack", { value: value.stack, writable: true, configurable: true });
+    if ("cause" in value) out.cause = structuredCloneImpl(value.cause, memory);
+    return out;
+  }
+  if (value instanceof Blob) {
+    out = value instanceof File
+      ? makeFile(value[kBlob].bytes, value.name, value.type, value.lastModified)
+      : makeBlob(Blob.prototype, value[kBlob].bytes, value.type);
+    memory.set(value, out);
+    return out;
+  }
+  if (value instanceof File) return value;
+  const proto = Object.getPrototypeOf(value);
+  // Platform objects and exotic built-ins are not serializable.
+  if (value instanceof Promise || value instanceof WeakMap || value instanceof WeakSet ||
+      (typeof WeakRef !== "undefined" && value instanceof WeakRef) || kState in value || kHeaders in value ||
+      kReq in value || kRes in value || kListeners in value || kUrl in value) {
+    throw cloneError(value);
+  }
+  void proto;
+  out = {};
+  memory.set(value, out);
+  for (const k of Object.keys(value)) out[k] = structuredCloneImpl(value[k], memory);
+  return out;
+}
+
+defineGlobal("structuredClone", function structuredClone(value, options = undefined) {
+  if (arguments.length === 0) throw new TypeError("Failed to execute 'structuredClone': 1 argument required, but only 0 present.");
+  const out = structuredCloneImpl(value, new Map());
+  const transfer = options && options.transfer;
+  if (transfer) {
+    for (const t of transfer) {
+      if (!(t instanceof ArrayBuffer)) throw domError("Value not transferable", "DataCloneError");
+    }
+  }
+  return out;
+});
