@@ -213,7 +213,8 @@ fn build_config(
 
     // The top level is always validated, as wrangler does, even when an
     // environment is selected; problems found twice are reported once.
-    let top_only = build_scope(d, doc, None, opts, opts.env.is_none());
+    let selected_exists = opts.env.is_some_and(|e| envs.iter().any(|(n, _)| n == e));
+    let top_only = build_scope(d, doc, None, opts, !selected_exists);
     let (mut config, names, selected) = match opts.env {
         None => (top_only.0, top_only.1, None),
         Some(env) => match envs.iter().find(|(n, _)| n == env) {
@@ -354,7 +355,9 @@ fn build_scope(
     doc: &Map<String, Value>,
     env: Option<(&str, &Map<String, Value>)>,
     opts: &LoadOptions,
-    name_required: bool,
+    // Whether this scope is the one loaded (not just the top level checked
+    // beneath a selected environment); whole-config rules apply only then.
+    effective: bool,
 ) -> (Config, BindingNames) {
     let limits = &opts.limits;
     let mut s = Scope {
@@ -393,7 +396,7 @@ fn build_scope(
             }
         }
         (None, _) => {
-            if name_required {
+            if effective {
                 d.error("name", "missing");
             }
             String::new()
@@ -415,6 +418,7 @@ fn build_scope(
             }
             ok
         }),
+        None if !effective => None,
         None => {
             d.warn(
                 "compatibility_date",

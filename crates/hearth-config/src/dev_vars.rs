@@ -152,7 +152,7 @@ pub(crate) fn apply_secrets(
         }
         file_diag = Some(dv);
     }
-    let mut dv = file_diag.unwrap_or_else(|| Diag::new(".dev.vars", Syntax::Toml));
+    let mut dv = file_diag.unwrap_or_else(|| Diag::new("process environment", Syntax::Toml));
 
     // Only prefixed variables: the Worker must not see the whole process environment.
     for (key, value) in &opts.process_env {

@@ -245,3 +245,26 @@ fn name_may_come_from_the_env_alone() {
     );
     assert_eq!(r.unwrap_err().lines(), vec!["wrangler.toml: name: missing"]);
 }
+
+#[test]
+fn whole_config_rules_apply_to_the_loaded_scope() {
+    // The env sets the date, so its absence at the top level is not worth a warning.
+    let (_d, r) = load_text(
+        "wrangler.toml",
+        "name = \"w\"\n[env.prod]\ncompatibility_date = \"2025-01-01\"\n",
+        Some("prod"),
+    );
+    let loaded = r.unwrap();
+    assert_eq!(
+        loaded.config.compatibility_date.as_deref(),
+        Some("2025-01-01")
+    );
+    assert_eq!(loaded.warnings, Vec::<String>::new());
+    // An unknown env falls back to the top level, whose name is then required.
+    let (_d, r) = load_text(
+        "wrangler.toml",
+        "compatibility_date = \"2025-01-01\"\n",
+        Some("prod"),
+    );
+    assert_eq!(r.unwrap_err().lines(), vec!["wrangler.toml: name: missing"]);
+}
