@@ -115,9 +115,35 @@
     for (const [k, v] of headers) out.push(k, v);
     return out;
   }
+  // The Web platform's host hooks, when installed (see hearth-webapi).
+  const W = G.__hearth_webapi;
+  const hooked = W !== undefined && typeof W.makeRequest === "function" && typeof W.responseParts === "function";
+
+  async function readStream(stream) {
+    const chunks = [];
+    let total = 0;
+    for (;;) {
+      const c = await W.readChunk(stream);
+      if (c === null) break;
+      chunks.push(c);
+      total += c.byteLength;
+    }
+    if (chunks.length === 1) return chunks[0];
+    const out = new Uint8Array(total);
+    let at = 0;
+    for (const c of chunks) { out.set(c, at); at += c.byteLength; }
+    return out;
+  }
+
   // Turns a Response into [status, statusText, flatHeaders, body, webSocket]
-  // where body is null, a string, an ArrayBuffer or a Promise of one.
+  // where body is null, a string, bytes, or a Promise of bytes.
   function readResponse(r) {
+    if (hooked) {
+      const p = W.responseParts(r);
+      const kind = p[3];
+      const body = kind === 0 ? null : kind === 3 ? readStream(p[4]) : p[4];
+      return [p[0], p[1], p[2], body, p[5] ?? null];
+    }
     let body = null;
     if (r.body !== null && r.body !== undefined) {
       const fast = typeof r[hostBody] === "function" ? r[hostBody]() : undefined;
@@ -128,6 +154,9 @@
   const hostBody = Symbol.for("hearth.hostBody");
   const hostRequest = Symbol.for("hearth.requestFromHost");
   function makeRequest(method, url, headers, body, cf) {
+    if (hooked) {
+      return W.makeRequest(method, url, headers, body === null ? null : new Uint8Array(body), cf);
+    }
     if (typeof G.Request[hostRequest] === "function") {
       return G.Request[hostRequest](method, url, headers, body, cf);
     }

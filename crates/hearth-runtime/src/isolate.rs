@@ -396,6 +396,7 @@ impl Isolate {
         cpu.slice_start.set(Some(Instant::now()));
 
         let built = context.with(|ctx| -> Result<(Api, bool), StartError> {
+            hearth_webapi::install(&ctx).map_err(|e| script_error(&ctx, e, "webapi"))?;
             let host_obj = make_host_object(&ctx, &host).map_err(engine)?;
             let shims: Function = ctx
                 .eval(SHIMS)
