@@ -26,6 +26,7 @@ use serde::Serialize;
 use serde::ser::{SerializeMap, Serializer};
 
 pub use error::{D1Error, MigrationError, TRANSACTION_STATEMENT_MESSAGE};
+pub use split::split_statements;
 pub use validate::{
     D1Limits, FIRST_PRIMARY, FIRST_UNCONSTRAINED, MAX_BOUND_PARAMETERS, MAX_COLUMNS_PER_TABLE,
     MAX_DATABASE_BYTES, MAX_FUNCTION_ARGS, MAX_LIKE_PATTERN_BYTES, MAX_QUERY_DURATION,

@@ -30,7 +30,7 @@ fn sqlite_complete(sql: &str) -> bool {
 
 /// Splits `sql` into statements, each with its terminating `;` when it has
 /// one. Pieces holding only whitespace and comments are dropped.
-pub(crate) fn split_statements(sql: &str) -> Vec<&str> {
+pub fn split_statements(sql: &str) -> Vec<&str> {
     let bytes = sql.as_bytes();
     let mut out = Vec::new();
     let mut state = State::Code;

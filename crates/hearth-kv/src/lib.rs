@@ -613,6 +613,13 @@ impl KvNamespace {
         self.store.put(key, &bytes, expiration, metadata.as_deref())
     }
 
+    /// Every check `put` makes, without writing: lets a caller validate a whole
+    /// batch before the first write.
+    pub fn validate_put(&self, key: &str, value_len: usize, options: &PutOptions) -> Result<()> {
+        self.check_put(key, options)?;
+        validate::value_size(value_len as u64, &self.limits)
+    }
+
     fn check_put(&self, key: &str, options: &PutOptions) -> Result<(Option<u64>, Option<String>)> {
         validate::key(KvOp::Put, key, &self.limits)?;
         let expiration = validate::expiration(

@@ -1,0 +1,245 @@
+//! The command line. The verbs mirror wrangler's (`kv key put`, `d1 execute`,
+//! `r2 object get`, ...) so its users find their way without a manual.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "hearth",
+    version,
+    about = "Run Cloudflare Workers projects on your own machines"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Workers KV: keys and bulk writes.
+    Kv {
+        #[command(subcommand)]
+        command: KvCommand,
+    },
+    /// D1: SQL and migrations.
+    D1 {
+        #[command(subcommand)]
+        command: D1Command,
+    },
+    /// R2: objects.
+    R2 {
+        #[command(subcommand)]
+        command: R2Command,
+    },
+    /// Load and validate a config; print it as JSON with the environment applied.
+    Config(ProjectArgs),
+}
+
+/// Where the project is and where its data lives; shared by every command.
+#[derive(Debug, Args, Clone)]
+pub struct ProjectArgs {
+    /// wrangler.toml / wrangler.json / wrangler.jsonc, or the directory holding it.
+    #[arg(short = 'c', long = "config", default_value = ".")]
+    pub config: PathBuf,
+    /// Where Hearth keeps its state (default: `.hearth/` beside the config).
+    #[arg(long = "data-dir", env = "HEARTH_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// The `[env.NAME]` section of the config to use.
+    #[arg(short = 'e', long = "env")]
+    pub env: Option<String>,
+    /// Accepted for wrangler compatibility; Hearth's data is always local.
+    #[arg(long = "local", hide = true)]
+    pub local: bool,
+}
+
+/// Which KV namespace: by binding name or by id, as wrangler takes it.
+#[derive(Debug, Args, Clone)]
+#[group(required = true, multiple = false)]
+pub struct KvTarget {
+    /// The binding name in `kv_namespaces`.
+    #[arg(long)]
+    pub binding: Option<String>,
+    /// The namespace id in `kv_namespaces`.
+    #[arg(long = "namespace-id")]
+    pub namespace_id: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KvCommand {
+    /// Keys of one namespace.
+    Key {
+        #[command(subcommand)]
+        command: KvKeyCommand,
+    },
+    /// Many keys at once.
+    Bulk {
+        #[command(subcommand)]
+        command: KvBulkCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KvKeyCommand {
+    /// Write a value.
+    Put {
+        key: String,
+        /// The value; or give --path.
+        value: Option<String>,
+        /// Read the value from this file.
+        #[arg(long, conflicts_with = "value")]
+        path: Option<PathBuf>,
+        /// Seconds until the key expires (at least 60).
+        #[arg(long)]
+        ttl: Option<f64>,
+        /// Seconds since the Unix epoch at which the key expires.
+        #[arg(long)]
+        expiration: Option<f64>,
+        /// JSON metadata stored with the key.
+        #[arg(long)]
+        metadata: Option<String>,
+        #[command(flatten)]
+        target: KvTarget,
+        #[command(flatten)]
+        project: ProjectArgs,
+    },
+    /// Print a value to stdout.
+    Get {
+        key: String,
+        /// Decode the value as UTF-8 text (the default writes raw bytes).
+        #[arg(long)]
+        text: bool,
+        #[command(flatten)]
+        target: KvTarget,
+        #[command(flatten)]
+        project: ProjectArgs,
+    },
+    /// List keys as JSON.
+    List {
+        #[arg(long)]
+        prefix: Option<String>,
+        #[command(flatten)]
+        target: KvTarget,
+        #[command(flatten)]
+        project: ProjectArgs,
+    },
+    /// Delete a key.
+    Delete {
+        key: String,
+        #[command(flatten)]
+        target: KvTarget,
+        #[command(flatten)]
+        project: ProjectArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KvBulkCommand {
+    /// Write the entries of a JSON file: `[{"key", "value", "expiration"?,
+    /// "expiration_ttl"?, "metadata"?, "base64"?}]`.
+    Put {
+        file: PathBuf,
+        #[command(flatten)]
+        target: KvTarget,
+        #[command(flatten)]
+        project: ProjectArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum D1Command {
+    /// Run SQL against a database (name or binding).
+    Execute {
+        database: String,
+        /// SQL to run.
+        #[arg(long, required_unless_present = "file", conflicts_with = "file")]
+        command: Option<String>,
+        /// A file of SQL statements to run.
+        #[arg(long)]
+        file: Option<PathBuf>,
+        /// Print results as JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        project: ProjectArgs,
+    },
+    /// Migrations in the database's migrations_dir.
+    Migrations {
+        #[command(subcommand)]
+        command: D1MigrationsCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum D1MigrationsCommand {
+    /// Write the next empty migration file.
+    Create {
+        database: String,
+        message: String,
+        #[command(flatten)]
+        project: ProjectArgs,
+    },
+    /// Show migrations not yet applied.
+    List {
+        database: String,
+        #[command(flatten)]
+        project: ProjectArgs,
+    },
+    /// Apply every migration not yet applied, in order.
+    Apply {
+        database: String,
+        #[command(flatten)]
+        project: ProjectArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum R2Command {
+    /// Objects of a bucket.
+    Object {
+        #[command(subcommand)]
+        command: R2ObjectCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum R2ObjectCommand {
+    /// Store a file (or stdin with --pipe) as `<bucket>/<key>`.
+    Put {
+        object_path: String,
+        #[arg(short = 'f', long, required_unless_present = "pipe")]
+        file: Option<PathBuf>,
+        /// Read the body from stdin.
+        #[arg(short = 'p', long, conflicts_with = "file")]
+        pipe: bool,
+        #[arg(long = "content-type")]
+        content_type: Option<String>,
+        #[arg(long = "content-disposition")]
+        content_disposition: Option<String>,
+        #[arg(long = "content-encoding")]
+        content_encoding: Option<String>,
+        #[arg(long = "content-language")]
+        content_language: Option<String>,
+        #[arg(long = "cache-control")]
+        cache_control: Option<String>,
+        #[command(flatten)]
+        project: ProjectArgs,
+    },
+    /// Write `<bucket>/<key>` to a file, or to stdout with --pipe.
+    Get {
+        object_path: String,
+        #[arg(short = 'f', long, conflicts_with = "pipe")]
+        file: Option<PathBuf>,
+        #[arg(short = 'p', long)]
+        pipe: bool,
+        #[command(flatten)]
+        project: ProjectArgs,
+    },
+    /// Delete `<bucket>/<key>`.
+    Delete {
+        object_path: String,
+        #[command(flatten)]
+        project: ProjectArgs,
+    },
+}

@@ -1,0 +1,3 @@
+pub mod d1;
+pub mod kv;
+pub mod r2;

@@ -1,0 +1,24 @@
+//! Progress for long operations, shown only when stderr is a terminal so that
+//! scripts and tests see clean output.
+
+use std::io::IsTerminal;
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+/// A bar counting items (`unit` = "keys") or bytes (`unit` = "bytes").
+pub fn bar(len: u64, unit: &str) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let template = if unit == "bytes" {
+        "{bar:40} {bytes}/{total_bytes} ({bytes_per_sec}, {eta})"
+    } else {
+        "{bar:40} {pos}/{len} {msg} ({per_sec}, {eta})"
+    };
+    let bar = ProgressBar::new(len);
+    if let Ok(style) = ProgressStyle::with_template(template) {
+        bar.set_style(style);
+    }
+    bar.set_message(unit.to_string());
+    bar
+}
