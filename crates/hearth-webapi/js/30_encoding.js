@@ -16,7 +16,7 @@ class TextDecoder {
   constructor(label = "utf-8", options = {}) {
     label = String(label);
     const name = native.encodingName(label);
-    if (name === null) throw new RangeError(`Failed to construct 'TextDecoder': The encoding label provided ('${label}') is invalid.`);
+    if (name == null) throw new RangeError(`Failed to construct 'TextDecoder': The encoding label provided ('${label}') is invalid.`);
     options = options || {};
     this[kDecoder] = { name, fatal: !!options.fatal, ignoreBOM: !!options.ignoreBOM, native: null };
   }

@@ -42,7 +42,10 @@ impl rsa::rand_core::RngCore for OsRandom {
         // A failing OS RNG leaves no safe way to continue generating keys.
         getrandom::fill(dest).unwrap_or_else(|e| panic!("OS random source failed: {e}"));
     }
-    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> std::result::Result<(), rsa::rand_core::Error> {
+    fn try_fill_bytes(
+        &mut self,
+        dest: &mut [u8],
+    ) -> std::result::Result<(), rsa::rand_core::Error> {
         self.fill_bytes(dest);
         Ok(())
     }
@@ -79,7 +82,11 @@ fn hmac_raw(name: &str, key: &[u8], data: &[u8]) -> Option<Vec<u8>> {
 }
 
 fn unsupported_hash(ctx: &Ctx<'_>, name: &str) -> rquickjs::Error {
-    throw_dom(ctx, "NotSupportedError", &format!("Unrecognized hash algorithm: {name}"))
+    throw_dom(
+        ctx,
+        "NotSupportedError",
+        &format!("Unrecognized hash algorithm: {name}"),
+    )
 }
 
 fn digest<'js>(ctx: Ctx<'js>, name: String, data: Value<'js>) -> Result<Value<'js>> {
@@ -135,13 +142,19 @@ fn hkdf<'js>(
     bits: usize,
 ) -> Result<Value<'js>> {
     let (ikm, mut salt, info) = (bytes(&ctx, &ikm)?, bytes(&ctx, &salt)?, bytes(&ctx, &info)?);
-    let hlen = hash(&name, b"").ok_or_else(|| unsupported_hash(&ctx, &name))?.len();
+    let hlen = hash(&name, b"")
+        .ok_or_else(|| unsupported_hash(&ctx, &name))?
+        .len();
     if salt.is_empty() {
         salt = vec![0u8; hlen];
     }
     let len = bits / 8;
     if len > 255 * hlen {
-        return Err(throw_dom(&ctx, "OperationError", "HKDF length is too large"));
+        return Err(throw_dom(
+            &ctx,
+            "OperationError",
+            "HKDF length is too large",
+        ));
     }
     let prk = hmac_raw(&name, &salt, &ikm).ok_or_else(|| unsupported_hash(&ctx, &name))?;
     let (mut out, mut t) = (Vec::with_capacity(len), Vec::new());
@@ -166,7 +179,14 @@ fn timing_safe_equal<'js>(ctx: Ctx<'js>, a: Value<'js>, b: Value<'js>) -> Result
     Ok(a.iter().zip(&b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0)
 }
 
-fn gcm_run<C>(encrypt: bool, key: &[u8], iv: &[u8], aad: &[u8], data: &[u8], tag: usize) -> Option<Vec<u8>>
+fn gcm_run<C>(
+    encrypt: bool,
+    key: &[u8],
+    iv: &[u8],
+    aad: &[u8],
+    data: &[u8],
+    tag: usize,
+) -> Option<Vec<u8>>
 where
     C: KeyInit + AeadInPlace,
 {
@@ -174,7 +194,9 @@ where
     let nonce = aes_gcm::aead::generic_array::GenericArray::from_slice(iv);
     if encrypt {
         let mut buf = data.to_vec();
-        let t = cipher.encrypt_in_place_detached(nonce, aad, &mut buf).ok()?;
+        let t = cipher
+            .encrypt_in_place_detached(nonce, aad, &mut buf)
+            .ok()?;
         debug_assert_eq!(t.len(), tag);
         buf.extend_from_slice(&t);
         Some(buf)
@@ -185,12 +207,21 @@ where
         let (ct, t) = data.split_at(data.len() - tag);
         let mut buf = ct.to_vec();
         let t = aes_gcm::aead::generic_array::GenericArray::from_slice(t);
-        cipher.decrypt_in_place_detached(nonce, aad, &mut buf, t).ok()?;
+        cipher
+            .decrypt_in_place_detached(nonce, aad, &mut buf, t)
+            .ok()?;
         Some(buf)
     }
 }
 
-fn gcm_dispatch(encrypt: bool, key: &[u8], iv: &[u8], aad: &[u8], data: &[u8], tag: usize) -> Option<Vec<u8>> {
+fn gcm_dispatch(
+    encrypt: bool,
+    key: &[u8],
+    iv: &[u8],
+    aad: &[u8],
+    data: &[u8],
+    tag: usize,
+) -> Option<Vec<u8>> {
     macro_rules! by_tag {
         ($aes:ty, $n:ty) => {
             match tag {
@@ -230,14 +261,31 @@ fn aes_gcm<'js>(
     tag: usize,
     data: Value<'js>,
 ) -> Result<Value<'js>> {
-    let (key, iv, aad, data) = (bytes(&ctx, &key)?, bytes(&ctx, &iv)?, bytes(&ctx, &aad)?, bytes(&ctx, &data)?);
+    let (key, iv, aad, data) = (
+        bytes(&ctx, &key)?,
+        bytes(&ctx, &iv)?,
+        bytes(&ctx, &aad)?,
+        bytes(&ctx, &data)?,
+    );
     if iv.len() != 12 && iv.len() != 16 {
-        return Err(throw_dom(&ctx, "NotSupportedError", "AES-GCM IV lengths other than 12 or 16 bytes are not supported"));
+        return Err(throw_dom(
+            &ctx,
+            "NotSupportedError",
+            "AES-GCM IV lengths other than 12 or 16 bytes are not supported",
+        ));
     }
     match gcm_dispatch(encrypt, &key, &iv, &aad, &data, tag) {
         Some(out) => array_buffer(&ctx, out),
-        None if encrypt => Err(throw_dom(&ctx, "OperationError", "AES-GCM encryption failed")),
-        None => Err(throw_dom(&ctx, "OperationError", "Decryption failed. This could be due to a ciphertext authentication failure, bad padding, incorrect CryptoKey, or another algorithm-specific reason.")),
+        None if encrypt => Err(throw_dom(
+            &ctx,
+            "OperationError",
+            "AES-GCM encryption failed",
+        )),
+        None => Err(throw_dom(
+            &ctx,
+            "OperationError",
+            "Decryption failed. This could be due to a ciphertext authentication failure, bad padding, incorrect CryptoKey, or another algorithm-specific reason.",
+        )),
     }
 }
 
@@ -264,21 +312,35 @@ fn ec_import<'js>(ctx: Ctx<'js>, format: String, data: Value<'js>) -> Result<Val
             pair(&ctx, vk.to_encoded_point(false).as_bytes().to_vec(), None)
         }
         "spki" => {
-            let vk = VerifyingKey::from_public_key_der(&d).map_err(|_| data_error(&ctx, "SPKI EC"))?;
+            let vk =
+                VerifyingKey::from_public_key_der(&d).map_err(|_| data_error(&ctx, "SPKI EC"))?;
             pair(&ctx, vk.to_encoded_point(false).as_bytes().to_vec(), None)
         }
         "pkcs8" => {
             let sk = SigningKey::from_pkcs8_der(&d).map_err(|_| data_error(&ctx, "PKCS8 EC"))?;
-            let pt = sk.verifying_key().to_encoded_point(false).as_bytes().to_vec();
+            let pt = sk
+                .verifying_key()
+                .to_encoded_point(false)
+                .as_bytes()
+                .to_vec();
             pair(&ctx, pt, Some(sk.to_bytes().to_vec()))
         }
-        _ => Err(throw_dom(&ctx, "NotSupportedError", &format!("Unsupported key format: {format}"))),
+        _ => Err(throw_dom(
+            &ctx,
+            "NotSupportedError",
+            &format!("Unsupported key format: {format}"),
+        )),
     }
 }
 
 /// `ecFromJwk(x, y, d | null)` -> [point, scalar | null]; checks the point is on
 /// the curve and that `d` matches it.
-fn ec_from_jwk<'js>(ctx: Ctx<'js>, x: Value<'js>, y: Value<'js>, d: Value<'js>) -> Result<Value<'js>> {
+fn ec_from_jwk<'js>(
+    ctx: Ctx<'js>,
+    x: Value<'js>,
+    y: Value<'js>,
+    d: Value<'js>,
+) -> Result<Value<'js>> {
     let (x, y) = (bytes(&ctx, &x)?, bytes(&ctx, &y)?);
     if x.len() != 32 || y.len() != 32 {
         return Err(data_error(&ctx, "JWK EC"));
@@ -298,7 +360,12 @@ fn ec_from_jwk<'js>(ctx: Ctx<'js>, x: Value<'js>, y: Value<'js>, d: Value<'js>) 
     pair(&ctx, pt, Some(d))
 }
 
-fn ec_export<'js>(ctx: Ctx<'js>, format: String, point: Value<'js>, d: Value<'js>) -> Result<Value<'js>> {
+fn ec_export<'js>(
+    ctx: Ctx<'js>,
+    format: String,
+    point: Value<'js>,
+    d: Value<'js>,
+) -> Result<Value<'js>> {
     let pt = bytes(&ctx, &point)?;
     let fail = |ctx: &Ctx<'_>| throw_dom(ctx, "OperationError", "Key export failed");
     match format.as_str() {
@@ -314,35 +381,67 @@ fn ec_export<'js>(ctx: Ctx<'js>, format: String, point: Value<'js>, d: Value<'js
             let der = sk.to_pkcs8_der().map_err(|_| fail(&ctx))?;
             array_buffer(&ctx, der.as_bytes().to_vec())
         }
-        _ => Err(throw_dom(&ctx, "NotSupportedError", &format!("Unsupported key format: {format}"))),
+        _ => Err(throw_dom(
+            &ctx,
+            "NotSupportedError",
+            &format!("Unsupported key format: {format}"),
+        )),
     }
 }
 
-fn ec_sign<'js>(ctx: Ctx<'js>, hash_name: String, d: Value<'js>, data: Value<'js>) -> Result<Value<'js>> {
+fn ec_sign<'js>(
+    ctx: Ctx<'js>,
+    hash_name: String,
+    d: Value<'js>,
+    data: Value<'js>,
+) -> Result<Value<'js>> {
     let (d, data) = (bytes(&ctx, &d)?, bytes(&ctx, &data)?);
     let h = hash(&hash_name, &data).ok_or_else(|| unsupported_hash(&ctx, &hash_name))?;
-    let sk = SigningKey::from_slice(&d).map_err(|_| throw_dom(&ctx, "OperationError", "Invalid EC private key"))?;
+    let sk = SigningKey::from_slice(&d)
+        .map_err(|_| throw_dom(&ctx, "OperationError", "Invalid EC private key"))?;
     let sig: Signature = sk
         .sign_prehash(&h)
         .map_err(|_| throw_dom(&ctx, "OperationError", "ECDSA signing failed"))?;
     array_buffer(&ctx, sig.to_bytes().to_vec())
 }
 
-fn ec_verify<'js>(ctx: Ctx<'js>, hash_name: String, point: Value<'js>, sig: Value<'js>, data: Value<'js>) -> Result<bool> {
-    let (pt, sig, data) = (bytes(&ctx, &point)?, bytes(&ctx, &sig)?, bytes(&ctx, &data)?);
+fn ec_verify<'js>(
+    ctx: Ctx<'js>,
+    hash_name: String,
+    point: Value<'js>,
+    sig: Value<'js>,
+    data: Value<'js>,
+) -> Result<bool> {
+    let (pt, sig, data) = (
+        bytes(&ctx, &point)?,
+        bytes(&ctx, &sig)?,
+        bytes(&ctx, &data)?,
+    );
     let h = hash(&hash_name, &data).ok_or_else(|| unsupported_hash(&ctx, &hash_name))?;
-    let Ok(vk) = VerifyingKey::from_sec1_bytes(&pt) else { return Ok(false) };
-    let Ok(sig) = Signature::from_slice(&sig) else { return Ok(false) };
+    let Ok(vk) = VerifyingKey::from_sec1_bytes(&pt) else {
+        return Ok(false);
+    };
+    let Ok(sig) = Signature::from_slice(&sig) else {
+        return Ok(false);
+    };
     Ok(vk.verify_prehash(&h, &sig).is_ok())
 }
 
 fn ec_generate<'js>(ctx: Ctx<'js>) -> Result<Value<'js>> {
     let sk = SigningKey::random(&mut OsRandom);
-    let pt = sk.verifying_key().to_encoded_point(false).as_bytes().to_vec();
+    let pt = sk
+        .verifying_key()
+        .to_encoded_point(false)
+        .as_bytes()
+        .to_vec();
     pair(&ctx, pt, Some(sk.to_bytes().to_vec()))
 }
 
-fn rsa_parts<'js>(ctx: &Ctx<'js>, key: &RsaPublicKey, private: Option<&RsaPrivateKey>) -> Result<Value<'js>> {
+fn rsa_parts<'js>(
+    ctx: &Ctx<'js>,
+    key: &RsaPublicKey,
+    private: Option<&RsaPrivateKey>,
+) -> Result<Value<'js>> {
     let arr = Array::new(ctx.clone())?;
     arr.set(0, u8array(ctx, key.n().to_bytes_be())?)?;
     arr.set(1, u8array(ctx, key.e().to_bytes_be())?)?;
@@ -363,22 +462,35 @@ fn rsa_import<'js>(ctx: Ctx<'js>, format: String, data: Value<'js>) -> Result<Va
     let d = bytes(&ctx, &data)?;
     match format.as_str() {
         "spki" => {
-            let k = RsaPublicKey::from_public_key_der(&d).map_err(|_| data_error(&ctx, "SPKI RSA"))?;
+            let k =
+                RsaPublicKey::from_public_key_der(&d).map_err(|_| data_error(&ctx, "SPKI RSA"))?;
             rsa_parts(&ctx, &k, None)
         }
         "pkcs8" => {
             let k = RsaPrivateKey::from_pkcs8_der(&d).map_err(|_| data_error(&ctx, "PKCS8 RSA"))?;
             rsa_parts(&ctx, &k.to_public_key(), Some(&k))
         }
-        _ => Err(throw_dom(&ctx, "NotSupportedError", &format!("Unsupported key format: {format}"))),
+        _ => Err(throw_dom(
+            &ctx,
+            "NotSupportedError",
+            &format!("Unsupported key format: {format}"),
+        )),
     }
 }
 
 /// `rsaFromJwk(n, e, d | null, p | null, q | null)` -> [n, e, pkcs8 | null].
-fn rsa_from_jwk<'js>(ctx: Ctx<'js>, n: Value<'js>, e: Value<'js>, d: Value<'js>, p: Value<'js>, q: Value<'js>) -> Result<Value<'js>> {
+fn rsa_from_jwk<'js>(
+    ctx: Ctx<'js>,
+    n: Value<'js>,
+    e: Value<'js>,
+    d: Value<'js>,
+    p: Value<'js>,
+    q: Value<'js>,
+) -> Result<Value<'js>> {
     let n = BigUint::from_bytes_be(&bytes(&ctx, &n)?);
     let e = BigUint::from_bytes_be(&bytes(&ctx, &e)?);
-    let public = RsaPublicKey::new(n.clone(), e.clone()).map_err(|_| data_error(&ctx, "JWK RSA"))?;
+    let public =
+        RsaPublicKey::new(n.clone(), e.clone()).map_err(|_| data_error(&ctx, "JWK RSA"))?;
     if d.is_null() || d.is_undefined() {
         return rsa_parts(&ctx, &public, None);
     }
@@ -386,9 +498,13 @@ fn rsa_from_jwk<'js>(ctx: Ctx<'js>, n: Value<'js>, e: Value<'js>, d: Value<'js>,
     let primes = if p.is_null() || p.is_undefined() || q.is_null() || q.is_undefined() {
         Vec::new()
     } else {
-        vec![BigUint::from_bytes_be(&bytes(&ctx, &p)?), BigUint::from_bytes_be(&bytes(&ctx, &q)?)]
+        vec![
+            BigUint::from_bytes_be(&bytes(&ctx, &p)?),
+            BigUint::from_bytes_be(&bytes(&ctx, &q)?),
+        ]
     };
-    let mut k = RsaPrivateKey::from_components(n, e, d, primes).map_err(|_| data_error(&ctx, "JWK RSA"))?;
+    let mut k =
+        RsaPrivateKey::from_components(n, e, d, primes).map_err(|_| data_error(&ctx, "JWK RSA"))?;
     k.precompute().map_err(|_| data_error(&ctx, "JWK RSA"))?;
     rsa_parts(&ctx, &public, Some(&k))
 }
@@ -449,10 +565,18 @@ fn pss(hash_name: &str, salt: usize) -> Pss {
 
 /// `rsaSign(scheme, hash, pkcs8, data, saltLength)`; scheme is
 /// "RSASSA-PKCS1-v1_5" or "RSA-PSS".
-fn rsa_sign<'js>(ctx: Ctx<'js>, scheme: String, hash_name: String, der: Value<'js>, data: Value<'js>, salt: usize) -> Result<Value<'js>> {
+fn rsa_sign<'js>(
+    ctx: Ctx<'js>,
+    scheme: String,
+    hash_name: String,
+    der: Value<'js>,
+    data: Value<'js>,
+    salt: usize,
+) -> Result<Value<'js>> {
     let (der, data) = (bytes(&ctx, &der)?, bytes(&ctx, &data)?);
     let h = rsa_scheme_hash(&ctx, &hash_name, &data)?;
-    let k = RsaPrivateKey::from_pkcs8_der(&der).map_err(|_| throw_dom(&ctx, "OperationError", "Invalid RSA private key"))?;
+    let k = RsaPrivateKey::from_pkcs8_der(&der)
+        .map_err(|_| throw_dom(&ctx, "OperationError", "Invalid RSA private key"))?;
     let sig = if scheme == "RSA-PSS" {
         k.sign_with_rng(&mut OsRandom, pss(&hash_name, salt), &h)
     } else {
@@ -477,7 +601,9 @@ fn rsa_verify<'js>(
     let e = BigUint::from_bytes_be(&bytes(&ctx, &key.get(1)?)?);
     let (sig, data) = (bytes(&ctx, &sig)?, bytes(&ctx, &data)?);
     let h = rsa_scheme_hash(&ctx, &hash_name, &data)?;
-    let Ok(k) = RsaPublicKey::new(n, e) else { return Ok(false) };
+    let Ok(k) = RsaPublicKey::new(n, e) else {
+        return Ok(false);
+    };
     let ok = if scheme == "RSA-PSS" {
         k.verify(pss(&hash_name, salt), &h, &sig).is_ok()
     } else {
@@ -488,8 +614,13 @@ fn rsa_verify<'js>(
 
 fn rsa_generate<'js>(ctx: Ctx<'js>, bits: usize, e: Value<'js>) -> Result<Value<'js>> {
     let e = BigUint::from_bytes_be(&bytes(&ctx, &e)?);
-    let k = RsaPrivateKey::new_with_exp(&mut OsRandom, bits, &e)
-        .map_err(|err| throw_dom(&ctx, "OperationError", &format!("RSA key generation failed: {err}")))?;
+    let k = RsaPrivateKey::new_with_exp(&mut OsRandom, bits, &e).map_err(|err| {
+        throw_dom(
+            &ctx,
+            "OperationError",
+            &format!("RSA key generation failed: {err}"),
+        )
+    })?;
     rsa_parts(&ctx, &k.to_public_key(), Some(&k))
 }
 
@@ -498,7 +629,10 @@ pub fn install<'js>(ctx: &Ctx<'js>, native: &Object<'js>) -> Result<()> {
     native.set("hmac", Function::new(ctx.clone(), hmac)?)?;
     native.set("pbkdf2", Function::new(ctx.clone(), pbkdf2)?)?;
     native.set("hkdf", Function::new(ctx.clone(), hkdf)?)?;
-    native.set("timingSafeEqual", Function::new(ctx.clone(), timing_safe_equal)?)?;
+    native.set(
+        "timingSafeEqual",
+        Function::new(ctx.clone(), timing_safe_equal)?,
+    )?;
     native.set("aesGcm", Function::new(ctx.clone(), aes_gcm)?)?;
     native.set("ecImport", Function::new(ctx.clone(), ec_import)?)?;
     native.set("ecFromJwk", Function::new(ctx.clone(), ec_from_jwk)?)?;
@@ -508,8 +642,14 @@ pub fn install<'js>(ctx: &Ctx<'js>, native: &Object<'js>) -> Result<()> {
     native.set("ecGenerate", Function::new(ctx.clone(), ec_generate)?)?;
     native.set("rsaImport", Function::new(ctx.clone(), rsa_import)?)?;
     native.set("rsaFromJwk", Function::new(ctx.clone(), rsa_from_jwk)?)?;
-    native.set("rsaPrivateJwk", Function::new(ctx.clone(), rsa_private_jwk)?)?;
-    native.set("rsaExportSpki", Function::new(ctx.clone(), rsa_export_spki)?)?;
+    native.set(
+        "rsaPrivateJwk",
+        Function::new(ctx.clone(), rsa_private_jwk)?,
+    )?;
+    native.set(
+        "rsaExportSpki",
+        Function::new(ctx.clone(), rsa_export_spki)?,
+    )?;
     native.set("rsaSign", Function::new(ctx.clone(), rsa_sign)?)?;
     native.set("rsaVerify", Function::new(ctx.clone(), rsa_verify)?)?;
     native.set("rsaGenerate", Function::new(ctx.clone(), rsa_generate)?)?;

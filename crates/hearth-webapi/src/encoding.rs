@@ -12,12 +12,20 @@ use crate::util::{bytes, throw_dom, u8array, usv};
 pub const MAX_RANDOM_BYTES: usize = 65536;
 
 fn utf8_encode<'js>(ctx: Ctx<'js>, s: Value<'js>) -> Result<Value<'js>> {
-    let s = if s.is_undefined() { String::new() } else { usv(&ctx, &s)? };
+    let s = if s.is_undefined() {
+        String::new()
+    } else {
+        usv(&ctx, &s)?
+    };
     u8array(&ctx, s.into_bytes())
 }
 
 /// `utf8EncodeInto(str, dest)` -> [read (UTF-16 units), written (bytes)].
-fn utf8_encode_into<'js>(ctx: Ctx<'js>, s: Value<'js>, dest: TypedArray<'js, u8>) -> Result<Value<'js>> {
+fn utf8_encode_into<'js>(
+    ctx: Ctx<'js>,
+    s: Value<'js>,
+    dest: TypedArray<'js, u8>,
+) -> Result<Value<'js>> {
     let s = usv(&ctx, &s)?;
     let (mut read, mut written) = (0usize, 0usize);
     if let Some(raw) = dest.as_raw() {
@@ -69,15 +77,29 @@ fn new_decoder(enc: &'static Encoding, ignore_bom: bool) -> Decoder {
     }
 }
 
-fn decoder_new<'js>(ctx: Ctx<'js>, label: String, ignore_bom: bool) -> Result<Class<'js, NativeDecoder>> {
+fn decoder_new<'js>(
+    ctx: Ctx<'js>,
+    label: String,
+    ignore_bom: bool,
+) -> Result<Class<'js, NativeDecoder>> {
     let enc = Encoding::for_label(label.as_bytes()).unwrap_or(UTF_8);
-    Class::instance(ctx, NativeDecoder { enc, ignore_bom, dec: None })
+    Class::instance(
+        ctx,
+        NativeDecoder {
+            enc,
+            ignore_bom,
+            dec: None,
+        },
+    )
 }
 
 fn decode_err(ctx: &Ctx<'_>, enc: &'static Encoding) -> rquickjs::Error {
     Exception::throw_type(
         ctx,
-        &format!("The encoded data was not valid for encoding {}", enc.name().to_ascii_lowercase()),
+        &format!(
+            "The encoded data was not valid for encoding {}",
+            enc.name().to_ascii_lowercase()
+        ),
     )
 }
 
@@ -89,12 +111,19 @@ fn decoder_decode<'js>(
     stream: bool,
     fatal: bool,
 ) -> Result<String> {
-    let input = if input.is_undefined() { Vec::new() } else { bytes(&ctx, &input)? };
+    let input = if input.is_undefined() {
+        Vec::new()
+    } else {
+        bytes(&ctx, &input)?
+    };
     let mut me = this.borrow_mut();
     let (enc, ignore_bom) = (me.enc, me.ignore_bom);
     let dec = me.dec.get_or_insert_with(|| new_decoder(enc, ignore_bom));
     let last = !stream;
-    let mut out = String::with_capacity(dec.max_utf8_buffer_length(input.len()).unwrap_or(input.len() * 3));
+    let mut out = String::with_capacity(
+        dec.max_utf8_buffer_length(input.len())
+            .unwrap_or(input.len() * 3),
+    );
     if fatal {
         let (res, _) = dec.decode_to_string_without_replacement(&input, &mut out, last);
         match res {
@@ -116,11 +145,24 @@ fn decoder_decode<'js>(
 }
 
 /// One-shot decode for the common non-streaming case.
-fn decode<'js>(ctx: Ctx<'js>, label: String, input: Value<'js>, fatal: bool, ignore_bom: bool) -> Result<String> {
-    let input = if input.is_undefined() { Vec::new() } else { bytes(&ctx, &input)? };
+fn decode<'js>(
+    ctx: Ctx<'js>,
+    label: String,
+    input: Value<'js>,
+    fatal: bool,
+    ignore_bom: bool,
+) -> Result<String> {
+    let input = if input.is_undefined() {
+        Vec::new()
+    } else {
+        bytes(&ctx, &input)?
+    };
     let enc = Encoding::for_label(label.as_bytes()).unwrap_or(UTF_8);
     let mut dec = new_decoder(enc, ignore_bom);
-    let mut out = String::with_capacity(dec.max_utf8_buffer_length(input.len()).unwrap_or(input.len() * 3));
+    let mut out = String::with_capacity(
+        dec.max_utf8_buffer_length(input.len())
+            .unwrap_or(input.len() * 3),
+    );
     if fatal {
         let (res, _) = dec.decode_to_string_without_replacement(&input, &mut out, true);
         if let DecoderResult::Malformed(_, _) = res {
@@ -172,7 +214,7 @@ pub fn forgiving_b64_decode(input: &[u8]) -> Option<Vec<u8>> {
         .copied()
         .filter(|c| !matches!(c, b'\t' | b'\n' | b'\x0c' | b'\r' | b' '))
         .collect();
-    if data.len() % 4 == 0 {
+    if data.len().is_multiple_of(4) {
         if data.ends_with(b"==") {
             data.truncate(data.len() - 2);
         } else if data.ends_with(b"=") {
@@ -197,14 +239,17 @@ pub fn forgiving_b64_decode(input: &[u8]) -> Option<Vec<u8>> {
 }
 
 const ATOB_MSG: &str = "atob() called with invalid base64-encoded data. (Only whitespace, '+', '/', alphanumeric ASCII, and up to two terminal '=' signs when the input data length is divisible by 4 are allowed.)";
-const BTOA_MSG: &str = "btoa() can only operate on characters in the Latin1 (ISO/IEC 8859-1) range.";
+const BTOA_MSG: &str =
+    "btoa() can only operate on characters in the Latin1 (ISO/IEC 8859-1) range.";
 
 fn atob<'js>(ctx: Ctx<'js>, input: Value<'js>) -> Result<Value<'js>> {
     let s = match input.as_string() {
         Some(s) => s.to_string().ok(),
         None => None,
     };
-    let Some(s) = s else { return Err(throw_dom(&ctx, "InvalidCharacterError", ATOB_MSG)) };
+    let Some(s) = s else {
+        return Err(throw_dom(&ctx, "InvalidCharacterError", ATOB_MSG));
+    };
     let Some(decoded) = forgiving_b64_decode(s.as_bytes()) else {
         return Err(throw_dom(&ctx, "InvalidCharacterError", ATOB_MSG));
     };
@@ -218,7 +263,9 @@ fn btoa<'js>(ctx: Ctx<'js>, input: Value<'js>) -> Result<String> {
         Some(s) => s.to_string().ok(),
         None => None,
     };
-    let Some(s) = s else { return Err(throw_dom(&ctx, "InvalidCharacterError", BTOA_MSG)) };
+    let Some(s) = s else {
+        return Err(throw_dom(&ctx, "InvalidCharacterError", BTOA_MSG));
+    };
     let mut raw = Vec::with_capacity(s.len());
     for ch in s.chars() {
         let c = ch as u32;
@@ -232,13 +279,19 @@ fn btoa<'js>(ctx: Ctx<'js>, input: Value<'js>) -> Result<String> {
 
 fn b64url_encode<'js>(ctx: Ctx<'js>, data: Value<'js>) -> Result<String> {
     let d = bytes(&ctx, &data)?;
-    Ok(b64_encode(&d).trim_end_matches('=').replace('+', "-").replace('/', "_"))
+    Ok(b64_encode(&d)
+        .trim_end_matches('=')
+        .replace('+', "-")
+        .replace('/', "_"))
 }
 
 /// base64url (or plain base64) to bytes; null when malformed.
 fn b64url_decode<'js>(ctx: Ctx<'js>, s: String) -> Result<Value<'js>> {
     let std: String = s.replace('-', "+").replace('_', "/");
-    if std.bytes().any(|c| matches!(c, b'\t' | b'\n' | b'\x0c' | b'\r' | b' ')) {
+    if std
+        .bytes()
+        .any(|c| matches!(c, b'\t' | b'\n' | b'\x0c' | b'\r' | b' '))
+    {
         return Ok(Value::new_null(ctx));
     }
     match forgiving_b64_decode(std.as_bytes()) {
@@ -262,14 +315,16 @@ fn random<'js>(ctx: Ctx<'js>, n: usize) -> Result<Value<'js>> {
         return Err(throw_dom(
             &ctx,
             "QuotaExceededError",
-            &format!(
-                "getRandomValues() only accepts buffers of size <= {MAX_RANDOM_BYTES} bytes."
-            ),
+            &format!("getRandomValues() only accepts buffers of size <= {MAX_RANDOM_BYTES} bytes."),
         ));
     }
     let v = random_bytes(n);
     if v.len() != n {
-        return Err(throw_dom(&ctx, "OperationError", "The system random source failed."));
+        return Err(throw_dom(
+            &ctx,
+            "OperationError",
+            "The system random source failed.",
+        ));
     }
     u8array(&ctx, v)
 }
@@ -277,17 +332,31 @@ fn random<'js>(ctx: Ctx<'js>, n: usize) -> Result<Value<'js>> {
 fn random_uuid() -> Result<String> {
     let mut b = random_bytes(16);
     if b.len() != 16 {
-        return Err(rquickjs::Error::new_from_js_message("random", "uuid", "random source failed"));
+        return Err(rquickjs::Error::new_from_js_message(
+            "random",
+            "uuid",
+            "random source failed",
+        ));
     }
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
     let h = hex::encode(&b);
-    Ok(format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32]))
+    Ok(format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    ))
 }
 
 pub fn install<'js>(ctx: &Ctx<'js>, native: &Object<'js>) -> Result<()> {
     native.set("utf8Encode", Function::new(ctx.clone(), utf8_encode)?)?;
-    native.set("utf8EncodeInto", Function::new(ctx.clone(), utf8_encode_into)?)?;
+    native.set(
+        "utf8EncodeInto",
+        Function::new(ctx.clone(), utf8_encode_into)?,
+    )?;
     native.set("encodingName", Function::new(ctx.clone(), encoding_name)?)?;
     native.set("decoderNew", Function::new(ctx.clone(), decoder_new)?)?;
     native.set("decoderDecode", Function::new(ctx.clone(), decoder_decode)?)?;

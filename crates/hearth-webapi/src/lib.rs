@@ -156,8 +156,18 @@ pub fn response_parts<'js>(ctx: &Ctx<'js>, value: &Value<'js>) -> Result<Respons
         _ => ResponseBody::None,
     };
     let ws: Value = parts.get(5)?;
-    let web_socket = if ws.is_undefined() || ws.is_null() { None } else { Some(ws) };
-    Ok(ResponseParts { status, status_text, headers, body, web_socket })
+    let web_socket = if ws.is_undefined() || ws.is_null() {
+        None
+    } else {
+        Some(ws)
+    };
+    Ok(ResponseParts {
+        status,
+        status_text,
+        headers,
+        body,
+        web_socket,
+    })
 }
 
 /// Starts reading the next chunk of a body stream from [`ResponseBody::Stream`].

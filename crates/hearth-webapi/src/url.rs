@@ -60,18 +60,19 @@ fn url_href<'js>(ctx: Ctx<'js>, input: Value<'js>, base: Opt<Value<'js>>) -> Res
 
 /// `urlSet(href, setter, value)` -> component array after running the setter.
 /// Failing setters leave the URL unchanged, as the spec says.
-fn url_set<'js>(ctx: Ctx<'js>, href: String, which: String, value: Value<'js>) -> Result<Value<'js>> {
+fn url_set<'js>(
+    ctx: Ctx<'js>,
+    href: String,
+    which: String,
+    value: Value<'js>,
+) -> Result<Value<'js>> {
     let mut u = match Url::parse(&href) {
         Ok(u) => u,
         Err(_) => return Ok(Value::new_null(ctx)),
     };
     let v = usv(&ctx, &value)?;
     match which.as_str() {
-        "href" => {
-            if quirks::set_href(&mut u, &v).is_err() {
-                return Ok(Value::new_null(ctx));
-            }
-        }
+        "href" if quirks::set_href(&mut u, &v).is_err() => return Ok(Value::new_null(ctx)),
         "protocol" => drop(quirks::set_protocol(&mut u, &v)),
         "username" => drop(quirks::set_username(&mut u, &v)),
         "password" => drop(quirks::set_password(&mut u, &v)),

@@ -21,7 +21,10 @@ fn digests_of_known_strings() {
     ));
     let v: Vec<String> = serde_json::from_str(&out).unwrap();
     assert_eq!(v[0], "a9993e364706816aba3e25717850c26c9cd0d89d");
-    assert_eq!(v[1], "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    assert_eq!(
+        v[1],
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    );
     assert_eq!(
         v[2],
         "cb00753f45a35e8bb5a03d699ac65007272c32ab0eded1631a8b605a43ff5bed8086072ba1e7cc2358baeca134c825a7"
@@ -31,7 +34,10 @@ fn digests_of_known_strings() {
         "ddaf35a193617abacc417349ae20413112e6fa4e89a97ea20a9eeee64b55d39a2192992a274fc1a836ba3c23a3feebbd454d4423643ce80e2a9ac94fa54ca49f"
     );
     assert_eq!(v[4], "900150983cd24fb0d6963f7d28e17f72");
-    assert_eq!(v[5], "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    assert_eq!(
+        v[5],
+        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+    );
 }
 
 #[test]
@@ -58,7 +64,10 @@ fn hmac_rfc4231_vectors() {
         return [hex(s1), hex(s1b), hex(s2), ok, bad, jwk.kty, jwk.alg, jwk.k, k1.algorithm.length];"#
     ));
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(v[0], "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7");
+    assert_eq!(
+        v[0],
+        "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7"
+    );
     assert_eq!(
         v[1],
         "87aa7cdea5ef619d4ff0b4241a1d6cb02379f4e2ce4ec2787ad0b30545e17cdedaa833b7d6b8a702038b274eaea3f4e4be9d914eeb61f1702e696c203a126854"
@@ -78,21 +87,29 @@ fn hmac_rfc4231_vectors() {
 #[test]
 fn key_usage_and_extractability_are_enforced() {
     assert_eq!(
-        run(r#"const k = await crypto.subtle.importKey("raw", new Uint8Array(16), {name: "HMAC", hash: "SHA-256"}, false, ["verify"]);
-               await crypto.subtle.sign("HMAC", k, new Uint8Array(1));"#),
+        run(
+            r#"const k = await crypto.subtle.importKey("raw", new Uint8Array(16), {name: "HMAC", hash: "SHA-256"}, false, ["verify"]);
+               await crypto.subtle.sign("HMAC", k, new Uint8Array(1));"#
+        ),
         "THROW InvalidAccessError: The requested operation is not valid for the provided key (usage \"sign\" not allowed)."
     );
     assert_eq!(
-        run(r#"const k = await crypto.subtle.importKey("raw", new Uint8Array(16), {name: "HMAC", hash: "SHA-256"}, false, ["sign"]);
-               await crypto.subtle.exportKey("raw", k);"#),
+        run(
+            r#"const k = await crypto.subtle.importKey("raw", new Uint8Array(16), {name: "HMAC", hash: "SHA-256"}, false, ["sign"]);
+               await crypto.subtle.exportKey("raw", k);"#
+        ),
         "THROW InvalidAccessError: Attempt to export non-extractable key."
     );
     assert_eq!(
-        run(r#"await crypto.subtle.importKey("raw", new Uint8Array(16), {name: "HMAC", hash: "SHA-256"}, false, ["encrypt"]);"#),
+        run(
+            r#"await crypto.subtle.importKey("raw", new Uint8Array(16), {name: "HMAC", hash: "SHA-256"}, false, ["encrypt"]);"#
+        ),
         "THROW SyntaxError: Unsupported key usage for a HMAC secret key: encrypt"
     );
     assert_eq!(
-        run(r#"await crypto.subtle.importKey("raw", new Uint8Array(15), "AES-GCM", false, ["encrypt"]);"#),
+        run(
+            r#"await crypto.subtle.importKey("raw", new Uint8Array(15), "AES-GCM", false, ["encrypt"]);"#
+        ),
         "THROW DataError: Imported AES key length must be 128, 192, or 256 bits but provided 120."
     );
 }
@@ -117,7 +134,10 @@ fn aes_gcm_round_trip_and_tamper_detection() {
         const pt2 = await crypto.subtle.decrypt({{name: "AES-GCM", iv, additionalData: aad}}, again, ct);
         return [new TextDecoder().decode(pt), ct.byteLength, short.byteLength, err, aadErr, raw.byteLength, new TextDecoder().decode(pt2)];"#
     ));
-    assert_eq!(out, r#"["secret message",30,13,"OperationError","OperationError",32,"secret message"]"#);
+    assert_eq!(
+        out,
+        r#"["secret message",30,13,"OperationError","OperationError",32,"secret message"]"#
+    );
 }
 
 #[test]
@@ -195,9 +215,14 @@ fn rs256_jwt_verifies_from_jwk_and_spki() {
     let js = Js::new();
     js.set_global("token", &token);
     js.set_global("jwkText", &jwk);
-    js.set_global("spkiB64", &base64::engine::general_purpose::STANDARD.encode(spki.as_bytes()));
+    js.set_global(
+        "spkiB64",
+        &base64::engine::general_purpose::STANDARD.encode(spki.as_bytes()),
+    );
     let alg = r#"const alg = {name: "RSASSA-PKCS1-v1_5", hash: {name: "SHA-256"}};"#;
-    let out = js.run(&format!("{alg} const format = 'jwk'; const keyData = JSON.parse(jwkText); {VERIFY_JWT}"));
+    let out = js.run(&format!(
+        "{alg} const format = 'jwk'; const keyData = JSON.parse(jwkText); {VERIFY_JWT}"
+    ));
     assert_eq!(out, r#"[true,false,"user-1","public"]"#);
     let out = js.run(&format!(
         "{alg} const format = 'spki'; const keyData = Uint8Array.from(atob(spkiB64), (c) => c.charCodeAt(0)); {VERIFY_JWT}"
@@ -248,11 +273,15 @@ fn ecdsa_sign_verify_and_export_round_trip() {
                 await crypto.subtle.verify({name: "ECDSA", hash: "SHA-256"}, pub2, sig, new Uint8Array(1))];"#);
     assert_eq!(out, r#"[64,65,"P-256","string",true,true,true,false]"#);
     assert_eq!(
-        run(r#"await crypto.subtle.importKey("raw", new Uint8Array(65), {name: "ECDSA", namedCurve: "P-256"}, true, ["verify"])"#),
+        run(
+            r#"await crypto.subtle.importKey("raw", new Uint8Array(65), {name: "ECDSA", namedCurve: "P-256"}, true, ["verify"])"#
+        ),
         "THROW DataError: Invalid raw EC key data"
     );
     assert_eq!(
-        run(r#"await crypto.subtle.generateKey({name: "ECDSA", namedCurve: "P-521"}, true, ["sign"])"#),
+        run(
+            r#"await crypto.subtle.generateKey({name: "ECDSA", namedCurve: "P-521"}, true, ["sign"])"#
+        ),
         "THROW NotSupportedError: Unsupported named curve \"P-521\"; only P-256 is implemented."
     );
 }
@@ -273,7 +302,8 @@ fn rsa_private_jwk_signs_and_pss_round_trips() {
     );
     let js = Js::new();
     js.set_global("jwkText", &jwk);
-    let out = js.run(r#"
+    let out = js.run(
+        r#"
         const jwk = JSON.parse(jwkText);
         const data = new TextEncoder().encode("signed");
         const out = [];
@@ -287,7 +317,8 @@ fn rsa_private_jwk_signs_and_pss_round_trips() {
           const back = await crypto.subtle.exportKey("jwk", priv);
           out.push(back.d === jwk.d && back.n === jwk.n, priv.algorithm.modulusLength);
         }
-        return out;"#);
+        return out;"#,
+    );
     assert_eq!(out, "[true,true,1024,true,true,1024]");
 }
 

@@ -18,17 +18,28 @@ fn headers_are_case_insensitive_and_combine_values() {
 #[test]
 fn headers_iterate_sorted_with_set_cookie_kept_apart() {
     assert_eq!(
-        run(r#"const h = new Headers([["b", "2"], ["Set-Cookie", "a=1"], ["a", "1"], ["set-cookie", "b=2"]]);
-               return [[...h], h.getSetCookie(), h.get("set-cookie")];"#),
+        run(
+            r#"const h = new Headers([["b", "2"], ["Set-Cookie", "a=1"], ["a", "1"], ["set-cookie", "b=2"]]);
+               return [[...h], h.getSetCookie(), h.get("set-cookie")];"#
+        ),
         r#"[[["a","1"],["b","2"],["set-cookie","a=1"],["set-cookie","b=2"]],["a=1","b=2"],"a=1, b=2"]"#
     );
 }
 
 #[test]
 fn headers_reject_invalid_names_and_values() {
-    assert_eq!(run(r#"new Headers().set("bad name", "x")"#), "THROW TypeError: Invalid header name.");
-    assert_eq!(run(r#"new Headers().set("x", "a\nb")"#), "THROW TypeError: Invalid header value.");
-    assert_eq!(run(r#"new Headers([["a"]])"#), "THROW TypeError: Failed to construct 'Headers': Invalid value");
+    assert_eq!(
+        run(r#"new Headers().set("bad name", "x")"#),
+        "THROW TypeError: Invalid header name."
+    );
+    assert_eq!(
+        run(r#"new Headers().set("x", "a\nb")"#),
+        "THROW TypeError: Invalid header value."
+    );
+    assert_eq!(
+        run(r#"new Headers([["a"]])"#),
+        "THROW TypeError: Failed to construct 'Headers': Invalid value"
+    );
 }
 
 #[test]
@@ -46,23 +57,30 @@ fn immutable_headers_refuse_changes() {
 #[test]
 fn request_from_string_and_init() {
     assert_eq!(
-        run(r#"const r = new Request("https://Example.com/a?b#c", {method: "post", body: "hi", headers: {"X-Y": "z"}, cf: {cacheTtl: 5}});
-               return [r.method, r.url, r.headers.get("x-y"), r.headers.get("content-type"), r.cf.cacheTtl, r.redirect, r.signal.aborted, await r.text(), r.bodyUsed];"#),
+        run(
+            r#"const r = new Request("https://Example.com/a?b#c", {method: "post", body: "hi", headers: {"X-Y": "z"}, cf: {cacheTtl: 5}});
+               return [r.method, r.url, r.headers.get("x-y"), r.headers.get("content-type"), r.cf.cacheTtl, r.redirect, r.signal.aborted, await r.text(), r.bodyUsed];"#
+        ),
         r#"["POST","https://example.com/a?b#c","z","text/plain;charset=UTF-8",5,"follow",false,"hi",true]"#
     );
 }
 
 #[test]
 fn request_rules() {
-    assert_eq!(run(r#"new Request("/relative")"#), "THROW TypeError: Invalid URL: /relative");
+    assert_eq!(
+        run(r#"new Request("/relative")"#),
+        "THROW TypeError: Invalid URL: /relative"
+    );
     assert_eq!(
         run(r#"new Request("https://x.test/", {body: "a"})"#),
         "THROW TypeError: Request with a GET or HEAD method cannot have a body."
     );
     assert_eq!(
-        run(r#"const a = new Request("https://x.test/", {method: "PUT", body: "a", headers: {"x": "1"}});
+        run(
+            r#"const a = new Request("https://x.test/", {method: "PUT", body: "a", headers: {"x": "1"}});
                const b = new Request(a, {headers: {"y": "2"}});
-               return [b.method, b.headers.get("x"), b.headers.get("y"), a.bodyUsed, await b.text()];"#),
+               return [b.method, b.headers.get("x"), b.headers.get("y"), a.bodyUsed, await b.text()];"#
+        ),
         r#"["PUT",null,"2",true,"a"]"#
     );
 }
@@ -74,8 +92,10 @@ fn body_can_be_read_once_and_clone_tees() {
         "THROW TypeError: Body has already been used. It can only be used once. Use tee() first if you need to read it twice."
     );
     assert_eq!(
-        run(r#"const r = new Response(new ReadableStream({start(c){ c.enqueue(new TextEncoder().encode("st")); c.enqueue(new TextEncoder().encode("ream")); c.close(); }}));
-               const c = r.clone(); return [await r.text(), await c.text()];"#),
+        run(
+            r#"const r = new Response(new ReadableStream({start(c){ c.enqueue(new TextEncoder().encode("st")); c.enqueue(new TextEncoder().encode("ream")); c.close(); }}));
+               const c = r.clone(); return [await r.text(), await c.text()];"#
+        ),
         r#"["stream","stream"]"#
     );
 }
@@ -95,7 +115,9 @@ fn response_status_rules() {
         "THROW RangeError: Invalid redirect status code: 200. Must be one of 301, 302, 303, 307, or 308."
     );
     assert_eq!(
-        run(r#"const ws = {}; const r = new Response(null, {status: 101, webSocket: ws}); return [r.status, r.webSocket === ws];"#),
+        run(
+            r#"const ws = {}; const r = new Response(null, {status: 101, webSocket: ws}); return [r.status, r.webSocket === ws];"#
+        ),
         "[101,true]"
     );
 }
@@ -145,15 +167,19 @@ fn form_data_round_trips_through_multipart() {
 #[test]
 fn form_data_from_urlencoded_and_methods() {
     assert_eq!(
-        run(r#"const r = new Request("https://x.test/", {method: "POST", body: "a=1&b=x+y&a=2", headers: {"content-type": "application/x-www-form-urlencoded"}});
+        run(
+            r#"const r = new Request("https://x.test/", {method: "POST", body: "a=1&b=x+y&a=2", headers: {"content-type": "application/x-www-form-urlencoded"}});
                const f = await r.formData();
                f.set("a", "3"); f.delete("zz");
                const g = new FormData(); g.append("k", new Blob(["v"]));
-               return [[...f], f.has("b"), f.get("none"), g.get("k").name];"#),
+               return [[...f], f.has("b"), f.get("none"), g.get("k").name];"#
+        ),
         r#"[[["a","3"],["b","x y"]],true,null,"blob"]"#
     );
     assert_eq!(
-        run(r#"return await new Response("x", {headers: {"content-type": "text/plain"}}).formData();"#),
+        run(
+            r#"return await new Response("x", {headers: {"content-type": "text/plain"}}).formData();"#
+        ),
         "THROW TypeError: Unrecognized Content-Type header value. FormData can only parse the following MIME types: multipart/form-data, application/x-www-form-urlencoded."
     );
 }

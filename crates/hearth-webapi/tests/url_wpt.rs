@@ -33,7 +33,10 @@ fn wpt_urltestdata() {
     let (pass, total) = (v["pass"].as_u64().unwrap(), v["total"].as_u64().unwrap());
     eprintln!("urltestdata: {pass}/{total} failures: {}", v["fails"]);
     assert!(total > 800, "vectors loaded: {total}");
-    assert!(pass >= total - FAIL_BUDGET_PARSE, "urltestdata pass {pass}/{total}");
+    assert!(
+        pass >= total - FAIL_BUDGET_PARSE,
+        "urltestdata pass {pass}/{total}"
+    );
 }
 
 // Known gaps of the `url` crate against current WPT (file: URLs with empty
@@ -67,7 +70,10 @@ fn wpt_url_setters() {
     let (pass, total) = (v["pass"].as_u64().unwrap(), v["total"].as_u64().unwrap());
     eprintln!("url-setters: {pass}/{total} failures: {}", v["fails"]);
     assert!(total > 200, "vectors loaded: {total}");
-    assert!(pass >= total - FAIL_BUDGET_SETTERS, "url-setters pass {pass}/{total}");
+    assert!(
+        pass >= total - FAIL_BUDGET_SETTERS,
+        "url-setters pass {pass}/{total}"
+    );
 }
 
 #[test]

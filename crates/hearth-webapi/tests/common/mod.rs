@@ -31,7 +31,7 @@ impl Js {
     pub fn run(&self, body: &str) -> String {
         let src = format!(
             "globalThis.__out = undefined; (async () => {{ {body} \n}})().then(\
-             v => {{ globalThis.__out = JSON.stringify(v); }},\
+             v => {{ const j = JSON.stringify(v); globalThis.__out = j === undefined ? 'undefined' : j; }},\
              e => {{ globalThis.__out = 'THROW ' + (e && e.name) + ': ' + (e && e.message); }});"
         );
         self.ctx.with(|ctx| {
@@ -43,12 +43,17 @@ impl Js {
             if v.is_undefined() {
                 panic!("async body did not settle");
             }
-            v.as_string().map(|s| s.to_string().unwrap()).unwrap_or_else(|| "undefined".into())
+            v.as_string()
+                .map(|s| s.to_string().unwrap())
+                .unwrap_or_else(|| "undefined".into())
         })
     }
 }
 
 pub fn wpt(name: &str) -> String {
-    let path = format!("{}/../../../shared/testdata/wpt/{name}", env!("CARGO_MANIFEST_DIR"));
+    let path = format!(
+        "{}/../../../shared/testdata/wpt/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {path}: {e}"))
 }
