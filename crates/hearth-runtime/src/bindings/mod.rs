@@ -11,6 +11,11 @@ use rquickjs::{Ctx, Object};
 
 use crate::config::WorkerConfig;
 
+mod kv;
+mod support;
+
+pub use kv::KvAdapter;
+
 /// Exposes one binding to JavaScript.
 pub trait BindingAdapter: Send + Sync {
     /// The `env` property name (the `binding` field of the config).

@@ -1,0 +1,77 @@
+//! Pieces the KV, D1 and R2 adapters share: raising a contract error as the
+//! JS exception class Workers raises, moving bytes across the boundary, and
+//! installing a binding whose JS half is a factory script.
+
+use rquickjs::{ArrayBuffer, Ctx, Exception, Function, Object, TypedArray, Value};
+
+/// The JS exception classes a binding raises.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum JsErrorClass {
+    Error,
+    TypeError,
+    SyntaxError,
+}
+
+/// Throws `message` as an exception of `class` in `ctx`.
+pub(crate) fn throw(ctx: &Ctx<'_>, class: JsErrorClass, message: &str) -> rquickjs::Error {
+    match class {
+        JsErrorClass::Error => Exception::throw_message(ctx, message),
+        JsErrorClass::TypeError => Exception::throw_type(ctx, message),
+        JsErrorClass::SyntaxError => Exception::throw_syntax(ctx, message),
+    }
+}
+
+/// Copies the bytes of a string, `ArrayBuffer` or `Uint8Array`; `None` for
+/// anything else. The JS halves normalise other views to `Uint8Array`.
+pub(crate) fn bytes_of(v: &Value<'_>) -> rquickjs::Result<Option<Vec<u8>>> {
+    if let Some(s) = v.as_string() {
+        return Ok(Some(s.to_string()?.into_bytes()));
+    }
+    if let Some(buf) = ArrayBuffer::from_value(v.clone()) {
+        // SAFETY: copied before control returns to JS, so the buffer cannot
+        // be detached or resized while borrowed.
+        let bytes = unsafe { buf.as_bytes() };
+        return Ok(Some(bytes.map(<[u8]>::to_vec).unwrap_or_default()));
+    }
+    if let Ok(arr) = TypedArray::<u8>::from_value(v.clone()) {
+        // SAFETY: as above, copied at once.
+        let bytes = unsafe { arr.as_bytes() };
+        return Ok(Some(bytes.map(<[u8]>::to_vec).unwrap_or_default()));
+    }
+    Ok(None)
+}
+
+/// A fresh `ArrayBuffer` holding `bytes`.
+pub(crate) fn array_buffer<'js>(ctx: &Ctx<'js>, bytes: Vec<u8>) -> rquickjs::Result<Value<'js>> {
+    Ok(ArrayBuffer::new(ctx.clone(), bytes)?.into_value())
+}
+
+const COMMON_JS: &str = include_str!("../../js/bindings/common.js");
+
+/// Evaluates `source` (a `(function (native, util) { ... })` expression),
+/// calls it with `native` and the shared helpers of `common.js`, and sets
+/// the object it returns as `env[name]`.
+pub(crate) fn install_factory<'js>(
+    ctx: &Ctx<'js>,
+    env: &Object<'js>,
+    name: &str,
+    script_name: &str,
+    source: &str,
+    native: Object<'js>,
+) -> rquickjs::Result<()> {
+    let common: Function = ctx.eval_with_options(COMMON_JS, eval_options("common.js"))?;
+    let util: Value = common.call(())?;
+    let factory: Function = ctx.eval_with_options(source, eval_options(script_name))?;
+    let binding: Value = factory.call((native, util))?;
+    env.set(name, binding)
+}
+
+/// Script names start with the runtime's internal prefix so stack traces
+/// shown to the worker leave the binding's own frames out.
+fn eval_options(script_name: &str) -> rquickjs::context::EvalOptions {
+    let mut options = rquickjs::context::EvalOptions::default();
+    options.global = true;
+    options.strict = true;
+    options.filename = Some(format!("hearth:internal/bindings/{script_name}"));
+    options
+}
