@@ -44,7 +44,11 @@ pub struct ProjectArgs {
     #[arg(short = 'c', long = "config", default_value = ".")]
     pub config: PathBuf,
     /// Where Hearth keeps its state (default: `.hearth/` beside the config).
-    #[arg(long = "data-dir", env = "HEARTH_DATA_DIR")]
+    #[arg(
+        long = "data-dir",
+        visible_alias = "persist-to",
+        env = "HEARTH_DATA_DIR"
+    )]
     pub data_dir: Option<PathBuf>,
     /// The `[env.NAME]` section of the config to use.
     #[arg(short = 'e', long = "env")]
@@ -52,16 +56,30 @@ pub struct ProjectArgs {
     /// Accepted for wrangler compatibility; Hearth's data is always local.
     #[arg(long = "local", hide = true)]
     pub local: bool,
+    /// Refused with an explanation rather than an "unknown flag" error: a
+    /// wrangler user's script may pass it.
+    #[arg(long = "remote", hide = true, conflicts_with = "local")]
+    pub remote: bool,
 }
 
 /// Which KV namespace: by binding name or by id, as wrangler takes it.
 #[derive(Debug, Args, Clone)]
-#[group(required = true, multiple = false)]
 pub struct KvTarget {
+    #[command(flatten)]
+    pub namespace: KvNamespaceArg,
+    /// With --binding: use the binding's `preview_id` namespace.
+    #[arg(long, requires = "binding")]
+    pub preview: bool,
+}
+
+/// Exactly one of `--binding` and `--namespace-id`.
+#[derive(Debug, Args, Clone)]
+#[group(required = true, multiple = false)]
+pub struct KvNamespaceArg {
     /// The binding name in `kv_namespaces`.
     #[arg(long)]
     pub binding: Option<String>,
-    /// The namespace id in `kv_namespaces`.
+    /// The namespace id (`id` or `preview_id`) in `kv_namespaces`.
     #[arg(long = "namespace-id")]
     pub namespace_id: Option<String>,
 }
@@ -137,9 +155,30 @@ pub enum KvKeyCommand {
 #[derive(Debug, Subcommand)]
 pub enum KvBulkCommand {
     /// Write the entries of a JSON file: `[{"key", "value", "expiration"?,
-    /// "expiration_ttl"?, "metadata"?, "base64"?}]`.
+    /// "expiration_ttl"?, "metadata"?, "base64"?}]`. Every entry is checked
+    /// before the first is written.
     Put {
         file: PathBuf,
+        #[command(flatten)]
+        target: KvTarget,
+        #[command(flatten)]
+        project: ProjectArgs,
+    },
+    /// Read the keys named in a JSON file (`["key", {"name": "key"}, ...]`)
+    /// and print `{"key": {"value": ...}}` as JSON.
+    Get {
+        file: PathBuf,
+        #[command(flatten)]
+        target: KvTarget,
+        #[command(flatten)]
+        project: ProjectArgs,
+    },
+    /// Delete the keys named in a JSON file (`["key", {"name": "key"}, ...]`).
+    Delete {
+        file: PathBuf,
+        /// Accepted for wrangler compatibility; Hearth never prompts.
+        #[arg(short = 'f', long, hide = true)]
+        force: bool,
         #[command(flatten)]
         target: KvTarget,
         #[command(flatten)]
@@ -152,15 +191,23 @@ pub enum D1Command {
     /// Run SQL against a database (name or binding).
     Execute {
         database: String,
-        /// SQL to run.
-        #[arg(long, required_unless_present = "file", conflicts_with = "file")]
+        /// SQL to run; several statements separated by `;` run as one batch.
+        #[arg(
+            long,
+            required_unless_present = "file",
+            conflicts_with = "file",
+            allow_hyphen_values = true
+        )]
         command: Option<String>,
         /// A file of SQL statements to run.
         #[arg(long)]
         file: Option<PathBuf>,
-        /// Print results as JSON.
+        /// Print results as JSON (errors too, as `{"error": {"text": ...}}`).
         #[arg(long)]
         json: bool,
+        /// Accepted for wrangler compatibility; Hearth never prompts.
+        #[arg(short = 'y', long = "yes", hide = true)]
+        yes: bool,
         #[command(flatten)]
         project: ProjectArgs,
     },
@@ -213,16 +260,20 @@ pub enum R2ObjectCommand {
         /// Read the body from stdin.
         #[arg(short = 'p', long, conflicts_with = "file")]
         pipe: bool,
-        #[arg(long = "content-type")]
+        #[arg(long = "content-type", visible_alias = "ct")]
         content_type: Option<String>,
-        #[arg(long = "content-disposition")]
+        #[arg(long = "content-disposition", visible_alias = "cd")]
         content_disposition: Option<String>,
-        #[arg(long = "content-encoding")]
+        #[arg(long = "content-encoding", visible_alias = "ce")]
         content_encoding: Option<String>,
-        #[arg(long = "content-language")]
+        #[arg(long = "content-language", visible_alias = "cl")]
         content_language: Option<String>,
-        #[arg(long = "cache-control")]
+        #[arg(long = "cache-control", visible_alias = "cc")]
         cache_control: Option<String>,
+        /// When the object stops being cacheable, in milliseconds since the
+        /// Unix epoch (as `wrangler r2 object put --local` takes it).
+        #[arg(long)]
+        expires: Option<u64>,
         #[command(flatten)]
         project: ProjectArgs,
     },

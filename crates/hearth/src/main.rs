@@ -37,8 +37,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::R2 { command } => commands::r2::run(command),
         Command::Config(args) => {
             let project = project::Project::load(&args)?;
-            println!("{}", serde_json::to_string_pretty(&project.config)?);
-            Ok(())
+            commands::print_stdout(&serde_json::to_string_pretty(&project.config)?)
         }
     }
 }

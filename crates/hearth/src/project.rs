@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use anyhow::{Context, Result, anyhow, bail};
-use hearth_config::{Config, D1DatabaseBinding, KvNamespaceBinding, LoadOptions, R2BucketBinding};
+use hearth_config::{Config, D1DatabaseBinding, LoadOptions, R2BucketBinding};
 use hearth_core::{DataDir, SharedClock, SystemClock};
 use hearth_d1::D1Database;
 use hearth_kv::{KvLimits, KvNamespace};
@@ -21,6 +21,11 @@ pub struct Project {
 impl Project {
     /// Loads the config named by `args`, printing its warnings to stderr.
     pub fn load(args: &ProjectArgs) -> Result<Self> {
+        if args.remote {
+            bail!(
+                "--remote is not supported: Hearth keeps every binding's data on this machine. Drop the flag to use the local data."
+            );
+        }
         let process_env: BTreeMap<String, String> = std::env::vars().collect();
         let opts = LoadOptions {
             env: args.env.as_deref(),
@@ -43,46 +48,56 @@ impl Project {
         })
     }
 
-    fn kv_binding(&self, target: &KvTarget) -> Result<&KvNamespaceBinding> {
-        let found = match (&target.binding, &target.namespace_id) {
-            (Some(binding), _) => self.config.kv_namespace(binding),
-            (None, Some(id)) => self
-                .config
-                .kv_namespaces
-                .iter()
-                .find(|ns| ns.id.as_deref() == Some(id.as_str())),
-            (None, None) => None,
-        };
-        found.ok_or_else(|| {
-            let wanted = target
-                .binding
-                .as_deref()
-                .or(target.namespace_id.as_deref())
-                .unwrap_or_default();
-            anyhow!(
-                "no KV namespace {wanted:?} in {}; kv_namespaces has: {}",
+    /// Resolves a KV target the way wrangler does, returning the namespace
+    /// id whose storage to open:
+    /// - `--namespace-id ID`: an `id` or `preview_id` of `kv_namespaces`;
+    /// - `--binding B --preview`: B's `preview_id` (an error when it has none);
+    /// - `--binding B`: the namespace a served Worker sees as B.
+    pub fn kv_namespace_id(&self, target: &KvTarget) -> Result<String> {
+        let namespaces = &self.config.kv_namespaces;
+        if let Some(id) = &target.namespace.namespace_id {
+            let known = namespaces.iter().any(|ns| {
+                ns.id.as_deref() == Some(id.as_str())
+                    || ns.preview_id.as_deref() == Some(id.as_str())
+            });
+            if !known {
+                bail!(
+                    "No namespace with id \"{id}\" in the configured \"kv_namespaces\" of {}; configured ids: {}",
+                    self.config.path.display(),
+                    names(namespaces.iter().filter_map(|ns| ns.id.as_deref()))
+                );
+            }
+            return Ok(id.clone());
+        }
+        let binding = target.namespace.binding.as_deref().unwrap_or_default();
+        let Some(ns) = self.config.kv_namespace(binding) else {
+            bail!(
+                "A namespace with binding name \"{binding}\" was not found in the configured \"kv_namespaces\" of {}; configured bindings: {}",
                 self.config.path.display(),
-                names(
-                    self.config
-                        .kv_namespaces
-                        .iter()
-                        .map(|ns| ns.binding.as_str())
+                names(namespaces.iter().map(|ns| ns.binding.as_str()))
+            );
+        };
+        if target.preview {
+            return ns.preview_id.clone().ok_or_else(|| {
+                anyhow!(
+                    "No preview ID found for {binding}. Add one to your wrangler config file to use a separate namespace for previewing your worker."
                 )
-            )
-        })
+            });
+        }
+        Ok(ns.local_id().to_string())
     }
 
     pub fn kv_namespace(&self, target: &KvTarget) -> Result<KvNamespace> {
-        let binding = self.kv_binding(target)?;
-        let path = self.data_dir.kv_namespace(binding.local_id());
+        let id = self.kv_namespace_id(target)?;
+        let path = self.data_dir.kv_namespace(&id);
         KvNamespace::open(&path, self.clock.clone(), KvLimits::default())
-            .with_context(|| format!("opening KV namespace {}", binding.binding))
+            .with_context(|| format!("opening KV namespace {id} at {}", path.display()))
     }
 
     pub fn d1_binding(&self, database: &str) -> Result<&D1DatabaseBinding> {
         self.config.d1_database(database).ok_or_else(|| {
             anyhow!(
-                "no D1 database {database:?} in {}; d1_databases has: {}",
+                "Couldn't find a D1 DB with the name or binding '{database}' in {}; configured: {}",
                 self.config.path.display(),
                 names(
                     self.config
@@ -102,7 +117,7 @@ impl Project {
     fn r2_binding(&self, bucket: &str) -> Result<&R2BucketBinding> {
         self.config.r2_bucket(bucket).ok_or_else(|| {
             anyhow!(
-                "no R2 bucket {bucket:?} in {}; r2_buckets has: {}",
+                "No R2 bucket named \"{bucket}\" in the configured \"r2_buckets\" of {}; configured buckets: {}",
                 self.config.path.display(),
                 names(self.config.r2_buckets.iter().map(|b| b.local_name()))
             )
@@ -121,7 +136,7 @@ impl Project {
 pub fn split_object_path(path: &str) -> Result<(&str, &str)> {
     match path.split_once('/') {
         Some((bucket, key)) if !bucket.is_empty() && !key.is_empty() => Ok((bucket, key)),
-        _ => bail!("object path {path:?} must be <bucket>/<key>"),
+        _ => bail!("The object path must be in the form of {{bucket}}/{{key}}, got \"{path}\"."),
     }
 }
 
