@@ -457,6 +457,44 @@ function hostMakeRequest(method, url, flatHeaders, body, cf) {
 
 function hostIsResponse(v) { return v instanceof Response; }
 
+// A Response for bytes the host received (fetch results). `body` is null, a
+// Uint8Array or a ReadableStream made by hostNewStream.
+function hostMakeResponse(status, statusText, flatHeaders, body, url, redirected) {
+  const r = Object.create(Response.prototype);
+  r[kRes] = {
+    status, statusText, headers: null, headersInit: flatHeaders, type: "basic", url: url || "", redirected: !!redirected,
+    webSocket: null, cf: undefined, encodeBody: "automatic",
+  };
+  r[kBody] = { src: body, used: false };
+  return r;
+}
+
+// -> [method, url, flatHeaders, kind, body, redirect, signal|null]; marks the body used.
+function hostRequestParts(req) {
+  if (!(req instanceof Request)) throw new TypeError("Expected a Request.");
+  const st = req[kReq];
+  const flat = st.headers !== null ? headersToFlat(st.headers) : st.headersInit || [];
+  const src = takeBody(req);
+  const kind = src === null ? 0 : typeof src === "string" ? 1 : src instanceof Uint8Array ? 2 : 3;
+  return [st.method, st.url, flat, kind, src, st.redirect, st.signal];
+}
+
+// A byte stream the host feeds: [stream, controller]. The controller has
+// enqueue(Uint8Array), close() and error(e); `pull` is not needed because the
+// host pushes as data arrives (desiredSize tells it when to slow down).
+function hostNewStream() {
+  let controller;
+  const stream = new ReadableStream({ start(c) { controller = c; } }, { highWaterMark: 65536, size: (c) => c.byteLength });
+  // Plain functions, so the host can call them without binding `this`.
+  const handle = {
+    enqueue: (chunk) => controller.enqueue(chunk),
+    close: () => controller.close(),
+    error: (e) => controller.error(e),
+    get desiredSize() { return controller.desiredSize; },
+  };
+  return [stream, handle];
+}
+
 // -> [status, statusText, flatHeaders, kind (0 none, 1 string, 2 bytes, 3 stream), body, webSocket]
 function hostResponseParts(res) {
   if (!(res instanceof Response)) throw new TypeError("Incorrect type for the 'handler' return value: expected a Response.");

@@ -1,10 +1,13 @@
 // Hooks for the embedding runtime; see the contract at the top of lib.rs.
 ObjectDefineProperty(global, "__hearth_webapi", {
   value: Object.freeze({
-    makeRequest: typeof hostMakeRequest === "function" ? hostMakeRequest : undefined,
-    responseParts: typeof hostResponseParts === "function" ? hostResponseParts : undefined,
-    readChunk: typeof hostReadChunk === "function" ? hostReadChunk : undefined,
-    isResponse: typeof hostIsResponse === "function" ? hostIsResponse : undefined,
+    makeRequest: hostMakeRequest,
+    responseParts: hostResponseParts,
+    readChunk: hostReadChunk,
+    isResponse: hostIsResponse,
+    makeResponse: hostMakeResponse,
+    requestParts: hostRequestParts,
+    newStream: hostNewStream,
   }),
   writable: false, enumerable: false, configurable: false,
 });

@@ -27,9 +27,22 @@
 //! * [`is_response`] tells whether a value returned by a handler is a
 //!   `Response`.
 //!
+//! For outbound `fetch()` the direction reverses:
+//!
+//! * [`request_parts`] reads method, URL, header pairs, body, `redirect` mode
+//!   and `signal` of a `Request` (build it in JS with `new Request(input,
+//!   init)`, which applies all of fetch's argument rules).
+//! * [`new_response`] wraps what came back: status, status text, header
+//!   pairs, final URL, `redirected`, and a [`Body`]. For a streamed reply,
+//!   [`new_body_stream`] gives a `ReadableStream` plus its controller; call
+//!   `controller.enqueue(Uint8Array)`, `close()` or `error(e)` as data
+//!   arrives, and watch `controller.desiredSize` for backpressure.
+//!
 //! The same functions live in JS on a non-enumerable global object,
 //! `globalThis.__hearth_webapi` (`makeRequest`, `responseParts`,
-//! `readChunk`, `isResponse`), for hosts that prefer to call JS directly.
+//! `readChunk`, `isResponse`, `requestParts`, `makeResponse`, `newStream`),
+//! for hosts that prefer to call JS directly. Their argument and result
+//! shapes are the ones the Rust wrappers below pass and unpack.
 //!
 //! Timers: `AbortSignal.timeout()` calls the global `setTimeout` at call time;
 //! the runtime installs it. Nothing else here needs a clock.
@@ -93,11 +106,7 @@ pub fn new_request<'js>(
     body: Option<&[u8]>,
     cf: Option<Value<'js>>,
 ) -> Result<Object<'js>> {
-    let flat = Array::new(ctx.clone())?;
-    for (i, (k, v)) in headers.iter().enumerate() {
-        flat.set(2 * i, k.as_str())?;
-        flat.set(2 * i + 1, v.as_str())?;
-    }
+    let flat = flat_array(ctx, headers)?;
     let body = match body {
         Some(b) => util::u8array(ctx, b.to_vec())?,
         None => Value::new_null(ctx.clone()),
@@ -107,8 +116,8 @@ pub fn new_request<'js>(
     make.call((method, url, flat, body, cf))
 }
 
-/// A response body as the host sees it.
-pub enum ResponseBody<'js> {
+/// A request or response body as the host sees it.
+pub enum Body<'js> {
     /// `null` body (e.g. 204, or `new Response()`).
     None,
     /// The whole body, already in memory.
@@ -117,12 +126,15 @@ pub enum ResponseBody<'js> {
     Stream(Object<'js>),
 }
 
+/// The name the response path used first; same type as [`Body`].
+pub type ResponseBody<'js> = Body<'js>;
+
 /// Everything the host needs to send a `Response`.
 pub struct ResponseParts<'js> {
     pub status: u16,
     pub status_text: String,
     pub headers: Vec<(String, String)>,
-    pub body: ResponseBody<'js>,
+    pub body: Body<'js>,
     /// The `webSocket` passed in `ResponseInit` (status 101), if any.
     pub web_socket: Option<Value<'js>>,
 }
@@ -140,21 +152,8 @@ pub fn response_parts<'js>(ctx: &Ctx<'js>, value: &Value<'js>) -> Result<Respons
     let parts: Array = f.call((value.clone(),))?;
     let status: u16 = parts.get(0)?;
     let status_text: String = parts.get(1)?;
-    let flat: Array = parts.get(2)?;
-    let mut headers = Vec::with_capacity(flat.len() / 2);
-    let mut i = 0;
-    while i + 1 < flat.len() {
-        headers.push((flat.get::<String>(i)?, flat.get::<String>(i + 1)?));
-        i += 2;
-    }
-    let kind: u8 = parts.get(3)?;
-    let raw: Value = parts.get(4)?;
-    let body = match kind {
-        1 => ResponseBody::Bytes(util::usv(ctx, &raw)?.into_bytes()),
-        2 => ResponseBody::Bytes(util::bytes(ctx, &raw)?),
-        3 => ResponseBody::Stream(Object::from_value(raw)?),
-        _ => ResponseBody::None,
-    };
+    let headers = flat_pairs(&parts.get(2)?)?;
+    let body = body_of(ctx, parts.get(3)?, parts.get(4)?)?;
     let ws: Value = parts.get(5)?;
     let web_socket = if ws.is_undefined() || ws.is_null() {
         None
@@ -184,4 +183,101 @@ pub fn chunk_bytes<'js>(ctx: &Ctx<'js>, chunk: &Value<'js>) -> Result<Option<Vec
         return Ok(None);
     }
     util::bytes(ctx, chunk).map(Some)
+}
+
+fn flat_pairs(flat: &Array<'_>) -> Result<Vec<(String, String)>> {
+    let mut headers = Vec::with_capacity(flat.len() / 2);
+    let mut i = 0;
+    while i + 1 < flat.len() {
+        headers.push((flat.get::<String>(i)?, flat.get::<String>(i + 1)?));
+        i += 2;
+    }
+    Ok(headers)
+}
+
+fn body_of<'js>(ctx: &Ctx<'js>, kind: u8, raw: Value<'js>) -> Result<Body<'js>> {
+    Ok(match kind {
+        1 => Body::Bytes(util::usv(ctx, &raw)?.into_bytes()),
+        2 => Body::Bytes(util::bytes(ctx, &raw)?),
+        3 => Body::Stream(Object::from_value(raw)?),
+        _ => Body::None,
+    })
+}
+
+fn flat_array<'js>(ctx: &Ctx<'js>, headers: &[(String, String)]) -> Result<Array<'js>> {
+    let flat = Array::new(ctx.clone())?;
+    for (i, (k, v)) in headers.iter().enumerate() {
+        flat.set(2 * i, k.as_str())?;
+        flat.set(2 * i + 1, v.as_str())?;
+    }
+    Ok(flat)
+}
+
+/// Everything the host needs to send an outbound request.
+pub struct RequestParts<'js> {
+    pub method: String,
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Body<'js>,
+    /// "follow", "manual" or "error".
+    pub redirect: String,
+    /// The request's `AbortSignal`, when one was given or read.
+    pub signal: Option<Object<'js>>,
+}
+
+/// Reads a `Request` for sending; marks its body used. Throws a TypeError if
+/// `value` is not a `Request` or its body was already consumed.
+pub fn request_parts<'js>(ctx: &Ctx<'js>, value: &Value<'js>) -> Result<RequestParts<'js>> {
+    let f: Function = host(ctx)?.get("requestParts")?;
+    let parts: Array = f.call((value.clone(),))?;
+    let signal: Value = parts.get(6)?;
+    Ok(RequestParts {
+        method: parts.get(0)?,
+        url: parts.get(1)?,
+        headers: flat_pairs(&parts.get(2)?)?,
+        body: body_of(ctx, parts.get(3)?, parts.get(4)?)?,
+        redirect: parts.get(5)?,
+        signal: signal.into_object(),
+    })
+}
+
+/// What a fetched response looked like on the wire.
+pub struct ResponseInit<'a> {
+    pub status: u16,
+    pub status_text: &'a str,
+    pub headers: &'a [(String, String)],
+    /// The final URL after redirects.
+    pub url: &'a str,
+    pub redirected: bool,
+}
+
+/// Builds a `Response` for the result of an outbound fetch, without the
+/// validation `new Response()` applies (any status the wire carried is kept).
+pub fn new_response<'js>(
+    ctx: &Ctx<'js>,
+    init: &ResponseInit<'_>,
+    body: Body<'js>,
+) -> Result<Object<'js>> {
+    let body = match body {
+        Body::None => Value::new_null(ctx.clone()),
+        Body::Bytes(b) => util::u8array(ctx, b)?,
+        Body::Stream(s) => s.into_value(),
+    };
+    let f: Function = host(ctx)?.get("makeResponse")?;
+    f.call((
+        init.status,
+        init.status_text,
+        flat_array(ctx, init.headers)?,
+        body,
+        init.url,
+        init.redirected,
+    ))
+}
+
+/// A `ReadableStream` of bytes fed by the host, and its controller
+/// (`enqueue(Uint8Array)`, `close()`, `error(e)`, `desiredSize`).
+pub fn new_body_stream<'js>(ctx: &Ctx<'js>) -> Result<(Object<'js>, Object<'js>)> {
+    let f: Function = host(ctx)?.get("newStream")?;
+    let pair: Array = f.call(())?;
+    Ok((pair.get(0)?, pair.get(1)?))
 }

@@ -103,3 +103,42 @@ fn host_drains_a_stream_body_chunk_by_chunk() {
     }
     assert_eq!(got, vec![1, b't', b'e', b'x', b't', 3]);
 }
+
+#[test]
+fn host_reads_outbound_requests_and_wraps_fetched_responses() {
+    use hearth_webapi::{Body, ResponseInit, new_body_stream, new_response, request_parts};
+    let js = Js::new();
+    js.ctx.with(|ctx| {
+        let req: Value = ctx
+            .eval("new Request('https://api.test/v1', {method: 'PUT', body: 'data', headers: {'x-k': 'v'}, redirect: 'manual'})")
+            .unwrap();
+        let parts = request_parts(&ctx, &req).catch(&ctx).unwrap();
+        assert_eq!(parts.method, "PUT");
+        assert_eq!(parts.url, "https://api.test/v1");
+        assert_eq!(parts.redirect, "manual");
+        assert!(parts.headers.contains(&("x-k".into(), "v".into())));
+        assert!(matches!(parts.body, Body::Bytes(ref b) if b == b"data"));
+        assert!(parts.signal.is_none());
+
+        let headers = vec![("Content-Type".to_string(), "text/plain".to_string())];
+        let init = ResponseInit { status: 404, status_text: "Not Found", headers: &headers, url: "https://api.test/v2", redirected: true };
+        let res = new_response(&ctx, &init, Body::Bytes(b"missing".to_vec())).unwrap();
+        ctx.globals().set("fetched", res).unwrap();
+        let (stream, controller) = new_body_stream(&ctx).unwrap();
+        let enqueue: Function = controller.get("enqueue").unwrap();
+        enqueue.call::<_, ()>((rquickjs::TypedArray::<u8>::new(ctx.clone(), b"chunk-1 ".to_vec()).unwrap(),)).unwrap();
+        enqueue.call::<_, ()>((rquickjs::TypedArray::<u8>::new(ctx.clone(), b"chunk-2".to_vec()).unwrap(),)).unwrap();
+        let close: Function = controller.get("close").unwrap();
+        close.call::<_, ()>(()).unwrap();
+        let init = ResponseInit { status: 200, status_text: "OK", headers: &[], url: "https://api.test/s", redirected: false };
+        let streamed = new_response(&ctx, &init, Body::Stream(stream)).unwrap();
+        ctx.globals().set("streamed", streamed).unwrap();
+    });
+    let out = js.run(
+        "return [fetched.status, fetched.ok, fetched.url, fetched.redirected, fetched.headers.get('content-type'), await fetched.text(), await streamed.text()];",
+    );
+    assert_eq!(
+        out,
+        r#"[404,false,"https://api.test/v2",true,"text/plain","missing","chunk-1 chunk-2"]"#
+    );
+}
