@@ -81,11 +81,13 @@ pub enum D1Error {
 
     /// A statement of a `batch()` failed; every earlier statement of the
     /// batch was rolled back. The message is the failing statement's own.
-    #[error("{source}")]
+    #[error("{error}")]
     Batch {
         /// Position of the failing statement in the batch.
         index: usize,
-        source: Box<D1Error>,
+        /// Not a `source`: the message is already this error's own, and a
+        /// cause chain would print it twice.
+        error: Box<D1Error>,
     },
 
     /// A query of `exec()` failed; `line` is 1-based in the trimmed input.

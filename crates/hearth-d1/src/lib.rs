@@ -471,7 +471,7 @@ fn run_batch(
         .collect();
     let out = backend.run(&queries).map_err(|(index, e)| D1Error::Batch {
         index,
-        source: Box::new(e),
+        error: Box::new(e),
     })?;
     if let Some(state) = session {
         state.observe(out.bookmark);

@@ -101,7 +101,7 @@ fn the_statement_limit_applies_to_each_batch_statement() {
         t.db.batch(&[t.db.prepare("SELECT 1"), t.db.prepare(long)])
             .unwrap_err();
     match &err {
-        D1Error::Batch { index, source } => {
+        D1Error::Batch { index, error: source } => {
             assert_eq!(*index, 1);
             assert!(matches!(**source, D1Error::StatementTooLong { .. }));
         }
@@ -224,7 +224,7 @@ fn the_time_limit_covers_a_whole_batch_and_rolls_it_back() {
         ])
         .unwrap_err();
     assert!(
-        matches!(err, D1Error::Batch { index: 1, ref source } if matches!(**source, D1Error::TimeLimit { .. })),
+        matches!(err, D1Error::Batch { index: 1, error: ref source } if matches!(**source, D1Error::TimeLimit { .. })),
         "{err:?}"
     );
     assert_eq!(

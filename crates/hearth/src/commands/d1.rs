@@ -102,8 +102,8 @@ pub fn execute(db: &D1Database, sql: &str) -> Result<Vec<D1Result>> {
     let bar = progress::bar(statements.len() as u64, "statements");
     let results = db.batch(&statements).map_err(|e| match e {
         // The batch error's message is its statement's; said once, plus where.
-        D1Error::Batch { index, source } => anyhow!(
-            "{source}\nStatement {} of {} failed; the batch was rolled back and no statement was applied.",
+        D1Error::Batch { index, error } => anyhow!(
+            "{error}\nStatement {} of {} failed; the batch was rolled back and no statement was applied.",
             index + 1,
             statements.len()
         ),
