@@ -318,7 +318,7 @@ class Request {
   get headers() {
     const st = this[kReq];
     if (st.headers === null) {
-      st.headers = headersFromFlat(st.headersInit || [], "request");
+      st.headers = headersFromFlat(st.headersInit || [], st.guard || "request");
       st.headersInit = null;
     }
     return st.headers;
@@ -338,7 +338,7 @@ class Request {
     const body = cloneBody(this);
     const r = Object.create(Request.prototype);
     const st = { ...this[kReq] };
-    st.headers = headersFromFlat(headersToFlat(this.headers), "request");
+    st.headers = headersFromFlat(headersToFlat(this.headers), this.headers[kHeaders].guard);
     st.headersInit = null;
     r[kReq] = st;
     r[kBody] = body;
@@ -423,7 +423,7 @@ class Response {
   get headers() {
     const st = this[kRes];
     if (st.headers === null) {
-      st.headers = headersFromFlat(st.headersInit || [], "response");
+      st.headers = headersFromFlat(st.headersInit || [], st.guard || "response");
       st.headersInit = null;
     }
     return st.headers;
@@ -447,8 +447,9 @@ tag(Response);
 
 function hostMakeRequest(method, url, flatHeaders, body, cf) {
   const r = Object.create(Request.prototype);
+  // Incoming requests carry immutable headers, as on Workers.
   r[kReq] = {
-    method, url, headers: null, headersInit: flatHeaders, redirect: "follow", signal: null,
+    method, url, headers: null, headersInit: flatHeaders, guard: "immutable", redirect: "follow", signal: null,
     cf, cache: undefined, integrity: "", keepalive: false,
   };
   r[kBody] = { src: body, used: false };
@@ -462,7 +463,7 @@ function hostIsResponse(v) { return v instanceof Response; }
 function hostMakeResponse(status, statusText, flatHeaders, body, url, redirected) {
   const r = Object.create(Response.prototype);
   r[kRes] = {
-    status, statusText, headers: null, headersInit: flatHeaders, type: "basic", url: url || "", redirected: !!redirected,
+    status, statusText, headers: null, headersInit: flatHeaders, guard: "immutable", type: "basic", url: url || "", redirected: !!redirected,
     webSocket: null, cf: undefined, encodeBody: "automatic",
   };
   r[kBody] = { src: body, used: false };

@@ -15,7 +15,8 @@
 //!   pairs, optional body bytes and optional `cf` object the HTTP front
 //!   parsed. It skips URL parsing and header validation (the host already did
 //!   both) and creates the `Headers` object and body stream lazily, so a
-//!   handler that never touches them pays nothing for them.
+//!   handler that never touches them pays nothing for them. Its headers are
+//!   immutable, as on Workers (`new Request(req)` makes a mutable copy).
 //! * [`response_parts`] reads status, status text, header pairs, the
 //!   `webSocket` from `ResponseInit`, and the body. A body built from a
 //!   string, `ArrayBuffer`, typed array, `Blob`, `URLSearchParams` or
@@ -36,7 +37,8 @@
 //!   pairs, final URL, `redirected`, and a [`Body`]. For a streamed reply,
 //!   [`new_body_stream`] gives a `ReadableStream` plus its controller; call
 //!   `controller.enqueue(Uint8Array)`, `close()` or `error(e)` as data
-//!   arrives, and watch `controller.desiredSize` for backpressure.
+//!   arrives, and watch `controller.desiredSize` for backpressure. Fetched
+//!   responses have immutable headers, as on Workers.
 //!
 //! The same functions live in JS on a non-enumerable global object,
 //! `globalThis.__hearth_webapi` (`makeRequest`, `responseParts`,
