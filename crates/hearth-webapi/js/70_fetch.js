@@ -351,25 +351,52 @@ tag(Request);
 // ---------- Response ----------
 
 const NULL_BODY_STATUS = new Set([101, 204, 205, 304]);
+// Reason phrases used when no statusText is given, as Workers does.
+const STATUS_TEXT = {
+  100: "Continue", 101: "Switching Protocols", 102: "Processing", 103: "Early Hints",
+  200: "OK", 201: "Created", 202: "Accepted", 203: "Non-Authoritative Information", 204: "No Content",
+  205: "Reset Content", 206: "Partial Content", 207: "Multi-Status", 208: "Already Reported", 226: "IM Used",
+  300: "Multiple Choices", 301: "Moved Permanently", 302: "Found", 303: "See Other", 304: "Not Modified",
+  305: "Use Proxy", 307: "Temporary Redirect", 308: "Permanent Redirect",
+  400: "Bad Request", 401: "Unauthorized", 402: "Payment Required", 403: "Forbidden", 404: "Not Found",
+  405: "Method Not Allowed", 406: "Not Acceptable", 407: "Proxy Authentication Required", 408: "Request Timeout",
+  409: "Conflict", 410: "Gone", 411: "Length Required", 412: "Precondition Failed", 413: "Payload Too Large",
+  414: "URI Too Long", 415: "Unsupported Media Type", 416: "Range Not Satisfiable", 417: "Expectation Failed",
+  418: "I'm a teapot", 421: "Misdirected Request", 422: "Unprocessable Entity", 423: "Locked", 424: "Failed Dependency",
+  425: "Too Early", 426: "Upgrade Required", 428: "Precondition Required", 429: "Too Many Requests",
+  431: "Request Header Fields Too Large", 451: "Unavailable For Legal Reasons",
+  500: "Internal Server Error", 501: "Not Implemented", 502: "Bad Gateway", 503: "Service Unavailable",
+  504: "Gateway Timeout", 505: "HTTP Version Not Supported", 506: "Variant Also Negotiates", 507: "Insufficient Storage",
+  508: "Loop Detected", 510: "Not Extended", 511: "Network Authentication Required",
+};
 const REDIRECT_STATUS = new Set([301, 302, 303, 307, 308]);
 
 class Response {
   constructor(body = null, init = undefined) {
     init = init === undefined || init === null ? {} : init;
     if (typeof init !== "object") throw new TypeError("Failed to construct 'Response': cannot convert init to a dictionary.");
-    const ws = init.webSocket === undefined ? null : init.webSocket;
+    const ws = init.webSocket === undefined || init.webSocket === null ? null : init.webSocket;
     const status = init.status === undefined ? 200 : Number(init.status) | 0;
-    if (!(status >= 200 && status <= 599) && !(status === 101 && ws !== null)) {
-      throw new RangeError("Responses may only be constructed with status codes in the range 200 to 599, inclusive.");
+    if (ws === null) {
+      if (!(status >= 200 && status <= 599)) {
+        throw new RangeError("Responses may only be constructed with status codes in the range 200 to 599, inclusive.");
+      }
+    } else if (status !== 101) {
+      throw new RangeError("Responses with a WebSocket must have status code 101.");
     }
-    let statusText = "";
+    let statusText = null;
     if (init.statusText !== undefined) {
       statusText = String(init.statusText);
-      if (/[\r\n]/.test(statusText) || /[^\t\x20-\x7e\x80-\xff]/.test(statusText)) throw new TypeError("Invalid statusText.");
+      // Control characters could smuggle header lines.
+      for (let i = 0; i < statusText.length; i++) if (statusText.charCodeAt(i) < 0x20) throw new TypeError("Invalid statusText");
     }
-    const [src, type] = extractBody(body);
+    let [src, type] = extractBody(body);
     if (src !== null && NULL_BODY_STATUS.has(status)) {
-      throw new TypeError("Response with null body status (101, 204, 205, or 304) cannot have a body.");
+      // Workers accepts an empty in-memory body here and treats it as null.
+      if (isStream(src) || (src.length !== 0 && src.byteLength !== 0)) {
+        throw new TypeError("Response with null body status (101, 204, 205, or 304) cannot have a body.");
+      }
+      src = null;
     }
     let headers = null, headersInit = null;
     if (init.headers !== undefined) {
@@ -395,10 +422,10 @@ class Response {
     return r;
   }
   static redirect(url, status = 302) {
-    const href = native.urlHref(String(url));
-    if (href === null) throw new TypeError(`Invalid URL: ${url}`);
     status = Number(status) | 0;
-    if (!REDIRECT_STATUS.has(status)) throw new RangeError(`Invalid redirect status code: ${status}. Must be one of 301, 302, 303, 307, or 308.`);
+    if (!REDIRECT_STATUS.has(status)) throw new RangeError(`${status} is not a redirect status code. It must be one of: 301, 302, 303, 307, or 308.`);
+    const href = native.urlHref(String(url));
+    if (href === null) throw new TypeError(`Unable to parse URL: ${url}`);
     const r = new Response(null, { status });
     r[kRes].headersInit = ["location", href];
     r.headers[kHeaders].guard = "immutable";
@@ -412,7 +439,10 @@ class Response {
     return r;
   }
   get status() { return this[kRes].status; }
-  get statusText() { return this[kRes].statusText; }
+  get statusText() {
+    const t = this[kRes].statusText;
+    return t === null ? STATUS_TEXT[this[kRes].status] || "" : t;
+  }
   get ok() { return this[kRes].status >= 200 && this[kRes].status <= 299; }
   get redirected() { return this[kRes].redirected; }
   get type() { return this[kRes].type; }
@@ -503,7 +533,7 @@ function hostResponseParts(res) {
   const flat = st.headers !== null ? headersToFlat(st.headers) : st.headersInit || [];
   const src = takeBody(res);
   const kind = src === null ? 0 : typeof src === "string" ? 1 : src instanceof Uint8Array ? 2 : 3;
-  return [st.status, st.statusText, flat, kind, src, st.webSocket];
+  return [st.status, res.statusText, flat, kind, src, st.webSocket];
 }
 
 const kHostReader = Symbol("hostReader");

@@ -112,7 +112,25 @@ fn response_status_rules() {
     );
     assert_eq!(
         run(r#"Response.redirect("https://a.test/", 200)"#),
-        "THROW RangeError: Invalid redirect status code: 200. Must be one of 301, 302, 303, 307, or 308."
+        "THROW RangeError: 200 is not a redirect status code. It must be one of: 301, 302, 303, 307, or 308."
+    );
+    assert_eq!(
+        run(r#"Response.redirect("/relative")"#),
+        "THROW TypeError: Unable to parse URL: /relative"
+    );
+    assert_eq!(
+        run(r#"new Response(null, {status: 200, webSocket: {}})"#),
+        "THROW RangeError: Responses with a WebSocket must have status code 101."
+    );
+    assert_eq!(
+        run(r#"new Response("x", {statusText: "a\r\nb"})"#),
+        "THROW TypeError: Invalid statusText"
+    );
+    assert_eq!(
+        run(
+            r#"const r = new Response("", {status: 204}); return [r.status, r.body, r.statusText, new Response("x", {status: 404}).statusText, new Response("x", {statusText: ""}).statusText];"#
+        ),
+        r#"[204,null,"No Content","Not Found",""]"#
     );
     assert_eq!(
         run(
