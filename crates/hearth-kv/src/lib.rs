@@ -434,6 +434,8 @@ pub trait KvStore: Send + Sync + fmt::Debug {
         expiration: Option<u64>,
         metadata: Option<&str>,
     ) -> Result<()>;
+    /// Writes every entry in one transaction: all land or none do.
+    fn put_many(&self, entries: &[StoredWrite<'_>]) -> Result<()>;
     fn delete(&self, key: &str) -> Result<()>;
     /// Live keys starting with `prefix` and greater than `start_after`, in
     /// order, at most `limit` of them.
@@ -446,6 +448,17 @@ pub trait KvStore: Send + Sync + fmt::Debug {
     ) -> Result<Vec<StoredKey>>;
     /// Removes expired rows; returns how many.
     fn purge_expired(&self, now_secs: u64) -> Result<usize>;
+}
+
+/// One validated write handed to [`KvStore::put_many`].
+#[derive(Debug, Clone, Copy)]
+pub struct StoredWrite<'a> {
+    pub key: &'a str,
+    pub value: &'a [u8],
+    /// Seconds since the Unix epoch.
+    pub expiration: Option<u64>,
+    /// Serialized JSON.
+    pub metadata: Option<&'a str>,
 }
 
 /// A KV namespace: Cloudflare's KV semantics over a [`KvStore`].
@@ -611,6 +624,33 @@ impl KvNamespace {
             validate::value_size((bytes.len() as u64).saturating_add(rest), &self.limits)?;
         }
         self.store.put(key, &bytes, expiration, metadata.as_deref())
+    }
+
+    /// Several puts as one all-or-nothing write: every entry is checked
+    /// first, then all are committed in one transaction. Not part of the
+    /// Workers API; the CLI's bulk put uses it so a bad entry or a crash never
+    /// leaves a file half-written.
+    pub fn put_many<K: AsRef<str>, V: AsRef<[u8]>>(
+        &self,
+        entries: &[(K, V, PutOptions)],
+    ) -> Result<()> {
+        let mut checked = Vec::with_capacity(entries.len());
+        for (key, value, options) in entries {
+            let (expiration, metadata) = self.check_put(key.as_ref(), options)?;
+            validate::value_size(value.as_ref().len() as u64, &self.limits)?;
+            checked.push((expiration, metadata));
+        }
+        let writes: Vec<StoredWrite<'_>> = entries
+            .iter()
+            .zip(&checked)
+            .map(|((key, value, _), (expiration, metadata))| StoredWrite {
+                key: key.as_ref(),
+                value: value.as_ref(),
+                expiration: *expiration,
+                metadata: metadata.as_deref(),
+            })
+            .collect();
+        self.store.put_many(&writes)
     }
 
     /// Every check `put` makes, without writing: lets a caller validate a whole

@@ -10,7 +10,7 @@ use std::sync::{Mutex, MutexGuard};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use crate::error::{KvError, Result};
-use crate::{KvStore, StoredEntry, StoredKey};
+use crate::{KvStore, StoredEntry, StoredKey, StoredWrite};
 
 /// The schema this build writes; a file from a newer build is refused rather
 /// than misread.
@@ -30,6 +30,13 @@ CREATE INDEX IF NOT EXISTS kv_entries_expiration
 /// Expired rows deleted per write transaction, so a large purge never holds
 /// the write lock long enough to stall a put from another thread or process.
 const PURGE_BATCH: usize = 1000;
+
+const UPSERT: &str =
+    "INSERT INTO kv_entries (key, value, expiration, metadata) VALUES (?1, ?2, ?3, ?4)
+     ON CONFLICT (key) DO UPDATE SET
+         value = excluded.value,
+         expiration = excluded.expiration,
+         metadata = excluded.metadata";
 
 /// A namespace stored in one SQLite file. All access goes through one
 /// connection behind a mutex; other processes (the CLI) open their own and
@@ -153,15 +160,28 @@ impl KvStore for SqliteStore {
         metadata: Option<&str>,
     ) -> Result<()> {
         let conn = self.conn();
-        let mut stmt = conn.prepare_cached(
-            "INSERT INTO kv_entries (key, value, expiration, metadata) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT (key) DO UPDATE SET
-                 value = excluded.value,
-                 expiration = excluded.expiration,
-                 metadata = excluded.metadata",
-        )?;
+        let mut stmt = conn.prepare_cached(UPSERT)?;
         // Autocommit: returning Ok means the commit was fsynced (synchronous=FULL).
         stmt.execute(params![key, value, expiration.map(to_sql_secs), metadata])?;
+        Ok(())
+    }
+
+    fn put_many(&self, entries: &[StoredWrite<'_>]) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        {
+            let mut stmt = tx.prepare_cached(UPSERT)?;
+            for e in entries {
+                stmt.execute(params![
+                    e.key,
+                    e.value,
+                    e.expiration.map(to_sql_secs),
+                    e.metadata
+                ])?;
+            }
+        }
+        // Returning Ok means the one commit was fsynced (synchronous=FULL).
+        tx.commit()?;
         Ok(())
     }
 

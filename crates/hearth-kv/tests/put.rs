@@ -212,3 +212,24 @@ fn key_is_checked_before_options_and_options_before_value() {
         "KV PUT failed: 400 Invalid expiration_ttl of 1. Expiration TTL must be at least 60."
     );
 }
+
+#[test]
+fn put_many_writes_all_entries_or_none() {
+    let f = fixture();
+    f.kv.put_many(&[
+        ("a", "1", PutOptions::new()),
+        ("b", "2", PutOptions::new().metadata(json!({"n": 2}))),
+    ])
+    .unwrap();
+    assert_eq!(text(&f, "a").as_deref(), Some("1"));
+    assert_eq!(text(&f, "b").as_deref(), Some("2"));
+
+    // One bad entry anywhere: nothing of the call is written.
+    let e = err(f.kv.put_many(&[
+        ("c", "3", PutOptions::new()),
+        ("d", "4", PutOptions::new().expiration_ttl(10.0)),
+    ]));
+    assert!(e.contains("expiration_ttl") || e.contains("60"), "{e}");
+    assert_eq!(text(&f, "c"), None);
+    assert_eq!(text(&f, "d"), None);
+}

@@ -22,3 +22,14 @@ pub fn bar(len: u64, unit: &str) -> ProgressBar {
     bar.set_message(unit.to_string());
     bar
 }
+
+/// A spinner for one long step whose progress cannot be counted.
+pub fn spinner(message: String) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let spinner = ProgressBar::new_spinner();
+    spinner.set_message(message);
+    spinner.enable_steady_tick(std::time::Duration::from_millis(100));
+    spinner
+}

@@ -334,13 +334,11 @@ pub fn bulk_put(kv: &KvNamespace, file: &Path) -> Result<usize> {
         );
     }
 
-    let bar = progress::bar(entries.len() as u64, "keys");
-    for (key, bytes, options) in &entries {
-        kv.put(key, bytes, options)
-            .with_context(|| format!("writing key \"{key}\""))?;
-        bar.inc(1);
-    }
-    bar.finish_and_clear();
+    // One transaction: a crash mid-way leaves the namespace as it was.
+    let spinner = progress::spinner(format!("writing {} keys", entries.len()));
+    kv.put_many(&entries)
+        .with_context(|| format!("writing the entries of \"{name}\""))?;
+    spinner.finish_and_clear();
     Ok(entries.len())
 }
 
