@@ -1,19 +1,19 @@
 //! `env.KV` as a worker sees it: a module worker exercises every method and
 //! answers with a JSON transcript, which the test checks.
 
+mod bindings_common;
+
 use std::sync::Arc;
 
-use bytes::Bytes;
+use bindings_common::{err, ok};
 use hearth_core::clock::ManualClock;
 use hearth_kv::{KvLimits, KvNamespace};
 use hearth_runtime::bindings::KvAdapter;
-use hearth_runtime::{IsolatePool, WorkerConfig, WorkerRequest};
 use serde_json::Value;
 
 const NOW_MS: u64 = 1_700_000_000_000;
 
-/// Runs `body` (the inside of an async fetch handler that fills `out`) once
-/// against a fresh namespace and returns `out` as JSON.
+/// Runs `body` against a fresh namespace bound as `KV`.
 fn transcript(body: &str) -> Value {
     let dir = tempfile::tempdir().unwrap();
     let clock = ManualClock::new(NOW_MS);
@@ -23,65 +23,12 @@ fn transcript(body: &str) -> Value {
         KvLimits::default(),
     )
     .unwrap();
-    let script = format!(
-        r#"
-const attempt = async (out, label, f) => {{
-  try {{ out[label] = {{ ok: await f() }}; }}
-  catch (e) {{ out[label] = {{ error: e.constructor.name, message: e.message }}; }}
-}};
-export default {{
-  async fetch(request, env) {{
-    const out = {{}};
-    const KV = env.KV;
-{body}
-    return Response.json(out);
-  }}
-}};
-"#
-    );
-    std::fs::write(dir.path().join("index.js"), script).unwrap();
-    let mut config = WorkerConfig::new(dir.path().join("index.js"));
-    config.isolates = 1;
-    config
-        .bindings
-        .push(Arc::new(KvAdapter::new("KV", Arc::new(ns))));
-    let pool = IsolatePool::start(config).unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let resp = rt
-        .block_on(pool.dispatch(WorkerRequest {
-            id: "t".into(),
-            method: "GET".into(),
-            url: "http://localhost/".into(),
-            headers: vec![],
-            body: Bytes::new(),
-        }))
-        .unwrap();
-    pool.shutdown();
-    pool.join();
-    let text = String::from_utf8(resp.body.to_vec()).unwrap();
-    assert_eq!(resp.status, 200, "{text}");
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"))
-}
-
-/// The value a step resolved to (`undefined` reads as null).
-fn ok(t: &Value, label: &str) -> Value {
-    match t.get(label) {
-        Some(v) if v.is_object() && v.get("error").is_none() => {
-            v.get("ok").cloned().unwrap_or(Value::Null)
-        }
-        _ => panic!("{label}: {}", t[label]),
-    }
-}
-
-fn err(t: &Value, label: &str) -> (String, String) {
-    let v = &t[label];
-    match (v["error"].as_str(), v["message"].as_str()) {
-        (Some(c), Some(m)) => (c.to_string(), m.to_string()),
-        _ => panic!("{label} did not fail: {v}"),
-    }
+    let body = format!("    const KV = env.KV;\n{body}");
+    bindings_common::transcript(
+        dir.path(),
+        vec![Arc::new(KvAdapter::new("KV", Arc::new(ns)))],
+        &body,
+    )
 }
 
 #[test]

@@ -11,9 +11,11 @@ use rquickjs::{Ctx, Object};
 
 use crate::config::WorkerConfig;
 
+mod d1;
 mod kv;
 mod support;
 
+pub use d1::D1Adapter;
 pub use kv::KvAdapter;
 
 /// Exposes one binding to JavaScript.
