@@ -311,8 +311,8 @@ fn batch_is_all_or_nothing_and_exec_counts_queries() {
 fn sessions_hand_out_bookmarks() {
     let t = transcript(
         r#"
-    await attempt(out, "primaryNull", () => DB.withSession("first-primary").getBookmark());
-    await attempt(out, "defaultNull", () => DB.withSession().getBookmark());
+    await attempt(out, "primaryNull", () => DB.withSession("first-primary").getBookmark() === null);
+    await attempt(out, "defaultNull", () => DB.withSession().getBookmark() === null);
     await attempt(out, "afterQuery", async () => {
       const s = DB.withSession("first-unconstrained");
       await s.prepare("CREATE TABLE s (a)").run();
@@ -329,8 +329,8 @@ fn sessions_hand_out_bookmarks() {
     });
 "#,
     );
-    assert_eq!(ok(&t, "primaryNull"), Value::Null);
-    assert_eq!(ok(&t, "defaultNull"), Value::Null);
+    assert_eq!(ok(&t, "primaryNull"), true);
+    assert_eq!(ok(&t, "defaultNull"), true);
     assert_eq!(ok(&t, "afterQuery"), json!(["string", true, true, 1]));
     assert_eq!(
         err(&t, "garbage"),

@@ -104,7 +104,8 @@
       return JSON.parse(call(() => native.batch(this.#handle, list)));
     }
     getBookmark() {
-      return native.bookmark(this.#handle);
+      const b = native.bookmark(this.#handle);
+      return b === undefined ? null : b;
     }
   }
 

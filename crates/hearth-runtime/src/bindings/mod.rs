@@ -13,10 +13,12 @@ use crate::config::WorkerConfig;
 
 mod d1;
 mod kv;
+mod r2;
 mod support;
 
 pub use d1::D1Adapter;
 pub use kv::KvAdapter;
+pub use r2::R2Adapter;
 
 /// Exposes one binding to JavaScript.
 pub trait BindingAdapter: Send + Sync {
