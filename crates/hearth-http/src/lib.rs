@@ -22,8 +22,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use futures::StreamExt;
 use http::{HeaderName, HeaderValue, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full, Limited, StreamBody};
+use hyper::body::Frame;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
@@ -229,10 +232,22 @@ pub async fn shutdown_signal() {
     }
 }
 
-type Body = Full<Bytes>;
+type Body = BoxBody<Bytes, std::io::Error>;
+
+fn full(bytes: Bytes) -> Body {
+    Full::new(bytes).map_err(|never| match never {}).boxed()
+}
+
+/// A streamed body; a worker-side stream error aborts the connection, so
+/// the client can tell the body is incomplete.
+fn streamed(mut rx: hearth_runtime::BodyStream) -> Body {
+    let chunks = futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
+        .map(|item| item.map(Frame::data).map_err(std::io::Error::other));
+    BodyExt::boxed(StreamBody::new(chunks))
+}
 
 fn text(status: StatusCode, body: impl Into<String>) -> Response<Body> {
-    let mut r = Response::new(Full::new(Bytes::from(body.into())));
+    let mut r = Response::new(full(Bytes::from(body.into())));
     *r.status_mut() = status;
     r.headers_mut().insert(
         http::header::CONTENT_TYPE,
@@ -347,7 +362,11 @@ async fn handle_worker(
 }
 
 fn to_http(r: WorkerResponse) -> Response<Body> {
-    let mut response = Response::new(Full::new(r.body));
+    let body = match r.stream {
+        Some(rx) => streamed(rx),
+        None => full(r.body),
+    };
+    let mut response = Response::new(body);
     *response.status_mut() = StatusCode::from_u16(r.status).unwrap_or(StatusCode::OK);
     let headers = response.headers_mut();
     for (k, v) in r.headers {
@@ -394,7 +413,7 @@ fn internal(state: &State, req: &Request<Incoming>) -> Response<Body> {
     match path {
         "health" => {
             let body = health_json(state);
-            let mut r = Response::new(Full::new(Bytes::from(body)));
+            let mut r = Response::new(full(Bytes::from(body)));
             r.headers_mut().insert(
                 http::header::CONTENT_TYPE,
                 HeaderValue::from_static("application/json"),
@@ -403,7 +422,7 @@ fn internal(state: &State, req: &Request<Incoming>) -> Response<Body> {
         }
         "metrics" => {
             let body = state.metrics.render(&state.pool.snapshot());
-            let mut r = Response::new(Full::new(Bytes::from(body)));
+            let mut r = Response::new(full(Bytes::from(body)));
             r.headers_mut().insert(
                 http::header::CONTENT_TYPE,
                 HeaderValue::from_static("text/plain; version=0.0.4"),

@@ -119,37 +119,22 @@
   const W = G.__hearth_webapi;
   const hooked = W !== undefined && typeof W.makeRequest === "function" && typeof W.responseParts === "function";
 
-  async function readStream(stream) {
-    const chunks = [];
-    let total = 0;
-    for (;;) {
-      const c = await W.readChunk(stream);
-      if (c === null) break;
-      chunks.push(c);
-      total += c.byteLength;
-    }
-    if (chunks.length === 1) return chunks[0];
-    const out = new Uint8Array(total);
-    let at = 0;
-    for (const c of chunks) { out.set(c, at); at += c.byteLength; }
-    return out;
-  }
-
   // Turns a Response into [status, statusText, flatHeaders, body, webSocket]
-  // where body is null, a string, bytes, or a Promise of bytes.
+  // where body is null, a string, bytes, a Promise of bytes, or a
+  // ReadableStream (then the last element is true).
   function readResponse(r) {
     if (hooked) {
       const p = W.responseParts(r);
       const kind = p[3];
-      const body = kind === 0 ? null : kind === 3 ? readStream(p[4]) : p[4];
-      return [p[0], p[1], p[2], body, p[5] ?? null];
+      const body = kind === 0 ? null : p[4];
+      return [p[0], p[1], p[2], body, p[5] ?? null, kind === 3];
     }
     let body = null;
     if (r.body !== null && r.body !== undefined) {
       const fast = typeof r[hostBody] === "function" ? r[hostBody]() : undefined;
       body = fast !== undefined ? fast : r.arrayBuffer();
     }
-    return [r.status, r.statusText || "", headerPairs(r.headers), body, r.webSocket ?? null];
+    return [r.status, r.statusText || "", headerPairs(r.headers), body, r.webSocket ?? null, false];
   }
   const hostBody = Symbol.for("hearth.hostBody");
   const hostRequest = Symbol.for("hearth.requestFromHost");
@@ -198,7 +183,20 @@
       settle(rid, ctx);
       return;
     }
-    const out = readResponse(r);
+    let out;
+    try {
+      out = readResponse(r);
+    } catch (e) {
+      host.fail(rid, e);
+      settle(rid, ctx);
+      return;
+    }
+    if (out[5]) {
+      // A ReadableStream body: send the head now, then pump the chunks.
+      host.respondStream(rid, out);
+      pump(rid, out[3]).then(() => settle(rid, ctx));
+      return;
+    }
     const body = out[3];
     if (body !== null && typeof body === "object" && typeof body.then === "function") {
       body.then(
@@ -209,6 +207,22 @@
     }
     host.respond(rid, out);
     settle(rid, ctx);
+  }
+  async function pump(rid, stream) {
+    try {
+      for (;;) {
+        const chunk = await W.readChunk(stream);
+        if (chunk === null) break;
+        if (!host.streamChunk(rid, chunk)) {
+          // The client went away: stop producing.
+          host.streamEnd(rid, null);
+          return;
+        }
+      }
+      host.streamEnd(rid, null);
+    } catch (e) {
+      host.streamEnd(rid, e);
+    }
   }
   function settle(rid, ctx) {
     if (ctx.__drain() === null) host.done(rid);

@@ -89,6 +89,8 @@ struct Host {
     slots: RefCell<HashMap<u64, Slot>>,
     timers: RefCell<BinaryHeap<Reverse<(Instant, u64, u64)>>>,
     fetches: RefCell<HashMap<u64, tokio::task::AbortHandle>>,
+    /// Open streamed response bodies, by request.
+    streams: RefCell<HashMap<u64, mpsc::UnboundedSender<Result<Bytes, String>>>>,
     owner: Cell<u64>,
     cpu: Rc<Cpu>,
     out_of_memory: Cell<bool>,
@@ -371,6 +373,7 @@ impl Isolate {
             slots: RefCell::new(HashMap::new()),
             timers: RefCell::new(BinaryHeap::new()),
             fetches: RefCell::new(HashMap::new()),
+            streams: RefCell::new(HashMap::new()),
             owner: Cell::new(0),
             cpu: cpu.clone(),
             out_of_memory: Cell::new(false),
@@ -535,7 +538,11 @@ impl Isolate {
             let limit_ms = host.config.limits.cpu_ms;
             tracing::error!(target: "hearth::worker", request_id = %host.tag(owner), "request exceeded the CPU time limit (limits.cpu_ms = {limit_ms})");
             host.stats.cpu_limit_hits.fetch_add(1, Ordering::Relaxed);
-            host.send(owner, Err(DispatchError::CpuLimit { limit_ms }));
+            let err = DispatchError::CpuLimit { limit_ms };
+            if let Some(tx) = host.streams.borrow_mut().remove(&owner) {
+                let _ = tx.send(Err(err.to_string()));
+            }
+            host.send(owner, Err(err));
             // The request's JS was unwound; nothing of it remains to wait for.
             host.slots.borrow_mut().remove(&owner);
         }
@@ -718,6 +725,9 @@ impl Isolate {
             self.host.send(rid, Err(err.clone()));
         }
         self.host.slots.borrow_mut().clear();
+        for (_, tx) in self.host.streams.borrow_mut().drain() {
+            let _ = tx.send(Err(err.to_string()));
+        }
         for (_, h) in self.host.fetches.borrow_mut().drain() {
             h.abort();
         }
@@ -818,11 +828,70 @@ fn make_host_object<'js>(ctx: &Ctx<'js>, host: &Rc<Host>) -> rquickjs::Result<Ob
                         status_text,
                         headers: pairs_from_flat(flat),
                         body,
+                        stream: None,
                     }),
                 );
                 Ok(())
             },
         )?,
+    )?;
+
+    let h = host.clone();
+    obj.set(
+        "respondStream",
+        Function::new(
+            ctx.clone(),
+            move |rid: f64, out: Array<'js>| -> rquickjs::Result<()> {
+                let rid = rid as u64;
+                let status: u16 = out.get(0)?;
+                let status_text: String = out.get(1)?;
+                let flat: Vec<String> = out.get(2)?;
+                let (tx, rx) = mpsc::unbounded_channel();
+                h.streams.borrow_mut().insert(rid, tx);
+                h.send(
+                    rid,
+                    Ok(WorkerResponse {
+                        status,
+                        status_text,
+                        headers: pairs_from_flat(flat),
+                        body: Bytes::new(),
+                        stream: Some(rx),
+                    }),
+                );
+                Ok(())
+            },
+        )?,
+    )?;
+
+    let h = host.clone();
+    obj.set(
+        "streamChunk",
+        Function::new(
+            ctx.clone(),
+            move |rid: f64, chunk: Value<'js>| -> rquickjs::Result<bool> {
+                let bytes = value_to_bytes(&chunk)?;
+                let streams = h.streams.borrow();
+                Ok(match streams.get(&(rid as u64)) {
+                    Some(tx) => tx.send(Ok(bytes)).is_ok(),
+                    None => false,
+                })
+            },
+        )?,
+    )?;
+
+    let h = host.clone();
+    obj.set(
+        "streamEnd",
+        Function::new(ctx.clone(), move |rid: f64, err: Value<'js>| {
+            let tx = h.streams.borrow_mut().remove(&(rid as u64));
+            if let Some(tx) = tx
+                && !(err.is_null() || err.is_undefined())
+            {
+                let (_, stack) = describe_exception(&err);
+                tracing::error!(target: "hearth::worker", request_id = %h.tag(rid as u64), "response body stream failed: {stack}");
+                let _ = tx.send(Err(stack));
+            }
+        })?,
     )?;
 
     let h = host.clone();

@@ -57,11 +57,32 @@ pub struct WorkerRequest {
     pub body: Bytes,
 }
 
+/// A streamed body: chunks in order, then the channel closes. An `Err`
+/// means the worker's stream failed and the body is incomplete.
+pub type BodyStream = tokio::sync::mpsc::UnboundedReceiver<Result<Bytes, String>>;
+
 /// The worker's response.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct WorkerResponse {
     pub status: u16,
     pub status_text: String,
     pub headers: Vec<(String, String)>,
+    /// The whole body, unless `stream` is set (then this is empty).
     pub body: Bytes,
+    /// Set when the worker answered with a `ReadableStream` body.
+    pub stream: Option<BodyStream>,
+}
+
+impl WorkerResponse {
+    /// The whole body, waiting for a streamed one to end.
+    pub async fn collect(self) -> Result<Bytes, String> {
+        let Some(mut rx) = self.stream else {
+            return Ok(self.body);
+        };
+        let mut out = Vec::new();
+        while let Some(chunk) = rx.recv().await {
+            out.extend_from_slice(&chunk?);
+        }
+        Ok(Bytes::from(out))
+    }
 }

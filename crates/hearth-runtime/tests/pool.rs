@@ -70,7 +70,7 @@ async fn response_headers_status_and_bytes_body() {
 }
 
 #[tokio::test]
-async fn stream_body_is_collected() {
+async fn stream_body_is_streamed() {
     let (_dir, pool) = pool(
         r#"export default { fetch(req) {
             const enc = new TextEncoder();
@@ -85,7 +85,8 @@ async fn stream_body_is_collected() {
         |_| {},
     );
     let r = pool.dispatch(request("/")).await.unwrap();
-    assert_eq!(&r.body[..], b"ab");
+    assert!(r.stream.is_some());
+    assert_eq!(&r.collect().await.unwrap()[..], b"ab");
     pool.shutdown();
     pool.join();
 }
