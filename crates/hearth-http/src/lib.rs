@@ -12,6 +12,7 @@
 //! `Authorization: Bearer <token>`.
 
 mod metrics;
+pub mod websocket;
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -174,7 +175,8 @@ impl Server {
                             .timer(TokioTimer::new())
                             .header_read_timeout(HEADER_READ_TIMEOUT)
                             .keep_alive(true)
-                            .serve_connection(TokioIo::new(stream), service);
+                            .serve_connection(TokioIo::new(stream), service)
+                            .with_upgrades();
                         tokio::pin!(conn);
                         tokio::select! {
                             _ = conn.as_mut() => {}
@@ -296,7 +298,9 @@ async fn handle_worker(
             .next_id
             .fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed)
     );
-    let (parts, body) = req.into_parts();
+    let (mut parts, body) = req.into_parts();
+    let on_upgrade = parts.extensions.remove::<hyper::upgrade::OnUpgrade>();
+    let ws_key = websocket::upgrade_key(&parts.headers);
     let body = match Limited::new(body, limit).collect().await {
         Ok(b) => b.to_bytes(),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => return too_large(),
@@ -338,6 +342,37 @@ async fn handle_worker(
     };
     let result = state.pool.dispatch(request).await;
     let mut response = match result {
+        Ok(mut r) if r.web_socket.is_some() => {
+            let channel = r.web_socket.take();
+            match (ws_key, on_upgrade, channel) {
+                (Some(key), Some(on_upgrade), Some(channel)) => {
+                    tokio::spawn(async move {
+                        match on_upgrade.await {
+                            Ok(upgraded) => websocket::bridge(upgraded, channel).await,
+                            Err(e) => {
+                                tracing::warn!(target: "hearth::http", "WebSocket upgrade failed: {e}")
+                            }
+                        }
+                    });
+                    let mut resp = to_http(r);
+                    *resp.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+                    let h = resp.headers_mut();
+                    h.insert(http::header::UPGRADE, HeaderValue::from_static("websocket"));
+                    h.insert(
+                        http::header::CONNECTION,
+                        HeaderValue::from_static("Upgrade"),
+                    );
+                    if let Ok(v) = HeaderValue::from_str(&websocket::accept_key(&key)) {
+                        h.insert("sec-websocket-accept", v);
+                    }
+                    resp
+                }
+                _ => text(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Worker tried to return a WebSocket in a response to a request which did not contain the header \"Upgrade: websocket\".\n",
+                ),
+            }
+        }
         Ok(r) => to_http(r),
         Err(err) => {
             state.metrics.record_error(&err);

@@ -191,6 +191,21 @@
       settle(rid, ctx);
       return;
     }
+    if (out[4] !== null) {
+      let id;
+      try {
+        if (!(out[4] instanceof WebSocket)) throw new TypeError("webSocket must be the client end of a WebSocketPair.");
+        id = out[4].__attach();
+      } catch (e) {
+        host.fail(rid, e);
+        settle(rid, ctx);
+        return;
+      }
+      host.respondWebSocket(rid, out, id);
+      out[4].__flush();
+      settle(rid, ctx);
+      return;
+    }
     if (out[5]) {
       // A ReadableStream body: send the head now, then pump the chunks.
       host.respondStream(rid, out);
@@ -336,6 +351,123 @@
   }
   define("fetch", fetch);
 
+
+  // ---- WebSocketPair ---------------------------------------------------------
+  // Two linked ends. The end returned in a 101 Response is handed to the
+  // host, which carries its traffic over the client's connection.
+  const WS_OPEN = 1, WS_CLOSING = 2, WS_CLOSED = 3;
+  const sockets = new Map();
+  let nextSocketId = 1;
+  function makeEvent(type, props) {
+    const e = new G.Event(type);
+    for (const k of Object.keys(props)) Object.defineProperty(e, k, { value: props[k], enumerable: true });
+    return e;
+  }
+  class WebSocket extends G.EventTarget {
+    // #queue holds ["m", data] / ["c", code, reason] that arrived before
+    // accept() (fired then as events) or before the host took this end
+    // over (forwarded then to the client).
+    #peer = null; #accepted = false; #queue = []; #hostId = 0; #state = WS_OPEN;
+    static get READY_STATE_CONNECTING() { return 0; }
+    static get READY_STATE_OPEN() { return 1; }
+    static get READY_STATE_CLOSING() { return 2; }
+    static get READY_STATE_CLOSED() { return 3; }
+    constructor() {
+      super();
+      if (!WebSocket.__constructing) {
+        throw new TypeError("Illegal constructor: outgoing WebSockets are not supported; use WebSocketPair.");
+      }
+    }
+    get readyState() { return this.#state; }
+    get url() { return null; }
+    get protocol() { return ""; }
+    get extensions() { return ""; }
+    accept() {
+      if (this.#accepted) throw new TypeError("Can't accept() WebSocket more than once.");
+      if (this.#hostId !== 0) throw new TypeError("Can't accept() WebSocket that was already used in a response.");
+      this.#accepted = true;
+      const queued = this.#queue;
+      this.#queue = [];
+      for (const m of queued) this.__take(m);
+    }
+    send(data) {
+      if (!this.#accepted) throw new TypeError("You must call accept() on this WebSocket before sending messages.");
+      if (this.#state !== WS_OPEN) throw new TypeError("Can't call WebSocket send() after close().");
+      let payload;
+      if (typeof data === "string") payload = data;
+      else if (data instanceof ArrayBuffer) payload = data.slice(0);
+      else if (ArrayBuffer.isView(data)) payload = data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength);
+      else payload = String(data);
+      this.#peer.__take(["m", payload]);
+    }
+    close(code = 1000, reason = "") {
+      if (!this.#accepted) throw new TypeError("You must call accept() on this WebSocket before sending messages.");
+      if (this.#state === WS_CLOSED) return;
+      code = Number(code);
+      if (code !== 1000 && !(code >= 3000 && code <= 4999)) throw new TypeError("Invalid WebSocket close code: " + code + ".");
+      this.#state = this.#state === WS_CLOSING ? WS_CLOSED : WS_CLOSING;
+      this.#peer.__take(["c", code, String(reason)]);
+    }
+    #fire(e) {
+      const handler = this["on" + e.type];
+      if (typeof handler === "function") handler.call(this, e);
+      this.dispatchEvent(e);
+    }
+    // A message or close for this end, from its peer or from the client.
+    __take(m) {
+      if (this.#hostId !== 0) {
+        if (m[0] === "m") host.wsSend(this.#hostId, m[1]);
+        else { host.wsClose(this.#hostId, m[1], m[2]); this.#state = WS_CLOSED; }
+      } else if (!this.#accepted) {
+        this.#queue.push(m);
+      } else if (m[0] === "m") {
+        this.#fire(makeEvent("message", { data: m[1] }));
+      } else {
+        this.#state = WS_CLOSED;
+        this.#fire(makeEvent("close", { code: m[1], reason: m[2], wasClean: true }));
+      }
+    }
+    __link(peer) { this.#peer = peer; }
+    // The host takes this end over; returns its connection id.
+    __attach() {
+      if (this.#accepted) throw new TypeError("Can't return a WebSocket in a Response after calling accept() on it.");
+      if (this.#hostId !== 0) throw new TypeError("This WebSocket was already used in a response.");
+      const id = nextSocketId++;
+      this.#hostId = id;
+      sockets.set(id, this.#peer);
+      return id;
+    }
+    // After the host has registered the connection: send what was queued.
+    __flush() {
+      const queued = this.#queue;
+      this.#queue = [];
+      for (const m of queued) this.__take(m);
+    }
+  }
+  class WebSocketPair {
+    constructor() {
+      WebSocket.__constructing = true;
+      let a, b;
+      try { a = new WebSocket(); b = new WebSocket(); } finally { WebSocket.__constructing = false; }
+      a.__link(b); b.__link(a);
+      this[0] = a; this[1] = b;
+    }
+    *[Symbol.iterator]() { yield this[0]; yield this[1]; }
+  }
+  define("WebSocket", WebSocket);
+  define("WebSocketPair", WebSocketPair);
+  // From the client's connection to the worker's end: kind 0 text, 1 binary, 2 close.
+  function wsDeliver(id, kind, data, code, reason) {
+    const end = sockets.get(id);
+    if (end === undefined) return;
+    if (kind === 2) {
+      sockets.delete(id);
+      end.__take(["c", code, reason]);
+    } else {
+      end.__take(["m", data]);
+    }
+  }
+
   // ---- cloudflare:workers ----------------------------------------------------
   class DurableObject {
     constructor(ctx, env) { this.ctx = ctx; this.env = env; }
@@ -354,5 +486,5 @@
 
   Object.defineProperty(G, Symbol.for("hearth.cloudflare:workers"), { value: cloudflareWorkers });
 
-  return { dispatch, setEnv, setHandler, fireTimer, fetchDone, fetchFailed, cloudflareWorkers, emptyHeaders };
+  return { dispatch, wsDeliver, setEnv, setHandler, fireTimer, fetchDone, fetchFailed, cloudflareWorkers, emptyHeaders };
 })

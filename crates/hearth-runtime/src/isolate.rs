@@ -28,7 +28,7 @@ use crate::error::{DispatchError, StartError};
 use crate::fetch::{self, FetchRequest, RedirectMode};
 use crate::loader::{FileLoader, FileResolver, module_name};
 use crate::pool::IsolateStats;
-use crate::{WorkerRequest, WorkerResponse};
+use crate::{WebSocketChannel, WebSocketSink, WorkerRequest, WorkerResponse, WsMessage};
 
 const PRELUDE: &str = include_str!("../js/prelude.js");
 const SHIMS: &str = include_str!("../js/shims.js");
@@ -43,7 +43,12 @@ pub(crate) enum Job {
     Shutdown,
 }
 
-enum HostEvent {
+#[derive(Debug)]
+pub(crate) enum HostEvent {
+    WebSocket {
+        id: u64,
+        msg: WsMessage,
+    },
     Fetch {
         id: u64,
         owner: u64,
@@ -91,6 +96,9 @@ struct Host {
     fetches: RefCell<HashMap<u64, tokio::task::AbortHandle>>,
     /// Open streamed response bodies, by request.
     streams: RefCell<HashMap<u64, mpsc::UnboundedSender<Result<Bytes, String>>>>,
+    /// Open WebSockets: the channel to the client and the request that
+    /// opened it.
+    sockets: RefCell<HashMap<u64, (mpsc::UnboundedSender<WsMessage>, u64)>>,
     owner: Cell<u64>,
     cpu: Rc<Cpu>,
     out_of_memory: Cell<bool>,
@@ -249,6 +257,7 @@ fn pairs_from_flat(flat: Vec<String>) -> Vec<(String, String)> {
 /// The prelude's internal functions, kept across requests.
 struct Api {
     dispatch: Persistent<Function<'static>>,
+    ws_deliver: Persistent<Function<'static>>,
     fire_timer: Persistent<Function<'static>>,
     fetch_done: Persistent<Function<'static>>,
     fetch_failed: Persistent<Function<'static>>,
@@ -374,6 +383,7 @@ impl Isolate {
             timers: RefCell::new(BinaryHeap::new()),
             fetches: RefCell::new(HashMap::new()),
             streams: RefCell::new(HashMap::new()),
+            sockets: RefCell::new(HashMap::new()),
             owner: Cell::new(0),
             cpu: cpu.clone(),
             out_of_memory: Cell::new(false),
@@ -466,6 +476,7 @@ impl Isolate {
                 .map_err(|e| script_error(&ctx, e, &main_name))?;
             let api = Api {
                 dispatch: Persistent::save(&ctx, get("dispatch")?),
+                ws_deliver: Persistent::save(&ctx, get("wsDeliver")?),
                 fire_timer: Persistent::save(&ctx, get("fireTimer")?),
                 fetch_done: Persistent::save(&ctx, get("fetchDone")?),
                 fetch_failed: Persistent::save(&ctx, get("fetchFailed")?),
@@ -675,6 +686,34 @@ impl Isolate {
 
     fn handle_event(&self, ev: HostEvent) {
         match ev {
+            HostEvent::WebSocket { id, msg } => {
+                let owner = match self.host.sockets.borrow().get(&id) {
+                    Some((_, owner)) => *owner,
+                    None => return,
+                };
+                if matches!(msg, WsMessage::Close { .. }) {
+                    self.host.sockets.borrow_mut().remove(&id);
+                }
+                let owner = if self.host.slots.borrow().contains_key(&owner) {
+                    owner
+                } else {
+                    0
+                };
+                self.run(owner, move |ctx, api| {
+                    let deliver = api.ws_deliver.clone().restore(ctx)?;
+                    let id = id as f64;
+                    match msg {
+                        WsMessage::Text(t) => deliver.call::<_, ()>((id, 0, t)),
+                        WsMessage::Binary(b) => {
+                            let buf = ArrayBuffer::new_copy(ctx.clone(), &b[..])?;
+                            deliver.call::<_, ()>((id, 1, buf))
+                        }
+                        WsMessage::Close { code, reason } => {
+                            deliver.call::<_, ()>((id, 2, (), code, reason))
+                        }
+                    }
+                });
+            }
             HostEvent::Fetch { id, owner, result } => {
                 self.host.fetches.borrow_mut().remove(&id);
                 let owner = if self.host.slots.borrow().contains_key(&owner) {
@@ -725,6 +764,7 @@ impl Isolate {
             self.host.send(rid, Err(err.clone()));
         }
         self.host.slots.borrow_mut().clear();
+        self.host.sockets.borrow_mut().clear();
         for (_, tx) in self.host.streams.borrow_mut().drain() {
             let _ = tx.send(Err(err.to_string()));
         }
@@ -829,6 +869,7 @@ fn make_host_object<'js>(ctx: &Ctx<'js>, host: &Rc<Host>) -> rquickjs::Result<Ob
                         headers: pairs_from_flat(flat),
                         body,
                         stream: None,
+                        web_socket: None,
                     }),
                 );
                 Ok(())
@@ -856,11 +897,75 @@ fn make_host_object<'js>(ctx: &Ctx<'js>, host: &Rc<Host>) -> rquickjs::Result<Ob
                         headers: pairs_from_flat(flat),
                         body: Bytes::new(),
                         stream: Some(rx),
+                        web_socket: None,
                     }),
                 );
                 Ok(())
             },
         )?,
+    )?;
+
+    let h = host.clone();
+    obj.set(
+        "respondWebSocket",
+        Function::new(
+            ctx.clone(),
+            move |rid: f64, out: Array<'js>, id: f64| -> rquickjs::Result<()> {
+                let rid = rid as u64;
+                let id = id as u64;
+                let status: u16 = out.get(0)?;
+                let status_text: String = out.get(1)?;
+                let flat: Vec<String> = out.get(2)?;
+                let (tx, rx) = mpsc::unbounded_channel();
+                h.sockets.borrow_mut().insert(id, (tx, rid));
+                h.send(
+                    rid,
+                    Ok(WorkerResponse {
+                        status,
+                        status_text,
+                        headers: pairs_from_flat(flat),
+                        body: Bytes::new(),
+                        stream: None,
+                        web_socket: Some(WebSocketChannel {
+                            outgoing: rx,
+                            incoming: WebSocketSink {
+                                id,
+                                events: h.events.clone(),
+                            },
+                        }),
+                    }),
+                );
+                Ok(())
+            },
+        )?,
+    )?;
+
+    let h = host.clone();
+    obj.set(
+        "wsSend",
+        Function::new(
+            ctx.clone(),
+            move |id: f64, data: Value<'js>| -> rquickjs::Result<()> {
+                let msg = match data.as_string() {
+                    Some(s) => WsMessage::Text(s.to_string()?),
+                    None => WsMessage::Binary(value_to_bytes(&data)?),
+                };
+                if let Some((tx, _)) = h.sockets.borrow().get(&(id as u64)) {
+                    let _ = tx.send(msg);
+                }
+                Ok(())
+            },
+        )?,
+    )?;
+
+    let h = host.clone();
+    obj.set(
+        "wsClose",
+        Function::new(ctx.clone(), move |id: f64, code: u16, reason: String| {
+            if let Some((tx, _)) = h.sockets.borrow_mut().remove(&(id as u64)) {
+                let _ = tx.send(WsMessage::Close { code, reason });
+            }
+        })?,
     )?;
 
     let h = host.clone();

@@ -71,6 +71,43 @@ pub struct WorkerResponse {
     pub body: Bytes,
     /// Set when the worker answered with a `ReadableStream` body.
     pub stream: Option<BodyStream>,
+    /// Set when the worker answered 101 with the client end of a
+    /// `WebSocketPair`: the front upgrades the connection and carries
+    /// messages both ways.
+    pub web_socket: Option<WebSocketChannel>,
+}
+
+/// One WebSocket message, either direction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WsMessage {
+    Text(String),
+    Binary(Bytes),
+    Close { code: u16, reason: String },
+}
+
+/// The host side of a worker's WebSocket.
+#[derive(Debug)]
+pub struct WebSocketChannel {
+    /// Messages the worker sends to the client; a `Close` ends the stream.
+    pub outgoing: tokio::sync::mpsc::UnboundedReceiver<WsMessage>,
+    /// Where the front delivers the client's messages.
+    pub incoming: WebSocketSink,
+}
+
+/// Delivers client messages to the worker's end of a WebSocket.
+#[derive(Debug, Clone)]
+pub struct WebSocketSink {
+    pub(crate) id: u64,
+    pub(crate) events: tokio::sync::mpsc::UnboundedSender<isolate::HostEvent>,
+}
+
+impl WebSocketSink {
+    /// Queues a message for the worker; false once the isolate is gone.
+    pub fn send(&self, msg: WsMessage) -> bool {
+        self.events
+            .send(isolate::HostEvent::WebSocket { id: self.id, msg })
+            .is_ok()
+    }
 }
 
 impl WorkerResponse {
