@@ -18,6 +18,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Serve the worker a config names, with its bindings, over HTTP.
+    Serve(ServeArgs),
     /// Workers KV: keys and bulk writes.
     Kv {
         #[command(subcommand)]
@@ -35,6 +37,29 @@ pub enum Command {
     },
     /// Load and validate a config; print it as JSON with the environment applied.
     Config(ProjectArgs),
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ServeArgs {
+    /// The worker's wrangler.toml / .json / .jsonc, or its directory
+    /// (default: --config, else the current directory).
+    #[arg(value_name = "CONFIG")]
+    pub configs: Vec<PathBuf>,
+    #[command(flatten)]
+    pub project: ProjectArgs,
+    /// Address to listen on.
+    #[arg(short = 'l', long, default_value = hearth_http::DEFAULT_LISTEN)]
+    pub listen: String,
+    /// Development mode: an uncaught exception's stack goes into the 500 response.
+    #[arg(long)]
+    pub dev: bool,
+    /// Bearer token that opens /__hearth/* on a non-loopback listener.
+    #[arg(
+        long = "internal-token",
+        env = "HEARTH_INTERNAL_TOKEN",
+        hide_env_values = true
+    )]
+    pub internal_token: Option<String>,
 }
 
 /// Where the project is and where its data lives; shared by every command.

@@ -19,6 +19,7 @@ fn main() -> ExitCode {
             EnvFilter::try_from_env("HEARTH_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let cli = Cli::parse();
     match run(cli) {
@@ -35,6 +36,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Kv { command } => commands::kv::run(command),
         Command::D1 { command } => commands::d1::run(command),
         Command::R2 { command } => commands::r2::run(command),
+        Command::Serve(args) => commands::serve::run(args),
         Command::Config(args) => {
             let project = project::Project::load(&args)?;
             commands::print_stdout(&serde_json::to_string_pretty(&project.config)?)

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use anyhow::{Context, Result, anyhow, bail};
-use hearth_config::{Config, D1DatabaseBinding, LoadOptions, R2BucketBinding};
+use hearth_config::{Config, D1DatabaseBinding, KvNamespaceBinding, LoadOptions, R2BucketBinding};
 use hearth_core::{DataDir, SharedClock, SystemClock};
 use hearth_d1::D1Database;
 use hearth_kv::{KvLimits, KvNamespace};
@@ -88,8 +88,16 @@ impl Project {
     }
 
     pub fn kv_namespace(&self, target: &KvTarget) -> Result<KvNamespace> {
-        let id = self.kv_namespace_id(target)?;
-        let path = self.data_dir.kv_namespace(&id);
+        self.open_kv_id(&self.kv_namespace_id(target)?)
+    }
+
+    /// The namespace a `kv_namespaces` entry names, as the server binds it.
+    pub fn open_kv(&self, binding: &KvNamespaceBinding) -> Result<KvNamespace> {
+        self.open_kv_id(binding.local_id())
+    }
+
+    fn open_kv_id(&self, id: &str) -> Result<KvNamespace> {
+        let path = self.data_dir.kv_namespace(id);
         KvNamespace::open(&path, self.clock.clone(), KvLimits::default())
             .with_context(|| format!("opening KV namespace {id} at {}", path.display()))
     }

@@ -1,6 +1,7 @@
 pub mod d1;
 pub mod kv;
 pub mod r2;
+pub mod serve;
 
 use std::io::Write;
 

@@ -1,0 +1,147 @@
+//! `hearth serve`: config → opened bindings → adapters → the HTTP front.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use hearth_http::{ServeOptions, WorkerConfig};
+use hearth_kv::PurgerHandle;
+use hearth_runtime::BindingAdapter;
+use hearth_runtime::bindings::{D1Adapter, KvAdapter, R2Adapter};
+
+use crate::cli::ServeArgs;
+use crate::project::Project;
+
+/// How often expired KV keys are deleted from disk (reads hide them at once).
+const KV_PURGE_EVERY: Duration = Duration::from_secs(60);
+
+pub fn run(args: ServeArgs) -> Result<()> {
+    let mut project_args = args.project.clone();
+    match args.configs.as_slice() {
+        [] => {}
+        [one] => project_args.config = one.clone(),
+        _ => {
+            bail!("serving several workers from one process is not supported yet; give one config")
+        }
+    }
+    let project = Project::load(&project_args)?;
+    let listen: SocketAddr = args.listen.parse().with_context(|| {
+        format!(
+            "--listen {:?} is not an address like 127.0.0.1:8787",
+            args.listen
+        )
+    })?;
+    let (worker, _purgers) = worker_config(&project)?;
+    let options = ServeOptions {
+        worker,
+        listen,
+        data_dir: Some(project.data_dir.root().to_path_buf()),
+        dev: args.dev,
+        internal_token: args.internal_token,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("hearth-http")
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async move {
+        let server = hearth_http::Server::bind(options).await?;
+        tracing::info!(
+            "serving {} on http://{} (data in {})",
+            project.config.name,
+            server.local_addr(),
+            project.data_dir.root().display()
+        );
+        server.run(hearth_http::shutdown_signal()).await
+    })?;
+    Ok(())
+}
+
+/// Maps the config onto the runtime's worker description, opening the
+/// storage of every binding. The purger handles stop their threads on drop,
+/// so the caller keeps them for as long as it serves.
+pub fn worker_config(project: &Project) -> Result<(WorkerConfig, Vec<PurgerHandle>)> {
+    let config = &project.config;
+    let Some(main) = config.main_path() else {
+        bail!(
+            "{}: main: missing; name the worker's entry module, e.g. main = \"src/index.js\"",
+            config.path.display()
+        );
+    };
+    if !main.is_file() {
+        bail!(
+            "{}: main: the file {} does not exist",
+            config.path.display(),
+            main.display()
+        );
+    }
+    let mut worker = WorkerConfig::new(main);
+    worker.module_root = Some(config.dir().to_path_buf());
+    worker.vars = config.vars.clone();
+    worker.secrets = config.secrets.clone();
+    worker.compatibility_date = config.compatibility_date.clone();
+    if let Some(cpu_ms) = config.limits.cpu_ms {
+        worker.limits.cpu_ms = cpu_ms;
+    }
+
+    let mut purgers = Vec::new();
+    let mut bindings: Vec<Arc<dyn BindingAdapter>> = Vec::new();
+    for ns in &config.kv_namespaces {
+        let kv = Arc::new(project.open_kv(ns)?);
+        purgers.push(kv.spawn_purger(KV_PURGE_EVERY)?);
+        let path = project.data_dir.kv_namespace(ns.local_id());
+        bindings.push(Arc::new(
+            KvAdapter::new(&ns.binding, kv).with_backend(format!("sqlite:{}", path.display())),
+        ));
+    }
+    for db in &config.d1_databases {
+        let d1 = Arc::new(project.d1_database(db)?);
+        bindings.push(Arc::new(D1Adapter::new(&db.binding, d1)));
+    }
+    for bucket in &config.r2_buckets {
+        let r2 = project.r2_bucket(bucket.local_name())?;
+        let dir = project.data_dir.r2_bucket(bucket.local_name());
+        bindings.push(Arc::new(
+            R2Adapter::new(&bucket.binding, r2)
+                .with_backend(format!("fs+sqlite:{}", dir.display())),
+        ));
+    }
+    for (kind, name) in unserved_bindings(config) {
+        tracing::warn!(
+            "binding {name} ({kind}) is not served by Hearth yet; env.{name} will be undefined"
+        );
+    }
+    worker.bindings = bindings;
+    Ok((worker, purgers))
+}
+
+/// Bindings the config declares that no adapter serves yet.
+fn unserved_bindings(config: &hearth_config::Config) -> Vec<(&'static str, String)> {
+    let mut out = Vec::new();
+    for b in &config.durable_objects.bindings {
+        out.push(("durable_objects", b.name.clone()));
+    }
+    for b in &config.queues.producers {
+        out.push(("queues.producers", b.binding.clone()));
+    }
+    for b in &config.workflows {
+        out.push(("workflows", b.binding.clone()));
+    }
+    for b in &config.vectorize {
+        out.push(("vectorize", b.binding.clone()));
+    }
+    if let Some(ai) = &config.ai {
+        out.push(("ai", ai.binding.clone()));
+    }
+    for b in &config.analytics_engine_datasets {
+        out.push(("analytics_engine_datasets", b.binding.clone()));
+    }
+    for b in &config.ratelimits {
+        out.push(("ratelimits", b.name.clone()));
+    }
+    for b in &config.services {
+        out.push(("services", b.binding.clone()));
+    }
+    out
+}
