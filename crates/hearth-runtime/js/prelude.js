@@ -109,7 +109,6 @@
   if (G.self === undefined) define("self", G);
 
   // ---- bodies between host and JS -------------------------------------------
-  const emptyHeaders = [];
   function headerPairs(headers) {
     const out = [];
     for (const [k, v] of headers) out.push(k, v);
@@ -117,37 +116,20 @@
   }
   // The Web platform's host hooks, when installed (see hearth-webapi).
   const W = G.__hearth_webapi;
-  const hooked = W !== undefined && typeof W.makeRequest === "function" && typeof W.responseParts === "function";
-
-  // Turns a Response into [status, statusText, flatHeaders, body, webSocket]
-  // where body is null, a string, bytes, a Promise of bytes, or a
-  // ReadableStream (then the last element is true).
-  function readResponse(r) {
-    if (hooked) {
-      const p = W.responseParts(r);
-      const kind = p[3];
-      const body = kind === 0 ? null : p[4];
-      return [p[0], p[1], p[2], body, p[5] ?? null, kind === 3];
-    }
-    let body = null;
-    if (r.body !== null && r.body !== undefined) {
-      const fast = typeof r[hostBody] === "function" ? r[hostBody]() : undefined;
-      body = fast !== undefined ? fast : r.arrayBuffer();
-    }
-    return [r.status, r.statusText || "", headerPairs(r.headers), body, r.webSocket ?? null, false];
+  if (W === undefined || typeof W.makeRequest !== "function" || typeof W.responseParts !== "function") {
+    throw new Error("the Web platform globals must be installed before the host prelude");
   }
-  const hostBody = Symbol.for("hearth.hostBody");
-  const hostRequest = Symbol.for("hearth.requestFromHost");
+
+  // Turns a Response into [status, statusText, flatHeaders, body, webSocket,
+  // isStream] where body is null, a string, bytes, or a ReadableStream.
+  function readResponse(r) {
+    const p = W.responseParts(r);
+    const kind = p[3];
+    const body = kind === 0 ? null : p[4];
+    return [p[0], p[1], p[2], body, p[5] ?? null, kind === 3];
+  }
   function makeRequest(method, url, headers, body, cf) {
-    if (hooked) {
-      return W.makeRequest(method, url, headers, body === null ? null : new Uint8Array(body), cf);
-    }
-    if (typeof G.Request[hostRequest] === "function") {
-      return G.Request[hostRequest](method, url, headers, body, cf);
-    }
-    const h = new G.Headers();
-    for (let i = 0; i < headers.length; i += 2) h.append(headers[i], headers[i + 1]);
-    return new G.Request(url, { method, headers: h, body: method === "GET" || method === "HEAD" ? null : body, cf });
+    return W.makeRequest(method, url, headers, body === null ? null : new Uint8Array(body), cf);
   }
 
   // ---- dispatch --------------------------------------------------------------
@@ -210,14 +192,6 @@
       // A ReadableStream body: send the head now, then pump the chunks.
       host.respondStream(rid, out);
       pump(rid, out[3]).then(() => settle(rid, ctx));
-      return;
-    }
-    const body = out[3];
-    if (body !== null && typeof body === "object" && typeof body.then === "function") {
-      body.then(
-        (b) => { out[3] = b; host.respond(rid, out); settle(rid, ctx); },
-        (e) => { host.fail(rid, e); settle(rid, ctx); },
-      );
       return;
     }
     host.respond(rid, out);
@@ -301,8 +275,7 @@
     }
     let body = null;
     if (req.body !== null && req.body !== undefined) {
-      const fast = typeof req[hostBody] === "function" ? req[hostBody]() : undefined;
-      body = fast !== undefined ? fast : await req.arrayBuffer();
+      body = await req.arrayBuffer();
     }
     const id = nextFetchId++;
     return new Promise((resolve, reject) => {
@@ -486,5 +459,5 @@
 
   Object.defineProperty(G, Symbol.for("hearth.cloudflare:workers"), { value: cloudflareWorkers });
 
-  return { dispatch, wsDeliver, setEnv, setHandler, fireTimer, fetchDone, fetchFailed, cloudflareWorkers, emptyHeaders };
+  return { dispatch, wsDeliver, setEnv, setHandler, fireTimer, fetchDone, fetchFailed, cloudflareWorkers };
 })

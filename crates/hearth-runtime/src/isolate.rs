@@ -31,7 +31,6 @@ use crate::pool::IsolateStats;
 use crate::{WebSocketChannel, WebSocketSink, WorkerRequest, WorkerResponse, WsMessage};
 
 const PRELUDE: &str = include_str!("../js/prelude.js");
-const SHIMS: &str = include_str!("../js/shims.js");
 
 /// How long a shutting-down isolate waits for `waitUntil` work to finish.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
@@ -411,12 +410,6 @@ impl Isolate {
         let built = context.with(|ctx| -> Result<(Api, bool), StartError> {
             hearth_webapi::install(&ctx).map_err(|e| script_error(&ctx, e, "webapi"))?;
             let host_obj = make_host_object(&ctx, &host).map_err(engine)?;
-            let shims: Function = ctx
-                .eval(SHIMS)
-                .map_err(|e| script_error(&ctx, e, "shims"))?;
-            shims
-                .call::<_, ()>((host_obj.clone(),))
-                .map_err(|e| script_error(&ctx, e, "shims"))?;
             let prelude: Function = ctx
                 .eval_with_options(PRELUDE, internal_eval_options())
                 .map_err(|e| script_error(&ctx, e, "prelude"))?;
@@ -1093,23 +1086,6 @@ fn make_host_object<'js>(ctx: &Ctx<'js>, host: &Rc<Host>) -> rquickjs::Result<Ob
                 task.abort();
             }
         })?,
-    )?;
-
-    obj.set(
-        "utf8Encode",
-        Function::new(ctx.clone(), move |ctx: Ctx<'js>, s: String| {
-            ArrayBuffer::new(ctx, s.into_bytes())
-        })?,
-    )?;
-    obj.set(
-        "utf8Decode",
-        Function::new(
-            ctx.clone(),
-            move |v: Value<'js>| -> rquickjs::Result<String> {
-                let bytes = value_to_bytes(&v)?;
-                Ok(String::from_utf8_lossy(&bytes).into_owned())
-            },
-        )?,
     )?;
 
     Ok(obj)
