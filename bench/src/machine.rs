@@ -18,7 +18,14 @@ pub struct Machine {
     /// on the machine shows up in every figure.
     pub load_average: Option<String>,
     /// The commit the benchmark was built from, if git can tell.
-    pub revision: Option<String>,
+    pub revision: Option<Revision>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Revision {
+    pub commit: String,
+    /// The working tree differs from the commit in a measured crate.
+    pub dirty: bool,
 }
 
 impl Machine {
@@ -112,7 +119,16 @@ fn filesystem_of(dir: &Path) -> String {
     best.map_or_else(|| "unknown".to_owned(), |(_, s)| s)
 }
 
-fn revision() -> Option<String> {
+/// What the storage figures depend on, relative to the workspace root.
+const MEASURED_PATHS: &[&str] = &[
+    "bench",
+    "crates/hearth-core",
+    "crates/hearth-kv",
+    "crates/hearth-d1",
+    "crates/hearth-r2",
+];
+
+fn revision() -> Option<Revision> {
     let out = Command::new("git")
         .args(["rev-parse", "--short", "HEAD"])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
@@ -122,7 +138,19 @@ fn revision() -> Option<String> {
         return None;
     }
     let rev = String::from_utf8(out.stdout).ok()?.trim().to_owned();
-    (!rev.is_empty()).then_some(rev)
+    if rev.is_empty() {
+        return None;
+    }
+    // The benchmark compiles whatever the working tree holds for the crates
+    // it measures, which may differ from the commit.
+    let dirty = Command::new("git")
+        .args(["status", "--porcelain", "--"])
+        .args(MEASURED_PATHS)
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+        .output()
+        .ok()
+        .is_some_and(|o| o.status.success() && !o.stdout.is_empty());
+    Some(Revision { commit: rev, dirty })
 }
 
 fn utc_now() -> String {

@@ -34,17 +34,116 @@ fn main() -> anyhow::Result<()> {
 
 /// The command that reproduces this run, with the arguments it was given.
 fn reproduce_command() -> String {
-    let mut cmd = String::from("cargo run --release -p hearth-bench --");
-    for arg in std::env::args().skip(1) {
-        cmd.push(' ');
-        if arg
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_=.,/:".contains(c))
-        {
-            cmd.push_str(&arg);
-        } else {
-            cmd.push_str(&format!("'{}'", arg.replace('\'', r"'\''")));
+    format!(
+        "cargo run --release -p hearth-bench -- {}",
+        shell_words(std::env::args().skip(1))
+    )
+}
+
+/// Arguments joined for a POSIX shell, quoting those that need it.
+fn shell_words<I, S>(args: I) -> String
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<str>,
+{
+    let words: Vec<String> = args
+        .into_iter()
+        .map(|arg| {
+            let arg = arg.as_ref();
+            if !arg.is_empty()
+                && arg
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_=.,/:".contains(c))
+            {
+                arg.to_owned()
+            } else {
+                format!("'{}'", arg.replace('\'', r"'\''"))
+            }
+        })
+        .collect();
+    words.join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn storage_args(extra: &[&str]) -> storage::StorageArgs {
+        let argv = ["hearth-bench", "storage"].iter().chain(extra);
+        match Cli::try_parse_from(argv).unwrap().command {
+            Command::Storage(args) => args,
         }
     }
-    cmd
+
+    #[test]
+    fn a_tiny_run_writes_a_complete_report() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("report.md");
+        let args = storage_args(&[
+            "--data-dir",
+            dir.path().to_str().unwrap(),
+            "--output",
+            out.to_str().unwrap(),
+            "--scale",
+            "0.001",
+            "--threads",
+            "2",
+            "--kv-keys",
+            "20",
+            "--d1-rows",
+            "50",
+            "--r2-objects",
+            "2",
+            "--r2-object-bytes",
+            "65536",
+        ]);
+        storage::run(&args, "cargo run --release -p hearth-bench -- storage").unwrap();
+        let report = std::fs::read_to_string(&out).unwrap();
+        for case in [
+            "| KV get (hit, 1 KiB text) |",
+            "| KV get (hit, 1 KiB), 2 threads |",
+            "| KV put (1 KiB, new key) |",
+            "| D1 SELECT by primary key, .first() |",
+            "| D1 INSERT, .run() |",
+            "| R2 get 64 KiB (whole body) |",
+            "| R2 put 64 KiB (replace) |",
+        ] {
+            assert!(report.contains(case), "missing {case} in:\n{report}");
+        }
+        assert!(report.contains("```sh\ncargo run --release -p hearth-bench -- storage\n```"));
+        assert!(report.contains("- Filesystem of the data directory: "));
+        // The temporary data directory is gone; only the report is left.
+        let left: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(left, [std::ffi::OsString::from("report.md")]);
+    }
+
+    #[test]
+    fn only_limits_the_groups() {
+        let dir = tempfile::tempdir().unwrap();
+        let args = storage_args(&[
+            "--data-dir",
+            dir.path().to_str().unwrap(),
+            "--no-write",
+            "--only",
+            "d1",
+            "--scale",
+            "0.001",
+            "--d1-rows",
+            "10",
+        ]);
+        assert_eq!(args.only, [storage::Group::D1]);
+        storage::run(&args, "x").unwrap();
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn reproduce_command_quotes_what_the_shell_would_split() {
+        assert_eq!(
+            shell_words(["storage", "--data-dir", "/tmp/a b", "--scale", "0.5"]),
+            "storage --data-dir '/tmp/a b' --scale 0.5"
+        );
+    }
 }

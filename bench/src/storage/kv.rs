@@ -121,8 +121,11 @@ pub fn run(args: &StorageArgs, dir: &Path, out: &mut Vec<CaseResult>) -> Result<
         let op: Box<Op<'_>> = Box::new(move |i| checked_raw_get(&conn, pick(i), len));
         Ok(op)
     };
+    // Threads are started afresh each round, so each warms up briefly then.
     let mut plan = args.plan(args.read_ops);
-    plan.warmup = plan.warmup.div_ceil(threads as u64);
+    plan.warmup = plan
+        .warmup
+        .div_ceil(threads as u64 * u64::from(plan.rounds.max(1)));
     let sides = compare_parallel(&plan, threads, hearth_workers, raw_workers)?;
     out.push(CaseResult::new(
         CaseId::KvGetParallel,

@@ -32,7 +32,15 @@ pub fn render(r: &Report<'_>) -> String {
         m.date_utc,
         m.revision
             .as_ref()
-            .map(|rev| format!(" at revision `{rev}`"))
+            .map(|rev| format!(
+                " at revision `{}`{}",
+                rev.commit,
+                if rev.dirty {
+                    " (with uncommitted changes in the measured crates)"
+                } else {
+                    ""
+                }
+            ))
             .unwrap_or_default(),
         if r.release {
             "release"
