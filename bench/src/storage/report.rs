@@ -86,22 +86,22 @@ pub fn render(r: &Report<'_>) -> String {
          rounds for reads and {} for writes, the side that goes first alternating; at \
          most {} s per side per case. KV: {} keys of {} bytes. D1: {} rows. R2: {} objects of {} bytes. `--help` lists the \
          options.\n",
-        a.read_ops,
-        a.write_ops,
-        a.read_ops,
+        fmt_count(a.read_ops),
+        fmt_count(a.write_ops),
+        fmt_count(a.read_ops),
         a.threads,
-        a.blob_read_ops,
-        a.blob_write_ops,
+        fmt_count(a.blob_read_ops),
+        fmt_count(a.blob_write_ops),
         a.scale,
         a.warmup_percent,
         a.rounds,
         a.write_rounds,
         a.max_case_secs,
-        a.kv_keys,
-        a.kv_value_bytes,
-        a.d1_rows,
+        fmt_count(a.kv_keys),
+        fmt_count(a.kv_value_bytes as u64),
+        fmt_count(a.d1_rows),
         a.r2_objects,
-        a.r2_object_bytes
+        fmt_count(a.r2_object_bytes as u64)
     );
 
     let _ = writeln!(s, "## Results\n");
@@ -286,12 +286,13 @@ fn reading(c: &CaseResult, all: &[CaseResult], cpus: usize) -> String {
              (synchronous=FULL), so the raw p50 of {} is this disk's commit latency. \
              Hearth/raw {:.2} ({}); p99 {} vs {}. The contract's own work per put \
              (validation, the clock, the mutex) is microseconds, so a larger gap comes from \
-             the disk rather than from the code.",
+             the disk rather than from the code.{}",
             fmt_latency(r.p50),
             c.ratio(),
             cost_phrase(c),
             fmt_latency(h.p99),
             fmt_latency(r.p99),
+            lopsided(r),
         ),
         CaseId::D1Select => format!(
             "**D1 SELECT.** Hearth reaches {} of a cached prepared statement ({} vs {} \
@@ -355,6 +356,22 @@ fn reading(c: &CaseResult, all: &[CaseResult], cpus: usize) -> String {
                 split
             )
         }
+    }
+}
+
+/// A note when commit latency has a long tail, which makes write ratios
+/// loose: a few slow commits landing on one side move its rate a lot.
+fn lopsided(raw: &Stats) -> String {
+    let (p50, p99) = (raw.p50.as_secs_f64(), raw.p99.as_secs_f64());
+    if p50 > 0.0 && p99 > 10.0 * p50 {
+        format!(
+            " Commit latency on this disk is lopsided (raw p99 is {:.0}× its p50): most \
+             commits return quickly and a few wait far longer, so write ratios are loose; \
+             the last column of the table shows how loose.",
+            p99 / p50
+        )
+    } else {
+        String::new()
     }
 }
 
