@@ -31,6 +31,8 @@ export default {
         ctx.waitUntil(new Promise((_, rej) => setTimeout(() => rej(new Error("late failure")), 5)));
         ctx.waitUntil(Promise.reject(new Error("early failure")));
         return new Response("answered");
+      case "/hang": return new Promise(() => {});
+      case "/hang-body": return new Response(new ReadableStream({ pull() { return new Promise(() => {}); } }));
       case "/recursion": { const f = () => f(); f(); }
       default: return new Response("ok");
     }
@@ -189,6 +191,43 @@ async fn malformed_http_gets_400_and_the_server_keeps_serving() {
     let _ = tokio::time::timeout(Duration::from_secs(2), stream.read_to_end(&mut buf)).await;
     let head = String::from_utf8_lossy(&buf);
     assert!(head.starts_with("HTTP/1.1 400"), "{head:?}");
+    assert_ok_and_fast(&s).await;
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_promise_that_can_never_settle_is_answered_at_once() {
+    let s = start_with(&[("index.js", ROUTER)], |o| o.dev = true).await;
+    let t = Instant::now();
+    let r = get(s.addr, "/hang").await;
+    assert_eq!(r.status, 500);
+    assert!(
+        r.body
+            .contains("The script will never generate a response."),
+        "{}",
+        r.body
+    );
+    assert!(t.elapsed() < Duration::from_secs(1));
+    let req = http::Request::get("/hang-body")
+        .header("host", "x")
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let stream = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    // The head may or may not be flushed before the cut; either way the
+    // client sees an incomplete response, promptly.
+    let outcome = tokio::time::timeout(Duration::from_secs(2), async {
+        let resp = sender.send_request(req).await?;
+        use http_body_util::BodyExt;
+        resp.into_body().collect().await.map(|_| ())
+    })
+    .await
+    .unwrap();
+    assert!(outcome.is_err(), "a body that can never finish is cut off");
     assert_ok_and_fast(&s).await;
     s.stop().await;
 }

@@ -32,6 +32,9 @@ use crate::{WebSocketChannel, WebSocketSink, WorkerRequest, WorkerResponse, WsMe
 
 const PRELUDE: &str = include_str!("../js/prelude.js");
 
+/// Workers' error for a request whose promises can never settle.
+const NEVER_RESPONDS: &str = "The script will never generate a response.";
+
 /// How long a shutting-down isolate waits for `waitUntil` work to finish.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
@@ -776,6 +779,9 @@ impl Isolate {
             if self.host.out_of_memory.get() {
                 return Exit::Rebuild;
             }
+            if !self.host.slots.borrow().is_empty() && self.idle() {
+                self.reap_hung();
+            }
             if let Some(since) = *shutting_down
                 && (self.host.slots.borrow().is_empty() || since.elapsed() > SHUTDOWN_GRACE)
             {
@@ -793,6 +799,42 @@ impl Isolate {
                 _ = sleep_until(deadline), if deadline.is_some() => self.fire_timers(),
                 _ = sleep_until(grace), if grace.is_some() => {}
             }
+        }
+    }
+
+    /// Nothing can wake JavaScript again: no timer, fetch, socket or event.
+    fn idle(&self) -> bool {
+        self.host.timers.borrow().is_empty()
+            && self.host.fetches.borrow().is_empty()
+            && self.host.sockets.borrow().is_empty()
+            && self.events.is_empty()
+    }
+
+    /// Ends requests that wait on promises nothing can settle any more.
+    fn reap_hung(&self) {
+        let rids: Vec<u64> = self.host.slots.borrow().keys().copied().collect();
+        for rid in rids {
+            let pending = self
+                .host
+                .slots
+                .borrow()
+                .get(&rid)
+                .is_some_and(|s| s.responder.is_some());
+            if pending {
+                tracing::error!(target: "hearth::worker", request_id = %self.host.tag(rid), "{NEVER_RESPONDS}");
+                self.host.send(
+                    rid,
+                    Err(DispatchError::Exception {
+                        message: NEVER_RESPONDS.into(),
+                        stack: format!("Error: {NEVER_RESPONDS}"),
+                        pass_through: false,
+                    }),
+                );
+            }
+            if let Some(tx) = self.host.streams.borrow_mut().remove(&rid) {
+                let _ = tx.send(Err(NEVER_RESPONDS.into()));
+            }
+            self.host.slots.borrow_mut().remove(&rid);
         }
     }
 

@@ -20,6 +20,12 @@
 //! kept and `fetch(request, env, ctx)` is called per request. No context is
 //! created per request.
 //!
+//! A request whose promises nothing can settle any more (no timer, fetch,
+//! WebSocket or host event pending in its isolate) is answered at once
+//! with Workers' "The script will never generate a response." Host work
+//! that resolves JS promises later must therefore be registered with the
+//! isolate's loop (as timers and fetches are), or it would count as idle.
+//!
 //! # Boundaries
 //!
 //! This crate knows no HTTP wire format: requests and responses cross it as
