@@ -129,3 +129,33 @@ async fn after_shutdown_dispatch_reports_shutting_down() {
         DispatchError::ShuttingDown
     );
 }
+
+#[tokio::test]
+async fn pass_through_on_exception_is_reported_with_the_failure() {
+    let (_dir, pool) = pool(
+        r#"export default { fetch(req, env, ctx) {
+            if (req.url.endsWith("/pass")) ctx.passThroughOnException();
+            throw new Error("boom");
+        } };"#,
+        |_| {},
+    );
+    match pool.dispatch(request("/pass")).await.unwrap_err() {
+        DispatchError::Exception {
+            message,
+            stack,
+            pass_through,
+        } => {
+            assert_eq!(message, "boom");
+            assert!(stack.starts_with("Error: boom\n"), "{stack}");
+            assert!(stack.contains("index.js:3"), "{stack}");
+            assert!(pass_through);
+        }
+        other => panic!("{other:?}"),
+    }
+    match pool.dispatch(request("/other")).await.unwrap_err() {
+        DispatchError::Exception { pass_through, .. } => assert!(!pass_through),
+        other => panic!("{other:?}"),
+    }
+    pool.shutdown();
+    pool.join();
+}
