@@ -5,6 +5,7 @@
 //!   kv/<namespace id>.sqlite  one SQLite file per KV namespace
 //!   d1/<database name>.sqlite one SQLite file per D1 database
 //!   r2/<bucket name>/         one directory per R2 bucket (metadata + blobs)
+//!   workflows.sqlite          every Workflow's instances and step journal
 //! ```
 //!
 //! Names from the config become single path components; anything outside
@@ -49,6 +50,11 @@ impl DataDir {
     pub fn r2_bucket(&self, bucket_name: &str) -> PathBuf {
         self.root.join("r2").join(path_component(bucket_name))
     }
+
+    /// One file for all Workflows: instances are keyed by workflow name inside it.
+    pub fn workflows(&self) -> PathBuf {
+        self.root.join("workflows.sqlite")
+    }
 }
 
 /// Encodes a configured name as one safe path component.
@@ -87,5 +93,6 @@ mod tests {
         assert_eq!(d.kv_namespace("abc"), Path::new("/p/.hearth/kv/abc.sqlite"));
         assert_eq!(d.d1_database("db"), Path::new("/p/.hearth/d1/db.sqlite"));
         assert_eq!(d.r2_bucket("b"), Path::new("/p/.hearth/r2/b"));
+        assert_eq!(d.workflows(), Path::new("/p/.hearth/workflows.sqlite"));
     }
 }
