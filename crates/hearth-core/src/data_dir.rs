@@ -5,6 +5,7 @@
 //!   kv/<namespace id>.sqlite  one SQLite file per KV namespace
 //!   d1/<database name>.sqlite one SQLite file per D1 database
 //!   r2/<bucket name>/         one directory per R2 bucket (metadata + blobs)
+//!   cron.sqlite               last fired slot of every worker's cron triggers
 //!   workflows.sqlite          every Workflow's instances and step journal
 //! ```
 //!
@@ -51,6 +52,11 @@ impl DataDir {
         self.root.join("r2").join(path_component(bucket_name))
     }
 
+    /// One file for the cron trigger state of every worker.
+    pub fn cron(&self) -> PathBuf {
+        self.root.join("cron.sqlite")
+    }
+
     /// One file for all Workflows: instances are keyed by workflow name inside it.
     pub fn workflows(&self) -> PathBuf {
         self.root.join("workflows.sqlite")
@@ -93,6 +99,7 @@ mod tests {
         assert_eq!(d.kv_namespace("abc"), Path::new("/p/.hearth/kv/abc.sqlite"));
         assert_eq!(d.d1_database("db"), Path::new("/p/.hearth/d1/db.sqlite"));
         assert_eq!(d.r2_bucket("b"), Path::new("/p/.hearth/r2/b"));
+        assert_eq!(d.cron(), Path::new("/p/.hearth/cron.sqlite"));
         assert_eq!(d.workflows(), Path::new("/p/.hearth/workflows.sqlite"));
     }
 }
