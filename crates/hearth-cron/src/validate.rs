@@ -3,12 +3,12 @@
 //! What Cloudflare accepts (its docs, and the parser behind its Cron
 //! Triggers):
 //!
-//! | field        | values                        | characters      |
-//! |--------------|-------------------------------|-----------------|
-//! | minute       | 0-59                          | `* , - /`       |
-//! | hour         | 0-23                          | `* , - /`       |
-//! | day-of-month | 1-31                          | `* , - / L W`   |
-//! | month        | 1-12, JAN-DEC                 | `* , - /`       |
+//! | field        | values                            | characters    |
+//! |--------------|-----------------------------------|---------------|
+//! | minute       | 0-59                              | `* , - /`     |
+//! | hour         | 0-23                              | `* , - /`     |
+//! | day-of-month | 1-31                              | `* , - / L W` |
+//! | month        | 1-12, JAN-DEC                     | `* , - /`     |
 //! | day-of-week  | 1-7 (1 = SUN .. 7 = SAT), SUN-SAT | `* , - / L #` |
 //!
 //! - Day-of-week counts from 1 = Sunday to 7 = Saturday, as in Quartz;
@@ -21,6 +21,12 @@
 //!   (day-of-week) stand alone: they cannot be part of a list. `L` alone in
 //!   day-of-week means Saturday. The letters `L`, `W` and `#` are upper case.
 //! - `?` is not supported (use `*`).
+//! - When day-of-month and day-of-week are both restricted, a day matches if
+//!   either does. Only a bare `*` leaves a field unrestricted: `*/1` counts
+//!   as a restriction, as in Cloudflare's parser.
+//! - Fields are separated by runs of spaces or tabs. Leading and trailing
+//!   whitespace is ignored here; whether Cloudflare's API trims it is not
+//!   documented.
 
 use crate::error::{CronError, CronField, Result};
 use crate::schedule::{DayOfMonth, DayOfWeek, Schedule};
