@@ -109,6 +109,35 @@ async fn uncaught_exception_stack_goes_to_the_log() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rejection_handled_later_in_the_same_turn_is_not_reported() {
+    let log = captured_log();
+    let s = start(&[(
+        "index.js",
+        r#"export default { async fetch() {
+            const late = Promise.reject(new Error("handled-late-marker"));
+            await null;
+            late.catch(() => {});
+            Promise.reject(new Error("never-handled-marker"));
+            // A streamed body read to its end releases its reader.
+            const body = new ReadableStream({ start(c) { c.enqueue(new TextEncoder().encode("streamed")); c.close(); } });
+            return new Response(body);
+        } };"#,
+    )])
+    .await;
+    let r = get(s.addr, "/").await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body, "streamed");
+    // The one isolate finishes the first request's microtasks (and its
+    // report) before it takes the second.
+    assert_eq!(get(s.addr, "/").await.status, 200);
+    let text = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
+    assert!(text.contains("never-handled-marker"), "{text}");
+    assert!(!text.contains("handled-late-marker"), "{text}");
+    assert!(!text.contains("This reader has been released"), "{text}");
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn graceful_shutdown_finishes_in_flight_requests() {
     let mut s = start(&[(
         "index.js",

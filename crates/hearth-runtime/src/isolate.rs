@@ -105,6 +105,16 @@ struct Host {
     cpu: Rc<Cpu>,
     out_of_memory: Cell<bool>,
     origin: Instant,
+    /// Promises rejected with no handler yet. A handler may still be attached
+    /// before the microtask queue drains (streams do this routinely), so they
+    /// are reported only if still unhandled then.
+    unhandled: RefCell<Vec<UnhandledRejection>>,
+}
+
+struct UnhandledRejection {
+    promise: Persistent<Value<'static>>,
+    tag: String,
+    stack: String,
 }
 
 impl Host {
@@ -390,17 +400,34 @@ impl Isolate {
             cpu: cpu.clone(),
             out_of_memory: Cell::new(false),
             origin: Instant::now(),
+            unhandled: RefCell::new(Vec::new()),
         });
         let tracker_host = host.clone();
         runtime.set_host_promise_rejection_tracker(Some(Box::new(
-            move |_ctx, _promise, reason, is_handled| {
-                if !is_handled {
-                    let (message, stack) = describe_exception(&reason);
-                    if message.contains("out of memory") {
-                        tracker_host.out_of_memory.set(true);
-                    }
-                    tracing::warn!(target: "hearth::worker", request_id = %tracker_host.current_tag(), "Uncaught (in promise) {stack}");
+            move |ctx, promise, reason, is_handled| {
+                if is_handled {
+                    let raw = promise.as_raw();
+                    tracker_host.unhandled.borrow_mut().retain(|u| {
+                        u.promise
+                            .clone()
+                            .restore(&ctx)
+                            .map(|p| !same_value(&p.as_raw(), &raw))
+                            .unwrap_or(false)
+                    });
+                    return;
                 }
+                let (message, stack) = describe_exception(&reason);
+                if message.contains("out of memory") {
+                    tracker_host.out_of_memory.set(true);
+                }
+                tracker_host
+                    .unhandled
+                    .borrow_mut()
+                    .push(UnhandledRejection {
+                        promise: Persistent::save(&ctx, promise),
+                        tag: tracker_host.current_tag(),
+                        stack,
+                    });
             },
         )));
 
@@ -615,6 +642,9 @@ impl Isolate {
                 self.slice_end();
                 self.slice_begin(0);
             }
+        }
+        for u in self.host.unhandled.take() {
+            tracing::warn!(target: "hearth::worker", request_id = %u.tag, "Uncaught (in promise) {}", u.stack);
         }
     }
 
@@ -1200,4 +1230,13 @@ pub(crate) fn run_thread(
             }
         }
     });
+}
+
+/// Whether two raw values are the same object (or equal primitives).
+fn same_value(a: &qjs::JSValue, b: &qjs::JSValue) -> bool {
+    // SAFETY: reads the tag and pointer fields only; no reference counts change.
+    unsafe {
+        qjs::JS_VALUE_GET_PTR(*a) == qjs::JS_VALUE_GET_PTR(*b)
+            && qjs::JS_VALUE_GET_TAG(*a) == qjs::JS_VALUE_GET_TAG(*b)
+    }
 }
