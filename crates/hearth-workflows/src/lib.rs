@@ -386,6 +386,14 @@ pub struct RunTicket {
 }
 
 impl RunTicket {
+    /// Starts counting occurrences from zero again, for a runner that
+    /// replays `run` from the top under the same lease (for example when a
+    /// retry is due at once) instead of suspending.
+    pub fn rewind(&mut self) {
+        self.occurrences.clear();
+        self.steps_begun = 0;
+    }
+
     fn next_occurrence(&mut self, kind: StepKind, name: &str) -> u32 {
         let n = self.occurrences.entry((kind, name.to_owned())).or_insert(0);
         *n += 1;
