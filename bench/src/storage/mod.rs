@@ -48,7 +48,8 @@ pub struct StorageArgs {
     #[arg(long, value_enum, value_delimiter = ',', value_name = "GROUPS")]
     pub only: Vec<Group>,
 
-    /// Multiplies every operation count below (e.g. 0.1 for a smoke run).
+    /// Multiplies every operation count, warm-up and the write time below
+    /// (e.g. 0.1 for a smoke run).
     #[arg(long, default_value_t = 1.0)]
     pub scale: f64,
 
@@ -57,19 +58,33 @@ pub struct StorageArgs {
     #[arg(long, default_value_t = 200_000)]
     pub read_ops: u64,
 
-    /// Measured operations per side for KV put and D1 INSERT.
-    #[arg(long, default_value_t = 1_000)]
+    /// At most this many measured KV puts and D1 INSERTs per side (the case
+    /// also ends after --write-secs).
+    #[arg(long, default_value_t = 20_000)]
     pub write_ops: u64,
 
     /// Measured operations per side for R2 get.
     #[arg(long, default_value_t = 2_000)]
     pub blob_read_ops: u64,
 
-    /// Measured operations per side for R2 put.
-    #[arg(long, default_value_t = 150)]
+    /// At most this many measured R2 puts per side (the case also ends
+    /// after --write-secs).
+    #[arg(long, default_value_t = 500)]
     pub blob_write_ops: u64,
 
-    /// Unmeasured warm-up operations, as a percentage of the measured ones.
+    /// Measured time per side of each write case, in seconds. Writes are
+    /// timed rather than counted: fsync latency differs by orders of
+    /// magnitude between disks, and a fixed count would be either too few
+    /// samples on a fast disk or minutes on a slow one.
+    #[arg(long, default_value_t = 2.0)]
+    pub write_secs: f64,
+
+    /// Unmeasured writes per side before each write case.
+    #[arg(long, default_value_t = 50)]
+    pub write_warmup: u64,
+
+    /// Unmeasured warm-up operations of the read cases, as a percentage of
+    /// the measured ones.
     #[arg(long, default_value_t = 10)]
     pub warmup_percent: u64,
 
@@ -87,7 +102,7 @@ pub struct StorageArgs {
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=256))]
     pub threads: u64,
 
-    /// Upper bound on one side's measured time in one case, in seconds.
+    /// Upper bound on one side's measured time in one read case, in seconds.
     #[arg(long, default_value_t = 20.0)]
     pub max_case_secs: f64,
 
@@ -124,9 +139,12 @@ impl StorageArgs {
     }
 
     fn write_plan(&self, ops: u64) -> Plan {
+        let ops = ((ops as f64 * self.scale).round() as u64).max(1);
         Plan {
+            ops,
+            warmup: (self.write_warmup as f64 * self.scale).round() as u64,
             rounds: self.write_rounds,
-            ..self.plan(ops)
+            max_secs: self.write_secs * self.scale,
         }
     }
 

@@ -78,25 +78,45 @@ pub fn render(r: &Report<'_>) -> String {
     let _ = writeln!(s, "## Reproduce\n");
     let _ = writeln!(s, "```sh\n{}\n```\n", r.command_line);
     let a = r.args;
+    let _ = writeln!(s, "Settings (`--help` lists the options):\n");
+    if a.scale != 1.0 {
+        let _ = writeln!(
+            s,
+            "- Every count, warm-up and the write time below are multiplied by {}.",
+            a.scale
+        );
+    }
     let _ = writeln!(
         s,
-        "Settings: {} read ops and {} write ops per side for KV and D1 ({} in total over {} \
-         threads for the parallel case), {} R2 get and {} R2 put ops per side (all ×{}); \
-         warm-up {}% of each count, unmeasured; measured operations split into {} \
-         rounds for reads and {} for writes, the side that goes first alternating; at \
-         most {} s per side per case. KV: {} keys of {} bytes. D1: {} rows. R2: {} objects of {} bytes. `--help` lists the \
-         options.\n",
+        "- Reads: {} ops per side for KV get and D1 SELECT ({} in total over {} threads for \
+         the threaded case), {} for R2 get, after {}% as many unmeasured ones; {} rounds; \
+         at most {} s per side per case.",
         fmt_count(a.read_ops),
-        fmt_count(a.write_ops),
         fmt_count(a.read_ops),
         a.threads,
         fmt_count(a.blob_read_ops),
-        fmt_count(a.blob_write_ops),
-        a.scale,
         a.warmup_percent,
         a.rounds,
-        a.write_rounds,
         a.max_case_secs,
+    );
+    let _ = writeln!(
+        s,
+        "- Writes: each side writes for {} s (at most {} KV puts or D1 INSERTs, {} R2 puts), \
+         after {} unmeasured ones; {} rounds.",
+        a.write_secs,
+        fmt_count(a.write_ops),
+        fmt_count(a.blob_write_ops),
+        a.write_warmup,
+        a.write_rounds,
+    );
+    let _ = writeln!(
+        s,
+        "- Rounds alternate which side goes first, so drift in the machine's state reaches \
+         both sides."
+    );
+    let _ = writeln!(
+        s,
+        "- Data: KV {} keys of {} bytes; D1 a table of {} rows; R2 {} objects of {} bytes.\n",
         fmt_count(a.kv_keys),
         fmt_count(a.kv_value_bytes as u64),
         fmt_count(a.d1_rows),
@@ -111,9 +131,8 @@ pub fn render(r: &Report<'_>) -> String {
         "\nops/s: measured operations over their wall time (for the threaded case, all \
          threads together). p50 / p99: per-operation latency. MB/s: object payload, \
          10^6 bytes per second. Hearth/raw: ratio of ops/s; 1.00 would mean the contract \
-         costs nothing. The last column is the 25th to 75th \
-         percentile of the ratio measured round by round: how far the comparison moved \
-         within this run.\n"
+         costs nothing. The last column is the 25th to 75th percentile of the ratio \
+         measured round by round: how far the comparison moved within this run.\n"
     );
 
     let _ = writeln!(s, "## What each side does\n");
@@ -126,19 +145,22 @@ pub fn render(r: &Report<'_>) -> String {
     for c in r.results {
         let mut line = reading(c, r.results, m.logical_cpus);
         if c.ratio() > 1.03 {
-            line.push_str(" Hearth ahead of raw can only be noise: it does the raw work and more.");
+            line.push_str(
+                " Hearth ahead of raw can only be noise: it does the raw work \
+                 and more.",
+            );
         }
         let _ = writeln!(s, "- {line}");
     }
     let _ = writeln!(
         s,
         "- Caveats: one run, not a distribution of runs, so differences of a few percent \
-         are noise. A write case has at most a thousand samples, so its p99 is set by a \
-         handful of slow fsyncs. Load from other processes lands on whichever side runs \
-         at that moment; alternating rounds spread it over both, and the last column of \
-         the table shows how much it moved the comparison. Every write figure, Hearth and raw alike, is bound to the \
-         fsync latency of the device and filesystem named above; another disk moves them \
-         all. Only the storage layer is measured: no JavaScript, no HTTP."
+         are noise. A write case on a slow disk has only hundreds of samples, so its p99 \
+         is set by a handful of slow fsyncs. Load from other processes lands on whichever \
+         side runs at that moment; alternating rounds spread it over both, and the last \
+         column of the table shows how much it moved the comparison. Every write figure, \
+         Hearth and raw alike, is bound to the fsync latency of the device and filesystem \
+         named above; another disk moves them all. Only the storage layer is measured: no JavaScript, no HTTP."
     );
     s
 }
