@@ -160,7 +160,8 @@ pub fn render(r: &Report<'_>) -> String {
          side runs at that moment; alternating rounds spread it over both, and the last \
          column of the table shows how much it moved the comparison. Every write figure, \
          Hearth and raw alike, is bound to the fsync latency of the device and filesystem \
-         named above; another disk moves them all. Only the storage layer is measured: no JavaScript, no HTTP."
+         named above; another disk moves them all. Only the storage layer is measured: no \
+         JavaScript, no HTTP."
     );
     s
 }
