@@ -5,6 +5,7 @@
 //!   kv/<namespace id>.sqlite  one SQLite file per KV namespace
 //!   d1/<database name>.sqlite one SQLite file per D1 database
 //!   r2/<bucket name>/         one directory per R2 bucket (metadata + blobs)
+//!   queues.sqlite             every queue's messages and leases, one file
 //!   cron.sqlite               last fired slot of every worker's cron triggers
 //!   workflows.sqlite          every Workflow's instances and step journal
 //! ```
@@ -50,6 +51,12 @@ impl DataDir {
 
     pub fn r2_bucket(&self, bucket_name: &str) -> PathBuf {
         self.root.join("r2").join(path_component(bucket_name))
+    }
+
+    /// One file for all queues, so moving a message to a dead-letter queue
+    /// is a single transaction.
+    pub fn queues(&self) -> PathBuf {
+        self.root.join("queues.sqlite")
     }
 
     /// One file for the cron trigger state of every worker.
@@ -99,6 +106,7 @@ mod tests {
         assert_eq!(d.kv_namespace("abc"), Path::new("/p/.hearth/kv/abc.sqlite"));
         assert_eq!(d.d1_database("db"), Path::new("/p/.hearth/d1/db.sqlite"));
         assert_eq!(d.r2_bucket("b"), Path::new("/p/.hearth/r2/b"));
+        assert_eq!(d.queues(), Path::new("/p/.hearth/queues.sqlite"));
         assert_eq!(d.cron(), Path::new("/p/.hearth/cron.sqlite"));
         assert_eq!(d.workflows(), Path::new("/p/.hearth/workflows.sqlite"));
     }
