@@ -50,6 +50,9 @@ CREATE INDEX IF NOT EXISTS queue_messages_leased
     ON queue_messages (lease_expires_at) WHERE lease_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS queue_messages_lease_queue
     ON queue_messages (queue, lease_id) WHERE lease_id IS NOT NULL;
+-- Retention runs with every operation; this keeps it from scanning the table.
+CREATE INDEX IF NOT EXISTS queue_messages_age
+    ON queue_messages (timestamp_ms) WHERE lease_id IS NULL;
 ";
 
 const LEASE_PUSH: &str = "push";
