@@ -747,10 +747,12 @@ impl WorkflowEngine {
                 max: self.limits.max_step_output_bytes,
             });
         }
+        let lease_ms = self.limits.lease_ms;
         self.with_run(ticket, false, |tx, now| {
             let key = StepKey::new(ticket, StepKind::Do, name, occurrence);
             let row = running_row(tx, &key)?;
             close_attempt(tx, &key, row.attempts, now, None)?;
+            end_attempt_lease(tx, &key, now, lease_ms)?;
             tx.execute(
                 "UPDATE wf_steps SET state = 'succeeded', output = ?6, ended_ms = ?7,
                      wake_at_ms = NULL
@@ -782,10 +784,12 @@ impl WorkflowEngine {
         error: &ErrorInfo,
         non_retryable: bool,
     ) -> Result<FailureOutcome> {
+        let lease_ms = self.limits.lease_ms;
         self.with_run(ticket, false, |tx, now| {
             let key = StepKey::new(ticket, StepKind::Do, name, occurrence);
             let row = running_row(tx, &key)?;
             close_attempt(tx, &key, row.attempts, now, Some(error))?;
+            end_attempt_lease(tx, &key, now, lease_ms)?;
             if non_retryable || row.attempts > row.config.retries.limit {
                 fail_step(tx, &key, error, now)?;
                 return Ok(FailureOutcome::Failed);
@@ -1363,6 +1367,20 @@ fn start_attempt(
         attempt,
         timeout_ms,
     })
+}
+
+/// The attempt is over, so the lease no longer needs to cover its timeout.
+fn end_attempt_lease(
+    tx: &Transaction<'_>,
+    key: &StepKey<'_>,
+    now: u64,
+    lease_ms: u64,
+) -> Result<()> {
+    tx.execute(
+        "UPDATE wf_instances SET lease_expires_ms = ?3 WHERE workflow = ?1 AND id = ?2",
+        params![key.workflow, key.instance, ms(now.saturating_add(lease_ms))],
+    )?;
+    Ok(())
 }
 
 fn close_attempt(

@@ -166,7 +166,21 @@ fn terminate_stops_a_run_and_refuses_finished_instances() {
         err.to_string(),
         "this run of instance t is no longer current: the instance was terminated"
     );
-    for id in ["t"] {
+    fx.create("done", "");
+    fx.create("bad", "");
+    for t in fx.engine.claim_due().unwrap() {
+        let result = if t.instance_id == "done" {
+            Ok(Vec::new())
+        } else {
+            Err(hearth_workflows::ErrorInfo::error("x"))
+        };
+        fx.engine.finish(&t, result).unwrap();
+    }
+    assert_eq!(
+        (fx.status("done"), fx.status("bad")),
+        (S::Complete, S::Errored)
+    );
+    for id in ["t", "done", "bad"] {
         let err = fx.engine.terminate(WF, id).unwrap_err();
         assert_eq!(
             err.to_string(),
