@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! <data dir>/                 default: .hearth/ beside the config file
+//!   do/<class key>/<id>.sqlite one SQLite file per Durable Object
 //!   kv/<namespace id>.sqlite  one SQLite file per KV namespace
 //!   d1/<database name>.sqlite one SQLite file per D1 database
 //!   r2/<bucket name>/         one directory per R2 bucket (metadata + blobs)
@@ -35,6 +36,22 @@ impl DataDir {
 
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// Everything Durable Objects keep: per-class folders and shared indexes.
+    pub fn durable_objects(&self) -> PathBuf {
+        self.root.join("do")
+    }
+
+    /// The folder holding every object of one Durable Object class.
+    pub fn durable_object_namespace(&self, namespace_key: &str) -> PathBuf {
+        self.durable_objects().join(path_component(namespace_key))
+    }
+
+    /// One object's own database; `id` is its 64-hex-digit id.
+    pub fn durable_object(&self, namespace_key: &str, id: &str) -> PathBuf {
+        self.durable_object_namespace(namespace_key)
+            .join(format!("{}.sqlite", path_component(id)))
     }
 
     pub fn kv_namespace(&self, namespace_id: &str) -> PathBuf {
@@ -98,6 +115,18 @@ mod tests {
         assert_eq!(path_component(".."), "%2E.");
         assert_eq!(path_component("a/b"), "a%2Fb");
         assert_eq!(path_component(""), "%00");
+    }
+
+    #[test]
+    fn durable_object_layout() {
+        let d = DataDir::new("/d");
+        assert_eq!(d.durable_objects(), Path::new("/d/do"));
+        assert_eq!(d.durable_object_namespace("Counter"), Path::new("/d/do/Counter"));
+        assert_eq!(
+            d.durable_object("Counter", "ab12"),
+            Path::new("/d/do/Counter/ab12.sqlite")
+        );
+        assert_eq!(d.durable_object_namespace("../x"), Path::new("/d/do/%2E.%2Fx"));
     }
 
     #[test]

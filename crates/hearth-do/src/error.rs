@@ -1,0 +1,151 @@
+//! Every way a Durable Object call can fail. The `Display` text of each input
+//! error is the message Workers code sees on Cloudflare (workerd's checks),
+//! because applications match on those strings.
+
+/// The class of exception Cloudflare's runtime raises for an error, so an
+/// adapter can raise the same one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DoErrorKind {
+    TypeError,
+    RangeError,
+    Error,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DoError {
+    // ---- ids ----
+    #[error("Invalid Durable Object ID: must be 64 hex digits")]
+    InvalidId { id: String },
+
+    #[error("Durable Object ID is not valid for this namespace.")]
+    ForeignId { id: String },
+
+    // ---- key-value API ----
+    #[error("Keys cannot be larger than {limit} bytes. A key of size {size} was provided.")]
+    KeyTooLarge { size: usize, limit: usize },
+
+    #[error("Values cannot be larger than {limit} bytes. A value of size {size} was provided.")]
+    ValueTooLarge { size: usize, limit: usize },
+
+    /// SQLite-backed objects limit key and value together; SQLite's own
+    /// wording is what Cloudflare reports.
+    #[error("string or blob too big: SQLITE_TOOBIG")]
+    EntryTooLarge { size: usize, limit: usize },
+
+    #[error("Maximum number of key value pairs is {limit}. {count} pairs were provided.")]
+    TooManyKeys { count: usize, limit: usize },
+
+    #[error("list() cannot be called with both start and startAfter values.")]
+    StartAndStartAfter,
+
+    #[error("List limit must be positive.")]
+    ListLimitNotPositive,
+
+    #[error("Cannot call deleteAll() within a transaction")]
+    DeleteAllInTransaction,
+
+    // ---- alarms ----
+    #[error("setAlarm() cannot be called with an alarm time <= 0")]
+    AlarmTimeNotPositive,
+
+    // ---- SQL API ----
+    #[error(
+        "This Durable Object is not backed by SQLite storage, so the SQL API is not available. SQL can be enabled on a new Durable Object class by using the `new_sqlite_classes` instead of `new_classes` under `[[migrations]]` in your wrangler.toml, but an already-deployed class cannot be converted to SQLite (except by deleting the existing data)."
+    )]
+    SqlNotEnabled,
+
+    #[error("Durable Object is not backed by SQL.")]
+    TransactionSyncNotSql,
+
+    #[error(
+        "To execute a transaction, please use the state.storage.transaction() or state.storage.transactionSync() APIs instead of the SQL BEGIN TRANSACTION or SAVEPOINT statements. The JavaScript API is safer because it will automatically roll back on exceptions, and because it interacts correctly with Durable Objects' automatic atomic write coalescing."
+    )]
+    SqlTransactionStatement,
+
+    #[error(
+        "When executing multiple SQL statements in a single call, only the last statement can have parameters."
+    )]
+    SqlParametersBeforeLast,
+
+    #[error("Wrong number of parameter bindings for SQL query.")]
+    SqlWrongBindings { expected: usize, got: usize },
+
+    #[error("SQL code did not contain a statement.")]
+    SqlNoStatement,
+
+    #[error("Expected exactly one result from SQL query, but got no results.")]
+    SqlOneGotNone,
+
+    #[error("Expected exactly one result from SQL query, but got multiple results.")]
+    SqlOneGotMany,
+
+    /// Any other SQLite failure, worded `<SQLite message>: <SQLITE_CODE>` as
+    /// Cloudflare reports it (e.g. `no such table: t: SQLITE_ERROR`).
+    #[error("{message}")]
+    Sql { message: String },
+
+    // ---- migrations ----
+    #[error(
+        "Cannot apply migration {tag}: renamed class {from} to {to}, but {to} already has stored objects"
+    )]
+    RenameTargetExists {
+        tag: String,
+        from: String,
+        to: String,
+    },
+
+    #[error(
+        "Cannot apply migration {tag}: transferred_classes (moving {from} from script {from_script}) is not supported by Hearth"
+    )]
+    TransferUnsupported {
+        tag: String,
+        from: String,
+        from_script: String,
+    },
+
+    // ---- the embedded backend ----
+    #[error(transparent)]
+    Open(#[from] hearth_core::sqlite::OpenError),
+
+    #[error("Durable Object storage error: {0}")]
+    Storage(#[from] rusqlite::Error),
+
+    #[error("Durable Object storage I/O error at {path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("cannot read random bytes from the operating system: {0}")]
+    Random(String),
+
+    #[error("Durable Object id secret at {path} is corrupt (expected 64 hex digits)")]
+    CorruptSecret { path: String },
+}
+
+impl DoError {
+    /// Which exception class Cloudflare raises for this error.
+    pub fn kind(&self) -> DoErrorKind {
+        match self {
+            DoError::InvalidId { .. }
+            | DoError::ForeignId { .. }
+            | DoError::StartAndStartAfter
+            | DoError::ListLimitNotPositive
+            | DoError::AlarmTimeNotPositive => DoErrorKind::TypeError,
+            DoError::KeyTooLarge { .. }
+            | DoError::ValueTooLarge { .. }
+            | DoError::TooManyKeys { .. } => DoErrorKind::RangeError,
+            _ => DoErrorKind::Error,
+        }
+    }
+
+    pub(crate) fn io(path: &std::path::Path, source: std::io::Error) -> Self {
+        DoError::Io {
+            path: path.display().to_string(),
+            source,
+        }
+    }
+}
+
+pub type Result<T, E = DoError> = std::result::Result<T, E>;
