@@ -1,0 +1,229 @@
+//! Write coalescing: flushed writes survive a crash, unflushed ones vanish.
+//! Crashes are simulated by dropping storage without a flush and by a real
+//! child process killed with SIGKILL.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use common::*;
+use hearth_core::{ManualClock, SystemClock};
+use hearth_do::{DoLimits, DurableObjectHost, ListOptions, SqlValue, StorageBackend};
+
+#[test]
+fn unflushed_writes_vanish_when_storage_is_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(T0);
+    let ns = sqlite_ns(dir.path(), &clock);
+    let id = ns.id_from_name("o");
+    {
+        let s = ns.storage(&id).unwrap();
+        s.put("flushed", b"1").unwrap();
+        s.sql_exec("CREATE TABLE t (x); INSERT INTO t VALUES (1)", &[])
+            .unwrap();
+        s.flush().unwrap();
+        s.put("lost", b"2").unwrap();
+        s.sql_exec("INSERT INTO t VALUES (2)", &[]).unwrap();
+        s.set_alarm((T0 + 5_000) as i64).unwrap();
+        // Reads see the open batch.
+        assert_eq!(s.get("lost").unwrap(), Some(b"2".to_vec()));
+        assert!(s.has_unflushed_writes());
+    }
+    let s = sqlite_ns(dir.path(), &clock).storage(&id).unwrap();
+    assert_eq!(s.get("flushed").unwrap(), Some(b"1".to_vec()));
+    assert_eq!(s.get("lost").unwrap(), None);
+    let n = s
+        .sql_exec("SELECT count(*) AS n FROM t", &[])
+        .unwrap()
+        .one()
+        .unwrap();
+    assert_eq!(n.get("n"), Some(&SqlValue::Integer(1)));
+    assert_eq!(s.get_alarm().unwrap(), None);
+    // The alarm index ran ahead of the lost batch; opening the object healed it.
+    let scheduler = host(dir.path(), &clock).alarm_scheduler();
+    assert_eq!(scheduler.next_wake().unwrap(), None);
+}
+
+#[test]
+fn flush_without_writes_is_a_no_op() {
+    let dir = tempfile::tempdir().unwrap();
+    let ns = kv_ns(dir.path(), &ManualClock::new(T0));
+    let s = ns.storage(&ns.id_from_name("o")).unwrap();
+    s.flush().unwrap();
+    assert_eq!(s.get("k").unwrap(), None);
+    assert!(!s.has_unflushed_writes());
+}
+
+#[test]
+fn a_large_batch_is_flushed_automatically() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(T0);
+    let limits = DoLimits {
+        max_unflushed_writes: 10,
+        ..DoLimits::default()
+    };
+    let ns = host_with(dir.path(), &clock, limits)
+        .namespace("Counter", StorageBackend::KeyValue)
+        .unwrap();
+    let id = ns.id_from_name("o");
+    {
+        let s = ns.storage(&id).unwrap();
+        for i in 0..11 {
+            s.put(&format!("k{i:02}"), b"v").unwrap();
+        }
+        // The eleventh write went past the budget and committed the batch.
+        assert!(!s.has_unflushed_writes());
+        s.put("k11", b"v").unwrap();
+    }
+    let s = ns.storage(&id).unwrap();
+    assert_eq!(s.list(&ListOptions::new()).unwrap().len(), 11);
+}
+
+#[test]
+fn bytes_budget_flushes_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(T0);
+    let limits = DoLimits {
+        max_unflushed_bytes: 1000,
+        ..DoLimits::default()
+    };
+    let ns = host_with(dir.path(), &clock, limits)
+        .namespace("Counter", StorageBackend::KeyValue)
+        .unwrap();
+    let s = ns.storage(&ns.id_from_name("o")).unwrap();
+    s.put("a", &[0u8; 600]).unwrap();
+    assert!(s.has_unflushed_writes());
+    s.put("b", &[0u8; 600]).unwrap();
+    assert!(!s.has_unflushed_writes());
+}
+
+const CHILD_DIR: &str = "HEARTH_DO_TEST_CHILD_DIR";
+const CHILD_MODE: &str = "HEARTH_DO_TEST_CHILD_MODE";
+
+fn child_storage(dir: &Path) -> hearth_do::DurableObjectStorage {
+    let host = DurableObjectHost::open(
+        &hearth_core::DataDir::new(dir),
+        SystemClock::shared(),
+        DoLimits::default(),
+    )
+    .unwrap();
+    let ns = host.namespace("Room", StorageBackend::Sqlite).unwrap();
+    ns.storage(&ns.id_from_name("crash")).unwrap()
+}
+
+/// Not a test of its own: when the parent sets the variables, writes
+/// keys, flushing each before reporting it acked (the output gate); the
+/// 81st is written, reported unflushed, and never flushed.
+#[test]
+fn child_writer() {
+    let (Ok(dir), Ok(mode)) = (std::env::var(CHILD_DIR), std::env::var(CHILD_MODE)) else {
+        return;
+    };
+    let s = child_storage(Path::new(&dir));
+    match mode.as_str() {
+        "writes" => {
+            for i in 0u64.. {
+                let key = format!("k{i:08}");
+                s.put(&key, key.as_bytes()).unwrap();
+                s.sql_exec("INSERT INTO log (k) VALUES (?)", &[key.clone().into()])
+                    .unwrap();
+                if i == 80 {
+                    // Written, never flushed: the response it would gate is
+                    // never released. Wait here to be killed.
+                    println!("unflushed {key}");
+                    loop {
+                        std::thread::park();
+                    }
+                }
+                s.flush().unwrap();
+                println!("acked {key}");
+            }
+        }
+        "id" => {
+            let host = DurableObjectHost::open(
+                &hearth_core::DataDir::new(Path::new(&dir)),
+                SystemClock::shared(),
+                DoLimits::default(),
+            )
+            .unwrap();
+            let ns = host.namespace("Room", StorageBackend::Sqlite).unwrap();
+            println!("id {}", ns.id_from_name("shared-name"));
+        }
+        _ => {}
+    }
+}
+
+fn spawn_child(dir: &Path, mode: &str) -> std::process::Child {
+    Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "child_writer", "--nocapture", "--test-threads=1"])
+        .env(CHILD_DIR, dir)
+        .env(CHILD_MODE, mode)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+#[test]
+fn flushed_writes_survive_sigkill_and_unflushed_ones_do_not() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let s = child_storage(dir.path());
+        s.sql_exec("CREATE TABLE log (k TEXT)", &[]).unwrap();
+        s.flush().unwrap();
+    }
+    let mut child = spawn_child(dir.path(), "writes");
+    let stdout = child.stdout.take().unwrap();
+    let mut acked = Vec::new();
+    let mut last_unflushed = None;
+    for line in BufReader::new(stdout).lines() {
+        let line = line.unwrap();
+        // libtest may print "test child_writer ... " ahead of the first line.
+        if let Some((_, k)) = line.split_once("acked ") {
+            acked.push(k.to_owned());
+        } else if let Some((_, k)) = line.split_once("unflushed ") {
+            last_unflushed = Some(k.to_owned());
+            child.kill().unwrap();
+            break;
+        }
+    }
+    child.wait().unwrap();
+    let s = child_storage(dir.path());
+    for k in &acked {
+        assert_eq!(s.get(k).unwrap(), Some(k.as_bytes().to_vec()), "{k}");
+        let n = s
+            .sql_exec(
+                "SELECT count(*) AS n FROM log WHERE k = ?",
+                &[k.clone().into()],
+            )
+            .unwrap()
+            .one()
+            .unwrap();
+        assert_eq!(n.get("n"), Some(&SqlValue::Integer(1)), "{k}");
+    }
+    assert_eq!(acked.len(), 80);
+    let lost = last_unflushed.unwrap();
+    assert_eq!(s.get(&lost).unwrap(), None, "{lost} was never flushed");
+    let n = s
+        .sql_exec("SELECT count(*) AS n FROM log WHERE k = ?", &[lost.into()])
+        .unwrap()
+        .one()
+        .unwrap();
+    assert_eq!(n.get("n"), Some(&SqlValue::Integer(0)));
+}
+
+#[test]
+fn id_from_name_is_the_same_in_another_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(T0);
+    let here = sqlite_ns(dir.path(), &clock).id_from_name("shared-name");
+    let out = spawn_child(dir.path(), "id").wait_with_output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    let line = text
+        .lines()
+        .find_map(|l| l.split_once("id ").map(|(_, id)| id))
+        .unwrap();
+    assert_eq!(line, here.to_string());
+}
