@@ -151,10 +151,22 @@ pub enum AlarmRetry {
 /// Finds due alarms and tracks their retries, over the injected clock.
 ///
 /// A runtime loops: sleep until [`next_wake`](Self::next_wake) (or until a
-/// new alarm is set), take [`due`](Self::due), deliver each one, then call
-/// [`complete`](Self::complete) or [`failed`](Self::failed). Alarms handed
-/// out are leased in memory so a second `due` does not hand them out twice
-/// while they run; a restart drops the leases and delivers them again.
+/// new alarm is set), take [`due`](Self::due), and for each alarm:
+///
+/// 1. open the object's storage (which reconciles the index with the
+///    object) and skip the alarm unless [`is_current`](Self::is_current),
+///    calling [`release`](Self::release);
+/// 2. run `alarm({retryCount, isRetry})` from the alarm's fields;
+/// 3. on success, `storage.complete_alarm(scheduled_ms)` (clears the alarm
+///    unless the handler set a new one, and flushes), then
+///    [`complete`](Self::complete);
+/// 4. on failure, flush, then [`failed`](Self::failed): `RetryAt` is
+///    scheduled here; on `GaveUp` call `storage.complete_alarm` too.
+///
+/// Alarms handed out are leased in memory so a second `due` does not hand
+/// them out twice while they run; a restart drops the leases and delivers
+/// them again (at least once). Retries have no jitter, unlike Cloudflare's,
+/// so that tests can predict them.
 #[derive(Debug, Clone)]
 pub struct AlarmScheduler {
     index: Arc<AlarmIndex>,

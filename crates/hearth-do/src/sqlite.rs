@@ -426,10 +426,17 @@ impl DurableObjectStorage {
         let before = inner.conn.total_changes();
         let result = self.run_user_sql(&inner.conn, query, bindings);
         let changes = inner.conn.total_changes().saturating_sub(before);
-        let (columns, rows, scanned) = result?;
+        let UserSqlOutput {
+            columns,
+            rows,
+            scanned,
+            wrote,
+        } = result?;
         let rows_written = changes;
         let rows_read = scanned.max(rows.len() as u64).max(changes);
-        self.wrote(&mut inner, changes.max(1), query.len() as u64)?;
+        if wrote {
+            self.wrote(&mut inner, changes.max(1), query.len() as u64)?;
+        }
         Ok(SqlCursor::new(columns, rows, rows_read, rows_written))
     }
 
@@ -438,7 +445,7 @@ impl DurableObjectStorage {
         conn: &Connection,
         query: &str,
         bindings: &[SqlValue],
-    ) -> Result<(Vec<String>, Vec<Vec<SqlValue>>, u64)> {
+    ) -> Result<UserSqlOutput> {
         if query.len() > self.limits.max_sql_statement_length {
             // SQLite is handed the whole remaining text, so the limit is on all of it.
             return Err(DoError::Sql {
@@ -450,6 +457,7 @@ impl DurableObjectStorage {
             return Err(DoError::SqlNoStatement);
         };
         let mut scanned = 0u64;
+        let mut wrote = false;
         let mut columns = Vec::new();
         let mut rows = Vec::new();
         for (n, text) in statements.iter().enumerate() {
@@ -483,6 +491,7 @@ impl DurableObjectStorage {
                 }
                 columns = stmt.column_names().map(str::to_owned).collect();
             }
+            wrote |= !stmt.readonly();
             let width = stmt.column_count();
             {
                 let _user = UserSql::enter(&self.gate);
@@ -503,7 +512,12 @@ impl DurableObjectStorage {
                 stmt.get_status(rusqlite::StatementStatus::FullscanStep),
             ));
         }
-        Ok((columns, rows, scanned))
+        Ok(UserSqlOutput {
+            columns,
+            rows,
+            scanned,
+            wrote,
+        })
     }
 
     fn sql_error(&self, e: rusqlite::Error) -> DoError {
@@ -592,7 +606,8 @@ impl DurableObjectStorage {
 
     /// Whether writes are waiting for a flush.
     pub fn has_unflushed_writes(&self) -> bool {
-        self.lock().open
+        let inner = self.lock();
+        inner.open && inner.unflushed_writes > 0
     }
 
     fn flush_locked(&self, inner: &mut Inner) -> Result<()> {
@@ -664,6 +679,16 @@ fn read_alarm(conn: &Connection) -> Result<Option<i64>> {
         .prepare_cached("SELECT value FROM _cf_METADATA WHERE key = ?1")?
         .query_row([ALARM_KEY], |r| r.get(0))
         .optional()?)
+}
+
+/// What running the application's SQL produced.
+struct UserSqlOutput {
+    columns: Vec<String>,
+    rows: Vec<Vec<SqlValue>>,
+    /// Full-scan steps, an approximation of rows read.
+    scanned: u64,
+    /// Whether any statement could have written.
+    wrote: bool,
 }
 
 /// Marks the statements prepared while it lives as the application's.

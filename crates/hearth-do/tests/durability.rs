@@ -227,3 +227,15 @@ fn id_from_name_is_the_same_in_another_process() {
         .unwrap();
     assert_eq!(line, here.to_string());
 }
+
+#[test]
+fn reads_leave_nothing_to_flush() {
+    let dir = tempfile::tempdir().unwrap();
+    let ns = sqlite_ns(dir.path(), &ManualClock::new(T0));
+    let s = ns.storage(&ns.id_from_name("o")).unwrap();
+    s.sql_exec("SELECT 1", &[]).unwrap();
+    s.get("k").unwrap();
+    assert!(!s.has_unflushed_writes());
+    s.sql_exec("CREATE TABLE t (x)", &[]).unwrap();
+    assert!(s.has_unflushed_writes());
+}
