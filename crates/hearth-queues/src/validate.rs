@@ -12,9 +12,9 @@ pub const MAX_BATCH_MESSAGES: usize = 100;
 /// Largest total body size of one `sendBatch()` (256 KB).
 pub const MAX_BATCH_BYTES: usize = 256_000;
 /// Longest `delaySeconds` on send or retry, and longest `delivery_delay` /
-/// `retry_delay` (12 hours). Newer Cloudflare pages state 24 hours; raise
-/// [`QueueLimits::max_delay_secs`] to 86 400 for that.
-pub const MAX_DELAY_SECS: u64 = 43_200;
+/// `retry_delay`: 24 hours, as Cloudflare's current limits page states
+/// (older pages said 12 hours) and as the config accepts.
+pub const MAX_DELAY_SECS: u64 = 86_400;
 /// Largest consumer `max_batch_size`, and largest pull `batch_size`.
 pub const MAX_BATCH_SIZE: u32 = 100;
 /// Longest consumer `max_batch_timeout`, in seconds.

@@ -149,11 +149,11 @@ fn content_type_and_body_reach_the_consumer_unchanged() {
 }
 
 #[test]
-fn delay_above_12_hours_or_not_a_whole_number_is_refused() {
+fn delay_above_24_hours_or_not_a_whole_number_is_refused() {
     let f = fixture();
     let body = || b"x".to_vec();
     for (d, shown) in [
-        (43_201.0, "43201"),
+        (86_401.0, "86401"),
         (-1.0, "-1"),
         (1.5, "1.5"),
         (f64::NAN, "NaN"),
@@ -161,7 +161,7 @@ fn delay_above_12_hours_or_not_a_whole_number_is_refused() {
         assert_eq!(
             err(f.broker.send("q", body(), &delayed(d))),
             format!(
-                "Queue send failed: message delay {shown} is invalid: delaySeconds must be an integer from 0 to 43200"
+                "Queue send failed: message delay {shown} is invalid: delaySeconds must be an integer from 0 to 86400"
             )
         );
     }
@@ -170,13 +170,13 @@ fn delay_above_12_hours_or_not_a_whole_number_is_refused() {
             "q",
             vec![msg(1)],
             &QueueSendBatchOptions {
-                delay_seconds: Some(50_000.0)
+                delay_seconds: Some(90_000.0)
             }
         )),
-        "Queue sendBatch failed: message delay 50000 is invalid: delaySeconds must be an integer from 0 to 43200"
+        "Queue sendBatch failed: message delay 90000 is invalid: delaySeconds must be an integer from 0 to 86400"
     );
     let mut late = msg(1);
-    late.delay_seconds = Some(43_201.0);
+    late.delay_seconds = Some(86_401.0);
     assert!(matches!(
         f.broker
             .send_batch("q", vec![msg(1), late], &QueueSendBatchOptions::default())
@@ -184,21 +184,22 @@ fn delay_above_12_hours_or_not_a_whole_number_is_refused() {
         QueueError::InvalidDelay { .. }
     ));
     assert_eq!(f.stored_rows(), 0);
-    f.broker.send("q", body(), &delayed(43_200.0)).unwrap();
+    f.broker.send("q", body(), &delayed(86_400.0)).unwrap();
 }
 
 #[test]
-fn max_delay_is_configurable_to_24_hours() {
+fn max_delay_defaults_to_24_hours_and_is_configurable() {
+    assert_eq!(QueueLimits::default().max_delay_secs, 86_400);
     let f = fixture_with(QueueLimits {
-        max_delay_secs: 86_400,
+        max_delay_secs: 43_200,
         ..QueueLimits::default()
     });
     f.broker
-        .send("q", b"x".to_vec(), &delayed(86_400.0))
+        .send("q", b"x".to_vec(), &delayed(43_200.0))
         .unwrap();
     assert_eq!(
-        err(f.broker.send("q", b"x".to_vec(), &delayed(86_401.0))),
-        "Queue send failed: message delay 86401 is invalid: delaySeconds must be an integer from 0 to 86400"
+        err(f.broker.send("q", b"x".to_vec(), &delayed(43_201.0))),
+        "Queue send failed: message delay 43201 is invalid: delaySeconds must be an integer from 0 to 43200"
     );
 }
 
@@ -301,10 +302,10 @@ fn producer_delivery_delay_is_checked() {
         err(f.broker.producer(
             "q",
             ProducerConfig {
-                delivery_delay: Some(43_201)
+                delivery_delay: Some(86_401)
             }
         )),
-        "invalid producer for queue \"q\": delivery_delay must be an integer from 0 to 43200, got 43201"
+        "invalid producer for queue \"q\": delivery_delay must be an integer from 0 to 86400, got 86401"
     );
 }
 

@@ -170,10 +170,10 @@ fn retry_delay_of_an_ack_request_is_checked() {
             std::slice::from_ref(&lease),
             &[PullRetry {
                 lease_id: lease.clone(),
-                delay_seconds: Some(43_201.0)
+                delay_seconds: Some(86_401.0)
             }]
         )),
-        "retry delay 43201 is invalid: delaySeconds must be an integer from 0 to 43200"
+        "retry delay 86401 is invalid: delaySeconds must be an integer from 0 to 86400"
     );
     assert_eq!(f.stored_rows(), 1, "a refused request changes nothing");
 }

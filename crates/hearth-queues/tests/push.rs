@@ -246,14 +246,14 @@ fn retry_delay_is_checked() {
     let batch = f.broker.next_push_batch("q").unwrap().unwrap();
     let mut o = batch.outcome();
     assert_eq!(
-        o.retry(&batch.messages[0].id, &retry_in(43_201.0))
+        o.retry(&batch.messages[0].id, &retry_in(86_401.0))
             .unwrap_err()
             .to_string(),
-        "retry delay 43201 is invalid: delaySeconds must be an integer from 0 to 43200"
+        "retry delay 86401 is invalid: delaySeconds must be an integer from 0 to 86400"
     );
     assert_eq!(
         o.retry_all(&retry_in(-3.0)).unwrap_err().to_string(),
-        "retry delay -3 is invalid: delaySeconds must be an integer from 0 to 43200"
+        "retry delay -3 is invalid: delaySeconds must be an integer from 0 to 86400"
     );
     // Nothing was recorded: the message is still undecided.
     assert_eq!(o.decision(&batch.messages[0].id), MessageDecision::Ack);
@@ -440,10 +440,10 @@ fn consumer_settings_are_checked_against_the_limits() {
         ),
         (
             ConsumerConfig {
-                retry_delay_secs: Some(43_201),
+                retry_delay_secs: Some(86_401),
                 ..ConsumerConfig::worker("q")
             },
-            "invalid consumer for queue \"q\": retry_delay must be an integer from 0 to 43200, got 43201",
+            "invalid consumer for queue \"q\": retry_delay must be an integer from 0 to 86400, got 86401",
         ),
         (
             ConsumerConfig {
