@@ -256,7 +256,10 @@
   }
 
   // ---- fetch() ----------------------------------------------------------------
+  // `inflight` holds fetches waiting for their response head; `bodies` the
+  // stream controllers of responses whose body is still arriving.
   const inflight = new Map();
+  const bodies = new Map();
   let nextFetchId = 1;
   function abortError(signal) {
     if (signal.reason !== undefined) return signal.reason;
@@ -265,6 +268,8 @@
       : Object.assign(new Error("The operation was aborted."), { name: "AbortError" });
   }
   async function fetch(input, init) {
+    // `init.cf` (Cloudflare's per-request cache/image options) is accepted
+    // by Request and has no effect here: there is no edge cache in front.
     const req = new G.Request(input, init);
     const redirect = req.redirect || "follow";
     const signal = req.signal || (init && init.signal) || null;
@@ -282,45 +287,75 @@
       let onAbort = null;
       if (signal) {
         onAbort = () => {
-          if (inflight.delete(id)) { host.fetchAbort(id); reject(abortError(signal)); }
+          if (inflight.delete(id)) {
+            host.fetchAbort(id);
+            reject(abortError(signal));
+            return;
+          }
+          const b = bodies.get(id);
+          if (b !== undefined) {
+            bodies.delete(id);
+            host.fetchAbort(id);
+            try { b.handle.error(abortError(signal)); } catch (_) { /* already closed */ }
+          }
         };
         signal.addEventListener("abort", onAbort);
       }
-      inflight.set(id, { resolve, reject, signal, onAbort });
+      inflight.set(id, { resolve, reject, signal, onAbort, head: req.method === "HEAD" });
       host.fetchStart(id, req.method, String(req.url), headerPairs(req.headers), body, redirect);
     });
   }
-  function fetchSettled(id) {
-    const f = inflight.get(id);
-    if (f === undefined) return undefined;
-    inflight.delete(id);
+  function unlisten(f) {
     if (f.signal && f.onAbort) f.signal.removeEventListener("abort", f.onAbort);
-    return f;
   }
-  function fetchDone(id, status, statusText, headers, body, url, redirected) {
-    const f = fetchSettled(id);
+  function fetchDone(id, status, statusText, headers, url, redirected) {
+    const f = inflight.get(id);
     if (f === undefined) return;
+    inflight.delete(id);
     try {
-      const nullBody = status === 101 || status === 204 || status === 205 || status === 304;
-      const r = new G.Response(nullBody ? null : body, { status, statusText, headers: pairsToHeaders(headers) });
-      try {
-        Object.defineProperty(r, "url", { value: url, configurable: true });
-        Object.defineProperty(r, "redirected", { value: redirected, configurable: true });
-      } catch (_) { /* a Response implementation with fixed accessors keeps its own */ }
-      f.resolve(r);
+      const nullBody = f.head || status === 101 || status === 204 || status === 205 || status === 304;
+      let stream = null;
+      if (nullBody) {
+        unlisten(f);
+        // The host still reports the (empty) body's end; nobody waits for it.
+      } else {
+        const pair = W.newStream();
+        stream = pair[0];
+        bodies.set(id, { handle: pair[1], signal: f.signal, onAbort: f.onAbort });
+      }
+      f.resolve(W.makeResponse(status, statusText, headers, stream, url, redirected));
     } catch (e) {
       f.reject(e);
     }
   }
   function fetchFailed(id, message) {
-    const f = fetchSettled(id);
+    const f = inflight.get(id);
     if (f === undefined) return;
+    inflight.delete(id);
+    unlisten(f);
     f.reject(new TypeError(message));
   }
-  function pairsToHeaders(flat) {
-    const h = new G.Headers();
-    for (let i = 0; i < flat.length; i += 2) h.append(flat[i], flat[i + 1]);
-    return h;
+  function fetchChunk(id, buf) {
+    const b = bodies.get(id);
+    if (b === undefined) return;
+    try {
+      b.handle.enqueue(new Uint8Array(buf));
+    } catch (_) {
+      // The reader cancelled the body: stop receiving it.
+      bodies.delete(id);
+      unlisten(b);
+      host.fetchAbort(id);
+    }
+  }
+  function fetchEnd(id, message) {
+    const b = bodies.get(id);
+    if (b === undefined) return;
+    bodies.delete(id);
+    unlisten(b);
+    try {
+      if (message === null || message === undefined) b.handle.close();
+      else b.handle.error(new TypeError(message));
+    } catch (_) { /* the reader cancelled it already */ }
   }
   define("fetch", fetch);
 
@@ -459,5 +494,5 @@
 
   Object.defineProperty(G, Symbol.for("hearth.cloudflare:workers"), { value: cloudflareWorkers });
 
-  return { dispatch, wsDeliver, setEnv, setHandler, fireTimer, fetchDone, fetchFailed, cloudflareWorkers };
+  return { dispatch, wsDeliver, setEnv, setHandler, fireTimer, fetchDone, fetchFailed, fetchChunk, fetchEnd, cloudflareWorkers };
 })

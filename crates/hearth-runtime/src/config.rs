@@ -26,6 +26,10 @@ pub struct WorkerConfig {
     pub isolates: usize,
     /// `compatibility_date`, exposed for diagnostics only for now.
     pub compatibility_date: Option<String>,
+    /// Extra trust anchors for outgoing `fetch()` over https, as DER
+    /// certificates, beside Mozilla's root store. Meant for a private CA or
+    /// a test server's self-signed certificate.
+    pub extra_root_certs: Vec<Vec<u8>>,
 }
 
 impl WorkerConfig {
@@ -39,6 +43,7 @@ impl WorkerConfig {
             limits: Limits::default(),
             isolates: 0,
             compatibility_date: None,
+            extra_root_certs: Vec::new(),
         }
     }
 
@@ -66,6 +71,7 @@ impl std::fmt::Debug for WorkerConfig {
             )
             .field("limits", &self.limits)
             .field("isolates", &self.isolates)
+            .field("extra_root_certs", &self.extra_root_certs.len())
             .finish()
     }
 }

@@ -1,12 +1,59 @@
-//! Outgoing `fetch()`: HTTP/1.1 over hyper's client, one connection per
-//! request, with the Fetch standard's redirect modes and a timeout.
-//! TLS is not built in yet, so `https:` URLs fail with a clear message.
+//! Outgoing `fetch()`: HTTP/1.1 and HTTPS (rustls with the `ring` provider
+//! and Mozilla's root store) over a pooled hyper client, so repeated
+//! fetches to one origin reuse a kept-alive connection. Redirects follow the
+//! Fetch standard's modes. The response head resolves `fetch()`; the body
+//! is read chunk by chunk afterwards ([`read_chunk`]) so JS sees it as a
+//! stream.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
-use hyper_util::rt::TokioIo;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client as LegacyClient;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+
+/// How long an idle pooled connection is kept for reuse.
+const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Idle connections kept per origin.
+const POOL_MAX_IDLE_PER_HOST: usize = 32;
+
+/// One isolate's HTTP client. Its connection pool lives on the isolate's
+/// event loop, so every isolate builds its own.
+pub(crate) type Client = LegacyClient<HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+/// Builds a client trusting Mozilla's roots plus `extra_roots` (DER).
+pub(crate) fn client(extra_roots: &[Vec<u8>]) -> Result<Client, String> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    for (i, der) in extra_roots.iter().enumerate() {
+        roots
+            .add(rustls::pki_types::CertificateDer::from(der.clone()))
+            .map_err(|e| format!("extra_root_certs[{i}] is not a usable DER certificate: {e}"))?;
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS client configuration: {e}"))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let mut http = HttpConnector::new();
+    http.enforce_http(false);
+    http.set_nodelay(true);
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(http);
+    Ok(LegacyClient::builder(TokioExecutor::new())
+        .pool_timer(TokioTimer::new())
+        .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+        .pool_max_idle_per_host(POOL_MAX_IDLE_PER_HOST)
+        .build(https))
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum RedirectMode {
@@ -33,22 +80,27 @@ pub(crate) struct FetchRequest {
     pub redirect: RedirectMode,
     pub max_redirects: u32,
     pub timeout: Duration,
-    pub max_body_bytes: usize,
 }
 
+/// The head of the final response; its body follows through [`read_chunk`].
 #[derive(Debug)]
-pub(crate) struct FetchResponse {
+pub(crate) struct FetchHead {
     pub status: u16,
     pub status_text: String,
     pub headers: Vec<(String, String)>,
-    pub body: Bytes,
     pub url: String,
     pub redirected: bool,
 }
 
-pub(crate) async fn fetch(req: FetchRequest) -> Result<FetchResponse, String> {
+/// Sends the request, following redirects, until a final response head
+/// arrives. The timeout covers connecting, TLS, redirects and the head; a
+/// body that has started to flow is not cut off by it (like a stream).
+pub(crate) async fn fetch(
+    client: &Client,
+    req: FetchRequest,
+) -> Result<(FetchHead, Incoming), String> {
     let timeout = req.timeout;
-    match tokio::time::timeout(timeout, fetch_inner(req)).await {
+    match tokio::time::timeout(timeout, fetch_head(client, req)).await {
         Ok(r) => r,
         Err(_) => Err(format!(
             "fetch() timed out after {} ms (limits.subrequest_timeout_ms)",
@@ -57,35 +109,58 @@ pub(crate) async fn fetch(req: FetchRequest) -> Result<FetchResponse, String> {
     }
 }
 
-async fn fetch_inner(req: FetchRequest) -> Result<FetchResponse, String> {
+/// Next chunk of a response body; `None` at its end. `seen` counts the
+/// bytes read so far against `max`.
+pub(crate) async fn read_chunk(
+    body: &mut Incoming,
+    seen: &mut usize,
+    max: usize,
+) -> Result<Option<Bytes>, String> {
+    loop {
+        let Some(frame) = body.frame().await else {
+            return Ok(None);
+        };
+        let frame = frame.map_err(|e| format!("Network connection lost: {}", chain(&e)))?;
+        let Ok(data) = frame.into_data() else {
+            // Trailers carry no body bytes.
+            continue;
+        };
+        *seen += data.len();
+        if *seen > max {
+            return Err(format!(
+                "fetch() response body exceeds limits.max_subrequest_response_bytes ({max} bytes)"
+            ));
+        }
+        if !data.is_empty() {
+            return Ok(Some(data));
+        }
+    }
+}
+
+async fn fetch_head(client: &Client, req: FetchRequest) -> Result<(FetchHead, Incoming), String> {
     let mut url = url::Url::parse(&req.url).map_err(|e| format!("Invalid URL: {e}"))?;
     let mut method = req.method.clone();
     let mut body = req.body.clone();
     let mut headers = req.headers.clone();
     let mut redirects = 0u32;
     loop {
-        let resp = send_once(&url, &method, &headers, body.clone(), req.max_body_bytes).await?;
-        let is_redirect = matches!(resp.status, 301 | 302 | 303 | 307 | 308);
-        let location = resp
+        let (head, incoming) = send_once(client, &url, &method, &headers, body.clone()).await?;
+        let is_redirect = matches!(head.status, 301 | 302 | 303 | 307 | 308);
+        let location = head
             .headers
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case("location"))
             .map(|(_, v)| v.clone());
+        let done = |head: FetchHead| FetchHead {
+            url: url.to_string(),
+            redirected: redirects > 0,
+            ..head
+        };
         let (true, Some(location)) = (is_redirect, location) else {
-            return Ok(FetchResponse {
-                url: url.to_string(),
-                redirected: redirects > 0,
-                ..resp
-            });
+            return Ok((done(head), incoming));
         };
         match req.redirect {
-            RedirectMode::Manual => {
-                return Ok(FetchResponse {
-                    url: url.to_string(),
-                    redirected: redirects > 0,
-                    ..resp
-                });
-            }
+            RedirectMode::Manual => return Ok((done(head), incoming)),
             RedirectMode::Error => {
                 return Err(format!(
                     "fetch() to {url} was redirected, and the request's redirect mode is 'error'"
@@ -93,6 +168,9 @@ async fn fetch_inner(req: FetchRequest) -> Result<FetchResponse, String> {
             }
             RedirectMode::Follow => {}
         }
+        // The redirect's own body is not wanted; dropping it closes that
+        // connection rather than reading an unbounded body to reuse it.
+        drop(incoming);
         redirects += 1;
         if redirects > req.max_redirects {
             return Err(format!(
@@ -100,11 +178,18 @@ async fn fetch_inner(req: FetchRequest) -> Result<FetchResponse, String> {
                 req.max_redirects
             ));
         }
-        url = url
+        let next = url
             .join(&location)
             .map_err(|e| format!("Invalid redirect location {location:?}: {e}"))?;
+        if next.origin() != url.origin() {
+            // Credentials and the explicit Host belong to the old origin.
+            headers.retain(|(k, _)| {
+                !k.eq_ignore_ascii_case("authorization") && !k.eq_ignore_ascii_case("host")
+            });
+        }
+        url = next;
         // 303, and 301/302 after POST, turn into a bodiless GET.
-        if resp.status == 303 || (matches!(resp.status, 301 | 302) && method == "POST") {
+        if head.status == 303 || (matches!(head.status, 301 | 302) && method == "POST") {
             if method != "HEAD" {
                 method = "GET".into();
             }
@@ -116,21 +201,30 @@ async fn fetch_inner(req: FetchRequest) -> Result<FetchResponse, String> {
     }
 }
 
+/// `e` and its sources, joined: hyper's own message alone rarely says why.
+fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = s.source();
+    }
+    out
+}
+
 async fn send_once(
+    client: &Client,
     url: &url::Url,
     method: &str,
     headers: &[(String, String)],
     body: Bytes,
-    max_body_bytes: usize,
-) -> Result<FetchResponse, String> {
+) -> Result<(FetchHead, Incoming), String> {
     match url.scheme() {
-        "http" => {}
-        "https" => {
-            return Err(
-                "fetch() to https:// URLs is not supported by this build (no TLS client); use http://"
-                    .into(),
-            );
-        }
+        "http" | "https" => {}
         other => {
             return Err(format!(
                 "Fetch API cannot load: unsupported scheme {other}:"
@@ -141,43 +235,27 @@ async fn send_once(
         .host_str()
         .ok_or("Fetch API cannot load: URL has no host")?;
     let port = url.port_or_known_default().unwrap_or(80);
-    let stream = tokio::net::TcpStream::connect((host, port))
-        .await
-        .map_err(|e| format!("Network connection lost: cannot connect to {host}:{port}: {e}"))?;
-    let _ = stream.set_nodelay(true);
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(|e| format!("Network connection lost: {e}"))?;
-    tokio::spawn(async move {
-        let _ = conn.await;
-    });
-
-    let path = match url.query() {
-        Some(q) => format!("{}?{q}", url.path()),
-        None => url.path().to_string(),
-    };
-    let mut builder = http::Request::builder().method(method).uri(path);
-    let mut has_host = false;
+    let uri: http::Uri = url
+        .as_str()
+        .parse()
+        .map_err(|e| format!("Invalid URL: {e}"))?;
+    let mut builder = http::Request::builder().method(method).uri(uri);
     for (k, v) in headers {
-        if k.eq_ignore_ascii_case("host") {
-            has_host = true;
-        }
         builder = builder.header(k.as_str(), v.as_str());
-    }
-    if !has_host {
-        let authority = match url.port() {
-            Some(p) => format!("{host}:{p}"),
-            None => host.to_string(),
-        };
-        builder = builder.header("host", authority);
     }
     let request = builder
         .body(Full::new(body))
         .map_err(|e| format!("Invalid request: {e}"))?;
-    let response = sender
-        .send_request(request)
-        .await
-        .map_err(|e| format!("Network connection lost: {e}"))?;
+    let response = client.request(request).await.map_err(|e| {
+        if e.is_connect() {
+            format!(
+                "Network connection lost: cannot connect to {host}:{port}: {}",
+                chain(&e)
+            )
+        } else {
+            format!("Network connection lost: {}", chain(&e))
+        }
+    })?;
     let status = response.status();
     let out_headers = response
         .headers()
@@ -189,25 +267,14 @@ async fn send_once(
             )
         })
         .collect();
-    let body = Limited::new(response.into_body(), max_body_bytes)
-        .collect()
-        .await
-        .map_err(|e| {
-            if e.is::<http_body_util::LengthLimitError>() {
-                format!(
-                    "fetch() response body exceeds limits.max_subrequest_response_bytes ({max_body_bytes} bytes)"
-                )
-            } else {
-                format!("Network connection lost: {e}")
-            }
-        })?
-        .to_bytes();
-    Ok(FetchResponse {
-        status: status.as_u16(),
-        status_text: status.canonical_reason().unwrap_or("").to_string(),
-        headers: out_headers,
-        body,
-        url: url.to_string(),
-        redirected: false,
-    })
+    Ok((
+        FetchHead {
+            status: status.as_u16(),
+            status_text: status.canonical_reason().unwrap_or("").to_string(),
+            headers: out_headers,
+            url: url.to_string(),
+            redirected: false,
+        },
+        response.into_body(),
+    ))
 }

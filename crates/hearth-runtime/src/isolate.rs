@@ -51,10 +51,23 @@ pub(crate) enum HostEvent {
         id: u64,
         msg: WsMessage,
     },
+    /// A fetch's final response head, or why it failed.
     Fetch {
         id: u64,
         owner: u64,
-        result: Result<fetch::FetchResponse, String>,
+        result: Result<fetch::FetchHead, String>,
+    },
+    /// The next chunk of a fetched response body.
+    FetchChunk {
+        id: u64,
+        owner: u64,
+        chunk: Bytes,
+    },
+    /// The fetched body ended, cleanly or with an error.
+    FetchEnd {
+        id: u64,
+        owner: u64,
+        error: Option<String>,
     },
 }
 
@@ -96,6 +109,8 @@ struct Host {
     slots: RefCell<HashMap<u64, Slot>>,
     timers: RefCell<BinaryHeap<Reverse<(Instant, u64, u64)>>>,
     fetches: RefCell<HashMap<u64, tokio::task::AbortHandle>>,
+    /// Outgoing HTTP(S) client; its connection pool lives on this loop.
+    client: fetch::Client,
     /// Open streamed response bodies, by request.
     streams: RefCell<HashMap<u64, mpsc::UnboundedSender<Result<Bytes, String>>>>,
     /// Open WebSockets: the channel to the client and the request that
@@ -273,6 +288,8 @@ struct Api {
     fire_timer: Persistent<Function<'static>>,
     fetch_done: Persistent<Function<'static>>,
     fetch_failed: Persistent<Function<'static>>,
+    fetch_chunk: Persistent<Function<'static>>,
+    fetch_end: Persistent<Function<'static>>,
 }
 
 pub(crate) struct Isolate {
@@ -394,6 +411,7 @@ impl Isolate {
             slots: RefCell::new(HashMap::new()),
             timers: RefCell::new(BinaryHeap::new()),
             fetches: RefCell::new(HashMap::new()),
+            client: fetch::client(&config.extra_root_certs).map_err(StartError::Engine)?,
             streams: RefCell::new(HashMap::new()),
             sockets: RefCell::new(HashMap::new()),
             owner: Cell::new(0),
@@ -503,6 +521,8 @@ impl Isolate {
                 fire_timer: Persistent::save(&ctx, get("fireTimer")?),
                 fetch_done: Persistent::save(&ctx, get("fetchDone")?),
                 fetch_failed: Persistent::save(&ctx, get("fetchFailed")?),
+                fetch_chunk: Persistent::save(&ctx, get("fetchChunk")?),
+                fetch_end: Persistent::save(&ctx, get("fetchEnd")?),
             };
             Ok((api, has_fetch))
         });
@@ -741,12 +761,10 @@ impl Isolate {
                 });
             }
             HostEvent::Fetch { id, owner, result } => {
-                self.host.fetches.borrow_mut().remove(&id);
-                let owner = if self.host.slots.borrow().contains_key(&owner) {
-                    owner
-                } else {
-                    0
-                };
+                if result.is_err() {
+                    self.host.fetches.borrow_mut().remove(&id);
+                }
+                let owner = self.live_owner(owner);
                 self.run(owner, move |ctx, api| match result {
                     Ok(r) => {
                         let mut flat = Vec::with_capacity(r.headers.len() * 2);
@@ -754,13 +772,11 @@ impl Isolate {
                             flat.push(k);
                             flat.push(v);
                         }
-                        let body = ArrayBuffer::new_copy(ctx.clone(), &r.body[..])?;
                         api.fetch_done.clone().restore(ctx)?.call::<_, ()>((
                             id as f64,
                             r.status,
                             r.status_text,
                             flat,
-                            body,
                             r.url,
                             r.redirected,
                         ))
@@ -772,6 +788,35 @@ impl Isolate {
                         .call::<_, ()>((id as f64, message)),
                 });
             }
+            HostEvent::FetchChunk { id, owner, chunk } => {
+                let owner = self.live_owner(owner);
+                self.run(owner, move |ctx, api| {
+                    let buf = ArrayBuffer::new_copy(ctx.clone(), &chunk[..])?;
+                    api.fetch_chunk
+                        .clone()
+                        .restore(ctx)?
+                        .call::<_, ()>((id as f64, buf))
+                });
+            }
+            HostEvent::FetchEnd { id, owner, error } => {
+                self.host.fetches.borrow_mut().remove(&id);
+                let owner = self.live_owner(owner);
+                self.run(owner, move |ctx, api| {
+                    api.fetch_end
+                        .clone()
+                        .restore(ctx)?
+                        .call::<_, ()>((id as f64, error))
+                });
+            }
+        }
+    }
+
+    /// `owner` if that request is still live, else 0 (no request).
+    fn live_owner(&self, owner: u64) -> u64 {
+        if self.host.slots.borrow().contains_key(&owner) {
+            owner
+        } else {
+            0
         }
     }
 
@@ -1136,13 +1181,48 @@ fn make_host_object<'js>(ctx: &Ctx<'js>, host: &Rc<Host>) -> rquickjs::Result<Ob
                     redirect: RedirectMode::parse(&redirect),
                     max_redirects: limits.max_redirects,
                     timeout: Duration::from_millis(limits.subrequest_timeout_ms),
-                    max_body_bytes: limits.max_subrequest_response_bytes,
                 };
+                let max_body = limits.max_subrequest_response_bytes;
                 let events = h.events.clone();
+                let client = h.client.clone();
                 let id = id as u64;
                 let task = tokio::spawn(async move {
-                    let result = fetch::fetch(req).await;
-                    let _ = events.send(HostEvent::Fetch { id, owner, result });
+                    let mut body = match fetch::fetch(&client, req).await {
+                        Ok((head, body)) => {
+                            let _ = events.send(HostEvent::Fetch {
+                                id,
+                                owner,
+                                result: Ok(head),
+                            });
+                            body
+                        }
+                        Err(e) => {
+                            let _ = events.send(HostEvent::Fetch {
+                                id,
+                                owner,
+                                result: Err(e),
+                            });
+                            return;
+                        }
+                    };
+                    // Chunks go to JS as they arrive; the entry in
+                    // `fetches` keeps the isolate awake until the end.
+                    let mut seen = 0;
+                    let error = loop {
+                        match fetch::read_chunk(&mut body, &mut seen, max_body).await {
+                            Ok(Some(chunk)) => {
+                                if events
+                                    .send(HostEvent::FetchChunk { id, owner, chunk })
+                                    .is_err()
+                                {
+                                    return;
+                                }
+                            }
+                            Ok(None) => break None,
+                            Err(e) => break Some(e),
+                        }
+                    };
+                    let _ = events.send(HostEvent::FetchEnd { id, owner, error });
                 });
                 h.fetches.borrow_mut().insert(id, task.abort_handle());
                 Ok(())
