@@ -26,6 +26,10 @@ pub struct WorkerConfig {
     pub isolates: usize,
     /// `compatibility_date`, exposed for diagnostics only for now.
     pub compatibility_date: Option<String>,
+    /// Every file the worker's isolates have read (modules and the
+    /// `package.json` files consulted), for a watcher to restart the pool
+    /// when one changes. Shared by clones of the config.
+    pub loaded_files: crate::modules::LoadedFiles,
     /// Extra trust anchors for outgoing `fetch()` over https, as DER
     /// certificates, beside Mozilla's root store. Meant for a private CA or
     /// a test server's self-signed certificate.
@@ -43,6 +47,7 @@ impl WorkerConfig {
             limits: Limits::default(),
             isolates: 0,
             compatibility_date: None,
+            loaded_files: Default::default(),
             extra_root_certs: Vec::new(),
         }
     }

@@ -26,7 +26,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::config::WorkerConfig;
 use crate::error::{DispatchError, StartError};
 use crate::fetch::{self, FetchRequest, RedirectMode};
-use crate::loader::{FileLoader, FileResolver, module_name};
+use crate::loader::module_name;
 use crate::pool::IsolateStats;
 use crate::{WebSocketChannel, WebSocketSink, WorkerRequest, WorkerResponse, WsMessage};
 
@@ -239,7 +239,10 @@ fn describe_exception(v: &Value<'_>) -> (String, String) {
             _ => message.clone(),
         };
         let stack = match stack {
-            Some(s) if !s.trim().is_empty() => format!("{head}\n{}", user_frames(s.trim_end())),
+            Some(s) if !s.trim().is_empty() => {
+                let frames = crate::modules::remap_stack(&user_frames(s.trim_end()));
+                format!("{head}\n{frames}")
+            }
             _ => head,
         };
         return (message, stack);
@@ -386,10 +389,7 @@ impl Isolate {
             })?
             .to_path_buf();
         let main_name = module_name(&main_rel);
-        let source = std::fs::read_to_string(&main_abs).map_err(|source| StartError::Read {
-            path: main_abs.display().to_string(),
-            source,
-        })?;
+        let source = crate::loader::main_source(&root, &main_name, &config.loaded_files)?;
 
         let engine = |e: rquickjs::Error| StartError::Engine(e.to_string());
         let runtime = Runtime::new().map_err(engine)?;
@@ -398,10 +398,14 @@ impl Isolate {
         runtime.set_max_stack_size(config.limits.max_stack_bytes);
         let handler_cpu = cpu.clone();
         runtime.set_interrupt_handler(Some(Box::new(move || handler_cpu.over_budget())));
-        runtime.set_loader(
-            FileResolver { root: root.clone() },
-            FileLoader { root: root.clone() },
-        );
+        let (resolver, loader) =
+            crate::loader::for_root(&root, &config.loaded_files).map_err(|source| {
+                StartError::Read {
+                    path: root.display().to_string(),
+                    source,
+                }
+            })?;
+        runtime.set_loader(resolver, loader);
 
         let (events_tx, events_rx) = mpsc::unbounded_channel();
         let host = Rc::new(Host {
@@ -528,6 +532,11 @@ impl Isolate {
         });
         let tripped = cpu.tripped.get();
         cpu.slice_start.set(None);
+        if built.is_err() {
+            // Rejections recorded while evaluating hold JS values; release
+            // them while the runtime is still alive.
+            drop(host.unhandled.take());
+        }
         let (api, has_fetch) = match built {
             Ok(b) => b,
             Err(_) if tripped => {

@@ -41,6 +41,7 @@ mod fetch;
 mod isolate;
 pub mod limits;
 mod loader;
+pub mod modules;
 mod pool;
 
 pub use bindings::{BindingAdapter, BindingInfo};

@@ -1,16 +1,22 @@
-//! Module resolution and loading. Modules are named by their path relative
-//! to the module root (`src/index.js`), so stack traces read like the
-//! project's own files. Imports may not leave the root: a worker cannot read
-//! arbitrary host files through `import`.
+//! QuickJS's resolver and loader hooks, on top of [`crate::modules`].
+//! Modules are named by their real path relative to the project root
+//! (`src/index.ts`, `node_modules/hono/dist/index.js`), so stack traces read
+//! like the project's own files. Nothing outside the root can be imported.
 
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 use rquickjs::loader::{ImportAttributes, Loader, Resolver};
 use rquickjs::module::Declared;
-use rquickjs::{Ctx, Error, Module, Result};
+use rquickjs::{Ctx, Error, Exception, Module, Result};
 
-/// The built-in module exposing the Workers base classes.
-pub const CLOUDFLARE_WORKERS: &str = "cloudflare:workers";
+use crate::error::StartError;
+use crate::modules::typescript::{self, SourceError};
+use crate::modules::{
+    CLOUDFLARE_WORKERS, ImportKind, LoadedFiles, ModuleResolver, ResolveError, cjs,
+};
+
+pub(crate) use crate::modules::module_name;
 
 const CLOUDFLARE_WORKERS_SOURCE: &str = "\
 const cw = globalThis[Symbol.for('hearth.cloudflare:workers')];
@@ -22,81 +28,188 @@ export const env = cw.env;
 export default { DurableObject, WorkerEntrypoint, WorkflowEntrypoint, RpcTarget, env };
 ";
 
-pub(crate) struct FileResolver {
-    pub root: PathBuf,
+/// Builds the resolver/loader pair for one isolate.
+pub(crate) fn for_root(
+    root: &Path,
+    loaded: &LoadedFiles,
+) -> std::io::Result<(FileResolver, FileLoader)> {
+    let resolver = Rc::new(ModuleResolver::with_loaded_files(root, loaded.clone())?);
+    Ok((
+        FileResolver {
+            resolver: resolver.clone(),
+        },
+        FileLoader {
+            resolver,
+            loaded: loaded.clone(),
+        },
+    ))
 }
 
-/// Lexically normalises `a/./b/../c` to `a/c`; `None` if it climbs above
-/// the start.
-fn normalize(path: &Path) -> Option<PathBuf> {
-    let mut out = PathBuf::new();
-    for c in path.components() {
-        match c {
-            Component::CurDir => {}
-            Component::ParentDir => {
-                if !out.pop() {
-                    return None;
-                }
-            }
-            Component::Normal(n) => out.push(n),
-            Component::RootDir | Component::Prefix(_) => return None,
+/// The main module's source, transformed like any other module.
+pub(crate) fn main_source(
+    root: &Path,
+    name: &str,
+    loaded: &LoadedFiles,
+) -> std::result::Result<String, StartError> {
+    let resolver = ModuleResolver::with_loaded_files(root, loaded.clone()).map_err(|source| {
+        StartError::Read {
+            path: root.display().to_string(),
+            source,
         }
+    })?;
+    match module_source(&resolver, loaded, name) {
+        Ok(s) => Ok(s),
+        Err(LoadFailure::Io(path, source)) => Err(StartError::Read {
+            path: path.display().to_string(),
+            source,
+        }),
+        Err(LoadFailure::Syntax(e)) => {
+            let location = format!("{name}:{}:{}", e.line, e.column);
+            Err(StartError::Script {
+                stack: format!("SyntaxError: {}\n    at {location}", e.message),
+                message: format!("SyntaxError: {}", e.message),
+                location,
+            })
+        }
+        Err(LoadFailure::Other(message)) => Err(StartError::Script {
+            location: name.to_string(),
+            message,
+            stack: String::new(),
+        }),
     }
-    Some(out)
 }
 
-/// Module name (relative, `/`-separated) for a path under the root.
-pub(crate) fn module_name(rel: &Path) -> String {
-    rel.components()
-        .filter_map(|c| match c {
-            Component::Normal(n) => Some(n.to_string_lossy().into_owned()),
-            _ => None,
-        })
-        .collect::<Vec<_>>()
-        .join("/")
+pub(crate) struct FileResolver {
+    resolver: Rc<ModuleResolver>,
+}
+
+/// Throws `err` as a JS `Error` carrying Node's `code`.
+fn throw_resolve(ctx: &Ctx<'_>, err: &ResolveError) -> Error {
+    match Exception::from_message(ctx.clone(), &err.to_string()) {
+        Ok(ex) => {
+            let _ = ex.as_object().set("code", err.code());
+            ctx.throw(ex.into_value())
+        }
+        Err(e) => e,
+    }
 }
 
 impl Resolver for FileResolver {
     fn resolve<'js>(
         &mut self,
-        _ctx: &Ctx<'js>,
+        ctx: &Ctx<'js>,
         base: &str,
         name: &str,
         _attributes: Option<ImportAttributes<'js>>,
     ) -> Result<String> {
-        if name == CLOUDFLARE_WORKERS {
-            return Ok(name.to_string());
-        }
-        if !(name.starts_with("./") || name.starts_with("../") || name.starts_with('/')) {
-            return Err(Error::new_resolving_message(
-                base,
-                name,
-                "only relative imports and 'cloudflare:workers' are supported; bundle npm packages into the worker first",
-            ));
-        }
-        let joined = if let Some(abs) = name.strip_prefix('/') {
-            PathBuf::from(abs)
-        } else {
-            let base_dir = Path::new(base).parent().unwrap_or(Path::new(""));
-            base_dir.join(name)
-        };
-        let Some(rel) = normalize(&joined) else {
-            return Err(Error::new_resolving_message(
-                base,
-                name,
-                "the import leaves the worker's module root",
-            ));
-        };
-        let full = self.root.join(&rel);
-        if !full.is_file() {
-            return Err(Error::new_resolving_message(base, name, "file not found"));
-        }
-        Ok(module_name(&rel))
+        self.resolver
+            .resolve(base, name, ImportKind::Import)
+            .map(|r| r.name().to_string())
+            .map_err(|e| throw_resolve(ctx, &e))
     }
 }
 
 pub(crate) struct FileLoader {
-    pub root: PathBuf,
+    resolver: Rc<ModuleResolver>,
+    loaded: LoadedFiles,
+}
+
+enum LoadFailure {
+    Io(PathBuf, std::io::Error),
+    Syntax(SourceError),
+    Other(String),
+}
+
+/// Reads module `name` and turns it into ES module source: data files
+/// become default exports, TypeScript/JSX is transpiled (its source map
+/// registered for stack traces), CommonJS is wrapped.
+fn module_source(
+    resolver: &ModuleResolver,
+    loaded: &LoadedFiles,
+    name: &str,
+) -> std::result::Result<String, LoadFailure> {
+    let path = resolver.root().join(name);
+    loaded.record(&path);
+    let bytes = std::fs::read(&path).map_err(|e| LoadFailure::Io(path.clone(), e))?;
+    let ext = path
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default();
+    let text = |bytes: Vec<u8>| {
+        String::from_utf8(bytes).map_err(|e| LoadFailure::Other(format!("{name}: {e}")))
+    };
+    // Wrangler's default module rules: JSON, text and binary data files.
+    let source = match ext.as_str() {
+        "json" => {
+            let text = text(bytes)?;
+            format!(
+                "const v = JSON.parse({});\nexport default v;\nexport {{ v as \"module.exports\" }};",
+                js_string(&text)
+            )
+        }
+        "txt" | "html" | "sql" => format!("export default {};", js_string(&text(bytes)?)),
+        "bin" => {
+            let list = bytes
+                .iter()
+                .map(|b| b.to_string())
+                .collect::<Vec<_>>()
+                .join(",");
+            format!("export default new Uint8Array([{list}]).buffer;")
+        }
+        _ if typescript::needs_transpile(&path) => {
+            let source = text(bytes)?;
+            let out = typescript::transpile(name, &source).map_err(LoadFailure::Syntax)?;
+            if ext == "cts" {
+                // Lines shift after transpiling anyway; the map covers them.
+                let code = commonjs(resolver, name, &out.code, true).unwrap_or(out.code);
+                crate::modules::register_position_map(name, out.map);
+                code
+            } else {
+                crate::modules::register_position_map(name, out.map);
+                out.code
+            }
+        }
+        "cjs" => {
+            let source = text(bytes)?;
+            commonjs(resolver, name, &source, true).unwrap_or(source)
+        }
+        "js" => {
+            let source = text(bytes)?;
+            let dir = path.parent().unwrap_or(resolver.root());
+            let is_module = resolver
+                .package_scope(dir)
+                .ok()
+                .flatten()
+                .is_some_and(|pj| pj.is_module);
+            if is_module {
+                source
+            } else {
+                commonjs(resolver, name, &source, false).unwrap_or(source)
+            }
+        }
+        _ => text(bytes)?,
+    };
+    Ok(source)
+}
+
+/// The ES module wrapping `source` if it is CommonJS.
+fn commonjs(resolver: &ModuleResolver, name: &str, source: &str, force: bool) -> Option<String> {
+    let info = cjs::analyze(source, force)?;
+    let requires: Vec<(String, Option<String>)> = info
+        .requires
+        .iter()
+        .map(|spec| {
+            let target = resolver
+                .resolve(name, spec, ImportKind::Require)
+                .ok()
+                .map(|r| match r {
+                    crate::modules::Resolved::File(f) => format!("/{f}"),
+                    crate::modules::Resolved::Builtin(b) => b,
+                });
+            (spec.clone(), target)
+        })
+        .collect();
+    Some(cjs::wrap(name, source, &info, &requires))
 }
 
 impl Loader for FileLoader {
@@ -109,56 +222,31 @@ impl Loader for FileLoader {
         if name == CLOUDFLARE_WORKERS {
             return Module::declare(ctx.clone(), name, CLOUDFLARE_WORKERS_SOURCE);
         }
-        let path = self.root.join(name);
-        let bytes =
-            std::fs::read(&path).map_err(|e| Error::new_loading_message(name, e.to_string()))?;
-        let ext = path
-            .extension()
-            .map(|e| e.to_string_lossy().to_ascii_lowercase())
-            .unwrap_or_default();
-        // Wrangler's default module rules: JSON, text and binary data files.
-        let source = match ext.as_str() {
-            "json" => {
-                let text = String::from_utf8(bytes)
-                    .map_err(|e| Error::new_loading_message(name, e.to_string()))?;
-                format!("export default JSON.parse({});", js_string(&text))
-            }
-            "txt" | "html" | "sql" => {
-                let text = String::from_utf8(bytes)
-                    .map_err(|e| Error::new_loading_message(name, e.to_string()))?;
-                format!("export default {};", js_string(&text))
-            }
-            "bin" => {
-                let list = bytes
-                    .iter()
-                    .map(|b| b.to_string())
-                    .collect::<Vec<_>>()
-                    .join(",");
-                format!("export default new Uint8Array([{list}]).buffer;")
-            }
-            _ => String::from_utf8(bytes)
-                .map_err(|e| Error::new_loading_message(name, e.to_string()))?,
-        };
-        Module::declare(ctx.clone(), name, source)
+        match module_source(&self.resolver, &self.loaded, name) {
+            Ok(source) => Module::declare(ctx.clone(), name, source),
+            Err(LoadFailure::Io(_, e)) => Err(Error::new_loading_message(name, e.to_string())),
+            Err(LoadFailure::Other(m)) => Err(Error::new_loading_message(name, m)),
+            Err(LoadFailure::Syntax(e)) => Err(throw_syntax_error(ctx, name, &e)),
+        }
+    }
+}
+
+/// Throws a `SyntaxError` whose stack names the original `file:line:col`,
+/// as QuickJS does for its own parse errors.
+fn throw_syntax_error(ctx: &Ctx<'_>, name: &str, e: &SourceError) -> Error {
+    let build = || -> Result<rquickjs::Value<'_>> {
+        let ctor: rquickjs::Function = ctx.globals().get("SyntaxError")?;
+        let err: rquickjs::Object = ctor.call((e.message.as_str(),))?;
+        err.set("stack", format!("    at {name}:{}:{}\n", e.line, e.column))?;
+        Ok(err.into_value())
+    };
+    match build() {
+        Ok(v) => ctx.throw(v),
+        Err(err) => err,
     }
 }
 
 /// A JS string literal for arbitrary text.
 fn js_string(s: &str) -> String {
     serde_json::Value::String(s.to_string()).to_string()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn normalize_refuses_climbing_out() {
-        assert_eq!(
-            normalize(Path::new("a/./b/../c.js")),
-            Some(PathBuf::from("a/c.js"))
-        );
-        assert_eq!(normalize(Path::new("../x.js")), None);
-        assert_eq!(normalize(Path::new("a/../../x.js")), None);
-    }
 }
