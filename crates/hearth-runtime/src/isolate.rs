@@ -81,23 +81,63 @@ struct Slot {
     subrequests: u32,
 }
 
-/// CPU accounting shared with the interrupt handler.
+/// CPU time this thread has used, from the kernel's per-thread clock, so a
+/// slice blocked in a host call (a disk write, a lock) is not charged for
+/// the time it slept.
+fn thread_cpu_time() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; the clock id is a
+    // constant every supported kernel knows.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    if rc != 0 {
+        return Duration::ZERO;
+    }
+    Duration::new(
+        ts.tv_sec.max(0) as u64,
+        ts.tv_nsec.clamp(0, 999_999_999) as u32,
+    )
+}
+
+/// CPU accounting shared with the interrupt handler. A slice records both
+/// clocks at its start: CPU time never exceeds wall time, so the handler
+/// reads the cheap wall clock first and asks the kernel for the thread's
+/// CPU time only once the wall clock alone could be over budget.
 #[derive(Default)]
 struct Cpu {
-    slice_start: Cell<Option<Instant>>,
+    slice_start: Cell<Option<(Instant, Duration)>>,
     budget: Cell<Duration>,
     tripped: Cell<bool>,
 }
 
 impl Cpu {
+    fn begin(&self, budget: Duration) {
+        self.budget.set(budget);
+        self.tripped.set(false);
+        self.slice_start
+            .set(Some((Instant::now(), thread_cpu_time())));
+    }
+
+    /// CPU time of the current slice so far, and ends it.
+    fn end(&self) -> Duration {
+        self.slice_start
+            .take()
+            .map(|(_, cpu)| thread_cpu_time().saturating_sub(cpu))
+            .unwrap_or_default()
+    }
+
     fn over_budget(&self) -> bool {
-        match self.slice_start.get() {
-            Some(start) if start.elapsed() > self.budget.get() => {
-                self.tripped.set(true);
-                true
-            }
-            _ => false,
+        let Some((wall, cpu)) = self.slice_start.get() else {
+            return false;
+        };
+        let budget = self.budget.get();
+        if wall.elapsed() <= budget || thread_cpu_time().saturating_sub(cpu) <= budget {
+            return false;
         }
+        self.tripped.set(true);
+        true
     }
 }
 
@@ -455,9 +495,7 @@ impl Isolate {
 
         // Time spent building counts against a start-up budget equal to the
         // per-request CPU limit, so a looping top level cannot hang start-up.
-        cpu.budget.set(Duration::from_millis(config.limits.cpu_ms));
-        cpu.tripped.set(false);
-        cpu.slice_start.set(Some(Instant::now()));
+        cpu.begin(Duration::from_millis(config.limits.cpu_ms));
 
         let built = context.with(|ctx| -> Result<(Api, bool), StartError> {
             hearth_webapi::install(&ctx).map_err(|e| script_error(&ctx, e, "webapi"))?;
@@ -531,7 +569,7 @@ impl Isolate {
             Ok((api, has_fetch))
         });
         let tripped = cpu.tripped.get();
-        cpu.slice_start.set(None);
+        cpu.end();
         if built.is_err() {
             // Rejections recorded while evaluating hold JS values; release
             // them while the runtime is still alive.
@@ -577,20 +615,13 @@ impl Isolate {
             .map(|s| s.cpu_used)
             .unwrap_or_default();
         let limit = Duration::from_millis(host.config.limits.cpu_ms);
-        host.cpu.budget.set(limit.saturating_sub(used));
-        host.cpu.tripped.set(false);
-        host.cpu.slice_start.set(Some(Instant::now()));
+        host.cpu.begin(limit.saturating_sub(used));
     }
 
     fn slice_end(&self) {
         let host = &self.host;
         let owner = host.owner.get();
-        let elapsed = host
-            .cpu
-            .slice_start
-            .take()
-            .map(|s| s.elapsed())
-            .unwrap_or_default();
+        let elapsed = host.cpu.end();
         host.stats
             .cpu_micros
             .fetch_add(elapsed.as_micros() as u64, Ordering::Relaxed);
