@@ -400,14 +400,14 @@ fn symlinks_leaving_the_root_are_refused_and_inner_ones_use_the_real_path() {
     assert_eq!(
         resolve(&root, "index.js", "leak"),
         Err(format!(
-            "Cannot import 'leak' from index.js: it resolves outside the worker's project root {}",
+            "Cannot import 'leak' from index.js: it leaves the worker's module root {}",
             real(&root).display()
         ))
     );
     assert_eq!(
         resolve(&root, "index.js", "../secret/index.js"),
         Err(format!(
-            "Cannot import '../secret/index.js' from index.js: it resolves outside the worker's project root {}",
+            "Cannot import '../secret/index.js' from index.js: it leaves the worker's module root {}",
             real(&root).display()
         ))
     );

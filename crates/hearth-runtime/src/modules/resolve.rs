@@ -161,7 +161,7 @@ pub enum ResolveError {
     #[error("Invalid module specifier '{specifier}' imported from {importer}")]
     InvalidSpecifier { specifier: String, importer: String },
     #[error(
-        "Cannot import '{specifier}' from {importer}: it resolves outside the worker's project root {root}"
+        "Cannot import '{specifier}' from {importer}: it leaves the worker's module root {root}"
     )]
     OutsideRoot {
         specifier: String,
