@@ -45,6 +45,9 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8787";
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// Prefix of the internal endpoints.
 pub const INTERNAL_PREFIX: &str = "/__hearth/";
+/// `Retry-After` (seconds) on a 503 shed because every isolate's queue was
+/// full: queues drain in well under a second unless the worker is stuck.
+pub const OVERLOADED_RETRY_AFTER_SECS: u32 = 1;
 
 /// Everything `serve` needs. The binary maps its config onto this.
 #[derive(Debug, Clone)]
@@ -384,7 +387,14 @@ async fn handle_worker(
                 }
                 _ => format!("{err}\n"),
             };
-            text(status, body)
+            let mut resp = text(status, body);
+            if matches!(err, DispatchError::Overloaded { .. }) {
+                resp.headers_mut().insert(
+                    http::header::RETRY_AFTER,
+                    OVERLOADED_RETRY_AFTER_SECS.into(),
+                );
+            }
+            resp
         }
     };
     if let Ok(v) = HeaderValue::from_str(&id) {
@@ -483,6 +493,7 @@ fn health_json(state: &State) -> String {
                 "index": s.index,
                 "requests": s.requests,
                 "in_flight": s.in_flight,
+                "queued": s.queued,
                 "errors": s.errors,
                 "cpu_ms": s.cpu_micros as f64 / 1000.0,
                 "cpu_limit_hits": s.cpu_limit_hits,
@@ -506,6 +517,7 @@ fn health_json(state: &State) -> String {
             "cpu_ms": limits.cpu_ms,
             "memory_bytes": limits.memory_bytes,
             "max_request_body_bytes": limits.max_request_body_bytes,
+            "max_queued_requests": limits.max_queued_requests,
         },
     })
     .to_string()

@@ -21,6 +21,8 @@ pub(crate) struct Metrics {
     cpu_limit: AtomicU64,
     memory_limit: AtomicU64,
     other_errors: AtomicU64,
+    /// Requests shed with 503 because every isolate's queue was full.
+    overloaded: AtomicU64,
 }
 
 impl Default for Metrics {
@@ -34,6 +36,7 @@ impl Default for Metrics {
             cpu_limit: AtomicU64::new(0),
             memory_limit: AtomicU64::new(0),
             other_errors: AtomicU64::new(0),
+            overloaded: AtomicU64::new(0),
         }
     }
 }
@@ -60,6 +63,7 @@ impl Metrics {
             DispatchError::Exception { .. } => &self.exceptions,
             DispatchError::CpuLimit { .. } => &self.cpu_limit,
             DispatchError::MemoryLimit { .. } => &self.memory_limit,
+            DispatchError::Overloaded { .. } => &self.overloaded,
             _ => &self.other_errors,
         };
         c.fetch_add(1, Ordering::Relaxed);
@@ -120,6 +124,17 @@ impl Metrics {
                 c.load(Ordering::Relaxed)
             );
         }
+
+        let _ = writeln!(
+            out,
+            "# HELP hearth_overloaded_total Requests answered 503 because every isolate's queue was full."
+        );
+        let _ = writeln!(out, "# TYPE hearth_overloaded_total counter");
+        let _ = writeln!(
+            out,
+            "hearth_overloaded_total {}",
+            self.overloaded.load(Ordering::Relaxed)
+        );
 
         let _ = writeln!(
             out,

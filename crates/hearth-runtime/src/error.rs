@@ -49,6 +49,11 @@ pub enum DispatchError {
     IsolateRestarted,
     #[error("The worker is shutting down.")]
     ShuttingDown,
+    /// Every isolate's queue of requests waiting to start is full.
+    #[error(
+        "overloaded: every isolate's request queue is full (limits.max_queued_requests = {limit}); retry later."
+    )]
+    Overloaded { limit: usize },
 }
 
 impl DispatchError {

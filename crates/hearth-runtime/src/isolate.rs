@@ -712,6 +712,8 @@ impl Isolate {
         let rid = self.next_rid;
         self.next_rid += 1;
         self.host.stats.requests.fetch_add(1, Ordering::Relaxed);
+        // It has left the queue the pool bounds.
+        self.host.stats.queued.fetch_sub(1, Ordering::Relaxed);
         self.host.slots.borrow_mut().insert(
             rid,
             Slot {

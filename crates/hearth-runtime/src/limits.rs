@@ -18,6 +18,10 @@ pub const DEFAULT_MAX_REDIRECTS: u32 = 20;
 pub const DEFAULT_MAX_SUBREQUEST_RESPONSE_BYTES: usize = 100 * 1024 * 1024;
 /// Time an outgoing `fetch()` may take before failing, in milliseconds.
 pub const DEFAULT_SUBREQUEST_TIMEOUT_MS: u64 = 100_000;
+/// Requests that may wait for one isolate to start them. Not a Cloudflare
+/// limit (its edge scales out instead): past it, with every isolate's queue
+/// full, the front sheds load with 503 rather than queueing without bound.
+pub const DEFAULT_MAX_QUEUED_REQUESTS: usize = 128;
 
 /// Limits applied to a worker. `Default` gives Cloudflare's values.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,6 +42,8 @@ pub struct Limits {
     pub max_subrequest_response_bytes: usize,
     /// Timeout of one outgoing `fetch()`, in ms.
     pub subrequest_timeout_ms: u64,
+    /// Requests waiting to be started, per isolate.
+    pub max_queued_requests: usize,
 }
 
 impl Default for Limits {
@@ -51,6 +57,7 @@ impl Default for Limits {
             max_redirects: DEFAULT_MAX_REDIRECTS,
             max_subrequest_response_bytes: DEFAULT_MAX_SUBREQUEST_RESPONSE_BYTES,
             subrequest_timeout_ms: DEFAULT_SUBREQUEST_TIMEOUT_MS,
+            max_queued_requests: DEFAULT_MAX_QUEUED_REQUESTS,
         }
     }
 }

@@ -23,6 +23,8 @@ pub struct IsolateStats {
     pub requests: AtomicU64,
     pub errors: AtomicU64,
     pub in_flight: AtomicUsize,
+    /// Requests sent to this isolate that it has not started yet.
+    pub queued: AtomicUsize,
     pub cpu_micros: AtomicU64,
     pub cpu_limit_hits: AtomicU64,
     pub restarts: AtomicU64,
@@ -37,6 +39,7 @@ pub struct IsolateSnapshot {
     pub requests: u64,
     pub errors: u64,
     pub in_flight: usize,
+    pub queued: usize,
     pub cpu_micros: u64,
     pub cpu_limit_hits: u64,
     pub restarts: u64,
@@ -150,16 +153,39 @@ impl IsolatePool {
         best
     }
 
-    /// Runs the worker's `fetch` handler for one request.
+    /// The least-busy isolate whose queue has room, with a place in that
+    /// queue reserved; `None` when every queue is full.
+    fn reserve(&self) -> Option<usize> {
+        let n = self.inner.senders.len();
+        let bound = self.inner.config.limits.max_queued_requests;
+        let first = self.pick();
+        (0..n).map(|k| (first + k) % n).find(|&i| {
+            self.inner.stats[i]
+                .queued
+                .fetch_update(Ordering::AcqRel, Ordering::Relaxed, |q| {
+                    (q < bound).then_some(q + 1)
+                })
+                .is_ok()
+        })
+    }
+
+    /// Runs the worker's `fetch` handler for one request. Fails with
+    /// [`DispatchError::Overloaded`] when every isolate already has
+    /// `limits.max_queued_requests` requests waiting to start.
     pub async fn dispatch(&self, req: WorkerRequest) -> Result<WorkerResponse, DispatchError> {
-        let i = self.pick();
+        let Some(i) = self.reserve() else {
+            return Err(DispatchError::Overloaded {
+                limit: self.inner.config.limits.max_queued_requests,
+            });
+        };
         let stats = &self.inner.stats[i];
         stats.in_flight.fetch_add(1, Ordering::Relaxed);
         let _guard = InFlight(stats);
         let (tx, rx) = oneshot::channel();
-        self.inner.senders[i]
-            .send(Job::Request(req, tx))
-            .map_err(|_| DispatchError::ShuttingDown)?;
+        if self.inner.senders[i].send(Job::Request(req, tx)).is_err() {
+            stats.queued.fetch_sub(1, Ordering::Relaxed);
+            return Err(DispatchError::ShuttingDown);
+        }
         rx.await.unwrap_or(Err(DispatchError::IsolateRestarted))
     }
 
@@ -174,6 +200,7 @@ impl IsolatePool {
                 requests: s.requests.load(Ordering::Relaxed),
                 errors: s.errors.load(Ordering::Relaxed),
                 in_flight: s.in_flight.load(Ordering::Relaxed),
+                queued: s.queued.load(Ordering::Relaxed),
                 cpu_micros: s.cpu_micros.load(Ordering::Relaxed),
                 cpu_limit_hits: s.cpu_limit_hits.load(Ordering::Relaxed),
                 restarts: s.restarts.load(Ordering::Relaxed),
