@@ -306,7 +306,7 @@ fn reading(c: &CaseResult, all: &[CaseResult], cpus: usize) -> String {
         }
         CaseId::KvPut => format!(
             "**KV put.** Both sides commit one transaction per put and wait for its WAL fsync \
-             (synchronous=FULL), so the raw p50 of {} is this disk's commit latency. \
+             (synchronous=FULL; strace shows exactly one per put on each side), so the raw p50 of {} is this disk's commit latency. \
              Hearth/raw {:.2} ({}); p99 {} vs {}. The contract's own work per put \
              (validation, the clock, the mutex) is microseconds, so a larger gap comes from \
              the disk rather than from the code.{}",
