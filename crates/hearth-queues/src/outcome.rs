@@ -57,6 +57,11 @@ impl BatchOutcome {
         }
     }
 
+    /// The longest retry delay this outcome accepts, in seconds.
+    pub fn max_delay_secs(&self) -> u64 {
+        self.max_delay_secs
+    }
+
     /// The handler threw (or its promise rejected).
     pub fn set_threw(&mut self) {
         self.threw = true;

@@ -42,6 +42,8 @@ pub(crate) type Responder = oneshot::Sender<Result<WorkerResponse, DispatchError
 
 pub(crate) enum Job {
     Request(WorkerRequest, Responder),
+    /// A non-`fetch` event; its outcome comes back as the response body.
+    Event(crate::events::WorkerEvent, Responder),
     Shutdown,
 }
 
@@ -333,6 +335,7 @@ struct Api {
     fetch_failed: Persistent<Function<'static>>,
     fetch_chunk: Persistent<Function<'static>>,
     fetch_end: Persistent<Function<'static>>,
+    events: crate::events::EventApi,
 }
 
 pub(crate) struct Isolate {
@@ -504,7 +507,7 @@ impl Isolate {
                 .eval_with_options(PRELUDE, internal_eval_options())
                 .map_err(|e| script_error(&ctx, e, "prelude"))?;
             let api: Object = prelude
-                .call((host_obj,))
+                .call((host_obj.clone(),))
                 .map_err(|e| script_error(&ctx, e, "prelude"))?;
             let get = |name: &str| -> Result<Function, StartError> {
                 api.get(name).map_err(|e| script_error(&ctx, e, "prelude"))
@@ -515,7 +518,7 @@ impl Isolate {
                     message,
                 }
             })?;
-            get("setEnv")?.call::<_, ()>((env,)).map_err(engine)?;
+            get("setEnv")?.call::<_, ()>((env.clone(),)).map_err(engine)?;
 
             let module = Module::declare(ctx.clone(), main_name.as_str(), source)
                 .map_err(|e| script_error(&ctx, e, &main_name))?;
@@ -555,8 +558,10 @@ impl Isolate {
                 .and_then(|ns| ns.get("default"))
                 .map_err(|e| script_error(&ctx, e, &main_name))?;
             let has_fetch: bool = get("setHandler")?
-                .call((default,))
+                .call((default.clone(),))
                 .map_err(|e| script_error(&ctx, e, &main_name))?;
+            let events = crate::events::install(&ctx, host_obj, default, env)
+                .map_err(|e| script_error(&ctx, e, "events"))?;
             let api = Api {
                 dispatch: Persistent::save(&ctx, get("dispatch")?),
                 ws_deliver: Persistent::save(&ctx, get("wsDeliver")?),
@@ -565,6 +570,7 @@ impl Isolate {
                 fetch_failed: Persistent::save(&ctx, get("fetchFailed")?),
                 fetch_chunk: Persistent::save(&ctx, get("fetchChunk")?),
                 fetch_end: Persistent::save(&ctx, get("fetchEnd")?),
+                events,
             };
             Ok((api, has_fetch))
         });
@@ -747,6 +753,23 @@ impl Isolate {
         });
     }
 
+    fn start_event(&mut self, ev: crate::events::WorkerEvent, tx: Responder) {
+        let rid = self.next_rid;
+        self.next_rid += 1;
+        self.host.stats.requests.fetch_add(1, Ordering::Relaxed);
+        self.host.slots.borrow_mut().insert(
+            rid,
+            Slot {
+                tag: ev.id.clone(),
+                responder: Some(tx),
+                cpu_used: Duration::ZERO,
+                pass_through: false,
+                subrequests: 0,
+            },
+        );
+        self.run(rid, move |ctx, api| api.events.call(ctx, rid, ev));
+    }
+
     fn fire_timers(&self) {
         let now = Instant::now();
         loop {
@@ -911,6 +934,7 @@ impl Isolate {
                 Some(ev) = self.events.recv() => self.handle_event(ev),
                 job = jobs.recv(), if shutting_down.is_none() => match job {
                     Some(Job::Request(req, tx)) => self.start_request(req, tx),
+                    Some(Job::Event(ev, tx)) => self.start_event(ev, tx),
                     Some(Job::Shutdown) | None => *shutting_down = Some(Instant::now()),
                 },
                 _ = sleep_until(deadline), if deadline.is_some() => self.fire_timers(),

@@ -36,17 +36,21 @@
 
 pub mod bindings;
 mod config;
+pub mod cron;
 mod error;
+pub mod events;
 mod fetch;
 mod isolate;
 pub mod limits;
 mod loader;
 pub mod modules;
 mod pool;
+pub mod queue_consumer;
 
 pub use bindings::{BindingAdapter, BindingInfo};
 pub use config::WorkerConfig;
 pub use error::{DispatchError, StartError};
+pub use events::{QueueEventOutcome, ScheduledOutcome, WorkerEvent};
 pub use limits::Limits;
 pub use pool::{IsolatePool, IsolateSnapshot, IsolateStats};
 

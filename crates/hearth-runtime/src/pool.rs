@@ -189,6 +189,23 @@ impl IsolatePool {
         rx.await.unwrap_or(Err(DispatchError::IsolateRestarted))
     }
 
+    /// Runs a non-`fetch` event (see [`crate::events`]); the outcome is the
+    /// response body, as JSON.
+    pub(crate) async fn dispatch_event(
+        &self,
+        event: crate::events::WorkerEvent,
+    ) -> Result<WorkerResponse, DispatchError> {
+        let i = self.pick();
+        let stats = &self.inner.stats[i];
+        stats.in_flight.fetch_add(1, Ordering::Relaxed);
+        let _guard = InFlight(stats);
+        let (tx, rx) = oneshot::channel();
+        self.inner.senders[i]
+            .send(Job::Event(event, tx))
+            .map_err(|_| DispatchError::ShuttingDown)?;
+        rx.await.unwrap_or(Err(DispatchError::IsolateRestarted))
+    }
+
     /// Counters of every isolate.
     pub fn snapshot(&self) -> Vec<IsolateSnapshot> {
         self.inner

@@ -13,11 +13,13 @@ use crate::config::WorkerConfig;
 
 mod d1;
 mod kv;
+mod queue;
 mod r2;
 mod support;
 
 pub use d1::D1Adapter;
 pub use kv::KvAdapter;
+pub use queue::QueueAdapter;
 pub use r2::R2Adapter;
 
 /// Exposes one binding to JavaScript.
