@@ -121,7 +121,8 @@ fn filesystem_of(dir: &Path) -> String {
 
 /// What the storage figures depend on, relative to the workspace root.
 const MEASURED_PATHS: &[&str] = &[
-    "bench",
+    "bench/src/storage",
+    "bench/src/measure.rs",
     "crates/hearth-core",
     "crates/hearth-kv",
     "crates/hearth-d1",
