@@ -105,7 +105,7 @@ class URLSearchParams {
       if (typeof init[Symbol.iterator] === "function") {
         for (const pair of init) {
           const arr = typeof pair === "string" ? null : Array.from(pair);
-          if (arr === null || arr.length !== 2) throw new TypeError("Failed to construct 'URLSearchParams': Sequence initializer must only contain pair elements");
+          if (arr === null || arr.length !== 2) throw new TypeError("Invalid URL search params sequence.");
           list.push(toUSVString(arr[0]), toUSVString(arr[1]));
         }
         return;

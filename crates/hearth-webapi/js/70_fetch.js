@@ -87,7 +87,7 @@ function headersFill(h, init) {
   if (typeof init[Symbol.iterator] === "function") {
     for (const pair of init) {
       const arr = typeof pair === "string" ? [pair] : Array.from(pair);
-      if (arr.length !== 2) throw new TypeError("Failed to construct 'Headers': Invalid value");
+      if (arr.length !== 2) throw new TypeError("To initialize a Headers object from a sequence, each inner sequence must have exactly two elements.");
       headersAppend(map, normalizeHeaderName(arr[0]), normalizeHeaderValue(arr[1]));
     }
     return;
@@ -214,7 +214,7 @@ const BodyMethods = {
         return form;
       });
     }
-    return Promise.reject(new TypeError("Unrecognized Content-Type header value. FormData can only parse the following MIME types: multipart/form-data, application/x-www-form-urlencoded."));
+    return Promise.reject(new TypeError("Unrecognized Content-Type header value. FormData can only parse the following MIME types: multipart/form-data, application/x-www-form-urlencoded"));
   },
 };
 function mixinBody(cls) {

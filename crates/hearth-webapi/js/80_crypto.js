@@ -26,7 +26,11 @@ function normalizeAlgorithm(alg, op) {
   if (!isObject(alg) || alg.name === undefined) throw new TypeError("Algorithm must be a string or an object with a name.");
   const raw = String(alg.name);
   const name = ALG_NAMES[raw.toUpperCase()];
-  if (name === undefined || !SUPPORTED[op].has(name)) throw notSupported(`Unrecognized or unimplemented algorithm "${raw}" for ${op}.`);
+  if (name === undefined || !SUPPORTED[op].has(name)) {
+    // workerd words the digest case without naming the algorithm.
+    if (op === "digest") throw notSupported("Unrecognized or unimplemented digest algorithm requested.");
+    throw notSupported(`Unrecognized or unimplemented algorithm "${raw}" for ${op}.`);
+  }
   const out = { ...alg, name };
   if (alg.hash !== undefined) out.hash = normalizeAlgorithm(alg.hash, "digest");
   return out;
@@ -78,7 +82,7 @@ function requireUsage(key, usage, alg) {
   if (!(key instanceof CryptoKey)) throw new TypeError("Expected a CryptoKey.");
   const k = key[kKey];
   if (alg && k.algorithm.name !== alg.name) throw accessError(`The requested operation is not valid for the provided key (algorithm ${k.algorithm.name}, requested ${alg.name}).`);
-  if (!k.usages.includes(usage)) throw accessError(`The requested operation is not valid for the provided key (usage "${usage}" not allowed).`);
+  if (!k.usages.includes(usage)) throw accessError(`Requested key usage "${usage}" does not match any usage listed in this CryptoKey.`);
   return k;
 }
 
@@ -205,7 +209,7 @@ async function exportKey(format, key) {
   format = String(format);
   if (!(key instanceof CryptoKey)) throw new TypeError("Expected a CryptoKey.");
   const k = key[kKey];
-  if (!k.extractable) throw accessError("Attempt to export non-extractable key.");
+  if (!k.extractable) throw accessError(`Attempt to export non-extractable ${k.algorithm.name} key.`);
   const name = k.algorithm.name;
   const jwkCommon = (o) => { o.key_ops = k.usages.slice(); o.ext = true; return o; };
   if (name === "HMAC" || name === "AES-GCM") {

@@ -93,14 +93,9 @@ fn decoder_new<'js>(
     )
 }
 
-fn decode_err(ctx: &Ctx<'_>, enc: &'static Encoding) -> rquickjs::Error {
-    Exception::throw_type(
-        ctx,
-        &format!(
-            "The encoded data was not valid for encoding {}",
-            enc.name().to_ascii_lowercase()
-        ),
-    )
+// workerd's text for a fatal decoder, whatever the encoding.
+fn decode_err(ctx: &Ctx<'_>, _enc: &'static Encoding) -> rquickjs::Error {
+    Exception::throw_type(ctx, "Failed to decode input.")
 }
 
 /// `decoderDecode(decoder, bytes, stream, fatal)` -> string.
@@ -315,7 +310,10 @@ fn random<'js>(ctx: Ctx<'js>, n: usize) -> Result<Value<'js>> {
         return Err(throw_dom(
             &ctx,
             "QuotaExceededError",
-            &format!("getRandomValues() only accepts buffers of size <= {MAX_RANDOM_BYTES} bytes."),
+            &format!(
+                "getRandomValues() only accepts buffers of size <= {}K but provided {n} bytes.",
+                MAX_RANDOM_BYTES / 1024
+            ),
         ));
     }
     let v = random_bytes(n);

@@ -38,7 +38,7 @@ fn headers_reject_invalid_names_and_values() {
     );
     assert_eq!(
         run(r#"new Headers([["a"]])"#),
-        "THROW TypeError: Failed to construct 'Headers': Invalid value"
+        "THROW TypeError: To initialize a Headers object from a sequence, each inner sequence must have exactly two elements."
     );
 }
 
@@ -198,7 +198,7 @@ fn form_data_from_urlencoded_and_methods() {
         run(
             r#"return await new Response("x", {headers: {"content-type": "text/plain"}}).formData();"#
         ),
-        "THROW TypeError: Unrecognized Content-Type header value. FormData can only parse the following MIME types: multipart/form-data, application/x-www-form-urlencoded."
+        "THROW TypeError: Unrecognized Content-Type header value. FormData can only parse the following MIME types: multipart/form-data, application/x-www-form-urlencoded"
     );
 }
 

@@ -29,8 +29,8 @@
   }
 
   function httpMetadataOf(m) {
-    if (m === null || m === undefined) return undefined;
     const out = {};
+    if (m === null || m === undefined) return out;
     for (const k of ["contentType", "contentLanguage", "contentDisposition", "contentEncoding", "cacheControl"]) {
       if (typeof m[k] === "string") out[k] = m[k];
     }
@@ -56,7 +56,7 @@
       this.checksums = new R2Checksums(d.checksums || {});
       this.uploaded = new Date(d.uploaded);
       this.httpMetadata = httpMetadataOf(d.httpMetadata);
-      this.customMetadata = d.customMetadata === null ? undefined : d.customMetadata;
+      this.customMetadata = d.customMetadata === null || d.customMetadata === undefined ? {} : d.customMetadata;
       this.range = d.range === null ? undefined : d.range;
       this.storageClass = d.storageClass;
     }
@@ -207,7 +207,7 @@
     if (ArrayBuffer.isView(value)) return util.viewBytes(value);
     if (util.isBlob(value)) return new Uint8Array(await value.arrayBuffer());
     if (util.isStream(value)) return util.readStream(value);
-    throw new TypeError(`Failed to execute '${method}': parameter 2 is not of type 'ReadableStream or ArrayBuffer or ArrayBufferView or string or Blob'.`);
+    throw new TypeError(`Failed to execute '${method}' on 'R2Bucket': parameter 2 is not of type 'ReadableStream or ArrayBuffer or ArrayBufferView or string or Blob'.`);
   }
 
   const objectOf = (json) => new R2Object(JSON.parse(json));

@@ -1,0 +1,290 @@
+// Records the goldens from Miniflare (workerd with simulated bindings) and
+// compares Hearth against them. Run through record.sh, which installs the
+// pinned peers first.
+//
+//   node conformance/record.mjs [--hearth-only] [--area NAME]
+//
+// --hearth-only skips recording and compares Hearth with the committed goldens.
+
+import { spawn } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import readline from "node:readline";
+import { createRequire } from "node:module";
+import { fileURLToPath } from "node:url";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const repo = path.resolve(here, "..");
+const args = process.argv.slice(2);
+const hearthOnly = args.includes("--hearth-only");
+const onlyArea = args.includes("--area") ? args[args.indexOf("--area") + 1] : null;
+
+// Stable JSON: sorted keys, two-space indent, trailing newline.
+function sortKeys(v) {
+  if (Array.isArray(v)) return v.map(sortKeys);
+  if (v && typeof v === "object") {
+    const out = {};
+    for (const k of Object.keys(v).sort()) out[k] = sortKeys(v[k]);
+    return out;
+  }
+  return v;
+}
+const stable = (v) => JSON.stringify(sortKeys(v), null, 2) + "\n";
+
+// First place where two JSON values differ, as [path, left, right].
+function firstDiff(a, b, at = "$") {
+  if (Array.isArray(a) && Array.isArray(b)) {
+    for (let i = 0; i < Math.max(a.length, b.length); i++) {
+      if (i >= a.length) return [`${at}[${i}]`, undefined, b[i]];
+      if (i >= b.length) return [`${at}[${i}]`, a[i], undefined];
+      const d = firstDiff(a[i], b[i], `${at}[${i}]`);
+      if (d) return d;
+    }
+    return null;
+  }
+  const isObj = (x) => x && typeof x === "object" && !Array.isArray(x);
+  if (isObj(a) && isObj(b)) {
+    const keys = [...new Set([...Object.keys(a), ...Object.keys(b)])].sort();
+    for (const k of keys) {
+      if (!(k in a)) return [`${at}.${k}`, undefined, b[k]];
+      if (!(k in b)) return [`${at}.${k}`, a[k], undefined];
+      const d = firstDiff(a[k], b[k], `${at}.${k}`);
+      if (d) return d;
+    }
+    return null;
+  }
+  return JSON.stringify(a) === JSON.stringify(b) ? null : [at, a, b];
+}
+
+const short = (v) => {
+  if (v === undefined) return "(absent)";
+  const s = JSON.stringify(v);
+  return s.length > 160 ? s.slice(0, 157) + "..." : s;
+};
+
+function areas() {
+  return fs
+    .readdirSync(here)
+    .map((f) => /^wrangler\.(.+)\.json$/.exec(f))
+    .filter(Boolean)
+    .map((m) => m[1])
+    .filter((a) => !onlyArea || a === onlyArea)
+    .sort();
+}
+
+const config = (area) => JSON.parse(fs.readFileSync(path.join(here, `wrangler.${area}.json`), "utf8"));
+const inputs = JSON.parse(fs.readFileSync(path.join(here, "inputs.json"), "utf8"));
+const known = JSON.parse(fs.readFileSync(path.join(here, "known-differences.json"), "utf8"));
+
+function scenarioFiles(area) {
+  return fs
+    .readdirSync(path.join(here, "scenarios", area))
+    .filter((f) => f.endsWith(".js"))
+    .map((f) => f.slice(0, -3))
+    .sort();
+}
+
+// The request for one scenario: a GET, or a POST of its input file.
+function requestFor(area, name) {
+  const input = inputs[`${area}/${name}`];
+  if (!input) return { method: "GET" };
+  return { method: "POST", body: fs.readFileSync(path.resolve(repo, input)) };
+}
+
+async function runAll(area, fetchScenario) {
+  const listed = JSON.parse(await (await fetchScenario("", { method: "GET" })).text());
+  const files = scenarioFiles(area);
+  if (JSON.stringify(listed) !== JSON.stringify(files)) {
+    throw new Error(
+      `${area}: areas/${area}/index.js serves [${listed}] but scenarios/${area}/ holds [${files}]`,
+    );
+  }
+  const out = {};
+  for (const name of files) {
+    let res;
+    let text;
+    try {
+      res = await fetchScenario(name, { ...requestFor(area, name), signal: AbortSignal.timeout(20000) });
+      text = await res.text();
+    } catch (e) {
+      out[name] = { no_response: String(e.cause ?? e) };
+      continue;
+    }
+    try {
+      out[name] = JSON.parse(text);
+    } catch {
+      out[name] = { not_json: { status: res.status, body: text.slice(0, 500) } };
+    }
+  }
+  return out;
+}
+
+async function recordMiniflare(area) {
+  const require = createRequire(path.join(here, ".peers", "package.json"));
+  const { Miniflare } = require("miniflare");
+  const cfg = config(area);
+  const persist = fs.mkdtempSync(path.join(os.tmpdir(), `conformance-mf-${area}-`));
+  const mf = new Miniflare({
+    modules: true,
+    modulesRoot: here,
+    modulesRules: [{ type: "ESModule", include: ["**/*.js"] }],
+    scriptPath: path.join(here, cfg.main),
+    compatibilityDate: cfg.compatibility_date,
+    compatibilityFlags: cfg.compatibility_flags ?? [],
+    kvNamespaces: Object.fromEntries((cfg.kv_namespaces ?? []).map((n) => [n.binding, n.id])),
+    d1Databases: Object.fromEntries((cfg.d1_databases ?? []).map((d) => [d.binding, d.database_id])),
+    r2Buckets: Object.fromEntries((cfg.r2_buckets ?? []).map((b) => [b.binding, b.bucket_name])),
+    kvPersist: path.join(persist, "kv"),
+    d1Persist: path.join(persist, "d1"),
+    r2Persist: path.join(persist, "r2"),
+  });
+  try {
+    await mf.ready;
+    return await runAll(area, (name, init) => mf.dispatchFetch(`http://conformance.test/${name}`, init));
+  } finally {
+    await mf.dispose();
+    fs.rmSync(persist, { recursive: true, force: true });
+  }
+}
+
+function hearthBinary() {
+  const bin = path.join(repo, "target", "release", "hearth");
+  if (!fs.existsSync(bin)) throw new Error(`${bin} is missing; record.sh builds it`);
+  return bin;
+}
+
+async function runHearth(area) {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), `conformance-hearth-${area}-`));
+  const child = spawn(
+    hearthBinary(),
+    ["serve", path.join(here, `wrangler.${area}.json`), "--listen", "127.0.0.1:0", "--data-dir", dataDir],
+    { stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, HEARTH_LOG: "info" } },
+  );
+  try {
+    const addr = await new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`${area}: hearth did not start`)), 60000);
+      const lines = readline.createInterface({ input: child.stderr });
+      lines.on("line", (line) => {
+        const m = / on http:\/\/(\S+)/.exec(line);
+        if (m) {
+          clearTimeout(timer);
+          resolve(m[1]);
+        }
+      });
+      child.on("exit", (code) => reject(new Error(`${area}: hearth exited with ${code}`)));
+    });
+    return await runAll(area, (name, init) => fetch(`http://${addr}/${name}`, init));
+  } finally {
+    child.kill("SIGKILL");
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+function writeGoldens(area, results) {
+  const dir = path.join(here, "expected", area);
+  fs.rmSync(dir, { recursive: true, force: true });
+  fs.mkdirSync(dir, { recursive: true });
+  for (const [name, value] of Object.entries(results)) {
+    fs.writeFileSync(path.join(dir, `${name}.json`), stable(value));
+  }
+}
+
+function readGoldens(area) {
+  const dir = path.join(here, "expected", area);
+  const out = {};
+  for (const f of fs.readdirSync(dir).filter((f) => f.endsWith(".json")).sort()) {
+    out[f.slice(0, -5)] = JSON.parse(fs.readFileSync(path.join(dir, f), "utf8"));
+  }
+  return out;
+}
+
+// Each area's index.js imports every scenario of the area; it is generated
+// so that adding a scenario is adding a file.
+function writeIndex(area) {
+  const names = scenarioFiles(area);
+  const ident = (n) => "s_" + n.replace(/[^A-Za-z0-9]/g, "_");
+  const lines = [
+    "// Generated by conformance/record.mjs from scenarios/" + area + "/; do not edit.",
+    'import { areaWorker } from "../../lib/transcript.js";',
+    ...names.map((n) => `import ${ident(n)} from "../../scenarios/${area}/${n}.js";`),
+    "",
+    "export default areaWorker({",
+    ...names.map((n) => `  ${JSON.stringify(n)}: ${ident(n)},`),
+    "});",
+    "",
+  ];
+  fs.mkdirSync(path.join(here, "areas", area), { recursive: true });
+  fs.writeFileSync(path.join(here, "areas", area, "index.js"), lines.join("\n"));
+}
+
+async function main() {
+  const report = [];
+  let unexpected = 0;
+  for (const area of areas()) {
+    if (!hearthOnly) {
+      writeIndex(area);
+      console.log(`${area}: recording with miniflare`);
+      writeGoldens(area, await recordMiniflare(area));
+    }
+    console.log(`${area}: running on hearth`);
+    const golden = readGoldens(area);
+    const got = await runHearth(area);
+    // Hearth's transcripts, for diffing by hand (gitignored).
+    const outDir = path.join(here, ".out", "hearth", area);
+    fs.rmSync(outDir, { recursive: true, force: true });
+    fs.mkdirSync(outDir, { recursive: true });
+    for (const [name, value] of Object.entries(got)) fs.writeFileSync(path.join(outDir, `${name}.json`), stable(value));
+    const rows = [];
+    let matching = 0;
+    let knownCount = 0;
+    for (const name of Object.keys(golden).sort()) {
+      const id = `${area}/${name}`;
+      const d = firstDiff(golden[name], got[name] ?? { missing: true });
+      if (!d) {
+        matching++;
+        if (known[id]) {
+          unexpected++;
+          rows.push(`- \`${name}\`: listed as a known difference but now matches; remove it from known-differences.json`);
+        }
+        continue;
+      }
+      const reason = `at \`${d[0]}\`: miniflare ${short(d[1])}, hearth ${short(d[2])}`;
+      if (known[id]) {
+        knownCount++;
+        rows.push(`- \`${name}\` (known difference: ${known[id]}): ${reason}`);
+      } else {
+        unexpected++;
+        rows.push(`- \`${name}\` **unexpected**: ${reason}`);
+      }
+    }
+    const total = Object.keys(golden).length;
+    const summary = `${area}: ${matching}/${total} match, ${knownCount} known differences`;
+    console.log(summary);
+    for (const row of rows) console.log("  " + row);
+    report.push(`## ${area}\n\n${matching}/${total} scenarios match, ${knownCount} known differences.\n`);
+    if (rows.length) report.push(rows.join("\n") + "\n");
+  }
+  if (!onlyArea) {
+    const lock = JSON.parse(fs.readFileSync(path.join(here, ".peers", "package.json"), "utf8"));
+    const head = [
+      "# Conformance report",
+      "",
+      "Hearth compared with Miniflare " +
+        `${lock.dependencies.miniflare} (workerd ${lock.dependencies.workerd}); ` +
+        "written by `conformance/record.sh`. A difference is the first JSON path where " +
+        "the transcripts part, with both values.",
+      "",
+    ];
+    fs.writeFileSync(path.join(here, "REPORT.md"), head.join("\n") + "\n" + report.join("\n"));
+  }
+  if (unexpected) {
+    console.log(`${unexpected} unexpected difference(s); see conformance/REPORT.md`);
+    process.exitCode = 1;
+  }
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(2);
+});

@@ -1,0 +1,294 @@
+//! The differential conformance suite without Node: serves each area worker
+//! of `conformance/` with `hearth serve`, runs every scenario and compares
+//! its transcript with the golden recorded from Miniflare
+//! (`conformance/record.sh`). Fails on a difference that
+//! `conformance/known-differences.json` does not list, and on a listed one
+//! that no longer differs, so the list stays honest.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde_json::Value;
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn conformance_dir() -> PathBuf {
+    repo_root().join("conformance")
+}
+
+struct Server {
+    child: Child,
+    addr: String,
+}
+
+impl Server {
+    fn start(config: &Path, data_dir: &Path) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_hearth"))
+            .arg("serve")
+            .arg(config)
+            .args(["--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .env("HEARTH_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // The start-up line names the bound address; stderr is drained
+        // afterwards so the server never blocks on a full pipe.
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut tx = Some(tx);
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(rest) = line.split(" on http://").nth(1)
+                    && let Some(t) = tx.take()
+                {
+                    let addr = rest.split_whitespace().next().unwrap_or("").to_string();
+                    let _ = t.send(addr);
+                }
+            }
+        });
+        let addr = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("server did not report its address");
+        Server { child, addr }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One request per connection; returns the status and the (de-chunked) body.
+fn http(addr: &str, method: &str, path: &str, body: &[u8]) -> Result<(u16, Vec<u8>), String> {
+    let mut stream = TcpStream::connect(addr).map_err(|e| e.to_string())?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .map_err(|e| e.to_string())?;
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: conformance.test\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    stream
+        .write_all(head.as_bytes())
+        .and_then(|_| stream.write_all(body))
+        .map_err(|e| e.to_string())?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).map_err(|e| e.to_string())?;
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or("no header end")?;
+    let head = String::from_utf8_lossy(&raw[..split]).to_ascii_lowercase();
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or("no status")?;
+    let mut body = raw[split + 4..].to_vec();
+    if head.contains("transfer-encoding: chunked") {
+        body = dechunk(&body).ok_or("bad chunked body")?;
+    }
+    Ok((status, body))
+}
+
+fn dechunk(mut data: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    loop {
+        let line_end = data.windows(2).position(|w| w == b"\r\n")?;
+        let size =
+            usize::from_str_radix(std::str::from_utf8(&data[..line_end]).ok()?.trim(), 16).ok()?;
+        data = data.get(line_end + 2..)?;
+        if size == 0 {
+            return Some(out);
+        }
+        out.extend_from_slice(data.get(..size)?);
+        data = data.get(size + 2..)?;
+    }
+}
+
+fn read_json(path: &Path) -> Value {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The first path where two transcripts part, with both values.
+fn first_diff(a: &Value, b: &Value, at: &str) -> Option<(String, String, String)> {
+    let show = |v: Option<&Value>| match v {
+        None => "(absent)".to_string(),
+        Some(v) => {
+            let s = v.to_string();
+            if s.chars().count() > 160 {
+                format!("{}...", s.chars().take(157).collect::<String>())
+            } else {
+                s
+            }
+        }
+    };
+    match (a, b) {
+        (Value::Array(x), Value::Array(y)) => {
+            for i in 0..x.len().max(y.len()) {
+                let here = format!("{at}[{i}]");
+                match (x.get(i), y.get(i)) {
+                    (Some(l), Some(r)) => {
+                        if let Some(d) = first_diff(l, r, &here) {
+                            return Some(d);
+                        }
+                    }
+                    (l, r) => return Some((here, show(l), show(r))),
+                }
+            }
+            None
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            let mut keys: Vec<&String> = x.keys().chain(y.keys()).collect();
+            keys.sort();
+            keys.dedup();
+            for k in keys {
+                let here = format!("{at}.{k}");
+                match (x.get(k), y.get(k)) {
+                    (Some(l), Some(r)) => {
+                        if let Some(d) = first_diff(l, r, &here) {
+                            return Some(d);
+                        }
+                    }
+                    (l, r) => return Some((here, show(l), show(r))),
+                }
+            }
+            None
+        }
+        _ if a == b => None,
+        _ => Some((at.to_string(), show(Some(a)), show(Some(b)))),
+    }
+}
+
+struct AreaOutcome {
+    summary: String,
+    problems: Vec<String>,
+}
+
+fn run_area(
+    area: &str,
+    known: &BTreeMap<String, String>,
+    inputs: &BTreeMap<String, String>,
+) -> AreaOutcome {
+    let dir = conformance_dir();
+    let mut goldens: Vec<String> = std::fs::read_dir(dir.join("expected").join(area))
+        .unwrap()
+        .filter_map(|e| {
+            let name = e.ok()?.file_name().into_string().ok()?;
+            name.strip_suffix(".json").map(str::to_string)
+        })
+        .collect();
+    goldens.sort();
+
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.join(format!("wrangler.{area}.json")), data.path());
+    let mut problems = Vec::new();
+
+    let (_, listing) = http(&server.addr, "GET", "/", b"").unwrap();
+    let served: Vec<String> = serde_json::from_slice(&listing).unwrap();
+    if served != goldens {
+        problems.push(format!(
+            "{area}: the worker serves {served:?} but expected/{area}/ holds {goldens:?}; re-record with conformance/record.sh"
+        ));
+    }
+
+    let (mut matching, mut known_count) = (0, 0);
+    for name in &goldens {
+        let id = format!("{area}/{name}");
+        let golden = read_json(&dir.join("expected").join(area).join(format!("{name}.json")));
+        let (method, body) = match inputs.get(&id) {
+            Some(input) => ("POST", std::fs::read(repo_root().join(input)).unwrap()),
+            None => ("GET", Vec::new()),
+        };
+        let got = match http(&server.addr, method, &format!("/{name}"), &body) {
+            Ok((_, body)) => serde_json::from_slice(&body).unwrap_or_else(
+                |_| serde_json::json!({ "not_json": String::from_utf8_lossy(&body) }),
+            ),
+            Err(e) => serde_json::json!({ "no_response": e }),
+        };
+        match (first_diff(&golden, &got, "$"), known.get(&id)) {
+            (None, None) => matching += 1,
+            (None, Some(_)) => {
+                matching += 1;
+                problems.push(format!(
+                    "{id}: listed in known-differences.json but now matches; remove it"
+                ));
+            }
+            (Some(_), Some(_)) => known_count += 1,
+            (Some((path, want, have)), None) => {
+                problems.push(format!("{id}: at {path}: miniflare {want}, hearth {have}"))
+            }
+        }
+    }
+    AreaOutcome {
+        summary: format!(
+            "{area}: {matching}/{} match, {known_count} known differences",
+            goldens.len()
+        ),
+        problems,
+    }
+}
+
+#[test]
+fn scenarios_match_the_recorded_goldens() {
+    let dir = conformance_dir();
+    let known: BTreeMap<String, String> =
+        serde_json::from_value(read_json(&dir.join("known-differences.json"))).unwrap();
+    let inputs: BTreeMap<String, String> =
+        serde_json::from_value(read_json(&dir.join("inputs.json"))).unwrap();
+    let mut areas: Vec<String> = std::fs::read_dir(dir.join("expected"))
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .collect();
+    areas.sort();
+    assert!(!areas.is_empty(), "no goldens under conformance/expected/");
+
+    // Areas are independent servers with their own data; run them at once.
+    let outcomes: Vec<AreaOutcome> = std::thread::scope(|s| {
+        let handles: Vec<_> = areas
+            .iter()
+            .map(|area| s.spawn(|| run_area(area, &known, &inputs)))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+
+    let mut problems = Vec::new();
+    for outcome in outcomes {
+        println!("{}", outcome.summary);
+        problems.extend(outcome.problems);
+    }
+    assert!(
+        problems.is_empty(),
+        "{} conformance problem(s):\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
+}
+
+#[test]
+fn diff_names_the_first_differing_path() {
+    let a = serde_json::json!({"steps": [{"ok": 1}, {"ok": {"b": [1, 2]}}]});
+    let b = serde_json::json!({"steps": [{"ok": 1}, {"ok": {"b": [1, 3]}}]});
+    assert_eq!(
+        first_diff(&a, &b, "$"),
+        Some(("$.steps[1].ok.b[1]".into(), "2".into(), "3".into()))
+    );
+    let c = serde_json::json!({"x": 1});
+    assert_eq!(
+        first_diff(&c, &serde_json::json!({}), "$"),
+        Some(("$.x".into(), "1".into(), "(absent)".into()))
+    );
+    assert_eq!(first_diff(&a, &a.clone(), "$"), None);
+}
