@@ -12,6 +12,7 @@
 //! `Authorization: Bearer <token>`.
 
 mod metrics;
+mod triggers;
 pub mod websocket;
 
 use std::convert::Infallible;
@@ -63,6 +64,8 @@ pub struct ServeOptions {
     pub dev: bool,
     /// Token that opens the internal endpoints on non-loopback listeners.
     pub internal_token: Option<String>,
+    /// The queues broker, for the pull-consumer endpoints.
+    pub queues: Option<hearth_queues::QueueBroker>,
 }
 
 impl ServeOptions {
@@ -73,6 +76,7 @@ impl ServeOptions {
             data_dir: None,
             dev: false,
             internal_token: None,
+            queues: None,
         }
     }
 }
@@ -141,6 +145,11 @@ impl Server {
                 next_id: AtomicU64::new(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15)),
             }),
         })
+    }
+
+    /// The worker's isolates, for event sources (queues, cron) beside HTTP.
+    pub fn pool(&self) -> &IsolatePool {
+        &self.state.pool
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -263,6 +272,12 @@ fn text(status: StatusCode, body: impl Into<String>) -> Response<Body> {
 
 async fn handle(state: Arc<State>, req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
     let started = Instant::now();
+    if triggers::handles(&state, req.uri().path()) {
+        if !internal_allowed(&state, &req) {
+            return internal(&state, &req);
+        }
+        return triggers::handle(&state, req).await;
+    }
     if req.uri().path().starts_with(INTERNAL_PREFIX) {
         return internal(&state, &req);
     }

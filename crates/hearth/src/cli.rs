@@ -35,8 +35,40 @@ pub enum Command {
         #[command(subcommand)]
         command: R2Command,
     },
+    /// Queues: list queues, send a message, inspect a queue's backlog.
+    Queues {
+        #[command(subcommand)]
+        command: QueuesCommand,
+    },
     /// Load and validate a config; print it as JSON with the environment applied.
     Config(ProjectArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum QueuesCommand {
+    /// Every queue the config names or that holds messages, with its depth.
+    List {
+        #[command(flatten)]
+        project: ProjectArgs,
+    },
+    /// Send one message; prints its id.
+    Send {
+        #[command(flatten)]
+        project: ProjectArgs,
+        queue: String,
+        body: String,
+        /// text, bytes, json or v8 (json and v8 take a JSON body).
+        #[arg(long = "content-type", default_value = "text")]
+        content_type: String,
+        #[arg(long = "delay-seconds")]
+        delay_seconds: Option<f64>,
+    },
+    /// Depth, in-flight count, oldest message age and dead-letter depth.
+    Inspect {
+        #[command(flatten)]
+        project: ProjectArgs,
+        queue: String,
+    },
 }
 
 #[derive(Debug, Args, Clone)]

@@ -36,6 +36,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Kv { command } => commands::kv::run(command),
         Command::D1 { command } => commands::d1::run(command),
         Command::R2 { command } => commands::r2::run(command),
+        Command::Queues { command } => commands::queues::run(command),
         Command::Serve(args) => commands::serve::run(args),
         Command::Config(args) => {
             let project = project::Project::load(&args)?;

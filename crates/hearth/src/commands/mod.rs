@@ -1,5 +1,7 @@
 pub mod d1;
+pub mod events;
 pub mod kv;
+pub mod queues;
 pub mod r2;
 pub mod serve;
 

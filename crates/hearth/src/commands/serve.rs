@@ -32,13 +32,16 @@ pub fn run(args: ServeArgs) -> Result<()> {
             args.listen
         )
     })?;
-    let (worker, _purgers) = worker_config(&project)?;
+    let (mut worker, _purgers) = worker_config(&project)?;
+    let events = super::events::open(&project)?;
+    worker.bindings.extend(events.adapters());
     let options = ServeOptions {
         worker,
         listen,
         data_dir: Some(project.data_dir.root().to_path_buf()),
         dev: args.dev,
         internal_token: args.internal_token,
+        queues: events.broker(),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -53,7 +56,14 @@ pub fn run(args: ServeArgs) -> Result<()> {
             server.local_addr(),
             project.data_dir.root().display()
         );
-        server.run(hearth_http::shutdown_signal()).await
+        let running = events.start(server.pool())?;
+        server
+            .run(async move {
+                hearth_http::shutdown_signal().await;
+                running.stop().await;
+            })
+            .await?;
+        anyhow::Ok(())
     })?;
     Ok(())
 }
@@ -121,9 +131,6 @@ fn unserved_bindings(config: &hearth_config::Config) -> Vec<(&'static str, Strin
     let mut out = Vec::new();
     for b in &config.durable_objects.bindings {
         out.push(("durable_objects", b.name.clone()));
-    }
-    for b in &config.queues.producers {
-        out.push(("queues.producers", b.binding.clone()));
     }
     for b in &config.workflows {
         out.push(("workflows", b.binding.clone()));

@@ -1,0 +1,122 @@
+//! `hearth queues list | send | inspect`, on the same `queues.sqlite` that
+//! `hearth serve` uses (a running server picks sends up within a second).
+
+use anyhow::{Context, Result, bail};
+use hearth_queues::{QueueBroker, QueueContentType, QueueSendOptions};
+use serde_json::Value;
+
+use crate::cli::QueuesCommand;
+use crate::commands::events::open_broker;
+use crate::commands::print_stdout;
+use crate::project::Project;
+
+pub fn run(command: QueuesCommand) -> Result<()> {
+    match command {
+        QueuesCommand::List { project } => {
+            let project = Project::load(&project)?;
+            let broker = open_broker(&project)?;
+            let mut out = String::from("queue\tdepth\tin_flight\tconsumer");
+            for queue in broker.list_queues()? {
+                let stats = broker.stats(&queue)?;
+                let consumer = match broker.consumer(&queue) {
+                    Some(c) if c.consumer_type == hearth_queues::ConsumerType::Worker => "worker",
+                    Some(_) => "http_pull",
+                    None => "-",
+                };
+                out.push_str(&format!(
+                    "\n{queue}\t{}\t{}\t{consumer}",
+                    stats.depth, stats.in_flight
+                ));
+            }
+            print_stdout(&out)
+        }
+        QueuesCommand::Send {
+            project,
+            queue,
+            body,
+            content_type,
+            delay_seconds,
+        } => {
+            let project = Project::load(&project)?;
+            let broker = open_broker(&project)?;
+            let content_type = QueueContentType::parse(&content_type)?;
+            let bytes = encode(&body, content_type)?;
+            let id = broker.send(
+                &queue,
+                bytes,
+                &QueueSendOptions {
+                    content_type,
+                    delay_seconds,
+                },
+            )?;
+            print_stdout(&id)
+        }
+        QueuesCommand::Inspect { project, queue } => {
+            let project = Project::load(&project)?;
+            let broker = open_broker(&project)?;
+            print_stdout(&inspect(&broker, &queue)?)
+        }
+    }
+}
+
+fn inspect(broker: &QueueBroker, queue: &str) -> Result<String> {
+    let s = broker.stats(queue)?;
+    let age = match s.oldest_age_ms {
+        Some(ms) => format!("{:.1}s", ms as f64 / 1000.0),
+        None => "-".into(),
+    };
+    let dlq = match (
+        s.dlq_depth,
+        broker.consumer(queue).and_then(|c| c.dead_letter_queue),
+    ) {
+        (Some(n), Some(name)) => format!("{n} ({name})"),
+        _ => "-".into(),
+    };
+    Ok(format!(
+        "queue: {queue}\ndepth: {}\nvisible: {}\ndelayed: {}\nin_flight: {}\noldest_age: {age}\ndlq_depth: {dlq}",
+        s.depth, s.visible, s.delayed, s.in_flight
+    ))
+}
+
+/// The body's bytes for its content type. `json` and `v8` take JSON text;
+/// `v8` is written in the runtime's structured-clone encoding, so the
+/// consumer receives the same value `JSON.parse` would give.
+fn encode(body: &str, content_type: QueueContentType) -> Result<Vec<u8>> {
+    Ok(match content_type {
+        QueueContentType::Text | QueueContentType::Bytes => body.as_bytes().to_vec(),
+        QueueContentType::Json => {
+            let v: Value = serde_json::from_str(body)
+                .with_context(|| "--content-type json needs a JSON body")?;
+            v.to_string().into_bytes()
+        }
+        QueueContentType::V8 => {
+            let v: Value = serde_json::from_str(body)
+                .with_context(|| "--content-type v8 needs a JSON body")?;
+            structured(&v)?.to_string().into_bytes()
+        }
+    })
+}
+
+/// A JSON value in the tagged form `js/structured.js` reads: strings,
+/// numbers, booleans and null as themselves, arrays and objects tagged.
+fn structured(v: &Value) -> Result<Value> {
+    Ok(match v {
+        Value::Array(items) => {
+            let entries: Result<Vec<Value>> = items
+                .iter()
+                .enumerate()
+                .map(|(i, x)| Ok(Value::Array(vec![i.to_string().into(), structured(x)?])))
+                .collect();
+            serde_json::json!({ "$": "a", "l": items.len(), "e": entries? })
+        }
+        Value::Object(map) => {
+            let entries: Result<Vec<Value>> = map
+                .iter()
+                .map(|(k, x)| Ok(Value::Array(vec![k.clone().into(), structured(x)?])))
+                .collect();
+            serde_json::json!({ "$": "o", "e": entries? })
+        }
+        Value::Number(n) if n.as_f64().is_none() => bail!("number {n} is out of range"),
+        other => other.clone(),
+    })
+}
