@@ -11,6 +11,7 @@
 //! [`ServeOptions::internal_token`] is set and the request carries
 //! `Authorization: Bearer <token>`.
 
+mod live;
 mod metrics;
 mod triggers;
 pub mod websocket;
@@ -34,10 +35,12 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+pub use hearth_assets::AssetServer;
 pub use hearth_runtime::{
     DispatchError, IsolatePool, Limits, StartError, WorkerConfig, WorkerRequest, WorkerResponse,
 };
 
+use crate::live::LivePool;
 use crate::metrics::Metrics;
 
 /// The default listen address, as `wrangler dev`.
@@ -59,6 +62,9 @@ pub struct ServeOptions {
     pub listen: SocketAddr,
     /// Data directory the bindings were opened in (reported by health).
     pub data_dir: Option<PathBuf>,
+    /// Static assets served ahead of (or behind) the worker, per the
+    /// `[assets]` config.
+    pub assets: Option<Arc<AssetServer>>,
     /// Development mode: an uncaught exception's stack is sent in the 500
     /// response body, not only to the log.
     pub dev: bool,
@@ -74,6 +80,7 @@ impl ServeOptions {
             worker,
             listen: SocketAddr::from(([127, 0, 0, 1], 8787)),
             data_dir: None,
+            assets: None,
             dev: false,
             internal_token: None,
             queues: None,
@@ -101,7 +108,7 @@ pub struct Server {
 }
 
 struct State {
-    pool: IsolatePool,
+    pool: LivePool,
     options: ServeOptions,
     local_addr: SocketAddr,
     metrics: Metrics,
@@ -137,7 +144,7 @@ impl Server {
         Ok(Server {
             listener,
             state: Arc::new(State {
-                pool,
+                pool: LivePool::new(pool),
                 options,
                 local_addr,
                 metrics: Metrics::default(),
@@ -154,6 +161,13 @@ impl Server {
 
     pub fn local_addr(&self) -> SocketAddr {
         self.state.local_addr
+    }
+
+    /// A handle that reloads the worker's code while the server runs.
+    pub fn reloader(&self) -> Reloader {
+        Reloader {
+            state: self.state.clone(),
+        }
     }
 
     /// Serves until `shutdown` resolves, then stops accepting, lets
@@ -213,6 +227,28 @@ impl Server {
             .map_err(|e| ServeError::Join(e.to_string()))?;
         tracing::info!(target: "hearth::http", "stopped");
         Ok(())
+    }
+}
+
+/// Reloads a running server's worker: `hearth dev` calls it when a source
+/// file changes.
+#[derive(Clone)]
+pub struct Reloader {
+    state: Arc<State>,
+}
+
+impl Reloader {
+    /// Stops the current isolates (they finish the requests they have),
+    /// starts new ones that load the modules afresh, and routes new
+    /// requests to them. Storage is untouched. If the new code fails to
+    /// load, requests get the error until a reload succeeds.
+    pub async fn reload(&self) -> Result<(), ServeError> {
+        self.state.pool.reload().await.map_err(ServeError::Start)
+    }
+
+    /// Every file the worker's modules were loaded from.
+    pub fn loaded_files(&self) -> Vec<PathBuf> {
+        self.state.pool.config().loaded_files.paths()
     }
 }
 
@@ -280,6 +316,21 @@ async fn handle(state: Arc<State>, req: Request<Incoming>, peer: SocketAddr) -> 
     }
     if req.uri().path().starts_with(INTERNAL_PREFIX) {
         return internal(&state, &req);
+    }
+    if let Some(assets) = &state.options.assets {
+        match route_assets(assets, &req).await {
+            Ok(Some(response)) => {
+                state
+                    .metrics
+                    .observe(response.status().as_u16(), started.elapsed());
+                return response;
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::error!(target: "hearth::http", "assets: {e}");
+                return text(StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n"));
+            }
+        }
     }
     let response = handle_worker(&state, req, peer).await;
     state
@@ -358,6 +409,12 @@ async fn handle_worker(
         headers,
         body,
     };
+    if let Some(e) = state.pool.load_error() {
+        return text(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("The worker failed to load: {e}\n"),
+        );
+    }
     let result = state.pool.dispatch(request).await;
     let mut response = match result {
         Ok(mut r) if r.web_socket.is_some() => {
@@ -417,6 +474,99 @@ async fn handle_worker(
             .headers_mut()
             .entry(HeaderName::from_static("cf-ray"))
             .or_insert(v);
+    }
+    response
+}
+
+/// The assets' answer, or `None` when the worker should answer.
+async fn route_assets(
+    assets: &Arc<AssetServer>,
+    req: &Request<Incoming>,
+) -> Result<Option<Response<Body>>, hearth_assets::AssetError> {
+    let assets = assets.clone();
+    let method = req.method().as_str().to_string();
+    let path = req.uri().path().to_string();
+    let query = req.uri().query().map(str::to_string);
+    let headers: Vec<(String, String)> = req
+        .headers()
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    // Path resolution and hashing touch the disk.
+    let routed = tokio::task::spawn_blocking(move || {
+        let request = hearth_assets::AssetRequest {
+            method: &method,
+            path: &path,
+            query: query.as_deref(),
+            headers: &headers,
+        };
+        assets.route(&request, true)
+    })
+    .await
+    .map_err(|e| hearth_assets::AssetError::Io {
+        op: "serve",
+        path: PathBuf::new(),
+        source: std::io::Error::other(e.to_string()),
+    })??;
+    Ok(match routed {
+        hearth_assets::Route::Worker => None,
+        hearth_assets::Route::Asset(a) => Some(asset_response(a)),
+    })
+}
+
+/// Bytes read from an asset file per body chunk.
+const ASSET_CHUNK_BYTES: usize = 64 * 1024;
+
+fn asset_response(a: hearth_assets::AssetResponse) -> Response<Body> {
+    let body = match a.body {
+        None => full(Bytes::new()),
+        Some((file, len)) => {
+            // Streamed in chunks, so a large file never sits in memory whole.
+            let file = tokio::fs::File::from_std(file);
+            let chunks = futures::stream::unfold((file, len), |(mut file, left)| async move {
+                use tokio::io::AsyncReadExt;
+                if left == 0 {
+                    return None;
+                }
+                let mut buf = vec![0u8; ASSET_CHUNK_BYTES.min(left as usize)];
+                match file.read(&mut buf).await {
+                    Ok(0) => Some((
+                        Err(std::io::Error::new(
+                            std::io::ErrorKind::UnexpectedEof,
+                            "the asset file shrank while it was sent",
+                        )),
+                        (file, 0),
+                    )),
+                    Ok(n) => {
+                        buf.truncate(n);
+                        Some((Ok(Frame::data(Bytes::from(buf))), (file, left - n as u64)))
+                    }
+                    Err(e) => Some((Err(e), (file, 0))),
+                }
+            });
+            BodyExt::boxed(StreamBody::new(chunks))
+        }
+    };
+    let mut response = Response::new(body);
+    *response.status_mut() = StatusCode::from_u16(a.status).unwrap_or(StatusCode::OK);
+    let headers = response.headers_mut();
+    for (k, v) in &a.headers {
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(k.as_bytes()),
+            HeaderValue::from_str(v),
+        ) {
+            headers.append(name, value);
+        }
+    }
+    if a.status != 304
+        && let Some(len) = a.content_length
+    {
+        headers.insert(http::header::CONTENT_LENGTH, len.into());
     }
     response
 }

@@ -20,6 +20,9 @@ pub struct Cli {
 pub enum Command {
     /// Serve the worker a config names, with its bindings, over HTTP.
     Serve(ServeArgs),
+    /// Serve like `serve`, reloading the worker when a file it loaded
+    /// changes; error stacks go into 500 responses.
+    Dev(ServeArgs),
     /// Workers KV: keys and bulk writes.
     Kv {
         #[command(subcommand)]

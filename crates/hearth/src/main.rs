@@ -38,6 +38,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::R2 { command } => commands::r2::run(command),
         Command::Queues { command } => commands::queues::run(command),
         Command::Serve(args) => commands::serve::run(args),
+        Command::Dev(args) => commands::serve::run_with(args, true),
         Command::Config(args) => {
             let project = project::Project::load(&args)?;
             commands::print_stdout(&serde_json::to_string_pretty(&project.config)?)

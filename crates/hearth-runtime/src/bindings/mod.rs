@@ -11,12 +11,14 @@ use rquickjs::{Ctx, Object};
 
 use crate::config::WorkerConfig;
 
+mod assets;
 mod d1;
 mod kv;
 mod queue;
 mod r2;
 mod support;
 
+pub use assets::AssetsAdapter;
 pub use d1::D1Adapter;
 pub use kv::KvAdapter;
 pub use queue::QueueAdapter;

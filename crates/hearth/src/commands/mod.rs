@@ -1,4 +1,5 @@
 pub mod d1;
+pub mod dev;
 pub mod events;
 pub mod kv;
 pub mod queues;

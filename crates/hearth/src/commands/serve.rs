@@ -17,6 +17,12 @@ use crate::project::Project;
 const KV_PURGE_EVERY: Duration = Duration::from_secs(60);
 
 pub fn run(args: ServeArgs) -> Result<()> {
+    run_with(args, false)
+}
+
+/// `hearth serve`; with `watch`, `hearth dev`: development error bodies,
+/// and the worker reloads when a file it loaded changes.
+pub fn run_with(args: ServeArgs, watch: bool) -> Result<()> {
     let mut project_args = args.project.clone();
     match args.configs.as_slice() {
         [] => {}
@@ -35,11 +41,14 @@ pub fn run(args: ServeArgs) -> Result<()> {
     let (mut worker, _purgers) = worker_config(&project)?;
     let events = super::events::open(&project)?;
     worker.bindings.extend(events.adapters());
+    let assets = super::dev::open_assets(&project)?;
+    let worker = super::dev::with_assets_binding(worker, &project, assets.as_ref());
     let options = ServeOptions {
         worker,
         listen,
         data_dir: Some(project.data_dir.root().to_path_buf()),
-        dev: args.dev,
+        assets,
+        dev: args.dev || watch,
         internal_token: args.internal_token,
         queues: events.broker(),
     };
@@ -50,6 +59,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
         .context("starting the async runtime")?;
     runtime.block_on(async move {
         let server = hearth_http::Server::bind(options).await?;
+        let _watcher = watch.then(|| super::dev::watch(server.reloader(), &project));
         tracing::info!(
             "serving {} on http://{} (data in {})",
             project.config.name,

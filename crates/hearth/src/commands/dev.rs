@@ -1,0 +1,131 @@
+//! `hearth dev`: `serve` plus a watcher that reloads the worker when a file
+//! it loaded changes, and the `[assets]` wiring both commands share.
+//!
+//! The watcher polls modification times and sizes every
+//! [`WATCH_PERIOD`] rather than using OS notifications: it needs no extra
+//! dependency, behaves the same on every platform and on network mounts,
+//! and a human edit is never faster than that.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::{Context, Result};
+use hearth_assets::{AssetLimits, AssetOptions, AssetServer};
+use hearth_http::{Reloader, WorkerConfig};
+use hearth_runtime::bindings::AssetsAdapter;
+
+use crate::project::Project;
+
+/// How often the watcher looks at the loaded files.
+pub const WATCH_PERIOD: Duration = Duration::from_millis(500);
+
+/// Opens the `[assets]` directory, if the config has one.
+pub fn open_assets(project: &Project) -> Result<Option<Arc<AssetServer>>> {
+    let config = &project.config;
+    let (Some(assets), Some(dir)) = (&config.assets, config.assets_dir()) else {
+        return Ok(None);
+    };
+    let server = AssetServer::open(&dir, AssetOptions::from(assets), AssetLimits::default())
+        .with_context(|| format!("{}: assets.directory", config.path.display()))?;
+    tracing::info!("serving static assets from {}", server.root().display());
+    Ok(Some(Arc::new(server)))
+}
+
+/// Puts `env[assets.binding]` on the worker when the config names one.
+pub fn with_assets_binding(
+    mut worker: WorkerConfig,
+    project: &Project,
+    assets: Option<&Arc<AssetServer>>,
+) -> WorkerConfig {
+    let binding = project
+        .config
+        .assets
+        .as_ref()
+        .and_then(|a| a.binding.clone());
+    if let (Some(name), Some(server)) = (binding, assets) {
+        worker
+            .bindings
+            .push(Arc::new(AssetsAdapter::new(name, server.clone())));
+    }
+    worker
+}
+
+/// Stops the watcher thread when dropped.
+pub struct Watcher {
+    stop: Arc<AtomicBool>,
+}
+
+impl Drop for Watcher {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+type Stamp = Option<(SystemTime, u64)>;
+
+fn stamp(path: &Path) -> Stamp {
+    let m = std::fs::metadata(path).ok()?;
+    Some((m.modified().ok()?, m.len()))
+}
+
+/// Starts polling the worker's loaded files (and the config, whose changes
+/// need a restart) from a thread; a change reloads the worker through
+/// `reloader` on the current tokio runtime.
+pub fn watch(reloader: Reloader, project: &Project) -> Watcher {
+    let stop = Arc::new(AtomicBool::new(false));
+    let config_path = project.config.path.clone();
+    let handle = tokio::runtime::Handle::current();
+    let stopped = stop.clone();
+    let spawned = std::thread::Builder::new()
+        .name("hearth-dev-watch".into())
+        .spawn(move || {
+            let mut seen: BTreeMap<PathBuf, Stamp> = BTreeMap::new();
+            let mut config_stamp = stamp(&config_path);
+            while !stopped.load(Ordering::Relaxed) {
+                std::thread::sleep(WATCH_PERIOD);
+                let now = stamp(&config_path);
+                if now != config_stamp {
+                    config_stamp = now;
+                    tracing::warn!(
+                        "{} changed; restart `hearth dev` to apply config changes (bindings, vars, routes)",
+                        config_path.display()
+                    );
+                }
+                let mut changed = Vec::new();
+                for path in reloader.loaded_files() {
+                    let now = stamp(&path);
+                    match seen.insert(path.clone(), now) {
+                        Some(before) if before != now => changed.push(path),
+                        _ => {}
+                    }
+                }
+                if changed.is_empty() {
+                    continue;
+                }
+                let names: Vec<String> =
+                    changed.iter().map(|p| p.display().to_string()).collect();
+                tracing::info!("changed: {}; reloading the worker", names.join(", "));
+                let started = Instant::now();
+                match handle.block_on(reloader.reload()) {
+                    Ok(()) => tracing::info!(
+                        "reloaded the worker in {} ms",
+                        started.elapsed().as_millis()
+                    ),
+                    Err(e) => tracing::error!(
+                        "the worker failed to load; serving the error until the next change: {e}"
+                    ),
+                }
+                // Files the new isolates read may differ; take fresh stamps.
+                for path in reloader.loaded_files() {
+                    seen.insert(path.clone(), stamp(&path));
+                }
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::error!("cannot start the file watcher: {e}");
+    }
+    Watcher { stop }
+}
