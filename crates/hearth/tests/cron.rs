@@ -1,0 +1,96 @@
+//! Cron triggers through `hearth serve` on examples/queues: on-demand runs
+//! over HTTP, and a run missed while the server was down firing once on
+//! start. Scheduling by a moving clock is tested at the runtime level
+//! (crates/hearth-runtime/tests/events.rs) with a manual clock.
+
+mod events_common;
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use events_common::Server;
+use hearth_core::ManualClock;
+use hearth_cron::CronScheduler;
+use serde_json::{Value, json};
+
+fn parse(s: &str) -> Value {
+    serde_json::from_str(s).unwrap_or_else(|e| panic!("{e}: {s}"))
+}
+
+#[test]
+fn scheduled_runs_on_demand_over_http() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path());
+    let r = server.request(
+        "GET",
+        "/__hearth/scheduled?cron=*/5+*+*+*+*&time=60000",
+        b"",
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        parse(&r.text()),
+        json!({"outcome": "ok", "cron": "*/5 * * * *", "scheduledTime": 60000, "noRetry": false})
+    );
+    assert_eq!(
+        parse(&server.kv("cron:last").unwrap()),
+        json!({"cron": "*/5 * * * *", "scheduledTime": 60000})
+    );
+
+    let r = server.request("GET", "/__hearth/scheduled?cron=fail&time=1", b"");
+    assert_eq!(r.status, 500);
+    let v = parse(&r.text());
+    assert_eq!(v["outcome"], "exception");
+    assert_eq!(v["noRetry"], true);
+    assert!(
+        v["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("Error: asked to fail"),
+        "{v}"
+    );
+
+    // wrangler's route answers in wrangler's words.
+    let r = server.request("GET", "/cdn-cgi/handler/scheduled?cron=0+*+*+*+*", b"");
+    assert_eq!((r.status, r.text()), (200, "ok".to_string()));
+    let r = server.request("GET", "/cdn-cgi/handler/scheduled?cron=fail", b"");
+    assert_eq!((r.status, r.text()), (500, "exception".to_string()));
+    let r = server.request("GET", "/__hearth/scheduled?time=soon", b"");
+    assert_eq!(r.status, 400);
+    // Four on-demand runs (the configured `* * * * *` may add one if a
+    // minute turned meanwhile).
+    let count: u64 = server.kv("cron:count").unwrap().parse().unwrap();
+    assert!((4..=5).contains(&count), "{count}");
+}
+
+#[test]
+fn a_run_missed_while_down_fires_once_on_start() {
+    let data = tempfile::tempdir().unwrap();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    // As if a server had last run the cron ten minutes ago.
+    let earlier = ManualClock::new(now - 600_000);
+    let scheduler = CronScheduler::open(
+        &data.path().join("cron.sqlite"),
+        "queues-example",
+        &["* * * * *"],
+        earlier.shared(),
+    )
+    .unwrap();
+    drop(scheduler);
+    let server = Server::start(data.path());
+    let first = parse(&server.wait_kv("cron:first", Duration::from_secs(20)));
+    let slot = first["scheduledTime"].as_u64().unwrap();
+    assert_eq!(first["cron"], "* * * * *");
+    assert_eq!(slot % 60_000, 0);
+    assert!(
+        slot <= now + 60_000 && slot + 60_000 > now,
+        "the most recent slot, not one per missed minute: {slot} vs {now}"
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    let count: u64 = server.kv("cron:count").unwrap().parse().unwrap();
+    assert!(
+        count <= 2,
+        "ten missed minutes cost one run (two if a minute turned): {count}"
+    );
+}
