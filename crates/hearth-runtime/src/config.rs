@@ -34,6 +34,9 @@ pub struct WorkerConfig {
     /// certificates, beside Mozilla's root store. Meant for a private CA or
     /// a test server's self-signed certificate.
     pub extra_root_certs: Vec<Vec<u8>>,
+    /// The worker's Durable Object classes and their storage; the pool
+    /// routes each object's events to one isolate.
+    pub durable_objects: Option<Arc<crate::durable::DurableObjects>>,
 }
 
 impl WorkerConfig {
@@ -49,6 +52,7 @@ impl WorkerConfig {
             compatibility_date: None,
             loaded_files: Default::default(),
             extra_root_certs: Vec::new(),
+            durable_objects: None,
         }
     }
 

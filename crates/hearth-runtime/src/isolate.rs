@@ -32,6 +32,9 @@ use crate::{WebSocketChannel, WebSocketSink, WorkerRequest, WorkerResponse, WsMe
 
 const PRELUDE: &str = include_str!("../js/prelude.js");
 
+#[path = "durable/glue.rs"]
+pub(crate) mod durable;
+
 /// Workers' error for a request whose promises can never settle.
 const NEVER_RESPONDS: &str = "The script will never generate a response.";
 
@@ -44,6 +47,8 @@ pub(crate) enum Job {
     Request(WorkerRequest, Responder),
     /// A non-`fetch` event; its outcome comes back as the response body.
     Event(crate::events::WorkerEvent, Responder),
+    /// An event for a Durable Object this isolate hosts.
+    Object(crate::durable::ObjectJob, Responder),
     Shutdown,
 }
 
@@ -70,6 +75,12 @@ pub(crate) enum HostEvent {
         id: u64,
         owner: u64,
         error: Option<String>,
+    },
+    /// A Durable Object answered a call made from this isolate.
+    DurableReply {
+        call: u64,
+        owner: u64,
+        result: Result<WorkerResponse, DispatchError>,
     },
 }
 
@@ -166,6 +177,7 @@ struct Host {
     /// before the microtask queue drains (streams do this routinely), so they
     /// are reported only if still unhandled then.
     unhandled: RefCell<Vec<UnhandledRejection>>,
+    durable: durable::IsolateDurable,
 }
 
 struct UnhandledRejection {
@@ -336,6 +348,7 @@ struct Api {
     fetch_chunk: Persistent<Function<'static>>,
     fetch_end: Persistent<Function<'static>>,
     events: crate::events::EventApi,
+    durable: durable::JsApi,
 }
 
 pub(crate) struct Isolate {
@@ -466,6 +479,7 @@ impl Isolate {
             out_of_memory: Cell::new(false),
             origin: Instant::now(),
             unhandled: RefCell::new(Vec::new()),
+            durable: durable::IsolateDurable::new(config.durable_objects.clone()),
         });
         let tracker_host = host.clone();
         runtime.set_host_promise_rejection_tracker(Some(Box::new(
@@ -512,6 +526,8 @@ impl Isolate {
             let get = |name: &str| -> Result<Function, StartError> {
                 api.get(name).map_err(|e| script_error(&ctx, e, "prelude"))
             };
+            let durable_api =
+                durable::install(&ctx, &host).map_err(|e| script_error(&ctx, e, "durable"))?;
             let env = crate::bindings::build_env(&ctx, &config).map_err(|message| {
                 StartError::Binding {
                     name: "env".into(),
@@ -557,6 +573,11 @@ impl Isolate {
                 .namespace()
                 .and_then(|ns| ns.get("default"))
                 .map_err(|e| script_error(&ctx, e, &main_name))?;
+            let exports = module
+                .namespace()
+                .map_err(|e| script_error(&ctx, e, &main_name))?;
+            durable::set_exports(&ctx, &durable_api, exports, &host)
+                .map_err(|e| script_error(&ctx, e, &main_name))?;
             let has_fetch: bool = get("setHandler")?
                 .call((default.clone(),))
                 .map_err(|e| script_error(&ctx, e, &main_name))?;
@@ -571,6 +592,7 @@ impl Isolate {
                 fetch_chunk: Persistent::save(&ctx, get("fetchChunk")?),
                 fetch_end: Persistent::save(&ctx, get("fetchEnd")?),
                 events,
+                durable: durable_api,
             };
             Ok((api, has_fetch))
         });
@@ -863,6 +885,11 @@ impl Isolate {
                         .call::<_, ()>((id as f64, buf))
                 });
             }
+            HostEvent::DurableReply {
+                call,
+                owner,
+                result,
+            } => durable::deliver_reply(self, call, owner, result),
             HostEvent::FetchEnd { id, owner, error } => {
                 self.host.fetches.borrow_mut().remove(&id);
                 let owner = self.live_owner(owner);
@@ -935,6 +962,7 @@ impl Isolate {
                 job = jobs.recv(), if shutting_down.is_none() => match job {
                     Some(Job::Request(req, tx)) => self.start_request(req, tx),
                     Some(Job::Event(ev, tx)) => self.start_event(ev, tx),
+                    Some(Job::Object(job, tx)) => durable::start_object_event(self, job, tx),
                     Some(Job::Shutdown) | None => *shutting_down = Some(Instant::now()),
                 },
                 _ = sleep_until(deadline), if deadline.is_some() => self.fire_timers(),
@@ -948,6 +976,7 @@ impl Isolate {
         self.host.timers.borrow().is_empty()
             && self.host.fetches.borrow().is_empty()
             && self.host.sockets.borrow().is_empty()
+            && !self.host.durable.busy()
             && self.events.is_empty()
     }
 
@@ -1092,8 +1121,21 @@ fn make_host_object<'js>(ctx: &Ctx<'js>, host: &Rc<Host>) -> rquickjs::Result<Ob
                 let status: u16 = out.get(0)?;
                 let status_text: String = out.get(1)?;
                 let flat: Vec<String> = out.get(2)?;
-                let (tx, rx) = mpsc::unbounded_channel();
-                h.sockets.borrow_mut().insert(id, (tx, rid));
+                // A socket an object answered with is already connected.
+                let channel = match h.durable.take_remote_socket(id) {
+                    Some(channel) => channel,
+                    None => {
+                        let (tx, rx) = mpsc::unbounded_channel();
+                        h.sockets.borrow_mut().insert(id, (tx, rid));
+                        WebSocketChannel {
+                            outgoing: rx,
+                            incoming: WebSocketSink {
+                                id,
+                                events: h.events.clone(),
+                            },
+                        }
+                    }
+                };
                 h.send(
                     rid,
                     Ok(WorkerResponse {
@@ -1102,13 +1144,7 @@ fn make_host_object<'js>(ctx: &Ctx<'js>, host: &Rc<Host>) -> rquickjs::Result<Ob
                         headers: pairs_from_flat(flat),
                         body: Bytes::new(),
                         stream: None,
-                        web_socket: Some(WebSocketChannel {
-                            outgoing: rx,
-                            incoming: WebSocketSink {
-                                id,
-                                events: h.events.clone(),
-                            },
-                        }),
+                        web_socket: Some(channel),
                     }),
                 );
                 Ok(())

@@ -35,6 +35,7 @@
 //! `env`). Binding adapters plug in through [`bindings::BindingAdapter`].
 
 pub mod bindings;
+pub mod durable;
 mod config;
 pub mod cron;
 mod error;

@@ -95,6 +95,9 @@ impl IsolatePool {
             threads.push(handle);
             readies.push(ready_rx);
         }
+        if let Some(objects) = &config.durable_objects {
+            objects.attach(senders.clone());
+        }
         let pool = IsolatePool {
             inner: Arc::new(PoolInner {
                 config,
@@ -229,6 +232,9 @@ impl IsolatePool {
     /// Asks every isolate to stop taking requests; each finishes the
     /// requests (and `waitUntil` work) it has, then exits.
     pub fn shutdown(&self) {
+        if let Some(objects) = &self.inner.config.durable_objects {
+            objects.detach();
+        }
         for s in &self.inner.senders {
             let _ = s.send(Job::Shutdown);
         }

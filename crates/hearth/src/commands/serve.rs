@@ -5,10 +5,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
+use hearth_do::{DoLimits, DurableObjectHost, StorageBackend};
 use hearth_http::{ServeOptions, WorkerConfig};
 use hearth_kv::PurgerHandle;
 use hearth_runtime::BindingAdapter;
 use hearth_runtime::bindings::{D1Adapter, KvAdapter, R2Adapter};
+use hearth_runtime::durable::{DurableObjectOptions, DurableObjects};
 
 use crate::cli::ServeArgs;
 use crate::project::Project;
@@ -127,6 +129,19 @@ pub fn worker_config(project: &Project) -> Result<(WorkerConfig, Vec<PurgerHandl
                 .with_backend(format!("fs+sqlite:{}", dir.display())),
         ));
     }
+    if let Some(objects) = durable_objects(project)? {
+        for b in &config.durable_objects.bindings {
+            let adapter = objects.adapter(&b.name, &b.class_name).map_err(|e| {
+                anyhow::anyhow!(
+                    "{}: durable_objects.bindings: {}: {e}",
+                    config.path.display(),
+                    b.name
+                )
+            })?;
+            bindings.push(Arc::new(adapter));
+        }
+        worker.durable_objects = Some(objects);
+    }
     for (kind, name) in unserved_bindings(config) {
         tracing::warn!(
             "binding {name} ({kind}) is not served by Hearth yet; env.{name} will be undefined"
@@ -136,12 +151,54 @@ pub fn worker_config(project: &Project) -> Result<(WorkerConfig, Vec<PurgerHandl
     Ok((worker, purgers))
 }
 
+/// Opens the Durable Object state of the data directory, applies the
+/// config's migrations (renamed classes keep their objects, deleted ones
+/// lose them) and returns the classes this worker exports; `None` when the
+/// config declares no Durable Objects.
+fn durable_objects(project: &Project) -> Result<Option<Arc<DurableObjects>>> {
+    let config = &project.config;
+    if config.durable_objects.bindings.is_empty() && config.migrations.is_empty() {
+        return Ok(None);
+    }
+    for b in &config.durable_objects.bindings {
+        if let Some(script) = &b.script_name {
+            bail!(
+                "{}: durable_objects.bindings: {}: script_name = {script:?} names another worker, but Hearth serves one worker per process; export class {} from this worker and remove script_name",
+                config.path.display(),
+                b.name,
+                b.class_name
+            );
+        }
+    }
+    let host = DurableObjectHost::open(
+        &project.data_dir,
+        project.clock.clone(),
+        DoLimits::default(),
+    )
+    .context("opening the Durable Object state")?;
+    let applied = host
+        .apply_migrations(&config.migrations)
+        .with_context(|| format!("{}: migrations", config.path.display()))?;
+    if !applied.is_empty() {
+        tracing::info!("applied Durable Object migrations: {}", applied.join(", "));
+    }
+    let classes = config
+        .durable_object_classes()
+        .into_iter()
+        .map(|(name, storage)| (name, StorageBackend::from(storage)));
+    let objects = DurableObjects::new(
+        &host,
+        classes,
+        project.clock.clone(),
+        DurableObjectOptions::default(),
+    )
+    .context("opening the Durable Object namespaces")?;
+    Ok(Some(objects))
+}
+
 /// Bindings the config declares that no adapter serves yet.
 fn unserved_bindings(config: &hearth_config::Config) -> Vec<(&'static str, String)> {
     let mut out = Vec::new();
-    for b in &config.durable_objects.bindings {
-        out.push(("durable_objects", b.name.clone()));
-    }
     for b in &config.workflows {
         out.push(("workflows", b.binding.clone()));
     }

@@ -1,0 +1,754 @@
+// Durable Objects inside one isolate: namespaces and stubs (the calling
+// side), and the live objects this isolate hosts (the called side). Every
+// object id is routed to one isolate, so the registry below holds the only
+// live instance of each object in the process.
+//
+// Evaluated once per isolate as a function of `native` (see
+// src/durable/glue.rs); returns the functions the host calls.
+(function (native) {
+  "use strict";
+  const G = globalThis;
+  const W = G.__hearth_webapi;
+  const setTimer = G.setTimeout;
+  const ERROR_HEADER = "x-hearth-durable-error";
+
+  // ---- the value codec ---------------------------------------------------
+  // Structured-clone semantics over JSON: storage values, RPC arguments and
+  // results, WebSocket attachments. Objects are tagged so that Map, Set,
+  // Date, RegExp, bytes, errors, undefined, bigints and shared or cyclic
+  // references survive the round trip.
+  const ERRORS = { Error, EvalError, RangeError, ReferenceError, SyntaxError, TypeError, URIError };
+  const VIEWS = {
+    Int8Array, Uint8Array, Uint8ClampedArray, Int16Array, Uint16Array, Int32Array, Uint32Array,
+    Float32Array, Float64Array, BigInt64Array, BigUint64Array, DataView,
+  };
+  function cloneError(v) {
+    const what = typeof v === "function" ? "function" : Object.prototype.toString.call(v);
+    const e = typeof G.DOMException === "function"
+      ? new G.DOMException(what + " could not be cloned.", "DataCloneError")
+      : new Error(what + " could not be cloned.");
+    return e;
+  }
+  function bytesToB64(u8) {
+    let s = "";
+    for (let i = 0; i < u8.length; i += 0x8000) s += String.fromCharCode.apply(null, u8.subarray(i, i + 0x8000));
+    return btoa(s);
+  }
+  function b64ToBytes(b64) {
+    const s = atob(b64);
+    const out = new Uint8Array(s.length);
+    for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
+    return out;
+  }
+  function encodeTree(v, seen) {
+    switch (typeof v) {
+      case "string": case "boolean": return v;
+      case "number":
+        if (Number.isFinite(v) && !Object.is(v, -0)) return v;
+        return { $: "n", v: Object.is(v, -0) ? "-0" : String(v) };
+      case "undefined": return { $: "u" };
+      case "bigint": return { $: "b", v: v.toString() };
+      case "symbol": case "function": throw cloneError(v);
+    }
+    if (v === null) return null;
+    if (seen.has(v)) return { $: "ref", i: seen.get(v) };
+    const id = seen.size;
+    seen.set(v, id);
+    if (Array.isArray(v)) {
+      const items = [];
+      for (let i = 0; i < v.length; i++) items.push(i in v ? encodeTree(v[i], seen) : { $: "u" });
+      return { $: "a", i: id, v: items };
+    }
+    if (v instanceof Date) return { $: "d", i: id, v: v.getTime() };
+    if (v instanceof RegExp) return { $: "r", i: id, s: v.source, f: v.flags };
+    if (v instanceof Map) return { $: "m", i: id, v: [...v].map(([k, x]) => [encodeTree(k, seen), encodeTree(x, seen)]) };
+    if (v instanceof Set) return { $: "s", i: id, v: [...v].map((x) => encodeTree(x, seen)) };
+    if (v instanceof ArrayBuffer) return { $: "ab", i: id, v: bytesToB64(new Uint8Array(v)) };
+    if (ArrayBuffer.isView(v)) {
+      const bytes = new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
+      return { $: "v", i: id, t: v.constructor.name, v: bytesToB64(bytes) };
+    }
+    if (v instanceof Boolean || v instanceof Number || v instanceof String) {
+      return { $: "w", i: id, t: typeof v.valueOf(), v: encodeTree(v.valueOf(), new Map()) };
+    }
+    if (v instanceof Error) {
+      const out = { $: "e", i: id, n: String(v.name), m: String(v.message) };
+      if (typeof v.stack === "string") out.st = v.stack;
+      if ("cause" in v) out.c = encodeTree(v.cause, seen);
+      return out;
+    }
+    if (typeof G.DOMException === "function" && v instanceof G.DOMException) {
+      return { $: "e", i: id, n: String(v.name), m: String(v.message) };
+    }
+    const proto = Object.getPrototypeOf(v);
+    if (proto !== null && proto !== Object.prototype) {
+      // Class instances lose their prototype, as structuredClone does, but
+      // platform objects that carry hidden state cannot be cloned at all.
+      if (typeof v.then === "function" || v instanceof G.Request || v instanceof G.Response ||
+          (typeof G.ReadableStream === "function" && v instanceof G.ReadableStream) ||
+          (typeof G.WebSocket === "function" && v instanceof G.WebSocket)) {
+        throw cloneError(v);
+      }
+    }
+    const fields = {};
+    for (const k of Object.keys(v)) fields[k] = encodeTree(v[k], seen);
+    return { $: "o", i: id, v: fields };
+  }
+  function decodeTree(t, refs) {
+    if (t === null || typeof t !== "object") return t;
+    let out;
+    switch (t.$) {
+      case "u": return undefined;
+      case "n": return t.v === "-0" ? -0 : Number(t.v);
+      case "b": return BigInt(t.v);
+      case "ref": return refs.get(t.i);
+      case "a":
+        out = new Array(t.v.length);
+        refs.set(t.i, out);
+        for (let k = 0; k < t.v.length; k++) out[k] = decodeTree(t.v[k], refs);
+        return out;
+      case "d": out = new Date(t.v); break;
+      case "r": out = new RegExp(t.s, t.f); break;
+      case "m":
+        out = new Map();
+        refs.set(t.i, out);
+        for (const [k, x] of t.v) out.set(decodeTree(k, refs), decodeTree(x, refs));
+        return out;
+      case "s":
+        out = new Set();
+        refs.set(t.i, out);
+        for (const x of t.v) out.add(decodeTree(x, refs));
+        return out;
+      case "ab": out = b64ToBytes(t.v).buffer; break;
+      case "v": {
+        const bytes = b64ToBytes(t.v);
+        const Ctor = VIEWS[t.t] || Uint8Array;
+        out = Ctor === DataView ? new DataView(bytes.buffer) : new Ctor(bytes.buffer, 0, bytes.byteLength / (Ctor.BYTES_PER_ELEMENT || 1));
+        break;
+      }
+      case "w": out = Object(decodeTree(t.v, new Map())); break;
+      case "e": {
+        const Ctor = ERRORS[t.n] || Error;
+        out = new Ctor(t.m);
+        if (out.name !== t.n) Object.defineProperty(out, "name", { value: t.n, writable: true, configurable: true });
+        if (t.st !== undefined) Object.defineProperty(out, "stack", { value: t.st, writable: true, configurable: true });
+        refs.set(t.i, out);
+        if (t.c !== undefined) Object.defineProperty(out, "cause", { value: decodeTree(t.c, refs), writable: true, configurable: true });
+        return out;
+      }
+      case "o":
+        out = {};
+        refs.set(t.i, out);
+        for (const k of Object.keys(t.v)) out[k] = decodeTree(t.v[k], refs);
+        return out;
+      default: throw new Error("corrupt serialized value");
+    }
+    refs.set(t.i, out);
+    return out;
+  }
+  const serialize = (v) => JSON.stringify(encodeTree(v, new Map()));
+  const deserialize = (s) => decodeTree(JSON.parse(s), new Map());
+
+  // ---- ids and namespaces (calling side) ------------------------------------
+  const ID = Symbol("id");
+  class DurableObjectId {
+    constructor(token, hex, name) {
+      if (token !== ID) throw new TypeError("Illegal constructor");
+      Object.defineProperty(this, "__hex", { value: hex });
+      if (name !== null && name !== undefined) Object.defineProperty(this, "name", { value: name, enumerable: true });
+    }
+    toString() { return this.__hex; }
+    equals(other) { return other instanceof DurableObjectId && other.__hex === this.__hex; }
+    toJSON() { return this.__hex; }
+  }
+  if (!("name" in DurableObjectId.prototype)) Object.defineProperty(DurableObjectId.prototype, "name", { value: undefined });
+
+  // Calls in flight from this isolate to an object: id -> {resolve, reject}.
+  const calls = new Map();
+  function call(kind, className, id, args) {
+    return new Promise((resolve, reject) => {
+      const n = native.call(kind, className, id.__hex, id.name === undefined ? null : id.name, args);
+      calls.set(n, { resolve, reject });
+    });
+  }
+  function rebuildError(body) {
+    let e;
+    try { e = deserialize(new TextDecoder().decode(body)); } catch (_) { e = new Error("Durable Object call failed"); }
+    if (!(e instanceof Error)) {
+      const wrapped = new Error(String(e && e.message !== undefined ? e.message : e));
+      return wrapped;
+    }
+    return e;
+  }
+  // The host hands back an object's answer to call `n`.
+  function reply(n, status, statusText, headers, body, remoteSocket) {
+    const c = calls.get(n);
+    if (c === undefined) return;
+    calls.delete(n);
+    const isError = headers.some((h, i) => i % 2 === 0 && h === ERROR_HEADER);
+    if (isError) { c.reject(rebuildError(body)); return; }
+    c.resolve([status, statusText, headers, body, remoteSocket]);
+  }
+  function replyError(n, message) {
+    const c = calls.get(n);
+    if (c === undefined) return;
+    calls.delete(n);
+    c.reject(new Error(message));
+  }
+
+  // The client end of a WebSocket held by another isolate: handed on to
+  // the front when this worker returns it in its 101 response.
+  function remoteWebSocket(hostId) {
+    G.WebSocket.__constructing = true;
+    let ws;
+    try { ws = new G.WebSocket(); } finally { G.WebSocket.__constructing = false; }
+    Object.defineProperty(ws, "__attach", { value: () => hostId });
+    Object.defineProperty(ws, "__flush", { value: () => {} });
+    Object.defineProperty(ws, "accept", { value: () => { throw new TypeError("This WebSocket belongs to a Durable Object; return it in a 101 response."); } });
+    return ws;
+  }
+
+  const RESERVED = new Set(["fetch", "id", "name", "then", "connect", "constructor"]);
+  function makeStub(className, id) {
+    const target = {
+      id,
+      name: id.name,
+      async fetch(input, init) {
+        const req = new G.Request(input, init);
+        const body = req.body === null || req.body === undefined ? null : await req.arrayBuffer();
+        const headers = [];
+        for (const [k, v] of req.headers) headers.push(k, v);
+        const [status, statusText, rh, rb, ws] = await call("fetch", className, id, [req.method, String(req.url), headers, body]);
+        const hs = new G.Headers();
+        for (let i = 0; i + 1 < rh.length; i += 2) hs.append(rh[i], rh[i + 1]);
+        if (ws !== 0) return new G.Response(null, { status: 101, statusText, headers: hs, webSocket: remoteWebSocket(ws) });
+        const nullBody = status === 204 || status === 205 || status === 304 || req.method === "HEAD";
+        return new G.Response(nullBody ? null : rb, { status, statusText, headers: hs });
+      },
+    };
+    return new Proxy(target, {
+      get(t, prop) {
+        if (typeof prop === "symbol") return undefined;
+        if (prop in t) return t[prop];
+        if (RESERVED.has(prop)) return undefined;
+        const fn = async (...args) => {
+          const encoded = serialize(args);
+          const [, , , body] = await call("rpc", className, id, [prop, encoded]);
+          return deserialize(new TextDecoder().decode(body));
+        };
+        return fn;
+      },
+      set() { return false; },
+    });
+  }
+
+  class DurableObjectNamespace {
+    #native; #className;
+    constructor(n, className) { this.#native = n; this.#className = className; }
+    idFromName(name) {
+      name = String(name);
+      return new DurableObjectId(ID, this.#native.idFromName(name), name);
+    }
+    newUniqueId(_options) { return new DurableObjectId(ID, this.#native.newUniqueId(), null); }
+    idFromString(s) { return new DurableObjectId(ID, this.#native.idFromString(String(s)), null); }
+    get(id, _options) {
+      if (!(id instanceof DurableObjectId)) throw new TypeError("Failed to execute 'get' on 'DurableObjectNamespace': parameter 1 is not of type 'DurableObjectId'.");
+      this.#native.check(id.__hex);
+      return makeStub(this.#className, id);
+    }
+    getByName(name, options) { return this.get(this.idFromName(name), options); }
+    jurisdiction(_j) { return this; }
+  }
+  Object.defineProperty(DurableObjectNamespace.prototype, Symbol.toStringTag, { value: "DurableObjectNamespace" });
+  function makeNamespace(n, className) { return new DurableObjectNamespace(n, className); }
+
+  // ---- live objects (called side) --------------------------------------------
+  let exportsNs = null;
+  let env = {};
+  let idleMs = 10000;
+  const live = new Map();           // key -> Entry
+  const sockets = new Map();        // key -> Set of hibernatable WebSockets
+  const socketMeta = new WeakMap(); // ws -> {key, className, hex, name, tags, attachment}
+  const attachments = new WeakMap();// ws -> serialized attachment (non-hibernated sockets)
+  const autoResponses = new Map();  // key -> WebSocketRequestResponsePair
+  const autoTimes = new WeakMap();  // ws -> Date of the last auto-response
+  const peers = new WeakMap();      // one end of a WebSocketPair -> the other
+
+  function keyOf(className, hex) { return className + "\u0000" + hex; }
+
+  class Entry {
+    constructor(className, hex, name) {
+      this.className = className; this.hex = hex; this.name = name;
+      this.key = keyOf(className, hex);
+      this.handle = 0; this.instance = null; this.state = null;
+      this.blocked = 0; this.queue = []; this.active = 0;
+      this.pinned = []; this.last = Date.now(); this.dead = false;
+    }
+  }
+
+  function classOf(className) {
+    const cls = exportsNs === null ? undefined : exportsNs[className];
+    if (typeof cls !== "function") {
+      throw new Error("Durable Object class \"" + className + "\" is not exported by the worker's main module.");
+    }
+    return cls;
+  }
+
+  // Drops the instance; the next event builds a new one. Storage stays.
+  function reset(entry, why) {
+    if (entry.dead) return;
+    entry.dead = true;
+    if (live.get(entry.key) === entry) live.delete(entry.key);
+    if (entry.handle !== 0) { try { native.close(entry.handle); } catch (_) { /* reported by the host */ } }
+    if (why !== undefined) console.error("Durable Object " + entry.className + " " + entry.hex + " was reset:", why);
+    const queued = entry.queue.splice(0);
+    for (const q of queued) q.fail(why === undefined ? new Error("Durable Object reset") : why);
+  }
+
+  function entryFor(className, hex, name) {
+    const key = keyOf(className, hex);
+    let entry = live.get(key);
+    if (entry !== undefined) return entry;
+    const cls = classOf(className);
+    entry = new Entry(className, hex, name);
+    entry.handle = native.open(className, hex);
+    live.set(key, entry);
+    entry.state = new DurableObjectState(entry);
+    entry.blocked++;
+    try {
+      entry.instance = new cls(entry.state, env);
+    } catch (e) {
+      entry.blocked--;
+      reset(entry, e);
+      throw e;
+    }
+    entry.blocked--;
+    scheduleEviction();
+    return entry;
+  }
+
+  // Delivers `job` ({run, fail}) through the input gate: queued while the
+  // object blocks concurrency, and queued events go out one per turn of the
+  // event loop so each one's storage work settles before the next starts.
+  function deliver(entry, job) {
+    entry.active++;
+    const run = () => {
+      if (entry.dead) { entry.active--; job.fail(new Error("Durable Object reset")); return; }
+      let p;
+      try { p = job.run(); } catch (e) { p = Promise.reject(e); }
+      Promise.resolve(p).finally(() => { entry.active--; entry.last = Date.now(); scheduleEviction(); });
+    };
+    if (entry.blocked > 0 || entry.queue.length > 0) entry.queue.push({ run, fail: (e) => { entry.active--; job.fail(e); } });
+    else run();
+  }
+  function drain(entry) {
+    if (entry.dead || entry.blocked > 0 || entry.queue.length === 0) return;
+    const next = entry.queue.shift();
+    next.run();
+    if (entry.queue.length > 0) setTimer(() => drain(entry), 0);
+  }
+
+  function errorOut(rid, e) {
+    const body = new TextEncoder().encode(serialize(e instanceof Error ? e : new Error(String(e))));
+    native.respond(rid, [500, "Internal Server Error", [ERROR_HEADER, "1"], body], 0);
+  }
+  function okOut(rid, text) {
+    native.respond(rid, [200, "OK", [], new TextEncoder().encode(text)], 0);
+  }
+
+  // Called by the host for every event to an object hosted here.
+  function dispatch(rid, className, hex, name, kind, args) {
+    const [a, b, c, d] = args;
+    let entry;
+    try {
+      entry = entryFor(className, hex, name);
+    } catch (e) {
+      errorOut(rid, e);
+      native.done(rid);
+      return;
+    }
+    const finish = () => native.done(rid);
+    if (kind === "fetch") {
+      deliver(entry, { run: () => runFetch(entry, rid, a, b, c, d).finally(finish), fail: (e) => { errorOut(rid, e); finish(); } });
+    } else if (kind === "rpc") {
+      deliver(entry, { run: () => runRpc(entry, rid, a, b).finally(finish), fail: (e) => { errorOut(rid, e); finish(); } });
+    } else if (kind === "alarm") {
+      deliver(entry, { run: () => runAlarm(entry, rid, a).finally(finish), fail: (e) => { native.alarmDone(rid, entry.handle, false); errorOut(rid, e); finish(); } });
+    }
+  }
+
+  async function runFetch(entry, rid, method, url, headers, body) {
+    try {
+      const request = W.makeRequest(method, url, headers, body === null ? null : new Uint8Array(body));
+      const inst = entry.instance;
+      if (inst === null || typeof inst.fetch !== "function") throw new Error("Handler does not export a fetch() function.");
+      const r = await inst.fetch(request);
+      if (!(r instanceof G.Response)) throw new TypeError("Incorrect type for Promise: the Promise did not resolve to 'Response'.");
+      const parts = W.responseParts(r);
+      const client = parts[5] ?? null;
+      // parts[3]: 0 no body, 1 string, 2 bytes, 3 stream (read whole here).
+      let bytes = null;
+      if (parts[3] === 1 || parts[3] === 2) bytes = parts[4];
+      else if (parts[3] === 3) bytes = await new G.Response(parts[4]).arrayBuffer();
+      native.flush(entry.handle);
+      if (client !== null) {
+        if (!(client instanceof G.WebSocket)) throw new TypeError("webSocket must be the client end of a WebSocketPair.");
+        const server = peers.get(client);
+        if (server !== undefined && !socketMeta.has(server)) entry.pinned.push(server);
+        const hostId = client.__attach();
+        native.respond(rid, [parts[0], parts[1], parts[2], null], hostId);
+        client.__flush();
+      } else {
+        native.respond(rid, [parts[0], parts[1], parts[2], bytes], 0);
+      }
+    } catch (e) {
+      reset(entry, e);
+      errorOut(rid, e);
+    }
+  }
+
+  async function runRpc(entry, rid, method, args) {
+    try {
+      const inst = entry.instance;
+      const fn = inst === null ? undefined : inst[method];
+      if (typeof fn !== "function" || method.startsWith("#") || Object.prototype.hasOwnProperty.call(Object.prototype, method)) {
+        throw new TypeError("The RPC receiver does not implement the method \"" + method + "\".");
+      }
+      const result = await fn.apply(inst, deserialize(args));
+      const out = serialize(result);
+      native.flush(entry.handle);
+      okOut(rid, out);
+    } catch (e) {
+      try { native.flush(entry.handle); } catch (_) { reset(entry); }
+      errorOut(rid, e);
+    }
+  }
+
+  async function runAlarm(entry, rid, retryCount) {
+    if (!native.alarmCurrent(rid, entry.handle)) { okOut(rid, "skipped"); return; }
+    let failure = null;
+    try {
+      const inst = entry.instance;
+      if (inst !== null && typeof inst.alarm === "function") {
+        await inst.alarm({ retryCount, isRetry: retryCount > 0 });
+      }
+    } catch (e) {
+      failure = e;
+    }
+    native.alarmDone(rid, entry.handle, failure === null);
+    if (failure !== null) reset(entry, failure);
+    okOut(rid, failure === null ? "ok" : "failed");
+  }
+
+  // ---- eviction ------------------------------------------------------------
+  let evictionTimer = false;
+  function scheduleEviction() {
+    if (evictionTimer || live.size === 0) return;
+    evictionTimer = true;
+    setTimer(evictIdle, idleMs);
+  }
+  function evictIdle() {
+    evictionTimer = false;
+    const now = Date.now();
+    for (const entry of [...live.values()]) {
+      entry.pinned = entry.pinned.filter((ws) => ws.readyState !== 3);
+      const idle = entry.active === 0 && entry.blocked === 0 && entry.queue.length === 0 && entry.pinned.length === 0;
+      if (idle && now - entry.last >= idleMs) {
+        live.delete(entry.key);
+        entry.dead = true;
+        try { native.close(entry.handle); } catch (e) { console.error("Durable Object storage flush failed at eviction:", e); }
+      }
+    }
+    scheduleEviction();
+  }
+
+  // ---- state and storage -----------------------------------------------------
+  function keyString(k) { return String(k); }
+
+  class SqlStorageCursor {
+    #columns; #rows; #read; #written;
+    constructor(columns, rows, read, written) { this.#columns = columns; this.#rows = rows; this.#read = read; this.#written = written; }
+    get columnNames() { return this.#columns.slice(); }
+    get rowsRead() { return this.#read; }
+    get rowsWritten() { return this.#written; }
+    #object(row) {
+      const o = {};
+      for (let i = 0; i < this.#columns.length; i++) o[this.#columns[i]] = row[i];
+      return o;
+    }
+    next() {
+      if (this.#rows.length === 0) return { done: true, value: undefined };
+      return { done: false, value: this.#object(this.#rows.shift()) };
+    }
+    toArray() { const out = []; while (this.#rows.length) out.push(this.#object(this.#rows.shift())); return out; }
+    one() {
+      if (this.#rows.length === 0) throw new Error("Expected exactly one result from SQL query, but got no results.");
+      if (this.#rows.length > 1) { this.#rows.length = 0; throw new Error("Expected exactly one result from SQL query, but got multiple results."); }
+      return this.#object(this.#rows.shift());
+    }
+    raw() {
+      const rows = this.#rows;
+      return { next: () => rows.length === 0 ? { done: true, value: undefined } : { done: false, value: rows.shift() }, [Symbol.iterator]() { return this; }, toArray() { return rows.splice(0); } };
+    }
+    [Symbol.iterator]() { return this; }
+  }
+  function sqlBinding(v) {
+    if (v === undefined) throw new TypeError("Wrong type for SQL binding: undefined");
+    if (typeof v === "boolean") return v ? 1 : 0;
+    if (ArrayBuffer.isView(v)) return new Uint8Array(v.buffer, v.byteOffset, v.byteLength).slice().buffer;
+    return v;
+  }
+  class SqlStorage {
+    #h;
+    constructor(h) { this.#h = h; }
+    exec(query, ...bindings) {
+      const [columns, rows, read, written] = native.sqlExec(this.#h, String(query), bindings.map(sqlBinding));
+      return new SqlStorageCursor(columns, rows, read, written);
+    }
+    get databaseSize() { return native.databaseSize(this.#h); }
+  }
+
+  function listOptions(o) {
+    o = o === undefined || o === null ? {} : o;
+    const s = (v) => (v === undefined || v === null ? null : String(v));
+    const limit = o.limit === undefined || o.limit === null ? null : Number(o.limit);
+    return [s(o.start), s(o.startAfter), s(o.end), s(o.prefix), !!o.reverse, limit];
+  }
+  function toMap(pairs) {
+    const m = new Map();
+    for (const [k, v] of pairs) m.set(k, deserialize(v));
+    return m;
+  }
+
+  class DurableObjectStorage {
+    #entry; #sql;
+    constructor(entry) { this.#entry = entry; this.#sql = null; }
+    get #h() { return this.#entry.handle; }
+    async get(key, _options) { return this.getSync(key); }
+    getSync(key) {
+      if (Array.isArray(key)) return toMap(native.kvGet(this.#h, key.map(keyString), true));
+      const found = native.kvGet(this.#h, [keyString(key)], false);
+      return found.length === 0 ? undefined : deserialize(found[0][1]);
+    }
+    async put(key, value, _options) { this.putSync(key, value); }
+    putSync(key, value) {
+      if (key !== null && typeof key === "object" && !Array.isArray(key)) {
+        const pairs = Object.keys(key).map((k) => [k, serialize(key[k])]);
+        native.kvPut(this.#h, pairs, true);
+        return;
+      }
+      if (value === undefined) throw new TypeError("put() called with undefined value");
+      native.kvPut(this.#h, [[keyString(key), serialize(value)]], false);
+    }
+    async delete(key, _options) { return this.deleteSync(key); }
+    deleteSync(key) {
+      if (Array.isArray(key)) return native.kvDelete(this.#h, key.map(keyString), true);
+      return native.kvDelete(this.#h, [keyString(key)], false) > 0;
+    }
+    async list(options) { return toMap(native.kvList(this.#h, listOptions(options))); }
+    async deleteAll(_options) { native.kvDeleteAll(this.#h); }
+    async getAlarm(_options) { return native.getAlarm(this.#h); }
+    async setAlarm(time, _options) {
+      const ms = time instanceof Date ? time.getTime() : Number(time);
+      if (!Number.isFinite(ms)) throw new TypeError("setAlarm() requires a Date or a number of milliseconds since the epoch");
+      native.setAlarm(this.#h, ms);
+    }
+    async deleteAlarm(_options) { native.deleteAlarm(this.#h); }
+    async sync() { native.flush(this.#h); }
+    get sql() {
+      if (this.#sql === null) this.#sql = new SqlStorage(this.#h);
+      return this.#sql;
+    }
+    transactionSync(fn) {
+      if (typeof fn !== "function") throw new TypeError("transactionSync() requires a function");
+      return native.txnSync(this.#h, fn);
+    }
+    async transaction(fn) {
+      if (typeof fn !== "function") throw new TypeError("transaction() requires a function");
+      // The transaction object has the storage API plus rollback().
+      const txn = new DurableObjectStorage(this.#entry);
+      let rolledBack = false;
+      txn.rollback = () => { rolledBack = true; };
+      try {
+        return native.txnAsync(this.#h, async () => {
+          const v = await fn(txn);
+          if (rolledBack) throw ROLLBACK;
+          return v;
+        });
+      } catch (e) {
+        if (e === ROLLBACK) return undefined;
+        throw e;
+      }
+    }
+    // The synchronous key-value API of SQLite-backed objects.
+    get kv() {
+      const s = this;
+      return {
+        get: (key) => s.getSync(key),
+        put: (key, value) => s.putSync(key, value),
+        delete: (key) => s.deleteSync(key),
+        list: (options) => native.kvList(s.#h, listOptions(options)).map(([k, v]) => [k, deserialize(v)])[Symbol.iterator](),
+      };
+    }
+  }
+  const ROLLBACK = Symbol("rollback");
+
+  class DurableObjectState {
+    #entry; #storage; #id;
+    constructor(entry) {
+      this.#entry = entry;
+      this.#storage = new DurableObjectStorage(entry);
+      this.#id = new DurableObjectId(ID, entry.hex, entry.name);
+    }
+    get id() { return this.#id; }
+    get storage() { return this.#storage; }
+    get props() { return {}; }
+    waitUntil(p) {
+      const entry = this.#entry;
+      entry.active++;
+      Promise.resolve(p).catch((e) => console.error("Uncaught (in waitUntil)", e)).finally(() => {
+        entry.active--; entry.last = Date.now();
+        try { if (!entry.dead) native.flush(entry.handle); } catch (_) { reset(entry); }
+      });
+    }
+    async blockConcurrencyWhile(cb) {
+      const entry = this.#entry;
+      entry.blocked++;
+      try {
+        return await cb();
+      } catch (e) {
+        entry.blocked--;
+        reset(entry, e);
+        throw e;
+      } finally {
+        if (!entry.dead) {
+          entry.blocked--;
+          setTimer(() => drain(entry), 0);
+        }
+      }
+    }
+    abort(reason) { reset(this.#entry, reason === undefined ? new Error("Durable Object aborted") : reason); }
+    acceptWebSocket(ws, tags) {
+      if (!(ws instanceof G.WebSocket)) throw new TypeError("acceptWebSocket() requires a WebSocket");
+      if (socketMeta.has(ws)) throw new TypeError("This WebSocket was already accepted for hibernation.");
+      tags = tags === undefined ? [] : Array.from(tags, String);
+      if (tags.length > 10) throw new Error("A WebSocket cannot have more than 10 tags.");
+      for (const t of tags) if (t.length > 256) throw new Error("A WebSocket tag cannot be longer than 256 characters.");
+      const entry = this.#entry;
+      const meta = { key: entry.key, className: entry.className, hex: entry.hex, name: entry.name, tags };
+      socketMeta.set(ws, meta);
+      let set = sockets.get(entry.key);
+      if (set === undefined) { set = new Set(); sockets.set(entry.key, set); }
+      set.add(ws);
+      entry.pinned = entry.pinned.filter((s) => s !== ws);
+      ws.addEventListener("message", (e) => hibernatedEvent(ws, "message", [e.data]));
+      ws.addEventListener("close", (e) => hibernatedEvent(ws, "close", [e.code, e.reason, e.wasClean]));
+      ws.accept();
+    }
+    getWebSockets(tag) {
+      const set = sockets.get(this.#entry.key);
+      if (set === undefined) return [];
+      const out = [];
+      for (const ws of set) {
+        if (ws.readyState === 3) continue;
+        if (tag === undefined || socketMeta.get(ws).tags.includes(String(tag))) out.push(ws);
+      }
+      return out;
+    }
+    getTags(ws) {
+      const meta = socketMeta.get(ws);
+      if (meta === undefined) throw new TypeError("getTags() can only be called on a WebSocket accepted with acceptWebSocket()");
+      return meta.tags.slice();
+    }
+    setWebSocketAutoResponse(pair) {
+      if (pair === undefined || pair === null) { autoResponses.delete(this.#entry.key); return; }
+      if (!(pair instanceof WebSocketRequestResponsePair)) throw new TypeError("setWebSocketAutoResponse() requires a WebSocketRequestResponsePair");
+      autoResponses.set(this.#entry.key, pair);
+    }
+    getWebSocketAutoResponse() { return autoResponses.get(this.#entry.key) ?? null; }
+    getWebSocketAutoResponseTimestamp(ws) { return autoTimes.get(ws) ?? null; }
+    setHibernatableWebSocketEventTimeout(_ms) {}
+    getHibernatableWebSocketEventTimeout() { return null; }
+  }
+
+  // A message or close on a hibernatable socket: answered by the automatic
+  // response if it matches, else delivered to the object (rebuilt if it was
+  // evicted meanwhile) through its input gate.
+  function hibernatedEvent(ws, type, args) {
+    const meta = socketMeta.get(ws);
+    if (type === "message") {
+      const pair = autoResponses.get(meta.key);
+      if (pair !== undefined && args[0] === pair.request) {
+        ws.send(pair.response);
+        autoTimes.set(ws, new Date());
+        return;
+      }
+    } else {
+      const set = sockets.get(meta.key);
+      if (set !== undefined) { set.delete(ws); if (set.size === 0) sockets.delete(meta.key); }
+    }
+    let entry;
+    try {
+      entry = entryFor(meta.className, meta.hex, meta.name);
+    } catch (e) {
+      console.error("Durable Object constructor threw:", e);
+      return;
+    }
+    const handler = type === "message" ? "webSocketMessage" : "webSocketClose";
+    deliver(entry, {
+      run: async () => {
+        try {
+          const inst = entry.instance;
+          if (inst !== null && typeof inst[handler] === "function") await inst[handler](ws, ...args);
+          native.flush(entry.handle);
+        } catch (e) {
+          console.error("Durable Object " + handler + "() threw:", e);
+          try { if (inst_has(entry, "webSocketError")) await entry.instance.webSocketError(ws, e); } catch (_) { /* reported above */ }
+          reset(entry, e);
+        }
+      },
+      fail: (e) => console.error("Durable Object event dropped:", e),
+    });
+  }
+  function inst_has(entry, name) { return entry.instance !== null && typeof entry.instance[name] === "function"; }
+
+  class WebSocketRequestResponsePair {
+    #request; #response;
+    constructor(request, response) { this.#request = String(request); this.#response = String(response); }
+    get request() { return this.#request; }
+    get response() { return this.#response; }
+  }
+
+  // WebSocket attachments and pair bookkeeping.
+  const MAX_ATTACHMENT = 2048;
+  function installWebSocketExtras() {
+    const WS = G.WebSocket;
+    if (typeof WS !== "function") return;
+    Object.defineProperty(WS.prototype, "serializeAttachment", {
+      configurable: true, writable: true,
+      value: function (value) {
+        const s = serialize(value);
+        const size = new TextEncoder().encode(s).byteLength;
+        if (size > MAX_ATTACHMENT) throw new Error("A WebSocket 'serializeAttachment()' value cannot be larger than " + MAX_ATTACHMENT + " bytes");
+        attachments.set(this, s);
+      },
+    });
+    Object.defineProperty(WS.prototype, "deserializeAttachment", {
+      configurable: true, writable: true,
+      value: function () { const s = attachments.get(this); return s === undefined ? null : deserialize(s); },
+    });
+    const Pair = G.WebSocketPair;
+    if (typeof Pair === "function") {
+      class WebSocketPair extends Pair {
+        constructor() { super(); peers.set(this[0], this[1]); peers.set(this[1], this[0]); }
+      }
+      Object.defineProperty(G, "WebSocketPair", { value: WebSocketPair, writable: true, configurable: true, enumerable: false });
+    }
+    Object.defineProperty(G, "WebSocketRequestResponsePair", { value: WebSocketRequestResponsePair, writable: true, configurable: true, enumerable: false });
+  }
+  installWebSocketExtras();
+
+  function setExports(ns, e, idle) { exportsNs = ns; env = e; idleMs = idle; }
+
+  return { makeNamespace, setExports, dispatch, reply, replyError, serialize, deserialize };
+})

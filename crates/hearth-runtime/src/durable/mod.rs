@@ -1,0 +1,374 @@
+//! Durable Objects in the runtime: the execution model over the
+//! [`hearth_do`] contract.
+//!
+//! - **One live instance per id.** Every event for an object (a stub's
+//!   `fetch` or RPC call, an alarm, a hibernated WebSocket's message) is
+//!   routed to one isolate, chosen from the id, and the instance lives in
+//!   that isolate's heap (`js/durable.js`). A stub in any isolate reaches
+//!   it through the pool's job channels.
+//! - **Input gates.** Storage calls are synchronous SQLite underneath, so
+//!   an object's storage promises settle in the same turn; a new event is
+//!   only delivered between turns. `blockConcurrencyWhile` queues events
+//!   until its callback settles, and queued events go out one per turn.
+//! - **Output gates.** Before a response or RPC result leaves the object,
+//!   and before an object's outgoing `fetch`, its storage is flushed
+//!   (committed with `synchronous=FULL`): acknowledged means durable.
+//! - **Eviction.** An object with no event in flight for
+//!   [`DurableObjectOptions::idle_timeout`] is dropped (storage flushed and
+//!   closed); the next event rebuilds it. Hibernatable WebSockets stay open.
+//! - **Alarms.** [`DurableObjects`] runs a loop on its own thread over the
+//!   contract's [`AlarmScheduler`]: due alarms (including those that came
+//!   due while the server was down) are delivered as `alarm()` events.
+
+pub(crate) mod adapter;
+pub(crate) mod native;
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use bytes::Bytes;
+use hearth_core::SharedClock;
+use hearth_do::{AlarmScheduler, DoError, DueAlarm, DurableObjectHost, DurableObjectNamespace};
+use hearth_do::{DurableObjectId, StorageBackend};
+use tokio::sync::{Notify, mpsc, oneshot};
+
+use crate::error::DispatchError;
+use crate::isolate::Job;
+use crate::{WorkerRequest, WorkerResponse};
+
+pub use adapter::DurableObjectAdapter;
+pub use native::{
+    AlarmInfo, DurableObject, DurableObjectState, Factory, NativeClass, NativeRequest,
+    NativeResponse,
+};
+
+/// Idle time after which an object is evicted, by default (Cloudflare
+/// evicts after roughly ten seconds without events).
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Header set on an object's answer that carries a serialized exception
+/// instead of a response (internal to the runtime).
+pub(crate) const ERROR_HEADER: &str = "x-hearth-durable-error";
+
+/// Tunables of the execution model.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DurableObjectOptions {
+    /// An object with no event for this long is evicted.
+    pub idle_timeout: Duration,
+}
+
+impl Default for DurableObjectOptions {
+    fn default() -> Self {
+        Self {
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+        }
+    }
+}
+
+/// An event for one object, routed to the isolate that hosts it.
+pub(crate) struct ObjectJob {
+    pub class: String,
+    pub id: String,
+    pub name: Option<String>,
+    pub event: ObjectEvent,
+}
+
+pub(crate) enum ObjectEvent {
+    Fetch {
+        method: String,
+        url: String,
+        headers: Vec<(String, String)>,
+        body: Option<Bytes>,
+    },
+    Rpc {
+        method: String,
+        args: String,
+    },
+    Alarm(DueAlarm),
+}
+
+pub(crate) type ObjectReply = oneshot::Receiver<Result<WorkerResponse, DispatchError>>;
+
+/// The Durable Object classes of one worker, their storage, and the routes
+/// to the isolates that host them. Shared by every isolate of the pool (set
+/// it as [`crate::WorkerConfig::durable_objects`]).
+pub struct DurableObjects {
+    namespaces: BTreeMap<String, DurableObjectNamespace>,
+    scheduler: AlarmScheduler,
+    clock: SharedClock,
+    options: DurableObjectOptions,
+    router: RwLock<Vec<mpsc::UnboundedSender<Job>>>,
+    wake: Arc<Notify>,
+    stopping: Arc<AtomicBool>,
+    alarm_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    native: native::Registry,
+}
+
+impl std::fmt::Debug for DurableObjects {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DurableObjects")
+            .field("classes", &self.namespaces.keys().collect::<Vec<_>>())
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DurableObjects {
+    /// The classes (name and storage backend) the worker exports. Apply the
+    /// config's migrations to `host` before calling this.
+    pub fn new(
+        host: &DurableObjectHost,
+        classes: impl IntoIterator<Item = (String, StorageBackend)>,
+        clock: SharedClock,
+        options: DurableObjectOptions,
+    ) -> Result<Arc<Self>, DoError> {
+        let mut namespaces = BTreeMap::new();
+        for (class, backend) in classes {
+            let ns = host.namespace(&class, backend)?;
+            namespaces.insert(class, ns);
+        }
+        Ok(Arc::new(Self {
+            namespaces,
+            scheduler: host.alarm_scheduler(),
+            clock,
+            options,
+            router: RwLock::new(Vec::new()),
+            wake: Arc::new(Notify::new()),
+            stopping: Arc::new(AtomicBool::new(false)),
+            alarm_thread: Mutex::new(None),
+            native: native::Registry::default(),
+        }))
+    }
+
+    /// Like [`new`](Self::new), with Rust-native classes: events for these
+    /// run the given implementation instead of a JavaScript class.
+    pub fn with_native(self: Arc<Self>, classes: Vec<NativeClass>) -> Arc<Self> {
+        self.native.add(classes);
+        self
+    }
+
+    pub fn options(&self) -> &DurableObjectOptions {
+        &self.options
+    }
+
+    /// The namespace of a class, to make ids from Rust.
+    pub fn namespace(&self, class: &str) -> Option<&DurableObjectNamespace> {
+        self.namespaces.get(class)
+    }
+
+    /// The adapter that exposes `class` as `env[binding]`.
+    pub fn adapter(
+        self: &Arc<Self>,
+        binding: impl Into<String>,
+        class: &str,
+    ) -> Result<DurableObjectAdapter, String> {
+        if !self.namespaces.contains_key(class) {
+            return Err(format!(
+                "class \"{class}\" is not a Durable Object class of this worker (add it to a migration's new_sqlite_classes or new_classes)"
+            ));
+        }
+        Ok(DurableObjectAdapter::new(
+            binding.into(),
+            class.to_owned(),
+            self.clone(),
+        ))
+    }
+
+    /// Sends a request to an object's `fetch()` from Rust, as a stub would.
+    pub async fn fetch(
+        &self,
+        class: &str,
+        id: &DurableObjectId,
+        request: WorkerRequest,
+    ) -> Result<WorkerResponse, DispatchError> {
+        let body =
+            if request.body.is_empty() && (request.method == "GET" || request.method == "HEAD") {
+                None
+            } else {
+                Some(request.body)
+            };
+        let rx = self.send(ObjectJob {
+            class: class.to_owned(),
+            id: id.to_string(),
+            name: id.name().map(str::to_owned),
+            event: ObjectEvent::Fetch {
+                method: request.method,
+                url: request.url,
+                headers: request.headers,
+                body,
+            },
+        })?;
+        rx.await.unwrap_or(Err(DispatchError::IsolateRestarted))
+    }
+
+    pub(crate) fn idle_ms(&self) -> f64 {
+        self.options.idle_timeout.as_millis() as f64
+    }
+
+    pub(crate) fn storage_namespace(&self, class: &str) -> Option<&DurableObjectNamespace> {
+        self.namespaces.get(class)
+    }
+
+    pub(crate) fn scheduler(&self) -> &AlarmScheduler {
+        &self.scheduler
+    }
+
+    pub(crate) fn native_class(&self, class: &str) -> Option<Arc<dyn native::Factory>> {
+        self.native.get(class)
+    }
+
+    /// Wakes the alarm loop (an alarm may have been set or moved).
+    pub(crate) fn alarms_changed(&self) {
+        self.wake.notify_one();
+    }
+
+    /// The isolate that hosts an object: the same one for the same id, for
+    /// as long as the pool lives.
+    fn route(&self, id: &str, isolates: usize) -> usize {
+        let head = id.get(..16).unwrap_or(id);
+        let n = u64::from_str_radix(head, 16).unwrap_or_else(|_| {
+            id.bytes()
+                .fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)))
+        });
+        (n % isolates.max(1) as u64) as usize
+    }
+
+    pub(crate) fn send(&self, job: ObjectJob) -> Result<ObjectReply, DispatchError> {
+        let router = match self.router.read() {
+            Ok(r) => r,
+            Err(p) => p.into_inner(),
+        };
+        if router.is_empty() {
+            return Err(DispatchError::ShuttingDown);
+        }
+        let i = self.route(&job.id, router.len());
+        let (tx, rx) = oneshot::channel();
+        router[i]
+            .send(Job::Object(job, tx))
+            .map_err(|_| DispatchError::ShuttingDown)?;
+        Ok(rx)
+    }
+
+    /// Called by the pool once its isolates' channels exist: routes events
+    /// to them and starts the alarm loop.
+    pub(crate) fn attach(self: &Arc<Self>, senders: Vec<mpsc::UnboundedSender<Job>>) {
+        match self.router.write() {
+            Ok(mut r) => *r = senders,
+            Err(p) => *p.into_inner() = senders,
+        }
+        self.stopping.store(false, Ordering::SeqCst);
+        let mut thread = match self.alarm_thread.lock() {
+            Ok(t) => t,
+            Err(p) => p.into_inner(),
+        };
+        if thread.is_none() {
+            let this = self.clone();
+            *thread = std::thread::Builder::new()
+                .name("hearth-do-alarms".into())
+                .spawn(move || this.alarm_loop())
+                .map_err(|e| tracing::error!(target: "hearth::durable", "cannot start the alarm loop: {e}"))
+                .ok();
+        }
+    }
+
+    /// Stops the alarm loop and forgets the isolates (the pool is shutting
+    /// down).
+    pub(crate) fn detach(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+        self.wake.notify_one();
+        match self.router.write() {
+            Ok(mut r) => r.clear(),
+            Err(p) => p.into_inner().clear(),
+        }
+        let thread = match self.alarm_thread.lock() {
+            Ok(mut t) => t.take(),
+            Err(p) => p.into_inner().take(),
+        };
+        if let Some(t) = thread
+            && t.thread().id() != std::thread::current().id()
+        {
+            let _ = t.join();
+        }
+    }
+
+    fn alarm_loop(self: Arc<Self>) {
+        let rt = match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(rt) => rt,
+            Err(e) => {
+                tracing::error!(target: "hearth::durable", "cannot start the alarm loop: {e}");
+                return;
+            }
+        };
+        rt.block_on(async {
+            while !self.stopping.load(Ordering::SeqCst) {
+                match self.scheduler.due() {
+                    Ok(due) => {
+                        for alarm in due {
+                            let this = self.clone();
+                            tokio::spawn(async move { this.deliver_alarm(alarm).await });
+                        }
+                    }
+                    Err(e) => {
+                        tracing::error!(target: "hearth::durable", "reading due alarms: {e}")
+                    }
+                }
+                let wait = match self.scheduler.next_wake() {
+                    Ok(Some(at)) => Some(Duration::from_millis(
+                        at.saturating_sub(self.clock.now_ms()),
+                    )),
+                    Ok(None) => None,
+                    Err(e) => {
+                        tracing::error!(target: "hearth::durable", "reading the alarm index: {e}");
+                        Some(Duration::from_secs(1))
+                    }
+                };
+                tokio::select! {
+                    _ = self.wake.notified() => {}
+                    _ = tokio::time::sleep(wait.unwrap_or_default()), if wait.is_some() => {}
+                }
+            }
+        });
+    }
+
+    async fn deliver_alarm(&self, alarm: DueAlarm) {
+        if !self.namespaces.contains_key(&alarm.namespace) {
+            // Left leased: a class the worker does not export cannot run it.
+            tracing::warn!(target: "hearth::durable", class = %alarm.namespace, "alarm for a class this worker does not export; not delivered");
+            return;
+        }
+        let job = ObjectJob {
+            class: alarm.namespace.clone(),
+            id: alarm.id.clone(),
+            name: None,
+            event: ObjectEvent::Alarm(alarm.clone()),
+        };
+        let outcome = match self.send(job) {
+            Ok(rx) => rx.await.unwrap_or(Err(DispatchError::IsolateRestarted)),
+            Err(e) => Err(e),
+        };
+        match outcome {
+            // The hosting isolate completed, retried or released it.
+            Ok(r) if r.status == 200 => {}
+            Ok(_) | Err(_) => {
+                if self.stopping.load(Ordering::SeqCst) {
+                    self.scheduler.release(&alarm);
+                } else if let Err(e) = self.scheduler.failed(&alarm) {
+                    tracing::error!(target: "hearth::durable", "recording a failed alarm: {e}");
+                }
+            }
+        }
+        self.wake.notify_one();
+    }
+}
+
+impl Drop for DurableObjects {
+    fn drop(&mut self) {
+        self.stopping.store(true, Ordering::SeqCst);
+        self.wake.notify_one();
+    }
+}
