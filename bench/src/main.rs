@@ -2,9 +2,10 @@
 //!
 //! - `storage`: each binding contract (KV, D1, R2) against the raw SQLite
 //!   statements and file operations it is built on.
-//!
-//! Later subcommands will drive Hearth, workerd and miniflare over HTTP.
+//! - `http`: the same worker scripts on Hearth, workerd, miniflare and a raw
+//!   hyper server, under the same wrk load.
 
+mod http;
 mod machine;
 mod measure;
 mod storage;
@@ -23,12 +24,20 @@ enum Command {
     /// Binding contracts (KV, D1, R2) against raw SQLite and file operations;
     /// writes bench/STORAGE-RESULTS.md.
     Storage(storage::StorageArgs),
+    /// The same workers on Hearth, workerd, miniflare and raw hyper under
+    /// wrk; writes bench/RESULTS.md. bench/run-http.sh installs the peers.
+    Http(http::HttpArgs),
+    /// The raw hyper server the `http` benchmark measures (started by it).
+    #[command(hide = true)]
+    RawServer(http::RawArgs),
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match &cli.command {
         Command::Storage(args) => storage::run(args, &reproduce_command()),
+        Command::Http(args) => http::run(args, &reproduce_command()),
+        Command::RawServer(args) => http::serve_raw(args),
     }
 }
 
@@ -72,6 +81,7 @@ mod tests {
         let argv = ["hearth-bench", "storage"].iter().chain(extra);
         match Cli::try_parse_from(argv).unwrap().command {
             Command::Storage(args) => args,
+            other => panic!("parsed {other:?}"),
         }
     }
 
