@@ -32,29 +32,47 @@ function sortKeys(v) {
 }
 const stable = (v) => JSON.stringify(sortKeys(v), null, 2) + "\n";
 
-// First place where two JSON values differ, as [path, left, right].
-function firstDiff(a, b, at = "$") {
+// Every place where two JSON values differ, as [pointer, left, right]
+// (pointer in RFC 6901 form, "/steps/3/threw/message"). A key present on one
+// side only, or a change of type, is one difference at that key.
+const escapeKey = (k) => String(k).replace(/~/g, "~0").replace(/\//g, "~1");
+function allDiffs(a, b, at = "", out = []) {
+  const isObj = (x) => x !== null && typeof x === "object" && !Array.isArray(x);
   if (Array.isArray(a) && Array.isArray(b)) {
     for (let i = 0; i < Math.max(a.length, b.length); i++) {
-      if (i >= a.length) return [`${at}[${i}]`, undefined, b[i]];
-      if (i >= b.length) return [`${at}[${i}]`, a[i], undefined];
-      const d = firstDiff(a[i], b[i], `${at}[${i}]`);
-      if (d) return d;
+      if (i >= a.length) out.push([`${at}/${i}`, undefined, b[i]]);
+      else if (i >= b.length) out.push([`${at}/${i}`, a[i], undefined]);
+      else allDiffs(a[i], b[i], `${at}/${i}`, out);
     }
-    return null;
-  }
-  const isObj = (x) => x && typeof x === "object" && !Array.isArray(x);
-  if (isObj(a) && isObj(b)) {
-    const keys = [...new Set([...Object.keys(a), ...Object.keys(b)])].sort();
-    for (const k of keys) {
-      if (!(k in a)) return [`${at}.${k}`, undefined, b[k]];
-      if (!(k in b)) return [`${at}.${k}`, a[k], undefined];
-      const d = firstDiff(a[k], b[k], `${at}.${k}`);
-      if (d) return d;
+  } else if (isObj(a) && isObj(b)) {
+    for (const k of [...new Set([...Object.keys(a), ...Object.keys(b)])].sort()) {
+      const here = `${at}/${escapeKey(k)}`;
+      if (!(k in a)) out.push([here, undefined, b[k]]);
+      else if (!(k in b)) out.push([here, a[k], undefined]);
+      else allDiffs(a[k], b[k], here, out);
     }
-    return null;
+  } else if (JSON.stringify(a) !== JSON.stringify(b)) {
+    out.push([at, a, b]);
   }
-  return JSON.stringify(a) === JSON.stringify(b) ? null : [at, a, b];
+  return out;
+}
+
+// A listed pointer covers itself and everything below it.
+const covers = (listed, pointer) => pointer === listed || pointer.startsWith(listed + "/");
+
+// Splits a scenario's differences into accepted ones (grouped by the listed
+// pointer that covers them), unlisted ones, and listed pointers that no
+// longer differ.
+function classify(diffs, listed) {
+  const accepted = new Map();
+  const unlisted = [];
+  for (const d of diffs) {
+    const by = Object.keys(listed).find((p) => covers(p, d[0]));
+    if (by === undefined) unlisted.push(d);
+    else accepted.set(by, [...(accepted.get(by) ?? []), d]);
+  }
+  const stale = Object.keys(listed).filter((p) => !accepted.has(p));
+  return { accepted, unlisted, stale };
 }
 
 const short = (v) => {
@@ -240,23 +258,26 @@ async function main() {
     let knownCount = 0;
     for (const name of Object.keys(golden).sort()) {
       const id = `${area}/${name}`;
-      const d = firstDiff(golden[name], got[name] ?? { missing: true });
-      if (!d) {
-        matching++;
-        if (known[id]) {
-          unexpected++;
-          rows.push(`- \`${name}\`: listed as a known difference but now matches; remove it from known-differences.json`);
-        }
-        continue;
+      const listed = known[id] ?? {};
+      const diffs = allDiffs(golden[name], got[name] ?? { missing: true });
+      const { accepted, unlisted, stale } = classify(diffs, listed);
+      if (diffs.length === 0) matching++;
+      else if (unlisted.length === 0) knownCount++;
+      const lines = [];
+      for (const [p, ds] of accepted) {
+        const [at, want, have] = ds[0];
+        const more = ds.length > 1 ? ` (and ${ds.length - 1} more below \`${p}\`)` : "";
+        lines.push(`  - known \`${p}\` (${listed[p]}): at \`${at}\` miniflare ${short(want)}, hearth ${short(have)}${more}`);
       }
-      const reason = `at \`${d[0]}\`: miniflare ${short(d[1])}, hearth ${short(d[2])}`;
-      if (known[id]) {
-        knownCount++;
-        rows.push(`- \`${name}\` (known difference: ${known[id]}): ${reason}`);
-      } else {
+      for (const [at, want, have] of unlisted) {
         unexpected++;
-        rows.push(`- \`${name}\` **unexpected**: ${reason}`);
+        lines.push(`  - **unexpected** at \`${at}\`: miniflare ${short(want)}, hearth ${short(have)}`);
       }
+      for (const p of stale) {
+        unexpected++;
+        lines.push(`  - **stale**: \`${p}\` is listed in known-differences.json but no longer differs; remove it`);
+      }
+      if (lines.length) rows.push(`- \`${name}\`\n${lines.join("\n")}`);
     }
     const total = Object.keys(golden).length;
     const summary = `${area}: ${matching}/${total} match, ${knownCount} known differences`;
@@ -272,8 +293,9 @@ async function main() {
       "",
       "Hearth compared with Miniflare " +
         `${lock.dependencies.miniflare} (workerd ${lock.dependencies.workerd}); ` +
-        "written by `conformance/record.sh`. A difference is the first JSON path where " +
-        "the transcripts part, with both values.",
+        "written by `conformance/record.sh`. Every differing JSON pointer is listed " +
+        "with both values; a known difference is accepted in `known-differences.json` " +
+        "for that scenario and pointer (a listed pointer covers everything below it).",
       "",
     ];
     fs.writeFileSync(path.join(here, "REPORT.md"), head.join("\n") + "\n" + report.join("\n"));

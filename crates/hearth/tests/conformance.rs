@@ -122,9 +122,8 @@ fn read_json(path: &Path) -> Value {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-/// The first path where two transcripts part, with both values.
-fn first_diff(a: &Value, b: &Value, at: &str) -> Option<(String, String, String)> {
-    let show = |v: Option<&Value>| match v {
+fn show(v: Option<&Value>) -> String {
+    match v {
         None => "(absent)".to_string(),
         Some(v) => {
             let s = v.to_string();
@@ -134,54 +133,78 @@ fn first_diff(a: &Value, b: &Value, at: &str) -> Option<(String, String, String)
                 s
             }
         }
-    };
+    }
+}
+
+/// One place where two transcripts part: an RFC 6901 pointer and both values.
+type Diff = (String, String, String);
+
+/// Every place where two transcripts part. A key present on one side only,
+/// or a change of type, is one difference at that key.
+fn all_diffs(a: &Value, b: &Value, at: &str, out: &mut Vec<Diff>) {
     match (a, b) {
         (Value::Array(x), Value::Array(y)) => {
             for i in 0..x.len().max(y.len()) {
-                let here = format!("{at}[{i}]");
+                let here = format!("{at}/{i}");
                 match (x.get(i), y.get(i)) {
-                    (Some(l), Some(r)) => {
-                        if let Some(d) = first_diff(l, r, &here) {
-                            return Some(d);
-                        }
-                    }
-                    (l, r) => return Some((here, show(l), show(r))),
+                    (Some(l), Some(r)) => all_diffs(l, r, &here, out),
+                    (l, r) => out.push((here, show(l), show(r))),
                 }
             }
-            None
         }
         (Value::Object(x), Value::Object(y)) => {
             let mut keys: Vec<&String> = x.keys().chain(y.keys()).collect();
             keys.sort();
             keys.dedup();
             for k in keys {
-                let here = format!("{at}.{k}");
+                let here = format!("{at}/{}", k.replace('~', "~0").replace('/', "~1"));
                 match (x.get(k), y.get(k)) {
-                    (Some(l), Some(r)) => {
-                        if let Some(d) = first_diff(l, r, &here) {
-                            return Some(d);
-                        }
-                    }
-                    (l, r) => return Some((here, show(l), show(r))),
+                    (Some(l), Some(r)) => all_diffs(l, r, &here, out),
+                    (l, r) => out.push((here, show(l), show(r))),
                 }
             }
-            None
         }
-        _ if a == b => None,
-        _ => Some((at.to_string(), show(Some(a)), show(Some(b)))),
+        _ if a == b => {}
+        _ => out.push((at.to_string(), show(Some(a)), show(Some(b)))),
     }
 }
+
+/// A listed pointer accepts the difference at itself and everything below it.
+fn covers(listed: &str, pointer: &str) -> bool {
+    pointer == listed
+        || pointer
+            .strip_prefix(listed)
+            .is_some_and(|rest| rest.starts_with('/'))
+}
+
+/// The scenario's problems: differences no listed pointer covers, and listed
+/// pointers that no longer differ.
+fn judge(id: &str, diffs: &[Diff], listed: &BTreeMap<String, String>) -> Vec<String> {
+    let mut problems = Vec::new();
+    for (at, want, have) in diffs {
+        if !listed.keys().any(|p| covers(p, at)) {
+            problems.push(format!("{id}: at {at}: miniflare {want}, hearth {have}"));
+        }
+    }
+    for p in listed.keys() {
+        if !diffs.iter().any(|(at, _, _)| covers(p, at)) {
+            problems.push(format!(
+                "{id}: {p} is listed in known-differences.json but no longer differs; remove it"
+            ));
+        }
+    }
+    problems
+}
+
+/// known-differences.json: scenario id -> JSON pointer -> why it differs.
+type Known = BTreeMap<String, BTreeMap<String, String>>;
 
 struct AreaOutcome {
     summary: String,
     problems: Vec<String>,
 }
 
-fn run_area(
-    area: &str,
-    known: &BTreeMap<String, String>,
-    inputs: &BTreeMap<String, String>,
-) -> AreaOutcome {
+fn run_area(area: &str, known: &Known, inputs: &BTreeMap<String, String>) -> AreaOutcome {
     let dir = conformance_dir();
     let mut goldens: Vec<String> = std::fs::read_dir(dir.join("expected").join(area))
         .unwrap()
@@ -218,19 +241,16 @@ fn run_area(
             ),
             Err(e) => serde_json::json!({ "no_response": e }),
         };
-        match (first_diff(&golden, &got, "$"), known.get(&id)) {
-            (None, None) => matching += 1,
-            (None, Some(_)) => {
-                matching += 1;
-                problems.push(format!(
-                    "{id}: listed in known-differences.json but now matches; remove it"
-                ));
-            }
-            (Some(_), Some(_)) => known_count += 1,
-            (Some((path, want, have)), None) => {
-                problems.push(format!("{id}: at {path}: miniflare {want}, hearth {have}"))
-            }
+        let mut diffs = Vec::new();
+        all_diffs(&golden, &got, "", &mut diffs);
+        let listed = known.get(&id).cloned().unwrap_or_default();
+        let found = judge(&id, &diffs, &listed);
+        if diffs.is_empty() {
+            matching += 1;
+        } else if found.is_empty() {
+            known_count += 1;
         }
+        problems.extend(found);
     }
     AreaOutcome {
         summary: format!(
@@ -244,7 +264,7 @@ fn run_area(
 #[test]
 fn scenarios_match_the_recorded_goldens() {
     let dir = conformance_dir();
-    let known: BTreeMap<String, String> =
+    let known: Known =
         serde_json::from_value(read_json(&dir.join("known-differences.json"))).unwrap();
     let inputs: BTreeMap<String, String> =
         serde_json::from_value(read_json(&dir.join("inputs.json"))).unwrap();
@@ -278,17 +298,38 @@ fn scenarios_match_the_recorded_goldens() {
 }
 
 #[test]
-fn diff_names_the_first_differing_path() {
-    let a = serde_json::json!({"steps": [{"ok": 1}, {"ok": {"b": [1, 2]}}]});
-    let b = serde_json::json!({"steps": [{"ok": 1}, {"ok": {"b": [1, 3]}}]});
+fn diffs_name_every_differing_pointer() {
+    let a = serde_json::json!({"steps": [{"ok": 1}, {"ok": {"b": [1, 2], "c/d": 1}}]});
+    let b = serde_json::json!({"steps": [{"ok": 2}, {"ok": {"b": [1, 3]}}]});
+    let mut diffs = Vec::new();
+    all_diffs(&a, &b, "", &mut diffs);
+    let pointers: Vec<&str> = diffs.iter().map(|d| d.0.as_str()).collect();
     assert_eq!(
-        first_diff(&a, &b, "$"),
-        Some(("$.steps[1].ok.b[1]".into(), "2".into(), "3".into()))
+        pointers,
+        ["/steps/0/ok", "/steps/1/ok/b/1", "/steps/1/ok/c~1d"]
     );
-    let c = serde_json::json!({"x": 1});
-    assert_eq!(
-        first_diff(&c, &serde_json::json!({}), "$"),
-        Some(("$.x".into(), "1".into(), "(absent)".into()))
-    );
-    assert_eq!(first_diff(&a, &a.clone(), "$"), None);
+    assert_eq!(diffs[2].2, "(absent)");
+    let mut none = Vec::new();
+    all_diffs(&a, &a.clone(), "", &mut none);
+    assert!(none.is_empty());
+}
+
+#[test]
+fn a_listed_pointer_covers_its_subtree_only_and_must_still_differ() {
+    assert!(covers("/steps/5", "/steps/5/threw/message"));
+    assert!(covers("/steps/5", "/steps/5"));
+    assert!(!covers("/steps/5", "/steps/50/ok"));
+    let diffs = vec![
+        ("/steps/1/ok".to_string(), "1".to_string(), "2".to_string()),
+        ("/steps/3/ok".to_string(), "1".to_string(), "2".to_string()),
+    ];
+    let listed: BTreeMap<String, String> = [
+        ("/steps/1".to_string(), "why".to_string()),
+        ("/steps/2".to_string(), "why".to_string()),
+    ]
+    .into();
+    let problems = judge("web/x", &diffs, &listed);
+    assert_eq!(problems.len(), 2, "{problems:?}");
+    assert!(problems[0].starts_with("web/x: at /steps/3/ok:"));
+    assert!(problems[1].contains("/steps/2 is listed"));
 }
