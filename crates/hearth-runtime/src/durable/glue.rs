@@ -963,9 +963,18 @@ fn native_event(
     let ns = objects
         .storage_namespace(&job.class)
         .ok_or_else(|| fail(format!("class {} is not configured", job.class)))?;
-    let id: DurableObjectId = ns
-        .id_from_string(&job.id)
-        .map_err(|e| fail(e.to_string()))?;
+    // An id made from a name keeps it (`id.name()`).
+    let named = job
+        .name
+        .as_deref()
+        .map(|n| ns.id_from_name(n))
+        .filter(|id| id.to_string() == job.id);
+    let id: DurableObjectId = match named {
+        Some(id) => id,
+        None => ns
+            .id_from_string(&job.id)
+            .map_err(|e| fail(e.to_string()))?,
+    };
     let storage = ns.storage(&id).map_err(|e| fail(e.to_string()))?;
     let state = DurableObjectState {
         id: &id,
