@@ -82,7 +82,16 @@ pub fn watch(reloader: Reloader, project: &Project) -> Watcher {
     let spawned = std::thread::Builder::new()
         .name("hearth-dev-watch".into())
         .spawn(move || {
-            let mut seen: BTreeMap<PathBuf, Stamp> = BTreeMap::new();
+            // The pool has loaded its modules already: stamp them now, so an
+            // edit in the first period is seen as a change.
+            let mut seen: BTreeMap<PathBuf, Stamp> = reloader
+                .loaded_files()
+                .into_iter()
+                .map(|p| {
+                    let s = stamp(&p);
+                    (p, s)
+                })
+                .collect();
             let mut config_stamp = stamp(&config_path);
             while !stopped.load(Ordering::Relaxed) {
                 std::thread::sleep(WATCH_PERIOD);
