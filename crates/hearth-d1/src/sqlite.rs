@@ -1,7 +1,9 @@
 //! The embedded backend: one SQLite file per database, one connection
 //! behind a mutex. Every call (a query, a batch, an exec, a migration) is
 //! one SQLite transaction, committed under `synchronous=FULL` before the
-//! call returns.
+//! call returns. A call whose statements are all read-only runs without
+//! the write lock: one statement in autocommit, several in a deferred
+//! transaction. Prepared statements are cached per connection.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -13,7 +15,7 @@ use rusqlite::ffi;
 use rusqlite::hooks::AuthContext;
 use rusqlite::limits::Limit;
 use rusqlite::types::{ToSqlOutput, ValueRef};
-use rusqlite::{Connection, StatementStatus, ToSql};
+use rusqlite::{Connection, Statement, StatementStatus, ToSql};
 
 use crate::error::D1Error;
 use crate::split::split_statements;
@@ -28,6 +30,71 @@ const ID_KEY: &str = "hearth.d1.database_id";
 
 /// How many SQLite VM steps run between two deadline checks.
 const PROGRESS_STEPS: i32 = 1000;
+
+/// Prepared statements kept per connection. SQLite re-prepares a cached
+/// statement by itself when the schema changes.
+const STATEMENT_CACHE_CAPACITY: usize = 64;
+
+/// Hearth's own statements. They run past the statement policy, so their
+/// text starts with a per-open random tag: user SQL can never hit one of
+/// them in the statement cache and skip the policy.
+#[derive(Debug)]
+struct OwnSql {
+    begin_immediate: String,
+    begin_deferred: String,
+    commit: String,
+    rollback: String,
+    read_seq: String,
+    bump_seq: String,
+    page_count: String,
+}
+
+impl OwnSql {
+    fn new() -> Self {
+        let tag = format!("/* hearth {} */ ", uuid::Uuid::new_v4().simple());
+        let own = |sql: &str| format!("{tag}{sql}");
+        Self {
+            begin_immediate: own("BEGIN IMMEDIATE"),
+            begin_deferred: own("BEGIN DEFERRED"),
+            commit: own("COMMIT"),
+            rollback: own("ROLLBACK"),
+            read_seq: own(&format!(
+                "SELECT value FROM {META_TABLE} WHERE key = '{SEQ_KEY}'"
+            )),
+            bump_seq: own(&format!(
+                "UPDATE {META_TABLE} SET value = value + 1 WHERE key = '{SEQ_KEY}'"
+            )),
+            page_count: own("PRAGMA page_count"),
+        }
+    }
+}
+
+/// The commit sequence and size as of the last call, so a read reports
+/// them without querying. `data_version` tells whether another connection
+/// (a CLI beside the server) has committed since.
+#[derive(Debug, Clone, Copy)]
+struct Committed {
+    data_version: Option<u32>,
+    seq: u64,
+    size: u64,
+}
+
+#[derive(Debug)]
+struct Inner {
+    conn: Connection,
+    committed: Committed,
+}
+
+/// How a call runs, decided from its statements before it starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// One read-only statement: no transaction of its own.
+    Autocommit,
+    /// Read-only statements sharing one snapshot, without the write lock.
+    Read,
+    /// Anything that may write: `BEGIN IMMEDIATE`.
+    Write,
+}
 
 /// State shared with the SQLite callbacks.
 #[derive(Debug)]
@@ -106,7 +173,8 @@ pub(crate) struct UnitOutput {
 
 #[derive(Debug)]
 pub(crate) struct Backend {
-    conn: Mutex<Connection>,
+    inner: Mutex<Inner>,
+    own: OwnSql,
     guard: Arc<Guard>,
     limits: D1Limits,
     path: PathBuf,
@@ -118,6 +186,52 @@ struct Snapshot {
     total_changes: u64,
     last_row_id: i64,
     size: u64,
+}
+
+/// The pager's data version: it changes with every commit this connection
+/// makes and whenever a read finds that another connection has committed.
+/// Reading it takes no lock and runs no statement, unlike
+/// `PRAGMA data_version`, which would cost a read transaction per call.
+fn data_version(conn: &Connection) -> Option<u32> {
+    let mut version: u32 = 0;
+    // SAFETY: the handle is open for the connection's lifetime, a null
+    // name selects the main database, and SQLITE_FCNTL_DATA_VERSION writes
+    // one unsigned int to the pointer.
+    let rc = unsafe {
+        ffi::sqlite3_file_control(
+            conn.handle(),
+            std::ptr::null(),
+            ffi::SQLITE_FCNTL_DATA_VERSION,
+            (&raw mut version).cast(),
+        )
+    };
+    (rc == ffi::SQLITE_OK).then_some(version)
+}
+
+/// Skips whitespace and comments at the start of `sql`.
+fn skip_trivia(sql: &str) -> &str {
+    let mut rest = sql;
+    loop {
+        let trimmed = rest.trim_start();
+        if let Some(after) = trimmed.strip_prefix("--") {
+            rest = after.find('\n').map_or("", |i| &after[i..]);
+        } else if let Some(after) = trimmed.strip_prefix("/*") {
+            rest = after.find("*/").map_or("", |i| &after[i + 2..]);
+        } else {
+            return trimmed;
+        }
+    }
+}
+
+/// Whether a statement is a PRAGMA. SQLite applies a flag pragma
+/// (`foreign_keys`, `defer_foreign_keys`) when it prepares the statement,
+/// not when it steps it, and ignores `foreign_keys` inside a transaction.
+/// So a pragma is prepared afresh each time, only inside the call's write
+/// transaction, as every statement was before reads had their own path.
+fn is_pragma(sql: &str) -> bool {
+    skip_trivia(sql)
+        .get(..6)
+        .is_some_and(|w| w.eq_ignore_ascii_case("pragma"))
 }
 
 impl Backend {
@@ -134,6 +248,7 @@ impl Backend {
             deadline_ns: AtomicU64::new(0),
             timed_out: AtomicBool::new(false),
         });
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE_CAPACITY);
         let setup = (|| -> rusqlite::Result<(u64, String)> {
             conn.set_db_config(DbConfig::SQLITE_DBCONFIG_DEFENSIVE, true)?;
             let clamp = |n: usize| i32::try_from(n).unwrap_or(i32::MAX);
@@ -208,7 +323,15 @@ impl Backend {
             .map_err(|e| open_err(e.to_string()))?;
 
         Ok(Self {
-            conn: Mutex::new(conn),
+            inner: Mutex::new(Inner {
+                conn,
+                committed: Committed {
+                    data_version: None,
+                    seq: 0,
+                    size: 0,
+                },
+            }),
+            own: OwnSql::new(),
             guard,
             limits,
             path: path.to_path_buf(),
@@ -225,10 +348,10 @@ impl Backend {
         &self.limits
     }
 
-    fn lock(&self) -> MutexGuard<'_, Connection> {
+    fn lock(&self) -> MutexGuard<'_, Inner> {
         // A panic while holding the lock cannot leave SQLite half-written:
         // the open transaction is rolled back below before any reuse.
-        match self.conn.lock() {
+        match self.inner.lock() {
             Ok(g) => g,
             Err(poisoned) => poisoned.into_inner(),
         }
@@ -244,8 +367,8 @@ impl Backend {
 
     /// The bookmark for the current commit position.
     pub(crate) fn current_bookmark(&self) -> Result<String, D1Error> {
-        let conn = self.lock();
-        let seq = self.read_seq(&conn).map_err(|e| self.map_err(e))?;
+        let inner = self.lock();
+        let seq = self.read_seq(&inner.conn).map_err(|e| self.map_err(e))?;
         Ok(self.bookmark(seq))
     }
 
@@ -259,85 +382,199 @@ impl Backend {
         )
     }
 
+    /// Runs one of Hearth's own statements that returns a single integer.
+    fn own_i64(&self, conn: &Connection, sql: &str) -> rusqlite::Result<i64> {
+        self.trusted(|| conn.prepare_cached(sql)?.query_row([], |r| r.get(0)))
+    }
+
+    /// Runs one of Hearth's own statements that returns nothing.
+    fn own_exec(&self, conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+        self.trusted(|| conn.prepare_cached(sql)?.execute([]).map(drop))
+    }
+
     fn read_seq(&self, conn: &Connection) -> rusqlite::Result<u64> {
-        let seq: i64 = self.trusted(|| {
-            conn.query_row(
-                &format!("SELECT value FROM {META_TABLE} WHERE key = ?1"),
-                [SEQ_KEY],
-                |r| r.get(0),
-            )
-        })?;
-        Ok(u64::try_from(seq).unwrap_or(0))
+        Ok(u64::try_from(self.own_i64(conn, &self.own.read_seq)?).unwrap_or(0))
+    }
+
+    fn read_size(&self, conn: &Connection) -> rusqlite::Result<u64> {
+        let pages = self.own_i64(conn, &self.own.page_count)?;
+        Ok(u64::try_from(pages).unwrap_or(0) * self.page_size)
+    }
+
+    /// Re-reads the commit sequence and size if another connection has
+    /// committed since they were last read (or they never were). Only a
+    /// statement that read the database notices such a commit, so after
+    /// one that touched no table (`SELECT 1`) the figures are those of the
+    /// last call that did.
+    fn refresh(&self, conn: &Connection, committed: &mut Committed) -> rusqlite::Result<()> {
+        let version = data_version(conn);
+        if version.is_none() || committed.data_version != version {
+            committed.data_version = version;
+            committed.seq = self.read_seq(conn)?;
+            committed.size = self.read_size(conn)?;
+        }
+        Ok(())
+    }
+
+    /// Decides how a call runs. A statement that fails to prepare here
+    /// takes the write path, which reports the failure properly.
+    fn mode(&self, conn: &Connection, queries: &[Query<'_>]) -> Mode {
+        let mut statements = 0usize;
+        for q in queries {
+            for piece in split_statements(q.sql) {
+                if is_pragma(piece) {
+                    return Mode::Write;
+                }
+                self.guard.take_denial();
+                let readonly = conn.prepare_cached(piece).is_ok_and(|s| s.readonly());
+                if !readonly {
+                    return Mode::Write;
+                }
+                statements += 1;
+            }
+        }
+        self.guard.take_denial();
+        if statements == 1 {
+            Mode::Autocommit
+        } else {
+            Mode::Read
+        }
     }
 
     /// Runs `queries` in order as one transaction: all commit or none do.
     /// On failure, returns the index of the failing query with its error.
     pub(crate) fn run(&self, queries: &[Query<'_>]) -> Result<UnitOutput, (usize, D1Error)> {
-        let conn = self.lock();
+        let mut inner = self.lock();
+        let Inner { conn, committed } = &mut *inner;
         self.guard.arm(self.limits.max_query_duration);
-        let result = self.run_locked(&conn, queries);
+        let mode = self.mode(conn, queries);
+        let result = match mode {
+            Mode::Write => self.run_write(conn, committed, queries),
+            Mode::Read | Mode::Autocommit => self.run_read(conn, committed, queries, mode),
+        };
         self.guard.disarm();
-        if result.is_err() && !conn.is_autocommit() {
-            // Nothing of a failed call may stay applied.
-            let _ = self.trusted(|| conn.execute_batch("ROLLBACK"));
+        if result.is_err() {
+            if !conn.is_autocommit() {
+                // Nothing of a failed call may stay applied.
+                let _ = self.own_exec(conn, &self.own.rollback);
+            }
+            // Whatever was read mid-call may describe rolled-back state.
+            committed.data_version = None;
         }
         result
     }
 
-    fn run_locked(
+    fn run_read(
         &self,
         conn: &Connection,
+        committed: &mut Committed,
         queries: &[Query<'_>],
+        mode: Mode,
     ) -> Result<UnitOutput, (usize, D1Error)> {
         let last = queries.len().saturating_sub(1);
-        self.trusted(|| conn.execute_batch("BEGIN IMMEDIATE"))
-            .map_err(|e| (0, self.map_err(e)))?;
+        if mode == Mode::Read {
+            self.own_exec(conn, &self.own.begin_deferred)
+                .map_err(|e| (0, self.map_err(e)))?;
+        }
         let mut results = Vec::with_capacity(queries.len());
         let mut wrote = false;
         for (i, q) in queries.iter().enumerate() {
-            let (out, w) = self.run_query(conn, q).map_err(|e| (i, e))?;
+            let (out, w) = self
+                .run_query(conn, q, committed.size, false)
+                .map_err(|e| (i, e))?;
+            wrote |= w;
+            results.push(out);
+        }
+        self.guard.disarm();
+        if mode == Mode::Read {
+            self.own_exec(conn, &self.own.commit)
+                .map_err(|e| (last, self.map_err(e)))?;
+        }
+        if wrote {
+            // Statements were all read-only when the call was planned; if
+            // one wrote after all, nothing cached can be trusted.
+            committed.data_version = None;
+        }
+        // Checked after the reads, so the bookmark is never older than
+        // the data they returned.
+        self.refresh(conn, committed)
+            .map_err(|e| (last, self.map_err(e)))?;
+        Ok(UnitOutput {
+            results,
+            bookmark: self.bookmark(committed.seq),
+        })
+    }
+
+    fn run_write(
+        &self,
+        conn: &Connection,
+        committed: &mut Committed,
+        queries: &[Query<'_>],
+    ) -> Result<UnitOutput, (usize, D1Error)> {
+        let last = queries.len().saturating_sub(1);
+        self.own_exec(conn, &self.own.begin_immediate)
+            .map_err(|e| (0, self.map_err(e)))?;
+        // Under the write lock this is exact: nobody else can commit.
+        let mut size = self.read_size(conn).map_err(|e| (0, self.map_err(e)))?;
+        let mut results = Vec::with_capacity(queries.len());
+        let mut wrote = false;
+        for (i, q) in queries.iter().enumerate() {
+            let (out, w) = self.run_query(conn, q, size, true).map_err(|e| (i, e))?;
+            size = out.meta.size_after;
             wrote |= w;
             results.push(out);
         }
         // The time limit covers the queries, not the commit's fsync.
         self.guard.disarm();
         if wrote {
-            self.trusted(|| {
-                conn.execute(
-                    &format!("UPDATE {META_TABLE} SET value = value + 1 WHERE key = ?1"),
-                    [SEQ_KEY],
-                )
-            })
-            .map_err(|e| (last, self.map_err(e)))?;
+            self.own_exec(conn, &self.own.bump_seq)
+                .map_err(|e| (last, self.map_err(e)))?;
         }
         let seq = self.read_seq(conn).map_err(|e| (last, self.map_err(e)))?;
-        self.trusted(|| conn.execute_batch("COMMIT"))
+        self.own_exec(conn, &self.own.commit)
             .map_err(|e| (last, self.map_err(e)))?;
+        *committed = Committed {
+            // Read after the commit, which moves it too.
+            data_version: data_version(conn),
+            seq,
+            size,
+        };
         Ok(UnitOutput {
             results,
             bookmark: self.bookmark(seq),
         })
     }
 
-    fn snapshot(&self, conn: &Connection) -> Result<Snapshot, D1Error> {
-        let pages: i64 = self
-            .trusted(|| conn.query_row("PRAGMA page_count", [], |r| r.get(0)))
-            .map_err(|e| self.map_err(e))?;
+    /// The counters a query's `meta` is computed from. The size is read
+    /// only when asked: it cannot change without a write.
+    fn snapshot(&self, conn: &Connection, size: Option<u64>) -> Result<Snapshot, D1Error> {
+        let size = match size {
+            Some(s) => s,
+            None => self.read_size(conn).map_err(|e| self.map_err(e))?,
+        };
         Ok(Snapshot {
             total_changes: conn.total_changes(),
             last_row_id: conn.last_insert_rowid(),
-            size: u64::try_from(pages).unwrap_or(0) * self.page_size,
+            size,
         })
     }
 
     /// Runs one query. Returns its output and whether it may have written.
-    fn run_query(&self, conn: &Connection, q: &Query<'_>) -> Result<(QueryOutput, bool), D1Error> {
+    /// `size` is the database size before the query; `measure_size` asks
+    /// for the size to be re-read after a query that wrote.
+    fn run_query(
+        &self,
+        conn: &Connection,
+        q: &Query<'_>,
+        size: u64,
+        measure_size: bool,
+    ) -> Result<(QueryOutput, bool), D1Error> {
         validate::check_query(&self.limits, q.sql, q.params)?;
         let pieces = split_statements(q.sql);
         if pieces.is_empty() {
             return Err(D1Error::NoStatements);
         }
-        let before = self.snapshot(conn)?;
+        let before = self.snapshot(conn, Some(size))?;
         let start = Instant::now();
         let mut wrote = false;
         let mut fullscan_steps: u64 = 0;
@@ -347,7 +584,14 @@ impl Backend {
         for (k, piece) in pieces.iter().enumerate() {
             let is_last = k + 1 == n;
             self.guard.take_denial();
-            let mut stmt = conn.prepare(piece).map_err(|e| self.map_err(e))?;
+            let (mut fresh, mut cached);
+            let stmt: &mut Statement<'_> = if is_pragma(piece) {
+                fresh = conn.prepare(piece).map_err(|e| self.map_err(e))?;
+                &mut fresh
+            } else {
+                cached = conn.prepare_cached(piece).map_err(|e| self.map_err(e))?;
+                &mut cached
+            };
             let expected = stmt.parameter_count();
             if !is_last && expected > 0 {
                 return Err(D1Error::ParametersBeforeLastStatement);
@@ -363,14 +607,16 @@ impl Backend {
                     stmt.raw_bind_parameter(i + 1, v)
                         .map_err(|e| self.map_err(e))?;
                 }
-                columns = stmt.column_names().map(str::to_owned).collect();
             }
             wrote |= !stmt.readonly();
-            let width = columns.len();
             {
                 let mut rs = stmt.raw_query();
                 while let Some(row) = rs.next().map_err(|e| self.map_err(e))? {
                     if is_last {
+                        // Counted per row: a cached statement is re-prepared
+                        // by its first step if the schema changed, and
+                        // `SELECT *` may then have more columns.
+                        let width = row.as_ref().column_count();
                         let mut values = Vec::with_capacity(width);
                         for c in 0..width {
                             let v = row.get_ref(c).map_err(|e| self.map_err(e))?;
@@ -380,11 +626,17 @@ impl Backend {
                     }
                 }
             }
+            if is_last {
+                // Read after stepping, for the same reason as the width.
+                columns = stmt.column_names().map(str::to_owned).collect();
+            }
+            // Reset as read: a cached statement's counters would otherwise
+            // add up across calls.
             fullscan_steps +=
-                u64::try_from(stmt.get_status(StatementStatus::FullscanStep)).unwrap_or(0);
+                u64::try_from(stmt.reset_status(StatementStatus::FullscanStep)).unwrap_or(0);
         }
         let duration = start.elapsed().as_secs_f64() * 1000.0;
-        let after = self.snapshot(conn)?;
+        let after = self.snapshot(conn, (!(measure_size && wrote)).then_some(size))?;
         let changes = after.total_changes.saturating_sub(before.total_changes);
         let rows_read = fullscan_steps
             .max(u64::try_from(rows.len()).unwrap_or(u64::MAX))

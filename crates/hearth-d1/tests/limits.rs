@@ -101,7 +101,10 @@ fn the_statement_limit_applies_to_each_batch_statement() {
         t.db.batch(&[t.db.prepare("SELECT 1"), t.db.prepare(long)])
             .unwrap_err();
     match &err {
-        D1Error::Batch { index, error: source } => {
+        D1Error::Batch {
+            index,
+            error: source,
+        } => {
             assert_eq!(*index, 1);
             assert!(matches!(**source, D1Error::StatementTooLong { .. }));
         }
