@@ -5,6 +5,7 @@
 //! whole seconds since the epoch; a row is live while `expiration > now`.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
@@ -27,6 +28,11 @@ CREATE INDEX IF NOT EXISTS kv_entries_expiration
     ON kv_entries (expiration) WHERE expiration IS NOT NULL;
 ";
 
+/// Read connections per namespace. WAL lets each read its own snapshot
+/// while the writer commits, so gets on different threads run in parallel
+/// instead of queueing for the writer.
+const READ_CONNECTIONS: usize = 4;
+
 /// Expired rows deleted per write transaction, so a large purge never holds
 /// the write lock long enough to stall a put from another thread or process.
 const PURGE_BATCH: usize = 1000;
@@ -38,13 +44,20 @@ const UPSERT: &str =
          expiration = excluded.expiration,
          metadata = excluded.metadata";
 
-/// A namespace stored in one SQLite file. All access goes through one
-/// connection behind a mutex; other processes (the CLI) open their own and
-/// coordinate through SQLite's WAL locking and busy timeout.
+/// A namespace stored in one SQLite file. Writes go through one connection
+/// behind a mutex; reads take one of `READ_CONNECTIONS` query-only
+/// connections, opened on first use. A write returns after its commit, and
+/// a read starts a fresh WAL snapshot, so a read issued after a write
+/// returned sees it, on any thread. Other processes (the CLI) open their
+/// own connections and coordinate through SQLite's WAL locking and busy
+/// timeout.
 #[derive(Debug)]
 pub struct SqliteStore {
     path: PathBuf,
-    conn: Mutex<Connection>,
+    writer: Mutex<Connection>,
+    readers: Box<[Mutex<Option<Connection>>]>,
+    /// Where the next read starts looking for an idle connection.
+    next_reader: AtomicUsize,
 }
 
 impl SqliteStore {
@@ -54,7 +67,9 @@ impl SqliteStore {
         migrate(&mut conn, path)?;
         Ok(Self {
             path: path.to_path_buf(),
-            conn: Mutex::new(conn),
+            writer: Mutex::new(conn),
+            readers: (0..READ_CONNECTIONS).map(|_| Mutex::new(None)).collect(),
+            next_reader: AtomicUsize::new(0),
         })
     }
 
@@ -62,12 +77,46 @@ impl SqliteStore {
         &self.path
     }
 
-    fn conn(&self) -> MutexGuard<'_, Connection> {
+    fn writer(&self) -> MutexGuard<'_, Connection> {
         // A panic while holding the lock cannot leave SQLite half-written (an
         // open transaction rolls back when dropped), so the connection stays usable.
-        self.conn
+        self.writer
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Runs `f` on a read connection: an idle one if there is one, else
+    /// the next in turn once it is free.
+    fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let n = self.readers.len();
+        let start = self.next_reader.fetch_add(1, Ordering::Relaxed) % n;
+        let mut slot = None;
+        for i in 0..n {
+            if let Ok(guard) = self.readers[(start + i) % n].try_lock() {
+                slot = Some(guard);
+                break;
+            }
+        }
+        let mut slot = match slot {
+            Some(guard) => guard,
+            // Poisoned: a read holds no transaction once its statement is
+            // reset, so the connection is still sound.
+            None => self.readers[start]
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+        };
+        let conn = match &mut *slot {
+            Some(conn) => conn,
+            empty => empty.insert(self.open_reader()?),
+        };
+        f(conn)
+    }
+
+    fn open_reader(&self) -> Result<Connection> {
+        let conn = hearth_core::sqlite::open(&self.path)?;
+        // A read connection never writes, whatever a bug might ask of it.
+        conn.pragma_update(None, "query_only", true)?;
+        Ok(conn)
     }
 }
 
@@ -136,20 +185,21 @@ fn get_one(conn: &Connection, key: &str, now: i64) -> Result<Option<StoredEntry>
 
 impl KvStore for SqliteStore {
     fn get(&self, key: &str, now_secs: u64) -> Result<Option<StoredEntry>> {
-        get_one(&self.conn(), key, to_sql_secs(now_secs))
+        self.read(|conn| get_one(conn, key, to_sql_secs(now_secs)))
     }
 
     fn get_many(&self, keys: &[&str], now_secs: u64) -> Result<Vec<Option<StoredEntry>>> {
-        let conn = self.conn();
-        // One read transaction: every value comes from the same snapshot.
-        let tx = conn.unchecked_transaction()?;
-        let now = to_sql_secs(now_secs);
-        let found = keys
-            .iter()
-            .map(|key| get_one(&tx, key, now))
-            .collect::<Result<Vec<_>>>()?;
-        tx.commit()?;
-        Ok(found)
+        self.read(|conn| {
+            // One read transaction: every value comes from the same snapshot.
+            let tx = conn.unchecked_transaction()?;
+            let now = to_sql_secs(now_secs);
+            let found = keys
+                .iter()
+                .map(|key| get_one(&tx, key, now))
+                .collect::<Result<Vec<_>>>()?;
+            tx.commit()?;
+            Ok(found)
+        })
     }
 
     fn put(
@@ -159,7 +209,7 @@ impl KvStore for SqliteStore {
         expiration: Option<u64>,
         metadata: Option<&str>,
     ) -> Result<()> {
-        let conn = self.conn();
+        let conn = self.writer();
         let mut stmt = conn.prepare_cached(UPSERT)?;
         // Autocommit: returning Ok means the commit was fsynced (synchronous=FULL).
         stmt.execute(params![key, value, expiration.map(to_sql_secs), metadata])?;
@@ -167,7 +217,7 @@ impl KvStore for SqliteStore {
     }
 
     fn put_many(&self, entries: &[StoredWrite<'_>]) -> Result<()> {
-        let mut conn = self.conn();
+        let mut conn = self.writer();
         let tx = conn.transaction()?;
         {
             let mut stmt = tx.prepare_cached(UPSERT)?;
@@ -186,7 +236,7 @@ impl KvStore for SqliteStore {
     }
 
     fn delete(&self, key: &str) -> Result<()> {
-        let conn = self.conn();
+        let conn = self.writer();
         let mut stmt = conn.prepare_cached("DELETE FROM kv_entries WHERE key = ?1")?;
         stmt.execute(params![key])?;
         Ok(())
@@ -214,8 +264,6 @@ impl KvStore for SqliteStore {
                AND (expiration IS NULL OR expiration > ?2)
              ORDER BY key LIMIT ?3"
         );
-        let conn = self.conn();
-        let mut stmt = conn.prepare_cached(&sql)?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let now = to_sql_secs(now_secs);
         let map_row = |r: &rusqlite::Row<'_>| {
@@ -225,15 +273,18 @@ impl KvStore for SqliteStore {
                 metadata: r.get(2)?,
             })
         };
-        let rows = match &upper {
-            Some(upper) => stmt
-                .query_map(params![lower, now, limit, upper], map_row)?
-                .collect::<rusqlite::Result<Vec<_>>>()?,
-            None => stmt
-                .query_map(params![lower, now, limit], map_row)?
-                .collect::<rusqlite::Result<Vec<_>>>()?,
-        };
-        Ok(rows)
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(&sql)?;
+            let rows = match &upper {
+                Some(upper) => stmt
+                    .query_map(params![lower, now, limit, upper], map_row)?
+                    .collect::<rusqlite::Result<Vec<_>>>()?,
+                None => stmt
+                    .query_map(params![lower, now, limit], map_row)?
+                    .collect::<rusqlite::Result<Vec<_>>>()?,
+            };
+            Ok(rows)
+        })
     }
 
     fn purge_expired(&self, now_secs: u64) -> Result<usize> {
@@ -241,7 +292,7 @@ impl KvStore for SqliteStore {
         let mut total = 0;
         loop {
             // Lock per batch so readers and writers interleave with a long purge.
-            let conn = self.conn();
+            let conn = self.writer();
             let mut stmt = conn.prepare_cached(
                 "DELETE FROM kv_entries WHERE key IN (
                      SELECT key FROM kv_entries
