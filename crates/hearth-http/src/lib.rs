@@ -13,6 +13,7 @@
 
 mod live;
 mod metrics;
+pub mod routes;
 mod triggers;
 pub mod websocket;
 
@@ -72,6 +73,24 @@ pub struct ServeOptions {
     pub internal_token: Option<String>,
     /// The queues broker, for the pull-consumer endpoints.
     pub queues: Option<hearth_queues::QueueBroker>,
+    /// The worker's `name`, under which service bindings reach it.
+    pub name: Option<String>,
+    /// The worker's `routes` patterns. The first worker also answers every
+    /// request no worker's routes match.
+    pub routes: Vec<String>,
+    /// More workers served by the same listener, each with its own isolates.
+    pub workers: Vec<MountedWorker>,
+    /// Where every served worker is registered by name, for the service
+    /// bindings in their configs.
+    pub services: hearth_runtime::ServiceRegistry,
+}
+
+/// A further worker of a multi-worker server.
+#[derive(Debug, Clone)]
+pub struct MountedWorker {
+    pub name: String,
+    pub worker: WorkerConfig,
+    pub routes: Vec<String>,
 }
 
 impl ServeOptions {
@@ -84,6 +103,10 @@ impl ServeOptions {
             dev: false,
             internal_token: None,
             queues: None,
+            name: None,
+            routes: Vec::new(),
+            workers: Vec::new(),
+            services: Default::default(),
         }
     }
 }
@@ -108,7 +131,12 @@ pub struct Server {
 }
 
 struct State {
-    pool: LivePool,
+    pool: Arc<LivePool>,
+    /// The further workers' pools, in `ServeOptions::workers` order.
+    others: Vec<Arc<LivePool>>,
+    /// Route patterns and the worker they select (0: the first worker,
+    /// i + 1: `others[i]`).
+    routes: Vec<(routes::RoutePattern, usize)>,
     options: ServeOptions,
     local_addr: SocketAddr,
     metrics: Metrics,
@@ -119,14 +147,61 @@ struct State {
 impl Server {
     /// Loads the worker into its isolates and binds the listener.
     pub async fn bind(options: ServeOptions) -> Result<Server, ServeError> {
-        let worker = options.worker.clone();
-        let pool = tokio::task::spawn_blocking(move || IsolatePool::start(worker))
-            .await
-            .map_err(|e| ServeError::Join(e.to_string()))??;
+        let mut configs = vec![options.worker.clone()];
+        configs.extend(options.workers.iter().map(|w| w.worker.clone()));
+        let mut pools: Vec<IsolatePool> = Vec::with_capacity(configs.len());
+        for worker in configs {
+            let started = tokio::task::spawn_blocking(move || IsolatePool::start(worker))
+                .await
+                .map_err(|e| ServeError::Join(e.to_string()))
+                .and_then(|r| r.map_err(ServeError::Start));
+            match started {
+                Ok(p) => pools.push(p),
+                Err(e) => {
+                    for p in &pools {
+                        p.shutdown();
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        let mut pools: Vec<Arc<LivePool>> = pools
+            .into_iter()
+            .map(|p| Arc::new(LivePool::new(p)))
+            .collect();
+        let pool = pools.remove(0);
+        let others = pools;
+        let mut names: Vec<(Option<&str>, &Arc<LivePool>)> = vec![(options.name.as_deref(), &pool)];
+        names.extend(
+            options
+                .workers
+                .iter()
+                .map(|w| Some(w.name.as_str()))
+                .zip(&others),
+        );
+        for (name, p) in names {
+            if let Some(name) = name {
+                options
+                    .services
+                    .register(name, Arc::new(live::LiveTarget(p.clone())));
+            }
+        }
+        let mut route_table = Vec::new();
+        for r in &options.routes {
+            route_table.push((routes::RoutePattern::parse(r), 0));
+        }
+        for (i, w) in options.workers.iter().enumerate() {
+            for r in &w.routes {
+                route_table.push((routes::RoutePattern::parse(r), i + 1));
+            }
+        }
         let listener = match TcpListener::bind(options.listen).await {
             Ok(l) => l,
             Err(source) => {
                 pool.shutdown();
+                for p in &others {
+                    p.shutdown();
+                }
                 return Err(ServeError::Bind {
                     addr: options.listen,
                     source,
@@ -144,7 +219,9 @@ impl Server {
         Ok(Server {
             listener,
             state: Arc::new(State {
-                pool: LivePool::new(pool),
+                pool,
+                others,
+                routes: route_table,
                 options,
                 local_addr,
                 metrics: Metrics::default(),
@@ -220,9 +297,12 @@ impl Server {
         drop(self.listener);
         let _ = stop_tx.send(true);
         while conns.join_next().await.is_some() {}
-        let pool = self.state.pool.clone();
-        pool.shutdown();
-        tokio::task::spawn_blocking(move || pool.join())
+        let mut pools: Vec<IsolatePool> = vec![self.state.pool.get().clone()];
+        pools.extend(self.state.others.iter().map(|p| p.get().clone()));
+        for pool in &pools {
+            pool.shutdown();
+        }
+        tokio::task::spawn_blocking(move || pools.iter().for_each(IsolatePool::join))
             .await
             .map_err(|e| ServeError::Join(e.to_string()))?;
         tracing::info!(target: "hearth::http", "stopped");
@@ -409,13 +489,17 @@ async fn handle_worker(
         headers,
         body,
     };
-    if let Some(e) = state.pool.load_error() {
+    let pool = match routes::pick(&state.routes, &host, path) {
+        Some(i) if i > 0 => state.others.get(i - 1).unwrap_or(&state.pool),
+        _ => &state.pool,
+    };
+    if let Some(e) = pool.load_error() {
         return text(
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("The worker failed to load: {e}\n"),
         );
     }
-    let result = state.pool.dispatch(request).await;
+    let result = pool.dispatch(request).await;
     let mut response = match result {
         Ok(mut r) if r.web_socket.is_some() => {
             let channel = r.web_socket.take();

@@ -111,3 +111,26 @@ impl std::ops::Deref for LivePool {
         self.get()
     }
 }
+
+/// A served worker as a service binding's target: fetches follow reloads
+/// like requests from the front do.
+pub(crate) struct LiveTarget(pub std::sync::Arc<LivePool>);
+
+impl hearth_runtime::ServiceTarget for LiveTarget {
+    fn call(
+        &self,
+        entrypoint: Option<String>,
+        call: hearth_runtime::ServiceCall,
+    ) -> futures::future::BoxFuture<'static, Result<WorkerResponse, DispatchError>> {
+        let live = self.0.clone();
+        Box::pin(async move {
+            match (entrypoint, call) {
+                (None, hearth_runtime::ServiceCall::Fetch(req)) => live.dispatch(req).await,
+                (entrypoint, call) => {
+                    let pool = live.get().clone();
+                    hearth_runtime::ServiceTarget::call(&pool, entrypoint, call).await
+                }
+            }
+        })
+    }
+}

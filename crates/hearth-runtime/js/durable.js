@@ -163,13 +163,17 @@
   }
   if (!("name" in DurableObjectId.prototype)) Object.defineProperty(DurableObjectId.prototype, "name", { value: undefined });
 
-  // Calls in flight from this isolate to an object: id -> {resolve, reject}.
+  // Calls in flight from this isolate to an object or a service:
+  // call number -> {resolve, reject}.
   const calls = new Map();
-  function call(kind, className, id, args) {
+  function track(start) {
     return new Promise((resolve, reject) => {
-      const n = native.call(kind, className, id.__hex, id.name === undefined ? null : id.name, args);
+      const n = start();
       calls.set(n, { resolve, reject });
     });
+  }
+  function call(kind, className, id, args) {
+    return track(() => native.call(kind, className, id.__hex, id.name === undefined ? null : id.name, args));
   }
   function rebuildError(body) {
     let e;
@@ -209,23 +213,22 @@
   }
 
   const RESERVED = new Set(["fetch", "id", "name", "then", "connect", "constructor"]);
-  function makeStub(className, id) {
-    const target = {
-      id,
-      name: id.name,
-      async fetch(input, init) {
-        const req = new G.Request(input, init);
-        const body = req.body === null || req.body === undefined ? null : await req.arrayBuffer();
-        const headers = [];
-        for (const [k, v] of req.headers) headers.push(k, v);
-        const [status, statusText, rh, rb, ws] = await call("fetch", className, id, [req.method, String(req.url), headers, body]);
-        const hs = new G.Headers();
-        for (let i = 0; i + 1 < rh.length; i += 2) hs.append(rh[i], rh[i + 1]);
-        if (ws !== 0) return new G.Response(null, { status: 101, statusText, headers: hs, webSocket: remoteWebSocket(ws) });
-        const nullBody = status === 204 || status === 205 || status === 304 || req.method === "HEAD";
-        return new G.Response(nullBody ? null : rb, { status, statusText, headers: hs });
-      },
-    };
+  // `fetch()` on a stub or a service binding; `send(kind, args)` starts the
+  // call and resolves with the callee's answer.
+  async function remoteFetch(send, input, init) {
+    const req = new G.Request(input, init);
+    const body = req.body === null || req.body === undefined ? null : await req.arrayBuffer();
+    const headers = [];
+    for (const [k, v] of req.headers) headers.push(k, v);
+    const [status, statusText, rh, rb, ws] = await send("fetch", [req.method, String(req.url), headers, body]);
+    const hs = new G.Headers();
+    for (let i = 0; i + 1 < rh.length; i += 2) hs.append(rh[i], rh[i + 1]);
+    if (ws !== 0) return new G.Response(null, { status: 101, statusText, headers: hs, webSocket: remoteWebSocket(ws) });
+    const nullBody = status === 204 || status === 205 || status === 304 || req.method === "HEAD";
+    return new G.Response(nullBody ? null : rb, { status, statusText, headers: hs });
+  }
+  // Any other property is an RPC method of the callee.
+  function rpcProxy(target, send) {
     return new Proxy(target, {
       get(t, prop) {
         if (typeof prop === "symbol") return undefined;
@@ -233,13 +236,33 @@
         if (RESERVED.has(prop)) return undefined;
         const fn = async (...args) => {
           const encoded = serialize(args);
-          const [, , , body] = await call("rpc", className, id, [prop, encoded]);
+          const [, , , body] = await send("rpc", [prop, encoded]);
           return deserialize(new TextDecoder().decode(body));
         };
         return fn;
       },
       set() { return false; },
     });
+  }
+  function makeStub(className, id) {
+    const send = (kind, args) => call(kind, className, id, args);
+    const target = {
+      id,
+      name: id.name,
+      fetch(input, init) { return remoteFetch(send, input, init); },
+    };
+    return rpcProxy(target, send);
+  }
+
+  // ---- service bindings (calling side) ---------------------------------------
+  function makeService(binding) {
+    const send = (kind, args) => track(() => native.serviceCall(binding, kind, args));
+    const target = {
+      fetch(input, init) { return remoteFetch(send, input, init); },
+      connect() { throw new Error("connect() is not supported on service bindings by Hearth."); },
+    };
+    Object.defineProperty(target, Symbol.toStringTag, { value: "Fetcher" });
+    return rpcProxy(target, send);
   }
 
   class DurableObjectNamespace {
@@ -750,5 +773,40 @@
 
   function setExports(ns, e, idle) { exportsNs = ns; env = e; idleMs = idle; }
 
-  return { makeNamespace, setExports, dispatch, reply, replyError, serialize, deserialize };
+  // ---- service bindings (called side) -----------------------------------------
+  let serviceEnv = {};
+  function setServiceEnv(e) { serviceEnv = e; }
+  const serviceCtx = {
+    waitUntil(p) { Promise.resolve(p).catch((e) => console.error("Uncaught (in waitUntil)", e)); },
+    passThroughOnException() {},
+    props: {},
+  };
+  // The object a call to `entrypoint` (null: the default export) runs on: a
+  // WorkerEntrypoint class gets a fresh instance per call, as on Workers.
+  function serviceTarget(entrypoint) {
+    const name = entrypoint === null || entrypoint === undefined ? "default" : entrypoint;
+    const exported = exportsNs === null ? undefined : exportsNs[name];
+    if (typeof exported === "function") return new exported(serviceCtx, serviceEnv);
+    if (exported !== null && typeof exported === "object") return exported;
+    throw new Error("Worker has no entrypoint named \"" + name + "\" to call.");
+  }
+  function dispatchService(rid, entrypoint, method, args) {
+    const finish = () => native.done(rid);
+    (async () => {
+      try {
+        const target = serviceTarget(entrypoint);
+        const fn = target[method];
+        if (typeof fn !== "function" || method === "constructor" || Object.prototype.hasOwnProperty.call(Object.prototype, method)) {
+          throw new TypeError("The RPC receiver does not implement the method \"" + method + "\".");
+        }
+        const decoded = deserialize(args);
+        const result = await fn.apply(target, decoded);
+        okOut(rid, serialize(result));
+      } catch (e) {
+        errorOut(rid, e);
+      }
+    })().finally(finish);
+  }
+
+  return { makeNamespace, makeService, setExports, setServiceEnv, dispatch, dispatchService, reply, replyError, serialize, deserialize };
 })

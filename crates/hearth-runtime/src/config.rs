@@ -37,6 +37,11 @@ pub struct WorkerConfig {
     /// The worker's Durable Object classes and their storage; the pool
     /// routes each object's events to one isolate.
     pub durable_objects: Option<Arc<crate::durable::DurableObjects>>,
+    /// `services` bindings: `env[binding]` calls another worker.
+    pub services: Vec<crate::services::ServiceBinding>,
+    /// A Rust-native worker: requests run it instead of JavaScript, and no
+    /// isolate is started (`main` is then only a label).
+    pub native: Option<Arc<crate::native_worker::RustWorker>>,
 }
 
 impl WorkerConfig {
@@ -53,11 +58,22 @@ impl WorkerConfig {
             loaded_files: Default::default(),
             extra_root_certs: Vec::new(),
             durable_objects: None,
+            services: Vec::new(),
+            native: None,
         }
     }
 
+    /// A Rust-native worker named `name` (served as `main = "rust:<name>"`).
+    pub fn native(name: &str, worker: Arc<crate::native_worker::RustWorker>) -> Self {
+        let mut config = Self::new(format!("rust:{name}"));
+        config.native = Some(worker);
+        config
+    }
+
     pub(crate) fn isolate_count(&self) -> usize {
-        if self.isolates > 0 {
+        if self.native.is_some() {
+            0
+        } else if self.isolates > 0 {
             self.isolates
         } else {
             std::thread::available_parallelism()
@@ -80,6 +96,8 @@ impl std::fmt::Debug for WorkerConfig {
             )
             .field("limits", &self.limits)
             .field("isolates", &self.isolates)
+            .field("services", &self.services)
+            .field("native", &self.native.is_some())
             .field("extra_root_certs", &self.extra_root_certs.len())
             .finish()
     }

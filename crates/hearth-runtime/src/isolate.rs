@@ -49,6 +49,8 @@ pub(crate) enum Job {
     Event(crate::events::WorkerEvent, Responder),
     /// An event for a Durable Object this isolate hosts.
     Object(crate::durable::ObjectJob, Responder),
+    /// A service binding's RPC call into this worker.
+    Service(crate::durable::ServiceJob, Responder),
     Shutdown,
 }
 
@@ -535,6 +537,7 @@ impl Isolate {
                 }
             })?;
             get("setEnv")?.call::<_, ()>((env.clone(),)).map_err(engine)?;
+            durable::set_service_env(&ctx, &durable_api, env.clone()).map_err(engine)?;
 
             let module = Module::declare(ctx.clone(), main_name.as_str(), source)
                 .map_err(|e| script_error(&ctx, e, &main_name))?;
@@ -963,6 +966,7 @@ impl Isolate {
                     Some(Job::Request(req, tx)) => self.start_request(req, tx),
                     Some(Job::Event(ev, tx)) => self.start_event(ev, tx),
                     Some(Job::Object(job, tx)) => durable::start_object_event(self, job, tx),
+                    Some(Job::Service(job, tx)) => durable::start_service_event(self, job, tx),
                     Some(Job::Shutdown) | None => *shutting_down = Some(Instant::now()),
                 },
                 _ = sleep_until(deadline), if deadline.is_some() => self.fire_timers(),

@@ -45,15 +45,19 @@ mod isolate;
 pub mod limits;
 mod loader;
 pub mod modules;
+pub mod native_worker;
 mod pool;
 pub mod queue_consumer;
+pub mod services;
 
 pub use bindings::{BindingAdapter, BindingInfo};
 pub use config::WorkerConfig;
 pub use error::{DispatchError, StartError};
 pub use events::{QueueEventOutcome, ScheduledOutcome, WorkerEvent};
 pub use limits::Limits;
+pub use native_worker::{NativeContext, NativeEnv, NativeWorker, RustWorker};
 pub use pool::{IsolatePool, IsolateSnapshot, IsolateStats};
+pub use services::{ServiceBinding, ServiceCall, ServiceRegistry, ServiceTarget};
 
 use bytes::Bytes;
 

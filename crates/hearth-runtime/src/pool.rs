@@ -176,6 +176,9 @@ impl IsolatePool {
     /// [`DispatchError::Overloaded`] when every isolate already has
     /// `limits.max_queued_requests` requests waiting to start.
     pub async fn dispatch(&self, req: WorkerRequest) -> Result<WorkerResponse, DispatchError> {
+        if let Some(native) = &self.inner.config.native {
+            return crate::native_worker::dispatch(native.clone(), req).await;
+        }
         let Some(i) = self.reserve() else {
             return Err(DispatchError::Overloaded {
                 limit: self.inner.config.limits.max_queued_requests,
@@ -192,12 +195,48 @@ impl IsolatePool {
         rx.await.unwrap_or(Err(DispatchError::IsolateRestarted))
     }
 
+    /// Runs an RPC call of a service binding on one of this worker's
+    /// isolates (see [`crate::services`]).
+    pub(crate) async fn dispatch_service(
+        &self,
+        entrypoint: Option<String>,
+        method: String,
+        args: String,
+    ) -> Result<WorkerResponse, DispatchError> {
+        if let Some(native) = &self.inner.config.native {
+            return crate::native_worker::rpc_unsupported(native.as_ref(), &method);
+        }
+        let i = self.pick();
+        let stats = &self.inner.stats[i];
+        stats.in_flight.fetch_add(1, Ordering::Relaxed);
+        let _guard = InFlight(stats);
+        let (tx, rx) = oneshot::channel();
+        self.inner.senders[i]
+            .send(Job::Service(
+                crate::durable::ServiceJob {
+                    entrypoint,
+                    method,
+                    args,
+                },
+                tx,
+            ))
+            .map_err(|_| DispatchError::ShuttingDown)?;
+        rx.await.unwrap_or(Err(DispatchError::IsolateRestarted))
+    }
+
     /// Runs a non-`fetch` event (see [`crate::events`]); the outcome is the
     /// response body, as JSON.
     pub(crate) async fn dispatch_event(
         &self,
         event: crate::events::WorkerEvent,
     ) -> Result<WorkerResponse, DispatchError> {
+        if self.inner.senders.is_empty() {
+            return Err(DispatchError::Exception {
+                message: "a Rust-native worker handles fetch only".into(),
+                stack: String::new(),
+                pass_through: false,
+            });
+        }
         let i = self.pick();
         let stats = &self.inner.stats[i];
         stats.in_flight.fetch_add(1, Ordering::Relaxed);

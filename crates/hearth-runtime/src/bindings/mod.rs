@@ -100,5 +100,17 @@ pub(crate) fn build_env<'js>(ctx: &Ctx<'js>, config: &WorkerConfig) -> Result<Ob
         b.install(ctx, &env)
             .map_err(|e| format!("binding {}: {e}", b.name()))?;
     }
+    if !config.services.is_empty() {
+        let install = || -> rquickjs::Result<()> {
+            let api: Object = ctx.eval("globalThis[Symbol.for('hearth.durable')]")?;
+            let make: rquickjs::Function = api.get("makeService")?;
+            for s in &config.services {
+                let fetcher: rquickjs::Value = make.call((s.binding.as_str(),))?;
+                env.set(s.binding.as_str(), fetcher)?;
+            }
+            Ok(())
+        };
+        install().map_err(|e| format!("services: {e}"))?;
+    }
     Ok(env)
 }

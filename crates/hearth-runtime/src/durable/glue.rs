@@ -20,9 +20,12 @@ use super::{
     Host, Isolate, Responder, Slot, internal_eval_options, pairs_from_flat, value_to_bytes,
 };
 use crate::durable::native::{AlarmInfo, DurableObjectState, NativeObjects, NativeRequest};
-use crate::durable::{DurableObjects, ERROR_HEADER, ObjectEvent, ObjectJob, adapter::raise};
+use crate::durable::{
+    DurableObjects, ERROR_HEADER, ObjectEvent, ObjectJob, ServiceJob, adapter::raise,
+};
 use crate::error::DispatchError;
-use crate::{WebSocketChannel, WebSocketSink, WorkerResponse, WsMessage};
+use crate::services::ServiceCall;
+use crate::{WebSocketChannel, WebSocketSink, WorkerRequest, WorkerResponse, WsMessage};
 
 const DURABLE_JS: &str = include_str!("../../js/durable.js");
 
@@ -112,6 +115,8 @@ pub(crate) struct JsApi {
     reply: Persistent<Function<'static>>,
     reply_error: Persistent<Function<'static>>,
     set_exports: Persistent<Function<'static>>,
+    dispatch_service: Persistent<Function<'static>>,
+    set_service_env: Persistent<Function<'static>>,
 }
 
 /// Evaluates `durable.js` and publishes its namespace factory for the
@@ -135,6 +140,8 @@ pub(super) fn install<'js>(ctx: &Ctx<'js>, host: &Rc<Host>) -> rquickjs::Result<
         reply: Persistent::save(ctx, api.get::<_, Function>("reply")?),
         reply_error: Persistent::save(ctx, api.get::<_, Function>("replyError")?),
         set_exports: Persistent::save(ctx, api.get::<_, Function>("setExports")?),
+        dispatch_service: Persistent::save(ctx, api.get::<_, Function>("dispatchService")?),
+        set_service_env: Persistent::save(ctx, api.get::<_, Function>("setServiceEnv")?),
     })
 }
 
@@ -156,6 +163,45 @@ pub(super) fn set_exports<'js>(
         Value::new_undefined(ctx.clone()),
         idle,
     ))
+}
+
+/// Hands `durable.js` the worker's `env`, for its RPC entrypoints.
+pub(super) fn set_service_env<'js>(
+    ctx: &Ctx<'js>,
+    api: &JsApi,
+    env: Object<'js>,
+) -> rquickjs::Result<()> {
+    api.set_service_env
+        .clone()
+        .restore(ctx)?
+        .call::<_, ()>((env,))
+}
+
+/// A service binding's RPC call into this worker: runs as a request of its
+/// own (with its own CPU budget) whose answer goes back on `tx`.
+pub(crate) fn start_service_event(iso: &mut Isolate, job: ServiceJob, tx: Responder) {
+    let rid = iso.next_rid;
+    iso.next_rid += 1;
+    iso.host.slots.borrow_mut().insert(
+        rid,
+        Slot {
+            tag: format!("rpc:{}", job.method),
+            responder: Some(tx),
+            cpu_used: std::time::Duration::ZERO,
+            pass_through: false,
+            subrequests: 0,
+        },
+    );
+    let api = iso.api.durable.dispatch_service.clone();
+    let ServiceJob {
+        entrypoint,
+        method,
+        args,
+    } = job;
+    iso.run(rid, move |ctx, _| {
+        api.restore(ctx)?
+            .call::<_, ()>((rid as f64, entrypoint, method, args))
+    });
 }
 
 /// An event for an object hosted here: runs it as a request of its own
@@ -286,6 +332,57 @@ pub(crate) fn deliver_reply(
     }
 }
 
+/// Registers a call in flight and delivers its answer to the loop as a
+/// `DurableReply`; a streamed answer is read whole first.
+fn track_call(
+    h: &Rc<Host>,
+    reply: impl std::future::Future<Output = Result<WorkerResponse, DispatchError>> + Send + 'static,
+) -> f64 {
+    let n = h.durable.next_call.get();
+    h.durable.next_call.set(n + 1);
+    h.durable.calls.borrow_mut().insert(n);
+    let owner = h.owner.get();
+    let events = h.events.clone();
+    tokio::spawn(async move {
+        let result = match reply.await {
+            Ok(mut resp) => {
+                if resp.stream.is_some() {
+                    let ws = resp.web_socket.take();
+                    let head = (
+                        resp.status,
+                        resp.status_text.clone(),
+                        std::mem::take(&mut resp.headers),
+                    );
+                    match resp.collect().await {
+                        Ok(body) => Ok(WorkerResponse {
+                            status: head.0,
+                            status_text: head.1,
+                            headers: head.2,
+                            body,
+                            stream: None,
+                            web_socket: ws,
+                        }),
+                        Err(e) => Err(DispatchError::Exception {
+                            message: e.clone(),
+                            stack: e,
+                            pass_through: false,
+                        }),
+                    }
+                } else {
+                    Ok(resp)
+                }
+            }
+            Err(e) => Err(e),
+        };
+        let _ = events.send(super::HostEvent::DurableReply {
+            call: n,
+            owner,
+            result,
+        });
+    });
+    n as f64
+}
+
 fn err_msg(ctx: &Ctx<'_>, message: &str) -> rquickjs::Error {
     Exception::throw_message(ctx, message)
 }
@@ -412,50 +509,55 @@ fn make_natives<'js>(ctx: &Ctx<'js>, host: &Rc<Host>) -> rquickjs::Result<Object
                         event,
                     })
                     .map_err(|e| err_msg(&ctx, &e.to_string()))?;
-                let n = h.durable.next_call.get();
-                h.durable.next_call.set(n + 1);
-                h.durable.calls.borrow_mut().insert(n);
-                let owner = h.owner.get();
-                let events = h.events.clone();
-                tokio::spawn(async move {
-                    let result = match rx.await {
-                        Ok(Ok(mut resp)) => {
-                            if resp.stream.is_some() {
-                                let ws = resp.web_socket.take();
-                                let head = (
-                                    resp.status,
-                                    resp.status_text.clone(),
-                                    std::mem::take(&mut resp.headers),
-                                );
-                                match resp.collect().await {
-                                    Ok(body) => Ok(WorkerResponse {
-                                        status: head.0,
-                                        status_text: head.1,
-                                        headers: head.2,
-                                        body,
-                                        stream: None,
-                                        web_socket: ws,
-                                    }),
-                                    Err(e) => Err(DispatchError::Exception {
-                                        message: e.clone(),
-                                        stack: e,
-                                        pass_through: false,
-                                    }),
-                                }
-                            } else {
-                                Ok(resp)
-                            }
-                        }
-                        Ok(Err(e)) => Err(e),
-                        Err(_) => Err(DispatchError::IsolateRestarted),
-                    };
-                    let _ = events.send(super::HostEvent::DurableReply {
-                        call: n,
-                        owner,
-                        result,
-                    });
-                });
-                Ok(n as f64)
+                let reply = async move { rx.await.unwrap_or(Err(DispatchError::IsolateRestarted)) };
+                Ok(track_call(&h, reply))
+            },
+        )?,
+    )?;
+
+    // serviceCall(binding, kind, args) -> call number, answered like `call`.
+    let h = host.clone();
+    obj.set(
+        "serviceCall",
+        Function::new(
+            ctx.clone(),
+            move |ctx: Ctx<'js>,
+                  binding: String,
+                  kind: String,
+                  args: Array<'js>|
+                  -> rquickjs::Result<f64> {
+                let Some(service) = h.config.services.iter().find(|s| s.binding == binding) else {
+                    return Err(err_msg(
+                        &ctx,
+                        &format!("{binding} is not a service binding"),
+                    ));
+                };
+                let a: Value = args.get(0)?;
+                let b: Value = args.get(1)?;
+                let call = if kind == "fetch" {
+                    let c: Value = args.get(2)?;
+                    let d: Value = args.get(3)?;
+                    ServiceCall::Fetch(WorkerRequest {
+                        id: h.current_tag(),
+                        method: String::from_js_value(&a)?,
+                        url: String::from_js_value(&b)?,
+                        headers: pairs_from_flat(Vec::<String>::from_js_value(&c)?),
+                        body: if d.is_null() || d.is_undefined() {
+                            Bytes::new()
+                        } else {
+                            value_to_bytes(&d)?
+                        },
+                    })
+                } else {
+                    ServiceCall::Rpc {
+                        method: String::from_js_value(&a)?,
+                        args: String::from_js_value(&b)?,
+                    }
+                };
+                // The call leaves any object hosted here: its output gate.
+                h.durable.flush_all();
+                let reply = service.call(call).map_err(|m| err_msg(&ctx, &m))?;
+                Ok(track_call(&h, reply))
             },
         )?,
     )?;

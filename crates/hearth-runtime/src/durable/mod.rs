@@ -89,6 +89,13 @@ pub(crate) enum ObjectEvent {
     Alarm(DueAlarm),
 }
 
+/// A service binding's RPC call into a worker (see [`crate::services`]).
+pub(crate) struct ServiceJob {
+    pub entrypoint: Option<String>,
+    pub method: String,
+    pub args: String,
+}
+
 pub(crate) type ObjectReply = oneshot::Receiver<Result<WorkerResponse, DispatchError>>;
 
 /// The Durable Object classes of one worker, their storage, and the routes

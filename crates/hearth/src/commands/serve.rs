@@ -25,22 +25,41 @@ pub fn run(args: ServeArgs) -> Result<()> {
 /// `hearth serve`; with `watch`, `hearth dev`: development error bodies,
 /// and the worker reloads when a file it loaded changes.
 pub fn run_with(args: ServeArgs, watch: bool) -> Result<()> {
-    let mut project_args = args.project.clone();
-    match args.configs.as_slice() {
-        [] => {}
-        [one] => project_args.config = one.clone(),
-        _ => {
-            bail!("serving several workers from one process is not supported yet; give one config")
-        }
+    // Several configs: one worker each, all behind one listener. With
+    // --data-dir they share that directory, else each uses its own
+    // `.hearth/` beside its config.
+    let mut projects = Vec::new();
+    if args.configs.is_empty() {
+        projects.push(Project::load(&args.project)?);
     }
-    let project = Project::load(&project_args)?;
+    for config in &args.configs {
+        let mut project_args = args.project.clone();
+        project_args.config = config.clone();
+        projects.push(Project::load(&project_args)?);
+    }
+    let services = hearth_runtime::ServiceRegistry::new();
+    check_services(&projects)?;
+    let project = projects.remove(0);
     let listen: SocketAddr = args.listen.parse().with_context(|| {
         format!(
             "--listen {:?} is not an address like 127.0.0.1:8787",
             args.listen
         )
     })?;
-    let (mut worker, _purgers) = worker_config(&project)?;
+    let (mut worker, mut purgers) = worker_config(&project)?;
+    worker.services = service_bindings(&project, &services);
+    let mut others = Vec::new();
+    for p in &projects {
+        let (mut w, more) = worker_config(p)?;
+        w.services = service_bindings(p, &services);
+        purgers.extend(more);
+        others.push(hearth_http::MountedWorker {
+            name: p.config.name.clone(),
+            worker: w,
+            routes: p.config.routes.iter().map(|r| r.pattern.clone()).collect(),
+        });
+    }
+    let _purgers = purgers;
     let events = super::events::open(&project)?;
     worker.bindings.extend(events.adapters());
     let assets = super::dev::open_assets(&project)?;
@@ -53,6 +72,15 @@ pub fn run_with(args: ServeArgs, watch: bool) -> Result<()> {
         dev: args.dev || watch,
         internal_token: args.internal_token,
         queues: events.broker(),
+        name: Some(project.config.name.clone()),
+        routes: project
+            .config
+            .routes
+            .iter()
+            .map(|r| r.pattern.clone())
+            .collect(),
+        workers: others,
+        services,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -78,6 +106,44 @@ pub fn run_with(args: ServeArgs, watch: bool) -> Result<()> {
         anyhow::Ok(())
     })?;
     Ok(())
+}
+
+/// Every `services` binding must name a worker served by this process.
+fn check_services(projects: &[Project]) -> Result<()> {
+    let names: Vec<&str> = projects.iter().map(|p| p.config.name.as_str()).collect();
+    for p in projects {
+        for s in &p.config.services {
+            if !names.contains(&s.service.as_str()) {
+                bail!(
+                    "{}: services: {}: service = {:?} is not a worker served by this process (serving: {}); add its config to the command line, e.g. hearth serve {} path/to/{}/wrangler.toml",
+                    p.config.path.display(),
+                    s.binding,
+                    s.service,
+                    names.join(", "),
+                    p.config.path.display(),
+                    s.service
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+fn service_bindings(
+    project: &Project,
+    registry: &hearth_runtime::ServiceRegistry,
+) -> Vec<hearth_runtime::ServiceBinding> {
+    project
+        .config
+        .services
+        .iter()
+        .map(|s| hearth_runtime::ServiceBinding {
+            binding: s.binding.clone(),
+            service: s.service.clone(),
+            entrypoint: s.entrypoint.clone(),
+            registry: registry.clone(),
+        })
+        .collect()
 }
 
 /// Maps the config onto the runtime's worker description, opening the
@@ -213,9 +279,6 @@ fn unserved_bindings(config: &hearth_config::Config) -> Vec<(&'static str, Strin
     }
     for b in &config.ratelimits {
         out.push(("ratelimits", b.name.clone()));
-    }
-    for b in &config.services {
-        out.push(("services", b.binding.clone()));
     }
     out
 }

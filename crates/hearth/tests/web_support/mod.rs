@@ -96,10 +96,20 @@ pub fn http(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body
     stream
         .set_read_timeout(Some(Duration::from_secs(30)))
         .unwrap();
+    // A caller-given Host replaces the default one.
+    let host = headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case("host"))
+        .map(|(_, v)| *v)
+        .unwrap_or("example.test");
     let mut head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: example.test\r\nConnection: close\r\nContent-Length: {}\r\n",
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Length: {}\r\n",
         body.len()
     );
+    let headers: Vec<&(&str, &str)> = headers
+        .iter()
+        .filter(|(n, _)| !n.eq_ignore_ascii_case("host"))
+        .collect();
     for (n, v) in headers {
         head.push_str(&format!("{n}: {v}\r\n"));
     }
