@@ -37,6 +37,8 @@ pub struct WorkerConfig {
     /// The worker's Durable Object classes and their storage; the pool
     /// routes each object's events to one isolate.
     pub durable_objects: Option<Arc<crate::durable::DurableObjects>>,
+    /// The worker's Workflows; their runs execute as events in the pool.
+    pub workflows: Option<Arc<crate::workflows::Workflows>>,
     /// `services` bindings: `env[binding]` calls another worker.
     pub services: Vec<crate::services::ServiceBinding>,
     /// A Rust-native worker: requests run it instead of JavaScript, and no
@@ -58,6 +60,7 @@ impl WorkerConfig {
             loaded_files: Default::default(),
             extra_root_certs: Vec::new(),
             durable_objects: None,
+            workflows: None,
             services: Vec::new(),
             native: None,
         }

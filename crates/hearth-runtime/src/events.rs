@@ -45,12 +45,12 @@ pub struct EventError {
 
 /// What the JS half reports for every kind; kind-specific fields follow.
 #[derive(Debug, Clone, Deserialize)]
-struct RawOutcome {
-    error: Option<EventError>,
+pub(crate) struct RawOutcome {
+    pub(crate) error: Option<EventError>,
     #[serde(rename = "waitUntilError")]
     wait_until_error: Option<EventError>,
     #[serde(flatten)]
-    rest: serde_json::Map<String, serde_json::Value>,
+    pub(crate) rest: serde_json::Map<String, serde_json::Value>,
 }
 
 /// The outcome of one `scheduled()` run.
@@ -82,22 +82,28 @@ pub(crate) struct EventApi {
     dispatch: Persistent<Function<'static>>,
 }
 
-/// Evaluates `js/events.js` for one isolate, bound to its default export
-/// and `env`.
+/// Evaluates `js/events.js` for one isolate, bound to its default export,
+/// its other exports (Workflow classes) and `env`.
 pub(crate) fn install<'js>(
     ctx: &Ctx<'js>,
     host: Object<'js>,
     default: Value<'js>,
+    exports: Object<'js>,
     env: Object<'js>,
+    workflows: Option<&std::sync::Arc<crate::workflows::Workflows>>,
 ) -> rquickjs::Result<EventApi> {
     let codec: Value = {
         let f: Function = ctx.eval_with_options(STRUCTURED_JS, eval_options("structured.js"))?;
         f.call(())?
     };
     let factory: Function = ctx.eval_with_options(EVENTS_JS, eval_options("events.js"))?;
-    let api: Object = factory.call((host, codec))?;
+    let step_natives = match workflows {
+        Some(w) => crate::workflows::natives(ctx, w)?.into_value(),
+        None => Value::new_null(ctx.clone()),
+    };
+    let api: Object = factory.call((host, codec, step_natives))?;
     let install: Function = api.get("install")?;
-    install.call::<_, ()>((default, env))?;
+    install.call::<_, ()>((default, env, exports))?;
     let dispatch: Function = api.get("dispatch")?;
     Ok(EventApi {
         dispatch: Persistent::save(ctx, dispatch),
@@ -135,7 +141,7 @@ fn log_error(id: &str, what: &str, e: &EventError) {
 }
 
 impl IsolatePool {
-    async fn run_event(&self, event: WorkerEvent) -> Result<RawOutcome, DispatchError> {
+    pub(crate) async fn run_event(&self, event: WorkerEvent) -> Result<RawOutcome, DispatchError> {
         let id = event.id.clone();
         let response = self.dispatch_event(event).await?;
         let raw: RawOutcome =

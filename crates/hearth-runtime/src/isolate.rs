@@ -584,8 +584,18 @@ impl Isolate {
             let has_fetch: bool = get("setHandler")?
                 .call((default.clone(),))
                 .map_err(|e| script_error(&ctx, e, &main_name))?;
-            let events = crate::events::install(&ctx, host_obj, default, env)
-                .map_err(|e| script_error(&ctx, e, "events"))?;
+            let exports = module
+                .namespace()
+                .map_err(|e| script_error(&ctx, e, &main_name))?;
+            let events = crate::events::install(
+                &ctx,
+                host_obj,
+                default,
+                exports,
+                env,
+                config.workflows.as_ref(),
+            )
+            .map_err(|e| script_error(&ctx, e, "events"))?;
             let api = Api {
                 dispatch: Persistent::save(&ctx, get("dispatch")?),
                 ws_deliver: Persistent::save(&ctx, get("wsDeliver")?),

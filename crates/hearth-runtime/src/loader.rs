@@ -13,7 +13,8 @@ use rquickjs::{Ctx, Error, Exception, Module, Result};
 use crate::error::StartError;
 use crate::modules::typescript::{self, SourceError};
 use crate::modules::{
-    CLOUDFLARE_WORKERS, ImportKind, LoadedFiles, ModuleResolver, ResolveError, cjs,
+    CLOUDFLARE_WORKERS, CLOUDFLARE_WORKFLOWS, ImportKind, LoadedFiles, ModuleResolver,
+    ResolveError, cjs,
 };
 
 pub(crate) use crate::modules::module_name;
@@ -26,6 +27,18 @@ export const WorkflowEntrypoint = cw.WorkflowEntrypoint;
 export const RpcTarget = cw.RpcTarget;
 export const env = cw.env;
 export default { DurableObject, WorkerEntrypoint, WorkflowEntrypoint, RpcTarget, env };
+";
+
+/// A step callback throws this to fail its step at once, without retries.
+const CLOUDFLARE_WORKFLOWS_SOURCE: &str = "\
+export class NonRetryableError extends Error {
+  constructor(message, name = 'NonRetryableError') {
+    super(message);
+    this.name = name;
+    Object.defineProperty(this, Symbol.for('hearth.workflows.nonRetryable'), { value: true });
+  }
+}
+export default { NonRetryableError };
 ";
 
 /// Builds the resolver/loader pair for one isolate.
@@ -221,6 +234,9 @@ impl Loader for FileLoader {
     ) -> Result<Module<'js, Declared>> {
         if name == CLOUDFLARE_WORKERS {
             return Module::declare(ctx.clone(), name, CLOUDFLARE_WORKERS_SOURCE);
+        }
+        if name == CLOUDFLARE_WORKFLOWS {
+            return Module::declare(ctx.clone(), name, CLOUDFLARE_WORKFLOWS_SOURCE);
         }
         match module_source(&self.resolver, &self.loaded, name) {
             Ok(source) => Module::declare(ctx.clone(), name, source),

@@ -17,12 +17,15 @@ mod kv;
 mod queue;
 mod r2;
 mod support;
+mod workflow;
 
 pub use assets::AssetsAdapter;
 pub use d1::D1Adapter;
 pub use kv::KvAdapter;
 pub use queue::QueueAdapter;
 pub use r2::R2Adapter;
+pub(crate) use support::bytes_of;
+pub use workflow::WorkflowAdapter;
 
 /// Exposes one binding to JavaScript.
 pub trait BindingAdapter: Send + Sync {

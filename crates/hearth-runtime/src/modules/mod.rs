@@ -25,6 +25,8 @@ pub use resolve::{
 
 /// The built-in module exposing the Workers base classes.
 pub const CLOUDFLARE_WORKERS: &str = "cloudflare:workers";
+/// The built-in module exporting Workflows' `NonRetryableError`.
+pub const CLOUDFLARE_WORKFLOWS: &str = "cloudflare:workflows";
 
 /// The files a worker's isolates have read: every module, and every
 /// `package.json` consulted while resolving. Cheap to clone; clones share

@@ -17,7 +17,7 @@ use std::rc::Rc;
 
 use serde_json::{Map, Value};
 
-use super::{CLOUDFLARE_WORKERS, LoadedFiles};
+use super::{CLOUDFLARE_WORKERS, CLOUDFLARE_WORKFLOWS, LoadedFiles};
 
 /// The `exports`/`imports` conditions honoured for `import`, in the set
 /// Wrangler bundles Workers with. Keys of a conditional object are tried in
@@ -261,7 +261,7 @@ impl ModuleResolver {
             importer,
             kind,
         };
-        if specifier == CLOUDFLARE_WORKERS {
+        if specifier == CLOUDFLARE_WORKERS || specifier == CLOUDFLARE_WORKFLOWS {
             return Ok(Resolved::Builtin(specifier.to_string()));
         }
         if let Some(module) = specifier.strip_prefix("node:") {
