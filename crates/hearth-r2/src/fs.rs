@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 use std::fs::{self, File};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, mpsc};
 
 use hearth_core::fs::AtomicFile;
 use md5::Digest;
@@ -17,7 +17,11 @@ use crate::error::{Op, R2Error};
 pub(crate) const BLOBS_DIR: &str = "blobs";
 pub(crate) const MULTIPART_DIR: &str = "multipart";
 
-const CHUNK: usize = 64 * 1024;
+/// Bytes read from an upload body per call, written, then hashed.
+const CHUNK: usize = 256 * 1024;
+
+/// Chunks that may wait for the hashing thread before the writer blocks.
+const HASH_QUEUE: usize = 4;
 
 /// Blob files of one bucket plus the in-process pins that keep a file alive
 /// while a body reader streams it.
@@ -115,6 +119,10 @@ impl BlobFiles {
 
     /// Starts writing a blob at `rel`, hashing as it goes. Nothing is visible
     /// until [`PendingBlob::commit`]; dropping it removes the temporary.
+    ///
+    /// A body longer than one chunk is hashed on a thread of its own, a
+    /// chunk behind the writes, so the hashing that is left when the body
+    /// ends overlaps the commit's fsyncs instead of preceding them.
     pub(crate) fn write(
         &self,
         op: Op,
@@ -134,32 +142,41 @@ impl BlobFiles {
                 Err(e) => return Err(R2Error::Io { op, source: e }),
             }
         };
-        let mut md5 = md5::Md5::new();
-        let mut other = extra.map(Hasher::new);
         let mut size: u64 = 0;
         let mut buf = vec![0u8; CHUNK];
+        let mut digests = Digests::new(extra);
+        let mut worker: Option<HashWorker> = None;
         loop {
-            let n = match body.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(R2Error::Io { op, source: e }),
-            };
+            let n = read_chunk(body, &mut buf).map_err(R2Error::io(op))?;
+            if n == 0 {
+                break;
+            }
             size += n as u64;
             if size > max_bytes {
                 return Err(R2Error::EntityTooLarge { op });
             }
-            md5.update(&buf[..n]);
-            if let Some(h) = other.as_mut() {
-                h.update(&buf[..n]);
-            }
             file.write_all(&buf[..n]).map_err(R2Error::io(op))?;
+            if worker.is_none() && n < CHUNK {
+                // Most likely the whole body: not worth a thread.
+                digests.update(&buf[..n]);
+                continue;
+            }
+            let w = match worker.as_mut() {
+                Some(w) => w,
+                None => worker.insert(
+                    HashWorker::spawn(std::mem::replace(&mut digests, Digests::new(None)))
+                        .map_err(R2Error::io(op))?,
+                ),
+            };
+            buf = w.hand_over(buf, n).ok_or(R2Error::InternalError { op })?;
         }
         Ok(PendingBlob {
             file,
             size,
-            md5: md5.finalize().to_vec(),
-            other: other.map(Hasher::finish),
+            hashing: match worker {
+                Some(w) => Hashing::Worker(w),
+                None => Hashing::Done(Box::new(digests)),
+            },
         })
     }
 
@@ -207,18 +224,124 @@ fn sweep_dir(dir: &Path, rel_dir: &str, referenced: &HashSet<String>) -> io::Res
     Ok(removed)
 }
 
-/// A fully received blob, hashed, not yet visible.
-pub(crate) struct PendingBlob {
-    file: AtomicFile,
-    pub size: u64,
+/// Reads until `buf` is full or the body ends, so chunks stay large even
+/// when the body hands out small pieces.
+fn read_chunk(body: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match body.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+/// MD5 (always: it is the etag) plus the one other checksum asked for.
+struct Digests {
+    md5: md5::Md5,
+    other: Option<Hasher>,
+}
+
+impl Digests {
+    fn new(extra: Option<R2HashAlgorithm>) -> Self {
+        Self {
+            md5: md5::Md5::new(),
+            other: extra.map(Hasher::new),
+        }
+    }
+
+    fn update(&mut self, data: &[u8]) {
+        self.md5.update(data);
+        if let Some(h) = self.other.as_mut() {
+            h.update(data);
+        }
+    }
+
+    fn finish(self) -> BlobDigests {
+        BlobDigests {
+            md5: self.md5.finalize().to_vec(),
+            other: self.other.map(Hasher::finish),
+        }
+    }
+}
+
+/// A thread hashing chunks in the order they were written. Buffers go
+/// back to the writer for reuse.
+struct HashWorker {
+    chunks: mpsc::SyncSender<(Vec<u8>, usize)>,
+    spare: mpsc::Receiver<Vec<u8>>,
+    handle: std::thread::JoinHandle<BlobDigests>,
+}
+
+impl HashWorker {
+    fn spawn(mut digests: Digests) -> io::Result<Self> {
+        let (chunks, todo) = mpsc::sync_channel::<(Vec<u8>, usize)>(HASH_QUEUE);
+        let (done, spare) = mpsc::channel();
+        let handle = std::thread::Builder::new()
+            .name("r2-hash".to_owned())
+            .spawn(move || {
+                for (buf, n) in todo {
+                    digests.update(&buf[..n]);
+                    // The writer may have finished and stopped taking buffers.
+                    let _ = done.send(buf);
+                }
+                digests.finish()
+            })?;
+        Ok(Self {
+            chunks,
+            spare,
+            handle,
+        })
+    }
+
+    /// Queues `buf[..n]` for hashing and returns a buffer to fill next, or
+    /// `None` if the thread is gone.
+    fn hand_over(&mut self, buf: Vec<u8>, n: usize) -> Option<Vec<u8>> {
+        self.chunks.send((buf, n)).ok()?;
+        Some(self.spare.try_recv().unwrap_or_else(|_| vec![0u8; CHUNK]))
+    }
+
+    fn finish(self) -> Option<BlobDigests> {
+        drop(self.chunks);
+        self.handle.join().ok()
+    }
+}
+
+enum Hashing {
+    Done(Box<Digests>),
+    Worker(HashWorker),
+}
+
+/// The checksums of a blob.
+pub(crate) struct BlobDigests {
     pub md5: Vec<u8>,
     pub other: Option<(R2HashAlgorithm, Vec<u8>)>,
 }
 
+/// A fully received blob, not yet visible; its hashing may still be
+/// finishing.
+pub(crate) struct PendingBlob {
+    file: AtomicFile,
+    pub size: u64,
+    hashing: Hashing,
+}
+
 impl PendingBlob {
-    /// Fsyncs and renames into place (then fsyncs the directory).
-    pub(crate) fn commit(self, op: Op) -> Result<(), R2Error> {
-        self.file.commit().map_err(R2Error::io(op))
+    /// Fsyncs and renames into place (then fsyncs the directory), and
+    /// returns the checksums once hashing is done. The file carries a fresh
+    /// name no row refers to, so it is safe to commit before the caller has
+    /// checked the checksums; on a mismatch the caller releases it.
+    pub(crate) fn commit(self, op: Op) -> Result<BlobDigests, R2Error> {
+        let committed = self.file.commit().map_err(R2Error::io(op));
+        let digests = match self.hashing {
+            Hashing::Done(d) => Some(d.finish()),
+            Hashing::Worker(w) => w.finish(),
+        };
+        committed?;
+        digests.ok_or(R2Error::InternalError { op })
     }
 }
 
@@ -313,11 +436,41 @@ impl R2Body {
         self.remaining
     }
 
-    /// Reads the rest of the body into memory (`arrayBuffer()`).
+    /// Reads the rest of the body into memory (`arrayBuffer()`): the
+    /// length is known, so each file is read with one call into a buffer
+    /// of exactly that size.
     pub fn bytes(mut self) -> io::Result<Vec<u8>> {
-        let mut out = Vec::with_capacity(usize::try_from(self.remaining).unwrap_or(0));
-        self.read_to_end(&mut out)?;
+        let mut out = vec![0u8; self.remaining_usize()?];
+        self.fill(&mut out)?;
         Ok(out)
+    }
+
+    fn remaining_usize(&self) -> io::Result<usize> {
+        usize::try_from(self.remaining).map_err(|_| {
+            io::Error::new(
+                io::ErrorKind::OutOfMemory,
+                "object is larger than this platform can hold in memory",
+            )
+        })
+    }
+
+    /// Fills `out` completely from the body.
+    fn fill(&mut self, out: &mut [u8]) -> io::Result<()> {
+        let mut filled = 0;
+        while filled < out.len() {
+            match self.read(&mut out[filled..]) {
+                Ok(0) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "blob file is shorter than its metadata says",
+                    ));
+                }
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
     }
 
     /// Reads the rest of the body as UTF-8 text (`text()`), replacing
@@ -371,6 +524,19 @@ impl Read for R2Body {
                 return Ok(0);
             }
         }
+    }
+
+    /// The generic version grows its reads from 8 KiB; the body knows its
+    /// length, so it reads the rest in as few calls as the files allow.
+    fn read_to_end(&mut self, buf: &mut Vec<u8>) -> io::Result<usize> {
+        let want = self.remaining_usize()?;
+        let start = buf.len();
+        buf.resize(start + want, 0);
+        let result = self.fill(&mut buf[start..]);
+        if result.is_err() {
+            buf.truncate(start + want - usize::try_from(self.remaining).unwrap_or(want));
+        }
+        result.map(|()| want)
     }
 }
 

@@ -669,16 +669,26 @@ impl R2Bucket {
             self.inner
                 .files
                 .write(OP, &rel, &mut body, limits.max_upload_bytes, extra)?;
+        let size = pending.size;
+        let digests = match pending.commit(OP) {
+            Ok(d) => d,
+            Err(e) => {
+                self.inner.files.release(vec![rel]);
+                return Err(e);
+            }
+        };
         let mut checksums = R2Checksums {
-            md5: Some(hex::encode(&pending.md5)),
+            md5: Some(hex::encode(&digests.md5)),
             ..R2Checksums::default()
         };
         if let Some(exp) = expected {
-            let actual = match &pending.other {
+            let actual = match &digests.other {
                 Some((_, d)) => d.clone(),
-                None => pending.md5.clone(),
+                None => digests.md5.clone(),
             };
             if actual != exp.digest {
+                // Committed under a name no row refers to: just remove it.
+                self.inner.files.release(vec![rel]);
                 return Err(R2Error::BadDigest {
                     op: OP,
                     algorithm: exp.algorithm.name(),
@@ -695,9 +705,7 @@ impl R2Bucket {
                 R2HashAlgorithm::Sha512 => checksums.sha512 = hex,
             }
         }
-        let etag = hex::encode(&pending.md5);
-        let size = pending.size;
-        pending.commit(OP)?;
+        let etag = hex::encode(&digests.md5);
 
         let committed = {
             let mut conn = self.db();
@@ -969,13 +977,20 @@ impl R2MultipartUpload {
             inner
                 .files
                 .write(OP, &rel, &mut body, inner.limits.max_upload_bytes, None)?;
+        let size = pending.size;
+        let digests = match pending.commit(OP) {
+            Ok(d) => d,
+            Err(e) => {
+                inner.files.release(vec![rel]);
+                return Err(e);
+            }
+        };
         let part = PartRow {
             part_number,
             blob: rel.clone(),
-            size: pending.size,
-            md5: hex::encode(&pending.md5),
+            size,
+            md5: hex::encode(&digests.md5),
         };
-        pending.commit(OP)?;
         let result = {
             let mut conn = self.bucket.db();
             let mut run = || -> Result<Option<String>, R2Error> {
