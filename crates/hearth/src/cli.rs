@@ -43,6 +43,12 @@ pub enum Command {
         #[command(subcommand)]
         command: QueuesCommand,
     },
+    /// Workflows: list them, list and describe instances, terminate, pause
+    /// or resume one.
+    Workflows {
+        #[command(subcommand)]
+        command: WorkflowsCommand,
+    },
     /// Load and validate a config; print it as JSON with the environment applied.
     Config(ProjectArgs),
 }
@@ -72,6 +78,63 @@ pub enum QueuesCommand {
         project: ProjectArgs,
         queue: String,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WorkflowsCommand {
+    /// Every Workflow the config declares, with instance counts by status.
+    List {
+        #[command(flatten)]
+        project: ProjectArgs,
+    },
+    /// Instances of one Workflow.
+    Instances {
+        #[command(subcommand)]
+        command: WorkflowInstancesCommand,
+    },
+    /// Terminate an instance (same as `instances terminate`).
+    Terminate(WorkflowInstanceArgs),
+    /// Pause an instance (same as `instances pause`).
+    Pause(WorkflowInstanceArgs),
+    /// Resume a paused instance (same as `instances resume`).
+    Resume(WorkflowInstanceArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WorkflowInstancesCommand {
+    /// Instances, newest first.
+    List {
+        #[command(flatten)]
+        project: ProjectArgs,
+        /// The workflow's name or binding.
+        workflow: String,
+        /// Only instances with this status (queued, running, paused, errored,
+        /// terminated, complete, waiting, waitingForPause).
+        #[arg(long)]
+        status: Option<String>,
+        /// At most this many (1 to 1000, default 50).
+        #[arg(long)]
+        limit: Option<usize>,
+        /// The `cursor` of the previous page.
+        #[arg(long)]
+        cursor: Option<String>,
+    },
+    /// One instance: status, output or error, and every step with its
+    /// attempts, timing and output.
+    Describe(WorkflowInstanceArgs),
+    Terminate(WorkflowInstanceArgs),
+    Pause(WorkflowInstanceArgs),
+    Resume(WorkflowInstanceArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct WorkflowInstanceArgs {
+    #[command(flatten)]
+    pub project: ProjectArgs,
+    /// The workflow's name or binding.
+    pub workflow: String,
+    /// The instance id.
+    pub id: String,
 }
 
 #[derive(Debug, Args, Clone)]

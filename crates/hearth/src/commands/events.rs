@@ -1,8 +1,9 @@
 //! What `hearth serve` runs beside HTTP: Queues (producer bindings, the push
-//! consumer task, the broker behind the pull endpoints) and cron triggers.
+//! consumer task, the broker behind the pull endpoints), cron triggers and
+//! Workflows (their bindings and the runner task).
 //!
-//! Queues live in `<data>/queues.sqlite`, cron cursors in `<data>/cron.sqlite`;
-//! both read the project's clock.
+//! Queues live in `<data>/queues.sqlite`, cron cursors in `<data>/cron.sqlite`,
+//! Workflows in `<data>/workflows.sqlite`; all read the project's clock.
 
 use std::sync::Arc;
 
@@ -15,7 +16,11 @@ use hearth_runtime::cron::{CronHandle, CronOptions, spawn_cron};
 use hearth_runtime::queue_consumer::{
     QueueConsumerHandle, QueueConsumerOptions, spawn_queue_consumer,
 };
+use hearth_runtime::workflows::{
+    WorkflowRunnerHandle, WorkflowRunnerOptions, Workflows, spawn_workflow_runner,
+};
 use hearth_runtime::{BindingAdapter, IsolatePool};
+use hearth_workflows::{WorkflowEngine, WorkflowLimits};
 
 use crate::project::Project;
 
@@ -25,6 +30,7 @@ pub struct EventSources {
     consumer: Option<QueueConsumerOptions>,
     adapters: Vec<Arc<dyn BindingAdapter>>,
     cron: Option<Arc<CronScheduler>>,
+    workflows: Option<Arc<Workflows>>,
     project_clock: hearth_core::SharedClock,
 }
 
@@ -32,11 +38,15 @@ pub struct EventSources {
 pub struct Running {
     consumer: Option<QueueConsumerHandle>,
     cron: Option<CronHandle>,
+    workflows: Option<WorkflowRunnerHandle>,
 }
 
 impl Running {
     /// Stops leasing batches and firing crons; waits for batches in flight.
     pub async fn stop(self) {
+        if let Some(w) = self.workflows {
+            w.stop().await;
+        }
         if let Some(c) = self.cron {
             c.stop().await;
         }
@@ -96,6 +106,7 @@ pub fn open(project: &Project) -> Result<EventSources> {
         consumer: None,
         adapters: Vec::new(),
         cron: None,
+        workflows: None,
         project_clock: project.clock.clone(),
     };
     if uses_queues {
@@ -145,7 +156,53 @@ pub fn open(project: &Project) -> Result<EventSources> {
         .with_context(|| format!("{}: triggers.crons", config.path.display()))?;
         sources.cron = Some(Arc::new(scheduler));
     }
+    if !config.workflows.is_empty() {
+        let engine = Arc::new(open_workflows(project)?);
+        let workflows = Workflows::new(
+            engine,
+            config
+                .workflows
+                .iter()
+                .map(|w| (w.name.clone(), w.class_name.clone())),
+        );
+        for w in &config.workflows {
+            if let Some(script) = &w.script_name {
+                anyhow::bail!(
+                    "{}: workflows: {}: script_name = {script:?} names another worker, but a Workflow's class must be exported by this worker; export class {} here and remove script_name",
+                    config.path.display(),
+                    w.binding,
+                    w.class_name
+                );
+            }
+            if let Some(adapter) = workflows.adapter(&w.binding, &w.name) {
+                sources.adapters.push(Arc::new(adapter));
+            }
+        }
+        sources.workflows = Some(workflows);
+    }
     Ok(sources)
+}
+
+/// How long a run may go silent before another runner may take it over;
+/// a run whose server was killed resumes this long after its last step
+/// call (plus the step's timeout if an attempt was running). Read from
+/// `HEARTH_WORKFLOW_LEASE_MS` so tests and impatient operators can shorten it.
+pub const WORKFLOW_LEASE_ENV: &str = "HEARTH_WORKFLOW_LEASE_MS";
+
+/// Opens `<data>/workflows.sqlite`, which `serve` and the CLI share.
+pub fn open_workflows(project: &Project) -> Result<WorkflowEngine> {
+    let path = project.data_dir.workflows();
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let mut limits = WorkflowLimits::default();
+    if let Ok(v) = std::env::var(WORKFLOW_LEASE_ENV) {
+        limits.lease_ms = v.parse().with_context(|| {
+            format!("{WORKFLOW_LEASE_ENV}={v:?} is not a number of milliseconds")
+        })?;
+    }
+    WorkflowEngine::open(&path, project.clock.clone(), limits)
+        .with_context(|| format!("opening {}", path.display()))
 }
 
 impl EventSources {
@@ -154,13 +211,19 @@ impl EventSources {
         self.adapters.clone()
     }
 
+    /// The Workflows the worker runs, for its `WorkerConfig`.
+    pub fn workflows(&self) -> Option<Arc<Workflows>> {
+        self.workflows.clone()
+    }
+
     /// The broker, for the pull-consumer endpoints.
     pub fn broker(&self) -> Option<QueueBroker> {
         self.broker.clone()
     }
 
     /// Starts the push consumer (after expiring leases a previous process
-    /// left) and the cron loop. Call inside the tokio runtime.
+    /// left), the cron loop and the Workflows runner. Call inside the tokio
+    /// runtime.
     pub fn start(&self, pool: &IsolatePool) -> Result<Running> {
         let consumer = match (&self.broker, &self.consumer) {
             (Some(broker), Some(options)) => Some(
@@ -182,6 +245,18 @@ impl EventSources {
                 CronOptions::default(),
             )
         });
-        Ok(Running { consumer, cron })
+        let workflows = self.workflows.as_ref().map(|w| {
+            spawn_workflow_runner(
+                pool.clone(),
+                w.clone(),
+                self.project_clock.clone(),
+                WorkflowRunnerOptions::default(),
+            )
+        });
+        Ok(Running {
+            consumer,
+            cron,
+            workflows,
+        })
     }
 }

@@ -5,6 +5,7 @@ pub mod kv;
 pub mod queues;
 pub mod r2;
 pub mod serve;
+pub mod workflows;
 
 use std::io::Write;
 

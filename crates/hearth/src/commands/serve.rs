@@ -62,6 +62,7 @@ pub fn run_with(args: ServeArgs, watch: bool) -> Result<()> {
     let _purgers = purgers;
     let events = super::events::open(&project)?;
     worker.bindings.extend(events.adapters());
+    worker.workflows = events.workflows();
     let assets = super::dev::open_assets(&project)?;
     let worker = super::dev::with_assets_binding(worker, &project, assets.as_ref());
     let options = ServeOptions {
@@ -265,9 +266,6 @@ fn durable_objects(project: &Project) -> Result<Option<Arc<DurableObjects>>> {
 /// Bindings the config declares that no adapter serves yet.
 fn unserved_bindings(config: &hearth_config::Config) -> Vec<(&'static str, String)> {
     let mut out = Vec::new();
-    for b in &config.workflows {
-        out.push(("workflows", b.binding.clone()));
-    }
     for b in &config.vectorize {
         out.push(("vectorize", b.binding.clone()));
     }
