@@ -43,16 +43,32 @@
     return out;
   }
 
+  // workerd takes strings, buffers and streams; any other object is refused,
+  // and every other primitive (null and undefined included) is stored as its
+  // string form.
   async function valueBytes(value) {
     if (typeof value === "string") return value;
     if (value instanceof ArrayBuffer) return value;
     if (ArrayBuffer.isView(value)) return util.viewBytes(value);
     if (util.isStream(value)) return util.readStream(value);
-    if (value === undefined || value === null) {
-      throw new TypeError("KV put() value must be a string, ArrayBuffer, ArrayBufferView or ReadableStream.");
+    if ((typeof value === "object" && value !== null) || typeof value === "function") {
+      throw new TypeError("KV put() accepts only strings, ArrayBuffers, ArrayBufferViews, and ReadableStreams as values.");
     }
-    // Workers converts any other value to a string.
     return String(value);
+  }
+
+  // expiration and expirationTtl are 32-bit integers on Workers: only an
+  // absent option is absent; null and non-numbers coerce (NaN becomes 0) and
+  // fractions are truncated, so the API's own range checks see the result.
+  function seconds(v) {
+    if (v === undefined) return null;
+    const n = Number(v);
+    if (Number.isNaN(n)) return 0;
+    const whole = Math.trunc(n) + 0;
+    if (!(whole >= -2147483648 && whole <= 2147483647)) {
+      throw new TypeError("Value out of range. Must be between -2147483648 and 2147483647 (inclusive).");
+    }
+    return whole;
   }
 
   class KVNamespace {
@@ -70,9 +86,10 @@
       key = String(key);
       const bytes = await valueBytes(value);
       const o = options === undefined || options === null ? {} : options;
-      const num = (v) => (v === undefined || v === null ? null : Number(v));
+      const expiration = seconds(o.expiration);
+      const expirationTtl = seconds(o.expirationTtl);
       const metadata = o.metadata === undefined || o.metadata === null ? null : JSON.stringify(o.metadata);
-      native.put(key, bytes, num(o.expiration), num(o.expirationTtl), metadata === undefined ? null : metadata);
+      native.put(key, bytes, expiration, expirationTtl, metadata === undefined ? null : metadata);
     }
 
     async delete(key) {
