@@ -83,6 +83,9 @@ struct Committed {
 struct Inner {
     conn: Connection,
     committed: Committed,
+    /// The last bookmark handed out and its sequence number, so a run of
+    /// reads does not format the same bookmark again and again.
+    bookmark: Option<(u64, String)>,
 }
 
 /// How a call runs, decided from its statements before it starts.
@@ -330,6 +333,7 @@ impl Backend {
                     seq: 0,
                     size: 0,
                 },
+                bookmark: None,
             }),
             own: OwnSql::new(),
             guard,
@@ -418,10 +422,10 @@ impl Backend {
 
     /// Decides how a call runs. A statement that fails to prepare here
     /// takes the write path, which reports the failure properly.
-    fn mode(&self, conn: &Connection, queries: &[Query<'_>]) -> Mode {
+    fn mode(&self, conn: &Connection, pieces: &[Vec<&str>]) -> Mode {
         let mut statements = 0usize;
-        for q in queries {
-            for piece in split_statements(q.sql) {
+        for query in pieces {
+            for &piece in query {
                 if is_pragma(piece) {
                     return Mode::Write;
                 }
@@ -445,14 +449,33 @@ impl Backend {
     /// On failure, returns the index of the failing query with its error.
     pub(crate) fn run(&self, queries: &[Query<'_>]) -> Result<UnitOutput, (usize, D1Error)> {
         let mut inner = self.lock();
-        let Inner { conn, committed } = &mut *inner;
+        let Inner {
+            conn,
+            committed,
+            bookmark,
+        } = &mut *inner;
         self.guard.arm(self.limits.max_query_duration);
-        let mode = self.mode(conn, queries);
+        let pieces: Vec<Vec<&str>> = queries.iter().map(|q| split_statements(q.sql)).collect();
+        let mode = self.mode(conn, &pieces);
         let result = match mode {
-            Mode::Write => self.run_write(conn, committed, queries),
-            Mode::Read | Mode::Autocommit => self.run_read(conn, committed, queries, mode),
+            Mode::Write => self.run_write(conn, committed, queries, &pieces),
+            Mode::Read | Mode::Autocommit => self.run_read(conn, committed, queries, &pieces, mode),
         };
         self.guard.disarm();
+        let result = result.map(|(results, seq)| {
+            let text = match bookmark {
+                Some((cached, text)) if *cached == seq => text.clone(),
+                _ => {
+                    let text = self.bookmark(seq);
+                    *bookmark = Some((seq, text.clone()));
+                    text
+                }
+            };
+            UnitOutput {
+                results,
+                bookmark: text,
+            }
+        });
         if result.is_err() {
             if !conn.is_autocommit() {
                 // Nothing of a failed call may stay applied.
@@ -469,8 +492,9 @@ impl Backend {
         conn: &Connection,
         committed: &mut Committed,
         queries: &[Query<'_>],
+        pieces: &[Vec<&str>],
         mode: Mode,
-    ) -> Result<UnitOutput, (usize, D1Error)> {
+    ) -> Result<(Vec<QueryOutput>, u64), (usize, D1Error)> {
         let last = queries.len().saturating_sub(1);
         if mode == Mode::Read {
             self.own_exec(conn, &self.own.begin_deferred)
@@ -480,7 +504,7 @@ impl Backend {
         let mut wrote = false;
         for (i, q) in queries.iter().enumerate() {
             let (out, w) = self
-                .run_query(conn, q, committed.size, false)
+                .run_query(conn, q, &pieces[i], committed.size, false)
                 .map_err(|e| (i, e))?;
             wrote |= w;
             results.push(out);
@@ -499,10 +523,7 @@ impl Backend {
         // the data they returned.
         self.refresh(conn, committed)
             .map_err(|e| (last, self.map_err(e)))?;
-        Ok(UnitOutput {
-            results,
-            bookmark: self.bookmark(committed.seq),
-        })
+        Ok((results, committed.seq))
     }
 
     fn run_write(
@@ -510,7 +531,8 @@ impl Backend {
         conn: &Connection,
         committed: &mut Committed,
         queries: &[Query<'_>],
-    ) -> Result<UnitOutput, (usize, D1Error)> {
+        pieces: &[Vec<&str>],
+    ) -> Result<(Vec<QueryOutput>, u64), (usize, D1Error)> {
         let last = queries.len().saturating_sub(1);
         self.own_exec(conn, &self.own.begin_immediate)
             .map_err(|e| (0, self.map_err(e)))?;
@@ -519,7 +541,9 @@ impl Backend {
         let mut results = Vec::with_capacity(queries.len());
         let mut wrote = false;
         for (i, q) in queries.iter().enumerate() {
-            let (out, w) = self.run_query(conn, q, size, true).map_err(|e| (i, e))?;
+            let (out, w) = self
+                .run_query(conn, q, &pieces[i], size, true)
+                .map_err(|e| (i, e))?;
             size = out.meta.size_after;
             wrote |= w;
             results.push(out);
@@ -539,10 +563,7 @@ impl Backend {
             seq,
             size,
         };
-        Ok(UnitOutput {
-            results,
-            bookmark: self.bookmark(seq),
-        })
+        Ok((results, seq))
     }
 
     /// The counters a query's `meta` is computed from. The size is read
@@ -566,11 +587,11 @@ impl Backend {
         &self,
         conn: &Connection,
         q: &Query<'_>,
+        pieces: &[&str],
         size: u64,
         measure_size: bool,
     ) -> Result<(QueryOutput, bool), D1Error> {
         validate::check_query(&self.limits, q.sql, q.params)?;
-        let pieces = split_statements(q.sql);
         if pieces.is_empty() {
             return Err(D1Error::NoStatements);
         }
