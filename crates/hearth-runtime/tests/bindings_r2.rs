@@ -343,7 +343,10 @@ fn list_and_delete() {
         err(&t, "badLimit").1,
         "list: MaxKeys params must be positive integer <= 1000. (10022)"
     );
-    assert_eq!(err(&t, "badInclude").0, "TypeError");
+    assert_eq!(
+        err(&t, "badInclude"),
+        ("RangeError".into(), "Unsupported include value nope".into())
+    );
     assert_eq!(ok(&t, "deleteOne"), true);
     assert_eq!(ok(&t, "deleteMany"), json!(["a/b/3"]));
     assert_eq!(

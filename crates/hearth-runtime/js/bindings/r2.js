@@ -17,8 +17,9 @@
     #hex;
     constructor(hex) {
       this.#hex = hex;
+      // Every hash is an own property, undefined when not stored, as on Workers.
       for (const name of HASHES) {
-        if (typeof hex[name] === "string") this[name] = hexToBuffer(hex[name]);
+        this[name] = typeof hex[name] === "string" ? hexToBuffer(hex[name]) : undefined;
       }
     }
     toJSON() {
@@ -59,6 +60,8 @@
       this.customMetadata = d.customMetadata === null || d.customMetadata === undefined ? {} : d.customMetadata;
       this.range = d.range === null ? undefined : d.range;
       this.storageClass = d.storageClass;
+      // Objects are never stored with a customer-supplied key here.
+      this.ssecKeyMd5 = undefined;
     }
     writeHttpMetadata(headers) {
       if (!util.isHeaders(headers)) {
@@ -122,7 +125,12 @@
     }
   }
 
-  function conditionalSpec(onlyIf) {
+  const wrongType = (field, on, type) =>
+    new TypeError(`Incorrect type for the '${field}' field on '${on}': the provided value is not of type '${type}'.`);
+
+  // onlyIf as workerd types it: Headers, or a Conditional whose etags are
+  // strings and whose times are Dates (or epoch milliseconds).
+  function conditionalSpec(onlyIf, on) {
     if (onlyIf === undefined || onlyIf === null) return null;
     if (util.isHeaders(onlyIf)) {
       const headers = {};
@@ -132,15 +140,42 @@
       }
       return { headers };
     }
-    const time = (d) => (d === undefined || d === null ? null : d instanceof Date ? d.getTime() : new Date(d).getTime());
-    const str = (v) => (v === undefined || v === null ? null : String(v));
+    if (typeof onlyIf !== "object") throw wrongType("onlyIf", on, "Conditional or Headers");
+    const str = (field) => {
+      const v = onlyIf[field];
+      if (v === undefined) return null;
+      if (typeof v !== "string") throw wrongType(field, "Conditional", "string");
+      return v;
+    };
+    const time = (field) => {
+      const v = onlyIf[field];
+      if (v === undefined) return null;
+      if (v instanceof Date) return v.getTime();
+      if (typeof v === "number") return v;
+      throw wrongType(field, "Conditional", "date");
+    };
     return {
-      etagMatches: str(onlyIf.etagMatches),
-      etagDoesNotMatch: str(onlyIf.etagDoesNotMatch),
-      uploadedBefore: time(onlyIf.uploadedBefore),
-      uploadedAfter: time(onlyIf.uploadedAfter),
+      etagMatches: str("etagMatches"),
+      etagDoesNotMatch: str("etagDoesNotMatch"),
+      uploadedBefore: time("uploadedBefore"),
+      uploadedAfter: time("uploadedAfter"),
       secondsGranularity: !!onlyIf.secondsGranularity,
     };
+  }
+
+  const INCLUDES = ["httpMetadata", "customMetadata"];
+
+  function includeSpec(include) {
+    if (include === undefined || include === null) return null;
+    if (!Array.isArray(include)) throw wrongType("include", "ListOptions", "Array");
+    include.forEach((v, i) => {
+      if (typeof v !== "string") {
+        throw new TypeError(`Incorrect type for array element ${i}: the provided value is not of type 'string'.`);
+      }
+    });
+    const unknown = include.find((v) => !INCLUDES.includes(v));
+    if (unknown !== undefined) throw new RangeError(`Unsupported include value ${unknown}`);
+    return include.slice();
   }
 
   function checkWhole(what, label, v) {
@@ -243,7 +278,7 @@
 
     async get(key, options) {
       const o = options === undefined || options === null ? {} : options;
-      const found = native.get(String(key), conditionalSpec(o.onlyIf), rangeSpec(o.range));
+      const found = native.get(String(key), conditionalSpec(o.onlyIf, "GetOptions"), rangeSpec(o.range));
       if (found === null) return null;
       const [json, handle] = found;
       const d = JSON.parse(json);
@@ -255,7 +290,7 @@
       key = String(key);
       const o = options === undefined || options === null ? {} : options;
       const spec = {
-        onlyIf: conditionalSpec(o.onlyIf),
+        onlyIf: conditionalSpec(o.onlyIf, "PutOptions"),
         httpMetadata: httpMetadataSpec(o.httpMetadata),
         customMetadata: customMetadataSpec(o.customMetadata),
         checksum: checksumSpec(o),
@@ -278,7 +313,7 @@
         cursor: str(o.cursor),
         delimiter: str(o.delimiter),
         startAfter: str(o.startAfter),
-        include: o.include === undefined || o.include === null ? null : Array.from(o.include, String),
+        include: includeSpec(o.include),
       }));
       const out = {
         objects: page.objects.map(objectOf),
