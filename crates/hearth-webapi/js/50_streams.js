@@ -79,9 +79,11 @@ class ReadableStream {
       throw new TypeError("autoAllocateChunkSize must be greater than 0.");
     }
     let start;
+    // workerd errors the stream when start() throws instead of throwing from
+    // the constructor; code written for Workers relies on that.
     try {
       start = source && typeof source.start === "function" ? source.start(s.controller) : undefined;
-    } catch (e) { throw e; }
+    } catch (e) { start = Promise.reject(e); }
     Promise.resolve(start).then(() => { s.started = true; rsPullIfNeeded(this); }, (e) => rsError(this, e));
   }
   get locked() { return this[kState].reader !== null; }
@@ -140,7 +142,7 @@ tag(ReadableStream);
 const ReadableStreamAsyncIteratorPrototype = Object.setPrototypeOf({
   next() {
     const st = this[kState];
-    if (st.done) return Promise.resolve({ value: undefined, done: true });
+    if (st.done) return Promise.resolve({ done: true });
     return this[kReader].read().then((r) => {
       if (r.done) { st.done = true; this[kReader].releaseLock(); }
       return r;
@@ -238,7 +240,8 @@ function rsClose(stream) {
   const reader = s.reader;
   if (reader) {
     const rs = reader[kState];
-    for (const req of rs.requests) req.resolve({ value: undefined, done: true });
+    // workerd's end-of-stream result has no value key.
+    for (const req of rs.requests) req.resolve({ done: true });
     rs.requests = [];
     rs.closed.resolve(undefined);
   }
@@ -296,7 +299,7 @@ function readerRead(reader) {
   const stream = rs.stream;
   const s = stream[kState];
   s.disturbed = true;
-  if (s.state === "closed" && s.queue.length === 0) return Promise.resolve({ value: undefined, done: true });
+  if (s.state === "closed" && s.queue.length === 0) return Promise.resolve({ done: true });
   if (s.state === "errored") return Promise.reject(s.storedError);
   if (s.queue.length > 0) {
     const { chunk, size } = s.queue.shift();
@@ -724,14 +727,25 @@ class TransformStream {
         if (wait) await wait;
         const ws = t.writable[kState];
         if (ws.state === "erroring") throw ws.storedError;
-        if (transformer && typeof transformer.transform === "function") {
-          await transformer.transform(chunk, controller);
-        } else {
-          controller.enqueue(chunk);
+        try {
+          if (transformer && typeof transformer.transform === "function") {
+            await transformer.transform(chunk, controller);
+          } else {
+            controller.enqueue(chunk);
+          }
+        } catch (e) {
+          // A failed transform errors both sides, so a pending read settles.
+          rsError(t.readable, e);
+          throw e;
         }
       },
       close: async () => {
-        if (transformer && typeof transformer.flush === "function") await transformer.flush(controller);
+        try {
+          if (transformer && typeof transformer.flush === "function") await transformer.flush(controller);
+        } catch (e) {
+          rsError(t.readable, e);
+          throw e;
+        }
         const rs = t.readable[kState];
         if (rs.state === "readable" && !rs.closeRequested) rs.controller.close();
       },
@@ -842,7 +856,8 @@ class TextDecoderStream {
 }
 tag(TextDecoderStream);
 
-// Drains a stream into one Uint8Array (strings are encoded as UTF-8).
+// Drains a body stream into one Uint8Array. Like workerd, a chunk that is
+// not bytes (a string included) errors the read.
 async function readAllBytes(stream) {
   const reader = stream.getReader();
   const chunks = [];
@@ -851,7 +866,7 @@ async function readAllBytes(stream) {
     for (;;) {
       const r = await reader.read();
       if (r.done) break;
-      let b = typeof r.value === "string" ? native.utf8Encode(r.value) : asBytes(r.value);
+      const b = asBytes(r.value);
       if (b === null) throw new TypeError("This ReadableStream did not return bytes.");
       chunks.push(b);
       total += b.byteLength;
