@@ -90,13 +90,21 @@ function structuredCloneImpl(value, memory) {
 }
 
 defineGlobal("structuredClone", function structuredClone(value, options = undefined) {
-  if (arguments.length === 0) throw new TypeError("Failed to execute 'structuredClone': 1 argument required, but only 0 present.");
-  const out = structuredCloneImpl(value, new Map());
-  const transfer = options && options.transfer;
-  if (transfer) {
-    for (const t of transfer) {
-      if (!(t instanceof ArrayBuffer)) throw domError("Value not transferable", "DataCloneError");
-    }
+  if (arguments.length === 0) {
+    throw new TypeError("Failed to execute 'structuredClone' on 'ServiceWorkerGlobalScope': parameter 1 is not of type 'JsValue'.");
   }
-  return out;
+  const transfer = options === undefined || options === null ? undefined : options.transfer;
+  if (transfer !== undefined && !Array.isArray(transfer)) {
+    throw new TypeError("Incorrect type for the 'transfer' field on 'StructuredCloneOptions': the provided value is not of type 'Array'.");
+  }
+  const memory = new Map();
+  for (const t of transfer || []) {
+    if (!(t instanceof ArrayBuffer)) throw new TypeError("Object is not transferable");
+  }
+  // A transferred buffer moves into the clone: the clone (and any view over
+  // it) takes the contents and the original is left detached.
+  for (const t of transfer || []) {
+    if (!memory.has(t)) memory.set(t, t.transfer());
+  }
+  return structuredCloneImpl(value, memory);
 });
