@@ -8,12 +8,12 @@ for (const n of ["SHA-1", "SHA-256", "SHA-384", "SHA-512", "MD5", "HMAC", "AES-G
 }
 const SUPPORTED = {
   digest: new Set(["SHA-1", "SHA-256", "SHA-384", "SHA-512", "MD5"]),
-  importKey: new Set(["HMAC", "AES-GCM", "ECDSA", "RSASSA-PKCS1-v1_5", "RSA-PSS", "PBKDF2", "HKDF"]),
+  importKey: new Set(["HMAC", "AES-GCM", "AES-CBC", "AES-CTR", "ECDSA", "RSASSA-PKCS1-v1_5", "RSA-PSS", "PBKDF2", "HKDF"]),
   sign: new Set(["HMAC", "ECDSA", "RSASSA-PKCS1-v1_5", "RSA-PSS"]),
-  encrypt: new Set(["AES-GCM"]),
-  generateKey: new Set(["HMAC", "AES-GCM", "ECDSA", "RSASSA-PKCS1-v1_5", "RSA-PSS"]),
+  encrypt: new Set(["AES-GCM", "AES-CBC", "AES-CTR"]),
+  generateKey: new Set(["HMAC", "AES-GCM", "AES-CBC", "AES-CTR", "ECDSA", "RSASSA-PKCS1-v1_5", "RSA-PSS"]),
   deriveBits: new Set(["PBKDF2", "HKDF"]),
-  get: new Set(["HMAC", "AES-GCM"]),
+  get: new Set(["HMAC", "AES-GCM", "AES-CBC", "AES-CTR"]),
 };
 
 function notSupported(msg) { return domError(msg, "NotSupportedError"); }
@@ -29,6 +29,8 @@ function normalizeAlgorithm(alg, op) {
   if (name === undefined || !SUPPORTED[op].has(name)) {
     // workerd words the digest case without naming the algorithm.
     if (op === "digest") throw notSupported("Unrecognized or unimplemented digest algorithm requested.");
+    if (op === "generateKey") throw notSupported(`Unrecognized key generation algorithm "${raw}" requested.`);
+    if (op === "importKey") throw notSupported(`Unrecognized key import algorithm "${raw}" requested.`);
     throw notSupported(`Unrecognized or unimplemented algorithm "${raw}" for ${op}.`);
   }
   const out = { ...alg, name };
@@ -63,6 +65,8 @@ function makeKey(type, extractable, algorithm, usages, handle) {
 const USAGES = {
   HMAC: { secret: ["sign", "verify"] },
   "AES-GCM": { secret: ["encrypt", "decrypt", "wrapKey", "unwrapKey"] },
+  "AES-CBC": { secret: ["encrypt", "decrypt", "wrapKey", "unwrapKey"] },
+  "AES-CTR": { secret: ["encrypt", "decrypt", "wrapKey", "unwrapKey"] },
   ECDSA: { public: ["verify"], private: ["sign"] },
   "RSASSA-PKCS1-v1_5": { public: ["verify"], private: ["sign"] },
   "RSA-PSS": { public: ["verify"], private: ["sign"] },
@@ -75,8 +79,18 @@ function checkUsages(name, type, usages) {
   for (const u of usages) {
     if (!allowed.includes(u)) throw syntaxError(`Unsupported key usage for a ${name} ${type} key: ${u}`);
   }
-  if (usages.length === 0 && (type === "secret" || type === "private")) throw syntaxError("Usages cannot be empty when creating a key.");
+  if (usages.length === 0 && (type === "secret" || type === "private")) throw syntaxError("Secret/private CryptoKeys must have at least one usage.");
   return Array.from(new Set(usages));
+}
+// workerd compares the requested algorithm name with the key's before it
+// looks the name up, so an unknown name on a valid key is an access error.
+function keyAlgorithmMatches(algorithm, key) {
+  if (!(key instanceof CryptoKey)) return;
+  const raw = typeof algorithm === "string" ? algorithm : isObject(algorithm) && algorithm.name !== undefined ? String(algorithm.name) : null;
+  const have = key[kKey].algorithm.name;
+  if (raw !== null && raw.toUpperCase() !== have.toUpperCase()) {
+    throw accessError(`Requested algorithm "${raw}" does not match this CryptoKey's algorithm "${have}".`);
+  }
 }
 function requireUsage(key, usage, alg) {
   if (!(key instanceof CryptoKey)) throw new TypeError("Expected a CryptoKey.");
@@ -138,13 +152,15 @@ async function importKey(format, keyData, algorithm, extractable, usages) {
       }
       return makeKey("secret", extractable, { name: "HMAC", hash: { name: alg.hash.name }, length }, usages, bytes);
     }
-    case "AES-GCM": {
-      usages = checkUsages("AES-GCM", "secret", usages);
+    case "AES-GCM":
+    case "AES-CBC":
+    case "AES-CTR": {
+      usages = checkUsages(alg.name, "secret", usages);
       const bytes = importSecret(format, keyData, alg, extractable, usages);
       if (![16, 24, 32].includes(bytes.byteLength)) {
         throw dataError(`Imported AES key length must be 128, 192, or 256 bits but provided ${bytes.byteLength * 8}.`);
       }
-      return makeKey("secret", extractable, { name: "AES-GCM", length: bytes.byteLength * 8 }, usages, bytes);
+      return makeKey("secret", extractable, { name: alg.name, length: bytes.byteLength * 8 }, usages, bytes);
     }
     case "PBKDF2":
     case "HKDF": {
@@ -154,7 +170,7 @@ async function importKey(format, keyData, algorithm, extractable, usages) {
       return makeKey("secret", false, { name: alg.name }, usages, bufferArg(keyData, "Key data").slice());
     }
     case "ECDSA": {
-      if (alg.namedCurve !== "P-256") throw notSupported(`Unsupported named curve "${alg.namedCurve}"; only P-256 is implemented.`);
+      if (alg.namedCurve !== "P-256") throw notSupported(`Unrecognized or unimplemented EC curve "${alg.namedCurve}" requested.`);
       let parts;
       if (format === "jwk") {
         if (!isObject(keyData)) throw new TypeError("JWK key data must be an object.");
@@ -212,10 +228,10 @@ async function exportKey(format, key) {
   if (!k.extractable) throw accessError(`Attempt to export non-extractable ${k.algorithm.name} key.`);
   const name = k.algorithm.name;
   const jwkCommon = (o) => { o.key_ops = k.usages.slice(); o.ext = true; return o; };
-  if (name === "HMAC" || name === "AES-GCM") {
+  if (name === "HMAC" || name.startsWith("AES-")) {
     if (format === "raw") return k.handle.slice().buffer;
     if (format === "jwk") {
-      const alg = name === "HMAC" ? JWK_HMAC_ALG[k.algorithm.hash.name] : `A${k.algorithm.length}GCM`;
+      const alg = name === "HMAC" ? JWK_HMAC_ALG[k.algorithm.hash.name] : `A${k.algorithm.length}${name.slice(4)}`;
       return jwkCommon({ kty: "oct", k: b64u(k.handle), alg });
     }
   } else if (name === "ECDSA") {
@@ -255,6 +271,7 @@ function signatureHash(alg, k) {
 }
 
 async function sign(algorithm, key, data) {
+  keyAlgorithmMatches(algorithm, key);
   const alg = normalizeAlgorithm(algorithm, "sign");
   const k = requireUsage(key, "sign", alg);
   data = bufferArg(data, "Data");
@@ -274,6 +291,7 @@ function pssSalt(alg) {
 }
 
 async function verify(algorithm, key, signature, data) {
+  keyAlgorithmMatches(algorithm, key);
   const alg = normalizeAlgorithm(algorithm, "sign");
   const k = requireUsage(key, "verify", alg);
   signature = bufferArg(signature, "Signature");
@@ -297,18 +315,47 @@ function gcmParams(alg) {
   return { iv, aad, tag: tagLength / 8 };
 }
 
+// Encryption and decryption for the three AES modes; `alg` is normalized.
+function aesCipher(encrypt, alg, k, data) {
+  switch (alg.name) {
+    case "AES-GCM": {
+      const p = gcmParams(alg);
+      if (!encrypt && data.byteLength < p.tag) {
+        throw domError(`Ciphertext length of ${data.byteLength * 8} bits must be greater than or equal to the size of the AES-GCM tag length of ${p.tag * 8} bits.`, "OperationError");
+      }
+      return native.aesGcm(encrypt, k.handle, p.iv, p.aad, p.tag, data);
+    }
+    case "AES-CBC": {
+      if (alg.iv === undefined) throw new TypeError('Missing field "iv" in "algorithm".');
+      const iv = bufferArg(alg.iv, "iv");
+      if (iv.byteLength !== 16) throw domError(`AES-CBC IV must be 16 bytes long (provided ${iv.byteLength} bytes).`, "OperationError");
+      return native.aesCbc(encrypt, k.handle, iv, data);
+    }
+    case "AES-CTR": {
+      if (alg.counter === undefined) throw new TypeError('Missing field "counter" in "algorithm".');
+      if (alg.length === undefined) throw new TypeError('Missing "length" member in "algorithm".');
+      const counter = bufferArg(alg.counter, "counter");
+      if (counter.byteLength !== 16) throw domError(`Counter must have length of 16 bytes (provided ${counter.byteLength}).`, "OperationError");
+      const bits = Number(alg.length);
+      if (!(bits >= 1 && bits <= 128) || !Number.isInteger(bits)) throw domError(`Invalid counter of ${alg.length} bits length provided.`, "OperationError");
+      return native.aesCtr(k.handle, counter, bits, data);
+    }
+  }
+  throw notSupported(`Unrecognized algorithm ${alg.name}`);
+}
+
 async function encrypt(algorithm, key, data) {
+  keyAlgorithmMatches(algorithm, key);
   const alg = normalizeAlgorithm(algorithm, "encrypt");
   const k = requireUsage(key, "encrypt", alg);
-  const p = gcmParams(alg);
-  return native.aesGcm(true, k.handle, p.iv, p.aad, p.tag, bufferArg(data, "Data"));
+  return aesCipher(true, alg, k, bufferArg(data, "Data"));
 }
 
 async function decrypt(algorithm, key, data) {
+  keyAlgorithmMatches(algorithm, key);
   const alg = normalizeAlgorithm(algorithm, "encrypt");
   const k = requireUsage(key, "decrypt", alg);
-  const p = gcmParams(alg);
-  return native.aesGcm(false, k.handle, p.iv, p.aad, p.tag, bufferArg(data, "Data"));
+  return aesCipher(false, alg, k, bufferArg(data, "Data"));
 }
 
 async function generateKey(algorithm, extractable, usages) {
@@ -322,14 +369,16 @@ async function generateKey(algorithm, extractable, usages) {
       const bytes = native.random(Math.ceil(length / 8));
       return makeKey("secret", extractable, { name: "HMAC", hash: { name: alg.hash.name }, length }, usages, bytes);
     }
-    case "AES-GCM": {
-      usages = checkUsages("AES-GCM", "secret", usages);
+    case "AES-GCM":
+    case "AES-CBC":
+    case "AES-CTR": {
+      usages = checkUsages(alg.name, "secret", usages);
       const length = Number(alg.length);
       if (![128, 192, 256].includes(length)) throw domError("AES key length must be 128, 192 or 256 bits.", "OperationError");
-      return makeKey("secret", extractable, { name: "AES-GCM", length }, usages, native.random(length / 8));
+      return makeKey("secret", extractable, { name: alg.name, length }, usages, native.random(length / 8));
     }
     case "ECDSA": {
-      if (alg.namedCurve !== "P-256") throw notSupported(`Unsupported named curve "${alg.namedCurve}"; only P-256 is implemented.`);
+      if (alg.namedCurve !== "P-256") throw notSupported(`Unrecognized or unimplemented EC curve "${alg.namedCurve}" requested.`);
       const priv = checkUsages("ECDSA", "private", Array.from(usages || []).filter((u) => u === "sign"));
       const pub = checkUsages("ECDSA", "public", Array.from(usages || []).filter((u) => u === "verify"));
       for (const u of usages || []) if (u !== "sign" && u !== "verify") throw syntaxError(`Unsupported key usage for an ECDSA key: ${u}`);
@@ -395,7 +444,9 @@ async function deriveKey(algorithm, baseKey, derivedKeyType, extractable, usages
 
 async function digest(algorithm, data) {
   const alg = normalizeAlgorithm(algorithm, "digest");
-  return native.digest(alg.name, bufferArg(data, "Data"));
+  const bytes = asBytes(data);
+  if (bytes === null) throw new TypeError("Failed to execute 'digest' on 'SubtleCrypto': parameter 2 is not of type 'Array'.");
+  return native.digest(alg.name, bytes);
 }
 
 async function wrapKey(format, key, wrappingKey, wrapAlgorithm) {
@@ -403,15 +454,13 @@ async function wrapKey(format, key, wrappingKey, wrapAlgorithm) {
   const wk = requireUsage(wrappingKey, "wrapKey", alg);
   const exported = await exportKey(format, key);
   const bytes = format === "jwk" ? native.utf8Encode(JSON.stringify(exported)) : new Uint8Array(exported);
-  const p = gcmParams(alg);
-  return native.aesGcm(true, wk.handle, p.iv, p.aad, p.tag, bytes);
+  return aesCipher(true, alg, wk, bytes);
 }
 
 async function unwrapKey(format, wrappedKey, unwrappingKey, unwrapAlgorithm, unwrappedKeyAlgorithm, extractable, usages) {
   const alg = normalizeAlgorithm(unwrapAlgorithm, "encrypt");
   const wk = requireUsage(unwrappingKey, "unwrapKey", alg);
-  const p = gcmParams(alg);
-  const bytes = native.aesGcm(false, wk.handle, p.iv, p.aad, p.tag, bufferArg(wrappedKey, "Wrapped key"));
+  const bytes = aesCipher(false, alg, wk, bufferArg(wrappedKey, "Wrapped key"));
   const keyData = format === "jwk" ? JSON.parse(utf8Decode(new Uint8Array(bytes))) : bytes;
   return importKey(format, keyData, unwrappedKeyAlgorithm, extractable, usages);
 }
@@ -448,8 +497,14 @@ class Crypto {
   constructor() { throw new TypeError("Illegal constructor"); }
   get subtle() { return subtle; }
   getRandomValues(array) {
+    if (!ArrayBuffer.isView(array)) {
+      throw new TypeError("Failed to execute 'getRandomValues' on 'Crypto': parameter 1 is not of type 'BufferSource'.");
+    }
     if (!INTEGER_ARRAYS.some((T) => array instanceof T)) {
-      throw domError("The data argument must be an integer-type TypedArray", "TypeMismatchError");
+      throw domError("ArrayBufferView argument to getRandomValues() must be an integer-typed view.", "TypeMismatchError");
+    }
+    if (array.byteLength > 65536) {
+      throw domError(`getRandomValues() only accepts buffers of size <= 64K but provided ${array.byteLength} bytes.`, "QuotaExceededError");
     }
     const view = new Uint8Array(array.buffer, array.byteOffset, array.byteLength);
     view.set(native.random(array.byteLength));

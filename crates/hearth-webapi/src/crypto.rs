@@ -5,7 +5,10 @@
 use aes_gcm::{
     AeadInPlace, AesGcm, KeyInit,
     aead::consts::{U12, U13, U14, U15, U16},
-    aes::{Aes128, Aes192, Aes256},
+    aes::{
+        Aes128, Aes192, Aes256, Block,
+        cipher::{BlockDecrypt, BlockEncrypt},
+    },
 };
 use hmac::{Hmac, Mac};
 use md5::Md5;
@@ -281,12 +284,179 @@ fn aes_gcm<'js>(
             "OperationError",
             "AES-GCM encryption failed",
         )),
+        None => {
+            let n = data.len().saturating_sub(tag);
+            Err(throw_dom(
+                &ctx,
+                "OperationError",
+                &format!(
+                    "{DECRYPT_FAILED} Input length was {n}, output length expected to be {n} for AES-GCM"
+                ),
+            ))
+        }
+    }
+}
+
+/// One AES block cipher of any of the three key sizes.
+enum AesKey {
+    A128(Box<Aes128>),
+    A192(Box<Aes192>),
+    A256(Box<Aes256>),
+}
+
+impl AesKey {
+    fn new(key: &[u8]) -> Option<AesKey> {
+        match key.len() {
+            16 => Aes128::new_from_slice(key)
+                .ok()
+                .map(|k| AesKey::A128(Box::new(k))),
+            24 => Aes192::new_from_slice(key)
+                .ok()
+                .map(|k| AesKey::A192(Box::new(k))),
+            32 => Aes256::new_from_slice(key)
+                .ok()
+                .map(|k| AesKey::A256(Box::new(k))),
+            _ => None,
+        }
+    }
+    fn encrypt(&self, block: &mut Block) {
+        match self {
+            AesKey::A128(k) => k.encrypt_block(block),
+            AesKey::A192(k) => k.encrypt_block(block),
+            AesKey::A256(k) => k.encrypt_block(block),
+        }
+    }
+    fn decrypt(&self, block: &mut Block) {
+        match self {
+            AesKey::A128(k) => k.decrypt_block(block),
+            AesKey::A192(k) => k.decrypt_block(block),
+            AesKey::A256(k) => k.decrypt_block(block),
+        }
+    }
+}
+
+/// CBC with PKCS#7 padding; `None` when decryption finds no valid padding.
+fn cbc(encrypt: bool, key: &AesKey, iv: [u8; 16], data: &[u8]) -> Option<Vec<u8>> {
+    let mut prev = Block::from(iv);
+    if encrypt {
+        let pad = 16 - data.len() % 16;
+        let mut buf = data.to_vec();
+        buf.resize(data.len() + pad, pad as u8);
+        for chunk in buf.chunks_exact_mut(16) {
+            let mut block = Block::clone_from_slice(chunk);
+            block.iter_mut().zip(prev.iter()).for_each(|(b, p)| *b ^= p);
+            key.encrypt(&mut block);
+            chunk.copy_from_slice(&block);
+            prev = block;
+        }
+        return Some(buf);
+    }
+    if data.is_empty() || data.len() % 16 != 0 {
+        return None;
+    }
+    let mut out = Vec::with_capacity(data.len());
+    for chunk in data.chunks_exact(16) {
+        let mut block = Block::clone_from_slice(chunk);
+        key.decrypt(&mut block);
+        block.iter_mut().zip(prev.iter()).for_each(|(b, p)| *b ^= p);
+        out.extend_from_slice(&block);
+        prev = Block::clone_from_slice(chunk);
+    }
+    let pad = usize::from(*out.last()?);
+    if pad == 0
+        || pad > 16
+        || out[out.len() - pad..]
+            .iter()
+            .any(|&b| usize::from(b) != pad)
+    {
+        return None;
+    }
+    out.truncate(out.len() - pad);
+    Some(out)
+}
+
+/// CTR: the rightmost `bits` bits of the counter block count, wrapping
+/// within those bits; the rest of the block stays fixed.
+fn ctr(key: &AesKey, counter: [u8; 16], bits: u32, data: &[u8]) -> Vec<u8> {
+    let whole = u128::from_be_bytes(counter);
+    let mask = if bits >= 128 {
+        u128::MAX
+    } else {
+        (1u128 << bits) - 1
+    };
+    let mut out = Vec::with_capacity(data.len());
+    for (i, chunk) in data.chunks(16).enumerate() {
+        let count = (whole & mask).wrapping_add(i as u128) & mask;
+        let mut block = Block::from(((whole & !mask) | count).to_be_bytes());
+        key.encrypt(&mut block);
+        out.extend(chunk.iter().zip(block.iter()).map(|(d, k)| d ^ k));
+    }
+    out
+}
+
+const DECRYPT_FAILED: &str = "Decryption failed. This could be due to a ciphertext authentication failure, bad padding, incorrect CryptoKey, or another algorithm-specific reason.";
+
+/// `aesCbc(encrypt, key, iv, data)`; the JS side checks the IV length.
+fn aes_cbc<'js>(
+    ctx: Ctx<'js>,
+    encrypt: bool,
+    key: Value<'js>,
+    iv: Value<'js>,
+    data: Value<'js>,
+) -> Result<Value<'js>> {
+    let (key, iv, data) = (bytes(&ctx, &key)?, bytes(&ctx, &iv)?, bytes(&ctx, &data)?);
+    let (Some(key), Ok(iv)) = (AesKey::new(&key), <[u8; 16]>::try_from(iv.as_slice())) else {
+        return Err(throw_dom(
+            &ctx,
+            "OperationError",
+            "Invalid AES-CBC key or IV.",
+        ));
+    };
+    match cbc(encrypt, &key, iv, &data) {
+        Some(out) => array_buffer(&ctx, out),
         None => Err(throw_dom(
             &ctx,
             "OperationError",
-            "Decryption failed. This could be due to a ciphertext authentication failure, bad padding, incorrect CryptoKey, or another algorithm-specific reason.",
+            &format!(
+                "{DECRYPT_FAILED} Input length was {}, output length expected to be 0 for AES-CBC",
+                data.len()
+            ),
         )),
     }
+}
+
+/// `aesCtr(key, counter, lengthBits, data)`: encryption and decryption are
+/// the same operation. The JS side checks the counter and its length.
+fn aes_ctr<'js>(
+    ctx: Ctx<'js>,
+    key: Value<'js>,
+    counter: Value<'js>,
+    bits: u32,
+    data: Value<'js>,
+) -> Result<Value<'js>> {
+    let (key, counter, data) = (
+        bytes(&ctx, &key)?,
+        bytes(&ctx, &counter)?,
+        bytes(&ctx, &data)?,
+    );
+    let (Some(key), Ok(counter)) = (AesKey::new(&key), <[u8; 16]>::try_from(counter.as_slice()))
+    else {
+        return Err(throw_dom(
+            &ctx,
+            "OperationError",
+            "Invalid AES-CTR key or counter.",
+        ));
+    };
+    // More blocks than the counter bits can number would reuse a keystream block.
+    let blocks = data.len().div_ceil(16) as u128;
+    if bits < 128 && blocks > (1u128 << bits) {
+        return Err(throw_dom(
+            &ctx,
+            "OperationError",
+            "Counter block values will repeat.",
+        ));
+    }
+    array_buffer(&ctx, ctr(&key, counter, bits.clamp(1, 128), &data))
 }
 
 fn pair<'js>(ctx: &Ctx<'js>, a: Vec<u8>, b: Option<Vec<u8>>) -> Result<Value<'js>> {
@@ -634,6 +804,8 @@ pub fn install<'js>(ctx: &Ctx<'js>, native: &Object<'js>) -> Result<()> {
         Function::new(ctx.clone(), timing_safe_equal)?,
     )?;
     native.set("aesGcm", Function::new(ctx.clone(), aes_gcm)?)?;
+    native.set("aesCbc", Function::new(ctx.clone(), aes_cbc)?)?;
+    native.set("aesCtr", Function::new(ctx.clone(), aes_ctr)?)?;
     native.set("ecImport", Function::new(ctx.clone(), ec_import)?)?;
     native.set("ecFromJwk", Function::new(ctx.clone(), ec_from_jwk)?)?;
     native.set("ecExport", Function::new(ctx.clone(), ec_export)?)?;
