@@ -5,7 +5,7 @@ const kAbort = Symbol("abort");
 
 class Event {
   constructor(type, init = {}) {
-    if (arguments.length === 0) throw new TypeError("Failed to construct 'Event': 1 argument required, but only 0 present.");
+    if (arguments.length === 0) throw new TypeError("Failed to construct 'Event': constructor parameter 1 is not of type 'string'.");
     init = init || {};
     this[kEvent] = {
       type: String(type), bubbles: !!init.bubbles, cancelable: !!init.cancelable, composed: !!init.composed,
@@ -81,33 +81,38 @@ class EventTarget {
     s.dispatching = true; s.target = this; s.currentTarget = this; s.phase = 2;
     const map = this[kListeners];
     const list = map && map.get(s.type);
-    if (list) {
-      for (const l of list.slice()) {
-        if (l.removed) continue;
-        if (l.once) this.removeEventListener(s.type, l.listener, { capture: l.capture });
-        try {
+    // workerd lets a listener's exception propagate out of dispatchEvent
+    // (skipping the remaining listeners) instead of reporting it.
+    try {
+      if (list) {
+        for (const l of list.slice()) {
+          if (l.removed) continue;
+          if (l.once) this.removeEventListener(s.type, l.listener, { capture: l.capture });
           if (typeof l.listener === "function") l.listener.call(this, event);
           else if (typeof l.listener.handleEvent === "function") l.listener.handleEvent(event);
-        } catch (e) {
-          reportError(e);
+          if (s.stopImmediate) break;
         }
-        if (s.stopImmediate) break;
       }
+    } finally {
+      s.dispatching = false; s.currentTarget = null; s.phase = 0;
     }
-    s.dispatching = false; s.currentTarget = null; s.phase = 0;
     return !s.defaultPrevented;
   }
 }
 tag(EventTarget);
 
 // on<event> attribute handlers (signal.onabort).
-function defineEventHandler(proto, name) {
+// With `direct`, the handler is not a listener: the owner calls it itself
+// (workerd runs signal.onabort before every abort listener).
+function defineEventHandler(proto, name, direct = false) {
   const key = Symbol("on" + name);
   ObjectDefineProperty(proto, "on" + name, {
     get() { return this[key] ? this[key].fn : null; },
     set(fn) {
-      if (this[key]) { this.removeEventListener(name, this[key].wrapper); this[key] = null; }
-      if (typeof fn === "function") {
+      if (this[key]) { if (!direct) this.removeEventListener(name, this[key].wrapper); this[key] = null; }
+      if (typeof fn === "function" && direct) {
+        this[key] = { fn };
+      } else if (typeof fn === "function") {
         const wrapper = (e) => fn.call(this, e);
         this[key] = { fn, wrapper };
         this.addEventListener(name, wrapper);
@@ -153,7 +158,7 @@ class AbortSignal extends EventTarget {
     return s;
   }
 }
-defineEventHandler(AbortSignal.prototype, "abort");
+defineEventHandler(AbortSignal.prototype, "abort", true);
 tag(AbortSignal);
 
 function newSignal() {
@@ -165,7 +170,10 @@ function signalAbort(signal, reason) {
   if (st.aborted) return;
   st.aborted = true;
   st.reason = reason === undefined ? domError("The operation was aborted", "AbortError") : reason;
-  signal.dispatchEvent(new Event("abort"));
+  const event = new Event("abort");
+  const handler = signal.onabort;
+  if (typeof handler === "function") handler.call(signal, event);
+  signal.dispatchEvent(event);
 }
 
 class AbortController {

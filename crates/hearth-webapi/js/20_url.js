@@ -9,7 +9,7 @@ function toUSVString(v) { return typeof v === "string" ? v : String(v); }
 
 class URL {
   constructor(url, base) {
-    if (arguments.length === 0) throw new TypeError("Failed to construct 'URL': 1 argument required, but only 0 present.");
+    if (arguments.length === 0) throw new TypeError("Failed to construct 'URL': constructor parameter 1 is not of type 'USVString'.");
     url = toUSVString(url);
     const parts = base === undefined ? native.urlParse(url) : native.urlParse(url, toUSVString(base));
     if (parts === null) throw new TypeError(`Invalid URL string.`);
@@ -123,7 +123,7 @@ class URLSearchParams {
   }
   get size() { return this[kParams].length / 2; }
   append(name, value) {
-    if (arguments.length < 2) throw new TypeError("Failed to execute 'append' on 'URLSearchParams': 2 arguments required.");
+    if (arguments.length < 2) throw new TypeError(`Failed to execute 'append' on 'URLSearchParams': parameter ${arguments.length + 1} is not of type 'USVString'.`);
     this[kParams].push(toUSVString(name), toUSVString(value));
     paramsUpdate(this);
   }

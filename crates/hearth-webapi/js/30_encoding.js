@@ -16,7 +16,7 @@ class TextDecoder {
   constructor(label = "utf-8", options = {}) {
     label = String(label);
     const name = native.encodingName(label);
-    if (name == null) throw new RangeError(`Failed to construct 'TextDecoder': The encoding label provided ('${label}') is invalid.`);
+    if (name == null) throw new RangeError(`"${label}" is not a valid encoding.`);
     options = options || {};
     this[kDecoder] = { name, fatal: !!options.fatal, ignoreBOM: !!options.ignoreBOM, native: null };
   }
@@ -46,10 +46,10 @@ tag(TextDecoder);
 defineGlobal("TextEncoder", TextEncoder);
 defineGlobal("TextDecoder", TextDecoder);
 defineGlobal("atob", function atob(data) {
-  if (arguments.length === 0) throw new TypeError("Failed to execute 'atob': 1 argument required, but only 0 present.");
+  if (arguments.length === 0) throw new TypeError("Failed to execute 'atob' on 'ServiceWorkerGlobalScope': parameter 1 is not of type 'string'.");
   return native.atob(String(data));
 });
 defineGlobal("btoa", function btoa(data) {
-  if (arguments.length === 0) throw new TypeError("Failed to execute 'btoa': 1 argument required, but only 0 present.");
+  if (arguments.length === 0) throw new TypeError("Failed to execute 'btoa' on 'ServiceWorkerGlobalScope': parameter 1 is not of type 'JsString'.");
   return native.btoa(String(data));
 });

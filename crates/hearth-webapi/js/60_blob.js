@@ -25,7 +25,7 @@ function makeBlob(proto, bytes, type) {
 class Blob {
   constructor(parts = [], options = {}) {
     if (parts === null || typeof parts !== "object" || typeof parts[Symbol.iterator] !== "function") {
-      if (parts !== undefined) throw new TypeError("Failed to construct 'Blob': The provided value cannot be converted to a sequence.");
+      if (parts !== undefined) throw new TypeError("Failed to construct 'Blob': constructor parameter 1 is not of type 'Array'.");
       parts = [];
     }
     const chunks = [];
@@ -60,7 +60,7 @@ tag(Blob);
 
 class File extends Blob {
   constructor(parts, name, options = {}) {
-    if (arguments.length < 2) throw new TypeError("Failed to construct 'File': 2 arguments required, but only " + arguments.length + " present.");
+    if (arguments.length < 2) throw new TypeError("Failed to construct 'File': constructor parameter 2 is not of type 'string'.");
     super(parts, options);
     const lm = options && options.lastModified !== undefined ? Number(options.lastModified) : Date.now();
     this[kBlob].name = String(name);
@@ -95,7 +95,7 @@ class FormData {
     this[kForm] = [];
   }
   append(name, value, filename) {
-    if (arguments.length < 2) throw new TypeError("Failed to execute 'append' on 'FormData': 2 arguments required.");
+    if (arguments.length < 2) throw new TypeError(arguments.length === 0 ? "Failed to execute 'append' on 'FormData': parameter 1 is not of type 'string'." : "Failed to execute 'append' on 'FormData': parameter 2 is not of type 'File or Blob or string'.");
     this[kForm].push([String(name), formEntryValue(value, filename)]);
   }
   delete(name) { name = String(name); this[kForm] = this[kForm].filter((e) => e[0] !== name); }
@@ -103,7 +103,7 @@ class FormData {
   getAll(name) { name = String(name); return this[kForm].filter((e) => e[0] === name).map((e) => e[1]); }
   has(name) { name = String(name); return this[kForm].some((e) => e[0] === name); }
   set(name, value, filename) {
-    if (arguments.length < 2) throw new TypeError("Failed to execute 'set' on 'FormData': 2 arguments required.");
+    if (arguments.length < 2) throw new TypeError(arguments.length === 0 ? "Failed to execute 'set' on 'FormData': parameter 1 is not of type 'string'." : "Failed to execute 'set' on 'FormData': parameter 2 is not of type 'File or Blob or string'.");
     name = String(name);
     const entry = [name, formEntryValue(value, filename)];
     const out = [];

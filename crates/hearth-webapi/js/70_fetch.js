@@ -225,7 +225,8 @@ function mixinBody(cls) {
 
 function cloneBody(obj) {
   const b = obj[kBody];
-  if (bodyUsed(obj)) throw new TypeError("Body has already been used. It can only be used once. Use tee() first if you need to read it twice.");
+  // workerd's wording (sic) for cloning a consumed or locked body.
+  if (bodyUsed(obj) || (isStream(b.src) && b.src.locked)) throw new TypeError("This ReadableStream is currently locked to a reader,");
   if (isStream(b.src)) {
     const [a, c] = b.src.tee();
     b.src = a;
@@ -250,7 +251,7 @@ function normalizeMethod(m) {
 
 class Request {
   constructor(input, init = undefined) {
-    if (arguments.length === 0) throw new TypeError("Failed to construct 'Request': 1 argument required, but only 0 present.");
+    if (arguments.length === 0) throw new TypeError("Failed to construct 'Request': constructor parameter 1 is not of type 'Request or string'.");
     init = init === undefined || init === null ? {} : init;
     let st;
     let inputBody = null;

@@ -70,7 +70,7 @@ fn text_decoder_fatal_and_bad_labels() {
     );
     assert_eq!(
         run(r#"new TextDecoder("no-such")"#),
-        "THROW RangeError: Failed to construct 'TextDecoder': The encoding label provided ('no-such') is invalid."
+        "THROW RangeError: \"no-such\" is not a valid encoding."
     );
 }
 
