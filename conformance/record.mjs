@@ -167,7 +167,7 @@ async function recordMiniflare(area) {
 }
 
 function hearthBinary() {
-  const bin = path.join(repo, "target", "release", "hearth");
+  const bin = process.env.HEARTH_BIN ?? path.join(repo, "target", "release", "hearth");
   if (!fs.existsSync(bin)) throw new Error(`${bin} is missing; record.sh builds it`);
   return bin;
 }

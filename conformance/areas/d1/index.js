@@ -2,6 +2,7 @@
 import { areaWorker } from "../../lib/transcript.js";
 import s_all_run_meta from "../../scenarios/d1/all-run-meta.js";
 import s_batch from "../../scenarios/d1/batch.js";
+import s_batch_error from "../../scenarios/d1/batch-error.js";
 import s_bind_errors from "../../scenarios/d1/bind-errors.js";
 import s_bind_types from "../../scenarios/d1/bind-types.js";
 import s_changes_rowid from "../../scenarios/d1/changes-rowid.js";
@@ -16,6 +17,7 @@ import s_value_types from "../../scenarios/d1/value-types.js";
 export default areaWorker({
   "all-run-meta": s_all_run_meta,
   "batch": s_batch,
+  "batch-error": s_batch_error,
   "bind-errors": s_bind_errors,
   "bind-types": s_bind_types,
   "changes-rowid": s_changes_rowid,

@@ -5,6 +5,7 @@ import s_delete from "../../scenarios/kv/delete.js";
 import s_expiration from "../../scenarios/kv/expiration.js";
 import s_get_types from "../../scenarios/kv/get-types.js";
 import s_key_rules from "../../scenarios/kv/key-rules.js";
+import s_list_cursor from "../../scenarios/kv/list-cursor.js";
 import s_list_errors from "../../scenarios/kv/list-errors.js";
 import s_list_paging from "../../scenarios/kv/list-paging.js";
 import s_metadata from "../../scenarios/kv/metadata.js";
@@ -18,6 +19,7 @@ export default areaWorker({
   "expiration": s_expiration,
   "get-types": s_get_types,
   "key-rules": s_key_rules,
+  "list-cursor": s_list_cursor,
   "list-errors": s_list_errors,
   "list-paging": s_list_paging,
   "metadata": s_metadata,

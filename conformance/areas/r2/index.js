@@ -8,8 +8,10 @@ import s_list from "../../scenarios/r2/list.js";
 import s_list_delimiter from "../../scenarios/r2/list-delimiter.js";
 import s_metadata from "../../scenarios/r2/metadata.js";
 import s_multipart from "../../scenarios/r2/multipart.js";
+import s_multipart_flow from "../../scenarios/r2/multipart-flow.js";
 import s_put_get_head from "../../scenarios/r2/put-get-head.js";
 import s_put_value_types from "../../scenarios/r2/put-value-types.js";
+import s_range_suffix from "../../scenarios/r2/range-suffix.js";
 import s_ranges from "../../scenarios/r2/ranges.js";
 import s_storage_class from "../../scenarios/r2/storage-class.js";
 
@@ -22,8 +24,10 @@ export default areaWorker({
   "list-delimiter": s_list_delimiter,
   "metadata": s_metadata,
   "multipart": s_multipart,
+  "multipart-flow": s_multipart_flow,
   "put-get-head": s_put_get_head,
   "put-value-types": s_put_value_types,
+  "range-suffix": s_range_suffix,
   "ranges": s_ranges,
   "storage-class": s_storage_class,
 });
