@@ -8,6 +8,25 @@ function defineGlobal(name, value) {
   ObjectDefineProperty(global, name, { value, writable: true, configurable: true, enumerable: false });
 }
 
+// JSON.stringify of a BigInt: code written for Workers may match V8's text,
+// so QuickJS's wording is replaced (the error itself is unchanged).
+{
+  const stringify = JSON.stringify;
+  const wrapped = {
+    stringify(value, replacer, space) {
+      try {
+        return stringify(value, replacer, space);
+      } catch (e) {
+        if (e instanceof TypeError && e.message === "BigInt are forbidden in JSON.stringify") {
+          e.message = "Do not know how to serialize a BigInt";
+        }
+        throw e;
+      }
+    },
+  }.stringify;
+  ObjectDefineProperty(JSON, "stringify", { value: wrapped, writable: true, configurable: true, enumerable: false });
+}
+
 // Classes get a Symbol.toStringTag like the platform's.
 function tag(cls, name) {
   ObjectDefineProperty(cls.prototype, Symbol.toStringTag, { value: name || cls.name, configurable: true });

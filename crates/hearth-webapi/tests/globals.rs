@@ -162,3 +162,17 @@ fn blob_and_file() {
         r#"[4,"text/plain","abcd","bc","x/y","n.txt",42,true,"abcd",4]"#
     );
 }
+
+#[test]
+fn json_stringify_of_a_bigint_uses_v8_wording() {
+    assert_eq!(
+        run(r#"JSON.stringify({ a: 1n })"#),
+        "THROW TypeError: Do not know how to serialize a BigInt"
+    );
+    assert_eq!(
+        run(
+            r#"return [JSON.stringify({ a: [1] }, null, 1), JSON.stringify.name, JSON.stringify.length]"#
+        ),
+        r#"["{\n \"a\": [\n  1\n ]\n}","stringify",3]"#
+    );
+}
