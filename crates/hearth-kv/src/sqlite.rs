@@ -85,25 +85,21 @@ impl SqliteStore {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Runs `f` on a read connection: an idle one if there is one, else
-    /// the next in turn once it is free.
+    /// Runs `f` on a read connection: the first idle one, else the next in
+    /// turn once it is free. Looking from the first keeps a lone reader on
+    /// one connection, whose page cache stays warm.
     fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
-        let n = self.readers.len();
-        let start = self.next_reader.fetch_add(1, Ordering::Relaxed) % n;
-        let mut slot = None;
-        for i in 0..n {
-            if let Ok(guard) = self.readers[(start + i) % n].try_lock() {
-                slot = Some(guard);
-                break;
-            }
-        }
-        let mut slot = match slot {
+        let idle = self.readers.iter().find_map(|slot| slot.try_lock().ok());
+        let mut slot = match idle {
             Some(guard) => guard,
-            // Poisoned: a read holds no transaction once its statement is
-            // reset, so the connection is still sound.
-            None => self.readers[start]
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+            None => {
+                let turn = self.next_reader.fetch_add(1, Ordering::Relaxed) % self.readers.len();
+                // Poisoned: a read holds no transaction once its statement
+                // is reset, so the connection is still sound.
+                self.readers[turn]
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner())
+            }
         };
         let conn = match &mut *slot {
             Some(conn) => conn,
