@@ -351,7 +351,7 @@ fn cbc(encrypt: bool, key: &AesKey, iv: [u8; 16], data: &[u8]) -> Option<Vec<u8>
         }
         return Some(buf);
     }
-    if data.is_empty() || data.len() % 16 != 0 {
+    if data.is_empty() || !data.len().is_multiple_of(16) {
         return None;
     }
     let mut out = Vec::with_capacity(data.len());
