@@ -173,8 +173,8 @@ fn defer_foreign_keys_takes_effect_every_time_it_runs() {
         "CREATE TABLE parent (id INTEGER PRIMARY KEY);\nCREATE TABLE child (pid INTEGER REFERENCES parent(id));",
     )
     .unwrap();
-    // The child row comes first, so each batch needs the pragma to apply:
-    // the same SQL text runs twice and must not reuse a stale statement.
+    // The child row comes first, so each batch needs the pragma to apply,
+    // and the same pragma text runs twice.
     for id in [7, 8] {
         t.db.batch(&[
             t.db.prepare("PRAGMA defer_foreign_keys = true"),
