@@ -561,7 +561,12 @@ fn consumer_task_delivers_sends_and_dead_letters_after_retries() {
         || f.seen().len() >= 4,
         "three poison deliveries and one good",
     );
-    // The dead-letter queue batches by timeout: move the clock past it.
+    // The third delivery is seen before it is settled: wait for the move to
+    // the dead-letter queue, which then batches by timeout: move the clock past it.
+    wait_for(
+        || f.broker.stats("dlq").map(|s| s.depth > 0).unwrap_or(false),
+        "the poison message in the dead-letter queue",
+    );
     f.clock.advance_secs(5);
     handle.wake();
     wait_for(|| f.seen().len() >= 5, "the dead-letter delivery");

@@ -30,8 +30,9 @@ fn scheduled_runs_on_demand_over_http() {
         parse(&r.text()),
         json!({"outcome": "ok", "cron": "*/5 * * * *", "scheduledTime": 60000, "noRetry": false})
     );
+    // Keyed by run: the configured `* * * * *` may fire at any moment too.
     assert_eq!(
-        parse(&server.kv("cron:last").unwrap()),
+        parse(&server.kv("cron:run:*%2F5%20*%20*%20*%20*:60000").unwrap()),
         json!({"cron": "*/5 * * * *", "scheduledTime": 60000})
     );
 

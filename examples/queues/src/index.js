@@ -60,6 +60,7 @@ export default {
       await env.RESULTS.put("cron:first", JSON.stringify(run));
     }
     await env.RESULTS.put("cron:last", JSON.stringify(run));
+    await env.RESULTS.put(`cron:run:${run.cron}:${run.scheduledTime}`, JSON.stringify(run));
     const count = Number((await env.RESULTS.get("cron:count")) ?? "0") + 1;
     await env.RESULTS.put("cron:count", String(count));
     if (controller.cron === "fail") {
