@@ -121,12 +121,18 @@ mod tests {
     fn durable_object_layout() {
         let d = DataDir::new("/d");
         assert_eq!(d.durable_objects(), Path::new("/d/do"));
-        assert_eq!(d.durable_object_namespace("Counter"), Path::new("/d/do/Counter"));
+        assert_eq!(
+            d.durable_object_namespace("Counter"),
+            Path::new("/d/do/Counter")
+        );
         assert_eq!(
             d.durable_object("Counter", "ab12"),
             Path::new("/d/do/Counter/ab12.sqlite")
         );
-        assert_eq!(d.durable_object_namespace("../x"), Path::new("/d/do/%2E.%2Fx"));
+        assert_eq!(
+            d.durable_object_namespace("../x"),
+            Path::new("/d/do/%2E.%2Fx")
+        );
     }
 
     #[test]

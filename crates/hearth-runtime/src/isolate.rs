@@ -536,7 +536,9 @@ impl Isolate {
                     message,
                 }
             })?;
-            get("setEnv")?.call::<_, ()>((env.clone(),)).map_err(engine)?;
+            get("setEnv")?
+                .call::<_, ()>((env.clone(),))
+                .map_err(engine)?;
             durable::set_service_env(&ctx, &durable_api, env.clone()).map_err(engine)?;
 
             let module = Module::declare(ctx.clone(), main_name.as_str(), source)

@@ -35,9 +35,9 @@
 //! `env`). Binding adapters plug in through [`bindings::BindingAdapter`].
 
 pub mod bindings;
-pub mod durable;
 mod config;
 pub mod cron;
+pub mod durable;
 mod error;
 pub mod events;
 mod fetch;
