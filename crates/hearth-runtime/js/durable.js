@@ -172,8 +172,9 @@
       calls.set(n, { resolve, reject });
     });
   }
-  function call(kind, className, id, args) {
-    return track(() => native.call(kind, className, id.__hex, id.name === undefined ? null : id.name, args));
+  // `script`: the worker hosting the class (a `script_name` binding), or null.
+  function call(kind, className, id, args, script) {
+    return track(() => native.call(kind, className, id.__hex, id.name === undefined ? null : id.name, args, script));
   }
   function rebuildError(body) {
     let e;
@@ -244,8 +245,8 @@
       set() { return false; },
     });
   }
-  function makeStub(className, id) {
-    const send = (kind, args) => call(kind, className, id, args);
+  function makeStub(className, id, script) {
+    const send = (kind, args) => call(kind, className, id, args, script);
     const target = {
       id,
       name: id.name,
@@ -277,7 +278,8 @@
     get(id, _options) {
       if (!(id instanceof DurableObjectId)) throw new TypeError("Failed to execute 'get' on 'DurableObjectNamespace': parameter 1 is not of type 'DurableObjectId'.");
       this.#native.check(id.__hex);
-      return makeStub(this.#className, id);
+      const script = this.#native.script;
+      return makeStub(this.#className, id, script === undefined ? null : script);
     }
     getByName(name, options) { return this.get(this.idFromName(name), options); }
     jurisdiction(_j) { return this; }

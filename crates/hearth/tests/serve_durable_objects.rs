@@ -220,7 +220,7 @@ fn an_alarm_set_before_sigkill_fires_after_restart() {
 }
 
 #[test]
-fn script_name_is_refused_with_a_clear_error() {
+fn script_name_naming_a_worker_not_served_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("index.js"),

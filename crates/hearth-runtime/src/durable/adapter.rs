@@ -15,6 +15,8 @@ pub struct DurableObjectAdapter {
     name: String,
     class: String,
     objects: Arc<DurableObjects>,
+    /// The worker hosting the class, when it is not the bound worker.
+    script: Option<String>,
 }
 
 impl std::fmt::Debug for DurableObjectAdapter {
@@ -32,7 +34,18 @@ impl DurableObjectAdapter {
             name,
             class,
             objects,
+            script: None,
         }
+    }
+
+    pub(crate) fn with_script(mut self, script: &str) -> Self {
+        self.script = Some(script.to_owned());
+        self
+    }
+
+    /// The worker that hosts the class (`script_name`); `None`: this one.
+    pub fn script_name(&self) -> Option<&str> {
+        self.script.as_deref()
     }
 
     pub fn class_name(&self) -> &str {
@@ -122,6 +135,10 @@ impl BindingAdapter for DurableObjectAdapter {
                 },
             )?,
         )?;
+
+        if let Some(script) = &self.script {
+            native.set("script", script.as_str())?;
+        }
 
         let api: Object = ctx.eval("globalThis[Symbol.for('hearth.durable')]")?;
         let make: Function = api.get("makeNamespace")?;

@@ -464,8 +464,9 @@ impl From<DoError> for TxError<'_> {
 fn make_natives<'js>(ctx: &Ctx<'js>, host: &Rc<Host>) -> rquickjs::Result<Object<'js>> {
     let obj = Object::new(ctx.clone())?;
 
-    // call(kind, class, id, name, ...) -> call number; the answer comes back
-    // through `reply` / `replyError`.
+    // call(kind, class, id, name, args, script) -> call number; the answer
+    // comes back through `reply` / `replyError`. `script` names the worker
+    // hosting the class when it is not this one.
     let h = host.clone();
     obj.set(
         "call",
@@ -476,13 +477,23 @@ fn make_natives<'js>(ctx: &Ctx<'js>, host: &Rc<Host>) -> rquickjs::Result<Object
                   class: String,
                   id: String,
                   name: Option<String>,
-                  args: Array<'js>|
+                  args: Array<'js>,
+                  script: Option<String>|
                   -> rquickjs::Result<f64> {
                 let a: Value = args.get(0)?;
                 let b: Value = args.get(1)?;
                 let c: Value = args.get(2)?;
                 let d: Value = args.get(3)?;
-                let objects = objects(&ctx, &h)?.clone();
+                let own = objects(&ctx, &h)?;
+                let objects = match script {
+                    None => own.clone(),
+                    Some(s) => own.linked(&s).ok_or_else(|| {
+                        err_msg(
+                            &ctx,
+                            &format!("The worker \"{s}\" hosting Durable Object class {class} is not running in this process."),
+                        )
+                    })?,
+                };
                 let event = match kind.as_str() {
                     "fetch" => ObjectEvent::Fetch {
                         method: String::from_js_value(&a)?,

@@ -111,6 +111,9 @@ pub struct DurableObjects {
     stopping: Arc<AtomicBool>,
     alarm_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     native: native::Registry,
+    /// Other workers' objects, by worker name, that this worker's
+    /// `script_name` bindings reach.
+    links: RwLock<BTreeMap<String, Arc<DurableObjects>>>,
 }
 
 impl std::fmt::Debug for DurableObjects {
@@ -146,6 +149,7 @@ impl DurableObjects {
             stopping: Arc::new(AtomicBool::new(false)),
             alarm_thread: Mutex::new(None),
             native: native::Registry::default(),
+            links: RwLock::new(BTreeMap::new()),
         }))
     }
 
@@ -181,6 +185,43 @@ impl DurableObjects {
             class.to_owned(),
             self.clone(),
         ))
+    }
+
+    /// The adapter that exposes `class` of this worker, named `script` in
+    /// the process, as `env[binding]` of another worker (a binding with
+    /// `script_name`). Ids come from this worker's namespace, so they are
+    /// valid on both sides; the caller must [`link`](Self::link) these
+    /// objects under `script` so its stubs reach this worker's isolates.
+    pub fn adapter_for_script(
+        self: &Arc<Self>,
+        binding: impl Into<String>,
+        class: &str,
+        script: &str,
+    ) -> Result<DurableObjectAdapter, String> {
+        if !self.namespaces.contains_key(class) {
+            return Err(format!(
+                "class \"{class}\" is not a Durable Object class of the worker \"{script}\" (add it to a migration's new_sqlite_classes or new_classes in that worker's config)"
+            ));
+        }
+        Ok(
+            DurableObjectAdapter::new(binding.into(), class.to_owned(), self.clone())
+                .with_script(script),
+        )
+    }
+
+    /// Routes this worker's stubs for `script`'s classes to `target`.
+    pub fn link(&self, script: impl Into<String>, target: Arc<DurableObjects>) {
+        match self.links.write() {
+            Ok(mut l) => l.insert(script.into(), target),
+            Err(p) => p.into_inner().insert(script.into(), target),
+        };
+    }
+
+    pub(crate) fn linked(&self, script: &str) -> Option<Arc<DurableObjects>> {
+        match self.links.read() {
+            Ok(l) => l.get(script).cloned(),
+            Err(p) => p.into_inner().get(script).cloned(),
+        }
     }
 
     /// Sends a request to an object's `fetch()` from Rust, as a stub would.
@@ -270,7 +311,9 @@ impl DurableObjects {
             Ok(t) => t,
             Err(p) => p.into_inner(),
         };
-        if thread.is_none() {
+        // A worker that only binds other workers' classes has no alarms of
+        // its own to deliver.
+        if thread.is_none() && !self.namespaces.is_empty() {
             let this = self.clone();
             *thread = std::thread::Builder::new()
                 .name("hearth-do-alarms".into())

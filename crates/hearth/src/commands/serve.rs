@@ -39,6 +39,7 @@ pub fn run_with(args: ServeArgs, watch: bool) -> Result<()> {
     }
     let services = hearth_runtime::ServiceRegistry::new();
     check_services(&projects)?;
+    check_durable_object_scripts(&projects)?;
     let project = projects.remove(0);
     let listen: SocketAddr = args.listen.parse().with_context(|| {
         format!(
@@ -60,6 +61,7 @@ pub fn run_with(args: ServeArgs, watch: bool) -> Result<()> {
         });
     }
     let _purgers = purgers;
+    link_durable_object_scripts(&project, &mut worker, &projects, &mut others)?;
     let events = super::events::open(&project)?;
     worker.bindings.extend(events.adapters());
     worker.workflows = events.workflows();
@@ -106,6 +108,109 @@ pub fn run_with(args: ServeArgs, watch: bool) -> Result<()> {
             .await?;
         anyhow::Ok(())
     })?;
+    Ok(())
+}
+
+/// A Durable Object binding whose `script_name` is another worker's name:
+/// that worker must be served here and declare the class in its migrations.
+fn check_durable_object_scripts(projects: &[Project]) -> Result<()> {
+    let names: Vec<&str> = projects.iter().map(|p| p.config.name.as_str()).collect();
+    for p in projects {
+        for b in &p.config.durable_objects.bindings {
+            let Some(script) = remote_script(&p.config, b) else {
+                continue;
+            };
+            let Some(target) = projects.iter().find(|t| t.config.name == script) else {
+                bail!(
+                    "{}: durable_objects.bindings: {}: script_name = {script:?} names another worker, but no worker of that name is served by this process (serving: {}); add its config to the command line, e.g. hearth serve {} path/to/{script}/wrangler.toml",
+                    p.config.path.display(),
+                    b.name,
+                    names.join(", "),
+                    p.config.path.display(),
+                );
+            };
+            if !target
+                .config
+                .durable_object_classes()
+                .contains_key(&b.class_name)
+            {
+                bail!(
+                    "{}: durable_objects.bindings: {}: class_name = {:?} is not a Durable Object class of the worker {script:?} ({}); add it to a migration's new_sqlite_classes there",
+                    p.config.path.display(),
+                    b.name,
+                    b.class_name,
+                    target.config.path.display(),
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The other worker a Durable Object binding names, if any (`script_name`
+/// equal to the worker's own name means this worker).
+fn remote_script<'a>(
+    config: &hearth_config::Config,
+    b: &'a hearth_config::DurableObjectBinding,
+) -> Option<&'a str> {
+    b.script_name
+        .as_deref()
+        .filter(|script| *script != config.name)
+}
+
+/// Adds the `script_name` Durable Object bindings once every worker's
+/// objects are open: ids come from the hosting worker's namespace and stubs
+/// are routed to its isolates.
+fn link_durable_object_scripts(
+    first: &Project,
+    worker: &mut WorkerConfig,
+    projects: &[Project],
+    others: &mut [hearth_http::MountedWorker],
+) -> Result<()> {
+    let mut hosts: Vec<(&str, Option<Arc<DurableObjects>>)> =
+        vec![(first.config.name.as_str(), worker.durable_objects.clone())];
+    for (p, w) in projects.iter().zip(others.iter()) {
+        hosts.push((p.config.name.as_str(), w.worker.durable_objects.clone()));
+    }
+    let mut all: Vec<(&Project, &mut WorkerConfig)> = vec![(first, worker)];
+    all.extend(
+        projects
+            .iter()
+            .zip(others.iter_mut().map(|w| &mut w.worker)),
+    );
+    for (p, w) in all {
+        for b in &p.config.durable_objects.bindings {
+            let Some(script) = remote_script(&p.config, b) else {
+                continue;
+            };
+            let context = || {
+                format!(
+                    "{}: durable_objects.bindings: {}",
+                    p.config.path.display(),
+                    b.name
+                )
+            };
+            let target = hosts
+                .iter()
+                .find(|(name, _)| *name == script)
+                .and_then(|(_, objects)| objects.clone())
+                .with_context(|| {
+                    format!(
+                        "{}: the worker {script:?} has no Durable Object classes",
+                        context()
+                    )
+                })?;
+            let adapter = target
+                .adapter_for_script(&b.name, &b.class_name, script)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", context()))?;
+            let own = w
+                .durable_objects
+                .as_ref()
+                .with_context(|| format!("{}: Durable Objects are not open", context()))?;
+            own.link(script, target);
+            w.bindings.push(Arc::new(adapter));
+        }
+    }
     Ok(())
 }
 
@@ -198,6 +303,10 @@ pub fn worker_config(project: &Project) -> Result<(WorkerConfig, Vec<PurgerHandl
     }
     if let Some(objects) = durable_objects(project)? {
         for b in &config.durable_objects.bindings {
+            if remote_script(config, b).is_some() {
+                // Added once the hosting worker runs its own objects.
+                continue;
+            }
             let adapter = objects.adapter(&b.name, &b.class_name).map_err(|e| {
                 anyhow::anyhow!(
                     "{}: durable_objects.bindings: {}: {e}",
@@ -226,16 +335,6 @@ fn durable_objects(project: &Project) -> Result<Option<Arc<DurableObjects>>> {
     let config = &project.config;
     if config.durable_objects.bindings.is_empty() && config.migrations.is_empty() {
         return Ok(None);
-    }
-    for b in &config.durable_objects.bindings {
-        if let Some(script) = &b.script_name {
-            bail!(
-                "{}: durable_objects.bindings: {}: script_name = {script:?} names another worker, but Hearth serves one worker per process; export class {} from this worker and remove script_name",
-                config.path.display(),
-                b.name,
-                b.class_name
-            );
-        }
     }
     let host = DurableObjectHost::open(
         &project.data_dir,
