@@ -234,7 +234,13 @@ impl Host {
     /// client if it is still waiting.
     fn fail_with(&self, rid: u64, err: &Value<'_>) {
         let (message, stack) = describe_exception(err);
-        if message.contains("out of memory") {
+        // Running out of heap can surface as another error (one raised while
+        // building the out-of-memory exception, or by code that caught it),
+        // so a heap at the limit counts as the memory limit too.
+        if message.contains("out of memory")
+            || self.out_of_memory.get()
+            || heap_near_limit(err, self.config.limits.memory_bytes)
+        {
             self.out_of_memory.set(true);
             tracing::error!(target: "hearth::worker", request_id = %self.tag(rid), "worker ran out of memory");
             self.send(
@@ -1437,4 +1443,17 @@ fn same_value(a: &qjs::JSValue, b: &qjs::JSValue) -> bool {
         qjs::JS_VALUE_GET_PTR(*a) == qjs::JS_VALUE_GET_PTR(*b)
             && qjs::JS_VALUE_GET_TAG(*a) == qjs::JS_VALUE_GET_TAG(*b)
     }
+}
+
+/// Whether the runtime holding `value` has used at least 90% of `limit` bytes.
+fn heap_near_limit(value: &Value<'_>, limit: usize) -> bool {
+    // SAFETY: the runtime lock is held while a `Value` of it is alive; this
+    // only reads the allocator's statistics.
+    let used = unsafe {
+        let rt = qjs::JS_GetRuntime(value.ctx().as_raw().as_ptr());
+        let mut usage = std::mem::MaybeUninit::<qjs::JSMemoryUsage>::zeroed();
+        qjs::JS_ComputeMemoryUsage(rt, usage.as_mut_ptr());
+        usage.assume_init().malloc_size
+    };
+    used >= 0 && (used as u128) * 10 >= (limit as u128) * 9
 }
