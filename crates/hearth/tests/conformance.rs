@@ -5,12 +5,10 @@
 //! `conformance/known-differences.json` does not list, and on a listed one
 //! that no longer differs, so the list stays honest.
 
+mod web_support;
+
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -23,98 +21,15 @@ fn conformance_dir() -> PathBuf {
     repo_root().join("conformance")
 }
 
-struct Server {
-    child: Child,
-    addr: String,
-}
-
-impl Server {
-    fn start(config: &Path, data_dir: &Path) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_hearth"))
-            .arg("serve")
-            .arg(config)
-            .args(["--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(data_dir)
-            .env("HEARTH_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        // The start-up line names the bound address; stderr is drained
-        // afterwards so the server never blocks on a full pipe.
-        let stderr = child.stderr.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut tx = Some(tx);
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(rest) = line.split(" on http://").nth(1)
-                    && let Some(t) = tx.take()
-                {
-                    let addr = rest.split_whitespace().next().unwrap_or("").to_string();
-                    let _ = t.send(addr);
-                }
-            }
-        });
-        let addr = rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("server did not report its address");
-        Server { child, addr }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+fn start_server(config: &Path, data_dir: &Path) -> web_support::Server {
+    web_support::Server::launch("serve", config, data_dir, &[], Duration::from_secs(30))
 }
 
 /// One request per connection; returns the status and the (de-chunked) body.
 fn http(addr: &str, method: &str, path: &str, body: &[u8]) -> Result<(u16, Vec<u8>), String> {
-    let mut stream = TcpStream::connect(addr).map_err(|e| e.to_string())?;
-    stream
-        .set_read_timeout(Some(Duration::from_secs(20)))
-        .map_err(|e| e.to_string())?;
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: conformance.test\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    );
-    stream
-        .write_all(head.as_bytes())
-        .and_then(|_| stream.write_all(body))
-        .map_err(|e| e.to_string())?;
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).map_err(|e| e.to_string())?;
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or("no header end")?;
-    let head = String::from_utf8_lossy(&raw[..split]).to_ascii_lowercase();
-    let status = head
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or("no status")?;
-    let mut body = raw[split + 4..].to_vec();
-    if head.contains("transfer-encoding: chunked") {
-        body = dechunk(&body).ok_or("bad chunked body")?;
-    }
-    Ok((status, body))
-}
-
-fn dechunk(mut data: &[u8]) -> Option<Vec<u8>> {
-    let mut out = Vec::new();
-    loop {
-        let line_end = data.windows(2).position(|w| w == b"\r\n")?;
-        let size =
-            usize::from_str_radix(std::str::from_utf8(&data[..line_end]).ok()?.trim(), 16).ok()?;
-        data = data.get(line_end + 2..)?;
-        if size == 0 {
-            return Some(out);
-        }
-        out.extend_from_slice(data.get(..size)?);
-        data = data.get(size + 2..)?;
-    }
+    let host = [("Host", "conformance.test")];
+    web_support::try_http(addr, method, path, &host, body, Duration::from_secs(20))
+        .map(|r| (r.status, r.body))
 }
 
 fn read_json(path: &Path) -> Value {
@@ -216,7 +131,7 @@ fn run_area(area: &str, known: &Known, inputs: &BTreeMap<String, String>) -> Are
     goldens.sort();
 
     let data = tempfile::tempdir().unwrap();
-    let server = Server::start(&dir.join(format!("wrangler.{area}.json")), data.path());
+    let server = start_server(&dir.join(format!("wrangler.{area}.json")), data.path());
     let mut problems = Vec::new();
 
     let (_, listing) = http(&server.addr, "GET", "/", b"").unwrap();

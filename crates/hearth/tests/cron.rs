@@ -4,6 +4,7 @@
 //! (crates/hearth-runtime/tests/events.rs) with a manual clock.
 
 mod events_common;
+mod web_support;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 

@@ -4,6 +4,7 @@
 //! redelivery after a clean restart, and the `hearth queues` commands.
 
 mod events_common;
+mod web_support;
 
 use std::time::Duration;
 

@@ -10,15 +10,14 @@
 //! crates/hearth-runtime/tests/workflows.rs.
 
 mod events_common;
+mod web_support;
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use events_common::{Reply, cli, http};
+use events_common::cli;
 use serde_json::{Value, json};
+use web_support::Reply;
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -26,42 +25,19 @@ fn config() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/workflows/wrangler.toml")
 }
 
-struct Server {
-    child: Child,
-    addr: String,
-}
+struct Server(web_support::Server);
 
 impl Server {
     fn start(data: &Path) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_hearth"))
-            .arg("serve")
-            .arg(config())
-            .args(["--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(data)
-            .env("HEARTH_LOG", "info")
+        Server(web_support::Server::launch(
+            "serve",
+            &config(),
+            data,
             // A killed server's run is taken over this long after its last
             // step call (plus the step's 5 s timeout), not two minutes.
-            .env("HEARTH_WORKFLOW_LEASE_MS", "300")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut tx = Some(tx);
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(rest) = line.split(" on http://").nth(1)
-                    && let Some(t) = tx.take()
-                {
-                    let _ = t.send(rest.split_whitespace().next().unwrap_or("").to_string());
-                }
-            }
-        });
-        let addr = rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("server did not report its address");
-        Server { child, addr }
+            &[("HEARTH_WORKFLOW_LEASE_MS", "300")],
+            Duration::from_secs(60),
+        ))
     }
 
     fn request(&self, method: &str, path: &str, body: &Value) -> Reply {
@@ -70,7 +46,7 @@ impl Server {
         } else {
             body.to_string().into_bytes()
         };
-        http(&self.addr, method, path, &body)
+        self.0.request(method, path, &[], &body)
     }
 
     fn json(&self, method: &str, path: &str, body: &Value) -> Value {
@@ -105,16 +81,8 @@ impl Server {
         last
     }
 
-    fn kill9(mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    fn kill9(self) {
+        self.0.kill9();
     }
 }
 

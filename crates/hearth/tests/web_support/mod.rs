@@ -1,4 +1,5 @@
-//! Starts `hearth serve|dev` as a child process and talks HTTP/1.1 to it.
+//! Shared by the integration tests: starts `hearth serve|dev` as a child
+//! process and talks HTTP/1.1 to it.
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -9,22 +10,37 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 pub struct Server {
-    child: Child,
+    pub child: Child,
     pub addr: String,
 }
 
 impl Server {
     pub fn start(verb: &str, config: &Path, data_dir: &Path) -> Server {
+        Server::launch(verb, config, data_dir, &[], Duration::from_secs(60))
+    }
+
+    /// Spawns `hearth <verb> <config> --listen 127.0.0.1:0`, with extra
+    /// environment, and waits up to `wait` for the bound address.
+    pub fn launch(
+        verb: &str,
+        config: &Path,
+        data_dir: &Path,
+        env: &[(&str, &str)],
+        wait: Duration,
+    ) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_hearth"))
             .arg(verb)
             .arg(config)
             .args(["--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
             .env("HEARTH_LOG", "info")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
+        // The start-up line names the bound address; keep draining stderr
+        // afterwards so the server never blocks on a full pipe.
         let stderr = child.stderr.take().unwrap();
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
@@ -39,7 +55,7 @@ impl Server {
             }
         });
         let addr = rx
-            .recv_timeout(Duration::from_secs(60))
+            .recv_timeout(wait)
             .expect("server did not report its address");
         Server { child, addr }
     }
@@ -56,6 +72,21 @@ impl Server {
 
     pub fn get(&self, path: &str) -> Reply {
         self.request("GET", path, &[], b"")
+    }
+
+    /// SIGKILL, and reap the process.
+    pub fn kill9(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM, then wait for a clean exit.
+    pub fn terminate(mut self) {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(sent.success());
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "server exited with {status}");
     }
 }
 
@@ -90,12 +121,27 @@ impl Reply {
     }
 }
 
-/// One request per connection, `Connection: close`.
+/// One request per connection, `Connection: close`; panics on any I/O or
+/// framing failure.
 pub fn http(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Reply {
-    let mut stream = TcpStream::connect(addr).unwrap();
+    try_http(addr, method, path, headers, body, Duration::from_secs(30))
+        .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
+}
+
+/// Like [`http`], but reports failures (connect, timeout, bad framing) as
+/// errors, for callers that record them instead of failing at once.
+pub fn try_http(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+    read_timeout: Duration,
+) -> Result<Reply, String> {
+    let mut stream = TcpStream::connect(addr).map_err(|e| e.to_string())?;
     stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .unwrap();
+        .set_read_timeout(Some(read_timeout))
+        .map_err(|e| e.to_string())?;
     // A caller-given Host replaces the default one.
     let host = headers
         .iter()
@@ -106,63 +152,60 @@ pub fn http(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body
         "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Length: {}\r\n",
         body.len()
     );
-    let headers: Vec<&(&str, &str)> = headers
+    for (n, v) in headers
         .iter()
         .filter(|(n, _)| !n.eq_ignore_ascii_case("host"))
-        .collect();
-    for (n, v) in headers {
+    {
         head.push_str(&format!("{n}: {v}\r\n"));
     }
     head.push_str("\r\n");
-    stream.write_all(head.as_bytes()).unwrap();
-    stream.write_all(body).unwrap();
+    stream
+        .write_all(head.as_bytes())
+        .and_then(|_| stream.write_all(body))
+        .map_err(|e| e.to_string())?;
     let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).unwrap();
+    stream.read_to_end(&mut raw).map_err(|e| e.to_string())?;
     let split = raw
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
-        .expect("no header end");
+        .ok_or("no header end")?;
     let head = String::from_utf8_lossy(&raw[..split]).into_owned();
     let mut lines = head.split("\r\n");
     let status: u16 = lines
         .next()
-        .unwrap()
-        .split(' ')
-        .nth(1)
-        .unwrap()
-        .parse()
-        .unwrap();
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|s| s.parse().ok())
+        .ok_or("no status")?;
     let headers: Vec<(String, String)> = lines
         .filter_map(|l| l.split_once(':'))
         .map(|(n, v)| (n.trim().to_string(), v.trim().to_string()))
         .collect();
     let mut body = raw[split + 4..].to_vec();
-    let chunked = headers
-        .iter()
-        .any(|(n, v)| n.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"));
+    let chunked = headers.iter().any(|(n, v)| {
+        n.eq_ignore_ascii_case("transfer-encoding") && v.to_ascii_lowercase().contains("chunked")
+    });
     if chunked {
-        body = dechunk(&body);
+        body = dechunk(&body).ok_or("bad chunked body")?;
     }
-    Reply {
+    Ok(Reply {
         status,
         headers,
         body,
-    }
+    })
 }
 
-fn dechunk(mut data: &[u8]) -> Vec<u8> {
+fn dechunk(mut data: &[u8]) -> Option<Vec<u8>> {
     let mut out = Vec::new();
     loop {
-        let line_end = data.windows(2).position(|w| w == b"\r\n").unwrap();
+        let line_end = data.windows(2).position(|w| w == b"\r\n")?;
         let size =
-            usize::from_str_radix(std::str::from_utf8(&data[..line_end]).unwrap().trim(), 16)
-                .unwrap();
-        data = &data[line_end + 2..];
+            usize::from_str_radix(std::str::from_utf8(&data[..line_end]).ok()?.trim(), 16).ok()?;
+        data = data.get(line_end + 2..)?;
         if size == 0 {
-            return out;
+            return Some(out);
         }
-        out.extend_from_slice(&data[..size]);
-        data = &data[size + 2..];
+        out.extend_from_slice(data.get(..size)?);
+        data = data.get(size + 2..)?;
     }
 }
 
