@@ -20,7 +20,17 @@ use crate::error::DispatchError;
 use crate::pool::IsolatePool;
 
 const EVENTS_JS: &str = include_str!("../js/events.js");
-pub(crate) const STRUCTURED_JS: &str = include_str!("../js/structured.js");
+const STRUCTURED_JS: &str = include_str!("../js/structured.js");
+
+/// A fresh instance of the structured-clone codec (`js/structured.js`) that
+/// queue messages and workflow values are encoded with.
+pub(crate) fn structured_codec<'js>(
+    ctx: &rquickjs::Ctx<'js>,
+) -> rquickjs::Result<rquickjs::Value<'js>> {
+    let f: rquickjs::Function =
+        ctx.eval_with_options(STRUCTURED_JS, eval_options("structured.js"))?;
+    f.call(())
+}
 
 /// One event for the worker's default export.
 #[derive(Debug, Clone)]
@@ -92,10 +102,7 @@ pub(crate) fn install<'js>(
     env: Object<'js>,
     workflows: Option<&std::sync::Arc<crate::workflows::Workflows>>,
 ) -> rquickjs::Result<EventApi> {
-    let codec: Value = {
-        let f: Function = ctx.eval_with_options(STRUCTURED_JS, eval_options("structured.js"))?;
-        f.call(())?
-    };
+    let codec = structured_codec(ctx)?;
     let factory: Function = ctx.eval_with_options(EVENTS_JS, eval_options("events.js"))?;
     let step_natives = match workflows {
         Some(w) => crate::workflows::natives(ctx, w)?.into_value(),

@@ -103,15 +103,7 @@ impl BindingAdapter for QueueAdapter {
 
     fn install<'js>(&self, ctx: &Ctx<'js>, env: &Object<'js>) -> rquickjs::Result<()> {
         let native = Object::new(ctx.clone())?;
-        let codec: Value = {
-            let mut o = rquickjs::context::EvalOptions::default();
-            o.global = true;
-            o.strict = true;
-            o.filename = Some("hearth:internal/structured.js".into());
-            let f: Function = ctx.eval_with_options(crate::events::STRUCTURED_JS, o)?;
-            f.call(())?
-        };
-        native.set("codec", codec)?;
+        native.set("codec", crate::events::structured_codec(ctx)?)?;
 
         // send(bytes | string, contentType, delaySeconds)
         let producer = self.producer.clone();
