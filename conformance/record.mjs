@@ -110,7 +110,18 @@ function requestFor(area, name) {
   return { method: "POST", body: fs.readFileSync(path.resolve(repo, input)) };
 }
 
-async function runAll(area, fetchScenario) {
+// Classes declared SQLite-backed by the config's migrations.
+function sqliteClasses(cfg) {
+  return new Set((cfg.migrations ?? []).flatMap((m) => m.new_sqlite_classes ?? []));
+}
+
+// Scheduled events fired before a scenario runs, so the scenario can read
+// what its scheduled() handler recorded: {"area/name": [{cron, time}]}.
+const scheduledEvents = JSON.parse(fs.readFileSync(path.join(here, "scheduled.json"), "utf8"));
+
+// `fire(cron, time)` runs scheduled() once and resolves to "ok" or
+// "exception"; the outcomes are recorded under the transcript's "scheduled".
+async function runAll(area, fetchScenario, fire) {
   const listed = JSON.parse(await (await fetchScenario("", { method: "GET" })).text());
   const files = scenarioFiles(area);
   if (JSON.stringify(listed) !== JSON.stringify(files)) {
@@ -120,6 +131,10 @@ async function runAll(area, fetchScenario) {
   }
   const out = {};
   for (const name of files) {
+    const outcomes = [];
+    for (const { cron, time } of scheduledEvents[`${area}/${name}`] ?? []) {
+      outcomes.push({ cron, outcome: await fire(cron, time) });
+    }
     let res;
     let text;
     try {
@@ -131,6 +146,7 @@ async function runAll(area, fetchScenario) {
     }
     try {
       out[name] = JSON.parse(text);
+      if (outcomes.length) out[name].scheduled = outcomes;
     } catch {
       out[name] = { not_json: { status: res.status, body: text.slice(0, 500) } };
     }
@@ -153,13 +169,39 @@ async function recordMiniflare(area) {
     kvNamespaces: Object.fromEntries((cfg.kv_namespaces ?? []).map((n) => [n.binding, n.id])),
     d1Databases: Object.fromEntries((cfg.d1_databases ?? []).map((d) => [d.binding, d.database_id])),
     r2Buckets: Object.fromEntries((cfg.r2_buckets ?? []).map((b) => [b.binding, b.bucket_name])),
+    durableObjects: Object.fromEntries(
+      (cfg.durable_objects?.bindings ?? []).map((b) => [
+        b.name,
+        { className: b.class_name, useSQLite: sqliteClasses(cfg).has(b.class_name) },
+      ]),
+    ),
+    queueProducers: Object.fromEntries((cfg.queues?.producers ?? []).map((p) => [p.binding, { queueName: p.queue }])),
+    queueConsumers: Object.fromEntries(
+      (cfg.queues?.consumers ?? []).map((c) => [
+        c.queue,
+        {
+          maxBatchSize: c.max_batch_size,
+          maxBatchTimeout: c.max_batch_timeout,
+          maxRetries: c.max_retries,
+          deadLetterQueue: c.dead_letter_queue,
+          retryDelay: c.retry_delay,
+        },
+      ]),
+    ),
+    workflows: Object.fromEntries(
+      (cfg.workflows ?? []).map((w) => [w.binding, { name: w.name, className: w.class_name }]),
+    ),
     kvPersist: path.join(persist, "kv"),
     d1Persist: path.join(persist, "d1"),
     r2Persist: path.join(persist, "r2"),
+    durableObjectsPersist: path.join(persist, "do"),
+    workflowsPersist: path.join(persist, "workflows"),
   });
   try {
     await mf.ready;
-    return await runAll(area, (name, init) => mf.dispatchFetch(`http://conformance.test/${name}`, init));
+    const worker = await mf.getWorker();
+    const fire = async (cron, time) => (await worker.scheduled({ cron, scheduledTime: new Date(time) })).outcome;
+    return await runAll(area, (name, init) => mf.dispatchFetch(`http://conformance.test/${name}`, init), fire);
   } finally {
     await mf.dispose();
     fs.rmSync(persist, { recursive: true, force: true });
@@ -192,7 +234,13 @@ async function runHearth(area) {
       });
       child.on("exit", (code) => reject(new Error(`${area}: hearth exited with ${code}`)));
     });
-    return await runAll(area, (name, init) => fetch(`http://${addr}/${name}`, init));
+    const fire = async (cron, time) => {
+      const q = new URLSearchParams({ cron, time: String(time) });
+      const res = await fetch(`http://${addr}/cdn-cgi/handler/scheduled?${q}`);
+      await res.text();
+      return res.ok ? "ok" : "exception";
+    };
+    return await runAll(area, (name, init) => fetch(`http://${addr}/${name}`, init), fire);
   } finally {
     child.kill("SIGKILL");
     fs.rmSync(dataDir, { recursive: true, force: true });
@@ -219,17 +267,29 @@ function readGoldens(area) {
 
 // Each area's index.js imports every scenario of the area; it is generated
 // so that adding a scenario is adding a file.
+// An area may also have handlers/<area>.js: its exported classes (Durable
+// Objects, WorkflowEntrypoints) are re-exported, and its exported queue and
+// scheduled functions become the area worker's handlers.
 function writeIndex(area) {
   const names = scenarioFiles(area);
   const ident = (n) => "s_" + n.replace(/[^A-Za-z0-9]/g, "_");
+  const handlersFile = path.join(here, "handlers", `${area}.js`);
+  const source = fs.existsSync(handlersFile) ? fs.readFileSync(handlersFile, "utf8") : "";
+  const classes = [...source.matchAll(/^export class (\w+)/gm)].map((m) => m[1]);
+  const events = [...source.matchAll(/^export (?:async )?function (\w+)/gm)]
+    .map((m) => m[1])
+    .filter((f) => f === "queue" || f === "scheduled");
+  const from = `"../../handlers/${area}.js"`;
   const lines = [
     "// Generated by conformance/record.mjs from scenarios/" + area + "/; do not edit.",
     'import { areaWorker } from "../../lib/transcript.js";',
+    ...(events.length ? [`import { ${events.join(", ")} } from ${from};`] : []),
     ...names.map((n) => `import ${ident(n)} from "../../scenarios/${area}/${n}.js";`),
+    ...(classes.length ? ["", `export { ${classes.join(", ")} } from ${from};`] : []),
     "",
     "export default areaWorker({",
     ...names.map((n) => `  ${JSON.stringify(n)}: ${ident(n)},`),
-    "});",
+    events.length ? `}, { ${events.join(", ")} });` : "});",
     "",
   ];
   fs.mkdirSync(path.join(here, "areas", area), { recursive: true });

@@ -176,8 +176,10 @@ function sortKeys(value) {
 }
 
 // The area worker: `GET /` lists the scenarios, `GET|POST /<name>` runs one.
-export function areaWorker(scenarios) {
+// `handlers` adds the area's other event handlers (queue, scheduled).
+export function areaWorker(scenarios, handlers = {}) {
   return {
+    ...handlers,
     async fetch(request, env, ctx) {
       const name = decodeURIComponent(new URL(request.url).pathname.slice(1));
       if (name === "") {

@@ -119,7 +119,43 @@ struct AreaOutcome {
     problems: Vec<String>,
 }
 
-fn run_area(area: &str, known: &Known, inputs: &BTreeMap<String, String>) -> AreaOutcome {
+/// scheduled.json: scenario id -> scheduled events fired before it runs.
+type Scheduled = BTreeMap<String, Vec<ScheduledEvent>>;
+
+#[derive(serde::Deserialize)]
+struct ScheduledEvent {
+    cron: String,
+    time: i64,
+}
+
+/// Runs `scheduled()` once the way wrangler's test endpoint does and records
+/// the outcome as Miniflare reports it: "ok" or "exception".
+fn fire_scheduled(addr: &str, event: &ScheduledEvent) -> Value {
+    let cron: String = event
+        .cron
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'*' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    let path = format!("/cdn-cgi/handler/scheduled?cron={cron}&time={}", event.time);
+    let outcome = match http(addr, "GET", &path, b"") {
+        Ok((200, _)) => "ok".to_string(),
+        Ok(_) => "exception".to_string(),
+        Err(e) => format!("no_response: {e}"),
+    };
+    serde_json::json!({ "cron": event.cron, "outcome": outcome })
+}
+
+fn run_area(
+    area: &str,
+    known: &Known,
+    inputs: &BTreeMap<String, String>,
+    scheduled: &Scheduled,
+) -> AreaOutcome {
     let dir = conformance_dir();
     let mut goldens: Vec<String> = std::fs::read_dir(dir.join("expected").join(area))
         .unwrap()
@@ -150,12 +186,22 @@ fn run_area(area: &str, known: &Known, inputs: &BTreeMap<String, String>) -> Are
             Some(input) => ("POST", std::fs::read(repo_root().join(input)).unwrap()),
             None => ("GET", Vec::new()),
         };
-        let got = match http(&server.addr, method, &format!("/{name}"), &body) {
+        let outcomes: Vec<Value> = scheduled
+            .get(&id)
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+            .iter()
+            .map(|event| fire_scheduled(&server.addr, event))
+            .collect();
+        let mut got = match http(&server.addr, method, &format!("/{name}"), &body) {
             Ok((_, body)) => serde_json::from_slice(&body).unwrap_or_else(
                 |_| serde_json::json!({ "not_json": String::from_utf8_lossy(&body) }),
             ),
             Err(e) => serde_json::json!({ "no_response": e }),
         };
+        if let (false, Some(obj)) = (outcomes.is_empty(), got.as_object_mut()) {
+            obj.insert("scheduled".into(), Value::Array(outcomes));
+        }
         let mut diffs = Vec::new();
         all_diffs(&golden, &got, "", &mut diffs);
         let listed = known.get(&id).cloned().unwrap_or_default();
@@ -183,6 +229,8 @@ fn scenarios_match_the_recorded_goldens() {
         serde_json::from_value(read_json(&dir.join("known-differences.json"))).unwrap();
     let inputs: BTreeMap<String, String> =
         serde_json::from_value(read_json(&dir.join("inputs.json"))).unwrap();
+    let scheduled: Scheduled =
+        serde_json::from_value(read_json(&dir.join("scheduled.json"))).unwrap();
     let mut areas: Vec<String> = std::fs::read_dir(dir.join("expected"))
         .unwrap()
         .filter_map(|e| e.ok()?.file_name().into_string().ok())
@@ -194,7 +242,7 @@ fn scenarios_match_the_recorded_goldens() {
     let outcomes: Vec<AreaOutcome> = std::thread::scope(|s| {
         let handles: Vec<_> = areas
             .iter()
-            .map(|area| s.spawn(|| run_area(area, &known, &inputs)))
+            .map(|area| s.spawn(|| run_area(area, &known, &inputs, &scheduled)))
             .collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
