@@ -203,19 +203,37 @@
   }
 
   function errorInfo(e) {
+    if (e !== null && typeof e === "object" && e[ORIGINAL] !== undefined) return Object.assign({}, e[ORIGINAL]);
     if (e !== null && typeof e === "object") {
       return { name: e.name ? String(e.name) : "Error", message: e.message === undefined ? "" : String(e.message) };
     }
     return { name: "Error", message: String(e) };
   }
 
-  // NonRetryableError (whatever name it was given), or a value that cannot
-  // be stored: no attempt can succeed.
+  // NonRetryableError (whatever name it was given, or already carried as
+  // "NonRetryableError: ..." text), or a value that cannot be stored: no
+  // attempt can succeed.
   function nonRetryable(e) {
     if (e === null || typeof e !== "object") return false;
-    return e[NON_RETRYABLE] === true || e.name === "NonRetryableError" || e.name === "DataCloneError";
+    return e[NON_RETRYABLE] === true || e.name === "NonRetryableError" || e.name === "DataCloneError" ||
+      (typeof e.message === "string" && e.message.startsWith("NonRetryableError"));
   }
   const NON_RETRYABLE = Symbol.for("hearth.workflows.nonRetryable");
+
+  // On Cloudflare `step` is an RPC stub of the engine, so an error it throws
+  // into `run` has crossed RPC: the built-in classes keep their class, any
+  // other name becomes an `Error` whose message is "<name>: <message>". The
+  // original is kept so the instance's status still names it.
+  const RPC_CLASSES = new Set(["Error", "EvalError", "RangeError", "ReferenceError", "SyntaxError", "TypeError", "URIError"]);
+  const ORIGINAL = Symbol("workflow step error");
+  function overRpc(e) {
+    if (e === null || typeof e !== "object" || !(e instanceof Error)) return e;
+    const name = String(e.name);
+    if (RPC_CLASSES.has(name) || e[ORIGINAL] !== undefined) return e;
+    const out = new Error(name + ": " + String(e.message));
+    Object.defineProperty(out, ORIGINAL, { value: { name, message: String(e.message) } });
+    return out;
+  }
 
   const text = (bytes) => new TextDecoder().decode(bytes);
 
@@ -257,6 +275,14 @@
     constructor(run) { this.#run = run; }
 
     async do(name, a, b) {
+      try {
+        return await this.#do(name, a, b);
+      } catch (e) {
+        throw overRpc(e);
+      }
+    }
+
+    async #do(name, a, b) {
       const run = this.#run;
       if (run.halt !== null) return run.stop(run.halt);
       const [config, callback] = typeof a === "function" ? [undefined, a] : [a, b];
@@ -332,7 +358,7 @@
         const payload = a.payload.byteLength === 0 ? undefined : codec.deserialize(a.payload);
         return { payload, timestamp: new Date(a.timestamp), type: a.type };
       }
-      if (a.k === "timedOut") throw withName(a.name, a.message);
+      if (a.k === "timedOut") throw overRpc(withName(a.name, a.message));
       return run.answer(a);
     }
   }

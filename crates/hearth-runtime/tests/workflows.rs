@@ -67,13 +67,38 @@ export class Fragile extends WorkflowEntrypoint {
     } catch (e) {
       timedOut = e.name + ": " + e.message;
     }
+    let refused = null;
+    try {
+      await step.do("refused", async () => {
+        bump(id + ":refused");
+        throw new NonRetryableError("caught by run");
+      });
+    } catch (e) {
+      refused = { name: e.name, message: e.message };
+    }
+    let custom = null;
+    try {
+      await step.do("custom", { retries: { limit: 0, delay: 0 } }, async () => {
+        const e = new Error("mine");
+        e.name = "MyError";
+        throw e;
+      });
+    } catch (e) {
+      custom = { name: e.name, message: e.message };
+    }
+    let badName = null;
+    try {
+      await step.do("x".repeat(257), async () => 1);
+    } catch (e) {
+      badName = e.name + ": " + e.message.slice(0, 40);
+    }
     if (event.payload.fatal) {
       await step.do("fatal", async () => {
         bump(id + ":fatal");
         throw new NonRetryableError("no point retrying");
       });
     }
-    return { caught, timedOut };
+    return { caught, timedOut, refused, custom, badName };
   }
 }
 
@@ -334,10 +359,20 @@ fn failures_reach_run_as_exceptions_and_non_retryable_errors_fail_the_instance()
         s["output"],
         json!({
             "caught": "TypeError: always fails",
-            "timedOut": "WorkflowTimeoutError: Execution timed out after 30ms",
+            // Errors reach `run` as they cross Cloudflare's RPC: built-in
+            // classes stay, others become an Error named in the message.
+            "timedOut": "Error: WorkflowTimeoutError: Execution timed out after 30ms",
+            "refused": {"name": "Error", "message": "NonRetryableError: caught by run"},
+            "custom": {"name": "Error", "message": "MyError: mine"},
+            "badName": "Error: WorkflowFatalError: Step name \"xxxxxxxxx",
         })
     );
     assert_eq!(f.calls("caught:limited"), 1, "limit 0 means one attempt");
+    assert_eq!(
+        f.calls("caught:refused"),
+        1,
+        "a NonRetryableError is not retried"
+    );
 
     f.ok(json!({"op": "create", "wf": "FRAGILE", "id": "fatal", "params": {"fatal": true}}));
     let s = f.wait_status("FRAGILE", "fatal", "errored");
@@ -377,7 +412,7 @@ fn sleep_until_wakes_at_its_time_and_wait_for_event_times_out() {
     let s = f.wait_status("SLEEPER", "s1", "complete");
     assert_eq!(
         s["output"],
-        json!({"woke": true, "waited": "WorkflowTimeoutError: Execution timed out after 60000ms"})
+        json!({"woke": true, "waited": "Error: WorkflowTimeoutError: Execution timed out after 60000ms"})
     );
     assert_eq!(f.calls("s1:before"), 1);
     assert_eq!(f.calls("s1:swallowed"), 0);
@@ -428,12 +463,12 @@ fn pause_resume_terminate_and_restart() {
     let again = f.call(json!({"op": "terminate", "wf": "SLEEPER", "id": "x"}));
     assert_eq!(
         again,
-        json!({"error": "WorkflowError", "message": "(instance.cannot_terminate) Cannot terminate instance since its on a finite state"})
+        json!({"error": "Error", "message": "WorkflowError: (instance.cannot_terminate) Cannot terminate instance since its on a finite state"})
     );
     let event = f.call(json!({"op": "event", "wf": "SLEEPER", "id": "x", "type": "go"}));
     assert_eq!(
         event["message"],
-        "(instance.cannot_send_event) Cannot send event to instance since its on a finite state"
+        "WorkflowError: (instance.cannot_send_event) Cannot send event to instance since its on a finite state"
     );
 }
 
@@ -451,20 +486,20 @@ fn binding_errors_carry_the_engine_messages() {
     assert_eq!(
         err(json!({"op": "create", "wf": "SLEEPER", "id": "dup"})),
         (
-            "WorkflowError".into(),
-            "(instance.already_exists) Instance already exists".into()
+            "Error".into(),
+            "WorkflowError: (instance.already_exists) Instance already exists".into()
         )
     );
     assert_eq!(
         err(json!({"op": "status", "wf": "SLEEPER", "id": "nope"})),
-        (
-            "WorkflowError".into(),
-            "(instance.not_found) Instance not found".into()
-        )
+        ("Error".into(), "instance.not_found".into())
     );
     assert_eq!(
-        err(json!({"op": "create", "wf": "SLEEPER", "id": "bad id!"})).1,
-        "Workflow instance has invalid id"
+        err(json!({"op": "create", "wf": "SLEEPER", "id": "bad id!"})),
+        (
+            "Error".into(),
+            "WorkflowError: Workflow instance has invalid id".into()
+        )
     );
     assert_eq!(
         err(json!({"op": "createBatch", "wf": "SLEEPER", "batch": []})).1,

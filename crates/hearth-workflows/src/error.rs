@@ -8,6 +8,10 @@ use crate::StopReason;
 
 pub type Result<T, E = WorkflowError> = std::result::Result<T, E>;
 
+/// What `Workflow.get(id)` throws (a plain `Error`) when no instance has the
+/// id: the binding reports the bare error code, not the API's sentence.
+pub const GET_NOT_FOUND_MESSAGE: &str = "instance.not_found";
+
 #[derive(Debug, thiserror::Error)]
 pub enum WorkflowError {
     /// Longer than the limit, or not `^[a-zA-Z0-9_][a-zA-Z0-9-_]*$`.

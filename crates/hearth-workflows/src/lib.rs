@@ -85,7 +85,7 @@ pub mod validate;
 use std::collections::HashMap;
 use std::fmt;
 
-pub use error::{Result, WorkflowError};
+pub use error::{GET_NOT_FOUND_MESSAGE, Result, WorkflowError};
 pub use sqlite::WorkflowEngine;
 pub use validate::WorkflowLimits;
 

@@ -199,10 +199,10 @@ fn non_retryable_errors_fail_the_order_and_binding_errors_reach_the_worker() {
     let r = server.json("POST", "/orders", &json!({"id": "bad"}));
     assert_eq!(
         r,
-        json!({"error": "WorkflowError", "message": "(instance.already_exists) Instance already exists"})
+        json!({"error": "Error", "message": "WorkflowError: (instance.already_exists) Instance already exists"})
     );
     let r = server.json("GET", "/orders/missing", &Value::Null);
-    assert_eq!(r["message"], "(instance.not_found) Instance not found");
+    assert_eq!(r["message"], "instance.not_found");
 }
 
 #[test]

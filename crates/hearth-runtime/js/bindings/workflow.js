@@ -17,6 +17,19 @@
     return options;
   }
 
+  // On Cloudflare the binding is an RPC stub, so its errors arrive as they
+  // cross RPC: built-in classes keep their class, any other name becomes an
+  // `Error` whose message is "<name>: <message>".
+  const RPC_CLASSES = new Set(["Error", "EvalError", "RangeError", "ReferenceError", "SyntaxError", "TypeError", "URIError"]);
+  function call(f) {
+    try {
+      return f();
+    } catch (e) {
+      if (e === null || typeof e !== "object" || !(e instanceof Error) || RPC_CLASSES.has(String(e.name))) throw e;
+      throw new Error(String(e.name) + ": " + String(e.message));
+    }
+  }
+
   function idOf(id) {
     return id === undefined || id === null ? undefined : String(id);
   }
@@ -26,26 +39,29 @@
     constructor(id) { this.#id = id; }
     get id() { return this.#id; }
     async status() {
-      const s = native.status(this.#id);
+      const s = call(() => native.status(this.#id));
       const out = { status: s.status };
       if (s.error !== undefined) out.error = { name: s.error.name, message: s.error.message };
       if (s.output !== undefined) out.output = codec.deserialize(s.output);
       return out;
     }
-    async pause() { native.pause(this.#id); }
-    async resume() { native.resume(this.#id); }
-    async terminate() { native.terminate(this.#id); }
-    async restart() { native.restart(this.#id); }
+    async pause() { call(() => native.pause(this.#id)); }
+    async resume() { call(() => native.resume(this.#id)); }
+    async terminate() { call(() => native.terminate(this.#id)); }
+    async restart() { call(() => native.restart(this.#id)); }
     async sendEvent(event) {
       const e = optionsOf(event, "sendEvent");
-      native.sendEvent(this.#id, String(e.type), encodeParams(e.payload));
+      // Encoding fails here, in the caller, before anything crosses RPC.
+      const payload = encodeParams(e.payload);
+      call(() => native.sendEvent(this.#id, String(e.type), payload));
     }
   }
 
   class Workflow {
     async create(options) {
       const o = optionsOf(options, "create");
-      return new WorkflowInstance(native.create(idOf(o.id), encodeParams(o.params)));
+      const params = encodeParams(o.params);
+      return new WorkflowInstance(call(() => native.create(idOf(o.id), params)));
     }
     async createBatch(batch) {
       if (!Array.isArray(batch)) throw new TypeError("createBatch expects an array of instance options");
@@ -56,10 +72,10 @@
         ids.push(idOf(o.id));
         params.push(encodeParams(o.params));
       }
-      return native.createBatch(ids, params).map((id) => new WorkflowInstance(id));
+      return call(() => native.createBatch(ids, params)).map((id) => new WorkflowInstance(id));
     }
     async get(id) {
-      return new WorkflowInstance(native.get(String(id)));
+      return new WorkflowInstance(call(() => native.get(String(id))));
     }
   }
 

@@ -13,7 +13,7 @@ use rquickjs::{ArrayBuffer, Ctx, Function, Object, Value};
 
 use super::BindingAdapter;
 use super::support::{bytes_of, install_factory};
-use crate::workflows::{Workflows, raise};
+use crate::workflows::{Workflows, raise, throw_named};
 
 const WORKFLOW_JS: &str = include_str!("../../js/bindings/workflow.js");
 
@@ -152,10 +152,15 @@ impl BindingAdapter for WorkflowAdapter {
             Function::new(
                 ctx.clone(),
                 move |ctx: Ctx<'js>, id: String| -> rquickjs::Result<String> {
-                    wf.engine()
-                        .get(&workflow, &id)
-                        .map(|s| s.id)
-                        .map_err(|e| raise(&ctx, &e))
+                    match wf.engine().get(&workflow, &id) {
+                        Ok(s) => Ok(s.id),
+                        Err(WorkflowError::InstanceNotFound { .. }) => Err(throw_named(
+                            &ctx,
+                            "Error",
+                            hearth_workflows::GET_NOT_FOUND_MESSAGE,
+                        )),
+                        Err(e) => Err(raise(&ctx, &e)),
+                    }
                 },
             )?,
         )?;
