@@ -216,9 +216,23 @@ impl DurableObjectStorage {
 
     /// `put(entries)`: every entry is checked before any is written.
     pub fn put_many<K: AsRef<str>, V: AsRef<[u8]>>(&self, entries: &[(K, V)]) -> Result<()> {
+        let sizes: Vec<usize> = entries.iter().map(|(_, v)| v.as_ref().len()).collect();
+        self.put_many_measured(entries, &sizes)
+    }
+
+    /// `put(entries)` where the stored encoding of a value is not the one
+    /// Cloudflare's limits measure: `sizes[i]` is entry `i`'s value size in
+    /// the platform's own serialization, and the value limits apply to it.
+    /// A missing size falls back to the stored length.
+    pub fn put_many_measured<K: AsRef<str>, V: AsRef<[u8]>>(
+        &self,
+        entries: &[(K, V)],
+        sizes: &[usize],
+    ) -> Result<()> {
         validate::check_batch(&self.limits, entries.len())?;
-        for (k, v) in entries {
-            validate::check_entry(&self.limits, self.backend, k.as_ref(), v.as_ref())?;
+        for (i, (k, v)) in entries.iter().enumerate() {
+            let size = sizes.get(i).copied().unwrap_or(v.as_ref().len());
+            validate::check_entry(&self.limits, self.backend, k.as_ref(), size)?;
         }
         let mut inner = self.lock();
         self.begin(&mut inner)?;
@@ -424,6 +438,9 @@ impl DurableObjectStorage {
         let mut inner = self.lock();
         self.begin(&mut inner)?;
         let before = inner.conn.total_changes();
+        let result_reads_changes = split_statements(query)
+            .iter()
+            .any(|text| reads_what_it_changes(text));
         let result = self.run_user_sql(&inner.conn, query, bindings);
         let changes = inner.conn.total_changes().saturating_sub(before);
         let UserSqlOutput {
@@ -433,7 +450,10 @@ impl DurableObjectStorage {
             wrote,
         } = result?;
         let rows_written = changes;
-        let rows_read = scanned.max(rows.len() as u64).max(changes);
+        // An UPDATE or DELETE reads the rows it changes; an INSERT of
+        // literal values reads none (what Cloudflare reports).
+        let changed_read = if result_reads_changes { changes } else { 0 };
+        let rows_read = scanned.max(rows.len() as u64).max(changed_read);
         if wrote {
             self.wrote(&mut inner, changes.max(1), query.len() as u64)?;
         }
@@ -713,6 +733,19 @@ enum Verdict {
     Allow,
     Deny,
     Transaction,
+}
+
+/// Whether a statement reads the rows it changes (UPDATE, DELETE, or a
+/// common table expression in front of one), unlike an INSERT or DDL.
+fn reads_what_it_changes(text: &str) -> bool {
+    let word: String = text
+        .trim_start()
+        .chars()
+        .take_while(|c| c.is_ascii_alphabetic())
+        .collect();
+    ["UPDATE", "DELETE", "WITH"]
+        .iter()
+        .any(|k| k.eq_ignore_ascii_case(&word))
 }
 
 /// Names starting `_cf_` (any case) belong to the storage layer.

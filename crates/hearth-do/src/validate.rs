@@ -122,25 +122,26 @@ pub(crate) fn check_key(limits: &DoLimits, backend: StorageBackend, key: &str) -
     }
 }
 
-/// A key and value that are written.
+/// A key and value that are written; `value_len` is the value's size in
+/// the platform's serialization.
 pub(crate) fn check_entry(
     limits: &DoLimits,
     backend: StorageBackend,
     key: &str,
-    value: &[u8],
+    value_len: usize,
 ) -> Result<()> {
     check_key(limits, backend, key)?;
     match backend {
         StorageBackend::KeyValue => {
-            if value.len() > limits.max_value_size + limits.value_size_allowance {
+            if value_len > limits.max_value_size + limits.value_size_allowance {
                 return Err(DoError::ValueTooLarge {
-                    size: value.len(),
+                    size: value_len,
                     limit: limits.max_value_size,
                 });
             }
         }
         StorageBackend::Sqlite => {
-            let size = key.len() + value.len();
+            let size = key.len() + value_len;
             if size > limits.max_sqlite_entry_size {
                 return Err(DoError::EntryTooLarge {
                     size,

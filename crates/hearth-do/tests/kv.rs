@@ -124,6 +124,21 @@ fn value_limit_of_key_value_backed_objects() {
 }
 
 #[test]
+fn value_limit_applies_to_the_measured_size_not_the_stored_encoding() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = kv_object(dir.path());
+    // A full 128 KiB byte array fits even when its stored encoding is larger.
+    let stored = vec![b'x'; 180_000];
+    s.put_many_measured(&[("bytes", &stored)], &[131_085])
+        .unwrap();
+    assert_eq!(s.get("bytes").unwrap().map(|v| v.len()), Some(180_000));
+    assert_eq!(
+        err(s.put_many_measured(&[("bytes", &stored)], &[131_185])),
+        "Values cannot be larger than 131072 bytes. A value of size 131185 was provided."
+    );
+}
+
+#[test]
 fn sqlite_backed_objects_limit_key_plus_value_to_2_mb() {
     let dir = tempfile::tempdir().unwrap();
     let s = sqlite_object(dir.path());

@@ -154,6 +154,8 @@ fn counters_report_rows_read_and_written() {
         .sql_exec("INSERT INTO t (id) VALUES (1), (2), (3)", &[])
         .unwrap();
     assert_eq!(c.rows_written(), 3);
+    // Inserting literal values reads no rows.
+    assert_eq!(c.rows_read(), 0);
     let c = s.sql_exec("SELECT * FROM t", &[]).unwrap();
     assert_eq!(c.rows_written(), 0);
     assert_eq!(c.rows_read(), 3);
@@ -162,6 +164,9 @@ fn counters_report_rows_read_and_written() {
         .unwrap();
     assert_eq!(c.rows_written(), 2);
     assert!(c.rows_read() >= 2);
+    let c = s.sql_exec("DELETE FROM t WHERE id = 1", &[]).unwrap();
+    assert_eq!(c.rows_written(), 1);
+    assert!(c.rows_read() >= 1);
 }
 
 #[test]
@@ -314,6 +319,6 @@ fn key_value_backed_objects_have_no_sql_api() {
     let s = ns.storage(&ns.id_from_name("o")).unwrap();
     assert_eq!(
         err(s.sql_exec("SELECT 1", &[])),
-        "This Durable Object is not backed by SQLite storage, so the SQL API is not available. SQL can be enabled on a new Durable Object class by using the `new_sqlite_classes` instead of `new_classes` under `[[migrations]]` in your wrangler.toml, but an already-deployed class cannot be converted to SQLite (except by deleting the existing data)."
+        "SQL is not enabled for this Durable Object class. To enable it, change `new_classes` to `new_sqlite_classes` within the 'migrations' field in your wrangler.jsonc or wrangler.toml file. If using workerd directly,set `enableSql = true` in your workerd config for the class. Note that this change cannot be made after the class is already deployed to production."
     );
 }

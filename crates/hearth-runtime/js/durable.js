@@ -22,8 +22,11 @@
     Int8Array, Uint8Array, Uint8ClampedArray, Int16Array, Uint16Array, Int32Array, Uint32Array,
     Float32Array, Float64Array, BigInt64Array, BigUint64Array, DataView,
   };
+  function dataCloneError(message) {
+    return typeof G.DOMException === "function" ? new G.DOMException(message, "DataCloneError") : new Error(message);
+  }
   function cloneError(v) {
-    const what = typeof v === "function" ? "function" : Object.prototype.toString.call(v);
+    const what = typeof v === "function" || typeof v === "symbol" ? String(v) : Object.prototype.toString.call(v);
     const e = typeof G.DOMException === "function"
       ? new G.DOMException(what + " could not be cloned.", "DataCloneError")
       : new Error(what + " could not be cloned.");
@@ -40,7 +43,9 @@
     for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
     return out;
   }
-  function encodeTree(v, seen) {
+  // `rpc`: RPC arguments and results, where (unlike storage) an instance
+  // of a user class cannot be sent unless it is a plain object.
+  function encodeTree(v, seen, rpc) {
     switch (typeof v) {
       case "string": case "boolean": return v;
       case "number":
@@ -56,13 +61,13 @@
     seen.set(v, id);
     if (Array.isArray(v)) {
       const items = [];
-      for (let i = 0; i < v.length; i++) items.push(i in v ? encodeTree(v[i], seen) : { $: "u" });
+      for (let i = 0; i < v.length; i++) items.push(i in v ? encodeTree(v[i], seen, rpc) : { $: "h" });
       return { $: "a", i: id, v: items };
     }
     if (v instanceof Date) return { $: "d", i: id, v: v.getTime() };
     if (v instanceof RegExp) return { $: "r", i: id, s: v.source, f: v.flags };
-    if (v instanceof Map) return { $: "m", i: id, v: [...v].map(([k, x]) => [encodeTree(k, seen), encodeTree(x, seen)]) };
-    if (v instanceof Set) return { $: "s", i: id, v: [...v].map((x) => encodeTree(x, seen)) };
+    if (v instanceof Map) return { $: "m", i: id, v: [...v].map(([k, x]) => [encodeTree(k, seen, rpc), encodeTree(x, seen, rpc)]) };
+    if (v instanceof Set) return { $: "s", i: id, v: [...v].map((x) => encodeTree(x, seen, rpc)) };
     if (v instanceof ArrayBuffer) return { $: "ab", i: id, v: bytesToB64(new Uint8Array(v)) };
     if (ArrayBuffer.isView(v)) {
       const bytes = new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
@@ -74,7 +79,7 @@
     if (v instanceof Error) {
       const out = { $: "e", i: id, n: String(v.name), m: String(v.message) };
       if (typeof v.stack === "string") out.st = v.stack;
-      if ("cause" in v) out.c = encodeTree(v.cause, seen);
+      if ("cause" in v) out.c = encodeTree(v.cause, seen, rpc);
       return out;
     }
     if (typeof G.DOMException === "function" && v instanceof G.DOMException) {
@@ -89,9 +94,13 @@
           (typeof G.WebSocket === "function" && v instanceof G.WebSocket)) {
         throw cloneError(v);
       }
+      if (rpc) {
+        const name = proto.constructor && typeof proto.constructor.name === "string" ? proto.constructor.name : "Object";
+        throw dataCloneError("Could not serialize object of type \"" + name + "\". This type does not support serialization.");
+      }
     }
     const fields = {};
-    for (const k of Object.keys(v)) fields[k] = encodeTree(v[k], seen);
+    for (const k of Object.keys(v)) fields[k] = encodeTree(v[k], seen, rpc);
     return { $: "o", i: id, v: fields };
   }
   function decodeTree(t, refs) {
@@ -105,7 +114,10 @@
       case "a":
         out = new Array(t.v.length);
         refs.set(t.i, out);
-        for (let k = 0; k < t.v.length; k++) out[k] = decodeTree(t.v[k], refs);
+        for (let k = 0; k < t.v.length; k++) {
+          if (t.v[k] !== null && typeof t.v[k] === "object" && t.v[k].$ === "h") continue;
+          out[k] = decodeTree(t.v[k], refs);
+        }
         return out;
       case "d": out = new Date(t.v); break;
       case "r": out = new RegExp(t.s, t.f); break;
@@ -146,7 +158,45 @@
     refs.set(t.i, out);
     return out;
   }
-  const serialize = (v) => JSON.stringify(encodeTree(v, new Map()));
+  // The size of `v` in V8's serialization format, which the storage value
+  // limit measures; follows the format's tags, so it is close, not exact.
+  function v8Size(v) {
+    const varint = (n) => { let b = 1; while (n >= 128) { n = Math.floor(n / 128); b++; } return b; };
+    const str = (x) => {
+      let wide = false;
+      for (let i = 0; i < x.length; i++) if (x.charCodeAt(i) > 255) { wide = true; break; }
+      const n = wide ? x.length * 2 : x.length;
+      return 1 + varint(n) + n;
+    };
+    const seen = new Set();
+    const walk = (x) => {
+      switch (typeof x) {
+        case "undefined": case "boolean": return 1;
+        case "number": return Number.isInteger(x) && Math.abs(x) < 2 ** 30 ? 1 + varint(Math.abs(x) * 2) : 9;
+        case "bigint": return 2 + varint(x.toString(16).length) + Math.ceil(x.toString(16).length / 2);
+        case "string": return str(x);
+      }
+      if (x === null) return 1;
+      if (seen.has(x)) return 2;
+      seen.add(x);
+      if (x instanceof ArrayBuffer) return 1 + varint(x.byteLength) + x.byteLength;
+      if (ArrayBuffer.isView(x)) return 1 + varint(x.buffer.byteLength) + x.buffer.byteLength + 3 + varint(x.byteOffset) + varint(x.byteLength);
+      if (x instanceof Date) return 9;
+      if (x instanceof RegExp) return 1 + str(x.source) + 1;
+      if (x instanceof Map) { let n = 2 + varint(x.size * 2); for (const [k, y] of x) n += walk(k) + walk(y); return n; }
+      if (x instanceof Set) { let n = 2 + varint(x.size); for (const y of x) n += walk(y); return n; }
+      if (x instanceof Error) return 2 + str(String(x.message)) + (typeof x.stack === "string" ? str(x.stack) : 0);
+      if (Array.isArray(x)) { let n = 3 + 2 * varint(x.length); for (let i = 0; i < x.length; i++) n += i in x ? walk(x[i]) : 1; return n; }
+      let n = 2;
+      const keys = Object.keys(x);
+      n += varint(keys.length);
+      for (const k of keys) n += str(k) + walk(x[k]);
+      return n;
+    };
+    return 2 + walk(v);
+  }
+  const serialize = (v) => JSON.stringify(encodeTree(v, new Map(), false));
+  const serializeRpc = (v) => JSON.stringify(encodeTree(v, new Map(), true));
   const deserialize = (s) => decodeTree(JSON.parse(s), new Map());
 
   // ---- ids and namespaces (calling side) ------------------------------------
@@ -159,7 +209,6 @@
     }
     toString() { return this.__hex; }
     equals(other) { return other instanceof DurableObjectId && other.__hex === this.__hex; }
-    toJSON() { return this.__hex; }
   }
   if (!("name" in DurableObjectId.prototype)) Object.defineProperty(DurableObjectId.prototype, "name", { value: undefined });
 
@@ -183,6 +232,13 @@
       const wrapped = new Error(String(e && e.message !== undefined ? e.message : e));
       return wrapped;
     }
+    // An exception crosses as text: only the built-in error classes come
+    // back as themselves; another name is folded into the message.
+    if (!Object.prototype.hasOwnProperty.call(ERRORS, e.name) && e.name !== "DataCloneError") {
+      const plain = new Error(e.name + ": " + e.message);
+      if (typeof e.stack === "string") Object.defineProperty(plain, "stack", { value: e.stack, writable: true, configurable: true });
+      return plain;
+    }
     return e;
   }
   // The host hands back an object's answer to call `n`.
@@ -201,16 +257,30 @@
     c.reject(new Error(message));
   }
 
-  // The client end of a WebSocket held by another isolate: handed on to
-  // the front when this worker returns it in its 101 response.
+  // The client end of a WebSocket held by another isolate. Returned in a
+  // 101 response it is handed on to the front whole; accept()ed here, it is
+  // joined to a local pair: the caller holds one end, the other is attached
+  // to the host, which carries its traffic to and from the object.
   function remoteWebSocket(hostId) {
-    G.WebSocket.__constructing = true;
-    let ws;
-    try { ws = new G.WebSocket(); } finally { G.WebSocket.__constructing = false; }
-    Object.defineProperty(ws, "__attach", { value: () => hostId });
-    Object.defineProperty(ws, "__flush", { value: () => {} });
-    Object.defineProperty(ws, "accept", { value: () => { throw new TypeError("This WebSocket belongs to a Durable Object; return it in a 101 response."); } });
-    return ws;
+    const [local, relay] = new G.WebSocketPair();
+    let joined = false;
+    Object.defineProperty(local, "__attach", {
+      value: () => {
+        if (joined) throw new TypeError("Can't return a WebSocket in a Response after calling accept() on it.");
+        joined = true;
+        return hostId;
+      },
+    });
+    Object.defineProperty(local, "__flush", { value: () => {} });
+    Object.defineProperty(local, "accept", {
+      value: () => {
+        if (joined) throw new TypeError("Can't accept() WebSocket more than once.");
+        native.remoteAccept(hostId, relay.__attach());
+        joined = true;
+        G.WebSocket.prototype.accept.call(local);
+      },
+    });
+    return local;
   }
 
   const RESERVED = new Set(["fetch", "id", "name", "then", "connect", "constructor"]);
@@ -236,7 +306,7 @@
         if (prop in t) return t[prop];
         if (RESERVED.has(prop)) return undefined;
         const fn = async (...args) => {
-          const encoded = serialize(args);
+          const encoded = serializeRpc(args);
           const [, , , body] = await send("rpc", [prop, encoded]);
           return deserialize(new TextDecoder().decode(body));
         };
@@ -245,13 +315,15 @@
       set() { return false; },
     });
   }
+  // A function, not a class, so that calling it without `new` reaches the
+  // check and says what workerd says.
+  function DurableObjectStub(token) { if (token !== ID) throw new TypeError("Illegal constructor"); }
   function makeStub(className, id, script) {
     const send = (kind, args) => call(kind, className, id, args, script);
-    const target = {
-      id,
-      name: id.name,
-      fetch(input, init) { return remoteFetch(send, input, init); },
-    };
+    const target = new DurableObjectStub(ID);
+    target.id = id;
+    target.name = id.name;
+    target.fetch = function fetch(input, init) { return remoteFetch(send, input, init); };
     return rpcProxy(target, send);
   }
 
@@ -308,6 +380,7 @@
       this.handle = 0; this.instance = null; this.state = null;
       this.blocked = 0; this.queue = []; this.active = 0;
       this.pinned = []; this.last = Date.now(); this.dead = false;
+      this.runningAlarm = null; // scheduled time of the alarm being delivered
     }
   }
 
@@ -440,7 +513,7 @@
         throw new TypeError("The RPC receiver does not implement the method \"" + method + "\".");
       }
       const result = await fn.apply(inst, deserialize(args));
-      const out = serialize(result);
+      const out = serializeRpc(result);
       native.flush(entry.handle);
       okOut(rid, out);
     } catch (e) {
@@ -452,6 +525,7 @@
   async function runAlarm(entry, rid, retryCount) {
     if (!native.alarmCurrent(rid, entry.handle)) { okOut(rid, "skipped"); return; }
     let failure = null;
+    entry.runningAlarm = native.getAlarm(entry.handle) ?? null;
     try {
       const inst = entry.instance;
       if (inst !== null && typeof inst.alarm === "function") {
@@ -459,6 +533,8 @@
       }
     } catch (e) {
       failure = e;
+    } finally {
+      entry.runningAlarm = null;
     }
     native.alarmDone(rid, entry.handle, failure === null);
     if (failure !== null) reset(entry, failure);
@@ -502,7 +578,7 @@
       return o;
     }
     next() {
-      if (this.#rows.length === 0) return { done: true, value: undefined };
+      if (this.#rows.length === 0) return { done: true };
       return { done: false, value: this.#object(this.#rows.shift()) };
     }
     toArray() { const out = []; while (this.#rows.length) out.push(this.#object(this.#rows.shift())); return out; }
@@ -513,15 +589,18 @@
     }
     raw() {
       const rows = this.#rows;
-      return { next: () => rows.length === 0 ? { done: true, value: undefined } : { done: false, value: rows.shift() }, [Symbol.iterator]() { return this; }, toArray() { return rows.splice(0); } };
+      return { next: () => rows.length === 0 ? { done: true } : { done: false, value: rows.shift() }, [Symbol.iterator]() { return this; }, toArray() { return rows.splice(0); } };
     }
     [Symbol.iterator]() { return this; }
   }
+  // A binding is null, a number, a string or bytes; undefined binds NULL,
+  // a bigint is refused and anything else binds as its string form.
   function sqlBinding(v) {
-    if (v === undefined) throw new TypeError("Wrong type for SQL binding: undefined");
-    if (typeof v === "boolean") return v ? 1 : 0;
+    if (v === undefined || v === null) return null;
+    if (typeof v === "number" || typeof v === "string" || v instanceof ArrayBuffer) return v;
+    if (typeof v === "bigint") throw new TypeError("Cannot convert a BigInt value to a number");
     if (ArrayBuffer.isView(v)) return new Uint8Array(v.buffer, v.byteOffset, v.byteLength).slice().buffer;
-    return v;
+    return String(v);
   }
   class SqlStorage {
     #h;
@@ -558,12 +637,12 @@
     async put(key, value, _options) { this.putSync(key, value); }
     putSync(key, value) {
       if (key !== null && typeof key === "object" && !Array.isArray(key)) {
-        const pairs = Object.keys(key).map((k) => [k, serialize(key[k])]);
+        const pairs = Object.keys(key).map((k) => [k, serialize(key[k]), String(v8Size(key[k]))]);
         native.kvPut(this.#h, pairs, true);
         return;
       }
-      if (value === undefined) throw new TypeError("put() called with undefined value");
-      native.kvPut(this.#h, [[keyString(key), serialize(value)]], false);
+      if (value === undefined) throw new TypeError("put() called with undefined value.");
+      native.kvPut(this.#h, [[keyString(key), serialize(value), String(v8Size(value))]], false);
     }
     async delete(key, _options) { return this.deleteSync(key); }
     deleteSync(key) {
@@ -572,36 +651,48 @@
     }
     async list(options) { return toMap(native.kvList(this.#h, listOptions(options))); }
     async deleteAll(_options) { native.kvDeleteAll(this.#h); }
-    async getAlarm(_options) { return native.getAlarm(this.#h); }
-    async setAlarm(time, _options) {
-      const ms = time instanceof Date ? time.getTime() : Number(time);
-      if (!Number.isFinite(ms)) throw new TypeError("setAlarm() requires a Date or a number of milliseconds since the epoch");
-      native.setAlarm(this.#h, ms);
+    async getAlarm(_options) {
+      const at = native.getAlarm(this.#h) ?? null;
+      // The alarm being delivered counts as consumed (it stays stored until
+      // alarm() succeeds, so that a failure or a crash retries it).
+      if (at !== null && this.#entry.runningAlarm === at) return null;
+      return at;
     }
-    async deleteAlarm(_options) { native.deleteAlarm(this.#h); }
+    async setAlarm(time, _options) {
+      if (!(time instanceof Date) && typeof time !== "number") {
+        throw new TypeError("Failed to execute 'setAlarm' on 'DurableObjectStorage': parameter 1 is not of type 'date'.");
+      }
+      const ms = time instanceof Date ? time.getTime() : time;
+      if (!Number.isFinite(ms)) throw new TypeError("The value cannot be converted because it is not a valid Date.");
+      native.setAlarm(this.#h, ms);
+      this.#entry.runningAlarm = null;
+    }
+    async deleteAlarm(_options) { native.deleteAlarm(this.#h); this.#entry.runningAlarm = null; }
     async sync() { native.flush(this.#h); }
     get sql() {
       if (this.#sql === null) this.#sql = new SqlStorage(this.#h);
       return this.#sql;
     }
     transactionSync(fn) {
-      if (typeof fn !== "function") throw new TypeError("transactionSync() requires a function");
+      if (typeof fn !== "function") throw new TypeError("Failed to execute 'transactionSync' on 'DurableObjectStorage': parameter 1 is not of type 'function'.");
       return native.txnSync(this.#h, fn);
     }
     async transaction(fn) {
-      if (typeof fn !== "function") throw new TypeError("transaction() requires a function");
+      if (typeof fn !== "function") throw new TypeError("Failed to execute 'transaction' on 'DurableObjectStorage': parameter 1 is not of type 'function'.");
       // The transaction object has the storage API plus rollback().
       const txn = new DurableObjectStorage(this.#entry);
       let rolledBack = false;
+      let value;
       txn.rollback = () => { rolledBack = true; };
       try {
         return native.txnAsync(this.#h, async () => {
-          const v = await fn(txn);
+          value = await fn(txn);
           if (rolledBack) throw ROLLBACK;
-          return v;
+          return value;
         });
       } catch (e) {
-        if (e === ROLLBACK) return undefined;
+        // rollback() undoes the writes, not the callback's result.
+        if (e === ROLLBACK) return value;
         throw e;
       }
     }
@@ -803,7 +894,7 @@
         }
         const decoded = deserialize(args);
         const result = await fn.apply(target, decoded);
-        okOut(rid, serialize(result));
+        okOut(rid, serializeRpc(result));
       } catch (e) {
         errorOut(rid, e);
       }

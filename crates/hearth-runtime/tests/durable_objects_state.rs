@@ -138,13 +138,33 @@ export class Counter extends DurableObject {
       case "/alarm-state": {
         out.fired = (await s.get("fired")) ?? [];
         out.alarm = await s.getAlarm();
+        out.during = (await s.get("during")) ?? "not run";
+        break;
+      }
+      case "/details": {
+        await attempt(out, "noAlarm", async () => (await s.getAlarm()) === null);
+        await attempt(out, "alarmString", () => s.setAlarm("soon"));
+        await attempt(out, "alarmNaN", () => s.setAlarm(NaN));
+        await attempt(out, "putUndefined", () => s.put("u", undefined));
+        await attempt(out, "txnSyncNotFn", () => s.transactionSync("x"));
+        await attempt(out, "bindings", () => s.sql.exec("SELECT ? AS t, ? AS u, ? AS o", true, undefined, { a: 1 }).one());
+        await attempt(out, "bigint", () => s.sql.exec("SELECT ? AS v", 5n).one());
+        await attempt(out, "nextAtEnd", () => { const c = s.sql.exec("SELECT 1 AS x"); c.next(); return "value" in c.next(); });
+        // A full 128 KiB byte array fits a key-value-backed object's value limit.
+        await attempt(out, "fullBytes", async () => { await s.put("bytes", new Uint8Array(128 * 1024)); return (await s.get("bytes")).byteLength; });
+        await attempt(out, "overBytes", () => s.put("bytes", new Uint8Array(128 * 1024 + 100)));
         break;
       }
     }
     return Response.json(out);
   }
 
+  echo(v) { return v; }
+  failNamed() { const e = new Error("named failure"); e.name = "MyError"; throw e; }
+
   async alarm(info) {
+    // The alarm being delivered no longer shows as set.
+    await this.ctx.storage.put("during", { alarm: await this.ctx.storage.getAlarm() });
     const fired = (await this.ctx.storage.get("fired")) ?? [];
     fired.push(info);
     await this.ctx.storage.put("fired", fired);
@@ -180,6 +200,32 @@ export class Chat extends DurableObject {
 export default {
   async fetch(request, env) {
     const url = new URL(request.url);
+    if (url.pathname === "/rpc-details") {
+      const stub = env.COUNTER.getByName("rpc");
+      const out = {};
+      class Point { constructor() { this.x = 1; } }
+      await attempt(out, "classInstance", () => stub.echo(new Point()));
+      await attempt(out, "hole", async () => { const a = await stub.echo([1, , 3]); return [a.length, 1 in a]; });
+      await attempt(out, "namedError", () => stub.failNamed());
+      await attempt(out, "stubConstructor", () => stub.constructor());
+      await attempt(out, "idJson", () => JSON.stringify(env.COUNTER.idFromName("rpc")));
+      return Response.json(out);
+    }
+    if (url.pathname === "/ws-accept") {
+      // The caller accept()s the object's WebSocket instead of returning it.
+      const res = await env.CHAT.getByName("accepted").fetch("http://do/?user=cal", { headers: { Upgrade: "websocket" } });
+      const ws = res.webSocket;
+      ws.accept();
+      const got = [];
+      const done = new Promise((resolve) => {
+        ws.addEventListener("message", (e) => { got.push(e.data); if (got.length === 2) resolve(); });
+      });
+      ws.send("ping");
+      ws.send("hello");
+      await done;
+      ws.close(4000, "bye");
+      return Response.json({ status: res.status, got, readyState: ws.readyState });
+    }
     const name = url.searchParams.get("name") ?? "a";
     const ns = url.searchParams.get("ns") === "kv" ? env.KV_ONLY : url.searchParams.get("ns") === "chat" ? env.CHAT : env.COUNTER;
     const stub = ns.get(ns.idFromName(name));
@@ -283,7 +329,7 @@ fn sql_storage_and_cursor() {
         t["sql"]["message"]
             .as_str()
             .unwrap()
-            .starts_with("This Durable Object is not backed by SQLite storage")
+            .starts_with("SQL is not enabled for this Durable Object class.")
     );
     assert_eq!(
         t["txnSync"]["message"],
@@ -317,7 +363,8 @@ fn transactions_roll_back_on_throw() {
         json!({"error": "TypeError", "message": "undo async"})
     );
     assert_eq!(t["afterAsync"], json!({"k": null, "n": 1}));
-    assert_eq!(t["explicitRollback"], json!(null));
+    // rollback() undoes the writes; the callback's result still comes back.
+    assert_eq!(t["explicitRollback"], "rolled");
     assert_eq!(t["afterExplicit"], json!(null));
     assert_eq!(t["asyncValue"], 3);
     assert_eq!(t["afterCommit"], 3);
@@ -458,6 +505,7 @@ fn alarms_fire_and_retry() {
         fired["fired"][0],
         json!({"retryCount": 0, "isRetry": false})
     );
+    assert_eq!(fired["during"], json!({"alarm": null}));
 
     // The first run throws: retried after the 2 s backoff, with isRetry.
     w.json("/alarm?name=flaky&ms=10");
@@ -544,5 +592,75 @@ fn hibernatable_websockets_survive_eviction() {
         matches!(closed, None | Some(WsMessage::Close { code: 1000, .. })),
         "{closed:?}"
     );
+    w.stop();
+}
+
+#[test]
+fn api_details_match_workerd() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = script();
+    let mut setup = Setup::new(dir.path(), &script);
+    setup.classes = CLASSES;
+    let w = setup.start();
+    let t = w.json("/details?ns=kv");
+    assert_eq!(t["noAlarm"]["ok"], true);
+    assert_eq!(
+        t["alarmString"]["message"],
+        "Failed to execute 'setAlarm' on 'DurableObjectStorage': parameter 1 is not of type 'date'."
+    );
+    assert_eq!(
+        t["alarmNaN"]["message"],
+        "The value cannot be converted because it is not a valid Date."
+    );
+    assert_eq!(
+        t["putUndefined"]["message"],
+        "put() called with undefined value."
+    );
+    assert_eq!(t["fullBytes"]["ok"], 128 * 1024);
+    assert_eq!(t["overBytes"]["error"], "RangeError");
+
+    let t = w.json("/details");
+    assert_eq!(
+        t["txnSyncNotFn"]["message"],
+        "Failed to execute 'transactionSync' on 'DurableObjectStorage': parameter 1 is not of type 'function'."
+    );
+    // Booleans and objects bind as their string form, undefined as NULL.
+    assert_eq!(
+        t["bindings"]["ok"],
+        json!({"t": "true", "u": null, "o": "[object Object]"})
+    );
+    assert_eq!(
+        t["bigint"]["message"],
+        "Cannot convert a BigInt value to a number"
+    );
+    assert_eq!(t["nextAtEnd"]["ok"], false);
+
+    let t = w.json("/rpc-details");
+    assert_eq!(
+        t["classInstance"]["message"],
+        "Could not serialize object of type \"Point\". This type does not support serialization."
+    );
+    assert_eq!(t["hole"]["ok"], json!([3, false]));
+    assert_eq!(t["namedError"]["error"], "Error");
+    assert_eq!(t["namedError"]["message"], "MyError: named failure");
+    assert_eq!(t["stubConstructor"]["message"], "Illegal constructor");
+    assert_eq!(t["idJson"]["ok"], r#"{"name":"rpc"}"#);
+    w.stop();
+}
+
+#[test]
+fn a_caller_can_accept_an_objects_websocket() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = script();
+    let mut setup = Setup::new(dir.path(), &script);
+    setup.classes = CLASSES;
+    let w = setup.start();
+    let t = w.json("/ws-accept");
+    assert_eq!(t["status"], 101);
+    assert_eq!(t["got"][0], "pong", "the automatic response");
+    let reply: serde_json::Value = serde_json::from_str(t["got"][1].as_str().unwrap()).unwrap();
+    assert_eq!(reply["user"], "cal");
+    assert_eq!(reply["message"], "hello");
+    assert_eq!(t["readyState"], 2, "closing after close()");
     w.stop();
 }

@@ -662,22 +662,26 @@ fn make_natives<'js>(ctx: &Ctx<'js>, host: &Rc<Host>) -> rquickjs::Result<Object
                   multi: bool|
                   -> rquickjs::Result<()> {
                 let s = h.durable.storage(&ctx, handle)?;
-                let entries: Vec<(String, Vec<u8>)> = pairs
-                    .into_iter()
-                    .filter_map(|mut p| {
-                        let v = p.pop()?;
-                        let k = p.pop()?;
-                        Some((k, v.into_bytes()))
-                    })
-                    .collect();
-                if multi {
-                    s.put_many(&entries).map_err(|e| raise(&ctx, &e))
-                } else {
-                    match entries.first() {
-                        Some((k, v)) => s.put(k, v).map_err(|e| raise(&ctx, &e)),
-                        None => Ok(()),
-                    }
+                // Each entry is [key, encoded value, size]: the size is the
+                // value's V8-serialized size, which Cloudflare's limits measure
+                // (the JSON encoding carries bytes as base64, so it is larger).
+                let mut entries: Vec<(String, Vec<u8>)> = Vec::with_capacity(pairs.len());
+                let mut sizes: Vec<usize> = Vec::with_capacity(pairs.len());
+                for p in pairs {
+                    let mut p = p.into_iter();
+                    let (Some(k), Some(v)) = (p.next(), p.next()) else {
+                        continue;
+                    };
+                    let size = p.next().and_then(|n| n.parse::<usize>().ok());
+                    sizes.push(size.unwrap_or(v.len()));
+                    entries.push((k, v.into_bytes()));
                 }
+                if !multi {
+                    entries.truncate(1);
+                    sizes.truncate(1);
+                }
+                s.put_many_measured(&entries, &sizes)
+                    .map_err(|e| raise(&ctx, &e))
             },
         )?,
     )?;
@@ -996,6 +1000,67 @@ fn make_natives<'js>(ctx: &Ctx<'js>, host: &Rc<Host>) -> rquickjs::Result<Object
                 let outcome = finish_alarm(&objects, &storage, &alarm, ok);
                 objects.alarms_changed();
                 outcome.map_err(|e| raise(&ctx, &e))
+            },
+        )?,
+    )?;
+
+    // remoteAccept(remoteId, localId): the caller accept()ed the client end
+    // of an object's WebSocket instead of returning it. The object's channel
+    // is joined to the local socket `localId` (an attached end whose peer is
+    // the WebSocket the caller holds): what the caller sends goes to the
+    // object, what the object sends arrives as events on `localId`.
+    let h = host.clone();
+    obj.set(
+        "remoteAccept",
+        Function::new(
+            ctx.clone(),
+            move |ctx: Ctx<'js>, remote: f64, local: f64| -> rquickjs::Result<()> {
+                let Some(channel) = h.durable.take_remote_socket(remote as u64) else {
+                    return Err(err_msg(
+                        &ctx,
+                        "This WebSocket was already used in a response.",
+                    ));
+                };
+                let local = local as u64;
+                let WebSocketChannel {
+                    mut outgoing,
+                    incoming,
+                } = channel;
+                let (tx, mut rx) = mpsc::unbounded_channel::<WsMessage>();
+                h.sockets.borrow_mut().insert(local, (tx, h.owner.get()));
+                tokio::spawn(async move {
+                    while let Some(msg) = rx.recv().await {
+                        let close = matches!(msg, WsMessage::Close { .. });
+                        if !incoming.send(msg) || close {
+                            break;
+                        }
+                    }
+                });
+                let here = WebSocketSink {
+                    id: local,
+                    events: h.events.clone(),
+                };
+                tokio::spawn(async move {
+                    loop {
+                        match outgoing.recv().await {
+                            Some(msg) => {
+                                let close = matches!(msg, WsMessage::Close { .. });
+                                if !here.send(msg) || close {
+                                    break;
+                                }
+                            }
+                            // The object's end went away without a close frame.
+                            None => {
+                                here.send(WsMessage::Close {
+                                    code: 1006,
+                                    reason: String::new(),
+                                });
+                                break;
+                            }
+                        }
+                    }
+                });
+                Ok(())
             },
         )?,
     )?;
