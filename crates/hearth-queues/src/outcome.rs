@@ -6,6 +6,8 @@
 //! - a call on a single message beats a later `ackAll` / `retryAll`;
 //! - a call on a single message after `ackAll` / `retryAll` has no effect,
 //!   and of `ackAll` / `retryAll` the first wins;
+//! - a repeated `retry` / `retryAll` keeps the retry and a delay it gives
+//!   replaces the earlier one (Workers records the last delay);
 //! - messages nobody decided about are acknowledged if the handler returned
 //!   and retried if it threw. An explicit `ackAll()` counts as a decision, so
 //!   it holds even if the handler throws afterwards.
@@ -82,17 +84,30 @@ impl BatchOutcome {
     }
 
     /// `message.retry({delaySeconds})`. An invalid delay is an error and
-    /// records nothing.
+    /// records nothing. Retrying a message again keeps it retried; a delay
+    /// given again replaces the earlier one, as Workers does.
     pub fn retry(&mut self, message_id: &str, options: &QueueRetryOptions) -> Result<bool> {
         let delay_seconds = self.delay(options)?;
-        if self.ack_all || self.retry_all.is_some() || self.explicit.contains_key(message_id) {
+        if self.ack_all {
             return Ok(false);
         }
-        self.explicit.insert(
-            message_id.to_owned(),
-            MessageDecision::Retry { delay_seconds },
-        );
-        Ok(true)
+        match self.explicit.get_mut(message_id) {
+            Some(MessageDecision::Ack) => Ok(false),
+            Some(MessageDecision::Retry { delay_seconds: d }) => {
+                if delay_seconds.is_some() {
+                    *d = delay_seconds;
+                }
+                Ok(true)
+            }
+            None if self.retry_all.is_some() => Ok(false),
+            None => {
+                self.explicit.insert(
+                    message_id.to_owned(),
+                    MessageDecision::Retry { delay_seconds },
+                );
+                Ok(true)
+            }
+        }
     }
 
     /// `batch.ackAll()`.
@@ -104,13 +119,21 @@ impl BatchOutcome {
         true
     }
 
-    /// `batch.retryAll({delaySeconds})`.
+    /// `batch.retryAll({delaySeconds})`. A second call keeps the batch
+    /// retried; a delay given again replaces the earlier one.
     pub fn retry_all(&mut self, options: &QueueRetryOptions) -> Result<bool> {
         let delay = self.delay(options)?;
-        if self.ack_all || self.retry_all.is_some() {
+        if self.ack_all {
             return Ok(false);
         }
-        self.retry_all = Some(delay);
+        match &mut self.retry_all {
+            Some(d) => {
+                if delay.is_some() {
+                    *d = delay;
+                }
+            }
+            None => self.retry_all = Some(delay),
+        }
         Ok(true)
     }
 

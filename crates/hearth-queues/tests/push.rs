@@ -475,3 +475,45 @@ fn defaults_are_cloudflares() {
     );
     assert_eq!(c.retry_delay_secs, None);
 }
+
+#[test]
+fn a_repeated_retry_keeps_the_retry_and_takes_the_later_delay() {
+    let f = fixture();
+    f.broker.set_consumer(eager("q")).unwrap();
+    f.send_text("q", "a");
+    f.send_text("q", "b");
+    let batch = f.broker.next_push_batch("q").unwrap().unwrap();
+    let (a, b) = (batch.messages[0].id.as_str(), batch.messages[1].id.as_str());
+    let mut o = batch.outcome();
+    assert!(o.retry(a, &retry_in(30.0)).unwrap());
+    assert!(o.retry(a, &QueueRetryOptions::default()).unwrap());
+    assert_eq!(
+        o.decision(a),
+        MessageDecision::Retry {
+            delay_seconds: Some(30)
+        },
+        "a retry without a delay keeps the earlier one"
+    );
+    assert!(o.retry(a, &retry_in(0.0)).unwrap());
+    assert_eq!(
+        o.decision(a),
+        MessageDecision::Retry {
+            delay_seconds: Some(0)
+        }
+    );
+    assert!(o.retry_all(&retry_in(60.0)).unwrap());
+    assert!(o.retry_all(&retry_in(5.0)).unwrap());
+    assert_eq!(
+        o.decision(b),
+        MessageDecision::Retry {
+            delay_seconds: Some(5)
+        }
+    );
+    assert_eq!(
+        o.decision(a),
+        MessageDecision::Retry {
+            delay_seconds: Some(0)
+        },
+        "the message's own retry still beats retryAll"
+    );
+}

@@ -56,12 +56,15 @@
   }
 
   // ---- scheduled -------------------------------------------------------------
+  // As in workerd: `cron` and `scheduledTime` are read-only own properties
+  // (so Object.keys lists them) and `noRetry()` the one method.
   class ScheduledController {
-    #cron; #time; #state;
-    constructor(cron, time, state) { this.#cron = cron; this.#time = time; this.#state = state; }
-    get cron() { return this.#cron; }
-    get scheduledTime() { return this.#time; }
-    get type() { return "scheduled"; }
+    #state;
+    constructor(cron, time, state) {
+      Object.defineProperty(this, "cron", { value: cron, enumerable: true });
+      Object.defineProperty(this, "scheduledTime", { value: time, enumerable: true });
+      this.#state = state;
+    }
     noRetry() { this.#state.noRetry = true; }
   }
 
@@ -87,13 +90,17 @@
     }
   }
 
+  // A retry delay as workerd reads it: a 32-bit integer (NaN and infinities
+  // 0, fractions truncated; outside int32 a TypeError). The broker then
+  // holds it to 0..max, so a negative delay retries at once.
   function retryDelay(options, max) {
     if (options === undefined || options === null || options.delaySeconds === undefined) return null;
-    const d = options.delaySeconds;
-    if (typeof d !== "number" || !Number.isInteger(d) || d < 0 || d > max) {
-      throw new Error("retry delay " + String(d) + " is invalid: delaySeconds must be an integer from 0 to " + max);
+    const n = Number(options.delaySeconds);
+    const d = Number.isFinite(n) ? Math.trunc(n) : 0;
+    if (d < -2147483648 || d > 2147483647) {
+      throw new TypeError("Value out of range. Must be between -2147483648 and 2147483647 (inclusive).");
     }
-    return d;
+    return Math.min(Math.max(d, 0), max);
   }
 
   // Records the calls in order for the host, which applies Cloudflare's
@@ -157,7 +164,7 @@
       const state = new BatchState(p.maxDelaySecs);
       const messages = p.messages.map((m, i) => new Message(m, decodeBody(m.content_type, buffers[i]), state));
       return {
-        args: [new MessageBatch(p.queue, Object.freeze(messages), state)],
+        args: [new MessageBatch(p.queue, messages, state)],
         result: () => ({ calls: state.calls }),
       };
     },

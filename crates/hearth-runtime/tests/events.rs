@@ -261,6 +261,14 @@ fn producer_errors_use_workers_messages() {
     await attempt(out, "empty", () => env.JOBS.sendBatch([]));
     await attempt(out, "many", () => env.JOBS.sendBatch(Array.from({ length: 101 }, () => ({ body: 1 }))));
     await attempt(out, "batchDelay", () => env.JOBS.sendBatch([{ body: 1 }], { delaySeconds: 1.5 }));
+    await attempt(out, "noArgs", () => env.JOBS.send());
+    await attempt(out, "nullType", () => env.JOBS.send("x", { contentType: null }));
+    await attempt(out, "stringOptions", () => env.JOBS.send("x", "text"));
+    await attempt(out, "int32", () => env.JOBS.send("x", { contentType: "text", delaySeconds: 2 ** 31 }));
+    await attempt(out, "negative", () => env.JOBS.send("x", { contentType: "text", delaySeconds: -1 }));
+    await attempt(out, "stringBatch", () => env.JOBS.sendBatch("ab"));
+    await attempt(out, "nullEntry", () => env.JOBS.sendBatch([null]));
+    await attempt(out, "stringEntry", () => env.JOBS.sendBatch(["x"]));
     await attempt(out, "ok", () => env.JOBS.sendBatch([{ body: "a", contentType: "text" }, { body: 2, delaySeconds: 60 }]));
 "#,
     );
@@ -320,15 +328,69 @@ fn producer_errors_use_workers_messages() {
         e("many").1,
         json!("Queue sendBatch failed: batch message count of 101 exceeds limit of 100")
     );
+    assert!(
+        t["batchDelay"].get("error").is_none(),
+        "a fractional delay is truncated, as workerd converts it to an integer: {t}"
+    );
+    let not_of_type = |method: &str, n: u8, ty: &str| {
+        format!(
+            "Failed to execute '{method}' on 'WorkerQueue': parameter {n} is not of type '{ty}'."
+        )
+    };
     assert_eq!(
-        e("batchDelay").1,
+        e("noArgs"),
+        (json!("TypeError"), json!(not_of_type("send", 1, "JsValue")))
+    );
+    assert_eq!(
+        e("nullType"),
+        (
+            json!("TypeError"),
+            json!("Unsupported queue message content type: null")
+        )
+    );
+    assert_eq!(
+        e("stringOptions"),
+        (
+            json!("TypeError"),
+            json!(not_of_type("send", 2, "SendOptions"))
+        )
+    );
+    assert_eq!(
+        e("int32"),
+        (
+            json!("TypeError"),
+            json!("Value out of range. Must be between -2147483648 and 2147483647 (inclusive).")
+        )
+    );
+    assert_eq!(
+        e("negative").1,
         json!(
-            "Queue sendBatch failed: message delay 1.5 is invalid: delaySeconds must be an integer from 0 to 86400"
+            "Queue send failed: message delay -1 is invalid: delaySeconds must be an integer from 0 to 86400"
+        )
+    );
+    assert_eq!(
+        e("stringBatch"),
+        (
+            json!("TypeError"),
+            json!(not_of_type("sendBatch", 1, "Sequence"))
+        )
+    );
+    assert_eq!(
+        e("nullEntry").1,
+        json!(
+            "Cannot initialize N7workerd3api11WorkerQueue18MessageSendRequestE with required members from an undefined or null value."
+        )
+    );
+    assert_eq!(
+        e("stringEntry"),
+        (
+            json!("TypeError"),
+            json!("Incorrect type: the provided value is not of type 'MessageSendRequest'.")
         )
     );
     assert!(t["ok"].get("error").is_none(), "{t}");
     let stats = f.broker.stats("jobs").unwrap();
-    assert_eq!((stats.visible, stats.delayed), (1, 1));
+    assert_eq!((stats.visible, stats.delayed), (1, 2));
 }
 
 #[test]
@@ -342,6 +404,7 @@ fn explicit_calls_and_throwing_handlers_settle_by_cloudflares_rules() {
     b.retry({ delaySeconds: 30 });
     a.retry();
     try { c.retry({ delaySeconds: -1 }); } catch (e) { seen.push(e.message); }
+    try { c.retry({ delaySeconds: 2 ** 31 }); } catch (e) { seen.push(e.message); }
   },
 "#,
         "",
@@ -362,17 +425,27 @@ fn explicit_calls_and_throwing_handlers_settle_by_cloudflares_rules() {
     let report = f.broker.settle(&batch, &result.outcome).unwrap();
     assert_eq!(
         (report.acked, report.retried),
-        (2, 1),
-        "a acked (its later retry ignored), b retried, c undecided and acked"
+        (1, 2),
+        "a acked (its later retry ignored), b retried, c retried at once (a negative delay is held to 0)"
     );
     assert_eq!(
         f.seen(),
         [json!(
-            "retry delay -1 is invalid: delaySeconds must be an integer from 0 to 86400"
-        )]
+            "Value out of range. Must be between -2147483648 and 2147483647 (inclusive)."
+        )],
+        "only a delay outside int32 throws, as in workerd"
     );
     let stats = f.broker.stats("jobs").unwrap();
-    assert_eq!(stats.delayed, 1, "b waits its 30 s");
+    assert_eq!(
+        (stats.visible, stats.delayed),
+        (1, 1),
+        "b waits its 30 s, c is due now"
+    );
+    f.clock.advance_secs(5);
+    let again = f.broker.next_push_batch("jobs").unwrap().unwrap();
+    assert_eq!(again.messages.len(), 1);
+    assert_eq!(again.messages[0].attempts, 2);
+    f.broker.settle(&again, &again.outcome()).unwrap();
 
     for body in ["throw-after-ack", "x", "y"] {
         f.broker
@@ -424,7 +497,8 @@ fn scheduled_gets_its_controller_and_reports_failures_and_no_retry() {
     let f = Fixture::new(
         r#"
   async scheduled(controller, env, ctx) {
-    seen.push({ cron: controller.cron, time: controller.scheduledTime, type: controller.type });
+    seen.push({ cron: controller.cron, time: controller.scheduledTime, type: typeof controller.type, keys: Object.keys(controller) });
+    try { controller.cron = "changed"; } catch (e) {}
     if (controller.cron === "fail") throw new TypeError("cron broke");
     if (controller.cron === "norety") { controller.noRetry(); throw new Error("once only"); }
     if (controller.cron === "wait") ctx.waitUntil(Promise.reject(new Error("late failure")));
@@ -452,7 +526,8 @@ fn scheduled_gets_its_controller_and_reports_failures_and_no_retry() {
     );
     assert_eq!(
         f.seen()[0],
-        json!({"cron": "*/5 * * * *", "time": 1234, "type": "scheduled"})
+        json!({"cron": "*/5 * * * *", "time": 1234, "type": "undefined", "keys": ["cron", "scheduledTime"]}),
+        "cron and scheduledTime are own read-only properties and there is no type, as in workerd"
     );
 }
 
@@ -655,4 +730,72 @@ fn cron_task_fires_due_runs_by_the_injected_clock_and_retries_failures() {
     assert_eq!(f.seen().len(), 4, "only once");
     assert_eq!(f.seen()[3], json!(["* * * * *", slot2 + 3_600_000]));
     f.rt.block_on(handle.stop());
+}
+
+/// A body sent without `contentType` is JSON from compatibility date
+/// 2024-03-18 (or with `queues_json_messages`), V8-serialized before it or
+/// with `no_queues_json_messages`, as in workerd.
+#[test]
+fn the_default_content_type_follows_the_compatibility_date() {
+    let cases: [(Option<&str>, &[&str], QueueContentType); 5] = [
+        (Some("2025-09-01"), &[], QueueContentType::Json),
+        (Some("2024-03-18"), &[], QueueContentType::Json),
+        (Some("2024-03-17"), &[], QueueContentType::V8),
+        (
+            Some("2023-01-01"),
+            &["queues_json_messages"],
+            QueueContentType::Json,
+        ),
+        (
+            Some("2025-09-01"),
+            &["no_queues_json_messages"],
+            QueueContentType::V8,
+        ),
+    ];
+    for (date, flags, want) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = ManualClock::new(START_MS);
+        let broker = QueueBroker::open(
+            &dir.path().join("queues.sqlite"),
+            clock.shared(),
+            QueueLimits::default(),
+        )
+        .unwrap();
+        broker.set_consumer(ConsumerConfig::worker("jobs")).unwrap();
+        let producer = broker.producer("jobs", ProducerConfig::default()).unwrap();
+        let flags: Vec<String> = flags.iter().map(|f| f.to_string()).collect();
+        let adapter = QueueAdapter::new("JOBS", producer).with_compatibility(date, &flags);
+        let source = worker_source(
+            "",
+            r#"    await env.JOBS.send({ when: new Date(0) });
+    await env.JOBS.sendBatch([{ body: { n: 1 } }]);"#,
+        );
+        let pool = start(dir.path(), &source, vec![Arc::new(adapter)]);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let resp = rt
+            .block_on(pool.dispatch(WorkerRequest {
+                id: "t".into(),
+                method: "GET".into(),
+                url: "http://localhost/".into(),
+                headers: vec![],
+                body: Bytes::new(),
+            }))
+            .unwrap();
+        assert_eq!(resp.status, 200);
+        clock.advance_secs(5);
+        let batch = broker.next_push_batch("jobs").unwrap().unwrap();
+        let types: Vec<QueueContentType> = batch.messages.iter().map(|m| m.content_type).collect();
+        assert_eq!(types, [want, want], "{date:?} {flags:?}");
+        if want == QueueContentType::Json {
+            assert_eq!(
+                batch.messages[0].body,
+                br#"{"when":"1970-01-01T00:00:00.000Z"}"#
+            );
+        }
+        pool.shutdown();
+        pool.join();
+    }
 }

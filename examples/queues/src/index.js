@@ -11,12 +11,16 @@ export default {
     const options = delay === null ? {} : { delaySeconds: Number(delay) };
     if (request.method === "POST" && url.pathname === "/jobs") {
       const job = await request.json();
-      await env.JOBS.send({ ...job, sentAt: new Date() }, options);
+      // v8 keeps the Date; without contentType the body would be JSON.
+      await env.JOBS.send({ ...job, sentAt: new Date() }, { ...options, contentType: "v8" });
       return new Response("queued\n", { status: 202 });
     }
     if (request.method === "POST" && url.pathname === "/jobs/batch") {
       const jobs = await request.json();
-      await env.JOBS.sendBatch(jobs.map((job) => ({ body: { ...job, sentAt: new Date() } })), options);
+      await env.JOBS.sendBatch(
+        jobs.map((job) => ({ body: { ...job, sentAt: new Date() }, contentType: "v8" })),
+        options,
+      );
       return new Response("queued " + jobs.length + "\n", { status: 202 });
     }
     if (request.method === "POST" && url.pathname === "/exports") {

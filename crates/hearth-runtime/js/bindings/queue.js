@@ -5,9 +5,14 @@
 (function (native, util) {
   "use strict";
   const codec = native.codec;
+  // workerd's default content type: `json` from compatibility date
+  // 2024-03-18 (flag queues_json_messages), `v8` before.
+  const defaultType = native.jsonByDefault ? "json" : "v8";
 
+  // Only an absent contentType means the default; anything else, null
+  // included, is read as a string and must name a type.
   function contentTypeOf(value) {
-    if (value === undefined || value === null) return "v8";
+    if (value === undefined) return defaultType;
     const t = String(value).toLowerCase();
     if (t === "text" || t === "bytes" || t === "json" || t === "v8") return t;
     throw new TypeError("Unsupported queue message content type: " + String(value));
@@ -38,33 +43,74 @@
     }
   }
 
+  // delaySeconds is a 32-bit integer to workerd: any value is converted
+  // (NaN and infinities to 0, fractions truncated) and only one outside the
+  // int32 range is refused here; the broker checks the allowed range.
+  function int32(value) {
+    const n = Number(value);
+    if (!Number.isFinite(n)) return 0;
+    const t = Math.trunc(n);
+    if (t < -2147483648 || t > 2147483647) {
+      throw new TypeError("Value out of range. Must be between -2147483648 and 2147483647 (inclusive).");
+    }
+    return t;
+  }
+
   function delayOf(options) {
     if (options === undefined || options === null || options.delaySeconds === undefined) return undefined;
-    return Number(options.delaySeconds);
+    return int32(options.delaySeconds);
+  }
+
+  // Options must be an object (or absent): workerd's dictionary conversion.
+  function optionsOf(options, method, type) {
+    if (options === undefined || options === null) return undefined;
+    if (typeof options !== "object" && typeof options !== "function") {
+      throw new TypeError("Failed to execute '" + method + "' on 'WorkerQueue': parameter 2 is not of type '" + type + "'.");
+    }
+    return options;
   }
 
   class WorkerQueue {
     async send(body, options) {
-      const type = contentTypeOf(options === undefined || options === null ? undefined : options.contentType);
-      native.send(serialize(body, type), type, delayOf(options));
+      if (arguments.length === 0) {
+        throw new TypeError("Failed to execute 'send' on 'WorkerQueue': parameter 1 is not of type 'JsValue'.");
+      }
+      options = optionsOf(options, "send", "SendOptions");
+      const delay = delayOf(options);
+      if (body === undefined) throw new TypeError("Message body cannot be undefined");
+      const type = contentTypeOf(options === undefined ? undefined : options.contentType);
+      native.send(serialize(body, type), type, delay);
     }
 
     async sendBatch(messages, options) {
-      if (messages === null || messages === undefined || typeof messages[Symbol.iterator] !== "function") {
-        throw new TypeError("Failed to execute 'sendBatch' on 'WorkerQueue': parameter 1 is not of type 'Iterable'.");
+      // A sequence: any iterable object, but not a string.
+      if (messages === null || typeof messages !== "object" || typeof messages[Symbol.iterator] !== "function") {
+        throw new TypeError("Failed to execute 'sendBatch' on 'WorkerQueue': parameter 1 is not of type 'Sequence'.");
       }
-      const bodies = [], types = [], delays = [];
+      options = optionsOf(options, "sendBatch", "SendBatchOptions");
+      // Every entry is converted (delays included) before any is checked
+      // or serialized, as workerd converts its arguments first.
+      const list = [];
       for (const m of messages) {
-        if (m === null || typeof m !== "object") {
-          throw new TypeError("Failed to execute 'sendBatch' on 'WorkerQueue': every message must be an object with a body.");
+        if (m === null || m === undefined) {
+          throw new TypeError("Cannot initialize N7workerd3api11WorkerQueue18MessageSendRequestE with required members from an undefined or null value.");
         }
+        if (typeof m !== "object" && typeof m !== "function") {
+          throw new TypeError("Incorrect type: the provided value is not of type 'MessageSendRequest'.");
+        }
+        list.push({ body: m.body, contentType: m.contentType, delay: delayOf(m) });
+      }
+      const batchDelay = delayOf(options);
+      if (list.length === 0) throw new TypeError("sendBatch() requires at least one message");
+      const bodies = [], types = [], delays = [];
+      for (const m of list) {
+        if (m.body === undefined) throw new TypeError("Message body cannot be undefined");
         const type = contentTypeOf(m.contentType);
         bodies.push(serialize(m.body, type));
         types.push(type);
-        const d = delayOf(m);
-        delays.push(d === undefined ? null : d);
+        delays.push(m.delay === undefined ? null : m.delay);
       }
-      native.sendBatch(bodies, types, delays, delayOf(options));
+      native.sendBatch(bodies, types, delays, batchDelay);
     }
   }
 

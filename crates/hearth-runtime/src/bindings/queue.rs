@@ -27,6 +27,22 @@ pub struct QueueAdapter {
     producer: QueueProducer,
     backend: String,
     sent: Option<Arc<Notify>>,
+    json_by_default: bool,
+}
+
+/// The compatibility date from which a body sent without `contentType` is
+/// JSON rather than V8-serialized (workerd's `queues_json_messages`).
+pub const JSON_MESSAGES_DATE: &str = "2024-03-18";
+
+/// Whether a worker with this compatibility date and these flags sends
+/// bodies without a `contentType` as JSON: from [`JSON_MESSAGES_DATE`] on,
+/// or with `queues_json_messages`, unless `no_queues_json_messages` is set.
+pub fn queues_json_messages(compatibility_date: Option<&str>, flags: &[String]) -> bool {
+    if flags.iter().any(|f| f == "no_queues_json_messages") {
+        return false;
+    }
+    flags.iter().any(|f| f == "queues_json_messages")
+        || compatibility_date.is_some_and(|d| d >= JSON_MESSAGES_DATE)
 }
 
 impl QueueAdapter {
@@ -36,7 +52,17 @@ impl QueueAdapter {
             producer,
             backend: "sqlite".into(),
             sent: None,
+            json_by_default: false,
         }
+    }
+
+    /// Picks the default content type from the worker's compatibility date
+    /// and flags (see [`queues_json_messages`]). Without this call a body
+    /// sent without `contentType` is V8-serialized, as on a worker with no
+    /// compatibility date.
+    pub fn with_compatibility(mut self, date: Option<&str>, flags: &[String]) -> Self {
+        self.json_by_default = queues_json_messages(date, flags);
+        self
     }
 
     /// Sets what the health report says about where the data lives.
@@ -104,6 +130,7 @@ impl BindingAdapter for QueueAdapter {
     fn install<'js>(&self, ctx: &Ctx<'js>, env: &Object<'js>) -> rquickjs::Result<()> {
         let native = Object::new(ctx.clone())?;
         native.set("codec", crate::events::structured_codec(ctx)?)?;
+        native.set("jsonByDefault", self.json_by_default)?;
 
         // send(bytes | string, contentType, delaySeconds)
         let producer = self.producer.clone();

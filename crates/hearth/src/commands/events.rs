@@ -133,6 +133,10 @@ pub fn open(project: &Project) -> Result<EventSources> {
                 })?;
             sources.adapters.push(Arc::new(
                 QueueAdapter::new(&p.binding, producer)
+                    .with_compatibility(
+                        config.compatibility_date.as_deref(),
+                        &config.compatibility_flags,
+                    )
                     .with_backend(backend.clone())
                     .notify_on_send(options.wake.clone()),
             ));
