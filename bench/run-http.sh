@@ -5,7 +5,8 @@
 #   bench/run-http.sh [hearth-bench http options...]
 #
 # e.g. `bench/run-http.sh --duration 5 --only hello,json-echo`. HEARTH_BIN=FILE
-# measures that hearth binary instead of building one. Installs what
+# measures that hearth binary instead of building one; CARGO_TARGET_DIR is
+# honoured for the builds. Installs what
 # is missing (wrk from apt; node, workerd, miniflare and wrangler at pinned
 # versions from npm into bench/.peers/), builds Hearth and hearth-bench in
 # release mode, runs every scenario and writes bench/RESULTS.md.
@@ -22,6 +23,8 @@ WRANGLER_VERSION=4.116.0
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/.." && pwd)"
 peers="$here/.peers"
+target="${CARGO_TARGET_DIR:-$root/target}"
+case "$target" in /*) ;; *) target="$root/$target" ;; esac
 
 as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
@@ -58,7 +61,7 @@ if [ -n "${HEARTH_BIN:-}" ]; then
   echo "==> building hearth-bench (release); measuring $hearth"
   (cd "$root" && cargo build --release -p hearth-bench)
 else
-  hearth="$root/target/release/hearth"
+  hearth="$target/release/hearth"
   echo "==> building hearth and hearth-bench (release)"
   (cd "$root" && cargo build --release -p hearth -p hearth-bench)
 fi
@@ -68,7 +71,7 @@ invoked_as="bench/run-http.sh"
 for arg in "$@"; do invoked_as+=" $(printf '%q' "$arg")"; done
 
 cd "$root"
-exec "$root/target/release/hearth-bench" http \
+exec "$target/release/hearth-bench" http \
   --hearth "$hearth" \
   --peers "$peers" \
   --invoked-as "$invoked_as" \

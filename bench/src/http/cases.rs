@@ -22,15 +22,40 @@ pub enum CaseId {
     Kv,
     D1Select,
     D1Insert,
+    #[value(name = "do-counter-1")]
+    DoCounter1,
+    #[value(name = "do-counter-1000")]
+    DoCounter1000,
+    #[value(name = "queue-produce-consume")]
+    Queue,
+    #[value(name = "workflow-5-step")]
+    Workflow,
 }
 
-pub const ALL: [CaseId; 5] = [
+pub const ALL: [CaseId; 9] = [
     CaseId::Hello,
     CaseId::JsonEcho,
     CaseId::Kv,
     CaseId::D1Select,
     CaseId::D1Insert,
+    CaseId::DoCounter1,
+    CaseId::DoCounter1000,
+    CaseId::Queue,
+    CaseId::Workflow,
 ];
+
+/// Objects the 1000-object counter case spreads its requests over (the
+/// number is also written in its wrk script).
+pub const DO_OBJECTS: u32 = 1_000;
+
+/// What a scenario whose work goes on after the response (a queue consumer,
+/// a workflow run) counts at its `GET /stats` route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Completion {
+    /// What one unit of finished work is, for the report ("messages
+    /// consumed").
+    pub unit: &'static str,
+}
 
 /// One request with the status and body every server must answer.
 #[derive(Debug, Clone)]
@@ -53,6 +78,12 @@ impl CaseId {
             Self::Kv => "KV read-heavy (95% get / 5% put, 1000 keys, 100 B values)",
             Self::D1Select => "D1 point select (primary key, 10,000 rows)",
             Self::D1Insert => "D1 insert (one row per request)",
+            Self::DoCounter1 => "Durable Object counter, one object (RPC, storage get + put)",
+            Self::DoCounter1000 => {
+                "Durable Object counter, 1000 objects (idFromName of a random one per request)"
+            }
+            Self::Queue => "Queue produce-to-consume (send per request, batches of 100 acked)",
+            Self::Workflow => "Workflow, 5 steps (one instance created per request)",
         }
     }
 
@@ -63,6 +94,9 @@ impl CaseId {
             Self::JsonEcho => "json-echo",
             Self::Kv => "kv",
             Self::D1Select | Self::D1Insert => "d1",
+            Self::DoCounter1 | Self::DoCounter1000 => "do-counter",
+            Self::Queue => "queue",
+            Self::Workflow => "workflow",
         }
     }
 
@@ -74,6 +108,10 @@ impl CaseId {
             Self::Kv => Some("kv-95-5.lua"),
             Self::D1Select => Some("d1-select.lua"),
             Self::D1Insert => Some("d1-insert.lua"),
+            Self::DoCounter1 => Some("do-counter-1.lua"),
+            Self::DoCounter1000 => Some("do-counter-1000.lua"),
+            Self::Queue => Some("queue-send.lua"),
+            Self::Workflow => Some("workflow-create.lua"),
         }
     }
 
@@ -83,6 +121,29 @@ impl CaseId {
 
     pub fn uses_d1(self) -> bool {
         matches!(self, Self::D1Select | Self::D1Insert)
+    }
+
+    /// Durable Objects, queues and workflows: bindings that plain workerd
+    /// has no local implementation of.
+    pub fn uses_platform(self) -> bool {
+        matches!(
+            self,
+            Self::DoCounter1 | Self::DoCounter1000 | Self::Queue | Self::Workflow
+        )
+    }
+
+    /// For scenarios whose work finishes after the response: what their
+    /// `/stats` route counts.
+    pub fn completion(self) -> Option<Completion> {
+        match self {
+            Self::Queue => Some(Completion {
+                unit: "messages consumed",
+            }),
+            Self::Workflow => Some(Completion {
+                unit: "instances completed",
+            }),
+            _ => None,
+        }
     }
 
     /// Requests that write the case's data before the warm-up.
@@ -95,7 +156,12 @@ impl CaseId {
             expect_body: Some(b"ok".to_vec()),
         };
         match self {
-            Self::Hello | Self::JsonEcho => Vec::new(),
+            Self::Hello
+            | Self::JsonEcho
+            | Self::DoCounter1
+            | Self::DoCounter1000
+            | Self::Queue
+            | Self::Workflow => Vec::new(),
             Self::Kv => (0..KV_KEYS)
                 .step_by(KV_SEED_BATCH as usize)
                 .map(|from| post(format!("/seed?from={from}&count={KV_SEED_BATCH}")))
@@ -143,6 +209,28 @@ impl CaseId {
                 expect_status: 200,
                 expect_body: Some(b"ok".to_vec()),
             }],
+            // Each server starts empty, so the first increment answers 1.
+            Self::DoCounter1 => vec![get("/c/0", b"1".to_vec()), get("/c/0", b"2".to_vec())],
+            Self::DoCounter1000 => vec![
+                get("/c/0", b"1".to_vec()),
+                get(&format!("/c/{}", DO_OBJECTS - 1), b"1".to_vec()),
+            ],
+            // What the message or instance then does is checked by waiting
+            // for the count at /stats to reach what was produced.
+            Self::Queue => vec![Probe {
+                method: "POST",
+                path: "/send".to_owned(),
+                body: Some(("text/plain", b"probe".to_vec())),
+                expect_status: 200,
+                expect_body: Some(b"ok".to_vec()),
+            }],
+            Self::Workflow => vec![Probe {
+                method: "POST",
+                path: "/start".to_owned(),
+                body: None,
+                expect_status: 200,
+                expect_body: Some(b"ok".to_vec()),
+            }],
         }
     }
 }
@@ -160,23 +248,6 @@ pub fn d1_row(id: u64) -> String {
         id * 7 % 1000
     )
 }
-
-/// Scenarios no server here runs yet, listed so the table shows the gap.
-pub const NOT_YET: &[(&str, &str)] = &[
-    (
-        "Durable Object counter, one object",
-        "Hearth does not serve Durable Objects yet",
-    ),
-    (
-        "Durable Object counter, 1000 objects",
-        "Hearth does not serve Durable Objects yet",
-    ),
-    (
-        "Queue produce-to-consume",
-        "Hearth does not serve Queues yet",
-    ),
-    ("Workflow, 5 steps", "Hearth does not serve Workflows yet"),
-];
 
 #[cfg(test)]
 mod tests {
@@ -199,6 +270,15 @@ mod tests {
             );
             assert_eq!(toml.contains("[[kv_namespaces]]"), case.uses_kv());
             assert_eq!(toml.contains("[[d1_databases]]"), case.uses_d1());
+            assert_eq!(
+                toml.contains("[[durable_objects.bindings]]"),
+                case.uses_platform()
+            );
+            assert_eq!(toml.contains("[[queues.consumers]]"), case == CaseId::Queue);
+            assert_eq!(toml.contains("[[workflows]]"), case == CaseId::Workflow);
+            // The end-to-end scenarios count finished work at /stats.
+            let js = std::fs::read_to_string(dir.join("index.js")).unwrap();
+            assert_eq!(js.contains("\"/stats\""), case.completion().is_some());
             if let Some(script) = case.script() {
                 assert!(bench_dir().join("wrk").join(script).is_file(), "{script}");
             }
@@ -211,5 +291,31 @@ mod tests {
         assert_eq!(seed.len(), 10);
         assert_eq!(seed[9].path, "/seed?from=900&count=100");
         assert_eq!(d1_row(7), r#"{"id":7,"name":"item-7","price":49}"#);
+    }
+
+    #[test]
+    fn the_thousand_objects_script_draws_from_every_name() {
+        let lua = std::fs::read_to_string(bench_dir().join("wrk/do-counter-1000.lua")).unwrap();
+        assert!(lua.contains(&format!("local objects = {DO_OBJECTS}")));
+        let last = CaseId::DoCounter1000.checks().pop().unwrap();
+        assert_eq!(last.path, "/c/999");
+    }
+
+    #[test]
+    fn scenario_names_on_the_command_line() {
+        let names: Vec<String> = ALL
+            .iter()
+            .filter_map(|c| c.to_possible_value())
+            .map(|v| v.get_name().to_owned())
+            .collect();
+        assert_eq!(
+            names[5..],
+            [
+                "do-counter-1",
+                "do-counter-1000",
+                "queue-produce-consume",
+                "workflow-5-step"
+            ]
+        );
     }
 }

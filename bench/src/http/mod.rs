@@ -37,6 +37,16 @@ pub struct HttpArgs {
     #[arg(long, default_value_t = 3)]
     pub warmup: u64,
 
+    /// Measured seconds of the queue and workflow scenarios, whose work goes
+    /// on after wrk stops (the same for every server).
+    #[arg(long, default_value_t = 5)]
+    pub end_to_end_duration: u64,
+
+    /// Longest wait, in seconds, for a queue or workflow scenario to finish
+    /// the work its requests started.
+    #[arg(long, default_value_t = 120)]
+    pub drain_timeout: u64,
+
     /// wrk connections.
     #[arg(long, default_value_t = 16)]
     pub connections: u32,
@@ -81,9 +91,36 @@ pub enum Row {
     Measured {
         outcome: wrk::Outcome,
         peak_rss_kib: Option<u64>,
+        /// For the queue and workflow scenarios: the work finished.
+        end_to_end: Option<EndToEnd>,
     },
     NotAvailable(String),
     Failed(String),
+}
+
+/// How the work started by one measured run finished (queue messages
+/// consumed, workflow instances completed).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EndToEnd {
+    /// Units the measured run started: wrk's 2xx answers.
+    pub started: u64,
+    /// Units finished since the measured run began.
+    pub finished: u64,
+    /// From the start of the measured run until the count reached
+    /// `started` (or the drain timeout).
+    pub elapsed: Duration,
+    /// From the end of the wrk run until then.
+    pub lag: Duration,
+}
+
+impl EndToEnd {
+    pub fn per_sec(&self) -> f64 {
+        self.finished as f64 / self.elapsed.as_secs_f64()
+    }
+
+    pub fn complete(&self) -> bool {
+        self.finished >= self.started
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -125,6 +162,10 @@ pub fn run(args: &HttpArgs, command: &str) -> Result<()> {
         args.servers.clone()
     };
     check_prerequisites(&env, &kinds)?;
+    // The servers run in their own directories: relative paths would miss.
+    for path in [&mut env.hearth, &mut env.peers] {
+        *path = fs::canonicalize(&*path).with_context(|| format!("locating {}", path.display()))?;
+    }
     // Run private copies: a rebuild of the workspace during the run must
     // neither change nor remove the programs being measured.
     let bin = env.scratch.join("bin");
@@ -167,11 +208,25 @@ pub fn run(args: &HttpArgs, command: &str) -> Result<()> {
                     }
                 },
             };
-            if let Row::Measured { outcome, .. } = &row {
+            if let Row::Measured {
+                outcome,
+                end_to_end,
+                ..
+            } = &row
+            {
                 eprintln!(
                     "   {:.0} req/s, p50 {:?}, p99 {:?}",
                     outcome.requests_per_sec, outcome.p50, outcome.p99
                 );
+                if let Some(e) = end_to_end {
+                    eprintln!(
+                        "   {} of {} finished: {:.0}/s end to end, drain lag {:?}",
+                        e.finished,
+                        e.started,
+                        e.per_sec(),
+                        e.lag
+                    );
+                }
             }
             rows.push((kind, row));
         }
@@ -263,16 +318,108 @@ fn measure(
     let script = case.script().map(|s| env.bench.join("wrk").join(s));
     // The scripts set each request's path themselves; hello takes the URL's.
     let path = "/";
+    let drain_timeout = Duration::from_secs(args.drain_timeout);
+    // Units of work started before the measured run (the checks, the
+    // warm-up), which must be finished before it starts.
+    let mut started_before = case.checks().len() as u64;
     if args.warmup > 0 {
-        wrk::run(load, server.addr, path, script.as_deref(), args.warmup)?;
+        let warm = wrk::run(load, server.addr, path, script.as_deref(), args.warmup)?;
+        started_before += warm.requests - warm.non_2xx;
     }
-    let outcome = wrk::run(load, server.addr, path, script.as_deref(), args.duration)?;
+    let Some(completion) = case.completion() else {
+        let outcome = wrk::run(load, server.addr, path, script.as_deref(), args.duration)?;
+        let peak_rss_kib = server.peak_rss_kib();
+        drop(server);
+        return Ok(Row::Measured {
+            outcome,
+            peak_rss_kib,
+            end_to_end: None,
+        });
+    };
+    let (before, _) =
+        wait_for_count(server.addr, started_before, drain_timeout).map_err(with_log)?;
+    if before < started_before {
+        return Err(with_log(anyhow::anyhow!(
+            "only {before} of the {started_before} {} before the measured run finished within {} s",
+            completion.unit,
+            args.drain_timeout
+        )));
+    }
+    // Requests still in flight when the warm-up's wrk stopped may have
+    // started work that is not finished yet: let it finish first, so that
+    // the measured run counts only its own.
+    let before = settle(server.addr, before, drain_timeout).map_err(with_log)?;
+    let start = Instant::now();
+    let outcome = wrk::run(
+        load,
+        server.addr,
+        path,
+        script.as_deref(),
+        args.end_to_end_duration,
+    )?;
+    let wrk_done = Instant::now();
+    // wrk counts the requests it saw answered; one still in flight when it
+    // stopped may add a unit more, which is then counted as finished too.
+    let started = outcome.requests - outcome.non_2xx;
+    let (after, at) =
+        wait_for_count(server.addr, before + started, drain_timeout).map_err(with_log)?;
     let peak_rss_kib = server.peak_rss_kib();
     drop(server);
     Ok(Row::Measured {
         outcome,
         peak_rss_kib,
+        end_to_end: Some(EndToEnd {
+            started,
+            finished: after - before,
+            elapsed: at - start,
+            lag: at.saturating_duration_since(wrk_done),
+        }),
     })
+}
+
+/// How long the count at `/stats` must stay the same to count as settled:
+/// longer than the queue scenario's max_batch_timeout (1 s).
+const SETTLED: Duration = Duration::from_millis(1500);
+
+/// Polls `GET /stats` until the count stops growing for [`SETTLED`].
+fn settle(addr: std::net::SocketAddr, mut count: u64, timeout: Duration) -> Result<u64> {
+    let deadline = Instant::now() + timeout;
+    let mut since = Instant::now();
+    while since.elapsed() < SETTLED && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+        let (now, _) = wait_for_count(addr, 0, timeout)?;
+        if now != count {
+            count = now;
+            since = Instant::now();
+        }
+    }
+    Ok(count)
+}
+
+/// Polls `GET /stats` until it counts at least `target`, or `timeout`
+/// passes; answers the last count and when it was read.
+fn wait_for_count(
+    addr: std::net::SocketAddr,
+    target: u64,
+    timeout: Duration,
+) -> Result<(u64, Instant)> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let res = client::request(addr, "GET", "/stats", None, Duration::from_secs(30))?;
+        let at = Instant::now();
+        let text = String::from_utf8_lossy(&res.body);
+        if res.status != 200 {
+            bail!("GET /stats answered {} {text:?}", res.status);
+        }
+        let count: u64 = text
+            .trim()
+            .parse()
+            .with_context(|| format!("GET /stats answered {text:?}, not a count"))?;
+        if count >= target || at > deadline {
+            return Ok((count, at));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// Sends one probe and checks its status and body.

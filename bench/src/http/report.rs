@@ -5,9 +5,9 @@ use std::fmt::Write as _;
 use std::process::Command;
 use std::time::Duration;
 
-use super::cases::{self, CaseId};
+use super::cases::CaseId;
 use super::servers::{Env, ServerKind};
-use super::{CaseResult, HttpArgs, Row, package_version, wrk};
+use super::{CaseResult, EndToEnd, HttpArgs, Row, package_version, wrk};
 use crate::machine::Machine;
 
 pub struct Report<'a> {
@@ -36,7 +36,8 @@ pub fn versions(env: &Env, kinds: &[ServerKind]) -> Vec<(String, String)> {
             ),
             ServerKind::Miniflare => format!(
                 "miniflare {} on Node {}, through its API (bench/peers/miniflare-serve.mjs), \
-                 KV and D1 persisted to disk; wrangler {} installed beside it (same workerd)",
+                 bindings from each worker's wrangler.toml, KV, D1, Durable Objects and \
+                 Workflows persisted to disk; wrangler {} installed beside it (same workerd)",
                 package_version(&env.peers, "miniflare").unwrap_or_else(|| "?".to_owned()),
                 first_line_of(Command::new(env.node()).arg("--version")),
                 package_version(&env.peers, "wrangler").unwrap_or_else(|| "?".to_owned()),
@@ -140,6 +141,38 @@ pub fn render(r: &Report<'_>) -> String {
     );
     let _ = writeln!(
         s,
+        "- Durable Objects: every request goes from the worker's fetch() to a `Counter` \
+         object (SQLite-backed class, `new_sqlite_classes`) by RPC; `increment()` reads the \
+         value with `ctx.storage.get`, writes it back with `ctx.storage.put` and the worker \
+         answers the new value. \"One object\" sends every request to the same object, so \
+         its calls run one at a time; \"1000 objects\" picks `idFromName(\"counter-<n>\")` \
+         with n drawn at random per request (`bench/wrk/do-counter-1000.lua`), so up to 1000 \
+         objects are live."
+    );
+    let _ = writeln!(
+        s,
+        "- Queue produce-to-consume: each request sends one message (`env.Q.send`); the \
+         worker's queue() handler (max_batch_size 100, max_batch_timeout 1 s, in the \
+         wrangler.toml both servers read) acks each batch and adds its size to a count kept \
+         by one Durable Object. Workflow, 5 steps: each request creates an instance \
+         (`env.FLOW.create`) whose run() does five `step.do` of trivial work; the fifth adds \
+         one to a count kept by one Durable Object. For both, wrk runs {} s (shorter, since \
+         the work goes on after the answers), after the warm-up's work has all finished (the count at `/stats` reached the warm-up's \
+         answers and then stayed the same for 1.5 s); \
+         req/s, p50 and p99 are the producing requests'. Then the harness polls `GET /stats` \
+         until the count has grown by wrk's 2xx answers (at most {} s). \"End to end\" is \
+         that count divided by the time from the start of the wrk run until the poll that \
+         saw it (messages consumed or instances completed per second, to within the 20 ms \
+         poll); \"drain lag\" is the part of that time after wrk stopped. The queue's lag \
+         includes up to one max_batch_timeout for the last, partial batch. miniflare's queue \
+         broker keeps messages in memory (Hearth's are rows in SQLite) and arms one timer per \
+         waiting message; workerd allows 10,000 active timers, so once about 10,000 messages \
+         wait, miniflare's sends fail with 'Queue send failed: Internal Server Error' \
+         (counted under errors, and not in the messages to consume).",
+        a.end_to_end_duration, a.drain_timeout
+    );
+    let _ = writeln!(
+        s,
         "- Each server starts fresh for each scenario, with an empty data directory; the \
          scenario's data is written through the worker itself, then one request per route is \
          checked for the exact expected bytes on every server before the load starts."
@@ -173,21 +206,7 @@ pub fn render(r: &Report<'_>) -> String {
         render_case(&mut s, case);
     }
 
-    let _ = writeln!(s, "### Not measured yet\n");
-    let _ = writeln!(
-        s,
-        "Listed so the gap stays visible; the peers are measured once Hearth serves the \
-         binding.\n"
-    );
-    let _ = writeln!(
-        s,
-        "| Scenario | Hearth | workerd | miniflare | raw hyper |\n|---|---|---|---|---|"
-    );
-    for (name, why) in cases::NOT_YET {
-        let _ = writeln!(s, "| {name} | n/a: {why} | not run | not run | not run |");
-    }
-
-    let _ = writeln!(s, "\n## Reading\n");
+    let _ = writeln!(s, "## Reading\n");
     for line in reading(r.results) {
         let _ = writeln!(s, "- {line}");
     }
@@ -197,27 +216,43 @@ pub fn render(r: &Report<'_>) -> String {
 fn render_case(s: &mut String, case: &CaseResult) {
     let _ = writeln!(s, "### {}\n", case.case.title());
     let hearth = measured(case, ServerKind::Hearth);
-    let _ = writeln!(
-        s,
-        "| Server | req/s | p50 | p99 | peak RSS | errors | Hearth ÷ server, req/s | Hearth ÷ server, p99 |"
-    );
-    let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|---:|");
+    let hearth_e2e = end_to_end(case, ServerKind::Hearth);
+    // The queue and workflow tables carry the end-to-end figures too.
+    let unit = case.case.completion().map(|c| c.unit);
+    let columns = if unit.is_some() { 11 } else { 8 };
+    match unit {
+        Some(unit) => {
+            let _ = writeln!(
+                s,
+                "| Server | req/s | p50 | p99 | peak RSS | errors | {unit} /s, end to end | drain lag \
+                 | Hearth ÷ server, req/s | Hearth ÷ server, p99 | Hearth ÷ server, end to end |"
+            );
+            let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        }
+        None => {
+            let _ = writeln!(
+                s,
+                "| Server | req/s | p50 | p99 | peak RSS | errors | Hearth ÷ server, req/s | Hearth ÷ server, p99 |"
+            );
+            let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|---:|");
+        }
+    }
+    let blanks = |used: usize| " |".repeat(columns - used);
     for (kind, row) in &case.rows {
         match row {
             Row::Measured {
                 outcome,
                 peak_rss_kib,
+                end_to_end,
             } => {
-                let (ratio_rps, ratio_p99) = match (hearth, *kind == ServerKind::Hearth) {
-                    (Some(h), false) => (
-                        format!("{:.2}", h.requests_per_sec / outcome.requests_per_sec),
-                        format!("{:.2}", h.p99.as_secs_f64() / outcome.p99.as_secs_f64()),
-                    ),
-                    _ => ("".to_owned(), "".to_owned()),
+                let is_hearth = *kind == ServerKind::Hearth;
+                let ratio = |a: Option<f64>, b: f64| match a {
+                    Some(a) if !is_hearth => format!("{:.2}", a / b),
+                    _ => String::new(),
                 };
-                let _ = writeln!(
+                let _ = write!(
                     s,
-                    "| {} | {:.0} | {} | {} | {} | {} | {ratio_rps} | {ratio_p99} |",
+                    "| {} | {:.0} | {} | {} | {} | {} |",
                     kind.label(),
                     outcome.requests_per_sec,
                     latency(outcome.p50),
@@ -225,21 +260,70 @@ fn render_case(s: &mut String, case: &CaseResult) {
                     peak_rss_kib.map_or_else(|| "?".to_owned(), mib),
                     errors(outcome),
                 );
+                if unit.is_some() {
+                    let (rate, lag) = match end_to_end {
+                        Some(e) => (throughput(e), latency(e.lag)),
+                        None => (String::new(), String::new()),
+                    };
+                    let _ = write!(s, " {rate} | {lag} |");
+                }
+                let _ = write!(
+                    s,
+                    " {} | {} |",
+                    ratio(hearth.map(|h| h.requests_per_sec), outcome.requests_per_sec),
+                    ratio(
+                        hearth.map(|h| h.p99.as_secs_f64()),
+                        outcome.p99.as_secs_f64()
+                    ),
+                );
+                if unit.is_some() {
+                    let e2e = match end_to_end {
+                        Some(e) => ratio(hearth_e2e.map(|h| h.per_sec()), e.per_sec()),
+                        None => String::new(),
+                    };
+                    let _ = write!(s, " {e2e} |");
+                }
+                let _ = writeln!(s);
             }
             Row::NotAvailable(why) => {
-                let _ = writeln!(s, "| {} | n/a: {why} | | | | | | |", kind.label());
+                let _ = writeln!(s, "| {} | n/a: {why} |{}", kind.label(), blanks(2));
             }
             Row::Failed(why) => {
                 let _ = writeln!(
                     s,
-                    "| {} | failed: {} | | | | | | |",
+                    "| {} | failed: {} |{}",
                     kind.label(),
-                    why.replace('|', "\\|")
+                    why.replace('|', "\\|"),
+                    blanks(2)
                 );
             }
         }
     }
     let _ = writeln!(s);
+}
+
+/// The end-to-end rate, marked when the drain timed out.
+fn throughput(e: &EndToEnd) -> String {
+    if e.complete() {
+        format!("{:.0}", e.per_sec())
+    } else {
+        format!(
+            "{:.0} (timed out: {} of {} finished)",
+            e.per_sec(),
+            e.finished,
+            e.started
+        )
+    }
+}
+
+fn end_to_end(case: &CaseResult, kind: ServerKind) -> Option<&EndToEnd> {
+    case.rows.iter().find_map(|(k, row)| match row {
+        Row::Measured {
+            end_to_end: Some(e),
+            ..
+        } if *k == kind => Some(e),
+        _ => None,
+    })
 }
 
 fn measured(case: &CaseResult, kind: ServerKind) -> Option<&wrk::Outcome> {
@@ -304,6 +388,30 @@ fn reading(results: &[CaseResult]) -> Vec<String> {
                 ));
             }
         }
+        if let (Some(c), Some(he)) = (case.case.completion(), end_to_end(case, ServerKind::Hearth))
+        {
+            let mut e2e = Vec::new();
+            if let Some(me) = end_to_end(case, ServerKind::Miniflare) {
+                e2e.push(format!(
+                    "{:.2}× miniflare's ({:.0}/s, drain lag {})",
+                    he.per_sec() / me.per_sec(),
+                    me.per_sec(),
+                    latency(me.lag)
+                ));
+            }
+            parts.push(format!(
+                "end to end {:.0} {}/s{} with a drain lag of {}{}",
+                he.per_sec(),
+                c.unit,
+                if he.complete() { "" } else { " (timed out)" },
+                latency(he.lag),
+                if e2e.is_empty() {
+                    String::new()
+                } else {
+                    format!(", {}", e2e.join(", "))
+                }
+            ));
+        }
         let errors = if h.non_2xx + h.socket_errors > 0 {
             format!(" Hearth had errors under load: {}.", errors(h))
         } else {
@@ -319,12 +427,13 @@ fn reading(results: &[CaseResult]) -> Vec<String> {
     }
     if results
         .iter()
-        .any(|c| matches!(c.case, CaseId::Kv | CaseId::D1Insert))
+        .any(|c| matches!(c.case, CaseId::Kv | CaseId::D1Insert) || c.case.uses_platform())
     {
         lines.push(
-            "Writes may not be equal work across servers: Hearth commits every KV put and D1 \
-             insert with SQLite in WAL mode and synchronous=FULL (an fsync before the \
-             response), while miniflare writes through workerd's local storage, whose sync \
+            "Writes may not be equal work across servers: Hearth commits every KV put, D1 \
+             insert, Durable Object storage write, queue send and workflow step with SQLite \
+             in WAL mode and synchronous=FULL (an fsync before the response or the next \
+             step), while miniflare writes through workerd's local storage, whose sync \
              policy this benchmark does not check."
                 .to_owned(),
         );
@@ -364,6 +473,7 @@ mod tests {
                     Row::Measured {
                         outcome: outcome(5000.0, 2000),
                         peak_rss_kib: Some(20480),
+                        end_to_end: None,
                     },
                 ),
                 (ServerKind::Workerd, Row::NotAvailable("no KV".to_owned())),
@@ -372,6 +482,7 @@ mod tests {
                     Row::Measured {
                         outcome: outcome(2500.0, 4000),
                         peak_rss_kib: Some(102400),
+                        end_to_end: None,
                     },
                 ),
                 (ServerKind::RawHyper, Row::Failed("boom | bang".to_owned())),
@@ -392,6 +503,70 @@ mod tests {
         let lines = reading(&[case]);
         assert!(
             lines[0].contains("Hearth served 5000 req/s, 2.00× miniflare's req/s."),
+            "{lines:?}"
+        );
+    }
+
+    #[test]
+    fn end_to_end_tables_carry_the_finished_work() {
+        let e2e = |finished: u64, started: u64, ms: u64, lag_ms: u64| EndToEnd {
+            started,
+            finished,
+            elapsed: Duration::from_millis(ms),
+            lag: Duration::from_millis(lag_ms),
+        };
+        let case = CaseResult {
+            case: CaseId::Queue,
+            rows: vec![
+                (
+                    ServerKind::Hearth,
+                    Row::Measured {
+                        outcome: outcome(4000.0, 2000),
+                        peak_rss_kib: Some(20480),
+                        end_to_end: Some(e2e(20_000, 20_000, 6_250, 1_250)),
+                    },
+                ),
+                (
+                    ServerKind::Workerd,
+                    Row::NotAvailable("no queues".to_owned()),
+                ),
+                (
+                    ServerKind::Miniflare,
+                    Row::Measured {
+                        outcome: outcome(1000.0, 4000),
+                        peak_rss_kib: Some(102400),
+                        end_to_end: Some(e2e(4_000, 5_000, 8_000, 3_000)),
+                    },
+                ),
+            ],
+        };
+        let mut s = String::new();
+        render_case(&mut s, &case);
+        assert!(
+            s.contains("| messages consumed /s, end to end | drain lag |"),
+            "{s}"
+        );
+        assert!(
+            s.contains(
+                "| Hearth | 4000 | 500 µs | 2.00 ms | 20 MiB | 0 | 3200 | 1.25 s |  |  |  |"
+            ),
+            "{s}"
+        );
+        assert!(
+            s.contains("| workerd | n/a: no queues | | | | | | | | | |\n"),
+            "{s}"
+        );
+        assert!(
+            s.contains(
+                "| miniflare | 1000 | 1.00 ms | 4.00 ms | 100 MiB | 0 | 500 (timed out: 4000 of 5000 finished) | 3.00 s | 4.00 | 0.50 | 6.40 |"
+            ),
+            "{s}"
+        );
+        let lines = reading(&[case]);
+        assert!(
+            lines[0].contains(
+                "end to end 3200 messages consumed/s with a drain lag of 1.25 s, 6.40× miniflare's (500/s, drain lag 3.00 s)"
+            ),
             "{lines:?}"
         );
     }

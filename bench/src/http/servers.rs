@@ -49,6 +49,14 @@ impl ServerKind {
                 "workerd on its own has no KV or D1 storage; miniflare provides \
                  both on top of workerd (see its row)",
             ),
+            Self::Workerd if case.uses_platform() => Some(
+                "workerd on its own needs the Durable Object, queue and workflow \
+                 simulation that miniflare builds on top of it (see its row)",
+            ),
+            Self::RawHyper if case.uses_platform() => Some(
+                "no storage, queue or workflow engine to compare with; its hello row \
+                 is the HTTP ceiling",
+            ),
             _ => None,
         }
     }
@@ -220,7 +228,7 @@ pub fn start(kind: ServerKind, case: CaseId, env: &Env) -> Result<Running> {
             c
         }
         ServerKind::Miniflare => {
-            let options = miniflare_options(&worker, addr, &dir, case);
+            let options = miniflare_options(&worker, addr, &dir)?;
             let mut c = Command::new(env.node());
             c.arg(env.bench.join("peers/miniflare-serve.mjs"))
                 .arg(&env.peers)
@@ -258,8 +266,14 @@ fn case_arg(case: CaseId) -> String {
         .unwrap_or_default()
 }
 
-/// Miniflare's options for one case, as JSON for `miniflare-serve.mjs`.
-fn miniflare_options(worker: &Path, addr: SocketAddr, dir: &Path, case: CaseId) -> String {
+/// Miniflare's options for one worker, as JSON for `miniflare-serve.mjs`,
+/// translated from the same wrangler.toml Hearth serves.
+fn miniflare_options(worker: &Path, addr: SocketAddr, dir: &Path) -> Result<String> {
+    let path = worker.join("wrangler.toml");
+    let text = fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let config: toml::Table = text
+        .parse()
+        .with_context(|| format!("parsing {}", path.display()))?;
     let mut o = serde_json::json!({
         "scriptPath": worker.join("index.js"),
         // Module names are paths relative to this root.
@@ -267,16 +281,141 @@ fn miniflare_options(worker: &Path, addr: SocketAddr, dir: &Path, case: CaseId) 
         "port": addr.port(),
         "compatibilityDate": COMPATIBILITY_DATE,
     });
-    // Persisted to disk, as Hearth's bindings are.
-    if case.uses_kv() {
-        o["kvNamespaces"] = serde_json::json!({ "KV": "bench" });
-        o["kvPersist"] = serde_json::json!(dir.join("kv"));
+    add_bindings(&mut o, &config, dir).with_context(|| format!("in {}", path.display()))?;
+    Ok(o.to_string())
+}
+
+/// Every binding of `config` in miniflare's vocabulary. Storage is persisted
+/// under `dir`, as Hearth's is; a key this does not know is an error, so a
+/// worker never runs on miniflare without one of its bindings.
+fn add_bindings(o: &mut serde_json::Value, config: &toml::Table, dir: &Path) -> Result<()> {
+    use serde_json::{Map, Value, json};
+    let tables = |key: &str| -> Vec<toml::Table> {
+        config
+            .get(key)
+            .and_then(|v| v.as_array())
+            .map(|a| a.iter().filter_map(|t| t.as_table().cloned()).collect())
+            .unwrap_or_default()
+    };
+    let text = |t: &toml::Table, key: &str| -> Result<String> {
+        t.get(key)
+            .and_then(|v| v.as_str())
+            .map(str::to_owned)
+            .ok_or_else(|| anyhow!("a binding lacks `{key}`"))
+    };
+    for key in config.keys() {
+        let known = [
+            "name",
+            "main",
+            "compatibility_date",
+            "kv_namespaces",
+            "d1_databases",
+            "durable_objects",
+            "migrations",
+            "queues",
+            "workflows",
+        ];
+        if !known.contains(&key.as_str()) {
+            bail!("`{key}` has no miniflare translation here");
+        }
     }
-    if case.uses_d1() {
-        o["d1Databases"] = serde_json::json!({ "DB": "bench" });
-        o["d1Persist"] = serde_json::json!(dir.join("d1"));
+    let persist = |name: &str| json!(dir.join(name));
+
+    let mut kv = Map::new();
+    for t in tables("kv_namespaces") {
+        kv.insert(text(&t, "binding")?, json!(text(&t, "id")?));
     }
-    o.to_string()
+    if !kv.is_empty() {
+        o["kvNamespaces"] = Value::Object(kv);
+        o["kvPersist"] = persist("kv");
+    }
+
+    let mut d1 = Map::new();
+    for t in tables("d1_databases") {
+        d1.insert(text(&t, "binding")?, json!(text(&t, "database_id")?));
+    }
+    if !d1.is_empty() {
+        o["d1Databases"] = Value::Object(d1);
+        o["d1Persist"] = persist("d1");
+    }
+
+    let sqlite_classes: Vec<String> = tables("migrations")
+        .iter()
+        .filter_map(|m| m.get("new_sqlite_classes")?.as_array().cloned())
+        .flatten()
+        .filter_map(|c| c.as_str().map(str::to_owned))
+        .collect();
+    let do_bindings: Vec<toml::Table> = config
+        .get("durable_objects")
+        .and_then(|d| d.get("bindings"))
+        .and_then(|b| b.as_array())
+        .map(|a| a.iter().filter_map(|t| t.as_table().cloned()).collect())
+        .unwrap_or_default();
+    let mut objects = Map::new();
+    for t in do_bindings {
+        let class = text(&t, "class_name")?;
+        objects.insert(
+            text(&t, "name")?,
+            json!({ "className": class, "useSQLite": sqlite_classes.contains(&class) }),
+        );
+    }
+    if !objects.is_empty() {
+        o["durableObjects"] = Value::Object(objects);
+        o["durableObjectsPersist"] = persist("do");
+    }
+
+    let queues = config.get("queues").and_then(|q| q.as_table());
+    let queue_tables = |key: &str| -> Vec<toml::Table> {
+        queues
+            .and_then(|q| q.get(key))
+            .and_then(|v| v.as_array())
+            .map(|a| a.iter().filter_map(|t| t.as_table().cloned()).collect())
+            .unwrap_or_default()
+    };
+    let mut producers = Map::new();
+    for t in queue_tables("producers") {
+        producers.insert(
+            text(&t, "binding")?,
+            json!({ "queueName": text(&t, "queue")? }),
+        );
+    }
+    if !producers.is_empty() {
+        o["queueProducers"] = Value::Object(producers);
+    }
+    let mut consumers = Map::new();
+    for t in queue_tables("consumers") {
+        let mut c = Map::new();
+        for (from, to) in [
+            ("max_batch_size", "maxBatchSize"),
+            ("max_batch_timeout", "maxBatchTimeout"),
+            ("max_retries", "maxRetries"),
+            ("retry_delay", "retryDelay"),
+        ] {
+            if let Some(n) = t.get(from).and_then(|v| v.as_integer()) {
+                c.insert(to.to_owned(), json!(n));
+            }
+        }
+        if let Some(dlq) = t.get("dead_letter_queue").and_then(|v| v.as_str()) {
+            c.insert("deadLetterQueue".to_owned(), json!(dlq));
+        }
+        consumers.insert(text(&t, "queue")?, Value::Object(c));
+    }
+    if !consumers.is_empty() {
+        o["queueConsumers"] = Value::Object(consumers);
+    }
+
+    let mut workflows = Map::new();
+    for t in tables("workflows") {
+        workflows.insert(
+            text(&t, "binding")?,
+            json!({ "name": text(&t, "name")?, "className": text(&t, "class_name")? }),
+        );
+    }
+    if !workflows.is_empty() {
+        o["workflows"] = Value::Object(workflows);
+        o["workflowsPersist"] = persist("workflows");
+    }
+    Ok(())
 }
 
 /// Fills `bench/peers/workerd.capnp.tmpl` for one case.
@@ -362,17 +501,66 @@ mod tests {
         );
     }
 
+    fn options_for(worker: &str) -> serde_json::Value {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("workers")
+            .join(worker);
+        let o = miniflare_options(&dir, "127.0.0.1:9000".parse().unwrap(), Path::new("/tmp/x"))
+            .unwrap();
+        let mut o: serde_json::Value = serde_json::from_str(&o).unwrap();
+        for key in ["scriptPath", "modulesRoot"] {
+            o.as_object_mut().unwrap().remove(key);
+        }
+        o
+    }
+
     #[test]
-    fn miniflare_options_are_json() {
-        let o = miniflare_options(
-            Path::new("/w/k\"v"),
-            "127.0.0.1:9000".parse().unwrap(),
-            Path::new("/tmp/x"),
-            CaseId::Kv,
+    fn miniflare_options_come_from_the_wrangler_toml() {
+        assert_eq!(
+            options_for("kv"),
+            serde_json::json!({
+                "port": 9000,
+                "compatibilityDate": "2025-09-01",
+                "kvNamespaces": { "KV": "bench" },
+                "kvPersist": "/tmp/x/kv",
+            })
         );
         assert_eq!(
-            o,
-            r#"{"scriptPath":"/w/k\"v/index.js","modulesRoot":"/w/k\"v","port":9000,"compatibilityDate":"2025-09-01","kvNamespaces":{"KV":"bench"},"kvPersist":"/tmp/x/kv"}"#
+            options_for("d1")["d1Databases"].to_string(),
+            r#"{"DB":"bench"}"#
+        );
+        assert_eq!(
+            options_for("do-counter")["durableObjects"].to_string(),
+            r#"{"COUNTER":{"className":"Counter","useSQLite":true}}"#
+        );
+        let queue = options_for("queue");
+        assert_eq!(
+            queue["queueProducers"].to_string(),
+            r#"{"Q":{"queueName":"bench"}}"#
+        );
+        assert_eq!(
+            queue["queueConsumers"].to_string(),
+            r#"{"bench":{"maxBatchSize":100,"maxBatchTimeout":1}}"#
+        );
+        assert_eq!(queue["durableObjectsPersist"], "/tmp/x/do");
+        let workflow = options_for("workflow");
+        assert_eq!(
+            workflow["workflows"].to_string(),
+            r#"{"FLOW":{"name":"five-steps","className":"FiveSteps"}}"#
+        );
+        assert_eq!(workflow["workflowsPersist"], "/tmp/x/workflows");
+    }
+
+    #[test]
+    fn an_untranslated_binding_is_an_error() {
+        let config: toml::Table = "name = \"x\"\n[[r2_buckets]]\nbinding = \"B\"\n"
+            .parse()
+            .unwrap();
+        let mut o = serde_json::json!({});
+        let e = add_bindings(&mut o, &config, Path::new("/tmp/x")).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "`r2_buckets` has no miniflare translation here"
         );
     }
 

@@ -1,0 +1,23 @@
+// Durable Object counters. GET /c/<n> increments the counter of the object
+// named "counter-<n>" (through RPC) and answers its new value as text.
+import { DurableObject } from "cloudflare:workers";
+
+export class Counter extends DurableObject {
+  async increment() {
+    const value = ((await this.ctx.storage.get("value")) ?? 0) + 1;
+    await this.ctx.storage.put("value", value);
+    return value;
+  }
+}
+
+export default {
+  async fetch(request, env) {
+    const url = new URL(request.url);
+    if (url.pathname.startsWith("/c/")) {
+      const id = env.COUNTER.idFromName(`counter-${url.pathname.slice(3)}`);
+      const value = await env.COUNTER.get(id).increment();
+      return new Response(String(value));
+    }
+    return new Response("not found", { status: 404 });
+  },
+};

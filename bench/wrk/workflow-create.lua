@@ -1,0 +1,3 @@
+-- Workflows: every request creates one instance.
+wrk.method = "POST"
+wrk.path = "/start"
