@@ -172,6 +172,9 @@ fn close_frame(code: u16, reason: &str) -> Vec<u8> {
     encode_frame(0x8, &p)
 }
 
+/// How long a worker's close waits for the client's answering close frame.
+const CLOSE_ANSWER_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Carries messages between the upgraded connection and the worker until
 /// either side closes.
 pub async fn bridge(upgraded: hyper::upgrade::Upgraded, channel: WebSocketChannel) {
@@ -222,7 +225,21 @@ pub async fn bridge(upgraded: hyper::upgrade::Upgraded, channel: WebSocketChanne
                     Some(WsMessage::Text(t)) => encode_frame(0x1, t.as_bytes()),
                     Some(WsMessage::Binary(b)) => encode_frame(0x2, &b),
                     Some(WsMessage::Close { code, reason }) => {
-                        let _ = wr.write_all(&close_frame(code, &reason)).await;
+                        // The reader hands the client's answering close to
+                        // the worker; a client that never answers counts as
+                        // an abnormal closure.
+                        if wr.write_all(&close_frame(code, &reason)).await.is_ok()
+                            && tokio::time::timeout(CLOSE_ANSWER_WAIT, &mut reader)
+                                .await
+                                .is_ok()
+                        {
+                            break;
+                        }
+                        reader.abort();
+                        incoming.send(WsMessage::Close {
+                            code: 1006,
+                            reason: String::new(),
+                        });
                         break;
                     }
                     None => {

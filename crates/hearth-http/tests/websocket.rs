@@ -9,8 +9,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 const WORKER: &str = r#"
+const closes = [];
 export default {
   fetch(req) {
+    if (req.url.endsWith("/closes")) return Response.json(closes);
     if (req.headers.get("upgrade") !== "websocket") {
       if (req.url.endsWith("/wrong")) {
         const [client, server] = Object.values(new WebSocketPair());
@@ -28,7 +30,7 @@ export default {
       if (typeof e.data === "string") server.send("echo:" + e.data);
       else server.send(new Uint8Array(e.data).reverse());
     });
-    server.addEventListener("close", (e) => console.log("closed", e.code));
+    server.addEventListener("close", (e) => closes.push([e.code, e.reason, server.readyState]));
     return new Response(null, { status: 101, webSocket: client });
   },
 };
@@ -104,6 +106,19 @@ async fn echo_text_and_binary_then_close_from_the_worker() {
     assert_eq!(op, 8);
     assert_eq!(&payload[..2], &1000u16.to_be_bytes());
     assert_eq!(&payload[2..], b"bye");
+    // The client's answering close reaches the worker as its close event.
+    assert_eq!(get(srv.addr, "/closes").await.body, "[]");
+    send_frame(&mut s, 8, &1000u16.to_be_bytes()).await;
+    let mut closes = String::new();
+    for _ in 0..100 {
+        closes = get(srv.addr, "/closes").await.body;
+        if closes != "[]" {
+            break;
+        }
+        tokio::task::yield_now().await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(closes, r#"[[1000,"",3]]"#);
     // The server keeps serving plain requests.
     assert_eq!(get(srv.addr, "/").await.status, 426);
     srv.stop().await;

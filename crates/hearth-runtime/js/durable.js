@@ -552,7 +552,9 @@
     evictionTimer = false;
     const now = Date.now();
     for (const entry of [...live.values()]) {
-      entry.pinned = entry.pinned.filter((ws) => ws.readyState !== 3);
+      // Only an open socket keeps the object in memory; once a close frame
+      // has gone either way, what is left is the handshake's reply.
+      entry.pinned = entry.pinned.filter((ws) => ws.readyState === 1);
       const idle = entry.active === 0 && entry.blocked === 0 && entry.queue.length === 0 && entry.pinned.length === 0;
       if (idle && now - entry.last >= idleMs) {
         live.delete(entry.key);

@@ -400,6 +400,8 @@
     // accept() (fired then as events) or before the host took this end
     // over (forwarded then to the client).
     #peer = null; #accepted = false; #queue = []; #hostId = 0; #state = WS_OPEN;
+    // A close frame each way: closing after one, closed after both.
+    #sentClose = false; #gotClose = false;
     static get READY_STATE_CONNECTING() { return 0; }
     static get READY_STATE_OPEN() { return 1; }
     static get READY_STATE_CLOSING() { return 2; }
@@ -434,10 +436,11 @@
     }
     close(code = 1000, reason = "") {
       if (!this.#accepted) throw new TypeError("You must call accept() on this WebSocket before sending messages.");
-      if (this.#state === WS_CLOSED) return;
+      if (this.#sentClose) return;
       code = Number(code);
       if (code !== 1000 && !(code >= 3000 && code <= 4999)) throw new TypeError("Invalid WebSocket close code: " + code + ".");
-      this.#state = this.#state === WS_CLOSING ? WS_CLOSED : WS_CLOSING;
+      this.#sentClose = true;
+      this.#state = this.#gotClose ? WS_CLOSED : WS_CLOSING;
       this.#peer.__take(["c", code, String(reason)]);
     }
     #fire(e) {
@@ -455,7 +458,10 @@
       } else if (m[0] === "m") {
         this.#fire(makeEvent("message", { data: m[1] }));
       } else {
-        this.#state = WS_CLOSED;
+        // The other side's close: this end is closed if it had closed too,
+        // else closing until the worker answers with close().
+        this.#gotClose = true;
+        this.#state = this.#sentClose ? WS_CLOSED : WS_CLOSING;
         this.#fire(makeEvent("close", { code: m[1], reason: m[2], wasClean: true }));
       }
     }

@@ -9,7 +9,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::{BinaryHeap, HashMap, HashSet};
 use std::path::Path;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -171,6 +171,12 @@ struct Host {
     /// Open WebSockets: the channel to the client and the request that
     /// opened it.
     sockets: RefCell<HashMap<u64, (mpsc::UnboundedSender<WsMessage>, u64)>>,
+    /// Open sockets whose worker end has sent its close frame: the entry
+    /// above stays until the other side's close arrives.
+    closed_here: RefCell<HashSet<u64>>,
+    /// Sockets the other side closed first: the worker may still answer
+    /// with its own close frame, which completes the closing handshake.
+    closed_there: RefCell<HashMap<u64, mpsc::UnboundedSender<WsMessage>>>,
     owner: Cell<u64>,
     cpu: Rc<Cpu>,
     out_of_memory: Cell<bool>,
@@ -482,6 +488,8 @@ impl Isolate {
             client: fetch::client(&config.extra_root_certs).map_err(StartError::Engine)?,
             streams: RefCell::new(HashMap::new()),
             sockets: RefCell::new(HashMap::new()),
+            closed_here: RefCell::new(HashSet::new()),
+            closed_there: RefCell::new(HashMap::new()),
             owner: Cell::new(0),
             cpu: cpu.clone(),
             out_of_memory: Cell::new(false),
@@ -845,8 +853,13 @@ impl Isolate {
                     Some((_, owner)) => *owner,
                     None => return,
                 };
-                if matches!(msg, WsMessage::Close { .. }) {
-                    self.host.sockets.borrow_mut().remove(&id);
+                if matches!(msg, WsMessage::Close { .. })
+                    && let Some((tx, _)) = self.host.sockets.borrow_mut().remove(&id)
+                    && !self.host.closed_here.borrow_mut().remove(&id)
+                {
+                    let mut there = self.host.closed_there.borrow_mut();
+                    there.retain(|_, tx| !tx.is_closed());
+                    there.insert(id, tx);
                 }
                 let owner = if self.host.slots.borrow().contains_key(&owner) {
                     owner
@@ -949,6 +962,8 @@ impl Isolate {
         }
         self.host.slots.borrow_mut().clear();
         self.host.sockets.borrow_mut().clear();
+        self.host.closed_here.borrow_mut().clear();
+        self.host.closed_there.borrow_mut().clear();
         for (_, tx) in self.host.streams.borrow_mut().drain() {
             let _ = tx.send(Err(err.to_string()));
         }
@@ -1196,7 +1211,14 @@ fn make_host_object<'js>(ctx: &Ctx<'js>, host: &Rc<Host>) -> rquickjs::Result<Ob
     obj.set(
         "wsClose",
         Function::new(ctx.clone(), move |id: f64, code: u16, reason: String| {
-            if let Some((tx, _)) = h.sockets.borrow_mut().remove(&(id as u64)) {
+            // The entry stays until the other side's close arrives (or the
+            // connection ends, which delivers 1006), so the worker's end
+            // still gets its `close` event.
+            let id = id as u64;
+            if let Some((tx, _)) = h.sockets.borrow().get(&id) {
+                let _ = tx.send(WsMessage::Close { code, reason });
+                h.closed_here.borrow_mut().insert(id);
+            } else if let Some(tx) = h.closed_there.borrow_mut().remove(&id) {
                 let _ = tx.send(WsMessage::Close { code, reason });
             }
         })?,

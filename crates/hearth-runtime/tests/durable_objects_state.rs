@@ -223,8 +223,12 @@ export default {
       ws.send("ping");
       ws.send("hello");
       await done;
+      const closed = new Promise((resolve) => ws.addEventListener("close", (e) => resolve([e.code, e.reason])));
       ws.close(4000, "bye");
-      return Response.json({ status: res.status, got, readyState: ws.readyState });
+      const closing = ws.readyState;
+      // The object's webSocketClose answers; that answer is the caller's close event.
+      const answer = await closed;
+      return Response.json({ status: res.status, got, readyState: closing, answer, after: ws.readyState });
     }
     const name = url.searchParams.get("name") ?? "a";
     const ns = url.searchParams.get("ns") === "kv" ? env.KV_ONLY : url.searchParams.get("ns") === "chat" ? env.CHAT : env.COUNTER;
@@ -662,5 +666,7 @@ fn a_caller_can_accept_an_objects_websocket() {
     assert_eq!(reply["user"], "cal");
     assert_eq!(reply["message"], "hello");
     assert_eq!(t["readyState"], 2, "closing after close()");
+    assert_eq!(t["answer"], serde_json::json!([4000, "closing: bye"]));
+    assert_eq!(t["after"], 3);
     w.stop();
 }
