@@ -1,24 +1,6 @@
 // Hibernatable WebSockets: acceptWebSocket with tags, getWebSockets/getTags, attachments, auto-response, close codes.
 import { Transcript } from "../../lib/transcript.js";
-
-// Collects a socket's events so they can be awaited one at a time.
-function events(ws) {
-  const queue = [];
-  const waiting = [];
-  const push = (e) => (waiting.length ? waiting.shift()(e) : queue.push(e));
-  ws.addEventListener("message", (e) => push({ type: "message", data: e.data }));
-  ws.addEventListener("close", (e) => push({ type: "close", code: e.code, reason: e.reason, wasClean: e.wasClean }));
-  return () =>
-    queue.length
-      ? Promise.resolve(queue.shift())
-      : new Promise((resolve) => {
-          const timer = setTimeout(() => resolve({ type: "timeout" }), 3000);
-          waiting.push((e) => {
-            clearTimeout(timer);
-            resolve(e);
-          });
-        });
-}
+import { socketEvents as events } from "../../lib/websocket.js";
 
 const parsed = (e) => (e.type === "message" && e.data.startsWith("{") ? { ...e, data: JSON.parse(e.data) } : e);
 

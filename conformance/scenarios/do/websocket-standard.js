@@ -1,23 +1,6 @@
 // WebSockets without hibernation: the object calls server.accept() and echoes; close codes reach the caller.
 import { Transcript } from "../../lib/transcript.js";
-
-function events(ws) {
-  const queue = [];
-  const waiting = [];
-  const push = (e) => (waiting.length ? waiting.shift()(e) : queue.push(e));
-  ws.addEventListener("message", (e) => push({ type: "message", data: e.data }));
-  ws.addEventListener("close", (e) => push({ type: "close", code: e.code, reason: e.reason, wasClean: e.wasClean }));
-  return () =>
-    queue.length
-      ? Promise.resolve(queue.shift())
-      : new Promise((resolve) => {
-          const timer = setTimeout(() => resolve({ type: "timeout" }), 3000);
-          waiting.push((e) => {
-            clearTimeout(timer);
-            resolve(e);
-          });
-        });
-}
+import { socketEvents as events } from "../../lib/websocket.js";
 
 export default async function ({ env }) {
   const t = new Transcript();
