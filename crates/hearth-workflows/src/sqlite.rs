@@ -753,20 +753,11 @@ impl WorkflowEngine {
             let row = running_row(tx, &key)?;
             close_attempt(tx, &key, row.attempts, now, None)?;
             end_attempt_lease(tx, &key, now, lease_ms)?;
-            tx.execute(
-                "UPDATE wf_steps SET state = 'succeeded', output = ?6, ended_ms = ?7,
-                     wake_at_ms = NULL
-                 WHERE workflow = ?1 AND instance = ?2 AND kind = ?3 AND name = ?4
-                   AND occurrence = ?5",
-                params![
-                    key.workflow,
-                    key.instance,
-                    key.kind.as_str(),
-                    key.name,
-                    key.occurrence,
-                    output,
-                    ms(now)
-                ],
+            update_step(
+                tx,
+                &key,
+                "state = 'succeeded', output = ?6, ended_ms = ?7, wake_at_ms = NULL",
+                &[&output, &ms(now)],
             )?;
             Ok(())
         })
@@ -795,21 +786,11 @@ impl WorkflowEngine {
                 return Ok(FailureOutcome::Failed);
             }
             let at = now.saturating_add(row.config.retries.delay_after_attempt(row.attempts));
-            tx.execute(
-                "UPDATE wf_steps SET state = 'retrying', wake_at_ms = ?6,
-                     error_name = ?7, error_message = ?8
-                 WHERE workflow = ?1 AND instance = ?2 AND kind = ?3 AND name = ?4
-                   AND occurrence = ?5",
-                params![
-                    key.workflow,
-                    key.instance,
-                    key.kind.as_str(),
-                    key.name,
-                    key.occurrence,
-                    ms(at),
-                    error.name,
-                    error.message
-                ],
+            update_step(
+                tx,
+                &key,
+                "state = 'retrying', wake_at_ms = ?6, error_name = ?7, error_message = ?8",
+                &[&ms(at), &error.name, &error.message],
             )?;
             Ok(FailureOutcome::Retry { at_ms: at })
         })
@@ -971,21 +952,11 @@ impl WorkflowEngine {
                     "UPDATE wf_events SET consumed = 1 WHERE seq = ?1",
                     params![seq],
                 )?;
-                tx.execute(
-                    "UPDATE wf_steps SET state = 'received', output = ?6, event_ms = ?7,
-                         ended_ms = ?8
-                     WHERE workflow = ?1 AND instance = ?2 AND kind = ?3 AND name = ?4
-                       AND occurrence = ?5",
-                    params![
-                        key.workflow,
-                        key.instance,
-                        key.kind.as_str(),
-                        key.name,
-                        key.occurrence,
-                        payload,
-                        at,
-                        ms(now)
-                    ],
+                update_step(
+                    tx,
+                    &key,
+                    "state = 'received', output = ?6, event_ms = ?7, ended_ms = ?8",
+                    &[&payload, &at, &ms(now)],
                 )?;
                 return Ok(EventOutcome::Event(ReceivedEvent {
                     event_type: stored_type,
@@ -998,21 +969,11 @@ impl WorkflowEngine {
                 return Ok(EventOutcome::SuspendUntil(wake));
             }
             let error = ErrorInfo::timed_out(row.timeout_ms.unwrap_or(timeout));
-            tx.execute(
-                "UPDATE wf_steps SET state = 'timedOut', error_name = ?6, error_message = ?7,
-                     ended_ms = ?8
-                 WHERE workflow = ?1 AND instance = ?2 AND kind = ?3 AND name = ?4
-                   AND occurrence = ?5",
-                params![
-                    key.workflow,
-                    key.instance,
-                    key.kind.as_str(),
-                    key.name,
-                    key.occurrence,
-                    error.name,
-                    error.message,
-                    ms(now)
-                ],
+            update_step(
+                tx,
+                &key,
+                "state = 'timedOut', error_name = ?6, error_message = ?7, ended_ms = ?8",
+                &[&error.name, &error.message, &ms(now)],
             )?;
             Ok(EventOutcome::TimedOut(error))
         })
@@ -1344,17 +1305,11 @@ fn start_attempt(
             ms(now)
         ],
     )?;
-    tx.execute(
-        "UPDATE wf_steps SET state = 'running', attempts = ?6, wake_at_ms = NULL
-         WHERE workflow = ?1 AND instance = ?2 AND kind = ?3 AND name = ?4 AND occurrence = ?5",
-        params![
-            key.workflow,
-            key.instance,
-            key.kind.as_str(),
-            key.name,
-            key.occurrence,
-            attempt
-        ],
+    update_step(
+        tx,
+        key,
+        "state = 'running', attempts = ?6, wake_at_ms = NULL",
+        &[&attempt],
     )?;
     let until = now.saturating_add(timeout_ms).saturating_add(lease_ms);
     tx.execute(
@@ -1410,20 +1365,11 @@ fn close_attempt(
 }
 
 fn fail_step(tx: &Transaction<'_>, key: &StepKey<'_>, error: &ErrorInfo, now: u64) -> Result<()> {
-    tx.execute(
-        "UPDATE wf_steps SET state = 'failed', error_name = ?6, error_message = ?7,
-             ended_ms = ?8, wake_at_ms = NULL
-         WHERE workflow = ?1 AND instance = ?2 AND kind = ?3 AND name = ?4 AND occurrence = ?5",
-        params![
-            key.workflow,
-            key.instance,
-            key.kind.as_str(),
-            key.name,
-            key.occurrence,
-            error.name,
-            error.message,
-            ms(now)
-        ],
+    update_step(
+        tx,
+        key,
+        "state = 'failed', error_name = ?6, error_message = ?7, ended_ms = ?8, wake_at_ms = NULL",
+        &[&error.name, &error.message, &ms(now)],
     )?;
     Ok(())
 }
@@ -1434,19 +1380,37 @@ fn set_step_state(
     state: StepState,
     now: u64,
 ) -> Result<()> {
-    tx.execute(
-        "UPDATE wf_steps SET state = ?6, ended_ms = ?7
-         WHERE workflow = ?1 AND instance = ?2 AND kind = ?3 AND name = ?4 AND occurrence = ?5",
-        params![
-            key.workflow,
-            key.instance,
-            key.kind.as_str(),
-            key.name,
-            key.occurrence,
-            state.as_str(),
-            ms(now)
-        ],
+    update_step(
+        tx,
+        key,
+        "state = ?6, ended_ms = ?7",
+        &[&state.as_str(), &ms(now)],
     )?;
+    Ok(())
+}
+
+/// `UPDATE wf_steps SET <set>` for the one step `key` names. The key binds
+/// ?1 to ?5, so `set` numbers its own parameters from ?6.
+fn update_step(
+    tx: &Transaction<'_>,
+    key: &StepKey<'_>,
+    set: &str,
+    values: &[&dyn rusqlite::ToSql],
+) -> Result<()> {
+    let sql = format!(
+        "UPDATE wf_steps SET {set}
+         WHERE workflow = ?1 AND instance = ?2 AND kind = ?3 AND name = ?4 AND occurrence = ?5"
+    );
+    let kind = key.kind.as_str();
+    let mut all: Vec<&dyn rusqlite::ToSql> = vec![
+        &key.workflow,
+        &key.instance,
+        &kind,
+        &key.name,
+        &key.occurrence,
+    ];
+    all.extend_from_slice(values);
+    tx.execute(&sql, rusqlite::params_from_iter(all))?;
     Ok(())
 }
 
