@@ -131,17 +131,11 @@ struct ScheduledEvent {
 /// Runs `scheduled()` once the way wrangler's test endpoint does and records
 /// the outcome as Miniflare reports it: "ok" or "exception".
 fn fire_scheduled(addr: &str, event: &ScheduledEvent) -> Value {
-    let cron: String = event
-        .cron
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'*' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect();
-    let path = format!("/cdn-cgi/handler/scheduled?cron={cron}&time={}", event.time);
+    let query = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("cron", &event.cron)
+        .append_pair("time", &event.time.to_string())
+        .finish();
+    let path = format!("/cdn-cgi/handler/scheduled?{query}");
     let outcome = match http(addr, "GET", &path, b"") {
         Ok((200, _)) => "ok".to_string(),
         Ok(_) => "exception".to_string(),
