@@ -372,61 +372,9 @@ fn build_scope(
     s.ignore(IGNORED_TOP_ONLY);
     s.ignore(IGNORED_OWN);
 
-    // name: the environment's own, else `<top-level name>-<env>`.
-    let env_name = env.map(|(n, _)| n);
-    let name = match (s.inherit("name"), &s.env) {
-        (Some((p, v)), scope_env) => {
-            let from_env = scope_env.as_ref().is_some_and(|(_, t)| t.has("name"));
-            match as_str(d, &p, v) {
-                Some(n) if !validate::is_valid_worker_name(&n) => {
-                    d.error(
-                        &p,
-                        format!(
-                            "expected lowercase letters, digits, \"-\" and \"_\", found {}",
-                            Value::String(n.clone())
-                        ),
-                    );
-                    n
-                }
-                Some(n) => match env_name {
-                    Some(e) if !from_env => format!("{n}-{e}"),
-                    _ => n,
-                },
-                None => String::new(),
-            }
-        }
-        (None, _) => {
-            if effective {
-                d.error("name", "missing");
-            }
-            String::new()
-        }
-    };
-
+    let name = scope_name(d, &mut s, env.map(|(n, _)| n), effective);
     let main = s.inherit("main").and_then(|(p, v)| as_str(d, &p, v));
-    let compatibility_date = match s.inherit("compatibility_date") {
-        Some((p, v)) => as_str(d, &p, v).filter(|date| {
-            let ok = validate::is_valid_date(date);
-            if !ok {
-                d.error(
-                    &p,
-                    format!(
-                        "expected a date like \"2024-09-23\", found {}",
-                        Value::String(date.clone())
-                    ),
-                );
-            }
-            ok
-        }),
-        None if !effective => None,
-        None => {
-            d.warn(
-                "compatibility_date",
-                "not set; Cloudflare requires one to deploy",
-            );
-            None
-        }
-    };
+    let compatibility_date = scope_compatibility_date(d, &mut s, effective);
     let compatibility_flags = s
         .inherit("compatibility_flags")
         .and_then(|(p, v)| as_str_list(d, &p, v))
@@ -448,73 +396,7 @@ fn build_scope(
         }
     }
 
-    let kv_namespaces = s
-        .own(d, "kv_namespaces")
-        .map(|(p, v)| read_kv(d, &mut names, &p, v))
-        .unwrap_or_default();
-    let d1_databases = s
-        .own(d, "d1_databases")
-        .map(|(p, v)| read_d1(d, &mut names, &p, v))
-        .unwrap_or_default();
-    let r2_buckets = s
-        .own(d, "r2_buckets")
-        .map(|(p, v)| read_r2(d, &mut names, &p, v))
-        .unwrap_or_default();
-    let (durable_objects, do_class_paths) = s
-        .own(d, "durable_objects")
-        .map(|(p, v)| read_durable_objects(d, &mut names, &p, v))
-        .unwrap_or_default();
-    let migrations = s
-        .inherit("migrations")
-        .map(|(p, v)| read_migrations(d, &p, v))
-        .unwrap_or_default();
-    let queues = s
-        .own(d, "queues")
-        .map(|(p, v)| read_queues(d, &mut names, &p, v, limits))
-        .unwrap_or_default();
-    let workflows = s
-        .own(d, "workflows")
-        .map(|(p, v)| read_workflows(d, &mut names, &p, v))
-        .unwrap_or_default();
-    let triggers = s
-        .inherit("triggers")
-        .map(|(p, v)| read_triggers(d, &p, v))
-        .unwrap_or_default();
-    let vectorize = s
-        .own(d, "vectorize")
-        .map(|(p, v)| read_vectorize(d, &mut names, &p, v))
-        .unwrap_or_default();
-    let ai = s
-        .own(d, "ai")
-        .and_then(|(p, v)| read_ai(d, &mut names, &p, v));
-    let analytics_engine_datasets = s
-        .own(d, "analytics_engine_datasets")
-        .map(|(p, v)| read_analytics(d, &mut names, &p, v))
-        .unwrap_or_default();
-    let mut ratelimits: Vec<RateLimitBinding> = s
-        .own(d, "ratelimits")
-        .map(|(p, v)| {
-            tables_of(d, &p, v)
-                .into_iter()
-                .filter_map(|t| read_ratelimit(d, &mut names, t, false))
-                .collect()
-        })
-        .unwrap_or_default();
-    if let Some((p, v)) = s.own(d, "unsafe") {
-        ratelimits.extend(read_unsafe(d, &mut names, &p, v));
-    }
-    let services = s
-        .own(d, "services")
-        .map(|(p, v)| read_services(d, &mut names, &p, v))
-        .unwrap_or_default();
-    for key in UNSUPPORTED_BINDINGS {
-        if let Some((p, v)) = s.own(d, key)
-            && !is_empty(Some(v))
-        {
-            d.warn(&p, "not supported by Hearth yet; ignored");
-        }
-    }
-
+    let (bindings, do_class_paths) = read_bindings(d, &mut s, &mut names, limits);
     let worker_limits = s
         .inherit("limits")
         .map(|(p, v)| read_limits(d, &p, v, limits))
@@ -548,6 +430,178 @@ fn build_scope(
         vars,
         secrets: BTreeMap::new(),
         secrets_required,
+        kv_namespaces: bindings.kv_namespaces,
+        d1_databases: bindings.d1_databases,
+        r2_buckets: bindings.r2_buckets,
+        durable_objects: bindings.durable_objects,
+        migrations: bindings.migrations,
+        queues: bindings.queues,
+        workflows: bindings.workflows,
+        triggers: bindings.triggers,
+        vectorize: bindings.vectorize,
+        ai: bindings.ai,
+        analytics_engine_datasets: bindings.analytics_engine_datasets,
+        ratelimits: bindings.ratelimits,
+        services: bindings.services,
+        limits: worker_limits,
+        routes,
+        assets,
+        build,
+        dev,
+        observability,
+        workers_dev,
+    };
+    check_durable_object_classes(d, &config, &do_class_paths);
+    (config, names.seen)
+}
+
+/// The worker's name: the environment's own, else `<top-level name>-<env>`.
+fn scope_name(d: &mut Diag, s: &mut Scope, env_name: Option<&str>, effective: bool) -> String {
+    match (s.inherit("name"), &s.env) {
+        (Some((p, v)), scope_env) => {
+            let from_env = scope_env.as_ref().is_some_and(|(_, t)| t.has("name"));
+            match as_str(d, &p, v) {
+                Some(n) if !validate::is_valid_worker_name(&n) => {
+                    d.error(
+                        &p,
+                        format!(
+                            "expected lowercase letters, digits, \"-\" and \"_\", found {}",
+                            Value::String(n.clone())
+                        ),
+                    );
+                    n
+                }
+                Some(n) => match env_name {
+                    Some(e) if !from_env => format!("{n}-{e}"),
+                    _ => n,
+                },
+                None => String::new(),
+            }
+        }
+        (None, _) => {
+            if effective {
+                d.error("name", "missing");
+            }
+            String::new()
+        }
+    }
+}
+
+fn scope_compatibility_date(d: &mut Diag, s: &mut Scope, effective: bool) -> Option<String> {
+    match s.inherit("compatibility_date") {
+        Some((p, v)) => as_str(d, &p, v).filter(|date| {
+            let ok = validate::is_valid_date(date);
+            if !ok {
+                d.error(
+                    &p,
+                    format!(
+                        "expected a date like \"2024-09-23\", found {}",
+                        Value::String(date.clone())
+                    ),
+                );
+            }
+            ok
+        }),
+        None if !effective => None,
+        None => {
+            d.warn(
+                "compatibility_date",
+                "not set; Cloudflare requires one to deploy",
+            );
+            None
+        }
+    }
+}
+
+/// Every binding list of one scope, read in wrangler's order.
+struct ScopeBindings {
+    kv_namespaces: Vec<KvNamespaceBinding>,
+    d1_databases: Vec<D1DatabaseBinding>,
+    r2_buckets: Vec<R2BucketBinding>,
+    durable_objects: DurableObjects,
+    migrations: Vec<DurableObjectMigration>,
+    queues: Queues,
+    workflows: Vec<WorkflowBinding>,
+    triggers: Triggers,
+    vectorize: Vec<VectorizeBinding>,
+    ai: Option<AiBinding>,
+    analytics_engine_datasets: Vec<AnalyticsEngineDatasetBinding>,
+    ratelimits: Vec<RateLimitBinding>,
+    services: Vec<ServiceBinding>,
+}
+
+fn read_bindings(
+    d: &mut Diag,
+    s: &mut Scope,
+    names: &mut Names,
+    limits: &Limits,
+) -> (ScopeBindings, Vec<String>) {
+    let kv_namespaces = s
+        .own(d, "kv_namespaces")
+        .map(|(p, v)| read_kv(d, names, &p, v))
+        .unwrap_or_default();
+    let d1_databases = s
+        .own(d, "d1_databases")
+        .map(|(p, v)| read_d1(d, names, &p, v))
+        .unwrap_or_default();
+    let r2_buckets = s
+        .own(d, "r2_buckets")
+        .map(|(p, v)| read_r2(d, names, &p, v))
+        .unwrap_or_default();
+    let (durable_objects, do_class_paths) = s
+        .own(d, "durable_objects")
+        .map(|(p, v)| read_durable_objects(d, names, &p, v))
+        .unwrap_or_default();
+    let migrations = s
+        .inherit("migrations")
+        .map(|(p, v)| read_migrations(d, &p, v))
+        .unwrap_or_default();
+    let queues = s
+        .own(d, "queues")
+        .map(|(p, v)| read_queues(d, names, &p, v, limits))
+        .unwrap_or_default();
+    let workflows = s
+        .own(d, "workflows")
+        .map(|(p, v)| read_workflows(d, names, &p, v))
+        .unwrap_or_default();
+    let triggers = s
+        .inherit("triggers")
+        .map(|(p, v)| read_triggers(d, &p, v))
+        .unwrap_or_default();
+    let vectorize = s
+        .own(d, "vectorize")
+        .map(|(p, v)| read_vectorize(d, names, &p, v))
+        .unwrap_or_default();
+    let ai = s.own(d, "ai").and_then(|(p, v)| read_ai(d, names, &p, v));
+    let analytics_engine_datasets = s
+        .own(d, "analytics_engine_datasets")
+        .map(|(p, v)| read_analytics(d, names, &p, v))
+        .unwrap_or_default();
+    let mut ratelimits: Vec<RateLimitBinding> = s
+        .own(d, "ratelimits")
+        .map(|(p, v)| {
+            tables_of(d, &p, v)
+                .into_iter()
+                .filter_map(|t| read_ratelimit(d, names, t, false))
+                .collect()
+        })
+        .unwrap_or_default();
+    if let Some((p, v)) = s.own(d, "unsafe") {
+        ratelimits.extend(read_unsafe(d, names, &p, v));
+    }
+    let services = s
+        .own(d, "services")
+        .map(|(p, v)| read_services(d, names, &p, v))
+        .unwrap_or_default();
+    for key in UNSUPPORTED_BINDINGS {
+        if let Some((p, v)) = s.own(d, key)
+            && !is_empty(Some(v))
+        {
+            d.warn(&p, "not supported by Hearth yet; ignored");
+        }
+    }
+
+    let bindings = ScopeBindings {
         kv_namespaces,
         d1_databases,
         r2_buckets,
@@ -561,16 +615,8 @@ fn build_scope(
         analytics_engine_datasets,
         ratelimits,
         services,
-        limits: worker_limits,
-        routes,
-        assets,
-        build,
-        dev,
-        observability,
-        workers_dev,
     };
-    check_durable_object_classes(d, &config, &do_class_paths);
-    (config, names.seen)
+    (bindings, do_class_paths)
 }
 
 fn read_vars(d: &mut Diag, names: &mut Names, path: &str, v: &Value) -> BTreeMap<String, Value> {

@@ -22,16 +22,25 @@ impl AtomicFile {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let tmp_path = dir.join(format!(".{name}.tmp-{}", unique_suffix()));
-        let file = File::options()
-            .write(true)
-            .create_new(true)
-            .open(&tmp_path)?;
-        Ok(Self {
-            tmp_path,
-            target: target.to_path_buf(),
-            file: Some(file),
-        })
+        // A temporary left by a dead process with our pid may hold the same
+        // name: step past it rather than trust a clock to tell them apart.
+        let mut attempts = 0;
+        loop {
+            let tmp_path = dir.join(format!(".{name}.tmp-{}", unique_suffix()));
+            match File::options().write(true).create_new(true).open(&tmp_path) {
+                Ok(file) => {
+                    return Ok(Self {
+                        tmp_path,
+                        target: target.to_path_buf(),
+                        file: Some(file),
+                    });
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempts < 64 => {
+                    attempts += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     /// Fsyncs the data, renames it into place, fsyncs the directory.
@@ -90,11 +99,7 @@ fn unique_suffix() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    format!("{}-{nanos:x}-{n}", std::process::id())
+    format!("{}-{n}", std::process::id())
 }
 
 #[cfg(test)]

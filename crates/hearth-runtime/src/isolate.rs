@@ -730,6 +730,8 @@ impl Isolate {
         let rt = unsafe { qjs::JS_GetRuntime(ctx.as_raw().as_ptr()) };
         loop {
             let mut job_ctx = std::mem::MaybeUninit::<*mut qjs::JSContext>::uninit();
+            // SAFETY: `rt` is this context's live runtime (lock held, as above)
+            // and `job_ctx` is a valid out-pointer for the call.
             let r = unsafe { qjs::JS_ExecutePendingJob(rt, job_ctx.as_mut_ptr()) };
             if r == 0 {
                 break;
