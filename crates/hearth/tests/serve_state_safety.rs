@@ -1,0 +1,256 @@
+//! What `hearth serve` must never hand out or mix up, driven through the
+//! real binary and real HTTP: local secrets, the config and the data
+//! directory are never assets (even with `[assets] directory = "."`), a
+//! symlink loop in the assets cannot stop start-up, and process secrets
+//! reach only the worker they are scoped to.
+
+mod web_support;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::Duration;
+
+use web_support::http;
+
+/// A running `hearth serve` whose log lines are kept.
+struct Serving {
+    child: Child,
+    addr: String,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Serving {
+    /// `hearth serve <args> --listen 127.0.0.1:0` in `cwd`, with `env`.
+    fn start(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Serving {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_hearth"))
+            .arg("serve")
+            .args(args)
+            .args(["--listen", "127.0.0.1:0"])
+            .current_dir(cwd)
+            .env_remove("HEARTH_DATA_DIR")
+            .env("HEARTH_LOG", "info")
+            .envs(env.iter().copied())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let kept = log.clone();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut tx = Some(tx);
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(rest) = line.split(" on http://").nth(1)
+                    && let Some(t) = tx.take()
+                {
+                    let _ = t.send(rest.split_whitespace().next().unwrap_or("").to_string());
+                }
+                kept.lock().unwrap().push(line);
+            }
+        });
+        let addr = match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(addr) => addr,
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "server did not report its address; log:\n{}",
+                    log.lock().unwrap().join("\n")
+                );
+            }
+        };
+        Serving { child, addr, log }
+    }
+
+    fn get(&self, path: &str) -> (u16, String) {
+        let r = http(&self.addr, "GET", path, &[], b"");
+        (r.status, r.text())
+    }
+
+    fn log(&self) -> String {
+        self.log.lock().unwrap().join("\n")
+    }
+}
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Failing start-up: the exit status and stderr.
+fn serve_fails(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_hearth"))
+        .arg("serve")
+        .args(args)
+        .args(["--listen", "127.0.0.1:0"])
+        .current_dir(cwd)
+        .env_remove("HEARTH_DATA_DIR")
+        .env("HEARTH_LOG", "warn")
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "serve started: {stderr}");
+    stderr
+}
+
+fn write(root: &Path, rel: &str, body: &str) -> PathBuf {
+    let p = root.join(rel);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(&p, body).unwrap();
+    p
+}
+
+/// Every file below `dir`, relative to `base`, as URL paths.
+fn files_below(dir: &Path, base: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let e = e.unwrap();
+            let t = e.file_type().unwrap();
+            if t.is_dir() {
+                stack.push(e.path());
+            } else if t.is_file() {
+                let rel = e.path().strip_prefix(base).unwrap().to_path_buf();
+                out.push(format!("/{}", rel.to_string_lossy()));
+            }
+        }
+    }
+    out
+}
+
+const ASSETS_WORKER: &str = r#"
+export default {
+  async fetch(request, env) {
+    const url = new URL(request.url);
+    if (url.pathname === "/touch") {
+      await env.CACHE.put("k", "v");
+      const id = env.COUNTER.idFromName("x");
+      await env.COUNTER.get(id).fetch("https://do/");
+      return new Response("touched");
+    }
+    return new Response("from the worker", { status: 404 });
+  },
+};
+export class Counter {
+  constructor(state) { this.state = state; }
+  async fetch() {
+    await this.state.storage.put("n", 1);
+    return new Response("ok");
+  }
+}
+"#;
+
+fn assets_project(dir: &Path) {
+    write(
+        dir,
+        "wrangler.toml",
+        r#"
+name = "site"
+main = "src/index.js"
+compatibility_date = "2024-09-23"
+
+[assets]
+directory = "."
+
+[[kv_namespaces]]
+binding = "CACHE"
+id = "cache"
+
+[[durable_objects.bindings]]
+name = "COUNTER"
+class_name = "Counter"
+
+[[migrations]]
+tag = "v1"
+new_sqlite_classes = ["Counter"]
+"#,
+    );
+    write(dir, "src/index.js", ASSETS_WORKER);
+    write(dir, "index.html", "home page");
+    write(dir, ".dev.vars", "API_KEY=dev-secret");
+    write(dir, ".dev.vars.production", "API_KEY=prod-secret");
+    write(dir, "notes/private.md", "private");
+    write(dir, ".assetsignore", "*.md\n/src\n");
+}
+
+fn assert_hidden(s: &Serving, path: &str) {
+    let (status, body) = s.get(path);
+    assert!(
+        !(status == 200 || body.contains("secret") || body.contains("SQLite")),
+        "{path} answered {status}: {body:.80}"
+    );
+}
+
+#[test]
+fn with_directory_dot_secrets_config_and_state_are_never_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    assets_project(root);
+
+    // The default data directory, `.hearth/` beside the config.
+    let s = Serving::start(root, &["wrangler.toml"], &[]);
+    assert_eq!(s.get("/"), (200, "home page".into()));
+    assert_eq!(s.get("/touch"), (200, "touched".into()));
+    let data = root.join(".hearth");
+    let state = files_below(&data, root);
+    assert!(
+        state.iter().any(|p| p.ends_with("secret")),
+        "the DO secret exists: {state:?}"
+    );
+    assert!(state.iter().any(|p| p.contains(".sqlite")), "{state:?}");
+    for path in state.iter().map(String::as_str).chain([
+        "/.dev.vars",
+        "/.dev.vars.production",
+        "/wrangler.toml",
+        "/.assetsignore",
+        "/notes/private.md",
+        "/src/index.js",
+    ]) {
+        assert_hidden(&s, path);
+    }
+    let log = s.log();
+    assert!(
+        log.contains("contains") && log.contains(".hearth") && log.contains("wrangler.toml"),
+        "start-up warns that the assets directory holds the config and the data: {log}"
+    );
+    drop(s);
+
+    // A data directory moved with --data-dir, still inside the assets.
+    let s = Serving::start(root, &["wrangler.toml", "--data-dir", "state"], &[]);
+    assert_eq!(s.get("/touch"), (200, "touched".into()));
+    let state = files_below(&root.join("state"), root);
+    assert!(state.iter().any(|p| p.ends_with("secret")), "{state:?}");
+    for path in &state {
+        assert_hidden(&s, path);
+    }
+    assert_eq!(s.get("/"), (200, "home page".into()));
+    assert!(s.log().contains("state"), "{}", s.log());
+}
+
+#[cfg(unix)]
+#[test]
+fn symlink_loops_and_links_out_of_the_assets_do_not_stop_start_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    assets_project(root);
+    std::os::unix::fs::symlink(".", root.join("a")).unwrap();
+    std::os::unix::fs::symlink(".", root.join("b")).unwrap();
+    std::os::unix::fs::symlink("/etc", root.join("etc")).unwrap();
+    let s = Serving::start(root, &["wrangler.toml"], &[]);
+    assert_eq!(s.get("/a/b/"), (200, "home page".into()));
+    assert_ne!(s.get("/etc/hostname").0, 200);
+    assert_hidden(&s, "/a/.dev.vars");
+    assert!(
+        s.log().contains("etc leads outside the assets directory"),
+        "{}",
+        s.log()
+    );
+}
