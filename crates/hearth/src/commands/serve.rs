@@ -28,15 +28,16 @@ pub fn run_with(args: ServeArgs, watch: bool) -> Result<()> {
     // Several configs: one worker each, all behind one listener. With
     // --data-dir they share that directory, else each uses its own
     // `.hearth/` beside its config.
-    let mut projects = Vec::new();
+    let mut all_args = Vec::new();
     if args.configs.is_empty() {
-        projects.push(Project::load(&args.project)?);
+        all_args.push(args.project.clone());
     }
     for config in &args.configs {
         let mut project_args = args.project.clone();
         project_args.config = config.clone();
-        projects.push(Project::load(&project_args)?);
+        all_args.push(project_args);
     }
+    let mut projects = Project::load_several(&all_args)?;
     let services = hearth_runtime::ServiceRegistry::new();
     check_services(&projects)?;
     check_durable_object_scripts(&projects)?;
@@ -65,7 +66,7 @@ pub fn run_with(args: ServeArgs, watch: bool) -> Result<()> {
     let events = super::events::open(&project)?;
     worker.bindings.extend(events.adapters());
     worker.workflows = events.workflows();
-    let assets = super::dev::open_assets(&project)?;
+    let assets = super::dev::open_assets(&project, &projects)?;
     let worker = super::dev::with_assets_binding(worker, &project, assets.as_ref());
     let options = ServeOptions {
         worker,
