@@ -254,3 +254,84 @@ fn symlink_loops_and_links_out_of_the_assets_do_not_stop_start_up() {
         s.log()
     );
 }
+
+const SECRET_WORKER: &str = r#"
+export default {
+  fetch(request, env) {
+    return Response.json({ token: env.TOKEN ?? null, shared: env.SHARED ?? null });
+  },
+};
+"#;
+
+/// Two workers, `my-api` (the default) and `billing` (on billing.test).
+fn two_workers(root: &Path) -> (PathBuf, PathBuf) {
+    let api = write(
+        root,
+        "api/wrangler.toml",
+        "name = \"my-api\"\nmain = \"src/index.js\"\ncompatibility_date = \"2025-01-01\"\n",
+    );
+    write(root, "api/src/index.js", SECRET_WORKER);
+    let billing = write(
+        root,
+        "billing/wrangler.toml",
+        "name = \"billing\"\nmain = \"src/index.js\"\ncompatibility_date = \"2025-01-01\"\nroutes = [\"billing.test/*\"]\n",
+    );
+    write(root, "billing/src/index.js", SECRET_WORKER);
+    (api, billing)
+}
+
+#[test]
+fn process_secrets_reach_only_the_worker_they_are_scoped_to() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let (api, billing) = two_workers(root);
+    let configs = [
+        api.to_str().unwrap(),
+        billing.to_str().unwrap(),
+        "--data-dir",
+        "data",
+    ];
+    let s = Serving::start(
+        root,
+        &configs,
+        &[
+            ("HEARTH_SECRET_MY_API__TOKEN", "api-token"),
+            ("HEARTH_SECRET_BILLING__TOKEN", "billing-token"),
+            ("HEARTH_SECRET_BILLING__SHARED", "billing-only"),
+        ],
+    );
+    let api_sees = http(&s.addr, "GET", "/", &[], b"").json();
+    assert_eq!(
+        api_sees,
+        serde_json::json!({ "token": "api-token", "shared": null })
+    );
+    let billing_sees = http(&s.addr, "GET", "/", &[("host", "billing.test")], b"").json();
+    assert_eq!(
+        billing_sees,
+        serde_json::json!({ "token": "billing-token", "shared": "billing-only" })
+    );
+    drop(s);
+
+    // An unscoped secret would reach both: refused, naming the fix.
+    let err = serve_fails(
+        root,
+        &configs,
+        &[("HEARTH_SECRET_SHARED", "everyone")],
+    );
+    assert!(
+        err.contains("HEARTH_SECRET_SHARED: an unscoped secret would reach every worker of this process (my-api, billing)"),
+        "{err}"
+    );
+
+    // With one worker served, the unscoped form still applies.
+    let s = Serving::start(
+        root,
+        &[api.to_str().unwrap(), "--data-dir", "data"],
+        &[("HEARTH_SECRET_SHARED", "everyone")],
+    );
+    let api_sees = http(&s.addr, "GET", "/", &[], b"").json();
+    assert_eq!(
+        api_sees,
+        serde_json::json!({ "token": null, "shared": "everyone" })
+    );
+}
