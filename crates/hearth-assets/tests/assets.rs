@@ -549,7 +549,11 @@ fn secrets_ignored_files_and_protected_paths_are_never_served() {
     write(r, "src/keep.js", "kept");
     write(r, "node_modules/x/index.js", "dep");
     write(r, "docs/page.html", "page");
-    write(r, ".assetsignore", "/src/*\n!/src/keep.js\nnode_modules/\n*.md\n");
+    write(
+        r,
+        ".assetsignore",
+        "/src/*\n!/src/keep.js\nnode_modules/\n*.md\n",
+    );
     write(r, "README.md", "readme");
     #[cfg(unix)]
     std::os::unix::fs::symlink(r.join(".hearth"), r.join("state")).unwrap();

@@ -202,12 +202,18 @@ fn parse_dev_vars_is_usable_on_its_own() {
     assert!(notes.is_empty());
 }
 
-fn load_named(name: &str, process_env: &[(&str, &str)], served: &[&str]) -> Result<Loaded, ConfigError> {
+fn load_named(
+    name: &str,
+    process_env: &[(&str, &str)],
+    served: &[&str],
+) -> Result<Loaded, ConfigError> {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("wrangler.toml");
     std::fs::write(
         &path,
-        format!("name = \"{name}\"\nmain = \"src/index.js\"\ncompatibility_date = \"2025-01-01\"\n"),
+        format!(
+            "name = \"{name}\"\nmain = \"src/index.js\"\ncompatibility_date = \"2025-01-01\"\n"
+        ),
     )
     .unwrap();
     let o = LoadOptions {

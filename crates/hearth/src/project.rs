@@ -41,7 +41,11 @@ impl Project {
             match hearth_config::load(&args.config, &opts) {
                 Ok(loaded) => names.push(loaded.config.name),
                 // Reported with its context by the load below.
-                Err(_) => return Err(Self::load(args).err().unwrap_or_else(|| anyhow!("{}: cannot be read", args.config.display()))),
+                Err(_) => {
+                    return Err(Self::load(args)
+                        .err()
+                        .unwrap_or_else(|| anyhow!("{}: cannot be read", args.config.display())));
+                }
             }
         }
         all.iter()

@@ -313,11 +313,7 @@ fn process_secrets_reach_only_the_worker_they_are_scoped_to() {
     drop(s);
 
     // An unscoped secret would reach both: refused, naming the fix.
-    let err = serve_fails(
-        root,
-        &configs,
-        &[("HEARTH_SECRET_SHARED", "everyone")],
-    );
+    let err = serve_fails(root, &configs, &[("HEARTH_SECRET_SHARED", "everyone")]);
     assert!(
         err.contains("HEARTH_SECRET_SHARED: an unscoped secret would reach every worker of this process (my-api, billing)"),
         "{err}"
