@@ -331,3 +331,117 @@ fn process_secrets_reach_only_the_worker_they_are_scoped_to() {
         serde_json::json!({ "token": null, "shared": "everyone" })
     );
 }
+
+const BULK_WORKER: &str = r#"
+export default {
+  fetch(request, env) {
+    const url = new URL(request.url);
+    const stub = env.BULK.get(env.BULK.idFromName("bulk"));
+    return stub.fetch("https://do" + url.pathname + url.search);
+  },
+};
+export class Bulk {
+  constructor(state) { this.state = state; }
+  async fetch(request) {
+    const url = new URL(request.url);
+    const s = this.state.storage;
+    if (url.pathname === "/fill") {
+      const n = Number(url.searchParams.get("n"));
+      // Not awaited: one unit, committed at the output gate.
+      for (let i = 0; i < n; i++) s.put("k" + i, i);
+      s.put("done", true);
+      return new Response("filled");
+    }
+    const keys = (await s.list({ prefix: "k" })).size;
+    const done = (await s.get("done")) ?? null;
+    return Response.json({ keys, done });
+  }
+}
+"#;
+
+fn bulk_project(root: &Path) -> PathBuf {
+    write(root, "src/index.js", BULK_WORKER);
+    write(
+        root,
+        "wrangler.toml",
+        "name = \"bulk\"\nmain = \"src/index.js\"\ncompatibility_date = \"2025-01-01\"\n\n[[durable_objects.bindings]]\nname = \"BULK\"\nclass_name = \"Bulk\"\n\n[[migrations]]\ntag = \"v1\"\nnew_sqlite_classes = [\"Bulk\"]\n",
+    )
+}
+
+/// What the object holds after a restart on `data`.
+fn bulk_state(root: &Path, data: &Path) -> serde_json::Value {
+    let s = Serving::start(
+        root,
+        &["wrangler.toml", "--data-dir", data.to_str().unwrap()],
+        &[],
+    );
+    http(&s.addr, "GET", "/count", &[], b"").json()
+}
+
+#[test]
+fn unawaited_durable_object_writes_survive_sigkill_all_or_none() {
+    const N: usize = 100_000;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    bulk_project(root);
+
+    // How long the whole unit takes here, uninterrupted.
+    let data = root.join("timing");
+    let s = Serving::start(
+        root,
+        &["wrangler.toml", "--data-dir", data.to_str().unwrap()],
+        &[],
+    );
+    let started = std::time::Instant::now();
+    let r = http(&s.addr, "GET", &format!("/fill?n={N}"), &[], b"");
+    let took = started.elapsed();
+    assert_eq!(r.text(), "filled");
+    drop(s);
+    assert_eq!(
+        bulk_state(root, &data),
+        serde_json::json!({ "keys": N, "done": true })
+    );
+
+    // SIGKILL at points through the unit (and once after its response).
+    let mut outcomes = Vec::new();
+    for (i, fraction) in [0.2, 0.5, 0.8, 1.5].into_iter().enumerate() {
+        let data = root.join(format!("kill-{i}"));
+        let mut s = Serving::start(
+            root,
+            &["wrangler.toml", "--data-dir", data.to_str().unwrap()],
+            &[],
+        );
+        let addr = s.addr.clone();
+        let request = std::thread::spawn(move || {
+            web_support::try_http(
+                &addr,
+                "GET",
+                &format!("/fill?n={N}"),
+                &[],
+                b"",
+                Duration::from_secs(120),
+            )
+        });
+        std::thread::sleep(took.mul_f64(fraction));
+        s.child.kill().unwrap();
+        s.child.wait().unwrap();
+        let answered = request.join().unwrap().is_ok_and(|r| r.status == 200);
+        drop(s);
+        let state = bulk_state(root, &data);
+        let all = serde_json::json!({ "keys": N, "done": true });
+        let none = serde_json::json!({ "keys": 0, "done": null });
+        assert!(
+            state == all || state == none,
+            "killed at {fraction} of {took:?}: {state} survived (answered: {answered})"
+        );
+        if answered {
+            assert_eq!(state, all, "an answered unit is durable");
+        }
+        outcomes.push(state == all);
+    }
+    // The early kills land inside the unit: nothing of it is kept.
+    assert!(
+        outcomes.iter().any(|all| !all),
+        "no kill landed inside the unit ({took:?}): {outcomes:?}"
+    );
+}
