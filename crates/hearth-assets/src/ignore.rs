@@ -96,9 +96,8 @@ fn compile(line: &str) -> Option<Pattern> {
     }
     let mut line = trim_trailing_spaces(line);
     let negated = line.starts_with('!');
-    if negated {
-        line = &line[1..];
-    } else if line.starts_with("\\!") || line.starts_with("\\#") {
+    // Drops the `!`, or the backslash of an escaped leading `!` or `#`.
+    if negated || line.starts_with("\\!") || line.starts_with("\\#") {
         line = &line[1..];
     }
     let dir_only = line.ends_with('/') && !line.ends_with("\\/");
