@@ -179,6 +179,9 @@ new_sqlite_classes = ["Counter"]
     write(dir, ".dev.vars.production", "API_KEY=prod-secret");
     write(dir, "notes/private.md", "private");
     write(dir, ".assetsignore", "*.md\n/src\n");
+    // Another wrangler file beside the one served (wrangler.toml wins only
+    // when named): never served either.
+    write(dir, "wrangler.jsonc", "{ \"name\": \"secret-other\" }");
 }
 
 fn assert_hidden(s: &Serving, path: &str) {
@@ -210,6 +213,7 @@ fn with_directory_dot_secrets_config_and_state_are_never_served() {
         "/.dev.vars",
         "/.dev.vars.production",
         "/wrangler.toml",
+        "/wrangler.jsonc",
         "/.assetsignore",
         "/notes/private.md",
         "/src/index.js",

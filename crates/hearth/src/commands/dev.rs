@@ -28,12 +28,18 @@ pub fn open_assets(project: &Project, others: &[Project]) -> Result<Option<Arc<A
     let (Some(assets), Some(dir)) = (&config.assets, config.assets_dir()) else {
         return Ok(None);
     };
-    // The data directory and every served config are never assets, even
-    // with `directory = "."`.
-    let mut protected = vec![project.data_dir.root().to_path_buf(), config.path.clone()];
-    for p in others {
+    // The data directories and the served configs (with any other wrangler
+    // file beside them) are never assets, even with `directory = "."`.
+    let mut protected = Vec::new();
+    for p in std::iter::once(project).chain(others) {
         protected.push(p.data_dir.root().to_path_buf());
         protected.push(p.config.path.clone());
+        protected.extend(
+            hearth_config::CONFIG_FILE_NAMES
+                .iter()
+                .map(|name| p.config.dir().join(name))
+                .filter(|path| path.is_file() && *path != p.config.path),
+        );
     }
     let server = AssetServer::open_protecting(
         &dir,
