@@ -22,12 +22,19 @@
 //! can never leave the directory: `..` and `.` segments (also percent-encoded)
 //! are refused and symlinks are followed only to files inside it.
 //!
+//! Some files are never assets, whatever the directory: `.dev.vars` and
+//! `.dev.vars.<env>` at any depth, whatever `.assetsignore` (gitignore
+//! syntax, read from the top of the directory) excludes, `.assetsignore`
+//! itself, and the paths the caller protects (the data directory and the
+//! config files, see [`AssetServer::open_protecting`]).
+//!
 //! This crate knows no HTTP library: a request is a method, a raw path, a
 //! query and header pairs; a response is a status, header pairs and a file.
 //! `_headers` and `_redirects` files are not interpreted (and not served).
 
 mod error;
 mod fs;
+pub mod ignore;
 pub mod mime;
 mod routing;
 mod validate;
@@ -39,7 +46,7 @@ pub use error::AssetError;
 pub use hearth_config::{HtmlHandling, NotFoundHandling, RunWorkerFirst};
 pub use validate::{
     AssetLimits, IGNORED_ROOT_FILES, MAX_ASSET_BYTES, MAX_ASSET_COUNT, decode_path, encode_path,
-    route_pattern_matches,
+    is_dev_vars, route_pattern_matches,
 };
 
 use crate::fs::AssetDir;
@@ -150,6 +157,7 @@ pub struct AssetServer {
     shown_dir: PathBuf,
     options: AssetOptions,
     limits: AssetLimits,
+    warnings: Vec<String>,
 }
 
 impl std::fmt::Debug for AssetServer {
@@ -169,15 +177,44 @@ impl AssetServer {
         options: AssetOptions,
         limits: AssetLimits,
     ) -> Result<AssetServer, AssetError> {
+        Self::open_protecting(dir, options, limits, &[])
+    }
+
+    /// Like [`AssetServer::open`], and never serves `protected` paths nor
+    /// anything below them (they need not exist yet). A protected path
+    /// inside the directory is reported in [`AssetServer::warnings`].
+    pub fn open_protecting(
+        dir: impl AsRef<Path>,
+        options: AssetOptions,
+        limits: AssetLimits,
+        protected: &[PathBuf],
+    ) -> Result<AssetServer, AssetError> {
         let shown_dir = dir.as_ref().to_path_buf();
-        let dir = AssetDir::open(&shown_dir)?;
-        dir.check(&limits, &shown_dir)?;
+        let dir = AssetDir::open(&shown_dir, protected)?;
+        let mut warnings: Vec<String> = dir
+            .protected_inside()
+            .map(|p| {
+                format!(
+                    "the assets directory {} contains {}; it is never served, but keep assets in a directory of their own",
+                    shown_dir.display(),
+                    p.display()
+                )
+            })
+            .collect();
+        dir.check(&limits, &shown_dir, &mut warnings)?;
         Ok(AssetServer {
             dir,
             shown_dir,
             options,
             limits,
+            warnings,
         })
+    }
+
+    /// What opening found doubtful (protected paths inside the directory,
+    /// symlinks leading out of it), one line each, for the caller to log.
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
     }
 
     /// The directory, with symlinks resolved.

@@ -28,6 +28,12 @@ impl Default for AssetLimits {
 /// are never served, as wrangler leaves them out of the upload.
 pub const IGNORED_ROOT_FILES: [&str; 3] = [".assetsignore", "_headers", "_redirects"];
 
+/// Whether a file or directory name is a local-secrets file
+/// (`.dev.vars`, `.dev.vars.<env>`), which is never an asset at any depth.
+pub fn is_dev_vars(name: &str) -> bool {
+    name == ".dev.vars" || name.starts_with(".dev.vars.")
+}
+
 /// Percent-decodes each segment of a request path (a segment that is not
 /// valid UTF-8 once decoded stays as it was) and collapses runs of `/`, so
 /// `/a//b%20c` names the file `a/b c`.

@@ -533,3 +533,115 @@ fn a_file_grown_past_the_limit_after_start_is_an_error_not_a_truncation() {
         .unwrap_err();
     assert!(matches!(err, AssetError::AssetTooLarge { .. }));
 }
+
+#[test]
+fn secrets_ignored_files_and_protected_paths_are_never_served() {
+    let d = tempfile::tempdir().unwrap();
+    let r = d.path();
+    write(r, "index.html", "home");
+    write(r, ".dev.vars", "API_KEY=1");
+    write(r, ".dev.vars.production", "API_KEY=2");
+    write(r, "sub/.dev.vars", "API_KEY=3");
+    write(r, "wrangler.toml", "name = \"x\"");
+    write(r, ".hearth/do/secret", "key");
+    write(r, ".hearth/d1/db.sqlite", "sqlite");
+    write(r, "src/index.js", "export default {}");
+    write(r, "src/keep.js", "kept");
+    write(r, "node_modules/x/index.js", "dep");
+    write(r, "docs/page.html", "page");
+    write(
+        r,
+        ".assetsignore",
+        "/src/*\n!/src/keep.js\nnode_modules/\n*.md\n",
+    );
+    write(r, "README.md", "readme");
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(r.join(".hearth"), r.join("state")).unwrap();
+    let protected = vec![r.join(".hearth"), r.join("wrangler.toml")];
+    let s = AssetServer::open_protecting(
+        r,
+        AssetOptions::default(),
+        AssetLimits::default(),
+        &protected,
+    )
+    .unwrap();
+    for path in [
+        "/.dev.vars",
+        "/.dev.vars.production",
+        "/sub/.dev.vars",
+        "/wrangler.toml",
+        "/.hearth/do/secret",
+        "/.hearth/d1/db.sqlite",
+        "/state/do/secret",
+        "/src/index.js",
+        "/node_modules/x/index.js",
+        "/README.md",
+        "/.assetsignore",
+    ] {
+        let resp = get(&s, path);
+        assert_eq!(resp.status, 404, "{path}");
+        assert!(resp.body.is_none(), "{path}");
+    }
+    assert_eq!(served(&s, "/"), (200, "home".into()));
+    assert_eq!(served(&s, "/src/keep.js"), (200, "kept".into()));
+    assert_eq!(served(&s, "/docs/page"), (200, "page".into()));
+    let warnings = s.warnings().join("\n");
+    assert!(warnings.contains(".hearth"), "{warnings}");
+    assert!(warnings.contains("wrangler.toml"), "{warnings}");
+}
+
+#[test]
+fn hidden_files_do_not_count_against_the_file_limit() {
+    let d = tempfile::tempdir().unwrap();
+    let r = d.path();
+    write(r, "index.html", "home");
+    write(r, ".assetsignore", "big/\n");
+    for i in 0..5 {
+        write(r, &format!("big/{i}.txt"), "x");
+    }
+    let limits = AssetLimits {
+        max_asset_count: 1,
+        ..AssetLimits::default()
+    };
+    AssetServer::open(r, AssetOptions::default(), limits).unwrap();
+}
+
+#[cfg(unix)]
+#[test]
+fn the_scan_survives_symlink_loops_and_skips_links_leading_out() {
+    let outer = tempfile::tempdir().unwrap();
+    let root = outer.path().join("public");
+    write(&root, "index.html", "home");
+    write(&root, "sub/page.txt", "page");
+    write(outer.path(), "outside/secret.txt", "secret");
+    std::os::unix::fs::symlink(".", root.join("a")).unwrap();
+    std::os::unix::fs::symlink(".", root.join("b")).unwrap();
+    std::os::unix::fs::symlink("..", root.join("sub/up")).unwrap();
+    std::os::unix::fs::symlink(outer.path().join("outside"), root.join("out")).unwrap();
+    std::os::unix::fs::symlink("/etc", root.join("etc")).unwrap();
+
+    // With the loops followed, the walk would never end; with the link to
+    // /etc followed, an unreadable file there would fail it.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let r = root.clone();
+    std::thread::spawn(move || {
+        let limits = AssetLimits {
+            max_asset_count: 2,
+            ..AssetLimits::default()
+        };
+        let opened = AssetServer::open(&r, AssetOptions::default(), limits);
+        let _ = tx.send(opened.map(|s| s.warnings().to_vec()));
+    });
+    let warnings = rx
+        .recv_timeout(std::time::Duration::from_secs(20))
+        .expect("the scan finished")
+        .expect("the directory opened within two files");
+    let joined = warnings.join("\n");
+    assert!(joined.contains("out leads outside"), "{joined}");
+    assert!(joined.contains("etc leads outside"), "{joined}");
+
+    let s = AssetServer::open(&root, AssetOptions::default(), AssetLimits::default()).unwrap();
+    assert_eq!(served(&s, "/a/b/a/sub/page.txt"), (200, "page".into()));
+    assert_eq!(get(&s, "/out/secret.txt").status, 404);
+    assert_eq!(get(&s, "/etc/passwd").status, 404);
+}

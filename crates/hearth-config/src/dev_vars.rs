@@ -1,5 +1,6 @@
 //! Local secrets: `.dev.vars` (or `.dev.vars.<env>`) beside the config, then
-//! `HEARTH_SECRET_<NAME>` process variables.
+//! `HEARTH_SECRET_<NAME>` process variables (only when one worker is served),
+//! then `HEARTH_SECRET_<WORKER>__<NAME>` ones scoped to this worker.
 //!
 //! As in wrangler, `.dev.vars.<env>` is used *instead of* `.dev.vars` when an
 //! environment is selected and that file exists (the two are not merged), and a
@@ -11,7 +12,7 @@ use crate::build::{BindingNames, file_name};
 use crate::parse::read_limited;
 use crate::reader::{Diag, Syntax};
 use crate::validate::is_js_identifier;
-use crate::{Config, LoadOptions, SECRET_ENV_PREFIX};
+use crate::{Config, LoadOptions, SECRET_ENV_PREFIX, SECRET_SCOPE_SEPARATOR, secret_scope};
 
 /// Parses dotenv text the way wrangler's `.dev.vars` reader does:
 /// `KEY=value` lines, `#` comment lines, an optional `export ` prefix, values in
@@ -154,16 +155,60 @@ pub(crate) fn apply_secrets(
     }
     let mut dv = file_diag.unwrap_or_else(|| Diag::new("process environment", Syntax::Toml));
 
-    // Only prefixed variables: the Worker must not see the whole process environment.
+    // Only prefixed variables: the Worker must not see the whole process
+    // environment, nor another worker's scoped secrets.
+    let own_scope = format!("{}{SECRET_SCOPE_SEPARATOR}", secret_scope(&config.name));
+    let served_scopes: Vec<String> = opts
+        .served_workers
+        .iter()
+        .map(|w| format!("{}{SECRET_SCOPE_SEPARATOR}", secret_scope(w)))
+        .collect();
+    let mut process = Diag::new("process environment", Syntax::Toml);
+    let mut scoped = BTreeMap::new();
     for (key, value) in &opts.process_env {
-        if let Some(name) = key.strip_prefix(SECRET_ENV_PREFIX) {
-            if name.is_empty() {
-                d.warn("", format!("process variable {SECRET_ENV_PREFIX} has no secret name after the prefix; ignored"));
-                continue;
-            }
-            secrets.insert(name.to_string(), value.clone());
+        let Some(rest) = key.strip_prefix(SECRET_ENV_PREFIX) else {
+            continue;
+        };
+        if rest.is_empty() {
+            d.warn("", format!("process variable {SECRET_ENV_PREFIX} has no secret name after the prefix; ignored"));
+            continue;
         }
+        if let Some(name) = rest.strip_prefix(&own_scope) {
+            if name.is_empty() {
+                process.warn(key, "has no secret name after the worker; ignored");
+            } else {
+                scoped.insert(name.to_string(), value.clone());
+            }
+            continue;
+        }
+        if rest.contains(SECRET_SCOPE_SEPARATOR) {
+            // Another worker's secret.
+            if !served_scopes.is_empty() && !served_scopes.iter().any(|s| rest.starts_with(s)) {
+                process.warn(
+                    key,
+                    format!(
+                        "scoped to a worker this process does not serve (serving: {}); ignored",
+                        opts.served_workers.join(", ")
+                    ),
+                );
+            }
+            continue;
+        }
+        if opts.served_workers.len() > 1 {
+            process.error(
+                key,
+                format!(
+                    "an unscoped secret would reach every worker of this process ({}); scope it to one as {SECRET_ENV_PREFIX}<WORKER>{SECRET_SCOPE_SEPARATOR}{rest}, e.g. {SECRET_ENV_PREFIX}{own_scope}{rest}",
+                    opts.served_workers.join(", ")
+                ),
+            );
+            continue;
+        }
+        secrets.insert(rest.to_string(), value.clone());
     }
+    secrets.extend(scoped);
+    d.errors.extend(process.errors);
+    d.warnings.extend(process.warnings);
 
     // With `secrets.required` declared, only those (and overrides of vars) are
     // loaded, and missing ones are reported, as wrangler does.

@@ -36,9 +36,31 @@ pub use validate::Limits;
 /// `wrangler.toml`.
 pub const CONFIG_FILE_NAMES: [&str; 3] = ["wrangler.json", "wrangler.jsonc", "wrangler.toml"];
 
-/// Prefix of process variables that become secrets: `HEARTH_SECRET_API_KEY=x`
-/// gives the Worker the secret `API_KEY`.
+/// Prefix of process variables that become secrets:
+/// `HEARTH_SECRET_<WORKER>__API_KEY=x` gives the secret `API_KEY` to the
+/// worker whose `name` is `<WORKER>` (see [`secret_scope`]); the unscoped
+/// `HEARTH_SECRET_API_KEY=x` gives it to the only worker a process serves.
 pub const SECRET_ENV_PREFIX: &str = "HEARTH_SECRET_";
+
+/// Separates the worker from the secret's name in a scoped process secret.
+pub const SECRET_SCOPE_SEPARATOR: &str = "__";
+
+/// How a worker's `name` is spelled in `HEARTH_SECRET_<WORKER>__<NAME>`:
+/// ASCII letters upper-cased, every other character but a digit becomes
+/// `_` (so `my-api` is `MY_API`), since a shell variable name can hold
+/// neither dashes nor dots.
+pub fn secret_scope(worker_name: &str) -> String {
+    worker_name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
 
 /// How to load a config.
 #[derive(Debug, Clone, Default)]
@@ -47,10 +69,17 @@ pub struct LoadOptions<'a> {
     pub env: Option<&'a str>,
     /// The process environment, passed in rather than read so that callers
     /// decide what the Worker can see. Only variables named
-    /// `HEARTH_SECRET_<NAME>` are used: each becomes the secret `<NAME>` and
-    /// overrides a value of the same name from `.dev.vars`. Nothing else of the
-    /// process environment reaches the Worker.
+    /// `HEARTH_SECRET_<WORKER>__<NAME>` (scoped to this worker by its
+    /// [`secret_scope`]) and `HEARTH_SECRET_<NAME>` (unscoped) are used: each
+    /// becomes the secret `<NAME>` and overrides a value of the same name
+    /// from `.dev.vars`; a scoped one wins over an unscoped one. Nothing
+    /// else of the process environment reaches the Worker.
     pub process_env: BTreeMap<String, String>,
+    /// The names of every worker the process serves together, when more
+    /// than one: then an unscoped `HEARTH_SECRET_<NAME>` is refused (it would
+    /// reach every worker), and a scope naming none of them is a warning.
+    /// Empty for a process serving one worker (or none: the data commands).
+    pub served_workers: Vec<String>,
     /// Limits to validate against; `Default` holds Cloudflare's.
     pub limits: Limits,
 }

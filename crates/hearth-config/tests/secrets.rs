@@ -201,3 +201,83 @@ fn parse_dev_vars_is_usable_on_its_own() {
     assert_eq!(values, map(&[("A", "1"), ("B", "two # not a comment")]));
     assert!(notes.is_empty());
 }
+
+fn load_named(
+    name: &str,
+    process_env: &[(&str, &str)],
+    served: &[&str],
+) -> Result<Loaded, ConfigError> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("wrangler.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "name = \"{name}\"\nmain = \"src/index.js\"\ncompatibility_date = \"2025-01-01\"\n"
+        ),
+    )
+    .unwrap();
+    let o = LoadOptions {
+        process_env: map(process_env),
+        served_workers: served.iter().map(|s| s.to_string()).collect(),
+        ..Default::default()
+    };
+    load(&path, &o)
+}
+
+#[test]
+fn the_worker_scope_is_its_name_upper_cased_with_other_characters_as_underscores() {
+    assert_eq!(secret_scope("api"), "API");
+    assert_eq!(secret_scope("my-api.v2"), "MY_API_V2");
+}
+
+#[test]
+fn a_scoped_secret_reaches_only_its_worker_and_wins_over_an_unscoped_one() {
+    let env = [
+        ("HEARTH_SECRET_MY_API__TOKEN", "for-api"),
+        ("HEARTH_SECRET_BILLING__TOKEN", "for-billing"),
+        ("HEARTH_SECRET_SHARED", "shared"),
+        ("HEARTH_SECRET_MY_API__SHARED", "api-shared"),
+    ];
+    let api = load_named("my-api", &env, &[]).unwrap().config;
+    assert_eq!(
+        api.secrets,
+        map(&[("SHARED", "api-shared"), ("TOKEN", "for-api")])
+    );
+    let billing = load_named("billing", &env, &[]).unwrap().config;
+    assert_eq!(
+        billing.secrets,
+        map(&[("SHARED", "shared"), ("TOKEN", "for-billing")])
+    );
+}
+
+#[test]
+fn with_several_workers_served_an_unscoped_secret_is_refused() {
+    let err = load_named(
+        "my-api",
+        &[("HEARTH_SECRET_TOKEN", "everyone")],
+        &["my-api", "billing"],
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("process environment: HEARTH_SECRET_TOKEN: an unscoped secret would reach every worker of this process (my-api, billing); scope it to one as HEARTH_SECRET_<WORKER>__TOKEN, e.g. HEARTH_SECRET_MY_API__TOKEN"),
+        "{err}"
+    );
+    let loaded = load_named(
+        "my-api",
+        &[
+            ("HEARTH_SECRET_MY_API__TOKEN", "mine"),
+            ("HEARTH_SECRET_BILLING__TOKEN", "theirs"),
+            ("HEARTH_SECRET_TYPO__TOKEN", "nobody"),
+        ],
+        &["my-api", "billing"],
+    )
+    .unwrap();
+    assert_eq!(loaded.config.secrets, map(&[("TOKEN", "mine")]));
+    assert_eq!(
+        loaded.warnings,
+        vec![
+            "process environment: HEARTH_SECRET_TYPO__TOKEN: scoped to a worker this process does not serve (serving: my-api, billing); ignored"
+        ]
+    );
+}

@@ -110,6 +110,13 @@ pub enum D1Error {
 
     #[error("{0}")]
     Migration(#[from] MigrationError),
+
+    /// The batch ran, but its results could not be handed to the caller
+    /// (a worker's heap could not hold them), so it was rolled back.
+    #[error(
+        "D1_ERROR: the batch's results could not be delivered ({reason}); the batch was rolled back and nothing was written"
+    )]
+    NotDelivered { reason: String },
 }
 
 impl D1Error {

@@ -347,7 +347,21 @@ impl D1Database {
     /// Runs the statements in order as one transaction. If one fails, none
     /// of them stays applied and the error is that statement's.
     pub fn batch(&self, statements: &[D1PreparedStatement]) -> Result<Vec<D1Result>, D1Error> {
-        run_batch(&self.backend, None, statements)
+        run_batch(&self.backend, None, statements, Ok)
+    }
+
+    /// Like [`D1Database::batch`], but hands the results to `deliver`
+    /// before the transaction commits, and commits only if it succeeds; its
+    /// error rolls the batch back and is returned as
+    /// [`D1Error::NotDelivered`]. For a caller whose delivery can fail
+    /// (building a large JavaScript value): the outcome it reports is then
+    /// always the outcome committed.
+    pub fn batch_delivering<T>(
+        &self,
+        statements: &[D1PreparedStatement],
+        deliver: impl FnOnce(Vec<D1Result>) -> Result<T, String>,
+    ) -> Result<T, D1Error> {
+        run_batch(&self.backend, None, statements, deliver)
     }
 
     /// Runs raw SQL, one query per line (a statement spanning lines is kept
@@ -437,7 +451,16 @@ impl D1DatabaseSession {
     }
 
     pub fn batch(&self, statements: &[D1PreparedStatement]) -> Result<Vec<D1Result>, D1Error> {
-        run_batch(&self.backend, Some(&self.state), statements)
+        run_batch(&self.backend, Some(&self.state), statements, Ok)
+    }
+
+    /// [`D1Database::batch_delivering`] in this session.
+    pub fn batch_delivering<T>(
+        &self,
+        statements: &[D1PreparedStatement],
+        deliver: impl FnOnce(Vec<D1Result>) -> Result<T, String>,
+    ) -> Result<T, D1Error> {
+        run_batch(&self.backend, Some(&self.state), statements, deliver)
     }
 
     /// The newest bookmark seen; `None` before the first query unless the
@@ -451,11 +474,12 @@ impl D1DatabaseSession {
     }
 }
 
-fn run_batch(
+fn run_batch<T>(
     backend: &Arc<Backend>,
     session: Option<&Arc<SessionState>>,
     statements: &[D1PreparedStatement],
-) -> Result<Vec<D1Result>, D1Error> {
+    deliver: impl FnOnce(Vec<D1Result>) -> Result<T, String>,
+) -> Result<T, D1Error> {
     if statements.is_empty() {
         return Err(D1Error::NoStatements);
     }
@@ -469,14 +493,23 @@ fn run_batch(
             params: &s.params,
         })
         .collect();
-    let out = backend.run(&queries).map_err(|(index, e)| D1Error::Batch {
-        index,
-        error: Box::new(e),
-    })?;
+    let (delivered, bookmark) = backend
+        .run_delivering(&queries, |outputs| {
+            let results = outputs.into_iter().map(D1Result::from_output).collect();
+            deliver(results).map_err(|reason| D1Error::NotDelivered { reason })
+        })
+        .map_err(|(index, e)| match e {
+            // Not any one statement's failure.
+            e @ D1Error::NotDelivered { .. } => e,
+            e => D1Error::Batch {
+                index,
+                error: Box::new(e),
+            },
+        })?;
     if let Some(state) = session {
-        state.observe(out.bookmark);
+        state.observe(bookmark);
     }
-    Ok(out.results.into_iter().map(D1Result::from_output).collect())
+    Ok(delivered)
 }
 
 /// A statement and its bound values. `bind` returns a new statement, so a

@@ -448,6 +448,20 @@ impl Backend {
     /// Runs `queries` in order as one transaction: all commit or none do.
     /// On failure, returns the index of the failing query with its error.
     pub(crate) fn run(&self, queries: &[Query<'_>]) -> Result<UnitOutput, (usize, D1Error)> {
+        self.run_delivering(queries, Ok)
+            .map(|(results, bookmark)| UnitOutput { results, bookmark })
+    }
+
+    /// Like [`Backend::run`], but hands the results to `deliver` while the
+    /// transaction is still open, and commits only if it succeeds: a caller
+    /// whose delivery can fail (building a large JavaScript value) then
+    /// never reports a failure for a call that committed. A failed delivery
+    /// rolls back and is reported at the last query's index.
+    pub(crate) fn run_delivering<T>(
+        &self,
+        queries: &[Query<'_>],
+        deliver: impl FnOnce(Vec<QueryOutput>) -> Result<T, D1Error>,
+    ) -> Result<(T, String), (usize, D1Error)> {
         let mut inner = self.lock();
         let Inner {
             conn,
@@ -458,11 +472,13 @@ impl Backend {
         let pieces: Vec<Vec<&str>> = queries.iter().map(|q| split_statements(q.sql)).collect();
         let mode = self.mode(conn, &pieces);
         let result = match mode {
-            Mode::Write => self.run_write(conn, committed, queries, &pieces),
-            Mode::Read | Mode::Autocommit => self.run_read(conn, committed, queries, &pieces, mode),
+            Mode::Write => self.run_write(conn, committed, queries, &pieces, deliver),
+            Mode::Read | Mode::Autocommit => {
+                self.run_read(conn, committed, queries, &pieces, mode, deliver)
+            }
         };
         self.guard.disarm();
-        let result = result.map(|(results, seq)| {
+        let result = result.map(|(delivered, seq)| {
             let text = match bookmark {
                 Some((cached, text)) if *cached == seq => text.clone(),
                 _ => {
@@ -471,10 +487,7 @@ impl Backend {
                     text
                 }
             };
-            UnitOutput {
-                results,
-                bookmark: text,
-            }
+            (delivered, text)
         });
         if result.is_err() {
             if !conn.is_autocommit() {
@@ -487,14 +500,15 @@ impl Backend {
         result
     }
 
-    fn run_read(
+    fn run_read<T>(
         &self,
         conn: &Connection,
         committed: &mut Committed,
         queries: &[Query<'_>],
         pieces: &[Vec<&str>],
         mode: Mode,
-    ) -> Result<(Vec<QueryOutput>, u64), (usize, D1Error)> {
+        deliver: impl FnOnce(Vec<QueryOutput>) -> Result<T, D1Error>,
+    ) -> Result<(T, u64), (usize, D1Error)> {
         let last = queries.len().saturating_sub(1);
         if mode == Mode::Read {
             self.own_exec(conn, &self.own.begin_deferred)
@@ -510,6 +524,7 @@ impl Backend {
             results.push(out);
         }
         self.guard.disarm();
+        let delivered = deliver(results).map_err(|e| (last, e))?;
         if mode == Mode::Read {
             self.own_exec(conn, &self.own.commit)
                 .map_err(|e| (last, self.map_err(e)))?;
@@ -523,16 +538,17 @@ impl Backend {
         // the data they returned.
         self.refresh(conn, committed)
             .map_err(|e| (last, self.map_err(e)))?;
-        Ok((results, committed.seq))
+        Ok((delivered, committed.seq))
     }
 
-    fn run_write(
+    fn run_write<T>(
         &self,
         conn: &Connection,
         committed: &mut Committed,
         queries: &[Query<'_>],
         pieces: &[Vec<&str>],
-    ) -> Result<(Vec<QueryOutput>, u64), (usize, D1Error)> {
+        deliver: impl FnOnce(Vec<QueryOutput>) -> Result<T, D1Error>,
+    ) -> Result<(T, u64), (usize, D1Error)> {
         let last = queries.len().saturating_sub(1);
         self.own_exec(conn, &self.own.begin_immediate)
             .map_err(|e| (0, self.map_err(e)))?;
@@ -555,6 +571,8 @@ impl Backend {
                 .map_err(|e| (last, self.map_err(e)))?;
         }
         let seq = self.read_seq(conn).map_err(|e| (last, self.map_err(e)))?;
+        // Before the commit: a delivery that fails must leave nothing applied.
+        let delivered = deliver(results).map_err(|e| (last, e))?;
         self.own_exec(conn, &self.own.commit)
             .map_err(|e| (last, self.map_err(e)))?;
         *committed = Committed {
@@ -563,7 +581,7 @@ impl Backend {
             seq,
             size,
         };
-        Ok((results, seq))
+        Ok((delivered, seq))
     }
 
     /// The counters a query's `meta` is computed from. The size is read

@@ -167,3 +167,44 @@ fn exec_refuses_transaction_statements() {
         "D1_EXEC_ERROR: Error in line 1: BEGIN TRANSACTION;: To execute a transaction"
     ));
 }
+
+#[test]
+fn a_batch_commits_only_once_its_results_are_delivered() {
+    let t = common::open();
+    t.db.exec("CREATE TABLE b (id INTEGER PRIMARY KEY, v TEXT)")
+        .unwrap();
+    let insert = t.db.prepare("INSERT INTO b (v) VALUES (?)");
+    let batch = [insert.bind(["a"]), insert.bind(["b"])];
+
+    // While delivering, the rows are written but not committed: another
+    // connection does not see them.
+    let other = hearth_d1::D1Database::open(t.db.path()).unwrap();
+    let err =
+        t.db.batch_delivering(&batch, |results| {
+            assert_eq!(results.len(), 2);
+            assert_eq!(count_on(&other), 0);
+            Err::<(), _>("out of memory".to_string())
+        })
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "D1_ERROR: the batch's results could not be delivered (out of memory); the batch was rolled back and nothing was written"
+    );
+    assert!(matches!(err, D1Error::NotDelivered { .. }));
+    assert_eq!(count(&t, "b"), 0);
+
+    let delivered =
+        t.db.batch_delivering(&batch, |results| Ok(results.len()))
+            .unwrap();
+    assert_eq!(delivered, 2);
+    assert_eq!(count(&t, "b"), 2);
+    assert_eq!(count_on(&other), 2);
+}
+
+fn count_on(db: &hearth_d1::D1Database) -> i64 {
+    db.prepare("SELECT count(*) AS n FROM b")
+        .first_column("n")
+        .unwrap()
+        .and_then(|v| v.as_i64())
+        .unwrap()
+}

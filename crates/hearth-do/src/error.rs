@@ -122,6 +122,19 @@ pub enum DoError {
 
     #[error("Durable Object id secret at {path} is corrupt (expected 64 hex digits)")]
     CorruptSecret { path: String },
+
+    /// The writes since the last commit passed a limit; the whole unit is
+    /// discarded (never committed in part), as a broken output gate resets
+    /// an object on Cloudflare.
+    #[error(
+        "Durable Object storage: {count} {what} written since the last commit passed the limit of {limit} ({field}); every write since the last commit is discarded. Await writes so that they commit in smaller units."
+    )]
+    UncommittedLimit {
+        what: &'static str,
+        count: u64,
+        limit: u64,
+        field: &'static str,
+    },
 }
 
 impl DoError {

@@ -33,10 +33,15 @@
 //!    durable*.
 //! 3. Writes never flushed are lost if the process dies (or the storage is
 //!    dropped): exactly the writes whose responses were never released.
-//! 4. So that an object never holds an unbounded transaction, storage also
-//!    flushes by itself once [`DoLimits::max_unflushed_writes`] or
-//!    [`DoLimits::max_unflushed_bytes`] is passed (never inside an explicit
-//!    transaction).
+//! 4. The writes between two flushes are one unit: they all commit or none
+//!    does, however many there are (Cloudflare coalesces un-awaited writes
+//!    into one atomic batch too). Memory does not grow with the unit (SQLite
+//!    spills dirty pages past its page cache to the WAL file); the unit is
+//!    bounded by [`DoLimits::max_unflushed_writes`] and
+//!    [`DoLimits::max_unflushed_bytes`]: the write that passes one fails
+//!    with [`DoError::UncommittedLimit`], every later write fails the same
+//!    way, and the next flush discards the whole unit and returns that
+//!    error. Nothing of it is ever committed in part.
 //! 5. A failed flush discards the batch (as a broken output gate resets the
 //!    object on Cloudflare); the runtime should report the error and reset.
 //!

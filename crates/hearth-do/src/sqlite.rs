@@ -53,6 +53,9 @@ struct Inner {
     depth: u32,
     /// A flush asked for inside a transaction, done when it ends.
     flush_pending: bool,
+    /// The uncommitted unit passed a limit: writes fail until the next
+    /// flush, which discards the unit.
+    over_limit: bool,
 }
 
 /// What the authorizer needs to know: whether the statement being prepared
@@ -137,6 +140,7 @@ impl DurableObjectStorage {
                 unflushed_bytes: 0,
                 depth: 0,
                 flush_pending: false,
+                over_limit: false,
             }),
             gate,
             backend,
@@ -600,11 +604,8 @@ impl DurableObjectStorage {
             Err(_) => format!("ROLLBACK TO _cf_txn_{depth}; RELEASE _cf_txn_{depth}"),
         };
         inner.conn.execute_batch(&end).map_err(DoError::from)?;
-        if depth == 0 && result.is_ok() {
-            let flush = std::mem::take(&mut inner.flush_pending) || self.over_budget(&inner);
-            if flush {
-                self.flush_locked(&mut inner)?;
-            }
+        if depth == 0 && result.is_ok() && std::mem::take(&mut inner.flush_pending) {
+            self.flush_locked(&mut inner)?;
         }
         result
     }
@@ -627,14 +628,18 @@ impl DurableObjectStorage {
     /// Whether writes are waiting for a flush.
     pub fn has_unflushed_writes(&self) -> bool {
         let inner = self.lock();
-        inner.open && inner.unflushed_writes > 0
+        inner.open && (inner.unflushed_writes > 0 || inner.over_limit)
     }
 
     fn flush_locked(&self, inner: &mut Inner) -> Result<()> {
         if !inner.open {
             return Ok(());
         }
-        let result = self.commit(inner);
+        let result = match self.over_limit(inner) {
+            Some(e) => Err(e),
+            None => self.commit(inner),
+        };
+        inner.over_limit = false;
         if result.is_err() && !inner.conn.is_autocommit() {
             // A failed commit loses the batch, as a broken output gate does
             // on Cloudflare; the storage stays usable.
@@ -662,6 +667,9 @@ impl DurableObjectStorage {
     }
 
     fn begin(&self, inner: &mut Inner) -> Result<()> {
+        if let Some(e) = self.over_limit(inner) {
+            return Err(e);
+        }
         if !inner.open {
             // IMMEDIATE takes the write lock now, so the batch cannot fail
             // later on a lock held by another process.
@@ -672,20 +680,45 @@ impl DurableObjectStorage {
         Ok(())
     }
 
-    fn over_budget(&self, inner: &Inner) -> bool {
-        inner.unflushed_writes > self.limits.max_unflushed_writes
-            || inner.unflushed_bytes > self.limits.max_unflushed_bytes
+    /// The error of a unit that passed a limit, if it did.
+    fn over_limit(&self, inner: &Inner) -> Option<DoError> {
+        if !inner.over_limit {
+            return None;
+        }
+        Some(
+            if inner.unflushed_writes > self.limits.max_unflushed_writes {
+                DoError::UncommittedLimit {
+                    what: "writes",
+                    count: inner.unflushed_writes,
+                    limit: self.limits.max_unflushed_writes,
+                    field: "limits.max_unflushed_writes",
+                }
+            } else {
+                DoError::UncommittedLimit {
+                    what: "bytes",
+                    count: inner.unflushed_bytes,
+                    limit: self.limits.max_unflushed_bytes,
+                    field: "limits.max_unflushed_bytes",
+                }
+            },
+        )
     }
 
-    /// Counts a write; past the budget, commits early (not inside a
-    /// transaction, whose savepoint a commit would end).
+    /// Counts a write into the uncommitted unit. Past a limit the unit can
+    /// no longer commit whole, so it is marked to be discarded; it is never
+    /// committed early, which would make it survive a crash in part.
     fn wrote(&self, inner: &mut Inner, writes: u64, bytes: u64) -> Result<()> {
         inner.unflushed_writes = inner.unflushed_writes.saturating_add(writes);
         inner.unflushed_bytes = inner.unflushed_bytes.saturating_add(bytes);
-        if inner.depth == 0 && self.over_budget(inner) {
-            self.flush_locked(inner)?;
+        if inner.unflushed_writes > self.limits.max_unflushed_writes
+            || inner.unflushed_bytes > self.limits.max_unflushed_bytes
+        {
+            inner.over_limit = true;
         }
-        Ok(())
+        match self.over_limit(inner) {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
     }
 }
 

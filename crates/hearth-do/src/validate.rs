@@ -26,9 +26,13 @@ pub const MAX_SQL_FUNCTION_ARGS: usize = 32;
 pub const MAX_SQL_LIKE_PATTERN: usize = 50;
 /// Storage per object ("10 GB").
 pub const MAX_DATABASE_SIZE: u64 = 10 * 1024 * 1024 * 1024;
-/// Writes an object may hold unflushed before Hearth commits on its own.
-pub const MAX_UNFLUSHED_WRITES: u64 = 10_000;
-/// Bytes (keys + values + SQL text) likewise.
+/// Writes an object may make between two commits (output gates). The
+/// writes between two gates commit as one unit, as on Cloudflare, so past
+/// this the whole unit is discarded rather than committed in part.
+pub const MAX_UNFLUSHED_WRITES: u64 = 1_000_000;
+/// Bytes (keys + values + SQL text) likewise. Memory does not grow with
+/// the unit: SQLite spills its dirty pages to the WAL file past its page
+/// cache, so this bounds the disk the uncommitted unit takes.
 pub const MAX_UNFLUSHED_BYTES: u64 = 64 * 1024 * 1024;
 /// First alarm retry delay; each further retry doubles it.
 pub const ALARM_RETRY_START: Duration = Duration::from_secs(2);

@@ -57,7 +57,35 @@ fn flush_without_writes_is_a_no_op() {
 }
 
 #[test]
-fn a_large_batch_is_flushed_automatically() {
+fn a_large_unit_is_never_committed_in_part() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(T0);
+    let ns = kv_ns(dir.path(), &clock);
+    let id = ns.id_from_name("o");
+    {
+        let s = ns.storage(&id).unwrap();
+        // Past the old early-commit threshold of 10,000: still one unit.
+        for i in 0..25_000 {
+            s.put(&format!("k{i:05}"), b"v").unwrap();
+        }
+        assert!(s.has_unflushed_writes());
+        // Dropped without a flush, as a crash would: nothing survives.
+    }
+    {
+        let s = ns.storage(&id).unwrap();
+        assert_eq!(s.list(&ListOptions::new()).unwrap().len(), 0);
+        for i in 0..25_000 {
+            s.put(&format!("k{i:05}"), b"v").unwrap();
+        }
+        s.put("done", b"1").unwrap();
+        s.flush().unwrap();
+    }
+    let s = ns.storage(&id).unwrap();
+    assert_eq!(s.list(&ListOptions::new()).unwrap().len(), 25_001);
+}
+
+#[test]
+fn a_unit_past_the_write_limit_is_discarded_whole() {
     let dir = tempfile::tempdir().unwrap();
     let clock = ManualClock::new(T0);
     let limits = DoLimits {
@@ -68,21 +96,32 @@ fn a_large_batch_is_flushed_automatically() {
         .namespace("Counter", StorageBackend::KeyValue)
         .unwrap();
     let id = ns.id_from_name("o");
-    {
-        let s = ns.storage(&id).unwrap();
-        for i in 0..11 {
-            s.put(&format!("k{i:02}"), b"v").unwrap();
-        }
-        // The eleventh write went past the budget and committed the batch.
-        assert!(!s.has_unflushed_writes());
-        s.put("k11", b"v").unwrap();
-    }
     let s = ns.storage(&id).unwrap();
-    assert_eq!(s.list(&ListOptions::new()).unwrap().len(), 11);
+    s.put("before", b"v").unwrap();
+    s.flush().unwrap();
+    for i in 0..10 {
+        s.put(&format!("k{i:02}"), b"v").unwrap();
+    }
+    let message = "Durable Object storage: 11 writes written since the last commit passed the limit of 10 (limits.max_unflushed_writes); every write since the last commit is discarded. Await writes so that they commit in smaller units.";
+    assert_eq!(s.put("k10", b"v").unwrap_err().to_string(), message);
+    // Every later write of the unit fails the same way, and so does its flush.
+    assert_eq!(s.put("done", b"1").unwrap_err().to_string(), message);
+    assert_eq!(s.flush().unwrap_err().to_string(), message);
+    let keys: Vec<String> = s
+        .list(&ListOptions::new())
+        .unwrap()
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    assert_eq!(keys, vec!["before".to_string()]);
+    // The next unit starts afresh.
+    s.put("after", b"v").unwrap();
+    s.flush().unwrap();
+    assert_eq!(s.list(&ListOptions::new()).unwrap().len(), 2);
 }
 
 #[test]
-fn bytes_budget_flushes_too() {
+fn a_unit_past_the_byte_limit_is_discarded_whole() {
     let dir = tempfile::tempdir().unwrap();
     let clock = ManualClock::new(T0);
     let limits = DoLimits {
@@ -95,8 +134,11 @@ fn bytes_budget_flushes_too() {
     let s = ns.storage(&ns.id_from_name("o")).unwrap();
     s.put("a", &[0u8; 600]).unwrap();
     assert!(s.has_unflushed_writes());
-    s.put("b", &[0u8; 600]).unwrap();
-    assert!(!s.has_unflushed_writes());
+    let err = s.put("b", &[0u8; 600]).unwrap_err().to_string();
+    assert!(err.contains("(limits.max_unflushed_bytes)"), "{err}");
+    assert!(s.has_unflushed_writes());
+    assert!(s.flush().is_err());
+    assert_eq!(s.get("a").unwrap(), None);
 }
 
 const CHILD_DIR: &str = "HEARTH_DO_TEST_CHILD_DIR";

@@ -33,6 +33,11 @@
 //!
 //! # Semantics worth knowing
 //!
+//! - A multipart upload neither completed nor aborted within
+//!   [`R2Limits::abort_multipart_uploads_after`] (R2's default lifecycle
+//!   rule: 7 days, by the bucket's clock) is aborted and its part files
+//!   removed: when the bucket opens, and on each pass of
+//!   [`R2Bucket::spawn_upload_expirer`].
 //! - `list` honours `include`: without it, `http_metadata` and
 //!   `custom_metadata` are `None` (Cloudflare's behaviour since compatibility
 //!   date 2022-08-04, flag `r2_list_honor_include`; a runtime emulating an
@@ -64,6 +69,7 @@
 
 mod conditional;
 mod error;
+mod expiry;
 mod fs;
 mod sqlite;
 mod validate;
@@ -82,10 +88,12 @@ use serde::{Deserialize, Serialize};
 
 pub use conditional::{R2Conditional, R2Etag, format_http_date, parse_etag_list, parse_http_date};
 pub use error::R2Error;
+pub use expiry::UploadExpirerHandle;
 pub use fs::R2Body;
 pub use validate::{
-    MAX_CUSTOM_METADATA_BYTES, MAX_DELETE_KEYS, MAX_KEY_BYTES, MAX_LIST_KEYS, MAX_OBJECT_BYTES,
-    MAX_PART_NUMBER, MAX_UPLOAD_BYTES, MIN_PART_BYTES, R2Limits, custom_metadata_size,
+    ABORT_MULTIPART_UPLOADS_AFTER, MAX_CUSTOM_METADATA_BYTES, MAX_DELETE_KEYS, MAX_KEY_BYTES,
+    MAX_LIST_KEYS, MAX_OBJECT_BYTES, MAX_PART_NUMBER, MAX_UPLOAD_BYTES, MIN_PART_BYTES, R2Limits,
+    custom_metadata_size,
 };
 
 use fs::{BLOBS_DIR, BlobFiles, MULTIPART_DIR, Segment};
@@ -531,7 +539,7 @@ impl R2Bucket {
             lock.unlock().map_err(|e| fail(format!("lock: {e}")))?;
         }
         lock.lock_shared().map_err(|e| fail(format!("lock: {e}")))?;
-        Ok(Self {
+        let bucket = Self {
             inner: Arc::new(Inner {
                 root,
                 clock,
@@ -540,7 +548,52 @@ impl R2Bucket {
                 files,
                 _lock: lock,
             }),
-        })
+        };
+        bucket.abort_expired_uploads()?;
+        Ok(bucket)
+    }
+
+    /// Aborts every unfinished multipart upload older than
+    /// [`R2Limits::abort_multipart_uploads_after`] (by the bucket's clock)
+    /// and removes its parts' files, as R2's default lifecycle rule does.
+    /// A later call on such an upload gets `NoSuchUpload`. Runs when the
+    /// bucket opens; [`R2Bucket::spawn_upload_expirer`] repeats it.
+    /// Returns how many uploads were aborted.
+    pub fn abort_expired_uploads(&self) -> Result<usize, R2Error> {
+        const OP: &str = "abortMultipartUpload";
+        let inner = &self.inner;
+        let max_age = u64::try_from(inner.limits.abort_multipart_uploads_after.as_millis())
+            .unwrap_or(u64::MAX);
+        let Some(created_by) = inner.clock.now_ms().checked_sub(max_age) else {
+            return Ok(0);
+        };
+        let (aborted, freed) = {
+            let mut conn = self.db();
+            let tx = conn.transaction().map_err(R2Error::sql(OP))?;
+            let run = || -> rusqlite::Result<(usize, Vec<String>)> {
+                let expired = sqlite::uploads_created_by(&tx, created_by)?;
+                let mut freed = Vec::new();
+                for upload_id in &expired {
+                    freed.extend(sqlite::delete_parts(&tx, upload_id, &[])?);
+                    sqlite::set_upload_state(&tx, upload_id, sqlite::ABORTED)?;
+                }
+                Ok((expired.len(), freed))
+            };
+            let out = run().map_err(R2Error::sql(OP))?;
+            tx.commit().map_err(R2Error::sql(OP))?;
+            out
+        };
+        inner.files.release(freed);
+        Ok(aborted)
+    }
+
+    /// Starts a thread that calls [`R2Bucket::abort_expired_uploads`]
+    /// every `every` until the handle is dropped.
+    pub fn spawn_upload_expirer(
+        &self,
+        every: std::time::Duration,
+    ) -> Result<UploadExpirerHandle, R2Error> {
+        UploadExpirerHandle::spawn(self, every)
     }
 
     pub fn limits(&self) -> &R2Limits {

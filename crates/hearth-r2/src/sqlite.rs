@@ -219,6 +219,20 @@ pub(crate) fn get_upload(
     .optional()
 }
 
+/// Unfinished uploads created at or before `created_by` (ms).
+pub(crate) fn uploads_created_by(
+    conn: &Connection,
+    created_by: u64,
+) -> rusqlite::Result<Vec<String>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT upload_id FROM multipart_uploads WHERE state = 0 AND created <= ?1",
+    )?;
+    let rows = stmt.query_map([i64::try_from(created_by).unwrap_or(i64::MAX)], |r| {
+        r.get::<_, String>(0)
+    })?;
+    rows.collect()
+}
+
 pub(crate) fn set_upload_state(
     conn: &Connection,
     upload_id: &str,

@@ -1,6 +1,7 @@
 //! R2's limits and input checks, answered with R2's own messages.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use crate::error::{Op, R2Error};
 use crate::{R2ObjectRange, R2Range};
@@ -22,6 +23,9 @@ pub const MAX_PART_NUMBER: u32 = 10_000;
 pub const MAX_LIST_KEYS: usize = 1000;
 /// Most keys one `delete` accepts.
 pub const MAX_DELETE_KEYS: usize = 1000;
+/// Age at which an unfinished multipart upload is aborted and its parts
+/// removed (R2's default lifecycle rule: 7 days).
+pub const ABORT_MULTIPART_UPLOADS_AFTER: Duration = Duration::from_secs(7 * 24 * 60 * 60);
 
 /// Every limit the bucket enforces. `Default` is Cloudflare's values; raise
 /// a field to lift a limit for a self-hosted deployment.
@@ -35,6 +39,9 @@ pub struct R2Limits {
     pub max_part_number: u32,
     pub max_list_keys: usize,
     pub max_delete_keys: usize,
+    /// Unfinished multipart uploads older than this are aborted, their
+    /// parts' files removed (see `R2Bucket::abort_expired_uploads`).
+    pub abort_multipart_uploads_after: Duration,
 }
 
 impl Default for R2Limits {
@@ -48,6 +55,7 @@ impl Default for R2Limits {
             max_part_number: MAX_PART_NUMBER,
             max_list_keys: MAX_LIST_KEYS,
             max_delete_keys: MAX_DELETE_KEYS,
+            abort_multipart_uploads_after: ABORT_MULTIPART_UPLOADS_AFTER,
         }
     }
 }

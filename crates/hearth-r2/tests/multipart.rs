@@ -382,3 +382,92 @@ fn create_checks_key_and_metadata_limits() {
         "createMultipartUpload: Your metadata headers exceed the maximum allowed metadata size. (10012)"
     );
 }
+
+const SEVEN_DAYS_MS: u64 = 7 * 24 * 60 * 60 * 1000;
+
+#[test]
+fn abandoned_uploads_are_aborted_after_seven_days_and_their_parts_removed() {
+    let f = open_with(small_parts());
+    assert_eq!(
+        f.bucket.limits().abort_multipart_uploads_after,
+        std::time::Duration::from_millis(SEVEN_DAYS_MS)
+    );
+    let old = upload(&f, "old");
+    old.upload_part(1, &b"aaaaa"[..]).unwrap();
+    old.upload_part(2, &b"bb"[..]).unwrap();
+    f.clock.advance_ms(1000);
+    let young = upload(&f, "young");
+    young.upload_part(1, &b"ccccc"[..]).unwrap();
+    let old_dir = format!("multipart/{}", old.upload_id());
+    let young_dir = format!("multipart/{}", young.upload_id());
+    assert_eq!(files_in(f.path(), &old_dir).len(), 2);
+
+    // One millisecond short of seven days: nothing expires.
+    f.clock.advance_ms(SEVEN_DAYS_MS - 1001);
+    assert_eq!(f.bucket.abort_expired_uploads().unwrap(), 0);
+    assert_eq!(files_in(f.path(), &old_dir).len(), 2);
+
+    f.clock.advance_ms(1);
+    assert_eq!(f.bucket.abort_expired_uploads().unwrap(), 1);
+    assert!(files_in(f.path(), &old_dir).is_empty());
+    assert_eq!(files_in(f.path(), &young_dir).len(), 1);
+    // As on R2, an aborted upload is gone for every later call.
+    assert!(matches!(
+        old.upload_part(3, &b"x"[..]),
+        Err(R2Error::NoSuchUpload { .. })
+    ));
+    assert!(matches!(
+        old.complete(&[]),
+        Err(R2Error::NoSuchUpload { .. })
+    ));
+    // A second pass finds nothing more to do.
+    assert_eq!(f.bucket.abort_expired_uploads().unwrap(), 0);
+
+    // The young one can still finish.
+    let p1 = young.upload_part(1, &b"ccccc"[..]).unwrap();
+    young.complete(&[p1]).unwrap();
+    f.clock.advance_ms(SEVEN_DAYS_MS * 2);
+    assert_eq!(f.bucket.abort_expired_uploads().unwrap(), 0);
+    assert_eq!(f.get_text("young").as_deref(), Some("ccccc"));
+}
+
+#[test]
+fn opening_a_bucket_aborts_expired_uploads() {
+    let f = open_with(small_parts());
+    let up = upload(&f, "k");
+    up.upload_part(1, &b"aaaaa"[..]).unwrap();
+    let dir = format!("multipart/{}", up.upload_id());
+    let id = up.upload_id().to_string();
+    f.clock.advance_ms(SEVEN_DAYS_MS);
+    let f = f.reopen();
+    assert!(files_in(f.path(), &dir).is_empty());
+    let up = f.bucket.resume_multipart_upload("k", &id);
+    assert!(matches!(
+        up.upload_part(2, &b"x"[..]),
+        Err(R2Error::NoSuchUpload { .. })
+    ));
+}
+
+#[test]
+fn the_expirer_thread_aborts_by_the_buckets_clock_and_the_age_is_configurable() {
+    let f = open_with(R2Limits {
+        abort_multipart_uploads_after: std::time::Duration::from_secs(60),
+        ..small_parts()
+    });
+    let up = upload(&f, "k");
+    up.upload_part(1, &b"aaaaa"[..]).unwrap();
+    let dir = format!("multipart/{}", up.upload_id());
+    // A period so long the thread only runs when asked: the outcome is
+    // decided by the injected clock, not by the thread's timing.
+    let expirer = f
+        .bucket
+        .spawn_upload_expirer(std::time::Duration::from_secs(3600))
+        .unwrap();
+    f.clock.advance_secs(59);
+    assert_eq!(expirer.expire_now().unwrap().unwrap(), 0);
+    assert_eq!(files_in(f.path(), &dir).len(), 1);
+    f.clock.advance_secs(1);
+    assert_eq!(expirer.expire_now().unwrap().unwrap(), 1);
+    assert!(files_in(f.path(), &dir).is_empty());
+    drop(expirer);
+}

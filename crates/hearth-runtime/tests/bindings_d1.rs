@@ -6,7 +6,7 @@ mod bindings_common;
 use std::sync::Arc;
 
 use bindings_common::{cause, err, ok};
-use hearth_d1::D1Database;
+use hearth_d1::{D1Database, D1Value};
 use hearth_runtime::BindingAdapter;
 use hearth_runtime::bindings::D1Adapter;
 use serde_json::{Value, json};
@@ -340,4 +340,91 @@ fn sessions_hand_out_bookmarks() {
         )
     );
     assert_eq!(ok(&t, "garbageSync"), "threw");
+}
+
+/// Runs a worker that inserts `rows` rows in one `batch()` under a heap of
+/// `memory_bytes`, and returns what the worker reported with the number of
+/// rows the database then holds.
+fn big_batch(rows: usize, memory_bytes: usize) -> (Value, i64) {
+    use bytes::Bytes;
+    use hearth_runtime::{IsolatePool, WorkerConfig, WorkerRequest};
+
+    let dir = tempfile::tempdir().unwrap();
+    let db = Arc::new(D1Database::open(dir.path().join("db.sqlite")).unwrap());
+    db.exec("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)")
+        .unwrap();
+    std::fs::write(
+        dir.path().join("index.js"),
+        format!(
+            r#"
+export default {{
+  async fetch(request, env) {{
+    const insert = env.DB.prepare("INSERT INTO t (v) VALUES (?)");
+    const statements = [];
+    for (let i = 0; i < {rows}; i++) statements.push(insert.bind("row"));
+    try {{
+      const results = await env.DB.batch(statements);
+      return Response.json({{ ok: results.length }});
+    }} catch (e) {{
+      return Response.json({{ error: String(e && e.message) }});
+    }}
+  }}
+}};
+"#
+        ),
+    )
+    .unwrap();
+    let mut config = WorkerConfig::new(dir.path().join("index.js"));
+    config.isolates = 1;
+    config.limits.memory_bytes = memory_bytes;
+    config.bindings = vec![Arc::new(D1Adapter::new("DB", db.clone()))];
+    let pool = IsolatePool::start(config).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let resp = rt.block_on(pool.dispatch(WorkerRequest {
+        id: "t".into(),
+        method: "GET".into(),
+        url: "http://localhost/".into(),
+        headers: vec![],
+        body: Bytes::new(),
+    }));
+    pool.shutdown();
+    pool.join();
+    let reported = match resp {
+        Ok(r) if r.status == 200 => serde_json::from_slice(&r.body).unwrap(),
+        Ok(r) => json!({ "status": r.status, "body": String::from_utf8_lossy(&r.body) }),
+        Err(e) => json!({ "dispatch_error": e.to_string() }),
+    };
+    let count = db
+        .prepare("SELECT count(*) AS n FROM t")
+        .first_column("n")
+        .unwrap();
+    let count = match count {
+        Some(D1Value::Integer(n)) => n,
+        other => panic!("count: {other:?}"),
+    };
+    (reported, count)
+}
+
+#[test]
+fn a_batch_whose_results_do_not_fit_the_heap_commits_nothing() {
+    // The statements fit in 48 MiB; their 60,000 results do not. (Before
+    // the results were built ahead of the commit, the worker was told
+    // "out of memory" here while all 60,000 rows were stored.)
+    let (reported, count) = big_batch(60_000, 48 * 1024 * 1024);
+    let message = reported["error"].as_str().unwrap_or_else(|| {
+        panic!("the batch should have failed, reported {reported}, {count} rows stored")
+    });
+    assert!(
+        message.contains("could not be delivered") && message.contains("nothing was written"),
+        "{message}"
+    );
+    assert_eq!(count, 0, "the batch failed, so no row may be stored");
+
+    // The same batch with room for its results: reported and stored alike.
+    let (reported, count) = big_batch(60_000, 128 * 1024 * 1024);
+    assert_eq!(reported, json!({ "ok": 60_000 }));
+    assert_eq!(count, 60_000);
 }

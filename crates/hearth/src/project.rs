@@ -21,6 +21,39 @@ pub struct Project {
 impl Project {
     /// Loads the config named by `args`, printing its warnings to stderr.
     pub fn load(args: &ProjectArgs) -> Result<Self> {
+        Self::load_among(args, &[])
+    }
+
+    /// Loads the configs of workers served together by one process. With
+    /// more than one, process secrets must be scoped to a worker
+    /// (`HEARTH_SECRET_<WORKER>__<NAME>`), so each config is read once
+    /// first for the worker names.
+    pub fn load_several(all: &[ProjectArgs]) -> Result<Vec<Self>> {
+        if all.len() < 2 {
+            return all.iter().map(Self::load).collect();
+        }
+        let mut names = Vec::new();
+        for args in all {
+            let opts = LoadOptions {
+                env: args.env.as_deref(),
+                ..LoadOptions::default()
+            };
+            match hearth_config::load(&args.config, &opts) {
+                Ok(loaded) => names.push(loaded.config.name),
+                // Reported with its context by the load below.
+                Err(_) => {
+                    return Err(Self::load(args)
+                        .err()
+                        .unwrap_or_else(|| anyhow!("{}: cannot be read", args.config.display())));
+                }
+            }
+        }
+        all.iter()
+            .map(|args| Self::load_among(args, &names))
+            .collect()
+    }
+
+    fn load_among(args: &ProjectArgs, served_workers: &[String]) -> Result<Self> {
         if args.remote {
             bail!(
                 "--remote is not supported: Hearth keeps every binding's data on this machine. Drop the flag to use the local data."
@@ -30,6 +63,7 @@ impl Project {
         let opts = LoadOptions {
             env: args.env.as_deref(),
             process_env,
+            served_workers: served_workers.to_vec(),
             ..LoadOptions::default()
         };
         let loaded = hearth_config::load(&args.config, &opts)?;

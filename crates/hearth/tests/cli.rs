@@ -1427,3 +1427,25 @@ fn remote_is_refused_with_an_explanation() {
         "-y",
     ]);
 }
+
+#[test]
+fn queues_send_refuses_a_queue_no_config_declares() {
+    let p = Project::new();
+    p.file(
+        "wrangler.toml",
+        format!(
+            "{WRANGLER_TOML}\n[[queues.producers]]\nbinding = \"JOBS\"\nqueue = \"jobs\"\n\n[[queues.consumers]]\nqueue = \"jobs\"\ndead_letter_queue = \"jobs-dlq\"\n"
+        ),
+    );
+    let run = p.fails(&["queues", "send", "nope", "hi"]);
+    assert_contains(&run.stderr, "Queue \"nope\" is not declared");
+    assert_contains(&run.stderr, "declared queues: jobs, jobs-dlq");
+    // Nothing was created: the queue is not listed afterwards.
+    let list = p.ok(&["queues", "list"]).stdout();
+    assert!(!list.contains("nope"), "{list}");
+
+    p.ok(&["queues", "send", "jobs", "hi"]);
+    p.ok(&["queues", "send", "jobs-dlq", "hi"]);
+    let list = p.ok(&["queues", "list"]).stdout();
+    assert!(list.contains("jobs\t1"), "{list}");
+}

@@ -101,7 +101,7 @@
     }
     async batch(statements) {
       const list = Array.from(statements, statementOf);
-      return JSON.parse(call(() => native.batch(this.#handle, list)));
+      return call(() => native.batch(this.#handle, list));
     }
     getBookmark() {
       const b = native.bookmark(this.#handle);
@@ -116,7 +116,7 @@
 
     async batch(statements) {
       const list = Array.from(statements, statementOf);
-      return JSON.parse(call(() => native.batch(NO_SESSION, list)));
+      return call(() => native.batch(NO_SESSION, list));
     }
 
     async exec(sql) {

@@ -85,6 +85,26 @@ fn raise(ctx: &Ctx<'_>, e: D1Error) -> rquickjs::Error {
     throw(ctx, JsErrorClass::Error, &e.to_string())
 }
 
+/// The JS value of a batch's results, or why it cannot be built (the
+/// pending exception, typically "out of memory", is taken and described).
+/// The JSON text lives outside the JS heap; only the values are built in it.
+fn deliver<'js>(ctx: &Ctx<'js>, results: Vec<hearth_d1::D1Result>) -> Result<Value<'js>, String> {
+    let json = serde_json::to_vec(&results).map_err(|e| e.to_string())?;
+    drop(results);
+    match ctx.json_parse(json) {
+        Ok(v) => Ok(v),
+        Err(rquickjs::Error::Exception) => {
+            let caught = ctx.catch();
+            let message = caught
+                .as_object()
+                .and_then(|o| o.get::<_, String>("message").ok())
+                .unwrap_or_else(|| "the worker's heap is full".to_string());
+            Err(message)
+        }
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 fn to_json<T: Serialize>(ctx: &Ctx<'_>, value: &T) -> rquickjs::Result<String> {
     serde_json::to_string(value)
         .map_err(|e| throw(ctx, JsErrorClass::Error, &format!("D1_ERROR: {e}")))
@@ -211,7 +231,10 @@ impl BindingAdapter for D1Adapter {
             )?,
         )?;
 
-        // batch(session, [[sql, params], ...]) -> JSON array of D1Result
+        // batch(session, [[sql, params], ...]) -> array of D1Result. The
+        // array is built while the transaction is open and the batch commits
+        // only once it exists: a heap too small for the results rolls the
+        // batch back rather than failing after the commit.
         let db = self.database.clone();
         native.set(
             "batch",
@@ -220,7 +243,7 @@ impl BindingAdapter for D1Adapter {
                 move |ctx: Ctx<'js>,
                       session: Option<Class<'js, SessionHandle>>,
                       statements: Vec<rquickjs::Array<'js>>|
-                      -> rquickjs::Result<String> {
+                      -> rquickjs::Result<Value<'js>> {
                     let target = target(&db, session);
                     let mut prepared = Vec::with_capacity(statements.len());
                     for pair in statements {
@@ -229,12 +252,12 @@ impl BindingAdapter for D1Adapter {
                         let params = to_d1_values(&ctx, &params)?;
                         prepared.push(target.prepare(sql, params));
                     }
-                    let results = match &target {
-                        Target::Database(db) => db.batch(&prepared),
-                        Target::Session(s) => s.batch(&prepared),
+                    let deliver = |results: Vec<hearth_d1::D1Result>| deliver(&ctx, results);
+                    match &target {
+                        Target::Database(db) => db.batch_delivering(&prepared, deliver),
+                        Target::Session(s) => s.batch_delivering(&prepared, deliver),
                     }
-                    .map_err(|e| raise(&ctx, e))?;
-                    to_json(&ctx, &results)
+                    .map_err(|e| raise(&ctx, e))
                 },
             )?,
         )?;

@@ -23,13 +23,34 @@ use crate::project::Project;
 pub const WATCH_PERIOD: Duration = Duration::from_millis(500);
 
 /// Opens the `[assets]` directory, if the config has one.
-pub fn open_assets(project: &Project) -> Result<Option<Arc<AssetServer>>> {
+pub fn open_assets(project: &Project, others: &[Project]) -> Result<Option<Arc<AssetServer>>> {
     let config = &project.config;
     let (Some(assets), Some(dir)) = (&config.assets, config.assets_dir()) else {
         return Ok(None);
     };
-    let server = AssetServer::open(&dir, AssetOptions::from(assets), AssetLimits::default())
-        .with_context(|| format!("{}: assets.directory", config.path.display()))?;
+    // The data directories and the served configs (with any other wrangler
+    // file beside them) are never assets, even with `directory = "."`.
+    let mut protected = Vec::new();
+    for p in std::iter::once(project).chain(others) {
+        protected.push(p.data_dir.root().to_path_buf());
+        protected.push(p.config.path.clone());
+        protected.extend(
+            hearth_config::CONFIG_FILE_NAMES
+                .iter()
+                .map(|name| p.config.dir().join(name))
+                .filter(|path| path.is_file() && *path != p.config.path),
+        );
+    }
+    let server = AssetServer::open_protecting(
+        &dir,
+        AssetOptions::from(assets),
+        AssetLimits::default(),
+        &protected,
+    )
+    .with_context(|| format!("{}: assets.directory", config.path.display()))?;
+    for warning in server.warnings() {
+        tracing::warn!("{warning}");
+    }
     tracing::info!("serving static assets from {}", server.root().display());
     Ok(Some(Arc::new(server)))
 }

@@ -38,6 +38,7 @@ pub fn run(command: QueuesCommand) -> Result<()> {
             delay_seconds,
         } => {
             let project = Project::load(&project)?;
+            check_declared(&project, &queue)?;
             let broker = open_broker(&project)?;
             let content_type = QueueContentType::parse(&content_type)?;
             let bytes = encode(&body, content_type)?;
@@ -57,6 +58,45 @@ pub fn run(command: QueuesCommand) -> Result<()> {
             print_stdout(&inspect(&broker, &queue)?)
         }
     }
+}
+
+/// The queues the config declares: producers' and consumers' queues and
+/// the consumers' dead-letter queues.
+fn declared_queues(project: &Project) -> Vec<&str> {
+    let queues = &project.config.queues;
+    let mut names: Vec<&str> = queues
+        .producers
+        .iter()
+        .map(|p| p.queue.as_str())
+        .chain(queues.consumers.iter().map(|c| c.queue.as_str()))
+        .chain(
+            queues
+                .consumers
+                .iter()
+                .filter_map(|c| c.dead_letter_queue.as_deref()),
+        )
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    names
+}
+
+/// A send would create the queue in `queues.sqlite`; only a queue some
+/// config declares may be created, so a typo is not silently kept.
+fn check_declared(project: &Project, queue: &str) -> Result<()> {
+    let declared = declared_queues(project);
+    if declared.contains(&queue) {
+        return Ok(());
+    }
+    let listed = if declared.is_empty() {
+        "(none)".to_string()
+    } else {
+        declared.join(", ")
+    };
+    bail!(
+        "Queue \"{queue}\" is not declared in {} (queues.producers, queues.consumers or a dead_letter_queue); declared queues: {listed}",
+        project.config.path.display()
+    )
 }
 
 fn inspect(broker: &QueueBroker, queue: &str) -> Result<String> {

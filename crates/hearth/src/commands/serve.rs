@@ -8,6 +8,7 @@ use anyhow::{Context, Result, bail};
 use hearth_do::{DoLimits, DurableObjectHost, StorageBackend};
 use hearth_http::{ServeOptions, WorkerConfig};
 use hearth_kv::PurgerHandle;
+use hearth_r2::UploadExpirerHandle;
 use hearth_runtime::BindingAdapter;
 use hearth_runtime::bindings::{D1Adapter, KvAdapter, R2Adapter};
 use hearth_runtime::durable::{DurableObjectOptions, DurableObjects};
@@ -17,6 +18,15 @@ use crate::project::Project;
 
 /// How often expired KV keys are deleted from disk (reads hide them at once).
 const KV_PURGE_EVERY: Duration = Duration::from_secs(60);
+/// How often R2 buckets look for multipart uploads past their age limit
+/// (they are also aborted when a bucket opens).
+const R2_EXPIRE_EVERY: Duration = Duration::from_secs(60 * 60);
+
+/// Background threads of a worker's bindings, stopped when dropped.
+pub struct BindingThreads {
+    _kv: Vec<PurgerHandle>,
+    _r2: Vec<UploadExpirerHandle>,
+}
 
 pub fn run(args: ServeArgs) -> Result<()> {
     run_with(args, false)
@@ -28,15 +38,16 @@ pub fn run_with(args: ServeArgs, watch: bool) -> Result<()> {
     // Several configs: one worker each, all behind one listener. With
     // --data-dir they share that directory, else each uses its own
     // `.hearth/` beside its config.
-    let mut projects = Vec::new();
+    let mut all_args = Vec::new();
     if args.configs.is_empty() {
-        projects.push(Project::load(&args.project)?);
+        all_args.push(args.project.clone());
     }
     for config in &args.configs {
         let mut project_args = args.project.clone();
         project_args.config = config.clone();
-        projects.push(Project::load(&project_args)?);
+        all_args.push(project_args);
     }
+    let mut projects = Project::load_several(&all_args)?;
     let services = hearth_runtime::ServiceRegistry::new();
     check_services(&projects)?;
     check_durable_object_scripts(&projects)?;
@@ -47,25 +58,26 @@ pub fn run_with(args: ServeArgs, watch: bool) -> Result<()> {
             args.listen
         )
     })?;
-    let (mut worker, mut purgers) = worker_config(&project)?;
+    let (mut worker, first_threads) = worker_config(&project)?;
+    let mut threads = vec![first_threads];
     worker.services = service_bindings(&project, &services);
     let mut others = Vec::new();
     for p in &projects {
         let (mut w, more) = worker_config(p)?;
         w.services = service_bindings(p, &services);
-        purgers.extend(more);
+        threads.push(more);
         others.push(hearth_http::MountedWorker {
             name: p.config.name.clone(),
             worker: w,
             routes: p.config.routes.iter().map(|r| r.pattern.clone()).collect(),
         });
     }
-    let _purgers = purgers;
+    let _threads = threads;
     link_durable_object_scripts(&project, &mut worker, &projects, &mut others)?;
     let events = super::events::open(&project)?;
     worker.bindings.extend(events.adapters());
     worker.workflows = events.workflows();
-    let assets = super::dev::open_assets(&project)?;
+    let assets = super::dev::open_assets(&project, &projects)?;
     let worker = super::dev::with_assets_binding(worker, &project, assets.as_ref());
     let options = ServeOptions {
         worker,
@@ -255,7 +267,7 @@ fn service_bindings(
 /// Maps the config onto the runtime's worker description, opening the
 /// storage of every binding. The purger handles stop their threads on drop,
 /// so the caller keeps them for as long as it serves.
-pub fn worker_config(project: &Project) -> Result<(WorkerConfig, Vec<PurgerHandle>)> {
+pub fn worker_config(project: &Project) -> Result<(WorkerConfig, BindingThreads)> {
     let config = &project.config;
     let Some(main) = config.main_path() else {
         bail!(
@@ -280,6 +292,7 @@ pub fn worker_config(project: &Project) -> Result<(WorkerConfig, Vec<PurgerHandl
     }
 
     let mut purgers = Vec::new();
+    let mut expirers = Vec::new();
     let mut bindings: Vec<Arc<dyn BindingAdapter>> = Vec::new();
     for ns in &config.kv_namespaces {
         let kv = Arc::new(project.open_kv(ns)?);
@@ -295,6 +308,7 @@ pub fn worker_config(project: &Project) -> Result<(WorkerConfig, Vec<PurgerHandl
     }
     for bucket in &config.r2_buckets {
         let r2 = project.r2_bucket(bucket.local_name())?;
+        expirers.push(r2.spawn_upload_expirer(R2_EXPIRE_EVERY)?);
         let dir = project.data_dir.r2_bucket(bucket.local_name());
         bindings.push(Arc::new(
             R2Adapter::new(&bucket.binding, r2)
@@ -324,7 +338,13 @@ pub fn worker_config(project: &Project) -> Result<(WorkerConfig, Vec<PurgerHandl
         );
     }
     worker.bindings = bindings;
-    Ok((worker, purgers))
+    Ok((
+        worker,
+        BindingThreads {
+            _kv: purgers,
+            _r2: expirers,
+        },
+    ))
 }
 
 /// Opens the Durable Object state of the data directory, applies the
