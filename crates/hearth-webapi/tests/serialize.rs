@@ -11,68 +11,16 @@ const VALUES: &str = include_str!("fixtures/values.js");
 const LEGACY_DURABLE: &str = include_str!("fixtures/legacy-durable-storage.json");
 const LEGACY_V8: &str = include_str!("fixtures/legacy-structured-v8.json");
 
-/// Deep comparison of an expected and an actual value; returns the first
-/// difference as text, or "" when they match. `loose`: compare views by
-/// type and contents only (the old Durable Object codec kept neither offset
-/// nor shared buffer).
-const SAME_JS: &str = r#"
-globalThis.same = function same(a, b, path, pairs, loose) {
-  if (typeof a !== typeof b) return path + ": typeof " + typeof a + " vs " + typeof b;
-  if (typeof a !== "object" || a === null || b === null) {
-    return Object.is(a, b) ? "" : path + ": " + String(a) + " vs " + String(b);
-  }
-  if (pairs.has(a)) return pairs.get(a) === b ? "" : path + ": shared reference not kept";
-  pairs.set(a, b);
-  const proto = Object.getPrototypeOf(a);
-  const builtin = proto === null || proto === Object.prototype || proto.constructor === globalThis[proto.constructor.name];
-  const want = builtin ? proto : Object.prototype;
-  if (Object.getPrototypeOf(b) !== want) return path + ": prototype " + (b.constructor && b.constructor.name);
-  const tag = Object.prototype.toString.call(a);
-  if (a instanceof Date) return Object.is(a.getTime(), b.getTime()) ? "" : path + ": date";
-  if (a instanceof RegExp) {
-    return a.source === b.source && a.flags === b.flags && b.lastIndex === 0 ? "" : path + ": regexp";
-  }
-  if (a instanceof Boolean || a instanceof Number || a instanceof String || a instanceof BigInt) {
-    return Object.is(a.valueOf(), b.valueOf()) ? "" : path + ": wrapped value";
-  }
-  const bytes = (x) => Array.from(x instanceof ArrayBuffer ? new Uint8Array(x) : new Uint8Array(x.buffer, x.byteOffset, x.byteLength)).join(",");
-  if (a instanceof ArrayBuffer) return bytes(a) === bytes(b) ? "" : path + ": bytes";
-  if (ArrayBuffer.isView(a)) {
-    if (bytes(a) !== bytes(b)) return path + ": view bytes";
-    if (loose) return "";
-    if (a.byteOffset !== b.byteOffset) return path + ": byteOffset";
-    return same(a.buffer, b.buffer, path + ".buffer", pairs, loose);
-  }
-  if (a instanceof Error) {
-    for (const k of ["name", "message", "stack"]) if (a[k] !== b[k]) return path + "." + k + ": " + a[k] + " vs " + b[k];
-    if (("cause" in a) !== ("cause" in b)) return path + ": cause";
-    return "cause" in a ? same(a.cause, b.cause, path + ".cause", pairs, loose) : "";
-  }
-  if (a instanceof Map || a instanceof Set) {
-    const ea = [...a], eb = [...b];
-    if (ea.length !== eb.length) return path + ": size";
-    for (let i = 0; i < ea.length; i++) {
-      const d = same(ea[i], eb[i], path + "[" + i + "]", pairs, loose);
-      if (d) return d;
-    }
-    return "";
-  }
-  if (Array.isArray(a) && a.length !== b.length) return path + ": length";
-  const ka = Object.keys(a), kb = Object.keys(b);
-  if (ka.join("|") !== kb.join("|")) return path + ": keys " + ka + " vs " + kb;
-  for (const k of ka) {
-    const d = same(a[k], b[k], path + "." + k, pairs, loose);
-    if (d) return d;
-  }
-  return tag === Object.prototype.toString.call(b) ? "" : path + ": " + tag;
-};
-globalThis.SC = globalThis.__hearth_webapi.codec;
-"#;
+/// `same(expected, actual, path, pairs, loose)`: see the file.
+const SAME_JS: &str = include_str!("fixtures/same.js");
 
 fn js() -> Js {
     let js = Js::new();
     js.ctx.with(|ctx| {
         ctx.eval::<(), _>(SAME_JS).catch(&ctx).unwrap();
+        ctx.eval::<(), _>("globalThis.SC = globalThis.__hearth_webapi.codec;")
+            .catch(&ctx)
+            .unwrap();
         let v: rquickjs::Value = ctx.eval(VALUES).catch(&ctx).unwrap();
         ctx.globals().set("V", v).unwrap();
     });
@@ -310,14 +258,6 @@ fn reads_values_written_before_the_version_marker() {
         &js,
         r#"(() => {
           const bad = [];
-          const asError = (d) => Object.defineProperty(Object.assign(new Error(d.message), { name: d.name }), "stack",
-            { value: d.stack, writable: true, configurable: true });
-          const lost = {
-            // The Durable Object codec kept neither extra array keys nor
-            // BigInt wrappers, and a DOMException came back as an Error.
-            durable: { arrayExtraProp: [1, 2], bigintObject: {}, domException: asError(V.domException) },
-            v8: { domException: asError(V.domException) },
-          };
           for (const [name, file, c] of [["durable", LEGACY_DURABLE, SC.text], ["v8", LEGACY_V8, SC.bytes]]) {
             const stored = JSON.parse(file);
             if (Object.keys(stored).join() !== Object.keys(V).join()) bad.push(name + ": fixture cases differ from values.js");
@@ -325,7 +265,7 @@ fn reads_values_written_before_the_version_marker() {
               const input = name === "v8" ? new TextEncoder().encode(stored[k]) : stored[k];
               let value;
               try { value = c.deserialize(input); } catch (e) { bad.push(name + ":" + k + ": threw " + e); continue; }
-              const want = k in lost[name] ? lost[name][k] : V[k];
+              const want = legacyExpected(name, k, V);
               const d = same(want, value, name + ":" + k, new Map(), name === "durable");
               if (d) bad.push(d);
             }
