@@ -66,8 +66,8 @@ function scNumber(n) {
 }
 
 function scFields(v, keys, seen, rpc) {
-  const out = Object.create(null);
-  for (const k of keys) out[k] = scEncode(v[k], seen, rpc);
+  const out = {};
+  for (const k of keys) scSet(out, k, scEncode(v[k], seen, rpc));
   return out;
 }
 
@@ -130,6 +130,9 @@ function scEncode(v, seen, rpc) {
   if (known !== undefined) return { $: "ref", i: known };
   seen.set(v, seen.size);
   if (Array.isArray(v)) return scArray(v, seen, rpc);
+  const proto = Object.getPrototypeOf(v);
+  // Most values are plain objects: skip the instanceof chain for them.
+  if (proto === Object.prototype || proto === null) return { $: "o", v: scFields(v, Object.keys(v), seen, rpc) };
   if (v instanceof Date) return { $: "d", v: scNumber(v.getTime()) };
   if (v instanceof RegExp) return { $: "re", s: v.source, f: v.flags };
   if (v instanceof Boolean || v instanceof Number || v instanceof String ||
@@ -154,20 +157,17 @@ function scEncode(v, seen, rpc) {
   }
   if (v instanceof DOMExceptionCtor) return scErrorTree(v, "de", seen, rpc);
   if (v instanceof Error) return scErrorTree(v, "e", seen, rpc);
-  const proto = Object.getPrototypeOf(v);
-  if (proto !== null && proto !== Object.prototype) {
-    if (typeof v.then === "function" || scPlatformObject(v)) throw cloneError(v);
-    if (rpc) {
-      const ctor = proto.constructor;
-      const name = ctor && typeof ctor.name === "string" ? ctor.name : "Object";
-      throw domError(`Could not serialize object of type "${name}". This type does not support serialization.`, "DataCloneError");
-    }
+  if (typeof v.then === "function" || scPlatformObject(v)) throw cloneError(v);
+  if (rpc) {
+    const ctor = proto.constructor;
+    const name = ctor && typeof ctor.name === "string" ? ctor.name : "Object";
+    throw domError(`Could not serialize object of type "${name}". This type does not support serialization.`, "DataCloneError");
   }
   return { $: "o", v: scFields(v, Object.keys(v), seen, rpc) };
 }
 
 function scSerialize(value, rpc) {
-  return JSON.stringify({ $sc: SC_VERSION, v: scEncode(value, new Map(), rpc) });
+  return '{"$sc":' + SC_VERSION + ',"v":' + JSON.stringify(scEncode(value, new Map(), rpc)) + "}";
 }
 
 // ---- decoding -------------------------------------------------------------
