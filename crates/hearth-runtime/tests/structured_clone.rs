@@ -197,3 +197,132 @@ export default {{
     pool.shutdown();
     pool.join();
 }
+
+/// A Workflow instance whose params, journaled step output and pending event
+/// were written before the marker replays with those values, and what it
+/// writes now (its output) carries the marker.
+#[test]
+fn workflow_reads_params_step_outputs_and_events_written_before_the_marker() {
+    use hearth_runtime::workflows::{WorkflowRunnerOptions, Workflows, spawn_workflow_runner};
+    use hearth_workflows::{
+        CreateOptions, StepConfig, StepDecision, WorkflowEngine, WorkflowLimits,
+    };
+
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(1_700_000_000_000);
+    let limits = WorkflowLimits::default();
+    let lease_ms = limits.lease_ms;
+    let engine = Arc::new(
+        WorkflowEngine::open(dir.path().join("workflows.sqlite"), clock.shared(), limits).unwrap(),
+    );
+    let stored: std::collections::HashMap<String, String> =
+        cases("legacy-structured-v8.json").into_iter().collect();
+    // The old runtime's first run: params stored, one step journaled, then
+    // the process died with the run's lease held; an event came meanwhile.
+    engine
+        .create(
+            "legacy",
+            CreateOptions::new()
+                .id("w1")
+                .params(stored["object"].as_bytes().to_vec()),
+        )
+        .unwrap();
+    let mut ticket = engine.claim_due().unwrap().pop().unwrap();
+    let StepDecision::Run { occurrence, .. } = engine
+        .step_begin(&mut ticket, "journaled", &StepConfig::default())
+        .unwrap()
+    else {
+        panic!("the step should run");
+    };
+    engine
+        .step_success(
+            &ticket,
+            "journaled",
+            occurrence,
+            stored["cyclicMap"].as_bytes(),
+        )
+        .unwrap();
+    engine
+        .send_event("legacy", "w1", "go", stored["sharedRefs"].as_bytes())
+        .unwrap();
+    clock.advance_ms(lease_ms + 1);
+
+    let script = format!(
+        r#"{}
+import {{ WorkflowEntrypoint }} from "cloudflare:workers";
+export class Legacy extends WorkflowEntrypoint {{
+  async run(event, step) {{
+    const bad = [];
+    const check = (key, got) => {{ const d = same(legacyExpected("v8", key, V), got, key, new Map(), false); if (d) bad.push(d); }};
+    check("object", event.payload);
+    check("cyclicMap", await step.do("journaled", async () => {{ bad.push("journaled step ran again"); return null; }}));
+    check("sharedRefs", (await step.waitForEvent("go", {{ type: "go", timeout: "1 hour" }})).payload);
+    return {{ bad, at: new Date(0) }};
+  }}
+}}
+export default {{
+  async fetch(request, env) {{
+    return Response.json(await (await env.LEGACY.get("w1")).status());
+  }},
+}};
+"#,
+        prelude()
+    );
+    std::fs::write(dir.path().join("index.js"), script).unwrap();
+    let workflows = Workflows::new(
+        engine.clone(),
+        [("legacy".to_string(), "Legacy".to_string())],
+    );
+    let mut config = WorkerConfig::new(dir.path().join("index.js"));
+    config.isolates = 1;
+    config.bindings =
+        vec![Arc::new(workflows.adapter("LEGACY", "legacy").unwrap()) as Arc<dyn BindingAdapter>];
+    config.workflows = Some(workflows.clone());
+    let pool = IsolatePool::start(config).unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let runner = {
+        let _guard = rt.enter();
+        spawn_workflow_runner(
+            pool.clone(),
+            workflows,
+            clock.shared(),
+            WorkflowRunnerOptions {
+                poll_interval: std::time::Duration::from_secs(3600),
+            },
+        )
+    };
+    runner.wake();
+    let mut status = serde_json::Value::Null;
+    for _ in 0..500 {
+        let resp = rt
+            .block_on(pool.dispatch(WorkerRequest {
+                id: "t".into(),
+                method: "GET".into(),
+                url: "http://localhost/".into(),
+                headers: vec![],
+                body: Bytes::new(),
+            }))
+            .unwrap();
+        status = serde_json::from_slice(&resp.body).unwrap();
+        if status["status"] == "complete" || status["status"] == "errored" {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert_eq!(
+        status,
+        serde_json::json!({"status": "complete", "output": {"bad": [], "at": "1970-01-01T00:00:00.000Z"}})
+    );
+    let output = engine.status("legacy", "w1").unwrap().output.unwrap();
+    assert_eq!(
+        String::from_utf8(output).unwrap(),
+        r#"{"$sc":1,"v":{"$":"o","v":{"bad":{"$":"a","v":[]},"at":{"$":"d","v":0}}}}"#
+    );
+    rt.block_on(runner.stop());
+    pool.shutdown();
+    pool.join();
+}
