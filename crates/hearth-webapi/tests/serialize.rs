@@ -298,6 +298,15 @@ fn version_marker_is_checked() {
             "SC.text.deserialize('{')",
             "THROW TypeError: corrupt structured-clone value: not JSON",
         ),
+        // A "__proto__" key comes back as a key, not as the prototype.
+        (
+            r#"(() => { const o = SC.text.deserialize(SC.text.serialize(JSON.parse('{"__proto__": {"x": 1}}'))); return String(Object.getPrototypeOf(o) === Object.prototype && Object.hasOwn(o, "__proto__") && o.x === undefined); })()"#,
+            "true",
+        ),
+        (
+            r#"(() => { const o = SC.bytes.deserialize(new TextEncoder().encode('{"$":"o","e":[["__proto__",{"$":"o","e":[["x",1]]}]]}')); return String(Object.getPrototypeOf(o) === Object.prototype && Object.hasOwn(o, "__proto__")); })()"#,
+            "true",
+        ),
         // "r" is a RegExp in the old Durable Object encoding ...
         (
             r#"String(SC.text.deserialize('{"$":"r","i":0,"s":"x","f":"g"}'))"#,
