@@ -13,151 +13,12 @@
   const ERROR_HEADER = "x-hearth-durable-error";
 
   // ---- the value codec ---------------------------------------------------
-  // Structured-clone semantics over JSON: storage values, RPC arguments and
-  // results, WebSocket attachments. Objects are tagged so that Map, Set,
-  // Date, RegExp, bytes, errors, undefined, bigints and shared or cyclic
-  // references survive the round trip.
+  // Storage values, RPC arguments and results, WebSocket attachments: the
+  // versioned structured-clone format of hearth-webapi (41_serialize.js),
+  // which also reads storage values written before it was versioned.
   const ERRORS = { Error, EvalError, RangeError, ReferenceError, SyntaxError, TypeError, URIError };
-  const VIEWS = {
-    Int8Array, Uint8Array, Uint8ClampedArray, Int16Array, Uint16Array, Int32Array, Uint32Array,
-    Float32Array, Float64Array, BigInt64Array, BigUint64Array, DataView,
-  };
-  function dataCloneError(message) {
-    return typeof G.DOMException === "function" ? new G.DOMException(message, "DataCloneError") : new Error(message);
-  }
-  function cloneError(v) {
-    const what = typeof v === "function" || typeof v === "symbol" ? String(v) : Object.prototype.toString.call(v);
-    const e = typeof G.DOMException === "function"
-      ? new G.DOMException(what + " could not be cloned.", "DataCloneError")
-      : new Error(what + " could not be cloned.");
-    return e;
-  }
-  function bytesToB64(u8) {
-    let s = "";
-    for (let i = 0; i < u8.length; i += 0x8000) s += String.fromCharCode.apply(null, u8.subarray(i, i + 0x8000));
-    return btoa(s);
-  }
-  function b64ToBytes(b64) {
-    const s = atob(b64);
-    const out = new Uint8Array(s.length);
-    for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
-    return out;
-  }
-  // `rpc`: RPC arguments and results, where (unlike storage) an instance
-  // of a user class cannot be sent unless it is a plain object.
-  function encodeTree(v, seen, rpc) {
-    switch (typeof v) {
-      case "string": case "boolean": return v;
-      case "number":
-        if (Number.isFinite(v) && !Object.is(v, -0)) return v;
-        return { $: "n", v: Object.is(v, -0) ? "-0" : String(v) };
-      case "undefined": return { $: "u" };
-      case "bigint": return { $: "b", v: v.toString() };
-      case "symbol": case "function": throw cloneError(v);
-    }
-    if (v === null) return null;
-    if (seen.has(v)) return { $: "ref", i: seen.get(v) };
-    const id = seen.size;
-    seen.set(v, id);
-    if (Array.isArray(v)) {
-      const items = [];
-      for (let i = 0; i < v.length; i++) items.push(i in v ? encodeTree(v[i], seen, rpc) : { $: "h" });
-      return { $: "a", i: id, v: items };
-    }
-    if (v instanceof Date) return { $: "d", i: id, v: v.getTime() };
-    if (v instanceof RegExp) return { $: "r", i: id, s: v.source, f: v.flags };
-    if (v instanceof Map) return { $: "m", i: id, v: [...v].map(([k, x]) => [encodeTree(k, seen, rpc), encodeTree(x, seen, rpc)]) };
-    if (v instanceof Set) return { $: "s", i: id, v: [...v].map((x) => encodeTree(x, seen, rpc)) };
-    if (v instanceof ArrayBuffer) return { $: "ab", i: id, v: bytesToB64(new Uint8Array(v)) };
-    if (ArrayBuffer.isView(v)) {
-      const bytes = new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
-      return { $: "v", i: id, t: v.constructor.name, v: bytesToB64(bytes) };
-    }
-    if (v instanceof Boolean || v instanceof Number || v instanceof String) {
-      return { $: "w", i: id, t: typeof v.valueOf(), v: encodeTree(v.valueOf(), new Map()) };
-    }
-    if (v instanceof Error) {
-      const out = { $: "e", i: id, n: String(v.name), m: String(v.message) };
-      if (typeof v.stack === "string") out.st = v.stack;
-      if ("cause" in v) out.c = encodeTree(v.cause, seen, rpc);
-      return out;
-    }
-    if (typeof G.DOMException === "function" && v instanceof G.DOMException) {
-      return { $: "e", i: id, n: String(v.name), m: String(v.message) };
-    }
-    const proto = Object.getPrototypeOf(v);
-    if (proto !== null && proto !== Object.prototype) {
-      // Class instances lose their prototype, as structuredClone does, but
-      // platform objects that carry hidden state cannot be cloned at all.
-      if (typeof v.then === "function" || v instanceof G.Request || v instanceof G.Response ||
-          (typeof G.ReadableStream === "function" && v instanceof G.ReadableStream) ||
-          (typeof G.WebSocket === "function" && v instanceof G.WebSocket)) {
-        throw cloneError(v);
-      }
-      if (rpc) {
-        const name = proto.constructor && typeof proto.constructor.name === "string" ? proto.constructor.name : "Object";
-        throw dataCloneError("Could not serialize object of type \"" + name + "\". This type does not support serialization.");
-      }
-    }
-    const fields = {};
-    for (const k of Object.keys(v)) fields[k] = encodeTree(v[k], seen, rpc);
-    return { $: "o", i: id, v: fields };
-  }
-  function decodeTree(t, refs) {
-    if (t === null || typeof t !== "object") return t;
-    let out;
-    switch (t.$) {
-      case "u": return undefined;
-      case "n": return t.v === "-0" ? -0 : Number(t.v);
-      case "b": return BigInt(t.v);
-      case "ref": return refs.get(t.i);
-      case "a":
-        out = new Array(t.v.length);
-        refs.set(t.i, out);
-        for (let k = 0; k < t.v.length; k++) {
-          if (t.v[k] !== null && typeof t.v[k] === "object" && t.v[k].$ === "h") continue;
-          out[k] = decodeTree(t.v[k], refs);
-        }
-        return out;
-      case "d": out = new Date(t.v); break;
-      case "r": out = new RegExp(t.s, t.f); break;
-      case "m":
-        out = new Map();
-        refs.set(t.i, out);
-        for (const [k, x] of t.v) out.set(decodeTree(k, refs), decodeTree(x, refs));
-        return out;
-      case "s":
-        out = new Set();
-        refs.set(t.i, out);
-        for (const x of t.v) out.add(decodeTree(x, refs));
-        return out;
-      case "ab": out = b64ToBytes(t.v).buffer; break;
-      case "v": {
-        const bytes = b64ToBytes(t.v);
-        const Ctor = VIEWS[t.t] || Uint8Array;
-        out = Ctor === DataView ? new DataView(bytes.buffer) : new Ctor(bytes.buffer, 0, bytes.byteLength / (Ctor.BYTES_PER_ELEMENT || 1));
-        break;
-      }
-      case "w": out = Object(decodeTree(t.v, new Map())); break;
-      case "e": {
-        const Ctor = ERRORS[t.n] || Error;
-        out = new Ctor(t.m);
-        if (out.name !== t.n) Object.defineProperty(out, "name", { value: t.n, writable: true, configurable: true });
-        if (t.st !== undefined) Object.defineProperty(out, "stack", { value: t.st, writable: true, configurable: true });
-        refs.set(t.i, out);
-        if (t.c !== undefined) Object.defineProperty(out, "cause", { value: decodeTree(t.c, refs), writable: true, configurable: true });
-        return out;
-      }
-      case "o":
-        out = {};
-        refs.set(t.i, out);
-        for (const k of Object.keys(t.v)) out[k] = decodeTree(t.v[k], refs);
-        return out;
-      default: throw new Error("corrupt serialized value");
-    }
-    refs.set(t.i, out);
-    return out;
-  }
+  const codec = W.codec.text;
+
   // The size of `v` in V8's serialization format, which the storage value
   // limit measures; follows the format's tags, so it is close, not exact.
   function v8Size(v) {
@@ -195,9 +56,9 @@
     };
     return 2 + walk(v);
   }
-  const serialize = (v) => JSON.stringify(encodeTree(v, new Map(), false));
-  const serializeRpc = (v) => JSON.stringify(encodeTree(v, new Map(), true));
-  const deserialize = (s) => decodeTree(JSON.parse(s), new Map());
+  const serialize = codec.serialize;
+  const serializeRpc = codec.serializeRpc;
+  const deserialize = codec.deserialize;
 
   // ---- ids and namespaces (calling side) ------------------------------------
   const ID = Symbol("id");

@@ -20,16 +20,16 @@ use crate::error::DispatchError;
 use crate::pool::IsolatePool;
 
 const EVENTS_JS: &str = include_str!("../js/events.js");
-const STRUCTURED_JS: &str = include_str!("../js/structured.js");
-
-/// A fresh instance of the structured-clone codec (`js/structured.js`) that
-/// queue messages and workflow values are encoded with.
+/// The structured-clone codec that queue messages and workflow values are
+/// encoded with: the versioned format of `hearth-webapi` (its
+/// `js/41_serialize.js`), evaluated once per isolate with the Web APIs, in its
+/// bytes flavour, which also reads values written before it was versioned.
 pub(crate) fn structured_codec<'js>(
     ctx: &rquickjs::Ctx<'js>,
 ) -> rquickjs::Result<rquickjs::Value<'js>> {
-    let f: rquickjs::Function =
-        ctx.eval_with_options(STRUCTURED_JS, eval_options("structured.js"))?;
-    f.call(())
+    let host: Object = ctx.globals().get(hearth_webapi::HOST_GLOBAL)?;
+    let codec: Object = host.get("codec")?;
+    codec.get("bytes")
 }
 
 /// One event for the worker's default export.

@@ -49,6 +49,7 @@ pub mod native_worker;
 mod pool;
 pub mod queue_consumer;
 pub mod services;
+pub mod structured_clone;
 pub mod workflows;
 
 pub use bindings::{BindingAdapter, BindingInfo};

@@ -137,10 +137,10 @@ impl ServiceTarget for crate::IsolatePool {
     }
 }
 
-/// An answer that makes the caller throw `name: message`, in the codec of
-/// `js/durable.js` (a tagged error object).
+/// An answer that makes the caller throw `name: message`, a structured-clone
+/// error value.
 pub(crate) fn error_reply(name: &str, message: &str) -> WorkerResponse {
-    let body = serde_json::json!({"$": "e", "i": 0, "n": name, "m": message}).to_string();
+    let body = crate::structured_clone::error_text(name, message);
     WorkerResponse {
         status: 500,
         status_text: "Internal Server Error".into(),

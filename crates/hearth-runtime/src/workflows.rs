@@ -20,7 +20,7 @@
 //!   poll interval (a clock that jumps, another process's writes).
 //!
 //! Params, step results, outputs and event payloads cross as bytes in the
-//! structured-clone encoding of `js/structured.js`.
+//! versioned structured-clone format ([`crate::structured_clone`]).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};

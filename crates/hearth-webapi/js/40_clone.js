@@ -75,14 +75,9 @@ function structuredCloneImpl(value, memory) {
     return out;
   }
   if (value instanceof File) return value;
-  const proto = Object.getPrototypeOf(value);
-  // Platform objects and exotic built-ins are not serializable.
-  if (value instanceof Promise || value instanceof WeakMap || value instanceof WeakSet ||
-      (typeof WeakRef !== "undefined" && value instanceof WeakRef) || kState in value || kHeaders in value ||
-      kReq in value || kRes in value || kListeners in value || kUrl in value) {
-    throw cloneError(value);
-  }
-  void proto;
+  // Platform objects and exotic built-ins are not serializable (the same
+  // rule as the persisted format's, 41_serialize.js).
+  if (scPlatformObject(value)) throw cloneError(value);
   out = {};
   memory.set(value, out);
   for (const k of Object.keys(value)) out[k] = structuredCloneImpl(value[k], memory);

@@ -8,6 +8,7 @@ ObjectDefineProperty(global, "__hearth_webapi", {
     makeResponse: hostMakeResponse,
     requestParts: hostRequestParts,
     newStream: hostNewStream,
+    codec: structuredCodec,
   }),
   writable: false, enumerable: false, configurable: false,
 });

@@ -272,6 +272,12 @@ fn btoa<'js>(ctx: Ctx<'js>, input: Value<'js>) -> Result<String> {
     Ok(b64_encode(&raw))
 }
 
+/// Standard padded base64 of a buffer source (the structured-clone codec's
+/// `ArrayBuffer` form).
+fn b64_encode_bytes<'js>(ctx: Ctx<'js>, data: Value<'js>) -> Result<String> {
+    Ok(b64_encode(&bytes(&ctx, &data)?))
+}
+
 fn b64url_encode<'js>(ctx: Ctx<'js>, data: Value<'js>) -> Result<String> {
     let d = bytes(&ctx, &data)?;
     Ok(b64_encode(&d)
@@ -361,6 +367,7 @@ pub fn install<'js>(ctx: &Ctx<'js>, native: &Object<'js>) -> Result<()> {
     native.set("decode", Function::new(ctx.clone(), decode)?)?;
     native.set("atob", Function::new(ctx.clone(), atob)?.with_name("atob")?)?;
     native.set("btoa", Function::new(ctx.clone(), btoa)?.with_name("btoa")?)?;
+    native.set("b64Encode", Function::new(ctx.clone(), b64_encode_bytes)?)?;
     native.set("b64urlEncode", Function::new(ctx.clone(), b64url_encode)?)?;
     native.set("b64urlDecode", Function::new(ctx.clone(), b64url_decode)?)?;
     native.set("random", Function::new(ctx.clone(), random)?)?;

@@ -68,6 +68,7 @@ const BOOTSTRAP: &str = concat!(
     include_str!("../js/20_url.js"),
     include_str!("../js/30_encoding.js"),
     include_str!("../js/40_clone.js"),
+    include_str!("../js/41_serialize.js"),
     include_str!("../js/50_streams.js"),
     include_str!("../js/60_blob.js"),
     include_str!("../js/70_fetch.js"),

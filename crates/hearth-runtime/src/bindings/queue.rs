@@ -1,8 +1,8 @@
 //! `env.<Queue binding>`: a Queues producer over [`hearth_queues::QueueProducer`].
 //!
 //! The JS half (`js/bindings/queue.js`) encodes bodies by content type
-//! (`v8` with the structured-clone codec of `js/structured.js`, which the
-//! consumer side decodes with the same script); the natives here hand the
+//! (`v8` with the versioned structured-clone codec, see
+//! [`crate::structured_clone`], which the consumer side decodes alike); the natives here hand the
 //! bytes to the broker. A send commits before its promise resolves, so an
 //! acknowledged message survives a crash. After each committed send the
 //! adapter wakes the push consumer, if one listens.

@@ -1242,7 +1242,7 @@ fn ok_text(s: &str) -> WorkerResponse {
 }
 
 fn error_response(message: &str) -> WorkerResponse {
-    let body = serde_json::json!({ "$": "e", "i": 0, "n": "Error", "m": message }).to_string();
+    let body = crate::structured_clone::error_text("Error", message);
     WorkerResponse {
         status: 500,
         status_text: "Internal Server Error".into(),

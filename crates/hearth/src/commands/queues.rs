@@ -1,7 +1,7 @@
 //! `hearth queues list | send | inspect`, on the same `queues.sqlite` that
 //! `hearth serve` uses (a running server picks sends up within a second).
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use hearth_queues::{QueueBroker, QueueContentType, QueueSendOptions};
 use serde_json::Value;
 
@@ -132,31 +132,7 @@ fn encode(body: &str, content_type: QueueContentType) -> Result<Vec<u8>> {
         QueueContentType::V8 => {
             let v: Value = serde_json::from_str(body)
                 .with_context(|| "--content-type v8 needs a JSON body")?;
-            structured(&v)?.to_string().into_bytes()
+            hearth_runtime::structured_clone::encode_json(&v)?.into_bytes()
         }
-    })
-}
-
-/// A JSON value in the tagged form `js/structured.js` reads: strings,
-/// numbers, booleans and null as themselves, arrays and objects tagged.
-fn structured(v: &Value) -> Result<Value> {
-    Ok(match v {
-        Value::Array(items) => {
-            let entries: Result<Vec<Value>> = items
-                .iter()
-                .enumerate()
-                .map(|(i, x)| Ok(Value::Array(vec![i.to_string().into(), structured(x)?])))
-                .collect();
-            serde_json::json!({ "$": "a", "l": items.len(), "e": entries? })
-        }
-        Value::Object(map) => {
-            let entries: Result<Vec<Value>> = map
-                .iter()
-                .map(|(k, x)| Ok(Value::Array(vec![k.clone().into(), structured(x)?])))
-                .collect();
-            serde_json::json!({ "$": "o", "e": entries? })
-        }
-        Value::Number(n) if n.as_f64().is_none() => bail!("number {n} is out of range"),
-        other => other.clone(),
     })
 }

@@ -263,71 +263,10 @@ fn decoded(bytes: &[u8]) -> Value {
     if bytes.is_empty() {
         return Value::Null;
     }
-    match serde_json::from_slice::<Value>(bytes) {
-        Ok(v) => plain(&v),
-        Err(_) => json!({"bytes": base64::engine::general_purpose::STANDARD.encode(bytes)}),
-    }
-}
-
-/// Undoes the tagging of `js/structured.js` (see `queues::structured`).
-fn plain(v: &Value) -> Value {
-    let Value::Object(o) = v else {
-        return v.clone();
-    };
-    let tag = o.get("$").and_then(Value::as_str).unwrap_or("");
-    let field = |k: &str| o.get(k).cloned().unwrap_or(Value::Null);
-    let entries = || {
-        o.get("e")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default()
-    };
-    match tag {
-        "u" => Value::Null,
-        "n" | "bi" | "bio" | "so" => field("v"),
-        "bo" | "no" => plain(&field("v")),
-        "d" => match field("v").as_f64() {
-            Some(ms) if ms >= 0.0 => json!(iso(ms as u64)),
-            _ => field("v"),
-        },
-        "a" => Value::Array(
-            entries()
-                .iter()
-                .map(|e| plain(e.get(1).unwrap_or(&Value::Null)))
-                .collect(),
-        ),
-        "o" => Value::Object(
-            entries()
-                .iter()
-                .filter_map(|e| {
-                    let k = e.get(0)?.as_str()?.to_string();
-                    Some((k, plain(e.get(1).unwrap_or(&Value::Null))))
-                })
-                .collect(),
-        ),
-        "m" => Value::Array(
-            entries()
-                .iter()
-                .map(|e| {
-                    json!([
-                        plain(e.get(0).unwrap_or(&Value::Null)),
-                        plain(e.get(1).unwrap_or(&Value::Null))
-                    ])
-                })
-                .collect(),
-        ),
-        "s" => Value::Array(entries().iter().map(plain).collect()),
-        "re" => json!(format!(
-            "/{}/{}",
-            field("s").as_str().unwrap_or(""),
-            field("f").as_str().unwrap_or("")
-        )),
-        "ab" => json!({"bytes": field("v")}),
-        "v" => plain(&field("b")),
-        "er" => json!({"name": field("n"), "message": field("m")}),
-        "r" => json!("[circular]"),
-        _ => v.clone(),
-    }
+    let date = |ms: f64| (ms >= 0.0 && ms.is_finite()).then(|| json!(iso(ms as u64)));
+    hearth_runtime::structured_clone::to_plain_json(bytes, &date).unwrap_or_else(
+        || json!({"bytes": base64::engine::general_purpose::STANDARD.encode(bytes)}),
+    )
 }
 
 /// `YYYY-MM-DDTHH:MM:SS.mmmZ` for ms since the epoch.
