@@ -2,14 +2,7 @@
 //! error is the message Workers code sees on Cloudflare (workerd's checks),
 //! because applications match on those strings.
 
-/// The class of exception Cloudflare's runtime raises for an error, so an
-/// adapter can raise the same one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DoErrorKind {
-    TypeError,
-    RangeError,
-    Error,
-}
+use hearth_core::{ContractError, ErrorClass};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DoError {
@@ -124,22 +117,24 @@ pub enum DoError {
     CorruptSecret { path: String },
 }
 
-impl DoError {
-    /// Which exception class Cloudflare raises for this error.
-    pub fn kind(&self) -> DoErrorKind {
+/// The exception class Cloudflare's runtime raises for each error.
+impl ContractError for DoError {
+    fn class(&self) -> ErrorClass {
         match self {
             DoError::InvalidId { .. }
             | DoError::ForeignId { .. }
             | DoError::StartAndStartAfter
             | DoError::ListLimitNotPositive
-            | DoError::AlarmTimeNotPositive => DoErrorKind::TypeError,
+            | DoError::AlarmTimeNotPositive => ErrorClass::TypeError,
             DoError::KeyTooLarge { .. }
             | DoError::ValueTooLarge { .. }
-            | DoError::TooManyKeys { .. } => DoErrorKind::RangeError,
-            _ => DoErrorKind::Error,
+            | DoError::TooManyKeys { .. } => ErrorClass::RangeError,
+            _ => ErrorClass::Error,
         }
     }
+}
 
+impl DoError {
     pub(crate) fn io(path: &std::path::Path, source: std::io::Error) -> Self {
         DoError::Io {
             path: path.display().to_string(),

@@ -68,7 +68,7 @@ use hearth_config::DurableObjectMigration;
 use hearth_core::{DataDir, SharedClock};
 
 pub use alarms::{AlarmRetry, AlarmScheduler, DueAlarm};
-pub use error::{DoError, DoErrorKind, Result};
+pub use error::{DoError, Result};
 pub use id::DurableObjectId;
 pub use sqlite::DurableObjectStorage;
 pub use validate::DoLimits;
