@@ -15,10 +15,9 @@ pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// WAL mode with `synchronous=FULL`: a commit that returned has been fsynced,
 /// so it survives `kill -9` and power loss.
 ///
-/// A file that exists but is empty (zero bytes, no write-ahead log beside
-/// it), or that is not a SQLite database, is refused rather than silently
-/// started over: it once held data, and an empty store in its place would
-/// hide the loss.
+/// A file that exists but is empty (zero bytes), or that is not a SQLite
+/// database, is refused rather than silently started over: it once held
+/// data, and an empty store in its place would hide the loss.
 pub fn open(path: &Path) -> Result<Connection, OpenError> {
     if let Some(parent) = path.parent()
         && !parent.as_os_str().is_empty()
@@ -50,17 +49,14 @@ pub fn open(path: &Path) -> Result<Connection, OpenError> {
     Ok(conn)
 }
 
-/// Whether `path` is a zero-length file with no write-ahead log content: a
-/// database SQLite itself made is never that once its first connection has
-/// switched it to WAL, which [`open`] does before anything else.
+/// Whether `path` is a zero-length file. SQLite never leaves one once a
+/// connection has switched it to WAL, which [`open`] does first: that
+/// writes the header to the main file, so even a database whose every
+/// commit is still in the write-ahead log has one. (Only a process killed
+/// between creating the file and that switch leaves zero bytes behind, and
+/// then there was nothing to lose: the error says to delete it.)
 fn is_truncated(path: &Path) -> bool {
-    let len = |p: &Path| std::fs::metadata(p).map(|m| m.len()).ok();
-    if len(path) != Some(0) {
-        return false;
-    }
-    let mut wal = path.as_os_str().to_owned();
-    wal.push("-wal");
-    len(Path::new(&wal)).unwrap_or(0) == 0
+    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.len() == 0)
 }
 
 /// Applies Hearth's pragmas to an already open connection.

@@ -115,6 +115,13 @@ pub enum DoError {
 
     #[error("Durable Object id secret at {path} is corrupt (expected 64 hex digits)")]
     CorruptSecret { path: String },
+
+    #[error(
+        "Durable Object id secret {path} is missing, but objects exist under {root}: \
+         every object's id derives from it, so a new secret would make them all unreachable. \
+         Restore the file from a backup, or delete {root} to start with no Durable Object data"
+    )]
+    MissingSecret { path: String, root: String },
 }
 
 /// The exception class Cloudflare's runtime raises for each error.
