@@ -75,6 +75,13 @@ pub enum CronError {
 
     #[error("cron state storage failed: {0}")]
     Storage(#[from] rusqlite::Error),
+
+    #[error("cron state database {path}: {source}")]
+    StateFile {
+        path: String,
+        #[source]
+        source: rusqlite::Error,
+    },
 }
 
 impl CronError {
@@ -84,6 +91,15 @@ impl CronError {
             CronError::InvalidField { field, .. } => Some(*field),
             _ => None,
         }
+    }
+
+    /// Whether the cron state file failed (as opposed to the config's
+    /// cron strings).
+    pub fn is_storage(&self) -> bool {
+        matches!(
+            self,
+            CronError::Open(_) | CronError::Storage(_) | CronError::StateFile { .. }
+        )
     }
 }
 

@@ -19,7 +19,7 @@ use crate::error::{CronError, Result};
 use crate::validate::{self, CronLimits};
 use crate::{CronExpr, DueRun};
 
-const SCHEMA: &str = "
+const SCHEMA_V1: &str = "
 CREATE TABLE IF NOT EXISTS cron_triggers (
     worker        TEXT    NOT NULL,
     cron          TEXT    NOT NULL,
@@ -31,6 +31,11 @@ CREATE TABLE IF NOT EXISTS cron_triggers (
     PRIMARY KEY (worker, cron)
 ) WITHOUT ROWID;
 ";
+
+/// Each entry moves the schema one version forward (see
+/// `hearth_core::sqlite::migrate`). Version 1 is the schema `cron.sqlite`
+/// had before it was versioned; being `IF NOT EXISTS`, it adopts it.
+const SCHEMA_STEPS: &[&str] = &[SCHEMA_V1];
 
 /// The cron triggers of one worker.
 ///
@@ -82,39 +87,13 @@ impl CronScheduler {
     ) -> Result<Self> {
         let triggers = validate::trigger_list(crons, &limits)?;
         let mut conn = hearth_core::sqlite::open(path)?;
-        conn.execute_batch(SCHEMA)?;
-        let now = to_db(clock.now_ms());
-        // Immediate: take the write lock up front rather than upgrading a
-        // read lock, which can fail with SQLITE_BUSY against another writer.
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let stored: Vec<String> = {
-            let mut stmt = tx.prepare("SELECT cron FROM cron_triggers WHERE worker = ?1")?;
-            stmt.query_map([worker], |row| row.get(0))?
-                .collect::<rusqlite::Result<_>>()?
-        };
-        for cron in stored {
-            if !triggers.iter().any(|t| t.as_str() == cron) {
-                tx.execute(
-                    "DELETE FROM cron_triggers WHERE worker = ?1 AND cron = ?2",
-                    params![worker, cron],
-                )?;
+        hearth_core::sqlite::migrate(&mut conn, path, SCHEMA_STEPS)?;
+        let cursors = sync_triggers(&mut conn, worker, &triggers, &clock).map_err(|source| {
+            CronError::StateFile {
+                path: path.display().to_string(),
+                source,
             }
-        }
-        let mut cursors = Vec::with_capacity(triggers.len());
-        for trigger in &triggers {
-            tx.execute(
-                "INSERT OR IGNORE INTO cron_triggers (worker, cron, cursor_ms, added_ms)
-                 VALUES (?1, ?2, ?3, ?3)",
-                params![worker, trigger.as_str(), now],
-            )?;
-            let cursor: i64 = tx.query_row(
-                "SELECT cursor_ms FROM cron_triggers WHERE worker = ?1 AND cron = ?2",
-                params![worker, trigger.as_str()],
-                |row| row.get(0),
-            )?;
-            cursors.push(from_db(cursor));
-        }
-        tx.commit()?;
+        })?;
         Ok(Self {
             worker: worker.to_owned(),
             clock,
@@ -224,6 +203,49 @@ impl CronScheduler {
         // have left the state half-updated.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
+}
+
+/// In one transaction: forgets crons no longer configured, starts new ones
+/// from now, and returns each configured cron's committed cursor.
+fn sync_triggers(
+    conn: &mut Connection,
+    worker: &str,
+    triggers: &[CronExpr],
+    clock: &SharedClock,
+) -> rusqlite::Result<Vec<u64>> {
+    let now = to_db(clock.now_ms());
+    // Immediate: take the write lock up front rather than upgrading a
+    // read lock, which can fail with SQLITE_BUSY against another writer.
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let stored: Vec<String> = {
+        let mut stmt = tx.prepare("SELECT cron FROM cron_triggers WHERE worker = ?1")?;
+        stmt.query_map([worker], |row| row.get(0))?
+            .collect::<rusqlite::Result<_>>()?
+    };
+    for cron in stored {
+        if !triggers.iter().any(|t| t.as_str() == cron) {
+            tx.execute(
+                "DELETE FROM cron_triggers WHERE worker = ?1 AND cron = ?2",
+                params![worker, cron],
+            )?;
+        }
+    }
+    let mut cursors = Vec::with_capacity(triggers.len());
+    for trigger in triggers {
+        tx.execute(
+            "INSERT OR IGNORE INTO cron_triggers (worker, cron, cursor_ms, added_ms)
+             VALUES (?1, ?2, ?3, ?3)",
+            params![worker, trigger.as_str(), now],
+        )?;
+        let cursor: i64 = tx.query_row(
+            "SELECT cursor_ms FROM cron_triggers WHERE worker = ?1 AND cron = ?2",
+            params![worker, trigger.as_str()],
+            |row| row.get(0),
+        )?;
+        cursors.push(from_db(cursor));
+    }
+    tx.commit()?;
+    Ok(cursors)
 }
 
 fn is_due(trigger: &CronExpr, cursor: u64, now_ms: u64) -> bool {

@@ -6,6 +6,8 @@
 
 use std::path::PathBuf;
 
+use hearth_core::{ContractError, ErrorClass};
+
 /// The message D1 gives when SQL tries to manage a transaction itself.
 pub const TRANSACTION_STATEMENT_MESSAGE: &str = "To execute a transaction, please use the state.storage.transaction() or state.storage.transactionSync() APIs instead of the SQL BEGIN TRANSACTION or SAVEPOINT statements. The JavaScript API is safer because it will automatically roll back on exceptions, and because it interacts correctly with Durable Objects' automatic atomic write coalescing.";
 
@@ -117,6 +119,14 @@ pub enum D1Error {
         "D1_ERROR: the batch's results could not be delivered ({reason}); the batch was rolled back and nothing was written"
     )]
     NotDelivered { reason: String },
+}
+
+/// D1 raises every failure as a plain `Error` (the `D1_*` prefix of the
+/// message tells them apart).
+impl ContractError for D1Error {
+    fn class(&self) -> ErrorClass {
+        ErrorClass::Error
+    }
 }
 
 impl D1Error {

@@ -1,164 +1,9 @@
-//! Cutting SQL text into statements without preparing it: later statements
-//! may depend on tables the earlier ones create, so each is prepared only
-//! when its turn comes.
+//! How D1's `exec()` cuts its input into queries. Statement splitting
+//! itself is hearth-core's (`hearth_core::sql`), shared with Durable Object
+//! SQL.
 
-use std::ffi::CString;
-
-/// Lexical state of a scan, carried across lines.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-enum State {
-    #[default]
-    Code,
-    Quote(u8),
-    Bracket,
-    LineComment,
-    BlockComment,
-}
-
-/// Whether SQLite considers `sql` to end with a complete statement. This
-/// is what tells a `;` inside `CREATE TRIGGER ... BEGIN ... END` from one
-/// that ends the statement.
-fn sqlite_complete(sql: &str) -> bool {
-    match CString::new(sql) {
-        // SAFETY: `text` is a valid NUL-terminated string that outlives the call,
-        // and sqlite3_complete only reads it.
-        Ok(text) => unsafe { rusqlite::ffi::sqlite3_complete(text.as_ptr()) != 0 },
-        // SQLite stops reading at a NUL byte anyway.
-        Err(_) => true,
-    }
-}
-
-/// Splits `sql` into statements, each with its terminating `;` when it has
-/// one. Pieces holding only whitespace and comments are dropped.
-pub fn split_statements(sql: &str) -> Vec<&str> {
-    let bytes = sql.as_bytes();
-    let mut out = Vec::new();
-    let mut state = State::Code;
-    let mut start = 0;
-    let mut has_code = false;
-    let mut i = 0;
-    while i < bytes.len() {
-        let b = bytes[i];
-        match state {
-            State::Code => match b {
-                b'\'' | b'"' | b'`' => {
-                    state = State::Quote(b);
-                    has_code = true;
-                }
-                b'[' => {
-                    state = State::Bracket;
-                    has_code = true;
-                }
-                b'-' if bytes.get(i + 1) == Some(&b'-') => {
-                    state = State::LineComment;
-                    i += 1;
-                }
-                b'/' if bytes.get(i + 1) == Some(&b'*') => {
-                    state = State::BlockComment;
-                    i += 1;
-                }
-                b';' => {
-                    let piece = &sql[start..=i];
-                    if !has_code {
-                        start = i + 1;
-                    } else if sqlite_complete(piece) {
-                        out.push(piece);
-                        start = i + 1;
-                        has_code = false;
-                    }
-                }
-                b if b.is_ascii_whitespace() => {}
-                _ => has_code = true,
-            },
-            State::Quote(q) => {
-                if b == q {
-                    // A doubled quote is an escaped quote and stays inside.
-                    if bytes.get(i + 1) == Some(&q) {
-                        i += 1;
-                    } else {
-                        state = State::Code;
-                    }
-                }
-            }
-            State::Bracket => {
-                if b == b']' {
-                    state = State::Code;
-                }
-            }
-            State::LineComment => {
-                if b == b'\n' {
-                    state = State::Code;
-                }
-            }
-            State::BlockComment => {
-                if b == b'*' && bytes.get(i + 1) == Some(&b'/') {
-                    state = State::Code;
-                    i += 1;
-                }
-            }
-        }
-        i += 1;
-    }
-    if has_code {
-        out.push(&sql[start..]);
-    }
-    out
-}
-
-/// Paren depth and lexical state at the end of `sql`.
-fn scan_end(sql: &str) -> (i64, State) {
-    let bytes = sql.as_bytes();
-    let mut state = State::Code;
-    let mut depth = 0i64;
-    let mut i = 0;
-    while i < bytes.len() {
-        let b = bytes[i];
-        match state {
-            State::Code => match b {
-                b'\'' | b'"' | b'`' => state = State::Quote(b),
-                b'[' => state = State::Bracket,
-                b'-' if bytes.get(i + 1) == Some(&b'-') => {
-                    state = State::LineComment;
-                    i += 1;
-                }
-                b'/' if bytes.get(i + 1) == Some(&b'*') => {
-                    state = State::BlockComment;
-                    i += 1;
-                }
-                b'(' => depth += 1,
-                b')' => depth -= 1,
-                _ => {}
-            },
-            State::Quote(q) => {
-                if b == q {
-                    if bytes.get(i + 1) == Some(&q) {
-                        i += 1;
-                    } else {
-                        state = State::Code;
-                    }
-                }
-            }
-            State::Bracket => {
-                if b == b']' {
-                    state = State::Code;
-                }
-            }
-            State::LineComment => {
-                if b == b'\n' {
-                    state = State::Code;
-                }
-            }
-            State::BlockComment => {
-                if b == b'*' && bytes.get(i + 1) == Some(&b'/') {
-                    state = State::Code;
-                    i += 1;
-                }
-            }
-        }
-        i += 1;
-    }
-    (depth, state)
-}
+pub use hearth_core::sql::split_statements;
+use hearth_core::sql::{LexState, is_complete, scan_end};
 
 /// One query of `exec()`: its first line (1-based) and its text.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -185,8 +30,8 @@ pub(crate) fn exec_queries(input: &str) -> Vec<ExecQuery<'_>> {
         let chunk = &text[from..end];
         let (depth, state) = scan_end(chunk);
         let closed = match state {
-            State::Code | State::LineComment => {
-                depth <= 0 && (sqlite_complete(chunk) || sqlite_complete(&format!("{chunk}\n;")))
+            LexState::Code | LexState::LineComment => {
+                depth <= 0 && (is_complete(chunk) || is_complete(&format!("{chunk}\n;")))
             }
             _ => false,
         };

@@ -745,7 +745,7 @@ impl Backend {
             }
             _ => {}
         }
-        let text = msg.unwrap_or_else(|| error_string(extended));
+        let text = msg.unwrap_or_else(|| hearth_core::sqlite::error_string(extended));
         let message = format_message(&text, offset, extended);
         if code == rusqlite::ErrorCode::TooBig {
             return D1Error::TooBig {
@@ -775,18 +775,6 @@ impl Backend {
     }
 }
 
-fn error_string(code: i32) -> String {
-    // SAFETY: sqlite3_errstr returns a pointer to a static, NUL-terminated
-    // English string for any code.
-    unsafe {
-        let p = ffi::sqlite3_errstr(code);
-        if p.is_null() {
-            return "unknown error".to_owned();
-        }
-        std::ffi::CStr::from_ptr(p).to_string_lossy().into_owned()
-    }
-}
-
 /// `<message>[ at offset N]: SQLITE_<CODE>[ (extended: SQLITE_<EXTENDED>)]`,
 /// the shape D1 reports SQLite failures in.
 fn format_message(text: &str, offset: Option<i32>, extended: i32) -> String {
@@ -796,56 +784,13 @@ fn format_message(text: &str, offset: Option<i32>, extended: i32) -> String {
         out.push_str(&format!(" at offset {o}"));
     }
     out.push_str(": ");
-    out.push_str(code_name(primary));
+    out.push_str(hearth_core::sqlite::code_name(primary));
     if extended != primary
-        && let Some(name) = extended_code_name(extended)
+        && let Some(name) = hearth_core::sqlite::extended_code_name(extended)
     {
         out.push_str(&format!(" (extended: {name})"));
     }
     out
-}
-
-fn code_name(code: i32) -> &'static str {
-    match code {
-        ffi::SQLITE_ERROR => "SQLITE_ERROR",
-        ffi::SQLITE_INTERNAL => "SQLITE_INTERNAL",
-        ffi::SQLITE_PERM => "SQLITE_PERM",
-        ffi::SQLITE_ABORT => "SQLITE_ABORT",
-        ffi::SQLITE_BUSY => "SQLITE_BUSY",
-        ffi::SQLITE_LOCKED => "SQLITE_LOCKED",
-        ffi::SQLITE_NOMEM => "SQLITE_NOMEM",
-        ffi::SQLITE_READONLY => "SQLITE_READONLY",
-        ffi::SQLITE_INTERRUPT => "SQLITE_INTERRUPT",
-        ffi::SQLITE_IOERR => "SQLITE_IOERR",
-        ffi::SQLITE_CORRUPT => "SQLITE_CORRUPT",
-        ffi::SQLITE_NOTFOUND => "SQLITE_NOTFOUND",
-        ffi::SQLITE_FULL => "SQLITE_FULL",
-        ffi::SQLITE_CANTOPEN => "SQLITE_CANTOPEN",
-        ffi::SQLITE_PROTOCOL => "SQLITE_PROTOCOL",
-        ffi::SQLITE_SCHEMA => "SQLITE_SCHEMA",
-        ffi::SQLITE_TOOBIG => "SQLITE_TOOBIG",
-        ffi::SQLITE_CONSTRAINT => "SQLITE_CONSTRAINT",
-        ffi::SQLITE_MISMATCH => "SQLITE_MISMATCH",
-        ffi::SQLITE_MISUSE => "SQLITE_MISUSE",
-        ffi::SQLITE_AUTH => "SQLITE_AUTH",
-        ffi::SQLITE_RANGE => "SQLITE_RANGE",
-        ffi::SQLITE_NOTADB => "SQLITE_NOTADB",
-        _ => "SQLITE_ERROR",
-    }
-}
-
-fn extended_code_name(code: i32) -> Option<&'static str> {
-    Some(match code {
-        ffi::SQLITE_CONSTRAINT_CHECK => "SQLITE_CONSTRAINT_CHECK",
-        ffi::SQLITE_CONSTRAINT_FOREIGNKEY => "SQLITE_CONSTRAINT_FOREIGNKEY",
-        ffi::SQLITE_CONSTRAINT_NOTNULL => "SQLITE_CONSTRAINT_NOTNULL",
-        ffi::SQLITE_CONSTRAINT_PRIMARYKEY => "SQLITE_CONSTRAINT_PRIMARYKEY",
-        ffi::SQLITE_CONSTRAINT_TRIGGER => "SQLITE_CONSTRAINT_TRIGGER",
-        ffi::SQLITE_CONSTRAINT_UNIQUE => "SQLITE_CONSTRAINT_UNIQUE",
-        ffi::SQLITE_CONSTRAINT_ROWID => "SQLITE_CONSTRAINT_ROWID",
-        ffi::SQLITE_CONSTRAINT_DATATYPE => "SQLITE_CONSTRAINT_DATATYPE",
-        _ => return None,
-    })
 }
 
 impl ToSql for D1Value {

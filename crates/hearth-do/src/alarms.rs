@@ -22,6 +22,23 @@ use rusqlite::{Connection, OptionalExtension, params};
 use crate::error::Result;
 use crate::validate::DoLimits;
 
+/// Each entry moves the schema one version forward (see
+/// `hearth_core::sqlite::migrate`). Version 1 is the schema this file had
+/// before it was versioned; being `IF NOT EXISTS`, it adopts it.
+///
+/// `seq` is never reused (AUTOINCREMENT), so a row rewritten by `set` is
+/// told apart from the one a running alarm came from.
+const ALARMS_SCHEMA_STEPS: &[&str] = &["CREATE TABLE IF NOT EXISTS alarms (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    namespace TEXT NOT NULL,
+    id TEXT NOT NULL,
+    scheduled_ms INTEGER NOT NULL,
+    due_ms INTEGER NOT NULL,
+    retry_count INTEGER NOT NULL DEFAULT 0,
+    UNIQUE (namespace, id)
+);
+CREATE INDEX IF NOT EXISTS alarms_due ON alarms (due_ms);"];
+
 /// The shared, durable index of pending alarms.
 #[derive(Debug)]
 pub(crate) struct AlarmIndex {
@@ -30,21 +47,8 @@ pub(crate) struct AlarmIndex {
 
 impl AlarmIndex {
     pub(crate) fn open(path: &Path) -> Result<Self> {
-        let conn = hearth_core::sqlite::open(path)?;
-        // `seq` is never reused (AUTOINCREMENT), so a row rewritten by
-        // `set` is told apart from the one a running alarm came from.
-        conn.execute_batch(
-            "CREATE TABLE IF NOT EXISTS alarms (
-                 seq INTEGER PRIMARY KEY AUTOINCREMENT,
-                 namespace TEXT NOT NULL,
-                 id TEXT NOT NULL,
-                 scheduled_ms INTEGER NOT NULL,
-                 due_ms INTEGER NOT NULL,
-                 retry_count INTEGER NOT NULL DEFAULT 0,
-                 UNIQUE (namespace, id)
-             );
-             CREATE INDEX IF NOT EXISTS alarms_due ON alarms (due_ms);",
-        )?;
+        let mut conn = hearth_core::sqlite::open(path)?;
+        hearth_core::sqlite::migrate(&mut conn, path, ALARMS_SCHEMA_STEPS)?;
         Ok(Self {
             conn: Mutex::new(conn),
         })

@@ -2,14 +2,7 @@
 //! error is the message Workers code sees on Cloudflare (workerd's checks),
 //! because applications match on those strings.
 
-/// The class of exception Cloudflare's runtime raises for an error, so an
-/// adapter can raise the same one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DoErrorKind {
-    TypeError,
-    RangeError,
-    Error,
-}
+use hearth_core::{ContractError, ErrorClass};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DoError {
@@ -135,24 +128,33 @@ pub enum DoError {
         limit: u64,
         field: &'static str,
     },
+
+    #[error(
+        "Durable Object id secret {path} is missing, but objects exist under {root}: \
+         every object's id derives from it, so a new secret would make them all unreachable. \
+         Restore the file from a backup, or delete {root} to start with no Durable Object data"
+    )]
+    MissingSecret { path: String, root: String },
 }
 
-impl DoError {
-    /// Which exception class Cloudflare raises for this error.
-    pub fn kind(&self) -> DoErrorKind {
+/// The exception class Cloudflare's runtime raises for each error.
+impl ContractError for DoError {
+    fn class(&self) -> ErrorClass {
         match self {
             DoError::InvalidId { .. }
             | DoError::ForeignId { .. }
             | DoError::StartAndStartAfter
             | DoError::ListLimitNotPositive
-            | DoError::AlarmTimeNotPositive => DoErrorKind::TypeError,
+            | DoError::AlarmTimeNotPositive => ErrorClass::TypeError,
             DoError::KeyTooLarge { .. }
             | DoError::ValueTooLarge { .. }
-            | DoError::TooManyKeys { .. } => DoErrorKind::RangeError,
-            _ => DoErrorKind::Error,
+            | DoError::TooManyKeys { .. } => ErrorClass::RangeError,
+            _ => ErrorClass::Error,
         }
     }
+}
 
+impl DoError {
     pub(crate) fn io(path: &std::path::Path, source: std::io::Error) -> Self {
         DoError::Io {
             path: path.display().to_string(),

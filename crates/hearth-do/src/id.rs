@@ -205,6 +205,34 @@ pub(crate) fn load_or_create_secret(path: &Path) -> Result<[u8; SECRET_BYTES]> {
     }
 }
 
+/// Whether `root` (the `do/` directory) holds any object's database: one
+/// `<class key>/<id>.sqlite` file.
+pub(crate) fn holds_objects(root: &Path) -> Result<bool> {
+    let classes = match fs::read_dir(root) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(DoError::io(root, e)),
+    };
+    for class in classes {
+        let class = class.map_err(|e| DoError::io(root, e))?;
+        if !class
+            .file_type()
+            .map_err(|e| DoError::io(root, e))?
+            .is_dir()
+        {
+            continue;
+        }
+        let dir = class.path();
+        for object in fs::read_dir(&dir).map_err(|e| DoError::io(&dir, e))? {
+            let object = object.map_err(|e| DoError::io(&dir, e))?;
+            if object.path().extension().is_some_and(|ext| ext == "sqlite") {
+                return Ok(true);
+            }
+        }
+    }
+    Ok(false)
+}
+
 fn parse_secret(path: &Path, text: &str) -> Result<[u8; SECRET_BYTES]> {
     let mut out = [0u8; SECRET_BYTES];
     hex::decode_to_slice(text.trim(), &mut out).map_err(|_| DoError::CorruptSecret {

@@ -73,7 +73,7 @@ use hearth_config::DurableObjectMigration;
 use hearth_core::{DataDir, SharedClock};
 
 pub use alarms::{AlarmRetry, AlarmScheduler, DueAlarm};
-pub use error::{DoError, DoErrorKind, Result};
+pub use error::{DoError, Result};
 pub use id::DurableObjectId;
 pub use sqlite::DurableObjectStorage;
 pub use validate::DoLimits;
@@ -318,7 +318,16 @@ impl DurableObjectHost {
     /// Opens (creating on first use) `<data dir>/do/`.
     pub fn open(data_dir: &DataDir, clock: SharedClock, limits: DoLimits) -> Result<Self> {
         let root = data_dir.durable_objects();
-        let secret = id::load_or_create_secret(&root.join("secret"))?;
+        let secret_path = root.join("secret");
+        // Every object's id derives from the secret: a new one would orphan
+        // all the objects on disk, so its loss is an error, not a fresh start.
+        if !secret_path.exists() && id::holds_objects(&root)? {
+            return Err(DoError::MissingSecret {
+                path: secret_path.display().to_string(),
+                root: root.display().to_string(),
+            });
+        }
+        let secret = id::load_or_create_secret(&secret_path)?;
         let alarms = AlarmIndex::open(&root.join("alarms.sqlite"))?;
         let catalog = Catalog::open(&root.join("migrations.sqlite"))?;
         Ok(Self {

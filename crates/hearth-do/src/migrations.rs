@@ -29,6 +29,19 @@ use crate::StorageBackend;
 use crate::alarms::{AlarmIndex, to_i64};
 use crate::error::{DoError, Result};
 
+/// Each entry moves the schema one version forward (see
+/// `hearth_core::sqlite::migrate`). Version 1 is the schema this file had
+/// before it was versioned; being `IF NOT EXISTS`, it adopts it.
+const CATALOG_SCHEMA_STEPS: &[&str] = &["CREATE TABLE IF NOT EXISTS applied_migrations (
+    tag TEXT PRIMARY KEY,
+    applied_ms INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS namespaces (
+    key TEXT PRIMARY KEY,
+    id_key TEXT NOT NULL,
+    backend TEXT
+);"];
+
 #[derive(Debug)]
 pub(crate) struct Catalog {
     conn: Mutex<Connection>,
@@ -36,18 +49,8 @@ pub(crate) struct Catalog {
 
 impl Catalog {
     pub(crate) fn open(path: &Path) -> Result<Self> {
-        let conn = hearth_core::sqlite::open(path)?;
-        conn.execute_batch(
-            "CREATE TABLE IF NOT EXISTS applied_migrations (
-                 tag TEXT PRIMARY KEY,
-                 applied_ms INTEGER NOT NULL
-             );
-             CREATE TABLE IF NOT EXISTS namespaces (
-                 key TEXT PRIMARY KEY,
-                 id_key TEXT NOT NULL,
-                 backend TEXT
-             );",
-        )?;
+        let mut conn = hearth_core::sqlite::open(path)?;
+        hearth_core::sqlite::migrate(&mut conn, path, CATALOG_SCHEMA_STEPS)?;
         Ok(Self {
             conn: Mutex::new(conn),
         })

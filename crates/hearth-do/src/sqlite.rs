@@ -907,41 +907,8 @@ pub(crate) fn sql_error(e: rusqlite::Error) -> DoError {
         message.push_str(&format!(" at offset {o}"));
     }
     message.push_str(": ");
-    message.push_str(code_name(primary));
+    message.push_str(hearth_core::sqlite::code_name(primary));
     DoError::Sql { message }
-}
-
-fn code_name(code: i32) -> &'static str {
-    use rusqlite::ffi;
-    match code {
-        ffi::SQLITE_ERROR => "SQLITE_ERROR",
-        ffi::SQLITE_INTERNAL => "SQLITE_INTERNAL",
-        ffi::SQLITE_PERM => "SQLITE_PERM",
-        ffi::SQLITE_ABORT => "SQLITE_ABORT",
-        ffi::SQLITE_BUSY => "SQLITE_BUSY",
-        ffi::SQLITE_LOCKED => "SQLITE_LOCKED",
-        ffi::SQLITE_NOMEM => "SQLITE_NOMEM",
-        ffi::SQLITE_READONLY => "SQLITE_READONLY",
-        ffi::SQLITE_INTERRUPT => "SQLITE_INTERRUPT",
-        ffi::SQLITE_IOERR => "SQLITE_IOERR",
-        ffi::SQLITE_CORRUPT => "SQLITE_CORRUPT",
-        ffi::SQLITE_NOTFOUND => "SQLITE_NOTFOUND",
-        ffi::SQLITE_FULL => "SQLITE_FULL",
-        ffi::SQLITE_CANTOPEN => "SQLITE_CANTOPEN",
-        ffi::SQLITE_PROTOCOL => "SQLITE_PROTOCOL",
-        ffi::SQLITE_EMPTY => "SQLITE_EMPTY",
-        ffi::SQLITE_SCHEMA => "SQLITE_SCHEMA",
-        ffi::SQLITE_TOOBIG => "SQLITE_TOOBIG",
-        ffi::SQLITE_CONSTRAINT => "SQLITE_CONSTRAINT",
-        ffi::SQLITE_MISMATCH => "SQLITE_MISMATCH",
-        ffi::SQLITE_MISUSE => "SQLITE_MISUSE",
-        ffi::SQLITE_NOLFS => "SQLITE_NOLFS",
-        ffi::SQLITE_AUTH => "SQLITE_AUTH",
-        ffi::SQLITE_FORMAT => "SQLITE_FORMAT",
-        ffi::SQLITE_RANGE => "SQLITE_RANGE",
-        ffi::SQLITE_NOTADB => "SQLITE_NOTADB",
-        _ => "SQLITE_ERROR",
-    }
 }
 
 impl ToSql for SqlValue {

@@ -5,7 +5,8 @@ mod common;
 
 use common::*;
 use hearth_core::{Clock, ManualClock};
-use hearth_do::{AlarmRetry, DoErrorKind, DurableObjectNamespace, DurableObjectStorage};
+use hearth_core::{ContractError, ErrorClass};
+use hearth_do::{AlarmRetry, DurableObjectNamespace, DurableObjectStorage};
 
 fn object(ns: &DurableObjectNamespace, name: &str) -> DurableObjectStorage {
     ns.storage(&ns.id_from_name(name)).unwrap()
@@ -36,7 +37,7 @@ fn alarm_times_must_be_positive_and_past_times_mean_now() {
             e.to_string(),
             "setAlarm() cannot be called with an alarm time <= 0"
         );
-        assert_eq!(e.kind(), DoErrorKind::TypeError);
+        assert_eq!(e.class(), ErrorClass::TypeError);
     }
     s.set_alarm(1).unwrap();
     assert_eq!(s.get_alarm().unwrap(), Some(T0));

@@ -2,7 +2,8 @@ mod common;
 
 use common::*;
 use hearth_core::ManualClock;
-use hearth_do::{DoError, DoErrorKind, StorageBackend};
+use hearth_core::{ContractError, ErrorClass};
+use hearth_do::{DoError, StorageBackend};
 
 #[test]
 fn id_from_name_is_deterministic_across_reopen() {
@@ -98,7 +99,7 @@ fn malformed_ids_are_refused_with_cloudflares_message() {
             "Invalid Durable Object ID: must be 64 hex digits",
             "{bad:?}"
         );
-        assert_eq!(e.kind(), DoErrorKind::TypeError);
+        assert_eq!(e.class(), ErrorClass::TypeError);
     }
 }
 
@@ -115,7 +116,7 @@ fn ids_of_another_namespace_are_refused_with_cloudflares_message() {
         e.to_string(),
         "Durable Object ID is not valid for this namespace."
     );
-    assert_eq!(e.kind(), DoErrorKind::TypeError);
+    assert_eq!(e.class(), ErrorClass::TypeError);
     // A well-formed string nobody made is foreign too.
     assert!(matches!(
         room.id_from_string(&"0".repeat(64)),

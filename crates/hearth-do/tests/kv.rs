@@ -4,7 +4,8 @@ mod common;
 
 use common::*;
 use hearth_core::ManualClock;
-use hearth_do::{DoErrorKind, DoLimits, DurableObjectStorage, ListOptions, StorageBackend};
+use hearth_core::{ContractError, ErrorClass};
+use hearth_do::{DoLimits, DurableObjectStorage, ListOptions, StorageBackend};
 
 fn kv_object(dir: &std::path::Path) -> DurableObjectStorage {
     let ns = kv_ns(dir, &ManualClock::new(T0));
@@ -103,7 +104,7 @@ fn key_limit_of_key_value_backed_objects() {
     assert_eq!(err(s.delete(&long)), msg);
     assert_eq!(err(s.get_many(&[long.as_str()])), msg);
     let e = s.put(&long, b"v").unwrap_err();
-    assert_eq!(e.kind(), DoErrorKind::RangeError);
+    assert_eq!(e.class(), ErrorClass::RangeError);
     // Bytes, not characters: 1025 two-byte characters are 2050 bytes.
     assert_eq!(
         err(s.put(&"é".repeat(1025), b"v")),

@@ -5,7 +5,8 @@ mod common;
 
 use common::*;
 use hearth_core::ManualClock;
-use hearth_do::{DoErrorKind, DurableObjectStorage, ListOptions};
+use hearth_core::{ContractError, ErrorClass};
+use hearth_do::{DurableObjectStorage, ListOptions};
 
 fn object(dir: &std::path::Path) -> DurableObjectStorage {
     let ns = sqlite_ns(dir, &ManualClock::new(T0));
@@ -166,8 +167,8 @@ fn invalid_options_are_refused_with_cloudflares_messages() {
         e.to_string(),
         "list() cannot be called with both start and startAfter values."
     );
-    assert_eq!(e.kind(), DoErrorKind::TypeError);
+    assert_eq!(e.class(), ErrorClass::TypeError);
     let e = s.list(&ListOptions::new().limit(0)).unwrap_err();
     assert_eq!(e.to_string(), "List limit must be positive.");
-    assert_eq!(e.kind(), DoErrorKind::TypeError);
+    assert_eq!(e.class(), ErrorClass::TypeError);
 }

@@ -5,6 +5,8 @@
 
 use std::fmt;
 
+use hearth_core::{ContractError, ErrorClass};
+
 /// The KV operation named in a `KV <OP> failed: ...` message. `list()` reports
 /// as `GET`, as on Cloudflare.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,15 +32,6 @@ impl fmt::Display for KvOp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
-}
-
-/// The class of exception Cloudflare's runtime raises for an error, so an
-/// adapter can raise the same one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KvErrorKind {
-    TypeError,
-    SyntaxError,
-    Error,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -158,15 +151,6 @@ pub enum KvError {
     #[error("KV storage error: {0}")]
     Storage(#[from] rusqlite::Error),
 
-    #[error(
-        "KV database {path} has schema version {found}; this build understands up to {supported}"
-    )]
-    SchemaTooNew {
-        path: String,
-        found: i64,
-        supported: i64,
-    },
-
     #[error("KV storage holds corrupt metadata for key \"{key}\": {source}")]
     CorruptMetadata {
         key: String,
@@ -175,18 +159,20 @@ pub enum KvError {
     },
 }
 
-impl KvError {
-    /// Which exception class Cloudflare raises for this error.
-    pub fn kind(&self) -> KvErrorKind {
+/// The exception class Cloudflare's runtime raises for each error.
+impl ContractError for KvError {
+    fn class(&self) -> ErrorClass {
         match self {
             KvError::EmptyKey | KvError::IllegalKey { .. } | KvError::UnknownType { .. } => {
-                KvErrorKind::TypeError
+                ErrorClass::TypeError
             }
-            KvError::InvalidJson(_) => KvErrorKind::SyntaxError,
-            _ => KvErrorKind::Error,
+            KvError::InvalidJson(_) => ErrorClass::SyntaxError,
+            _ => ErrorClass::Error,
         }
     }
+}
 
+impl KvError {
     /// The HTTP status the KV service answers with for this error, when it is
     /// one the service (rather than the runtime) reports.
     pub fn status(&self) -> Option<u16> {

@@ -35,7 +35,7 @@ use hearth_core::SharedClock;
 use serde::Serialize;
 use serde_json::Value;
 
-pub use error::{KvError, KvErrorKind, KvOp, Result};
+pub use error::{KvError, KvOp, Result};
 pub use purge::PurgerHandle;
 pub use sqlite::SqliteStore;
 pub use validate::KvLimits;

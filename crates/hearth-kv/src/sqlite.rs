@@ -8,14 +8,10 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::error::{KvError, Result};
+use crate::error::Result;
 use crate::{KvStore, StoredEntry, StoredKey, StoredWrite};
-
-/// The schema this build writes; a file from a newer build is refused rather
-/// than misread.
-const SCHEMA_VERSION: i64 = 1;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS kv_entries (
@@ -27,6 +23,11 @@ CREATE TABLE IF NOT EXISTS kv_entries (
 CREATE INDEX IF NOT EXISTS kv_entries_expiration
     ON kv_entries (expiration) WHERE expiration IS NOT NULL;
 ";
+
+/// Each entry moves the schema one version forward (see
+/// `hearth_core::sqlite::migrate`); a file from a newer build is refused
+/// rather than misread.
+const SCHEMA_STEPS: &[&str] = &[SCHEMA];
 
 /// Read connections per namespace. WAL lets each read its own snapshot
 /// while the writer commits, so gets on different threads run in parallel
@@ -64,7 +65,7 @@ impl SqliteStore {
     /// Opens (creating if needed) the namespace file at `path`.
     pub fn open(path: &Path) -> Result<Self> {
         let mut conn = hearth_core::sqlite::open(path)?;
-        migrate(&mut conn, path)?;
+        hearth_core::sqlite::migrate(&mut conn, path, SCHEMA_STEPS)?;
         Ok(Self {
             path: path.to_path_buf(),
             writer: Mutex::new(conn),
@@ -114,26 +115,6 @@ impl SqliteStore {
         conn.pragma_update(None, "query_only", true)?;
         Ok(conn)
     }
-}
-
-fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
-    let found: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-    if found > SCHEMA_VERSION {
-        return Err(KvError::SchemaTooNew {
-            path: path.display().to_string(),
-            found,
-            supported: SCHEMA_VERSION,
-        });
-    }
-    if found == SCHEMA_VERSION {
-        return Ok(());
-    }
-    // IMMEDIATE: two processes opening a fresh file at once take turns.
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    tx.execute_batch(SCHEMA)?;
-    tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
-    tx.commit()?;
-    Ok(())
 }
 
 fn to_sql_secs(secs: u64) -> i64 {

@@ -2,10 +2,11 @@
 
 mod common;
 
+use hearth_core::{ContractError, ErrorClass};
 use std::io::Read;
 
 use common::*;
-use hearth_kv::{GetOptions, KvError, KvErrorKind, KvValue, KvValueType, PutOptions};
+use hearth_kv::{GetOptions, KvError, KvValue, KvValueType, PutOptions};
 use serde_json::json;
 
 #[test]
@@ -71,7 +72,7 @@ fn json_type_on_a_non_json_value_is_a_syntax_error() {
     f.kv.put("k", "not json", &PutOptions::new()).unwrap();
     let e = f.kv.get("k", &GetOptions::json()).unwrap_err();
     assert!(matches!(e, KvError::InvalidJson(_)), "{e:?}");
-    assert_eq!(e.kind(), KvErrorKind::SyntaxError);
+    assert_eq!(e.class(), ErrorClass::SyntaxError);
 }
 
 #[test]
@@ -81,7 +82,7 @@ fn unknown_type_name_is_refused_with_cloudflares_message() {
         e.to_string(),
         "Unknown response type. Possible types are \"text\", \"arrayBuffer\", \"json\", and \"stream\"."
     );
-    assert_eq!(e.kind(), KvErrorKind::TypeError);
+    assert_eq!(e.class(), ErrorClass::TypeError);
     // Names are case-sensitive, as on Cloudflare.
     assert!(KvValueType::parse("arraybuffer").is_err());
     for t in ["text", "json", "arrayBuffer", "stream"] {

@@ -3,7 +3,8 @@
 mod common;
 
 use common::*;
-use hearth_kv::{GetOptions, KvErrorKind, PutOptions};
+use hearth_core::{ContractError, ErrorClass};
+use hearth_kv::{GetOptions, PutOptions};
 
 #[test]
 fn empty_key_is_refused_by_every_single_key_call() {
@@ -14,7 +15,7 @@ fn empty_key_is_refused_by_every_single_key_call() {
     assert_eq!(err(f.kv.put("", "v", &PutOptions::new())), msg);
     assert_eq!(err(f.kv.delete("")), msg);
     let e = f.kv.delete("").unwrap_err();
-    assert_eq!(e.kind(), KvErrorKind::TypeError);
+    assert_eq!(e.class(), ErrorClass::TypeError);
     assert_eq!(e.status(), None);
 }
 

@@ -5,6 +5,8 @@
 
 use std::fmt;
 
+use hearth_core::{ContractError, ErrorClass};
+
 /// The producer call named in a `Queue <op> failed: ...` message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SendOp {
@@ -25,14 +27,6 @@ impl fmt::Display for SendOp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
-}
-
-/// The class of exception Workers raises for an error, so the JS adapter can
-/// raise the same one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum QueueErrorKind {
-    TypeError,
-    Error,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -109,30 +103,23 @@ pub enum QueueError {
     #[error("Queues storage error: {0}")]
     Storage(#[from] rusqlite::Error),
 
-    #[error(
-        "Queues database {path} has schema version {found}; this build understands up to {supported}"
-    )]
-    SchemaTooNew {
-        path: String,
-        found: i64,
-        supported: i64,
-    },
-
     #[error("Queues storage holds message {id} with unknown content type \"{value}\"")]
     CorruptContentType { id: String, value: String },
 }
 
-impl QueueError {
-    /// Which exception class Workers raises for this error.
-    pub fn kind(&self) -> QueueErrorKind {
+/// The exception class Cloudflare's runtime raises for each error.
+impl ContractError for QueueError {
+    fn class(&self) -> ErrorClass {
         match self {
             QueueError::UnsupportedContentType { .. } | QueueError::EmptyBatch => {
-                QueueErrorKind::TypeError
+                ErrorClass::TypeError
             }
-            _ => QueueErrorKind::Error,
+            _ => ErrorClass::Error,
         }
     }
+}
 
+impl QueueError {
     /// The HTTP status the broker answers with, for errors it (rather than
     /// the runtime or the storage) reports.
     pub fn status(&self) -> Option<u16> {
@@ -158,7 +145,6 @@ impl QueueError {
             QueueError::Random(_)
                 | QueueError::Open(_)
                 | QueueError::Storage(_)
-                | QueueError::SchemaTooNew { .. }
                 | QueueError::CorruptContentType { .. }
         )
     }

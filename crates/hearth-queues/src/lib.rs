@@ -41,7 +41,7 @@ use std::sync::{Arc, RwLock, RwLockReadGuard};
 
 use hearth_core::SharedClock;
 
-pub use error::{QueueError, QueueErrorKind, Result, SendOp};
+pub use error::{QueueError, Result, SendOp};
 pub use outcome::{BatchOutcome, MessageDecision};
 pub use validate::QueueLimits;
 

@@ -27,8 +27,6 @@ use crate::{
     QueueContentType, QueueStats, SettleReport,
 };
 
-const SCHEMA_VERSION: i64 = 1;
-
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS queue_messages (
     seq              INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -54,6 +52,11 @@ CREATE INDEX IF NOT EXISTS queue_messages_lease_queue
 CREATE INDEX IF NOT EXISTS queue_messages_age
     ON queue_messages (timestamp_ms) WHERE lease_id IS NULL;
 ";
+
+/// Each entry moves the schema one version forward (see
+/// `hearth_core::sqlite::migrate`); a file from a newer build is refused
+/// rather than misread.
+const SCHEMA_STEPS: &[&str] = &[SCHEMA];
 
 const LEASE_PUSH: &str = "push";
 const LEASE_PULL: &str = "pull";
@@ -122,7 +125,7 @@ pub(crate) struct Store {
 impl Store {
     pub fn open(path: &Path) -> Result<Self> {
         let mut conn = hearth_core::sqlite::open(path)?;
-        migrate(&mut conn, path)?;
+        hearth_core::sqlite::migrate(&mut conn, path, SCHEMA_STEPS)?;
         Ok(Self {
             path: path.to_path_buf(),
             conn: Mutex::new(conn),
@@ -452,25 +455,6 @@ impl Store {
             Ok(n)
         })
     }
-}
-
-fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
-    let found: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-    if found > SCHEMA_VERSION {
-        return Err(QueueError::SchemaTooNew {
-            path: path.display().to_string(),
-            found,
-            supported: SCHEMA_VERSION,
-        });
-    }
-    if found == SCHEMA_VERSION {
-        return Ok(());
-    }
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    tx.execute_batch(SCHEMA)?;
-    tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
-    tx.commit()?;
-    Ok(())
 }
 
 /// The oldest ready messages of a queue, up to `limit`, as they will be

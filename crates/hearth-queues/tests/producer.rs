@@ -4,9 +4,10 @@
 mod common;
 
 use common::*;
+use hearth_core::{ContractError, ErrorClass};
 use hearth_queues::{
-    ConsumerConfig, MessageSendRequest, ProducerConfig, QueueContentType, QueueError,
-    QueueErrorKind, QueueLimits, QueueSendBatchOptions, QueueSendOptions,
+    ConsumerConfig, MessageSendRequest, ProducerConfig, QueueContentType, QueueError, QueueLimits,
+    QueueSendBatchOptions, QueueSendOptions,
 };
 
 fn msg(len: usize) -> MessageSendRequest {
@@ -96,7 +97,7 @@ fn empty_batch_is_a_type_error() {
         .send_batch("q", vec![], &QueueSendBatchOptions::default())
         .unwrap_err();
     assert_eq!(e.to_string(), "sendBatch() requires at least one message");
-    assert_eq!(e.kind(), QueueErrorKind::TypeError);
+    assert_eq!(e.class(), ErrorClass::TypeError);
 }
 
 #[test]
@@ -125,7 +126,7 @@ fn content_types_parse_like_workers() {
     assert_eq!(QueueContentType::default(), QueueContentType::V8);
     let e = QueueContentType::parse("xml").unwrap_err();
     assert_eq!(e.to_string(), "Unsupported queue message content type: xml");
-    assert_eq!(e.kind(), QueueErrorKind::TypeError);
+    assert_eq!(e.class(), ErrorClass::TypeError);
 }
 
 #[test]

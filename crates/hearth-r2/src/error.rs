@@ -3,6 +3,8 @@
 //! message behaves the same here. Argument errors that the Workers runtime
 //! raises before calling R2 (TypeError / RangeError) carry the runtime's text.
 
+use hearth_core::{ContractError, ErrorClass};
+
 /// Which bucket operation failed; the prefix of every R2 error message.
 pub type Op = &'static str;
 
@@ -78,6 +80,17 @@ pub enum R2Error {
 
     #[error("cannot open R2 bucket at {path}: {reason}")]
     Open { path: String, reason: String },
+}
+
+/// Arguments the Workers runtime refuses before the call are a `TypeError`;
+/// everything R2 itself answers is a plain `Error`.
+impl ContractError for R2Error {
+    fn class(&self) -> ErrorClass {
+        match self {
+            R2Error::InvalidArgument { .. } => ErrorClass::TypeError,
+            _ => ErrorClass::Error,
+        }
+    }
 }
 
 impl R2Error {

@@ -521,9 +521,9 @@ impl R2Bucket {
             Err(std::fs::TryLockError::WouldBlock) => false,
             Err(std::fs::TryLockError::Error(e)) => return Err(fail(format!("lock: {e}"))),
         };
-        let conn = hearth_core::sqlite::open(&root.join("metadata.sqlite"))
-            .map_err(|e| fail(e.to_string()))?;
-        conn.execute_batch(sqlite::SCHEMA)
+        let meta = root.join("metadata.sqlite");
+        let mut conn = hearth_core::sqlite::open(&meta).map_err(|e| fail(e.to_string()))?;
+        hearth_core::sqlite::migrate(&mut conn, &meta, sqlite::SCHEMA_STEPS)
             .map_err(|e| fail(e.to_string()))?;
         let files = Arc::new(BlobFiles::new(root.clone()));
         if exclusive {

@@ -8,7 +8,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::{R2Checksums, R2HttpMetadata};
 
-pub(crate) const SCHEMA: &str = "
+const SCHEMA_V1: &str = "
 CREATE TABLE IF NOT EXISTS objects (
     key TEXT PRIMARY KEY NOT NULL,
     version TEXT NOT NULL,
@@ -42,6 +42,11 @@ CREATE TABLE IF NOT EXISTS multipart_parts (
     PRIMARY KEY (upload_id, part_number)
 ) WITHOUT ROWID;
 ";
+
+/// Each entry moves the schema one version forward (see
+/// `hearth_core::sqlite::migrate`). Version 1 is the schema buckets had
+/// before it was versioned; being all `IF NOT EXISTS`, it adopts them.
+pub(crate) const SCHEMA_STEPS: &[&str] = &[SCHEMA_V1];
 
 pub(crate) const IN_PROGRESS: i64 = 0;
 pub(crate) const COMPLETED: i64 = 1;

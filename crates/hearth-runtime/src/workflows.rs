@@ -27,16 +27,17 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use hearth_core::SharedClock;
+use hearth_core::{ContractError, ErrorClass, SharedClock};
 use hearth_workflows::{
     Backoff, ErrorInfo, EventOutcome, FailureOutcome, RetryConfig, RunTicket, SleepOutcome,
     StepConfig, StepDecision, WorkflowEngine, WorkflowError,
 };
-use rquickjs::{ArrayBuffer, Ctx, Exception, Function, Object, Value};
+use rquickjs::{ArrayBuffer, Ctx, Function, Object, Value};
 use tokio::sync::{Notify, watch};
 use tokio::task::{JoinHandle, JoinSet};
 
 use crate::bindings::WorkflowAdapter;
+use crate::bindings::support::throw;
 use crate::events::WorkerEvent;
 use crate::pool::IsolatePool;
 
@@ -108,23 +109,7 @@ impl Workflows {
     }
 }
 
-/// Raises a JS `Error` whose `name` is `name`.
-pub(crate) fn throw_named(ctx: &Ctx<'_>, name: &str, message: &str) -> rquickjs::Error {
-    match Exception::from_message(ctx.clone(), message) {
-        Ok(ex) => {
-            if name != "Error" {
-                let _ = ex.as_object().set("name", name);
-            }
-            ctx.throw(ex.into_value())
-        }
-        Err(e) => e,
-    }
-}
-
-/// Raises an engine error with the JS error name Cloudflare uses for it.
-pub(crate) fn raise(ctx: &Ctx<'_>, e: &WorkflowError) -> rquickjs::Error {
-    throw_named(ctx, e.js_name(), &e.to_string())
-}
+pub(crate) use crate::bindings::support::raise;
 
 fn answer<'js>(ctx: &Ctx<'js>, kind: &str) -> rquickjs::Result<Object<'js>> {
     let o = Object::new(ctx.clone())?;
@@ -246,7 +231,7 @@ pub(crate) fn natives<'js>(ctx: &Ctx<'js>, wf: &Arc<Workflows>) -> rquickjs::Res
                     Some(Err(e @ WorkflowError::StepOutputTooLarge { .. })) => answer_error(
                         &ctx,
                         "tooLarge",
-                        &ErrorInfo::new(e.js_name(), e.to_string()),
+                        &ErrorInfo::new(e.class().name(), e.to_string()),
                     ),
                     Some(Err(e)) => engine_error(&ctx, e),
                 }
@@ -304,9 +289,9 @@ pub(crate) fn natives<'js>(ctx: &Ctx<'js>, wf: &Arc<Workflows>) -> rquickjs::Res
                       at: f64|
                       -> rquickjs::Result<Object<'js>> {
                     let Some(at) = ms_of(at) else {
-                        return Err(throw_named(
+                        return Err(throw(
                             &ctx,
-                            "TypeError",
+                            ErrorClass::TypeError,
                             &format!("step.{js}(\"{name}\"): the duration must be a non-negative number of milliseconds or a string like \"10 seconds\""),
                         ));
                     };

@@ -4,6 +4,8 @@
 //! documents without publishing a message use a wording in the same style and
 //! say so on the variant.
 
+use hearth_core::{ContractError, ErrorClass};
+
 use crate::StopReason;
 
 pub type Result<T, E = WorkflowError> = std::result::Result<T, E>;
@@ -121,15 +123,6 @@ pub enum WorkflowError {
     #[error("instance {id} cannot be suspended: it has no pending sleep, retry or event wait")]
     NothingPending { id: String },
 
-    #[error(
-        "workflows database {path} has schema version {found}; this build supports up to {supported}"
-    )]
-    SchemaTooNew {
-        path: String,
-        found: i64,
-        supported: i64,
-    },
-
     #[error(transparent)]
     Open(#[from] hearth_core::sqlite::OpenError),
 
@@ -137,21 +130,21 @@ pub enum WorkflowError {
     Sqlite(#[from] rusqlite::Error),
 }
 
-impl WorkflowError {
-    /// The `name` of the JavaScript error Cloudflare raises for this failure,
-    /// so an adapter can raise the same class.
-    pub fn js_name(&self) -> &'static str {
+/// The JavaScript error Cloudflare raises for each failure: a plain `Error`
+/// whose `name` says whether a retry can help.
+impl ContractError for WorkflowError {
+    fn class(&self) -> ErrorClass {
         match self {
             Self::InvalidInstanceId { .. }
             | Self::InstanceAlreadyExists { .. }
             | Self::InstanceNotFound { .. }
             | Self::CannotTerminate { .. }
-            | Self::CannotSendEvent { .. } => "WorkflowError",
+            | Self::CannotSendEvent { .. } => ErrorClass::Named("WorkflowError"),
             Self::InvalidStepName { .. }
             | Self::InvalidStepConfig { .. }
             | Self::StepLimitReached { .. }
-            | Self::StepOutputTooLarge { .. } => "WorkflowFatalError",
-            _ => "Error",
+            | Self::StepOutputTooLarge { .. } => ErrorClass::Named("WorkflowFatalError"),
+            _ => ErrorClass::Error,
         }
     }
 }

@@ -20,6 +20,8 @@
 //! # Ok(()) }
 //! ```
 
+use hearth_core::ContractError;
+
 use crate::{
     ErrorInfo, EventOutcome, FailureOutcome, ReceivedEvent, RunTicket, SleepOutcome, StepConfig,
     StepDecision, StopReason, WorkflowEngine, WorkflowError, WorkflowEvent,
@@ -46,10 +48,9 @@ impl From<WorkflowError> for Thrown {
             WorkflowError::RunStopped { reason, .. } => Thrown::Stopped(reason),
             WorkflowError::Sqlite(_)
             | WorkflowError::Open(_)
-            | WorkflowError::SchemaTooNew { .. }
             | WorkflowError::StepNotRunning { .. }
             | WorkflowError::NothingPending { .. } => Thrown::Engine(e),
-            other => Thrown::Error(ErrorInfo::new(other.js_name(), other.to_string())),
+            other => Thrown::Error(ErrorInfo::new(other.class().name(), other.to_string())),
         }
     }
 }
@@ -135,7 +136,7 @@ impl<'a> WorkflowStep<'a> {
             {
                 Ok(()) => return Ok(output),
                 Err(e @ WorkflowError::StepOutputTooLarge { .. }) => StepFailure {
-                    error: ErrorInfo::new(e.js_name(), e.to_string()),
+                    error: ErrorInfo::new(e.class().name(), e.to_string()),
                     non_retryable: true,
                 },
                 Err(e) => return Err(e.into()),

@@ -20,10 +20,6 @@ use crate::{
     StepRecord, StepState, StopReason, WorkflowEvent,
 };
 
-/// The schema this build writes; a file from a newer build is refused rather
-/// than misread.
-const SCHEMA_VERSION: i64 = 1;
-
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS wf_instances (
     workflow         TEXT NOT NULL,
@@ -99,6 +95,11 @@ CREATE INDEX IF NOT EXISTS wf_events_pending
     ON wf_events (workflow, instance, event_type, seq) WHERE consumed = 0;
 ";
 
+/// Each entry moves the schema one version forward (see
+/// `hearth_core::sqlite::migrate`); a file from a newer build is refused
+/// rather than misread.
+const SCHEMA_STEPS: &[&str] = &[SCHEMA];
+
 /// Steps whose state holds a wake time the instance must wake for.
 const PENDING_STATES: &str = "('retrying', 'sleeping', 'waiting')";
 
@@ -165,7 +166,7 @@ impl WorkflowEngine {
     ) -> Result<Self> {
         let path = path.as_ref();
         let mut conn = hearth_core::sqlite::open(path)?;
-        migrate(&mut conn, path)?;
+        hearth_core::sqlite::migrate(&mut conn, path, SCHEMA_STEPS)?;
         Ok(Self {
             path: path.to_path_buf(),
             conn: Mutex::new(conn),
@@ -1470,24 +1471,4 @@ fn read_steps(conn: &Connection, workflow: &str, id: &str) -> Result<Vec<StepRec
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(steps)
-}
-
-fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
-    let found: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-    if found > SCHEMA_VERSION {
-        return Err(WorkflowError::SchemaTooNew {
-            path: path.display().to_string(),
-            found,
-            supported: SCHEMA_VERSION,
-        });
-    }
-    if found == SCHEMA_VERSION {
-        return Ok(());
-    }
-    // IMMEDIATE: two processes opening a fresh file at once take turns.
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    tx.execute_batch(SCHEMA)?;
-    tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
-    tx.commit()?;
-    Ok(())
 }

@@ -3,6 +3,7 @@
 mod common;
 
 use common::*;
+use hearth_core::{ContractError, ErrorClass};
 use hearth_workflows::{CreateOptions, StepConfig, WorkflowLimits};
 
 #[test]
@@ -18,7 +19,7 @@ fn instance_ids_follow_the_pattern_and_length() {
             "Workflow instance has invalid id",
             "{bad:?}"
         );
-        assert_eq!(err.js_name(), "WorkflowError");
+        assert_eq!(err.class(), ErrorClass::Named("WorkflowError"));
     }
     let longest = format!("x{}9", "_-".repeat(49));
     assert_eq!(longest.len(), 100);
@@ -184,7 +185,7 @@ fn step_names_are_limited_and_free_of_control_characters() {
                 "Step name \"{bad}\" exceeds max length (256 chars) or invalid characters found"
             )
         );
-        assert_eq!(err.js_name(), "WorkflowFatalError");
+        assert_eq!(err.class(), ErrorClass::Named("WorkflowFatalError"));
         assert!(fx.engine.sleep(&mut t, bad, 1).is_err());
     }
     // 256 characters, spaces and any Unicode are fine.

@@ -11,11 +11,12 @@ use std::io::Read;
 use std::sync::Arc;
 
 use hearth_assets::{AssetRequest, AssetServer};
+use hearth_core::ErrorClass;
 use rquickjs::class::Trace;
 use rquickjs::{Array, Class, Ctx, Function, JsLifetime, Object, Value};
 
 use super::BindingAdapter;
-use super::support::{JsErrorClass, array_buffer, install_factory, throw};
+use super::support::{array_buffer, install_factory, throw};
 
 const ASSETS_JS: &str = include_str!("../../js/bindings/assets.js");
 
@@ -98,7 +99,7 @@ impl BindingAdapter for AssetsAdapter {
                     };
                     let response = server
                         .fetch(&request)
-                        .map_err(|e| throw(&ctx, JsErrorClass::Error, &e.to_string()))?;
+                        .map_err(|e| throw(&ctx, ErrorClass::Error, &e.to_string()))?;
                     let out = Array::new(ctx.clone())?;
                     out.set(0, response.status)?;
                     let list = Array::new(ctx.clone())?;
@@ -137,7 +138,7 @@ impl BindingAdapter for AssetsAdapter {
                         0
                     } else {
                         file.read(&mut buf).map_err(|e| {
-                            throw(&ctx, JsErrorClass::Error, &format!("reading an asset: {e}"))
+                            throw(&ctx, ErrorClass::Error, &format!("reading an asset: {e}"))
                         })?
                     };
                     if n == 0 {

@@ -10,13 +10,14 @@
 
 use std::sync::Arc;
 
-use hearth_d1::{D1Database, D1DatabaseSession, D1Error, D1PreparedStatement, D1Value};
+use hearth_core::ErrorClass;
+use hearth_d1::{D1Database, D1DatabaseSession, D1PreparedStatement, D1Value};
 use rquickjs::class::Trace;
 use rquickjs::{Class, Ctx, Function, JsLifetime, Object, Value};
 use serde::Serialize;
 
 use super::BindingAdapter;
-use super::support::{JsErrorClass, bytes_of, install_factory, throw};
+use super::support::{bytes_of, install_factory, raise, throw};
 
 const D1_JS: &str = include_str!("../../js/bindings/d1.js");
 
@@ -81,10 +82,6 @@ fn target<'a, 'js>(db: &'a D1Database, session: Option<Class<'js, SessionHandle>
     }
 }
 
-fn raise(ctx: &Ctx<'_>, e: D1Error) -> rquickjs::Error {
-    throw(ctx, JsErrorClass::Error, &e.to_string())
-}
-
 /// The JS value of a batch's results, or why it cannot be built (the
 /// pending exception, typically "out of memory", is taken and described).
 /// The JSON text lives outside the JS heap; only the values are built in it.
@@ -107,7 +104,7 @@ fn deliver<'js>(ctx: &Ctx<'js>, results: Vec<hearth_d1::D1Result>) -> Result<Val
 
 fn to_json<T: Serialize>(ctx: &Ctx<'_>, value: &T) -> rquickjs::Result<String> {
     serde_json::to_string(value)
-        .map_err(|e| throw(ctx, JsErrorClass::Error, &format!("D1_ERROR: {e}")))
+        .map_err(|e| throw(ctx, ErrorClass::Error, &format!("D1_ERROR: {e}")))
 }
 
 /// A bound JS value as D1 receives it. The JS half has already turned
@@ -138,7 +135,7 @@ fn to_d1_value(ctx: &Ctx<'_>, v: &Value<'_>) -> rquickjs::Result<D1Value> {
         Some(bytes) => Ok(D1Value::Blob(bytes)),
         None => Err(throw(
             ctx,
-            JsErrorClass::Error,
+            ErrorClass::Error,
             "D1_TYPE_ERROR: unsupported bound value",
         )),
     }

@@ -8,14 +8,13 @@
 
 use std::sync::Arc;
 
-use hearth_kv::{
-    GetOptions, KvError, KvErrorKind, KvNamespace, KvValue, KvValueType, ListOptions, PutOptions,
-};
+use hearth_core::ErrorClass;
+use hearth_kv::{GetOptions, KvNamespace, KvValue, KvValueType, ListOptions, PutOptions};
 use rquickjs::{Ctx, Function, Object, Value};
 use serde_json::json;
 
 use super::BindingAdapter;
-use super::support::{JsErrorClass, array_buffer, bytes_of, install_factory, throw};
+use super::support::{array_buffer, bytes_of, install_factory, raise, throw};
 
 const KV_JS: &str = include_str!("../../js/bindings/kv.js");
 
@@ -54,15 +53,6 @@ impl std::fmt::Debug for KvAdapter {
             .field("backend", &self.backend)
             .finish()
     }
-}
-
-fn raise(ctx: &Ctx<'_>, e: KvError) -> rquickjs::Error {
-    let class = match e.kind() {
-        KvErrorKind::TypeError => JsErrorClass::TypeError,
-        KvErrorKind::SyntaxError => JsErrorClass::SyntaxError,
-        KvErrorKind::Error => JsErrorClass::Error,
-    };
-    throw(ctx, class, &e.to_string())
 }
 
 impl BindingAdapter for KvAdapter {
@@ -183,13 +173,13 @@ impl BindingAdapter for KvAdapter {
                     let Some(bytes) = bytes_of(&value)? else {
                         return Err(throw(
                             &ctx,
-                            JsErrorClass::TypeError,
+                            ErrorClass::TypeError,
                             "KV put() value must be a string, ArrayBuffer, ArrayBufferView or ReadableStream.",
                         ));
                     };
                     let metadata = match metadata {
                         Some(m) => Some(serde_json::from_str(&m).map_err(|e| {
-                            throw(&ctx, JsErrorClass::TypeError, &format!("KV put() metadata is not serializable: {e}"))
+                            throw(&ctx, ErrorClass::TypeError, &format!("KV put() metadata is not serializable: {e}"))
                         })?),
                         None => None,
                     };
@@ -232,7 +222,7 @@ impl BindingAdapter for KvAdapter {
                     };
                     let result = ns.list(&options).map_err(|e| raise(&ctx, e))?;
                     serde_json::to_string(&result).map_err(|e| {
-                        throw(&ctx, JsErrorClass::Error, &format!("KV list result: {e}"))
+                        throw(&ctx, ErrorClass::Error, &format!("KV list result: {e}"))
                     })
                 },
             )?,

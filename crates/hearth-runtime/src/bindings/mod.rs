@@ -16,7 +16,7 @@ mod d1;
 mod kv;
 mod queue;
 mod r2;
-mod support;
+pub(crate) mod support;
 mod workflow;
 
 pub use assets::AssetsAdapter;

@@ -9,15 +9,15 @@
 
 use std::sync::Arc;
 
+use hearth_core::ErrorClass;
 use hearth_queues::{
-    MessageSendRequest, QueueContentType, QueueError, QueueErrorKind, QueueProducer,
-    QueueSendBatchOptions, QueueSendOptions,
+    MessageSendRequest, QueueContentType, QueueProducer, QueueSendBatchOptions, QueueSendOptions,
 };
 use rquickjs::{Ctx, Function, Object, Value};
 use tokio::sync::Notify;
 
 use super::BindingAdapter;
-use super::support::{JsErrorClass, bytes_of, install_factory, throw};
+use super::support::{bytes_of, install_factory, raise, throw};
 
 const QUEUE_JS: &str = include_str!("../../js/bindings/queue.js");
 
@@ -92,14 +92,6 @@ impl std::fmt::Debug for QueueAdapter {
     }
 }
 
-fn raise(ctx: &Ctx<'_>, e: QueueError) -> rquickjs::Error {
-    let class = match e.kind() {
-        QueueErrorKind::TypeError => JsErrorClass::TypeError,
-        QueueErrorKind::Error => JsErrorClass::Error,
-    };
-    throw(ctx, class, &e.to_string())
-}
-
 fn content_type(ctx: &Ctx<'_>, value: &str) -> rquickjs::Result<QueueContentType> {
     QueueContentType::parse(value).map_err(|e| raise(ctx, e))
 }
@@ -108,7 +100,7 @@ fn body_bytes(ctx: &Ctx<'_>, v: &Value<'_>) -> rquickjs::Result<Vec<u8>> {
     bytes_of(v)?.ok_or_else(|| {
         throw(
             ctx,
-            JsErrorClass::TypeError,
+            ErrorClass::TypeError,
             "queue message body did not serialize to bytes",
         )
     })

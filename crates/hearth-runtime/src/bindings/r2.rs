@@ -13,6 +13,7 @@
 use std::collections::BTreeMap;
 use std::io::Read;
 
+use hearth_core::ErrorClass;
 use hearth_r2::{
     R2Body, R2Bucket, R2Conditional, R2Error, R2ExpectedChecksum, R2GetOptions, R2GetResult,
     R2HashAlgorithm, R2HttpMetadata, R2ListInclude, R2ListOptions, R2MultipartOptions, R2Object,
@@ -23,7 +24,7 @@ use rquickjs::{Array, Class, Ctx, Function, JsLifetime, Object, Value};
 use serde_json::json;
 
 use super::BindingAdapter;
-use super::support::{JsErrorClass, array_buffer, bytes_of, install_factory, throw};
+use super::support::{array_buffer, bytes_of, install_factory, raise, throw};
 
 const R2_JS: &str = include_str!("../../js/bindings/r2.js");
 
@@ -73,14 +74,6 @@ impl std::fmt::Debug for R2Adapter {
 pub(crate) struct BodyHandle {
     #[qjs(skip_trace)]
     body: Option<R2Body>,
-}
-
-fn raise(ctx: &Ctx<'_>, e: R2Error) -> rquickjs::Error {
-    let class = match e {
-        R2Error::InvalidArgument { .. } => JsErrorClass::TypeError,
-        _ => JsErrorClass::Error,
-    };
-    throw(ctx, class, &e.to_string())
 }
 
 fn io_error(ctx: &Ctx<'_>, op: &'static str, e: std::io::Error) -> rquickjs::Error {
@@ -263,7 +256,7 @@ fn body_bytes(ctx: &Ctx<'_>, value: &Value<'_>) -> rquickjs::Result<Vec<u8>> {
     bytes_of(value)?.ok_or_else(|| {
         throw(
             ctx,
-            JsErrorClass::TypeError,
+            ErrorClass::TypeError,
             "R2 value must be a ReadableStream, ArrayBuffer, ArrayBufferView, string, Blob or null.",
         )
     })

@@ -2,23 +2,32 @@
 //! JS exception class Workers raises, moving bytes across the boundary, and
 //! installing a binding whose JS half is a factory script.
 
+use hearth_core::{ContractError, ErrorClass};
 use rquickjs::{ArrayBuffer, Ctx, Exception, Function, Object, TypedArray, Value};
 
-/// The JS exception classes a binding raises.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum JsErrorClass {
-    Error,
-    TypeError,
-    SyntaxError,
+/// Throws `message` as an exception of `class` in `ctx`.
+pub(crate) fn throw(ctx: &Ctx<'_>, class: ErrorClass, message: &str) -> rquickjs::Error {
+    match class {
+        ErrorClass::Error => Exception::throw_message(ctx, message),
+        ErrorClass::TypeError => Exception::throw_type(ctx, message),
+        ErrorClass::RangeError => Exception::throw_range(ctx, message),
+        ErrorClass::SyntaxError => Exception::throw_syntax(ctx, message),
+        ErrorClass::Named(name) => match Exception::from_message(ctx.clone(), message) {
+            Ok(ex) => {
+                if let Err(e) = ex.as_object().set("name", name) {
+                    return e;
+                }
+                ctx.throw(ex.into_value())
+            }
+            Err(e) => e,
+        },
+    }
 }
 
-/// Throws `message` as an exception of `class` in `ctx`.
-pub(crate) fn throw(ctx: &Ctx<'_>, class: JsErrorClass, message: &str) -> rquickjs::Error {
-    match class {
-        JsErrorClass::Error => Exception::throw_message(ctx, message),
-        JsErrorClass::TypeError => Exception::throw_type(ctx, message),
-        JsErrorClass::SyntaxError => Exception::throw_syntax(ctx, message),
-    }
+/// Throws a contract error as the exception its type declares, with its
+/// `Display` text as the message: the one way every binding raises.
+pub(crate) fn raise(ctx: &Ctx<'_>, e: impl ContractError) -> rquickjs::Error {
+    throw(ctx, e.class(), &e.to_string())
 }
 
 /// Copies the bytes of a string, `ArrayBuffer` or `Uint8Array`; `None` for

@@ -8,12 +8,13 @@
 
 use std::sync::Arc;
 
+use hearth_core::ErrorClass;
 use hearth_workflows::{CreateOptions, WorkflowEngine, WorkflowError};
 use rquickjs::{ArrayBuffer, Ctx, Function, Object, Value};
 
 use super::BindingAdapter;
-use super::support::{bytes_of, install_factory};
-use crate::workflows::{Workflows, raise, throw_named};
+use super::support::{bytes_of, install_factory, raise, throw};
+use crate::workflows::Workflows;
 
 const WORKFLOW_JS: &str = include_str!("../../js/bindings/workflow.js");
 
@@ -154,9 +155,9 @@ impl BindingAdapter for WorkflowAdapter {
                 move |ctx: Ctx<'js>, id: String| -> rquickjs::Result<String> {
                     match wf.engine().get(&workflow, &id) {
                         Ok(s) => Ok(s.id),
-                        Err(WorkflowError::InstanceNotFound { .. }) => Err(throw_named(
+                        Err(WorkflowError::InstanceNotFound { .. }) => Err(throw(
                             &ctx,
-                            "Error",
+                            ErrorClass::Error,
                             hearth_workflows::GET_NOT_FOUND_MESSAGE,
                         )),
                         Err(e) => Err(raise(&ctx, &e)),

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use hearth_do::{DoError, DoErrorKind, DurableObjectNamespace};
+use hearth_do::DurableObjectNamespace;
 use rquickjs::{Ctx, Exception, Function, Object, Value};
 
 use super::DurableObjects;
@@ -57,15 +57,7 @@ impl DurableObjectAdapter {
     }
 }
 
-/// Throws a contract error as the exception class Workers raises.
-pub(crate) fn raise(ctx: &Ctx<'_>, e: &DoError) -> rquickjs::Error {
-    let message = e.to_string();
-    match e.kind() {
-        DoErrorKind::TypeError => Exception::throw_type(ctx, &message),
-        DoErrorKind::RangeError => Exception::throw_range(ctx, &message),
-        DoErrorKind::Error => Exception::throw_message(ctx, &message),
-    }
-}
+pub(crate) use crate::bindings::support::raise;
 
 impl BindingAdapter for DurableObjectAdapter {
     fn name(&self) -> &str {

@@ -157,7 +157,14 @@ pub fn open(project: &Project) -> Result<EventSources> {
             &config.triggers.crons,
             project.clock.clone(),
         )
-        .with_context(|| format!("{}: triggers.crons", config.path.display()))?;
+        .map_err(|e| {
+            // A broken state file is not a mistake in the config.
+            if e.is_storage() {
+                anyhow::Error::new(e)
+            } else {
+                anyhow::Error::new(e).context(format!("{}: triggers.crons", config.path.display()))
+            }
+        })?;
         sources.cron = Some(Arc::new(scheduler));
     }
     if !config.workflows.is_empty() {
