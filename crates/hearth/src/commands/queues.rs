@@ -1,7 +1,7 @@
 //! `hearth queues list | send | inspect`, on the same `queues.sqlite` that
 //! `hearth serve` uses (a running server picks sends up within a second).
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use hearth_queues::{QueueBroker, QueueContentType, QueueSendOptions};
 use serde_json::Value;
 
