@@ -526,7 +526,7 @@ async fn handle(
         );
     }
     if is_internal {
-        if let Err(refused) = internal_access(&state, &req, admin) {
+        if let Some(refused) = internal_refusal(&state, &req, admin) {
             return refused;
         }
         if triggers::handles(&state, path) {
@@ -857,13 +857,9 @@ fn to_http(r: WorkerResponse, head: bool) -> Response<Body> {
 /// remove); then the token when one is set; else the admin listener, or,
 /// in development mode, a loopback main listener as `wrangler dev` has it.
 /// A peer's being loopback is never enough: a reverse proxy is loopback too.
-fn internal_access(
-    state: &State,
-    req: &Request<Incoming>,
-    admin: bool,
-) -> Result<(), Response<Body>> {
+fn internal_refusal(state: &State, req: &Request<Incoming>, admin: bool) -> Option<Response<Body>> {
     if req.headers().contains_key(SUBREQUEST_MARKER) {
-        return Err(text(
+        return Some(text(
             StatusCode::FORBIDDEN,
             "403 Forbidden: internal endpoints never answer a worker's fetch().\n",
         ));
@@ -881,9 +877,9 @@ fn internal_access(
         None => admin,
     } || (!admin && state.options.dev && state.local_addr.ip().is_loopback());
     if allowed {
-        return Ok(());
+        return None;
     }
-    Err(text(
+    Some(text(
         StatusCode::FORBIDDEN,
         if state.options.internal_token.is_some() {
             "403 Forbidden: internal endpoints need the configured token (Authorization: Bearer <--internal-token>).\n"
