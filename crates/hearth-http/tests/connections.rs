@@ -180,3 +180,24 @@ async fn a_request_head_over_the_buffer_is_refused() {
     assert_eq!(get(s.addr, "/").await.body, "got 0");
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_and_idle_keep_alive_connections_are_closed_after_the_header_timeout() {
+    let s = start_with(&[("index.js", WORKER)], |o| {
+        o.connections.header_read_timeout = Duration::from_millis(500);
+    })
+    .await;
+    // Connected, never a byte.
+    let mut silent = TcpStream::connect(s.addr).await.unwrap();
+    let (_, closed) = read_until_closed(&mut silent, Duration::from_secs(5)).await;
+    assert!(closed.is_some(), "a silent connection was kept");
+    // One request answered, then idle on keep-alive.
+    let mut idle = TcpStream::connect(s.addr).await.unwrap();
+    idle.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let (text, closed) = read_until_closed(&mut idle, Duration::from_secs(5)).await;
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(closed.is_some(), "an idle keep-alive connection was kept");
+    s.stop().await;
+}
