@@ -49,6 +49,9 @@ impl Default for ConnectionLimits {
     }
 }
 
+/// Connections the admin listener holds at once, apart from the main cap.
+pub const ADMIN_MAX_CONNECTIONS: usize = 64;
+
 /// The smallest read buffer hyper accepts.
 pub(crate) const MIN_BUF_BYTES: usize = 8192;
 

@@ -165,6 +165,9 @@ struct State {
     admin_addr: Option<SocketAddr>,
     /// One permit per open client connection.
     connections: Arc<tokio::sync::Semaphore>,
+    /// The admin listener's own, so a flood of clients cannot lock the
+    /// operator out of health and metrics.
+    admin_connections: Arc<tokio::sync::Semaphore>,
     /// Refusals being answered; past this they are dropped unanswered.
     refusing: Arc<tokio::sync::Semaphore>,
     accept_errors: conn::LogLimiter,
@@ -274,6 +277,9 @@ impl Server {
                 local_addr,
                 admin_addr,
                 connections: Arc::new(tokio::sync::Semaphore::new(max_connections)),
+                admin_connections: Arc::new(tokio::sync::Semaphore::new(
+                    conn::ADMIN_MAX_CONNECTIONS,
+                )),
                 refusing: Arc::new(tokio::sync::Semaphore::new(conn::REFUSING_AT_ONCE)),
                 accept_errors: conn::LogLimiter::new(Duration::from_secs(5)),
                 refusals: conn::LogLimiter::new(Duration::from_secs(5)),
@@ -308,16 +314,29 @@ impl Server {
     /// Answers a connection past the cap with a 503 and closes it, without
     /// waiting on the client: at most `REFUSING_AT_ONCE` are answered at a
     /// time, the rest are closed unanswered.
-    fn refuse(&self, stream: tokio::net::TcpStream) {
+    fn refuse(&self, stream: tokio::net::TcpStream, admin: bool) {
         self.state
             .metrics
             .connections_refused
             .fetch_add(1, Ordering::Relaxed);
         if let Some(folded) = self.state.refusals.check() {
+            let (listener, open, limit) = if admin {
+                (
+                    "admin listener",
+                    conn::ADMIN_MAX_CONNECTIONS,
+                    "ADMIN_MAX_CONNECTIONS",
+                )
+            } else {
+                (
+                    "",
+                    self.state.options.connections.max_connections,
+                    "max_connections",
+                )
+            };
             tracing::warn!(
                 target: "hearth::http",
-                "connection refused: {} connections are open (max_connections){}",
-                self.state.options.connections.max_connections,
+                "connection refused{}{listener}: {open} connections are open ({limit}){}",
+                if admin { " on the " } else { "" },
                 conn::folded(folded, "refusals")
             );
         }
@@ -356,8 +375,13 @@ impl Server {
                     continue;
                 }
             };
-            let Ok(permit) = self.state.connections.clone().try_acquire_owned() else {
-                self.refuse(stream);
+            let cap = if admin {
+                &self.state.admin_connections
+            } else {
+                &self.state.connections
+            };
+            let Ok(permit) = cap.clone().try_acquire_owned() else {
+                self.refuse(stream, admin);
                 continue;
             };
             let _ = stream.set_nodelay(true);

@@ -201,3 +201,25 @@ async fn silent_and_idle_keep_alive_connections_are_closed_after_the_header_time
     assert!(closed.is_some(), "an idle keep-alive connection was kept");
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_listener_answers_while_the_main_one_is_full() {
+    let s = start_with(&[("index.js", WORKER)], |o| {
+        o.connections.max_connections = 5;
+        o.admin_listen = Some("127.0.0.1:0".parse().unwrap());
+    })
+    .await;
+    let mut held = Vec::new();
+    for _ in 0..5 {
+        held.push(TcpStream::connect(s.addr).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let req = b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    let (got, _) = raw_exchange(s.addr, req, Duration::from_secs(5)).await;
+    assert!(got.starts_with(b"HTTP/1.1 503"));
+    let m = get_internal(s.admin.unwrap(), "/__hearth/metrics").await;
+    assert_eq!(m.status, 200);
+    assert!(m.body.contains("hearth_connections_open 5\n"), "{}", m.body);
+    drop(held);
+    s.stop().await;
+}
