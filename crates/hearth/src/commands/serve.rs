@@ -47,6 +47,15 @@ pub fn run_with(args: ServeArgs, watch: bool) -> Result<()> {
             args.listen
         )
     })?;
+    if args
+        .internal_token
+        .as_deref()
+        .is_some_and(|t| t.trim().is_empty())
+    {
+        bail!(
+            "--internal-token (or HEARTH_INTERNAL_TOKEN) is empty; give a secret, or leave it unset"
+        );
+    }
     let admin_listen: Option<SocketAddr> = match &args.admin_listen {
         None => None,
         Some(a) => Some(a.parse().with_context(|| {
