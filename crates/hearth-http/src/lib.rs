@@ -6,11 +6,17 @@
 //! keep-alive on hyper over a multi-thread tokio runtime and hands each
 //! request to the worker's [`IsolatePool`].
 //!
-//! Internal endpoints (`/__hearth/health`, `/__hearth/metrics`) answer on
-//! loopback listeners; on any other listener they answer 403 unless
-//! [`ServeOptions::internal_token`] is set and the request carries
-//! `Authorization: Bearer <token>`.
+//! Internal endpoints (`/__hearth/*`, `/cdn-cgi/handler/scheduled`) answer
+//! on the admin listener ([`ServeOptions::admin_listen`]), to a request
+//! carrying `Authorization: Bearer <token>` when
+//! [`ServeOptions::internal_token`] is set, and in development mode on a
+//! loopback listener (as `wrangler dev` does). Never to a worker's own
+//! `fetch()`: every subrequest carries the runtime's
+//! [`SUBREQUEST_MARKER`] header, which a worker cannot remove.
 
+mod conn;
+mod framing;
+mod front;
 mod live;
 mod metrics;
 pub mod routes;
@@ -36,7 +42,9 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+pub use crate::conn::{BodyTooSlow, ConnectionLimits, DEFAULT_MAX_CONNECTIONS};
 pub use hearth_assets::AssetServer;
+pub use hearth_runtime::SUBREQUEST_MARKER;
 pub use hearth_runtime::{
     DispatchError, IsolatePool, Limits, StartError, WorkerConfig, WorkerRequest, WorkerResponse,
 };
@@ -46,8 +54,6 @@ use crate::metrics::Metrics;
 
 /// The default listen address, as `wrangler dev`.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8787";
-/// How long a client may take to send a request's headers.
-pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// Prefix of the internal endpoints.
 pub const INTERNAL_PREFIX: &str = "/__hearth/";
 /// `Retry-After` (seconds) on a 503 shed because every isolate's queue was
@@ -69,8 +75,17 @@ pub struct ServeOptions {
     /// Development mode: an uncaught exception's stack is sent in the 500
     /// response body, not only to the log.
     pub dev: bool,
-    /// Token that opens the internal endpoints on non-loopback listeners.
+    /// Bearer token that opens the internal endpoints on the main listener
+    /// (and is required on the admin listener too when set).
     pub internal_token: Option<String>,
+    /// A second listener that serves only the internal endpoints. Without
+    /// `internal_token` it must be a loopback address.
+    pub admin_listen: Option<SocketAddr>,
+    /// The first worker's `triggers.crons`: `/__hearth/scheduled` runs only
+    /// these.
+    pub crons: Vec<String>,
+    /// Connection cap, header and body timeouts, buffer sizes.
+    pub connections: ConnectionLimits,
     /// The queues broker, for the pull-consumer endpoints.
     pub queues: Option<hearth_queues::QueueBroker>,
     /// The worker's `name`, under which service bindings reach it.
@@ -102,6 +117,9 @@ impl ServeOptions {
             assets: None,
             dev: false,
             internal_token: None,
+            admin_listen: None,
+            crons: Vec::new(),
+            connections: ConnectionLimits::default(),
             queues: None,
             name: None,
             routes: Vec::new(),
@@ -122,11 +140,16 @@ pub enum ServeError {
     Start(#[from] StartError),
     #[error("the isolate pool failed to start: {0}")]
     Join(String),
+    #[error(
+        "--admin-listen {0} is not a loopback address: an admin listener reachable from other machines needs --internal-token"
+    )]
+    AdminNeedsToken(SocketAddr),
 }
 
 /// A bound, ready server: the worker is loaded and the port is open.
 pub struct Server {
     listener: TcpListener,
+    admin: Option<TcpListener>,
     state: Arc<State>,
 }
 
@@ -139,6 +162,16 @@ struct State {
     routes: Vec<(routes::RoutePattern, usize)>,
     options: ServeOptions,
     local_addr: SocketAddr,
+    admin_addr: Option<SocketAddr>,
+    /// One permit per open client connection.
+    connections: Arc<tokio::sync::Semaphore>,
+    /// The admin listener's own, so a flood of clients cannot lock the
+    /// operator out of health and metrics.
+    admin_connections: Arc<tokio::sync::Semaphore>,
+    /// Refusals being answered; past this they are dropped unanswered.
+    refusing: Arc<tokio::sync::Semaphore>,
+    accept_errors: conn::LogLimiter,
+    refusals: conn::LogLimiter,
     metrics: Metrics,
     started: Instant,
     next_id: AtomicU64,
@@ -147,6 +180,12 @@ struct State {
 impl Server {
     /// Loads the worker into its isolates and binds the listener.
     pub async fn bind(options: ServeOptions) -> Result<Server, ServeError> {
+        if let Some(addr) = options.admin_listen
+            && !addr.ip().is_loopback()
+            && options.internal_token.is_none()
+        {
+            return Err(ServeError::AdminNeedsToken(addr));
+        }
         let mut configs = vec![options.worker.clone()];
         configs.extend(options.workers.iter().map(|w| w.worker.clone()));
         let mut pools: Vec<IsolatePool> = Vec::with_capacity(configs.len());
@@ -195,35 +234,55 @@ impl Server {
                 route_table.push((routes::RoutePattern::parse(r), i + 1));
             }
         }
-        let listener = match TcpListener::bind(options.listen).await {
-            Ok(l) => l,
-            Err(source) => {
-                pool.shutdown();
-                for p in &others {
-                    p.shutdown();
+        let mut addrs = vec![options.listen];
+        addrs.extend(options.admin_listen);
+        let mut listeners = Vec::new();
+        for addr in addrs {
+            let bound = match TcpListener::bind(addr).await {
+                Ok(l) => l.local_addr().map(|a| (l, a)),
+                Err(e) => Err(e),
+            };
+            match bound {
+                Ok(l) => listeners.push(l),
+                Err(source) => {
+                    pool.shutdown();
+                    for p in &others {
+                        p.shutdown();
+                    }
+                    return Err(ServeError::Bind { addr, source });
                 }
-                return Err(ServeError::Bind {
-                    addr: options.listen,
-                    source,
-                });
             }
+        }
+        let mut listeners = listeners.into_iter();
+        let Some((listener, local_addr)) = listeners.next() else {
+            unreachable!("the main listener is always bound")
         };
-        let local_addr = listener.local_addr().map_err(|source| ServeError::Bind {
-            addr: options.listen,
-            source,
-        })?;
+        let (admin, admin_addr) = match listeners.next() {
+            Some((l, a)) => (Some(l), Some(a)),
+            None => (None, None),
+        };
+        let max_connections = options.connections.max_connections.max(1);
         let seed = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos() as u64)
             .unwrap_or(0);
         Ok(Server {
             listener,
+            admin,
             state: Arc::new(State {
                 pool,
                 others,
                 routes: route_table,
                 options,
                 local_addr,
+                admin_addr,
+                connections: Arc::new(tokio::sync::Semaphore::new(max_connections)),
+                admin_connections: Arc::new(tokio::sync::Semaphore::new(
+                    conn::ADMIN_MAX_CONNECTIONS,
+                )),
+                refusing: Arc::new(tokio::sync::Semaphore::new(conn::REFUSING_AT_ONCE)),
+                accept_errors: conn::LogLimiter::new(Duration::from_secs(5)),
+                refusals: conn::LogLimiter::new(Duration::from_secs(5)),
                 metrics: Metrics::default(),
                 started: Instant::now(),
                 next_id: AtomicU64::new(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15)),
@@ -240,11 +299,51 @@ impl Server {
         self.state.local_addr
     }
 
+    /// The admin listener's address, when one was asked for.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.state.admin_addr
+    }
+
     /// A handle that reloads the worker's code while the server runs.
     pub fn reloader(&self) -> Reloader {
         Reloader {
             state: self.state.clone(),
         }
+    }
+
+    /// Answers a connection past the cap with a 503 and closes it, without
+    /// waiting on the client: at most `REFUSING_AT_ONCE` are answered at a
+    /// time, the rest are closed unanswered.
+    fn refuse(&self, stream: tokio::net::TcpStream, admin: bool) {
+        self.state
+            .metrics
+            .connections_refused
+            .fetch_add(1, Ordering::Relaxed);
+        if let Some(folded) = self.state.refusals.check() {
+            let (listener, open, limit) = if admin {
+                (
+                    "admin listener",
+                    conn::ADMIN_MAX_CONNECTIONS,
+                    "ADMIN_MAX_CONNECTIONS",
+                )
+            } else {
+                (
+                    "",
+                    self.state.options.connections.max_connections,
+                    "max_connections",
+                )
+            };
+            tracing::warn!(
+                target: "hearth::http",
+                "connection refused{}{listener}: {open} connections are open ({limit}){}",
+                if admin { " on the " } else { "" },
+                conn::folded(folded, "refusals")
+            );
+        }
+        let Ok(slot) = self.state.refusing.clone().try_acquire_owned() else {
+            return;
+        };
+        tokio::spawn(conn::refuse(stream, slot));
     }
 
     /// Serves until `shutdown` resolves, then stops accepting, lets
@@ -253,48 +352,71 @@ impl Server {
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut conns = tokio::task::JoinSet::new();
         tracing::info!(target: "hearth::http", addr = %self.state.local_addr, isolates = self.state.pool.size(), "listening");
+        if let Some(admin) = self.state.admin_addr {
+            tracing::info!(target: "hearth::http", addr = %admin, "admin listener (internal endpoints only)");
+        }
         tokio::pin!(shutdown);
         loop {
-            tokio::select! {
+            let (accepted, admin) = tokio::select! {
                 _ = &mut shutdown => break,
-                accepted = self.listener.accept() => {
-                    let (stream, peer) = match accepted {
-                        Ok(a) => a,
-                        Err(e) => {
-                            tracing::warn!(target: "hearth::http", "accept failed: {e}");
-                            tokio::time::sleep(Duration::from_millis(10)).await;
-                            continue;
-                        }
-                    };
-                    let _ = stream.set_nodelay(true);
-                    let state = self.state.clone();
-                    let mut stop = stop_rx.clone();
-                    conns.spawn(async move {
-                        let service = hyper::service::service_fn(move |req| {
-                            let state = state.clone();
-                            async move { Ok::<_, Infallible>(handle(state, req, peer).await) }
-                        });
-                        let conn = hyper::server::conn::http1::Builder::new()
-                            .timer(TokioTimer::new())
-                            .header_read_timeout(HEADER_READ_TIMEOUT)
-                            .keep_alive(true)
-                            .serve_connection(TokioIo::new(stream), service)
-                            .with_upgrades();
-                        tokio::pin!(conn);
-                        tokio::select! {
-                            _ = conn.as_mut() => {}
-                            _ = async { let _ = stop.wait_for(|s| *s).await; } => {
-                                conn.as_mut().graceful_shutdown();
-                                let _ = conn.as_mut().await;
-                            }
-                        }
-                    });
+                a = self.listener.accept() => (a, false),
+                a = accept_on(self.admin.as_ref()) => (a, true),
+                Some(_) = conns.join_next(), if !conns.is_empty() => continue,
+            };
+            let (stream, peer) = match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    if let Some(folded) = self.state.accept_errors.check() {
+                        tracing::warn!(target: "hearth::http", "accept failed: {e}{}", conn::folded(folded, "accept failures"));
+                    }
+                    // Usually out of descriptors: give closing connections
+                    // a moment rather than spin.
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
                 }
-                Some(_) = conns.join_next(), if !conns.is_empty() => {}
-            }
+            };
+            let cap = if admin {
+                &self.state.admin_connections
+            } else {
+                &self.state.connections
+            };
+            let Ok(permit) = cap.clone().try_acquire_owned() else {
+                self.refuse(stream, admin);
+                continue;
+            };
+            let _ = stream.set_nodelay(true);
+            let state = self.state.clone();
+            let mut stop = stop_rx.clone();
+            let permit = Arc::new(permit);
+            conns.spawn(async move {
+                let limits = state.options.connections.clone();
+                let service = hyper::service::service_fn(move |req| {
+                    let state = state.clone();
+                    let permit = permit.clone();
+                    async move {
+                        Ok::<_, Infallible>(handle(state, req, peer, admin, permit).await)
+                    }
+                });
+                let conn = hyper::server::conn::http1::Builder::new()
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(limits.header_read_timeout)
+                    .max_buf_size(limits.max_buf_bytes.max(conn::MIN_BUF_BYTES))
+                    .keep_alive(true)
+                    .serve_connection(TokioIo::new(stream), service)
+                    .with_upgrades();
+                tokio::pin!(conn);
+                tokio::select! {
+                    _ = conn.as_mut() => {}
+                    _ = async { let _ = stop.wait_for(|s| *s).await; } => {
+                        conn.as_mut().graceful_shutdown();
+                        let _ = conn.as_mut().await;
+                    }
+                }
+            });
         }
         tracing::info!(target: "hearth::http", "shutting down: finishing in-flight requests");
         drop(self.listener);
+        drop(self.admin);
         let _ = stop_tx.send(true);
         while conns.join_next().await.is_some() {}
         let mut pools: Vec<IsolatePool> = vec![self.state.pool.get().clone()];
@@ -307,6 +429,15 @@ impl Server {
             .map_err(|e| ServeError::Join(e.to_string()))?;
         tracing::info!(target: "hearth::http", "stopped");
         Ok(())
+    }
+}
+
+async fn accept_on(
+    listener: Option<&TcpListener>,
+) -> std::io::Result<(tokio::net::TcpStream, SocketAddr)> {
+    match listener {
+        Some(l) => l.accept().await,
+        None => std::future::pending().await,
     }
 }
 
@@ -386,17 +517,48 @@ fn text(status: StatusCode, body: impl Into<String>) -> Response<Body> {
     r
 }
 
-async fn handle(state: Arc<State>, req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
+/// Held by a connection (and by the WebSocket it may become) for as long
+/// as it counts against [`ConnectionLimits::max_connections`].
+type ConnPermit = Arc<tokio::sync::OwnedSemaphorePermit>;
+
+async fn handle(
+    state: Arc<State>,
+    mut req: Request<Incoming>,
+    peer: SocketAddr,
+    admin: bool,
+    permit: ConnPermit,
+) -> Response<Body> {
     let started = Instant::now();
-    if triggers::handles(&state, req.uri().path()) {
-        if !internal_allowed(&state, &req) {
-            return internal(&state, &req);
-        }
-        return triggers::handle(&state, req).await;
+    let mut hosts = req.headers().get_all(http::header::HOST).iter();
+    let checked = match (hosts.next(), hosts.next()) {
+        (None, _) => Ok(()),
+        (Some(_), Some(_)) => Err(front::BadHost::Repeated),
+        (Some(h), None) => h
+            .to_str()
+            .map_err(|_| front::BadHost::NotText)
+            .and_then(front::check_host),
+    };
+    if let Err(e) = checked {
+        return text(StatusCode::BAD_REQUEST, format!("400 Bad Request: {e}.\n"));
     }
-    if req.uri().path().starts_with(INTERNAL_PREFIX) {
+    let path = req.uri().path();
+    let is_internal = triggers::handles(&state, path) || path.starts_with(INTERNAL_PREFIX);
+    if admin && !is_internal {
+        return text(
+            StatusCode::NOT_FOUND,
+            "404 Not Found: the admin listener serves only the internal endpoints (/__hearth/*, /cdn-cgi/handler/scheduled).\n",
+        );
+    }
+    if is_internal {
+        if let Some(refused) = internal_refusal(&state, &req, admin) {
+            return refused;
+        }
+        if triggers::handles(&state, path) {
+            return triggers::handle(&state, req).await;
+        }
         return internal(&state, &req);
     }
+    req.extensions_mut().insert(permit);
     if let Some(assets) = &state.options.assets {
         match route_assets(assets, &req).await {
             Ok(Some(response)) => {
@@ -424,6 +586,7 @@ async fn handle_worker(
     req: Request<Incoming>,
     peer: SocketAddr,
 ) -> Response<Body> {
+    let head = req.method() == http::Method::HEAD;
     let limit = state.options.worker.limits.max_request_body_bytes;
     let too_large = || {
         text(
@@ -449,10 +612,19 @@ async fn handle_worker(
     );
     let (mut parts, body) = req.into_parts();
     let on_upgrade = parts.extensions.remove::<hyper::upgrade::OnUpgrade>();
+    let permit = parts.extensions.remove::<ConnPermit>();
     let ws_key = websocket::upgrade_key(&parts.headers);
+    let body = conn::MinRate::new(body, &state.options.connections);
     let body = match Limited::new(body, limit).collect().await {
         Ok(b) => b.to_bytes(),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => return too_large(),
+        Err(e) if e.is::<BodyTooSlow>() => {
+            state.metrics.slow_bodies.fetch_add(1, Ordering::Relaxed);
+            return text(
+                StatusCode::REQUEST_TIMEOUT,
+                format!("408 Request Timeout: {e}.\n"),
+            );
+        }
         Err(e) => {
             return text(
                 StatusCode::BAD_REQUEST,
@@ -474,14 +646,16 @@ async fn handle_worker(
     let url = format!("http://{host}{path}");
     let mut headers = Vec::with_capacity(parts.headers.len() + 1);
     for (k, v) in &parts.headers {
+        // The edge's headers are the server's word, never the client's.
+        if front::is_edge_header(k.as_str()) {
+            continue;
+        }
         headers.push((
             k.as_str().to_string(),
             String::from_utf8_lossy(v.as_bytes()).into_owned(),
         ));
     }
-    if !parts.headers.contains_key("cf-connecting-ip") {
-        headers.push(("cf-connecting-ip".into(), peer.ip().to_string()));
-    }
+    headers.push(("cf-connecting-ip".into(), peer.ip().to_string()));
     let request = WorkerRequest {
         id: id.clone(),
         method: parts.method.as_str().to_string(),
@@ -506,6 +680,8 @@ async fn handle_worker(
             match (ws_key, on_upgrade, channel) {
                 (Some(key), Some(on_upgrade), Some(channel)) => {
                     tokio::spawn(async move {
+                        // The WebSocket still counts against the cap.
+                        let _permit = permit;
                         match on_upgrade.await {
                             Ok(upgraded) => websocket::bridge(upgraded, channel).await,
                             Err(e) => {
@@ -513,7 +689,7 @@ async fn handle_worker(
                             }
                         }
                     });
-                    let mut resp = to_http(r);
+                    let mut resp = to_http(r, false);
                     *resp.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
                     let h = resp.headers_mut();
                     h.insert(http::header::UPGRADE, HeaderValue::from_static("websocket"));
@@ -532,7 +708,7 @@ async fn handle_worker(
                 ),
             }
         }
-        Ok(r) => to_http(r),
+        Ok(r) => to_http(r, head),
         Err(err) => {
             state.metrics.record_error(&err);
             let status =
@@ -655,13 +831,27 @@ fn asset_response(a: hearth_assets::AssetResponse) -> Response<Body> {
     response
 }
 
-fn to_http(r: WorkerResponse) -> Response<Body> {
+/// The worker's response as HTTP. Framing comes from the body: a buffered
+/// body is sent with its true length; a streamed one with the length the
+/// worker declared, held to it (see [`framing`]), else chunked. To a HEAD
+/// request the worker's declared length is kept, since no body follows.
+fn to_http(r: WorkerResponse, head: bool) -> Response<Body> {
+    let declared = framing::declared_length(&r.headers);
+    let status = StatusCode::from_u16(r.status).unwrap_or(StatusCode::OK);
+    let bodiless = head || status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED;
+    let mut length = None;
     let body = match r.stream {
-        Some(rx) => streamed(rx),
+        Some(rx) => match declared {
+            Some(n) if !bodiless => {
+                length = Some(n);
+                BodyExt::boxed(framing::ExactLength::new(streamed(rx), n))
+            }
+            _ => streamed(rx),
+        },
         None => full(r.body),
     };
     let mut response = Response::new(body);
-    *response.status_mut() = StatusCode::from_u16(r.status).unwrap_or(StatusCode::OK);
+    *response.status_mut() = status;
     let headers = response.headers_mut();
     for (k, v) in r.headers {
         let (Ok(name), Ok(value)) = (
@@ -670,23 +860,57 @@ fn to_http(r: WorkerResponse) -> Response<Body> {
         ) else {
             continue;
         };
+        if framing::is_framing_header(name.as_str()) {
+            continue;
+        }
         headers.append(name, value);
+    }
+    if let Some(n) = length {
+        headers.insert(http::header::CONTENT_LENGTH, n.into());
+    } else if head
+        && status != StatusCode::NO_CONTENT
+        && let Some(n) = declared
+    {
+        headers.insert(http::header::CONTENT_LENGTH, n.into());
     }
     response
 }
 
-fn internal_allowed(state: &State, req: &Request<Incoming>) -> bool {
-    if state.local_addr.ip().is_loopback() {
-        return true;
+/// Who may call the internal endpoints. Never a worker's own `fetch()`
+/// (its subrequests carry [`SUBREQUEST_MARKER`], which no worker can
+/// remove); then the token when one is set; else the admin listener, or,
+/// in development mode, a loopback main listener as `wrangler dev` has it.
+/// A peer's being loopback is never enough: a reverse proxy is loopback too.
+fn internal_refusal(state: &State, req: &Request<Incoming>, admin: bool) -> Option<Response<Body>> {
+    if req.headers().contains_key(SUBREQUEST_MARKER) {
+        return Some(text(
+            StatusCode::FORBIDDEN,
+            "403 Forbidden: internal endpoints never answer a worker's fetch().\n",
+        ));
     }
-    let Some(token) = &state.options.internal_token else {
-        return false;
+    let token_given = || {
+        req.headers()
+            .get(http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
     };
-    req.headers()
-        .get(http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .is_some_and(|given| constant_time_eq(given.as_bytes(), token.as_bytes()))
+    let allowed = match &state.options.internal_token {
+        Some(token) => {
+            token_given().is_some_and(|given| constant_time_eq(given.as_bytes(), token.as_bytes()))
+        }
+        None => admin,
+    } || (!admin && state.options.dev && state.local_addr.ip().is_loopback());
+    if allowed {
+        return None;
+    }
+    Some(text(
+        StatusCode::FORBIDDEN,
+        if state.options.internal_token.is_some() {
+            "403 Forbidden: internal endpoints need the configured token (Authorization: Bearer <--internal-token>).\n"
+        } else {
+            "403 Forbidden: internal endpoints answer on the admin listener (--admin-listen) or with a token (--internal-token).\n"
+        },
+    ))
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
@@ -697,12 +921,6 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 fn internal(state: &State, req: &Request<Incoming>) -> Response<Body> {
-    if !internal_allowed(state, req) {
-        return text(
-            StatusCode::FORBIDDEN,
-            "403 Forbidden: internal endpoints answer only on a loopback listener or with the configured token.\n",
-        );
-    }
     let path = &req.uri().path()[INTERNAL_PREFIX.len()..];
     match path {
         "health" => {
@@ -715,7 +933,9 @@ fn internal(state: &State, req: &Request<Incoming>) -> Response<Body> {
             r
         }
         "metrics" => {
-            let body = state.metrics.render(&state.pool.snapshot());
+            let open = state.options.connections.max_connections.max(1)
+                - state.connections.available_permits();
+            let body = state.metrics.render(&state.pool.snapshot(), open);
             let mut r = Response::new(full(Bytes::from(body)));
             r.headers_mut().insert(
                 http::header::CONTENT_TYPE,

@@ -23,6 +23,10 @@ pub(crate) struct Metrics {
     other_errors: AtomicU64,
     /// Requests shed with 503 because every isolate's queue was full.
     overloaded: AtomicU64,
+    /// Client connections refused at the connection cap.
+    pub(crate) connections_refused: AtomicU64,
+    /// Request bodies cut off for arriving under the minimum data rate.
+    pub(crate) slow_bodies: AtomicU64,
 }
 
 impl Default for Metrics {
@@ -37,6 +41,8 @@ impl Default for Metrics {
             memory_limit: AtomicU64::new(0),
             other_errors: AtomicU64::new(0),
             overloaded: AtomicU64::new(0),
+            connections_refused: AtomicU64::new(0),
+            slow_bodies: AtomicU64::new(0),
         }
     }
 }
@@ -69,8 +75,34 @@ impl Metrics {
         c.fetch_add(1, Ordering::Relaxed);
     }
 
-    pub(crate) fn render(&self, isolates: &[IsolateSnapshot]) -> String {
+    pub(crate) fn render(&self, isolates: &[IsolateSnapshot], open_connections: usize) -> String {
         let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "# HELP hearth_connections_open Client connections open now."
+        );
+        let _ = writeln!(out, "# TYPE hearth_connections_open gauge");
+        let _ = writeln!(out, "hearth_connections_open {open_connections}");
+        let _ = writeln!(
+            out,
+            "# HELP hearth_connections_refused_total Connections refused at the connection cap (max_connections)."
+        );
+        let _ = writeln!(out, "# TYPE hearth_connections_refused_total counter");
+        let _ = writeln!(
+            out,
+            "hearth_connections_refused_total {}",
+            self.connections_refused.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP hearth_slow_request_bodies_total Request bodies cut off under the minimum data rate."
+        );
+        let _ = writeln!(out, "# TYPE hearth_slow_request_bodies_total counter");
+        let _ = writeln!(
+            out,
+            "hearth_slow_request_bodies_total {}",
+            self.slow_bodies.load(Ordering::Relaxed)
+        );
         let _ = writeln!(
             out,
             "# HELP hearth_requests_total Requests answered by the worker, by status."

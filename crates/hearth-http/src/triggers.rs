@@ -14,6 +14,11 @@
 //!   answer as wrangler does: `ok`, or 500 `exception`.
 //!
 //! All of them follow the internal endpoints' access rule.
+//!
+//! `/__hearth/scheduled` runs only a cron of the worker's `triggers.crons`.
+//! wrangler's test route runs any cron it is given, as Miniflare does (the
+//! conformance suite records that), so it keeps doing so; it is reachable
+//! only where every internal endpoint is.
 
 use base64::Engine;
 use bytes::Bytes;
@@ -88,8 +93,9 @@ fn queue_error(e: &QueueError) -> Response<Body> {
     api_error(status, &e.to_string())
 }
 
-async fn read_json(req: Request<Incoming>) -> Result<Value, Response<Body>> {
-    let body = Limited::new(req.into_body(), MAX_REQUEST_BYTES)
+async fn read_json(state: &State, req: Request<Incoming>) -> Result<Value, Response<Body>> {
+    let body = crate::conn::MinRate::new(req.into_body(), &state.options.connections);
+    let body = Limited::new(body, MAX_REQUEST_BYTES)
         .collect()
         .await
         .map_err(|e| {
@@ -138,7 +144,7 @@ async fn queues(state: &State, req: Request<Incoming>, rest: &str) -> Response<B
     if req.method() != http::Method::POST {
         return api_error(StatusCode::METHOD_NOT_ALLOWED, "use POST");
     }
-    let body = match read_json(req).await {
+    let body = match read_json(state, req).await {
         Ok(b) => b,
         Err(r) => return r,
     };
@@ -248,6 +254,13 @@ async fn queues(state: &State, req: Request<Incoming>, rest: &str) -> Response<B
     }
 }
 
+/// Whether `cron` is one of `crons`, spacing aside.
+fn is_configured(crons: &[String], cron: &str) -> bool {
+    let words = |s: &str| s.split_whitespace().map(str::to_owned).collect::<Vec<_>>();
+    let cron = words(cron);
+    !cron.is_empty() && crons.iter().any(|c| words(c) == cron)
+}
+
 fn query_param(req: &Request<Incoming>, name: &str) -> Option<String> {
     let query = req.uri().query()?;
     url::form_urlencoded::parse(query.as_bytes())
@@ -257,6 +270,15 @@ fn query_param(req: &Request<Incoming>, name: &str) -> Option<String> {
 
 async fn scheduled(state: &State, req: &Request<Incoming>, json_answer: bool) -> Response<Body> {
     let cron = query_param(req, "cron").unwrap_or_default();
+    if json_answer && !is_configured(&state.options.crons, &cron) {
+        let listed: Vec<&str> = state.options.crons.iter().map(String::as_str).collect();
+        return text(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "cron={cron:?} is not one of the worker's triggers.crons {listed:?}; /__hearth/scheduled runs configured crons only (wrangler's /cdn-cgi/handler/scheduled runs any)\n"
+            ),
+        );
+    }
     let time = match query_param(req, "time") {
         None => std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)

@@ -52,7 +52,7 @@ async fn a_burst_beyond_the_queues_is_shed_with_503_and_retry_after() {
     // request is shed, but at least the two that fit the queue are served.
     assert!(ok >= 2, "ok {ok}, shed {shed}");
     assert!(shed >= 1, "ok {ok}, shed {shed}");
-    let metrics = get(s.addr, "/__hearth/metrics").await.body;
+    let metrics = get_internal(s.addr, "/__hearth/metrics").await.body;
     assert!(
         metrics.contains(&format!("\nhearth_overloaded_total {shed}\n")),
         "{metrics}"
@@ -60,7 +60,7 @@ async fn a_burst_beyond_the_queues_is_shed_with_503_and_retry_after() {
     // Once the burst is over, requests are served again.
     assert_eq!(get(s.addr, "/").await.status, 200);
     let health: serde_json::Value =
-        serde_json::from_str(&get(s.addr, "/__hearth/health").await.body).unwrap();
+        serde_json::from_str(&get_internal(s.addr, "/__hearth/health").await.body).unwrap();
     assert_eq!(health["isolate_pool"]["isolates"][0]["queued"], 0);
     s.stop().await;
 }

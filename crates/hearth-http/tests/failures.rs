@@ -91,7 +91,7 @@ async fn memory_bomb_fails_its_request_then_next_request_is_ok() {
         );
         assert_ok_and_fast(&s).await;
     }
-    let health = get(s.addr, "/__hearth/health").await;
+    let health = get_internal(s.addr, "/__hearth/health").await;
     let v: serde_json::Value = serde_json::from_str(&health.body).unwrap();
     assert!(
         v["isolate_pool"]["isolates"][0]["restarts"]

@@ -172,13 +172,15 @@ async fn graceful_shutdown_finishes_in_flight_requests() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn internal_endpoints_answer_on_loopback() {
+async fn internal_endpoints_answer_on_the_admin_listener() {
     let s = start_with(
         &[(
             "index.js",
             r#"export default { fetch() { return new Response("ok"); } };"#,
         )],
         |o| {
+            o.internal_token = None;
+            o.admin_listen = Some("127.0.0.1:0".parse().unwrap());
             o.worker.vars.insert("MODE".into(), "test".into());
             o.worker
                 .secrets
@@ -187,7 +189,12 @@ async fn internal_endpoints_answer_on_loopback() {
     )
     .await;
     assert_eq!(get(s.addr, "/").await.status, 200);
-    let h = get(s.addr, "/__hearth/health").await;
+    let admin = s.admin.unwrap();
+    // The main listener is loopback too, and still closed.
+    assert_eq!(get(s.addr, "/__hearth/health").await.status, 403);
+    // The admin listener serves nothing of the worker's.
+    assert_eq!(get(admin, "/").await.status, 404);
+    let h = get(admin, "/__hearth/health").await;
     assert_eq!(h.status, 200);
     assert_eq!(h.headers["content-type"], "application/json");
     assert!(!h.body.contains("hidden-value"));
@@ -205,7 +212,7 @@ async fn internal_endpoints_answer_on_loopback() {
         &serde_json::json!({"name": "TOKEN", "type": "secret_text", "backend": "config"})
     ));
 
-    let m = get(s.addr, "/__hearth/metrics").await;
+    let m = get(admin, "/__hearth/metrics").await;
     assert_eq!(m.status, 200);
     assert!(
         m.body.contains("hearth_requests_total{status=\"200\"} 1\n"),
@@ -234,31 +241,39 @@ async fn internal_endpoints_answer_on_loopback() {
         "{}",
         m.body
     );
-    assert_eq!(get(s.addr, "/__hearth/nope").await.status, 404);
+    assert_eq!(get(admin, "/__hearth/nope").await.status, 404);
     s.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn internal_endpoints_are_refused_on_non_loopback_listeners_without_token() {
-    let s = start_with(
-        &[(
-            "index.js",
-            r#"export default { fetch() { return new Response("ok"); } };"#,
-        )],
-        |o| o.listen = "0.0.0.0:0".parse().unwrap(),
-    )
-    .await;
-    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], s.addr.port()));
-    let r = get(addr, "/__hearth/health").await;
-    assert_eq!(r.status, 403);
-    assert_eq!(
-        r.body,
-        "403 Forbidden: internal endpoints answer only on a loopback listener or with the configured token.\n"
-    );
-    assert_eq!(get(addr, "/__hearth/metrics").await.status, 403);
-    // The worker itself still answers.
-    assert_eq!(get(addr, "/").await.body, "ok");
-    s.stop().await;
+async fn internal_endpoints_are_refused_on_the_main_listener_without_token() {
+    // Loopback is no credential: a reverse proxy on the same machine is
+    // loopback too.
+    for listen in ["127.0.0.1:0", "0.0.0.0:0"] {
+        let s = start_with(
+            &[(
+                "index.js",
+                r#"export default { fetch() { return new Response("ok"); } };"#,
+            )],
+            |o| {
+                o.listen = listen.parse().unwrap();
+                o.internal_token = None;
+            },
+        )
+        .await;
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], s.addr.port()));
+        let r = get(addr, "/__hearth/health").await;
+        assert_eq!(r.status, 403);
+        assert_eq!(
+            r.body,
+            "403 Forbidden: internal endpoints answer on the admin listener (--admin-listen) or with a token (--internal-token).\n"
+        );
+        assert_eq!(get(addr, "/__hearth/metrics").await.status, 403);
+        assert_eq!(get(addr, "/cdn-cgi/handler/scheduled").await.status, 403);
+        // The worker itself still answers.
+        assert_eq!(get(addr, "/").await.body, "ok");
+        s.stop().await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -271,6 +286,7 @@ async fn internal_endpoints_open_with_the_token_on_non_loopback_listeners() {
         |o| {
             o.listen = "0.0.0.0:0".parse().unwrap();
             o.internal_token = Some("let-me-in".into());
+            o.admin_listen = Some("127.0.0.1:0".parse().unwrap());
         },
     )
     .await;
@@ -284,5 +300,9 @@ async fn internal_endpoints_open_with_the_token_on_non_loopback_listeners() {
     };
     assert_eq!(send(addr, req("let-me-in")).await.status, 200);
     assert_eq!(send(addr, req("wrong")).await.status, 403);
+    // With a token set, the admin listener asks for it too.
+    let admin = s.admin.unwrap();
+    assert_eq!(send(admin, req("let-me-in")).await.status, 200);
+    assert_eq!(send(admin, req("wrong")).await.status, 403);
     s.stop().await;
 }

@@ -217,35 +217,24 @@
     if (ctx.__drain() === null) host.done(rid);
   }
 
-  // `request.cf` for a request served locally: the same placeholder shape
-  // and values as the local Workers simulator's fallback (a Texas colo), so
-  // code reading cf.colo or cf.country runs unchanged. A fresh object per
-  // request, as on Workers, so one request's edits do not leak into the next.
-  function localCf() {
-    return {
-      asOrganization: "", asn: 395747, colo: "DFW", city: "Austin", region: "Texas", regionCode: "TX",
-      metroCode: "635", postalCode: "78701", country: "US", continent: "NA", timezone: "America/Chicago",
-      latitude: "30.27130", longitude: "-97.74260", clientTcpRtt: 0, httpProtocol: "HTTP/1.1",
-      requestPriority: "weight=192;exclusive=0", tlsCipher: "AEAD-AES128-GCM-SHA256", tlsVersion: "TLSv1.3",
-      tlsClientAuth: {
-        certPresented: "0", certVerified: "NONE", certRevoked: "0", certIssuerDN: "", certSubjectDN: "",
-        certIssuerDNRFC2253: "", certSubjectDNRFC2253: "", certIssuerDNLegacy: "", certSubjectDNLegacy: "",
-        certSerial: "", certIssuerSerial: "", certSKI: "", certIssuerSKI: "", certFingerprintSHA1: "",
-        certFingerprintSHA256: "", certNotBefore: "", certNotAfter: "",
-      },
-      edgeRequestKeepAliveStatus: 0, hostMetadata: undefined, clientTrustScore: 99,
-      botManagement: {
-        corporateProxy: false, verifiedBot: false, ja3Hash: "25b4882c2bcb50cd6b469ff28c596742",
-        staticResource: false, detectionIds: [], score: 99,
-      },
-    };
+  // `request.cf` for a request served locally: only what the server knows.
+  // Hearth serves HTTP/1.x without TLS and knows no geography or bot score,
+  // so those fields are absent rather than made up (a check on cf.country or
+  // a bot score must not pass by accident). A fresh object per request, as
+  // on Workers, so one request's edits do not leak into the next.
+  function localCf(headers) {
+    const cf = { httpProtocol: "HTTP/1.1" };
+    for (let i = 0; i + 1 < headers.length; i += 2) {
+      if (String(headers[i]).toLowerCase() === "accept-encoding") cf.clientAcceptEncoding = headers[i + 1];
+    }
+    return cf;
   }
 
   function dispatch(rid, method, url, headers, body, cf) {
     const ctx = new ExecutionContext(rid);
     let result;
     try {
-      const request = makeRequest(method, url, headers, body, cf === undefined ? localCf() : cf);
+      const request = makeRequest(method, url, headers, body, cf === undefined ? localCf(headers) : cf);
       if (handler === null) throw new Error("Handler does not export a fetch() function.");
       if (isClass) {
         result = new handler(ctx, env).fetch(request);

@@ -72,6 +72,14 @@ impl RedirectMode {
     }
 }
 
+/// The header every subrequest of a worker's `fetch()` carries, as
+/// Cloudflare marks its Workers' subrequests with `CF-Worker`. A Hearth
+/// server never answers its internal endpoints to a request carrying it, so
+/// a worker cannot reach them through its own server (or another one).
+pub const SUBREQUEST_MARKER: &str = "cf-worker";
+/// Its value: Cloudflare sends the worker's zone; a local worker has none.
+const SUBREQUEST_MARKER_VALUE: &str = "hearth";
+
 pub(crate) struct FetchRequest {
     pub method: String,
     pub url: String,
@@ -241,8 +249,13 @@ async fn send_once(
         .map_err(|e| format!("Invalid URL: {e}"))?;
     let mut builder = http::Request::builder().method(method).uri(uri);
     for (k, v) in headers {
+        if k.eq_ignore_ascii_case(SUBREQUEST_MARKER) {
+            continue;
+        }
         builder = builder.header(k.as_str(), v.as_str());
     }
+    // Set after the worker's headers, so no worker can leave it out.
+    builder = builder.header(SUBREQUEST_MARKER, SUBREQUEST_MARKER_VALUE);
     let request = builder
         .body(Full::new(body))
         .map_err(|e| format!("Invalid request: {e}"))?;

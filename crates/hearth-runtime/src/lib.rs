@@ -56,6 +56,7 @@ pub use bindings::{BindingAdapter, BindingInfo};
 pub use config::WorkerConfig;
 pub use error::{DispatchError, StartError};
 pub use events::{QueueEventOutcome, ScheduledOutcome, WorkerEvent};
+pub use fetch::SUBREQUEST_MARKER;
 pub use limits::Limits;
 pub use native_worker::{NativeContext, NativeEnv, NativeWorker, RustWorker};
 pub use pool::{IsolatePool, IsolateSnapshot, IsolateStats};

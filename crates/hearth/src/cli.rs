@@ -151,13 +151,23 @@ pub struct ServeArgs {
     /// Development mode: an uncaught exception's stack goes into the 500 response.
     #[arg(long)]
     pub dev: bool,
-    /// Bearer token that opens /__hearth/* on a non-loopback listener.
+    /// Bearer token that opens the internal endpoints (/__hearth/*,
+    /// /cdn-cgi/handler/scheduled) on the main listener; required on the
+    /// admin listener too when set.
     #[arg(
         long = "internal-token",
         env = "HEARTH_INTERNAL_TOKEN",
         hide_env_values = true
     )]
     pub internal_token: Option<String>,
+    /// A second listener serving only the internal endpoints, e.g.
+    /// 127.0.0.1:8788 (a non-loopback address needs --internal-token).
+    #[arg(long = "admin-listen", value_name = "ADDR")]
+    pub admin_listen: Option<String>,
+    /// Most client connections open at once; past it a new one gets a 503
+    /// (default: 10000, lowered to fit the open-files limit).
+    #[arg(long = "max-connections", value_name = "N")]
+    pub max_connections: Option<usize>,
 }
 
 /// Where the project is and where its data lives; shared by every command.

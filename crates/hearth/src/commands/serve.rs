@@ -58,6 +58,26 @@ pub fn run_with(args: ServeArgs, watch: bool) -> Result<()> {
             args.listen
         )
     })?;
+    if args
+        .internal_token
+        .as_deref()
+        .is_some_and(|t| t.trim().is_empty())
+    {
+        bail!(
+            "--internal-token (or HEARTH_INTERNAL_TOKEN) is empty; give a secret, or leave it unset"
+        );
+    }
+    let admin_listen: Option<SocketAddr> = match &args.admin_listen {
+        None => None,
+        Some(a) => Some(a.parse().with_context(|| {
+            format!("--admin-listen {a:?} is not an address like 127.0.0.1:8788")
+        })?),
+    };
+    let mut connections = hearth_http::ConnectionLimits {
+        max_connections: max_connections(args.max_connections)?,
+        ..Default::default()
+    };
+    connections.max_connections = connections.max_connections.max(1);
     let (mut worker, first_threads) = worker_config(&project)?;
     let mut threads = vec![first_threads];
     worker.services = service_bindings(&project, &services);
@@ -86,6 +106,9 @@ pub fn run_with(args: ServeArgs, watch: bool) -> Result<()> {
         assets,
         dev: args.dev || watch,
         internal_token: args.internal_token,
+        admin_listen,
+        crons: project.config.triggers.crons.clone(),
+        connections,
         queues: events.broker(),
         name: Some(project.config.name.clone()),
         routes: project
@@ -111,6 +134,9 @@ pub fn run_with(args: ServeArgs, watch: bool) -> Result<()> {
             server.local_addr(),
             project.data_dir.root().display()
         );
+        if let Some(admin) = server.admin_addr() {
+            tracing::info!("internal endpoints on http://{admin}/__hearth/ (admin listener)");
+        }
         let running = events.start(server.pool())?;
         server
             .run(async move {
@@ -121,6 +147,73 @@ pub fn run_with(args: ServeArgs, watch: bool) -> Result<()> {
         anyhow::Ok(())
     })?;
     Ok(())
+}
+
+/// Descriptors kept for everything but client connections: SQLite files,
+/// assets, subrequests, the admin listener.
+const RESERVED_FDS: u64 = 256;
+
+/// The connection cap: `--max-connections`, else the default lowered to
+/// fit the open-files limit, which is first raised to its hard limit so a
+/// flood of connections cannot leave the server without descriptors.
+fn max_connections(asked: Option<usize>) -> Result<usize> {
+    if asked == Some(0) {
+        bail!("--max-connections 0: the server needs at least one connection");
+    }
+    let soft = raise_open_files_limit();
+    if let Some(n) = asked {
+        if let Some(soft) = soft
+            && n as u64 + RESERVED_FDS > soft
+        {
+            tracing::warn!(
+                "--max-connections {n} is above what the open-files limit ({soft}) leaves for connections; new connections may fail to open before the cap is reached"
+            );
+        }
+        return Ok(n);
+    }
+    let default = hearth_http::DEFAULT_MAX_CONNECTIONS;
+    Ok(match soft {
+        Some(soft) if soft < default as u64 + RESERVED_FDS => {
+            let n = soft.saturating_sub(RESERVED_FDS).max(64) as usize;
+            tracing::info!(
+                "max connections {n} (the open-files limit is {soft}; raise it with ulimit -n for more)"
+            );
+            n
+        }
+        _ => default,
+    })
+}
+
+/// Raises RLIMIT_NOFILE's soft limit to its hard limit; the soft limit in
+/// force after, if it can be read.
+#[cfg(unix)]
+fn raise_open_files_limit() -> Option<u64> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit only read and write the struct passed.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return None;
+        }
+        if lim.rlim_cur < lim.rlim_max {
+            let raised = libc::rlimit {
+                rlim_cur: lim.rlim_max,
+                rlim_max: lim.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                lim.rlim_cur = lim.rlim_max;
+            }
+        }
+    }
+    #[allow(clippy::unnecessary_cast)] // rlim_t is not u64 on every unix
+    Some(lim.rlim_cur as u64)
+}
+
+#[cfg(not(unix))]
+fn raise_open_files_limit() -> Option<u64> {
+    None
 }
 
 /// A Durable Object binding whose `script_name` is another worker's name:

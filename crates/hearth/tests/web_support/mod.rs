@@ -14,6 +14,14 @@ pub struct Server {
     pub addr: String,
 }
 
+/// The `--internal-token` every test server gets; [`try_http`] sends it on
+/// requests to the internal endpoints, as an operator's tooling would.
+pub const INTERNAL_TOKEN: &str = "test-internal-token";
+
+fn is_internal(path: &str) -> bool {
+    path.starts_with("/__hearth/") || path.starts_with("/cdn-cgi/handler/scheduled")
+}
+
 impl Server {
     pub fn start(verb: &str, config: &Path, data_dir: &Path) -> Server {
         Server::launch(verb, config, data_dir, &[], Duration::from_secs(60))
@@ -34,6 +42,7 @@ impl Server {
             .args(["--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
             .env("HEARTH_LOG", "info")
+            .env("HEARTH_INTERNAL_TOKEN", INTERNAL_TOKEN)
             .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -157,6 +166,12 @@ pub fn try_http(
         .filter(|(n, _)| !n.eq_ignore_ascii_case("host"))
     {
         head.push_str(&format!("{n}: {v}\r\n"));
+    }
+    let authorized = headers
+        .iter()
+        .any(|(n, _)| n.eq_ignore_ascii_case("authorization"));
+    if is_internal(path) && !authorized {
+        head.push_str(&format!("Authorization: Bearer {INTERNAL_TOKEN}\r\n"));
     }
     head.push_str("\r\n");
     stream
