@@ -96,6 +96,8 @@
   define("setInterval", (fn, ms, ...args) => addTimer(fn, ms, args, true));
   define("clearTimeout", (id) => { timers.delete(Number(id)); });
   define("clearInterval", (id) => { timers.delete(Number(id)); });
+  // The host cancelled these with the request that set them.
+  function dropTimers(ids) { for (const id of ids) timers.delete(id); }
   define("queueMicrotask", (fn) => {
     if (typeof fn !== "function") throw new TypeError("The callback provided as parameter 1 is not a function.");
     Promise.resolve().then(() => fn());
@@ -197,14 +199,28 @@
     host.respond(rid, out);
     settle(rid, ctx);
   }
+  // Streams waiting for the client to take a chunk, by request.
+  const streamWaits = new Map();
+  function streamReady(rid, open) {
+    const resolve = streamWaits.get(rid);
+    if (resolve === undefined) return;
+    streamWaits.delete(rid);
+    resolve(open);
+  }
   async function pump(rid, stream) {
     try {
       for (;;) {
         const chunk = await W.readChunk(stream);
         if (chunk === null) break;
-        if (!host.streamChunk(rid, chunk)) {
+        let sent = host.streamChunk(rid, chunk);
+        if (sent === 1) {
+          // The host's buffer is full: read no further until it drains.
+          sent = (await new Promise((resolve) => streamWaits.set(rid, resolve))) ? 0 : 2;
+        }
+        if (sent === 2) {
           // The client went away: stop producing.
           host.streamEnd(rid, null);
+          W.cancelChunks(stream);
           return;
         }
       }
@@ -343,7 +359,7 @@
         unlisten(f);
         // The host still reports the (empty) body's end; nobody waits for it.
       } else {
-        const pair = W.newStream();
+        const pair = W.newStream(() => host.fetchPull(id));
         stream = pair[0];
         bodies.set(id, { handle: pair[1], signal: f.signal, onAbort: f.onAbort });
       }
@@ -524,5 +540,5 @@
 
   Object.defineProperty(G, Symbol.for("hearth.cloudflare:workers"), { value: cloudflareWorkers });
 
-  return { dispatch, wsDeliver, setEnv, setHandler, fireTimer, fetchDone, fetchFailed, fetchChunk, fetchEnd, cloudflareWorkers };
+  return { dispatch, wsDeliver, setEnv, setHandler, fireTimer, fetchDone, fetchFailed, fetchChunk, fetchEnd, streamReady, dropTimers, cloudflareWorkers };
 })
