@@ -60,6 +60,15 @@ async fn roomy(files: &[(&str, &str)]) -> TestServer {
     .await
 }
 
+/// How long a GET takes, if it is answered 200 within `limit`.
+async fn time_get(addr: std::net::SocketAddr, path: &str, limit: Duration) -> Option<Duration> {
+    let t = Instant::now();
+    match tokio::time::timeout(limit, get(addr, path)).await {
+        Ok(r) if r.status == 200 => Some(t.elapsed()),
+        _ => None,
+    }
+}
+
 /// A GET that must be answered within `within`.
 async fn prompt_get(addr: std::net::SocketAddr, path: &str, within: Duration) -> String {
     let t = Instant::now();
@@ -122,16 +131,17 @@ async fn an_endless_stream_read_slowly_keeps_memory_flat() {
     });
     tokio::time::sleep(Duration::from_millis(500)).await;
     // The isolate is not busy feeding the slow client: others are served.
-    assert_eq!(
-        prompt_get(s.addr, "/ping", Duration::from_secs(1)).await,
-        "pong"
-    );
+    let other = time_get(s.addr, "/ping", Duration::from_secs(1)).await;
     let (slow, read) = reader.await.unwrap();
     let after = rss_bytes();
     eprintln!(
-        "endless stream: read {read} bytes in 3 s; RSS {:.1} MiB -> {:.1} MiB",
+        "endless stream: read {read} bytes in 3 s; RSS {:.1} MiB -> {:.1} MiB; other client answered in {other:?}",
         mib(before),
         mib(after)
+    );
+    assert!(
+        other.is_some(),
+        "another client was not answered within 1 s"
     );
     assert!(read > 0);
     assert!(
@@ -142,6 +152,88 @@ async fn an_endless_stream_read_slowly_keeps_memory_flat() {
     );
     drop(slow);
     // The abandoned stream is cancelled and the isolate still serves.
+    prompt_get(s.addr, "/ping", Duration::from_secs(2)).await;
+    s.stop().await;
+}
+
+const OBJECTS: &str = r#"
+export default {
+  async fetch(req, env) {
+    if (new URL(req.url).pathname === "/ping") return new Response("pong");
+    const o = await env.BUCKET.get("big");
+    return new Response(o.body);
+  },
+};
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_r2_object_read_by_slow_clients_keeps_memory_flat() {
+    let _serial = SERIAL.lock().await;
+    let store = tempfile::tempdir().unwrap();
+    let bucket = hearth_r2::R2Bucket::open(
+        store.path(),
+        hearth_core::SystemClock::shared(),
+        hearth_r2::R2Limits::default(),
+    )
+    .unwrap();
+    const SIZE: u64 = 128 * 1024 * 1024;
+    bucket
+        .put(
+            "big",
+            std::io::Read::take(std::io::repeat(b'z'), SIZE),
+            &Default::default(),
+        )
+        .unwrap();
+    let s = start_with(&[("index.js", OBJECTS)], |o| {
+        o.worker.limits.cpu_ms = 30_000;
+        o.worker.limits.memory_bytes = hearth_http::Limits::default().memory_bytes;
+        o.worker.bindings.push(std::sync::Arc::new(
+            hearth_runtime::bindings::R2Adapter::new("BUCKET", bucket),
+        ));
+    })
+    .await;
+    prompt_get(s.addr, "/ping", Duration::from_secs(5)).await;
+    let before = rss_bytes();
+    let readers: Vec<_> = (0..3)
+        .map(|_| {
+            let addr = s.addr;
+            tokio::spawn(async move {
+                let mut slow = TcpStream::connect(addr).await.unwrap();
+                slow.write_all(b"GET /big HTTP/1.1\r\nhost: x\r\n\r\n")
+                    .await
+                    .unwrap();
+                let n = read_slowly(&mut slow, 1024, Duration::from_secs(3)).await;
+                (slow, n)
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let other = time_get(s.addr, "/ping", Duration::from_secs(1)).await;
+    let mut read = 0;
+    let mut conns = Vec::new();
+    for r in readers {
+        let (c, n) = r.await.unwrap();
+        read += n;
+        conns.push(c);
+    }
+    let after = rss_bytes();
+    eprintln!(
+        "128 MiB R2 object, 3 slow clients: read {read} bytes in 3 s; RSS {:.1} MiB -> {:.1} MiB; other client answered in {other:?}",
+        mib(before),
+        mib(after)
+    );
+    assert!(
+        other.is_some(),
+        "another client was not answered within 1 s"
+    );
+    assert!(read > 0);
+    assert!(
+        after < before + RSS_BOUND,
+        "RSS grew from {:.1} MiB to {:.1} MiB",
+        mib(before),
+        mib(after)
+    );
+    drop(conns);
     prompt_get(s.addr, "/ping", Duration::from_secs(2)).await;
     s.stop().await;
 }
@@ -186,7 +278,13 @@ async fn endless_upstream() -> std::net::SocketAddr {
 async fn a_fetched_body_passed_through_to_a_slow_client_keeps_memory_flat() {
     let _serial = SERIAL.lock().await;
     let upstream = endless_upstream().await;
-    let s = roomy(&[("index.js", ENDLESS)]).await;
+    let s = start_with(&[("index.js", ENDLESS)], |o| {
+        o.worker.limits.cpu_ms = 30_000;
+        o.worker.limits.memory_bytes = hearth_http::Limits::default().memory_bytes;
+        // Only the slow client may hold the body back, not this limit.
+        o.worker.limits.max_subrequest_response_bytes = usize::MAX;
+    })
+    .await;
     prompt_get(s.addr, "/ping", Duration::from_secs(5)).await;
     let before = rss_bytes();
     let mut slow = TcpStream::connect(s.addr).await.unwrap();
@@ -200,16 +298,17 @@ async fn a_fetched_body_passed_through_to_a_slow_client_keeps_memory_flat() {
         (slow, n)
     });
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(
-        prompt_get(s.addr, "/ping", Duration::from_secs(1)).await,
-        "pong"
-    );
+    let other = time_get(s.addr, "/ping", Duration::from_secs(1)).await;
     let (slow, read) = reader.await.unwrap();
     let after = rss_bytes();
     eprintln!(
-        "fetch pass-through: read {read} bytes in 3 s; RSS {:.1} MiB -> {:.1} MiB",
+        "fetch pass-through: read {read} bytes in 3 s; RSS {:.1} MiB -> {:.1} MiB; other client answered in {other:?}",
         mib(before),
         mib(after)
+    );
+    assert!(
+        other.is_some(),
+        "another client was not answered within 1 s"
     );
     assert!(read > 0);
     assert!(
@@ -320,34 +419,36 @@ async fn a_ping_over_125_bytes_closes_the_socket_with_1002() {
     s.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_client_flooding_pings_without_reading_keeps_memory_flat() {
+/// Writes `frame` over and over for up to 3 s without reading anything;
+/// returns the bytes the server took.
+async fn flood(ws: &mut TcpStream, frame: &[u8]) -> usize {
+    let mut burst = Vec::new();
+    while burst.len() < 256 * 1024 {
+        burst.extend_from_slice(frame);
+    }
+    let end = Instant::now() + Duration::from_secs(3);
+    let mut sent = 0usize;
+    while Instant::now() < end {
+        match tokio::time::timeout(Duration::from_millis(300), ws.write_all(&burst)).await {
+            Ok(Ok(())) => sent += burst.len(),
+            // Refused, or pushed back: the server stopped reading.
+            Ok(Err(_)) | Err(_) => break,
+        }
+    }
+    sent
+}
+
+async fn flood_keeps_memory_flat(what: &str, frame: Vec<u8>) {
     let _serial = SERIAL.lock().await;
     let s = roomy(&[("index.js", SOCKETS)]).await;
     prompt_get(s.addr, "/ping", Duration::from_secs(5)).await;
     let before = rss_bytes();
     let mut ws = ws_handshake(s.addr).await;
-    // Largest legal pings, plus big messages, never reading a pong.
-    let ping = client_frame(0x9, &[7u8; 125]);
-    let message = client_frame(0x2, &vec![1u8; 1024 * 1024]);
-    let end = Instant::now() + Duration::from_secs(3);
-    let mut sent = 0usize;
-    while Instant::now() < end {
-        let mut burst = Vec::new();
-        for _ in 0..512 {
-            burst.extend_from_slice(&ping);
-        }
-        burst.extend_from_slice(&message);
-        match tokio::time::timeout(Duration::from_millis(200), ws.write_all(&burst)).await {
-            Ok(Ok(())) => sent += burst.len(),
-            // The server stopped reading: the flood is pushed back.
-            Ok(Err(_)) | Err(_) => break,
-        }
-    }
+    let sent = flood(&mut ws, &frame).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let after = rss_bytes();
     eprintln!(
-        "ping flood: sent {:.1} MiB; RSS {:.1} MiB -> {:.1} MiB",
+        "{what} flood: server took {:.1} MiB; RSS {:.1} MiB -> {:.1} MiB",
         mib(sent as u64),
         mib(before),
         mib(after)
@@ -361,6 +462,16 @@ async fn a_client_flooding_pings_without_reading_keeps_memory_flat() {
     prompt_get(s.addr, "/ping", Duration::from_secs(1)).await;
     drop(ws);
     s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_flooding_big_pings_without_reading_keeps_memory_flat() {
+    flood_keeps_memory_flat("64 KiB ping", client_frame(0x9, &vec![7u8; 64 * 1024])).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_flooding_pings_without_reading_the_pongs_keeps_memory_flat() {
+    flood_keeps_memory_flat("125-byte ping", client_frame(0x9, &[7u8; 125])).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
