@@ -595,12 +595,29 @@ async fn a_body_near_the_limit_is_read_whole_with_array_buffer() {
 
 const TIMERS: &str = r#"
 let ticks = 0;
+let late = "pending";
 export default {
-  fetch(req) {
+  fetch(req, env, ctx) {
     const url = new URL(req.url);
     if (url.pathname === "/intervals") {
       for (let i = 0; i < 1000; i++) setInterval(() => { ticks++; }, 1);
       return new Response("started");
+    }
+    if (url.pathname === "/wait-until") {
+      // Timers the request still waits on (through waitUntil) run.
+      ctx.waitUntil(new Promise((resolve) => {
+        let n = 0;
+        const id = setInterval(() => { if (++n === 5) { clearInterval(id); late = "ran"; resolve(); } }, 10);
+      }));
+      return new Response("ok");
+    }
+    if (url.pathname === "/late") return new Response(late);
+    if (url.pathname === "/ws") {
+      // A request whose WebSocket is open keeps its timers.
+      const [client, server] = Object.values(new WebSocketPair());
+      server.accept();
+      setInterval(() => server.send("tick"), 20);
+      return new Response(null, { status: 101, webSocket: client });
     }
     return new Response(String(ticks));
   },
@@ -629,5 +646,24 @@ async fn intervals_of_a_finished_request_stop_with_it() {
     );
     assert_eq!(ticks_before, ticks_after, "the intervals still fire");
     assert!(cpu < Duration::from_millis(300), "{cpu:?} CPU in 1 s");
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timers_run_while_waited_on_or_while_a_websocket_is_open() {
+    let _serial = SERIAL.lock().await;
+    let s = roomy(&[("index.js", TIMERS)]).await;
+    assert_eq!(get(s.addr, "/wait-until").await.body, "ok");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while get(s.addr, "/late").await.body != "ran" {
+        assert!(Instant::now() < deadline, "the waitUntil timer never ran");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut ws = ws_handshake(s.addr).await;
+    for _ in 0..3 {
+        let (op, payload) = server_frame(&mut ws).await;
+        assert_eq!((op, &payload[..]), (0x1, &b"tick"[..]));
+    }
+    drop(ws);
     s.stop().await;
 }

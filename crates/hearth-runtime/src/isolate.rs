@@ -41,6 +41,9 @@ pub(crate) mod durable;
 /// Workers' error for a request whose promises can never settle.
 const NEVER_RESPONDS: &str = "The script will never generate a response.";
 
+/// Bytes of a fetched body read ahead of the worker's stream of it.
+const FETCH_READ_AHEAD_BYTES: usize = 256 * 1024;
+
 /// How long a shutting-down isolate waits for `waitUntil` work to finish.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
@@ -1494,8 +1497,10 @@ fn make_host_object<'js>(ctx: &Ctx<'js>, host: &Rc<Host>) -> rquickjs::Result<Ob
                 let events = h.events.clone();
                 let client = h.client.clone();
                 let id = id as u64;
-                // The body is read a chunk ahead of the worker's stream,
-                // which grants a credit each time it wants more.
+                // The body is read at most FETCH_READ_AHEAD_BYTES ahead of
+                // the worker's stream, which grants a credit each time it
+                // wants more. A small body the worker never reads still
+                // arrives whole, so its connection is freed.
                 let credits = Arc::new(tokio::sync::Semaphore::new(0));
                 h.fetch_credits.borrow_mut().insert(id, credits.clone());
                 let task = tokio::spawn(async move {
@@ -1520,13 +1525,18 @@ fn make_host_object<'js>(ctx: &Ctx<'js>, host: &Rc<Host>) -> rquickjs::Result<Ob
                     // Chunks go to JS as they arrive; the entry in
                     // `fetches` keeps the isolate awake until the end.
                     let mut seen = 0;
+                    let mut ahead = 0;
                     let error = loop {
                         match fetch::read_chunk(&mut body, &mut seen, max_body).await {
                             Ok(Some(chunk)) => {
-                                match credits.acquire().await {
-                                    Ok(permit) => permit.forget(),
-                                    Err(_) => return,
+                                if ahead >= FETCH_READ_AHEAD_BYTES {
+                                    match credits.acquire().await {
+                                        Ok(permit) => permit.forget(),
+                                        Err(_) => return,
+                                    }
+                                    ahead = 0;
                                 }
+                                ahead += chunk.len();
                                 if events
                                     .send(HostEvent::FetchChunk { id, owner, chunk })
                                     .is_err()
