@@ -957,7 +957,7 @@ impl Isolate {
                     match msg {
                         WsMessage::Text(t) => deliver.call::<_, ()>((id, 0, t)),
                         WsMessage::Binary(b) => {
-                            let buf = ArrayBuffer::new(ctx.clone(), Vec::from(b))?;
+                            let buf = ArrayBuffer::new_copy(ctx.clone(), &b[..])?;
                             deliver.call::<_, ()>((id, 1, buf))
                         }
                         WsMessage::Close { code, reason } => {
@@ -1011,7 +1011,7 @@ impl Isolate {
             HostEvent::FetchChunk { id, owner, chunk } => {
                 let owner = self.live_owner(owner);
                 self.run(owner, move |ctx, api| {
-                    let buf = ArrayBuffer::new(ctx.clone(), Vec::from(chunk))?;
+                    let buf = ArrayBuffer::new_copy(ctx.clone(), &chunk[..])?;
                     api.fetch_chunk
                         .clone()
                         .restore(ctx)?

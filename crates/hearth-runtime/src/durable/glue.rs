@@ -239,6 +239,8 @@ pub(crate) fn start_object_event(iso: &mut Isolate, job: ObjectJob, tx: Responde
                 flat.push(v);
             }
             let body = match body {
+                // Outside the counted heap, as a request body from the
+                // front is (see `start_request`).
                 Some(b) => ArrayBuffer::new(ctx.clone(), Vec::from(b))?.into_value(),
                 None => Value::new_null(ctx.clone()),
             };
@@ -301,7 +303,7 @@ pub(crate) fn deliver_reply(
                 }
                 None => 0.0,
             };
-            let body = ArrayBuffer::new(ctx.clone(), Vec::from(resp.body))?;
+            let body = ArrayBuffer::new_copy(ctx.clone(), &resp.body[..])?;
             api.durable.reply.clone().restore(ctx)?.call::<_, ()>((
                 call as f64,
                 resp.status,
