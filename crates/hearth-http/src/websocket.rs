@@ -264,7 +264,12 @@ pub async fn bridge(upgraded: hyper::upgrade::Upgraded, channel: WebSocketChanne
                         // The reader hands the client's answering close to
                         // the worker; a client that never answers counts as
                         // an abnormal closure.
-                        if wr.write_all(&close_frame(code, &reason)).await.is_ok()
+                        let sent = tokio::time::timeout(
+                            CLOSE_ANSWER_WAIT,
+                            wr.write_all(&close_frame(code, &reason)),
+                        )
+                        .await;
+                        if matches!(sent, Ok(Ok(())))
                             && tokio::time::timeout(CLOSE_ANSWER_WAIT, &mut reader)
                                 .await
                                 .is_ok()

@@ -332,6 +332,12 @@ export default {
     const [client, server] = Object.values(new WebSocketPair());
     server.accept();
     server.addEventListener("message", (e) => {
+      if (e.data instanceof ArrayBuffer) {
+        // A slow consumer: 20 ms per message.
+        const end = Date.now() + 20;
+        while (Date.now() < end) {}
+        return;
+      }
       if (e.data === "flood") {
         const msg = new Uint8Array(64 * 1024);
         // Far more than a client that does not read can take.
@@ -472,6 +478,11 @@ async fn a_client_flooding_big_pings_without_reading_keeps_memory_flat() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_flooding_pings_without_reading_the_pongs_keeps_memory_flat() {
     flood_keeps_memory_flat("125-byte ping", client_frame(0x9, &[7u8; 125])).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_sending_faster_than_the_worker_handles_keeps_memory_flat() {
+    flood_keeps_memory_flat("1 MiB message", client_frame(0x2, &vec![1u8; 1024 * 1024])).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
