@@ -678,3 +678,117 @@ async fn timers_run_while_waited_on_or_while_a_websocket_is_open() {
     drop(ws);
     s.stop().await;
 }
+
+const UPLOADS: &str = r#"
+export default {
+  async fetch(req) {
+    const url = new URL(req.url);
+    if (req.body === null) return new Response("pong");
+    const reader = req.body.getReader();
+    if (url.pathname === "/first") {
+      // Answers from the first chunk, before the rest has been sent.
+      const first = await reader.read();
+      return new Response(`first ${first.value.byteLength > 0}`);
+    }
+    let n = 0;
+    for (;;) {
+      const r = await reader.read();
+      if (r.done) break;
+      n += r.value.byteLength;
+    }
+    return new Response(String(n));
+  },
+};
+"#;
+
+/// Sends a PUT's head declaring `len` bytes of body.
+async fn put_head(addr: std::net::SocketAddr, path: &str, len: u64) -> TcpStream {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(
+        format!("PUT {path} HTTP/1.1\r\nhost: x\r\ncontent-length: {len}\r\n\r\n").as_bytes(),
+    )
+    .await
+    .unwrap();
+    s
+}
+
+/// The response's head and body as text, up to the end of the connection
+/// or `within`.
+async fn read_response(s: &mut TcpStream, within: Duration) -> String {
+    let mut out = Vec::new();
+    let mut buf = vec![0u8; 4096];
+    let end = Instant::now() + within;
+    while Instant::now() < end {
+        match tokio::time::timeout(Duration::from_millis(200), s.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => break,
+            Ok(Ok(n)) => {
+                out.extend_from_slice(&buf[..n]);
+                let text = String::from_utf8_lossy(&out);
+                if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                    let len = head
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length: ")
+                                .map(str::to_owned)
+                        })
+                        .and_then(|n| n.trim().parse::<usize>().ok());
+                    if len.is_some_and(|len| body.len() >= len) {
+                        break;
+                    }
+                }
+            }
+            Err(_) => {}
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_body_reaches_the_worker_while_still_arriving() {
+    let _serial = SERIAL.lock().await;
+    let s = roomy(&[("index.js", UPLOADS)]).await;
+    let mut up = put_head(s.addr, "/first", 8 * 1024 * 1024).await;
+    up.write_all(&vec![3u8; 64 * 1024]).await.unwrap();
+    // The rest is never sent: the worker answers from what it has.
+    let response = read_response(&mut up, Duration::from_secs(5)).await;
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(response.ends_with("first true"), "{response}");
+    drop(up);
+    prompt_get(s.addr, "/first", Duration::from_secs(2)).await;
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_upload_read_as_a_stream_keeps_memory_flat() {
+    let _serial = SERIAL.lock().await;
+    const SIZE: u64 = 256 * 1024 * 1024;
+    let s = start_with(&[("index.js", UPLOADS)], |o| {
+        o.worker.limits.cpu_ms = 30_000;
+        o.worker.limits.memory_bytes = hearth_http::Limits::default().memory_bytes;
+        o.worker.limits.max_request_body_bytes = SIZE as usize;
+    })
+    .await;
+    let before = rss_bytes();
+    let mut up = put_head(s.addr, "/count", SIZE).await;
+    let block = vec![9u8; 1024 * 1024];
+    let mut peak = before;
+    for _ in 0..SIZE / block.len() as u64 {
+        up.write_all(&block).await.unwrap();
+        peak = peak.max(rss_bytes());
+    }
+    let response = read_response(&mut up, Duration::from_secs(30)).await;
+    eprintln!(
+        "256 MiB upload read as a stream: RSS {:.1} MiB -> peak {:.1} MiB",
+        mib(before),
+        mib(peak)
+    );
+    assert!(response.ends_with(&format!("\r\n\r\n{SIZE}")), "{response}");
+    assert!(
+        peak < before + RSS_BOUND,
+        "RSS grew from {:.1} MiB to {:.1} MiB",
+        mib(before),
+        mib(peak)
+    );
+    s.stop().await;
+}

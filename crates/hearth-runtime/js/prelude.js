@@ -96,8 +96,17 @@
   define("setInterval", (fn, ms, ...args) => addTimer(fn, ms, args, true));
   define("clearTimeout", (id) => { timers.delete(Number(id)); });
   define("clearInterval", (id) => { timers.delete(Number(id)); });
-  // The host cancelled these with the request that set them.
-  function dropTimers(ids) { for (const id of ids) timers.delete(id); }
+  // The host ended these requests: their timers are cancelled and a body
+  // they did not read is gone.
+  function endIo(timerIds, rids) {
+    for (const id of timerIds) timers.delete(id);
+    for (const rid of rids) {
+      const h = requestBodies.get(rid);
+      if (h === undefined) continue;
+      requestBodies.delete(rid);
+      try { h.error(new TypeError("The request body is no longer available: its request has ended.")); } catch (_) { /* closed */ }
+    }
+  }
   define("queueMicrotask", (fn) => {
     if (typeof fn !== "function") throw new TypeError("The callback provided as parameter 1 is not a function.");
     Promise.resolve().then(() => fn());
@@ -130,8 +139,31 @@
     const body = kind === 0 ? null : p[4];
     return [p[0], p[1], p[2], body, p[5] ?? null, kind === 3];
   }
+  // Request bodies still arriving, by request: the stream controllers the
+  // host's chunks go to.
+  const requestBodies = new Map();
   function makeRequest(method, url, headers, body, cf) {
+    if (typeof body === "number") {
+      // A streamed body: the host sends a chunk each time the stream pulls.
+      const rid = body;
+      const pair = W.newStream(() => host.bodyPull(rid), true);
+      requestBodies.set(rid, pair[1]);
+      return W.makeRequest(method, url, headers, pair[0], cf);
+    }
     return W.makeRequest(method, url, headers, body === null ? null : new Uint8Array(body), cf);
+  }
+  function bodyChunk(rid, buf, message) {
+    const h = requestBodies.get(rid);
+    if (h === undefined) return;
+    if (buf !== undefined && buf !== null) {
+      try { h.enqueue(new Uint8Array(buf)); } catch (_) { requestBodies.delete(rid); }
+      return;
+    }
+    requestBodies.delete(rid);
+    try {
+      if (message === undefined || message === null) h.close();
+      else h.error(new TypeError(message));
+    } catch (_) { /* cancelled */ }
   }
 
   // ---- dispatch --------------------------------------------------------------
@@ -540,5 +572,5 @@
 
   Object.defineProperty(G, Symbol.for("hearth.cloudflare:workers"), { value: cloudflareWorkers });
 
-  return { dispatch, wsDeliver, setEnv, setHandler, fireTimer, fetchDone, fetchFailed, fetchChunk, fetchEnd, streamReady, dropTimers, cloudflareWorkers };
+  return { dispatch, wsDeliver, setEnv, setHandler, fireTimer, fetchDone, fetchFailed, fetchChunk, fetchEnd, streamReady, bodyChunk, endIo, cloudflareWorkers };
 })

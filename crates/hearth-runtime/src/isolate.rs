@@ -69,6 +69,13 @@ pub(crate) enum HostEvent {
         /// until it is delivered.
         permit: Option<tokio::sync::OwnedSemaphorePermit>,
     },
+    /// The next chunk of a request body the worker asked for (`None`: the
+    /// end), with the receiver to put back.
+    BodyChunk {
+        rid: u64,
+        rx: mpsc::Receiver<Result<Bytes, String>>,
+        item: Option<Result<Bytes, String>>,
+    },
     /// A full response body channel has room again (`open`), or its
     /// reader went away.
     StreamReady { rid: u64, open: bool },
@@ -193,6 +200,15 @@ struct Host {
     fetch_credits: RefCell<HashMap<u64, Arc<tokio::sync::Semaphore>>>,
     /// Timers of requests that ended, still to be dropped on the JS side.
     cancelled_timers: RefCell<Vec<u64>>,
+    /// Requests that ended, whose JS-side state (a streamed body) is still
+    /// to be dropped.
+    ended_requests: RefCell<Vec<u64>>,
+    /// Request bodies still arriving, by request, while no read is pending.
+    request_bodies: RefCell<HashMap<u64, mpsc::Receiver<Result<Bytes, String>>>>,
+    /// Reads of request bodies waiting for the client.
+    body_pulls: Cell<usize>,
+    /// Requests whose body is streamed, until they end.
+    streamed_bodies: RefCell<HashSet<u64>>,
     /// Outgoing HTTP(S) client; its connection pool lives on this loop.
     client: fetch::Client,
     /// Open streamed response bodies, by request.
@@ -255,10 +271,16 @@ impl Host {
 
     fn finish(&self, rid: u64) {
         let slot = self.slots.borrow_mut().remove(&rid);
-        if let Some(slot) = &slot
-            && slot.scoped_io
-        {
-            self.end_io(rid);
+        if let Some(slot) = &slot {
+            // A body the worker did not read is not read further: the
+            // front stops taking it from the client.
+            if self.streamed_bodies.borrow_mut().remove(&rid) {
+                self.request_bodies.borrow_mut().remove(&rid);
+                self.ended_requests.borrow_mut().push(rid);
+            }
+            if slot.scoped_io {
+                self.end_io(rid);
+            }
         }
         if let Some(mut slot) = slot
             && let Some(tx) = slot.responder.take()
@@ -450,7 +472,8 @@ struct Api {
     fetch_chunk: Persistent<Function<'static>>,
     fetch_end: Persistent<Function<'static>>,
     stream_ready: Persistent<Function<'static>>,
-    drop_timers: Persistent<Function<'static>>,
+    body_chunk: Persistent<Function<'static>>,
+    end_io: Persistent<Function<'static>>,
     events: crate::events::EventApi,
     durable: durable::JsApi,
 }
@@ -577,6 +600,10 @@ impl Isolate {
             fetches: RefCell::new(HashMap::new()),
             fetch_credits: RefCell::new(HashMap::new()),
             cancelled_timers: RefCell::new(Vec::new()),
+            ended_requests: RefCell::new(Vec::new()),
+            request_bodies: RefCell::new(HashMap::new()),
+            body_pulls: Cell::new(0),
+            streamed_bodies: RefCell::new(HashSet::new()),
             client: fetch::client(&config.extra_root_certs).map_err(StartError::Engine)?,
             streams: RefCell::new(HashMap::new()),
             stream_waits: Cell::new(0),
@@ -714,7 +741,8 @@ impl Isolate {
                 fetch_chunk: Persistent::save(&ctx, get("fetchChunk")?),
                 fetch_end: Persistent::save(&ctx, get("fetchEnd")?),
                 stream_ready: Persistent::save(&ctx, get("streamReady")?),
-                drop_timers: Persistent::save(&ctx, get("dropTimers")?),
+                body_chunk: Persistent::save(&ctx, get("bodyChunk")?),
+                end_io: Persistent::save(&ctx, get("endIo")?),
                 events,
                 durable: durable_api,
             };
@@ -873,15 +901,32 @@ impl Isolate {
             url,
             headers,
             body,
+            body_stream,
             ..
         } = req;
+        let streamed = match body_stream {
+            Some(stream) => {
+                let rx = stream.take().unwrap_or_else(|| {
+                    let (tx, rx) = mpsc::channel(1);
+                    let _ = tx.try_send(Err(crate::REQUEST_BODY_TAKEN.into()));
+                    rx
+                });
+                self.host.request_bodies.borrow_mut().insert(rid, rx);
+                self.host.streamed_bodies.borrow_mut().insert(rid);
+                true
+            }
+            None => false,
+        };
         self.run(rid, move |ctx, api| {
             let mut flat = Vec::with_capacity(headers.len() * 2);
             for (k, v) in headers {
                 flat.push(k);
                 flat.push(v);
             }
-            let body = if body.is_empty() && (method == "GET" || method == "HEAD") {
+            let body = if streamed {
+                // Read from the host as the worker pulls it.
+                Value::new_number(ctx.clone(), rid as f64)
+            } else if body.is_empty() && (method == "GET" || method == "HEAD") {
                 Value::new_null(ctx.clone())
             } else {
                 // Backed by Rust memory, outside the heap QuickJS counts
@@ -966,6 +1011,29 @@ impl Isolate {
                     }
                 });
                 drop(permit);
+            }
+            HostEvent::BodyChunk { rid, rx, item } => {
+                self.host
+                    .body_pulls
+                    .set(self.host.body_pulls.get().saturating_sub(1));
+                let live = self.host.slots.borrow().contains_key(&rid);
+                if !live {
+                    return;
+                }
+                if matches!(item, Some(Ok(_))) {
+                    self.host.request_bodies.borrow_mut().insert(rid, rx);
+                }
+                self.run(rid, move |ctx, api| {
+                    let f = api.body_chunk.clone().restore(ctx)?;
+                    match item {
+                        Some(Ok(chunk)) => {
+                            let buf = ArrayBuffer::new(ctx.clone(), Vec::from(chunk))?;
+                            f.call::<_, ()>((rid as f64, buf))
+                        }
+                        Some(Err(e)) => f.call::<_, ()>((rid as f64, (), e)),
+                        None => f.call::<_, ()>((rid as f64, ())),
+                    }
+                });
             }
             HostEvent::StreamReady { rid, open } => {
                 self.host
@@ -1074,6 +1142,9 @@ impl Isolate {
         self.host.fetch_credits.borrow_mut().clear();
         self.host.timers.borrow_mut().clear();
         self.host.cancelled_timers.borrow_mut().clear();
+        self.host.ended_requests.borrow_mut().clear();
+        self.host.request_bodies.borrow_mut().clear();
+        self.host.streamed_bodies.borrow_mut().clear();
     }
 
     /// Serves until shut down, or until the isolate must be rebuilt.
@@ -1086,7 +1157,7 @@ impl Isolate {
             if self.host.out_of_memory.get() {
                 return Exit::Rebuild;
             }
-            self.drop_cancelled_timers();
+            self.drop_ended_io();
             if !self.host.slots.borrow().is_empty() && self.idle() {
                 self.reap_hung();
             }
@@ -1119,6 +1190,7 @@ impl Isolate {
             && self.host.fetches.borrow().is_empty()
             && self.host.sockets.borrow().is_empty()
             && self.host.stream_waits.get() == 0
+            && self.host.body_pulls.get() == 0
             && !self.host.durable.busy()
             && self.events.is_empty()
     }
@@ -1149,15 +1221,21 @@ impl Isolate {
         }
     }
 
-    /// Frees the JS side of timers whose request ended.
-    fn drop_cancelled_timers(&self) {
-        let ids = self.host.cancelled_timers.take();
-        if ids.is_empty() {
+    /// Frees the JS side of what ended requests left: timers, unread
+    /// streamed bodies.
+    fn drop_ended_io(&self) {
+        let timers = self.host.cancelled_timers.take();
+        let requests = self.host.ended_requests.take();
+        if timers.is_empty() && requests.is_empty() {
             return;
         }
         self.run(0, move |ctx, api| {
-            let ids: Vec<f64> = ids.into_iter().map(|id| id as f64).collect();
-            api.drop_timers.clone().restore(ctx)?.call::<_, ()>((ids,))
+            let timers: Vec<f64> = timers.into_iter().map(|id| id as f64).collect();
+            let requests: Vec<f64> = requests.into_iter().map(|id| id as f64).collect();
+            api.end_io
+                .clone()
+                .restore(ctx)?
+                .call::<_, ()>((timers, requests))
         });
     }
 
@@ -1567,6 +1645,24 @@ fn make_host_object<'js>(ctx: &Ctx<'js>, host: &Rc<Host>) -> rquickjs::Result<Ob
                 task.abort();
             }
             h.fetch_credits.borrow_mut().remove(&id);
+        })?,
+    )?;
+
+    let h = host.clone();
+    obj.set(
+        "bodyPull",
+        Function::new(ctx.clone(), move |rid: f64| {
+            let rid = rid as u64;
+            // Absent while a read is already waiting, or after the end.
+            let Some(mut rx) = h.request_bodies.borrow_mut().remove(&rid) else {
+                return;
+            };
+            let events = h.events.clone();
+            h.body_pulls.set(h.body_pulls.get() + 1);
+            tokio::spawn(async move {
+                let item = rx.recv().await;
+                let _ = events.send(HostEvent::BodyChunk { rid, rx, item });
+            });
         })?,
     )?;
 

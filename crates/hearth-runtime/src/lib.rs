@@ -71,7 +71,63 @@ pub struct WorkerRequest {
     /// Absolute URL, e.g. `http://example.com/path?q=1`.
     pub url: String,
     pub headers: Vec<(String, String)>,
+    /// The whole body, unless `body_stream` is set (then this is empty).
     pub body: Bytes,
+    /// Set when the body is still arriving: the worker reads it as a
+    /// stream, as fast as it wants it.
+    pub body_stream: Option<RequestBodyStream>,
+}
+
+impl WorkerRequest {
+    /// The whole body, waiting for a streamed one to arrive.
+    pub async fn collect_body(&mut self) -> Result<Bytes, String> {
+        let Some(stream) = self.body_stream.take() else {
+            return Ok(std::mem::take(&mut self.body));
+        };
+        let Some(mut rx) = stream.take() else {
+            return Err(REQUEST_BODY_TAKEN.into());
+        };
+        let mut out = Vec::new();
+        while let Some(chunk) = rx.recv().await {
+            out.extend_from_slice(&chunk?);
+        }
+        Ok(Bytes::from(out))
+    }
+}
+
+/// Why a streamed request body cannot be read again.
+pub(crate) const REQUEST_BODY_TAKEN: &str =
+    "The request body was already read by an isolate that has since stopped.";
+
+/// Chunks of a request body that may wait for the worker to read them; the
+/// front stops reading from the client past it.
+pub const REQUEST_BODY_CHUNKS: usize = 4;
+
+/// A request body still arriving: chunks in order, then the channel closes;
+/// an `Err` means the client's body failed (and names why). Cloning shares
+/// it: whichever isolate takes it first reads it.
+#[derive(Debug, Clone)]
+pub struct RequestBodyStream(std::sync::Arc<std::sync::Mutex<Option<BodyChunks>>>);
+
+/// Chunks of a body in order; an `Err` ends it early and says why.
+type BodyChunks = tokio::sync::mpsc::Receiver<Result<Bytes, String>>;
+
+impl RequestBodyStream {
+    /// A stream and the sender the front feeds it through.
+    pub fn channel() -> (tokio::sync::mpsc::Sender<Result<Bytes, String>>, Self) {
+        let (tx, rx) = tokio::sync::mpsc::channel(REQUEST_BODY_CHUNKS);
+        (
+            tx,
+            Self(std::sync::Arc::new(std::sync::Mutex::new(Some(rx)))),
+        )
+    }
+
+    pub(crate) fn take(&self) -> Option<BodyChunks> {
+        match self.0.lock() {
+            Ok(mut g) => g.take(),
+            Err(poisoned) => poisoned.into_inner().take(),
+        }
+    }
 }
 
 /// Chunks of a streamed body that may wait between the isolate and the

@@ -520,11 +520,14 @@ function hostRequestParts(req) {
 // host pushes as data arrives (desiredSize tells it when to slow down).
 // `onPull` is called each time the stream wants another chunk, so the host
 // reads its source only as fast as the worker consumes it.
-function hostNewStream(onPull) {
+// `external` marks a request body: read whole, it is joined outside the
+// counted heap.
+function hostNewStream(onPull, external) {
   let controller;
   const source = { start(c) { controller = c; } };
   if (typeof onPull === "function") source.pull = () => { onPull(); };
   const stream = new ReadableStream(source, { highWaterMark: 65536, size: (c) => c.byteLength });
+  if (external === true) stream[kExternal] = true;
   // Plain functions, so the host can call them without binding `this`.
   const handle = {
     enqueue: (chunk) => controller.enqueue(chunk),

@@ -549,6 +549,7 @@ fn make_natives<'js>(ctx: &Ctx<'js>, host: &Rc<Host>) -> rquickjs::Result<Object
                         } else {
                             value_to_bytes(&d)?
                         },
+                        body_stream: None,
                     })
                 } else {
                     ServiceCall::Rpc {
