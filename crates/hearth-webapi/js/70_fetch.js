@@ -516,12 +516,10 @@ function hostRequestParts(req) {
 }
 
 // A byte stream the host feeds: [stream, controller]. The controller has
-// enqueue(Uint8Array), close() and error(e); `pull` is not needed because the
-// host pushes as data arrives (desiredSize tells it when to slow down).
-// `onPull` is called each time the stream wants another chunk, so the host
-// reads its source only as fast as the worker consumes it.
-// `external` marks a request body: read whole, it is joined outside the
-// counted heap.
+// enqueue(Uint8Array), close() and error(e). `onPull` is called each time the
+// stream wants another chunk, so the host reads its source only as fast as
+// the worker consumes it. `external` marks a request body: read whole, it is
+// joined outside the counted heap.
 function hostNewStream(onPull, external) {
   let controller;
   const source = { start(c) { controller = c; } };
