@@ -112,6 +112,8 @@ struct Slot {
     /// Whether the request's timers and unread fetch bodies end with it.
     /// A Durable Object's timers belong to the object, not to one request.
     scoped_io: bool,
+    /// Whether it ever set a timer (so ending it has timers to look for).
+    set_timers: bool,
 }
 
 impl Slot {
@@ -123,6 +125,7 @@ impl Slot {
             pass_through: false,
             subrequests: 0,
             scoped_io,
+            set_timers: false,
         }
     }
 }
@@ -272,13 +275,14 @@ impl Host {
     fn finish(&self, rid: u64) {
         let slot = self.slots.borrow_mut().remove(&rid);
         if let Some(slot) = &slot {
+            let (timers, fetches) = (slot.set_timers, slot.subrequests > 0);
             // A body the worker did not read is not read further: the
             // front stops taking it from the client.
             if self.streamed_bodies.borrow_mut().remove(&rid) {
                 self.request_bodies.borrow_mut().remove(&rid);
                 self.ended_requests.borrow_mut().push(rid);
             }
-            if slot.scoped_io {
+            if slot.scoped_io && (timers || fetches) {
                 self.end_io(rid);
             }
         }
@@ -1279,9 +1283,11 @@ fn make_host_object<'js>(ctx: &Ctx<'js>, host: &Rc<Host>) -> rquickjs::Result<Ob
         "timerStart",
         Function::new(ctx.clone(), move |id: f64, delay: f64| {
             let at = Instant::now() + Duration::from_millis(delay.max(0.0) as u64);
-            h.timers
-                .borrow_mut()
-                .push(Reverse((at, id as u64, h.owner.get())));
+            let owner = h.owner.get();
+            if let Some(slot) = h.slots.borrow_mut().get_mut(&owner) {
+                slot.set_timers = true;
+            }
+            h.timers.borrow_mut().push(Reverse((at, id as u64, owner)));
         })?,
     )?;
 
