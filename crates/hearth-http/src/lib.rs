@@ -588,21 +588,13 @@ async fn handle_worker(
 ) -> Response<Body> {
     let head = req.method() == http::Method::HEAD;
     let limit = state.options.worker.limits.max_request_body_bytes;
-    let too_large = || {
-        text(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!(
-                "413 Payload Too Large: the request body exceeds {limit} bytes (limits.max_request_body_bytes)."
-            ),
-        )
-    };
     let declared = req
         .headers()
         .get(http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit as u64) {
-        return too_large();
+        return too_large(limit);
     }
     let id = format!(
         "{:016x}",
@@ -615,21 +607,14 @@ async fn handle_worker(
     let permit = parts.extensions.remove::<ConnPermit>();
     let ws_key = websocket::upgrade_key(&parts.headers);
     let body = conn::MinRate::new(body, &state.options.connections);
-    let body = match Limited::new(body, limit).collect().await {
-        Ok(b) => b.to_bytes(),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => return too_large(),
-        Err(e) if e.is::<BodyTooSlow>() => {
-            state.metrics.slow_bodies.fetch_add(1, Ordering::Relaxed);
-            return text(
-                StatusCode::REQUEST_TIMEOUT,
-                format!("408 Request Timeout: {e}.\n"),
-            );
-        }
-        Err(e) => {
-            return text(
-                StatusCode::BAD_REQUEST,
-                format!("400 Bad Request: cannot read the request body: {e}"),
-            );
+    let (body, body_stream) = if declared.is_some_and(|n| n > BUFFERED_BODY_BYTES) {
+        // Read while the worker runs, as fast as it reads: a large body
+        // never sits in memory whole unless the worker asks for it so.
+        (Bytes::new(), Some(stream_body(body, limit, state.clone())))
+    } else {
+        match read_body(body, limit, &state.metrics).await {
+            Ok(b) => (b, None),
+            Err(response) => return response,
         }
     };
     let host = parts
@@ -662,6 +647,7 @@ async fn handle_worker(
         url,
         headers,
         body,
+        body_stream,
     };
     let pool = match routes::pick(&state.routes, &host, path) {
         Some(i) if i > 0 => state.others.get(i - 1).unwrap_or(&state.pool),
@@ -736,6 +722,88 @@ async fn handle_worker(
             .or_insert(v);
     }
     response
+}
+
+/// Request bodies with a declared length up to this are read whole before
+/// the worker starts; longer ones reach it as a stream while arriving.
+/// Bodies of unknown length are read whole, so one over the limit is still
+/// answered 413.
+pub const BUFFERED_BODY_BYTES: u64 = 1024 * 1024;
+
+fn too_large(limit: usize) -> Response<Body> {
+    text(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        format!(
+            "413 Payload Too Large: the request body exceeds {limit} bytes (limits.max_request_body_bytes)."
+        ),
+    )
+}
+
+/// The whole body, or the error response for it.
+async fn read_body(
+    body: conn::MinRate<Incoming>,
+    limit: usize,
+    metrics: &metrics::Metrics,
+) -> Result<Bytes, Response<Body>> {
+    match Limited::new(body, limit).collect().await {
+        Ok(b) => Ok(b.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large(limit)),
+        Err(e) if e.is::<BodyTooSlow>() => {
+            metrics.slow_bodies.fetch_add(1, Ordering::Relaxed);
+            Err(text(
+                StatusCode::REQUEST_TIMEOUT,
+                format!("408 Request Timeout: {e}.\n"),
+            ))
+        }
+        Err(e) => Err(text(
+            StatusCode::BAD_REQUEST,
+            format!("400 Bad Request: cannot read the request body: {e}"),
+        )),
+    }
+}
+
+/// Feeds a request body to the worker chunk by chunk; stops reading from
+/// the client while the worker has not taken the chunks already read, and
+/// once the worker's request has ended.
+fn stream_body(
+    mut body: conn::MinRate<Incoming>,
+    limit: usize,
+    state: Arc<State>,
+) -> hearth_runtime::RequestBodyStream {
+    let (tx, stream) = hearth_runtime::RequestBodyStream::channel();
+    tokio::spawn(async move {
+        let mut seen = 0usize;
+        loop {
+            let item = match body.frame().await {
+                None => return,
+                Some(Ok(frame)) => match frame.into_data() {
+                    Ok(data) => {
+                        seen += data.len();
+                        if seen > limit {
+                            Err(format!(
+                                "the request body exceeds {limit} bytes (limits.max_request_body_bytes)"
+                            ))
+                        } else {
+                            Ok(data)
+                        }
+                    }
+                    // Trailers carry no body bytes.
+                    Err(_) => continue,
+                },
+                Some(Err(e)) => {
+                    if e.is::<BodyTooSlow>() {
+                        state.metrics.slow_bodies.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(format!("cannot read the request body: {e}"))
+                }
+            };
+            let last = item.is_err();
+            if tx.send(item).await.is_err() || last {
+                return;
+            }
+        }
+    });
+    stream
 }
 
 /// The assets' answer, or `None` when the worker should answer.

@@ -9,8 +9,17 @@ use hyper_util::rt::TokioIo;
 use sha1::{Digest, Sha1};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 
-/// Largest message accepted from a client (Workers' limit is 1 MiB).
-pub const MAX_WEBSOCKET_MESSAGE_BYTES: usize = 1024 * 1024;
+/// Largest message accepted from a client: Workers' WebSocket message
+/// limit, 32 MiB. A bigger one closes the connection with 1009.
+pub const MAX_WEBSOCKET_MESSAGE_BYTES: usize = 32 * 1024 * 1024;
+
+/// Largest control frame payload (ping, pong, close), per RFC 6455 5.5.
+pub const MAX_CONTROL_FRAME_BYTES: u64 = 125;
+
+/// Frames (pongs, a protocol close) the connection may owe the client. A
+/// client that pings without reading the pongs stops being read past it,
+/// rather than pongs queueing without bound.
+const CONTROL_QUEUE_FRAMES: usize = 8;
 
 const GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
@@ -88,14 +97,25 @@ async fn read_frame<R: AsyncRead + Unpin>(
             }
             n => n as u64,
         };
+        if opcode & 0x8 != 0 && (len > MAX_CONTROL_FRAME_BYTES || !fin) {
+            return Err(ReadError::Protocol(
+                1002,
+                "control frames must be unfragmented and at most 125 bytes",
+            ));
+        }
         let buffered = partial.as_ref().map(|(_, d)| d.len()).unwrap_or(0) as u64;
         if len + buffered > MAX_WEBSOCKET_MESSAGE_BYTES as u64 {
             return Err(ReadError::Protocol(1009, "message too big"));
         }
         let mut mask = [0u8; 4];
         r.read_exact(&mut mask).await?;
-        let mut data = vec![0u8; len as usize];
-        r.read_exact(&mut data).await?;
+        // Grown as bytes arrive, so a declared length costs nothing until
+        // the client has sent that much.
+        let mut data = Vec::new();
+        let got = (&mut *r).take(len).read_to_end(&mut data).await?;
+        if (got as u64) < len {
+            return Err(ReadError::Io);
+        }
         for (i, b) in data.iter_mut().enumerate() {
             *b ^= mask[i % 4];
         }
@@ -184,7 +204,8 @@ pub async fn bridge(upgraded: hyper::upgrade::Upgraded, channel: WebSocketChanne
         mut outgoing,
         incoming,
     } = channel;
-    let (pong_tx, mut pong_rx) = tokio::sync::mpsc::unbounded_channel::<Vec<u8>>();
+    let overflow = outgoing.overflow();
+    let (pong_tx, mut pong_rx) = tokio::sync::mpsc::channel::<Vec<u8>>(CONTROL_QUEUE_FRAMES);
     let reader_sink = incoming.clone();
     let mut reader = tokio::spawn(async move {
         let mut partial = None;
@@ -192,12 +213,20 @@ pub async fn bridge(upgraded: hyper::upgrade::Upgraded, channel: WebSocketChanne
             match read_frame(&mut rd, &mut partial).await {
                 Ok(Frame::Message(m)) => {
                     let close = matches!(m, WsMessage::Close { .. });
-                    if !reader_sink.send(m) || close {
+                    let delivered = if close {
+                        reader_sink.send(m)
+                    } else {
+                        // Waits while the worker has too much unread.
+                        reader_sink.deliver(m).await
+                    };
+                    if !delivered || close {
                         return;
                     }
                 }
                 Ok(Frame::Ping(p)) => {
-                    let _ = pong_tx.send(encode_frame(0xA, &p));
+                    if pong_tx.send(encode_frame(0xA, &p)).await.is_err() {
+                        return;
+                    }
                 }
                 Ok(Frame::Pong) => {}
                 Err(ReadError::Io) => {
@@ -208,7 +237,7 @@ pub async fn bridge(upgraded: hyper::upgrade::Upgraded, channel: WebSocketChanne
                     return;
                 }
                 Err(ReadError::Protocol(code, why)) => {
-                    let _ = pong_tx.send(close_frame(code, why));
+                    let _ = pong_tx.send(close_frame(code, why)).await;
                     reader_sink.send(WsMessage::Close {
                         code,
                         reason: why.to_string(),
@@ -220,6 +249,13 @@ pub async fn bridge(upgraded: hyper::upgrade::Upgraded, channel: WebSocketChanne
     });
     loop {
         tokio::select! {
+            // The worker sent more than the client takes: drop the
+            // connection (a close frame cannot get past the backlog) and
+            // free the queue.
+            _ = overflow.wait() => {
+                tracing::warn!(target: "hearth::http", "WebSocket closed with 1009: the client did not read what the worker sent");
+                break;
+            }
             msg = outgoing.recv() => {
                 let frame = match msg {
                     Some(WsMessage::Text(t)) => encode_frame(0x1, t.as_bytes()),
@@ -228,7 +264,12 @@ pub async fn bridge(upgraded: hyper::upgrade::Upgraded, channel: WebSocketChanne
                         // The reader hands the client's answering close to
                         // the worker; a client that never answers counts as
                         // an abnormal closure.
-                        if wr.write_all(&close_frame(code, &reason)).await.is_ok()
+                        let sent = tokio::time::timeout(
+                            CLOSE_ANSWER_WAIT,
+                            wr.write_all(&close_frame(code, &reason)),
+                        )
+                        .await;
+                        if matches!(sent, Ok(Ok(())))
                             && tokio::time::timeout(CLOSE_ANSWER_WAIT, &mut reader)
                                 .await
                                 .is_ok()
@@ -247,7 +288,11 @@ pub async fn bridge(upgraded: hyper::upgrade::Upgraded, channel: WebSocketChanne
                         break;
                     }
                 };
-                if wr.write_all(&frame).await.is_err() {
+                let written = tokio::select! {
+                    r = wr.write_all(&frame) => r.is_ok(),
+                    _ = overflow.wait() => false,
+                };
+                if !written {
                     break;
                 }
             }
@@ -267,6 +312,6 @@ pub async fn bridge(upgraded: hyper::upgrade::Upgraded, channel: WebSocketChanne
             }
         }
     }
-    let _ = wr.shutdown().await;
+    let _ = tokio::time::timeout(CLOSE_ANSWER_WAIT, wr.shutdown()).await;
     reader.abort();
 }

@@ -86,6 +86,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             url: format!("http://localhost{path}"),
             headers: vec![],
             body: Bytes::new(),
+            body_stream: None,
         }))?;
         print!("{}", String::from_utf8_lossy(&response.body));
     }

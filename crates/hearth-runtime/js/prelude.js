@@ -96,6 +96,17 @@
   define("setInterval", (fn, ms, ...args) => addTimer(fn, ms, args, true));
   define("clearTimeout", (id) => { timers.delete(Number(id)); });
   define("clearInterval", (id) => { timers.delete(Number(id)); });
+  // The host ended these requests: their timers are cancelled and a body
+  // they did not read is gone.
+  function endIo(timerIds, rids) {
+    for (const id of timerIds) timers.delete(id);
+    for (const rid of rids) {
+      const h = requestBodies.get(rid);
+      if (h === undefined) continue;
+      requestBodies.delete(rid);
+      try { h.error(new TypeError("The request body is no longer available: its request has ended.")); } catch (_) { /* closed */ }
+    }
+  }
   define("queueMicrotask", (fn) => {
     if (typeof fn !== "function") throw new TypeError("The callback provided as parameter 1 is not a function.");
     Promise.resolve().then(() => fn());
@@ -128,8 +139,31 @@
     const body = kind === 0 ? null : p[4];
     return [p[0], p[1], p[2], body, p[5] ?? null, kind === 3];
   }
+  // Request bodies still arriving, by request: the stream controllers the
+  // host's chunks go to.
+  const requestBodies = new Map();
   function makeRequest(method, url, headers, body, cf) {
+    if (typeof body === "number") {
+      // A streamed body: the host sends a chunk each time the stream pulls.
+      const rid = body;
+      const pair = W.newStream(() => host.bodyPull(rid), true);
+      requestBodies.set(rid, pair[1]);
+      return W.makeRequest(method, url, headers, pair[0], cf);
+    }
     return W.makeRequest(method, url, headers, body === null ? null : new Uint8Array(body), cf);
+  }
+  function bodyChunk(rid, buf, message) {
+    const h = requestBodies.get(rid);
+    if (h === undefined) return;
+    if (buf !== undefined && buf !== null) {
+      try { h.enqueue(new Uint8Array(buf)); } catch (_) { requestBodies.delete(rid); }
+      return;
+    }
+    requestBodies.delete(rid);
+    try {
+      if (message === undefined || message === null) h.close();
+      else h.error(new TypeError(message));
+    } catch (_) { /* cancelled */ }
   }
 
   // ---- dispatch --------------------------------------------------------------
@@ -197,14 +231,28 @@
     host.respond(rid, out);
     settle(rid, ctx);
   }
+  // Streams waiting for the client to take a chunk, by request.
+  const streamWaits = new Map();
+  function streamReady(rid, open) {
+    const resolve = streamWaits.get(rid);
+    if (resolve === undefined) return;
+    streamWaits.delete(rid);
+    resolve(open);
+  }
   async function pump(rid, stream) {
     try {
       for (;;) {
         const chunk = await W.readChunk(stream);
         if (chunk === null) break;
-        if (!host.streamChunk(rid, chunk)) {
+        let sent = host.streamChunk(rid, chunk);
+        if (sent === 1) {
+          // The host's buffer is full: read no further until it drains.
+          sent = (await new Promise((resolve) => streamWaits.set(rid, resolve))) ? 0 : 2;
+        }
+        if (sent === 2) {
           // The client went away: stop producing.
           host.streamEnd(rid, null);
+          W.cancelChunks(stream);
           return;
         }
       }
@@ -332,7 +380,7 @@
         unlisten(f);
         // The host still reports the (empty) body's end; nobody waits for it.
       } else {
-        const pair = W.newStream();
+        const pair = W.newStream(() => host.fetchPull(id));
         stream = pair[0];
         bodies.set(id, { handle: pair[1], signal: f.signal, onAbort: f.onAbort });
       }
@@ -513,5 +561,5 @@
 
   Object.defineProperty(G, Symbol.for("hearth.cloudflare:workers"), { value: cloudflareWorkers });
 
-  return { dispatch, wsDeliver, setEnv, setHandler, fireTimer, fetchDone, fetchFailed, fetchChunk, fetchEnd, cloudflareWorkers };
+  return { dispatch, wsDeliver, setEnv, setHandler, fireTimer, fetchDone, fetchFailed, fetchChunk, fetchEnd, streamReady, bodyChunk, endIo, cloudflareWorkers };
 })

@@ -28,7 +28,10 @@ use crate::error::{DispatchError, StartError};
 use crate::fetch::{self, FetchRequest, RedirectMode};
 use crate::loader::module_name;
 use crate::pool::IsolateStats;
-use crate::{WebSocketChannel, WebSocketSink, WorkerRequest, WorkerResponse, WsMessage};
+use crate::{
+    BODY_STREAM_CHUNKS, WebSocketChannel, WebSocketSink, WorkerRequest, WorkerResponse, WsMessage,
+    WsSendError, WsSender,
+};
 
 const PRELUDE: &str = include_str!("../js/prelude.js");
 
@@ -37,6 +40,9 @@ pub(crate) mod durable;
 
 /// Workers' error for a request whose promises can never settle.
 const NEVER_RESPONDS: &str = "The script will never generate a response.";
+
+/// Bytes of a fetched body read ahead of the worker's stream of it.
+const FETCH_READ_AHEAD_BYTES: usize = 256 * 1024;
 
 /// How long a shutting-down isolate waits for `waitUntil` work to finish.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
@@ -59,7 +65,20 @@ pub(crate) enum HostEvent {
     WebSocket {
         id: u64,
         msg: WsMessage,
+        /// Holds the message's bytes against the socket's receive budget
+        /// until it is delivered.
+        permit: Option<tokio::sync::OwnedSemaphorePermit>,
     },
+    /// The next chunk of a request body the worker asked for (`None`: the
+    /// end), with the receiver to put back.
+    BodyChunk {
+        rid: u64,
+        rx: mpsc::Receiver<Result<Bytes, String>>,
+        item: Option<Result<Bytes, String>>,
+    },
+    /// A full response body channel has room again (`open`), or its
+    /// reader went away.
+    StreamReady { rid: u64, open: bool },
     /// A fetch's final response head, or why it failed.
     Fetch {
         id: u64,
@@ -67,11 +86,7 @@ pub(crate) enum HostEvent {
         result: Result<fetch::FetchHead, String>,
     },
     /// The next chunk of a fetched response body.
-    FetchChunk {
-        id: u64,
-        owner: u64,
-        chunk: Bytes,
-    },
+    FetchChunk { id: u64, owner: u64, chunk: Bytes },
     /// The fetched body ended, cleanly or with an error.
     FetchEnd {
         id: u64,
@@ -94,6 +109,25 @@ struct Slot {
     cpu_used: Duration,
     pass_through: bool,
     subrequests: u32,
+    /// Whether the request's timers and unread fetch bodies end with it.
+    /// A Durable Object's timers belong to the object, not to one request.
+    scoped_io: bool,
+    /// Whether it ever set a timer (so ending it has timers to look for).
+    set_timers: bool,
+}
+
+impl Slot {
+    pub(crate) fn new(tag: String, responder: Responder, scoped_io: bool) -> Slot {
+        Slot {
+            tag,
+            responder: Some(responder),
+            cpu_used: Duration::ZERO,
+            pass_through: false,
+            subrequests: 0,
+            scoped_io,
+            set_timers: false,
+        }
+    }
 }
 
 /// CPU time this thread has used, from the kernel's per-thread clock, so a
@@ -163,20 +197,37 @@ struct Host {
     events: mpsc::UnboundedSender<HostEvent>,
     slots: RefCell<HashMap<u64, Slot>>,
     timers: RefCell<BinaryHeap<Reverse<(Instant, u64, u64)>>>,
-    fetches: RefCell<HashMap<u64, tokio::task::AbortHandle>>,
+    /// Outgoing fetches in flight: their task and the request that made them.
+    fetches: RefCell<HashMap<u64, (tokio::task::AbortHandle, u64)>>,
+    /// Chunks each fetched body may read ahead of the worker's stream.
+    fetch_credits: RefCell<HashMap<u64, Arc<tokio::sync::Semaphore>>>,
+    /// Timers of requests that ended, still to be dropped on the JS side.
+    cancelled_timers: RefCell<Vec<u64>>,
+    /// Requests that ended, whose JS-side state (a streamed body) is still
+    /// to be dropped.
+    ended_requests: RefCell<Vec<u64>>,
+    /// Request bodies still arriving, by request, while no read is pending.
+    request_bodies: RefCell<HashMap<u64, mpsc::Receiver<Result<Bytes, String>>>>,
+    /// Reads of request bodies waiting for the client.
+    body_pulls: Cell<usize>,
+    /// Requests whose body is streamed, until they end.
+    streamed_bodies: RefCell<HashSet<u64>>,
     /// Outgoing HTTP(S) client; its connection pool lives on this loop.
     client: fetch::Client,
     /// Open streamed response bodies, by request.
-    streams: RefCell<HashMap<u64, mpsc::UnboundedSender<Result<Bytes, String>>>>,
+    streams: RefCell<HashMap<u64, mpsc::Sender<Result<Bytes, String>>>>,
+    /// Streamed bodies whose channel is full: the worker's stream is not
+    /// read again until the client takes a chunk.
+    stream_waits: Cell<usize>,
     /// Open WebSockets: the channel to the client and the request that
     /// opened it.
-    sockets: RefCell<HashMap<u64, (mpsc::UnboundedSender<WsMessage>, u64)>>,
+    sockets: RefCell<HashMap<u64, (WsSender, u64)>>,
     /// Open sockets whose worker end has sent its close frame: the entry
     /// above stays until the other side's close arrives.
     closed_here: RefCell<HashSet<u64>>,
     /// Sockets the other side closed first: the worker may still answer
     /// with its own close frame, which completes the closing handshake.
-    closed_there: RefCell<HashMap<u64, mpsc::UnboundedSender<WsMessage>>>,
+    closed_there: RefCell<HashMap<u64, WsSender>>,
     owner: Cell<u64>,
     cpu: Rc<Cpu>,
     out_of_memory: Cell<bool>,
@@ -223,6 +274,18 @@ impl Host {
 
     fn finish(&self, rid: u64) {
         let slot = self.slots.borrow_mut().remove(&rid);
+        if let Some(slot) = &slot {
+            let (timers, fetches) = (slot.set_timers, slot.subrequests > 0);
+            // A body the worker did not read is not read further: the
+            // front stops taking it from the client.
+            if self.streamed_bodies.borrow_mut().remove(&rid) {
+                self.request_bodies.borrow_mut().remove(&rid);
+                self.ended_requests.borrow_mut().push(rid);
+            }
+            if slot.scoped_io && (timers || fetches) {
+                self.end_io(rid);
+            }
+        }
         if let Some(mut slot) = slot
             && let Some(tx) = slot.responder.take()
         {
@@ -233,6 +296,57 @@ impl Host {
                 stack: String::new(),
                 pass_through: slot.pass_through,
             }));
+        }
+    }
+
+    /// Ends what request `rid` left running once it is done (its response
+    /// sent, its `waitUntil` settled), as workerd does when a request's
+    /// I/O context ends: its timers are cancelled, so an interval cannot
+    /// burn CPU charged to nobody, and fetched bodies it never read are
+    /// dropped. A request whose WebSocket is still open keeps its timers,
+    /// as its context lives as long as the socket.
+    fn end_io(&self, rid: u64) {
+        if self
+            .sockets
+            .borrow()
+            .values()
+            .any(|(_, owner)| *owner == rid)
+        {
+            return;
+        }
+        let mut cancelled = self.cancelled_timers.borrow_mut();
+        self.timers.borrow_mut().retain(|Reverse((_, id, owner))| {
+            if *owner == rid {
+                cancelled.push(*id);
+                false
+            } else {
+                true
+            }
+        });
+        let mut fetches = self.fetches.borrow_mut();
+        let ended: Vec<u64> = fetches
+            .iter()
+            .filter(|(_, (_, owner))| *owner == rid)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in ended {
+            if let Some((task, _)) = fetches.remove(&id) {
+                task.abort();
+            }
+            self.fetch_credits.borrow_mut().remove(&id);
+        }
+    }
+
+    /// Ends a streamed body with an error, so the client sees it cut short.
+    fn fail_stream(&self, rid: u64, message: String) {
+        let Some(tx) = self.streams.borrow_mut().remove(&rid) else {
+            return;
+        };
+        if let Err(mpsc::error::TrySendError::Full(item)) = tx.try_send(Err(message)) {
+            // The error must follow the chunks already queued.
+            tokio::spawn(async move {
+                let _ = tx.send(item).await;
+            });
         }
     }
 
@@ -361,6 +475,9 @@ struct Api {
     fetch_failed: Persistent<Function<'static>>,
     fetch_chunk: Persistent<Function<'static>>,
     fetch_end: Persistent<Function<'static>>,
+    stream_ready: Persistent<Function<'static>>,
+    body_chunk: Persistent<Function<'static>>,
+    end_io: Persistent<Function<'static>>,
     events: crate::events::EventApi,
     durable: durable::JsApi,
 }
@@ -485,8 +602,15 @@ impl Isolate {
             slots: RefCell::new(HashMap::new()),
             timers: RefCell::new(BinaryHeap::new()),
             fetches: RefCell::new(HashMap::new()),
+            fetch_credits: RefCell::new(HashMap::new()),
+            cancelled_timers: RefCell::new(Vec::new()),
+            ended_requests: RefCell::new(Vec::new()),
+            request_bodies: RefCell::new(HashMap::new()),
+            body_pulls: Cell::new(0),
+            streamed_bodies: RefCell::new(HashSet::new()),
             client: fetch::client(&config.extra_root_certs).map_err(StartError::Engine)?,
             streams: RefCell::new(HashMap::new()),
+            stream_waits: Cell::new(0),
             sockets: RefCell::new(HashMap::new()),
             closed_here: RefCell::new(HashSet::new()),
             closed_there: RefCell::new(HashMap::new()),
@@ -620,6 +744,9 @@ impl Isolate {
                 fetch_failed: Persistent::save(&ctx, get("fetchFailed")?),
                 fetch_chunk: Persistent::save(&ctx, get("fetchChunk")?),
                 fetch_end: Persistent::save(&ctx, get("fetchEnd")?),
+                stream_ready: Persistent::save(&ctx, get("streamReady")?),
+                body_chunk: Persistent::save(&ctx, get("bodyChunk")?),
+                end_io: Persistent::save(&ctx, get("endIo")?),
                 events,
                 durable: durable_api,
             };
@@ -690,12 +817,10 @@ impl Isolate {
             tracing::error!(target: "hearth::worker", request_id = %host.tag(owner), "request exceeded the CPU time limit (limits.cpu_ms = {limit_ms})");
             host.stats.cpu_limit_hits.fetch_add(1, Ordering::Relaxed);
             let err = DispatchError::CpuLimit { limit_ms };
-            if let Some(tx) = host.streams.borrow_mut().remove(&owner) {
-                let _ = tx.send(Err(err.to_string()));
-            }
+            host.fail_stream(owner, err.to_string());
             host.send(owner, Err(err));
             // The request's JS was unwound; nothing of it remains to wait for.
-            host.slots.borrow_mut().remove(&owner);
+            host.finish(owner);
         }
         host.owner.set(0);
     }
@@ -773,33 +898,48 @@ impl Isolate {
         self.host.stats.requests.fetch_add(1, Ordering::Relaxed);
         // It has left the queue the pool bounds.
         self.host.stats.queued.fetch_sub(1, Ordering::Relaxed);
-        self.host.slots.borrow_mut().insert(
-            rid,
-            Slot {
-                tag: req.id,
-                responder: Some(tx),
-                cpu_used: Duration::ZERO,
-                pass_through: false,
-                subrequests: 0,
-            },
-        );
+        self.host
+            .slots
+            .borrow_mut()
+            .insert(rid, Slot::new(req.id, tx, true));
         let WorkerRequest {
             method,
             url,
             headers,
             body,
+            body_stream,
             ..
         } = req;
+        let streamed = match body_stream {
+            Some(stream) => {
+                let rx = stream.take().unwrap_or_else(|| {
+                    let (tx, rx) = mpsc::channel(1);
+                    let _ = tx.try_send(Err(crate::REQUEST_BODY_TAKEN.into()));
+                    rx
+                });
+                self.host.request_bodies.borrow_mut().insert(rid, rx);
+                self.host.streamed_bodies.borrow_mut().insert(rid);
+                true
+            }
+            None => false,
+        };
         self.run(rid, move |ctx, api| {
             let mut flat = Vec::with_capacity(headers.len() * 2);
             for (k, v) in headers {
                 flat.push(k);
                 flat.push(v);
             }
-            let body = if body.is_empty() && (method == "GET" || method == "HEAD") {
+            let body = if streamed {
+                // Read from the host as the worker pulls it.
+                Value::new_number(ctx.clone(), rid as f64)
+            } else if body.is_empty() && (method == "GET" || method == "HEAD") {
                 Value::new_null(ctx.clone())
             } else {
-                ArrayBuffer::new_copy(ctx.clone(), &body[..])?.into_value()
+                // Backed by Rust memory, outside the heap QuickJS counts
+                // against the isolate's limit: a body is not the worker's
+                // allocation, and one near the body limit must still be
+                // readable whole.
+                ArrayBuffer::new(ctx.clone(), Vec::from(body))?.into_value()
             };
             let dispatch = api.dispatch.clone().restore(ctx)?;
             dispatch.call::<_, ()>((rid as f64, method, url, flat, body))
@@ -810,16 +950,10 @@ impl Isolate {
         let rid = self.next_rid;
         self.next_rid += 1;
         self.host.stats.requests.fetch_add(1, Ordering::Relaxed);
-        self.host.slots.borrow_mut().insert(
-            rid,
-            Slot {
-                tag: ev.id.clone(),
-                responder: Some(tx),
-                cpu_used: Duration::ZERO,
-                pass_through: false,
-                subrequests: 0,
-            },
-        );
+        self.host
+            .slots
+            .borrow_mut()
+            .insert(rid, Slot::new(ev.id.clone(), tx, true));
         self.run(rid, move |ctx, api| api.events.call(ctx, rid, ev));
     }
 
@@ -850,7 +984,7 @@ impl Isolate {
 
     fn handle_event(&self, ev: HostEvent) {
         match ev {
-            HostEvent::WebSocket { id, msg } => {
+            HostEvent::WebSocket { id, msg, permit } => {
                 let owner = match self.host.sockets.borrow().get(&id) {
                     Some((_, owner)) => *owner,
                     None => return,
@@ -882,10 +1016,47 @@ impl Isolate {
                         }
                     }
                 });
+                drop(permit);
+            }
+            HostEvent::BodyChunk { rid, rx, item } => {
+                self.host
+                    .body_pulls
+                    .set(self.host.body_pulls.get().saturating_sub(1));
+                let live = self.host.slots.borrow().contains_key(&rid);
+                if !live {
+                    return;
+                }
+                if matches!(item, Some(Ok(_))) {
+                    self.host.request_bodies.borrow_mut().insert(rid, rx);
+                }
+                self.run(rid, move |ctx, api| {
+                    let f = api.body_chunk.clone().restore(ctx)?;
+                    match item {
+                        Some(Ok(chunk)) => {
+                            let buf = ArrayBuffer::new(ctx.clone(), Vec::from(chunk))?;
+                            f.call::<_, ()>((rid as f64, buf))
+                        }
+                        Some(Err(e)) => f.call::<_, ()>((rid as f64, (), e)),
+                        None => f.call::<_, ()>((rid as f64, ())),
+                    }
+                });
+            }
+            HostEvent::StreamReady { rid, open } => {
+                self.host
+                    .stream_waits
+                    .set(self.host.stream_waits.get().saturating_sub(1));
+                let owner = self.live_owner(rid);
+                self.run(owner, move |ctx, api| {
+                    api.stream_ready
+                        .clone()
+                        .restore(ctx)?
+                        .call::<_, ()>((rid as f64, open))
+                });
             }
             HostEvent::Fetch { id, owner, result } => {
                 if result.is_err() {
                     self.host.fetches.borrow_mut().remove(&id);
+                    self.host.fetch_credits.borrow_mut().remove(&id);
                 }
                 let owner = self.live_owner(owner);
                 self.run(owner, move |ctx, api| match result {
@@ -928,6 +1099,7 @@ impl Isolate {
             } => durable::deliver_reply(self, call, owner, result),
             HostEvent::FetchEnd { id, owner, error } => {
                 self.host.fetches.borrow_mut().remove(&id);
+                self.host.fetch_credits.borrow_mut().remove(&id);
                 let owner = self.live_owner(owner);
                 self.run(owner, move |ctx, api| {
                     api.fetch_end
@@ -966,12 +1138,19 @@ impl Isolate {
         self.host.sockets.borrow_mut().clear();
         self.host.closed_here.borrow_mut().clear();
         self.host.closed_there.borrow_mut().clear();
-        for (_, tx) in self.host.streams.borrow_mut().drain() {
-            let _ = tx.send(Err(err.to_string()));
+        let streams: Vec<u64> = self.host.streams.borrow().keys().copied().collect();
+        for rid in streams {
+            self.host.fail_stream(rid, err.to_string());
         }
-        for (_, h) in self.host.fetches.borrow_mut().drain() {
+        for (_, (h, _)) in self.host.fetches.borrow_mut().drain() {
             h.abort();
         }
+        self.host.fetch_credits.borrow_mut().clear();
+        self.host.timers.borrow_mut().clear();
+        self.host.cancelled_timers.borrow_mut().clear();
+        self.host.ended_requests.borrow_mut().clear();
+        self.host.request_bodies.borrow_mut().clear();
+        self.host.streamed_bodies.borrow_mut().clear();
     }
 
     /// Serves until shut down, or until the isolate must be rebuilt.
@@ -984,6 +1163,7 @@ impl Isolate {
             if self.host.out_of_memory.get() {
                 return Exit::Rebuild;
             }
+            self.drop_ended_io();
             if !self.host.slots.borrow().is_empty() && self.idle() {
                 self.reap_hung();
             }
@@ -1015,6 +1195,8 @@ impl Isolate {
         self.host.timers.borrow().is_empty()
             && self.host.fetches.borrow().is_empty()
             && self.host.sockets.borrow().is_empty()
+            && self.host.stream_waits.get() == 0
+            && self.host.body_pulls.get() == 0
             && !self.host.durable.busy()
             && self.events.is_empty()
     }
@@ -1040,11 +1222,27 @@ impl Isolate {
                     }),
                 );
             }
-            if let Some(tx) = self.host.streams.borrow_mut().remove(&rid) {
-                let _ = tx.send(Err(NEVER_RESPONDS.into()));
-            }
-            self.host.slots.borrow_mut().remove(&rid);
+            self.host.fail_stream(rid, NEVER_RESPONDS.into());
+            self.host.finish(rid);
         }
+    }
+
+    /// Frees the JS side of what ended requests left: timers, unread
+    /// streamed bodies.
+    fn drop_ended_io(&self) {
+        let timers = self.host.cancelled_timers.take();
+        let requests = self.host.ended_requests.take();
+        if timers.is_empty() && requests.is_empty() {
+            return;
+        }
+        self.run(0, move |ctx, api| {
+            let timers: Vec<f64> = timers.into_iter().map(|id| id as f64).collect();
+            let requests: Vec<f64> = requests.into_iter().map(|id| id as f64).collect();
+            api.end_io
+                .clone()
+                .restore(ctx)?
+                .call::<_, ()>((timers, requests))
+        });
     }
 
     pub(crate) fn memory_used(&self) -> i64 {
@@ -1087,9 +1285,11 @@ fn make_host_object<'js>(ctx: &Ctx<'js>, host: &Rc<Host>) -> rquickjs::Result<Ob
         "timerStart",
         Function::new(ctx.clone(), move |id: f64, delay: f64| {
             let at = Instant::now() + Duration::from_millis(delay.max(0.0) as u64);
-            h.timers
-                .borrow_mut()
-                .push(Reverse((at, id as u64, h.owner.get())));
+            let owner = h.owner.get();
+            if let Some(slot) = h.slots.borrow_mut().get_mut(&owner) {
+                slot.set_timers = true;
+            }
+            h.timers.borrow_mut().push(Reverse((at, id as u64, owner)));
         })?,
     )?;
 
@@ -1131,7 +1331,7 @@ fn make_host_object<'js>(ctx: &Ctx<'js>, host: &Rc<Host>) -> rquickjs::Result<Ob
                 let status: u16 = out.get(0)?;
                 let status_text: String = out.get(1)?;
                 let flat: Vec<String> = out.get(2)?;
-                let (tx, rx) = mpsc::unbounded_channel();
+                let (tx, rx) = mpsc::channel(BODY_STREAM_CHUNKS);
                 h.streams.borrow_mut().insert(rid, tx);
                 h.send(
                     rid,
@@ -1164,14 +1364,11 @@ fn make_host_object<'js>(ctx: &Ctx<'js>, host: &Rc<Host>) -> rquickjs::Result<Ob
                 let channel = match h.durable.take_remote_socket(id) {
                     Some(channel) => channel,
                     None => {
-                        let (tx, rx) = mpsc::unbounded_channel();
+                        let (tx, rx) = crate::ws_queue();
                         h.sockets.borrow_mut().insert(id, (tx, rid));
                         WebSocketChannel {
                             outgoing: rx,
-                            incoming: WebSocketSink {
-                                id,
-                                events: h.events.clone(),
-                            },
+                            incoming: WebSocketSink::new(id, h.events.clone()),
                         }
                     }
                 };
@@ -1201,8 +1398,30 @@ fn make_host_object<'js>(ctx: &Ctx<'js>, host: &Rc<Host>) -> rquickjs::Result<Ob
                     Some(s) => WsMessage::Text(s.to_string()?),
                     None => WsMessage::Binary(value_to_bytes(&data)?),
                 };
-                if let Some((tx, _)) = h.sockets.borrow().get(&(id as u64)) {
-                    let _ = tx.send(msg);
+                let id = id as u64;
+                let sent = match h.sockets.borrow().get(&id) {
+                    Some((tx, _)) => tx.send(msg),
+                    None => Ok(()),
+                };
+                if sent == Err(WsSendError::Overflow) {
+                    // The client is not reading: the front closes the
+                    // connection with 1009 and the worker's end hears so.
+                    // Later sends are dropped, as after a disconnect.
+                    let sockets = h.sockets.borrow();
+                    let first = sockets.get(&id).is_some_and(|_| !h.closed_here.borrow().contains(&id));
+                    drop(sockets);
+                    if first {
+                        h.closed_here.borrow_mut().insert(id);
+                        tracing::warn!(target: "hearth::worker", request_id = %h.current_tag(), "WebSocket closed: the client did not read {} bytes the worker sent (send queue limit)", crate::WEBSOCKET_SEND_QUEUE_BYTES);
+                        let _ = h.events.send(HostEvent::WebSocket {
+                            id,
+                            msg: WsMessage::Close {
+                                code: 1009,
+                                reason: "send queue full: the client is not reading".into(),
+                            },
+                            permit: None,
+                        });
+                    }
                 }
                 Ok(())
             },
@@ -1231,13 +1450,43 @@ fn make_host_object<'js>(ctx: &Ctx<'js>, host: &Rc<Host>) -> rquickjs::Result<Ob
         "streamChunk",
         Function::new(
             ctx.clone(),
-            move |rid: f64, chunk: Value<'js>| -> rquickjs::Result<bool> {
+            // 0: sent, ask for more; 1: sent, but wait for `streamReady`
+            // before the next chunk; 2: the client went away.
+            move |rid: f64, chunk: Value<'js>| -> rquickjs::Result<u8> {
+                let rid = rid as u64;
                 let bytes = value_to_bytes(&chunk)?;
                 let streams = h.streams.borrow();
-                Ok(match streams.get(&(rid as u64)) {
-                    Some(tx) => tx.send(Ok(bytes)).is_ok(),
-                    None => false,
-                })
+                let Some(tx) = streams.get(&rid) else {
+                    return Ok(2);
+                };
+                match tx.try_send(Ok(bytes)) {
+                    Ok(()) if tx.capacity() > 0 => Ok(0),
+                    Ok(()) => {
+                        // Full: the worker's stream is not read again
+                        // until the client has taken a chunk. The loop
+                        // waits on this, never the isolate thread.
+                        let tx = tx.clone();
+                        let events = h.events.clone();
+                        h.stream_waits.set(h.stream_waits.get() + 1);
+                        tokio::spawn(async move {
+                            let open = tx.reserve().await.is_ok();
+                            let _ = events.send(HostEvent::StreamReady { rid, open });
+                        });
+                        Ok(1)
+                    }
+                    Err(mpsc::error::TrySendError::Full(item)) => {
+                        // Only after an error was queued; keep the order.
+                        let tx = tx.clone();
+                        let events = h.events.clone();
+                        h.stream_waits.set(h.stream_waits.get() + 1);
+                        tokio::spawn(async move {
+                            let open = tx.send(item).await.is_ok();
+                            let _ = events.send(HostEvent::StreamReady { rid, open });
+                        });
+                        Ok(1)
+                    }
+                    Err(mpsc::error::TrySendError::Closed(_)) => Ok(2),
+                }
             },
         )?,
     )?;
@@ -1246,13 +1495,13 @@ fn make_host_object<'js>(ctx: &Ctx<'js>, host: &Rc<Host>) -> rquickjs::Result<Ob
     obj.set(
         "streamEnd",
         Function::new(ctx.clone(), move |rid: f64, err: Value<'js>| {
-            let tx = h.streams.borrow_mut().remove(&(rid as u64));
-            if let Some(tx) = tx
-                && !(err.is_null() || err.is_undefined())
-            {
+            let rid = rid as u64;
+            if err.is_null() || err.is_undefined() {
+                h.streams.borrow_mut().remove(&rid);
+            } else if h.streams.borrow().contains_key(&rid) {
                 let (_, stack) = describe_exception(&err);
-                tracing::error!(target: "hearth::worker", request_id = %h.tag(rid as u64), "response body stream failed: {stack}");
-                let _ = tx.send(Err(stack));
+                tracing::error!(target: "hearth::worker", request_id = %h.tag(rid), "response body stream failed: {stack}");
+                h.fail_stream(rid, stack);
             }
         })?,
     )?;
@@ -1334,6 +1583,12 @@ fn make_host_object<'js>(ctx: &Ctx<'js>, host: &Rc<Host>) -> rquickjs::Result<Ob
                 let events = h.events.clone();
                 let client = h.client.clone();
                 let id = id as u64;
+                // The body is read at most FETCH_READ_AHEAD_BYTES ahead of
+                // the worker's stream, which grants a credit each time it
+                // wants more. A small body the worker never reads still
+                // arrives whole, so its connection is freed.
+                let credits = Arc::new(tokio::sync::Semaphore::new(0));
+                h.fetch_credits.borrow_mut().insert(id, credits.clone());
                 let task = tokio::spawn(async move {
                     let mut body = match fetch::fetch(&client, req).await {
                         Ok((head, body)) => {
@@ -1356,9 +1611,18 @@ fn make_host_object<'js>(ctx: &Ctx<'js>, host: &Rc<Host>) -> rquickjs::Result<Ob
                     // Chunks go to JS as they arrive; the entry in
                     // `fetches` keeps the isolate awake until the end.
                     let mut seen = 0;
+                    let mut ahead = 0;
                     let error = loop {
                         match fetch::read_chunk(&mut body, &mut seen, max_body).await {
                             Ok(Some(chunk)) => {
+                                if ahead >= FETCH_READ_AHEAD_BYTES {
+                                    match credits.acquire().await {
+                                        Ok(permit) => permit.forget(),
+                                        Err(_) => return,
+                                    }
+                                    ahead = 0;
+                                }
+                                ahead += chunk.len();
                                 if events
                                     .send(HostEvent::FetchChunk { id, owner, chunk })
                                     .is_err()
@@ -1372,7 +1636,9 @@ fn make_host_object<'js>(ctx: &Ctx<'js>, host: &Rc<Host>) -> rquickjs::Result<Ob
                     };
                     let _ = events.send(HostEvent::FetchEnd { id, owner, error });
                 });
-                h.fetches.borrow_mut().insert(id, task.abort_handle());
+                h.fetches
+                    .borrow_mut()
+                    .insert(id, (task.abort_handle(), owner));
                 Ok(())
             },
         )?,
@@ -1382,8 +1648,40 @@ fn make_host_object<'js>(ctx: &Ctx<'js>, host: &Rc<Host>) -> rquickjs::Result<Ob
     obj.set(
         "fetchAbort",
         Function::new(ctx.clone(), move |id: f64| {
-            if let Some(task) = h.fetches.borrow_mut().remove(&(id as u64)) {
+            let id = id as u64;
+            if let Some((task, _)) = h.fetches.borrow_mut().remove(&id) {
                 task.abort();
+            }
+            h.fetch_credits.borrow_mut().remove(&id);
+        })?,
+    )?;
+
+    let h = host.clone();
+    obj.set(
+        "bodyPull",
+        Function::new(ctx.clone(), move |rid: f64| {
+            let rid = rid as u64;
+            // Absent while a read is already waiting, or after the end.
+            let Some(mut rx) = h.request_bodies.borrow_mut().remove(&rid) else {
+                return;
+            };
+            let events = h.events.clone();
+            h.body_pulls.set(h.body_pulls.get() + 1);
+            tokio::spawn(async move {
+                let item = rx.recv().await;
+                let _ = events.send(HostEvent::BodyChunk { rid, rx, item });
+            });
+        })?,
+    )?;
+
+    let h = host.clone();
+    obj.set(
+        "fetchPull",
+        Function::new(ctx.clone(), move |id: f64| {
+            if let Some(credits) = h.fetch_credits.borrow().get(&(id as u64))
+                && credits.available_permits() == 0
+            {
+                credits.add_permits(1);
             }
         })?,
     )?;

@@ -146,8 +146,17 @@ impl RustWorker {
 
 pub(crate) async fn dispatch(
     worker: Arc<RustWorker>,
-    req: WorkerRequest,
+    mut req: WorkerRequest,
 ) -> Result<WorkerResponse, DispatchError> {
+    // A Rust worker takes its body whole.
+    req.body = req
+        .collect_body()
+        .await
+        .map_err(|message| DispatchError::Exception {
+            stack: message.clone(),
+            message,
+            pass_through: false,
+        })?;
     let ctx = NativeContext {
         request_id: req.id.clone(),
     };

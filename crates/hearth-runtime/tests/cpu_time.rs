@@ -64,6 +64,7 @@ fn request(path: &str) -> WorkerRequest {
         url: format!("http://example.com{path}"),
         headers: Vec::new(),
         body: Bytes::new(),
+        body_stream: None,
     }
 }
 

@@ -87,6 +87,7 @@ impl Fixture {
                 url: format!("http://localhost{path}"),
                 headers: vec![],
                 body: Bytes::new(),
+                body_stream: None,
             }))
             .unwrap();
         let text = String::from_utf8(resp.body.to_vec()).unwrap();
@@ -782,6 +783,7 @@ fn the_default_content_type_follows_the_compatibility_date() {
                 url: "http://localhost/".into(),
                 headers: vec![],
                 body: Bytes::new(),
+                body_stream: None,
             }))
             .unwrap();
         assert_eq!(resp.status, 200);

@@ -41,6 +41,7 @@ fn request(path: &str) -> WorkerRequest {
         url: format!("http://example.com{path}"),
         headers: vec![],
         body: Bytes::new(),
+        body_stream: None,
     }
 }
 

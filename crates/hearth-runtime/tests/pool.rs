@@ -21,6 +21,7 @@ fn request(path: &str) -> WorkerRequest {
         url: format!("http://example.com{path}"),
         headers: vec![("accept".into(), "*/*".into())],
         body: Bytes::new(),
+        body_stream: None,
     }
 }
 

@@ -225,6 +225,7 @@ impl Fixture {
                 url: "http://localhost/".into(),
                 headers: vec![],
                 body: Bytes::from(body.to_string()),
+                body_stream: None,
             }))
             .unwrap();
         let text = String::from_utf8(resp.body.to_vec()).unwrap();

@@ -858,6 +858,10 @@ tag(TextDecoderStream);
 
 // Drains a body stream into one Uint8Array. Like workerd, a chunk that is
 // not bytes (a string included) errors the read.
+// Marks a stream of host bytes (see hostNewStream) read whole outside the
+// counted heap.
+const kExternal = Symbol("external");
+
 async function readAllBytes(stream) {
   const reader = stream.getReader();
   const chunks = [];
@@ -875,6 +879,7 @@ async function readAllBytes(stream) {
     reader.releaseLock();
   }
   if (chunks.length === 0) return new Uint8Array(0);
+  if (stream[kExternal] === true && chunks.length > 1) return native.concatExternal(chunks, total);
   return concatBytes(chunks, total);
 }
 

@@ -160,7 +160,7 @@ function bodyBytes(obj) {
   try { src = takeBody(obj); } catch (e) { return Promise.reject(e); }
   if (src === null) return Promise.resolve(new Uint8Array(0));
   if (typeof src === "string") return Promise.resolve(native.utf8Encode(src));
-  if (src instanceof Uint8Array) return Promise.resolve(src.slice());
+  if (src instanceof Uint8Array) return Promise.resolve(obj[kBody].owned ? src : src.slice());
   return readAllBytes(src);
 }
 
@@ -232,6 +232,7 @@ function cloneBody(obj) {
     b.src = a;
     return { src: c, used: false };
   }
+  b.owned = false;
   return { src: b.src, used: false };
 }
 
@@ -295,12 +296,13 @@ class Request {
       h[kHeaders].guard = "request";
       st.headers = h;
     }
-    let src = null, type = null;
+    let src = null, type = null, owned = false;
     if (init.body !== undefined && init.body !== null) {
       [src, type] = extractBody(init.body);
     } else if (inputBody !== null && init.body === undefined && inputBody[kBody].src !== null) {
       if (bodyUsed(inputBody)) throw new TypeError("Cannot reconstruct a Request with a used body.");
       src = inputBody[kBody].src;
+      owned = inputBody[kBody].owned === true;
       // The body moves to the new request; the old one reads as used.
       inputBody[kBody] = { src: null, used: true };
     }
@@ -308,7 +310,7 @@ class Request {
       throw new TypeError("Request with a GET or HEAD method cannot have a body.");
     }
     this[kReq] = st;
-    this[kBody] = { src, used: false };
+    this[kBody] = { src, used: false, owned };
     if (type !== null) {
       const h = this.headers;
       if (!h.has("content-type")) h[kHeaders].map.set("content-type", [type]);
@@ -483,7 +485,9 @@ function hostMakeRequest(method, url, flatHeaders, body, cf) {
     method, url, headers: null, headersInit: flatHeaders, guard: "immutable", redirect: "follow", signal: null,
     cf, cache: undefined, integrity: "", keepalive: false,
   };
-  r[kBody] = { src: body, used: false };
+  // The host's bytes belong to this body alone: read whole, they are handed
+  // over without a copy.
+  r[kBody] = { src: body, used: false, owned: body !== null };
   return r;
 }
 
@@ -512,11 +516,16 @@ function hostRequestParts(req) {
 }
 
 // A byte stream the host feeds: [stream, controller]. The controller has
-// enqueue(Uint8Array), close() and error(e); `pull` is not needed because the
-// host pushes as data arrives (desiredSize tells it when to slow down).
-function hostNewStream() {
+// enqueue(Uint8Array), close() and error(e). `onPull` is called each time the
+// stream wants another chunk, so the host reads its source only as fast as
+// the worker consumes it. `external` marks a request body: read whole, it is
+// joined outside the counted heap.
+function hostNewStream(onPull, external) {
   let controller;
-  const stream = new ReadableStream({ start(c) { controller = c; } }, { highWaterMark: 65536, size: (c) => c.byteLength });
+  const source = { start(c) { controller = c; } };
+  if (typeof onPull === "function") source.pull = () => { onPull(); };
+  const stream = new ReadableStream(source, { highWaterMark: 65536, size: (c) => c.byteLength });
+  if (external === true) stream[kExternal] = true;
   // Plain functions, so the host can call them without binding `this`.
   const handle = {
     enqueue: (chunk) => controller.enqueue(chunk),
@@ -538,6 +547,13 @@ function hostResponseParts(res) {
 }
 
 const kHostReader = Symbol("hostReader");
+// Cancels a stream read by hostReadChunk whose destination went away, so
+// its source (a file, a socket) is released.
+function hostCancelChunks(stream) {
+  const reader = stream[kHostReader];
+  if (reader) reader.cancel().catch(() => {});
+}
+
 function hostReadChunk(stream) {
   let reader = stream[kHostReader];
   if (!reader) { reader = stream.getReader(); stream[kHostReader] = reader; }

@@ -4,6 +4,7 @@ ObjectDefineProperty(global, "__hearth_webapi", {
     makeRequest: hostMakeRequest,
     responseParts: hostResponseParts,
     readChunk: hostReadChunk,
+    cancelChunks: hostCancelChunks,
     isResponse: hostIsResponse,
     makeResponse: hostMakeResponse,
     requestParts: hostRequestParts,

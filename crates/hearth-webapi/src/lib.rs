@@ -79,6 +79,22 @@ const BOOTSTRAP: &str = concat!(
 
 fn natives<'js>(ctx: &Ctx<'js>) -> Result<Object<'js>> {
     let native = Object::new(ctx.clone())?;
+    // Joins the chunks of a body the host streamed in (a request body) into
+    // one Uint8Array held outside the heap QuickJS counts, as the whole
+    // body would have been.
+    native.set(
+        "concatExternal",
+        Function::new(
+            ctx.clone(),
+            |ctx: Ctx<'js>, chunks: Array<'js>, total: usize| -> Result<Value<'js>> {
+                let mut out = Vec::with_capacity(total);
+                for chunk in chunks.iter::<Value>() {
+                    out.extend_from_slice(&util::bytes(&ctx, &chunk?)?);
+                }
+                util::u8array(&ctx, out)
+            },
+        )?,
+    )?;
     url::install(ctx, &native)?;
     encoding::install(ctx, &native)?;
     crypto::install(ctx, &native)?;

@@ -14,7 +14,6 @@ use hearth_do::{
 };
 use rquickjs::promise::{MaybePromise, PromiseState};
 use rquickjs::{Array, ArrayBuffer, Ctx, Exception, Function, Object, Persistent, Value};
-use tokio::sync::mpsc;
 
 use super::{
     Host, Isolate, Responder, Slot, internal_eval_options, pairs_from_flat, value_to_bytes,
@@ -182,16 +181,10 @@ pub(super) fn set_service_env<'js>(
 pub(crate) fn start_service_event(iso: &mut Isolate, job: ServiceJob, tx: Responder) {
     let rid = iso.next_rid;
     iso.next_rid += 1;
-    iso.host.slots.borrow_mut().insert(
-        rid,
-        Slot {
-            tag: format!("rpc:{}", job.method),
-            responder: Some(tx),
-            cpu_used: std::time::Duration::ZERO,
-            pass_through: false,
-            subrequests: 0,
-        },
-    );
+    iso.host
+        .slots
+        .borrow_mut()
+        .insert(rid, Slot::new(format!("rpc:{}", job.method), tx, true));
     let api = iso.api.durable.dispatch_service.clone();
     let ServiceJob {
         entrypoint,
@@ -210,16 +203,12 @@ pub(crate) fn start_object_event(iso: &mut Isolate, job: ObjectJob, tx: Responde
     let rid = iso.next_rid;
     iso.next_rid += 1;
     let short = job.id.get(..12).unwrap_or(&job.id).to_owned();
-    iso.host.slots.borrow_mut().insert(
-        rid,
-        Slot {
-            tag: format!("{}:{short}", job.class),
-            responder: Some(tx),
-            cpu_used: std::time::Duration::ZERO,
-            pass_through: false,
-            subrequests: 0,
-        },
-    );
+    // An object's timers outlive the request that set them, as the
+    // object's I/O context does on Workers.
+    iso.host
+        .slots
+        .borrow_mut()
+        .insert(rid, Slot::new(format!("{}:{short}", job.class), tx, false));
     if let Some(factory) = iso
         .host
         .durable
@@ -250,7 +239,9 @@ pub(crate) fn start_object_event(iso: &mut Isolate, job: ObjectJob, tx: Responde
                 flat.push(v);
             }
             let body = match body {
-                Some(b) => ArrayBuffer::new_copy(ctx.clone(), &b[..])?.into_value(),
+                // Outside the counted heap, as a request body from the
+                // front is (see `start_request`).
+                Some(b) => ArrayBuffer::new(ctx.clone(), Vec::from(b))?.into_value(),
                 None => Value::new_null(ctx.clone()),
             };
             let args = Array::new(ctx.clone())?;
@@ -558,6 +549,7 @@ fn make_natives<'js>(ctx: &Ctx<'js>, host: &Rc<Host>) -> rquickjs::Result<Object
                         } else {
                             value_to_bytes(&d)?
                         },
+                        body_stream: None,
                     })
                 } else {
                     ServiceCall::Rpc {
@@ -911,14 +903,11 @@ fn make_natives<'js>(ctx: &Ctx<'js>, host: &Rc<Host>) -> rquickjs::Result<Object
                 let body = value_to_bytes(&body)?;
                 let web_socket = if socket > 0.0 {
                     let id = socket as u64;
-                    let (tx, rx) = mpsc::unbounded_channel::<WsMessage>();
+                    let (tx, rx) = crate::ws_queue();
                     h.sockets.borrow_mut().insert(id, (tx, rid));
                     Some(WebSocketChannel {
                         outgoing: rx,
-                        incoming: WebSocketSink {
-                            id,
-                            events: h.events.clone(),
-                        },
+                        incoming: WebSocketSink::new(id, h.events.clone()),
                     })
                 } else {
                     None
@@ -1026,26 +1015,33 @@ fn make_natives<'js>(ctx: &Ctx<'js>, host: &Rc<Host>) -> rquickjs::Result<Object
                     mut outgoing,
                     incoming,
                 } = channel;
-                let (tx, mut rx) = mpsc::unbounded_channel::<WsMessage>();
+                let (tx, mut rx) = crate::ws_queue();
                 h.sockets.borrow_mut().insert(local, (tx, h.owner.get()));
                 tokio::spawn(async move {
                     while let Some(msg) = rx.recv().await {
                         let close = matches!(msg, WsMessage::Close { .. });
-                        if !incoming.send(msg) || close {
+                        let delivered = if close {
+                            incoming.send(msg)
+                        } else {
+                            incoming.deliver(msg).await
+                        };
+                        if !delivered || close {
                             break;
                         }
                     }
                 });
-                let here = WebSocketSink {
-                    id: local,
-                    events: h.events.clone(),
-                };
+                let here = WebSocketSink::new(local, h.events.clone());
                 tokio::spawn(async move {
                     loop {
                         match outgoing.recv().await {
                             Some(msg) => {
                                 let close = matches!(msg, WsMessage::Close { .. });
-                                if !here.send(msg) || close {
+                                let delivered = if close {
+                                    here.send(msg)
+                                } else {
+                                    here.deliver(msg).await
+                                };
+                                if !delivered || close {
                                     break;
                                 }
                             }

@@ -229,8 +229,17 @@ impl DurableObjects {
         &self,
         class: &str,
         id: &DurableObjectId,
-        request: WorkerRequest,
+        mut request: WorkerRequest,
     ) -> Result<WorkerResponse, DispatchError> {
+        request.body =
+            request
+                .collect_body()
+                .await
+                .map_err(|message| DispatchError::Exception {
+                    stack: message.clone(),
+                    message,
+                    pass_through: false,
+                })?;
         let body =
             if request.body.is_empty() && (request.method == "GET" || request.method == "HEAD") {
                 None

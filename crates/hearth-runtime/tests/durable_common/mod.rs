@@ -80,6 +80,7 @@ pub fn request(method: &str, path: &str, body: &str) -> WorkerRequest {
         url: format!("http://localhost{path}"),
         headers: vec![],
         body: Bytes::from(body.to_owned()),
+        body_stream: None,
     }
 }
 
