@@ -32,7 +32,8 @@ use hearth_workflows::{
     Backoff, ErrorInfo, EventOutcome, FailureOutcome, RetryConfig, RunTicket, SleepOutcome,
     StepConfig, StepDecision, WorkflowEngine, WorkflowError,
 };
-use rquickjs::{ArrayBuffer, Ctx, Function, Object, Value};
+use rquickjs::class::Trace;
+use rquickjs::{ArrayBuffer, Class, Ctx, JsLifetime, Object, Value};
 use tokio::sync::{Notify, watch};
 use tokio::task::{JoinHandle, JoinSet};
 
@@ -140,214 +141,232 @@ fn bytes_arg(v: &Value<'_>) -> rquickjs::Result<Vec<u8>> {
     Ok(crate::bindings::bytes_of(v)?.unwrap_or_default())
 }
 
-/// The natives `js/events.js` drives a run's `step` with. Every call takes
-/// the run id the runner put in the event.
+/// The natives `js/events.js` drives a run's `step` with.
 pub(crate) fn natives<'js>(ctx: &Ctx<'js>, wf: &Arc<Workflows>) -> rquickjs::Result<Object<'js>> {
-    let native = Object::new(ctx.clone())?;
+    let natives = Class::instance(ctx.clone(), StepNatives { wf: wf.clone() })?;
+    Ok(natives.into_inner())
+}
 
-    // stepBegin(run, name, retryLimit, retryDelayMs, backoff, timeoutMs)
-    let w = wf.clone();
-    native.set(
-        "stepBegin",
-        Function::new(
-            ctx.clone(),
-            move |ctx: Ctx<'js>,
-                  run: f64,
-                  name: String,
-                  limit: f64,
-                  delay: f64,
-                  backoff: String,
-                  timeout: f64|
-                  -> rquickjs::Result<Object<'js>> {
-                let bad = || {
-                    raise(
-                        &ctx,
-                        &WorkflowError::InvalidStepConfig { name: name.clone() },
-                    )
-                };
-                let (Some(limit), Some(delay_ms), Some(backoff), Some(timeout_ms)) = (
-                    ms_of(limit).and_then(|l| u32::try_from(l).ok()),
-                    ms_of(delay),
-                    Backoff::parse(&backoff),
-                    ms_of(timeout),
-                ) else {
-                    return Err(bad());
-                };
-                let config = StepConfig {
-                    retries: RetryConfig {
-                        limit,
-                        delay_ms,
-                        backoff,
-                    },
-                    timeout_ms,
-                };
-                let decided = w.with_ticket(run as u64, |t| w.engine.step_begin(t, &name, &config));
-                match decided {
-                    None => answer(&ctx, "stopped"),
-                    Some(Err(e)) => engine_error(&ctx, e),
-                    Some(Ok(StepDecision::Cached(bytes))) => {
-                        let o = answer(&ctx, "cached")?;
-                        o.set("value", ArrayBuffer::new(ctx.clone(), bytes)?)?;
-                        Ok(o)
-                    }
-                    Some(Ok(StepDecision::Failed(e))) => answer_error(&ctx, "failed", &e),
-                    Some(Ok(StepDecision::Wait { .. })) => answer(&ctx, "suspend"),
-                    Some(Ok(StepDecision::Run {
-                        occurrence,
-                        attempt,
-                        timeout_ms,
-                    })) => {
-                        let o = answer(&ctx, "run")?;
-                        o.set("occurrence", occurrence)?;
-                        o.set("attempt", attempt)?;
-                        o.set("timeout", timeout_ms as f64)?;
-                        Ok(o)
-                    }
-                }
+/// One method per kind of `step` call. Every call takes the run id the
+/// runner put in the event and answers `{k: ...}` saying what the JS half
+/// does next.
+#[derive(Trace, JsLifetime)]
+#[rquickjs::class(rename = "WorkflowStepNatives")]
+pub(crate) struct StepNatives {
+    #[qjs(skip_trace)]
+    wf: Arc<Workflows>,
+}
+
+#[rquickjs::methods]
+impl StepNatives {
+    /// stepBegin(run, name, retryLimit, retryDelayMs, backoff, timeoutMs)
+    #[qjs(rename = "stepBegin")]
+    #[allow(clippy::too_many_arguments)] // the positional arguments of the JS call
+    fn step_begin<'js>(
+        &self,
+        ctx: Ctx<'js>,
+        run: f64,
+        name: String,
+        limit: f64,
+        delay: f64,
+        backoff: String,
+        timeout: f64,
+    ) -> rquickjs::Result<Object<'js>> {
+        let (Some(limit), Some(delay_ms), Some(backoff), Some(timeout_ms)) = (
+            ms_of(limit).and_then(|l| u32::try_from(l).ok()),
+            ms_of(delay),
+            Backoff::parse(&backoff),
+            ms_of(timeout),
+        ) else {
+            return Err(raise(&ctx, &WorkflowError::InvalidStepConfig { name }));
+        };
+        let config = StepConfig {
+            retries: RetryConfig {
+                limit,
+                delay_ms,
+                backoff,
             },
-        )?,
-    )?;
-
-    // stepSuccess(run, name, occurrence, bytes)
-    let w = wf.clone();
-    native.set(
-        "stepSuccess",
-        Function::new(
-            ctx.clone(),
-            move |ctx: Ctx<'js>,
-                  run: f64,
-                  name: String,
-                  occurrence: u32,
-                  output: Value<'js>|
-                  -> rquickjs::Result<Object<'js>> {
-                let output = bytes_arg(&output)?;
-                let r = w.with_ticket(run as u64, |t| {
-                    w.engine.step_success(t, &name, occurrence, &output)
-                });
-                match r {
-                    None => answer(&ctx, "stopped"),
-                    Some(Ok(())) => answer(&ctx, "ok"),
-                    // Too large to keep: the step fails without retries.
-                    Some(Err(e @ WorkflowError::StepOutputTooLarge { .. })) => answer_error(
-                        &ctx,
-                        "tooLarge",
-                        &ErrorInfo::new(e.class().name(), e.to_string()),
-                    ),
-                    Some(Err(e)) => engine_error(&ctx, e),
-                }
-            },
-        )?,
-    )?;
-
-    // stepFailure(run, name, occurrence, {name, message, nonRetryable, timedOut})
-    let w = wf.clone();
-    native.set(
-        "stepFailure",
-        Function::new(
-            ctx.clone(),
-            move |ctx: Ctx<'js>,
-                  run: f64,
-                  name: String,
-                  occurrence: u32,
-                  failure: Object<'js>|
-                  -> rquickjs::Result<Object<'js>> {
-                let non_retryable: bool = failure.get("nonRetryable")?;
-                let timed_out: Option<f64> = failure.get("timedOut")?;
-                let error = match timed_out.and_then(ms_of) {
-                    Some(ms) => ErrorInfo::timed_out(ms),
-                    None => ErrorInfo::new(
-                        failure.get::<_, String>("name")?,
-                        failure.get::<_, String>("message")?,
-                    ),
-                };
-                let r = w.with_ticket(run as u64, |t| {
-                    w.engine
-                        .step_failure(t, &name, occurrence, &error, non_retryable)
-                });
-                match r {
-                    None => answer(&ctx, "stopped"),
-                    Some(Ok(FailureOutcome::Failed)) => answer_error(&ctx, "failed", &error),
-                    // Even a retry due now replays: asking again in this run
-                    // would count a second occurrence of the name.
-                    Some(Ok(FailureOutcome::Retry { .. })) => answer(&ctx, "suspend"),
-                    Some(Err(e)) => engine_error(&ctx, e),
-                }
-            },
-        )?,
-    )?;
-
-    // sleep(run, name, durationMs) / sleepUntil(run, name, timestampMs)
-    for (js, until) in [("sleep", false), ("sleepUntil", true)] {
-        let w = wf.clone();
-        native.set(
-            js,
-            Function::new(
-                ctx.clone(),
-                move |ctx: Ctx<'js>,
-                      run: f64,
-                      name: String,
-                      at: f64|
-                      -> rquickjs::Result<Object<'js>> {
-                    let Some(at) = ms_of(at) else {
-                        return Err(throw(
-                            &ctx,
-                            ErrorClass::TypeError,
-                            &format!("step.{js}(\"{name}\"): the duration must be a non-negative number of milliseconds or a string like \"10 seconds\""),
-                        ));
-                    };
-                    let r = w.with_ticket(run as u64, |t| {
-                        if until {
-                            w.engine.sleep_until(t, &name, at)
-                        } else {
-                            w.engine.sleep(t, &name, at)
-                        }
-                    });
-                    match r {
-                        None => answer(&ctx, "stopped"),
-                        Some(Ok(SleepOutcome::Elapsed)) => answer(&ctx, "elapsed"),
-                        Some(Ok(SleepOutcome::SuspendUntil(_))) => answer(&ctx, "suspend"),
-                        Some(Err(e)) => engine_error(&ctx, e),
-                    }
-                },
-            )?,
-        )?;
+            timeout_ms,
+        };
+        let w = &self.wf;
+        let decided = w.with_ticket(run as u64, |t| w.engine.step_begin(t, &name, &config));
+        match decided {
+            None => answer(&ctx, "stopped"),
+            Some(Err(e)) => engine_error(&ctx, e),
+            Some(Ok(StepDecision::Cached(bytes))) => {
+                let o = answer(&ctx, "cached")?;
+                o.set("value", ArrayBuffer::new(ctx.clone(), bytes)?)?;
+                Ok(o)
+            }
+            Some(Ok(StepDecision::Failed(e))) => answer_error(&ctx, "failed", &e),
+            Some(Ok(StepDecision::Wait { .. })) => answer(&ctx, "suspend"),
+            Some(Ok(StepDecision::Run {
+                occurrence,
+                attempt,
+                timeout_ms,
+            })) => {
+                let o = answer(&ctx, "run")?;
+                o.set("occurrence", occurrence)?;
+                o.set("attempt", attempt)?;
+                o.set("timeout", timeout_ms as f64)?;
+                Ok(o)
+            }
+        }
     }
 
-    // waitForEvent(run, name, type, timeoutMs?)
-    let w = wf.clone();
-    native.set(
-        "waitForEvent",
-        Function::new(
-            ctx.clone(),
-            move |ctx: Ctx<'js>,
-                  run: f64,
-                  name: String,
-                  event_type: String,
-                  timeout: Option<f64>|
-                  -> rquickjs::Result<Object<'js>> {
-                // NaN (an unreadable duration) reaches the engine as 0, which
-                // it refuses with its timeout message.
-                let timeout = timeout.map(|t| ms_of(t).unwrap_or(0));
-                let r = w.with_ticket(run as u64, |t| {
-                    w.engine.wait_for_event(t, &name, &event_type, timeout)
-                });
-                match r {
-                    None => answer(&ctx, "stopped"),
-                    Some(Ok(EventOutcome::Event(ev))) => {
-                        let o = answer(&ctx, "event")?;
-                        o.set("type", ev.event_type)?;
-                        o.set("payload", ArrayBuffer::new(ctx.clone(), ev.payload)?)?;
-                        o.set("timestamp", ev.timestamp_ms as f64)?;
-                        Ok(o)
-                    }
-                    Some(Ok(EventOutcome::SuspendUntil(_))) => answer(&ctx, "suspend"),
-                    Some(Ok(EventOutcome::TimedOut(e))) => answer_error(&ctx, "timedOut", &e),
-                    Some(Err(e)) => engine_error(&ctx, e),
-                }
-            },
-        )?,
-    )?;
-    Ok(native)
+    /// stepSuccess(run, name, occurrence, bytes)
+    #[qjs(rename = "stepSuccess")]
+    fn step_success<'js>(
+        &self,
+        ctx: Ctx<'js>,
+        run: f64,
+        name: String,
+        occurrence: u32,
+        output: Value<'js>,
+    ) -> rquickjs::Result<Object<'js>> {
+        let output = bytes_arg(&output)?;
+        let w = &self.wf;
+        let r = w.with_ticket(run as u64, |t| {
+            w.engine.step_success(t, &name, occurrence, &output)
+        });
+        match r {
+            None => answer(&ctx, "stopped"),
+            Some(Ok(())) => answer(&ctx, "ok"),
+            // Too large to keep: the step fails without retries.
+            Some(Err(e @ WorkflowError::StepOutputTooLarge { .. })) => answer_error(
+                &ctx,
+                "tooLarge",
+                &ErrorInfo::new(e.class().name(), e.to_string()),
+            ),
+            Some(Err(e)) => engine_error(&ctx, e),
+        }
+    }
+
+    /// stepFailure(run, name, occurrence, {name, message, nonRetryable, timedOut})
+    #[qjs(rename = "stepFailure")]
+    fn step_failure<'js>(
+        &self,
+        ctx: Ctx<'js>,
+        run: f64,
+        name: String,
+        occurrence: u32,
+        failure: Object<'js>,
+    ) -> rquickjs::Result<Object<'js>> {
+        let non_retryable: bool = failure.get("nonRetryable")?;
+        let timed_out: Option<f64> = failure.get("timedOut")?;
+        let error = match timed_out.and_then(ms_of) {
+            Some(ms) => ErrorInfo::timed_out(ms),
+            None => ErrorInfo::new(
+                failure.get::<_, String>("name")?,
+                failure.get::<_, String>("message")?,
+            ),
+        };
+        let w = &self.wf;
+        let r = w.with_ticket(run as u64, |t| {
+            w.engine
+                .step_failure(t, &name, occurrence, &error, non_retryable)
+        });
+        match r {
+            None => answer(&ctx, "stopped"),
+            Some(Ok(FailureOutcome::Failed)) => answer_error(&ctx, "failed", &error),
+            // Even a retry due now replays: asking again in this run would
+            // count a second occurrence of the name.
+            Some(Ok(FailureOutcome::Retry { .. })) => answer(&ctx, "suspend"),
+            Some(Err(e)) => engine_error(&ctx, e),
+        }
+    }
+
+    /// sleep(run, name, durationMs)
+    fn sleep<'js>(
+        &self,
+        ctx: Ctx<'js>,
+        run: f64,
+        name: String,
+        duration: f64,
+    ) -> rquickjs::Result<Object<'js>> {
+        self.sleep_step(&ctx, false, run, name, duration)
+    }
+
+    /// sleepUntil(run, name, timestampMs)
+    #[qjs(rename = "sleepUntil")]
+    fn sleep_until<'js>(
+        &self,
+        ctx: Ctx<'js>,
+        run: f64,
+        name: String,
+        at: f64,
+    ) -> rquickjs::Result<Object<'js>> {
+        self.sleep_step(&ctx, true, run, name, at)
+    }
+
+    /// waitForEvent(run, name, type, timeoutMs?)
+    #[qjs(rename = "waitForEvent")]
+    fn wait_for_event<'js>(
+        &self,
+        ctx: Ctx<'js>,
+        run: f64,
+        name: String,
+        event_type: String,
+        timeout: Option<f64>,
+    ) -> rquickjs::Result<Object<'js>> {
+        // NaN (an unreadable duration) reaches the engine as 0, which it
+        // refuses with its timeout message.
+        let timeout = timeout.map(|t| ms_of(t).unwrap_or(0));
+        let w = &self.wf;
+        let r = w.with_ticket(run as u64, |t| {
+            w.engine.wait_for_event(t, &name, &event_type, timeout)
+        });
+        match r {
+            None => answer(&ctx, "stopped"),
+            Some(Ok(EventOutcome::Event(ev))) => {
+                let o = answer(&ctx, "event")?;
+                o.set("type", ev.event_type)?;
+                o.set("payload", ArrayBuffer::new(ctx.clone(), ev.payload)?)?;
+                o.set("timestamp", ev.timestamp_ms as f64)?;
+                Ok(o)
+            }
+            Some(Ok(EventOutcome::SuspendUntil(_))) => answer(&ctx, "suspend"),
+            Some(Ok(EventOutcome::TimedOut(e))) => answer_error(&ctx, "timedOut", &e),
+            Some(Err(e)) => engine_error(&ctx, e),
+        }
+    }
+}
+
+impl StepNatives {
+    /// `sleep` (`at` a duration) or `sleepUntil` (`at` a timestamp), both ms.
+    fn sleep_step<'js>(
+        &self,
+        ctx: &Ctx<'js>,
+        until: bool,
+        run: f64,
+        name: String,
+        at: f64,
+    ) -> rquickjs::Result<Object<'js>> {
+        let js = if until { "sleepUntil" } else { "sleep" };
+        let Some(at) = ms_of(at) else {
+            return Err(throw(
+                ctx,
+                ErrorClass::TypeError,
+                &format!(
+                    "step.{js}(\"{name}\"): the duration must be a non-negative number of milliseconds or a string like \"10 seconds\""
+                ),
+            ));
+        };
+        let w = &self.wf;
+        let r = w.with_ticket(run as u64, |t| {
+            if until {
+                w.engine.sleep_until(t, &name, at)
+            } else {
+                w.engine.sleep(t, &name, at)
+            }
+        });
+        match r {
+            None => answer(ctx, "stopped"),
+            Some(Ok(SleepOutcome::Elapsed)) => answer(ctx, "elapsed"),
+            Some(Ok(SleepOutcome::SuspendUntil(_))) => answer(ctx, "suspend"),
+            Some(Err(e)) => engine_error(ctx, e),
+        }
+    }
 }
 
 /// How one run ended, as the JS half reports it.

@@ -417,3 +417,44 @@ fn multipart_uploads() {
     );
     assert_eq!(err(&t, "partZero").0, "TypeError");
 }
+
+/// A body larger than one chunk streams in several reads of the handle; a
+/// cancelled stream ends the body, and a later `text()` finds it used.
+#[test]
+fn large_bodies_stream_in_chunks_and_cancel() {
+    let t = transcript(
+        r#"
+    await B.put("big", new Uint8Array(150 * 1024).fill(7));
+    await attempt(out, "chunks", async () => {
+      const reader = (await B.get("big")).body.getReader();
+      const sizes = [];
+      let sum = 0;
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        sizes.push(value.byteLength);
+        for (const b of value) sum += b;
+      }
+      return [sizes.length, sizes.reduce((a, b) => a + b, 0), sum];
+    });
+    await attempt(out, "readAll", async () => (await (await B.get("big")).arrayBuffer()).byteLength);
+    await attempt(out, "cancel", async () => {
+      const o = await B.get("big");
+      const reader = o.body.getReader();
+      const first = (await reader.read()).value.byteLength;
+      await reader.cancel();
+      return [first, o.bodyUsed];
+    });
+    await attempt(out, "afterCancel", async () => {
+      const o = await B.get("big");
+      await o.body.cancel();
+      return o.text();
+    });
+"#,
+    );
+    assert_eq!(ok(&t, "chunks"), json!([3, 150 * 1024, 7 * 150 * 1024]));
+    assert_eq!(ok(&t, "readAll"), json!(150 * 1024));
+    assert_eq!(ok(&t, "cancel"), json!([64 * 1024, true]));
+    let (class, _) = err(&t, "afterCancel");
+    assert_eq!(class, "TypeError");
+}

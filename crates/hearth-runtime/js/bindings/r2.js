@@ -93,11 +93,11 @@
           type: "bytes",
           pull(c) {
             disturbed.value = true;
-            const chunk = native.bodyRead(handle);
+            const chunk = handle.read();
             if (chunk === null) c.close();
             else c.enqueue(new Uint8Array(chunk));
           },
-          cancel() { disturbed.value = true; native.bodyCancel(handle); },
+          cancel() { disturbed.value = true; handle.cancel(); },
         });
       }
       return this.#stream;
@@ -109,7 +109,7 @@
       if (this.bodyUsed || (this.#stream !== null && this.#stream.locked)) throw new TypeError(USED);
       this.#used = true;
       // Untouched: read straight from disk without the stream machinery.
-      if (this.#stream === null) return new Uint8Array(native.bodyReadAll(this.#handle));
+      if (this.#stream === null) return new Uint8Array(this.#handle.readAll());
       return util.readStream(this.#stream);
     }
     async arrayBuffer() {

@@ -20,7 +20,7 @@ use hearth_r2::{
     R2PutOptions, R2Range, R2UploadedPart,
 };
 use rquickjs::class::Trace;
-use rquickjs::{Array, Class, Ctx, Function, JsLifetime, Object, Value};
+use rquickjs::{Array, Class, Ctx, JsLifetime, Object, Value};
 use serde_json::json;
 
 use super::BindingAdapter;
@@ -74,6 +74,41 @@ impl std::fmt::Debug for R2Adapter {
 pub(crate) struct BodyHandle {
     #[qjs(skip_trace)]
     body: Option<R2Body>,
+}
+
+/// How `r2.js` reads a body: chunk by chunk as its stream is pulled, or all
+/// at once when the body was never touched.
+#[rquickjs::methods]
+impl BodyHandle {
+    /// read() -> ArrayBuffer (up to BODY_CHUNK_BYTES) | null at the end
+    fn read<'js>(&mut self, ctx: Ctx<'js>) -> rquickjs::Result<Value<'js>> {
+        let Some(body) = self.body.as_mut() else {
+            return Ok(Value::new_null(ctx));
+        };
+        let mut buf = vec![0u8; BODY_CHUNK_BYTES];
+        let n = body.read(&mut buf).map_err(|e| io_error(&ctx, "get", e))?;
+        if n == 0 {
+            self.body = None;
+            return Ok(Value::new_null(ctx));
+        }
+        buf.truncate(n);
+        array_buffer(&ctx, buf)
+    }
+
+    /// readAll() -> ArrayBuffer of the rest
+    #[qjs(rename = "readAll")]
+    fn read_all<'js>(&mut self, ctx: Ctx<'js>) -> rquickjs::Result<Value<'js>> {
+        let bytes = match self.body.take() {
+            Some(b) => b.bytes().map_err(|e| io_error(&ctx, "get", e))?,
+            None => Vec::new(),
+        };
+        array_buffer(&ctx, bytes)
+    }
+
+    /// Releases the files at once rather than when the object is collected.
+    fn cancel(&mut self) {
+        self.body = None;
+    }
 }
 
 fn io_error(ctx: &Ctx<'_>, op: &'static str, e: std::io::Error) -> rquickjs::Error {
@@ -276,277 +311,209 @@ impl BindingAdapter for R2Adapter {
     }
 
     fn install<'js>(&self, ctx: &Ctx<'js>, env: &Object<'js>) -> rquickjs::Result<()> {
-        let native = Object::new(ctx.clone())?;
+        let native = Class::instance(
+            ctx.clone(),
+            R2Natives {
+                bucket: self.bucket.clone(),
+            },
+        )?;
+        install_factory(ctx, env, &self.name, "r2.js", R2_JS, native.into_inner())
+    }
+}
 
-        let bucket = self.bucket.clone();
-        native.set(
-            "head",
-            Function::new(
-                ctx.clone(),
-                move |ctx: Ctx<'js>, key: String| -> rquickjs::Result<Option<String>> {
-                    let found = bucket.head(&key).map_err(|e| raise(&ctx, e))?;
-                    Ok(found.as_ref().map(object_json))
+/// The natives `r2.js` calls: the bucket's object operations, then its
+/// multipart uploads. Object bodies are read through their [`BodyHandle`].
+#[derive(Trace, JsLifetime)]
+#[rquickjs::class(rename = "R2Natives")]
+pub(crate) struct R2Natives {
+    #[qjs(skip_trace)]
+    bucket: R2Bucket,
+}
+
+#[rquickjs::methods]
+impl R2Natives {
+    fn head(&self, ctx: Ctx<'_>, key: String) -> rquickjs::Result<Option<String>> {
+        let found = self.bucket.head(&key).map_err(|e| raise(&ctx, e))?;
+        Ok(found.as_ref().map(object_json))
+    }
+
+    /// get(key, onlyIf, range) -> null | [objectJson, bodyHandle | null]
+    fn get<'js>(
+        &self,
+        ctx: Ctx<'js>,
+        key: String,
+        only_if: Option<Object<'js>>,
+        range_spec: Option<Object<'js>>,
+    ) -> rquickjs::Result<Value<'js>> {
+        let options = R2GetOptions {
+            only_if: conditional(&ctx, only_if)?,
+            range: range(&ctx, range_spec)?,
+        };
+        let found = self
+            .bucket
+            .get(&key, &options)
+            .map_err(|e| raise(&ctx, e))?;
+        let out = Array::new(ctx.clone())?;
+        match found {
+            None => return Ok(Value::new_null(ctx)),
+            Some(R2GetResult::PreconditionFailed(object)) => {
+                out.set(0, object_json(&object))?;
+                out.set(1, Value::new_null(ctx.clone()))?;
+            }
+            Some(R2GetResult::Body(b)) => {
+                out.set(0, object_json(&b.object))?;
+                let handle = Class::instance(ctx.clone(), BodyHandle { body: Some(b.body) })?;
+                out.set(1, handle)?;
+            }
+        }
+        Ok(out.into_value())
+    }
+
+    /// put(key, bytes, options) -> objectJson | null (condition failed)
+    fn put<'js>(
+        &self,
+        ctx: Ctx<'js>,
+        key: String,
+        value: Value<'js>,
+        options: Object<'js>,
+    ) -> rquickjs::Result<Option<String>> {
+        let bytes = body_bytes(&ctx, &value)?;
+        let options = R2PutOptions {
+            only_if: conditional(&ctx, opt(&options, "onlyIf")?)?,
+            http_metadata: http_metadata(opt(&options, "httpMetadata")?)?,
+            custom_metadata: custom_metadata(opt(&options, "customMetadata")?)?,
+            checksum: checksum(&ctx, opt(&options, "checksum")?)?,
+        };
+        let stored = self
+            .bucket
+            .put(&key, bytes.as_slice(), &options)
+            .map_err(|e| raise(&ctx, e))?;
+        Ok(stored.as_ref().map(object_json))
+    }
+
+    /// delete(key | [keys])
+    fn delete<'js>(&self, ctx: Ctx<'js>, keys: Value<'js>) -> rquickjs::Result<()> {
+        let result = match keys.as_string() {
+            Some(k) => self.bucket.delete(&k.to_string()?),
+            None => {
+                let list: Vec<String> = rquickjs::FromJs::from_js(&ctx, keys)?;
+                self.bucket.delete_keys(&list)
+            }
+        };
+        result.map_err(|e| raise(&ctx, e))
+    }
+
+    /// list(options) -> JSON {objects: [objectJson...], truncated, cursor?, delimitedPrefixes}
+    fn list<'js>(&self, ctx: Ctx<'js>, options: Object<'js>) -> rquickjs::Result<String> {
+        let limit = opt::<f64>(&options, "limit")?.map(|n| {
+            if n.is_finite() && n >= 1.0 {
+                n.trunc() as usize
+            } else {
+                0
+            }
+        });
+        let mut include = Vec::new();
+        for name in opt::<Vec<String>>(&options, "include")?.unwrap_or_default() {
+            include.push(name.parse::<R2ListInclude>().map_err(|e| raise(&ctx, e))?);
+        }
+        let list_options = R2ListOptions {
+            limit,
+            prefix: opt(&options, "prefix")?,
+            cursor: opt(&options, "cursor")?,
+            delimiter: opt(&options, "delimiter")?,
+            start_after: opt(&options, "startAfter")?,
+            include,
+        };
+        let page = self
+            .bucket
+            .list(&list_options)
+            .map_err(|e| raise(&ctx, e))?;
+        let objects: Vec<String> = page.objects.iter().map(object_json).collect();
+        Ok(json!({
+            "objects": objects,
+            "truncated": page.truncated,
+            "cursor": page.cursor,
+            "delimitedPrefixes": page.delimited_prefixes,
+        })
+        .to_string())
+    }
+
+    /// createMultipartUpload(key, options) -> uploadId
+    #[qjs(rename = "createMultipartUpload")]
+    fn create_multipart_upload<'js>(
+        &self,
+        ctx: Ctx<'js>,
+        key: String,
+        options: Object<'js>,
+    ) -> rquickjs::Result<String> {
+        let options = R2MultipartOptions {
+            http_metadata: http_metadata(opt(&options, "httpMetadata")?)?,
+            custom_metadata: custom_metadata(opt(&options, "customMetadata")?)?,
+        };
+        let upload = self
+            .bucket
+            .create_multipart_upload(&key, &options)
+            .map_err(|e| raise(&ctx, e))?;
+        Ok(upload.upload_id().to_string())
+    }
+
+    /// uploadPart(key, uploadId, partNumber, bytes) -> etag
+    #[qjs(rename = "uploadPart")]
+    fn upload_part<'js>(
+        &self,
+        ctx: Ctx<'js>,
+        key: String,
+        upload_id: String,
+        part_number: f64,
+        value: Value<'js>,
+    ) -> rquickjs::Result<String> {
+        let bytes = body_bytes(&ctx, &value)?;
+        let part_number = if part_number.is_finite() && part_number >= 0.0 {
+            part_number.min(f64::from(u32::MAX)) as u32
+        } else {
+            0
+        };
+        let part = self
+            .bucket
+            .resume_multipart_upload(&key, &upload_id)
+            .upload_part(part_number, bytes.as_slice())
+            .map_err(|e| raise(&ctx, e))?;
+        Ok(part.etag)
+    }
+
+    /// complete(key, uploadId, [[partNumber, etag], ...]) -> objectJson
+    fn complete<'js>(
+        &self,
+        ctx: Ctx<'js>,
+        key: String,
+        upload_id: String,
+        parts: Vec<Array<'js>>,
+    ) -> rquickjs::Result<String> {
+        let mut list = Vec::with_capacity(parts.len());
+        for p in parts {
+            let n: f64 = p.get(0)?;
+            list.push(R2UploadedPart {
+                part_number: if n.is_finite() && n >= 0.0 {
+                    n as u32
+                } else {
+                    0
                 },
-            )?,
-        )?;
+                etag: p.get(1)?,
+            });
+        }
+        let object = self
+            .bucket
+            .resume_multipart_upload(&key, &upload_id)
+            .complete(&list)
+            .map_err(|e| raise(&ctx, e))?;
+        Ok(object_json(&object))
+    }
 
-        // get(key, onlyIf, range) -> null | [objectJson, bodyHandle | null]
-        let bucket = self.bucket.clone();
-        native.set(
-            "get",
-            Function::new(
-                ctx.clone(),
-                move |ctx: Ctx<'js>,
-                      key: String,
-                      only_if: Option<Object<'js>>,
-                      range_spec: Option<Object<'js>>|
-                      -> rquickjs::Result<Value<'js>> {
-                    let options = R2GetOptions {
-                        only_if: conditional(&ctx, only_if)?,
-                        range: range(&ctx, range_spec)?,
-                    };
-                    let found = bucket.get(&key, &options).map_err(|e| raise(&ctx, e))?;
-                    let out = Array::new(ctx.clone())?;
-                    match found {
-                        None => return Ok(Value::new_null(ctx)),
-                        Some(R2GetResult::PreconditionFailed(object)) => {
-                            out.set(0, object_json(&object))?;
-                            out.set(1, Value::new_null(ctx.clone()))?;
-                        }
-                        Some(R2GetResult::Body(b)) => {
-                            out.set(0, object_json(&b.object))?;
-                            let handle =
-                                Class::instance(ctx.clone(), BodyHandle { body: Some(b.body) })?;
-                            out.set(1, handle)?;
-                        }
-                    }
-                    Ok(out.into_value())
-                },
-            )?,
-        )?;
-
-        // put(key, bytes, options) -> objectJson | null (condition failed)
-        let bucket = self.bucket.clone();
-        native.set(
-            "put",
-            Function::new(
-                ctx.clone(),
-                move |ctx: Ctx<'js>,
-                      key: String,
-                      value: Value<'js>,
-                      options: Object<'js>|
-                      -> rquickjs::Result<Option<String>> {
-                    let bytes = body_bytes(&ctx, &value)?;
-                    let options = R2PutOptions {
-                        only_if: conditional(&ctx, opt(&options, "onlyIf")?)?,
-                        http_metadata: http_metadata(opt(&options, "httpMetadata")?)?,
-                        custom_metadata: custom_metadata(opt(&options, "customMetadata")?)?,
-                        checksum: checksum(&ctx, opt(&options, "checksum")?)?,
-                    };
-                    let stored = bucket
-                        .put(&key, bytes.as_slice(), &options)
-                        .map_err(|e| raise(&ctx, e))?;
-                    Ok(stored.as_ref().map(object_json))
-                },
-            )?,
-        )?;
-
-        let bucket = self.bucket.clone();
-        native.set(
-            "delete",
-            Function::new(
-                ctx.clone(),
-                move |ctx: Ctx<'js>, keys: Value<'js>| -> rquickjs::Result<()> {
-                    let result = match keys.as_string() {
-                        Some(k) => bucket.delete(&k.to_string()?),
-                        None => {
-                            let list: Vec<String> = rquickjs::FromJs::from_js(&ctx, keys)?;
-                            bucket.delete_keys(&list)
-                        }
-                    };
-                    result.map_err(|e| raise(&ctx, e))
-                },
-            )?,
-        )?;
-
-        // list(options) -> JSON {objects: [objectJson...], truncated, cursor?, delimitedPrefixes}
-        let bucket = self.bucket.clone();
-        native.set(
-            "list",
-            Function::new(
-                ctx.clone(),
-                move |ctx: Ctx<'js>, options: Object<'js>| -> rquickjs::Result<String> {
-                    let limit = opt::<f64>(&options, "limit")?.map(|n| {
-                        if n.is_finite() && n >= 1.0 {
-                            n.trunc() as usize
-                        } else {
-                            0
-                        }
-                    });
-                    let mut include = Vec::new();
-                    for name in opt::<Vec<String>>(&options, "include")?.unwrap_or_default() {
-                        include.push(name.parse::<R2ListInclude>().map_err(|e| raise(&ctx, e))?);
-                    }
-                    let list_options = R2ListOptions {
-                        limit,
-                        prefix: opt(&options, "prefix")?,
-                        cursor: opt(&options, "cursor")?,
-                        delimiter: opt(&options, "delimiter")?,
-                        start_after: opt(&options, "startAfter")?,
-                        include,
-                    };
-                    let page = bucket.list(&list_options).map_err(|e| raise(&ctx, e))?;
-                    let objects: Vec<String> = page.objects.iter().map(object_json).collect();
-                    Ok(json!({
-                        "objects": objects,
-                        "truncated": page.truncated,
-                        "cursor": page.cursor,
-                        "delimitedPrefixes": page.delimited_prefixes,
-                    })
-                    .to_string())
-                },
-            )?,
-        )?;
-
-        let bucket = self.bucket.clone();
-        native.set(
-            "createMultipartUpload",
-            Function::new(
-                ctx.clone(),
-                move |ctx: Ctx<'js>,
-                      key: String,
-                      options: Object<'js>|
-                      -> rquickjs::Result<String> {
-                    let options = R2MultipartOptions {
-                        http_metadata: http_metadata(opt(&options, "httpMetadata")?)?,
-                        custom_metadata: custom_metadata(opt(&options, "customMetadata")?)?,
-                    };
-                    let upload = bucket
-                        .create_multipart_upload(&key, &options)
-                        .map_err(|e| raise(&ctx, e))?;
-                    Ok(upload.upload_id().to_string())
-                },
-            )?,
-        )?;
-
-        let bucket = self.bucket.clone();
-        native.set(
-            "uploadPart",
-            Function::new(
-                ctx.clone(),
-                move |ctx: Ctx<'js>,
-                      key: String,
-                      upload_id: String,
-                      part_number: f64,
-                      value: Value<'js>|
-                      -> rquickjs::Result<String> {
-                    let bytes = body_bytes(&ctx, &value)?;
-                    let part_number = if part_number.is_finite() && part_number >= 0.0 {
-                        part_number.min(f64::from(u32::MAX)) as u32
-                    } else {
-                        0
-                    };
-                    let part = bucket
-                        .resume_multipart_upload(&key, &upload_id)
-                        .upload_part(part_number, bytes.as_slice())
-                        .map_err(|e| raise(&ctx, e))?;
-                    Ok(part.etag)
-                },
-            )?,
-        )?;
-
-        // complete(key, uploadId, [[partNumber, etag], ...]) -> objectJson
-        let bucket = self.bucket.clone();
-        native.set(
-            "complete",
-            Function::new(
-                ctx.clone(),
-                move |ctx: Ctx<'js>,
-                      key: String,
-                      upload_id: String,
-                      parts: Vec<Array<'js>>|
-                      -> rquickjs::Result<String> {
-                    let mut list = Vec::with_capacity(parts.len());
-                    for p in parts {
-                        let n: f64 = p.get(0)?;
-                        list.push(R2UploadedPart {
-                            part_number: if n.is_finite() && n >= 0.0 {
-                                n as u32
-                            } else {
-                                0
-                            },
-                            etag: p.get(1)?,
-                        });
-                    }
-                    let object = bucket
-                        .resume_multipart_upload(&key, &upload_id)
-                        .complete(&list)
-                        .map_err(|e| raise(&ctx, e))?;
-                    Ok(object_json(&object))
-                },
-            )?,
-        )?;
-
-        let bucket = self.bucket.clone();
-        native.set(
-            "abort",
-            Function::new(
-                ctx.clone(),
-                move |ctx: Ctx<'js>, key: String, upload_id: String| -> rquickjs::Result<()> {
-                    bucket
-                        .resume_multipart_upload(&key, &upload_id)
-                        .abort()
-                        .map_err(|e| raise(&ctx, e))
-                },
-            )?,
-        )?;
-
-        // bodyRead(handle) -> ArrayBuffer (up to BODY_CHUNK_BYTES) | null at the end
-        native.set(
-            "bodyRead",
-            Function::new(
-                ctx.clone(),
-                |ctx: Ctx<'js>, handle: Class<'js, BodyHandle>| -> rquickjs::Result<Value<'js>> {
-                    let mut h = handle.borrow_mut();
-                    let Some(body) = h.body.as_mut() else {
-                        return Ok(Value::new_null(ctx));
-                    };
-                    let mut buf = vec![0u8; BODY_CHUNK_BYTES];
-                    let n = body.read(&mut buf).map_err(|e| io_error(&ctx, "get", e))?;
-                    if n == 0 {
-                        h.body = None;
-                        return Ok(Value::new_null(ctx));
-                    }
-                    buf.truncate(n);
-                    array_buffer(&ctx, buf)
-                },
-            )?,
-        )?;
-
-        // bodyReadAll(handle) -> ArrayBuffer of the rest
-        native.set(
-            "bodyReadAll",
-            Function::new(
-                ctx.clone(),
-                |ctx: Ctx<'js>, handle: Class<'js, BodyHandle>| -> rquickjs::Result<Value<'js>> {
-                    let body = handle.borrow_mut().body.take();
-                    let bytes = match body {
-                        Some(b) => b.bytes().map_err(|e| io_error(&ctx, "get", e))?,
-                        None => Vec::new(),
-                    };
-                    array_buffer(&ctx, bytes)
-                },
-            )?,
-        )?;
-
-        native.set(
-            "bodyCancel",
-            Function::new(ctx.clone(), |handle: Class<'js, BodyHandle>| {
-                handle.borrow_mut().body = None;
-            })?,
-        )?;
-
-        install_factory(ctx, env, &self.name, "r2.js", R2_JS, native)
+    fn abort(&self, ctx: Ctx<'_>, key: String, upload_id: String) -> rquickjs::Result<()> {
+        self.bucket
+            .resume_multipart_upload(&key, &upload_id)
+            .abort()
+            .map_err(|e| raise(&ctx, e))
     }
 }
 
