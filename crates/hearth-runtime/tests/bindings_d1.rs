@@ -389,6 +389,7 @@ export default {{
         url: "http://localhost/".into(),
         headers: vec![],
         body: Bytes::new(),
+        body_stream: None,
     }));
     pool.shutdown();
     pool.join();

@@ -171,6 +171,7 @@ export default {{
                 url: format!("http://localhost{path}"),
                 headers: vec![],
                 body: Bytes::new(),
+                body_stream: None,
             }))
             .unwrap();
         String::from_utf8(resp.body.to_vec()).unwrap()
@@ -305,6 +306,7 @@ export default {{
                 url: "http://localhost/".into(),
                 headers: vec![],
                 body: Bytes::new(),
+                body_stream: None,
             }))
             .unwrap();
         status = serde_json::from_slice(&resp.body).unwrap();
