@@ -586,7 +586,7 @@ async fn unread_large_bodies_do_not_restart_the_isolate() {
         assert_eq!(r.body, "slept");
     }
     let health: serde_json::Value =
-        serde_json::from_str(&get(s.addr, "/__hearth/health").await.body).unwrap();
+        serde_json::from_str(&get_internal(s.addr, "/__hearth/health").await.body).unwrap();
     assert_eq!(health["isolate_pool"]["isolates"][0]["restarts"], 0);
     s.stop().await;
 }
