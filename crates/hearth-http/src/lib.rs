@@ -262,10 +262,9 @@ impl Server {
             None => (None, None),
         };
         let max_connections = options.connections.max_connections.max(1);
-        let seed = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or(0);
+        // Request ids only need to differ between runs; the OS's randomness
+        // gives that without a clock.
+        let seed = getrandom::u64().unwrap_or(0);
         Ok(Server {
             listener,
             admin,
