@@ -17,6 +17,7 @@
 mod conn;
 mod framing;
 mod front;
+mod geo;
 mod live;
 mod metrics;
 pub mod routes;
@@ -43,6 +44,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 pub use crate::conn::{BodyTooSlow, ConnectionLimits, DEFAULT_MAX_CONNECTIONS};
+pub use crate::geo::{GeoIp, GeoIpError};
 pub use hearth_assets::AssetServer;
 pub use hearth_runtime::SUBREQUEST_MARKER;
 pub use hearth_runtime::{

@@ -1,5 +1,7 @@
 #![allow(dead_code)]
 
+pub mod mmdb;
+
 use std::net::SocketAddr;
 use std::path::Path;
 
