@@ -844,3 +844,120 @@ export default app;
     );
     stop(pool);
 }
+
+#[tokio::test]
+async fn commonjs_reexports_pass_their_names_to_es_importers() {
+    let dir = project(&[
+        // React's shape: an entry that picks a build and re-exports it.
+        (
+            "node_modules/jsxlib/package.json",
+            r#"{ "name": "jsxlib", "main": "index.js", "exports": { ".": "./index.js", "./jsx-runtime": "./jsx-runtime.js" } }"#,
+        ),
+        (
+            "node_modules/jsxlib/jsx-runtime.js",
+            "'use strict';\nif (process.env.NODE_ENV === 'production') {\n  module.exports = require('./cjs/runtime.production.js');\n} else {\n  module.exports = require('./cjs/runtime.development.js');\n}\n",
+        ),
+        (
+            "node_modules/jsxlib/cjs/runtime.production.js",
+            "'use strict';\nfunction jsxProd(type, props) { return { type, props, build: 'prod' }; }\nexports.Fragment = Symbol.for('fragment');\nexports.jsx = jsxProd;\nexports.jsxs = jsxProd;\n",
+        ),
+        (
+            "node_modules/jsxlib/cjs/runtime.development.js",
+            "'use strict';\nif (process.env.NODE_ENV !== 'production') { exports.jsxDEV = function () {}; }\n",
+        ),
+        (
+            "node_modules/jsxlib/index.js",
+            "module.exports = require('./lib/main');\n",
+        ),
+        // Two levels deep, through TypeScript's helper, tslib's, Object.assign and Babel's loop.
+        (
+            "node_modules/jsxlib/lib/main.js",
+            "\"use strict\";\nvar __exportStar = function (m, e) { for (var p in m) if (p !== 'default' && !Object.prototype.hasOwnProperty.call(e, p)) e[p] = m[p]; };\nvar tslib_1 = { __exportStar: __exportStar };\nObject.defineProperty(exports, '__esModule', { value: true });\n__exportStar(require('./a'), exports);\ntslib_1.__exportStar(require('./b'), exports);\n",
+        ),
+        (
+            "node_modules/jsxlib/lib/a.js",
+            "Object.defineProperty(exports, 'fromA', { enumerable: true, get: function () { return 'a'; } });\nObject.assign(module.exports, require('./c'));\n",
+        ),
+        ("node_modules/jsxlib/lib/b.js", "exports.fromB = 'b';\n"),
+        (
+            "node_modules/jsxlib/lib/c.js",
+            "\"use strict\";\nvar _d = _interopRequireWildcard(require('./d'));\nfunction _interopRequireWildcard(m) { return m; }\nObject.keys(_d).forEach(function (key) {\n  if (key === 'default' || key === '__esModule') return;\n  Object.defineProperty(exports, key, { enumerable: true, get: function () { return _d[key]; } });\n});\n",
+        ),
+        (
+            "node_modules/jsxlib/lib/d.js",
+            "module.exports = { fromD: 'd', ...require('./e.mjs') };\n",
+        ),
+        (
+            "node_modules/jsxlib/lib/e.mjs",
+            "export const fromE = 'e';\n",
+        ),
+        // A cycle of re-exports ends the scan instead of looping (the second
+        // `require` never runs: cycles between CommonJS modules do not work).
+        ("node_modules/cyc/package.json", r#"{ "main": "x.js" }"#),
+        (
+            "node_modules/cyc/x.js",
+            "exports.x = 1;\nObject.assign(exports, require('./y.js'));\n",
+        ),
+        (
+            "node_modules/cyc/y.js",
+            "exports.y = 2;\nif (globalThis.never) Object.assign(exports, require('./x.js'));\n",
+        ),
+        (
+            "index.js",
+            &answer(
+                "import { jsx, jsxs, Fragment } from 'jsxlib/jsx-runtime';\n\
+                 import { fromA, fromB, fromD, fromE } from 'jsxlib';\nimport { x } from 'cyc';",
+                "[jsx('div', {}).build, jsxs === jsx, typeof Fragment, fromA, fromB, fromD, fromE, x]",
+            ),
+        ),
+    ]);
+    let pool = start(dir.path(), "index.js").unwrap();
+    assert_eq!(
+        get(&pool, "/").await,
+        r#"["prod",true,"symbol","a","b","d","e",1]"#
+    );
+    stop(pool);
+}
+
+#[tokio::test]
+async fn react_jsx_runtime_from_npm_exports_jsx() {
+    let npm_ok = std::process::Command::new("npm")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !npm_ok {
+        eprintln!("skipping react_jsx_runtime_from_npm_exports_jsx: npm not found");
+        return;
+    }
+    let dir = project(&[
+        (
+            "package.json",
+            r#"{ "name": "react-app", "private": true }"#,
+        ),
+        (
+            "index.js",
+            &answer(
+                "import { jsx, jsxs, Fragment } from 'react/jsx-runtime';\nimport React, { createElement } from 'react';",
+                "[jsx('p', { children: 'hi' }).type, jsx('p', { children: 'hi' }).props.children, typeof jsxs, typeof Fragment, typeof createElement, typeof React.useState]",
+            ),
+        ),
+    ]);
+    let install = std::process::Command::new("npm")
+        .args(["install", "--no-audit", "--no-fund", "--silent", "react@19"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    if !install.status.success() {
+        eprintln!(
+            "skipping react_jsx_runtime_from_npm_exports_jsx: npm install failed: {}",
+            String::from_utf8_lossy(&install.stderr)
+        );
+        return;
+    }
+    let pool = start(dir.path(), "index.js").unwrap();
+    assert_eq!(
+        get(&pool, "/").await,
+        r#"["p","hi","function","symbol","function","function"]"#
+    );
+    stop(pool);
+}
