@@ -171,7 +171,11 @@ fn module_source(
         }
         _ if typescript::needs_transpile(&path) => {
             let source = text(bytes)?;
-            let out = typescript::transpile(name, &source).map_err(LoadFailure::Syntax)?;
+            let config = resolver
+                .tsconfig_for(name)
+                .map_err(|e| LoadFailure::Other(e.to_string()))?;
+            let out = typescript::transpile_with(name, &source, config.as_deref())
+                .map_err(LoadFailure::Syntax)?;
             if ext == "cts" {
                 // Lines shift after transpiling anyway; the map covers them.
                 let code = commonjs(resolver, name, &out.code, true).unwrap_or(out.code);

@@ -961,3 +961,177 @@ async fn react_jsx_runtime_from_npm_exports_jsx() {
     );
     stop(pool);
 }
+
+/// A stand-in for hono's JSX runtime: enough to tell which runtime compiled
+/// the JSX.
+const FAKE_HONO: &[(&str, &str)] = &[
+    (
+        "node_modules/hono/package.json",
+        r#"{ "name": "hono", "type": "module", "exports": { "./jsx/jsx-runtime": "./jsx-runtime.js", "./jsx": "./jsx.js" } }"#,
+    ),
+    (
+        "node_modules/hono/jsx-runtime.js",
+        "export const Fragment = 'hono-fragment';\n\
+         export function jsx(tag, props) { return { runtime: 'hono', tag, children: props.children }; }\n\
+         export const jsxs = jsx;\n",
+    ),
+    (
+        "node_modules/hono/jsx.js",
+        "export const Fragment = 'classic-fragment';\n\
+         export function h(tag, props, ...children) { return { runtime: 'classic', tag, children }; }\n",
+    ),
+];
+
+const JSX_WORKER: &str = r#"import { greet } from '@/lib/greet';
+import { shout } from 'util/shout';
+
+const Page = ({ name }: { name: string }) => <p>{greet(name)}</p>;
+
+export default {
+  fetch(): Response {
+    const el = Page({ name: 'ada' }) as any;
+    const frag = (<>{shout('x')}</>) as any;
+    return Response.json([el.runtime, el.tag, el.children, frag.tag]);
+  },
+};
+"#;
+
+#[tokio::test]
+async fn tsconfig_jsx_import_source_paths_and_base_url_through_extends() {
+    let mut files: Vec<(&str, &str)> = FAKE_HONO.to_vec();
+    files.extend([
+        (
+            "tsconfig.json",
+            "{\n  // comments and trailing commas, as tsc allows\n  \"extends\": \"./configs/base.json\",\n  \"compilerOptions\": {\n    \"jsxImportSource\": \"hono/jsx\", /* hono's runtime */\n    \"paths\": { \"@/lib/*\": [\"./lib/*\"], }, // relative to the inherited baseUrl\n  },\n}\n",
+        ),
+        (
+            "configs/base.json",
+            r#"{ "compilerOptions": { "jsx": "react-jsx", "baseUrl": "../src", "jsxImportSource": "react" } }"#,
+        ),
+        ("src/index.tsx", JSX_WORKER),
+        (
+            "src/lib/greet.ts",
+            "export const greet = (n: string): string => `hello ${n}`;\n",
+        ),
+        (
+            "src/util/shout.ts",
+            "export const shout = (s: string): string => s.toUpperCase();\n",
+        ),
+    ]);
+    let dir = project(&files);
+    let pool = start(dir.path(), "src/index.tsx").unwrap();
+    assert_eq!(
+        get(&pool, "/").await,
+        r#"["hono","p","hello ada","hono-fragment"]"#
+    );
+    let loaded = pool.config().loaded_files.paths();
+    assert!(
+        loaded.iter().any(|p| p.ends_with("configs/base.json")),
+        "{loaded:?}"
+    );
+    stop(pool);
+}
+
+#[tokio::test]
+async fn tsconfig_classic_jsx_factory() {
+    let index = format!("import {{ h, Fragment }} from 'hono/jsx';\n{JSX_WORKER}");
+    let mut files: Vec<(&str, &str)> = FAKE_HONO.to_vec();
+    files.extend([
+        (
+            "tsconfig.json",
+            r#"{ "compilerOptions": { "jsx": "react", "jsxFactory": "h", "jsxFragmentFactory": "Fragment", "baseUrl": "src", "paths": { "@/lib/*": ["lib/*"] } } }"#,
+        ),
+        ("src/index.tsx", index.as_str()),
+        (
+            "src/lib/greet.ts",
+            "export const greet = (n: string): string => `hi ${n}`;\n",
+        ),
+        (
+            "src/util/shout.ts",
+            "export const shout = (s: string): string => s + '!';\n",
+        ),
+    ]);
+    let dir = project(&files);
+    let pool = start(dir.path(), "src/index.tsx").unwrap();
+    assert_eq!(
+        get(&pool, "/").await,
+        r#"["classic","p",["hi ada"],"classic-fragment"]"#
+    );
+    stop(pool);
+}
+
+#[tokio::test]
+async fn tsconfig_preserve_and_broken_files_fail_clearly() {
+    let dir = project(&[
+        (
+            "tsconfig.json",
+            r#"{ "compilerOptions": { "jsx": "preserve" } }"#,
+        ),
+        (
+            "index.tsx",
+            "export default { fetch() { return new Response(String(<p />)); } };\n",
+        ),
+    ]);
+    let Err(err) = start(dir.path(), "index.tsx") else {
+        panic!("a preserved JSX element started");
+    };
+    let err = format!("{err:?}");
+    assert!(err.contains("\\\"jsx\\\": \\\"preserve\\\""), "{err}");
+    assert!(err.contains("index.tsx:1:"), "{err}");
+
+    let dir = project(&[
+        (
+            "tsconfig.json",
+            r#"{ "extends": "./missing.json", "compilerOptions": {} }"#,
+        ),
+        (
+            "index.ts",
+            "export default { fetch() { return new Response('x'); } };\n",
+        ),
+    ]);
+    let Err(err) = start(dir.path(), "index.ts") else {
+        panic!("a broken tsconfig started");
+    };
+    let err = format!("{err:?}");
+    assert!(
+        err.contains("Invalid tsconfig") && err.contains("./missing.json"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn packages_in_node_modules_ignore_the_projects_tsconfig() {
+    let dir = project(&[
+        (
+            "tsconfig.json",
+            r#"{ "compilerOptions": { "paths": { "dep-helper": ["./src/wrong.ts"] } } }"#,
+        ),
+        ("src/wrong.ts", "export const who = 'project';\n"),
+        (
+            "node_modules/dep/package.json",
+            r#"{ "name": "dep", "type": "module", "main": "index.js" }"#,
+        ),
+        (
+            "node_modules/dep/index.js",
+            "export { who } from 'dep-helper';\n",
+        ),
+        (
+            "node_modules/dep-helper/package.json",
+            r#"{ "name": "dep-helper", "type": "module", "main": "index.js" }"#,
+        ),
+        (
+            "node_modules/dep-helper/index.js",
+            "export const who = 'package';\n",
+        ),
+        (
+            "src/index.ts",
+            &answer(
+                "import { who } from 'dep';\nimport { who as mine } from 'dep-helper';",
+                "[who, mine]",
+            ),
+        ),
+    ]);
+    let pool = start(dir.path(), "src/index.ts").unwrap();
+    assert_eq!(get(&pool, "/").await, r#"["package","project"]"#);
+    stop(pool);
+}
