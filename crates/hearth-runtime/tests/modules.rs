@@ -1135,3 +1135,54 @@ async fn packages_in_node_modules_ignore_the_projects_tsconfig() {
     assert_eq!(get(&pool, "/").await, r#"["package","project"]"#);
     stop(pool);
 }
+
+#[tokio::test]
+async fn hono_jsx_from_npm_through_tsconfig_without_react() {
+    let npm_ok = std::process::Command::new("npm")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !npm_ok {
+        eprintln!("skipping hono_jsx_from_npm_through_tsconfig_without_react: npm not found");
+        return;
+    }
+    let dir = project(&[
+        ("package.json", r#"{ "name": "hono-jsx", "private": true }"#),
+        (
+            "tsconfig.json",
+            r#"{ "compilerOptions": { "jsx": "react-jsx", "jsxImportSource": "hono/jsx" } }"#,
+        ),
+        (
+            "src/index.tsx",
+            r#"import { Hono } from 'hono';
+import type { FC } from 'hono/jsx';
+
+const Greeting: FC<{ name: string }> = ({ name }) => (
+  <>
+    <h1>Hello {name}</h1>
+  </>
+);
+
+const app = new Hono();
+app.get('/', (c) => c.html(<Greeting name="ada" />));
+export default app;
+"#,
+        ),
+    ]);
+    let install = std::process::Command::new("npm")
+        .args(["install", "--no-audit", "--no-fund", "--silent", "hono@4"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    if !install.status.success() {
+        eprintln!(
+            "skipping hono_jsx_from_npm_through_tsconfig_without_react: npm install failed: {}",
+            String::from_utf8_lossy(&install.stderr)
+        );
+        return;
+    }
+    assert!(!dir.path().join("node_modules/react").exists());
+    let pool = start(dir.path(), "src/index.tsx").unwrap();
+    assert_eq!(get(&pool, "/").await, "<h1>Hello ada</h1>");
+    stop(pool);
+}
