@@ -100,6 +100,20 @@ pub enum D1Error {
         detail: String,
     },
 
+    /// `DELETE/UPDATE ... LIMIT` on a table without a `rowid`: the bundled
+    /// SQLite lacks D1's `SQLITE_ENABLE_UPDATE_DELETE_LIMIT`, and Hearth's
+    /// rewrite of such statements selects the rows by `rowid`.
+    #[error(
+        "D1_ERROR: DELETE or UPDATE with LIMIT is not supported on WITHOUT ROWID table {table:?} by Hearth's D1 (it runs such statements through the table's rowid): SQLITE_ERROR"
+    )]
+    LimitWithoutRowid { table: String },
+
+    /// `UPDATE ... FROM ... LIMIT`, which Hearth's rewrite does not cover.
+    #[error(
+        "D1_ERROR: UPDATE ... FROM with LIMIT is not supported by Hearth's D1; select the rows in a subquery instead: SQLITE_ERROR"
+    )]
+    UpdateFromLimit,
+
     #[error("D1_SESSION_ERROR: invalid bookmark or constraint")]
     InvalidBookmark(String),
 

@@ -14,6 +14,7 @@
 //! [`D1Limits`]. This crate knows nothing of JavaScript or HTTP.
 
 mod error;
+mod limit;
 pub mod migrations;
 mod split;
 mod sqlite;

@@ -5,6 +5,7 @@
 //! the write lock: one statement in autocommit, several in a deferred
 //! transaction. Prepared statements are cached per connection.
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -18,6 +19,7 @@ use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, Statement, StatementStatus, ToSql};
 
 use crate::error::D1Error;
+use crate::limit;
 use crate::split::split_statements;
 use crate::validate::{self, D1Limits, Denial};
 use crate::{D1Meta, D1Timings, D1Value, SERVED_BY};
@@ -445,6 +447,45 @@ impl Backend {
         }
     }
 
+    /// Each query's statements, with `DELETE/UPDATE ... LIMIT` rewritten
+    /// (see [`crate::limit`]). Fails, at the query's index, on the shapes
+    /// the rewrite cannot serve.
+    fn rewrite_limits<'q>(
+        &self,
+        conn: &Connection,
+        queries: &[Query<'q>],
+    ) -> Result<Vec<Vec<Cow<'q, str>>>, (usize, D1Error)> {
+        let mut out = Vec::with_capacity(queries.len());
+        for (i, q) in queries.iter().enumerate() {
+            let mut pieces = Vec::new();
+            for piece in split_statements(q.sql) {
+                match limit::rewrite(piece) {
+                    Ok(None) => pieces.push(Cow::Borrowed(piece)),
+                    Ok(Some(r)) => {
+                        let without_rowid = self
+                            .trusted(|| {
+                                conn.prepare_cached(
+                                    "SELECT count(*) FROM pragma_table_list \
+                                     WHERE schema = 'main' AND name = ?1 AND wr = 1",
+                                )?
+                                .query_row([&r.table], |row| row.get::<_, i64>(0))
+                            })
+                            .map_err(|e| (i, self.map_err(e)))?;
+                        if without_rowid > 0 {
+                            return Err((i, D1Error::LimitWithoutRowid { table: r.table }));
+                        }
+                        pieces.push(Cow::Owned(r.sql));
+                    }
+                    Err(limit::Unsupported::UpdateFrom) => {
+                        return Err((i, D1Error::UpdateFromLimit));
+                    }
+                }
+            }
+            out.push(pieces);
+        }
+        Ok(out)
+    }
+
     /// Runs `queries` in order as one transaction: all commit or none do.
     /// On failure, returns the index of the failing query with its error.
     pub(crate) fn run(&self, queries: &[Query<'_>]) -> Result<UnitOutput, (usize, D1Error)> {
@@ -468,8 +509,12 @@ impl Backend {
             committed,
             bookmark,
         } = &mut *inner;
+        let owned = self.rewrite_limits(conn, queries)?;
+        let pieces: Vec<Vec<&str>> = owned
+            .iter()
+            .map(|q| q.iter().map(|p| p.as_ref()).collect())
+            .collect();
         self.guard.arm(self.limits.max_query_duration);
-        let pieces: Vec<Vec<&str>> = queries.iter().map(|q| split_statements(q.sql)).collect();
         let mode = self.mode(conn, &pieces);
         let result = match mode {
             Mode::Write => self.run_write(conn, committed, queries, &pieces, deliver),

@@ -203,6 +203,9 @@ fn pragma_allowed(name: &str, value: Option<&str>) -> bool {
     }
 }
 
+/// SQL functions D1 refuses: they describe the build, not the data.
+const DENIED_FUNCTIONS: &[&str] = &["sqlite_compileoption_used", "sqlite_compileoption_get"];
+
 const ALLOWED_VTABLE_MODULES: &[&str] = &["fts5", "fts5vocab", "rtree", "rtree_i32"];
 
 /// The statement policy D1 applies to SQL from the binding: no transaction
@@ -227,7 +230,9 @@ pub(crate) fn authorize(ctx: &AuthContext<'_>) -> Result<(), Denial> {
     let ok = |allowed: bool| if allowed { Ok(()) } else { Err(Denial::Other) };
     match ctx.action {
         AuthAction::Select | AuthAction::Recursive | AuthAction::Analyze { .. } => Ok(()),
-        AuthAction::Function { .. } => Ok(()),
+        AuthAction::Function { function_name } => ok(!DENIED_FUNCTIONS
+            .iter()
+            .any(|f| f.eq_ignore_ascii_case(function_name))),
         AuthAction::CreateTable { table_name }
         | AuthAction::DropTable { table_name }
         | AuthAction::Insert { table_name }

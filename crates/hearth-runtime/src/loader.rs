@@ -171,7 +171,11 @@ fn module_source(
         }
         _ if typescript::needs_transpile(&path) => {
             let source = text(bytes)?;
-            let out = typescript::transpile(name, &source).map_err(LoadFailure::Syntax)?;
+            let config = resolver
+                .tsconfig_for(name)
+                .map_err(|e| LoadFailure::Other(e.to_string()))?;
+            let out = typescript::transpile_with(name, &source, config.as_deref())
+                .map_err(LoadFailure::Syntax)?;
             if ext == "cts" {
                 // Lines shift after transpiling anyway; the map covers them.
                 let code = commonjs(resolver, name, &out.code, true).unwrap_or(out.code);
@@ -205,9 +209,18 @@ fn module_source(
     Ok(source)
 }
 
+/// How deep a chain of CommonJS re-exports is followed for export names.
+const MAX_REEXPORT_DEPTH: usize = 32;
+
 /// The ES module wrapping `source` if it is CommonJS.
 fn commonjs(resolver: &ModuleResolver, name: &str, source: &str, force: bool) -> Option<String> {
-    let info = cjs::analyze(source, force)?;
+    let mut info = cjs::analyze(source, force)?;
+    let mut seen = vec![name.to_string()];
+    for spec in info.reexports.clone() {
+        for n in reexported_names(resolver, name, &spec, 1, &mut seen) {
+            info.add_export(&n);
+        }
+    }
     let requires: Vec<(String, Option<String>)> = info
         .requires
         .iter()
@@ -223,6 +236,68 @@ fn commonjs(resolver: &ModuleResolver, name: &str, source: &str, force: bool) ->
         })
         .collect();
     Some(cjs::wrap(name, source, &info, &requires))
+}
+
+/// The export names module `spec` (required from `importer`) offers, for a
+/// CommonJS module passing its exports on: a CommonJS target's own names
+/// and, recursively, those it re-exports; an ES module's named exports.
+/// Files already visited (`seen`) and chains deeper than
+/// [`MAX_REEXPORT_DEPTH`] add nothing; a target that cannot be resolved or
+/// read adds nothing either (its `require()` then fails at run time).
+fn reexported_names(
+    resolver: &ModuleResolver,
+    importer: &str,
+    spec: &str,
+    depth: usize,
+    seen: &mut Vec<String>,
+) -> Vec<String> {
+    if depth > MAX_REEXPORT_DEPTH {
+        return Vec::new();
+    }
+    let Ok(crate::modules::Resolved::File(target)) =
+        resolver.resolve(importer, spec, ImportKind::Require)
+    else {
+        return Vec::new();
+    };
+    if seen.contains(&target) {
+        return Vec::new();
+    }
+    seen.push(target.clone());
+    let path = resolver.root().join(&target);
+    let ext = path
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default();
+    let Ok(source) = std::fs::read_to_string(&path) else {
+        return Vec::new();
+    };
+    let is_module = match ext.as_str() {
+        "mjs" => true,
+        "cjs" => false,
+        "js" => {
+            let dir = path.parent().unwrap_or(resolver.root());
+            resolver
+                .package_scope(dir)
+                .ok()
+                .flatten()
+                .is_some_and(|pj| pj.is_module)
+        }
+        _ => return Vec::new(),
+    };
+    let info = if is_module {
+        None
+    } else {
+        cjs::analyze(&source, ext == "cjs")
+    };
+    let Some(info) = info else {
+        // An ES module (or a `.js` file with module syntax).
+        return cjs::esm_export_names(&source).unwrap_or_default();
+    };
+    let mut names = info.exports.clone();
+    for next in &info.reexports {
+        names.extend(reexported_names(resolver, &target, next, depth + 1, seen));
+    }
+    names
 }
 
 impl Loader for FileLoader {

@@ -844,3 +844,345 @@ export default app;
     );
     stop(pool);
 }
+
+#[tokio::test]
+async fn commonjs_reexports_pass_their_names_to_es_importers() {
+    let dir = project(&[
+        // React's shape: an entry that picks a build and re-exports it.
+        (
+            "node_modules/jsxlib/package.json",
+            r#"{ "name": "jsxlib", "main": "index.js", "exports": { ".": "./index.js", "./jsx-runtime": "./jsx-runtime.js" } }"#,
+        ),
+        (
+            "node_modules/jsxlib/jsx-runtime.js",
+            "'use strict';\nif (process.env.NODE_ENV === 'production') {\n  module.exports = require('./cjs/runtime.production.js');\n} else {\n  module.exports = require('./cjs/runtime.development.js');\n}\n",
+        ),
+        (
+            "node_modules/jsxlib/cjs/runtime.production.js",
+            "'use strict';\nfunction jsxProd(type, props) { return { type, props, build: 'prod' }; }\nexports.Fragment = Symbol.for('fragment');\nexports.jsx = jsxProd;\nexports.jsxs = jsxProd;\n",
+        ),
+        (
+            "node_modules/jsxlib/cjs/runtime.development.js",
+            "'use strict';\nif (process.env.NODE_ENV !== 'production') { exports.jsxDEV = function () {}; }\n",
+        ),
+        (
+            "node_modules/jsxlib/index.js",
+            "module.exports = require('./lib/main');\n",
+        ),
+        // Two levels deep, through TypeScript's helper, tslib's, Object.assign and Babel's loop.
+        (
+            "node_modules/jsxlib/lib/main.js",
+            "\"use strict\";\nvar __exportStar = function (m, e) { for (var p in m) if (p !== 'default' && !Object.prototype.hasOwnProperty.call(e, p)) e[p] = m[p]; };\nvar tslib_1 = { __exportStar: __exportStar };\nObject.defineProperty(exports, '__esModule', { value: true });\n__exportStar(require('./a'), exports);\ntslib_1.__exportStar(require('./b'), exports);\n",
+        ),
+        (
+            "node_modules/jsxlib/lib/a.js",
+            "Object.defineProperty(exports, 'fromA', { enumerable: true, get: function () { return 'a'; } });\nObject.assign(module.exports, require('./c'));\n",
+        ),
+        ("node_modules/jsxlib/lib/b.js", "exports.fromB = 'b';\n"),
+        (
+            "node_modules/jsxlib/lib/c.js",
+            "\"use strict\";\nvar _d = _interopRequireWildcard(require('./d'));\nfunction _interopRequireWildcard(m) { return m; }\nObject.keys(_d).forEach(function (key) {\n  if (key === 'default' || key === '__esModule') return;\n  Object.defineProperty(exports, key, { enumerable: true, get: function () { return _d[key]; } });\n});\n",
+        ),
+        (
+            "node_modules/jsxlib/lib/d.js",
+            "module.exports = { fromD: 'd', ...require('./e.mjs') };\n",
+        ),
+        (
+            "node_modules/jsxlib/lib/e.mjs",
+            "export const fromE = 'e';\n",
+        ),
+        // A cycle of re-exports ends the scan instead of looping (the second
+        // `require` never runs: cycles between CommonJS modules do not work).
+        ("node_modules/cyc/package.json", r#"{ "main": "x.js" }"#),
+        (
+            "node_modules/cyc/x.js",
+            "exports.x = 1;\nObject.assign(exports, require('./y.js'));\n",
+        ),
+        (
+            "node_modules/cyc/y.js",
+            "exports.y = 2;\nif (globalThis.never) Object.assign(exports, require('./x.js'));\n",
+        ),
+        (
+            "index.js",
+            &answer(
+                "import { jsx, jsxs, Fragment } from 'jsxlib/jsx-runtime';\n\
+                 import { fromA, fromB, fromD, fromE } from 'jsxlib';\nimport { x } from 'cyc';",
+                "[jsx('div', {}).build, jsxs === jsx, typeof Fragment, fromA, fromB, fromD, fromE, x]",
+            ),
+        ),
+    ]);
+    let pool = start(dir.path(), "index.js").unwrap();
+    assert_eq!(
+        get(&pool, "/").await,
+        r#"["prod",true,"symbol","a","b","d","e",1]"#
+    );
+    stop(pool);
+}
+
+#[tokio::test]
+async fn react_jsx_runtime_from_npm_exports_jsx() {
+    let npm_ok = std::process::Command::new("npm")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !npm_ok {
+        eprintln!("skipping react_jsx_runtime_from_npm_exports_jsx: npm not found");
+        return;
+    }
+    let dir = project(&[
+        (
+            "package.json",
+            r#"{ "name": "react-app", "private": true }"#,
+        ),
+        (
+            "index.js",
+            &answer(
+                "import { jsx, jsxs, Fragment } from 'react/jsx-runtime';\nimport React, { createElement } from 'react';",
+                "[jsx('p', { children: 'hi' }).type, jsx('p', { children: 'hi' }).props.children, typeof jsxs, typeof Fragment, typeof createElement, typeof React.useState]",
+            ),
+        ),
+    ]);
+    let install = std::process::Command::new("npm")
+        .args(["install", "--no-audit", "--no-fund", "--silent", "react@19"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    if !install.status.success() {
+        eprintln!(
+            "skipping react_jsx_runtime_from_npm_exports_jsx: npm install failed: {}",
+            String::from_utf8_lossy(&install.stderr)
+        );
+        return;
+    }
+    let pool = start(dir.path(), "index.js").unwrap();
+    assert_eq!(
+        get(&pool, "/").await,
+        r#"["p","hi","function","symbol","function","function"]"#
+    );
+    stop(pool);
+}
+
+/// A stand-in for hono's JSX runtime: enough to tell which runtime compiled
+/// the JSX.
+const FAKE_HONO: &[(&str, &str)] = &[
+    (
+        "node_modules/hono/package.json",
+        r#"{ "name": "hono", "type": "module", "exports": { "./jsx/jsx-runtime": "./jsx-runtime.js", "./jsx": "./jsx.js" } }"#,
+    ),
+    (
+        "node_modules/hono/jsx-runtime.js",
+        "export const Fragment = 'hono-fragment';\n\
+         export function jsx(tag, props) { return { runtime: 'hono', tag, children: props.children }; }\n\
+         export const jsxs = jsx;\n",
+    ),
+    (
+        "node_modules/hono/jsx.js",
+        "export const Fragment = 'classic-fragment';\n\
+         export function h(tag, props, ...children) { return { runtime: 'classic', tag, children }; }\n",
+    ),
+];
+
+const JSX_WORKER: &str = r#"import { greet } from '@/lib/greet';
+import { shout } from 'util/shout';
+
+const Page = ({ name }: { name: string }) => <p>{greet(name)}</p>;
+
+export default {
+  fetch(): Response {
+    const el = Page({ name: 'ada' }) as any;
+    const frag = (<>{shout('x')}</>) as any;
+    return Response.json([el.runtime, el.tag, el.children, frag.tag]);
+  },
+};
+"#;
+
+#[tokio::test]
+async fn tsconfig_jsx_import_source_paths_and_base_url_through_extends() {
+    let mut files: Vec<(&str, &str)> = FAKE_HONO.to_vec();
+    files.extend([
+        (
+            "tsconfig.json",
+            "{\n  // comments and trailing commas, as tsc allows\n  \"extends\": \"./configs/base.json\",\n  \"compilerOptions\": {\n    \"jsxImportSource\": \"hono/jsx\", /* hono's runtime */\n    \"paths\": { \"@/lib/*\": [\"./lib/*\"], }, // relative to the inherited baseUrl\n  },\n}\n",
+        ),
+        (
+            "configs/base.json",
+            r#"{ "compilerOptions": { "jsx": "react-jsx", "baseUrl": "../src", "jsxImportSource": "react" } }"#,
+        ),
+        ("src/index.tsx", JSX_WORKER),
+        (
+            "src/lib/greet.ts",
+            "export const greet = (n: string): string => `hello ${n}`;\n",
+        ),
+        (
+            "src/util/shout.ts",
+            "export const shout = (s: string): string => s.toUpperCase();\n",
+        ),
+    ]);
+    let dir = project(&files);
+    let pool = start(dir.path(), "src/index.tsx").unwrap();
+    assert_eq!(
+        get(&pool, "/").await,
+        r#"["hono","p","hello ada","hono-fragment"]"#
+    );
+    let loaded = pool.config().loaded_files.paths();
+    assert!(
+        loaded.iter().any(|p| p.ends_with("configs/base.json")),
+        "{loaded:?}"
+    );
+    stop(pool);
+}
+
+#[tokio::test]
+async fn tsconfig_classic_jsx_factory() {
+    let index = format!("import {{ h, Fragment }} from 'hono/jsx';\n{JSX_WORKER}");
+    let mut files: Vec<(&str, &str)> = FAKE_HONO.to_vec();
+    files.extend([
+        (
+            "tsconfig.json",
+            r#"{ "compilerOptions": { "jsx": "react", "jsxFactory": "h", "jsxFragmentFactory": "Fragment", "baseUrl": "src", "paths": { "@/lib/*": ["lib/*"] } } }"#,
+        ),
+        ("src/index.tsx", index.as_str()),
+        (
+            "src/lib/greet.ts",
+            "export const greet = (n: string): string => `hi ${n}`;\n",
+        ),
+        (
+            "src/util/shout.ts",
+            "export const shout = (s: string): string => s + '!';\n",
+        ),
+    ]);
+    let dir = project(&files);
+    let pool = start(dir.path(), "src/index.tsx").unwrap();
+    assert_eq!(
+        get(&pool, "/").await,
+        r#"["classic","p",["hi ada"],"classic-fragment"]"#
+    );
+    stop(pool);
+}
+
+#[tokio::test]
+async fn tsconfig_preserve_and_broken_files_fail_clearly() {
+    let dir = project(&[
+        (
+            "tsconfig.json",
+            r#"{ "compilerOptions": { "jsx": "preserve" } }"#,
+        ),
+        (
+            "index.tsx",
+            "export default { fetch() { return new Response(String(<p />)); } };\n",
+        ),
+    ]);
+    let Err(err) = start(dir.path(), "index.tsx") else {
+        panic!("a preserved JSX element started");
+    };
+    let err = format!("{err:?}");
+    assert!(err.contains("\\\"jsx\\\": \\\"preserve\\\""), "{err}");
+    assert!(err.contains("index.tsx:1:"), "{err}");
+
+    let dir = project(&[
+        (
+            "tsconfig.json",
+            r#"{ "extends": "./missing.json", "compilerOptions": {} }"#,
+        ),
+        (
+            "index.ts",
+            "export default { fetch() { return new Response('x'); } };\n",
+        ),
+    ]);
+    let Err(err) = start(dir.path(), "index.ts") else {
+        panic!("a broken tsconfig started");
+    };
+    let err = format!("{err:?}");
+    assert!(
+        err.contains("Invalid tsconfig") && err.contains("./missing.json"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn packages_in_node_modules_ignore_the_projects_tsconfig() {
+    let dir = project(&[
+        (
+            "tsconfig.json",
+            r#"{ "compilerOptions": { "paths": { "dep-helper": ["./src/wrong.ts"] } } }"#,
+        ),
+        ("src/wrong.ts", "export const who = 'project';\n"),
+        (
+            "node_modules/dep/package.json",
+            r#"{ "name": "dep", "type": "module", "main": "index.js" }"#,
+        ),
+        (
+            "node_modules/dep/index.js",
+            "export { who } from 'dep-helper';\n",
+        ),
+        (
+            "node_modules/dep-helper/package.json",
+            r#"{ "name": "dep-helper", "type": "module", "main": "index.js" }"#,
+        ),
+        (
+            "node_modules/dep-helper/index.js",
+            "export const who = 'package';\n",
+        ),
+        (
+            "src/index.ts",
+            &answer(
+                "import { who } from 'dep';\nimport { who as mine } from 'dep-helper';",
+                "[who, mine]",
+            ),
+        ),
+    ]);
+    let pool = start(dir.path(), "src/index.ts").unwrap();
+    assert_eq!(get(&pool, "/").await, r#"["package","project"]"#);
+    stop(pool);
+}
+
+#[tokio::test]
+async fn hono_jsx_from_npm_through_tsconfig_without_react() {
+    let npm_ok = std::process::Command::new("npm")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !npm_ok {
+        eprintln!("skipping hono_jsx_from_npm_through_tsconfig_without_react: npm not found");
+        return;
+    }
+    let dir = project(&[
+        ("package.json", r#"{ "name": "hono-jsx", "private": true }"#),
+        (
+            "tsconfig.json",
+            r#"{ "compilerOptions": { "jsx": "react-jsx", "jsxImportSource": "hono/jsx" } }"#,
+        ),
+        (
+            "src/index.tsx",
+            r#"import { Hono } from 'hono';
+import type { FC } from 'hono/jsx';
+
+const Greeting: FC<{ name: string }> = ({ name }) => (
+  <>
+    <h1>Hello {name}</h1>
+  </>
+);
+
+const app = new Hono();
+app.get('/', (c) => c.html(<Greeting name="ada" />));
+export default app;
+"#,
+        ),
+    ]);
+    let install = std::process::Command::new("npm")
+        .args(["install", "--no-audit", "--no-fund", "--silent", "hono@4"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    if !install.status.success() {
+        eprintln!(
+            "skipping hono_jsx_from_npm_through_tsconfig_without_react: npm install failed: {}",
+            String::from_utf8_lossy(&install.stderr)
+        );
+        return;
+    }
+    assert!(!dir.path().join("node_modules/react").exists());
+    let pool = start(dir.path(), "src/index.tsx").unwrap();
+    assert_eq!(get(&pool, "/").await, "<h1>Hello ada</h1>");
+    stop(pool);
+}

@@ -6,7 +6,14 @@
 //! `process.env.NODE_ENV` (`"production"`, as Wrangler defines it) when no
 //! `process` global exists. Named imports work for the names a static scan
 //! finds (`exports.x =`, `module.exports = { x }`,
-//! `Object.defineProperty(exports, "x", ...)`). The default import follows
+//! `Object.defineProperty(exports, "x", ...)`, esbuild's
+//! `0 && (module.exports = { x })` hint), plus the names of the modules it
+//! re-exports, followed down the chain as Node's cjs-module-lexer does:
+//! `module.exports = require("./x")`, `module.exports = { ...require("./x") }`,
+//! `Object.assign(module.exports, require("./x"))`, TypeScript's and
+//! tslib's `__exportStar(require("./x"), exports)` (and `__export`, swc's
+//! `_export_star`, esbuild's `__reExport`), and Babel's
+//! `var _x = require("./x"); Object.keys(_x).forEach(...)` loop. The default import follows
 //! esbuild's interop, which Wrangler bundles with: `exports.default` when
 //! the module sets `__esModule`, else `module.exports`.
 //!
@@ -17,7 +24,8 @@
 
 use oxc::allocator::Allocator;
 use oxc::ast::ast::{
-    AssignmentExpression, CallExpression, Expression, IdentifierReference, ObjectPropertyKind,
+    AssignmentExpression, BindingPattern, CallExpression, Expression, IdentifierReference,
+    ObjectPropertyKind, VariableDeclarator,
 };
 use oxc::ast_visit::{Visit, walk};
 use oxc::parser::Parser;
@@ -30,23 +38,83 @@ pub struct CjsInfo {
     pub requires: Vec<String>,
     /// Names assigned on `exports`, in source order, without duplicates.
     pub exports: Vec<String>,
+    /// Specifiers whose exports this module passes on as its own, in
+    /// source order, without duplicates.
+    pub reexports: Vec<String>,
+}
+
+impl CjsInfo {
+    /// Adds an export name (one found in a re-exported module); names that
+    /// cannot be written as an export, `default` and `__esModule` are
+    /// skipped, as are duplicates.
+    pub fn add_export(&mut self, name: &str) {
+        if is_identifier(name)
+            && name != "default"
+            && name != "__esModule"
+            && !self.exports.iter().any(|n| n == name)
+        {
+            self.exports.push(name.to_string());
+        }
+    }
+
+    fn add_reexport(&mut self, spec: String) {
+        if !self.reexports.contains(&spec) {
+            self.reexports.push(spec);
+        }
+    }
 }
 
 #[derive(Default)]
 struct Scan {
     info: CjsInfo,
     uses_cjs: bool,
+    /// `var x = require("...")` bindings (also through a wrapper call such
+    /// as Babel's `_interopRequireWildcard(require("..."))`), for the
+    /// `Object.keys(x).forEach(...)` re-export loop.
+    required_bindings: Vec<(String, String)>,
 }
 
 impl Scan {
     fn export(&mut self, name: &str) {
-        if is_identifier(name)
-            && name != "default"
-            && name != "__esModule"
-            && !self.info.exports.iter().any(|n| n == name)
-        {
-            self.info.exports.push(name.to_string());
-        }
+        self.info.add_export(name);
+    }
+}
+
+/// The specifier of `require("...")`, looking through parentheses.
+fn require_spec(e: &Expression<'_>) -> Option<String> {
+    match e.without_parentheses() {
+        Expression::CallExpression(call) => call.common_js_require().map(|l| l.value.to_string()),
+        _ => None,
+    }
+}
+
+/// `require("...")` or `wrapper(require("..."))`.
+fn require_spec_or_wrapped(e: &Expression<'_>) -> Option<String> {
+    require_spec(e).or_else(|| match e.without_parentheses() {
+        Expression::CallExpression(call) => call
+            .arguments
+            .first()
+            .and_then(|a| a.as_expression())
+            .and_then(require_spec),
+        _ => None,
+    })
+}
+
+/// Helpers compilers emit for `export * from "..."` in CommonJS output.
+const EXPORT_STAR_HELPERS: &[&str] = &[
+    "__exportStar",
+    "__export",
+    "__reExport",
+    "_export_star",
+    "_exportStar",
+];
+
+fn callee_name<'a>(e: &'a Expression<'_>) -> Option<&'a str> {
+    match e.without_parentheses() {
+        Expression::Identifier(id) => Some(id.name.as_str()),
+        e => e
+            .as_member_expression()
+            .and_then(|m| m.static_property_name()),
     }
 }
 
@@ -75,6 +143,55 @@ impl<'a> Visit<'a> for Scan {
         {
             self.export(name.value.as_str());
         }
+        if callee_name(&call.callee).is_some_and(|n| EXPORT_STAR_HELPERS.contains(&n)) {
+            for spec in call
+                .arguments
+                .iter()
+                .filter_map(|a| a.as_expression())
+                .filter_map(require_spec)
+            {
+                self.info.add_reexport(spec);
+            }
+        }
+        if let Some(m) = call.callee.as_member_expression()
+            && m.is_specific_member_access("Object", "assign")
+            && call
+                .arguments
+                .first()
+                .and_then(|a| a.as_expression())
+                .is_some_and(is_exports_object)
+        {
+            for spec in call
+                .arguments
+                .iter()
+                .skip(1)
+                .filter_map(|a| a.as_expression())
+                .filter_map(require_spec)
+            {
+                self.info.add_reexport(spec);
+            }
+        }
+        // Babel: `Object.keys(_x).forEach(function (key) { ... exports ... })`.
+        if let Some(m) = call.callee.as_member_expression()
+            && m.static_property_name() == Some("forEach")
+            && let Expression::CallExpression(keys) = m.object().without_parentheses()
+            && keys
+                .callee
+                .as_member_expression()
+                .is_some_and(|k| k.is_specific_member_access("Object", "keys"))
+            && let Some(Expression::Identifier(id)) = keys
+                .arguments
+                .first()
+                .and_then(|a| a.as_expression())
+                .map(|e| e.without_parentheses())
+            && let Some((_, spec)) = self
+                .required_bindings
+                .iter()
+                .find(|(n, _)| n == id.name.as_str())
+        {
+            let spec = spec.clone();
+            self.info.add_reexport(spec);
+        }
         walk::walk_call_expression(self, call);
     }
 
@@ -85,19 +202,38 @@ impl<'a> Visit<'a> for Scan {
             {
                 self.export(name);
             }
-            if m.is_specific_member_access("module", "exports")
-                && let Expression::ObjectExpression(obj) = &e.right
-            {
-                for prop in &obj.properties {
-                    if let ObjectPropertyKind::ObjectProperty(p) = prop
-                        && let Some(name) = p.key.static_name()
-                    {
-                        self.export(&name);
+            if m.is_specific_member_access("module", "exports") {
+                if let Some(spec) = require_spec(&e.right) {
+                    self.info.add_reexport(spec);
+                }
+                if let Expression::ObjectExpression(obj) = e.right.without_parentheses() {
+                    for prop in &obj.properties {
+                        match prop {
+                            ObjectPropertyKind::ObjectProperty(p) => {
+                                if let Some(name) = p.key.static_name() {
+                                    self.export(&name);
+                                }
+                            }
+                            ObjectPropertyKind::SpreadProperty(s) => {
+                                if let Some(spec) = require_spec(&s.argument) {
+                                    self.info.add_reexport(spec);
+                                }
+                            }
+                        }
                     }
                 }
             }
         }
         walk::walk_assignment_expression(self, e);
+    }
+
+    fn visit_variable_declarator(&mut self, d: &VariableDeclarator<'a>) {
+        if let BindingPattern::BindingIdentifier(id) = &d.id
+            && let Some(spec) = d.init.as_ref().and_then(require_spec_or_wrapped)
+        {
+            self.required_bindings.push((id.name.to_string(), spec));
+        }
+        walk::walk_variable_declarator(self, d);
     }
 
     fn visit_identifier_reference(&mut self, id: &IdentifierReference<'a>) {
@@ -119,6 +255,30 @@ pub fn analyze(source: &str, force: bool) -> Option<CjsInfo> {
     let mut scan = Scan::default();
     scan.visit_program(&parsed.program);
     (force || scan.uses_cjs).then_some(scan.info)
+}
+
+/// The named exports of an ES module (`export *` is not followed), for a
+/// CommonJS module that re-exports one. `None` if `source` does not parse
+/// as a module.
+pub fn esm_export_names(source: &str) -> Option<Vec<String>> {
+    use oxc::syntax::module_record::ExportExportName;
+    let allocator = Allocator::default();
+    let parsed = Parser::new(&allocator, source, SourceType::mjs()).parse();
+    if parsed.panicked {
+        return None;
+    }
+    let record = &parsed.module_record;
+    Some(
+        record
+            .local_export_entries
+            .iter()
+            .chain(record.indirect_export_entries.iter())
+            .filter_map(|e| match &e.export_name {
+                ExportExportName::Name(n) => Some(n.name.to_string()),
+                _ => None,
+            })
+            .collect(),
+    )
 }
 
 /// Whether `s` can be written as a plain export name.
@@ -261,6 +421,36 @@ mod tests {
         )
         .unwrap();
         assert_eq!(info.exports, ["f", "g", "h"]);
+    }
+
+    #[test]
+    fn reexport_shapes() {
+        let info = analyze(
+            "if (x) { module.exports = require('./a.js'); } else { module.exports = (require('./b.js')); }\n\
+             __exportStar(require('./c'), exports); tslib_1.__exportStar(require('./d'), exports);\n\
+             Object.assign(module.exports, require('./e'), { z: 1 });\n\
+             module.exports = { ...require('./f'), g };\n\
+             var _h = _interopRequireWildcard(require('./h'));\n\
+             Object.keys(_h).forEach(function (key) { exports[key] = _h[key]; });\n\
+             var _i = require('./i'); _i.x();",
+            false,
+        )
+        .unwrap();
+        assert_eq!(
+            info.reexports,
+            ["./a.js", "./b.js", "./c", "./d", "./e", "./f", "./h"]
+        );
+        assert_eq!(info.exports, ["g"]);
+    }
+
+    #[test]
+    fn esm_names() {
+        assert_eq!(
+            esm_export_names(
+                "export const a = 1; export { a as b }; export default 1; export { c } from './c'; export * from './d';"
+            ),
+            Some(vec!["a".to_string(), "b".to_string(), "c".to_string()])
+        );
     }
 
     #[test]

@@ -2,14 +2,16 @@
 //! evaluate: Node-style resolution of relative, `#imports` and bare
 //! (`node_modules`) specifiers ([`ModuleResolver`]), TypeScript and JSX
 //! transpiled at load time ([`typescript`]), CommonJS wrapped as ES modules
-//! ([`cjs`]), and a record of every file read ([`LoadedFiles`]) so a file
-//! watcher knows when to restart the isolates.
+//! ([`cjs`]), `tsconfig.json`'s JSX and `paths`/`baseUrl` settings
+//! honoured ([`tsconfig`]), and a record of every file read
+//! ([`LoadedFiles`]) so a file watcher knows when to restart the isolates.
 //!
 //! Node built-ins (`node:*`) are not provided; importing one fails with an
 //! error naming the module and Workers' `nodejs_compat` flag.
 
 pub mod cjs;
 mod resolve;
+pub mod tsconfig;
 pub mod typescript;
 
 use std::cell::RefCell;

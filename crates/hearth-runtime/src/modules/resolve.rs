@@ -17,6 +17,7 @@ use std::rc::Rc;
 
 use serde_json::{Map, Value};
 
+use super::tsconfig::{TsConfig, TsConfigError};
 use super::{CLOUDFLARE_WORKERS, CLOUDFLARE_WORKFLOWS, LoadedFiles};
 
 /// The `exports`/`imports` conditions honoured for `import`, in the set
@@ -174,6 +175,12 @@ pub enum ResolveError {
     NodeBuiltin { module: String, importer: String },
     #[error("Unsupported import scheme in '{specifier}' imported from {importer}")]
     UnsupportedScheme { specifier: String, importer: String },
+    #[error("{error} (read to resolve '{specifier}' imported from {importer})")]
+    InvalidTsConfig {
+        error: TsConfigError,
+        specifier: String,
+        importer: String,
+    },
 }
 
 impl ResolveError {
@@ -191,6 +198,7 @@ impl ResolveError {
             ResolveError::OutsideRoot { .. } => "ERR_MODULE_OUTSIDE_ROOT",
             ResolveError::NodeBuiltin { .. } => "ERR_UNKNOWN_BUILTIN_MODULE",
             ResolveError::UnsupportedScheme { .. } => "ERR_UNSUPPORTED_ESM_URL_SCHEME",
+            ResolveError::InvalidTsConfig { .. } => "ERR_INVALID_TSCONFIG",
         }
     }
 }
@@ -212,6 +220,8 @@ pub(crate) struct PackageJson {
 pub struct ModuleResolver {
     root: PathBuf,
     packages: RefCell<HashMap<PathBuf, Option<Rc<PackageJson>>>>,
+    /// The nearest `tsconfig.json` of each directory asked about.
+    tsconfigs: RefCell<HashMap<PathBuf, Option<Rc<TsConfig>>>>,
     loaded: LoadedFiles,
 }
 
@@ -240,6 +250,7 @@ impl ModuleResolver {
         Ok(ModuleResolver {
             root: root.canonicalize()?,
             packages: RefCell::new(HashMap::new()),
+            tsconfigs: RefCell::new(HashMap::new()),
             loaded,
         })
     }
@@ -303,7 +314,77 @@ impl ModuleResolver {
                 importer: importer.to_string(),
             });
         }
+        if let Some(found) = self.resolve_tsconfig(&cx)? {
+            return Ok(found);
+        }
         self.resolve_package(specifier, &importer_dir, &cx)
+    }
+
+    /// The `tsconfig.json` governing module `name`: the nearest one in its
+    /// directory or above, up to the root. Modules under `node_modules`
+    /// have none (packages ship compiled code).
+    pub(crate) fn tsconfig_for(&self, name: &str) -> Result<Option<Rc<TsConfig>>, TsConfigError> {
+        if Path::new(name)
+            .components()
+            .any(|c| c.as_os_str() == "node_modules")
+        {
+            return Ok(None);
+        }
+        let start = self.importer_dir(name);
+        let mut visited = Vec::new();
+        let mut cur = Some(start.as_path());
+        let mut found = None;
+        while let Some(dir) = cur {
+            if let Some(hit) = self.tsconfigs.borrow().get(dir) {
+                found = Some(hit.clone());
+                break;
+            }
+            visited.push(dir.to_path_buf());
+            let candidate = dir.join("tsconfig.json");
+            if candidate.is_file() {
+                let loaded = &self.loaded;
+                let config = TsConfig::load(&candidate, &self.root, &mut |p| loaded.record(p))?;
+                found = Some(Some(Rc::new(config)));
+                break;
+            }
+            if dir == self.root {
+                break;
+            }
+            cur = dir.parent().filter(|p| p.starts_with(&self.root));
+        }
+        let found = found.unwrap_or(None);
+        let mut cache = self.tsconfigs.borrow_mut();
+        for dir in visited {
+            cache.insert(dir, found.clone());
+        }
+        Ok(found)
+    }
+
+    /// A bare specifier through the importer's tsconfig `paths`, then
+    /// relative to its `baseUrl`, as esbuild resolves them before
+    /// `node_modules`. `None` when neither names an existing file.
+    fn resolve_tsconfig(&self, cx: &Ctx<'_>) -> Result<Option<Resolved>, ResolveError> {
+        let config =
+            self.tsconfig_for(cx.importer)
+                .map_err(|error| ResolveError::InvalidTsConfig {
+                    error,
+                    specifier: cx.specifier.to_string(),
+                    importer: cx.importer.to_string(),
+                })?;
+        let Some(config) = config else {
+            return Ok(None);
+        };
+        let mut candidates = config.path_candidates(cx.specifier);
+        if let Some(base) = &config.base_url {
+            candidates.push(base.join(cx.specifier));
+        }
+        for candidate in candidates {
+            let mut tried = Vec::new();
+            if let Some(found) = probe(&candidate, &mut tried) {
+                return self.name_of(&found, cx).map(Some);
+            }
+        }
+        Ok(None)
     }
 
     fn importer_dir(&self, importer: &str) -> PathBuf {

@@ -15,11 +15,15 @@
 use std::path::Path;
 
 use oxc::allocator::Allocator;
+use oxc::ast::ast::{JSXElement, JSXFragment};
+use oxc::ast_visit::Visit;
 use oxc::codegen::{Codegen, CodegenOptions};
 use oxc::parser::Parser;
 use oxc::semantic::SemanticBuilder;
 use oxc::span::SourceType;
-use oxc::transformer::{TransformOptions, Transformer};
+use oxc::transformer::{JsxOptions, JsxRuntime, TransformOptions, Transformer};
+
+use super::tsconfig::{JsxMode, TsConfig};
 
 /// A syntax (or transform) error at a position in the original source.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,8 +99,64 @@ fn first_error(source: &str, diags: &[oxc::diagnostics::OxcDiagnostic]) -> Optio
 }
 
 /// Strips types (and lowers enums, namespaces, JSX) from `source`, named
-/// `name` (its extension picks TypeScript/JSX parsing).
+/// `name` (its extension picks TypeScript/JSX parsing), with the default
+/// JSX settings (React's automatic runtime).
 pub fn transpile(name: &str, source: &str) -> Result<Transpiled, SourceError> {
+    transpile_with(name, source, None)
+}
+
+/// oxc's JSX options for a tsconfig. Without one (or without JSX
+/// settings in it), React's automatic runtime, as before any tsconfig was
+/// read; `jsxImportSource` alone keeps the automatic runtime with that
+/// source, `jsxFactory` alone selects the classic one.
+fn jsx_options(config: Option<&TsConfig>) -> JsxOptions {
+    let mut jsx = JsxOptions::default();
+    let Some(c) = config else {
+        return jsx;
+    };
+    let mode = c.jsx.unwrap_or(
+        if c.jsx_factory.is_some() && c.jsx_import_source.is_none() {
+            JsxMode::Classic
+        } else {
+            JsxMode::Automatic
+        },
+    );
+    match mode {
+        JsxMode::Automatic | JsxMode::AutomaticDev => {
+            jsx.runtime = JsxRuntime::Automatic;
+            jsx.development = mode == JsxMode::AutomaticDev;
+            jsx.import_source = c.jsx_import_source.clone();
+        }
+        JsxMode::Classic => {
+            jsx.runtime = JsxRuntime::Classic;
+            jsx.pragma = c.jsx_factory.clone();
+            jsx.pragma_frag = c.jsx_fragment_factory.clone();
+        }
+        JsxMode::Preserve => jsx.jsx_plugin = false,
+    }
+    jsx
+}
+
+/// The first JSX element or fragment in a program, by offset.
+#[derive(Default)]
+struct FirstJsx(Option<u32>);
+
+impl<'a> Visit<'a> for FirstJsx {
+    fn visit_jsx_element(&mut self, it: &JSXElement<'a>) {
+        self.0.get_or_insert(it.span.start);
+    }
+    fn visit_jsx_fragment(&mut self, it: &JSXFragment<'a>) {
+        self.0.get_or_insert(it.span.start);
+    }
+}
+
+/// [`transpile`] with the JSX settings of `config`, the tsconfig.json
+/// governing the module.
+pub fn transpile_with(
+    name: &str,
+    source: &str,
+    config: Option<&TsConfig>,
+) -> Result<Transpiled, SourceError> {
     let path = Path::new(name);
     let source_type = SourceType::from_path(path)
         .map_err(|e| SourceError {
@@ -111,12 +171,32 @@ pub fn transpile(name: &str, source: &str) -> Result<Transpiled, SourceError> {
         return Err(err);
     }
     let mut program = parsed.program;
+    if let Some(c) = config
+        && c.jsx == Some(JsxMode::Preserve)
+    {
+        let mut first = FirstJsx::default();
+        first.visit_program(&program);
+        if let Some(offset) = first.0 {
+            let (line, column) = line_col(source, offset as usize);
+            return Err(SourceError {
+                line,
+                column,
+                message: format!(
+                    "JSX cannot run as written, and {} sets \"jsx\": \"preserve\"; set \"jsx\": \"react-jsx\" (with \"jsxImportSource\") or \"react\"",
+                    c.path.display()
+                ),
+            });
+        }
+    }
     let semantic = SemanticBuilder::new()
         .with_excess_capacity(2.0)
         .with_enum_eval(true)
         .build(&program);
     let scoping = semantic.semantic.into_scoping();
-    let options = TransformOptions::default();
+    let options = TransformOptions {
+        jsx: jsx_options(config),
+        ..TransformOptions::default()
+    };
     let transformed =
         Transformer::new(&allocator, path, &options).build_with_scoping(scoping, &mut program);
     let errors: Vec<_> = transformed.diagnostics.into_iter().collect();
