@@ -4,7 +4,7 @@
 // live instance of each object in the process.
 //
 // Evaluated once per isolate as a function of `native` (see
-// src/durable/glue.rs); returns the functions the host calls.
+// src/isolate/durable.rs); returns the functions the host calls.
 (function (native) {
   "use strict";
   const G = globalThis;
