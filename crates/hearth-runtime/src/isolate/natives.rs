@@ -36,9 +36,12 @@ impl HostNatives {
     }
 }
 
-/// Status, status text and flat header list of a response the prelude
-/// hands over as `[status, statusText, headers, body]`.
-fn response_head(out: &Array<'_>) -> rquickjs::Result<(u16, String, Vec<(String, String)>)> {
+/// Status, status text and headers of a response.
+type ResponseHead = (u16, String, Vec<(String, String)>);
+
+/// The head of a response the prelude hands over as
+/// `[status, statusText, flatHeaders, body]`.
+fn response_head(out: &Array<'_>) -> rquickjs::Result<ResponseHead> {
     let status: u16 = out.get(0)?;
     let status_text: String = out.get(1)?;
     let flat: Vec<String> = out.get(2)?;
