@@ -400,62 +400,10 @@ impl Isolate {
     fn handle_event(&self, ev: HostEvent) {
         match ev {
             HostEvent::WebSocket { id, msg, permit } => {
-                let owner = match self.host.sockets.borrow().get(&id) {
-                    Some((_, owner)) => *owner,
-                    None => return,
-                };
-                if matches!(msg, WsMessage::Close { .. })
-                    && let Some((tx, _)) = self.host.sockets.borrow_mut().remove(&id)
-                    && !self.host.closed_here.borrow_mut().remove(&id)
-                {
-                    let mut there = self.host.closed_there.borrow_mut();
-                    there.retain(|_, tx| !tx.is_closed());
-                    there.insert(id, tx);
-                }
-                let owner = if self.host.slots.borrow().contains_key(&owner) {
-                    owner
-                } else {
-                    0
-                };
-                self.run(owner, move |ctx, api| {
-                    let deliver = api.ws_deliver.clone().restore(ctx)?;
-                    let id = id as f64;
-                    match msg {
-                        WsMessage::Text(t) => deliver.call::<_, ()>((id, 0, t)),
-                        WsMessage::Binary(b) => {
-                            let buf = ArrayBuffer::new_copy(ctx.clone(), &b[..])?;
-                            deliver.call::<_, ()>((id, 1, buf))
-                        }
-                        WsMessage::Close { code, reason } => {
-                            deliver.call::<_, ()>((id, 2, (), code, reason))
-                        }
-                    }
-                });
+                self.deliver_ws(id, msg);
                 drop(permit);
             }
-            HostEvent::BodyChunk { rid, rx, item } => {
-                self.host
-                    .body_pulls
-                    .set(self.host.body_pulls.get().saturating_sub(1));
-                let live = self.host.slots.borrow().contains_key(&rid);
-                if !live {
-                    return;
-                }
-                if matches!(item, Some(Ok(_))) {
-                    self.host.request_bodies.borrow_mut().insert(rid, rx);
-                }
-                self.run(rid, move |ctx, api| {
-                    let f = api.body_chunk.clone().restore(ctx)?;
-                    match item {
-                        Some(Ok(chunk)) => {
-                            let buf = ArrayBuffer::new(ctx.clone(), Vec::from(chunk))?;
-                            f.call::<_, ()>((rid as f64, buf))
-                        }
-                        Some(Err(e)) => f.call::<_, ()>((rid as f64, (), e)),
-                        None => f.call::<_, ()>((rid as f64, ())),
-                    }
-                });
-            }
+            HostEvent::BodyChunk { rid, rx, item } => self.deliver_body_chunk(rid, rx, item),
             HostEvent::StreamReady { rid, open } => {
                 self.host
                     .stream_waits
@@ -468,35 +416,7 @@ impl Isolate {
                         .call::<_, ()>((rid as f64, open))
                 });
             }
-            HostEvent::Fetch { id, owner, result } => {
-                if result.is_err() {
-                    self.host.fetches.borrow_mut().remove(&id);
-                    self.host.fetch_credits.borrow_mut().remove(&id);
-                }
-                let owner = self.live_owner(owner);
-                self.run(owner, move |ctx, api| match result {
-                    Ok(r) => {
-                        let mut flat = Vec::with_capacity(r.headers.len() * 2);
-                        for (k, v) in r.headers {
-                            flat.push(k);
-                            flat.push(v);
-                        }
-                        api.fetch_done.clone().restore(ctx)?.call::<_, ()>((
-                            id as f64,
-                            r.status,
-                            r.status_text,
-                            flat,
-                            r.url,
-                            r.redirected,
-                        ))
-                    }
-                    Err(message) => api
-                        .fetch_failed
-                        .clone()
-                        .restore(ctx)?
-                        .call::<_, ()>((id as f64, message)),
-                });
-            }
+            HostEvent::Fetch { id, owner, result } => self.deliver_fetch_head(id, owner, result),
             HostEvent::FetchChunk { id, owner, chunk } => {
                 let owner = self.live_owner(owner);
                 self.run(owner, move |ctx, api| {
@@ -524,6 +444,104 @@ impl Isolate {
                 });
             }
         }
+    }
+
+    /// A message (or the close) from the client of socket `id`, to the
+    /// worker's end of it.
+    fn deliver_ws(&self, id: u64, msg: WsMessage) {
+        let owner = match self.host.sockets.borrow().get(&id) {
+            Some((_, owner)) => *owner,
+            None => return,
+        };
+        if matches!(msg, WsMessage::Close { .. })
+            && let Some((tx, _)) = self.host.sockets.borrow_mut().remove(&id)
+            && !self.host.closed_here.borrow_mut().remove(&id)
+        {
+            let mut there = self.host.closed_there.borrow_mut();
+            there.retain(|_, tx| !tx.is_closed());
+            there.insert(id, tx);
+        }
+        let owner = if self.host.slots.borrow().contains_key(&owner) {
+            owner
+        } else {
+            0
+        };
+        self.run(owner, move |ctx, api| {
+            let deliver = api.ws_deliver.clone().restore(ctx)?;
+            let id = id as f64;
+            match msg {
+                WsMessage::Text(t) => deliver.call::<_, ()>((id, 0, t)),
+                WsMessage::Binary(b) => {
+                    let buf = ArrayBuffer::new_copy(ctx.clone(), &b[..])?;
+                    deliver.call::<_, ()>((id, 1, buf))
+                }
+                WsMessage::Close { code, reason } => {
+                    deliver.call::<_, ()>((id, 2, (), code, reason))
+                }
+            }
+        });
+    }
+
+    /// The next chunk of request `rid`'s body (`None`: its end), to the
+    /// worker's stream of it.
+    fn deliver_body_chunk(
+        &self,
+        rid: u64,
+        rx: mpsc::Receiver<Result<Bytes, String>>,
+        item: Option<Result<Bytes, String>>,
+    ) {
+        self.host
+            .body_pulls
+            .set(self.host.body_pulls.get().saturating_sub(1));
+        let live = self.host.slots.borrow().contains_key(&rid);
+        if !live {
+            return;
+        }
+        if matches!(item, Some(Ok(_))) {
+            self.host.request_bodies.borrow_mut().insert(rid, rx);
+        }
+        self.run(rid, move |ctx, api| {
+            let f = api.body_chunk.clone().restore(ctx)?;
+            match item {
+                Some(Ok(chunk)) => {
+                    let buf = ArrayBuffer::new(ctx.clone(), Vec::from(chunk))?;
+                    f.call::<_, ()>((rid as f64, buf))
+                }
+                Some(Err(e)) => f.call::<_, ()>((rid as f64, (), e)),
+                None => f.call::<_, ()>((rid as f64, ())),
+            }
+        });
+    }
+
+    /// A fetch's response head (or why it failed), to the worker.
+    fn deliver_fetch_head(&self, id: u64, owner: u64, result: Result<fetch::FetchHead, String>) {
+        if result.is_err() {
+            self.host.fetches.borrow_mut().remove(&id);
+            self.host.fetch_credits.borrow_mut().remove(&id);
+        }
+        let owner = self.live_owner(owner);
+        self.run(owner, move |ctx, api| match result {
+            Ok(r) => {
+                let mut flat = Vec::with_capacity(r.headers.len() * 2);
+                for (k, v) in r.headers {
+                    flat.push(k);
+                    flat.push(v);
+                }
+                api.fetch_done.clone().restore(ctx)?.call::<_, ()>((
+                    id as f64,
+                    r.status,
+                    r.status_text,
+                    flat,
+                    r.url,
+                    r.redirected,
+                ))
+            }
+            Err(message) => api
+                .fetch_failed
+                .clone()
+                .restore(ctx)?
+                .call::<_, ()>((id as f64, message)),
+        });
     }
 
     /// `owner` if that request is still live, else 0 (no request).
