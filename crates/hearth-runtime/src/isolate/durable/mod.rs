@@ -20,7 +20,9 @@ use hearth_do::{AlarmRetry, DoError, DueAlarm, DurableObjectId, DurableObjectSto
 use rquickjs::{Array, ArrayBuffer, Class, Ctx, Exception, Function, Object, Persistent, Value};
 
 use super::{Host, Isolate, Responder, Slot, internal_eval_options};
-use crate::durable::native::{AlarmInfo, DurableObjectState, NativeObjects, NativeRequest};
+use crate::durable::native::{
+    AlarmInfo, DurableObject, DurableObjectState, NativeObjects, NativeRequest,
+};
 use crate::durable::{DurableObjects, ERROR_HEADER, ObjectEvent, ObjectJob, ServiceJob};
 use crate::error::DispatchError;
 use crate::{WebSocketChannel, WorkerResponse};
@@ -421,7 +423,32 @@ fn native_event(
     let Some(instance) = live.get_mut(&key) else {
         return Err(fail("object vanished".into()));
     };
-    let outcome = match &job.event {
+    let outcome = deliver_native(instance.as_mut(), &state, &objects, &job.event)
+        .map_err(|e| fail(e.to_string()))?;
+    // Output gate: nothing leaves before the writes are durable.
+    let flushed = storage.flush();
+    if outcome.is_err() || flushed.is_err() {
+        live.remove(&key);
+    }
+    if storage.get_alarm().ok().flatten().is_some() {
+        objects.alarms_changed();
+    }
+    flushed.map_err(|e| fail(e.to_string()))?;
+    match outcome {
+        Ok(r) => Ok(r),
+        Err(message) => Ok(error_response(&message)),
+    }
+}
+
+/// Delivers one event to a live native object. The outer error is the
+/// alarm bookkeeping failing; the inner one is the object's own failure.
+fn deliver_native(
+    instance: &mut dyn DurableObject,
+    state: &DurableObjectState<'_>,
+    objects: &DurableObjects,
+    event: &ObjectEvent,
+) -> Result<Result<WorkerResponse, String>, DoError> {
+    Ok(match event {
         ObjectEvent::Fetch {
             method,
             url,
@@ -429,7 +456,7 @@ fn native_event(
             body,
         } => instance
             .fetch(
-                &state,
+                state,
                 NativeRequest {
                     method: method.clone(),
                     url: url.clone(),
@@ -458,9 +485,8 @@ fn native_event(
                     retry_count: alarm.retry_count,
                     is_retry: alarm.is_retry(),
                 };
-                let ran = instance.alarm(&state, info);
-                finish_alarm(&objects, &storage, alarm, ran.is_ok())
-                    .map_err(|e| fail(e.to_string()))?;
+                let ran = instance.alarm(state, info);
+                finish_alarm(objects, state.storage, alarm, ran.is_ok())?;
                 objects.alarms_changed();
                 if let Err(e) = &ran {
                     tracing::error!(target: "hearth::durable", "alarm() failed: {e}");
@@ -468,20 +494,7 @@ fn native_event(
                 Ok(ok_text(if ran.is_ok() { "ok" } else { "failed" }))
             }
         }
-    };
-    // Output gate: nothing leaves before the writes are durable.
-    let flushed = storage.flush();
-    if outcome.is_err() || flushed.is_err() {
-        live.remove(&key);
-    }
-    if storage.get_alarm().ok().flatten().is_some() {
-        objects.alarms_changed();
-    }
-    flushed.map_err(|e| fail(e.to_string()))?;
-    match outcome {
-        Ok(r) => Ok(r),
-        Err(message) => Ok(error_response(&message)),
-    }
+    })
 }
 
 fn ok_text(s: &str) -> WorkerResponse {
