@@ -3,9 +3,11 @@
 // object id is routed to one isolate, so the registry below holds the only
 // live instance of each object in the process.
 //
-// Evaluated once per isolate as a function of `native` (see
-// src/durable/glue.rs); returns the functions the host calls.
-(function (native) {
+// Evaluated once per isolate as a function of its natives (see
+// src/isolate/durable/): `outbound` (calls to objects and services), `store`
+// (storage of the objects hosted here) and `hosted` (answering their
+// events); returns the functions the host calls.
+(function (outbound, store, hosted) {
   "use strict";
   const G = globalThis;
   const W = G.__hearth_webapi;
@@ -84,7 +86,7 @@
   }
   // `script`: the worker hosting the class (a `script_name` binding), or null.
   function call(kind, className, id, args, script) {
-    return track(() => native.call(kind, className, id.__hex, id.name === undefined ? null : id.name, args, script));
+    return track(() => outbound.call(kind, className, id.__hex, id.name === undefined ? null : id.name, args, script));
   }
   function rebuildError(body) {
     let e;
@@ -136,7 +138,7 @@
     Object.defineProperty(local, "accept", {
       value: () => {
         if (joined) throw new TypeError("Can't accept() WebSocket more than once.");
-        native.remoteAccept(hostId, relay.__attach());
+        outbound.remoteAccept(hostId, relay.__attach());
         joined = true;
         G.WebSocket.prototype.accept.call(local);
       },
@@ -190,7 +192,7 @@
 
   // ---- service bindings (calling side) ---------------------------------------
   function makeService(binding) {
-    const send = (kind, args) => track(() => native.serviceCall(binding, kind, args));
+    const send = (kind, args) => track(() => outbound.serviceCall(binding, kind, args));
     const target = {
       fetch(input, init) { return remoteFetch(send, input, init); },
       connect() { throw new Error("connect() is not supported on service bindings by Hearth."); },
@@ -258,7 +260,7 @@
     if (entry.dead) return;
     entry.dead = true;
     if (live.get(entry.key) === entry) live.delete(entry.key);
-    if (entry.handle !== 0) { try { native.close(entry.handle); } catch (_) { /* reported by the host */ } }
+    if (entry.handle !== 0) { try { store.close(entry.handle); } catch (_) { /* reported by the host */ } }
     if (why !== undefined) console.error("Durable Object " + entry.className + " " + entry.hex + " was reset:", why);
     const queued = entry.queue.splice(0);
     for (const q of queued) q.fail(why === undefined ? new Error("Durable Object reset") : why);
@@ -270,7 +272,7 @@
     if (entry !== undefined) return entry;
     const cls = classOf(className);
     entry = new Entry(className, hex, name);
-    entry.handle = native.open(className, hex);
+    entry.handle = store.open(className, hex);
     live.set(key, entry);
     entry.state = new DurableObjectState(entry);
     entry.blocked++;
@@ -309,10 +311,10 @@
 
   function errorOut(rid, e) {
     const body = new TextEncoder().encode(serialize(e instanceof Error ? e : new Error(String(e))));
-    native.respond(rid, [500, "Internal Server Error", [ERROR_HEADER, "1"], body], 0);
+    hosted.respond(rid, [500, "Internal Server Error", [ERROR_HEADER, "1"], body], 0);
   }
   function okOut(rid, text) {
-    native.respond(rid, [200, "OK", [], new TextEncoder().encode(text)], 0);
+    hosted.respond(rid, [200, "OK", [], new TextEncoder().encode(text)], 0);
   }
 
   // Called by the host for every event to an object hosted here.
@@ -323,16 +325,16 @@
       entry = entryFor(className, hex, name);
     } catch (e) {
       errorOut(rid, e);
-      native.done(rid);
+      hosted.done(rid);
       return;
     }
-    const finish = () => native.done(rid);
+    const finish = () => hosted.done(rid);
     if (kind === "fetch") {
       deliver(entry, { run: () => runFetch(entry, rid, a, b, c, d).finally(finish), fail: (e) => { errorOut(rid, e); finish(); } });
     } else if (kind === "rpc") {
       deliver(entry, { run: () => runRpc(entry, rid, a, b).finally(finish), fail: (e) => { errorOut(rid, e); finish(); } });
     } else if (kind === "alarm") {
-      deliver(entry, { run: () => runAlarm(entry, rid, a).finally(finish), fail: (e) => { native.alarmDone(rid, entry.handle, false); errorOut(rid, e); finish(); } });
+      deliver(entry, { run: () => runAlarm(entry, rid, a).finally(finish), fail: (e) => { hosted.alarmDone(rid, entry.handle, false); errorOut(rid, e); finish(); } });
     }
   }
 
@@ -349,16 +351,16 @@
       let bytes = null;
       if (parts[3] === 1 || parts[3] === 2) bytes = parts[4];
       else if (parts[3] === 3) bytes = await new G.Response(parts[4]).arrayBuffer();
-      native.flush(entry.handle);
+      store.flush(entry.handle);
       if (client !== null) {
         if (!(client instanceof G.WebSocket)) throw new TypeError("webSocket must be the client end of a WebSocketPair.");
         const server = peers.get(client);
         if (server !== undefined && !socketMeta.has(server)) entry.pinned.push(server);
         const hostId = client.__attach();
-        native.respond(rid, [parts[0], parts[1], parts[2], null], hostId);
+        hosted.respond(rid, [parts[0], parts[1], parts[2], null], hostId);
         client.__flush();
       } else {
-        native.respond(rid, [parts[0], parts[1], parts[2], bytes], 0);
+        hosted.respond(rid, [parts[0], parts[1], parts[2], bytes], 0);
       }
     } catch (e) {
       reset(entry, e);
@@ -375,18 +377,18 @@
       }
       const result = await fn.apply(inst, deserialize(args));
       const out = serializeRpc(result);
-      native.flush(entry.handle);
+      store.flush(entry.handle);
       okOut(rid, out);
     } catch (e) {
-      try { native.flush(entry.handle); } catch (_) { reset(entry); }
+      try { store.flush(entry.handle); } catch (_) { reset(entry); }
       errorOut(rid, e);
     }
   }
 
   async function runAlarm(entry, rid, retryCount) {
-    if (!native.alarmCurrent(rid, entry.handle)) { okOut(rid, "skipped"); return; }
+    if (!hosted.alarmCurrent(rid, entry.handle)) { okOut(rid, "skipped"); return; }
     let failure = null;
-    entry.runningAlarm = native.getAlarm(entry.handle) ?? null;
+    entry.runningAlarm = store.getAlarm(entry.handle) ?? null;
     try {
       const inst = entry.instance;
       if (inst !== null && typeof inst.alarm === "function") {
@@ -397,7 +399,7 @@
     } finally {
       entry.runningAlarm = null;
     }
-    native.alarmDone(rid, entry.handle, failure === null);
+    hosted.alarmDone(rid, entry.handle, failure === null);
     if (failure !== null) reset(entry, failure);
     okOut(rid, failure === null ? "ok" : "failed");
   }
@@ -420,7 +422,7 @@
       if (idle && now - entry.last >= idleMs) {
         live.delete(entry.key);
         entry.dead = true;
-        try { native.close(entry.handle); } catch (e) { console.error("Durable Object storage flush failed at eviction:", e); }
+        try { store.close(entry.handle); } catch (e) { console.error("Durable Object storage flush failed at eviction:", e); }
       }
     }
     scheduleEviction();
@@ -469,10 +471,10 @@
     #h;
     constructor(h) { this.#h = h; }
     exec(query, ...bindings) {
-      const [columns, rows, read, written] = native.sqlExec(this.#h, String(query), bindings.map(sqlBinding));
+      const [columns, rows, read, written] = store.sqlExec(this.#h, String(query), bindings.map(sqlBinding));
       return new SqlStorageCursor(columns, rows, read, written);
     }
-    get databaseSize() { return native.databaseSize(this.#h); }
+    get databaseSize() { return store.databaseSize(this.#h); }
   }
 
   function listOptions(o) {
@@ -493,29 +495,29 @@
     get #h() { return this.#entry.handle; }
     async get(key, _options) { return this.getSync(key); }
     getSync(key) {
-      if (Array.isArray(key)) return toMap(native.kvGet(this.#h, key.map(keyString), true));
-      const found = native.kvGet(this.#h, [keyString(key)], false);
+      if (Array.isArray(key)) return toMap(store.kvGet(this.#h, key.map(keyString), true));
+      const found = store.kvGet(this.#h, [keyString(key)], false);
       return found.length === 0 ? undefined : deserialize(found[0][1]);
     }
     async put(key, value, _options) { this.putSync(key, value); }
     putSync(key, value) {
       if (key !== null && typeof key === "object" && !Array.isArray(key)) {
         const pairs = Object.keys(key).map((k) => [k, serialize(key[k]), String(v8Size(key[k]))]);
-        native.kvPut(this.#h, pairs, true);
+        store.kvPut(this.#h, pairs, true);
         return;
       }
       if (value === undefined) throw new TypeError("put() called with undefined value.");
-      native.kvPut(this.#h, [[keyString(key), serialize(value), String(v8Size(value))]], false);
+      store.kvPut(this.#h, [[keyString(key), serialize(value), String(v8Size(value))]], false);
     }
     async delete(key, _options) { return this.deleteSync(key); }
     deleteSync(key) {
-      if (Array.isArray(key)) return native.kvDelete(this.#h, key.map(keyString), true);
-      return native.kvDelete(this.#h, [keyString(key)], false) > 0;
+      if (Array.isArray(key)) return store.kvDelete(this.#h, key.map(keyString), true);
+      return store.kvDelete(this.#h, [keyString(key)], false) > 0;
     }
-    async list(options) { return toMap(native.kvList(this.#h, listOptions(options))); }
-    async deleteAll(_options) { native.kvDeleteAll(this.#h); }
+    async list(options) { return toMap(store.kvList(this.#h, listOptions(options))); }
+    async deleteAll(_options) { store.kvDeleteAll(this.#h); }
     async getAlarm(_options) {
-      const at = native.getAlarm(this.#h) ?? null;
+      const at = store.getAlarm(this.#h) ?? null;
       // The alarm being delivered counts as consumed (it stays stored until
       // alarm() succeeds, so that a failure or a crash retries it).
       if (at !== null && this.#entry.runningAlarm === at) return null;
@@ -527,18 +529,18 @@
       }
       const ms = time instanceof Date ? time.getTime() : time;
       if (!Number.isFinite(ms)) throw new TypeError("The value cannot be converted because it is not a valid Date.");
-      native.setAlarm(this.#h, ms);
+      store.setAlarm(this.#h, ms);
       this.#entry.runningAlarm = null;
     }
-    async deleteAlarm(_options) { native.deleteAlarm(this.#h); this.#entry.runningAlarm = null; }
-    async sync() { native.flush(this.#h); }
+    async deleteAlarm(_options) { store.deleteAlarm(this.#h); this.#entry.runningAlarm = null; }
+    async sync() { store.flush(this.#h); }
     get sql() {
       if (this.#sql === null) this.#sql = new SqlStorage(this.#h);
       return this.#sql;
     }
     transactionSync(fn) {
       if (typeof fn !== "function") throw new TypeError("Failed to execute 'transactionSync' on 'DurableObjectStorage': parameter 1 is not of type 'function'.");
-      return native.txnSync(this.#h, fn);
+      return store.txnSync(this.#h, fn);
     }
     async transaction(fn) {
       if (typeof fn !== "function") throw new TypeError("Failed to execute 'transaction' on 'DurableObjectStorage': parameter 1 is not of type 'function'.");
@@ -548,7 +550,7 @@
       let value;
       txn.rollback = () => { rolledBack = true; };
       try {
-        return native.txnAsync(this.#h, async () => {
+        return store.txnAsync(this.#h, async () => {
           value = await fn(txn);
           if (rolledBack) throw ROLLBACK;
           return value;
@@ -566,7 +568,7 @@
         get: (key) => s.getSync(key),
         put: (key, value) => s.putSync(key, value),
         delete: (key) => s.deleteSync(key),
-        list: (options) => native.kvList(s.#h, listOptions(options)).map(([k, v]) => [k, deserialize(v)])[Symbol.iterator](),
+        list: (options) => store.kvList(s.#h, listOptions(options)).map(([k, v]) => [k, deserialize(v)])[Symbol.iterator](),
       };
     }
   }
@@ -587,7 +589,7 @@
       entry.active++;
       Promise.resolve(p).catch((e) => console.error("Uncaught (in waitUntil)", e)).finally(() => {
         entry.active--; entry.last = Date.now();
-        try { if (!entry.dead) native.flush(entry.handle); } catch (_) { reset(entry); }
+        try { if (!entry.dead) store.flush(entry.handle); } catch (_) { reset(entry); }
       });
     }
     async blockConcurrencyWhile(cb) {
@@ -679,7 +681,7 @@
         try {
           const inst = entry.instance;
           if (inst !== null && typeof inst[handler] === "function") await inst[handler](ws, ...args);
-          native.flush(entry.handle);
+          store.flush(entry.handle);
         } catch (e) {
           console.error("Durable Object " + handler + "() threw:", e);
           try { if (inst_has(entry, "webSocketError")) await entry.instance.webSocketError(ws, e); } catch (_) { /* reported above */ }
@@ -747,7 +749,7 @@
     throw new Error("Worker has no entrypoint named \"" + name + "\" to call.");
   }
   function dispatchService(rid, entrypoint, method, args) {
-    const finish = () => native.done(rid);
+    const finish = () => hosted.done(rid);
     (async () => {
       try {
         const target = serviceTarget(entrypoint);

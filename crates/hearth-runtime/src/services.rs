@@ -1,7 +1,7 @@
 //! Service bindings: one worker calling another served by the same process,
 //! by `fetch()` or by JavaScript RPC, without going through a socket.
 //!
-//! The caller's side lives in `js/durable.js` and `durable/glue.rs` and
+//! The caller's side lives in `js/durable.js` and `isolate/durable.rs` and
 //! shares the Durable Object stubs' call path and value codec: arguments
 //! and results are structured-cloned, and an exception thrown by the callee
 //! is rethrown in the caller with its name and message.

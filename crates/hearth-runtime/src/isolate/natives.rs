@@ -1,0 +1,449 @@
+//! The natives the prelude (`js/prelude.js`) and `js/events.js` call as
+//! `host.<name>(...)`: console output, timers, answering a request, streamed
+//! bodies, WebSockets and outgoing fetches. Each method works on the
+//! isolate's [`Host`] state; the loop picks up what they start.
+
+use std::cmp::Reverse;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use rquickjs::class::Trace;
+use rquickjs::{Array, Ctx, JsLifetime, Value};
+use tokio::sync::mpsc;
+
+use super::host::Host;
+use super::{
+    FETCH_READ_AHEAD_BYTES, HostEvent, describe_exception, pairs_from_flat, value_to_bytes,
+};
+use crate::fetch::{self, FetchRequest, RedirectMode};
+use crate::{
+    BODY_STREAM_CHUNKS, WebSocketChannel, WebSocketSink, WorkerResponse, WsMessage, WsSendError,
+};
+
+/// The prelude's `host` object.
+#[derive(Trace, JsLifetime)]
+#[rquickjs::class(rename = "HostNatives")]
+pub(super) struct HostNatives {
+    #[qjs(skip_trace)]
+    host: Rc<Host>,
+}
+
+impl HostNatives {
+    pub(super) fn new(host: Rc<Host>) -> Self {
+        Self { host }
+    }
+}
+
+/// Status, status text and headers of a response.
+type ResponseHead = (u16, String, Vec<(String, String)>);
+
+/// The head of a response the prelude hands over as
+/// `[status, statusText, flatHeaders, body]`.
+fn response_head(out: &Array<'_>) -> rquickjs::Result<ResponseHead> {
+    let status: u16 = out.get(0)?;
+    let status_text: String = out.get(1)?;
+    let flat: Vec<String> = out.get(2)?;
+    Ok((status, status_text, pairs_from_flat(flat)))
+}
+
+#[rquickjs::methods]
+impl HostNatives {
+    /// console output at `level` (0 trace .. 4 error).
+    fn log(&self, level: i32, msg: String) {
+        let tag = self.host.current_tag();
+        match level {
+            0 => tracing::trace!(target: "hearth::console", request_id = %tag, "{msg}"),
+            1 => tracing::debug!(target: "hearth::console", request_id = %tag, "{msg}"),
+            3 => tracing::warn!(target: "hearth::console", request_id = %tag, "{msg}"),
+            4 => tracing::error!(target: "hearth::console", request_id = %tag, "{msg}"),
+            _ => tracing::info!(target: "hearth::console", request_id = %tag, "{msg}"),
+        }
+    }
+
+    /// Milliseconds since the isolate started (`performance.now()`).
+    fn now(&self) -> f64 {
+        self.host.origin.elapsed().as_millis() as f64
+    }
+
+    #[qjs(rename = "timerStart")]
+    fn timer_start(&self, id: f64, delay: f64) {
+        let h = &self.host;
+        let at = Instant::now() + Duration::from_millis(delay.max(0.0) as u64);
+        let owner = h.owner.get();
+        if let Some(slot) = h.slots.borrow_mut().get_mut(&owner) {
+            slot.set_timers = true;
+        }
+        h.timers.borrow_mut().push(Reverse((at, id as u64, owner)));
+    }
+
+    /// A whole response: `[status, statusText, headers, body]`.
+    fn respond<'js>(&self, rid: f64, out: Array<'js>) -> rquickjs::Result<()> {
+        let (status, status_text, headers) = response_head(&out)?;
+        let body: Value = out.get(3)?;
+        let body = value_to_bytes(&body)?;
+        self.host.send(
+            rid as u64,
+            Ok(WorkerResponse {
+                status,
+                status_text,
+                headers,
+                body,
+                stream: None,
+                web_socket: None,
+            }),
+        );
+        Ok(())
+    }
+
+    /// A response whose body follows through `streamChunk`/`streamEnd`.
+    #[qjs(rename = "respondStream")]
+    fn respond_stream<'js>(&self, rid: f64, out: Array<'js>) -> rquickjs::Result<()> {
+        let rid = rid as u64;
+        let (status, status_text, headers) = response_head(&out)?;
+        let (tx, rx) = mpsc::channel(BODY_STREAM_CHUNKS);
+        self.host.streams.borrow_mut().insert(rid, tx);
+        self.host.send(
+            rid,
+            Ok(WorkerResponse {
+                status,
+                status_text,
+                headers,
+                body: Bytes::new(),
+                stream: Some(rx),
+                web_socket: None,
+            }),
+        );
+        Ok(())
+    }
+
+    /// A 101 answer handing the client the socket `id`.
+    #[qjs(rename = "respondWebSocket")]
+    fn respond_web_socket<'js>(&self, rid: f64, out: Array<'js>, id: f64) -> rquickjs::Result<()> {
+        let h = &self.host;
+        let rid = rid as u64;
+        let id = id as u64;
+        let (status, status_text, headers) = response_head(&out)?;
+        // A socket an object answered with is already connected.
+        let channel = match h.durable.take_remote_socket(id) {
+            Some(channel) => channel,
+            None => {
+                let (tx, rx) = crate::ws_queue();
+                h.sockets.borrow_mut().insert(id, (tx, rid));
+                WebSocketChannel {
+                    outgoing: rx,
+                    incoming: WebSocketSink::new(id, h.events.clone()),
+                }
+            }
+        };
+        h.send(
+            rid,
+            Ok(WorkerResponse {
+                status,
+                status_text,
+                headers,
+                body: Bytes::new(),
+                stream: None,
+                web_socket: Some(channel),
+            }),
+        );
+        Ok(())
+    }
+
+    #[qjs(rename = "wsSend")]
+    fn ws_send<'js>(&self, id: f64, data: Value<'js>) -> rquickjs::Result<()> {
+        let h = &self.host;
+        let msg = match data.as_string() {
+            Some(s) => WsMessage::Text(s.to_string()?),
+            None => WsMessage::Binary(value_to_bytes(&data)?),
+        };
+        let id = id as u64;
+        let sent = match h.sockets.borrow().get(&id) {
+            Some((tx, _)) => tx.send(msg),
+            None => Ok(()),
+        };
+        if sent == Err(WsSendError::Overflow) {
+            h.close_overflowed_socket(id);
+        }
+        Ok(())
+    }
+
+    #[qjs(rename = "wsClose")]
+    fn ws_close(&self, id: f64, code: u16, reason: String) {
+        let h = &self.host;
+        // The entry stays until the other side's close arrives (or the
+        // connection ends, which delivers 1006), so the worker's end
+        // still gets its `close` event.
+        let id = id as u64;
+        if let Some((tx, _)) = h.sockets.borrow().get(&id) {
+            let _ = tx.send(WsMessage::Close { code, reason });
+            h.closed_here.borrow_mut().insert(id);
+        } else if let Some(tx) = h.closed_there.borrow_mut().remove(&id) {
+            let _ = tx.send(WsMessage::Close { code, reason });
+        }
+    }
+
+    /// 0: sent, ask for more; 1: sent, but wait for `streamReady` before
+    /// the next chunk; 2: the client went away.
+    #[qjs(rename = "streamChunk")]
+    fn stream_chunk<'js>(&self, rid: f64, chunk: Value<'js>) -> rquickjs::Result<u8> {
+        let h = &self.host;
+        let rid = rid as u64;
+        let bytes = value_to_bytes(&chunk)?;
+        let streams = h.streams.borrow();
+        let Some(tx) = streams.get(&rid) else {
+            return Ok(2);
+        };
+        match tx.try_send(Ok(bytes)) {
+            Ok(()) if tx.capacity() > 0 => Ok(0),
+            Ok(()) => {
+                // Full: the worker's stream is not read again until the
+                // client has taken a chunk. The loop waits on this, never
+                // the isolate thread.
+                let tx = tx.clone();
+                let events = h.events.clone();
+                h.stream_waits.set(h.stream_waits.get() + 1);
+                tokio::spawn(async move {
+                    let open = tx.reserve().await.is_ok();
+                    let _ = events.send(HostEvent::StreamReady { rid, open });
+                });
+                Ok(1)
+            }
+            Err(mpsc::error::TrySendError::Full(item)) => {
+                // Only after an error was queued; keep the order.
+                let tx = tx.clone();
+                let events = h.events.clone();
+                h.stream_waits.set(h.stream_waits.get() + 1);
+                tokio::spawn(async move {
+                    let open = tx.send(item).await.is_ok();
+                    let _ = events.send(HostEvent::StreamReady { rid, open });
+                });
+                Ok(1)
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => Ok(2),
+        }
+    }
+
+    #[qjs(rename = "streamEnd")]
+    fn stream_end<'js>(&self, rid: f64, err: Value<'js>) {
+        let h = &self.host;
+        let rid = rid as u64;
+        if err.is_null() || err.is_undefined() {
+            h.streams.borrow_mut().remove(&rid);
+        } else if h.streams.borrow().contains_key(&rid) {
+            let (_, stack) = describe_exception(&err);
+            tracing::error!(target: "hearth::worker", request_id = %h.tag(rid), "response body stream failed: {stack}");
+            h.fail_stream(rid, stack);
+        }
+    }
+
+    fn fail<'js>(&self, rid: f64, err: Value<'js>) {
+        self.host.fail_with(rid as u64, &err);
+    }
+
+    /// A `waitUntil` promise rejected.
+    fn uncaught<'js>(&self, rid: f64, err: Value<'js>) {
+        let h = &self.host;
+        let (message, stack) = describe_exception(&err);
+        if message.contains("out of memory") {
+            h.out_of_memory.set(true);
+        }
+        tracing::error!(target: "hearth::worker", request_id = %h.tag(rid as u64), "Uncaught (in waitUntil) {stack}");
+    }
+
+    fn done(&self, rid: f64) {
+        self.host.finish(rid as u64);
+    }
+
+    #[qjs(rename = "passThrough")]
+    fn pass_through(&self, rid: f64) {
+        if let Some(s) = self.host.slots.borrow_mut().get_mut(&(rid as u64)) {
+            s.pass_through = true;
+        }
+    }
+
+    #[qjs(rename = "fetchStart")]
+    #[allow(clippy::too_many_arguments)]
+    fn fetch_start<'js>(
+        &self,
+        ctx: Ctx<'js>,
+        id: f64,
+        method: String,
+        url: String,
+        headers: Vec<String>,
+        body: Value<'js>,
+        redirect: String,
+    ) -> rquickjs::Result<()> {
+        let h = &self.host;
+        let owner = h.owner.get();
+        let limits = &h.config.limits;
+        if let Some(slot) = h.slots.borrow_mut().get_mut(&owner) {
+            slot.subrequests += 1;
+            if slot.subrequests > limits.max_subrequests {
+                return Err(rquickjs::Exception::throw_message(
+                    &ctx,
+                    &format!(
+                        "Too many subrequests. (limits.max_subrequests = {})",
+                        limits.max_subrequests
+                    ),
+                ));
+            }
+        }
+        let req = FetchRequest {
+            method,
+            url,
+            headers: pairs_from_flat(headers),
+            body: value_to_bytes(&body)?,
+            redirect: RedirectMode::parse(&redirect),
+            max_redirects: limits.max_redirects,
+            timeout: Duration::from_millis(limits.subrequest_timeout_ms),
+        };
+        let id = id as u64;
+        // The body is read at most FETCH_READ_AHEAD_BYTES ahead of the
+        // worker's stream, which grants a credit each time it wants more.
+        // A small body the worker never reads still arrives whole, so its
+        // connection is freed.
+        let credits = Arc::new(tokio::sync::Semaphore::new(0));
+        h.fetch_credits.borrow_mut().insert(id, credits.clone());
+        let task = tokio::spawn(run_fetch(
+            h.client.clone(),
+            req,
+            limits.max_subrequest_response_bytes,
+            FetchTicket {
+                id,
+                owner,
+                events: h.events.clone(),
+                credits,
+            },
+        ));
+        h.fetches
+            .borrow_mut()
+            .insert(id, (task.abort_handle(), owner));
+        Ok(())
+    }
+
+    #[qjs(rename = "fetchAbort")]
+    fn fetch_abort(&self, id: f64) {
+        let h = &self.host;
+        let id = id as u64;
+        if let Some((task, _)) = h.fetches.borrow_mut().remove(&id) {
+            task.abort();
+        }
+        h.fetch_credits.borrow_mut().remove(&id);
+    }
+
+    /// The worker reads its request body: wait for the next chunk.
+    #[qjs(rename = "bodyPull")]
+    fn body_pull(&self, rid: f64) {
+        let h = &self.host;
+        let rid = rid as u64;
+        // Absent while a read is already waiting, or after the end.
+        let Some(mut rx) = h.request_bodies.borrow_mut().remove(&rid) else {
+            return;
+        };
+        let events = h.events.clone();
+        h.body_pulls.set(h.body_pulls.get() + 1);
+        tokio::spawn(async move {
+            let item = rx.recv().await;
+            let _ = events.send(HostEvent::BodyChunk { rid, rx, item });
+        });
+    }
+
+    /// The worker reads a fetched body: let it read further ahead.
+    #[qjs(rename = "fetchPull")]
+    fn fetch_pull(&self, id: f64) {
+        if let Some(credits) = self.host.fetch_credits.borrow().get(&(id as u64))
+            && credits.available_permits() == 0
+        {
+            credits.add_permits(1);
+        }
+    }
+}
+
+impl Host {
+    /// The client is not reading a socket's messages: the front closes the
+    /// connection with 1009 and the worker's end hears so. Later sends are
+    /// dropped, as after a disconnect.
+    fn close_overflowed_socket(&self, id: u64) {
+        let first =
+            self.sockets.borrow().contains_key(&id) && !self.closed_here.borrow().contains(&id);
+        if !first {
+            return;
+        }
+        self.closed_here.borrow_mut().insert(id);
+        tracing::warn!(target: "hearth::worker", request_id = %self.current_tag(), "WebSocket closed: the client did not read {} bytes the worker sent (send queue limit)", crate::WEBSOCKET_SEND_QUEUE_BYTES);
+        let _ = self.events.send(HostEvent::WebSocket {
+            id,
+            msg: WsMessage::Close {
+                code: 1009,
+                reason: "send queue full: the client is not reading".into(),
+            },
+            permit: None,
+        });
+    }
+}
+
+/// Where an outgoing fetch reports to, and the read-ahead credits its
+/// body reader waits on.
+struct FetchTicket {
+    id: u64,
+    owner: u64,
+    events: mpsc::UnboundedSender<HostEvent>,
+    credits: Arc<tokio::sync::Semaphore>,
+}
+
+/// Runs one outgoing fetch on the loop: its head, then its body's chunks
+/// as they arrive (the entry in `fetches` keeps the isolate awake until
+/// the end), each reported as a [`HostEvent`].
+async fn run_fetch(client: fetch::Client, req: FetchRequest, max_body: usize, t: FetchTicket) {
+    let FetchTicket {
+        id,
+        owner,
+        events,
+        credits,
+    } = t;
+    let mut body = match fetch::fetch(&client, req).await {
+        Ok((head, body)) => {
+            let _ = events.send(HostEvent::Fetch {
+                id,
+                owner,
+                result: Ok(head),
+            });
+            body
+        }
+        Err(e) => {
+            let _ = events.send(HostEvent::Fetch {
+                id,
+                owner,
+                result: Err(e),
+            });
+            return;
+        }
+    };
+    let mut seen = 0;
+    let mut ahead = 0;
+    let error = loop {
+        match fetch::read_chunk(&mut body, &mut seen, max_body).await {
+            Ok(Some(chunk)) => {
+                if ahead >= FETCH_READ_AHEAD_BYTES {
+                    match credits.acquire().await {
+                        Ok(permit) => permit.forget(),
+                        Err(_) => return,
+                    }
+                    ahead = 0;
+                }
+                ahead += chunk.len();
+                if events
+                    .send(HostEvent::FetchChunk { id, owner, chunk })
+                    .is_err()
+                {
+                    return;
+                }
+            }
+            Ok(None) => break None,
+            Err(e) => break Some(e),
+        }
+    };
+    let _ = events.send(HostEvent::FetchEnd { id, owner, error });
+}
