@@ -132,6 +132,34 @@ impl GeoIp {
     }
 }
 
+/// `request.cf` for a request from `ip`, as JSON text: what the connection
+/// tells (`httpProtocol`, `clientAcceptEncoding`) and, with databases, where
+/// the client is. TLS fields are absent because Hearth serves plain HTTP.
+pub(crate) fn request_cf(
+    version: http::Version,
+    headers: &http::HeaderMap,
+    ip: IpAddr,
+    geo: Option<&GeoIp>,
+) -> String {
+    let mut cf = Map::new();
+    let protocol = match version {
+        http::Version::HTTP_09 => "HTTP/0.9",
+        http::Version::HTTP_10 => "HTTP/1.0",
+        http::Version::HTTP_2 => "HTTP/2",
+        http::Version::HTTP_3 => "HTTP/3",
+        _ => "HTTP/1.1",
+    };
+    cf.insert("httpProtocol".into(), Value::String(protocol.into()));
+    if let Some(v) = headers.get(http::header::ACCEPT_ENCODING) {
+        let v = String::from_utf8_lossy(v.as_bytes()).into_owned();
+        cf.insert("clientAcceptEncoding".into(), Value::String(v));
+    }
+    if let Some(geo) = geo {
+        geo.fill(ip, &mut cf);
+    }
+    Value::Object(cf).to_string()
+}
+
 fn add_record(r: &Record<'_>, cf: &mut Map<String, Value>) {
     let mut put = |key: &str, value: Option<Value>| {
         if let Some(v) = value

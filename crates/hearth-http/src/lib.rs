@@ -100,6 +100,8 @@ pub struct ServeOptions {
     /// Where every served worker is registered by name, for the service
     /// bindings in their configs.
     pub services: hearth_runtime::ServiceRegistry,
+    /// MaxMind-format databases for `request.cf`'s place fields (`--geoip`).
+    pub geoip: Option<Arc<GeoIp>>,
 }
 
 /// A further worker of a multi-worker server.
@@ -127,6 +129,7 @@ impl ServeOptions {
             routes: Vec::new(),
             workers: Vec::new(),
             services: Default::default(),
+            geoip: None,
         }
     }
 }
@@ -642,6 +645,12 @@ async fn handle_worker(
         ));
     }
     headers.push(("cf-connecting-ip".into(), peer.ip().to_string()));
+    let cf = geo::request_cf(
+        parts.version,
+        &parts.headers,
+        peer.ip(),
+        state.options.geoip.as_deref(),
+    );
     let request = WorkerRequest {
         id: id.clone(),
         method: parts.method.as_str().to_string(),
@@ -649,6 +658,7 @@ async fn handle_worker(
         headers,
         body,
         body_stream,
+        cf: Some(cf),
     };
     let pool = match routes::pick(&state.routes, &host, path) {
         Some(i) if i > 0 => state.others.get(i - 1).unwrap_or(&state.pool),

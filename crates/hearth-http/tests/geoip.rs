@@ -6,6 +6,7 @@ mod common;
 use std::net::{IpAddr, Ipv4Addr};
 
 use common::mmdb::{Val, Writer};
+use common::{get, start, start_with};
 use hearth_http::GeoIp;
 use serde_json::{Map, Value, json};
 
@@ -119,4 +120,63 @@ fn a_damaged_database_is_refused_with_its_path() {
     let missing = dir.path().join("missing.mmdb");
     let err = GeoIp::open(&[&missing]).unwrap_err().to_string();
     assert!(err.contains("missing.mmdb"), "{err}");
+}
+
+const CF_WORKER: &str = r#"
+export default {
+  async fetch(req) { return Response.json(req.cf); }
+};
+"#;
+
+async fn raw_get(addr: std::net::SocketAddr, request: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(request.as_bytes()).await.unwrap();
+    let mut out = Vec::new();
+    tokio::time::timeout(std::time::Duration::from_secs(10), s.read_to_end(&mut out))
+        .await
+        .expect("the server closes an HTTP/1.0 connection after its answer")
+        .unwrap();
+    let text = String::from_utf8(out).unwrap();
+    text.split_once("\r\n\r\n").unwrap().1.to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_fills_request_cf_from_the_connection_and_the_databases() {
+    let dir = tempfile::tempdir().unwrap();
+    // The test client is on loopback, so that is where the database places it.
+    let mut w = Writer::new();
+    let home = Val::Map(vec![
+        ("country", Val::Map(vec![("iso_code", Val::Str("NL"))])),
+        ("continent", Val::Map(vec![("code", Val::Str("EU"))])),
+    ]);
+    w.insert(Ipv4Addr::new(127, 0, 0, 0), 8, &home);
+    let db = dir.path().join("loopback.mmdb");
+    std::fs::write(&db, w.finish()).unwrap();
+    let geo = std::sync::Arc::new(GeoIp::open(&[db]).unwrap());
+    let s = start_with(&[("index.js", CF_WORKER)], |o| o.geoip = Some(geo)).await;
+
+    let cf: Value = serde_json::from_str(&get(s.addr, "/").await.body).unwrap();
+    assert_eq!(
+        cf,
+        json!({ "httpProtocol": "HTTP/1.1", "country": "NL", "isEUCountry": "1", "continent": "EU" })
+    );
+    // The protocol is the connection's own, not a constant.
+    let body = raw_get(
+        s.addr,
+        "GET / HTTP/1.0\r\nHost: example.test\r\nAccept-Encoding: br\r\n\r\n",
+    )
+    .await;
+    let cf: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(cf["httpProtocol"], "HTTP/1.0");
+    assert_eq!(cf["clientAcceptEncoding"], "br");
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_database_no_place_is_made_up() {
+    let s = start(&[("index.js", CF_WORKER)]).await;
+    let cf: Value = serde_json::from_str(&get(s.addr, "/").await.body).unwrap();
+    assert_eq!(cf, json!({ "httpProtocol": "HTTP/1.1" }));
+    s.stop().await;
 }

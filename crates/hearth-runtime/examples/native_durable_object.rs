@@ -87,6 +87,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             headers: vec![],
             body: Bytes::new(),
             body_stream: None,
+            cf: None,
         }))?;
         print!("{}", String::from_utf8_lossy(&response.body));
     }

@@ -78,6 +78,10 @@ pub struct WorkerRequest {
     /// Set when the body is still arriving: the worker reads it as a
     /// stream, as fast as it wants it.
     pub body_stream: Option<RequestBodyStream>,
+    /// `request.cf` as JSON text, from the HTTP front (which knows the
+    /// connection and, with a GeoIP database, the client's place). `None`
+    /// gives the worker the runtime's minimal `cf`.
+    pub cf: Option<String>,
 }
 
 impl WorkerRequest {

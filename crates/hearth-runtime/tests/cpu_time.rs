@@ -65,6 +65,7 @@ fn request(path: &str) -> WorkerRequest {
         headers: Vec::new(),
         body: Bytes::new(),
         body_stream: None,
+        cf: None,
     }
 }
 

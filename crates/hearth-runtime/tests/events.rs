@@ -88,6 +88,7 @@ impl Fixture {
                 headers: vec![],
                 body: Bytes::new(),
                 body_stream: None,
+                cf: None,
             }))
             .unwrap();
         let text = String::from_utf8(resp.body.to_vec()).unwrap();
@@ -784,6 +785,7 @@ fn the_default_content_type_follows_the_compatibility_date() {
                 headers: vec![],
                 body: Bytes::new(),
                 body_stream: None,
+                cf: None,
             }))
             .unwrap();
         assert_eq!(resp.status, 200);

@@ -42,6 +42,7 @@ fn request(path: &str) -> WorkerRequest {
         headers: vec![],
         body: Bytes::new(),
         body_stream: None,
+        cf: None,
     }
 }
 

@@ -22,6 +22,7 @@ fn request(path: &str) -> WorkerRequest {
         headers: vec![("accept".into(), "*/*".into())],
         body: Bytes::new(),
         body_stream: None,
+        cf: None,
     }
 }
 

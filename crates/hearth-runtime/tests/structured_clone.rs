@@ -172,6 +172,7 @@ export default {{
                 headers: vec![],
                 body: Bytes::new(),
                 body_stream: None,
+                cf: None,
             }))
             .unwrap();
         String::from_utf8(resp.body.to_vec()).unwrap()
@@ -307,6 +308,7 @@ export default {{
                 headers: vec![],
                 body: Bytes::new(),
                 body_stream: None,
+                cf: None,
             }))
             .unwrap();
         status = serde_json::from_slice(&resp.body).unwrap();

@@ -226,6 +226,7 @@ impl Fixture {
                 headers: vec![],
                 body: Bytes::from(body.to_string()),
                 body_stream: None,
+                cf: None,
             }))
             .unwrap();
         let text = String::from_utf8(resp.body.to_vec()).unwrap();

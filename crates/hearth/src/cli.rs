@@ -168,6 +168,12 @@ pub struct ServeArgs {
     /// (default: 10000, lowered to fit the open-files limit).
     #[arg(long = "max-connections", value_name = "N")]
     pub max_connections: Option<usize>,
+    /// A MaxMind-format database (GeoLite2/GeoIP2 City or Country, or ASN)
+    /// that fills request.cf's country, city, asn... from the client's
+    /// address; may be given more than once. Without one those fields are
+    /// absent.
+    #[arg(long = "geoip", value_name = "FILE")]
+    pub geoip: Vec<PathBuf>,
 }
 
 /// Where the project is and where its data lives; shared by every command.

@@ -144,6 +144,7 @@ impl Isolate {
             headers,
             body,
             body_stream,
+            cf,
             ..
         } = req;
         let streamed = match body_stream {
@@ -177,8 +178,12 @@ impl Isolate {
                 // readable whole.
                 ArrayBuffer::new(ctx.clone(), Vec::from(body))?.into_value()
             };
+            let cf = match cf {
+                Some(json) => ctx.json_parse(json)?,
+                None => Value::new_undefined(ctx.clone()),
+            };
             let dispatch = api.dispatch.clone().restore(ctx)?;
-            dispatch.call::<_, ()>((rid as f64, method, url, flat, body))
+            dispatch.call::<_, ()>((rid as f64, method, url, flat, body, cf))
         });
     }
 

@@ -45,6 +45,7 @@ export default {{
         headers: vec![],
         body: Bytes::new(),
         body_stream: None,
+        cf: None,
     }));
     pool.shutdown();
     pool.join();

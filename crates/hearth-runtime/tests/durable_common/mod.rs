@@ -81,6 +81,7 @@ pub fn request(method: &str, path: &str, body: &str) -> WorkerRequest {
         headers: vec![],
         body: Bytes::from(body.to_owned()),
         body_stream: None,
+        cf: None,
     }
 }
 

@@ -119,6 +119,7 @@ pub fn run_with(args: ServeArgs, watch: bool) -> Result<()> {
             .collect(),
         workers: others,
         services,
+        geoip: open_geoip(&args.geoip)?,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -214,6 +215,15 @@ fn raise_open_files_limit() -> Option<u64> {
 #[cfg(not(unix))]
 fn raise_open_files_limit() -> Option<u64> {
     None
+}
+
+/// The `--geoip` databases, read once at start.
+fn open_geoip(paths: &[std::path::PathBuf]) -> Result<Option<Arc<hearth_http::GeoIp>>> {
+    if paths.is_empty() {
+        return Ok(None);
+    }
+    let geo = hearth_http::GeoIp::open(paths).context("--geoip")?;
+    Ok(Some(Arc::new(geo)))
 }
 
 /// A Durable Object binding whose `script_name` is another worker's name:

@@ -124,6 +124,7 @@ impl OutboundNatives {
                     value_to_bytes(&d)?
                 },
                 body_stream: None,
+                cf: None,
             })
         } else {
             ServiceCall::Rpc {
