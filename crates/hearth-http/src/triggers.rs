@@ -286,8 +286,9 @@ fn query_param(req: &Request<Incoming>, name: &str) -> Option<String> {
         .map(|(_, v)| v.into_owned())
 }
 
-/// The worker a scheduled request runs on: `?worker=<name>`, else routing.
-fn scheduled_worker(state: &State, req: &Request<Incoming>) -> Result<usize, Response<Body>> {
+/// The worker a scheduled request runs on: `?worker=<name>`, else routing;
+/// an unknown name is an error naming the served workers.
+fn scheduled_worker(state: &State, req: &Request<Incoming>) -> Result<usize, String> {
     match query_param(req, "worker") {
         Some(name) => state.index_of(&name).ok_or_else(|| {
             let names: Vec<&str> = state
@@ -296,10 +297,7 @@ fn scheduled_worker(state: &State, req: &Request<Incoming>) -> Result<usize, Res
                 .iter()
                 .filter_map(|w| w.name.as_deref())
                 .collect();
-            text(
-                StatusCode::NOT_FOUND,
-                format!("worker={name:?} is not a served worker (serving: {names:?})\n"),
-            )
+            format!("worker={name:?} is not a served worker (serving: {names:?})\n")
         }),
         None => Ok(state.route(state.request_host(req), req.uri().path())),
     }
@@ -308,7 +306,7 @@ fn scheduled_worker(state: &State, req: &Request<Incoming>) -> Result<usize, Res
 async fn scheduled(state: &State, req: &Request<Incoming>, json_answer: bool) -> Response<Body> {
     let worker = match scheduled_worker(state, req) {
         Ok(i) => i,
-        Err(r) => return r,
+        Err(message) => return text(StatusCode::NOT_FOUND, message),
     };
     let crons = &state.options.workers[worker].crons;
     let cron = query_param(req, "cron").unwrap_or_default();
