@@ -225,11 +225,27 @@ fn two_consumers_of_one_queue_are_refused() {
         toml.replace("queue = \"beta-jobs\"", "queue = \"alpha-jobs\""),
     )
     .unwrap();
-    let out = command("serve", &[&alpha, &beta], &dir.path().join("data"))
-        .output()
+    let mut child = command("serve", &[&alpha, &beta], &dir.path().join("data"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
         .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    // It must stop by itself; a server that starts anyway is killed.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(status.is_some_and(|s| !s.success()), "{status:?}: {err}");
     assert!(
         err.contains("queue \"alpha-jobs\" already has a consumer"),
         "{err}"
