@@ -62,18 +62,17 @@ pub const INTERNAL_PREFIX: &str = "/__hearth/";
 /// full: queues drain in well under a second unless the worker is stuck.
 pub const OVERLOADED_RETRY_AFTER_SECS: u32 = 1;
 
-/// Everything `serve` needs. The binary maps its config onto this.
+/// Everything `serve` needs. The binary maps its configs onto this.
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
-    /// The worker: main module, vars, secrets, bindings, limits.
-    pub worker: WorkerConfig,
+    /// The served workers, each with its own isolates. They are equals but
+    /// for one thing: the first also answers every request no worker's
+    /// `routes` match. Never empty ([`ServeError::NoWorker`]).
+    pub workers: Vec<MountedWorker>,
     /// Address to listen on; port 0 picks a free port.
     pub listen: SocketAddr,
     /// Data directory the bindings were opened in (reported by health).
     pub data_dir: Option<PathBuf>,
-    /// Static assets served ahead of (or behind) the worker, per the
-    /// `[assets]` config.
-    pub assets: Option<Arc<AssetServer>>,
     /// Development mode: an uncaught exception's stack is sent in the 500
     /// response body, not only to the log.
     pub dev: bool,
@@ -83,54 +82,80 @@ pub struct ServeOptions {
     /// A second listener that serves only the internal endpoints. Without
     /// `internal_token` it must be a loopback address.
     pub admin_listen: Option<SocketAddr>,
-    /// The first worker's `triggers.crons`: `/__hearth/scheduled` runs only
-    /// these.
-    pub crons: Vec<String>,
     /// Connection cap, header and body timeouts, buffer sizes.
     pub connections: ConnectionLimits,
-    /// The queues broker, for the pull-consumer endpoints.
-    pub queues: Option<hearth_queues::QueueBroker>,
-    /// The worker's `name`, under which service bindings reach it.
-    pub name: Option<String>,
-    /// The worker's `routes` patterns. The first worker also answers every
-    /// request no worker's routes match.
-    pub routes: Vec<String>,
-    /// More workers served by the same listener, each with its own isolates.
-    pub workers: Vec<MountedWorker>,
-    /// Where every served worker is registered by name, for the service
-    /// bindings in their configs.
+    /// Where every named worker is registered, for the service bindings in
+    /// their configs.
     pub services: hearth_runtime::ServiceRegistry,
     /// MaxMind-format databases for `request.cf`'s place fields (`--geoip`).
     pub geoip: Option<Arc<GeoIp>>,
 }
 
-/// A further worker of a multi-worker server.
+/// One served worker: its code and bindings, where requests reach it, and
+/// what the internal endpoints run on it.
 #[derive(Debug, Clone)]
 pub struct MountedWorker {
-    pub name: String,
+    /// The worker's `name`, under which service bindings and
+    /// `?worker=<name>` on the internal endpoints reach it.
+    pub name: Option<String>,
+    /// The worker: main module, vars, secrets, bindings, limits.
     pub worker: WorkerConfig,
+    /// The worker's `routes` patterns.
     pub routes: Vec<String>,
+    /// Static assets served ahead of (or behind) the worker for requests
+    /// routed to it, per its `[assets]` config.
+    pub assets: Option<Arc<AssetServer>>,
+    /// The worker's `triggers.crons`: `/__hearth/scheduled` runs only these.
+    pub crons: Vec<String>,
+    /// The queues broker its consumers are set on, for the pull endpoints.
+    pub queues: Option<hearth_queues::QueueBroker>,
+}
+
+impl MountedWorker {
+    pub fn new(worker: WorkerConfig) -> Self {
+        Self {
+            name: None,
+            worker,
+            routes: Vec::new(),
+            assets: None,
+            crons: Vec::new(),
+            queues: None,
+        }
+    }
 }
 
 impl ServeOptions {
+    /// Options serving one worker.
     pub fn new(worker: WorkerConfig) -> Self {
+        Self::several(vec![MountedWorker::new(worker)])
+    }
+
+    /// Options serving `workers`; the first is the default route.
+    pub fn several(workers: Vec<MountedWorker>) -> Self {
         Self {
-            worker,
+            workers,
             listen: SocketAddr::from(([127, 0, 0, 1], 8787)),
             data_dir: None,
-            assets: None,
             dev: false,
             internal_token: None,
             admin_listen: None,
-            crons: Vec::new(),
             connections: ConnectionLimits::default(),
-            queues: None,
-            name: None,
-            routes: Vec::new(),
-            workers: Vec::new(),
             services: Default::default(),
             geoip: None,
         }
+    }
+
+    /// The default (first) worker.
+    ///
+    /// # Panics
+    /// When `workers` was emptied by hand.
+    pub fn first_mut(&mut self) -> &mut MountedWorker {
+        &mut self.workers[0]
+    }
+
+    /// The default (first) worker's config.
+    pub fn worker_mut(&mut self) -> &mut WorkerConfig {
+        &mut self.first_mut().worker
     }
 }
 
@@ -149,6 +174,10 @@ pub enum ServeError {
         "--admin-listen {0} is not a loopback address: an admin listener reachable from other machines needs --internal-token"
     )]
     AdminNeedsToken(SocketAddr),
+    #[error("no worker to serve: ServeOptions::workers is empty")]
+    NoWorker,
+    #[error("two served workers are named {0:?}; worker names must be unique")]
+    DuplicateName(String),
 }
 
 /// A bound, ready server: the worker is loaded and the port is open.
@@ -159,11 +188,9 @@ pub struct Server {
 }
 
 struct State {
-    pool: Arc<LivePool>,
-    /// The further workers' pools, in `ServeOptions::workers` order.
-    others: Vec<Arc<LivePool>>,
-    /// Route patterns and the worker they select (0: the first worker,
-    /// i + 1: `others[i]`).
+    /// Each worker's isolates, in `options.workers` order.
+    pools: Vec<Arc<LivePool>>,
+    /// Route patterns and the index of the worker they select.
     routes: Vec<(routes::RoutePattern, usize)>,
     options: ServeOptions,
     local_addr: SocketAddr,
@@ -182,6 +209,29 @@ struct State {
     next_id: AtomicU64,
 }
 
+impl State {
+    /// The index of the worker named `name`.
+    fn index_of(&self, name: &str) -> Option<usize> {
+        self.options
+            .workers
+            .iter()
+            .position(|w| w.name.as_deref() == Some(name))
+    }
+
+    /// The index of the worker a request to `host` and `path` is routed
+    /// to: the best `routes` match, else the first worker.
+    fn route(&self, host: Option<&str>, path: &str) -> usize {
+        let local = self.local_addr.to_string();
+        routes::pick(&self.routes, host.unwrap_or(&local), path).unwrap_or(0)
+    }
+
+    fn request_host<'a>(&self, req: &'a Request<Incoming>) -> Option<&'a str> {
+        req.headers()
+            .get(http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+    }
+}
+
 impl Server {
     /// Loads the worker into its isolates and binds the listener.
     pub async fn bind(options: ServeOptions) -> Result<Server, ServeError> {
@@ -191,16 +241,24 @@ impl Server {
         {
             return Err(ServeError::AdminNeedsToken(addr));
         }
-        let mut configs = vec![options.worker.clone()];
-        configs.extend(options.workers.iter().map(|w| w.worker.clone()));
-        let mut pools: Vec<IsolatePool> = Vec::with_capacity(configs.len());
-        for worker in configs {
+        if options.workers.is_empty() {
+            return Err(ServeError::NoWorker);
+        }
+        let mut seen = std::collections::HashSet::new();
+        for name in options.workers.iter().filter_map(|w| w.name.as_deref()) {
+            if !seen.insert(name) {
+                return Err(ServeError::DuplicateName(name.to_string()));
+            }
+        }
+        let mut pools: Vec<Arc<LivePool>> = Vec::with_capacity(options.workers.len());
+        for w in &options.workers {
+            let worker = w.worker.clone();
             let started = tokio::task::spawn_blocking(move || IsolatePool::start(worker))
                 .await
                 .map_err(|e| ServeError::Join(e.to_string()))
                 .and_then(|r| r.map_err(ServeError::Start));
             match started {
-                Ok(p) => pools.push(p),
+                Ok(p) => pools.push(Arc::new(LivePool::new(p))),
                 Err(e) => {
                     for p in &pools {
                         p.shutdown();
@@ -209,34 +267,17 @@ impl Server {
                 }
             }
         }
-        let mut pools: Vec<Arc<LivePool>> = pools
-            .into_iter()
-            .map(|p| Arc::new(LivePool::new(p)))
-            .collect();
-        let pool = pools.remove(0);
-        let others = pools;
-        let mut names: Vec<(Option<&str>, &Arc<LivePool>)> = vec![(options.name.as_deref(), &pool)];
-        names.extend(
-            options
-                .workers
-                .iter()
-                .map(|w| Some(w.name.as_str()))
-                .zip(&others),
-        );
-        for (name, p) in names {
-            if let Some(name) = name {
+        for (w, p) in options.workers.iter().zip(&pools) {
+            if let Some(name) = &w.name {
                 options
                     .services
                     .register(name, Arc::new(live::LiveTarget(p.clone())));
             }
         }
         let mut route_table = Vec::new();
-        for r in &options.routes {
-            route_table.push((routes::RoutePattern::parse(r), 0));
-        }
         for (i, w) in options.workers.iter().enumerate() {
             for r in &w.routes {
-                route_table.push((routes::RoutePattern::parse(r), i + 1));
+                route_table.push((routes::RoutePattern::parse(r), i));
             }
         }
         let mut addrs = vec![options.listen];
@@ -250,8 +291,7 @@ impl Server {
             match bound {
                 Ok(l) => listeners.push(l),
                 Err(source) => {
-                    pool.shutdown();
-                    for p in &others {
+                    for p in &pools {
                         p.shutdown();
                     }
                     return Err(ServeError::Bind { addr, source });
@@ -274,8 +314,7 @@ impl Server {
             listener,
             admin,
             state: Arc::new(State {
-                pool,
-                others,
+                pools,
                 routes: route_table,
                 options,
                 local_addr,
@@ -294,9 +333,16 @@ impl Server {
         })
     }
 
-    /// The worker's isolates, for event sources (queues, cron) beside HTTP.
+    /// The default (first) worker's isolates.
     pub fn pool(&self) -> &IsolatePool {
-        &self.state.pool
+        self.state.pools[0].get()
+    }
+
+    /// The isolates of the worker named `name`, for the event sources
+    /// (queues, cron, Workflows) that run beside HTTP.
+    pub fn pool_of(&self, name: &str) -> Option<&IsolatePool> {
+        let i = self.state.index_of(name)?;
+        Some(self.state.pools[i].get())
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -308,11 +354,21 @@ impl Server {
         self.state.admin_addr
     }
 
-    /// A handle that reloads the worker's code while the server runs.
+    /// A handle that reloads the default (first) worker's code while the
+    /// server runs.
     pub fn reloader(&self) -> Reloader {
         Reloader {
             state: self.state.clone(),
+            index: 0,
         }
+    }
+
+    /// A handle that reloads the worker named `name`, and only it.
+    pub fn reloader_of(&self, name: &str) -> Option<Reloader> {
+        Some(Reloader {
+            state: self.state.clone(),
+            index: self.state.index_of(name)?,
+        })
     }
 
     /// Answers a connection past the cap with a 503 and closes it, without
@@ -355,7 +411,7 @@ impl Server {
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), ServeError> {
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut conns = tokio::task::JoinSet::new();
-        tracing::info!(target: "hearth::http", addr = %self.state.local_addr, isolates = self.state.pool.size(), "listening");
+        tracing::info!(target: "hearth::http", addr = %self.state.local_addr, isolates = self.state.pools[0].size(), workers = self.state.pools.len(), "listening");
         if let Some(admin) = self.state.admin_addr {
             tracing::info!(target: "hearth::http", addr = %admin, "admin listener (internal endpoints only)");
         }
@@ -423,8 +479,7 @@ impl Server {
         drop(self.admin);
         let _ = stop_tx.send(true);
         while conns.join_next().await.is_some() {}
-        let mut pools: Vec<IsolatePool> = vec![self.state.pool.get().clone()];
-        pools.extend(self.state.others.iter().map(|p| p.get().clone()));
+        let pools: Vec<IsolatePool> = self.state.pools.iter().map(|p| p.get().clone()).collect();
         for pool in &pools {
             pool.shutdown();
         }
@@ -445,11 +500,13 @@ async fn accept_on(
     }
 }
 
-/// Reloads a running server's worker: `hearth dev` calls it when a source
-/// file changes.
+/// Reloads one of a running server's workers: `hearth dev` calls it when
+/// a source file of that worker changes.
 #[derive(Clone)]
 pub struct Reloader {
     state: Arc<State>,
+    /// Which worker, in `ServeOptions::workers` order.
+    index: usize,
 }
 
 impl Reloader {
@@ -458,12 +515,22 @@ impl Reloader {
     /// requests to them. Storage is untouched. If the new code fails to
     /// load, requests get the error until a reload succeeds.
     pub async fn reload(&self) -> Result<(), ServeError> {
-        self.state.pool.reload().await.map_err(ServeError::Start)
+        self.pool().reload().await.map_err(ServeError::Start)
     }
 
     /// Every file the worker's modules were loaded from.
     pub fn loaded_files(&self) -> Vec<PathBuf> {
-        self.state.pool.config().loaded_files.paths()
+        self.pool().config().loaded_files.paths()
+    }
+
+    /// The worker's isolates now (after a reload, the new ones), for the
+    /// event sources that run beside HTTP.
+    pub fn current_pool(&self) -> IsolatePool {
+        self.pool().get().clone()
+    }
+
+    fn pool(&self) -> &LivePool {
+        &self.state.pools[self.index]
     }
 }
 
@@ -562,8 +629,9 @@ async fn handle(
         }
         return internal(&state, &req);
     }
+    let worker = state.route(state.request_host(&req), path);
     req.extensions_mut().insert(permit);
-    if let Some(assets) = &state.options.assets {
+    if let Some(assets) = &state.options.workers[worker].assets {
         match route_assets(assets, &req).await {
             Ok(Some(response)) => {
                 state
@@ -578,7 +646,7 @@ async fn handle(
             }
         }
     }
-    let response = handle_worker(&state, req, peer).await;
+    let response = handle_worker(&state, worker, req, peer).await;
     state
         .metrics
         .observe(response.status().as_u16(), started.elapsed());
@@ -587,11 +655,15 @@ async fn handle(
 
 async fn handle_worker(
     state: &Arc<State>,
+    worker: usize,
     req: Request<Incoming>,
     peer: SocketAddr,
 ) -> Response<Body> {
     let head = req.method() == http::Method::HEAD;
-    let limit = state.options.worker.limits.max_request_body_bytes;
+    let limit = state.options.workers[worker]
+        .worker
+        .limits
+        .max_request_body_bytes;
     let declared = req
         .headers()
         .get(http::header::CONTENT_LENGTH)
@@ -660,10 +732,7 @@ async fn handle_worker(
         body_stream,
         cf: Some(cf),
     };
-    let pool = match routes::pick(&state.routes, &host, path) {
-        Some(i) if i > 0 => state.others.get(i - 1).unwrap_or(&state.pool),
-        _ => &state.pool,
-    };
+    let pool = &state.pools[worker];
     if let Some(e) = pool.load_error() {
         return text(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -1014,7 +1083,7 @@ fn internal(state: &State, req: &Request<Incoming>) -> Response<Body> {
         "metrics" => {
             let open = state.options.connections.max_connections.max(1)
                 - state.connections.available_permits();
-            let body = state.metrics.render(&state.pool.snapshot(), open);
+            let body = state.metrics.render(&state.pools[0].snapshot(), open);
             let mut r = Response::new(full(Bytes::from(body)));
             r.headers_mut().insert(
                 http::header::CONTENT_TYPE,
@@ -1026,14 +1095,39 @@ fn internal(state: &State, req: &Request<Incoming>) -> Response<Body> {
     }
 }
 
+/// The default (first) worker at the top level, as with one worker; every
+/// worker, the first included, under `workers`.
 fn health_json(state: &State) -> String {
-    let bindings: Vec<serde_json::Value> =
-        hearth_runtime::bindings::describe(&state.options.worker)
-            .into_iter()
-            .map(|b| serde_json::json!({"name": b.name, "type": b.kind, "backend": b.backend}))
-            .collect();
-    let isolates: Vec<serde_json::Value> = state
-        .pool
+    let mut v = worker_health(state, 0);
+    let workers: Vec<serde_json::Value> = (0..state.pools.len())
+        .map(|i| {
+            let mut w = worker_health(state, i);
+            w["name"] = serde_json::json!(state.options.workers[i].name);
+            w["routes"] = serde_json::json!(state.options.workers[i].routes);
+            w
+        })
+        .collect();
+    v["status"] = "ok".into();
+    v["uptime_seconds"] = state.started.elapsed().as_secs().into();
+    v["data_dir"] = serde_json::json!(
+        state
+            .options
+            .data_dir
+            .as_ref()
+            .map(|d| d.display().to_string())
+    );
+    v["workers"] = workers.into();
+    v.to_string()
+}
+
+fn worker_health(state: &State, i: usize) -> serde_json::Value {
+    let worker = &state.options.workers[i].worker;
+    let pool = &state.pools[i];
+    let bindings: Vec<serde_json::Value> = hearth_runtime::bindings::describe(worker)
+        .into_iter()
+        .map(|b| serde_json::json!({"name": b.name, "type": b.kind, "backend": b.backend}))
+        .collect();
+    let isolates: Vec<serde_json::Value> = pool
         .snapshot()
         .into_iter()
         .map(|s| {
@@ -1050,15 +1144,12 @@ fn health_json(state: &State) -> String {
             })
         })
         .collect();
-    let limits = &state.options.worker.limits;
+    let limits = &worker.limits;
     serde_json::json!({
-        "status": "ok",
-        "uptime_seconds": state.started.elapsed().as_secs(),
-        "main": state.options.worker.main.display().to_string(),
-        "data_dir": state.options.data_dir.as_ref().map(|d| d.display().to_string()),
+        "main": worker.main.display().to_string(),
         "bindings": bindings,
         "isolate_pool": {
-            "size": state.pool.size(),
+            "size": pool.size(),
             "isolates": isolates,
         },
         "limits": {
@@ -1068,5 +1159,4 @@ fn health_json(state: &State) -> String {
             "max_queued_requests": limits.max_queued_requests,
         },
     })
-    .to_string()
 }

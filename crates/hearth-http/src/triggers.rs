@@ -15,6 +15,12 @@
 //!
 //! All of them follow the internal endpoints' access rule.
 //!
+//! With several workers, a pull endpoint answers for the worker whose config
+//! declares the queue's consumer (a queue has one consumer). The scheduled
+//! endpoints run the worker named by `?worker=<name>` when given, else the
+//! worker the request routes to by its `Host` and path, as a normal request
+//! would (the first worker when no `routes` match).
+//!
 //! `/__hearth/scheduled` runs only a cron of the worker's `triggers.crons`.
 //! wrangler's test route runs any cron it is given, as Miniflare does (the
 //! conformance suite records that), so it keeps doing so; it is reachable
@@ -131,15 +137,27 @@ fn number(v: &Value, field: &str) -> Result<Option<f64>, String> {
 }
 
 async fn queues(state: &State, req: Request<Incoming>, rest: &str) -> Response<Body> {
-    let Some(broker) = &state.options.queues else {
-        return api_error(
-            StatusCode::NOT_FOUND,
-            "this worker configures no queues (queues.consumers with type = \"http_pull\")",
-        );
-    };
     let (queue, action) = match rest.split_once("/messages/") {
         Some((q, a)) if !q.is_empty() && !q.contains('/') => (q.to_owned(), a.to_owned()),
         _ => return api_error(StatusCode::NOT_FOUND, "no such endpoint"),
+    };
+    let brokers = || {
+        state
+            .options
+            .workers
+            .iter()
+            .filter_map(|w| w.queues.as_ref())
+    };
+    // The consumer's worker; else any broker, which names what is wrong
+    // with the queue (not declared, not a pull consumer).
+    let Some(broker) = brokers()
+        .find(|b| b.consumer(&queue).is_some())
+        .or_else(|| brokers().next())
+    else {
+        return api_error(
+            StatusCode::NOT_FOUND,
+            "no served worker configures queues (queues.consumers with type = \"http_pull\")",
+        );
     };
     if req.method() != http::Method::POST {
         return api_error(StatusCode::METHOD_NOT_ALLOWED, "use POST");
@@ -268,10 +286,32 @@ fn query_param(req: &Request<Incoming>, name: &str) -> Option<String> {
         .map(|(_, v)| v.into_owned())
 }
 
+/// The worker a scheduled request runs on: `?worker=<name>`, else routing;
+/// an unknown name is an error naming the served workers.
+fn scheduled_worker(state: &State, req: &Request<Incoming>) -> Result<usize, String> {
+    match query_param(req, "worker") {
+        Some(name) => state.index_of(&name).ok_or_else(|| {
+            let names: Vec<&str> = state
+                .options
+                .workers
+                .iter()
+                .filter_map(|w| w.name.as_deref())
+                .collect();
+            format!("worker={name:?} is not a served worker (serving: {names:?})\n")
+        }),
+        None => Ok(state.route(state.request_host(req), req.uri().path())),
+    }
+}
+
 async fn scheduled(state: &State, req: &Request<Incoming>, json_answer: bool) -> Response<Body> {
+    let worker = match scheduled_worker(state, req) {
+        Ok(i) => i,
+        Err(message) => return text(StatusCode::NOT_FOUND, message),
+    };
+    let crons = &state.options.workers[worker].crons;
     let cron = query_param(req, "cron").unwrap_or_default();
-    if json_answer && !is_configured(&state.options.crons, &cron) {
-        let listed: Vec<&str> = state.options.crons.iter().map(String::as_str).collect();
+    if json_answer && !is_configured(crons, &cron) {
+        let listed: Vec<&str> = crons.iter().map(String::as_str).collect();
         return text(
             StatusCode::BAD_REQUEST,
             format!(
@@ -300,7 +340,7 @@ async fn scheduled(state: &State, req: &Request<Incoming>, json_answer: bool) ->
             .next_id
             .fetch_add(0x9E37_79B9_7F4A_7C15, std::sync::atomic::Ordering::Relaxed)
     );
-    let outcome = state.pool.scheduled(id, &cron, time).await;
+    let outcome = state.pools[worker].scheduled(id, &cron, time).await;
     let status = if outcome.ok() {
         StatusCode::OK
     } else {

@@ -21,8 +21,8 @@ const OVERLOADED: &str = "overloaded: every isolate's request queue is full (lim
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_burst_beyond_the_queues_is_shed_with_503_and_retry_after() {
     let s = start_with(&[("index.js", WORKER)], |o| {
-        o.worker.limits.cpu_ms = 5000;
-        o.worker.limits.max_queued_requests = 2;
+        o.worker_mut().limits.cpu_ms = 5000;
+        o.worker_mut().limits.max_queued_requests = 2;
     })
     .await;
     let clients: Vec<_> = (0..12)

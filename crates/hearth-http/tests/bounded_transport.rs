@@ -54,8 +54,8 @@ fn mib(n: u64) -> f64 {
 /// A server with room for real workloads: the default heap and CPU limits.
 async fn roomy(files: &[(&str, &str)]) -> TestServer {
     start_with(files, |o| {
-        o.worker.limits.cpu_ms = 30_000;
-        o.worker.limits.memory_bytes = hearth_http::Limits::default().memory_bytes;
+        o.worker_mut().limits.cpu_ms = 30_000;
+        o.worker_mut().limits.memory_bytes = hearth_http::Limits::default().memory_bytes;
     })
     .await
 }
@@ -185,9 +185,9 @@ async fn a_large_r2_object_read_by_slow_clients_keeps_memory_flat() {
         )
         .unwrap();
     let s = start_with(&[("index.js", OBJECTS)], |o| {
-        o.worker.limits.cpu_ms = 30_000;
-        o.worker.limits.memory_bytes = hearth_http::Limits::default().memory_bytes;
-        o.worker.bindings.push(std::sync::Arc::new(
+        o.worker_mut().limits.cpu_ms = 30_000;
+        o.worker_mut().limits.memory_bytes = hearth_http::Limits::default().memory_bytes;
+        o.worker_mut().bindings.push(std::sync::Arc::new(
             hearth_runtime::bindings::R2Adapter::new("BUCKET", bucket),
         ));
     })
@@ -279,10 +279,10 @@ async fn a_fetched_body_passed_through_to_a_slow_client_keeps_memory_flat() {
     let _serial = SERIAL.lock().await;
     let upstream = endless_upstream().await;
     let s = start_with(&[("index.js", ENDLESS)], |o| {
-        o.worker.limits.cpu_ms = 30_000;
-        o.worker.limits.memory_bytes = hearth_http::Limits::default().memory_bytes;
+        o.worker_mut().limits.cpu_ms = 30_000;
+        o.worker_mut().limits.memory_bytes = hearth_http::Limits::default().memory_bytes;
         // Only the slow client may hold the body back, not this limit.
-        o.worker.limits.max_subrequest_response_bytes = usize::MAX;
+        o.worker_mut().limits.max_subrequest_response_bytes = usize::MAX;
     })
     .await;
     prompt_get(s.addr, "/ping", Duration::from_secs(5)).await;
@@ -764,9 +764,9 @@ async fn a_large_upload_read_as_a_stream_keeps_memory_flat() {
     let _serial = SERIAL.lock().await;
     const SIZE: u64 = 256 * 1024 * 1024;
     let s = start_with(&[("index.js", UPLOADS)], |o| {
-        o.worker.limits.cpu_ms = 30_000;
-        o.worker.limits.memory_bytes = hearth_http::Limits::default().memory_bytes;
-        o.worker.limits.max_request_body_bytes = SIZE as usize;
+        o.worker_mut().limits.cpu_ms = 30_000;
+        o.worker_mut().limits.memory_bytes = hearth_http::Limits::default().memory_bytes;
+        o.worker_mut().limits.max_request_body_bytes = SIZE as usize;
     })
     .await;
     let before = rss_bytes();

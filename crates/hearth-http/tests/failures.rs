@@ -148,7 +148,7 @@ async fn rejected_wait_until_after_the_response_leaves_the_server_serving() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversized_body_gets_413() {
     let s = start_with(&[("index.js", ROUTER)], |o| {
-        o.worker.limits.max_request_body_bytes = 1000
+        o.worker_mut().limits.max_request_body_bytes = 1000
     })
     .await;
     // Declared too large.

@@ -136,10 +136,10 @@ export default {
 async fn worker() -> TestServer {
     let o = origin().await;
     start_with(&[("index.js", WORKER)], |opts| {
-        opts.worker
+        opts.worker_mut()
             .vars
             .insert("ORIGIN".into(), format!("http://{o}").into());
-        opts.worker.limits.cpu_ms = 1000;
+        opts.worker_mut().limits.cpu_ms = 1000;
     })
     .await
 }
@@ -217,10 +217,10 @@ async fn fetch_abort_and_network_errors() {
 async fn fetch_times_out_at_the_subrequest_limit() {
     let o = origin().await;
     let s = start_with(&[("index.js", WORKER)], |opts| {
-        opts.worker
+        opts.worker_mut()
             .vars
             .insert("ORIGIN".into(), format!("http://{o}").into());
-        opts.worker.limits.subrequest_timeout_ms = 50;
+        opts.worker_mut().limits.subrequest_timeout_ms = 50;
     })
     .await;
     let v = json(&get(s.addr, "/slow").await);

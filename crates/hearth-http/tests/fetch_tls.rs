@@ -219,15 +219,15 @@ async fn setup(trust: bool, tweak: impl FnOnce(&mut hearth_http::ServeOptions)) 
     let tls = https_origin(cert.clone(), key).await;
     let plain = http_origin().await;
     let server = start_with(&[("index.js", WORKER)], |opts| {
-        opts.worker
+        opts.worker_mut()
             .vars
             .insert("TLS".into(), format!("https://{}", tls.addr).into());
-        opts.worker
+        opts.worker_mut()
             .vars
             .insert("PLAIN".into(), format!("http://{}", plain.addr).into());
-        opts.worker.limits.cpu_ms = 1000;
+        opts.worker_mut().limits.cpu_ms = 1000;
         if trust {
-            opts.worker.extra_root_certs.push(cert);
+            opts.worker_mut().extra_root_certs.push(cert);
         }
         tweak(opts);
     })
@@ -322,7 +322,7 @@ async fn abort_before_and_during_the_body() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn https_fetch_times_out_at_the_subrequest_limit() {
-    let s = setup(true, |o| o.worker.limits.subrequest_timeout_ms = 50).await;
+    let s = setup(true, |o| o.worker_mut().limits.subrequest_timeout_ms = 50).await;
     let v = json(&get(s.server.addr, "/slow").await);
     assert_eq!(v["error"], "TypeError", "{v}");
     assert_eq!(
@@ -334,7 +334,10 @@ async fn https_fetch_times_out_at_the_subrequest_limit() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_body_over_the_response_limit_errors_the_stream() {
-    let s = setup(true, |o| o.worker.limits.max_subrequest_response_bytes = 5).await;
+    let s = setup(true, |o| {
+        o.worker_mut().limits.max_subrequest_response_bytes = 5
+    })
+    .await;
     let v = json(&get(s.server.addr, "/big").await);
     assert_eq!(v["error"], "TypeError", "{v}");
     assert_eq!(

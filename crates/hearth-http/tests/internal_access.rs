@@ -125,7 +125,7 @@ async fn an_admin_listener_beyond_loopback_needs_a_token() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hearth_scheduled_runs_configured_crons_only() {
     let s = start_with(&[("index.js", WORKER)], |o| {
-        o.crons = vec!["0 0 * * *".into()];
+        o.first_mut().crons = vec!["0 0 * * *".into()];
     })
     .await;
     let r = get_internal(s.addr, "/__hearth/scheduled?cron=0+0+*+*+*&time=1").await;

@@ -181,8 +181,8 @@ async fn internal_endpoints_answer_on_the_admin_listener() {
         |o| {
             o.internal_token = None;
             o.admin_listen = Some("127.0.0.1:0".parse().unwrap());
-            o.worker.vars.insert("MODE".into(), "test".into());
-            o.worker
+            o.worker_mut().vars.insert("MODE".into(), "test".into());
+            o.worker_mut()
                 .secrets
                 .insert("TOKEN".into(), "hidden-value".into());
         },

@@ -16,11 +16,13 @@ async fn env_carries_vars_json_vars_and_secrets() {
             } };"#,
         )],
         |o| {
-            o.worker.vars.insert("GREETING".into(), "hi".into());
-            o.worker
+            o.worker_mut().vars.insert("GREETING".into(), "hi".into());
+            o.worker_mut()
                 .vars
                 .insert("CONFIG".into(), serde_json::json!({"n": 3, "list": [1, 2]}));
-            o.worker.secrets.insert("API_KEY".into(), "s3cret".into());
+            o.worker_mut()
+                .secrets
+                .insert("API_KEY".into(), "s3cret".into());
         },
     )
     .await;

@@ -503,27 +503,32 @@ async fn run_loop(
     mut stop: watch::Receiver<bool>,
 ) {
     let mut in_flight: JoinSet<()> = JoinSet::new();
+    // Only this worker's workflows: another worker may share the data
+    // directory, and its runs are its own runner's.
+    let names: Arc<[String]> = wf.classes.keys().cloned().collect();
     loop {
         if *stop.borrow() {
             break;
         }
         let engine = wf.engine.clone();
-        let claimed = match tokio::task::spawn_blocking(move || engine.claim_due()).await {
-            Ok(Ok(tickets)) => tickets,
-            Ok(Err(e)) => {
-                tracing::error!(target: "hearth::workflows", "cannot claim due runs: {e}");
-                Vec::new()
-            }
-            Err(e) => {
-                tracing::error!(target: "hearth::workflows", "claim task failed: {e}");
-                Vec::new()
-            }
-        };
+        let only = names.clone();
+        let claimed =
+            match tokio::task::spawn_blocking(move || engine.claim_due_of(Some(&only))).await {
+                Ok(Ok(tickets)) => tickets,
+                Ok(Err(e)) => {
+                    tracing::error!(target: "hearth::workflows", "cannot claim due runs: {e}");
+                    Vec::new()
+                }
+                Err(e) => {
+                    tracing::error!(target: "hearth::workflows", "claim task failed: {e}");
+                    Vec::new()
+                }
+            };
         let any = !claimed.is_empty();
         for ticket in claimed {
             let Some(class) = wf.classes.get(&ticket.workflow).cloned() else {
-                // Another worker's workflow in a shared data directory: its
-                // lease lapses and its own server claims it again.
+                // Not claimed by name, so not expected; its lease lapses
+                // and its own runner claims it again.
                 tracing::warn!(target: "hearth::workflows", workflow = %ticket.workflow, instance = %ticket.instance_id, "no class runs this workflow here; leaving the instance to its lease");
                 continue;
             };
@@ -540,7 +545,8 @@ async fn run_loop(
         }
         let wait = {
             let engine = wf.engine.clone();
-            let next = tokio::task::spawn_blocking(move || engine.next_wake_at())
+            let only = names.clone();
+            let next = tokio::task::spawn_blocking(move || engine.next_wake_at_of(Some(&only)))
                 .await
                 .ok()
                 .and_then(Result::ok)

@@ -121,6 +121,19 @@ fn from_ms(v: i64) -> u64 {
     u64::try_from(v).unwrap_or(0)
 }
 
+/// Workflow names as one newline-delimited string (`\na\nb\n`) for an
+/// `instr` membership test in SQL; names never hold a newline (validated).
+fn name_set(workflows: Option<&[String]>) -> Option<String> {
+    workflows.map(|names| {
+        let mut set = String::from("\n");
+        for n in names {
+            set.push_str(n);
+            set.push('\n');
+        }
+        set
+    })
+}
+
 fn opt_ms(v: Option<i64>) -> Option<u64> {
     v.map(from_ms)
 }
@@ -554,6 +567,14 @@ impl WorkflowEngine {
     /// runner died). Each gets a fresh lease. A run whose pause was pending
     /// when its lease ended is paused instead of claimed.
     pub fn claim_due(&self) -> Result<Vec<RunTicket>> {
+        self.claim_due_of(None)
+    }
+
+    /// [`Self::claim_due`] limited to the instances of `workflows` (all when
+    /// `None`): the runner of one worker claims only its own workflows, so
+    /// workers sharing a data directory never take each other's runs.
+    pub fn claim_due_of(&self, workflows: Option<&[String]>) -> Result<Vec<RunTicket>> {
+        let only = name_set(workflows);
         let lease_ms = self.limits.lease_ms;
         let batch = self.limits.claim_batch;
         self.write(|tx, now| {
@@ -565,12 +586,13 @@ impl WorkflowEngine {
             )?;
             let mut stmt = tx.prepare_cached(
                 "SELECT workflow, id, params, created_ms, lease FROM wf_instances
-                 WHERE (status IN ('queued', 'waiting') AND wake_at_ms <= ?1)
-                    OR (status = 'running' AND lease_expires_ms <= ?1)
+                 WHERE ((status IN ('queued', 'waiting') AND wake_at_ms <= ?1)
+                    OR (status = 'running' AND lease_expires_ms <= ?1))
+                   AND (?3 IS NULL OR instr(?3, char(10) || workflow || char(10)) > 0)
                  ORDER BY COALESCE(wake_at_ms, lease_expires_ms), created_ms LIMIT ?2",
             )?;
             let due = stmt
-                .query_map(params![now_sql, batch as i64], |r| {
+                .query_map(params![now_sql, batch as i64, only], |r| {
                     Ok((
                         r.get::<_, String>(0)?,
                         r.get::<_, String>(1)?,
@@ -616,15 +638,24 @@ impl WorkflowEngine {
     /// When the next instance becomes due (a wake time or a lease end), so a
     /// scheduler can sleep until then instead of polling.
     pub fn next_wake_at(&self) -> Result<Option<u64>> {
+        self.next_wake_at_of(None)
+    }
+
+    /// [`Self::next_wake_at`] among the instances of `workflows` (all when
+    /// `None`), as [`Self::claim_due_of`] claims them.
+    pub fn next_wake_at_of(&self, workflows: Option<&[String]>) -> Result<Option<u64>> {
+        let only = name_set(workflows);
         let conn = self.conn();
         let next: Option<i64> = conn.query_row(
             "SELECT MIN(t) FROM (
                  SELECT MIN(wake_at_ms) AS t FROM wf_instances
                      WHERE status IN ('queued', 'waiting')
+                       AND (?1 IS NULL OR instr(?1, char(10) || workflow || char(10)) > 0)
                  UNION ALL
                  SELECT MIN(lease_expires_ms) FROM wf_instances
-                     WHERE status IN ('running', 'waitingForPause'))",
-            [],
+                     WHERE status IN ('running', 'waitingForPause')
+                       AND (?1 IS NULL OR instr(?1, char(10) || workflow || char(10)) > 0))",
+            params![only],
             |r| r.get(0),
         )?;
         Ok(opt_ms(next))

@@ -298,3 +298,34 @@ fn recover_and_verify(dir: &Path, created: &[String], acked_steps: &HashSet<(Str
         assert_eq!(status.output, Some(expected.into_bytes()), "{id}");
     }
 }
+
+#[test]
+fn a_runner_claims_only_the_workflows_it_names() {
+    // Two workers sharing a data directory: each runner names its own.
+    let fx = fixture();
+    fx.create("mine", "");
+    fx.engine
+        .create("theirs-wf", CreateOptions::new().id("theirs"))
+        .unwrap();
+    let only = [WF.to_string()];
+    assert_eq!(
+        fx.engine.next_wake_at_of(Some(&only)).unwrap(),
+        Some(START_MS)
+    );
+    let claimed = fx.engine.claim_due_of(Some(&only)).unwrap();
+    let ids: Vec<&str> = claimed.iter().map(|t| t.instance_id.as_str()).collect();
+    assert_eq!(ids, ["mine"]);
+    assert_eq!(
+        fx.engine.status("theirs-wf", "theirs").unwrap().status,
+        S::Queued
+    );
+    // Mine now waits on its lease; theirs, due at once, is not mine to wake for.
+    let next = fx.engine.next_wake_at_of(Some(&only)).unwrap();
+    assert!(next.is_some_and(|at| at > START_MS), "{next:?}");
+    // Nothing of `WF` is due now; the other workflow's run does not count.
+    let theirs_only = ["theirs-wf".to_string()];
+    assert_eq!(fx.engine.claim_due_of(Some(&[])).unwrap().len(), 0);
+    let claimed = fx.engine.claim_due_of(Some(&theirs_only)).unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0].workflow, "theirs-wf");
+}

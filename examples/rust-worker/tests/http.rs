@@ -117,13 +117,12 @@ async fn a_js_worker_calls_it_through_a_service_binding() {
         registry: services.clone(),
     });
     let mut options = ServeOptions::new(js);
-    options.name = Some("front".into());
+    options.first_mut().name = Some("front".into());
     options.services = services;
-    options.workers.push(MountedWorker {
-        name: "counter".into(),
-        worker: hearth_example_rust_worker::config(counters(dir.path())),
-        routes: vec!["counter.example.test/*".into()],
-    });
+    let mut counter = MountedWorker::new(hearth_example_rust_worker::config(counters(dir.path())));
+    counter.name = Some("counter".into());
+    counter.routes = vec!["counter.example.test/*".into()];
+    options.workers.push(counter);
     let (addr, stop, task) = serve(options).await;
 
     let (status, body) = blocking(move || request(addr, "POST", "/js/count/b")).await;

@@ -1,5 +1,6 @@
-//! `hearth dev`: `serve` plus a watcher that reloads the worker when a file
-//! it loaded changes, and the `[assets]` wiring both commands share.
+//! `hearth dev`: `serve` plus a watcher per worker that reloads that worker
+//! (and only it) when a file it loaded changes, and the `[assets]` wiring
+//! both commands share.
 //!
 //! The watcher polls modification times and sizes every
 //! [`WATCH_PERIOD`] rather than using OS notifications: it needs no extra
@@ -17,13 +18,15 @@ use hearth_assets::{AssetLimits, AssetOptions, AssetServer};
 use hearth_http::{Reloader, WorkerConfig};
 use hearth_runtime::bindings::AssetsAdapter;
 
+use super::events::WorkerEvents;
 use crate::project::Project;
 
 /// How often the watcher looks at the loaded files.
 pub const WATCH_PERIOD: Duration = Duration::from_millis(500);
 
-/// Opens the `[assets]` directory, if the config has one.
-pub fn open_assets(project: &Project, others: &[Project]) -> Result<Option<Arc<AssetServer>>> {
+/// Opens the `[assets]` directory, if the config has one; `served` are all
+/// the configs on the command line, whose files are never assets.
+pub fn open_assets(project: &Project, served: &[Project]) -> Result<Option<Arc<AssetServer>>> {
     let config = &project.config;
     let (Some(assets), Some(dir)) = (&config.assets, config.assets_dir()) else {
         return Ok(None);
@@ -31,7 +34,7 @@ pub fn open_assets(project: &Project, others: &[Project]) -> Result<Option<Arc<A
     // The data directories and the served configs (with any other wrangler
     // file beside them) are never assets, even with `directory = "."`.
     let mut protected = Vec::new();
-    for p in std::iter::once(project).chain(others) {
+    for p in std::iter::once(project).chain(served) {
         protected.push(p.data_dir.root().to_path_buf());
         protected.push(p.config.path.clone());
         protected.extend(
@@ -94,14 +97,16 @@ fn stamp(path: &Path) -> Stamp {
 
 /// Starts polling the worker's loaded files (and the config, whose changes
 /// need a restart) from a thread; a change reloads the worker through
-/// `reloader` on the current tokio runtime.
-pub fn watch(reloader: Reloader, project: &Project) -> Watcher {
+/// `reloader` on the current tokio runtime, then restarts its `events` on
+/// the new isolates.
+pub fn watch(reloader: Reloader, project: &Project, events: Arc<WorkerEvents>) -> Watcher {
     let stop = Arc::new(AtomicBool::new(false));
     let config_path = project.config.path.clone();
+    let name = project.config.name.clone();
     let handle = tokio::runtime::Handle::current();
     let stopped = stop.clone();
     let spawned = std::thread::Builder::new()
-        .name("hearth-dev-watch".into())
+        .name(format!("hearth-dev-watch-{name}"))
         .spawn(move || {
             // The pool has loaded its modules already: stamp them now, so an
             // edit in the first period is seen as a change.
@@ -137,15 +142,23 @@ pub fn watch(reloader: Reloader, project: &Project) -> Watcher {
                 }
                 let names: Vec<String> =
                     changed.iter().map(|p| p.display().to_string()).collect();
-                tracing::info!("changed: {}; reloading the worker", names.join(", "));
+                tracing::info!("changed: {}; reloading the worker {name}", names.join(", "));
                 let started = Instant::now();
                 match handle.block_on(reloader.reload()) {
-                    Ok(()) => tracing::info!(
-                        "reloaded the worker in {} ms",
-                        started.elapsed().as_millis()
-                    ),
+                    Ok(()) => {
+                        tracing::info!(
+                            "reloaded the worker {name} in {} ms",
+                            started.elapsed().as_millis()
+                        );
+                        let pool = reloader.current_pool();
+                        if let Err(e) = handle.block_on(events.start(&pool)) {
+                            tracing::error!(
+                                "cannot restart the queue consumer, cron and Workflows of {name}: {e:#}"
+                            );
+                        }
+                    }
                     Err(e) => tracing::error!(
-                        "the worker failed to load; serving the error until the next change: {e}"
+                        "the worker {name} failed to load; serving the error until the next change: {e}"
                     ),
                 }
                 // Files the new isolates read may differ; take fresh stamps.

@@ -4,10 +4,16 @@
 //!
 //! Queues live in `<data>/queues.sqlite`, cron cursors in `<data>/cron.sqlite`,
 //! Workflows in `<data>/workflows.sqlite`; all read the project's clock.
+//!
+//! Every served worker opens its own sources. Workers sharing a data
+//! directory share one broker and one Workflows engine ([`Stores`]): each
+//! consumes only the queues whose consumer it declares, claims only its own
+//! workflows' runs, and keeps its cron cursors under its name.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use hearth_config::{QueueConsumer, QueueConsumerType};
 use hearth_cron::CronScheduler;
 use hearth_queues::{ConsumerConfig, ConsumerType, ProducerConfig, QueueBroker, QueueLimits};
@@ -56,6 +62,40 @@ impl Running {
     }
 }
 
+/// One worker's event sources and the tasks running them, which follow the
+/// worker's isolates: `hearth dev` restarts them on the new isolates after a
+/// reload, since the old ones are stopped.
+pub struct WorkerEvents {
+    sources: EventSources,
+    running: tokio::sync::Mutex<Option<Running>>,
+}
+
+impl WorkerEvents {
+    pub fn new(sources: EventSources) -> Self {
+        Self {
+            sources,
+            running: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    /// Stops the tasks (if running) and starts them on `pool`.
+    pub async fn start(&self, pool: &IsolatePool) -> Result<()> {
+        let mut running = self.running.lock().await;
+        if let Some(old) = running.take() {
+            old.stop().await;
+        }
+        *running = Some(self.sources.start(pool)?);
+        Ok(())
+    }
+
+    /// Stops the tasks; waits for batches and runs in flight.
+    pub async fn stop(&self) {
+        if let Some(r) = self.running.lock().await.take() {
+            r.stop().await;
+        }
+    }
+}
+
 /// Maps a configured consumer onto the broker's.
 pub fn consumer_config(c: &QueueConsumer) -> ConsumerConfig {
     let narrow = |v: u64| u32::try_from(v).unwrap_or(u32::MAX);
@@ -75,6 +115,75 @@ pub fn consumer_config(c: &QueueConsumer) -> ConsumerConfig {
     }
 }
 
+/// The queue brokers and Workflows engines opened so far, one per data
+/// directory, so workers that share a directory share them: a broker
+/// recovers at start only the leases it did not take itself, and one
+/// connection per file keeps writers from waiting on each other.
+#[derive(Default)]
+pub struct Stores {
+    brokers: Vec<(PathBuf, QueueBroker)>,
+    engines: Vec<(PathBuf, Arc<WorkflowEngine>)>,
+}
+
+impl Stores {
+    fn broker(&mut self, project: &Project) -> Result<QueueBroker> {
+        let path = project.data_dir.queues();
+        if let Some((_, b)) = self.brokers.iter().find(|(p, _)| *p == path) {
+            configure_broker(b, project)?;
+            return Ok(b.clone());
+        }
+        let broker = open_broker(project)?;
+        self.brokers.push((path, broker.clone()));
+        Ok(broker)
+    }
+
+    fn engine(&mut self, project: &Project) -> Result<Arc<WorkflowEngine>> {
+        let path = project.data_dir.workflows();
+        if let Some((_, e)) = self.engines.iter().find(|(p, _)| *p == path) {
+            return Ok(e.clone());
+        }
+        let engine = Arc::new(open_workflows(project)?);
+        self.engines.push((path, engine.clone()));
+        Ok(engine)
+    }
+}
+
+/// A queue has one consumer and a workflow name one class, across every
+/// worker served (as in one Cloudflare account): two configs claiming the
+/// same would fight over its messages or runs.
+pub fn check_owners(projects: &[Project]) -> Result<()> {
+    let mut consumers: Vec<(&str, &Project)> = Vec::new();
+    let mut workflows: Vec<(&str, &Project)> = Vec::new();
+    for p in projects {
+        for c in &p.config.queues.consumers {
+            if let Some((_, first)) = consumers.iter().find(|(q, _)| *q == c.queue) {
+                bail!(
+                    "{}: queues.consumers: queue {:?} already has a consumer in {} (worker {:?}); a queue has exactly one consumer, so remove one of them",
+                    p.config.path.display(),
+                    c.queue,
+                    first.config.path.display(),
+                    first.config.name,
+                );
+            }
+            consumers.push((&c.queue, p));
+        }
+        for w in &p.config.workflows {
+            if let Some((_, first)) = workflows.iter().find(|(n, _)| *n == w.name) {
+                bail!(
+                    "{}: workflows: {}: the workflow name {:?} is already used by {} (worker {:?}); workflow names are unique across workers, so rename one of them",
+                    p.config.path.display(),
+                    w.binding,
+                    w.name,
+                    first.config.path.display(),
+                    first.config.name,
+                );
+            }
+            workflows.push((&w.name, p));
+        }
+    }
+    Ok(())
+}
+
 /// Opens the queues database with the config's producers and consumers.
 pub fn open_broker(project: &Project) -> Result<QueueBroker> {
     let path = project.data_dir.queues();
@@ -83,6 +192,12 @@ pub fn open_broker(project: &Project) -> Result<QueueBroker> {
     }
     let broker = QueueBroker::open(&path, project.clock.clone(), QueueLimits::default())
         .with_context(|| format!("opening {}", path.display()))?;
+    configure_broker(&broker, project)?;
+    Ok(broker)
+}
+
+/// Sets the config's consumers and declares its producers' queues.
+fn configure_broker(broker: &QueueBroker, project: &Project) -> Result<()> {
     let config = &project.config;
     for c in &config.queues.consumers {
         broker
@@ -94,11 +209,13 @@ pub fn open_broker(project: &Project) -> Result<QueueBroker> {
             .declare_queue(&p.queue)
             .with_context(|| format!("{}: queues.producers", config.path.display()))?;
     }
-    Ok(broker)
+    Ok(())
 }
 
 /// Opens what the config asks for; nothing when it has no queues or crons.
-pub fn open(project: &Project) -> Result<EventSources> {
+/// Brokers and engines come from `stores`, shared by the workers of one
+/// data directory.
+pub fn open(project: &Project, stores: &mut Stores) -> Result<EventSources> {
     let config = &project.config;
     let uses_queues = !config.queues.producers.is_empty() || !config.queues.consumers.is_empty();
     let mut sources = EventSources {
@@ -110,7 +227,7 @@ pub fn open(project: &Project) -> Result<EventSources> {
         project_clock: project.clock.clone(),
     };
     if uses_queues {
-        let broker = open_broker(project)?;
+        let broker = stores.broker(project)?;
         let push: Vec<String> = config
             .queues
             .consumers
@@ -168,7 +285,7 @@ pub fn open(project: &Project) -> Result<EventSources> {
         sources.cron = Some(Arc::new(scheduler));
     }
     if !config.workflows.is_empty() {
-        let engine = Arc::new(open_workflows(project)?);
+        let engine = stores.engine(project)?;
         let workflows = Workflows::new(
             engine,
             config

@@ -47,11 +47,11 @@ pub fn run_with(args: ServeArgs, watch: bool) -> Result<()> {
         project_args.config = config.clone();
         all_args.push(project_args);
     }
-    let mut projects = Project::load_several(&all_args)?;
+    let projects = Project::load_several(&all_args)?;
     let services = hearth_runtime::ServiceRegistry::new();
     check_services(&projects)?;
     check_durable_object_scripts(&projects)?;
-    let project = projects.remove(0);
+    super::events::check_owners(&projects)?;
     let listen: SocketAddr = args.listen.parse().with_context(|| {
         format!(
             "--listen {:?} is not an address like 127.0.0.1:8787",
@@ -78,49 +78,46 @@ pub fn run_with(args: ServeArgs, watch: bool) -> Result<()> {
         ..Default::default()
     };
     connections.max_connections = connections.max_connections.max(1);
-    let (mut worker, first_threads) = worker_config(&project)?;
-    let mut threads = vec![first_threads];
-    worker.services = service_bindings(&project, &services);
-    let mut others = Vec::new();
+    let mut threads = Vec::new();
+    let mut workers = Vec::new();
     for p in &projects {
         let (mut w, more) = worker_config(p)?;
         w.services = service_bindings(p, &services);
         threads.push(more);
-        others.push(hearth_http::MountedWorker {
-            name: p.config.name.clone(),
-            worker: w,
-            routes: p.config.routes.iter().map(|r| r.pattern.clone()).collect(),
-        });
+        workers.push(w);
     }
     let _threads = threads;
-    link_durable_object_scripts(&project, &mut worker, &projects, &mut others)?;
-    let events = super::events::open(&project)?;
-    worker.bindings.extend(events.adapters());
-    worker.workflows = events.workflows();
-    let assets = super::dev::open_assets(&project, &projects)?;
-    let worker = super::dev::with_assets_binding(worker, &project, assets.as_ref());
-    let options = ServeOptions {
-        worker,
-        listen,
-        data_dir: Some(project.data_dir.root().to_path_buf()),
-        assets,
-        dev: args.dev || watch,
-        internal_token: args.internal_token,
-        admin_listen,
-        crons: project.config.triggers.crons.clone(),
-        connections,
-        queues: events.broker(),
-        name: Some(project.config.name.clone()),
-        routes: project
-            .config
-            .routes
-            .iter()
-            .map(|r| r.pattern.clone())
-            .collect(),
-        workers: others,
-        services,
-        geoip: open_geoip(&args.geoip)?,
-    };
+    link_durable_object_scripts(&projects, &mut workers)?;
+    // Every worker is served alike; the first also takes the requests no
+    // worker's routes match.
+    let mut stores = super::events::Stores::default();
+    let mut sources = Vec::new();
+    let mut mounted = Vec::new();
+    for (p, mut worker) in projects.iter().zip(workers) {
+        let events = super::events::open(p, &mut stores)?;
+        worker.bindings.extend(events.adapters());
+        worker.workflows = events.workflows();
+        let assets = super::dev::open_assets(p, &projects)?;
+        let worker = super::dev::with_assets_binding(worker, p, assets.as_ref());
+        mounted.push(hearth_http::MountedWorker {
+            name: Some(p.config.name.clone()),
+            worker,
+            routes: p.config.routes.iter().map(|r| r.pattern.clone()).collect(),
+            assets,
+            crons: p.config.triggers.crons.clone(),
+            queues: events.broker(),
+        });
+        sources.push(Arc::new(super::events::WorkerEvents::new(events)));
+    }
+    let mut options = ServeOptions::several(mounted);
+    options.listen = listen;
+    options.data_dir = Some(projects[0].data_dir.root().to_path_buf());
+    options.dev = args.dev || watch;
+    options.internal_token = args.internal_token;
+    options.admin_listen = admin_listen;
+    options.connections = connections;
+    options.services = services;
+    options.geoip = open_geoip(&args.geoip)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("hearth-http")
@@ -128,21 +125,42 @@ pub fn run_with(args: ServeArgs, watch: bool) -> Result<()> {
         .context("starting the async runtime")?;
     runtime.block_on(async move {
         let server = hearth_http::Server::bind(options).await?;
-        let _watcher = watch.then(|| super::dev::watch(server.reloader(), &project));
+        let mut watchers = Vec::new();
+        for (p, events) in projects.iter().zip(&sources) {
+            let name = &p.config.name;
+            let (Some(pool), Some(reloader)) = (server.pool_of(name), server.reloader_of(name))
+            else {
+                bail!("the worker {name:?} is not among the served workers");
+            };
+            events.start(pool).await?;
+            if watch {
+                watchers.push(super::dev::watch(reloader, p, events.clone()));
+            }
+        }
+        let names: Vec<&str> = projects.iter().map(|p| p.config.name.as_str()).collect();
+        let mut dirs: Vec<String> = Vec::new();
+        for p in &projects {
+            let dir = p.data_dir.root().display().to_string();
+            if !dirs.contains(&dir) {
+                dirs.push(dir);
+            }
+        }
         tracing::info!(
             "serving {} on http://{} (data in {})",
-            project.config.name,
+            names.join(", "),
             server.local_addr(),
-            project.data_dir.root().display()
+            dirs.join(", ")
         );
         if let Some(admin) = server.admin_addr() {
             tracing::info!("internal endpoints on http://{admin}/__hearth/ (admin listener)");
         }
-        let running = events.start(server.pool())?;
         server
             .run(async move {
                 hearth_http::shutdown_signal().await;
-                running.stop().await;
+                drop(watchers);
+                for events in &sources {
+                    events.stop().await;
+                }
             })
             .await?;
         anyhow::Ok(())
@@ -275,25 +293,14 @@ fn remote_script<'a>(
 
 /// Adds the `script_name` Durable Object bindings once every worker's
 /// objects are open: ids come from the hosting worker's namespace and stubs
-/// are routed to its isolates.
-fn link_durable_object_scripts(
-    first: &Project,
-    worker: &mut WorkerConfig,
-    projects: &[Project],
-    others: &mut [hearth_http::MountedWorker],
-) -> Result<()> {
-    let mut hosts: Vec<(&str, Option<Arc<DurableObjects>>)> =
-        vec![(first.config.name.as_str(), worker.durable_objects.clone())];
-    for (p, w) in projects.iter().zip(others.iter()) {
-        hosts.push((p.config.name.as_str(), w.worker.durable_objects.clone()));
-    }
-    let mut all: Vec<(&Project, &mut WorkerConfig)> = vec![(first, worker)];
-    all.extend(
-        projects
-            .iter()
-            .zip(others.iter_mut().map(|w| &mut w.worker)),
-    );
-    for (p, w) in all {
+/// are routed to its isolates. `workers[i]` is `projects[i]`'s.
+fn link_durable_object_scripts(projects: &[Project], workers: &mut [WorkerConfig]) -> Result<()> {
+    let hosts: Vec<(&str, Option<Arc<DurableObjects>>)> = projects
+        .iter()
+        .zip(workers.iter())
+        .map(|(p, w)| (p.config.name.as_str(), w.durable_objects.clone()))
+        .collect();
+    for (p, w) in projects.iter().zip(workers.iter_mut()) {
         for b in &p.config.durable_objects.bindings {
             let Some(script) = remote_script(&p.config, b) else {
                 continue;
