@@ -89,6 +89,8 @@ pub struct ServeOptions {
     pub services: hearth_runtime::ServiceRegistry,
     /// MaxMind-format databases for `request.cf`'s place fields (`--geoip`).
     pub geoip: Option<Arc<GeoIp>>,
+    /// The time an on-demand scheduled event gets when the request names none.
+    pub clock: hearth_core::SharedClock,
 }
 
 /// One served worker: its code and bindings, where requests reach it, and
@@ -142,6 +144,7 @@ impl ServeOptions {
             connections: ConnectionLimits::default(),
             services: Default::default(),
             geoip: None,
+            clock: hearth_core::SystemClock::shared(),
         }
     }
 

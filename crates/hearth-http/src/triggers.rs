@@ -320,10 +320,7 @@ async fn scheduled(state: &State, req: &Request<Incoming>, json_answer: bool) ->
         );
     }
     let time = match query_param(req, "time") {
-        None => std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as u64)
-            .unwrap_or(0),
+        None => state.options.clock.now_ms(),
         Some(t) => match t.parse::<u64>() {
             Ok(ms) => ms,
             Err(_) => {

@@ -145,3 +145,31 @@ async fn hearth_scheduled_runs_configured_crons_only() {
     assert_eq!((r.status, r.body.as_str()), (200, "ok"));
     s.stop().await;
 }
+
+/// A scheduled event fired without `time=` happens at the server's clock,
+/// which tests (and embedders) inject.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_on_demand_scheduled_event_takes_the_injected_clocks_time() {
+    const RECORDER: &str = r#"
+let seen = null;
+export default {
+  async fetch() { return new Response(String(seen)); },
+  async scheduled(controller) { seen = controller.scheduledTime; },
+};
+"#;
+    let clock = hearth_core::ManualClock::new(1_234_567_000);
+    let s = start_with(&[("index.js", RECORDER)], |o| {
+        o.first_mut().crons = vec!["* * * * *".into()];
+        o.clock = clock.shared();
+        // One isolate, so the fetch below reads what scheduled() stored.
+        o.worker_mut().isolates = 1;
+    })
+    .await;
+    let r = get_internal(s.addr, "/__hearth/scheduled?cron=*+*+*+*+*").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(get(s.addr, "/").await.body, "1234567000");
+    clock.advance_ms(60_000);
+    get_internal(s.addr, "/__hearth/scheduled?cron=*+*+*+*+*").await;
+    assert_eq!(get(s.addr, "/").await.body, "1234627000");
+    s.stop().await;
+}
