@@ -59,32 +59,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn splits_on_semicolons_outside_strings_and_comments() {
-        let sql = "CREATE TABLE t (a TEXT); INSERT INTO t VALUES ('x;y'); -- c;\n/* ; */ SELECT 1";
-        assert_eq!(
-            split_statements(sql),
-            vec![
-                "CREATE TABLE t (a TEXT);",
-                " INSERT INTO t VALUES ('x;y');",
-                " -- c;\n/* ; */ SELECT 1"
-            ]
-        );
-    }
-
-    #[test]
-    fn keeps_trigger_bodies_whole() {
-        let sql =
-            "CREATE TRIGGER tr AFTER INSERT ON t BEGIN INSERT INTO u VALUES (1); END; SELECT 2;";
-        assert_eq!(split_statements(sql).len(), 2);
-    }
-
-    #[test]
-    fn comment_only_and_empty_pieces_are_dropped() {
-        assert!(split_statements("  -- nothing\n ; ;").is_empty());
-        assert!(split_statements("").is_empty());
-    }
-
-    #[test]
     fn exec_is_line_based_but_joins_open_statements() {
         let q = exec_queries(
             "CREATE TABLE t (\n  a INTEGER\n);\nINSERT INTO t VALUES (1)\n\n-- note\nSELECT * FROM t;",

@@ -57,6 +57,16 @@ pub enum DispatchError {
 }
 
 impl DispatchError {
+    /// A request body that could not be read whole (the client went away,
+    /// or sent more than the limit) fails the request as an exception.
+    pub(crate) fn unreadable_body(message: String) -> Self {
+        DispatchError::Exception {
+            stack: message.clone(),
+            message,
+            pass_through: false,
+        }
+    }
+
     /// HTTP status a front should answer with.
     pub fn status(&self) -> u16 {
         match self {

@@ -152,11 +152,7 @@ pub(crate) async fn dispatch(
     req.body = req
         .collect_body()
         .await
-        .map_err(|message| DispatchError::Exception {
-            stack: message.clone(),
-            message,
-            pass_through: false,
-        })?;
+        .map_err(DispatchError::unreadable_body)?;
     let ctx = NativeContext {
         request_id: req.id.clone(),
     };

@@ -231,15 +231,10 @@ impl DurableObjects {
         id: &DurableObjectId,
         mut request: WorkerRequest,
     ) -> Result<WorkerResponse, DispatchError> {
-        request.body =
-            request
-                .collect_body()
-                .await
-                .map_err(|message| DispatchError::Exception {
-                    stack: message.clone(),
-                    message,
-                    pass_through: false,
-                })?;
+        request.body = request
+            .collect_body()
+            .await
+            .map_err(DispatchError::unreadable_body)?;
         let body =
             if request.body.is_empty() && (request.method == "GET" || request.method == "HEAD") {
                 None
