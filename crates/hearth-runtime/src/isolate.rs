@@ -576,7 +576,7 @@ impl Isolate {
             })?
             .to_path_buf();
         let main_name = module_name(&main_rel);
-        let source = crate::loader::main_source(&root, &main_name, &config.loaded_files)?;
+        let source = crate::loader::main_source(&root, &main_name, &config)?;
 
         let engine = |e: rquickjs::Error| StartError::Engine(e.to_string());
         let runtime = Runtime::new().map_err(engine)?;
@@ -586,11 +586,9 @@ impl Isolate {
         let handler_cpu = cpu.clone();
         runtime.set_interrupt_handler(Some(Box::new(move || handler_cpu.over_budget())));
         let (resolver, loader) =
-            crate::loader::for_root(&root, &config.loaded_files).map_err(|source| {
-                StartError::Read {
-                    path: root.display().to_string(),
-                    source,
-                }
+            crate::loader::for_root(&root, &config).map_err(|source| StartError::Read {
+                path: root.display().to_string(),
+                source,
             })?;
         runtime.set_loader(resolver, loader);
 

@@ -1,0 +1,4 @@
+import path from 'node:path';
+export * from 'node:path';
+export default path;
+export { path as 'module.exports' };
