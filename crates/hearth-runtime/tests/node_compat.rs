@@ -318,3 +318,8 @@ async fn process_env_holds_vars_and_secrets_from_2025_04_01() {
 async fn events() {
     run_checks("events.js", 40).await;
 }
+
+#[tokio::test]
+async fn buffer() {
+    run_checks("buffer.js", 100).await;
+}
