@@ -323,3 +323,8 @@ async fn events() {
 async fn buffer() {
     run_checks("buffer.js", 100).await;
 }
+
+#[tokio::test]
+async fn util() {
+    run_checks("util.js", 70).await;
+}

@@ -154,6 +154,7 @@ function formatValue(ctx, v, depth) {
       for (let i = 0; i < n; i++) items.push(i in v ? formatValue(ctx, v[i], depth + 1) : '<1 empty item>');
       if (v.length > n) items.push('... ' + (v.length - n) + ' more item' + (v.length - n > 1 ? 's' : ''));
       for (const k of Object.keys(v)) if (!/^\d+$/.test(k)) items.push(keyString(k) + ': ' + formatValue(ctx, v[k], depth + 1));
+      if (ctx.showHidden) items.push('[length]: ' + formatValue(ctx, v.length, depth + 1));
       const prefix = className(v) === 'Array' ? '' : className(v) + '(' + v.length + ') ';
       return wrap(ctx, items, prefix + '[', ']', depth);
     }
@@ -202,7 +203,8 @@ function formatObject(ctx, v, depth, keys, open, close, pushed) {
       if (desc && desc.get) val = ctx.stylize(desc.set ? '[Getter/Setter]' : '[Getter]', 'special');
       else if (desc && desc.set) val = ctx.stylize('[Setter]', 'special');
       else val = formatValue(ctx, v[k], depth + 1);
-      return keyString(k) + ': ' + val;
+      const key = desc && !desc.enumerable ? '[' + (typeof k === 'symbol' ? k.toString() : k) + ']' : keyString(k);
+      return key + ': ' + val;
     });
     return wrap(ctx, items, open, close, depth);
   } finally {
