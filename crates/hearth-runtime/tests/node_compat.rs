@@ -328,3 +328,8 @@ async fn buffer() {
 async fn util() {
     run_checks("util.js", 70).await;
 }
+
+#[tokio::test]
+async fn path_string_decoder_url_querystring() {
+    run_checks("path_url_qs.js", 45).await;
+}
