@@ -333,3 +333,8 @@ async fn util() {
 async fn path_string_decoder_url_querystring() {
     run_checks("path_url_qs.js", 45).await;
 }
+
+#[tokio::test]
+async fn assert_timers_process_diagnostics_channel() {
+    run_checks("assert_timers_process.js", 55).await;
+}

@@ -18,7 +18,9 @@ export class AssertionError extends Error {
 
 function fail_(actual, expected, message, operator, defaultMessage) {
   if (message instanceof Error) throw message;
-  throw new AssertionError({ message: message === undefined ? defaultMessage : message, actual, expected, operator });
+  const err = new AssertionError({ message: message === undefined ? defaultMessage : message, actual, expected, operator });
+  err.generatedMessage = message === undefined;
+  throw err;
 }
 
 function innerOk(fnName, argLen, value, message) {
