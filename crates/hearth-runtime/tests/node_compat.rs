@@ -150,7 +150,7 @@ async fn nodejs_compat_before_v2_needs_the_prefix_and_has_no_globals() {
             "prefixed.js",
             &answer(
                 "import { EventEmitter } from 'node:events';",
-                "[typeof EventEmitter, typeof globalThis.Buffer, typeof globalThis.process]",
+                "[typeof EventEmitter, typeof globalThis.Buffer, typeof globalThis.process, typeof globalThis.setImmediate]",
             ),
         ),
         (
@@ -167,7 +167,7 @@ async fn nodejs_compat_before_v2_needs_the_prefix_and_has_no_globals() {
     .unwrap();
     assert_eq!(
         get(&pool, "/").await,
-        r#"["function","undefined","undefined"]"#
+        r#"["function","undefined","undefined","undefined"]"#
     );
     stop(pool);
     let err = start_err(dir.path(), "bare.js", "2024-09-22", &["nodejs_compat"]);
@@ -186,7 +186,7 @@ async fn v2_resolves_bare_names_first_and_installs_buffer_and_process() {
             "index.js",
             &answer(
                 "import { EventEmitter } from 'events';\nimport { Buffer as B } from 'buffer';\nimport cjs from './lib.cjs';",
-                "[typeof EventEmitter, Buffer === B, typeof process.nextTick, cjs, global === globalThis]",
+                "[typeof EventEmitter, Buffer === B, typeof process.nextTick, cjs, global === globalThis, typeof setImmediate]",
             ),
         ),
         (
@@ -212,7 +212,7 @@ async fn v2_resolves_bare_names_first_and_installs_buffer_and_process() {
         let pool = IsolatePool::start(config(dir.path(), "index.js", date, &[flag])).unwrap();
         assert_eq!(
             get(&pool, "/").await,
-            r#"["function",true,"function",["function",true,"6869","function"],true]"#,
+            r#"["function",true,"function",["function",true,"6869","function"],true,"function"]"#,
             "{date} {flag}"
         );
         stop(pool);

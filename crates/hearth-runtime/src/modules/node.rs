@@ -74,9 +74,15 @@ const MODULES: &[(&str, &str)] = &[
     ("util/types", include_str!("node/util_types.js")),
 ];
 
+/// The globals Wrangler's Node.js support gives a worker: `Buffer`,
+/// `process`, `global`, `setImmediate`/`clearImmediate`; a global the
+/// runtime already has is left alone.
 const GLOBALS_SOURCE: &str = "\
 import { Buffer } from 'node:buffer';
 import process from 'node:process';
+import { setImmediate, clearImmediate } from 'node:timers';
+if (!('setImmediate' in globalThis)) Object.defineProperty(globalThis, 'setImmediate', { value: setImmediate, writable: true, configurable: true });
+if (!('clearImmediate' in globalThis)) Object.defineProperty(globalThis, 'clearImmediate', { value: clearImmediate, writable: true, configurable: true });
 if (!('Buffer' in globalThis)) Object.defineProperty(globalThis, 'Buffer', { value: Buffer, writable: true, configurable: true });
 if (!('process' in globalThis)) Object.defineProperty(globalThis, 'process', { value: process, writable: true, configurable: true });
 if (!('global' in globalThis)) Object.defineProperty(globalThis, 'global', { value: globalThis, writable: true, configurable: true });
