@@ -153,4 +153,12 @@ async function run() {
   eq('isUtf8', [isUtf8(Buffer.from('€')), isUtf8(new Uint8Array([0xff]))], [true, false]);
   eq('iteration', [...Buffer.from('ab').entries()], [[0, 97], [1, 98]]);
   eq('global Buffer under v2', globalThis.Buffer === Buffer, true);
+
+  // A Buffer is accepted wherever Web APIs take bytes.
+  eq('Response body', await new Response(Buffer.from('body')).text(), 'body');
+  eq('TextDecoder', new TextDecoder().decode(Buffer.from('dec')), 'dec');
+  const digest = await crypto.subtle.digest('SHA-256', Buffer.from('abc'));
+  eq('crypto.subtle.digest', Buffer.from(digest).toString('hex'), 'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad');
+  eq('Blob', await new Blob([Buffer.from('bl'), 'ob']).text(), 'blob');
+  eq('Buffer.from(Response bytes)', Buffer.from(await new Response('xyz').arrayBuffer()).toString(), 'xyz');
 }
