@@ -76,17 +76,31 @@ const MODULES: &[(&str, &str)] = &[
 
 /// The globals Wrangler's Node.js support gives a worker: `Buffer`,
 /// `process`, `global`, `setImmediate`/`clearImmediate`; a global the
-/// runtime already has is left alone.
-const GLOBALS_SOURCE: &str = "\
+/// runtime already has is left alone. It also loads every built-in, so
+/// `process.getBuiltinModule()` (which bundled polyfills call at start)
+/// can hand any of them out synchronously.
+fn globals_source() -> String {
+    let mut src = String::new();
+    for (name, _) in MODULES {
+        src.push_str(&format!("import 'node:{name}';\n"));
+    }
+    src.push_str(
+        "\
 import { Buffer } from 'node:buffer';
 import process from 'node:process';
 import { setImmediate, clearImmediate } from 'node:timers';
-if (!('setImmediate' in globalThis)) Object.defineProperty(globalThis, 'setImmediate', { value: setImmediate, writable: true, configurable: true });
-if (!('clearImmediate' in globalThis)) Object.defineProperty(globalThis, 'clearImmediate', { value: clearImmediate, writable: true, configurable: true });
-if (!('Buffer' in globalThis)) Object.defineProperty(globalThis, 'Buffer', { value: Buffer, writable: true, configurable: true });
-if (!('process' in globalThis)) Object.defineProperty(globalThis, 'process', { value: process, writable: true, configurable: true });
-if (!('global' in globalThis)) Object.defineProperty(globalThis, 'global', { value: globalThis, writable: true, configurable: true });
-";
+const define = (name, value) => {
+  if (!(name in globalThis)) Object.defineProperty(globalThis, name, { value, writable: true, configurable: true });
+};
+define('Buffer', Buffer);
+define('process', process);
+define('global', globalThis);
+define('setImmediate', setImmediate);
+define('clearImmediate', clearImmediate);
+",
+    );
+    src
+}
 
 /// Whether `node:<name>` is implemented.
 pub fn is_implemented(name: &str) -> bool {
@@ -107,14 +121,22 @@ pub fn implemented() -> String {
 /// starts with.
 pub fn source(name: &str, process_env: &str) -> Option<String> {
     if name == GLOBALS_MODULE {
-        return Some(GLOBALS_SOURCE.to_string());
+        return Some(globals_source());
     }
     let bare = name.strip_prefix("node:")?;
     let (_, src) = MODULES.iter().find(|(n, _)| *n == bare)?;
-    if bare == "process" {
-        return Some(format!("const __hearth_env = {process_env};\n{src}"));
-    }
-    Some(src.to_string())
+    let head = if bare == "process" {
+        format!("const __hearth_env = {process_env};")
+    } else {
+        String::new()
+    };
+    // Each module registers its exports for `process.getBuiltinModule()`.
+    let name = serde_json::Value::String(name.to_string());
+    Some(format!(
+        "{head}{src}\nimport * as __hearth_self from {name};\n\
+         (globalThis[Symbol.for('hearth.node.builtins')] ??= new Map()).set({name}, \
+         'module.exports' in __hearth_self ? __hearth_self['module.exports'] : __hearth_self);\n"
+    ))
 }
 
 /// The initial `process.env`: text vars and secrets (JSON vars as their

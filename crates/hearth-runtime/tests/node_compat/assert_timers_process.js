@@ -116,6 +116,11 @@ async function run() {
   const hr = process.hrtime();
   eq('hrtime', [hr.length, typeof process.hrtime.bigint()], [2, 'bigint']);
   eq('global process under v2', globalThis.process === process, true);
+  // Wrangler's bundled process polyfill reads the runtime's process this way at start.
+  const workerdProcess = globalThis['pro' + 'cess'].getBuiltinModule('node:process');
+  eq('getBuiltinModule(node:process)', [workerdProcess === process, typeof workerdProcess.nextTick], [true, 'function']);
+  eq('getBuiltinModule of other built-ins', [process.getBuiltinModule('events') === (await import('node:events')).EventEmitter, typeof process.getBuiltinModule('node:util').promisify, process.getBuiltinModule('node:buffer').Buffer === Buffer], [true, 'function', true]);
+  eq('getBuiltinModule of a module not provided', process.getBuiltinModule('node:fs'), undefined);
   throwsLike('exit throws', () => process.exit(1), { code: 'ERR_PROCESS_EXIT' });
 
   // diagnostics_channel

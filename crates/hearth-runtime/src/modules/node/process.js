@@ -91,8 +91,12 @@ export function exit(code) {
 export function abort() {
   exit(134);
 }
+// Synchronous access to the built-ins loaded so far; under
+// nodejs_compat_v2 every built-in is loaded at start.
 export function getBuiltinModule(id) {
-  return undefined;
+  const name = String(id).startsWith('node:') ? String(id) : 'node:' + id;
+  const builtins = globalThis[Symbol.for('hearth.node.builtins')];
+  return builtins ? builtins.get(name) : undefined;
 }
 export function binding(name) {
   const e = new Error('process.binding is not supported');
