@@ -64,6 +64,8 @@ const MODULES: &[(&str, &str)] = &[
     ("events", include_str!("node/events.js")),
     ("path", include_str!("node/path.js")),
     ("path/posix", include_str!("node/path_posix.js")),
+    // Not Windows rules: path.win32 is the POSIX module here.
+    ("path/win32", include_str!("node/path_posix.js")),
     ("process", include_str!("node/process.js")),
     ("querystring", include_str!("node/querystring.js")),
     ("string_decoder", include_str!("node/string_decoder.js")),

@@ -1,5 +1,5 @@
 // node:path — POSIX semantics. Workers have no Windows paths, so
-// `path.win32` is the POSIX implementation too (workerd does the same).
+// `path.win32` is the POSIX implementation too (Node's follows Windows rules).
 function assertPath(p, name = 'path') {
   if (typeof p !== 'string') {
     const e = new TypeError('The "' + name + '" argument must be of type string. Received ' + (p === null ? 'null' : typeof p));

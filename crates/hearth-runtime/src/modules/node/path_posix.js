@@ -1,3 +1,4 @@
+// node:path/posix and node:path/win32: the same POSIX path module.
 import path from 'node:path';
 export * from 'node:path';
 export default path;
