@@ -277,10 +277,15 @@ fn reexported_names(
     if depth > MAX_REEXPORT_DEPTH {
         return Vec::new();
     }
-    let Ok(crate::modules::Resolved::File(target)) =
-        resolver.resolve(importer, spec, ImportKind::Require)
-    else {
-        return Vec::new();
+    let target = match resolver.resolve(importer, spec, ImportKind::Require) {
+        Ok(crate::modules::Resolved::File(target)) => target,
+        // A Node.js built-in passed on: its named exports.
+        Ok(crate::modules::Resolved::Builtin(b)) => {
+            return node::source(&b, "{}")
+                .and_then(|src| cjs::esm_export_names(&src))
+                .unwrap_or_default();
+        }
+        Err(_) => return Vec::new(),
     };
     if seen.contains(&target) {
         return Vec::new();

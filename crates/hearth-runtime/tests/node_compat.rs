@@ -185,8 +185,8 @@ async fn v2_resolves_bare_names_first_and_installs_buffer_and_process() {
         (
             "index.js",
             &answer(
-                "import { EventEmitter } from 'events';\nimport { Buffer as B } from 'buffer';\nimport cjs from './lib.cjs';",
-                "[typeof EventEmitter, Buffer === B, typeof process.nextTick, cjs, global === globalThis, typeof setImmediate]",
+                "import { EventEmitter } from 'events';\nimport { Buffer as B } from 'buffer';\nimport cjs from './lib.cjs';\nimport { promisify } from './reexport.cjs';",
+                "[typeof EventEmitter, Buffer === B, typeof process.nextTick, cjs, global === globalThis, typeof setImmediate, typeof promisify]",
             ),
         ),
         (
@@ -194,6 +194,8 @@ async fn v2_resolves_bare_names_first_and_installs_buffer_and_process() {
             "const EE = require('events');\nconst { Buffer } = require('node:buffer');\nconst util = require('util');\n\
              module.exports = [typeof EE, EE === EE.EventEmitter, Buffer.from('hi').toString('hex'), typeof util.promisify];\n",
         ),
+        // CommonJS passing a built-in on exposes its names to importers.
+        ("reexport.cjs", "module.exports = require('node:util');\n"),
         // A package named like a built-in does not shadow it (as in Node).
         (
             "node_modules/events/package.json",
@@ -212,7 +214,7 @@ async fn v2_resolves_bare_names_first_and_installs_buffer_and_process() {
         let pool = IsolatePool::start(config(dir.path(), "index.js", date, &[flag])).unwrap();
         assert_eq!(
             get(&pool, "/").await,
-            r#"["function",true,"function",["function",true,"6869","function"],true,"function"]"#,
+            r#"["function",true,"function",["function",true,"6869","function"],true,"function","function"]"#,
             "{date} {flag}"
         );
         stop(pool);
