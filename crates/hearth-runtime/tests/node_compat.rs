@@ -340,3 +340,8 @@ async fn path_string_decoder_url_querystring() {
 async fn assert_timers_process_diagnostics_channel() {
     run_checks("assert_timers_process.js", 55).await;
 }
+
+#[tokio::test]
+async fn crypto() {
+    run_checks("crypto.js", 35).await;
+}

@@ -57,6 +57,7 @@ const MODULES: &[(&str, &str)] = &[
     ("assert", include_str!("node/assert.js")),
     ("assert/strict", include_str!("node/assert_strict.js")),
     ("buffer", include_str!("node/buffer.js")),
+    ("crypto", include_str!("node/crypto.js")),
     (
         "diagnostics_channel",
         include_str!("node/diagnostics_channel.js"),
