@@ -92,7 +92,13 @@ pub(crate) fn main_source(
         }
     })?;
     match module_source(&resolver, loaded, name) {
-        Ok(s) => Ok(prelude + &s),
+        // A hashbang must stay first; the prelude then opens line 2.
+        Ok(s) => Ok(
+            match s.strip_prefix("#!").and_then(|r| r.split_once('\n')) {
+                Some((bang, rest)) if !prelude.is_empty() => format!("#!{bang}\n{prelude}{rest}"),
+                _ => prelude + &s,
+            },
+        ),
         Err(LoadFailure::Io(path, source)) => Err(StartError::Read {
             path: path.display().to_string(),
             source,

@@ -219,6 +219,21 @@ async fn v2_resolves_bare_names_first_and_installs_buffer_and_process() {
         );
         stop(pool);
     }
+    // A hashbang stays on the first line; line numbers stay the file's.
+    let bang = project(&[(
+        "index.js",
+        "#!/usr/bin/env node\nexport default { fetch() { return new Response(typeof Buffer + ' ' + new Error('x').stack.split('\\n').find((l) => l.includes('index.js')).trim()); } };\n",
+    )]);
+    let pool = IsolatePool::start(config(
+        bang.path(),
+        "index.js",
+        "2025-01-01",
+        &["nodejs_compat"],
+    ))
+    .unwrap();
+    let body = get(&pool, "/").await;
+    assert!(body.starts_with("function at fetch (index.js:2:"), "{body}");
+    stop(pool);
     // Without the flag the npm package is what `events` names.
     let dir2 = project(&[
         (
