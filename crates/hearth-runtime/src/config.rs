@@ -26,6 +26,9 @@ pub struct WorkerConfig {
     pub isolates: usize,
     /// `compatibility_date`, exposed for diagnostics only for now.
     pub compatibility_date: Option<String>,
+    /// `compatibility_flags`; with the date they decide Node.js
+    /// compatibility (`nodejs_compat`, see [`crate::modules::node`]).
+    pub compatibility_flags: Vec<String>,
     /// Every file the worker's isolates have read (modules and the
     /// `package.json` files consulted), for a watcher to restart the pool
     /// when one changes. Shared by clones of the config.
@@ -57,6 +60,7 @@ impl WorkerConfig {
             limits: Limits::default(),
             isolates: 0,
             compatibility_date: None,
+            compatibility_flags: Vec::new(),
             loaded_files: Default::default(),
             extra_root_certs: Vec::new(),
             durable_objects: None,

@@ -10,7 +10,9 @@ use rquickjs::loader::{ImportAttributes, Loader, Resolver};
 use rquickjs::module::Declared;
 use rquickjs::{Ctx, Error, Exception, Module, Result};
 
+use crate::config::WorkerConfig;
 use crate::error::StartError;
+use crate::modules::node::{self, NodeCompat};
 use crate::modules::typescript::{self, SourceError};
 use crate::modules::{
     CLOUDFLARE_WORKERS, CLOUDFLARE_WORKFLOWS, ImportKind, LoadedFiles, ModuleResolver,
@@ -41,12 +43,22 @@ export class NonRetryableError extends Error {
 export default { NonRetryableError };
 ";
 
+fn node_compat(config: &WorkerConfig) -> NodeCompat {
+    NodeCompat::from_config(
+        config.compatibility_date.as_deref(),
+        &config.compatibility_flags,
+    )
+}
+
 /// Builds the resolver/loader pair for one isolate.
 pub(crate) fn for_root(
     root: &Path,
-    loaded: &LoadedFiles,
+    config: &WorkerConfig,
 ) -> std::io::Result<(FileResolver, FileLoader)> {
-    let resolver = Rc::new(ModuleResolver::with_loaded_files(root, loaded.clone())?);
+    let loaded = &config.loaded_files;
+    let compat = node_compat(config);
+    let resolver =
+        Rc::new(ModuleResolver::with_loaded_files(root, loaded.clone())?.with_node_compat(compat));
     Ok((
         FileResolver {
             resolver: resolver.clone(),
@@ -54,16 +66,25 @@ pub(crate) fn for_root(
         FileLoader {
             resolver,
             loaded: loaded.clone(),
+            process_env: node::process_env_json(compat, &config.vars, &config.secrets),
         },
     ))
 }
 
-/// The main module's source, transformed like any other module.
+/// The main module's source, transformed like any other module. Under
+/// `nodejs_compat_v2` it first imports the module installing the `Buffer`
+/// and `process` globals (on its first line, so line numbers stay).
 pub(crate) fn main_source(
     root: &Path,
     name: &str,
-    loaded: &LoadedFiles,
+    config: &WorkerConfig,
 ) -> std::result::Result<String, StartError> {
+    let loaded = &config.loaded_files;
+    let prelude = if node_compat(config).v2 {
+        format!("import {};", js_string(node::GLOBALS_MODULE))
+    } else {
+        String::new()
+    };
     let resolver = ModuleResolver::with_loaded_files(root, loaded.clone()).map_err(|source| {
         StartError::Read {
             path: root.display().to_string(),
@@ -71,7 +92,13 @@ pub(crate) fn main_source(
         }
     })?;
     match module_source(&resolver, loaded, name) {
-        Ok(s) => Ok(s),
+        // A hashbang must stay first; the prelude then opens line 2.
+        Ok(s) => Ok(
+            match s.strip_prefix("#!").and_then(|r| r.split_once('\n')) {
+                Some((bang, rest)) if !prelude.is_empty() => format!("#!{bang}\n{prelude}{rest}"),
+                _ => prelude + &s,
+            },
+        ),
         Err(LoadFailure::Io(path, source)) => Err(StartError::Read {
             path: path.display().to_string(),
             source,
@@ -125,6 +152,8 @@ impl Resolver for FileResolver {
 pub(crate) struct FileLoader {
     resolver: Rc<ModuleResolver>,
     loaded: LoadedFiles,
+    /// The JSON object `node:process` starts `process.env` with.
+    process_env: String,
 }
 
 enum LoadFailure {
@@ -254,10 +283,15 @@ fn reexported_names(
     if depth > MAX_REEXPORT_DEPTH {
         return Vec::new();
     }
-    let Ok(crate::modules::Resolved::File(target)) =
-        resolver.resolve(importer, spec, ImportKind::Require)
-    else {
-        return Vec::new();
+    let target = match resolver.resolve(importer, spec, ImportKind::Require) {
+        Ok(crate::modules::Resolved::File(target)) => target,
+        // A Node.js built-in passed on: its named exports.
+        Ok(crate::modules::Resolved::Builtin(b)) => {
+            return node::source(&b, "{}")
+                .and_then(|src| cjs::esm_export_names(&src))
+                .unwrap_or_default();
+        }
+        Err(_) => return Vec::new(),
     };
     if seen.contains(&target) {
         return Vec::new();
@@ -312,6 +346,11 @@ impl Loader for FileLoader {
         }
         if name == CLOUDFLARE_WORKFLOWS {
             return Module::declare(ctx.clone(), name, CLOUDFLARE_WORKFLOWS_SOURCE);
+        }
+        if (name.starts_with("node:") || name == node::GLOBALS_MODULE)
+            && let Some(source) = node::source(name, &self.process_env)
+        {
+            return Module::declare(ctx.clone(), name, source);
         }
         match module_source(&self.resolver, &self.loaded, name) {
             Ok(source) => Module::declare(ctx.clone(), name, source),

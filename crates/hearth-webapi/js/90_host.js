@@ -10,6 +10,13 @@ ObjectDefineProperty(global, "__hearth_webapi", {
     requestParts: hostRequestParts,
     newStream: hostNewStream,
     codec: structuredCodec,
+    // Synchronous hashing for node:crypto's createHash/createHmac/pbkdf2Sync.
+    nodeCrypto: Object.freeze({
+      digest: native.digest,
+      hmac: native.hmac,
+      pbkdf2: native.pbkdf2,
+      timingSafeEqual: native.timingSafeEqual,
+    }),
   }),
   writable: false, enumerable: false, configurable: false,
 });

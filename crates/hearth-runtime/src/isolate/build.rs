@@ -49,8 +49,8 @@ impl Isolate {
         runtime.set_max_stack_size(config.limits.max_stack_bytes);
         let handler_cpu = cpu.clone();
         runtime.set_interrupt_handler(Some(Box::new(move || handler_cpu.over_budget())));
-        let (resolver, loader) = crate::loader::for_root(&main.root, &config.loaded_files)
-            .map_err(|source| StartError::Read {
+        let (resolver, loader) =
+            crate::loader::for_root(&main.root, &config).map_err(|source| StartError::Read {
                 path: main.root.display().to_string(),
                 source,
             })?;
@@ -133,7 +133,7 @@ fn resolve_main(config: &WorkerConfig) -> Result<MainModule, StartError> {
         })?
         .to_path_buf();
     let name = module_name(&main_rel);
-    let source = crate::loader::main_source(&root, &name, &config.loaded_files)?;
+    let source = crate::loader::main_source(&root, &name, config)?;
     Ok(MainModule { root, name, source })
 }
 

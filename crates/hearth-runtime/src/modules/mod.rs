@@ -6,10 +6,12 @@
 //! honoured ([`tsconfig`]), and a record of every file read
 //! ([`LoadedFiles`]) so a file watcher knows when to restart the isolates.
 //!
-//! Node built-ins (`node:*`) are not provided; importing one fails with an
-//! error naming the module and Workers' `nodejs_compat` flag.
+//! Node built-ins (`node:*`) are provided under Workers' `nodejs_compat`
+//! rules ([`node`]); without the flag, importing one fails with an error
+//! naming the module and the flag.
 
 pub mod cjs;
+pub mod node;
 mod resolve;
 pub mod tsconfig;
 pub mod typescript;

@@ -17,6 +17,7 @@ use std::rc::Rc;
 
 use serde_json::{Map, Value};
 
+use super::node::{self, NodeCompat};
 use super::tsconfig::{TsConfig, TsConfigError};
 use super::{CLOUDFLARE_WORKERS, CLOUDFLARE_WORKFLOWS, LoadedFiles};
 
@@ -173,6 +174,19 @@ pub enum ResolveError {
         "No such module \"node:{module}\" imported from {importer}: Node.js built-in modules are not provided (on Workers they need the \"nodejs_compat\" compatibility flag); use a Web API or bundle a polyfill"
     )]
     NodeBuiltin { module: String, importer: String },
+    #[error(
+        "No such module \"node:{module}\" imported from {importer}: \"node:{module}\" is not implemented yet in Hearth (nodejs_compat is on; Hearth provides {available})"
+    )]
+    NodeNotImplemented {
+        module: String,
+        importer: String,
+        available: String,
+    },
+    #[error(
+        "No such module \"{module}\" imported from {importer}: import Node.js built-ins as \"node:{module}\" (bare names need nodejs_compat_v2, implied by nodejs_compat from compatibility date {date})",
+        date = node::V2_DATE
+    )]
+    NodePrefixRequired { module: String, importer: String },
     #[error("Unsupported import scheme in '{specifier}' imported from {importer}")]
     UnsupportedScheme { specifier: String, importer: String },
     #[error("{error} (read to resolve '{specifier}' imported from {importer})")]
@@ -196,7 +210,9 @@ impl ResolveError {
             ResolveError::InvalidPackageConfig { .. } => "ERR_INVALID_PACKAGE_CONFIG",
             ResolveError::InvalidSpecifier { .. } => "ERR_INVALID_MODULE_SPECIFIER",
             ResolveError::OutsideRoot { .. } => "ERR_MODULE_OUTSIDE_ROOT",
-            ResolveError::NodeBuiltin { .. } => "ERR_UNKNOWN_BUILTIN_MODULE",
+            ResolveError::NodeBuiltin { .. }
+            | ResolveError::NodeNotImplemented { .. }
+            | ResolveError::NodePrefixRequired { .. } => "ERR_UNKNOWN_BUILTIN_MODULE",
             ResolveError::UnsupportedScheme { .. } => "ERR_UNSUPPORTED_ESM_URL_SCHEME",
             ResolveError::InvalidTsConfig { .. } => "ERR_INVALID_TSCONFIG",
         }
@@ -223,6 +239,7 @@ pub struct ModuleResolver {
     /// The nearest `tsconfig.json` of each directory asked about.
     tsconfigs: RefCell<HashMap<PathBuf, Option<Rc<TsConfig>>>>,
     loaded: LoadedFiles,
+    node: NodeCompat,
 }
 
 /// A resolved target of an `exports`/`imports` entry.
@@ -252,7 +269,14 @@ impl ModuleResolver {
             packages: RefCell::new(HashMap::new()),
             tsconfigs: RefCell::new(HashMap::new()),
             loaded,
+            node: NodeCompat::default(),
         })
+    }
+
+    /// Resolves Node.js built-ins as `compat` allows (none by default).
+    pub fn with_node_compat(mut self, compat: NodeCompat) -> Self {
+        self.node = compat;
+        self
     }
 
     pub fn root(&self) -> &Path {
@@ -275,11 +299,14 @@ impl ModuleResolver {
         if specifier == CLOUDFLARE_WORKERS || specifier == CLOUDFLARE_WORKFLOWS {
             return Ok(Resolved::Builtin(specifier.to_string()));
         }
+        if specifier == node::GLOBALS_MODULE && self.node.v2 {
+            return Ok(Resolved::Builtin(specifier.to_string()));
+        }
         if let Some(module) = specifier.strip_prefix("node:") {
-            return Err(ResolveError::NodeBuiltin {
-                module: module.to_string(),
-                importer: importer.to_string(),
-            });
+            return self.node_builtin(module, importer);
+        }
+        if self.node.v2 && node::is_implemented(specifier) {
+            return Ok(Resolved::Builtin(format!("node:{specifier}")));
         }
         let importer_dir = self.importer_dir(importer);
         if specifier.starts_with("./")
@@ -318,6 +345,25 @@ impl ModuleResolver {
             return Ok(found);
         }
         self.resolve_package(specifier, &importer_dir, &cx)
+    }
+
+    /// `node:<module>`: the built-in when enabled and implemented, else an
+    /// error saying which of the two is missing.
+    fn node_builtin(&self, module: &str, importer: &str) -> Result<Resolved, ResolveError> {
+        if !self.node.enabled {
+            return Err(ResolveError::NodeBuiltin {
+                module: module.to_string(),
+                importer: importer.to_string(),
+            });
+        }
+        if node::is_implemented(module) {
+            return Ok(Resolved::Builtin(format!("node:{module}")));
+        }
+        Err(ResolveError::NodeNotImplemented {
+            module: module.to_string(),
+            importer: importer.to_string(),
+            available: node::implemented(),
+        })
     }
 
     /// The `tsconfig.json` governing module `name`: the nearest one in its
@@ -534,6 +580,15 @@ impl ModuleResolver {
             if dir == self.root || !dir.pop() || !dir.starts_with(&self.root) {
                 break;
             }
+        }
+        if NODE_BUILTINS.contains(&name) && self.node.enabled {
+            if self.node.v2 || !node::is_implemented(specifier) {
+                return self.node_builtin(specifier, cx.importer);
+            }
+            return Err(ResolveError::NodePrefixRequired {
+                module: specifier.to_string(),
+                importer: cx.importer.to_string(),
+            });
         }
         if NODE_BUILTINS.contains(&name) {
             return Err(ResolveError::NodeBuiltin {

@@ -398,6 +398,7 @@ pub fn worker_config(project: &Project) -> Result<(WorkerConfig, BindingThreads)
     worker.vars = config.vars.clone();
     worker.secrets = config.secrets.clone();
     worker.compatibility_date = config.compatibility_date.clone();
+    worker.compatibility_flags = config.compatibility_flags.clone();
     if let Some(cpu_ms) = config.limits.cpu_ms {
         worker.limits.cpu_ms = cpu_ms;
     }
