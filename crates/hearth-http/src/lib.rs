@@ -733,7 +733,7 @@ async fn handle_worker(
         headers,
         body,
         body_stream,
-        cf: Some(cf),
+        cf,
     };
     let pool = &state.pools[worker];
     if let Some(e) = pool.load_error() {
