@@ -154,7 +154,9 @@
     const body = req.body === null || req.body === undefined ? null : await req.arrayBuffer();
     const headers = [];
     for (const [k, v] of req.headers) headers.push(k, v);
-    const [status, statusText, rh, rb, ws] = await send("fetch", [req.method, String(req.url), headers, body]);
+    // The request's `cf` travels with it, as JSON, as workerd sends it.
+    const cf = req.cf === undefined || req.cf === null ? null : JSON.stringify(req.cf);
+    const [status, statusText, rh, rb, ws] = await send("fetch", [req.method, String(req.url), headers, body, cf]);
     const hs = new G.Headers();
     for (let i = 0; i + 1 < rh.length; i += 2) hs.append(rh[i], rh[i + 1]);
     if (ws !== 0) return new G.Response(null, { status: 101, statusText, headers: hs, webSocket: remoteWebSocket(ws) });
@@ -319,7 +321,7 @@
 
   // Called by the host for every event to an object hosted here.
   function dispatch(rid, className, hex, name, kind, args) {
-    const [a, b, c, d] = args;
+    const [a, b, c, d, e] = args;
     let entry;
     try {
       entry = entryFor(className, hex, name);
@@ -330,7 +332,7 @@
     }
     const finish = () => hosted.done(rid);
     if (kind === "fetch") {
-      deliver(entry, { run: () => runFetch(entry, rid, a, b, c, d).finally(finish), fail: (e) => { errorOut(rid, e); finish(); } });
+      deliver(entry, { run: () => runFetch(entry, rid, a, b, c, d, e).finally(finish), fail: (e) => { errorOut(rid, e); finish(); } });
     } else if (kind === "rpc") {
       deliver(entry, { run: () => runRpc(entry, rid, a, b).finally(finish), fail: (e) => { errorOut(rid, e); finish(); } });
     } else if (kind === "alarm") {
@@ -338,9 +340,9 @@
     }
   }
 
-  async function runFetch(entry, rid, method, url, headers, body) {
+  async function runFetch(entry, rid, method, url, headers, body, cf) {
     try {
-      const request = W.makeRequest(method, url, headers, body === null ? null : new Uint8Array(body));
+      const request = W.makeRequest(method, url, headers, body === null ? null : new Uint8Array(body), cf);
       const inst = entry.instance;
       if (inst === null || typeof inst.fetch !== "function") throw new Error("Handler does not export a fetch() function.");
       const r = await inst.fetch(request);

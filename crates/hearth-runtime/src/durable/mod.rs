@@ -81,6 +81,8 @@ pub(crate) enum ObjectEvent {
         url: String,
         headers: Vec<(String, String)>,
         body: Option<Bytes>,
+        /// The caller's `request.cf` as JSON text; the object sees the same.
+        cf: Option<String>,
     },
     Rpc {
         method: String,
@@ -250,6 +252,7 @@ impl DurableObjects {
                 url: request.url,
                 headers: request.headers,
                 body,
+                cf: request.cf,
             },
         })?;
         rx.await.unwrap_or(Err(DispatchError::IsolateRestarted))

@@ -238,6 +238,7 @@ pub(crate) fn start_object_event(iso: &mut Isolate, job: ObjectJob, tx: Responde
             url,
             headers,
             body,
+            cf,
         } => iso.run(rid, move |ctx, _| {
             let mut flat = Vec::with_capacity(headers.len() * 2);
             for (k, v) in headers {
@@ -255,6 +256,9 @@ pub(crate) fn start_object_event(iso: &mut Isolate, job: ObjectJob, tx: Responde
             args.set(1, url)?;
             args.set(2, flat)?;
             args.set(3, body)?;
+            if let Some(json) = cf {
+                args.set(4, ctx.json_parse(json)?)?;
+            }
             api.restore(ctx)?
                 .call::<_, ()>((rid as f64, class, id, name, "fetch", args))
         }),
@@ -454,6 +458,7 @@ fn deliver_native(
             url,
             headers,
             body,
+            ..
         } => instance
             .fetch(
                 state,

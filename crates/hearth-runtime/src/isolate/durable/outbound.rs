@@ -72,6 +72,7 @@ impl OutboundNatives {
                 } else {
                     Some(value_to_bytes(&d)?)
                 },
+                cf: Option::<String>::from_js_value(&args.get::<Value>(4)?)?,
             },
             _ => ObjectEvent::Rpc {
                 method: String::from_js_value(&a)?,
@@ -124,7 +125,7 @@ impl OutboundNatives {
                     value_to_bytes(&d)?
                 },
                 body_stream: None,
-                cf: None,
+                cf: Option::<String>::from_js_value(&args.get::<Value>(4)?)?,
             })
         } else {
             ServiceCall::Rpc {
