@@ -28,8 +28,13 @@
       const name = e.name ? String(e.name) : "Error";
       const message = e.message === undefined ? "" : String(e.message);
       const head = name + ": " + message;
-      const frames = typeof e.stack === "string"
-        ? e.stack.split("\n").filter((l) => l.trim() !== "" && !l.includes("hearth:internal")).join("\n")
+      let stack = typeof e.stack === "string" ? e.stack : "";
+      // Without the `Name: message` line that `stack` starts with.
+      const own = name + (message === "" ? "" : ": " + message);
+      if (stack === own) stack = "";
+      else if (stack.startsWith(own + "\n")) stack = stack.slice(own.length + 1);
+      const frames = stack
+        ? stack.split("\n").filter((l) => l.trim() !== "" && !l.includes("hearth:internal")).join("\n")
         : "";
       return { message, stack: frames ? head + "\n" + frames : head };
     }

@@ -7,6 +7,81 @@
   const define = (name, value) =>
     Object.defineProperty(G, name, { value, writable: true, configurable: true, enumerable: false });
 
+  // ---- Error.prototype.stack ---------------------------------------------
+  // V8's `stack` begins with the error's `Name: message` line, which loggers
+  // print as they find it; QuickJS keeps only the frames. The line is added
+  // when `stack` is first read, as V8 formats it lazily: a subclass that sets
+  // `this.name` after super() is named, and an error never read costs nothing.
+  function errorHeader(e) {
+    const name = e.name === undefined ? "Error" : String(e.name);
+    const message = e.message === undefined ? "" : String(e.message);
+    if (name === "") return message;
+    if (message === "") return name;
+    return name + ": " + message;
+  }
+  // The frames of a stack read from JS, without the line added above.
+  function stackFrames(e, stack) {
+    let h;
+    try { h = errorHeader(e); } catch { return stack; }
+    if (stack === h) return "";
+    return stack.startsWith(h + "\n") ? stack.slice(h.length + 1) : stack;
+  }
+  (function () {
+    const EP = G.Error.prototype;
+    const d = Object.getOwnPropertyDescriptor(EP, "stack");
+    if (d === undefined || typeof d.get !== "function") return;
+    const frames = d.get;
+    Object.defineProperty(EP, "stack", {
+      configurable: true,
+      enumerable: false,
+      get: { stack() {
+        const raw = frames.call(this);
+        if (typeof raw !== "string") return raw;
+        let full;
+        try {
+          const h = errorHeader(this);
+          const f = raw.endsWith("\n") ? raw.slice(0, -1) : raw;
+          full = f === "" ? h : h + "\n" + f;
+        } catch {
+          return raw;
+        }
+        // Formatted once: from here on an own value, as on V8.
+        if (Object.isExtensible(this)) {
+          Object.defineProperty(this, "stack", { value: full, writable: true, configurable: true, enumerable: false });
+        }
+        return full;
+      } }.stack,
+      set: d.set,
+    });
+    // Error.captureStackTrace(target) gives the target an own `stack`; V8's
+    // also starts with the head line, read when first asked for.
+    const capture = G.Error.captureStackTrace;
+    if (typeof capture !== "function") return;
+    Object.defineProperty(G.Error, "captureStackTrace", {
+      configurable: true,
+      writable: true,
+      enumerable: false,
+      value: { captureStackTrace(target, fn) {
+        capture(target, fn);
+        const own = Object.getOwnPropertyDescriptor(target, "stack");
+        if (own === undefined || typeof own.value !== "string" || !own.configurable) return;
+        const raw = own.value.endsWith("\n") ? own.value.slice(0, -1) : own.value;
+        const put = (v) => Object.defineProperty(target, "stack", { value: v, writable: true, configurable: true, enumerable: false });
+        Object.defineProperty(target, "stack", {
+          configurable: true,
+          enumerable: false,
+          get() {
+            let full;
+            try { const h = errorHeader(target); full = raw === "" ? h : h + "\n" + raw; } catch { full = raw; }
+            put(full);
+            return full;
+          },
+          set(v) { put(v); },
+        });
+      } }.captureStackTrace,
+    });
+  })();
+
   // ---- console -----------------------------------------------------------
   function inspect(v, seen, depth) {
     switch (typeof v) {
@@ -18,7 +93,10 @@
       case "number": case "boolean": return String(v);
     }
     if (v === null) return "null";
-    if (v instanceof Error) return v.stack ? v.name + ": " + v.message + "\n" + v.stack.trimEnd() : v.name + ": " + v.message;
+    if (v instanceof Error) {
+      const frames = typeof v.stack === "string" ? stackFrames(v, v.stack).trimEnd() : "";
+      return frames ? v.name + ": " + v.message + "\n" + frames : v.name + ": " + v.message;
+    }
     if (seen.has(v)) return "[Circular]";
     if (depth > 3) return Array.isArray(v) ? "[Array]" : "[Object]";
     seen.add(v);
@@ -50,7 +128,7 @@
     log: (...a) => host.log(2, format(a)),
     info: (...a) => host.log(2, format(a)),
     debug: (...a) => host.log(1, format(a)),
-    trace: (...a) => host.log(0, format(a) + "\n" + (new Error().stack || "")),
+    trace: (...a) => { const e = new Error(); host.log(0, format(a) + "\n" + stackFrames(e, e.stack || "")); },
     warn: (...a) => host.log(3, format(a)),
     error: (...a) => host.log(4, format(a)),
     assert: (cond, ...a) => { if (!cond) host.log(4, "Assertion failed" + (a.length ? ": " + format(a) : "")); },

@@ -106,6 +106,16 @@ fn user_frames(stack: &str) -> String {
         .join("\n")
 }
 
+/// The frames of a stack that JS reads with V8's `Name: message` line first
+/// (see the prelude), for a description that puts its own head line on.
+fn without_header<'a>(stack: &'a str, head: &str) -> &'a str {
+    match stack.strip_prefix(head) {
+        Some("") => "",
+        Some(rest) => rest.strip_prefix('\n').unwrap_or(stack),
+        None => stack,
+    }
+}
+
 /// `(message, "Name: message\n    at ...")` of a thrown value.
 fn describe_exception(v: &Value<'_>) -> (String, String) {
     if let Some(obj) = v.as_object() {
@@ -113,13 +123,22 @@ fn describe_exception(v: &Value<'_>) -> (String, String) {
         let message: Option<String> = obj.get("message").ok();
         let stack: Option<String> = obj.get("stack").ok();
         let message = message.unwrap_or_default();
+        // The line the prelude's `stack` getter puts first.
+        let js_head = match name.as_deref().unwrap_or("Error") {
+            "" => message.clone(),
+            n if message.is_empty() => n.to_owned(),
+            n => format!("{n}: {message}"),
+        };
         let head = match name {
             Some(n) if !n.is_empty() => format!("{n}: {message}"),
             _ => message.clone(),
         };
-        let stack = match stack {
+        let stack = match stack
+            .as_deref()
+            .map(|s| without_header(s.trim_end(), &js_head))
+        {
             Some(s) if !s.trim().is_empty() => {
-                let frames = crate::modules::remap_stack(&user_frames(s.trim_end()));
+                let frames = crate::modules::remap_stack(&user_frames(s));
                 format!("{head}\n{frames}")
             }
             _ => head,
