@@ -367,7 +367,12 @@ fn throw_syntax_error(ctx: &Ctx<'_>, name: &str, e: &SourceError) -> Error {
     let build = || -> Result<rquickjs::Value<'_>> {
         let ctor: rquickjs::Function = ctx.globals().get("SyntaxError")?;
         let err: rquickjs::Object = ctor.call((e.message.as_str(),))?;
-        err.set("stack", format!("    at {name}:{}:{}\n", e.line, e.column))?;
+        // Headed like every other stack read in JS (see the prelude).
+        let stack = format!(
+            "SyntaxError: {}\n    at {name}:{}:{}",
+            e.message, e.line, e.column
+        );
+        err.set("stack", stack)?;
         Ok(err.into_value())
     };
     match build() {

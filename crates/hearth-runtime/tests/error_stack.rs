@@ -28,6 +28,13 @@ export default {
   async fetch(request) {
     const url = new URL(request.url);
     if (url.pathname === "/uncaught") thrower();
+    if (url.pathname === "/import") {
+      const out = [];
+      for (const m of ["./bad.js", "./bad.ts"]) {
+        try { await import(m); out.push(m + " imported"); } catch (e) { out.push(e.stack); }
+      }
+      return Response.json(out);
+    }
     const errors = {
       plain: new Error("plain message"),
       empty: new Error(),
@@ -93,7 +100,19 @@ fn request(path: &str) -> WorkerRequest {
 fn stack_begins_with_name_and_message() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("index.js"), WORKER).unwrap();
-    let pool = IsolatePool::start(WorkerConfig::new(dir.path().join("index.js"))).unwrap();
+    std::fs::write(
+        dir.path().join("bad.js"),
+        "export const a = 1;\nexport const b = (a +;\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("bad.ts"),
+        "export const a: number = 1;\nexport const b: number = (a +;\n",
+    )
+    .unwrap();
+    let mut config = WorkerConfig::new(dir.path().join("index.js"));
+    config.module_root = Some(dir.path().to_path_buf());
+    let pool = IsolatePool::start(config).unwrap();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -157,6 +176,17 @@ fn stack_begins_with_name_and_message() {
     assert_eq!(out["enumerable"], false);
     assert_eq!(out["plainObj"], "Error: on an object");
     assert_eq!(out["over"], "replaced");
+
+    // A syntax error in an imported module (JS, and TypeScript compiled
+    // first), caught by the worker.
+    let r = rt.block_on(pool.dispatch(request("/import"))).unwrap();
+    let text = String::from_utf8(r.body.to_vec()).unwrap();
+    assert_eq!(r.status, 200, "{text}");
+    let stacks: Vec<String> = serde_json::from_str(&text).unwrap();
+    for (stack, file) in stacks.iter().zip(["bad.js", "bad.ts"]) {
+        assert!(stack.starts_with("SyntaxError: "), "{stack:?}");
+        assert!(stack.contains(&format!("\n    at {file}:2:")), "{stack:?}");
+    }
 
     // The host describes an uncaught error with one head line, not two.
     match rt.block_on(pool.dispatch(request("/uncaught"))) {
