@@ -36,7 +36,8 @@
       enumerable: false,
       get: { stack() {
         const raw = frames.call(this);
-        if (typeof raw !== "string") return raw;
+        // What a worker's own Error.prepareStackTrace made is used as is.
+        if (typeof raw !== "string" || typeof G.Error.prepareStackTrace === "function") return raw;
         let full;
         try {
           const h = errorHeader(this);
@@ -63,6 +64,7 @@
       enumerable: false,
       value: { captureStackTrace(target, fn) {
         capture(target, fn);
+        if (typeof G.Error.prepareStackTrace === "function") return;
         const own = Object.getOwnPropertyDescriptor(target, "stack");
         if (own === undefined || typeof own.value !== "string" || !own.configurable) return;
         const raw = own.value.endsWith("\n") ? own.value.slice(0, -1) : own.value;

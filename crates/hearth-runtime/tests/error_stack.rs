@@ -79,6 +79,13 @@ export default {
     Error.captureStackTrace(over);
     over.stack = "replaced";
     out.over = over.stack;
+    // Error.prepareStackTrace, as source-map tools and callsite readers use it.
+    Error.prepareStackTrace = (e, sites) => "custom " + e.message + " " + Array.isArray(sites);
+    out.prepared = new Error("p").stack;
+    Error.prepareStackTrace = (e, sites) => sites;
+    out.sites = typeof new Error("s").stack[0].getFunctionName;
+    Error.prepareStackTrace = undefined;
+    out.afterPrepare = new Error("q").stack.split("\n")[0];
     return Response.json(out);
   }
 }
@@ -176,6 +183,9 @@ fn stack_begins_with_name_and_message() {
     assert_eq!(out["enumerable"], false);
     assert_eq!(out["plainObj"], "Error: on an object");
     assert_eq!(out["over"], "replaced");
+    assert_eq!(out["prepared"], "custom p true");
+    assert_eq!(out["sites"], "function");
+    assert_eq!(out["afterPrepare"], "Error: q");
 
     // A syntax error in an imported module (JS, and TypeScript compiled
     // first), caught by the worker.
