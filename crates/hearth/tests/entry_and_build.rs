@@ -23,17 +23,33 @@ fn worker(says: &str) -> String {
     format!("export default {{ fetch() {{ return new Response({says:?}); }} }};\n")
 }
 
-/// Runs the binary to completion (for start-ups that must fail).
+/// Runs the binary to completion (for start-ups that must fail); one that
+/// is still running after [`WAIT`] is killed and the test fails.
 fn run(cwd: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_hearth"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hearth"))
         .args(args)
         .args(["--listen", "127.0.0.1:0"])
         .current_dir(cwd)
         .env_remove("HEARTH_DATA_DIR")
         .env("HEARTH_LOG", "info")
         .stdin(Stdio::null())
-        .output()
-        .unwrap()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + WAIT;
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "hearth {args:?} was still running after {WAIT:?}; stderr:\n{}",
+                stderr(&out)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.wait_with_output().unwrap()
 }
 
 fn stderr(out: &Output) -> String {
@@ -198,8 +214,12 @@ fn a_failing_build_stops_start_up_with_its_status_and_output() {
     let tail: Vec<&str> = err.lines().skip(error_line).collect();
     assert!(tail[0].contains("build.command"), "{err}");
     assert!(tail[0].contains("failed (exit status 3)"), "{err}");
-    assert!(tail.contains(&"compiling"), "{err}");
-    assert!(tail.contains(&"src/index.ts(3,1): error TS1005"), "{err}");
+    // Both streams, in the order printed.
+    let compiling = tail.iter().position(|l| *l == "compiling");
+    let ts_error = tail
+        .iter()
+        .position(|l| *l == "src/index.ts(3,1): error TS1005");
+    assert!(compiling.is_some() && compiling < ts_error, "{err}");
     assert!(!err.contains("serving w on"), "{err}");
 }
 

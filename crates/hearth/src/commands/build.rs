@@ -75,34 +75,35 @@ impl Build {
             self.cwd.display()
         );
         let started = Instant::now();
-        let mut child = Command::new("sh")
+        // One pipe for both streams keeps the output in the order printed.
+        let (reader, writer) = std::io::pipe().context("creating a pipe for the build's output")?;
+        let writer_err = writer
+            .try_clone()
+            .context("creating a pipe for the build's output")?;
+        let mut command = Command::new("sh");
+        command
             .arg("-c")
             .arg(&self.command)
             .current_dir(&self.cwd)
             .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .with_context(|| {
-                format!(
-                    "{}: build.command: cannot start `sh -c {:?}` in {}",
-                    self.config.display(),
-                    self.command,
-                    self.cwd.display()
-                )
-            })?;
+            .stdout(writer)
+            .stderr(writer_err);
+        let spawned = command.spawn();
+        // The command holds the pipe's write ends; the relay sees the end of
+        // the output only once they are closed.
+        drop(command);
+        let mut child = spawned.with_context(|| {
+            format!(
+                "{}: build.command: cannot start `sh -c {:?}` in {}",
+                self.config.display(),
+                self.command,
+                self.cwd.display()
+            )
+        })?;
         let tail = Arc::new(Mutex::new(VecDeque::new()));
-        let mut relays = Vec::new();
-        if let Some(out) = child.stdout.take() {
-            relays.push(relay(out, tail.clone()));
-        }
-        if let Some(err) = child.stderr.take() {
-            relays.push(relay(err, tail.clone()));
-        }
+        let relayed = relay(reader, tail.clone());
         let status = child.wait().context("waiting for the build command")?;
-        for r in relays {
-            let _ = r.join();
-        }
+        let _ = relayed.join();
         if status.success() {
             tracing::info!("build finished in {} ms", started.elapsed().as_millis());
             return Ok(());
