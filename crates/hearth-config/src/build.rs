@@ -18,12 +18,13 @@ use crate::validate::{
 };
 use crate::{
     AiBinding, AnalyticsEngineDatasetBinding, Assets, Build, CONFIG_FILE_NAMES, Config,
-    D1DatabaseBinding, DEFAULT_D1_MIGRATIONS_DIR, DEFAULT_D1_MIGRATIONS_TABLE, Dev,
-    DurableObjectBinding, DurableObjectMigration, DurableObjects, HtmlHandling, KvNamespaceBinding,
-    LoadOptions, Loaded, NotFoundHandling, Observability, QueueConsumer, QueueConsumerType,
-    QueueProducerBinding, Queues, R2BucketBinding, RateLimitBinding, RateLimitSimple, RenamedClass,
-    Route, RunWorkerFirst, ServiceBinding, TransferredClass, Triggers, VectorizeBinding,
-    WorkerLimits, WorkflowBinding, dev_vars, find_config_file,
+    D1DatabaseBinding, DEFAULT_D1_MIGRATIONS_DIR, DEFAULT_D1_MIGRATIONS_TABLE,
+    DEPLOY_REDIRECT_FILE, Dev, DurableObjectBinding, DurableObjectMigration, DurableObjects,
+    HtmlHandling, KvNamespaceBinding, LoadOptions, Loaded, NotFoundHandling, Observability,
+    QueueConsumer, QueueConsumerType, QueueProducerBinding, Queues, R2BucketBinding,
+    RateLimitBinding, RateLimitSimple, RenamedClass, Route, RunWorkerFirst, ServiceBinding,
+    TransferredClass, Triggers, VectorizeBinding, WorkerLimits, WorkflowBinding, dev_vars,
+    find_config_file,
 };
 
 /// Inheritable keys wrangler knows that Hearth reads no meaning from.
@@ -70,6 +71,13 @@ const IGNORED_TOP_ONLY: &[&str] = &[
     "addresses",
     "pages_build_output_dir",
     "dependencies_instrumentation",
+    // Written by build tools (Cloudflare's Vite plugin) into the config they
+    // generate: where it came from and which environment it was built for.
+    "configPath",
+    "userConfigPath",
+    "topLevelName",
+    "definedEnvironments",
+    "targetEnvironment",
 ];
 
 /// Build-time substitutions; nothing to bind at run time.
@@ -110,6 +118,16 @@ const UNSUPPORTED_BINDINGS: &[&str] = &[
 const IGNORED_BINDING_KEYS: &[&str] = &["remote", "experimental_remote"];
 
 pub(crate) fn load(path: &Path, opts: &LoadOptions) -> Result<Loaded, ConfigError> {
+    if path.is_dir() {
+        let redirect = path.join(DEPLOY_REDIRECT_FILE);
+        if redirect.is_file() {
+            let redirect = std::path::absolute(&redirect).unwrap_or(redirect);
+            let target = redirect_target(&redirect, opts)?;
+            let mut loaded = load_file(&target, opts, Vec::new())?;
+            loaded.redirected_from = Some(redirect);
+            return Ok(loaded);
+        }
+    }
     let mut early_warnings = Vec::new();
     let file_path = if path.is_dir() {
         match find_config_file(path) {
@@ -140,7 +158,51 @@ pub(crate) fn load(path: &Path, opts: &LoadOptions) -> Result<Loaded, ConfigErro
     } else {
         path.to_path_buf()
     };
-    let abs = std::path::absolute(&file_path).unwrap_or_else(|_| file_path.clone());
+    load_file(&file_path, opts, early_warnings)
+}
+
+/// The config a [`DEPLOY_REDIRECT_FILE`] points to, resolved against the
+/// directory holding the redirect file.
+fn redirect_target(redirect: &Path, opts: &LoadOptions) -> Result<PathBuf, ConfigError> {
+    let shown = redirect.display().to_string();
+    let text = read_limited(redirect, &shown, opts.limits.max_file_bytes)?;
+    let doc = parse_document(&text, Syntax::Json, &shown)?;
+    let Some(relative) = doc.get("configPath") else {
+        return Err(ConfigError::single(
+            shown,
+            "configPath",
+            "missing; a deploy redirect must name the config to load, e.g. {\"configPath\": \"../../dist/wrangler.json\"}",
+        ));
+    };
+    let Value::String(relative) = relative else {
+        return Err(ConfigError::single(
+            shown,
+            "configPath",
+            format!("expected a string, found {relative}"),
+        ));
+    };
+    let base = redirect.parent().unwrap_or_else(|| Path::new("."));
+    let target = base.join(relative);
+    if !target.is_file() {
+        return Err(ConfigError::single(
+            shown,
+            "configPath",
+            format!(
+                "points to {}, which does not exist; run the build that writes it again, or delete {DEPLOY_REDIRECT_FILE} to use the config beside it",
+                target.display()
+            ),
+        ));
+    }
+    // Without the `../..` of the pointer, so messages name the file plainly.
+    Ok(std::fs::canonicalize(&target).unwrap_or(target))
+}
+
+fn load_file(
+    file_path: &Path,
+    opts: &LoadOptions,
+    early_warnings: Vec<String>,
+) -> Result<Loaded, ConfigError> {
+    let abs = std::path::absolute(file_path).unwrap_or_else(|_| file_path.to_path_buf());
     let file = file_name(&abs);
 
     let syntax = match abs.extension().and_then(|e| e.to_str()) {
@@ -172,6 +234,7 @@ pub(crate) fn load(path: &Path, opts: &LoadOptions) -> Result<Loaded, ConfigErro
             config,
             warnings: d.warnings,
             path: abs,
+            redirected_from: None,
         })
     } else {
         Err(ConfigError {

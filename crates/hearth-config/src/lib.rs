@@ -92,11 +92,38 @@ pub struct Loaded {
     pub warnings: Vec<String>,
     /// The config file that was read (absolute).
     pub path: PathBuf,
+    /// The `.wrangler/deploy/config.json` followed to reach `path`, when the
+    /// directory given holds one (see [`DEPLOY_REDIRECT_FILE`]).
+    pub redirected_from: Option<PathBuf>,
 }
+
+impl Loaded {
+    /// The directory the user named: where their own config lives, and
+    /// where local state belongs even when a build tool's generated config
+    /// was loaded instead.
+    pub fn user_dir(&self) -> &Path {
+        match &self.redirected_from {
+            // <dir>/.wrangler/deploy/config.json
+            Some(redirect) => redirect
+                .ancestors()
+                .nth(3)
+                .unwrap_or_else(|| self.config.dir()),
+            None => self.config.dir(),
+        }
+    }
+}
+
+/// Where build tools (Cloudflare's Vite plugin) leave a pointer to the
+/// config they generated: `{"configPath": "../../dist/worker/wrangler.json"}`,
+/// relative to the pointer file. As in wrangler, a directory holding it
+/// loads the generated config instead of the user's; a config file named
+/// explicitly is loaded as it is.
+pub const DEPLOY_REDIRECT_FILE: &str = ".wrangler/deploy/config.json";
 
 /// Loads the config at `path`: a config file, or a directory in which the first
 /// of [`CONFIG_FILE_NAMES`] that exists is used (wrangler's order; unlike
-/// wrangler, parent directories are not searched).
+/// wrangler, parent directories are not searched). A directory holding a
+/// [`DEPLOY_REDIRECT_FILE`] loads the config that file points to.
 ///
 /// With `opts.env` set, the `[env.NAME]` section is applied as wrangler does:
 /// - inherited from the top level unless the environment sets them: `main`,

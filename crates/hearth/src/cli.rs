@@ -140,9 +140,15 @@ pub struct WorkflowInstanceArgs {
 #[derive(Debug, Args, Clone)]
 pub struct ServeArgs {
     /// The worker's wrangler.toml / .json / .jsonc, or its directory
-    /// (default: --config, else the current directory).
-    #[arg(value_name = "CONFIG")]
+    /// (default: --config, else the current directory); several serve
+    /// several workers. A .js/.ts/.mjs/.mts/.cjs/.jsx/.tsx file among them
+    /// is the entry script, used in place of the config's `main` (as in
+    /// `wrangler dev src/index.ts`).
+    #[arg(value_name = "CONFIG|SCRIPT")]
     pub configs: Vec<PathBuf>,
+    /// Do not run the config's `[build].command` before serving.
+    #[arg(long = "no-build")]
+    pub no_build: bool,
     #[command(flatten)]
     pub project: ProjectArgs,
     /// Address to listen on.
@@ -199,7 +205,15 @@ pub struct ProjectArgs {
     /// wrangler user's script may pass it.
     #[arg(long = "remote", hide = true, conflicts_with = "local")]
     pub remote: bool,
+    /// The entry script given on the command line of `serve`/`dev`, in
+    /// place of the config's `main`.
+    #[arg(skip)]
+    pub script: Option<PathBuf>,
 }
+
+/// Extensions of a positional argument that names the entry script rather
+/// than a config.
+pub const SCRIPT_EXTENSIONS: [&str; 8] = ["js", "mjs", "cjs", "ts", "mts", "cts", "jsx", "tsx"];
 
 /// Which KV namespace: by binding name or by id, as wrangler takes it.
 #[derive(Debug, Args, Clone)]

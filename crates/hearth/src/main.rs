@@ -25,8 +25,17 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("error: {err:#}");
-            ExitCode::FAILURE
+            eprintln!("error: {}", error_text(&err));
+            // A failed `[build].command` passes its own exit status on, as
+            // wrangler does.
+            match err.downcast_ref::<commands::build::BuildFailed>() {
+                Some(failed) => failed
+                    .code
+                    .and_then(|c| u8::try_from(c).ok())
+                    .filter(|c| *c != 0)
+                    .map_or(ExitCode::FAILURE, ExitCode::from),
+                None => ExitCode::FAILURE,
+            }
         }
     }
 }
@@ -45,4 +54,22 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             commands::print_stdout(&serde_json::to_string_pretty(&project.config)?)
         }
     }
+}
+
+/// The error and its causes on one line, as `{:#}` prints them, but without
+/// a cause whose text the line already holds: errors that show their source
+/// in their own message would otherwise print it twice.
+fn error_text(err: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
 }

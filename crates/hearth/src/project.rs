@@ -70,10 +70,28 @@ impl Project {
         for warning in &loaded.warnings {
             tracing::warn!("{warning}");
         }
-        let config = loaded.config;
+        if let Some(redirect) = &loaded.redirected_from {
+            tracing::info!(
+                "using the config {} that {} points to (written by a build); name a config file to use another",
+                loaded.path.display(),
+                redirect.display()
+            );
+        }
+        // State stays beside the user's own config, not in a build's output.
+        let user_dir = loaded.user_dir().to_path_buf();
+        let mut config = loaded.config;
+        if let Some(script) = &args.script {
+            if let Some(main) = &config.main {
+                tracing::info!(
+                    "entry {} from the command line, in place of main = {main:?}",
+                    script.display()
+                );
+            }
+            config.main = Some(script.display().to_string());
+        }
         let data_dir = match &args.data_dir {
             Some(dir) => DataDir::new(dir),
-            None => DataDir::beside_config(config.dir()),
+            None => DataDir::beside_config(&user_dir),
         };
         Ok(Self {
             config,

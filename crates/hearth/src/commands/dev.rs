@@ -98,8 +98,20 @@ fn stamp(path: &Path) -> Stamp {
 /// Starts polling the worker's loaded files (and the config, whose changes
 /// need a restart) from a thread; a change reloads the worker through
 /// `reloader` on the current tokio runtime, then restarts its `events` on
-/// the new isolates.
-pub fn watch(reloader: Reloader, project: &Project, events: Arc<WorkerEvents>) -> Watcher {
+/// the new isolates. With `build`, a change under `[build].watch_dir`
+/// first re-runs `[build].command`; a failed build keeps the worker as it
+/// was.
+pub fn watch(
+    reloader: Reloader,
+    project: &Project,
+    events: Arc<WorkerEvents>,
+    build: bool,
+) -> Watcher {
+    let build = if build {
+        super::build::Build::of(project)
+    } else {
+        None
+    };
     let stop = Arc::new(AtomicBool::new(false));
     let config_path = project.config.path.clone();
     let name = project.config.name.clone();
@@ -119,8 +131,33 @@ pub fn watch(reloader: Reloader, project: &Project, events: Arc<WorkerEvents>) -
                 })
                 .collect();
             let mut config_stamp = stamp(&config_path);
+            let mut build_inputs = build.as_ref().map(|b| b.snapshot()).unwrap_or_default();
+            if build_inputs.len() >= super::build::MAX_WATCHED_BUILD_FILES {
+                tracing::warn!(
+                    "more than {} files under [build].watch_dir; changes to the rest do not re-run the build",
+                    super::build::MAX_WATCHED_BUILD_FILES
+                );
+            }
             while !stopped.load(Ordering::Relaxed) {
                 std::thread::sleep(WATCH_PERIOD);
+                if let Some(build) = &build {
+                    let now = build.snapshot();
+                    if now != build_inputs {
+                        tracing::info!("changed under {}; rebuilding {name}", build.watched());
+                        let built = build.run();
+                        // What the build itself wrote there is not a new change.
+                        build_inputs = build.snapshot();
+                        if let Err(e) = built {
+                            tracing::error!(
+                                "{e:#}\nthe worker {name} keeps running its last build until the next change"
+                            );
+                            for path in reloader.loaded_files() {
+                                seen.insert(path.clone(), stamp(&path));
+                            }
+                            continue;
+                        }
+                    }
+                }
                 let now = stamp(&config_path);
                 if now != config_stamp {
                     config_stamp = now;

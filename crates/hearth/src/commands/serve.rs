@@ -1,6 +1,7 @@
 //! `hearth serve`: config → opened bindings → adapters → the HTTP front.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -38,16 +39,14 @@ pub fn run_with(args: ServeArgs, watch: bool) -> Result<()> {
     // Several configs: one worker each, all behind one listener. With
     // --data-dir they share that directory, else each uses its own
     // `.hearth/` beside its config.
-    let mut all_args = Vec::new();
-    if args.configs.is_empty() {
-        all_args.push(args.project.clone());
-    }
-    for config in &args.configs {
-        let mut project_args = args.project.clone();
-        project_args.config = config.clone();
-        all_args.push(project_args);
-    }
+    let all_args = project_args(&args)?;
+    let build = !args.no_build;
     let projects = Project::load_several(&all_args)?;
+    if !args.no_build {
+        for p in &projects {
+            super::build::run(p)?;
+        }
+    }
     let services = hearth_runtime::ServiceRegistry::new();
     check_services(&projects)?;
     check_durable_object_scripts(&projects)?;
@@ -135,7 +134,7 @@ pub fn run_with(args: ServeArgs, watch: bool) -> Result<()> {
             };
             events.start(pool).await?;
             if watch {
-                watchers.push(super::dev::watch(reloader, p, events.clone()));
+                watchers.push(super::dev::watch(reloader, p, events.clone(), build));
             }
         }
         let names: Vec<&str> = projects.iter().map(|p| p.config.name.as_str()).collect();
@@ -167,6 +166,59 @@ pub fn run_with(args: ServeArgs, watch: bool) -> Result<()> {
         anyhow::Ok(())
     })?;
     Ok(())
+}
+
+/// One `ProjectArgs` per config on the command line (or `--config` when
+/// none is given); a positional that is a script is the entry of the single
+/// worker served.
+fn project_args(args: &ServeArgs) -> Result<Vec<crate::cli::ProjectArgs>> {
+    let (scripts, configs): (Vec<&PathBuf>, Vec<&PathBuf>) =
+        args.configs.iter().partition(|p| is_script(p));
+    if scripts.len() > 1 {
+        bail!(
+            "{} entry scripts given ({}); give one, the worker's entry module",
+            scripts.len(),
+            scripts
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    let script = scripts.first().map(|p| p.to_path_buf());
+    if let Some(script) = &script {
+        if configs.len() > 1 {
+            bail!(
+                "the entry script {} was given with {} configs; it can only replace the `main` of one worker: serve that worker's config with it, and give the others their own `main`",
+                script.display(),
+                configs.len()
+            );
+        }
+        if !script.is_file() {
+            bail!("the entry script {} does not exist", script.display());
+        }
+    }
+    let mut all = Vec::new();
+    if configs.is_empty() {
+        all.push(args.project.clone());
+    }
+    for config in configs {
+        let mut project_args = args.project.clone();
+        project_args.config = config.clone();
+        all.push(project_args);
+    }
+    if let Some(script) = script {
+        // Like wrangler, relative to where the command runs.
+        let script = std::path::absolute(&script).unwrap_or(script);
+        all[0].script = Some(script);
+    }
+    Ok(all)
+}
+
+fn is_script(path: &std::path::Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| crate::cli::SCRIPT_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
 }
 
 /// Descriptors kept for everything but client connections: SQLite files,
@@ -382,7 +434,8 @@ pub fn worker_config(project: &Project) -> Result<(WorkerConfig, BindingThreads)
     let config = &project.config;
     let Some(main) = config.main_path() else {
         bail!(
-            "{}: main: missing; name the worker's entry module, e.g. main = \"src/index.js\"",
+            "{}: main: missing; name the worker's entry module, e.g. main = \"src/index.js\", or give it on the command line: hearth serve {} src/index.js",
+            config.path.display(),
             config.path.display()
         );
     };

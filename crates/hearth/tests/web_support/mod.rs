@@ -6,12 +6,14 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
 pub struct Server {
     pub child: Child,
     pub addr: String,
+    /// Every stderr line so far.
+    pub log: Arc<Mutex<Vec<String>>>,
 }
 
 /// The `--internal-token` every test server gets; [`try_http`] sends it on
@@ -36,14 +38,31 @@ impl Server {
         env: &[(&str, &str)],
         wait: Duration,
     ) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_hearth"))
-            .arg(verb)
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_hearth"));
+        cmd.arg(verb)
             .arg(config)
-            .args(["--listen", "127.0.0.1:0", "--data-dir"])
+            .args(["--data-dir"])
             .arg(data_dir)
+            .envs(env.iter().copied());
+        Server::spawn(cmd, wait)
+    }
+
+    /// Spawns `hearth <verb> <args...> --listen 127.0.0.1:0` in `cwd`,
+    /// with no data dir given, and waits up to `wait` for the bound address.
+    pub fn launch_in(cwd: &Path, verb: &str, args: &[&str], wait: Duration) -> Server {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_hearth"));
+        cmd.arg(verb)
+            .args(args)
+            .current_dir(cwd)
+            .env_remove("HEARTH_DATA_DIR");
+        Server::spawn(cmd, wait)
+    }
+
+    fn spawn(mut cmd: Command, wait: Duration) -> Server {
+        let mut child = cmd
+            .args(["--listen", "127.0.0.1:0"])
             .env("HEARTH_LOG", "info")
             .env("HEARTH_INTERNAL_TOKEN", INTERNAL_TOKEN)
-            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -52,9 +71,12 @@ impl Server {
         // afterwards so the server never blocks on a full pipe.
         let stderr = child.stderr.take().unwrap();
         let (tx, rx) = mpsc::channel();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let lines = log.clone();
         std::thread::spawn(move || {
             let mut tx = Some(tx);
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                lines.lock().unwrap().push(line.clone());
                 if let Some(rest) = line.split(" on http://").nth(1)
                     && let Some(t) = tx.take()
                 {
@@ -63,10 +85,14 @@ impl Server {
                 }
             }
         });
-        let addr = rx
-            .recv_timeout(wait)
-            .expect("server did not report its address");
-        Server { child, addr }
+        let addr = match rx.recv_timeout(wait) {
+            Ok(addr) => addr,
+            Err(_) => panic!(
+                "server did not report its address; stderr:\n{}",
+                log.lock().unwrap().join("\n")
+            ),
+        };
+        Server { child, addr, log }
     }
 
     pub fn request(
