@@ -353,7 +353,12 @@
   function localCf(headers) {
     const cf = { httpProtocol: "HTTP/1.1" };
     for (let i = 0; i + 1 < headers.length; i += 2) {
-      if (String(headers[i]).toLowerCase() === "accept-encoding") cf.clientAcceptEncoding = headers[i + 1];
+      // Names from the HTTP front are lower case already; the length test
+      // spares every other header a lower-casing copy.
+      const name = headers[i];
+      if (name.length === 15 && (name === "accept-encoding" || String(name).toLowerCase() === "accept-encoding")) {
+        cf.clientAcceptEncoding = headers[i + 1];
+      }
     }
     return cf;
   }
