@@ -7,7 +7,6 @@
 
 use std::sync::Arc;
 
-use bytes::Bytes;
 use hearth_core::{DataDir, SystemClock};
 use hearth_do::{DoLimits, DurableObjectHost, StorageBackend};
 use hearth_runtime::durable::{
@@ -80,15 +79,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .enable_all()
         .build()?;
     for path in ["/alice", "/bob", "/alice"] {
-        let response = rt.block_on(pool.dispatch(WorkerRequest {
-            id: path.into(),
-            method: "GET".into(),
-            url: format!("http://localhost{path}"),
-            headers: vec![],
-            body: Bytes::new(),
-            body_stream: None,
-            cf: None,
-        }))?;
+        let response = rt.block_on(pool.dispatch(WorkerRequest::new(
+            path,
+            "GET",
+            format!("http://localhost{path}"),
+        )))?;
         print!("{}", String::from_utf8_lossy(&response.body));
     }
     pool.shutdown();

@@ -85,6 +85,20 @@ pub struct WorkerRequest {
 }
 
 impl WorkerRequest {
+    /// A request without headers or body (a GET, typically), tagged `id` in
+    /// logs; the fields are public for anything more.
+    pub fn new(id: impl Into<String>, method: impl Into<String>, url: impl Into<String>) -> Self {
+        WorkerRequest {
+            id: id.into(),
+            method: method.into(),
+            url: url.into(),
+            headers: Vec::new(),
+            body: Bytes::new(),
+            body_stream: None,
+            cf: None,
+        }
+    }
+
     /// The whole body, waiting for a streamed one to arrive.
     pub async fn collect_body(&mut self) -> Result<Bytes, String> {
         let Some(stream) = self.body_stream.take() else {

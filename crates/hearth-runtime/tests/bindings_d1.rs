@@ -346,7 +346,6 @@ fn sessions_hand_out_bookmarks() {
 /// `memory_bytes`, and returns what the worker reported with the number of
 /// rows the database then holds.
 fn big_batch(rows: usize, memory_bytes: usize) -> (Value, i64) {
-    use bytes::Bytes;
     use hearth_runtime::{IsolatePool, WorkerConfig, WorkerRequest};
 
     let dir = tempfile::tempdir().unwrap();
@@ -383,15 +382,7 @@ export default {{
         .enable_all()
         .build()
         .unwrap();
-    let resp = rt.block_on(pool.dispatch(WorkerRequest {
-        id: "t".into(),
-        method: "GET".into(),
-        url: "http://localhost/".into(),
-        headers: vec![],
-        body: Bytes::new(),
-        body_stream: None,
-        cf: None,
-    }));
+    let resp = rt.block_on(pool.dispatch(WorkerRequest::new("t", "GET", "http://localhost/")));
     pool.shutdown();
     pool.join();
     let reported = match resp {

@@ -2,7 +2,6 @@
 //! the frames, for every kind of error; the host's own description of an
 //! uncaught error keeps a single head line.
 
-use bytes::Bytes;
 use hearth_runtime::{DispatchError, IsolatePool, WorkerConfig, WorkerRequest};
 use serde_json::Value;
 
@@ -92,15 +91,7 @@ export default {
 "#;
 
 fn request(path: &str) -> WorkerRequest {
-    WorkerRequest {
-        id: "t".into(),
-        method: "GET".into(),
-        url: format!("http://localhost{path}"),
-        headers: vec![],
-        body: Bytes::new(),
-        body_stream: None,
-        cf: None,
-    }
+    WorkerRequest::new("t", "GET", format!("http://localhost{path}"))
 }
 
 #[test]

@@ -5,7 +5,6 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use hearth_core::ManualClock;
 use hearth_cron::CronScheduler;
 use hearth_queues::{
@@ -81,15 +80,11 @@ impl Fixture {
     fn get(&self, path: &str) -> Value {
         let resp = self
             .rt
-            .block_on(self.pool.dispatch(WorkerRequest {
-                id: "t".into(),
-                method: "GET".into(),
-                url: format!("http://localhost{path}"),
-                headers: vec![],
-                body: Bytes::new(),
-                body_stream: None,
-                cf: None,
-            }))
+            .block_on(self.pool.dispatch(WorkerRequest::new(
+                "t",
+                "GET",
+                format!("http://localhost{path}"),
+            )))
             .unwrap();
         let text = String::from_utf8(resp.body.to_vec()).unwrap();
         assert_eq!(resp.status, 200, "{text}");
@@ -778,15 +773,7 @@ fn the_default_content_type_follows_the_compatibility_date() {
             .build()
             .unwrap();
         let resp = rt
-            .block_on(pool.dispatch(WorkerRequest {
-                id: "t".into(),
-                method: "GET".into(),
-                url: "http://localhost/".into(),
-                headers: vec![],
-                body: Bytes::new(),
-                body_stream: None,
-                cf: None,
-            }))
+            .block_on(pool.dispatch(WorkerRequest::new("t", "GET", "http://localhost/")))
             .unwrap();
         assert_eq!(resp.status, 200);
         clock.advance_secs(5);

@@ -4,7 +4,6 @@
 
 use std::path::{Path, PathBuf};
 
-use bytes::Bytes;
 use hearth_runtime::modules::{ImportKind, ModuleResolver, Resolved};
 use hearth_runtime::{DispatchError, IsolatePool, StartError, WorkerConfig, WorkerRequest};
 
@@ -35,15 +34,7 @@ fn start(root: &Path, main: &str) -> Result<IsolatePool, StartError> {
 }
 
 fn request(path: &str) -> WorkerRequest {
-    WorkerRequest {
-        id: "test".into(),
-        method: "GET".into(),
-        url: format!("http://example.com{path}"),
-        headers: vec![],
-        body: Bytes::new(),
-        body_stream: None,
-        cf: None,
-    }
+    WorkerRequest::new("test", "GET", format!("http://example.com{path}"))
 }
 
 async fn get(pool: &IsolatePool, path: &str) -> String {

@@ -7,7 +7,6 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use bytes::Bytes;
 use hearth_runtime::{IsolatePool, WorkerConfig, WorkerRequest};
 
 /// Compares JSON-serialised values and collects the mismatches; `run` is
@@ -71,15 +70,7 @@ fn config(root: &Path, main: &str, date: &str, flags: &[&str]) -> WorkerConfig {
 }
 
 fn request(path: &str) -> WorkerRequest {
-    WorkerRequest {
-        id: "test".into(),
-        method: "GET".into(),
-        url: format!("http://example.com{path}"),
-        headers: vec![],
-        body: Bytes::new(),
-        body_stream: None,
-        cf: None,
-    }
+    WorkerRequest::new("test", "GET", format!("http://example.com{path}"))
 }
 
 async fn get(pool: &IsolatePool, path: &str) -> String {

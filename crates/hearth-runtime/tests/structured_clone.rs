@@ -7,7 +7,6 @@ mod durable_common;
 
 use std::sync::Arc;
 
-use bytes::Bytes;
 use durable_common::Setup;
 use hearth_core::{DataDir, ManualClock, SystemClock};
 use hearth_do::{DoLimits, DurableObjectHost, StorageBackend};
@@ -165,15 +164,11 @@ export default {{
         .unwrap();
     let get = |path: &str| {
         let resp = rt
-            .block_on(pool.dispatch(WorkerRequest {
-                id: "t".into(),
-                method: "GET".into(),
-                url: format!("http://localhost{path}"),
-                headers: vec![],
-                body: Bytes::new(),
-                body_stream: None,
-                cf: None,
-            }))
+            .block_on(pool.dispatch(WorkerRequest::new(
+                "t",
+                "GET",
+                format!("http://localhost{path}"),
+            )))
             .unwrap();
         String::from_utf8(resp.body.to_vec()).unwrap()
     };
@@ -301,15 +296,7 @@ export default {{
     let mut status = serde_json::Value::Null;
     for _ in 0..500 {
         let resp = rt
-            .block_on(pool.dispatch(WorkerRequest {
-                id: "t".into(),
-                method: "GET".into(),
-                url: "http://localhost/".into(),
-                headers: vec![],
-                body: Bytes::new(),
-                body_stream: None,
-                cf: None,
-            }))
+            .block_on(pool.dispatch(WorkerRequest::new("t", "GET", "http://localhost/")))
             .unwrap();
         status = serde_json::from_slice(&resp.body).unwrap();
         if status["status"] == "complete" || status["status"] == "errored" {

@@ -6,7 +6,6 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use bytes::Bytes;
 use hearth_runtime::{BindingAdapter, IsolatePool, WorkerConfig, WorkerRequest};
 use serde_json::Value;
 
@@ -38,15 +37,7 @@ export default {{
         .enable_all()
         .build()
         .unwrap();
-    let resp = rt.block_on(pool.dispatch(WorkerRequest {
-        id: "t".into(),
-        method: "GET".into(),
-        url: "http://localhost/".into(),
-        headers: vec![],
-        body: Bytes::new(),
-        body_stream: None,
-        cf: None,
-    }));
+    let resp = rt.block_on(pool.dispatch(WorkerRequest::new("t", "GET", "http://localhost/")));
     pool.shutdown();
     pool.join();
     let resp = resp.unwrap();
