@@ -9,7 +9,11 @@
 //!   queues.sqlite             every queue's messages and leases, one file
 //!   cron.sqlite               last fired slot of every worker's cron triggers
 //!   workflows.sqlite          every Workflow's instances and step journal
+//!   analytics_engine.sqlite   every Analytics Engine dataset's data points
 //! ```
+//!
+//! Each binding kind also declares its paths (`BindingKind::data_paths` in
+//! the runtime's registry), whose tests keep two kinds from sharing one.
 //!
 //! Names from the config become single path components; anything outside
 //! `[A-Za-z0-9._-]` is percent-encoded so a name can never escape its folder.

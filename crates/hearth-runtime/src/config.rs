@@ -41,7 +41,7 @@ pub struct WorkerConfig {
     /// routes each object's events to one isolate.
     pub durable_objects: Option<Arc<crate::durable::DurableObjects>>,
     /// The worker's Workflows; their runs execute as events in the pool.
-    pub workflows: Option<Arc<crate::workflows::Workflows>>,
+    pub workflows: Option<Arc<crate::bindings::workflow::runner::Workflows>>,
     /// `services` bindings: `env[binding]` calls another worker.
     pub services: Vec<crate::services::ServiceBinding>,
     /// A Rust-native worker: requests run it instead of JavaScript, and no

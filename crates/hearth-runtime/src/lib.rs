@@ -36,7 +36,6 @@
 
 pub mod bindings;
 mod config;
-pub mod cron;
 pub mod durable;
 mod error;
 pub mod events;
@@ -47,10 +46,8 @@ mod loader;
 pub mod modules;
 pub mod native_worker;
 mod pool;
-pub mod queue_consumer;
 pub mod services;
 pub mod structured_clone;
-pub mod workflows;
 
 pub use bindings::{BindingAdapter, BindingInfo};
 pub use config::WorkerConfig;

@@ -55,7 +55,7 @@ pub(crate) fn array_buffer<'js>(ctx: &Ctx<'js>, bytes: Vec<u8>) -> rquickjs::Res
     Ok(ArrayBuffer::new(ctx.clone(), bytes)?.into_value())
 }
 
-const COMMON_JS: &str = include_str!("../../js/bindings/common.js");
+const COMMON_JS: &str = include_str!("common.js");
 
 /// Evaluates `source` (a `(function (native, util) { ... })` expression),
 /// calls it with `native` and the shared helpers of `common.js`, and sets
