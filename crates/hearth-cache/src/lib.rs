@@ -7,8 +7,8 @@
 //! - only `GET` requests are keys; `put()` of another method, of a 206, or
 //!   of a response with `Vary: *` is refused with workerd's `TypeError`s; a
 //!   304 is silently discarded;
-//! - an entry is keyed by cache, URL and the request's values of the
-//!   headers its response's `Vary` names (RFC 9111 4.1);
+//! - an entry is keyed by cache and URL; `Vary` other than `*` is kept but
+//!   does not split entries, as on Cloudflare without a Cache Rule;
 //! - a match answers `cf-cache-status: HIT`, honours `If-None-Match` /
 //!   `If-Modified-Since` (304) and `Range` (206, 416);
 //! - expiry is read through the injected clock, so an expired entry is
@@ -47,8 +47,6 @@ const SCHEMA: &[&str] = &["CREATE TABLE entries (
         id INTEGER PRIMARY KEY,
         cache TEXT NOT NULL,
         url TEXT NOT NULL,
-        variant TEXT NOT NULL,
-        vary TEXT NOT NULL,
         status INTEGER NOT NULL,
         status_text TEXT NOT NULL,
         headers TEXT NOT NULL,
@@ -58,7 +56,7 @@ const SCHEMA: &[&str] = &["CREATE TABLE entries (
         stored_at INTEGER NOT NULL,
         expires_at INTEGER NOT NULL,
         last_used INTEGER NOT NULL,
-        UNIQUE (cache, url, variant)
+        UNIQUE (cache, url)
     );
     CREATE INDEX entries_recency ON entries (last_used);"];
 
@@ -167,55 +165,28 @@ fn check_url(url: &str) -> Result<(), CacheError> {
     }
 }
 
-/// The `Vary` header names of a response, lower case, sorted, unique.
-fn vary_names(headers: &[(String, String)]) -> Result<Vec<String>, CacheError> {
-    let mut names = Vec::new();
-    for (n, v) in headers {
-        if !n.eq_ignore_ascii_case("vary") {
-            continue;
-        }
-        if v.contains('*') {
-            return Err(CacheError::VaryStar);
-        }
-        names.extend(
-            v.split(',')
-                .map(|s| s.trim().to_ascii_lowercase())
-                .filter(|s| !s.is_empty()),
-        );
-    }
-    names.sort();
-    names.dedup();
-    Ok(names)
-}
-
-/// The request's values of the headers `names`: what picks a variant.
-fn variant(names: &[String], request: &[(String, String)]) -> String {
-    let values: Vec<serde_json::Value> = names
+/// `Vary: *` (alone or in a list) cannot be stored. Other `Vary` values are
+/// kept with the response but do not split the entry: Cloudflare's cache
+/// varies on a response's `Vary` only for headers a Cache Rule names, and
+/// a worker's Cache API calls have none.
+fn check_vary(headers: &[(String, String)]) -> Result<(), CacheError> {
+    let star = headers
         .iter()
-        .map(|n| {
-            let v = request
-                .iter()
-                .filter(|(k, _)| k.eq_ignore_ascii_case(n))
-                .map(|(_, v)| v.trim())
-                .collect::<Vec<_>>();
-            if v.is_empty() {
-                serde_json::Value::Null
-            } else {
-                serde_json::Value::String(v.join(", "))
-            }
-        })
-        .collect();
-    serde_json::Value::Array(values).to_string()
+        .any(|(n, v)| n.eq_ignore_ascii_case("vary") && v.contains('*'));
+    if star {
+        Err(CacheError::VaryStar)
+    } else {
+        Ok(())
+    }
 }
 
 struct Row {
     id: i64,
-    vary: String,
-    variant: String,
     status: u16,
     status_text: String,
     headers: String,
     body_file: Option<String>,
+    stored_at: u64,
     expires_at: u64,
     last_used: u64,
 }
@@ -300,7 +271,7 @@ impl CacheStore {
         if response.status == 206 {
             return Err(CacheError::PartialContent);
         }
-        let vary = vary_names(&response.headers)?;
+        check_vary(&response.headers)?;
         let now = self.clock.now_ms();
         let (ttl_ms, strip) = match policy::decide(response.status, &response.headers, now) {
             Decision::Store { ttl_ms, strip } => (ttl_ms, strip),
@@ -321,6 +292,12 @@ impl CacheStore {
             .filter(|(n, _)| !strip.contains(n) && n != "content-length" && n != "cf-cache-status")
             .collect();
         headers.push(("content-length".into(), body_len.to_string()));
+        // A cache adds the Date an origin left out (RFC 9110 6.6.1), so
+        // Age and Expires have a base.
+        if !headers.iter().any(|(n, _)| n == "date") {
+            let at = std::time::UNIX_EPOCH + std::time::Duration::from_millis(now);
+            headers.push(("date".into(), httpdate::fmt_http_date(at)));
+        }
         let headers_json = serde_json::to_string(&headers).unwrap_or_else(|_| "[]".into());
         let size = body_len + headers_json.len() as u64 + request.url.len() as u64;
 
@@ -337,12 +314,9 @@ impl CacheStore {
             Some(name)
         };
         let expires_at_ms = now.saturating_add(ttl_ms);
-        let variant = variant(&vary, request.headers);
         let committed = self.commit_put(
             &cache_key,
             request.url,
-            &variant,
-            &vary.join(","),
             (response.status, &response.status_text, &headers_json),
             body_file.as_deref(),
             (body_len, size, now, expires_at_ms),
@@ -366,8 +340,6 @@ impl CacheStore {
         &self,
         cache: &str,
         url: &str,
-        variant: &str,
-        vary: &str,
         (status, status_text, headers): (u16, &str, &str),
         body_file: Option<&str>,
         (body_len, size, now, expires_at): (u64, u64, u64, u64),
@@ -377,8 +349,8 @@ impl CacheStore {
         let mut unreferenced = Vec::new();
         let old: Option<(i64, Option<String>)> = tx
             .query_row(
-                "SELECT id, body_file FROM entries WHERE cache = ?1 AND url = ?2 AND variant = ?3",
-                params![cache, url, variant],
+                "SELECT id, body_file FROM entries WHERE cache = ?1 AND url = ?2",
+                params![cache, url],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()?;
@@ -414,14 +386,12 @@ impl CacheStore {
             }
         }
         tx.execute(
-            "INSERT INTO entries (cache, url, variant, vary, status, status_text, headers,
+            "INSERT INTO entries (cache, url, status, status_text, headers,
                 body_file, body_len, size, stored_at, expires_at, last_used)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?11)",
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?9)",
             params![
                 cache,
                 url,
-                variant,
-                vary,
                 status,
                 status_text,
                 headers,
@@ -437,37 +407,32 @@ impl CacheStore {
     }
 
     /// The live entry of `cache` that `request` selects, if any.
-    fn find(&self, cache: &str, request: &RequestKey<'_>) -> Result<Option<Row>, CacheError> {
-        let now = self.clock.now_ms();
+    fn find(
+        &self,
+        cache: &str,
+        request: &RequestKey<'_>,
+        now: u64,
+    ) -> Result<Option<Row>, CacheError> {
         let conn = self.lock();
         let mut stmt = conn.prepare_cached(
-            "SELECT id, vary, variant, status, status_text, headers, body_file, expires_at, last_used
+            "SELECT id, status, status_text, headers, body_file, stored_at, expires_at, last_used
              FROM entries WHERE cache = ?1 AND url = ?2",
         )?;
         let rows = stmt
             .query_map(params![cache, request.url], |r| {
                 Ok(Row {
                     id: r.get(0)?,
-                    vary: r.get(1)?,
-                    variant: r.get(2)?,
-                    status: r.get(3)?,
-                    status_text: r.get(4)?,
-                    headers: r.get(5)?,
-                    body_file: r.get(6)?,
-                    expires_at: r.get::<_, i64>(7)? as u64,
-                    last_used: r.get::<_, i64>(8)? as u64,
+                    status: r.get(1)?,
+                    status_text: r.get(2)?,
+                    headers: r.get(3)?,
+                    body_file: r.get(4)?,
+                    stored_at: r.get::<_, i64>(5)? as u64,
+                    expires_at: r.get::<_, i64>(6)? as u64,
+                    last_used: r.get::<_, i64>(7)? as u64,
                 })
             })?
             .collect::<Result<Vec<_>, _>>()?;
-        let found = rows.into_iter().find(|row| {
-            let names: Vec<String> = row
-                .vary
-                .split(',')
-                .filter(|s| !s.is_empty())
-                .map(str::to_string)
-                .collect();
-            row.expires_at > now && variant(&names, request.headers) == row.variant
-        });
+        let found = rows.into_iter().next().filter(|row| row.expires_at > now);
         if let Some(row) = &found
             && now.saturating_sub(row.last_used) >= RECENCY_GRANULARITY_MS
         {
@@ -492,7 +457,8 @@ impl CacheStore {
             return Ok(None);
         }
         check_url(request.url)?;
-        let Some(row) = self.find(&cache_key, request)? else {
+        let now = self.clock.now_ms();
+        let Some(row) = self.find(&cache_key, request, now)? else {
             return Ok(None);
         };
         let body = match &row.body_file {
@@ -512,6 +478,8 @@ impl CacheStore {
         let mut headers: Vec<(String, String)> =
             serde_json::from_str(&row.headers).unwrap_or_default();
         headers.push(("cf-cache-status".into(), "HIT".into()));
+        let age = now.saturating_sub(row.stored_at) / 1000;
+        headers.push(("age".into(), age.to_string()));
         Ok(Some(answer(
             CachedResponse {
                 status: row.status,
@@ -524,8 +492,8 @@ impl CacheStore {
         )))
     }
 
-    /// `cache.delete(request, {ignoreMethod})`: removes every variant of the
-    /// URL; `true` when a live one was there.
+    /// `cache.delete(request, {ignoreMethod})`: removes the URL's entry;
+    /// `true` when a live one was there.
     pub fn delete(
         &self,
         cache: CacheName<'_>,
@@ -599,7 +567,7 @@ fn answer(mut stored: CachedResponse, request: &[(String, String)], id: i64) -> 
                 "content-range",
                 format!("bytes */{len}"),
             );
-            set(&mut stored.headers, "content-length", "0".into());
+            stored.headers.retain(|(n, _)| n != "content-length");
             CachedResponse {
                 status: 416,
                 status_text: "Range Not Satisfiable".into(),

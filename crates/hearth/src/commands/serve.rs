@@ -503,6 +503,14 @@ pub fn worker_config(project: &Project) -> Result<(WorkerConfig, BindingThreads)
         );
     }
     worker.bindings = bindings;
+    worker.cache = Some(Arc::new(
+        hearth_cache::CacheStore::open(
+            &project.data_dir.cache(),
+            project.clock.clone(),
+            Default::default(),
+        )
+        .context("opening the Cache API store")?,
+    ));
     Ok((
         worker,
         BindingThreads {
