@@ -135,7 +135,11 @@ fn npm_packages_people_use_in_workers_run_under_hearth_serve() {
     );
     let installed = started.elapsed();
 
-    let main = Server::start("serve", &app.join("wrangler.jsonc"), &dir.path().join("data"));
+    let main = Server::start(
+        "serve",
+        &app.join("wrangler.jsonc"),
+        &dir.path().join("data"),
+    );
     let party = Server::start(
         "serve",
         &app.join("wrangler.party.jsonc"),
