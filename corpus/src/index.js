@@ -473,6 +473,37 @@ const checks = {
     return "sha256 test vector";
   },
 
+  async handlebars() {
+    const Handlebars = (await import("handlebars")).default;
+    Handlebars.registerHelper("upper", (s) => String(s).toUpperCase());
+    const template = Handlebars.compile("Hi {{upper name}}: {{#each items}}[{{this}}]{{/each}} {{raw}} {{{raw}}}");
+    expect(template({ name: "ann", items: [1, 2], raw: "<b>" }), "Hi ANN: [1][2] &lt;b&gt; <b>", "render");
+    return "compile (new Function), helpers, escaping";
+  },
+
+  async cheerio() {
+    const cheerio = await import("cheerio");
+    const $ = cheerio.load('<ul id="l"><li class="x">a</li><li>b</li></ul>');
+    expect($("li").map((i, el) => $(el).text()).get(), ["a", "b"], "select");
+    $("#l").append("<li>c</li>");
+    expect([$("li").length, $("li.x").text()], [3, "a"], "append");
+    return "load, select, append";
+  },
+
+  async "@sentry/cloudflare"(env, ctx, request) {
+    const Sentry = await import("@sentry/cloudflare");
+    let sent = null;
+    const handler = Sentry.withSentry(
+      () => ({ dsn: "https://public@o0.ingest.sentry.io/0", beforeSend(event) { sent = event; return null; } }),
+      { async fetch() { throw new Error("sentry boom"); } },
+    );
+    await rejects(handler.fetch(request, env, ctx), "handler throws");
+    for (let i = 0; i < 50 && sent === null; i++) await new Promise((r) => setTimeout(r, 1));
+    truthy(sent, "beforeSend saw the event");
+    expect(sent.exception.values[0].value, "sentry boom", "event");
+    return "withSentry reports a thrown error";
+  },
+
   async qs() {
     const qs = (await import("qs")).default;
     expect(qs.parse("a[b][c]=1&list[]=x&list[]=y"), { a: { b: { c: "1" } }, list: ["x", "y"] }, "parse");
