@@ -300,6 +300,14 @@ impl CacheStore {
         }
         let headers_json = serde_json::to_string(&headers).unwrap_or_else(|_| "[]".into());
         let size = body_len + headers_json.len() as u64 + request.url.len() as u64;
+        // The body fits, but with its key and headers the entry would not
+        // fit in the whole cache.
+        if size > self.limits.max_total_bytes {
+            return Ok(PutOutcome::NotStored(NotStored::TooLarge {
+                size,
+                limit: self.limits.max_total_bytes,
+            }));
+        }
 
         let body_file = if response.body.is_empty() {
             None

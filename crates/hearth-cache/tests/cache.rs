@@ -484,6 +484,19 @@ fn the_size_cap_evicts_expired_then_least_recently_used() {
         })
     );
     assert!(lookup(&s, "https://e.com/fifth").is_some());
+    // A body under the entry limit whose headers carry it past the whole
+    // cache is not stored either, and evicts nothing.
+    let before = s.usage().unwrap();
+    let fat = "h".repeat(3_000);
+    assert!(matches!(
+        put(
+            &s,
+            "https://e.com/fat",
+            response(200, &[("x-fat", fat.as_str())], "small")
+        ),
+        PutOutcome::NotStored(NotStored::TooLarge { limit: 3_000, .. })
+    ));
+    assert_eq!(s.usage().unwrap(), before);
 }
 
 #[test]
