@@ -10,7 +10,8 @@
 //! - an entry is keyed by cache and URL; `Vary` other than `*` is kept but
 //!   does not split entries, as on Cloudflare without a Cache Rule;
 //! - a match answers `cf-cache-status: HIT`, honours `If-None-Match` /
-//!   `If-Modified-Since` (304) and `Range` (206, 416);
+//!   `If-Modified-Since` (304) and, for a response stored with a
+//!   `Content-Length`, `Range` (206, 416);
 //! - expiry is read through the injected clock, so an expired entry is
 //!   never served;
 //! - the store is bounded: an entry over `max_entry_bytes` is not stored,
@@ -285,13 +286,19 @@ impl CacheStore {
                 limit,
             }));
         }
+        // A response given with a Content-Length is stored with the real
+        // one; one without (a stream of unknown length) is stored without,
+        // and then answers range requests with the whole body.
+        let known_length = policy::header(&response.headers, "content-length").is_some();
         let mut headers: Vec<(String, String)> = response
             .headers
             .into_iter()
             .map(|(n, v)| (n.to_ascii_lowercase(), v))
             .filter(|(n, _)| !strip.contains(n) && n != "content-length" && n != "cf-cache-status")
             .collect();
-        headers.push(("content-length".into(), body_len.to_string()));
+        if known_length {
+            headers.push(("content-length".into(), body_len.to_string()));
+        }
         // A cache adds the Date an origin left out (RFC 9110 6.6.1), so
         // Age and Expires have a base.
         if !headers.iter().any(|(n, _)| n == "date") {
@@ -559,7 +566,8 @@ fn answer(mut stored: CachedResponse, request: &[(String, String)], id: i64) -> 
     let Some(range) = policy::header(request, "range") else {
         return stored;
     };
-    if stored.status != 200 {
+    // Cloudflare answers a range from a cached response with a length.
+    if stored.status != 200 || policy::header(&stored.headers, "content-length").is_none() {
         return stored;
     }
     let len = stored.body.len() as u64;

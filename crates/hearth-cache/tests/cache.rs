@@ -32,11 +32,15 @@ fn with_headers<'a>(url: &'a str, headers: &'a [(String, String)]) -> RequestKey
     }
 }
 
+/// A response whose body length is known, as the runtime hands one over
+/// (with a Content-Length; the store writes the real one).
 fn response(status: u16, headers: &[(&str, &str)], body: &str) -> CachedResponse {
+    let mut headers = h(headers);
+    headers.push(("content-length".into(), "0".into()));
     CachedResponse {
         status,
         status_text: String::new(),
-        headers: h(headers),
+        headers,
         body: body.as_bytes().to_vec(),
     }
 }
@@ -395,6 +399,26 @@ fn range_requests_get_206_or_416() {
     assert!(text.contains("Content-Range: bytes 9-9/10\r\n\r\n9\r\n"));
     assert!(text.ends_with(&format!("--{boundary}--\r\n")));
     assert_eq!(ask("lines=1-2").status, 200);
+}
+
+#[test]
+fn a_body_of_unknown_length_is_stored_without_content_length_and_not_ranged() {
+    let (_d, _c, s) = store(CacheLimits::default());
+    let streamed = CachedResponse {
+        status: 200,
+        status_text: String::new(),
+        headers: h(&[("cache-control", "max-age=60")]),
+        body: b"0123456789".to_vec(),
+    };
+    put(&s, URL, streamed);
+    let req = h(&[("range", "bytes=0-1")]);
+    let hit = s
+        .lookup(CacheName::Default, &with_headers(URL, &req), false)
+        .unwrap()
+        .unwrap();
+    assert_eq!(hit.status, 200);
+    assert_eq!(hit.body, b"0123456789");
+    assert_eq!(header(&hit, "content-length"), None);
 }
 
 #[test]

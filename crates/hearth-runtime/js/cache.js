@@ -18,6 +18,28 @@
   }
 
   const headerPairs = (headers) => JSON.stringify([...headers]);
+  const webapi = globalThis.__hearth_webapi;
+
+  async function readAll(stream) {
+    const reader = stream.getReader();
+    const chunks = [];
+    let total = 0;
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      const bytes = typeof value === "string" ? new TextEncoder().encode(value)
+        : value instanceof ArrayBuffer ? new Uint8Array(value)
+        : ArrayBuffer.isView(value) ? new Uint8Array(value.buffer, value.byteOffset, value.byteLength)
+        : null;
+      if (bytes === null) throw new TypeError("This ReadableStream did not return bytes.");
+      chunks.push(bytes);
+      total += bytes.byteLength;
+    }
+    const out = new Uint8Array(total);
+    let at = 0;
+    for (const c of chunks) { out.set(c, at); at += c.byteLength; }
+    return out;
+  }
 
   function ignoreMethod(options) {
     return options !== undefined && options !== null && !!options.ignoreMethod;
@@ -53,12 +75,22 @@
       }
       // A 304 is discarded, as workerd does, without reading its body.
       if (response.status === 304) return undefined;
-      // Reading starts now, so the body is disturbed when put() returns.
-      const bodyRead = response.arrayBuffer();
-      const body = await bodyRead;
+      // The body is taken now, so it is disturbed when put() returns.
+      const [status, statusText, flat, kind, src] = webapi.responseParts(response);
+      const headers = [];
+      for (let i = 0; i < flat.length; i += 2) headers.push([flat[i], flat[i + 1]]);
+      // A body of known length is stored with its Content-Length (which
+      // range requests need); a stream without one is stored without, as
+      // workerd sends it to the cache chunked.
+      let body;
+      if (kind === 3) body = await readAll(src);
+      else body = src === null ? new Uint8Array(0) : typeof src === "string" ? new TextEncoder().encode(src) : src;
+      if (kind !== 3 && !headers.some(([n]) => n === "content-length")) {
+        headers.push(["content-length", String(body.byteLength)]);
+      }
       if (native === null) return undefined;
       native.put(this[kName], req.url, req.method, headerPairs(req.headers),
-        response.status, response.statusText, headerPairs(response.headers), body);
+        status, statusText, JSON.stringify(headers), body);
       return undefined;
     }
 
