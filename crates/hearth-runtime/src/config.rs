@@ -47,6 +47,8 @@ pub struct WorkerConfig {
     /// A Rust-native worker: requests run it instead of JavaScript, and no
     /// isolate is started (`main` is then only a label).
     pub native: Option<Arc<crate::native_worker::RustWorker>>,
+    /// The Cache API's store (`caches`); without one, `caches` stores nothing.
+    pub cache: Option<Arc<hearth_cache::CacheStore>>,
 }
 
 impl WorkerConfig {
@@ -67,6 +69,7 @@ impl WorkerConfig {
             workflows: None,
             services: Vec::new(),
             native: None,
+            cache: None,
         }
     }
 

@@ -35,6 +35,7 @@
 //! `env`). Binding adapters plug in through [`bindings::BindingAdapter`].
 
 pub mod bindings;
+mod cache;
 mod config;
 pub mod durable;
 mod error;

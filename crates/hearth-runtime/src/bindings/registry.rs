@@ -37,6 +37,7 @@ pub static KINDS: &[&dyn BindingKind] = &[
     &super::analytics::AnalyticsKind,
     &crate::services::ServiceKind,
     &super::assets::AssetsKind,
+    &crate::cache::CacheKind,
 ];
 
 /// One kind of binding (or trigger) and everything it brings.
