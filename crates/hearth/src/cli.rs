@@ -33,7 +33,7 @@ pub enum Command {
         #[command(subcommand)]
         command: D1Command,
     },
-    /// R2: objects.
+    /// R2: buckets, objects, and access keys of the S3 endpoint.
     R2 {
         #[command(subcommand)]
         command: R2Command,
@@ -180,6 +180,14 @@ pub struct ServeArgs {
     /// absent.
     #[arg(long = "geoip", value_name = "FILE")]
     pub geoip: Vec<PathBuf>,
+    /// Serve R2's S3-compatible API on this address (e.g. 127.0.0.1:9000),
+    /// over the same buckets the workers bind; keys from `hearth r2
+    /// credentials create`.
+    #[arg(long = "s3-listen", value_name = "ADDR")]
+    pub s3_listen: Option<String>,
+    /// Let the S3 endpoint create and serve buckets the configs do not declare.
+    #[arg(long = "s3-any-bucket", requires = "s3_listen")]
+    pub s3_any_bucket: bool,
 }
 
 /// Where the project is and where its data lives; shared by every command.
@@ -401,6 +409,104 @@ pub enum R2Command {
         #[command(subcommand)]
         command: R2ObjectCommand,
     },
+    /// Buckets: create, list, delete, info, CORS rules.
+    Bucket {
+        #[command(subcommand)]
+        command: R2BucketCommand,
+    },
+    /// Access keys of the S3 endpoint (`hearth serve --s3-listen`).
+    Credentials {
+        #[command(subcommand)]
+        command: R2CredentialsCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum R2BucketCommand {
+    /// Create a bucket (reachable over S3 with `serve --s3-any-bucket`, or
+    /// by a worker once declared in r2_buckets).
+    Create {
+        name: String,
+        #[command(flatten)]
+        project: ProjectArgs,
+    },
+    /// List the buckets: those the config declares and those created.
+    List {
+        #[command(flatten)]
+        project: ProjectArgs,
+    },
+    /// Delete an empty bucket the config does not declare.
+    Delete {
+        name: String,
+        #[command(flatten)]
+        project: ProjectArgs,
+    },
+    /// A bucket's object count, size and creation date.
+    Info {
+        name: String,
+        #[command(flatten)]
+        project: ProjectArgs,
+    },
+    /// CORS rules of the S3 endpoint for a bucket.
+    Cors {
+        #[command(subcommand)]
+        command: R2CorsCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum R2CorsCommand {
+    /// Set the rules from a JSON file (wrangler's `r2 bucket cors set` format).
+    #[command(visible_alias = "set")]
+    Put {
+        bucket: String,
+        #[arg(long)]
+        file: PathBuf,
+        #[command(flatten)]
+        project: ProjectArgs,
+    },
+    /// Print the rules.
+    #[command(visible_alias = "get")]
+    List {
+        bucket: String,
+        #[command(flatten)]
+        project: ProjectArgs,
+    },
+    /// Remove the rules.
+    Delete {
+        bucket: String,
+        #[command(flatten)]
+        project: ProjectArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum R2CredentialsCommand {
+    /// Create an access key; its secret is printed once and never again.
+    Create {
+        /// A name to recognise the key by.
+        #[arg(long, default_value = "")]
+        name: String,
+        /// Limit the key to this bucket (repeat for several; default: all).
+        #[arg(long = "bucket")]
+        buckets: Vec<String>,
+        /// Allow reads and listings only.
+        #[arg(long = "read-only")]
+        read_only: bool,
+        #[command(flatten)]
+        project: ProjectArgs,
+    },
+    /// List the access keys (never their secrets).
+    List {
+        #[command(flatten)]
+        project: ProjectArgs,
+    },
+    /// Revoke an access key; requests signed with it are refused at once.
+    Revoke {
+        access_key_id: String,
+        #[command(flatten)]
+        project: ProjectArgs,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -443,6 +549,17 @@ pub enum R2ObjectCommand {
     /// Delete `<bucket>/<key>`.
     Delete {
         object_path: String,
+        #[command(flatten)]
+        project: ProjectArgs,
+    },
+    /// List a bucket's keys.
+    List {
+        bucket: String,
+        #[arg(long)]
+        prefix: Option<String>,
+        /// Roll keys up to this delimiter (e.g. "/").
+        #[arg(long)]
+        delimiter: Option<String>,
         #[command(flatten)]
         project: ProjectArgs,
     },

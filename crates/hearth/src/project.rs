@@ -187,7 +187,7 @@ impl Project {
     pub fn r2_bucket(&self, bucket: &str) -> Result<R2Bucket> {
         let binding = self.r2_binding(bucket)?;
         let dir = self.data_dir.r2_bucket(binding.local_name());
-        R2Bucket::open(&dir, self.clock.clone(), R2Limits::default())
+        R2Bucket::open_shared(&dir, self.clock.clone(), R2Limits::default())
             .with_context(|| format!("opening R2 bucket {}", binding.local_name()))
     }
 }

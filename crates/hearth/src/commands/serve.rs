@@ -123,6 +123,12 @@ pub fn run_with(args: ServeArgs, watch: bool) -> Result<()> {
         .thread_name("hearth-http")
         .build()
         .context("starting the async runtime")?;
+    super::s3::start(
+        args.s3_listen.as_deref(),
+        args.s3_any_bucket,
+        &projects,
+        &runtime,
+    )?;
     runtime.block_on(async move {
         let server = hearth_http::Server::bind(options).await?;
         let mut watchers = Vec::new();
