@@ -650,6 +650,12 @@ impl R2Bucket {
         Ok(bucket)
     }
 
+    /// Whether both are the same handle (as [`R2Bucket::open_shared`] gives
+    /// for one directory).
+    pub fn same_handle(&self, other: &R2Bucket) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
     /// Unfinished multipart uploads whose key starts with `prefix`, by key
     /// then upload id, after the (key, upload id) position `after` (an
     /// empty upload id: after every upload of that key); at most `limit`.

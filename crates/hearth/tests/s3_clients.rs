@@ -269,7 +269,7 @@ fn large_multipart_upload_and_download_stream_with_bounded_memory() {
     let total: u64 = std::env::var("HEARTH_S3_STREAM_BYTES")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(1024 * 1024 * 1024);
+        .unwrap_or(256 * 1024 * 1024);
     let site = Site::new();
     let key = site.key();
     let (server, s3) = site.serve();
