@@ -168,7 +168,10 @@ pub fn run(args: &S3Args, command_line: &str) -> Result<()> {
     fs::create_dir_all(&raw_dir)?;
     let store = CredentialStore::open(&dir.join("s3.sqlite"), &dir.join("s3.key"), clock.clone())?;
     let made = store.create("bench", vec![], Access::ReadWrite)?;
-    let key = (made.info.access_key_id.clone(), made.secret_access_key.clone());
+    let key = (
+        made.info.access_key_id.clone(),
+        made.secret_access_key.clone(),
+    );
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -205,8 +208,17 @@ pub fn run(args: &S3Args, command_line: &str) -> Result<()> {
         let [s3, raw] = compare(
             &plan,
             &mut |i| {
-                let status = client.call("PUT", &format!("/{BUCKET}/o{}", i % objects), &body, &mut out)?;
-                ensure!(status == 200, "S3 PUT answered {status}: {}", String::from_utf8_lossy(&out));
+                let status = client.call(
+                    "PUT",
+                    &format!("/{BUCKET}/o{}", i % objects),
+                    &body,
+                    &mut out,
+                )?;
+                ensure!(
+                    status == 200,
+                    "S3 PUT answered {status}: {}",
+                    String::from_utf8_lossy(&out)
+                );
                 Ok(())
             },
             &mut |i| raw_put(&raw_dir, &format!("o{}", i % objects), &body, i),
@@ -221,8 +233,13 @@ pub fn run(args: &S3Args, command_line: &str) -> Result<()> {
         let [s3, raw] = compare(
             &plan,
             &mut |i| {
-                let status = client.call("GET", &format!("/{BUCKET}/o{}", i % objects), &[], &mut out)?;
-                ensure!(status == 200 && out.len() == size, "S3 GET answered {status}, {} bytes", out.len());
+                let status =
+                    client.call("GET", &format!("/{BUCKET}/o{}", i % objects), &[], &mut out)?;
+                ensure!(
+                    status == 200 && out.len() == size,
+                    "S3 GET answered {status}, {} bytes",
+                    out.len()
+                );
                 Ok(())
             },
             &mut |i| {
@@ -241,7 +258,13 @@ pub fn run(args: &S3Args, command_line: &str) -> Result<()> {
             spread: round_ratio_range(&s3, &raw),
         });
     }
-    let text = render(&machine, command_line, args, &rows, started.elapsed().as_secs());
+    let text = render(
+        &machine,
+        command_line,
+        args,
+        &rows,
+        started.elapsed().as_secs(),
+    );
     println!("{text}");
     if !args.no_write {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("S3-RESULTS.md");
@@ -262,7 +285,11 @@ fn render(m: &Machine, command: &str, args: &S3Args, rows: &[Row], secs: u64) ->
             r.commit,
             if r.dirty { " (dirty)" } else { "" }
         )),
-        if cfg!(debug_assertions) { "debug" } else { "release" }
+        if cfg!(debug_assertions) {
+            "debug"
+        } else {
+            "release"
+        }
     ));
     s.push_str(&format!(
         "- CPU: {}, {} logical CPUs\n- Memory: {}\n- Kernel: {}\n- Filesystem: {}\n- Load average at the start: {}\n\n",
@@ -280,7 +307,10 @@ fn render(m: &Machine, command: &str, args: &S3Args, rows: &[Row], secs: u64) ->
     ));
     s.push_str("| Case | S3 MB/s | Raw MB/s | S3/raw | S3 p50 | S3 p99 | Raw p50 | Raw p99 | S3/raw, middle half of rounds |\n|---|--:|--:|--:|--:|--:|--:|--:|--:|\n");
     for r in rows {
-        let (a, b) = (r.s3.mb_per_sec.unwrap_or(0.0), r.raw.mb_per_sec.unwrap_or(0.0));
+        let (a, b) = (
+            r.s3.mb_per_sec.unwrap_or(0.0),
+            r.raw.mb_per_sec.unwrap_or(0.0),
+        );
         s.push_str(&format!(
             "| {} | {a:.0} | {b:.0} | {:.2} | {} | {} | {} | {} | {} |\n",
             r.case,

@@ -323,7 +323,7 @@ fn authenticate(state: &State, req: &Req) -> Result<Auth, S3Error> {
         }
         let payload = match payload_hash {
             sigv4::UNSIGNED_PAYLOAD => Payload::Unsigned,
-            sigv4::STREAMING_PAYLOAD => Payload::Streaming {
+            sigv4::STREAMING_PAYLOAD | sigv4::STREAMING_PAYLOAD_TRAILER => Payload::Streaming {
                 key,
                 amz_date: amz_date.to_string(),
                 scope,
