@@ -217,6 +217,32 @@ pub struct ProjectArgs {
     /// place of the config's `main`.
     #[arg(skip)]
     pub script: Option<PathBuf>,
+    /// R2: age at which an unfinished multipart upload is aborted and its
+    /// parts removed, e.g. 7d, 12h, 90m, 3600s (default: 7d, R2's rule).
+    #[arg(long = "r2-multipart-expiry", value_name = "AGE", value_parser = parse_age)]
+    pub r2_multipart_expiry: Option<std::time::Duration>,
+}
+
+/// `7d`, `12h`, `90m`, `3600s` or bare seconds.
+fn parse_age(s: &str) -> Result<std::time::Duration, String> {
+    let (digits, unit) = match s.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((i, _)) => s.split_at(i),
+        None => (s, "s"),
+    };
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("{s:?} is not an age like 7d, 12h, 90m or 3600s"))?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n.saturating_mul(60),
+        "h" => n.saturating_mul(3600),
+        "d" => n.saturating_mul(86_400),
+        _ => return Err(format!("{s:?}: the unit must be s, m, h or d")),
+    };
+    if secs == 0 {
+        return Err("the age must be more than zero".into());
+    }
+    Ok(std::time::Duration::from_secs(secs))
 }
 
 /// Extensions of a positional argument that names the entry script rather
@@ -563,4 +589,21 @@ pub enum R2ObjectCommand {
         #[command(flatten)]
         project: ProjectArgs,
     },
+}
+
+#[cfg(test)]
+mod age_tests {
+    use super::parse_age;
+    use std::time::Duration;
+
+    #[test]
+    fn ages_in_each_unit() {
+        assert_eq!(parse_age("7d"), Ok(Duration::from_secs(7 * 86_400)));
+        assert_eq!(parse_age("12h"), Ok(Duration::from_secs(12 * 3600)));
+        assert_eq!(parse_age("90m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_age("3600"), Ok(Duration::from_secs(3600)));
+        assert!(parse_age("0d").unwrap_err().contains("more than zero"));
+        assert!(parse_age("7w").unwrap_err().contains("unit"));
+        assert!(parse_age("d").unwrap_err().contains("not an age"));
+    }
 }

@@ -16,6 +16,8 @@ pub struct Project {
     pub config: Config,
     pub data_dir: DataDir,
     pub clock: SharedClock,
+    /// R2's limits, with `--r2-multipart-expiry` applied.
+    pub r2_limits: R2Limits,
 }
 
 impl Project {
@@ -93,10 +95,15 @@ impl Project {
             Some(dir) => DataDir::new(dir),
             None => DataDir::beside_config(&user_dir),
         };
+        let mut r2_limits = R2Limits::default();
+        if let Some(age) = args.r2_multipart_expiry {
+            r2_limits.abort_multipart_uploads_after = age;
+        }
         Ok(Self {
             config,
             data_dir,
             clock: SystemClock::shared(),
+            r2_limits,
         })
     }
 
@@ -187,7 +194,7 @@ impl Project {
     pub fn r2_bucket(&self, bucket: &str) -> Result<R2Bucket> {
         let binding = self.r2_binding(bucket)?;
         let dir = self.data_dir.r2_bucket(binding.local_name());
-        R2Bucket::open_shared(&dir, self.clock.clone(), R2Limits::default())
+        R2Bucket::open_shared(&dir, self.clock.clone(), self.r2_limits.clone())
             .with_context(|| format!("opening R2 bucket {}", binding.local_name()))
     }
 }

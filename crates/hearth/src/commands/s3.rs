@@ -6,7 +6,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
-use hearth_r2::R2Limits;
 use hearth_s3::{Buckets, CredentialStore, S3Options, S3Server};
 
 use crate::project::Project;
@@ -27,7 +26,7 @@ pub fn buckets(projects: &[Project], any_bucket: bool) -> Buckets {
         declared,
         any_bucket,
         projects[0].clock.clone(),
-        R2Limits::default(),
+        projects[0].r2_limits.clone(),
     )
 }
 
