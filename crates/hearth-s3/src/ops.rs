@@ -550,6 +550,15 @@ fn stored_checksum(req: &Req) -> Result<Option<hearth_r2::R2ExpectedChecksum>, S
     Ok(None)
 }
 
+/// Bodies up to this size are read whole and sent in one piece; larger
+/// ones stream a few chunks ahead of the client.
+const WHOLE_BODY_BYTES: u64 = 1024 * 1024;
+
+enum Out {
+    Whole(Vec<u8>),
+    Stream(hearth_r2::R2Body),
+}
+
 async fn get_object(req: &Req, b: &R2Bucket, key: &str) -> Res {
     let head = req.method == Method::HEAD;
     let (im, inm, ims, ius) = (
@@ -575,7 +584,7 @@ async fn get_object(req: &Req, b: &R2Bucket, key: &str) -> Res {
     let found = blocking(move || {
         if head {
             let o = b2.head(&k2)?;
-            return Ok(o.map(|o| {
+            return Ok(o.map(|o| -> (R2Object, bool, Option<Out>) {
                 let passes = only_if
                     .as_ref()
                     .is_none_or(|c| c.passes(Some((&o.etag, o.uploaded))));
@@ -583,8 +592,19 @@ async fn get_object(req: &Req, b: &R2Bucket, key: &str) -> Res {
             }));
         }
         let options = R2GetOptions { only_if, range };
-        Ok(b2.get(&k2, &options)?.map(|g| match g {
-            R2GetResult::Body(body) => (body.object, true, Some(body.body)),
+        let Some(got) = b2.get(&k2, &options)? else {
+            return Ok(None);
+        };
+        Ok(Some(match got {
+            // A small body is read here in one go rather than streamed.
+            R2GetResult::Body(body) if body.body.remaining() <= WHOLE_BODY_BYTES => {
+                let bytes = body
+                    .body
+                    .bytes()
+                    .map_err(|e| internal(format!("reading {k2}: {e}")))?;
+                (body.object, true, Some(Out::Whole(bytes)))
+            }
+            R2GetResult::Body(body) => (body.object, true, Some(Out::Stream(body.body))),
             R2GetResult::PreconditionFailed(o) => (o, false, None),
         }))
     })
@@ -611,7 +631,8 @@ async fn get_object(req: &Req, b: &R2Bucket, key: &str) -> Res {
         return Ok(r);
     }
     let body = match reader {
-        Some(reader) => body::stream_reader(reader),
+        Some(Out::Stream(reader)) => body::stream_reader(reader),
+        Some(Out::Whole(bytes)) => crate::server::full(bytes),
         None => empty(),
     };
     let mut r = Response::new(body);
