@@ -354,3 +354,127 @@ fn large_multipart_upload_and_download_stream_with_bounded_memory() {
         "peak RSS {after_download} KiB is over {MAX_RSS_KIB} KiB"
     );
 }
+
+#[test]
+fn bucket_object_and_cors_verbs_work_on_the_data_the_endpoint_serves() {
+    let site = Site::new();
+    // Buckets: create (R2's naming rules), list, info, delete.
+    site.r2(&["bucket", "create", "made-by-cli"]);
+    let listed = site.r2(&["bucket", "list"]);
+    assert!(listed.contains("name:           files"), "{listed}");
+    assert!(listed.contains("name:           made-by-cli"), "{listed}");
+    let bad = Command::new(s3_support::hearth())
+        .args(["r2", "bucket", "create", "Bad_Name", "--config"])
+        .arg(site.config())
+        .arg("--data-dir")
+        .arg(site.data())
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("not valid"));
+
+    let file = site.dir.path().join("obj.txt");
+    std::fs::write(&file, b"0123456789").unwrap();
+    for key in ["a/1.txt", "a/2.txt", "b.txt"] {
+        site.r2(&[
+            "object",
+            "put",
+            &format!("files/{key}"),
+            "--file",
+            file.to_str().unwrap(),
+        ]);
+    }
+    let info = site.r2(&["bucket", "info", "files"]);
+    assert!(info.contains("object_count:          3"), "{info}");
+    assert!(info.contains("bucket_size:           30 bytes"), "{info}");
+    let list = site.r2(&["object", "list", "files", "--delimiter", "/"]);
+    let lines: Vec<&str> = list.lines().collect();
+    assert_eq!(lines.len(), 2, "{list}");
+    assert!(
+        lines[0].contains("PRE") && lines[0].ends_with("a/"),
+        "{list}"
+    );
+    assert!(
+        lines[1].ends_with("b.txt") && lines[1].contains("10"),
+        "{list}"
+    );
+    let list = site.r2(&["object", "list", "files", "--prefix", "a/"]);
+    assert_eq!(list.lines().count(), 2, "{list}");
+
+    // CORS in wrangler's format, answered by the running endpoint.
+    let cors = site.dir.path().join("cors.json");
+    std::fs::write(
+        &cors,
+        r#"{"rules":[{"allowed":{"origins":["https://app.example"],"methods":["GET","PUT"],"headers":["Content-Type"]},"exposeHeaders":["ETag"],"maxAgeSeconds":300}]}"#,
+    )
+    .unwrap();
+    site.r2(&[
+        "bucket",
+        "cors",
+        "put",
+        "files",
+        "--file",
+        cors.to_str().unwrap(),
+    ]);
+    assert!(
+        site.r2(&["bucket", "cors", "list", "files"])
+            .contains("https://app.example")
+    );
+    std::fs::write(
+        &cors,
+        r#"{"rules":[{"allowed":{"origins":["*"],"methods":["PATCH"]}}]}"#,
+    )
+    .unwrap();
+    let refused = Command::new(s3_support::hearth())
+        .args(["r2", "bucket", "cors", "put", "files", "--file"])
+        .arg(&cors)
+        .arg("--config")
+        .arg(site.config())
+        .arg("--data-dir")
+        .arg(site.data())
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("PATCH"));
+
+    let (server, s3) = site.serve();
+    let preflight = |origin: &str, method: &str| {
+        web_support::http(
+            &s3,
+            "OPTIONS",
+            "/files/a/1.txt",
+            &[
+                ("host", &s3),
+                ("origin", origin),
+                ("access-control-request-method", method),
+                ("access-control-request-headers", "content-type"),
+            ],
+            b"",
+        )
+    };
+    let ok = preflight("https://app.example", "PUT");
+    assert_eq!(ok.status, 200);
+    assert_eq!(
+        ok.header("access-control-allow-origin"),
+        Some("https://app.example")
+    );
+    assert_eq!(ok.header("access-control-max-age"), Some("300"));
+    assert_eq!(preflight("https://other.example", "PUT").status, 403);
+    assert_eq!(preflight("https://app.example", "DELETE").status, 403);
+    site.r2(&["bucket", "cors", "delete", "files"]);
+    assert_eq!(preflight("https://app.example", "PUT").status, 403);
+
+    // Deleting: a declared bucket never; a created one once empty.
+    let declared = Command::new(s3_support::hearth())
+        .args(["r2", "bucket", "delete", "files", "--config"])
+        .arg(site.config())
+        .arg("--data-dir")
+        .arg(site.data())
+        .output()
+        .unwrap();
+    assert!(!declared.status.success());
+    assert!(String::from_utf8_lossy(&declared.stderr).contains("declared"));
+    site.r2(&["bucket", "delete", "made-by-cli"]);
+    assert!(!site.r2(&["bucket", "list"]).contains("made-by-cli"));
+    drop(server);
+}
