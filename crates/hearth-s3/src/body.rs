@@ -19,6 +19,10 @@ use crate::sigv4::{self, SigningKey};
 pub const CHANNEL_CHUNKS: usize = 4;
 /// Bytes read from an object per chunk sent to the client.
 pub const READ_CHUNK: usize = 256 * 1024;
+/// Longest wait for the next piece of a request body, or for a client to
+/// take the next chunk of a response, before the transfer is abandoned: a
+/// stalled client holds neither a connection nor a blocking thread forever.
+pub const IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 /// Longest `aws-chunked` chunk header or trailer line.
 const MAX_CHUNK_LINE: usize = 4096;
 
@@ -39,7 +43,16 @@ where
     B::Error: std::fmt::Display,
 {
     loop {
-        match body.frame().await {
+        let Ok(frame) = tokio::time::timeout(IDLE_TIMEOUT, body.frame()).await else {
+            let _ = tx
+                .send(Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("no request body data for {} s", IDLE_TIMEOUT.as_secs()),
+                )))
+                .await;
+            return;
+        };
+        match frame {
             None => return,
             Some(Err(e)) => {
                 let _ = tx
@@ -524,6 +537,7 @@ impl<R: Read> Read for AwsChunkedReader<R> {
 /// chunks ahead of the client at most.
 pub fn stream_reader<R: Read + Send + 'static>(mut reader: R) -> crate::server::Body {
     let (tx, rx) = mpsc::channel::<io::Result<Bytes>>(CHANNEL_CHUNKS);
+    let runtime = tokio::runtime::Handle::current();
     tokio::task::spawn_blocking(move || {
         loop {
             let mut buf = vec![0u8; READ_CHUNK];
@@ -531,7 +545,12 @@ pub fn stream_reader<R: Read + Send + 'static>(mut reader: R) -> crate::server::
                 Ok(0) => return,
                 Ok(n) => {
                     buf.truncate(n);
-                    if tx.blocking_send(Ok(Bytes::from(buf))).is_err() {
+                    let sent = runtime.block_on(tokio::time::timeout(
+                        IDLE_TIMEOUT,
+                        tx.send(Ok(Bytes::from(buf))),
+                    ));
+                    // Gone, or not reading: stop, and free this thread.
+                    if !matches!(sent, Ok(Ok(()))) {
                         return;
                     }
                 }
