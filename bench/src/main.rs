@@ -4,10 +4,12 @@
 //!   statements and file operations it is built on.
 //! - `http`: the same worker scripts on Hearth, workerd, miniflare and a raw
 //!   hyper server, under the same wrk load.
+//! - `s3`: PUT/GET through the S3 endpoint against raw file writes/reads.
 
 mod http;
 mod machine;
 mod measure;
+mod s3;
 mod storage;
 
 use clap::{Parser, Subcommand};
@@ -27,6 +29,9 @@ enum Command {
     /// The same workers on Hearth, workerd, miniflare and raw hyper under
     /// wrk; writes bench/RESULTS.md. bench/run-http.sh installs the peers.
     Http(http::HttpArgs),
+    /// PUT/GET through the S3 endpoint against raw file writes and reads;
+    /// writes bench/S3-RESULTS.md.
+    S3(s3::S3Args),
     /// The raw hyper server the `http` benchmark measures (started by it).
     #[command(hide = true)]
     RawServer(http::RawArgs),
@@ -37,6 +42,7 @@ fn main() -> anyhow::Result<()> {
     match &cli.command {
         Command::Storage(args) => storage::run(args, &reproduce_command()),
         Command::Http(args) => http::run(args, &reproduce_command()),
+        Command::S3(args) => s3::run(args, &reproduce_command()),
         Command::RawServer(args) => http::serve_raw(args),
     }
 }

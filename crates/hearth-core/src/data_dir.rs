@@ -6,6 +6,8 @@
 //!   kv/<namespace id>.sqlite  one SQLite file per KV namespace
 //!   d1/<database name>.sqlite one SQLite file per D1 database
 //!   r2/<bucket name>/         one directory per R2 bucket (metadata + blobs)
+//!   s3.sqlite                 S3 endpoint access keys (secrets sealed) and CORS rules
+//!   s3.key                    the key sealing those secrets (mode 0600)
 //!   queues.sqlite             every queue's messages and leases, one file
 //!   cron.sqlite               last fired slot of every worker's cron triggers
 //!   workflows.sqlite          every Workflow's instances and step journal
@@ -73,6 +75,21 @@ impl DataDir {
 
     pub fn r2_bucket(&self, bucket_name: &str) -> PathBuf {
         self.root.join("r2").join(path_component(bucket_name))
+    }
+
+    /// Where buckets created by name (not declared in a config) live.
+    pub fn r2_buckets(&self) -> PathBuf {
+        self.root.join("r2")
+    }
+
+    /// The S3 endpoint's access keys and per-bucket CORS rules.
+    pub fn s3_credentials(&self) -> PathBuf {
+        self.root.join("s3.sqlite")
+    }
+
+    /// The key sealing the S3 secrets; readable by its owner only.
+    pub fn s3_key(&self) -> PathBuf {
+        self.root.join("s3.key")
     }
 
     /// One file for all queues, so moving a message to a dead-letter queue

@@ -404,6 +404,24 @@ pub struct R2UploadedPart {
     pub etag: String,
 }
 
+/// An unfinished multipart upload, as `list_multipart_uploads` gives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct R2UploadInfo {
+    pub key: String,
+    pub upload_id: String,
+    /// Milliseconds since the Unix epoch.
+    pub created: u64,
+}
+
+/// An uploaded part, as `list_parts` gives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct R2PartInfo {
+    pub part_number: u32,
+    /// Hex MD5 of the part's bytes.
+    pub etag: String,
+    pub size: u64,
+}
+
 /// One R2 bucket.
 #[derive(Clone)]
 pub struct R2Bucket {
@@ -598,6 +616,74 @@ impl R2Bucket {
 
     pub fn limits(&self) -> &R2Limits {
         &self.inner.limits
+    }
+
+    /// Like [`R2Bucket::open`], but returns the handle already open on the
+    /// same directory in this process, if any, so every user in the process
+    /// (a worker's binding, the S3 endpoint) shares one handle: one SQLite
+    /// connection, and one set of pins keeping files alive under readers.
+    /// The clock and limits of the first opener stay in force.
+    pub fn open_shared(
+        dir: impl AsRef<Path>,
+        clock: SharedClock,
+        limits: R2Limits,
+    ) -> Result<Self, R2Error> {
+        static OPEN: Mutex<Vec<(PathBuf, std::sync::Weak<Inner>)>> = Mutex::new(Vec::new());
+        let dir = dir.as_ref();
+        let fail = |reason: String| R2Error::Open {
+            path: dir.display().to_string(),
+            reason,
+        };
+        std::fs::create_dir_all(dir).map_err(|e| fail(e.to_string()))?;
+        let canonical = dir.canonicalize().map_err(|e| fail(e.to_string()))?;
+        let mut open = OPEN.lock().unwrap_or_else(|e| e.into_inner());
+        open.retain(|(_, w)| w.strong_count() > 0);
+        if let Some(inner) = open
+            .iter()
+            .find(|(p, _)| *p == canonical)
+            .and_then(|(_, w)| w.upgrade())
+        {
+            return Ok(Self { inner });
+        }
+        let bucket = Self::open(&canonical, clock, limits)?;
+        open.push((canonical, Arc::downgrade(&bucket.inner)));
+        Ok(bucket)
+    }
+
+    /// Whether both are the same handle (as [`R2Bucket::open_shared`] gives
+    /// for one directory).
+    pub fn same_handle(&self, other: &R2Bucket) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
+    /// Unfinished multipart uploads whose key starts with `prefix`, by key
+    /// then upload id, after the (key, upload id) position `after` (an
+    /// empty upload id: after every upload of that key); at most `limit`.
+    pub fn list_multipart_uploads(
+        &self,
+        prefix: &str,
+        after: Option<(&str, &str)>,
+        limit: usize,
+    ) -> Result<Vec<R2UploadInfo>, R2Error> {
+        const OP: &str = "listMultipartUploads";
+        let after = after.map(|(k, id)| {
+            // "After every upload of k": past the largest possible id.
+            if id.is_empty() {
+                (k, "\u{10FFFF}")
+            } else {
+                (k, id)
+            }
+        });
+        let rows = sqlite::uploads_in_progress(&self.db(), prefix, after, limit)
+            .map_err(R2Error::sql(OP))?;
+        Ok(rows
+            .into_iter()
+            .map(|(key, upload_id, created)| R2UploadInfo {
+                key,
+                upload_id,
+                created,
+            })
+            .collect())
     }
 
     fn db(&self) -> MutexGuard<'_, Connection> {
@@ -998,6 +1084,32 @@ impl R2MultipartUpload {
 
     pub fn upload_id(&self) -> &str {
         &self.upload_id
+    }
+
+    /// The parts uploaded so far, in part-number order, and when the upload
+    /// was created. `NoSuchUpload` unless the upload is in progress.
+    pub fn list_parts(&self) -> Result<(Vec<R2PartInfo>, u64), R2Error> {
+        const OP: &str = "listParts";
+        if !is_our_id(&self.upload_id) {
+            return Err(R2Error::NoSuchUpload { op: OP });
+        }
+        let conn = self.bucket.db();
+        self.in_progress(&conn, OP)?;
+        let created = sqlite::upload_created(&conn, &self.upload_id, &self.key)
+            .map_err(R2Error::sql(OP))?
+            .unwrap_or(0);
+        let parts = sqlite::parts_of(&conn, &self.upload_id).map_err(R2Error::sql(OP))?;
+        Ok((
+            parts
+                .into_iter()
+                .map(|p| R2PartInfo {
+                    part_number: p.part_number,
+                    etag: p.md5,
+                    size: p.size,
+                })
+                .collect(),
+            created,
+        ))
     }
 
     fn in_progress(&self, conn: &Connection, op: &'static str) -> Result<(), R2Error> {

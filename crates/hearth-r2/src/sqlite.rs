@@ -346,3 +346,49 @@ pub(crate) enum Bound {
     After(String),
     From(String),
 }
+
+/// Unfinished uploads whose key starts with `prefix`, after the
+/// (key, upload id) position `after`, by key then upload id: at most `limit`
+/// of (key, upload id, created ms).
+pub(crate) fn uploads_in_progress(
+    conn: &Connection,
+    prefix: &str,
+    after: Option<(&str, &str)>,
+    limit: usize,
+) -> rusqlite::Result<Vec<(String, String, u64)>> {
+    let (after_key, after_id) = after.unwrap_or(("", ""));
+    let mut stmt = conn.prepare_cached(
+        "SELECT key, upload_id, created FROM multipart_uploads
+         WHERE state = 0 AND substr(key, 1, length(?1)) = ?1
+           AND (key > ?2 OR (key = ?2 AND upload_id > ?3))
+         ORDER BY key, upload_id LIMIT ?4",
+    )?;
+    let rows = stmt.query_map(
+        params![
+            prefix,
+            after_key,
+            after_id,
+            i64::try_from(limit).unwrap_or(i64::MAX)
+        ],
+        |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, i64>(2)?.max(0) as u64,
+            ))
+        },
+    )?;
+    rows.collect()
+}
+
+/// When an upload was created, if it was created for this key.
+pub(crate) fn upload_created(
+    conn: &Connection,
+    upload_id: &str,
+    key: &str,
+) -> rusqlite::Result<Option<u64>> {
+    conn.prepare_cached("SELECT created FROM multipart_uploads WHERE upload_id = ?1 AND key = ?2")?
+        .query_row([upload_id, key], |r| r.get::<_, i64>(0))
+        .optional()
+        .map(|c| c.map(|c| c.max(0) as u64))
+}

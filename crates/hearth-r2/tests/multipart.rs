@@ -471,3 +471,113 @@ fn the_expirer_thread_aborts_by_the_buckets_clock_and_the_age_is_configurable() 
     assert!(files_in(f.path(), &dir).is_empty());
     drop(expirer);
 }
+
+#[test]
+fn uploads_and_parts_are_listed_until_finished() {
+    let f = open_with(small_parts());
+    let a = upload(&f, "b/one");
+    let b = upload(&f, "a/two");
+    let c = upload(&f, "b/one");
+    f.clock.advance_secs(1);
+    a.upload_part(2, &b"22222"[..]).unwrap();
+    a.upload_part(1, &b"11111"[..]).unwrap();
+    a.upload_part(2, &b"222"[..]).unwrap(); // replaces part 2
+    let (parts, created) = a.list_parts().unwrap();
+    assert_eq!(created, T0);
+    assert_eq!(
+        parts
+            .iter()
+            .map(|p| (p.part_number, p.size))
+            .collect::<Vec<_>>(),
+        [(1, 5), (2, 3)]
+    );
+    assert_eq!(
+        parts[1].etag,
+        hex::encode(<md5::Md5 as md5::Digest>::digest(b"222"))
+    );
+
+    let all = f.bucket.list_multipart_uploads("", None, 10).unwrap();
+    let mut want = vec![
+        ("a/two", b.upload_id().to_string()),
+        ("b/one", a.upload_id().to_string()),
+        ("b/one", c.upload_id().to_string()),
+    ];
+    want[1..].sort_by(|x, y| x.1.cmp(&y.1));
+    let got: Vec<_> = all
+        .iter()
+        .map(|u| (u.key.as_str(), u.upload_id.clone()))
+        .collect();
+    assert_eq!(got, want);
+    // Prefix, paging after a (key, id) position, and after a whole key.
+    assert_eq!(
+        f.bucket
+            .list_multipart_uploads("b/", None, 10)
+            .unwrap()
+            .len(),
+        2
+    );
+    let page = f.bucket.list_multipart_uploads("", None, 2).unwrap();
+    let rest = f
+        .bucket
+        .list_multipart_uploads("", Some((&page[1].key, &page[1].upload_id)), 10)
+        .unwrap();
+    assert_eq!(rest.len(), 1);
+    assert_eq!(rest[0].upload_id, want[2].1);
+    assert!(
+        f.bucket
+            .list_multipart_uploads("", Some(("b/one", "")), 10)
+            .unwrap()
+            .is_empty()
+    );
+
+    a.complete(&[
+        R2UploadedPart {
+            part_number: 1,
+            etag: parts[0].etag.clone(),
+        },
+        R2UploadedPart {
+            part_number: 2,
+            etag: parts[1].etag.clone(),
+        },
+    ])
+    .unwrap();
+    b.abort().unwrap();
+    assert!(matches!(a.list_parts(), Err(R2Error::NoSuchUpload { .. })));
+    assert!(matches!(b.list_parts(), Err(R2Error::NoSuchUpload { .. })));
+    let left = f.bucket.list_multipart_uploads("", None, 10).unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].upload_id, c.upload_id());
+}
+
+#[test]
+fn shared_handles_see_each_others_writes_and_pins() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = hearth_core::ManualClock::new(T0);
+    let one = R2Bucket::open_shared(dir.path(), clock.shared(), R2Limits::default()).unwrap();
+    let two =
+        R2Bucket::open_shared(dir.path().join("."), clock.shared(), R2Limits::default()).unwrap();
+    assert!(one.same_handle(&two));
+    let separate = R2Bucket::open(dir.path(), clock.shared(), R2Limits::default()).unwrap();
+    assert!(!one.same_handle(&separate));
+    drop(separate);
+    one.put("k", &b"from one"[..], &R2PutOptions::default())
+        .unwrap();
+    // A reader through one handle keeps its file while the other replaces it.
+    let reading = two
+        .get("k", &R2GetOptions::default())
+        .unwrap()
+        .unwrap()
+        .into_body()
+        .unwrap();
+    one.put("k", &b"replaced"[..], &R2PutOptions::default())
+        .unwrap();
+    assert_eq!(reading.body.text().unwrap(), "from one");
+    let now = two.get("k", &R2GetOptions::default()).unwrap().unwrap();
+    assert_eq!(now.into_body().unwrap().body.text().unwrap(), "replaced");
+    // Once every handle is gone, opening again makes a fresh one.
+    drop((one, two));
+    let three = R2Bucket::open_shared(dir.path(), clock.shared(), R2Limits::default()).unwrap();
+    let four = R2Bucket::open_shared(dir.path(), clock.shared(), R2Limits::default()).unwrap();
+    assert!(three.same_handle(&four));
+    assert!(three.head("k").unwrap().is_some());
+}

@@ -33,7 +33,7 @@ pub enum Command {
         #[command(subcommand)]
         command: D1Command,
     },
-    /// R2: objects.
+    /// R2: buckets, objects, and access keys of the S3 endpoint.
     R2 {
         #[command(subcommand)]
         command: R2Command,
@@ -180,6 +180,14 @@ pub struct ServeArgs {
     /// absent.
     #[arg(long = "geoip", value_name = "FILE")]
     pub geoip: Vec<PathBuf>,
+    /// Serve R2's S3-compatible API on this address (e.g. 127.0.0.1:9000),
+    /// over the same buckets the workers bind; keys from `hearth r2
+    /// credentials create`.
+    #[arg(long = "s3-listen", value_name = "ADDR")]
+    pub s3_listen: Option<String>,
+    /// Let the S3 endpoint create and serve buckets the configs do not declare.
+    #[arg(long = "s3-any-bucket", requires = "s3_listen")]
+    pub s3_any_bucket: bool,
 }
 
 /// Where the project is and where its data lives; shared by every command.
@@ -209,6 +217,32 @@ pub struct ProjectArgs {
     /// place of the config's `main`.
     #[arg(skip)]
     pub script: Option<PathBuf>,
+    /// R2: age at which an unfinished multipart upload is aborted and its
+    /// parts removed, e.g. 7d, 12h, 90m, 3600s (default: 7d, R2's rule).
+    #[arg(long = "r2-multipart-expiry", value_name = "AGE", value_parser = parse_age)]
+    pub r2_multipart_expiry: Option<std::time::Duration>,
+}
+
+/// `7d`, `12h`, `90m`, `3600s` or bare seconds.
+fn parse_age(s: &str) -> Result<std::time::Duration, String> {
+    let (digits, unit) = match s.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((i, _)) => s.split_at(i),
+        None => (s, "s"),
+    };
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("{s:?} is not an age like 7d, 12h, 90m or 3600s"))?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n.saturating_mul(60),
+        "h" => n.saturating_mul(3600),
+        "d" => n.saturating_mul(86_400),
+        _ => return Err(format!("{s:?}: the unit must be s, m, h or d")),
+    };
+    if secs == 0 {
+        return Err("the age must be more than zero".into());
+    }
+    Ok(std::time::Duration::from_secs(secs))
 }
 
 /// Extensions of a positional argument that names the entry script rather
@@ -401,6 +435,104 @@ pub enum R2Command {
         #[command(subcommand)]
         command: R2ObjectCommand,
     },
+    /// Buckets: create, list, delete, info, CORS rules.
+    Bucket {
+        #[command(subcommand)]
+        command: R2BucketCommand,
+    },
+    /// Access keys of the S3 endpoint (`hearth serve --s3-listen`).
+    Credentials {
+        #[command(subcommand)]
+        command: R2CredentialsCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum R2BucketCommand {
+    /// Create a bucket (reachable over S3 with `serve --s3-any-bucket`, or
+    /// by a worker once declared in r2_buckets).
+    Create {
+        name: String,
+        #[command(flatten)]
+        project: ProjectArgs,
+    },
+    /// List the buckets: those the config declares and those created.
+    List {
+        #[command(flatten)]
+        project: ProjectArgs,
+    },
+    /// Delete an empty bucket the config does not declare.
+    Delete {
+        name: String,
+        #[command(flatten)]
+        project: ProjectArgs,
+    },
+    /// A bucket's object count, size and creation date.
+    Info {
+        name: String,
+        #[command(flatten)]
+        project: ProjectArgs,
+    },
+    /// CORS rules of the S3 endpoint for a bucket.
+    Cors {
+        #[command(subcommand)]
+        command: R2CorsCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum R2CorsCommand {
+    /// Set the rules from a JSON file (wrangler's `r2 bucket cors set` format).
+    #[command(visible_alias = "set")]
+    Put {
+        bucket: String,
+        #[arg(long)]
+        file: PathBuf,
+        #[command(flatten)]
+        project: ProjectArgs,
+    },
+    /// Print the rules.
+    #[command(visible_alias = "get")]
+    List {
+        bucket: String,
+        #[command(flatten)]
+        project: ProjectArgs,
+    },
+    /// Remove the rules.
+    Delete {
+        bucket: String,
+        #[command(flatten)]
+        project: ProjectArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum R2CredentialsCommand {
+    /// Create an access key; its secret is printed once and never again.
+    Create {
+        /// A name to recognise the key by.
+        #[arg(long, default_value = "")]
+        name: String,
+        /// Limit the key to this bucket (repeat for several; default: all).
+        #[arg(long = "bucket")]
+        buckets: Vec<String>,
+        /// Allow reads and listings only.
+        #[arg(long = "read-only")]
+        read_only: bool,
+        #[command(flatten)]
+        project: ProjectArgs,
+    },
+    /// List the access keys (never their secrets).
+    List {
+        #[command(flatten)]
+        project: ProjectArgs,
+    },
+    /// Revoke an access key; requests signed with it are refused at once.
+    Revoke {
+        access_key_id: String,
+        #[command(flatten)]
+        project: ProjectArgs,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -446,6 +578,34 @@ pub enum R2ObjectCommand {
         #[command(flatten)]
         project: ProjectArgs,
     },
+    /// List a bucket's keys.
+    List {
+        bucket: String,
+        #[arg(long)]
+        prefix: Option<String>,
+        /// Roll keys up to this delimiter (e.g. "/").
+        #[arg(long)]
+        delimiter: Option<String>,
+        #[command(flatten)]
+        project: ProjectArgs,
+    },
+}
+
+#[cfg(test)]
+mod age_tests {
+    use super::parse_age;
+    use std::time::Duration;
+
+    #[test]
+    fn ages_in_each_unit() {
+        assert_eq!(parse_age("7d"), Ok(Duration::from_secs(7 * 86_400)));
+        assert_eq!(parse_age("12h"), Ok(Duration::from_secs(12 * 3600)));
+        assert_eq!(parse_age("90m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_age("3600"), Ok(Duration::from_secs(3600)));
+        assert!(parse_age("0d").unwrap_err().contains("more than zero"));
+        assert!(parse_age("7w").unwrap_err().contains("unit"));
+        assert!(parse_age("d").unwrap_err().contains("not an age"));
+    }
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use hearth_config::{Config, D1DatabaseBinding, LoadOptions, R2BucketBinding};
 use hearth_core::{DataDir, SharedClock, SystemClock};
 use hearth_d1::D1Database;
 use hearth_kv::KvNamespace;
-use hearth_r2::R2Bucket;
+use hearth_r2::{R2Bucket, R2Limits};
 
 use crate::cli::{KvTarget, ProjectArgs};
 
@@ -16,6 +16,8 @@ pub struct Project {
     pub config: Config,
     pub data_dir: DataDir,
     pub clock: SharedClock,
+    /// R2's limits, with `--r2-multipart-expiry` applied.
+    pub r2_limits: R2Limits,
 }
 
 impl Project {
@@ -93,10 +95,15 @@ impl Project {
             Some(dir) => DataDir::new(dir),
             None => DataDir::beside_config(&user_dir),
         };
+        let mut r2_limits = R2Limits::default();
+        if let Some(age) = args.r2_multipart_expiry {
+            r2_limits.abort_multipart_uploads_after = age;
+        }
         Ok(Self {
             config,
             data_dir,
             clock: SystemClock::shared(),
+            r2_limits,
         })
     }
 
@@ -185,6 +192,7 @@ impl Project {
             &self.data_dir,
             binding.local_name(),
             self.clock.clone(),
+            self.r2_limits.clone(),
         )
         .with_context(|| format!("opening R2 bucket {}", binding.local_name()))
     }

@@ -96,6 +96,9 @@ pub struct KindSettings {
     /// How long a Workflow run may go silent before another runner takes
     /// it over; `None` keeps the engine's default.
     pub workflow_lease_ms: Option<u64>,
+    /// R2's limits (`--r2-multipart-expiry` sets when abandoned multipart
+    /// uploads are aborted).
+    pub r2_limits: hearth_r2::R2Limits,
 }
 
 /// What a kind opens with.

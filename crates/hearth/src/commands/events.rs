@@ -57,8 +57,11 @@ async fn stop_all(running: &mut Vec<TaskHandle>) {
 pub const WORKFLOW_LEASE_ENV: &str = "HEARTH_WORKFLOW_LEASE_MS";
 
 /// The settings every binding kind reads, from the process environment.
-pub fn kind_settings() -> Result<KindSettings> {
-    let mut settings = KindSettings::default();
+pub fn kind_settings(project: &Project) -> Result<KindSettings> {
+    let mut settings = KindSettings {
+        r2_limits: project.r2_limits.clone(),
+        ..KindSettings::default()
+    };
     if let Ok(v) = std::env::var(WORKFLOW_LEASE_ENV) {
         settings.workflow_lease_ms = Some(v.parse().map_err(|_| {
             anyhow::anyhow!("{WORKFLOW_LEASE_ENV}={v:?} is not a number of milliseconds")
@@ -69,7 +72,7 @@ pub fn kind_settings() -> Result<KindSettings> {
 
 /// Opens `<data>/workflows.sqlite` for the CLI, as `serve` does.
 pub fn open_workflows(project: &Project) -> Result<WorkflowEngine> {
-    let settings = kind_settings()?;
+    let settings = kind_settings(project)?;
     Ok(open_engine(
         &project.data_dir,
         project.clock.clone(),

@@ -5,6 +5,7 @@ pub mod events;
 pub mod kv;
 pub mod queues;
 pub mod r2;
+pub mod s3;
 pub mod serve;
 pub mod workflows;
 

@@ -77,7 +77,7 @@ pub fn run_with(args: ServeArgs, watch: bool) -> Result<()> {
         workers,
         &projects[0].clock,
         &services,
-        &super::events::kind_settings()?,
+        &super::events::kind_settings(&projects[0])?,
     )?;
     // Every worker is served alike; the first also takes the requests no
     // worker's routes match.
@@ -112,6 +112,12 @@ pub fn run_with(args: ServeArgs, watch: bool) -> Result<()> {
         .thread_name("hearth-http")
         .build()
         .context("starting the async runtime")?;
+    super::s3::start(
+        args.s3_listen.as_deref(),
+        args.s3_any_bucket,
+        &projects,
+        &runtime,
+    )?;
     runtime.block_on(async move {
         let server = hearth_http::Server::bind(options).await?;
         let mut watchers = Vec::new();

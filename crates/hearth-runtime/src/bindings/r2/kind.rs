@@ -16,13 +16,15 @@ const EXPIRE_UPLOADS_EVERY: Duration = Duration::from_secs(60 * 60);
 
 pub struct R2Kind;
 
-/// Opens the bucket `name` of `data_dir`, as the server and the CLI see it.
+/// Opens the bucket `name` of `data_dir`, as the server, the S3 endpoint
+/// and the CLI see it: one handle per bucket directory in the process.
 pub fn open_bucket(
     data_dir: &DataDir,
     name: &str,
     clock: SharedClock,
+    limits: R2Limits,
 ) -> Result<R2Bucket, R2Error> {
-    R2Bucket::open(data_dir.r2_bucket(name), clock, R2Limits::default())
+    R2Bucket::open_shared(data_dir.r2_bucket(name), clock, limits)
 }
 
 impl BindingKind for R2Kind {
@@ -42,8 +44,13 @@ impl BindingKind for R2Kind {
         for bucket in &cx.config.r2_buckets {
             let at = |e: &dyn std::fmt::Display| cx.error(self.section(), &bucket.binding, e);
             let dir = cx.data_dir.r2_bucket(bucket.local_name());
-            let r2 = open_bucket(cx.data_dir, bucket.local_name(), cx.clock.clone())
-                .map_err(|e| at(&format!("opening {}: {e}", dir.display())))?;
+            let r2 = open_bucket(
+                cx.data_dir,
+                bucket.local_name(),
+                cx.clock.clone(),
+                cx.settings.r2_limits.clone(),
+            )
+            .map_err(|e| at(&format!("opening {}: {e}", dir.display())))?;
             let expirer = r2
                 .spawn_upload_expirer(EXPIRE_UPLOADS_EVERY)
                 .map_err(|e| at(&e))?;
