@@ -147,6 +147,45 @@
   };
   define("console", console);
 
+  // ---- async context (node:async_hooks' AsyncLocalStorage) -------------------
+  // `frame` is the current context: a Map from each AsyncLocalStorage to its
+  // store, or undefined. Module code puts it back after each `await` (the
+  // loader rewrites awaits to call `r`, see modules/async_context.rs);
+  // `.then()` callbacks and timers run in the frame current when they were
+  // registered. Nothing is wrapped until a context is first entered, and
+  // the host clears the frame after each turn of the event loop.
+  let frame;
+  let contextOn = false;
+  function inFrame(fn, f) {
+    return function () {
+      const prev = frame;
+      frame = f;
+      try { return fn.apply(this, arguments); } finally { frame = prev; }
+    };
+  }
+  function enableContext() {
+    if (contextOn) return;
+    contextOn = true;
+    host.asyncContextOn();
+    const then = G.Promise.prototype.then;
+    Object.defineProperty(G.Promise.prototype, "then", {
+      value: function then_(onFulfilled, onRejected) {
+        const f = frame;
+        return then.call(this,
+          typeof onFulfilled === "function" ? inFrame(onFulfilled, f) : onFulfilled,
+          typeof onRejected === "function" ? inFrame(onRejected, f) : onRejected);
+      },
+      writable: true, configurable: true, enumerable: false,
+    });
+  }
+  define("__hearth_ac", Object.freeze({
+    c: () => frame,
+    r: (f, value) => { frame = f; return value; },
+    enable: enableContext,
+    bind: (fn) => (contextOn ? inFrame(fn, frame) : fn),
+  }));
+  function resetContext() { frame = undefined; }
+
   // ---- timers --------------------------------------------------------------
   // Callbacks live here; the host only keeps deadlines and calls fireTimer.
   const timers = new Map();
@@ -161,6 +200,7 @@
     }
     const id = nextTimerId++;
     const delay = toDelay(ms);
+    if (contextOn) fn = inFrame(fn, frame);
     timers.set(id, { fn, args, repeat, delay });
     host.timerStart(id, delay);
     return id;
@@ -646,5 +686,5 @@
 
   Object.defineProperty(G, Symbol.for("hearth.cloudflare:workers"), { value: cloudflareWorkers });
 
-  return { dispatch, wsDeliver, setEnv, setHandler, fireTimer, fetchDone, fetchFailed, fetchChunk, fetchEnd, streamReady, bodyChunk, endIo, cloudflareWorkers };
+  return { dispatch, wsDeliver, setEnv, setHandler, fireTimer, fetchDone, fetchFailed, fetchChunk, fetchEnd, streamReady, bodyChunk, endIo, resetContext, cloudflareWorkers };
 })

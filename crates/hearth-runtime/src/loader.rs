@@ -85,12 +85,12 @@ pub(crate) fn main_source(
     } else {
         String::new()
     };
-    let resolver = ModuleResolver::with_loaded_files(root, loaded.clone()).map_err(|source| {
-        StartError::Read {
+    let resolver = ModuleResolver::with_loaded_files(root, loaded.clone())
+        .map_err(|source| StartError::Read {
             path: root.display().to_string(),
             source,
-        }
-    })?;
+        })?
+        .with_node_compat(node_compat(config));
     match module_source(&resolver, loaded, name) {
         // A hashbang must stay first; the prelude then opens line 2.
         Ok(s) => Ok(
@@ -235,6 +235,13 @@ fn module_source(
         }
         _ => text(bytes)?,
     };
+    // AsyncLocalStorage (nodejs_compat) follows the context across awaits.
+    if resolver.node_compat().enabled
+        && !matches!(ext.as_str(), "json" | "txt" | "html" | "sql" | "bin")
+        && let Some(instrumented) = crate::modules::async_context::instrument(&source)
+    {
+        return Ok(instrumented);
+    }
     Ok(source)
 }
 

@@ -165,6 +165,7 @@ fn new_host(
         owner: Cell::new(0),
         cpu,
         out_of_memory: Cell::new(false),
+        async_context: Cell::new(false),
         origin: Instant::now(),
         unhandled: RefCell::new(Vec::new()),
         durable: durable::IsolateDurable::new(config.durable_objects.clone()),
@@ -271,6 +272,7 @@ fn evaluate<'js>(
         stream_ready: Persistent::save(ctx, get("streamReady")?),
         body_chunk: Persistent::save(ctx, get("bodyChunk")?),
         end_io: Persistent::save(ctx, get("endIo")?),
+        reset_context: Persistent::save(ctx, get("resetContext")?),
         events,
         durable: durable_api,
     };

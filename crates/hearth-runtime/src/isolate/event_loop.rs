@@ -80,6 +80,12 @@ impl Isolate {
                 }
             }
             self.drain_jobs(&ctx);
+            if self.host.async_context.get()
+                && let Ok(reset) = self.api.reset_context.clone().restore(&ctx)
+            {
+                // Nothing runs between turns: no context is current.
+                let _ = reset.call::<_, ()>(());
+            }
         });
         self.slice_end();
     }

@@ -150,6 +150,9 @@ pub(super) struct Host {
     pub(super) owner: Cell<u64>,
     pub(super) cpu: Rc<Cpu>,
     pub(super) out_of_memory: Cell<bool>,
+    /// A worker entered an AsyncLocalStorage context: the frame is cleared
+    /// after each turn of the event loop.
+    pub(super) async_context: Cell<bool>,
     pub(super) origin: Instant,
     /// Promises rejected with no handler yet. A handler may still be attached
     /// before the microtask queue drains (streams do this routinely), so they

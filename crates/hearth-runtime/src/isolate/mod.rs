@@ -194,6 +194,7 @@ struct Api {
     stream_ready: Persistent<Function<'static>>,
     body_chunk: Persistent<Function<'static>>,
     end_io: Persistent<Function<'static>>,
+    reset_context: Persistent<Function<'static>>,
     events: crate::events::EventApi,
     durable: durable::JsApi,
 }

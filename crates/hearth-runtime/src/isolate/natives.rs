@@ -67,6 +67,12 @@ impl HostNatives {
         self.host.origin.elapsed().as_millis() as f64
     }
 
+    /// The first AsyncLocalStorage context was entered.
+    #[qjs(rename = "asyncContextOn")]
+    fn async_context_on(&self) {
+        self.host.async_context.set(true);
+    }
+
     #[qjs(rename = "timerStart")]
     fn timer_start(&self, id: f64, delay: f64) {
         let h = &self.host;

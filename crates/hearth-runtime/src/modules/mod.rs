@@ -10,6 +10,7 @@
 //! rules ([`node`]); without the flag, importing one fails with an error
 //! naming the module and the flag.
 
+pub mod async_context;
 pub mod cjs;
 pub mod node;
 mod resolve;

@@ -56,6 +56,7 @@ impl NodeCompat {
 const MODULES: &[(&str, &str)] = &[
     ("assert", include_str!("node/assert.js")),
     ("assert/strict", include_str!("node/assert_strict.js")),
+    ("async_hooks", include_str!("node/async_hooks.js")),
     ("buffer", include_str!("node/buffer.js")),
     ("crypto", include_str!("node/crypto.js")),
     (

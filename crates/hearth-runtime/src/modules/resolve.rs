@@ -279,6 +279,11 @@ impl ModuleResolver {
         self
     }
 
+    /// Which parts of Node.js compatibility the worker has.
+    pub fn node_compat(&self) -> NodeCompat {
+        self.node
+    }
+
     pub fn root(&self) -> &Path {
         &self.root
     }
