@@ -400,3 +400,8 @@ async fn async_local_storage_does_not_leak_between_requests() {
     assert_eq!(get(&pool, "/").await, "undefined");
     stop(pool);
 }
+
+#[tokio::test]
+async fn zlib() {
+    run_checks("zlib.js", 35).await;
+}

@@ -33,6 +33,8 @@ ObjectDefineProperty(global, "__hearth_webapi", {
       rsaVerify: native.rsaVerify,
       rsaGenerate: native.rsaGenerate,
     }),
+    // Stateful deflate/inflate/gzip/brotli codecs for node:zlib.
+    zlibCodec: native.zlibCodec,
   }),
   writable: false, enumerable: false, configurable: false,
 });

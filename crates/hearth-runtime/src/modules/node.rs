@@ -79,6 +79,7 @@ const MODULES: &[(&str, &str)] = &[
     ("url", include_str!("node/url.js")),
     ("util", include_str!("node/util.js")),
     ("util/types", include_str!("node/util_types.js")),
+    ("zlib", include_str!("node/zlib.js")),
 ];
 
 /// The globals Wrangler's Node.js support gives a worker: `Buffer`,
