@@ -186,6 +186,16 @@
   }));
   function resetContext() { frame = undefined; }
 
+  // ---- node:fs's hooks: the request running, the bundle, request ends --------
+  const requestEndHooks = [];
+  define("__hearth_io", Object.freeze({
+    requestId: () => host.requestId(),
+    tmpUsed: () => host.tmpUsed(),
+    bundleFiles: () => host.bundleFiles(),
+    bundleRead: (name) => host.bundleRead(name),
+    onRequestEnd: (fn) => { requestEndHooks.push(fn); },
+  }));
+
   // ---- timers --------------------------------------------------------------
   // Callbacks live here; the host only keeps deadlines and calls fireTimer.
   const timers = new Map();
@@ -221,6 +231,7 @@
   function endIo(timerIds, rids) {
     for (const id of timerIds) timers.delete(id);
     for (const rid of rids) {
+      for (const hook of requestEndHooks) hook(rid);
       const h = requestBodies.get(rid);
       if (h === undefined) continue;
       requestBodies.delete(rid);

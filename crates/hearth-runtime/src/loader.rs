@@ -294,7 +294,7 @@ fn reexported_names(
         Ok(crate::modules::Resolved::File(target)) => target,
         // A Node.js built-in passed on: its named exports.
         Ok(crate::modules::Resolved::Builtin(b)) => {
-            return node::source(&b, "{}")
+            return node::source(&b, "{}", resolver.node_compat())
                 .and_then(|src| cjs::esm_export_names(&src))
                 .unwrap_or_default();
         }
@@ -355,7 +355,7 @@ impl Loader for FileLoader {
             return Module::declare(ctx.clone(), name, CLOUDFLARE_WORKFLOWS_SOURCE);
         }
         if (name.starts_with("node:") || name == node::GLOBALS_MODULE)
-            && let Some(source) = node::source(name, &self.process_env)
+            && let Some(source) = node::source(name, &self.process_env, self.resolver.node_compat())
         {
             return Module::declare(ctx.clone(), name, source);
         }

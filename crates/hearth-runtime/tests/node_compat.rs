@@ -95,16 +95,23 @@ fn stop(pool: IsolatePool) {
 /// Runs the checks in `tests/node_compat/<file>` under `nodejs_compat` with
 /// a current date, and fails with every mismatch it reports.
 async fn run_checks(file: &str, min_checks: u64) {
+    run_checks_with(file, min_checks, &[]).await;
+}
+
+/// [`run_checks`] with more files in the project.
+async fn run_checks_with(file: &str, min_checks: u64, extra: &[(&str, &str)]) {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/node_compat")
         .join(file);
     let checks = std::fs::read_to_string(&path).unwrap();
     let main = format!("{checks}\n{HARNESS}");
-    let dir = project(&[("index.js", &main)]);
+    let mut files = vec![("index.js", main.as_str())];
+    files.extend_from_slice(extra);
+    let dir = project(&files);
     let pool = IsolatePool::start(config(
         dir.path(),
         "index.js",
-        "2025-06-01",
+        "2025-09-01",
         &["nodejs_compat"],
     ))
     .unwrap_or_else(|e| panic!("{file}: {e}"));
@@ -404,4 +411,70 @@ async fn async_local_storage_does_not_leak_between_requests() {
 #[tokio::test]
 async fn zlib() {
     run_checks("zlib.js", 35).await;
+}
+
+#[tokio::test]
+async fn fs() {
+    run_checks_with(
+        "fs.js",
+        40,
+        &[
+            ("data/config.json", r#"{ "value": 42 }"#),
+            ("secret.txt", "never imported"),
+            (
+                "uses.js",
+                "import config from './data/config.json';\nexport default config;\n",
+            ),
+        ],
+    )
+    .await;
+}
+
+/// Each request has its own /tmp, emptied when it ends; node:fs needs
+/// compatibility date 2025-09-01 or the enable flag.
+#[tokio::test]
+async fn fs_tmp_is_per_request_and_fs_follows_its_flags() {
+    let dir = project(&[(
+        "index.js",
+        "import { writeFileSync, readdirSync } from 'node:fs';\n\
+         export default { async fetch(req) {\n\
+           const before = readdirSync('/tmp');\n\
+           writeFileSync('/tmp/' + new URL(req.url).pathname.slice(1), 'x');\n\
+           await new Promise((r) => setTimeout(r, 5));\n\
+           return new Response(JSON.stringify([before, readdirSync('/tmp')]));\n\
+         } };\n",
+    )]);
+    let pool = IsolatePool::start(config(
+        dir.path(),
+        "index.js",
+        "2025-09-01",
+        &["nodejs_compat"],
+    ))
+    .unwrap();
+    let (a, b) = tokio::join!(get(&pool, "/a"), get(&pool, "/b"));
+    assert_eq!(a, r#"[[],["a"]]"#);
+    assert_eq!(b, r#"[[],["b"]]"#);
+    assert_eq!(get(&pool, "/c").await, r#"[[],["c"]]"#);
+    stop(pool);
+    let pool = IsolatePool::start(config(
+        dir.path(),
+        "index.js",
+        "2024-06-01",
+        &["nodejs_compat", "enable_nodejs_fs_module"],
+    ))
+    .unwrap();
+    assert_eq!(get(&pool, "/d").await, r#"[[],["d"]]"#);
+    stop(pool);
+    let err = start_err(dir.path(), "index.js", "2025-08-31", &["nodejs_compat"]);
+    assert!(
+        err.contains("node:fs needs compatibility date 2025-09-01 or later, or the \"enable_nodejs_fs_module\" flag"),
+        "{err}"
+    );
+    let err = start_err(
+        dir.path(),
+        "index.js",
+        "2025-09-01",
+        &["nodejs_compat", "disable_nodejs_fs_module"],
+    );
+    assert!(err.contains("No such module \"node:fs\""), "{err}");
 }

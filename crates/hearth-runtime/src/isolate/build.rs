@@ -57,7 +57,13 @@ impl Isolate {
         runtime.set_loader(resolver, loader);
 
         let (events_tx, events_rx) = mpsc::unbounded_channel();
-        let host = Rc::new(new_host(&config, stats, events_tx, cpu.clone())?);
+        let host = Rc::new(new_host(
+            &config,
+            &main.root,
+            stats,
+            events_tx,
+            cpu.clone(),
+        )?);
         track_rejections(&runtime, &host);
 
         // Time spent building counts against a start-up budget equal to the
@@ -139,6 +145,7 @@ fn resolve_main(config: &WorkerConfig) -> Result<MainModule, StartError> {
 
 fn new_host(
     config: &Arc<WorkerConfig>,
+    root: &Path,
     stats: Arc<IsolateStats>,
     events: mpsc::UnboundedSender<HostEvent>,
     cpu: Rc<Cpu>,
@@ -166,6 +173,8 @@ fn new_host(
         cpu,
         out_of_memory: Cell::new(false),
         async_context: Cell::new(false),
+        module_root: root.to_path_buf(),
+        tmp_requests: RefCell::new(HashSet::new()),
         origin: Instant::now(),
         unhandled: RefCell::new(Vec::new()),
         durable: durable::IsolateDurable::new(config.durable_objects.clone()),

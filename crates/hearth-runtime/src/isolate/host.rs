@@ -153,6 +153,11 @@ pub(super) struct Host {
     /// A worker entered an AsyncLocalStorage context: the frame is cleared
     /// after each turn of the event loop.
     pub(super) async_context: Cell<bool>,
+    /// The worker's module root: node:fs's /bundle lists what was loaded
+    /// from under it.
+    pub(super) module_root: std::path::PathBuf,
+    /// Requests whose node:fs /tmp holds files, dropped when they end.
+    pub(super) tmp_requests: RefCell<HashSet<u64>>,
     pub(super) origin: Instant,
     /// Promises rejected with no handler yet. A handler may still be attached
     /// before the microtask queue drains (streams do this routinely), so they
@@ -200,6 +205,9 @@ impl Host {
             let (timers, fetches) = (slot.set_timers, slot.subrequests > 0);
             // A body the worker did not read is not read further: the
             // front stops taking it from the client.
+            if self.tmp_requests.borrow_mut().remove(&rid) {
+                self.ended_requests.borrow_mut().push(rid);
+            }
             if self.streamed_bodies.borrow_mut().remove(&rid) {
                 self.request_bodies.borrow_mut().remove(&rid);
                 self.ended_requests.borrow_mut().push(rid);

@@ -67,6 +67,56 @@ impl HostNatives {
         self.host.origin.elapsed().as_millis() as f64
     }
 
+    /// The request JS runs for now (0 outside any), for node:fs's /tmp.
+    #[qjs(rename = "requestId")]
+    fn request_id(&self) -> f64 {
+        self.host.owner.get() as f64
+    }
+
+    /// The current request put files in node:fs's /tmp: they are dropped
+    /// (through `endIo`) when it ends.
+    #[qjs(rename = "tmpUsed")]
+    fn tmp_used(&self) {
+        let owner = self.host.owner.get();
+        if owner != 0 {
+            self.host.tmp_requests.borrow_mut().insert(owner);
+        }
+    }
+
+    /// The files loaded from the module root so far (node:fs's /bundle),
+    /// as `/`-separated paths relative to it.
+    #[qjs(rename = "bundleFiles")]
+    fn bundle_files(&self) -> Vec<String> {
+        let root = &self.host.module_root;
+        self.host
+            .config
+            .loaded_files
+            .paths()
+            .iter()
+            .filter_map(|p| p.strip_prefix(root).ok())
+            .map(|rel| {
+                rel.components()
+                    .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                    .collect::<Vec<_>>()
+                    .join("/")
+            })
+            .collect()
+    }
+
+    /// The bytes of bundle file `name` (one `bundleFiles` lists), or null.
+    #[qjs(rename = "bundleRead")]
+    fn bundle_read<'js>(&self, ctx: Ctx<'js>, name: String) -> rquickjs::Result<Value<'js>> {
+        let path = self.host.module_root.join(&name);
+        let listed = self.host.config.loaded_files.paths().contains(&path);
+        if !listed || name.split('/').any(|c| c == ".." || c.is_empty()) {
+            return Ok(Value::new_null(ctx));
+        }
+        match std::fs::read(&path) {
+            Ok(bytes) => Ok(rquickjs::TypedArray::<u8>::new(ctx, bytes)?.into_value()),
+            Err(_) => Ok(Value::new_null(ctx)),
+        }
+    }
+
     /// The first AsyncLocalStorage context was entered.
     #[qjs(rename = "asyncContextOn")]
     fn async_context_on(&self) {

@@ -183,6 +183,11 @@ pub enum ResolveError {
         available: String,
     },
     #[error(
+        "No such module \"node:{module}\" imported from {importer}: node:fs needs compatibility date {date} or later, or the \"enable_nodejs_fs_module\" flag (and no \"disable_nodejs_fs_module\")",
+        date = node::FS_DATE
+    )]
+    NodeFsOff { module: String, importer: String },
+    #[error(
         "No such module \"{module}\" imported from {importer}: import Node.js built-ins as \"node:{module}\" (bare names need nodejs_compat_v2, implied by nodejs_compat from compatibility date {date})",
         date = node::V2_DATE
     )]
@@ -212,7 +217,8 @@ impl ResolveError {
             ResolveError::OutsideRoot { .. } => "ERR_MODULE_OUTSIDE_ROOT",
             ResolveError::NodeBuiltin { .. }
             | ResolveError::NodeNotImplemented { .. }
-            | ResolveError::NodePrefixRequired { .. } => "ERR_UNKNOWN_BUILTIN_MODULE",
+            | ResolveError::NodePrefixRequired { .. }
+            | ResolveError::NodeFsOff { .. } => "ERR_UNKNOWN_BUILTIN_MODULE",
             ResolveError::UnsupportedScheme { .. } => "ERR_UNSUPPORTED_ESM_URL_SCHEME",
             ResolveError::InvalidTsConfig { .. } => "ERR_INVALID_TSCONFIG",
         }
@@ -311,7 +317,7 @@ impl ModuleResolver {
             return self.node_builtin(module, importer);
         }
         if self.node.v2 && node::is_implemented(specifier) {
-            return Ok(Resolved::Builtin(format!("node:{specifier}")));
+            return self.node_builtin(specifier, importer);
         }
         let importer_dir = self.importer_dir(importer);
         if specifier.starts_with("./")
@@ -357,6 +363,12 @@ impl ModuleResolver {
     fn node_builtin(&self, module: &str, importer: &str) -> Result<Resolved, ResolveError> {
         if !self.node.enabled {
             return Err(ResolveError::NodeBuiltin {
+                module: module.to_string(),
+                importer: importer.to_string(),
+            });
+        }
+        if (module == "fs" || module == "fs/promises") && !self.node.fs {
+            return Err(ResolveError::NodeFsOff {
                 module: module.to_string(),
                 importer: importer.to_string(),
             });
