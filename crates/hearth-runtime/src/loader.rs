@@ -15,8 +15,8 @@ use crate::error::StartError;
 use crate::modules::node::{self, NodeCompat};
 use crate::modules::typescript::{self, SourceError};
 use crate::modules::{
-    CLOUDFLARE_WORKERS, CLOUDFLARE_WORKFLOWS, ImportKind, LoadedFiles, ModuleResolver,
-    ResolveError, cjs,
+    CLOUDFLARE_SOCKETS, CLOUDFLARE_WORKERS, CLOUDFLARE_WORKFLOWS, ImportKind, LoadedFiles,
+    ModuleResolver, ResolveError, cjs,
 };
 
 pub(crate) use crate::modules::module_name;
@@ -29,6 +29,12 @@ export const WorkflowEntrypoint = cw.WorkflowEntrypoint;
 export const RpcTarget = cw.RpcTarget;
 export const env = cw.env;
 export default { DurableObject, WorkerEntrypoint, WorkflowEntrypoint, RpcTarget, env };
+";
+
+/// `connect()` lives in the prelude, next to the natives it calls.
+const CLOUDFLARE_SOCKETS_SOURCE: &str = "\
+export const connect = globalThis[Symbol.for('hearth.sockets.connect')];
+export default { connect };
 ";
 
 /// A step callback throws this to fail its step at once, without retries.
@@ -353,6 +359,9 @@ impl Loader for FileLoader {
         }
         if name == CLOUDFLARE_WORKFLOWS {
             return Module::declare(ctx.clone(), name, CLOUDFLARE_WORKFLOWS_SOURCE);
+        }
+        if name == CLOUDFLARE_SOCKETS {
+            return Module::declare(ctx.clone(), name, CLOUDFLARE_SOCKETS_SOURCE);
         }
         if (name.starts_with("node:") || name == node::GLOBALS_MODULE)
             && let Some(source) = node::source(name, &self.process_env, self.resolver.node_compat())

@@ -175,6 +175,8 @@ fn new_host(
         async_context: Cell::new(false),
         module_root: root.to_path_buf(),
         tmp_requests: RefCell::new(HashSet::new()),
+        tcp: RefCell::new(HashMap::new()),
+        tls: Arc::new(fetch::tls_config(&config.extra_root_certs).map_err(StartError::Engine)?),
         origin: Instant::now(),
         unhandled: RefCell::new(Vec::new()),
         durable: durable::IsolateDurable::new(config.durable_objects.clone()),
@@ -282,6 +284,7 @@ fn evaluate<'js>(
         body_chunk: Persistent::save(ctx, get("bodyChunk")?),
         end_io: Persistent::save(ctx, get("endIo")?),
         reset_context: Persistent::save(ctx, get("resetContext")?),
+        tcp_event: Persistent::save(ctx, get("tcpEvent")?),
         events,
         durable: durable_api,
     };

@@ -158,6 +158,10 @@ pub(super) struct Host {
     pub(super) module_root: std::path::PathBuf,
     /// Requests whose node:fs /tmp holds files, dropped when they end.
     pub(super) tmp_requests: RefCell<HashSet<u64>>,
+    /// Open outbound TCP sockets.
+    pub(super) tcp: RefCell<HashMap<u64, super::tcp::TcpHandle>>,
+    /// TLS settings for sockets (the same roots as fetch).
+    pub(super) tls: Arc<rustls::ClientConfig>,
     pub(super) origin: Instant,
     /// Promises rejected with no handler yet. A handler may still be attached
     /// before the microtask queue drains (streams do this routinely), so they
@@ -205,6 +209,7 @@ impl Host {
             let (timers, fetches) = (slot.set_timers, slot.subrequests > 0);
             // A body the worker did not read is not read further: the
             // front stops taking it from the client.
+            self.close_sockets_of(rid);
             if self.tmp_requests.borrow_mut().remove(&rid) {
                 self.ended_requests.borrow_mut().push(rid);
             }

@@ -117,6 +117,59 @@ impl HostNatives {
         }
     }
 
+    /// `connect()`: opens socket `id`; throws why it may not.
+    #[qjs(rename = "tcpConnect")]
+    fn tcp_connect<'js>(
+        &self,
+        ctx: Ctx<'js>,
+        id: f64,
+        hostname: String,
+        port: f64,
+        tls: bool,
+    ) -> rquickjs::Result<()> {
+        let port = if (1.0..=65535.0).contains(&port) {
+            port as u16
+        } else {
+            0
+        };
+        super::tcp::check(&self.host, port)
+            .map_err(|m| rquickjs::Exception::throw_message(&ctx, &m))?;
+        super::tcp::start(&self.host, id as u64, hostname, port, tls);
+        Ok(())
+    }
+
+    /// Sends bytes on socket `id`; a `written` event follows.
+    #[qjs(rename = "tcpWrite")]
+    fn tcp_write<'js>(&self, ctx: Ctx<'js>, id: f64, data: Value<'js>) -> rquickjs::Result<bool> {
+        let bytes = Bytes::from(value_to_bytes(&data)?);
+        Ok(self.tcp_cmd(id, super::tcp::TcpCmd::Write(bytes), &ctx))
+    }
+
+    #[qjs(rename = "tcpShutdown")]
+    fn tcp_shutdown<'js>(&self, ctx: Ctx<'js>, id: f64) -> bool {
+        self.tcp_cmd(id, super::tcp::TcpCmd::ShutdownWrite, &ctx)
+    }
+
+    #[qjs(rename = "tcpClose")]
+    fn tcp_close<'js>(&self, ctx: Ctx<'js>, id: f64) -> bool {
+        self.tcp_cmd(id, super::tcp::TcpCmd::Close, &ctx)
+    }
+
+    #[qjs(rename = "tcpStartTls")]
+    fn tcp_start_tls<'js>(&self, ctx: Ctx<'js>, id: f64, name: String) -> bool {
+        self.tcp_cmd(id, super::tcp::TcpCmd::StartTls(name), &ctx)
+    }
+
+    /// The worker reads a socket: let it read further ahead.
+    #[qjs(rename = "tcpPull")]
+    fn tcp_pull(&self, id: f64) {
+        if let Some(h) = self.host.tcp.borrow().get(&(id as u64))
+            && h.credits.available_permits() == 0
+        {
+            h.credits.add_permits(1);
+        }
+    }
+
     /// The first AsyncLocalStorage context was entered.
     #[qjs(rename = "asyncContextOn")]
     fn async_context_on(&self) {
@@ -413,6 +466,17 @@ impl HostNatives {
             && credits.available_permits() == 0
         {
             credits.add_permits(1);
+        }
+    }
+}
+
+impl HostNatives {
+    /// Queues a command for socket `id`; false if it is gone or busy (the
+    /// JS side sends one command at a time).
+    fn tcp_cmd(&self, id: f64, cmd: super::tcp::TcpCmd, _ctx: &Ctx<'_>) -> bool {
+        match self.host.tcp.borrow().get(&(id as u64)) {
+            Some(h) => h.cmds.try_send(cmd).is_ok(),
+            None => false,
         }
     }
 }

@@ -76,6 +76,7 @@ const MODULES: &[(&str, &str)] = &[
     ("events", include_str!("node/events.js")),
     ("fs", include_str!("node/fs.js")),
     ("fs/promises", include_str!("node/fs_promises.js")),
+    ("net", include_str!("node/net.js")),
     ("path", include_str!("node/path.js")),
     ("path/posix", include_str!("node/path_posix.js")),
     // Not Windows rules: path.win32 is the POSIX module here.

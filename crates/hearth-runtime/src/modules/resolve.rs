@@ -19,7 +19,7 @@ use serde_json::{Map, Value};
 
 use super::node::{self, NodeCompat};
 use super::tsconfig::{TsConfig, TsConfigError};
-use super::{CLOUDFLARE_WORKERS, CLOUDFLARE_WORKFLOWS, LoadedFiles};
+use super::{CLOUDFLARE_SOCKETS, CLOUDFLARE_WORKERS, CLOUDFLARE_WORKFLOWS, LoadedFiles};
 
 /// The `exports`/`imports` conditions honoured for `import`, in the set
 /// Wrangler bundles Workers with. Keys of a conditional object are tried in
@@ -307,7 +307,10 @@ impl ModuleResolver {
             importer,
             kind,
         };
-        if specifier == CLOUDFLARE_WORKERS || specifier == CLOUDFLARE_WORKFLOWS {
+        if specifier == CLOUDFLARE_WORKERS
+            || specifier == CLOUDFLARE_WORKFLOWS
+            || specifier == CLOUDFLARE_SOCKETS
+        {
             return Ok(Resolved::Builtin(specifier.to_string()));
         }
         if specifier == node::GLOBALS_MODULE && self.node.v2 {
