@@ -212,3 +212,133 @@ async fn refused_forbidden_and_too_many_connections_fail_clearly() {
     pool.shutdown();
     pool.join();
 }
+
+/// A self-signed certificate for 127.0.0.1: (certificate DER, key DER).
+fn self_signed() -> (Vec<u8>, Vec<u8>) {
+    let key = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
+    (key.cert.der().to_vec(), key.signing_key.serialize_der())
+}
+
+/// A server that upper-cases over TLS; with `starttls` it first answers a
+/// plain `STARTTLS\n` with `OK\n`, then does the handshake on the same
+/// connection (as Postgres does after its SSLRequest).
+async fn tls_server(cert: Vec<u8>, key: Vec<u8>, starttls: bool) -> u16 {
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![rustls::pki_types::CertificateDer::from(cert)],
+            rustls::pki_types::PrivateKeyDer::Pkcs8(key.into()),
+        )
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                if starttls {
+                    let mut line = [0u8; 9];
+                    if conn.read_exact(&mut line).await.is_err() || &line != b"STARTTLS\n" {
+                        return;
+                    }
+                    if conn.write_all(b"OK\n").await.is_err() {
+                        return;
+                    }
+                }
+                let Ok(mut tls) = acceptor.accept(conn).await else {
+                    return;
+                };
+                let mut buf = [0u8; 1024];
+                while let Ok(n) = tls.read(&mut buf).await {
+                    if n == 0 || tls.write_all(&buf[..n].to_ascii_uppercase()).await.is_err() {
+                        return;
+                    }
+                    let _ = tls.flush().await;
+                }
+            });
+        }
+    });
+    port
+}
+
+const TLS_WORKER: &str = r#"
+import { connect } from 'cloudflare:sockets';
+
+async function roundTrip(socket, text, want = text.length) {
+  const writer = socket.writable.getWriter();
+  await writer.write(new TextEncoder().encode(text));
+  writer.releaseLock();
+  const reader = socket.readable.getReader();
+  let got = '';
+  while (got.length < want) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    got += new TextDecoder().decode(value);
+  }
+  reader.releaseLock();
+  return got;
+}
+
+export default {
+  async fetch(req) {
+    const url = new URL(req.url);
+    const port = Number(url.searchParams.get('port'));
+    try {
+      if (url.pathname === '/tls') {
+        const socket = connect({ hostname: '127.0.0.1', port }, { secureTransport: 'on' });
+        await socket.opened;
+        const got = await roundTrip(socket, 'secret');
+        await socket.close();
+        return new Response(got);
+      }
+      if (url.pathname === '/starttls') {
+        const plain = connect({ hostname: '127.0.0.1', port }, { secureTransport: 'starttls' });
+        const ok = await roundTrip(plain, 'STARTTLS\n', 3);
+        const secure = plain.startTls();
+        await secure.opened;
+        const got = await roundTrip(secure, 'upgraded');
+        await secure.close();
+        return new Response(JSON.stringify([ok, got, secure.upgraded]));
+      }
+      if (url.pathname === '/untrusted') {
+        const socket = connect({ hostname: '127.0.0.1', port }, { secureTransport: 'on' });
+        return new Response(await socket.opened.then(() => 'opened', (e) => e.message));
+      }
+    } catch (e) {
+      return new Response('threw: ' + e.stack, { status: 500 });
+    }
+    return new Response('no route', { status: 404 });
+  },
+};
+"#;
+
+#[tokio::test]
+async fn tls_and_starttls_with_a_trusted_certificate() {
+    let (cert, key) = self_signed();
+    let tls_port = tls_server(cert.clone(), key.clone(), false).await;
+    let starttls_port = tls_server(cert.clone(), key, true).await;
+    let dir = project(TLS_WORKER);
+    let mut trusted = config(dir.path(), &[]);
+    trusted.extra_root_certs.push(cert);
+    let pool = IsolatePool::start(trusted).unwrap();
+    assert_eq!(get(&pool, &format!("/tls?port={tls_port}")).await, "SECRET");
+    assert_eq!(
+        get(&pool, &format!("/starttls?port={starttls_port}")).await,
+        r#"["OK\n","UPGRADED",true]"#
+    );
+    pool.shutdown();
+    pool.join();
+    // Without the certificate among the roots the handshake fails.
+    let pool = IsolatePool::start(config(dir.path(), &[])).unwrap();
+    let body = get(&pool, &format!("/untrusted?port={tls_port}")).await;
+    assert!(
+        body.starts_with("TLS handshake with 127.0.0.1 failed"),
+        "{body}"
+    );
+    pool.shutdown();
+    pool.join();
+}
