@@ -15,8 +15,8 @@ use crate::error::StartError;
 use crate::modules::node::{self, NodeCompat};
 use crate::modules::typescript::{self, SourceError};
 use crate::modules::{
-    CLOUDFLARE_SOCKETS, CLOUDFLARE_WORKERS, CLOUDFLARE_WORKFLOWS, ImportKind, LoadedFiles,
-    ModuleResolver, ResolveError, cjs,
+    CLOUDFLARE_NODE, CLOUDFLARE_SOCKETS, CLOUDFLARE_WORKERS, CLOUDFLARE_WORKFLOWS, ImportKind,
+    LoadedFiles, ModuleResolver, ResolveError, cjs,
 };
 
 pub(crate) use crate::modules::module_name;
@@ -35,6 +35,13 @@ export default { DurableObject, WorkerEntrypoint, WorkflowEntrypoint, RpcTarget,
 const CLOUDFLARE_SOCKETS_SOURCE: &str = "\
 export const connect = globalThis[Symbol.for('hearth.sockets.connect')];
 export default { connect };
+";
+
+/// `httpServerHandler` serves a worker's requests with a node:http server.
+const CLOUDFLARE_NODE_SOURCE: &str = "\
+import 'node:http';
+export const httpServerHandler = globalThis[Symbol.for('hearth.node.httpServerHandler')];
+export default { httpServerHandler };
 ";
 
 /// A step callback throws this to fail its step at once, without retries.
@@ -359,6 +366,9 @@ impl Loader for FileLoader {
         }
         if name == CLOUDFLARE_WORKFLOWS {
             return Module::declare(ctx.clone(), name, CLOUDFLARE_WORKFLOWS_SOURCE);
+        }
+        if name == CLOUDFLARE_NODE {
+            return Module::declare(ctx.clone(), name, CLOUDFLARE_NODE_SOURCE);
         }
         if name == CLOUDFLARE_SOCKETS {
             return Module::declare(ctx.clone(), name, CLOUDFLARE_SOCKETS_SOURCE);

@@ -32,6 +32,8 @@ pub use resolve::{
 pub const CLOUDFLARE_WORKERS: &str = "cloudflare:workers";
 /// The built-in module exporting Workflows' `NonRetryableError`.
 pub const CLOUDFLARE_WORKFLOWS: &str = "cloudflare:workflows";
+/// The built-in module with `httpServerHandler` (needs nodejs_compat).
+pub const CLOUDFLARE_NODE: &str = "cloudflare:node";
 /// The built-in module with `connect()` for outbound TCP sockets.
 pub const CLOUDFLARE_SOCKETS: &str = "cloudflare:sockets";
 

@@ -76,6 +76,8 @@ const MODULES: &[(&str, &str)] = &[
     ("events", include_str!("node/events.js")),
     ("fs", include_str!("node/fs.js")),
     ("fs/promises", include_str!("node/fs_promises.js")),
+    ("http", include_str!("node/http.js")),
+    ("https", include_str!("node/https.js")),
     ("net", include_str!("node/net.js")),
     ("path", include_str!("node/path.js")),
     ("path/posix", include_str!("node/path_posix.js")),

@@ -19,7 +19,9 @@ use serde_json::{Map, Value};
 
 use super::node::{self, NodeCompat};
 use super::tsconfig::{TsConfig, TsConfigError};
-use super::{CLOUDFLARE_SOCKETS, CLOUDFLARE_WORKERS, CLOUDFLARE_WORKFLOWS, LoadedFiles};
+use super::{
+    CLOUDFLARE_NODE, CLOUDFLARE_SOCKETS, CLOUDFLARE_WORKERS, CLOUDFLARE_WORKFLOWS, LoadedFiles,
+};
 
 /// The `exports`/`imports` conditions honoured for `import`, in the set
 /// Wrangler bundles Workers with. Keys of a conditional object are tried in
@@ -311,6 +313,15 @@ impl ModuleResolver {
             || specifier == CLOUDFLARE_WORKFLOWS
             || specifier == CLOUDFLARE_SOCKETS
         {
+            return Ok(Resolved::Builtin(specifier.to_string()));
+        }
+        if specifier == CLOUDFLARE_NODE {
+            if !self.node.enabled {
+                return Err(ResolveError::NodeBuiltin {
+                    module: "http".to_string(),
+                    importer: importer.to_string(),
+                });
+            }
             return Ok(Resolved::Builtin(specifier.to_string()));
         }
         if specifier == node::GLOBALS_MODULE && self.node.v2 {
