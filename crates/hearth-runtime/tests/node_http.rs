@@ -76,7 +76,7 @@ async fn origin() -> u16 {
                     let first = head.lines().next().unwrap_or("");
                     let auth = head
                         .lines()
-                        .any(|l| l.to_ascii_lowercase() == "authorization: basic dxnlcjpwdw==");
+                        .any(|l| l.eq_ignore_ascii_case("authorization: basic dxnlcjpwdw=="));
                     let reply = format!("{first} | {body} | auth={auth}");
                     let resp = format!(
                         "HTTP/1.1 201 Created\r\ncontent-type: text/plain\r\nset-cookie: a=1\r\nset-cookie: b=2\r\nx-custom: yes\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{reply}",

@@ -141,7 +141,7 @@ impl HostNatives {
     /// Sends bytes on socket `id`; a `written` event follows.
     #[qjs(rename = "tcpWrite")]
     fn tcp_write<'js>(&self, ctx: Ctx<'js>, id: f64, data: Value<'js>) -> rquickjs::Result<bool> {
-        let bytes = Bytes::from(value_to_bytes(&data)?);
+        let bytes = value_to_bytes(&data)?;
         Ok(self.tcp_cmd(id, super::tcp::TcpCmd::Write(bytes), &ctx))
     }
 
