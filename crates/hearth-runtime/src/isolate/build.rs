@@ -176,7 +176,7 @@ fn new_host(
         module_root: root.to_path_buf(),
         tmp_requests: RefCell::new(HashSet::new()),
         tcp: RefCell::new(HashMap::new()),
-        tls: Arc::new(fetch::tls_config(&config.extra_root_certs).map_err(StartError::Engine)?),
+        tls: std::cell::OnceCell::new(),
         origin: Instant::now(),
         unhandled: RefCell::new(Vec::new()),
         durable: durable::IsolateDurable::new(config.durable_objects.clone()),

@@ -160,8 +160,9 @@ pub(super) struct Host {
     pub(super) tmp_requests: RefCell<HashSet<u64>>,
     /// Open outbound TCP sockets.
     pub(super) tcp: RefCell<HashMap<u64, super::tcp::TcpHandle>>,
-    /// TLS settings for sockets (the same roots as fetch).
-    pub(super) tls: Arc<rustls::ClientConfig>,
+    /// TLS settings for sockets (the same roots as fetch), built when a
+    /// socket first needs them.
+    pub(super) tls: std::cell::OnceCell<Option<Arc<rustls::ClientConfig>>>,
     pub(super) origin: Instant,
     /// Promises rejected with no handler yet. A handler may still be attached
     /// before the microtask queue drains (streams do this routinely), so they
@@ -291,8 +292,11 @@ impl Host {
         let (message, stack) = describe_exception(err);
         // Running out of heap can surface as another error (one raised while
         // building the out-of-memory exception, or by code that caught it),
-        // so a heap at the limit counts as the memory limit too.
+        // so a heap at the limit counts as the memory limit too. When QuickJS
+        // cannot even allocate its out-of-memory error the exception is
+        // left `null` (and the heap may be freed by the time it is seen).
         if message.contains("out of memory")
+            || err.is_null()
             || self.out_of_memory.get()
             || heap_near_limit(err, self.config.limits.memory_bytes)
         {

@@ -144,7 +144,7 @@ pub(super) fn start(host: &Host, id: u64, hostname: String, port: u16, tls: bool
         owner,
         events: host.events.clone(),
         credits: credits.clone(),
-        tls: TlsConnector::from(host.tls.clone()),
+        tls: host.tls_config().map(TlsConnector::from),
         timeout: Duration::from_millis(host.config.limits.subrequest_timeout_ms),
     };
     let task = tokio::spawn(run(ticket, hostname, port, tls, rx));
@@ -164,7 +164,7 @@ struct Ticket {
     owner: u64,
     events: mpsc::UnboundedSender<HostEvent>,
     credits: Arc<Semaphore>,
-    tls: TlsConnector,
+    tls: Option<TlsConnector>,
     timeout: Duration,
 }
 
@@ -187,7 +187,10 @@ async fn handshake(
 ) -> Result<Box<TlsStream<TcpStream>>, String> {
     let name = rustls::pki_types::ServerName::try_from(hostname.to_string())
         .map_err(|e| format!("invalid TLS server name {hostname}: {e}"))?;
-    match tokio::time::timeout(t.timeout, t.tls.connect(name, tcp)).await {
+    let Some(connector) = &t.tls else {
+        return Err("TLS is not available: the trusted roots could not be loaded".into());
+    };
+    match tokio::time::timeout(t.timeout, connector.connect(name, tcp)).await {
         Ok(Ok(s)) => Ok(Box::new(s)),
         Ok(Err(e)) => Err(format!("TLS handshake with {hostname} failed: {e}")),
         Err(_) => Err(format!("TLS handshake with {hostname} timed out")),
@@ -308,6 +311,19 @@ async fn run(t: Ticket, hostname: String, port: u16, tls: bool, mut cmds: mpsc::
 }
 
 impl Host {
+    /// The TLS client settings, built on first use (`None` if the roots
+    /// cannot be used; the isolate's fetch client was built from the same
+    /// list, so that does not happen in practice).
+    fn tls_config(&self) -> Option<Arc<rustls::ClientConfig>> {
+        self.tls
+            .get_or_init(|| {
+                crate::fetch::tls_config(&self.config.extra_root_certs)
+                    .ok()
+                    .map(Arc::new)
+            })
+            .clone()
+    }
+
     /// Closes the sockets request `rid` opened: they end with it.
     pub(super) fn close_sockets_of(&self, rid: u64) {
         self.tcp.borrow_mut().retain(|_, h| {
