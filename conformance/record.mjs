@@ -214,11 +214,17 @@ function hearthBinary() {
   return bin;
 }
 
+const INTERNAL_TOKEN = "conformance-internal-token";
+
 async function runHearth(area) {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), `conformance-hearth-${area}-`));
   const child = spawn(
     hearthBinary(),
-    ["serve", path.join(here, `wrangler.${area}.json`), "--listen", "127.0.0.1:0", "--data-dir", dataDir],
+    [
+      "serve", path.join(here, `wrangler.${area}.json`), "--listen", "127.0.0.1:0", "--data-dir", dataDir,
+      // The scheduled endpoint answers only with the internal token.
+      "--internal-token", INTERNAL_TOKEN,
+    ],
     { stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, HEARTH_LOG: "info" } },
   );
   try {
@@ -236,7 +242,9 @@ async function runHearth(area) {
     });
     const fire = async (cron, time) => {
       const q = new URLSearchParams({ cron, time: String(time) });
-      const res = await fetch(`http://${addr}/cdn-cgi/handler/scheduled?${q}`);
+      const res = await fetch(`http://${addr}/cdn-cgi/handler/scheduled?${q}`, {
+        headers: { authorization: `Bearer ${INTERNAL_TOKEN}` },
+      });
       await res.text();
       return res.ok ? "ok" : "exception";
     };

@@ -520,6 +520,50 @@ pub struct Observability {
 }
 
 impl Config {
+    /// Every `env` binding the config declares, as (config section, name):
+    /// what the server must serve or warn about. Triggers and consumers
+    /// add no `env` entry and are not listed.
+    pub fn declared_bindings(&self) -> Vec<(&'static str, String)> {
+        let mut out: Vec<(&'static str, String)> = Vec::new();
+        let mut add = |section: &'static str, names: &mut dyn Iterator<Item = &String>| {
+            out.extend(names.map(|n| (section, n.clone())));
+        };
+        add(
+            "kv_namespaces",
+            &mut self.kv_namespaces.iter().map(|b| &b.binding),
+        );
+        add(
+            "d1_databases",
+            &mut self.d1_databases.iter().map(|b| &b.binding),
+        );
+        add(
+            "r2_buckets",
+            &mut self.r2_buckets.iter().map(|b| &b.binding),
+        );
+        add(
+            "durable_objects",
+            &mut self.durable_objects.bindings.iter().map(|b| &b.name),
+        );
+        add(
+            "queues",
+            &mut self.queues.producers.iter().map(|b| &b.binding),
+        );
+        add("workflows", &mut self.workflows.iter().map(|b| &b.binding));
+        add("vectorize", &mut self.vectorize.iter().map(|b| &b.binding));
+        add("ai", &mut self.ai.iter().map(|b| &b.binding));
+        add(
+            "analytics_engine_datasets",
+            &mut self.analytics_engine_datasets.iter().map(|b| &b.binding),
+        );
+        add("ratelimits", &mut self.ratelimits.iter().map(|b| &b.name));
+        add("services", &mut self.services.iter().map(|b| &b.binding));
+        add(
+            "assets",
+            &mut self.assets.iter().filter_map(|a| a.binding.as_ref()),
+        );
+        out
+    }
+
     /// The directory holding the config file; relative paths in it resolve here.
     pub fn dir(&self) -> &Path {
         self.path.parent().unwrap_or_else(|| Path::new("."))

@@ -9,7 +9,12 @@
 //!   queues.sqlite             every queue's messages and leases, one file
 //!   cron.sqlite               last fired slot of every worker's cron triggers
 //!   workflows.sqlite          every Workflow's instances and step journal
+//!   analytics_engine.sqlite   every Analytics Engine dataset's data points
+//!   cache/                    the Cache API: cache.sqlite + bodies/
 //! ```
+//!
+//! Each binding kind also declares its paths (`BindingKind::data_paths` in
+//! the runtime's registry), whose tests keep two kinds from sharing one.
 //!
 //! Names from the config become single path components; anything outside
 //! `[A-Za-z0-9._-]` is percent-encoded so a name can never escape its folder.
@@ -85,6 +90,12 @@ impl DataDir {
     pub fn workflows(&self) -> PathBuf {
         self.root.join("workflows.sqlite")
     }
+
+    /// The Cache API's folder: `caches.default` and every named cache of
+    /// the workers sharing this data directory, as a zone's cache is shared.
+    pub fn cache(&self) -> PathBuf {
+        self.root.join("cache")
+    }
 }
 
 /// Encodes a configured name as one safe path component.
@@ -144,5 +155,6 @@ mod tests {
         assert_eq!(d.queues(), Path::new("/p/.hearth/queues.sqlite"));
         assert_eq!(d.cron(), Path::new("/p/.hearth/cron.sqlite"));
         assert_eq!(d.workflows(), Path::new("/p/.hearth/workflows.sqlite"));
+        assert_eq!(d.cache(), Path::new("/p/.hearth/cache"));
     }
 }

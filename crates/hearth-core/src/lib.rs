@@ -1,5 +1,6 @@
 //! Shared ground for Hearth's binding crates.
 //!
+//! - [`calendar`]: UTC dates from Unix times and back, and their text forms.
 //! - [`clock`]: the injected clock every TTL, alarm, delay and cron reads.
 //! - [`sqlite`]: opening an embedded SQLite database with the durability
 //!   settings every backend relies on ("acknowledged means durable"), the
@@ -11,6 +12,7 @@
 //!
 //! This crate knows nothing of JavaScript, HTTP or argv.
 
+pub mod calendar;
 pub mod clock;
 pub mod data_dir;
 pub mod error_class;

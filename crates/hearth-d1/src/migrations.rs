@@ -253,41 +253,12 @@ fn io_err(path: &Path, e: std::io::Error) -> D1Error {
     .into()
 }
 
-/// (year, month, day, hour, minute, second, millisecond) in UTC.
-fn civil(ms: u64) -> (i64, u32, u32, u32, u32, u32, u32) {
-    let secs = ms / 1000;
-    let millis = (ms % 1000) as u32;
-    let days = (secs / 86_400) as i64;
-    let rem = (secs % 86_400) as u32;
-    // Days since 1970-01-01 to a proleptic Gregorian date (era arithmetic).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (
-        year,
-        month,
-        day,
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        millis,
-    )
-}
-
 fn sql_timestamp(ms: u64) -> String {
-    let (y, mo, d, h, mi, s, _) = civil(ms);
-    format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02}")
+    hearth_core::calendar::UtcDateTime::from_unix_ms(ms as i64).sql()
 }
 
 fn iso_timestamp(ms: u64) -> String {
-    let (y, mo, d, h, mi, s, milli) = civil(ms);
-    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{milli:03}Z")
+    hearth_core::calendar::UtcDateTime::from_unix_ms(ms as i64).iso()
 }
 
 #[cfg(test)]

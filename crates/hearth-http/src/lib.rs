@@ -109,8 +109,9 @@ pub struct MountedWorker {
     pub assets: Option<Arc<AssetServer>>,
     /// The worker's `triggers.crons`: `/__hearth/scheduled` runs only these.
     pub crons: Vec<String>,
-    /// The queues broker its consumers are set on, for the pull endpoints.
-    pub queues: Option<hearth_queues::QueueBroker>,
+    /// Endpoints its bindings serve under `/__hearth/<prefix>/` (the
+    /// queues pull consumer).
+    pub internal_routes: Vec<Arc<dyn hearth_runtime::bindings::registry::InternalRoute>>,
 }
 
 impl MountedWorker {
@@ -121,7 +122,7 @@ impl MountedWorker {
             routes: Vec::new(),
             assets: None,
             crons: Vec::new(),
-            queues: None,
+            internal_routes: Vec::new(),
         }
     }
 }

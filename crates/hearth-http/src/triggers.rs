@@ -1,23 +1,19 @@
 //! HTTP entry points for non-`fetch` events:
 //!
-//! - Pull consumers, in the shape of Cloudflare's Queues REST API under a
-//!   local path: `POST /__hearth/queues/<queue>/messages/pull` with
-//!   `{batch_size, visibility_timeout_ms}` and
-//!   `POST /__hearth/queues/<queue>/messages/ack` with
-//!   `{acks: [{lease_id}], retries: [{lease_id, delay_seconds}]}`, answered
-//!   in Cloudflare's envelope `{success, errors, messages, result}`. As on
-//!   Cloudflare, `text` bodies are sent as strings and every other content
-//!   type base64-encoded.
+//! - `/__hearth/<prefix>/...` goes to the internal routes the workers'
+//!   bindings registered (the queues pull consumer: see
+//!   `hearth_runtime::bindings::queue`). With several workers, the first
+//!   whose route claims the request answers, else the first with the
+//!   prefix (which names what is wrong).
 //! - `GET /__hearth/scheduled?cron=<expr>&time=<ms>` runs `scheduled()` on
 //!   demand and answers the outcome as JSON. `/cdn-cgi/handler/scheduled`
 //!   (and `/__scheduled` in dev mode, like `wrangler dev --test-scheduled`)
-//!   answer as wrangler does: `ok`, or 500 `exception`.
+//!   answer as wrangler does: `ok`, or 500 `exception`. It lives here, not
+//!   with the cron kind, because it picks its worker by HTTP routing.
 //!
 //! All of them follow the internal endpoints' access rule.
 //!
-//! With several workers, a pull endpoint answers for the worker whose config
-//! declares the queue's consumer (a queue has one consumer). The scheduled
-//! endpoints run the worker named by `?worker=<name>` when given, else the
+//! The scheduled endpoints run the worker named by `?worker=<name>` when given, else the
 //! worker the request routes to by its `Host` and path, as a normal request
 //! would (the first worker when no `routes` match).
 //!
@@ -26,24 +22,32 @@
 //! conformance suite records that), so it keeps doing so; it is reachable
 //! only where every internal endpoint is.
 
-use base64::Engine;
 use bytes::Bytes;
 use http::{HeaderValue, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use serde_json::{Value, json};
 
-use hearth_queues::{PullOptions, PullRetry, QueueContentType, QueueError};
+use hearth_runtime::bindings::registry::{InternalRequest, MAX_INTERNAL_BODY};
 
 use crate::{Body, INTERNAL_PREFIX, State, full, text};
 
-/// Largest pull/ack request body read.
-const MAX_REQUEST_BYTES: usize = 1024 * 1024;
-const QUEUES_PREFIX: &str = "/__hearth/queues/";
+/// The registered prefix `path` starts with, and the rest after it.
+fn route_of<'p>(state: &State, path: &'p str) -> Option<(&'p str, &'p str)> {
+    let after = path.strip_prefix(INTERNAL_PREFIX)?;
+    let (prefix, rest) = after.split_once('/')?;
+    state
+        .options
+        .workers
+        .iter()
+        .flat_map(|w| &w.internal_routes)
+        .any(|r| r.prefix() == prefix)
+        .then_some((prefix, rest))
+}
 
 /// Whether this module answers `path`.
 pub(crate) fn handles(state: &State, path: &str) -> bool {
-    path.starts_with(QUEUES_PREFIX)
+    route_of(state, path).is_some()
         || path == "/__hearth/scheduled"
         || path == "/cdn-cgi/handler/scheduled"
         || (state.options.dev && path == "/__scheduled")
@@ -51,8 +55,8 @@ pub(crate) fn handles(state: &State, path: &str) -> bool {
 
 pub(crate) async fn handle(state: &State, req: Request<Incoming>) -> Response<Body> {
     let path = req.uri().path().to_owned();
-    if let Some(rest) = path.strip_prefix(QUEUES_PREFIX) {
-        return queues(state, req, rest).await;
+    if let Some((prefix, rest)) = route_of(state, &path) {
+        return internal_route(state, req, prefix, rest).await;
     }
     scheduled(state, &req, path.starts_with(INTERNAL_PREFIX)).await
 }
@@ -67,209 +71,63 @@ fn json_response(status: StatusCode, v: &Value) -> Response<Body> {
     r
 }
 
-/// Cloudflare's API envelope for a failure.
-fn api_error(status: StatusCode, message: &str) -> Response<Body> {
-    json_response(
-        status,
-        &json!({
-            "success": false,
-            "errors": [{ "code": status.as_u16(), "message": message }],
-            "messages": [],
-            "result": null,
-        }),
-    )
-}
-
-fn api_ok(result: Value) -> Response<Body> {
-    json_response(
-        StatusCode::OK,
-        &json!({ "success": true, "errors": [], "messages": [], "result": result }),
-    )
-}
-
-fn queue_error(e: &QueueError) -> Response<Body> {
-    let status = match e.status() {
-        Some(s) => StatusCode::from_u16(s).unwrap_or(StatusCode::BAD_REQUEST),
-        None if e.is_user_error() => StatusCode::BAD_REQUEST,
-        None => StatusCode::INTERNAL_SERVER_ERROR,
-    };
-    if status.is_server_error() {
-        tracing::error!(target: "hearth::queues", "pull consumer request failed: {e}");
-    }
-    api_error(status, &e.to_string())
-}
-
-async fn read_json(state: &State, req: Request<Incoming>) -> Result<Value, Response<Body>> {
-    let body = crate::conn::MinRate::new(req.into_body(), &state.options.connections);
-    let body = Limited::new(body, MAX_REQUEST_BYTES)
-        .collect()
-        .await
-        .map_err(|e| {
-            api_error(
-                StatusCode::BAD_REQUEST,
-                &format!("cannot read the body: {e}"),
-            )
-        })?
-        .to_bytes();
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(json!({}));
-    }
-    match serde_json::from_slice::<Value>(&body) {
-        Ok(v) if v.is_object() => Ok(v),
-        Ok(_) => Err(api_error(
-            StatusCode::BAD_REQUEST,
-            "the request body must be a JSON object",
-        )),
-        Err(e) => Err(api_error(
-            StatusCode::BAD_REQUEST,
-            &format!("the request body is not valid JSON: {e}"),
-        )),
-    }
-}
-
-/// A JSON number field, or an error naming it.
-fn number(v: &Value, field: &str) -> Result<Option<f64>, String> {
-    match v.get(field) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Number(n)) => Ok(n.as_f64()),
-        Some(other) => Err(format!("{field} must be a number, got {other}")),
-    }
-}
-
-async fn queues(state: &State, req: Request<Incoming>, rest: &str) -> Response<Body> {
-    let (queue, action) = match rest.split_once("/messages/") {
-        Some((q, a)) if !q.is_empty() && !q.contains('/') => (q.to_owned(), a.to_owned()),
-        _ => return api_error(StatusCode::NOT_FOUND, "no such endpoint"),
-    };
-    let brokers = || {
+/// Hands the request to the route of the worker that claims it, with its
+/// body read up to the internal endpoints' limit.
+async fn internal_route(
+    state: &State,
+    req: Request<Incoming>,
+    prefix: &str,
+    rest: &str,
+) -> Response<Body> {
+    let routes = || {
         state
             .options
             .workers
             .iter()
-            .filter_map(|w| w.queues.as_ref())
+            .flat_map(|w| &w.internal_routes)
+            .filter(|r| r.prefix() == prefix)
     };
-    // The consumer's worker; else any broker, which names what is wrong
-    // with the queue (not declared, not a pull consumer).
-    let Some(broker) = brokers()
-        .find(|b| b.consumer(&queue).is_some())
-        .or_else(|| brokers().next())
+    let Some(route) = routes()
+        .find(|r| r.claims(rest))
+        .or_else(|| routes().next())
+        .cloned()
     else {
-        return api_error(
-            StatusCode::NOT_FOUND,
-            "no served worker configures queues (queues.consumers with type = \"http_pull\")",
-        );
+        return text(StatusCode::NOT_FOUND, "404 Not Found\n".to_owned());
     };
-    if req.method() != http::Method::POST {
-        return api_error(StatusCode::METHOD_NOT_ALLOWED, "use POST");
-    }
-    let body = match read_json(state, req).await {
-        Ok(b) => b,
-        Err(r) => return r,
+    let method = req.method().as_str().to_owned();
+    let query = req.uri().query().map(str::to_owned);
+    let rest = rest.to_owned();
+    let body = crate::conn::MinRate::new(req.into_body(), &state.options.connections);
+    let body = match Limited::new(body, MAX_INTERNAL_BODY).collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(e) => {
+            return json_response(
+                StatusCode::BAD_REQUEST,
+                &json!({
+                    "success": false,
+                    "errors": [{ "code": 400, "message": format!("cannot read the body: {e}") }],
+                    "messages": [],
+                    "result": null,
+                }),
+            );
+        }
     };
-    let broker = broker.clone();
-    match action.as_str() {
-        "pull" => {
-            let batch_size = match number(&body, "batch_size") {
-                Ok(v) => v,
-                Err(m) => return api_error(StatusCode::BAD_REQUEST, &m),
-            };
-            // Cloudflare's API names it `visibility_timeout_ms`; its guide
-            // also shows `visibility_timeout` (milliseconds too).
-            let visibility = match (
-                number(&body, "visibility_timeout_ms"),
-                number(&body, "visibility_timeout"),
-            ) {
-                (Ok(a), Ok(b)) => a.or(b),
-                (Err(m), _) | (_, Err(m)) => return api_error(StatusCode::BAD_REQUEST, &m),
-            };
-            let options = PullOptions {
-                batch_size,
-                visibility_timeout_ms: visibility,
-            };
-            let pulled = tokio::task::spawn_blocking(move || broker.pull(&queue, &options)).await;
-            let pulled = match pulled {
-                Ok(Ok(p)) => p,
-                Ok(Err(e)) => return queue_error(&e),
-                Err(e) => return api_error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
-            };
-            let b64 = base64::engine::general_purpose::STANDARD;
-            let messages: Vec<Value> = pulled
-                .messages
-                .into_iter()
-                .map(|m| {
-                    let body = match m.content_type {
-                        QueueContentType::Text => {
-                            Value::String(String::from_utf8_lossy(&m.body).into_owned())
-                        }
-                        _ => Value::String(b64.encode(&m.body)),
-                    };
-                    json!({
-                        "body": body,
-                        "id": m.id,
-                        "timestamp_ms": m.timestamp_ms,
-                        "attempts": m.attempts,
-                        "metadata": {
-                            "CF-sourceMessageSource": "worker",
-                            "CF-Content-Type": m.content_type.as_str(),
-                        },
-                        "lease_id": m.lease_id,
-                    })
-                })
-                .collect();
-            api_ok(json!({
-                "message_backlog_count": pulled.message_backlog_count,
-                "messages": messages,
-            }))
-        }
-        "ack" => {
-            let mut acks = Vec::new();
-            let mut retries = Vec::new();
-            for (field, is_retry) in [("acks", false), ("retries", true)] {
-                let list = match body.get(field) {
-                    None | Some(Value::Null) => continue,
-                    Some(Value::Array(a)) => a,
-                    Some(_) => {
-                        return api_error(
-                            StatusCode::BAD_REQUEST,
-                            &format!("{field} must be an array of {{lease_id}} objects"),
-                        );
-                    }
-                };
-                for entry in list {
-                    let Some(lease) = entry.get("lease_id").and_then(Value::as_str) else {
-                        return api_error(
-                            StatusCode::BAD_REQUEST,
-                            &format!("every entry of {field} needs a lease_id string"),
-                        );
-                    };
-                    if is_retry {
-                        let delay = match number(entry, "delay_seconds") {
-                            Ok(d) => d,
-                            Err(m) => return api_error(StatusCode::BAD_REQUEST, &m),
-                        };
-                        retries.push(PullRetry {
-                            lease_id: lease.to_owned(),
-                            delay_seconds: delay,
-                        });
-                    } else {
-                        acks.push(lease.to_owned());
-                    }
-                }
-            }
-            let done =
-                tokio::task::spawn_blocking(move || broker.ack(&queue, &acks, &retries)).await;
-            match done {
-                Ok(Ok(r)) => api_ok(json!({
-                    "ackCount": r.ack_count,
-                    "retryCount": r.retry_count,
-                    "warnings": r.warnings,
-                })),
-                Ok(Err(e)) => queue_error(&e),
-                Err(e) => api_error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
-            }
-        }
-        _ => api_error(StatusCode::NOT_FOUND, "no such endpoint"),
-    }
+    let answer = route
+        .handle(InternalRequest {
+            method,
+            rest,
+            query,
+            body,
+        })
+        .await;
+    let mut r = Response::new(full(answer.body));
+    *r.status_mut() =
+        StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    r.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static(answer.content_type),
+    );
+    r
 }
 
 /// Whether `cron` is one of `crons`, spacing aside.

@@ -1,6 +1,8 @@
 //! Conditional operations (`onlyIf`): R2Conditional and its HTTP-header form,
 //! evaluated with RFC 7232's precedence as R2 does.
 
+use hearth_core::calendar::{civil_from_days, days_from_civil};
+
 use crate::error::R2Error;
 
 /// One entity tag in a condition.
@@ -256,7 +258,7 @@ pub fn parse_http_date(s: &str) -> Option<u64> {
     if !(1..=31).contains(&day) || year < 1970 {
         return None;
     }
-    let days = days_from_civil(year as i64, month as i64, day as i64);
+    let days = days_from_civil(year as i64, month as u32, day as u32);
     let secs = u64::try_from(days).ok()? * 86_400 + time;
     Some(secs * 1000)
 }
@@ -280,35 +282,11 @@ pub fn format_http_date(ms: u64) -> String {
     )
 }
 
-fn capitalised_month(m: i64) -> String {
+fn capitalised_month(m: u32) -> String {
     let name = MONTHS[(m - 1) as usize];
     let mut out = name[..1].to_ascii_uppercase();
     out.push_str(&name[1..]);
     out
-}
-
-// Howard Hinnant's days-from-civil algorithm (proleptic Gregorian calendar).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + if m <= 2 { 1 } else { 0 };
-    (y, m, d)
 }
 
 #[cfg(test)]

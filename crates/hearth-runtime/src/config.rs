@@ -41,12 +41,14 @@ pub struct WorkerConfig {
     /// routes each object's events to one isolate.
     pub durable_objects: Option<Arc<crate::durable::DurableObjects>>,
     /// The worker's Workflows; their runs execute as events in the pool.
-    pub workflows: Option<Arc<crate::workflows::Workflows>>,
+    pub workflows: Option<Arc<crate::bindings::workflow::runner::Workflows>>,
     /// `services` bindings: `env[binding]` calls another worker.
     pub services: Vec<crate::services::ServiceBinding>,
     /// A Rust-native worker: requests run it instead of JavaScript, and no
     /// isolate is started (`main` is then only a label).
     pub native: Option<Arc<crate::native_worker::RustWorker>>,
+    /// The Cache API's store (`caches`); without one, `caches` stores nothing.
+    pub cache: Option<Arc<hearth_cache::CacheStore>>,
 }
 
 impl WorkerConfig {
@@ -67,6 +69,7 @@ impl WorkerConfig {
             workflows: None,
             services: Vec::new(),
             native: None,
+            cache: None,
         }
     }
 

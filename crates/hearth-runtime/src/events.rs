@@ -20,6 +20,12 @@ use crate::error::DispatchError;
 use crate::pool::IsolatePool;
 
 const EVENTS_JS: &str = include_str!("../js/events.js");
+
+/// Whether `kind` is in the `kinds` map of `js/events.js`.
+#[cfg(test)]
+pub(crate) fn event_kind_known(kind: &str) -> bool {
+    EVENTS_JS.contains(&format!("[\"{kind}\", "))
+}
 /// The structured-clone codec that queue messages and workflow values are
 /// encoded with: the versioned format of `hearth-webapi` (its
 /// `js/41_serialize.js`), evaluated once per isolate with the Web APIs, in its
@@ -100,12 +106,12 @@ pub(crate) fn install<'js>(
     default: Value<'js>,
     exports: Object<'js>,
     env: Object<'js>,
-    workflows: Option<&std::sync::Arc<crate::workflows::Workflows>>,
+    workflows: Option<&std::sync::Arc<crate::bindings::workflow::runner::Workflows>>,
 ) -> rquickjs::Result<EventApi> {
     let codec = structured_codec(ctx)?;
     let factory: Function = ctx.eval_with_options(EVENTS_JS, eval_options("events.js"))?;
     let step_natives = match workflows {
-        Some(w) => crate::workflows::natives(ctx, w)?.into_value(),
+        Some(w) => crate::bindings::workflow::runner::natives(ctx, w)?.into_value(),
         None => Value::new_null(ctx.clone()),
     };
     let api: Object = factory.call((host, codec, step_natives))?;

@@ -35,8 +35,8 @@
 //! `env`). Binding adapters plug in through [`bindings::BindingAdapter`].
 
 pub mod bindings;
+mod cache;
 mod config;
-pub mod cron;
 pub mod durable;
 mod error;
 pub mod events;
@@ -47,10 +47,8 @@ mod loader;
 pub mod modules;
 pub mod native_worker;
 mod pool;
-pub mod queue_consumer;
 pub mod services;
 pub mod structured_clone;
-pub mod workflows;
 
 pub use bindings::{BindingAdapter, BindingInfo};
 pub use config::WorkerConfig;

@@ -150,3 +150,55 @@ pub(crate) fn error_reply(name: &str, message: &str) -> WorkerResponse {
         web_socket: None,
     }
 }
+
+/// How `services` is served: each binding calls a worker of this process.
+pub struct ServiceKind;
+
+impl crate::bindings::registry::BindingKind for ServiceKind {
+    fn section(&self) -> &'static str {
+        "services"
+    }
+
+    /// Every binding must name a worker served by this process.
+    fn check(
+        &self,
+        served: &[crate::bindings::registry::ServedConfig<'_>],
+    ) -> Result<(), crate::bindings::registry::BindingError> {
+        let names: Vec<&str> = served.iter().map(|s| s.config.name.as_str()).collect();
+        for s in served {
+            for b in &s.config.services {
+                if !names.contains(&b.service.as_str()) {
+                    return Err(crate::bindings::registry::BindingError::new(format!(
+                        "{}: services: {}: service = {:?} is not a worker served by this process (serving: {}); add its config to the command line, e.g. hearth serve {} path/to/{}/wrangler.toml",
+                        s.config.path.display(),
+                        b.binding,
+                        b.service,
+                        names.join(", "),
+                        s.config.path.display(),
+                        b.service
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn open(
+        &self,
+        cx: &mut crate::bindings::registry::OpenContext<'_>,
+        out: &mut crate::bindings::registry::OpenedWorker,
+    ) -> Result<(), crate::bindings::registry::BindingError> {
+        out.worker.services = cx
+            .config
+            .services
+            .iter()
+            .map(|s| ServiceBinding {
+                binding: s.binding.clone(),
+                service: s.service.clone(),
+                entrypoint: s.entrypoint.clone(),
+                registry: cx.services.clone(),
+            })
+            .collect();
+        Ok(())
+    }
+}

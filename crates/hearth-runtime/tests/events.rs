@@ -11,8 +11,8 @@ use hearth_queues::{
     ConsumerConfig, ProducerConfig, QueueBroker, QueueContentType, QueueLimits, QueueSendOptions,
 };
 use hearth_runtime::bindings::QueueAdapter;
-use hearth_runtime::cron::{CronOptions, spawn_cron};
-use hearth_runtime::queue_consumer::{QueueConsumerOptions, spawn_queue_consumer};
+use hearth_runtime::bindings::cron::{CronOptions, spawn_cron};
+use hearth_runtime::bindings::queue::consumer::{QueueConsumerOptions, spawn_queue_consumer};
 use hearth_runtime::{BindingAdapter, IsolatePool, WorkerConfig, WorkerRequest};
 use serde_json::{Value, json};
 

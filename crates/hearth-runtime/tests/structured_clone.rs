@@ -200,7 +200,9 @@ export default {{
 /// writes now (its output) carries the marker.
 #[test]
 fn workflow_reads_params_step_outputs_and_events_written_before_the_marker() {
-    use hearth_runtime::workflows::{WorkflowRunnerOptions, Workflows, spawn_workflow_runner};
+    use hearth_runtime::bindings::workflow::runner::{
+        WorkflowRunnerOptions, Workflows, spawn_workflow_runner,
+    };
     use hearth_workflows::{
         CreateOptions, StepConfig, StepDecision, WorkflowEngine, WorkflowLimits,
     };

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use hearth_core::ManualClock;
-use hearth_runtime::workflows::{
-    WorkflowRunnerHandle, WorkflowRunnerOptions, Workflows, spawn_workflow_runner,
+use hearth_runtime::bindings::workflow::runner::{
+    WorkflowRunnerOptions, Workflows, spawn_workflow_runner,
 };
 use hearth_runtime::{BindingAdapter, IsolatePool, WorkerConfig, WorkerRequest};
 use hearth_workflows::{StepState, WorkflowEngine, WorkflowLimits};
@@ -158,7 +158,7 @@ struct Fixture {
     pool: IsolatePool,
     engine: Arc<WorkflowEngine>,
     clock: ManualClock,
-    runner: Option<WorkflowRunnerHandle>,
+    runner: Option<hearth_runtime::bindings::registry::TaskHandle>,
     rt: tokio::runtime::Runtime,
 }
 

@@ -447,3 +447,26 @@ pub enum R2ObjectCommand {
         project: ProjectArgs,
     },
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::Cli;
+
+    /// Every CLI verb a binding kind declares is a command here.
+    #[test]
+    fn binding_kinds_name_real_verbs() {
+        let root = Cli::command();
+        for kind in hearth_runtime::bindings::registry::KINDS {
+            for verb in kind.cli_verbs() {
+                let mut cmd = &root;
+                for word in verb.split(' ') {
+                    cmd = cmd.find_subcommand(word).unwrap_or_else(|| {
+                        panic!("{}: `hearth {verb}` is not a command", kind.section())
+                    });
+                }
+            }
+        }
+    }
+}

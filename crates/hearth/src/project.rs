@@ -4,11 +4,11 @@
 use std::collections::BTreeMap;
 
 use anyhow::{Context, Result, anyhow, bail};
-use hearth_config::{Config, D1DatabaseBinding, KvNamespaceBinding, LoadOptions, R2BucketBinding};
+use hearth_config::{Config, D1DatabaseBinding, LoadOptions, R2BucketBinding};
 use hearth_core::{DataDir, SharedClock, SystemClock};
 use hearth_d1::D1Database;
-use hearth_kv::{KvLimits, KvNamespace};
-use hearth_r2::{R2Bucket, R2Limits};
+use hearth_kv::KvNamespace;
+use hearth_r2::R2Bucket;
 
 use crate::cli::{KvTarget, ProjectArgs};
 
@@ -143,14 +143,9 @@ impl Project {
         self.open_kv_id(&self.kv_namespace_id(target)?)
     }
 
-    /// The namespace a `kv_namespaces` entry names, as the server binds it.
-    pub fn open_kv(&self, binding: &KvNamespaceBinding) -> Result<KvNamespace> {
-        self.open_kv_id(binding.local_id())
-    }
-
     fn open_kv_id(&self, id: &str) -> Result<KvNamespace> {
         let path = self.data_dir.kv_namespace(id);
-        KvNamespace::open(&path, self.clock.clone(), KvLimits::default())
+        hearth_runtime::bindings::open_namespace(&self.data_dir, id, self.clock.clone())
             .with_context(|| format!("opening KV namespace {id} at {}", path.display()))
     }
 
@@ -186,9 +181,12 @@ impl Project {
 
     pub fn r2_bucket(&self, bucket: &str) -> Result<R2Bucket> {
         let binding = self.r2_binding(bucket)?;
-        let dir = self.data_dir.r2_bucket(binding.local_name());
-        R2Bucket::open(&dir, self.clock.clone(), R2Limits::default())
-            .with_context(|| format!("opening R2 bucket {}", binding.local_name()))
+        hearth_runtime::bindings::open_bucket(
+            &self.data_dir,
+            binding.local_name(),
+            self.clock.clone(),
+        )
+        .with_context(|| format!("opening R2 bucket {}", binding.local_name()))
     }
 }
 

@@ -11,21 +11,30 @@ use rquickjs::{Ctx, Object};
 
 use crate::config::WorkerConfig;
 
+mod analytics;
 mod assets;
+pub mod cron;
 mod d1;
 mod kv;
-mod queue;
+pub mod queue;
 mod r2;
+mod ratelimit;
+pub mod registry;
 pub(crate) mod support;
-mod workflow;
+pub mod workflow;
 
-pub use assets::AssetsAdapter;
-pub use d1::D1Adapter;
-pub use kv::KvAdapter;
-pub use queue::QueueAdapter;
-pub use r2::R2Adapter;
+pub use analytics::{AnalyticsAdapter, AnalyticsKind, open_analytics};
+pub use assets::{AssetsAdapter, AssetsKind};
+pub use d1::{D1Adapter, D1Kind};
+pub use kv::{KvAdapter, KvKind, open_namespace};
+pub use queue::{
+    QueueAdapter, QueueKind, configure_broker as configure_queue_broker,
+    open_broker as open_queue_broker,
+};
+pub use r2::{R2Adapter, R2Kind, open_bucket};
+pub use ratelimit::{RateLimitAdapter, RateLimitKind};
 pub(crate) use support::bytes_of;
-pub use workflow::WorkflowAdapter;
+pub use workflow::{WorkflowAdapter, WorkflowKind, open_engine};
 
 /// Exposes one binding to JavaScript.
 pub trait BindingAdapter: Send + Sync {

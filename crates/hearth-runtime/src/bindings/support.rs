@@ -30,13 +30,31 @@ pub(crate) fn raise(ctx: &Ctx<'_>, e: impl ContractError) -> rquickjs::Error {
     throw(ctx, e.class(), &e.to_string())
 }
 
+/// `v` as an `ArrayBuffer`, or `None`, leaving no exception behind.
+///
+/// `ArrayBuffer::from_value` asks the engine for the buffer of any object,
+/// and for one that is not an `ArrayBuffer` (a `Uint8Array`, say) the engine
+/// records a pending "ArrayBuffer object expected" TypeError that nothing
+/// clears: it then surfaces in whatever JavaScript runs next, even in a
+/// later request. So the class is checked first.
+pub(crate) fn as_array_buffer<'js>(v: &Value<'js>) -> Option<ArrayBuffer<'js>> {
+    // SAFETY: JS_IsArrayBuffer only reads the class id of a live value of
+    // this context; it neither throws nor runs JavaScript.
+    let is_buffer = unsafe { rquickjs::qjs::JS_IsArrayBuffer(v.as_raw()) };
+    if is_buffer {
+        ArrayBuffer::from_value(v.clone())
+    } else {
+        None
+    }
+}
+
 /// Copies the bytes of a string, `ArrayBuffer` or `Uint8Array`; `None` for
 /// anything else. The JS halves normalise other views to `Uint8Array`.
 pub(crate) fn bytes_of(v: &Value<'_>) -> rquickjs::Result<Option<Vec<u8>>> {
     if let Some(s) = v.as_string() {
         return Ok(Some(s.to_string()?.into_bytes()));
     }
-    if let Some(buf) = ArrayBuffer::from_value(v.clone()) {
+    if let Some(buf) = as_array_buffer(v) {
         // SAFETY: copied before control returns to JS, so the buffer cannot
         // be detached or resized while borrowed.
         let bytes = unsafe { buf.as_bytes() };
@@ -55,7 +73,7 @@ pub(crate) fn array_buffer<'js>(ctx: &Ctx<'js>, bytes: Vec<u8>) -> rquickjs::Res
     Ok(ArrayBuffer::new(ctx.clone(), bytes)?.into_value())
 }
 
-const COMMON_JS: &str = include_str!("../../js/bindings/common.js");
+const COMMON_JS: &str = include_str!("common.js");
 
 /// Evaluates `source` (a `(function (native, util) { ... })` expression),
 /// calls it with `native` and the shared helpers of `common.js`, and sets
@@ -83,4 +101,40 @@ fn eval_options(script_name: &str) -> rquickjs::context::EvalOptions {
     options.strict = true;
     options.filename = Some(format!("hearth:internal/bindings/{script_name}"));
     options
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rquickjs::{Context, Runtime};
+
+    /// Whether the context holds an exception nobody caught.
+    fn pending_exception(ctx: &Ctx<'_>) -> bool {
+        ctx.catch().is_object()
+    }
+
+    #[test]
+    fn reading_a_uint8array_leaves_no_pending_exception() {
+        let rt = Runtime::new().unwrap();
+        let context = Context::full(&rt).unwrap();
+        context.with(|ctx| {
+            let view: Value = ctx.eval("new Uint8Array([1, 2, 3])").unwrap();
+            assert!(as_array_buffer(&view).is_none());
+            assert!(!pending_exception(&ctx));
+            assert_eq!(bytes_of(&view).unwrap(), Some(vec![1, 2, 3]));
+            assert!(!pending_exception(&ctx));
+            let plain: Value = ctx.eval("({})").unwrap();
+            assert_eq!(bytes_of(&plain).unwrap(), None);
+            assert!(!pending_exception(&ctx));
+            let buffer: Value = ctx.eval("new Uint8Array([4, 5]).buffer").unwrap();
+            assert_eq!(bytes_of(&buffer).unwrap(), Some(vec![4, 5]));
+            // The engine call this guards against: asking a view for an
+            // ArrayBuffer records a TypeError.
+            assert!(ArrayBuffer::from_value(view.clone()).is_none());
+            assert!(
+                pending_exception(&ctx),
+                "rquickjs now clears it: as_array_buffer may go"
+            );
+        });
+    }
 }

@@ -38,6 +38,8 @@ use crate::error::DispatchError;
 use crate::isolate::Job;
 use crate::{WorkerRequest, WorkerResponse};
 
+pub(crate) mod kind;
+
 pub use adapter::DurableObjectAdapter;
 pub use native::{
     AlarmInfo, DurableObject, DurableObjectState, Factory, NativeClass, NativeRequest,

@@ -226,6 +226,7 @@ fn evaluate<'js>(
     main: &MainModule,
 ) -> Result<(Api, bool), StartError> {
     hearth_webapi::install(ctx).map_err(|e| script_error(ctx, e, "webapi"))?;
+    crate::cache::install(ctx, config.cache.as_ref()).map_err(|e| script_error(ctx, e, "cache"))?;
     let host_obj = Class::instance(ctx.clone(), HostNatives::new(host.clone()))
         .map_err(engine)?
         .into_inner();

@@ -10,7 +10,7 @@
 use std::rc::Rc;
 
 use bytes::Bytes;
-use rquickjs::{ArrayBuffer, Context, Function, Persistent, Runtime, TypedArray, Value, qjs};
+use rquickjs::{Context, Function, Persistent, Runtime, TypedArray, Value, qjs};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::error::DispatchError;
@@ -166,7 +166,7 @@ fn value_to_bytes(v: &Value<'_>) -> rquickjs::Result<Bytes> {
     if let Some(s) = v.as_string() {
         return Ok(Bytes::from(s.to_string()?));
     }
-    if let Some(buf) = ArrayBuffer::from_value(v.clone()) {
+    if let Some(buf) = crate::bindings::support::as_array_buffer(v) {
         // SAFETY: the slice is copied before control returns to JS, so the
         // buffer cannot be detached or resized while borrowed.
         let bytes = unsafe { buf.as_bytes() }.unwrap_or(&[]);

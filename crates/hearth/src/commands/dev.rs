@@ -1,6 +1,5 @@
 //! `hearth dev`: `serve` plus a watcher per worker that reloads that worker
-//! (and only it) when a file it loaded changes, and the `[assets]` wiring
-//! both commands share.
+//! (and only it) when a file it loaded changes.
 //!
 //! The watcher polls modification times and sizes every
 //! [`WATCH_PERIOD`] rather than using OS notifications: it needs no extra
@@ -13,69 +12,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
-use anyhow::{Context, Result};
-use hearth_assets::{AssetLimits, AssetOptions, AssetServer};
-use hearth_http::{Reloader, WorkerConfig};
-use hearth_runtime::bindings::AssetsAdapter;
+use hearth_http::Reloader;
 
 use super::events::WorkerEvents;
 use crate::project::Project;
 
 /// How often the watcher looks at the loaded files.
 pub const WATCH_PERIOD: Duration = Duration::from_millis(500);
-
-/// Opens the `[assets]` directory, if the config has one; `served` are all
-/// the configs on the command line, whose files are never assets.
-pub fn open_assets(project: &Project, served: &[Project]) -> Result<Option<Arc<AssetServer>>> {
-    let config = &project.config;
-    let (Some(assets), Some(dir)) = (&config.assets, config.assets_dir()) else {
-        return Ok(None);
-    };
-    // The data directories and the served configs (with any other wrangler
-    // file beside them) are never assets, even with `directory = "."`.
-    let mut protected = Vec::new();
-    for p in std::iter::once(project).chain(served) {
-        protected.push(p.data_dir.root().to_path_buf());
-        protected.push(p.config.path.clone());
-        protected.extend(
-            hearth_config::CONFIG_FILE_NAMES
-                .iter()
-                .map(|name| p.config.dir().join(name))
-                .filter(|path| path.is_file() && *path != p.config.path),
-        );
-    }
-    let server = AssetServer::open_protecting(
-        &dir,
-        AssetOptions::from(assets),
-        AssetLimits::default(),
-        &protected,
-    )
-    .with_context(|| format!("{}: assets.directory", config.path.display()))?;
-    for warning in server.warnings() {
-        tracing::warn!("{warning}");
-    }
-    tracing::info!("serving static assets from {}", server.root().display());
-    Ok(Some(Arc::new(server)))
-}
-
-/// Puts `env[assets.binding]` on the worker when the config names one.
-pub fn with_assets_binding(
-    mut worker: WorkerConfig,
-    project: &Project,
-    assets: Option<&Arc<AssetServer>>,
-) -> WorkerConfig {
-    let binding = project
-        .config
-        .assets
-        .as_ref()
-        .and_then(|a| a.binding.clone());
-    if let (Some(name), Some(server)) = (binding, assets) {
-        worker
-            .bindings
-            .push(Arc::new(AssetsAdapter::new(name, server.clone())));
-    }
-    worker
-}
 
 /// Stops the watcher thread when dropped.
 pub struct Watcher {
@@ -117,27 +60,28 @@ pub fn watch(
     let name = project.config.name.clone();
     let handle = tokio::runtime::Handle::current();
     let stopped = stop.clone();
+    // Stamp what the worker loaded and the build's inputs before the
+    // thread starts, so an edit made as soon as the server answers is
+    // seen as a change however late the thread is scheduled.
+    let mut seen: BTreeMap<PathBuf, Stamp> = reloader
+        .loaded_files()
+        .into_iter()
+        .map(|p| {
+            let s = stamp(&p);
+            (p, s)
+        })
+        .collect();
+    let mut config_stamp = stamp(&config_path);
+    let mut build_inputs = build.as_ref().map(|b| b.snapshot()).unwrap_or_default();
+    if build_inputs.len() >= super::build::MAX_WATCHED_BUILD_FILES {
+        tracing::warn!(
+            "more than {} files under [build].watch_dir; changes to the rest do not re-run the build",
+            super::build::MAX_WATCHED_BUILD_FILES
+        );
+    }
     let spawned = std::thread::Builder::new()
         .name(format!("hearth-dev-watch-{name}"))
         .spawn(move || {
-            // The pool has loaded its modules already: stamp them now, so an
-            // edit in the first period is seen as a change.
-            let mut seen: BTreeMap<PathBuf, Stamp> = reloader
-                .loaded_files()
-                .into_iter()
-                .map(|p| {
-                    let s = stamp(&p);
-                    (p, s)
-                })
-                .collect();
-            let mut config_stamp = stamp(&config_path);
-            let mut build_inputs = build.as_ref().map(|b| b.snapshot()).unwrap_or_default();
-            if build_inputs.len() >= super::build::MAX_WATCHED_BUILD_FILES {
-                tracing::warn!(
-                    "more than {} files under [build].watch_dir; changes to the rest do not re-run the build",
-                    super::build::MAX_WATCHED_BUILD_FILES
-                );
-            }
             while !stopped.load(Ordering::Relaxed) {
                 std::thread::sleep(WATCH_PERIOD);
                 if let Some(build) = &build {

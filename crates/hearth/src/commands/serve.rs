@@ -3,31 +3,13 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use hearth_do::{DoLimits, DurableObjectHost, StorageBackend};
 use hearth_http::{ServeOptions, WorkerConfig};
-use hearth_kv::PurgerHandle;
-use hearth_r2::UploadExpirerHandle;
-use hearth_runtime::BindingAdapter;
-use hearth_runtime::bindings::{D1Adapter, KvAdapter, R2Adapter};
-use hearth_runtime::durable::{DurableObjectOptions, DurableObjects};
+use hearth_runtime::bindings::registry::{self, ServedConfig};
 
 use crate::cli::ServeArgs;
 use crate::project::Project;
-
-/// How often expired KV keys are deleted from disk (reads hide them at once).
-const KV_PURGE_EVERY: Duration = Duration::from_secs(60);
-/// How often R2 buckets look for multipart uploads past their age limit
-/// (they are also aborted when a bucket opens).
-const R2_EXPIRE_EVERY: Duration = Duration::from_secs(60 * 60);
-
-/// Background threads of a worker's bindings, stopped when dropped.
-pub struct BindingThreads {
-    _kv: Vec<PurgerHandle>,
-    _r2: Vec<UploadExpirerHandle>,
-}
 
 pub fn run(args: ServeArgs) -> Result<()> {
     run_with(args, false)
@@ -47,10 +29,6 @@ pub fn run_with(args: ServeArgs, watch: bool) -> Result<()> {
             super::build::run(p)?;
         }
     }
-    let services = hearth_runtime::ServiceRegistry::new();
-    check_services(&projects)?;
-    check_durable_object_scripts(&projects)?;
-    super::events::check_owners(&projects)?;
     let listen: SocketAddr = args.listen.parse().with_context(|| {
         format!(
             "--listen {:?} is not an address like 127.0.0.1:8787",
@@ -77,37 +55,48 @@ pub fn run_with(args: ServeArgs, watch: bool) -> Result<()> {
         ..Default::default()
     };
     connections.max_connections = connections.max_connections.max(1);
-    let mut threads = Vec::new();
+    let services = hearth_runtime::ServiceRegistry::new();
+    let served: Vec<ServedConfig> = projects
+        .iter()
+        .map(|p| ServedConfig {
+            config: &p.config,
+            data_dir: &p.data_dir,
+        })
+        .collect();
     let mut workers = Vec::new();
     for p in &projects {
-        let (mut w, more) = worker_config(p)?;
-        w.services = service_bindings(p, &services);
-        threads.push(more);
-        workers.push(w);
+        workers.push(base_worker(p)?);
+        for (section, name) in registry::unserved(&p.config) {
+            tracing::warn!(
+                "binding {name} ({section}) is not served by Hearth yet; env.{name} will be undefined"
+            );
+        }
     }
-    let _threads = threads;
-    link_durable_object_scripts(&projects, &mut workers)?;
+    let opened = registry::open_workers(
+        &served,
+        workers,
+        &projects[0].clock,
+        &services,
+        &super::events::kind_settings()?,
+    )?;
     // Every worker is served alike; the first also takes the requests no
     // worker's routes match.
-    let mut stores = super::events::Stores::default();
     let mut sources = Vec::new();
     let mut mounted = Vec::new();
-    for (p, mut worker) in projects.iter().zip(workers) {
-        let events = super::events::open(p, &mut stores)?;
-        worker.bindings.extend(events.adapters());
-        worker.workflows = events.workflows();
-        let assets = super::dev::open_assets(p, &projects)?;
-        let worker = super::dev::with_assets_binding(worker, p, assets.as_ref());
+    let mut keep_alive = Vec::new();
+    for (p, opened) in projects.iter().zip(opened) {
         mounted.push(hearth_http::MountedWorker {
             name: Some(p.config.name.clone()),
-            worker,
+            worker: opened.worker,
             routes: p.config.routes.iter().map(|r| r.pattern.clone()).collect(),
-            assets,
-            crons: p.config.triggers.crons.clone(),
-            queues: events.broker(),
+            assets: opened.assets,
+            crons: opened.crons,
+            internal_routes: opened.routes,
         });
-        sources.push(Arc::new(super::events::WorkerEvents::new(events)));
+        sources.push(Arc::new(super::events::WorkerEvents::new(opened.tasks)));
+        keep_alive.push(opened.keep_alive);
     }
+    let _keep_alive = keep_alive;
     let mut options = ServeOptions::several(mounted);
     options.listen = listen;
     options.data_dir = Some(projects[0].data_dir.root().to_path_buf());
@@ -297,140 +286,9 @@ fn open_geoip(paths: &[std::path::PathBuf]) -> Result<Option<Arc<hearth_http::Ge
     Ok(Some(Arc::new(geo)))
 }
 
-/// A Durable Object binding whose `script_name` is another worker's name:
-/// that worker must be served here and declare the class in its migrations.
-fn check_durable_object_scripts(projects: &[Project]) -> Result<()> {
-    let names: Vec<&str> = projects.iter().map(|p| p.config.name.as_str()).collect();
-    for p in projects {
-        for b in &p.config.durable_objects.bindings {
-            let Some(script) = remote_script(&p.config, b) else {
-                continue;
-            };
-            let Some(target) = projects.iter().find(|t| t.config.name == script) else {
-                bail!(
-                    "{}: durable_objects.bindings: {}: script_name = {script:?} names another worker, but no worker of that name is served by this process (serving: {}); add its config to the command line, e.g. hearth serve {} path/to/{script}/wrangler.toml",
-                    p.config.path.display(),
-                    b.name,
-                    names.join(", "),
-                    p.config.path.display(),
-                );
-            };
-            if !target
-                .config
-                .durable_object_classes()
-                .contains_key(&b.class_name)
-            {
-                bail!(
-                    "{}: durable_objects.bindings: {}: class_name = {:?} is not a Durable Object class of the worker {script:?} ({}); add it to a migration's new_sqlite_classes there",
-                    p.config.path.display(),
-                    b.name,
-                    b.class_name,
-                    target.config.path.display(),
-                );
-            }
-        }
-    }
-    Ok(())
-}
-
-/// The other worker a Durable Object binding names, if any (`script_name`
-/// equal to the worker's own name means this worker).
-fn remote_script<'a>(
-    config: &hearth_config::Config,
-    b: &'a hearth_config::DurableObjectBinding,
-) -> Option<&'a str> {
-    b.script_name
-        .as_deref()
-        .filter(|script| *script != config.name)
-}
-
-/// Adds the `script_name` Durable Object bindings once every worker's
-/// objects are open: ids come from the hosting worker's namespace and stubs
-/// are routed to its isolates. `workers[i]` is `projects[i]`'s.
-fn link_durable_object_scripts(projects: &[Project], workers: &mut [WorkerConfig]) -> Result<()> {
-    let hosts: Vec<(&str, Option<Arc<DurableObjects>>)> = projects
-        .iter()
-        .zip(workers.iter())
-        .map(|(p, w)| (p.config.name.as_str(), w.durable_objects.clone()))
-        .collect();
-    for (p, w) in projects.iter().zip(workers.iter_mut()) {
-        for b in &p.config.durable_objects.bindings {
-            let Some(script) = remote_script(&p.config, b) else {
-                continue;
-            };
-            let context = || {
-                format!(
-                    "{}: durable_objects.bindings: {}",
-                    p.config.path.display(),
-                    b.name
-                )
-            };
-            let target = hosts
-                .iter()
-                .find(|(name, _)| *name == script)
-                .and_then(|(_, objects)| objects.clone())
-                .with_context(|| {
-                    format!(
-                        "{}: the worker {script:?} has no Durable Object classes",
-                        context()
-                    )
-                })?;
-            let adapter = target
-                .adapter_for_script(&b.name, &b.class_name, script)
-                .map_err(|e| anyhow::anyhow!("{}: {e}", context()))?;
-            let own = w
-                .durable_objects
-                .as_ref()
-                .with_context(|| format!("{}: Durable Objects are not open", context()))?;
-            own.link(script, target);
-            w.bindings.push(Arc::new(adapter));
-        }
-    }
-    Ok(())
-}
-
-/// Every `services` binding must name a worker served by this process.
-fn check_services(projects: &[Project]) -> Result<()> {
-    let names: Vec<&str> = projects.iter().map(|p| p.config.name.as_str()).collect();
-    for p in projects {
-        for s in &p.config.services {
-            if !names.contains(&s.service.as_str()) {
-                bail!(
-                    "{}: services: {}: service = {:?} is not a worker served by this process (serving: {}); add its config to the command line, e.g. hearth serve {} path/to/{}/wrangler.toml",
-                    p.config.path.display(),
-                    s.binding,
-                    s.service,
-                    names.join(", "),
-                    p.config.path.display(),
-                    s.service
-                );
-            }
-        }
-    }
-    Ok(())
-}
-
-fn service_bindings(
-    project: &Project,
-    registry: &hearth_runtime::ServiceRegistry,
-) -> Vec<hearth_runtime::ServiceBinding> {
-    project
-        .config
-        .services
-        .iter()
-        .map(|s| hearth_runtime::ServiceBinding {
-            binding: s.binding.clone(),
-            service: s.service.clone(),
-            entrypoint: s.entrypoint.clone(),
-            registry: registry.clone(),
-        })
-        .collect()
-}
-
-/// Maps the config onto the runtime's worker description, opening the
-/// storage of every binding. The purger handles stop their threads on drop,
-/// so the caller keeps them for as long as it serves.
-pub fn worker_config(project: &Project) -> Result<(WorkerConfig, BindingThreads)> {
+/// The worker a config describes before its bindings are opened: entry
+/// module, vars, secrets, compatibility settings and limits.
+pub fn base_worker(project: &Project) -> Result<WorkerConfig> {
     let config = &project.config;
     let Some(main) = config.main_path() else {
         bail!(
@@ -455,112 +313,5 @@ pub fn worker_config(project: &Project) -> Result<(WorkerConfig, BindingThreads)
     if let Some(cpu_ms) = config.limits.cpu_ms {
         worker.limits.cpu_ms = cpu_ms;
     }
-
-    let mut purgers = Vec::new();
-    let mut expirers = Vec::new();
-    let mut bindings: Vec<Arc<dyn BindingAdapter>> = Vec::new();
-    for ns in &config.kv_namespaces {
-        let kv = Arc::new(project.open_kv(ns)?);
-        purgers.push(kv.spawn_purger(KV_PURGE_EVERY)?);
-        let path = project.data_dir.kv_namespace(ns.local_id());
-        bindings.push(Arc::new(
-            KvAdapter::new(&ns.binding, kv).with_backend(format!("sqlite:{}", path.display())),
-        ));
-    }
-    for db in &config.d1_databases {
-        let d1 = Arc::new(project.d1_database(db)?);
-        bindings.push(Arc::new(D1Adapter::new(&db.binding, d1)));
-    }
-    for bucket in &config.r2_buckets {
-        let r2 = project.r2_bucket(bucket.local_name())?;
-        expirers.push(r2.spawn_upload_expirer(R2_EXPIRE_EVERY)?);
-        let dir = project.data_dir.r2_bucket(bucket.local_name());
-        bindings.push(Arc::new(
-            R2Adapter::new(&bucket.binding, r2)
-                .with_backend(format!("fs+sqlite:{}", dir.display())),
-        ));
-    }
-    if let Some(objects) = durable_objects(project)? {
-        for b in &config.durable_objects.bindings {
-            if remote_script(config, b).is_some() {
-                // Added once the hosting worker runs its own objects.
-                continue;
-            }
-            let adapter = objects.adapter(&b.name, &b.class_name).map_err(|e| {
-                anyhow::anyhow!(
-                    "{}: durable_objects.bindings: {}: {e}",
-                    config.path.display(),
-                    b.name
-                )
-            })?;
-            bindings.push(Arc::new(adapter));
-        }
-        worker.durable_objects = Some(objects);
-    }
-    for (kind, name) in unserved_bindings(config) {
-        tracing::warn!(
-            "binding {name} ({kind}) is not served by Hearth yet; env.{name} will be undefined"
-        );
-    }
-    worker.bindings = bindings;
-    Ok((
-        worker,
-        BindingThreads {
-            _kv: purgers,
-            _r2: expirers,
-        },
-    ))
-}
-
-/// Opens the Durable Object state of the data directory, applies the
-/// config's migrations (renamed classes keep their objects, deleted ones
-/// lose them) and returns the classes this worker exports; `None` when the
-/// config declares no Durable Objects.
-fn durable_objects(project: &Project) -> Result<Option<Arc<DurableObjects>>> {
-    let config = &project.config;
-    if config.durable_objects.bindings.is_empty() && config.migrations.is_empty() {
-        return Ok(None);
-    }
-    let host = DurableObjectHost::open(
-        &project.data_dir,
-        project.clock.clone(),
-        DoLimits::default(),
-    )
-    .context("opening the Durable Object state")?;
-    let applied = host
-        .apply_migrations(&config.migrations)
-        .with_context(|| format!("{}: migrations", config.path.display()))?;
-    if !applied.is_empty() {
-        tracing::info!("applied Durable Object migrations: {}", applied.join(", "));
-    }
-    let classes = config
-        .durable_object_classes()
-        .into_iter()
-        .map(|(name, storage)| (name, StorageBackend::from(storage)));
-    let objects = DurableObjects::new(
-        &host,
-        classes,
-        project.clock.clone(),
-        DurableObjectOptions::default(),
-    )
-    .context("opening the Durable Object namespaces")?;
-    Ok(Some(objects))
-}
-
-/// Bindings the config declares that no adapter serves yet.
-fn unserved_bindings(config: &hearth_config::Config) -> Vec<(&'static str, String)> {
-    let mut out = Vec::new();
-    for b in &config.vectorize {
-        out.push(("vectorize", b.binding.clone()));
-    }
-    if let Some(ai) = &config.ai {
-        out.push(("ai", ai.binding.clone()));
-    }
-    for b in &config.analytics_engine_datasets {
-        out.push(("analytics_engine_datasets", b.binding.clone()));
-    }
-    for b in &config.ratelimits {
-        out.push(("ratelimits", b.name.clone()));
-    }
-    out
+    Ok(worker)
 }

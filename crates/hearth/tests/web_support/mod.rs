@@ -58,7 +58,9 @@ impl Server {
         Server::spawn(cmd, wait)
     }
 
-    fn spawn(mut cmd: Command, wait: Duration) -> Server {
+    /// Spawns `cmd` with `--listen 127.0.0.1:0` and waits up to `wait`
+    /// for the bound address.
+    pub fn spawn(mut cmd: Command, wait: Duration) -> Server {
         let mut child = cmd
             .args(["--listen", "127.0.0.1:0"])
             .env("HEARTH_LOG", "info")

@@ -316,7 +316,7 @@ fn sql_value<'js>(ctx: &Ctx<'js>, v: &Value<'js>) -> rquickjs::Result<SqlValue> 
     if let Some(b) = v.as_big_int() {
         return Ok(SqlValue::Integer(b.clone().to_i64()?));
     }
-    if let Some(buf) = ArrayBuffer::from_value(v.clone()) {
+    if let Some(buf) = crate::bindings::support::as_array_buffer(v) {
         // SAFETY: copied before control returns to JS.
         let bytes = unsafe { buf.as_bytes() }
             .map(<[u8]>::to_vec)

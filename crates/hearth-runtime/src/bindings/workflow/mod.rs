@@ -1,6 +1,6 @@
 //! `env.<Workflow binding>`: `create`, `createBatch` and `get` over one
 //! workflow of the [`hearth_workflows::WorkflowEngine`], and the
-//! `WorkflowInstance` objects they return (`js/bindings/workflow.js`).
+//! `WorkflowInstance` objects they return (`workflow.js`).
 //!
 //! Every call commits before its promise resolves. Calls that can make an
 //! instance due (`create`, `createBatch`, `resume`, `restart`, `sendEvent`)
@@ -14,9 +14,14 @@ use rquickjs::{ArrayBuffer, Ctx, Function, Object, Value};
 
 use super::BindingAdapter;
 use super::support::{bytes_of, install_factory, raise, throw};
-use crate::workflows::Workflows;
+mod kind;
+pub mod runner;
 
-const WORKFLOW_JS: &str = include_str!("../../js/bindings/workflow.js");
+pub use kind::{WorkflowKind, open_engine};
+
+use runner::Workflows;
+
+const WORKFLOW_JS: &str = include_str!("workflow.js");
 
 /// Exposes one workflow as `env[name]`.
 pub struct WorkflowAdapter {

@@ -1,10 +1,14 @@
 //! `env.<KV binding>`: a Workers KV namespace over [`hearth_kv::KvNamespace`].
 //!
-//! The JS half (`js/bindings/kv.js`) gives the object Workers' exact shape
+//! The JS half (`kv.js`) gives the object Workers' exact shape
 //! (argument forms, `Map` results, streams, `JSON.parse` for `json`); this
 //! file holds the natives it calls. Each native runs the contract call to
 //! completion on the isolate thread, so every method's promise settles in
 //! the same turn; a slow disk therefore stalls the isolate for that time.
+
+mod kind;
+
+pub use kind::{KvKind, open_namespace};
 
 use std::sync::Arc;
 
@@ -17,7 +21,7 @@ use serde_json::json;
 use super::BindingAdapter;
 use super::support::{array_buffer, bytes_of, install_factory, raise, throw};
 
-const KV_JS: &str = include_str!("../../js/bindings/kv.js");
+const KV_JS: &str = include_str!("kv.js");
 
 /// Exposes one KV namespace as `env[name]`.
 pub struct KvAdapter {

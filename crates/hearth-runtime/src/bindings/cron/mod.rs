@@ -12,16 +12,20 @@
 //!
 //! Runs happen one at a time, in config order. Every deadline reads the
 //! injected clock; the poll interval bounds how late a clock jump (a test
-//! clock) is noticed, and [`CronHandle::wake`] makes the loop look at once.
+//! clock) is noticed, and [`TaskHandle::wake`] makes the loop look at once.
+
+mod kind;
+
+pub use kind::CronKind;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::bindings::registry::TaskHandle;
 use hearth_core::SharedClock;
 use hearth_cron::{CronScheduler, DueRun};
 use tokio::sync::{Notify, watch};
-use tokio::task::JoinHandle;
 
 use crate::pool::IsolatePool;
 
@@ -49,28 +53,6 @@ impl Default for CronOptions {
     }
 }
 
-/// A running cron task.
-#[derive(Debug)]
-pub struct CronHandle {
-    wake: Arc<Notify>,
-    stop: watch::Sender<bool>,
-    task: JoinHandle<()>,
-}
-
-impl CronHandle {
-    /// Makes the loop look at the clock now.
-    pub fn wake(&self) {
-        self.wake.notify_one();
-    }
-
-    /// Stops the loop after the run in progress, if any.
-    pub async fn stop(self) {
-        let _ = self.stop.send(true);
-        self.wake.notify_one();
-        let _ = self.task.await;
-    }
-}
-
 /// Starts the cron loop on the current tokio runtime. A run missed while
 /// the server was down is due at once, so it fires on start.
 pub fn spawn_cron(
@@ -78,15 +60,12 @@ pub fn spawn_cron(
     scheduler: Arc<CronScheduler>,
     clock: SharedClock,
     options: CronOptions,
-) -> CronHandle {
+) -> TaskHandle {
     let wake = Arc::new(Notify::new());
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let task = tokio::spawn(run(pool, scheduler, clock, options, wake.clone(), stop_rx));
-    CronHandle {
-        wake,
-        stop: stop_tx,
-        task,
-    }
+    let notified = wake.clone();
+    TaskHandle::spawn(wake, move |stop| {
+        run(pool, scheduler, clock, options, notified, stop)
+    })
 }
 
 struct Retry {

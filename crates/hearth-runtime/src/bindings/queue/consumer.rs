@@ -16,8 +16,9 @@ use std::time::Duration;
 use hearth_core::SharedClock;
 use hearth_queues::{LeasedBatch, QueueBroker, QueueError};
 use tokio::sync::{Notify, watch};
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::task::JoinSet;
 
+use crate::bindings::registry::TaskHandle;
 use crate::pool::IsolatePool;
 
 /// Longest sleep between looks at the queues when nothing is due.
@@ -25,31 +26,6 @@ pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(1);
 /// Shortest sleep while a batch is due but cannot be leased yet (all
 /// `max_concurrency` batches are out), so the loop never spins.
 const MIN_WAIT: Duration = Duration::from_millis(20);
-
-/// A running push consumer. Dropping it does not stop the task; call
-/// [`QueueConsumerHandle::stop`].
-#[derive(Debug)]
-pub struct QueueConsumerHandle {
-    wake: Arc<Notify>,
-    stop: watch::Sender<bool>,
-    task: JoinHandle<()>,
-}
-
-impl QueueConsumerHandle {
-    /// Makes the loop look at the queues now (after a send, or after moving
-    /// a test clock).
-    pub fn wake(&self) {
-        self.wake.notify_one();
-    }
-
-    /// Stops leasing new batches and waits for the batches in flight to be
-    /// handled and settled.
-    pub async fn stop(self) {
-        let _ = self.stop.send(true);
-        self.wake.notify_one();
-        let _ = self.task.await;
-    }
-}
 
 /// What the consumer task needs.
 #[derive(Debug, Clone)]
@@ -79,19 +55,15 @@ pub fn spawn_queue_consumer(
     broker: QueueBroker,
     clock: SharedClock,
     options: QueueConsumerOptions,
-) -> Result<QueueConsumerHandle, QueueError> {
+) -> Result<TaskHandle, QueueError> {
     let recovered = broker.recover_push_leases()?;
     if recovered > 0 {
         tracing::warn!(target: "hearth::queues", "redelivering {recovered} message(s) whose handler was interrupted by a restart");
     }
-    let (stop_tx, stop_rx) = watch::channel(false);
     let wake = options.wake.clone();
-    let task = tokio::spawn(run(pool, broker, clock, options, stop_rx));
-    Ok(QueueConsumerHandle {
-        wake,
-        stop: stop_tx,
-        task,
-    })
+    Ok(TaskHandle::spawn(wake, |stop| {
+        run(pool, broker, clock, options, stop)
+    }))
 }
 
 async fn run(

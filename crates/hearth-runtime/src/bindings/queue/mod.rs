@@ -1,11 +1,17 @@
 //! `env.<Queue binding>`: a Queues producer over [`hearth_queues::QueueProducer`].
 //!
-//! The JS half (`js/bindings/queue.js`) encodes bodies by content type
+//! The JS half (`queue.js`) encodes bodies by content type
 //! (`v8` with the versioned structured-clone codec, see
 //! [`crate::structured_clone`], which the consumer side decodes alike); the natives here hand the
 //! bytes to the broker. A send commits before its promise resolves, so an
 //! acknowledged message survives a crash. After each committed send the
 //! adapter wakes the push consumer, if one listens.
+
+pub mod consumer;
+mod kind;
+mod pull;
+
+pub use kind::{QueueKind, configure_broker, consumer_config, open_broker};
 
 use std::sync::Arc;
 
@@ -19,7 +25,7 @@ use tokio::sync::Notify;
 use super::BindingAdapter;
 use super::support::{bytes_of, install_factory, raise, throw};
 
-const QUEUE_JS: &str = include_str!("../../js/bindings/queue.js");
+const QUEUE_JS: &str = include_str!("queue.js");
 
 /// Exposes one queue producer as `env[name]`.
 pub struct QueueAdapter {

@@ -2,9 +2,13 @@
 //! [`hearth_assets::AssetServer`], the same code that serves assets in
 //! front of the worker, so both answer alike.
 //!
-//! The JS half (`js/bindings/assets.js`) turns the argument into a
+//! The JS half (`assets.js`) turns the argument into a
 //! `Request` and the answer into a `Response` whose body streams the file
 //! from disk as the worker reads it.
+
+mod kind;
+
+pub use kind::AssetsKind;
 
 use std::fs::File;
 use std::io::Read;
@@ -18,7 +22,7 @@ use rquickjs::{Array, Class, Ctx, Function, JsLifetime, Object, Value};
 use super::BindingAdapter;
 use super::support::{array_buffer, install_factory, throw};
 
-const ASSETS_JS: &str = include_str!("../../js/bindings/assets.js");
+const ASSETS_JS: &str = include_str!("assets.js");
 
 /// Largest chunk an asset body hands to JS in one read.
 pub const ASSET_CHUNK_BYTES: usize = 64 * 1024;

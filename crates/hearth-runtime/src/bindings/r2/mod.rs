@@ -1,6 +1,6 @@
 //! `env.<R2 binding>`: an R2 bucket over [`hearth_r2::R2Bucket`].
 //!
-//! The JS half (`js/bindings/r2.js`) builds Workers' `R2Object`,
+//! The JS half (`r2.js`) builds Workers' `R2Object`,
 //! `R2ObjectBody`, `R2Objects` and `R2MultipartUpload`, checks ranges with
 //! the runtime's messages, and turns `Headers`, `Date`s, `Blob`s and streams
 //! into plain values for the natives here. A body read by `get` stays on
@@ -9,6 +9,10 @@
 //! releases the files. Values written (`put`, `uploadPart`) are collected in
 //! memory first, so they count against the isolate's heap limit. Calls run
 //! synchronously on the isolate thread.
+
+mod kind;
+
+pub use kind::{R2Kind, open_bucket};
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -26,7 +30,7 @@ use serde_json::json;
 use super::BindingAdapter;
 use super::support::{array_buffer, bytes_of, install_factory, raise, throw};
 
-const R2_JS: &str = include_str!("../../js/bindings/r2.js");
+const R2_JS: &str = include_str!("r2.js");
 
 /// Largest chunk a body stream hands to JS in one read.
 pub const BODY_CHUNK_BYTES: usize = 64 * 1024;

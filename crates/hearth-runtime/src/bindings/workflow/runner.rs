@@ -35,7 +35,9 @@ use hearth_workflows::{
 use rquickjs::class::Trace;
 use rquickjs::{ArrayBuffer, Class, Ctx, JsLifetime, Object, Value};
 use tokio::sync::{Notify, watch};
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::task::JoinSet;
+
+use crate::bindings::registry::TaskHandle;
 
 use crate::bindings::WorkflowAdapter;
 use crate::bindings::support::throw;
@@ -455,44 +457,15 @@ impl Default for WorkflowRunnerOptions {
     }
 }
 
-/// A running runner task. Dropping it does not stop the task; call
-/// [`WorkflowRunnerHandle::stop`].
-#[derive(Debug)]
-pub struct WorkflowRunnerHandle {
-    wake: Arc<Notify>,
-    stop: watch::Sender<bool>,
-    task: JoinHandle<()>,
-}
-
-impl WorkflowRunnerHandle {
-    /// Makes the runner look for due runs now (after moving a test clock).
-    pub fn wake(&self) {
-        self.wake.notify_one();
-    }
-
-    /// Stops claiming runs and waits for the runs in progress to end.
-    pub async fn stop(self) {
-        let _ = self.stop.send(true);
-        self.wake.notify_one();
-        let _ = self.task.await;
-    }
-}
-
 /// Starts the runner loop on the current tokio runtime.
 pub fn spawn_workflow_runner(
     pool: IsolatePool,
     workflows: Arc<Workflows>,
     clock: SharedClock,
     options: WorkflowRunnerOptions,
-) -> WorkflowRunnerHandle {
-    let (stop_tx, stop_rx) = watch::channel(false);
+) -> TaskHandle {
     let wake = workflows.wake.clone();
-    let task = tokio::spawn(run_loop(pool, workflows, clock, options, stop_rx));
-    WorkflowRunnerHandle {
-        wake,
-        stop: stop_tx,
-        task,
-    }
+    TaskHandle::spawn(wake, |stop| run_loop(pool, workflows, clock, options, stop))
 }
 
 async fn run_loop(

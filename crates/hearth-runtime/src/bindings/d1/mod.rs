@@ -1,12 +1,16 @@
 //! `env.<D1 binding>`: a D1 database over [`hearth_d1::D1Database`].
 //!
-//! The JS half (`js/bindings/d1.js`) keeps prepared statements as plain
+//! The JS half (`d1.js`) keeps prepared statements as plain
 //! `{sql, params}` values (as the Workers binding does, so a statement can be
 //! bound many times and passed to `batch`), checks bound value types, and
 //! attaches D1's `cause` to errors. The natives here run the queries. Results
 //! cross as JSON text, which gives exactly D1's number handling: integers come
 //! back as JS numbers, losing precision past 2^53 like D1's JSON transport.
 //! Queries run synchronously on the isolate thread.
+
+mod kind;
+
+pub use kind::D1Kind;
 
 use std::sync::Arc;
 
@@ -19,7 +23,7 @@ use serde::Serialize;
 use super::BindingAdapter;
 use super::support::{bytes_of, install_factory, raise, throw};
 
-const D1_JS: &str = include_str!("../../js/bindings/d1.js");
+const D1_JS: &str = include_str!("d1.js");
 
 /// Exposes one D1 database as `env[name]`.
 pub struct D1Adapter {

@@ -1,0 +1,352 @@
+//! Workers Analytics Engine: `writeDataPoint()` and the SQL API.
+//!
+//! A data point is up to 20 blobs (strings or bytes), 20 doubles and one
+//! index, written to a dataset. As on Cloudflare, a write never blocks the
+//! worker and is not acknowledged: points go into a bounded buffer that a
+//! writer thread commits in batches to `analytics_engine.sqlite` (one
+//! table, keyed by dataset). When the buffer is full, points are dropped
+//! and counted, as Cloudflare samples under load; a point still in the
+//! buffer when the process is killed is lost. Points older than the
+//! retention (three months, Cloudflare's) are deleted by the writer.
+//!
+//! Queries take the SQL API's dialect where SQLite can carry it (see
+//! [`sql`]): `SELECT` over a dataset by name with the columns `dataset`,
+//! `timestamp`, `_sample_interval`, `index1`, `blob1`..`blob20`,
+//! `double1`..`double20`, `NOW()`, `INTERVAL 'n' UNIT`,
+//! `toStartOfInterval`, `intDiv`, and `FORMAT JSON | JSONEachRow |
+//! TabSeparated`, answered in the API's JSON shape.
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use hearth_core::{ContractError, ErrorClass, SharedClock};
+use rusqlite::Connection;
+
+pub mod sql;
+
+/// Blobs per data point.
+pub const MAX_BLOBS: usize = 20;
+/// Doubles per data point.
+pub const MAX_DOUBLES: usize = 20;
+/// Indexes per data point.
+pub const MAX_INDEXES: usize = 1;
+/// Bytes of the index.
+pub const MAX_INDEX_BYTES: usize = 96;
+/// Bytes of all blobs of one point together.
+pub const MAX_BLOB_BYTES: usize = 16 * 1024;
+/// How long points are kept: three months.
+pub const RETENTION_MS: u64 = 92 * 24 * 3600 * 1000;
+/// Points waiting for the writer before new ones are dropped.
+pub const BUFFER_POINTS: usize = 10_000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AnalyticsError {
+    #[error("writeDataPoint(): Maximum of {MAX_BLOBS} blobs supported, got {0}")]
+    TooManyBlobs(usize),
+    #[error("writeDataPoint(): Maximum of {MAX_DOUBLES} doubles supported, got {0}")]
+    TooManyDoubles(usize),
+    #[error("writeDataPoint(): Maximum of {MAX_INDEXES} indexes supported, got {0}")]
+    TooManyIndexes(usize),
+    #[error("writeDataPoint(): index is {0} bytes, above the {MAX_INDEX_BYTES}-byte limit")]
+    IndexTooLong(usize),
+    #[error("writeDataPoint(): blobs total {0} bytes, above the {MAX_BLOB_BYTES}-byte limit")]
+    BlobsTooLarge(usize),
+    #[error("{0}")]
+    Query(String),
+    #[error("analytics storage: {0}")]
+    Storage(String),
+}
+
+impl ContractError for AnalyticsError {
+    fn class(&self) -> ErrorClass {
+        match self {
+            AnalyticsError::Storage(_) | AnalyticsError::Query(_) => ErrorClass::Error,
+            _ => ErrorClass::TypeError,
+        }
+    }
+}
+
+impl From<rusqlite::Error> for AnalyticsError {
+    fn from(e: rusqlite::Error) -> Self {
+        AnalyticsError::Storage(e.to_string())
+    }
+}
+
+/// One data point as the worker gave it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DataPoint {
+    /// `None` is a `null` blob.
+    pub blobs: Vec<Option<Vec<u8>>>,
+    pub doubles: Vec<f64>,
+    pub indexes: Vec<Option<Vec<u8>>>,
+}
+
+impl DataPoint {
+    /// Checks Cloudflare's limits.
+    pub fn validate(&self) -> Result<(), AnalyticsError> {
+        if self.blobs.len() > MAX_BLOBS {
+            return Err(AnalyticsError::TooManyBlobs(self.blobs.len()));
+        }
+        if self.doubles.len() > MAX_DOUBLES {
+            return Err(AnalyticsError::TooManyDoubles(self.doubles.len()));
+        }
+        if self.indexes.len() > MAX_INDEXES {
+            return Err(AnalyticsError::TooManyIndexes(self.indexes.len()));
+        }
+        if let Some(Some(index)) = self.indexes.first()
+            && index.len() > MAX_INDEX_BYTES
+        {
+            return Err(AnalyticsError::IndexTooLong(index.len()));
+        }
+        let total: usize = self.blobs.iter().flatten().map(Vec::len).sum();
+        if total > MAX_BLOB_BYTES {
+            return Err(AnalyticsError::BlobsTooLarge(total));
+        }
+        Ok(())
+    }
+}
+
+const SCHEMA_V1: &str = "
+CREATE TABLE points (
+    dataset TEXT NOT NULL,
+    timestamp DATETIME NOT NULL,
+    _sample_interval INTEGER NOT NULL DEFAULT 1,
+    index1 TEXT NOT NULL DEFAULT '',
+    blob1 TEXT, blob2 TEXT, blob3 TEXT, blob4 TEXT, blob5 TEXT,
+    blob6 TEXT, blob7 TEXT, blob8 TEXT, blob9 TEXT, blob10 TEXT,
+    blob11 TEXT, blob12 TEXT, blob13 TEXT, blob14 TEXT, blob15 TEXT,
+    blob16 TEXT, blob17 TEXT, blob18 TEXT, blob19 TEXT, blob20 TEXT,
+    double1 REAL, double2 REAL, double3 REAL, double4 REAL, double5 REAL,
+    double6 REAL, double7 REAL, double8 REAL, double9 REAL, double10 REAL,
+    double11 REAL, double12 REAL, double13 REAL, double14 REAL, double15 REAL,
+    double16 REAL, double17 REAL, double18 REAL, double19 REAL, double20 REAL
+);
+CREATE INDEX points_by_dataset_time ON points (dataset, timestamp);
+";
+
+enum Message {
+    Point {
+        dataset: String,
+        at_secs: i64,
+        point: DataPoint,
+    },
+    Flush(SyncSender<()>),
+}
+
+/// The datasets of one data directory.
+pub struct AnalyticsEngine {
+    path: PathBuf,
+    clock: SharedClock,
+    tx: Mutex<Option<SyncSender<Message>>>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+    query_conn: Mutex<Connection>,
+    dropped: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl std::fmt::Debug for AnalyticsEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AnalyticsEngine")
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
+impl AnalyticsEngine {
+    /// Opens (or creates) the store at `path` and starts its writer.
+    pub fn open(path: &Path, clock: SharedClock) -> Result<Self, AnalyticsError> {
+        Self::open_with_buffer(path, clock, BUFFER_POINTS)
+    }
+
+    pub fn open_with_buffer(
+        path: &Path,
+        clock: SharedClock,
+        buffer: usize,
+    ) -> Result<Self, AnalyticsError> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| AnalyticsError::Storage(format!("creating {}: {e}", dir.display())))?;
+        }
+        let storage = |e: &dyn std::fmt::Display| AnalyticsError::Storage(e.to_string());
+        let mut conn = hearth_core::sqlite::open(path).map_err(|e| storage(&e))?;
+        hearth_core::sqlite::migrate(&mut conn, path, &[SCHEMA_V1]).map_err(|e| storage(&e))?;
+        let query_conn = hearth_core::sqlite::open(path).map_err(|e| storage(&e))?;
+        sql::install_functions(&query_conn, clock.clone())?;
+        let (tx, rx) = sync_channel(buffer.max(1));
+        let writer_clock = clock.clone();
+        let writer = std::thread::Builder::new()
+            .name("hearth-analytics-writer".into())
+            .spawn(move || write_loop(conn, rx, writer_clock))
+            .map_err(|e| storage(&e))?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            clock,
+            tx: Mutex::new(Some(tx)),
+            writer: Mutex::new(Some(writer)),
+            query_conn: Mutex::new(query_conn),
+            dropped: Arc::default(),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Queues `point` for `dataset` without waiting. A point over a limit
+    /// is an error; a full buffer drops it (counted in [`Self::dropped`]).
+    pub fn write(&self, dataset: &str, point: DataPoint) -> Result<(), AnalyticsError> {
+        point.validate()?;
+        let at_secs = (self.clock.now_ms() / 1000) as i64;
+        let tx = self.tx.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(tx) = tx.as_ref() else {
+            return Err(AnalyticsError::Storage("the store is closed".into()));
+        };
+        let message = Message::Point {
+            dataset: dataset.to_owned(),
+            at_secs,
+            point,
+        };
+        match tx.try_send(message) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Full(_)) => {
+                let before = self
+                    .dropped
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if before.is_power_of_two() || before == 0 {
+                    tracing::warn!(target: "hearth::analytics", "the write buffer is full; {} data point(s) dropped so far", before + 1);
+                }
+                Ok(())
+            }
+            Err(TrySendError::Disconnected(_)) => {
+                Err(AnalyticsError::Storage("the writer stopped".into()))
+            }
+        }
+    }
+
+    /// Points dropped because the buffer was full.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Waits until every point queued so far is committed.
+    pub fn flush(&self) -> Result<(), AnalyticsError> {
+        let (done_tx, done_rx) = sync_channel(1);
+        {
+            let tx = self.tx.lock().unwrap_or_else(|e| e.into_inner());
+            let Some(tx) = tx.as_ref() else {
+                return Ok(());
+            };
+            tx.send(Message::Flush(done_tx))
+                .map_err(|_| AnalyticsError::Storage("the writer stopped".into()))?;
+        }
+        done_rx
+            .recv()
+            .map_err(|_| AnalyticsError::Storage("the writer stopped".into()))
+    }
+
+    /// Runs a SQL API query (after committing what was written before it).
+    pub fn query(&self, text: &str) -> Result<sql::QueryOutput, AnalyticsError> {
+        self.flush()?;
+        let mut conn = self.query_conn.lock().unwrap_or_else(|e| e.into_inner());
+        sql::run(&mut conn, text)
+    }
+}
+
+impl Drop for AnalyticsEngine {
+    fn drop(&mut self) {
+        // Closing the channel lets the writer commit what it holds and end.
+        self.tx.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(writer) = self.writer.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            let _ = writer.join();
+        }
+    }
+}
+
+/// Largest batch committed in one transaction.
+const BATCH: usize = 1000;
+/// Inserted points between two retention sweeps.
+const SWEEP_EVERY: u64 = 10_000;
+
+fn write_loop(mut conn: Connection, rx: Receiver<Message>, clock: SharedClock) {
+    let mut since_sweep = SWEEP_EVERY;
+    while let Ok(first) = rx.recv() {
+        let mut points = Vec::new();
+        let mut flushes = Vec::new();
+        let mut next = Some(first);
+        while let Some(message) = next.take() {
+            match message {
+                Message::Point {
+                    dataset,
+                    at_secs,
+                    point,
+                } => points.push((dataset, at_secs, point)),
+                Message::Flush(done) => flushes.push(done),
+            }
+            if points.len() < BATCH {
+                next = rx.try_recv().ok();
+            }
+        }
+        if since_sweep >= SWEEP_EVERY {
+            let cutoff = (clock.now_ms().saturating_sub(RETENTION_MS) / 1000) as i64;
+            if let Err(e) = conn.execute("DELETE FROM points WHERE timestamp < ?1", [cutoff]) {
+                tracing::error!(target: "hearth::analytics", "cannot delete expired points: {e}");
+            }
+            since_sweep = 0;
+        }
+        since_sweep += points.len() as u64;
+        if let Err(e) = insert(&mut conn, &points) {
+            tracing::error!(target: "hearth::analytics", "cannot store {} data point(s): {e}", points.len());
+        }
+        for done in flushes {
+            let _ = done.send(());
+        }
+    }
+}
+
+fn insert(conn: &mut Connection, points: &[(String, i64, DataPoint)]) -> rusqlite::Result<()> {
+    if points.is_empty() {
+        return Ok(());
+    }
+    let mut columns = String::from("dataset, timestamp, index1");
+    let mut marks = String::from("?1, ?2, ?3");
+    for i in 1..=MAX_BLOBS {
+        columns.push_str(&format!(", blob{i}"));
+        marks.push_str(&format!(", ?{}", 3 + i));
+    }
+    for i in 1..=MAX_DOUBLES {
+        columns.push_str(&format!(", double{i}"));
+        marks.push_str(&format!(", ?{}", 3 + MAX_BLOBS + i));
+    }
+    let tx = conn.transaction()?;
+    {
+        let mut stmt =
+            tx.prepare_cached(&format!("INSERT INTO points ({columns}) VALUES ({marks})"))?;
+        for (dataset, at, point) in points {
+            let mut values: Vec<rusqlite::types::Value> = Vec::with_capacity(3 + 40);
+            values.push(dataset.clone().into());
+            values.push((*at).into());
+            let index = point
+                .indexes
+                .first()
+                .cloned()
+                .flatten()
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+                .unwrap_or_default();
+            values.push(index.into());
+            for i in 0..MAX_BLOBS {
+                // An unset or null blob reads as '' and an unset double as
+                // 0, as the SQL API shows them.
+                values.push(match point.blobs.get(i) {
+                    Some(Some(b)) => String::from_utf8_lossy(b).into_owned().into(),
+                    _ => String::new().into(),
+                });
+            }
+            for i in 0..MAX_DOUBLES {
+                values.push(point.doubles.get(i).copied().unwrap_or(0.0).into());
+            }
+            stmt.execute(rusqlite::params_from_iter(values))?;
+        }
+    }
+    tx.commit()
+}

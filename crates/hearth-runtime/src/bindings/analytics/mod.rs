@@ -1,0 +1,187 @@
+//! `env.<analytics_engine_datasets binding>`: a Workers Analytics Engine
+//! dataset over [`hearth_analytics`]. `writeDataPoint({ blobs, doubles,
+//! indexes })` returns at once; the SQL API answers on
+//! `POST /__hearth/analytics_engine/sql` with the query as the body.
+
+use std::sync::Arc;
+
+use hearth_analytics::{AnalyticsEngine, DataPoint};
+use rquickjs::{Ctx, Function, Object, Value};
+
+use super::BindingAdapter;
+use super::registry::{
+    BindingError, BindingKind, InternalFuture, InternalRequest, InternalResponse, InternalRoute,
+    OpenContext, OpenedWorker,
+};
+use super::support::{bytes_of, install_factory, raise};
+
+const ANALYTICS_JS: &str = include_str!("analytics.js");
+
+/// Exposes one dataset as `env[name]`.
+pub struct AnalyticsAdapter {
+    name: String,
+    dataset: String,
+    engine: Arc<AnalyticsEngine>,
+}
+
+impl AnalyticsAdapter {
+    pub fn new(
+        name: impl Into<String>,
+        dataset: impl Into<String>,
+        engine: Arc<AnalyticsEngine>,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            dataset: dataset.into(),
+            engine,
+        }
+    }
+}
+
+/// `null` stays `None`; strings and buffers are bytes.
+fn optional_bytes(values: Vec<Value<'_>>) -> rquickjs::Result<Vec<Option<Vec<u8>>>> {
+    values
+        .iter()
+        .map(|v| if v.is_null() { Ok(None) } else { bytes_of(v) })
+        .collect()
+}
+
+impl BindingAdapter for AnalyticsAdapter {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn kind(&self) -> &str {
+        "analytics_engine"
+    }
+
+    fn backend(&self) -> String {
+        format!(
+            "sqlite:{} (dataset {})",
+            self.engine.path().display(),
+            self.dataset
+        )
+    }
+
+    fn install<'js>(&self, ctx: &Ctx<'js>, env: &Object<'js>) -> rquickjs::Result<()> {
+        let native = Object::new(ctx.clone())?;
+        let engine = self.engine.clone();
+        let dataset = self.dataset.clone();
+        native.set(
+            "write",
+            Function::new(
+                ctx.clone(),
+                move |ctx: Ctx<'js>,
+                      blobs: Vec<Value<'js>>,
+                      doubles: Vec<f64>,
+                      indexes: Vec<Value<'js>>| {
+                    let point = DataPoint {
+                        blobs: optional_bytes(blobs)?,
+                        doubles,
+                        indexes: optional_bytes(indexes)?,
+                    };
+                    engine.write(&dataset, point).map_err(|e| raise(&ctx, e))
+                },
+            )?,
+        )?;
+        install_factory(ctx, env, &self.name, "analytics.js", ANALYTICS_JS, native)
+    }
+}
+
+/// How `analytics_engine_datasets` is served: every dataset of a data
+/// directory in `analytics_engine.sqlite`, and the SQL API.
+pub struct AnalyticsKind;
+
+/// Opens `<data>/analytics_engine.sqlite`.
+pub fn open_analytics(
+    data_dir: &hearth_core::DataDir,
+    clock: hearth_core::SharedClock,
+) -> Result<AnalyticsEngine, BindingError> {
+    let path = data_dir.root().join("analytics_engine.sqlite");
+    AnalyticsEngine::open(&path, clock)
+        .map_err(|e| BindingError::new(format!("opening {}: {e}", path.display())))
+}
+
+impl BindingKind for AnalyticsKind {
+    fn section(&self) -> &'static str {
+        "analytics_engine_datasets"
+    }
+
+    fn data_paths(&self) -> &'static [&'static str] {
+        &["analytics_engine.sqlite"]
+    }
+
+    fn open(&self, cx: &mut OpenContext<'_>, out: &mut OpenedWorker) -> Result<(), BindingError> {
+        let config = cx.config;
+        if config.analytics_engine_datasets.is_empty() {
+            return Ok(());
+        }
+        let (data_dir, clock) = (cx.data_dir, cx.clock.clone());
+        let key = data_dir
+            .root()
+            .join("analytics_engine.sqlite")
+            .display()
+            .to_string();
+        let engine = cx.shared(&key, || open_analytics(data_dir, clock).map(Arc::new))?;
+        for b in &config.analytics_engine_datasets {
+            out.worker.bindings.push(Arc::new(AnalyticsAdapter::new(
+                &b.binding,
+                b.dataset_name(),
+                engine.clone(),
+            )));
+        }
+        out.routes.push(Arc::new(SqlApi { engine }));
+        Ok(())
+    }
+}
+
+/// `POST /__hearth/analytics_engine/sql`: the query is the body.
+#[derive(Debug)]
+struct SqlApi {
+    engine: Arc<AnalyticsEngine>,
+}
+
+impl InternalRoute for SqlApi {
+    fn prefix(&self) -> &'static str {
+        "analytics_engine"
+    }
+
+    fn claims(&self, rest: &str) -> bool {
+        rest == "sql"
+    }
+
+    fn handle(&self, req: InternalRequest) -> InternalFuture {
+        let engine = self.engine.clone();
+        Box::pin(async move {
+            let text = |status: u16, body: String| InternalResponse {
+                status,
+                content_type: "text/plain; charset=utf-8",
+                body: body.into(),
+            };
+            if req.rest != "sql" {
+                return text(
+                    404,
+                    "404 Not Found: the SQL API is at /__hearth/analytics_engine/sql\n".into(),
+                );
+            }
+            if req.method != "POST" {
+                return text(
+                    405,
+                    "405 Method Not Allowed: POST the query as the body\n".into(),
+                );
+            }
+            let Ok(query) = String::from_utf8(req.body.to_vec()) else {
+                return text(400, "the query is not UTF-8\n".into());
+            };
+            match tokio::task::spawn_blocking(move || engine.query(&query)).await {
+                Ok(Ok(out)) => InternalResponse {
+                    status: 200,
+                    content_type: out.content_type,
+                    body: out.body.into(),
+                },
+                Ok(Err(e)) => text(400, format!("{e}\n")),
+                Err(e) => text(500, format!("{e}\n")),
+            }
+        })
+    }
+}

@@ -1,0 +1,96 @@
+//! `env.AE` as a worker sees it: `writeDataPoint()` returns nothing,
+//! accepts strings, buffers and nulls, and names what is wrong.
+
+mod bindings_common;
+
+use std::sync::Arc;
+
+use bindings_common::{err, ok};
+use hearth_analytics::AnalyticsEngine;
+use hearth_core::clock::ManualClock;
+use hearth_runtime::bindings::AnalyticsAdapter;
+use serde_json::json;
+
+#[test]
+fn data_points_are_written_and_bad_ones_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Arc::new(
+        AnalyticsEngine::open(
+            &dir.path().join("ae.sqlite"),
+            ManualClock::new(1_700_000_000_000).shared(),
+        )
+        .unwrap(),
+    );
+    let t = bindings_common::transcript(
+        dir.path(),
+        vec![Arc::new(AnalyticsAdapter::new(
+            "AE",
+            "events",
+            engine.clone(),
+        ))],
+        r#"
+    const AE = env.AE;
+    await attempt(out, "returns", () => AE.writeDataPoint({
+      blobs: ["/home", new TextEncoder().encode("bytes"), null],
+      doubles: [1.5, 2],
+      indexes: ["tenant-1"],
+    }));
+    await attempt(out, "empty", () => AE.writeDataPoint());
+    await attempt(out, "notObject", () => AE.writeDataPoint("x"));
+    await attempt(out, "blobType", () => AE.writeDataPoint({ blobs: [1] }));
+    await attempt(out, "doubleType", () => AE.writeDataPoint({ doubles: ["1"] }));
+    await attempt(out, "notArray", () => AE.writeDataPoint({ blobs: "a" }));
+    await attempt(out, "tooMany", () => AE.writeDataPoint({ blobs: new Array(21).fill("b") }));
+    "#,
+    );
+    assert_eq!(ok(&t, "returns"), serde_json::Value::Null);
+    assert_eq!(ok(&t, "empty"), serde_json::Value::Null);
+    assert_eq!(
+        err(&t, "notObject"),
+        (
+            "TypeError".into(),
+            "writeDataPoint(): the data point must be an object".into()
+        )
+    );
+    assert_eq!(
+        err(&t, "blobType"),
+        (
+            "TypeError".into(),
+            "writeDataPoint(): blobs[0] must be a string, an ArrayBuffer or null".into()
+        )
+    );
+    assert_eq!(
+        err(&t, "doubleType"),
+        (
+            "TypeError".into(),
+            "writeDataPoint(): doubles[0] must be a number".into()
+        )
+    );
+    assert_eq!(
+        err(&t, "notArray"),
+        (
+            "TypeError".into(),
+            "writeDataPoint(): blobs must be an array".into()
+        )
+    );
+    assert_eq!(
+        err(&t, "tooMany"),
+        (
+            "TypeError".into(),
+            "writeDataPoint(): Maximum of 20 blobs supported, got 21".into()
+        )
+    );
+    let out = engine
+        .query(
+            "SELECT blob1, blob2, blob3, double1, double2, index1 FROM events ORDER BY blob1 DESC",
+        )
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_str(&out.body).unwrap();
+    assert_eq!(
+        v["data"],
+        json!([
+            { "blob1": "/home", "blob2": "bytes", "blob3": "", "double1": 1.5, "double2": 2.0, "index1": "tenant-1" },
+            { "blob1": "", "blob2": "", "blob3": "", "double1": 0.0, "double2": 0.0, "index1": "" },
+        ])
+    );
+}
