@@ -147,6 +147,55 @@
   };
   define("console", console);
 
+  // ---- async context (node:async_hooks' AsyncLocalStorage) -------------------
+  // `frame` is the current context: a Map from each AsyncLocalStorage to its
+  // store, or undefined. Module code puts it back after each `await` (the
+  // loader rewrites awaits to call `r`, see modules/async_context.rs);
+  // `.then()` callbacks and timers run in the frame current when they were
+  // registered. Nothing is wrapped until a context is first entered, and
+  // the host clears the frame after each turn of the event loop.
+  let frame;
+  let contextOn = false;
+  function inFrame(fn, f) {
+    return function () {
+      const prev = frame;
+      frame = f;
+      try { return fn.apply(this, arguments); } finally { frame = prev; }
+    };
+  }
+  function enableContext() {
+    if (contextOn) return;
+    contextOn = true;
+    host.asyncContextOn();
+    const then = G.Promise.prototype.then;
+    Object.defineProperty(G.Promise.prototype, "then", {
+      value: function then_(onFulfilled, onRejected) {
+        const f = frame;
+        return then.call(this,
+          typeof onFulfilled === "function" ? inFrame(onFulfilled, f) : onFulfilled,
+          typeof onRejected === "function" ? inFrame(onRejected, f) : onRejected);
+      },
+      writable: true, configurable: true, enumerable: false,
+    });
+  }
+  define("__hearth_ac", Object.freeze({
+    c: () => frame,
+    r: (f, value) => { frame = f; return value; },
+    enable: enableContext,
+    bind: (fn) => (contextOn ? inFrame(fn, frame) : fn),
+  }));
+  function resetContext() { frame = undefined; }
+
+  // ---- node:fs's hooks: the request running, the bundle, request ends --------
+  const requestEndHooks = [];
+  define("__hearth_io", Object.freeze({
+    requestId: () => host.requestId(),
+    tmpUsed: () => host.tmpUsed(),
+    bundleFiles: () => host.bundleFiles(),
+    bundleRead: (name) => host.bundleRead(name),
+    onRequestEnd: (fn) => { requestEndHooks.push(fn); },
+  }));
+
   // ---- timers --------------------------------------------------------------
   // Callbacks live here; the host only keeps deadlines and calls fireTimer.
   const timers = new Map();
@@ -161,6 +210,7 @@
     }
     const id = nextTimerId++;
     const delay = toDelay(ms);
+    if (contextOn) fn = inFrame(fn, frame);
     timers.set(id, { fn, args, repeat, delay });
     host.timerStart(id, delay);
     return id;
@@ -181,6 +231,7 @@
   function endIo(timerIds, rids) {
     for (const id of timerIds) timers.delete(id);
     for (const rid of rids) {
+      for (const hook of requestEndHooks) hook(rid);
       const h = requestBodies.get(rid);
       if (h === undefined) continue;
       requestBodies.delete(rid);
@@ -646,5 +697,134 @@
 
   Object.defineProperty(G, Symbol.for("hearth.cloudflare:workers"), { value: cloudflareWorkers });
 
-  return { dispatch, wsDeliver, setEnv, setHandler, fireTimer, fetchDone, fetchFailed, fetchChunk, fetchEnd, streamReady, bodyChunk, endIo, cloudflareWorkers };
+  // ---- cloudflare:sockets ------------------------------------------------------
+  // connect() opens an outbound TCP socket (host side: isolate/tcp.rs). Its
+  // readable stream asks the host for more as it is read; its writable
+  // sends one chunk at a time, each resolved once written.
+  const tcpSockets = new Map();
+  let nextTcpId = 1;
+  function socketAddress(address) {
+    let hostname;
+    let port;
+    if (typeof address === "string") {
+      const i = address.lastIndexOf(":");
+      hostname = i > 0 ? address.slice(0, i) : address;
+      port = i > 0 ? Number(address.slice(i + 1)) : NaN;
+      if (hostname.startsWith("[") && hostname.endsWith("]")) hostname = hostname.slice(1, -1);
+    } else if (address !== null && typeof address === "object") {
+      hostname = address.hostname;
+      port = Number(address.port);
+    }
+    if (typeof hostname !== "string" || hostname === "") throw new TypeError("connect(): the address needs a hostname");
+    if (!Number.isInteger(port) || port < 1 || port > 65535) throw new TypeError("connect(): the address needs a port between 1 and 65535");
+    return { hostname, port };
+  }
+  function socketBytes(chunk) {
+    if (typeof chunk === "string") return new TextEncoder().encode(chunk);
+    if (chunk instanceof ArrayBuffer) return new Uint8Array(chunk);
+    if (ArrayBuffer.isView(chunk)) return new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    throw new TypeError("A socket's writable stream takes ArrayBuffer or ArrayBufferView chunks");
+  }
+  class Socket {
+    constructor(id, hostname, secureTransport, allowHalfOpen, upgraded) {
+      const s = { id, hostname, secureTransport, allowHalfOpen, socket: this, controller: null, readEnded: false, write: null, done: false };
+      this.opened = new Promise((res, rej) => { s.openedResolve = res; s.openedReject = rej; });
+      this.closed = new Promise((res, rej) => { s.closedResolve = res; s.closedReject = rej; });
+      this.opened.catch(() => {});
+      this.closed.catch(() => {});
+      this.readable = new G.ReadableStream({
+        start(c) { s.controller = c; },
+        pull() { host.tcpPull(id); },
+        cancel() { s.readEnded = true; if (!s.done) host.tcpClose(id); },
+      });
+      this.writable = new G.WritableStream({
+        write(chunk) {
+          const bytes = socketBytes(chunk);
+          return new Promise((res, rej) => {
+            if (s.done || !host.tcpWrite(id, bytes)) { rej(new Error("The socket is closed.")); return; }
+            s.write = { res, rej };
+          });
+        },
+        // Half-closes: the other side's data can still be read.
+        close() { if (!s.done) host.tcpShutdown(id); },
+        abort() { if (!s.done) host.tcpClose(id); },
+      });
+      this.upgraded = upgraded;
+      this.secureTransport = secureTransport;
+      this._s = s;
+      tcpSockets.set(id, s);
+    }
+    close() {
+      if (!this._s.done) host.tcpClose(this._s.id);
+      return this.closed;
+    }
+    startTls(options) {
+      const s = this._s;
+      if (s.secureTransport !== "starttls") throw new TypeError("startTls() needs a socket opened with secureTransport: \"starttls\"");
+      if (this.upgraded) throw new TypeError("startTls() can only be called once");
+      this.upgraded = true;
+      const name = options && options.expectedServerHostname ? String(options.expectedServerHostname) : s.hostname;
+      try { s.controller.close(); } catch (_) { /* already closed */ }
+      const next = new Socket(s.id, s.hostname, "on", s.allowHalfOpen, true);
+      next._s.startingTls = true;
+      if (!host.tcpStartTls(s.id, name)) next._s.openedReject(new Error("The socket is closed."));
+      return next;
+    }
+  }
+  function connect(address, options) {
+    const { hostname, port } = socketAddress(address);
+    const o = options || {};
+    const secureTransport = o.secureTransport === undefined ? "off" : String(o.secureTransport);
+    if (!["off", "on", "starttls"].includes(secureTransport)) throw new TypeError("secureTransport must be \"off\", \"on\" or \"starttls\"");
+    const id = nextTcpId++;
+    host.tcpConnect(id, hostname, port, secureTransport === "on");
+    return new Socket(id, hostname, secureTransport, !!o.allowHalfOpen, false);
+  }
+  function tcpEvent(id, kind, a, b) {
+    const s = tcpSockets.get(id);
+    if (s === undefined) return;
+    switch (kind) {
+      case "opened":
+        s.info = { remoteAddress: a, localAddress: b };
+        s.openedResolve(s.info);
+        break;
+      case "tls":
+        s.openedResolve({});
+        break;
+      case "data":
+        if (!s.readEnded) s.controller.enqueue(new Uint8Array(a));
+        break;
+      case "readEnd":
+        if (!s.readEnded) { s.readEnded = true; try { s.controller.close(); } catch (_) { /* cancelled */ } }
+        if (!s.allowHalfOpen && !s.done) host.tcpClose(id);
+        break;
+      case "written": {
+        const w = s.write;
+        s.write = null;
+        if (w) w.res();
+        break;
+      }
+      case "closed": {
+        s.done = true;
+        tcpSockets.delete(id);
+        const err = a === null || a === undefined ? null : new Error(a);
+        if (err) {
+          s.openedReject(err);
+          s.closedReject(err);
+          if (!s.readEnded) { try { s.controller.error(err); } catch (_) { /* closed */ } }
+          if (s.write) s.write.rej(err);
+        } else {
+          s.openedReject(new Error("The socket closed before it opened."));
+          s.closedResolve();
+          if (!s.readEnded) { try { s.controller.close(); } catch (_) { /* closed */ } }
+          if (s.write) s.write.rej(new Error("The socket is closed."));
+        }
+        s.readEnded = true;
+        break;
+      }
+    }
+  }
+  Object.defineProperty(G, Symbol.for("hearth.sockets.connect"), { value: connect });
+
+  return { dispatch, wsDeliver, setEnv, setHandler, fireTimer, fetchDone, fetchFailed, fetchChunk, fetchEnd, streamReady, bodyChunk, endIo, resetContext, tcpEvent, cloudflareWorkers };
 })

@@ -25,8 +25,9 @@ const POOL_MAX_IDLE_PER_HOST: usize = 32;
 /// event loop, so every isolate builds its own.
 pub(crate) type Client = LegacyClient<HttpsConnector<HttpConnector>, Full<Bytes>>;
 
-/// Builds a client trusting Mozilla's roots plus `extra_roots` (DER).
-pub(crate) fn client(extra_roots: &[Vec<u8>]) -> Result<Client, String> {
+/// The TLS client settings outgoing connections use: Mozilla's roots plus
+/// `extra_roots` (DER).
+pub(crate) fn tls_config(extra_roots: &[Vec<u8>]) -> Result<rustls::ClientConfig, String> {
     let mut roots = rustls::RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     for (i, der) in extra_roots.iter().enumerate() {
@@ -40,6 +41,12 @@ pub(crate) fn client(extra_roots: &[Vec<u8>]) -> Result<Client, String> {
         .map_err(|e| format!("TLS client configuration: {e}"))?
         .with_root_certificates(roots)
         .with_no_client_auth();
+    Ok(tls)
+}
+
+/// Builds a client trusting Mozilla's roots plus `extra_roots` (DER).
+pub(crate) fn client(extra_roots: &[Vec<u8>]) -> Result<Client, String> {
+    let tls = tls_config(extra_roots)?;
     let mut http = HttpConnector::new();
     http.enforce_http(false);
     http.set_nodelay(true);

@@ -15,8 +15,8 @@ use crate::error::StartError;
 use crate::modules::node::{self, NodeCompat};
 use crate::modules::typescript::{self, SourceError};
 use crate::modules::{
-    CLOUDFLARE_WORKERS, CLOUDFLARE_WORKFLOWS, ImportKind, LoadedFiles, ModuleResolver,
-    ResolveError, cjs,
+    CLOUDFLARE_NODE, CLOUDFLARE_SOCKETS, CLOUDFLARE_WORKERS, CLOUDFLARE_WORKFLOWS, ImportKind,
+    LoadedFiles, ModuleResolver, ResolveError, cjs,
 };
 
 pub(crate) use crate::modules::module_name;
@@ -29,6 +29,19 @@ export const WorkflowEntrypoint = cw.WorkflowEntrypoint;
 export const RpcTarget = cw.RpcTarget;
 export const env = cw.env;
 export default { DurableObject, WorkerEntrypoint, WorkflowEntrypoint, RpcTarget, env };
+";
+
+/// `connect()` lives in the prelude, next to the natives it calls.
+const CLOUDFLARE_SOCKETS_SOURCE: &str = "\
+export const connect = globalThis[Symbol.for('hearth.sockets.connect')];
+export default { connect };
+";
+
+/// `httpServerHandler` serves a worker's requests with a node:http server.
+const CLOUDFLARE_NODE_SOURCE: &str = "\
+import 'node:http';
+export const httpServerHandler = globalThis[Symbol.for('hearth.node.httpServerHandler')];
+export default { httpServerHandler };
 ";
 
 /// A step callback throws this to fail its step at once, without retries.
@@ -85,12 +98,12 @@ pub(crate) fn main_source(
     } else {
         String::new()
     };
-    let resolver = ModuleResolver::with_loaded_files(root, loaded.clone()).map_err(|source| {
-        StartError::Read {
+    let resolver = ModuleResolver::with_loaded_files(root, loaded.clone())
+        .map_err(|source| StartError::Read {
             path: root.display().to_string(),
             source,
-        }
-    })?;
+        })?
+        .with_node_compat(node_compat(config));
     match module_source(&resolver, loaded, name) {
         // A hashbang must stay first; the prelude then opens line 2.
         Ok(s) => Ok(
@@ -235,6 +248,13 @@ fn module_source(
         }
         _ => text(bytes)?,
     };
+    // AsyncLocalStorage (nodejs_compat) follows the context across awaits.
+    if resolver.node_compat().enabled
+        && !matches!(ext.as_str(), "json" | "txt" | "html" | "sql" | "bin")
+        && let Some(instrumented) = crate::modules::async_context::instrument(&source)
+    {
+        return Ok(instrumented);
+    }
     Ok(source)
 }
 
@@ -287,7 +307,7 @@ fn reexported_names(
         Ok(crate::modules::Resolved::File(target)) => target,
         // A Node.js built-in passed on: its named exports.
         Ok(crate::modules::Resolved::Builtin(b)) => {
-            return node::source(&b, "{}")
+            return node::source(&b, "{}", resolver.node_compat())
                 .and_then(|src| cjs::esm_export_names(&src))
                 .unwrap_or_default();
         }
@@ -347,8 +367,14 @@ impl Loader for FileLoader {
         if name == CLOUDFLARE_WORKFLOWS {
             return Module::declare(ctx.clone(), name, CLOUDFLARE_WORKFLOWS_SOURCE);
         }
+        if name == CLOUDFLARE_NODE {
+            return Module::declare(ctx.clone(), name, CLOUDFLARE_NODE_SOURCE);
+        }
+        if name == CLOUDFLARE_SOCKETS {
+            return Module::declare(ctx.clone(), name, CLOUDFLARE_SOCKETS_SOURCE);
+        }
         if (name.starts_with("node:") || name == node::GLOBALS_MODULE)
-            && let Some(source) = node::source(name, &self.process_env)
+            && let Some(source) = node::source(name, &self.process_env, self.resolver.node_compat())
         {
             return Module::declare(ctx.clone(), name, source);
         }

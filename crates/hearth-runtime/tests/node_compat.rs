@@ -21,12 +21,15 @@ const show = (v) => {
     return String(v);
   }
 };
+let last = '(none)';
 globalThis.eq = (name, actual, expected) => {
   checks++;
+  last = name;
   if (show(actual) !== show(expected)) failures.push(name + ': got ' + show(actual) + ', want ' + show(expected));
 };
 globalThis.throwsLike = (name, fn, want) => {
   checks++;
+  last = name;
   try {
     fn();
     failures.push(name + ': did not throw');
@@ -41,7 +44,13 @@ globalThis.throwsLike = (name, fn, want) => {
 export default {
   async fetch() {
     try {
-      await run();
+      // A check that never settles is reported with the last one passed.
+      let watchdog;
+      const hung = new Promise((resolve) => {
+        watchdog = setTimeout(() => resolve(true), 10000);
+      });
+      if (await Promise.race([run().then(() => false), hung])) failures.push('run hung after check ' + JSON.stringify(last));
+      clearTimeout(watchdog);
     } catch (e) {
       failures.push('run threw: ' + (e && e.stack ? e + '\n' + e.stack : String(e)));
     }
@@ -86,16 +95,23 @@ fn stop(pool: IsolatePool) {
 /// Runs the checks in `tests/node_compat/<file>` under `nodejs_compat` with
 /// a current date, and fails with every mismatch it reports.
 async fn run_checks(file: &str, min_checks: u64) {
+    run_checks_with(file, min_checks, &[]).await;
+}
+
+/// [`run_checks`] with more files in the project.
+async fn run_checks_with(file: &str, min_checks: u64, extra: &[(&str, &str)]) {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/node_compat")
         .join(file);
     let checks = std::fs::read_to_string(&path).unwrap();
     let main = format!("{checks}\n{HARNESS}");
-    let dir = project(&[("index.js", &main)]);
+    let mut files = vec![("index.js", main.as_str())];
+    files.extend_from_slice(extra);
+    let dir = project(&files);
     let pool = IsolatePool::start(config(
         dir.path(),
         "index.js",
-        "2025-06-01",
+        "2025-09-01",
         &["nodejs_compat"],
     ))
     .unwrap_or_else(|e| panic!("{file}: {e}"));
@@ -249,15 +265,15 @@ async fn v2_resolves_bare_names_first_and_installs_buffer_and_process() {
 #[tokio::test]
 async fn modules_not_provided_yet_are_named_without_suggesting_the_flag() {
     let dir = project(&[
-        ("fs.js", &answer("import fs from 'node:fs';", "1")),
         (
-            "bare.js",
-            &answer("import { Readable } from 'stream';", "1"),
+            "fs.js",
+            &answer("import cp from 'node:child_process';", "1"),
         ),
+        ("bare.js", &answer("import v8 from 'v8';", "1")),
     ]);
     let err = start_err(dir.path(), "fs.js", "2025-01-01", &["nodejs_compat"]);
     assert!(
-        err.contains("No such module \"node:fs\" imported from fs.js: \"node:fs\" is not implemented yet in Hearth (nodejs_compat is on; Hearth provides node:assert, "),
+        err.contains("No such module \"node:child_process\" imported from fs.js: \"node:child_process\" is not implemented yet in Hearth (nodejs_compat is on; Hearth provides node:assert, "),
         "{err}"
     );
     assert!(
@@ -266,7 +282,7 @@ async fn modules_not_provided_yet_are_named_without_suggesting_the_flag() {
     );
     let err = start_err(dir.path(), "bare.js", "2025-01-01", &["nodejs_compat"]);
     assert!(
-        err.contains("\"node:stream\" is not implemented yet in Hearth"),
+        err.contains("\"node:v8\" is not implemented yet in Hearth"),
         "{err}"
     );
     // Without the flag the message still names the flag.
@@ -350,5 +366,115 @@ async fn assert_timers_process_diagnostics_channel() {
 
 #[tokio::test]
 async fn crypto() {
-    run_checks("crypto.js", 35).await;
+    run_checks("crypto.js", 80).await;
+}
+
+#[tokio::test]
+async fn stream() {
+    run_checks("stream.js", 55).await;
+}
+
+#[tokio::test]
+async fn async_hooks() {
+    run_checks("async_hooks.js", 15).await;
+}
+
+/// A context a request enters is gone when the next request starts, even
+/// one the worker left without leaving it.
+#[tokio::test]
+async fn async_local_storage_does_not_leak_between_requests() {
+    let dir = project(&[(
+        "index.js",
+        "import { AsyncLocalStorage } from 'node:async_hooks';\n\
+         const als = new AsyncLocalStorage();\n\
+         export default { async fetch(req) {\n\
+           const seen = String(als.getStore());\n\
+           if (new URL(req.url).pathname === '/enter') { als.enterWith('left behind'); await null; }\n\
+           if (new URL(req.url).pathname === '/run') return als.run('inside', async () => { await new Promise((r) => setTimeout(r, 0)); return new Response(seen + ' ' + als.getStore()); });\n\
+           return new Response(seen);\n\
+         } };\n",
+    )]);
+    let pool = IsolatePool::start(config(
+        dir.path(),
+        "index.js",
+        "2025-06-01",
+        &["nodejs_compat"],
+    ))
+    .unwrap();
+    assert_eq!(get(&pool, "/enter").await, "undefined");
+    assert_eq!(get(&pool, "/").await, "undefined");
+    assert_eq!(get(&pool, "/run").await, "undefined inside");
+    assert_eq!(get(&pool, "/").await, "undefined");
+    stop(pool);
+}
+
+#[tokio::test]
+async fn zlib() {
+    run_checks("zlib.js", 35).await;
+}
+
+#[tokio::test]
+async fn fs() {
+    run_checks_with(
+        "fs.js",
+        40,
+        &[
+            ("data/config.json", r#"{ "value": 42 }"#),
+            ("secret.txt", "never imported"),
+            (
+                "uses.js",
+                "import config from './data/config.json';\nexport default config;\n",
+            ),
+        ],
+    )
+    .await;
+}
+
+/// Each request has its own /tmp, emptied when it ends; node:fs needs
+/// compatibility date 2025-09-01 or the enable flag.
+#[tokio::test]
+async fn fs_tmp_is_per_request_and_fs_follows_its_flags() {
+    let dir = project(&[(
+        "index.js",
+        "import { writeFileSync, readdirSync } from 'node:fs';\n\
+         export default { async fetch(req) {\n\
+           const before = readdirSync('/tmp');\n\
+           writeFileSync('/tmp/' + new URL(req.url).pathname.slice(1), 'x');\n\
+           await new Promise((r) => setTimeout(r, 5));\n\
+           return new Response(JSON.stringify([before, readdirSync('/tmp')]));\n\
+         } };\n",
+    )]);
+    let pool = IsolatePool::start(config(
+        dir.path(),
+        "index.js",
+        "2025-09-01",
+        &["nodejs_compat"],
+    ))
+    .unwrap();
+    let (a, b) = tokio::join!(get(&pool, "/a"), get(&pool, "/b"));
+    assert_eq!(a, r#"[[],["a"]]"#);
+    assert_eq!(b, r#"[[],["b"]]"#);
+    assert_eq!(get(&pool, "/c").await, r#"[[],["c"]]"#);
+    stop(pool);
+    let pool = IsolatePool::start(config(
+        dir.path(),
+        "index.js",
+        "2024-06-01",
+        &["nodejs_compat", "enable_nodejs_fs_module"],
+    ))
+    .unwrap();
+    assert_eq!(get(&pool, "/d").await, r#"[[],["d"]]"#);
+    stop(pool);
+    let err = start_err(dir.path(), "index.js", "2025-08-31", &["nodejs_compat"]);
+    assert!(
+        err.contains("node:fs needs compatibility date 2025-09-01 or later, or the \"enable_nodejs_fs_module\" flag"),
+        "{err}"
+    );
+    let err = start_err(
+        dir.path(),
+        "index.js",
+        "2025-09-01",
+        &["nodejs_compat", "disable_nodejs_fs_module"],
+    );
+    assert!(err.contains("No such module \"node:fs\""), "{err}");
 }

@@ -10,13 +10,31 @@ ObjectDefineProperty(global, "__hearth_webapi", {
     requestParts: hostRequestParts,
     newStream: hostNewStream,
     codec: structuredCodec,
-    // Synchronous hashing for node:crypto's createHash/createHmac/pbkdf2Sync.
+    // The synchronous primitives behind node:crypto.
     nodeCrypto: Object.freeze({
       digest: native.digest,
       hmac: native.hmac,
       pbkdf2: native.pbkdf2,
+      hkdf: native.hkdf,
+      scrypt: native.scrypt,
       timingSafeEqual: native.timingSafeEqual,
+      aesCbcRaw: native.aesCbcRaw,
+      aesCtr: native.aesCtr,
+      aesGcm: native.aesGcm,
+      ecImport: native.ecImport,
+      ecExport: native.ecExport,
+      ecSign: native.ecSign,
+      ecVerify: native.ecVerify,
+      ecGenerate: native.ecGenerate,
+      rsaImport: native.rsaImport,
+      rsaExportSpki: native.rsaExportSpki,
+      rsaPrivateJwk: native.rsaPrivateJwk,
+      rsaSign: native.rsaSign,
+      rsaVerify: native.rsaVerify,
+      rsaGenerate: native.rsaGenerate,
     }),
+    // Stateful deflate/inflate/gzip/brotli codecs for node:zlib.
+    zlibCodec: native.zlibCodec,
   }),
   writable: false, enumerable: false, configurable: false,
 });

@@ -459,6 +459,63 @@ fn aes_ctr<'js>(
     array_buffer(&ctx, ctr(&key, counter, bits.clamp(1, 128), &data))
 }
 
+/// `aesCbcRaw(encrypt, key, iv, data)`: CBC over whole blocks without
+/// padding, for node:crypto's streaming ciphers (which pad in JS).
+fn aes_cbc_raw<'js>(
+    ctx: Ctx<'js>,
+    encrypt: bool,
+    key: Value<'js>,
+    iv: Value<'js>,
+    data: Value<'js>,
+) -> Result<Value<'js>> {
+    let (key, iv, data) = (bytes(&ctx, &key)?, bytes(&ctx, &iv)?, bytes(&ctx, &data)?);
+    let (Some(key), Ok(iv)) = (AesKey::new(&key), <[u8; 16]>::try_from(iv.as_slice())) else {
+        return Err(throw_dom(&ctx, "OperationError", "Invalid AES key or IV"));
+    };
+    if !data.len().is_multiple_of(16) {
+        return Err(throw_dom(
+            &ctx,
+            "OperationError",
+            "AES-CBC input is not a whole number of blocks",
+        ));
+    }
+    let mut prev = Block::from(iv);
+    let mut out = Vec::with_capacity(data.len());
+    for chunk in data.chunks_exact(16) {
+        let mut block = Block::clone_from_slice(chunk);
+        if encrypt {
+            block.iter_mut().zip(prev.iter()).for_each(|(b, p)| *b ^= p);
+            key.encrypt(&mut block);
+            prev = block;
+        } else {
+            key.decrypt(&mut block);
+            block.iter_mut().zip(prev.iter()).for_each(|(b, p)| *b ^= p);
+            prev = Block::clone_from_slice(chunk);
+        }
+        out.extend_from_slice(&block);
+    }
+    array_buffer(&ctx, out)
+}
+
+/// `scrypt(password, salt, logN, r, p, keylen)` (RFC 7914); the JS side
+/// checks the parameters and the memory bound before calling.
+fn scrypt_kdf<'js>(
+    ctx: Ctx<'js>,
+    password: Value<'js>,
+    salt: Value<'js>,
+    log_n: u8,
+    r: u32,
+    p: u32,
+    len: usize,
+) -> Result<Value<'js>> {
+    let (pw, salt) = (bytes(&ctx, &password)?, bytes(&ctx, &salt)?);
+    let bad = |ctx: &Ctx<'_>| throw_dom(ctx, "OperationError", "Invalid scrypt params");
+    let params = scrypt::Params::new(log_n, r, p, len.clamp(10, 64)).map_err(|_| bad(&ctx))?;
+    let mut out = vec![0u8; len];
+    scrypt::scrypt(&pw, &salt, &params, &mut out).map_err(|_| bad(&ctx))?;
+    array_buffer(&ctx, out)
+}
+
 fn pair<'js>(ctx: &Ctx<'js>, a: Vec<u8>, b: Option<Vec<u8>>) -> Result<Value<'js>> {
     let arr = Array::new(ctx.clone())?;
     arr.set(0, u8array(ctx, a)?)?;
@@ -806,6 +863,8 @@ pub fn install<'js>(ctx: &Ctx<'js>, native: &Object<'js>) -> Result<()> {
     native.set("aesGcm", Function::new(ctx.clone(), aes_gcm)?)?;
     native.set("aesCbc", Function::new(ctx.clone(), aes_cbc)?)?;
     native.set("aesCtr", Function::new(ctx.clone(), aes_ctr)?)?;
+    native.set("aesCbcRaw", Function::new(ctx.clone(), aes_cbc_raw)?)?;
+    native.set("scrypt", Function::new(ctx.clone(), scrypt_kdf)?)?;
     native.set("ecImport", Function::new(ctx.clone(), ec_import)?)?;
     native.set("ecFromJwk", Function::new(ctx.clone(), ec_from_jwk)?)?;
     native.set("ecExport", Function::new(ctx.clone(), ec_export)?)?;

@@ -53,6 +53,7 @@ mod crypto;
 mod encoding;
 mod url;
 mod util;
+mod zlib;
 
 use rquickjs::{Array, Ctx, Function, Object, Result, Value};
 
@@ -98,6 +99,7 @@ fn natives<'js>(ctx: &Ctx<'js>) -> Result<Object<'js>> {
     url::install(ctx, &native)?;
     encoding::install(ctx, &native)?;
     crypto::install(ctx, &native)?;
+    zlib::install(ctx, &native)?;
     Ok(native)
 }
 

@@ -24,19 +24,19 @@ use web_support::{Server, copy_tree};
 const KNOWN_FAILURES: &[(&str, &str)] = &[
     (
         "postgres",
-        "cloudflare:sockets (connect() for TCP) is not implemented yet",
+        "node:os is not provided (postgres imports it at load; its cloudflare:sockets path is there)",
     ),
     (
         "pg",
-        "node:dns is not provided, and node:net / cloudflare:sockets are not implemented yet",
+        "node:dns is not provided (pg requires it at load; node:net is there)",
     ),
     (
         "jsonwebtoken",
-        "node:stream is not implemented yet (jws reads it at load)",
+        "loading stops with \"module.exports is not initialized\" (a CommonJS cycle under jws, now that node:stream loads)",
     ),
     (
         "@sentry/cloudflare",
-        "node:async_hooks is not implemented yet (its AsyncLocalStorage carries the scope)",
+        "node:module is not provided (imported at load; node:async_hooks is there)",
     ),
     (
         "linkedom",

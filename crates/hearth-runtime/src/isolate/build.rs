@@ -57,7 +57,13 @@ impl Isolate {
         runtime.set_loader(resolver, loader);
 
         let (events_tx, events_rx) = mpsc::unbounded_channel();
-        let host = Rc::new(new_host(&config, stats, events_tx, cpu.clone())?);
+        let host = Rc::new(new_host(
+            &config,
+            &main.root,
+            stats,
+            events_tx,
+            cpu.clone(),
+        )?);
         track_rejections(&runtime, &host);
 
         // Time spent building counts against a start-up budget equal to the
@@ -139,6 +145,7 @@ fn resolve_main(config: &WorkerConfig) -> Result<MainModule, StartError> {
 
 fn new_host(
     config: &Arc<WorkerConfig>,
+    root: &Path,
     stats: Arc<IsolateStats>,
     events: mpsc::UnboundedSender<HostEvent>,
     cpu: Rc<Cpu>,
@@ -165,6 +172,11 @@ fn new_host(
         owner: Cell::new(0),
         cpu,
         out_of_memory: Cell::new(false),
+        async_context: Cell::new(false),
+        module_root: root.to_path_buf(),
+        tmp_requests: RefCell::new(HashSet::new()),
+        tcp: RefCell::new(HashMap::new()),
+        tls: std::cell::OnceCell::new(),
         origin: Instant::now(),
         unhandled: RefCell::new(Vec::new()),
         durable: durable::IsolateDurable::new(config.durable_objects.clone()),
@@ -272,6 +284,8 @@ fn evaluate<'js>(
         stream_ready: Persistent::save(ctx, get("streamReady")?),
         body_chunk: Persistent::save(ctx, get("bodyChunk")?),
         end_io: Persistent::save(ctx, get("endIo")?),
+        reset_context: Persistent::save(ctx, get("resetContext")?),
+        tcp_event: Persistent::save(ctx, get("tcpEvent")?),
         events,
         durable: durable_api,
     };

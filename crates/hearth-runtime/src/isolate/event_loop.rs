@@ -80,6 +80,12 @@ impl Isolate {
                 }
             }
             self.drain_jobs(&ctx);
+            if self.host.async_context.get()
+                && let Ok(reset) = self.api.reset_context.clone().restore(&ctx)
+            {
+                // Nothing runs between turns: no context is current.
+                let _ = reset.call::<_, ()>(());
+            }
         });
         self.slice_end();
     }
@@ -258,6 +264,7 @@ impl Isolate {
                 owner,
                 result,
             } => durable::deliver_reply(self, call, owner, result),
+            HostEvent::Tcp { id, owner, event } => self.deliver_tcp(id, owner, event),
             HostEvent::FetchEnd { id, owner, error } => {
                 self.host.fetches.borrow_mut().remove(&id);
                 self.host.fetch_credits.borrow_mut().remove(&id);
@@ -340,6 +347,32 @@ impl Isolate {
     }
 
     /// A fetch's response head (or why it failed), to the worker.
+    /// Hands a socket's event to the prelude's `tcpEvent(id, kind, a, b)`.
+    fn deliver_tcp(&self, id: u64, owner: u64, event: super::tcp::TcpEvent) {
+        use super::tcp::TcpEvent;
+        if let TcpEvent::Closed(_) = &event {
+            self.host.tcp.borrow_mut().remove(&id);
+        }
+        let owner = self.live_owner(owner);
+        self.run(owner, move |ctx, api| {
+            let f = api.tcp_event.clone().restore(ctx)?;
+            let id = id as f64;
+            match event {
+                TcpEvent::Opened { remote, local } => {
+                    f.call::<_, ()>((id, "opened", remote, local))
+                }
+                TcpEvent::Data(chunk) => {
+                    let buf = ArrayBuffer::new_copy(ctx.clone(), &chunk[..])?;
+                    f.call::<_, ()>((id, "data", buf))
+                }
+                TcpEvent::ReadEnd => f.call::<_, ()>((id, "readEnd")),
+                TcpEvent::Written => f.call::<_, ()>((id, "written")),
+                TcpEvent::TlsUpgraded => f.call::<_, ()>((id, "tls")),
+                TcpEvent::Closed(error) => f.call::<_, ()>((id, "closed", error)),
+            }
+        });
+    }
+
     fn deliver_fetch_head(&self, id: u64, owner: u64, result: Result<fetch::FetchHead, String>) {
         if result.is_err() {
             self.host.fetches.borrow_mut().remove(&id);
@@ -404,6 +437,9 @@ impl Isolate {
         for (_, (h, _)) in self.host.fetches.borrow_mut().drain() {
             h.abort();
         }
+        for (_, h) in self.host.tcp.borrow_mut().drain() {
+            h.task.abort();
+        }
         self.host.fetch_credits.borrow_mut().clear();
         self.host.timers.borrow_mut().clear();
         self.host.cancelled_timers.borrow_mut().clear();
@@ -453,6 +489,7 @@ impl Isolate {
     fn idle(&self) -> bool {
         self.host.timers.borrow().is_empty()
             && self.host.fetches.borrow().is_empty()
+            && self.host.tcp.borrow().is_empty()
             && self.host.sockets.borrow().is_empty()
             && self.host.stream_waits.get() == 0
             && self.host.body_pulls.get() == 0

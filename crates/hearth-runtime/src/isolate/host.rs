@@ -150,6 +150,19 @@ pub(super) struct Host {
     pub(super) owner: Cell<u64>,
     pub(super) cpu: Rc<Cpu>,
     pub(super) out_of_memory: Cell<bool>,
+    /// A worker entered an AsyncLocalStorage context: the frame is cleared
+    /// after each turn of the event loop.
+    pub(super) async_context: Cell<bool>,
+    /// The worker's module root: node:fs's /bundle lists what was loaded
+    /// from under it.
+    pub(super) module_root: std::path::PathBuf,
+    /// Requests whose node:fs /tmp holds files, dropped when they end.
+    pub(super) tmp_requests: RefCell<HashSet<u64>>,
+    /// Open outbound TCP sockets.
+    pub(super) tcp: RefCell<HashMap<u64, super::tcp::TcpHandle>>,
+    /// TLS settings for sockets (the same roots as fetch), built when a
+    /// socket first needs them.
+    pub(super) tls: std::cell::OnceCell<Option<Arc<rustls::ClientConfig>>>,
     pub(super) origin: Instant,
     /// Promises rejected with no handler yet. A handler may still be attached
     /// before the microtask queue drains (streams do this routinely), so they
@@ -197,6 +210,10 @@ impl Host {
             let (timers, fetches) = (slot.set_timers, slot.subrequests > 0);
             // A body the worker did not read is not read further: the
             // front stops taking it from the client.
+            self.close_sockets_of(rid);
+            if self.tmp_requests.borrow_mut().remove(&rid) {
+                self.ended_requests.borrow_mut().push(rid);
+            }
             if self.streamed_bodies.borrow_mut().remove(&rid) {
                 self.request_bodies.borrow_mut().remove(&rid);
                 self.ended_requests.borrow_mut().push(rid);
@@ -275,8 +292,11 @@ impl Host {
         let (message, stack) = describe_exception(err);
         // Running out of heap can surface as another error (one raised while
         // building the out-of-memory exception, or by code that caught it),
-        // so a heap at the limit counts as the memory limit too.
+        // so a heap at the limit counts as the memory limit too. When QuickJS
+        // cannot even allocate its out-of-memory error the exception is
+        // left `null` (and the heap may be freed by the time it is seen).
         if message.contains("out of memory")
+            || err.is_null()
             || self.out_of_memory.get()
             || heap_near_limit(err, self.config.limits.memory_bytes)
         {

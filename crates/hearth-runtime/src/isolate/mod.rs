@@ -24,6 +24,7 @@ mod durable;
 mod event_loop;
 mod host;
 mod natives;
+mod tcp;
 
 use host::{Host, Slot};
 
@@ -77,6 +78,12 @@ pub(crate) enum HostEvent {
         id: u64,
         owner: u64,
         error: Option<String>,
+    },
+    /// Something happened on an outbound TCP socket.
+    Tcp {
+        id: u64,
+        owner: u64,
+        event: tcp::TcpEvent,
     },
     /// A Durable Object answered a call made from this isolate.
     DurableReply {
@@ -194,6 +201,8 @@ struct Api {
     stream_ready: Persistent<Function<'static>>,
     body_chunk: Persistent<Function<'static>>,
     end_io: Persistent<Function<'static>>,
+    reset_context: Persistent<Function<'static>>,
+    tcp_event: Persistent<Function<'static>>,
     events: crate::events::EventApi,
     durable: durable::JsApi,
 }

@@ -67,6 +67,115 @@ impl HostNatives {
         self.host.origin.elapsed().as_millis() as f64
     }
 
+    /// The request JS runs for now (0 outside any), for node:fs's /tmp.
+    #[qjs(rename = "requestId")]
+    fn request_id(&self) -> f64 {
+        self.host.owner.get() as f64
+    }
+
+    /// The current request put files in node:fs's /tmp: they are dropped
+    /// (through `endIo`) when it ends.
+    #[qjs(rename = "tmpUsed")]
+    fn tmp_used(&self) {
+        let owner = self.host.owner.get();
+        if owner != 0 {
+            self.host.tmp_requests.borrow_mut().insert(owner);
+        }
+    }
+
+    /// The files loaded from the module root so far (node:fs's /bundle),
+    /// as `/`-separated paths relative to it.
+    #[qjs(rename = "bundleFiles")]
+    fn bundle_files(&self) -> Vec<String> {
+        let root = &self.host.module_root;
+        self.host
+            .config
+            .loaded_files
+            .paths()
+            .iter()
+            .filter_map(|p| p.strip_prefix(root).ok())
+            .map(|rel| {
+                rel.components()
+                    .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                    .collect::<Vec<_>>()
+                    .join("/")
+            })
+            .collect()
+    }
+
+    /// The bytes of bundle file `name` (one `bundleFiles` lists), or null.
+    #[qjs(rename = "bundleRead")]
+    fn bundle_read<'js>(&self, ctx: Ctx<'js>, name: String) -> rquickjs::Result<Value<'js>> {
+        let path = self.host.module_root.join(&name);
+        let listed = self.host.config.loaded_files.paths().contains(&path);
+        if !listed || name.split('/').any(|c| c == ".." || c.is_empty()) {
+            return Ok(Value::new_null(ctx));
+        }
+        match std::fs::read(&path) {
+            Ok(bytes) => Ok(rquickjs::TypedArray::<u8>::new(ctx, bytes)?.into_value()),
+            Err(_) => Ok(Value::new_null(ctx)),
+        }
+    }
+
+    /// `connect()`: opens socket `id`; throws why it may not.
+    #[qjs(rename = "tcpConnect")]
+    fn tcp_connect<'js>(
+        &self,
+        ctx: Ctx<'js>,
+        id: f64,
+        hostname: String,
+        port: f64,
+        tls: bool,
+    ) -> rquickjs::Result<()> {
+        let port = if (1.0..=65535.0).contains(&port) {
+            port as u16
+        } else {
+            0
+        };
+        super::tcp::check(&self.host, port)
+            .map_err(|m| rquickjs::Exception::throw_message(&ctx, &m))?;
+        super::tcp::start(&self.host, id as u64, hostname, port, tls);
+        Ok(())
+    }
+
+    /// Sends bytes on socket `id`; a `written` event follows.
+    #[qjs(rename = "tcpWrite")]
+    fn tcp_write<'js>(&self, ctx: Ctx<'js>, id: f64, data: Value<'js>) -> rquickjs::Result<bool> {
+        let bytes = value_to_bytes(&data)?;
+        Ok(self.tcp_cmd(id, super::tcp::TcpCmd::Write(bytes), &ctx))
+    }
+
+    #[qjs(rename = "tcpShutdown")]
+    fn tcp_shutdown<'js>(&self, ctx: Ctx<'js>, id: f64) -> bool {
+        self.tcp_cmd(id, super::tcp::TcpCmd::ShutdownWrite, &ctx)
+    }
+
+    #[qjs(rename = "tcpClose")]
+    fn tcp_close<'js>(&self, ctx: Ctx<'js>, id: f64) -> bool {
+        self.tcp_cmd(id, super::tcp::TcpCmd::Close, &ctx)
+    }
+
+    #[qjs(rename = "tcpStartTls")]
+    fn tcp_start_tls<'js>(&self, ctx: Ctx<'js>, id: f64, name: String) -> bool {
+        self.tcp_cmd(id, super::tcp::TcpCmd::StartTls(name), &ctx)
+    }
+
+    /// The worker reads a socket: let it read further ahead.
+    #[qjs(rename = "tcpPull")]
+    fn tcp_pull(&self, id: f64) {
+        if let Some(h) = self.host.tcp.borrow().get(&(id as u64))
+            && h.credits.available_permits() == 0
+        {
+            h.credits.add_permits(1);
+        }
+    }
+
+    /// The first AsyncLocalStorage context was entered.
+    #[qjs(rename = "asyncContextOn")]
+    fn async_context_on(&self) {
+        self.host.async_context.set(true);
+    }
+
     #[qjs(rename = "timerStart")]
     fn timer_start(&self, id: f64, delay: f64) {
         let h = &self.host;
@@ -357,6 +466,17 @@ impl HostNatives {
             && credits.available_permits() == 0
         {
             credits.add_permits(1);
+        }
+    }
+}
+
+impl HostNatives {
+    /// Queues a command for socket `id`; false if it is gone or busy (the
+    /// JS side sends one command at a time).
+    fn tcp_cmd(&self, id: f64, cmd: super::tcp::TcpCmd, _ctx: &Ctx<'_>) -> bool {
+        match self.host.tcp.borrow().get(&(id as u64)) {
+            Some(h) => h.cmds.try_send(cmd).is_ok(),
+            None => false,
         }
     }
 }

@@ -10,6 +10,7 @@
 //! rules ([`node`]); without the flag, importing one fails with an error
 //! naming the module and the flag.
 
+pub mod async_context;
 pub mod cjs;
 pub mod node;
 mod resolve;
@@ -31,6 +32,10 @@ pub use resolve::{
 pub const CLOUDFLARE_WORKERS: &str = "cloudflare:workers";
 /// The built-in module exporting Workflows' `NonRetryableError`.
 pub const CLOUDFLARE_WORKFLOWS: &str = "cloudflare:workflows";
+/// The built-in module with `httpServerHandler` (needs nodejs_compat).
+pub const CLOUDFLARE_NODE: &str = "cloudflare:node";
+/// The built-in module with `connect()` for outbound TCP sockets.
+pub const CLOUDFLARE_SOCKETS: &str = "cloudflare:sockets";
 
 /// The files a worker's isolates have read: every module, and every
 /// `package.json` consulted while resolving. Cheap to clone; clones share

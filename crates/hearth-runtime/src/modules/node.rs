@@ -7,12 +7,16 @@
 //! 2024-09-23) also resolves bare `events`, `buffer`, ... to the built-ins
 //! and adds the `Buffer` and `process` globals; `process.env` holds the
 //! worker's vars and secrets with `nodejs_compat_populate_process_env`
-//! (implied from 2025-04-01).
+//! (implied from 2025-04-01); `node:fs` comes with `nodejs_compat` from
+//! 2025-09-01 or with `enable_nodejs_fs_module`, and goes with
+//! `disable_nodejs_fs_module`.
 
 /// The date from which `nodejs_compat` implies `nodejs_compat_v2`.
 pub const V2_DATE: &str = "2024-09-23";
 /// The date from which `nodejs_compat` populates `process.env`.
 pub const POPULATE_ENV_DATE: &str = "2025-04-01";
+/// The date from which `nodejs_compat` includes `node:fs`.
+pub const FS_DATE: &str = "2025-09-01";
 /// The date from which `nodejs_compat` is on without the flag.
 pub const DEFAULT_ON_DATE: &str = "2026-08-04";
 
@@ -29,6 +33,8 @@ pub struct NodeCompat {
     pub v2: bool,
     /// `process.env` holds the worker's text vars and secrets.
     pub populate_process_env: bool,
+    /// `node:fs` (its virtual file system) can be imported.
+    pub fs: bool,
 }
 
 impl NodeCompat {
@@ -44,10 +50,14 @@ impl NodeCompat {
         let populate_process_env = enabled
             && !has("nodejs_compat_do_not_populate_process_env")
             && (has("nodejs_compat_populate_process_env") || since(POPULATE_ENV_DATE));
+        let fs = enabled
+            && !has("disable_nodejs_fs_module")
+            && (has("enable_nodejs_fs_module") || since(FS_DATE));
         NodeCompat {
             enabled,
             v2,
             populate_process_env,
+            fs,
         }
     }
 }
@@ -56,6 +66,7 @@ impl NodeCompat {
 const MODULES: &[(&str, &str)] = &[
     ("assert", include_str!("node/assert.js")),
     ("assert/strict", include_str!("node/assert_strict.js")),
+    ("async_hooks", include_str!("node/async_hooks.js")),
     ("buffer", include_str!("node/buffer.js")),
     ("crypto", include_str!("node/crypto.js")),
     (
@@ -63,18 +74,27 @@ const MODULES: &[(&str, &str)] = &[
         include_str!("node/diagnostics_channel.js"),
     ),
     ("events", include_str!("node/events.js")),
+    ("fs", include_str!("node/fs.js")),
+    ("fs/promises", include_str!("node/fs_promises.js")),
+    ("http", include_str!("node/http.js")),
+    ("https", include_str!("node/https.js")),
+    ("net", include_str!("node/net.js")),
     ("path", include_str!("node/path.js")),
     ("path/posix", include_str!("node/path_posix.js")),
     // Not Windows rules: path.win32 is the POSIX module here.
     ("path/win32", include_str!("node/path_posix.js")),
     ("process", include_str!("node/process.js")),
     ("querystring", include_str!("node/querystring.js")),
+    ("stream", include_str!("node/stream.js")),
+    ("stream/promises", include_str!("node/stream_promises.js")),
+    ("stream/web", include_str!("node/stream_web.js")),
     ("string_decoder", include_str!("node/string_decoder.js")),
     ("timers", include_str!("node/timers.js")),
     ("timers/promises", include_str!("node/timers_promises.js")),
     ("url", include_str!("node/url.js")),
     ("util", include_str!("node/util.js")),
     ("util/types", include_str!("node/util_types.js")),
+    ("zlib", include_str!("node/zlib.js")),
 ];
 
 /// The globals Wrangler's Node.js support gives a worker: `Buffer`,
@@ -82,9 +102,12 @@ const MODULES: &[(&str, &str)] = &[
 /// runtime already has is left alone. It also loads every built-in, so
 /// `process.getBuiltinModule()` (which bundled polyfills call at start)
 /// can hand any of them out synchronously.
-fn globals_source() -> String {
+fn globals_source(compat: NodeCompat) -> String {
     let mut src = String::new();
     for (name, _) in MODULES {
+        if !compat.fs && name.starts_with("fs") {
+            continue;
+        }
         src.push_str(&format!("import 'node:{name}';\n"));
     }
     src.push_str(
@@ -122,9 +145,9 @@ pub fn implemented() -> String {
 /// The source of built-in module `name` (`node:events`, or
 /// [`GLOBALS_MODULE`]). `process_env` is the JSON object `process.env`
 /// starts with.
-pub fn source(name: &str, process_env: &str) -> Option<String> {
+pub fn source(name: &str, process_env: &str, compat: NodeCompat) -> Option<String> {
     if name == GLOBALS_MODULE {
-        return Some(globals_source());
+        return Some(globals_source(compat));
     }
     let bare = name.strip_prefix("node:")?;
     let (_, src) = MODULES.iter().find(|(n, _)| *n == bare)?;
@@ -206,6 +229,23 @@ mod tests {
             .populate_process_env
         );
         assert!(c(Some("2026-08-04"), &[]).v2);
+        assert!(!c(Some("2025-08-31"), &["nodejs_compat"]).fs);
+        assert!(c(Some("2025-09-01"), &["nodejs_compat"]).fs);
+        assert!(
+            c(
+                Some("2024-01-01"),
+                &["nodejs_compat", "enable_nodejs_fs_module"]
+            )
+            .fs
+        );
+        assert!(!c(Some("2024-01-01"), &["enable_nodejs_fs_module"]).fs);
+        assert!(
+            !c(
+                Some("2025-09-01"),
+                &["nodejs_compat", "disable_nodejs_fs_module"]
+            )
+            .fs
+        );
         assert!(!c(Some("2026-08-04"), &["no_nodejs_compat"]).enabled);
     }
 }

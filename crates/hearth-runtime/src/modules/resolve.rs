@@ -19,7 +19,9 @@ use serde_json::{Map, Value};
 
 use super::node::{self, NodeCompat};
 use super::tsconfig::{TsConfig, TsConfigError};
-use super::{CLOUDFLARE_WORKERS, CLOUDFLARE_WORKFLOWS, LoadedFiles};
+use super::{
+    CLOUDFLARE_NODE, CLOUDFLARE_SOCKETS, CLOUDFLARE_WORKERS, CLOUDFLARE_WORKFLOWS, LoadedFiles,
+};
 
 /// The `exports`/`imports` conditions honoured for `import`, in the set
 /// Wrangler bundles Workers with. Keys of a conditional object are tried in
@@ -183,6 +185,11 @@ pub enum ResolveError {
         available: String,
     },
     #[error(
+        "No such module \"node:{module}\" imported from {importer}: node:fs needs compatibility date {date} or later, or the \"enable_nodejs_fs_module\" flag (and no \"disable_nodejs_fs_module\")",
+        date = node::FS_DATE
+    )]
+    NodeFsOff { module: String, importer: String },
+    #[error(
         "No such module \"{module}\" imported from {importer}: import Node.js built-ins as \"node:{module}\" (bare names need nodejs_compat_v2, implied by nodejs_compat from compatibility date {date})",
         date = node::V2_DATE
     )]
@@ -212,7 +219,8 @@ impl ResolveError {
             ResolveError::OutsideRoot { .. } => "ERR_MODULE_OUTSIDE_ROOT",
             ResolveError::NodeBuiltin { .. }
             | ResolveError::NodeNotImplemented { .. }
-            | ResolveError::NodePrefixRequired { .. } => "ERR_UNKNOWN_BUILTIN_MODULE",
+            | ResolveError::NodePrefixRequired { .. }
+            | ResolveError::NodeFsOff { .. } => "ERR_UNKNOWN_BUILTIN_MODULE",
             ResolveError::UnsupportedScheme { .. } => "ERR_UNSUPPORTED_ESM_URL_SCHEME",
             ResolveError::InvalidTsConfig { .. } => "ERR_INVALID_TSCONFIG",
         }
@@ -279,6 +287,11 @@ impl ModuleResolver {
         self
     }
 
+    /// Which parts of Node.js compatibility the worker has.
+    pub fn node_compat(&self) -> NodeCompat {
+        self.node
+    }
+
     pub fn root(&self) -> &Path {
         &self.root
     }
@@ -296,7 +309,19 @@ impl ModuleResolver {
             importer,
             kind,
         };
-        if specifier == CLOUDFLARE_WORKERS || specifier == CLOUDFLARE_WORKFLOWS {
+        if specifier == CLOUDFLARE_WORKERS
+            || specifier == CLOUDFLARE_WORKFLOWS
+            || specifier == CLOUDFLARE_SOCKETS
+        {
+            return Ok(Resolved::Builtin(specifier.to_string()));
+        }
+        if specifier == CLOUDFLARE_NODE {
+            if !self.node.enabled {
+                return Err(ResolveError::NodeBuiltin {
+                    module: "http".to_string(),
+                    importer: importer.to_string(),
+                });
+            }
             return Ok(Resolved::Builtin(specifier.to_string()));
         }
         if specifier == node::GLOBALS_MODULE && self.node.v2 {
@@ -306,7 +331,7 @@ impl ModuleResolver {
             return self.node_builtin(module, importer);
         }
         if self.node.v2 && node::is_implemented(specifier) {
-            return Ok(Resolved::Builtin(format!("node:{specifier}")));
+            return self.node_builtin(specifier, importer);
         }
         let importer_dir = self.importer_dir(importer);
         if specifier.starts_with("./")
@@ -352,6 +377,12 @@ impl ModuleResolver {
     fn node_builtin(&self, module: &str, importer: &str) -> Result<Resolved, ResolveError> {
         if !self.node.enabled {
             return Err(ResolveError::NodeBuiltin {
+                module: module.to_string(),
+                importer: importer.to_string(),
+            });
+        }
+        if (module == "fs" || module == "fs/promises") && !self.node.fs {
+            return Err(ResolveError::NodeFsOff {
                 module: module.to_string(),
                 importer: importer.to_string(),
             });

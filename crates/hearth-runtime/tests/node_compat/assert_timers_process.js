@@ -120,7 +120,8 @@ async function run() {
   const workerdProcess = globalThis['pro' + 'cess'].getBuiltinModule('node:process');
   eq('getBuiltinModule(node:process)', [workerdProcess === process, typeof workerdProcess.nextTick], [true, 'function']);
   eq('getBuiltinModule of other built-ins', [process.getBuiltinModule('events') === (await import('node:events')).EventEmitter, typeof process.getBuiltinModule('node:util').promisify, process.getBuiltinModule('node:buffer').Buffer === Buffer], [true, 'function', true]);
-  eq('getBuiltinModule of a module not provided', process.getBuiltinModule('node:fs'), undefined);
+  eq('getBuiltinModule of a module not provided', process.getBuiltinModule('node:child_process'), undefined);
+  eq('getBuiltinModule of node:fs', typeof process.getBuiltinModule('fs').readFileSync, 'function');
   throwsLike('exit throws', () => process.exit(1), { code: 'ERR_PROCESS_EXIT' });
 
   // diagnostics_channel
