@@ -236,6 +236,11 @@ impl Edge {
         self.certs.refresh()
     }
 
+    /// Whether `ip` is one of the zone's trusted proxies.
+    pub fn is_trusted_proxy(&self, ip: IpAddr) -> bool {
+        net::trusted(&self.zone().config.trusted_proxies, ip)
+    }
+
     /// Header names the edge owns: a client's copies never reach a worker.
     pub fn owned_headers(&self) -> Vec<String> {
         let f = &self.zone().config.forward;

@@ -15,6 +15,7 @@
 //! [`SUBREQUEST_MARKER`] header, which a worker cannot remove.
 
 mod conn;
+mod edge;
 mod framing;
 mod front;
 mod geo;
@@ -44,6 +45,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 pub use crate::conn::{BodyTooSlow, ConnectionLimits, DEFAULT_MAX_CONNECTIONS};
+pub use crate::edge::{Edge, MAX_INSPECTED_BODY};
 pub use crate::geo::{GeoIp, GeoIpError};
 pub use hearth_assets::AssetServer;
 pub use hearth_runtime::SUBREQUEST_MARKER;
@@ -91,6 +93,9 @@ pub struct ServeOptions {
     pub geoip: Option<Arc<GeoIp>>,
     /// The time an on-demand scheduled event gets when the request names none.
     pub clock: hearth_core::SharedClock,
+    /// The edge (`--edge hearth.toml`): its listeners, TLS and rules, in
+    /// front of assets and every worker on every listener.
+    pub edge: Option<Arc<Edge>>,
 }
 
 /// One served worker: its code and bindings, where requests reach it, and
@@ -145,6 +150,7 @@ impl ServeOptions {
             services: Default::default(),
             geoip: None,
             clock: hearth_core::SystemClock::shared(),
+            edge: None,
         }
     }
 
@@ -187,6 +193,8 @@ pub enum ServeError {
 pub struct Server {
     listener: TcpListener,
     admin: Option<TcpListener>,
+    /// The zone file's listeners.
+    edge_listeners: Vec<(TcpListener, hearth_edge::config::Listener)>,
     state: Arc<State>,
 }
 
@@ -301,6 +309,18 @@ impl Server {
                 }
             }
         }
+        let edge_listeners = match &options.edge {
+            Some(e) => match edge::bind(e).await {
+                Ok(l) => l,
+                Err(err) => {
+                    for p in &pools {
+                        p.shutdown();
+                    }
+                    return Err(err);
+                }
+            },
+            None => Vec::new(),
+        };
         let mut listeners = listeners.into_iter();
         let Some((listener, local_addr)) = listeners.next() else {
             unreachable!("the main listener is always bound")
@@ -316,6 +336,7 @@ impl Server {
         Ok(Server {
             listener,
             admin,
+            edge_listeners,
             state: Arc::new(State {
                 pools,
                 routes: route_table,
@@ -350,6 +371,14 @@ impl Server {
 
     pub fn local_addr(&self) -> SocketAddr {
         self.state.local_addr
+    }
+
+    /// The addresses of the zone file's listeners, in its order.
+    pub fn edge_addrs(&self) -> Vec<SocketAddr> {
+        self.edge_listeners
+            .iter()
+            .filter_map(|(l, _)| l.local_addr().ok())
+            .collect()
     }
 
     /// The admin listener's address, when one was asked for.
@@ -411,7 +440,7 @@ impl Server {
 
     /// Serves until `shutdown` resolves, then stops accepting, lets
     /// in-flight requests finish, and stops the isolates.
-    pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), ServeError> {
+    pub async fn run(mut self, shutdown: impl Future<Output = ()>) -> Result<(), ServeError> {
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut conns = tokio::task::JoinSet::new();
         tracing::info!(target: "hearth::http", addr = %self.state.local_addr, isolates = self.state.pools[0].size(), workers = self.state.pools.len(), "listening");
@@ -419,6 +448,19 @@ impl Server {
             tracing::info!(target: "hearth::http", addr = %admin, "admin listener (internal endpoints only)");
         }
         tokio::pin!(shutdown);
+        let mut edge_tasks = tokio::task::JoinSet::new();
+        for (l, cfg) in std::mem::take(&mut self.edge_listeners) {
+            tracing::info!(target: "hearth::http", addr = %cfg.address, tls = cfg.tls, proxy_protocol = cfg.proxy_protocol, "edge listener");
+            edge_tasks.spawn(edge::accept_loop(
+                self.state.clone(),
+                l,
+                cfg,
+                stop_rx.clone(),
+            ));
+        }
+        if let Some(e) = &self.state.options.edge {
+            edge_tasks.spawn(edge::watch_files(e.clone(), stop_rx.clone()));
+        }
         loop {
             let (accepted, admin) = tokio::select! {
                 _ = &mut shutdown => break,
@@ -482,6 +524,7 @@ impl Server {
         drop(self.admin);
         let _ = stop_tx.send(true);
         while conns.join_next().await.is_some() {}
+        while edge_tasks.join_next().await.is_some() {}
         let pools: Vec<IsolatePool> = self.state.pools.iter().map(|p| p.get().clone()).collect();
         for pool in &pools {
             pool.shutdown();
@@ -632,6 +675,15 @@ async fn handle(
         }
         return internal(&state, &req);
     }
+    if let Some(edge) = state.options.edge.clone()
+        && let Err(response) = edge::check(&state, &edge, &mut req, peer)
+    {
+        state
+            .metrics
+            .observe(response.status().as_u16(), started.elapsed());
+        return response;
+    }
+    let path = req.uri().path();
     let worker = state.route(state.request_host(&req), path);
     req.extensions_mut().insert(permit);
     if let Some(assets) = &state.options.workers[worker].assets {
@@ -675,13 +727,17 @@ async fn handle_worker(
     if declared.is_some_and(|n| n > limit as u64) {
         return too_large(limit);
     }
-    let id = format!(
-        "{:016x}",
-        state
-            .next_id
-            .fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed)
-    );
     let (mut parts, body) = req.into_parts();
+    let passed = parts.extensions.remove::<edge::Passed>();
+    let id = match &passed {
+        Some(p) => p.ray.clone(),
+        None => format!(
+            "{:016x}",
+            state
+                .next_id
+                .fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed)
+        ),
+    };
     let on_upgrade = parts.extensions.remove::<hyper::upgrade::OnUpgrade>();
     let permit = parts.extensions.remove::<ConnPermit>();
     let ws_key = websocket::upgrade_key(&parts.headers);
@@ -696,6 +752,11 @@ async fn handle_worker(
             Err(response) => return response,
         }
     };
+    if let Some(p) = &passed
+        && let Some(refused) = edge::check_body(state, &parts, peer, p, &body)
+    {
+        return refused;
+    }
     let host = parts
         .headers
         .get(http::header::HOST)
@@ -719,11 +780,15 @@ async fn handle_worker(
             String::from_utf8_lossy(v.as_bytes()).into_owned(),
         ));
     }
-    headers.push(("cf-connecting-ip".into(), peer.ip().to_string()));
+    let client_ip = passed.as_ref().map_or(peer.ip(), |p| p.pass.client_ip);
+    if let Some(p) = &passed {
+        edge::worker_headers(p, &mut headers);
+    }
+    headers.push(("cf-connecting-ip".into(), client_ip.to_string()));
     let cf = geo::request_cf(
         parts.version,
         &parts.headers,
-        peer.ip(),
+        client_ip,
         state.options.geoip.as_deref(),
     );
     let request = WorkerRequest {
@@ -1086,7 +1151,10 @@ fn internal(state: &State, req: &Request<Incoming>) -> Response<Body> {
         "metrics" => {
             let open = state.options.connections.max_connections.max(1)
                 - state.connections.available_permits();
-            let body = state.metrics.render(&state.pools[0].snapshot(), open);
+            let mut body = state.metrics.render(&state.pools[0].snapshot(), open);
+            if let Some(edge) = &state.options.edge {
+                body.push_str(&edge.events().metrics_text());
+            }
             let mut r = Response::new(full(Bytes::from(body)));
             r.headers_mut().insert(
                 http::header::CONTENT_TYPE,

@@ -62,10 +62,11 @@ pub(super) fn bad_percent(s: &str) -> bool {
 
 static TRAVERSAL: LazyLock<RegexSet> = LazyLock::new(|| {
     set(&[
-        r"(^|[\\/])\.{2,3}[\\/]",
+        r"(^|[\\/\x22'=\s;:,])\.{2,3}[\\/]",
+        r"\.\.;|;\.\.|\.\.%00",
         r"[\\/]\.{2,3}($|[\\/;?])",
         r"^\.{2,3}$",
-        r"(^|[\\/=:])(etc[\\/](passwd|shadow|group|hosts|issue|motd|mysql|httpd|apache2|nginx|ssh|sudoers|crontab|security)|proc[\\/](self|\d+)[\\/]|windows[\\/](win\.ini|system32|system\.ini)|boot\.ini|winnt[\\/]|inetpub[\\/]|\.htaccess|\.htpasswd|web\.config|wp-config\.php|\.git[\\/](config|head)|\.svn[\\/]|\.env$|\.bash_history|\.ssh[\\/]|id_rsa|\.aws[\\/]credentials|/var/log/|\.\./\.\.)",
+        r"(^|[\\/=:])(etc[\\/](passwd|shadow|group|hosts|issue|motd|mysql|httpd|apache2|nginx|ssh|sudoers|crontab|security)|proc[\\/](self|\d+)[\\/]|windows[\\/](win\.ini|system32|system\.ini)|boot\.ini|winnt[\\/]|inetpub[\\/]|\.htaccess|\.htpasswd|web\.config|wp-config\.php|\.git[\\/](config|head)|\.svn[\\/]|\.env$|\.bash_history|\.ssh[\\/]|id_rsa|etc[\\/]sub[ug]id|[\\/]sys[\\/](?:class|kernel|devices|module|fs)\b|\.docker[\\/]|\.kube[\\/]config|\.npmrc|\.bash_profile|\.bashrc|\.netrc|\.pgpass|\.my\.cnf|\.aws[\\/]credentials|/var/log/|\.\./\.\.)",
         r"(^|[\\/])(etc|proc|usr|var|windows|winnt|system32)[\\/].*(passwd|shadow|environ|cmdline|\.ini|\.log|\.conf)",
     ])
 });
@@ -86,7 +87,9 @@ static RCE: LazyLock<RegexSet> = LazyLock::new(|| {
         // A command after a separator, possibly with a path or quotes
         // splitting its name.
         first.as_str(),
-        r"\$\((?:[^)]*)\)|`[^`]+`",
+        r"\$\((?:[^)]*)\)|`[^`]+`|[<>]\(\s*\w",
+        r"(?:^|[\s;|&=])/?(?:[\w.-]*/)+[\w.-]*(?:\[[^\]/\s]{1,8}\]|\?{2,}|\*[\w.]*\*)[\w.\[\]?*!-]*",
+        r"(?:^|[;|&\s])(?:iwmi|gwmi|wmic)\s|-argumentlist\b|\bwin32_process\b",
         r"\$\{IFS\}|\$IFS\$|\{[a-z]+,[^}]+\}",
         r"(?:^|[\s;|&/\\])(?:/bin/|/usr/bin/|/usr/local/bin/|/sbin/)(?:\w+)",
         r"\(\)\s*\{[^}]*;\s*\}",
@@ -98,7 +101,8 @@ static RCE: LazyLock<RegexSet> = LazyLock::new(|| {
 
 static PHP: LazyLock<RegexSet> = LazyLock::new(|| {
     set(&[
-        r"<\?(?:php|=)?[\s(]",
+        r"<\?(?:php|=)?(?:[\s(]|$)",
+        r"[\[{]/?php[\]}]",
         r"(?:^|[^\w])(?:system|exec|shell_exec|passthru|popen|proc_open|pcntl_exec|eval|assert|preg_replace|create_function|call_user_func(?:_array)?|base64_decode|gzinflate|gzuncompress|str_rot13|file_get_contents|file_put_contents|fopen|fwrite|readfile|include|include_once|require|require_once|phpinfo|unserialize|highlight_file|show_source|move_uploaded_file|chr|ob_start|array_map|array_filter|usort|var_dump|print_r|posix_\w+|ini_set|ini_get|getenv|putenv|mail|dl|symlink|chmod|unlink|rename|copy|scandir|glob|opendir|parse_str|extract|compact|\$_(?:GET|POST|REQUEST|COOKIE|SERVER|FILES|ENV|SESSION)|\$GLOBALS)\s*(?:\(|\[|/\*)",
         r"(?:^|[;{}])\s*[OC]:\d+:\x22[\w\\]+\x22:\d+:\{",
         r"(?:^|[;{])\s*a:\d+:\{(?:[sibd]:\d+[:;])",
@@ -119,6 +123,7 @@ static JAVA: LazyLock<RegexSet> = LazyLock::new(|| {
         r"\xac\xed\x00\x05|ro0ab|rO0AB|h4sia",
         r"\b(?:jdbc|rmi|ldaps?|iiop|corba|nds|nis|dns)://",
         r"\b(?:T\(|new\s+java|@java|\.exec\s*\()",
+        r"\bjava\.\w*runtime\b|\bjava\.\w*processbuilder\b|processbuilder|clonetransformer|forclosure|invokertransformer|instantiatetransformer|chainedtransformer|whileclosure|\bruntime\b.{0,40}\bexec\b",
     ])
 });
 
@@ -132,6 +137,7 @@ static GENERIC: LazyLock<RegexSet> = LazyLock::new(|| {
         r"\b(?:Function\s*\(|setTimeout\s*\(\s*['\x22]|new\s+Function)",
         r"\b(?:string\.fromcharcode|\.constructor\s*\()",
         r"\b(?:fromcharcode|atob|btoa)\s*\(",
+        r"\bconsole\s*(?:\.\s*\w+\s*(?:\(|\.call|\.apply)|\[)|\bprocess\s*\[|\bmodule\.exports\s*=|__js_function|\brequire\s*\(\s*['\x22]\w",
     ])
 });
 
@@ -147,6 +153,7 @@ static XSS: LazyLock<RegexSet> = LazyLock::new(|| {
         r"\bsrcdoc\s*=|\bformaction\s*=|\bxlink:href\s*=|\bhref\s*=\s*['\x22]?\s*(?:javascript|data):",
         r"<[a-z][a-z0-9]*[^>]*\s(?:style|src|href|action|background|dynsrc|lowsrc|poster|data)\s*=",
         r"(?:\\u003c|\\x3c|&#x0*3c;?|&#0*60;?|&lt;)\s*(?:script|img|svg|iframe)",
+        r"<[a-z][\w:-]*[^>]*\sxmlns(?::\w+)?\s*=",
     ])
 });
 

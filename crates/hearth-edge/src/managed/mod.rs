@@ -479,13 +479,22 @@ fn body_inputs<'a>(
         }
         return;
     }
-    if ctype.starts_with("multipart/") {
-        for part in text.split("\r\n\r\n").skip(1) {
-            let value = part.split("\r\n--").next().unwrap_or("");
+    if ctype.starts_with("multipart/") || text.starts_with("--") {
+        let norm = text.replace("\r\n", "\n");
+        for part in norm.split("\n--").filter(|p| !p.trim().is_empty()) {
+            let (head, value) = part.split_once("\n\n").unwrap_or((part, ""));
+            // A part's headers carry its name and file name.
+            for line in head.lines().skip(1) {
+                out.push((
+                    Location::Body,
+                    Cow::Borrowed("multipart header"),
+                    Cow::Owned(line.to_string()),
+                ));
+            }
             out.push((
                 Location::Body,
                 Cow::Borrowed("multipart"),
-                Cow::Owned(value.to_string()),
+                Cow::Owned(value.trim_end_matches('-').to_string()),
             ));
         }
         return;

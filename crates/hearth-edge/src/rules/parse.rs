@@ -632,8 +632,14 @@ fn wild(pattern: String, case_insensitive: bool) -> WildPattern {
     }
 }
 
+/// Whether `op` walks an array with `[*]` (directly, or through a
+/// function applied to each element), so a comparison applies per element.
 fn ends_with_all(op: &Operand) -> bool {
-    matches!(op, Operand::Index(_, Index::All))
+    match op {
+        Operand::Index(_, Index::All) => true,
+        Operand::Call(f, args) if f.elementwise() => args.first().is_some_and(ends_with_all),
+        _ => false,
+    }
 }
 
 fn describe(op: &Operand) -> String {
