@@ -125,8 +125,8 @@ pub struct JwtPolicy {
     /// PEM public keys (RS256/ES256/EdDSA) or raw HMAC secrets (HS256).
     pub key_files: Vec<PathBuf>,
     pub hmac_secret_files: Vec<PathBuf>,
-    pub jwks_url: Option<String>,
-    pub jwks_cache_secs: u64,
+    /// JWKS documents (RFC 7517) on disk, read at start and on reload.
+    pub jwks_files: Vec<PathBuf>,
     /// Where the token is read from: `Authorization: Bearer` when unset.
     pub header: Option<String>,
     pub cookie: Option<String>,
@@ -931,19 +931,29 @@ impl Cx {
                 );
             }
         }
-        let jwks_url = self.str(j, at, "jwks_url");
-        if let Some(u) = &jwks_url
-            && !(u.starts_with("https://") || u.starts_with("http://"))
-        {
+        let jwks_files: Vec<PathBuf> = self
+            .strs(j, at, "jwks_files")
+            .iter()
+            .map(|p| self.file(p))
+            .collect();
+        for (i, f) in jwks_files.iter().enumerate() {
+            if !f.is_file() {
+                self.err(
+                    &format!("{at}.jwks_files[{i}]"),
+                    format!("{} does not exist or is not a file", f.display()),
+                );
+            }
+        }
+        if j.contains_key("jwks_url") {
             self.err(
                 &join(at, "jwks_url"),
-                format!("{u:?} is not an http(s) URL"),
+                "fetching a JWKS over the network is not supported; save it to a file, list it in `jwks_files`, and send the server SIGHUP after refreshing the file",
             );
         }
-        if key_files.is_empty() && hmac_secret_files.is_empty() && jwks_url.is_none() {
+        if key_files.is_empty() && hmac_secret_files.is_empty() && jwks_files.is_empty() {
             self.err(
                 at,
-                "no keys: give `keys` (PEM public keys), `hmac_secret_files` or `jwks_url`",
+                "no keys: give `keys` (PEM public keys), `hmac_secret_files` or `jwks_files`",
             );
         }
         Some(JwtPolicy {
@@ -955,8 +965,7 @@ impl Cx {
             clock_skew_secs: self.int(j, at, "clock_skew", 0..=3600).unwrap_or(60) as u64,
             key_files,
             hmac_secret_files,
-            jwks_url,
-            jwks_cache_secs: self.int(j, at, "jwks_cache", 0..=86_400).unwrap_or(600) as u64,
+            jwks_files,
             header: self.str(j, at, "header").map(|h| h.to_ascii_lowercase()),
             cookie: self.str(j, at, "cookie"),
             required: self.bool(j, at, "required", true),

@@ -128,6 +128,16 @@ fn compile(config: ZoneConfig) -> Result<Zone, EdgeError> {
         for f in &p.hmac_secret_files {
             keys.push(jwt::Key::hmac_file(f)?);
         }
+        for f in &p.jwks_files {
+            let bytes = std::fs::read(f).map_err(|source| jwt::KeyError::Read {
+                path: f.display().to_string(),
+                source,
+            })?;
+            keys.extend(
+                jwt::Key::jwks(&bytes)
+                    .map_err(|e| jwt::KeyError::Jwks(format!("{}: {e}", f.display())))?,
+            );
+        }
         jwt_keys.push(keys);
     }
     Ok(Zone { config, jwt_keys })
