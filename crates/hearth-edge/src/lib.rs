@@ -393,9 +393,7 @@ impl Edge {
             return Verdict::Reply(reply);
         }
         if let Some(m) = cfg.managed.as_ref().filter(|_| !skipped("managed_rules")) {
-            let mut rules = m.rules.clone();
-            rules.disabled.extend(skip_managed.iter().cloned());
-            if let Some(f) = rules.scan_parts(&ctx, true, None) {
+            if let Some(f) = m.rules.scan_parts(&ctx, true, None, &skip_managed) {
                 let reason = format!("{} in {} {}", f.reason, f.location.as_str(), f.name)
                     .trim_end()
                     .to_string();
@@ -435,9 +433,7 @@ impl Edge {
             req.port,
         );
         ctx.jwt_claims = pass.jwt_claims.clone();
-        let mut rules = m.rules.clone();
-        rules.disabled.extend(skipped.iter().cloned());
-        let f = rules.scan_parts(&ctx, false, Some(body))?;
+        let f = m.rules.scan_parts(&ctx, false, Some(body), skipped)?;
         let reason = format!("{} in {} {}", f.reason, f.location.as_str(), f.name)
             .trim_end()
             .to_string();

@@ -172,6 +172,23 @@ static PROTO_ATTACK: LazyLock<RegexSet> = LazyLock::new(|| {
     ])
 });
 
+/// SQL shapes CRS's SQL rules flag at their first level beyond the
+/// tokenizer: a call of a SQL function, NoSQL operators, PostgreSQL casts,
+/// system tables and procedures, DDL statements.
+static SQL_EXTRA: LazyLock<RegexSet> = LazyLock::new(|| {
+    set(&[
+        r"(?:^|[^\w.])(?:sleep|benchmark|ifnull|nullif|isnull|substr|substring|ascii|chr|concat|concat_ws|database|md5|sha1|unhex|coalesce|elt|find_in_set|group_concat|instr|lcase|ucase|lpad|rpad|ltrim|rtrim|locate|soundex|strcmp|extractvalue|updatexml|load_file|utl_inaddr|dbms_\w+|pg_\w+|json_\w+|jsonb_\w+|xp_\w+|sp_\w+|unistr|iif|waitfor)\s*\(",
+        r"(?:^|[^\w.])(?:count|now|pi|time|values|length\??|floor|rand|ord|char|version|user|schema|hex|bin|cast|convert|field|left|right|mid|position|repeat|replace|reverse|space|sum|avg|min|max|if\\?|exec|execute|declare|having|local)\(",
+        r"^\$(?:ne|eq|gt|gte|lt|lte|in|nin|or|and|nor|not|where|regex|exists|expr|elemmatch|size|type|all|text|function|accumulator)$",
+        r"(?:'|\)|\w)\s*::\s*(?:int\d?|integer|bigint|text|varchar|char|jsonb?|regclass|numeric|bool|boolean|bytea|oid|name)\b",
+        r"\b(?:msdb|master\.\.|sysdatabases|sysusers|sysprocesses|information_schema|mysql\.(?:user|db)|pg_shadow|pg_user|all_tables|user_tables|dba_users|v\$version)\b|\bxp_\w+|\bsp_(?:executesql|oacreate|makewebtask|password|addlogin|configure)",
+        r"\b(?:create|alter|drop|truncate|rename)\s+(?:table|database|schema|function|procedure|view|index|trigger|user|login)\b",
+        r"\bgroup\s+by\b.+\bhaving\b|\border\s+by\s+\d+\s*(?:--|#|/\*|$)|\bunion\b.*\bselect\b|\bselect\b.*\bfrom\b.*\bwhere\b",
+        r"(?:^|[\s'\x22(])(?:and|or|xor|&&|\|\|)\s*(?:'[^']*'|\d+)\s*(?:[=<>!]+|like|rlike|regexp)\s*(?:'[^']*'|\d+)",
+        r"'\s*(?:;|--|#|/\*)|[\x22`]\s*(?:;\s*)?--|^\s*['\x22`]\s*(?:or|and|xor|union|having|group|order|like|rlike|regexp|is|not|div)\b",
+    ])
+});
+
 static SQL_STRICT: LazyLock<Regex> = LazyLock::new(|| {
     re(
         r"\b(?:select|union|insert|update|delete|drop|alter|exec|declare|having|where|order\s+by|group\s+by)\b.*(?:'|--|;|\(|\*|/\*|@)",
@@ -202,6 +219,22 @@ pub(super) fn value(
         decoded = next;
     }
     let v = decoded.replace('\0', "");
+    // Words, numbers and spaces can only be SQL keywords: the other
+    // detectors all need punctuation.
+    if v.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b' ' | b'_' | b'-')) {
+        if on("sqli") && v.contains(' ') && loc != Location::Header {
+            if let Some(why) = super::sqli::detect(&v) {
+                return Some(("sqli", why));
+            }
+            if SQL_EXTRA.is_match(&v) {
+                return Some(("sqli", "SQL function, operator or statement"));
+            }
+        }
+        if on("session-fixation") && matches!(loc, Location::Query | Location::Body | Location::ArgName) && SESSION.is_match(&v) {
+            return Some(("session-fixation", "a session id set from the request"));
+        }
+        return None;
+    }
     let is_header = loc == Location::Header;
     let is_name = loc == Location::ArgName;
     let lower = v.to_lowercase();
@@ -246,6 +279,9 @@ pub(super) fn value(
         let squashed = remove_sql_comments(&v);
         if let Some(why) = super::sqli::detect(&squashed).or_else(|| super::sqli::detect(&v)) {
             return Some(("sqli", why));
+        }
+        if SQL_EXTRA.is_match(&squashed) {
+            return Some(("sqli", "SQL function, operator or statement"));
         }
     }
     if on("session-fixation")

@@ -235,7 +235,7 @@ impl ManagedRules {
         RULES.iter().any(|r| r.id == id)
     }
 
-    fn active(&self, ctx: &RequestCtx<'_>) -> Vec<&'static str> {
+    fn active(&self, ctx: &RequestCtx<'_>, also_off: &[String]) -> Vec<&'static str> {
         let excluded: Vec<&str> = self
             .exclusions
             .iter()
@@ -245,7 +245,7 @@ impl ManagedRules {
         RULES
             .iter()
             .filter(|r| r.paranoia <= self.paranoia)
-            .filter(|r| !self.disabled.iter().any(|d| d == r.id) && !excluded.contains(&r.id))
+            .filter(|r| !self.disabled.iter().chain(also_off).any(|d| d == r.id) && !excluded.contains(&r.id))
             .map(|r| r.id)
             .collect()
     }
@@ -253,7 +253,7 @@ impl ManagedRules {
     /// The first finding over the request's head and `body` (with its
     /// content type), or `None` for a clean request.
     pub fn scan(&self, ctx: &RequestCtx<'_>, body: Option<&[u8]>) -> Option<Finding> {
-        self.scan_parts(ctx, true, body)
+        self.scan_parts(ctx, true, body, &[])
     }
 
     /// Like [`scan`](Self::scan), leaving out the head (path, query,
