@@ -302,13 +302,8 @@ impl Edge {
                 .filter(|(k, _)| *k == header_name)
                 .map(|(_, v)| v.as_ref()),
         );
-        if !req.tls
-            && let Some(h) = cfg
-                .hosts
-                .iter()
-                .find(|h| h.redirect_https && host_matches(&h.host, req.host))
-        {
-            let _ = h;
+        let redirect = |h: &config::HostPolicy| h.redirect_https && host_matches(&h.host, req.host);
+        if !req.tls && cfg.hosts.iter().any(redirect) {
             let q = if req.query.is_empty() { "" } else { "?" };
             return Verdict::Reply(Reply {
                 status: 301,

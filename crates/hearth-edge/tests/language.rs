@@ -70,6 +70,7 @@ fn documented_examples_evaluate_as_cloudflare_describes() {
         r#"url_decode("%2Fa%2520b", "r") eq "/a b""#,
         r#"(ssl and not ssl) or (ssl and not (ssl and not ssl))"#,
         r#"http.request.uri.query contains "bob" or http.request.method eq "POST" and ssl"#,
+        r#"true and not false"#,
         r#"r"raw\d" eq r"raw\d" or ssl"#,
     ];
     for e in yes {

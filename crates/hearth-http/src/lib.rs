@@ -221,6 +221,14 @@ struct State {
 }
 
 impl State {
+    /// A new request (ray) id.
+    fn next_ray(&self) -> String {
+        let n = self
+            .next_id
+            .fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed);
+        format!("{n:016x}")
+    }
+
     /// The index of the worker named `name`.
     fn index_of(&self, name: &str) -> Option<usize> {
         self.options
@@ -729,15 +737,9 @@ async fn handle_worker(
     }
     let (mut parts, body) = req.into_parts();
     let passed = parts.extensions.remove::<edge::Passed>();
-    let id = match &passed {
-        Some(p) => p.ray.clone(),
-        None => format!(
-            "{:016x}",
-            state
-                .next_id
-                .fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed)
-        ),
-    };
+    let id = passed
+        .as_ref()
+        .map_or_else(|| state.next_ray(), |p| p.ray.clone());
     let on_upgrade = parts.extensions.remove::<hyper::upgrade::OnUpgrade>();
     let permit = parts.extensions.remove::<ConnPermit>();
     let ws_key = websocket::upgrade_key(&parts.headers);
@@ -769,22 +771,8 @@ async fn handle_worker(
         .map(|p| p.as_str())
         .unwrap_or("/");
     let url = format!("http://{host}{path}");
-    let mut headers = Vec::with_capacity(parts.headers.len() + 1);
-    for (k, v) in &parts.headers {
-        // The edge's headers are the server's word, never the client's.
-        if front::is_edge_header(k.as_str()) {
-            continue;
-        }
-        headers.push((
-            k.as_str().to_string(),
-            String::from_utf8_lossy(v.as_bytes()).into_owned(),
-        ));
-    }
     let client_ip = passed.as_ref().map_or(peer.ip(), |p| p.pass.client_ip);
-    if let Some(p) = &passed {
-        edge::worker_headers(p, &mut headers);
-    }
-    headers.push(("cf-connecting-ip".into(), client_ip.to_string()));
+    let headers = worker_headers(&parts.headers, client_ip, passed.as_ref());
     let cf = geo::request_cf(
         parts.version,
         &parts.headers,
@@ -870,6 +858,31 @@ async fn handle_worker(
             .or_insert(v);
     }
     response
+}
+
+/// The request headers a worker sees: the client's, less the ones only the
+/// server may set, plus the edge's and `cf-connecting-ip`.
+fn worker_headers(
+    from: &http::HeaderMap,
+    client_ip: std::net::IpAddr,
+    passed: Option<&edge::Passed>,
+) -> Vec<(String, String)> {
+    let mut headers = Vec::with_capacity(from.len() + 1);
+    for (k, v) in from {
+        // The edge's headers are the server's word, never the client's.
+        if front::is_edge_header(k.as_str()) {
+            continue;
+        }
+        headers.push((
+            k.as_str().to_string(),
+            String::from_utf8_lossy(v.as_bytes()).into_owned(),
+        ));
+    }
+    if let Some(p) = passed {
+        edge::worker_headers(p, &mut headers);
+    }
+    headers.push(("cf-connecting-ip".into(), client_ip.to_string()));
+    headers
 }
 
 /// Request bodies with a declared length up to this are read whole before

@@ -80,6 +80,7 @@ static RFI: LazyLock<Regex> = LazyLock::new(|| {
 static RCE: LazyLock<RegexSet> = LazyLock::new(|| {
     let unix = r"(?:cat|tac|nl|ls|id|whoami|uname|wget|curl|nc|ncat|netcat|bash|sh|zsh|ksh|csh|dash|python[23]?|perl|ruby|php|lua|node|nslookup|ping|ifconfig|ip|ps|kill|chmod|chown|rm|mv|cp|echo|printf|env|set|export|sleep|head|tail|more|less|grep|awk|sed|find|xargs|base64|openssl|telnet|ssh|scp|ftp|tftp|dig|host|passwd|useradd|su|sudo|crontab|nohup|timeout|tar|zip|gzip|dd|mkfifo|mknod|socat|xterm|busybox|systemctl|service|which|whereis|touch|tee|od|xxd|strings|cut|sort|uniq|wc|diff|hostname|pwd|cd|mail|sendmail|lynx|links|w3m|net|netstat|ss|lsof|fuser|killall|pkill|shutdown|reboot|halt|exec|eval|source|vi|vim|nano|ed|expr|awk|gawk|jq|fetch|powershell|pwsh|cmd|whoami|systeminfo|tasklist|taskkill|reg|certutil|bitsadmin|wmic|cscript|wscript|mshta|rundll32|regsvr32|type|dir|del|copy|ipconfig|getmac|ver|time|date|finger|rsh|rlogin|nmap|java|gcc|cc|make|git|svn|npm|pip)";
     let sep = r"(?:;|\|\|?|&&?|\n|\r|`|\$\(|\$\{IFS\}|%0a|%0d|\{)";
+    let first_word = format!(r"^\s*(?:[\w/\\.]*/)?{unix}\s+(?:-{{1,2}}\w|/|\.\.?/|~|\$)");
     let first = format!(
         r"{sep}\s*(?:[\w/\\.]*/)?['\x22\\]*{unix}['\x22\\]*(?:$|[\s;|&<>`)$,{{]|\$\{{IFS|/)"
     );
@@ -90,6 +91,12 @@ static RCE: LazyLock<RegexSet> = LazyLock::new(|| {
         r"\$\((?:[^)]*)\)|`[^`]+`|[<>]\(\s*\w",
         r"(?:^|[\s;|&=])/?(?:[\w.-]*/)+[\w.-]*(?:\[[^\]/\s]{1,8}\]|\?{2,}|\*[\w.]*\*)[\w.\[\]?*!-]*",
         r"(?:^|[;|&\s])(?:iwmi|gwmi|wmic)\s|-argumentlist\b|\bwin32_process\b",
+        first_word.as_str(),
+        r"/[\w.]*[*?][\w.]*/",
+        r"\bfor\s+(?:/[lfdr]\s+)?(?:\x22[^\x22]*\x22\s+)?%%?[\w\[~]+\s+in\s*\(.*\)\s*do\b",
+        r"\bif\s+(?:/i\s+)?(?:not\s+)?(?:exist|defined|errorlevel|cmdextversion)\b|\bif\s+.*\s(?:==|equ|neq|lss|leq|gtr|geq)\s+.*\b(?:echo|goto|call|cmd|set)\b",
+        r"^\s*(?:time|nohup|sudo|env|nice|exec|timeout|flock|strace|stdbuf|unbuffer|doas)\s+[\w./-]+",
+        r"\balias\s+[\w+-]+\s*=|\btrap\s+['\x22].*['\x22]\s+\w+",
         r"\$\{IFS\}|\$IFS\$|\{[a-z]+,[^}]+\}",
         r"(?:^|[\s;|&/\\])(?:/bin/|/usr/bin/|/usr/local/bin/|/sbin/)(?:\w+)",
         r"\(\)\s*\{[^}]*;\s*\}",
@@ -221,7 +228,9 @@ pub(super) fn value(
     let v = decoded.replace('\0', "");
     // Words, numbers and spaces can only be SQL keywords: the other
     // detectors all need punctuation.
-    if v.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b' ' | b'_' | b'-')) {
+    if v.bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b' ' | b'_' | b'-'))
+    {
         if on("sqli") && v.contains(' ') && loc != Location::Header {
             if let Some(why) = super::sqli::detect(&v) {
                 return Some(("sqli", why));
@@ -230,7 +239,10 @@ pub(super) fn value(
                 return Some(("sqli", "SQL function, operator or statement"));
             }
         }
-        if on("session-fixation") && matches!(loc, Location::Query | Location::Body | Location::ArgName) && SESSION.is_match(&v) {
+        if on("session-fixation")
+            && matches!(loc, Location::Query | Location::Body | Location::ArgName)
+            && SESSION.is_match(&v)
+        {
             return Some(("session-fixation", "a session id set from the request"));
         }
         return None;
@@ -337,10 +349,11 @@ fn unicode_escapes(s: &str) -> String {
 
 /// Drops the quoting tricks shells ignore (`c''at`, `c\at`, `c"a"t`).
 fn remove_shell_quotes(s: &str) -> String {
-    s.replace("''", "")
-        .replace("\"\"", "")
-        .replace('\\', "")
-        .replace('^', "")
+    s.replace(['\'', '"', '\\', '^'], "")
+        .replace("$@", "")
+        .replace("$!", "")
+        .replace("$$", "")
+        .replace("${}", "")
 }
 
 fn remove_sql_comments(s: &str) -> String {

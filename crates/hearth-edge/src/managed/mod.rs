@@ -245,7 +245,10 @@ impl ManagedRules {
         RULES
             .iter()
             .filter(|r| r.paranoia <= self.paranoia)
-            .filter(|r| !self.disabled.iter().chain(also_off).any(|d| d == r.id) && !excluded.contains(&r.id))
+            .filter(|r| {
+                !self.disabled.iter().chain(also_off).any(|d| d == r.id)
+                    && !excluded.contains(&r.id)
+            })
             .map(|r| r.id)
             .collect()
     }
@@ -258,14 +261,16 @@ impl ManagedRules {
 
     /// Like [`scan`](Self::scan), leaving out the head (path, query,
     /// cookies, headers) when `head` is false: the body of a request
-    /// whose head was already scanned.
+    /// whose head was already scanned. `also_off` names rules a custom
+    /// rule skipped for this request.
     pub fn scan_parts(
         &self,
         ctx: &RequestCtx<'_>,
         head: bool,
         body: Option<&[u8]>,
+        also_off: &[String],
     ) -> Option<Finding> {
-        let active = self.active(ctx);
+        let active = self.active(ctx, also_off);
         if active.is_empty() {
             return None;
         }

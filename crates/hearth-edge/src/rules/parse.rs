@@ -238,6 +238,13 @@ impl<'a> Parser<'a> {
             self.depth -= 1;
             return Ok(Node::Not(Box::new(inner)));
         }
+        // The Boolean literals: an empty `and` is true, an empty `or` false.
+        if self.kw("true") {
+            return Ok(Node::And(Vec::new()));
+        }
+        if self.kw("false") {
+            return Ok(Node::Or(Vec::new()));
+        }
         if self.sym("(") {
             let inner = self.or()?;
             if !self.sym(")") {
