@@ -125,7 +125,7 @@ impl CertStore {
     fn pick(&self, sni: Option<&str>) -> Option<Arc<CertifiedKey>> {
         let entries = self.entries.read().unwrap_or_else(|p| p.into_inner());
         if let Some(name) = sni.map(str::to_ascii_lowercase) {
-            if let Some(e) = entries.iter().find(|e| e.names.iter().any(|n| *n == name)) {
+            if let Some(e) = entries.iter().find(|e| e.names.contains(&name)) {
                 return Some(e.certified.clone());
             }
             let parent = name.split_once('.').map(|(_, rest)| format!("*.{rest}"));

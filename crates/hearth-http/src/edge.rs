@@ -253,13 +253,13 @@ pub(crate) async fn watch_files(edge: Arc<Edge>, mut stop: watch::Receiver<bool>
     }
 }
 
-/// The edge's check of a request's head: `Err` is the answer to send.
+/// The edge's check of a request's head: `Some` is the answer to send.
 pub(crate) fn check(
     state: &State,
     edge: &Edge,
     req: &mut Request<Incoming>,
     peer: SocketAddr,
-) -> Result<(), Response<Body>> {
+) -> Option<Response<Body>> {
     let info = req
         .extensions()
         .get::<ConnInfo>()
@@ -279,14 +279,14 @@ pub(crate) fn check(
         edge.check(&er)
     };
     match verdict {
-        hearth_edge::Verdict::Reply(r) => Err(reply(r)),
+        hearth_edge::Verdict::Reply(r) => Some(reply(r)),
         hearth_edge::Verdict::Pass(pass) => {
             req.extensions_mut().insert(Passed {
                 pass,
                 ray,
                 owned: Arc::new(edge.owned_headers()),
             });
-            Ok(())
+            None
         }
     }
 }

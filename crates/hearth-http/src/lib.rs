@@ -684,7 +684,7 @@ async fn handle(
         return internal(&state, &req);
     }
     if let Some(edge) = state.options.edge.clone()
-        && let Err(response) = edge::check(&state, &edge, &mut req, peer)
+        && let Some(response) = edge::check(&state, &edge, &mut req, peer)
     {
         state
             .metrics

@@ -267,9 +267,9 @@ pub(super) fn value(
     if on("rce") && (!is_header || name == "user-agent" || name == "referer" || v.contains("() {"))
     {
         let unescaped = remove_shell_quotes(&lower);
-        if RCE.is_match(&unescaped)
-            && !(loc == Location::Path && !unescaped.contains([';', '|', '`', '$', '\n']))
-        {
+        // In a path only a separator makes a command, not a bare name.
+        let separated = loc != Location::Path || unescaped.contains([';', '|', '`', '$', '\n']);
+        if separated && RCE.is_match(&unescaped) {
             return Some(("rce", "a shell command"));
         }
     }
