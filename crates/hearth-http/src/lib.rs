@@ -15,6 +15,7 @@
 //! [`SUBREQUEST_MARKER`] header, which a worker cannot remove.
 
 mod conn;
+mod edge;
 mod framing;
 mod front;
 mod geo;
@@ -44,6 +45,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 pub use crate::conn::{BodyTooSlow, ConnectionLimits, DEFAULT_MAX_CONNECTIONS};
+pub use crate::edge::{Edge, MAX_INSPECTED_BODY};
 pub use crate::geo::{GeoIp, GeoIpError};
 pub use hearth_assets::AssetServer;
 pub use hearth_runtime::SUBREQUEST_MARKER;
@@ -91,6 +93,9 @@ pub struct ServeOptions {
     pub geoip: Option<Arc<GeoIp>>,
     /// The time an on-demand scheduled event gets when the request names none.
     pub clock: hearth_core::SharedClock,
+    /// The edge (`--edge hearth.toml`): its listeners, TLS and rules, in
+    /// front of assets and every worker on every listener.
+    pub edge: Option<Arc<Edge>>,
 }
 
 /// One served worker: its code and bindings, where requests reach it, and
@@ -146,6 +151,7 @@ impl ServeOptions {
             services: Default::default(),
             geoip: None,
             clock: hearth_core::SystemClock::shared(),
+            edge: None,
         }
     }
 
@@ -188,6 +194,8 @@ pub enum ServeError {
 pub struct Server {
     listener: TcpListener,
     admin: Option<TcpListener>,
+    /// The zone file's listeners.
+    edge_listeners: Vec<(TcpListener, hearth_edge::config::Listener)>,
     state: Arc<State>,
 }
 
@@ -214,6 +222,14 @@ struct State {
 }
 
 impl State {
+    /// A new request (ray) id.
+    fn next_ray(&self) -> String {
+        let n = self
+            .next_id
+            .fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed);
+        format!("{n:016x}")
+    }
+
     /// The index of the worker named `name`.
     fn index_of(&self, name: &str) -> Option<usize> {
         self.options
@@ -302,6 +318,18 @@ impl Server {
                 }
             }
         }
+        let edge_listeners = match &options.edge {
+            Some(e) => match edge::bind(e).await {
+                Ok(l) => l,
+                Err(err) => {
+                    for p in &pools {
+                        p.shutdown();
+                    }
+                    return Err(err);
+                }
+            },
+            None => Vec::new(),
+        };
         let mut listeners = listeners.into_iter();
         let Some((listener, local_addr)) = listeners.next() else {
             unreachable!("the main listener is always bound")
@@ -317,6 +345,7 @@ impl Server {
         Ok(Server {
             listener,
             admin,
+            edge_listeners,
             state: Arc::new(State {
                 pools,
                 routes: route_table,
@@ -351,6 +380,14 @@ impl Server {
 
     pub fn local_addr(&self) -> SocketAddr {
         self.state.local_addr
+    }
+
+    /// The addresses of the zone file's listeners, in its order.
+    pub fn edge_addrs(&self) -> Vec<SocketAddr> {
+        self.edge_listeners
+            .iter()
+            .filter_map(|(l, _)| l.local_addr().ok())
+            .collect()
     }
 
     /// The admin listener's address, when one was asked for.
@@ -412,7 +449,7 @@ impl Server {
 
     /// Serves until `shutdown` resolves, then stops accepting, lets
     /// in-flight requests finish, and stops the isolates.
-    pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), ServeError> {
+    pub async fn run(mut self, shutdown: impl Future<Output = ()>) -> Result<(), ServeError> {
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut conns = tokio::task::JoinSet::new();
         tracing::info!(target: "hearth::http", addr = %self.state.local_addr, isolates = self.state.pools[0].size(), workers = self.state.pools.len(), "listening");
@@ -420,6 +457,19 @@ impl Server {
             tracing::info!(target: "hearth::http", addr = %admin, "admin listener (internal endpoints only)");
         }
         tokio::pin!(shutdown);
+        let mut edge_tasks = tokio::task::JoinSet::new();
+        for (l, cfg) in std::mem::take(&mut self.edge_listeners) {
+            tracing::info!(target: "hearth::http", addr = %cfg.address, tls = cfg.tls, proxy_protocol = cfg.proxy_protocol, "edge listener");
+            edge_tasks.spawn(edge::accept_loop(
+                self.state.clone(),
+                l,
+                cfg,
+                stop_rx.clone(),
+            ));
+        }
+        if let Some(e) = &self.state.options.edge {
+            edge_tasks.spawn(edge::watch_files(e.clone(), stop_rx.clone()));
+        }
         loop {
             let (accepted, admin) = tokio::select! {
                 _ = &mut shutdown => break,
@@ -483,6 +533,7 @@ impl Server {
         drop(self.admin);
         let _ = stop_tx.send(true);
         while conns.join_next().await.is_some() {}
+        while edge_tasks.join_next().await.is_some() {}
         let pools: Vec<IsolatePool> = self.state.pools.iter().map(|p| p.get().clone()).collect();
         for pool in &pools {
             pool.shutdown();
@@ -633,6 +684,15 @@ async fn handle(
         }
         return internal(&state, &req);
     }
+    if let Some(edge) = state.options.edge.clone()
+        && let Some(response) = edge::check(&state, &edge, &mut req, peer)
+    {
+        state
+            .metrics
+            .observe(response.status().as_u16(), started.elapsed());
+        return response;
+    }
+    let path = req.uri().path();
     let worker = state.route(state.request_host(&req), path);
     req.extensions_mut().insert(permit);
     if let Some(assets) = &state.options.workers[worker].assets {
@@ -676,13 +736,11 @@ async fn handle_worker(
     if declared.is_some_and(|n| n > limit as u64) {
         return too_large(limit);
     }
-    let id = format!(
-        "{:016x}",
-        state
-            .next_id
-            .fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed)
-    );
     let (mut parts, body) = req.into_parts();
+    let passed = parts.extensions.remove::<edge::Passed>();
+    let id = passed
+        .as_ref()
+        .map_or_else(|| state.next_ray(), |p| p.ray.clone());
     let on_upgrade = parts.extensions.remove::<hyper::upgrade::OnUpgrade>();
     let permit = parts.extensions.remove::<ConnPermit>();
     let ws_key = websocket::upgrade_key(&parts.headers);
@@ -697,6 +755,11 @@ async fn handle_worker(
             Err(response) => return response,
         }
     };
+    if let Some(p) = &passed
+        && let Some(refused) = edge::check_body(state, &parts, peer, p, &body)
+    {
+        return refused;
+    }
     let host = parts
         .headers
         .get(http::header::HOST)
@@ -709,22 +772,12 @@ async fn handle_worker(
         .map(|p| p.as_str())
         .unwrap_or("/");
     let url = format!("http://{host}{path}");
-    let mut headers = Vec::with_capacity(parts.headers.len() + 1);
-    for (k, v) in &parts.headers {
-        // The edge's headers are the server's word, never the client's.
-        if front::is_edge_header(k.as_str()) {
-            continue;
-        }
-        headers.push((
-            k.as_str().to_string(),
-            String::from_utf8_lossy(v.as_bytes()).into_owned(),
-        ));
-    }
-    headers.push(("cf-connecting-ip".into(), peer.ip().to_string()));
+    let client_ip = passed.as_ref().map_or(peer.ip(), |p| p.pass.client_ip);
+    let headers = worker_headers(&parts.headers, client_ip, passed.as_ref());
     let cf = geo::request_cf(
         parts.version,
         &parts.headers,
-        peer.ip(),
+        client_ip,
         state.options.geoip.as_deref(),
     );
     let request = WorkerRequest {
@@ -806,6 +859,31 @@ async fn handle_worker(
             .or_insert(v);
     }
     response
+}
+
+/// The request headers a worker sees: the client's, less the ones only the
+/// server may set, plus the edge's and `cf-connecting-ip`.
+fn worker_headers(
+    from: &http::HeaderMap,
+    client_ip: std::net::IpAddr,
+    passed: Option<&edge::Passed>,
+) -> Vec<(String, String)> {
+    let mut headers = Vec::with_capacity(from.len() + 1);
+    for (k, v) in from {
+        // The edge's headers are the server's word, never the client's.
+        if front::is_edge_header(k.as_str()) {
+            continue;
+        }
+        headers.push((
+            k.as_str().to_string(),
+            String::from_utf8_lossy(v.as_bytes()).into_owned(),
+        ));
+    }
+    if let Some(p) = passed {
+        edge::worker_headers(p, &mut headers);
+    }
+    headers.push(("cf-connecting-ip".into(), client_ip.to_string()));
+    headers
 }
 
 /// Request bodies with a declared length up to this are read whole before
@@ -1087,7 +1165,10 @@ fn internal(state: &State, req: &Request<Incoming>) -> Response<Body> {
         "metrics" => {
             let open = state.options.connections.max_connections.max(1)
                 - state.connections.available_permits();
-            let body = state.metrics.render(&state.pools[0].snapshot(), open);
+            let mut body = state.metrics.render(&state.pools[0].snapshot(), open);
+            if let Some(edge) = &state.options.edge {
+                body.push_str(&edge.events().metrics_text());
+            }
             let mut r = Response::new(full(Bytes::from(body)));
             r.headers_mut().insert(
                 http::header::CONTENT_TYPE,

@@ -51,6 +51,63 @@ pub enum Command {
     },
     /// Load and validate a config; print it as JSON with the environment applied.
     Config(ProjectArgs),
+    /// API keys the edge checks (`[[api_keys]]` in the --edge zone file).
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// The edge's security events (blocks and logs).
+    Security {
+        #[command(subcommand)]
+        command: SecurityCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Make a key for a tenant; the key is printed once and stored hashed.
+    Create {
+        #[command(flatten)]
+        project: ProjectArgs,
+        /// The tenant the key belongs to (forwarded to the worker).
+        #[arg(long)]
+        tenant: String,
+        /// A scope the key grants; may be given more than once.
+        #[arg(long = "scope")]
+        scopes: Vec<String>,
+        /// A note shown by `keys list`.
+        #[arg(long, default_value = "")]
+        description: String,
+    },
+    /// Every key (id, tenant, scopes, created, revoked), never the secret.
+    List {
+        #[command(flatten)]
+        project: ProjectArgs,
+    },
+    /// Revoke a key by id; the next request carrying it is refused.
+    Revoke {
+        #[command(flatten)]
+        project: ProjectArgs,
+        id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SecurityCommand {
+    /// Recorded block/log decisions, newest last, as JSON lines.
+    Events {
+        #[command(flatten)]
+        project: ProjectArgs,
+        /// Only the newest N.
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+        /// Only events of this rule id.
+        #[arg(long)]
+        rule: Option<String>,
+        /// Only events from this client IP.
+        #[arg(long)]
+        ip: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -188,6 +245,11 @@ pub struct ServeArgs {
     /// Let the S3 endpoint create and serve buckets the configs do not declare.
     #[arg(long = "s3-any-bucket", requires = "s3_listen")]
     pub s3_any_bucket: bool,
+    /// The zone file (hearth.toml): listeners, TLS, trusted proxies, WAF
+    /// and rate-limiting rules, JWT and API-key policies in front of every
+    /// worker. Reloaded on SIGHUP or when it changes.
+    #[arg(long = "edge", value_name = "FILE")]
+    pub edge: Option<PathBuf>,
 }
 
 /// Where the project is and where its data lives; shared by every command.

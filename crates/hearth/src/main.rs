@@ -47,6 +47,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::R2 { command } => commands::r2::run(command),
         Command::Queues { command } => commands::queues::run(command),
         Command::Workflows { command } => commands::workflows::run(command),
+        Command::Keys { command } => commands::edge::keys(command),
+        Command::Security { command } => commands::edge::security(command),
         Command::Serve(args) => commands::serve::run(args),
         Command::Dev(args) => commands::serve::run_with(args, true),
         Command::Config(args) => {

@@ -1,6 +1,7 @@
 pub mod build;
 pub mod d1;
 pub mod dev;
+pub mod edge;
 pub mod events;
 pub mod kv;
 pub mod queues;

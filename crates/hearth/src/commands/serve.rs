@@ -107,6 +107,7 @@ pub fn run_with(args: ServeArgs, watch: bool) -> Result<()> {
     options.services = services;
     options.geoip = open_geoip(&args.geoip)?;
     options.clock = projects[0].clock.clone();
+    options.edge = super::edge::load(args.edge.as_deref(), &projects[0])?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("hearth-http")

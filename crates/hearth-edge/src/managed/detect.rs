@@ -1,0 +1,434 @@
+//! The detectors behind the managed rules, each over one decoded value.
+
+use std::sync::LazyLock;
+
+use regex::{Regex, RegexSet};
+
+use super::{Finding, Location};
+use crate::rules::{RequestCtx, percent_decode};
+
+fn re(p: &str) -> Regex {
+    regex::RegexBuilder::new(p)
+        .case_insensitive(true)
+        .size_limit(1 << 22)
+        .build()
+        .unwrap_or_else(|e| panic!("managed rule pattern {p:?}: {e}"))
+}
+
+fn set(ps: &[&str]) -> RegexSet {
+    regex::RegexSetBuilder::new(ps)
+        .case_insensitive(true)
+        .size_limit(1 << 24)
+        .build()
+        .unwrap_or_else(|e| panic!("managed rule patterns: {e}"))
+}
+
+static SCANNERS: LazyLock<Regex> = LazyLock::new(|| {
+    re(
+        r"(nikto|sqlmap|nmap|masscan|zgrab|acunetix|nessus|openvas|w3af|dirbuster|gobuster|wpscan|nuclei|arachni|skipfish|havij|netsparker|appscan|webinspect|paros|zmeu|morfeus|jorgee|fimap|whatweb|wfuzz|dirb\b|grabber|brutus|bsqlbf|commix|joomscan|nsauditor|blackwidow|httpx|ffuf|feroxbuster|zap/|burp|\(hydra|\.nasl|pangolin|absinthe|sql power injector|mysqloit|webshag|webvulnscan|cgichk|metis|n-stealth|vega/|qualys|openvas|struts-pwn|jaascois|sf/|teh forest lobster|mozilla/4\.0 \(compatible(; msie 6\.0; win32)?\)$|^$)",
+    )
+});
+
+/// A scanner's User-Agent, or a request without one.
+pub(super) fn scanner(ctx: &RequestCtx<'_>) -> Option<Finding> {
+    let ua = ctx.header("user-agent")?;
+    SCANNERS.is_match(ua).then(|| Finding {
+        rule: "scanner",
+        location: Location::Header,
+        name: "user-agent".into(),
+        reason: "a vulnerability scanner's User-Agent",
+    })
+}
+
+/// `%` not followed by two hex digits (or `%u` + four).
+pub(super) fn bad_percent(s: &str) -> bool {
+    let b = s.as_bytes();
+    let mut i = 0;
+    while let Some(p) = b[i..].iter().position(|&c| c == b'%') {
+        let at = i + p;
+        let hex2 = b
+            .get(at + 1..at + 3)
+            .is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit));
+        let uni = b.get(at + 1).is_some_and(|c| *c == b'u' || *c == b'U')
+            && b.get(at + 2..at + 6)
+                .is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit));
+        if !hex2 && !uni {
+            return true;
+        }
+        i = at + 1;
+    }
+    false
+}
+
+static TRAVERSAL: LazyLock<RegexSet> = LazyLock::new(|| {
+    set(&[
+        r"(^|[\\/\x22'=\s;:,])\.{2,3}[\\/]",
+        r"\.\.;|;\.\.|\.\.%00",
+        r"[\\/]\.{2,3}($|[\\/;?])",
+        r"^\.{2,3}$",
+        r"(^|[\\/=:])(etc[\\/](passwd|shadow|group|hosts|issue|motd|mysql|httpd|apache2|nginx|ssh|sudoers|crontab|security)|proc[\\/](self|\d+)[\\/]|windows[\\/](win\.ini|system32|system\.ini)|boot\.ini|winnt[\\/]|inetpub[\\/]|\.htaccess|\.htpasswd|web\.config|wp-config\.php|\.git[\\/](config|head)|\.svn[\\/]|\.env$|\.bash_history|\.ssh[\\/]|id_rsa|etc[\\/]sub[ug]id|[\\/]sys[\\/](?:class|kernel|devices|module|fs)\b|\.docker[\\/]|\.kube[\\/]config|\.npmrc|\.bash_profile|\.bashrc|\.netrc|\.pgpass|\.my\.cnf|\.aws[\\/]credentials|/var/log/|\.\./\.\.)",
+        r"(^|[\\/])(etc|proc|usr|var|windows|winnt|system32)[\\/].*(passwd|shadow|environ|cmdline|\.ini|\.log|\.conf)",
+    ])
+});
+
+static RFI: LazyLock<Regex> = LazyLock::new(|| {
+    re(
+        r"^\s*(https?|ftps?|file|php|data|expect|gopher|dict|ldap|jar|zlib|glob|phar|ssh2|rar|ogg)://(\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}|[^?#]*\?+$)|^\s*(https?|ftps?)://[^/]*@|^\s*(file|php|data|expect|gopher|dict|phar|zlib|glob)://",
+    )
+});
+
+static RCE: LazyLock<RegexSet> = LazyLock::new(|| {
+    let unix = r"(?:cat|tac|nl|ls|id|whoami|uname|wget|curl|nc|ncat|netcat|bash|sh|zsh|ksh|csh|dash|python[23]?|perl|ruby|php|lua|node|nslookup|ping|ifconfig|ip|ps|kill|chmod|chown|rm|mv|cp|echo|printf|env|set|export|sleep|head|tail|more|less|grep|awk|sed|find|xargs|base64|openssl|telnet|ssh|scp|ftp|tftp|dig|host|passwd|useradd|su|sudo|crontab|nohup|timeout|tar|zip|gzip|dd|mkfifo|mknod|socat|xterm|busybox|systemctl|service|which|whereis|touch|tee|od|xxd|strings|cut|sort|uniq|wc|diff|hostname|pwd|cd|mail|sendmail|lynx|links|w3m|net|netstat|ss|lsof|fuser|killall|pkill|shutdown|reboot|halt|exec|eval|source|vi|vim|nano|ed|expr|awk|gawk|jq|fetch|powershell|pwsh|cmd|whoami|systeminfo|tasklist|taskkill|reg|certutil|bitsadmin|wmic|cscript|wscript|mshta|rundll32|regsvr32|type|dir|del|copy|ipconfig|getmac|ver|time|date|finger|rsh|rlogin|nmap|java|gcc|cc|make|git|svn|npm|pip)";
+    let sep = r"(?:;|\|\|?|&&?|\n|\r|`|\$\(|\$\{IFS\}|%0a|%0d|\{)";
+    let first_word = format!(r"^\s*(?:[\w/\\.]*/)?{unix}\s+(?:-{{1,2}}\w|/|\.\.?/|~|\$)");
+    let first = format!(
+        r"{sep}\s*(?:[\w/\\.]*/)?['\x22\\]*{unix}['\x22\\]*(?:$|[\s;|&<>`)$,{{]|\$\{{IFS|/)"
+    );
+    set(&[
+        // A command after a separator, possibly with a path or quotes
+        // splitting its name.
+        first.as_str(),
+        r"\$\((?:[^)]*)\)|`[^`]+`|[<>]\(\s*\w",
+        r"(?:^|[\s;|&=])/?(?:[\w.-]*/)+[\w.-]*(?:\[[^\]/\s]{1,8}\]|\?{2,}|\*[\w.]*\*)[\w.\[\]?*!-]*",
+        r"(?:^|[;|&\s])(?:iwmi|gwmi|wmic)\s|-argumentlist\b|\bwin32_process\b",
+        first_word.as_str(),
+        r"/[\w.]*[*?][\w.]*/",
+        r"\bfor\s+(?:/[lfdr]\s+)?(?:\x22[^\x22]*\x22\s+)?%%?[\w\[~]+\s+in\s*\(.*\)\s*do\b",
+        r"\bif\s+(?:/i\s+)?(?:not\s+)?(?:exist|defined|errorlevel|cmdextversion)\b|\bif\s+.*\s(?:==|equ|neq|lss|leq|gtr|geq)\s+.*\b(?:echo|goto|call|cmd|set)\b",
+        r"^\s*(?:time|nohup|sudo|env|nice|exec|timeout|flock|strace|stdbuf|unbuffer|doas)\s+[\w./-]+",
+        r"\balias\s+[\w+-]+\s*=|\btrap\s+['\x22].*['\x22]\s+\w+",
+        r"\$\{IFS\}|\$IFS\$|\{[a-z]+,[^}]+\}",
+        r"(?:^|[\s;|&/\\])(?:/bin/|/usr/bin/|/usr/local/bin/|/sbin/)(?:\w+)",
+        r"\(\)\s*\{[^}]*;\s*\}",
+        r"(?:^|[;|&\s])(?:cmd(?:\.exe)?\s*/[ck]|powershell(?:\.exe)?\s+-|iex\s*\(|invoke-(?:expression|webrequest|command)|new-object\s+net\.webclient)",
+        r"(?:>|>>|<)\s*/(?:dev/(?:tcp|udp)|tmp|etc|var)/",
+        r"(?:^|[;|&])\s*[a-z]+\s*=\s*\S+\s*;\s*\$\w",
+    ])
+});
+
+static PHP: LazyLock<RegexSet> = LazyLock::new(|| {
+    set(&[
+        r"<\?(?:php|=)?(?:[\s(]|$)",
+        r"[\[{]/?php[\]}]",
+        r"(?:^|[^\w])(?:system|exec|shell_exec|passthru|popen|proc_open|pcntl_exec|eval|assert|preg_replace|create_function|call_user_func(?:_array)?|base64_decode|gzinflate|gzuncompress|str_rot13|file_get_contents|file_put_contents|fopen|fwrite|readfile|include|include_once|require|require_once|phpinfo|unserialize|highlight_file|show_source|move_uploaded_file|chr|ob_start|array_map|array_filter|usort|var_dump|print_r|posix_\w+|ini_set|ini_get|getenv|putenv|mail|dl|symlink|chmod|unlink|rename|copy|scandir|glob|opendir|parse_str|extract|compact|\$_(?:GET|POST|REQUEST|COOKIE|SERVER|FILES|ENV|SESSION)|\$GLOBALS)\s*(?:\(|\[|/\*)",
+        r"(?:^|[;{}])\s*[OC]:\d+:\x22[\w\\]+\x22:\d+:\{",
+        r"(?:^|[;{])\s*a:\d+:\{(?:[sibd]:\d+[:;])",
+        r"\b(?:php|phar|zlib|glob|expect|data|compress\.zlib|compress\.bzip2)://",
+        r"\$\{?\w+\}?\s*\(\s*\$",
+        r"\b(?:session_start|session_id|setcookie|header)\s*\(",
+        r"\.(?:php\d?|phtml|phar)(?:$|[\s?#/])",
+    ])
+});
+
+static JAVA: LazyLock<RegexSet> = LazyLock::new(|| {
+    set(&[
+        r"\$\{\s*(?:jndi|lower|upper|env|sys|java|date|main|bundle|ctx|spring|k8s|docker|log4j|base64|url|:-)",
+        r"\$\{[^}]*\$\{",
+        r"java\.(?:lang|io|net|util|beans|rmi)\.|javax\.|com\.sun\.|org\.apache\.|sun\.misc|runtime\s*\.\s*getruntime|getruntime\s*\(|processbuilder|class\.forname|\.getclass\s*\(|classloader|invoke\s*\(|getmethod\s*\(|newinstance\s*\(|defineclass",
+        r"#(?:_memberaccess|context|request|session|application|parameters|attr)\b|@ognl|ognlcontext|xwork\.|\(#\w+=|%\{|#\{",
+        r"<(?:java|object|void|new|string|array)\s[^>]*class=|xmldecoder|xstream|\bjava\.beans\.",
+        r"\xac\xed\x00\x05|ro0ab|rO0AB|h4sia",
+        r"\b(?:jdbc|rmi|ldaps?|iiop|corba|nds|nis|dns)://",
+        r"\b(?:T\(|new\s+java|@java|\.exec\s*\()",
+        r"\bjava\.\w*runtime\b|\bjava\.\w*processbuilder\b|processbuilder|clonetransformer|forclosure|invokertransformer|instantiatetransformer|chainedtransformer|whileclosure|\bruntime\b.{0,40}\bexec\b",
+    ])
+});
+
+static GENERIC: LazyLock<RegexSet> = LazyLock::new(|| {
+    set(&[
+        r"\{\{.*\}\}|\{%.*%\}|\$\{\{|<%=?.*%>|#\{[^}]*\}|\{\$[a-z]",
+        r"(?:__proto__|constructor\s*\[|constructor\.prototype|prototype\s*\[)",
+        r"(?:require|import)\s*\(\s*['\x22](?:child_process|fs|net|os|vm|process)",
+        r"\b(?:process\.(?:mainmodule|binding|env|exit|kill)|child_process|\.spawn\s*\(|\.execsync\s*\(|global\.process|this\.constructor)",
+        r"\b(?:__import__|__builtins__|__globals__|__subclasses__|__class__|__mro__|__init__|os\.system|os\.popen|subprocess\.|eval\s*\(|exec\s*\(|compile\s*\(|getattr\s*\()",
+        r"\b(?:Function\s*\(|setTimeout\s*\(\s*['\x22]|new\s+Function)",
+        r"\b(?:string\.fromcharcode|\.constructor\s*\()",
+        r"\b(?:fromcharcode|atob|btoa)\s*\(",
+        r"\bconsole\s*(?:\.\s*\w+\s*(?:\(|\.call|\.apply)|\[)|\bprocess\s*\[|\bmodule\.exports\s*=|__js_function|\brequire\s*\(\s*['\x22]\w",
+    ])
+});
+
+static XSS: LazyLock<RegexSet> = LazyLock::new(|| {
+    set(&[
+        r"<\s*/?\s*(?:script|iframe|frame|frameset|object|embed|applet|svg|math|style|link|meta|base|form|input|button|textarea|select|img|image|video|audio|source|body|html|marquee|isindex|details|dialog|template|xss|x|a|div|span|p|table|td|xml|vmlframe|bgsound|layer|ilayer|keygen|animate|set|handler|listener|portal|picture|noscript|title|h1)\b[^>]*(?:>|$|\s|/)",
+        r"(?:^|[\s\x22'`/;<>])on[a-z]{3,}\s*=",
+        r"(?:javascript|vbscript|livescript|mocha|data\s*:\s*text/html|data\s*:[^,]*base64)\s*:",
+        r"(?:j\s*a\s*v\s*a\s*s\s*c\s*r\s*i\s*p\s*t|v\s*b\s*s\s*c\s*r\s*i\s*p\s*t)\s*:",
+        r"\b(?:alert|prompt|confirm|eval|settimeout|setinterval|fetch|document\.write)\s*(?:\(|`)|document\s*\.\s*(?:cookie|domain|location|write)|window\s*\.\s*(?:location|open|name)|\.innerhtml\s*=|\blocation\s*(?:\.href)?\s*=",
+        r"(?:expression|url)\s*\(\s*['\x22]?\s*(?:javascript|vbscript|expression)|-moz-binding|behavior\s*:",
+        r"<!\[cdata\[|<!--.*-->|<\?xml|<!doctype|<!entity",
+        r"\bsrcdoc\s*=|\bformaction\s*=|\bxlink:href\s*=|\bhref\s*=\s*['\x22]?\s*(?:javascript|data):",
+        r"<[a-z][a-z0-9]*[^>]*\s(?:style|src|href|action|background|dynsrc|lowsrc|poster|data)\s*=",
+        r"(?:\\u003c|\\x3c|&#x0*3c;?|&#0*60;?|&lt;)\s*(?:script|img|svg|iframe)",
+        r"<[a-z][\w:-]*[^>]*\sxmlns(?::\w+)?\s*=",
+    ])
+});
+
+static SESSION: LazyLock<Regex> = LazyLock::new(|| {
+    re(
+        r"\.cookie\b.*;?\s*?\bdomain\s*=|\bhttp-equiv\b[\W]+set-cookie\b|^(?:jsessionid|aspsessionid|asp\.net_sessionid|phpsession|phpsessid|weblogicsession|session_id|session-id|cfid|cftoken|cfsid|jservsession|jwsession)$",
+    )
+});
+
+static PROTO_ATTACK: LazyLock<RegexSet> = LazyLock::new(|| {
+    set(&[
+        r"[\r\n]\s*(?:content-(?:type|length)|set-cookie|location|host|transfer-encoding|x-\w+|cookie)\s*:",
+        r"(?:get|post|head|put|delete|options|connect|trace|patch)\s+[^\s]+\s+http/\d",
+        r"^\s*http/\d\.\d\s+\d{3}",
+        r"[\r\n]",
+    ])
+});
+
+/// SQL shapes CRS's SQL rules flag at their first level beyond the
+/// tokenizer: a call of a SQL function, NoSQL operators, PostgreSQL casts,
+/// system tables and procedures, DDL statements.
+static SQL_EXTRA: LazyLock<RegexSet> = LazyLock::new(|| {
+    set(&[
+        r"(?:^|[^\w.])(?:sleep|benchmark|ifnull|nullif|isnull|substr|substring|ascii|chr|concat|concat_ws|database|md5|sha1|unhex|coalesce|elt|find_in_set|group_concat|instr|lcase|ucase|lpad|rpad|ltrim|rtrim|locate|soundex|strcmp|extractvalue|updatexml|load_file|utl_inaddr|dbms_\w+|pg_\w+|json_\w+|jsonb_\w+|xp_\w+|sp_\w+|unistr|iif|waitfor)\s*\(",
+        r"(?:^|[^\w.])(?:count|now|pi|time|values|length\??|floor|rand|ord|char|version|user|schema|hex|bin|cast|convert|field|left|right|mid|position|repeat|replace|reverse|space|sum|avg|min|max|if\\?|exec|execute|declare|having|local)\(",
+        r"^\$(?:ne|eq|gt|gte|lt|lte|in|nin|or|and|nor|not|where|regex|exists|expr|elemmatch|size|type|all|text|function|accumulator)$",
+        r"(?:'|\)|\w)\s*::\s*(?:int\d?|integer|bigint|text|varchar|char|jsonb?|regclass|numeric|bool|boolean|bytea|oid|name)\b",
+        r"\b(?:msdb|master\.\.|sysdatabases|sysusers|sysprocesses|information_schema|mysql\.(?:user|db)|pg_shadow|pg_user|all_tables|user_tables|dba_users|v\$version)\b|\bxp_\w+|\bsp_(?:executesql|oacreate|makewebtask|password|addlogin|configure)",
+        r"\b(?:create|alter|drop|truncate|rename)\s+(?:table|database|schema|function|procedure|view|index|trigger|user|login)\b",
+        r"\bgroup\s+by\b.+\bhaving\b|\border\s+by\s+\d+\s*(?:--|#|/\*|$)|\bunion\b.*\bselect\b|\bselect\b.*\bfrom\b.*\bwhere\b",
+        r"(?:^|[\s'\x22(])(?:and|or|xor|&&|\|\|)\s*(?:'[^']*'|\d+)\s*(?:[=<>!]+|like|rlike|regexp)\s*(?:'[^']*'|\d+)",
+        r"'\s*(?:;|--|#|/\*)|[\x22`]\s*(?:;\s*)?--|^\s*['\x22`]\s*(?:or|and|xor|union|having|group|order|like|rlike|regexp|is|not|div)\b",
+    ])
+});
+
+static SQL_STRICT: LazyLock<Regex> = LazyLock::new(|| {
+    re(
+        r"\b(?:select|union|insert|update|delete|drop|alter|exec|declare|having|where|order\s+by|group\s+by)\b.*(?:'|--|;|\(|\*|/\*|@)",
+    )
+});
+
+/// The first rule that finds `value` hostile, with why.
+pub(super) fn value(
+    value: &str,
+    loc: Location,
+    name: &str,
+    on: &dyn Fn(&str) -> bool,
+) -> Option<(&'static str, &'static str)> {
+    if value.is_empty() {
+        return None;
+    }
+    // Double and triple encodings, `%u` escapes and overlong UTF-8 dots
+    // collapse to what the application will finally see.
+    let mut decoded = value.to_string();
+    for _ in 0..3 {
+        if !decoded.contains('%') {
+            break;
+        }
+        let next = percent_decode(&unicode_escapes(&decoded), false);
+        if next == decoded {
+            break;
+        }
+        decoded = next;
+    }
+    let v = decoded.replace('\0', "");
+    // Words, numbers and spaces can only be SQL keywords: the other
+    // detectors all need punctuation.
+    if v.bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b' ' | b'_' | b'-'))
+    {
+        if on("sqli") && v.contains(' ') && loc != Location::Header {
+            if let Some(why) = super::sqli::detect(&v) {
+                return Some(("sqli", why));
+            }
+            if SQL_EXTRA.is_match(&v) {
+                return Some(("sqli", "SQL function, operator or statement"));
+            }
+        }
+        if on("session-fixation")
+            && matches!(loc, Location::Query | Location::Body | Location::ArgName)
+            && SESSION.is_match(&v)
+        {
+            return Some(("session-fixation", "a session id set from the request"));
+        }
+        return None;
+    }
+    let is_header = loc == Location::Header;
+    let is_name = loc == Location::ArgName;
+    let lower = v.to_lowercase();
+    let slashed = lower.replace('\\', "/");
+
+    if on("traversal") && !is_header && TRAVERSAL.is_match(&slashed) {
+        return Some(("traversal", "a path traversal or sensitive file"));
+    }
+    if on("traversal") && is_header && name != "referer" && slashed.contains("../") {
+        return Some(("traversal", "a path traversal"));
+    }
+    if on("rfi") && !is_header && loc != Location::Path && RFI.is_match(&lower) {
+        return Some(("rfi", "a remote file inclusion URL"));
+    }
+    if on("java") && JAVA.is_match(&v) {
+        return Some(("java", "Java, JNDI or expression-language injection"));
+    }
+    if on("rce") && (!is_header || name == "user-agent" || name == "referer" || v.contains("() {"))
+    {
+        let unescaped = remove_shell_quotes(&lower);
+        // In a path only a separator makes a command, not a bare name.
+        let separated = loc != Location::Path || unescaped.contains([';', '|', '`', '$', '\n']);
+        if separated && RCE.is_match(&unescaped) {
+            return Some(("rce", "a shell command"));
+        }
+    }
+    if on("php") && loc != Location::Path && PHP.is_match(&v) {
+        return Some(("php", "PHP code or a PHP stream wrapper"));
+    }
+    if on("generic") && !is_name && GENERIC.is_match(&v) {
+        return Some(("generic", "template or server-side code injection"));
+    }
+    if on("xss") {
+        let html = html_decode(&v);
+        if XSS.is_match(&html) {
+            return Some(("xss", "HTML or script markup"));
+        }
+    }
+    if on("sqli") && (!is_header || matches!(name, "user-agent" | "referer" | "x-forwarded-host"))
+        || on("sqli") && loc == Location::Cookie
+    {
+        let squashed = remove_sql_comments(&v);
+        if let Some(why) = super::sqli::detect(&squashed).or_else(|| super::sqli::detect(&v)) {
+            return Some(("sqli", why));
+        }
+        if SQL_EXTRA.is_match(&squashed) {
+            return Some(("sqli", "SQL function, operator or statement"));
+        }
+    }
+    if on("session-fixation")
+        && matches!(loc, Location::Query | Location::Body | Location::ArgName)
+        && SESSION.is_match(&lower)
+    {
+        return Some(("session-fixation", "a session id set from the request"));
+    }
+    if on("protocol-attack")
+        && (matches!(loc, Location::Query | Location::ArgName) || is_header)
+        && PROTO_ATTACK.is_match(&v)
+    {
+        return Some(("protocol-attack", "header injection or request smuggling"));
+    }
+    if on("xss-strict") && v.contains('<') && v.contains('>') {
+        return Some(("xss-strict", "HTML markup"));
+    }
+    if on("sqli-strict") && SQL_STRICT.is_match(&v) {
+        return Some(("sqli-strict", "SQL keywords with SQL punctuation"));
+    }
+    None
+}
+
+/// `%uXXXX` (IIS) escapes as UTF-8 percent escapes.
+fn unicode_escapes(s: &str) -> String {
+    if !s.contains("%u") && !s.contains("%U") {
+        return s.to_string();
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find(['%']) {
+        out.push_str(&rest[..i]);
+        let tail = &rest[i..];
+        let code = tail
+            .get(2..6)
+            .filter(|_| tail[1..].starts_with(['u', 'U']))
+            .and_then(|h| u32::from_str_radix(h, 16).ok())
+            .and_then(char::from_u32);
+        match code {
+            Some(c) => {
+                out.push(c);
+                rest = &tail[6..];
+            }
+            None => {
+                out.push('%');
+                rest = &tail[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Drops the quoting tricks shells ignore (`c''at`, `c\at`, `c"a"t`).
+fn remove_shell_quotes(s: &str) -> String {
+    s.replace(['\'', '"', '\\', '^'], "")
+        .replace("$@", "")
+        .replace("$!", "")
+        .replace("$$", "")
+        .replace("${}", "")
+}
+
+fn remove_sql_comments(s: &str) -> String {
+    if !s.contains("/*") {
+        return s.to_string();
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find("/*") {
+        out.push_str(&rest[..i]);
+        if rest[i..].starts_with("/*!") {
+            out.push_str("/*!");
+            rest = &rest[i + 3..];
+            continue;
+        }
+        match rest[i + 2..].find("*/") {
+            Some(j) => {
+                out.push(' ');
+                rest = &rest[i + 2 + j + 2..];
+            }
+            None => {
+                rest = "";
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Decodes HTML character references (`&#x3c;`, `&#60;`, `&lt;`, ...)
+/// the way a browser would read an attribute.
+fn html_decode(s: &str) -> String {
+    if !s.contains('&') {
+        return s.to_string();
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find('&') {
+        out.push_str(&rest[..i]);
+        let tail = &rest[i + 1..];
+        let end = tail
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '#'))
+            .unwrap_or(tail.len());
+        let ent = &tail[..end];
+        let c = if let Some(num) = ent.strip_prefix("#x").or_else(|| ent.strip_prefix("#X")) {
+            u32::from_str_radix(num, 16).ok().and_then(char::from_u32)
+        } else if let Some(num) = ent.strip_prefix('#') {
+            num.parse::<u32>().ok().and_then(char::from_u32)
+        } else {
+            match ent.to_ascii_lowercase().as_str() {
+                "lt" => Some('<'),
+                "gt" => Some('>'),
+                "quot" => Some('"'),
+                "apos" => Some('\''),
+                "amp" => Some('&'),
+                "colon" => Some(':'),
+                "tab" => Some('\t'),
+                "newline" => Some('\n'),
+                "lpar" => Some('('),
+                "rpar" => Some(')'),
+                _ => None,
+            }
+        };
+        match c {
+            Some(c) if !ent.is_empty() => {
+                out.push(c);
+                let skip = end + usize::from(tail[end..].starts_with(';'));
+                rest = &tail[skip..];
+            }
+            _ => {
+                out.push('&');
+                rest = tail;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}

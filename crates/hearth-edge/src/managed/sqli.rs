@@ -1,0 +1,511 @@
+//! SQL injection detection by tokenising, in the manner of libinjection:
+//! the input is read as SQL three times (as it is, as if it began inside a
+//! single-quoted string, and inside a double-quoted one), and the token
+//! stream is checked for the shapes an injection needs: a break out of a
+//! literal followed by SQL, a tautology, `UNION SELECT`, stacked queries,
+//! comment truncation, and functions used only by attacks.
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tok<'a> {
+    Str,
+    Num,
+    Word(&'a str),
+    /// `@var` / `@@var`.
+    Var,
+    Op(&'a str),
+    LParen,
+    RParen,
+    Comma,
+    Semi,
+    Comment,
+    /// MySQL's executable comment `/*! ... */`.
+    ExecComment,
+}
+
+fn tokenize(s: &str, start_quote: Option<u8>) -> Vec<Tok<'_>> {
+    let b = s.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    if let Some(q) = start_quote {
+        // The input began inside a literal: it ends at the first quote.
+        match b.iter().position(|&c| c == q) {
+            Some(end) => {
+                out.push(Tok::Str);
+                i = end + 1;
+            }
+            None => return out,
+        }
+    }
+    while i < b.len() && out.len() < 256 {
+        let c = b[i];
+        match c {
+            b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c | 0xa0 => i += 1,
+            b'\'' | b'"' | b'`' => {
+                let end = b[i + 1..]
+                    .iter()
+                    .position(|&x| x == c)
+                    .map_or(b.len(), |p| i + 1 + p + 1);
+                out.push(if c == b'`' { Tok::Word("`") } else { Tok::Str });
+                i = end;
+            }
+            b'0'..=b'9' => {
+                let end = b[i..]
+                    .iter()
+                    .position(|x| !(x.is_ascii_alphanumeric() || *x == b'.'))
+                    .map_or(b.len(), |p| i + p);
+                out.push(Tok::Num);
+                i = end;
+            }
+            b'.' if b.get(i + 1).is_some_and(u8::is_ascii_digit) => {
+                i += 1;
+            }
+            b'@' => {
+                let end = b[i..]
+                    .iter()
+                    .position(|x| {
+                        !(x.is_ascii_alphanumeric() || matches!(x, b'_' | b'@' | b'.' | b'$'))
+                    })
+                    .map_or(b.len(), |p| i + p);
+                out.push(Tok::Var);
+                i = end.max(i + 1);
+            }
+            b'-' if b.get(i + 1) == Some(&b'-') => {
+                out.push(Tok::Comment);
+                break;
+            }
+            b'#' => {
+                out.push(Tok::Comment);
+                break;
+            }
+            b'/' if b.get(i + 1) == Some(&b'*') => {
+                let exec = b.get(i + 2) == Some(&b'!');
+                let end = s[i + 2..].find("*/").map_or(b.len(), |p| i + 2 + p + 2);
+                out.push(if exec { Tok::ExecComment } else { Tok::Comment });
+                i = end;
+            }
+            b'(' => {
+                out.push(Tok::LParen);
+                i += 1;
+            }
+            b')' => {
+                out.push(Tok::RParen);
+                i += 1;
+            }
+            b',' => {
+                out.push(Tok::Comma);
+                i += 1;
+            }
+            b';' => {
+                out.push(Tok::Semi);
+                i += 1;
+            }
+            c if c.is_ascii_alphabetic() || c == b'_' || c == b'$' || c >= 0x80 => {
+                let end = b[i..]
+                    .iter()
+                    .position(|x| {
+                        !(x.is_ascii_alphanumeric()
+                            || matches!(x, b'_' | b'$' | b'.')
+                            || *x >= 0x80)
+                    })
+                    .map_or(b.len(), |p| i + p);
+                out.push(Tok::Word(&s[i..end]));
+                i = end;
+            }
+            _ => {
+                let two = s.get(i..i + 2).unwrap_or("");
+                let op = if matches!(
+                    two,
+                    "<=" | ">=" | "!=" | "<>" | "||" | "&&" | ":=" | "<<" | ">>" | "=="
+                ) {
+                    two
+                } else {
+                    s.get(i..i + 1).unwrap_or("?")
+                };
+                out.push(Tok::Op(op));
+                i += op.len().max(1);
+            }
+        }
+    }
+    out
+}
+
+fn kw(t: &Tok<'_>, words: &[&str]) -> bool {
+    matches!(t, Tok::Word(w) if words.iter().any(|k| w.eq_ignore_ascii_case(k)))
+}
+
+const STACKED: &[&str] = &[
+    "select", "insert", "update", "delete", "drop", "exec", "execute", "declare", "shutdown",
+    "create", "alter", "truncate", "waitfor", "union", "set", "call", "grant", "revoke", "load",
+    "replace", "if", "begin",
+];
+/// Functions and names that only attacks call from a request value.
+const STRONG: &[&str] = &[
+    "sleep",
+    "benchmark",
+    "pg_sleep",
+    "load_file",
+    "extractvalue",
+    "updatexml",
+    "group_concat",
+    "concat_ws",
+    "information_schema",
+    "xp_cmdshell",
+    "sp_executesql",
+    "sp_oacreate",
+    "dbms_pipe",
+    "utl_http",
+    "utl_inaddr",
+    "sys_eval",
+    "sys_exec",
+    "sqlite_master",
+    "pg_catalog",
+    "sysobjects",
+    "syscolumns",
+    "mysql.user",
+    "randomblob",
+    "make_set",
+    "name_const",
+    "json_keys",
+    "geometrycollection",
+    "multipoint",
+    "user_name",
+    "db_name",
+    "current_user",
+    "session_user",
+    "pg_read_file",
+    "dbms_xmlgen",
+    "ctxsys",
+    "xmltype",
+    "unhex",
+];
+/// Functions an attack often calls, but ordinary text may name too.
+const WEAK: &[&str] = &[
+    "elt",
+    "polygon",
+    "linestring",
+    "exp",
+    "floor",
+    "rand",
+    "waitfor",
+    "char",
+    "chr",
+    "ascii",
+    "ord",
+    "substring",
+    "substr",
+    "mid",
+    "version",
+    "database",
+    "schema",
+    "cast",
+    "convert",
+    "hex",
+    "concat",
+    "if",
+    "ifnull",
+    "nullif",
+    "iif",
+    "case",
+    "count",
+    "user",
+    "length",
+    "md5",
+    "sha1",
+    "lower",
+    "upper",
+];
+
+fn is_operand(t: &Tok<'_>) -> bool {
+    matches!(t, Tok::Str | Tok::Num | Tok::Var | Tok::LParen)
+        || matches!(t, Tok::Word(w) if !w.eq_ignore_ascii_case("the"))
+}
+
+fn is_cmp(t: &Tok<'_>) -> bool {
+    matches!(
+        t,
+        Tok::Op(
+            "=" | "<"
+                | ">"
+                | "<="
+                | ">="
+                | "!="
+                | "<>"
+                | "=="
+                | "<<"
+                | ">>"
+                | "&"
+                | "|"
+                | "^"
+                | "+"
+                | "-"
+                | "*"
+                | "/"
+                | "%"
+        )
+    ) || kw(
+        t,
+        &[
+            "like", "rlike", "regexp", "is", "in", "between", "sounds", "div", "mod",
+        ],
+    )
+}
+
+fn logic(t: &Tok<'_>) -> bool {
+    matches!(t, Tok::Op("||" | "&&")) || kw(t, &["or", "and", "xor"])
+}
+
+/// The shape that makes this token stream an injection, if any.
+fn judge(toks: &[Tok<'_>], quoted: bool) -> Option<&'static str> {
+    let n = toks.len();
+    for i in 0..n {
+        let t = &toks[i];
+        let next = toks.get(i + 1);
+        let after = toks.get(i + 2);
+        // UNION [ALL|DISTINCT] SELECT
+        if kw(t, &["union"]) {
+            let j = if next.is_some_and(|x| kw(x, &["all", "distinct"])) {
+                i + 2
+            } else {
+                i + 1
+            };
+            if toks
+                .get(j)
+                .is_some_and(|x| kw(x, &["select"]) || matches!(x, Tok::LParen))
+            {
+                return Some("UNION SELECT");
+            }
+        }
+        if matches!(t, Tok::ExecComment) {
+            return Some("MySQL executable comment");
+        }
+        // A function only attacks call.
+        if let Tok::Word(w) = t {
+            let strong = STRONG.iter().any(|k| w.eq_ignore_ascii_case(k));
+            if strong && (matches!(next, Some(Tok::LParen)) || w.contains('_') || w.contains('.')) {
+                return Some("SQL function");
+            }
+        }
+        // Stacked query: `; DROP ...`
+        if matches!(t, Tok::Semi) && next.is_some_and(|x| kw(x, STACKED)) && i > 0 {
+            return Some("stacked query");
+        }
+        // select ... from with SQL punctuation, or select with a function
+        if kw(t, &["select"]) {
+            let rest = &toks[i + 1..];
+            let from = rest.iter().position(|x| kw(x, &["from"]));
+            let punct = rest.iter().any(|x| {
+                matches!(
+                    x,
+                    Tok::Op("*")
+                        | Tok::Comma
+                        | Tok::LParen
+                        | Tok::Var
+                        | Tok::Str
+                        | Tok::Comment
+                        | Tok::Semi
+                )
+            });
+            if (from.is_some() && punct)
+                || rest
+                    .first()
+                    .is_some_and(|x| matches!(x, Tok::Var | Tok::Num | Tok::Str))
+            {
+                return Some("SELECT statement");
+            }
+            if matches!(rest.first(), Some(Tok::Word(_)))
+                && matches!(rest.get(1), Some(Tok::LParen))
+            {
+                return Some("SELECT statement");
+            }
+        }
+        if kw(t, &["into"]) && next.is_some_and(|x| kw(x, &["outfile", "dumpfile"])) {
+            return Some("INTO OUTFILE");
+        }
+        if kw(t, &["insert"]) && next.is_some_and(|x| kw(x, &["into"])) {
+            return Some("INSERT statement");
+        }
+        if kw(t, &["delete"])
+            && next.is_some_and(|x| kw(x, &["from"]))
+            && after.is_some_and(|x| matches!(x, Tok::Word(_)))
+        {
+            return Some("DELETE statement");
+        }
+        if kw(t, &["drop", "truncate"])
+            && next.is_some_and(|x| kw(x, &["table", "database", "schema"]))
+        {
+            return Some("DROP statement");
+        }
+        if kw(t, &["update"]) && after.is_some_and(|x| kw(x, &["set"])) {
+            return Some("UPDATE statement");
+        }
+        if kw(t, &["waitfor"]) && next.is_some_and(|x| kw(x, &["delay", "time"])) {
+            return Some("WAITFOR DELAY");
+        }
+        if kw(t, &["exec", "execute"]) && next.is_some_and(|x| matches!(x, Tok::Word(w) if w.starts_with("xp_") || w.starts_with("sp_") || w.starts_with("master"))) {
+            return Some("EXEC of a stored procedure");
+        }
+        if kw(t, &["declare"]) && matches!(next, Some(Tok::Var)) {
+            return Some("DECLARE");
+        }
+        // Tautology: OR 1=1, AND 'a'='a', || 2>1
+        if logic(t)
+            && next.is_some_and(is_operand)
+            && after.is_some_and(is_cmp)
+            && toks.get(i + 3).is_some_and(is_operand)
+            && i > 0
+        {
+            return Some("tautology");
+        }
+        if logic(t) && next.is_some_and(|x| kw(x, &["true", "false", "null", "not"])) && i > 0 {
+            return Some("tautology");
+        }
+    }
+    // Breaking out of a literal: `' OR ...`, `1' --`, `' UNION`, `1 AND sleep`
+    if quoted && n >= 2 && matches!(toks[0], Tok::Str) {
+        let second = &toks[1];
+        if matches!(second, Tok::Comment | Tok::Semi | Tok::ExecComment) {
+            return Some("literal break-out with a comment");
+        }
+        if logic(second)
+            || kw(
+                second,
+                &[
+                    "union",
+                    "order",
+                    "group",
+                    "having",
+                    "procedure",
+                    "limit",
+                    "into",
+                    "like",
+                    "rlike",
+                    "regexp",
+                    "div",
+                    "xor",
+                    "is",
+                    "in",
+                    "between",
+                    "sounds",
+                    "collate",
+                ],
+            )
+        {
+            return Some("literal break-out");
+        }
+        if is_cmp(second)
+            && toks.get(2).is_some_and(|x| {
+                matches!(
+                    x,
+                    Tok::Str | Tok::Num | Tok::Var | Tok::LParen | Tok::Word(_)
+                )
+            })
+        {
+            return Some("literal break-out with an operator");
+        }
+        if matches!(second, Tok::RParen)
+            && toks.get(2).is_some_and(|x| {
+                logic(x)
+                    || matches!(x, Tok::Semi | Tok::Comment | Tok::RParen)
+                    || kw(x, &["union", "order", "group"])
+            })
+        {
+            return Some("literal break-out");
+        }
+    }
+    if !quoted && n >= 2 && matches!(toks[0], Tok::Num) {
+        let second = &toks[1];
+        if matches!(second, Tok::Semi) && toks.get(2).is_some_and(|x| kw(x, STACKED)) {
+            return Some("number break-out");
+        }
+        let third = toks.get(2);
+        let fourth = toks.get(3);
+        if logic(second)
+            && (third.is_some_and(|x| {
+                kw(x, STRONG) || kw(x, WEAK) && matches!(fourth, Some(Tok::LParen))
+            }) || third
+                .is_some_and(|x| matches!(x, Tok::Num | Tok::Str | Tok::Var | Tok::LParen))
+                && fourth.is_some_and(|x| is_cmp(x) || matches!(x, Tok::Comment | Tok::Semi)))
+        {
+            return Some("number break-out");
+        }
+        if matches!(second, Tok::RParen)
+            && toks
+                .get(2)
+                .is_some_and(|x| logic(x) || kw(x, &["union", "order"]))
+        {
+            return Some("number break-out");
+        }
+        if kw(second, &["union", "order", "having", "procedure", "into"])
+            && toks
+                .get(2)
+                .is_some_and(|x| kw(x, &["select", "all", "by", "outfile", "analyse"]))
+        {
+            return Some("number break-out");
+        }
+    }
+    None
+}
+
+/// Why `input` reads as SQL injection, or `None`.
+pub fn detect(input: &str) -> Option<&'static str> {
+    if input.len() < 3 {
+        return None;
+    }
+    if !input
+        .bytes()
+        .any(|c| c.is_ascii_alphabetic() || matches!(c, b'\'' | b'"' | b';' | b'#' | b'-' | b'/'))
+    {
+        return None;
+    }
+    let plain = tokenize(input, None);
+    if let Some(r) = judge(&plain, false) {
+        return Some(r);
+    }
+    for q in [b'\'', b'"'] {
+        if input.as_bytes().contains(&q) {
+            let toks = tokenize(input, Some(q));
+            if let Some(r) = judge(&toks, true) {
+                return Some(r);
+            }
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::detect;
+
+    #[test]
+    fn catches_classic_injections() {
+        for s in [
+            "1234 OR 1=1",
+            "-1839' or '1'='1",
+            "admin'--",
+            "1 UNION SELECT username, password FROM users",
+            "1; DROP TABLE users",
+            "x' AND sleep(5) AND 'a'='a",
+            "1/*!50000union*/ select 1",
+            "' or ''='",
+        ] {
+            assert!(detect(s).is_some(), "{s}");
+        }
+    }
+
+    #[test]
+    fn passes_ordinary_text() {
+        for s in [
+            "O'Brien",
+            "select a product from the list",
+            "it's a nice day, isn't it",
+            "rock and roll",
+            "1 or 2 bedrooms",
+            "Tom & Jerry",
+            "hello-world",
+            "2024-01-05",
+            "what's new in 3.2?",
+        ] {
+            assert_eq!(detect(s), None, "{s}");
+        }
+    }
+}

@@ -1,0 +1,420 @@
+//! The managed rules against attack traffic and ordinary traffic.
+//!
+//! Attacks: the request-side regression tests of the OWASP Core Rule Set,
+//! read from `../shared/testdata/crs-regression` (every stage whose
+//! `expect_ids` names a rule). Benign traffic: requests this test builds
+//! from the shapes real applications send (search terms, names with
+//! apostrophes, JSON APIs, forms, cookies, browser headers), plus CRS's
+//! own "must not match" stages, reported apart because many of them are
+//! near-misses written to sit just outside one rule.
+//!
+//! Run with `-- --nocapture` to see the per-family table.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::{Path, PathBuf};
+
+use hearth_edge::managed::ManagedRules;
+use hearth_edge::rules::RequestCtx;
+
+struct Case {
+    family: String,
+    id: String,
+    method: String,
+    uri: String,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+    attack: bool,
+}
+
+fn corpus_dir() -> Option<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/testdata/crs-regression");
+    dir.is_dir().then_some(dir)
+}
+
+fn load_crs(dir: &Path) -> (Vec<Case>, usize) {
+    let mut cases = Vec::new();
+    let mut raw = 0;
+    let mut families: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    families.sort();
+    for fam in families.into_iter().filter(|p| p.is_dir()) {
+        let family = fam.file_name().unwrap().to_string_lossy().into_owned();
+        let mut files: Vec<_> = std::fs::read_dir(&fam)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .collect();
+        files.sort();
+        for file in files {
+            let text = std::fs::read_to_string(&file).unwrap();
+            let doc: serde_yaml_ng::Value = match serde_yaml_ng::from_str(&text) {
+                Ok(v) => v,
+                Err(e) => panic!("{}: {e}", file.display()),
+            };
+            for test in doc["tests"].as_sequence().into_iter().flatten() {
+                let test_id = format!(
+                    "{}#{}",
+                    file.file_stem().unwrap().to_string_lossy(),
+                    yaml_str(&test["test_id"])
+                );
+                for stage in test["stages"].as_sequence().into_iter().flatten() {
+                    let stage = if stage.get("stage").is_some() {
+                        &stage["stage"]
+                    } else {
+                        stage
+                    };
+                    let input = &stage["input"];
+                    let log = &stage["output"]["log"];
+                    let attack = log.get("expect_ids").is_some();
+                    if !attack && log.get("no_expect_ids").is_none() {
+                        continue;
+                    }
+                    if input.get("encoded_request").is_some() || input.get("raw_request").is_some()
+                    {
+                        raw += 1;
+                        continue;
+                    }
+                    let mut headers = Vec::new();
+                    if let Some(m) = input["headers"].as_mapping() {
+                        for (k, v) in m {
+                            headers.push((yaml_str(k).to_ascii_lowercase(), yaml_str(v)));
+                        }
+                    }
+                    cases.push(Case {
+                        family: family.clone(),
+                        id: test_id.clone(),
+                        method: input
+                            .get("method")
+                            .map(yaml_str)
+                            .unwrap_or_else(|| "GET".into()),
+                        uri: input.get("uri").map(yaml_str).unwrap_or_else(|| "/".into()),
+                        headers,
+                        body: input
+                            .get("data")
+                            .map(yaml_str)
+                            .unwrap_or_default()
+                            .into_bytes(),
+                        attack,
+                    });
+                }
+            }
+        }
+    }
+    (cases, raw)
+}
+
+fn yaml_str(v: &serde_yaml_ng::Value) -> String {
+    match v {
+        serde_yaml_ng::Value::String(s) => s.clone(),
+        serde_yaml_ng::Value::Number(n) => n.to_string(),
+        serde_yaml_ng::Value::Bool(b) => b.to_string(),
+        serde_yaml_ng::Value::Sequence(s) => s.iter().map(yaml_str).collect::<Vec<_>>().join("\n"),
+        _ => String::new(),
+    }
+}
+
+fn blocked(rules: &ManagedRules, c: &Case) -> Option<String> {
+    let (path, query) = c.uri.split_once('?').unwrap_or((&c.uri, ""));
+    let headers: Vec<(&str, Cow<'_, str>)> = c
+        .headers
+        .iter()
+        .map(|(k, v)| (k.as_str(), Cow::Borrowed(v.as_str())))
+        .collect();
+    let host = c
+        .headers
+        .iter()
+        .find(|(k, _)| k == "host")
+        .map_or("localhost", |(_, v)| v.as_str());
+    let ctx = RequestCtx::new(
+        &c.method,
+        host,
+        path,
+        query,
+        headers,
+        IpAddr::V4(Ipv4Addr::LOCALHOST),
+        false,
+        80,
+    );
+    rules.scan(&ctx, Some(&c.body)).map(|f| {
+        format!(
+            "{} ({}: {} {})",
+            f.rule,
+            f.reason,
+            f.location.as_str(),
+            f.name
+        )
+    })
+}
+
+/// Ordinary requests, built from combinations of what applications send.
+fn benign() -> Vec<Case> {
+    let words = [
+        "shoes",
+        "O'Brien",
+        "rock & roll",
+        "select a product from the list",
+        "how to drop a class",
+        "union station",
+        "C++ tutorial",
+        "café au lait",
+        "1 or 2 bedrooms",
+        "50% off",
+        "what's new?",
+        "email@example.com",
+        "Smith, John",
+        "2024-01-05",
+        "New York, NY",
+        "size: 10.5",
+        "tom's diner",
+        "<3 love",
+        "a-b_c",
+        "price > 100",
+        "\"quoted phrase\"",
+        "don't stop",
+        "Ünïcödé text",
+        "1+1",
+        "order by price",
+        "where to buy",
+        "insert coin",
+        "update your profile",
+        "delete my account please",
+        "cat food",
+        "ls 3 sport",
+        "id card",
+        "echo dot",
+        "ping pong",
+        "sleep apnea",
+        "script writing",
+        "alert level",
+        "javascript tutorial",
+        "the onion",
+        "1/2 cup sugar",
+        "#hashtag",
+        "@mention",
+        "C# and F#",
+        "fish & chips; peas",
+        "path/to/page",
+        "~user",
+        "$100 bill",
+        "x=1",
+        "key: value",
+    ];
+    let paths = [
+        "/",
+        "/index.html",
+        "/api/v1/users/42",
+        "/products/shoes-123",
+        "/blog/2024/01/hello-world",
+        "/static/app.3f9a.js",
+        "/images/logo.png",
+        "/search",
+        "/cart",
+        "/account/settings",
+        "/docs/getting-started",
+        "/api/orders",
+        "/u/jane.doe",
+        "/feed.xml",
+        "/robots.txt",
+        "/favicon.ico",
+        "/.well-known/security.txt",
+    ];
+    let uas = [
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36",
+        "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_2) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.2 Safari/605.1.15",
+        "Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0",
+        "curl/8.5.0",
+        "okhttp/4.12.0",
+        "Mozilla/5.0 (iPhone; CPU iPhone OS 17_2 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148",
+    ];
+    let mut out = Vec::new();
+    let enc = |s: &str| -> String {
+        s.bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                    (b as char).to_string()
+                }
+                b' ' => "+".into(),
+                b => format!("%{b:02X}"),
+            })
+            .collect()
+    };
+    for (i, w) in words.iter().enumerate() {
+        for (j, p) in paths.iter().enumerate() {
+            let ua = uas[(i + j) % uas.len()];
+            let base = vec![
+                ("host".to_string(), "example.com".to_string()),
+                ("user-agent".to_string(), ua.to_string()),
+                (
+                    "accept".to_string(),
+                    "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8".to_string(),
+                ),
+                ("accept-language".to_string(), "en-US,en;q=0.5".to_string()),
+                (
+                    "cookie".to_string(),
+                    format!("session=ab{i}cd{j}ef; theme=dark; cart_id={}", 1000 + j),
+                ),
+                (
+                    "referer".to_string(),
+                    format!("https://example.com{p}?page={j}"),
+                ),
+            ];
+            // A query string.
+            out.push(Case {
+                family: "benign".into(),
+                id: format!("q{i}-{j}"),
+                method: "GET".into(),
+                uri: format!("{p}?q={}&page={j}&sort=asc", enc(w)),
+                headers: base.clone(),
+                body: Vec::new(),
+                attack: false,
+            });
+            // A form post.
+            let mut form = base.clone();
+            form.push((
+                "content-type".into(),
+                "application/x-www-form-urlencoded".into(),
+            ));
+            out.push(Case {
+                family: "benign".into(),
+                id: format!("f{i}-{j}"),
+                method: "POST".into(),
+                uri: p.to_string(),
+                headers: form,
+                body: format!(
+                    "name={}&comment={}&agree=on",
+                    enc(w),
+                    enc(words[(i + j) % words.len()])
+                )
+                .into_bytes(),
+                attack: false,
+            });
+            // A JSON API call.
+            let mut json = base.clone();
+            json.push(("content-type".into(), "application/json".into()));
+            json.push((
+                "authorization".into(),
+                "Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjMifQ.c2lnbmF0dXJl".into(),
+            ));
+            let body = serde_json::json!({
+                "title": w,
+                "tags": [words[(i * 7 + j) % words.len()], "misc"],
+                "count": j,
+                "nested": {"note": words[(i + 3 * j) % words.len()], "url": format!("https://example.com{p}")},
+            });
+            out.push(Case {
+                family: "benign".into(),
+                id: format!("j{i}-{j}"),
+                method: "PUT".into(),
+                uri: format!("{p}?v=2"),
+                headers: json,
+                body: body.to_string().into_bytes(),
+                attack: false,
+            });
+        }
+    }
+    out
+}
+
+#[test]
+fn managed_rules_block_attacks_and_pass_ordinary_traffic() {
+    let rules = ManagedRules::default();
+    let benign = benign();
+    let mut benign_blocked = Vec::new();
+    for c in &benign {
+        if let Some(why) = blocked(&rules, c) {
+            benign_blocked.push(format!("{} {} -> {why}", c.id, c.uri));
+        }
+    }
+    let benign_rate = benign_blocked.len() as f64 / benign.len() as f64;
+    println!(
+        "benign: {} of {} blocked ({:.3}%)",
+        benign_blocked.len(),
+        benign.len(),
+        benign_rate * 100.0
+    );
+    for b in benign_blocked.iter().take(30) {
+        println!("  benign blocked: {b}");
+    }
+
+    let Some(dir) = corpus_dir() else {
+        println!("SKIPPED the attack corpus: ../shared/testdata/crs-regression is not present");
+        assert!(benign_rate <= 0.001, "benign block rate {benign_rate}");
+        return;
+    };
+    let (cases, raw) = load_crs(&dir);
+    let mut table: BTreeMap<String, [usize; 4]> = BTreeMap::new();
+    let mut missed = Vec::new();
+    for c in &cases {
+        let hit = blocked(&rules, c);
+        let row = table.entry(c.family.clone()).or_default();
+        if c.attack {
+            row[0] += 1;
+            if hit.is_some() {
+                row[1] += 1;
+            } else {
+                missed.push(format!(
+                    "{} {} {} {:?}",
+                    c.id,
+                    c.method,
+                    c.uri,
+                    String::from_utf8_lossy(&c.body)
+                ));
+            }
+        } else {
+            row[2] += 1;
+            if hit.is_some() {
+                row[3] += 1;
+            }
+        }
+    }
+    let (mut att, mut att_hit, mut near, mut near_hit) = (0, 0, 0, 0);
+    println!(
+        "{:<48} {:>8} {:>8} {:>7} {:>10} {:>8}",
+        "family", "attacks", "blocked", "rate", "near-miss", "blocked"
+    );
+    for (fam, [a, ah, n, nh]) in &table {
+        println!(
+            "{fam:<48} {a:>8} {ah:>8} {:>6.1}% {n:>10} {nh:>8}",
+            100.0 * *ah as f64 / (*a).max(1) as f64
+        );
+        att += a;
+        att_hit += ah;
+        near += n;
+        near_hit += nh;
+    }
+    let attack_rate = att_hit as f64 / att as f64;
+    println!(
+        "attacks: {att_hit} of {att} blocked ({:.1}%); CRS near-misses blocked: {near_hit} of {near}; raw-encoded stages not replayed: {raw}",
+        attack_rate * 100.0
+    );
+    for m in missed.iter().take(
+        std::env::var("SHOW_MISSED")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0),
+    ) {
+        println!("  missed: {m}");
+    }
+    assert!(
+        benign_rate <= 0.001,
+        "benign block rate {:.3}% over 0.1%",
+        benign_rate * 100.0
+    );
+    // The goal is 95% of the whole CRS request corpus, whose cases include
+    // its paranoia levels 2 to 4; the rate reached so far is recorded in
+    // bench/RESULTS.md, and this floor keeps it from sliding back.
+    assert!(
+        attack_rate >= ATTACK_FLOOR,
+        "attack block rate {:.1}% fell under the recorded {:.1}%",
+        attack_rate * 100.0,
+        ATTACK_FLOOR * 100.0
+    );
+}
+
+/// The attack block rate last recorded in bench/RESULTS.md, rounded down.
+const ATTACK_FLOOR: f64 = 0.57;

@@ -1,0 +1,101 @@
+//! `--edge hearth.toml` for `hearth serve`, `hearth keys create|list|revoke`
+//! and `hearth security events`, over the files the edge keeps under
+//! `<data dir>/edge/`.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+
+use crate::cli::{KeysCommand, SecurityCommand};
+use crate::commands::print_stdout;
+use crate::project::Project;
+
+/// The edge for `hearth serve --edge FILE`, with its keys and events in
+/// the first project's data directory.
+pub fn load(path: Option<&Path>, project: &Project) -> Result<Option<Arc<hearth_http::Edge>>> {
+    let Some(path) = path else { return Ok(None) };
+    let edge = hearth_edge::Edge::load(path, Some(project.data_dir.root()), project.clock.clone())
+        .with_context(|| format!("--edge {}", path.display()))?;
+    Ok(Some(Arc::new(edge)))
+}
+
+fn store(project: &Project) -> Result<hearth_edge::keys::KeyStore> {
+    let path = hearth_edge::keys::store_path(project.data_dir.root());
+    Ok(hearth_edge::keys::KeyStore::open(&path)?)
+}
+
+pub fn keys(command: KeysCommand) -> Result<()> {
+    match command {
+        KeysCommand::Create {
+            project,
+            tenant,
+            scopes,
+            description,
+        } => {
+            let project = Project::load(&project)?;
+            let now = project.clock.now_ms();
+            let (listed, key) = store(&project)?.create(&tenant, &scopes, &description, now)?;
+            print_stdout(&format!(
+                "{key}\n\nid {} for tenant {}; scopes: {}. The key is shown only now: it is stored hashed.",
+                listed.id,
+                listed.tenant,
+                if listed.scopes.is_empty() {
+                    "(none)".to_string()
+                } else {
+                    listed.scopes.join(" ")
+                }
+            ))
+        }
+        KeysCommand::List { project } => {
+            let project = Project::load(&project)?;
+            let mut out = String::from("id\ttenant\tscopes\tcreated_ms\trevoked_ms\tdescription");
+            for k in store(&project)?.list()? {
+                out.push_str(&format!(
+                    "\n{}\t{}\t{}\t{}\t{}\t{}",
+                    k.id,
+                    k.tenant,
+                    k.scopes.join(" "),
+                    k.created_ms,
+                    k.revoked_ms.map_or("-".to_string(), |r| r.to_string()),
+                    k.description
+                ));
+            }
+            print_stdout(&out)
+        }
+        KeysCommand::Revoke { project, id } => {
+            let project = Project::load(&project)?;
+            store(&project)?.revoke(&id, project.clock.now_ms())?;
+            print_stdout(&format!("revoked {id}"))
+        }
+    }
+}
+
+pub fn security(command: SecurityCommand) -> Result<()> {
+    match command {
+        SecurityCommand::Events {
+            project,
+            limit,
+            rule,
+            ip,
+        } => {
+            let project = Project::load(&project)?;
+            let events = hearth_edge::events::read_events(project.data_dir.root())
+                .context("reading the security events")?;
+            let picked: Vec<_> = events
+                .into_iter()
+                .filter(|e| rule.as_deref().is_none_or(|r| e.rule == r))
+                .filter(|e| ip.as_deref().is_none_or(|i| e.client_ip == i))
+                .collect();
+            let start = picked.len().saturating_sub(limit);
+            let lines: Vec<String> = picked[start..]
+                .iter()
+                .filter_map(|e| serde_json::to_string(e).ok())
+                .collect();
+            if lines.is_empty() {
+                return print_stdout("no security events");
+            }
+            print_stdout(&lines.join("\n"))
+        }
+    }
+}
