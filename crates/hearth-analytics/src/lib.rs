@@ -24,7 +24,10 @@ use std::thread::JoinHandle;
 use hearth_core::{ContractError, ErrorClass, SharedClock};
 use rusqlite::Connection;
 
+mod functions;
 pub mod sql;
+
+pub use functions::parse_datetime;
 
 /// Blobs per data point.
 pub const MAX_BLOBS: usize = 20;
