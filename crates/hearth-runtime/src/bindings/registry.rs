@@ -95,6 +95,9 @@ pub struct KindSettings {
     /// How long a Workflow run may go silent before another runner takes
     /// it over; `None` keeps the engine's default.
     pub workflow_lease_ms: Option<u64>,
+    /// How long Analytics Engine keeps points; `None` keeps Cloudflare's
+    /// three months.
+    pub analytics_retention_ms: Option<u64>,
 }
 
 /// What a kind opens with.
