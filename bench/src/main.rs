@@ -5,6 +5,7 @@
 //! - `http`: the same worker scripts on Hearth, workerd, miniflare and a raw
 //!   hyper server, under the same wrk load.
 
+mod analytics;
 mod http;
 mod machine;
 mod measure;
@@ -27,6 +28,10 @@ enum Command {
     /// The same workers on Hearth, workerd, miniflare and raw hyper under
     /// wrk; writes bench/RESULTS.md. bench/run-http.sh installs the peers.
     Http(http::HttpArgs),
+    /// Analytics Engine ingest and GROUP BY, and Rate Limiting overhead and
+    /// raw counter, against raw SQLite and a bare map; writes
+    /// bench/ANALYTICS-RESULTS.md.
+    Analytics(analytics::AnalyticsArgs),
     /// The raw hyper server the `http` benchmark measures (started by it).
     #[command(hide = true)]
     RawServer(http::RawArgs),
@@ -37,6 +42,7 @@ fn main() -> anyhow::Result<()> {
     match &cli.command {
         Command::Storage(args) => storage::run(args, &reproduce_command()),
         Command::Http(args) => http::run(args, &reproduce_command()),
+        Command::Analytics(args) => analytics::run(args, &reproduce_command()),
         Command::RawServer(args) => http::serve_raw(args),
     }
 }
