@@ -168,7 +168,8 @@ fn load(addr: &str, path: &str, connections: usize, seconds: u64) -> Result<(u64
     let started = Instant::now();
     let handles: Vec<_> = (0..connections)
         .map(|_| {
-            let (stop, done, addr, path) = (stop.clone(), done.clone(), addr.to_owned(), path.to_owned());
+            let (stop, done, addr, path) =
+                (stop.clone(), done.clone(), addr.to_owned(), path.to_owned());
             std::thread::spawn(move || -> Result<()> {
                 let mut stream = TcpStream::connect(&addr)?;
                 stream.set_nodelay(true)?;
@@ -227,10 +228,13 @@ fn ingest(args: &AnalyticsArgs, tmp: &Path, f: &mut Figures) -> Result<()> {
     let deadline = Instant::now() + Duration::from_secs(120);
     let mut last_change = Instant::now();
     while Instant::now() < deadline {
-        let n: u64 = sql(&server.addr, "SELECT count() FROM ingest FORMAT TabSeparated")?
-            .trim()
-            .parse()
-            .unwrap_or(0);
+        let n: u64 = sql(
+            &server.addr,
+            "SELECT count() FROM ingest FORMAT TabSeparated",
+        )?
+        .trim()
+        .parse()
+        .unwrap_or(0);
         if n != stored {
             last_change = Instant::now();
         }
@@ -260,7 +264,11 @@ fn ingest(args: &AnalyticsArgs, tmp: &Path, f: &mut Figures) -> Result<()> {
                 "INSERT INTO points (dataset, timestamp, index1, blob1, blob2, double1, double2) VALUES ('ingest', ?1, 'tenant', ?2, 'US', ?3, 1.5)",
             )?;
             for _ in 0..1000 {
-                stmt.execute(rusqlite::params![1_700_000_000 + i as i64 / 1000, format!("/path/{}", i % 50), (i % 250) as f64])?;
+                stmt.execute(rusqlite::params![
+                    1_700_000_000 + i as i64 / 1000,
+                    format!("/path/{}", i % 50),
+                    (i % 250) as f64
+                ])?;
                 i += 1;
             }
         }
@@ -301,9 +309,13 @@ fn group_by(args: &AnalyticsArgs, tmp: &Path, f: &mut Figures) -> Result<()> {
     for round in 0..4 {
         let hearth = || -> Result<f64> {
             let t = Instant::now();
-            let out = engine.query("SELECT blob1, SUM(_sample_interval) AS n FROM big GROUP BY blob1")?;
+            let out =
+                engine.query("SELECT blob1, SUM(_sample_interval) AS n FROM big GROUP BY blob1")?;
             if !out.body.contains("\"rows\":1000") {
-                bail!("unexpected answer: {}", &out.body[..out.body.len().min(200)]);
+                bail!(
+                    "unexpected answer: {}",
+                    &out.body[..out.body.len().min(200)]
+                );
             }
             Ok(t.elapsed().as_secs_f64())
         };
@@ -336,9 +348,15 @@ fn group_by(args: &AnalyticsArgs, tmp: &Path, f: &mut Figures) -> Result<()> {
     }
     let (ours, theirs) = (median(ours), median(theirs));
     f.row(&[
-        format!("AE `SELECT blob1, SUM(_sample_interval) ... GROUP BY blob1`, {} rows, 1000 groups", args.rows),
+        format!(
+            "AE `SELECT blob1, SUM(_sample_interval) ... GROUP BY blob1`, {} rows, 1000 groups",
+            args.rows
+        ),
         format!("{:.0} ms (median of 3)", ours * 1000.0),
-        format!("{:.0} ms (rusqlite, same file; filled in {fill:.0} s)", theirs * 1000.0),
+        format!(
+            "{:.0} ms (rusqlite, same file; filled in {fill:.0} s)",
+            theirs * 1000.0
+        ),
         format!("{:.2}", ours / theirs),
     ]);
     Ok(())
@@ -379,13 +397,20 @@ fn raw_counter(args: &AnalyticsArgs, f: &mut Figures) -> Result<()> {
     let map = std::sync::Mutex::new(HashMap::<String, u64>::new());
     let t = Instant::now();
     for k in &keys {
-        *map.lock().map_err(|_| anyhow!("poisoned"))?.entry(k.clone()).or_default() += 1;
+        *map.lock()
+            .map_err(|_| anyhow!("poisoned"))?
+            .entry(k.clone())
+            .or_default() += 1;
     }
     let peer_insert = t.elapsed().as_secs_f64();
     let peer_per_key = (rss_bytes().saturating_sub(before)) as f64 / keys.len() as f64;
     let t = Instant::now();
     for k in &keys {
-        if let Some(c) = map.lock().map_err(|_| anyhow!("poisoned"))?.get_mut(k.as_str()) {
+        if let Some(c) = map
+            .lock()
+            .map_err(|_| anyhow!("poisoned"))?
+            .get_mut(k.as_str())
+        {
             *c += 1;
         }
     }
@@ -398,7 +423,10 @@ fn raw_counter(args: &AnalyticsArgs, f: &mut Figures) -> Result<()> {
         format!("{:.2}", peer_insert / insert),
     ]);
     f.row(&[
-        format!("Rate limit raw counter, {} known keys, checks/s", keys.len()),
+        format!(
+            "Rate limit raw counter, {} known keys, checks/s",
+            keys.len()
+        ),
         format!("{:.0}", n / hit),
         format!("{:.0}", n / peer_hit),
         format!("{:.2}", peer_hit / hit),
@@ -454,19 +482,35 @@ pub fn run(args: &AnalyticsArgs, command: &str) -> Result<()> {
     group_by(args, tmp.path(), &mut f)?;
     let mut s = String::new();
     let _ = writeln!(s, "# Analytics Engine and Rate Limiting benchmarks\n");
-    let _ = writeln!(s, "Each figure beside its raw limit or peer, measured in the same run. Run on demand, never in CI.\n");
+    let _ = writeln!(
+        s,
+        "Each figure beside its raw limit or peer, measured in the same run. Run on demand, never in CI.\n"
+    );
     let _ = writeln!(s, "- Date: {}", machine.date_utc);
-    let _ = writeln!(s, "- CPU: {}, {} logical CPUs", machine.cpu_model, machine.logical_cpus);
+    let _ = writeln!(
+        s,
+        "- CPU: {}, {} logical CPUs",
+        machine.cpu_model, machine.logical_cpus
+    );
     let _ = writeln!(s, "- Memory: {}", machine.memory);
     let _ = writeln!(s, "- Filesystem: {}", machine.filesystem);
     if let Some(load) = &machine.load_average {
         let _ = writeln!(s, "- Load average at the start: {load}");
     }
     if let Some(rev) = &machine.revision {
-        let _ = writeln!(s, "- Revision: {}{}", rev.commit, if rev.dirty { " (modified)" } else { "" });
+        let _ = writeln!(
+            s,
+            "- Revision: {}{}",
+            rev.commit,
+            if rev.dirty { " (modified)" } else { "" }
+        );
     }
     let _ = writeln!(s, "\nCommand:\n\n```sh\n{command}\n```\n");
-    let _ = writeln!(s, "HTTP load: {} keep-alive connections from this process for {} s per measurement (the load generator shares the 2 cores with the server). The GROUP BY runs on a file filled by one `INSERT ... SELECT` with 1000 distinct `blob1` values; both sides read the same file, Hearth through its SQL API translation (which adds the dataset filter the raw query spells out).\n", args.connections, args.seconds);
+    let _ = writeln!(
+        s,
+        "HTTP load: {} keep-alive connections from this process for {} s per measurement (the load generator shares the 2 cores with the server). The GROUP BY runs on a file filled by one `INSERT ... SELECT` with 1000 distinct `blob1` values; both sides read the same file, Hearth through its SQL API translation (which adds the dataset filter the raw query spells out).\n",
+        args.connections, args.seconds
+    );
     let _ = writeln!(s, "| Case | Hearth | Raw limit / peer | Hearth ÷ peer |");
     let _ = writeln!(s, "|---|---:|---:|---:|");
     for line in &f.lines {

@@ -77,7 +77,9 @@ pub enum AnalyticsError {
     IndexTooLong(usize),
     #[error("writeDataPoint(): blobs total {0} bytes, above the {MAX_BLOB_BYTES}-byte limit")]
     BlobsTooLarge(usize),
-    #[error("writeDataPoint(): Maximum of {MAX_POINTS_PER_INVOCATION} data points per invocation exceeded")]
+    #[error(
+        "writeDataPoint(): Maximum of {MAX_POINTS_PER_INVOCATION} data points per invocation exceeded"
+    )]
     TooManyPoints,
     #[error("{0}")]
     Query(String),

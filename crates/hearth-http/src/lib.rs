@@ -624,7 +624,9 @@ async fn handle(
     let path = req.uri().path();
     if triggers::is_cloudflare_sql_api(path) && (admin || state.options.analytics_token.is_some()) {
         let token_ok = match &state.options.analytics_token {
-            Some(token) => bearer(&req).is_some_and(|g| constant_time_eq(g.as_bytes(), token.as_bytes())),
+            Some(token) => {
+                bearer(&req).is_some_and(|g| constant_time_eq(g.as_bytes(), token.as_bytes()))
+            }
             None => false,
         };
         if !token_ok && (!admin || internal_refusal(&state, &req, admin).is_some()) {

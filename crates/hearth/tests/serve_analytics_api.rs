@@ -92,7 +92,12 @@ fn the_sql_api_answers_at_cloudflares_path_with_the_token() {
 
     // Without the token the path is the worker's, as any other.
     let server = Server::start("serve", &config, &data);
-    let reply = server.request("POST", path, &[("authorization", "Bearer ae-secret")], query);
+    let reply = server.request(
+        "POST",
+        path,
+        &[("authorization", "Bearer ae-secret")],
+        query,
+    );
     assert_eq!((reply.status, reply.text()), (200, "1".to_owned()));
     server.terminate();
 
@@ -101,7 +106,11 @@ fn the_sql_api_answers_at_cloudflares_path_with_the_token() {
         &data,
         "SELECT blob1 AS p, count() AS n FROM events GROUP BY p ORDER BY p FORMAT JSONEachRow",
     );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
         format!("{{\"p\":\"/a\",\"n\":2}}\n{{\"p\":\"{path}\",\"n\":1}}\n")
@@ -162,7 +171,11 @@ fn points_written_a_second_before_kill_9_survive() {
         &data,
         "SELECT count() AS n, count(DISTINCT blob1) AS paths FROM events FORMAT JSONEachRow",
     );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
         "{\"n\":4000,\"paths\":20}\n"

@@ -62,9 +62,16 @@ fn concurrent_clients_get_exactly_the_limit() {
             });
         }
     });
-    assert_eq!(now().as_secs() / 60, minute, "the burst stayed in one window");
+    assert_eq!(
+        now().as_secs() / 60,
+        minute,
+        "the burst stayed in one window"
+    );
     assert_eq!(admitted.load(Ordering::Relaxed), LIMIT);
-    assert_eq!(refused.load(Ordering::Relaxed), CLIENTS * PER_CLIENT - LIMIT);
+    assert_eq!(
+        refused.load(Ordering::Relaxed),
+        CLIENTS * PER_CLIENT - LIMIT
+    );
     assert_eq!(
         server.get("/?key=other").status,
         200,

@@ -65,11 +65,9 @@ pub fn kind_settings() -> Result<KindSettings> {
         })?);
     }
     if let Ok(v) = std::env::var(ANALYTICS_RETENTION_ENV) {
-        let days: u64 = v
-            .parse()
-            .ok()
-            .filter(|d| *d > 0)
-            .ok_or_else(|| anyhow::anyhow!("{ANALYTICS_RETENTION_ENV}={v:?} is not a positive number of days"))?;
+        let days: u64 = v.parse().ok().filter(|d| *d > 0).ok_or_else(|| {
+            anyhow::anyhow!("{ANALYTICS_RETENTION_ENV}={v:?} is not a positive number of days")
+        })?;
         settings.analytics_retention_ms = Some(days.saturating_mul(86_400_000));
     }
     Ok(settings)

@@ -147,7 +147,9 @@ impl BindingKind for AnalyticsKind {
             .join("analytics_engine.sqlite")
             .display()
             .to_string();
-        let engine = cx.shared(&key, || open_analytics(data_dir, clock, retention).map(Arc::new))?;
+        let engine = cx.shared(&key, || {
+            open_analytics(data_dir, clock, retention).map(Arc::new)
+        })?;
         for b in &config.analytics_engine_datasets {
             out.worker.bindings.push(Arc::new(AnalyticsAdapter::new(
                 &b.binding,
