@@ -255,6 +255,9 @@ fn ingest(args: &AnalyticsArgs, tmp: &Path, f: &mut Figures) -> Result<()> {
     drop(raw);
     let mut conn = rusqlite::Connection::open(&path)?;
     conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;")?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs() as i64;
     let t = Instant::now();
     let mut i = 0u64;
     while i < stored.max(1) {
@@ -265,7 +268,7 @@ fn ingest(args: &AnalyticsArgs, tmp: &Path, f: &mut Figures) -> Result<()> {
             )?;
             for _ in 0..1000 {
                 stmt.execute(rusqlite::params![
-                    1_700_000_000 + i as i64 / 1000,
+                    now - (i / 1000) as i64,
                     format!("/path/{}", i % 50),
                     (i % 250) as f64
                 ])?;
@@ -295,11 +298,15 @@ fn group_by(args: &AnalyticsArgs, tmp: &Path, f: &mut Figures) -> Result<()> {
     let conn = rusqlite::Connection::open(&path)?;
     conn.execute_batch("PRAGMA journal_mode=WAL;")?;
     let t = Instant::now();
+    // Timestamps within the last day, so the retention sweep keeps them.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs() as i64;
     conn.execute(
         "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < ?1) \
          INSERT INTO points (dataset, timestamp, index1, blob1, blob2, double1) \
-         SELECT 'big', 1700000000 + i / 100, 'tenant', '/path/' || (i % 1000), 'US', i FROM c",
-        [args.rows as i64],
+         SELECT 'big', ?2 - i % 86400, 'tenant', '/path/' || (i % 1000), 'US', i FROM c",
+        [args.rows as i64, now],
     )?;
     let fill = t.elapsed().as_secs_f64();
     drop(conn);

@@ -179,6 +179,29 @@ const KEYWORDS_BEFORE_PAREN: &[&str] = &[
     "OFFSET", "END", "ASC", "DESC",
 ];
 
+/// Words that may follow `FROM <dataset>` and are not an alias.
+const CLAUSES_AFTER_FROM: &[&str] = &[
+    "WHERE",
+    "GROUP",
+    "ORDER",
+    "LIMIT",
+    "HAVING",
+    "OFFSET",
+    "JOIN",
+    "UNION",
+    "INTERSECT",
+    "EXCEPT",
+    "WINDOW",
+    "INNER",
+    "LEFT",
+    "RIGHT",
+    "FULL",
+    "CROSS",
+    "NATURAL",
+    "ON",
+    "USING",
+];
+
 /// SQL that SQLite has and the SQL API does not: refused by name.
 const REFUSED: &[&str] = &[
     "JOIN",
@@ -442,10 +465,21 @@ impl Rewriter<'_> {
                             && !self.ctes.contains(&dataset.to_ascii_lowercase())
                         {
                             out.push_str(&format!(
-                                "(SELECT * FROM points WHERE dataset = {}) AS \"{}\"",
-                                sql_string(&dataset),
-                                dataset.replace('"', "\"\"")
+                                "(SELECT * FROM points WHERE dataset = {})",
+                                sql_string(&dataset)
                             ));
+                            // The dataset's name is the rows' alias unless
+                            // the query gives one.
+                            let aliased = match next_solid(tokens, di + 1) {
+                                Some((_, Token::Quoted(_))) => true,
+                                Some((_, Token::Word(w))) => {
+                                    !CLAUSES_AFTER_FROM.iter().any(|c| w.eq_ignore_ascii_case(c))
+                                }
+                                _ => false,
+                            };
+                            if !aliased {
+                                out.push_str(&format!(" AS \"{}\"", dataset.replace('"', "\"\"")));
+                            }
                             i = di + 1;
                             continue;
                         }

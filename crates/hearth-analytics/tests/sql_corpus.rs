@@ -258,6 +258,18 @@ fn timestamps_compare_with_date_strings_and_intervals() {
 }
 
 #[test]
+fn datasets_take_aliases() {
+    let (_dir, _clock, engine) = weather();
+    for sql in [
+        "SELECT w.blob1 AS city FROM weather AS w WHERE w.double1 > 15",
+        "SELECT w.blob1 AS city FROM weather w WHERE w.double1 > 15",
+        "SELECT weather.blob1 AS city FROM weather WHERE weather.double1 > 15",
+    ] {
+        assert_eq!(data(&engine, sql), json!([{ "city": "Lyon" }]), "{sql}");
+    }
+}
+
+#[test]
 fn with_and_subqueries() {
     let (_dir, _clock, engine) = weather();
     assert_eq!(
