@@ -6,6 +6,7 @@
 //!   hyper server, under the same wrk load.
 //! - `s3`: PUT/GET through the S3 endpoint against raw file writes/reads.
 
+mod analytics;
 mod http;
 mod machine;
 mod measure;
@@ -32,6 +33,10 @@ enum Command {
     /// PUT/GET through the S3 endpoint against raw file writes and reads;
     /// writes bench/S3-RESULTS.md.
     S3(s3::S3Args),
+    /// Analytics Engine ingest and GROUP BY, and Rate Limiting overhead and
+    /// raw counter, against raw SQLite and a bare map; writes
+    /// bench/ANALYTICS-RESULTS.md.
+    Analytics(analytics::AnalyticsArgs),
     /// The raw hyper server the `http` benchmark measures (started by it).
     #[command(hide = true)]
     RawServer(http::RawArgs),
@@ -43,6 +48,7 @@ fn main() -> anyhow::Result<()> {
         Command::Storage(args) => storage::run(args, &reproduce_command()),
         Command::Http(args) => http::run(args, &reproduce_command()),
         Command::S3(args) => s3::run(args, &reproduce_command()),
+        Command::Analytics(args) => analytics::run(args, &reproduce_command()),
         Command::RawServer(args) => http::serve_raw(args),
     }
 }

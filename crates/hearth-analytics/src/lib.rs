@@ -24,7 +24,10 @@ use std::thread::JoinHandle;
 use hearth_core::{ContractError, ErrorClass, SharedClock};
 use rusqlite::Connection;
 
+mod functions;
 pub mod sql;
+
+pub use functions::parse_datetime;
 
 /// Blobs per data point.
 pub const MAX_BLOBS: usize = 20;
@@ -36,10 +39,31 @@ pub const MAX_INDEXES: usize = 1;
 pub const MAX_INDEX_BYTES: usize = 96;
 /// Bytes of all blobs of one point together.
 pub const MAX_BLOB_BYTES: usize = 16 * 1024;
+/// Data points one invocation (a request, an event) may write, all
+/// datasets together; counted by the runtime, which knows the invocation.
+pub const MAX_POINTS_PER_INVOCATION: usize = 250;
 /// How long points are kept: three months.
 pub const RETENTION_MS: u64 = 92 * 24 * 3600 * 1000;
 /// Points waiting for the writer before new ones are dropped.
 pub const BUFFER_POINTS: usize = 10_000;
+
+/// How a store is run; `Default` holds Cloudflare's values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AnalyticsOptions {
+    /// Points waiting for the writer before new ones are dropped.
+    pub buffer_points: usize,
+    /// How long points are kept.
+    pub retention_ms: u64,
+}
+
+impl Default for AnalyticsOptions {
+    fn default() -> Self {
+        Self {
+            buffer_points: BUFFER_POINTS,
+            retention_ms: RETENTION_MS,
+        }
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum AnalyticsError {
@@ -53,6 +77,10 @@ pub enum AnalyticsError {
     IndexTooLong(usize),
     #[error("writeDataPoint(): blobs total {0} bytes, above the {MAX_BLOB_BYTES}-byte limit")]
     BlobsTooLarge(usize),
+    #[error(
+        "writeDataPoint(): Maximum of {MAX_POINTS_PER_INVOCATION} data points per invocation exceeded"
+    )]
+    TooManyPoints,
     #[error("{0}")]
     Query(String),
     #[error("analytics storage: {0}")]
@@ -62,7 +90,9 @@ pub enum AnalyticsError {
 impl ContractError for AnalyticsError {
     fn class(&self) -> ErrorClass {
         match self {
-            AnalyticsError::Storage(_) | AnalyticsError::Query(_) => ErrorClass::Error,
+            AnalyticsError::Storage(_)
+            | AnalyticsError::Query(_)
+            | AnalyticsError::TooManyPoints => ErrorClass::Error,
             _ => ErrorClass::TypeError,
         }
     }
@@ -156,7 +186,7 @@ impl std::fmt::Debug for AnalyticsEngine {
 impl AnalyticsEngine {
     /// Opens (or creates) the store at `path` and starts its writer.
     pub fn open(path: &Path, clock: SharedClock) -> Result<Self, AnalyticsError> {
-        Self::open_with_buffer(path, clock, BUFFER_POINTS)
+        Self::open_with(path, clock, AnalyticsOptions::default())
     }
 
     pub fn open_with_buffer(
@@ -164,6 +194,21 @@ impl AnalyticsEngine {
         clock: SharedClock,
         buffer: usize,
     ) -> Result<Self, AnalyticsError> {
+        let options = AnalyticsOptions {
+            buffer_points: buffer,
+            ..AnalyticsOptions::default()
+        };
+        Self::open_with(path, clock, options)
+    }
+
+    /// Opens the store with `options` (buffer size, retention).
+    pub fn open_with(
+        path: &Path,
+        clock: SharedClock,
+        options: AnalyticsOptions,
+    ) -> Result<Self, AnalyticsError> {
+        let buffer = options.buffer_points;
+        let retention_ms = options.retention_ms;
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)
                 .map_err(|e| AnalyticsError::Storage(format!("creating {}: {e}", dir.display())))?;
@@ -177,7 +222,7 @@ impl AnalyticsEngine {
         let writer_clock = clock.clone();
         let writer = std::thread::Builder::new()
             .name("hearth-analytics-writer".into())
-            .spawn(move || write_loop(conn, rx, writer_clock))
+            .spawn(move || write_loop(conn, rx, writer_clock, retention_ms))
             .map_err(|e| storage(&e))?;
         Ok(Self {
             path: path.to_path_buf(),
@@ -268,7 +313,7 @@ const BATCH: usize = 1000;
 /// Inserted points between two retention sweeps.
 const SWEEP_EVERY: u64 = 10_000;
 
-fn write_loop(mut conn: Connection, rx: Receiver<Message>, clock: SharedClock) {
+fn write_loop(mut conn: Connection, rx: Receiver<Message>, clock: SharedClock, retention_ms: u64) {
     let mut since_sweep = SWEEP_EVERY;
     while let Ok(first) = rx.recv() {
         let mut points = Vec::new();
@@ -288,7 +333,7 @@ fn write_loop(mut conn: Connection, rx: Receiver<Message>, clock: SharedClock) {
             }
         }
         if since_sweep >= SWEEP_EVERY {
-            let cutoff = (clock.now_ms().saturating_sub(RETENTION_MS) / 1000) as i64;
+            let cutoff = (clock.now_ms().saturating_sub(retention_ms) / 1000) as i64;
             if let Err(e) = conn.execute("DELETE FROM points WHERE timestamp < ?1", [cutoff]) {
                 tracing::error!(target: "hearth::analytics", "cannot delete expired points: {e}");
             }

@@ -4,22 +4,25 @@
 //! a trailing `FORMAT <name>` is taken off and picks the output; each
 //! `FROM <dataset>` becomes that dataset's rows; `INTERVAL 'n' UNIT` (or
 //! `INTERVAL n UNIT`) becomes a number of seconds, since `timestamp` is
-//! held as Unix seconds. Functions: `NOW()` (from the injected clock),
-//! `toStartOfInterval(t, INTERVAL ...)`, `intDiv(a, b)`,
-//! `toUnixTimestamp(t)`, `toDateTime(t)`, with SQLite's own (`sum`,
-//! `count`, `avg`, `min`, `max`, ...). The query runs read-only, under an
-//! authorizer that allows reading the points and nothing else, with a time
-//! limit and a cap on the answer's size.
-//!
-//! Not carried: ClickHouse's parametric aggregates (`quantileWeighted(q)`),
-//! its type functions beyond those above, and string timestamps compared
-//! with `timestamp` (compare with `NOW() - INTERVAL ...` or Unix seconds).
+//! held as Unix seconds; a `'YYYY-MM-DD[ hh:mm:ss]'` literal compared with
+//! `timestamp` (`=`, `<`, `>=`, ..., `BETWEEN`) becomes Unix seconds too.
+//! Every function call is checked against the dialect's list and refused
+//! by name otherwise; `countIf`/`sumIf`/`avgIf` become `CASE` inside
+//! SQLite's aggregates, ClickHouse's parametric form `f(p)(args)` becomes
+//! `f(p, args)`, and `argMax`/`argMin`/`topK`/`topKWeighted`/
+//! `quantileWeighted` run as aggregates of our own (`functions.rs`), as do
+//! `NOW()`, `today()` (from the injected clock), `toStartOfInterval`, the
+//! `toStartOf*` family, `toDateTime`, `toYear`..`toSecond`, `toYYYYMM`,
+//! `intDiv`. Columns whose select item starts with a time function are
+//! shown as `DateTime` / `Date`. SQLite-only syntax (`JOIN`, `UNION`,
+//! window functions, `GLOB`, ...) is refused by name. The query runs
+//! read-only, under an authorizer that allows reading the points and
+//! nothing else, with a time limit and a cap on the answer's size.
 
 use std::time::{Duration, Instant};
 
 use hearth_core::SharedClock;
 use rusqlite::Connection;
-use rusqlite::functions::FunctionFlags;
 use rusqlite::hooks::{AuthAction, AuthContext, Authorization};
 use rusqlite::types::ValueRef;
 use serde_json::{Map, Value, json};
@@ -49,33 +52,7 @@ pub(crate) fn install_functions(
     conn: &Connection,
     clock: SharedClock,
 ) -> Result<(), AnalyticsError> {
-    let flags = FunctionFlags::SQLITE_UTF8;
-    conn.create_scalar_function("now", 0, flags, move |_| Ok((clock.now_ms() / 1000) as i64))?;
-    let pure = FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC;
-    conn.create_scalar_function("toStartOfInterval", 2, pure, |ctx| {
-        let t: i64 = ctx.get(0)?;
-        let every: i64 = ctx.get(1)?;
-        if every <= 0 {
-            return Err(rusqlite::Error::UserFunctionError(
-                "toStartOfInterval: the interval must be positive".into(),
-            ));
-        }
-        Ok(t - t.rem_euclid(every))
-    })?;
-    conn.create_scalar_function("intDiv", 2, pure, |ctx| {
-        let a: i64 = ctx.get(0)?;
-        let b: i64 = ctx.get(1)?;
-        if b == 0 {
-            return Err(rusqlite::Error::UserFunctionError(
-                "intDiv: division by zero".into(),
-            ));
-        }
-        Ok(a.div_euclid(b))
-    })?;
-    for name in ["toUnixTimestamp", "toDateTime"] {
-        conn.create_scalar_function(name, 1, pure, |ctx| ctx.get::<i64>(0))?;
-    }
-    Ok(())
+    crate::functions::install(conn, clock)
 }
 
 /// A token of the query text.
@@ -176,8 +153,152 @@ fn sql_string(text: &str) -> String {
     format!("'{}'", text.replace('\'', "''"))
 }
 
-/// The query with datasets and intervals rewritten, and its output format.
-pub fn translate(text: &str) -> Result<(String, Format), AnalyticsError> {
+/// A query carried onto SQLite: the statement, its output format, and
+/// which answer columns hold times (by position).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Translated {
+    pub sql: String,
+    pub format: Format,
+    pub columns: Vec<ColumnKind>,
+}
+
+/// How an answer column is shown when SQLite gives a number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColumnKind {
+    Plain,
+    /// Unix seconds shown as `YYYY-MM-DD hh:mm:ss`.
+    DateTime,
+    /// Unix seconds shown as `YYYY-MM-DD`.
+    Date,
+}
+
+/// Keywords that may stand before `(` without being a function call.
+const KEYWORDS_BEFORE_PAREN: &[&str] = &[
+    "IN", "AND", "OR", "NOT", "AS", "WHERE", "SELECT", "BY", "HAVING", "ON", "WHEN", "THEN",
+    "ELSE", "CASE", "IS", "LIKE", "BETWEEN", "WITH", "DISTINCT", "ALL", "CAST", "EXISTS", "LIMIT",
+    "OFFSET", "END", "ASC", "DESC",
+];
+
+/// Words that may follow `FROM <dataset>` and are not an alias.
+const CLAUSES_AFTER_FROM: &[&str] = &[
+    "WHERE",
+    "GROUP",
+    "ORDER",
+    "LIMIT",
+    "HAVING",
+    "OFFSET",
+    "JOIN",
+    "UNION",
+    "INTERSECT",
+    "EXCEPT",
+    "WINDOW",
+    "INNER",
+    "LEFT",
+    "RIGHT",
+    "FULL",
+    "CROSS",
+    "NATURAL",
+    "ON",
+    "USING",
+];
+
+/// SQL that SQLite has and the SQL API does not: refused by name.
+const REFUSED: &[&str] = &[
+    "JOIN",
+    "UNION",
+    "INTERSECT",
+    "EXCEPT",
+    "OVER",
+    "WINDOW",
+    "GLOB",
+    "REGEXP",
+    "MATCH",
+    "COLLATE",
+    "RECURSIVE",
+    "VALUES",
+    "INDEXED",
+    "PRAGMA",
+    "ATTACH",
+    "INSERT",
+    "UPDATE",
+    "DELETE",
+    "CREATE",
+    "DROP",
+    "ALTER",
+    "REPLACE",
+];
+
+/// Functions passed to SQLite under their own name (lower case).
+const PLAIN_FUNCTIONS: &[&str] = &[
+    "count",
+    "sum",
+    "avg",
+    "min",
+    "max",
+    "abs",
+    "round",
+    "lower",
+    "upper",
+    "length",
+    "coalesce",
+    "substring",
+    "now",
+    "today",
+    "intdiv",
+    "tostartofinterval",
+    "tostartofweek",
+    "tostartofminute",
+    "tostartoffiveminutes",
+    "tostartoftenminutes",
+    "tostartoffifteenminutes",
+    "tostartofhour",
+    "tostartofday",
+    "tostartofmonth",
+    "tostartofquarter",
+    "tostartofyear",
+    "todatetime",
+    "tounixtimestamp",
+    "toyear",
+    "tomonth",
+    "todayofmonth",
+    "todayofweek",
+    "tohour",
+    "tominute",
+    "tosecond",
+    "toyyyymm",
+];
+
+/// Functions whose value is a DateTime / a Date.
+const DATETIME_FUNCTIONS: &[&str] = &[
+    "now",
+    "todatetime",
+    "tostartofinterval",
+    "tostartofminute",
+    "tostartoffiveminutes",
+    "tostartoftenminutes",
+    "tostartoffifteenminutes",
+    "tostartofhour",
+    "tostartofday",
+];
+const DATE_FUNCTIONS: &[&str] = &[
+    "today",
+    "tostartofweek",
+    "tostartofmonth",
+    "tostartofquarter",
+    "tostartofyear",
+];
+
+fn dialect_list() -> String {
+    "count, sum, avg, min, max, countIf, sumIf, avgIf, argMax, argMin, topK, topKWeighted, \
+     quantileWeighted, quantileExactWeighted, toStartOfInterval and the toStartOf* family, \
+     toDateTime, toUnixTimestamp, now, today, toYear..toSecond, toYYYYMM, intDiv, abs, round, \
+     lower, upper, length, coalesce, substring"
+        .into()
+}
+
+/// The query with datasets, intervals and the dialect's functions
+/// rewritten, and its output format.
+pub fn translate(text: &str) -> Result<Translated, AnalyticsError> {
     if text.len() > MAX_QUERY_BYTES {
         return Err(bad(format!(
             "the query is {} bytes, above the {MAX_QUERY_BYTES}-byte limit",
@@ -209,59 +330,379 @@ pub fn translate(text: &str) -> Result<(String, Format), AnalyticsError> {
             if w.eq_ignore_ascii_case("SELECT") || w.eq_ignore_ascii_case("WITH") => {}
         _ => return Err(bad("only SELECT queries are supported")),
     }
-    let mut out = String::new();
-    let mut i = 0;
-    while i < tokens.len() {
-        let t = &tokens[i];
-        if is_word(Some(t), "INTERVAL") {
-            let (ni, n) =
-                next_solid(&tokens, i + 1).ok_or_else(|| bad("INTERVAL needs a number"))?;
-            let amount: i64 = match n {
-                Token::Text(s) => s.trim_matches('\'').trim().parse(),
-                Token::Word(s) => s.parse(),
-                _ => "x".parse(),
+    // Names defined by `WITH name AS (...)` are not datasets.
+    let ctes: Vec<String> = (0..tokens.len())
+        .filter_map(|i| match &tokens[i] {
+            Token::Word(w) | Token::Quoted(w) => {
+                let (a, _) = next_solid(&tokens, i + 1)?;
+                let (p, paren) = next_solid(&tokens, a + 1)?;
+                (is_word(tokens.get(a), "AS") && *paren == Token::Other("(".into()) && p > a)
+                    .then(|| w.to_ascii_lowercase())
             }
-            .map_err(|_| bad("INTERVAL needs a whole number, as in INTERVAL '1' DAY"))?;
-            let (ui, unit) =
-                next_solid(&tokens, ni + 1).ok_or_else(|| bad("INTERVAL needs a unit"))?;
-            let Token::Word(unit) = unit else {
-                return Err(bad("INTERVAL needs a unit such as DAY"));
-            };
-            let secs =
-                unit_seconds(unit).ok_or_else(|| bad(format!("unknown INTERVAL unit {unit}")))?;
-            out.push_str(&format!("({})", amount * secs));
-            i = ui + 1;
-            continue;
-        }
-        if is_word(Some(t), "FROM") {
-            out.push_str("FROM ");
-            if let Some((di, name)) = next_solid(&tokens, i + 1) {
-                let dataset = match name {
-                    Token::Word(w) => Some(w.clone()),
-                    Token::Quoted(q) => Some(q.clone()),
-                    _ => None,
-                };
-                if let Some(dataset) = dataset {
-                    out.push_str(&format!(
-                        "(SELECT * FROM points WHERE dataset = {}) AS \"{}\"",
-                        sql_string(&dataset),
-                        dataset.replace('"', "\"\"")
-                    ));
-                    i = di + 1;
-                    continue;
+            _ => None,
+        })
+        .collect();
+    let sql = Rewriter { ctes: &ctes }.emit(&tokens)?;
+    Ok(Translated {
+        sql,
+        format,
+        columns: column_kinds(&tokens),
+    })
+}
+
+/// Index of the `)` matching the `(` at `open`.
+fn matching(tokens: &[Token], open: usize) -> Result<usize, AnalyticsError> {
+    let mut depth = 0usize;
+    for (i, t) in tokens.iter().enumerate().skip(open) {
+        match t {
+            Token::Other(p) if p == "(" => depth += 1,
+            Token::Other(p) if p == ")" => {
+                depth -= 1;
+                if depth == 0 {
+                    return Ok(i);
                 }
             }
-            i += 1;
-            continue;
+            _ => {}
         }
-        match t {
-            Token::Word(w) | Token::Other(w) | Token::Text(w) => out.push_str(w),
-            Token::Quoted(q) => out.push_str(&format!("\"{}\"", q.replace('"', "\"\""))),
-            Token::Space => out.push(' '),
-        }
-        i += 1;
     }
-    Ok((out, format))
+    Err(bad("unbalanced parentheses"))
+}
+
+/// The tokens between parentheses split at top-level commas.
+fn split_args(tokens: &[Token]) -> Vec<&[Token]> {
+    if tokens.iter().all(|t| *t == Token::Space) {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    let (mut depth, mut start) = (0usize, 0);
+    for (i, t) in tokens.iter().enumerate() {
+        match t {
+            Token::Other(p) if p == "(" => depth += 1,
+            Token::Other(p) if p == ")" => depth = depth.saturating_sub(1),
+            Token::Other(p) if p == "," && depth == 0 => {
+                out.push(&tokens[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    out.push(&tokens[start..]);
+    out
+}
+
+fn is_timestamp(t: Option<&Token>) -> bool {
+    match t {
+        Some(Token::Word(w)) => {
+            let w = w.to_ascii_lowercase();
+            w == "timestamp" || w.ends_with(".timestamp")
+        }
+        Some(Token::Quoted(q)) => q.eq_ignore_ascii_case("timestamp"),
+        _ => false,
+    }
+}
+
+fn is_comparison(t: &Token) -> bool {
+    matches!(t, Token::Other(o) if matches!(o.as_str(), "<" | ">" | "=" | "!"))
+}
+
+/// Whether the string literal at `i` is compared with `timestamp`:
+/// `timestamp >= '...'`, `'...' < timestamp`, `timestamp BETWEEN '...'
+/// AND '...'`, `timestamp IN ('...', ...)` is not covered.
+fn compared_with_timestamp(tokens: &[Token], i: usize) -> bool {
+    let solid_before: Vec<&Token> = tokens[..i]
+        .iter()
+        .rev()
+        .filter(|t| **t != Token::Space)
+        .take(5)
+        .collect();
+    let solid_after: Vec<&Token> = tokens[i + 1..]
+        .iter()
+        .filter(|t| **t != Token::Space)
+        .take(3)
+        .collect();
+    let ops_before = solid_before.iter().take_while(|t| is_comparison(t)).count();
+    if ops_before > 0 && is_timestamp(solid_before.get(ops_before).copied()) {
+        return true;
+    }
+    let ops_after = solid_after.iter().take_while(|t| is_comparison(t)).count();
+    if ops_after > 0 && is_timestamp(solid_after.get(ops_after).copied()) {
+        return true;
+    }
+    if is_word(solid_before.first().copied(), "BETWEEN") {
+        return is_timestamp(solid_before.get(1).copied());
+    }
+    is_word(solid_before.first().copied(), "AND")
+        && matches!(solid_before.get(1), Some(Token::Text(_)))
+        && is_word(solid_before.get(2).copied(), "BETWEEN")
+        && is_timestamp(solid_before.get(3).copied())
+}
+
+struct Rewriter<'a> {
+    ctes: &'a [String],
+}
+
+impl Rewriter<'_> {
+    fn emit(&self, tokens: &[Token]) -> Result<String, AnalyticsError> {
+        let mut out = String::new();
+        let mut i = 0;
+        while i < tokens.len() {
+            let t = &tokens[i];
+            match t {
+                Token::Word(w) if w.eq_ignore_ascii_case("INTERVAL") => {
+                    let (secs, end) = interval(tokens, i)?;
+                    out.push_str(&format!("({secs})"));
+                    i = end + 1;
+                    continue;
+                }
+                Token::Word(w) if w.eq_ignore_ascii_case("FROM") => {
+                    out.push_str("FROM ");
+                    if let Some((di, name)) = next_solid(tokens, i + 1) {
+                        let dataset = match name {
+                            Token::Word(w) | Token::Quoted(w) => Some(w.clone()),
+                            _ => None,
+                        };
+                        if let Some(dataset) = dataset
+                            && !self.ctes.contains(&dataset.to_ascii_lowercase())
+                        {
+                            out.push_str(&format!(
+                                "(SELECT * FROM points WHERE dataset = {})",
+                                sql_string(&dataset)
+                            ));
+                            // The dataset's name is the rows' alias unless
+                            // the query gives one.
+                            let aliased = match next_solid(tokens, di + 1) {
+                                Some((_, Token::Quoted(_))) => true,
+                                Some((_, Token::Word(w))) => {
+                                    !CLAUSES_AFTER_FROM.iter().any(|c| w.eq_ignore_ascii_case(c))
+                                }
+                                _ => false,
+                            };
+                            if !aliased {
+                                out.push_str(&format!(" AS \"{}\"", dataset.replace('"', "\"\"")));
+                            }
+                            i = di + 1;
+                            continue;
+                        }
+                    }
+                    i += 1;
+                    continue;
+                }
+                Token::Word(w) if REFUSED.iter().any(|r| w.eq_ignore_ascii_case(r)) => {
+                    return Err(bad(format!(
+                        "{} is not part of the Analytics Engine SQL dialect (one SELECT over one dataset, with WHERE, GROUP BY, HAVING, ORDER BY, LIMIT)",
+                        w.to_ascii_uppercase()
+                    )));
+                }
+                Token::Word(w)
+                    if matches!(next_solid(tokens, i + 1), Some((_, Token::Other(p))) if p == "(")
+                        && !KEYWORDS_BEFORE_PAREN
+                            .iter()
+                            .any(|k| w.eq_ignore_ascii_case(k)) =>
+                {
+                    let (call, end) = self.call(tokens, i, w)?;
+                    out.push_str(&call);
+                    i = end + 1;
+                    continue;
+                }
+                Token::Text(s) if compared_with_timestamp(tokens, i) => {
+                    let inner = s[1..s.len() - 1].replace("''", "'");
+                    let secs = crate::functions::parse_datetime(&inner).ok_or_else(|| {
+                        bad(format!(
+                            "timestamp is compared with {s}, which is not 'YYYY-MM-DD hh:mm:ss' or 'YYYY-MM-DD'"
+                        ))
+                    })?;
+                    out.push_str(&secs.to_string());
+                }
+                Token::Word(w) | Token::Other(w) | Token::Text(w) => out.push_str(w),
+                Token::Quoted(q) => out.push_str(&format!("\"{}\"", q.replace('"', "\"\""))),
+                Token::Space => out.push(' '),
+            }
+            i += 1;
+        }
+        Ok(out)
+    }
+
+    /// The function call whose name is at `at`: its SQLite form and the
+    /// index of its last `)`.
+    fn call(
+        &self,
+        tokens: &[Token],
+        at: usize,
+        name: &str,
+    ) -> Result<(String, usize), AnalyticsError> {
+        let lower = name.to_ascii_lowercase();
+        let parametric = matches!(
+            lower.as_str(),
+            "topk" | "topkweighted" | "quantileweighted" | "quantileexactweighted"
+        );
+        let (open, _) = next_solid(tokens, at + 1).ok_or_else(|| bad("unbalanced parentheses"))?;
+        let close = matching(tokens, open)?;
+        let mut params: Vec<&[Token]> = Vec::new();
+        let mut args = split_args(&tokens[open + 1..close]);
+        let mut end = close;
+        if let Some((open2, Token::Other(p))) = next_solid(tokens, close + 1)
+            && p == "("
+        {
+            if !parametric {
+                return Err(bad(format!(
+                    "{name}(...)(...) : {name} takes no parameters"
+                )));
+            }
+            end = matching(tokens, open2)?;
+            params = args;
+            args = split_args(&tokens[open2 + 1..end]);
+        }
+        let p: Vec<String> = params
+            .iter()
+            .map(|a| self.emit(a))
+            .collect::<Result<_, _>>()?;
+        let a: Vec<String> = args
+            .iter()
+            .map(|a| self.emit(a))
+            .collect::<Result<_, _>>()?;
+        let arity = |n: usize, usage: &str| {
+            if a.len() == n {
+                Ok(())
+            } else {
+                Err(bad(format!(
+                    "{name} takes {n} argument(s): {usage}, got {}",
+                    a.len()
+                )))
+            }
+        };
+        let sql = match lower.as_str() {
+            "countif" => {
+                arity(1, "countIf(condition)")?;
+                format!("COUNT(CASE WHEN ({}) THEN 1 END)", a[0])
+            }
+            "sumif" => {
+                arity(2, "sumIf(expression, condition)")?;
+                format!("SUM(CASE WHEN ({}) THEN ({}) ELSE 0 END)", a[1], a[0])
+            }
+            "avgif" => {
+                arity(2, "avgIf(expression, condition)")?;
+                format!("AVG(CASE WHEN ({}) THEN ({}) END)", a[1], a[0])
+            }
+            "argmax" | "argmin" => {
+                arity(2, &format!("{name}(value, expression)"))?;
+                format!("hearth_{lower}({}, {})", a[0], a[1])
+            }
+            "topk" | "topkweighted" => {
+                let weighted = lower == "topkweighted";
+                arity(
+                    if weighted { 2 } else { 1 },
+                    if weighted {
+                        "topKWeighted(k)(expression, weight)"
+                    } else {
+                        "topK(k)(expression)"
+                    },
+                )?;
+                let k = match p.as_slice() {
+                    [] => "10".to_owned(),
+                    [k] => k.clone(),
+                    _ => return Err(bad(format!("{name} takes one parameter, the count"))),
+                };
+                let weight = if weighted { a[1].as_str() } else { "1" };
+                format!("hearth_topk({}, {weight}, {k})", a[0])
+            }
+            "quantileweighted" | "quantileexactweighted" => {
+                let (level, x, w) = match (p.as_slice(), a.as_slice()) {
+                    ([level], [x, w]) => (level.clone(), x, w),
+                    ([], [level, x, w]) => (level.clone(), x, w),
+                    ([], [x, w]) => ("0.5".to_owned(), x, w),
+                    _ => {
+                        return Err(bad(format!(
+                            "{name} is written {name}(level)(expression, weight) or {name}(level, expression, weight)"
+                        )));
+                    }
+                };
+                format!("hearth_quantile_weighted({level}, {x}, {w})")
+            }
+            _ if PLAIN_FUNCTIONS.contains(&lower.as_str()) => {
+                format!("{name}({})", a.join(", "))
+            }
+            _ => {
+                return Err(bad(format!(
+                    "function {name} is not part of the Analytics Engine SQL dialect (supported: {})",
+                    dialect_list()
+                )));
+            }
+        };
+        Ok((sql, end))
+    }
+}
+
+/// `INTERVAL 'n' UNIT` at `at`: seconds, and the index of the unit.
+fn interval(tokens: &[Token], at: usize) -> Result<(i64, usize), AnalyticsError> {
+    let (ni, n) = next_solid(tokens, at + 1).ok_or_else(|| bad("INTERVAL needs a number"))?;
+    let amount: i64 = match n {
+        Token::Text(s) => s.trim_matches('\'').trim().parse(),
+        Token::Word(s) => s.parse(),
+        _ => "x".parse(),
+    }
+    .map_err(|_| bad("INTERVAL needs a whole number, as in INTERVAL '1' DAY"))?;
+    let (ui, unit) = next_solid(tokens, ni + 1).ok_or_else(|| bad("INTERVAL needs a unit"))?;
+    let Token::Word(unit) = unit else {
+        return Err(bad("INTERVAL needs a unit such as DAY"));
+    };
+    let secs = unit_seconds(unit).ok_or_else(|| bad(format!("unknown INTERVAL unit {unit}")))?;
+    let total = amount
+        .checked_mul(secs)
+        .ok_or_else(|| bad("INTERVAL is too large"))?;
+    Ok((total, ui))
+}
+
+/// Which items of the outer select list are times, judged by the
+/// function they start with (a plain `timestamp` column is known from its
+/// declared type instead). Empty when the list holds `*`.
+fn column_kinds(tokens: &[Token]) -> Vec<ColumnKind> {
+    let mut depth = 0usize;
+    let mut start = None;
+    let mut end = tokens.len();
+    for (i, t) in tokens.iter().enumerate() {
+        match t {
+            Token::Other(p) if p == "(" => depth += 1,
+            Token::Other(p) if p == ")" => depth = depth.saturating_sub(1),
+            Token::Word(w) if depth == 0 && start.is_none() && w.eq_ignore_ascii_case("SELECT") => {
+                start = Some(i + 1);
+            }
+            Token::Word(w) if depth == 0 && start.is_some() && w.eq_ignore_ascii_case("FROM") => {
+                end = i;
+                break;
+            }
+            _ => {}
+        }
+    }
+    let Some(start) = start else {
+        return Vec::new();
+    };
+    let items = split_args(&tokens[start..end.max(start)]);
+    let mut kinds = Vec::with_capacity(items.len());
+    for item in items {
+        if item.iter().any(|t| *t == Token::Other("*".into()))
+            && !item.iter().any(|t| *t == Token::Other("(".into()))
+        {
+            return Vec::new();
+        }
+        let first = item
+            .iter()
+            .find(|t| **t != Token::Space && !is_word(Some(t), "DISTINCT"));
+        let kind = match first {
+            Some(Token::Word(w)) => {
+                let w = w.to_ascii_lowercase();
+                if DATETIME_FUNCTIONS.contains(&w.as_str()) {
+                    ColumnKind::DateTime
+                } else if DATE_FUNCTIONS.contains(&w.as_str()) {
+                    ColumnKind::Date
+                } else {
+                    ColumnKind::Plain
+                }
+            }
+            _ => ColumnKind::Plain,
+        };
+        kinds.push(kind);
+    }
+    kinds
 }
 
 /// The answer's shape.
@@ -304,11 +745,15 @@ fn authorize(ctx: AuthContext<'_>) -> Authorization {
 
 /// Runs `text` on `conn` and renders the answer.
 pub(crate) fn run(conn: &mut Connection, text: &str) -> Result<QueryOutput, AnalyticsError> {
-    let (sql, format) = translate(text)?;
+    let Translated {
+        sql,
+        format,
+        columns,
+    } = translate(text)?;
     conn.authorizer(Some(authorize))?;
     let started = Instant::now();
     conn.progress_handler(10_000, Some(move || started.elapsed() > QUERY_TIME_LIMIT))?;
-    let result = collect(conn, &sql);
+    let result = collect(conn, &sql, &columns);
     // The hooks are set again before the next query; clearing them is tidiness.
     let _ = conn.progress_handler(0, None::<fn() -> bool>);
     let _ = conn.authorizer(None::<fn(AuthContext<'_>) -> Authorization>);
@@ -329,14 +774,24 @@ pub(crate) fn run(conn: &mut Connection, text: &str) -> Result<QueryOutput, Anal
 
 type Rows = Vec<Vec<Value>>;
 
-fn collect(conn: &Connection, sql: &str) -> rusqlite::Result<(Vec<String>, Vec<String>, Rows)> {
+fn collect(
+    conn: &Connection,
+    sql: &str,
+    kinds: &[ColumnKind],
+) -> rusqlite::Result<(Vec<String>, Vec<String>, Rows)> {
     let mut stmt = conn.prepare(sql)?;
     let names: Vec<String> = stmt.column_names().map(str::to_owned).collect();
-    let datetime: Vec<bool> = stmt
+    let kinds: Vec<ColumnKind> = stmt
         .columns()
-        .map(|c| {
-            c.decl_type()
+        .enumerate()
+        .map(|(i, c)| {
+            if c.decl_type()
                 .is_some_and(|t| t.eq_ignore_ascii_case("DATETIME"))
+            {
+                ColumnKind::DateTime
+            } else {
+                kinds.get(i).copied().unwrap_or(ColumnKind::Plain)
+            }
         })
         .collect();
     let mut types: Vec<Option<&'static str>> = vec![None; names.len()];
@@ -352,14 +807,23 @@ fn collect(conn: &Connection, sql: &str) -> rusqlite::Result<(Vec<String>, Vec<S
             ));
         }
         let mut values = Vec::with_capacity(names.len());
-        for (i, is_time) in datetime.iter().enumerate() {
-            let (value, ty) = match row.get_ref(i)? {
-                ValueRef::Null => (Value::Null, None),
-                ValueRef::Integer(n) if *is_time => (json!(format_datetime(n)), Some("DateTime")),
-                ValueRef::Integer(n) => (json!(n), Some("Int64")),
-                ValueRef::Real(f) => (json!(f), Some("Float64")),
-                ValueRef::Text(t) => (json!(String::from_utf8_lossy(t)), Some("String")),
-                ValueRef::Blob(b) => (json!(String::from_utf8_lossy(b)), Some("String")),
+        for (i, kind) in kinds.iter().enumerate() {
+            let (value, ty) = match (row.get_ref(i)?, kind) {
+                (ValueRef::Null, _) => (Value::Null, None),
+                (ValueRef::Integer(n), ColumnKind::DateTime) => {
+                    (json!(format_datetime(n)), Some("DateTime"))
+                }
+                (ValueRef::Integer(n), ColumnKind::Date) => {
+                    (json!(format_datetime(n)[..10].to_owned()), Some("Date"))
+                }
+                (ValueRef::Integer(n), _) => (json!(n), Some("Int64")),
+                (ValueRef::Real(f), _) => (json!(f), Some("Float64")),
+                (ValueRef::Text(t), _) => (json!(String::from_utf8_lossy(t)), Some("String")),
+                // Stored points hold no BLOBs; only topK's arrays are.
+                (ValueRef::Blob(b), _) => (
+                    serde_json::from_slice(b).unwrap_or(Value::Null),
+                    Some("Array(String)"),
+                ),
             };
             if types[i].is_none() {
                 types[i] = ty;
@@ -444,7 +908,7 @@ mod tests {
 
     #[test]
     fn datasets_intervals_and_format_are_rewritten() {
-        let (sql, format) = translate(
+        let Translated { sql, format, .. } = translate(
             "SELECT blob1, SUM(_sample_interval) AS n FROM my_events WHERE timestamp > NOW() - INTERVAL '1' DAY GROUP BY blob1 FORMAT JSONEachRow",
         )
         .unwrap();
@@ -457,7 +921,9 @@ mod tests {
 
     #[test]
     fn strings_keep_their_words() {
-        let (sql, _) = translate("SELECT 'FROM x INTERVAL' AS s FROM \"odd-name\"").unwrap();
+        let sql = translate("SELECT 'FROM x INTERVAL' AS s FROM \"odd-name\"")
+            .unwrap()
+            .sql;
         assert!(sql.starts_with("SELECT 'FROM x INTERVAL' AS s FROM (SELECT * FROM points WHERE dataset = 'odd-name')"), "{sql}");
     }
 

@@ -81,6 +81,10 @@ pub struct ServeOptions {
     /// Bearer token that opens the internal endpoints on the main listener
     /// (and is required on the admin listener too when set).
     pub internal_token: Option<String>,
+    /// Bearer token of the Analytics Engine SQL API at Cloudflare's path,
+    /// `/client/v4/accounts/<id>/analytics_engine/sql`, served on the main
+    /// listener only when set (on the admin listener also by its rules).
+    pub analytics_token: Option<String>,
     /// A second listener that serves only the internal endpoints. Without
     /// `internal_token` it must be a loopback address.
     pub admin_listen: Option<SocketAddr>,
@@ -146,6 +150,7 @@ impl ServeOptions {
             data_dir: None,
             dev: false,
             internal_token: None,
+            analytics_token: None,
             admin_listen: None,
             connections: ConnectionLimits::default(),
             services: Default::default(),
@@ -668,6 +673,18 @@ async fn handle(
         return text(StatusCode::BAD_REQUEST, format!("400 Bad Request: {e}.\n"));
     }
     let path = req.uri().path();
+    if triggers::is_cloudflare_sql_api(path) && (admin || state.options.analytics_token.is_some()) {
+        let token_ok = match &state.options.analytics_token {
+            Some(token) => {
+                bearer(&req).is_some_and(|g| constant_time_eq(g.as_bytes(), token.as_bytes()))
+            }
+            None => false,
+        };
+        if !token_ok && (!admin || internal_refusal(&state, &req, admin).is_some()) {
+            return triggers::sql_api_unauthorized();
+        }
+        return triggers::cloudflare_sql_api(&state, req).await;
+    }
     let is_internal = triggers::handles(&state, path) || path.starts_with(INTERNAL_PREFIX);
     if admin && !is_internal {
         return text(
@@ -1118,12 +1135,7 @@ fn internal_refusal(state: &State, req: &Request<Incoming>, admin: bool) -> Opti
             "403 Forbidden: internal endpoints never answer a worker's fetch().\n",
         ));
     }
-    let token_given = || {
-        req.headers()
-            .get(http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-    };
+    let token_given = || bearer(req);
     let allowed = match &state.options.internal_token {
         Some(token) => {
             token_given().is_some_and(|given| constant_time_eq(given.as_bytes(), token.as_bytes()))
@@ -1141,6 +1153,14 @@ fn internal_refusal(state: &State, req: &Request<Incoming>, admin: bool) -> Opti
             "403 Forbidden: internal endpoints answer on the admin listener (--admin-listen) or with a token (--internal-token).\n"
         },
     ))
+}
+
+/// The token of an `Authorization: Bearer <token>` header.
+fn bearer(req: &Request<Incoming>) -> Option<&str> {
+    req.headers()
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {

@@ -53,6 +53,40 @@ pub(crate) fn handles(state: &State, path: &str) -> bool {
         || (state.options.dev && path == "/__scheduled")
 }
 
+/// Whether `path` is Cloudflare's address of the Analytics Engine SQL
+/// API, `/client/v4/accounts/<account id>/analytics_engine/sql` (any
+/// account id: one server holds one account).
+pub(crate) fn is_cloudflare_sql_api(path: &str) -> bool {
+    path.strip_prefix("/client/v4/accounts/")
+        .and_then(|rest| rest.strip_suffix("/analytics_engine/sql"))
+        .is_some_and(|id| !id.is_empty() && !id.contains('/'))
+}
+
+/// Cloudflare's answer to a missing or wrong token.
+pub(crate) fn sql_api_unauthorized() -> Response<Body> {
+    json_response(
+        StatusCode::UNAUTHORIZED,
+        &json!({
+            "success": false,
+            "errors": [{ "code": 10000, "message": "Authentication error: Authorization: Bearer <--analytics-token> is required" }],
+            "messages": [],
+            "result": null,
+        }),
+    )
+}
+
+/// The SQL API at Cloudflare's path: the same route as
+/// `/__hearth/analytics_engine/sql`.
+pub(crate) async fn cloudflare_sql_api(state: &State, req: Request<Incoming>) -> Response<Body> {
+    if route_of(state, "/__hearth/analytics_engine/sql").is_none() {
+        return text(
+            StatusCode::NOT_FOUND,
+            "404 Not Found: no served worker declares analytics_engine_datasets\n".to_owned(),
+        );
+    }
+    internal_route(state, req, "analytics_engine", "sql").await
+}
+
 pub(crate) async fn handle(state: &State, req: Request<Incoming>) -> Response<Body> {
     let path = req.uri().path().to_owned();
     if let Some((prefix, rest)) = route_of(state, &path) {

@@ -82,13 +82,22 @@ impl RateLimitNamespace {
         }
         let index = self.clock.now_ms() / (period * 1000);
         let mut windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
-        let window = windows.entry(period).or_default();
-        if window.index != index {
-            *window = Window {
-                index,
-                ..Window::default()
-            };
+        if windows.get(&period).is_none_or(|w| w.index != index) {
+            // A new window: the keys of every window that has ended are
+            // dropped with it, so memory holds only keys active now.
+            let now_ms = self.clock.now_ms();
+            windows.retain(|p, w| w.index == now_ms / (p * 1000));
+            windows.insert(
+                period,
+                Window {
+                    index,
+                    ..Window::default()
+                },
+            );
         }
+        let Some(window) = windows.get_mut(&period) else {
+            return Ok(false);
+        };
         let tracked = window.counts.len();
         let count = match window.counts.get_mut(key) {
             Some(c) => c,
@@ -156,6 +165,26 @@ mod tests {
         assert_eq!(ns.limit("a", 3, 10), Ok(false), "still the same window");
         clock.advance_ms(1);
         assert_eq!(ns.limit("a", 3, 10), Ok(true), "a new window starts empty");
+    }
+
+    #[test]
+    fn idle_keys_leave_with_their_window() {
+        let (clock, ns) = at(0);
+        for i in 0..100 {
+            ns.limit(&format!("k{i}"), 5, 10).unwrap();
+            ns.limit(&format!("m{i}"), 5, 60).unwrap();
+        }
+        assert_eq!(ns.tracked_keys(), 200);
+        clock.advance_secs(10);
+        ns.limit("fresh", 5, 10).unwrap();
+        assert_eq!(ns.tracked_keys(), 101, "the ten-second window ended");
+        clock.advance_secs(60);
+        ns.limit("fresh", 5, 10).unwrap();
+        assert_eq!(
+            ns.tracked_keys(),
+            1,
+            "a call of either period drops every window that has ended"
+        );
     }
 
     #[test]

@@ -94,3 +94,42 @@ fn data_points_are_written_and_bad_ones_named() {
         ])
     );
 }
+
+#[test]
+fn an_invocation_writes_at_most_250_points_across_datasets() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = Arc::new(
+        AnalyticsEngine::open(
+            &dir.path().join("ae.sqlite"),
+            ManualClock::new(1_700_000_000_000).shared(),
+        )
+        .unwrap(),
+    );
+    let t = bindings_common::transcript(
+        dir.path(),
+        vec![
+            Arc::new(AnalyticsAdapter::new("A", "one", engine.clone())),
+            Arc::new(AnalyticsAdapter::new("B", "two", engine.clone())),
+        ],
+        r#"
+    await attempt(out, "first250", () => {
+      for (let i = 0; i < 200; i++) env.A.writeDataPoint({ doubles: [i] });
+      for (let i = 0; i < 50; i++) env.B.writeDataPoint({ doubles: [i] });
+      return "written";
+    });
+    await attempt(out, "the251st", () => env.A.writeDataPoint({ doubles: [1] }));
+    "#,
+    );
+    assert_eq!(ok(&t, "first250"), json!("written"));
+    assert_eq!(
+        err(&t, "the251st"),
+        (
+            "Error".into(),
+            "writeDataPoint(): Maximum of 250 data points per invocation exceeded".into()
+        )
+    );
+    let out = engine
+        .query("SELECT count() AS n FROM one FORMAT JSONEachRow")
+        .unwrap();
+    assert_eq!(out.body, "{\"n\":200}\n");
+}

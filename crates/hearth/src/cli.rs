@@ -49,6 +49,11 @@ pub enum Command {
         #[command(subcommand)]
         command: WorkflowsCommand,
     },
+    /// Workers Analytics Engine: query the datasets with the SQL API's dialect.
+    Analytics {
+        #[command(subcommand)]
+        command: AnalyticsCommand,
+    },
     /// Load and validate a config; print it as JSON with the environment applied.
     Config(ProjectArgs),
     /// API keys the edge checks (`[[api_keys]]` in the --edge zone file).
@@ -107,6 +112,18 @@ pub enum SecurityCommand {
         /// Only events from this client IP.
         #[arg(long)]
         ip: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AnalyticsCommand {
+    /// Run one SQL API query (FORMAT JSON, JSONEachRow or TabSeparated) and
+    /// print the answer.
+    Sql {
+        #[command(flatten)]
+        project: ProjectArgs,
+        /// The query, e.g. "SELECT blob1, SUM(_sample_interval) FROM my_dataset GROUP BY blob1".
+        query: String,
     },
 }
 
@@ -223,6 +240,15 @@ pub struct ServeArgs {
         hide_env_values = true
     )]
     pub internal_token: Option<String>,
+    /// Bearer token of the Analytics Engine SQL API at Cloudflare's path
+    /// (POST /client/v4/accounts/<id>/analytics_engine/sql) on the main
+    /// listener; without it that path is not served there.
+    #[arg(
+        long = "analytics-token",
+        env = "HEARTH_ANALYTICS_TOKEN",
+        hide_env_values = true
+    )]
+    pub analytics_token: Option<String>,
     /// A second listener serving only the internal endpoints, e.g.
     /// 127.0.0.1:8788 (a non-loopback address needs --internal-token).
     #[arg(long = "admin-listen", value_name = "ADDR")]

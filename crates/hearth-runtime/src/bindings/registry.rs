@@ -99,6 +99,9 @@ pub struct KindSettings {
     /// R2's limits (`--r2-multipart-expiry` sets when abandoned multipart
     /// uploads are aborted).
     pub r2_limits: hearth_r2::R2Limits,
+    /// How long Analytics Engine keeps points; `None` keeps Cloudflare's
+    /// three months.
+    pub analytics_retention_ms: Option<u64>,
 }
 
 /// What a kind opens with.

@@ -5,6 +5,23 @@
 use hearth_core::{ContractError, ErrorClass};
 use rquickjs::{ArrayBuffer, Ctx, Exception, Function, Object, TypedArray, Value};
 
+thread_local! {
+    /// The invocation (request slot) whose JS runs on this isolate thread
+    /// now; 0 between slices.
+    static INVOCATION: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// Set by the isolate as it enters and leaves JS for an invocation, so a
+/// binding can keep per-invocation limits (Analytics Engine's 250 points).
+pub(crate) fn set_invocation(id: u64) {
+    INVOCATION.with(|c| c.set(id));
+}
+
+/// The invocation whose JS is running on this thread.
+pub(crate) fn current_invocation() -> u64 {
+    INVOCATION.with(std::cell::Cell::get)
+}
+
 /// Throws `message` as an exception of `class` in `ctx`.
 pub(crate) fn throw(ctx: &Ctx<'_>, class: ErrorClass, message: &str) -> rquickjs::Error {
     match class {

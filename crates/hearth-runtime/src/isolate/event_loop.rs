@@ -28,6 +28,7 @@ impl Isolate {
     fn slice_begin(&self, owner: u64) {
         let host = &self.host;
         host.owner.set(owner);
+        crate::bindings::support::set_invocation(owner);
         let used = host
             .slots
             .borrow()
@@ -59,6 +60,7 @@ impl Isolate {
             host.finish(owner);
         }
         host.owner.set(0);
+        crate::bindings::support::set_invocation(0);
     }
 
     /// Runs `f` in JS as a slice for `owner`, then drains the microtask queue.

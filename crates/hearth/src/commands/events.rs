@@ -67,8 +67,18 @@ pub fn kind_settings(project: &Project) -> Result<KindSettings> {
             anyhow::anyhow!("{WORKFLOW_LEASE_ENV}={v:?} is not a number of milliseconds")
         })?);
     }
+    if let Ok(v) = std::env::var(ANALYTICS_RETENTION_ENV) {
+        let days: u64 = v.parse().ok().filter(|d| *d > 0).ok_or_else(|| {
+            anyhow::anyhow!("{ANALYTICS_RETENTION_ENV}={v:?} is not a positive number of days")
+        })?;
+        settings.analytics_retention_ms = Some(days.saturating_mul(86_400_000));
+    }
     Ok(settings)
 }
+
+/// How many days Analytics Engine keeps points (default: Cloudflare's
+/// three months, 92 days).
+pub const ANALYTICS_RETENTION_ENV: &str = "HEARTH_ANALYTICS_RETENTION_DAYS";
 
 /// Opens `<data>/workflows.sqlite` for the CLI, as `serve` does.
 pub fn open_workflows(project: &Project) -> Result<WorkflowEngine> {

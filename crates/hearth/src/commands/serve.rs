@@ -102,6 +102,7 @@ pub fn run_with(args: ServeArgs, watch: bool) -> Result<()> {
     options.data_dir = Some(projects[0].data_dir.root().to_path_buf());
     options.dev = args.dev || watch;
     options.internal_token = args.internal_token;
+    options.analytics_token = args.analytics_token.filter(|t| !t.trim().is_empty());
     options.admin_listen = admin_listen;
     options.connections = connections;
     options.services = services;

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use hearth_analytics::{AnalyticsEngine, DataPoint};
+use hearth_analytics::{AnalyticsEngine, AnalyticsError, DataPoint, MAX_POINTS_PER_INVOCATION};
 use rquickjs::{Ctx, Function, Object, Value};
 
 use super::BindingAdapter;
@@ -13,9 +13,16 @@ use super::registry::{
     BindingError, BindingKind, InternalFuture, InternalRequest, InternalResponse, InternalRoute,
     OpenContext, OpenedWorker,
 };
-use super::support::{bytes_of, install_factory, raise};
+use super::support::{bytes_of, current_invocation, install_factory, raise};
 
 const ANALYTICS_JS: &str = include_str!("analytics.js");
+
+thread_local! {
+    /// (invocation, data points it wrote through any dataset binding). An
+    /// isolate owns its thread and runs one invocation's JS at a time, so
+    /// this counts Cloudflare's 250 points per invocation.
+    static WRITTEN: std::cell::Cell<(u64, usize)> = const { std::cell::Cell::new((0, 0)) };
+}
 
 /// Exposes one dataset as `env[name]`.
 pub struct AnalyticsAdapter {
@@ -80,7 +87,15 @@ impl BindingAdapter for AnalyticsAdapter {
                         doubles,
                         indexes: optional_bytes(indexes)?,
                     };
-                    engine.write(&dataset, point).map_err(|e| raise(&ctx, e))
+                    let invocation = current_invocation();
+                    let (last, count) = WRITTEN.with(std::cell::Cell::get);
+                    let count = if last == invocation { count } else { 0 };
+                    if count >= MAX_POINTS_PER_INVOCATION {
+                        return Err(raise(&ctx, AnalyticsError::TooManyPoints));
+                    }
+                    engine.write(&dataset, point).map_err(|e| raise(&ctx, e))?;
+                    WRITTEN.with(|w| w.set((invocation, count + 1)));
+                    Ok(())
                 },
             )?,
         )?;
@@ -96,9 +111,14 @@ pub struct AnalyticsKind;
 pub fn open_analytics(
     data_dir: &hearth_core::DataDir,
     clock: hearth_core::SharedClock,
+    retention_ms: Option<u64>,
 ) -> Result<AnalyticsEngine, BindingError> {
     let path = data_dir.root().join("analytics_engine.sqlite");
-    AnalyticsEngine::open(&path, clock)
+    let mut options = hearth_analytics::AnalyticsOptions::default();
+    if let Some(ms) = retention_ms {
+        options.retention_ms = ms;
+    }
+    AnalyticsEngine::open_with(&path, clock, options)
         .map_err(|e| BindingError::new(format!("opening {}: {e}", path.display())))
 }
 
@@ -111,18 +131,25 @@ impl BindingKind for AnalyticsKind {
         &["analytics_engine.sqlite"]
     }
 
+    fn cli_verbs(&self) -> &'static [&'static str] {
+        &["analytics sql"]
+    }
+
     fn open(&self, cx: &mut OpenContext<'_>, out: &mut OpenedWorker) -> Result<(), BindingError> {
         let config = cx.config;
         if config.analytics_engine_datasets.is_empty() {
             return Ok(());
         }
         let (data_dir, clock) = (cx.data_dir, cx.clock.clone());
+        let retention = cx.settings.analytics_retention_ms;
         let key = data_dir
             .root()
             .join("analytics_engine.sqlite")
             .display()
             .to_string();
-        let engine = cx.shared(&key, || open_analytics(data_dir, clock).map(Arc::new))?;
+        let engine = cx.shared(&key, || {
+            open_analytics(data_dir, clock, retention).map(Arc::new)
+        })?;
         for b in &config.analytics_engine_datasets {
             out.worker.bindings.push(Arc::new(AnalyticsAdapter::new(
                 &b.binding,
