@@ -447,7 +447,7 @@ pub fn worker_config(project: &Project) -> Result<(WorkerConfig, BindingThreads)
         );
     }
     let mut worker = WorkerConfig::new(main);
-    worker.module_root = Some(config.dir().to_path_buf());
+    worker.module_root = Some(config.module_root());
     worker.vars = config.vars.clone();
     worker.secrets = config.secrets.clone();
     worker.compatibility_date = config.compatibility_date.clone();
