@@ -138,7 +138,10 @@ fn hmac256(key: &[u8], data: &[u8]) -> Vec<u8> {
 fn jwt_with(header: &Value, claims: &Value, secret: &str) -> String {
     let head = b64url(header.to_string().as_bytes());
     let body = b64url(claims.to_string().as_bytes());
-    let sig = b64url(&hmac256(secret.as_bytes(), format!("{head}.{body}").as_bytes()));
+    let sig = b64url(&hmac256(
+        secret.as_bytes(),
+        format!("{head}.{body}").as_bytes(),
+    ));
     format!("{head}.{body}.{sig}")
 }
 
@@ -447,8 +450,14 @@ fn crystal_clear_end_to_end() {
     assert_eq!(server.get("/dashboard.js").status, 200);
 
     // ---- authentication and roles
-    let coll = json!({"merchantId": "M1", "amount": 100.5, "currency": "USD", "paymentMethod": "card"});
-    let r = server.request("POST", "/api/domains/collections", &[("Idempotency-Key", "k")], coll.to_string().as_bytes());
+    let coll =
+        json!({"merchantId": "M1", "amount": 100.5, "currency": "USD", "paymentMethod": "card"});
+    let r = server.request(
+        "POST",
+        "/api/domains/collections",
+        &[("Idempotency-Key", "k")],
+        coll.to_string().as_bytes(),
+    );
     assert_eq!(r.status, 401, "{}", r.text());
     assert!(r.header("www-authenticate").is_some());
     let forged = jwt_with(
@@ -459,19 +468,41 @@ fn crystal_clear_end_to_end() {
     let none = format!(
         "{}.{}.",
         b64url(br#"{"alg":"none"}"#),
-        b64url(json!({"sub": "x", "role": "operator", "exp": FAR_EXP}).to_string().as_bytes())
+        b64url(
+            json!({"sub": "x", "role": "operator", "exp": FAR_EXP})
+                .to_string()
+                .as_bytes()
+        )
     );
     let expired = jwt_with(
         &json!({"alg": "HS256"}),
         &json!({"sub": "x", "role": "operator", "exp": 1_000_000_000}),
         JWT_SECRET,
     );
-    let no_role = jwt_with(&json!({"alg": "HS256"}), &json!({"sub": "x", "exp": FAR_EXP}), JWT_SECRET);
-    for (what, token) in [("forged", forged), ("alg none", none), ("expired", expired), ("no role", no_role)] {
-        let r = post_on(&server.addr, &format!("Bearer {token}"), "/api/domains/collections", "k", &coll);
+    let no_role = jwt_with(
+        &json!({"alg": "HS256"}),
+        &json!({"sub": "x", "exp": FAR_EXP}),
+        JWT_SECRET,
+    );
+    for (what, token) in [
+        ("forged", forged),
+        ("alg none", none),
+        ("expired", expired),
+        ("no role", no_role),
+    ] {
+        let r = post_on(
+            &server.addr,
+            &format!("Bearer {token}"),
+            "/api/domains/collections",
+            "k",
+            &coll,
+        );
         assert_eq!(r.status, 401, "{what}: {}", r.text());
     }
-    assert_eq!(viewer.post("/api/domains/collections", "k", &coll).status, 403);
+    assert_eq!(
+        viewer.post("/api/domains/collections", "k", &coll).status,
+        403
+    );
     assert_eq!(viewer.get("/api/domains/collections/dashboard").status, 200);
     let adj = json!({"playerId": "P1", "amount": 1, "currency": "USD", "direction": "credit", "reason": "service may not adjust"});
     assert_eq!(svc.post("/api/domains/adjustment", "k", &adj).status, 403);
@@ -529,16 +560,27 @@ fn crystal_clear_end_to_end() {
         (j["id"].as_str().unwrap().to_string(), secret)
     };
     let (sub_ok, secret_ok) = subscribe("sub-ok", "balance", &["BALANCE_UPDATED"], "/ok");
-    let (sub_flaky, secret_flaky) = subscribe("sub-flaky", "collections", &["COLLECTION_COMPLETED"], "/flaky");
+    let (sub_flaky, secret_flaky) = subscribe(
+        "sub-flaky",
+        "collections",
+        &["COLLECTION_COMPLETED"],
+        "/flaky",
+    );
     let (sub_dead, _) = subscribe("sub-dead", "adjustment", &["ADJUSTMENT_APPLIED"], "/dead");
     let listed = ops.get("/api/domains/events/subscriptions").json();
     assert_eq!(listed["subscriptions"].as_array().unwrap().len(), 3);
-    assert!(!listed.to_string().contains("whsec_"), "secrets are shown once");
+    assert!(
+        !listed.to_string().contains("whsec_"),
+        "secrets are shown once"
+    );
 
     // The live stream, connected before the traffic.
     let mut stream = ws_connect(
         &server.addr,
-        &format!("/monitoring/stream?access_token={}", jwt("viewer-vic", "read-only")),
+        &format!(
+            "/monitoring/stream?access_token={}",
+            jwt("viewer-vic", "read-only")
+        ),
     );
     let hello: Value = serde_json::from_str(&ws_text(&mut stream).unwrap()).unwrap();
     assert_eq!(hello["kind"], "hello");
@@ -549,22 +591,56 @@ fn crystal_clear_end_to_end() {
     let r = server.request(
         "POST",
         "/api/domains/collections",
-        &[("Authorization", &ops.bearer), ("Content-Type", "application/json")],
+        &[
+            ("Authorization", &ops.bearer),
+            ("Content-Type", "application/json"),
+        ],
         coll.to_string().as_bytes(),
     );
     assert_field(&r, 400, "Idempotency-Key");
     for (body, field) in [
-        (json!({"merchantId": "M1", "amount": 10.001, "currency": "USD", "paymentMethod": "card"}), "amount"),
-        (json!({"merchantId": "M1", "amount": "10", "currency": "USD", "paymentMethod": "card"}), "amount"),
-        (json!({"merchantId": "M1", "amount": -5, "currency": "USD", "paymentMethod": "card"}), "amount"),
-        (json!({"merchantId": "M1", "amount": 0, "currency": "USD", "paymentMethod": "card"}), "amount"),
-        (json!({"merchantId": "M1", "amount": 1e13, "currency": "USD", "paymentMethod": "card"}), "amount"),
-        (json!({"merchantId": "M1", "amount": 10, "currency": "usd", "paymentMethod": "card"}), "currency"),
-        (json!({"amount": 10, "currency": "USD", "paymentMethod": "card"}), "merchantId"),
-        (json!({"merchantId": "M 1", "amount": 10, "currency": "USD", "paymentMethod": "card"}), "merchantId"),
-        (json!({"merchantId": "M1", "amount": 10, "currency": "USD"}), "paymentMethod"),
+        (
+            json!({"merchantId": "M1", "amount": 10.001, "currency": "USD", "paymentMethod": "card"}),
+            "amount",
+        ),
+        (
+            json!({"merchantId": "M1", "amount": "10", "currency": "USD", "paymentMethod": "card"}),
+            "amount",
+        ),
+        (
+            json!({"merchantId": "M1", "amount": -5, "currency": "USD", "paymentMethod": "card"}),
+            "amount",
+        ),
+        (
+            json!({"merchantId": "M1", "amount": 0, "currency": "USD", "paymentMethod": "card"}),
+            "amount",
+        ),
+        (
+            json!({"merchantId": "M1", "amount": 1e13, "currency": "USD", "paymentMethod": "card"}),
+            "amount",
+        ),
+        (
+            json!({"merchantId": "M1", "amount": 10, "currency": "usd", "paymentMethod": "card"}),
+            "currency",
+        ),
+        (
+            json!({"amount": 10, "currency": "USD", "paymentMethod": "card"}),
+            "merchantId",
+        ),
+        (
+            json!({"merchantId": "M 1", "amount": 10, "currency": "USD", "paymentMethod": "card"}),
+            "merchantId",
+        ),
+        (
+            json!({"merchantId": "M1", "amount": 10, "currency": "USD"}),
+            "paymentMethod",
+        ),
     ] {
-        assert_field(&ops.post("/api/domains/collections", "bad", &body), 400, field);
+        assert_field(
+            &ops.post("/api/domains/collections", "bad", &body),
+            400,
+            field,
+        );
     }
     let r = server.request(
         "POST",
@@ -577,24 +653,40 @@ fn crystal_clear_end_to_end() {
     let r = svc.post("/api/domains/collections", "col-1", &coll);
     assert_eq!(r.status, 201, "{}", r.text());
     let c1 = r.json();
-    assert_eq!((c1["status"].as_str(), c1["amount"].as_f64()), (Some("COMPLETED"), Some(100.5)));
+    assert_eq!(
+        (c1["status"].as_str(), c1["amount"].as_f64()),
+        (Some("COMPLETED"), Some(100.5))
+    );
     let col_id = c1["id"].as_str().unwrap().to_string();
     let again = svc.post("/api/domains/collections", "col-1", &coll);
     assert_eq!(again.status, 201);
-    assert_eq!(again.json()["id"], c1["id"], "a retry returns the first answer");
+    assert_eq!(
+        again.json()["id"],
+        c1["id"],
+        "a retry returns the first answer"
+    );
     assert_eq!(again.header("idempotent-replayed"), Some("true"));
-    let other = json!({"merchantId": "M1", "amount": 7, "currency": "USD", "paymentMethod": "card"});
-    assert_field(&svc.post("/api/domains/collections", "col-1", &other), 422, "Idempotency-Key");
+    let other =
+        json!({"merchantId": "M1", "amount": 7, "currency": "USD", "paymentMethod": "card"});
+    assert_field(
+        &svc.post("/api/domains/collections", "col-1", &other),
+        422,
+        "Idempotency-Key",
+    );
     let r = ops.get(&format!("/api/domains/collections/{col_id}"));
     assert_eq!(r.json()["merchantId"], "M1");
     assert_eq!(ops.get("/api/domains/collections/col_nope").status, 404);
-    let declined = json!({"merchantId": "M1", "amount": 300000, "currency": "USD", "paymentMethod": "card"});
+    let declined =
+        json!({"merchantId": "M1", "amount": 300000, "currency": "USD", "paymentMethod": "card"});
     let r = svc.post("/api/domains/collections", "col-big", &declined);
     assert_eq!(r.status, 422, "{}", r.text());
     assert_eq!(r.json()["status"], "FAILED");
     assert_eq!(r.json()["field"], "amount");
     let dash = ops.get("/api/domains/collections/dashboard").json();
-    assert_eq!(dash["byMerchant"]["M1"]["USD"]["COMPLETED"], json!({"count": 1, "amount": 100.5}));
+    assert_eq!(
+        dash["byMerchant"]["M1"]["USD"]["COMPLETED"],
+        json!({"count": 1, "amount": 100.5})
+    );
     assert_eq!(dash["byMerchant"]["M1"]["USD"]["FAILED"]["count"], 1);
     assert_eq!(dash["completedByCurrency"]["USD"]["amount"], 100.5);
 
@@ -607,15 +699,25 @@ fn crystal_clear_end_to_end() {
         &json!({"agentId": "AG1", "amount": 1000, "period": "monthly"}),
     );
     assert_eq!(r.status, 201, "{}", r.text());
-    assert_eq!((r.json()["rate"].as_f64(), r.json()["commission"].as_f64()), (Some(0.05), Some(50.0)));
+    assert_eq!(
+        (r.json()["rate"].as_f64(), r.json()["commission"].as_f64()),
+        (Some(0.05), Some(50.0))
+    );
     let r = svc.post(
         "/api/domains/distributions/commissions",
         "com-2",
         &json!({"agentId": "AG1", "amount": 20000, "period": "monthly"}),
     );
-    assert_eq!((r.json()["rate"].as_f64(), r.json()["commission"].as_f64()), (Some(0.075), Some(1500.0)));
+    assert_eq!(
+        (r.json()["rate"].as_f64(), r.json()["commission"].as_f64()),
+        (Some(0.075), Some(1500.0))
+    );
     assert_field(
-        &svc.post("/api/domains/distributions/commissions", "com-3", &json!({"agentId": "AG1", "amount": 5, "period": "yearly"})),
+        &svc.post(
+            "/api/domains/distributions/commissions",
+            "com-3",
+            &json!({"agentId": "AG1", "amount": 5, "period": "yearly"}),
+        ),
         400,
         "period",
     );
@@ -632,9 +734,16 @@ fn crystal_clear_end_to_end() {
     assert_eq!(r.json()["status"], "PROCESSED");
     assert_eq!(payout("pay-2", 1550.0).json()["id"], r.json()["id"]);
     assert_field(&payout("pay-3", 0.01), 409, "amount");
-    assert_eq!(payout("pay-1", 2000.0).status, 409, "a refusal is replayed too");
+    assert_eq!(
+        payout("pay-1", 2000.0).status,
+        409,
+        "a refusal is replayed too"
+    );
     let standing = ops.get("/api/domains/distributions/agents/AG1").json();
-    assert_eq!(standing["balances"]["USD"], json!({"earned": 1550, "paid": 1550, "available": 0}));
+    assert_eq!(
+        standing["balances"]["USD"],
+        json!({"earned": 1550, "paid": 1550, "available": 0})
+    );
 
     // ---- balance
     let bal = |key: &str, player: &str, amount: f64, kind: &str| {
@@ -649,16 +758,27 @@ fn crystal_clear_end_to_end() {
     assert_eq!(r.json()["version"], 1);
     let r = bal("b-2", "P1", 150.0, "debit");
     assert_field(&r, 409, "amount");
-    assert_eq!(bal("b-3", "P1", 40.25, "debit").json()["balance"].as_f64(), Some(59.75));
+    assert_eq!(
+        bal("b-3", "P1", 40.25, "debit").json()["balance"].as_f64(),
+        Some(59.75)
+    );
     let first = bal("b-1", "P1", 100.0, "credit");
     assert_eq!(first.json()["version"], 1, "replayed, not applied again");
     assert_field(
-        &svc.post("/api/domains/balance", "b-4", &json!({"playerId": "P1", "amount": 5, "currency": "JPY", "type": "credit"})),
+        &svc.post(
+            "/api/domains/balance",
+            "b-4",
+            &json!({"playerId": "P1", "amount": 5, "currency": "JPY", "type": "credit"}),
+        ),
         400,
         "currency",
     );
     assert_field(
-        &svc.post("/api/domains/balance", "b-5", &json!({"playerId": "P1", "amount": 5, "currency": "USD", "type": "gift"})),
+        &svc.post(
+            "/api/domains/balance",
+            "b-5",
+            &json!({"playerId": "P1", "amount": 5, "currency": "USD", "type": "gift"}),
+        ),
         400,
         "type",
     );
@@ -695,7 +815,10 @@ fn crystal_clear_end_to_end() {
         assert_eq!(status, 200);
         op_ids.entry(n).or_default().insert(id.unwrap());
     }
-    assert!(op_ids.values().all(|ids| ids.len() == 1), "a repeated key got a second operation");
+    assert!(
+        op_ids.values().all(|ids| ids.len() == 1),
+        "a repeated key got a second operation"
+    );
     assert_eq!(
         ops.get("/api/domains/balance/PCONC").json(),
         json!({"playerId": "PCONC", "balances": {"USD": 1050}, "version": 201})
@@ -706,15 +829,32 @@ fn crystal_clear_end_to_end() {
         .map(|i| {
             let (addr, bearer) = (addr.clone(), bearer.clone());
             std::thread::spawn(move || {
-                post_on(&addr, &bearer, "/api/domains/balance", &format!("race-{i}"),
-                    &json!({"playerId": "PRACE", "amount": 1, "currency": "USD", "type": "debit"})).status
+                post_on(
+                    &addr,
+                    &bearer,
+                    "/api/domains/balance",
+                    &format!("race-{i}"),
+                    &json!({"playerId": "PRACE", "amount": 1, "currency": "USD", "type": "debit"}),
+                )
+                .status
             })
         })
         .collect();
     let statuses: Vec<u16> = threads.into_iter().map(|t| t.join().unwrap()).collect();
-    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 10, "{statuses:?}");
-    assert_eq!(statuses.iter().filter(|s| **s == 409).count(), 20, "{statuses:?}");
-    assert_eq!(ops.get("/api/domains/balance/PRACE").json()["balances"]["USD"], 0.0);
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        10,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 409).count(),
+        20,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        ops.get("/api/domains/balance/PRACE").json()["balances"]["USD"],
+        0.0
+    );
 
     // ---- free play: credits with expiry, spent before cash
     assert_field(
@@ -729,15 +869,54 @@ fn crystal_clear_end_to_end() {
         &json!({"playerId": "P1", "amount": 20, "currency": "USD", "expiresInDays": 30, "campaign": "WELCOME"}),
     );
     assert_eq!(r.status, 201, "{}", r.text());
-    assert_eq!(ops.get("/api/domains/free-play/players/P1").json()["credits"]["USD"], 20.0);
-    let r = svc.post("/api/domains/free-play/wagers", "w-1", &json!({"playerId": "P1", "amount": 25, "currency": "USD", "gameId": "SLOTS_1"}));
+    assert_eq!(
+        ops.get("/api/domains/free-play/players/P1").json()["credits"]["USD"],
+        20.0
+    );
+    let r = svc.post(
+        "/api/domains/free-play/wagers",
+        "w-1",
+        &json!({"playerId": "P1", "amount": 25, "currency": "USD", "gameId": "SLOTS_1"}),
+    );
     assert_eq!(r.status, 201, "{}", r.text());
-    assert_eq!((r.json()["freePlayUsed"].as_f64(), r.json()["cashUsed"].as_f64()), (Some(20.0), Some(5.0)));
-    assert_eq!(ops.get("/api/domains/balance/P1").json()["balances"]["USD"], 54.75);
-    assert_eq!(svc.post("/api/domains/free-play/wagers", "w-1", &json!({"playerId": "P1", "amount": 25, "currency": "USD", "gameId": "SLOTS_1"})).status, 201);
-    assert_eq!(ops.get("/api/domains/balance/P1").json()["balances"]["USD"], 54.75, "a retried wager is not charged twice");
-    assert_field(&svc.post("/api/domains/free-play/wagers", "w-2", &json!({"playerId": "P1", "amount": 100, "currency": "USD"})), 409, "amount");
-    assert_eq!(ops.get("/api/domains/balance/P1").json()["balances"]["USD"], 54.75);
+    assert_eq!(
+        (
+            r.json()["freePlayUsed"].as_f64(),
+            r.json()["cashUsed"].as_f64()
+        ),
+        (Some(20.0), Some(5.0))
+    );
+    assert_eq!(
+        ops.get("/api/domains/balance/P1").json()["balances"]["USD"],
+        54.75
+    );
+    assert_eq!(
+        svc.post(
+            "/api/domains/free-play/wagers",
+            "w-1",
+            &json!({"playerId": "P1", "amount": 25, "currency": "USD", "gameId": "SLOTS_1"})
+        )
+        .status,
+        201
+    );
+    assert_eq!(
+        ops.get("/api/domains/balance/P1").json()["balances"]["USD"],
+        54.75,
+        "a retried wager is not charged twice"
+    );
+    assert_field(
+        &svc.post(
+            "/api/domains/free-play/wagers",
+            "w-2",
+            &json!({"playerId": "P1", "amount": 100, "currency": "USD"}),
+        ),
+        409,
+        "amount",
+    );
+    assert_eq!(
+        ops.get("/api/domains/balance/P1").json()["balances"]["USD"],
+        54.75
+    );
     let fp = ops.get("/api/domains/free-play/players/P1").json();
     assert_eq!(fp["grants"][0]["status"], "USED");
 
@@ -746,73 +925,187 @@ fn crystal_clear_end_to_end() {
     let r = ops.post("/api/domains/adjustment", "adj-1", &adj_credit);
     assert_eq!(r.status, 201, "{}", r.text());
     let a1 = r.json();
-    assert_eq!((a1["status"].as_str(), a1["operatorId"].as_str(), a1["balanceAfter"].as_f64()), (Some("APPLIED"), Some("ops-ann"), Some(64.75)));
-    assert_eq!(ops.post("/api/domains/adjustment", "adj-1", &adj_credit).json()["id"], a1["id"]);
-    assert_eq!(ops.get("/api/domains/balance/P1").json()["balances"]["USD"], 64.75);
+    assert_eq!(
+        (
+            a1["status"].as_str(),
+            a1["operatorId"].as_str(),
+            a1["balanceAfter"].as_f64()
+        ),
+        (Some("APPLIED"), Some("ops-ann"), Some(64.75))
+    );
+    assert_eq!(
+        ops.post("/api/domains/adjustment", "adj-1", &adj_credit)
+            .json()["id"],
+        a1["id"]
+    );
+    assert_eq!(
+        ops.get("/api/domains/balance/P1").json()["balances"]["USD"],
+        64.75
+    );
     let r = ops.post("/api/domains/adjustment", "adj-2", &json!({"playerId": "P1", "amount": 1000, "currency": "USD", "direction": "debit", "reason": "reverse a bonus paid twice"}));
     assert_eq!(r.status, 409, "{}", r.text());
     assert_eq!(r.json()["status"], "REJECTED");
     assert_field(&ops.post("/api/domains/adjustment", "adj-3", &json!({"playerId": "P1", "amount": 1, "currency": "USD", "direction": "credit", "reason": "oops"})), 400, "reason");
-    let audit = ops.get(&format!("/api/domains/adjustment/audit/{}", a1["id"].as_str().unwrap())).json();
+    let audit = ops
+        .get(&format!(
+            "/api/domains/adjustment/audit/{}",
+            a1["id"].as_str().unwrap()
+        ))
+        .json();
     assert_eq!(audit["entries"][0]["action"], "adjustment.applied");
     assert_eq!(audit["entries"][0]["subject"], "ops-ann");
     let list = ops.get("/api/domains/adjustment?playerId=P1").json();
-    assert_eq!(list["adjustments"].as_array().unwrap().len(), 2, "the refusal is recorded too");
+    assert_eq!(
+        list["adjustments"].as_array().unwrap().len(),
+        2,
+        "the refusal is recorded too"
+    );
 
     // ---- coordinator: a saga across three domains
     let winnings = |player: &str, amount: f64, currency: &str| {
         json!({"type": "PLAYER_WINNINGS", "domains": ["collections", "distributions", "balance"],
                "payload": {"playerId": player, "amount": amount, "currency": currency, "gameId": "SLOTS_777", "agentId": "AG-SAGA"}})
     };
-    let r = svc.post("/api/domains/coordinator/coordinate", "saga-1", &winnings("PWIN", 250.0, "USD"));
+    let r = svc.post(
+        "/api/domains/coordinator/coordinate",
+        "saga-1",
+        &winnings("PWIN", 250.0, "USD"),
+    );
     assert_eq!(r.status, 201, "{}", r.text());
     let tx = r.json();
     assert_eq!(tx["status"], "COMPLETED", "{tx}");
-    let states: Vec<&str> = tx["steps"].as_array().unwrap().iter().map(|s| s["state"].as_str().unwrap()).collect();
+    let states: Vec<&str> = tx["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["state"].as_str().unwrap())
+        .collect();
     assert_eq!(states, ["done", "done", "done"]);
     let tx_id = tx["id"].as_str().unwrap().to_string();
-    assert_eq!(ops.get(&format!("/api/domains/coordinator/transactions/{tx_id}")).json()["status"], "COMPLETED");
-    assert_eq!(ops.get("/api/domains/balance/PWIN").json()["balances"]["USD"], 250.0);
-    assert_eq!(tx["steps"][1]["result"]["commission"], 7.5, "daily 3% of 250.00");
-    let again = svc.post("/api/domains/coordinator/coordinate", "saga-1", &winnings("PWIN", 250.0, "USD"));
+    assert_eq!(
+        ops.get(&format!("/api/domains/coordinator/transactions/{tx_id}"))
+            .json()["status"],
+        "COMPLETED"
+    );
+    assert_eq!(
+        ops.get("/api/domains/balance/PWIN").json()["balances"]["USD"],
+        250.0
+    );
+    assert_eq!(
+        tx["steps"][1]["result"]["commission"], 7.5,
+        "daily 3% of 250.00"
+    );
+    let again = svc.post(
+        "/api/domains/coordinator/coordinate",
+        "saga-1",
+        &winnings("PWIN", 250.0, "USD"),
+    );
     assert_eq!(again.json()["id"], tx["id"]);
-    assert_eq!(ops.get("/api/domains/balance/PWIN").json(), json!({"playerId": "PWIN", "balances": {"USD": 250}, "version": 1}));
+    assert_eq!(
+        ops.get("/api/domains/balance/PWIN").json(),
+        json!({"playerId": "PWIN", "balances": {"USD": 250}, "version": 1})
+    );
     // The third step fails (the balance domain does not hold JPY): the
     // first two are compensated, last first.
-    let r = svc.post("/api/domains/coordinator/coordinate", "saga-2", &winnings("PCOMP", 80.0, "JPY"));
+    let r = svc.post(
+        "/api/domains/coordinator/coordinate",
+        "saga-2",
+        &winnings("PCOMP", 80.0, "JPY"),
+    );
     assert_eq!(r.status, 201, "{}", r.text());
     let tx2 = r.json();
     assert_eq!(tx2["status"], "COMPENSATED", "{tx2}");
-    let states: Vec<&str> = tx2["steps"].as_array().unwrap().iter().map(|s| s["state"].as_str().unwrap()).collect();
+    let states: Vec<&str> = tx2["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["state"].as_str().unwrap())
+        .collect();
     assert_eq!(states, ["compensated", "compensated", "failed"]);
-    assert!(tx2["steps"][2]["error"].as_str().unwrap().contains("currency"));
+    assert!(
+        tx2["steps"][2]["error"]
+            .as_str()
+            .unwrap()
+            .contains("currency")
+    );
     let col = tx2["steps"][0]["result"]["id"].as_str().unwrap();
-    assert_eq!(ops.get(&format!("/api/domains/collections/{col}")).json()["status"], "REVERSED");
+    assert_eq!(
+        ops.get(&format!("/api/domains/collections/{col}")).json()["status"],
+        "REVERSED"
+    );
     let com = tx2["steps"][1]["result"]["id"].as_str().unwrap();
-    assert_eq!(ops.get(&format!("/api/domains/distributions/commissions/{com}")).json()["status"], "VOID");
+    assert_eq!(
+        ops.get(&format!("/api/domains/distributions/commissions/{com}"))
+            .json()["status"],
+        "VOID"
+    );
     assert_eq!(ops.get("/api/domains/balance/PCOMP").json()["version"], 0);
     for (body, field) in [
-        (json!({"type": "REFUND", "domains": [], "payload": {}}), "type"),
-        (json!({"type": "PLAYER_WINNINGS", "domains": ["balance"], "payload": {}}), "domains"),
-        (json!({"type": "PLAYER_WINNINGS", "domains": ["collections", "distributions", "balance"],
-                "payload": {"playerId": "P", "amount": 1.234, "gameId": "G"}}), "payload.amount"),
+        (
+            json!({"type": "REFUND", "domains": [], "payload": {}}),
+            "type",
+        ),
+        (
+            json!({"type": "PLAYER_WINNINGS", "domains": ["balance"], "payload": {}}),
+            "domains",
+        ),
+        (
+            json!({"type": "PLAYER_WINNINGS", "domains": ["collections", "distributions", "balance"],
+                "payload": {"playerId": "P", "amount": 1.234, "gameId": "G"}}),
+            "payload.amount",
+        ),
     ] {
-        assert_field(&svc.post("/api/domains/coordinator/coordinate", "saga-bad", &body), 400, field);
+        assert_field(
+            &svc.post("/api/domains/coordinator/coordinate", "saga-bad", &body),
+            400,
+            field,
+        );
     }
-    assert_eq!(ops.get("/api/domains/coordinator/transactions/tx_00000000000000000000000000000000").status, 404);
+    assert_eq!(
+        ops.get("/api/domains/coordinator/transactions/tx_00000000000000000000000000000000")
+            .status,
+        404
+    );
     let h = server.get("/coordinator/health").json();
-    assert_eq!((h["activeTransactions"].as_u64(), h["completed"].as_u64(), h["compensated"].as_u64()), (Some(0), Some(1), Some(1)));
+    assert_eq!(
+        (
+            h["activeTransactions"].as_u64(),
+            h["completed"].as_u64(),
+            h["compensated"].as_u64()
+        ),
+        (Some(0), Some(1), Some(1))
+    );
 
     // ---- events: publish by hand; the stream shows it
-    assert_field(&svc.post("/api/domains/events", "ev-bad", &json!({"type": "payment failed", "domain": "collections", "data": {}})), 400, "type");
-    assert_field(&svc.post("/api/domains/events", "ev-bad2", &json!({"type": "PAYMENT_FAILED", "domain": "shipping", "data": {}})), 400, "domain");
+    assert_field(
+        &svc.post(
+            "/api/domains/events",
+            "ev-bad",
+            &json!({"type": "payment failed", "domain": "collections", "data": {}}),
+        ),
+        400,
+        "type",
+    );
+    assert_field(
+        &svc.post(
+            "/api/domains/events",
+            "ev-bad2",
+            &json!({"type": "PAYMENT_FAILED", "domain": "shipping", "data": {}}),
+        ),
+        400,
+        "domain",
+    );
     let r = svc.post("/api/domains/events", "ev-1", &json!({"type": "PAYMENT_FAILED", "domain": "collections", "data": {"collectionId": "COLL_123", "amount": 100}}));
     assert_eq!(r.status, 202, "{}", r.text());
     let published = r.json()["id"].as_str().unwrap().to_string();
-    let seen = eventually("the published event on the stream", Duration::from_secs(30), || {
-        let m: Value = serde_json::from_str(&ws_text(&mut stream)?).ok()?;
-        (m["kind"] == "event" && m["event"]["id"] == published.as_str()).then_some(m)
-    });
+    let seen = eventually(
+        "the published event on the stream",
+        Duration::from_secs(30),
+        || {
+            let m: Value = serde_json::from_str(&ws_text(&mut stream)?).ok()?;
+            (m["kind"] == "event" && m["event"]["id"] == published.as_str()).then_some(m)
+        },
+    );
     assert_eq!(seen["event"]["type"], "PAYMENT_FAILED");
     let stored = eventually("the event stored", Duration::from_secs(30), || {
         let r = ops.get(&format!("/api/domains/events/{published}"));
@@ -824,12 +1117,22 @@ fn crystal_clear_end_to_end() {
     // Every applied balance operation above: P1 (2), PCONC (201), PRACE
     // (11), the wager's cash part, the adjustment, the completed saga.
     let expected_balance_events = 2 + 201 + 11 + 1 + 1 + 1;
-    let deliveries = eventually("balance webhooks delivered", Duration::from_secs(120), || {
-        fire_cron(&server, "crystal-clear-events");
-        let d = ops.get(&format!("/api/domains/events/deliveries?subscription={sub_ok}")).json();
-        let list = d["deliveries"].as_array()?.clone();
-        (list.len() == expected_balance_events && list.iter().all(|x| x["status"] == "delivered")).then_some(list)
-    });
+    let deliveries = eventually(
+        "balance webhooks delivered",
+        Duration::from_secs(120),
+        || {
+            fire_cron(&server, "crystal-clear-events");
+            let d = ops
+                .get(&format!(
+                    "/api/domains/events/deliveries?subscription={sub_ok}"
+                ))
+                .json();
+            let list = d["deliveries"].as_array()?.clone();
+            (list.len() == expected_balance_events
+                && list.iter().all(|x| x["status"] == "delivered"))
+            .then_some(list)
+        },
+    );
     let received = hooks.hooks("/ok");
     for h in &received {
         assert!(signature_valid(&secret_ok, h), "bad signature on {h:?}");
@@ -839,7 +1142,10 @@ fn crystal_clear_end_to_end() {
     }
     let ids: HashSet<&str> = received.iter().map(|h| h.id.as_str()).collect();
     for d in &deliveries {
-        assert!(ids.contains(d["id"].as_str().unwrap()), "delivery {d} never arrived");
+        assert!(
+            ids.contains(d["id"].as_str().unwrap()),
+            "delivery {d} never arrived"
+        );
     }
     let mut tampered = received[0].clone();
     tampered.body.push(' ');
@@ -848,20 +1154,44 @@ fn crystal_clear_end_to_end() {
     // /flaky fails twice: retried through the cron sweep until delivered.
     let flaky = eventually("flaky deliveries", Duration::from_secs(60), || {
         fire_cron(&server, "crystal-clear-events");
-        let d = ops.get(&format!("/api/domains/events/deliveries?subscription={sub_flaky}")).json();
+        let d = ops
+            .get(&format!(
+                "/api/domains/events/deliveries?subscription={sub_flaky}"
+            ))
+            .json();
         let list = d["deliveries"].as_array()?.clone();
         (list.len() == 3 && list.iter().all(|x| x["status"] == "delivered")).then_some(list)
     });
     let failed_attempts: usize = flaky
         .iter()
-        .map(|d| d["attemptLog"].as_array().unwrap().iter().filter(|a| a["httpStatus"] == 500).count())
+        .map(|d| {
+            d["attemptLog"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|a| a["httpStatus"] == 500)
+                .count()
+        })
         .sum();
     assert_eq!(failed_attempts, 2);
-    assert!(hooks.hooks("/flaky").iter().all(|h| signature_valid(&secret_flaky, h)));
-    let retried = flaky.iter().find(|d| d["attempts"].as_u64() > Some(1)).unwrap();
+    assert!(
+        hooks
+            .hooks("/flaky")
+            .iter()
+            .all(|h| signature_valid(&secret_flaky, h))
+    );
+    let retried = flaky
+        .iter()
+        .find(|d| d["attempts"].as_u64() > Some(1))
+        .unwrap();
     let first_id = retried["id"].as_str().unwrap();
     assert!(
-        hooks.hooks("/flaky").iter().filter(|h| h.id == first_id).count() >= 2,
+        hooks
+            .hooks("/flaky")
+            .iter()
+            .filter(|h| h.id == first_id)
+            .count()
+            >= 2,
         "a retry keeps its webhook-id"
     );
 
@@ -869,7 +1199,11 @@ fn crystal_clear_end_to_end() {
     // dead-letter queue.
     let dead = eventually("dead-lettered delivery", Duration::from_secs(60), || {
         fire_cron(&server, "crystal-clear-events");
-        let d = ops.get(&format!("/api/domains/events/deliveries?subscription={sub_dead}")).json();
+        let d = ops
+            .get(&format!(
+                "/api/domains/events/deliveries?subscription={sub_dead}"
+            ))
+            .json();
         let list = d["deliveries"].as_array()?.clone();
         (list.len() == 1 && list[0]["status"] == "dead").then_some(list)
     });
@@ -878,11 +1212,23 @@ fn crystal_clear_end_to_end() {
     let ms = |v: &Value| -> i64 {
         // "YYYY-MM-DDTHH:MM:SS.mmmZ" to milliseconds within the day.
         let t = v.as_str().unwrap();
-        let (h, m, s, f): (i64, i64, i64, i64) = (t[11..13].parse().unwrap(), t[14..16].parse().unwrap(), t[17..19].parse().unwrap(), t[20..23].parse().unwrap());
+        let (h, m, s, f): (i64, i64, i64, i64) = (
+            t[11..13].parse().unwrap(),
+            t[14..16].parse().unwrap(),
+            t[17..19].parse().unwrap(),
+            t[20..23].parse().unwrap(),
+        );
         ((h * 60 + m) * 60 + s) * 1000 + f
     };
-    let gaps: Vec<i64> = log[..3].iter().map(|a| ms(&a["nextAttemptAt"]) - ms(&a["at"])).collect();
-    assert_eq!(gaps, [1, 2, 4], "backoff doubles from WEBHOOK_BACKOFF_BASE_SECONDS");
+    let gaps: Vec<i64> = log[..3]
+        .iter()
+        .map(|a| ms(&a["nextAttemptAt"]) - ms(&a["at"]))
+        .collect();
+    assert_eq!(
+        gaps,
+        [1, 2, 4],
+        "backoff doubles from WEBHOOK_BACKOFF_BASE_SECONDS"
+    );
     assert!(log[3]["nextAttemptAt"].is_null());
     eventually("dead letter recorded", Duration::from_secs(30), || {
         let s = ops.get("/api/domains/events/stats").json();
@@ -892,26 +1238,65 @@ fn crystal_clear_end_to_end() {
     // ---- monitoring follows the traffic
     let after = ops.get("/monitoring/unified-metrics").json();
     let reqs = |m: &Value, d: &str| m["domains"][d]["metrics"]["requests"].as_u64().unwrap_or(0);
-    assert!(reqs(&after, "balance") >= reqs(&before, "balance") + 250, "{after}");
+    assert!(
+        reqs(&after, "balance") >= reqs(&before, "balance") + 250,
+        "{after}"
+    );
     assert!(reqs(&after, "collections") > reqs(&before, "collections"));
-    assert!(after["dashboard"]["metrics"]["requests"].as_u64() > before["dashboard"]["metrics"]["requests"].as_u64());
-    assert!(after["domains"]["balance"]["metrics"]["clientErrors"].as_u64().unwrap() >= 20);
+    assert!(
+        after["dashboard"]["metrics"]["requests"].as_u64()
+            > before["dashboard"]["metrics"]["requests"].as_u64()
+    );
+    assert!(
+        after["domains"]["balance"]["metrics"]["clientErrors"]
+            .as_u64()
+            .unwrap()
+            >= 20
+    );
     assert_eq!(after["coordinator"]["completed"], 1);
     assert_eq!(after["coordinator"]["compensated"], 1);
     assert_eq!(after["system"]["failedSagas"], 1);
     assert!(after["system"]["deadLetters"].as_u64().unwrap() >= 1);
-    assert!(after["system"]["healthScore"].as_u64().unwrap() < before["system"]["healthScore"].as_u64().unwrap());
+    assert!(
+        after["system"]["healthScore"].as_u64().unwrap()
+            < before["system"]["healthScore"].as_u64().unwrap()
+    );
     assert_eq!(before["system"]["overallStatus"], "healthy");
     assert_ne!(after["system"]["overallStatus"], "healthy");
-    assert!(after["dashboard"]["metrics"]["webhooksDelivered"].as_u64().unwrap() >= expected_balance_events as u64);
+    assert!(
+        after["dashboard"]["metrics"]["webhooksDelivered"]
+            .as_u64()
+            .unwrap()
+            >= expected_balance_events as u64
+    );
 
-    assert_eq!(viewer.post("/monitoring/check-alerts", "x", &json!({})).status, 403);
-    let check = ops.post("/monitoring/check-alerts", "chk-1", &json!({})).json();
-    let triggered: HashSet<&str> = check["triggered"].as_array().unwrap().iter().map(|a| a["ruleId"].as_str().unwrap()).collect();
-    assert!(triggered.contains("failed-sagas") && triggered.contains("dead-letters"), "{check}");
+    assert_eq!(
+        viewer
+            .post("/monitoring/check-alerts", "x", &json!({}))
+            .status,
+        403
+    );
+    let check = ops
+        .post("/monitoring/check-alerts", "chk-1", &json!({}))
+        .json();
+    let triggered: HashSet<&str> = check["triggered"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["ruleId"].as_str().unwrap())
+        .collect();
+    assert!(
+        triggered.contains("failed-sagas") && triggered.contains("dead-letters"),
+        "{check}"
+    );
     assert!(!triggered.contains("high-error-rate"), "{check}");
-    let again = ops.post("/monitoring/check-alerts", "chk-2", &json!({})).json();
-    assert!(again["triggered"].as_array().unwrap().is_empty(), "an active alert is not raised twice");
+    let again = ops
+        .post("/monitoring/check-alerts", "chk-2", &json!({}))
+        .json();
+    assert!(
+        again["triggered"].as_array().unwrap().is_empty(),
+        "an active alert is not raised twice"
+    );
     let active = viewer.get("/monitoring/alerts").json();
     assert_eq!(active["alerts"].as_array().unwrap().len(), triggered.len());
     let alert_msg = eventually("the alert on the stream", Duration::from_secs(30), || {
@@ -920,33 +1305,66 @@ fn crystal_clear_end_to_end() {
     });
     assert!(alert_msg["alert"]["message"].is_string());
     let report = viewer.get("/monitoring/report").json();
-    assert_eq!(report["alerts"]["active"].as_array().unwrap().len(), triggered.len());
+    assert_eq!(
+        report["alerts"]["active"].as_array().unwrap().len(),
+        triggered.len()
+    );
     assert_eq!(report["busiestDomain"], "balance");
     assert!(!report["findings"].as_array().unwrap().is_empty());
 
     // ---- audit: every mutation recorded, and the log refuses changes
-    let rows = d1_json(&app, "collections", "crystal-clear-collections", "SELECT action, COUNT(*) AS n FROM audit_log GROUP BY action ORDER BY action").unwrap();
+    let rows = d1_json(
+        &app,
+        "collections",
+        "crystal-clear-collections",
+        "SELECT action, COUNT(*) AS n FROM audit_log GROUP BY action ORDER BY action",
+    )
+    .unwrap();
     let text = rows.to_string();
-    for action in ["collection.created", "collection.declined", "collection.reversed"] {
+    for action in [
+        "collection.created",
+        "collection.declined",
+        "collection.reversed",
+    ] {
         assert!(text.contains(action), "{text}");
     }
-    let err = d1_json(&app, "collections", "crystal-clear-collections", "DELETE FROM audit_log").unwrap_err();
+    let err = d1_json(
+        &app,
+        "collections",
+        "crystal-clear-collections",
+        "DELETE FROM audit_log",
+    )
+    .unwrap_err();
     assert!(err.contains("append-only"), "{err}");
     let balance_audit = eventually("balance audit copied", Duration::from_secs(30), || {
-        let v = d1_json(&app, "balance", "crystal-clear-balance", "SELECT COUNT(*) AS n FROM audit_log").ok()?;
+        let v = d1_json(
+            &app,
+            "balance",
+            "crystal-clear-balance",
+            "SELECT COUNT(*) AS n FROM audit_log",
+        )
+        .ok()?;
         let n = v.to_string();
-        n.contains(&format!("\"n\":{expected_balance_events}")).then_some(n)
+        n.contains(&format!("\"n\":{expected_balance_events}"))
+            .then_some(n)
     });
     assert!(!balance_audit.is_empty());
 
     // ---- rate limiting per subject (read-only: 25 per hour here)
     let limited = Api::new(&server, "viewer-rl", "read-only");
-    let statuses: Vec<u16> = (0..26).map(|_| limited.get("/api/domains/balance/P1").status).collect();
+    let statuses: Vec<u16> = (0..26)
+        .map(|_| limited.get("/api/domains/balance/P1").status)
+        .collect();
     assert!(statuses[..25].iter().all(|s| *s == 200), "{statuses:?}");
     let r = limited.get("/api/domains/balance/P1");
     assert_eq!(r.status, 429);
     assert!(r.header("retry-after").unwrap().parse::<u64>().unwrap() > 0);
-    assert_eq!(Api::new(&server, "viewer-other", "read-only").get("/api/domains/balance/P1").status, 200);
+    assert_eq!(
+        Api::new(&server, "viewer-other", "read-only")
+            .get("/api/domains/balance/P1")
+            .status,
+        200
+    );
 
     drop(stream);
     server.terminate();
@@ -983,9 +1401,18 @@ fn crystal_clear_survives_kill9_mid_saga_and_mid_delivery() {
         .map(|i| {
             let (addr, bearer, body) = (server.addr.clone(), ops.bearer.clone(), winnings(i));
             std::thread::spawn(move || {
-                let _ = web_support::try_http(&addr, "POST", "/api/domains/coordinator/coordinate",
-                    &[("Authorization", &bearer), ("Content-Type", "application/json"), ("Idempotency-Key", &format!("kill-{i}"))],
-                    body.to_string().as_bytes(), Duration::from_secs(60));
+                let _ = web_support::try_http(
+                    &addr,
+                    "POST",
+                    "/api/domains/coordinator/coordinate",
+                    &[
+                        ("Authorization", &bearer),
+                        ("Content-Type", "application/json"),
+                        ("Idempotency-Key", &format!("kill-{i}")),
+                    ],
+                    body.to_string().as_bytes(),
+                    Duration::from_secs(60),
+                );
             })
         })
         .collect();
@@ -1020,27 +1447,42 @@ fn crystal_clear_survives_kill9_mid_saga_and_mid_delivery() {
         });
         if let Some(s) = state {
             assert_eq!(s["status"], "COMPLETED", "{s}");
-            if s["steps"].as_array().unwrap().iter().any(|st| st["attempts"].as_u64() > Some(1)) {
+            if s["steps"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|st| st["attempts"].as_u64() > Some(1))
+            {
                 resumed += 1;
             }
             completed += 1;
             completed_total += (i + 1) as f64;
         }
     }
-    eprintln!("{completed} of {SAGAS} sagas had started before the kill; {resumed} repeated a step after the restart");
+    eprintln!(
+        "{completed} of {SAGAS} sagas had started before the kill; {resumed} repeated a step after the restart"
+    );
     assert!(completed > 0);
     let bal = ops.get("/api/domains/balance/PKILL").json();
-    assert_eq!(bal["balances"]["USD"].as_f64(), Some(completed_total), "{bal}");
+    assert_eq!(
+        bal["balances"]["USD"].as_f64(),
+        Some(completed_total),
+        "{bal}"
+    );
     assert_eq!(bal["version"], completed, "one balance change per saga");
     let h = server.get("/coordinator/health").json();
     assert_eq!(h["activeTransactions"], 0, "{h}");
 
     // The second server delivers too; kill it while a delivery is held.
     let arrived = hooks.arrived.load(Ordering::SeqCst);
-    eventually("a webhook delivery in flight", Duration::from_secs(60), || {
-        fire_cron(&server, "crystal-clear-events");
-        (hooks.arrived.load(Ordering::SeqCst) > arrived).then_some(())
-    });
+    eventually(
+        "a webhook delivery in flight",
+        Duration::from_secs(60),
+        || {
+            fire_cron(&server, "crystal-clear-events");
+            (hooks.arrived.load(Ordering::SeqCst) > arrived).then_some(())
+        },
+    );
     server.kill9();
     // Whatever the killed servers sent is set apart: only what the last
     // server delivers counts below.
@@ -1049,13 +1491,26 @@ fn crystal_clear_survives_kill9_mid_saga_and_mid_delivery() {
 
     let server = start(&app);
     let ops = Api::new(&server, "ops-kim", "operator");
-    let list = eventually("deliveries after the restart", Duration::from_secs(120), || {
-        fire_cron(&server, "crystal-clear-events");
-        let d = ops.get(&format!("/api/domains/events/deliveries?subscription={sub}")).json();
-        let list = d["deliveries"].as_array()?.clone();
-        (list.len() == completed && list.iter().all(|x| x["status"] == "delivered")).then_some(list)
-    });
-    let received: Vec<Hook> = hooks.hooks("/ok").into_iter().filter(|h| h.epoch == 1).collect();
+    let list = eventually(
+        "deliveries after the restart",
+        Duration::from_secs(120),
+        || {
+            fire_cron(&server, "crystal-clear-events");
+            let d = ops
+                .get(&format!(
+                    "/api/domains/events/deliveries?subscription={sub}"
+                ))
+                .json();
+            let list = d["deliveries"].as_array()?.clone();
+            (list.len() == completed && list.iter().all(|x| x["status"] == "delivered"))
+                .then_some(list)
+        },
+    );
+    let received: Vec<Hook> = hooks
+        .hooks("/ok")
+        .into_iter()
+        .filter(|h| h.epoch == 1)
+        .collect();
     assert!(received.iter().all(|h| signature_valid(&secret, h)));
     let ids: HashSet<&str> = received.iter().map(|h| h.id.as_str()).collect();
     for d in &list {
@@ -1063,10 +1518,22 @@ fn crystal_clear_survives_kill9_mid_saga_and_mid_delivery() {
     }
     let events: HashSet<String> = received
         .iter()
-        .map(|h| serde_json::from_str::<Value>(&h.body).unwrap()["data"]["id"].as_str().unwrap().to_string())
+        .map(|h| {
+            serde_json::from_str::<Value>(&h.body).unwrap()["data"]["id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
         .collect();
-    assert_eq!(events.len(), completed, "one distinct event per balance change");
-    assert_eq!(ops.get("/api/domains/balance/PKILL").json()["version"], completed);
+    assert_eq!(
+        events.len(),
+        completed,
+        "one distinct event per balance change"
+    );
+    assert_eq!(
+        ops.get("/api/domains/balance/PKILL").json()["version"],
+        completed
+    );
     server.terminate();
 }
 

@@ -19,7 +19,10 @@ fn write(path: &Path, text: &str) {
 fn internal_worker_is_not_the_default_and_shares_modules_through_base_dir() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    write(&root.join("shared/greet.js"), "export const greet = (who) => `hello from ${who}`;\n");
+    write(
+        &root.join("shared/greet.js"),
+        "export const greet = (who) => `hello from ${who}`;\n",
+    );
     // Listed first, reachable only through the service binding.
     write(
         &root.join("a-internal/wrangler.toml"),
@@ -58,14 +61,27 @@ fn internal_worker_is_not_the_default_and_shares_modules_through_base_dir() {
 fn without_base_dir_a_module_above_the_config_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    write(&root.join("shared/greet.js"), "export const greet = () => \"hi\";\n");
-    write(&root.join("w/wrangler.toml"), "name = \"w\"\nmain = \"index.js\"\n");
+    write(
+        &root.join("shared/greet.js"),
+        "export const greet = () => \"hi\";\n",
+    );
+    write(
+        &root.join("w/wrangler.toml"),
+        "name = \"w\"\nmain = \"index.js\"\n",
+    );
     write(
         &root.join("w/index.js"),
         "import { greet } from \"../shared/greet.js\";\nexport default { fetch() { return new Response(greet()); } };\n",
     );
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_hearth"))
-        .args(["serve", "w/wrangler.toml", "--listen", "127.0.0.1:0", "--data-dir", "data"])
+        .args([
+            "serve",
+            "w/wrangler.toml",
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            "data",
+        ])
         .current_dir(root)
         .output()
         .unwrap();
