@@ -409,7 +409,7 @@ fn ws_text(s: &mut TcpStream) -> Option<String> {
 
 // ------------------------------------------------------------------- tests
 
-const EVENTS_VARS: &str = "WEBHOOK_ALLOW_HOSTS=127.0.0.1\nWEBHOOK_BACKOFF_BASE_SECONDS=0.001\nWEBHOOK_MAX_ATTEMPTS=4\nWEBHOOK_LEASE_SECONDS=0\nWEBHOOK_TIMEOUT_MS=20000\n";
+const EVENTS_VARS: &str = "WEBHOOK_ALLOW_HOSTS=127.0.0.1\nWEBHOOK_BACKOFF_BASE_SECONDS=0.001\nWEBHOOK_MAX_ATTEMPTS=4\nWEBHOOK_LEASE_SECONDS=3\nWEBHOOK_TIMEOUT_MS=20000\n";
 
 #[test]
 fn crystal_clear_end_to_end() {
