@@ -56,13 +56,15 @@ import json, os, platform, sys
 r = json.loads(sys.argv[1])
 c, s = r["credit"], r["saga"]
 cpus = os.cpu_count()
+load = os.getloadavg()[0]
 lines = [
     "# Crystal Clear load",
     "",
     "`bench/apps/crystal-clear-load.sh` (release build of Hearth, the eight workers",
     "of apps/crystal-clear in one `hearth serve`, Python standard-library client with",
-    f"{r['concurrency']} keep-alive connections, {r['duration']:.0f} s per kind in two",
-    f"alternating rounds, on {cpus} CPU(s), {platform.machine()}).",
+    f"{r['concurrency']} keep-alive connections, {r['duration']:.0f} s per kind over two",
+    f"alternating rounds, on {cpus} CPU(s), {platform.machine()}, load average {load:.1f}",
+    "when it finished: the machine was shared, so read the ratio, not the absolutes).",
     "",
     "| Request | per second | p50 ms | p99 ms | errors |",
     "|---|---|---|---|---|",

@@ -48,32 +48,64 @@ export class Monitor extends DurableObject {
     ctx.storage.sql.exec(`CREATE TABLE IF NOT EXISTS metrics (
       domain TEXT PRIMARY KEY, requests INTEGER NOT NULL, client_errors INTEGER NOT NULL, server_errors INTEGER NOT NULL,
       latency_sum INTEGER NOT NULL, latency_max INTEGER NOT NULL, buckets TEXT NOT NULL)`);
-    ctx.storage.sql.exec("CREATE TABLE IF NOT EXISTS recent (seq INTEGER PRIMARY KEY AUTOINCREMENT, body TEXT NOT NULL)");
   }
 
+  // Counts since the last write, per domain. Written at most once a second
+  // (by the next record or the alarm armed for it, and before every
+  // snapshot), so recording does not cost a disk sync per request; a crash
+  // loses at most the last second of counts.
+  private pending = new Map<string, { requests: number; client: number; server: number; sum: number; max: number; buckets: number[] }>();
+  private lastFlush = 0;
+  private recent: string[] = [];
+
   async record(domain: string, status: number, ms: number) {
-    const sql = this.ctx.storage.sql;
-    const rows = sql.exec<Row>("SELECT * FROM metrics WHERE domain = ?", domain).toArray();
-    const buckets: number[] = rows.length ? JSON.parse(rows[0].buckets) : new Array(BUCKETS.length + 1).fill(0);
+    if (this.pending.size === 0) this.ctx.storage.setAlarm(Date.now() + 1000);
+    let p = this.pending.get(domain);
+    if (!p) {
+      p = { requests: 0, client: 0, server: 0, sum: 0, max: 0, buckets: new Array(BUCKETS.length + 1).fill(0) };
+      this.pending.set(domain, p);
+    }
     let i = BUCKETS.findIndex((b) => ms <= b);
     if (i < 0) i = BUCKETS.length;
-    buckets[i] += 1;
-    const r = rows[0];
-    sql.exec(
-      `INSERT INTO metrics (domain, requests, client_errors, server_errors, latency_sum, latency_max, buckets) VALUES (?, ?, ?, ?, ?, ?, ?)
-       ON CONFLICT (domain) DO UPDATE SET requests = excluded.requests, client_errors = excluded.client_errors,
-         server_errors = excluded.server_errors, latency_sum = excluded.latency_sum, latency_max = excluded.latency_max, buckets = excluded.buckets`,
-      domain,
-      (r?.requests ?? 0) + 1,
-      (r?.client_errors ?? 0) + (status >= 400 && status < 500 ? 1 : 0),
-      (r?.server_errors ?? 0) + (status >= 500 ? 1 : 0),
-      (r?.latency_sum ?? 0) + Math.round(ms),
-      Math.max(r?.latency_max ?? 0, Math.round(ms)),
-      JSON.stringify(buckets),
-    );
+    p.buckets[i] += 1;
+    p.requests += 1;
+    if (status >= 400 && status < 500) p.client += 1;
+    if (status >= 500) p.server += 1;
+    p.sum += Math.round(ms);
+    p.max = Math.max(p.max, Math.round(ms));
+    if (Date.now() - this.lastFlush >= 1000) this.flush();
+  }
+
+  async alarm() {
+    this.flush();
+  }
+
+  private flush() {
+    this.lastFlush = Date.now();
+    const sql = this.ctx.storage.sql;
+    for (const [domain, p] of this.pending) {
+      const rows = sql.exec<Row>("SELECT * FROM metrics WHERE domain = ?", domain).toArray();
+      const r = rows[0];
+      const buckets: number[] = r ? JSON.parse(r.buckets) : new Array(BUCKETS.length + 1).fill(0);
+      p.buckets.forEach((n, i) => (buckets[i] = (buckets[i] ?? 0) + n));
+      sql.exec(
+        `INSERT INTO metrics (domain, requests, client_errors, server_errors, latency_sum, latency_max, buckets) VALUES (?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (domain) DO UPDATE SET requests = excluded.requests, client_errors = excluded.client_errors,
+           server_errors = excluded.server_errors, latency_sum = excluded.latency_sum, latency_max = excluded.latency_max, buckets = excluded.buckets`,
+        domain,
+        (r?.requests ?? 0) + p.requests,
+        (r?.client_errors ?? 0) + p.client,
+        (r?.server_errors ?? 0) + p.server,
+        (r?.latency_sum ?? 0) + p.sum,
+        Math.max(r?.latency_max ?? 0, p.max),
+        JSON.stringify(buckets),
+      );
+    }
+    this.pending.clear();
   }
 
   async snapshot(): Promise<{ domains: Record<string, DomainMetrics>; total: DomainMetrics; sockets: number }> {
+    this.flush();
     const rows = this.ctx.storage.sql.exec<Row>("SELECT * FROM metrics ORDER BY domain").toArray();
     const domains: Record<string, DomainMetrics> = {};
     const all = { requests: 0, client: 0, server: 0, sum: 0, max: 0, buckets: new Array(BUCKETS.length + 1).fill(0) };
@@ -97,9 +129,9 @@ export class Monitor extends DurableObject {
   /** Sends a message to every dashboard connected to the stream. */
   async broadcast(message: Record<string, unknown>) {
     const text = JSON.stringify({ ...message, at: new Date().toISOString() });
-    const sql = this.ctx.storage.sql;
-    sql.exec("INSERT INTO recent (body) VALUES (?)", text);
-    sql.exec("DELETE FROM recent WHERE seq <= (SELECT MAX(seq) FROM recent) - ?", RECENT_EVENTS);
+    // The last few, in memory only: a new dashboard starts from them.
+    this.recent.push(text);
+    if (this.recent.length > RECENT_EVENTS) this.recent.splice(0, this.recent.length - RECENT_EVENTS);
     for (const ws of this.ctx.getWebSockets()) {
       try {
         ws.send(text);
@@ -119,8 +151,7 @@ export class Monitor extends DurableObject {
     const pair = new WebSocketPair();
     const [client, server] = Object.values(pair);
     this.ctx.acceptWebSocket(server);
-    const recent = this.ctx.storage.sql.exec<{ body: string }>("SELECT body FROM recent ORDER BY seq").toArray();
-    server.send(JSON.stringify({ kind: "hello", recent: recent.map((r) => JSON.parse(r.body)) }));
+    server.send(JSON.stringify({ kind: "hello", recent: this.recent.map((r) => JSON.parse(r)) }));
     return new Response(null, { status: 101, webSocket: client });
   }
 
@@ -152,7 +183,10 @@ function view(requests: number, client: number, server: number, sum: number, max
 
 /**
  * A fixed window per subject that starts with the subject's first request,
- * so no window boundary is shared by every client.
+ * so no window boundary is shared by every client. The count lives in the
+ * object's memory: like Cloudflare's Rate Limiting binding it is
+ * approximate (a restart or an idle eviction starts a fresh window), and in
+ * exchange a request costs no disk write.
  */
 export class RateLimiter extends DurableObject {
   private windowStart = 0;
@@ -160,13 +194,6 @@ export class RateLimiter extends DurableObject {
 
   async take(limit: number, windowMs: number): Promise<{ allowed: boolean; remaining: number; resetMs: number }> {
     const now = Date.now();
-    if (this.windowStart === 0) {
-      const saved = await this.ctx.storage.get<{ start: number; count: number }>("window");
-      if (saved) {
-        this.windowStart = saved.start;
-        this.count = saved.count;
-      }
-    }
     if (now - this.windowStart >= windowMs) {
       this.windowStart = now;
       this.count = 0;
@@ -174,8 +201,6 @@ export class RateLimiter extends DurableObject {
     const resetMs = this.windowStart + windowMs - now;
     if (this.count >= limit) return { allowed: false, remaining: 0, resetMs };
     this.count += 1;
-    // Not awaited: the output gate holds the answer until it is stored.
-    this.ctx.storage.put("window", { start: this.windowStart, count: this.count });
     return { allowed: true, remaining: limit - this.count, resetMs };
   }
 }
