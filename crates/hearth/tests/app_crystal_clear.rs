@@ -1434,17 +1434,24 @@ fn crystal_clear_survives_kill9_mid_saga_and_mid_delivery() {
     let mut resumed = 0;
     for i in 0..SAGAS {
         let id = tx_id(&format!("kill-{i}"));
-        let state = eventually("saga finished", Duration::from_secs(60), || {
+        let started = Instant::now();
+        let state = loop {
             let r = ops.get(&format!("/api/domains/coordinator/transactions/{id}"));
             if r.status == 404 {
-                return Some(None);
+                break None;
             }
             let j = r.json();
-            match j["status"].as_str()? {
-                "RUNNING" | "COMPENSATING" => None,
-                _ => Some(Some(j)),
+            if !matches!(j["status"].as_str(), Some("RUNNING" | "COMPENSATING")) {
+                break Some(j);
             }
-        });
+            if started.elapsed() > Duration::from_secs(60) {
+                panic!(
+                    "saga {id} unfinished: {j}\nserver log:\n{}",
+                    server.log.lock().unwrap().join("\n")
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        };
         if let Some(s) = state {
             assert_eq!(s["status"], "COMPLETED", "{s}");
             if s["steps"]

@@ -85,6 +85,10 @@ interface CallResult {
 
 export class Saga extends DurableObject<Env> {
   private running: Promise<void> | null = null;
+  private runningSince = 0;
+  // Each run has a generation; a run superseded by a newer one (because it
+  // stopped making progress) stores nothing more.
+  private generation = 0;
 
   private num(name: keyof Env, fallback: number): number {
     const v = Number(this.env[name] ?? fallback);
@@ -134,7 +138,7 @@ export class Saga extends DurableObject<Env> {
   async alarm() {
     const s = await this.ctx.storage.get<SagaState>("saga");
     if (!s) return;
-    if (this.running) {
+    if (this.running && !this.stale()) {
       // A run is in progress in this instance; check again later.
       await this.ctx.storage.setAlarm(Date.now() + this.num("SAGA_RESUME_MS", 3000));
       return;
@@ -142,12 +146,29 @@ export class Saga extends DurableObject<Env> {
     await this.drive();
   }
 
+  /** A run that has stored nothing for longer than a step may take is stuck. */
+  private stale(): boolean {
+    return Date.now() - this.runningSince > this.num("SAGA_STEP_TIMEOUT_MS", 10000) + 5000;
+  }
+
   /** One run at a time per saga, however many callers ask. */
   private drive(): Promise<void> {
-    if (!this.running) {
-      this.running = this.run().finally(() => { this.running = null; });
+    if (!this.running || this.stale()) {
+      const g = ++this.generation;
+      this.runningSince = Date.now();
+      this.running = this.run(g).finally(() => {
+        if (this.generation === g) this.running = null;
+      });
     }
     return this.running;
+  }
+
+  /** Stores the saga unless this run was superseded; false if it was. */
+  private async saveIf(g: number, s: SagaState): Promise<boolean> {
+    if (g !== this.generation) return false;
+    this.runningSince = Date.now();
+    await this.save(s);
+    return true;
   }
 
   /** Stores the saga and waits until it is on disk, before the next call out. */
@@ -157,8 +178,9 @@ export class Saga extends DurableObject<Env> {
     await this.ctx.storage.sync();
   }
 
-  private async run(): Promise<void> {
+  private async run(g: number): Promise<void> {
     for (;;) {
+      if (g !== this.generation) return;
       const s = await this.ctx.storage.get<SagaState>("saga");
       if (!s) return;
       if (TERMINAL.includes(s.status)) {
@@ -173,13 +195,13 @@ export class Saga extends DurableObject<Env> {
         const step = s.steps.find((st) => st.state !== "done");
         if (!step) {
           s.status = "COMPLETED";
-          await this.save(s);
+          if (!(await this.saveIf(g, s))) return;
           continue;
         }
         step.state = "running";
         step.attempts += 1;
         step.updatedAt = new Date().toISOString();
-        await this.save(s);
+        if (!(await this.saveIf(g, s))) return;
         const r = await this.forward(s, step);
         step.updatedAt = new Date().toISOString();
         if (r.ok) {
@@ -193,11 +215,11 @@ export class Saga extends DurableObject<Env> {
           s.status = "COMPENSATING";
         } else {
           step.error = `${r.status}: ${String(r.body.error ?? "failed")}`;
-          await this.save(s);
+          if (!(await this.saveIf(g, s))) return;
           await this.retryLater(step.attempts);
           return;
         }
-        await this.save(s);
+        if (!(await this.saveIf(g, s))) return;
         continue;
       }
       // COMPENSATING: undo completed steps, last first.
@@ -205,12 +227,12 @@ export class Saga extends DurableObject<Env> {
       if (!step) {
         for (const st of s.steps) if (st.state === "pending") st.state = "skipped";
         s.status = "COMPENSATED";
-        await this.save(s);
+        if (!(await this.saveIf(g, s))) return;
         continue;
       }
       step.state = "compensating";
       step.compensationAttempts += 1;
-      await this.save(s);
+      if (!(await this.saveIf(g, s))) return;
       const r = await this.compensate(s, step);
       if (r.ok) {
         step.state = "compensated";
@@ -222,11 +244,11 @@ export class Saga extends DurableObject<Env> {
         s.error = `${s.error ?? ""}; compensation of ${step.name} failed: ${step.compensationError} (needs manual action)`;
       } else {
         step.compensationError = `${r.status}: ${String(r.body.error ?? "failed")}`;
-        await this.save(s);
+        if (!(await this.saveIf(g, s))) return;
         await this.retryLater(step.compensationAttempts);
         return;
       }
-      await this.save(s);
+      if (!(await this.saveIf(g, s))) return;
     }
   }
 
@@ -255,14 +277,24 @@ export class Saga extends DurableObject<Env> {
 
   private async call(binding: Fetcher, path: string, key: string, who: Actor, body: unknown): Promise<CallResult> {
     let res: Response;
+    let timer: ReturnType<typeof setTimeout> | undefined;
     try {
-      res = await binding.fetch(`https://internal${path}`, {
-        method: "POST",
-        headers: { "content-type": "application/json", "idempotency-key": key, "x-cc-subject": who.subject, "x-cc-role": who.role },
-        body: JSON.stringify(body),
-      });
+      // A step that does not answer in time is a transient failure: it is
+      // retried with the same key, which the domain deduplicates.
+      res = await Promise.race([
+        binding.fetch(`https://internal${path}`, {
+          method: "POST",
+          headers: { "content-type": "application/json", "idempotency-key": key, "x-cc-subject": who.subject, "x-cc-role": who.role },
+          body: JSON.stringify(body),
+        }),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error("step timed out")), this.num("SAGA_STEP_TIMEOUT_MS", 10000));
+        }),
+      ]);
     } catch (err) {
       return { ok: false, permanent: false, status: 0, body: { error: err instanceof Error ? err.message : String(err) } };
+    } finally {
+      clearTimeout(timer);
     }
     let parsed: Record<string, unknown> = {};
     try {
