@@ -1441,7 +1441,12 @@ fn crystal_clear_survives_kill9_mid_saga_and_mid_delivery() {
                 break None;
             }
             let j = r.json();
-            if !matches!(j["status"].as_str(), Some("RUNNING" | "COMPENSATING")) {
+            if r.status != 200 {
+                // Reported, and asked again: the state is what is checked.
+                let log = server.log.lock().unwrap();
+                let tail = log[log.len().saturating_sub(20)..].join("\n");
+                eprintln!("GET {id}: {} {j}\n{tail}", r.status);
+            } else if !matches!(j["status"].as_str(), Some("RUNNING" | "COMPENSATING")) {
                 break Some(j);
             }
             if started.elapsed() > Duration::from_secs(60) {
