@@ -32,7 +32,6 @@ const IGNORED_INHERITABLE: &[&str] = &[
     "account_id",
     "find_additional_modules",
     "preserve_file_names",
-    "base_dir",
     "preview_urls",
     "tsconfig",
     "jsx_factory",
@@ -437,6 +436,7 @@ fn build_scope(
 
     let name = scope_name(d, &mut s, env.map(|(n, _)| n), effective);
     let main = s.inherit("main").and_then(|(p, v)| as_str(d, &p, v));
+    let base_dir = s.inherit("base_dir").and_then(|(p, v)| as_str(d, &p, v));
     let compatibility_date = scope_compatibility_date(d, &mut s, effective);
     let compatibility_flags = s
         .inherit("compatibility_flags")
@@ -488,6 +488,7 @@ fn build_scope(
         defined_environments: Vec::new(),
         name,
         main,
+        base_dir,
         compatibility_date,
         compatibility_flags,
         vars,

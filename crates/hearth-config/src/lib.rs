@@ -162,6 +162,11 @@ pub struct Config {
     pub defined_environments: Vec<String>,
     pub name: String,
     pub main: Option<String>,
+    /// `base_dir`: the directory modules are resolved under (wrangler's
+    /// module root), relative to the config file; the config's directory
+    /// when absent. A project whose workers share source files above their
+    /// own directories sets it to the common ancestor.
+    pub base_dir: Option<String>,
     pub compatibility_date: Option<String>,
     pub compatibility_flags: Vec<String>,
     /// Plain-text (`Value::String`) and JSON variables. A var that a secret of the
@@ -572,6 +577,15 @@ impl Config {
     /// `main`, resolved against [`Config::dir`].
     pub fn main_path(&self) -> Option<PathBuf> {
         self.main.as_ref().map(|m| self.dir().join(m))
+    }
+
+    /// The directory every module the worker imports must lie under:
+    /// `base_dir` resolved against [`Config::dir`], else [`Config::dir`].
+    pub fn module_root(&self) -> PathBuf {
+        match &self.base_dir {
+            Some(b) => self.dir().join(b),
+            None => self.dir().to_path_buf(),
+        }
     }
 
     /// The directory of a D1 database's migration files, resolved against [`Config::dir`].

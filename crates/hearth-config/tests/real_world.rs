@@ -266,3 +266,20 @@ fn relative_config_path_is_made_absolute() {
     assert!(loaded.path.is_absolute());
     assert_eq!(loaded.config.main_path(), Some(dir.join("src/index.ts")));
 }
+
+#[test]
+fn base_dir_sets_the_module_root() {
+    let (dir, loaded) = common::load_text(
+        "wrangler.toml",
+        "name = \"w\"\nmain = \"src/index.ts\"\nbase_dir = \"..\"\n",
+        None,
+    );
+    let c = loaded.unwrap().config;
+    assert_eq!(c.base_dir.as_deref(), Some(".."));
+    assert_eq!(c.module_root(), dir.path().join(".."));
+    let (dir, loaded) = common::load_text("wrangler.toml", "name = \"w\"\nmain = \"a.js\"\n", None);
+    assert_eq!(loaded.unwrap().config.module_root(), dir.path());
+    let (_dir, loaded) = common::load_text("wrangler.toml", "name = \"w\"\nbase_dir = 3\n", None);
+    let err = loaded.unwrap_err().to_string();
+    assert!(err.contains("base_dir"), "{err}");
+}

@@ -32,6 +32,9 @@ pub fn open(path: &Path) -> Result<Connection, OpenError> {
             path: path.display().to_string(),
         });
     }
+    if !path.exists() {
+        create(path)?;
+    }
     let sqlite_err = |source: rusqlite::Error| {
         if source.sqlite_error_code() == Some(rusqlite::ErrorCode::NotADatabase) {
             OpenError::NotADatabase {
@@ -47,6 +50,50 @@ pub fn open(path: &Path) -> Result<Connection, OpenError> {
     let conn = Connection::open(path).map_err(sqlite_err)?;
     configure(&conn).map_err(sqlite_err)?;
     Ok(conn)
+}
+
+/// Creates the database at `path` whole or not at all: it is made and
+/// switched to WAL (which writes its header) under a temporary name, synced,
+/// and linked into place, so a process killed meanwhile leaves no empty
+/// file at `path` (which [`open`] would refuse) but at most a temporary.
+/// Linking, unlike renaming, never replaces a database another process
+/// created meanwhile.
+fn create(path: &Path) -> Result<(), OpenError> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.tmp-{}", crate::fs::unique_suffix()));
+    let io_err = |source: std::io::Error| OpenError::Create {
+        path: path.display().to_string(),
+        source,
+    };
+    let made = (|| {
+        let conn = Connection::open(&tmp).map_err(|source| OpenError::Sqlite {
+            path: tmp.display().to_string(),
+            source,
+        })?;
+        configure(&conn).map_err(|source| OpenError::Sqlite {
+            path: tmp.display().to_string(),
+            source,
+        })?;
+        drop(conn);
+        std::fs::File::open(&tmp)
+            .and_then(|f| f.sync_all())
+            .map_err(io_err)?;
+        match std::fs::hard_link(&tmp, path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(io_err(e)),
+        }
+        crate::fs::sync_dir(path.parent().unwrap_or(Path::new("."))).map_err(io_err)
+    })();
+    for suffix in ["", "-wal", "-shm"] {
+        let mut p = tmp.clone().into_os_string();
+        p.push(suffix);
+        let _ = std::fs::remove_file(p);
+    }
+    made
 }
 
 /// Whether `path` is a zero-length file. SQLite never leaves one once a
@@ -134,6 +181,11 @@ pub enum OpenError {
     Sqlite {
         path: String,
         source: rusqlite::Error,
+    },
+    #[error("cannot create SQLite database {path}: {source}")]
+    Create {
+        path: String,
+        source: std::io::Error,
     },
     #[error(
         "SQLite database {path} is empty (0 bytes) but should hold a database: it was truncated or replaced. \
@@ -248,6 +300,35 @@ mod tests {
         // What open() leaves behind is never mistaken for a truncated file.
         assert!(std::fs::metadata(&path).unwrap().len() > 0);
         open(&path).unwrap();
+    }
+
+    #[test]
+    fn a_new_database_appears_whole_and_leaves_no_temporary() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("new.sqlite");
+        // What a process killed while creating another database left.
+        let stale = dir.path().join(".new.sqlite.tmp-1-0");
+        std::fs::write(&stale, b"").unwrap();
+        let conn = open(&path).unwrap();
+        conn.execute_batch("CREATE TABLE t (x); INSERT INTO t VALUES (1);")
+            .unwrap();
+        drop(conn);
+        // The header (WAL mode included) was on disk before the file had
+        // its name, so the name never points at an empty file.
+        let header = std::fs::read(&path).unwrap();
+        assert!(header.starts_with(b"SQLite format 3\0"));
+        assert_eq!((header[18], header[19]), (2, 2), "WAL read/write versions");
+        let left: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.contains(".tmp-") && n != ".new.sqlite.tmp-1-0")
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
+        let n: i64 = open(&path)
+            .unwrap()
+            .query_row("SELECT x FROM t", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 1);
     }
 
     #[test]

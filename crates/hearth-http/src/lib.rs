@@ -275,6 +275,11 @@ impl Server {
                 return Err(ServeError::DuplicateName(name.to_string()));
             }
         }
+        // Workers start one by one; calls between them made meanwhile (an
+        // alarm or a queue batch of an early one) wait for the later ones.
+        options
+            .services
+            .expect(options.workers.iter().filter_map(|w| w.name.clone()));
         let mut pools: Vec<Arc<LivePool>> = Vec::with_capacity(options.workers.len());
         for w in &options.workers {
             let worker = w.worker.clone();

@@ -10,8 +10,9 @@
 //! cycle, so a binding names its target through a [`ServiceRegistry`] that
 //! the server fills once every worker runs.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use futures::future::BoxFuture;
 
@@ -43,10 +44,21 @@ pub trait ServiceTarget: Send + Sync {
 }
 
 /// The served workers by name (`name` in each wrangler.toml).
+///
+/// A worker can run before the others are registered (its alarms, queue
+/// batches or crons may fire while later workers still start), so a call to
+/// a worker the server has announced with [`ServiceRegistry::expect`] but not
+/// registered yet waits for it, up to [`REGISTRATION_WAIT`], instead of
+/// failing: on Cloudflare the bound worker is always deployed.
 #[derive(Clone, Default)]
 pub struct ServiceRegistry {
     inner: Arc<RwLock<BTreeMap<String, Arc<dyn ServiceTarget>>>>,
+    expected: Arc<RwLock<BTreeSet<String>>>,
+    registered: Arc<tokio::sync::Notify>,
 }
+
+/// How long a call waits for an announced worker to be registered.
+pub const REGISTRATION_WAIT: Duration = Duration::from_secs(120);
 
 impl std::fmt::Debug for ServiceRegistry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -63,10 +75,50 @@ impl ServiceRegistry {
 
     /// Makes `name` callable; replaces an earlier target of that name.
     pub fn register(&self, name: impl Into<String>, target: Arc<dyn ServiceTarget>) {
+        let name = name.into();
         match self.inner.write() {
-            Ok(mut m) => m.insert(name.into(), target),
-            Err(p) => p.into_inner().insert(name.into(), target),
+            Ok(mut m) => m.insert(name.clone(), target),
+            Err(p) => p.into_inner().insert(name.clone(), target),
         };
+        match self.expected.write() {
+            Ok(mut e) => e.remove(&name),
+            Err(p) => p.into_inner().remove(&name),
+        };
+        self.registered.notify_waiters();
+    }
+
+    /// Announces workers that will be registered soon: calls to them wait
+    /// for [`ServiceRegistry::register`] rather than failing.
+    pub fn expect<I: IntoIterator<Item = String>>(&self, names: I) {
+        match self.expected.write() {
+            Ok(mut e) => e.extend(names),
+            Err(p) => p.into_inner().extend(names),
+        }
+    }
+
+    fn is_expected(&self, name: &str) -> bool {
+        match self.expected.read() {
+            Ok(e) => e.contains(name),
+            Err(p) => p.into_inner().contains(name),
+        }
+    }
+
+    /// The target of `name`, waiting up to `limit` while it is announced
+    /// but not registered yet.
+    pub async fn wait_for(&self, name: &str, limit: Duration) -> Option<Arc<dyn ServiceTarget>> {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let notified = self.registered.notified();
+            if let Some(t) = self.get(name) {
+                return Some(t);
+            }
+            if !self.is_expected(name) {
+                return None;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return self.get(name);
+            }
+        }
     }
 
     pub fn get(&self, name: &str) -> Option<Arc<dyn ServiceTarget>> {
@@ -101,13 +153,32 @@ impl ServiceBinding {
         &self,
         call: ServiceCall,
     ) -> Result<BoxFuture<'static, Result<WorkerResponse, DispatchError>>, String> {
-        let Some(target) = self.registry.get(&self.service) else {
-            return Err(format!(
-                "Service binding {} names the worker \"{}\", which is not running in this process.",
-                self.binding, self.service
-            ));
-        };
-        Ok(target.call(self.entrypoint.clone(), call))
+        let missing = format!(
+            "Service binding {} names the worker \"{}\", which is not running in this process.",
+            self.binding, self.service
+        );
+        if let Some(target) = self.registry.get(&self.service) {
+            return Ok(target.call(self.entrypoint.clone(), call));
+        }
+        if !self.registry.is_expected(&self.service) {
+            return Err(missing);
+        }
+        // Still starting: wait for it.
+        let (registry, service, entrypoint) = (
+            self.registry.clone(),
+            self.service.clone(),
+            self.entrypoint.clone(),
+        );
+        Ok(Box::pin(async move {
+            match registry.wait_for(&service, REGISTRATION_WAIT).await {
+                Some(target) => target.call(entrypoint, call).await,
+                None => Err(DispatchError::Exception {
+                    stack: format!("Error: {missing}"),
+                    message: missing,
+                    pass_through: false,
+                }),
+            }
+        }))
     }
 }
 
@@ -200,5 +271,74 @@ impl crate::bindings::registry::BindingKind for ServiceKind {
             })
             .collect();
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod registration_tests {
+    use super::*;
+
+    struct Echo;
+
+    impl ServiceTarget for Echo {
+        fn call(
+            &self,
+            _entrypoint: Option<String>,
+            _call: ServiceCall,
+        ) -> BoxFuture<'static, Result<WorkerResponse, DispatchError>> {
+            Box::pin(async {
+                Ok(WorkerResponse {
+                    status: 200,
+                    status_text: "OK".into(),
+                    headers: Vec::new(),
+                    body: bytes::Bytes::from_static(b"echo"),
+                    stream: None,
+                    web_socket: None,
+                })
+            })
+        }
+    }
+
+    fn binding(registry: &ServiceRegistry, service: &str) -> ServiceBinding {
+        ServiceBinding {
+            binding: "B".into(),
+            service: service.into(),
+            entrypoint: None,
+            registry: registry.clone(),
+        }
+    }
+
+    fn rpc() -> ServiceCall {
+        ServiceCall::Rpc {
+            method: "m".into(),
+            args: "[]".into(),
+        }
+    }
+
+    #[test]
+    fn a_call_to_an_announced_worker_waits_for_its_registration() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let registry = ServiceRegistry::new();
+        registry.expect(["later".to_string()]);
+        let pending = binding(&registry, "later").call(rpc()).unwrap();
+        let unknown = binding(&registry, "nobody").call(rpc());
+        match unknown {
+            Err(e) => assert!(e.contains("not running in this process"), "{e}"),
+            Ok(_) => panic!("a worker nobody announced is not waited for"),
+        }
+        let answer = rt.block_on(async {
+            let call = tokio::spawn(pending);
+            tokio::task::yield_now().await;
+            assert!(!call.is_finished(), "answered before the worker existed");
+            registry.register("later", Arc::new(Echo));
+            call.await.unwrap()
+        });
+        assert_eq!(answer.unwrap().status, 200);
+        // Registered now: no waiting, and no longer "expected".
+        assert!(!registry.is_expected("later"));
+        assert!(binding(&registry, "later").call(rpc()).is_ok());
     }
 }

@@ -207,3 +207,40 @@ fn one_instance_per_id_under_concurrency() {
     assert_eq!(t["memory"], 60);
     w.stop();
 }
+
+/// Every object's constructor gets the worker's `env` (bindings and vars),
+/// whichever isolate hosts it and whether or not the class declares a
+/// constructor.
+#[test]
+fn objects_see_the_workers_env() {
+    const SCRIPT: &str = r#"
+import { DurableObject } from "cloudflare:workers";
+
+export class Counter extends DurableObject {
+  async probe() {
+    return {
+      hasEnv: this.env !== undefined && this.env !== null,
+      binding: typeof this.env?.COUNTER?.idFromName,
+      ctx: typeof this.ctx?.storage?.get,
+    };
+  }
+}
+
+export default {
+  async fetch(request, env) {
+    const name = new URL(request.url).searchParams.get("name");
+    return Response.json(await env.COUNTER.getByName(name).probe());
+  }
+};
+"#;
+    let dir = tempfile::tempdir().unwrap();
+    let w = Setup::new(dir.path(), SCRIPT).start();
+    // Enough names that both isolates host some.
+    for i in 0..8 {
+        assert_eq!(
+            w.json(&format!("/?name=o{i}")),
+            json!({"hasEnv": true, "binding": "function", "ctx": "function"})
+        );
+    }
+    w.stop();
+}

@@ -50,9 +50,17 @@ impl Project {
                 }
             }
         }
-        all.iter()
+        let mut projects = all
+            .iter()
             .map(|args| Self::load_among(args, &names))
-            .collect()
+            .collect::<Result<Vec<_>>>()?;
+        // The default worker (the one answering requests no route matches)
+        // is the first that Cloudflare would expose: a worker with
+        // `workers_dev = false` and no routes answers only through service
+        // bindings, so it moves behind the others (stable, so the command
+        // line's order holds otherwise).
+        projects.sort_by_key(|p| p.config.workers_dev == Some(false) && p.config.routes.is_empty());
+        Ok(projects)
     }
 
     fn load_among(args: &ProjectArgs, served_workers: &[String]) -> Result<Self> {

@@ -259,7 +259,7 @@ fn evaluate<'js>(
         .and_then(|ns| ns.get("default"))
         .map_err(in_main)?;
     let exports = module.namespace().map_err(in_main)?;
-    durable::set_exports(ctx, &durable_api, exports, host).map_err(in_main)?;
+    durable::set_exports(ctx, &durable_api, exports, env.clone(), host).map_err(in_main)?;
     let has_fetch: bool = get("setHandler")?
         .call((default.clone(),))
         .map_err(in_main)?;

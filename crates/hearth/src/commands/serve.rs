@@ -313,7 +313,7 @@ pub fn base_worker(project: &Project) -> Result<WorkerConfig> {
         );
     }
     let mut worker = WorkerConfig::new(main);
-    worker.module_root = Some(config.dir().to_path_buf());
+    worker.module_root = Some(config.module_root());
     worker.vars = config.vars.clone();
     worker.secrets = config.secrets.clone();
     worker.compatibility_date = config.compatibility_date.clone();

@@ -150,11 +150,13 @@ pub(super) fn install<'js>(ctx: &Ctx<'js>, host: &Rc<Host>) -> rquickjs::Result<
     })
 }
 
-/// Hands `durable.js` the main module's exports (the classes).
+/// Hands `durable.js` the main module's exports (the classes) and the
+/// worker's `env`, which every object's constructor receives.
 pub(super) fn set_exports<'js>(
     ctx: &Ctx<'js>,
     api: &JsApi,
     exports: Object<'js>,
+    env: Object<'js>,
     host: &Host,
 ) -> rquickjs::Result<()> {
     let idle = host
@@ -163,11 +165,10 @@ pub(super) fn set_exports<'js>(
         .as_ref()
         .map(|o| o.idle_ms())
         .unwrap_or(10_000.0);
-    api.set_exports.clone().restore(ctx)?.call::<_, ()>((
-        exports,
-        Value::new_undefined(ctx.clone()),
-        idle,
-    ))
+    api.set_exports
+        .clone()
+        .restore(ctx)?
+        .call::<_, ()>((exports, env, idle))
 }
 
 /// Hands `durable.js` the worker's `env`, for its RPC entrypoints.

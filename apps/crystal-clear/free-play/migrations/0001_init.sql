@@ -1,0 +1,60 @@
+-- Free Play: promotional credits with an expiry, consumed before cash.
+CREATE TABLE grants (
+  id TEXT PRIMARY KEY,
+  player_id TEXT NOT NULL,
+  currency TEXT NOT NULL,
+  amount_minor INTEGER NOT NULL CHECK (amount_minor > 0),
+  remaining_minor INTEGER NOT NULL CHECK (remaining_minor >= 0 AND remaining_minor <= amount_minor),
+  campaign TEXT,
+  expires_at TEXT NOT NULL,
+  created_at TEXT NOT NULL
+);
+CREATE INDEX grants_player ON grants (player_id, currency, expires_at);
+
+-- A wager: free play used first, the rest debited from the cash balance.
+CREATE TABLE wagers (
+  id TEXT PRIMARY KEY,
+  player_id TEXT NOT NULL,
+  currency TEXT NOT NULL,
+  amount_minor INTEGER NOT NULL,
+  free_play_minor INTEGER NOT NULL,
+  cash_minor INTEGER NOT NULL,
+  game_id TEXT,
+  detail TEXT NOT NULL,
+  created_at TEXT NOT NULL
+);
+
+-- Answers to mutating requests by Idempotency-Key (scoped by route).
+CREATE TABLE idempotency (
+  key TEXT PRIMARY KEY,
+  fingerprint TEXT NOT NULL,
+  status INTEGER NOT NULL,
+  body TEXT NOT NULL,
+  created_at TEXT NOT NULL
+);
+
+-- Every mutation, append-only: the triggers refuse UPDATE and DELETE.
+CREATE TABLE audit_log (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  at TEXT NOT NULL,
+  subject TEXT NOT NULL,
+  role TEXT NOT NULL,
+  action TEXT NOT NULL,
+  entity TEXT NOT NULL,
+  entity_id TEXT NOT NULL,
+  detail TEXT NOT NULL
+);
+CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+
+-- Domain events written with the change they report, sent to the event
+-- queue after commit (and by the cron trigger if a send was cut short).
+CREATE TABLE outbox (
+  id TEXT PRIMARY KEY,
+  body TEXT NOT NULL,
+  created_at TEXT NOT NULL,
+  sent_at TEXT
+);
+CREATE INDEX outbox_unsent ON outbox (created_at) WHERE sent_at IS NULL;
