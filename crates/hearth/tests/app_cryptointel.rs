@@ -803,16 +803,27 @@ fn cryptointel_end_to_end() {
     assert_eq!(cached.json(), before.json());
     let coins = json!([
         {"id": "bitcoin", "symbol": "btc", "name": "Bitcoin", "price": 90000, "volume": 30e9, "market_cap": 1.8e12},
-        {"id": "ethereum", "symbol": "eth", "name": "Ethereum", "price": 3000, "volume": 15e9, "market_cap": 3.6e11},
+        {"id": "ethereum", "symbol": "eth", "name": "Ethereum", "price": 3000, "volume": 75e9, "market_cap": 3.6e11},
         {"id": "solana", "symbol": "sol", "name": "Solana", "price": 150, "volume": 3e9, "market_cap": 7e10}
     ]);
-    script(&fixture, json!({"coins": coins}));
+    let news = json!([
+        {"guid": "n-1", "title": "Bitcoin steady as Coinbase volumes hold", "link": "https://news.example/n-1", "description": "Markets were calm.", "published": "2026-01-01T00:00:00Z"},
+        {"guid": "n-2", "title": "Bitcoin plunges as exchange hack fears spread", "link": "https://news.example/n-2", "description": "A selloff at Binance.", "published": "2026-01-01T01:00:00Z"}
+    ]);
+    script(&fixture, json!({"coins": coins, "news": news}));
     collect(&server);
     let jump = rows(
         &app,
         "SELECT id, started_at FROM collections ORDER BY started_at DESC LIMIT 1",
     );
     let jump_id = jump[0]["id"].as_str().unwrap().to_string();
+    eventually("detection of the jump", Duration::from_secs(20), || {
+        let r = rows(
+            &app,
+            &format!("SELECT signals_at FROM collections WHERE id = '{jump_id}'"),
+        );
+        (!r[0]["signals_at"].is_null()).then_some(())
+    });
     let signal = eventually("the price anomaly", Duration::from_secs(20), || {
         let s = rows(
             &app,
@@ -854,9 +865,54 @@ fn cryptointel_end_to_end() {
     );
     assert!(z > 3.0, "z = {z}");
     assert_eq!(meta["direction"], "up");
-    let m = ws_next(&mut live, "signal");
-    assert_eq!(m["signal"]["symbol"], "bitcoin", "{m}");
-    assert_eq!(m["signal"]["type"], "price_anomaly", "{m}");
+    // A volume spike (5x the window's mean) and a sentiment shift (0 to -1) in the same run.
+    let spike = rows(
+        &app,
+        "SELECT confidence_score, metadata FROM signals WHERE type = 'volume_spike' AND symbol = 'ethereum'",
+    );
+    assert_eq!(spike.len(), 1, "{spike:?}");
+    let ratio =
+        serde_json::from_str::<Value>(spike[0]["metadata"].as_str().unwrap()).unwrap()["ratio"]
+            .as_f64()
+            .unwrap();
+    assert!((ratio - 5.0).abs() < 1e-9, "{ratio}");
+    assert_eq!(spike[0]["confidence_score"].as_f64(), Some(0.8));
+    let shift = rows(
+        &app,
+        "SELECT confidence_score, metadata FROM signals WHERE type = 'sentiment_shift' AND symbol = 'bitcoin'",
+    );
+    assert_eq!(shift.len(), 1, "{shift:?}");
+    let meta_shift: Value = serde_json::from_str(shift[0]["metadata"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        (
+            meta_shift["previous"].as_f64(),
+            meta_shift["sentiment"].as_f64()
+        ),
+        (Some(0.0), Some(-1.0))
+    );
+    assert_eq!(shift[0]["confidence_score"].as_f64(), Some(0.5));
+    assert!(
+        rows(&app, "SELECT 1 FROM signals WHERE symbol = 'solana'").is_empty(),
+        "nothing moved for solana"
+    );
+    // The dashboards heard of each.
+    let mut live_signals = HashSet::new();
+    while live_signals.len() < 3 {
+        let m = ws_next(&mut live, "signal");
+        live_signals.insert(format!(
+            "{}/{}",
+            m["signal"]["type"].as_str().unwrap(),
+            m["signal"]["symbol"].as_str().unwrap()
+        ));
+    }
+    assert_eq!(
+        live_signals,
+        HashSet::from([
+            "price_anomaly/bitcoin".to_string(),
+            "volume_spike/ethereum".to_string(),
+            "sentiment_shift/bitcoin".to_string()
+        ])
+    );
     // The cached latest price is served until its 5 minutes are up.
     let still = anon.get("/api/v1/market-data/bitcoin");
     assert_eq!(still.header("x-cache"), Some("HIT"));
@@ -1038,7 +1094,7 @@ fn cryptointel_end_to_end() {
         }
     }
     assert_eq!(pages, 3);
-    assert_eq!(seen.len(), 24);
+    assert_eq!(seen.len(), 24 + 1, "and the live ethereum spike");
     assert!(
         seen.windows(2).all(|w| w[0] > w[1]),
         "ids descending, no repeats: {seen:?}"
@@ -1065,8 +1121,8 @@ fn cryptointel_end_to_end() {
         .json();
     assert_eq!(
         r["data"].as_array().unwrap().len(),
-        4,
-        "rows created at :20 to :23"
+        4 + 1,
+        "rows created at :20 to :23, and the live one"
     );
     let r = pro.get("/api/v1/signals/all?limit=100").json();
     assert!(r["data"].as_array().unwrap().len() > 24);
