@@ -22,7 +22,7 @@ use base64::engine::general_purpose::STANDARD;
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use web_support::{Reply, Server, copy_tree, http};
+use web_support::{Reply, Server, copy_tree};
 
 const ADMIN_KEY: &str = "ci_test_admin_key_0123456789abcdef0123456789abcdef";
 
@@ -829,7 +829,7 @@ fn cryptointel_end_to_end() {
             &app,
             "SELECT id, confidence_score, metadata, collection_id FROM signals WHERE type = 'price_anomaly' AND symbol = 'bitcoin'",
         );
-        (!s.is_empty()).then(|| s)
+        (!s.is_empty()).then_some(s)
     });
     assert_eq!(
         signal.len(),
@@ -921,7 +921,7 @@ fn cryptointel_end_to_end() {
     // --- the webhook delivery, signed; retries; the dead letter.
     let delivered = eventually("the webhook delivery", Duration::from_secs(20), || {
         let d = hooks.requests("/hook");
-        (!d.is_empty()).then(|| d)
+        (!d.is_empty()).then_some(d)
     });
     assert_eq!(delivered.len(), 1);
     assert!(
@@ -1240,14 +1240,64 @@ fn cryptointel_end_to_end() {
         404,
         "not the analyst's key"
     );
-    clock.advance(3601);
+    // Meanwhile the dashboard session is used every 1,000 s: past half its
+    // 30-minute idle timeout each use refreshes it (a new cookie), so it
+    // outlives 30 minutes since sign-in.
+    for _ in 0..2 {
+        clock.advance(1000);
+        let me = with_cookie("/auth/me");
+        assert_eq!(me.status, 200, "{}", me.text());
+        let refreshed = me.header("set-cookie").expect("a refreshed cookie");
+        assert!(
+            refreshed.starts_with(&cookie) && refreshed.contains("Max-Age=1800"),
+            "{refreshed}"
+        );
+    }
+    assert_eq!(
+        viewer.get("/api/v1/dashboard/sources").status,
+        200,
+        "2,000 s into the 3,600 s grace"
+    );
+    clock.advance(1601);
     let r = viewer.get("/api/v1/dashboard/sources");
     assert_eq!(r.status, 401, "{}", r.text());
     assert!(r.json()["error"].as_str().unwrap().contains("expired"));
     assert_eq!(rotated.get("/api/v1/dashboard/sources").status, 200);
 
-    // --- the session timed out (30 minutes idle) during that hour.
+    // --- an idle session times out after 30 minutes; signing out ends one at once.
+    assert_eq!(with_cookie("/auth/me").status, 200, "1,601 s idle");
+    clock.advance(1801);
     assert_eq!(with_cookie("/auth/me").status, 401);
+    assert_eq!(with_cookie("/api/v1/dashboard/overview").status, 401);
+    let r = login(
+        json!({"email": "dana@example.com", "password": "correct horse battery", "totp": totp(&secret, clock.now_ms())}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let second = r
+        .header("set-cookie")
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        server
+            .request("GET", "/auth/me", &[("Cookie", &second)], b"")
+            .status,
+        200
+    );
+    assert_eq!(
+        server
+            .request("POST", "/auth/logout", &[("Cookie", &second)], b"")
+            .status,
+        204
+    );
+    assert_eq!(
+        server
+            .request("GET", "/auth/me", &[("Cookie", &second)], b"")
+            .status,
+        401
+    );
 
     // --- archival round trip: two days on, everything is past retention.
     let before: Vec<Value> = rows(

@@ -88,16 +88,23 @@ export async function restoreArchive(env: Env, key: string): Promise<{ key: stri
   const obj = await env.ARCHIVE.get(key);
   if (!obj) throw new HttpError(404, "no such archive object", "key");
   const lines = (await gunzip(obj.body)).split("\n").filter(Boolean);
-  const insert = env.DB.prepare(
-    `INSERT INTO market_data (id, symbol, price, volume_24h, market_cap, timestamp, source, collection_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-     ON CONFLICT (id) DO NOTHING`,
-  );
+  const rows = lines.map((l) => {
+    const r = JSON.parse(l) as Row;
+    return [r.id, r.symbol, r.price, r.volume_24h, r.market_cap, r.timestamp, r.source, r.collection_id];
+  });
+  // 12 rows of 8 parameters per statement (D1 binds at most 100), 50 statements per batch.
   let restored = 0;
-  for (let i = 0; i < lines.length; i += 500) {
-    const stmts = lines.slice(i, i + 500).map((l) => {
-      const r = JSON.parse(l) as Row;
-      return insert.bind(r.id, r.symbol, r.price, r.volume_24h, r.market_cap, r.timestamp, r.source, r.collection_id);
-    });
+  for (let i = 0; i < rows.length; i += 600) {
+    const stmts: D1PreparedStatement[] = [];
+    for (let j = i; j < Math.min(rows.length, i + 600); j += 12) {
+      const part = rows.slice(j, Math.min(j + 12, i + 600));
+      stmts.push(
+        env.DB.prepare(
+          `INSERT INTO market_data (id, symbol, price, volume_24h, market_cap, timestamp, source, collection_id) VALUES
+           ${part.map(() => "(?, ?, ?, ?, ?, ?, ?, ?)").join(", ")} ON CONFLICT (id) DO NOTHING`,
+        ).bind(...part.flat()),
+      );
+    }
     const res = await env.DB.batch(stmts);
     restored += res.reduce((n, x) => n + (x.meta.changes ?? 0), 0);
   }

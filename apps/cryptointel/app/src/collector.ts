@@ -59,12 +59,10 @@ export async function runCollection(env: Env): Promise<CollectionSummary> {
   const outcomes: SourceOutcome[] = [];
   let records = 0;
   let rejected = 0;
-  const marketInsert = env.DB.prepare(
-    "INSERT INTO market_data (symbol, price, volume_24h, market_cap, timestamp, source, collection_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
-  );
-  const tvlInsert = env.DB.prepare(
-    "INSERT INTO defi_tvl (protocol, symbol, chain, tvl, change_1d, timestamp, source, collection_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-  );
+  // Multi-row inserts: D1 binds at most 100 parameters per statement and
+  // counts every statement of a batch against the per-invocation query limit.
+  const marketRows: unknown[][] = [];
+  const tvlRows: unknown[][] = [];
   const newsInsert = env.DB.prepare(
     `INSERT INTO news (guid, title, link, published_at, source, sentiment, symbols, collected_at, collection_id)
      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (guid) DO NOTHING`,
@@ -97,12 +95,12 @@ export async function runCollection(env: Env): Promise<CollectionSummary> {
     let stored = 0;
     if (p.kind === "market") {
       for (const m of p.records as MarketRecord[]) {
-        stmts.push(marketInsert.bind(m.symbol, m.price, m.volume_24h, m.market_cap, stamp, name, collectionId));
+        marketRows.push([m.symbol, m.price, m.volume_24h, m.market_cap, stamp, name, collectionId]);
         stored++;
       }
     } else if (p.kind === "tvl") {
       for (const t of p.records as TvlRecord[]) {
-        stmts.push(tvlInsert.bind(t.protocol, t.symbol, t.chain, t.tvl, t.change_1d, stamp, name, collectionId));
+        tvlRows.push([t.protocol, t.symbol, t.chain, t.tvl, t.change_1d, stamp, name, collectionId]);
         stored++;
       }
     } else {
@@ -123,6 +121,8 @@ export async function runCollection(env: Env): Promise<CollectionSummary> {
     outcomes.push({ source: name, status: "healthy", records: stored, rejected: p.rejected, latency_ms: r.ms });
   }
 
+  stmts.push(...multiInsert(env, "market_data (symbol, price, volume_24h, market_cap, timestamp, source, collection_id)", marketRows));
+  stmts.push(...multiInsert(env, "defi_tvl (protocol, symbol, chain, tvl, change_1d, timestamp, source, collection_id)", tvlRows));
   for (const o of outcomes) {
     stmts.push(
       env.DB.prepare(
@@ -163,6 +163,20 @@ export async function runCollection(env: Env): Promise<CollectionSummary> {
   await env.EVENTS.send({ kind: "collection", collection_id: collectionId });
   await notify(env, { kind: "collection", collection_id: collectionId, records, sources: outcomes });
   return summary;
+}
+
+/** `INSERT INTO <table> VALUES (...), (...)` statements of at most 100 bound parameters each. */
+export function multiInsert(env: Env, table: string, rows: unknown[][]): D1PreparedStatement[] {
+  if (rows.length === 0) return [];
+  const width = rows[0].length;
+  const per = Math.max(1, Math.floor(100 / width));
+  const out: D1PreparedStatement[] = [];
+  const tuple = `(${new Array(width).fill("?").join(", ")})`;
+  for (let i = 0; i < rows.length; i += per) {
+    const part = rows.slice(i, i + per);
+    out.push(env.DB.prepare(`INSERT INTO ${table} VALUES ${part.map(() => tuple).join(", ")}`).bind(...part.flat()));
+  }
+  return out;
 }
 
 /** Collections whose detector message may have been lost (a crash after the commit): queue them again. */
