@@ -1456,3 +1456,32 @@ fn cryptointel_kill9_during_collection_stores_no_half_batch() {
     assert_eq!(n[0]["n"], 3000, "{}", cols[0]["sources"]);
     eprintln!("collections stored across the kills: {stored_runs}");
 }
+
+/// The global layer: every caller together, checked before the others.
+#[test]
+fn cryptointel_global_rate_limit_answers_429_for_everyone() {
+    let app = prepare(
+        "SOURCES=[]\n",
+        &[("RL_GLOBAL", 20), ("RL_ANON", 1000), ("RL_KEY", 1000)],
+    );
+    let server = start_app(&app);
+    let admin = Client::key(&server, ADMIN_KEY);
+    let anon = Client::anon(&server);
+    // 41 requests cross at most one window boundary, so at least one is refused.
+    let refused = (0..41)
+        .map(|i| {
+            if i % 2 == 0 {
+                anon.get("/api/v1/market-data/bitcoin")
+            } else {
+                admin.get("/api/v1/dashboard/sources")
+            }
+        })
+        .find(|r| r.status == 429)
+        .expect("the global limit");
+    assert_eq!(refused.header("x-ratelimit-layer"), Some("global"));
+    let retry: u64 = refused.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=60).contains(&retry), "{retry}");
+    assert_eq!(refused.json()["error"], "rate limit exceeded (global)");
+    // Health is outside the API's limits.
+    assert_eq!(server.get("/health").status, 200);
+}
