@@ -72,7 +72,10 @@ export async function runCollection(env: Env): Promise<CollectionSummary> {
      ON CONFLICT (entity_type, entity_name, source) DO UPDATE SET mention_count = mention_count + excluded.mention_count, last_seen = excluded.last_seen`,
   );
   // News already stored (by guid) is not counted again.
-  const newsGuids = results.flatMap((r) => ("parsed" in r && r.parsed.kind === "news" ? r.parsed.records.map((n) => n.guid) : []));
+  const newsGuids: string[] = [];
+  for (const r of results) {
+    if ("parsed" in r && r.parsed?.kind === "news") newsGuids.push(...r.parsed.records.map((n) => n.guid));
+  }
   const known = new Set<string>();
   for (let i = 0; i < newsGuids.length; i += 50) {
     const part = newsGuids.slice(i, i + 50);
