@@ -486,12 +486,16 @@ export async function handleApi(request: Request, env: Env, waitUntil: (p: Promi
   }
   for (const [k, v] of Object.entries(c.headers)) if (!response.headers.has(k)) response.headers.set(k, v);
   const latency = Date.now() - started;
-  waitUntil(
-    env.DB.prepare("INSERT INTO user_analytics (user_id, endpoint, revenue_generated, timestamp, status, latency_ms) VALUES (?, ?, ?, ?, ?, ?)")
-      .bind(c.principal.user_id, c.endpoint, c.revenue, iso(at), response.status, latency)
-      .run()
-      .catch((e) => log("WARN", "api", "Usage not recorded", { error: String(e) })),
-  );
+  // Refused requests are counted in Analytics Engine only: a flood of 429s
+  // must not turn into a flood of D1 writes.
+  if (response.status !== 429) {
+    waitUntil(
+      env.DB.prepare("INSERT INTO user_analytics (user_id, endpoint, revenue_generated, timestamp, status, latency_ms) VALUES (?, ?, ?, ?, ?, ?)")
+        .bind(c.principal.user_id, c.endpoint, c.revenue, iso(at), response.status, latency)
+        .run()
+        .catch((e) => log("WARN", "api", "Usage not recorded", { error: String(e) })),
+    );
+  }
   try {
     env.USAGE?.writeDataPoint({ blobs: [c.endpoint, c.principal.role, String(response.status)], doubles: [latency, c.revenue], indexes: [c.principal.user_id.slice(0, 96)] });
   } catch {
