@@ -202,7 +202,8 @@ fn compression_streams_round_trip_every_format() {
 #[test]
 fn compression_streams_reject_bad_format_and_corrupt_input() {
     assert_eq!(
-        run(r#"let bad; try { new CompressionStream("zip"); } catch (e) { bad = [e.name, e.message]; }
+        run(
+            r#"let bad; try { new CompressionStream("zip"); } catch (e) { bad = [e.name, e.message]; }
                let corrupt;
                try {
                  await new Response(new Response(new Uint8Array([1, 2, 3, 4, 5])).body.pipeThrough(new DecompressionStream("gzip"))).arrayBuffer();
@@ -212,7 +213,8 @@ fn compression_streams_reject_bad_format_and_corrupt_input() {
                try {
                  await new Response(new Response(whole.slice(0, whole.length - 6)).body.pipeThrough(new DecompressionStream("gzip"))).text();
                } catch (e) { truncated = e.name; }
-               return [bad, corrupt, truncated];"#),
+               return [bad, corrupt, truncated];"#
+        ),
         r#"[["TypeError","The compression format must be either 'deflate', 'deflate-raw' or 'gzip'."],"TypeError","TypeError"]"#
     );
 }
