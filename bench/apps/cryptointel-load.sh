@@ -17,9 +17,12 @@ root="$(cd "$here/../.." && pwd)"
 target="${CARGO_TARGET_DIR:-$root/target}"
 case "$target" in /*) ;; *) target="$root/$target" ;; esac
 
+build="release build of Hearth"
 if [ -z "${HEARTH_BIN:-}" ]; then
   (cd "$root" && cargo build --release -p hearth)
   HEARTH_BIN="$target/release/hearth"
+else
+  case "$HEARTH_BIN" in */debug/*) build="debug (unoptimized) build of Hearth" ;; *) build="Hearth from HEARTH_BIN" ;; esac
 fi
 
 work="$(mktemp -d)"
@@ -68,14 +71,14 @@ done
 result="$(python3 "$here/cryptointel-load.py" --url "http://127.0.0.1:$port" --key "$key" "$@")"
 echo "$result"
 
-python3 - "$result" "$here/CRYPTOINTEL-RESULTS.md" <<'PY'
+python3 - "$result" "$here/CRYPTOINTEL-RESULTS.md" "$build" <<'PY'
 import json, os, platform, sys
 r = json.loads(sys.argv[1])
 c, u = r["cached"], r["uncached"]
 lines = [
     "# CryptoIntel API load",
     "",
-    "`bench/apps/cryptointel-load.sh` (release build of Hearth, apps/cryptointel in one",
+    f"`bench/apps/cryptointel-load.sh` ({sys.argv[3]}, apps/cryptointel in one",
     "`hearth serve` with its fixture market server, 12 collections stored first,",
     f"Python standard-library client with {r['concurrency']} keep-alive connections,",
     f"{r['duration']:.0f} s per path over two alternating rounds, on {os.cpu_count()} CPU(s),",
