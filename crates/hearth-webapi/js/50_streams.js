@@ -856,6 +856,44 @@ class TextDecoderStream {
 }
 tag(TextDecoderStream);
 
+// CompressionStream / DecompressionStream over the zlib codecs that also
+// back node:zlib. Output is bounded per chunk by the codec's own limit.
+const kCodecFormats = { "gzip": ["gzip", "gunzip"], "deflate": ["deflate", "inflate"], "deflate-raw": ["deflateRaw", "inflateRaw"] };
+const Z_NO_FLUSH = 0, Z_FINISH = 4;
+const kCodecLimit = 256 * 1024 * 1024;
+function codecStream(self, format, compress) {
+  const names = Object.prototype.hasOwnProperty.call(kCodecFormats, String(format)) ? kCodecFormats[String(format)] : null;
+  if (names === null) throw new TypeError("The compression format must be either 'deflate', 'deflate-raw' or 'gzip'.");
+  const codec = native.zlibCodec(compress ? names[0] : names[1], -1, 15);
+  const fail = (e) => new TypeError((compress ? "Compression" : "Decompression") + " failed: " + (e && e.message ? e.message : String(e)));
+  self[kState] = new TransformStream({
+    transform(chunk, c) {
+      const b = asBytes(chunk);
+      if (b === null) throw new TypeError("The input data must be an ArrayBuffer or ArrayBufferView.");
+      let out;
+      try { out = codec.push(b, Z_NO_FLUSH, kCodecLimit); } catch (e) { throw fail(e); }
+      if (out.byteLength > 0) c.enqueue(out);
+    },
+    flush(c) {
+      let out;
+      try { out = codec.push(new Uint8Array(0), Z_FINISH, kCodecLimit); } catch (e) { throw fail(e); }
+      if (out.byteLength > 0) c.enqueue(out);
+    },
+  });
+}
+class CompressionStream {
+  constructor(format) { codecStream(this, format, true); }
+  get readable() { return this[kState].readable; }
+  get writable() { return this[kState].writable; }
+}
+tag(CompressionStream);
+class DecompressionStream {
+  constructor(format) { codecStream(this, format, false); }
+  get readable() { return this[kState].readable; }
+  get writable() { return this[kState].writable; }
+}
+tag(DecompressionStream);
+
 // Drains a body stream into one Uint8Array. Like workerd, a chunk that is
 // not bytes (a string included) errors the read.
 // Marks a stream of host bytes (see hostNewStream) read whole outside the
@@ -897,5 +935,7 @@ defineGlobal("IdentityTransformStream", IdentityTransformStream);
 defineGlobal("FixedLengthStream", FixedLengthStream);
 defineGlobal("TextEncoderStream", TextEncoderStream);
 defineGlobal("TextDecoderStream", TextDecoderStream);
+defineGlobal("CompressionStream", CompressionStream);
+defineGlobal("DecompressionStream", DecompressionStream);
 defineGlobal("CountQueuingStrategy", CountQueuingStrategy);
 defineGlobal("ByteLengthQueuingStrategy", ByteLengthQueuingStrategy);

@@ -181,3 +181,40 @@ fn fixed_length_stream_checks_length() {
         r#""Attempt to write too many bytes through a FixedLengthStream.""#
     );
 }
+
+#[test]
+fn compression_streams_round_trip_every_format() {
+    assert_eq!(
+        run(r#"const text = "price,volume\n".repeat(2000);
+               const out = [];
+               for (const f of ["gzip", "deflate", "deflate-raw"]) {
+                 const packed = await new Response(new Blob([text]).stream().pipeThrough(new CompressionStream(f))).arrayBuffer();
+                 const back = await new Response(new Response(packed).body.pipeThrough(new DecompressionStream(f))).text();
+                 out.push([f, packed.byteLength < text.length / 10, back === text]);
+               }
+               const gz = new Uint8Array(await new Response(new Blob(["x"]).stream().pipeThrough(new CompressionStream("gzip"))).arrayBuffer());
+               out.push([gz[0], gz[1]]);
+               return out;"#),
+        r#"[["gzip",true,true],["deflate",true,true],["deflate-raw",true,true],[31,139]]"#
+    );
+}
+
+#[test]
+fn compression_streams_reject_bad_format_and_corrupt_input() {
+    assert_eq!(
+        run(
+            r#"let bad; try { new CompressionStream("zip"); } catch (e) { bad = [e.name, e.message]; }
+               let corrupt;
+               try {
+                 await new Response(new Response(new Uint8Array([1, 2, 3, 4, 5])).body.pipeThrough(new DecompressionStream("gzip"))).arrayBuffer();
+               } catch (e) { corrupt = e.name; }
+               const whole = new Uint8Array(await new Response(new Blob(["hello world"]).stream().pipeThrough(new CompressionStream("gzip"))).arrayBuffer());
+               let truncated;
+               try {
+                 await new Response(new Response(whole.slice(0, whole.length - 6)).body.pipeThrough(new DecompressionStream("gzip"))).text();
+               } catch (e) { truncated = e.name; }
+               return [bad, corrupt, truncated];"#
+        ),
+        r#"[["TypeError","The compression format must be either 'deflate', 'deflate-raw' or 'gzip'."],"TypeError","TypeError"]"#
+    );
+}
