@@ -207,48 +207,51 @@ impl Pg {
         steps: &'static [&'static str],
     ) -> Result<(), PgError> {
         let this = self.clone();
-        self.block(async move {
-            let mut client = this.open().await?;
-            let tx = client.transaction().await?;
-            tx.execute(
-                "SELECT pg_advisory_xact_lock(hashtext(current_schema()))",
-                &[],
+        self.block(async move { this.migrate_async(unit, steps).await })
+    }
+
+    /// [`migrate`](Self::migrate) from async code.
+    pub async fn migrate_async(&self, unit: &str, steps: &[&str]) -> Result<(), PgError> {
+        let mut client = self.open().await?;
+        let tx = client.transaction().await?;
+        tx.execute(
+            "SELECT pg_advisory_xact_lock(hashtext(current_schema()))",
+            &[],
+        )
+        .await?;
+        tx.batch_execute(
+            "CREATE TABLE IF NOT EXISTS hearth_migrations (
+                 unit TEXT PRIMARY KEY, version BIGINT NOT NULL)",
+        )
+        .await?;
+        let found: i64 = tx
+            .query_opt(
+                "SELECT version FROM hearth_migrations WHERE unit = $1",
+                &[&unit],
             )
-            .await?;
-            tx.batch_execute(
-                "CREATE TABLE IF NOT EXISTS hearth_migrations (
-                     unit TEXT PRIMARY KEY, version BIGINT NOT NULL)",
-            )
-            .await?;
-            let found: i64 = tx
-                .query_opt(
-                    "SELECT version FROM hearth_migrations WHERE unit = $1",
-                    &[&unit],
-                )
-                .await?
-                .map(|r| r.get(0))
-                .unwrap_or(0);
-            let known = steps.len() as i64;
-            if found > known {
-                return Err(PgError::Newer {
-                    schema: this.inner.schema.clone(),
-                    unit: unit.to_owned(),
-                    found,
-                    known,
-                });
-            }
-            for step in &steps[found as usize..] {
-                tx.batch_execute(step).await?;
-            }
-            tx.execute(
-                "INSERT INTO hearth_migrations (unit, version) VALUES ($1, $2)
-                 ON CONFLICT (unit) DO UPDATE SET version = excluded.version",
-                &[&unit, &known],
-            )
-            .await?;
-            tx.commit().await?;
-            Ok(())
-        })
+            .await?
+            .map(|r| r.get(0))
+            .unwrap_or(0);
+        let known = steps.len() as i64;
+        if found > known {
+            return Err(PgError::Newer {
+                schema: self.inner.schema.clone(),
+                unit: unit.to_owned(),
+                found,
+                known,
+            });
+        }
+        for step in &steps[found as usize..] {
+            tx.batch_execute(step).await?;
+        }
+        tx.execute(
+            "INSERT INTO hearth_migrations (unit, version) VALUES ($1, $2)
+             ON CONFLICT (unit) DO UPDATE SET version = excluded.version",
+            &[&unit, &known],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
     }
 }
 

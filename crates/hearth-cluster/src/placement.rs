@@ -212,8 +212,14 @@ impl Placement {
 
     /// Every node with its liveness and the objects it holds.
     pub async fn status(&self) -> Result<Vec<NodeStatus>, PgError> {
-        let client = self.pg.client().await?;
-        let lease_ms = self.lease.as_millis() as f64;
+        Self::status_of(&self.pg, self.lease).await
+    }
+
+    /// [`status`](Self::status) without joining the cluster (for the CLI).
+    pub async fn status_of(pg: &Pg, lease: Duration) -> Result<Vec<NodeStatus>, PgError> {
+        pg.migrate_async("placement", STEPS).await?;
+        let client = pg.client().await?;
+        let lease_ms = lease.as_millis() as f64;
         let rows = client
             .query(
                 "SELECT n.node_id, n.address,
