@@ -1,12 +1,17 @@
-//! Cluster mode end to end: three `hearth serve --cluster` processes on one
-//! PostgreSQL, one Durable Object counter driven through all of them by
-//! concurrent clients, and the node running the object SIGKILLed midway.
-//! Every acknowledged increment must be present exactly once afterwards,
-//! and the object's file must carry the new owner's fencing token.
+//! Cluster mode end to end, through `hearth serve --cluster` processes on
+//! one PostgreSQL and Redis:
+//! - three nodes, one Durable Object counter driven through all of them
+//!   by concurrent clients, and the node running the object SIGKILLed
+//!   midway: every acknowledged increment must be present exactly once
+//!   afterwards, and the object's file must carry the new owner's fencing
+//!   token;
+//! - two nodes sharing KV (PostgreSQL) and a rate limiter (Redis).
 //!
 //! Needs PostgreSQL (`HEARTH_TEST_POSTGRES_URL`, default
-//! postgres://postgres@127.0.0.1:5432/test); skipped when it is not
-//! reachable, unless `HEARTH_TEST_REQUIRE_CLUSTER=1` (CI sets it).
+//! postgres://postgres@127.0.0.1:5432/test) and Redis
+//! (`HEARTH_TEST_REDIS_URL`, default redis://127.0.0.1:6379); skipped when
+//! they are not reachable, unless `HEARTH_TEST_REQUIRE_CLUSTER=1` (CI sets
+//! it).
 
 mod web_support;
 
@@ -45,6 +50,25 @@ fn postgres_reachable() -> bool {
     reachable
 }
 
+fn redis_url() -> String {
+    std::env::var("HEARTH_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
+}
+
+/// Whether Redis answers; fails instead when the cluster is required.
+fn redis_reachable() -> bool {
+    let url = redis_url();
+    match hearth_ratelimit::redis::RedisPool::connect(&url, "hearth-probe") {
+        Ok(_) => true,
+        Err(e) if std::env::var("HEARTH_TEST_REQUIRE_CLUSTER").as_deref() == Ok("1") => {
+            panic!("Redis at {url} is required (HEARTH_TEST_REQUIRE_CLUSTER=1): {e}")
+        }
+        Err(e) => {
+            eprintln!("skipped: {e}; set HEARTH_TEST_REQUIRE_CLUSTER=1 to fail instead");
+            false
+        }
+    }
+}
+
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -60,7 +84,13 @@ struct Node {
     cluster_file: PathBuf,
 }
 
-fn write_cluster_file(dir: &Path, name: &str, schema: &str, internal: &str) -> PathBuf {
+fn write_cluster_file_with(
+    dir: &Path,
+    name: &str,
+    schema: &str,
+    internal: &str,
+    extra: &str,
+) -> PathBuf {
     let file = dir.join(format!("{name}.cluster.toml"));
     std::fs::write(
         &file,
@@ -76,7 +106,7 @@ schema = "{schema}"
 [durable_objects]
 storage = "shared-do"
 lease_ms = {LEASE_MS}
-"#,
+{extra}"#,
             url = postgres_url()
         ),
     )
@@ -85,8 +115,13 @@ lease_ms = {LEASE_MS}
 }
 
 fn start_node(dir: &Path, project: &Path, name: &str, schema: &str) -> Node {
+    start_node_with(dir, project, name, schema, "")
+}
+
+/// A node whose cluster file has `extra` appended.
+fn start_node_with(dir: &Path, project: &Path, name: &str, schema: &str, extra: &str) -> Node {
     let internal = format!("127.0.0.1:{}", free_port());
-    let cluster_file = write_cluster_file(dir, name, schema, &internal);
+    let cluster_file = write_cluster_file_with(dir, name, schema, &internal, extra);
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_hearth"));
     cmd.arg("serve")
         .arg(project)
@@ -380,4 +415,79 @@ fn a_bad_cluster_file_is_refused_with_every_problem_named() {
     ] {
         assert!(err.contains(&problem), "missing {problem:?} in:\n{err}");
     }
+}
+
+#[test]
+fn nodes_share_kv_in_postgres_and_rate_limits_in_redis() {
+    if !postgres_reachable() || !redis_reachable() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("project");
+    web_support::copy_tree(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/cluster-bindings"),
+        &project,
+    );
+    let schema = format!("hearth_t_{}_{}", std::process::id(), free_port());
+    let extra = format!(
+        "\n[redis]\nurl = \"{}\"\nprefix = \"{schema}\"\n",
+        redis_url()
+    );
+    let mut nodes: Vec<Node> = ["a", "b"]
+        .iter()
+        .map(|n| start_node_with(dir.path(), &project, n, &schema, &extra))
+        .collect();
+    let (a, b) = (
+        nodes[0].server.as_ref().unwrap().addr.clone(),
+        nodes[1].server.as_ref().unwrap().addr.clone(),
+    );
+    let get = |addr: &str, path: &str| web_support::http(addr, "GET", path, &[], b"");
+
+    // A write acknowledged by one node is read by the other at once, and
+    // outlives the writer's SIGKILL.
+    assert_eq!(get(&a, "/put?k=greeting&v=hello").text(), "ok");
+    assert_eq!(get(&b, "/get?k=greeting").text(), "hello");
+    assert_eq!(get(&b, "/put?k=other&v=1").text(), "ok");
+    nodes[0].server.take().unwrap().kill9();
+    assert_eq!(get(&b, "/get?k=greeting").text(), "hello");
+    assert_eq!(
+        get(&b, "/list").json(),
+        serde_json::json!(["greeting", "other"])
+    );
+    let a = {
+        let node = start_node_with(dir.path(), &project, "a", &schema, &extra);
+        let addr = node.server.as_ref().unwrap().addr.clone();
+        nodes[0] = node;
+        addr
+    };
+    assert_eq!(get(&a, "/get?k=other").text(), "1");
+
+    // 5 per minute across both nodes: a burst alternating between them is
+    // admitted exactly 5 times. A burst that straddles a minute boundary
+    // counts in two windows, so it is run again on a fresh key.
+    let minute = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            / 60
+    };
+    for attempt in 0.. {
+        let started = minute();
+        let admitted = (0..20)
+            .filter(|i| {
+                let addr = if i % 2 == 0 { &a } else { &b };
+                let r = get(addr, &format!("/limit?key=burst-{attempt}"));
+                assert!(matches!(r.status, 200 | 429), "{}: {}", r.status, r.text());
+                r.status == 200
+            })
+            .count();
+        if minute() == started {
+            assert_eq!(admitted, 5, "5 per minute across both nodes");
+            break;
+        }
+        assert!(attempt < 3, "three bursts straddled a minute");
+    }
+    drop(nodes);
+    drop_schema(&schema);
 }
