@@ -92,7 +92,7 @@ pub fn verify<'a>(
 mod tests {
     use super::*;
 
-    fn headers(h: &[(&'static str, String); 3]) -> impl Fn(&str) -> Option<&str> + '_ {
+    fn headers<'a>(h: &'a [(&'static str, String); 3]) -> impl Fn(&str) -> Option<&'a str> + 'a {
         move |name| h.iter().find(|(n, _)| *n == name).map(|(_, v)| v.as_str())
     }
 

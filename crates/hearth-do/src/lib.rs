@@ -440,12 +440,9 @@ impl DurableObjectNamespace {
         DurableObjectStorage::open(
             &self.host.data_dir.durable_object(&self.key, &hex),
             self.backend,
-            self.host.limits.clone(),
             &self.key,
             &hex,
-            self.host.alarms.clone(),
-            self.host.clock.clone(),
-            self.host.fences.clone(),
+            &self.host,
         )
     }
 }

@@ -74,16 +74,19 @@ struct Gate {
 }
 
 impl DurableObjectStorage {
+    /// Opens the object `id` of class `namespace` with what `host` shares
+    /// among objects (limits, clock, alarm index, fencing).
     pub(crate) fn open(
         path: &Path,
         backend: StorageBackend,
-        limits: DoLimits,
         namespace: &str,
         id: &str,
-        alarms: Arc<AlarmIndex>,
-        clock: SharedClock,
-        fences: Option<Arc<FenceBook>>,
+        host: &crate::DurableObjectHost,
     ) -> Result<Self> {
+        let limits = host.limits.clone();
+        let alarms = host.alarms.clone();
+        let clock = host.clock.clone();
+        let fences = host.fences.clone();
         let mut conn = hearth_core::sqlite::open(path)?;
         let clamp = |v: usize| i32::try_from(v).unwrap_or(i32::MAX);
         conn.set_limit(Limit::SQLITE_LIMIT_LENGTH, clamp(limits.max_sql_value_size))?;
