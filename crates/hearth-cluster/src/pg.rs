@@ -155,6 +155,8 @@ impl Pg {
             .map_err(|e: tokio_postgres::Error| connect_error(describe(&e)))?;
         config.connect_timeout(CONNECT_TIMEOUT);
         config.application_name("hearth");
+        // "schema already exists, skipping" and the like are not news.
+        config.options("-c client_min_messages=warning");
         let (client, connection) = config
             .connect(NoTls)
             .await
