@@ -94,8 +94,41 @@ impl Placement {
             last_heartbeat: Mutex::new(None),
         });
         let p = placement.clone();
-        placement.pg.block(async move { p.heartbeat().await })?;
+        placement.pg.block(async move {
+            p.wait_for_namesake().await?;
+            p.heartbeat().await
+        })?;
         Ok(placement)
+    }
+
+    /// A node id whose heartbeat is still fresh is either this node's
+    /// previous process (killed moments ago) or a second node misconfigured
+    /// with the same id, which would run objects twice. Waits for the old
+    /// heartbeat to lapse, up to two leases; past that, refuses.
+    async fn wait_for_namesake(&self) -> Result<(), PgError> {
+        let lease_ms = self.lease.as_millis() as f64;
+        let started = Instant::now();
+        loop {
+            let client = self.pg.client().await?;
+            let fresh = client
+                .query_opt(
+                    "SELECT address FROM cluster_nodes
+                     WHERE node_id = $1 AND heartbeat_at > now() - $2::float8 * interval '1 millisecond'",
+                    &[&self.node_id, &lease_ms],
+                )
+                .await?;
+            let Some(row) = fresh else {
+                return Ok(());
+            };
+            if started.elapsed() > self.lease * 2 {
+                let address: String = row.get(0);
+                return Err(PgError::Query(format!(
+                    "node id {:?} is live already (heartbeating from {address}); every node needs a node_id of its own",
+                    self.node_id
+                )));
+            }
+            tokio::time::sleep(self.lease / 10).await;
+        }
     }
 
     pub fn node_id(&self) -> &str {

@@ -114,3 +114,17 @@ fn concurrent_claims_give_one_owner() {
         .count();
     assert_eq!(locals, 1, "{owners:?}");
 }
+
+#[test]
+fn a_second_live_node_with_the_same_id_is_refused() {
+    let Some(pg) = schema("namesake") else { return };
+    let addr = "127.0.0.1:7201".parse().unwrap();
+    let lease = Duration::from_millis(600);
+    let first = Placement::open(pg.clone(), "same", addr, lease).unwrap();
+    first.spawn_heartbeat();
+    let e = Placement::open(pg.clone(), "same", addr, lease).unwrap_err();
+    assert!(
+        e.to_string().contains("node id \"same\" is live already"),
+        "{e}"
+    );
+}
