@@ -212,6 +212,22 @@ impl ClusterNode {
         }
     }
 
+    /// Whether this node runs the object (taking its lease when no live
+    /// node holds it); `false` when placement cannot tell.
+    pub(crate) async fn runs_here(&self, class: &str, id: &str) -> bool {
+        match self.owner(class, id).await {
+            Ok(Owner::Local { token }) => {
+                self.fences.grant(class, id, token);
+                true
+            }
+            Ok(Owner::Remote { .. }) => false,
+            Err(e) => {
+                tracing::warn!(target: "hearth::cluster", "alarm placement: {e}");
+                false
+            }
+        }
+    }
+
     async fn owner(&self, class: &str, id: &str) -> Result<Owner, DispatchError> {
         if self.fences.take_revoked(class, id) {
             self.placement.forget(class, id);

@@ -491,3 +491,41 @@ fn nodes_share_kv_in_postgres_and_rate_limits_in_redis() {
     drop(nodes);
     drop_schema(&schema);
 }
+
+/// An alarm is in the index every node reads; only the node running the
+/// object delivers it, so it runs once, not once per node.
+#[test]
+fn an_alarm_runs_once_across_nodes() {
+    if !postgres_reachable() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("project");
+    web_support::copy_tree(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/cluster-counter"),
+        &project,
+    );
+    let schema = format!("hearth_t_{}_{}", std::process::id(), free_port());
+    let nodes: Vec<Node> = ["a", "b", "c"]
+        .iter()
+        .map(|n| start_node(dir.path(), &project, n, &schema))
+        .collect();
+    let addrs: Vec<String> = nodes
+        .iter()
+        .map(|n| n.server.as_ref().unwrap().addr.clone())
+        .collect();
+    let get = |i: usize, path: &str| web_support::http(&addrs[i], "GET", path, &[], b"");
+    assert_eq!(get(1, "/set-alarm?name=alarmed&in=300").text(), "set");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while get(2, "/alarms?name=alarmed").text() != "1" {
+        assert!(Instant::now() < deadline, "the alarm never ran");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Every node's alarm loop has seen it due by now; none runs it again.
+    std::thread::sleep(Duration::from_millis(LEASE_MS * 3));
+    for i in 0..3 {
+        assert_eq!(get(i, "/alarms?name=alarmed").text(), "1", "via node {i}");
+    }
+    drop(nodes);
+    drop_schema(&schema);
+}

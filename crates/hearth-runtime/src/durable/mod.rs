@@ -418,6 +418,17 @@ impl DurableObjects {
             tracing::warn!(target: "hearth::durable", class = %alarm.namespace, "alarm for a class this worker does not export; not delivered");
             return;
         }
+        if let Some((node, _)) = self.cluster.get()
+            && !node.runs_here(&alarm.namespace, &alarm.id).await
+        {
+            // Every node sees the shared alarm index; the node that runs
+            // the object delivers it. Looked at again after two leases, in
+            // case that node has died by then.
+            tokio::time::sleep(node.placement().lease() * 2).await;
+            self.scheduler.release(&alarm);
+            self.wake.notify_one();
+            return;
+        }
         let job = ObjectJob {
             class: alarm.namespace.clone(),
             id: alarm.id.clone(),
