@@ -242,7 +242,7 @@ pub fn run(args: &ClusterArgs, command: &str) -> Result<()> {
         let node = start(&hearth, dir.path(), "embedded", None)?;
         rows.push((
             "1 node, embedded".into(),
-            drive(&[node.addr.clone()], args.clients, args.secs)?,
+            drive(std::slice::from_ref(&node.addr), args.clients, args.secs)?,
         ));
     }
     {
@@ -255,7 +255,7 @@ pub fn run(args: &ClusterArgs, command: &str) -> Result<()> {
         )?;
         rows.push((
             "1 node, cluster".into(),
-            drive(&[node.addr.clone()], args.clients, args.secs)?,
+            drive(std::slice::from_ref(&node.addr), args.clients, args.secs)?,
         ));
     }
     let nodes: Vec<Node> = ["a", "b", "c"]
