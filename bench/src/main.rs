@@ -7,6 +7,7 @@
 //! - `s3`: PUT/GET through the S3 endpoint against raw file writes/reads.
 
 mod analytics;
+mod cluster;
 mod http;
 mod machine;
 mod measure;
@@ -37,6 +38,10 @@ enum Command {
     /// raw counter, against raw SQLite and a bare map; writes
     /// bench/ANALYTICS-RESULTS.md.
     Analytics(analytics::AnalyticsArgs),
+    /// The Durable Object counter on 1 embedded node, 1 and 3 cluster
+    /// nodes, and forwarded against local calls; writes
+    /// bench/CLUSTER-RESULTS.md. Needs PostgreSQL.
+    Cluster(cluster::ClusterArgs),
     /// The raw hyper server the `http` benchmark measures (started by it).
     #[command(hide = true)]
     RawServer(http::RawArgs),
@@ -49,6 +54,7 @@ fn main() -> anyhow::Result<()> {
         Command::Http(args) => http::run(args, &reproduce_command()),
         Command::S3(args) => s3::run(args, &reproduce_command()),
         Command::Analytics(args) => analytics::run(args, &reproduce_command()),
+        Command::Cluster(args) => cluster::run(args, &reproduce_command()),
         Command::RawServer(args) => http::serve_raw(args),
     }
 }

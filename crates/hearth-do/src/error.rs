@@ -13,6 +13,17 @@ pub enum DoError {
     #[error("Durable Object ID is not valid for this namespace.")]
     ForeignId { id: String },
 
+    // ---- cluster mode ----
+    #[error(
+        "Durable Object storage write refused: this node's lease on the object was taken over by another node (fencing token {token} is older than {stored}); the write was not committed"
+    )]
+    Fenced { token: i64, stored: i64 },
+
+    #[error(
+        "Durable Object storage write refused: this node holds no lease on the object in the cluster"
+    )]
+    NotLeased,
+
     // ---- key-value API ----
     #[error("Keys cannot be larger than {limit} bytes. A key of size {size} was provided.")]
     KeyTooLarge { size: usize, limit: usize },

@@ -59,6 +59,7 @@
 
 mod alarms;
 mod error;
+mod fence;
 mod id;
 mod migrations;
 mod split;
@@ -74,6 +75,7 @@ use hearth_core::{DataDir, SharedClock};
 
 pub use alarms::{AlarmRetry, AlarmScheduler, DueAlarm};
 pub use error::{DoError, Result};
+pub use fence::FenceBook;
 pub use id::DurableObjectId;
 pub use sqlite::DurableObjectStorage;
 pub use validate::DoLimits;
@@ -303,6 +305,8 @@ pub struct DurableObjectHost {
     catalog: Arc<Catalog>,
     clock: SharedClock,
     limits: DoLimits,
+    /// Set in cluster mode: every commit checks its object's lease.
+    fences: Option<Arc<FenceBook>>,
 }
 
 impl fmt::Debug for DurableObjectHost {
@@ -337,7 +341,15 @@ impl DurableObjectHost {
             catalog: Arc::new(catalog),
             clock,
             limits,
+            fences: None,
         })
+    }
+
+    /// Cluster mode: objects opened from now on record and check the
+    /// fencing tokens of `fences` on every commit.
+    pub fn with_fences(mut self, fences: Arc<FenceBook>) -> Self {
+        self.fences = Some(fences);
+        self
     }
 
     /// The namespace of one class. `key` is the class's stable namespace key
@@ -428,11 +440,9 @@ impl DurableObjectNamespace {
         DurableObjectStorage::open(
             &self.host.data_dir.durable_object(&self.key, &hex),
             self.backend,
-            self.host.limits.clone(),
             &self.key,
             &hex,
-            self.host.alarms.clone(),
-            self.host.clock.clone(),
+            &self.host,
         )
     }
 }

@@ -15,11 +15,15 @@ use rusqlite::{Connection, OptionalExtension, ToSql, params};
 
 use crate::alarms::{AlarmIndex, to_i64, to_u64};
 use crate::error::{DoError, Result};
+use crate::fence::FenceBook;
 use crate::split::{renames_into_reserved, split_statements};
 use crate::validate::{self, DoLimits, KeyRange};
 use crate::{ListOptions, SqlCursor, SqlValue, StorageBackend};
 
 const ALARM_KEY: &str = "alarm";
+/// Cluster mode: the fencing token of the last lease that wrote, and its node.
+const FENCE_TOKEN_KEY: &str = "fence_token";
+const FENCE_NODE_KEY: &str = "fence_node";
 
 /// The storage of one Durable Object. See the crate documentation for the
 /// write-coalescing model: writes join an implicit transaction that
@@ -38,6 +42,7 @@ pub struct DurableObjectStorage {
     alarms: Arc<AlarmIndex>,
     clock: SharedClock,
     path: PathBuf,
+    fences: Option<Arc<FenceBook>>,
 }
 
 #[derive(Debug)]
@@ -69,15 +74,19 @@ struct Gate {
 }
 
 impl DurableObjectStorage {
+    /// Opens the object `id` of class `namespace` with what `host` shares
+    /// among objects (limits, clock, alarm index, fencing).
     pub(crate) fn open(
         path: &Path,
         backend: StorageBackend,
-        limits: DoLimits,
         namespace: &str,
         id: &str,
-        alarms: Arc<AlarmIndex>,
-        clock: SharedClock,
+        host: &crate::DurableObjectHost,
     ) -> Result<Self> {
+        let limits = host.limits.clone();
+        let alarms = host.alarms.clone();
+        let clock = host.clock.clone();
+        let fences = host.fences.clone();
         let mut conn = hearth_core::sqlite::open(path)?;
         let clamp = |v: usize| i32::try_from(v).unwrap_or(i32::MAX);
         conn.set_limit(Limit::SQLITE_LIMIT_LENGTH, clamp(limits.max_sql_value_size))?;
@@ -150,7 +159,18 @@ impl DurableObjectStorage {
             alarms,
             clock,
             path: path.to_path_buf(),
+            fences,
         };
+        if storage.fences.is_some() {
+            // Record this node's token at once, so an old owner's pending
+            // commit is refused from the moment this node runs the object.
+            let inner = storage.lock();
+            inner.conn.execute_batch("BEGIN IMMEDIATE")?;
+            let fenced = storage.check_fence(&inner.conn);
+            let end = if fenced.is_ok() { "COMMIT" } else { "ROLLBACK" };
+            inner.conn.execute_batch(end)?;
+            fenced?;
+        }
         // Heal the index after a crash between its write and the object's.
         let alarm = storage.get_alarm()?;
         storage
@@ -652,7 +672,39 @@ impl DurableObjectStorage {
         result
     }
 
+    /// Cluster mode: inside the write transaction, refuses when the file
+    /// holds a newer fencing token than this node's lease, and records
+    /// this node's token when it is newer than the file's.
+    fn check_fence(&self, conn: &Connection) -> Result<()> {
+        let Some(fences) = &self.fences else {
+            return Ok(());
+        };
+        let Some(token) = fences.token(&self.namespace, &self.id) else {
+            return Err(DoError::NotLeased);
+        };
+        let stored: Option<i64> = conn
+            .prepare_cached("SELECT value FROM _cf_METADATA WHERE key = ?1")?
+            .query_row([FENCE_TOKEN_KEY], |r| r.get(0))
+            .optional()?;
+        match stored {
+            Some(stored) if stored > token => {
+                fences.revoke(&self.namespace, &self.id);
+                Err(DoError::Fenced { token, stored })
+            }
+            Some(stored) if stored == token => Ok(()),
+            _ => {
+                let mut put = conn.prepare_cached(
+                    "INSERT OR REPLACE INTO _cf_METADATA (key, value) VALUES (?1, ?2)",
+                )?;
+                put.execute(rusqlite::params![FENCE_TOKEN_KEY, token])?;
+                put.execute(rusqlite::params![FENCE_NODE_KEY, fences.node()])?;
+                Ok(())
+            }
+        }
+    }
+
     fn commit(&self, inner: &mut Inner) -> Result<()> {
+        self.check_fence(&inner.conn)?;
         let alarm = read_alarm(&inner.conn)?;
         let changed = alarm != inner.alarm_at_open;
         if changed && let Some(at) = alarm {

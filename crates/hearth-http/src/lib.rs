@@ -14,6 +14,7 @@
 //! `fetch()`: every subrequest carries the runtime's
 //! [`SUBREQUEST_MARKER`] header, which a worker cannot remove.
 
+pub mod cluster;
 mod conn;
 mod edge;
 mod framing;

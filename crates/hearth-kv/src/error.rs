@@ -151,6 +151,9 @@ pub enum KvError {
     #[error("KV storage error: {0}")]
     Storage(#[from] rusqlite::Error),
 
+    #[error("KV storage error: {0}")]
+    Postgres(#[from] hearth_cluster::PgError),
+
     #[error("KV storage holds corrupt metadata for key \"{key}\": {source}")]
     CorruptMetadata {
         key: String,

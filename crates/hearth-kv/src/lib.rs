@@ -19,6 +19,7 @@
 //! This crate knows nothing of JavaScript or HTTP.
 
 mod error;
+pub mod postgres;
 mod purge;
 pub mod sqlite;
 pub mod validate;
@@ -36,6 +37,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 pub use error::{KvError, KvOp, Result};
+pub use postgres::PostgresStore;
 pub use purge::PurgerHandle;
 pub use sqlite::SqliteStore;
 pub use validate::KvLimits;

@@ -1,5 +1,6 @@
 //! Bulk get: up to 100 keys, text or json only, a map in request order.
 
+#[macro_use]
 mod common;
 
 use common::*;
@@ -188,3 +189,18 @@ fn expired_keys_read_as_missing() {
     let map = f.kv.get_bulk(&["a"], &GetOptions::text()).unwrap();
     assert_eq!(map.get("a"), Some(&None));
 }
+
+on_postgres!(
+    returns_one_entry_per_key_in_request_order_missing_as_none,
+    duplicate_keys_collapse_into_one_entry,
+    json_type_parses_every_value,
+    json_type_fails_if_any_value_is_not_json,
+    array_buffer_and_stream_types_are_refused,
+    at_most_100_keys_and_at_least_one,
+    every_key_is_validated_with_the_bulk_wording,
+    cache_ttl_is_validated,
+    total_size_is_limited,
+    default_total_size_limit_reads_as_25mb,
+    with_metadata_returns_value_and_metadata_per_key,
+    expired_keys_read_as_missing,
+);

@@ -1,6 +1,7 @@
 //! Data outlives the handle; several threads and several handles (as separate
 //! processes would hold) share one namespace file safely.
 
+#[macro_use]
 mod common;
 
 use std::sync::{Arc, Barrier};
@@ -30,7 +31,7 @@ fn reopen_after_drop_keeps_values_metadata_and_expiry() {
     .unwrap();
     f.kv.put("gone", "v", &PutOptions::new()).unwrap();
     f.kv.delete("gone").unwrap();
-    let Fixture { dir, clock, kv } = f;
+    let Fixture { dir, clock, kv, .. } = f;
     drop(kv);
 
     let kv = KvNamespace::open(
@@ -168,3 +169,10 @@ fn a_file_from_a_newer_schema_is_refused() {
     let e = KvNamespace::open(&f.path(), f.clock.shared(), KvLimits::default()).unwrap_err();
     assert!(e.to_string().contains("has schema version 99"), "{e}");
 }
+
+on_postgres!(
+    a_second_handle_on_the_same_file_sees_writes_at_once,
+    concurrent_puts_from_many_threads_all_land,
+    concurrent_writers_through_separate_handles_all_land,
+    last_write_to_a_key_wins,
+);

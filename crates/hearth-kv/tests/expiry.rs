@@ -1,6 +1,7 @@
 //! Expiry: keys vanish from every read the moment the clock reaches their
 //! expiration; purging removes the rows later.
 
+#[macro_use]
 mod common;
 
 use std::sync::Arc;
@@ -147,3 +148,15 @@ fn purger_thread_runs_on_its_interval() {
         std::thread::sleep(Duration::from_millis(5));
     }
 }
+
+on_postgres!(
+    key_is_visible_until_its_expiration_and_invisible_from_then_on,
+    absolute_expiration_behaves_the_same,
+    expired_keys_do_not_take_list_slots,
+    rewriting_an_expired_key_brings_it_back_without_the_old_expiry,
+    purge_removes_only_expired_rows,
+    purge_handles_more_rows_than_one_batch,
+    purger_thread_purges_on_request_and_stops_on_drop,
+    purger_thread_ends_when_the_namespace_is_dropped,
+    purger_thread_runs_on_its_interval,
+);

@@ -1,5 +1,6 @@
 //! get() and getWithMetadata(): types, cacheTtl, missing keys.
 
+#[macro_use]
 mod common;
 
 use hearth_core::{ContractError, ErrorClass};
@@ -161,3 +162,16 @@ fn delete_removes_and_is_idempotent() {
     f.kv.delete("never-existed").unwrap();
     assert_eq!(f.stored_rows(), 0);
 }
+
+on_postgres!(
+    missing_key_reads_as_none,
+    value_is_returned_as_each_type,
+    default_type_is_text,
+    binary_values_survive_and_text_replaces_invalid_utf8,
+    json_type_on_a_non_json_value_is_a_syntax_error,
+    unknown_type_name_is_refused_with_cloudflares_message,
+    cache_ttl_must_be_at_least_30,
+    cache_ttl_does_not_hide_writes,
+    get_with_metadata_decodes_the_value_and_returns_metadata,
+    delete_removes_and_is_idempotent,
+);

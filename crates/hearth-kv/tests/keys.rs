@@ -1,5 +1,6 @@
 //! Key rules: not empty, not "." or "..", at most 512 UTF-8 bytes.
 
+#[macro_use]
 mod common;
 
 use common::*;
@@ -85,3 +86,11 @@ fn any_other_key_is_valid_including_unicode_spaces_and_nul() {
         assert_eq!(text(&f, key).as_deref(), Some(key), "{key:?}");
     }
 }
+
+on_postgres!(
+    empty_key_is_refused_by_every_single_key_call,
+    dot_and_dot_dot_are_refused,
+    key_of_512_bytes_is_accepted_513_is_not,
+    key_length_counts_utf8_bytes_not_characters,
+    any_other_key_is_valid_including_unicode_spaces_and_nul,
+);

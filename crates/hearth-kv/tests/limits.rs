@@ -1,5 +1,6 @@
 //! Every limit is configurable; raised limits admit what Cloudflare refuses.
 
+#[macro_use]
 mod common;
 
 use common::*;
@@ -122,3 +123,9 @@ fn lowered_limits_are_enforced() {
         "KV GET_BULK failed: 400 You can request a maximum of 2 keys"
     );
 }
+
+on_postgres!(
+    defaults_are_cloudflares_values,
+    raised_limits_are_honoured_and_named_in_messages,
+    lowered_limits_are_enforced,
+);

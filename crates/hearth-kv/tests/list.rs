@@ -1,5 +1,6 @@
 //! list(): order, prefix, limit, cursor paging and their edges.
 
+#[macro_use]
 mod common;
 
 use common::*;
@@ -304,3 +305,22 @@ fn result_serializes_to_the_workers_shape() {
         json!({"keys": [{"name": "b"}], "list_complete": true, "cacheStatus": null})
     );
 }
+
+on_postgres!(
+    empty_namespace_lists_nothing_and_is_complete,
+    keys_come_back_in_utf8_byte_order,
+    prefix_selects_only_matching_keys,
+    prefix_with_no_match_is_empty_and_complete,
+    unicode_prefix_matches_by_bytes,
+    exactly_limit_keys_is_one_complete_page,
+    more_than_limit_gives_a_cursor_to_the_rest,
+    limit_1_pages_through_everything,
+    paging_with_prefix_stays_within_the_prefix,
+    cursor_continues_after_the_last_returned_key_across_writes,
+    default_limit_is_1000,
+    limit_outside_1_to_1000_is_refused,
+    prefix_longer_than_a_key_is_refused,
+    a_cursor_not_made_by_list_is_refused,
+    keys_carry_absolute_expiration_and_metadata_only_when_set,
+    result_serializes_to_the_workers_shape,
+);

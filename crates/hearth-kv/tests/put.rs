@@ -1,5 +1,6 @@
 //! put(): value size, metadata size, expiration and expirationTtl rules.
 
+#[macro_use]
 mod common;
 
 use common::*;
@@ -233,3 +234,20 @@ fn put_many_writes_all_entries_or_none() {
     assert_eq!(text(&f, "c"), None);
     assert_eq!(text(&f, "d"), None);
 }
+
+on_postgres!(
+    value_of_25_mib_is_accepted_one_byte_more_is_not,
+    empty_value_is_allowed,
+    put_overwrites_value_metadata_and_expiration,
+    streamed_value_is_stored_and_its_size_limited,
+    metadata_of_1024_serialized_bytes_is_accepted_1025_is_not,
+    metadata_round_trips_through_get_and_list,
+    null_metadata_means_no_metadata,
+    expiration_ttl_must_be_at_least_60,
+    expiration_ttl_must_be_a_positive_integer,
+    expiration_must_be_at_least_60_seconds_ahead,
+    expiration_in_the_past_or_not_an_integer_is_refused,
+    expiration_ttl_takes_precedence_over_expiration,
+    key_is_checked_before_options_and_options_before_value,
+    put_many_writes_all_entries_or_none,
+);

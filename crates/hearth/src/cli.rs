@@ -56,6 +56,11 @@ pub enum Command {
     },
     /// Load and validate a config; print it as JSON with the environment applied.
     Config(ProjectArgs),
+    /// Cluster mode: the state of the nodes sharing a cluster file's backends.
+    Cluster {
+        #[command(subcommand)]
+        command: ClusterCommand,
+    },
     /// API keys the edge checks (`[[api_keys]]` in the --edge zone file).
     Keys {
         #[command(subcommand)]
@@ -276,6 +281,26 @@ pub struct ServeArgs {
     /// worker. Reloaded on SIGHUP or when it changes.
     #[arg(long = "edge", value_name = "FILE")]
     pub edge: Option<PathBuf>,
+    /// Cluster mode: the cluster file (node id, internal address, node
+    /// secret, PostgreSQL and Redis). KV moves to PostgreSQL, rate limits
+    /// to Redis, and each Durable Object runs on one node at a time, the
+    /// others forwarding to it.
+    #[arg(long = "cluster", value_name = "FILE")]
+    pub cluster: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClusterCommand {
+    /// The cluster's nodes: address, liveness, heartbeat age and how many
+    /// Durable Objects each holds.
+    Status {
+        /// The cluster file, as given to `hearth serve --cluster`.
+        #[arg(long = "cluster", value_name = "FILE")]
+        cluster: PathBuf,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Where the project is and where its data lives; shared by every command.

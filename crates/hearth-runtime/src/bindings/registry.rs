@@ -102,6 +102,8 @@ pub struct KindSettings {
     /// How long Analytics Engine keeps points; `None` keeps Cloudflare's
     /// three months.
     pub analytics_retention_ms: Option<u64>,
+    /// Cluster mode (`--cluster`): the node and its shared backends.
+    pub cluster: Option<Arc<crate::cluster::ClusterNode>>,
 }
 
 /// What a kind opens with.

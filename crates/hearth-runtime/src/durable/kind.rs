@@ -86,8 +86,27 @@ impl BindingKind for DurableObjectKind {
         if config.durable_objects.bindings.is_empty() && config.migrations.is_empty() {
             return Ok(());
         }
-        let host = DurableObjectHost::open(cx.data_dir, cx.clock.clone(), DoLimits::default())
+        // Cluster mode: every node opens the objects in the directory they
+        // share, and each commit checks the lease placement granted.
+        let shared_dir;
+        let data_dir = match &cx.settings.cluster {
+            Some(node) => {
+                let Some(storage) = &node.config().durable_objects.storage else {
+                    return Err(BindingError::new(format!(
+                        "{}: durable_objects.storage: missing; in cluster mode Durable Object files live in a directory every node shares",
+                        node.config().path.display()
+                    )));
+                };
+                shared_dir = hearth_core::DataDir::new(storage);
+                &shared_dir
+            }
+            None => cx.data_dir,
+        };
+        let mut host = DurableObjectHost::open(data_dir, cx.clock.clone(), DoLimits::default())
             .map_err(|e| BindingError::new(format!("opening the Durable Object state: {e}")))?;
+        if let Some(node) = &cx.settings.cluster {
+            host = host.with_fences(node.fences());
+        }
         let applied = host.apply_migrations(&config.migrations).map_err(|e| {
             BindingError::new(format!("{}: migrations: {e}", config.path.display()))
         })?;
@@ -105,6 +124,9 @@ impl BindingKind for DurableObjectKind {
             DurableObjectOptions::default(),
         )
         .map_err(|e| BindingError::new(format!("opening the Durable Object namespaces: {e}")))?;
+        if let Some(node) = &cx.settings.cluster {
+            objects.join_cluster(node.clone(), &config.name);
+        }
         for b in &config.durable_objects.bindings {
             if remote_script(config, b).is_some() {
                 // Added by `link`, once the hosting worker's objects are open.

@@ -118,6 +118,8 @@ pub struct DurableObjects {
     /// Other workers' objects, by worker name, that this worker's
     /// `script_name` bindings reach.
     links: RwLock<BTreeMap<String, Arc<DurableObjects>>>,
+    /// Cluster mode: the node, and this worker's name on it.
+    cluster: std::sync::OnceLock<(Arc<crate::cluster::ClusterNode>, String)>,
 }
 
 impl std::fmt::Debug for DurableObjects {
@@ -154,7 +156,15 @@ impl DurableObjects {
             alarm_thread: Mutex::new(None),
             native: native::Registry::default(),
             links: RwLock::new(BTreeMap::new()),
+            cluster: std::sync::OnceLock::new(),
         }))
+    }
+
+    /// Cluster mode: events for these objects go where placement says
+    /// they run, and other nodes can send this node theirs.
+    pub fn join_cluster(self: &Arc<Self>, node: Arc<crate::cluster::ClusterNode>, worker: &str) {
+        node.register(worker, self);
+        let _ = self.cluster.set((node, worker.to_owned()));
     }
 
     /// Like [`new`](Self::new), with Rust-native classes: events for these
@@ -293,6 +303,14 @@ impl DurableObjects {
     }
 
     pub(crate) fn send(&self, job: ObjectJob) -> Result<ObjectReply, DispatchError> {
+        if let Some((node, worker)) = self.cluster.get() {
+            return Ok(node.spawn_route(worker.clone(), job));
+        }
+        self.send_local(job)
+    }
+
+    /// Delivers an event to the isolate of this node that hosts the object.
+    pub(crate) fn send_local(&self, job: ObjectJob) -> Result<ObjectReply, DispatchError> {
         let router = match self.router.read() {
             Ok(r) => r,
             Err(p) => p.into_inner(),
@@ -398,6 +416,17 @@ impl DurableObjects {
         if !self.namespaces.contains_key(&alarm.namespace) {
             // Left leased: a class the worker does not export cannot run it.
             tracing::warn!(target: "hearth::durable", class = %alarm.namespace, "alarm for a class this worker does not export; not delivered");
+            return;
+        }
+        if let Some((node, _)) = self.cluster.get()
+            && !node.runs_here(&alarm.namespace, &alarm.id).await
+        {
+            // Every node sees the shared alarm index; the node that runs
+            // the object delivers it. Looked at again after two leases, in
+            // case that node has died by then.
+            tokio::time::sleep(node.placement().lease() * 2).await;
+            self.scheduler.release(&alarm);
+            self.wake.notify_one();
             return;
         }
         let job = ObjectJob {

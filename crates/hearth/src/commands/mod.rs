@@ -1,5 +1,6 @@
 pub mod analytics;
 pub mod build;
+pub mod cluster;
 pub mod d1;
 pub mod dev;
 pub mod edge;

@@ -72,13 +72,14 @@ pub fn run_with(args: ServeArgs, watch: bool) -> Result<()> {
             );
         }
     }
-    let opened = registry::open_workers(
-        &served,
-        workers,
-        &projects[0].clock,
-        &services,
-        &super::events::kind_settings(&projects[0])?,
-    )?;
+    let mut settings = super::events::kind_settings(&projects[0])?;
+    let cluster = match &args.cluster {
+        Some(path) => Some(super::cluster::start(path, projects[0].clock.clone())?),
+        None => None,
+    };
+    settings.cluster = cluster.clone();
+    let opened =
+        registry::open_workers(&served, workers, &projects[0].clock, &services, &settings)?;
     // Every worker is served alike; the first also takes the requests no
     // worker's routes match.
     let mut sources = Vec::new();
@@ -121,6 +122,11 @@ pub fn run_with(args: ServeArgs, watch: bool) -> Result<()> {
         &runtime,
     )?;
     runtime.block_on(async move {
+        if let Some(node) = &cluster {
+            let internal = hearth_http::cluster::InternalListener::bind(node.config().listen).await?;
+            tracing::info!(target: "hearth::cluster", addr = %node.config().listen, "internal listener (node-to-node calls)");
+            tokio::spawn(internal.run(node.clone()));
+        }
         let server = hearth_http::Server::bind(options).await?;
         let mut watchers = Vec::new();
         for (p, events) in projects.iter().zip(&sources) {

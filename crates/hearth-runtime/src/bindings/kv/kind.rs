@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hearth_core::{DataDir, SharedClock};
-use hearth_kv::{KvError, KvLimits, KvNamespace};
+use hearth_kv::{KvError, KvLimits, KvNamespace, PostgresStore};
 
 use super::KvAdapter;
 use crate::bindings::registry::{BindingError, BindingKind, OpenContext, OpenedWorker};
@@ -38,8 +38,34 @@ impl BindingKind for KvKind {
     }
 
     fn open(&self, cx: &mut OpenContext<'_>, out: &mut OpenedWorker) -> Result<(), BindingError> {
+        let on_postgres = cx
+            .settings
+            .cluster
+            .as_ref()
+            .filter(|node| node.config().backends.kv == hearth_cluster::KvBackend::Postgres);
         for ns in &cx.config.kv_namespaces {
             let at = |e: &dyn std::fmt::Display| cx.error(self.section(), &ns.binding, e);
+            if let Some(node) = on_postgres {
+                let store = PostgresStore::open(node.pg().clone(), ns.local_id())
+                    .map_err(|e| at(&format!("opening it in PostgreSQL: {e}")))?;
+                let kv = Arc::new(KvNamespace::with_store(
+                    Box::new(store),
+                    cx.clock.clone(),
+                    KvLimits::default(),
+                ));
+                let purger = kv.spawn_purger(PURGE_EVERY).map_err(|e| at(&e))?;
+                out.keep_alive.push(Box::new(purger));
+                out.worker
+                    .bindings
+                    .push(Arc::new(KvAdapter::new(&ns.binding, kv).with_backend(
+                        format!(
+                            "postgres:{}.kv_entries/{}",
+                            node.pg().schema(),
+                            ns.local_id()
+                        ),
+                    )));
+                continue;
+            }
             let path = cx.data_dir.kv_namespace(ns.local_id());
             let kv = open_namespace(cx.data_dir, ns.local_id(), cx.clock.clone())
                 .map_err(|e| at(&format!("opening {}: {e}", path.display())))?;

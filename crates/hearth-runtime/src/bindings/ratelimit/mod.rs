@@ -52,8 +52,11 @@ impl BindingAdapter for RateLimitAdapter {
 
     fn backend(&self) -> String {
         format!(
-            "memory:namespace {} ({} per {}s)",
-            self.namespace_id, self.limit, self.period
+            "{}:namespace {} ({} per {}s)",
+            self.namespace.backend(),
+            self.namespace_id,
+            self.limit,
+            self.period
         )
     }
 
@@ -92,8 +95,16 @@ impl BindingKind for RateLimitKind {
             return Ok(());
         }
         let clock = cx.clock.clone();
+        let redis = cx
+            .settings
+            .cluster
+            .as_ref()
+            .and_then(|node| node.redis().cloned());
         let limits = cx.shared("ratelimits", || {
-            Ok::<_, BindingError>(RateLimits::new(clock))
+            Ok::<_, BindingError>(match redis {
+                Some(pool) => RateLimits::on_redis(clock, pool),
+                None => RateLimits::new(clock),
+            })
         })?;
         for b in &cx.config.ratelimits {
             out.worker.bindings.push(Arc::new(RateLimitAdapter::new(

@@ -1,0 +1,380 @@
+//! The cluster file (`hearth serve --cluster cluster.toml`): who this node
+//! is, where its peers reach it, the backends' addresses and which binding
+//! uses which backend. Every problem is reported as
+//! `<file>: <field>: <what is wrong>`; unknown fields are errors, since a
+//! misspelt backend must not silently fall back to the embedded one.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// The shortest node secret accepted: HMAC-SHA256 keys below 32 bytes are
+/// weaker than the hash.
+pub const MIN_SECRET_BYTES: usize = 32;
+
+/// Default time a node's Durable Object leases outlive its last heartbeat.
+pub const DEFAULT_LEASE_MS: u64 = 5_000;
+
+/// A checked cluster file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterConfig {
+    pub path: PathBuf,
+    /// This node's name, unique in the cluster.
+    pub node_id: String,
+    /// The internal address peers use to reach this node.
+    pub advertise: SocketAddr,
+    /// Where the internal listener binds (defaults to `advertise`).
+    pub listen: SocketAddr,
+    /// The shared key of node-to-node calls.
+    pub secret: Vec<u8>,
+    pub postgres: Option<PostgresConfig>,
+    pub redis: Option<RedisConfig>,
+    pub backends: Backends,
+    pub durable_objects: DurableObjectsConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PostgresConfig {
+    pub url: String,
+    /// The schema every table lives in, so several clusters (or tests) can
+    /// share one database.
+    pub schema: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedisConfig {
+    pub url: String,
+    /// Prefix of every key, for the same reason as the schema.
+    pub prefix: String,
+}
+
+/// Which backend each binding kind uses in cluster mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backends {
+    pub kv: KvBackend,
+    pub ratelimits: RateLimitBackend,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KvBackend {
+    Embedded,
+    Postgres,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RateLimitBackend {
+    Memory,
+    Redis,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DurableObjectsConfig {
+    /// The directory every node opens the objects' SQLite files in. Until
+    /// change sets are shipped to a shared log, the nodes must share it
+    /// (one machine, or a shared volume).
+    pub storage: Option<PathBuf>,
+    /// How long a node's leases outlive its last heartbeat.
+    pub lease_ms: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Parse { path: String, message: String },
+    #[error("{}", .problems.join("\n"))]
+    Invalid { problems: Vec<String> },
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    node_id: Option<String>,
+    advertise: Option<String>,
+    listen: Option<String>,
+    secret: Option<String>,
+    secret_file: Option<PathBuf>,
+    postgres: Option<RawPostgres>,
+    redis: Option<RawRedis>,
+    #[serde(default)]
+    backends: RawBackends,
+    #[serde(default)]
+    durable_objects: RawDurableObjects,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPostgres {
+    url: String,
+    schema: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRedis {
+    url: String,
+    prefix: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBackends {
+    kv: Option<String>,
+    ratelimits: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDurableObjects {
+    storage: Option<PathBuf>,
+    lease_ms: Option<u64>,
+}
+
+impl ClusterConfig {
+    /// Reads and checks the cluster file at `path`. Relative paths in it
+    /// (`secret_file`, `durable_objects.storage`) are relative to its folder.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::parse(path, &text)
+    }
+
+    /// Checks the text of a cluster file read from `path`.
+    pub fn parse(path: &Path, text: &str) -> Result<Self, ConfigError> {
+        let shown = path.display().to_string();
+        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: shown.clone(),
+            message: e.to_string().trim_end().to_owned(),
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let mut problems = Vec::new();
+        let mut problem =
+            |field: &str, what: String| problems.push(format!("{shown}: {field}: {what}"));
+
+        let node_id = match raw.node_id {
+            None => {
+                problem(
+                    "node_id",
+                    "missing; every node needs a name unique in the cluster".into(),
+                );
+                String::new()
+            }
+            Some(id) if !valid_node_id(&id) => {
+                problem(
+                    "node_id",
+                    format!(
+                        "{id:?} is not a node name: use 1 to 63 characters of a-z, A-Z, 0-9, '-', '_' or '.'"
+                    ),
+                );
+                id
+            }
+            Some(id) => id,
+        };
+        let advertise = match raw.advertise.as_deref() {
+            None => {
+                problem(
+                    "advertise",
+                    "missing; the internal address peers reach this node at, e.g. \"10.0.0.5:7800\"".into(),
+                );
+                None
+            }
+            Some(a) => match a.parse::<SocketAddr>() {
+                Ok(addr) if addr.ip().is_unspecified() || addr.port() == 0 => {
+                    problem(
+                        "advertise",
+                        format!(
+                            "{a:?} cannot be reached by peers: give a concrete address and port"
+                        ),
+                    );
+                    None
+                }
+                Ok(addr) => Some(addr),
+                Err(_) => {
+                    problem(
+                        "advertise",
+                        format!("{a:?} is not an IP address with a port"),
+                    );
+                    None
+                }
+            },
+        };
+        let listen = match raw.listen.as_deref() {
+            None => advertise,
+            Some(l) => match l.parse::<SocketAddr>() {
+                Ok(addr) => Some(addr),
+                Err(_) => {
+                    problem("listen", format!("{l:?} is not an IP address with a port"));
+                    None
+                }
+            },
+        };
+        let secret = match (raw.secret, raw.secret_file) {
+            (Some(_), Some(_)) => {
+                problem(
+                    "secret",
+                    "give either secret or secret_file, not both".into(),
+                );
+                Vec::new()
+            }
+            (None, None) => {
+                problem(
+                    "secret",
+                    format!(
+                        "missing; node-to-node calls are signed with a shared secret of at least {MIN_SECRET_BYTES} bytes (secret or secret_file)"
+                    ),
+                );
+                Vec::new()
+            }
+            (Some(s), None) => s.into_bytes(),
+            (None, Some(file)) => {
+                let file = base.join(file);
+                match std::fs::read(&file) {
+                    Ok(bytes) => trim_ascii_end(bytes),
+                    Err(e) => {
+                        problem(
+                            "secret_file",
+                            format!("cannot read {}: {e}", file.display()),
+                        );
+                        Vec::new()
+                    }
+                }
+            }
+        };
+        if !secret.is_empty() && secret.len() < MIN_SECRET_BYTES {
+            problem(
+                "secret",
+                format!(
+                    "{} bytes is too short; use at least {MIN_SECRET_BYTES}",
+                    secret.len()
+                ),
+            );
+        }
+
+        let postgres = raw.postgres.map(|p| {
+            if !(p.url.starts_with("postgres://") || p.url.starts_with("postgresql://")) {
+                problem("postgres.url", format!("{:?} is not a postgres:// URL", p.url));
+            }
+            let schema = p.schema.unwrap_or_else(|| "hearth".to_owned());
+            if !valid_schema(&schema) {
+                problem(
+                    "postgres.schema",
+                    format!("{schema:?} is not a schema name: use 1 to 63 characters of a-z, 0-9 and '_', starting with a letter"),
+                );
+            }
+            PostgresConfig { url: p.url, schema }
+        });
+        let redis = raw.redis.map(|r| {
+            if !(r.url.starts_with("redis://") || r.url.starts_with("rediss://")) {
+                problem("redis.url", format!("{:?} is not a redis:// URL", r.url));
+            }
+            RedisConfig {
+                url: r.url,
+                prefix: r.prefix.unwrap_or_else(|| "hearth".to_owned()),
+            }
+        });
+
+        let kv = match raw.backends.kv.as_deref() {
+            None if postgres.is_some() => KvBackend::Postgres,
+            None | Some("embedded") => KvBackend::Embedded,
+            Some("postgres") => KvBackend::Postgres,
+            Some(other) => {
+                problem(
+                    "backends.kv",
+                    format!("{other:?} is not a KV backend: use \"postgres\" or \"embedded\""),
+                );
+                KvBackend::Embedded
+            }
+        };
+        if kv == KvBackend::Postgres && postgres.is_none() {
+            problem(
+                "backends.kv",
+                "\"postgres\" needs a [postgres] section with its url".into(),
+            );
+        }
+        let ratelimits = match raw.backends.ratelimits.as_deref() {
+            None if redis.is_some() => RateLimitBackend::Redis,
+            None | Some("memory") => RateLimitBackend::Memory,
+            Some("redis") => RateLimitBackend::Redis,
+            Some(other) => {
+                problem(
+                    "backends.ratelimits",
+                    format!(
+                        "{other:?} is not a rate limiting backend: use \"redis\" or \"memory\""
+                    ),
+                );
+                RateLimitBackend::Memory
+            }
+        };
+        if ratelimits == RateLimitBackend::Redis && redis.is_none() {
+            problem(
+                "backends.ratelimits",
+                "\"redis\" needs a [redis] section with its url".into(),
+            );
+        }
+        let lease_ms = raw.durable_objects.lease_ms.unwrap_or(DEFAULT_LEASE_MS);
+        if !(500..=600_000).contains(&lease_ms) {
+            problem(
+                "durable_objects.lease_ms",
+                format!("{lease_ms} is out of range: use 500 to 600000 milliseconds"),
+            );
+        }
+        if postgres.is_none() {
+            problem(
+                "postgres",
+                "missing; Durable Object placement (leases and fencing tokens) lives in PostgreSQL"
+                    .into(),
+            );
+        }
+        let storage = raw.durable_objects.storage.map(|s| base.join(s));
+
+        if !problems.is_empty() {
+            return Err(ConfigError::Invalid { problems });
+        }
+        let (Some(advertise), Some(listen)) = (advertise, listen) else {
+            return Err(ConfigError::Invalid {
+                problems: vec![format!("{shown}: advertise: missing")],
+            });
+        };
+        Ok(Self {
+            path: path.to_path_buf(),
+            node_id,
+            advertise,
+            listen,
+            secret,
+            postgres,
+            redis,
+            backends: Backends { kv, ratelimits },
+            durable_objects: DurableObjectsConfig { storage, lease_ms },
+        })
+    }
+}
+
+fn trim_ascii_end(mut bytes: Vec<u8>) -> Vec<u8> {
+    while bytes.last().is_some_and(|b| b.is_ascii_whitespace()) {
+        bytes.pop();
+    }
+    bytes
+}
+
+fn valid_node_id(id: &str) -> bool {
+    (1..=63).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+/// A schema name safe to put into SQL text unquoted.
+pub fn valid_schema(name: &str) -> bool {
+    (1..=63).contains(&name.len())
+        && name.as_bytes()[0].is_ascii_lowercase()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}

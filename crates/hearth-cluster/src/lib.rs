@@ -1,0 +1,21 @@
+//! Cluster mode: several `hearth serve` processes sharing PostgreSQL (and
+//! Redis), any of them answering any request.
+//!
+//! - [`config`]: the cluster file, checked whole.
+//! - [`pg`]: the node's PostgreSQL connection and versioned migrations,
+//!   shared by every backend that keeps state there (KV, placement).
+//! - [`placement`]: Durable Object leases with fencing tokens.
+//! - [`channel`]: signing and checking node-to-node calls.
+//!
+//! This crate knows nothing of JavaScript or HTTP; the runtime forwards
+//! requests and `hearth-http` serves the internal listener.
+
+pub mod channel;
+pub mod config;
+pub mod pg;
+pub mod placement;
+
+pub use config::{ClusterConfig, ConfigError, KvBackend, RateLimitBackend};
+pub use pg::{Pg, PgError};
+pub use placement::{NodeStatus, Owner, Placement};
+pub use tokio_postgres;

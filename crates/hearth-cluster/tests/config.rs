@@ -1,0 +1,133 @@
+//! The cluster file: what a node needs, defaults, and every problem named
+//! as `<file>: <field>: <what is wrong>`.
+
+use std::path::Path;
+
+use hearth_cluster::config::DEFAULT_LEASE_MS;
+use hearth_cluster::{ClusterConfig, KvBackend, RateLimitBackend};
+
+const SECRET: &str = "0123456789abcdef0123456789abcdef";
+
+fn parse(text: &str) -> Result<ClusterConfig, String> {
+    ClusterConfig::parse(Path::new("/etc/hearth/cluster.toml"), text).map_err(|e| e.to_string())
+}
+
+#[test]
+fn a_complete_file_with_defaults() {
+    let c = parse(&format!(
+        r#"
+node_id = "node-1"
+advertise = "10.0.0.5:7800"
+secret = "{SECRET}"
+[postgres]
+url = "postgres://hearth@db:5432/hearth"
+[redis]
+url = "redis://cache:6379"
+[durable_objects]
+storage = "shared"
+"#
+    ))
+    .unwrap();
+    assert_eq!(c.node_id, "node-1");
+    assert_eq!(
+        c.listen, c.advertise,
+        "listen defaults to the advertised address"
+    );
+    assert_eq!(c.postgres.as_ref().unwrap().schema, "hearth");
+    assert_eq!(c.redis.as_ref().unwrap().prefix, "hearth");
+    assert_eq!(c.backends.kv, KvBackend::Postgres, "KV follows [postgres]");
+    assert_eq!(
+        c.backends.ratelimits,
+        RateLimitBackend::Redis,
+        "rate limits follow [redis]"
+    );
+    assert_eq!(c.durable_objects.lease_ms, DEFAULT_LEASE_MS);
+    assert_eq!(
+        c.durable_objects.storage.as_deref(),
+        Some(Path::new("/etc/hearth/shared")),
+        "relative to the file's folder"
+    );
+}
+
+#[test]
+fn backends_can_be_chosen_per_binding() {
+    let c = parse(&format!(
+        r#"
+node_id = "n"
+advertise = "127.0.0.1:7800"
+listen = "0.0.0.0:7800"
+secret = "{SECRET}"
+[postgres]
+url = "postgres://db/x"
+schema = "tenant_a"
+[backends]
+kv = "embedded"
+ratelimits = "memory"
+"#
+    ))
+    .unwrap();
+    assert_eq!(c.backends.kv, KvBackend::Embedded);
+    assert_eq!(c.backends.ratelimits, RateLimitBackend::Memory);
+    assert_eq!(c.listen.to_string(), "0.0.0.0:7800");
+}
+
+#[test]
+fn every_problem_is_reported_at_once() {
+    let e = parse(
+        r#"
+node_id = "has space"
+advertise = "nowhere"
+secret = "short"
+[postgres]
+url = "mysql://db"
+schema = "Bad-Schema"
+[backends]
+kv = "etcd"
+ratelimits = "redis"
+[durable_objects]
+lease_ms = 10
+"#,
+    )
+    .unwrap_err();
+    let f = "/etc/hearth/cluster.toml";
+    for expected in [
+        format!("{f}: node_id: \"has space\" is not a node name"),
+        format!("{f}: advertise: \"nowhere\" is not an IP address with a port"),
+        format!("{f}: secret: 5 bytes is too short; use at least 32"),
+        format!("{f}: postgres.url: \"mysql://db\" is not a postgres:// URL"),
+        format!("{f}: postgres.schema: \"Bad-Schema\" is not a schema name"),
+        format!("{f}: backends.kv: \"etcd\" is not a KV backend"),
+        format!("{f}: backends.ratelimits: \"redis\" needs a [redis] section with its url"),
+        format!("{f}: durable_objects.lease_ms: 10 is out of range"),
+    ] {
+        assert!(e.contains(&expected), "missing {expected:?} in:\n{e}");
+    }
+}
+
+#[test]
+fn unknown_fields_are_errors() {
+    let e = parse(&format!(
+        "node_id = \"n\"\nadvertise = \"127.0.0.1:1\"\nsecret = \"{SECRET}\"\nbackend = \"x\"\n"
+    ))
+    .unwrap_err();
+    assert!(e.contains("unknown field `backend`"), "{e}");
+}
+
+#[test]
+fn the_secret_can_come_from_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("node.secret"), format!("{SECRET}\n")).unwrap();
+    let c = ClusterConfig::parse(
+        &dir.path().join("cluster.toml"),
+        "node_id = \"n\"\nadvertise = \"127.0.0.1:7800\"\nsecret_file = \"node.secret\"\n[postgres]\nurl = \"postgres://db/x\"\n",
+    )
+    .unwrap();
+    assert_eq!(c.secret, SECRET.as_bytes(), "trailing newline dropped");
+    let e = ClusterConfig::parse(
+        &dir.path().join("cluster.toml"),
+        "node_id = \"n\"\nadvertise = \"127.0.0.1:7800\"\nsecret_file = \"missing\"\n[postgres]\nurl = \"postgres://db/x\"\n",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("secret_file: cannot read"), "{e}");
+}

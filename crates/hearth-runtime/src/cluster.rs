@@ -1,0 +1,554 @@
+//! Cluster mode in the runtime (`hearth serve --cluster cluster.toml`):
+//! the node's shared backends and the path of a Durable Object event
+//! across nodes.
+//!
+//! An event for an object (a stub's `fetch` or RPC call) first asks
+//! placement who runs the object. This node: the object's lease token is
+//! granted to its storage (which checks it on every commit) and the event
+//! goes to the local isolate as in single-node mode. Another live node: the
+//! event is sent over the internal channel, signed with the node secret,
+//! and the owner runs it, after checking that it still holds the lease.
+//! A call that certainly did not run (the owner refused it as not its own,
+//! or could not be connected to) is retried against placement until the
+//! dead owner's lease lapses and another node takes the object; a call
+//! that may have run is never retried, so an acknowledged write is never
+//! applied twice.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock, Weak};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use bytes::Bytes;
+use hearth_cluster::channel;
+use hearth_cluster::{ClusterConfig, Owner, Pg, PgError, Placement, RateLimitBackend};
+use hearth_core::SharedClock;
+use hearth_do::FenceBook;
+use hearth_ratelimit::redis::RedisPool;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use serde::{Deserialize, Serialize};
+
+use crate::durable::{DurableObjects, ObjectEvent, ObjectJob};
+use crate::{DispatchError, WorkerResponse};
+
+/// The largest body a forwarded call or its answer may carry.
+pub const MAX_FORWARD_BYTES: usize = 32 * 1024 * 1024;
+/// How long a forwarded call may take, the object's own work included.
+const FORWARD_TIMEOUT: Duration = Duration::from_secs(120);
+/// The internal path of Durable Object events (`/do/<worker>`).
+pub const DO_PATH: &str = "/do/";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    #[error("{0}")]
+    Postgres(#[from] PgError),
+    #[error("{0}")]
+    Redis(#[from] hearth_ratelimit::RateLimitError),
+    #[error("{}: [postgres] is required in cluster mode", .0)]
+    NoPostgres(String),
+}
+
+/// One node of the cluster: its config and its connections to the shared
+/// backends. Shared by every worker the node serves.
+pub struct ClusterNode {
+    config: ClusterConfig,
+    pg: Pg,
+    placement: Arc<Placement>,
+    redis: Option<RedisPool>,
+    fences: Arc<FenceBook>,
+    client: Client<HttpConnector, Full<Bytes>>,
+    clock: SharedClock,
+    objects: RwLock<BTreeMap<String, Weak<DurableObjects>>>,
+}
+
+impl std::fmt::Debug for ClusterNode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterNode")
+            .field("node_id", &self.config.node_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClusterNode {
+    /// Connects to the backends, migrates placement, records the first
+    /// heartbeat and keeps heartbeating.
+    pub fn start(config: ClusterConfig, clock: SharedClock) -> Result<Arc<Self>, ClusterError> {
+        let Some(pg_config) = &config.postgres else {
+            return Err(ClusterError::NoPostgres(config.path.display().to_string()));
+        };
+        let pg = Pg::connect(&pg_config.url, &pg_config.schema)?;
+        let placement = Placement::open(
+            pg.clone(),
+            &config.node_id,
+            config.advertise,
+            Duration::from_millis(config.durable_objects.lease_ms),
+        )?;
+        placement.spawn_heartbeat();
+        let redis = match (&config.redis, config.backends.ratelimits) {
+            (Some(r), RateLimitBackend::Redis) => Some(RedisPool::connect(&r.url, &r.prefix)?),
+            _ => None,
+        };
+        let mut http = HttpConnector::new();
+        http.set_nodelay(true);
+        http.set_connect_timeout(Some(Duration::from_secs(2)));
+        let client = Client::builder(TokioExecutor::new()).build(http);
+        Ok(Arc::new(Self {
+            fences: Arc::new(FenceBook::new(config.node_id.clone())),
+            config,
+            pg,
+            placement,
+            redis,
+            client,
+            clock,
+            objects: RwLock::new(BTreeMap::new()),
+        }))
+    }
+
+    pub fn config(&self) -> &ClusterConfig {
+        &self.config
+    }
+
+    pub fn node_id(&self) -> &str {
+        &self.config.node_id
+    }
+
+    pub fn pg(&self) -> &Pg {
+        &self.pg
+    }
+
+    pub fn placement(&self) -> &Arc<Placement> {
+        &self.placement
+    }
+
+    /// The Redis pool, when rate limiting counts there.
+    pub fn redis(&self) -> Option<&RedisPool> {
+        self.redis.as_ref()
+    }
+
+    pub(crate) fn fences(&self) -> Arc<FenceBook> {
+        self.fences.clone()
+    }
+
+    /// Makes `worker`'s objects reachable from other nodes.
+    pub(crate) fn register(&self, worker: &str, objects: &Arc<DurableObjects>) {
+        let mut all = self.objects.write().unwrap_or_else(|p| p.into_inner());
+        all.insert(worker.to_owned(), Arc::downgrade(objects));
+    }
+
+    fn objects_of(&self, worker: &str) -> Option<Arc<DurableObjects>> {
+        let all = self.objects.read().unwrap_or_else(|p| p.into_inner());
+        all.get(worker).and_then(Weak::upgrade)
+    }
+
+    /// Runs `job` where its object lives; the future runs on the node's
+    /// own runtime.
+    pub(crate) fn spawn_route(
+        self: &Arc<Self>,
+        worker: String,
+        job: ObjectJob,
+    ) -> tokio::sync::oneshot::Receiver<Result<WorkerResponse, DispatchError>> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let this = self.clone();
+        self.pg.handle().spawn(async move {
+            let _ = tx.send(this.route(&worker, job).await);
+        });
+        rx
+    }
+
+    async fn route(&self, worker: &str, job: ObjectJob) -> Result<WorkerResponse, DispatchError> {
+        let wire = WireJob::of(&job);
+        let mut job = Some(job);
+        let lease = self.placement.lease();
+        let deadline = Instant::now() + lease * 3;
+        loop {
+            let (class, id) = match (&job, &wire) {
+                (Some(j), _) => (j.class.clone(), j.id.clone()),
+                (None, Some(w)) => (w.class.clone(), w.id.clone()),
+                (None, None) => return Err(DispatchError::IsolateRestarted),
+            };
+            match self.owner(&class, &id).await? {
+                Owner::Local { token } => {
+                    self.fences.grant(&class, &id, token);
+                    let objects = self.objects_of(worker).ok_or(DispatchError::ShuttingDown)?;
+                    let job = match job.take() {
+                        Some(j) => j,
+                        None => match &wire {
+                            Some(w) => w.clone().into_job().map_err(exception)?,
+                            None => return Err(DispatchError::IsolateRestarted),
+                        },
+                    };
+                    let rx = objects.send_local(job)?;
+                    return rx.await.unwrap_or(Err(DispatchError::IsolateRestarted));
+                }
+                Owner::Remote { node, address } => {
+                    let Some(wire) = &wire else {
+                        // Alarms run where the object is; this one is retried
+                        // by the alarm index until its owner's loop takes it.
+                        return Err(exception(format!("the alarm's object runs on node {node}")));
+                    };
+                    match self.forward(address, worker, wire).await {
+                        Forwarded::Reply(r) => return r,
+                        Forwarded::NotRun(why) if Instant::now() < deadline => {
+                            tracing::debug!(target: "hearth::cluster", %node, "not run: {why}; asking placement again");
+                            tokio::time::sleep(lease / 5).await;
+                        }
+                        Forwarded::NotRun(why) => {
+                            return Err(exception(format!(
+                                "Durable Object unavailable: node {node} ({address}) runs it and cannot be reached: {why}"
+                            )));
+                        }
+                        Forwarded::Lost(why) => {
+                            return Err(exception(format!(
+                                "Durable Object call to node {node} ({address}) failed after it was sent, so it may or may not have run: {why}"
+                            )));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Whether this node runs the object (taking its lease when no live
+    /// node holds it); `false` when placement cannot tell.
+    pub(crate) async fn runs_here(&self, class: &str, id: &str) -> bool {
+        match self.owner(class, id).await {
+            Ok(Owner::Local { token }) => {
+                self.fences.grant(class, id, token);
+                true
+            }
+            Ok(Owner::Remote { .. }) => false,
+            Err(e) => {
+                tracing::warn!(target: "hearth::cluster", "alarm placement: {e}");
+                false
+            }
+        }
+    }
+
+    async fn owner(&self, class: &str, id: &str) -> Result<Owner, DispatchError> {
+        if self.fences.take_revoked(class, id) {
+            self.placement.forget(class, id);
+        }
+        self.placement
+            .resolve(class, id)
+            .await
+            .map_err(|e| exception(format!("Durable Object placement failed: {e}")))
+    }
+
+    async fn forward(&self, to: std::net::SocketAddr, worker: &str, job: &WireJob) -> Forwarded {
+        let path = format!("{DO_PATH}{worker}");
+        let body = match serde_json::to_vec(job) {
+            Ok(b) => Bytes::from(b),
+            Err(e) => return Forwarded::Reply(Err(exception(e.to_string()))),
+        };
+        let mut request = http::Request::post(format!("http://{to}{path}"));
+        for (name, value) in channel::sign(
+            &self.config.secret,
+            &self.config.node_id,
+            self.clock.now_ms(),
+            &path,
+            &body,
+        ) {
+            request = request.header(name, value);
+        }
+        let request = match request.body(Full::new(body)) {
+            Ok(r) => r,
+            Err(e) => return Forwarded::Reply(Err(exception(e.to_string()))),
+        };
+        let sent = tokio::time::timeout(FORWARD_TIMEOUT, async {
+            let response = match self.client.request(request).await {
+                Ok(r) => r,
+                // Refused or unreachable: the owner never saw the call.
+                Err(e) if e.is_connect() => return Forwarded::NotRun(e.to_string()),
+                Err(e) => return Forwarded::Lost(e.to_string()),
+            };
+            let status = response.status().as_u16();
+            let limited = http_body_util::Limited::new(response.into_body(), MAX_FORWARD_BYTES);
+            let bytes = match limited.collect().await {
+                Ok(b) => b.to_bytes(),
+                Err(e) => return Forwarded::Lost(e.to_string()),
+            };
+            match status {
+                200 => match serde_json::from_slice::<WireReply>(&bytes) {
+                    Ok(reply) => Forwarded::Reply(reply.into_result()),
+                    Err(e) => Forwarded::Lost(format!("unreadable answer: {e}")),
+                },
+                // The owner checked its lease before running anything.
+                409 => Forwarded::NotRun(String::from_utf8_lossy(&bytes).into_owned()),
+                _ => Forwarded::Reply(Err(exception(format!(
+                    "node refused the call ({status}): {}",
+                    String::from_utf8_lossy(&bytes)
+                )))),
+            }
+        })
+        .await;
+        sent.unwrap_or_else(|_| {
+            Forwarded::Lost(format!("no answer within {} s", FORWARD_TIMEOUT.as_secs()))
+        })
+    }
+
+    /// Answers a call on the internal listener: `(status, body)`.
+    pub async fn handle_internal(
+        &self,
+        path: &str,
+        headers: &[(String, String)],
+        body: Bytes,
+    ) -> (u16, Bytes) {
+        let header = |name: &str| {
+            headers
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.as_str())
+        };
+        if path == "/health" {
+            return (200, Bytes::from_static(b"ok\n"));
+        }
+        let Some(worker) = path.strip_prefix(DO_PATH) else {
+            return (404, Bytes::from_static(b"no such internal endpoint\n"));
+        };
+        let from = match channel::verify(
+            &self.config.secret,
+            header,
+            self.clock.now_ms(),
+            path,
+            &body,
+        ) {
+            Ok(node) => node.to_owned(),
+            Err(e) => return (401, Bytes::from(format!("refused: {e}\n"))),
+        };
+        let job: WireJob = match serde_json::from_slice(&body) {
+            Ok(j) => j,
+            Err(e) => return (400, Bytes::from(format!("bad call: {e}\n"))),
+        };
+        let Some(objects) = self.objects_of(worker) else {
+            return (
+                409,
+                Bytes::from(format!("worker {worker:?} is not served here yet\n")),
+            );
+        };
+        let token = match self.owner(&job.class, &job.id).await {
+            Ok(Owner::Local { token }) => token,
+            Ok(Owner::Remote { node, .. }) => {
+                return (
+                    409,
+                    Bytes::from(format!("the object runs on node {node}, not here\n")),
+                );
+            }
+            Err(e) => return (503, Bytes::from(format!("{e}\n"))),
+        };
+        self.fences.grant(&job.class, &job.id, token);
+        tracing::debug!(target: "hearth::cluster", %from, class = %job.class, "running a forwarded call");
+        let result = match job.into_job() {
+            Ok(job) => match objects.send_local(job) {
+                Ok(rx) => rx.await.unwrap_or(Err(DispatchError::IsolateRestarted)),
+                Err(e) => Err(e),
+            },
+            Err(e) => Err(exception(e)),
+        };
+        let reply = WireReply::of(result).await;
+        match serde_json::to_vec(&reply) {
+            Ok(b) => (200, Bytes::from(b)),
+            Err(e) => (500, Bytes::from(format!("{e}\n"))),
+        }
+    }
+}
+
+fn exception(message: impl Into<String>) -> DispatchError {
+    let message = message.into();
+    DispatchError::Exception {
+        stack: format!("Error: {message}"),
+        message,
+        pass_through: false,
+    }
+}
+
+enum Forwarded {
+    Reply(Result<WorkerResponse, DispatchError>),
+    /// Certainly not run: safe to send again.
+    NotRun(String),
+    /// May have run: never sent again.
+    Lost(String),
+}
+
+/// A Durable Object event on the wire.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct WireJob {
+    class: String,
+    id: String,
+    name: Option<String>,
+    event: WireEvent,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+enum WireEvent {
+    Fetch {
+        method: String,
+        url: String,
+        headers: Vec<(String, String)>,
+        body: Option<String>,
+        cf: Option<String>,
+    },
+    Rpc {
+        method: String,
+        args: String,
+    },
+}
+
+impl WireJob {
+    /// `None` for alarms, which are never forwarded.
+    fn of(job: &ObjectJob) -> Option<Self> {
+        let event = match &job.event {
+            ObjectEvent::Fetch {
+                method,
+                url,
+                headers,
+                body,
+                cf,
+            } => WireEvent::Fetch {
+                method: method.clone(),
+                url: url.clone(),
+                headers: headers.clone(),
+                body: body.as_ref().map(|b| BASE64.encode(b)),
+                cf: cf.clone(),
+            },
+            ObjectEvent::Rpc { method, args } => WireEvent::Rpc {
+                method: method.clone(),
+                args: args.clone(),
+            },
+            ObjectEvent::Alarm(_) => return None,
+        };
+        Some(Self {
+            class: job.class.clone(),
+            id: job.id.clone(),
+            name: job.name.clone(),
+            event,
+        })
+    }
+
+    fn into_job(self) -> Result<ObjectJob, String> {
+        let event = match self.event {
+            WireEvent::Fetch {
+                method,
+                url,
+                headers,
+                body,
+                cf,
+            } => ObjectEvent::Fetch {
+                method,
+                url,
+                headers,
+                body: match body {
+                    Some(b) => Some(Bytes::from(
+                        BASE64.decode(b).map_err(|e| format!("bad body: {e}"))?,
+                    )),
+                    None => None,
+                },
+                cf,
+            },
+            WireEvent::Rpc { method, args } => ObjectEvent::Rpc { method, args },
+        };
+        Ok(ObjectJob {
+            class: self.class,
+            id: self.id,
+            name: self.name,
+            event,
+        })
+    }
+}
+
+/// An object's answer on the wire.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum WireReply {
+    Response {
+        status: u16,
+        status_text: String,
+        headers: Vec<(String, String)>,
+        body: String,
+    },
+    Error {
+        message: String,
+        stack: String,
+    },
+}
+
+impl WireReply {
+    async fn of(result: Result<WorkerResponse, DispatchError>) -> Self {
+        let mut resp = match result {
+            Ok(r) => r,
+            Err(DispatchError::Exception { message, stack, .. }) => {
+                return WireReply::Error { message, stack };
+            }
+            Err(e) => {
+                return WireReply::Error {
+                    message: e.to_string(),
+                    stack: e.to_string(),
+                };
+            }
+        };
+        if resp.web_socket.is_some() {
+            return WireReply::Error {
+                message: "a WebSocket to a Durable Object on another node is not supported yet"
+                    .into(),
+                stack: String::new(),
+            };
+        }
+        let mut body = std::mem::take(&mut resp.body).to_vec();
+        if let Some(mut rx) = resp.stream.take() {
+            while let Some(chunk) = rx.recv().await {
+                match chunk {
+                    Ok(c) if body.len() + c.len() <= MAX_FORWARD_BYTES => {
+                        body.extend_from_slice(&c)
+                    }
+                    Ok(_) => {
+                        return WireReply::Error {
+                            message: format!(
+                                "the object's response body passed {MAX_FORWARD_BYTES} bytes, the most forwarded between nodes"
+                            ),
+                            stack: String::new(),
+                        };
+                    }
+                    Err(e) => {
+                        return WireReply::Error {
+                            message: e.clone(),
+                            stack: e,
+                        };
+                    }
+                }
+            }
+        }
+        WireReply::Response {
+            status: resp.status,
+            status_text: resp.status_text,
+            headers: resp.headers,
+            body: BASE64.encode(body),
+        }
+    }
+
+    fn into_result(self) -> Result<WorkerResponse, DispatchError> {
+        match self {
+            WireReply::Response {
+                status,
+                status_text,
+                headers,
+                body,
+            } => Ok(WorkerResponse {
+                status,
+                status_text,
+                headers,
+                body: Bytes::from(BASE64.decode(body).map_err(|e| exception(e.to_string()))?),
+                stream: None,
+                web_socket: None,
+            }),
+            WireReply::Error { message, stack } => Err(DispatchError::Exception {
+                message,
+                stack,
+                pass_through: false,
+            }),
+        }
+    }
+}

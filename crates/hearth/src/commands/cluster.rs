@@ -1,0 +1,91 @@
+//! `hearth cluster status`, and starting a node for `hearth serve --cluster`.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use hearth_cluster::{ClusterConfig, Pg, Placement};
+use hearth_core::SharedClock;
+use hearth_runtime::cluster::ClusterNode;
+
+use crate::cli::ClusterCommand;
+
+pub fn run(command: ClusterCommand) -> Result<()> {
+    match command {
+        ClusterCommand::Status { cluster, json } => status(&cluster, json),
+    }
+}
+
+/// Reads the cluster file and joins the cluster as a node.
+pub fn start(path: &Path, clock: SharedClock) -> Result<Arc<ClusterNode>> {
+    let config = ClusterConfig::load(path)?;
+    let node = ClusterNode::start(config, clock)
+        .with_context(|| format!("starting cluster node from {}", path.display()))?;
+    tracing::info!(
+        node = node.node_id(),
+        internal = %node.config().advertise,
+        "joined the cluster"
+    );
+    Ok(node)
+}
+
+fn status(path: &Path, json: bool) -> Result<()> {
+    let config = ClusterConfig::load(path)?;
+    let Some(pg_config) = &config.postgres else {
+        anyhow::bail!("{}: postgres: missing", path.display());
+    };
+    let pg = Pg::connect(&pg_config.url, &pg_config.schema)?;
+    // Read-only: a status query neither heartbeats nor takes leases, so
+    // it looks through a placement handle that never joins.
+    let lease = Duration::from_millis(config.durable_objects.lease_ms);
+    let nodes = pg.block({
+        let pg = pg.clone();
+        async move { Placement::status_of(&pg, lease).await }
+    })?;
+    let redis = match &config.redis {
+        Some(r) => match hearth_ratelimit::redis::RedisPool::connect(&r.url, &r.prefix) {
+            Ok(_) => "ok".to_owned(),
+            Err(e) => e.to_string(),
+        },
+        None => "not configured".to_owned(),
+    };
+    if json {
+        let nodes: Vec<_> = nodes
+            .iter()
+            .map(|n| {
+                serde_json::json!({
+                    "node_id": n.node_id,
+                    "address": n.address,
+                    "live": n.live,
+                    "heartbeat_age_ms": n.heartbeat_age_ms,
+                    "durable_objects": n.objects,
+                })
+            })
+            .collect();
+        let out = serde_json::json!({
+            "nodes": nodes,
+            "backends": { "postgres": "ok", "redis": redis },
+        });
+        return super::print_stdout(&serde_json::to_string_pretty(&out)?);
+    }
+    let mut text = format!(
+        "{:<20} {:<22} {:<5} {:>12} {:>15}\n",
+        "NODE", "ADDRESS", "LIVE", "HEARTBEAT", "DURABLE OBJECTS"
+    );
+    for n in &nodes {
+        text.push_str(&format!(
+            "{:<20} {:<22} {:<5} {:>10}ms {:>15}\n",
+            n.node_id,
+            n.address,
+            if n.live { "yes" } else { "no" },
+            n.heartbeat_age_ms,
+            n.objects
+        ));
+    }
+    text.push_str(&format!(
+        "postgres: ok ({})\nredis: {redis}",
+        pg_config.schema
+    ));
+    super::print_stdout(&text)
+}

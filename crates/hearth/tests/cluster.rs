@@ -1,0 +1,531 @@
+//! Cluster mode end to end, through `hearth serve --cluster` processes on
+//! one PostgreSQL and Redis:
+//! - three nodes, one Durable Object counter driven through all of them
+//!   by concurrent clients, and the node running the object SIGKILLed
+//!   midway: every acknowledged increment must be present exactly once
+//!   afterwards, and the object's file must carry the new owner's fencing
+//!   token;
+//! - two nodes sharing KV (PostgreSQL) and a rate limiter (Redis).
+//!
+//! Needs PostgreSQL (`HEARTH_TEST_POSTGRES_URL`, default
+//! postgres://postgres@127.0.0.1:5432/test) and Redis
+//! (`HEARTH_TEST_REDIS_URL`, default redis://127.0.0.1:6379); skipped when
+//! they are not reachable, unless `HEARTH_TEST_REQUIRE_CLUSTER=1` (CI sets
+//! it).
+
+mod web_support;
+
+use std::collections::HashSet;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use web_support::{Server, try_http};
+
+const SECRET: &str = "cluster-test-secret-of-at-least-32-bytes";
+const LEASE_MS: u64 = 1500;
+
+fn postgres_url() -> String {
+    std::env::var("HEARTH_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+}
+
+/// Whether PostgreSQL answers; fails instead when the cluster is required.
+fn postgres_reachable() -> bool {
+    let url = postgres_url();
+    let reachable = hearth_cluster::Pg::connect(&url, "hearth_probe").is_ok();
+    if !reachable {
+        if std::env::var("HEARTH_TEST_REQUIRE_CLUSTER").as_deref() == Ok("1") {
+            panic!(
+                "PostgreSQL at {url} is required (HEARTH_TEST_REQUIRE_CLUSTER=1) but unreachable"
+            );
+        }
+        eprintln!(
+            "skipped: PostgreSQL at {url} unreachable; set HEARTH_TEST_REQUIRE_CLUSTER=1 to fail instead"
+        );
+    }
+    reachable
+}
+
+fn redis_url() -> String {
+    std::env::var("HEARTH_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
+}
+
+/// Whether Redis answers; fails instead when the cluster is required.
+fn redis_reachable() -> bool {
+    let url = redis_url();
+    match hearth_ratelimit::redis::RedisPool::connect(&url, "hearth-probe") {
+        Ok(_) => true,
+        Err(e) if std::env::var("HEARTH_TEST_REQUIRE_CLUSTER").as_deref() == Ok("1") => {
+            panic!("Redis at {url} is required (HEARTH_TEST_REQUIRE_CLUSTER=1): {e}")
+        }
+        Err(e) => {
+            eprintln!("skipped: {e}; set HEARTH_TEST_REQUIRE_CLUSTER=1 to fail instead");
+            false
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct Node {
+    name: String,
+    server: Option<Server>,
+    internal: String,
+    cluster_file: PathBuf,
+}
+
+fn write_cluster_file_with(
+    dir: &Path,
+    name: &str,
+    schema: &str,
+    internal: &str,
+    extra: &str,
+) -> PathBuf {
+    let file = dir.join(format!("{name}.cluster.toml"));
+    std::fs::write(
+        &file,
+        format!(
+            r#"node_id = "{name}"
+advertise = "{internal}"
+secret = "{SECRET}"
+
+[postgres]
+url = "{url}"
+schema = "{schema}"
+
+[durable_objects]
+storage = "shared-do"
+lease_ms = {LEASE_MS}
+{extra}"#,
+            url = postgres_url()
+        ),
+    )
+    .unwrap();
+    file
+}
+
+fn start_node(dir: &Path, project: &Path, name: &str, schema: &str) -> Node {
+    start_node_with(dir, project, name, schema, "")
+}
+
+/// A node whose cluster file has `extra` appended.
+fn start_node_with(dir: &Path, project: &Path, name: &str, schema: &str, extra: &str) -> Node {
+    let internal = format!("127.0.0.1:{}", free_port());
+    let cluster_file = write_cluster_file_with(dir, name, schema, &internal, extra);
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_hearth"));
+    cmd.arg("serve")
+        .arg(project)
+        .arg("--data-dir")
+        .arg(dir.join(format!("data-{name}")))
+        .arg("--cluster")
+        .arg(&cluster_file);
+    let server = Server::spawn(cmd, Duration::from_secs(60));
+    Node {
+        name: name.to_owned(),
+        server: Some(server),
+        internal,
+        cluster_file,
+    }
+}
+
+fn status(cluster_file: &Path) -> serde_json::Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_hearth"))
+        .args(["cluster", "status", "--json", "--cluster"])
+        .arg(cluster_file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "hearth cluster status failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// The node that holds the object's lease, by `hearth cluster status`.
+fn owner(cluster_file: &Path) -> String {
+    let s = status(cluster_file);
+    let holders: Vec<String> = s["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["durable_objects"].as_i64() == Some(1))
+        .map(|n| n["node_id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(holders.len(), 1, "one node holds the object: {s}");
+    holders[0].clone()
+}
+
+fn drop_schema(schema: &str) {
+    if let Ok(pg) = hearth_cluster::Pg::connect(&postgres_url(), "hearth_probe") {
+        let schema = schema.to_owned();
+        let _ = pg.block({
+            let pg = pg.clone();
+            async move {
+                let c = pg.client().await?;
+                c.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+                    .await?;
+                Ok(())
+            }
+        });
+    }
+}
+
+struct Load {
+    acked: Mutex<Vec<String>>,
+    attempted: Mutex<Vec<String>>,
+    live: RwLock<Vec<String>>,
+    stop: AtomicBool,
+}
+
+fn client(load: Arc<Load>, t: usize) {
+    let mut k = 0usize;
+    while !load.stop.load(Ordering::SeqCst) {
+        let addr = {
+            let live = load.live.read().unwrap();
+            live[(t + k) % live.len()].clone()
+        };
+        let tag = format!("c{t}-{k}");
+        k += 1;
+        load.attempted.lock().unwrap().push(tag.clone());
+        match try_http(
+            &addr,
+            "GET",
+            &format!("/add?tag={tag}"),
+            &[],
+            b"",
+            Duration::from_secs(30),
+        ) {
+            Ok(r) if r.status == 200 => load.acked.lock().unwrap().push(tag),
+            // Not acknowledged: it may or may not have been applied.
+            _ => std::thread::sleep(Duration::from_millis(20)),
+        }
+    }
+}
+
+fn wait_for_acks(load: &Load, at_least: usize, nodes: &[Node]) {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while load.acked.lock().unwrap().len() < at_least {
+        if Instant::now() > deadline {
+            let logs: Vec<String> = nodes
+                .iter()
+                .filter_map(|n| n.server.as_ref().map(|s| (n, s)))
+                .map(|(n, s)| format!("--- {}:\n{}", n.name, s.log.lock().unwrap().join("\n")))
+                .collect();
+            panic!(
+                "only {} increments acknowledged, wanted {at_least}\n{}",
+                load.acked.lock().unwrap().len(),
+                logs.join("\n")
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn every_acknowledged_increment_survives_the_owner_being_killed() {
+    if !postgres_reachable() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("project");
+    web_support::copy_tree(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/cluster-counter"),
+        &project,
+    );
+    let schema = format!("hearth_t_{}_{}", std::process::id(), free_port());
+    // Started one after another: the first creates the shared state.
+    let mut nodes: Vec<Node> = ["a", "b", "c"]
+        .iter()
+        .map(|n| start_node(dir.path(), &project, n, &schema))
+        .collect();
+    let addr_of = |n: &Node| n.server.as_ref().unwrap().addr.clone();
+
+    // The internal channel refuses a call not signed with the secret.
+    let unsigned = try_http(
+        &nodes[0].internal,
+        "POST",
+        "/do/cluster-counter",
+        &[],
+        b"{}",
+        Duration::from_secs(10),
+    )
+    .unwrap();
+    assert_eq!(unsigned.status, 401, "{}", unsigned.text());
+
+    let load = Arc::new(Load {
+        acked: Mutex::new(Vec::new()),
+        attempted: Mutex::new(Vec::new()),
+        live: RwLock::new(nodes.iter().map(addr_of).collect()),
+        stop: AtomicBool::new(false),
+    });
+    let clients: Vec<_> = (0..6)
+        .map(|t| {
+            let load = load.clone();
+            std::thread::spawn(move || client(load, t))
+        })
+        .collect();
+
+    wait_for_acks(&load, 60, &nodes);
+    let victim = owner(&nodes[0].cluster_file);
+    let before_kill = load.acked.lock().unwrap().len();
+    let v = nodes.iter().position(|n| n.name == victim).unwrap();
+    let victim_addr = addr_of(&nodes[v]);
+    load.live.write().unwrap().retain(|a| *a != victim_addr);
+    nodes[v].server.take().unwrap().kill9();
+
+    wait_for_acks(&load, before_kill + 60, &nodes);
+    load.stop.store(true, Ordering::SeqCst);
+    for c in clients {
+        c.join().unwrap();
+    }
+
+    let survivors: Vec<&Node> = nodes.iter().filter(|n| n.server.is_some()).collect();
+    let new_owner = owner(&survivors[0].cluster_file);
+    assert_ne!(new_owner, victim, "the object moved off the killed node");
+
+    let dump = web_support::http(&addr_of(survivors[0]), "GET", "/dump", &[], b"").json();
+    let n = dump["n"].as_u64().unwrap() as usize;
+    let tags: Vec<String> = dump["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap().to_owned())
+        .collect();
+    let stored: HashSet<&String> = tags.iter().collect();
+    let acked = load.acked.lock().unwrap().clone();
+    let attempted: HashSet<String> = load.attempted.lock().unwrap().iter().cloned().collect();
+    assert_eq!(stored.len(), tags.len(), "a tag stored twice");
+    assert_eq!(
+        n,
+        tags.len(),
+        "the count equals the increments stored: none applied twice"
+    );
+    for tag in &acked {
+        assert!(stored.contains(tag), "acknowledged increment {tag} lost");
+    }
+    for tag in &tags {
+        assert!(attempted.contains(tag), "increment {tag} was never sent");
+    }
+    eprintln!(
+        "{} sent, {} acknowledged ({before_kill} before {victim} was killed), {n} applied; {new_owner} runs the object now",
+        attempted.len(),
+        acked.len()
+    );
+    assert!(n >= acked.len());
+    // Unacknowledged but applied is allowed only for calls cut off by the kill.
+    assert!(
+        n - acked.len() <= 6 * 2,
+        "{} increments applied without acknowledgement",
+        n - acked.len()
+    );
+
+    // RPC through every surviving node reaches the same instance.
+    for node in &survivors {
+        let r = web_support::http(&addr_of(node), "GET", "/rpc-count", &[], b"");
+        assert_eq!(r.text(), n.to_string(), "RPC via {}", node.name);
+    }
+
+    // The object's file records the lease that last wrote: the new owner,
+    // with a token above the first owner's.
+    let files: Vec<PathBuf> = walk(&dir.path().join("shared-do"))
+        .into_iter()
+        .filter(|p| {
+            p.extension().is_some_and(|e| e == "sqlite")
+                && p.parent().is_some_and(|d| d.ends_with("Counter"))
+        })
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    let conn = rusqlite::Connection::open(&files[0]).unwrap();
+    let meta = |key: &str| -> String {
+        conn.query_row(
+            "SELECT CAST(value AS TEXT) FROM _cf_METADATA WHERE key = ?1",
+            [key],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    assert_eq!(meta("fence_node"), new_owner);
+    assert!(meta("fence_token").parse::<i64>().unwrap() >= 2);
+
+    let s = status(&survivors[0].cluster_file);
+    let dead = s["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["node_id"] == victim.as_str())
+        .unwrap();
+    assert_eq!(dead["live"], false, "{s}");
+
+    drop(nodes);
+    drop_schema(&schema);
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(walk(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn a_bad_cluster_file_is_refused_with_every_problem_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("cluster.toml");
+    std::fs::write(
+        &file,
+        "node_id = \"a b\"\nadvertise = \"0.0.0.0:7800\"\nsecret = \"short\"\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_hearth"))
+        .arg("serve")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/cluster-counter"))
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .arg("--cluster")
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    let shown = file.display().to_string();
+    for problem in [
+        format!("{shown}: node_id: \"a b\" is not a node name"),
+        format!("{shown}: advertise: \"0.0.0.0:7800\" cannot be reached by peers"),
+        format!("{shown}: secret: 5 bytes is too short; use at least 32"),
+        format!("{shown}: postgres: missing"),
+    ] {
+        assert!(err.contains(&problem), "missing {problem:?} in:\n{err}");
+    }
+}
+
+#[test]
+fn nodes_share_kv_in_postgres_and_rate_limits_in_redis() {
+    if !postgres_reachable() || !redis_reachable() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("project");
+    web_support::copy_tree(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/cluster-bindings"),
+        &project,
+    );
+    let schema = format!("hearth_t_{}_{}", std::process::id(), free_port());
+    let extra = format!(
+        "\n[redis]\nurl = \"{}\"\nprefix = \"{schema}\"\n",
+        redis_url()
+    );
+    let mut nodes: Vec<Node> = ["a", "b"]
+        .iter()
+        .map(|n| start_node_with(dir.path(), &project, n, &schema, &extra))
+        .collect();
+    let (a, b) = (
+        nodes[0].server.as_ref().unwrap().addr.clone(),
+        nodes[1].server.as_ref().unwrap().addr.clone(),
+    );
+    let get = |addr: &str, path: &str| web_support::http(addr, "GET", path, &[], b"");
+
+    // A write acknowledged by one node is read by the other at once, and
+    // outlives the writer's SIGKILL.
+    assert_eq!(get(&a, "/put?k=greeting&v=hello").text(), "ok");
+    assert_eq!(get(&b, "/get?k=greeting").text(), "hello");
+    assert_eq!(get(&b, "/put?k=other&v=1").text(), "ok");
+    nodes[0].server.take().unwrap().kill9();
+    assert_eq!(get(&b, "/get?k=greeting").text(), "hello");
+    assert_eq!(
+        get(&b, "/list").json(),
+        serde_json::json!(["greeting", "other"])
+    );
+    let a = {
+        let node = start_node_with(dir.path(), &project, "a", &schema, &extra);
+        let addr = node.server.as_ref().unwrap().addr.clone();
+        nodes[0] = node;
+        addr
+    };
+    assert_eq!(get(&a, "/get?k=other").text(), "1");
+
+    // 5 per minute across both nodes: a burst alternating between them is
+    // admitted exactly 5 times. A burst that straddles a minute boundary
+    // counts in two windows, so it is run again on a fresh key.
+    let minute = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            / 60
+    };
+    for attempt in 0.. {
+        let started = minute();
+        let admitted = (0..20)
+            .filter(|i| {
+                let addr = if i % 2 == 0 { &a } else { &b };
+                let r = get(addr, &format!("/limit?key=burst-{attempt}"));
+                assert!(matches!(r.status, 200 | 429), "{}: {}", r.status, r.text());
+                r.status == 200
+            })
+            .count();
+        if minute() == started {
+            assert_eq!(admitted, 5, "5 per minute across both nodes");
+            break;
+        }
+        assert!(attempt < 3, "three bursts straddled a minute");
+    }
+    drop(nodes);
+    drop_schema(&schema);
+}
+
+/// An alarm is in the index every node reads; only the node running the
+/// object delivers it, so it runs once, not once per node.
+#[test]
+fn an_alarm_runs_once_across_nodes() {
+    if !postgres_reachable() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("project");
+    web_support::copy_tree(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/cluster-counter"),
+        &project,
+    );
+    let schema = format!("hearth_t_{}_{}", std::process::id(), free_port());
+    let nodes: Vec<Node> = ["a", "b", "c"]
+        .iter()
+        .map(|n| start_node(dir.path(), &project, n, &schema))
+        .collect();
+    let addrs: Vec<String> = nodes
+        .iter()
+        .map(|n| n.server.as_ref().unwrap().addr.clone())
+        .collect();
+    let get = |i: usize, path: &str| web_support::http(&addrs[i], "GET", path, &[], b"");
+    assert_eq!(get(1, "/set-alarm?name=alarmed&in=300").text(), "set");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while get(2, "/alarms?name=alarmed").text() != "1" {
+        assert!(Instant::now() < deadline, "the alarm never ran");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Every node's alarm loop has seen it due by now; none runs it again.
+    std::thread::sleep(Duration::from_millis(LEASE_MS * 3));
+    for i in 0..3 {
+        assert_eq!(get(i, "/alarms?name=alarmed").text(), "1", "via node {i}");
+    }
+    drop(nodes);
+    drop_schema(&schema);
+}
