@@ -6,6 +6,7 @@
 //!   authentication, limits, budgets, DLP, cache, circuit breaker, retries
 //!   with backoff, and the universal endpoint's fallback steps.
 //! - [`cache`], [`breaker`], [`limits`], [`dlp`], [`usage`]: the parts.
+//! - [`double`]: the provider double tests and benchmarks answer from.
 //! - [`logs`]: every request's log in embedded SQLite, capped per gateway.
 //! - [`server`]: the HTTP face (`/<gateway>/<provider>/<path>` and the
 //!   universal `/<gateway>`), mounted by `hearth serve` under
@@ -18,6 +19,7 @@ pub mod breaker;
 pub mod cache;
 pub mod config;
 pub mod dlp;
+pub mod double;
 pub mod engine;
 pub mod limits;
 pub mod logs;
