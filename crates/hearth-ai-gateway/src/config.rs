@@ -295,17 +295,16 @@ impl GatewayFile {
                 if let Some(rl) = rl
                     && (rl.limit == 0 || rl.period == 0)
                 {
-                    problems.push(format!(
-                        "{at}.{name}: limit and period must be at least 1"
-                    ));
+                    problems.push(format!("{at}.{name}: limit and period must be at least 1"));
                 }
             }
-            if g.key_rate_limit.is_some() || g.key_budget.is_some() {
-                if g.key_header.is_none() && g.key_metadata.is_none() {
-                    problems.push(format!(
-                        "{at}: key_rate_limit and key_budget need key_header or key_metadata to tell keys apart"
-                    ));
-                }
+            if (g.key_rate_limit.is_some() || g.key_budget.is_some())
+                && g.key_header.is_none()
+                && g.key_metadata.is_none()
+            {
+                problems.push(format!(
+                    "{at}: key_rate_limit and key_budget need key_header or key_metadata to tell keys apart"
+                ));
             }
             if let Some(b) = &g.key_budget
                 && (!b.limit.is_finite() || b.limit < 0.0 || b.period == 0)
@@ -336,8 +335,7 @@ impl GatewayFile {
             }
         }
         for (i, p) in self.prices.iter().enumerate() {
-            if !(p.input.is_finite() && p.output.is_finite() && p.input >= 0.0 && p.output >= 0.0)
-            {
+            if !(p.input.is_finite() && p.output.is_finite() && p.input >= 0.0 && p.output >= 0.0) {
                 problems.push(format!(
                     "prices[{i}]: input and output must be non-negative numbers"
                 ));
@@ -359,7 +357,10 @@ mod tests {
         .unwrap_err()
         .0;
         assert!(err.contains("g.toml: gateways[0].id"), "{err}");
-        assert!(err.contains("gateways[0].max_attempts: must be 1 to 5"), "{err}");
+        assert!(
+            err.contains("gateways[0].max_attempts: must be 1 to 5"),
+            "{err}"
+        );
         assert!(err.contains("need key_header or key_metadata"), "{err}");
         let err = GatewayFile::parse("[[gateways]]\nid = \"a\"\ncache_tll = 3\n", "g.toml")
             .unwrap_err()

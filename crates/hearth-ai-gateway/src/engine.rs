@@ -172,8 +172,8 @@ fn https_client() -> Result<Client, ConfigError> {
     let https = hyper_rustls::HttpsConnectorBuilder::new()
         .with_tls_config(tls)
         .https_or_http()
-    .enable_http1()
-    .wrap_connector(http);
+        .enable_http1()
+        .wrap_connector(http);
     Ok(LegacyClient::builder(TokioExecutor::new())
         .pool_timer(TokioTimer::new())
         .pool_idle_timeout(Duration::from_secs(60))
@@ -185,9 +185,9 @@ impl Gateways {
     /// Opens the gateways of `file`. Needs a Tokio runtime to serve.
     pub fn open(file: GatewayFile, options: GatewayOptions) -> Result<Self, ConfigError> {
         let logs = match &options.logs_path {
-            Some(p) => Some(
-                LogStore::open(p).map_err(|e| ConfigError(format!("{}: {e}", p.display())))?,
-            ),
+            Some(p) => {
+                Some(LogStore::open(p).map_err(|e| ConfigError(format!("{}: {e}", p.display())))?)
+            }
             None => None,
         };
         let mut gateways = HashMap::new();
@@ -379,7 +379,10 @@ impl Controls {
             Some(v) => Some(CustomCost::parse(v).map_err(bad)?),
         };
         let cache_key = header(h, "cf-aig-cache-key").map(str::to_owned);
-        if cache_key.as_ref().is_some_and(|k| k.is_empty() || k.len() > 1024) {
+        if cache_key
+            .as_ref()
+            .is_some_and(|k| k.is_empty() || k.len() > 1024)
+        {
             return Err(bad("cf-aig-cache-key: must be 1 to 1024 characters".into()));
         }
         Ok(Self {
@@ -510,7 +513,12 @@ impl Gateway {
         self.serve(headers, steps, true).await
     }
 
-    async fn serve(&self, headers: &HeaderMap, steps: Vec<Step>, universal: bool) -> GatewayResponse {
+    async fn serve(
+        &self,
+        headers: &HeaderMap,
+        steps: Vec<Step>,
+        universal: bool,
+    ) -> GatewayResponse {
         let cfg = &self.state.cfg;
         let started = Instant::now();
         let now = self.shared.clock.now_ms();
@@ -616,7 +624,9 @@ impl Gateway {
             let StepOutcome::Answer {
                 mut response,
                 success,
-            } = self.call_step(&step, &step_controls, &pending, i as u32).await;
+            } = self
+                .call_step(&step, &step_controls, &pending, i as u32)
+                .await;
             if success || i == last {
                 if universal {
                     response
@@ -690,7 +700,14 @@ impl Gateway {
                 "unknown provider {:?}: name it under [providers.{}] with a base_url",
                 step.provider, step.provider
             );
-            self.log(pending, c, step, index, 0, LogResult::error(400, msg.clone()));
+            self.log(
+                pending,
+                c,
+                step,
+                index,
+                0,
+                LogResult::error(400, msg.clone()),
+            );
             return StepOutcome::Answer {
                 response: bad(msg),
                 success: false,
@@ -778,18 +795,28 @@ impl Gateway {
             let call = shared.client.request(req);
             let result = match c.timeout_ms {
                 Some(ms) => match tokio::time::timeout(Duration::from_millis(ms), call).await {
-                    Ok(r) => r.map_err(|e| (StatusCode::BAD_GATEWAY, format!("provider unreachable: {e}"))),
+                    Ok(r) => r.map_err(|e| {
+                        (
+                            StatusCode::BAD_GATEWAY,
+                            format!("provider unreachable: {e}"),
+                        )
+                    }),
                     Err(_) => Err((
                         StatusCode::GATEWAY_TIMEOUT,
                         format!("Request timeout: the provider did not answer within {ms} ms"),
                     )),
                 },
-                None => call
-                    .await
-                    .map_err(|e| (StatusCode::BAD_GATEWAY, format!("provider unreachable: {e}"))),
+                None => call.await.map_err(|e| {
+                    (
+                        StatusCode::BAD_GATEWAY,
+                        format!("provider unreachable: {e}"),
+                    )
+                }),
             };
             let retryable = match &result {
-                Ok(r) => r.status().is_server_error() || r.status() == StatusCode::TOO_MANY_REQUESTS,
+                Ok(r) => {
+                    r.status().is_server_error() || r.status() == StatusCode::TOO_MANY_REQUESTS
+                }
                 Err(_) => true,
             };
             if let Some(b) = breaker {
@@ -862,7 +889,11 @@ impl Gateway {
         }
         headers.insert(
             "cf-aig-cache-status",
-            HeaderValue::from_static(if cache_key.is_some() { "MISS" } else { "BYPASS" }),
+            HeaderValue::from_static(if cache_key.is_some() {
+                "MISS"
+            } else {
+                "BYPASS"
+            }),
         );
         let log_id = uuid::Uuid::new_v4().simple().to_string();
         if let Ok(v) = HeaderValue::from_str(&log_id) {
@@ -1027,7 +1058,11 @@ impl Gateway {
                 } else {
                     None
                 },
-                response_body: if cfg.log_bodies { r.response_body } else { None },
+                response_body: if cfg.log_bodies {
+                    r.response_body
+                } else {
+                    None
+                },
             },
             cfg.max_logs,
             cfg.when_full,
@@ -1063,7 +1098,8 @@ impl LogResult {
 
 fn too_many(wait_secs: u64, message: &str) -> GatewayResponse {
     let mut r = error_response(StatusCode::TOO_MANY_REQUESTS, 2003, message);
-    r.headers.insert(http::header::RETRY_AFTER, HeaderValue::from(wait_secs));
+    r.headers
+        .insert(http::header::RETRY_AFTER, HeaderValue::from(wait_secs));
     r
 }
 
@@ -1110,9 +1146,9 @@ fn parse_steps(headers: &HeaderMap, body: &[u8]) -> Result<Vec<Step>, String> {
         h.remove(http::header::CONTENT_LENGTH);
         let mut own = HeaderMap::new();
         if let Some(obj) = item.get("headers") {
-            let obj = obj.as_object().ok_or_else(|| {
-                format!("universal request: step {i}: headers must be an object")
-            })?;
+            let obj = obj
+                .as_object()
+                .ok_or_else(|| format!("universal request: step {i}: headers must be an object"))?;
             for (k, v) in obj {
                 let name = HeaderName::from_bytes(k.as_bytes()).map_err(|_| {
                     format!("universal request: step {i}: {k:?} is not a header name")
@@ -1154,7 +1190,10 @@ fn parse_steps(headers: &HeaderMap, body: &[u8]) -> Result<Vec<Step>, String> {
 fn replay(hit: CachedResponse, log_id: Option<HeaderValue>) -> GatewayResponse {
     let mut headers = HeaderMap::new();
     for (k, v) in &hit.headers {
-        if let (Ok(n), Ok(v)) = (HeaderName::from_bytes(k.as_bytes()), HeaderValue::from_str(v)) {
+        if let (Ok(n), Ok(v)) = (
+            HeaderName::from_bytes(k.as_bytes()),
+            HeaderValue::from_str(v),
+        ) {
             headers.append(n, v);
         }
     }
@@ -1212,13 +1251,16 @@ impl Finish {
         let (u, model) = usage::read(body, self.streamed);
         let model = model.or(self.request_model.clone());
         let cost = if self.success || complete {
-            usage::cost(&g.shared.prices, model.as_deref(), u, self.controls.custom_cost)
+            usage::cost(
+                &g.shared.prices,
+                model.as_deref(),
+                u,
+                self.controls.custom_cost,
+            )
         } else {
             0.0
         };
-        if complete
-            && let (Some(key), Some(ttl)) = (self.cache_key, self.controls.cache_ttl)
-        {
+        if complete && let (Some(key), Some(ttl)) = (self.cache_key, self.controls.cache_ttl) {
             g.shared.cache.put(
                 key,
                 CachedResponse {
@@ -1237,7 +1279,10 @@ impl Finish {
         let (status, error) = if complete {
             (self.status, error)
         } else {
-            (499, Some("the client closed the connection before the answer ended".into()))
+            (
+                499,
+                Some("the client closed the connection before the answer ended".into()),
+            )
         };
         g.write_log(
             &self.log_id,
@@ -1296,7 +1341,11 @@ impl Body for Tee {
                 if let Some(mut f) = this.finish.take() {
                     f.cache_key = None;
                     f.success = false;
-                    f.done(&this.seen, true, Some(format!("the provider's stream failed: {e}")));
+                    f.done(
+                        &this.seen,
+                        true,
+                        Some(format!("the provider's stream failed: {e}")),
+                    );
                 }
                 Poll::Ready(Some(Err(io::Error::other(e))))
             }
@@ -1350,5 +1399,5 @@ pub fn open_file(
 
 /// `<data dir>/ai-gateway/logs.sqlite`.
 pub fn logs_path(data_dir: &Path) -> std::path::PathBuf {
-    data_dir.join("ai-gateway").join("logs.sqlite")
+    hearth_core::DataDir::new(data_dir).ai_gateway_logs()
 }

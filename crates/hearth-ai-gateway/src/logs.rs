@@ -145,7 +145,10 @@ impl LogStore {
 
     /// Queues a record; never waits.
     pub fn record(&self, rec: LogRecord, max_logs: u64, when_full: WhenFull) {
-        match self.tx.try_send(Msg::Log(Box::new(rec), max_logs, when_full)) {
+        match self
+            .tx
+            .try_send(Msg::Log(Box::new(rec), max_logs, when_full))
+        {
             Ok(()) => {}
             Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
                 self.dropped.fetch_add(1, Ordering::Relaxed);
@@ -161,7 +164,9 @@ impl LogStore {
     /// Waits until every record queued before the call is committed.
     pub fn flush(&self) -> Result<(), LogError> {
         let (tx, rx) = sync_channel(1);
-        self.tx.send(Msg::Flush(tx)).map_err(|_| LogError::Stopped)?;
+        self.tx
+            .send(Msg::Flush(tx))
+            .map_err(|_| LogError::Stopped)?;
         rx.recv().map_err(|_| LogError::Stopped)
     }
 
@@ -311,14 +316,15 @@ fn insert(
 
 /// One `field=value` filter of `hearth ai-gateway logs --filter`.
 fn filter_sql(f: &str) -> Result<(String, Value), LogError> {
-    let (field, value) = f.split_once('=').ok_or_else(|| {
-        LogError::BadFilter(format!("filter {f:?}: expected field=value"))
-    })?;
+    let (field, value) = f
+        .split_once('=')
+        .ok_or_else(|| LogError::BadFilter(format!("filter {f:?}: expected field=value")))?;
     let text = || Value::String(value.to_owned());
     let int = || {
-        value.parse::<i64>().map(Value::from).map_err(|_| {
-            LogError::BadFilter(format!("filter {f:?}: {field} takes a whole number"))
-        })
+        value
+            .parse::<i64>()
+            .map(Value::from)
+            .map_err(|_| LogError::BadFilter(format!("filter {f:?}: {field} takes a whole number")))
     };
     let boolean = || match value {
         "true" => Ok(Value::from(1)),
@@ -344,11 +350,9 @@ fn filter_sql(f: &str) -> Result<(String, Value), LogError> {
 
 fn row_json(row: &rusqlite::Row<'_>) -> rusqlite::Result<Value> {
     let body = |i: usize| -> rusqlite::Result<Value> {
-        Ok(row
-            .get::<_, Option<Vec<u8>>>(i)?
-            .map_or(Value::Null, |b| {
-                Value::String(String::from_utf8_lossy(&b).into_owned())
-            }))
+        Ok(row.get::<_, Option<Vec<u8>>>(i)?.map_or(Value::Null, |b| {
+            Value::String(String::from_utf8_lossy(&b).into_owned())
+        }))
     };
     let metadata: Option<String> = row.get(16)?;
     Ok(json!({
@@ -406,7 +410,9 @@ pub fn query(
         args.push(to_sql(&v));
     }
     sql.push_str(" ORDER BY seq DESC LIMIT ?");
-    args.push(rusqlite::types::Value::Integer(limit.min(i64::MAX as u64) as i64));
+    args.push(rusqlite::types::Value::Integer(
+        limit.min(i64::MAX as u64) as i64
+    ));
     let mut stmt = conn.prepare(&sql)?;
     let rows = stmt.query_map(rusqlite::params_from_iter(args), row_json)?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -435,9 +441,10 @@ fn percentile(sorted: &[i64], p: f64) -> i64 {
 /// Requests, tokens, cost, p50/p99 latency and cache hit rate, for the
 /// whole gateway and per model, over the logs matching `filters`.
 pub fn summary(conn: &Connection, gateway: &str, filters: &[String]) -> Result<Value, LogError> {
-    let mut sql = "SELECT COALESCE(model, ''), duration_ms, cached, tokens_in, tokens_out, cost, success
+    let mut sql =
+        "SELECT COALESCE(model, ''), duration_ms, cached, tokens_in, tokens_out, cost, success
         FROM logs WHERE gateway = ?"
-        .to_owned();
+            .to_owned();
     let mut args = vec![rusqlite::types::Value::Text(gateway.to_owned())];
     for f in filters {
         let (clause, v) = filter_sql(f)?;
@@ -503,11 +510,11 @@ mod tests {
             gateway: gateway.into(),
             created_ms: i,
             provider: "openai".into(),
-            model: Some(if i % 2 == 0 { "a" } else { "b" }.into()),
+            model: Some(if i.is_multiple_of(2) { "a" } else { "b" }.into()),
             path: "chat/completions".into(),
             status: 200,
             success: true,
-            cached: i % 4 == 0,
+            cached: i.is_multiple_of(4),
             duration_ms: i,
             tokens_in: 10,
             tokens_out: 1,
@@ -582,9 +589,15 @@ mod tests {
             25
         );
         let err = query(&conn, "g", &["colour=red".into()], 1).unwrap_err();
-        assert!(err.to_string().contains("unknown field \"colour\""), "{err}");
+        assert!(
+            err.to_string().contains("unknown field \"colour\""),
+            "{err}"
+        );
         let got = get(&conn, "g-3").unwrap();
-        assert_eq!((got["feedback"].as_i64(), got["score"].as_f64()), (Some(1), Some(80.0)));
+        assert_eq!(
+            (got["feedback"].as_i64(), got["score"].as_f64()),
+            (Some(1), Some(80.0))
+        );
         let s = summary(&conn, "g", &[]).unwrap();
         assert_eq!(s["requests"], 100);
         assert_eq!(s["latency_p50_ms"], 50);

@@ -146,14 +146,15 @@ impl GatewayServer {
             let _ = stream.set_nodelay(true);
             let gateways = self.gateways.clone();
             tokio::spawn(async move {
-                let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
-                    let gateways = gateways.clone();
-                    async move {
-                        let path = req.uri().path().to_owned();
-                        let path = path.strip_prefix(MOUNT).unwrap_or(&path).to_owned();
-                        Ok::<_, Infallible>(handle(&gateways, req, &path).await)
-                    }
-                });
+                let service =
+                    hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
+                        let gateways = gateways.clone();
+                        async move {
+                            let path = req.uri().path().to_owned();
+                            let path = path.strip_prefix(MOUNT).unwrap_or(&path).to_owned();
+                            Ok::<_, Infallible>(handle(&gateways, req, &path).await)
+                        }
+                    });
                 let conn = hyper::server::conn::http1::Builder::new()
                     .timer(TokioTimer::new())
                     .header_read_timeout(HEADER_READ_TIMEOUT)

@@ -79,8 +79,8 @@ pub enum CustomCost {
 
 impl CustomCost {
     pub fn parse(s: &str) -> Result<Self, String> {
-        let v: Value = serde_json::from_str(s)
-            .map_err(|e| format!("cf-aig-custom-cost is not JSON: {e}"))?;
+        let v: Value =
+            serde_json::from_str(s).map_err(|e| format!("cf-aig-custom-cost is not JSON: {e}"))?;
         let num = |k: &str| v.get(k).and_then(Value::as_f64);
         let ok = |x: f64| x.is_finite() && x >= 0.0;
         if let Some(t) = num("total_cost") {
@@ -127,10 +127,16 @@ mod tests {
             br#"{"model":"gpt-4o","usage":{"prompt_tokens":12,"completion_tokens":5}}"#,
             false,
         );
-        assert_eq!((u.tokens_in, u.tokens_out, m.as_deref()), (12, 5, Some("gpt-4o")));
+        assert_eq!(
+            (u.tokens_in, u.tokens_out, m.as_deref()),
+            (12, 5, Some("gpt-4o"))
+        );
         let sse = b"event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"model\":\"claude-3\",\"usage\":{\"input_tokens\":9,\"output_tokens\":1}}}\n\nevent: message_delta\ndata: {\"type\":\"message_delta\",\"usage\":{\"output_tokens\":7}}\n\n";
         let (u, m) = read(sse, true);
-        assert_eq!((u.tokens_in, u.tokens_out, m.as_deref()), (9, 7, Some("claude-3")));
+        assert_eq!(
+            (u.tokens_in, u.tokens_out, m.as_deref()),
+            (9, 7, Some("claude-3"))
+        );
     }
 
     #[test]
@@ -148,7 +154,10 @@ mod tests {
         assert_eq!(cost(&prices, Some("x"), u, None), 0.0);
         let c = CustomCost::parse(r#"{"per_token_in":0.000001,"per_token_out":0.000002}"#).unwrap();
         assert!((cost(&prices, Some("m"), u, Some(c)) - 2.0).abs() < 1e-9);
-        assert_eq!(CustomCost::parse(r#"{"total_cost":0.5}"#), Ok(CustomCost::Total(0.5)));
+        assert_eq!(
+            CustomCost::parse(r#"{"total_cost":0.5}"#),
+            Ok(CustomCost::Total(0.5))
+        );
         assert!(CustomCost::parse("{}").is_err());
     }
 }

@@ -84,7 +84,10 @@ output = 1000000.0
 
 fn chat(model: &str, stream: bool, headers: &[(&str, &str)]) -> GatewayRequest {
     let mut h = HeaderMap::new();
-    h.insert("authorization", HeaderValue::from_static("Bearer sk-tenant-a-SECRET"));
+    h.insert(
+        "authorization",
+        HeaderValue::from_static("Bearer sk-tenant-a-SECRET"),
+    );
     h.insert("content-type", HeaderValue::from_static("application/json"));
     for (k, v) in headers {
         h.insert(
@@ -158,14 +161,23 @@ async fn cache_hit_miss_and_ttl_by_the_clock() {
 async fn skip_custom_key_and_credentials_in_the_key() {
     let e = env("[[gateways]]\nid = \"g\"\ncache_ttl = 60\n").await;
     run(&e, "g", chat("gpt-test", false, &[])).await;
-    let (r, _) = run(&e, "g", chat("gpt-test", false, &[("cf-aig-skip-cache", "true")])).await;
+    let (r, _) = run(
+        &e,
+        "g",
+        chat("gpt-test", false, &[("cf-aig-skip-cache", "true")]),
+    )
+    .await;
     assert_eq!(h(&r, "cf-aig-cache-status"), Some("BYPASS"));
     assert_eq!(e.double.requests(), 2);
     // Another tenant's credentials never read tenant A's answer.
     let (r, _) = run(
         &e,
         "g",
-        chat("gpt-test", false, &[("authorization", "Bearer sk-tenant-b")]),
+        chat(
+            "gpt-test",
+            false,
+            &[("authorization", "Bearer sk-tenant-b")],
+        ),
     )
     .await;
     assert_eq!(h(&r, "cf-aig-cache-status"), Some("MISS"));
@@ -187,13 +199,21 @@ async fn skip_custom_key_and_credentials_in_the_key() {
 async fn streamed_answers_pass_through_and_are_cached_and_replayed() {
     let e = env("[[gateways]]\nid = \"g\"\ncache_ttl = 60\n").await;
     e.double.script(&[Script::Pace(100)]);
-    let mut r = e.gateways.get("g").unwrap().run(chat("gpt-test", true, &[])).await;
+    let mut r = e
+        .gateways
+        .get("g")
+        .unwrap()
+        .run(chat("gpt-test", true, &[]))
+        .await;
     assert_eq!(h(&r, "content-type"), Some("text/event-stream"));
     // The first event arrives while the provider is still sending.
     let first = r.body.frame().await.unwrap().unwrap().into_data().unwrap();
     assert!(String::from_utf8_lossy(&first).contains("Hello"));
     assert_eq!(
-        e.double.state.streams_completed.load(std::sync::atomic::Ordering::SeqCst),
+        e.double
+            .state
+            .streams_completed
+            .load(std::sync::atomic::Ordering::SeqCst),
         0
     );
     let mut whole = first.to_vec();
@@ -202,7 +222,12 @@ async fn streamed_answers_pass_through_and_are_cached_and_replayed() {
     }
     assert!(String::from_utf8_lossy(&whole).ends_with("data: [DONE]\n\n"));
     // Replayed from the cache as the same stream, event by event.
-    let mut r = e.gateways.get("g").unwrap().run(chat("gpt-test", true, &[])).await;
+    let mut r = e
+        .gateways
+        .get("g")
+        .unwrap()
+        .run(chat("gpt-test", true, &[]))
+        .await;
     assert_eq!(h(&r, "cf-aig-cache-status"), Some("HIT"));
     assert_eq!(h(&r, "content-type"), Some("text/event-stream"));
     let mut frames = 0;
@@ -215,14 +240,20 @@ async fn streamed_answers_pass_through_and_are_cached_and_replayed() {
     assert_eq!(frames, 5);
     assert_eq!(e.double.requests(), 1);
     let log = &logs(&e, "g", &["cached=false"])[0];
-    assert_eq!((log["tokens_out"].as_i64(), log["cost"].as_f64()), (Some(3), Some(3.0)));
+    assert_eq!(
+        (log["tokens_out"].as_i64(), log["cost"].as_f64()),
+        (Some(3), Some(3.0))
+    );
 }
 
 #[tokio::test]
 async fn retries_back_off_as_asked() {
     let e = env("[[gateways]]\nid = \"g\"\n").await;
-    e.double
-        .script(&[Script::Status(500), Script::Status(503), Script::Status(429)]);
+    e.double.script(&[
+        Script::Status(500),
+        Script::Status(503),
+        Script::Status(429),
+    ]);
     let (r, _) = run(
         &e,
         "g",
@@ -262,10 +293,20 @@ async fn retries_back_off_as_asked() {
     // A client error is the provider's answer, not retried.
     e.double.script(&[Script::Status(400)]);
     let before = e.double.requests();
-    let (r, _) = run(&e, "g", chat("gpt-test", false, &[("cf-aig-max-attempts", "3")])).await;
+    let (r, _) = run(
+        &e,
+        "g",
+        chat("gpt-test", false, &[("cf-aig-max-attempts", "3")]),
+    )
+    .await;
     assert_eq!(r.status, 400);
     assert_eq!(e.double.requests(), before + 1);
-    let (r, _) = run(&e, "g", chat("gpt-test", false, &[("cf-aig-max-attempts", "6")])).await;
+    let (r, _) = run(
+        &e,
+        "g",
+        chat("gpt-test", false, &[("cf-aig-max-attempts", "6")]),
+    )
+    .await;
     assert_eq!(r.status, 400, "Cloudflare allows at most 5 attempts");
 }
 
@@ -346,7 +387,10 @@ async fn breaker_opens_half_opens_and_closes() {
     assert_eq!(h(&r, "cf-aig-step"), Some("1"));
     assert_eq!(e.double.requests(), 3);
     e.clock.advance_secs(30);
-    assert_eq!(e.gateways.breaker_state("g", "openai"), BreakerState::HalfOpen);
+    assert_eq!(
+        e.gateways.breaker_state("g", "openai"),
+        BreakerState::HalfOpen
+    );
     // A failed probe opens it again.
     e.double.script(&[Script::Status(500)]);
     run(&e, "g", chat("gpt-test", false, &[])).await;
@@ -354,7 +398,10 @@ async fn breaker_opens_half_opens_and_closes() {
     e.clock.advance_secs(30);
     let (r, _) = run(&e, "g", chat("gpt-test", false, &[])).await;
     assert_eq!(r.status, 200);
-    assert_eq!(e.gateways.breaker_state("g", "openai"), BreakerState::Closed);
+    assert_eq!(
+        e.gateways.breaker_state("g", "openai"),
+        BreakerState::Closed
+    );
 }
 
 #[tokio::test]
@@ -377,12 +424,24 @@ async fn rate_limits_per_gateway_and_per_key() {
     assert_eq!(run(&e, "g", chat("m", false, &[])).await.0.status, 200);
 
     for _ in 0..2 {
-        assert_eq!(run(&e, "k", chat("m", false, &[("x-tenant", "a")])).await.0.status, 200);
+        assert_eq!(
+            run(&e, "k", chat("m", false, &[("x-tenant", "a")]))
+                .await
+                .0
+                .status,
+            200
+        );
     }
     let (r, body) = run(&e, "k", chat("m", false, &[("x-tenant", "a")])).await;
     assert_eq!(r.status, 429);
     assert!(String::from_utf8_lossy(&body).contains("key \\\"a\\\""));
-    assert_eq!(run(&e, "k", chat("m", false, &[("x-tenant", "b")])).await.0.status, 200);
+    assert_eq!(
+        run(&e, "k", chat("m", false, &[("x-tenant", "b")]))
+            .await
+            .0
+            .status,
+        200
+    );
 }
 
 #[tokio::test]
@@ -393,11 +452,20 @@ async fn budgets_stop_a_key_that_spent_its_share() {
     .await;
     let alice = [("cf-aig-metadata", r#"{"user":"alice"}"#)];
     // Each answer has 3 output tokens at 1 per token: 3, then 6 >= 5.
-    assert_eq!(run(&e, "g", chat("gpt-test", false, &alice)).await.0.status, 200);
-    assert_eq!(run(&e, "g", chat("gpt-test", false, &alice)).await.0.status, 200);
+    assert_eq!(
+        run(&e, "g", chat("gpt-test", false, &alice)).await.0.status,
+        200
+    );
+    assert_eq!(
+        run(&e, "g", chat("gpt-test", false, &alice)).await.0.status,
+        200
+    );
     let (r, body) = run(&e, "g", chat("gpt-test", false, &alice)).await;
     assert_eq!(r.status, 429);
-    assert!(String::from_utf8_lossy(&body).contains("Budget exceeded"), "{body:?}");
+    assert!(
+        String::from_utf8_lossy(&body).contains("Budget exceeded"),
+        "{body:?}"
+    );
     assert!(h(&r, "retry-after").is_some());
     // Bob is not held back; a custom cost replaces the price table.
     let bob = |cost: &'static str| {
@@ -406,27 +474,62 @@ async fn budgets_stop_a_key_that_spent_its_share() {
             ("cf-aig-custom-cost", cost),
         ]
     };
-    assert_eq!(run(&e, "g", chat("gpt-test", false, &bob(r#"{"total_cost":4.5}"#))).await.0.status, 200);
-    assert_eq!(run(&e, "g", chat("gpt-test", false, &bob(r#"{"total_cost":0.6}"#))).await.0.status, 200);
-    assert_eq!(run(&e, "g", chat("gpt-test", false, &bob(r#"{"total_cost":0}"#))).await.0.status, 429);
+    assert_eq!(
+        run(
+            &e,
+            "g",
+            chat("gpt-test", false, &bob(r#"{"total_cost":4.5}"#))
+        )
+        .await
+        .0
+        .status,
+        200
+    );
+    assert_eq!(
+        run(
+            &e,
+            "g",
+            chat("gpt-test", false, &bob(r#"{"total_cost":0.6}"#))
+        )
+        .await
+        .0
+        .status,
+        200
+    );
+    assert_eq!(
+        run(
+            &e,
+            "g",
+            chat("gpt-test", false, &bob(r#"{"total_cost":0}"#))
+        )
+        .await
+        .0
+        .status,
+        429
+    );
     let bob_logs = logs(&e, "g", &["key=bob"]);
     assert_eq!(bob_logs.len(), 2);
     assert_eq!(bob_logs[1]["cost"], 4.5);
     // The next window starts fresh.
     e.clock.advance_secs(3600);
-    assert_eq!(run(&e, "g", chat("gpt-test", false, &alice)).await.0.status, 200);
+    assert_eq!(
+        run(&e, "g", chat("gpt-test", false, &alice)).await.0.status,
+        200
+    );
 }
 
 #[tokio::test]
 async fn logs_hold_usage_and_never_secrets() {
-    let e = env(
-        "[[gateways]]\nid = \"g\"\n[[gateways]]\nid = \"bodies\"\nlog_bodies = true\n",
-    )
-    .await;
+    let e =
+        env("[[gateways]]\nid = \"g\"\n[[gateways]]\nid = \"bodies\"\nlog_bodies = true\n").await;
     let (r, _) = run(
         &e,
         "g",
-        chat("gpt-test", false, &[("cf-aig-metadata", r#"{"team":"ml","run":7}"#)]),
+        chat(
+            "gpt-test",
+            false,
+            &[("cf-aig-metadata", r#"{"team":"ml","run":7}"#)],
+        ),
     )
     .await;
     let id = h(&r, "cf-aig-log-id").unwrap().to_owned();
@@ -439,19 +542,53 @@ async fn logs_hold_usage_and_never_secrets() {
     assert_eq!(log["metadata"], json!({"team":"ml","run":7}));
     assert_eq!(log["request"], Value::Null, "bodies only when configured");
     let mut req = chat("gpt-test", false, &[("x-api-key", "sk-ant-ANOTHER-SECRET")]);
-    req.headers.insert("cf-aig-authorization", HeaderValue::from_static("Bearer GW-SECRET"));
+    req.headers.insert(
+        "cf-aig-authorization",
+        HeaderValue::from_static("Bearer GW-SECRET"),
+    );
     let (r, _) = run(&e, "bodies", req).await;
-    let log = e.gateways.get("bodies").unwrap().get_log(h(&r, "cf-aig-log-id").unwrap()).unwrap();
-    assert!(log["request"].as_str().unwrap().contains("\"model\":\"gpt-test\""));
-    assert!(log["response"].as_str().unwrap().contains("chat.completion"));
+    let log = e
+        .gateways
+        .get("bodies")
+        .unwrap()
+        .get_log(h(&r, "cf-aig-log-id").unwrap())
+        .unwrap();
+    assert!(
+        log["request"]
+            .as_str()
+            .unwrap()
+            .contains("\"model\":\"gpt-test\"")
+    );
+    assert!(
+        log["response"]
+            .as_str()
+            .unwrap()
+            .contains("chat.completion")
+    );
     // A log of another gateway is not this gateway's.
-    assert!(e.gateways.get("g").unwrap().get_log(h(&r, "cf-aig-log-id").unwrap()).is_err());
+    assert!(
+        e.gateways
+            .get("g")
+            .unwrap()
+            .get_log(h(&r, "cf-aig-log-id").unwrap())
+            .is_err()
+    );
     e.gateways
         .get("g")
         .unwrap()
-        .patch_log(&id, hearth_ai_gateway::logs::LogPatch { feedback: Some(-1), score: Some(10.0), metadata: None })
+        .patch_log(
+            &id,
+            hearth_ai_gateway::logs::LogPatch {
+                feedback: Some(-1),
+                score: Some(10.0),
+                metadata: None,
+            },
+        )
         .unwrap();
-    assert_eq!(e.gateways.get("g").unwrap().get_log(&id).unwrap()["feedback"], -1);
+    assert_eq!(
+        e.gateways.get("g").unwrap().get_log(&id).unwrap()["feedback"],
+        -1
+    );
     // No credential reaches the database file or its write-ahead log.
     e.gateways.flush_logs().unwrap();
     for entry in std::fs::read_dir(e.dir.path()).unwrap() {
@@ -473,15 +610,21 @@ async fn dlp_blocks_or_flags_by_detector() {
     )
     .await;
     let mut req = chat("gpt-test", false, &[]);
-    req.body = Bytes::from(r#"{"model":"gpt-test","messages":[{"role":"user","content":"card 4111 1111 1111 1111"}]}"#);
+    req.body = Bytes::from(
+        r#"{"model":"gpt-test","messages":[{"role":"user","content":"card 4111 1111 1111 1111"}]}"#,
+    );
     let (r, body) = run(&e, "block", req.clone()).await;
     assert_eq!(r.status, 403);
     assert!(String::from_utf8_lossy(&body).contains("credit_card"));
     assert_eq!(e.double.requests(), 0, "a blocked request never leaves");
     // A number failing the Luhn check passes.
-    req.body = Bytes::from(r#"{"model":"gpt-test","messages":[{"role":"user","content":"order 4111 1111 1111 1112"}]}"#);
+    req.body = Bytes::from(
+        r#"{"model":"gpt-test","messages":[{"role":"user","content":"order 4111 1111 1111 1112"}]}"#,
+    );
     assert_eq!(run(&e, "block", req.clone()).await.0.status, 200);
-    req.body = Bytes::from(r#"{"model":"gpt-test","messages":[{"role":"user","content":"mail bo@example.org re PROJECT-1234"}]}"#);
+    req.body = Bytes::from(
+        r#"{"model":"gpt-test","messages":[{"role":"user","content":"mail bo@example.org re PROJECT-1234"}]}"#,
+    );
     let (r, _) = run(&e, "flag", req).await;
     assert_eq!(r.status, 200);
     let flagged = logs(&e, "flag", &["dlp=email"]);
@@ -495,7 +638,12 @@ async fn dropping_an_answer_cancels_the_provider_call() {
     let e = env("[[gateways]]\nid = \"g\"\n").await;
     // A streamed answer dropped after its first event.
     e.double.script(&[Script::Pace(200)]);
-    let mut r = e.gateways.get("g").unwrap().run(chat("gpt-test", true, &[])).await;
+    let mut r = e
+        .gateways
+        .get("g")
+        .unwrap()
+        .run(chat("gpt-test", true, &[]))
+        .await;
     r.body.frame().await.unwrap().unwrap();
     drop(r);
     // A call still waiting for its answer, dropped.
@@ -512,7 +660,11 @@ async fn dropping_an_answer_cancels_the_provider_call() {
     }
     assert_eq!(e.double.cancelled(), 2);
     let cancelled = logs(&e, "g", &["status=499"]);
-    assert_eq!(cancelled.len(), 1, "the abandoned stream is logged as cancelled");
+    assert_eq!(
+        cancelled.len(),
+        1,
+        "the abandoned stream is logged as cancelled"
+    );
 }
 
 #[tokio::test]
@@ -520,7 +672,12 @@ async fn authenticated_gateway_and_unknown_provider() {
     let e = env("[[gateways]]\nid = \"g\"\ntoken = \"gw-token\"\n").await;
     let (r, _) = run(&e, "g", chat("m", false, &[])).await;
     assert_eq!(r.status, 401);
-    let (r, _) = run(&e, "g", chat("m", false, &[("cf-aig-authorization", "Bearer gw-token")])).await;
+    let (r, _) = run(
+        &e,
+        "g",
+        chat("m", false, &[("cf-aig-authorization", "Bearer gw-token")]),
+    )
+    .await;
     assert_eq!(r.status, 200);
     let mut req = chat("m", false, &[("cf-aig-authorization", "Bearer gw-token")]);
     req.provider = "nowhere".into();

@@ -73,7 +73,11 @@ fn cli_logs(data: &Path, args: &[&str]) -> String {
         .args(args)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap()
 }
 
@@ -133,7 +137,10 @@ fn hearth_serve_answers_on_cloudflares_paths_and_the_cli_reads_the_logs() {
     let first = server.request("POST", path, &auth, &chat_body("gpt-test", false));
     assert_eq!(first.status, 200, "{}", first.text());
     assert_eq!(first.header("cf-aig-cache-status"), Some("MISS"));
-    assert_eq!(first.json()["choices"][0]["message"]["content"], "Hello, world");
+    assert_eq!(
+        first.json()["choices"][0]["message"]["content"],
+        "Hello, world"
+    );
     let second = server.request("POST", path, &auth, &chat_body("gpt-test", false));
     assert_eq!(second.header("cf-aig-cache-status"), Some("HIT"));
     assert_eq!(second.body, first.body);
@@ -155,7 +162,10 @@ fn hearth_serve_answers_on_cloudflares_paths_and_the_cli_reads_the_logs() {
     let answer = server.request(
         "POST",
         "/__hearth/ai-gateway/main",
-        &[("authorization", "Bearer unused"), ("content-type", "application/json")],
+        &[
+            ("authorization", "Bearer unused"),
+            ("content-type", "application/json"),
+        ],
         steps.to_string().as_bytes(),
     );
     assert_eq!(answer.status, 200, "{}", answer.text());
@@ -169,15 +179,28 @@ fn hearth_serve_answers_on_cloudflares_paths_and_the_cli_reads_the_logs() {
     assert_eq!(logs.len(), 4, "{logs:?}");
     assert_eq!(wait_logs(&data, &["cached=true"], 1).len(), 1);
     let failed = wait_logs(&data, &["status=503"], 1);
-    assert_eq!((failed[0]["provider"].as_str(), failed[0]["step"].as_i64()), (Some("openai"), Some(0)));
+    assert_eq!(
+        (failed[0]["provider"].as_str(), failed[0]["step"].as_i64()),
+        (Some("openai"), Some(0))
+    );
     let summary: Value = serde_json::from_str(&cli_logs(&data, &["--summary"])).unwrap();
     assert_eq!(summary["requests"], 4);
     assert_eq!(summary["cache_hit_rate"], 0.25);
     assert_eq!(summary["models"]["gpt-test"]["requests"], 3);
-    assert_eq!(summary["models"]["gpt-test"]["cost"], 3.0, "one paid answer, 3 tokens at 1 each");
+    assert_eq!(
+        summary["models"]["gpt-test"]["cost"], 3.0,
+        "one paid answer, 3 tokens at 1 each"
+    );
     assert_eq!(summary["models"]["claude-test"]["tokens_out"], 3);
     let bad = Command::new(env!("CARGO_BIN_EXE_hearth"))
-        .args(["ai-gateway", "logs", "main", "--filter", "colour=red", "--data-dir"])
+        .args([
+            "ai-gateway",
+            "logs",
+            "main",
+            "--filter",
+            "colour=red",
+            "--data-dir",
+        ])
         .arg(&data)
         .output()
         .unwrap();
@@ -230,7 +253,10 @@ fn hearth_gateway_streams_through_and_a_disconnect_cancels_the_provider_call() {
     let plain = server.request(
         "POST",
         "/main/openai/chat/completions",
-        &[("authorization", "Bearer sk-x"), ("content-type", "application/json")],
+        &[
+            ("authorization", "Bearer sk-x"),
+            ("content-type", "application/json"),
+        ],
         &chat_body("gpt-test", false),
     );
     assert_eq!(plain.status, 200, "{}", plain.text());
@@ -238,7 +264,11 @@ fn hearth_gateway_streams_through_and_a_disconnect_cancels_the_provider_call() {
     // Streamed: the first event reaches the client while the provider is
     // still sending (events 300 ms apart), then the client hangs up.
     double.script(&[Script::Pace(300)]);
-    let mut s = send_raw(&server.addr, "/main/openai/chat/completions", &chat_body("gpt-stream", true));
+    let mut s = send_raw(
+        &server.addr,
+        "/main/openai/chat/completions",
+        &chat_body("gpt-stream", true),
+    );
     let mut got = Vec::new();
     let mut buf = [0u8; 4096];
     while !String::from_utf8_lossy(&got).contains("Hello") {
@@ -250,16 +280,26 @@ fn hearth_gateway_streams_through_and_a_disconnect_cancels_the_provider_call() {
     assert!(text.contains("text/event-stream"), "{text}");
     assert!(!text.contains("[DONE]"), "the stream was buffered: {text}");
     drop(s);
-    wait_for("the streamed provider call to be cancelled", || double.cancelled() == 1);
+    wait_for("the streamed provider call to be cancelled", || {
+        double.cancelled() == 1
+    });
 
     // Waiting for a slow answer, the client hangs up: the provider's
     // connection is closed too.
     double.script(&[Script::Delay(8_000)]);
     let before = double.requests();
-    let s = send_raw(&server.addr, "/main/openai/chat/completions", &chat_body("gpt-slow", false));
-    wait_for("the provider to get the slow request", || double.requests() > before);
+    let s = send_raw(
+        &server.addr,
+        "/main/openai/chat/completions",
+        &chat_body("gpt-slow", false),
+    );
+    wait_for("the provider to get the slow request", || {
+        double.requests() > before
+    });
     drop(s);
-    wait_for("the waiting provider call to be cancelled", || double.cancelled() == 2);
+    wait_for("the waiting provider call to be cancelled", || {
+        double.cancelled() == 2
+    });
     let cancelled = wait_logs(&data, &["status=499"], 1);
     assert_eq!(cancelled[0]["model"], "gpt-stream");
 }
@@ -294,7 +334,17 @@ fn spend_budgets_hold_across_kill_9() {
     server.kill9();
     let server = serve(root.path(), &data, &gateways);
     let r = server.request("POST", path, &tenant("acme"), &chat_body("gpt-test", false));
-    assert_eq!(r.status, 429, "the spend is read back from the logs: {}", r.text());
-    let r = server.request("POST", path, &tenant("other"), &chat_body("gpt-test", false));
+    assert_eq!(
+        r.status,
+        429,
+        "the spend is read back from the logs: {}",
+        r.text()
+    );
+    let r = server.request(
+        "POST",
+        path,
+        &tenant("other"),
+        &chat_body("gpt-test", false),
+    );
     assert_eq!(r.status, 200);
 }
