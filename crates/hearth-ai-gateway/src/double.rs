@@ -57,7 +57,12 @@ pub const STREAM_WORDS: [&str; 3] = ["Hello", ", ", "world"];
 impl ProviderDouble {
     /// Starts the double on 127.0.0.1 on the current Tokio runtime.
     pub async fn start() -> std::io::Result<Self> {
-        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        Self::start_on("127.0.0.1:0".parse().map_err(std::io::Error::other)?).await
+    }
+
+    /// Starts the double on `addr`.
+    pub async fn start_on(addr: SocketAddr) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let state = Arc::new(DoubleState::default());
         let s = state.clone();
