@@ -169,6 +169,16 @@ fn body(i: u64, unique: bool) -> Bytes {
 
 type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
 
+/// The first failure of each target (by port), for the report.
+static FIRST_ERRORS: std::sync::Mutex<Vec<(u16, String)>> = std::sync::Mutex::new(Vec::new());
+
+fn note_error(t: &Target, what: String) {
+    let mut errors = FIRST_ERRORS.lock().unwrap_or_else(|p| p.into_inner());
+    if !errors.iter().any(|(port, _)| *port == t.addr.port()) {
+        errors.push((t.addr.port(), what));
+    }
+}
+
 async fn connect(addr: SocketAddr) -> Option<Sender> {
     let stream = tokio::net::TcpStream::connect(addr).await.ok()?;
     let _ = stream.set_nodelay(true);
@@ -184,33 +194,55 @@ async fn send(sender: &mut Option<Sender>, t: &Target, i: u64) -> bool {
         *sender = connect(t.addr).await;
     }
     let Some(s) = sender.as_mut() else {
+        note_error(t, "cannot connect".into());
         return false;
     };
-    if s.ready().await.is_err() {
+    if let Err(e) = s.ready().await {
+        note_error(t, format!("connection closed: {e}"));
         *sender = None;
         return false;
     }
     let req = hyper::Request::post(&t.path)
         .header("host", t.addr.to_string())
         .header("content-type", "application/json")
-        .header("authorization", "Bearer sk-bench")
+        .header("authorization", format!("Bearer {BENCH_KEY}"))
         .header("x-tenant", format!("tenant-{}", i % 64))
         .body(Full::new(body(i, t.unique)));
-    let Ok(req) = req else { return false };
+    let req = match req {
+        Ok(r) => r,
+        Err(e) => {
+            note_error(t, format!("bad request: {e}"));
+            return false;
+        }
+    };
     match s.send_request(req).await {
         Ok(r) => {
-            let ok = r.status() == 200;
-            ok && r.into_body().collect().await.is_ok()
+            let status = r.status();
+            let body = r.into_body().collect().await;
+            if status != 200 {
+                let text: String = body
+                    .map(|b| {
+                        String::from_utf8_lossy(&b.to_bytes())
+                            .chars()
+                            .take(300)
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                note_error(t, format!("{status}: {text}"));
+                return false;
+            }
+            body.is_ok()
         }
-        Err(_) => {
+        Err(e) => {
+            note_error(t, format!("request failed: {e}"));
             *sender = None;
             false
         }
     }
 }
 
-/// `rate` requests per second for `secs`, spread over `conns` connections;
-/// each request's latency is counted from the time it was due.
+/// `rate` requests per second for `secs`, spread over `conns` connections,
+/// each request sent at its due time whatever the others are doing.
 async fn open_loop(t: &Target, rate: u64, secs: u64, conns: usize) -> Run {
     let total = rate * secs;
     let start = tokio::time::Instant::now() + Duration::from_millis(50);
@@ -225,8 +257,11 @@ async fn open_loop(t: &Target, rate: u64, secs: u64, conns: usize) -> Run {
             while i < total {
                 let due = start + Duration::from_nanos(i * 1_000_000_000 / rate);
                 tokio::time::sleep_until(due).await;
+                // From the send, not the due time: the timer wakes up to a
+                // millisecond late, which would swamp sub-millisecond figures.
+                let sent = tokio::time::Instant::now();
                 if send(&mut sender, &t, i).await {
-                    lat.push(due.elapsed().as_micros() as u64);
+                    lat.push(sent.elapsed().as_micros() as u64);
                 } else {
                     errors += 1;
                 }
@@ -313,7 +348,14 @@ litellm_settings:
   cache_params:
     type: local
   telemetry: false
+general_settings:
+  master_key: MASTER_KEY
 "#;
+
+/// The bearer every request sends: the provider key for the double and
+/// Hearth (which pass it on), LiteLLM's master key (it refuses to start
+/// without one).
+const BENCH_KEY: &str = "sk-0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
 struct Row {
     label: String,
@@ -390,7 +432,7 @@ pub fn run(args: &AiGatewayArgs, command: &str) -> Result<()> {
                 .with_context(|| format!("starting {}", bin.display()))?;
             let addr: SocketAddr = format!("127.0.0.1:{port}").parse()?;
             let proc = Proc(child);
-            wait_ready(addr, "LiteLLM", Duration::from_secs(120))?;
+            wait_ready(addr, "LiteLLM", Duration::from_secs(180))?;
             Some((proc, addr))
         }
         None => None,
@@ -528,7 +570,7 @@ fn render(
         s,
         "# AI Gateway: Hearth against the provider directly and LiteLLM's proxy\n"
     );
-    let _ = writeln!(s, "- Date: {} UTC", m.date_utc);
+    let _ = writeln!(s, "- Date: {}", m.date_utc);
     let _ = writeln!(
         s,
         "- CPU: {}, {} logical CPUs (shared by the load generator, the double, and the gateway under test)",
@@ -555,7 +597,7 @@ fn render(
         s,
         "- Hearth: {how}, logging to SQLite, exact cache (ttl 300 s), per-key sliding-window limit and spend budget on every request (64 keys)"
     );
-    let _ = writeln!(s, "- LiteLLM: {}", litellm.map_or("not run (no --litellm)".to_owned(), |v| format!("litellm[proxy] {v} from PyPI, `litellm --config` with the in-memory (`local`) cache; no database, so no spend logs or per-key limits (those need PostgreSQL)")));
+    let _ = writeln!(s, "- LiteLLM: {}", litellm.map_or("not run (no --litellm)".to_owned(), |v| format!("litellm[proxy] {v} from PyPI, `litellm --config` (one uvicorn worker, its default) with the in-memory (`local`) cache and a master key; no database, so no spend logs, per-key limits or budgets (those need PostgreSQL)")));
     let _ = writeln!(
         s,
         "- Provider: `hearth-bench provider-double`, answering at once (OpenAI-shaped JSON with usage)"
@@ -616,5 +658,12 @@ fn render(
         "- Logs written: {} (records past the writer's 16,384-record queue are dropped and counted, never waited for)",
         logged.map_or("?".into(), |v| v.to_string())
     );
+    let errors = FIRST_ERRORS.lock().unwrap_or_else(|p| p.into_inner());
+    if !errors.is_empty() {
+        let _ = writeln!(s, "\n## First failure per server (by port)\n");
+        for (port, e) in errors.iter() {
+            let _ = writeln!(s, "- {port}: `{}`", e.replace(['`', '\n'], " "));
+        }
+    }
     s
 }
