@@ -604,7 +604,7 @@ fn render(
     );
     let _ = writeln!(
         s,
-        "- Load: {} keep-alive connections from one tokio process; open-loop phases send at a fixed rate for {} s, latency counted from each request's due time",
+        "- Load: {} keep-alive connections from one tokio process; open-loop phases send at a fixed rate for {} s, each request sent at its due time, latency from its send (tokio's timer wakes up to 1 ms late, which would swamp sub-millisecond figures)",
         args.connections, args.seconds
     );
     let _ = writeln!(s, "\nCommand:\n\n```sh\n{command}\n```\n");
