@@ -6,6 +6,7 @@
 //!   hyper server, under the same wrk load.
 //! - `s3`: PUT/GET through the S3 endpoint against raw file writes/reads.
 
+mod ai_gateway;
 mod analytics;
 mod cluster;
 mod http;
@@ -42,6 +43,16 @@ enum Command {
     /// nodes, and forwarded against local calls; writes
     /// bench/CLUSTER-RESULTS.md. Needs PostgreSQL.
     Cluster(cluster::ClusterArgs),
+    /// AI Gateway against the provider double directly and LiteLLM's proxy;
+    /// writes bench/AI-GATEWAY-RESULTS.md. bench/run-ai-gateway.sh installs
+    /// LiteLLM.
+    AiGateway(ai_gateway::AiGatewayArgs),
+    /// The provider double the `ai-gateway` benchmark calls (started by it).
+    #[command(hide = true)]
+    ProviderDouble(ai_gateway::DoubleArgs),
+    /// The gateway server the `ai-gateway` benchmark measures (started by it).
+    #[command(hide = true)]
+    GatewayServer(ai_gateway::ServerArgs),
     /// The raw hyper server the `http` benchmark measures (started by it).
     #[command(hide = true)]
     RawServer(http::RawArgs),
@@ -56,6 +67,9 @@ fn main() -> anyhow::Result<()> {
         Command::Analytics(args) => analytics::run(args, &reproduce_command()),
         Command::Cluster(args) => cluster::run(args, &reproduce_command()),
         Command::RawServer(args) => http::serve_raw(args),
+        Command::AiGateway(args) => ai_gateway::run(args, &reproduce_command()),
+        Command::ProviderDouble(args) => ai_gateway::serve_double(args),
+        Command::GatewayServer(args) => ai_gateway::serve_gateway(args),
     }
 }
 

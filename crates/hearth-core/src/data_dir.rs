@@ -13,6 +13,7 @@
 //!   workflows.sqlite          every Workflow's instances and step journal
 //!   analytics_engine.sqlite   every Analytics Engine dataset's data points
 //!   cache/                    the Cache API: cache.sqlite + bodies/
+//!   ai-gateway/logs.sqlite    AI Gateway's request logs, every gateway
 //! ```
 //!
 //! Each binding kind also declares its paths (`BindingKind::data_paths` in
@@ -112,6 +113,11 @@ impl DataDir {
     /// the workers sharing this data directory, as a zone's cache is shared.
     pub fn cache(&self) -> PathBuf {
         self.root.join("cache")
+    }
+
+    /// AI Gateway's request logs (one file for every gateway).
+    pub fn ai_gateway_logs(&self) -> PathBuf {
+        self.root.join("ai-gateway").join("logs.sqlite")
     }
 }
 

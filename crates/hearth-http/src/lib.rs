@@ -101,6 +101,12 @@ pub struct ServeOptions {
     /// The edge (`--edge hearth.toml`): its listeners, TLS and rules, in
     /// front of assets and every worker on every listener.
     pub edge: Option<Arc<Edge>>,
+    /// AI Gateway (`--ai-gateway gateways.toml`), answering
+    /// `/__hearth/ai-gateway/<gateway>/...` on every listener. Its access
+    /// rule is the gateway's own (`token`, sent as `cf-aig-authorization`),
+    /// not the internal endpoints' one, so workers and outside clients
+    /// reach it alike; on the main listener the edge's rules run first.
+    pub ai_gateway: Option<hearth_ai_gateway::Gateways>,
 }
 
 /// One served worker: its code and bindings, where requests reach it, and
@@ -158,6 +164,7 @@ impl ServeOptions {
             geoip: None,
             clock: hearth_core::SystemClock::shared(),
             edge: None,
+            ai_gateway: None,
         }
     }
 
@@ -690,6 +697,26 @@ async fn handle(
             return triggers::sql_api_unauthorized();
         }
         return triggers::cloudflare_sql_api(&state, req).await;
+    }
+    if let Some(gateways) = state.options.ai_gateway.clone()
+        && let Some(rest) = path.strip_prefix(hearth_ai_gateway::server::MOUNT)
+    {
+        let rest = rest.to_owned();
+        if !admin
+            && let Some(edge) = state.options.edge.clone()
+            && let Some(response) = edge::check(&state, &edge, &mut req, peer)
+        {
+            return response;
+        }
+        let (parts, body) = req.into_parts();
+        let body = conn::MinRate::new(body, &state.options.connections);
+        let response =
+            hearth_ai_gateway::server::handle(&gateways, Request::from_parts(parts, body), &rest)
+                .await;
+        state
+            .metrics
+            .observe(response.status().as_u16(), started.elapsed());
+        return response;
     }
     let is_internal = triggers::handles(&state, path) || path.starts_with(INTERNAL_PREFIX);
     if admin && !is_internal {

@@ -71,6 +71,54 @@ pub enum Command {
         #[command(subcommand)]
         command: SecurityCommand,
     },
+    /// Serve AI Gateway on a listener of its own, as a drop-in base URL
+    /// for OpenAI/Anthropic clients: `http://ADDR/<gateway>/<provider>`.
+    Gateway(GatewayArgs),
+    /// AI Gateway's logs and their summary.
+    AiGateway {
+        #[command(subcommand)]
+        command: AiGatewayCommand,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct GatewayArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8790", value_name = "ADDR")]
+    pub listen: String,
+    /// The gateway file (`[[gateways]]`, `[providers.*]`, `[[prices]]`).
+    #[arg(long, value_name = "FILE")]
+    pub config: PathBuf,
+    /// Where the logs live (default: `.hearth/` beside the gateway file).
+    #[arg(long = "data-dir", env = "HEARTH_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AiGatewayCommand {
+    /// A gateway's logs, newest first, as JSON lines; or their summary.
+    Logs {
+        /// The gateway's id.
+        gateway: String,
+        /// The gateway file; its directory holds the default data directory.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Where the logs live (default: `.hearth/` beside --config, else
+        /// in the current directory).
+        #[arg(long = "data-dir", env = "HEARTH_DATA_DIR")]
+        data_dir: Option<PathBuf>,
+        /// `field=value`: provider, model, key, path, id, status, step,
+        /// success, cached, since, until (Unix ms), dlp. May repeat.
+        #[arg(long = "filter", value_name = "FIELD=VALUE")]
+        filter: Vec<String>,
+        /// Most logs printed.
+        #[arg(long, default_value_t = 50)]
+        limit: u64,
+        /// One JSON object instead: requests, tokens, cost, p50/p99
+        /// latency and cache hit rate, in total and per model.
+        #[arg(long)]
+        summary: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -287,6 +335,10 @@ pub struct ServeArgs {
     /// others forwarding to it.
     #[arg(long = "cluster", value_name = "FILE")]
     pub cluster: Option<PathBuf>,
+    /// The AI Gateway file (`[[gateways]]`, `[providers.*]`, `[[prices]]`),
+    /// served at `/__hearth/ai-gateway/<gateway>/<provider>/...`.
+    #[arg(long = "ai-gateway", value_name = "FILE")]
+    pub ai_gateway: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

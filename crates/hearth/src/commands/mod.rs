@@ -1,3 +1,4 @@
+pub mod ai_gateway;
 pub mod analytics;
 pub mod build;
 pub mod cluster;

@@ -110,6 +110,14 @@ pub fn run_with(args: ServeArgs, watch: bool) -> Result<()> {
     options.geoip = open_geoip(&args.geoip)?;
     options.clock = projects[0].clock.clone();
     options.edge = super::edge::load(args.edge.as_deref(), &projects[0])?;
+    options.ai_gateway = match &args.ai_gateway {
+        Some(file) => Some(super::ai_gateway::open(
+            file,
+            projects[0].data_dir.root(),
+            projects[0].clock.clone(),
+        )?),
+        None => None,
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("hearth-http")

@@ -1,0 +1,669 @@
+//! AI Gateway against calling the provider directly and against LiteLLM's
+//! proxy, on the same provider double, in one run.
+//!
+//! Three processes besides this one: the provider double
+//! (`hearth-bench provider-double`), Hearth's gateway (`hearth gateway`
+//! when `--hearth-bin` is given, else `hearth-bench gateway-server`, which
+//! runs the same `GatewayServer` and engine) with logging, the exact cache
+//! and per-key limits and budgets on, and LiteLLM's proxy when `--litellm`
+//! names its executable. The load is open-loop at a fixed rate (latency
+//! counted from each request's scheduled time, so a stall is not hidden),
+//! then closed-loop for throughput.
+
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use bytes::Bytes;
+use clap::Args;
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::TokioIo;
+
+use crate::machine::Machine;
+
+#[derive(Debug, Args)]
+pub struct AiGatewayArgs {
+    /// Seconds each measured phase runs.
+    #[arg(long, default_value_t = 10)]
+    pub seconds: u64,
+    /// Requests per second of the open-loop phases (besides 100/s).
+    #[arg(long, default_value_t = 2000)]
+    pub rate: u64,
+    /// Connections of the load generator.
+    #[arg(long, default_value_t = 64)]
+    pub connections: usize,
+    /// The `hearth` binary to run `hearth gateway` from.
+    #[arg(long)]
+    pub hearth_bin: Option<PathBuf>,
+    /// LiteLLM's `litellm` executable (bench/run-ai-gateway.sh installs it).
+    #[arg(long)]
+    pub litellm: Option<PathBuf>,
+    /// Where to write the results.
+    #[arg(long, default_value = "bench/AI-GATEWAY-RESULTS.md")]
+    pub out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct DoubleArgs {
+    #[arg(long)]
+    pub listen: SocketAddr,
+}
+
+#[derive(Debug, Args)]
+pub struct ServerArgs {
+    #[arg(long)]
+    pub listen: SocketAddr,
+    #[arg(long)]
+    pub config: PathBuf,
+    #[arg(long)]
+    pub data_dir: PathBuf,
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+pub fn serve_double(args: &DoubleArgs) -> Result<()> {
+    runtime()?.block_on(async {
+        let _double = hearth_ai_gateway::double::ProviderDouble::start_on(args.listen).await?;
+        std::future::pending::<()>().await;
+        Ok(())
+    })
+}
+
+pub fn serve_gateway(args: &ServerArgs) -> Result<()> {
+    runtime()?.block_on(async {
+        let gateways = hearth_ai_gateway::engine::open_file(
+            &args.config,
+            &args.data_dir,
+            hearth_core::SystemClock::shared(),
+        )?;
+        hearth_ai_gateway::server::GatewayServer::bind(args.listen, gateways)
+            .await?
+            .run()
+            .await;
+        Ok(())
+    })
+}
+
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+fn wait_ready(addr: SocketAddr, what: &str, limit: Duration) -> Result<()> {
+    let deadline = Instant::now() + limit;
+    while std::net::TcpStream::connect(addr).is_err() {
+        if Instant::now() > deadline {
+            bail!("{what} did not start listening on {addr}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Ok(())
+}
+
+fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+#[derive(Clone)]
+struct Target {
+    addr: SocketAddr,
+    path: String,
+    /// Every request has its own body (cache misses) or the same one (hits).
+    unique: bool,
+}
+
+#[derive(Default)]
+struct Run {
+    latencies_us: Vec<u64>,
+    errors: u64,
+    elapsed: Duration,
+}
+
+impl Run {
+    fn pct(&mut self, p: f64) -> f64 {
+        self.latencies_us.sort_unstable();
+        crate::measure::percentile(&self.latencies_us, p) as f64 / 1000.0
+    }
+
+    fn rate(&self) -> f64 {
+        self.latencies_us.len() as f64 / self.elapsed.as_secs_f64()
+    }
+}
+
+fn body(i: u64, unique: bool) -> Bytes {
+    let content = if unique {
+        format!("question number {i}")
+    } else {
+        "the same question".to_owned()
+    };
+    Bytes::from(format!(
+        r#"{{"model":"gpt-test","messages":[{{"role":"user","content":"{content}"}}]}}"#
+    ))
+}
+
+type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
+
+/// The first failure of each target (by port), for the report.
+static FIRST_ERRORS: std::sync::Mutex<Vec<(u16, String)>> = std::sync::Mutex::new(Vec::new());
+
+fn note_error(t: &Target, what: String) {
+    let mut errors = FIRST_ERRORS.lock().unwrap_or_else(|p| p.into_inner());
+    if !errors.iter().any(|(port, _)| *port == t.addr.port()) {
+        errors.push((t.addr.port(), what));
+    }
+}
+
+async fn connect(addr: SocketAddr) -> Option<Sender> {
+    let stream = tokio::net::TcpStream::connect(addr).await.ok()?;
+    let _ = stream.set_nodelay(true);
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .ok()?;
+    tokio::spawn(conn);
+    Some(sender)
+}
+
+async fn send(sender: &mut Option<Sender>, t: &Target, i: u64) -> bool {
+    if sender.as_ref().is_none_or(|s| s.is_closed()) {
+        *sender = connect(t.addr).await;
+    }
+    let Some(s) = sender.as_mut() else {
+        note_error(t, "cannot connect".into());
+        return false;
+    };
+    if let Err(e) = s.ready().await {
+        note_error(t, format!("connection closed: {e}"));
+        *sender = None;
+        return false;
+    }
+    let req = hyper::Request::post(&t.path)
+        .header("host", t.addr.to_string())
+        .header("content-type", "application/json")
+        .header("authorization", format!("Bearer {BENCH_KEY}"))
+        .header("x-tenant", format!("tenant-{}", i % 64))
+        .body(Full::new(body(i, t.unique)));
+    let req = match req {
+        Ok(r) => r,
+        Err(e) => {
+            note_error(t, format!("bad request: {e}"));
+            return false;
+        }
+    };
+    match s.send_request(req).await {
+        Ok(r) => {
+            let status = r.status();
+            let body = r.into_body().collect().await;
+            if status != 200 {
+                let text: String = body
+                    .map(|b| {
+                        String::from_utf8_lossy(&b.to_bytes())
+                            .chars()
+                            .take(300)
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                note_error(t, format!("{status}: {text}"));
+                return false;
+            }
+            body.is_ok()
+        }
+        Err(e) => {
+            note_error(t, format!("request failed: {e}"));
+            *sender = None;
+            false
+        }
+    }
+}
+
+/// `rate` requests per second for `secs`, spread over `conns` connections,
+/// each request sent at its due time whatever the others are doing.
+async fn open_loop(t: &Target, rate: u64, secs: u64, conns: usize) -> Run {
+    let total = rate * secs;
+    let start = tokio::time::Instant::now() + Duration::from_millis(50);
+    let mut tasks = Vec::new();
+    for k in 0..conns as u64 {
+        let t = t.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut sender = None;
+            let mut lat = Vec::new();
+            let mut errors = 0;
+            let mut i = k;
+            while i < total {
+                let due = start + Duration::from_nanos(i * 1_000_000_000 / rate);
+                tokio::time::sleep_until(due).await;
+                // From the send, not the due time: the timer wakes up to a
+                // millisecond late, which would swamp sub-millisecond figures.
+                let sent = tokio::time::Instant::now();
+                if send(&mut sender, &t, i).await {
+                    lat.push(sent.elapsed().as_micros() as u64);
+                } else {
+                    errors += 1;
+                }
+                i += conns as u64;
+            }
+            (lat, errors)
+        }));
+    }
+    let mut run = Run::default();
+    for task in tasks {
+        if let Ok((lat, errors)) = task.await {
+            run.latencies_us.extend(lat);
+            run.errors += errors;
+        }
+    }
+    run.elapsed = start.elapsed();
+    run
+}
+
+/// As fast as `conns` connections go, for `secs`.
+async fn closed_loop(t: &Target, secs: u64, conns: usize) -> Run {
+    let start = Instant::now();
+    let end = start + Duration::from_secs(secs);
+    let counter = Arc::new(AtomicU64::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..conns {
+        let t = t.clone();
+        let counter = counter.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut sender = None;
+            let mut lat = Vec::new();
+            let mut errors = 0;
+            while Instant::now() < end {
+                let i = counter.fetch_add(1, Ordering::Relaxed);
+                let sent = Instant::now();
+                if send(&mut sender, &t, i).await {
+                    lat.push(sent.elapsed().as_micros() as u64);
+                } else {
+                    errors += 1;
+                }
+            }
+            (lat, errors)
+        }));
+    }
+    let mut run = Run::default();
+    for task in tasks {
+        if let Ok((lat, errors)) = task.await {
+            run.latencies_us.extend(lat);
+            run.errors += errors;
+        }
+    }
+    run.elapsed = start.elapsed();
+    run
+}
+
+const GATEWAY_TOML: &str = r#"
+[[gateways]]
+id = "bench"
+cache_ttl = 300
+collect_logs = true
+max_logs = 10000000
+key_header = "x-tenant"
+key_rate_limit = { limit = 100000000, period = 60, technique = "sliding" }
+key_budget = { limit = 1000000000.0, period = 86400 }
+
+[providers.openai]
+base_url = "http://DOUBLE/v1"
+
+[[prices]]
+model = "gpt-test"
+input = 0.15
+output = 0.60
+"#;
+
+const LITELLM_YAML: &str = r#"
+model_list:
+  - model_name: gpt-test
+    litellm_params:
+      model: openai/gpt-test
+      api_base: http://DOUBLE/v1
+      api_key: sk-bench
+litellm_settings:
+  cache: true
+  cache_params:
+    type: local
+  telemetry: false
+general_settings:
+  master_key: MASTER_KEY
+"#;
+
+/// The bearer every request sends: the provider key for the double and
+/// Hearth (which pass it on), LiteLLM's master key (it refuses to start
+/// without one).
+const BENCH_KEY: &str = "sk-0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+struct Row {
+    label: String,
+    run: Run,
+}
+
+pub fn run(args: &AiGatewayArgs, command: &str) -> Result<()> {
+    let work = tempfile::tempdir()?;
+    let machine = Machine::describe(work.path());
+    let exe = std::env::current_exe()?;
+    let double_addr: SocketAddr = format!("127.0.0.1:{}", free_port()?).parse()?;
+    let _double = Proc(
+        Command::new(&exe)
+            .args(["provider-double", "--listen", &double_addr.to_string()])
+            .stdout(Stdio::null())
+            .spawn()?,
+    );
+    wait_ready(double_addr, "the provider double", Duration::from_secs(10))?;
+
+    let gw_addr: SocketAddr = format!("127.0.0.1:{}", free_port()?).parse()?;
+    let config = work.path().join("gateways.toml");
+    std::fs::write(
+        &config,
+        GATEWAY_TOML.replace("DOUBLE", &double_addr.to_string()),
+    )?;
+    let data = work.path().join("data");
+    let (gateway, how) = match &args.hearth_bin {
+        Some(bin) => (
+            Command::new(bin)
+                .arg("gateway")
+                .args(["--listen", &gw_addr.to_string()])
+                .arg("--config")
+                .arg(&config)
+                .arg("--data-dir")
+                .arg(&data)
+                .env("HEARTH_LOG", "warn")
+                .stderr(Stdio::null())
+                .spawn()?,
+            format!("`{} gateway`", bin.display()),
+        ),
+        None => (
+            Command::new(&exe)
+                .args(["gateway-server", "--listen", &gw_addr.to_string()])
+                .arg("--config")
+                .arg(&config)
+                .arg("--data-dir")
+                .arg(&data)
+                .spawn()?,
+            "`hearth-bench gateway-server` (the `GatewayServer` and engine `hearth gateway` runs)"
+                .to_owned(),
+        ),
+    };
+    let gateway_pid = gateway.id();
+    let _gateway = Proc(gateway);
+    wait_ready(gw_addr, "the gateway", Duration::from_secs(20))?;
+
+    let litellm = match &args.litellm {
+        Some(bin) => {
+            let port = free_port()?;
+            let cfg = work.path().join("litellm.yaml");
+            std::fs::write(
+                &cfg,
+                LITELLM_YAML.replace("DOUBLE", &double_addr.to_string()),
+            )?;
+            let child = Command::new(bin)
+                .arg("--config")
+                .arg(&cfg)
+                .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+                .env("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+                .env("LITELLM_LOG", "ERROR")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .with_context(|| format!("starting {}", bin.display()))?;
+            let addr: SocketAddr = format!("127.0.0.1:{port}").parse()?;
+            let proc = Proc(child);
+            wait_ready(addr, "LiteLLM", Duration::from_secs(180))?;
+            Some((proc, addr))
+        }
+        None => None,
+    };
+
+    let rt = runtime()?;
+    let conns = args.connections;
+    let secs = args.seconds;
+    let direct = Target {
+        addr: double_addr,
+        path: "/v1/chat/completions".into(),
+        unique: true,
+    };
+    let hearth_miss = Target {
+        addr: gw_addr,
+        path: "/bench/openai/chat/completions".into(),
+        unique: true,
+    };
+    let hearth_hit = Target {
+        unique: false,
+        ..hearth_miss.clone()
+    };
+    let lite = litellm.as_ref().map(|(_, addr)| Target {
+        addr: *addr,
+        path: "/v1/chat/completions".into(),
+        unique: true,
+    });
+    let lite_hit = lite.as_ref().map(|t| Target {
+        unique: false,
+        ..t.clone()
+    });
+    let rss_start = rss_kib(gateway_pid);
+    let mut open_rows: Vec<(u64, Vec<Row>)> = Vec::new();
+    let mut closed_rows = Vec::new();
+    rt.block_on(async {
+        // Warm-up: connections, the cache's first entry, code paths.
+        closed_loop(&hearth_hit, 2, conns).await;
+        closed_loop(&direct, 1, conns).await;
+        if let (Some(l), Some(h)) = (&lite, &lite_hit) {
+            closed_loop(l, 3, 8).await;
+            closed_loop(h, 1, 8).await;
+        }
+        for rate in [100, args.rate] {
+            let mut rows = vec![
+                Row {
+                    label: "direct to the double".into(),
+                    run: open_loop(&direct, rate, secs, conns).await,
+                },
+                Row {
+                    label: "Hearth, cache miss (logs, cache, per-key limits and budgets on)".into(),
+                    run: open_loop(&hearth_miss, rate, secs, conns).await,
+                },
+                Row {
+                    label: "Hearth, cache hit".into(),
+                    run: open_loop(&hearth_hit, rate, secs, conns).await,
+                },
+            ];
+            if let (Some(l), Some(h)) = (&lite, &lite_hit) {
+                rows.push(Row {
+                    label: "LiteLLM proxy, cache miss (local cache on)".into(),
+                    run: open_loop(l, rate, secs, conns).await,
+                });
+                rows.push(Row {
+                    label: "LiteLLM proxy, cache hit".into(),
+                    run: open_loop(h, rate, secs, conns).await,
+                });
+            }
+            open_rows.push((rate, rows));
+        }
+        closed_rows.push(Row {
+            label: "direct to the double".into(),
+            run: closed_loop(&direct, secs, conns).await,
+        });
+        closed_rows.push(Row {
+            label: "Hearth, cache miss (logs, cache, per-key limits and budgets on)".into(),
+            run: closed_loop(&hearth_miss, secs, conns).await,
+        });
+        closed_rows.push(Row {
+            label: "Hearth, cache hit".into(),
+            run: closed_loop(&hearth_hit, secs, conns).await,
+        });
+        if let Some(l) = &lite {
+            closed_rows.push(Row {
+                label: "LiteLLM proxy, cache miss".into(),
+                run: closed_loop(l, secs, conns).await,
+            });
+        }
+    });
+    let rss_end = rss_kib(gateway_pid);
+    // Let the log writer catch up, then count what it kept.
+    std::thread::sleep(Duration::from_secs(2));
+    let logged = hearth_ai_gateway::logs::open_file(&hearth_ai_gateway::engine::logs_path(&data))
+        .ok()
+        .and_then(|c| {
+            c.query_row("SELECT COUNT(*) FROM logs", [], |r| r.get::<_, i64>(0))
+                .ok()
+        });
+    let litellm_version = args.litellm.as_ref().and_then(|b| {
+        let pip = b.with_file_name("pip");
+        let out = Command::new(pip).args(["show", "litellm"]).output().ok()?;
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .find_map(|l| l.strip_prefix("Version: ").map(str::to_owned))
+    });
+    let report = render(
+        args,
+        command,
+        &machine,
+        &how,
+        litellm_version.as_deref(),
+        &mut open_rows,
+        &mut closed_rows,
+        (rss_start, rss_end),
+        logged,
+    );
+    std::fs::write(&args.out, &report)?;
+    print!("{report}");
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn render(
+    args: &AiGatewayArgs,
+    command: &str,
+    m: &Machine,
+    how: &str,
+    litellm: Option<&str>,
+    open_rows: &mut [(u64, Vec<Row>)],
+    closed_rows: &mut [Row],
+    rss: (Option<u64>, Option<u64>),
+    logged: Option<i64>,
+) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "# AI Gateway: Hearth against the provider directly and LiteLLM's proxy\n"
+    );
+    let _ = writeln!(s, "- Date: {}", m.date_utc);
+    let _ = writeln!(
+        s,
+        "- CPU: {}, {} logical CPUs (shared by the load generator, the double, and the gateway under test)",
+        m.cpu_model, m.logical_cpus
+    );
+    let _ = writeln!(
+        s,
+        "- Load average at the start: {}",
+        m.load_average.as_deref().unwrap_or("?")
+    );
+    if let Some(r) = &m.revision {
+        let _ = writeln!(
+            s,
+            "- Revision: {}{}",
+            r.commit,
+            if r.dirty {
+                " (with uncommitted changes)"
+            } else {
+                ""
+            }
+        );
+    }
+    let _ = writeln!(
+        s,
+        "- Hearth: {how}, logging to SQLite, exact cache (ttl 300 s), per-key sliding-window limit and spend budget on every request (64 keys)"
+    );
+    let _ = writeln!(s, "- LiteLLM: {}", litellm.map_or("not run (no --litellm)".to_owned(), |v| format!("litellm[proxy] {v} from PyPI, `litellm --config` (one uvicorn worker, its default) with the in-memory (`local`) cache and a master key; no database, so no spend logs, per-key limits or budgets (those need PostgreSQL)")));
+    let _ = writeln!(
+        s,
+        "- Provider: `hearth-bench provider-double`, answering at once (OpenAI-shaped JSON with usage)"
+    );
+    let _ = writeln!(
+        s,
+        "- Load: {} keep-alive connections from one tokio process; open-loop phases send at a fixed rate for {} s, each request sent at its due time, latency from its send (tokio's timer wakes up to 1 ms late, which would swamp sub-millisecond figures)",
+        args.connections, args.seconds
+    );
+    let _ = writeln!(s, "\nCommand:\n\n```sh\n{command}\n```\n");
+    for (rate, rows) in open_rows.iter_mut() {
+        let _ = writeln!(s, "## Open loop, {rate} requests/s\n");
+        let _ = writeln!(
+            s,
+            "| Path | p50 ms | p99 ms | added p50 ms | added p99 ms | done/s | errors |"
+        );
+        let _ = writeln!(s, "|---|---|---|---|---|---|---|");
+        let (d50, d99) = {
+            let d = &mut rows[0].run;
+            (d.pct(0.50), d.pct(0.99))
+        };
+        for row in rows.iter_mut() {
+            let (p50, p99) = (row.run.pct(0.50), row.run.pct(0.99));
+            let _ = writeln!(
+                s,
+                "| {} | {p50:.3} | {p99:.3} | {:.3} | {:.3} | {:.0} | {} |",
+                row.label,
+                p50 - d50,
+                p99 - d99,
+                row.run.rate(),
+                row.run.errors
+            );
+        }
+        let _ = writeln!(s);
+    }
+    let _ = writeln!(s, "## Closed loop (throughput)\n");
+    let _ = writeln!(s, "| Path | requests/s | p50 ms | p99 ms | errors |");
+    let _ = writeln!(s, "|---|---|---|---|---|");
+    for row in closed_rows.iter_mut() {
+        let (p50, p99) = (row.run.pct(0.50), row.run.pct(0.99));
+        let _ = writeln!(
+            s,
+            "| {} | {:.0} | {p50:.3} | {p99:.3} | {} |",
+            row.label,
+            row.run.rate(),
+            row.run.errors
+        );
+    }
+    let _ = writeln!(s, "\n## Memory and logs\n");
+    let _ = writeln!(
+        s,
+        "- Gateway RSS before the load {} KiB, after the run {} KiB",
+        rss.0.map_or("?".into(), |v| v.to_string()),
+        rss.1.map_or("?".into(), |v| v.to_string())
+    );
+    let _ = writeln!(
+        s,
+        "- Logs written: {} (records past the writer's 16,384-record queue are dropped and counted, never waited for)",
+        logged.map_or("?".into(), |v| v.to_string())
+    );
+    let errors = FIRST_ERRORS.lock().unwrap_or_else(|p| p.into_inner());
+    if !errors.is_empty() {
+        let _ = writeln!(s, "\n## First failure per server (by port)\n");
+        for (port, e) in errors.iter() {
+            let _ = writeln!(s, "- {port}: `{}`", e.replace(['`', '\n'], " "));
+        }
+    }
+    s
+}

@@ -1,0 +1,350 @@
+//! AI Gateway end to end over real sockets: `hearth serve --ai-gateway`
+//! under `/__hearth/ai-gateway/`, `hearth gateway` on its own listener, the
+//! `hearth ai-gateway logs` CLI, streaming pass-through, a client
+//! disconnect cancelling the provider call, and budgets surviving `kill -9`.
+//! The provider is the crate's double, started by the test on 127.0.0.1.
+
+mod web_support;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use hearth_ai_gateway::double::{ProviderDouble, Script};
+use serde_json::{Value, json};
+use web_support::Server;
+
+const WORKER: &str = "export default { fetch() { return new Response('worker'); } };";
+
+/// The double on a runtime of its own, alive as long as the returned handle.
+fn start_double() -> (tokio::runtime::Runtime, ProviderDouble) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let double = rt.block_on(ProviderDouble::start()).unwrap();
+    (rt, double)
+}
+
+fn gateway_file(root: &Path, double: &ProviderDouble, extra: &str) -> PathBuf {
+    let path = root.join("gateways.toml");
+    std::fs::write(
+        &path,
+        format!(
+            r#"
+[[gateways]]
+id = "main"
+cache_ttl = 300
+key_header = "x-tenant"
+{extra}
+
+[providers.openai]
+base_url = "{}"
+
+[providers.anthropic]
+base_url = "{}"
+
+[[prices]]
+model = "gpt-test"
+input = 0.0
+output = 1000000.0
+"#,
+            double.openai_url(),
+            double.anthropic_url()
+        ),
+    )
+    .unwrap();
+    path
+}
+
+fn chat_body(model: &str, stream: bool) -> Vec<u8> {
+    json!({ "model": model, "stream": stream, "messages": [{ "role": "user", "content": "hi" }] })
+        .to_string()
+        .into_bytes()
+}
+
+fn cli_logs(data: &Path, args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_hearth"))
+        .args(["ai-gateway", "logs", "main", "--data-dir"])
+        .arg(data)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Polls the CLI until `n` logs match (the writer commits in batches).
+fn wait_logs(data: &Path, filters: &[&str], n: usize) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut args = Vec::new();
+        for f in filters {
+            args.extend(["--filter", f]);
+        }
+        let out = if hearth_ai_gateway::engine::logs_path(data).exists() {
+            cli_logs(data, &args)
+        } else {
+            String::new()
+        };
+        let rows: Vec<Value> = out
+            .lines()
+            .filter(|l| !l.is_empty())
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        if rows.len() >= n || Instant::now() > deadline {
+            return rows;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn serve(root: &Path, data: &Path, gateways: &Path) -> Server {
+    std::fs::write(root.join("index.js"), WORKER).unwrap();
+    let config = root.join("wrangler.toml");
+    std::fs::write(&config, "name = \"w\"\nmain = \"index.js\"\n").unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_hearth"));
+    cmd.arg("serve")
+        .arg(&config)
+        .arg("--data-dir")
+        .arg(data)
+        .arg("--ai-gateway")
+        .arg(gateways);
+    Server::spawn(cmd, Duration::from_secs(60))
+}
+
+#[test]
+fn hearth_serve_answers_on_cloudflares_paths_and_the_cli_reads_the_logs() {
+    let (_rt, double) = start_double();
+    let root = tempfile::tempdir().unwrap();
+    let data = root.path().join("data");
+    let gateways = gateway_file(root.path(), &double, "");
+    let server = serve(root.path(), &data, &gateways);
+    assert_eq!(server.get("/").text(), "worker");
+    let path = "/__hearth/ai-gateway/main/openai/chat/completions";
+    let auth = [
+        ("authorization", "Bearer sk-live-SECRET-123"),
+        ("content-type", "application/json"),
+        ("x-tenant", "acme"),
+    ];
+    let first = server.request("POST", path, &auth, &chat_body("gpt-test", false));
+    assert_eq!(first.status, 200, "{}", first.text());
+    assert_eq!(first.header("cf-aig-cache-status"), Some("MISS"));
+    assert_eq!(
+        first.json()["choices"][0]["message"]["content"],
+        "Hello, world"
+    );
+    let second = server.request("POST", path, &auth, &chat_body("gpt-test", false));
+    assert_eq!(second.header("cf-aig-cache-status"), Some("HIT"));
+    assert_eq!(second.body, first.body);
+    assert_eq!(double.requests(), 1);
+    // The provider saw the caller's credentials, never the gateway's controls.
+    let (seen_path, seen_headers, _) = double.seen().remove(0);
+    assert_eq!(seen_path, "/v1/chat/completions");
+    assert_eq!(seen_headers["authorization"], "Bearer sk-live-SECRET-123");
+    // The universal endpoint falls back and names the answering step.
+    double.script(&[Script::Status(503)]);
+    let steps = json!([
+        { "provider": "openai", "endpoint": "chat/completions",
+          "headers": { "authorization": "Bearer sk-live-SECRET-123", "cf-aig-skip-cache": "true" },
+          "query": { "model": "gpt-test" } },
+        { "provider": "anthropic", "endpoint": "v1/messages",
+          "headers": { "x-api-key": "sk-ant-SECRET-456" },
+          "query": { "model": "claude-test", "max_tokens": 8 } },
+    ]);
+    let answer = server.request(
+        "POST",
+        "/__hearth/ai-gateway/main",
+        &[
+            ("authorization", "Bearer unused"),
+            ("content-type", "application/json"),
+        ],
+        steps.to_string().as_bytes(),
+    );
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    assert_eq!(answer.header("cf-aig-step"), Some("1"));
+    assert_eq!(answer.json()["type"], "message");
+    let unknown = server.request("POST", "/__hearth/ai-gateway/nope/openai/x", &auth, b"{}");
+    assert_eq!(unknown.status, 404);
+    assert!(unknown.text().contains("no gateway \\\"nope\\\""));
+
+    let logs = wait_logs(&data, &[], 4);
+    assert_eq!(logs.len(), 4, "{logs:?}");
+    assert_eq!(wait_logs(&data, &["cached=true"], 1).len(), 1);
+    let failed = wait_logs(&data, &["status=503"], 1);
+    assert_eq!(
+        (failed[0]["provider"].as_str(), failed[0]["step"].as_i64()),
+        (Some("openai"), Some(0))
+    );
+    let summary: Value = serde_json::from_str(&cli_logs(&data, &["--summary"])).unwrap();
+    assert_eq!(summary["requests"], 4);
+    assert_eq!(summary["cache_hit_rate"], 0.25);
+    assert_eq!(summary["models"]["gpt-test"]["requests"], 3);
+    assert_eq!(
+        summary["models"]["gpt-test"]["cost"], 3.0,
+        "one paid answer, 3 tokens at 1 each"
+    );
+    assert_eq!(summary["models"]["claude-test"]["tokens_out"], 3);
+    let bad = Command::new(env!("CARGO_BIN_EXE_hearth"))
+        .args([
+            "ai-gateway",
+            "logs",
+            "main",
+            "--filter",
+            "colour=red",
+            "--data-dir",
+        ])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown field \"colour\""));
+    server.terminate();
+    for entry in std::fs::read_dir(data.join("ai-gateway")).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        for secret in ["sk-live-SECRET-123", "sk-ant-SECRET-456"] {
+            assert!(!bytes.windows(secret.len()).any(|w| w == secret.as_bytes()));
+        }
+    }
+}
+
+/// Sends a request on a raw connection and returns it unread.
+fn send_raw(addr: &str, path: &str, body: &[u8]) -> TcpStream {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer sk-x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(body).unwrap();
+    s
+}
+
+fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn hearth_gateway_streams_through_and_a_disconnect_cancels_the_provider_call() {
+    let (_rt, double) = start_double();
+    let root = tempfile::tempdir().unwrap();
+    let data = root.path().join("data");
+    let gateways = gateway_file(root.path(), &double, "");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_hearth"));
+    cmd.arg("gateway")
+        .arg("--config")
+        .arg(&gateways)
+        .arg("--data-dir")
+        .arg(&data);
+    let server = Server::spawn(cmd, Duration::from_secs(60));
+    // As an OpenAI SDK would call it: base URL http://ADDR/main/openai.
+    let plain = server.request(
+        "POST",
+        "/main/openai/chat/completions",
+        &[
+            ("authorization", "Bearer sk-x"),
+            ("content-type", "application/json"),
+        ],
+        &chat_body("gpt-test", false),
+    );
+    assert_eq!(plain.status, 200, "{}", plain.text());
+
+    // Streamed: the first event reaches the client while the provider is
+    // still sending (events 300 ms apart), then the client hangs up.
+    double.script(&[Script::Pace(300)]);
+    let mut s = send_raw(
+        &server.addr,
+        "/main/openai/chat/completions",
+        &chat_body("gpt-stream", true),
+    );
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&got).contains("Hello") {
+        let n = s.read(&mut buf).unwrap();
+        assert!(n > 0, "closed early: {}", String::from_utf8_lossy(&got));
+        got.extend_from_slice(&buf[..n]);
+    }
+    let text = String::from_utf8_lossy(&got).to_string();
+    assert!(text.contains("text/event-stream"), "{text}");
+    assert!(!text.contains("[DONE]"), "the stream was buffered: {text}");
+    drop(s);
+    wait_for("the streamed provider call to be cancelled", || {
+        double.cancelled() == 1
+    });
+
+    // Waiting for a slow answer, the client hangs up: the provider's
+    // connection is closed too.
+    double.script(&[Script::Delay(8_000)]);
+    let before = double.requests();
+    let s = send_raw(
+        &server.addr,
+        "/main/openai/chat/completions",
+        &chat_body("gpt-slow", false),
+    );
+    wait_for("the provider to get the slow request", || {
+        double.requests() > before
+    });
+    drop(s);
+    wait_for("the waiting provider call to be cancelled", || {
+        double.cancelled() == 2
+    });
+    let cancelled = wait_logs(&data, &["status=499"], 1);
+    assert_eq!(cancelled[0]["model"], "gpt-stream");
+}
+
+#[test]
+fn spend_budgets_hold_across_kill_9() {
+    let (_rt, double) = start_double();
+    let root = tempfile::tempdir().unwrap();
+    let data = root.path().join("data");
+    let gateways = gateway_file(
+        root.path(),
+        &double,
+        "key_budget = { limit = 5.0, period = 86400 }\nkey_rate_limit = { limit = 100, period = 60, technique = \"sliding\" }",
+    );
+    let path = "/__hearth/ai-gateway/main/openai/chat/completions";
+    let tenant = |t: &'static str| {
+        [
+            ("authorization", "Bearer sk-x"),
+            ("x-tenant", t),
+            ("cf-aig-skip-cache", "true"),
+        ]
+    };
+    let server = serve(root.path(), &data, &gateways);
+    for _ in 0..2 {
+        let r = server.request("POST", path, &tenant("acme"), &chat_body("gpt-test", false));
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+    let r = server.request("POST", path, &tenant("acme"), &chat_body("gpt-test", false));
+    assert_eq!(r.status, 429, "6 spent of 5: {}", r.text());
+    assert!(r.text().contains("Budget exceeded"));
+    wait_logs(&data, &["key=acme"], 2);
+    server.kill9();
+    let server = serve(root.path(), &data, &gateways);
+    let r = server.request("POST", path, &tenant("acme"), &chat_body("gpt-test", false));
+    assert_eq!(
+        r.status,
+        429,
+        "the spend is read back from the logs: {}",
+        r.text()
+    );
+    let r = server.request(
+        "POST",
+        path,
+        &tenant("other"),
+        &chat_body("gpt-test", false),
+    );
+    assert_eq!(r.status, 200);
+}
