@@ -6,6 +6,7 @@
 //!   hyper server, under the same wrk load.
 //! - `s3`: PUT/GET through the S3 endpoint against raw file writes/reads.
 
+mod ai;
 mod analytics;
 mod http;
 mod machine;
@@ -37,6 +38,9 @@ enum Command {
     /// raw counter, against raw SQLite and a bare map; writes
     /// bench/ANALYTICS-RESULTS.md.
     Analytics(analytics::AnalyticsArgs),
+    /// Workers AI's local embeddings against the PyPI package shipping the
+    /// same model; writes bench/AI-RESULTS.md.
+    Ai(ai::AiArgs),
     /// The raw hyper server the `http` benchmark measures (started by it).
     #[command(hide = true)]
     RawServer(http::RawArgs),
@@ -49,6 +53,7 @@ fn main() -> anyhow::Result<()> {
         Command::Http(args) => http::run(args, &reproduce_command()),
         Command::S3(args) => s3::run(args, &reproduce_command()),
         Command::Analytics(args) => analytics::run(args, &reproduce_command()),
+        Command::Ai(args) => ai::run(args, &reproduce_command()),
         Command::RawServer(args) => http::serve_raw(args),
     }
 }

@@ -18,6 +18,7 @@ mod d1;
 mod kv;
 pub mod queue;
 mod r2;
+mod ai;
 mod ratelimit;
 pub mod registry;
 pub(crate) mod support;
@@ -32,6 +33,7 @@ pub use queue::{
     open_broker as open_queue_broker,
 };
 pub use r2::{R2Adapter, R2Kind, open_bucket};
+pub use ai::{AiAdapter, AiKind};
 pub use ratelimit::{RateLimitAdapter, RateLimitKind};
 pub(crate) use support::bytes_of;
 pub use workflow::{WorkflowAdapter, WorkflowKind, open_engine};

@@ -35,6 +35,7 @@ pub static KINDS: &[&dyn BindingKind] = &[
     &super::cron::CronKind,
     &super::ratelimit::RateLimitKind,
     &super::analytics::AnalyticsKind,
+    &super::ai::AiKind,
     &crate::services::ServiceKind,
     &super::assets::AssetsKind,
     &crate::cache::CacheKind,
@@ -102,6 +103,8 @@ pub struct KindSettings {
     /// How long Analytics Engine keeps points; `None` keeps Cloudflare's
     /// three months.
     pub analytics_retention_ms: Option<u64>,
+    /// Workers AI's models (`--ai-config`), shared by every worker.
+    pub ai: Option<std::sync::Arc<hearth_ai::Ai>>,
 }
 
 /// What a kind opens with.
