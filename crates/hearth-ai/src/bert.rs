@@ -62,8 +62,10 @@ impl Bert {
         let eps = cfg.layer_norm_eps;
         let e = vb.pp("embeddings");
         let word = candle_nn::embedding(cfg.vocab_size, h, e.pp("word_embeddings"))?;
-        let position = candle_nn::embedding(cfg.max_position_embeddings, h, e.pp("position_embeddings"))?;
-        let token_type = candle_nn::embedding(cfg.type_vocab_size, h, e.pp("token_type_embeddings"))?;
+        let position =
+            candle_nn::embedding(cfg.max_position_embeddings, h, e.pp("position_embeddings"))?;
+        let token_type =
+            candle_nn::embedding(cfg.type_vocab_size, h, e.pp("token_type_embeddings"))?;
         let emb_norm = candle_nn::layer_norm(h, eps, e.pp("LayerNorm"))?;
         let mut layers = Vec::with_capacity(cfg.num_hidden_layers);
         for i in 0..cfg.num_hidden_layers {
@@ -75,7 +77,11 @@ impl Bert {
                 value: candle_nn::linear(h, h, a.pp("self.value"))?,
                 attn_out: candle_nn::linear(h, h, a.pp("output.dense"))?,
                 attn_norm: candle_nn::layer_norm(h, eps, a.pp("output.LayerNorm"))?,
-                intermediate: candle_nn::linear(h, cfg.intermediate_size, l.pp("intermediate.dense"))?,
+                intermediate: candle_nn::linear(
+                    h,
+                    cfg.intermediate_size,
+                    l.pp("intermediate.dense"),
+                )?,
                 output: candle_nn::linear(cfg.intermediate_size, h, l.pp("output.dense"))?,
                 out_norm: candle_nn::layer_norm(h, eps, l.pp("output.LayerNorm"))?,
             });
@@ -121,10 +127,11 @@ impl Bert {
             let v = split(l.value.forward(&x)?)?;
             let scores = (q.matmul(&k.t()?)? * scale)?.broadcast_add(&bias)?;
             let probs = candle_nn::ops::softmax_last_dim(&scores)?;
-            let ctx = probs
-                .matmul(&v)?
-                .transpose(1, 2)?
-                .reshape((b, s, self.heads * self.head_dim))?;
+            let ctx =
+                probs
+                    .matmul(&v)?
+                    .transpose(1, 2)?
+                    .reshape((b, s, self.heads * self.head_dim))?;
             let attn = l.attn_norm.forward(&(l.attn_out.forward(&ctx)? + &x)?)?;
             let inter = l.intermediate.forward(&attn)?;
             let inter = if self.approximate_gelu {

@@ -72,8 +72,8 @@ impl Embedder {
         let vb = var_builder(&dir.join("model.safetensors"))
             .map_err(|e| internal("model.safetensors", &e))?;
         let bert = Bert::load(vb, &cfg).map_err(|e| internal("model.safetensors", &e))?;
-        let mut tokenizer =
-            Tokenizer::from_file(dir.join("tokenizer.json")).map_err(|e| internal("tokenizer.json", &e))?;
+        let mut tokenizer = Tokenizer::from_file(dir.join("tokenizer.json"))
+            .map_err(|e| internal("tokenizer.json", &e))?;
         // Batches are padded here, and length is checked here.
         tokenizer.with_padding(None);
         tokenizer
@@ -182,7 +182,11 @@ impl Embedder {
             }
         };
         let pooled = if self.normalize {
-            let norm = pooled.sqr()?.sum_keepdim(1)?.sqrt()?.clamp(1e-12, f64::MAX)?;
+            let norm = pooled
+                .sqr()?
+                .sum_keepdim(1)?
+                .sqrt()?
+                .clamp(1e-12, f64::MAX)?;
             pooled.broadcast_div(&norm)?
         } else {
             pooled

@@ -58,7 +58,12 @@ impl Ai {
         let providers = config
             .providers
             .iter()
-            .map(|(name, p)| (name.clone(), Arc::new(provider::Provider::new(name, p.clone()))))
+            .map(|(name, p)| {
+                (
+                    name.clone(),
+                    Arc::new(provider::Provider::new(name, p.clone())),
+                )
+            })
             .collect();
         Self {
             config,
@@ -117,7 +122,9 @@ impl Ai {
             Some(ModelEntry::Local { path }) => {
                 return self.run_embedding(model, path, inputs).map(AiOutput::Json);
             }
-            Some(ModelEntry::Provider { provider, model }) => Some((provider.clone(), model.clone())),
+            Some(ModelEntry::Provider { provider, model }) => {
+                Some((provider.clone(), model.clone()))
+            }
             None => self
                 .config
                 .default_provider
@@ -169,9 +176,12 @@ pub struct EmbeddingRequest {
 /// `truncate_inputs`: a boolean).
 pub fn parse_embedding(inputs: &Value) -> Result<EmbeddingRequest, AiError> {
     use provider::json_type;
-    let obj = inputs
-        .as_object()
-        .ok_or_else(|| AiError::BadInput(format!("Type mismatch of '/', '{}' not in 'object'", json_type(inputs))))?;
+    let obj = inputs.as_object().ok_or_else(|| {
+        AiError::BadInput(format!(
+            "Type mismatch of '/', '{}' not in 'object'",
+            json_type(inputs)
+        ))
+    })?;
     for k in obj.keys() {
         if !matches!(k.as_str(), "text" | "pooling" | "truncate_inputs") {
             return Err(AiError::BadInput(format!(
@@ -180,11 +190,17 @@ pub fn parse_embedding(inputs: &Value) -> Result<EmbeddingRequest, AiError> {
         }
     }
     let texts = match obj.get("text") {
-        None => return Err(AiError::BadInput("required properties at '/' are 'text'".into())),
+        None => {
+            return Err(AiError::BadInput(
+                "required properties at '/' are 'text'".into(),
+            ));
+        }
         Some(Value::String(s)) => vec![s.clone()],
         Some(Value::Array(items)) => {
             if items.is_empty() {
-                return Err(AiError::BadInput("Array is too short (0 < 1) at '/text'".into()));
+                return Err(AiError::BadInput(
+                    "Array is too short (0 < 1) at '/text'".into(),
+                ));
             }
             if items.len() > MAX_TEXTS {
                 return Err(AiError::BadInput(format!(

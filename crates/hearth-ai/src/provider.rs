@@ -43,9 +43,12 @@ const ACCEPTED: [&str; 6] = ["prompt", "messages", "max_tokens", "stream", "raw"
 /// Checks `inputs` against the text-generation schema, with Workers AI's
 /// schema messages.
 pub fn parse_chat(inputs: &Value) -> Result<ChatRequest, AiError> {
-    let obj = inputs
-        .as_object()
-        .ok_or_else(|| AiError::BadInput("Type mismatch of '/', 'object' expected".into()))?;
+    let obj = inputs.as_object().ok_or_else(|| {
+        AiError::BadInput(format!(
+            "Type mismatch of '/', '{}' not in 'object'",
+            json_type(inputs)
+        ))
+    })?;
     for k in obj.keys() {
         if !SETTINGS.contains(&k.as_str()) && !ACCEPTED.contains(&k.as_str()) {
             return Err(AiError::BadInput(format!(
@@ -110,12 +113,20 @@ pub fn parse_chat(inputs: &Value) -> Result<ChatRequest, AiError> {
     };
     let max_tokens = match obj.get("max_tokens") {
         None => DEFAULT_MAX_TOKENS,
-        Some(v) => v.as_u64().filter(|n| *n > 0).ok_or_else(|| {
-            AiError::BadInput(format!(
-                "Type mismatch of '/max_tokens', '{}' not in 'integer'",
-                json_type(v)
-            ))
-        })?,
+        Some(v) => match v.as_u64() {
+            Some(0) => {
+                return Err(AiError::BadInput(
+                    "Number must be >= 1 at '/max_tokens'".into(),
+                ));
+            }
+            Some(n) => n,
+            None => {
+                return Err(AiError::BadInput(format!(
+                    "Type mismatch of '/max_tokens', '{}' not in 'integer'",
+                    json_type(v)
+                )));
+            }
+        },
     };
     let stream = match obj.get("stream") {
         None => false,
@@ -194,7 +205,10 @@ impl Provider {
                     "max_tokens": req.max_tokens,
                 });
                 for (k, v) in &req.settings {
-                    if matches!(k.as_str(), "temperature" | "top_p" | "seed" | "frequency_penalty" | "presence_penalty") {
+                    if matches!(
+                        k.as_str(),
+                        "temperature" | "top_p" | "seed" | "frequency_penalty" | "presence_penalty"
+                    ) {
                         body[k] = v.clone();
                     }
                 }
@@ -238,9 +252,16 @@ impl Provider {
         }
     }
 
-    fn send(&self, model: &str, req: &ChatRequest) -> Result<ureq::http::Response<ureq::Body>, AiError> {
+    fn send(
+        &self,
+        model: &str,
+        req: &ChatRequest,
+    ) -> Result<ureq::http::Response<ureq::Body>, AiError> {
         let (url, body) = self.body(model, req);
-        let mut r = self.agent.post(&url).header("content-type", "application/json");
+        let mut r = self
+            .agent
+            .post(&url)
+            .header("content-type", "application/json");
         if let Some(key) = &self.config.api_key {
             r = match self.config.kind {
                 ProviderKind::OpenAi => r.header("authorization", &format!("Bearer {key}")),
@@ -250,7 +271,9 @@ impl Provider {
         if self.config.kind == ProviderKind::Anthropic {
             r = r.header("anthropic-version", "2023-06-01");
         }
-        let resp = r.send(body.to_string().as_bytes()).map_err(|e| self.failed(e))?;
+        let resp = r
+            .send(body.to_string().as_bytes())
+            .map_err(|e| self.failed(e))?;
         let status = resp.status().as_u16();
         if status >= 400 {
             let text = resp
@@ -284,8 +307,9 @@ impl Provider {
             .limit(MAX_ANSWER_BYTES)
             .read_to_string()
             .map_err(|e| self.failed(e))?;
-        let v: Value = serde_json::from_str(&text)
-            .map_err(|e| AiError::Internal(format!("provider {}: answer is not JSON: {e}", self.name)))?;
+        let v: Value = serde_json::from_str(&text).map_err(|e| {
+            AiError::Internal(format!("provider {}: answer is not JSON: {e}", self.name))
+        })?;
         let (response, prompt, completion) = match self.config.kind {
             ProviderKind::OpenAi => (
                 v.pointer("/choices/0/message/content")
@@ -293,7 +317,8 @@ impl Provider {
                     .unwrap_or("")
                     .to_owned(),
                 v.pointer("/usage/prompt_tokens").and_then(Value::as_u64),
-                v.pointer("/usage/completion_tokens").and_then(Value::as_u64),
+                v.pointer("/usage/completion_tokens")
+                    .and_then(Value::as_u64),
             ),
             ProviderKind::Anthropic => (
                 v.get("content")
@@ -385,7 +410,10 @@ impl EventStream {
                     .map(str::to_owned)
             }
             ProviderKind::Anthropic => {
-                if let Some(n) = data.pointer("/message/usage/input_tokens").and_then(Value::as_u64) {
+                if let Some(n) = data
+                    .pointer("/message/usage/input_tokens")
+                    .and_then(Value::as_u64)
+                {
                     self.prompt_tokens = Some(n);
                 }
                 if let Some(n) = data.pointer("/usage/output_tokens").and_then(Value::as_u64) {

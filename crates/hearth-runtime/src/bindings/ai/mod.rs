@@ -55,7 +55,12 @@ impl BindingAdapter for AiAdapter {
     }
 
     fn install<'js>(&self, ctx: &Ctx<'js>, env: &Object<'js>) -> rquickjs::Result<()> {
-        let native = Class::instance(ctx.clone(), AiNatives { ai: self.ai.clone() })?;
+        let native = Class::instance(
+            ctx.clone(),
+            AiNatives {
+                ai: self.ai.clone(),
+            },
+        )?;
         install_factory(ctx, env, &self.name, "ai.js", AI_JS, native.into_inner())
     }
 }
@@ -71,8 +76,14 @@ pub(crate) struct AiNatives {
 #[rquickjs::methods]
 impl AiNatives {
     /// run(model, inputsJson) -> resultJson | AiStream
-    fn run<'js>(&self, ctx: Ctx<'js>, model: String, inputs: String) -> rquickjs::Result<Value<'js>> {
-        let inputs: serde_json::Value = serde_json::from_str(&inputs).unwrap_or(serde_json::Value::Null);
+    fn run<'js>(
+        &self,
+        ctx: Ctx<'js>,
+        model: String,
+        inputs: String,
+    ) -> rquickjs::Result<Value<'js>> {
+        let inputs: serde_json::Value =
+            serde_json::from_str(&inputs).unwrap_or(serde_json::Value::Null);
         match self.ai.run(&model, &inputs).map_err(|e| raise(&ctx, e))? {
             AiOutput::Json(v) => {
                 Ok(rquickjs::String::from_str(ctx.clone(), &v.to_string())?.into_value())
