@@ -86,7 +86,7 @@ impl Bert {
                 out_norm: candle_nn::layer_norm(h, eps, l.pp("output.LayerNorm"))?,
             });
         }
-        if cfg.num_attention_heads == 0 || h % cfg.num_attention_heads != 0 {
+        if cfg.num_attention_heads == 0 || !h.is_multiple_of(cfg.num_attention_heads) {
             candle_core::bail!("hidden_size {h} is not a multiple of num_attention_heads");
         }
         Ok(Self {
