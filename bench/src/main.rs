@@ -7,6 +7,7 @@
 //! - `s3`: PUT/GET through the S3 endpoint against raw file writes/reads.
 
 mod ai_gateway;
+mod ai;
 mod analytics;
 mod cluster;
 mod http;
@@ -53,6 +54,9 @@ enum Command {
     /// The gateway server the `ai-gateway` benchmark measures (started by it).
     #[command(hide = true)]
     GatewayServer(ai_gateway::ServerArgs),
+    /// Workers AI's local embeddings against the PyPI package shipping the
+    /// same model; writes bench/AI-RESULTS.md.
+    Ai(ai::AiArgs),
     /// The raw hyper server the `http` benchmark measures (started by it).
     #[command(hide = true)]
     RawServer(http::RawArgs),
@@ -66,6 +70,7 @@ fn main() -> anyhow::Result<()> {
         Command::S3(args) => s3::run(args, &reproduce_command()),
         Command::Analytics(args) => analytics::run(args, &reproduce_command()),
         Command::Cluster(args) => cluster::run(args, &reproduce_command()),
+        Command::Ai(args) => ai::run(args, &reproduce_command()),
         Command::RawServer(args) => http::serve_raw(args),
         Command::AiGateway(args) => ai_gateway::run(args, &reproduce_command()),
         Command::ProviderDouble(args) => ai_gateway::serve_double(args),

@@ -54,6 +54,11 @@ pub enum Command {
         #[command(subcommand)]
         command: AnalyticsCommand,
     },
+    /// Workers AI: the models an AI config serves.
+    Ai {
+        #[command(subcommand)]
+        command: AiCommand,
+    },
     /// Load and validate a config; print it as JSON with the environment applied.
     Config(ProjectArgs),
     /// Cluster mode: the state of the nodes sharing a cluster file's backends.
@@ -118,6 +123,16 @@ pub enum AiGatewayCommand {
         /// latency and cache hit rate, in total and per model.
         #[arg(long)]
         summary: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AiCommand {
+    /// List each model name and the local files or provider serving it.
+    Models {
+        /// The AI config file (`[models."@cf/..."]`, `[providers.NAME]`).
+        #[arg(long = "ai-config", value_name = "FILE", env = "HEARTH_AI_CONFIG")]
+        ai_config: PathBuf,
     },
 }
 
@@ -386,6 +401,10 @@ pub struct ProjectArgs {
     /// parts removed, e.g. 7d, 12h, 90m, 3600s (default: 7d, R2's rule).
     #[arg(long = "r2-multipart-expiry", value_name = "AGE", value_parser = parse_age)]
     pub r2_multipart_expiry: Option<std::time::Duration>,
+    /// Workers AI: the file naming local models and providers (see
+    /// `hearth ai models`).
+    #[arg(long = "ai-config", value_name = "FILE", env = "HEARTH_AI_CONFIG")]
+    pub ai_config: Option<PathBuf>,
 }
 
 /// `7d`, `12h`, `90m`, `3600s` or bare seconds.

@@ -18,6 +18,8 @@ pub struct Project {
     pub clock: SharedClock,
     /// R2's limits, with `--r2-multipart-expiry` applied.
     pub r2_limits: R2Limits,
+    /// `--ai-config`: Workers AI's models and providers.
+    pub ai_config: Option<std::path::PathBuf>,
 }
 
 impl Project {
@@ -112,6 +114,7 @@ impl Project {
             data_dir,
             clock: SystemClock::shared(),
             r2_limits,
+            ai_config: args.ai_config.clone(),
         })
     }
 

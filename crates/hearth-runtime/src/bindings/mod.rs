@@ -11,6 +11,7 @@ use rquickjs::{Ctx, Object};
 
 use crate::config::WorkerConfig;
 
+mod ai;
 mod analytics;
 mod assets;
 pub mod cron;
@@ -23,6 +24,7 @@ pub mod registry;
 pub(crate) mod support;
 pub mod workflow;
 
+pub use ai::{AiAdapter, AiKind};
 pub use analytics::{AnalyticsAdapter, AnalyticsKind, open_analytics};
 pub use assets::{AssetsAdapter, AssetsKind};
 pub use d1::{D1Adapter, D1Kind};

@@ -35,6 +35,7 @@ pub static KINDS: &[&dyn BindingKind] = &[
     &super::cron::CronKind,
     &super::ratelimit::RateLimitKind,
     &super::analytics::AnalyticsKind,
+    &super::ai::AiKind,
     &crate::services::ServiceKind,
     &super::assets::AssetsKind,
     &crate::cache::CacheKind,
@@ -104,6 +105,8 @@ pub struct KindSettings {
     pub analytics_retention_ms: Option<u64>,
     /// Cluster mode (`--cluster`): the node and its shared backends.
     pub cluster: Option<Arc<crate::cluster::ClusterNode>>,
+    /// Workers AI's models (`--ai-config`), shared by every worker.
+    pub ai: Option<std::sync::Arc<hearth_ai::Ai>>,
 }
 
 /// What a kind opens with.

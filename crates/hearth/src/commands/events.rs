@@ -73,6 +73,11 @@ pub fn kind_settings(project: &Project) -> Result<KindSettings> {
         })?;
         settings.analytics_retention_ms = Some(days.saturating_mul(86_400_000));
     }
+    if let Some(file) = &project.ai_config {
+        settings.ai = Some(std::sync::Arc::new(hearth_ai::Ai::new(
+            super::ai::load_config(file)?,
+        )));
+    }
     Ok(settings)
 }
 

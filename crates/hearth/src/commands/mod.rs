@@ -1,4 +1,5 @@
 pub mod ai_gateway;
+pub mod ai;
 pub mod analytics;
 pub mod build;
 pub mod cluster;
