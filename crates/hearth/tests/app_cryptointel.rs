@@ -22,7 +22,7 @@ use base64::engine::general_purpose::STANDARD;
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use web_support::{Reply, Server, copy_tree};
+use web_support::{Reply, Server, copy_tree, ws_connect, ws_text};
 
 const ADMIN_KEY: &str = "ci_test_admin_key_0123456789abcdef0123456789abcdef";
 
@@ -434,49 +434,6 @@ fn totp(secret: &str, at_ms: i64) -> String {
 
 // --------------------------------------------------------------- websocket
 
-fn ws_connect(addr: &str, path: &str, cookie: &str) -> TcpStream {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: example.test\r\nCookie: {cookie}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-    )
-    .unwrap();
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        s.read_exact(&mut byte).unwrap();
-        head.push(byte[0]);
-    }
-    let head = String::from_utf8_lossy(&head);
-    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
-    s
-}
-
-fn ws_text(s: &mut TcpStream) -> Option<String> {
-    loop {
-        let mut h = [0u8; 2];
-        s.read_exact(&mut h).ok()?;
-        let mut len = (h[1] & 0x7f) as usize;
-        if len == 126 {
-            let mut b = [0u8; 2];
-            s.read_exact(&mut b).ok()?;
-            len = u16::from_be_bytes(b) as usize;
-        } else if len == 127 {
-            let mut b = [0u8; 8];
-            s.read_exact(&mut b).ok()?;
-            len = u64::from_be_bytes(b) as usize;
-        }
-        let mut payload = vec![0; len];
-        s.read_exact(&mut payload).ok()?;
-        match h[0] & 0x0f {
-            1 => return Some(String::from_utf8_lossy(&payload).into_owned()),
-            8 => return None,
-            _ => continue,
-        }
-    }
-}
-
 /// The next live message of `kind`, skipping others.
 fn ws_next(s: &mut TcpStream, kind: &str) -> Value {
     loop {
@@ -739,7 +696,7 @@ fn cryptointel_end_to_end() {
     let page = server.get("/");
     assert_eq!(page.status, 200);
     assert!(page.text().contains("CryptoIntel"));
-    let mut live = ws_connect(&server.addr, "/live", &cookie);
+    let mut live = ws_connect(&server.addr, "/live", &format!("Cookie: {cookie}\r\n"));
     ws_next(&mut live, "hello");
     collect(&server);
     let m = ws_next(&mut live, "collection");

@@ -20,7 +20,7 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
-use web_support::{Reply, Server, copy_tree, http};
+use web_support::{Reply, Server, copy_tree, http, ws_connect, ws_text};
 
 const JWT_SECRET: &str = "crystal-clear-test-secret-0123456789abcdef";
 /// 2100-01-01: tokens in these tests do not expire while they run.
@@ -363,50 +363,6 @@ fn signature_valid(secret: &str, hook: &Hook) -> bool {
 
 // --------------------------------------------------------------- websocket
 
-fn ws_connect(addr: &str, path: &str) -> TcpStream {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: example.test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-    )
-    .unwrap();
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        s.read_exact(&mut byte).unwrap();
-        head.push(byte[0]);
-    }
-    let head = String::from_utf8_lossy(&head);
-    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
-    s
-}
-
-/// The next text message, skipping control frames; None on close.
-fn ws_text(s: &mut TcpStream) -> Option<String> {
-    loop {
-        let mut h = [0u8; 2];
-        s.read_exact(&mut h).ok()?;
-        let mut len = (h[1] & 0x7f) as usize;
-        if len == 126 {
-            let mut b = [0u8; 2];
-            s.read_exact(&mut b).ok()?;
-            len = u16::from_be_bytes(b) as usize;
-        } else if len == 127 {
-            let mut b = [0u8; 8];
-            s.read_exact(&mut b).ok()?;
-            len = u64::from_be_bytes(b) as usize;
-        }
-        let mut payload = vec![0; len];
-        s.read_exact(&mut payload).ok()?;
-        match h[0] & 0x0f {
-            1 => return Some(String::from_utf8_lossy(&payload).into_owned()),
-            8 => return None,
-            _ => continue,
-        }
-    }
-}
-
 // ------------------------------------------------------------------- tests
 
 const EVENTS_VARS: &str = "WEBHOOK_ALLOW_HOSTS=127.0.0.1\nWEBHOOK_BACKOFF_BASE_SECONDS=0.001\nWEBHOOK_MAX_ATTEMPTS=4\nWEBHOOK_LEASE_SECONDS=3\nWEBHOOK_TIMEOUT_MS=20000\n";
@@ -581,6 +537,7 @@ fn crystal_clear_end_to_end() {
             "/monitoring/stream?access_token={}",
             jwt("viewer-vic", "read-only")
         ),
+        "",
     );
     let hello: Value = serde_json::from_str(&ws_text(&mut stream).unwrap()).unwrap();
     assert_eq!(hello["kind"], "hello");

@@ -252,6 +252,53 @@ fn dechunk(mut data: &[u8]) -> Option<Vec<u8>> {
     }
 }
 
+/// Opens a WebSocket to `path` (with `extra` header lines, each ending in
+/// CRLF) and reads the 101 answer; panics on anything else.
+pub fn ws_connect(addr: &str, path: &str, extra: &str) -> TcpStream {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: example.test\r\n{extra}Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    .unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        s.read_exact(&mut byte).unwrap();
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head);
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    s
+}
+
+/// The next text message from the server, skipping control frames; None
+/// on close or a read error.
+pub fn ws_text(s: &mut TcpStream) -> Option<String> {
+    loop {
+        let mut h = [0u8; 2];
+        s.read_exact(&mut h).ok()?;
+        let mut len = (h[1] & 0x7f) as usize;
+        if len == 126 {
+            let mut b = [0u8; 2];
+            s.read_exact(&mut b).ok()?;
+            len = u16::from_be_bytes(b) as usize;
+        } else if len == 127 {
+            let mut b = [0u8; 8];
+            s.read_exact(&mut b).ok()?;
+            len = u64::from_be_bytes(b) as usize;
+        }
+        let mut payload = vec![0; len];
+        s.read_exact(&mut payload).ok()?;
+        match h[0] & 0x0f {
+            1 => return Some(String::from_utf8_lossy(&payload).into_owned()),
+            8 => return None,
+            _ => continue,
+        }
+    }
+}
+
 /// Copies a directory tree (no symlinks), skipping `node_modules` and `.hearth`.
 pub fn copy_tree(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
