@@ -47,6 +47,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::R2 { command } => commands::r2::run(command),
         Command::Queues { command } => commands::queues::run(command),
         Command::Analytics { command } => commands::analytics::run(command),
+        Command::Vectorize { command } => commands::vectorize::run(command),
         Command::Workflows { command } => commands::workflows::run(command),
         Command::Keys { command } => commands::edge::keys(command),
         Command::Security { command } => commands::edge::security(command),

@@ -52,7 +52,7 @@ fn two_workers_share_a_namespace_and_unserved_kinds_are_named() {
         &root.path().join("b"),
         "b",
         "b.test",
-        "\n[[vectorize]]\nbinding = \"INDEX\"\nindex_name = \"docs\"\n",
+        "\n[ai]\nbinding = \"AI\"\n",
     );
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_hearth"));
     cmd.arg("serve")
@@ -85,7 +85,7 @@ fn two_workers_share_a_namespace_and_unserved_kinds_are_named() {
 
     let log = server.log.lock().unwrap().join("\n");
     assert!(
-        log.contains("binding INDEX (vectorize) is not served by Hearth yet"),
+        log.contains("binding AI (ai) is not served by Hearth yet"),
         "{log}"
     );
     assert!(!log.contains("binding LIMITER"), "{log}");

@@ -35,6 +35,7 @@ pub static KINDS: &[&dyn BindingKind] = &[
     &super::cron::CronKind,
     &super::ratelimit::RateLimitKind,
     &super::analytics::AnalyticsKind,
+    &super::vectorize::VectorizeKind,
     &crate::services::ServiceKind,
     &super::assets::AssetsKind,
     &crate::cache::CacheKind,
