@@ -12,6 +12,7 @@ mod machine;
 mod measure;
 mod s3;
 mod storage;
+mod vectorize;
 
 use clap::{Parser, Subcommand};
 
@@ -37,6 +38,10 @@ enum Command {
     /// raw counter, against raw SQLite and a bare map; writes
     /// bench/ANALYTICS-RESULTS.md.
     Analytics(analytics::AnalyticsArgs),
+    /// Vectorize through a worker against hnswlib on the same data;
+    /// writes bench/VECTORIZE-RESULTS.md. bench/run-vectorize.sh installs
+    /// the peer.
+    Vectorize(vectorize::VectorizeArgs),
     /// The raw hyper server the `http` benchmark measures (started by it).
     #[command(hide = true)]
     RawServer(http::RawArgs),
@@ -49,6 +54,7 @@ fn main() -> anyhow::Result<()> {
         Command::Http(args) => http::run(args, &reproduce_command()),
         Command::S3(args) => s3::run(args, &reproduce_command()),
         Command::Analytics(args) => analytics::run(args, &reproduce_command()),
+        Command::Vectorize(args) => vectorize::run(args, &reproduce_command()),
         Command::RawServer(args) => http::serve_raw(args),
     }
 }

@@ -262,6 +262,14 @@ fn the_binding_has_workers_shapes_and_cloudflares_errors() {
     // The worker keeps serving after every refused call.
     let health = server.get("/__hearth/health?worker=vec");
     assert!(health.text().contains("vectorize"), "{}", health.text());
+    let status = server.get("/__hearth/vectorize/docs");
+    assert_eq!(status.status, 200, "{}", status.text());
+    let status = status.json();
+    assert_eq!(
+        (status["vectorCount"].clone(), status["metric"].clone()),
+        (json!(2), json!("cosine"))
+    );
+    assert!(status["awaitingGraph"].is_u64(), "{status}");
 }
 
 #[test]

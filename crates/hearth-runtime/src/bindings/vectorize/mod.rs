@@ -14,7 +14,10 @@ use rquickjs::{Ctx, Function, Object};
 use serde_json::{Map, Value, json};
 
 use super::BindingAdapter;
-use super::registry::{BindingError, BindingKind, OpenContext, OpenedWorker};
+use super::registry::{
+    BindingError, BindingKind, InternalFuture, InternalRequest, InternalResponse, InternalRoute,
+    OpenContext, OpenedWorker,
+};
 use super::support::{install_factory, raise, throw};
 
 const VECTORIZE_JS: &str = include_str!("vectorize.js");
@@ -298,10 +301,64 @@ impl BindingKind for VectorizeKind {
                 }
                 Err(e) => return Err(cx.error(self.section(), &b.binding, e)),
             }
+            out.routes.push(Arc::new(IndexStatus {
+                index: handle.clone(),
+            }));
             out.worker
                 .bindings
                 .push(Arc::new(VectorizeAdapter::new(&b.binding, handle)));
         }
         Ok(())
+    }
+}
+
+/// `GET /__hearth/vectorize/<index>`: the index's count and how many
+/// vectors still wait for the graph (searched exactly meanwhile), for
+/// operators and the benchmark.
+#[derive(Debug)]
+struct IndexStatus {
+    index: Arc<IndexHandle>,
+}
+
+impl InternalRoute for IndexStatus {
+    fn prefix(&self) -> &'static str {
+        "vectorize"
+    }
+
+    fn claims(&self, rest: &str) -> bool {
+        rest == self.index.name()
+    }
+
+    fn handle(&self, req: InternalRequest) -> InternalFuture {
+        let index = self.index.clone();
+        Box::pin(async move {
+            let answer = |status: u16, body: Value| InternalResponse {
+                status,
+                content_type: "application/json",
+                body: body.to_string().into(),
+            };
+            if req.rest != index.name() {
+                return answer(
+                    404,
+                    json!({ "error": format!("no Vectorize index \"{}\" is bound here", req.rest) }),
+                );
+            }
+            match index.get() {
+                Ok(ix) => {
+                    let info = ix.info();
+                    answer(
+                        200,
+                        json!({
+                            "name": info.name,
+                            "dimensions": info.config.dimensions,
+                            "metric": info.config.metric.as_str(),
+                            "vectorCount": info.vector_count,
+                            "awaitingGraph": ix.pending(),
+                        }),
+                    )
+                }
+                Err(e) => answer(404, json!({ "error": e.to_string() })),
+            }
+        })
     }
 }
