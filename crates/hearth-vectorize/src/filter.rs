@@ -10,6 +10,7 @@
 use std::cmp::Ordering;
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
@@ -66,7 +67,8 @@ pub struct MetadataIndex {
 /// An indexed value of one vector.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Indexed {
-    Str(Box<str>),
+    /// Shared, so equal strings of many vectors are one allocation.
+    Str(Arc<str>),
     Num(f64),
     Bool(bool),
 }
@@ -284,14 +286,30 @@ impl Filter {
         self.clauses.is_empty()
     }
 
+    /// Per clause, the property it reads when that property has a
+    /// metadata index (`None`: it reads nothing, every vector lacks it).
+    pub fn fields(&self) -> Vec<Option<&str>> {
+        self.clauses
+            .iter()
+            .map(|c| c.indexed.then_some(c.field.as_str()))
+            .collect()
+    }
+
     /// Whether a vector with these indexed values passes.
     pub fn matches(&self, values: &[(Box<str>, Indexed)]) -> bool {
-        self.clauses.iter().all(|c| {
-            let value = if c.indexed {
-                values.iter().find(|(k, _)| **k == *c.field).map(|(_, v)| v)
-            } else {
-                None
-            };
+        self.matches_by(|i| {
+            let c = &self.clauses[i];
+            if !c.indexed {
+                return None;
+            }
+            values.iter().find(|(k, _)| **k == *c.field).map(|(_, v)| v)
+        })
+    }
+
+    /// Whether a vector passes whose value for clause `i` is `value(i)`.
+    pub fn matches_by<'a>(&self, value: impl Fn(usize) -> Option<&'a Indexed>) -> bool {
+        self.clauses.iter().enumerate().all(|(i, c)| {
+            let value = value(i);
             let ord = |s: &Scalar| value.and_then(|v| v.compare(s));
             match &c.op {
                 Op::Eq(s) => s.equals(value),

@@ -178,6 +178,10 @@ struct State {
     graph: Graph,
     live: usize,
     metadata_indexes: Vec<MetadataIndex>,
+    /// Each indexed property's values by slot (shorter than `slots` when
+    /// the last vectors lack it): filters scan these, not the slots.
+    columns: HashMap<Box<str>, Vec<Option<Indexed>>>,
+    strings: std::collections::HashSet<Arc<str>>,
     /// The last mutation this process has applied.
     seq: i64,
 }
@@ -226,12 +230,26 @@ impl State {
             .push(if norm > 0.0 { 1.0 / norm } else { 0.0 });
         self.data.extend_from_slice(&row.values);
         self.by_id.insert(row.id.as_str().into(), slot);
+        let mut indexed = row.indexed;
+        for (k, v) in &mut indexed {
+            if let Indexed::Str(text) = v {
+                match self.strings.get(&**text) {
+                    Some(shared) => *text = shared.clone(),
+                    None => {
+                        self.strings.insert(text.clone());
+                    }
+                }
+            }
+            let column = self.columns.entry(k.clone()).or_default();
+            column.resize(slot as usize, None);
+            column.push(Some(v.clone()));
+        }
         self.slots.push(Slot {
             id: row.id.into(),
             ns,
             alive: true,
             metadata: row.metadata.map(Into::into),
-            indexed: row.indexed,
+            indexed,
         });
         self.live += 1;
     }
@@ -413,6 +431,8 @@ pub fn open_index(
         graph: Graph::default(),
         live: 0,
         metadata_indexes: Vec::new(),
+        columns: HashMap::new(),
+        strings: std::collections::HashSet::new(),
         seq: 0,
     };
     let index = VectorIndex {
@@ -528,7 +548,7 @@ fn indexed_of(json: Option<&str>, indexes: &[MetadataIndex]) -> Vec<(Box<str>, I
         .filter_map(|ix| {
             let v = map.get(&ix.property_name)?;
             let i = match v {
-                Value::String(s) => Indexed::Str(s.as_str().into()),
+                Value::String(s) => Indexed::Str(Arc::from(s.as_str())),
                 Value::Number(n) => Indexed::Num(n.as_f64()?),
                 Value::Bool(b) => Indexed::Bool(*b),
                 _ => return None,
@@ -1287,9 +1307,21 @@ fn exact(vecs: Vectors<'_>, q: &[f32], slots: impl Iterator<Item = u32>, k: usiz
 
 fn search(state: &State, q: &[f32], k: usize, ns: Option<u32>, filter: &Filter) -> Vec<Near> {
     let vecs = state.vectors();
+    let columns: Vec<Option<&Vec<Option<Indexed>>>> = filter
+        .fields()
+        .into_iter()
+        .map(|f| f.and_then(|f| state.columns.get(f)))
+        .collect();
     let pass = |slot: u32| {
         let s = &state.slots[slot as usize];
-        s.alive && ns.is_none_or(|n| s.ns == n) && (filter.is_empty() || filter.matches(&s.indexed))
+        s.alive
+            && ns.is_none_or(|n| s.ns == n)
+            && (filter.is_empty()
+                || filter.matches_by(|i| {
+                    columns[i]
+                        .and_then(|c| c.get(slot as usize))
+                        .and_then(Option::as_ref)
+                }))
     };
     let in_graph = state.graph.len();
     let total = state.slots.len() as u32;
