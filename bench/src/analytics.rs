@@ -80,9 +80,9 @@ export default {
 };
 "#;
 
-struct Served {
+pub(crate) struct Served {
     child: Child,
-    addr: String,
+    pub(crate) addr: String,
 }
 
 impl Drop for Served {
@@ -92,7 +92,7 @@ impl Drop for Served {
     }
 }
 
-fn serve(bin: &Path, dir: &Path, script: &str, extra: &str) -> Result<Served> {
+pub(crate) fn serve(bin: &Path, dir: &Path, script: &str, extra: &str) -> Result<Served> {
     std::fs::create_dir_all(dir)?;
     std::fs::write(dir.join("index.js"), script)?;
     std::fs::write(

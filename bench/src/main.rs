@@ -15,6 +15,7 @@ mod machine;
 mod measure;
 mod s3;
 mod storage;
+mod vectorize;
 
 use clap::{Parser, Subcommand};
 
@@ -57,6 +58,10 @@ enum Command {
     /// Workers AI's local embeddings against the PyPI package shipping the
     /// same model; writes bench/AI-RESULTS.md.
     Ai(ai::AiArgs),
+    /// Vectorize through a worker against hnswlib on the same data;
+    /// writes bench/VECTORIZE-RESULTS.md. bench/run-vectorize.sh installs
+    /// the peer.
+    Vectorize(vectorize::VectorizeArgs),
     /// The raw hyper server the `http` benchmark measures (started by it).
     #[command(hide = true)]
     RawServer(http::RawArgs),
@@ -71,6 +76,7 @@ fn main() -> anyhow::Result<()> {
         Command::Analytics(args) => analytics::run(args, &reproduce_command()),
         Command::Cluster(args) => cluster::run(args, &reproduce_command()),
         Command::Ai(args) => ai::run(args, &reproduce_command()),
+        Command::Vectorize(args) => vectorize::run(args, &reproduce_command()),
         Command::RawServer(args) => http::serve_raw(args),
         Command::AiGateway(args) => ai_gateway::run(args, &reproduce_command()),
         Command::ProviderDouble(args) => ai_gateway::serve_double(args),

@@ -59,6 +59,11 @@ pub enum Command {
         #[command(subcommand)]
         command: AiCommand,
     },
+    /// Vectorize: create and inspect indexes, their metadata indexes and vectors.
+    Vectorize {
+        #[command(subcommand)]
+        command: VectorizeCommand,
+    },
     /// Load and validate a config; print it as JSON with the environment applied.
     Config(ProjectArgs),
     /// Cluster mode: the state of the nodes sharing a cluster file's backends.
@@ -180,6 +185,143 @@ pub enum SecurityCommand {
         /// Only events from this client IP.
         #[arg(long)]
         ip: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum VectorizeCommand {
+    /// Create an index; its dimensions and metric are fixed from then on.
+    Create {
+        #[command(flatten)]
+        project: ProjectArgs,
+        name: String,
+        #[arg(long)]
+        dimensions: usize,
+        /// cosine, euclidean or dot-product.
+        #[arg(long)]
+        metric: String,
+        #[arg(long)]
+        description: Option<String>,
+    },
+    /// Every index of the data directory.
+    List {
+        #[command(flatten)]
+        project: ProjectArgs,
+    },
+    /// An index's configuration.
+    Get {
+        #[command(flatten)]
+        project: ProjectArgs,
+        name: String,
+    },
+    /// Delete an index and every vector in it.
+    Delete {
+        #[command(flatten)]
+        project: ProjectArgs,
+        name: String,
+        /// Accepted for wrangler compatibility (Hearth does not prompt).
+        #[arg(long, short = 'y')]
+        force: bool,
+    },
+    /// Vector count and the last mutation processed.
+    Info {
+        #[command(flatten)]
+        project: ProjectArgs,
+        name: String,
+    },
+    /// Insert (or with --upsert, upsert) the vectors of an NDJSON file, one
+    /// `{"id", "values", "namespace"?, "metadata"?}` per line.
+    Insert {
+        #[command(flatten)]
+        project: ProjectArgs,
+        name: String,
+        #[arg(long)]
+        file: PathBuf,
+        /// Vectors per write (at most 5000, the HTTP API's batch).
+        #[arg(long = "batch-size", default_value_t = 1000)]
+        batch_size: usize,
+        #[arg(long)]
+        upsert: bool,
+    },
+    /// Query by a vector (`--vector 0.1 0.2 ...` or `--vector "[0.1,0.2]"`)
+    /// or by a stored vector's id.
+    Query {
+        #[command(flatten)]
+        project: ProjectArgs,
+        name: String,
+        #[arg(long, num_args = 1.., allow_negative_numbers = true)]
+        vector: Vec<String>,
+        #[arg(long = "vector-id")]
+        vector_id: Option<String>,
+        #[arg(long = "top-k", default_value_t = 5)]
+        top_k: usize,
+        #[arg(long = "return-values")]
+        return_values: bool,
+        /// none, indexed or all.
+        #[arg(long = "return-metadata", default_value = "none")]
+        return_metadata: String,
+        #[arg(long)]
+        namespace: Option<String>,
+        /// A metadata filter as JSON, e.g. '{"genre": {"$eq": "jazz"}}'.
+        #[arg(long)]
+        filter: Option<String>,
+    },
+    /// Index a metadata property so queries can filter on it.
+    #[command(name = "create-metadata-index")]
+    CreateMetadataIndex {
+        #[command(flatten)]
+        project: ProjectArgs,
+        name: String,
+        #[arg(long = "property-name", visible_alias = "propertyName")]
+        property_name: String,
+        /// string, number or boolean.
+        #[arg(long = "type")]
+        index_type: String,
+    },
+    /// The metadata indexes of an index.
+    #[command(name = "list-metadata-index")]
+    ListMetadataIndex {
+        #[command(flatten)]
+        project: ProjectArgs,
+        name: String,
+    },
+    /// Remove a metadata index.
+    #[command(name = "delete-metadata-index")]
+    DeleteMetadataIndex {
+        #[command(flatten)]
+        project: ProjectArgs,
+        name: String,
+        #[arg(long = "property-name", visible_alias = "propertyName")]
+        property_name: String,
+    },
+    /// Print the vectors with these ids.
+    #[command(name = "get-vectors")]
+    GetVectors {
+        #[command(flatten)]
+        project: ProjectArgs,
+        name: String,
+        #[arg(long, num_args = 1..)]
+        ids: Vec<String>,
+    },
+    /// Delete the vectors with these ids.
+    #[command(name = "delete-vectors")]
+    DeleteVectors {
+        #[command(flatten)]
+        project: ProjectArgs,
+        name: String,
+        #[arg(long, num_args = 1..)]
+        ids: Vec<String>,
+    },
+    /// The ids in an index, a page at a time.
+    #[command(name = "list-vectors")]
+    ListVectors {
+        #[command(flatten)]
+        project: ProjectArgs,
+        name: String,
+        #[arg(long, default_value_t = 100)]
+        count: usize,
+        #[arg(long)]
+        cursor: Option<String>,
     },
 }
 

@@ -48,6 +48,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Queues { command } => commands::queues::run(command),
         Command::Analytics { command } => commands::analytics::run(command),
         Command::Ai { command } => commands::ai::run(command),
+        Command::Vectorize { command } => commands::vectorize::run(command),
         Command::Workflows { command } => commands::workflows::run(command),
         Command::Keys { command } => commands::edge::keys(command),
         Command::Security { command } => commands::edge::security(command),

@@ -22,6 +22,7 @@ mod r2;
 mod ratelimit;
 pub mod registry;
 pub(crate) mod support;
+mod vectorize;
 pub mod workflow;
 
 pub use ai::{AiAdapter, AiKind};
@@ -36,6 +37,7 @@ pub use queue::{
 pub use r2::{R2Adapter, R2Kind, open_bucket};
 pub use ratelimit::{RateLimitAdapter, RateLimitKind};
 pub(crate) use support::bytes_of;
+pub use vectorize::{VectorizeAdapter, VectorizeKind};
 pub use workflow::{WorkflowAdapter, WorkflowKind, open_engine};
 
 /// Exposes one binding to JavaScript.

@@ -36,6 +36,7 @@ pub static KINDS: &[&dyn BindingKind] = &[
     &super::ratelimit::RateLimitKind,
     &super::analytics::AnalyticsKind,
     &super::ai::AiKind,
+    &super::vectorize::VectorizeKind,
     &crate::services::ServiceKind,
     &super::assets::AssetsKind,
     &crate::cache::CacheKind,
@@ -378,5 +379,43 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// Every binding section the config parser knows is served by a kind:
+    /// a config that declares one of each has nothing to warn about.
+    #[test]
+    fn every_declared_binding_kind_is_served() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("wrangler.toml");
+        std::fs::write(
+            &path,
+            r#"
+name = "all"
+main = "index.js"
+compatibility_date = "2025-09-01"
+kv_namespaces = [{ binding = "KV", id = "kv" }]
+d1_databases = [{ binding = "DB", database_name = "db", database_id = "db" }]
+r2_buckets = [{ binding = "BUCKET", bucket_name = "bucket" }]
+durable_objects.bindings = [{ name = "OBJ", class_name = "Obj" }]
+migrations = [{ tag = "v1", new_sqlite_classes = ["Obj"] }]
+queues.producers = [{ binding = "Q", queue = "q" }]
+workflows = [{ binding = "FLOW", name = "flow", class_name = "Flow" }]
+vectorize = [{ binding = "VEC", index_name = "idx" }]
+ai = { binding = "AI" }
+analytics_engine_datasets = [{ binding = "AE", dataset = "ae" }]
+ratelimits = [{ name = "RL", namespace_id = "1", simple = { limit = 1, period = 60 } }]
+services = [{ binding = "SVC", service = "other" }]
+assets = { directory = "public", binding = "ASSETS" }
+"#,
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("index.js"), "export default {}").unwrap();
+        std::fs::create_dir(dir.path().join("public")).unwrap();
+        let loaded = hearth_config::load(&path, &Default::default()).unwrap();
+        let declared = loaded.config.declared_bindings();
+        let sections: std::collections::BTreeSet<&str> =
+            declared.iter().map(|(section, _)| *section).collect();
+        assert_eq!(sections.len(), 13, "one of each section: {declared:?}");
+        assert_eq!(unserved(&loaded.config), Vec::new());
     }
 }

@@ -12,6 +12,7 @@ pub mod queues;
 pub mod r2;
 pub mod s3;
 pub mod serve;
+pub mod vectorize;
 pub mod workflows;
 
 use std::io::Write;

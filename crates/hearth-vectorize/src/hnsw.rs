@@ -1,0 +1,348 @@
+//! A Hierarchical Navigable Small World graph (Malkov & Yashunin) over the
+//! index's vector slots.
+//!
+//! Written here rather than taken from a crate because the index needs
+//! what the crates on offer do not give together: slots that die (a
+//! deleted or replaced vector stays in the graph as a waypoint and is
+//! skipped in results), a search that takes any predicate (namespace and
+//! metadata filters applied before top K), insertion split into a
+//! read-only planning step and a short linking step (so queries keep
+//! running while the graph grows), and no threads, loggers or memory maps
+//! of its own.
+//!
+//! Node `i` is slot `i`; nodes are added in slot order by one writer.
+
+use std::cell::RefCell;
+use std::cmp::{Ordering, Reverse};
+use std::collections::BinaryHeap;
+
+use crate::distance::{Metric, dot};
+
+/// Neighbours per node above layer 0 (layer 0 keeps twice as many).
+pub const M: usize = 16;
+/// Candidates kept while linking a new node.
+pub const EF_CONSTRUCTION: usize = 128;
+
+/// The stored vectors the graph's nodes stand for, as given (cosine keeps
+/// each one's inverse norm beside it rather than normalising, so values
+/// read back are the ones written).
+#[derive(Clone, Copy)]
+pub struct Vectors<'a> {
+    pub data: &'a [f32],
+    pub inv_norms: &'a [f32],
+    pub dims: usize,
+    pub metric: Metric,
+}
+
+impl<'a> Vectors<'a> {
+    #[inline]
+    pub fn get(&self, slot: u32) -> &'a [f32] {
+        let start = slot as usize * self.dims;
+        &self.data[start..start + self.dims]
+    }
+
+    /// Distance from a prepared query ([`Metric::prepare`]) to a slot.
+    #[inline]
+    pub fn to(&self, q: &[f32], slot: u32) -> f32 {
+        match self.metric {
+            Metric::Cosine => 1.0 - dot(q, self.get(slot)) * self.inv_norms[slot as usize],
+            m => m.distance(q, self.get(slot)),
+        }
+    }
+
+    /// Distance between two slots.
+    #[inline]
+    pub fn between(&self, a: u32, b: u32) -> f32 {
+        match self.metric {
+            Metric::Cosine => {
+                1.0 - dot(self.get(a), self.get(b))
+                    * self.inv_norms[a as usize]
+                    * self.inv_norms[b as usize]
+            }
+            m => m.distance(self.get(a), self.get(b)),
+        }
+    }
+
+    /// A slot's vector prepared as a query.
+    pub fn prepared(&self, slot: u32) -> Vec<f32> {
+        let mut v = self.get(slot).to_vec();
+        self.metric.prepare(&mut v);
+        v
+    }
+}
+
+/// A distance and its node, ordered by distance.
+#[derive(Clone, Copy, Debug)]
+pub struct Near(pub f32, pub u32);
+
+impl PartialEq for Near {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+impl Eq for Near {}
+impl PartialOrd for Near {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Near {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.0.total_cmp(&other.0).then(self.1.cmp(&other.1))
+    }
+}
+
+/// Where a new node goes: its level and its chosen neighbours per layer.
+pub struct Plan {
+    node: u32,
+    level: usize,
+    neighbours: Vec<Vec<u32>>,
+}
+
+#[derive(Debug)]
+pub struct Graph {
+    levels: Vec<u8>,
+    /// `links[node][layer]`.
+    links: Vec<Vec<Vec<u32>>>,
+    entry: Option<u32>,
+    top: usize,
+    rng: u64,
+}
+
+thread_local! {
+    /// Per-thread visited marks: `marks[node] == stamp` means visited in
+    /// the current search, so nothing is cleared between searches.
+    static VISITED: RefCell<(u32, Vec<u32>)> = const { RefCell::new((0, Vec::new())) };
+}
+
+fn with_visited<R>(n: usize, f: impl FnOnce(&mut dyn FnMut(u32) -> bool) -> R) -> R {
+    VISITED.with(|v| {
+        let mut v = v.borrow_mut();
+        let (stamp, marks) = &mut *v;
+        if marks.len() < n {
+            marks.resize(n, 0);
+        }
+        *stamp = stamp.wrapping_add(1);
+        if *stamp == 0 {
+            marks.iter_mut().for_each(|m| *m = 0);
+            *stamp = 1;
+        }
+        let s = *stamp;
+        let mut first_visit = |node: u32| {
+            let m = &mut marks[node as usize];
+            if *m == s {
+                false
+            } else {
+                *m = s;
+                true
+            }
+        };
+        f(&mut first_visit)
+    })
+}
+
+impl Default for Graph {
+    fn default() -> Self {
+        Self::new(0x9E37_79B9_7F4A_7C15)
+    }
+}
+
+impl Graph {
+    pub fn new(seed: u64) -> Self {
+        Self {
+            levels: Vec::new(),
+            links: Vec::new(),
+            entry: None,
+            top: 0,
+            rng: seed | 1,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.levels.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.levels.is_empty()
+    }
+
+    /// A random level with the usual 1/ln(M) decay (xorshift64*).
+    pub fn draw_level(&mut self) -> usize {
+        draw_level(&mut self.rng)
+    }
+
+    fn max_links(layer: usize) -> usize {
+        if layer == 0 { 2 * M } else { M }
+    }
+
+    /// Plans the insertion of the next node (`self.len()`) at `level`;
+    /// reads only, so it runs beside queries.
+    pub fn plan(&self, level: usize, vecs: Vectors<'_>) -> Plan {
+        let node = self.len() as u32;
+        let q = &vecs.prepared(node)[..];
+        let Some(entry) = self.entry else {
+            return Plan {
+                node,
+                level,
+                neighbours: vec![Vec::new(); level + 1],
+            };
+        };
+        let mut neighbours = vec![Vec::new(); level + 1];
+        let mut eps = vec![Near(vecs.to(q, entry), entry)];
+        for layer in (level + 1..=self.top).rev() {
+            eps = self.search_layer(q, &eps, 1, layer, vecs, &|_| true);
+        }
+        for layer in (0..=level.min(self.top)).rev() {
+            let found = self.search_layer(q, &eps, EF_CONSTRUCTION, layer, vecs, &|_| true);
+            neighbours[layer] = select(&found, M, vecs);
+            eps = found;
+        }
+        Plan {
+            node,
+            level,
+            neighbours,
+        }
+    }
+
+    /// Links a planned node in; `plan` must be for `self.len()`.
+    pub fn apply(&mut self, plan: Plan, vecs: Vectors<'_>) {
+        debug_assert_eq!(plan.node as usize, self.len());
+        let node = plan.node;
+        self.levels.push(plan.level as u8);
+        self.links.push(plan.neighbours.clone());
+        for (layer, list) in plan.neighbours.iter().enumerate() {
+            for &n in list {
+                let max = Self::max_links(layer);
+                let theirs = &mut self.links[n as usize][layer];
+                theirs.push(node);
+                if theirs.len() > max {
+                    let mut cands: Vec<Near> = theirs
+                        .iter()
+                        .map(|&x| Near(vecs.between(n, x), x))
+                        .collect();
+                    cands.sort_unstable();
+                    self.links[n as usize][layer] = select(&cands, max, vecs);
+                }
+            }
+        }
+        if self.entry.is_none() || plan.level > self.top {
+            self.entry = Some(node);
+            self.top = plan.level;
+        }
+    }
+
+    /// The `ef` nearest nodes to `q` that `accept` lets through, nearest
+    /// first. Nodes refused still guide the walk.
+    pub fn search(
+        &self,
+        q: &[f32],
+        ef: usize,
+        vecs: Vectors<'_>,
+        accept: &dyn Fn(u32) -> bool,
+    ) -> Vec<Near> {
+        let Some(entry) = self.entry else {
+            return Vec::new();
+        };
+        let mut eps = vec![Near(vecs.to(q, entry), entry)];
+        for layer in (1..=self.top).rev() {
+            eps = self.search_layer(q, &eps, 1, layer, vecs, &|_| true);
+        }
+        self.search_layer(q, &eps, ef, 0, vecs, accept)
+    }
+
+    /// One layer's best-first search from `entries`, keeping the `ef`
+    /// nearest accepted nodes; sorted nearest first. While fewer than `ef`
+    /// are accepted the walk goes on, so a selective predicate widens it.
+    fn search_layer(
+        &self,
+        q: &[f32],
+        entries: &[Near],
+        ef: usize,
+        layer: usize,
+        vecs: Vectors<'_>,
+        accept: &dyn Fn(u32) -> bool,
+    ) -> Vec<Near> {
+        with_visited(self.len() + 1, |visited| {
+            self.walk(q, entries, ef, layer, vecs, accept, visited)
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn walk(
+        &self,
+        q: &[f32],
+        entries: &[Near],
+        ef: usize,
+        layer: usize,
+        vecs: Vectors<'_>,
+        accept: &dyn Fn(u32) -> bool,
+        visited: &mut dyn FnMut(u32) -> bool,
+    ) -> Vec<Near> {
+        let mut candidates: BinaryHeap<Reverse<Near>> = BinaryHeap::new();
+        let mut results: BinaryHeap<Near> = BinaryHeap::new();
+        for &e in entries {
+            if visited(e.1) {
+                candidates.push(Reverse(e));
+                if accept(e.1) {
+                    results.push(e);
+                }
+            }
+        }
+        while results.len() > ef {
+            results.pop();
+        }
+        let mut bound = results.peek().map_or(f32::INFINITY, |w| w.0);
+        while let Some(Reverse(c)) = candidates.pop() {
+            if results.len() >= ef && c.0 > bound {
+                break;
+            }
+            let Some(links) = self.links[c.1 as usize].get(layer) else {
+                continue;
+            };
+            for &n in links {
+                if !visited(n) {
+                    continue;
+                }
+                let d = vecs.to(q, n);
+                if results.len() < ef || d < bound {
+                    candidates.push(Reverse(Near(d, n)));
+                    if accept(n) {
+                        results.push(Near(d, n));
+                        if results.len() > ef {
+                            results.pop();
+                        }
+                        bound = results.peek().map_or(f32::INFINITY, |w| w.0);
+                    }
+                }
+            }
+        }
+        results.into_sorted_vec()
+    }
+}
+
+/// The heuristic neighbour choice: walk candidates nearest first and keep
+/// one only if it is nearer to the base than to every one kept, which
+/// spreads links across clusters instead of within one.
+fn select(sorted: &[Near], max: usize, vecs: Vectors<'_>) -> Vec<u32> {
+    let mut kept: Vec<Near> = Vec::with_capacity(max);
+    for &c in sorted {
+        if kept.len() >= max {
+            break;
+        }
+        if kept.iter().all(|k| vecs.between(c.1, k.1) > c.0) {
+            kept.push(c);
+        }
+    }
+    kept.into_iter().map(|n| n.1).collect()
+}
+
+/// A random level with the usual 1/ln(M) decay, from a xorshift64* state.
+pub fn draw_level(rng: &mut u64) -> usize {
+    *rng ^= *rng >> 12;
+    *rng ^= *rng << 25;
+    *rng ^= *rng >> 27;
+    let bits = rng.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11;
+    let u = (bits as f64 + 1.0) / (1u64 << 53) as f64;
+    let level = (-u.ln() / (M as f64).ln()).floor();
+    (level as usize).min(16)
+}

@@ -1,0 +1,1477 @@
+//! One index: its SQLite file, its vectors in memory, the graph over them.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::thread::JoinHandle;
+
+use hearth_core::data_dir::path_component;
+use hearth_core::{DataDir, SharedClock};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use serde_json::{Map, Value};
+
+use crate::distance::Metric;
+use crate::filter::{Filter, IndexType, Indexed, MetadataIndex, extract};
+use crate::hnsw::{self, Graph, Near, Vectors};
+use crate::{Op, VectorizeError, VectorizeLimits, code};
+
+/// Below this many candidates a query compares against each of them.
+const EXACT_BELOW: usize = 4096;
+/// A filter passing fewer than one vector in this many is searched exactly.
+const EXACT_FRACTION: usize = 8;
+/// Candidates the graph walk keeps (at least topK).
+const EF_SEARCH: usize = 96;
+
+const SCHEMA: &[&str] = &["
+CREATE TABLE config (
+    name TEXT NOT NULL,
+    dimensions INTEGER NOT NULL,
+    metric TEXT NOT NULL,
+    description TEXT,
+    created_ms INTEGER NOT NULL
+);
+CREATE TABLE metadata_indexes (
+    property_name TEXT PRIMARY KEY,
+    index_type TEXT NOT NULL
+);
+CREATE TABLE vectors (
+    id TEXT PRIMARY KEY,
+    namespace TEXT,
+    vals BLOB NOT NULL,
+    metadata TEXT,
+    indexed TEXT,
+    seq INTEGER NOT NULL
+);
+CREATE INDEX vectors_seq ON vectors(seq);
+CREATE TABLE deletions (
+    seq INTEGER NOT NULL,
+    id TEXT NOT NULL
+);
+CREATE INDEX deletions_seq ON deletions(seq);
+CREATE TABLE mutations (
+    seq INTEGER PRIMARY KEY,
+    mutation_id TEXT NOT NULL,
+    at_ms INTEGER NOT NULL
+);
+"];
+
+/// What an index is created with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IndexConfig {
+    pub dimensions: usize,
+    pub metric: Metric,
+    pub description: Option<String>,
+}
+
+/// `describe()` and `hearth vectorize get/info`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IndexInfo {
+    pub name: String,
+    pub config: IndexConfig,
+    pub created_ms: u64,
+    pub vector_count: usize,
+    pub processed_up_to_mutation: Option<String>,
+    pub processed_up_to_ms: Option<u64>,
+}
+
+/// A vector handed to insert or upsert.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewVector {
+    pub id: String,
+    pub values: Vec<f64>,
+    pub namespace: Option<String>,
+    pub metadata: Option<Map<String, Value>>,
+}
+
+/// A vector as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredVector {
+    pub id: String,
+    pub values: Vec<f32>,
+    pub namespace: Option<String>,
+    pub metadata: Option<Map<String, Value>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteMode {
+    /// Only ids not yet in the index are written.
+    Insert,
+    /// Every vector replaces any with its id.
+    Upsert,
+}
+
+/// What a write returns.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mutation {
+    pub mutation_id: String,
+    /// The ids written (for insert, those that were new).
+    pub ids: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ReturnMetadata {
+    #[default]
+    None,
+    Indexed,
+    All,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueryOptions {
+    pub top_k: usize,
+    pub namespace: Option<String>,
+    pub return_values: bool,
+    pub return_metadata: ReturnMetadata,
+    pub filter: Option<Value>,
+}
+
+impl Default for QueryOptions {
+    fn default() -> Self {
+        Self {
+            top_k: 5,
+            namespace: None,
+            return_values: false,
+            return_metadata: ReturnMetadata::None,
+            filter: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Match {
+    pub id: String,
+    pub score: f64,
+    pub values: Option<Vec<f32>>,
+    pub metadata: Option<Value>,
+    pub namespace: Option<String>,
+}
+
+/// One page of ids, in id order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListPage {
+    pub ids: Vec<String>,
+    pub total_count: usize,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug)]
+struct Slot {
+    id: Box<str>,
+    /// 0 for none; else `namespaces[ns - 1]`.
+    ns: u32,
+    alive: bool,
+    metadata: Option<Box<str>>,
+    indexed: Vec<(Box<str>, Indexed)>,
+}
+
+#[derive(Debug)]
+struct State {
+    dims: usize,
+    metric: Metric,
+    /// Every slot's values, `dims` per slot, as written (f32).
+    data: Vec<f32>,
+    inv_norms: Vec<f32>,
+    slots: Vec<Slot>,
+    by_id: HashMap<Box<str>, u32>,
+    namespaces: Vec<Box<str>>,
+    ns_ids: HashMap<Box<str>, u32>,
+    graph: Graph,
+    live: usize,
+    metadata_indexes: Vec<MetadataIndex>,
+    /// Each indexed property's values by slot (shorter than `slots` when
+    /// the last vectors lack it): filters scan these, not the slots.
+    columns: HashMap<Box<str>, Vec<Option<Indexed>>>,
+    strings: std::collections::HashSet<Arc<str>>,
+    /// The last mutation this process has applied.
+    seq: i64,
+}
+
+impl State {
+    fn vectors(&self) -> Vectors<'_> {
+        Vectors {
+            data: &self.data,
+            inv_norms: &self.inv_norms,
+            dims: self.dims,
+            metric: self.metric,
+        }
+    }
+
+    fn ns_id(&mut self, ns: Option<&str>) -> u32 {
+        let Some(ns) = ns else { return 0 };
+        if let Some(&id) = self.ns_ids.get(ns) {
+            return id;
+        }
+        self.namespaces.push(ns.into());
+        let id = self.namespaces.len() as u32;
+        self.ns_ids.insert(ns.into(), id);
+        id
+    }
+
+    fn namespace(&self, ns: u32) -> Option<String> {
+        (ns > 0).then(|| self.namespaces[ns as usize - 1].to_string())
+    }
+
+    fn remove(&mut self, id: &str) -> bool {
+        if let Some(slot) = self.by_id.remove(id) {
+            self.slots[slot as usize].alive = false;
+            self.live -= 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn add(&mut self, row: Row) {
+        self.remove(&row.id);
+        let ns = self.ns_id(row.namespace.as_deref());
+        let slot = self.slots.len() as u32;
+        let norm = crate::distance::dot(&row.values, &row.values).sqrt();
+        self.inv_norms
+            .push(if norm > 0.0 { 1.0 / norm } else { 0.0 });
+        self.data.extend_from_slice(&row.values);
+        self.by_id.insert(row.id.as_str().into(), slot);
+        let mut indexed = row.indexed;
+        for (k, v) in &mut indexed {
+            if let Indexed::Str(text) = v {
+                match self.strings.get(&**text) {
+                    Some(shared) => *text = shared.clone(),
+                    None => {
+                        self.strings.insert(text.clone());
+                    }
+                }
+            }
+            let column = self.columns.entry(k.clone()).or_default();
+            column.resize(slot as usize, None);
+            column.push(Some(v.clone()));
+        }
+        self.slots.push(Slot {
+            id: row.id.into(),
+            ns,
+            alive: true,
+            metadata: row.metadata.map(Into::into),
+            indexed,
+        });
+        self.live += 1;
+    }
+}
+
+/// A vector row on its way between SQLite and memory.
+struct Row {
+    id: String,
+    namespace: Option<String>,
+    values: Vec<f32>,
+    metadata: Option<String>,
+    indexed: Vec<(Box<str>, Indexed)>,
+}
+
+/// An open index.
+pub struct VectorIndex {
+    name: String,
+    path: PathBuf,
+    config: IndexConfig,
+    created_ms: u64,
+    limits: VectorizeLimits,
+    clock: SharedClock,
+    conn: Mutex<Connection>,
+    state: RwLock<State>,
+    /// Wakes the indexer when slots wait for the graph.
+    work: (Mutex<bool>, Condvar),
+    data_version: Mutex<i64>,
+}
+
+impl std::fmt::Debug for VectorIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VectorIndex")
+            .field("name", &self.name)
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
+/// `<data>/vectorize/<index>.sqlite`.
+pub fn index_path(data_dir: &DataDir, name: &str) -> PathBuf {
+    data_dir
+        .root()
+        .join("vectorize")
+        .join(format!("{}.sqlite", path_component(name)))
+}
+
+fn storage(path: &Path) -> impl Fn(rusqlite::Error) -> VectorizeError + '_ {
+    move |e| VectorizeError::Storage {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    }
+}
+
+fn check_index_name(name: &str, limits: &VectorizeLimits) -> Result<(), VectorizeError> {
+    let ok = name.len() <= limits.max_index_name_bytes
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if ok {
+        Ok(())
+    } else {
+        Err(VectorizeError::Invalid(format!(
+            "invalid index name \"{name}\": it must start with a lowercase letter, hold only lowercase letters, digits and dashes, and be at most {} bytes",
+            limits.max_index_name_bytes
+        )))
+    }
+}
+
+/// Creates index `name` under `data_dir`.
+pub fn create_index(
+    data_dir: &DataDir,
+    name: &str,
+    config: &IndexConfig,
+    clock: SharedClock,
+) -> Result<VectorIndex, VectorizeError> {
+    let limits = VectorizeLimits::default();
+    check_index_name(name, &limits)?;
+    if config.dimensions == 0 || config.dimensions > limits.max_dimensions {
+        return Err(VectorizeError::Invalid(format!(
+            "invalid dimensions {}: an index has from 1 to {} dimensions",
+            config.dimensions, limits.max_dimensions
+        )));
+    }
+    let path = index_path(data_dir, name);
+    if path.exists() {
+        return Err(VectorizeError::IndexExists(name.into()));
+    }
+    let mut conn = open_conn(&path)?;
+    let err = storage(&path);
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(&err)?;
+    let existing: i64 = tx
+        .query_row("SELECT count(*) FROM config", [], |r| r.get(0))
+        .map_err(&err)?;
+    if existing > 0 {
+        return Err(VectorizeError::IndexExists(name.into()));
+    }
+    tx.execute(
+        "INSERT INTO config (name, dimensions, metric, description, created_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![
+            name,
+            config.dimensions as i64,
+            config.metric.as_str(),
+            config.description,
+            clock.now_ms() as i64
+        ],
+    )
+    .map_err(&err)?;
+    tx.commit().map_err(&err)?;
+    drop(conn);
+    open_index(data_dir, name, clock)
+}
+
+fn open_conn(path: &Path) -> Result<Connection, VectorizeError> {
+    let mut conn = hearth_core::sqlite::open(path).map_err(|e| VectorizeError::Storage {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    })?;
+    hearth_core::sqlite::migrate(&mut conn, path, SCHEMA).map_err(|e| VectorizeError::Storage {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    })?;
+    Ok(conn)
+}
+
+/// Opens index `name` of `data_dir`, reading every vector into memory.
+/// The graph is empty until an [`Indexer`] builds it; queries are exact
+/// meanwhile.
+pub fn open_index(
+    data_dir: &DataDir,
+    name: &str,
+    clock: SharedClock,
+) -> Result<VectorIndex, VectorizeError> {
+    let path = index_path(data_dir, name);
+    if !path.exists() {
+        return Err(VectorizeError::NoSuchIndex(name.into()));
+    }
+    let conn = open_conn(&path)?;
+    let row = conn
+        .query_row(
+            "SELECT dimensions, metric, description, created_ms FROM config",
+            [],
+            |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, Option<String>>(2)?,
+                    r.get::<_, i64>(3)?,
+                ))
+            },
+        )
+        .optional()
+        .map_err(storage(&path))?;
+    let Some((dims, metric, description, created_ms)) = row else {
+        return Err(VectorizeError::NoSuchIndex(name.into()));
+    };
+    let metric: Metric = metric
+        .parse()
+        .map_err(|e: String| VectorizeError::Storage {
+            path: path.display().to_string(),
+            message: e,
+        })?;
+    let config = IndexConfig {
+        dimensions: dims as usize,
+        metric,
+        description,
+    };
+    let state = State {
+        dims: dims as usize,
+        metric,
+        data: Vec::new(),
+        inv_norms: Vec::new(),
+        slots: Vec::new(),
+        by_id: HashMap::new(),
+        namespaces: Vec::new(),
+        ns_ids: HashMap::new(),
+        graph: Graph::default(),
+        live: 0,
+        metadata_indexes: Vec::new(),
+        columns: HashMap::new(),
+        strings: std::collections::HashSet::new(),
+        seq: 0,
+    };
+    let index = VectorIndex {
+        name: name.into(),
+        path,
+        config,
+        created_ms: created_ms as u64,
+        limits: VectorizeLimits::default(),
+        clock,
+        conn: Mutex::new(conn),
+        state: RwLock::new(state),
+        work: (Mutex::new(false), Condvar::new()),
+        data_version: Mutex::new(-1),
+    };
+    index.catch_up()?;
+    Ok(index)
+}
+
+/// The names of the indexes under `data_dir`, sorted.
+pub fn list_indexes(
+    data_dir: &DataDir,
+    clock: SharedClock,
+) -> Result<Vec<IndexInfo>, VectorizeError> {
+    let dir = data_dir.root().join("vectorize");
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return Ok(Vec::new());
+    };
+    let mut names = Vec::new();
+    for entry in entries.flatten() {
+        let file = entry.file_name().to_string_lossy().into_owned();
+        if let Some(stem) = file.strip_suffix(".sqlite")
+            && !stem.starts_with('.')
+        {
+            // Index names are path-safe as they are.
+            names.push(stem.to_owned());
+        }
+    }
+    names.sort();
+    names
+        .iter()
+        .map(|n| open_index(data_dir, n, clock.clone()).map(|ix| ix.info()))
+        .collect()
+}
+
+/// Deletes index `name` and its vectors.
+pub fn delete_index(data_dir: &DataDir, name: &str) -> Result<(), VectorizeError> {
+    let path = index_path(data_dir, name);
+    if !path.exists() {
+        return Err(VectorizeError::NoSuchIndex(name.into()));
+    }
+    for suffix in ["-wal", "-shm", ""] {
+        let mut p = path.clone().into_os_string();
+        p.push(suffix);
+        match std::fs::remove_file(&p) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(VectorizeError::Storage {
+                    path: path.display().to_string(),
+                    message: e.to_string(),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+fn blob_of(values: &[f32]) -> Vec<u8> {
+    values.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+fn values_of(blob: &[u8]) -> Vec<f32> {
+    blob.chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect()
+}
+
+fn indexed_json(indexed: &[(Box<str>, Indexed)]) -> Option<String> {
+    if indexed.is_empty() {
+        return None;
+    }
+    let map: Map<String, Value> = indexed
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_json()))
+        .collect();
+    Some(Value::Object(map).to_string())
+}
+
+fn indexed_of(json: Option<&str>, indexes: &[MetadataIndex]) -> Vec<(Box<str>, Indexed)> {
+    let Some(Ok(Value::Object(map))) = json.map(serde_json::from_str::<Value>) else {
+        return Vec::new();
+    };
+    // Each value is read back with the type it was indexed as.
+    let types: Vec<MetadataIndex> = map
+        .iter()
+        .filter_map(|(k, v)| {
+            let ty = match v {
+                Value::String(_) => IndexType::String,
+                Value::Number(_) => IndexType::Number,
+                Value::Bool(_) => IndexType::Boolean,
+                _ => return None,
+            };
+            Some(MetadataIndex {
+                property_name: k.clone(),
+                index_type: ty,
+            })
+        })
+        .collect();
+    let _ = indexes;
+    // Property names may hold dots: look each one up as a whole key.
+    types
+        .into_iter()
+        .filter_map(|ix| {
+            let v = map.get(&ix.property_name)?;
+            let i = match v {
+                Value::String(s) => Indexed::Str(Arc::from(s.as_str())),
+                Value::Number(n) => Indexed::Num(n.as_f64()?),
+                Value::Bool(b) => Indexed::Bool(*b),
+                _ => return None,
+            };
+            Some((ix.property_name.into_boxed_str(), i))
+        })
+        .collect()
+}
+
+impl VectorIndex {
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn config(&self) -> &IndexConfig {
+        &self.config
+    }
+
+    pub fn limits(&self) -> &VectorizeLimits {
+        &self.limits
+    }
+
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn read(&self) -> RwLockReadGuard<'_, State> {
+        self.state.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, State> {
+        self.state.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn err(&self) -> impl Fn(rusqlite::Error) -> VectorizeError + '_ {
+        storage(&self.path)
+    }
+
+    /// Applies what another process (a `hearth vectorize` command beside
+    /// a running server) committed since this one last looked.
+    fn catch_up(&self) -> Result<(), VectorizeError> {
+        let conn = self.conn();
+        let version: i64 = conn
+            .query_row("PRAGMA data_version", [], |r| r.get(0))
+            .map_err(self.err())?;
+        let mut seen = self.data_version.lock().unwrap_or_else(|p| p.into_inner());
+        if *seen == version {
+            return Ok(());
+        }
+        let from = self.read().seq;
+        self.apply_from_disk(&conn, from, i64::MAX)?;
+        *seen = version;
+        Ok(())
+    }
+
+    /// Reads mutations `from < seq < to` from disk into memory.
+    fn apply_from_disk(&self, conn: &Connection, from: i64, to: i64) -> Result<(), VectorizeError> {
+        let err = self.err();
+        let mut ix_stmt = conn
+            .prepare_cached("SELECT property_name, index_type FROM metadata_indexes ORDER BY rowid")
+            .map_err(&err)?;
+        let indexes: Vec<MetadataIndex> = ix_stmt
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+            .map_err(&err)?
+            .filter_map(Result::ok)
+            .filter_map(|(p, t)| {
+                Some(MetadataIndex {
+                    property_name: p,
+                    index_type: t.parse().ok()?,
+                })
+            })
+            .collect();
+        let mut del_stmt = conn
+            .prepare_cached("SELECT id FROM deletions WHERE seq > ?1 AND seq < ?2")
+            .map_err(&err)?;
+        let deleted: Vec<String> = if from > 0 {
+            del_stmt
+                .query_map(params![from, to], |r| r.get(0))
+                .map_err(&err)?
+                .collect::<Result<_, _>>()
+                .map_err(&err)?
+        } else {
+            Vec::new()
+        };
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT id, namespace, vals, metadata, indexed FROM vectors WHERE seq > ?1 AND seq < ?2 ORDER BY seq",
+            )
+            .map_err(&err)?;
+        let dims = self.config.dimensions;
+        let rows: Vec<Row> = stmt
+            .query_map(params![from, to], |r| {
+                let blob: Vec<u8> = r.get(2)?;
+                let indexed: Option<String> = r.get(4)?;
+                Ok(Row {
+                    id: r.get(0)?,
+                    namespace: r.get(1)?,
+                    values: values_of(&blob),
+                    metadata: r.get(3)?,
+                    indexed: indexed_of(indexed.as_deref(), &indexes),
+                })
+            })
+            .map_err(&err)?
+            .collect::<Result<_, _>>()
+            .map_err(&err)?;
+        let last: i64 = conn
+            .query_row(
+                "SELECT coalesce(max(seq), 0) FROM mutations WHERE seq < ?1",
+                params![to],
+                |r| r.get(0),
+            )
+            .map_err(&err)?;
+        let mut state = self.write();
+        state.metadata_indexes = indexes;
+        for id in &deleted {
+            state.remove(id);
+        }
+        let grew = !rows.is_empty();
+        for row in rows {
+            if row.values.len() == dims {
+                state.add(row);
+            }
+        }
+        state.seq = state.seq.max(last);
+        drop(state);
+        if grew {
+            self.wake();
+        }
+        Ok(())
+    }
+
+    fn wake(&self) {
+        let (lock, cv) = &self.work;
+        drop(lock.lock().unwrap_or_else(|p| p.into_inner()));
+        cv.notify_all();
+    }
+
+    /// Checks and converts one vector for writing.
+    fn check_vector(
+        &self,
+        op: Op,
+        v: &NewVector,
+    ) -> Result<(Vec<f32>, Option<String>), VectorizeError> {
+        let l = &self.limits;
+        let bad = |code, m: String| VectorizeError::rejected(op, code, m);
+        if v.id.is_empty() {
+            return Err(bad(code::BAD_VECTOR, "vector id must not be empty".into()));
+        }
+        if v.id.len() > l.max_id_bytes {
+            return Err(bad(
+                code::BAD_VECTOR,
+                format!(
+                    "vector id \"{}\" is {} bytes, over the limit of {} bytes",
+                    v.id,
+                    v.id.len(),
+                    l.max_id_bytes
+                ),
+            ));
+        }
+        if v.values.len() != self.config.dimensions {
+            return Err(bad(
+                code::DIMENSIONS,
+                format!(
+                    "invalid vector for id=\"{}\", expected {} dimensions, and got {} dimensions",
+                    v.id,
+                    self.config.dimensions,
+                    v.values.len()
+                ),
+            ));
+        }
+        if v.values.iter().any(|x| !x.is_finite()) {
+            return Err(bad(
+                code::BAD_VECTOR,
+                format!(
+                    "invalid vector for id=\"{}\": values must be finite numbers",
+                    v.id
+                ),
+            ));
+        }
+        if let Some(ns) = &v.namespace
+            && (ns.is_empty() || ns.len() > l.max_namespace_bytes)
+        {
+            return Err(bad(
+                code::BAD_VECTOR,
+                format!(
+                    "invalid namespace \"{ns}\" for id=\"{}\": a namespace is 1 to {} bytes",
+                    v.id, l.max_namespace_bytes
+                ),
+            ));
+        }
+        let metadata = match &v.metadata {
+            None => None,
+            Some(m) => {
+                for key in m.keys() {
+                    if key.is_empty()
+                        || key.contains('.')
+                        || key.contains('"')
+                        || key.starts_with('$')
+                    {
+                        return Err(bad(
+                            code::BAD_VECTOR,
+                            format!(
+                                "invalid metadata key \"{key}\" for id=\"{}\": keys must be non-empty, without '.' or '\"', and not start with '$'",
+                                v.id
+                            ),
+                        ));
+                    }
+                }
+                let text = Value::Object(m.clone()).to_string();
+                if text.len() > l.max_metadata_bytes {
+                    return Err(bad(
+                        code::BAD_VECTOR,
+                        format!(
+                            "metadata for id=\"{}\" is {} bytes, over the limit of {} bytes",
+                            v.id,
+                            text.len(),
+                            l.max_metadata_bytes
+                        ),
+                    ));
+                }
+                Some(text)
+            }
+        };
+        Ok((v.values.iter().map(|&x| x as f32).collect(), metadata))
+    }
+
+    /// Inserts or upserts `vectors` (at most `max_batch` of them; the CLI
+    /// passes `max_batch_http`).
+    pub fn write_vectors(
+        &self,
+        mode: WriteMode,
+        vectors: &[NewVector],
+        max_batch: usize,
+    ) -> Result<Mutation, VectorizeError> {
+        let op = match mode {
+            WriteMode::Insert => Op::Insert,
+            WriteMode::Upsert => Op::Upsert,
+        };
+        if vectors.is_empty() {
+            return Err(VectorizeError::rejected(
+                op,
+                code::BATCH,
+                "no vectors given: pass an array of at least one vector",
+            ));
+        }
+        if vectors.len() > max_batch {
+            return Err(VectorizeError::rejected(
+                op,
+                code::BATCH,
+                format!(
+                    "too many vectors in one call: {} given, the limit is {max_batch}",
+                    vectors.len()
+                ),
+            ));
+        }
+        let mut checked = Vec::with_capacity(vectors.len());
+        for v in vectors {
+            checked.push(self.check_vector(op, v)?);
+        }
+        self.catch_up()?;
+        let indexes = self.read().metadata_indexes.clone();
+        let mutation_id = uuid::Uuid::new_v4().to_string();
+        let now = self.clock.now_ms() as i64;
+        let err = self.err();
+        let mut conn = self.conn();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(&err)?;
+        let seq: i64 = tx
+            .query_row("SELECT coalesce(max(seq), 0) + 1 FROM mutations", [], |r| {
+                r.get(0)
+            })
+            .map_err(&err)?;
+        tx.execute(
+            "INSERT INTO mutations (seq, mutation_id, at_ms) VALUES (?1, ?2, ?3)",
+            params![seq, mutation_id, now],
+        )
+        .map_err(&err)?;
+        // Upsert: the last of duplicate ids wins; insert: the first, and
+        // ids already stored are left alone.
+        let mut order: Vec<usize> = Vec::new();
+        let mut seen: HashMap<&str, usize> = HashMap::new();
+        for (i, v) in vectors.iter().enumerate() {
+            match seen.get(v.id.as_str()) {
+                Some(&at) if mode == WriteMode::Upsert => order[at] = i,
+                Some(_) => {}
+                None => {
+                    seen.insert(&v.id, order.len());
+                    order.push(i);
+                }
+            }
+        }
+        let mut rows = Vec::with_capacity(order.len());
+        {
+            let mut exists = tx
+                .prepare_cached("SELECT 1 FROM vectors WHERE id = ?1")
+                .map_err(&err)?;
+            let mut put = tx
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO vectors (id, namespace, vals, metadata, indexed, seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )
+                .map_err(&err)?;
+            for i in order {
+                let v = &vectors[i];
+                if mode == WriteMode::Insert && exists.exists(params![v.id]).map_err(&err)? {
+                    continue;
+                }
+                let (values, metadata) = checked[i].clone();
+                let indexed = extract(v.metadata.as_ref(), &indexes);
+                put.execute(params![
+                    v.id,
+                    v.namespace,
+                    blob_of(&values),
+                    metadata,
+                    indexed_json(&indexed),
+                    seq
+                ])
+                .map_err(&err)?;
+                rows.push(Row {
+                    id: v.id.clone(),
+                    namespace: v.namespace.clone(),
+                    values,
+                    metadata,
+                    indexed,
+                });
+            }
+        }
+        tx.commit().map_err(&err)?;
+        let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+        self.apply_own(&conn, seq, |state| {
+            for row in rows {
+                state.add(row);
+            }
+        })?;
+        drop(conn);
+        self.wake();
+        Ok(Mutation { mutation_id, ids })
+    }
+
+    /// Applies this process's own mutation `seq`, first catching up on
+    /// any another process committed between the last one seen and it.
+    fn apply_own(
+        &self,
+        conn: &Connection,
+        seq: i64,
+        apply: impl FnOnce(&mut State),
+    ) -> Result<(), VectorizeError> {
+        let from = self.read().seq;
+        if from + 1 < seq {
+            self.apply_from_disk(conn, from, seq)?;
+        }
+        let mut state = self.write();
+        apply(&mut state);
+        state.seq = seq;
+        Ok(())
+    }
+
+    /// Deletes the vectors with these ids; returns the ids that existed.
+    pub fn delete_by_ids(&self, ids: &[String]) -> Result<Mutation, VectorizeError> {
+        if ids.len() > self.limits.max_ids {
+            return Err(VectorizeError::rejected(
+                Op::DeleteByIds,
+                code::BATCH,
+                format!(
+                    "too many ids in one call: {} given, the limit is {}",
+                    ids.len(),
+                    self.limits.max_ids
+                ),
+            ));
+        }
+        self.catch_up()?;
+        let mutation_id = uuid::Uuid::new_v4().to_string();
+        let now = self.clock.now_ms() as i64;
+        let err = self.err();
+        let mut conn = self.conn();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(&err)?;
+        let seq: i64 = tx
+            .query_row("SELECT coalesce(max(seq), 0) + 1 FROM mutations", [], |r| {
+                r.get(0)
+            })
+            .map_err(&err)?;
+        tx.execute(
+            "INSERT INTO mutations (seq, mutation_id, at_ms) VALUES (?1, ?2, ?3)",
+            params![seq, mutation_id, now],
+        )
+        .map_err(&err)?;
+        let mut gone = Vec::new();
+        {
+            let mut del = tx
+                .prepare_cached("DELETE FROM vectors WHERE id = ?1")
+                .map_err(&err)?;
+            let mut log = tx
+                .prepare_cached("INSERT INTO deletions (seq, id) VALUES (?1, ?2)")
+                .map_err(&err)?;
+            for id in ids {
+                if del.execute(params![id]).map_err(&err)? > 0 {
+                    log.execute(params![seq, id]).map_err(&err)?;
+                    gone.push(id.clone());
+                }
+            }
+        }
+        tx.commit().map_err(&err)?;
+        let removed = gone.clone();
+        self.apply_own(&conn, seq, |state| {
+            for id in &removed {
+                state.remove(id);
+            }
+        })?;
+        Ok(Mutation {
+            mutation_id,
+            ids: gone,
+        })
+    }
+
+    /// The stored vectors among `ids`, in the order asked.
+    pub fn get_by_ids(&self, ids: &[String]) -> Result<Vec<StoredVector>, VectorizeError> {
+        if ids.len() > self.limits.max_ids {
+            return Err(VectorizeError::rejected(
+                Op::GetByIds,
+                code::BATCH,
+                format!(
+                    "too many ids in one call: {} given, the limit is {}",
+                    ids.len(),
+                    self.limits.max_ids
+                ),
+            ));
+        }
+        self.catch_up()?;
+        let state = self.read();
+        let vecs = state.vectors();
+        Ok(ids
+            .iter()
+            .filter_map(|id| {
+                let slot = *state.by_id.get(id.as_str())?;
+                let s = &state.slots[slot as usize];
+                Some(StoredVector {
+                    id: id.clone(),
+                    values: vecs.get(slot).to_vec(),
+                    namespace: state.namespace(s.ns),
+                    metadata: s.metadata.as_deref().and_then(|m| {
+                        serde_json::from_str::<Value>(m)
+                            .ok()
+                            .and_then(|v| v.as_object().cloned())
+                    }),
+                })
+            })
+            .collect())
+    }
+
+    /// Up to `count` ids after `cursor`, in id order.
+    pub fn list(&self, count: usize, cursor: Option<&str>) -> Result<ListPage, VectorizeError> {
+        if count == 0 || count > self.limits.max_list_count {
+            return Err(VectorizeError::rejected(
+                Op::List,
+                code::BAD_REQUEST,
+                format!(
+                    "invalid count {count}: a page holds 1 to {} ids",
+                    self.limits.max_list_count
+                ),
+            ));
+        }
+        let err = self.err();
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare_cached("SELECT id FROM vectors WHERE id > ?1 ORDER BY id LIMIT ?2")
+            .map_err(&err)?;
+        let mut ids: Vec<String> = stmt
+            .query_map(params![cursor.unwrap_or(""), (count + 1) as i64], |r| {
+                r.get(0)
+            })
+            .map_err(&err)?
+            .collect::<Result<_, _>>()
+            .map_err(&err)?;
+        let total: i64 = conn
+            .query_row("SELECT count(*) FROM vectors", [], |r| r.get(0))
+            .map_err(&err)?;
+        let truncated = ids.len() > count;
+        ids.truncate(count);
+        let next_cursor = if truncated { ids.last().cloned() } else { None };
+        Ok(ListPage {
+            ids,
+            total_count: total as usize,
+            next_cursor,
+        })
+    }
+
+    /// The index's configuration, count and last mutation.
+    pub fn info(&self) -> IndexInfo {
+        let _ = self.catch_up();
+        let vector_count = self.read().live;
+        let last = self
+            .conn()
+            .query_row(
+                "SELECT mutation_id, at_ms FROM mutations ORDER BY seq DESC LIMIT 1",
+                [],
+                |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)),
+            )
+            .optional()
+            .ok()
+            .flatten();
+        IndexInfo {
+            name: self.name.clone(),
+            config: self.config.clone(),
+            created_ms: self.created_ms,
+            vector_count,
+            processed_up_to_mutation: last.as_ref().map(|l| l.0.clone()),
+            processed_up_to_ms: last.map(|l| l.1 as u64),
+        }
+    }
+
+    pub fn metadata_indexes(&self) -> Result<Vec<MetadataIndex>, VectorizeError> {
+        self.catch_up()?;
+        Ok(self.read().metadata_indexes.clone())
+    }
+
+    /// Adds a metadata index; vectors written from now on are filterable
+    /// on the property.
+    pub fn create_metadata_index(&self, ix: &MetadataIndex) -> Result<(), VectorizeError> {
+        let name = &ix.property_name;
+        if name.is_empty() || name.starts_with('$') || name.contains('"') || name.len() > 512 {
+            return Err(VectorizeError::Invalid(format!(
+                "invalid property name \"{name}\": it must be non-empty, without '\"' and not start with '$'"
+            )));
+        }
+        self.catch_up()?;
+        let err = self.err();
+        let mut conn = self.conn();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(&err)?;
+        let count: i64 = tx
+            .query_row("SELECT count(*) FROM metadata_indexes", [], |r| r.get(0))
+            .map_err(&err)?;
+        let exists: bool = tx
+            .prepare("SELECT 1 FROM metadata_indexes WHERE property_name = ?1")
+            .and_then(|mut s| s.exists(params![name]))
+            .map_err(&err)?;
+        if exists {
+            return Err(VectorizeError::Invalid(format!(
+                "a metadata index on \"{name}\" already exists"
+            )));
+        }
+        if count as usize >= self.limits.max_metadata_indexes {
+            return Err(VectorizeError::Invalid(format!(
+                "an index has at most {} metadata indexes",
+                self.limits.max_metadata_indexes
+            )));
+        }
+        tx.execute(
+            "INSERT INTO metadata_indexes (property_name, index_type) VALUES (?1, ?2)",
+            params![name, ix.index_type.as_str()],
+        )
+        .map_err(&err)?;
+        tx.commit().map_err(&err)?;
+        self.write().metadata_indexes.push(ix.clone());
+        Ok(())
+    }
+
+    pub fn delete_metadata_index(&self, property_name: &str) -> Result<(), VectorizeError> {
+        self.catch_up()?;
+        let err = self.err();
+        let n = self
+            .conn()
+            .execute(
+                "DELETE FROM metadata_indexes WHERE property_name = ?1",
+                params![property_name],
+            )
+            .map_err(&err)?;
+        if n == 0 {
+            return Err(VectorizeError::Invalid(format!(
+                "no metadata index on \"{property_name}\""
+            )));
+        }
+        self.write()
+            .metadata_indexes
+            .retain(|ix| ix.property_name != property_name);
+        Ok(())
+    }
+
+    /// The stored vector of `id`, for `queryById`.
+    pub fn vector_of(&self, id: &str) -> Result<Option<Vec<f64>>, VectorizeError> {
+        self.catch_up()?;
+        let state = self.read();
+        Ok(state.by_id.get(id).map(|&slot| {
+            state
+                .vectors()
+                .get(slot)
+                .iter()
+                .map(|&x| f64::from(x))
+                .collect()
+        }))
+    }
+
+    /// The `top_k` nearest vectors to `vector` that pass the namespace and
+    /// filter, nearest first.
+    pub fn query(
+        &self,
+        vector: &[f64],
+        options: &QueryOptions,
+    ) -> Result<Vec<Match>, VectorizeError> {
+        let bad = |code, m: String| VectorizeError::rejected(Op::Query, code, m);
+        let l = &self.limits;
+        let heavy = options.return_values || options.return_metadata == ReturnMetadata::All;
+        if options.top_k == 0 {
+            return Err(bad(
+                code::TOP_K,
+                "invalid topK 0: topK must be at least 1".into(),
+            ));
+        }
+        if heavy && options.top_k > l.max_top_k_with_values {
+            return Err(bad(
+                code::TOP_K,
+                format!(
+                    "with returnValues=true or returnMetadata=all, max top K is {}, but got {}",
+                    l.max_top_k_with_values, options.top_k
+                ),
+            ));
+        }
+        if options.top_k > l.max_top_k {
+            return Err(bad(
+                code::TOP_K,
+                format!("max top K is {}, but got {}", l.max_top_k, options.top_k),
+            ));
+        }
+        if vector.len() != self.config.dimensions {
+            return Err(bad(
+                code::DIMENSIONS,
+                format!(
+                    "invalid query vector, expected {} dimensions, and got {} dimensions",
+                    self.config.dimensions,
+                    vector.len()
+                ),
+            ));
+        }
+        if vector.iter().any(|x| !x.is_finite()) {
+            return Err(bad(
+                code::BAD_REQUEST,
+                "invalid query vector: values must be finite numbers".into(),
+            ));
+        }
+        self.catch_up()?;
+        let state = self.read();
+        let filter = match &options.filter {
+            Some(f) => {
+                Filter::parse(f, &state.metadata_indexes).map_err(|m| bad(code::BAD_REQUEST, m))?
+            }
+            None => Filter::default(),
+        };
+        let ns = match &options.namespace {
+            None => None,
+            Some(ns) => match state.ns_ids.get(ns.as_str()) {
+                Some(&id) => Some(id),
+                // No vector was ever written to it.
+                None => return Ok(Vec::new()),
+            },
+        };
+        let mut q: Vec<f32> = vector.iter().map(|&x| x as f32).collect();
+        self.config.metric.prepare(&mut q);
+        let found = search(&state, &q, options.top_k, ns, &filter);
+        let vecs = state.vectors();
+        Ok(found
+            .into_iter()
+            .map(|Near(d, slot)| {
+                let s = &state.slots[slot as usize];
+                let metadata = match options.return_metadata {
+                    ReturnMetadata::None => None,
+                    ReturnMetadata::All => s
+                        .metadata
+                        .as_deref()
+                        .and_then(|m| serde_json::from_str(m).ok()),
+                    ReturnMetadata::Indexed => Some(Value::Object(
+                        s.indexed
+                            .iter()
+                            .filter(|(k, _)| {
+                                state
+                                    .metadata_indexes
+                                    .iter()
+                                    .any(|ix| *ix.property_name == **k)
+                            })
+                            .map(|(k, v)| (k.to_string(), v.to_json()))
+                            .collect(),
+                    )),
+                };
+                Match {
+                    id: s.id.to_string(),
+                    score: self.config.metric.score(d),
+                    values: options.return_values.then(|| vecs.get(slot).to_vec()),
+                    metadata,
+                    namespace: state.namespace(s.ns),
+                }
+            })
+            .collect())
+    }
+
+    /// Links every waiting slot into the graph; returns how many. The
+    /// planning half runs under the read lock, so queries go on meanwhile.
+    pub fn index_pending(&self, rng: &mut u64, stop: &dyn Fn() -> bool) -> usize {
+        let mut done = 0;
+        loop {
+            if stop() {
+                return done;
+            }
+            let plan = {
+                let state = self.read();
+                if state.graph.len() >= state.slots.len() {
+                    return done;
+                }
+                let level = hnsw::draw_level(rng);
+                state.graph.plan(level, state.vectors())
+            };
+            let mut state = self.write();
+            let (graph, vecs) = split(&mut state);
+            graph.apply(plan, vecs);
+            done += 1;
+        }
+    }
+
+    /// Slots waiting for the graph (0 once the indexer has caught up).
+    pub fn pending(&self) -> usize {
+        let state = self.read();
+        state.slots.len() - state.graph.len()
+    }
+}
+
+/// The graph mutably beside the vectors it reads.
+fn split(state: &mut State) -> (&mut Graph, Vectors<'_>) {
+    let vecs = Vectors {
+        data: &state.data,
+        inv_norms: &state.inv_norms,
+        dims: state.dims,
+        metric: state.metric,
+    };
+    (&mut state.graph, vecs)
+}
+
+/// Exact distances from `q` to `slots`, the `k` nearest kept.
+fn exact(vecs: Vectors<'_>, q: &[f32], slots: impl Iterator<Item = u32>, k: usize) -> Vec<Near> {
+    let mut heap: std::collections::BinaryHeap<Near> = std::collections::BinaryHeap::new();
+    for s in slots {
+        let d = vecs.to(q, s);
+        if heap.len() < k {
+            heap.push(Near(d, s));
+        } else if heap.peek().is_some_and(|w| d < w.0) {
+            heap.pop();
+            heap.push(Near(d, s));
+        }
+    }
+    heap.into_sorted_vec()
+}
+
+fn search(state: &State, q: &[f32], k: usize, ns: Option<u32>, filter: &Filter) -> Vec<Near> {
+    let vecs = state.vectors();
+    let columns: Vec<Option<&Vec<Option<Indexed>>>> = filter
+        .fields()
+        .into_iter()
+        .map(|f| f.and_then(|f| state.columns.get(f)))
+        .collect();
+    let pass = |slot: u32| {
+        let s = &state.slots[slot as usize];
+        s.alive
+            && ns.is_none_or(|n| s.ns == n)
+            && (filter.is_empty()
+                || filter.matches_by(|i| {
+                    columns[i]
+                        .and_then(|c| c.get(slot as usize))
+                        .and_then(Option::as_ref)
+                }))
+    };
+    let in_graph = state.graph.len();
+    let total = state.slots.len() as u32;
+    let restricted = ns.is_some() || !filter.is_empty();
+    if restricted {
+        let passing: Vec<u32> = (0..total).filter(|&s| pass(s)).collect();
+        if passing.len() <= EXACT_BELOW.max(state.live / EXACT_FRACTION) || in_graph == 0 {
+            return exact(vecs, q, passing.into_iter(), k);
+        }
+        // The walk keeps more candidates the fewer pass, so top K still
+        // comes from the filtered set.
+        let share = passing.len().max(1);
+        let ef = (EF_SEARCH.max(k) * state.live / share).clamp(EF_SEARCH.max(k), 1024);
+        let mut found = state.graph.search(q, ef, vecs, &pass);
+        found.extend(exact(
+            vecs,
+            q,
+            (in_graph as u32..total).filter(|&s| pass(s)),
+            k,
+        ));
+        found.sort_unstable();
+        found.truncate(k);
+        return found;
+    }
+    if state.live <= EXACT_BELOW || in_graph == 0 {
+        return exact(
+            vecs,
+            q,
+            (0..total).filter(|&s| state.slots[s as usize].alive),
+            k,
+        );
+    }
+    let alive = |slot: u32| state.slots[slot as usize].alive;
+    let mut found = state.graph.search(q, EF_SEARCH.max(k), vecs, &alive);
+    found.truncate(k);
+    found.extend(exact(
+        vecs,
+        q,
+        (in_graph as u32..total).filter(|&s| alive(s)),
+        k,
+    ));
+    found.sort_unstable();
+    found.truncate(k);
+    found
+}
+
+/// The background thread that links new vectors into an index's graph;
+/// stops when dropped.
+pub struct Indexer {
+    index: Arc<VectorIndex>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Indexer {
+    pub fn spawn(index: Arc<VectorIndex>) -> std::io::Result<Self> {
+        let ix = index.clone();
+        let thread = std::thread::Builder::new()
+            .name(format!("vectorize-{}", index.name))
+            .spawn(move || {
+                let mut rng = 0x2545_F491_4F6C_DD1D ^ (ix.name.len() as u64);
+                let stopped = || *ix.work.0.lock().unwrap_or_else(|p| p.into_inner());
+                loop {
+                    ix.index_pending(&mut rng, &stopped);
+                    let (lock, cv) = &ix.work;
+                    let guard = lock.lock().unwrap_or_else(|p| p.into_inner());
+                    if *guard {
+                        return;
+                    }
+                    if ix.pending() > 0 {
+                        continue;
+                    }
+                    let guard = cv
+                        .wait_timeout(guard, std::time::Duration::from_millis(500))
+                        .map(|(g, _)| g)
+                        .unwrap_or_else(|p| p.into_inner().0);
+                    if *guard {
+                        return;
+                    }
+                    drop(guard);
+                    // Another process's writes show up here too.
+                    let _ = ix.catch_up();
+                }
+            })?;
+        Ok(Self {
+            index,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for Indexer {
+    fn drop(&mut self) {
+        {
+            let mut stop = self.index.work.0.lock().unwrap_or_else(|p| p.into_inner());
+            *stop = true;
+        }
+        self.index.work.1.notify_all();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// An index a binding names, opened on first use so one created with
+/// `hearth vectorize create` while the server runs is picked up.
+pub struct IndexHandle {
+    data_dir: DataDir,
+    name: String,
+    clock: SharedClock,
+    open: Mutex<Option<(Arc<VectorIndex>, Indexer)>>,
+}
+
+impl std::fmt::Debug for IndexHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IndexHandle")
+            .field("name", &self.name)
+            .finish()
+    }
+}
+
+impl IndexHandle {
+    pub fn new(data_dir: DataDir, name: impl Into<String>, clock: SharedClock) -> Self {
+        Self {
+            data_dir,
+            name: name.into(),
+            clock,
+            open: Mutex::new(None),
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn path(&self) -> PathBuf {
+        index_path(&self.data_dir, &self.name)
+    }
+
+    /// The open index, opening it (and starting its indexer) if needed.
+    pub fn get(&self) -> Result<Arc<VectorIndex>, VectorizeError> {
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((ix, _)) = &*open {
+            return Ok(ix.clone());
+        }
+        let ix = Arc::new(open_index(&self.data_dir, &self.name, self.clock.clone())?);
+        let indexer = Indexer::spawn(ix.clone()).map_err(|e| VectorizeError::Storage {
+            path: ix.path.display().to_string(),
+            message: format!("starting the indexer thread: {e}"),
+        })?;
+        *open = Some((ix.clone(), indexer));
+        Ok(ix)
+    }
+}

@@ -1,0 +1,524 @@
+//! The Vectorize contract: writes, reads, queries with namespaces and
+//! metadata filters, Cloudflare's limits and messages, reopening, and the
+//! graph's recall against exact search.
+
+use std::sync::Arc;
+
+use hearth_core::{DataDir, ManualClock};
+use hearth_vectorize::{
+    IndexConfig, IndexType, MetadataIndex, Metric, NewVector, QueryOptions, ReturnMetadata,
+    VectorIndex, WriteMode, create_index, delete_index, list_indexes, open_index,
+};
+use serde_json::{Map, Value, json};
+
+fn setup(dims: usize, metric: Metric) -> (tempfile::TempDir, DataDir, VectorIndex) {
+    let dir = tempfile::tempdir().unwrap();
+    let data = DataDir::new(dir.path());
+    let clock = ManualClock::new(1_000).shared();
+    let config = IndexConfig {
+        dimensions: dims,
+        metric,
+        description: None,
+    };
+    let ix = create_index(&data, "docs", &config, clock).unwrap();
+    (dir, data, ix)
+}
+
+fn meta(v: Value) -> Option<Map<String, Value>> {
+    v.as_object().cloned()
+}
+
+fn vector(id: &str, values: &[f64], metadata: Value) -> NewVector {
+    NewVector {
+        id: id.into(),
+        values: values.to_vec(),
+        namespace: None,
+        metadata: meta(metadata),
+    }
+}
+
+fn upsert(ix: &VectorIndex, vs: &[NewVector]) {
+    ix.write_vectors(WriteMode::Upsert, vs, 1000).unwrap();
+}
+
+fn ids(matches: &[hearth_vectorize::Match]) -> Vec<&str> {
+    matches.iter().map(|m| m.id.as_str()).collect()
+}
+
+#[test]
+fn cosine_scores_rank_and_values_read_back_as_written() {
+    let (_d, _data, ix) = setup(3, Metric::Cosine);
+    upsert(
+        &ix,
+        &[
+            vector("a", &[1.0, 0.0, 0.0], Value::Null),
+            vector("b", &[0.0, 2.0, 0.0], Value::Null),
+            vector("c", &[3.0, 3.0, 0.0], Value::Null),
+        ],
+    );
+    let opts = QueryOptions {
+        top_k: 3,
+        return_values: true,
+        ..QueryOptions::default()
+    };
+    let m = ix.query(&[1.0, 0.1, 0.0], &opts).unwrap();
+    assert_eq!(ids(&m), ["a", "c", "b"]);
+    assert!((m[0].score - 0.995_037).abs() < 1e-4, "{}", m[0].score);
+    assert_eq!(m[1].values.as_deref(), Some(&[3.0f32, 3.0, 0.0][..]));
+}
+
+#[test]
+fn euclidean_and_dot_product_scores() {
+    let (_d, _data, ix) = setup(2, Metric::Euclidean);
+    upsert(
+        &ix,
+        &[
+            vector("a", &[3.0, 4.0], Value::Null),
+            vector("b", &[1.0, 1.0], Value::Null),
+        ],
+    );
+    let m = ix.query(&[0.0, 0.0], &QueryOptions::default()).unwrap();
+    assert_eq!(ids(&m), ["b", "a"]);
+    assert!((m[1].score - 5.0).abs() < 1e-6);
+
+    let (_d, _data, ix) = setup(2, Metric::DotProduct);
+    upsert(
+        &ix,
+        &[
+            vector("a", &[3.0, 4.0], Value::Null),
+            vector("b", &[1.0, 1.0], Value::Null),
+        ],
+    );
+    let m = ix.query(&[1.0, 1.0], &QueryOptions::default()).unwrap();
+    assert_eq!(ids(&m), ["a", "b"]);
+    assert!((m[0].score - 7.0).abs() < 1e-6);
+}
+
+#[test]
+fn insert_keeps_existing_ids_and_upsert_replaces_them() {
+    let (_d, _data, ix) = setup(2, Metric::Cosine);
+    let first = ix
+        .write_vectors(
+            WriteMode::Insert,
+            &[vector("a", &[1.0, 0.0], json!({"v": 1}))],
+            1000,
+        )
+        .unwrap();
+    assert_eq!(first.ids, ["a"]);
+    let again = ix
+        .write_vectors(
+            WriteMode::Insert,
+            &[
+                vector("a", &[0.0, 1.0], json!({"v": 2})),
+                vector("b", &[0.0, 1.0], Value::Null),
+            ],
+            1000,
+        )
+        .unwrap();
+    assert_eq!(again.ids, ["b"]);
+    assert_ne!(first.mutation_id, again.mutation_id);
+    let got = ix.get_by_ids(&["a".into()]).unwrap();
+    assert_eq!(got[0].values, [1.0, 0.0]);
+    upsert(&ix, &[vector("a", &[0.0, 1.0], json!({"v": 3}))]);
+    let got = ix
+        .get_by_ids(&["a".into(), "missing".into(), "b".into()])
+        .unwrap();
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[0].values, [0.0, 1.0]);
+    assert_eq!(got[0].metadata, meta(json!({"v": 3})));
+    assert_eq!(ix.info().vector_count, 2);
+}
+
+#[test]
+fn deletes_hide_vectors_and_report_what_existed() {
+    let (_d, _data, ix) = setup(2, Metric::Cosine);
+    upsert(
+        &ix,
+        &[
+            vector("a", &[1.0, 0.0], Value::Null),
+            vector("b", &[0.9, 0.1], Value::Null),
+        ],
+    );
+    let m = ix.delete_by_ids(&["a".into(), "zzz".into()]).unwrap();
+    assert_eq!(m.ids, ["a"]);
+    let found = ix.query(&[1.0, 0.0], &QueryOptions::default()).unwrap();
+    assert_eq!(ids(&found), ["b"]);
+    assert!(ix.get_by_ids(&["a".into()]).unwrap().is_empty());
+}
+
+#[test]
+fn namespaces_partition_queries() {
+    let (_d, _data, ix) = setup(2, Metric::Cosine);
+    let mut a = vector("a", &[1.0, 0.0], Value::Null);
+    a.namespace = Some("tenant-1".into());
+    let mut b = vector("b", &[1.0, 0.01], Value::Null);
+    b.namespace = Some("tenant-2".into());
+    upsert(&ix, &[a, b]);
+    let q = |ns: Option<&str>| {
+        let opts = QueryOptions {
+            namespace: ns.map(String::from),
+            ..QueryOptions::default()
+        };
+        ix.query(&[1.0, 0.0], &opts).unwrap()
+    };
+    assert_eq!(ids(&q(Some("tenant-2"))), ["b"]);
+    assert_eq!(
+        q(Some("tenant-2"))[0].namespace.as_deref(),
+        Some("tenant-2")
+    );
+    assert_eq!(ids(&q(None)), ["a", "b"]);
+    assert!(q(Some("nobody")).is_empty());
+}
+
+#[test]
+fn filters_apply_before_top_k_on_indexed_properties_only() {
+    let (_d, _data, ix) = setup(2, Metric::Cosine);
+    ix.create_metadata_index(&MetadataIndex {
+        property_name: "genre".into(),
+        index_type: IndexType::String,
+    })
+    .unwrap();
+    ix.create_metadata_index(&MetadataIndex {
+        property_name: "year".into(),
+        index_type: IndexType::Number,
+    })
+    .unwrap();
+    // Many near vectors of another genre, one far one of the wanted genre.
+    let mut vs: Vec<NewVector> = (0..50)
+        .map(|i| {
+            vector(
+                &format!("n{i}"),
+                &[1.0, 0.001 * i as f64],
+                json!({"genre": "news", "year": 2000 + i}),
+            )
+        })
+        .collect();
+    vs.push(vector(
+        "far",
+        &[0.0, 1.0],
+        json!({"genre": "jazz", "year": 1960, "mood": "calm"}),
+    ));
+    upsert(&ix, &vs);
+    let q = |filter: Value| {
+        let opts = QueryOptions {
+            top_k: 3,
+            filter: Some(filter),
+            return_metadata: ReturnMetadata::Indexed,
+            ..QueryOptions::default()
+        };
+        ix.query(&[1.0, 0.0], &opts).unwrap()
+    };
+    let m = q(json!({"genre": "jazz"}));
+    assert_eq!(ids(&m), ["far"]);
+    assert_eq!(
+        m[0].metadata,
+        Some(json!({"genre": "jazz", "year": 1960.0}))
+    );
+    assert_eq!(ids(&q(json!({"genre": {"$eq": "jazz"}}))), ["far"]);
+    assert_eq!(q(json!({"genre": {"$ne": "jazz"}})).len(), 3);
+    assert!(!ids(&q(json!({"genre": {"$ne": "jazz"}}))).contains(&"far"));
+    assert_eq!(
+        ids(&q(json!({"genre": {"$in": ["jazz", "rock"]}}))),
+        ["far"]
+    );
+    assert_eq!(q(json!({"genre": {"$nin": ["jazz"]}})).len(), 3);
+    assert_eq!(ids(&q(json!({"year": {"$lt": 2000}}))), ["far"]);
+    assert_eq!(ids(&q(json!({"year": {"$gte": 2049}}))), ["n49"]);
+    assert_eq!(
+        ids(&q(json!({"year": {"$gt": 2047, "$lte": 2048}}))),
+        ["n48"]
+    );
+    // `mood` has no metadata index: nothing is filterable on it.
+    assert!(q(json!({"mood": "calm"})).is_empty());
+    let err = ix
+        .query(
+            &[1.0, 0.0],
+            &QueryOptions {
+                filter: Some(json!({"genre": {"$regex": "j"}})),
+                ..QueryOptions::default()
+            },
+        )
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("unsupported operator $regex"),
+        "{err}"
+    );
+}
+
+#[test]
+fn vectors_written_before_their_metadata_index_are_not_filterable() {
+    let (_d, _data, ix) = setup(2, Metric::Cosine);
+    upsert(&ix, &[vector("old", &[1.0, 0.0], json!({"genre": "jazz"}))]);
+    ix.create_metadata_index(&MetadataIndex {
+        property_name: "genre".into(),
+        index_type: IndexType::String,
+    })
+    .unwrap();
+    upsert(&ix, &[vector("new", &[0.0, 1.0], json!({"genre": "jazz"}))]);
+    let opts = QueryOptions {
+        filter: Some(json!({"genre": "jazz"})),
+        ..QueryOptions::default()
+    };
+    assert_eq!(ids(&ix.query(&[1.0, 0.0], &opts).unwrap()), ["new"]);
+}
+
+#[test]
+fn limits_and_error_texts() {
+    let (_d, _data, ix) = setup(3, Metric::Cosine);
+    let err = ix.query(&[1.0], &QueryOptions::default()).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "VECTOR_QUERY_ERROR (code = 40006): invalid query vector, expected 3 dimensions, and got 1 dimensions"
+    );
+    let heavy = QueryOptions {
+        top_k: 21,
+        return_values: true,
+        ..QueryOptions::default()
+    };
+    let err = ix.query(&[1.0, 0.0, 0.0], &heavy).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "VECTOR_QUERY_ERROR (code = 40025): with returnValues=true or returnMetadata=all, max top K is 20, but got 21"
+    );
+    let light = QueryOptions {
+        top_k: 100,
+        ..QueryOptions::default()
+    };
+    assert!(ix.query(&[1.0, 0.0, 0.0], &light).is_ok());
+    let over = QueryOptions {
+        top_k: 101,
+        ..QueryOptions::default()
+    };
+    assert!(
+        ix.query(&[1.0, 0.0, 0.0], &over)
+            .unwrap_err()
+            .to_string()
+            .contains("max top K is 100")
+    );
+
+    let err = ix
+        .write_vectors(WriteMode::Upsert, &[vector("a", &[1.0], Value::Null)], 1000)
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "VECTOR_UPSERT_ERROR (code = 40006): invalid vector for id=\"a\", expected 3 dimensions, and got 1 dimensions"
+    );
+    let long = "x".repeat(65);
+    let err = ix
+        .write_vectors(
+            WriteMode::Insert,
+            &[vector(&long, &[1.0, 0.0, 0.0], Value::Null)],
+            1000,
+        )
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("65 bytes, over the limit of 64 bytes"),
+        "{err}"
+    );
+    let big = json!({ "text": "y".repeat(10 * 1024) });
+    let err = ix
+        .write_vectors(
+            WriteMode::Insert,
+            &[vector("a", &[1.0, 0.0, 0.0], big)],
+            1000,
+        )
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("over the limit of 10240 bytes"),
+        "{err}"
+    );
+    let err = ix
+        .write_vectors(
+            WriteMode::Insert,
+            &[vector("a", &[1.0, 0.0, 0.0], json!({"a.b": 1}))],
+            1000,
+        )
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("invalid metadata key \"a.b\""),
+        "{err}"
+    );
+    let many: Vec<NewVector> = (0..1001)
+        .map(|i| vector(&i.to_string(), &[1.0, 0.0, 0.0], Value::Null))
+        .collect();
+    let err = ix
+        .write_vectors(WriteMode::Upsert, &many, 1000)
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("1001 given, the limit is 1000"),
+        "{err}"
+    );
+    // Nothing of a refused batch was written.
+    assert_eq!(ix.info().vector_count, 0);
+
+    for i in 0..10 {
+        ix.create_metadata_index(&MetadataIndex {
+            property_name: format!("p{i}"),
+            index_type: IndexType::Boolean,
+        })
+        .unwrap();
+    }
+    let err = ix
+        .create_metadata_index(&MetadataIndex {
+            property_name: "p10".into(),
+            index_type: IndexType::Boolean,
+        })
+        .unwrap_err();
+    assert_eq!(err.to_string(), "an index has at most 10 metadata indexes");
+}
+
+#[test]
+fn indexes_are_created_listed_reopened_and_deleted() {
+    let (_d, data, ix) = setup(2, Metric::Euclidean);
+    upsert(&ix, &[vector("a", &[1.0, 2.0], json!({"k": "v"}))]);
+    drop(ix);
+    let clock = ManualClock::new(0).shared();
+    let err = create_index(
+        &data,
+        "docs",
+        &IndexConfig {
+            dimensions: 2,
+            metric: Metric::Cosine,
+            description: None,
+        },
+        clock.clone(),
+    )
+    .unwrap_err();
+    assert_eq!(err.to_string(), "Vectorize index \"docs\" already exists");
+    let err = create_index(
+        &data,
+        "Bad_Name",
+        &IndexConfig {
+            dimensions: 2,
+            metric: Metric::Cosine,
+            description: None,
+        },
+        clock.clone(),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("invalid index name"), "{err}");
+    let listed = list_indexes(&data, clock.clone()).unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].config.metric, Metric::Euclidean);
+    let ix = open_index(&data, "docs", clock.clone()).unwrap();
+    assert_eq!(ix.get_by_ids(&["a".into()]).unwrap()[0].values, [1.0, 2.0]);
+    drop(ix);
+    delete_index(&data, "docs").unwrap();
+    let err = open_index(&data, "docs", clock).unwrap_err();
+    assert!(
+        err.to_string().contains("hearth vectorize create docs"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_second_connection_sees_the_others_writes() {
+    let (_d, data, ix) = setup(2, Metric::Cosine);
+    let other = open_index(&data, "docs", ManualClock::new(0).shared()).unwrap();
+    upsert(&other, &[vector("x", &[1.0, 0.0], Value::Null)]);
+    upsert(&ix, &[vector("y", &[0.0, 1.0], Value::Null)]);
+    other.delete_by_ids(&["y".into()]).unwrap();
+    let found = ix.query(&[1.0, 1.0], &QueryOptions::default()).unwrap();
+    assert_eq!(ids(&found), ["x"]);
+    assert_eq!(ix.info().vector_count, 1);
+}
+
+#[test]
+fn listing_pages_through_ids_in_order() {
+    let (_d, _data, ix) = setup(1, Metric::Euclidean);
+    let vs: Vec<NewVector> = (0..5)
+        .map(|i| vector(&format!("id{i}"), &[i as f64], Value::Null))
+        .collect();
+    upsert(&ix, &vs);
+    let page = ix.list(2, None).unwrap();
+    assert_eq!(page.ids, ["id0", "id1"]);
+    assert_eq!(page.total_count, 5);
+    let page = ix.list(2, page.next_cursor.as_deref()).unwrap();
+    assert_eq!(page.ids, ["id2", "id3"]);
+    let page = ix.list(2, page.next_cursor.as_deref()).unwrap();
+    assert_eq!(page.ids, ["id4"]);
+    assert_eq!(page.next_cursor, None);
+}
+
+/// Clustered points: `clusters` centres, each point near one.
+fn clustered(n: usize, dims: usize, clusters: usize, seed: u64) -> Vec<Vec<f64>> {
+    let mut s = seed;
+    let mut rnd = || {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        (s >> 11) as f64 / (1u64 << 53) as f64 - 0.5
+    };
+    let centres: Vec<Vec<f64>> = (0..clusters)
+        .map(|_| (0..dims).map(|_| rnd()).collect())
+        .collect();
+    (0..n)
+        .map(|i| {
+            centres[i % clusters]
+                .iter()
+                .map(|c| c + 0.3 * rnd())
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn the_graph_finds_what_exact_search_finds() {
+    let (_d, data, ix) = setup(16, Metric::Cosine);
+    let points = clustered(6000, 16, 20, 7);
+    for (b, chunk) in points.chunks(1000).enumerate() {
+        let vs: Vec<NewVector> = chunk
+            .iter()
+            .enumerate()
+            .map(|(i, p)| vector(&format!("v{}", b * 1000 + i), p, json!({"i": b * 1000 + i})))
+            .collect();
+        upsert(&ix, &vs);
+    }
+    let queries = clustered(50, 16, 20, 99);
+    // Before indexing every query is exact: that is the ground truth.
+    let truth: Vec<Vec<String>> = queries
+        .iter()
+        .map(|q| {
+            let opts = QueryOptions {
+                top_k: 10,
+                ..QueryOptions::default()
+            };
+            ix.query(q, &opts)
+                .unwrap()
+                .into_iter()
+                .map(|m| m.id)
+                .collect()
+        })
+        .collect();
+    let mut rng = 42u64;
+    assert_eq!(ix.index_pending(&mut rng, &|| false), 6000);
+    assert_eq!(ix.pending(), 0);
+    let mut hits = 0;
+    for (q, want) in queries.iter().zip(&truth) {
+        let opts = QueryOptions {
+            top_k: 10,
+            ..QueryOptions::default()
+        };
+        let got: Vec<String> = ix
+            .query(q, &opts)
+            .unwrap()
+            .into_iter()
+            .map(|m| m.id)
+            .collect();
+        hits += got.iter().filter(|id| want.contains(id)).count();
+    }
+    let recall = hits as f64 / (10 * queries.len()) as f64;
+    assert!(recall >= 0.95, "recall@10 {recall}");
+    // A vector written after indexing is found before the indexer runs.
+    upsert(&ix, &[vector("fresh", &queries[0], Value::Null)]);
+    let opts = QueryOptions {
+        top_k: 1,
+        ..QueryOptions::default()
+    };
+    assert_eq!(ids(&ix.query(&queries[0], &opts).unwrap()), ["fresh"]);
+    // Reopened, every vector is still there.
+    drop(ix);
+    let ix = Arc::new(open_index(&data, "docs", ManualClock::new(0).shared()).unwrap());
+    assert_eq!(ix.info().vector_count, 6001);
+}
