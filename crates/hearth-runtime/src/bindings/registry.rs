@@ -415,7 +415,7 @@ assets = { directory = "public", binding = "ASSETS" }
         let declared = loaded.config.declared_bindings();
         let sections: std::collections::BTreeSet<&str> =
             declared.iter().map(|(section, _)| *section).collect();
-        assert_eq!(sections.len(), 13, "one of each section: {declared:?}");
+        assert_eq!(sections.len(), 12, "one of each section: {declared:?}");
         assert_eq!(unserved(&loaded.config), Vec::new());
     }
 }
