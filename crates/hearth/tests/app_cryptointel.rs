@@ -9,7 +9,7 @@
 mod web_support;
 
 use std::collections::{HashMap, HashSet};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::Write;
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -22,7 +22,7 @@ use base64::engine::general_purpose::STANDARD;
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use web_support::{Reply, Server, copy_tree, ws_connect, ws_text};
+use web_support::{Incoming, Reply, Server, copy_tree, read_request, ws_connect, ws_text};
 
 const ADMIN_KEY: &str = "ci_test_admin_key_0123456789abcdef0123456789abcdef";
 
@@ -303,31 +303,14 @@ impl Double {
 }
 
 fn serve_one(stream: TcpStream, log: &Mutex<Vec<Req>>, handler: &Handler) {
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
-    let mut reader = BufReader::new(stream.try_clone().unwrap());
-    let mut line = String::new();
-    if reader.read_line(&mut line).is_err() {
+    let Some(Incoming {
+        path,
+        headers,
+        body,
+    }) = read_request(&stream)
+    else {
         return;
-    }
-    let path = line.split(' ').nth(1).unwrap_or("").to_string();
-    let mut headers = HashMap::new();
-    loop {
-        let mut l = String::new();
-        if reader.read_line(&mut l).is_err() || l == "\r\n" || l.is_empty() {
-            break;
-        }
-        if let Some((n, v)) = l.split_once(':') {
-            headers.insert(n.trim().to_ascii_lowercase(), v.trim().to_string());
-        }
-    }
-    let len: usize = headers
-        .get("content-length")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    let mut body = vec![0; len];
-    if reader.read_exact(&mut body).is_err() {
-        return;
-    }
+    };
     let req = Req {
         path,
         headers,

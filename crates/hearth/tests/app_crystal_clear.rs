@@ -7,7 +7,7 @@
 mod web_support;
 
 use std::collections::{HashMap, HashSet};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::Write;
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -20,7 +20,7 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
-use web_support::{Reply, Server, copy_tree, http, ws_connect, ws_text};
+use web_support::{Incoming, Reply, Server, copy_tree, http, read_request, ws_connect, ws_text};
 
 const JWT_SECRET: &str = "crystal-clear-test-secret-0123456789abcdef";
 /// 2100-01-01: tokens in these tests do not expire while they run.
@@ -297,31 +297,14 @@ fn serve_hook(
     epoch: &AtomicUsize,
     flaky: &AtomicUsize,
 ) {
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
-    let mut reader = BufReader::new(stream.try_clone().unwrap());
-    let mut line = String::new();
-    if reader.read_line(&mut line).is_err() {
+    let Some(Incoming {
+        path,
+        headers,
+        body,
+    }) = read_request(&stream)
+    else {
         return;
-    }
-    let path = line.split(' ').nth(1).unwrap_or("").to_string();
-    let mut headers = HashMap::new();
-    loop {
-        let mut l = String::new();
-        if reader.read_line(&mut l).is_err() || l == "\r\n" || l.is_empty() {
-            break;
-        }
-        if let Some((n, v)) = l.split_once(':') {
-            headers.insert(n.trim().to_ascii_lowercase(), v.trim().to_string());
-        }
-    }
-    let len: usize = headers
-        .get("content-length")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    let mut body = vec![0; len];
-    if reader.read_exact(&mut body).is_err() {
-        return;
-    }
+    };
     let arrived_in = epoch.load(Ordering::SeqCst);
     arrived.fetch_add(1, Ordering::SeqCst);
     while hold.load(Ordering::SeqCst) {

@@ -252,6 +252,44 @@ fn dechunk(mut data: &[u8]) -> Option<Vec<u8>> {
     }
 }
 
+/// A request a test double received: path, lower-cased headers, body.
+pub struct Incoming {
+    pub path: String,
+    pub headers: std::collections::HashMap<String, String>,
+    pub body: Vec<u8>,
+}
+
+/// Reads one HTTP/1.1 request (head and a `Content-Length` body) from a
+/// connection a test double accepted; None when the client went away.
+pub fn read_request(stream: &TcpStream) -> Option<Incoming> {
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
+    let mut reader = BufReader::new(stream.try_clone().ok()?);
+    let mut line = String::new();
+    reader.read_line(&mut line).ok()?;
+    let path = line.split(' ').nth(1).unwrap_or("").to_string();
+    let mut headers = std::collections::HashMap::new();
+    loop {
+        let mut l = String::new();
+        if reader.read_line(&mut l).is_err() || l == "\r\n" || l.is_empty() {
+            break;
+        }
+        if let Some((n, v)) = l.split_once(':') {
+            headers.insert(n.trim().to_ascii_lowercase(), v.trim().to_string());
+        }
+    }
+    let len: usize = headers
+        .get("content-length")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let mut body = vec![0; len];
+    reader.read_exact(&mut body).ok()?;
+    Some(Incoming {
+        path,
+        headers,
+        body,
+    })
+}
+
 /// Opens a WebSocket to `path` (with `extra` header lines, each ending in
 /// CRLF) and reads the 101 answer; panics on anything else.
 pub fn ws_connect(addr: &str, path: &str, extra: &str) -> TcpStream {
