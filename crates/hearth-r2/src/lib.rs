@@ -179,6 +179,35 @@ pub struct R2Checksums {
     pub sha384: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sha512: Option<String>,
+    /// CRC checksums an S3 client sent (`x-amz-checksum-crc*`), verified
+    /// by the S3 endpoint; not part of the Workers API's `R2Checksums`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub crc32: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub crc32c: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub crc64nvme: Option<String>,
+}
+
+impl R2Checksums {
+    /// Fills each checksum this one lacks from `other`.
+    pub fn merge_missing(&mut self, other: &R2Checksums) {
+        let pairs = [
+            (&mut self.md5, &other.md5),
+            (&mut self.sha1, &other.sha1),
+            (&mut self.sha256, &other.sha256),
+            (&mut self.sha384, &other.sha384),
+            (&mut self.sha512, &other.sha512),
+            (&mut self.crc32, &other.crc32),
+            (&mut self.crc32c, &other.crc32c),
+            (&mut self.crc64nvme, &other.crc64nvme),
+        ];
+        for (mine, theirs) in pairs {
+            if mine.is_none() {
+                mine.clone_from(theirs);
+            }
+        }
+    }
 }
 
 /// The hash algorithms `put` can verify.
@@ -346,6 +375,10 @@ pub struct R2PutOptions {
     pub http_metadata: Option<R2HttpMetadata>,
     pub custom_metadata: Option<BTreeMap<String, String>>,
     pub checksum: Option<R2ExpectedChecksum>,
+    /// Checksums the caller verified while `put` read the body (the S3
+    /// endpoint's CRCs, known only once the body ends), stored with the
+    /// object at commit.
+    pub verified_checksums: Option<Arc<Mutex<R2Checksums>>>,
 }
 
 /// Optional metadata a `list` may return.
@@ -843,6 +876,9 @@ impl R2Bucket {
                 R2HashAlgorithm::Sha384 => checksums.sha384 = hex,
                 R2HashAlgorithm::Sha512 => checksums.sha512 = hex,
             }
+        }
+        if let Some(verified) = &options.verified_checksums {
+            checksums.merge_missing(&verified.lock().unwrap_or_else(|e| e.into_inner()));
         }
         let etag = hex::encode(&digests.md5);
 

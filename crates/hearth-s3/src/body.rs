@@ -181,15 +181,19 @@ impl ChecksumState {
         }
     }
 
-    /// Base64 of the big-endian digest, as S3 sends it.
-    fn finish(self) -> String {
-        let bytes = match self {
+    /// The big-endian digest.
+    fn finish_bytes(self) -> Vec<u8> {
+        match self {
             Self::Crc32(d) | Self::Crc32c(d) => d.finalize().to_be_bytes().to_vec(),
             Self::Crc64(d) => d.finalize().to_be_bytes().to_vec(),
             Self::Sha1(d) => d.finalize().to_vec(),
             Self::Sha256(d) => d.finalize().to_vec(),
-        };
-        base64::engine::general_purpose::STANDARD.encode(bytes)
+        }
+    }
+
+    /// Base64 of the big-endian digest, as S3 sends it.
+    fn finish(self) -> String {
+        base64::engine::general_purpose::STANDARD.encode(self.finish_bytes())
     }
 }
 
@@ -220,6 +224,21 @@ pub struct BodyChecks {
     /// Content-MD5, base64.
     pub md5_base64: Option<String>,
     pub checksum: Option<(ChecksumAlgorithm, ExpectedChecksum)>,
+    /// Where a matching `checksum` is recorded (hex), for R2 to store.
+    pub verified: Option<Arc<Mutex<hearth_r2::R2Checksums>>>,
+}
+
+/// Records a verified checksum (hex) in the field R2 stores it under.
+fn record(into: &Mutex<hearth_r2::R2Checksums>, a: ChecksumAlgorithm, digest: &[u8]) {
+    let mut c = into.lock().unwrap_or_else(|e| e.into_inner());
+    let field = match a {
+        ChecksumAlgorithm::Crc32 => &mut c.crc32,
+        ChecksumAlgorithm::Crc32c => &mut c.crc32c,
+        ChecksumAlgorithm::Crc64Nvme => &mut c.crc64nvme,
+        ChecksumAlgorithm::Sha1 => &mut c.sha1,
+        ChecksumAlgorithm::Sha256 => &mut c.sha256,
+    };
+    *field = Some(hex::encode(digest));
 }
 
 /// Checks a body as it is read: the declared length, and at the end the
@@ -276,7 +295,8 @@ impl<R: Read> CheckedReader<R> {
             }
         }
         if let (Some(state), Some((a, expected))) = (self.checksum.take(), &self.checks.checksum) {
-            let got = state.finish();
+            let digest = state.finish_bytes();
+            let got = base64::engine::general_purpose::STANDARD.encode(&digest);
             let want = match expected {
                 ExpectedChecksum::Header(v) => Some(v.clone()),
                 ExpectedChecksum::Trailer(slot) => {
@@ -294,6 +314,9 @@ impl<R: Read> CheckedReader<R> {
                     "The {} you specified did not match the calculated checksum.",
                     a.header()
                 )));
+            }
+            if let Some(into) = &self.checks.verified {
+                record(into, *a, &digest);
             }
         }
         Ok(())
@@ -464,25 +487,56 @@ impl<R: Read> AwsChunkedReader<R> {
     }
 
     fn read_trailers(&mut self) -> io::Result<()> {
+        // What a signed trailer's signature covers: each trailer but the
+        // signature, as `name:value\n`, in the order sent.
+        let mut canonical = String::new();
+        let mut signature = None;
         loop {
             let line = self.line()?;
             if line.is_empty() {
-                return Ok(());
+                break;
             }
             let Some((name, value)) = line.split_once(':') else {
                 return Err(io_err(S3Error::invalid_request(format!(
                     "{line:?} is not a trailer"
                 ))));
             };
-            let name = name.trim().to_ascii_lowercase();
+            let (name, value) = (name.trim().to_ascii_lowercase(), value.trim());
             if name == "x-amz-trailer-signature" {
+                signature = Some(value.to_string());
                 continue;
             }
+            if canonical.len() + line.len() > MAX_CHUNK_LINE {
+                return Err(io_err(S3Error::invalid_request(
+                    "the aws-chunked trailers are too long",
+                )));
+            }
+            canonical.push_str(&format!("{name}:{value}\n"));
             if self.trailer_name.as_deref() == Some(name.as_str()) {
-                *self.trailer.lock().unwrap_or_else(|e| e.into_inner()) =
-                    Some(value.trim().to_string());
+                *self.trailer.lock().unwrap_or_else(|e| e.into_inner()) = Some(value.to_string());
             }
         }
+        if let ChunkSigning::Signed {
+            key,
+            amz_date,
+            scope,
+            previous,
+        } = &self.signing
+        {
+            let Some(signature) = signature else {
+                return Err(io_err(S3Error::signature_does_not_match(
+                    "The trailer of a signed aws-chunked body has no x-amz-trailer-signature.",
+                )));
+            };
+            let hash = hex::encode(sha2::Sha256::digest(canonical.as_bytes()));
+            let sts = sigv4::trailer_string_to_sign(amz_date, scope, previous, &hash);
+            if !key.verify(&sts, &signature) {
+                return Err(io_err(S3Error::signature_does_not_match(
+                    "The trailer signature we calculated does not match the one you provided.",
+                )));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -625,6 +679,97 @@ mod tests {
         assert_eq!(inner.0.code, "IncompleteBody");
     }
 
+    /// A signed body with a checksum trailer: the trailer's signature is
+    /// chained on the final chunk's and covers the trailer lines, so a
+    /// changed checksum or a dropped signature is refused.
+    #[test]
+    fn signed_trailer_signature_is_checked() {
+        let secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
+        let cred =
+            sigv4::Credential::parse("AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request")
+                .unwrap();
+        let key = SigningKey::derive(secret, &cred);
+        let (date, scope) = ("20130524T000000Z", cred.scope());
+        let seed = "106e2a8a18243abcf37539882f36619c00e2dfc72633413f02d3b74544bfeb8e";
+        let data = b"hello trailer";
+        let sign = |previous: &str, chunk: &[u8]| {
+            let sts = sigv4::chunk_string_to_sign(
+                date,
+                &scope,
+                previous,
+                &hex::encode(sha2::Sha256::digest(chunk)),
+            );
+            key.sign(&sts)
+        };
+        let s1 = sign(seed, data);
+        let s2 = sign(&s1, b"");
+        let crc = checksum_of(ChecksumAlgorithm::Crc32, data);
+        let trailer_sig = |value: &str| {
+            let canonical = format!("x-amz-checksum-crc32:{value}\n");
+            let hash = hex::encode(sha2::Sha256::digest(canonical.as_bytes()));
+            key.sign(&sigv4::trailer_string_to_sign(date, &scope, &s2, &hash))
+        };
+        let body = |value: &str, sig: Option<&str>| {
+            let mut b = format!(
+                "{:x};chunk-signature={s1}\r\nhello trailer\r\n0;chunk-signature={s2}\r\nx-amz-checksum-crc32:{value}\r\n",
+                data.len()
+            );
+            if let Some(sig) = sig {
+                b.push_str(&format!("x-amz-trailer-signature:{sig}\r\n"));
+            }
+            b.push_str("\r\n");
+            b
+        };
+        let decode = |body: String| {
+            let slot = Arc::new(Mutex::new(None));
+            let chunked = AwsChunkedReader::new(
+                std::io::Cursor::new(body.into_bytes()),
+                ChunkSigning::Signed {
+                    key: key.clone(),
+                    amz_date: date.into(),
+                    scope: scope.clone(),
+                    previous: seed.into(),
+                },
+                Some("x-amz-checksum-crc32".into()),
+                slot.clone(),
+            );
+            let mut r = CheckedReader::new(
+                chunked,
+                BodyChecks {
+                    length: Some(data.len() as u64),
+                    checksum: Some((ChecksumAlgorithm::Crc32, ExpectedChecksum::Trailer(slot))),
+                    ..BodyChecks::default()
+                },
+            );
+            let mut out = Vec::new();
+            r.read_to_end(&mut out).map(|_| out).map_err(|e| {
+                e.get_ref()
+                    .unwrap()
+                    .downcast_ref::<BodyError>()
+                    .unwrap()
+                    .0
+                    .code
+            })
+        };
+        let good = trailer_sig(&crc);
+        assert_eq!(decode(body(&crc, Some(&good))).unwrap(), data);
+        // The signature is missing, or signs another checksum.
+        assert_eq!(
+            decode(body(&crc, None)).unwrap_err(),
+            "SignatureDoesNotMatch"
+        );
+        let other = checksum_of(ChecksumAlgorithm::Crc32, b"other");
+        assert_eq!(
+            decode(body(&other, Some(&good))).unwrap_err(),
+            "SignatureDoesNotMatch"
+        );
+        // Signed consistently but wrong for the data: the checksum catches it.
+        assert_eq!(
+            decode(body(&other, Some(&trailer_sig(&other)))).unwrap_err(),
+            "BadDigest"
+        );
+    }
+
     #[test]
     fn unsigned_trailer_checksum_is_checked() {
         let data = b"hello world";
@@ -681,8 +826,15 @@ mod tests {
                 ChecksumAlgorithm::Crc32c,
                 ExpectedChecksum::Header(checksum_of(ChecksumAlgorithm::Crc32c, data)),
             )),
+            verified: Some(Arc::default()),
         };
+        let verified = ok.verified.clone().unwrap();
         assert!(read(ok).is_ok());
+        // The matching CRC is recorded (hex) for R2 to store.
+        let crc32c = base64::engine::general_purpose::STANDARD
+            .decode(checksum_of(ChecksumAlgorithm::Crc32c, data))
+            .unwrap();
+        assert_eq!(verified.lock().unwrap().crc32c, Some(hex::encode(crc32c)));
         let short = BodyChecks {
             length: Some(11),
             ..BodyChecks::default()

@@ -8,7 +8,7 @@ use http::{HeaderValue, Method, Response, StatusCode};
 use hyper::body::Incoming;
 
 use hearth_r2::{
-    R2Bucket, R2Conditional, R2GetOptions, R2GetResult, R2HttpMetadata, R2ListOptions,
+    R2Bucket, R2Checksums, R2Conditional, R2GetOptions, R2GetResult, R2HttpMetadata, R2ListOptions,
     R2MultipartOptions, R2Object, R2PutOptions, R2Range, R2UploadedPart, format_http_date,
 };
 
@@ -196,6 +196,7 @@ fn body_reader<R: Read + Send + 'static>(
     raw: R,
     req: &Req,
     auth: &Auth,
+    verified: Option<Arc<Mutex<R2Checksums>>>,
 ) -> Result<Box<dyn Read + Send>, S3Error> {
     let content_length: Option<u64> = match req.header("content-length") {
         None => None,
@@ -211,6 +212,7 @@ fn body_reader<R: Read + Send + 'static>(
         .is_some_and(|e| e.split(',').any(|p| p.trim() == "aws-chunked"));
     let mut checks = BodyChecks {
         md5_base64: md5_header(req)?,
+        verified,
         ..BodyChecks::default()
     };
     let trailer_slot = Arc::new(Mutex::new(None));
@@ -314,11 +316,13 @@ async fn with_body<T: Send + 'static>(
     req: &Req,
     auth: &Auth,
     body: Incoming,
-    f: impl FnOnce(Box<dyn Read + Send>) -> Result<T, S3Error> + Send + 'static,
+    f: impl FnOnce(Box<dyn Read + Send>, Arc<Mutex<R2Checksums>>) -> Result<T, S3Error> + Send + 'static,
 ) -> Result<T, S3Error> {
     let (tx, rx) = tokio::sync::mpsc::channel(body::CHANNEL_CHUNKS);
-    let reader = body_reader(ChannelReader::new(rx), req, auth)?;
-    let task = tokio::task::spawn_blocking(move || f(reader));
+    // Filled with the checksum the body was verified against, once it ends.
+    let verified = Arc::new(Mutex::new(R2Checksums::default()));
+    let reader = body_reader(ChannelReader::new(rx), req, auth, Some(verified.clone()))?;
+    let task = tokio::task::spawn_blocking(move || f(reader, verified));
     body::pump(body, tx).await;
     task.await.map_err(internal)?
 }
@@ -351,7 +355,7 @@ async fn small_body(req: &Req, auth: &Auth, body: Incoming) -> Result<Vec<u8>, S
     } else if raw.is_empty() && req.header("content-length").is_none() {
         return Ok(Vec::new());
     } else {
-        body_reader(std::io::Cursor::new(raw), req, auth)?
+        body_reader(std::io::Cursor::new(raw), req, auth, None)?
     };
     let mut out = Vec::new();
     reader.read_to_end(&mut out).map_err(io_to_s3)?;
@@ -387,7 +391,9 @@ fn write_metadata(req: &Req) -> Result<(R2HttpMetadata, BTreeMap<String, String>
     Ok((http, custom))
 }
 
-fn object_headers(r: &mut Response<Body>, o: &R2Object, req: &Req) {
+/// `partial`: the body is a range, so the whole object's checksums (which
+/// a client would check against it) are left out, as S3 does.
+fn object_headers(r: &mut Response<Body>, o: &R2Object, req: &Req, partial: bool) {
     set(r, "etag", &o.http_etag());
     set(r, "last-modified", &format_http_date(o.uploaded));
     set(r, "accept-ranges", "bytes");
@@ -409,9 +415,10 @@ fn object_headers(r: &mut Response<Body>, o: &R2Object, req: &Req) {
             }
         }
     }
-    if req
-        .header("x-amz-checksum-mode")
-        .is_some_and(|m| m.eq_ignore_ascii_case("ENABLED"))
+    if !partial
+        && req
+            .header("x-amz-checksum-mode")
+            .is_some_and(|m| m.eq_ignore_ascii_case("ENABLED"))
     {
         use base64::Engine as _;
         let b64 = |hex_digest: &str| {
@@ -424,6 +431,15 @@ fn object_headers(r: &mut Response<Body>, o: &R2Object, req: &Req) {
         }
         if let Some(v) = o.checksums.sha1.as_deref().and_then(b64) {
             set(r, "x-amz-checksum-sha1", &v);
+        }
+        for (hex_digest, header) in [
+            (&o.checksums.crc32, "x-amz-checksum-crc32"),
+            (&o.checksums.crc32c, "x-amz-checksum-crc32c"),
+            (&o.checksums.crc64nvme, "x-amz-checksum-crc64nvme"),
+        ] {
+            if let Some(v) = hex_digest.as_deref().and_then(b64) {
+                set(r, header, &v);
+            }
         }
     }
     for (param, header) in [
@@ -505,12 +521,13 @@ async fn put_object(req: &Req, auth: &Auth, b: &R2Bucket, key: &str, body: Incom
     )?;
     let stored_checksum = stored_checksum(req)?;
     let (b, key) = (b.clone(), key.to_string());
-    let object = with_body(req, auth, body, move |reader| {
+    let object = with_body(req, auth, body, move |reader, verified| {
         let options = R2PutOptions {
             only_if,
             http_metadata: Some(http),
             custom_metadata: Some(custom),
             checksum: stored_checksum,
+            verified_checksums: Some(verified),
         };
         Ok(b.put(&key, reader, &options)?)
     })
@@ -636,7 +653,8 @@ async fn get_object(req: &Req, b: &R2Bucket, key: &str) -> Res {
         None => empty(),
     };
     let mut r = Response::new(body);
-    object_headers(&mut r, &object, req);
+    let partial = range.is_some() && object.range.is_some();
+    object_headers(&mut r, &object, req, partial);
     match (range, object.range) {
         (Some(_), Some(got)) => {
             *r.status_mut() = StatusCode::PARTIAL_CONTENT;
@@ -988,7 +1006,7 @@ async fn upload_part(
         w.close("CopyPartResult");
         return Ok(xml_response(w.finish()));
     }
-    let part = with_body(req, auth, body, move |reader| {
+    let part = with_body(req, auth, body, move |reader, _verified| {
         Ok(upload.upload_part(n, reader)?)
     })
     .await?;

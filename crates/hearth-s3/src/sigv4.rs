@@ -14,8 +14,7 @@ pub const ALGORITHM: &str = "AWS4-HMAC-SHA256";
 pub const UNSIGNED_PAYLOAD: &str = "UNSIGNED-PAYLOAD";
 pub const STREAMING_PAYLOAD: &str = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD";
 pub const STREAMING_UNSIGNED_TRAILER: &str = "STREAMING-UNSIGNED-PAYLOAD-TRAILER";
-/// Signed chunks followed by a trailer (its trailer signature is not
-/// checked; the chunks' are).
+/// Signed chunks followed by a trailer with its own signature.
 pub const STREAMING_PAYLOAD_TRAILER: &str = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER";
 /// The hex SHA-256 of nothing: the payload hash of an empty signed body.
 pub const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
@@ -411,6 +410,20 @@ pub fn chunk_string_to_sign(
 ) -> String {
     format!(
         "AWS4-HMAC-SHA256-PAYLOAD\n{amz_date}\n{scope}\n{previous_signature}\n{EMPTY_SHA256}\n{chunk_sha256_hex}"
+    )
+}
+
+/// The string to sign for the trailer of a signed `aws-chunked` body
+/// (`STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER`): chained on the final,
+/// empty chunk's signature, over the trailer lines as `name:value\n`.
+pub fn trailer_string_to_sign(
+    amz_date: &str,
+    scope: &str,
+    previous_signature: &str,
+    trailer_sha256_hex: &str,
+) -> String {
+    format!(
+        "AWS4-HMAC-SHA256-TRAILER\n{amz_date}\n{scope}\n{previous_signature}\n{trailer_sha256_hex}"
     )
 }
 

@@ -166,6 +166,90 @@ fn awscli_cp_sync_ls_and_the_worker_see_the_same_objects() {
     assert_eq!(server.get("/files/uploads/big.bin").status, 404);
 }
 
+#[test]
+fn rclone_copy_sync_check_and_the_worker_see_the_same_objects() {
+    let Some(rclone) = s3_support::rclone() else {
+        return;
+    };
+    let site = Site::new();
+    let key = site.key();
+    let (server, s3) = site.serve();
+    let home = site.dir.path().join("rclone-home");
+    std::fs::create_dir_all(&home).unwrap();
+    let rc = |args: &[&str]| {
+        let out = s3_support::rclone_cmd(&rclone, &s3, &key, &home)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "rclone {args:?}: {}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            server.log.lock().unwrap().join("\n")
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+
+    // A tree of small files and one big enough for rclone's multipart path
+    // (5 MiB parts below).
+    let tree = site.dir.path().join("tree");
+    for i in 0..40 {
+        let p = tree.join(format!("d{}/file-{i}.txt", i % 4));
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, format!("rclone {i} ").repeat(i + 1)).unwrap();
+    }
+    let big: Vec<u8> = (0..(12 * 1024 * 1024 + 5) as u32)
+        .map(|i| (i.wrapping_mul(2_246_822_519) >> 11) as u8)
+        .collect();
+    std::fs::create_dir_all(tree.join("blobs")).unwrap();
+    std::fs::write(tree.join("blobs/big.bin"), &big).unwrap();
+    let tree_arg = tree.to_str().unwrap();
+    let multipart = ["--s3-upload-cutoff", "5M", "--s3-chunk-size", "5M"];
+
+    assert!(rc(&["lsd", "hearth:"]).contains(" files"));
+    rc(&[&["copy", tree_arg, "hearth:files/tree"][..], &multipart[..]].concat());
+    // check compares sizes and hashes; the multipart object's MD5 comes from
+    // the metadata rclone stored with it.
+    rc(&["check", tree_arg, "hearth:files/tree"]);
+    let md5 = rc(&["md5sum", "hearth:files/tree/blobs"]);
+    let want = hex::encode(md5::Md5::digest(&big));
+    assert!(md5.starts_with(&want), "md5sum: {md5} (want {want})");
+    rc(&["check", "--download", tree_arg, "hearth:files/tree"]);
+
+    // The worker reads what rclone wrote, and rclone what the worker wrote.
+    let r = server.get("/files/tree/blobs/big.bin");
+    assert_eq!(r.status, 200);
+    assert!(r.body == big, "the worker read different bytes");
+    let r = server.request("PUT", "/files/from-worker.txt", &[], b"written by a worker");
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(rc(&["cat", "hearth:files/from-worker.txt"]), "written by a worker");
+
+    // sync down into an empty directory: the same tree.
+    let back = site.dir.path().join("back");
+    rc(&["sync", "hearth:files/tree", back.to_str().unwrap()]);
+    assert!(tree_files(&tree) == tree_files(&back), "synced-back tree differs");
+
+    // A deleted and a changed file: sync up deletes and replaces remotely.
+    std::fs::remove_file(tree.join("d1/file-5.txt")).unwrap();
+    std::fs::write(tree.join("d2/file-6.txt"), "changed").unwrap();
+    rc(&["sync", tree_arg, "hearth:files/tree"]);
+    assert_eq!(server.get("/files/tree/d1/file-5.txt").status, 404);
+    assert_eq!(server.get("/files/tree/d2/file-6.txt").text(), "changed");
+    let listed = rc(&["lsf", "-R", "--files-only", "hearth:files/tree"]);
+    assert_eq!(listed.lines().count(), 40, "{listed}");
+    rc(&["check", tree_arg, "hearth:files/tree"]);
+
+    // Buckets: mkdir makes one, rmdir removes it; purge empties a prefix.
+    rc(&["mkdir", "hearth:made-by-rclone"]);
+    assert!(rc(&["lsd", "hearth:"]).contains(" made-by-rclone"));
+    rc(&["rmdir", "hearth:made-by-rclone"]);
+    assert!(!rc(&["lsd", "hearth:"]).contains(" made-by-rclone"));
+    rc(&["purge", "hearth:files/tree"]);
+    assert_eq!(rc(&["ls", "hearth:files/tree"]).trim(), "");
+    assert_eq!(server.get("/files/tree/blobs/big.bin").status, 404);
+    assert_eq!(server.get("/files/from-worker.txt").status, 200);
+}
+
 /// Part `n` of the kill -9 test's object: distinct, deterministic bytes.
 fn part_bytes(n: u32, len: usize) -> Vec<u8> {
     (0..len as u32)

@@ -136,6 +136,18 @@ crc = base64.b64encode(binascii.crc32(b"abc").to_bytes(4, "big")).decode()
 s3.put_object(Bucket=BUCKET, Key="sum/crc32", Body=b"abc", ChecksumCRC32=crc)
 assert error_code(s3.put_object, Bucket=BUCKET, Key="sum/crc-bad", Body=b"abc",
                   ChecksumCRC32="AAAAAA==")[0] == "BadDigest"
+# A verified CRC is stored with the object and returned when asked for;
+# boto3 checks it against the body it reads.
+got = s3.get_object(Bucket=BUCKET, Key="sum/crc32", ChecksumMode="ENABLED")
+assert got["ChecksumCRC32"] == crc, got
+assert got["Body"].read() == b"abc"
+assert s3.head_object(Bucket=BUCKET, Key="sum/crc32", ChecksumMode="ENABLED")["ChecksumCRC32"] == crc
+# boto3 computing the CRC itself (CRC32C would need botocore[crt]).
+big = b"abcd" * 100000
+s3.put_object(Bucket=BUCKET, Key="sum/crc32-auto", Body=big, ChecksumAlgorithm="CRC32")
+got = s3.get_object(Bucket=BUCKET, Key="sum/crc32-auto", ChecksumMode="ENABLED")
+assert got["ChecksumCRC32"] == base64.b64encode(binascii.crc32(big).to_bytes(4, "big")).decode()
+assert got["Body"].read() == big
 
 # --- copy
 s3.copy_object(Bucket=BUCKET, Key="docs/copy.bin", CopySource={"Bucket": BUCKET, "Key": "docs/report.bin"})

@@ -338,3 +338,45 @@ pub fn complete_body(parts: &[(u32, String)]) -> String {
     s.push_str("</CompleteMultipartUpload>");
     s
 }
+
+/// The `rclone` on the PATH, or `None` (the test then skips, saying why);
+/// with `HEARTH_TEST_REQUIRE_RCLONE=1` (CI, whose `.ci/run` installs it
+/// from Debian's packages) a missing rclone is a failure instead.
+pub fn rclone() -> Option<PathBuf> {
+    let found = Command::new("rclone")
+        .arg("version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if found {
+        return Some(PathBuf::from("rclone"));
+    }
+    let required = std::env::var("HEARTH_TEST_REQUIRE_RCLONE").is_ok_and(|v| v == "1");
+    assert!(
+        !required,
+        "rclone is not installed (HEARTH_TEST_REQUIRE_RCLONE=1)"
+    );
+    eprintln!("skipping: rclone is not installed (apt-get install rclone)");
+    None
+}
+
+/// `rclone` with a remote named `hearth` (R2's provider profile) at the
+/// endpoint, configured through the environment only.
+pub fn rclone_cmd(rclone: &Path, endpoint: &str, key: &(String, String), home: &Path) -> Command {
+    let mut c = Command::new(rclone);
+    c.args(["--config", "/dev/null"])
+        .env("RCLONE_CONFIG_HEARTH_TYPE", "s3")
+        .env("RCLONE_CONFIG_HEARTH_PROVIDER", "Cloudflare")
+        .env("RCLONE_CONFIG_HEARTH_ACCESS_KEY_ID", &key.0)
+        .env("RCLONE_CONFIG_HEARTH_SECRET_ACCESS_KEY", &key.1)
+        .env(
+            "RCLONE_CONFIG_HEARTH_ENDPOINT",
+            format!("http://{endpoint}"),
+        )
+        .env("RCLONE_CONFIG_HEARTH_REGION", "auto")
+        // rclone's S3 backend refuses to start when AWS_CA_BUNDLE is set
+        // (it cannot apply it to its own transport); the endpoint is plain
+        // http, so no bundle is needed.
+        .env_remove("AWS_CA_BUNDLE")
+        .env("HOME", home);
+    c
+}

@@ -387,6 +387,7 @@ impl R2Natives {
             http_metadata: http_metadata(opt(&options, "httpMetadata")?)?,
             custom_metadata: custom_metadata(opt(&options, "customMetadata")?)?,
             checksum: checksum(&ctx, opt(&options, "checksum")?)?,
+            verified_checksums: None,
         };
         let stored = self
             .bucket
