@@ -20,6 +20,7 @@
 pub mod redis;
 
 use std::collections::HashMap;
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
 use std::sync::{Arc, Mutex};
 
 use hearth_core::{ContractError, ErrorClass, SharedClock};
@@ -60,16 +61,50 @@ pub struct RateLimitNamespace {
 
 #[derive(Debug)]
 enum Counter {
-    Memory(Mutex<HashMap<u64, Window>>),
+    Memory(Mutex<Windows>),
     Redis(redis::RedisCounter),
+}
+
+/// The current window of each period in [`PERIODS`], and the keyed hash
+/// that names a key in them.
+#[derive(Debug, Default)]
+struct Windows {
+    by_period: [Window; PERIODS.len()],
+    /// SipHash with keys random per process: a key is counted under its
+    /// 64-bit hash, not its bytes, so a check allocates nothing and touches
+    /// one table slot. Two keys share a count only if their hashes collide
+    /// (about 1 in 2^64 per pair), and a client cannot aim for that without
+    /// the process's secret hash keys.
+    hasher: RandomState,
 }
 
 /// The counts of one period length in its current window.
 #[derive(Debug, Default)]
 struct Window {
     index: u64,
-    counts: HashMap<String, u64>,
+    counts: HashMap<u64, u64, BuildHasherDefault<PreHashed>>,
     overflow: u64,
+}
+
+/// The table's hasher: its keys are already keyed SipHash values.
+#[derive(Debug, Default)]
+struct PreHashed(u64);
+
+impl Hasher for PreHashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only u64 keys are hashed; fold anything else in anyway.
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
 }
 
 impl RateLimitNamespace {
@@ -81,7 +116,7 @@ impl RateLimitNamespace {
         Self {
             clock,
             max_keys: max_keys.max(1),
-            counter: Counter::Memory(Mutex::new(HashMap::new())),
+            counter: Counter::Memory(Mutex::new(Windows::default())),
         }
     }
 
@@ -119,27 +154,27 @@ impl RateLimitNamespace {
                 return redis.count(key, limit, period, index, self.max_keys);
             }
         };
-        let mut windows = windows.lock().unwrap_or_else(|e| e.into_inner());
-        if windows.get(&period).is_none_or(|w| w.index != index) {
-            // A new window: the keys of every window that has ended are
-            // dropped with it, so memory holds only keys active now.
-            let now_ms = self.clock.now_ms();
-            windows.retain(|p, w| w.index == now_ms / (p * 1000));
-            windows.insert(
-                period,
-                Window {
-                    index,
-                    ..Window::default()
-                },
-            );
-        }
-        let Some(window) = windows.get_mut(&period) else {
-            return Ok(false);
+        let Some(slot) = PERIODS.iter().position(|p| *p == period) else {
+            return Err(RateLimitError::UnsupportedPeriod(period));
         };
+        let mut windows = windows.lock().unwrap_or_else(|e| e.into_inner());
+        let hash = windows.hasher.hash_one(key);
+        if windows.by_period[slot].index != index {
+            // A new window: the keys of every window that has ended go
+            // with it, so memory holds only keys active now.
+            let now_ms = self.clock.now_ms();
+            for (p, w) in PERIODS.iter().zip(windows.by_period.iter_mut()) {
+                if w.index != now_ms / (p * 1000) {
+                    *w = Window::default();
+                }
+            }
+            windows.by_period[slot].index = index;
+        }
+        let window = &mut windows.by_period[slot];
         let tracked = window.counts.len();
-        let count = match window.counts.get_mut(key) {
+        let count = match window.counts.get_mut(&hash) {
             Some(c) => c,
-            None if tracked < self.max_keys => window.counts.entry(key.to_owned()).or_insert(0),
+            None if tracked < self.max_keys => window.counts.entry(hash).or_insert(0),
             None => &mut window.overflow,
         };
         if *count >= limit {
@@ -154,7 +189,8 @@ impl RateLimitNamespace {
         match &self.counter {
             Counter::Memory(windows) => {
                 let windows = windows.lock().unwrap_or_else(|e| e.into_inner());
-                Ok(windows.values().map(|w| w.counts.len()).sum())
+                // Every key held, so a test sees ended windows leave.
+                Ok(windows.by_period.iter().map(|w| w.counts.len()).sum())
             }
             Counter::Redis(redis) => {
                 let now_ms = self.clock.now_ms();
