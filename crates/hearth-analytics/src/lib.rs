@@ -367,30 +367,26 @@ fn insert(conn: &mut Connection, points: &[(String, i64, DataPoint)]) -> rusqlit
     {
         let mut stmt =
             tx.prepare_cached(&format!("INSERT INTO points ({columns}) VALUES ({marks})"))?;
+        // Bound in place (borrowed text, no per-value allocation): this
+        // loop is the writer's whole cost per point.
+        fn text(b: Option<&Vec<u8>>) -> std::borrow::Cow<'_, str> {
+            b.map(|b| String::from_utf8_lossy(b)).unwrap_or_default()
+        }
         for (dataset, at, point) in points {
-            let mut values: Vec<rusqlite::types::Value> = Vec::with_capacity(3 + 40);
-            values.push(dataset.clone().into());
-            values.push((*at).into());
-            let index = point
-                .indexes
-                .first()
-                .cloned()
-                .flatten()
-                .map(|b| String::from_utf8_lossy(&b).into_owned())
-                .unwrap_or_default();
-            values.push(index.into());
+            stmt.raw_bind_parameter(1, dataset.as_str())?;
+            stmt.raw_bind_parameter(2, *at)?;
+            stmt.raw_bind_parameter(3, &*text(point.indexes.first().and_then(Option::as_ref)))?;
             for i in 0..MAX_BLOBS {
                 // An unset or null blob reads as '' and an unset double as
                 // 0, as the SQL API shows them.
-                values.push(match point.blobs.get(i) {
-                    Some(Some(b)) => String::from_utf8_lossy(b).into_owned().into(),
-                    _ => String::new().into(),
-                });
+                let blob = text(point.blobs.get(i).and_then(Option::as_ref));
+                stmt.raw_bind_parameter(4 + i, &*blob)?;
             }
             for i in 0..MAX_DOUBLES {
-                values.push(point.doubles.get(i).copied().unwrap_or(0.0).into());
+                let double = point.doubles.get(i).copied().unwrap_or(0.0);
+                stmt.raw_bind_parameter(4 + MAX_BLOBS + i, double)?;
             }
-            stmt.execute(rusqlite::params_from_iter(values))?;
+            stmt.raw_execute()?;
         }
     }
     tx.commit()
