@@ -50,9 +50,6 @@ export class TradingSession extends DurableObject<Env> {
   }
 
   async fetch(request: Request): Promise<Response> {
-    if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
-      return Response.json({ error: "expected a WebSocket upgrade" }, { status: 426 });
-    }
     const url = new URL(request.url);
     const sinceRaw = url.searchParams.get("since");
     let since = 0;
@@ -73,6 +70,9 @@ export class TradingSession extends DurableObject<Env> {
     const last = (this.ctx.storage.sql.exec("SELECT COALESCE(MAX(seq), 0) AS s FROM events").one().s as number) ?? 0;
     if (since > last) return Response.json({ error: `since ${since} is ahead of the session (last seq ${last})` }, { status: 400 });
 
+    if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
+      return Response.json({ error: "expected a WebSocket upgrade" }, { status: 426 });
+    }
     const pair = new WebSocketPair();
     const [client, server] = Object.values(pair);
     this.ctx.acceptWebSocket(server);
