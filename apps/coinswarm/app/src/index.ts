@@ -111,7 +111,7 @@ export default {
       return errorResponse(e);
     }
   },
-  async queue(batch: MessageBatch<{ id: string }>, env: Env): Promise<void> {
-    await runBacktests(batch, env);
+  async queue(batch: MessageBatch<unknown>, env: Env): Promise<void> {
+    await runBacktests(batch as MessageBatch<{ id: string }>, env);
   },
 } satisfies ExportedHandler<Env>;

@@ -2,7 +2,7 @@
 
 export interface Env {
   DB: D1Database;
-  PATTERNS: VectorizeIndex;
+  PATTERNS: Vectorize;
   TRADES: AnalyticsEngineDataset;
   BACKTESTS: Queue<{ id: string }>;
   MCP_SESSIONS: DurableObjectNamespace;

@@ -56,8 +56,10 @@ export class MlGateway extends DurableObject<Env> {
     return b.state === "open" && Date.now() - b.opened_at >= this.cooldown() ? "half_open" : b.state;
   }
 
-  async predict(symbol: string): Promise<PredictAnswer> {
-    const cacheMs = intVar(this.env, "PREDICT_CACHE_MS", 5000, 0, 3_600_000);
+  /** `maxAgeMs`: the oldest cached prediction the caller accepts (at most PREDICT_CACHE_MS). */
+  async predict(symbol: string, maxAgeMs: number | null = null): Promise<PredictAnswer> {
+    const configured = intVar(this.env, "PREDICT_CACHE_MS", 5000, 0, 3_600_000);
+    const cacheMs = maxAgeMs === null ? configured : Math.min(configured, maxAgeMs);
     const cached = await this.ctx.storage.get<Cached>(`pred:${symbol}`);
     const now = Date.now();
     if (cached && now - cached.at < cacheMs) {
@@ -117,7 +119,11 @@ function gateway(env: Env): MlGateway {
 
 export async function predict(env: Env, body: Record<string, unknown>): Promise<{ status: number; body: Record<string, unknown> }> {
   const symbol = checkPair(env, body.symbol, "symbol");
-  return gateway(env).predict(symbol);
+  const maxAge = body.max_age_ms;
+  if (maxAge !== undefined && (typeof maxAge !== "number" || !Number.isInteger(maxAge) || maxAge < 0)) {
+    throw new HttpError(400, "max_age_ms must be a whole number >= 0");
+  }
+  return gateway(env).predict(symbol, maxAge ?? null);
 }
 
 export async function breakerStatus(env: Env): Promise<unknown> {
@@ -167,7 +173,7 @@ export async function committee(env: Env, body: Record<string, unknown>): Promis
   });
   let timer: ReturnType<typeof setTimeout> | undefined;
   await Promise.race([Promise.all(asks), new Promise((resolve) => (timer = setTimeout(resolve, deadline)))]);
-  clearTimeout(timer);
+  clearTimeout(timer ?? null);
   controller.abort();
   const counted = votes.slice();
   const late = agents.filter((a) => !counted.some((v) => v.agent === a) && !failed.some((f) => f.agent === a));

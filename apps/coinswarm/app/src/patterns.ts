@@ -67,7 +67,7 @@ export async function similarPatterns(env: Env, body: Record<string, unknown>): 
   const vector = normalise(body.prices, length);
   const topK = body.top_k ?? 10;
   if (typeof topK !== "number" || !Number.isInteger(topK) || topK < 1 || topK > 50) throw new HttpError(400, "top_k must be a whole number from 1 to 50");
-  const filter: Record<string, unknown> = {};
+  const filter: VectorizeVectorMetadataFilter = {};
   if (body.symbol !== undefined) filter.symbol = { $eq: checkPair(env, body.symbol, "symbol") };
   if (body.regime !== undefined) {
     filter.regime = Array.isArray(body.regime)
@@ -81,7 +81,7 @@ export async function similarPatterns(env: Env, body: Record<string, unknown>): 
     returnMetadata: "all",
     ...(Object.keys(filter).length ? { filter } : {}),
   });
-  const matches = result.matches.map((m) => ({ id: m.id, score: m.score, ...(m.metadata ?? {}) }));
+  const matches: Array<Record<string, unknown>> = result.matches.map((m) => ({ id: m.id, score: m.score, ...(m.metadata ?? {}) }));
   const outcomes: Record<string, number> = {};
   for (const m of matches) outcomes[String(m.outcome)] = (outcomes[String(m.outcome)] ?? 0) + 1;
   return { count: matches.length, matches, outcomes };
