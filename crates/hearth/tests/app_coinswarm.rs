@@ -1158,9 +1158,23 @@ fn breaker_opens_on_failures_probes_half_open_and_closes_on_recovery() {
     );
     assert_eq!(ok(predict(&server, "BTC-USD"), 200)["stale"], false);
     let calls_before = calls();
-    let v = ok(post(&server, "/api/predict", json!({"symbol": "BTC-USD", "max_age_ms": 0})), 200);
-    assert_eq!((v["cached"].as_bool(), calls()), (Some(false), calls_before + 1));
-    let r = post(&server, "/api/predict", json!({"symbol": "BTC-USD", "max_age_ms": -1}));
+    let v = ok(
+        post(
+            &server,
+            "/api/predict",
+            json!({"symbol": "BTC-USD", "max_age_ms": 0}),
+        ),
+        200,
+    );
+    assert_eq!(
+        (v["cached"].as_bool(), calls()),
+        (Some(false), calls_before + 1)
+    );
+    let r = post(
+        &server,
+        "/api/predict",
+        json!({"symbol": "BTC-USD", "max_age_ms": -1}),
+    );
     assert_eq!(r.status, 400);
 
     // Committee: votes within the deadline count; a late one does not.
