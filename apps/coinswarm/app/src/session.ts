@@ -15,13 +15,14 @@ interface Attachment {
 }
 
 export class TradingSession extends DurableObject<Env> {
-  private lastTick = new Map<string, string>();
-
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     ctx.storage.sql.exec(
       "CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY AUTOINCREMENT, body TEXT NOT NULL, at INTEGER NOT NULL)",
     );
+    // The last quote sent per pair, kept in storage so that an object woken
+    // from hibernation does not send the same quote again.
+    ctx.storage.sql.exec("CREATE TABLE IF NOT EXISTS last_tick (pair TEXT PRIMARY KEY, mark TEXT NOT NULL)");
   }
 
   /** Appends an event (it gets the next sequence number) and sends it to every socket. */
@@ -112,8 +113,9 @@ export class TradingSession extends DurableObject<Env> {
         try {
           const { quote } = await getQuote(this.env, pair);
           const mark = `${quote.trade_id}:${quote.price}:${quote.fetched_at}`;
-          if (this.lastTick.get(pair) === mark) return;
-          this.lastTick.set(pair, mark);
+          const prev = this.ctx.storage.sql.exec("SELECT mark FROM last_tick WHERE pair = ?", pair).toArray()[0]?.mark;
+          if (prev === mark) return;
+          this.ctx.storage.sql.exec("INSERT OR REPLACE INTO last_tick (pair, mark) VALUES (?, ?)", pair, mark);
           this.append({ type: "tick", pair, price: quote.price, bid: quote.bid, ask: quote.ask, time: quote.time }, pair);
         } catch (e) {
           console.error("tick failed", pair, String(e));
