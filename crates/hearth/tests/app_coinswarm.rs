@@ -391,6 +391,66 @@ fn mcp_server_over_streamable_http_with_the_sdk_client() {
         200,
     );
     assert_eq!(v["error"]["code"], -32602);
+    // Arguments are checked against the tool's input schema.
+    for (args, says) in [
+        (json!({}), "arguments.account_id is required"),
+        (
+            json!({"account_id": "a", "symbol": "BTC-USD", "side": "hold", "quantity": 1}),
+            "arguments.side must be one of buy, sell",
+        ),
+        (
+            json!({"account_id": "a", "symbol": "BTC-USD", "side": "buy", "quantity": 0}),
+            "arguments.quantity must be greater than 0",
+        ),
+        (
+            json!({"account_id": "a", "symbol": "BTC-USD", "side": "buy", "quantity": 1, "leverage": 10}),
+            "arguments.leverage is not an argument",
+        ),
+    ] {
+        let v = ok(
+            mcp(
+                &server,
+                Some(&session),
+                &json!({"jsonrpc": "2.0", "id": 9, "method": "tools/call",
+                    "params": {"name": "place_order", "arguments": args}}),
+            ),
+            200,
+        );
+        assert_eq!(v["error"]["code"], -32602, "{v}");
+        assert!(
+            v["error"]["message"].as_str().unwrap().contains(says),
+            "{v}"
+        );
+    }
+    let v = ok(
+        mcp(
+            &server,
+            Some(&session),
+            &json!({"jsonrpc": "2.0", "id": 10, "method": "resources/read", "params": {"uri": "coinswarm://nothing"}}),
+        ),
+        200,
+    );
+    assert_eq!(v["error"]["code"], -32002);
+    // A batch is answered with one response per request, in order.
+    let v = ok(
+        mcp(
+            &server,
+            Some(&session),
+            &json!([{"jsonrpc": "2.0", "id": "a", "method": "ping"},
+                    {"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 1}},
+                    {"jsonrpc": "2.0", "id": "b", "method": "resources/list"}]),
+        ),
+        200,
+    );
+    let batch = v.as_array().unwrap();
+    assert_eq!(
+        (batch.len(), &batch[0]["id"], &batch[1]["id"]),
+        (2, &json!("a"), &json!("b"))
+    );
+    assert_eq!(
+        batch[1]["result"]["resources"][0]["uri"],
+        "coinswarm://accounts"
+    );
     let auth = format!("Bearer {TOKEN}");
     let r = server.request(
         "POST",

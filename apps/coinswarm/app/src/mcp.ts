@@ -127,6 +127,63 @@ export const TOOLS = [
   },
 ];
 
+interface Schema {
+  type?: string;
+  properties?: Record<string, Schema>;
+  required?: string[];
+  additionalProperties?: boolean;
+  enum?: string[];
+  items?: Schema;
+  minItems?: number;
+  minimum?: number;
+  maximum?: number;
+  exclusiveMinimum?: number;
+}
+
+/** Checks arguments against the subset of JSON Schema the tools declare; the first problem, or null. */
+export function checkArgs(schema: Schema, value: unknown, at = "arguments"): string | null {
+  switch (schema.type) {
+    case "object": {
+      if (value === null || typeof value !== "object" || Array.isArray(value)) return `${at} must be an object`;
+      const obj = value as Record<string, unknown>;
+      for (const key of schema.required ?? []) if (obj[key] === undefined) return `${at}.${key} is required`;
+      for (const [key, v] of Object.entries(obj)) {
+        const sub = schema.properties?.[key];
+        if (!sub) {
+          if (schema.additionalProperties === false) return `${at}.${key} is not an argument of this tool`;
+          continue;
+        }
+        const problem = checkArgs(sub, v, `${at}.${key}`);
+        if (problem) return problem;
+      }
+      return null;
+    }
+    case "array": {
+      if (!Array.isArray(value)) return `${at} must be an array`;
+      if (schema.minItems !== undefined && value.length < schema.minItems) return `${at} must have at least ${schema.minItems} items`;
+      for (let i = 0; i < value.length; i++) {
+        const problem = schema.items ? checkArgs(schema.items, value[i], `${at}[${i}]`) : null;
+        if (problem) return problem;
+      }
+      return null;
+    }
+    case "string":
+      if (typeof value !== "string") return `${at} must be a string`;
+      if (schema.enum && !schema.enum.includes(value)) return `${at} must be one of ${schema.enum.join(", ")}`;
+      return null;
+    case "number":
+    case "integer":
+      if (typeof value !== "number" || !Number.isFinite(value)) return `${at} must be a number`;
+      if (schema.type === "integer" && !Number.isInteger(value)) return `${at} must be a whole number`;
+      if (schema.minimum !== undefined && value < schema.minimum) return `${at} must be at least ${schema.minimum}`;
+      if (schema.maximum !== undefined && value > schema.maximum) return `${at} must be at most ${schema.maximum}`;
+      if (schema.exclusiveMinimum !== undefined && value <= schema.exclusiveMinimum) return `${at} must be greater than ${schema.exclusiveMinimum}`;
+      return null;
+    default:
+      return null;
+  }
+}
+
 async function callTool(env: Env, name: string, args: Record<string, unknown>): Promise<unknown> {
   switch (name) {
     case "get_accounts":
@@ -217,9 +274,11 @@ async function dispatch(env: Env, msg: RpcMessage, progress: Progress | null): P
       case "tools/call": {
         const name = params.name;
         if (typeof name !== "string") throw new RpcError(-32602, "params.name must be a tool name");
-        if (!TOOLS.some((t) => t.name === name)) throw new RpcError(-32602, `unknown tool: ${name}`);
+        const tool = TOOLS.find((t) => t.name === name);
+        if (!tool) throw new RpcError(-32602, `unknown tool: ${name}`);
         const args = (params.arguments ?? {}) as Record<string, unknown>;
-        if (typeof args !== "object" || args === null || Array.isArray(args)) throw new RpcError(-32602, "params.arguments must be an object");
+        const problem = checkArgs(tool.inputSchema as Schema, args);
+        if (problem) throw new RpcError(-32602, `invalid arguments for ${name}: ${problem}`);
         progress?.(0, 1, `calling ${name}`);
         try {
           const out = await callTool(env, name, args);
