@@ -737,6 +737,9 @@ fn market_data_is_fetched_upstream_once_per_second_under_load() {
         r.text()
     );
     assert_eq!(get(&server, "/api/market-data/BTC_USD").status, 400);
+    let r = get(&server, "/api/market-data/%E0%A4%A");
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(r.text().contains("percent-encoded"), "{}", r.text());
     market.fail.store(true, Ordering::SeqCst);
     let r = get(&server, "/api/market-data/SOL-USD");
     assert_eq!(r.status, 502);

@@ -1,5 +1,5 @@
 // Coinswarm's edge Worker: routes, auth, and the queue consumer.
-import { Env, HttpError, checkAuth, errorResponse, json, readJson } from "./lib";
+import { Env, HttpError, checkAuth, errorResponse, json, readJson, segment } from "./lib";
 import { handleMarketData } from "./market";
 import { createAccount, listAccounts, placeOrder, pnl, recentTrades } from "./trading";
 import { similarPatterns, upsertPatterns } from "./patterns";
@@ -85,14 +85,14 @@ async function route(request: Request, env: Env, ctx: ExecutionContext): Promise
       }
       if (parts.length === 2) {
         want("GET");
-        return json(await getBacktest(env, decodeURIComponent(parts[1])));
+        return json(await getBacktest(env, segment(parts[1], "backtest id")));
       }
       break;
     case "sessions":
       // /api/sessions/{account}/ws?since=N&pairs=BTC-USD,ETH-USD
       if (parts.length === 3 && parts[2] === "ws") {
         want("GET");
-        const account = decodeURIComponent(parts[1]);
+        const account = segment(parts[1], "account");
         if (!/^[A-Za-z0-9_-]{1,64}$/.test(account)) throw new HttpError(400, "account must be an account id");
         const exists = await env.DB.prepare("SELECT 1 FROM accounts WHERE id = ?").bind(account).first();
         if (!exists) throw new HttpError(404, `no account ${account}`);

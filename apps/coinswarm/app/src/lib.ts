@@ -97,6 +97,15 @@ export function checkPair(env: Env, raw: unknown, field = "pair"): string {
   return pair;
 }
 
+/** A path segment, percent-decoded; a malformed escape is a 400. */
+export function segment(raw: string, field: string): string {
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    throw new HttpError(400, `${field} is not a valid percent-encoded path segment`);
+  }
+}
+
 export async function readJson(request: Request, maxBytes = 256 * 1024): Promise<Record<string, unknown>> {
   const text = await request.text();
   if (text.length > maxBytes) throw new HttpError(413, `body larger than ${maxBytes} bytes`);

@@ -4,7 +4,7 @@
 // pair, so one place per pair asks the upstream) answers from its memory if
 // its quote is fresh enough, or fetches once for every caller waiting on it.
 import { DurableObject } from "cloudflare:workers";
-import { Env, HttpError, checkPair, fetchWithTimeout, intVar } from "./lib";
+import { Env, HttpError, checkPair, fetchWithTimeout, intVar, segment } from "./lib";
 
 export interface Quote {
   pair: string;
@@ -51,7 +51,7 @@ export async function getQuote(env: Env, pair: string): Promise<{ quote: Quote; 
 }
 
 export async function handleMarketData(env: Env, rawPair: string): Promise<Response> {
-  const pair = checkPair(env, decodeURIComponent(rawPair));
+  const pair = checkPair(env, segment(rawPair, "pair"));
   const { quote, source } = await getQuote(env, pair);
   return new Response(JSON.stringify({ ...quote, source }), {
     headers: { "content-type": "application/json", "x-coinswarm-source": source, "cache-control": "no-store" },
