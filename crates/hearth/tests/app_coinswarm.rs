@@ -120,6 +120,9 @@ fn agent(vote: &'static str) -> Agent {
                 ),
             },
             "/backtest" => {
+                if m.load(Ordering::SeqCst) == FAIL {
+                    return (500, r#"{"error":"out of memory"}"#.into());
+                }
                 let start = Instant::now();
                 while h.load(Ordering::SeqCst) && start.elapsed() < Duration::from_secs(60) {
                     std::thread::sleep(Duration::from_millis(20));
@@ -1389,6 +1392,38 @@ fn kill_9_during_a_backtest_loses_no_task_and_no_trade() {
         )
         .status,
         400
+    );
+
+    // A job the agent fails is retried (after the consumer's backoff) and then done.
+    ml.mode.store(FAIL, Ordering::SeqCst);
+    let v = ok(
+        post(
+            &server,
+            "/api/backtests",
+            json!({"symbol": "ETH-USD", "strategy": "breakout"}),
+        ),
+        202,
+    );
+    let retried = v["id"].as_str().unwrap().to_string();
+    let v = eventually(
+        "the failed attempt recorded",
+        Duration::from_secs(20),
+        || {
+            let v = ok(get(&server, &format!("/api/backtests/{retried}")), 200);
+            (v["error"].is_string()).then_some(v)
+        },
+    );
+    assert_eq!(v["status"], "queued", "{v}");
+    assert!(v["error"].as_str().unwrap().contains("500"), "{v}");
+    ml.mode.store(OK, Ordering::SeqCst);
+    let v = eventually("the retried job", Duration::from_secs(30), || {
+        let v = ok(get(&server, &format!("/api/backtests/{retried}")), 200);
+        (v["status"] == "done").then_some(v)
+    });
+    assert_eq!(
+        (v["attempts"].as_u64(), v["error"].is_null()),
+        (Some(2), true),
+        "{v}"
     );
 
     // The agent holds the next job; the server is killed while it runs.
