@@ -8,7 +8,7 @@ Two modes:
       and an ML agent (POST /predict, /vote, /backtest answering after MS)
       on 127.0.0.1, until killed;
 
-  coinswarm-load.py load --url URL --token TOKEN [--duration S] [--concurrency N]
+  coinswarm-load.py load --url URL --token TOKEN --market-url URL [--duration S] [--concurrency N]
       seeds 200 trades and 1,000 patterns, then measures each path for S
       seconds with N keep-alive connections and prints JSON: requests per
       second, p50 and p99 per path, next to the seed's stated latencies.
@@ -41,13 +41,22 @@ SEED = {
 
 def doubles(market_port, agent_port, agent_ms):
     counter = itertools.count(1)
+    served = [0]
 
     class Market(http.server.BaseHTTPRequestHandler):
         def log_message(self, *a):
             pass
 
         def do_GET(self):
+            if self.path == "/__count":
+                body = json.dumps({"calls": served[0]}).encode()
+                self.send_response(200)
+                self.send_header("content-length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+                return
             n = next(counter)
+            served[0] = n
             price = 60000 + 50 * math.sin(n / 10)
             body = json.dumps({"ask": f"{price + 0.5:.2f}", "bid": f"{price - 0.5:.2f}", "volume": "1234.5",
                                "trade_id": n, "price": f"{price:.2f}", "size": "0.01",
@@ -155,7 +164,14 @@ def window(rng, trend):
     return out
 
 
-def load(url, token, duration, concurrency):
+def upstream_calls(market_url):
+    parsed = urllib.parse.urlparse(market_url)
+    conn = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=10)
+    conn.request("GET", "/__count")
+    return json.loads(conn.getresponse().read())["calls"]
+
+
+def load(url, token, duration, concurrency, market_url):
     parsed = urllib.parse.urlparse(url)
     conn = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=60)
     status, _ = request(conn, token, "POST", "/api/accounts", {"id": "bench", "balance": 1e12})
@@ -190,7 +206,9 @@ def load(url, token, duration, concurrency):
     }
     out = {"concurrency": concurrency, "duration": duration, "paths": {}}
     for name, make in paths.items():
+        before = upstream_calls(market_url)
         r = run(url, token, duration, concurrency, make)
+        r["upstream_calls"] = upstream_calls(market_url) - before
         r["seed_ms"] = SEED[name]
         out["paths"][name] = r
     print(json.dumps(out))
@@ -208,11 +226,12 @@ def main():
     l.add_argument("--token", required=True)
     l.add_argument("--duration", type=float, default=10.0)
     l.add_argument("--concurrency", type=int, default=4)
+    l.add_argument("--market-url", required=True, help="the market double, for its call count")
     a = ap.parse_args()
     if a.mode == "doubles":
         doubles(a.market_port, a.agent_port, a.agent_ms)
     else:
-        load(a.url, a.token, a.duration, a.concurrency)
+        load(a.url, a.token, a.duration, a.concurrency, a.market_url)
 
 
 if __name__ == "__main__":

@@ -72,7 +72,7 @@ pids+=($!)
 pids+=($!)
 wait_up "http://127.0.0.1:$port/health"
 
-result="$(python3 "$here/coinswarm-load.py" load --url "http://127.0.0.1:$port" --token "$token" "$@")"
+result="$(python3 "$here/coinswarm-load.py" load --url "http://127.0.0.1:$port" --token "$token" --market-url "http://127.0.0.1:$market_port" "$@")"
 echo "$result"
 
 python3 - "$result" "$here/COINSWARM-RESULTS.md" "$build" "$agent_ms" <<'PY'
@@ -102,7 +102,14 @@ names = {
 }
 for k, v in r["paths"].items():
     lines.append(f"| {names[k]} | {v['per_second']:.1f} | {v['p50']:.1f} | {v['p99']:.1f} | {v['failed']} | {v['seed_ms']} |")
-lines.append("")
+m = r["paths"]["market_data"]
+lines += [
+    "",
+    f"During the {r['duration']:.0f} s of market-data load ({m['ok']} answers) the market upstream was",
+    f"called {m['upstream_calls']} times: the sub-second cache (Cache API in front of one",
+    "MarketFeed Durable Object per pair, MARKET_CACHE_MS = 1000) asks it about once a second.",
+    "",
+]
 open(sys.argv[2], "w").write("\n".join(lines))
 PY
 echo "wrote $here/COINSWARM-RESULTS.md"
