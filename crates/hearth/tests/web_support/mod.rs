@@ -360,3 +360,77 @@ pub fn example(name: &str) -> std::path::PathBuf {
         .join("../../examples")
         .join(name)
 }
+
+/// A request an HTTP double answered: path, lower-cased headers, body.
+#[derive(Clone, Debug)]
+pub struct DoubleRequest {
+    pub path: String,
+    pub headers: std::collections::HashMap<String, String>,
+    pub body: String,
+}
+
+/// What a double answers for a request: status and JSON body.
+pub type DoubleHandler = dyn Fn(&DoubleRequest) -> (u16, String) + Send + Sync;
+
+/// A small HTTP/1.1 server on 127.0.0.1 standing in for an external
+/// service: one thread per connection (so a handler may block), one
+/// request per connection, every request kept.
+pub struct Double {
+    pub port: u16,
+    seen: Arc<Mutex<Vec<DoubleRequest>>>,
+}
+
+impl Double {
+    pub fn start(handler: Arc<DoubleHandler>) -> Double {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = seen.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().map_while(Result::ok) {
+                let (log, handler) = (log.clone(), handler.clone());
+                std::thread::spawn(move || {
+                    let Some(Incoming {
+                        path,
+                        headers,
+                        body,
+                    }) = read_request(&stream)
+                    else {
+                        return;
+                    };
+                    let req = DoubleRequest {
+                        path,
+                        headers,
+                        body: String::from_utf8_lossy(&body).into_owned(),
+                    };
+                    log.lock().unwrap().push(req.clone());
+                    let (status, reply) = handler(&req);
+                    let mut stream = stream;
+                    let _ = stream.write_all(
+                        format!(
+                            "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{reply}",
+                            reply.len()
+                        )
+                        .as_bytes(),
+                    );
+                });
+            }
+        });
+        Double { port, seen }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// Requests received so far whose path starts with `prefix`.
+    pub fn requests(&self, prefix: &str) -> Vec<DoubleRequest> {
+        self.seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|r| r.path.starts_with(prefix))
+            .cloned()
+            .collect()
+    }
+}
