@@ -131,11 +131,12 @@ export class TradeWorkflow extends WorkflowEntrypoint<Env, TradeParams> {
     if (!escrow.ok) return fail(escrow.reason);
 
     await step.do("notify-participants", async () => {
-      await setTrade(env, tradeId, "escrowed", { valuations, balance, adjustment, holds: escrow.holds });
+      // The session first: once the trade reads "escrowed", it takes confirmations.
       await session(env, tradeId).notify({
         type: "TRADE_READY", tradeId, valuations, balance, adjustment, holds: escrow.holds,
         confirmBy: Date.now() + confirmSeconds * 1000, action: "Please confirm your trade",
       });
+      await setTrade(env, tradeId, "escrowed", { valuations, balance, adjustment, holds: escrow.holds });
     });
 
     let confirmed = true;
