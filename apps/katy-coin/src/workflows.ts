@@ -13,6 +13,10 @@ import type { Settlement } from "./ledger";
 
 const CURRENCY = "KATY";
 
+// Wallet and D1 calls finish in milliseconds; a short timeout also bounds
+// how long a run orphaned by a crash waits before another takes it over.
+const STEP = { retries: { limit: 5, delay: "1 second", backoff: "exponential" }, timeout: "15 seconds" } as const;
+
 function session(env: Env, tradeId: string) {
   return env.SESSION.get(env.SESSION.idFromName(tradeId));
 }
@@ -40,7 +44,7 @@ export class TradeWorkflow extends WorkflowEntrypoint<Env, TradeParams> {
     const env = this.env;
     const { tradeId, participants } = event.payload;
     const fail = async (reason: string) => {
-      await step.do("fail-trade", async () => {
+      await step.do("fail-trade", STEP, async () => {
         await setTrade(env, tradeId, "failed", { reason });
         await session(env, tradeId).notify({ type: "TRADE_FAILED", tradeId, reason });
         await count(env, "trades_failed");
@@ -48,7 +52,7 @@ export class TradeWorkflow extends WorkflowEntrypoint<Env, TradeParams> {
       return { status: "failed", tradeId, reason };
     };
 
-    const validation = await step.do("validate-participants", async () => {
+    const validation = await step.do("validate-participants", STEP, async () => {
       await setTrade(env, tradeId, "running", {});
       await count(env, "trades_started");
       const min = intVar(env.MIN_REPUTATION, 0.5);
@@ -69,7 +73,7 @@ export class TradeWorkflow extends WorkflowEntrypoint<Env, TradeParams> {
 
     const valuations = await step.do(
       "value-items",
-      { retries: { limit: 3, delay: "2 seconds", backoff: "exponential" }, timeout: "2 minutes" },
+      { retries: { limit: 3, delay: "2 seconds", backoff: "exponential" }, timeout: "1 minute" },
       async () => {
         const out: { listing: string; owner: string; value: number; source: string }[] = [];
         for (const p of participants) {
@@ -87,7 +91,7 @@ export class TradeWorkflow extends WorkflowEntrypoint<Env, TradeParams> {
       },
     );
 
-    const balance = await step.do("check-balance", async () => {
+    const balance = await step.do("check-balance", STEP, async () => {
       const values = participants.map((p) => valuations.filter((v) => v.owner === p.user).reduce((s, v) => s + v.value, 0) + p.offers.coins);
       const tolerance = Math.max(intVar(env.TRADE_TOLERANCE_MIN, 100), Math.round((Math.max(...values) * intVar(env.TRADE_TOLERANCE_PERCENT, 10)) / 100));
       return { values, difference: values[0] - values[1], tolerance };
@@ -95,7 +99,7 @@ export class TradeWorkflow extends WorkflowEntrypoint<Env, TradeParams> {
 
     let adjustment: { payer: string; payee: string; amount: number } | null = null;
     if (Math.abs(balance.difference) > balance.tolerance) {
-      const negotiated = await step.do("negotiate", async () => {
+      const negotiated = await step.do("negotiate", STEP, async () => {
         // The party giving less value makes up the difference in KATY.
         const payer = balance.difference > 0 ? participants[1].user : participants[0].user;
         const payee = balance.difference > 0 ? participants[0].user : participants[1].user;
@@ -109,7 +113,7 @@ export class TradeWorkflow extends WorkflowEntrypoint<Env, TradeParams> {
     }
 
     const confirmSeconds = intVar(env.CONFIRM_TIMEOUT_SECONDS, 86400);
-    const escrow = await step.do("create-escrow", async () => {
+    const escrow = await step.do("create-escrow", STEP, async () => {
       const expiresAt = Date.now() + (confirmSeconds + intVar(env.HOLD_GRACE_SECONDS, 300)) * 1000;
       const holds: { user: string; to: string; holdId: string; amount: number }[] = [];
       for (const p of participants) {
@@ -130,7 +134,7 @@ export class TradeWorkflow extends WorkflowEntrypoint<Env, TradeParams> {
     });
     if (!escrow.ok) return fail(escrow.reason);
 
-    await step.do("notify-participants", async () => {
+    await step.do("notify-participants", STEP, async () => {
       // The session first: once the trade reads "escrowed", it takes confirmations.
       await session(env, tradeId).notify({
         type: "TRADE_READY", tradeId, valuations, balance, adjustment, holds: escrow.holds,
@@ -147,7 +151,7 @@ export class TradeWorkflow extends WorkflowEntrypoint<Env, TradeParams> {
     }
 
     if (!confirmed) {
-      await step.do("cancel-trade", async () => {
+      await step.do("cancel-trade", STEP, async () => {
         await releaseAll(env, escrow.holds);
         await setTrade(env, tradeId, "cancelled", { reason: "not every party confirmed in time" });
         await session(env, tradeId).notify({ type: "TRADE_CANCELLED", tradeId, reason: "not every party confirmed in time" });
@@ -156,7 +160,7 @@ export class TradeWorkflow extends WorkflowEntrypoint<Env, TradeParams> {
       return { status: "cancelled", tradeId, reason: "not every party confirmed in time" };
     }
 
-    const execution = await step.do("execute-trade", async () => {
+    const execution = await step.do("execute-trade", STEP, async () => {
       const pause = intVar(env.STEP_DELAY_MS, 0);
       const transfers: Settlement["transfers"] = [];
       for (const h of escrow.holds) {
@@ -177,7 +181,7 @@ export class TradeWorkflow extends WorkflowEntrypoint<Env, TradeParams> {
       return { transfers, items, completed_at: Date.now() };
     });
 
-    await step.do("settlement", async () => {
+    await step.do("settlement", STEP, async () => {
       const s: Settlement = { id: `trade:${tradeId}`, kind: "trade", completed_at: execution.completed_at, transfers: execution.transfers, items: execution.items };
       await env.SETTLEMENT.send(s);
       await setTrade(env, tradeId, "completed", { transfers: execution.transfers, items: execution.items });
@@ -199,14 +203,14 @@ export class PaymentWorkflow extends WorkflowEntrypoint<Env, PaymentParams> {
     const env = this.env;
     const { paymentId, from, to, currency, amount } = event.payload;
     const stop = async (status: string, reason: string) => {
-      await step.do(`stop-${status}`, async () => {
+      await step.do(`stop-${status}`, STEP, async () => {
         await setPayment(env, paymentId, status, { reason });
         await count(env, `payments_${status}`);
       });
       return { status, paymentId, reason };
     };
 
-    const fraud = await step.do("fraud-check", async () => {
+    const fraud = await step.do("fraud-check", { ...STEP, timeout: "1 minute" }, async () => {
       const users = await env.DB.prepare("SELECT id, created_at FROM users WHERE id IN (?, ?)").bind(from, to).all<{ id: string; created_at: number }>();
       const age = (id: string) => Date.now() - (users.results?.find((u) => u.id === id)?.created_at ?? Date.now());
       const recent = await env.DB.prepare("SELECT COUNT(*) AS n FROM payments WHERE from_user = ? AND created_at > ? AND id != ?").bind(from, Date.now() - 3600_000, paymentId).first<{ n: number }>();
@@ -217,7 +221,7 @@ export class PaymentWorkflow extends WorkflowEntrypoint<Env, PaymentParams> {
 
     const threshold = intVar(env.REVIEW_THRESHOLD, 0.7);
     if (fraud.score >= threshold) {
-      await step.do("request-review", async () => {
+      await step.do("request-review", STEP, async () => {
         await setPayment(env, paymentId, "review", { score: fraud.score, source: fraud.source });
         await count(env, "payments_reviewed");
       });
@@ -233,14 +237,14 @@ export class PaymentWorkflow extends WorkflowEntrypoint<Env, PaymentParams> {
       if (!approved) return stop("rejected", note);
     }
 
-    const check = await step.do("check-balance", async () => {
+    const check = await step.do("check-balance", STEP, async () => {
       const b = await wallet(env, from).balance();
       const available = b.currencies[currency]?.available ?? 0;
       return { sufficient: available >= amount, available };
     });
     if (!check.sufficient) return stop("failed", `insufficient balance: ${check.available} ${currency} available`);
 
-    const hold = await step.do("create-hold", async () => {
+    const hold = await step.do("create-hold", STEP, async () => {
       const holdId = `payment:${paymentId}`;
       try {
         await wallet(env, from).hold({ owner: from, holdId, currency, amount, expiresAt: Date.now() + intVar(env.HOLD_GRACE_SECONDS, 300) * 1000, reason: `payment ${paymentId} to ${to}` });
@@ -252,13 +256,13 @@ export class PaymentWorkflow extends WorkflowEntrypoint<Env, PaymentParams> {
     });
     if (!hold.ok) return stop("failed", "insufficient balance when placing the hold");
 
-    const transfer = await step.do("transfer", async () => {
+    const transfer = await step.do("transfer", STEP, async () => {
       const r = await wallet(env, from).capture({ owner: from, holdId: hold.holdId, to, memo: `payment ${paymentId}` });
       await deliver(env, r.delivery);
       return { completed_at: Date.now() };
     });
 
-    await step.do("queue-settlement", async () => {
+    await step.do("queue-settlement", STEP, async () => {
       const s: Settlement = { id: `payment:${paymentId}`, kind: "payment", completed_at: transfer.completed_at, transfers: [{ from, to, currency, amount }] };
       await env.SETTLEMENT.send(s);
       await setPayment(env, paymentId, "completed", { completed_at: transfer.completed_at });
