@@ -84,6 +84,10 @@ fn prepare(vars: &str, limits: &[(&str, u32)]) -> App {
 /// `hearth serve` on `port`; a killed run's workflow is taken over 300 ms
 /// after its last step call instead of two minutes.
 fn start(app: &App, port: u16, gateways: Option<&Path>) -> Server {
+    start_with(app, port, gateways, &[])
+}
+
+fn start_with(app: &App, port: u16, gateways: Option<&Path>, extra: &[&str]) -> Server {
     let mut cmd = hearth();
     cmd.arg("serve")
         .arg(app.root.join("wrangler.toml"))
@@ -95,6 +99,7 @@ fn start(app: &App, port: u16, gateways: Option<&Path>) -> Server {
     if let Some(g) = gateways {
         cmd.arg("--ai-gateway").arg(g);
     }
+    cmd.args(extra);
     Server::spawn_listening(cmd, &format!("127.0.0.1:{port}"), Duration::from_secs(180))
 }
 
@@ -582,6 +587,19 @@ fn two_users_trade_over_websockets_with_ai_valuation_to_completion_and_settlemen
     assert_eq!(m["settlement_lag"]["n"], 1, "{m}");
     let rep = alice.ok("GET", "/api/users/bob", &Value::Null);
     assert_eq!(rep["trades_completed"], 1, "{rep}");
+    // The same events as Analytics Engine data points.
+    eventually("metrics data points", Duration::from_secs(10), || {
+        let r = server.request(
+            "POST",
+            "/__hearth/analytics_engine/sql",
+            &[],
+            b"SELECT blob1 AS event, SUM(_sample_interval) AS n FROM katy_coin_metrics GROUP BY blob1 ORDER BY blob1 FORMAT TabSeparated",
+        );
+        assert_eq!(r.status, 200, "{}", r.text());
+        let t = r.text();
+        (t.contains("trades_completed\t1") && t.contains("settlements\t1") && t.contains("trades_started\t1"))
+            .then_some(())
+    });
 }
 
 #[test]
@@ -776,10 +794,51 @@ fn five_hundred_concurrent_transfers_among_twenty_wallets_conserve_the_total() {
     );
 }
 
+/// A Workers AI text model behind `--ai-config`: scores 0.95 for amounts
+/// of 150000, 0.05 for others, and nonsense for 777 (the rules take over).
+fn fraud_model() -> Double {
+    Double::start(Box::new(|req| {
+        let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
+        let payment: Value = body["messages"]
+            .as_array()
+            .and_then(|m| m.last())
+            .and_then(|m| m["content"].as_str())
+            .and_then(|c| serde_json::from_str(c).ok())
+            .unwrap_or(Value::Null);
+        let content = if payment["amount"] == 150_000 {
+            "{\"score\": 0.95}"
+        } else if payment["amount"] == 777 {
+            "I cannot say"
+        } else {
+            "{\"score\": 0.05}"
+        };
+        let answer = json!({
+            "id": "c1", "object": "chat.completion", "model": "m",
+            "choices": [{ "index": 0, "message": { "role": "assistant", "content": content }, "finish_reason": "stop" }],
+            "usage": { "prompt_tokens": 50, "completion_tokens": 5, "total_tokens": 55 }
+        });
+        (200, answer.to_string())
+    }))
+}
+
 #[test]
 fn a_risky_payment_waits_for_review_and_proceeds_when_approved_stops_when_rejected() {
-    let app = prepare("REVIEW_TIMEOUT=\"1 minute\"\n", WIDE_OPEN);
-    let server = start(&app, free_port(), None);
+    let model = fraud_model();
+    let app = prepare(
+        "REVIEW_TIMEOUT=\"1 minute\"\nFRAUD_MODEL=@cf/meta/llama-3.1-8b-instruct\n",
+        WIDE_OPEN,
+    );
+    let ai = app.root.join("ai.toml");
+    std::fs::write(
+        &ai,
+        format!(
+            "[providers.double]\ntype = \"openai\"\nurl = \"http://{}/v1\"\n\n[models.\"@cf/meta/llama-3.1-8b-instruct\"]\nprovider = \"double\"\nmodel = \"fraud-upstream\"\n",
+            model.addr
+        ),
+    )
+    .unwrap();
+    let ai = ai.to_string_lossy().into_owned();
+    let server = start_with(&app, free_port(), None, &["--ai-config", &ai]);
     let admin = User::register(&server, "admin", Some("admin"));
     let alice = User::register(&server, "alice", None);
     let bob = User::register(&server, "bob", None);
@@ -802,18 +861,27 @@ fn a_risky_payment_waits_for_review_and_proceeds_when_approved_stops_when_reject
             (status(id) == want).then_some(())
         })
     };
-    // Small: rules score it low (new accounts only), no review.
+    // Small: the model scores it low, no review.
     pay("small", 500);
     wait("small", "completed");
+    let p = alice.ok("GET", "/api/payments/pay_small", &Value::Null);
+    assert_eq!(p["fraud_source"], "ai:@cf/meta/llama-3.1-8b-instruct", "{p}");
+    assert_eq!(p["fraud_score"], 0.05, "{p}");
+    // The model answers nonsense: the rules score it (new accounts: 0.25).
+    pay("odd", 777);
+    wait("odd", "completed");
+    let p = alice.ok("GET", "/api/payments/pay_odd", &Value::Null);
+    assert_eq!(p["fraud_source"], "rules", "{p}");
+    assert_eq!(p["fraud_score"], 0.25, "{p}");
     // Large: over FRAUD_AMOUNT_HIGH, so it waits for an operator.
     pay("big", 150_000);
     wait("big", "review");
     pay("big2", 150_000);
     wait("big2", "review");
-    assert_eq!(bob.available(), 500);
+    assert_eq!(bob.available(), 1277);
     let p = alice.ok("GET", "/api/payments/pay_big", &Value::Null);
-    assert!(p["fraud_score"].as_f64().unwrap() >= 0.7, "{p}");
-    assert_eq!(p["fraud_source"], "rules");
+    assert_eq!(p["fraud_score"], 0.95, "{p}");
+    assert!(model.seen().iter().all(|(path, _)| path == "/v1/chat/completions"));
     // Only an operator reviews.
     let refused = alice.post(
         "/api/admin/payments/pay_big/review",
@@ -837,11 +905,11 @@ fn a_risky_payment_waits_for_review_and_proceeds_when_approved_stops_when_reject
         &json!({ "approved": true }),
     );
     assert_eq!(again.status, 409, "{}", again.text());
-    assert_eq!(bob.available(), 150_500);
-    assert_eq!(alice.available(), 400_000 - 150_500);
+    assert_eq!(bob.available(), 151_277);
+    assert_eq!(alice.available(), 400_000 - 151_277);
     assert_eq!(alice.wallet()["open_holds"], 0);
-    eventually("two payment settlements", Duration::from_secs(30), || {
-        (verify(&alice)["entries"] == 2).then_some(())
+    eventually("three payment settlements", Duration::from_secs(30), || {
+        (verify(&alice)["entries"] == 3).then_some(())
     });
     assert!(settlement(&alice, "payment:pay_big").is_some());
     assert!(settlement(&alice, "payment:pay_big2").is_none());
