@@ -148,7 +148,10 @@ fn sign(header: &Value, claims: &Value, secret: &str) -> String {
     let c = URL_SAFE_NO_PAD.encode(claims.to_string());
     let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
     mac.update(format!("{h}.{c}").as_bytes());
-    format!("{h}.{c}.{}", URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()))
+    format!(
+        "{h}.{c}.{}",
+        URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+    )
 }
 
 fn jwt(sub: &str, role: Option<&str>) -> String {
@@ -465,17 +468,26 @@ fn two_users_trade_over_websockets_with_ai_valuation_to_completion_and_settlemen
     assert_eq!(init_b["state"]["participants"].as_array().unwrap().len(), 2);
     assert_eq!(ws_until(&mut ws_a, "USER_JOINED")["userId"], "bob");
 
-    ws_send(&mut ws_a, json!({ "type": "OFFER", "data": { "items": [bike] } }));
+    ws_send(
+        &mut ws_a,
+        json!({ "type": "OFFER", "data": { "items": [bike] } }),
+    );
     assert_eq!(ws_until(&mut ws_b, "OFFER")["data"]["items"][0], bike);
     ws_send(
         &mut ws_b,
         json!({ "type": "OFFER", "data": { "items": [guitar], "coins": 1000 } }),
     );
-    ws_send(&mut ws_b, json!({ "type": "WANT", "data": { "items": [bike] } }));
+    ws_send(
+        &mut ws_b,
+        json!({ "type": "WANT", "data": { "items": [bike] } }),
+    );
     ws_send(&mut ws_b, json!({ "type": "CHAT", "text": "deal?" }));
     assert_eq!(ws_until(&mut ws_a, "CHAT")["message"], "deal?");
     // Offering someone else's listing is refused on the socket.
-    ws_send(&mut ws_b, json!({ "type": "OFFER", "data": { "items": [bike] } }));
+    ws_send(
+        &mut ws_b,
+        json!({ "type": "OFFER", "data": { "items": [bike] } }),
+    );
     let err = loop {
         let v: Value = serde_json::from_str(&ws_text(&mut ws_b).unwrap()).unwrap();
         if v["type"] == "ERROR" {
@@ -483,7 +495,10 @@ fn two_users_trade_over_websockets_with_ai_valuation_to_completion_and_settlemen
         }
     };
     assert!(
-        err["message"].as_str().unwrap().contains("not an active listing of bob"),
+        err["message"]
+            .as_str()
+            .unwrap()
+            .contains("not an active listing of bob"),
         "{err}"
     );
 
@@ -571,7 +586,15 @@ fn two_users_trade_over_websockets_with_ai_valuation_to_completion_and_settlemen
         .iter()
         .map(|m| m["type"].as_str().unwrap())
         .collect();
-    for k in ["OFFER", "WANT", "CHAT", "ACCEPT", "TRADE_READY", "CONFIRM", "TRADE_COMPLETED"] {
+    for k in [
+        "OFFER",
+        "WANT",
+        "CHAT",
+        "ACCEPT",
+        "TRADE_READY",
+        "CONFIRM",
+        "TRADE_COMPLETED",
+    ] {
         assert!(kinds.contains(&k), "{k} missing from {kinds:?}");
     }
     assert_eq!(t["workflow"]["status"], "complete");
@@ -597,8 +620,10 @@ fn two_users_trade_over_websockets_with_ai_valuation_to_completion_and_settlemen
         );
         assert_eq!(r.status, 200, "{}", r.text());
         let t = r.text();
-        (t.contains("trades_completed\t1") && t.contains("settlements\t1") && t.contains("trades_started\t1"))
-            .then_some(())
+        (t.contains("trades_completed\t1")
+            && t.contains("settlements\t1")
+            && t.contains("trades_started\t1"))
+        .then_some(())
     });
 }
 
@@ -630,13 +655,25 @@ fn a_trade_whose_confirmation_times_out_releases_both_holds() {
         &format!("/api/trades/{trade}/offer"),
         &json!({ "coins": 1500 }),
     );
-    alice.ok("POST", &format!("/api/trades/{trade}/confirm"), &Value::Null);
-    bob.ok("POST", &format!("/api/trades/{trade}/confirm"), &Value::Null);
+    alice.ok(
+        "POST",
+        &format!("/api/trades/{trade}/confirm"),
+        &Value::Null,
+    );
+    bob.ok(
+        "POST",
+        &format!("/api/trades/{trade}/confirm"),
+        &Value::Null,
+    );
     wait_trade(&alice, &trade, "escrowed", Duration::from_secs(20));
     assert_eq!(alice.available(), 8_500);
     assert_eq!(bob.wallet()["currencies"]["KATY"]["held"], 1500);
     // Only alice confirms the escrow; the 2 s window passes.
-    alice.ok("POST", &format!("/api/trades/{trade}/confirm"), &Value::Null);
+    alice.ok(
+        "POST",
+        &format!("/api/trades/{trade}/confirm"),
+        &Value::Null,
+    );
     wait_trade(&alice, &trade, "cancelled", Duration::from_secs(20));
     for u in [&alice, &bob] {
         let w = u.wallet();
@@ -757,7 +794,10 @@ fn five_hundred_concurrent_transfers_among_twenty_wallets_conserve_the_total() {
         }
     }
     assert!(ok > 250, "only {ok} transfers succeeded");
-    assert!(ok < 500, "no transfer ran out of funds: the plan tests nothing");
+    assert!(
+        ok < 500,
+        "no transfer ran out of funds: the plan tests nothing"
+    );
     // A retry of a completed transfer is the same transfer.
     for (i, status, _, text) in results.iter().filter(|r| r.1 == 200).take(20) {
         let (from, to, amount) = plan[*i];
@@ -777,7 +817,12 @@ fn five_hundred_concurrent_transfers_among_twenty_wallets_conserve_the_total() {
     for (k, u) in users.iter().enumerate() {
         let w = u.wallet();
         let c = &w["currencies"]["KATY"];
-        assert_eq!(c["available"].as_i64().unwrap(), expected[k], "{} {w}", u.id);
+        assert_eq!(
+            c["available"].as_i64().unwrap(),
+            expected[k],
+            "{} {w}",
+            u.id
+        );
         assert_eq!(c["held"], 0);
         assert_eq!(c["in_flight"], 0);
         total += c["balance"].as_i64().unwrap();
@@ -857,15 +902,20 @@ fn a_risky_payment_waits_for_review_and_proceeds_when_approved_stops_when_reject
             .to_string()
     };
     let wait = |id: &str, want: &str| {
-        eventually(&format!("payment {id} {want}"), Duration::from_secs(30), || {
-            (status(id) == want).then_some(())
-        })
+        eventually(
+            &format!("payment {id} {want}"),
+            Duration::from_secs(30),
+            || (status(id) == want).then_some(()),
+        )
     };
     // Small: the model scores it low, no review.
     pay("small", 500);
     wait("small", "completed");
     let p = alice.ok("GET", "/api/payments/pay_small", &Value::Null);
-    assert_eq!(p["fraud_source"], "ai:@cf/meta/llama-3.1-8b-instruct", "{p}");
+    assert_eq!(
+        p["fraud_source"], "ai:@cf/meta/llama-3.1-8b-instruct",
+        "{p}"
+    );
     assert_eq!(p["fraud_score"], 0.05, "{p}");
     // The model answers nonsense: the rules score it (new accounts: 0.25).
     pay("odd", 777);
@@ -881,7 +931,12 @@ fn a_risky_payment_waits_for_review_and_proceeds_when_approved_stops_when_reject
     assert_eq!(bob.available(), 1277);
     let p = alice.ok("GET", "/api/payments/pay_big", &Value::Null);
     assert_eq!(p["fraud_score"], 0.95, "{p}");
-    assert!(model.seen().iter().all(|(path, _)| path == "/v1/chat/completions"));
+    assert!(
+        model
+            .seen()
+            .iter()
+            .all(|(path, _)| path == "/v1/chat/completions")
+    );
     // Only an operator reviews.
     let refused = alice.post(
         "/api/admin/payments/pay_big/review",
@@ -953,8 +1008,16 @@ fn kill9_during_a_trade_workflow_and_settlement_then_restart_completes_exactly_o
     alice.ok("POST", &format!("/api/trades/{trade}/accept"), &Value::Null);
     bob.ok("POST", &format!("/api/trades/{trade}/accept"), &Value::Null);
     wait_trade(&alice, &trade, "escrowed", Duration::from_secs(20));
-    alice.ok("POST", &format!("/api/trades/{trade}/confirm"), &Value::Null);
-    bob.ok("POST", &format!("/api/trades/{trade}/confirm"), &Value::Null);
+    alice.ok(
+        "POST",
+        &format!("/api/trades/{trade}/confirm"),
+        &Value::Null,
+    );
+    bob.ok(
+        "POST",
+        &format!("/api/trades/{trade}/confirm"),
+        &Value::Null,
+    );
     // The first capture (alice's 3000 to bob) lands; kill before the second.
     eventually("the first capture", Duration::from_secs(20), || {
         (bob.available() == 11_000).then_some(())
@@ -1001,7 +1064,11 @@ fn kill9_during_a_trade_workflow_and_settlement_then_restart_completes_exactly_o
         assert_eq!(w["currencies"]["KATY"]["in_flight"], 0, "{w}");
         let holds = u.ok("GET", "/api/wallet/holds", &Value::Null);
         assert!(
-            holds.as_array().unwrap().iter().all(|h| h["status"] == "captured"),
+            holds
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|h| h["status"] == "captured"),
             "{holds}"
         );
     }
@@ -1012,8 +1079,7 @@ fn kill9_during_a_trade_workflow_and_settlement_then_restart_completes_exactly_o
 }
 
 #[test]
-fn forged_tokens_over_limit_clients_and_waf_patterns_are_refused_and_the_chain_detects_tampering()
-{
+fn forged_tokens_over_limit_clients_and_waf_patterns_are_refused_and_the_chain_detects_tampering() {
     let turnstile = Double::start(Box::new(|req| {
         let body = String::from_utf8_lossy(&req.body).to_string();
         let ok = body.contains("response=human-ok") && body.contains("secret=ts-secret");
@@ -1052,7 +1118,8 @@ fn forged_tokens_over_limit_clients_and_waf_patterns_are_refused_and_the_chain_d
     );
     let genuine = jwt("alice", None);
     let mut parts: Vec<String> = genuine.split('.').map(String::from).collect();
-    parts[1] = URL_SAFE_NO_PAD.encode(json!({ "sub": "admin", "exp": now_s() + 3600, "role": "admin" }).to_string());
+    parts[1] = URL_SAFE_NO_PAD
+        .encode(json!({ "sub": "admin", "exp": now_s() + 3600, "role": "admin" }).to_string());
     let tampered = parts.join(".");
     let unsigned = format!(
         "{}.{}.",
@@ -1083,11 +1150,20 @@ fn forged_tokens_over_limit_clients_and_waf_patterns_are_refused_and_the_chain_d
     // Request validation and the WAF patterns.
     mint(&admin, "alice", 10_000, "a1");
     for (body, field) in [
-        (json!({ "to": "bob", "amount": 1.5, "txId": "v1" }), "amount"),
+        (
+            json!({ "to": "bob", "amount": 1.5, "txId": "v1" }),
+            "amount",
+        ),
         (json!({ "to": "bob", "amount": -3, "txId": "v2" }), "amount"),
         (json!({ "to": "bob", "amount": 3, "txId": "v 3" }), "txId"),
-        (json!({ "to": "bob", "amount": 3, "txId": "v4", "currency": "DOGE" }), "currency"),
-        (json!({ "to": "nobody", "amount": 3, "txId": "v5" }), "nobody"),
+        (
+            json!({ "to": "bob", "amount": 3, "txId": "v4", "currency": "DOGE" }),
+            "currency",
+        ),
+        (
+            json!({ "to": "nobody", "amount": 3, "txId": "v5" }),
+            "nobody",
+        ),
     ] {
         let r = alice.post("/api/wallet/transfer", &body);
         assert!(r.status == 400 || r.status == 404, "{body}: {}", r.text());
@@ -1122,7 +1198,12 @@ fn forged_tokens_over_limit_clients_and_waf_patterns_are_refused_and_the_chain_d
     let hashes: Vec<String> = ["payment:pay_p1", "payment:pay_p2"]
         .iter()
         .map(|id| settlement(&anyone(&server), id).unwrap())
-        .map(|e| (e["seq"].as_i64().unwrap(), e["hash"].as_str().unwrap().to_string()))
+        .map(|e| {
+            (
+                e["seq"].as_i64().unwrap(),
+                e["hash"].as_str().unwrap().to_string(),
+            )
+        })
         .collect::<std::collections::BTreeMap<_, _>>()
         .into_values()
         .collect();
