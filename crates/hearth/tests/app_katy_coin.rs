@@ -1258,3 +1258,39 @@ fn forged_tokens_over_limit_clients_and_waf_patterns_are_refused_and_the_chain_d
     assert_eq!(v["broken_at"], 1, "{v}");
     assert!(v["reason"].as_str().unwrap().contains("hash"), "{v}");
 }
+
+/// The app's zone file (apps/katy-coin/edge/hearth.toml) in front of it:
+/// tokens are refused at the edge before the worker runs, and the seed's
+/// WAF patterns are edge rules.
+#[test]
+fn the_apps_edge_zone_refuses_forged_tokens_and_the_seed_waf_patterns() {
+    let app = prepare("", WIDE_OPEN);
+    std::fs::write(app.root.join("edge/jwt-secret"), SECRET).unwrap();
+    let zone = app.root.join("edge/hearth.toml");
+    let zone = zone.to_string_lossy().into_owned();
+    let server = start_with(&app, free_port(), None, &["--edge", &zone]);
+    let alice = User::register(&server, "alice", None);
+    assert_eq!(alice.get("/api/wallet").status, 200);
+    let forged = sign(
+        &json!({ "alg": "HS256", "typ": "JWT" }),
+        &json!({ "sub": "alice", "exp": now_s() + 3600 }),
+        "not-the-secret-0123456789abcdef0123",
+    );
+    let auth = format!("Bearer {forged}");
+    let r = server.request("GET", "/api/wallet", &[("Authorization", &auth)], b"");
+    assert_eq!(r.status, 401, "{}", r.text());
+    assert_eq!(
+        r.header("www-authenticate"),
+        Some("Bearer error=\"bad_signature\""),
+        "refused by the edge, not the app"
+    );
+    for (path, rule) in [
+        ("/api/users/x?q=1%20UNION%20SELECT%20a%20FROM%20b", "SQL injection"),
+        ("/api/users/x?q=%3Cscript%3Ealert(1)", "script tag"),
+    ] {
+        let r = alice.get(path);
+        assert_eq!(r.status, 403, "{path}: {}", r.text());
+        assert!(r.text().contains(rule), "{path}: {}", r.text());
+    }
+    assert_eq!(alice.send("DELETE", "/api/wallet", "", b"").status, 405);
+}
