@@ -706,6 +706,46 @@ fn a_trade_whose_confirmation_times_out_releases_both_holds() {
     );
     assert_eq!(alice.available(), 10_000);
 
+    // Captures and releases of one hold racing each other: one kind wins,
+    // once (repeats of the winner answer its record, the loser gets 409).
+    alice.ok(
+        "POST",
+        "/api/wallet/holds",
+        &json!({ "holdId": "h2", "amount": 1000, "ttlSeconds": 600 }),
+    );
+    let outcomes: Mutex<Vec<(bool, u16)>> = Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for i in 0..12 {
+            let (alice, outcomes) = (&alice, &outcomes);
+            s.spawn(move || {
+                let capture = i % 2 == 0;
+                let r = if capture {
+                    alice.post("/api/wallet/holds/h2/capture", &json!({ "to": "bob" }))
+                } else {
+                    alice.post("/api/wallet/holds/h2/release", &Value::Null)
+                };
+                outcomes.lock().unwrap().push((capture, r.status));
+            });
+        }
+    });
+    let outcomes = outcomes.into_inner().unwrap();
+    let captured = outcomes.iter().any(|o| o.0 && o.1 == 200);
+    let released = outcomes.iter().any(|o| !o.0 && o.1 == 200);
+    assert!(captured != released, "{outcomes:?}");
+    assert!(
+        outcomes.iter().all(|o| o.1 == 200 || o.1 == 409),
+        "{outcomes:?}"
+    );
+    let (a, b) = if captured {
+        (9_000, 11_000)
+    } else {
+        (10_000, 10_000)
+    };
+    assert_eq!(alice.available(), a);
+    eventually("bob's credit", Duration::from_secs(10), || {
+        (bob.available() == b).then_some(())
+    });
+
     // An idle session expires (2 s here) and takes no more parties.
     let idle = alice.ok("POST", "/api/trades", &Value::Null)["tradeId"]
         .as_str()
@@ -779,7 +819,7 @@ fn five_hundred_concurrent_transfers_among_twenty_wallets_conserve_the_total() {
     let elapsed = started.elapsed();
     let mut results = results.into_inner().unwrap();
     results.sort_by_key(|r| r.0);
-    let mut expected = vec![1000i64; 20];
+    let mut expected = [1000i64; 20];
     let mut ok = 0;
     for (i, status, _, text) in &results {
         let (from, to, amount) = plan[*i];
@@ -1285,7 +1325,10 @@ fn the_apps_edge_zone_refuses_forged_tokens_and_the_seed_waf_patterns() {
         "refused by the edge, not the app"
     );
     for (path, rule) in [
-        ("/api/users/x?q=1%20UNION%20SELECT%20a%20FROM%20b", "SQL injection"),
+        (
+            "/api/users/x?q=1%20UNION%20SELECT%20a%20FROM%20b",
+            "SQL injection",
+        ),
         ("/api/users/x?q=%3Cscript%3Ealert(1)", "script tag"),
     ] {
         let r = alice.get(path);
