@@ -145,9 +145,24 @@ route("POST", "/api/listings", async (req, env, c) => {
   const at = Date.now();
   await env.DB.prepare("INSERT INTO listings (id, owner_id, title, description, asking_value, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)")
     .bind(id, c.user, title, description, asking, at, at).run();
-  const vector = await embed(env, `${title}\n${description}`);
-  if (vector) await env.LISTINGS_INDEX!.upsert([{ id, values: vector, metadata: { owner: c.user } }]);
+  // The listing stands without its search entry: a failure to index is
+  // logged, and POST /api/listings/:id/reindex adds it later.
+  try {
+    const vector = await embed(env, `${title}\n${description}`);
+    if (vector) await env.LISTINGS_INDEX!.upsert([{ id, values: vector, metadata: { owner: c.user } }]);
+  } catch (e) {
+    console.error(`listing ${id} not indexed for search: ${e instanceof Error ? e.message : e}`);
+  }
   return json(await listing(env, id), 201);
+});
+
+route("POST", "/api/listings/:id/reindex", async (_req, env, c, [id]) => {
+  const l = await listing(env, id);
+  if (l.owner_id !== c.user && !c.admin) throw new AppError("forbidden", "not your listing");
+  const vector = await embed(env, `${l.title}\n${l.description}`);
+  if (!vector) throw new AppError("unavailable", "search needs the AI binding, EMBEDDING_MODEL and the LISTINGS_INDEX Vectorize index");
+  await env.LISTINGS_INDEX!.upsert([{ id: l.id, values: vector, metadata: { owner: l.owner_id } }]);
+  return json({ listing: l.id, indexed: true });
 });
 
 route("GET", "/api/listings/:id", async (_req, env, _c, [id]) => json(await listing(env, id)));

