@@ -43,6 +43,8 @@ export interface Env {
   SESSION_IDLE_SECONDS?: string;
   OUTBOX_RETRY_MS?: string;
   ANCHOR_URL?: string;
+  AI_GATEWAY_LOGS_URL?: string;
+  CF_API_TOKEN?: string;
   ANCHOR_TOKEN?: string;
   STEP_DELAY_MS?: string;
   MAX_PHOTO_BYTES?: string;

@@ -7,7 +7,7 @@ import { authenticate, humanCheck, limitIp, limitUser, screen, type Caller } fro
 import { deliver, wallet } from "./wallet";
 import { append, anchor, verify, type Settlement } from "./ledger";
 import { translate, valueProduct } from "./ai";
-import { count, counters } from "./metrics";
+import { aiCosts, collectAiCosts, count, counters } from "./metrics";
 
 export { UserWallet } from "./wallet";
 export { TradeSession } from "./session";
@@ -325,7 +325,7 @@ route("POST", "/api/admin/anchor", async (_req, env, c) => {
 route("GET", "/api/admin/metrics", async (_req, env, c) => {
   requireAdmin(c);
   const lag = await env.DB.prepare("SELECT COUNT(*) AS n, AVG(created_at - json_extract(body, '$.completed_at')) AS avg_ms, MAX(created_at - json_extract(body, '$.completed_at')) AS max_ms FROM ledger").first();
-  return json({ counters: await counters(env), settlement_lag: lag });
+  return json({ counters: await counters(env), settlement_lag: lag, ai: await aiCosts(env) });
 });
 
 async function handle(req: Request, env: Env): Promise<Response> {
@@ -380,7 +380,10 @@ export default {
   },
 
   async scheduled(_ev: ScheduledController, env: Env): Promise<void> {
-    const r = await anchor(env);
-    console.log("anchor:", JSON.stringify(r));
+    const [a, c] = await Promise.allSettled([anchor(env), collectAiCosts(env)]);
+    console.log("anchor:", a.status === "fulfilled" ? JSON.stringify(a.value) : String(a.reason));
+    console.log("ai costs:", c.status === "fulfilled" ? JSON.stringify(c.value) : String(c.reason));
+    if (a.status === "rejected") throw a.reason;
+    if (c.status === "rejected") throw c.reason;
   },
 };
