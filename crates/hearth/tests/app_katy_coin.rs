@@ -425,98 +425,25 @@ const WIDE_OPEN: &[(&str, u32)] = &[("RL_IP", 1_000_000), ("RL_USER", 1_000_000)
 
 // ------------------------------------------------------------------ tests
 
-/// Cloudflare's "List Gateway Logs" API over Hearth's own gateway logs:
-/// Hearth does not serve that API, so this double reads the logs with
-/// `hearth ai-gateway logs` and answers in Cloudflare's shape (newest
-/// first, paged, `created_at` as an ISO date).
-fn gateway_logs_api(data: Arc<std::sync::OnceLock<PathBuf>>) -> Double {
-    Double::start(Box::new(move |req| {
-        let Some(data) = data.get() else {
-            return (503, "{}".to_string());
-        };
-        if req.headers.get("authorization").map(String::as_str) != Some("Bearer cf-api-token") {
-            return (
-                401,
-                json!({ "success": false, "errors": [{ "message": "bad token" }] }).to_string(),
-            );
-        }
-        let query: HashMap<String, String> = url::Url::parse(&format!("http://x{}", req.path))
-            .unwrap()
-            .query_pairs()
-            .into_owned()
-            .collect();
-        let page: usize = query.get("page").and_then(|p| p.parse().ok()).unwrap_or(1);
-        let per_page: usize = query
-            .get("per_page")
-            .and_then(|p| p.parse().ok())
-            .unwrap_or(20);
-        let out = hearth()
-            .args(["ai-gateway", "logs", "katy", "--data-dir"])
-            .arg(data)
-            .output()
-            .unwrap();
-        let logs: Vec<Value> = String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            .map(|mut l| {
-                let ms = l["created_at"].as_i64().unwrap_or(0);
-                l["created_at"] = json!(iso(ms));
-                l
-            })
-            .collect();
-        let result: Vec<Value> = logs
-            .iter()
-            .skip((page - 1) * per_page)
-            .take(per_page)
-            .cloned()
-            .collect();
-        let body = json!({
-            "success": true, "errors": [], "messages": [], "result": result,
-            "result_info": { "page": page, "per_page": per_page, "count": result.len(), "total_count": logs.len() }
-        });
-        (200, body.to_string())
-    }))
-}
-
-/// Milliseconds since the epoch as `YYYY-MM-DDTHH:MM:SS.mmmZ`.
-fn iso(ms: i64) -> String {
-    let (days, rest) = (ms.div_euclid(86_400_000), ms.rem_euclid(86_400_000));
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rest / 3_600_000,
-        rest / 60_000 % 60,
-        rest / 1000 % 60,
-        rest % 1000
-    )
-}
-
 #[test]
 fn two_users_trade_over_websockets_with_ai_valuation_to_completion_and_settlement() {
     let provider = provider();
     let port = free_port();
-    let logs_data = Arc::new(std::sync::OnceLock::new());
-    let logs_api = gateway_logs_api(logs_data.clone());
+    // AI cost comes from the gateway's logs through Cloudflare's logs API,
+    // which hearth serve answers at Cloudflare's path with --analytics-token.
     let app = prepare(
         &format!(
-            "AI_GATEWAY_URL=http://127.0.0.1:{port}/__hearth/ai-gateway/katy\nPROVIDER_API_KEY=sk-test-123\nAI_GATEWAY_LOGS_URL=http://{}/client/v4/accounts/acc/ai-gateway/gateways/katy/logs\nCF_API_TOKEN=cf-api-token\n",
-            logs_api.addr
+            "AI_GATEWAY_URL=http://127.0.0.1:{port}/__hearth/ai-gateway/katy\nPROVIDER_API_KEY=sk-test-123\nAI_GATEWAY_LOGS_URL=http://127.0.0.1:{port}/client/v4/accounts/acc/ai-gateway/gateways/katy/logs\nCF_API_TOKEN=cf-api-token\n"
         ),
         WIDE_OPEN,
     );
-    // The double reads the logs where this server keeps them.
-    logs_data.set(app.data.clone()).unwrap();
     let gw = gateways(&app.root, &provider);
-    let server = start(&app, port, Some(&gw));
+    let server = start_with(
+        &app,
+        port,
+        Some(&gw),
+        &["--analytics-token", "cf-api-token"],
+    );
     let admin = User::register(&server, "admin", Some("admin"));
     let alice = User::register(&server, "alice", None);
     let bob = User::register(&server, "bob", None);
