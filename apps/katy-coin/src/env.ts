@@ -47,5 +47,6 @@ export interface Env {
   CF_API_TOKEN?: string;
   ANCHOR_TOKEN?: string;
   STEP_DELAY_MS?: string;
+  SETTLEMENT_DELAY_MS?: string;
   MAX_PHOTO_BYTES?: string;
 }

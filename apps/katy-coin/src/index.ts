@@ -2,7 +2,7 @@
 // to their Durable Object, consumes the settlement queue into the ledger
 // and anchors the ledger on a cron.
 import type { Env } from "./env";
-import { AppError, amountField, checkId, currencyField, errorResponse, idField, json, readJson, sha256hex, textField, intVar } from "./lib";
+import { AppError, amountField, checkId, currencyField, errorResponse, idField, json, readJson, sha256hex, textField, intVar, sleep } from "./lib";
 import { authenticate, humanCheck, limitIp, limitUser, screen, type Caller } from "./auth";
 import { deliver, wallet } from "./wallet";
 import { append, anchor, verify, type Settlement } from "./ledger";
@@ -371,6 +371,8 @@ export default {
             }
           }
         }
+        const pause = intVar(env.SETTLEMENT_DELAY_MS, 0);
+        if (pause) await sleep(pause);
         msg.ack();
       } catch (e) {
         console.error("settlement failed, retrying:", e instanceof Error ? e.message : e);

@@ -1048,9 +1048,10 @@ fn a_risky_payment_waits_for_review_and_proceeds_when_approved_stops_when_reject
 
 #[test]
 fn kill9_during_a_trade_workflow_and_settlement_then_restart_completes_exactly_once() {
-    // execute-trade pauses 1.5 s between its two captures so the kill
-    // lands inside the step.
-    let app = prepare("STEP_DELAY_MS=1500\n", WIDE_OPEN);
+    // execute-trade pauses 1.5 s between its two captures, and the
+    // settlement consumer 1.5 s between an append and its ack, so the
+    // kills land inside the step and inside the consumer.
+    let app = prepare("STEP_DELAY_MS=1500\nSETTLEMENT_DELAY_MS=1500\n", WIDE_OPEN);
     let server = start(&app, free_port(), None);
     let admin = User::register(&server, "admin", Some("admin"));
     let alice = User::register(&server, "alice", None);
@@ -1098,8 +1099,8 @@ fn kill9_during_a_trade_workflow_and_settlement_then_restart_completes_exactly_o
     let server = start(&app, port, None);
     let alice = User::new(&server, "alice", None);
     wait_trade(&alice, &trade, "completed", Duration::from_secs(60));
-    // Payments that complete just before another kill: their settlements
-    // are in the queue or the consumer when the process dies.
+    // Five payments; the kill comes once the last is in the ledger and
+    // before the consumer acks it.
     for i in 0..5 {
         let r = alice.post(
             "/api/payments",
@@ -1107,24 +1108,44 @@ fn kill9_during_a_trade_workflow_and_settlement_then_restart_completes_exactly_o
         );
         assert_eq!(r.status, 202, "{}", r.text());
     }
-    eventually("five payments", Duration::from_secs(30), || {
-        (0..5)
-            .all(|i| {
-                alice.ok("GET", &format!("/api/payments/pay_k{i}"), &Value::Null)["status"]
-                    == "completed"
-            })
-            .then_some(())
+    eventually("six ledger entries", Duration::from_secs(60), || {
+        (verify(&alice)["entries"] == 6).then_some(())
     });
+    let acked_before = server
+        .log
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|l| l.contains("queue=katy-settlement") && l.contains("acked"))
+        .count();
     server.kill9();
 
     let server = start(&app, free_port(), None);
     let alice = User::new(&server, "alice", None);
     let bob = User::new(&server, "bob", None);
-    let v = eventually("six ledger entries", Duration::from_secs(60), || {
-        let v = verify(&alice);
-        (v["entries"] == 6).then_some(v)
-    });
+    let admin = User::new(&server, "admin", Some("admin"));
+    // The unacknowledged settlements come again and append nothing.
+    eventually(
+        "the settlements redelivered",
+        Duration::from_secs(60),
+        || {
+            server
+                .log
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|l| l.contains("queue=katy-settlement") && l.contains("acked"))
+                .then_some(())
+        },
+    );
+    let v = verify(&alice);
     assert_eq!(v["ok"], true, "{v}");
+    assert_eq!(v["entries"], 6, "{v}");
+    let m = metrics(&admin);
+    assert_eq!(
+        m["counters"]["settlements"], 6,
+        "{m} ({acked_before} batches acked before the kill)"
+    );
     // Exactly once: alice paid 3000 and got 2000; bob the reverse; then 500.
     assert_eq!(alice.available(), 10_000 - 3000 + 2000 - 500);
     assert_eq!(bob.available(), 10_000 - 2000 + 3000 + 500);
