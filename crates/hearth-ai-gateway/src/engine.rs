@@ -484,6 +484,15 @@ impl Gateway {
         Ok(v)
     }
 
+    /// One page of this gateway's logs, newest first (`page` from 1), and
+    /// the gateway's log count, for Cloudflare's "List Gateway Logs" API.
+    pub fn list_logs(&self, page: u64, per_page: u64) -> Result<(Vec<Value>, u64), LogError> {
+        let logs = self.shared.logs.as_ref().ok_or(LogError::Stopped)?;
+        logs.flush()?;
+        let conn = crate::logs::open_file(logs.path())?;
+        crate::logs::page(&conn, self.id(), page, per_page)
+    }
+
     /// `patchLog(id, { feedback, score, metadata })`.
     pub fn patch_log(&self, id: &str, patch: LogPatch) -> Result<(), LogError> {
         self.get_log(id)?;

@@ -418,6 +418,31 @@ pub fn query(
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
+/// Page `page` (from 1) of `gateway`'s logs, newest first, `per_page` a
+/// page, and how many logs the gateway has in all.
+pub fn page(
+    conn: &Connection,
+    gateway: &str,
+    page: u64,
+    per_page: u64,
+) -> Result<(Vec<Value>, u64), LogError> {
+    let total: i64 = conn.query_row(
+        "SELECT COUNT(*) FROM logs WHERE gateway = ?1",
+        [gateway],
+        |r| r.get(0),
+    )?;
+    let offset = page.saturating_sub(1).saturating_mul(per_page);
+    let clamp = |v: u64| v.min(i64::MAX as u64) as i64;
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {COLUMNS} FROM logs WHERE gateway = ?1 ORDER BY seq DESC LIMIT ?2 OFFSET ?3"
+    ))?;
+    let rows = stmt.query_map(
+        rusqlite::params![gateway, clamp(per_page), clamp(offset)],
+        row_json,
+    )?;
+    Ok((rows.collect::<rusqlite::Result<_>>()?, total.max(0) as u64))
+}
+
 pub fn get(conn: &Connection, id: &str) -> Result<Value, LogError> {
     conn.query_row(
         &format!("SELECT {COLUMNS} FROM logs WHERE id = ?1"),

@@ -19,6 +19,7 @@ mod conn;
 mod edge;
 mod framing;
 mod front;
+mod gateway_logs;
 mod geo;
 mod live;
 mod metrics;
@@ -82,9 +83,11 @@ pub struct ServeOptions {
     /// Bearer token that opens the internal endpoints on the main listener
     /// (and is required on the admin listener too when set).
     pub internal_token: Option<String>,
-    /// Bearer token of the Analytics Engine SQL API at Cloudflare's path,
-    /// `/client/v4/accounts/<id>/analytics_engine/sql`, served on the main
-    /// listener only when set (on the admin listener also by its rules).
+    /// Bearer token of the Cloudflare API paths Hearth serves: the Analytics
+    /// Engine SQL API (`/client/v4/accounts/<id>/analytics_engine/sql`) and,
+    /// with `ai_gateway`, the AI Gateway logs list
+    /// (`.../ai-gateway/gateways/<id>/logs`); served on the main listener
+    /// only when set (on the admin listener also by its rules).
     pub analytics_token: Option<String>,
     /// A second listener that serves only the internal endpoints. Without
     /// `internal_token` it must be a loopback address.
@@ -697,6 +700,18 @@ async fn handle(
             return triggers::sql_api_unauthorized();
         }
         return triggers::cloudflare_sql_api(&state, req).await;
+    }
+    if let Some(gateway) = gateway_logs::gateway_of(path)
+        && let Some(gateways) = state.options.ai_gateway.clone()
+        && (admin || state.options.analytics_token.is_some())
+    {
+        let token_ok = state.options.analytics_token.as_ref().is_some_and(|token| {
+            bearer(&req).is_some_and(|g| constant_time_eq(g.as_bytes(), token.as_bytes()))
+        });
+        if !token_ok && (!admin || internal_refusal(&state, &req, admin).is_some()) {
+            return triggers::sql_api_unauthorized();
+        }
+        return gateway_logs::list(&gateways, gateway, req.method(), req.uri().query());
     }
     if let Some(gateways) = state.options.ai_gateway.clone()
         && let Some(rest) = path.strip_prefix(hearth_ai_gateway::server::MOUNT)

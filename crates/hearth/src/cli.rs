@@ -450,9 +450,12 @@ pub struct ServeArgs {
         hide_env_values = true
     )]
     pub internal_token: Option<String>,
-    /// Bearer token of the Analytics Engine SQL API at Cloudflare's path
-    /// (POST /client/v4/accounts/<id>/analytics_engine/sql) on the main
-    /// listener; without it that path is not served there.
+    /// Bearer token of the Cloudflare API paths served on the main
+    /// listener: the Analytics Engine SQL API
+    /// (POST /client/v4/accounts/<id>/analytics_engine/sql) and, with
+    /// --ai-gateway, the AI Gateway logs list
+    /// (GET /client/v4/accounts/<id>/ai-gateway/gateways/<id>/logs);
+    /// without it those paths are not served there.
     #[arg(
         long = "analytics-token",
         env = "HEARTH_ANALYTICS_TOKEN",

@@ -348,3 +348,63 @@ fn spend_budgets_hold_across_kill_9() {
     );
     assert_eq!(r.status, 200);
 }
+
+/// Cloudflare's "List Gateway Logs" API at its path, with the
+/// `--analytics-token` that opens Cloudflare's API paths: newest first,
+/// paged, `created_at` as an ISO date, cost from the price table.
+#[test]
+fn the_logs_list_answers_at_cloudflares_api_path() {
+    let (_rt, double) = start_double();
+    let root = tempfile::tempdir().unwrap();
+    let data = root.path().join("data");
+    let gateways = gateway_file(root.path(), &double, "collect_logs = true");
+    std::fs::write(root.path().join("index.js"), WORKER).unwrap();
+    let config = root.path().join("wrangler.toml");
+    std::fs::write(&config, "name = \"w\"\nmain = \"index.js\"\n").unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_hearth"));
+    cmd.arg("serve")
+        .arg(&config)
+        .arg("--data-dir")
+        .arg(&data)
+        .arg("--ai-gateway")
+        .arg(&gateways)
+        .args(["--analytics-token", "cf-token"]);
+    let server = Server::spawn(cmd, Duration::from_secs(60));
+    let auth = [
+        ("authorization", "Bearer sk-1"),
+        ("content-type", "application/json"),
+    ];
+    for model in ["gpt-test", "gpt-test-2"] {
+        let r = server.request(
+            "POST",
+            "/__hearth/ai-gateway/main/openai/chat/completions",
+            &auth,
+            &chat_body(model, false),
+        );
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+    let path = "/client/v4/accounts/0123abc/ai-gateway/gateways/main/logs";
+    assert_eq!(server.get(path).status, 401);
+    let token = [("authorization", "Bearer cf-token")];
+    let page = server.request("GET", &format!("{path}?per_page=1"), &token, b"");
+    assert_eq!(page.status, 200, "{}", page.text());
+    let v = page.json();
+    assert_eq!(v["success"], true);
+    assert_eq!(v["result_info"]["total_count"], 2, "{v}");
+    assert_eq!(v["result"][0]["model"], "gpt-test-2", "newest first: {v}");
+    let created = v["result"][0]["created_at"].as_str().unwrap();
+    assert!(created.len() == 24 && created.ends_with('Z'), "{created}");
+    let second = server.request("GET", &format!("{path}?per_page=1&page=2"), &token, b"");
+    let second = second.json();
+    assert_eq!(second["result"][0]["model"], "gpt-test");
+    assert_eq!(second["result"][0]["cost"], 3.0, "{second}");
+    let bad = server.request("GET", &format!("{path}?per_page=51"), &token, b"");
+    assert_eq!(bad.status, 400, "{}", bad.text());
+    let unknown = server.request(
+        "GET",
+        "/client/v4/accounts/0123abc/ai-gateway/gateways/nope/logs",
+        &token,
+        b"",
+    );
+    assert_eq!(unknown.status, 404, "{}", unknown.text());
+}

@@ -60,9 +60,16 @@ impl Server {
 
     /// Spawns `cmd` with `--listen 127.0.0.1:0` and waits up to `wait`
     /// for the bound address.
-    pub fn spawn(mut cmd: Command, wait: Duration) -> Server {
+    pub fn spawn(cmd: Command, wait: Duration) -> Server {
+        Server::spawn_listening(cmd, "127.0.0.1:0", wait)
+    }
+
+    /// Spawns `cmd` with `--listen <listen>` (an address known in advance,
+    /// e.g. for a worker whose config names its own URL) and waits up to
+    /// `wait` for the bound address.
+    pub fn spawn_listening(mut cmd: Command, listen: &str, wait: Duration) -> Server {
         let mut child = cmd
-            .args(["--listen", "127.0.0.1:0"])
+            .args(["--listen", listen])
             .env("HEARTH_LOG", "info")
             .env("HEARTH_INTERNAL_TOKEN", INTERNAL_TOKEN)
             .stdout(Stdio::null())
@@ -335,6 +342,36 @@ pub fn ws_text(s: &mut TcpStream) -> Option<String> {
             _ => continue,
         }
     }
+}
+
+/// Sends one text message as a client does (masked, FIN set).
+pub fn ws_send_text(s: &mut TcpStream, text: &str) {
+    let payload = text.as_bytes();
+    let mut frame = vec![0x81u8];
+    match payload.len() {
+        n if n < 126 => frame.push(0x80 | n as u8),
+        n if n <= 0xffff => {
+            frame.push(0x80 | 126);
+            frame.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            frame.push(0x80 | 127);
+            frame.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+    }
+    let mask = [0x12u8, 0x34, 0x56, 0x78];
+    frame.extend_from_slice(&mask);
+    frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    s.write_all(&frame).unwrap();
+}
+
+/// A port on 127.0.0.1 that was free a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// Copies a directory tree (no symlinks), skipping `node_modules` and `.hearth`.
