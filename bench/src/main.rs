@@ -10,6 +10,7 @@ mod ai;
 mod ai_gateway;
 mod analytics;
 mod cluster;
+mod coldstart;
 mod http;
 mod machine;
 mod measure;
@@ -62,6 +63,10 @@ enum Command {
     /// writes bench/VECTORIZE-RESULTS.md. bench/run-vectorize.sh installs
     /// the peer.
     Vectorize(vectorize::VectorizeArgs),
+    /// A new isolate's start, hello world and a 1 MB bundle, compiled and
+    /// from the bytecode cache, against raw QuickJS; idle RSS per isolate;
+    /// writes bench/COLDSTART-RESULTS.md.
+    ColdStart(coldstart::ColdStartArgs),
     /// The raw hyper server the `http` benchmark measures (started by it).
     #[command(hide = true)]
     RawServer(http::RawArgs),
@@ -77,6 +82,7 @@ fn main() -> anyhow::Result<()> {
         Command::Cluster(args) => cluster::run(args, &reproduce_command()),
         Command::Ai(args) => ai::run(args, &reproduce_command()),
         Command::Vectorize(args) => vectorize::run(args, &reproduce_command()),
+        Command::ColdStart(args) => coldstart::run(args, &reproduce_command()),
         Command::RawServer(args) => http::serve_raw(args),
         Command::AiGateway(args) => ai_gateway::run(args, &reproduce_command()),
         Command::ProviderDouble(args) => ai_gateway::serve_double(args),

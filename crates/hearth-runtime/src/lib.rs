@@ -35,6 +35,7 @@
 //! `env`). Binding adapters plug in through [`bindings::BindingAdapter`].
 
 pub mod bindings;
+pub mod bytecode;
 mod cache;
 pub mod cluster;
 mod config;

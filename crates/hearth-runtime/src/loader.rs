@@ -376,10 +376,10 @@ impl Loader for FileLoader {
         if (name.starts_with("node:") || name == node::GLOBALS_MODULE)
             && let Some(source) = node::source(name, &self.process_env, self.resolver.node_compat())
         {
-            return Module::declare(ctx.clone(), name, source);
+            return crate::bytecode::declare(ctx, name, &source);
         }
         match module_source(&self.resolver, &self.loaded, name) {
-            Ok(source) => Module::declare(ctx.clone(), name, source),
+            Ok(source) => crate::bytecode::declare(ctx, name, &source),
             Err(LoadFailure::Io(_, e)) => Err(Error::new_loading_message(name, e.to_string())),
             Err(LoadFailure::Other(m)) => Err(Error::new_loading_message(name, m)),
             Err(LoadFailure::Syntax(e)) => Err(throw_syntax_error(ctx, name, &e)),

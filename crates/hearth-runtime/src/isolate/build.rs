@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rquickjs::promise::{Promise, PromiseState};
-use rquickjs::{Class, Context, Ctx, Function, Module, Object, Persistent, Runtime, Value};
+use rquickjs::{Class, Context, Ctx, Function, Object, Persistent, Runtime, Value};
 use tokio::sync::mpsc;
 
 use super::host::{Cpu, Host, UnhandledRejection};
@@ -251,7 +251,7 @@ fn evaluate<'js>(
 
     let main_name = main.name.as_str();
     let in_main = |e: rquickjs::Error| script_error(ctx, e, main_name);
-    let module = Module::declare(ctx.clone(), main_name, main.source.as_str()).map_err(in_main)?;
+    let module = crate::bytecode::declare(ctx, main_name, &main.source).map_err(in_main)?;
     let (module, promise) = module.eval().map_err(in_main)?;
     run_top_level(ctx, &promise, main_name)?;
     let default: Value = module

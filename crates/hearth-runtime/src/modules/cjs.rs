@@ -247,6 +247,16 @@ impl<'a> Visit<'a> for Scan {
 /// does not parse, or never touches `module`, `exports` or `require`.
 /// `force` (for `.cjs`) skips the last check.
 pub fn analyze(source: &str, force: bool) -> Option<CjsInfo> {
+    // Without one of the three names (or an escape that could spell one),
+    // no identifier can reference them: skip parsing, which for a large
+    // bundle costs more than compiling it.
+    if !force
+        && !["require", "module", "exports", "\\u"]
+            .iter()
+            .any(|w| source.contains(w))
+    {
+        return None;
+    }
     let allocator = Allocator::default();
     let parsed = Parser::new(&allocator, source, SourceType::unambiguous()).parse();
     if parsed.panicked || parsed.module_record.has_module_syntax {
