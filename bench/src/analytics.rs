@@ -493,26 +493,7 @@ pub fn run(args: &AnalyticsArgs, command: &str) -> Result<()> {
         s,
         "Each figure beside its raw limit or peer, measured in the same run. Run on demand, never in CI.\n"
     );
-    let _ = writeln!(s, "- Date: {}", machine.date_utc);
-    let _ = writeln!(
-        s,
-        "- CPU: {}, {} logical CPUs",
-        machine.cpu_model, machine.logical_cpus
-    );
-    let _ = writeln!(s, "- Memory: {}", machine.memory);
-    let _ = writeln!(s, "- Filesystem: {}", machine.filesystem);
-    if let Some(load) = &machine.load_average {
-        let _ = writeln!(s, "- Load average at the start: {load}");
-    }
-    if let Some(rev) = &machine.revision {
-        let _ = writeln!(
-            s,
-            "- Revision: {}{}",
-            rev.commit,
-            if rev.dirty { " (modified)" } else { "" }
-        );
-    }
-    let _ = writeln!(s, "\nCommand:\n\n```sh\n{command}\n```\n");
+    let _ = writeln!(s, "{}", machine.markdown_facts(command));
     let _ = writeln!(
         s,
         "HTTP load: {} keep-alive connections from this process for {} s per measurement (the load generator shares the 2 cores with the server). The GROUP BY runs on a file filled by one `INSERT ... SELECT` with 1000 distinct `blob1` values; both sides read the same file, Hearth through its SQL API translation (which adds the dataset filter the raw query spells out).\n",

@@ -216,24 +216,7 @@ pub fn run(args: &ColdStartArgs, command: &str) -> Result<()> {
         "How long a new isolate takes to be ready to serve (`IsolatePool::start` with one isolate, then one request checked), median of {} starts per case, beside raw QuickJS doing only the same compile (or bytecode load) and evaluation in a new runtime. Run on demand, never in CI.\n",
         args.runs
     );
-    let _ = writeln!(s, "- Date: {}", machine.date_utc);
-    let _ = writeln!(
-        s,
-        "- CPU: {}, {} logical CPUs",
-        machine.cpu_model, machine.logical_cpus
-    );
-    if let Some(load) = &machine.load_average {
-        let _ = writeln!(s, "- Load average at the start: {load}");
-    }
-    if let Some(rev) = &machine.revision {
-        let _ = writeln!(
-            s,
-            "- Revision: {}{}",
-            rev.commit,
-            if rev.dirty { " (modified)" } else { "" }
-        );
-    }
-    let _ = writeln!(s, "\nCommand:\n\n```sh\n{command}\n```\n");
+    let _ = writeln!(s, "{}", machine.markdown_facts(command));
     let _ = writeln!(s, "| Case | Hearth | Raw QuickJS | Hearth ÷ raw |");
     let _ = writeln!(s, "|---|---:|---:|---:|");
     for r in &rows {

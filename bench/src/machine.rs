@@ -29,6 +29,24 @@ pub struct Revision {
 }
 
 impl Machine {
+    /// The lines every results file opens with after its title and
+    /// summary: date, CPU, memory, load, revision, and the command.
+    pub fn markdown_facts(&self, command: &str) -> String {
+        let mut s = format!(
+            "- Date: {}\n- CPU: {}, {} logical CPUs\n- Memory: {}\n- Filesystem: {}\n",
+            self.date_utc, self.cpu_model, self.logical_cpus, self.memory, self.filesystem
+        );
+        if let Some(load) = &self.load_average {
+            s.push_str(&format!("- Load average at the start: {load}\n"));
+        }
+        if let Some(rev) = &self.revision {
+            let dirty = if rev.dirty { " (modified)" } else { "" };
+            s.push_str(&format!("- Revision: {}{dirty}\n", rev.commit));
+        }
+        s.push_str(&format!("\nCommand:\n\n```sh\n{command}\n```\n"));
+        s
+    }
+
     pub fn describe(data_dir: &Path) -> Self {
         let cpuinfo = fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
         let logical_cpus = std::thread::available_parallelism()
