@@ -222,12 +222,18 @@ fn rclone_copy_sync_check_and_the_worker_see_the_same_objects() {
     assert!(r.body == big, "the worker read different bytes");
     let r = server.request("PUT", "/files/from-worker.txt", &[], b"written by a worker");
     assert_eq!(r.status, 201, "{}", r.text());
-    assert_eq!(rc(&["cat", "hearth:files/from-worker.txt"]), "written by a worker");
+    assert_eq!(
+        rc(&["cat", "hearth:files/from-worker.txt"]),
+        "written by a worker"
+    );
 
     // sync down into an empty directory: the same tree.
     let back = site.dir.path().join("back");
     rc(&["sync", "hearth:files/tree", back.to_str().unwrap()]);
-    assert!(tree_files(&tree) == tree_files(&back), "synced-back tree differs");
+    assert!(
+        tree_files(&tree) == tree_files(&back),
+        "synced-back tree differs"
+    );
 
     // A deleted and a changed file: sync up deletes and replaces remotely.
     std::fs::remove_file(tree.join("d1/file-5.txt")).unwrap();
