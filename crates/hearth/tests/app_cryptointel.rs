@@ -3,8 +3,10 @@
 //! serves scripted market data, news, failures and latencies; this test
 //! runs the x402 facilitator double and the webhook receiver on 127.0.0.1.
 //! Clock-dependent paths (cache TTLs, key rotation grace, session timeout,
-//! archival age, TOTP) use the app's admin clock offset (ALLOW_CLOCK_CONTROL),
-//! never real sleeps.
+//! archival age, TOTP, webhook backoff) run under `hearth serve
+//! --test-clock` and move the platform's clock, never real sleeps. So that
+//! those jumps do not start collections of their own, the served copy has
+//! no `triggers.crons`: the test fires the app's crons on demand.
 
 mod web_support;
 
@@ -13,9 +15,9 @@ use std::io::Write;
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -60,6 +62,9 @@ fn prepare(vars: &str, limits: &[(&str, u32)]) -> App {
         let end = start + toml[start..].find(',').unwrap();
         toml.replace_range(start..end, &limit.to_string());
     }
+    let crons = "crons = [\"*/15 * * * *\", \"0 3 * * *\"]";
+    assert!(toml.contains(crons), "the app's crons moved");
+    let toml = toml.replace(crons, "crons = []");
     std::fs::write(&cfg, toml).unwrap();
     std::fs::write(root.join("app/.dev.vars"), vars).unwrap();
     let data = dir.path().join("data");
@@ -98,7 +103,7 @@ fn start_app(app: &App) -> Server {
     Server::launch_in(
         &app.root,
         "serve",
-        &[&cfg, "--data-dir", &data],
+        &[&cfg, "--data-dir", &data, "--test-clock"],
         Duration::from_secs(180),
     )
 }
@@ -171,13 +176,14 @@ fn script(fixture: &Server, patch: Value) {
     assert_eq!(r.status, 200, "{}", r.text());
 }
 
+/// Runs `scheduled()` for `cron` (one of the app's) now, through the
+/// test route that runs any cron: the served copy has none configured.
 fn fire(server: &Server, cron: &str) {
     let r = server.get(&format!(
-        "/__hearth/scheduled?cron={}",
+        "/cdn-cgi/handler/scheduled?cron={}",
         cron.replace(' ', "%20")
     ));
-    assert_eq!(r.status, 200, "{}", r.text());
-    assert_eq!(r.json()["outcome"], "ok", "{}", r.text());
+    assert_eq!((r.status, r.text().trim()), (200, "ok"), "{cron}");
 }
 
 fn collect(server: &Server) {
@@ -230,30 +236,17 @@ impl<'a> Client<'a> {
     }
 }
 
-/// The app's clock offset, mirrored here for TOTP codes.
+/// The server's test clock, in seconds forward and ms since the epoch.
 struct Clock<'a> {
-    admin: &'a Client<'a>,
-    offset_ms: AtomicI64,
+    server: &'a Server,
 }
 
 impl Clock<'_> {
-    fn advance(&self, secs: i64) {
-        let r = self
-            .admin
-            .post("/api/v1/admin/clock", &json!({"advance_ms": secs * 1000}));
-        assert_eq!(r.status, 200, "{}", r.text());
-        self.offset_ms.fetch_add(secs * 1000, Ordering::SeqCst);
-        assert_eq!(
-            r.json()["offset_ms"].as_i64().unwrap(),
-            self.offset_ms.load(Ordering::SeqCst)
-        );
+    fn advance(&self, secs: u64) {
+        self.server.advance_clock(secs * 1000);
     }
     fn now_ms(&self) -> i64 {
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_millis() as i64
-            + self.offset_ms.load(Ordering::SeqCst)
+        self.server.clock_ms() as i64
     }
 }
 
@@ -464,7 +457,7 @@ fn cryptointel_end_to_end() {
     let pay = facilitator();
     let hooks = receiver();
     let vars = format!(
-        "{}ALLOW_CLOCK_CONTROL=true\nSOURCE_TIMEOUT_MS=1000\nFACILITATOR_URL={}\nWEBHOOK_ALLOW_HOSTS=127.0.0.1\nWEBHOOK_BACKOFF_BASE_SECONDS=0\nWEBHOOK_MAX_ATTEMPTS=3\nKEY_ROTATION_GRACE_SECONDS=3600\nRETENTION_DAYS=1\n",
+        "{}SOURCE_TIMEOUT_MS=1000\nFACILITATOR_URL={}\nWEBHOOK_ALLOW_HOSTS=127.0.0.1\nWEBHOOK_BACKOFF_BASE_SECONDS=60\nWEBHOOK_MAX_ATTEMPTS=3\nKEY_ROTATION_GRACE_SECONDS=3600\nRETENTION_DAYS=1\n",
         sources_vars(&fixture.addr, "bitcoin,ethereum,solana"),
         pay.url("/")
     );
@@ -475,10 +468,7 @@ fn cryptointel_end_to_end() {
     let server = start_app(&app);
     let admin = Client::key(&server, ADMIN_KEY);
     let anon = Client::anon(&server);
-    let clock = Clock {
-        admin: &admin,
-        offset_ms: AtomicI64::new(0),
-    };
+    let clock = Clock { server: &server };
 
     // --- health before any collection: the collector has not run.
     let h = anon.get("/health");
@@ -858,7 +848,9 @@ fn cryptointel_end_to_end() {
     assert_eq!(still.header("x-cache"), Some("HIT"));
     assert_eq!(still.json(), before.json());
 
-    // --- the webhook delivery, signed; retries; the dead letter.
+    // --- the webhook delivery, signed; retries after the backoff (base
+    // 60 s: the second attempt 60 s after the first, the third 120 s after
+    // that, by the clock); the dead letter after the last attempt.
     let delivered = eventually("the webhook delivery", Duration::from_secs(20), || {
         let d = hooks.requests("/hook");
         (!d.is_empty()).then_some(d)
@@ -891,6 +883,56 @@ fn cryptointel_end_to_end() {
         ("delivered".into(), 1),
         ("delivered".into(), 3),
     ];
+    let stamp = |r: &Req| -> u64 { r.headers["webhook-timestamp"].parse().unwrap() };
+    let attempts = |n: usize| {
+        eventually(
+            &format!("attempt {n} of the failing hooks"),
+            Duration::from_secs(20),
+            || {
+                let (f, d) = (hooks.requests("/flaky"), hooks.requests("/dead"));
+                (f.len() >= n && d.len() >= n).then_some((f, d))
+            },
+        )
+    };
+    let not_yet = |n: usize| {
+        std::thread::sleep(Duration::from_millis(500));
+        assert_eq!(
+            (
+                hooks.requests("/flaky").len(),
+                hooks.requests("/dead").len()
+            ),
+            (n, n),
+            "a retry came before its backoff"
+        );
+    };
+    let (flaky1, dead1) = attempts(1);
+    not_yet(1);
+    clock.advance(30);
+    not_yet(1);
+    clock.advance(30);
+    let (flaky2, dead2) = attempts(2);
+    assert!(
+        stamp(&flaky2[1]) >= stamp(&flaky1[0]) + 60,
+        "{:?} {:?}",
+        flaky1[0].headers,
+        flaky2[1].headers
+    );
+    assert!(stamp(&dead2[1]) >= stamp(&dead1[0]) + 60);
+    assert!(
+        stamp(&dead2[1]) < stamp(&dead1[0]) + 120,
+        "retried on time, not late"
+    );
+    // The attempt after the second waits twice as long.
+    clock.advance(60);
+    not_yet(2);
+    clock.advance(60);
+    let (flaky3, dead3) = attempts(3);
+    assert!(stamp(&flaky3[2]) >= stamp(&flaky2[1]) + 120);
+    assert!(stamp(&dead3[2]) >= stamp(&dead2[1]) + 120);
+    assert!(
+        stamp(&dead3[2]) < stamp(&dead2[1]) + 240,
+        "retried on time, not late"
+    );
     // Polled in D1, not through the API, so the polling does not spend the admin's rate limit.
     eventually(
         "retries and the dead letter",

@@ -32,17 +32,17 @@ async function route(request: Request, env: Env, ctx: ExecutionContext): Promise
     return json({ user: s.user }, 200, { "set-cookie": sessionCookie(s.session_id, s.max_age), "cache-control": "no-store" });
   }
   if (path === "/auth/logout" && request.method === "POST") {
-    const s = await sessionPrincipal(env, request, await now(env));
+    const s = await sessionPrincipal(env, request, now());
     if (s) await logout(env, s.principal);
     return new Response(null, { status: 204, headers: { "set-cookie": sessionCookie("", 0) } });
   }
   if (path === "/auth/me" && request.method === "GET") {
-    const s = await sessionPrincipal(env, request, await now(env));
+    const s = await sessionPrincipal(env, request, now());
     if (!s) throw new HttpError(401, "not signed in");
     return json({ user_id: s.principal.user_id, role: s.principal.role }, 200, s.refresh ? { "set-cookie": s.refresh } : {});
   }
   if (path === "/live") {
-    const s = await sessionPrincipal(env, request, await now(env));
+    const s = await sessionPrincipal(env, request, now());
     if (!s) throw new HttpError(401, "sign in first: the live stream needs a session cookie");
     return liveHub(env).fetch(request);
   }
