@@ -139,7 +139,7 @@ export async function runCollection(env: Env): Promise<CollectionSummary> {
     env.DB.prepare("INSERT INTO collections (id, started_at, finished_at, records, rejected, sources) VALUES (?, ?, ?, ?, ?, ?)").bind(
       collectionId,
       stamp,
-      isonow(),
+      iso(now()),
       records,
       rejected,
       JSON.stringify(outcomes),

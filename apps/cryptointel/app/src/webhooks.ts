@@ -59,7 +59,7 @@ export async function createSubscription(env: Env, userId: string, body: Record<
   }
   const id = `wh_${randomHex(8)}`;
   const secret = `whsec_${b64(crypto.getRandomValues(new Uint8Array(24)))}`;
-  const at = isonow();
+  const at = iso(now());
   await env.DB.prepare("INSERT INTO webhook_subscriptions (id, user_id, url, secret, types, created_at) VALUES (?, ?, ?, ?, ?, ?)")
     .bind(id, userId, body.url, secret, JSON.stringify(types), at)
     .run();
@@ -75,7 +75,7 @@ export async function enqueueDeliveries(
   )
     .bind(signal.type)
     .all<{ id: string }>();
-  const at = isonow();
+  const at = iso(now());
   const payload = JSON.stringify({
     type: `signal.${signal.type}`,
     timestamp: at,
