@@ -100,7 +100,24 @@ export default {
     const [, route, arg] = url.pathname.split("/");
     switch (route) {
       case "now":
-        return Response.json({ now: Date.now(), date: new Date().getTime(), called: Date() });
+        return Response.json({
+          now: Date.now(),
+          date: new Date().getTime(),
+          called: Date(),
+          // Everything but the current time is the engine's own Date.
+          same: [
+            new Date(0).getTime() === 0,
+            new Date(2020, 0, 2).getDate() === 2,
+            Date.UTC(2020, 0, 1) === 1577836800000,
+            Date.parse("2020-01-01T00:00:00Z") === 1577836800000,
+            new Date() instanceof Date,
+            new Date().constructor === Date,
+            Object.prototype.toString.call(new Date()) === "[object Date]",
+            new (class Stamp extends Date {})() instanceof Date,
+            Math.abs(new (class Stamp extends Date {})().getTime() - Date.now()) < 1000,
+            Date.length === 7,
+          ],
+        });
       case "kv":
         if (request.method === "PUT") {
           await env.KV.put(arg, "v", { expirationTtl: Number(url.searchParams.get("ttl")) });
@@ -208,6 +225,10 @@ fn everything_that_keeps_time_follows_the_test_clock() {
     assert!(
         date >= c1 && date < c1 + 5_000,
         "new Date() {date} vs clock {c1}"
+    );
+    assert!(
+        now["same"].as_array().unwrap().iter().all(|v| v == true),
+        "{now}"
     );
     let year = now["called"].as_str().unwrap().to_owned();
     assert!(year.contains("GMT") || year.contains("UTC"), "{year}");
