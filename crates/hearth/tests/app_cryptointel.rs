@@ -1,5 +1,5 @@
-//! The CryptoIntel seed app (apps/cryptointel/) end to end through
-//! `hearth serve`: the app's fixture market server (a worker of the app)
+//! The CryptoIntel seed app (apps/cryptointel/: dashboard, API and
+//! collector workers served together) end to end through `hearth serve`: the app's fixture market server (a worker of the app)
 //! serves scripted market data, news, failures and latencies; this test
 //! runs the x402 facilitator double and the webhook receiver on 127.0.0.1.
 //! Clock-dependent paths (cache TTLs, key rotation grace, session timeout,
@@ -44,9 +44,13 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// A copy of the app: test vars in `app/.dev.vars`, rate limits replaced
-/// (`limits`: binding name -> limit), migrations applied, an admin account
-/// with ADMIN_KEY.
+/// The app's three workers: the dashboard (the public front, first), the
+/// API and the collector.
+const WORKERS: [&str; 3] = ["app", "api", "collector"];
+
+/// A copy of the app: test vars in each worker's `.dev.vars`, rate limits
+/// replaced (`limits`: binding name -> limit, in every worker declaring
+/// it), migrations applied, an admin account with ADMIN_KEY.
 fn prepare(vars: &str, limits: &[(&str, u32)]) -> App {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("cryptointel");
@@ -54,19 +58,33 @@ fn prepare(vars: &str, limits: &[(&str, u32)]) -> App {
         &Path::new(env!("CARGO_MANIFEST_DIR")).join("../../apps/cryptointel"),
         &root,
     );
-    let cfg = root.join("app/wrangler.toml");
-    let mut toml = std::fs::read_to_string(&cfg).unwrap();
-    for (name, limit) in limits {
-        let at = toml.find(&format!("name = \"{name}\"")).unwrap();
-        let start = at + toml[at..].find("limit = ").unwrap() + "limit = ".len();
-        let end = start + toml[start..].find(',').unwrap();
-        toml.replace_range(start..end, &limit.to_string());
+    let mut replaced: HashSet<&str> = HashSet::new();
+    for worker in WORKERS {
+        let cfg = root.join(worker).join("wrangler.toml");
+        let mut toml = std::fs::read_to_string(&cfg).unwrap();
+        for (name, limit) in limits {
+            let Some(at) = toml.find(&format!("name = \"{name}\"")) else {
+                continue;
+            };
+            let start = at + toml[at..].find("limit = ").unwrap() + "limit = ".len();
+            let end = start + toml[start..].find(',').unwrap();
+            toml.replace_range(start..end, &limit.to_string());
+            replaced.insert(name);
+        }
+        if worker == "collector" {
+            let crons = "crons = [\"*/15 * * * *\", \"0 3 * * *\"]";
+            assert!(toml.contains(crons), "the collector's crons moved");
+            toml = toml.replace(crons, "crons = []");
+        }
+        std::fs::write(&cfg, toml).unwrap();
+        std::fs::write(root.join(worker).join(".dev.vars"), vars).unwrap();
     }
-    let crons = "crons = [\"*/15 * * * *\", \"0 3 * * *\"]";
-    assert!(toml.contains(crons), "the app's crons moved");
-    let toml = toml.replace(crons, "crons = []");
-    std::fs::write(&cfg, toml).unwrap();
-    std::fs::write(root.join("app/.dev.vars"), vars).unwrap();
+    assert_eq!(
+        replaced.len(),
+        limits.len(),
+        "a rate limit no worker declares"
+    );
+    let cfg = root.join("app/wrangler.toml");
     let data = dir.path().join("data");
     let app = App {
         _dir: dir,
@@ -97,15 +115,20 @@ fn prepare(vars: &str, limits: &[(&str, u32)]) -> App {
 }
 
 fn start_app(app: &App) -> Server {
-    let cfg = app.root.join("app/wrangler.toml");
-    let cfg = cfg.to_string_lossy().into_owned();
+    let cfgs: Vec<String> = WORKERS
+        .iter()
+        .map(|w| {
+            app.root
+                .join(w)
+                .join("wrangler.toml")
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
     let data = app.data.to_string_lossy().into_owned();
-    Server::launch_in(
-        &app.root,
-        "serve",
-        &[&cfg, "--data-dir", &data, "--test-clock"],
-        Duration::from_secs(180),
-    )
+    let mut args: Vec<&str> = cfgs.iter().map(String::as_str).collect();
+    args.extend(["--data-dir", &data, "--test-clock"]);
+    Server::launch_in(&app.root, "serve", &args, Duration::from_secs(180))
 }
 
 fn start_fixture(app: &App) -> Server {
@@ -180,7 +203,7 @@ fn script(fixture: &Server, patch: Value) {
 /// test route that runs any cron: the served copy has none configured.
 fn fire(server: &Server, cron: &str) {
     let r = server.get(&format!(
-        "/cdn-cgi/handler/scheduled?cron={}",
+        "/cdn-cgi/handler/scheduled?worker=cryptointel-collector&cron={}",
         cron.replace(' ', "%20")
     ));
     assert_eq!((r.status, r.text().trim()), (200, "ok"), "{cron}");

@@ -3,7 +3,6 @@
 // premium routes, and usage recording into user_analytics.
 import { Principal, Role, createUser, issueKey, principalForKey, revokeKey, rotateKey, sessionPrincipal } from "./auth";
 import { restoreArchive, runArchival, listArchives } from "./archive";
-import { runCollection } from "./collector";
 import { Env, HttpError, clientIp, errorResponse, iso, json, log, now, num, readJson, sha256 } from "./lib";
 import { SIGNAL_TYPES } from "./signals";
 import { createSubscription } from "./webhooks";
@@ -402,7 +401,10 @@ async function admin(c: Ctx, parts: string[], method: string): Promise<Response>
   }
   if (what === "admin") {
     requireRole(c, ["admin"]);
-    if (id === "collect" && method === "POST") return json(await runCollection(c.env));
+    if (id === "collect" && method === "POST") {
+      const r = await c.env.COLLECTOR.fetch("https://collector/collect", { method: "POST" });
+      return json(await r.json(), r.status);
+    }
     if (id === "archive" && !action && method === "GET") return json(await listArchives(c.env));
     if (id === "archive" && action === "run" && method === "POST") return json(await runArchival(c.env));
     if (id === "archive" && action === "restore" && method === "POST") {

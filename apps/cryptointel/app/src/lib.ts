@@ -6,6 +6,10 @@ export interface RateLimit {
   limit(options: { key: string }): Promise<{ success: boolean }>;
 }
 
+/**
+ * Every binding and var of the three workers (dashboard `app/`, `api/`,
+ * `collector/`); each worker's config declares the part its code uses.
+ */
 export interface Env {
   DB: D1Database;
   CACHE: KVNamespace;
@@ -15,6 +19,10 @@ export interface Env {
   WEBHOOK_DLQ: Queue<unknown>;
   LIVE: DurableObjectNamespace<LiveHub>;
   ASSETS: Fetcher;
+  /** The dashboard's way to the API worker (service binding). */
+  API: Fetcher;
+  /** The API's way to the collector worker (service binding). */
+  COLLECTOR: Fetcher;
   USAGE?: AnalyticsEngineDataset;
   RL_ANON: RateLimit;
   RL_KEY: RateLimit;
