@@ -1393,6 +1393,26 @@ fn cryptointel_end_to_end() {
     assert!(r.header("retry-after").is_some());
     // Another identity is not limited by those.
     assert_eq!(analyst.get("/api/v1/dashboard/sources").status, 200);
+
+    // --- an admin's on-demand collection: the API queues it, the
+    // collector worker runs it.
+    clock.advance(61);
+    let count = || {
+        rows(&app, "SELECT COUNT(*) AS n FROM collections")[0]["n"]
+            .as_i64()
+            .unwrap()
+    };
+    let before = count();
+    let r = admin.post("/api/v1/admin/collect", &json!({}));
+    assert_eq!(r.status, 202, "{}", r.text());
+    assert_eq!(r.json(), json!({"queued": true}));
+    eventually("the queued collection", Duration::from_secs(20), || {
+        (count() == before + 1).then_some(())
+    });
+    assert_eq!(
+        analyst.post("/api/v1/admin/collect", &json!({})).status,
+        403
+    );
 }
 
 /// kill -9 at several points of a large collection: every collection that

@@ -1,7 +1,7 @@
 // CryptoIntel's API worker: /api/v1/* (api.ts: keys and sessions, roles,
 // rate limits, KV caching, x402) and /health. Reached through the dashboard
-// worker's service binding; an admin's on-demand collection goes on to the
-// collector worker over this worker's own.
+// worker's service binding; an admin's on-demand collection is a message
+// on the cryptointel-events queue, which the collector worker consumes.
 import { handleApi } from "../../app/src/api";
 import { health } from "../../app/src/health";
 import { Env, HttpError, errorResponse, json, log } from "../../app/src/lib";

@@ -402,8 +402,9 @@ async function admin(c: Ctx, parts: string[], method: string): Promise<Response>
   if (what === "admin") {
     requireRole(c, ["admin"]);
     if (id === "collect" && method === "POST") {
-      const r = await c.env.COLLECTOR.fetch("https://collector/collect", { method: "POST" });
-      return json(await r.json(), r.status);
+      // The collector worker runs it, from its queue.
+      await c.env.EVENTS.send({ kind: "collect" });
+      return json({ queued: true }, 202);
     }
     if (id === "archive" && !action && method === "GET") return json(await listArchives(c.env));
     if (id === "archive" && action === "run" && method === "POST") return json(await runArchival(c.env));

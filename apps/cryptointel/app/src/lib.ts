@@ -21,8 +21,6 @@ export interface Env {
   ASSETS: Fetcher;
   /** The dashboard's way to the API worker (service binding). */
   API: Fetcher;
-  /** The API's way to the collector worker (service binding). */
-  COLLECTOR: Fetcher;
   USAGE?: AnalyticsEngineDataset;
   RL_ANON: RateLimit;
   RL_KEY: RateLimit;
@@ -59,7 +57,8 @@ export interface Env {
 
 export type EventMessage =
   | { kind: "collection"; collection_id: string }
-  | { kind: "deliver"; delivery_id: string };
+  | { kind: "deliver"; delivery_id: string }
+  | { kind: "collect" };
 
 export function num(v: string | undefined, fallback: number): number {
   const n = Number(v);

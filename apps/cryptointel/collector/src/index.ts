@@ -1,13 +1,12 @@
 // CryptoIntel's collector worker: no public route.
 //   scheduled */15 * * * * collect (collector.ts); 0 3 * * * archive (archive.ts)
 //   queue     cryptointel-events: signal detection after each collection
-//             (signals.ts), webhook deliveries (webhooks.ts);
+//             (signals.ts), webhook deliveries (webhooks.ts), collections
+//             an admin asked for (POST /api/v1/admin/collect on the API);
 //             cryptointel-webhooks-dlq: dead letters (logged)
-//   fetch     POST /collect: a collection now, for the API worker's
-//             service binding (admin's POST /api/v1/admin/collect)
 import { runArchival } from "../../app/src/archive";
 import { requeuePending, runCollection } from "../../app/src/collector";
-import { Env, EventMessage, HttpError, errorResponse, json, log } from "../../app/src/lib";
+import { Env, EventMessage, log } from "../../app/src/lib";
 import { detectSignals } from "../../app/src/signals";
 import { deliver } from "../../app/src/webhooks";
 
@@ -15,18 +14,6 @@ const COLLECT_CRON = "*/15 * * * *";
 const ARCHIVE_CRON = "0 3 * * *";
 
 export default {
-  async fetch(request, env): Promise<Response> {
-    const path = new URL(request.url).pathname;
-    try {
-      if (path === "/collect" && request.method === "POST") return json(await runCollection(env));
-      throw new HttpError(404, "no such route");
-    } catch (e) {
-      if (e instanceof HttpError) return errorResponse(e);
-      log("ERROR", "collector", "Unhandled error", { path, error: String((e as Error)?.stack ?? e) });
-      return json({ error: "internal error" }, 500);
-    }
-  },
-
   async scheduled(controller, env): Promise<void> {
     if (controller.cron === ARCHIVE_CRON) {
       await runArchival(env);
@@ -50,6 +37,9 @@ export default {
       try {
         if (body.kind === "collection") {
           await detectSignals(env, body.collection_id);
+          m.ack();
+        } else if (body.kind === "collect") {
+          await runCollection(env);
           m.ack();
         } else if (body.kind === "deliver") {
           const delay = await deliver(env, body.delivery_id);
