@@ -90,7 +90,10 @@ export class Nap extends WorkflowEntrypoint {
     } catch (e) {
       timedOut = true;
     }
-    return { woke, timedOut };
+    const until = await step.do("plan", async () => Date.now() + 2 * 86400000);
+    await step.sleepUntil("until", new Date(until));
+    const done = await step.do("done", async () => Date.now());
+    return { woke, timedOut, until, done };
   }
 }
 
@@ -143,6 +146,15 @@ export default {
         return Response.json(await (await env.NAPS.get("n1")).status());
       case "limit":
         return Response.json(await env.LIMIT.limit({ key: "k" }));
+      case "cache": {
+        const key = new Request("https://cache.test/item");
+        if (request.method === "PUT") {
+          await caches.default.put(key, new Response("cached", { headers: { "cache-control": "max-age=60" } }));
+          return new Response("put");
+        }
+        const hit = await caches.default.match(key);
+        return hit ? hit : new Response("miss", { status: 404 });
+      }
       case "point":
         env.POINTS.writeDataPoint({ blobs: ["p"], doubles: [1] });
         return new Response("written");
@@ -293,22 +305,42 @@ fn everything_that_keeps_time_follows_the_test_clock() {
     assert!(woke >= started + DAY, "woke {woke}, started {started}");
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(json(server.get("/nap"))["status"], "waiting");
+    // The event wait times out after its hour; then sleepUntil two days on.
     server.advance_clock(HOUR + 1_000);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        json(server.get("/nap"))["status"],
+        "waiting",
+        "sleeping until"
+    );
+    server.advance_clock(2 * DAY + 1_000);
     let until = Instant::now() + Duration::from_secs(15);
     let status = loop {
         let s = json(server.get("/nap"));
         if s["status"] != "waiting" && s["status"] != "running" {
             break s;
         }
-        assert!(
-            Instant::now() < until,
-            "the event wait never timed out: {s}"
-        );
+        assert!(Instant::now() < until, "the workflow never finished: {s}");
         std::thread::sleep(Duration::from_millis(25));
     };
     assert_eq!(status["status"], "complete", "{status}");
-    assert_eq!(status["output"]["timedOut"], true);
-    assert_eq!(status["output"]["woke"], woke);
+    let out = &status["output"];
+    assert_eq!(out["timedOut"], true);
+    assert_eq!(out["woke"], woke);
+    let (until, done) = (
+        out["until"].as_u64().unwrap(),
+        out["done"].as_u64().unwrap(),
+    );
+    assert!(until >= woke + HOUR + 2 * DAY, "{out}");
+    assert!(done >= until, "{out}");
+
+    // Cache API: a response with max-age=60 is served until it is 60 s old.
+    assert_eq!(server.request("PUT", "/cache", &[], b"").status, 200);
+    assert_eq!(server.get("/cache").text(), "cached");
+    server.advance_clock(30_000);
+    assert_eq!(server.get("/cache").status, 200, "fresh at 30 s");
+    server.advance_clock(31_000);
+    assert_eq!(server.get("/cache").status, 404, "stale after 60 s");
 
     // Cron: passing 03:00 UTC fires that day's run, with its scheduled time.
     let now = server.clock_ms();
