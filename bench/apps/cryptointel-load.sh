@@ -43,13 +43,13 @@ wait_up() {
 }
 
 cp -r "$root/apps/cryptointel" "$work/app"
-sed -i -E 's/limit = [0-9]+,/limit = 100000000,/' "$work/app/app/wrangler.toml"
+sed -i -E 's/limit = [0-9]+,/limit = 100000000,/' "$work/app/app/wrangler.toml" "$work/app/api/wrangler.toml"
 fixture_port=$(free_port)
 port=$(free_port)
 token="bench-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 key="ci_bench_$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 hash="$(printf %s "$key" | sha256sum | cut -d' ' -f1)"
-sed -i "s/127.0.0.1:8788/127.0.0.1:$fixture_port/g" "$work/app/app/wrangler.toml"
+sed -i "s/127.0.0.1:8788/127.0.0.1:$fixture_port/g" "$work/app/collector/wrangler.toml"
 
 "$HEARTH_BIN" d1 migrations apply cryptointel --config "$work/app/app/wrangler.toml" --data-dir "$work/data" >/dev/null
 "$HEARTH_BIN" d1 execute cryptointel --config "$work/app/app/wrangler.toml" --data-dir "$work/data" --command \
@@ -59,13 +59,13 @@ sed -i "s/127.0.0.1:8788/127.0.0.1:$fixture_port/g" "$work/app/app/wrangler.toml
 "$HEARTH_BIN" serve "$work/app/fixture-market/wrangler.toml" --data-dir "$work/fixture" --listen "127.0.0.1:$fixture_port" \
   >"$work/fixture.log" 2>&1 &
 pids+=($!)
-(cd "$work/app" && exec "$HEARTH_BIN" serve app/wrangler.toml --data-dir "$work/data" --listen "127.0.0.1:$port" --internal-token "$token") \
+(cd "$work/app" && exec "$HEARTH_BIN" serve app/wrangler.toml api/wrangler.toml collector/wrangler.toml --data-dir "$work/data" --listen "127.0.0.1:$port" --internal-token "$token") \
   >"$work/server.log" 2>&1 &
 pids+=($!)
 wait_up "http://127.0.0.1:$fixture_port/__fixture"
 wait_up "http://127.0.0.1:$port/health"
 for _ in $(seq 1 12); do
-  curl -sf -H "Authorization: Bearer $token" "http://127.0.0.1:$port/__hearth/scheduled?cron=*/15%20*%20*%20*%20*" >/dev/null
+  curl -sf -H "Authorization: Bearer $token" "http://127.0.0.1:$port/__hearth/scheduled?worker=cryptointel-collector&cron=*/15%20*%20*%20*%20*" >/dev/null
 done
 
 result="$(python3 "$here/cryptointel-load.py" --url "http://127.0.0.1:$port" --key "$key" "$@")"

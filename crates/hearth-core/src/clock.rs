@@ -1,8 +1,8 @@
 //! Time is injected: bindings never call `SystemTime::now()` directly, so tests
 //! can move time forward without sleeping.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// A source of wall-clock time, in milliseconds since the Unix epoch.
@@ -13,7 +13,25 @@ pub trait Clock: Send + Sync + std::fmt::Debug {
     fn now_secs(&self) -> u64 {
         self.now_ms() / 1000
     }
+
+    /// Asks to have `waker` called whenever this clock jumps forward (a
+    /// test clock being advanced), so a loop sleeping in real time until
+    /// a clock time looks again. The waker returns `false` once whoever
+    /// registered it is gone, and is then forgotten. Clocks that only
+    /// follow real time never jump and drop it.
+    fn on_jump(&self, waker: ClockWaker) {
+        drop(waker);
+    }
+
+    /// Whether this clock can be moved by hand (`hearth serve
+    /// --test-clock`): the runtime then makes workers' `Date` follow it.
+    fn is_adjustable(&self) -> bool {
+        false
+    }
 }
+
+/// Called after a clock jumps; `false` unregisters it.
+pub type ClockWaker = Box<dyn Fn() -> bool + Send + Sync>;
 
 /// The clock handed to every binding.
 pub type SharedClock = Arc<dyn Clock>;
@@ -73,6 +91,90 @@ impl Clock for ManualClock {
     }
 }
 
+/// The clock of `hearth serve --test-clock`: the system clock plus an
+/// offset that only grows, so tests jump over minutes or days without
+/// sleeping, and time still runs between jumps. Every jump calls the
+/// registered wakers, so schedulers waiting in real time look again.
+#[derive(Default)]
+pub struct AdjustableClock {
+    offset_ms: AtomicU64,
+    wakers: Mutex<Vec<ClockWaker>>,
+}
+
+/// Why the test clock was not moved.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ClockError {
+    #[error("the clock only moves forward: {asked_ms} is before its current time {now_ms}")]
+    Backwards { asked_ms: u64, now_ms: u64 },
+    #[error("moving the clock by {0} ms overflows it")]
+    Overflow(u64),
+}
+
+impl std::fmt::Debug for AdjustableClock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdjustableClock")
+            .field("offset_ms", &self.offset_ms())
+            .finish_non_exhaustive()
+    }
+}
+
+impl AdjustableClock {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+
+    /// How far ahead of the system clock it runs.
+    pub fn offset_ms(&self) -> u64 {
+        self.offset_ms.load(Ordering::SeqCst)
+    }
+
+    /// Moves the clock `ms` forward; returns its new time.
+    pub fn advance_ms(&self, ms: u64) -> Result<u64, ClockError> {
+        self.offset_ms
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |o| o.checked_add(ms))
+            .map_err(|_| ClockError::Overflow(ms))?;
+        self.jumped();
+        Ok(self.now_ms())
+    }
+
+    /// Moves the clock forward to `at_ms` (ms since the epoch); a time
+    /// before the current one is refused. Returns its new time.
+    pub fn set_ms(&self, at_ms: u64) -> Result<u64, ClockError> {
+        let now = self.now_ms();
+        if at_ms < now {
+            return Err(ClockError::Backwards {
+                asked_ms: at_ms,
+                now_ms: now,
+            });
+        }
+        self.advance_ms(at_ms - now)
+    }
+
+    fn jumped(&self) {
+        let mut wakers = self.wakers.lock().unwrap_or_else(|p| p.into_inner());
+        wakers.retain(|w| w());
+    }
+}
+
+impl Clock for AdjustableClock {
+    fn now_ms(&self) -> u64 {
+        SystemClock
+            .now_ms()
+            .saturating_add(self.offset_ms.load(Ordering::SeqCst))
+    }
+
+    fn on_jump(&self, waker: ClockWaker) {
+        self.wakers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(waker);
+    }
+
+    fn is_adjustable(&self) -> bool {
+        true
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -87,6 +189,32 @@ mod tests {
         assert_eq!(shared.now_secs(), 61);
         clock.set_ms(5);
         assert_eq!(shared.now_ms(), 5);
+    }
+
+    #[test]
+    fn adjustable_clock_only_moves_forward_and_wakes() {
+        let clock = AdjustableClock::new();
+        let woken = Arc::new(AtomicU64::new(0));
+        let w = woken.clone();
+        clock.on_jump(Box::new(move || {
+            w.fetch_add(1, Ordering::SeqCst);
+            true
+        }));
+        clock.on_jump(Box::new(|| false));
+        let before = clock.now_ms();
+        let after = clock.advance_ms(3_600_000).unwrap();
+        assert!(after >= before + 3_600_000);
+        assert_eq!(woken.load(Ordering::SeqCst), 1);
+        assert_eq!(clock.wakers.lock().unwrap().len(), 1);
+        let target = after + 86_400_000;
+        assert!(clock.set_ms(target).unwrap() >= target);
+        assert_eq!(woken.load(Ordering::SeqCst), 2);
+        assert!(matches!(
+            clock.set_ms(before),
+            Err(ClockError::Backwards { .. })
+        ));
+        assert!(clock.is_adjustable());
+        assert!(!SystemClock.is_adjustable());
     }
 
     #[test]

@@ -20,6 +20,8 @@ pub mod fs;
 pub mod sql;
 pub mod sqlite;
 
-pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
+pub use clock::{
+    AdjustableClock, Clock, ClockError, ClockWaker, ManualClock, SharedClock, SystemClock,
+};
 pub use data_dir::DataDir;
 pub use error_class::{ContractError, ErrorClass};

@@ -14,6 +14,7 @@
 //! `fetch()`: every subrequest carries the runtime's
 //! [`SUBREQUEST_MARKER`] header, which a worker cannot remove.
 
+mod clock;
 pub mod cluster;
 mod conn;
 mod edge;
@@ -110,6 +111,9 @@ pub struct ServeOptions {
     /// not the internal endpoints' one, so workers and outside clients
     /// reach it alike; on the main listener the edge's rules run first.
     pub ai_gateway: Option<hearth_ai_gateway::Gateways>,
+    /// The test clock (`--test-clock`): `/__hearth/clock` moves it. It must
+    /// also be [`ServeOptions::clock`] and every worker's bindings' clock.
+    pub test_clock: Option<Arc<hearth_core::AdjustableClock>>,
 }
 
 /// One served worker: its code and bindings, where requests reach it, and
@@ -168,6 +172,7 @@ impl ServeOptions {
             clock: hearth_core::SystemClock::shared(),
             edge: None,
             ai_gateway: None,
+            test_clock: None,
         }
     }
 
@@ -734,6 +739,7 @@ async fn handle(
         return response;
     }
     let is_internal = triggers::handles(&state, path) || path.starts_with(INTERNAL_PREFIX);
+    let is_clock = path == clock::PATH;
     if admin && !is_internal {
         return text(
             StatusCode::NOT_FOUND,
@@ -746,6 +752,9 @@ async fn handle(
         }
         if triggers::handles(&state, path) {
             return triggers::handle(&state, req).await;
+        }
+        if is_clock && let Some(test_clock) = state.options.test_clock.clone() {
+            return clock::handle(&state, &test_clock, req).await;
         }
         return internal(&state, &req);
     }

@@ -49,6 +49,9 @@ pub struct WorkerConfig {
     pub native: Option<Arc<crate::native_worker::RustWorker>>,
     /// The Cache API's store (`caches`); without one, `caches` stores nothing.
     pub cache: Option<Arc<hearth_cache::CacheStore>>,
+    /// A test clock (`hearth serve --test-clock`) that `Date.now()` and
+    /// `new Date()` follow; without one they read the system clock.
+    pub clock: Option<hearth_core::SharedClock>,
 }
 
 impl WorkerConfig {
@@ -70,6 +73,7 @@ impl WorkerConfig {
             services: Vec::new(),
             native: None,
             cache: None,
+            clock: None,
         }
     }
 

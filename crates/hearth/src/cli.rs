@@ -499,6 +499,12 @@ pub struct ServeArgs {
     /// served at `/__hearth/ai-gateway/<gateway>/<provider>/...`.
     #[arg(long = "ai-gateway", value_name = "FILE")]
     pub ai_gateway: Option<PathBuf>,
+    /// For tests only: run the workers on a clock that `POST
+    /// /__hearth/clock` moves forward ({"advance_ms": N} or {"set_ms": T});
+    /// Date, KV expiry, alarms, crons, Workflows, Queues and rate limits
+    /// follow it. Never use it in production.
+    #[arg(long = "test-clock", conflicts_with = "cluster")]
+    pub test_clock: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -1,10 +1,12 @@
-//! The CryptoIntel seed app (apps/cryptointel/) end to end through
-//! `hearth serve`: the app's fixture market server (a worker of the app)
+//! The CryptoIntel seed app (apps/cryptointel/: dashboard, API and
+//! collector workers served together) end to end through `hearth serve`: the app's fixture market server (a worker of the app)
 //! serves scripted market data, news, failures and latencies; this test
 //! runs the x402 facilitator double and the webhook receiver on 127.0.0.1.
 //! Clock-dependent paths (cache TTLs, key rotation grace, session timeout,
-//! archival age, TOTP) use the app's admin clock offset (ALLOW_CLOCK_CONTROL),
-//! never real sleeps.
+//! archival age, TOTP, webhook backoff) run under `hearth serve
+//! --test-clock` and move the platform's clock, never real sleeps. So that
+//! those jumps do not start collections of their own, the served copy has
+//! no `triggers.crons`: the test fires the app's crons on demand.
 
 mod web_support;
 
@@ -13,9 +15,9 @@ use std::io::Write;
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -42,9 +44,13 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// A copy of the app: test vars in `app/.dev.vars`, rate limits replaced
-/// (`limits`: binding name -> limit), migrations applied, an admin account
-/// with ADMIN_KEY.
+/// The app's three workers: the dashboard (the public front, first), the
+/// API and the collector.
+const WORKERS: [&str; 3] = ["app", "api", "collector"];
+
+/// A copy of the app: test vars in each worker's `.dev.vars`, rate limits
+/// replaced (`limits`: binding name -> limit, in every worker declaring
+/// it), migrations applied, an admin account with ADMIN_KEY.
 fn prepare(vars: &str, limits: &[(&str, u32)]) -> App {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("cryptointel");
@@ -52,16 +58,33 @@ fn prepare(vars: &str, limits: &[(&str, u32)]) -> App {
         &Path::new(env!("CARGO_MANIFEST_DIR")).join("../../apps/cryptointel"),
         &root,
     );
-    let cfg = root.join("app/wrangler.toml");
-    let mut toml = std::fs::read_to_string(&cfg).unwrap();
-    for (name, limit) in limits {
-        let at = toml.find(&format!("name = \"{name}\"")).unwrap();
-        let start = at + toml[at..].find("limit = ").unwrap() + "limit = ".len();
-        let end = start + toml[start..].find(',').unwrap();
-        toml.replace_range(start..end, &limit.to_string());
+    let mut replaced: HashSet<&str> = HashSet::new();
+    for worker in WORKERS {
+        let cfg = root.join(worker).join("wrangler.toml");
+        let mut toml = std::fs::read_to_string(&cfg).unwrap();
+        for (name, limit) in limits {
+            let Some(at) = toml.find(&format!("name = \"{name}\"")) else {
+                continue;
+            };
+            let start = at + toml[at..].find("limit = ").unwrap() + "limit = ".len();
+            let end = start + toml[start..].find(',').unwrap();
+            toml.replace_range(start..end, &limit.to_string());
+            replaced.insert(name);
+        }
+        if worker == "collector" {
+            let crons = "crons = [\"*/15 * * * *\", \"0 3 * * *\"]";
+            assert!(toml.contains(crons), "the collector's crons moved");
+            toml = toml.replace(crons, "crons = []");
+        }
+        std::fs::write(&cfg, toml).unwrap();
+        std::fs::write(root.join(worker).join(".dev.vars"), vars).unwrap();
     }
-    std::fs::write(&cfg, toml).unwrap();
-    std::fs::write(root.join("app/.dev.vars"), vars).unwrap();
+    assert_eq!(
+        replaced.len(),
+        limits.len(),
+        "a rate limit no worker declares"
+    );
+    let cfg = root.join("app/wrangler.toml");
     let data = dir.path().join("data");
     let app = App {
         _dir: dir,
@@ -92,15 +115,20 @@ fn prepare(vars: &str, limits: &[(&str, u32)]) -> App {
 }
 
 fn start_app(app: &App) -> Server {
-    let cfg = app.root.join("app/wrangler.toml");
-    let cfg = cfg.to_string_lossy().into_owned();
+    let cfgs: Vec<String> = WORKERS
+        .iter()
+        .map(|w| {
+            app.root
+                .join(w)
+                .join("wrangler.toml")
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
     let data = app.data.to_string_lossy().into_owned();
-    Server::launch_in(
-        &app.root,
-        "serve",
-        &[&cfg, "--data-dir", &data],
-        Duration::from_secs(180),
-    )
+    let mut args: Vec<&str> = cfgs.iter().map(String::as_str).collect();
+    args.extend(["--data-dir", &data, "--test-clock"]);
+    Server::launch_in(&app.root, "serve", &args, Duration::from_secs(180))
 }
 
 fn start_fixture(app: &App) -> Server {
@@ -171,13 +199,14 @@ fn script(fixture: &Server, patch: Value) {
     assert_eq!(r.status, 200, "{}", r.text());
 }
 
+/// Runs `scheduled()` for `cron` (one of the app's) now, through the
+/// test route that runs any cron: the served copy has none configured.
 fn fire(server: &Server, cron: &str) {
     let r = server.get(&format!(
-        "/__hearth/scheduled?cron={}",
+        "/cdn-cgi/handler/scheduled?worker=cryptointel-collector&cron={}",
         cron.replace(' ', "%20")
     ));
-    assert_eq!(r.status, 200, "{}", r.text());
-    assert_eq!(r.json()["outcome"], "ok", "{}", r.text());
+    assert_eq!((r.status, r.text().trim()), (200, "ok"), "{cron}");
 }
 
 fn collect(server: &Server) {
@@ -230,30 +259,17 @@ impl<'a> Client<'a> {
     }
 }
 
-/// The app's clock offset, mirrored here for TOTP codes.
+/// The server's test clock, in seconds forward and ms since the epoch.
 struct Clock<'a> {
-    admin: &'a Client<'a>,
-    offset_ms: AtomicI64,
+    server: &'a Server,
 }
 
 impl Clock<'_> {
-    fn advance(&self, secs: i64) {
-        let r = self
-            .admin
-            .post("/api/v1/admin/clock", &json!({"advance_ms": secs * 1000}));
-        assert_eq!(r.status, 200, "{}", r.text());
-        self.offset_ms.fetch_add(secs * 1000, Ordering::SeqCst);
-        assert_eq!(
-            r.json()["offset_ms"].as_i64().unwrap(),
-            self.offset_ms.load(Ordering::SeqCst)
-        );
+    fn advance(&self, secs: u64) {
+        self.server.advance_clock(secs * 1000);
     }
     fn now_ms(&self) -> i64 {
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_millis() as i64
-            + self.offset_ms.load(Ordering::SeqCst)
+        self.server.clock_ms() as i64
     }
 }
 
@@ -464,7 +480,7 @@ fn cryptointel_end_to_end() {
     let pay = facilitator();
     let hooks = receiver();
     let vars = format!(
-        "{}ALLOW_CLOCK_CONTROL=true\nSOURCE_TIMEOUT_MS=1000\nFACILITATOR_URL={}\nWEBHOOK_ALLOW_HOSTS=127.0.0.1\nWEBHOOK_BACKOFF_BASE_SECONDS=0\nWEBHOOK_MAX_ATTEMPTS=3\nKEY_ROTATION_GRACE_SECONDS=3600\nRETENTION_DAYS=1\n",
+        "{}SOURCE_TIMEOUT_MS=1000\nFACILITATOR_URL={}\nWEBHOOK_ALLOW_HOSTS=127.0.0.1\nWEBHOOK_BACKOFF_BASE_SECONDS=60\nWEBHOOK_MAX_ATTEMPTS=3\nKEY_ROTATION_GRACE_SECONDS=3600\nRETENTION_DAYS=1\n",
         sources_vars(&fixture.addr, "bitcoin,ethereum,solana"),
         pay.url("/")
     );
@@ -475,10 +491,7 @@ fn cryptointel_end_to_end() {
     let server = start_app(&app);
     let admin = Client::key(&server, ADMIN_KEY);
     let anon = Client::anon(&server);
-    let clock = Clock {
-        admin: &admin,
-        offset_ms: AtomicI64::new(0),
-    };
+    let clock = Clock { server: &server };
 
     // --- health before any collection: the collector has not run.
     let h = anon.get("/health");
@@ -858,7 +871,9 @@ fn cryptointel_end_to_end() {
     assert_eq!(still.header("x-cache"), Some("HIT"));
     assert_eq!(still.json(), before.json());
 
-    // --- the webhook delivery, signed; retries; the dead letter.
+    // --- the webhook delivery, signed; retries after the backoff (base
+    // 60 s: the second attempt 60 s after the first, the third 120 s after
+    // that, by the clock); the dead letter after the last attempt.
     let delivered = eventually("the webhook delivery", Duration::from_secs(20), || {
         let d = hooks.requests("/hook");
         (!d.is_empty()).then_some(d)
@@ -891,6 +906,56 @@ fn cryptointel_end_to_end() {
         ("delivered".into(), 1),
         ("delivered".into(), 3),
     ];
+    let stamp = |r: &Req| -> u64 { r.headers["webhook-timestamp"].parse().unwrap() };
+    let attempts = |n: usize| {
+        eventually(
+            &format!("attempt {n} of the failing hooks"),
+            Duration::from_secs(20),
+            || {
+                let (f, d) = (hooks.requests("/flaky"), hooks.requests("/dead"));
+                (f.len() >= n && d.len() >= n).then_some((f, d))
+            },
+        )
+    };
+    let not_yet = |n: usize| {
+        std::thread::sleep(Duration::from_millis(500));
+        assert_eq!(
+            (
+                hooks.requests("/flaky").len(),
+                hooks.requests("/dead").len()
+            ),
+            (n, n),
+            "a retry came before its backoff"
+        );
+    };
+    let (flaky1, dead1) = attempts(1);
+    not_yet(1);
+    clock.advance(30);
+    not_yet(1);
+    clock.advance(30);
+    let (flaky2, dead2) = attempts(2);
+    assert!(
+        stamp(&flaky2[1]) >= stamp(&flaky1[0]) + 60,
+        "{:?} {:?}",
+        flaky1[0].headers,
+        flaky2[1].headers
+    );
+    assert!(stamp(&dead2[1]) >= stamp(&dead1[0]) + 60);
+    assert!(
+        stamp(&dead2[1]) < stamp(&dead1[0]) + 120,
+        "retried on time, not late"
+    );
+    // The attempt after the second waits twice as long.
+    clock.advance(60);
+    not_yet(2);
+    clock.advance(60);
+    let (flaky3, dead3) = attempts(3);
+    assert!(stamp(&flaky3[2]) >= stamp(&flaky2[1]) + 120);
+    assert!(stamp(&dead3[2]) >= stamp(&dead2[1]) + 120);
+    assert!(
+        stamp(&dead3[2]) < stamp(&dead2[1]) + 240,
+        "retried on time, not late"
+    );
     // Polled in D1, not through the API, so the polling does not spend the admin's rate limit.
     eventually(
         "retries and the dead letter",
@@ -1328,6 +1393,26 @@ fn cryptointel_end_to_end() {
     assert!(r.header("retry-after").is_some());
     // Another identity is not limited by those.
     assert_eq!(analyst.get("/api/v1/dashboard/sources").status, 200);
+
+    // --- an admin's on-demand collection: the API queues it, the
+    // collector worker runs it.
+    clock.advance(61);
+    let count = || {
+        rows(&app, "SELECT COUNT(*) AS n FROM collections")[0]["n"]
+            .as_i64()
+            .unwrap()
+    };
+    let before = count();
+    let r = admin.post("/api/v1/admin/collect", &json!({}));
+    assert_eq!(r.status, 202, "{}", r.text());
+    assert_eq!(r.json(), json!({"queued": true}));
+    eventually("the queued collection", Duration::from_secs(20), || {
+        (count() == before + 1).then_some(())
+    });
+    assert_eq!(
+        analyst.post("/api/v1/admin/collect", &json!({})).status,
+        403
+    );
 }
 
 /// kill -9 at several points of a large collection: every collection that

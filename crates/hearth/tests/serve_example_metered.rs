@@ -5,7 +5,6 @@
 mod web_support;
 
 use std::process::Command;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use web_support::{Server, copy_tree, example};
 
@@ -15,18 +14,12 @@ fn keys_are_metered_and_every_request_is_recorded() {
     copy_tree(&example("metered-api"), root.path());
     let config = root.path().join("wrangler.toml");
     let data = root.path().join("data");
-    let server = Server::start("serve", &config, &data);
+    let server = Server::with_test_clock("serve", &config, &data);
 
-    // Counts are kept in fixed minutes of the server's clock; start early
-    // in one so the requests below share it.
-    let into_minute = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-        % 60;
-    if into_minute > 45 {
-        std::thread::sleep(Duration::from_secs(60 - into_minute) + Duration::from_millis(100));
-    }
+    // Counts are kept in fixed minutes of the server's clock; move it to
+    // the start of one so the requests below share it.
+    let minute = 60_000;
+    server.set_clock((server.clock_ms() / minute + 1) * minute + 100);
     let call = |key: Option<&str>| {
         let headers: Vec<(&str, &str)> = key.map(|k| ("x-api-key", k)).into_iter().collect();
         server.request("GET", "/v1/things", &headers, b"")
@@ -37,11 +30,14 @@ fn keys_are_metered_and_every_request_is_recorded() {
     assert_eq!(ok.status, 200);
     assert_eq!(ok.json()["key"], "bob");
     assert_eq!(call(None).status, 401);
+    // The next minute admits alice again.
+    server.advance_clock(minute);
+    assert_eq!(call(Some("alice")).status, 200);
 
     let query = "SELECT blob2 AS key, countIf(blob3 = 'ok') AS ok, countIf(blob3 = 'limited') AS limited, count() AS total \
                  FROM api_usage GROUP BY key ORDER BY key FORMAT JSONEachRow";
     let expected = "{\"key\":\"\",\"ok\":0,\"limited\":0,\"total\":1}\n\
-                    {\"key\":\"alice\",\"ok\":5,\"limited\":2,\"total\":7}\n\
+                    {\"key\":\"alice\",\"ok\":6,\"limited\":2,\"total\":8}\n\
                     {\"key\":\"bob\",\"ok\":1,\"limited\":0,\"total\":1}\n";
     let answer = server.request(
         "POST",

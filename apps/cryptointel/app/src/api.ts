@@ -3,8 +3,7 @@
 // premium routes, and usage recording into user_analytics.
 import { Principal, Role, createUser, issueKey, principalForKey, revokeKey, rotateKey, sessionPrincipal } from "./auth";
 import { restoreArchive, runArchival, listArchives } from "./archive";
-import { runCollection } from "./collector";
-import { Env, HttpError, advanceClock, clientIp, errorResponse, iso, json, log, now, num, readJson, sha256 } from "./lib";
+import { Env, HttpError, clientIp, errorResponse, iso, json, log, now, num, readJson, sha256 } from "./lib";
 import { SIGNAL_TYPES } from "./signals";
 import { createSubscription } from "./webhooks";
 
@@ -402,19 +401,17 @@ async function admin(c: Ctx, parts: string[], method: string): Promise<Response>
   }
   if (what === "admin") {
     requireRole(c, ["admin"]);
-    if (id === "collect" && method === "POST") return json(await runCollection(c.env));
+    if (id === "collect" && method === "POST") {
+      // The collector worker runs it, from its queue.
+      await c.env.EVENTS.send({ kind: "collect" });
+      return json({ queued: true }, 202);
+    }
     if (id === "archive" && !action && method === "GET") return json(await listArchives(c.env));
     if (id === "archive" && action === "run" && method === "POST") return json(await runArchival(c.env));
     if (id === "archive" && action === "restore" && method === "POST") {
       const body = await readJson(c.request);
       if (typeof body.key !== "string") throw new HttpError(400, "key (an R2 object key from GET /api/v1/admin/archive) is required", "key");
       return json(await restoreArchive(c.env, body.key));
-    }
-    if (id === "clock" && method === "POST") {
-      if (c.env.ALLOW_CLOCK_CONTROL !== "true") throw new HttpError(404, "clock control is off (ALLOW_CLOCK_CONTROL)");
-      const body = await readJson(c.request);
-      if (typeof body.advance_ms !== "number" || !Number.isFinite(body.advance_ms)) throw new HttpError(400, "advance_ms must be a number", "advance_ms");
-      return json({ offset_ms: await advanceClock(c.env, body.advance_ms) });
     }
   }
   throw new HttpError(404, "no such route");
@@ -424,7 +421,7 @@ export async function handleApi(request: Request, env: Env, waitUntil: (p: Promi
   const started = Date.now();
   const url = new URL(request.url);
   const parts = url.pathname.replace(/^\/api\/v1\/?/, "").split("/").filter(Boolean);
-  const at = await now(env);
+  const at = now();
   const c: Ctx = {
     env,
     request,

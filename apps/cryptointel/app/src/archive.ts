@@ -29,7 +29,7 @@ async function gunzip(body: ReadableStream): Promise<string> {
 }
 
 export async function runArchival(env: Env): Promise<{ cutoff: string; archived: number; objects: string[] }> {
-  const at = await now(env);
+  const at = now();
   const cutoff = iso(at - num(env.RETENTION_DAYS, 30) * 86400_000);
   const runId = iso(at).replace(/[:.]/g, "-");
   const byDay = new Map<string, Row[]>();

@@ -18,7 +18,7 @@ export interface Principal {
 export async function issueKey(env: Env, userId: string): Promise<{ id: string; key: string; created_at: string }> {
   const key = `ci_${randomHex(24)}`;
   const id = `key_${randomHex(8)}`;
-  const at = iso(await now(env));
+  const at = iso(now());
   await env.DB.prepare("INSERT INTO api_keys (id, user_id, key_hash, prefix, created_at) VALUES (?, ?, ?, ?, ?)")
     .bind(id, userId, await sha256(key), key.slice(0, 8), at)
     .run();
@@ -47,7 +47,7 @@ export async function rotateKey(env: Env, keyId: string, actor: Principal, grace
     expires_at: string | null;
   }>();
   if (!row || (actor.role !== "admin" && row.user_id !== actor.user_id)) throw new HttpError(404, "no such key", "id");
-  const at = await now(env);
+  const at = now();
   if (row.expires_at !== null && Date.parse(row.expires_at) <= at) throw new HttpError(409, "key already expired", "id");
   let grace = num(env.KEY_ROTATION_GRACE_SECONDS, 86400);
   if (graceOverride !== undefined) {
@@ -65,7 +65,7 @@ export async function rotateKey(env: Env, keyId: string, actor: Principal, grace
 export async function revokeKey(env: Env, keyId: string, actor: Principal): Promise<void> {
   const row = await env.DB.prepare("SELECT user_id FROM api_keys WHERE id = ?").bind(keyId).first<{ user_id: string }>();
   if (!row || (actor.role !== "admin" && row.user_id !== actor.user_id)) throw new HttpError(404, "no such key", "id");
-  await env.DB.prepare("UPDATE api_keys SET expires_at = ? WHERE id = ?").bind(iso(await now(env)), keyId).run();
+  await env.DB.prepare("UPDATE api_keys SET expires_at = ? WHERE id = ?").bind(iso(now()), keyId).run();
 }
 
 // -------------------------------------------------------------- passwords
@@ -98,7 +98,7 @@ export async function createUser(env: Env, body: Record<string, unknown>): Promi
   const res = await env.DB.prepare(
     "INSERT INTO users (id, email, role, password_hash, password_salt, totp_secret, created_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (email) DO NOTHING",
   )
-    .bind(id, email.toLowerCase(), role, hash, salt, secret, iso(await now(env)))
+    .bind(id, email.toLowerCase(), role, hash, salt, secret, iso(now()))
     .run();
   if (res.meta.changes === 0) throw new HttpError(409, "a user with this email exists", "email");
   return {
@@ -194,7 +194,7 @@ export async function login(env: Env, body: Record<string, unknown>): Promise<{ 
   // The same answer for an unknown user and a wrong password.
   const hash = user?.password_salt ? await derive(password, unb64(user.password_salt)) : await derive(password, new Uint8Array(16));
   if (!user || !user.password_hash || !safeEqual(hash, user.password_hash)) throw new HttpError(401, "invalid email or password");
-  const at = await now(env);
+  const at = now();
   if (user.totp_secret) {
     if (totp === undefined) throw new HttpError(401, "totp code required", "totp");
     if (typeof totp !== "string" || !(await totpValid(user.totp_secret, totp, at))) throw new HttpError(401, "invalid totp code", "totp");

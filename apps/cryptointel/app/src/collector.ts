@@ -35,7 +35,7 @@ async function dictionary(env: Env): Promise<Entity[]> {
 
 export async function runCollection(env: Env): Promise<CollectionSummary> {
   const started = Date.now();
-  const at = await now(env);
+  const at = now();
   const stamp = iso(at);
   const collectionId = `c_${at}_${crypto.randomUUID().slice(0, 8)}`;
   const sources = parseSourceConfig(env.SOURCES);
@@ -139,7 +139,7 @@ export async function runCollection(env: Env): Promise<CollectionSummary> {
     env.DB.prepare("INSERT INTO collections (id, started_at, finished_at, records, rejected, sources) VALUES (?, ?, ?, ?, ?, ?)").bind(
       collectionId,
       stamp,
-      iso(await now(env)),
+      iso(now()),
       records,
       rejected,
       JSON.stringify(outcomes),
@@ -184,7 +184,7 @@ export function multiInsert(env: Env, table: string, rows: unknown[][]): D1Prepa
 
 /** Collections whose detector message may have been lost (a crash after the commit): queue them again. */
 export async function requeuePending(env: Env): Promise<number> {
-  const cutoff = iso((await now(env)) - 60_000);
+  const cutoff = iso(now() - 60_000);
   const { results } = await env.DB.prepare("SELECT id FROM collections WHERE signals_at IS NULL AND finished_at < ? LIMIT 20")
     .bind(cutoff)
     .all<{ id: string }>();

@@ -11,7 +11,7 @@ function pct(x: number): string {
 }
 
 export async function health(env: Env): Promise<Response> {
-  const at = await now(env);
+  const at = now();
   const services: Record<string, State> = { database: "healthy", cache: "healthy", external_apis: "healthy", workers: "healthy" };
   const metrics = { uptime: "0.00%", response_time_ms: 0, error_rate: "0.00%" };
   try {

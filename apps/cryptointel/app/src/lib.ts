@@ -6,6 +6,10 @@ export interface RateLimit {
   limit(options: { key: string }): Promise<{ success: boolean }>;
 }
 
+/**
+ * Every binding and var of the three workers (dashboard `app/`, `api/`,
+ * `collector/`); each worker's config declares the part its code uses.
+ */
 export interface Env {
   DB: D1Database;
   CACHE: KVNamespace;
@@ -15,6 +19,8 @@ export interface Env {
   WEBHOOK_DLQ: Queue<unknown>;
   LIVE: DurableObjectNamespace<LiveHub>;
   ASSETS: Fetcher;
+  /** The dashboard's way to the API worker (service binding). */
+  API: Fetcher;
   USAGE?: AnalyticsEngineDataset;
   RL_ANON: RateLimit;
   RL_KEY: RateLimit;
@@ -47,13 +53,12 @@ export interface Env {
   WEBHOOK_MAX_ATTEMPTS: string;
   WEBHOOK_BACKOFF_BASE_SECONDS: string;
   WEBHOOK_TIMEOUT_MS: string;
-  /** "true" lets an admin shift the app's clock (tests and demos only). */
-  ALLOW_CLOCK_CONTROL?: string;
 }
 
 export type EventMessage =
   | { kind: "collection"; collection_id: string }
-  | { kind: "deliver"; delivery_id: string };
+  | { kind: "deliver"; delivery_id: string }
+  | { kind: "collect" };
 
 export function num(v: string | undefined, fallback: number): number {
   const n = Number(v);
@@ -62,23 +67,13 @@ export function num(v: string | undefined, fallback: number): number {
 
 // ------------------------------------------------------------------ clock
 
-const CLOCK_KEY = "config:clock_offset_ms";
-
 /**
- * Milliseconds since the epoch as the app sees them: the real clock, plus
- * an offset an admin may set when ALLOW_CLOCK_CONTROL is "true", so that
- * TTLs, grace periods and session timeouts can be exercised without waiting.
+ * Milliseconds since the epoch: the platform's clock. Tests move it with
+ * `hearth serve --test-clock` (TTLs, grace periods, session timeouts and
+ * webhook backoff without waiting); the app has no clock of its own.
  */
-export async function now(env: Env): Promise<number> {
-  if (env.ALLOW_CLOCK_CONTROL !== "true") return Date.now();
-  const offset = Number((await env.CACHE.get(CLOCK_KEY)) ?? "0");
-  return Date.now() + (Number.isFinite(offset) ? offset : 0);
-}
-
-export async function advanceClock(env: Env, ms: number): Promise<number> {
-  const offset = Number((await env.CACHE.get(CLOCK_KEY)) ?? "0") + ms;
-  await env.CACHE.put(CLOCK_KEY, String(offset));
-  return offset;
+export function now(): number {
+  return Date.now();
 }
 
 export function iso(ms: number): string {

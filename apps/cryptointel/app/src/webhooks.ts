@@ -59,7 +59,7 @@ export async function createSubscription(env: Env, userId: string, body: Record<
   }
   const id = `wh_${randomHex(8)}`;
   const secret = `whsec_${b64(crypto.getRandomValues(new Uint8Array(24)))}`;
-  const at = iso(await now(env));
+  const at = iso(now());
   await env.DB.prepare("INSERT INTO webhook_subscriptions (id, user_id, url, secret, types, created_at) VALUES (?, ?, ?, ?, ?, ?)")
     .bind(id, userId, body.url, secret, JSON.stringify(types), at)
     .run();
@@ -75,7 +75,7 @@ export async function enqueueDeliveries(
   )
     .bind(signal.type)
     .all<{ id: string }>();
-  const at = iso(await now(env));
+  const at = iso(now());
   const payload = JSON.stringify({
     type: `signal.${signal.type}`,
     timestamp: at,
@@ -116,7 +116,7 @@ export async function deliver(env: Env, deliveryId: string): Promise<number | nu
   if (!d || d.status !== "pending") return null;
   const maxAttempts = Math.max(1, num(env.WEBHOOK_MAX_ATTEMPTS, 6));
   const attempt = d.attempts + 1;
-  const at = await now(env);
+  const at = now();
   let error: string | null = null;
   try {
     checkWebhookUrl(d.url, env.WEBHOOK_ALLOW_HOSTS ?? "");

@@ -263,6 +263,19 @@ pub trait BackgroundTask: Send + Sync {
     fn start(&self, pool: &IsolatePool) -> Result<TaskHandle, BindingError>;
 }
 
+/// Makes `wake` fire whenever `clock` jumps forward (a test clock being
+/// advanced), for as long as someone else holds it.
+pub fn wake_on_jump(clock: &hearth_core::SharedClock, wake: &Arc<Notify>) {
+    let weak = Arc::downgrade(wake);
+    clock.on_jump(Box::new(move || match weak.upgrade() {
+        Some(n) => {
+            n.notify_one();
+            true
+        }
+        None => false,
+    }));
+}
+
 /// A running background task: woken early, stopped and awaited.
 #[derive(Debug)]
 pub struct TaskHandle {

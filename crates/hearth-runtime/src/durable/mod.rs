@@ -145,13 +145,15 @@ impl DurableObjects {
             let ns = host.namespace(&class, backend)?;
             namespaces.insert(class, ns);
         }
+        let wake = Arc::new(Notify::new());
+        crate::bindings::registry::wake_on_jump(&clock, &wake);
         Ok(Arc::new(Self {
             namespaces,
             scheduler: host.alarm_scheduler(),
             clock,
             options,
             router: RwLock::new(Vec::new()),
-            wake: Arc::new(Notify::new()),
+            wake,
             stopping: Arc::new(AtomicBool::new(false)),
             alarm_thread: Mutex::new(None),
             native: native::Registry::default(),

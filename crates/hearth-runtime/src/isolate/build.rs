@@ -216,6 +216,27 @@ fn track_rejections(runtime: &Runtime, host: &Rc<Host>) {
     )));
 }
 
+/// Replaces the global `Date` with one whose current time (`Date.now()`,
+/// `new Date()`, `Date()`) is the test clock's; everything else, including
+/// `instanceof Date` and subclassing, is the engine's own `Date`.
+const TEST_CLOCK_DATE: &str = r#"(function (host) {
+  const RealDate = globalThis.Date;
+  const now = () => host.wallNow();
+  const HDate = function Date(...args) {
+    if (new.target === undefined) return new RealDate(now()).toString();
+    return Reflect.construct(RealDate, args.length === 0 ? [now()] : args, new.target);
+  };
+  Object.defineProperty(HDate, "prototype", { value: RealDate.prototype });
+  Object.defineProperty(HDate, "length", { value: 7 });
+  HDate.now = function now_() { return now(); };
+  HDate.parse = RealDate.parse;
+  HDate.UTC = RealDate.UTC;
+  Object.defineProperty(RealDate.prototype, "constructor", {
+    value: HDate, writable: true, configurable: true,
+  });
+  globalThis.Date = HDate;
+})"#;
+
 /// Installs the host's scripts and `env`, runs the main module, and hands
 /// its exports to the prelude, Durable Objects and events. Returns the
 /// prelude's functions and whether the worker has a `fetch` handler.
@@ -239,6 +260,14 @@ fn evaluate<'js>(
     let get = |name: &str| -> Result<Function, StartError> {
         api.get(name).map_err(|e| script_error(ctx, e, "prelude"))
     };
+    if config.clock.is_some() {
+        let follow: Function = ctx
+            .eval_with_options(TEST_CLOCK_DATE, internal_eval_options())
+            .map_err(|e| script_error(ctx, e, "test clock"))?;
+        follow
+            .call::<_, ()>((host_obj.clone(),))
+            .map_err(|e| script_error(ctx, e, "test clock"))?;
+    }
     let durable_api = durable::install(ctx, host).map_err(|e| script_error(ctx, e, "durable"))?;
     let env = crate::bindings::build_env(ctx, config).map_err(|message| StartError::Binding {
         name: "env".into(),

@@ -21,6 +21,7 @@ use crate::fetch::{self, FetchRequest, RedirectMode};
 use crate::{
     BODY_STREAM_CHUNKS, WebSocketChannel, WebSocketSink, WorkerResponse, WsMessage, WsSendError,
 };
+use hearth_core::Clock as _;
 
 /// The prelude's `host` object.
 #[derive(Trace, JsLifetime)]
@@ -65,6 +66,16 @@ impl HostNatives {
     /// Milliseconds since the isolate started (`performance.now()`).
     fn now(&self) -> f64 {
         self.host.origin.elapsed().as_millis() as f64
+    }
+
+    /// Milliseconds since the epoch by the worker's test clock (`Date`
+    /// reads it only when the worker has one).
+    #[qjs(rename = "wallNow")]
+    fn wall_now(&self) -> f64 {
+        match &self.host.config.clock {
+            Some(clock) => clock.now_ms() as f64,
+            None => hearth_core::SystemClock.now_ms() as f64,
+        }
     }
 
     /// The request JS runs for now (0 outside any), for node:fs's /tmp.

@@ -23,7 +23,19 @@ pub fn run_with(args: ServeArgs, watch: bool) -> Result<()> {
     // `.hearth/` beside its config.
     let all_args = project_args(&args)?;
     let build = !args.no_build;
-    let projects = Project::load_several(&all_args)?;
+    let mut projects = Project::load_several(&all_args)?;
+    // One clock for every worker: with --test-clock, one that the
+    // internal endpoint moves.
+    let test_clock = args.test_clock.then(hearth_core::AdjustableClock::new);
+    if let Some(clock) = &test_clock {
+        tracing::warn!(
+            target: "hearth::clock",
+            "TEST CLOCK ON (--test-clock): POST /__hearth/clock moves time forward for every worker; never use this in production"
+        );
+        for p in &mut projects {
+            p.clock = clock.clone() as hearth_core::SharedClock;
+        }
+    }
     if !args.no_build {
         for p in &projects {
             super::build::run(p)?;
@@ -65,7 +77,11 @@ pub fn run_with(args: ServeArgs, watch: bool) -> Result<()> {
         .collect();
     let mut workers = Vec::new();
     for p in &projects {
-        workers.push(base_worker(p)?);
+        let mut worker = base_worker(p)?;
+        if test_clock.is_some() {
+            worker.clock = Some(p.clock.clone());
+        }
+        workers.push(worker);
         for (section, name) in registry::unserved(&p.config) {
             tracing::warn!(
                 "binding {name} ({section}) is not served by Hearth yet; env.{name} will be undefined"
@@ -109,6 +125,7 @@ pub fn run_with(args: ServeArgs, watch: bool) -> Result<()> {
     options.services = services;
     options.geoip = open_geoip(&args.geoip)?;
     options.clock = projects[0].clock.clone();
+    options.test_clock = test_clock;
     options.edge = super::edge::load(args.edge.as_deref(), &projects[0])?;
     options.ai_gateway = match &args.ai_gateway {
         Some(file) => Some(super::ai_gateway::open(

@@ -47,6 +47,42 @@ impl Server {
         Server::spawn(cmd, wait)
     }
 
+    /// Spawns `hearth <verb> <config> --test-clock --listen 127.0.0.1:0`:
+    /// the server's clock moves only forward, by [`Server::advance_clock`]
+    /// and [`Server::set_clock`] (plus real time).
+    pub fn with_test_clock(verb: &str, config: &Path, data_dir: &Path) -> Server {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_hearth"));
+        cmd.arg(verb)
+            .arg(config)
+            .arg("--data-dir")
+            .arg(data_dir)
+            .arg("--test-clock");
+        Server::spawn(cmd, Duration::from_secs(60))
+    }
+
+    /// The test clock's time, ms since the epoch.
+    pub fn clock_ms(&self) -> u64 {
+        let r = self.get("/__hearth/clock");
+        assert_eq!(r.status, 200, "{}", r.text());
+        r.json()["now_ms"].as_u64().unwrap()
+    }
+
+    /// Moves the test clock `ms` forward; returns its new time.
+    pub fn advance_clock(&self, ms: u64) -> u64 {
+        self.move_clock(&format!("{{\"advance_ms\": {ms}}}"))
+    }
+
+    /// Moves the test clock forward to `at_ms`; returns its new time.
+    pub fn set_clock(&self, at_ms: u64) -> u64 {
+        self.move_clock(&format!("{{\"set_ms\": {at_ms}}}"))
+    }
+
+    fn move_clock(&self, body: &str) -> u64 {
+        let r = self.request("POST", "/__hearth/clock", &[], body.as_bytes());
+        assert_eq!(r.status, 200, "{}", r.text());
+        r.json()["now_ms"].as_u64().unwrap()
+    }
+
     /// Spawns `hearth <verb> <args...> --listen 127.0.0.1:0` in `cwd`,
     /// with no data dir given, and waits up to `wait` for the bound address.
     pub fn launch_in(cwd: &Path, verb: &str, args: &[&str], wait: Duration) -> Server {

@@ -62,6 +62,7 @@ pub fn spawn_cron(
     options: CronOptions,
 ) -> TaskHandle {
     let wake = Arc::new(Notify::new());
+    crate::bindings::registry::wake_on_jump(&clock, &wake);
     let notified = wake.clone();
     TaskHandle::spawn(wake, move |stop| {
         run(pool, scheduler, clock, options, notified, stop)

@@ -61,6 +61,7 @@ pub fn spawn_queue_consumer(
         tracing::warn!(target: "hearth::queues", "redelivering {recovered} message(s) whose handler was interrupted by a restart");
     }
     let wake = options.wake.clone();
+    crate::bindings::registry::wake_on_jump(&clock, &wake);
     Ok(TaskHandle::spawn(wake, |stop| {
         run(pool, broker, clock, options, stop)
     }))

@@ -465,6 +465,7 @@ pub fn spawn_workflow_runner(
     options: WorkflowRunnerOptions,
 ) -> TaskHandle {
     let wake = workflows.wake.clone();
+    crate::bindings::registry::wake_on_jump(&clock, &wake);
     TaskHandle::spawn(wake, |stop| run_loop(pool, workflows, clock, options, stop))
 }
 
