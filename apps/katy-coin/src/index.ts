@@ -4,7 +4,7 @@
 // validated before a handler runs); trade sessions go to their Durable
 // Object; the settlement queue is consumed into the ledger and the ledger
 // is anchored on a cron.
-import { Hono } from "hono";
+import { Hono, type MiddlewareHandler } from "hono";
 import { createMiddleware } from "hono/factory";
 import { methodNotAllowed } from "hono/method-not-allowed";
 import type { Env } from "./env";
@@ -68,10 +68,10 @@ const admin = createMiddleware<App>(async (c, next) => {
 
 /** A route behind `auth`, then `admin` and `body` when asked for. */
 function route(method: "GET" | "POST" | "PUT", path: string, h: Handler, opts: { admin?: boolean; json?: boolean } = {}) {
-  const chain = [auth, ...(opts.admin ? [admin] : []), ...(opts.json ? [body] : [])];
-  app.on(method, path, ...chain, (c) =>
-    h({ req: c.req.raw, env: c.env, caller: c.get("caller"), body: c.get("body") ?? {}, url: new URL(c.req.url), param: (n) => c.req.param(n) ?? "" }),
-  );
+  const chain: MiddlewareHandler<App>[] = [auth, ...(opts.admin ? [admin] : []), ...(opts.json ? [body] : [])];
+  const last: MiddlewareHandler<App> = (c) =>
+    h({ req: c.req.raw, env: c.env, caller: c.get("caller"), body: c.get("body") ?? {}, url: new URL(c.req.url), param: (n) => c.req.param(n) ?? "" });
+  app.on(method, [path], ...chain, last);
 }
 
 function requireAdmin(c: Caller) {
@@ -181,7 +181,7 @@ async function listing(env: Env, id: string) {
 
 async function embed(env: Env, text: string): Promise<number[] | null> {
   if (!env.AI || !env.EMBEDDING_MODEL || !env.LISTINGS_INDEX) return null;
-  const out = (await env.AI.run(env.EMBEDDING_MODEL as never, { text: [text] } as never)) as { data: number[][] };
+  const out = (await env.AI.run(env.EMBEDDING_MODEL as never, { text: [text] } as never)) as unknown as { data: number[][] };
   return out.data[0];
 }
 
