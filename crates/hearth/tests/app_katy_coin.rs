@@ -1340,6 +1340,29 @@ fn forged_tokens_over_limit_clients_and_waf_patterns_are_refused_and_the_chain_d
         let r = alice.get(path);
         assert_eq!(r.status, 403, "{path}: {}", r.text());
     }
+    // The router's own answers: an unknown path is a JSON 404 (before any
+    // token check), a known path with another method a JSON 405 naming the
+    // allowed ones, and a broken JSON body is refused before the handler.
+    let carol = User::new(&server, "carol", None);
+    let r = server.get("/api/no-such-thing");
+    assert_eq!(r.status, 404, "{}", r.text());
+    assert_eq!(r.json()["error"], "not_found");
+    let r = carol.send("DELETE", "/api/wallet", "", b"");
+    assert_eq!(r.status, 405, "{}", r.text());
+    assert_eq!(r.json()["error"], "method_not_allowed");
+    assert!(
+        r.header("allow").is_some_and(|a| a.contains("GET")),
+        "{:?}",
+        r.header("allow")
+    );
+    let r = carol.send(
+        "POST",
+        "/api/wallet/transfer",
+        "application/json",
+        b"{\"to\": ",
+    );
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(r.text().contains("not valid JSON"), "{}", r.text());
 
     // Two payments settle; the chain verifies and is anchored.
     for (id, amount) in [("p1", 500), ("p2", 700)] {
