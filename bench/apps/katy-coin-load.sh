@@ -8,7 +8,8 @@
 # Builds Hearth in release mode (HEARTH_BIN=FILE measures that binary
 # instead; CARGO_TARGET_DIR is honoured), serves a temporary copy of the app
 # with its rate limits raised, runs katy-coin-load.py and writes
-# bench/apps/KATY-COIN-RESULTS.md. Needs python3 (standard library only).
+# bench/apps/KATY-COIN-RESULTS.md. Needs python3 (standard library only)
+# and npm (the app's locked dependencies are installed with npm ci).
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -42,7 +43,8 @@ wait_up() {
 }
 
 cp -r "$root/apps/katy-coin" "$work/app"
-rm -rf "$work/app/.hearth" "$work/app/.dev.vars"
+rm -rf "$work/app/.hearth" "$work/app/.dev.vars" "$work/app/node_modules"
+(cd "$work/app" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 sed -i -E 's/limit = [0-9]+,/limit = 100000000,/' "$work/app/wrangler.toml"
 secret="bench-$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 printf 'JWT_SECRET=%s\nADMIN_USERS=admin\nTURNSTILE_VERIFY_URL=\n' "$secret" > "$work/app/.dev.vars"

@@ -4,6 +4,7 @@
 // so concurrent consumers never fork the chain. An entry id appends once.
 import type { Env } from "./env";
 import { AppError, sha256hex } from "./lib";
+import { counterStatement } from "./metrics";
 
 export const GENESIS = "0".repeat(64);
 
@@ -29,7 +30,29 @@ export function entryHash(e: Omit<Entry, "hash">): Promise<string> {
   return sha256hex(`${e.seq}\n${e.entry_id}\n${e.kind}\n${e.created_at}\n${e.prev_hash}\n${e.body}`);
 }
 
-export async function append(env: Env, s: Settlement, at = Date.now()): Promise<{ entry: Entry; appended: boolean }> {
+/** Everyone a trade settlement moved coins or items between. */
+export function parties(s: Settlement): string[] {
+  return [...new Set(s.transfers.flatMap((t) => [t.from, t.to]).concat((s.items ?? []).flatMap((i) => [i.from, i.to])))];
+}
+
+/** Appends a settlement together with its effects, in one D1 batch (one
+ * transaction): the settlements counter and, for a trade, each party's
+ * completed-trade count and reputation bump. The entry and its effects
+ * commit together or not at all, so a settlement delivered again (after a
+ * crash between the append and the ack, or a retry) finds its entry and
+ * changes nothing: every bump happens exactly once. */
+export function settle(env: Env, s: Settlement, at = Date.now()): Promise<{ entry: Entry; appended: boolean }> {
+  const effects = [counterStatement(env, "settlements")];
+  if (s.kind === "trade") {
+    for (const u of parties(s)) {
+      effects.push(env.DB.prepare("UPDATE users SET trades_completed = trades_completed + 1, reputation = MIN(1.0, reputation + 0.01) WHERE id = ?").bind(u));
+    }
+  }
+  return append(env, s, at, effects);
+}
+
+/** Appends `s` (once per id) and runs `effects` in the same batch. */
+export async function append(env: Env, s: Settlement, at = Date.now(), effects: D1PreparedStatement[] = []): Promise<{ entry: Entry; appended: boolean }> {
   const body = JSON.stringify(s);
   for (let attempt = 0; attempt < 50; attempt++) {
     const existing = await env.DB.prepare("SELECT * FROM ledger WHERE entry_id = ?").bind(s.id).first<Entry>();
@@ -38,8 +61,9 @@ export async function append(env: Env, s: Settlement, at = Date.now()): Promise<
     const e = { seq: (head?.seq ?? 0) + 1, entry_id: s.id, kind: s.kind, body, created_at: at, prev_hash: head?.hash ?? GENESIS };
     const hash = await entryHash(e);
     try {
-      await env.DB.prepare("INSERT INTO ledger (seq, entry_id, kind, body, created_at, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?)")
-        .bind(e.seq, e.entry_id, e.kind, e.body, e.created_at, e.prev_hash, hash).run();
+      const insert = env.DB.prepare("INSERT INTO ledger (seq, entry_id, kind, body, created_at, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?)")
+        .bind(e.seq, e.entry_id, e.kind, e.body, e.created_at, e.prev_hash, hash);
+      await env.DB.batch([insert, ...effects]);
       return { entry: { ...e, hash }, appended: true };
     } catch (err) {
       const msg = err instanceof Error ? err.message : String(err);

@@ -4,8 +4,18 @@
 import type { Env } from "./env";
 
 export async function count(env: Env, name: string, value = 1, extra: { blob?: string; double?: number } = {}): Promise<void> {
-  await env.DB.prepare("INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = value + excluded.value")
-    .bind(name, value).run();
+  await counterStatement(env, name, value).run();
+  dataPoint(env, name, value, extra);
+}
+
+/** The D1 statement that adds `value` to counter `name`, for a caller that
+ * runs it in a batch with the write it counts. */
+export function counterStatement(env: Env, name: string, value = 1): D1PreparedStatement {
+  return env.DB.prepare("INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = value + excluded.value").bind(name, value);
+}
+
+/** The event as an Analytics Engine data point, when METRICS is bound (best effort). */
+export function dataPoint(env: Env, name: string, value = 1, extra: { blob?: string; double?: number } = {}): void {
   try {
     env.METRICS?.writeDataPoint({ blobs: [name, extra.blob ?? ""], doubles: [value, extra.double ?? 0], indexes: [name] });
   } catch (e) {

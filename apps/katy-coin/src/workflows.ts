@@ -228,7 +228,7 @@ export class PaymentWorkflow extends WorkflowEntrypoint<Env, PaymentParams> {
       let approved = false;
       let note = "review timed out";
       try {
-        const decision = await step.waitForEvent<{ approved?: boolean; note?: string; by?: string }>("manual-review", { type: "review", timeout: env.REVIEW_TIMEOUT ?? "24 hours" });
+        const decision = await step.waitForEvent<{ approved?: boolean; note?: string; by?: string }>("manual-review", { type: "review", timeout: (env.REVIEW_TIMEOUT ?? "24 hours") as WorkflowSleepDuration });
         approved = decision.payload?.approved === true;
         note = String(decision.payload?.note ?? (approved ? "approved" : "rejected"));
       } catch {
