@@ -200,9 +200,15 @@ export function ssrfRefusal(raw: string, allowHosts: string[], requireHttps: boo
   }
   if (url.protocol !== "https:" && url.protocol !== "http:") return "scheme " + url.protocol + " is not allowed";
   if (url.username || url.password) return "URLs with credentials are not allowed";
-  const host = url.hostname.toLowerCase();
+  const host = url.hostname.toLowerCase().replace(/\.+$/, "");
   if (allowHosts.includes(url.host.toLowerCase()) || allowHosts.includes(host)) return null;
+  const refusal = hostRefusal(host);
+  if (refusal) return refusal;
   if (requireHttps && url.protocol !== "https:") return "only https URLs are allowed";
+  return null;
+}
+
+function hostRefusal(host: string): string | null {
   if (host === "localhost" || host.endsWith(".localhost")) return "host " + host + " is loopback";
   if (host.endsWith(".local") || host.endsWith(".internal") || host.endsWith(".lan") || host.endsWith(".home.arpa")) {
     return "host " + host + " is a private name";

@@ -60,9 +60,15 @@ impl Server {
 
     /// Spawns `cmd` with `--listen 127.0.0.1:0` and waits up to `wait`
     /// for the bound address.
-    pub fn spawn(mut cmd: Command, wait: Duration) -> Server {
+    pub fn spawn(cmd: Command, wait: Duration) -> Server {
+        Server::spawn_on(cmd, "127.0.0.1:0", wait)
+    }
+
+    /// Like [`Server::spawn`], listening on `listen`: for apps whose
+    /// workers must know the server's own URL (a var) before it starts.
+    pub fn spawn_on(mut cmd: Command, listen: &str, wait: Duration) -> Server {
         let mut child = cmd
-            .args(["--listen", "127.0.0.1:0"])
+            .args(["--listen", listen])
             .env("HEARTH_LOG", "info")
             .env("HEARTH_INTERNAL_TOKEN", INTERNAL_TOKEN)
             .stdout(Stdio::null())
