@@ -273,6 +273,8 @@ fn prepare(test: &str, extra: &[(&str, &str)], limits: &[(&str, u32)]) -> Option
         &Path::new(env!("CARGO_MANIFEST_DIR")).join("../../apps/foundation"),
         &root,
     );
+    // A local build of the UI is not part of the app's sources.
+    let _ = std::fs::remove_dir_all(root.join("ui/.svelte-kit"));
     let install = Command::new("npm")
         .args([
             "ci",
@@ -312,6 +314,7 @@ fn prepare(test: &str, extra: &[(&str, &str)], limits: &[(&str, u32)]) -> Option
         ),
     );
     vars.insert("agents", format!("CONTEXT_TOKEN_SECRET={CONTEXT_SECRET}\n"));
+    vars.insert("ui", format!("TURNSTILE_DEV_TOKEN={PASS}\n"));
     vars.insert(
         "queues",
         format!(
@@ -401,6 +404,14 @@ fn d1(app: &App, sql: &str) -> Vec<Value> {
 fn start(app: &App) -> Server {
     let mut cmd = hearth();
     cmd.arg("serve");
+    // The UI, when built, answers the requests no route claims: first.
+    if app
+        .root
+        .join("ui/.svelte-kit/cloudflare/_worker.js")
+        .exists()
+    {
+        cmd.arg(app.root.join("ui/wrangler.toml"));
+    }
     for w in ["gateway", "planning-machine", "agents", "queues"] {
         cmd.arg(app.root.join(w).join("wrangler.toml"));
     }
@@ -1575,4 +1586,100 @@ fn webhooks_retry_dead_letter_and_refuse_private_targets() {
     });
     assert_eq!(letters.len(), 1);
     assert!(letters[0]["id"].as_str().unwrap().ends_with(&dead));
+}
+
+fn chromium() -> Option<PathBuf> {
+    ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+}
+
+#[test]
+fn ui_walkthrough_in_headless_chromium() {
+    let test = "ui_walkthrough_in_headless_chromium";
+    let Some(browser) = chromium() else {
+        eprintln!("SKIPPED {test}: Chromium is not installed (apt-get install chromium)");
+        return;
+    };
+    let Some(app) = prepare(test, &[], &[]) else {
+        return;
+    };
+    // Build the SvelteKit UI with npm and vite, as for a deployment.
+    let ui = app.root.join("ui");
+    for args in [
+        &[
+            "ci",
+            "--no-audit",
+            "--no-fund",
+            "--prefer-offline",
+            "--loglevel=error",
+        ][..],
+        &["run", "build"][..],
+    ] {
+        let out = Command::new("npm")
+            .args(args)
+            .current_dir(&ui)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "npm {args:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let server = start(&app);
+    let base = format!("http://{}", server.addr);
+    // The UI's server-side render, then the API through its service binding.
+    let page = server.get("/");
+    assert_eq!(page.status, 200);
+    assert!(
+        page.text().contains("<h1>Foundation</h1>"),
+        "{}",
+        page.text()
+    );
+    assert_eq!(server.get("/api/me").status, 401);
+
+    let out = Command::new("node")
+        .arg("tests/walkthrough.mjs")
+        .arg(&base)
+        .arg(&browser)
+        .current_dir(&ui)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "walkthrough: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        summary["seen"],
+        json!([
+            "opportunity completed",
+            "strategy awaiting review",
+            "run completed"
+        ])
+    );
+    assert_eq!(summary["pendingWhileReview"], "pending");
+    assert_eq!(summary["completedPhases"], 15);
+    let run = summary["runId"].as_str().unwrap();
+    assert_eq!(summary["filename"], format!("{run}.json"));
+    assert_eq!(summary["packagePhases"], json!(PHASES));
+    // The review really held the run: the strategy agent ran once, and the
+    // run and its package are in storage.
+    assert_eq!(app.double.calls("strategy").len(), 1);
+    let rows = d1(
+        &app,
+        &format!("SELECT status, package_key FROM planning_runs WHERE id = '{run}'"),
+    );
+    assert_eq!(rows[0]["status"], "completed");
+    assert!(
+        rows[0]["package_key"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("{run}.json"))
+    );
 }
