@@ -264,6 +264,11 @@ fn free_port() -> u16 {
 /// Vectorize index created. None when npm is missing.
 fn prepare(test: &str, extra: &[(&str, &str)], limits: &[(&str, u32)]) -> Option<App> {
     if !npm_available() {
+        // CI (.ci/run) requires npm, as for the package corpus.
+        assert!(
+            std::env::var_os("HEARTH_REQUIRE_CORPUS").is_none(),
+            "{test}: npm is not installed and HEARTH_REQUIRE_CORPUS is set"
+        );
         eprintln!("SKIPPED {test}: npm is not installed (the gateway needs Hono from npm)");
         return None;
     }
@@ -823,6 +828,32 @@ fn gateway_middleware_order_and_each_refusal() {
     assert_eq!(got["status"], "completed");
     let r = call(
         &server,
+        &ann,
+        "POST",
+        "/api/mcp",
+        Some(json!({"jsonrpc": "2.0", "id": 3, "method": "tools/list"})),
+    );
+    let listed = r.json();
+    let tools: Vec<&str> = listed["result"]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        tools,
+        ["create_run", "get_run", "list_runs", "review_phase"]
+    );
+    let r = call(
+        &server,
+        &ann,
+        "POST",
+        "/api/mcp",
+        Some(json!({"jsonrpc": "2.0", "id": 4, "method": "nope"})),
+    );
+    assert_eq!(r.json()["error"]["code"], -32601);
+    let r = call(
+        &server,
         &bob,
         "POST",
         "/api/mcp",
@@ -831,6 +862,17 @@ fn gateway_middleware_order_and_each_refusal() {
         ),
     );
     assert_eq!(r.json()["result"]["isError"], true, "{}", r.text());
+
+    // Logging out ends the cookie session.
+    let r = server.request("POST", "/api/auth/logout", &[("Cookie", cookie)], b"");
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = server.request("GET", "/api/me", &[("Cookie", cookie)], b"");
+    assert_eq!(r.status, 401);
+    assert!(
+        r.text().contains("session expired or unknown"),
+        "{}",
+        r.text()
+    );
 }
 
 #[test]
@@ -1599,6 +1641,11 @@ fn chromium() -> Option<PathBuf> {
 fn ui_walkthrough_in_headless_chromium() {
     let test = "ui_walkthrough_in_headless_chromium";
     let Some(browser) = chromium() else {
+        // CI (.ci/run) installs Chromium and sets this: there it must run.
+        assert!(
+            std::env::var_os("HEARTH_TEST_REQUIRE_BROWSER").is_none(),
+            "{test}: Chromium is not installed and HEARTH_TEST_REQUIRE_BROWSER is set"
+        );
         eprintln!("SKIPPED {test}: Chromium is not installed (apt-get install chromium)");
         return;
     };
