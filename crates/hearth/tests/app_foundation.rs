@@ -880,7 +880,7 @@ fn rate_limits_come_after_cors_and_before_turnstile_and_auth() {
     let Some(app) = prepare(
         "rate_limits_come_after_cors_and_before_turnstile_and_auth",
         &[],
-        &[("RL_IP", 14), ("RL_TENANT", 6)],
+        &[("RL_IP", 14), ("RL_TENANT", 6), ("RL_USER", 4)],
     ) else {
         return;
     };
@@ -891,10 +891,16 @@ fn rate_limits_come_after_cors_and_before_turnstile_and_auth() {
         std::thread::sleep(Duration::from_secs(61 - into));
     }
     let ann = signup(&server, "ann@acme.test", "Acme"); // ip 1
-    for i in 0..6 {
-        // ip 2..7, tenant 1..6
+    for i in 0..4 {
+        // ip 2..5, tenant 1..4, user 1..4
         let r = call(&server, &ann, "GET", "/api/me", None);
         assert_eq!(r.status, 200, "request {i}: {}", r.text());
+    }
+    for _ in 0..2 {
+        // ip 6..7, tenant 5..6, user 5..6
+        let r = call(&server, &ann, "GET", "/api/me", None);
+        assert_eq!(r.status, 429, "{}", r.text());
+        assert_eq!(r.json()["scope"], "user");
     }
     let r = call(&server, &ann, "GET", "/api/me", None); // ip 8, tenant 7
     assert_eq!(r.status, 429, "{}", r.text());
@@ -1343,6 +1349,20 @@ fn a_go_run_walks_every_phase_with_a_review_loop_to_a_package_in_r2() {
             .any(|u| u["kind"] == "request" && u["name"] == "POST /api/planning/*"),
         "{usage:?}"
     );
+    // Every model call went through AI Gateway, logged with the tenant.
+    let logs = eventually("AI Gateway logs", Duration::from_secs(20), || {
+        let out = hearth()
+            .args(["ai-gateway", "logs", "foundation", "--data-dir"])
+            .arg(&app.data)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let calls = app.double.state.lock().unwrap().calls.len();
+        let embeddings = app.double.state.lock().unwrap().embeddings;
+        (out.status.success() && text.lines().count() == calls + embeddings).then_some(text)
+    });
+    assert_eq!(logs.lines().count(), 16 + 30, "{logs}");
+    assert!(logs.contains(&ann.tenant), "{logs}");
     let audit = eventually("audit of the run", Duration::from_secs(20), || {
         let v = call(&server, &ann, "GET", "/api/audit/verify", None).json();
         // signup, webhook, run create, 2 reviews posted, 2 review_requested,
