@@ -407,8 +407,14 @@ fn d1(app: &App, sql: &str) -> Vec<Value> {
 }
 
 fn start(app: &App) -> Server {
+    start_with(app, &[])
+}
+
+/// `start`, with more worker configs served in front of the app's.
+fn start_with(app: &App, first: &[PathBuf]) -> Server {
     let mut cmd = hearth();
     cmd.arg("serve");
+    cmd.args(first);
     // The UI, when built, answers the requests no route claims: first.
     if app
         .root
@@ -1748,5 +1754,128 @@ fn ui_walkthrough_in_headless_chromium() {
             .as_str()
             .unwrap()
             .ends_with(&format!("{run}.json"))
+    );
+}
+
+#[test]
+fn services_refuse_calls_without_a_valid_context_token() {
+    let Some(app) = prepare(
+        "services_refuse_calls_without_a_valid_context_token",
+        &[],
+        &[],
+    ) else {
+        return;
+    };
+    // A worker of the test's own with service bindings to the planning
+    // machine and the agents, sending whatever context token it is given.
+    let probe = app.root.join("probe");
+    std::fs::create_dir_all(&probe).unwrap();
+    std::fs::write(
+        probe.join("index.js"),
+        r#"export default {
+  async fetch(request, env) {
+    const url = new URL(request.url);
+    const token = request.headers.get("x-probe-token");
+    const target = url.searchParams.get("to") === "agents" ? env.AGENTS : env.PLANNING;
+    return target.fetch("https://service.internal" + url.pathname, {
+      method: request.method,
+      headers: token ? { "x-context-token": token, "content-type": "application/json" } : { "content-type": "application/json" },
+      body: request.method === "POST" ? await request.text() : undefined,
+    });
+  },
+};
+"#,
+    )
+    .unwrap();
+    std::fs::write(
+        probe.join("wrangler.toml"),
+        "name = \"probe\"\nmain = \"index.js\"\ncompatibility_date = \"2025-09-01\"\n\n[[services]]\nbinding = \"PLANNING\"\nservice = \"foundation-planning-machine\"\n\n[[services]]\nbinding = \"AGENTS\"\nservice = \"foundation-agents\"\n",
+    )
+    .unwrap();
+    // First, through the gateway: a tenant with one run.
+    let ann = {
+        let gateway_first = start(&app);
+        let ann = signup(&gateway_first, "ann@acme.test", "Acme");
+        let run = create_run(&gateway_first, &ann, "Dog walking rota", &[]);
+        wait_status(&gateway_first, &ann, &run, "completed");
+        gateway_first.terminate();
+        ann
+    };
+    let server = start_with(&app, &[probe.join("wrangler.toml")]);
+    let claims = |exp: u64, aud: &str| json!({"sub": "usr_probe", "tid": "ten_probe", "role": "admin", "iat": now() - 100, "exp": exp, "aud": aud});
+    let probe_get = |path: &str, token: Option<&str>| {
+        let mut headers = vec![];
+        if let Some(t) = token {
+            headers.push(("x-probe-token", t));
+        }
+        server.request("GET", path, &headers, b"")
+    };
+    let cases = [
+        (None, "missing context token"),
+        (
+            Some(jwt(
+                &claims(now() + 60, "foundation-services"),
+                "HS256",
+                JWT_SECRET,
+            )),
+            "invalid token signature",
+        ),
+        (
+            Some(jwt(
+                &claims(now() + 60, "foundation-api"),
+                "HS256",
+                CONTEXT_SECRET,
+            )),
+            "token audience is not foundation-services",
+        ),
+        (
+            Some(jwt(
+                &claims(now() - 1, "foundation-services"),
+                "HS256",
+                CONTEXT_SECRET,
+            )),
+            "token expired",
+        ),
+    ];
+    for (token, reason) in &cases {
+        for path in ["/runs", "/mcp?to=agents"] {
+            let r = if path.starts_with("/mcp") {
+                let mut headers = vec![];
+                if let Some(t) = token {
+                    headers.push(("x-probe-token", t.as_str()));
+                }
+                server.request(
+                    "POST",
+                    path,
+                    &headers,
+                    br#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#,
+                )
+            } else {
+                probe_get(path, token.as_deref())
+            };
+            assert_eq!(r.status, 401, "{path} {reason}: {}", r.text());
+            assert!(r.text().contains(reason), "{path} {reason}: {}", r.text());
+        }
+    }
+    // A valid context token is scoped to its tenant: nothing of anyone else.
+    let good = jwt(
+        &claims(now() + 60, "foundation-services"),
+        "HS256",
+        CONTEXT_SECRET,
+    );
+    let r = probe_get("/runs", Some(&good));
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["runs"], json!([]));
+    let own = jwt(
+        &json!({"sub": ann.user, "tid": ann.tenant, "role": "admin", "iat": now(), "exp": now() + 60, "aud": "foundation-services"}),
+        "HS256",
+        CONTEXT_SECRET,
+    );
+    let r = probe_get("/runs", Some(&own));
+    assert_eq!(
+        r.json()["runs"].as_array().unwrap().len(),
+        1,
+        "{}",
+        r.text()
     );
 }
