@@ -1470,6 +1470,23 @@ fn kill_test_verdicts_pivot_with_history_and_kill_parks_the_idea() {
         None,
     );
     assert_eq!(r.status, 409, "{}", r.text());
+
+    // Past MAX_PIVOTS (2) a PIVOT parks the idea instead of looping.
+    let pivot = r#"{"verdict":"PIVOT","reason":"still unclear","pivot_idea":"Another angle"}"#;
+    app.double.script("kill-test", &[pivot, pivot, pivot]);
+    let looping = create_run(&server, &ann, "Drone delivery of socks", &[]);
+    let v = wait_status(&server, &ann, &looping, "killed");
+    assert_eq!(v["pivot_count"], 2);
+    assert_eq!(v["pivot_history"].as_array().unwrap().len(), 2);
+    let parked = call(&server, &ann, "GET", "/api/planning/parked", None).json();
+    let reason = parked["parked"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["run_id"] == looping.as_str())
+        .map(|p| p["reason"].as_str().unwrap().to_string())
+        .unwrap();
+    assert!(reason.starts_with("pivot limit (2) reached"), "{reason}");
 }
 
 #[test]
@@ -1761,7 +1778,7 @@ fn ui_walkthrough_in_headless_chromium() {
 fn services_refuse_calls_without_a_valid_context_token() {
     let Some(app) = prepare(
         "services_refuse_calls_without_a_valid_context_token",
-        &[],
+        &[("agents", "MCP_CALLS_PER_MINUTE=3\n")],
         &[],
     ) else {
         return;
@@ -1878,4 +1895,31 @@ fn services_refuse_calls_without_a_valid_context_token() {
         "{}",
         r.text()
     );
+
+    // MCP tool calls are limited per tenant by the agents' TenantLimiter
+    // (3 a minute here): the fourth is refused, another tenant still passes.
+    let tool_call = |token: &str| {
+        server
+            .request(
+                "POST",
+                "/mcp?to=agents",
+                &[("x-probe-token", token)],
+                br#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"list_runs","arguments":{}}}"#,
+            )
+            .json()
+    };
+    for _ in 0..3 {
+        let v = tool_call(&own);
+        assert_eq!(v["result"]["isError"], false, "{v}");
+    }
+    let v = tool_call(&own);
+    assert_eq!(v["error"]["code"], -32000, "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("rate limit"),
+        "{v}"
+    );
+    assert_eq!(tool_call(&good)["result"]["isError"], false);
 }
