@@ -35,8 +35,8 @@ trap cleanup EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-cp -r "$root/apps/foundation" "$work/app"
-rm -rf "$work/app/gateway/node_modules" "$work/app"/*/.dev.vars
+mkdir "$work/app"
+tar -C "$root/apps/foundation" --exclude=node_modules --exclude=.svelte-kit --exclude=.hearth --exclude='.dev.vars*' -cf - . | tar -C "$work/app" -xf -
 (cd "$work/app/gateway" && npm ci --no-audit --no-fund --prefer-offline --loglevel=error)
 sed -i -E 's/limit = [0-9]+,/limit = 100000000,/' "$work/app/gateway/wrangler.toml"
 port=$(free_port)
