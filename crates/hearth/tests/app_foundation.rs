@@ -875,6 +875,53 @@ fn gateway_middleware_order_and_each_refusal() {
     );
     assert_eq!(r.json()["result"]["isError"], true, "{}", r.text());
 
+    // Browsers open the live socket with a one-time ticket, scoped to the
+    // tenant and the run.
+    let r = call(
+        &server,
+        &bob,
+        "POST",
+        &format!("/api/runs/{run}/live-ticket"),
+        None,
+    );
+    assert_eq!(r.status, 404, "{}", r.text());
+    let ticket = |s: &Session| {
+        let r = call(
+            &server,
+            s,
+            "POST",
+            &format!("/api/runs/{run}/live-ticket"),
+            None,
+        );
+        assert_eq!(r.status, 201, "{}", r.text());
+        r.json()["ticket"].as_str().unwrap().to_string()
+    };
+    let t = ticket(&ann);
+    let mut ws = ws_connect(
+        &server.addr,
+        &format!("/api/runs/{run}/live?ticket={t}"),
+        "",
+    );
+    let first: Value = serde_json::from_str(&ws_text(&mut ws).unwrap()).unwrap();
+    assert_eq!(first["type"], "phase_started");
+    assert_eq!(first["phase"], "opportunity");
+    let upgrade = [("Upgrade", "websocket")];
+    let r = server.request(
+        "GET",
+        &format!("/api/runs/{run}/live?ticket={t}"),
+        &upgrade,
+        b"",
+    );
+    assert_eq!(r.status, 401, "a ticket works once: {}", r.text());
+    let t = ticket(&ann);
+    let r = server.request(
+        "GET",
+        &format!("/api/runs/run_000000000000000000000000/live?ticket={t}"),
+        &upgrade,
+        b"",
+    );
+    assert_eq!(r.status, 401, "{}", r.text());
+
     // Logging out ends the cookie session.
     let r = server.request("POST", "/api/auth/logout", &[("Cookie", cookie)], b"");
     assert_eq!(r.status, 200, "{}", r.text());
@@ -1761,6 +1808,8 @@ fn ui_walkthrough_in_headless_chromium() {
     );
     assert_eq!(summary["pendingWhileReview"], "pending");
     assert_eq!(summary["completedPhases"], 15);
+    // The phases were pushed over the run's WebSocket, past the review too.
+    assert!(summary["liveEvents"].as_u64().unwrap() >= 15, "{summary}");
     let run = summary["runId"].as_str().unwrap();
     assert_eq!(summary["filename"], format!("{run}.json"));
     assert_eq!(summary["packagePhases"], json!(PHASES));

@@ -253,7 +253,19 @@ app.use("/api/*", async (c, next) => {
   let tenant: string;
   let user: string;
   let role: string;
-  if (header !== undefined) {
+  const ticket = c.req.query("ticket");
+  if (header === undefined && ticket !== undefined && /^\/api\/runs\/[^/]+\/live$/.test(c.req.path)) {
+    // Browsers cannot send headers on a WebSocket: a one-time ticket from
+    // POST /api/runs/:id/live-ticket (60 s) stands in for the token.
+    const key = "ticket:" + (await sha256hex(ticket));
+    const held = await c.env.SESSIONS.get<{ tenant: string; user: string; role: string; run: string }>(key, "json");
+    if (!held || "/api/runs/" + held.run + "/live" !== c.req.path) return fail(c, 401, "live ticket unknown, used or for another run");
+    await c.env.SESSIONS.delete(key);
+    tenant = held.tenant;
+    user = held.user;
+    role = held.role;
+    c.set("authVia", "bearer");
+  } else if (header !== undefined) {
     const m = header.match(/^Bearer\s+(\S+)$/i);
     if (!m) return fail(c, 401, "Authorization must be 'Bearer <token>'", {}, { "WWW-Authenticate": 'Bearer realm="foundation"' });
     try {
@@ -336,6 +348,18 @@ async function forward(c: C, service: Fetcher, path: string) {
 
 app.all("/api/planning/*", (c) => forward(c, c.env.PLANNING, c.req.path.slice("/api/planning".length)));
 app.post("/api/mcp", (c) => forward(c, c.env.AGENTS, "/mcp"));
+
+// A one-time ticket for the run's WebSocket (browsers cannot send Authorization on one).
+app.post("/api/runs/:id/live-ticket", async (c) => {
+  const id = c.req.param("id");
+  const run = await c.env.DB.prepare("SELECT id FROM planning_runs WHERE id = ? AND tenant_id = ?").bind(id, c.get("tenant")).first();
+  if (!run) return fail(c, 404, "no run " + id);
+  const ticket = randomId("tkt", 24);
+  await c.env.SESSIONS.put("ticket:" + (await sha256hex(ticket)), JSON.stringify({ tenant: c.get("tenant"), user: c.get("user"), role: c.get("role"), run: id }), {
+    expirationTtl: 60,
+  });
+  return c.json({ ticket, expires_in: 60 }, 201);
+});
 
 // Live progress of a run over a WebSocket, from the run's agent.
 app.get("/api/runs/:id/live", async (c) => {

@@ -36,6 +36,7 @@ try {
   await page.locator('[data-testid="run-status"]', { hasText: "completed" }).waitFor();
   summary.seen.push("run completed");
   summary.completedPhases = await page.locator('tr[data-status="completed"]').count();
+  summary.liveEvents = Number(await page.getByTestId("live-events").textContent());
 
   const [download] = await Promise.all([page.waitForEvent("download"), page.getByRole("button", { name: "Download package" }).click()]);
   const file = join(tmpdir(), "foundation-package-" + process.pid + ".json");
