@@ -315,7 +315,7 @@ fn prepare(test: &str, extra: &[(&str, &str)], limits: &[(&str, u32)]) -> Option
         format!(
             "CONTEXT_TOKEN_SECRET={CONTEXT_SECRET}\nOPENAI_API_KEY=sk-test-key\n\
              AI_GATEWAY_BASE={base}/__hearth/ai-gateway/foundation\nEMBEDDING_DIMENSIONS={DIMS}\nREVIEW_PHASES=\n\
-             AGENT_STEP_TIMEOUT=5 seconds\n"
+             AGENT_STEP_TIMEOUT=10 seconds\n"
         ),
     );
     vars.insert("agents", format!("CONTEXT_TOKEN_SECRET={CONTEXT_SECRET}\n"));
@@ -537,15 +537,22 @@ fn run_state(server: &Server, s: &Session, run: &str) -> Value {
 }
 
 fn wait_status(server: &Server, s: &Session, run: &str, status: &str) -> Value {
-    eventually(
-        &format!("run {run} to be {status}"),
-        Duration::from_secs(90),
-        || {
-            let v = run_state(server, s, run);
-            assert_ne!(v["status"], "failed", "{v}");
-            (v["status"] == status).then_some(v)
-        },
-    )
+    let started = Instant::now();
+    loop {
+        let v = run_state(server, s, run);
+        assert_ne!(v["status"], "failed", "{v}");
+        if v["status"] == status {
+            return v;
+        }
+        if started.elapsed() > Duration::from_secs(120) {
+            let log = server.log.lock().unwrap();
+            let tail = log[log.len().saturating_sub(40)..].join("\n");
+            panic!(
+                "timed out waiting for run {run} to be {status}; last state {v}\nserver log:\n{tail}"
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 fn phase_status(v: &Value, phase: &str) -> String {
