@@ -1057,6 +1057,27 @@ fn audit_chain_verifies_then_names_an_altered_row_and_a_truncated_tail() {
     assert_eq!(ok["signatures_checked"], true);
     assert_eq!(ok["last_checkpoint"], 6, "{ok}");
 
+    // Verification while entries are being appended never mistakes the
+    // moving head for a truncated tail (it reads chain and checkpoints in
+    // one snapshot).
+    for i in 0..20 {
+        let r = call(
+            &server,
+            &ann,
+            "POST",
+            "/api/webhooks",
+            Some(json!({"url": hook, "name": format!("more {i}")})),
+        );
+        assert_eq!(r.status, 201, "{}", r.text());
+        let v = verify(&ann);
+        assert_eq!(v["ok"], true, "{v}");
+    }
+    eventually("26 audit entries", Duration::from_secs(30), || {
+        let v = verify(&ann);
+        assert_eq!(v["ok"], true, "{v}");
+        (v["entries"] == 26).then_some(())
+    });
+
     // The chain as stored is what the documented rule gives: each hash is
     // SHA-256 over the previous hash and the event's canonical JSON.
     let rows = d1(

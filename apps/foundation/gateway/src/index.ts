@@ -394,9 +394,16 @@ app.get("/api/audit", async (c) => {
 
 app.get("/api/audit/verify", async (c) => {
   const tenant = c.get("tenant");
-  const { results } = await c.env.DB.prepare(
-    "SELECT seq, tenant_id, event_id, event_type, payload, previous_hash, hash, created_at FROM audit_chain WHERE tenant_id = ? ORDER BY seq",
-  ).bind(tenant).all<AuditRow>();
+  // One batch, one snapshot: entries appended between two separate reads
+  // would otherwise look like a truncated tail.
+  const [chain, signed] = await c.env.DB.batch([
+    c.env.DB.prepare(
+      "SELECT seq, tenant_id, event_id, event_type, payload, previous_hash, hash, created_at FROM audit_chain WHERE tenant_id = ? ORDER BY seq",
+    ).bind(tenant),
+    c.env.DB.prepare("SELECT seq, head_hash, signature FROM audit_checkpoints WHERE tenant_id = ? ORDER BY seq").bind(tenant),
+  ]);
+  const results = chain.results as unknown as AuditRow[];
+  const checkpoints = signed.results as unknown as { seq: number; head_hash: string; signature: string }[];
   let previous = GENESIS;
   let expectSeq = 1;
   const hashes = new Map<number, string>();
@@ -419,9 +426,6 @@ app.get("/api/audit/verify", async (c) => {
   const head = { seq: expectSeq - 1, hash: previous };
   // Checkpoints: each must be signed by the audit key and match the chain;
   // one beyond the head means the tail was cut off.
-  const { results: checkpoints } = await c.env.DB.prepare(
-    "SELECT seq, head_hash, signature FROM audit_checkpoints WHERE tenant_id = ? ORDER BY seq",
-  ).bind(tenant).all<{ seq: number; head_hash: string; signature: string }>();
   let key: CryptoKey | null = null;
   if (c.env.AUDIT_PUBLIC_KEY) {
     try {
