@@ -1614,6 +1614,10 @@ fn kill9_mid_phase_and_while_awaiting_review_runs_no_finished_phase_twice() {
     // Killed while waiting for a review: the wait survives and resumes.
     let second = create_run(&server, &ann, "Payroll for choirs", &["customer-intel"]);
     wait_review(&server, &ann, &second, "customer-intel", 1);
+    // Killed once the instance hibernates in its waitForEvent.
+    eventually("the instance to wait", Duration::from_secs(30), || {
+        (run_state(&server, &ann, &second)["workflow_status"] == "waiting").then_some(())
+    });
     server.kill9();
     let server = start(&app);
     let r = call(

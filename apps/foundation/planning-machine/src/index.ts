@@ -47,6 +47,13 @@ interface Verdict {
 
 const REQUIRES_REVIEW_NOTE = "Answer in plain prose.";
 
+/**
+ * The bookkeeping steps (D1 writes, embeddings, queue sends) are short: a
+ * one-minute timeout also bounds how long a run whose process died keeps
+ * its lease before another runner resumes it.
+ */
+const STEP = { retries: { limit: 5, delay: "1 second", backoff: "exponential" }, timeout: "1 minute" } as const;
+
 // ------------------------------------------------------------------ AI Gateway
 
 class ModelError extends Error {
@@ -151,7 +158,7 @@ export class PlanningWorkflow extends WorkflowEntrypoint<Env, RunParams> {
         const phase = PHASE_ORDER[i];
         const tag = `g${generation}:${phase}`;
 
-        await step.do(`${tag}:start`, async () => {
+        await step.do(`${tag}:start`, STEP, async () => {
           const now = Date.now();
           await env.DB.batch([
             env.DB.prepare(
@@ -163,7 +170,7 @@ export class PlanningWorkflow extends WorkflowEntrypoint<Env, RunParams> {
         });
 
         // 1. RAG context: the tenant's earlier artifacts nearest to this phase and idea.
-        const context = await step.do(`${tag}:context`, async () => {
+        const context = await step.do(`${tag}:context`, STEP, async () => {
           const vector = await embed(env, tenant, run, `${phase}: ${idea}`);
           const found = await env.VECTOR_INDEX.query(vector, { topK: Number(env.RAG_TOP_K) || 3, namespace: tenant, returnMetadata: "all" });
           const ids = found.matches.map((m) => String(m.metadata?.artifact_id ?? "")).filter(Boolean);
@@ -192,7 +199,7 @@ export class PlanningWorkflow extends WorkflowEntrypoint<Env, RunParams> {
           );
           if (!p.review_phases.includes(phase)) break;
 
-          await step.do(`${tag}:await-review:${iteration}`, async () => {
+          await step.do(`${tag}:await-review:${iteration}`, STEP, async () => {
             const now = Date.now();
             await env.DB.batch([
               env.DB.prepare("UPDATE planning_phases SET status = 'awaiting_review', iteration = ? WHERE run_id = ? AND tenant_id = ? AND generation = ? AND phase = ?")
@@ -217,7 +224,7 @@ export class PlanningWorkflow extends WorkflowEntrypoint<Env, RunParams> {
           }
           feedback = String(review.payload.feedback ?? "");
           iteration++;
-          await step.do(`${tag}:revise:${iteration}`, async () => {
+          await step.do(`${tag}:revise:${iteration}`, STEP, async () => {
             await env.DB.prepare("UPDATE planning_phases SET status = 'running', iteration = ?, feedback = ? WHERE run_id = ? AND tenant_id = ? AND generation = ? AND phase = ?")
               .bind(iteration, feedback, run, tenant, generation, phase).run();
             await env.DB.prepare("UPDATE planning_runs SET status = 'running', updated_at = ? WHERE id = ? AND tenant_id = ?").bind(Date.now(), run, tenant).run();
@@ -227,7 +234,7 @@ export class PlanningWorkflow extends WorkflowEntrypoint<Env, RunParams> {
 
         // 4-6. Artifact in D1, its embedding in Vectorize, the webhook event.
         const artifactId = `art_${run}_${generation}_${phase}`;
-        await step.do(`${tag}:save`, async () => {
+        await step.do(`${tag}:save`, STEP, async () => {
           const now = Date.now();
           await env.DB.batch([
             env.DB.prepare(
@@ -247,10 +254,10 @@ export class PlanningWorkflow extends WorkflowEntrypoint<Env, RunParams> {
         done.push({ phase, text: answer.text });
 
         if (phase !== "kill-test") continue;
-        const decision = await step.do(`${tag}:decide`, async () => parseVerdict(answer.text));
+        const decision = await step.do(`${tag}:decide`, STEP, async () => parseVerdict(answer.text));
         if (decision.verdict === "KILL" || (decision.verdict === "PIVOT" && generation >= maxPivots)) {
           const reason = decision.verdict === "KILL" ? decision.reason : `pivot limit (${maxPivots}) reached: ${decision.reason}`;
-          await step.do(`${tag}:kill`, async () => {
+          await step.do(`${tag}:kill`, STEP, async () => {
             const now = Date.now();
             await env.DB.batch([
               env.DB.prepare(
@@ -269,7 +276,7 @@ export class PlanningWorkflow extends WorkflowEntrypoint<Env, RunParams> {
         }
         if (decision.verdict === "PIVOT") {
           const next = String(decision.pivot_idea);
-          await step.do(`${tag}:pivot`, async () => {
+          await step.do(`${tag}:pivot`, STEP, async () => {
             const row = await env.DB.prepare("SELECT pivot_history FROM planning_runs WHERE id = ? AND tenant_id = ?").bind(run, tenant).first<{ pivot_history: string }>();
             const history = JSON.parse(row?.pivot_history ?? "[]") as unknown[];
             if (history.length <= generation) history.push({ generation, from: idea, to: next, reason: decision.reason, at: Date.now() });
@@ -284,7 +291,7 @@ export class PlanningWorkflow extends WorkflowEntrypoint<Env, RunParams> {
           pivoted = true;
           break;
         }
-        await step.do(`${tag}:go`, async () => {
+        await step.do(`${tag}:go`, STEP, async () => {
           await env.DB.prepare("UPDATE planning_runs SET kill_verdict = ?, updated_at = ? WHERE id = ? AND tenant_id = ?")
             .bind(JSON.stringify({ verdict: "GO", reason: decision.reason }), Date.now(), run, tenant).run();
         });
@@ -293,7 +300,7 @@ export class PlanningWorkflow extends WorkflowEntrypoint<Env, RunParams> {
     }
 
     // The package: every artifact of the final generation, to R2.
-    const key = await step.do("package", async () => {
+    const key = await step.do("package", STEP, async () => {
       const { results } = await env.DB.prepare(
         "SELECT phase, version, content, review_verdict, review_iterations FROM planning_artifacts WHERE tenant_id = ? AND run_id = ? AND version = ?",
       ).bind(tenant, run, generation + 1).all<{ phase: string }>();
@@ -378,8 +385,15 @@ async function getRun(env: Env, ctx: Context, id: string) {
   const { results: artifacts } = await env.DB.prepare(
     "SELECT id, phase, version, review_verdict, review_iterations, created_at FROM planning_artifacts WHERE run_id = ? AND tenant_id = ? ORDER BY version, created_at",
   ).bind(id, ctx.tenant).all();
+  let workflowStatus = "unknown";
+  try {
+    workflowStatus = (await (await env.PLANNING_WORKFLOW.get(id)).status()).status;
+  } catch {
+    // An instance that was never created (or was removed) reads as unknown.
+  }
   return {
     ...run,
+    workflow_status: workflowStatus,
     review_phases: JSON.parse(String(run.review_phases ?? "[]")),
     pivot_history: JSON.parse(String(run.pivot_history ?? "[]")),
     kill_verdict: run.kill_verdict ? JSON.parse(String(run.kill_verdict)) : null,
