@@ -1,0 +1,7 @@
+import adapter from "@sveltejs/adapter-cloudflare";
+
+export default {
+  kit: {
+    adapter: adapter(),
+  },
+};
