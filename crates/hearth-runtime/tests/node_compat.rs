@@ -409,6 +409,11 @@ async fn async_local_storage_does_not_leak_between_requests() {
 }
 
 #[tokio::test]
+async fn os_dns_and_module() {
+    run_checks("os_dns_module.js", 40).await;
+}
+
+#[tokio::test]
 async fn zlib() {
     run_checks("zlib.js", 35).await;
 }
