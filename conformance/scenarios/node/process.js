@@ -1,5 +1,7 @@
 // node:process: env from vars, nextTick order, platform fields, getBuiltinModule, emitter.
 import process from "node:process";
+import path from "node:path";
+import fs from "node:fs";
 import { Transcript } from "../../lib/transcript.js";
 
 export default async function () {
@@ -33,5 +35,13 @@ export default async function () {
   ]);
   t.note("emitter", typeof process.on);
   await t.step("nextTick non-function", () => process.nextTick(1));
+  t.note("path.resolve of a relative path", path.resolve("a/b"));
+  await t.step("fs relative write lands in", () => {
+    process.chdir?.("/tmp");
+    fs.writeFileSync("rel-probe.txt", "x");
+    return ["/tmp/rel-probe.txt", "/bundle/rel-probe.txt", "/rel-probe.txt"].map((p) => fs.existsSync(p));
+  });
+  t.note("cwd after chdir", process.cwd());
+  process.chdir?.("/bundle");
   return t;
 }

@@ -311,22 +311,22 @@ async fn process_env_holds_vars_and_secrets_from_2025_04_01() {
         (
             "2025-04-01",
             &["nodejs_compat"][..],
-            r#"["hello","s3cret","{\"max\":3}","production",true,"linux","/","string"]"#,
+            r#"["hello","s3cret","{\"max\":3}","production",true,"linux","/bundle","string"]"#,
         ),
         (
             "2025-03-31",
             &["nodejs_compat"][..],
-            r#"[null,null,null,"production",true,"linux","/","string"]"#,
+            r#"[null,null,null,"production",true,"linux","/bundle","string"]"#,
         ),
         (
             "2024-01-01",
             &["nodejs_compat", "nodejs_compat_populate_process_env"][..],
-            r#"["hello","s3cret","{\"max\":3}","production",true,"linux","/","string"]"#,
+            r#"["hello","s3cret","{\"max\":3}","production",true,"linux","/bundle","string"]"#,
         ),
         (
             "2025-06-01",
             &["nodejs_compat", "nodejs_compat_do_not_populate_process_env"][..],
-            r#"[null,null,null,"production",true,"linux","/","string"]"#,
+            r#"[null,null,null,"production",true,"linux","/bundle","string"]"#,
         ),
     ];
     for (date, flags, want) in cases {

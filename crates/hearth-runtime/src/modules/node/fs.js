@@ -1,4 +1,4 @@
-import { received } from 'hearth:node-internal';
+import { received, workingDirectory } from 'hearth:node-internal';
 // node:fs — the virtual file system workerd gives a worker:
 //   /bundle  the worker's modules (what it has loaded from its module root),
 //            read-only;
@@ -77,7 +77,7 @@ function resolvePath(p) {
     e.code = 'ERR_INVALID_ARG_VALUE';
     throw e;
   }
-  return path.posix.resolve('/', s);
+  return path.posix.resolve(workingDirectory.path, s);
 }
 
 // ---- the tree ----

@@ -12,6 +12,10 @@ function short(value) {
   return s.length > 28 ? s.slice(0, 25) + '...' : s;
 }
 
+// The working directory, shared by process.cwd()/chdir() and node:fs's
+// relative paths; workerd starts it at /bundle.
+export const workingDirectory = { path: '/bundle' };
+
 export function received(value) {
   if (value === null || value === undefined) return ' Received ' + value;
   if (typeof value === 'function') return ' Received function ' + (value.name || '<anonymous>');

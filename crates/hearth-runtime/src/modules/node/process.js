@@ -1,4 +1,4 @@
-import { received } from 'hearth:node-internal';
+import { received, workingDirectory } from 'hearth:node-internal';
 // node:process — what workerd's process offers. `__hearth_env` (prepended
 // by the loader) holds the worker's vars and secrets when nodejs_compat
 // populates process.env. Assigned values become strings, as in Node.
@@ -46,12 +46,22 @@ export const stderr = { write: (s) => { console.error(String(s).replace(/\n$/, '
 export const stdin = { isTTY: false, fd: 0 };
 
 export function cwd() {
-  return '/';
+  return workingDirectory.path;
 }
+// As in workerd: the directory node:fs resolves relative paths against.
 export function chdir(dir) {
-  const e = new Error('process.chdir() is not supported in workers');
-  e.code = 'ERR_METHOD_NOT_IMPLEMENTED';
-  throw e;
+  if (typeof dir !== 'string') {
+    const e = new TypeError('The "directory" argument must be of type string.' + received(dir));
+    e.code = 'ERR_INVALID_ARG_TYPE';
+    throw e;
+  }
+  const parts = [];
+  for (const p of (dir.startsWith('/') ? dir : workingDirectory.path + '/' + dir).split('/')) {
+    if (p === '' || p === '.') continue;
+    if (p === '..') parts.pop();
+    else parts.push(p);
+  }
+  workingDirectory.path = '/' + parts.join('/');
 }
 export function umask() {
   return 0o22;
