@@ -102,6 +102,7 @@ const MODULES: &[(&str, &str)] = &[
     ("string_decoder", include_str!("node/string_decoder.js")),
     ("timers", include_str!("node/timers.js")),
     ("timers/promises", include_str!("node/timers_promises.js")),
+    ("tls", include_str!("node/tls.js")),
     ("url", include_str!("node/url.js")),
     ("util", include_str!("node/util.js")),
     ("util/types", include_str!("node/util_types.js")),
