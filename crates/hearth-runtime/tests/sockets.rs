@@ -400,7 +400,8 @@ async fn node_tls_connects_over_verified_tls() {
     let pool = IsolatePool::start(config(dir.path(), &["nodejs_compat"])).unwrap();
     let body = get(&pool, &format!("/?port={tls_port}")).await;
     assert!(
-        body.contains(r#""error":"TLS handshake with 127.0.0.1 failed"#) && body.contains(r#""events":[]"#),
+        body.contains(r#""error":"TLS handshake with 127.0.0.1 failed"#)
+            && body.contains(r#""events":[]"#),
         "{body}"
     );
     pool.shutdown();

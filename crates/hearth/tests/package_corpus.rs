@@ -23,10 +23,6 @@ use web_support::{Server, copy_tree};
 /// Checks that fail today, with why. Each reason names what Hearth lacks.
 const KNOWN_FAILURES: &[(&str, &str)] = &[
     (
-        "postgres",
-        "node:tls is not provided (postgres imports it at load; its cloudflare:sockets path is there)",
-    ),
-    (
         "pg",
         "a CommonJS require() is evaluated when its module loads, not when it is called: pg's lazy `native` getter pulls in lib/native/client.js, whose require('pg-native') (an optional package) then fails",
     ),
