@@ -17,6 +17,7 @@ import s_querystring from "../../scenarios/node/querystring.js";
 import s_stream from "../../scenarios/node/stream.js";
 import s_string_decoder from "../../scenarios/node/string-decoder.js";
 import s_timers from "../../scenarios/node/timers.js";
+import s_tls from "../../scenarios/node/tls.js";
 import s_url from "../../scenarios/node/url.js";
 import s_util from "../../scenarios/node/util.js";
 import s_zlib from "../../scenarios/node/zlib.js";
@@ -39,6 +40,7 @@ export default areaWorker({
   "stream": s_stream,
   "string-decoder": s_string_decoder,
   "timers": s_timers,
+  "tls": s_tls,
   "url": s_url,
   "util": s_util,
   "zlib": s_zlib,

@@ -105,7 +105,8 @@ export function getCiphers() {
   return ['tls_aes_128_gcm_sha256', 'tls_aes_256_gcm_sha384', 'tls_chacha20_poly1305_sha256'];
 }
 export function createServer() {
-  const e = new Error('tls servers are not supported in Workers: a worker cannot listen on a port');
+  // workerd's wording: a worker cannot listen on a port.
+  const e = new Error('Not implemented');
   e.code = 'ERR_METHOD_NOT_IMPLEMENTED';
   throw e;
 }
