@@ -166,6 +166,7 @@ async function recordMiniflare(area) {
     scriptPath: path.join(here, cfg.main),
     compatibilityDate: cfg.compatibility_date,
     compatibilityFlags: cfg.compatibility_flags ?? [],
+    bindings: cfg.vars ?? {},
     kvNamespaces: Object.fromEntries((cfg.kv_namespaces ?? []).map((n) => [n.binding, n.id])),
     d1Databases: Object.fromEntries((cfg.d1_databases ?? []).map((d) => [d.binding, d.database_id])),
     r2Buckets: Object.fromEntries((cfg.r2_buckets ?? []).map((b) => [b.binding, b.bucket_name])),

@@ -373,7 +373,9 @@ impl Loader for FileLoader {
         if name == CLOUDFLARE_SOCKETS {
             return Module::declare(ctx.clone(), name, CLOUDFLARE_SOCKETS_SOURCE);
         }
-        if (name.starts_with("node:") || name == node::GLOBALS_MODULE)
+        if (name.starts_with("node:")
+            || name == node::GLOBALS_MODULE
+            || name == node::INTERNAL_MODULE)
             && let Some(source) = node::source(name, &self.process_env, self.resolver.node_compat())
         {
             return crate::bytecode::declare(ctx, name, &source);

@@ -311,22 +311,22 @@ async fn process_env_holds_vars_and_secrets_from_2025_04_01() {
         (
             "2025-04-01",
             &["nodejs_compat"][..],
-            r#"["hello","s3cret","{\"max\":3}","production",true,"linux","/","string"]"#,
+            r#"["hello","s3cret","{\"max\":3}","production",true,"linux","/bundle","string"]"#,
         ),
         (
             "2025-03-31",
             &["nodejs_compat"][..],
-            r#"[null,null,null,"production",true,"linux","/","string"]"#,
+            r#"[null,null,null,"production",true,"linux","/bundle","string"]"#,
         ),
         (
             "2024-01-01",
             &["nodejs_compat", "nodejs_compat_populate_process_env"][..],
-            r#"["hello","s3cret","{\"max\":3}","production",true,"linux","/","string"]"#,
+            r#"["hello","s3cret","{\"max\":3}","production",true,"linux","/bundle","string"]"#,
         ),
         (
             "2025-06-01",
             &["nodejs_compat", "nodejs_compat_do_not_populate_process_env"][..],
-            r#"[null,null,null,"production",true,"linux","/","string"]"#,
+            r#"[null,null,null,"production",true,"linux","/bundle","string"]"#,
         ),
     ];
     for (date, flags, want) in cases {
@@ -406,6 +406,11 @@ async fn async_local_storage_does_not_leak_between_requests() {
     assert_eq!(get(&pool, "/run").await, "undefined inside");
     assert_eq!(get(&pool, "/").await, "undefined");
     stop(pool);
+}
+
+#[tokio::test]
+async fn os_dns_and_module() {
+    run_checks("os_dns_module.js", 40).await;
 }
 
 #[tokio::test]

@@ -342,3 +342,68 @@ async fn tls_and_starttls_with_a_trusted_certificate() {
     pool.shutdown();
     pool.join();
 }
+
+const NODE_TLS_WORKER: &str = r#"
+import tls from 'node:tls';
+
+export default {
+  async fetch(req) {
+    const port = Number(new URL(req.url).searchParams.get('port'));
+    const events = [];
+    const result = await new Promise((resolve) => {
+      const socket = tls.connect({ host: '127.0.0.1', port, servername: '127.0.0.1' }, () => {
+        events.push('secureConnect:' + socket.authorized + ':' + socket.encrypted);
+        socket.write('over node:tls');
+      });
+      let got = '';
+      socket.on('data', (d) => {
+        got += d.toString();
+        if (got.length >= 13) {
+          resolve({ got });
+          socket.destroy();
+        }
+      });
+      socket.on('error', (e) => resolve({ error: e.message }));
+    });
+    let upgrade;
+    try {
+      tls.connect({ socket: {} });
+    } catch (e) {
+      upgrade = e.code;
+    }
+    let server;
+    try {
+      tls.createServer();
+    } catch (e) {
+      server = e.code;
+    }
+    return new Response(JSON.stringify({ ...result, events, upgrade, server }));
+  },
+};
+"#;
+
+#[tokio::test]
+async fn node_tls_connects_over_verified_tls() {
+    let (cert, key) = self_signed();
+    let tls_port = tls_server(cert.clone(), key, false).await;
+    let dir = project(NODE_TLS_WORKER);
+    let mut trusted = config(dir.path(), &["nodejs_compat"]);
+    trusted.extra_root_certs.push(cert);
+    let pool = IsolatePool::start(trusted).unwrap();
+    assert_eq!(
+        get(&pool, &format!("/?port={tls_port}")).await,
+        r#"{"got":"OVER NODE:TLS","events":["secureConnect:true:true"],"upgrade":"ERR_METHOD_NOT_IMPLEMENTED","server":"ERR_METHOD_NOT_IMPLEMENTED"}"#
+    );
+    pool.shutdown();
+    pool.join();
+    // An untrusted certificate fails the connection with an 'error'.
+    let pool = IsolatePool::start(config(dir.path(), &["nodejs_compat"])).unwrap();
+    let body = get(&pool, &format!("/?port={tls_port}")).await;
+    assert!(
+        body.contains(r#""error":"TLS handshake with 127.0.0.1 failed"#)
+            && body.contains(r#""events":[]"#),
+        "{body}"
+    );
+    pool.shutdown();
+    pool.join();
+}

@@ -23,20 +23,12 @@ use web_support::{Server, copy_tree};
 /// Checks that fail today, with why. Each reason names what Hearth lacks.
 const KNOWN_FAILURES: &[(&str, &str)] = &[
     (
-        "postgres",
-        "node:os is not provided (postgres imports it at load; its cloudflare:sockets path is there)",
-    ),
-    (
         "pg",
-        "node:dns is not provided (pg requires it at load; node:net is there)",
+        "a CommonJS require() is evaluated when its module loads, not when it is called: pg's lazy `native` getter pulls in lib/native/client.js, whose require('pg-native') (an optional package) then fails",
     ),
     (
         "jsonwebtoken",
         "loading stops with \"module.exports is not initialized\" (a CommonJS cycle under jws, now that node:stream loads)",
-    ),
-    (
-        "@sentry/cloudflare",
-        "node:module is not provided (imported at load; node:async_hooks is there)",
     ),
     (
         "linkedom",

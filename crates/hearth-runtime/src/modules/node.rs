@@ -9,7 +9,10 @@
 //! worker's vars and secrets with `nodejs_compat_populate_process_env`
 //! (implied from 2025-04-01); `node:fs` comes with `nodejs_compat` from
 //! 2025-09-01 or with `enable_nodejs_fs_module`, and goes with
-//! `disable_nodejs_fs_module`.
+//! `disable_nodejs_fs_module`. `node:os` is importable whenever
+//! `nodejs_compat` is on: workerd's own module needs 2025-09-15 (or
+//! `enable_nodejs_os_module`), and before that Wrangler's bundle carries
+//! unenv's stand-in, which answers the same fixed values.
 
 /// The date from which `nodejs_compat` implies `nodejs_compat_v2`.
 pub const V2_DATE: &str = "2024-09-23";
@@ -23,6 +26,10 @@ pub const DEFAULT_ON_DATE: &str = "2026-08-04";
 /// The internal module installing the `Buffer` and `process` globals; the
 /// main module imports it first under v2.
 pub const GLOBALS_MODULE: &str = "hearth:node-globals";
+
+/// The internal module the built-ins share helpers through (Node's error
+/// wording); resolvable whenever `nodejs_compat` is on, never listed.
+pub const INTERNAL_MODULE: &str = "hearth:node-internal";
 
 /// Which parts of Node.js compatibility a worker has.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -73,12 +80,16 @@ const MODULES: &[(&str, &str)] = &[
         "diagnostics_channel",
         include_str!("node/diagnostics_channel.js"),
     ),
+    ("dns", include_str!("node/dns.js")),
+    ("dns/promises", include_str!("node/dns_promises.js")),
     ("events", include_str!("node/events.js")),
     ("fs", include_str!("node/fs.js")),
     ("fs/promises", include_str!("node/fs_promises.js")),
     ("http", include_str!("node/http.js")),
     ("https", include_str!("node/https.js")),
+    ("module", include_str!("node/module.js")),
     ("net", include_str!("node/net.js")),
+    ("os", include_str!("node/os.js")),
     ("path", include_str!("node/path.js")),
     ("path/posix", include_str!("node/path_posix.js")),
     // Not Windows rules: path.win32 is the POSIX module here.
@@ -91,6 +102,7 @@ const MODULES: &[(&str, &str)] = &[
     ("string_decoder", include_str!("node/string_decoder.js")),
     ("timers", include_str!("node/timers.js")),
     ("timers/promises", include_str!("node/timers_promises.js")),
+    ("tls", include_str!("node/tls.js")),
     ("url", include_str!("node/url.js")),
     ("util", include_str!("node/util.js")),
     ("util/types", include_str!("node/util_types.js")),
@@ -148,6 +160,9 @@ pub fn implemented() -> String {
 pub fn source(name: &str, process_env: &str, compat: NodeCompat) -> Option<String> {
     if name == GLOBALS_MODULE {
         return Some(globals_source(compat));
+    }
+    if name == INTERNAL_MODULE {
+        return Some(include_str!("node/internal.js").to_string());
     }
     let bare = name.strip_prefix("node:")?;
     let (_, src) = MODULES.iter().find(|(n, _)| *n == bare)?;

@@ -189,6 +189,7 @@ pub enum ResolveError {
         date = node::FS_DATE
     )]
     NodeFsOff { module: String, importer: String },
+
     #[error(
         "No such module \"{module}\" imported from {importer}: import Node.js built-ins as \"node:{module}\" (bare names need nodejs_compat_v2, implied by nodejs_compat from compatibility date {date})",
         date = node::V2_DATE
@@ -322,6 +323,9 @@ impl ModuleResolver {
                     importer: importer.to_string(),
                 });
             }
+            return Ok(Resolved::Builtin(specifier.to_string()));
+        }
+        if specifier == node::INTERNAL_MODULE && self.node.enabled {
             return Ok(Resolved::Builtin(specifier.to_string()));
         }
         if specifier == node::GLOBALS_MODULE && self.node.v2 {

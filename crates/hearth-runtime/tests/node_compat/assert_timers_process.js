@@ -107,7 +107,12 @@ async function run() {
     seq.push('sync');
   });
   eq('nextTick runs after the current code with arguments', seq, ['sync', 'tick1']);
-  eq('process basics', [process.platform, process.cwd(), typeof process.version, process.version.startsWith('v'), typeof process.versions.node, process.env === env], ['linux', '/', 'string', true, 'string', true]);
+  eq('process basics', [process.platform, process.cwd(), typeof process.version, process.version.startsWith('v'), typeof process.versions.node, process.env === env], ['linux', '/bundle', 'string', true, 'string', true]);
+  process.chdir('/tmp');
+  const afterChdir = process.cwd();
+  process.chdir('../bundle/./x/..');
+  eq('chdir', [afterChdir, process.cwd()], ['/tmp', '/bundle']);
+  throwsLike('chdir needs a string', () => process.chdir(1), { code: 'ERR_INVALID_ARG_TYPE', message: 'The "directory" argument must be of type string. Received type number (1)' });
   env.COUNT = 5;
   eq('env values become strings', [env.COUNT, typeof env.COUNT], ['5', 'string']);
   delete env.COUNT;

@@ -19,7 +19,7 @@ async function run() {
   fs.appendFileSync('/tmp/a.txt', ' world');
   eq('write, append, read', readFileSync('/tmp/a.txt', 'utf8'), 'hello world');
   eq('read as Buffer', Buffer.isBuffer(readFileSync('/tmp/a.txt')), true);
-  eq('relative paths resolve from /', readFileSync('tmp/a.txt', { encoding: 'utf8' }), 'hello world');
+  eq('relative paths resolve from the working directory, /bundle', readFileSync('../tmp/a.txt', { encoding: 'utf8' }), 'hello world');
   eq('stat size', statSync('/tmp/a.txt').size, 11);
   throwsLike('wx on an existing file', () => writeFileSync('/tmp/a.txt', 'x', { flag: 'wx' }), { code: 'EEXIST' });
   mkdirSync('/tmp/d/e/f', { recursive: true });

@@ -1,3 +1,4 @@
+import { received } from 'hearth:node-internal';
 // node:assert — assertions throwing AssertionError (code ERR_ASSERTION).
 import { inspect, isDeepStrictEqual, deepEqual as deepEq } from 'node:util';
 
@@ -113,7 +114,7 @@ const NO_EXCEPTION = Symbol('no exception');
 
 export function throws(fn, expected, message) {
   if (typeof fn !== 'function') {
-    const e = new TypeError('The "fn" argument must be of type function. Received ' + typeof fn);
+    const e = new TypeError('The "fn" argument must be of type function.' + received(fn));
     e.code = 'ERR_INVALID_ARG_TYPE';
     throw e;
   }

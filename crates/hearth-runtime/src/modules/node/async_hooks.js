@@ -1,3 +1,4 @@
+import { received } from 'hearth:node-internal';
 // node:async_hooks — AsyncLocalStorage and AsyncResource, as workerd has
 // them, over the prelude's async context (`__hearth_ac`): a store set with
 // run() is seen after awaits, in .then() callbacks, timers and
@@ -67,7 +68,7 @@ export class AsyncLocalStorage {
 export class AsyncResource {
   constructor(type, options) {
     if (typeof type !== 'string') {
-      const e = new TypeError('The "type" argument must be of type string. Received ' + typeof type);
+      const e = new TypeError('The "type" argument must be of type string.' + received(type));
       e.code = 'ERR_INVALID_ARG_TYPE';
       throw e;
     }

@@ -1,3 +1,4 @@
+import { received } from 'hearth:node-internal';
 // node:buffer — Buffer as a Uint8Array subclass. base64 goes through the
 // runtime's atob/btoa and UTF-8 through TextEncoder/TextDecoder.
 export const kMaxLength = 2 ** 32;
@@ -124,7 +125,7 @@ function bytesToString(bytes, encoding) {
 
 function checkSize(size) {
   if (typeof size !== 'number') {
-    throw typeError('ERR_INVALID_ARG_TYPE', 'The "size" argument must be of type number. Received ' + typeof size);
+    throw typeError('ERR_INVALID_ARG_TYPE', 'The "size" argument must be of type number.' + received(size));
   }
   if (!(size >= 0 && size <= kMaxLength)) {
     throw rangeError('ERR_OUT_OF_RANGE', 'The value of "size" is out of range. It must be >= 0 && <= ' + kMaxLength + '. Received ' + size);
@@ -156,7 +157,7 @@ export class Buffer extends Uint8Array {
       return new Buffer(value, offset, len);
     }
     if (value === null || value === undefined || typeof value === 'number' || typeof value === 'boolean' || typeof value === 'symbol' || typeof value === 'bigint') {
-      throw typeError('ERR_INVALID_ARG_TYPE', 'The first argument must be of type string or an instance of Buffer, ArrayBuffer, or Array or an Array-like Object. Received ' + (value === null ? 'null' : typeof value));
+      throw typeError('ERR_INVALID_ARG_TYPE', 'The first argument must be of type string or an instance of Buffer, TypedArray, ArrayBuffer, SharedArrayBuffer, or Array or an Array-like Object.' + received(value));
     }
     if (typeof value.valueOf === 'function') {
       const prim = value.valueOf();
@@ -193,7 +194,7 @@ export class Buffer extends Uint8Array {
   static byteLength(value, encoding) {
     if (typeof value !== 'string') {
       if (ArrayBuffer.isView(value) || value instanceof ArrayBuffer) return value.byteLength;
-      throw typeError('ERR_INVALID_ARG_TYPE', 'The "string" argument must be of type string or an instance of Buffer or ArrayBuffer. Received ' + typeof value);
+      throw typeError('ERR_INVALID_ARG_TYPE', 'The "string" argument must be of type string or an instance of Buffer or ArrayBuffer.' + received(value));
     }
     const enc = normalizeEncoding(encoding) || 'utf8';
     if (enc === 'utf8') return encoder.encode(value).length;
@@ -214,7 +215,7 @@ export class Buffer extends Uint8Array {
   }
   static concat(list, totalLength) {
     if (!Array.isArray(list)) {
-      throw typeError('ERR_INVALID_ARG_TYPE', 'The "list" argument must be an instance of Array. Received ' + typeof list);
+      throw typeError('ERR_INVALID_ARG_TYPE', 'The "list" argument must be an instance of Array.' + received(list));
     }
     if (totalLength === undefined) {
       totalLength = 0;
@@ -417,7 +418,7 @@ function indexOf(buf, value, byteOffset, encoding, first) {
 function checkOffset(buf, offset, size) {
   if (offset === undefined) offset = 0;
   if (typeof offset !== 'number') {
-    throw typeError('ERR_INVALID_ARG_TYPE', 'The "offset" argument must be of type number. Received ' + typeof offset);
+    throw typeError('ERR_INVALID_ARG_TYPE', 'The "offset" argument must be of type number.' + received(offset));
   }
   if (!Number.isInteger(offset) || offset < 0 || offset + size > buf.length) {
     if (buf.length - size < 0) throw rangeError('ERR_BUFFER_OUT_OF_BOUNDS', 'Attempt to access memory outside buffer bounds');
@@ -473,7 +474,7 @@ for (const [suffix, size, dv, min, max, little] of numeric) {
     offset = checkOffset(this, offset, size);
     if (isBig) {
       if (typeof value !== 'bigint') {
-        throw typeError('ERR_INVALID_ARG_TYPE', 'The "value" argument must be of type bigint. Received ' + typeof value);
+        throw typeError('ERR_INVALID_ARG_TYPE', 'The "value" argument must be of type bigint.' + received(value));
       }
       checkValue(value, min, max, size);
     } else {

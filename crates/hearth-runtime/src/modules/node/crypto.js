@@ -1,3 +1,4 @@
+import { received } from 'hearth:node-internal';
 // node:crypto — hashes and HMAC (also as streams), PBKDF2, scrypt, HKDF,
 // random values, timingSafeEqual, AES ciphers (CBC, CTR, GCM), RSA and
 // P-256 ECDSA signing with PEM/DER/JWK key objects, over the runtime's Rust
@@ -31,7 +32,7 @@ function toBytes(data, encoding, name = 'data') {
   if (typeof data === 'string') return Buffer.from(data, encoding);
   if (data instanceof ArrayBuffer) return new Uint8Array(data);
   if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-  const e = new TypeError('The "' + name + '" argument must be of type string or an instance of Buffer, TypedArray, or DataView. Received ' + (data === null ? 'null' : typeof data));
+  const e = new TypeError('The "' + name + '" argument must be of type string or an instance of Buffer, TypedArray, or DataView.' + received(data));
   e.code = 'ERR_INVALID_ARG_TYPE';
   throw e;
 }
@@ -225,7 +226,8 @@ export function timingSafeEqual(a, b) {
   const x = toBytes(a, undefined, 'buf1');
   const y = toBytes(b, undefined, 'buf2');
   if (x.byteLength !== y.byteLength) {
-    const e = new RangeError('Input buffers must have the same byte length');
+    // workerd's wording and class (Node's is a RangeError without the period).
+    const e = new TypeError('Input buffers must have the same byte length.');
     e.code = 'ERR_CRYPTO_TIMING_SAFE_EQUAL_LENGTH';
     throw e;
   }
@@ -243,14 +245,22 @@ export function pbkdf2Sync(password, salt, iterations, keylen, digest) {
     e.code = 'ERR_OUT_OF_RANGE';
     throw e;
   }
-  const name = hashName(digest);
+  let name;
+  try {
+    name = hashName(digest);
+  } catch {
+    // workerd's wording for pbkdf2.
+    const e = new TypeError('Invalid Pbkdf2 digest: ' + digest + '.');
+    e.code = 'ERR_CRYPTO_INVALID_DIGEST';
+    throw e;
+  }
   if (keylen === 0) return Buffer.alloc(0);
   return Buffer.from(native.pbkdf2(name, toBytes(password, undefined, 'password'), toBytes(salt, undefined, 'salt'), iterations, keylen * 8));
 }
 
 export function pbkdf2(password, salt, iterations, keylen, digest, callback) {
   if (typeof callback !== 'function') {
-    const e = new TypeError('The "callback" argument must be of type function. Received ' + typeof callback);
+    const e = new TypeError('The "callback" argument must be of type function.' + received(callback));
     e.code = 'ERR_INVALID_ARG_TYPE';
     throw e;
   }
@@ -300,7 +310,7 @@ export function scrypt(password, salt, keylen, options, callback) {
     callback = options;
     options = undefined;
   }
-  if (typeof callback !== 'function') throw codeError(TypeError, 'ERR_INVALID_ARG_TYPE', 'The "callback" argument must be of type function. Received ' + typeof callback);
+  if (typeof callback !== 'function') throw codeError(TypeError, 'ERR_INVALID_ARG_TYPE', 'The "callback" argument must be of type function.' + received(callback));
   const key = scryptSync(password, salt, keylen, options);
   queueMicrotask(() => callback(null, key));
 }
@@ -315,7 +325,7 @@ export function hkdfSync(digest, ikm, salt, info, keylen) {
 }
 
 export function hkdf(digest, ikm, salt, info, keylen, callback) {
-  if (typeof callback !== 'function') throw codeError(TypeError, 'ERR_INVALID_ARG_TYPE', 'The "callback" argument must be of type function. Received ' + typeof callback);
+  if (typeof callback !== 'function') throw codeError(TypeError, 'ERR_INVALID_ARG_TYPE', 'The "callback" argument must be of type function.' + received(callback));
   const key = hkdfSync(digest, ikm, salt, info, keylen);
   queueMicrotask(() => callback(null, key));
 }

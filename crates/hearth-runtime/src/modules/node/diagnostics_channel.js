@@ -1,3 +1,4 @@
+import { received } from 'hearth:node-internal';
 // node:diagnostics_channel — named channels with synchronous subscribers.
 const channels = new Map();
 
@@ -12,7 +13,7 @@ export class Channel {
   }
   subscribe(fn) {
     if (typeof fn !== 'function') {
-      const e = new TypeError('The "subscription" argument must be of type function. Received ' + typeof fn);
+      const e = new TypeError('The "subscription" argument must be of type function.' + received(fn));
       e.code = 'ERR_INVALID_ARG_TYPE';
       throw e;
     }
@@ -58,7 +59,7 @@ export class Channel {
 
 export function channel(name) {
   if (typeof name !== 'string' && typeof name !== 'symbol') {
-    const e = new TypeError('The "channel" argument must be one of type string or symbol. Received ' + typeof name);
+    const e = new TypeError('The "channel" argument must be one of type string or symbol.' + received(name));
     e.code = 'ERR_INVALID_ARG_TYPE';
     throw e;
   }

@@ -1,3 +1,4 @@
+import { received } from 'hearth:node-internal';
 // node:events — EventEmitter as Node documents it.
 const kCapture = Symbol('kCapture');
 export const captureRejectionSymbol = Symbol.for('nodejs.rejection');
@@ -6,7 +7,7 @@ let defaultMaxListeners = 10;
 
 function checkListener(listener) {
   if (typeof listener !== 'function') {
-    const e = new TypeError('The "listener" argument must be of type function. Received ' + (listener === null ? 'null' : typeof listener));
+    const e = new TypeError('The "listener" argument must be of type function.' + received(listener));
     e.code = 'ERR_INVALID_ARG_TYPE';
     throw e;
   }
@@ -107,7 +108,7 @@ EventEmitter.prototype.emit = function emit(type, ...args) {
     if (type === 'error') {
       const er = args[0];
       if (er instanceof Error) throw er;
-      const err = new Error('Unhandled error.' + (er === undefined ? '' : ' (' + String(er) + ')'));
+      const err = new Error('Unhandled error.' + (er === undefined ? '' : ' (' + (typeof er === 'string' ? "'" + er + "'" : String(er)) + ')'));
       err.code = 'ERR_UNHANDLED_ERROR';
       err.context = er;
       throw err;

@@ -1,3 +1,4 @@
+import { received, workingDirectory } from 'hearth:node-internal';
 // node:fs — the virtual file system workerd gives a worker:
 //   /bundle  the worker's modules (what it has loaded from its module root),
 //            read-only;
@@ -64,7 +65,7 @@ function toPath(p, name = 'path') {
     }
     return decodeURIComponent(p.pathname);
   }
-  const e = new TypeError('The "' + name + '" argument must be of type string or an instance of Buffer or URL. Received ' + (p === null ? 'null' : typeof p));
+  const e = new TypeError('The "' + name + '" argument must be of type string or an instance of Buffer or URL.' + received(p));
   e.code = 'ERR_INVALID_ARG_TYPE';
   throw e;
 }
@@ -76,7 +77,7 @@ function resolvePath(p) {
     e.code = 'ERR_INVALID_ARG_VALUE';
     throw e;
   }
-  return path.posix.resolve('/', s);
+  return path.posix.resolve(workingDirectory.path, s);
 }
 
 // ---- the tree ----
@@ -269,7 +270,7 @@ function encodingOf(options) {
 function dataBytes(data, options) {
   if (typeof data === 'string') return Buffer.from(data, encodingOf(options) || 'utf8');
   if (ArrayBuffer.isView(data)) return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-  const e = new TypeError('The "data" argument must be of type string or an instance of Buffer, TypedArray, or DataView. Received ' + (data === null ? 'null' : typeof data));
+  const e = new TypeError('The "data" argument must be of type string or an instance of Buffer, TypedArray, or DataView.' + received(data));
   e.code = 'ERR_INVALID_ARG_TYPE';
   throw e;
 }
@@ -693,7 +694,7 @@ function callbackify(fn) {
   return function (...args) {
     const cb = args.pop();
     if (typeof cb !== 'function') {
-      const e = new TypeError('The "cb" argument must be of type function. Received ' + typeof cb);
+      const e = new TypeError('The "cb" argument must be of type function.' + received(cb));
       e.code = 'ERR_INVALID_ARG_TYPE';
       throw e;
     }

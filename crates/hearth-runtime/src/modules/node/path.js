@@ -1,8 +1,9 @@
+import { received } from 'hearth:node-internal';
 // node:path — POSIX semantics. Workers have no Windows paths, so
 // `path.win32` is the POSIX implementation too (Node's follows Windows rules).
 function assertPath(p, name = 'path') {
   if (typeof p !== 'string') {
-    const e = new TypeError('The "' + name + '" argument must be of type string. Received ' + (p === null ? 'null' : typeof p));
+    const e = new TypeError('The "' + name + '" argument must be of type string.' + received(p));
     e.code = 'ERR_INVALID_ARG_TYPE';
     throw e;
   }
@@ -130,7 +131,7 @@ export function extname(path) {
 
 export function format(obj) {
   if (obj === null || typeof obj !== 'object') {
-    const e = new TypeError('The "pathObject" argument must be of type object. Received ' + (obj === null ? 'null' : typeof obj));
+    const e = new TypeError('The "pathObject" argument must be of type object.' + received(obj));
     e.code = 'ERR_INVALID_ARG_TYPE';
     throw e;
   }

@@ -1,3 +1,4 @@
+import { received, workingDirectory } from 'hearth:node-internal';
 // node:process — what workerd's process offers. `__hearth_env` (prepended
 // by the loader) holds the worker's vars and secrets when nodejs_compat
 // populates process.env. Assigned values become strings, as in Node.
@@ -18,7 +19,7 @@ export const env = new Proxy(envTarget, {
 
 export function nextTick(callback, ...args) {
   if (typeof callback !== 'function') {
-    const e = new TypeError('The "callback" argument must be of type function. Received ' + typeof callback);
+    const e = new TypeError('The "callback" argument must be of type function.' + received(callback));
     e.code = 'ERR_INVALID_ARG_TYPE';
     throw e;
   }
@@ -30,7 +31,7 @@ export const arch = 'x64';
 export const version = 'v22.14.0';
 export const versions = { node: '22.14.0' };
 export const release = { name: 'node' };
-export const argv = [];
+export const argv = ['workerd'];
 export const argv0 = 'node';
 export const execArgv = [];
 export const execPath = '';
@@ -45,12 +46,22 @@ export const stderr = { write: (s) => { console.error(String(s).replace(/\n$/, '
 export const stdin = { isTTY: false, fd: 0 };
 
 export function cwd() {
-  return '/';
+  return workingDirectory.path;
 }
+// As in workerd: the directory node:fs resolves relative paths against.
 export function chdir(dir) {
-  const e = new Error('process.chdir() is not supported in workers');
-  e.code = 'ERR_METHOD_NOT_IMPLEMENTED';
-  throw e;
+  if (typeof dir !== 'string') {
+    const e = new TypeError('The "directory" argument must be of type string.' + received(dir));
+    e.code = 'ERR_INVALID_ARG_TYPE';
+    throw e;
+  }
+  const parts = [];
+  for (const p of (dir.startsWith('/') ? dir : workingDirectory.path + '/' + dir).split('/')) {
+    if (p === '' || p === '.') continue;
+    if (p === '..') parts.pop();
+    else parts.push(p);
+  }
+  workingDirectory.path = '/' + parts.join('/');
 }
 export function umask() {
   return 0o22;

@@ -1,3 +1,4 @@
+import { received } from 'hearth:node-internal';
 // node:stream — Readable, Writable, Duplex, Transform and PassThrough with
 // Node's buffering, flowing/paused modes, backpressure ('drain'),
 // destroy/error/close ordering, pipe, async iteration, finished and
@@ -38,7 +39,7 @@ const errNotImplemented = (m) => codeError(Error, 'ERR_METHOD_NOT_IMPLEMENTED', 
 const errAlreadyFinished = (m) => codeError(Error, 'ERR_STREAM_ALREADY_FINISHED', 'Cannot call ' + m + ' after a stream was finished');
 const errNullValues = () => codeError(TypeError, 'ERR_STREAM_NULL_VALUES', 'May not write null values to stream');
 function errChunkType(chunk) {
-  return codeError(TypeError, 'ERR_INVALID_ARG_TYPE', 'The "chunk" argument must be of type string or an instance of Buffer, TypedArray, or DataView. Received ' + (chunk === null ? 'null' : typeof chunk));
+  return codeError(TypeError, 'ERR_INVALID_ARG_TYPE', 'The "chunk" argument must be of type string or an instance of Buffer, TypedArray, or DataView.' + received(chunk));
 }
 function abortError(reason) {
   const e = new Error('The operation was aborted', reason === undefined ? undefined : { cause: reason });
@@ -920,7 +921,7 @@ function from(Ctor, iterable, opts) {
     isAsync = false;
     iterator = iterable[Symbol.iterator]();
   } else {
-    throw codeError(TypeError, 'ERR_INVALID_ARG_TYPE', 'The "iterable" argument must be an instance of Iterable. Received ' + typeof iterable);
+    throw codeError(TypeError, 'ERR_INVALID_ARG_TYPE', 'The "iterable" argument must be an instance of Iterable.' + received(iterable));
   }
   const readable = new Ctor({ objectMode: true, highWaterMark: 1, ...opts });
   let reading = false;
@@ -1676,7 +1677,7 @@ export function finished(stream, options, callback) {
   } else if (!options) {
     options = {};
   }
-  if (typeof callback !== 'function') throw codeError(TypeError, 'ERR_INVALID_ARG_TYPE', 'The "callback" argument must be of type function. Received ' + typeof callback);
+  if (typeof callback !== 'function') throw codeError(TypeError, 'ERR_INVALID_ARG_TYPE', 'The "callback" argument must be of type function.' + received(callback));
   let called = false;
   const done = (err) => {
     if (called) return;

@@ -1,3 +1,4 @@
+import { received } from 'hearth:node-internal';
 // node:timers — the runtime's timers, with Node's setImmediate.
 import * as promises from 'node:timers/promises';
 
@@ -9,7 +10,7 @@ export const clearInterval = (t) => globalThis.clearInterval(t);
 
 export function setImmediate(callback, ...args) {
   if (typeof callback !== 'function') {
-    const e = new TypeError('The "callback" argument must be of type function. Received ' + typeof callback);
+    const e = new TypeError('The "callback" argument must be of type function.' + received(callback));
     e.code = 'ERR_INVALID_ARG_TYPE';
     throw e;
   }

@@ -1,3 +1,4 @@
+import { received } from 'hearth:node-internal';
 // node:url — the WHATWG URL classes, file URL helpers, and the legacy
 // parse/format/resolve API for the common shapes.
 import querystring from 'node:querystring';
@@ -6,7 +7,7 @@ export const URL = globalThis.URL;
 export const URLSearchParams = globalThis.URLSearchParams;
 
 function invalidArg(name, expected, value) {
-  const e = new TypeError('The "' + name + '" argument must be ' + expected + '. Received ' + (value === null ? 'null' : typeof value));
+  const e = new TypeError('The "' + name + '" argument must be ' + expected + '.' + received(value));
   e.code = 'ERR_INVALID_ARG_TYPE';
   return e;
 }

@@ -1,3 +1,4 @@
+import { received } from 'hearth:node-internal';
 // node:util — promisify/callbackify, format and inspect (readable, close to
 // Node's layout but not byte-exact), types, deep equality, inherits.
 import types from 'node:util/types';
@@ -10,7 +11,7 @@ const kCustomPromisify = Symbol.for('nodejs.util.promisify.custom');
 const kInspectCustom = Symbol.for('nodejs.util.inspect.custom');
 
 function invalidArg(name, expected, value) {
-  const e = new TypeError('The "' + name + '" argument must be ' + expected + '. Received ' + (value === null ? 'null' : typeof value));
+  const e = new TypeError('The "' + name + '" argument must be ' + expected + '.' + received(value));
   e.code = 'ERR_INVALID_ARG_TYPE';
   return e;
 }

@@ -1,3 +1,4 @@
+import { received } from 'hearth:node-internal';
 // node:zlib — deflate/inflate (zlib, raw and gzip formats, and unzip that
 // detects which) and brotli, in Node's three forms: *Sync functions,
 // callback functions, and Transform streams (createGzip() ...), over the
@@ -36,7 +37,7 @@ const DEFAULT_MAX_OUTPUT = 128 * 1024 * 1024;
 const Z_FINISH = 4;
 
 function argError(name, value, want) {
-  const e = new TypeError('The "' + name + '" argument must be ' + want + '. Received ' + (value === null ? 'null' : typeof value));
+  const e = new TypeError('The "' + name + '" argument must be ' + want + '.' + received(value));
   e.code = 'ERR_INVALID_ARG_TYPE';
   return e;
 }
