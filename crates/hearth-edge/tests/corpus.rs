@@ -349,13 +349,16 @@ fn managed_rules_block_attacks_and_pass_ordinary_traffic() {
     let (cases, raw) = load_crs(&dir);
     let mut table: BTreeMap<String, [usize; 4]> = BTreeMap::new();
     let mut missed = Vec::new();
+    let mut by_rule: BTreeMap<(String, String), usize> = BTreeMap::new();
     for c in &cases {
         let hit = blocked(&rules, c);
         let row = table.entry(c.family.clone()).or_default();
         if c.attack {
             row[0] += 1;
-            if hit.is_some() {
+            if let Some(why) = &hit {
                 row[1] += 1;
+                let rule = why.split(' ').next().unwrap_or("").to_string();
+                *by_rule.entry((c.family.clone(), rule)).or_default() += 1;
             } else {
                 missed.push(format!(
                     "{} {} {} {:?}",
@@ -392,6 +395,11 @@ fn managed_rules_block_attacks_and_pass_ordinary_traffic() {
         "attacks: {att_hit} of {att} blocked ({:.1}%); CRS near-misses blocked: {near_hit} of {near}; raw-encoded stages not replayed: {raw}",
         attack_rate * 100.0
     );
+    if std::env::var_os("SHOW_RULES").is_some() {
+        for ((fam, rule), n) in &by_rule {
+            println!("  {fam:<48} {rule:<18} {n:>6}");
+        }
+    }
     for m in missed.iter().take(
         std::env::var("SHOW_MISSED")
             .ok()

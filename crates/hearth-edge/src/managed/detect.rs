@@ -60,6 +60,46 @@ pub(super) fn bad_percent(s: &str) -> bool {
     false
 }
 
+/// Bytes a query string never needs once decoded: control characters
+/// other than tab and line ends, UTF-8 that does not decode (overlong
+/// forms hide `/` and `.`), and `%u` escapes into the full-width range
+/// that IIS folds onto ASCII.
+pub(super) fn bad_query_bytes(query: &str) -> Option<&'static str> {
+    let b = query.as_bytes();
+    let mut raw = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            if let Some(h) = b
+                .get(i + 1..i + 3)
+                .and_then(|h| std::str::from_utf8(h).ok())
+                && let Ok(v) = u8::from_str_radix(h, 16)
+            {
+                raw.push(v);
+                i += 3;
+                continue;
+            }
+            if matches!(b.get(i + 1), Some(b'u' | b'U'))
+                && b.get(i + 2..i + 4)
+                    .is_some_and(|h| h.eq_ignore_ascii_case(b"ff"))
+            {
+                return Some("a full-width %u escape in the query");
+            }
+        }
+        raw.push(if b[i] == b'+' { b' ' } else { b[i] });
+        i += 1;
+    }
+    if raw
+        .iter()
+        .any(|&c| (c < 0x20 && !matches!(c, b'\t' | b'\n' | b'\r')) || c == 0x7f)
+    {
+        return Some("a control character in the query");
+    }
+    std::str::from_utf8(&raw)
+        .is_err()
+        .then_some("a query that is not valid UTF-8")
+}
+
 static TRAVERSAL: LazyLock<RegexSet> = LazyLock::new(|| {
     set(&[
         r"(^|[\\/\x22'=\s;:,])\.{2,3}[\\/]",

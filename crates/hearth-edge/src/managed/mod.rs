@@ -8,7 +8,10 @@
 //! matches.
 
 mod detect;
+mod policy;
 pub mod sqli;
+
+pub use policy::Policy;
 
 use std::borrow::Cow;
 
@@ -50,6 +53,21 @@ pub struct RuleInfo {
 
 /// Every managed rule, in the order they run.
 pub const RULES: &[RuleInfo] = &[
+    RuleInfo {
+        id: "method",
+        description: "request methods outside the allowed list",
+        paranoia: 1,
+    },
+    RuleInfo {
+        id: "policy",
+        description: "content types, charsets, file extensions, headers and codings outside policy",
+        paranoia: 1,
+    },
+    RuleInfo {
+        id: "multipart",
+        description: "multipart parts with quoting tricks, foreign charsets or transfer encodings",
+        paranoia: 1,
+    },
     RuleInfo {
         id: "protocol",
         description: "malformed or over-long request parts",
@@ -169,6 +187,7 @@ pub struct ManagedRules {
     pub disabled: Vec<String>,
     pub exclusions: Vec<Exclusion>,
     pub limits: InputLimits,
+    pub policy: Policy,
 }
 
 impl Default for ManagedRules {
@@ -178,6 +197,7 @@ impl Default for ManagedRules {
             disabled: Vec::new(),
             exclusions: Vec::new(),
             limits: InputLimits::default(),
+            policy: Policy::default(),
         }
     }
 }
@@ -280,7 +300,17 @@ impl ManagedRules {
             return Some(f);
         }
         if let Some(body) = body.filter(|b| !b.is_empty()) {
+            if on("policy")
+                && let Some(f) = self.policy.body(ctx)
+            {
+                return Some(f);
+            }
             let ctype = ctx.header("content-type").unwrap_or("");
+            if on("multipart")
+                && let Some(f) = self.multipart(ctype, body)
+            {
+                return Some(f);
+            }
             body_inputs(ctype, body, &mut inputs);
         }
         if on("protocol")
@@ -309,8 +339,18 @@ impl ManagedRules {
         on: &dyn Fn(&str) -> bool,
         inputs: &mut Vec<(Location, Cow<'c, str>, Cow<'c, str>)>,
     ) -> Result<(), Finding> {
+        if on("method")
+            && let Some(f) = self.policy.method(ctx)
+        {
+            return Err(f);
+        }
         if on("protocol")
             && let Some(f) = self.protocol(ctx)
+        {
+            return Err(f);
+        }
+        if on("policy")
+            && let Some(f) = self.policy.head(ctx)
         {
             return Err(f);
         }
@@ -390,6 +430,9 @@ impl ManagedRules {
         if detect::bad_percent(ctx.query) || detect::bad_percent(ctx.path) {
             return f("invalid percent-encoding in the URL", "");
         }
+        if let Some(why) = detect::bad_query_bytes(ctx.query) {
+            return f(why, "");
+        }
         for (k, v) in &ctx.headers {
             if v.len() > self.limits.max_header_value_bytes {
                 return f("an over-long header", k);
@@ -414,6 +457,24 @@ impl ManagedRules {
             && range.matches(',').count() >= 5
         {
             return f("too many ranges", "range");
+        }
+        None
+    }
+
+    fn multipart(&self, ctype: &str, body: &[u8]) -> Option<Finding> {
+        if !ctype.to_ascii_lowercase().starts_with("multipart/") {
+            return None;
+        }
+        let text = String::from_utf8_lossy(body);
+        for (head, value) in multipart_parts(&text) {
+            if let Some(reason) = self.policy.multipart_part(&head, &value) {
+                return Some(Finding {
+                    rule: "multipart",
+                    location: Location::Body,
+                    name: "multipart".into(),
+                    reason,
+                });
+            }
         }
         None
     }
@@ -485,11 +546,9 @@ fn body_inputs<'a>(
         return;
     }
     if ctype.starts_with("multipart/") || text.starts_with("--") {
-        let norm = text.replace("\r\n", "\n");
-        for part in norm.split("\n--").filter(|p| !p.trim().is_empty()) {
-            let (head, value) = part.split_once("\n\n").unwrap_or((part, ""));
+        for (head, value) in multipart_parts(&text) {
             // A part's headers carry its name and file name.
-            for line in head.lines().skip(1) {
+            for line in head.lines() {
                 out.push((
                     Location::Body,
                     Cow::Borrowed("multipart header"),
@@ -499,7 +558,7 @@ fn body_inputs<'a>(
             out.push((
                 Location::Body,
                 Cow::Borrowed("multipart"),
-                Cow::Owned(value.trim_end_matches('-').to_string()),
+                Cow::Owned(value),
             ));
         }
         return;
@@ -520,4 +579,18 @@ fn body_inputs<'a>(
         Cow::Borrowed(""),
         Cow::Owned(text.into_owned()),
     ));
+}
+
+/// The parts of a multipart body as (headers, value), the boundary line
+/// left out of the headers.
+fn multipart_parts(text: &str) -> Vec<(String, String)> {
+    let norm = text.replace("\r\n", "\n");
+    norm.split("\n--")
+        .filter(|p| !p.trim().is_empty())
+        .map(|part| {
+            let (head, value) = part.split_once("\n\n").unwrap_or((part, ""));
+            let head = head.split_once('\n').map_or("", |(_, h)| h);
+            (head.to_string(), value.trim_end_matches('-').to_string())
+        })
+        .collect()
 }
