@@ -1,5 +1,6 @@
 //! The detectors behind the managed rules, each over one decoded value.
 
+use std::borrow::Cow;
 use std::sync::LazyLock;
 
 use regex::{Regex, RegexSet};
@@ -120,7 +121,18 @@ static RFI: LazyLock<Regex> = LazyLock::new(|| {
 static RCE: LazyLock<RegexSet> = LazyLock::new(|| {
     let unix = r"(?:cat|tac|nl|ls|id|whoami|uname|wget|curl|nc|ncat|netcat|bash|sh|zsh|ksh|csh|dash|python[23]?|perl|ruby|php|lua|node|nslookup|ping|ifconfig|ip|ps|kill|chmod|chown|rm|mv|cp|echo|printf|env|set|export|sleep|head|tail|more|less|grep|awk|sed|find|xargs|base64|openssl|telnet|ssh|scp|ftp|tftp|dig|host|passwd|useradd|su|sudo|crontab|nohup|timeout|tar|zip|gzip|dd|mkfifo|mknod|socat|xterm|busybox|systemctl|service|which|whereis|touch|tee|od|xxd|strings|cut|sort|uniq|wc|diff|hostname|pwd|cd|mail|sendmail|lynx|links|w3m|net|netstat|ss|lsof|fuser|killall|pkill|shutdown|reboot|halt|exec|eval|source|vi|vim|nano|ed|expr|awk|gawk|jq|fetch|powershell|pwsh|cmd|whoami|systeminfo|tasklist|taskkill|reg|certutil|bitsadmin|wmic|cscript|wscript|mshta|rundll32|regsvr32|type|dir|del|copy|ipconfig|getmac|ver|time|date|finger|rsh|rlogin|nmap|java|gcc|cc|make|git|svn|npm|pip)";
     let sep = r"(?:;|\|\|?|&&?|\n|\r|`|\$\(|\$\{IFS\}|%0a|%0d|\{)";
-    let first_word = format!(r"^\s*(?:[\w/\\.]*/)?{unix}\s+(?:-{{1,2}}\w|/|\.\.?/|~|\$)");
+    // Commands whose names are not English words: after a separator
+    // they are a command whatever follows.
+    let tools = r"(?:c89|c99|g\+\+|clang|gdb|lldb|strace|ltrace|cpulimit|ansible(?:-\w+)?|python\d(?:\.\d+)?|gunzip|zcat|zstd|zstdcat|unzstd|bzip2|bunzip2|bzcat|unxz|xzcat|lz4|unlzma|unrar|bsdtar|cpio|mawk|nawk|irb|luajit|nodejs|deno|tclsh|rlwrap|tmux|setsid|stdbuf|unbuffer|taskset|ionice|chroot|runuser|pkexec|doas|kubectl|podman|crictl|nsenter|unshare|capsh|losetup|aria2c|smbclient|ldapsearch|redis-cli|base32|basenc|hexdump|uuencode|uudecode|gpg|journalctl|dmesg|lastlog|getent|usermod|userdel|visudo|pgrep|htop|poweroff|telinit|tcsh|rbash|apt-get|dpkg|dnf|pip3|npx|javac|jshell|jjs|jrunscript|mailx|iconv|xmllint|vmstat|iostat|printenv|setfacl|getfacl|chattr|lsattr|mkdir|rmdir|nsupdate|ssh-keygen|sshpass|openvpn|tcpdump|tshark|iptables|nft|modprobe|insmod|rmmod|lsmod|sysctl|ldconfig|ldd|objdump|readelf|gcore|pstree|byobu|msfconsole|msfvenom|ruby\d|perl\d|php\d|node\d*)";
+    // English words that are also commands: only with a flag after.
+    let words = r"(?:ex|at|go|perf|flock|watch|split|join|fold|free|yes|test|last|who|write|read|make|file|stat|column|paste|look|view|script|install|mount|route|arp|history|trap|wait|alias|unset|umask|ulimit|logger|env|set|time|nice|sort|head|tail|more|less|find|which|mail|type|date|mysql|psql|sqlite3|yum|rpm|apk|screen|expect|wall|python\d(?:\.\d+)?)";
+    let first_word =
+        format!(r"^\s*(?:[\w/\\.]*/)?(?:{unix}|{tools}|{words})\s+(?:-{{1,2}}\w|/|\.\.?/|~|\$)");
+    let tool_after_sep = format!(r"{sep}\s*(?:[\w/\\.]*/)?{tools}(?:$|[\s;|&<>`)$,{{]|/)");
+    let word_after_sep = format!(r"{sep}\s*{words}\s+(?:-{{1,2}}\w|\+|/|~|\$)");
+    let prefix_tool = format!(
+        r"^\s*(?:time|nohup|sudo|env|nice|exec|timeout|flock|strace|stdbuf|unbuffer|doas|command|builtin|xargs|watch|setsid)\s+(?:-\S+\s+)*(?:{unix}|{tools})\b"
+    );
     let first = format!(
         r"{sep}\s*(?:[\w/\\.]*/)?['\x22\\]*{unix}['\x22\\]*(?:$|[\s;|&<>`)$,{{]|\$\{{IFS|/)"
     );
@@ -132,10 +144,13 @@ static RCE: LazyLock<RegexSet> = LazyLock::new(|| {
         r"(?:^|[\s;|&=])/?(?:[\w.-]*/)+[\w.-]*(?:\[[^\]/\s]{1,8}\]|\?{2,}|\*[\w.]*\*)[\w.\[\]?*!-]*",
         r"(?:^|[;|&\s])(?:iwmi|gwmi|wmic)\s|-argumentlist\b|\bwin32_process\b",
         first_word.as_str(),
+        tool_after_sep.as_str(),
+        word_after_sep.as_str(),
+        prefix_tool.as_str(),
+        r"(?:^|[\s;|&])set\s+[-+]o\s+\w+",
         r"/[\w.]*[*?][\w.]*/",
-        r"\bfor\s+(?:/[lfdr]\s+)?(?:\x22[^\x22]*\x22\s+)?%%?[\w\[~]+\s+in\s*\(.*\)\s*do\b",
+        r"\bfor\b[^%\n]{0,120}%%?[\w\[~]+\s+in\s*\([^)]*\)\s*do\b",
         r"\bif\s+(?:/i\s+)?(?:not\s+)?(?:exist|defined|errorlevel|cmdextversion)\b|\bif\s+.*\s(?:==|equ|neq|lss|leq|gtr|geq)\s+.*\b(?:echo|goto|call|cmd|set)\b",
-        r"^\s*(?:time|nohup|sudo|env|nice|exec|timeout|flock|strace|stdbuf|unbuffer|doas)\s+[\w./-]+",
         r"\balias\s+[\w+-]+\s*=|\btrap\s+['\x22].*['\x22]\s+\w+",
         r"\$\{IFS\}|\$IFS\$|\{[a-z]+,[^}]+\}",
         r"(?:^|[\s;|&/\\])(?:/bin/|/usr/bin/|/usr/local/bin/|/sbin/)(?:\w+)",
@@ -204,9 +219,188 @@ static XSS: LazyLock<RegexSet> = LazyLock::new(|| {
     ])
 });
 
+/// Java gadget classes and struts internals by name.
+static JAVA_EXTRA: LazyLock<Regex> = LazyLock::new(|| {
+    re(
+        r"\bjava\.[\w.]*\b(?:runtime|processbuilder|classloader)\b|(?:clonetransformer|forclosure|instantiatefactory|instantiatetransformer|invokertransformer|prototypeclonefactory|prototypeserializationfactory|whileclosure|opensymphony|\bxwork2?\b|\bstruts2?\.)",
+    )
+});
+
+/// Node, Perl and template engines executing code, prototype pollution,
+/// and internal addresses written to dodge a blocklist (server-side
+/// request forgery).
+static GENERIC_EXTRA: LazyLock<RegexSet> = LazyLock::new(|| {
+    set(&[
+        r"@\{\[.*\]\}",
+        r"\bwhile\s*\(\s*(?:!|true\b|1\s*\))",
+        r"_\$\$nd_func\$\$_|__js_function",
+        r"__proto__|\bconstructor\s*(?:\.|\[\s*['\x22]?)\s*prototype\b|\[\s*constructor\s*\]\s*\[\s*prototype\s*\]",
+        // Hosts as one integer, hexadecimal, octal or short dotted forms.
+        r"^\s*[a-z][a-z0-9+.-]*://(?:[^/@]*@)?(?:\d{8,}|0x[0-9a-f]+|(?:0x[0-9a-f]{1,2}|0[0-7]{1,5})(?:\.(?:0x[0-9a-f]{1,2}|0[0-7]{1,5}|\d{1,3}))+|\d{1,3}\.\d{4,}|\d{1,3}\.\d{1,3}\.\d{4,}|\[[0-9a-f:.]*\]|0(?:\.0){0,3}|127(?:\.\d{1,3}){1,3}|169\.254\.169\.254|metadata\.google\.internal|100\.100\.100\.200)(?:[:/?#]|$)",
+        r"(?:^|//|@)(?:localhost(?:\.localdomain)?|localhost[46](?:\.localdomain[46])?|ipv6-localhost|ip6-localhost|ip6-loopback|(?:host|gateway)\.docker\.internal|kubernetes\.default(?:\.svc)?)(?::\d+)?/",
+    ])
+});
+
+/// Django-style lookups (`field__startswith`) that let a client filter on
+/// fields it should not see.
+static ORM_LOOKUP: LazyLock<Regex> = LazyLock::new(|| {
+    re(
+        r"\w__(?:i?startswith|i?endswith|i?contains|i?exact|i?regex|gte?|lte?|isnull|has_keys?|has_any_keys|range|in|search|year|month|day)$",
+    )
+});
+
+/// PHP functions attacks use, called (`name(` or `name=(`), even glued to
+/// other text.
+static PHP_EXTRA: LazyLock<Regex> = LazyLock::new(|| {
+    re(
+        r"(?:call_user_func(?:_array)?|fsockopen|pfsockopen|gzdecode|gzinflate|gzuncompress|bzdecompress|zlib_decode|shell_exec|proc_open|proc_nice|proc_terminate|pcntl_exec|pcntl_fork|create_function|assert_options|posix_kill|posix_setuid|posix_getpwuid|str_rot13|convert_uudecode|hex2bin|filegroup|fileowner|fileperms|ftp_connect|curl_exec|curl_init|stream_socket_client|stream_get_contents|socket_create|highlight_file|show_source|php_uname|phpinfo|get_defined_vars|get_defined_functions|getmypid|getmyuid|ini_restore|apache_setenv|mb_ereg_replace|preg_replace_callback|register_shutdown_function|register_tick_function|set_error_handler|array_walk|array_map|iterator_apply|unserialize|var_export|unpack|readline_callback_handler_install|dl|escapeshellcmd|escapeshellarg)[\s=]*\(|\$+\{?[a-z_]\w*\}?(?:\s*\[[^\]]*\])*\s*\(",
+    )
+});
+
+/// Server-side script and session files named in upload headers.
+static UPLOAD_HEADER: LazyLock<Regex> =
+    LazyLock::new(|| re(r"^x[-_]?file[-_]?name$|^x[-_]filename$"));
+static SCRIPT_FILE: LazyLock<Regex> = LazyLock::new(|| {
+    re(
+        r"\.\s*(?:php\d?|phtml|phar|pht|phps|jsp|jspx|jspf|jsw|jsv|asp|aspx|ashx|asmx|cer|asa|cfm|cgi|pl|py|sh|war)[\s.]*$|(?:^|[\\/])sess_[\w-]{8,}$",
+    )
+});
+
+/// SQL beyond the tokenizer's shapes: system objects and procedures,
+/// functions called with no space before the bracket, aliases before
+/// `FROM`, clauses after a table name, and JSON operators.
+static SQL_MORE: LazyLock<RegexSet> = LazyLock::new(|| {
+    set(&[
+        r"\b(?:information_schema|pg_catalog|pg_class|pg_shadow|sysobjects|syscolumns|msysaccessobjects|msysobjects|tempdb|sqlite_master|sqlite_schema|all_tab_columns|user_tab_columns|schema_name|table_schema|xp_cmdshell|xp_dirtree|xp_regread|xp_fileexist|sp_executesql|sp_oacreate|sp_password|utl_http|utl_inaddr|openrowset|opendatasource|openquery|dbms_pipe|dbms_lock)\b",
+        r"(?:^|[^\w.])(?:abs|acos|asin|atan2?|ceil(?:ing)?|cos|cot|degrees|exp|ln|log(?:2|10)?|mod|pow(?:er)?|radians|round|sign|sin|sqrt|tan|date|day|dayname|dayofweek|dayofyear|hour|minute|month|quarter|second|week|year|yearweek|curdate|curtime|sysdate|utc_date|date_add|date_sub|datediff|date_format|str_to_date|from_unixtime|unix_timestamp|last_insert_id|row_count|found_rows|connection_id|current_user|session_user|system_user|decode|encode|compress|uncompress|aes_encrypt|aes_decrypt|des_encrypt|encrypt|password|old_password|sha2?|md5|crc32|insert|trim|lower|upper|length|char_length|octet_length|bit_length|make_set|export_set|format|quote|default|uuid|inet_aton|inet_ntoa|is_ipv4|name_const|get_lock|release_lock|is_free_lock|master_pos_wait|geometrycollection|multipoint|polygon|linestring|exp|json_keys|json_extract)\s?\\?[\s=]*\(",
+        r"\)\s*as\s+['\x22`]?[\w]+['\x22`]?\s+from\b|\b\d+\s+as\s+['\x22`][\w]+['\x22`]\s+from\b",
+        r"\bselect\s*\(\s*case\b|\bhaving\s+\d+\s*[=<>]|\bfrom\s+[\w.`\x22\[\]]+\s+(?:group\s+by|order\s+by|where)\b|\border\s+by\b\s*$",
+        r"'\s*[\[{].*[\]}]'\s*(?:->>?|#>>?|\?[|&]?|@>|<@)\s*",
+        r"(?:^|\s)x?or\s+(?:\d+|'[^']*')\s*[<>]",
+        r"^\s*(?:n?varchar|nchar|xp_\w+|sp_\w+)\s*$",
+    ])
+});
+
+/// LDAP filters closed and reopened inside a value.
+static LDAP: LazyLock<Regex> = LazyLock::new(|| {
+    re(r"\)\s*!?\s*\(\s*(?:[|&!]|[\w.-]+\s*[~<>]?=)|\)\s*\(\s*[|&]\s*\)?|\*\)\s*!?\(")
+});
+
+/// A PHP function named by a string or a variable, or assembled from
+/// pieces, then called: `("sys"."tem")("id")`, `(system)(ls)`.
+fn php_dynamic_call(v: &str) -> bool {
+    let code = remove_sql_comments(v);
+    if !(code.contains(")(")
+        || code.contains("\"(")
+        || code.contains("'(")
+        || code.contains(") (")
+        || code.contains("](")
+        || code.contains("} ("))
+    {
+        return false;
+    }
+    let squashed: String = code
+        .chars()
+        .filter(|c| {
+            !matches!(
+                c,
+                '\'' | '"' | '.' | ' ' | '(' | ')' | '[' | ']' | '{' | '}' | '\t'
+            )
+        })
+        .collect();
+    PHP_DANGEROUS.is_match(&squashed)
+}
+
+static PHP_DANGEROUS: LazyLock<Regex> = LazyLock::new(|| {
+    re(
+        r"system|passthru|shell_exec|exec|popen|proc_open|pcntl_exec|assert|eval|create_function|call_user_func|base64_decode|file_get_contents|file_put_contents|include|require|phpinfo|unlink|fopen|readfile|string\w*system",
+    )
+});
+
+/// Base64 runs decoded at each of the four alignments, searched for the
+/// Java serialization magic, gzip-wrapped streams, and gadget classes a
+/// deserialization exploit names.
+fn base64_java(v: &str) -> bool {
+    use base64::Engine as _;
+    const NEEDLES: &[&[u8]] = &[
+        b"\xac\xed\x00\x05",
+        b"untime",
+        b"rocessbuilder",
+        b"lonetransformer",
+        b"orclosure",
+        b"nstantiatefactory",
+        b"nstantiatetransformer",
+        b"nvokertransformer",
+        b"rototypeclonefactory",
+        b"rototypeserializationfactory",
+        b"hileclosure",
+        b"$$ND_FUNC$$",
+    ];
+    let eng = base64::engine::general_purpose::GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        base64::engine::GeneralPurposeConfig::new()
+            .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent)
+            .with_decode_allow_trailing_bits(true),
+    );
+    for run in v
+        .split(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '=')))
+        .filter(|r| r.len() >= 6)
+    {
+        let run = run.trim_end_matches('=');
+        for pad in 0..3 {
+            let mut s = "A".repeat(pad);
+            s.push_str(run);
+            // Drop a dangling sixth-bit character the decoder rejects.
+            if s.len() % 4 == 1 {
+                s.pop();
+            }
+            if let Ok(bytes) = eng.decode(s.as_bytes())
+                && NEEDLES
+                    .iter()
+                    .any(|n| bytes.windows(n.len()).any(|w| w.eq_ignore_ascii_case(n)))
+            {
+                return true;
+            }
+        }
+    }
+    false
+}
+
+/// `\uXXXX` and `\xXX` escapes, as JavaScript and JSON read them.
+fn js_unescape(s: &str) -> Cow<'_, str> {
+    if !s.contains("\\u") && !s.contains("\\x") {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find('\\') {
+        out.push_str(&rest[..i]);
+        let tail = &rest[i + 1..];
+        let (len, code) = if let Some(h) = tail.strip_prefix('u').and_then(|t| t.get(..4)) {
+            (5, u32::from_str_radix(h, 16).ok())
+        } else if let Some(h) = tail.strip_prefix('x').and_then(|t| t.get(..2)) {
+            (3, u32::from_str_radix(h, 16).ok())
+        } else {
+            (0, None)
+        };
+        match code.and_then(char::from_u32) {
+            Some(c) => {
+                out.push(c);
+                rest = &tail[len..];
+            }
+            None => {
+                out.push('\\');
+                rest = tail;
+            }
+        }
+    }
+    out.push_str(rest);
+    Cow::Owned(out)
+}
+
 static SESSION: LazyLock<Regex> = LazyLock::new(|| {
     re(
-        r"\.cookie\b.*;?\s*?\bdomain\s*=|\bhttp-equiv\b[\W]+set-cookie\b|^(?:jsessionid|aspsessionid|asp\.net_sessionid|phpsession|phpsessid|weblogicsession|session_id|session-id|cfid|cftoken|cfsid|jservsession|jwsession)$",
+        r"\.cookie\b.*;?\s*?\bdomain\s*=|\bhttp-equiv\b[\W]+set-cookie\b|^(?:jsessionid|aspsessionid|asp\.net_sessionid|phpsession|phpsessid|weblogicsession|session_id|session-id|cfid|cftoken|cfsid|jservsession|jwsession|laravel_session|connect\.sid|_flask_session|next-auth\.session-token|__secure-next-auth\.session-token|meteor_login_token|rack\.session|play_session|sails\.sid|cakephp|ci_session|_session_id|sessionid|express\.sid|koa\.sess|koa:sess|symfony|_rails_session|wordpress_logged_in_\w*|shopify_session|phoenix_session|_gorilla_session)$",
     )
 });
 
@@ -285,11 +479,55 @@ pub(super) fn value(
         {
             return Some(("session-fixation", "a session id set from the request"));
         }
+        if on("rce")
+            && v.contains(' ')
+            && (loc != Location::Header || matches!(name, "user-agent" | "referer"))
+            && RCE.is_match(&v.to_ascii_lowercase())
+        {
+            return Some(("rce", "a shell command"));
+        }
+        if on("java") && v.len() >= 6 && base64_java(&v) {
+            return Some(("java", "a serialized Java object or gadget class in base64"));
+        }
+        if on("generic") && loc == Location::ArgName && ORM_LOOKUP.is_match(&v) {
+            return Some(("generic", "an ORM lookup operator in an argument name"));
+        }
         return None;
     }
     let is_header = loc == Location::Header;
     let is_name = loc == Location::ArgName;
+    let v = js_unescape(&v);
     let lower = v.to_lowercase();
+    if on("java") && JAVA_EXTRA.is_match(&lower) || on("java") && v.len() >= 6 && base64_java(&v) {
+        return Some(("java", "a Java gadget class or a serialized Java object"));
+    }
+    if on("generic") && !is_header && GENERIC_EXTRA.is_match(&lower) {
+        return Some((
+            "generic",
+            "code injection, prototype pollution or a request forgery target",
+        ));
+    }
+    if on("generic") && is_name && ORM_LOOKUP.is_match(&lower) {
+        return Some(("generic", "an ORM lookup operator in an argument name"));
+    }
+    if on("php") && !is_header && PHP_EXTRA.is_match(&lower) {
+        return Some(("php", "a PHP function call"));
+    }
+    if on("php") && !is_header && php_dynamic_call(&lower) {
+        return Some(("php", "a PHP function called through a string or variable"));
+    }
+    if on("php") && is_header && UPLOAD_HEADER.is_match(name) && SCRIPT_FILE.is_match(&lower) {
+        return Some((
+            "php",
+            "an uploaded file name of a server-side script or session",
+        ));
+    }
+    if on("sqli") && !is_header && SQL_MORE.is_match(&lower) {
+        return Some(("sqli", "SQL system objects, functions or clauses"));
+    }
+    if on("protocol-attack") && !is_header && LDAP.is_match(&lower) {
+        return Some(("protocol-attack", "an LDAP filter injection"));
+    }
     let slashed = lower.replace('\\', "/");
 
     if on("traversal") && !is_header && TRAVERSAL.is_match(&slashed) {
