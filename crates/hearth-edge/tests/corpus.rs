@@ -203,6 +203,33 @@ fn benign() -> Vec<Case> {
         "$100 bill",
         "x=1",
         "key: value",
+        // Ordinary text near the shapes of the newer detectors.
+        "PHP & MySQL",
+        "b&w photo",
+        "cheese & more",
+        "release date (2024)",
+        "time flies",
+        "abs workout (beginner)",
+        "see above (page 2)",
+        "$100 (approx)",
+        "mysql tutorial",
+        "localhost setup guide",
+        "if you can (or not)",
+        "pick {red, green}",
+        "me & you; forever",
+        "Q&A",
+        "AT&T",
+        "__init__ method",
+        "mix 2 cups; stir well",
+        "dGhpcyBpcyBhIHRlc3Q=",
+        "while (loading)",
+        "the java runtime",
+        "first_name__last_name",
+        "user (admin)",
+        "python 3.12 release",
+        "select (all)",
+        "set up env",
+        "run: npm install",
     ];
     let paths = [
         "/",
@@ -330,6 +357,28 @@ fn managed_rules_block_attacks_and_pass_ordinary_traffic() {
             benign_blocked.push(format!("{} {} -> {why}", c.id, c.uri));
         }
     }
+    if std::env::var_os("SHOW_WORDS").is_some() {
+        for c in benign.iter().filter(|c| c.id.starts_with('j')) {
+            let v: serde_json::Value = serde_json::from_slice(&c.body).unwrap();
+            for w in [&v["title"], &v["tags"][0], &v["nested"]["note"]] {
+                let one = Case {
+                    body: serde_json::json!({ "w": w }).to_string().into_bytes(),
+                    ..Case {
+                        family: String::new(),
+                        id: String::new(),
+                        method: c.method.clone(),
+                        uri: c.uri.clone(),
+                        headers: c.headers.clone(),
+                        body: Vec::new(),
+                        attack: false,
+                    }
+                };
+                if let Some(why) = blocked(&rules, &one) {
+                    println!("  word {w} -> {why}");
+                }
+            }
+        }
+    }
     let benign_rate = benign_blocked.len() as f64 / benign.len() as f64;
     println!(
         "benign: {} of {} blocked ({:.3}%)",
@@ -425,4 +474,4 @@ fn managed_rules_block_attacks_and_pass_ordinary_traffic() {
 }
 
 /// The attack block rate last recorded in bench/RESULTS.md, rounded down.
-const ATTACK_FLOOR: f64 = 0.57;
+const ATTACK_FLOOR: f64 = 0.81;

@@ -109,6 +109,8 @@ static TRAVERSAL: LazyLock<RegexSet> = LazyLock::new(|| {
         r"^\.{2,3}$",
         r"(^|[\\/=:])(etc[\\/](passwd|shadow|group|hosts|issue|motd|mysql|httpd|apache2|nginx|ssh|sudoers|crontab|security)|proc[\\/](self|\d+)[\\/]|windows[\\/](win\.ini|system32|system\.ini)|boot\.ini|winnt[\\/]|inetpub[\\/]|\.htaccess|\.htpasswd|web\.config|wp-config\.php|\.git[\\/](config|head)|\.svn[\\/]|\.env$|\.bash_history|\.ssh[\\/]|id_rsa|etc[\\/]sub[ug]id|[\\/]sys[\\/](?:class|kernel|devices|module|fs)\b|\.docker[\\/]|\.kube[\\/]config|\.npmrc|\.bash_profile|\.bashrc|\.netrc|\.pgpass|\.my\.cnf|\.aws[\\/]credentials|/var/log/|\.\./\.\.)",
         r"(^|[\\/])(etc|proc|usr|var|windows|winnt|system32)[\\/].*(passwd|shadow|environ|cmdline|\.ini|\.log|\.conf)",
+        r"(?:^|/)\.(?:claude|cursor|cursorrules|cursorignore|continue|aider|roo|zed|cline|clinerules|kiro|windsurf|windsurfrules|rovodev|opencode|plandex|n8n|junie|gemini|codex|copilot|amazonq|codeium|tabnine|vscode|idea|github/workflows|gitlab-ci|circleci|terraform|vagrant|docker|kube|aws|azure|gcloud|config/gcloud|ssh|gnupg)(?:/|$)",
+        r"^/proc/(?:self|\d+|interrupts|cpuinfo|meminfo|version|mounts|net|sched_debug|kallsyms|modules)\b",
     ])
 });
 
@@ -119,23 +121,30 @@ static RFI: LazyLock<Regex> = LazyLock::new(|| {
 });
 
 static RCE: LazyLock<RegexSet> = LazyLock::new(|| {
-    let unix = r"(?:cat|tac|nl|ls|id|whoami|uname|wget|curl|nc|ncat|netcat|bash|sh|zsh|ksh|csh|dash|python[23]?|perl|ruby|php|lua|node|nslookup|ping|ifconfig|ip|ps|kill|chmod|chown|rm|mv|cp|echo|printf|env|set|export|sleep|head|tail|more|less|grep|awk|sed|find|xargs|base64|openssl|telnet|ssh|scp|ftp|tftp|dig|host|passwd|useradd|su|sudo|crontab|nohup|timeout|tar|zip|gzip|dd|mkfifo|mknod|socat|xterm|busybox|systemctl|service|which|whereis|touch|tee|od|xxd|strings|cut|sort|uniq|wc|diff|hostname|pwd|cd|mail|sendmail|lynx|links|w3m|net|netstat|ss|lsof|fuser|killall|pkill|shutdown|reboot|halt|exec|eval|source|vi|vim|nano|ed|expr|awk|gawk|jq|fetch|powershell|pwsh|cmd|whoami|systeminfo|tasklist|taskkill|reg|certutil|bitsadmin|wmic|cscript|wscript|mshta|rundll32|regsvr32|type|dir|del|copy|ipconfig|getmac|ver|time|date|finger|rsh|rlogin|nmap|java|gcc|cc|make|git|svn|npm|pip)";
+    // Commands whose names are also English words or initials ("cat",
+    // "cd", "echo") count after a separator only when glued to it
+    // (`;id`, `|cat`) or followed by an option or a path.
+    let english = r"(?:cat|ls|id|ping|echo|ed|su|cd|dig|host|net|tar|zip|sleep|export|reg|ver|finger|kill|tee|cut|make|ps|ss|ip|cc|git|vi|java|wc|nl|od|halt|shutdown|reboot|type|dir|del|copy|time|date|more|less|head|tail|sort|find|set|mail|fetch|source|exec|eval|links|touch|which|service|env|printf|expr|jq|nc|rm|mv|cp|pwd|ftp|links|lynx|uniq|strings|diff)";
+    let unix = r"(?:tac|whoami|uname|wget|curl|ncat|netcat|bash|sh|zsh|ksh|csh|dash|python[23]?|perl|ruby|php|lua|node|nslookup|ifconfig|chmod|chown|grep|awk|sed|xargs|base64|openssl|telnet|ssh|scp|tftp|passwd|useradd|sudo|crontab|nohup|timeout|gzip|dd|mkfifo|mknod|socat|xterm|busybox|systemctl|whereis|xxd|hostname|sendmail|w3m|netstat|lsof|fuser|killall|pkill|vim|nano|gawk|powershell|pwsh|cmd|systeminfo|tasklist|taskkill|certutil|bitsadmin|wmic|cscript|wscript|mshta|rundll32|regsvr32|ipconfig|getmac|rsh|rlogin|nmap|gcc|svn|npm|pip)";
     let sep = r"(?:;|\|\|?|&&?|\n|\r|`|\$\(|\$\{IFS\}|%0a|%0d|\{)";
     // Commands whose names are not English words: after a separator
     // they are a command whatever follows.
     let tools = r"(?:c89|c99|g\+\+|clang|gdb|lldb|strace|ltrace|cpulimit|ansible(?:-\w+)?|python\d(?:\.\d+)?|gunzip|zcat|zstd|zstdcat|unzstd|bzip2|bunzip2|bzcat|unxz|xzcat|lz4|unlzma|unrar|bsdtar|cpio|mawk|nawk|irb|luajit|nodejs|deno|tclsh|rlwrap|tmux|setsid|stdbuf|unbuffer|taskset|ionice|chroot|runuser|pkexec|doas|kubectl|podman|crictl|nsenter|unshare|capsh|losetup|aria2c|smbclient|ldapsearch|redis-cli|base32|basenc|hexdump|uuencode|uudecode|gpg|journalctl|dmesg|lastlog|getent|usermod|userdel|visudo|pgrep|htop|poweroff|telinit|tcsh|rbash|apt-get|dpkg|dnf|pip3|npx|javac|jshell|jjs|jrunscript|mailx|iconv|xmllint|vmstat|iostat|printenv|setfacl|getfacl|chattr|lsattr|mkdir|rmdir|nsupdate|ssh-keygen|sshpass|openvpn|tcpdump|tshark|iptables|nft|modprobe|insmod|rmmod|lsmod|sysctl|ldconfig|ldd|objdump|readelf|gcore|pstree|byobu|msfconsole|msfvenom|ruby\d|perl\d|php\d|node\d*)";
     // English words that are also commands: only with a flag after.
     let words = r"(?:ex|at|go|perf|flock|watch|split|join|fold|free|yes|test|last|who|write|read|make|file|stat|column|paste|look|view|script|install|mount|route|arp|history|trap|wait|alias|unset|umask|ulimit|logger|env|set|time|nice|sort|head|tail|more|less|find|which|mail|type|date|mysql|psql|sqlite3|yum|rpm|apk|screen|expect|wall|python\d(?:\.\d+)?)";
-    let first_word =
-        format!(r"^\s*(?:[\w/\\.]*/)?(?:{unix}|{tools}|{words})\s+(?:-{{1,2}}\w|/|\.\.?/|~|\$)");
+    let first_word = format!(
+        r"^\s*(?:[\w/\\.]*/)?(?:{unix}|{english}|{tools}|{words})\s+(?:-{{1,2}}\w|/|\.\.?/|~|\$)"
+    );
     let tool_after_sep = format!(r"{sep}\s*(?:[\w/\\.]*/)?{tools}(?:$|[\s;|&<>`)$,{{]|/)");
-    let word_after_sep = format!(r"{sep}\s*{words}\s+(?:-{{1,2}}\w|\+|/|~|\$)");
+    let word_after_sep = format!(r"{sep}\s*(?:{words}|{english})\s+(?:-{{1,2}}\w|\+|/|~|\$)");
     let prefix_tool = format!(
         r"^\s*(?:time|nohup|sudo|env|nice|exec|timeout|flock|strace|stdbuf|unbuffer|doas|command|builtin|xargs|watch|setsid)\s+(?:-\S+\s+)*(?:{unix}|{tools})\b"
     );
     let first = format!(
         r"{sep}\s*(?:[\w/\\.]*/)?['\x22\\]*{unix}['\x22\\]*(?:$|[\s;|&<>`)$,{{]|\$\{{IFS|/)"
     );
+    let english_glued = format!(r"{sep}(?:[\w/\\.]*/)?{english}(?:$|[\s;|&<>`)$,{{]|\$\{{IFS|/)");
+    let brace = format!(r"\{{\s*(?:{unix}|{english}),[^}}]*\}}");
     set(&[
         // A command after a separator, possibly with a path or quotes
         // splitting its name.
@@ -149,16 +158,34 @@ static RCE: LazyLock<RegexSet> = LazyLock::new(|| {
         prefix_tool.as_str(),
         r"(?:^|[\s;|&])set\s+[-+]o\s+\w+",
         r"/[\w.]*[*?][\w.]*/",
-        r"\bfor\b[^%\n]{0,120}%%?[\w\[~]+\s+in\s*\([^)]*\)\s*do\b",
+        r"\bfor\b[^%\n]{0,120}%%?[\w\[~@]+\s+in\s*\([^)]*\)\s*do\b",
+        r"\bif\s+(?:/i\s+)?(?:not\s+)?(?:\S*%[\w~]+%?\S*\s*==|[^\s=]+==\S)",
+        // A variable (empty to the shell) before the command.
+        r"(?:;|\|\|?|&&?|\n|`|\$\()\s*(?:\$\w+\s+)+(?:cat|wget|curl|nc|bash|sh|id|ls|rm|python\d?|perl|php|whoami|uname|echo)\b",
+        // SQLite's shell escape and a shell function definition.
+        r"(?:^|[;\n])\s*\.(?:shell|system)\s",
+        r"\b\w+\s*\(\)\s*\{[^}]*\}",
+        r"\{\s*,[^}]*\}|\{[/?\w.*-]*[?*/][/?\w.*-]*,[^}]*\}",
+        // IMAP and SMTP commands smuggled after a line break.
+        r"[\r\n]\s*[a-z]?\d+\s+(?:authenticate|login|list|lsub|search|select|examine|create|delete|rename|fetch|store|copy|append|uid|capability|logout|starttls)\b|[\r\n]\s*(?:mail\s+from|rcpt\s+to|helo|ehlo)\b",
         r"\bif\s+(?:/i\s+)?(?:not\s+)?(?:exist|defined|errorlevel|cmdextversion)\b|\bif\s+.*\s(?:==|equ|neq|lss|leq|gtr|geq)\s+.*\b(?:echo|goto|call|cmd|set)\b",
         r"\balias\s+[\w+-]+\s*=|\btrap\s+['\x22].*['\x22]\s+\w+",
-        r"\$\{IFS\}|\$IFS\$|\{[a-z]+,[^}]+\}",
+        r"\$\{IFS\}|\$IFS\$",
+        brace.as_str(),
+        english_glued.as_str(),
         r"(?:^|[\s;|&/\\])(?:/bin/|/usr/bin/|/usr/local/bin/|/sbin/)(?:\w+)",
         r"\(\)\s*\{[^}]*;\s*\}",
         r"(?:^|[;|&\s])(?:cmd(?:\.exe)?\s*/[ck]|powershell(?:\.exe)?\s+-|iex\s*\(|invoke-(?:expression|webrequest|command)|new-object\s+net\.webclient)",
         r"(?:>|>>|<)\s*/(?:dev/(?:tcp|udp)|tmp|etc|var)/",
         r"(?:^|[;|&])\s*[a-z]+\s*=\s*\S+\s*;\s*\$\w",
     ])
+});
+
+/// A User-Agent that is a command line rather than a product token.
+static UA_COMMAND: LazyLock<Regex> = LazyLock::new(|| {
+    re(
+        r"^\s*['\x22]?(?:code=)?(?:ansible(?:-\w+)?|chef(?:-\w+)?|cscli|visudo|env|perf|time|set|sudo|nohup|bash|sh|zsh|cat|id|whoami|uname|ls|nc|ncat|netcat|ifconfig|ping|nslookup|python\d?|perl|ruby|php|echo|printf|kill|rm|chmod|systemctl|crontab)(?:['\x22]?\s+\S|\s*$)",
+    )
 });
 
 static PHP: LazyLock<RegexSet> = LazyLock::new(|| {
@@ -232,7 +259,7 @@ static JAVA_EXTRA: LazyLock<Regex> = LazyLock::new(|| {
 static GENERIC_EXTRA: LazyLock<RegexSet> = LazyLock::new(|| {
     set(&[
         r"@\{\[.*\]\}",
-        r"\bwhile\s*\(\s*(?:!|true\b|1\s*\))",
+        r"\bwhile\s*\(\s*!",
         r"_\$\$nd_func\$\$_|__js_function",
         r"__proto__|\bconstructor\s*(?:\.|\[\s*['\x22]?)\s*prototype\b|\[\s*constructor\s*\]\s*\[\s*prototype\s*\]",
         // Hosts as one integer, hexadecimal, octal or short dotted forms.
@@ -272,7 +299,7 @@ static SCRIPT_FILE: LazyLock<Regex> = LazyLock::new(|| {
 static SQL_MORE: LazyLock<RegexSet> = LazyLock::new(|| {
     set(&[
         r"\b(?:information_schema|pg_catalog|pg_class|pg_shadow|sysobjects|syscolumns|msysaccessobjects|msysobjects|tempdb|sqlite_master|sqlite_schema|all_tab_columns|user_tab_columns|schema_name|table_schema|xp_cmdshell|xp_dirtree|xp_regread|xp_fileexist|sp_executesql|sp_oacreate|sp_password|utl_http|utl_inaddr|openrowset|opendatasource|openquery|dbms_pipe|dbms_lock)\b",
-        r"(?:^|[^\w.])(?:abs|acos|asin|atan2?|ceil(?:ing)?|cos|cot|degrees|exp|ln|log(?:2|10)?|mod|pow(?:er)?|radians|round|sign|sin|sqrt|tan|date|day|dayname|dayofweek|dayofyear|hour|minute|month|quarter|second|week|year|yearweek|curdate|curtime|sysdate|utc_date|date_add|date_sub|datediff|date_format|str_to_date|from_unixtime|unix_timestamp|last_insert_id|row_count|found_rows|connection_id|current_user|session_user|system_user|decode|encode|compress|uncompress|aes_encrypt|aes_decrypt|des_encrypt|encrypt|password|old_password|sha2?|md5|crc32|insert|trim|lower|upper|length|char_length|octet_length|bit_length|make_set|export_set|format|quote|default|uuid|inet_aton|inet_ntoa|is_ipv4|name_const|get_lock|release_lock|is_free_lock|master_pos_wait|geometrycollection|multipoint|polygon|linestring|exp|json_keys|json_extract)\s?\\?[\s=]*\(",
+        r"(?:^|[^\w.])(?:abs|acos|asin|atan2?|ceil(?:ing)?|cos|cot|degrees|exp|ln|log(?:2|10)?|mod|pow(?:er)?|radians|round|sign|sin|sqrt|tan|date|day|dayname|dayofweek|dayofyear|hour|minute|month|quarter|second|week|year|yearweek|curdate|curtime|sysdate|utc_date|date_add|date_sub|datediff|date_format|str_to_date|from_unixtime|unix_timestamp|last_insert_id|row_count|found_rows|connection_id|current_user|session_user|system_user|decode|encode|compress|uncompress|aes_encrypt|aes_decrypt|des_encrypt|encrypt|password|old_password|sha2?|md5|crc32|insert|trim|lower|upper|length|char_length|octet_length|bit_length|make_set|export_set|format|quote|default|uuid|inet_aton|inet_ntoa|is_ipv4|name_const|get_lock|release_lock|is_free_lock|master_pos_wait|geometrycollection|multipoint|polygon|linestring|exp|json_keys|json_extract)\\?=?\(",
         r"\)\s*as\s+['\x22`]?[\w]+['\x22`]?\s+from\b|\b\d+\s+as\s+['\x22`][\w]+['\x22`]\s+from\b",
         r"\bselect\s*\(\s*case\b|\bhaving\s+\d+\s*[=<>]|\bfrom\s+[\w.`\x22\[\]]+\s+(?:group\s+by|order\s+by|where)\b|\border\s+by\b\s*$",
         r"'\s*[\[{].*[\]}]'\s*(?:->>?|#>>?|\?[|&]?|@>|<@)\s*",
@@ -479,6 +506,9 @@ pub(super) fn value(
         {
             return Some(("session-fixation", "a session id set from the request"));
         }
+        if on("rce") && loc == Location::Header && name == "user-agent" && UA_COMMAND.is_match(&v) {
+            return Some(("rce", "a User-Agent that is a command line"));
+        }
         if on("rce")
             && v.contains(' ')
             && (loc != Location::Header || matches!(name, "user-agent" | "referer"))
@@ -541,6 +571,9 @@ pub(super) fn value(
     }
     if on("java") && JAVA.is_match(&v) {
         return Some(("java", "Java, JNDI or expression-language injection"));
+    }
+    if on("rce") && name == "user-agent" && is_header && UA_COMMAND.is_match(&v) {
+        return Some(("rce", "a User-Agent that is a command line"));
     }
     if on("rce") && (!is_header || name == "user-agent" || name == "referer" || v.contains("() {"))
     {
@@ -632,6 +665,8 @@ fn remove_shell_quotes(s: &str) -> String {
         .replace("$!", "")
         .replace("$$", "")
         .replace("${}", "")
+        .replace("$*", "")
+        .replace("$?", "")
 }
 
 fn remove_sql_comments(s: &str) -> String {
