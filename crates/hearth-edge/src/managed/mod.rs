@@ -306,6 +306,18 @@ impl ManagedRules {
                 return Some(f);
             }
             let ctype = ctx.header("content-type").unwrap_or("");
+            if on("protocol")
+                && (ctype.is_empty()
+                    || ctype.to_ascii_lowercase().contains("x-www-form-urlencoded"))
+                && std::str::from_utf8(body).is_ok_and(detect::bad_percent)
+            {
+                return Some(Finding {
+                    rule: "protocol",
+                    location: Location::Body,
+                    name: String::new(),
+                    reason: "invalid percent-encoding in a form body",
+                });
+            }
             if on("multipart")
                 && let Some(f) = self.multipart(ctype, body)
             {

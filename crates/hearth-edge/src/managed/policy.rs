@@ -370,6 +370,32 @@ impl Policy {
                         return hdr(k, "an unknown or over-long Accept-Encoding");
                     }
                 }
+                "accept" => {
+                    let mut charsets = v
+                        .split([',', ';'])
+                        .filter_map(|p| p.trim().split_once('='))
+                        .filter(|(n, _)| n.trim().eq_ignore_ascii_case("charset"))
+                        .map(|(_, cs)| cs.trim().trim_matches('"'));
+                    if charsets.any(|cs| !self.charset_allowed(cs)) {
+                        return hdr(k, "a charset the zone does not accept in Accept");
+                    }
+                }
+                "connection" => {
+                    let tokens: Vec<String> = v
+                        .split(',')
+                        .map(|t| t.trim().to_ascii_lowercase())
+                        .filter(|t| !t.is_empty())
+                        .collect();
+                    let dup = tokens
+                        .iter()
+                        .enumerate()
+                        .any(|(i, t)| tokens[..i].contains(t));
+                    let both = tokens.iter().any(|t| t == "close")
+                        && tokens.iter().any(|t| t == "keep-alive");
+                    if dup || both {
+                        return hdr(k, "a Connection header that repeats or contradicts itself");
+                    }
+                }
                 "sec-fetch-user" if v.trim() != "?1" => {
                     return hdr(k, "a malformed Sec-Fetch-User");
                 }
