@@ -439,6 +439,32 @@ fn managed_rules_block_attacks_and_pass_ordinary_traffic() {
         near += n;
         near_hit += nh;
     }
+    // The prefilter only skips values no detector could match: every
+    // verdict, attack, near-miss and benign, is the same without it.
+    let unfiltered = ManagedRules {
+        prefilter: false,
+        ..ManagedRules::default()
+    };
+    let mut differ = Vec::new();
+    for c in cases.iter().chain(&benign) {
+        let (with, without) = (blocked(&rules, c), blocked(&unfiltered, c));
+        if with != without {
+            differ.push(format!(
+                "{} {} {:?}: {with:?} vs {without:?}",
+                c.id,
+                c.uri,
+                String::from_utf8_lossy(&c.body)
+            ));
+        }
+    }
+    for d in differ.iter().take(20) {
+        println!("  prefilter changed: {d}");
+    }
+    assert!(
+        differ.is_empty(),
+        "the prefilter changed {} verdicts",
+        differ.len()
+    );
     let attack_rate = att_hit as f64 / att as f64;
     println!(
         "attacks: {att_hit} of {att} blocked ({:.1}%); CRS near-misses blocked: {near_hit} of {near}; raw-encoded stages not replayed: {raw}",

@@ -344,53 +344,65 @@ static PHP_DANGEROUS: LazyLock<Regex> = LazyLock::new(|| {
     )
 });
 
-/// Base64 runs decoded at each of the four alignments, searched for the
-/// Java serialization magic, gzip-wrapped streams, and gadget classes a
-/// deserialization exploit names.
-fn base64_java(v: &str) -> bool {
+/// What a Java deserialization exploit carries, looked for inside base64
+/// text without decoding it: the serialization stream's magic bytes,
+/// Node's serialized-function marker, and the gadget classes exploits
+/// name (in lower case and as Java spells them).
+const BASE64_NEEDLES: &[&[u8]] = &[
+    b"\xac\xed\x00\x05",
+    b"$$ND_FUNC$$",
+    b"runtime",
+    b"Runtime",
+    b"processbuilder",
+    b"ProcessBuilder",
+    b"clonetransformer",
+    b"CloneTransformer",
+    b"forclosure",
+    b"ForClosure",
+    b"instantiatefactory",
+    b"InstantiateFactory",
+    b"instantiatetransformer",
+    b"InstantiateTransformer",
+    b"invokertransformer",
+    b"InvokerTransformer",
+    b"prototypeclonefactory",
+    b"PrototypeCloneFactory",
+    b"prototypeserializationfactory",
+    b"PrototypeSerializationFactory",
+    b"whileclosure",
+    b"WhileClosure",
+];
+
+/// For each needle and each of the three byte offsets it can start at
+/// inside a base64 group, the base64 characters that depend on the
+/// needle's bytes alone: any base64 text whose decoding contains the
+/// needle contains one of these strings, whatever surrounds it.
+static BASE64_SIGNATURES: LazyLock<aho_corasick::AhoCorasick> = LazyLock::new(|| {
     use base64::Engine as _;
-    const NEEDLES: &[&[u8]] = &[
-        b"\xac\xed\x00\x05",
-        b"untime",
-        b"rocessbuilder",
-        b"lonetransformer",
-        b"orclosure",
-        b"nstantiatefactory",
-        b"nstantiatetransformer",
-        b"nvokertransformer",
-        b"rototypeclonefactory",
-        b"rototypeserializationfactory",
-        b"hileclosure",
-        b"$$ND_FUNC$$",
-    ];
-    let eng = base64::engine::general_purpose::GeneralPurpose::new(
-        &base64::alphabet::STANDARD,
-        base64::engine::GeneralPurposeConfig::new()
-            .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent)
-            .with_decode_allow_trailing_bits(true),
-    );
-    for run in v
-        .split(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '=')))
-        .filter(|r| r.len() >= 6)
-    {
-        let run = run.trim_end_matches('=');
-        for pad in 0..3 {
-            let mut s = "A".repeat(pad);
-            s.push_str(run);
-            // Drop a dangling sixth-bit character the decoder rejects.
-            if s.len() % 4 == 1 {
-                s.pop();
-            }
-            if let Ok(bytes) = eng.decode(s.as_bytes())
-                && NEEDLES
-                    .iter()
-                    .any(|n| bytes.windows(n.len()).any(|w| w.eq_ignore_ascii_case(n)))
-            {
-                return true;
+    let mut sigs = Vec::new();
+    for needle in BASE64_NEEDLES {
+        for offset in 0..3usize {
+            let mut bytes = vec![0u8; offset];
+            bytes.extend_from_slice(needle);
+            let text = base64::engine::general_purpose::STANDARD_NO_PAD.encode(&bytes);
+            let (start_bit, end_bit) = (8 * offset, 8 * (offset + needle.len()));
+            let first = start_bit.div_ceil(6);
+            let last = end_bit / 6; // exclusive: char i covers bits 6i..6i+6
+            if last > first + 3 {
+                sigs.push(text[first..last].to_string());
+                // The URL-safe alphabet spells 62 and 63 differently.
+                sigs.push(text[first..last].replace('+', "-").replace('/', "_"));
             }
         }
     }
-    false
+    sigs.sort();
+    sigs.dedup();
+    aho_corasick::AhoCorasick::new(&sigs).unwrap_or_else(|e| panic!("base64 signatures: {e}"))
+});
+
+/// A serialized Java object or a gadget class inside base64 text.
+fn base64_java(v: &str) -> bool {
+    BASE64_SIGNATURES.is_match(v)
 }
 
 /// `\uXXXX` and `\xXX` escapes, as JavaScript and JSON read them.
@@ -469,6 +481,7 @@ pub(super) fn value(
     loc: Location,
     name: &str,
     on: &dyn Fn(&str) -> bool,
+    prefilter: bool,
 ) -> Option<(&'static str, &'static str)> {
     if value.is_empty() {
         return None;
@@ -487,6 +500,10 @@ pub(super) fn value(
         decoded = next;
     }
     let v = decoded.replace('\0', "");
+    let upload_header = loc == Location::Header && name.starts_with('x') && name.contains("file");
+    if prefilter && !upload_header && !super::prefilter::needs_scan(&v) && !base64_java(&v) {
+        return None;
+    }
     // Words, numbers and spaces can only be SQL keywords: the other
     // detectors all need punctuation.
     if v.bytes()

@@ -9,6 +9,7 @@
 
 mod detect;
 mod policy;
+mod prefilter;
 pub mod sqli;
 
 pub use policy::Policy;
@@ -188,6 +189,9 @@ pub struct ManagedRules {
     pub exclusions: Vec<Exclusion>,
     pub limits: InputLimits,
     pub policy: Policy,
+    /// Whether values pass the literal prefilter before the detectors
+    /// (on by default; off only to check that it changes no verdict).
+    pub prefilter: bool,
 }
 
 impl Default for ManagedRules {
@@ -198,6 +202,7 @@ impl Default for ManagedRules {
             exclusions: Vec::new(),
             limits: InputLimits::default(),
             policy: Policy::default(),
+            prefilter: true,
         }
     }
 }
@@ -331,7 +336,7 @@ impl ManagedRules {
             return Some(f);
         }
         for (loc, name, value) in &inputs {
-            if let Some((rule, reason)) = detect::value(value, *loc, name, &on) {
+            if let Some((rule, reason)) = detect::value(value, *loc, name, &on, self.prefilter) {
                 return Some(Finding {
                     rule,
                     location: *loc,

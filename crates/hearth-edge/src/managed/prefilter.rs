@@ -1,0 +1,772 @@
+//! The prefilter: one pass over a decoded value that decides whether any
+//! detector could match it, so that clean values (a browser's
+//! User-Agent, a search word, a session cookie) skip the regular
+//! expressions and the SQL tokenizer.
+//!
+//! A value needs the detectors when it has a byte outside the plain set
+//! (letters, digits, space and `-_./():;,`): every detector that can
+//! match plain text needs one of the literal triggers below, or a word
+//! followed by `(`, or a command name as its first word, or the letters
+//! of `javascript`/`vbscript` before a `:` with spaces between them.
+//! The triggers are a superset: a trigger only means "look closer". The
+//! corpus test checks that every verdict is the same with and without
+//! the prefilter.
+
+use std::sync::LazyLock;
+
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+
+/// How a trigger must sit in the value to count.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Fit {
+    /// Anywhere.
+    Anywhere,
+    /// With no word character (`[a-z0-9_]`) on either side.
+    Word,
+    /// At the start of the first word, after any directory part.
+    FirstWord,
+}
+
+/// Substrings that detectors need on plain text (the expressions in
+/// detect.rs and the tokenizer in sqli.rs), matched without regard to
+/// case.
+const ANYWHERE: &[&str] = &[
+    // Separators and comments.
+    ";",
+    "--",
+    "::",
+    "..",
+    "__",
+    "/.",
+    // Sensitive files and directories (traversal).
+    "etc",
+    "proc",
+    "windows",
+    "win.ini",
+    "boot.ini",
+    "winnt",
+    "inetpub",
+    ".ht",
+    "web.config",
+    "wp-config",
+    ".git",
+    ".svn",
+    ".env",
+    ".bash",
+    ".ssh",
+    "id_rsa",
+    "sys",
+    ".docker",
+    ".kube",
+    ".npmrc",
+    ".netrc",
+    ".pgpass",
+    ".my.cnf",
+    ".aws",
+    "usr",
+    "var",
+    "bin/",
+    // Schemes (remote inclusion, PHP wrappers, JNDI).
+    "://0",
+    "://1",
+    "://2",
+    "://3",
+    "://4",
+    "://5",
+    "://6",
+    "://7",
+    "://8",
+    "://9",
+    "file:",
+    "php:",
+    "phar:",
+    "zlib:",
+    "glob:",
+    "expect:",
+    "data",
+    "gopher:",
+    "dict:",
+    "jdbc:",
+    "rmi:",
+    "ldap",
+    "iiop:",
+    "corba:",
+    "nds:",
+    "nis:",
+    "dns:",
+    "compress.",
+    ".ph",
+    "http/",
+    // Request forgery targets.
+    "localhost",
+    "ip6-",
+    "ipv6-",
+    "docker",
+    "kubernetes",
+    "metadata",
+    "169.254",
+    "100.100.",
+    // Java, Node, Python, templates.
+    "java",
+    "com.sun",
+    "org.apache",
+    "sun.misc",
+    "runtime",
+    "processbuilder",
+    "class.forname",
+    "getclass",
+    "classloader",
+    "invoke",
+    "getmethod",
+    "newinstance",
+    "defineclass",
+    "ognl",
+    "xwork",
+    "struts",
+    "opensymphony",
+    "xmldecoder",
+    "xstream",
+    "ro0ab",
+    "h4sia",
+    "transformer",
+    "closure",
+    "factory",
+    "proto",
+    "constructor",
+    "process",
+    "spawn",
+    "execsync",
+    "os.",
+    "subprocess",
+    "fromcharcode",
+    "console",
+    "module.exports",
+    "js_function",
+    // Scripts in HTML.
+    "javascript",
+    "vbscript",
+    "livescript",
+    "mocha",
+    "alert",
+    "prompt",
+    "confirm",
+    "eval",
+    "settimeout",
+    "setinterval",
+    "fetch",
+    "document",
+    "window",
+    "expression",
+    "-moz-binding",
+    "behavior",
+    // Shell.
+    "wmi",
+    "argumentlist",
+    "win32_process",
+    "cmd",
+    "powershell",
+    "iex",
+    "new-object",
+    "shell",
+    "system",
+    "set",
+    // Session names.
+    "sess",
+    "sid",
+    "cfid",
+    "cftoken",
+    "token",
+    "cakephp",
+    "symfony",
+    "wordpress_logged_in",
+    // SQL objects and prefixes.
+    "xp_",
+    "sp_",
+    "dbms_",
+    "utl_",
+    "pg_",
+    "information_schema",
+    "sysobjects",
+    "syscolumns",
+    "sysdatabases",
+    "sysusers",
+    "sysprocesses",
+    "msysaccessobjects",
+    "msysobjects",
+    "tempdb",
+    "sqlite_",
+    "all_tab",
+    "user_tab",
+    "all_tables",
+    "user_tables",
+    "dba_users",
+    "schema",
+    "openrowset",
+    "opendatasource",
+    "openquery",
+    "varchar",
+    "nchar",
+    "msdb",
+    "master",
+    "mysql.",
+    "ctxsys",
+];
+
+/// SQL keywords the tokenizer and the SQL expressions act on, as words.
+const WORDS: &[&str] = &[
+    "all",
+    "alter",
+    "analyse",
+    "and",
+    "ascii",
+    "begin",
+    "benchmark",
+    "between",
+    "by",
+    "call",
+    "case",
+    "cast",
+    "char",
+    "chr",
+    "collate",
+    "concat",
+    "concat_ws",
+    "convert",
+    "count",
+    "create",
+    "current_user",
+    "database",
+    "db_name",
+    "declare",
+    "delay",
+    "delete",
+    "distinct",
+    "div",
+    "drop",
+    "dumpfile",
+    "elt",
+    "exec",
+    "execute",
+    "exp",
+    "extractvalue",
+    "false",
+    "floor",
+    "from",
+    "geometrycollection",
+    "grant",
+    "group",
+    "group_concat",
+    "having",
+    "hex",
+    "if",
+    "ifnull",
+    "iif",
+    "in",
+    "insert",
+    "into",
+    "is",
+    "json_keys",
+    "length",
+    "like",
+    "limit",
+    "linestring",
+    "load",
+    "load_file",
+    "lower",
+    "make_set",
+    "mid",
+    "mod",
+    "multipoint",
+    "name_const",
+    "not",
+    "null",
+    "nullif",
+    "or",
+    "ord",
+    "order",
+    "outfile",
+    "pg_read_file",
+    "pg_sleep",
+    "polygon",
+    "procedure",
+    "rand",
+    "randomblob",
+    "regexp",
+    "rename",
+    "replace",
+    "revoke",
+    "rlike",
+    "select",
+    "session_user",
+    "shutdown",
+    "sleep",
+    "sounds",
+    "substr",
+    "substring",
+    "sys_eval",
+    "sys_exec",
+    "table",
+    "time",
+    "true",
+    "truncate",
+    "unhex",
+    "union",
+    "update",
+    "updatexml",
+    "upper",
+    "user",
+    "user_name",
+    "version",
+    "waitfor",
+    "xmltype",
+    "xor",
+    "when",
+    "then",
+    "where",
+    "as",
+    "values",
+    "with",
+    "nvarchar",
+];
+
+/// Commands the anchored shell expressions (a command line as the whole
+/// value or the User-Agent) look for first.
+const FIRST_WORDS: &[&str] = &[
+    "cat",
+    "tac",
+    "nl",
+    "ls",
+    "id",
+    "whoami",
+    "uname",
+    "wget",
+    "curl",
+    "nc",
+    "ncat",
+    "netcat",
+    "bash",
+    "sh",
+    "zsh",
+    "ksh",
+    "csh",
+    "dash",
+    "python",
+    "perl",
+    "ruby",
+    "php",
+    "lua",
+    "node",
+    "nslookup",
+    "ping",
+    "ifconfig",
+    "ip",
+    "ps",
+    "kill",
+    "chmod",
+    "chown",
+    "rm",
+    "mv",
+    "cp",
+    "echo",
+    "printf",
+    "env",
+    "set",
+    "export",
+    "sleep",
+    "head",
+    "tail",
+    "more",
+    "less",
+    "grep",
+    "awk",
+    "sed",
+    "find",
+    "xargs",
+    "base64",
+    "openssl",
+    "telnet",
+    "ssh",
+    "scp",
+    "ftp",
+    "tftp",
+    "dig",
+    "host",
+    "passwd",
+    "useradd",
+    "su",
+    "sudo",
+    "crontab",
+    "nohup",
+    "timeout",
+    "tar",
+    "zip",
+    "gzip",
+    "dd",
+    "mkfifo",
+    "mknod",
+    "socat",
+    "xterm",
+    "busybox",
+    "systemctl",
+    "service",
+    "which",
+    "whereis",
+    "touch",
+    "tee",
+    "od",
+    "xxd",
+    "strings",
+    "cut",
+    "sort",
+    "uniq",
+    "wc",
+    "diff",
+    "hostname",
+    "pwd",
+    "cd",
+    "mail",
+    "sendmail",
+    "lynx",
+    "links",
+    "w3m",
+    "net",
+    "netstat",
+    "ss",
+    "lsof",
+    "fuser",
+    "killall",
+    "pkill",
+    "shutdown",
+    "reboot",
+    "halt",
+    "exec",
+    "eval",
+    "source",
+    "vi",
+    "vim",
+    "nano",
+    "ed",
+    "expr",
+    "gawk",
+    "jq",
+    "fetch",
+    "powershell",
+    "pwsh",
+    "cmd",
+    "systeminfo",
+    "tasklist",
+    "taskkill",
+    "reg",
+    "certutil",
+    "bitsadmin",
+    "wmic",
+    "cscript",
+    "wscript",
+    "mshta",
+    "rundll32",
+    "regsvr32",
+    "type",
+    "dir",
+    "del",
+    "copy",
+    "ipconfig",
+    "getmac",
+    "ver",
+    "time",
+    "date",
+    "finger",
+    "rsh",
+    "rlogin",
+    "nmap",
+    "java",
+    "gcc",
+    "cc",
+    "make",
+    "git",
+    "svn",
+    "npm",
+    "pip",
+    "c89",
+    "c99",
+    "g++",
+    "clang",
+    "gdb",
+    "lldb",
+    "strace",
+    "ltrace",
+    "cpulimit",
+    "ansible",
+    "gunzip",
+    "zcat",
+    "zstd",
+    "zstdcat",
+    "unzstd",
+    "bzip2",
+    "bunzip2",
+    "bzcat",
+    "unxz",
+    "xzcat",
+    "lz4",
+    "unlzma",
+    "unrar",
+    "bsdtar",
+    "cpio",
+    "mawk",
+    "nawk",
+    "irb",
+    "luajit",
+    "nodejs",
+    "deno",
+    "tclsh",
+    "rlwrap",
+    "tmux",
+    "setsid",
+    "stdbuf",
+    "unbuffer",
+    "taskset",
+    "ionice",
+    "chroot",
+    "runuser",
+    "pkexec",
+    "doas",
+    "kubectl",
+    "podman",
+    "crictl",
+    "nsenter",
+    "unshare",
+    "capsh",
+    "losetup",
+    "aria2c",
+    "smbclient",
+    "ldapsearch",
+    "redis-cli",
+    "base32",
+    "basenc",
+    "hexdump",
+    "uuencode",
+    "uudecode",
+    "gpg",
+    "journalctl",
+    "dmesg",
+    "lastlog",
+    "getent",
+    "usermod",
+    "userdel",
+    "visudo",
+    "pgrep",
+    "htop",
+    "poweroff",
+    "telinit",
+    "tcsh",
+    "rbash",
+    "apt-get",
+    "dpkg",
+    "dnf",
+    "pip3",
+    "npx",
+    "javac",
+    "jshell",
+    "jjs",
+    "jrunscript",
+    "mailx",
+    "iconv",
+    "xmllint",
+    "vmstat",
+    "iostat",
+    "printenv",
+    "setfacl",
+    "getfacl",
+    "chattr",
+    "lsattr",
+    "mkdir",
+    "rmdir",
+    "nsupdate",
+    "ssh-keygen",
+    "sshpass",
+    "openvpn",
+    "tcpdump",
+    "tshark",
+    "iptables",
+    "nft",
+    "modprobe",
+    "insmod",
+    "rmmod",
+    "lsmod",
+    "sysctl",
+    "ldconfig",
+    "ldd",
+    "objdump",
+    "readelf",
+    "gcore",
+    "pstree",
+    "byobu",
+    "msfconsole",
+    "msfvenom",
+    "ex",
+    "at",
+    "go",
+    "perf",
+    "flock",
+    "watch",
+    "split",
+    "join",
+    "fold",
+    "free",
+    "yes",
+    "test",
+    "last",
+    "who",
+    "write",
+    "read",
+    "file",
+    "stat",
+    "column",
+    "paste",
+    "look",
+    "view",
+    "script",
+    "install",
+    "mount",
+    "route",
+    "arp",
+    "history",
+    "trap",
+    "wait",
+    "alias",
+    "unset",
+    "umask",
+    "ulimit",
+    "logger",
+    "nice",
+    "mysql",
+    "psql",
+    "sqlite3",
+    "yum",
+    "rpm",
+    "apk",
+    "screen",
+    "expect",
+    "wall",
+    "chef",
+    "cscli",
+    "command",
+    "builtin",
+    "code",
+];
+
+struct Triggers {
+    ac: AhoCorasick,
+    fit: Vec<Fit>,
+}
+
+static TRIGGERS: LazyLock<Triggers> = LazyLock::new(|| {
+    let mut pats: Vec<&str> = Vec::new();
+    let mut fit = Vec::new();
+    for (list, f) in [
+        (ANYWHERE, Fit::Anywhere),
+        (WORDS, Fit::Word),
+        (FIRST_WORDS, Fit::FirstWord),
+    ] {
+        for p in list {
+            pats.push(p);
+            fit.push(f);
+        }
+    }
+    let ac = AhoCorasickBuilder::new()
+        .ascii_case_insensitive(true)
+        .match_kind(MatchKind::Standard)
+        .build(&pats)
+        .unwrap_or_else(|e| panic!("prefilter triggers: {e}"));
+    Triggers { ac, fit }
+});
+
+fn plain(b: u8) -> bool {
+    b.is_ascii_alphanumeric()
+        || matches!(
+            b,
+            b' ' | b'-' | b'_' | b'.' | b'/' | b'(' | b')' | b':' | b';' | b','
+        )
+}
+
+fn word_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_'
+}
+
+/// Whether `v` (decoded) needs the detectors.
+pub(super) fn needs_scan(v: &str) -> bool {
+    let b = v.as_bytes();
+    if !b.iter().all(|&c| plain(c)) {
+        return true;
+    }
+    if b.first() == Some(&b'.') {
+        return true;
+    }
+    // A word right before `(`: a function call.
+    for (i, _) in b.iter().enumerate().filter(|(_, c)| **c == b'(') {
+        let before = b[..i].iter().rposition(|c| *c != b' ').map(|j| b[j]);
+        if before.is_some_and(|c| c.is_ascii_alphabetic() || c == b'_') {
+            return true;
+        }
+        let mut j = i;
+        while j > 0 && b[j - 1] == b' ' {
+            j -= 1;
+        }
+        let start = b[..j]
+            .iter()
+            .rposition(|c| !word_byte(*c))
+            .map_or(0, |p| p + 1);
+        if b[start..j].iter().any(u8::is_ascii_alphabetic) {
+            return true;
+        }
+    }
+    if spaced_scheme(b) {
+        return true;
+    }
+    // The first word, after leading space and any directory part.
+    let lead = b.iter().position(|c| *c != b' ').unwrap_or(b.len());
+    let word_end = b[lead..]
+        .iter()
+        .position(|c| *c == b' ')
+        .map_or(b.len(), |p| lead + p);
+    let first = b[lead..word_end]
+        .iter()
+        .rposition(|c| *c == b'/')
+        .map_or(lead, |p| lead + p + 1);
+    let t = &*TRIGGERS;
+    for m in t.ac.find_overlapping_iter(v) {
+        match t.fit[m.pattern().as_usize()] {
+            Fit::Anywhere => return true,
+            Fit::Word => {
+                let before = m.start().checked_sub(1).map(|i| b[i]);
+                let after = b.get(m.end()).copied();
+                if !before.is_some_and(word_byte) && !after.is_some_and(word_byte) {
+                    return true;
+                }
+            }
+            Fit::FirstWord => {
+                if m.start() == first || m.start() == lead {
+                    return true;
+                }
+            }
+        }
+    }
+    false
+}
+
+/// `j a v a s c r i p t :` and `vbscript` spelled with spaces before a
+/// colon.
+fn spaced_scheme(b: &[u8]) -> bool {
+    for (i, _) in b.iter().enumerate().filter(|(_, c)| **c == b':') {
+        let letters: Vec<u8> = b[..i]
+            .iter()
+            .rev()
+            .filter(|c| **c != b' ')
+            .take(10)
+            .map(u8::to_ascii_lowercase)
+            .collect();
+        if letters.starts_with(b"tpircsavaj") || letters.starts_with(b"tpircsbv") {
+            return true;
+        }
+    }
+    false
+}
