@@ -488,18 +488,22 @@ pub(super) fn value(
     }
     // Double and triple encodings, `%u` escapes and overlong UTF-8 dots
     // collapse to what the application will finally see.
-    let mut decoded = value.to_string();
+    let mut decoded = Cow::Borrowed(value);
     for _ in 0..3 {
         if !decoded.contains('%') {
             break;
         }
         let next = percent_decode(&unicode_escapes(&decoded), false);
-        if next == decoded {
+        if next == *decoded {
             break;
         }
-        decoded = next;
+        decoded = Cow::Owned(next);
     }
-    let v = decoded.replace('\0', "");
+    let v = if decoded.contains('\0') {
+        Cow::Owned(decoded.replace('\0', ""))
+    } else {
+        decoded
+    };
     let upload_header = loc == Location::Header && name.starts_with('x') && name.contains("file");
     if prefilter && !upload_header && !super::prefilter::needs_scan(&v) && !base64_java(&v) {
         return None;

@@ -31,8 +31,8 @@ enum Fit {
 /// detect.rs and the tokenizer in sqli.rs), matched without regard to
 /// case.
 const ANYWHERE: &[&str] = &[
-    // Separators and comments.
-    ";",
+    // Comments and separators (`;` is handled apart: what follows it
+    // counts as a first word).
     "--",
     "::",
     "..",
@@ -732,6 +732,24 @@ pub(super) fn needs_scan(v: &str) -> bool {
         .iter()
         .rposition(|c| *c == b'/')
         .map_or(lead, |p| lead + p + 1);
+    // After each `;`, the next word is a command's place too.
+    let mut anchors: Vec<usize> = Vec::new();
+    for (i, _) in b.iter().enumerate().filter(|(_, c)| **c == b';') {
+        let lead = i
+            + 1
+            + b[i + 1..]
+                .iter()
+                .position(|c| *c != b' ')
+                .unwrap_or(b.len() - i - 1);
+        let end = b[lead..]
+            .iter()
+            .position(|c| matches!(c, b' ' | b';'))
+            .map_or(b.len(), |p| lead + p);
+        anchors.push(lead);
+        if let Some(p) = b[lead..end].iter().rposition(|c| *c == b'/') {
+            anchors.push(lead + p + 1);
+        }
+    }
     let t = &*TRIGGERS;
     for m in t.ac.find_overlapping_iter(v) {
         match t.fit[m.pattern().as_usize()] {
@@ -744,7 +762,7 @@ pub(super) fn needs_scan(v: &str) -> bool {
                 }
             }
             Fit::FirstWord => {
-                if m.start() == first || m.start() == lead {
+                if m.start() == first || m.start() == lead || anchors.contains(&m.start()) {
                     return true;
                 }
             }
