@@ -23,7 +23,8 @@ enum Fit {
     Anywhere,
     /// With no word character (`[a-z0-9_]`) on either side.
     Word,
-    /// At the start of the first word, after any directory part.
+    /// At the start of the first word (or of a word after `;`), after any
+    /// directory part, and not followed by a letter.
     FirstWord,
 }
 
@@ -39,13 +40,13 @@ const ANYWHERE: &[&str] = &[
     "__",
     "/.",
     // Sensitive files and directories (traversal).
-    "etc",
-    "proc",
-    "windows",
+    "etc/",
+    "proc/",
+    "windows/",
     "win.ini",
     "boot.ini",
-    "winnt",
-    "inetpub",
+    "winnt/",
+    "inetpub/",
     ".ht",
     "web.config",
     "wp-config",
@@ -55,7 +56,7 @@ const ANYWHERE: &[&str] = &[
     ".bash",
     ".ssh",
     "id_rsa",
-    "sys",
+    "sys/",
     ".docker",
     ".kube",
     ".npmrc",
@@ -63,8 +64,8 @@ const ANYWHERE: &[&str] = &[
     ".pgpass",
     ".my.cnf",
     ".aws",
-    "usr",
-    "var",
+    "usr/",
+    "var/",
     "bin/",
     // Schemes (remote inclusion, PHP wrappers, JNDI).
     "://0",
@@ -154,8 +155,6 @@ const ANYWHERE: &[&str] = &[
     "settimeout",
     "setinterval",
     "fetch",
-    "document",
-    "window",
     "expression",
     "-moz-binding",
     "behavior",
@@ -212,84 +211,57 @@ const ANYWHERE: &[&str] = &[
     "ctxsys",
 ];
 
-/// SQL keywords the tokenizer and the SQL expressions act on, as words.
+/// Keywords the tokenizer and the expressions act on, as whole words.
+/// Comparison words (`like`, `in`, `is`, `between`) and functions the
+/// tokenizer only judges when called are left out: they count only
+/// beside `or`/`and`, a quote or a `(`, which trigger on their own.
 const WORDS: &[&str] = &[
-    "all",
     "alter",
     "analyse",
     "and",
-    "ascii",
     "begin",
     "benchmark",
-    "between",
-    "by",
     "call",
-    "case",
-    "cast",
-    "char",
-    "chr",
-    "collate",
-    "concat",
     "concat_ws",
-    "convert",
-    "count",
     "create",
     "current_user",
-    "database",
     "db_name",
     "declare",
     "delay",
     "delete",
     "distinct",
-    "div",
     "drop",
     "dumpfile",
-    "elt",
     "exec",
     "execute",
-    "exp",
     "extractvalue",
     "false",
-    "floor",
     "from",
     "geometrycollection",
     "grant",
     "group",
     "group_concat",
     "having",
-    "hex",
     "if",
-    "ifnull",
-    "iif",
-    "in",
     "insert",
     "into",
-    "is",
     "json_keys",
-    "length",
-    "like",
-    "limit",
     "linestring",
     "load",
     "load_file",
-    "lower",
     "make_set",
-    "mid",
-    "mod",
     "multipoint",
     "name_const",
     "not",
     "null",
-    "nullif",
+    "nvarchar",
     "or",
-    "ord",
     "order",
     "outfile",
     "pg_read_file",
     "pg_sleep",
     "polygon",
     "procedure",
-    "rand",
     "randomblob",
     "regexp",
     "rename",
@@ -300,33 +272,26 @@ const WORDS: &[&str] = &[
     "session_user",
     "shutdown",
     "sleep",
-    "sounds",
-    "substr",
-    "substring",
     "sys_eval",
     "sys_exec",
     "table",
-    "time",
+    "then",
     "true",
     "truncate",
     "unhex",
     "union",
     "update",
     "updatexml",
-    "upper",
-    "user",
     "user_name",
-    "version",
+    "values",
     "waitfor",
+    "when",
+    "where",
+    "with",
     "xmltype",
     "xor",
-    "when",
-    "then",
-    "where",
-    "as",
-    "values",
-    "with",
-    "nvarchar",
+    "document",
+    "window",
 ];
 
 /// Commands the anchored shell expressions (a command line as the whole
@@ -673,6 +638,7 @@ static TRIGGERS: LazyLock<Triggers> = LazyLock::new(|| {
         }
     }
     let ac = AhoCorasickBuilder::new()
+        .kind(Some(aho_corasick::AhoCorasickKind::DFA))
         .ascii_case_insensitive(true)
         .match_kind(MatchKind::Standard)
         .build(&pats)
@@ -762,7 +728,11 @@ pub(super) fn needs_scan(v: &str) -> bool {
                 }
             }
             Fit::FirstWord => {
-                if m.start() == first || m.start() == lead || anchors.contains(&m.start()) {
+                // A command name ends where a letter cannot follow
+                // (`python3`, `ansible-playbook`, `cat/etc` still count).
+                let ends = !b.get(m.end()).is_some_and(u8::is_ascii_alphabetic);
+                if ends && (m.start() == first || m.start() == lead || anchors.contains(&m.start()))
+                {
                     return true;
                 }
             }
@@ -787,4 +757,48 @@ fn spaced_scheme(b: &[u8]) -> bool {
         }
     }
     false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::needs_scan;
+
+    #[test]
+    fn a_browsers_head_passes_without_a_scan() {
+        for v in [
+            "/",
+            "shoes",
+            "page",
+            "2",
+            "ab12cd34ef56",
+            "dark",
+            "cart_id",
+            "Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0",
+            "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36",
+            "https://example.com/products/shoes",
+        ] {
+            assert!(!needs_scan(v), "{v}");
+        }
+    }
+
+    #[test]
+    fn attack_shapes_need_a_scan() {
+        for v in [
+            "1 union select 2",
+            "; cat /etc/passwd",
+            "x; id",
+            "javascript:alert(1)",
+            "j a v a s c r i p t:x",
+            "sleep (5)",
+            "../../x",
+            "http://2852039166/",
+            "whoami",
+            "/bin/ls -la",
+            "a;/usr/bin/id",
+            "1 or true",
+            "<b>",
+        ] {
+            assert!(needs_scan(v), "{v}");
+        }
+    }
 }
