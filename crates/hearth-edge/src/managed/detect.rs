@@ -24,16 +24,84 @@ fn set(ps: &[&str]) -> RegexSet {
         .unwrap_or_else(|e| panic!("managed rule patterns: {e}"))
 }
 
-static SCANNERS: LazyLock<Regex> = LazyLock::new(|| {
-    re(
-        r"(nikto|sqlmap|nmap|masscan|zgrab|acunetix|nessus|openvas|w3af|dirbuster|gobuster|wpscan|nuclei|arachni|skipfish|havij|netsparker|appscan|webinspect|paros|zmeu|morfeus|jorgee|fimap|whatweb|wfuzz|dirb\b|grabber|brutus|bsqlbf|commix|joomscan|nsauditor|blackwidow|httpx|ffuf|feroxbuster|zap/|burp|\(hydra|\.nasl|pangolin|absinthe|sql power injector|mysqloit|webshag|webvulnscan|cgichk|metis|n-stealth|vega/|qualys|openvas|struts-pwn|jaascois|sf/|teh forest lobster|mozilla/4\.0 \(compatible(; msie 6\.0; win32)?\)$|^$)",
-    )
+/// Names of vulnerability scanners and attack tools as they appear in
+/// their User-Agents.
+static SCANNERS: LazyLock<aho_corasick::AhoCorasick> = LazyLock::new(|| {
+    aho_corasick::AhoCorasickBuilder::new()
+        .ascii_case_insensitive(true)
+        .build([
+            "nikto",
+            "sqlmap",
+            "nmap",
+            "masscan",
+            "zgrab",
+            "acunetix",
+            "nessus",
+            "openvas",
+            "w3af",
+            "dirbuster",
+            "gobuster",
+            "wpscan",
+            "nuclei",
+            "arachni",
+            "skipfish",
+            "havij",
+            "netsparker",
+            "appscan",
+            "webinspect",
+            "paros",
+            "zmeu",
+            "morfeus",
+            "jorgee",
+            "fimap",
+            "whatweb",
+            "wfuzz",
+            "grabber",
+            "brutus",
+            "bsqlbf",
+            "commix",
+            "joomscan",
+            "nsauditor",
+            "blackwidow",
+            "httpx",
+            "ffuf",
+            "feroxbuster",
+            "zap/",
+            "burp",
+            "(hydra",
+            ".nasl",
+            "pangolin",
+            "absinthe",
+            "sql power injector",
+            "mysqloit",
+            "webshag",
+            "webvulnscan",
+            "cgichk",
+            "metis",
+            "n-stealth",
+            "vega/",
+            "qualys",
+            "struts-pwn",
+            "jaascois",
+            "sf/",
+            "teh forest lobster",
+        ])
+        .unwrap_or_else(|e| panic!("scanner names: {e}"))
 });
 
-/// A scanner's User-Agent, or a request without one.
+/// A scanner's User-Agent, or a request with an empty one.
 pub(super) fn scanner(ctx: &RequestCtx<'_>) -> Option<Finding> {
     let ua = ctx.header("user-agent")?;
-    SCANNERS.is_match(ua).then(|| Finding {
+    let lower = ua.to_ascii_lowercase();
+    let dirb = lower.match_indices("dirb").any(|(i, _)| {
+        !lower
+            .as_bytes()
+            .get(i + 4)
+            .is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'_')
+    });
+    let old_ie = lower.ends_with("mozilla/4.0 (compatible)")
+        || lower.ends_with("mozilla/4.0 (compatible; msie 6.0; win32)");
+    (ua.is_empty() || dirb || old_ie || SCANNERS.is_match(ua)).then(|| Finding {
         rule: "scanner",
         location: Location::Header,
         name: "user-agent".into(),

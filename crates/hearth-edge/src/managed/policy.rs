@@ -267,7 +267,11 @@ impl Policy {
         // Restricted file extensions and editor backup files in the path.
         let path = ctx.path.split(';').next().unwrap_or("");
         for seg in path.split('/').filter(|s| !s.is_empty()) {
-            let seg = crate::rules::percent_decode(seg, false);
+            let seg = if seg.contains('%') {
+                std::borrow::Cow::Owned(crate::rules::percent_decode(seg, false))
+            } else {
+                std::borrow::Cow::Borrowed(seg)
+            };
             if seg.ends_with('~') {
                 return req("path", "a request for an editor backup file");
             }

@@ -23,9 +23,6 @@ enum Fit {
     Anywhere,
     /// With no word character (`[a-z0-9_]`) on either side.
     Word,
-    /// At the start of the first word (or of a word after `;`), after any
-    /// directory part, and not followed by a letter.
-    FirstWord,
 }
 
 /// Substrings that detectors need on plain text (the expressions in
@@ -620,18 +617,17 @@ const FIRST_WORDS: &[&str] = &[
 ];
 
 struct Triggers {
+    /// `ANYWHERE` and `WORDS`, searched over the whole value.
     ac: AhoCorasick,
     fit: Vec<Fit>,
+    /// `FIRST_WORDS`, tried only where a command can start.
+    first: AhoCorasick,
 }
 
 static TRIGGERS: LazyLock<Triggers> = LazyLock::new(|| {
     let mut pats: Vec<&str> = Vec::new();
     let mut fit = Vec::new();
-    for (list, f) in [
-        (ANYWHERE, Fit::Anywhere),
-        (WORDS, Fit::Word),
-        (FIRST_WORDS, Fit::FirstWord),
-    ] {
+    for (list, f) in [(ANYWHERE, Fit::Anywhere), (WORDS, Fit::Word)] {
         for p in list {
             pats.push(p);
             fit.push(f);
@@ -643,8 +639,29 @@ static TRIGGERS: LazyLock<Triggers> = LazyLock::new(|| {
         .match_kind(MatchKind::Standard)
         .build(&pats)
         .unwrap_or_else(|e| panic!("prefilter triggers: {e}"));
-    Triggers { ac, fit }
+    let first = AhoCorasickBuilder::new()
+        .kind(Some(aho_corasick::AhoCorasickKind::DFA))
+        .ascii_case_insensitive(true)
+        .match_kind(MatchKind::LeftmostLongest)
+        .start_kind(aho_corasick::StartKind::Anchored)
+        .build(FIRST_WORDS)
+        .unwrap_or_else(|e| panic!("prefilter commands: {e}"));
+    Triggers { ac, fit, first }
 });
+
+/// Whether a command name starts at `at` and ends where a letter cannot
+/// follow (`python3`, `ansible-playbook`, `cat/etc` count; `shoes` does
+/// not). The longest name wins, so a shorter one inside it is not missed.
+fn command_at(t: &Triggers, v: &str, at: usize) -> bool {
+    let input = aho_corasick::Input::new(v)
+        .span(at..v.len())
+        .anchored(aho_corasick::Anchored::Yes);
+    t.first.find(input).is_some_and(|m| {
+        !v.as_bytes()
+            .get(m.end())
+            .is_some_and(u8::is_ascii_alphabetic)
+    })
+}
 
 fn plain(b: u8) -> bool {
     b.is_ascii_alphanumeric()
@@ -688,35 +705,33 @@ pub(super) fn needs_scan(v: &str) -> bool {
     if spaced_scheme(b) {
         return true;
     }
-    // The first word, after leading space and any directory part.
-    let lead = b.iter().position(|c| *c != b' ').unwrap_or(b.len());
-    let word_end = b[lead..]
-        .iter()
-        .position(|c| *c == b' ')
-        .map_or(b.len(), |p| lead + p);
-    let first = b[lead..word_end]
-        .iter()
-        .rposition(|c| *c == b'/')
-        .map_or(lead, |p| lead + p + 1);
-    // After each `;`, the next word is a command's place too.
-    let mut anchors: Vec<usize> = Vec::new();
-    for (i, _) in b.iter().enumerate().filter(|(_, c)| **c == b';') {
-        let lead = i
-            + 1
-            + b[i + 1..]
+    let t = &*TRIGGERS;
+    // The first word, after leading space and any directory part, and
+    // each word after a `;`: a command's place.
+    let mut at = 0;
+    loop {
+        let lead = at
+            + b[at..]
                 .iter()
                 .position(|c| *c != b' ')
-                .unwrap_or(b.len() - i - 1);
+                .unwrap_or(b.len() - at);
         let end = b[lead..]
             .iter()
             .position(|c| matches!(c, b' ' | b';'))
             .map_or(b.len(), |p| lead + p);
-        anchors.push(lead);
-        if let Some(p) = b[lead..end].iter().rposition(|c| *c == b'/') {
-            anchors.push(lead + p + 1);
+        if lead < b.len() && command_at(t, v, lead) {
+            return true;
+        }
+        if let Some(p) = b[lead..end].iter().rposition(|c| *c == b'/')
+            && command_at(t, v, lead + p + 1)
+        {
+            return true;
+        }
+        match b[at..].iter().position(|c| *c == b';') {
+            Some(p) => at += p + 1,
+            None => break,
         }
     }
-    let t = &*TRIGGERS;
     for m in t.ac.find_overlapping_iter(v) {
         match t.fit[m.pattern().as_usize()] {
             Fit::Anywhere => return true,
@@ -724,15 +739,6 @@ pub(super) fn needs_scan(v: &str) -> bool {
                 let before = m.start().checked_sub(1).map(|i| b[i]);
                 let after = b.get(m.end()).copied();
                 if !before.is_some_and(word_byte) && !after.is_some_and(word_byte) {
-                    return true;
-                }
-            }
-            Fit::FirstWord => {
-                // A command name ends where a letter cannot follow
-                // (`python3`, `ansible-playbook`, `cat/etc` still count).
-                let ends = !b.get(m.end()).is_some_and(u8::is_ascii_alphabetic);
-                if ends && (m.start() == first || m.start() == lead || anchors.contains(&m.start()))
-                {
                     return true;
                 }
             }
