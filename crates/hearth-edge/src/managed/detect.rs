@@ -573,7 +573,11 @@ pub(super) fn value(
         decoded
     };
     let upload_header = loc == Location::Header && name.starts_with('x') && name.contains("file");
-    if prefilter && !upload_header && !super::prefilter::needs_scan(&v) && !base64_java(&v) {
+    if prefilter
+        && !upload_header
+        && !super::prefilter::needs_scan(&v, loc == Location::Header && name == "user-agent")
+        && !base64_java(&v)
+    {
         return None;
     }
     // Words, numbers and spaces can only be SQL keywords: the other

@@ -663,53 +663,77 @@ fn command_at(t: &Triggers, v: &str, at: usize) -> bool {
     })
 }
 
-fn plain(b: u8) -> bool {
-    b.is_ascii_alphanumeric()
-        || matches!(
-            b,
-            b' ' | b'-' | b'_' | b'.' | b'/' | b'(' | b')' | b':' | b';' | b','
-        )
-}
+/// The plain bytes: letters, digits, space and `-_./():;,`.
+static PLAIN: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        t[i] = b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b' ' | b'-' | b'_' | b'.' | b'/' | b'(' | b')' | b':' | b';' | b','
+            );
+        i += 1;
+    }
+    t
+};
 
 fn word_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'_'
 }
 
 /// Whether `v` (decoded) needs the detectors.
-pub(super) fn needs_scan(v: &str) -> bool {
+pub(super) fn needs_scan(v: &str, user_agent: bool) -> bool {
     let b = v.as_bytes();
-    if !b.iter().all(|&c| plain(c)) {
-        return true;
+    let (mut paren, mut colon, mut spaced, mut digits) = (false, false, false, true);
+    for &c in b {
+        if !PLAIN[usize::from(c)] {
+            return true;
+        }
+        match c {
+            b'(' => paren = true,
+            b':' => colon = true,
+            b' ' | b';' => spaced = true,
+            _ => {}
+        }
+        digits &= c.is_ascii_digit();
+    }
+    if digits {
+        return false;
     }
     if b.first() == Some(&b'.') {
         return true;
     }
     // A word right before `(`: a function call.
-    for (i, _) in b.iter().enumerate().filter(|(_, c)| **c == b'(') {
-        let before = b[..i].iter().rposition(|c| *c != b' ').map(|j| b[j]);
-        if before.is_some_and(|c| c.is_ascii_alphabetic() || c == b'_') {
-            return true;
-        }
-        let mut j = i;
-        while j > 0 && b[j - 1] == b' ' {
-            j -= 1;
-        }
-        let start = b[..j]
-            .iter()
-            .rposition(|c| !word_byte(*c))
-            .map_or(0, |p| p + 1);
-        if b[start..j].iter().any(u8::is_ascii_alphabetic) {
-            return true;
+    if paren {
+        for (i, _) in b.iter().enumerate().filter(|(_, c)| **c == b'(') {
+            let mut j = i;
+            while j > 0 && b[j - 1] == b' ' {
+                j -= 1;
+            }
+            let start = b[..j]
+                .iter()
+                .rposition(|c| !word_byte(*c))
+                .map_or(0, |p| p + 1);
+            if b[start..j]
+                .iter()
+                .any(|c| c.is_ascii_alphabetic() || *c == b'_')
+            {
+                return true;
+            }
         }
     }
-    if spaced_scheme(b) {
+    if colon && spaced_scheme(b) {
         return true;
     }
     let t = &*TRIGGERS;
     // The first word, after leading space and any directory part, and
     // each word after a `;`: a command's place.
+    // The shell expressions that start from a command need a space or a
+    // `;` after it, except a User-Agent that is only a command.
     let mut at = 0;
-    loop {
+    while spaced || user_agent {
         let lead = at
             + b[at..]
                 .iter()
@@ -783,7 +807,7 @@ mod tests {
             "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36",
             "https://example.com/products/shoes",
         ] {
-            assert!(!needs_scan(v), "{v}");
+            assert!(!needs_scan(v, true), "{v}");
         }
     }
 
@@ -798,13 +822,16 @@ mod tests {
             "sleep (5)",
             "../../x",
             "http://2852039166/",
-            "whoami",
+            "whoami -a",
             "/bin/ls -la",
             "a;/usr/bin/id",
             "1 or true",
             "<b>",
         ] {
-            assert!(needs_scan(v), "{v}");
+            assert!(needs_scan(v, false), "{v}");
         }
+        // A User-Agent that is only a command.
+        assert!(needs_scan("visudo", true));
+        assert!(!needs_scan("visudo", false));
     }
 }
