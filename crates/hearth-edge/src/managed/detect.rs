@@ -445,7 +445,7 @@ const BASE64_NEEDLES: &[&[u8]] = &[
 /// inside a base64 group, the base64 characters that depend on the
 /// needle's bytes alone: any base64 text whose decoding contains the
 /// needle contains one of these strings, whatever surrounds it.
-static BASE64_SIGNATURES: LazyLock<aho_corasick::AhoCorasick> = LazyLock::new(|| {
+pub(super) static BASE64_SIGNATURE_LIST: LazyLock<Vec<String>> = LazyLock::new(|| {
     use base64::Engine as _;
     let mut sigs = Vec::new();
     for needle in BASE64_NEEDLES {
@@ -465,7 +465,12 @@ static BASE64_SIGNATURES: LazyLock<aho_corasick::AhoCorasick> = LazyLock::new(||
     }
     sigs.sort();
     sigs.dedup();
-    aho_corasick::AhoCorasick::new(&sigs).unwrap_or_else(|e| panic!("base64 signatures: {e}"))
+    sigs
+});
+
+static BASE64_SIGNATURES: LazyLock<aho_corasick::AhoCorasick> = LazyLock::new(|| {
+    aho_corasick::AhoCorasick::new(BASE64_SIGNATURE_LIST.iter())
+        .unwrap_or_else(|e| panic!("base64 signatures: {e}"))
 });
 
 /// A serialized Java object or a gadget class inside base64 text.
@@ -576,7 +581,6 @@ pub(super) fn value(
     if prefilter
         && !upload_header
         && !super::prefilter::needs_scan(&v, loc == Location::Header && name == "user-agent")
-        && !base64_java(&v)
     {
         return None;
     }

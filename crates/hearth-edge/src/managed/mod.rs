@@ -231,53 +231,57 @@ impl Default for ManagedRules {
     }
 }
 
-/// Headers whose values are protocol data, not application input.
-const PLAIN_HEADERS: &[&str] = &[
-    "host",
-    "accept",
-    "accept-encoding",
-    "accept-language",
-    "accept-charset",
-    "connection",
-    "content-length",
-    "content-type",
-    "cache-control",
-    "pragma",
-    "if-none-match",
-    "if-modified-since",
-    "upgrade-insecure-requests",
-    "authorization",
-    "sec-fetch-site",
-    "sec-fetch-mode",
-    "sec-fetch-dest",
-    "sec-fetch-user",
-    "sec-ch-ua",
-    "sec-ch-ua-mobile",
-    "sec-ch-ua-platform",
-    "te",
-    "dnt",
-    "priority",
-    "keep-alive",
-    "cookie",
-    "range",
-    "if-range",
-    "if-match",
-    "if-unmodified-since",
-    "origin",
-    "x-requested-with",
-    "sec-websocket-key",
-    "sec-websocket-version",
-    "sec-websocket-extensions",
-    "upgrade",
-    "x-forwarded-for",
-    "forwarded",
-    "x-forwarded-proto",
-    "x-forwarded-host",
-    "x-real-ip",
-    "transfer-encoding",
-    "expect",
-    "content-encoding",
-];
+/// Headers whose values are protocol data, not application input (names
+/// in lower case, as requests carry them here).
+fn plain_header(name: &str) -> bool {
+    matches!(
+        name,
+        "host"
+            | "accept"
+            | "accept-encoding"
+            | "accept-language"
+            | "accept-charset"
+            | "connection"
+            | "content-length"
+            | "content-type"
+            | "cache-control"
+            | "pragma"
+            | "if-none-match"
+            | "if-modified-since"
+            | "upgrade-insecure-requests"
+            | "authorization"
+            | "sec-fetch-site"
+            | "sec-fetch-mode"
+            | "sec-fetch-dest"
+            | "sec-fetch-user"
+            | "sec-ch-ua"
+            | "sec-ch-ua-mobile"
+            | "sec-ch-ua-platform"
+            | "te"
+            | "dnt"
+            | "priority"
+            | "keep-alive"
+            | "cookie"
+            | "range"
+            | "if-range"
+            | "if-match"
+            | "if-unmodified-since"
+            | "origin"
+            | "x-requested-with"
+            | "sec-websocket-key"
+            | "sec-websocket-version"
+            | "sec-websocket-extensions"
+            | "upgrade"
+            | "x-forwarded-for"
+            | "forwarded"
+            | "x-forwarded-proto"
+            | "x-forwarded-host"
+            | "x-real-ip"
+            | "transfer-encoding"
+            | "expect"
+            | "content-encoding"
+    )
+}
 
 impl ManagedRules {
     pub fn known(id: &str) -> bool {
@@ -444,7 +448,7 @@ impl ManagedRules {
             }
         }
         for (k, v) in &ctx.headers {
-            if !PLAIN_HEADERS.iter().any(|p| k.eq_ignore_ascii_case(p)) {
+            if !plain_header(k) {
                 inputs.push((
                     Location::Header,
                     Cow::Borrowed(*k),

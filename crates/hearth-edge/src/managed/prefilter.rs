@@ -633,6 +633,11 @@ static TRIGGERS: LazyLock<Triggers> = LazyLock::new(|| {
             fit.push(f);
         }
     }
+    // Gadget classes and serialized objects inside base64 text.
+    for sig in super::detect::BASE64_SIGNATURE_LIST.iter() {
+        pats.push(sig);
+        fit.push(Fit::Anywhere);
+    }
     let ac = AhoCorasickBuilder::new()
         .kind(Some(aho_corasick::AhoCorasickKind::DFA))
         .ascii_case_insensitive(true)
