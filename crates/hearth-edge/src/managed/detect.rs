@@ -92,15 +92,17 @@ static SCANNERS: LazyLock<aho_corasick::AhoCorasick> = LazyLock::new(|| {
 /// A scanner's User-Agent, or a request with an empty one.
 pub(super) fn scanner(ctx: &RequestCtx<'_>) -> Option<Finding> {
     let ua = ctx.header("user-agent")?;
-    let lower = ua.to_ascii_lowercase();
-    let dirb = lower.match_indices("dirb").any(|(i, _)| {
-        !lower
-            .as_bytes()
-            .get(i + 4)
-            .is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'_')
+    let b = ua.as_bytes();
+    let dirb = b.windows(4).enumerate().any(|(i, w)| {
+        w.eq_ignore_ascii_case(b"dirb")
+            && !b
+                .get(i + 4)
+                .is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'_')
     });
-    let old_ie = lower.ends_with("mozilla/4.0 (compatible)")
-        || lower.ends_with("mozilla/4.0 (compatible; msie 6.0; win32)");
+    let ends =
+        |tail: &[u8]| b.len() >= tail.len() && b[b.len() - tail.len()..].eq_ignore_ascii_case(tail);
+    let old_ie =
+        ends(b"mozilla/4.0 (compatible)") || ends(b"mozilla/4.0 (compatible; msie 6.0; win32)");
     (ua.is_empty() || dirb || old_ie || SCANNERS.is_match(ua)).then(|| Finding {
         rule: "scanner",
         location: Location::Header,
