@@ -512,6 +512,20 @@ fn js_unescape(s: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// Script shapes beyond markup: tag names spelled with spaces, JSFuck,
+/// bracketed access to the browser's globals, DOM writes, UTF-7 markup,
+/// HTML components.
+static XSS_EXTRA: LazyLock<RegexSet> = LazyLock::new(|| {
+    set(&[
+        r"<\s*(?:[a-z]\s+){2,}[a-z]",
+        r"!\+?\[\]|\[\]\s*\+\s*\[\]|\+!!\[\]",
+        r"\b(?:window|self|top|parent|globalthis|frames|document)\s*(?:/\*.*?\*/\s*)?\)?\s*\[\s*(?:/\*.*?\*/\s*)?['\x22`\\]",
+        r"\bdocument\s*\.\s*(?:queryselector(?:all)?|getelementsby\w+|getelementbyid|body|createelement|forms|head|documentelement)\b|\.(?:textcontent|innertext|outerhtml|innerhtml)\s*=",
+        r"<\??\s*import\b",
+        r"\+ad[w4]-",
+    ])
+});
+
 static SESSION: LazyLock<Regex> = LazyLock::new(|| {
     re(
         r"\.cookie\b.*;?\s*?\bdomain\s*=|\bhttp-equiv\b[\W]+set-cookie\b|^(?:jsessionid|aspsessionid|asp\.net_sessionid|phpsession|phpsessid|weblogicsession|session_id|session-id|cfid|cftoken|cfsid|jservsession|jwsession|laravel_session|connect\.sid|_flask_session|next-auth\.session-token|__secure-next-auth\.session-token|meteor_login_token|rack\.session|play_session|sails\.sid|cakephp|ci_session|_session_id|sessionid|express\.sid|koa\.sess|koa:sess|symfony|_rails_session|wordpress_logged_in_\w*|shopify_session|phoenix_session|_gorilla_session)$",
@@ -691,7 +705,7 @@ pub(super) fn value(
     }
     if on("xss") {
         let html = html_decode(&v);
-        if XSS.is_match(&html) {
+        if XSS.is_match(&html) || XSS_EXTRA.is_match(&html) {
             return Some(("xss", "HTML or script markup"));
         }
     }
