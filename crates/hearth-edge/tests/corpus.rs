@@ -230,6 +230,10 @@ fn benign() -> Vec<Case> {
         "select (all)",
         "set up env",
         "run: npm install",
+        "I'd like that",
+        "we'll see",
+        "while (true) loop",
+        "the 'curl' command",
     ];
     let paths = [
         "/",
@@ -500,4 +504,4 @@ fn managed_rules_block_attacks_and_pass_ordinary_traffic() {
 }
 
 /// The attack block rate last recorded in bench/RESULTS.md, rounded down.
-const ATTACK_FLOOR: f64 = 0.82;
+const ATTACK_FLOOR: f64 = 0.83;

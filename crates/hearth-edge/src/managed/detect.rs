@@ -319,7 +319,7 @@ static XSS: LazyLock<RegexSet> = LazyLock::new(|| {
 /// Java gadget classes and struts internals by name.
 static JAVA_EXTRA: LazyLock<Regex> = LazyLock::new(|| {
     re(
-        r"\bjava\.[\w.]*\b(?:runtime|processbuilder|classloader)\b|(?:clonetransformer|forclosure|instantiatefactory|instantiatetransformer|invokertransformer|prototypeclonefactory|prototypeserializationfactory|whileclosure|opensymphony|\bxwork2?\b|\bstruts2?\.)",
+        r"\bjava\.[\w.]*\b(?:runtime|processbuilder|classloader)\b|(?:clonetransformer|forclosure|instantiatefactory|instantiatetransformer|invokertransformer|prototypeclonefactory|prototypeserializationfactory|whileclosure|opensymphony|\bxwork2?\b|\bstruts2?\.|\borg\.omg\.)",
     )
 });
 
@@ -329,7 +329,7 @@ static JAVA_EXTRA: LazyLock<Regex> = LazyLock::new(|| {
 static GENERIC_EXTRA: LazyLock<RegexSet> = LazyLock::new(|| {
     set(&[
         r"@\{\[.*\]\}",
-        r"\bwhile\s*\(\s*!",
+        r"\bwhile\s*\(\s*(?:!|[-+]?infinity\b|true\s*\)\s*(?:;|\{|$))",
         r"_\$\$nd_func\$\$_|__js_function",
         r"__proto__|\bconstructor\s*(?:\.|\[\s*['\x22]?)\s*prototype\b|\[\s*constructor\s*\]\s*\[\s*prototype\s*\]",
         // Hosts as one integer, hexadecimal, octal or short dotted forms.
@@ -350,16 +350,15 @@ static ORM_LOOKUP: LazyLock<Regex> = LazyLock::new(|| {
 /// other text.
 static PHP_EXTRA: LazyLock<Regex> = LazyLock::new(|| {
     re(
-        r"(?:call_user_func(?:_array)?|fsockopen|pfsockopen|gzdecode|gzinflate|gzuncompress|bzdecompress|zlib_decode|shell_exec|proc_open|proc_nice|proc_terminate|pcntl_exec|pcntl_fork|create_function|assert_options|posix_kill|posix_setuid|posix_getpwuid|str_rot13|convert_uudecode|hex2bin|filegroup|fileowner|fileperms|ftp_connect|curl_exec|curl_init|stream_socket_client|stream_get_contents|socket_create|highlight_file|show_source|php_uname|phpinfo|get_defined_vars|get_defined_functions|getmypid|getmyuid|ini_restore|apache_setenv|mb_ereg_replace|preg_replace_callback|register_shutdown_function|register_tick_function|set_error_handler|array_walk|array_map|iterator_apply|unserialize|var_export|unpack|readline_callback_handler_install|dl|escapeshellcmd|escapeshellarg)[\s=]*\(|\$+\{?[a-z_]\w*\}?(?:\s*\[[^\]]*\])*\s*\(",
+        r"(?:call_user_func(?:_array)?|fsockopen|pfsockopen|gzdecode|gzinflate|gzuncompress|bzdecompress|zlib_decode|shell_exec|proc_open|proc_nice|proc_terminate|pcntl_exec|pcntl_fork|create_function|assert_options|posix_kill|posix_setuid|posix_getpwuid|str_rot13|convert_uudecode|hex2bin|filegroup|fileowner|fileperms|ftp_connect|curl_exec|curl_init|stream_socket_client|stream_get_contents|socket_create|highlight_file|show_source|php_uname|phpinfo|get_defined_vars|get_defined_functions|getmypid|getmyuid|ini_restore|apache_setenv|mb_ereg_replace|preg_replace_callback|register_shutdown_function|register_tick_function|set_error_handler|array_walk|array_map|iterator_apply|unserialize|var_export|unpack|readline_callback_handler_install|dl|escapeshellcmd|escapeshellarg)[\s=]*\(|\$+(?:\{[^}]*\}|[a-z_]\w*)(?:\s*(?:\[[^\]]*\]+|\{[^}]*\}))*\s*\(",
     )
 });
 
 /// Server-side script and session files named in upload headers.
-static UPLOAD_HEADER: LazyLock<Regex> =
-    LazyLock::new(|| re(r"^x[-_]?file[-_]?name$|^x[-_]filename$"));
+static UPLOAD_HEADER: LazyLock<Regex> = LazyLock::new(|| re(r"^x[-_.]?file[-_.]?name$"));
 static SCRIPT_FILE: LazyLock<Regex> = LazyLock::new(|| {
     re(
-        r"\.\s*(?:php\d?|phtml|phar|pht|phps|jsp|jspx|jspf|jsw|jsv|asp|aspx|ashx|asmx|cer|asa|cfm|cgi|pl|py|sh|war)[\s.]*$|(?:^|[\\/])sess_[\w-]{8,}$",
+        r"\.\s*(?:php\d*|phtml|phar|pht|phps|jsp|jspx|jspf|jsw|jsv|asp|aspx|ashx|asmx|cer|asa|cfm|cgi|pl|py|sh|war)[\s.]*$|(?:^|[\\/])sess_[\w-]{8,}$",
     )
 });
 
@@ -594,6 +593,16 @@ pub(super) fn value(
         decoded
     };
     let upload_header = loc == Location::Header && name.starts_with('x') && name.contains("file");
+    if upload_header
+        && on("php")
+        && UPLOAD_HEADER.is_match(name)
+        && SCRIPT_FILE.is_match(&v.to_lowercase())
+    {
+        return Some((
+            "php",
+            "an uploaded file name of a server-side script or session",
+        ));
+    }
     if prefilter
         && !upload_header
         && !super::prefilter::needs_scan(&v, loc == Location::Header && name == "user-agent")
@@ -684,6 +693,13 @@ pub(super) fn value(
     }
     if on("java") && JAVA.is_match(&v) {
         return Some(("java", "Java, JNDI or expression-language injection"));
+    }
+    if on("rce")
+        && !is_header
+        && lower.contains(['\'', '"'])
+        && super::prefilter::quoted_command(&lower, &remove_shell_quotes(&lower))
+    {
+        return Some(("rce", "a command name split by quotes"));
     }
     if on("rce") && name == "user-agent" && is_header && UA_COMMAND.is_match(&v) {
         return Some(("rce", "a User-Agent that is a command line"));

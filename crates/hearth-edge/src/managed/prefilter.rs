@@ -108,6 +108,7 @@ const ANYWHERE: &[&str] = &[
     "java",
     "com.sun",
     "org.apache",
+    "org.omg",
     "sun.misc",
     "runtime",
     "processbuilder",
@@ -119,6 +120,7 @@ const ANYWHERE: &[&str] = &[
     "newinstance",
     "defineclass",
     "ognl",
+    "infinity",
     "xwork",
     "struts",
     "opensymphony",
@@ -774,6 +776,25 @@ pub(super) fn needs_scan(v: &str, user_agent: bool) -> bool {
         }
     }
     false
+}
+
+/// Whether a quote split the command name that starts `unquoted` (the
+/// value with its shell quotes removed): `'wh'oami`, `c"ur"l -s`. Names
+/// under four letters are left out, or "I'd" would read as `id`.
+pub(super) fn quoted_command(quoted: &str, unquoted: &str) -> bool {
+    let t = &*TRIGGERS;
+    let lead = unquoted.len() - unquoted.trim_start().len();
+    let input = aho_corasick::Input::new(unquoted)
+        .span(lead..unquoted.len())
+        .anchored(aho_corasick::Anchored::Yes);
+    let Some(m) = t.first.find(input) else {
+        return false;
+    };
+    let name = &unquoted[m.start()..m.end()];
+    let b = unquoted.as_bytes();
+    name.len() >= 4
+        && !b.get(m.end()).is_some_and(u8::is_ascii_alphanumeric)
+        && !quoted.trim_start().starts_with(name)
 }
 
 /// `j a v a s c r i p t :` and `vbscript` spelled with spaces before a
