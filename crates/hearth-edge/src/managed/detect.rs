@@ -333,7 +333,7 @@ static GENERIC_EXTRA: LazyLock<RegexSet> = LazyLock::new(|| {
         r"_\$\$nd_func\$\$_|__js_function",
         r"__proto__|\bconstructor\s*(?:\.|\[\s*['\x22]?)\s*prototype\b|\[\s*constructor\s*\]\s*\[\s*prototype\s*\]",
         // Hosts as one integer, hexadecimal, octal or short dotted forms.
-        r"^\s*[a-z][a-z0-9+.-]*://(?:[^/@]*@)?(?:\d{8,}|0x[0-9a-f]+|(?:0x[0-9a-f]{1,2}|0[0-7]{1,5})(?:\.(?:0x[0-9a-f]{1,2}|0[0-7]{1,5}|\d{1,3}))+|\d{1,3}\.\d{4,}|\d{1,3}\.\d{1,3}\.\d{4,}|\[[0-9a-f:.]*\]|0(?:\.0){0,3}|127(?:\.\d{1,3}){1,3}|169\.254\.169\.254|metadata\.google\.internal|100\.100\.100\.200)(?:[:/?#]|$)",
+        r"^\s*(?:[a-z][a-z0-9+._-]*://|(?:https?|ftps?|file|gopher|dict|ldap|imap|pop3|acap|irc|smb|tftp|local_file|netdoc):/?)(?:[^/@]*@)?(?:\d{8,}|0x[0-9a-f]+|(?:0x[0-9a-f]{1,2}|0[0-7]+)(?:\.(?:0x[0-9a-f]{1,2}|0[0-7]+|\d{1,3}))+|\d{1,3}\.\d{4,}|\d{1,3}\.\d{1,3}\.\d{4,}|\[[0-9a-f:.]*\]|0(?:\.0){0,3}|127(?:\.\d{1,3}){1,3}|169\.254\.169\.254|metadata\.google\.internal|100\.100\.100\.200)(?:[:/?#]|$)",
         r"(?:^|//|@)(?:localhost(?:\.localdomain)?|localhost[46](?:\.localdomain[46])?|ipv6-localhost|ip6-localhost|ip6-loopback|(?:host|gateway)\.docker\.internal|kubernetes\.default(?:\.svc)?)(?::\d+)?/",
     ])
 });
@@ -477,6 +477,33 @@ static BASE64_SIGNATURES: LazyLock<aho_corasick::AhoCorasick> = LazyLock::new(||
 /// A serialized Java object or a gadget class inside base64 text.
 fn base64_java(v: &str) -> bool {
     BASE64_SIGNATURES.is_match(v)
+}
+
+/// Characters a URL parser folds onto ASCII (circled and full-width
+/// letters and digits, ideographic full stops) written as ASCII, and
+/// backslashes dropped: `①②⑦.⓪.⓪.①`, `169。254。169。254` and
+/// `\\l\\o\\c\\a\\l\\h\\o\\s\\t` are hosts too.
+fn fold_host(s: &str) -> Cow<'_, str> {
+    if s.is_ascii() && !s.contains('\\') {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        let n = c as u32;
+        match n {
+            0x5c => {}
+            0x2460..=0x2468 => out.push(char::from(b'1' + (n - 0x2460) as u8)),
+            0x24ea => out.push('0'),
+            0x24b6..=0x24cf => out.push(char::from(b'a' + (n - 0x24b6) as u8)),
+            0x24d0..=0x24e9 => out.push(char::from(b'a' + (n - 0x24d0) as u8)),
+            0xff10..=0xff19 => out.push(char::from(b'0' + (n - 0xff10) as u8)),
+            0xff21..=0xff3a => out.push(char::from(b'a' + (n - 0xff21) as u8)),
+            0xff41..=0xff5a => out.push(char::from(b'a' + (n - 0xff41) as u8)),
+            0x3002 | 0xff0e | 0xff61 => out.push('.'),
+            _ => out.push(c),
+        }
+    }
+    Cow::Owned(out)
 }
 
 /// `\uXXXX` and `\xXX` escapes, as JavaScript and JSON read them.
@@ -653,7 +680,7 @@ pub(super) fn value(
     if on("java") && JAVA_EXTRA.is_match(&lower) || on("java") && v.len() >= 6 && base64_java(&v) {
         return Some(("java", "a Java gadget class or a serialized Java object"));
     }
-    if on("generic") && !is_header && GENERIC_EXTRA.is_match(&lower) {
+    if on("generic") && !is_header && GENERIC_EXTRA.is_match(&fold_host(&lower)) {
         return Some((
             "generic",
             "code injection, prototype pollution or a request forgery target",

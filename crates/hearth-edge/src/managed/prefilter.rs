@@ -640,6 +640,34 @@ static TRIGGERS: LazyLock<Triggers> = LazyLock::new(|| {
         pats.push(sig);
         fit.push(Fit::Anywhere);
     }
+    // A scheme without `//` before a numeric host (`http:2852039166`).
+    let schemes: Vec<String> = [
+        "http",
+        "https",
+        "ftp",
+        "ftps",
+        "file",
+        "gopher",
+        "dict",
+        "ldap",
+        "imap",
+        "pop3",
+        "acap",
+        "irc",
+        "smb",
+        "tftp",
+        "local_file",
+        "netdoc",
+    ]
+    .iter()
+    .flat_map(|s| (0..10).flat_map(move |d| [format!("{s}:{d}"), format!("{s}:/{d}")]))
+    .collect();
+    for sch in &schemes {
+        pats.push(sch);
+        fit.push(Fit::Anywhere);
+    }
+    pats.push("local_file");
+    fit.push(Fit::Anywhere);
     let ac = AhoCorasickBuilder::new()
         .kind(Some(aho_corasick::AhoCorasickKind::DFA))
         .ascii_case_insensitive(true)
