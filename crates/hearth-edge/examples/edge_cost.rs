@@ -50,22 +50,28 @@ fn main() -> ExitCode {
         .map(|i| format!(r#"{{"id":{i},"name":"item {i}","tags":["bench","json"],"note":"O'Brien's order, 2 of 3"}}"#))
         .collect();
     let json_body = format!(r#"{{"items":[{}]}}"#, items.join(","));
-    let (method, path, query, extra, body): (&str, &str, &str, Vec<(&str, &str)>, Option<&[u8]>) =
-        match scenario.as_str() {
-            "browser" => ("GET", "/", "q=shoes&page=2", vec![], None),
-            "json" => (
-                "POST",
-                "/api/orders",
-                "",
-                vec![("content-type", "application/json")],
-                Some(json_body.as_bytes()),
-            ),
-            "attack" => ("GET", "/", "id=1%27%20or%201%3D1--", vec![], None),
-            other => {
-                eprintln!("unknown scenario {other:?}");
-                return ExitCode::from(2);
-            }
-        };
+    type Shape<'a> = (
+        &'a str,
+        &'a str,
+        &'a str,
+        Vec<(&'a str, &'a str)>,
+        Option<&'a [u8]>,
+    );
+    let (method, path, query, extra, body): Shape<'_> = match scenario.as_str() {
+        "browser" => ("GET", "/", "q=shoes&page=2", vec![], None),
+        "json" => (
+            "POST",
+            "/api/orders",
+            "",
+            vec![("content-type", "application/json")],
+            Some(json_body.as_bytes()),
+        ),
+        "attack" => ("GET", "/", "id=1%27%20or%201%3D1--", vec![], None),
+        other => {
+            eprintln!("unknown scenario {other:?}");
+            return ExitCode::from(2);
+        }
+    };
     let mut passed = 0usize;
     for _ in 0..n {
         let headers: Vec<(&str, Cow<'_, str>)> = browser
@@ -85,10 +91,10 @@ fn main() -> ExitCode {
             version: "HTTP/1.1",
             ray: "0000000000000000",
         };
-        if let Verdict::Pass(pass) = edge.check(&req) {
-            if body.is_none_or(|b| edge.check_body(&req, &pass, b).is_none()) {
-                passed += 1;
-            }
+        if let Verdict::Pass(pass) = edge.check(&req)
+            && body.is_none_or(|b| edge.check_body(&req, &pass, b).is_none())
+        {
+            passed += 1;
         }
     }
     println!("{passed} of {n} passed");

@@ -768,7 +768,8 @@ pub(super) fn needs_scan(v: &str, user_agent: bool) -> bool {
     // The shell expressions that start from a command need a space or a
     // `;` after it, except a User-Agent that is only a command.
     let mut at = 0;
-    while spaced || user_agent {
+    let mut more = spaced || user_agent;
+    while more {
         let lead = at
             + b[at..]
                 .iter()
@@ -788,7 +789,7 @@ pub(super) fn needs_scan(v: &str, user_agent: bool) -> bool {
         }
         match b[at..].iter().position(|c| *c == b';') {
             Some(p) => at += p + 1,
-            None => break,
+            None => more = false,
         }
     }
     for m in t.ac.find_overlapping_iter(v) {
