@@ -641,6 +641,9 @@ pub(super) fn value(
     if v.bytes()
         .all(|b| b.is_ascii_alphanumeric() || matches!(b, b' ' | b'_' | b'-'))
     {
+        if on("sqli") && loc != Location::Header && SQL_MORE.is_match(&v.to_ascii_lowercase()) {
+            return Some(("sqli", "SQL system objects, functions or clauses"));
+        }
         if on("sqli") && v.contains(' ') && loc != Location::Header {
             if let Some(why) = super::sqli::detect(&v) {
                 return Some(("sqli", why));
