@@ -234,6 +234,8 @@ fn benign() -> Vec<Case> {
         "we'll see",
         "while (true) loop",
         "the 'curl' command",
+        "top 10; top picks",
+        "cost: ${price}",
     ];
     let paths = [
         "/",
@@ -504,4 +506,4 @@ fn managed_rules_block_attacks_and_pass_ordinary_traffic() {
 }
 
 /// The attack block rate last recorded in bench/RESULTS.md, rounded down.
-const ATTACK_FLOOR: f64 = 0.84;
+const ATTACK_FLOOR: f64 = 0.85;

@@ -194,7 +194,7 @@ static RCE: LazyLock<RegexSet> = LazyLock::new(|| {
     // Commands whose names are also English words or initials ("cat",
     // "cd", "echo") count after a separator only when glued to it
     // (`;id`, `|cat`) or followed by an option or a path.
-    let english = r"(?:cat|ls|id|ping|echo|ed|su|cd|dig|host|net|tar|zip|sleep|export|reg|ver|finger|kill|tee|cut|make|ps|ss|ip|cc|git|vi|java|wc|nl|od|halt|shutdown|reboot|type|dir|del|copy|time|date|more|less|head|tail|sort|find|set|mail|fetch|source|exec|eval|links|touch|which|service|env|printf|expr|jq|nc|rm|mv|cp|pwd|ftp|links|lynx|uniq|strings|diff)";
+    let english = r"(?:top|cat|ls|id|ping|echo|ed|su|cd|dig|host|net|tar|zip|sleep|export|reg|ver|finger|kill|tee|cut|make|ps|ss|ip|cc|git|vi|java|wc|nl|od|halt|shutdown|reboot|type|dir|del|copy|time|date|more|less|head|tail|sort|find|set|mail|fetch|source|exec|eval|links|touch|which|service|env|printf|expr|jq|nc|rm|mv|cp|pwd|ftp|links|lynx|uniq|strings|diff)";
     let unix = r"(?:tac|whoami|uname|wget|curl|ncat|netcat|bash|sh|zsh|ksh|csh|dash|python[23]?|perl|ruby|php|lua|node|nslookup|ifconfig|chmod|chown|grep|awk|sed|xargs|base64|openssl|telnet|ssh|scp|tftp|passwd|useradd|sudo|crontab|nohup|timeout|gzip|dd|mkfifo|mknod|socat|xterm|busybox|systemctl|whereis|xxd|hostname|sendmail|w3m|netstat|lsof|fuser|killall|pkill|vim|nano|gawk|powershell|pwsh|cmd|systeminfo|tasklist|taskkill|certutil|bitsadmin|wmic|cscript|wscript|mshta|rundll32|regsvr32|ipconfig|getmac|rsh|rlogin|nmap|gcc|svn|npm|pip)";
     let sep = r"(?:;|\|\|?|&&?|\n|\r|`|\$\(|\$\{IFS\}|%0a|%0d|\{)";
     // Commands whose names are not English words: after a separator
@@ -213,7 +213,7 @@ static RCE: LazyLock<RegexSet> = LazyLock::new(|| {
     let first = format!(
         r"{sep}\s*(?:[\w/\\.]*/)?['\x22\\]*{unix}['\x22\\]*(?:$|[\s;|&<>`)$,{{]|\$\{{IFS|/)"
     );
-    let english_glued = format!(r"{sep}(?:[\w/\\.]*/)?{english}(?:$|[\s;|&<>`)$,{{]|\$\{{IFS|/)");
+    let english_glued = format!(r"{sep}(?:[\w/\\.]*/)?{english}(?:$|[\s;|&<>`)$,{{+]|\$\{{IFS|/)");
     let brace = format!(r"\{{\s*(?:{unix}|{english}),[^}}]*\}}");
     set(&[
         // A command after a separator, possibly with a path or quotes
@@ -265,7 +265,8 @@ static PHP: LazyLock<RegexSet> = LazyLock::new(|| {
         r"(?:^|[^\w])(?:system|exec|shell_exec|passthru|popen|proc_open|pcntl_exec|eval|assert|preg_replace|create_function|call_user_func(?:_array)?|base64_decode|gzinflate|gzuncompress|str_rot13|file_get_contents|file_put_contents|fopen|fwrite|readfile|include|include_once|require|require_once|phpinfo|unserialize|highlight_file|show_source|move_uploaded_file|chr|ob_start|array_map|array_filter|usort|var_dump|print_r|posix_\w+|ini_set|ini_get|getenv|putenv|mail|dl|symlink|chmod|unlink|rename|copy|scandir|glob|opendir|parse_str|extract|compact|\$_(?:GET|POST|REQUEST|COOKIE|SERVER|FILES|ENV|SESSION)|\$GLOBALS)\s*(?:\(|\[|/\*)",
         r"(?:^|[;{}])\s*[OC]:\d+:\x22[\w\\]+\x22:\d+:\{",
         r"(?:^|[;{])\s*a:\d+:\{(?:[sibd]:\d+[:;])",
-        r"\b(?:php|phar|zlib|glob|expect|data|compress\.zlib|compress\.bzip2)://",
+        r"\b(?:php|phar|zlib|glob|expect|data|zip|rar|ogg|ssh2\.\w+|compress\.zlib|compress\.bzip2)://",
+        r"\$\s*\{\s*(?:['\x22]|\$)",
         r"\$\{?\w+\}?\s*\(\s*\$",
         r"\b(?:session_start|session_id|setcookie|header)\s*\(",
         r"\.(?:php\d?|phtml|phar)(?:$|[\s?#/])",

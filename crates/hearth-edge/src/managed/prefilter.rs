@@ -109,6 +109,10 @@ const ANYWHERE: &[&str] = &[
     "com.sun",
     "org.apache",
     "org.omg",
+    "zip:",
+    "rar:",
+    "ogg:",
+    "ssh2.",
     "sun.misc",
     "runtime",
     "processbuilder",
@@ -297,6 +301,7 @@ const WORDS: &[&str] = &[
 /// value or the User-Agent) look for first.
 const FIRST_WORDS: &[&str] = &[
     "cat",
+    "top",
     "tac",
     "nl",
     "ls",
