@@ -180,7 +180,8 @@ static TRAVERSAL: LazyLock<RegexSet> = LazyLock::new(|| {
         r"(^|[\\/=:])(etc[\\/](passwd|shadow|group|hosts|issue|motd|mysql|httpd|apache2|nginx|ssh|sudoers|crontab|security)|proc[\\/](self|\d+)[\\/]|windows[\\/](win\.ini|system32|system\.ini)|boot\.ini|winnt[\\/]|inetpub[\\/]|\.htaccess|\.htpasswd|web\.config|wp-config\.php|\.git[\\/](config|head)|\.svn[\\/]|\.env$|\.bash_history|\.ssh[\\/]|id_rsa|etc[\\/]sub[ug]id|[\\/]sys[\\/](?:class|kernel|devices|module|fs)\b|\.docker[\\/]|\.kube[\\/]config|\.npmrc|\.bash_profile|\.bashrc|\.netrc|\.pgpass|\.my\.cnf|\.aws[\\/]credentials|/var/log/|\.\./\.\.)",
         r"(^|[\\/])(etc|proc|usr|var|windows|winnt|system32)[\\/].*(passwd|shadow|environ|cmdline|\.ini|\.log|\.conf)",
         r"(?:^|/)\.(?:claude|cursor|cursorrules|cursorignore|continue|aider|roo|zed|cline|clinerules|kiro|windsurf|windsurfrules|rovodev|opencode|plandex|n8n|junie|gemini|codex|copilot|amazonq|codeium|tabnine|vscode|idea|github/workflows|gitlab-ci|circleci|terraform|vagrant|docker|kube|aws|azure|gcloud|config/gcloud|ssh|gnupg)(?:/|$)",
-        r"^/proc/(?:self|\d+|interrupts|cpuinfo|meminfo|version|mounts|net|sched_debug|kallsyms|modules)\b",
+        r"/proc/(?:self|\d+|interrupts|cpuinfo|meminfo|version|mounts|net|sched_debug|kallsyms|modules)\b|/sys/(?:class|kernel|devices|module|fs|firmware|power|block|bus)\b",
+        r"\.(?:sql|sqlite|db|bak|old|backup|dump)\.(?:zip|gz|tgz|tar|bz2|7z|rar|xz)\b",
     ])
 });
 
@@ -234,7 +235,8 @@ static RCE: LazyLock<RegexSet> = LazyLock::new(|| {
         r"(?:;|\|\|?|&&?|\n|`|\$\()\s*(?:\$\w+\s+)+(?:cat|wget|curl|nc|bash|sh|id|ls|rm|python\d?|perl|php|whoami|uname|echo)\b",
         // SQLite's shell escape and a shell function definition.
         r"(?:^|[;\n])\s*\.(?:shell|system)\s",
-        r"\b\w+\s*\(\)\s*\{[^}]*\}",
+        r"\b\w+\s*\(\)\s*\{[^}]*\}|(?:^|[\s;])[:.]\s*\(\)\s*\{",
+        r"\$\{?shell\}?\s",
         r"\{\s*,[^}]*\}|\{[/?\w.*-]*[?*/][/?\w.*-]*,[^}]*\}",
         // IMAP and SMTP commands smuggled after a line break.
         r"[\r\n]\s*[a-z]?\d+\s+(?:authenticate|login|list|lsub|search|select|examine|create|delete|rename|fetch|store|copy|append|uid|capability|logout|starttls)\b|[\r\n]\s*(?:mail\s+from|rcpt\s+to|helo|ehlo)\b",
