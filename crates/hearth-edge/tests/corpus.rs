@@ -236,6 +236,7 @@ fn benign() -> Vec<Case> {
         "the 'curl' command",
         "top 10; top picks",
         "cost: ${price}",
+        "speed trap near exit 4",
     ];
     let paths = [
         "/",

@@ -200,7 +200,7 @@ static RCE: LazyLock<RegexSet> = LazyLock::new(|| {
     let sep = r"(?:;|\|\|?|&&?|\n|\r|`|\$\(|\$\{IFS\}|%0a|%0d|\{)";
     // Commands whose names are not English words: after a separator
     // they are a command whatever follows.
-    let tools = r"(?:c89|c99|g\+\+|clang|gdb|lldb|strace|ltrace|cpulimit|ansible(?:-\w+)?|python\d(?:\.\d+)?|gunzip|zcat|zstd|zstdcat|unzstd|bzip2|bunzip2|bzcat|unxz|xzcat|lz4|unlzma|unrar|bsdtar|cpio|mawk|nawk|irb|luajit|nodejs|deno|tclsh|rlwrap|tmux|setsid|stdbuf|unbuffer|taskset|ionice|chroot|runuser|pkexec|doas|kubectl|podman|crictl|nsenter|unshare|capsh|losetup|aria2c|smbclient|ldapsearch|redis-cli|base32|basenc|hexdump|uuencode|uudecode|gpg|journalctl|dmesg|lastlog|getent|usermod|userdel|visudo|pgrep|htop|poweroff|telinit|tcsh|rbash|apt-get|dpkg|dnf|pip3|npx|javac|jshell|jjs|jrunscript|mailx|iconv|xmllint|vmstat|iostat|printenv|setfacl|getfacl|chattr|lsattr|mkdir|rmdir|nsupdate|ssh-keygen|sshpass|openvpn|tcpdump|tshark|iptables|nft|modprobe|insmod|rmmod|lsmod|sysctl|ldconfig|ldd|objdump|readelf|gcore|pstree|byobu|msfconsole|msfvenom|ruby\d|perl\d|php\d|node\d*)";
+    let tools = r"(?:chef-\w+|cscli|rmt(?:-\w+)?|lastlogin|uconv|ssh-copy-id|pipx|c89|c99|g\+\+|clang|gdb|lldb|strace|ltrace|cpulimit|ansible(?:-\w+)?|python\d(?:\.\d+)?|gunzip|zcat|zstd|zstdcat|unzstd|bzip2|bunzip2|bzcat|unxz|xzcat|lz4|unlzma|unrar|bsdtar|cpio|mawk|nawk|irb|luajit|nodejs|deno|tclsh|rlwrap|tmux|setsid|stdbuf|unbuffer|taskset|ionice|chroot|runuser|pkexec|doas|kubectl|podman|crictl|nsenter|unshare|capsh|losetup|aria2c|smbclient|ldapsearch|redis-cli|base32|basenc|hexdump|uuencode|uudecode|gpg|journalctl|dmesg|lastlog|getent|usermod|userdel|visudo|pgrep|htop|poweroff|telinit|tcsh|rbash|apt-get|dpkg|dnf|pip3|npx|javac|jshell|jjs|jrunscript|mailx|iconv|xmllint|vmstat|iostat|printenv|setfacl|getfacl|chattr|lsattr|mkdir|rmdir|nsupdate|ssh-keygen|sshpass|openvpn|tcpdump|tshark|iptables|nft|modprobe|insmod|rmmod|lsmod|sysctl|ldconfig|ldd|objdump|readelf|gcore|pstree|byobu|msfconsole|msfvenom|ruby\d|perl\d|php\d|node\d*)";
     // English words that are also commands: only with a flag after.
     let words = r"(?:ex|at|go|perf|flock|watch|split|join|fold|free|yes|test|last|who|write|read|make|file|stat|column|paste|look|view|script|install|mount|route|arp|history|trap|wait|alias|unset|umask|ulimit|logger|env|set|time|nice|sort|head|tail|more|less|find|which|mail|type|date|mysql|psql|sqlite3|yum|rpm|apk|screen|expect|wall|python\d(?:\.\d+)?)";
     let first_word = format!(
@@ -241,7 +241,7 @@ static RCE: LazyLock<RegexSet> = LazyLock::new(|| {
         // IMAP and SMTP commands smuggled after a line break.
         r"[\r\n]\s*[a-z]?\d+\s+(?:authenticate|login|list|lsub|search|select|examine|create|delete|rename|fetch|store|copy|append|uid|capability|logout|starttls)\b|[\r\n]\s*(?:mail\s+from|rcpt\s+to|helo|ehlo)\b",
         r"\bif\s+(?:/i\s+)?(?:not\s+)?(?:exist|defined|errorlevel|cmdextversion)\b|\bif\s+.*\s(?:==|equ|neq|lss|leq|gtr|geq)\s+.*\b(?:echo|goto|call|cmd|set)\b",
-        r"\balias\s+[\w+-]+\s*=|\btrap\s+['\x22].*['\x22]\s+\w+",
+        r"\balias\s+[\w+-]+\s*=|(?:^|[;&|])\s*trap\s+\S.*\s(?:sig)?(?:exit|int|term|hup|err|debug|return|kill|quit|\d+)\b",
         r"\$\{IFS\}|\$IFS\$",
         brace.as_str(),
         english_glued.as_str(),
