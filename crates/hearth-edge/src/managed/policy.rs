@@ -324,6 +324,8 @@ impl Policy {
                         return hdr(k, "a second media type hidden in Content-Type");
                     }
                 }
+                // Request directives only; `must-revalidate` is a response
+                // directive that HTTP libraries are often told to send.
                 "cache-control" => {
                     let ok = v.split(',').all(|d| {
                         let (n, val) = d.trim().split_once('=').unwrap_or((d.trim(), ""));
@@ -332,9 +334,8 @@ impl Policy {
                                 val.is_empty() && n.eq_ignore_ascii_case("max-stale")
                                     || val.bytes().all(|b| b.is_ascii_digit()) && !val.is_empty()
                             }
-                            "no-cache" | "no-store" | "no-transform" | "only-if-cached" => {
-                                val.is_empty()
-                            }
+                            "no-cache" | "no-store" | "no-transform" | "only-if-cached"
+                            | "must-revalidate" => val.is_empty(),
                             _ => false,
                         }
                     });
