@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use toml::{Table, Value};
 
-use crate::managed::{Exclusion, InputLimits, ManagedRules};
+use crate::managed::{Exclusion, InputLimits, ManagedRules, Policy};
 use crate::rules::{Cidr, Expr};
 
 /// The zone file could not be used.
@@ -796,6 +796,7 @@ impl Cx {
                 "disabled_rules",
                 "exclusions",
                 "limits",
+                "policy",
             ],
         );
         let mut rules = ManagedRules {
@@ -856,6 +857,9 @@ impl Cx {
                 max_path_bytes: get(self, "max_path_bytes", d.max_path_bytes),
             };
         }
+        if let Some(p) = self.table(m, at, "policy") {
+            rules.policy = self.policy(p);
+        }
         let action = match self.str(m, at, "action").as_deref() {
             None | Some("block") => ManagedAction::Block,
             Some("log") => ManagedAction::Log,
@@ -873,6 +877,82 @@ impl Cx {
             action,
             status,
         })
+    }
+
+    /// `[managed_rules.policy]`: each list replaces its default.
+    fn policy(&mut self, p: &Table) -> Policy {
+        let at = "managed_rules.policy";
+        self.known(
+            p,
+            at,
+            &[
+                "allowed_methods",
+                "allowed_content_types",
+                "allowed_charsets",
+                "restricted_extensions",
+                "restricted_headers",
+            ],
+        );
+        let mut policy = Policy::default();
+        let list = |cx: &mut Cx, key: &str, ok: &dyn Fn(&str) -> Option<&'static str>| {
+            let items = cx.strs(p, at, key);
+            for (i, item) in items.iter().enumerate() {
+                if let Some(expected) = ok(item) {
+                    cx.err(
+                        &format!("{at}.{key}[{i}]"),
+                        format!("{item:?}: expected {expected}"),
+                    );
+                }
+            }
+            (p.get(key).is_some()).then_some(items)
+        };
+        let token = |s: &str| {
+            (s.is_empty()
+                || !s
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)))
+            .then_some("a non-empty HTTP token")
+        };
+        let method = |s: &str| {
+            (s.is_empty()
+                || !s
+                    .bytes()
+                    .all(|b| b.is_ascii_uppercase() || b == b'-' || b == b'_'))
+            .then_some("an upper-case method name such as \"GET\"")
+        };
+        let media = |s: &str| {
+            let ok = if let Some(suffix) = s.strip_prefix('+') {
+                !suffix.is_empty() && token(suffix).is_none()
+            } else {
+                s.split_once('/')
+                    .is_some_and(|(t, st)| token(t).is_none() && (st == "*" || token(st).is_none()))
+            };
+            (!ok).then_some("a media type (\"application/json\"), a type wildcard (\"image/*\") or a suffix (\"+json\")")
+        };
+        let ext = |s: &str| {
+            (s.is_empty()
+                || s.starts_with('.')
+                || !s
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'))
+            .then_some("a file extension without its dot, such as \"bak\"")
+        };
+        if let Some(v) = list(self, "allowed_methods", &method) {
+            policy.allowed_methods = v;
+        }
+        if let Some(v) = list(self, "allowed_content_types", &media) {
+            policy.allowed_content_types = v;
+        }
+        if let Some(v) = list(self, "allowed_charsets", &token) {
+            policy.allowed_charsets = v;
+        }
+        if let Some(v) = list(self, "restricted_extensions", &ext) {
+            policy.restricted_extensions = v;
+        }
+        if let Some(v) = list(self, "restricted_headers", &token) {
+            policy.restricted_headers = v;
+        }
+        policy
     }
 
     fn jwt(&mut self, j: &Table, at: &str, ids: &mut Vec<String>) -> Option<JwtPolicy> {

@@ -94,3 +94,109 @@ fn a_missing_certificate_file_is_named() {
         "{err}"
     );
 }
+
+fn scan(
+    rules: &hearth_edge::managed::ManagedRules,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Option<String> {
+    let headers = headers
+        .iter()
+        .map(|(k, v)| (*k, std::borrow::Cow::Borrowed(*v)))
+        .collect();
+    let ctx = hearth_edge::rules::RequestCtx::new(
+        method,
+        "example.com",
+        path,
+        "",
+        headers,
+        std::net::IpAddr::from([198, 51, 100, 7]),
+        false,
+        80,
+    );
+    rules
+        .scan(&ctx, Some(body))
+        .map(|f| format!("{}: {}", f.rule, f.reason))
+}
+
+#[test]
+fn managed_policy_lists_replace_the_defaults() {
+    let dir = tempfile::tempdir().unwrap();
+    let zone = dir.path().join("hearth.toml");
+    std::fs::write(
+        &zone,
+        r#"
+[managed_rules.policy]
+allowed_methods = ["GET", "PROPFIND"]
+allowed_content_types = ["application/json", "+xml", "image/*"]
+allowed_charsets = ["utf-8"]
+restricted_extensions = ["bak"]
+restricted_headers = ["x-debug"]
+"#,
+    )
+    .unwrap();
+    let config = hearth_edge::config::load(&zone).unwrap_or_else(|e| panic!("{e}"));
+    let rules = &config.managed.as_ref().unwrap().rules;
+    let json = [("content-type", "application/json")];
+    assert_eq!(scan(rules, "PROPFIND", "/dav", &[], b""), None);
+    assert_eq!(scan(rules, "GET", "/notes.old", &[], b""), None);
+    assert_eq!(
+        scan(rules, "POST", "/", &json, b"{}").as_deref(),
+        Some("method: a request method the zone does not allow")
+    );
+    assert_eq!(
+        scan(rules, "GET", "/site.bak", &[], b"").as_deref(),
+        Some("policy: a file extension the zone does not serve")
+    );
+    assert_eq!(
+        scan(rules, "GET", "/", &[("x-debug", "1")], b"").as_deref(),
+        Some("policy: a header the zone does not accept")
+    );
+    for ok in ["application/json", "application/atom+xml", "image/png"] {
+        assert_eq!(
+            scan(rules, "GET", "/", &[("content-type", ok)], b""),
+            None,
+            "{ok}"
+        );
+    }
+    for (ctype, why) in [
+        ("text/plain", "a content type the zone does not accept"),
+        (
+            "application/json; charset=iso-8859-1",
+            "a charset the zone does not accept",
+        ),
+        (
+            "application/json; charset=utf-8; charset=utf-7",
+            "more than one charset in Content-Type",
+        ),
+        ("application/json; junk", "a malformed Content-Type"),
+    ] {
+        assert_eq!(
+            scan(rules, "GET", "/", &[("content-type", ctype)], b"").as_deref(),
+            Some(format!("policy: {why}").as_str()),
+            "{ctype}"
+        );
+    }
+}
+
+#[test]
+fn bad_policy_entries_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let zone = dir.path().join("hearth.toml");
+    std::fs::write(
+        &zone,
+        "[managed_rules.policy]\nallowed_methods = [\"get\"]\nallowed_content_types = [\"json\"]\nrestricted_extensions = [\".bak\"]\nallowed_charset = [\"utf-8\"]\n",
+    )
+    .unwrap();
+    let err = hearth_edge::config::load(&zone).unwrap_err().to_string();
+    for want in [
+        "managed_rules.policy.allowed_methods[0]: \"get\": expected an upper-case method name",
+        "managed_rules.policy.allowed_content_types[0]: \"json\": expected a media type",
+        "managed_rules.policy.restricted_extensions[0]: \".bak\": expected a file extension without its dot",
+        "managed_rules.policy.allowed_charset",
+    ] {
+        assert!(err.contains(want), "{want:?} not in {err}");
+    }
+}

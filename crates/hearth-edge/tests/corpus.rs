@@ -203,6 +203,40 @@ fn benign() -> Vec<Case> {
         "$100 bill",
         "x=1",
         "key: value",
+        // Ordinary text near the shapes of the newer detectors.
+        "PHP & MySQL",
+        "b&w photo",
+        "cheese & more",
+        "release date (2024)",
+        "time flies",
+        "abs workout (beginner)",
+        "see above (page 2)",
+        "$100 (approx)",
+        "mysql tutorial",
+        "localhost setup guide",
+        "if you can (or not)",
+        "pick {red, green}",
+        "me & you; forever",
+        "Q&A",
+        "AT&T",
+        "__init__ method",
+        "mix 2 cups; stir well",
+        "dGhpcyBpcyBhIHRlc3Q=",
+        "while (loading)",
+        "the java runtime",
+        "first_name__last_name",
+        "user (admin)",
+        "python 3.12 release",
+        "select (all)",
+        "set up env",
+        "run: npm install",
+        "I'd like that",
+        "we'll see",
+        "while (true) loop",
+        "the 'curl' command",
+        "top 10; top picks",
+        "cost: ${price}",
+        "speed trap near exit 4",
     ];
     let paths = [
         "/",
@@ -330,6 +364,28 @@ fn managed_rules_block_attacks_and_pass_ordinary_traffic() {
             benign_blocked.push(format!("{} {} -> {why}", c.id, c.uri));
         }
     }
+    if std::env::var_os("SHOW_WORDS").is_some() {
+        for c in benign.iter().filter(|c| c.id.starts_with('j')) {
+            let v: serde_json::Value = serde_json::from_slice(&c.body).unwrap();
+            for w in [&v["title"], &v["tags"][0], &v["nested"]["note"]] {
+                let one = Case {
+                    body: serde_json::json!({ "w": w }).to_string().into_bytes(),
+                    ..Case {
+                        family: String::new(),
+                        id: String::new(),
+                        method: c.method.clone(),
+                        uri: c.uri.clone(),
+                        headers: c.headers.clone(),
+                        body: Vec::new(),
+                        attack: false,
+                    }
+                };
+                if let Some(why) = blocked(&rules, &one) {
+                    println!("  word {w} -> {why}");
+                }
+            }
+        }
+    }
     let benign_rate = benign_blocked.len() as f64 / benign.len() as f64;
     println!(
         "benign: {} of {} blocked ({:.3}%)",
@@ -349,13 +405,16 @@ fn managed_rules_block_attacks_and_pass_ordinary_traffic() {
     let (cases, raw) = load_crs(&dir);
     let mut table: BTreeMap<String, [usize; 4]> = BTreeMap::new();
     let mut missed = Vec::new();
+    let mut by_rule: BTreeMap<(String, String), usize> = BTreeMap::new();
     for c in &cases {
         let hit = blocked(&rules, c);
         let row = table.entry(c.family.clone()).or_default();
         if c.attack {
             row[0] += 1;
-            if hit.is_some() {
+            if let Some(why) = &hit {
                 row[1] += 1;
+                let rule = why.split(' ').next().unwrap_or("").to_string();
+                *by_rule.entry((c.family.clone(), rule)).or_default() += 1;
             } else {
                 missed.push(format!(
                     "{} {} {} {:?}",
@@ -387,11 +446,42 @@ fn managed_rules_block_attacks_and_pass_ordinary_traffic() {
         near += n;
         near_hit += nh;
     }
+    // The prefilter only skips values no detector could match: every
+    // verdict, attack, near-miss and benign, is the same without it.
+    let unfiltered = ManagedRules {
+        prefilter: false,
+        ..ManagedRules::default()
+    };
+    let mut differ = Vec::new();
+    for c in cases.iter().chain(&benign) {
+        let (with, without) = (blocked(&rules, c), blocked(&unfiltered, c));
+        if with != without {
+            differ.push(format!(
+                "{} {} {:?}: {with:?} vs {without:?}",
+                c.id,
+                c.uri,
+                String::from_utf8_lossy(&c.body)
+            ));
+        }
+    }
+    for d in differ.iter().take(20) {
+        println!("  prefilter changed: {d}");
+    }
+    assert!(
+        differ.is_empty(),
+        "the prefilter changed {} verdicts",
+        differ.len()
+    );
     let attack_rate = att_hit as f64 / att as f64;
     println!(
         "attacks: {att_hit} of {att} blocked ({:.1}%); CRS near-misses blocked: {near_hit} of {near}; raw-encoded stages not replayed: {raw}",
         attack_rate * 100.0
     );
+    if std::env::var_os("SHOW_RULES").is_some() {
+        for ((fam, rule), n) in &by_rule {
+            println!("  {fam:<48} {rule:<18} {n:>6}");
+        }
+    }
     for m in missed.iter().take(
         std::env::var("SHOW_MISSED")
             .ok()
@@ -417,4 +507,4 @@ fn managed_rules_block_attacks_and_pass_ordinary_traffic() {
 }
 
 /// The attack block rate last recorded in bench/RESULTS.md, rounded down.
-const ATTACK_FLOOR: f64 = 0.57;
+const ATTACK_FLOOR: f64 = 0.85;

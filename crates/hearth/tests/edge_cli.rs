@@ -117,6 +117,56 @@ fn keys_made_by_the_cli_open_the_edge_and_revoked_ones_close_it() {
 }
 
 #[test]
+fn managed_rule_policies_from_the_zone_file_apply_to_a_running_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("app");
+    copy_tree(&example("bindings"), &project);
+    let data = dir.path().join("data");
+    let zone = dir.path().join("hearth.toml");
+    std::fs::write(
+        &zone,
+        "[managed_rules.policy]\nallowed_methods = [\"GET\", \"HEAD\"]\nrestricted_extensions = [\"bak\"]\n",
+    )
+    .unwrap();
+    let zone_arg = zone.display().to_string();
+    let server = Server::launch_in(
+        dir.path(),
+        "serve",
+        &[
+            "app/wrangler.toml",
+            "--data-dir",
+            "data",
+            "--edge",
+            &zone_arg,
+        ],
+        Duration::from_secs(60),
+    );
+    assert_ne!(server.get("/").status, 403);
+    let post = server.request("POST", "/", &[("content-type", "application/json")], b"{}");
+    assert_eq!(post.status, 403, "POST is not in allowed_methods");
+    assert_eq!(server.get("/backup/site.bak").status, 403);
+    assert_eq!(server.get("/?q=1%20union%20select%20password").status, 403);
+    assert_ne!(server.get("/?q=whether%20or%20not").status, 403);
+
+    let mut events = String::new();
+    for _ in 0..50 {
+        let (ok, out, _) = hearth(&["security", "events"], &data, &project);
+        assert!(ok);
+        events = out;
+        if events.lines().count() >= 3 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let rules: Vec<String> = events
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["rule"].to_string())
+        .collect();
+    assert_eq!(rules, ["\"method\"", "\"policy\"", "\"sqli\""], "{events}");
+    server.terminate();
+}
+
+#[test]
 fn a_bad_zone_file_stops_start_up_naming_the_file_and_field() {
     let dir = tempfile::tempdir().unwrap();
     let zone = dir.path().join("hearth.toml");

@@ -8,7 +8,11 @@
 //! matches.
 
 mod detect;
+mod policy;
+mod prefilter;
 pub mod sqli;
+
+pub use policy::Policy;
 
 use std::borrow::Cow;
 
@@ -50,6 +54,21 @@ pub struct RuleInfo {
 
 /// Every managed rule, in the order they run.
 pub const RULES: &[RuleInfo] = &[
+    RuleInfo {
+        id: "method",
+        description: "request methods outside the allowed list",
+        paranoia: 1,
+    },
+    RuleInfo {
+        id: "policy",
+        description: "content types, charsets, file extensions, headers and codings outside policy",
+        paranoia: 1,
+    },
+    RuleInfo {
+        id: "multipart",
+        description: "multipart parts with quoting tricks, foreign charsets or transfer encodings",
+        paranoia: 1,
+    },
     RuleInfo {
         id: "protocol",
         description: "malformed or over-long request parts",
@@ -122,6 +141,30 @@ pub const RULES: &[RuleInfo] = &[
     },
 ];
 
+/// The bit of rule `id` in an active-rules mask (its place in [`RULES`]).
+fn rule_bit(id: &str) -> u64 {
+    match id {
+        "method" => 1 << 0,
+        "policy" => 1 << 1,
+        "multipart" => 1 << 2,
+        "protocol" => 1 << 3,
+        "scanner" => 1 << 4,
+        "traversal" => 1 << 5,
+        "rfi" => 1 << 6,
+        "rce" => 1 << 7,
+        "php" => 1 << 8,
+        "java" => 1 << 9,
+        "generic" => 1 << 10,
+        "xss" => 1 << 11,
+        "sqli" => 1 << 12,
+        "session-fixation" => 1 << 13,
+        "protocol-attack" => 1 << 14,
+        "xss-strict" => 1 << 15,
+        "sqli-strict" => 1 << 16,
+        _ => 0,
+    }
+}
+
 /// Limits on request parts (the `protocol` rule).
 #[derive(Debug, Clone)]
 pub struct InputLimits {
@@ -169,6 +212,10 @@ pub struct ManagedRules {
     pub disabled: Vec<String>,
     pub exclusions: Vec<Exclusion>,
     pub limits: InputLimits,
+    pub policy: Policy,
+    /// Whether values pass the literal prefilter before the detectors
+    /// (on by default; off only to check that it changes no verdict).
+    pub prefilter: bool,
 }
 
 impl Default for ManagedRules {
@@ -178,79 +225,87 @@ impl Default for ManagedRules {
             disabled: Vec::new(),
             exclusions: Vec::new(),
             limits: InputLimits::default(),
+            policy: Policy::default(),
+            prefilter: true,
         }
     }
 }
 
-/// Headers whose values are protocol data, not application input.
-const PLAIN_HEADERS: &[&str] = &[
-    "host",
-    "accept",
-    "accept-encoding",
-    "accept-language",
-    "accept-charset",
-    "connection",
-    "content-length",
-    "content-type",
-    "cache-control",
-    "pragma",
-    "if-none-match",
-    "if-modified-since",
-    "upgrade-insecure-requests",
-    "authorization",
-    "sec-fetch-site",
-    "sec-fetch-mode",
-    "sec-fetch-dest",
-    "sec-fetch-user",
-    "sec-ch-ua",
-    "sec-ch-ua-mobile",
-    "sec-ch-ua-platform",
-    "te",
-    "dnt",
-    "priority",
-    "keep-alive",
-    "cookie",
-    "range",
-    "if-range",
-    "if-match",
-    "if-unmodified-since",
-    "origin",
-    "x-requested-with",
-    "sec-websocket-key",
-    "sec-websocket-version",
-    "sec-websocket-extensions",
-    "upgrade",
-    "x-forwarded-for",
-    "forwarded",
-    "x-forwarded-proto",
-    "x-forwarded-host",
-    "x-real-ip",
-    "transfer-encoding",
-    "expect",
-    "content-encoding",
-];
+/// Headers whose values are protocol data, not application input (names
+/// in lower case, as requests carry them here).
+fn plain_header(name: &str) -> bool {
+    matches!(
+        name,
+        "host"
+            | "accept"
+            | "accept-encoding"
+            | "accept-language"
+            | "accept-charset"
+            | "connection"
+            | "content-length"
+            | "content-type"
+            | "cache-control"
+            | "pragma"
+            | "if-none-match"
+            | "if-modified-since"
+            | "upgrade-insecure-requests"
+            | "authorization"
+            | "sec-fetch-site"
+            | "sec-fetch-mode"
+            | "sec-fetch-dest"
+            | "sec-fetch-user"
+            | "sec-ch-ua"
+            | "sec-ch-ua-mobile"
+            | "sec-ch-ua-platform"
+            | "te"
+            | "dnt"
+            | "priority"
+            | "keep-alive"
+            | "cookie"
+            | "range"
+            | "if-range"
+            | "if-match"
+            | "if-unmodified-since"
+            | "origin"
+            | "x-requested-with"
+            | "sec-websocket-key"
+            | "sec-websocket-version"
+            | "sec-websocket-extensions"
+            | "upgrade"
+            | "x-forwarded-for"
+            | "forwarded"
+            | "x-forwarded-proto"
+            | "x-forwarded-host"
+            | "x-real-ip"
+            | "transfer-encoding"
+            | "expect"
+            | "content-encoding"
+    )
+}
 
 impl ManagedRules {
     pub fn known(id: &str) -> bool {
         RULES.iter().any(|r| r.id == id)
     }
 
-    fn active(&self, ctx: &RequestCtx<'_>, also_off: &[String]) -> Vec<&'static str> {
-        let excluded: Vec<&str> = self
-            .exclusions
-            .iter()
-            .filter(|e| e.when.eval(ctx))
-            .flat_map(|e| e.rules.iter().map(String::as_str))
-            .collect();
-        RULES
-            .iter()
-            .filter(|r| r.paranoia <= self.paranoia)
-            .filter(|r| {
-                !self.disabled.iter().chain(also_off).any(|d| d == r.id)
-                    && !excluded.contains(&r.id)
-            })
-            .map(|r| r.id)
-            .collect()
+    /// The rules that run on this request, one bit per entry of [`RULES`].
+    fn active(&self, ctx: &RequestCtx<'_>, also_off: &[String]) -> u64 {
+        let mut mask = 0u64;
+        for (i, r) in RULES.iter().enumerate() {
+            if r.paranoia <= self.paranoia
+                && !self.disabled.iter().chain(also_off).any(|d| d == r.id)
+            {
+                mask |= 1 << i;
+            }
+        }
+        for e in &self.exclusions {
+            if e.when.eval(ctx) {
+                for id in &e.rules {
+                    mask &= !rule_bit(id);
+                }
+            }
+        }
+        mask
     }
 
     /// The first finding over the request's head and `body` (with its
@@ -271,16 +326,38 @@ impl ManagedRules {
         also_off: &[String],
     ) -> Option<Finding> {
         let active = self.active(ctx, also_off);
-        if active.is_empty() {
+        if active == 0 {
             return None;
         }
-        let on = |id: &str| active.contains(&id);
+        let on = |id: &str| active & rule_bit(id) != 0;
         let mut inputs: Vec<(Location, Cow<'_, str>, Cow<'_, str>)> = Vec::new();
         if head && let Err(f) = self.head_inputs(ctx, &on, &mut inputs) {
             return Some(f);
         }
         if let Some(body) = body.filter(|b| !b.is_empty()) {
+            if on("policy")
+                && let Some(f) = self.policy.body(ctx)
+            {
+                return Some(f);
+            }
             let ctype = ctx.header("content-type").unwrap_or("");
+            if on("protocol")
+                && (ctype.is_empty()
+                    || ctype.to_ascii_lowercase().contains("x-www-form-urlencoded"))
+                && std::str::from_utf8(body).is_ok_and(detect::bad_percent)
+            {
+                return Some(Finding {
+                    rule: "protocol",
+                    location: Location::Body,
+                    name: String::new(),
+                    reason: "invalid percent-encoding in a form body",
+                });
+            }
+            if on("multipart")
+                && let Some(f) = self.multipart(ctype, body)
+            {
+                return Some(f);
+            }
             body_inputs(ctype, body, &mut inputs);
         }
         if on("protocol")
@@ -289,7 +366,7 @@ impl ManagedRules {
             return Some(f);
         }
         for (loc, name, value) in &inputs {
-            if let Some((rule, reason)) = detect::value(value, *loc, name, &on) {
+            if let Some((rule, reason)) = detect::value(value, *loc, name, &on, self.prefilter) {
                 return Some(Finding {
                     rule,
                     location: *loc,
@@ -309,8 +386,18 @@ impl ManagedRules {
         on: &dyn Fn(&str) -> bool,
         inputs: &mut Vec<(Location, Cow<'c, str>, Cow<'c, str>)>,
     ) -> Result<(), Finding> {
+        if on("method")
+            && let Some(f) = self.policy.method(ctx)
+        {
+            return Err(f);
+        }
         if on("protocol")
             && let Some(f) = self.protocol(ctx)
+        {
+            return Err(f);
+        }
+        if on("policy")
+            && let Some(f) = self.policy.head(ctx)
         {
             return Err(f);
         }
@@ -361,7 +448,7 @@ impl ManagedRules {
             }
         }
         for (k, v) in &ctx.headers {
-            if !PLAIN_HEADERS.iter().any(|p| k.eq_ignore_ascii_case(p)) {
+            if !plain_header(k) {
                 inputs.push((
                     Location::Header,
                     Cow::Borrowed(*k),
@@ -390,6 +477,9 @@ impl ManagedRules {
         if detect::bad_percent(ctx.query) || detect::bad_percent(ctx.path) {
             return f("invalid percent-encoding in the URL", "");
         }
+        if let Some(why) = detect::bad_query_bytes(ctx.query) {
+            return f(why, "");
+        }
         for (k, v) in &ctx.headers {
             if v.len() > self.limits.max_header_value_bytes {
                 return f("an over-long header", k);
@@ -414,6 +504,24 @@ impl ManagedRules {
             && range.matches(',').count() >= 5
         {
             return f("too many ranges", "range");
+        }
+        None
+    }
+
+    fn multipart(&self, ctype: &str, body: &[u8]) -> Option<Finding> {
+        if !ctype.to_ascii_lowercase().starts_with("multipart/") {
+            return None;
+        }
+        let text = String::from_utf8_lossy(body);
+        for (head, value) in multipart_parts(&text) {
+            if let Some(reason) = self.policy.multipart_part(&head, &value) {
+                return Some(Finding {
+                    rule: "multipart",
+                    location: Location::Body,
+                    name: "multipart".into(),
+                    reason,
+                });
+            }
         }
         None
     }
@@ -485,11 +593,9 @@ fn body_inputs<'a>(
         return;
     }
     if ctype.starts_with("multipart/") || text.starts_with("--") {
-        let norm = text.replace("\r\n", "\n");
-        for part in norm.split("\n--").filter(|p| !p.trim().is_empty()) {
-            let (head, value) = part.split_once("\n\n").unwrap_or((part, ""));
+        for (head, value) in multipart_parts(&text) {
             // A part's headers carry its name and file name.
-            for line in head.lines().skip(1) {
+            for line in head.lines() {
                 out.push((
                     Location::Body,
                     Cow::Borrowed("multipart header"),
@@ -499,7 +605,7 @@ fn body_inputs<'a>(
             out.push((
                 Location::Body,
                 Cow::Borrowed("multipart"),
-                Cow::Owned(value.trim_end_matches('-').to_string()),
+                Cow::Owned(value),
             ));
         }
         return;
@@ -520,4 +626,28 @@ fn body_inputs<'a>(
         Cow::Borrowed(""),
         Cow::Owned(text.into_owned()),
     ));
+}
+
+/// The parts of a multipart body as (headers, value), the boundary line
+/// left out of the headers.
+fn multipart_parts(text: &str) -> Vec<(String, String)> {
+    let norm = text.replace("\r\n", "\n");
+    norm.split("\n--")
+        .filter(|p| !p.trim().is_empty())
+        .map(|part| {
+            let (head, value) = part.split_once("\n\n").unwrap_or((part, ""));
+            let head = head.split_once('\n').map_or("", |(_, h)| h);
+            (head.to_string(), value.trim_end_matches('-').to_string())
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_rule_has_its_own_bit() {
+        for (i, r) in super::RULES.iter().enumerate() {
+            assert_eq!(super::rule_bit(r.id), 1 << i, "{}", r.id);
+        }
+    }
 }

@@ -356,7 +356,15 @@ fn judge(toks: &[Tok<'_>], quoted: bool) -> Option<&'static str> {
         {
             return Some("tautology");
         }
-        if logic(t) && next.is_some_and(|x| kw(x, &["true", "false", "null", "not"])) && i > 0 {
+        if logic(t) && next.is_some_and(|x| kw(x, &["true", "false", "null"])) && i > 0 {
+            return Some("tautology");
+        }
+        // `OR NOT 1=2` and `OR NOT (…)`; "whether or not" is English.
+        if logic(t)
+            && next.is_some_and(|x| kw(x, &["not"]))
+            && after.is_some_and(|x| is_operand(x) || matches!(x, Tok::LParen))
+            && i > 0
+        {
             return Some("tautology");
         }
     }
