@@ -22,7 +22,7 @@ pub mod hnsw;
 mod index;
 
 pub use distance::Metric;
-pub use filter::{Filter, IndexType, Indexed, MetadataIndex};
+pub use filter::{Filter, IndexType, Indexed, Key, MetadataIndex};
 pub use index::{
     IndexConfig, IndexHandle, IndexInfo, Indexer, ListPage, Match, Mutation, NewVector,
     QueryOptions, ReturnMetadata, StoredVector, VectorIndex, WriteMode, create_index, delete_index,
