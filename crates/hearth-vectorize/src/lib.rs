@@ -20,6 +20,7 @@ pub mod distance;
 pub mod filter;
 pub mod hnsw;
 mod index;
+pub mod snapshot;
 
 pub use distance::Metric;
 pub use filter::{Filter, IndexType, Indexed, Key, MetadataIndex};
