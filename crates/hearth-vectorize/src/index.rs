@@ -454,6 +454,20 @@ pub struct VectorIndex {
     data_version: Mutex<i64>,
     /// `State::changes` when the last snapshot was taken.
     snapshot_at: Mutex<u64>,
+    /// How restricted queries search (see [`SearchPath`]).
+    path_choice: std::sync::atomic::AtomicU8,
+}
+
+/// How a query with a namespace or filter is searched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SearchPath {
+    /// Exact over the passing vectors when few pass, else the filtered
+    /// graph walk (the default).
+    Auto = 0,
+    /// Always exact over the passing vectors.
+    Exact = 1,
+    /// The filtered graph walk whenever the graph has nodes.
+    Graph = 2,
 }
 
 impl std::fmt::Debug for VectorIndex {
@@ -609,6 +623,7 @@ pub fn open_index(
         work: (Mutex::new(false), Condvar::new()),
         data_version: Mutex::new(-1),
         snapshot_at: Mutex::new(0),
+        path_choice: std::sync::atomic::AtomicU8::new(SearchPath::Auto as u8),
     };
     index.load()?;
     Ok(index)
@@ -990,6 +1005,13 @@ impl VectorIndex {
         state.dead_linked = state.count_dead_linked();
         state.changes += 1;
         true
+    }
+
+    /// Fixes how restricted queries search, for tests and measurements
+    /// that compare the two paths; [`SearchPath::Auto`] is the default.
+    pub fn set_search_path(&self, path: SearchPath) {
+        self.path_choice
+            .store(path as u8, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Graph changes not yet in a snapshot.
@@ -1533,7 +1555,12 @@ impl VectorIndex {
         };
         let mut q: Vec<f32> = vector.iter().map(|&x| x as f32).collect();
         self.config.metric.prepare(&mut q);
-        let found = search(&state, &q, options.top_k, ns, &filter);
+        let path = match self.path_choice.load(std::sync::atomic::Ordering::Relaxed) {
+            1 => SearchPath::Exact,
+            2 => SearchPath::Graph,
+            _ => SearchPath::Auto,
+        };
+        let found = search(&state, &q, options.top_k, ns, &filter, path);
         let vecs = state.vectors();
         Ok(found
             .into_iter()
@@ -1699,7 +1726,14 @@ fn exact_is_cheaper(passing: usize, live: usize) -> bool {
     passing <= EXACT_BELOW || passing * passing <= WALK_COST * EF_SEARCH * live
 }
 
-fn search(state: &State, q: &[f32], k: usize, ns: Option<u32>, filter: &Filter) -> Vec<Near> {
+fn search(
+    state: &State,
+    q: &[f32],
+    k: usize,
+    ns: Option<u32>,
+    filter: &Filter,
+    path: SearchPath,
+) -> Vec<Near> {
     let vecs = state.vectors();
     let columns: Vec<Option<&Vec<Option<Indexed>>>> = filter
         .fields()
@@ -1725,7 +1759,12 @@ fn search(state: &State, q: &[f32], k: usize, ns: Option<u32>, filter: &Filter) 
             Some(list) => list.iter().copied().filter(|&s| pass(s)).collect(),
             None => (0..total).filter(|&s| pass(s)).collect(),
         };
-        if in_graph == 0 || exact_is_cheaper(passing.len(), state.live) {
+        let exact_now = match path {
+            SearchPath::Auto => exact_is_cheaper(passing.len(), state.live),
+            SearchPath::Exact => true,
+            SearchPath::Graph => false,
+        };
+        if in_graph == 0 || exact_now {
             return exact(vecs, q, passing.into_iter(), k);
         }
         let mut admitted = vec![0u64; (total as usize).div_ceil(64)];

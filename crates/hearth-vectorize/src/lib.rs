@@ -26,8 +26,8 @@ pub use distance::Metric;
 pub use filter::{Filter, IndexType, Indexed, Key, MetadataIndex};
 pub use index::{
     IndexConfig, IndexHandle, IndexInfo, Indexer, ListPage, Match, Mutation, NewVector,
-    QueryOptions, ReturnMetadata, StoredVector, VectorIndex, WriteMode, create_index, delete_index,
-    index_path, list_indexes, open_index,
+    QueryOptions, ReturnMetadata, SearchPath, StoredVector, VectorIndex, WriteMode, create_index,
+    delete_index, index_path, list_indexes, open_index,
 };
 
 use hearth_core::{ContractError, ErrorClass};
