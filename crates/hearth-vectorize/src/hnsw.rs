@@ -3,8 +3,8 @@
 //!
 //! Written here rather than taken from a crate because the index needs
 //! what the crates on offer do not give together: slots that die (a
-//! deleted or replaced vector stays in the graph as a waypoint and is
-//! skipped in results), a search that takes any predicate (namespace and
+//! deleted or replaced vector stays in the graph as a waypoint, skipped in
+//! results, until a repair unlinks it), a search that takes any predicate (namespace and
 //! metadata filters applied before top K), insertion split into a
 //! read-only planning step and a short linking step (so queries keep
 //! running while the graph grows), and no threads, loggers or memory maps
