@@ -434,11 +434,9 @@ pub fn run(args: &VectorizeArgs, command: &str) -> Result<()> {
     let db = dir.join("data").join("vectorize").join("bench.sqlite");
     let snapshot = || -> Option<(i64, i64)> {
         let conn = rusqlite::Connection::open(&db).ok()?;
-        conn.query_row(
-            "SELECT nodes, length(data) FROM graph_snapshot",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
+        conn.query_row("SELECT nodes, length(data) FROM graph_snapshot", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
         .ok()
     };
     let waited = Instant::now();
@@ -467,7 +465,12 @@ pub fn run(args: &VectorizeArgs, command: &str) -> Result<()> {
     let addr = server.addr.clone();
     {
         let mut stream = TcpStream::connect(&addr)?;
-        post(&mut stream, "/query", &bytes(&data.queries[..args.dims]), &mut buf)?;
+        post(
+            &mut stream,
+            "/query",
+            &bytes(&data.queries[..args.dims]),
+            &mut buf,
+        )?;
     }
     let restart_query_s = t.elapsed().as_secs_f64();
     loop {

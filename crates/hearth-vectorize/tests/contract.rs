@@ -753,8 +753,8 @@ fn the_graph_snapshot_restores_the_graph_and_what_changed_after_it_is_caught_up(
     assert_eq!(ix.pending(), 30);
     assert_eq!(ix.dead_in_graph(), 0);
     assert_eq!(ix.info().vector_count, 3000 + 20 - 50);
-    for i in 0..10 {
-        let got = top_ids(&ix, &extra[i], Some(json!({ "cat": "moved" })));
+    for (i, values) in extra.iter().enumerate().take(10) {
+        let got = top_ids(&ix, values, Some(json!({ "cat": "moved" })));
         assert_eq!(got[0], format!("v{}", i * 7));
     }
     assert_eq!(ix.get_by_ids(&gone).unwrap(), vec![]);
