@@ -82,6 +82,15 @@ impl Indexed {
         }
     }
 
+    /// The value as a posting-list key.
+    pub fn key(&self) -> Key {
+        match self {
+            Indexed::Str(s) => Key::Str(s.clone()),
+            Indexed::Num(n) => Key::num(*n),
+            Indexed::Bool(b) => Key::Bool(*b),
+        }
+    }
+
     fn from_json(v: &Value, ty: IndexType) -> Option<Indexed> {
         match (v, ty) {
             (Value::String(s), IndexType::String) => Some(Indexed::Str(truncate(s).into())),
@@ -98,6 +107,22 @@ impl Indexed {
             (Indexed::Bool(a), Scalar::Bool(b)) => Some(a.cmp(b)),
             _ => None,
         }
+    }
+}
+
+/// An indexed value as the key of its posting list: two values are the
+/// same key exactly when a `$eq` between them holds.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Key {
+    Str(Arc<str>),
+    /// The number's bits, with -0 read as 0.
+    Num(u64),
+    Bool(bool),
+}
+
+impl Key {
+    fn num(n: f64) -> Key {
+        Key::Num(if n == 0.0 { 0 } else { n.to_bits() })
     }
 }
 
@@ -161,6 +186,18 @@ impl Scalar {
                 ));
             }
         })
+    }
+
+    /// The posting-list key a vector's value must have to equal this
+    /// (`None` for null, which matches vectors lacking the property).
+    fn key(&self) -> Option<Key> {
+        match self {
+            Scalar::Null => None,
+            Scalar::Str(s) => Some(Key::Str(Arc::from(truncate(s)))),
+            Scalar::Num(n) if n.is_nan() => None,
+            Scalar::Num(n) => Some(Key::num(*n)),
+            Scalar::Bool(b) => Some(Key::Bool(*b)),
+        }
     }
 
     fn equals(&self, value: Option<&Indexed>) -> bool {
@@ -292,6 +329,27 @@ impl Filter {
         self.clauses
             .iter()
             .map(|c| c.indexed.then_some(c.field.as_str()))
+            .collect()
+    }
+
+    /// Per clause that only vectors holding one of a few values can pass
+    /// (`$eq` or `$in` on an indexed property), the property and those
+    /// values as posting-list keys. A vector that passes the filter is in
+    /// the union of the keys' posting lists of every clause given here.
+    pub fn lookups(&self) -> Vec<(&str, Vec<Key>)> {
+        self.clauses
+            .iter()
+            .filter(|c| c.indexed)
+            .filter_map(|c| {
+                let keys = match &c.op {
+                    Op::Eq(s) => vec![s.key()?],
+                    // Values of another type than the property's match
+                    // nothing; their lists are simply empty.
+                    Op::In(list) => list.iter().filter_map(Scalar::key).collect(),
+                    _ => return None,
+                };
+                Some((c.field.as_str(), keys))
+            })
             .collect()
     }
 

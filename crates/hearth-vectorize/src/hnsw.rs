@@ -3,8 +3,8 @@
 //!
 //! Written here rather than taken from a crate because the index needs
 //! what the crates on offer do not give together: slots that die (a
-//! deleted or replaced vector stays in the graph as a waypoint and is
-//! skipped in results), a search that takes any predicate (namespace and
+//! deleted or replaced vector stays in the graph as a waypoint, skipped in
+//! results, until a repair unlinks it), a search that takes any predicate (namespace and
 //! metadata filters applied before top K), insertion split into a
 //! read-only planning step and a short linking step (so queries keep
 //! running while the graph grows), and no threads, loggers or memory maps
@@ -97,6 +97,14 @@ pub struct Plan {
     node: u32,
     level: usize,
     neighbours: Vec<Vec<u32>>,
+}
+
+/// What unlinking dead nodes changes: new link lists, the nodes whose
+/// links are dropped, and the entry after.
+pub struct Repair {
+    relinked: Vec<(u32, u8, Vec<u32>)>,
+    unlinked: Vec<u32>,
+    entry: Option<u32>,
 }
 
 #[derive(Debug)]
@@ -228,6 +236,194 @@ impl Graph {
         if self.entry.is_none() || plan.level > self.top {
             self.entry = Some(node);
             self.top = plan.level;
+        }
+    }
+
+    /// Adds the next node with no links (a vector deleted before it was
+    /// linked): it takes a node number and is never reached.
+    pub fn push_unlinked(&mut self) {
+        self.levels.push(0);
+        self.links.push(vec![Vec::new()]);
+    }
+
+    /// A node's level.
+    pub fn level(&self, node: u32) -> usize {
+        self.levels[node as usize] as usize
+    }
+
+    /// A node's links, per layer from 0 up to its level.
+    pub fn links(&self, node: u32) -> &[Vec<u32>] {
+        &self.links[node as usize]
+    }
+
+    /// The entry node and the top layer.
+    pub fn entry(&self) -> (Option<u32>, usize) {
+        (self.entry, self.top)
+    }
+
+    /// The random state levels are drawn from.
+    pub fn rng(&self) -> u64 {
+        self.rng
+    }
+
+    /// A graph from its parts, checked: one level per node (at most 16),
+    /// links per layer up to each node's level, every link to a node of
+    /// the graph and no more per layer than linking keeps, the entry a
+    /// node on the top layer.
+    pub fn from_parts(
+        levels: Vec<u8>,
+        links: Vec<Vec<Vec<u32>>>,
+        entry: Option<u32>,
+        rng: u64,
+    ) -> Result<Graph, String> {
+        let n = levels.len();
+        if links.len() != n {
+            return Err(format!("{} nodes but {} link lists", n, links.len()));
+        }
+        for (node, (level, layers)) in levels.iter().zip(&links).enumerate() {
+            if *level > 16 || layers.len() != *level as usize + 1 {
+                return Err(format!(
+                    "node {node}: level {level} with {} layers",
+                    layers.len()
+                ));
+            }
+            for (layer, list) in layers.iter().enumerate() {
+                if list.len() > Self::max_links(layer) || list.iter().any(|&x| x as usize >= n) {
+                    return Err(format!("node {node}: bad links on layer {layer}"));
+                }
+            }
+        }
+        let top = match entry {
+            None => 0,
+            Some(e) if (e as usize) < n => levels[e as usize] as usize,
+            Some(e) => return Err(format!("entry {e} is not a node")),
+        };
+        Ok(Graph {
+            levels,
+            links,
+            entry,
+            top,
+            rng: rng | 1,
+        })
+    }
+
+    /// Plans the unlinking of dead nodes (reads only, so it runs beside
+    /// queries): each live node that links to a dead one loses that link
+    /// and is offered the dead one's live neighbours in its place, then
+    /// keeps the best by the linking heuristic. Dead nodes keep guiding
+    /// walks until [`Graph::repair`] applies the plan.
+    pub fn plan_repair(&self, dead: &dyn Fn(u32) -> bool, vecs: Vectors<'_>) -> Repair {
+        let mut relinked = Vec::new();
+        let mut unlinked = Vec::new();
+        for node in 0..self.len() as u32 {
+            let layers = &self.links[node as usize];
+            if dead(node) {
+                if layers.iter().any(|l| !l.is_empty()) {
+                    unlinked.push(node);
+                }
+                continue;
+            }
+            for (layer, list) in layers.iter().enumerate() {
+                if !list.iter().any(|&x| dead(x)) {
+                    continue;
+                }
+                let mut cands: Vec<u32> = Vec::with_capacity(list.len() * 2);
+                for &x in list {
+                    if !dead(x) {
+                        cands.push(x);
+                        continue;
+                    }
+                    if let Some(theirs) = self.links[x as usize].get(layer) {
+                        cands.extend(theirs.iter().copied().filter(|&y| y != node && !dead(y)));
+                    }
+                }
+                cands.sort_unstable();
+                cands.dedup();
+                let mut near: Vec<Near> = cands
+                    .into_iter()
+                    .map(|x| Near(vecs.between(node, x), x))
+                    .collect();
+                near.sort_unstable();
+                near.truncate(3 * Self::max_links(layer));
+                relinked.push((
+                    node,
+                    layer as u8,
+                    select(&near, Self::max_links(layer), vecs),
+                ));
+            }
+        }
+        let entry = match self.entry {
+            Some(e) if dead(e) => {
+                // The live node on the highest layer takes over.
+                (0..self.len() as u32)
+                    .filter(|&x| !dead(x))
+                    .max_by_key(|&x| (self.levels[x as usize], Reverse(x)))
+            }
+            e => e,
+        };
+        Repair {
+            relinked,
+            unlinked,
+            entry,
+        }
+    }
+
+    /// Applies a repair planned on this graph as it still is.
+    pub fn repair(&mut self, plan: Repair) -> usize {
+        for (node, layer, list) in plan.relinked {
+            self.links[node as usize][layer as usize] = list;
+        }
+        for &node in &plan.unlinked {
+            for list in &mut self.links[node as usize] {
+                *list = Vec::new();
+            }
+        }
+        self.entry = plan.entry;
+        self.top = plan.entry.map_or(0, |e| self.levels[e as usize] as usize);
+        plan.unlinked.len()
+    }
+
+    /// The graph of the nodes `keep` marks, renumbered in order; links to
+    /// the others (there are none once they are repaired away) are dropped.
+    pub fn compact(&self, keep: &[bool]) -> Graph {
+        let mut map = vec![u32::MAX; self.len()];
+        let mut next = 0u32;
+        for (node, slot) in map.iter_mut().enumerate() {
+            if keep.get(node).copied().unwrap_or(false) {
+                *slot = next;
+                next += 1;
+            }
+        }
+        let mut levels = Vec::with_capacity(next as usize);
+        let mut links = Vec::with_capacity(next as usize);
+        for node in 0..self.len() {
+            if map[node] == u32::MAX {
+                continue;
+            }
+            levels.push(self.levels[node]);
+            links.push(
+                self.links[node]
+                    .iter()
+                    .map(|l| {
+                        l.iter()
+                            .map(|&x| map[x as usize])
+                            .filter(|&x| x != u32::MAX)
+                            .collect()
+                    })
+                    .collect(),
+            );
+        }
+        let entry = self.entry.and_then(|e| {
+            let e = map[e as usize];
+            (e != u32::MAX).then_some(e)
+        });
+        let top = entry.map_or(0, |e| levels[e as usize] as usize);
+        Graph {
+            levels,
+            links,
+            entry,
+            top,
+            rng: self.rng,
         }
     }
 

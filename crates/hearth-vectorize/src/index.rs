@@ -11,18 +11,21 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde_json::{Map, Value};
 
 use crate::distance::Metric;
-use crate::filter::{Filter, IndexType, Indexed, MetadataIndex, extract};
+use crate::filter::{Filter, IndexType, Indexed, Key, MetadataIndex, extract};
 use crate::hnsw::{self, Graph, Near, Vectors};
+use crate::snapshot;
 use crate::{Op, VectorizeError, VectorizeLimits, code};
 
 /// Below this many candidates a query compares against each of them.
 const EXACT_BELOW: usize = 4096;
-/// A filter passing fewer than one vector in this many is searched exactly.
-const EXACT_FRACTION: usize = 8;
+/// The filtered walk's cost per passing node against one exact distance
+/// (see [`exact_is_cheaper`]).
+const WALK_COST: usize = 4;
 /// Candidates the graph walk keeps (at least topK).
 const EF_SEARCH: usize = 96;
 
-const SCHEMA: &[&str] = &["
+const SCHEMA: &[&str] = &[
+    "
 CREATE TABLE config (
     name TEXT NOT NULL,
     dimensions INTEGER NOT NULL,
@@ -53,7 +56,22 @@ CREATE TABLE mutations (
     mutation_id TEXT NOT NULL,
     at_ms INTEGER NOT NULL
 );
-"];
+",
+    "
+CREATE TABLE graph_snapshot (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    nodes INTEGER NOT NULL,
+    checksum INTEGER NOT NULL,
+    data BLOB NOT NULL
+);
+",
+];
+
+/// The indexer writes a snapshot of the graph once it is idle and this
+/// many nodes were linked or repaired since the last one...
+const SNAPSHOT_AFTER_CHANGES: u64 = 1000;
+/// ...or this long after the last one, if anything changed.
+const SNAPSHOT_AFTER: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// What an index is created with.
 #[derive(Debug, Clone, PartialEq)]
@@ -157,6 +175,8 @@ pub struct ListPage {
 #[derive(Debug)]
 struct Slot {
     id: Box<str>,
+    /// The mutation that wrote this version of the vector.
+    seq: i64,
     /// 0 for none; else `namespaces[ns - 1]`.
     ns: u32,
     alive: bool,
@@ -179,9 +199,19 @@ struct State {
     live: usize,
     metadata_indexes: Vec<MetadataIndex>,
     /// Each indexed property's values by slot (shorter than `slots` when
-    /// the last vectors lack it): filters scan these, not the slots.
+    /// the last vectors lack it): filters read these, not the slots.
     columns: HashMap<Box<str>, Vec<Option<Indexed>>>,
+    /// The metadata indexes' posting lists: per indexed property, per
+    /// value, the live slots holding it, ascending. `$eq` and `$in`
+    /// clauses start from these instead of scanning every slot.
+    postings: HashMap<Box<str>, HashMap<Key, Vec<u32>>>,
+    /// The live slots of each namespace (`ns_slots[ns - 1]`), ascending.
+    ns_slots: Vec<Vec<u32>>,
     strings: std::collections::HashSet<Arc<str>>,
+    /// Dead slots the graph still links to (waypoints until repaired).
+    dead_linked: usize,
+    /// Graph changes (nodes linked, repairs) since the index was opened.
+    changes: u64,
     /// The last mutation this process has applied.
     seq: i64,
 }
@@ -202,6 +232,7 @@ impl State {
             return id;
         }
         self.namespaces.push(ns.into());
+        self.ns_slots.push(Vec::new());
         let id = self.namespaces.len() as u32;
         self.ns_ids.insert(ns.into(), id);
         id
@@ -213,12 +244,107 @@ impl State {
 
     fn remove(&mut self, id: &str) -> bool {
         if let Some(slot) = self.by_id.remove(id) {
-            self.slots[slot as usize].alive = false;
+            let s = &mut self.slots[slot as usize];
+            s.alive = false;
             self.live -= 1;
+            self.dead_linked += usize::from((slot as usize) < self.graph.len());
+            if s.ns > 0 {
+                unlist(&mut self.ns_slots[s.ns as usize - 1], slot);
+            }
+            for (k, v) in &s.indexed {
+                if let Some(lists) = self.postings.get_mut(k) {
+                    let key = v.key();
+                    if let Some(list) = lists.get_mut(&key) {
+                        unlist(list, slot);
+                        if list.is_empty() {
+                            lists.remove(&key);
+                        }
+                    }
+                }
+            }
             true
         } else {
             false
         }
+    }
+
+    /// A slot for a graph node whose vector is gone (replaced or deleted
+    /// after a snapshot): dead, its values zero, until repaired away.
+    fn add_dead(&mut self) {
+        self.data.extend(std::iter::repeat_n(0.0, self.dims));
+        self.inv_norms.push(0.0);
+        self.slots.push(Slot {
+            id: "".into(),
+            seq: 0,
+            ns: 0,
+            alive: false,
+            metadata: None,
+            indexed: Vec::new(),
+        });
+    }
+
+    /// Counts the dead slots the graph still links to.
+    fn count_dead_linked(&self) -> usize {
+        (0..self.graph.len() as u32)
+            .filter(|&x| {
+                !self.slots[x as usize].alive && self.graph.links(x).iter().any(|l| !l.is_empty())
+            })
+            .count()
+    }
+
+    /// Unlinks every dead slot from the graph at once.
+    fn repair_now(&mut self) {
+        if self.dead_linked == 0 {
+            return;
+        }
+        let slots = &self.slots;
+        let plan = self
+            .graph
+            .plan_repair(&|x| !slots[x as usize].alive, self.vectors());
+        self.graph.repair(plan);
+        self.dead_linked = self.count_dead_linked();
+        self.changes += 1;
+    }
+
+    /// The same index without its dead slots, renumbered in order; the
+    /// graph must have been repaired (no links to dead slots).
+    fn compacted(self) -> State {
+        let keep: Vec<bool> = self.slots.iter().map(|s| s.alive).collect();
+        let mut next = State {
+            dims: self.dims,
+            metric: self.metric,
+            data: Vec::with_capacity(self.live * self.dims),
+            inv_norms: Vec::with_capacity(self.live),
+            slots: Vec::with_capacity(self.live),
+            by_id: HashMap::with_capacity(self.live),
+            namespaces: Vec::new(),
+            ns_ids: HashMap::new(),
+            graph: self.graph.compact(&keep),
+            live: 0,
+            metadata_indexes: self.metadata_indexes.clone(),
+            columns: HashMap::new(),
+            postings: HashMap::new(),
+            ns_slots: Vec::new(),
+            strings: std::collections::HashSet::new(),
+            dead_linked: 0,
+            changes: self.changes + 1,
+            seq: self.seq,
+        };
+        for (slot, s) in self.slots.into_iter().enumerate() {
+            if !s.alive {
+                continue;
+            }
+            let start = slot * self.dims;
+            next.add(Row {
+                id: s.id.into(),
+                seq: s.seq,
+                namespace: (s.ns > 0).then(|| self.namespaces[s.ns as usize - 1].to_string()),
+                values: self.data[start..start + self.dims].to_vec(),
+                metadata: s.metadata.map(String::from),
+                indexed: s.indexed,
+            });
+        }
+        next
     }
 
     fn add(&mut self, row: Row) {
@@ -243,9 +369,19 @@ impl State {
             let column = self.columns.entry(k.clone()).or_default();
             column.resize(slot as usize, None);
             column.push(Some(v.clone()));
+            self.postings
+                .entry(k.clone())
+                .or_default()
+                .entry(v.key())
+                .or_default()
+                .push(slot);
+        }
+        if ns > 0 {
+            self.ns_slots[ns as usize - 1].push(slot);
         }
         self.slots.push(Slot {
             id: row.id.into(),
+            seq: row.seq,
             ns,
             alive: true,
             metadata: row.metadata.map(Into::into),
@@ -255,9 +391,48 @@ impl State {
     }
 }
 
+/// What [`VectorIndex::read_disk`] read.
+struct Disk {
+    indexes: Vec<MetadataIndex>,
+    deleted: Vec<String>,
+    rows: Vec<Row>,
+    last: i64,
+}
+
+fn empty_state(dims: usize, metric: Metric) -> State {
+    State {
+        dims,
+        metric,
+        data: Vec::new(),
+        inv_norms: Vec::new(),
+        slots: Vec::new(),
+        by_id: HashMap::new(),
+        namespaces: Vec::new(),
+        ns_ids: HashMap::new(),
+        graph: Graph::default(),
+        live: 0,
+        metadata_indexes: Vec::new(),
+        columns: HashMap::new(),
+        postings: HashMap::new(),
+        ns_slots: Vec::new(),
+        strings: std::collections::HashSet::new(),
+        dead_linked: 0,
+        changes: 0,
+        seq: 0,
+    }
+}
+
+/// Takes `slot` out of an ascending list.
+fn unlist(list: &mut Vec<u32>, slot: u32) {
+    if let Ok(at) = list.binary_search(&slot) {
+        list.remove(at);
+    }
+}
+
 /// A vector row on its way between SQLite and memory.
 struct Row {
     id: String,
+    seq: i64,
     namespace: Option<String>,
     values: Vec<f32>,
     metadata: Option<String>,
@@ -277,6 +452,22 @@ pub struct VectorIndex {
     /// Wakes the indexer when slots wait for the graph.
     work: (Mutex<bool>, Condvar),
     data_version: Mutex<i64>,
+    /// `State::changes` when the last snapshot was taken.
+    snapshot_at: Mutex<u64>,
+    /// How restricted queries search (see [`SearchPath`]).
+    path_choice: std::sync::atomic::AtomicU8,
+}
+
+/// How a query with a namespace or filter is searched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SearchPath {
+    /// Exact over the passing vectors when few pass, else the filtered
+    /// graph walk (the default).
+    Auto = 0,
+    /// Always exact over the passing vectors.
+    Exact = 1,
+    /// The filtered graph walk whenever the graph has nodes.
+    Graph = 2,
 }
 
 impl std::fmt::Debug for VectorIndex {
@@ -419,22 +610,7 @@ pub fn open_index(
         metric,
         description,
     };
-    let state = State {
-        dims: dims as usize,
-        metric,
-        data: Vec::new(),
-        inv_norms: Vec::new(),
-        slots: Vec::new(),
-        by_id: HashMap::new(),
-        namespaces: Vec::new(),
-        ns_ids: HashMap::new(),
-        graph: Graph::default(),
-        live: 0,
-        metadata_indexes: Vec::new(),
-        columns: HashMap::new(),
-        strings: std::collections::HashSet::new(),
-        seq: 0,
-    };
+    let state = empty_state(dims as usize, metric);
     let index = VectorIndex {
         name: name.into(),
         path,
@@ -446,8 +622,10 @@ pub fn open_index(
         state: RwLock::new(state),
         work: (Mutex::new(false), Condvar::new()),
         data_version: Mutex::new(-1),
+        snapshot_at: Mutex::new(0),
+        path_choice: std::sync::atomic::AtomicU8::new(SearchPath::Auto as u8),
     };
-    index.catch_up()?;
+    index.load()?;
     Ok(index)
 }
 
@@ -608,8 +786,8 @@ impl VectorIndex {
         Ok(())
     }
 
-    /// Reads mutations `from < seq < to` from disk into memory.
-    fn apply_from_disk(&self, conn: &Connection, from: i64, to: i64) -> Result<(), VectorizeError> {
+    /// Reads mutations `from < seq < to` from disk.
+    fn read_disk(&self, conn: &Connection, from: i64, to: i64) -> Result<Disk, VectorizeError> {
         let err = self.err();
         let mut ix_stmt = conn
             .prepare_cached("SELECT property_name, index_type FROM metadata_indexes ORDER BY rowid")
@@ -639,7 +817,7 @@ impl VectorIndex {
         };
         let mut stmt = conn
             .prepare_cached(
-                "SELECT id, namespace, vals, metadata, indexed FROM vectors WHERE seq > ?1 AND seq < ?2 ORDER BY seq",
+                "SELECT id, namespace, vals, metadata, indexed, seq FROM vectors WHERE seq > ?1 AND seq < ?2 ORDER BY seq, rowid",
             )
             .map_err(&err)?;
         let dims = self.config.dimensions;
@@ -649,6 +827,7 @@ impl VectorIndex {
                 let indexed: Option<String> = r.get(4)?;
                 Ok(Row {
                     id: r.get(0)?,
+                    seq: r.get(5)?,
                     namespace: r.get(1)?,
                     values: values_of(&blob),
                     metadata: r.get(3)?,
@@ -656,6 +835,7 @@ impl VectorIndex {
                 })
             })
             .map_err(&err)?
+            .filter(|r| r.as_ref().map_or(true, |r| r.values.len() == dims))
             .collect::<Result<_, _>>()
             .map_err(&err)?;
         let last: i64 = conn
@@ -665,23 +845,184 @@ impl VectorIndex {
                 |r| r.get(0),
             )
             .map_err(&err)?;
+        Ok(Disk {
+            indexes,
+            deleted,
+            rows,
+            last,
+        })
+    }
+
+    /// Reads mutations `from < seq < to` from disk into memory.
+    fn apply_from_disk(&self, conn: &Connection, from: i64, to: i64) -> Result<(), VectorizeError> {
+        let disk = self.read_disk(conn, from, to)?;
         let mut state = self.write();
-        state.metadata_indexes = indexes;
-        for id in &deleted {
+        state.metadata_indexes = disk.indexes;
+        for id in &disk.deleted {
             state.remove(id);
         }
-        let grew = !rows.is_empty();
-        for row in rows {
-            if row.values.len() == dims {
-                state.add(row);
-            }
+        let grew = !disk.rows.is_empty();
+        for row in disk.rows {
+            state.add(row);
         }
-        state.seq = state.seq.max(last);
+        state.seq = state.seq.max(disk.last);
         drop(state);
         if grew {
             self.wake();
         }
         Ok(())
+    }
+
+    /// Reads the index from disk on open: the graph from its snapshot
+    /// when one is there and sound, every vector, and what changed since
+    /// the snapshot (those vectors wait for the indexer; nodes whose
+    /// vector was replaced or deleted are repaired away).
+    fn load(&self) -> Result<(), VectorizeError> {
+        let conn = self.conn();
+        let err = self.err();
+        let version: i64 = conn
+            .query_row("PRAGMA data_version", [], |r| r.get(0))
+            .map_err(&err)?;
+        let disk = self.read_disk(&conn, 0, i64::MAX)?;
+        let snapshot: Option<(i64, Vec<u8>)> = conn
+            .query_row(
+                "SELECT checksum, data FROM graph_snapshot WHERE id = 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(&err)?;
+        let dims = self.config.dimensions;
+        let decoded = snapshot.and_then(|(sum, blob)| {
+            let result = if snapshot::checksum(&blob) as i64 != sum {
+                Err("its checksum does not match".to_string())
+            } else {
+                snapshot::decode(&blob, dims)
+            };
+            match result {
+                Ok(g) => Some(g),
+                Err(e) => {
+                    eprintln!(
+                        "vectorize index \"{}\": graph snapshot not used ({e}); rebuilding the graph",
+                        self.name
+                    );
+                    None
+                }
+            }
+        });
+        let mut state = self.write();
+        state.metadata_indexes = disk.indexes;
+        let mut rows: Vec<Option<Row>> = disk.rows.into_iter().map(Some).collect();
+        if let Some((graph, nodes)) = decoded {
+            let at: HashMap<&str, usize> = rows
+                .iter()
+                .enumerate()
+                .filter_map(|(i, r)| r.as_ref().map(|r| (r.id.as_str(), i)))
+                .collect();
+            let picks: Vec<Option<usize>> = nodes
+                .iter()
+                .map(|n| {
+                    let (id, seq) = n.as_ref()?;
+                    let &i = at.get(&**id)?;
+                    (rows[i].as_ref()?.seq == *seq).then_some(i)
+                })
+                .collect();
+            drop(at);
+            let mut dead = 0;
+            for pick in picks {
+                match pick.and_then(|i| rows[i].take()) {
+                    Some(row) => state.add(row),
+                    None => {
+                        state.add_dead();
+                        dead += 1;
+                    }
+                }
+            }
+            state.graph = graph;
+            if dead > 0 {
+                state.dead_linked = state.count_dead_linked();
+                state.repair_now();
+                let old = std::mem::replace(&mut *state, empty_state(dims, self.config.metric));
+                *state = old.compacted();
+            }
+        }
+        for row in rows.into_iter().flatten() {
+            state.add(row);
+        }
+        state.seq = disk.last;
+        drop(state);
+        *self.data_version.lock().unwrap_or_else(|p| p.into_inner()) = version;
+        Ok(())
+    }
+
+    /// Writes the graph's snapshot (see [`crate::snapshot`]) if it changed
+    /// since the last one; returns whether it wrote one.
+    pub fn write_snapshot(&self) -> Result<bool, VectorizeError> {
+        if !self.path.exists() {
+            // Deleted under a running server.
+            return Ok(false);
+        }
+        let (blob, nodes, changes) = {
+            let state = self.read();
+            if state.changes == *self.snapshot_at.lock().unwrap_or_else(|p| p.into_inner()) {
+                return Ok(false);
+            }
+            let blob = snapshot::encode(&state.graph, state.dims, &|node| {
+                let s = &state.slots[node as usize];
+                s.alive.then(|| (s.id.clone(), s.seq))
+            });
+            (blob, state.graph.len(), state.changes)
+        };
+        let sum = snapshot::checksum(&blob) as i64;
+        let err = self.err();
+        self.conn()
+            .execute(
+                "INSERT OR REPLACE INTO graph_snapshot (id, nodes, checksum, data) VALUES (1, ?1, ?2, ?3)",
+                params![nodes as i64, sum, blob],
+            )
+            .map_err(&err)?;
+        *self.snapshot_at.lock().unwrap_or_else(|p| p.into_inner()) = changes;
+        Ok(true)
+    }
+
+    /// Unlinks deleted and replaced vectors from the graph (they are
+    /// skipped by searches meanwhile); returns whether there were any.
+    /// The plan is made under the read lock, so queries go on.
+    pub fn repair_graph(&self) -> bool {
+        let plan = {
+            let state = self.read();
+            if state.dead_linked == 0 {
+                return false;
+            }
+            let slots = &state.slots;
+            state
+                .graph
+                .plan_repair(&|x| !slots[x as usize].alive, state.vectors())
+        };
+        // Only this thread changes the graph, so the plan still fits it.
+        let mut state = self.write();
+        state.graph.repair(plan);
+        state.dead_linked = state.count_dead_linked();
+        state.changes += 1;
+        true
+    }
+
+    /// Fixes how restricted queries search, for tests and measurements
+    /// that compare the two paths; [`SearchPath::Auto`] is the default.
+    pub fn set_search_path(&self, path: SearchPath) {
+        self.path_choice
+            .store(path as u8, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Graph changes not yet in a snapshot.
+    pub fn unsaved_changes(&self) -> u64 {
+        let at = *self.snapshot_at.lock().unwrap_or_else(|p| p.into_inner());
+        self.read().changes.saturating_sub(at)
+    }
+
+    /// Dead slots the graph still links to (0 once repaired).
+    pub fn dead_in_graph(&self) -> usize {
+        self.read().dead_linked
     }
 
     fn wake(&self) {
@@ -873,6 +1214,7 @@ impl VectorIndex {
                 .map_err(&err)?;
                 rows.push(Row {
                     id: v.id.clone(),
+                    seq,
                     namespace: v.namespace.clone(),
                     values,
                     metadata,
@@ -1213,7 +1555,12 @@ impl VectorIndex {
         };
         let mut q: Vec<f32> = vector.iter().map(|&x| x as f32).collect();
         self.config.metric.prepare(&mut q);
-        let found = search(&state, &q, options.top_k, ns, &filter);
+        let path = match self.path_choice.load(std::sync::atomic::Ordering::Relaxed) {
+            1 => SearchPath::Exact,
+            2 => SearchPath::Graph,
+            _ => SearchPath::Auto,
+        };
+        let found = search(&state, &q, options.top_k, ns, &filter, path);
         let vecs = state.vectors();
         Ok(found
             .into_iter()
@@ -1259,15 +1606,33 @@ impl VectorIndex {
             }
             let plan = {
                 let state = self.read();
-                if state.graph.len() >= state.slots.len() {
+                let node = state.graph.len();
+                if node >= state.slots.len() {
                     return done;
                 }
-                let level = hnsw::draw_level(rng);
-                state.graph.plan(level, state.vectors())
+                if state.slots[node].alive {
+                    let level = hnsw::draw_level(rng);
+                    Some(state.graph.plan(level, state.vectors()))
+                } else {
+                    None
+                }
             };
             let mut state = self.write();
-            let (graph, vecs) = split(&mut state);
-            graph.apply(plan, vecs);
+            let node = state.graph.len();
+            match plan {
+                Some(plan) => {
+                    let (graph, vecs) = split(&mut state);
+                    graph.apply(plan, vecs);
+                    // Deleted while it was being linked.
+                    if !state.slots[node].alive {
+                        state.dead_linked += 1;
+                    }
+                }
+                // Deleted before it was linked: it takes its node number
+                // and no links.
+                None => state.graph.push_unlinked(),
+            }
+            state.changes += 1;
             done += 1;
         }
     }
@@ -1305,7 +1670,70 @@ fn exact(vecs: Vectors<'_>, q: &[f32], slots: impl Iterator<Item = u32>, k: usiz
     heap.into_sorted_vec()
 }
 
-fn search(state: &State, q: &[f32], k: usize, ns: Option<u32>, filter: &Filter) -> Vec<Near> {
+/// The slots that may pass a restricted query, from the posting lists:
+/// the shortest of the namespace's list and each `$eq`/`$in` clause's
+/// union of lists. `None` when no clause has one (a `$ne`, `$nin` or range
+/// filter alone), so every slot must be checked.
+fn candidates<'a>(
+    state: &'a State,
+    ns: Option<u32>,
+    filter: &Filter,
+) -> Option<std::borrow::Cow<'a, [u32]>> {
+    use std::borrow::Cow;
+    let mut best: Option<Cow<'a, [u32]>> =
+        ns.map(|n| Cow::Borrowed(&state.ns_slots[n as usize - 1][..]));
+    for (field, keys) in filter.lookups() {
+        let lists: Vec<&Vec<u32>> = match state.postings.get(field) {
+            Some(by_value) => keys.iter().filter_map(|k| by_value.get(k)).collect(),
+            None => Vec::new(),
+        };
+        let len: usize = lists.iter().map(|l| l.len()).sum();
+        if best.as_ref().is_some_and(|b| b.len() <= len) {
+            continue;
+        }
+        best = Some(match lists.as_slice() {
+            [] => Cow::Borrowed(&[][..]),
+            [one] => Cow::Borrowed(&one[..]),
+            many => {
+                let mut all: Vec<u32> = many.iter().flat_map(|l| l.iter().copied()).collect();
+                all.sort_unstable();
+                all.dedup();
+                Cow::Owned(all)
+            }
+        });
+    }
+    best
+}
+
+/// The graph walk's candidate count for a restricted query that a share
+/// `passing / live` of the vectors pass: the walk goes on until it has
+/// `ef` passing nodes, so it already widens as the share falls; below one
+/// in ten it is widened further, as passing nodes get sparse around the
+/// query and the walk must not settle on the few it met first.
+fn filtered_ef(k: usize, passing: usize, live: usize) -> usize {
+    let base = EF_SEARCH.max(k);
+    let share = passing.max(1) as f64 / live.max(1) as f64;
+    let widen = (0.1 / share).clamp(1.0, 8.0);
+    ((base as f64 * widen) as usize).min(1024)
+}
+
+/// Whether a restricted query that `passing` of `live` vectors pass is
+/// cheaper searched exactly: an exact search costs one distance per
+/// passing vector, a filtered walk about `ef * live / passing`, so the
+/// crossover is near `sqrt(ef * live)` (times a constant for the walk's
+/// random access and heap work, measured on the 100k benchmark).
+fn exact_is_cheaper(passing: usize, live: usize) -> bool {
+    passing <= EXACT_BELOW || passing * passing <= WALK_COST * EF_SEARCH * live
+}
+
+fn search(
+    state: &State,
+    q: &[f32],
+    k: usize,
+    ns: Option<u32>,
+    filter: &Filter,
+    path: SearchPath,
+) -> Vec<Near> {
     let vecs = state.vectors();
     let columns: Vec<Option<&Vec<Option<Indexed>>>> = filter
         .fields()
@@ -1327,21 +1755,28 @@ fn search(state: &State, q: &[f32], k: usize, ns: Option<u32>, filter: &Filter) 
     let total = state.slots.len() as u32;
     let restricted = ns.is_some() || !filter.is_empty();
     if restricted {
-        let passing: Vec<u32> = (0..total).filter(|&s| pass(s)).collect();
-        if passing.len() <= EXACT_BELOW.max(state.live / EXACT_FRACTION) || in_graph == 0 {
+        let passing: Vec<u32> = match candidates(state, ns, filter) {
+            Some(list) => list.iter().copied().filter(|&s| pass(s)).collect(),
+            None => (0..total).filter(|&s| pass(s)).collect(),
+        };
+        let exact_now = match path {
+            SearchPath::Auto => exact_is_cheaper(passing.len(), state.live),
+            SearchPath::Exact => true,
+            SearchPath::Graph => false,
+        };
+        if in_graph == 0 || exact_now {
             return exact(vecs, q, passing.into_iter(), k);
         }
-        // The walk keeps more candidates the fewer pass, so top K still
-        // comes from the filtered set.
-        let share = passing.len().max(1);
-        let ef = (EF_SEARCH.max(k) * state.live / share).clamp(EF_SEARCH.max(k), 1024);
-        let mut found = state.graph.search(q, ef, vecs, &pass);
-        found.extend(exact(
-            vecs,
-            q,
-            (in_graph as u32..total).filter(|&s| pass(s)),
-            k,
-        ));
+        let mut admitted = vec![0u64; (total as usize).div_ceil(64)];
+        for &s in &passing {
+            admitted[s as usize / 64] |= 1 << (s % 64);
+        }
+        let admit = |s: u32| admitted[s as usize / 64] & (1 << (s % 64)) != 0;
+        let ef = filtered_ef(k, passing.len(), state.live);
+        let mut found = state.graph.search(q, ef, vecs, &admit);
+        found.truncate(k);
+        let unlinked = passing.partition_point(|&s| (s as usize) < in_graph);
+        found.extend(exact(vecs, q, passing[unlinked..].iter().copied(), k));
         found.sort_unstable();
         found.truncate(k);
         return found;
@@ -1383,11 +1818,36 @@ impl Indexer {
             .spawn(move || {
                 let mut rng = 0x2545_F491_4F6C_DD1D ^ (ix.name.len() as u64);
                 let stopped = || *ix.work.0.lock().unwrap_or_else(|p| p.into_inner());
+                let mut last_snapshot = std::time::Instant::now();
+                let snapshot = |last: &mut std::time::Instant| {
+                    if let Err(e) = ix.write_snapshot() {
+                        eprintln!("vectorize index \"{}\": {e}", ix.name);
+                    }
+                    *last = std::time::Instant::now();
+                };
                 loop {
                     ix.index_pending(&mut rng, &stopped);
+                    if stopped() {
+                        // A clean stop leaves the graph on disk.
+                        snapshot(&mut last_snapshot);
+                        return;
+                    }
+                    if ix.pending() > 0 {
+                        continue;
+                    }
+                    // Idle: unlink what was deleted, then maybe snapshot.
+                    ix.repair_graph();
+                    let unsaved = ix.unsaved_changes();
+                    if unsaved >= SNAPSHOT_AFTER_CHANGES
+                        || (unsaved > 0 && last_snapshot.elapsed() >= SNAPSHOT_AFTER)
+                    {
+                        snapshot(&mut last_snapshot);
+                    }
                     let (lock, cv) = &ix.work;
                     let guard = lock.lock().unwrap_or_else(|p| p.into_inner());
                     if *guard {
+                        drop(guard);
+                        snapshot(&mut last_snapshot);
                         return;
                     }
                     if ix.pending() > 0 {
@@ -1398,6 +1858,8 @@ impl Indexer {
                         .map(|(g, _)| g)
                         .unwrap_or_else(|p| p.into_inner().0);
                     if *guard {
+                        drop(guard);
+                        snapshot(&mut last_snapshot);
                         return;
                     }
                     drop(guard);
@@ -1431,7 +1893,32 @@ pub struct IndexHandle {
     data_dir: DataDir,
     name: String,
     clock: SharedClock,
-    open: Mutex<Option<(Arc<VectorIndex>, Indexer)>>,
+    open: Mutex<Option<(Arc<VectorIndex>, Indexer, FileId)>>,
+}
+
+/// Which file an open index was read from: `hearth vectorize delete`
+/// (and a create after it) while the server runs replaces it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileId(u64, u64);
+
+impl FileId {
+    fn of(path: &Path) -> Option<FileId> {
+        let meta = std::fs::metadata(path).ok()?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            Some(FileId(meta.dev(), meta.ino()))
+        }
+        #[cfg(not(unix))]
+        {
+            let created = meta
+                .created()
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map_or(0, |d| d.as_nanos() as u64);
+            Some(FileId(created, 0))
+        }
+    }
 }
 
 impl std::fmt::Debug for IndexHandle {
@@ -1461,17 +1948,28 @@ impl IndexHandle {
     }
 
     /// The open index, opening it (and starting its indexer) if needed.
+    /// An index deleted since it was opened is closed (its indexer
+    /// stopped), so the binding reports it missing, and one created again
+    /// under the name is opened afresh.
     pub fn get(&self) -> Result<Arc<VectorIndex>, VectorizeError> {
         let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((ix, _)) = &*open {
-            return Ok(ix.clone());
+        let now = FileId::of(&self.path());
+        if let Some((ix, _, file)) = &*open {
+            if now == Some(*file) {
+                return Ok(ix.clone());
+            }
+            // Dropping the indexer stops its thread.
+            *open = None;
         }
+        let Some(file) = now else {
+            return Err(VectorizeError::NoSuchIndex(self.name.clone()));
+        };
         let ix = Arc::new(open_index(&self.data_dir, &self.name, self.clock.clone())?);
         let indexer = Indexer::spawn(ix.clone()).map_err(|e| VectorizeError::Storage {
             path: ix.path.display().to_string(),
             message: format!("starting the indexer thread: {e}"),
         })?;
-        *open = Some((ix.clone(), indexer));
+        *open = Some((ix.clone(), indexer, file));
         Ok(ix)
     }
 }

@@ -7,26 +7,31 @@
 //! write is acknowledged once its transaction is committed (fsynced), and
 //! it is visible to queries as soon as the call returns: the vectors go
 //! into memory at once and are searched exactly until the background
-//! indexer has linked them into the HNSW graph ([`hnsw`]). On start the
-//! vectors are read back and the graph is rebuilt in the background; until
-//! then queries are exact, so nothing acknowledged is ever missing.
+//! indexer has linked them into the HNSW graph ([`hnsw`]). The indexer
+//! also unlinks deleted vectors from the graph and keeps a checksummed
+//! snapshot of it in the index file ([`snapshot`]); on start the vectors
+//! are read back, the graph is restored from the snapshot when it is sound
+//! (else rebuilt in the background), and vectors written after it are
+//! searched exactly until linked, so nothing acknowledged is ever missing.
 //!
 //! Queries search exactly when the candidate set is small (a small index,
-//! or a namespace or metadata filter that few vectors pass), and through
-//! the graph otherwise, with the filter applied during the walk so top K
-//! is taken from the filtered set.
+//! or a namespace or metadata filter that few vectors pass, found through
+//! the in-memory posting lists of the metadata indexes), and through the
+//! graph otherwise, with the filter applied during the walk so top K is
+//! taken from the filtered set.
 
 pub mod distance;
 pub mod filter;
 pub mod hnsw;
 mod index;
+pub mod snapshot;
 
 pub use distance::Metric;
-pub use filter::{Filter, IndexType, Indexed, MetadataIndex};
+pub use filter::{Filter, IndexType, Indexed, Key, MetadataIndex};
 pub use index::{
     IndexConfig, IndexHandle, IndexInfo, Indexer, ListPage, Match, Mutation, NewVector,
-    QueryOptions, ReturnMetadata, StoredVector, VectorIndex, WriteMode, create_index, delete_index,
-    index_path, list_indexes, open_index,
+    QueryOptions, ReturnMetadata, SearchPath, StoredVector, VectorIndex, WriteMode, create_index,
+    delete_index, index_path, list_indexes, open_index,
 };
 
 use hearth_core::{ContractError, ErrorClass};

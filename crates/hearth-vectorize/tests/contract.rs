@@ -7,7 +7,7 @@ use std::sync::Arc;
 use hearth_core::{DataDir, ManualClock};
 use hearth_vectorize::{
     IndexConfig, IndexType, MetadataIndex, Metric, NewVector, QueryOptions, ReturnMetadata,
-    VectorIndex, WriteMode, create_index, delete_index, list_indexes, open_index,
+    SearchPath, VectorIndex, WriteMode, create_index, delete_index, list_indexes, open_index,
 };
 use serde_json::{Map, Value, json};
 
@@ -521,4 +521,307 @@ fn the_graph_finds_what_exact_search_finds() {
     drop(ix);
     let ix = Arc::new(open_index(&data, "docs", ManualClock::new(0).shared()).unwrap());
     assert_eq!(ix.info().vector_count, 6001);
+}
+
+/// `n` clustered vectors `v<i>` with `cat` = `c<i % 10>`, indexed on
+/// `cat`, written but not yet linked into the graph.
+fn categorised(ix: &VectorIndex, n: usize, dims: usize) -> Vec<Vec<f64>> {
+    ix.create_metadata_index(&MetadataIndex {
+        property_name: "cat".into(),
+        index_type: IndexType::String,
+    })
+    .unwrap();
+    let points = clustered(n, dims, 20, 7);
+    for (b, chunk) in points.chunks(1000).enumerate() {
+        let vs: Vec<NewVector> = chunk
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let i = b * 1000 + i;
+                vector(
+                    &format!("v{i}"),
+                    p,
+                    json!({ "cat": format!("c{}", i % 10) }),
+                )
+            })
+            .collect();
+        upsert(ix, &vs);
+    }
+    points
+}
+
+fn top_ids(ix: &VectorIndex, q: &[f64], filter: Option<Value>) -> Vec<String> {
+    let opts = QueryOptions {
+        top_k: 10,
+        filter,
+        ..QueryOptions::default()
+    };
+    ix.query(q, &opts)
+        .unwrap()
+        .into_iter()
+        .map(|m| m.id)
+        .collect()
+}
+
+fn recall(got: &[Vec<String>], want: &[Vec<String>]) -> f64 {
+    let hits: usize = got
+        .iter()
+        .zip(want)
+        .map(|(g, w)| g.iter().filter(|id| w.contains(id)).count())
+        .sum();
+    hits as f64 / want.iter().map(Vec::len).sum::<usize>().max(1) as f64
+}
+
+#[test]
+fn filtered_graph_walks_find_what_exact_search_over_the_posting_list_finds() {
+    let (_d, _data, ix) = setup(16, Metric::Cosine);
+    categorised(&ix, 6000, 16);
+    let mut rng = 42u64;
+    assert_eq!(ix.index_pending(&mut rng, &|| false), 6000);
+    let queries = clustered(40, 16, 20, 99);
+    for filter in [
+        json!({ "cat": "c3" }),
+        json!({ "cat": { "$in": ["c1", "c2"] } }),
+        json!({ "cat": { "$ne": "c3" } }),
+        json!({ "cat": { "$gte": "c7" } }),
+    ] {
+        ix.set_search_path(SearchPath::Exact);
+        let want: Vec<Vec<String>> = queries
+            .iter()
+            .map(|q| top_ids(&ix, q, Some(filter.clone())))
+            .collect();
+        for w in &want {
+            assert_eq!(w.len(), 10, "{filter}");
+        }
+        ix.set_search_path(SearchPath::Graph);
+        let got: Vec<Vec<String>> = queries
+            .iter()
+            .map(|q| top_ids(&ix, q, Some(filter.clone())))
+            .collect();
+        let r = recall(&got, &want);
+        assert!(r >= 0.95, "recall@10 {r} for {filter}");
+        // Everything the walk returns passes the filter.
+        let opts = QueryOptions {
+            top_k: 10,
+            filter: Some(filter.clone()),
+            return_metadata: ReturnMetadata::Indexed,
+            ..QueryOptions::default()
+        };
+        let parsed = hearth_vectorize::Filter::parse(
+            &filter,
+            &[MetadataIndex {
+                property_name: "cat".into(),
+                index_type: IndexType::String,
+            }],
+        )
+        .unwrap();
+        for m in ix.query(&queries[0], &opts).unwrap() {
+            let cat = m.metadata.unwrap()["cat"].as_str().unwrap().to_owned();
+            let values = vec![(
+                Box::<str>::from("cat"),
+                hearth_vectorize::Indexed::Str(cat.as_str().into()),
+            )];
+            assert!(parsed.matches(&values), "{cat} for {filter}");
+        }
+    }
+}
+
+#[test]
+fn posting_lists_follow_upserts_and_deletes() {
+    let (_d, _data, ix) = setup(3, Metric::Cosine);
+    ix.create_metadata_index(&MetadataIndex {
+        property_name: "cat".into(),
+        index_type: IndexType::String,
+    })
+    .unwrap();
+    ix.create_metadata_index(&MetadataIndex {
+        property_name: "n".into(),
+        index_type: IndexType::Number,
+    })
+    .unwrap();
+    upsert(
+        &ix,
+        &[
+            vector("a", &[1.0, 0.0, 0.0], json!({ "cat": "x", "n": 1 })),
+            vector("b", &[0.9, 0.1, 0.0], json!({ "cat": "x", "n": 2.0 })),
+            vector("c", &[0.0, 1.0, 0.0], json!({ "cat": "y", "n": -0.0 })),
+        ],
+    );
+    let q = [1.0, 0.0, 0.0];
+    let by = |f: Value| top_ids(&ix, &q, Some(f));
+    assert_eq!(by(json!({ "cat": "x" })), ["a", "b"]);
+    assert_eq!(by(json!({ "n": 2 })), ["b"]);
+    assert_eq!(by(json!({ "n": 0 })), ["c"]);
+    assert_eq!(
+        by(json!({ "cat": { "$in": ["y", "x", 3] } })),
+        ["a", "b", "c"]
+    );
+    assert_eq!(by(json!({ "cat": "x", "n": 1 })), ["a"]);
+    // A replaced vector moves to its new value's list.
+    upsert(&ix, &[vector("a", &[1.0, 0.0, 0.0], json!({ "cat": "y" }))]);
+    assert_eq!(by(json!({ "cat": "x" })), ["b"]);
+    assert_eq!(by(json!({ "cat": "y" })), ["a", "c"]);
+    assert_eq!(by(json!({ "n": 1 })), Vec::<String>::new());
+    ix.delete_by_ids(&["c".into()]).unwrap();
+    assert_eq!(by(json!({ "cat": "y" })), ["a"]);
+    // Namespaces have lists too.
+    let mut v = vector("d", &[1.0, 0.0, 0.0], json!({ "cat": "y" }));
+    v.namespace = Some("ns".into());
+    upsert(&ix, &[v]);
+    let opts = QueryOptions {
+        top_k: 10,
+        namespace: Some("ns".into()),
+        filter: Some(json!({ "cat": "y" })),
+        ..QueryOptions::default()
+    };
+    assert_eq!(ids(&ix.query(&q, &opts).unwrap()), ["d"]);
+    ix.delete_by_ids(&["d".into()]).unwrap();
+    assert!(ix.query(&q, &opts).unwrap().is_empty());
+}
+
+#[test]
+fn deleted_vectors_are_unlinked_from_the_graph_while_it_serves() {
+    let (_d, _data, ix) = setup(16, Metric::Cosine);
+    categorised(&ix, 6000, 16);
+    let mut rng = 42u64;
+    ix.index_pending(&mut rng, &|| false);
+    // Every third vector goes, the entry node among them.
+    let gone: Vec<String> = (0..6000).step_by(3).map(|i| format!("v{i}")).collect();
+    for chunk in gone.chunks(1000) {
+        ix.delete_by_ids(chunk).unwrap();
+    }
+    assert!(ix.dead_in_graph() > 0);
+    let queries = clustered(40, 16, 20, 99);
+    // Tombstones are skipped before the repair...
+    let before: Vec<Vec<String>> = queries.iter().map(|q| top_ids(&ix, q, None)).collect();
+    assert!(ix.repair_graph());
+    assert_eq!(ix.dead_in_graph(), 0);
+    assert!(!ix.repair_graph());
+    // ...and the repaired graph still finds what exact search finds.
+    let after: Vec<Vec<String>> = queries.iter().map(|q| top_ids(&ix, q, None)).collect();
+    ix.set_search_path(SearchPath::Exact);
+    let want: Vec<Vec<String>> = queries
+        .iter()
+        .map(|q| top_ids(&ix, q, Some(json!({ "cat": { "$ne": "none" } }))))
+        .collect();
+    for got in before.iter().chain(&after) {
+        assert!(got.iter().all(|id| !gone.contains(id)), "{got:?}");
+    }
+    assert!(recall(&before, &want) >= 0.95, "{}", recall(&before, &want));
+    assert!(recall(&after, &want) >= 0.95, "{}", recall(&after, &want));
+    // New vectors link into the repaired graph.
+    upsert(&ix, &[vector("fresh", &queries[0], json!({}))]);
+    ix.index_pending(&mut rng, &|| false);
+    assert_eq!(top_ids(&ix, &queries[0], None)[0], "fresh");
+}
+
+fn snapshot_nodes(data: &DataDir) -> Option<i64> {
+    let conn = rusqlite::Connection::open(hearth_vectorize::index_path(data, "docs")).unwrap();
+    conn.query_row("SELECT nodes FROM graph_snapshot", [], |r| r.get(0))
+        .ok()
+}
+
+#[test]
+fn the_graph_snapshot_restores_the_graph_and_what_changed_after_it_is_caught_up() {
+    let (_d, data, ix) = setup(16, Metric::Cosine);
+    let points = categorised(&ix, 3000, 16);
+    let mut rng = 42u64;
+    ix.index_pending(&mut rng, &|| false);
+    assert!(ix.write_snapshot().unwrap());
+    assert!(!ix.write_snapshot().unwrap(), "nothing changed since");
+    assert_eq!(snapshot_nodes(&data), Some(3000));
+    // After the snapshot: new vectors, replaced ones, deleted ones; then
+    // the process ends without writing anything more (as kill -9 would).
+    let extra = clustered(20, 16, 20, 5);
+    let fresh: Vec<NewVector> = extra
+        .iter()
+        .enumerate()
+        .map(|(i, p)| vector(&format!("new{i}"), p, json!({ "cat": "c3" })))
+        .collect();
+    upsert(&ix, &fresh);
+    let moved: Vec<NewVector> = (0..10)
+        .map(|i| vector(&format!("v{}", i * 7), &extra[i], json!({ "cat": "moved" })))
+        .collect();
+    upsert(&ix, &moved);
+    let gone: Vec<String> = (1000..1050).map(|i| format!("v{i}")).collect();
+    ix.delete_by_ids(&gone).unwrap();
+    drop(ix);
+
+    let ix = open_index(&data, "docs", ManualClock::new(0).shared()).unwrap();
+    // Only what changed after the snapshot waits for the indexer; the
+    // nodes of replaced and deleted vectors were repaired away.
+    assert_eq!(ix.pending(), 30);
+    assert_eq!(ix.dead_in_graph(), 0);
+    assert_eq!(ix.info().vector_count, 3000 + 20 - 50);
+    for (i, values) in extra.iter().enumerate().take(10) {
+        let got = top_ids(&ix, values, Some(json!({ "cat": "moved" })));
+        assert_eq!(got[0], format!("v{}", i * 7));
+    }
+    assert_eq!(ix.get_by_ids(&gone).unwrap(), vec![]);
+    ix.index_pending(&mut rng, &|| false);
+    let queries = clustered(40, 16, 20, 99);
+    let got: Vec<Vec<String>> = queries.iter().map(|q| top_ids(&ix, q, None)).collect();
+    ix.set_search_path(SearchPath::Exact);
+    let want: Vec<Vec<String>> = queries
+        .iter()
+        .map(|q| top_ids(&ix, q, Some(json!({ "cat": { "$ne": "none" } }))))
+        .collect();
+    assert!(recall(&got, &want) >= 0.95, "{}", recall(&got, &want));
+    for (i, p) in points.iter().enumerate().skip(2000).take(5) {
+        assert_eq!(top_ids(&ix, p, None)[0], format!("v{i}"));
+    }
+}
+
+#[test]
+fn a_corrupt_or_missing_snapshot_falls_back_to_a_rebuild() {
+    let (_d, data, ix) = setup(16, Metric::Cosine);
+    let points = categorised(&ix, 2000, 16);
+    let mut rng = 42u64;
+    ix.index_pending(&mut rng, &|| false);
+    ix.write_snapshot().unwrap();
+    drop(ix);
+    let path = hearth_vectorize::index_path(&data, "docs");
+    let reopen = || open_index(&data, "docs", ManualClock::new(0).shared()).unwrap();
+    assert_eq!(reopen().pending(), 0, "a sound snapshot is used");
+    // One byte changed in the middle of the blob.
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        let mut blob: Vec<u8> = conn
+            .query_row("SELECT data FROM graph_snapshot", [], |r| r.get(0))
+            .unwrap();
+        let mid = blob.len() / 2;
+        blob[mid] ^= 0x40;
+        conn.execute("UPDATE graph_snapshot SET data = ?1", [blob])
+            .unwrap();
+    }
+    let ix = reopen();
+    assert_eq!(ix.pending(), 2000, "rebuilt");
+    assert_eq!(top_ids(&ix, &points[5], None)[0], "v5");
+    ix.index_pending(&mut rng, &|| false);
+    ix.write_snapshot().unwrap();
+    drop(ix);
+    // A snapshot whose checksum holds but which does not parse.
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        let blob = b"HVG1 not a graph".to_vec();
+        let sum = hearth_vectorize::snapshot::checksum(&blob) as i64;
+        conn.execute(
+            "UPDATE graph_snapshot SET data = ?1, checksum = ?2",
+            rusqlite::params![blob, sum],
+        )
+        .unwrap();
+    }
+    assert_eq!(reopen().pending(), 2000);
+    // None at all.
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute("DELETE FROM graph_snapshot", []).unwrap();
+    }
+    let ix = reopen();
+    assert_eq!(ix.pending(), 2000);
+    assert_eq!(ix.info().vector_count, 2000);
+    assert_eq!(
+        top_ids(&ix, &points[1999], Some(json!({ "cat": "c9" })))[0],
+        "v1999"
+    );
 }

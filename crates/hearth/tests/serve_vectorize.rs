@@ -478,4 +478,94 @@ fn acknowledged_upserts_survive_kill_9() {
         let r = ok(&server, "query", json!([vector(i), { "topK": 1 }]));
         assert_eq!(ids(&r), [format!("v{i}")]);
     }
+
+    // Once the graph is linked the server keeps a snapshot of it; writes
+    // acknowledged after the snapshot survive a second kill -9 as well.
+    let db = data.join("vectorize").join("docs.sqlite");
+    let snapshot_nodes = || -> i64 {
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.query_row("SELECT nodes FROM graph_snapshot", [], |r| r.get(0))
+            .unwrap_or(0)
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while snapshot_nodes() < 2998 {
+        assert!(std::time::Instant::now() < deadline, "no graph snapshot");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let vs: Vec<Value> = (3000..3100)
+        .map(|i| json!({ "id": format!("v{i}"), "values": vector(i) }))
+        .collect();
+    ok(&server, "upsert", json!([vs]));
+    // v5 takes v9000's values; v6 goes.
+    ok(
+        &server,
+        "upsert",
+        json!([[{ "id": "v5", "values": vector(9000) }]]),
+    );
+    ok(&server, "deleteByIds", json!([["v6"]]));
+    server.kill9();
+
+    let server = Server::start("serve", &config, &data);
+    assert_eq!(ok(&server, "describe", json!([]))["vectorCount"], 3100 - 3);
+    for i in [2, 1500, 3050] {
+        let r = ok(&server, "query", json!([vector(i), { "topK": 1 }]));
+        assert_eq!(ids(&r), [format!("v{i}")]);
+    }
+    let r = ok(&server, "query", json!([vector(9000), { "topK": 1 }]));
+    assert_eq!(ids(&r), ["v5"]);
+    let r = ok(&server, "query", json!([vector(6), { "topK": 5 }]));
+    assert!(!ids(&r).contains(&"v6".to_owned()), "{r}");
+    assert_eq!(ok(&server, "getByIds", json!([["v6"]])), json!([]));
+    let log = server.log.lock().unwrap().join("\n");
+    assert!(!log.contains("snapshot not used"), "{log}");
+}
+
+#[test]
+fn an_index_deleted_under_a_running_server_is_gone_without_a_restart() {
+    let root = tempfile::tempdir().unwrap();
+    let config = project(root.path());
+    let data = root.path().join("data");
+    let create = |dims: &str| {
+        let (done, _, stderr) = cli(
+            &config,
+            &data,
+            &["create", "docs", "--dimensions", dims, "--metric", "cosine"],
+        );
+        assert!(done, "{stderr}");
+    };
+    create("3");
+    let server = Server::start("serve", &config, &data);
+    ok(
+        &server,
+        "upsert",
+        json!([[{ "id": "a", "values": [1, 0, 0] }]]),
+    );
+    assert_eq!(ok(&server, "describe", json!([]))["vectorCount"], 1);
+
+    let (done, _, stderr) = cli(&config, &data, &["delete", "docs"]);
+    assert!(done, "{stderr}");
+    let (message, _) = err(&server, "query", json!([[1, 0, 0]]));
+    assert!(
+        message.contains("hearth vectorize create docs"),
+        "{message}"
+    );
+    let (message, _) = err(
+        &server,
+        "upsert",
+        json!([[{ "id": "b", "values": [1, 0, 0] }]]),
+    );
+    assert!(message.contains("does not exist"), "{message}");
+
+    // Created again with other dimensions: the server serves the new one.
+    create("4");
+    let info = ok(&server, "describe", json!([]));
+    assert_eq!(info["dimensions"], 4);
+    assert_eq!(info["vectorCount"], 0);
+    ok(
+        &server,
+        "upsert",
+        json!([[{ "id": "c", "values": [0, 0, 0, 1] }]]),
+    );
+    let r = ok(&server, "query", json!([[0, 0, 0, 1], { "topK": 3 }]));
+    assert_eq!(ids(&r), ["c"]);
 }
