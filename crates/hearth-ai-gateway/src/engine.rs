@@ -415,6 +415,9 @@ struct Pending {
 #[derive(Debug, Clone)]
 struct Step {
     provider: String,
+    /// The provider's URL when the caller names it (the Workers AI
+    /// binding's providers); else the gateway file's or the default.
+    base: Option<String>,
     path: String,
     method: Method,
     headers: HeaderMap,
@@ -493,8 +496,21 @@ impl Gateway {
 
     /// A request to one provider.
     pub async fn run(&self, req: GatewayRequest) -> GatewayResponse {
+        self.run_step(req, None).await
+    }
+
+    /// A request to one provider at `base_url` (the Workers AI binding's
+    /// providers, whose URLs its own config names); `req.provider` names it
+    /// in logs, the breaker and the cache key.
+    pub async fn run_at(&self, base_url: &str, req: GatewayRequest) -> GatewayResponse {
+        let base = base_url.trim_end_matches('/').to_owned();
+        self.run_step(req, Some(base)).await
+    }
+
+    async fn run_step(&self, req: GatewayRequest, base: Option<String>) -> GatewayResponse {
         let steps = vec![Step {
             provider: req.provider,
+            base,
             path: req.path,
             method: req.method,
             headers: req.headers.clone(),
@@ -695,7 +711,7 @@ impl Gateway {
         index: u32,
     ) -> StepOutcome {
         let shared = &self.shared;
-        let Some(base) = self.base_url(&step.provider) else {
+        let Some(base) = step.base.clone().or_else(|| self.base_url(&step.provider)) else {
             let msg = format!(
                 "unknown provider {:?}: name it under [providers.{}] with a base_url",
                 step.provider, step.provider
@@ -1177,6 +1193,7 @@ fn parse_steps(headers: &HeaderMap, body: &[u8]) -> Result<Vec<Step>, String> {
         }
         steps.push(Step {
             provider,
+            base: None,
             path: endpoint,
             method: Method::POST,
             headers,

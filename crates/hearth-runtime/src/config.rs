@@ -49,6 +49,9 @@ pub struct WorkerConfig {
     pub native: Option<Arc<crate::native_worker::RustWorker>>,
     /// The Cache API's store (`caches`); without one, `caches` stores nothing.
     pub cache: Option<Arc<hearth_cache::CacheStore>>,
+    /// In-process services the bindings' glue calls (see
+    /// [`crate::local`]), by name.
+    pub local_services: BTreeMap<String, Arc<dyn crate::local::LocalService>>,
 }
 
 impl WorkerConfig {
@@ -70,6 +73,7 @@ impl WorkerConfig {
             services: Vec::new(),
             native: None,
             cache: None,
+            local_services: BTreeMap::new(),
         }
     }
 
