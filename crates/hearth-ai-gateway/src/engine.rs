@@ -939,12 +939,20 @@ impl Gateway {
             request_model: usage::request_model(&step.body),
         };
         if streamed {
+            let dlp = self
+                .state
+                .dlp
+                .as_ref()
+                .filter(|d| d.checks_responses())
+                .map(|_| StreamDlp::default());
             let tee = Tee {
                 inner: body,
                 seen: Vec::new(),
                 keep: MAX_RESPONSE_BYTES,
                 overflow: false,
                 finish: Some(finish),
+                dlp,
+                ended: false,
             };
             return StepOutcome::Answer {
                 response: GatewayResponse {
@@ -1332,6 +1340,102 @@ struct Tee {
     keep: usize,
     overflow: bool,
     finish: Option<Finish>,
+    /// DLP on the answer's text as it streams (when the gateway checks
+    /// responses).
+    dlp: Option<StreamDlp>,
+    /// Cut short by DLP: nothing more is read or sent.
+    ended: bool,
+}
+
+/// Longest answer text kept for DLP on a stream; past it, only the last
+/// `STREAM_DLP_WINDOW` bytes are scanned (a match cannot span more).
+const STREAM_DLP_TEXT: usize = 256 * 1024;
+const STREAM_DLP_WINDOW: usize = 4096;
+
+/// The text pieces of a streamed answer (OpenAI's `choices[].delta.content`,
+/// Anthropic's `delta.text`), gathered line by line so a pattern split
+/// across events is still seen whole.
+#[derive(Default)]
+struct StreamDlp {
+    line: Vec<u8>,
+    text: String,
+}
+
+impl StreamDlp {
+    /// Takes one chunk of the stream; true if it added answer text.
+    fn feed(&mut self, data: &[u8]) -> bool {
+        let mut added = false;
+        let mut rest = data;
+        while let Some(nl) = rest.iter().position(|b| *b == b'\n') {
+            self.line.extend_from_slice(&rest[..nl]);
+            rest = &rest[nl + 1..];
+            let line = std::mem::take(&mut self.line);
+            let Some(payload) = line.strip_prefix(b"data:") else {
+                continue;
+            };
+            let Ok(v) = serde_json::from_slice::<Value>(payload.trim_ascii()) else {
+                continue;
+            };
+            let piece = v
+                .pointer("/choices/0/delta/content")
+                .or_else(|| v.pointer("/delta/text"))
+                .and_then(Value::as_str);
+            if let Some(piece) = piece.filter(|p| !p.is_empty()) {
+                self.text.push_str(piece);
+                added = true;
+            }
+        }
+        // A line longer than the window is not an event worth keeping whole.
+        self.line.extend_from_slice(rest);
+        if self.line.len() > MAX_RESPONSE_BYTES {
+            self.line.clear();
+        }
+        if self.text.len() > STREAM_DLP_TEXT {
+            let mut cut = self.text.len() - STREAM_DLP_WINDOW;
+            while !self.text.is_char_boundary(cut) {
+                cut += 1;
+            }
+            self.text.drain(..cut);
+        }
+        added
+    }
+}
+
+impl Tee {
+    /// Scans the stream's text after `data`; `Some(error event)` when DLP
+    /// blocks it (the chunk that completed the match is not sent).
+    fn check_dlp(&mut self, data: &[u8]) -> Option<Bytes> {
+        let sd = self.dlp.as_mut()?;
+        if !sd.feed(data) {
+            return None;
+        }
+        let f = self.finish.as_mut()?;
+        let dlp = f.gateway.state.dlp.as_ref()?;
+        let found = dlp.scan(sd.text.as_bytes());
+        let mut new = false;
+        for name in &found {
+            if !f.pending.dlp.contains(name) {
+                f.pending.dlp.push(name.clone());
+                new = true;
+            }
+        }
+        if !new || dlp.action != DlpAction::Block {
+            return None;
+        }
+        let msg = format!("Blocked by DLP: the response matches {}", found.join(", "));
+        let event = format!(
+            "event: error\ndata: {}\n\n",
+            json!({ "error": { "code": 2016, "message": msg, "type": "dlp_blocked" } })
+        );
+        if let Some(mut f) = self.finish.take() {
+            f.cache_key = None;
+            f.status = 403;
+            f.success = false;
+            f.done(&self.seen, true, Some(msg));
+        }
+        self.ended = true;
+        Some(Bytes::from(event))
+    }
 }
 
 impl Body for Tee {
@@ -1343,6 +1447,9 @@ impl Body for Tee {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
         let this = &mut *self;
+        if this.ended {
+            return Poll::Ready(None);
+        }
         match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
                 if let Some(data) = frame.data_ref() {
@@ -1350,6 +1457,12 @@ impl Body for Tee {
                         this.seen.extend_from_slice(data);
                     } else {
                         this.overflow = true;
+                    }
+                    if this.dlp.is_some() {
+                        let data = data.clone();
+                        if let Some(event) = this.check_dlp(&data) {
+                            return Poll::Ready(Some(Ok(Frame::data(event))));
+                        }
                     }
                 }
                 Poll::Ready(Some(Ok(frame)))
@@ -1380,7 +1493,7 @@ impl Body for Tee {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        self.ended || self.inner.is_end_stream()
     }
 
     fn size_hint(&self) -> SizeHint {

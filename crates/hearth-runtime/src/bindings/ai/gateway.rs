@@ -285,11 +285,10 @@ fn gateway_headers(opts: &Value) -> Result<(String, Vec<(String, String)>), Fail
         let header = |name: &str, value: String| (name.to_owned(), value);
         match (k.as_str(), v) {
             ("id", _) | (_, Value::Null) => {}
-            ("skipCache", Value::Bool(b)) => {
-                if *b {
-                    h.push(header("cf-aig-skip-cache", "true".into()));
-                }
+            ("skipCache", Value::Bool(true)) => {
+                h.push(header("cf-aig-skip-cache", "true".into()));
             }
+            ("skipCache", Value::Bool(false)) => {}
             ("collectLog", Value::Bool(b)) => {
                 h.push(header("cf-aig-collect-log", b.to_string()));
             }
