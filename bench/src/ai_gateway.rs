@@ -418,7 +418,12 @@ pub fn run(args: &AiGatewayArgs, command: &str) -> Result<()> {
             let cfg = work.path().join("litellm.yaml");
             std::fs::write(
                 &cfg,
-                LITELLM_YAML.replace("DOUBLE", &double_addr.to_string()),
+                // The load's bearer is the master key: any other key is a
+                // virtual key, which LiteLLM looks up in its database
+                // ("400 No connected db" without one).
+                LITELLM_YAML
+                    .replace("DOUBLE", &double_addr.to_string())
+                    .replace("MASTER_KEY", BENCH_KEY),
             )?;
             let child = Command::new(bin)
                 .arg("--config")

@@ -415,6 +415,9 @@ struct Pending {
 #[derive(Debug, Clone)]
 struct Step {
     provider: String,
+    /// The provider's URL when the caller names it (the Workers AI
+    /// binding's providers); else the gateway file's or the default.
+    base: Option<String>,
     path: String,
     method: Method,
     headers: HeaderMap,
@@ -502,8 +505,21 @@ impl Gateway {
 
     /// A request to one provider.
     pub async fn run(&self, req: GatewayRequest) -> GatewayResponse {
+        self.run_step(req, None).await
+    }
+
+    /// A request to one provider at `base_url` (the Workers AI binding's
+    /// providers, whose URLs its own config names); `req.provider` names it
+    /// in logs, the breaker and the cache key.
+    pub async fn run_at(&self, base_url: &str, req: GatewayRequest) -> GatewayResponse {
+        let base = base_url.trim_end_matches('/').to_owned();
+        self.run_step(req, Some(base)).await
+    }
+
+    async fn run_step(&self, req: GatewayRequest, base: Option<String>) -> GatewayResponse {
         let steps = vec![Step {
             provider: req.provider,
+            base,
             path: req.path,
             method: req.method,
             headers: req.headers.clone(),
@@ -704,7 +720,7 @@ impl Gateway {
         index: u32,
     ) -> StepOutcome {
         let shared = &self.shared;
-        let Some(base) = self.base_url(&step.provider) else {
+        let Some(base) = step.base.clone().or_else(|| self.base_url(&step.provider)) else {
             let msg = format!(
                 "unknown provider {:?}: name it under [providers.{}] with a base_url",
                 step.provider, step.provider
@@ -932,12 +948,20 @@ impl Gateway {
             request_model: usage::request_model(&step.body),
         };
         if streamed {
+            let dlp = self
+                .state
+                .dlp
+                .as_ref()
+                .filter(|d| d.checks_responses())
+                .map(|_| StreamDlp::default());
             let tee = Tee {
                 inner: body,
                 seen: Vec::new(),
                 keep: MAX_RESPONSE_BYTES,
                 overflow: false,
                 finish: Some(finish),
+                dlp,
+                ended: false,
             };
             return StepOutcome::Answer {
                 response: GatewayResponse {
@@ -1186,6 +1210,7 @@ fn parse_steps(headers: &HeaderMap, body: &[u8]) -> Result<Vec<Step>, String> {
         }
         steps.push(Step {
             provider,
+            base: None,
             path: endpoint,
             method: Method::POST,
             headers,
@@ -1324,6 +1349,102 @@ struct Tee {
     keep: usize,
     overflow: bool,
     finish: Option<Finish>,
+    /// DLP on the answer's text as it streams (when the gateway checks
+    /// responses).
+    dlp: Option<StreamDlp>,
+    /// Cut short by DLP: nothing more is read or sent.
+    ended: bool,
+}
+
+/// Longest answer text kept for DLP on a stream; past it, only the last
+/// `STREAM_DLP_WINDOW` bytes are scanned (a match cannot span more).
+const STREAM_DLP_TEXT: usize = 256 * 1024;
+const STREAM_DLP_WINDOW: usize = 4096;
+
+/// The text pieces of a streamed answer (OpenAI's `choices[].delta.content`,
+/// Anthropic's `delta.text`), gathered line by line so a pattern split
+/// across events is still seen whole.
+#[derive(Default)]
+struct StreamDlp {
+    line: Vec<u8>,
+    text: String,
+}
+
+impl StreamDlp {
+    /// Takes one chunk of the stream; true if it added answer text.
+    fn feed(&mut self, data: &[u8]) -> bool {
+        let mut added = false;
+        let mut rest = data;
+        while let Some(nl) = rest.iter().position(|b| *b == b'\n') {
+            self.line.extend_from_slice(&rest[..nl]);
+            rest = &rest[nl + 1..];
+            let line = std::mem::take(&mut self.line);
+            let Some(payload) = line.strip_prefix(b"data:") else {
+                continue;
+            };
+            let Ok(v) = serde_json::from_slice::<Value>(payload.trim_ascii()) else {
+                continue;
+            };
+            let piece = v
+                .pointer("/choices/0/delta/content")
+                .or_else(|| v.pointer("/delta/text"))
+                .and_then(Value::as_str);
+            if let Some(piece) = piece.filter(|p| !p.is_empty()) {
+                self.text.push_str(piece);
+                added = true;
+            }
+        }
+        // A line longer than the window is not an event worth keeping whole.
+        self.line.extend_from_slice(rest);
+        if self.line.len() > MAX_RESPONSE_BYTES {
+            self.line.clear();
+        }
+        if self.text.len() > STREAM_DLP_TEXT {
+            let mut cut = self.text.len() - STREAM_DLP_WINDOW;
+            while !self.text.is_char_boundary(cut) {
+                cut += 1;
+            }
+            self.text.drain(..cut);
+        }
+        added
+    }
+}
+
+impl Tee {
+    /// Scans the stream's text after `data`; `Some(error event)` when DLP
+    /// blocks it (the chunk that completed the match is not sent).
+    fn check_dlp(&mut self, data: &[u8]) -> Option<Bytes> {
+        let sd = self.dlp.as_mut()?;
+        if !sd.feed(data) {
+            return None;
+        }
+        let f = self.finish.as_mut()?;
+        let dlp = f.gateway.state.dlp.as_ref()?;
+        let found = dlp.scan(sd.text.as_bytes());
+        let mut new = false;
+        for name in &found {
+            if !f.pending.dlp.contains(name) {
+                f.pending.dlp.push(name.clone());
+                new = true;
+            }
+        }
+        if !new || dlp.action != DlpAction::Block {
+            return None;
+        }
+        let msg = format!("Blocked by DLP: the response matches {}", found.join(", "));
+        let event = format!(
+            "event: error\ndata: {}\n\n",
+            json!({ "error": { "code": 2016, "message": msg, "type": "dlp_blocked" } })
+        );
+        if let Some(mut f) = self.finish.take() {
+            f.cache_key = None;
+            f.status = 403;
+            f.success = false;
+            f.done(&self.seen, true, Some(msg));
+        }
+        self.ended = true;
+        Some(Bytes::from(event))
+    }
 }
 
 impl Body for Tee {
@@ -1335,6 +1456,9 @@ impl Body for Tee {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
         let this = &mut *self;
+        if this.ended {
+            return Poll::Ready(None);
+        }
         match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
                 if let Some(data) = frame.data_ref() {
@@ -1342,6 +1466,12 @@ impl Body for Tee {
                         this.seen.extend_from_slice(data);
                     } else {
                         this.overflow = true;
+                    }
+                    if this.dlp.is_some() {
+                        let data = data.clone();
+                        if let Some(event) = this.check_dlp(&data) {
+                            return Poll::Ready(Some(Ok(Frame::data(event))));
+                        }
                     }
                 }
                 Poll::Ready(Some(Ok(frame)))
@@ -1372,7 +1502,7 @@ impl Body for Tee {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        self.ended || self.inner.is_end_stream()
     }
 
     fn size_hint(&self) -> SizeHint {

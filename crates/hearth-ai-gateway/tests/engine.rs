@@ -634,6 +634,49 @@ async fn dlp_blocks_or_flags_by_detector() {
 }
 
 #[tokio::test]
+async fn dlp_on_a_streamed_answer_blocks_with_an_error_event_or_flags() {
+    // The pattern spans three events ("Hello", ", ", "world"): it is found
+    // in the answer's text, not in any one event.
+    let e = env(
+        "[[gateways]]\nid = \"block\"\ncache_ttl = 60\n\
+         dlp = { action = \"block\", on = \"response\", detectors = [], patterns = [\"Hello, wor\"] }\n\
+         [[gateways]]\nid = \"flag\"\n\
+         dlp = { action = \"flag\", on = \"response\", detectors = [], patterns = [\"Hello, wor\"] }\n",
+    )
+    .await;
+    // Events 100 ms apart, so each reaches the gateway on its own.
+    e.double.script(&[Script::Pace(100)]);
+    let (r, body) = run(&e, "block", chat("gpt-test", true, &[])).await;
+    assert_eq!(r.status, 200, "the head left before the match");
+    let text = String::from_utf8_lossy(&body).to_string();
+    assert!(text.contains("\"Hello\""), "{text}");
+    assert!(!text.contains("world"), "the match leaked: {text}");
+    assert!(!text.contains("[DONE]"), "{text}");
+    assert!(
+        text.ends_with("\n\n")
+            && text.contains("event: error\ndata: ")
+            && text.contains("Blocked by DLP: the response matches pattern_0"),
+        "{text}"
+    );
+    let blocked = logs(&e, "block", &["status=403"]);
+    assert_eq!(blocked.len(), 1);
+    assert_eq!(blocked[0]["dlp"], "pattern_0");
+    // Not cached: the next call goes to the provider again, and is blocked again.
+    let before = e.double.requests();
+    let (_, again) = run(&e, "block", chat("gpt-test", true, &[])).await;
+    assert_eq!(e.double.requests(), before + 1);
+    assert!(!String::from_utf8_lossy(&again).contains("world"));
+    // Flag: the stream passes whole and the log names the detector.
+    let (r, body) = run(&e, "flag", chat("gpt-test", true, &[])).await;
+    assert_eq!(r.status, 200);
+    let text = String::from_utf8_lossy(&body).to_string();
+    assert!(text.contains("world") && text.contains("[DONE]"), "{text}");
+    let flagged = logs(&e, "flag", &["dlp=pattern_0"]);
+    assert_eq!(flagged.len(), 1);
+    assert_eq!(flagged[0]["status_code"], 200);
+}
+
+#[tokio::test]
 async fn dropping_an_answer_cancels_the_provider_call() {
     let e = env("[[gateways]]\nid = \"g\"\n").await;
     // A streamed answer dropped after its first event.

@@ -23,7 +23,7 @@ use serde_json::{Value, json};
 pub use config::{AiConfig, ModelEntry, ProviderConfig, ProviderKind};
 pub use embed::{Embedder, Pooling};
 pub use error::{AiError, ConfigError};
-pub use provider::EventStream;
+pub use provider::{EventStream, ProviderRequest, SseTranslator};
 
 /// Texts one embedding call takes (Workers AI's `maxItems` for `text`).
 pub const MAX_TEXTS: usize = 100;
@@ -34,6 +34,11 @@ pub enum AiOutput {
     Json(Value),
     /// Server-sent events, pulled one at a time (`stream: true`).
     Stream(EventStream),
+}
+
+enum Route<'a> {
+    Local(&'a std::path::Path),
+    Provider(&'a provider::Provider, &'a str),
 }
 
 /// One model name as `hearth ai models` lists it.
@@ -118,32 +123,51 @@ impl Ai {
 
     /// Runs `model` on `inputs` (the second argument of `env.AI.run`).
     pub fn run(&self, model: &str, inputs: &Value) -> Result<AiOutput, AiError> {
-        let route = match self.config.models.get(model) {
-            Some(ModelEntry::Local { path }) => {
+        let (p, upstream) = match self.route(model)? {
+            Route::Local(path) => {
                 return self.run_embedding(model, path, inputs).map(AiOutput::Json);
             }
-            Some(ModelEntry::Provider { provider, model }) => {
-                Some((provider.clone(), model.clone()))
-            }
-            None => self
-                .config
-                .default_provider
-                .clone()
-                .map(|p| (p, model.to_owned())),
+            Route::Provider(p, upstream) => (p, upstream),
         };
-        let Some((provider, upstream)) = route else {
-            return Err(AiError::NoSuchModel(model.to_owned()));
+        let req = provider::parse_chat(inputs)?;
+        if req.stream {
+            p.stream(upstream, &req).map(AiOutput::Stream)
+        } else {
+            p.generate(upstream, &req).map(AiOutput::Json)
+        }
+    }
+
+    /// The provider request `env.AI.run(model, inputs)` makes, for a caller
+    /// that sends it itself (through an AI Gateway); `None` for a local
+    /// model, which runs here ([`Self::run`]).
+    pub fn provider_request(
+        &self,
+        model: &str,
+        inputs: &Value,
+    ) -> Result<Option<ProviderRequest>, AiError> {
+        match self.route(model)? {
+            Route::Local(_) => Ok(None),
+            Route::Provider(p, upstream) => {
+                let req = provider::parse_chat(inputs)?;
+                Ok(Some(p.request(upstream, &req)))
+            }
+        }
+    }
+
+    fn route<'a>(&'a self, model: &'a str) -> Result<Route<'a>, AiError> {
+        let (provider, upstream) = match self.config.models.get(model) {
+            Some(ModelEntry::Local { path }) => return Ok(Route::Local(path)),
+            Some(ModelEntry::Provider { provider, model }) => (provider.as_str(), model.as_str()),
+            None => match &self.config.default_provider {
+                Some(p) => (p.as_str(), model),
+                None => return Err(AiError::NoSuchModel(model.to_owned())),
+            },
         };
         let p = self
             .providers
-            .get(&provider)
+            .get(provider)
             .ok_or_else(|| AiError::NoSuchModel(model.to_owned()))?;
-        let req = provider::parse_chat(inputs)?;
-        if req.stream {
-            p.stream(&upstream, &req).map(AiOutput::Stream)
-        } else {
-            p.generate(&upstream, &req).map(AiOutput::Json)
-        }
+        Ok(Route::Provider(p, upstream))
     }
 
     fn run_embedding(

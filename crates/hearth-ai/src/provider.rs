@@ -191,7 +191,7 @@ impl Provider {
         }
     }
 
-    fn body(&self, model: &str, req: &ChatRequest) -> (String, Value) {
+    fn body(&self, model: &str, req: &ChatRequest) -> (&'static str, Value) {
         match self.config.kind {
             ProviderKind::OpenAi => {
                 let messages: Vec<Value> = req
@@ -216,7 +216,7 @@ impl Provider {
                     body["stream"] = json!(true);
                     body["stream_options"] = json!({ "include_usage": true });
                 }
-                (format!("{}/chat/completions", self.config.url), body)
+                ("chat/completions", body)
             }
             ProviderKind::Anthropic => {
                 let system: Vec<&str> = req
@@ -247,7 +247,7 @@ impl Provider {
                 if req.stream {
                     body["stream"] = json!(true);
                 }
-                (format!("{}/messages", self.config.url), body)
+                ("messages", body)
             }
         }
     }
@@ -257,19 +257,11 @@ impl Provider {
         model: &str,
         req: &ChatRequest,
     ) -> Result<ureq::http::Response<ureq::Body>, AiError> {
-        let (url, body) = self.body(model, req);
-        let mut r = self
-            .agent
-            .post(&url)
-            .header("content-type", "application/json");
-        if let Some(key) = &self.config.api_key {
-            r = match self.config.kind {
-                ProviderKind::OpenAi => r.header("authorization", &format!("Bearer {key}")),
-                ProviderKind::Anthropic => r.header("x-api-key", key),
-            };
-        }
-        if self.config.kind == ProviderKind::Anthropic {
-            r = r.header("anthropic-version", "2023-06-01");
+        let (path, body) = self.body(model, req);
+        let url = format!("{}/{path}", self.config.url);
+        let mut r = self.agent.post(&url);
+        for (name, value) in self.headers() {
+            r = r.header(name, &value);
         }
         let resp = r
             .send(body.to_string().as_bytes())
@@ -307,34 +299,36 @@ impl Provider {
             .limit(MAX_ANSWER_BYTES)
             .read_to_string()
             .map_err(|e| self.failed(e))?;
-        let v: Value = serde_json::from_str(&text).map_err(|e| {
-            AiError::Internal(format!("provider {}: answer is not JSON: {e}", self.name))
-        })?;
-        let (response, prompt, completion) = match self.config.kind {
-            ProviderKind::OpenAi => (
-                v.pointer("/choices/0/message/content")
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_owned(),
-                v.pointer("/usage/prompt_tokens").and_then(Value::as_u64),
-                v.pointer("/usage/completion_tokens")
-                    .and_then(Value::as_u64),
-            ),
-            ProviderKind::Anthropic => (
-                v.get("content")
-                    .and_then(Value::as_array)
-                    .map(|parts| {
-                        parts
-                            .iter()
-                            .filter_map(|p| p.get("text").and_then(Value::as_str))
-                            .collect::<String>()
-                    })
-                    .unwrap_or_default(),
-                v.pointer("/usage/input_tokens").and_then(Value::as_u64),
-                v.pointer("/usage/output_tokens").and_then(Value::as_u64),
-            ),
-        };
-        Ok(json!({ "response": response, "usage": usage(prompt, completion) }))
+        answer(self.config.kind, &self.name, text.as_bytes())
+    }
+
+    /// The request this provider is sent for `model`: its path under the
+    /// provider's URL, its headers (credentials included) and JSON body.
+    pub fn request(&self, model: &str, req: &ChatRequest) -> ProviderRequest {
+        let (path, body) = self.body(model, req);
+        ProviderRequest {
+            provider: self.name.clone(),
+            kind: self.config.kind,
+            base_url: self.config.url.clone(),
+            path,
+            headers: self.headers(),
+            body: body.to_string().into_bytes(),
+            stream: req.stream,
+        }
+    }
+
+    fn headers(&self) -> Vec<(&'static str, String)> {
+        let mut h = vec![("content-type", "application/json".to_owned())];
+        if let Some(key) = &self.config.api_key {
+            h.push(match self.config.kind {
+                ProviderKind::OpenAi => ("authorization", format!("Bearer {key}")),
+                ProviderKind::Anthropic => ("x-api-key", key.clone()),
+            });
+        }
+        if self.config.kind == ProviderKind::Anthropic {
+            h.push(("anthropic-version", "2023-06-01".to_owned()));
+        }
+        h
     }
 
     /// The answer as Workers AI's server-sent events, read from the
@@ -344,13 +338,58 @@ impl Provider {
         let reader: Box<dyn Read + Send> = Box::new(resp.into_body().into_reader());
         Ok(EventStream {
             lines: BufReader::new(reader),
-            kind: self.config.kind,
             provider: self.name.clone(),
-            prompt_tokens: None,
-            completion_tokens: None,
-            done: false,
+            events: SseTranslator::new(self.config.kind, &self.name),
         })
     }
+}
+
+/// A provider call made by someone else (through an AI Gateway): where it
+/// goes and what it carries.
+#[derive(Debug, Clone)]
+pub struct ProviderRequest {
+    /// The provider's name in the AI config.
+    pub provider: String,
+    pub kind: ProviderKind,
+    /// The provider's URL from the AI config (no trailing slash).
+    pub base_url: String,
+    /// `chat/completions` or `messages`, under `base_url`.
+    pub path: &'static str,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: Vec<u8>,
+    pub stream: bool,
+}
+
+/// A provider's whole answer (`kind`'s JSON) as Workers AI's `{ response,
+/// usage }`.
+pub fn answer(kind: ProviderKind, provider: &str, text: &[u8]) -> Result<Value, AiError> {
+    let v: Value = serde_json::from_slice(text)
+        .map_err(|e| AiError::Internal(format!("provider {provider}: answer is not JSON: {e}")))?;
+    let (response, prompt, completion) = match kind {
+        ProviderKind::OpenAi => (
+            v.pointer("/choices/0/message/content")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_owned(),
+            v.pointer("/usage/prompt_tokens").and_then(Value::as_u64),
+            v.pointer("/usage/completion_tokens")
+                .and_then(Value::as_u64),
+        ),
+        ProviderKind::Anthropic => (
+            v.get("content")
+                .and_then(Value::as_array)
+                .map(|parts| {
+                    parts
+                        .iter()
+                        .filter_map(|p| p.get("text").and_then(Value::as_str))
+                        .collect::<String>()
+                })
+                .unwrap_or_default(),
+            v.pointer("/usage/input_tokens").and_then(Value::as_u64),
+            v.pointer("/usage/output_tokens").and_then(Value::as_u64),
+        ),
+    };
+    Ok(json!({ "response": response, "usage": usage(prompt, completion) }))
 }
 
 fn usage(prompt: Option<u64>, completion: Option<u64>) -> Value {
@@ -359,34 +398,35 @@ fn usage(prompt: Option<u64>, completion: Option<u64>) -> Value {
     json!({ "prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c })
 }
 
-/// Workers AI's events for one streamed answer; each item is one
-/// `data: ...\n\n` event. Ends after `data: [DONE]`.
-pub struct EventStream {
-    lines: BufReader<Box<dyn Read + Send>>,
+/// Turns a provider's server-sent events (OpenAI's or Anthropic's) into
+/// Workers AI's: `data: {"response":"..."}` per piece, a last event with
+/// `usage`, then `data: [DONE]`. Fed lines ([`Self::line`]) or bytes in
+/// any pieces ([`Self::push`]).
+#[derive(Debug)]
+pub struct SseTranslator {
     kind: ProviderKind,
     provider: String,
     prompt_tokens: Option<u64>,
     completion_tokens: Option<u64>,
+    partial: Vec<u8>,
     done: bool,
 }
 
-impl EventStream {
-    fn next_line(&mut self) -> Result<Option<String>, AiError> {
-        let mut buf = Vec::new();
-        let n = (&mut self.lines)
-            .take(MAX_LINE_BYTES)
-            .read_until(b'\n', &mut buf)
-            .map_err(|e| AiError::Internal(format!("provider {}: {e}", self.provider)))?;
-        if n == 0 {
-            return Ok(None);
+impl SseTranslator {
+    pub fn new(kind: ProviderKind, provider: &str) -> Self {
+        Self {
+            kind,
+            provider: provider.to_owned(),
+            prompt_tokens: None,
+            completion_tokens: None,
+            partial: Vec::new(),
+            done: false,
         }
-        if !buf.ends_with(b"\n") && n as u64 >= MAX_LINE_BYTES {
-            return Err(AiError::Internal(format!(
-                "provider {}: a stream line is longer than {MAX_LINE_BYTES} bytes",
-                self.provider
-            )));
-        }
-        Ok(Some(String::from_utf8_lossy(&buf).trim_end().to_owned()))
+    }
+
+    /// Whether the last event (usage, `[DONE]`) was given.
+    pub fn is_done(&self) -> bool {
+        self.done
     }
 
     fn finish(&mut self) -> String {
@@ -395,6 +435,79 @@ impl EventStream {
             "data: {}\n\ndata: [DONE]\n\n",
             json!({ "response": "", "usage": usage(self.prompt_tokens, self.completion_tokens) })
         )
+    }
+
+    /// The provider's stream ended: the last events, unless given already.
+    pub fn end(&mut self) -> Option<String> {
+        if self.done {
+            return None;
+        }
+        let rest = std::mem::take(&mut self.partial);
+        let mut out = String::new();
+        if !rest.is_empty()
+            && let Some(e) = self.line(String::from_utf8_lossy(&rest).trim_end())
+        {
+            out.push_str(&e);
+        }
+        if !self.done {
+            out.push_str(&self.finish());
+        }
+        Some(out)
+    }
+
+    /// Some bytes of the provider's stream: the events its complete lines
+    /// make (possibly none).
+    pub fn push(&mut self, bytes: &[u8]) -> Result<String, AiError> {
+        let mut out = String::new();
+        let mut rest = bytes;
+        while !self.done {
+            let Some(nl) = rest.iter().position(|b| *b == b'\n') else {
+                self.partial.extend_from_slice(rest);
+                if self.partial.len() as u64 > MAX_LINE_BYTES {
+                    return Err(AiError::Internal(format!(
+                        "provider {}: a stream line is longer than {MAX_LINE_BYTES} bytes",
+                        self.provider
+                    )));
+                }
+                break;
+            };
+            let line = if self.partial.is_empty() {
+                String::from_utf8_lossy(&rest[..nl]).into_owned()
+            } else {
+                self.partial.extend_from_slice(&rest[..nl]);
+                let l = String::from_utf8_lossy(&self.partial).into_owned();
+                self.partial.clear();
+                l
+            };
+            rest = &rest[nl + 1..];
+            if let Some(e) = self.line(line.trim_end()) {
+                out.push_str(&e);
+            }
+        }
+        Ok(out)
+    }
+
+    /// One line of the provider's stream: the event it makes, if any.
+    pub fn line(&mut self, line: &str) -> Option<String> {
+        if self.done {
+            return None;
+        }
+        let data = line.strip_prefix("data:").map(str::trim)?;
+        if data == "[DONE]" {
+            return Some(self.finish());
+        }
+        let v = serde_json::from_str::<Value>(data).ok()?;
+        if self.kind == ProviderKind::Anthropic
+            && v.get("type").and_then(Value::as_str) == Some("message_stop")
+        {
+            return Some(self.finish());
+        }
+        match self.piece(&v) {
+            Some(text) if !text.is_empty() => {
+                Some(format!("data: {}\n\n", json!({ "response": text })))
+            }
+            _ => None,
+        }
     }
 
     /// The text piece in one provider event, noting usage on the way.
@@ -428,40 +541,54 @@ impl EventStream {
     }
 }
 
+/// Workers AI's events for one streamed answer; each item is one
+/// `data: ...\n\n` event. Ends after `data: [DONE]`.
+pub struct EventStream {
+    lines: BufReader<Box<dyn Read + Send>>,
+    provider: String,
+    events: SseTranslator,
+}
+
+impl EventStream {
+    fn next_line(&mut self) -> Result<Option<String>, AiError> {
+        let mut buf = Vec::new();
+        let n = (&mut self.lines)
+            .take(MAX_LINE_BYTES)
+            .read_until(b'\n', &mut buf)
+            .map_err(|e| AiError::Internal(format!("provider {}: {e}", self.provider)))?;
+        if n == 0 {
+            return Ok(None);
+        }
+        if !buf.ends_with(b"\n") && n as u64 >= MAX_LINE_BYTES {
+            return Err(AiError::Internal(format!(
+                "provider {}: a stream line is longer than {MAX_LINE_BYTES} bytes",
+                self.provider
+            )));
+        }
+        Ok(Some(String::from_utf8_lossy(&buf).trim_end().to_owned()))
+    }
+}
+
 impl Iterator for EventStream {
     type Item = Result<String, AiError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if self.done {
+        if self.events.is_done() {
             return None;
         }
         loop {
-            let line = match self.next_line() {
-                Ok(Some(l)) => l,
-                Ok(None) => return Some(Ok(self.finish())),
+            match self.next_line() {
+                Ok(Some(l)) => {
+                    if let Some(e) = self.events.line(&l) {
+                        return Some(Ok(e));
+                    }
+                }
+                Ok(None) => return self.events.end().map(Ok),
                 Err(e) => {
-                    self.done = true;
+                    // Nothing follows an error.
+                    self.events.done = true;
                     return Some(Err(e));
                 }
-            };
-            let Some(data) = line.strip_prefix("data:").map(str::trim) else {
-                continue;
-            };
-            if data == "[DONE]" {
-                return Some(Ok(self.finish()));
-            }
-            let Ok(v) = serde_json::from_str::<Value>(data) else {
-                continue;
-            };
-            if self.kind == ProviderKind::Anthropic
-                && v.get("type").and_then(Value::as_str) == Some("message_stop")
-            {
-                return Some(Ok(self.finish()));
-            }
-            if let Some(text) = self.piece(&v)
-                && !text.is_empty()
-            {
-                return Some(Ok(format!("data: {}\n\n", json!({ "response": text }))));
             }
         }
     }

@@ -555,6 +555,21 @@
     } catch (_) { /* the reader cancelled it already */ }
   }
   define("fetch", fetch);
+  // A binding's glue calling one of the worker's in-process services
+  // (Workers AI's gateway calls): answered like a fetch, without a socket.
+  function localFetch(service, method, path, headers, body) {
+    const id = nextFetchId++;
+    return new Promise((resolve, reject) => {
+      inflight.set(id, { resolve, reject, signal: null, onAbort: null, head: false });
+      try {
+        host.localFetchStart(id, String(service), String(method), String(path), headers, body);
+      } catch (e) {
+        inflight.delete(id);
+        reject(e);
+      }
+    });
+  }
+  Object.defineProperty(G, Symbol.for("hearth.localFetch"), { value: localFetch });
 
 
   // ---- WebSocketPair ---------------------------------------------------------

@@ -52,6 +52,9 @@ pub struct WorkerConfig {
     /// A test clock (`hearth serve --test-clock`) that `Date.now()` and
     /// `new Date()` follow; without one they read the system clock.
     pub clock: Option<hearth_core::SharedClock>,
+    /// In-process services the bindings' glue calls (see
+    /// [`crate::local`]), by name.
+    pub local_services: BTreeMap<String, Arc<dyn crate::local::LocalService>>,
 }
 
 impl WorkerConfig {
@@ -74,6 +77,7 @@ impl WorkerConfig {
             native: None,
             cache: None,
             clock: None,
+            local_services: BTreeMap::new(),
         }
     }
 

@@ -126,11 +126,15 @@ pub(crate) async fn fetch(
 
 /// Next chunk of a response body; `None` at its end. `seen` counts the
 /// bytes read so far against `max`.
-pub(crate) async fn read_chunk(
-    body: &mut Incoming,
+pub(crate) async fn read_chunk<B>(
+    body: &mut B,
     seen: &mut usize,
     max: usize,
-) -> Result<Option<Bytes>, String> {
+) -> Result<Option<Bytes>, String>
+where
+    B: hyper::body::Body<Data = Bytes> + Unpin,
+    B::Error: std::error::Error + 'static,
+{
     loop {
         let Some(frame) = body.frame().await else {
             return Ok(None);

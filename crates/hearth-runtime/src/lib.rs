@@ -46,6 +46,7 @@ mod fetch;
 mod isolate;
 pub mod limits;
 mod loader;
+pub mod local;
 pub mod modules;
 pub mod native_worker;
 mod pool;

@@ -408,3 +408,371 @@ fn the_logs_list_answers_at_cloudflares_api_path() {
     );
     assert_eq!(unknown.status, 404, "{}", unknown.text());
 }
+
+/// A worker calling `env.AI.run(.., { gateway })` and `env.AI.gateway(id)`
+/// with what the test posts.
+const AI_WORKER: &str = r#"
+export default {
+  async fetch(request, env) {
+    const path = new URL(request.url).pathname;
+    if (path === "/ping") return new Response("pong");
+    const body = await request.json();
+    try {
+      if (path === "/run") {
+        const out = await env.AI.run(body.model, body.inputs, body.options);
+        if (out instanceof ReadableStream) {
+          return new Response(out, {
+            headers: { "content-type": "text/event-stream", "x-log-id": env.AI.aiGatewayLogId },
+          });
+        }
+        return Response.json({ out, logId: env.AI.aiGatewayLogId });
+      }
+      const gw = env.AI.gateway(body.id || "main");
+      if (path === "/universal") {
+        const res = await gw.run(body.request, body.options);
+        return new Response(res.body, { status: res.status, headers: res.headers });
+      }
+      if (path === "/log") return Response.json(await gw.getLog(body.logId));
+      if (path === "/patch") {
+        await gw.patchLog(body.logId, body.data);
+        return Response.json(await gw.getLog(body.logId));
+      }
+      if (path === "/url") return Response.json([await gw.getUrl(), await gw.getUrl("openai")]);
+      return new Response("no route", { status: 404 });
+    } catch (e) {
+      return Response.json({ name: e.name, message: e.message }, { status: 500 });
+    }
+  },
+};
+"#;
+
+const MODEL: &str = "@cf/meta/llama-3.1-8b-instruct";
+const WORKER_KEY: &str = "sk-worker-SECRET-789";
+
+/// `hearth serve` with the AI binding (its model routed to the double's
+/// OpenAI-compatible side) and two gateways: `main` (cached) and
+/// `limited` (one request per minute per `metadata.user`).
+fn serve_ai(root: &Path, data: &Path, double: &ProviderDouble) -> Server {
+    std::fs::write(root.join("index.js"), AI_WORKER).unwrap();
+    let config = root.join("wrangler.toml");
+    std::fs::write(
+        &config,
+        "name = \"w\"\nmain = \"index.js\"\n\n[ai]\nbinding = \"AI\"\n",
+    )
+    .unwrap();
+    let ai = root.join("ai.toml");
+    std::fs::write(
+        &ai,
+        format!(
+            r#"
+[models."{MODEL}"]
+provider = "double"
+model = "gpt-test"
+
+[providers.double]
+type = "openai"
+url = "{}"
+api_key_env = "TEST_WORKER_KEY"
+"#,
+            double.openai_url()
+        ),
+    )
+    .unwrap();
+    let gateways = gateway_file(
+        root,
+        double,
+        r#"
+[[gateways]]
+id = "limited"
+key_metadata = "user"
+key_rate_limit = { limit = 1, period = 60, technique = "fixed" }
+"#,
+    );
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_hearth"));
+    cmd.arg("serve")
+        .arg(&config)
+        .arg("--data-dir")
+        .arg(data)
+        .arg("--ai-config")
+        .arg(&ai)
+        .arg("--ai-gateway")
+        .arg(&gateways)
+        .env("TEST_WORKER_KEY", WORKER_KEY);
+    Server::spawn(cmd, Duration::from_secs(60))
+}
+
+fn post(server: &Server, path: &str, body: Value) -> web_support::Reply {
+    server.request(
+        "POST",
+        path,
+        &[("content-type", "application/json")],
+        body.to_string().as_bytes(),
+    )
+}
+
+fn ai_run(server: &Server, inputs: Value, gateway: Value) -> (u16, Value) {
+    let r = post(
+        server,
+        "/run",
+        json!({ "model": MODEL, "inputs": inputs, "options": { "gateway": gateway } }),
+    );
+    (r.status, r.json())
+}
+
+#[test]
+fn env_ai_run_goes_through_the_named_gateway() {
+    let (_rt, double) = start_double();
+    let root = tempfile::tempdir().unwrap();
+    let data = root.path().join("data");
+    let server = serve_ai(root.path(), &data, &double);
+    let prompt = json!({ "prompt": "tell me a joke" });
+
+    // First call: a miss, answered by the provider in Workers AI's shape.
+    let (status, first) = ai_run(&server, prompt.clone(), json!({ "id": "main" }));
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(first["out"]["response"], "Hello, world");
+    assert_eq!(first["out"]["usage"]["completion_tokens"], 3);
+    let first_log = first["logId"].as_str().expect("aiGatewayLogId").to_owned();
+    assert_eq!(double.requests(), 1);
+    let (seen_path, seen_headers, seen_body) = double.seen().remove(0);
+    assert_eq!(seen_path, "/v1/chat/completions");
+    assert_eq!(
+        seen_headers["authorization"],
+        format!("Bearer {WORKER_KEY}")
+    );
+    assert!(
+        seen_headers
+            .keys()
+            .all(|k| !k.as_str().starts_with("cf-aig-")),
+        "{seen_headers:?}"
+    );
+    let sent: Value = serde_json::from_slice(&seen_body).unwrap();
+    assert_eq!(sent["model"], "gpt-test");
+
+    // Same call again: the gateway's cache answers, the provider is not called.
+    let (status, second) = ai_run(&server, prompt.clone(), json!({ "id": "main" }));
+    assert_eq!(status, 200, "{second}");
+    assert_eq!(second["out"], first["out"]);
+    assert_eq!(double.requests(), 1, "a cache hit reached the provider");
+    let hit_log = second["logId"].as_str().unwrap().to_owned();
+    assert_ne!(hit_log, first_log);
+
+    // skipCache goes to the provider; metadata is logged.
+    let (status, third) = ai_run(
+        &server,
+        prompt.clone(),
+        json!({ "id": "main", "skipCache": true, "metadata": { "user": "u1", "n": 3 } }),
+    );
+    assert_eq!(status, 200, "{third}");
+    assert_eq!(double.requests(), 2);
+    let third_log = third["logId"].as_str().unwrap();
+
+    // getLog, patchLog, getUrl.
+    let log = post(&server, "/log", json!({ "logId": hit_log })).json();
+    assert_eq!(log["gateway"], "main");
+    assert_eq!(log["provider"], "double");
+    assert_eq!(log["model"], "gpt-test");
+    assert_eq!(log["cached"], true);
+    let log = post(&server, "/log", json!({ "logId": third_log })).json();
+    assert_eq!(log["metadata"], json!({ "user": "u1", "n": 3 }));
+    assert_eq!(log["cached"], false);
+    let patched = post(
+        &server,
+        "/patch",
+        json!({ "logId": first_log, "data": { "feedback": 1, "score": 87, "metadata": { "rated": "yes" } } }),
+    );
+    assert_eq!(patched.status, 200, "{}", patched.text());
+    let patched = patched.json();
+    assert_eq!(patched["feedback"], 1);
+    assert_eq!(patched["score"], 87.0);
+    assert_eq!(patched["metadata"], json!({ "rated": "yes" }));
+    let bad_patch = post(
+        &server,
+        "/patch",
+        json!({ "logId": first_log, "data": { "feedback": 5 } }),
+    );
+    assert_eq!(bad_patch.status, 500);
+    assert!(
+        bad_patch.json()["message"]
+            .as_str()
+            .unwrap()
+            .contains("feedback must be -1, 0 or 1"),
+        "{}",
+        bad_patch.text()
+    );
+    let missing = post(&server, "/log", json!({ "logId": "nope" })).json();
+    assert!(
+        missing["message"].as_str().unwrap().contains("no log"),
+        "{missing}"
+    );
+    let urls = post(&server, "/url", json!({})).json();
+    assert_eq!(
+        urls,
+        json!([
+            format!("http://{}/__hearth/ai-gateway/main", server.addr),
+            format!("http://{}/__hearth/ai-gateway/main/openai", server.addr),
+        ])
+    );
+
+    // Streamed through the gateway: Workers AI's events, then a replay
+    // from the cache gives the same events.
+    let stream_inputs = json!({ "prompt": "stream it", "stream": true });
+    let streamed = post(
+        &server,
+        "/run",
+        json!({ "model": MODEL, "inputs": stream_inputs, "options": { "gateway": { "id": "main" } } }),
+    );
+    assert_eq!(streamed.status, 200, "{}", streamed.text());
+    let text = streamed.text();
+    assert!(
+        text.starts_with("data: {\"response\":\"Hello\"}\n\n"),
+        "{text}"
+    );
+    assert!(text.contains("\"completion_tokens\":3"), "{text}");
+    assert!(text.ends_with("data: [DONE]\n\n"), "{text}");
+    let before = double.requests();
+    let replay = post(
+        &server,
+        "/run",
+        json!({ "model": MODEL, "inputs": stream_inputs, "options": { "gateway": { "id": "main" } } }),
+    );
+    assert_eq!(replay.text(), text);
+    assert_eq!(double.requests(), before, "the stream was not cached");
+
+    // Per-key limits of the gateway apply to the binding's calls.
+    let limited = json!({ "id": "limited", "metadata": { "user": "u9" } });
+    let (status, _) = ai_run(&server, prompt.clone(), limited.clone());
+    assert_eq!(status, 200);
+    let (status, refused) = ai_run(&server, prompt.clone(), limited);
+    assert_eq!(status, 500);
+    assert_eq!(refused["name"], "AiError");
+    assert!(
+        refused["message"]
+            .as_str()
+            .unwrap()
+            .contains("429 Too Many Requests: Rate limited: key \"u9\""),
+        "{refused}"
+    );
+
+    // Wrong options and unknown gateways are named.
+    let (_, bad) = ai_run(
+        &server,
+        prompt.clone(),
+        json!({ "id": "main", "cacheTtl": "soon" }),
+    );
+    assert_eq!(bad["name"], "AiError");
+    assert!(
+        bad["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("5006: Error: options.gateway: cacheTtl must be a whole number"),
+        "{bad}"
+    );
+    let (_, unknown) = ai_run(&server, prompt, json!({ "id": "elsewhere" }));
+    assert!(
+        unknown["message"]
+            .as_str()
+            .unwrap()
+            .contains("AI Gateway \"elsewhere\" is not configured"),
+        "{unknown}"
+    );
+
+    // The worker's provider key never reaches the log store.
+    server.terminate();
+    for entry in std::fs::read_dir(data.join("ai-gateway")).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        assert!(
+            !bytes
+                .windows(WORKER_KEY.len())
+                .any(|w| w == WORKER_KEY.as_bytes())
+        );
+    }
+}
+
+#[test]
+fn gateway_run_reaches_the_providers_with_fallback() {
+    let (_rt, double) = start_double();
+    let root = tempfile::tempdir().unwrap();
+    let data = root.path().join("data");
+    let server = serve_ai(root.path(), &data, &double);
+    double.script(&[Script::Status(500)]);
+    let request = json!([
+        { "provider": "openai", "endpoint": "chat/completions",
+          "headers": { "authorization": "Bearer sk-one" },
+          "query": { "model": "gpt-test", "messages": [{ "role": "user", "content": "hi" }] } },
+        { "provider": "anthropic", "endpoint": "v1/messages",
+          "headers": { "x-api-key": "sk-two" },
+          "query": { "model": "claude-test", "max_tokens": 8,
+                     "messages": [{ "role": "user", "content": "hi" }] } },
+    ]);
+    let r = post(
+        &server,
+        "/universal",
+        json!({ "request": request, "options": { "gateway": { "metadata": { "team": "a" } } } }),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.header("cf-aig-step"), Some("1"));
+    assert!(r.header("cf-aig-log-id").is_some());
+    assert_eq!(r.json()["content"][0]["text"], "Hello, world");
+    let seen = double.seen();
+    assert_eq!(seen.len(), 2);
+    assert_eq!(seen[0].0, "/v1/chat/completions");
+    assert_eq!(seen[1].0, "/v1/messages");
+    assert_eq!(seen[1].1["x-api-key"], "sk-two");
+    // One request object (not an array) is one step.
+    let one = post(&server, "/universal", json!({ "request": request[0] }));
+    assert_eq!(one.status, 200, "{}", one.text());
+    assert_eq!(
+        one.json()["choices"][0]["message"]["content"],
+        "Hello, world"
+    );
+    let bad = post(&server, "/universal", json!({ "request": [] }));
+    assert_eq!(bad.status, 400, "{}", bad.text());
+    let logs = wait_logs(&data, &["status=500"], 1);
+    assert_eq!(logs[0]["metadata"], json!({ "team": "a" }));
+}
+
+#[test]
+fn a_slow_provider_behind_the_gateway_does_not_hold_the_isolates() {
+    let (_rt, double) = start_double();
+    let root = tempfile::tempdir().unwrap();
+    let data = root.path().join("data");
+    let server = serve_ai(root.path(), &data, &double);
+    // More slow calls than isolates: were a call to hold its isolate, at
+    // most one per isolate would reach the provider at once.
+    let isolates = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let slow = isolates + 2;
+    double.script(&vec![Script::Delay(4_000); slow]);
+    let addr = server.addr.clone();
+    let callers: Vec<_> = (0..slow)
+        .map(|i| {
+            let addr = addr.clone();
+            std::thread::spawn(move || {
+                let body = json!({ "model": MODEL, "inputs": { "prompt": format!("slow {i}") },
+                                   "options": { "gateway": { "id": "main" } } });
+                web_support::http(
+                    &addr,
+                    "POST",
+                    "/run",
+                    &[("content-type", "application/json")],
+                    body.to_string().as_bytes(),
+                )
+            })
+        })
+        .collect();
+    wait_for("every slow call to reach the provider at once", || {
+        double.requests() as usize == slow
+    });
+    let started = Instant::now();
+    assert_eq!(server.get("/ping").text(), "pong");
+    assert!(
+        started.elapsed() < Duration::from_millis(1500),
+        "the isolates were busy for {:?}",
+        started.elapsed()
+    );
+    for c in callers {
+        let r = c.join().unwrap();
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(r.json()["out"]["response"], "Hello, world");
+    }
+}

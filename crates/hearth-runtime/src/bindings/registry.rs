@@ -108,6 +108,13 @@ pub struct KindSettings {
     pub cluster: Option<Arc<crate::cluster::ClusterNode>>,
     /// Workers AI's models (`--ai-config`), shared by every worker.
     pub ai: Option<std::sync::Arc<hearth_ai::Ai>>,
+    /// AI Gateway (`--ai-gateway`): `env.AI.run(.., { gateway })` and
+    /// `env.AI.gateway(id)` go through it.
+    pub ai_gateway: Option<hearth_ai_gateway::Gateways>,
+    /// The gateway's base URL as `getUrl()` answers it
+    /// (`http://<listener>/__hearth/ai-gateway`), set once the listener is
+    /// bound.
+    pub ai_gateway_url: std::sync::Arc<std::sync::OnceLock<String>>,
 }
 
 /// What a kind opens with.

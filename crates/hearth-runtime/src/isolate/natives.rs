@@ -443,6 +443,73 @@ impl HostNatives {
         Ok(())
     }
 
+    /// Like `fetchStart`, to one of the worker's in-process services
+    /// ([`crate::local`]); the answer comes back as a fetch's does.
+    #[qjs(rename = "localFetchStart")]
+    #[allow(clippy::too_many_arguments)]
+    fn local_fetch_start<'js>(
+        &self,
+        ctx: Ctx<'js>,
+        id: f64,
+        service: String,
+        method: String,
+        path: String,
+        headers: Vec<String>,
+        body: Value<'js>,
+    ) -> rquickjs::Result<()> {
+        let h = &self.host;
+        let Some(svc) = h.config.local_services.get(&service).cloned() else {
+            return Err(rquickjs::Exception::throw_message(
+                &ctx,
+                &format!("no in-process service {service:?} in this worker"),
+            ));
+        };
+        let owner = h.owner.get();
+        let call = svc.call(crate::local::LocalRequest {
+            method,
+            path,
+            headers: pairs_from_flat(headers),
+            body: if body.is_null() || body.is_undefined() {
+                Bytes::new()
+            } else {
+                value_to_bytes(&body)?
+            },
+        });
+        let id = id as u64;
+        let credits = Arc::new(tokio::sync::Semaphore::new(0));
+        h.fetch_credits.borrow_mut().insert(id, credits.clone());
+        let max_body = h.config.limits.max_subrequest_response_bytes;
+        let ticket = FetchTicket {
+            id,
+            owner,
+            events: h.events.clone(),
+            credits,
+        };
+        let task = tokio::spawn(async move {
+            let resp = call.await;
+            let _ = ticket.events.send(HostEvent::Fetch {
+                id: ticket.id,
+                owner: ticket.owner,
+                result: Ok(fetch::FetchHead {
+                    status: resp.status,
+                    status_text: http::StatusCode::from_u16(resp.status)
+                        .ok()
+                        .and_then(|s| s.canonical_reason())
+                        .unwrap_or("")
+                        .to_owned(),
+                    headers: resp.headers,
+                    url: String::new(),
+                    redirected: false,
+                }),
+            });
+            pump_body(resp.body, max_body, ticket).await;
+        });
+        h.fetches
+            .borrow_mut()
+            .insert(id, (task.abort_handle(), owner));
+        Ok(())
+    }
+
     #[qjs(rename = "fetchAbort")]
     fn fetch_abort(&self, id: f64) {
         let h = &self.host;
@@ -534,7 +601,7 @@ async fn run_fetch(client: fetch::Client, req: FetchRequest, max_body: usize, t:
         events,
         credits,
     } = t;
-    let mut body = match fetch::fetch(&client, req).await {
+    let body = match fetch::fetch(&client, req).await {
         Ok((head, body)) => {
             let _ = events.send(HostEvent::Fetch {
                 id,
@@ -552,6 +619,32 @@ async fn run_fetch(client: fetch::Client, req: FetchRequest, max_body: usize, t:
             return;
         }
     };
+    pump_body(
+        body,
+        max_body,
+        FetchTicket {
+            id,
+            owner,
+            events,
+            credits,
+        },
+    )
+    .await;
+}
+
+/// Sends a response body to the loop chunk by chunk, at most
+/// `FETCH_READ_AHEAD_BYTES` ahead of the worker's reads, then its end.
+async fn pump_body<B>(mut body: B, max_body: usize, t: FetchTicket)
+where
+    B: hyper::body::Body<Data = Bytes> + Unpin,
+    B::Error: std::error::Error + 'static,
+{
+    let FetchTicket {
+        id,
+        owner,
+        events,
+        credits,
+    } = t;
     let mut seen = 0;
     let mut ahead = 0;
     let error = loop {

@@ -94,6 +94,18 @@ pub fn run_with(args: ServeArgs, watch: bool) -> Result<()> {
         None => None,
     };
     settings.cluster = cluster.clone();
+    // One engine for the HTTP face and the workers' `env.AI`: one cache,
+    // one set of limits, one log store.
+    let ai_gateway = match &args.ai_gateway {
+        Some(file) => Some(super::ai_gateway::open(
+            file,
+            projects[0].data_dir.root(),
+            projects[0].clock.clone(),
+        )?),
+        None => None,
+    };
+    settings.ai_gateway = ai_gateway.clone();
+    let ai_gateway_url = settings.ai_gateway_url.clone();
     let opened =
         registry::open_workers(&served, workers, &projects[0].clock, &services, &settings)?;
     // Every worker is served alike; the first also takes the requests no
@@ -127,14 +139,7 @@ pub fn run_with(args: ServeArgs, watch: bool) -> Result<()> {
     options.clock = projects[0].clock.clone();
     options.test_clock = test_clock;
     options.edge = super::edge::load(args.edge.as_deref(), &projects[0])?;
-    options.ai_gateway = match &args.ai_gateway {
-        Some(file) => Some(super::ai_gateway::open(
-            file,
-            projects[0].data_dir.root(),
-            projects[0].clock.clone(),
-        )?),
-        None => None,
-    };
+    options.ai_gateway = ai_gateway;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("hearth-http")
@@ -153,6 +158,11 @@ pub fn run_with(args: ServeArgs, watch: bool) -> Result<()> {
             tokio::spawn(internal.run(node.clone()));
         }
         let server = hearth_http::Server::bind(options).await?;
+        let _ = ai_gateway_url.set(format!(
+            "http://{}{}",
+            server.local_addr(),
+            hearth_ai_gateway::server::MOUNT.trim_end_matches('/')
+        ));
         let mut watchers = Vec::new();
         for (p, events) in projects.iter().zip(&sources) {
             let name = &p.config.name;

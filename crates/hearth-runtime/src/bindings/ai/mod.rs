@@ -3,10 +3,16 @@
 //! `stream: true` to a `ReadableStream` of server-sent events; failures
 //! reject with Workers AI's `AiError` (`"5007: No such model ..."`).
 //!
-//! The model runs on the isolate thread, as the KV and D1 natives do: an
-//! embedding call holds the isolate for its compute time, a provider call
-//! for the provider's answer (bounded by the provider's timeout), and a
-//! stream for each piece as it is pulled.
+//! Without a gateway the model runs on the isolate thread, as the KV and
+//! D1 natives do: an embedding call holds the isolate for its compute
+//! time, a provider call for the provider's answer (bounded by the
+//! provider's timeout), and a stream for each piece as it is pulled.
+//!
+//! With `options.gateway`, and for `env.AI.gateway(id)`, the glue calls
+//! the in-process service of [`gateway`] instead: the call is a task on
+//! the loop, its answer a promise the loop resolves.
+
+mod gateway;
 
 use std::cell::RefCell;
 use std::sync::Arc;
@@ -25,6 +31,9 @@ const AI_JS: &str = include_str!("ai.js");
 pub struct AiAdapter {
     name: String,
     ai: Arc<Ai>,
+    /// Whether the server has AI Gateways (`--ai-gateway`); without, a
+    /// `gateway` option calls the provider directly.
+    gateways: bool,
 }
 
 impl AiAdapter {
@@ -32,7 +41,27 @@ impl AiAdapter {
         Self {
             name: name.into(),
             ai,
+            gateways: false,
         }
+    }
+
+    /// The in-process service `ai.js` calls for gateway work; the worker
+    /// registers it under [`Self::service_name`].
+    pub fn gateway_service(
+        &mut self,
+        gateways: Option<hearth_ai_gateway::Gateways>,
+        base_url: Arc<std::sync::OnceLock<String>>,
+    ) -> Arc<dyn crate::local::LocalService> {
+        self.gateways = gateways.is_some();
+        Arc::new(gateway::AiGatewayService {
+            ai: self.ai.clone(),
+            gateways,
+            base_url,
+        })
+    }
+
+    pub fn service_name(&self) -> String {
+        gateway::service_name(&self.name)
     }
 }
 
@@ -59,6 +88,8 @@ impl BindingAdapter for AiAdapter {
             ctx.clone(),
             AiNatives {
                 ai: self.ai.clone(),
+                service: self.service_name(),
+                gateways: self.gateways,
             },
         )?;
         install_factory(ctx, env, &self.name, "ai.js", AI_JS, native.into_inner())
@@ -71,10 +102,25 @@ impl BindingAdapter for AiAdapter {
 pub(crate) struct AiNatives {
     #[qjs(skip_trace)]
     ai: Arc<Ai>,
+    #[qjs(skip_trace)]
+    service: String,
+    #[qjs(skip_trace)]
+    gateways: bool,
 }
 
 #[rquickjs::methods]
 impl AiNatives {
+    /// The name of the gateway service (`localFetch`'s first argument).
+    fn service(&self) -> String {
+        self.service.clone()
+    }
+
+    /// Whether AI Gateways are configured (`--ai-gateway`).
+    #[qjs(rename = "hasGateways")]
+    fn has_gateways(&self) -> bool {
+        self.gateways
+    }
+
     /// run(model, inputsJson) -> resultJson | AiStream
     fn run<'js>(
         &self,
@@ -159,9 +205,15 @@ impl BindingKind for AiKind {
                 Arc::new(Ai::new(hearth_ai::AiConfig::default()))
             }
         };
+        let mut adapter = AiAdapter::new(&b.binding, ai);
+        let service = adapter.gateway_service(
+            cx.settings.ai_gateway.clone(),
+            cx.settings.ai_gateway_url.clone(),
+        );
         out.worker
-            .bindings
-            .push(Arc::new(AiAdapter::new(&b.binding, ai)));
+            .local_services
+            .insert(adapter.service_name(), service);
+        out.worker.bindings.push(Arc::new(adapter));
         Ok(())
     }
 }
