@@ -101,10 +101,10 @@ fn raw_once(source: &str, bytecode: Option<&[u8]>) -> Result<f64> {
 fn raw_bytecode(source: &str) -> Result<Vec<u8>> {
     let runtime = Runtime::new()?;
     let context = JsContext::full(&runtime)?;
-    Ok(context.with(|ctx| -> Result<Vec<u8>> {
+    context.with(|ctx| -> Result<Vec<u8>> {
         let module = Module::declare(ctx.clone(), "bundle.js", source)?;
         Ok(module.write(WriteOptions::default())?)
-    })?)
+    })
 }
 
 fn rss_bytes() -> u64 {
