@@ -14,35 +14,8 @@
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-root="$(cd "$here/../.." && pwd)"
-target="${CARGO_TARGET_DIR:-$root/target}"
-case "$target" in /*) ;; *) target="$root/$target" ;; esac
+source "$here/lib.sh"
 agent_ms="${AGENT_MS:-50}"
-
-build="release build of Hearth"
-if [ -z "${HEARTH_BIN:-}" ]; then
-  (cd "$root" && cargo build --release -p hearth)
-  HEARTH_BIN="$target/release/hearth"
-else
-  case "$HEARTH_BIN" in */debug/*) build="debug (unoptimized) build of Hearth" ;; *) build="Hearth from HEARTH_BIN" ;; esac
-fi
-
-work="$(mktemp -d)"
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_up() {
-  for _ in $(seq 1 150); do
-    if python3 -c "import urllib.request,sys; urllib.request.urlopen(sys.argv[1])" "$1" 2>/dev/null; then return 0; fi
-    sleep 0.2
-  done
-  echo "server at $1 did not come up" >&2; exit 1
-}
 
 cp -r "$root/apps/coinswarm" "$work/app"
 market_port=$(free_port)

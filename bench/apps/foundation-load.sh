@@ -13,27 +13,7 @@
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-root="$(cd "$here/../.." && pwd)"
-target="${CARGO_TARGET_DIR:-$root/target}"
-case "$target" in /*) ;; *) target="$root/$target" ;; esac
-
-build="release build of Hearth"
-if [ -z "${HEARTH_BIN:-}" ]; then
-  (cd "$root" && cargo build --release -p hearth)
-  HEARTH_BIN="$target/release/hearth"
-else
-  case "$HEARTH_BIN" in */debug/*) build="debug (unoptimized) build of Hearth" ;; *) build="Hearth from HEARTH_BIN" ;; esac
-fi
-
-work="$(mktemp -d)"
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+source "$here/lib.sh"
 
 mkdir "$work/app"
 tar -C "$root/apps/foundation" --exclude=node_modules --exclude=.svelte-kit --exclude=.hearth --exclude='.dev.vars*' -cf - . | tar -C "$work/app" -xf -
