@@ -294,13 +294,6 @@ fn mcp(server: &Server, session: Option<&str>, body: &Value) -> Reply {
     server.request("POST", "/mcp", &headers, body.to_string().as_bytes())
 }
 
-fn npm_available() -> bool {
-    Command::new("npm")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
 #[test]
 fn mcp_server_over_streamable_http_with_the_sdk_client() {
     let market = market();
@@ -535,12 +528,7 @@ fn mcp_server_over_streamable_http_with_the_sdk_client() {
     assert_eq!(r.json()["error"]["code"], -32001);
 
     // The official TypeScript SDK client lists and calls every tool.
-    if !npm_available() {
-        assert!(
-            std::env::var_os("HEARTH_REQUIRE_CORPUS").is_none(),
-            "HEARTH_REQUIRE_CORPUS is set but npm is not installed"
-        );
-        eprintln!("SKIPPED the MCP SDK client part: npm is not installed");
+    if !web_support::npm_or_skip("the MCP SDK client part") {
         return;
     }
     post(
@@ -555,16 +543,7 @@ fn mcp_server_over_streamable_http_with_the_sdk_client() {
         &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/coinswarm-mcp"),
         &client,
     );
-    let install = Command::new("npm")
-        .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
-        .current_dir(&client)
-        .output()
-        .unwrap();
-    assert!(
-        install.status.success(),
-        "npm ci failed: {}",
-        String::from_utf8_lossy(&install.stderr)
-    );
+    web_support::npm(&client, &["ci"]);
     let calls = json!([
         {"name": "get_market_data", "arguments": {"pair": "ETH-USD"}},
         {"name": "get_accounts", "arguments": {}},

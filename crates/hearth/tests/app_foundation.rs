@@ -22,7 +22,9 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use web_support::{Incoming, Reply, Server, copy_tree, read_request, ws_connect, ws_text};
+use web_support::{
+    Incoming, Reply, Server, copy_tree, free_port, read_request, ws_connect, ws_text,
+};
 
 const JWT_SECRET: &str = "test-jwt-secret-0123456789abcdef";
 const CONTEXT_SECRET: &str = "test-context-secret-0123456789abcdef";
@@ -243,33 +245,12 @@ fn hearth() -> Command {
     Command::new(env!("CARGO_BIN_EXE_hearth"))
 }
 
-fn npm_available() -> bool {
-    Command::new("npm")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// A copy of the app with test secrets in each worker's `.dev.vars`
 /// (`extra`: worker dir -> more lines), the gateway's rate limits raised
 /// out of the way except those in `limits` (binding -> limit), the gateway's packages installed, D1 migrated and the
 /// Vectorize index created. None when npm is missing.
 fn prepare(test: &str, extra: &[(&str, &str)], limits: &[(&str, u32)]) -> Option<App> {
-    if !npm_available() {
-        // CI (.ci/run) requires npm, as for the package corpus.
-        assert!(
-            std::env::var_os("HEARTH_REQUIRE_CORPUS").is_none(),
-            "{test}: npm is not installed and HEARTH_REQUIRE_CORPUS is set"
-        );
-        eprintln!("SKIPPED {test}: npm is not installed (the gateway needs Hono from npm)");
+    if !web_support::npm_or_skip(test) {
         return None;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -280,22 +261,7 @@ fn prepare(test: &str, extra: &[(&str, &str)], limits: &[(&str, u32)]) -> Option
     );
     // A local build of the UI is not part of the app's sources.
     let _ = std::fs::remove_dir_all(root.join("ui/.svelte-kit"));
-    let install = Command::new("npm")
-        .args([
-            "ci",
-            "--no-audit",
-            "--no-fund",
-            "--prefer-offline",
-            "--loglevel=error",
-        ])
-        .current_dir(root.join("gateway"))
-        .output()
-        .unwrap();
-    assert!(
-        install.status.success(),
-        "npm ci failed: {}",
-        String::from_utf8_lossy(&install.stderr)
-    );
+    web_support::npm(&root.join("gateway"), &["ci"]);
     let double = Double::start();
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
@@ -1782,28 +1748,8 @@ fn ui_walkthrough_in_headless_chromium() {
     };
     // Build the SvelteKit UI with npm and vite, as for a deployment.
     let ui = app.root.join("ui");
-    for args in [
-        &[
-            "ci",
-            "--no-audit",
-            "--no-fund",
-            "--prefer-offline",
-            "--loglevel=error",
-        ][..],
-        &["run", "build"][..],
-    ] {
-        let out = Command::new("npm")
-            .args(args)
-            .current_dir(&ui)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "npm {args:?}: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+    web_support::npm(&ui, &["ci"]);
+    web_support::npm(&ui, &["run", "build"]);
     let server = start(&app);
     let base = format!("http://{}", server.addr);
     // The UI's server-side render, then the API through its service binding.

@@ -38,24 +38,12 @@ fn hearth() -> Command {
     Command::new(env!("CARGO_BIN_EXE_hearth"))
 }
 
-fn npm_available() -> bool {
-    Command::new("npm")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
 /// A copy of the app with its locked npm dependencies (Hono) installed by
 /// `npm ci`, `vars` in `.dev.vars`, rate limits replaced (binding name ->
 /// limit) and the migrations applied. None, with a notice, when npm is
 /// missing (a failure when `HEARTH_REQUIRE_CORPUS` is set, as in CI).
 fn prepare(vars: &str, limits: &[(&str, u32)]) -> Option<App> {
-    if !npm_available() {
-        assert!(
-            std::env::var_os("HEARTH_REQUIRE_CORPUS").is_none(),
-            "HEARTH_REQUIRE_CORPUS is set but npm is not installed"
-        );
-        eprintln!("SKIPPED: the Katy Coin app needs npm to install Hono");
+    if !web_support::npm_or_skip("the Katy Coin app (its API needs Hono from npm)") {
         return None;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -64,16 +52,7 @@ fn prepare(vars: &str, limits: &[(&str, u32)]) -> Option<App> {
         &Path::new(env!("CARGO_MANIFEST_DIR")).join("../../apps/katy-coin"),
         &root,
     );
-    let install = Command::new("npm")
-        .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
-        .current_dir(&root)
-        .output()
-        .unwrap();
-    assert!(
-        install.status.success(),
-        "npm ci failed: {}",
-        String::from_utf8_lossy(&install.stderr)
-    );
+    web_support::npm(&root, &["ci"]);
     let cfg = root.join("wrangler.toml");
     let mut toml = std::fs::read_to_string(&cfg).unwrap();
     for (name, limit) in limits {

@@ -410,6 +410,49 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// Whether npm is installed. When it is not, `what` is skipped with a
+/// notice, or the test fails when `HEARTH_REQUIRE_CORPUS` is set (CI).
+pub fn npm_or_skip(what: &str) -> bool {
+    let found = Command::new("npm")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found {
+        assert!(
+            std::env::var_os("HEARTH_REQUIRE_CORPUS").is_none(),
+            "{what}: npm is not installed and HEARTH_REQUIRE_CORPUS is set"
+        );
+        eprintln!("SKIPPED {what}: npm is not installed");
+    }
+    found
+}
+
+/// Runs `npm <args>` in `dir` (quietly, offline when the cache allows);
+/// it must succeed.
+pub fn npm(dir: &Path, args: &[&str]) {
+    let mut all = args.to_vec();
+    if args.first() == Some(&"ci") {
+        all.extend([
+            "--no-audit",
+            "--no-fund",
+            "--prefer-offline",
+            "--loglevel=error",
+        ]);
+    }
+    let out = Command::new("npm")
+        .args(&all)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "npm {args:?} in {} failed: {}\n{}",
+        dir.display(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// Copies a directory tree (no symlinks), skipping `node_modules` and `.hearth`.
 pub fn copy_tree(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
