@@ -40,10 +40,6 @@ fn hearth() -> Command {
     Command::new(env!("CARGO_BIN_EXE_hearth"))
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// The app's three workers: the dashboard (the public front, first), the
 /// API and the collector.
 const WORKERS: [&str; 3] = ["app", "api", "collector"];
@@ -103,7 +99,7 @@ fn prepare(vars: &str, limits: &[(&str, u32)]) -> App {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let hash = hex(&Sha256::digest(ADMIN_KEY.as_bytes()));
+    let hash = hex::encode(Sha256::digest(ADMIN_KEY.as_bytes()));
     d1(
         &app,
         &format!(

@@ -569,10 +569,6 @@ fn canonical(v: &Value) -> String {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 // ------------------------------------------------------------------ tests
 
 #[test]
@@ -1062,7 +1058,7 @@ fn audit_chain_verifies_then_names_an_altered_row_and_a_truncated_tail() {
             "payload": serde_json::from_str::<Value>(row["payload"].as_str().unwrap()).unwrap(),
             "created_at": row["created_at"],
         });
-        let hash = hex(&Sha256::digest(
+        let hash = hex::encode(Sha256::digest(
             format!("{previous}{}", canonical(&event)).as_bytes(),
         ));
         assert_eq!(row["hash"].as_str().unwrap(), hash, "{row}");

@@ -138,10 +138,6 @@ fn eventually<T>(what: &str, limit: Duration, mut probe: impl FnMut() -> Option<
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 fn now_s() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -420,7 +416,7 @@ fn merkle(hashes: &[String]) -> String {
             .chunks(2)
             .map(|p| {
                 let right = p.get(1).unwrap_or(&p[0]);
-                hex(&Sha256::digest(format!("{}{}", p[0], right).as_bytes()))
+                hex::encode(Sha256::digest(format!("{}{}", p[0], right).as_bytes()))
             })
             .collect();
     }
