@@ -6,7 +6,9 @@
 //! the Analytics Engine P&L, Vectorize patterns, live sessions over
 //! WebSockets, the circuit breaker, the committee and queued backtests
 //! across a `kill -9`. Time windows (cache, breaker cool-down, committee
-//! deadline) are vars set small here, so nothing sleeps for long. The SDK
+//! deadline) are vars set small here; the MCP idle expiry, the prediction
+//! cache and the breaker's cool-down are crossed by moving the server's
+//! test clock (`hearth serve --test-clock`), not by sleeping. The SDK
 //! client part is skipped with a notice when npm is missing, unless
 //! `HEARTH_REQUIRE_CORPUS` is set (`.ci/run` sets it).
 
@@ -232,6 +234,7 @@ fn start(app: &App) -> Server {
         .arg(app.root.join("app/wrangler.toml"))
         .arg("--data-dir")
         .arg(&app.data)
+        .arg("--test-clock")
         .current_dir(&app.root)
         .env_remove("HEARTH_DATA_DIR")
         .env("HEARTH_ANALYTICS_TOKEN", AE_TOKEN);
@@ -522,7 +525,7 @@ fn mcp_server_over_streamable_http_with_the_sdk_client() {
     let idle = mcp(&server, None, &init);
     let idle = idle.header("mcp-session-id").unwrap().to_string();
     assert_eq!(mcp(&server, Some(&idle), &list).status, 200);
-    std::thread::sleep(Duration::from_millis(2100));
+    server.advance_clock(2100);
     let r = mcp(&server, Some(&idle), &list);
     assert_eq!(r.status, 404, "{}", r.text());
     assert_eq!(r.json()["error"]["code"], -32001);
@@ -1189,7 +1192,7 @@ fn breaker_opens_on_failures_probes_half_open_and_closes_on_recovery() {
 
     // Three failures (one a timeout) open the breaker; each answer is the
     // last prediction, marked stale.
-    std::thread::sleep(Duration::from_millis(750));
+    server.advance_clock(750);
     for (i, mode) in [FAIL, HANG, FAIL].into_iter().enumerate() {
         a.mode.store(mode, Ordering::SeqCst);
         let t = Instant::now();
@@ -1229,7 +1232,7 @@ fn breaker_opens_on_failures_probes_half_open_and_closes_on_recovery() {
     assert_eq!(calls(), 4);
 
     // After the cool-down one probe goes through; it fails, so open again.
-    std::thread::sleep(Duration::from_millis(1600));
+    server.advance_clock(1600);
     assert_eq!(
         ok(get(&server, "/api/ml/breaker"), 200)["state"],
         "half_open"
@@ -1245,7 +1248,7 @@ fn breaker_opens_on_failures_probes_half_open_and_closes_on_recovery() {
 
     // The agent recovers: the next probe closes the breaker.
     a.mode.store(OK, Ordering::SeqCst);
-    std::thread::sleep(Duration::from_millis(1600));
+    server.advance_clock(1600);
     let v = ok(predict(&server, "ETH-USD"), 200);
     assert_eq!(
         (
