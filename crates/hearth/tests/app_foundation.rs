@@ -384,6 +384,17 @@ fn start(app: &App) -> Server {
 
 /// `start`, with more worker configs served in front of the app's.
 fn start_with(app: &App, first: &[PathBuf]) -> Server {
+    spawn(app, serve_command(app, first))
+}
+
+/// `start`, with the server's clock moved only by the test (and real time).
+fn start_with_test_clock(app: &App) -> Server {
+    let mut cmd = serve_command(app, &[]);
+    cmd.arg("--test-clock");
+    spawn(app, cmd)
+}
+
+fn serve_command(app: &App, first: &[PathBuf]) -> Command {
     let mut cmd = hearth();
     cmd.arg("serve");
     cmd.args(first);
@@ -408,6 +419,10 @@ fn start_with(app: &App, first: &[PathBuf]) -> Server {
         // A killed server's workflow run is taken over this long after its
         // last step call (plus the step's timeout), not two minutes.
         .env("HEARTH_WORKFLOW_LEASE_MS", "500");
+    cmd
+}
+
+fn spawn(app: &App, cmd: Command) -> Server {
     Server::spawn_listening(
         cmd,
         &format!("127.0.0.1:{}", app.port),
@@ -912,12 +927,11 @@ fn rate_limits_come_after_cors_and_before_turnstile_and_auth() {
     ) else {
         return;
     };
-    let server = start(&app);
-    // The limits count per fixed 60 s window: start well inside one.
-    let into = now() % 60;
-    if into > 40 {
-        std::thread::sleep(Duration::from_secs(61 - into));
-    }
+    let server = start_with_test_clock(&app);
+    // The limits count per fixed 60 s window: move the server's clock to
+    // one second into the next window.
+    let window_ms = 60_000;
+    server.set_clock((server.clock_ms() / window_ms + 1) * window_ms + 1_000);
     let ann = signup(&server, "ann@acme.test", "Acme"); // ip 1
     for i in 0..4 {
         // ip 2..5, tenant 1..4, user 1..4
