@@ -1886,6 +1886,100 @@ fn crystal_clear_agent_payout_saga_completes_or_compensates() {
         (Some(1), Some(2)),
         "{h}"
     );
+
+    // kill -9 while payout sagas run, restart: each one the server had
+    // accepted completes, and no payout or debit is applied twice.
+    let r = svc.post(
+        "/api/domains/distributions/commissions",
+        "pay-com-k",
+        &json!({"agentId": "AG-K", "amount": 100000, "period": "monthly"}),
+    );
+    assert_eq!(r.json()["commission"], 10000.0, "{}", r.text());
+    let r = svc.post(
+        "/api/domains/balance",
+        "pay-fund-k",
+        &json!({"playerId": "FUND-K", "amount": 10000, "currency": "USD", "type": "credit"}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    const PAYOUTS: usize = 20;
+    let clients: Vec<_> = (0..PAYOUTS)
+        .map(|i| {
+            let (addr, bearer) = (server.addr.clone(), svc.bearer.clone());
+            let body = json!({"type": "AGENT_PAYOUT", "domains": ["distributions", "balance", "events"],
+                "payload": {"agentId": "AG-K", "amount": (i + 1) as f64, "method": "bank_transfer", "fundingAccount": "FUND-K"}});
+            std::thread::spawn(move || {
+                let _ = web_support::try_http(
+                    &addr,
+                    "POST",
+                    "/api/domains/coordinator/coordinate",
+                    &[
+                        ("Authorization", &bearer),
+                        ("Content-Type", "application/json"),
+                        ("Idempotency-Key", &format!("pkill-{i}")),
+                    ],
+                    body.to_string().as_bytes(),
+                    Duration::from_secs(60),
+                );
+            })
+        })
+        .collect();
+    eventually("a payout saga running", Duration::from_secs(60), || {
+        let r = ops.get("/api/domains/coordinator/transactions?status=RUNNING");
+        (r.status == 200 && !r.json()["transactions"].as_array()?.is_empty()).then_some(())
+    });
+    server.kill9();
+    for c in clients {
+        c.join().unwrap();
+    }
+    let server = start(&app);
+    let ops = Api::new(&server, "ops-pay", "operator");
+    let (mut completed, mut resumed, mut paid) = (0u64, 0u64, 0.0);
+    for i in 0..PAYOUTS {
+        let id = tx_id(&format!("pkill-{i}"));
+        let state = eventually("the payout saga to finish", Duration::from_secs(90), || {
+            let r = ops.get(&format!("/api/domains/coordinator/transactions/{id}"));
+            match r.status {
+                404 => Some(None),
+                200 if !matches!(
+                    r.json()["status"].as_str(),
+                    Some("RUNNING" | "COMPENSATING")
+                ) =>
+                {
+                    Some(Some(r.json()))
+                }
+                _ => None,
+            }
+        });
+        if let Some(tx) = state {
+            assert_eq!(tx["status"], "COMPLETED", "{tx}");
+            if tx["steps"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|st| st["attempts"].as_u64() > Some(1))
+            {
+                resumed += 1;
+            }
+            completed += 1;
+            paid += (i + 1) as f64;
+        }
+    }
+    eprintln!(
+        "{completed} of {PAYOUTS} payout sagas had started before the kill; {resumed} repeated a step after the restart"
+    );
+    assert!(completed > 0);
+    let fund = ops.get("/api/domains/balance/FUND-K").json();
+    assert_eq!(
+        (usd(&fund), fund["version"].as_u64()),
+        (10000.0 - paid, Some(1 + completed)),
+        "one debit per completed payout: {fund}"
+    );
+    let agent = ops.get("/api/domains/distributions/agents/AG-K").json();
+    assert_eq!(
+        agent["balances"]["USD"]["paid"].as_f64(),
+        Some(paid),
+        "one payout per completed saga: {agent}"
+    );
     server.terminate();
 }
 
