@@ -240,6 +240,18 @@ export interface Stored {
   body: unknown;
 }
 
+/**
+ * How long an answer is kept for its Idempotency-Key: 24 hours, as payment
+ * APIs commonly keep them. After that the key is free again: a retry is
+ * treated as a new request.
+ */
+export const IDEMPOTENCY_TTL_MS = 24 * 60 * 60 * 1000;
+
+/** Records created before this instant (ISO 8601) have expired. */
+export function idempotencyCutoff(now = Date.now()): string {
+  return new Date(now - IDEMPOTENCY_TTL_MS).toISOString();
+}
+
 /** The Idempotency-Key header, required on every mutating request. */
 export function idempotencyKey(req: Request): string {
   const key = req.headers.get("idempotency-key");
@@ -260,8 +272,8 @@ export function replay(stored: Stored): Response {
  */
 export async function findStored(db: D1Database, key: string, fingerprint: string): Promise<Stored | null> {
   const row = await db
-    .prepare("SELECT fingerprint, status, body FROM idempotency WHERE key = ?")
-    .bind(key)
+    .prepare("SELECT fingerprint, status, body FROM idempotency WHERE key = ? AND created_at >= ?")
+    .bind(key, idempotencyCutoff())
     .first<{ fingerprint: string; status: number; body: string }>();
   if (!row) return null;
   if (row.fingerprint !== fingerprint) {
@@ -270,10 +282,29 @@ export async function findStored(db: D1Database, key: string, fingerprint: strin
   return { status: row.status, body: JSON.parse(row.body) };
 }
 
-export function storeStmt(db: D1Database, key: string, fingerprint: string, answer: Stored): D1PreparedStatement {
-  return db
-    .prepare("INSERT INTO idempotency (key, fingerprint, status, body, created_at) VALUES (?, ?, ?, ?, ?)")
-    .bind(key, fingerprint, answer.status, JSON.stringify(answer.body), new Date().toISOString());
+/**
+ * Stores an answer under its key. An expired record of the key is removed
+ * first; an unexpired one makes the insert fail, which fails the batch, so
+ * a concurrent request with the same key never commits its change twice.
+ */
+export function storeStmts(db: D1Database, key: string, fingerprint: string, answer: Stored): D1PreparedStatement[] {
+  return [
+    expiredKeyStmt(db, key),
+    db
+      .prepare("INSERT INTO idempotency (key, fingerprint, status, body, created_at) VALUES (?, ?, ?, ?, ?)")
+      .bind(key, fingerprint, answer.status, JSON.stringify(answer.body), new Date().toISOString()),
+  ];
+}
+
+/** Removes the key's record if it has expired (a no-op otherwise). */
+export function expiredKeyStmt(db: D1Database, key: string): D1PreparedStatement {
+  return db.prepare("DELETE FROM idempotency WHERE key = ? AND created_at < ?").bind(key, idempotencyCutoff());
+}
+
+/** Deletes every expired record; each worker's cron trigger runs it. */
+export async function purgeIdempotency(db: D1Database): Promise<number> {
+  const r = await db.prepare("DELETE FROM idempotency WHERE created_at < ?").bind(idempotencyCutoff()).run();
+  return r.meta?.changes ?? 0;
 }
 
 /**
@@ -295,7 +326,7 @@ export async function idempotent(
   if (earlier) return replay(earlier);
   const { answer, statements } = await work();
   try {
-    await db.batch([...statements, storeStmt(db, key, fingerprint, answer)]);
+    await db.batch([...statements, ...storeStmts(db, key, fingerprint, answer)]);
   } catch (err) {
     const again = await findStored(db, key, fingerprint);
     if (again) return replay(again);

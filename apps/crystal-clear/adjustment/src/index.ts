@@ -4,7 +4,7 @@
 // or refused.
 import {
   HttpError, Router, actor, auditStmt, currency, decimal, domainEvent, findStored, flushOutbox, health, id,
-  idempotencyKey, json, money, newId, oneOf, outboxStmt, pathId, readBody, replay, sha256Hex, storeStmt, str,
+  idempotencyKey, json, money, newId, oneOf, outboxStmt, pathId, readBody, replay, sha256Hex, storeStmts, str, purgeIdempotency,
 } from "../../shared/lib.ts";
 import { balanceOp } from "../../shared/balance-client.ts";
 
@@ -76,7 +76,7 @@ const router = new Router<Env>()
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ).bind(row.id, row.player_id, row.currency, row.amount_minor, row.direction, row.reason, row.operator_id, row.status, row.balance_after_minor, now),
       auditStmt(env.DB, who, ok ? "adjustment.applied" : "adjustment.rejected", "adjustment", row.id, view(row)),
-      storeStmt(env.DB, key, fingerprint, { status, body: answer }),
+      ...storeStmts(env.DB, key, fingerprint, { status, body: answer }),
     ];
     if (ok) stmts.push(outboxStmt(env.DB, domainEvent("ADJUSTMENT_APPLIED", "adjustment", view(row))));
     try {
@@ -110,5 +110,6 @@ export default {
   fetch: (req: Request, env: Env, ctx: ExecutionContext) => router.handle(req, env, ctx),
   async scheduled(_c: ScheduledController, env: Env) {
     await flushOutbox(env.DB, env.EVENTS);
+    await purgeIdempotency(env.DB);
   },
 };

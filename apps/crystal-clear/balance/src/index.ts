@@ -5,7 +5,7 @@
 import { DurableObject } from "cloudflare:workers";
 import {
   HttpError, Router, actor, currency, decimal, domainEvent, idempotencyKey, json, money, oneOf, pathId,
-  readBody, sha256Hex, id, type Actor, type Stored,
+  readBody, sha256Hex, id, IDEMPOTENCY_TTL_MS, type Actor, type Stored,
 } from "../../shared/lib.ts";
 
 interface Env {
@@ -34,7 +34,10 @@ export class PlayerBalance extends DurableObject<Env> {
     this.sql = ctx.storage.sql;
     this.sql.exec(`CREATE TABLE IF NOT EXISTS balances (currency TEXT PRIMARY KEY, amount_minor INTEGER NOT NULL CHECK (amount_minor >= 0))`);
     this.sql.exec(`CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL)`);
-    this.sql.exec(`CREATE TABLE IF NOT EXISTS ops (key TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, status INTEGER NOT NULL, body TEXT NOT NULL)`);
+    // Answers by Idempotency-Key; created_at (ms) lets them expire after
+    // IDEMPOTENCY_TTL_MS like the D1 domains' records.
+    this.sql.exec(`CREATE TABLE IF NOT EXISTS ops (key TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, status INTEGER NOT NULL, body TEXT NOT NULL, created_at INTEGER NOT NULL)`);
+    this.sql.exec(`CREATE INDEX IF NOT EXISTS ops_created ON ops (created_at)`);
     this.sql.exec(`CREATE TABLE IF NOT EXISTS ledger (
       seq INTEGER PRIMARY KEY AUTOINCREMENT, op_id TEXT NOT NULL, at TEXT NOT NULL, subject TEXT NOT NULL, role TEXT NOT NULL,
       type TEXT NOT NULL, currency TEXT NOT NULL, amount_minor INTEGER NOT NULL, balance_after INTEGER NOT NULL, reason TEXT)`);
@@ -55,6 +58,9 @@ export class PlayerBalance extends DurableObject<Env> {
   /** Applies one credit or debit, or replays the answer its key got before. */
   async apply(op: BalanceOp): Promise<Stored & { replayed: boolean }> {
     const result = this.ctx.storage.transactionSync(() => {
+      const now = Date.now();
+      // Expired answers go first, so an expired key counts as new.
+      this.sql.exec("DELETE FROM ops WHERE created_at < ?", now - IDEMPOTENCY_TTL_MS);
       const earlier = this.sql.exec<{ fingerprint: string; status: number; body: string }>(
         "SELECT fingerprint, status, body FROM ops WHERE key = ?", op.key).toArray();
       if (earlier.length) {
@@ -72,25 +78,25 @@ export class PlayerBalance extends DurableObject<Env> {
           error: `insufficient funds: a debit of ${decimal(op.amountMinor)} ${op.currency} exceeds the balance of ${decimal(before)}`,
           field: "amount", playerId: op.playerId, balance: decimal(before), currency: op.currency, version,
         };
-        this.sql.exec("INSERT INTO ops (key, fingerprint, status, body) VALUES (?, ?, ?, ?)", op.key, op.fingerprint, 409, JSON.stringify(body));
+        this.sql.exec("INSERT INTO ops (key, fingerprint, status, body, created_at) VALUES (?, ?, ?, ?, ?)", op.key, op.fingerprint, 409, JSON.stringify(body), now);
         return { status: 409, body, replayed: false, store: true };
       }
       const after = op.type === "credit" ? before + op.amountMinor : before - op.amountMinor;
-      const now = new Date().toISOString();
+      const at = new Date(now).toISOString();
       const opId = `bal_${crypto.randomUUID().replace(/-/g, "")}`;
       this.sql.exec("INSERT INTO balances (currency, amount_minor) VALUES (?, ?) ON CONFLICT (currency) DO UPDATE SET amount_minor = excluded.amount_minor", op.currency, after);
       this.setMeta("version", String(version + 1));
       this.sql.exec(
         "INSERT INTO ledger (op_id, at, subject, role, type, currency, amount_minor, balance_after, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        opId, now, op.actor.subject, op.actor.role, op.type, op.currency, op.amountMinor, after, op.reason ?? null);
+        opId, at, op.actor.subject, op.actor.role, op.type, op.currency, op.amountMinor, after, op.reason ?? null);
       const body = {
         operationId: opId, playerId: op.playerId, type: op.type, amount: decimal(op.amountMinor), currency: op.currency,
         balance: decimal(after), version: version + 1,
       };
       const event = domainEvent("BALANCE_UPDATED", "balance", body, `evt_${opId}`);
-      const audit = { opId, at: now, subject: op.actor.subject, role: op.actor.role, action: `balance.${op.type}`, detail: { ...body, reason: op.reason } };
+      const audit = { opId, at, subject: op.actor.subject, role: op.actor.role, action: `balance.${op.type}`, detail: { ...body, reason: op.reason } };
       this.sql.exec("INSERT INTO outbox (event, audit) VALUES (?, ?)", JSON.stringify(event), JSON.stringify(audit));
-      this.sql.exec("INSERT INTO ops (key, fingerprint, status, body) VALUES (?, ?, ?, ?)", op.key, op.fingerprint, 200, JSON.stringify(body));
+      this.sql.exec("INSERT INTO ops (key, fingerprint, status, body, created_at) VALUES (?, ?, ?, ?, ?)", op.key, op.fingerprint, 200, JSON.stringify(body), now);
       return { status: 200, body, replayed: false, store: true };
     });
     if (result.status === 200 && !result.replayed) {

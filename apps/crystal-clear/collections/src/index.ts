@@ -4,6 +4,7 @@
 import {
   HttpError, Router, actor, auditStmt, currency, decimal, domainEvent, flushOutbox, health, id,
   idempotent, json, money, newId, outboxStmt, pathId, readBody, str,
+  purgeIdempotency,
 } from "../../shared/lib.ts";
 
 interface Env {
@@ -141,5 +142,6 @@ export default {
   fetch: (req: Request, env: Env, ctx: ExecutionContext) => router.handle(req, env, ctx),
   async scheduled(_c: ScheduledController, env: Env) {
     await flushOutbox(env.DB, env.EVENTS);
+    await purgeIdempotency(env.DB);
   },
 };

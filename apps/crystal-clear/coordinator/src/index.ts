@@ -1,5 +1,9 @@
 // Domain coordinator: runs a cross-domain transaction as a saga in its own
-// Durable Object. Every step's state is stored before the next step starts;
+// Durable Object. Two types:
+//   PLAYER_WINNINGS: record the collection, compute the distribution,
+//                    credit the player's balance;
+//   AGENT_PAYOUT:    pay the agent out of earned commissions, debit the
+//                    payout funding account, publish PAYOUT_SETTLED. Every step's state is stored before the next step starts;
 // when a step fails for good, the completed steps are compensated in
 // reverse order. An alarm stays armed while a saga is unfinished, so a saga
 // cut short by a crash resumes after the restart. Each step and each
@@ -7,7 +11,7 @@
 // so a step repeated after a crash is not applied twice by its domain.
 import { DurableObject } from "cloudflare:workers";
 import {
-  HttpError, Router, actor, currency, decimal, domainEvent, flushOutbox, id, idempotencyKey, json, money, outboxStmt,
+  HttpError, Router, actor, currency, decimal, domainEvent, flushOutbox, id, idempotencyKey, json, money, oneOf, outboxStmt,
   readBody, sha256Hex, type Actor,
 } from "../../shared/lib.ts";
 
@@ -18,6 +22,7 @@ interface Env {
   COLLECTIONS: Fetcher;
   DISTRIBUTIONS: Fetcher;
   BALANCE: Fetcher;
+  EVENT_BUS: Fetcher;
   SAGA_STEP_MAX_ATTEMPTS?: string;
   SAGA_RETRY_BASE_MS?: string;
   SAGA_RESUME_MS?: string;
@@ -29,7 +34,7 @@ type SagaStatus = "RUNNING" | "COMPENSATING" | "COMPLETED" | "COMPENSATED" | "FA
 
 interface Step {
   name: string;
-  domain: "collections" | "distributions" | "balance";
+  domain: "collections" | "distributions" | "balance" | "events";
   state: StepState;
   attempts: number;
   result?: Record<string, unknown>;
@@ -48,12 +53,22 @@ interface Winnings {
   agentId: string;
 }
 
+interface Payout {
+  agentId: string;
+  amount: number;
+  currency: string;
+  method: string;
+  fundingAccount: string;
+}
+
+type SagaType = "PLAYER_WINNINGS" | "AGENT_PAYOUT";
+
 interface SagaState {
   id: string;
-  type: "PLAYER_WINNINGS";
+  type: SagaType;
   fingerprint: string;
   actor: Actor;
-  payload: Winnings;
+  payload: Winnings | Payout;
   status: SagaStatus;
   steps: Step[];
   error?: string;
@@ -63,7 +78,18 @@ interface SagaState {
 }
 
 const TERMINAL: SagaStatus[] = ["COMPLETED", "COMPENSATED", "FAILED"];
-const WINNINGS_DOMAINS = ["collections", "distributions", "balance"];
+/** Each saga type's steps in order, and the domains it runs across. */
+const SAGAS: Record<SagaType, { steps: string[]; domains: string[] }> = {
+  PLAYER_WINNINGS: {
+    steps: ["collections.record", "distributions.commission", "balance.credit"],
+    domains: ["collections", "distributions", "balance"],
+  },
+  AGENT_PAYOUT: {
+    steps: ["distributions.payout", "balance.debit", "events.publish"],
+    domains: ["distributions", "balance", "events"],
+  },
+};
+const PAYOUT_METHODS = ["bank_transfer", "wire", "check", "wallet"];
 
 function publicView(s: SagaState) {
   return {
@@ -95,7 +121,7 @@ export class Saga extends DurableObject<Env> {
     return Number.isFinite(v) && v >= 0 ? v : fallback;
   }
 
-  async start(init: { id: string; fingerprint: string; actor: Actor; payload: Winnings }): Promise<{ state: ReturnType<typeof publicView>; created: boolean; conflict?: boolean }> {
+  async start(init: { id: string; type: SagaType; fingerprint: string; actor: Actor; payload: Winnings | Payout }): Promise<{ state: ReturnType<typeof publicView>; created: boolean; conflict?: boolean }> {
     let s = await this.ctx.storage.get<SagaState>("saga");
     let created = false;
     if (s) {
@@ -103,9 +129,9 @@ export class Saga extends DurableObject<Env> {
     } else {
       const now = new Date().toISOString();
       s = {
-        id: init.id, type: "PLAYER_WINNINGS", fingerprint: init.fingerprint, actor: init.actor, payload: init.payload,
+        id: init.id, type: init.type, fingerprint: init.fingerprint, actor: init.actor, payload: init.payload,
         status: "RUNNING", indexed: false, createdAt: now, updatedAt: now,
-        steps: ["collections.record", "distributions.commission", "balance.credit"].map((name) => ({
+        steps: SAGAS[init.type].steps.map((name) => ({
           name, domain: name.split(".")[0] as Step["domain"], state: "pending" as StepState, attempts: 0, compensationAttempts: 0, updatedAt: now,
         })),
       };
@@ -268,7 +294,7 @@ export class Saga extends DurableObject<Env> {
       this.env.DB.prepare(
         "INSERT INTO audit_log (at, subject, role, action, entity, entity_id, detail) VALUES (?, ?, ?, ?, 'saga', ?, ?)",
       ).bind(now, s.actor.subject, s.actor.role, `saga.${s.status.toLowerCase()}`, s.id, JSON.stringify({ error: s.error })),
-      outboxStmt(this.env.DB, domainEvent(type, "coordinator", { transactionId: s.id, type: s.type, status: s.status, error: s.error, playerId: s.payload.playerId, amount: s.payload.amount }, `evt_${s.id}`)),
+      outboxStmt(this.env.DB, domainEvent(type, "coordinator", { transactionId: s.id, type: s.type, status: s.status, error: s.error, ...subjectOf(s), amount: s.payload.amount }, `evt_${s.id}`)),
     ]);
     s.indexed = true;
     await this.save(s);
@@ -307,8 +333,26 @@ export class Saga extends DurableObject<Env> {
   }
 
   private forward(s: SagaState, step: Step): Promise<CallResult> {
-    const p = s.payload;
     const key = `${s.id}:${step.name}`;
+    if (s.type === "AGENT_PAYOUT") {
+      const p = s.payload as Payout;
+      switch (step.name) {
+        case "distributions.payout":
+          return this.call(this.env.DISTRIBUTIONS, "/api/domains/distributions/payouts", key, s.actor, {
+            agentId: p.agentId, amount: p.amount, method: p.method, currency: p.currency,
+          });
+        case "balance.debit":
+          return this.call(this.env.BALANCE, "/api/domains/balance", key, s.actor, {
+            playerId: p.fundingAccount, amount: p.amount, currency: p.currency, type: "debit", reason: `payout to agent ${p.agentId} (${s.id})`,
+          });
+        default:
+          return this.call(this.env.EVENT_BUS, "/api/domains/events", key, s.actor, {
+            type: "PAYOUT_SETTLED", domain: "coordinator",
+            data: { transactionId: s.id, payoutId: s.steps[0].result?.id, agentId: p.agentId, amount: p.amount, currency: p.currency, method: p.method, fundingAccount: p.fundingAccount },
+          });
+      }
+    }
+    const p = s.payload as Winnings;
     switch (step.name) {
       case "collections.record":
         return this.call(this.env.COLLECTIONS, "/api/domains/collections", key, s.actor, {
@@ -329,6 +373,22 @@ export class Saga extends DurableObject<Env> {
     const key = `${s.id}:${step.name}:undo`;
     const reason = `compensation of ${s.id}: ${s.error ?? "a later step failed"}`.slice(0, 256);
     const resultId = String(step.result?.id ?? "");
+    if (s.type === "AGENT_PAYOUT") {
+      const p = s.payload as Payout;
+      switch (step.name) {
+        case "distributions.payout":
+          return this.call(this.env.DISTRIBUTIONS, `/api/domains/distributions/payouts/${encodeURIComponent(resultId)}/reverse`, key, s.actor, { reason });
+        case "balance.debit":
+          return this.call(this.env.BALANCE, "/api/domains/balance", key, s.actor, {
+            playerId: p.fundingAccount, amount: p.amount, currency: p.currency, type: "credit", reason,
+          });
+        default:
+          // The last step: once it is done the saga is complete, so it is
+          // never compensated. Nothing to undo.
+          return Promise.resolve({ ok: true, permanent: false, status: 200, body: {} });
+      }
+    }
+    const w = s.payload as Winnings;
     switch (step.name) {
       case "collections.record":
         return this.call(this.env.COLLECTIONS, `/api/domains/collections/${encodeURIComponent(resultId)}/reverse`, key, s.actor, { reason });
@@ -336,10 +396,46 @@ export class Saga extends DurableObject<Env> {
         return this.call(this.env.DISTRIBUTIONS, `/api/domains/distributions/commissions/${encodeURIComponent(resultId)}/void`, key, s.actor, { reason });
       default:
         return this.call(this.env.BALANCE, "/api/domains/balance", key, s.actor, {
-          playerId: s.payload.playerId, amount: s.payload.amount, currency: s.payload.currency, type: "debit", reason,
+          playerId: w.playerId, amount: w.amount, currency: w.currency, type: "debit", reason,
         });
     }
   }
+}
+
+/** Who a saga is about, for its final event. */
+function subjectOf(s: SagaState): Record<string, string> {
+  return s.type === "AGENT_PAYOUT" ? { agentId: (s.payload as Payout).agentId } : { playerId: (s.payload as Winnings).playerId };
+}
+
+/** Runs `f`, turning a 400 about `field` into one about `payload.field`. */
+function inPayload<T>(f: () => T): T {
+  try {
+    return f();
+  } catch (err) {
+    if (err instanceof HttpError && err.field) throw new HttpError(400, `payload.${err.message}`, `payload.${err.field}`);
+    throw err;
+  }
+}
+
+function winningsPayload(pl: Record<string, unknown>): Winnings {
+  return {
+    playerId: inPayload(() => id(pl, "playerId")),
+    amount: decimal(inPayload(() => money(pl, "amount"))),
+    currency: pl.currency === undefined ? "USD" : inPayload(() => currency(pl)),
+    gameId: inPayload(() => id(pl, "gameId")),
+    merchantId: pl.merchantId === undefined ? "HOUSE" : inPayload(() => id(pl, "merchantId")),
+    agentId: pl.agentId === undefined ? "HOUSE" : inPayload(() => id(pl, "agentId")),
+  };
+}
+
+function payoutPayload(pl: Record<string, unknown>): Payout {
+  return {
+    agentId: inPayload(() => id(pl, "agentId")),
+    amount: decimal(inPayload(() => money(pl, "amount"))),
+    currency: pl.currency === undefined ? "USD" : inPayload(() => currency(pl)),
+    method: inPayload(() => oneOf(pl, "method", PAYOUT_METHODS)),
+    fundingAccount: pl.fundingAccount === undefined ? "HOUSE-PAYOUTS" : inPayload(() => id(pl, "fundingAccount")),
+  };
 }
 
 function txIdFor(key: string): Promise<string> {
@@ -367,34 +463,20 @@ const router = new Router<Env>()
   .on("POST", "/api/domains/coordinator/coordinate", async (req, env, ctx) => {
     const { body, raw } = await readBody(req);
     const key = idempotencyKey(req);
-    if (body.type !== "PLAYER_WINNINGS") throw new HttpError(400, "type: must be one of PLAYER_WINNINGS", "type");
+    const type = body.type;
+    if (type !== "PLAYER_WINNINGS" && type !== "AGENT_PAYOUT") throw new HttpError(400, "type: must be one of PLAYER_WINNINGS, AGENT_PAYOUT", "type");
+    const want = SAGAS[type].domains;
     const domains = body.domains;
-    if (!Array.isArray(domains) || domains.length !== WINNINGS_DOMAINS.length || WINNINGS_DOMAINS.some((d) => !domains.includes(d))) {
-      throw new HttpError(400, `domains: PLAYER_WINNINGS runs across exactly ${WINNINGS_DOMAINS.join(", ")}`, "domains");
+    if (!Array.isArray(domains) || domains.length !== want.length || want.some((d) => !domains.includes(d))) {
+      throw new HttpError(400, `domains: ${type} runs across exactly ${want.join(", ")}`, "domains");
     }
     const p = body.payload;
     if (p === null || typeof p !== "object" || Array.isArray(p)) throw new HttpError(400, "payload: must be a JSON object", "payload");
     const pl = p as Record<string, unknown>;
-    const field = (f: () => unknown) => {
-      try {
-        return f();
-      } catch (err) {
-        if (err instanceof HttpError && err.field) throw new HttpError(400, `payload.${err.message}`, `payload.${err.field}`);
-        throw err;
-      }
-    };
-    const amountMinor = field(() => money(pl, "amount")) as number;
-    const payload: Winnings = {
-      playerId: field(() => id(pl, "playerId")) as string,
-      amount: decimal(amountMinor),
-      currency: pl.currency === undefined ? "USD" : (field(() => currency(pl)) as string),
-      gameId: field(() => id(pl, "gameId")) as string,
-      merchantId: pl.merchantId === undefined ? "HOUSE" : (field(() => id(pl, "merchantId")) as string),
-      agentId: pl.agentId === undefined ? "HOUSE" : (field(() => id(pl, "agentId")) as string),
-    };
+    const payload = type === "PLAYER_WINNINGS" ? winningsPayload(pl) : payoutPayload(pl);
     const txId = await txIdFor(key);
     const fingerprint = await sha256Hex(raw);
-    const r = await env.SAGAS.getByName(txId).start({ id: txId, fingerprint, actor: actor(req), payload });
+    const r = await env.SAGAS.getByName(txId).start({ id: txId, type, fingerprint, actor: actor(req), payload });
     if (r.conflict) throw new HttpError(422, "Idempotency-Key: already used with a different request", "Idempotency-Key");
     ctx.waitUntil(flushOutbox(env.DB, env.EVENTS).catch(() => 0));
     const finished = TERMINAL.includes(r.state.status);

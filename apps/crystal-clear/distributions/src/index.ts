@@ -4,6 +4,7 @@
 import {
   HttpError, Router, actor, auditStmt, currency, decimal, domainEvent, findStored, flushOutbox, health, id,
   idempotencyKey, idempotent, json, money, newId, oneOf, outboxStmt, pathId, readBody, replay, sha256Hex, str,
+  purgeIdempotency, expiredKeyStmt,
 } from "../../shared/lib.ts";
 
 interface Env {
@@ -53,7 +54,7 @@ async function standing(db: D1Database, agentId: string) {
             SUM(CASE WHEN kind = 'earned' THEN amount ELSE 0 END) AS earned,
             SUM(CASE WHEN kind = 'paid' THEN amount ELSE 0 END) AS paid
      FROM (SELECT currency, commission_minor AS amount, 'earned' AS kind FROM commissions WHERE agent_id = ?1 AND status = 'EARNED'
-           UNION ALL SELECT currency, amount_minor, 'paid' FROM payouts WHERE agent_id = ?1)
+           UNION ALL SELECT currency, amount_minor, 'paid' FROM payouts WHERE agent_id = ?1 AND ${NOT_REVERSED})
      GROUP BY currency`,
   ).bind(agentId).all<{ currency: string; earned: number; paid: number }>();
   const out: Record<string, { earned: number; paid: number; available: number }> = {};
@@ -63,8 +64,37 @@ async function standing(db: D1Database, agentId: string) {
   return out;
 }
 
+// A reversed payout (the payout saga's compensation) no longer counts as paid.
+const NOT_REVERSED = "id NOT IN (SELECT payout_id FROM payout_reversals)";
+
 const AVAILABLE_SQL = `(SELECT COALESCE(SUM(commission_minor), 0) FROM commissions WHERE agent_id = ?2 AND currency = ?4 AND status = 'EARNED')
-  - (SELECT COALESCE(SUM(amount_minor), 0) FROM payouts WHERE agent_id = ?2 AND currency = ?4)`;
+  - (SELECT COALESCE(SUM(amount_minor), 0) FROM payouts WHERE agent_id = ?2 AND currency = ?4 AND ${NOT_REVERSED})`;
+
+interface Payout {
+  id: string;
+  agent_id: string;
+  amount_minor: number;
+  currency: string;
+  method: string;
+  created_at: string;
+  reversed_at: string | null;
+  reversal_reason: string | null;
+}
+
+function payoutView(p: Payout) {
+  return {
+    id: p.id, agentId: p.agent_id, amount: decimal(p.amount_minor), currency: p.currency, method: p.method,
+    status: p.reversed_at ? "REVERSED" : "PROCESSED", createdAt: p.created_at,
+    reversedAt: p.reversed_at ?? undefined, reversalReason: p.reversal_reason ?? undefined,
+  };
+}
+
+async function payoutRow(db: D1Database, payoutId: string): Promise<Payout | null> {
+  return db.prepare(
+    `SELECT p.*, r.created_at AS reversed_at, r.reason AS reversal_reason
+     FROM payouts p LEFT JOIN payout_reversals r ON r.payout_id = p.id WHERE p.id = ?`,
+  ).bind(payoutId).first<Payout>();
+}
 
 const router = new Router<Env>()
   .on("GET", "/api/domains/distributions/health", (_r, env) => health(env.DB, "distributions"))
@@ -169,6 +199,7 @@ const router = new Router<Env>()
     // concurrent payouts cannot both spend the same commission.
     try {
       await env.DB.batch([
+        expiredKeyStmt(env.DB, key),
         env.DB.prepare(
           `INSERT INTO payouts (id, agent_id, amount_minor, currency, method, status, created_at)
            SELECT ?1, ?2, ?3, ?4, ?5, 'PROCESSED', ?6 WHERE ${AVAILABLE_SQL} >= ?3`,
@@ -194,6 +225,36 @@ const router = new Router<Env>()
     if (!stored) throw new Error("payout answer missing after commit");
     return json(stored.body, stored.status);
   })
+  .on("GET", "/api/domains/distributions/payouts/:id", async (_r, env, _c, p) => {
+    const row = await payoutRow(env.DB, pathId(p.id, "id"));
+    if (!row) throw new HttpError(404, `payout ${p.id} not found`, "id");
+    return json(payoutView(row));
+  })
+  .on("POST", "/api/domains/distributions/payouts/:id/reverse", async (req, env, ctx, p) => {
+    const payoutId = pathId(p.id, "id");
+    const { body, raw } = await readBody(req);
+    const reason = str(body, "reason", { max: 256 });
+    const who = actor(req);
+    const res = await idempotent(env.DB, req, "distributions.payout-reverse", raw, async () => {
+      const row = await payoutRow(env.DB, payoutId);
+      if (!row) throw new HttpError(404, `payout ${payoutId} not found`, "id");
+      if (row.reversed_at) throw new HttpError(409, `payout ${payoutId} is already reversed`, "id");
+      const now = new Date().toISOString();
+      const view = payoutView({ ...row, reversed_at: now, reversal_reason: reason });
+      return {
+        answer: { status: 200, body: view },
+        statements: [
+          // The primary key makes a concurrent second reversal fail the batch.
+          env.DB.prepare("INSERT INTO payout_reversals (payout_id, reason, subject, created_at) VALUES (?, ?, ?, ?)")
+            .bind(payoutId, reason, who.subject, now),
+          auditStmt(env.DB, who, "payout.reversed", "payout", payoutId, { reason }),
+          outboxStmt(env.DB, domainEvent("PAYOUT_REVERSED", "distributions", view)),
+        ],
+      };
+    });
+    ctx.waitUntil(flushOutbox(env.DB, env.EVENTS));
+    return res;
+  })
   .on("GET", "/api/domains/distributions/agents/:agentId", async (_r, env, _c, p) => {
     const agentId = pathId(p.agentId, "agentId");
     return json({ agentId, balances: await standing(env.DB, agentId) });
@@ -203,5 +264,6 @@ export default {
   fetch: (req: Request, env: Env, ctx: ExecutionContext) => router.handle(req, env, ctx),
   async scheduled(_c: ScheduledController, env: Env) {
     await flushOutbox(env.DB, env.EVENTS);
+    await purgeIdempotency(env.DB);
   },
 };

@@ -10,6 +10,7 @@
 import {
   HttpError, Router, actor, auditStmt, domainEvent, flushOutbox, health, idempotent, json, newId, outboxStmt,
   pathId, readBody, str, type DomainEvent,
+  purgeIdempotency,
 } from "../../shared/lib.ts";
 import { webhookUrlProblem } from "../../shared/ssrf.ts";
 
@@ -347,6 +348,7 @@ export default {
 
   async scheduled(_c: ScheduledController, env: Env) {
     await flushOutbox(env.DB, env.EVENTS);
+    await purgeIdempotency(env.DB);
     await sweep(env);
   },
 };

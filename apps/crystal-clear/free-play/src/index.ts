@@ -3,7 +3,7 @@
 // rest from the player's cash balance.
 import {
   HttpError, Router, actor, auditStmt, currency, decimal, domainEvent, findStored, flushOutbox, id,
-  idempotencyKey, idempotent, json, money, newId, outboxStmt, pathId, readBody, replay, sha256Hex, storeStmt, str,
+  idempotencyKey, idempotent, json, money, newId, outboxStmt, pathId, readBody, replay, sha256Hex, storeStmts, str, purgeIdempotency,
   health,
 } from "../../shared/lib.ts";
 import { balanceOp } from "../../shared/balance-client.ts";
@@ -111,7 +111,7 @@ const router = new Router<Env>()
     const cash = left;
     const wagerId = newId("wag");
     const store = async (status: number, answer: unknown, extra: D1PreparedStatement[]) => {
-      await env.DB.batch([...extra, storeStmt(env.DB, key, fingerprint, { status, body: answer })]);
+      await env.DB.batch([...extra, ...storeStmts(env.DB, key, fingerprint, { status, body: answer })]);
       return json(answer, status);
     };
     if (cash > 0) {
@@ -176,5 +176,6 @@ export default {
   fetch: (req: Request, env: Env, ctx: ExecutionContext) => router.handle(req, env, ctx),
   async scheduled(_c: ScheduledController, env: Env) {
     await flushOutbox(env.DB, env.EVENTS);
+    await purgeIdempotency(env.DB);
   },
 };

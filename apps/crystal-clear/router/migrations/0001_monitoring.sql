@@ -39,6 +39,13 @@ CREATE TABLE alerts (
 -- At most one active alert per rule.
 CREATE UNIQUE INDEX alerts_one_active ON alerts (rule_id) WHERE status = 'ACTIVE';
 
+-- ==== shared/migrations/common.sql (copied by shared/sync-migrations.sh: edit that file, not this copy) ====
+-- The tables every Crystal Clear D1 database has: idempotency records,
+-- the append-only audit log and the event outbox (used by shared/lib.ts).
+-- Each D1 database needs its own copy, so this file is the one source:
+-- shared/sync-migrations.sh copies it into the end of each worker's first
+-- migration, and the app's test fails when a copy differs.
+
 -- Answers to mutating requests by Idempotency-Key (scoped by route).
 CREATE TABLE idempotency (
   key TEXT PRIMARY KEY,
@@ -47,6 +54,9 @@ CREATE TABLE idempotency (
   body TEXT NOT NULL,
   created_at TEXT NOT NULL
 );
+-- Records expire after 24 hours (IDEMPOTENCY_TTL_MS in shared/lib.ts);
+-- the cron trigger deletes them by age.
+CREATE INDEX idempotency_created ON idempotency (created_at);
 
 -- Every mutation, append-only: the triggers refuse UPDATE and DELETE.
 CREATE TABLE audit_log (

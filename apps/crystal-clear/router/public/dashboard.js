@@ -41,6 +41,8 @@
     const li = document.createElement("li");
     if (message.kind === "event") {
       li.textContent = `${message.at} ${message.event.domain} ${message.event.type} ${JSON.stringify(message.event.data)}`;
+      li.dataset.eventId = message.event.id;
+      li.dataset.type = message.event.type;
     } else if (message.kind === "alert") {
       li.textContent = `${message.at} ALERT ${message.alert.severity}: ${message.alert.message}`;
     } else {

@@ -10,15 +10,18 @@
 // counted and timed per domain.
 import { json, newId, HttpError, errorResponse } from "../../shared/lib.ts";
 import { AuthError, verifyBearer, verifyToken, type Principal, type Role } from "./auth.ts";
-import { Monitor, RateLimiter, type DomainMetrics } from "./monitor.ts";
+import { Monitor, type DomainMetrics } from "./monitor.ts";
 
-export { Monitor, RateLimiter };
+export { Monitor };
 
 interface Env {
   DB: D1Database;
   ASSETS: Fetcher;
   MONITOR: DurableObjectNamespace<Monitor>;
-  LIMITER: DurableObjectNamespace<RateLimiter>;
+  // Rate Limiting bindings ([[ratelimits]] in wrangler.toml), one per role.
+  LIMIT_OPERATOR: RateLimit;
+  LIMIT_SERVICE: RateLimit;
+  LIMIT_READ_ONLY: RateLimit;
   COLLECTIONS: Fetcher;
   DISTRIBUTIONS: Fetcher;
   FREE_PLAY: Fetcher;
@@ -27,10 +30,7 @@ interface Env {
   COORDINATOR: Fetcher;
   EVENTS: Fetcher;
   JWT_SECRET?: string;
-  RATE_LIMIT_WINDOW_SECONDS?: string;
-  RATE_LIMIT_OPERATOR?: string;
-  RATE_LIMIT_SERVICE?: string;
-  RATE_LIMIT_READ_ONLY?: string;
+  RATE_LIMIT_PERIOD_SECONDS?: string;
 }
 
 const DOMAINS = ["collections", "distributions", "free-play", "balance", "adjustment"] as const;
@@ -59,10 +59,18 @@ function allowedRoles(method: string, path: string): Role[] {
   return ["operator", "service"];
 }
 
-function limitFor(env: Env, role: Role): number {
-  const v = role === "operator" ? env.RATE_LIMIT_OPERATOR : role === "service" ? env.RATE_LIMIT_SERVICE : env.RATE_LIMIT_READ_ONLY;
-  const n = Number(v ?? "300");
-  return Number.isFinite(n) && n > 0 ? n : 300;
+function limiterFor(env: Env, role: Role): RateLimit {
+  return role === "operator" ? env.LIMIT_OPERATOR : role === "service" ? env.LIMIT_SERVICE : env.LIMIT_READ_ONLY;
+}
+
+/**
+ * Seconds until the current rate-limit period ends. The binding says only
+ * whether a request fits; its periods are fixed windows (10 or 60 s), so
+ * the end of the current one is when a refused subject may try again.
+ */
+function retryAfterSeconds(env: Env, now: number): number {
+  const period = Number(env.RATE_LIMIT_PERIOD_SECONDS ?? "60") === 10 ? 10_000 : 60_000;
+  return Math.max(1, Math.ceil((period - (now % period)) / 1000));
 }
 
 async function authenticate(req: Request, env: Env, path: string): Promise<Principal> {
@@ -70,12 +78,12 @@ async function authenticate(req: Request, env: Env, path: string): Promise<Princ
   if (!allowedRoles(req.method, path).includes(who.role)) {
     throw new HttpError(403, `role ${who.role} may not ${req.method} ${path}`);
   }
-  const windowMs = Number(env.RATE_LIMIT_WINDOW_SECONDS ?? "60") * 1000;
-  const limit = limitFor(env, who.role);
-  const r = await env.LIMITER.getByName(`${who.role}:${who.subject}`).take(limit, windowMs);
-  if (!r.allowed) {
-    throw new HttpError(429, `rate limit of ${limit} requests per ${windowMs / 1000} s exceeded for ${who.subject}`, undefined, {
-      retryAfterSeconds: Math.ceil(r.resetMs / 1000),
+  // One budget per subject: the key is the token's subject (the role
+  // picks the binding, so each role has its own limit).
+  const { success } = await limiterFor(env, who.role).limit({ key: who.subject });
+  if (!success) {
+    throw new HttpError(429, `rate limit for role ${who.role} exceeded for ${who.subject}`, undefined, {
+      retryAfterSeconds: retryAfterSeconds(env, Date.now()),
     });
   }
   return who;

@@ -1,6 +1,6 @@
-// Durable Objects of the router: Monitor (request counters and latency
+// The router's Durable Object: Monitor (request counters and latency
 // histograms per domain, and the live event stream for the dashboard over
-// hibernatable WebSockets) and RateLimiter (one per subject).
+// hibernatable WebSockets).
 import { DurableObject } from "cloudflare:workers";
 
 /** Upper bounds (ms) of the latency histogram buckets; the last is open. */
@@ -179,28 +179,4 @@ function view(requests: number, client: number, server: number, sum: number, max
     p99LatencyMs: Number.isFinite(p99) ? p99 : max,
     maxLatencyMs: max,
   };
-}
-
-/**
- * A fixed window per subject that starts with the subject's first request,
- * so no window boundary is shared by every client. The count lives in the
- * object's memory: like Cloudflare's Rate Limiting binding it is
- * approximate (a restart or an idle eviction starts a fresh window), and in
- * exchange a request costs no disk write.
- */
-export class RateLimiter extends DurableObject {
-  private windowStart = 0;
-  private count = 0;
-
-  async take(limit: number, windowMs: number): Promise<{ allowed: boolean; remaining: number; resetMs: number }> {
-    const now = Date.now();
-    if (now - this.windowStart >= windowMs) {
-      this.windowStart = now;
-      this.count = 0;
-    }
-    const resetMs = this.windowStart + windowMs - now;
-    if (this.count >= limit) return { allowed: false, remaining: 0, resetMs };
-    this.count += 1;
-    return { allowed: true, remaining: limit - this.count, resetMs };
-  }
 }
