@@ -223,24 +223,49 @@ fn apply(file: &File, change: &[u8]) -> std::result::Result<u64, String> {
     committed.ok_or_else(|| "no commit frame".to_owned())
 }
 
-/// The frames after the first `shipped` in the WAL, up to frame `upto`:
-/// `[page size, big-endian u32][frames]`.
-pub(crate) fn read_frames(path: &Path, shipped: u32, upto: u32) -> Result<Vec<u8>> {
+/// What one shipment carries: `[page size, big-endian u32][frames]`, and
+/// the salt of the WAL they were read from.
+pub(crate) struct Frames {
+    pub change: Vec<u8>,
+    pub salt: [u8; 8],
+}
+
+/// The frames after the first `shipped` in the WAL, up to frame `upto`;
+/// `None` when there are none. A WAL whose salt is not `salt` was started
+/// over since the last shipment (a checkpoint by another connection lets
+/// SQLite restart it), so its frames are all new.
+pub(crate) fn read_frames(
+    path: &Path,
+    shipped: u32,
+    upto: u32,
+    salt: Option<[u8; 8]>,
+) -> Result<Option<Frames>> {
+    if upto == 0 {
+        return Ok(None);
+    }
     let wal = wal_path(path);
     let io = |e| DoError::io(&wal, e);
-    let file = File::open(&wal).map_err(io)?;
+    let file = match File::open(&wal) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io(e)),
+    };
     let mut header = [0u8; WAL_HEADER as usize];
     file.read_exact_at(&mut header, 0).map_err(io)?;
     let page_size = u32::from_be_bytes([header[8], header[9], header[10], header[11]]);
+    let mut now = [0u8; 8];
+    now.copy_from_slice(&header[16..24]);
+    let from = if salt == Some(now) { shipped } else { 0 };
+    if upto <= from {
+        return Ok(None);
+    }
     let frame = FRAME_HEADER as u64 + u64::from(page_size);
-    let start = WAL_HEADER + u64::from(shipped) * frame;
-    let len = usize::try_from(u64::from(upto.saturating_sub(shipped)) * frame).map_err(|_| {
-        DoError::Shipping {
-            message: "the change is larger than this platform can address".into(),
-        }
+    let start = WAL_HEADER + u64::from(from) * frame;
+    let len = usize::try_from(u64::from(upto - from) * frame).map_err(|_| DoError::Shipping {
+        message: "the change is larger than this platform can address".into(),
     })?;
-    let mut out = vec![0u8; 4 + len];
-    out[..4].copy_from_slice(&page_size.to_be_bytes());
-    file.read_exact_at(&mut out[4..], start).map_err(io)?;
-    Ok(out)
+    let mut change = vec![0u8; 4 + len];
+    change[..4].copy_from_slice(&page_size.to_be_bytes());
+    file.read_exact_at(&mut change[4..], start).map_err(io)?;
+    Ok(Some(Frames { change, salt: now }))
 }

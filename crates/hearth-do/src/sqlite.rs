@@ -66,8 +66,9 @@ struct Inner {
     /// The uncommitted unit passed a limit: writes fail until the next
     /// flush, which discards the unit.
     over_limit: bool,
-    /// Cluster mode: WAL frames already in the log.
+    /// Cluster mode: WAL frames already in the log, of the WAL with this salt.
     shipped_frames: u32,
+    wal_salt: Option<[u8; 8]>,
     /// Cluster mode: the number of the last change in the log.
     seq: i64,
     /// Cluster mode: the log holds the object (a snapshot at least).
@@ -128,6 +129,7 @@ impl DurableObjectStorage {
                 flush_pending: false,
                 over_limit: false,
                 shipped_frames: 0,
+                wal_salt: None,
                 seq: restored.unwrap_or(0),
                 in_log: restored.is_some(),
                 log_bytes: 0,
@@ -755,6 +757,7 @@ impl DurableObjectStorage {
         self.wal_frames.store(0, Ordering::SeqCst);
         inner.conn = connect(&self.path, &self.limits, &self.gate, Some(&self.wal_frames))?;
         inner.shipped_frames = 0;
+        inner.wal_salt = None;
         inner.log_bytes = 0;
         inner.loaded_token = Some(token);
         self.settle(inner)?;
@@ -790,11 +793,13 @@ impl DurableObjectStorage {
             return Ok(());
         };
         let upto = self.wal_frames.load(Ordering::SeqCst);
-        if upto <= inner.shipped_frames {
+        let Some(frames) =
+            ship::read_frames(&self.path, inner.shipped_frames, upto, inner.wal_salt)?
+        else {
             return Ok(());
-        }
+        };
         let token = inner.loaded_token.ok_or(DoError::NotLeased)?;
-        let change = ship::read_frames(&self.path, inner.shipped_frames, upto)?;
+        let change = frames.change;
         let bytes = change.len() as u64;
         match log.append(&self.lease(token), inner.seq + 1, change) {
             Ok(()) => {}
@@ -808,6 +813,7 @@ impl DurableObjectStorage {
         }
         inner.seq += 1;
         inner.shipped_frames = upto;
+        inner.wal_salt = Some(frames.salt);
         inner.log_bytes += bytes;
         let file_bytes = std::fs::metadata(&self.path).map(|m| m.len()).unwrap_or(0);
         if inner.log_bytes > log.snapshot_after_bytes().max(file_bytes)
@@ -837,6 +843,7 @@ impl DurableObjectStorage {
         // Every shipped frame is in the file now; the WAL starts over.
         self.wal_frames.store(0, Ordering::SeqCst);
         inner.shipped_frames = 0;
+        inner.wal_salt = None;
         let io = |e| DoError::io(&self.path, e);
         let file = std::fs::File::open(&self.path).map_err(io)?;
         let len = file.metadata().map_err(io)?.len();

@@ -322,3 +322,35 @@ fn an_object_is_not_opened_without_a_lease() {
     let e = ns.storage(&id).unwrap_err();
     assert!(matches!(e, DoError::FencedInLog { token: 5 }), "{e}");
 }
+
+#[test]
+fn a_checkpoint_by_another_connection_does_not_hide_a_change() {
+    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let clock = ManualClock::new(T0);
+    let log = MemLog::new(1 << 30);
+    let (a, b) = (Arc::new(FenceBook::new("a")), Arc::new(FenceBook::new("b")));
+    let ns_a = node(da.path(), &clock, &a, &log);
+    let id = ns_a.id_from_name("room");
+    let hex = id.to_string();
+    log.lease("Room", &hex, "a", 1);
+    a.grant("Room", &hex, 1);
+    let on_a = ns_a.storage(&id).unwrap();
+    for i in 0..5 {
+        on_a.put("n", i.to_string().as_bytes()).unwrap();
+        on_a.flush().unwrap();
+    }
+    // An operator's tool checkpoints the file: SQLite then starts the WAL
+    // over at the next write, with fewer frames than were shipped.
+    let other = rusqlite::Connection::open(on_a.path()).unwrap();
+    other
+        .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+        .unwrap();
+    on_a.put("n", b"after").unwrap();
+    on_a.flush().unwrap();
+
+    log.lease("Room", &hex, "b", 2);
+    b.grant("Room", &hex, 2);
+    let ns_b = node(db.path(), &clock, &b, &log);
+    let on_b = ns_b.storage(&ns_b.id_from_string(&hex).unwrap()).unwrap();
+    assert_eq!(on_b.get("n").unwrap().as_deref(), Some(&b"after"[..]));
+}
