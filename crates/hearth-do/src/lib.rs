@@ -56,6 +56,9 @@
 //! <data dir>/do/migrations.sqlite         applied migration tags; each class's id key
 //! <data dir>/do/<class key>/<id>.sqlite   one object: _cf_KV, _cf_METADATA, the app's tables
 //! ```
+//!
+//! In cluster mode the object files are a cache of a [`ChangeLog`] (see
+//! [`ship`]) and the id secret comes from the cluster.
 
 mod alarms;
 mod error;

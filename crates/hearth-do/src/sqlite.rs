@@ -960,6 +960,10 @@ fn connect(
                 Ok(())
             },
         ))?;
+        // The file is a cache rebuilt from the log whenever it is opened,
+        // so a local fsync per commit buys nothing: PostgreSQL's commit is
+        // what acknowledges.
+        conn.pragma_update(None, "synchronous", "OFF")?;
     }
     let clamp = |v: usize| i32::try_from(v).unwrap_or(i32::MAX);
     conn.set_limit(Limit::SQLITE_LIMIT_LENGTH, clamp(limits.max_sql_value_size))?;
