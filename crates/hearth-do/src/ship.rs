@@ -106,6 +106,41 @@ pub(crate) fn wal_path(path: &Path) -> PathBuf {
     with_suffix(path, "-wal")
 }
 
+/// A file name of its own for each copy of an object a node loads
+/// (`<id>.t<token>-<pid>-<n>.sqlite` beside `<id>.sqlite`): a connection
+/// to an older copy that is still open (an instance being dropped) never
+/// shares, or removes, the new copy's files.
+pub(crate) fn generation_path(base: &Path, token: i64) -> PathBuf {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let stem = base
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    base.with_file_name(format!("{stem}.t{token}-{}-{n}.sqlite", std::process::id()))
+}
+
+/// Removes the older copies of the object whose current copy is `current`.
+fn remove_other_generations(current: &Path) {
+    let (Some(dir), Some(name)) = (current.parent(), current.file_name()) else {
+        return;
+    };
+    let name = name.to_string_lossy();
+    let Some((id, _)) = name.split_once(".t") else {
+        return;
+    };
+    let prefix = format!("{id}.t");
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let other = e.file_name().to_string_lossy().into_owned();
+        if other.starts_with(&prefix) && !other.starts_with(name.as_ref()) {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+}
+
 fn restore_error(e: LogError) -> DoError {
     DoError::Restore {
         message: e.to_string(),
@@ -177,15 +212,14 @@ pub(crate) fn restore(
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(DoError::io(path, e)),
         }
+        remove_other_generations(path);
         return Ok(None);
     };
     file.set_len(size).map_err(io)?;
     file.sync_all().map_err(io)?;
     drop(file);
     std::fs::rename(&tmp, path).map_err(|e| DoError::io(path, e))?;
-    if let Some(parent) = path.parent() {
-        hearth_core::fs::sync_dir(parent).map_err(|e| DoError::io(parent, e))?;
-    }
+    remove_other_generations(path);
     Ok(Some(seq))
 }
 
@@ -201,7 +235,7 @@ fn apply(file: &File, change: &[u8]) -> std::result::Result<u64, String> {
     }
     let frames = &change[4..];
     let frame = FRAME_HEADER + page_size;
-    if frames.is_empty() || frames.len() % frame != 0 {
+    if frames.is_empty() || !frames.len().is_multiple_of(frame) {
         return Err(format!(
             "{} bytes of frames is not a whole number of {frame}-byte frames",
             frames.len()
@@ -247,7 +281,14 @@ pub(crate) fn read_frames(
     let io = |e| DoError::io(&wal, e);
     let file = match File::open(&wal) {
         Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        // Frames were committed, so the WAL was there: a file replaced
+        // under this connection (a newer copy of the object) must not pass
+        // for "nothing to ship".
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(DoError::Shipping {
+                message: format!("{} is gone; the object was reloaded", wal.display()),
+            });
+        }
         Err(e) => return Err(io(e)),
     };
     let mut header = [0u8; WAL_HEADER as usize];

@@ -53,6 +53,9 @@ pub struct DurableObjectStorage {
 #[derive(Debug)]
 struct Inner {
     conn: Connection,
+    /// The file `conn` has open: the object's path, or in cluster mode the
+    /// copy loaded last.
+    file: PathBuf,
     /// The implicit transaction is open.
     open: bool,
     /// The alarm as committed, read when the implicit transaction opened.
@@ -110,17 +113,20 @@ impl DurableObjectStorage {
         let gate = Arc::new(Gate::default());
         let wal_frames = Arc::new(AtomicU32::new(0));
         let (mut restored, mut loaded_token) = (None, None);
+        let mut file = path.to_path_buf();
         if let (Some(log), Some(fences)) = (&log, &fences) {
             // The local file is a cache: the log decides what the object holds.
             let token = fences.token(namespace, id).ok_or(DoError::NotLeased)?;
-            restored = ship::restore(log.as_ref(), namespace, id, path)?;
+            file = ship::generation_path(path, token);
+            restored = ship::restore(log.as_ref(), namespace, id, &file)?;
             loaded_token = Some(token);
         }
-        let conn = connect(path, &limits, &gate, log.as_ref().map(|_| &wal_frames))?;
+        let conn = connect(&file, &limits, &gate, log.as_ref().map(|_| &wal_frames))?;
 
         let storage = Self {
             inner: Mutex::new(Inner {
                 conn,
+                file,
                 open: false,
                 alarm_at_open: None,
                 unflushed_writes: 0,
@@ -164,8 +170,9 @@ impl DurableObjectStorage {
         self.backend
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// The SQLite file the storage has open.
+    pub fn path(&self) -> PathBuf {
+        self.lock().file.clone()
     }
 
     pub fn limits(&self) -> &DoLimits {
@@ -751,11 +758,13 @@ impl DurableObjectStorage {
             &mut inner.conn,
             Connection::open_in_memory()?,
         ));
-        let restored = ship::restore(log.as_ref(), &self.namespace, &self.id, &self.path)?;
+        let file = ship::generation_path(&self.path, token);
+        let restored = ship::restore(log.as_ref(), &self.namespace, &self.id, &file)?;
         inner.in_log = restored.is_some();
         inner.seq = restored.unwrap_or(0);
         self.wal_frames.store(0, Ordering::SeqCst);
-        inner.conn = connect(&self.path, &self.limits, &self.gate, Some(&self.wal_frames))?;
+        inner.conn = connect(&file, &self.limits, &self.gate, Some(&self.wal_frames))?;
+        inner.file = file;
         inner.shipped_frames = 0;
         inner.wal_salt = None;
         inner.log_bytes = 0;
@@ -794,7 +803,7 @@ impl DurableObjectStorage {
         };
         let upto = self.wal_frames.load(Ordering::SeqCst);
         let Some(frames) =
-            ship::read_frames(&self.path, inner.shipped_frames, upto, inner.wal_salt)?
+            ship::read_frames(&inner.file, inner.shipped_frames, upto, inner.wal_salt)?
         else {
             return Ok(());
         };
@@ -815,7 +824,7 @@ impl DurableObjectStorage {
         inner.shipped_frames = upto;
         inner.wal_salt = Some(frames.salt);
         inner.log_bytes += bytes;
-        let file_bytes = std::fs::metadata(&self.path).map(|m| m.len()).unwrap_or(0);
+        let file_bytes = std::fs::metadata(&inner.file).map(|m| m.len()).unwrap_or(0);
         if inner.log_bytes > log.snapshot_after_bytes().max(file_bytes)
             && let Err(e) = self.snapshot(inner)
         {
@@ -844,8 +853,9 @@ impl DurableObjectStorage {
         self.wal_frames.store(0, Ordering::SeqCst);
         inner.shipped_frames = 0;
         inner.wal_salt = None;
-        let io = |e| DoError::io(&self.path, e);
-        let file = std::fs::File::open(&self.path).map_err(io)?;
+        let path = inner.file.clone();
+        let io = |e| DoError::io(&path, e);
+        let file = std::fs::File::open(&path).map_err(io)?;
         let len = file.metadata().map_err(io)?.len();
         let backend = |e: LogError| DoError::Shipping {
             message: e.to_string(),

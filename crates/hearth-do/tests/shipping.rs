@@ -354,3 +354,30 @@ fn a_checkpoint_by_another_connection_does_not_hide_a_change() {
     let on_b = ns_b.storage(&ns_b.id_from_string(&hex).unwrap()).unwrap();
     assert_eq!(on_b.get("n").unwrap().as_deref(), Some(&b"after"[..]));
 }
+
+#[test]
+fn a_lingering_older_copy_cannot_acknowledge_a_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(T0);
+    let log = MemLog::new(1 << 30);
+    let a = Arc::new(FenceBook::new("a"));
+    let ns = node(dir.path(), &clock, &a, &log);
+    let id = ns.id_from_name("room");
+    log.lease("Room", &id.to_string(), "a", 1);
+    a.grant("Room", &id.to_string(), 1);
+    let old = ns.storage(&id).unwrap();
+    old.put("n", b"1").unwrap();
+    old.flush().unwrap();
+    // The instance is replaced while the old one is still being dropped.
+    let new = ns.storage(&id).unwrap();
+    assert_ne!(old.path(), new.path(), "each copy has files of its own");
+    old.put("n", b"stale").unwrap();
+    let e = old.flush().unwrap_err();
+    assert!(matches!(e, DoError::Shipping { .. }), "{e}");
+    new.put("n", b"2").unwrap();
+    new.flush().unwrap();
+    drop(old);
+    drop(new);
+    let again = ns.storage(&id).unwrap();
+    assert_eq!(again.get("n").unwrap().as_deref(), Some(&b"2"[..]));
+}
