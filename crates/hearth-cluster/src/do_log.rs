@@ -47,6 +47,13 @@ CREATE TABLE do_id_secret (
     one    BOOLEAN PRIMARY KEY DEFAULT true CHECK (one),
     secret BYTEA NOT NULL
 );
+CREATE TABLE do_alarms (
+    namespace TEXT NOT NULL,
+    object_id TEXT NOT NULL,
+    at_ms     BIGINT NOT NULL,
+    PRIMARY KEY (namespace, object_id)
+);
+CREATE INDEX do_alarms_at ON do_alarms (at_ms);
 "];
 
 /// Log bytes after which an owner snapshots an object, unless its file is
@@ -101,6 +108,32 @@ impl PgChangeLog {
         secret
             .try_into()
             .map_err(|_| PgError::Query("do_id_secret holds a secret that is not 32 bytes".into()))
+    }
+
+    /// Alarms of objects whose lease holder is not live (it died, or the
+    /// object has no lease): another node takes them over. Earliest first.
+    pub async fn orphan_alarms(
+        &self,
+        lease: std::time::Duration,
+        limit: i64,
+    ) -> Result<Vec<(String, String, i64)>, PgError> {
+        let client = self.pg.client().await?;
+        let lease_ms = lease.as_millis() as f64;
+        let rows = client
+            .query(
+                "SELECT a.namespace, a.object_id, a.at_ms FROM do_alarms a
+                 LEFT JOIN do_leases l ON l.namespace = a.namespace AND l.object_id = a.object_id
+                 LEFT JOIN cluster_nodes n ON n.node_id = l.node_id
+                 WHERE n.node_id IS NULL
+                    OR n.heartbeat_at <= now() - $1::float8 * interval '1 millisecond'
+                 ORDER BY a.at_ms LIMIT $2",
+                &[&lease_ms, &limit],
+            )
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect())
     }
 
     fn run<T, F>(&self, f: impl FnOnce(Pg) -> F) -> Result<T, LogError>
@@ -197,7 +230,14 @@ impl ChangeLog for PgChangeLog {
         })
     }
 
-    fn append(&self, lease: &Lease<'_>, seq: i64, change: Vec<u8>) -> Result<(), LogError> {
+    fn append(
+        &self,
+        lease: &Lease<'_>,
+        seq: i64,
+        change: Vec<u8>,
+        alarm: Option<Option<i64>>,
+    ) -> Result<(), LogError> {
+        let (changed, at) = (alarm.is_some(), alarm.flatten());
         let (namespace, id, node, token) = (
             lease.namespace.to_owned(),
             lease.id.to_owned(),
@@ -206,18 +246,33 @@ impl ChangeLog for PgChangeLog {
         );
         self.run(move |pg| async move {
             let client = pg.client().await.map_err(backend)?;
-            let n = client
-                .execute(
-                    "INSERT INTO do_changes (namespace, object_id, seq, token, node_id, frames)
-                     SELECT $1, $2, $3, $4, $5, $6
-                     WHERE EXISTS (
-                         SELECT 1 FROM do_leases
-                         WHERE namespace = $1 AND object_id = $2 AND token = $4 AND node_id = $5
-                         FOR SHARE)",
-                    &[&namespace, &id, &seq, &token, &node, &change],
+            // One statement: the change, and the alarm index with it.
+            let row = client
+                .query_one(
+                    "WITH ins AS (
+                         INSERT INTO do_changes (namespace, object_id, seq, token, node_id, frames)
+                         SELECT $1, $2, $3, $4, $5, $6
+                         WHERE EXISTS (
+                             SELECT 1 FROM do_leases
+                             WHERE namespace = $1 AND object_id = $2 AND token = $4 AND node_id = $5
+                             FOR SHARE)
+                         RETURNING 1),
+                     set_alarm AS (
+                         INSERT INTO do_alarms (namespace, object_id, at_ms)
+                         SELECT $1, $2, $8 FROM ins WHERE $7 AND $8::BIGINT IS NOT NULL
+                         ON CONFLICT (namespace, object_id) DO UPDATE SET at_ms = excluded.at_ms
+                         RETURNING 1),
+                     clear_alarm AS (
+                         DELETE FROM do_alarms
+                         WHERE namespace = $1 AND object_id = $2 AND $7 AND $8::BIGINT IS NULL
+                           AND EXISTS (SELECT 1 FROM ins)
+                         RETURNING 1)
+                     SELECT count(*) FROM ins",
+                    &[&namespace, &id, &seq, &token, &node, &change, &changed, &at],
                 )
                 .await
                 .map_err(append_error)?;
+            let n: i64 = row.get(0);
             if n == 1 {
                 Ok(())
             } else {

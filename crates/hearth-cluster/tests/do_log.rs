@@ -157,10 +157,28 @@ fn a_new_owner_rebuilds_the_object_from_postgres_and_the_old_one_is_fenced() {
         Some(&hearth_do::SqlValue::Integer(60))
     );
 
+    // The alarm index moves with the changes, under the lease.
+    on_b.set_alarm(1_700_000_100_000).unwrap();
+    on_b.flush().unwrap();
+    assert_eq!(count(&pg, "SELECT count(*) FROM do_alarms"), 1);
+    assert_eq!(
+        count(&pg, "SELECT max(at_ms) FROM do_alarms"),
+        1_700_000_100_000
+    );
+    on_b.delete_alarm().unwrap();
+    on_b.flush().unwrap();
+    assert_eq!(count(&pg, "SELECT count(*) FROM do_alarms"), 0);
+
     on_a.put("n", b"stale").unwrap();
+    on_a.set_alarm(1_700_000_200_000).unwrap();
     let e = on_a.flush().unwrap_err();
     assert!(matches!(e, DoError::FencedInLog { .. }), "{e}");
     assert_eq!(on_b.get("n").unwrap().as_deref(), Some(&b"59"[..]));
+    assert_eq!(
+        count(&pg, "SELECT count(*) FROM do_alarms"),
+        0,
+        "a fenced commit records no alarm"
+    );
     drop_schema(&pg);
 }
 

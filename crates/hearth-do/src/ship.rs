@@ -78,7 +78,16 @@ pub trait ChangeLog: Send + Sync + std::fmt::Debug {
     ) -> Result<Vec<(i64, Vec<u8>)>, LogError>;
     /// Appends change `seq`, only while `lease` is the object's lease
     /// ([`LogError::Fenced`] otherwise, and when `seq` exists already).
-    fn append(&self, lease: &Lease<'_>, seq: i64, change: Vec<u8>) -> Result<(), LogError>;
+    /// `alarm` is `Some` when the change sets (`Some(ms)`) or clears
+    /// (`None`) the object's alarm, recorded with the change so that
+    /// another node can deliver it if this one dies.
+    fn append(
+        &self,
+        lease: &Lease<'_>,
+        seq: i64,
+        change: Vec<u8>,
+        alarm: Option<Option<i64>>,
+    ) -> Result<(), LogError>;
     /// Stores one piece of a snapshot not yet in use.
     fn put_snapshot_chunk(
         &self,

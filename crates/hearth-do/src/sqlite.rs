@@ -700,7 +700,7 @@ impl DurableObjectStorage {
             self.alarms.set(&self.namespace, &self.id, at)?;
         }
         inner.conn.execute_batch("COMMIT")?;
-        if let Err(e) = self.ship(inner) {
+        if let Err(e) = self.ship(inner, changed.then_some(alarm)) {
             // Committed here but not in the log: not acknowledged, and the
             // file is rebuilt from the log before the next call.
             inner.diverged = true;
@@ -790,14 +790,14 @@ impl DurableObjectStorage {
         if !inner.in_log {
             self.snapshot(inner)
         } else {
-            self.ship(inner)
+            self.ship(inner, None)
         }
     }
 
     /// Cluster mode: appends the frames of the commits since the last
     /// shipment to the log under this node's lease; takes a snapshot once
     /// the log outgrew the file.
-    fn ship(&self, inner: &mut Inner) -> Result<()> {
+    fn ship(&self, inner: &mut Inner, alarm: Option<Option<i64>>) -> Result<()> {
         let Some(log) = &self.log else {
             return Ok(());
         };
@@ -810,7 +810,7 @@ impl DurableObjectStorage {
         let token = inner.loaded_token.ok_or(DoError::NotLeased)?;
         let change = frames.change;
         let bytes = change.len() as u64;
-        match log.append(&self.lease(token), inner.seq + 1, change) {
+        match log.append(&self.lease(token), inner.seq + 1, change, alarm) {
             Ok(()) => {}
             Err(LogError::Fenced) => {
                 if let Some(fences) = &self.fences {

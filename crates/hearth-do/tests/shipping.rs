@@ -95,7 +95,13 @@ impl ChangeLog for MemLog {
             .map(|((_, s), v)| (*s, v.clone()))
             .collect())
     }
-    fn append(&self, lease: &Lease<'_>, seq: i64, change: Vec<u8>) -> Result<(), LogError> {
+    fn append(
+        &self,
+        lease: &Lease<'_>,
+        seq: i64,
+        change: Vec<u8>,
+        _alarm: Option<Option<i64>>,
+    ) -> Result<(), LogError> {
         if *self.down.lock().unwrap() {
             return Err(LogError::Backend("connection refused".into()));
         }

@@ -552,3 +552,66 @@ fn an_alarm_runs_once_across_nodes() {
     drop(nodes);
     drop_schema(&schema);
 }
+
+/// The owner of an object with a pending alarm is killed before the alarm
+/// is due: a surviving node takes the alarm over from the log in
+/// PostgreSQL and delivers it, with no request touching the object.
+#[test]
+fn an_alarm_survives_its_owner_being_killed() {
+    if !postgres_reachable() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("project");
+    web_support::copy_tree(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/cluster-counter"),
+        &project,
+    );
+    let schema = format!("hearth_t_{}_{}", std::process::id(), free_port());
+    let mut nodes: Vec<Node> = ["a", "b", "c"]
+        .iter()
+        .map(|n| start_node(dir.path(), &project, n, &schema))
+        .collect();
+    let addr = |n: &Node| n.server.as_ref().unwrap().addr.clone();
+    let set = web_support::http(&addr(&nodes[0]), "GET", "/set-alarm?in=2500", &[], b"");
+    assert_eq!(set.text(), "set");
+    assert_eq!(
+        pending_alarms(&schema),
+        1,
+        "the alarm was recorded with its change"
+    );
+    let victim = owner(&nodes[0].cluster_file);
+    let v = nodes.iter().position(|n| n.name == victim).unwrap();
+    nodes[v].server.take().unwrap().kill9();
+
+    // Not a request to the object: only the alarm index in PostgreSQL.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while pending_alarms(&schema) > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the alarm never ran after its owner died"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let survivor = nodes.iter().find(|n| n.server.is_some()).unwrap();
+    assert_eq!(
+        web_support::http(&addr(survivor), "GET", "/alarms", &[], b"").text(),
+        "1",
+        "delivered once"
+    );
+    assert_ne!(owner(&survivor.cluster_file), victim);
+    drop(nodes);
+    drop_schema(&schema);
+}
+
+fn pending_alarms(schema: &str) -> i64 {
+    let pg = hearth_cluster::Pg::connect(&postgres_url(), schema).unwrap();
+    let p = pg.clone();
+    pg.block(async move {
+        let c = p.client().await?;
+        Ok(c.query_one("SELECT count(*) FROM do_alarms", &[])
+            .await?
+            .get(0))
+    })
+    .unwrap()
+}
