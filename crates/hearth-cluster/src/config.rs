@@ -70,10 +70,9 @@ pub enum RateLimitBackend {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DurableObjectsConfig {
-    /// The directory every node opens the objects' SQLite files in. Until
-    /// change sets are shipped to a shared log, the nodes must share it
-    /// (one machine, or a shared volume).
-    pub storage: Option<PathBuf>,
+    /// Log bytes after which an object's owner uploads a snapshot (at
+    /// least the object's file size): bounds what a new owner replays.
+    pub snapshot_after_bytes: u64,
     /// How long a node's leases outlive its last heartbeat.
     pub lease_ms: u64,
 }
@@ -133,11 +132,12 @@ struct RawBackends {
 struct RawDurableObjects {
     storage: Option<PathBuf>,
     lease_ms: Option<u64>,
+    snapshot_after_bytes: Option<u64>,
 }
 
 impl ClusterConfig {
     /// Reads and checks the cluster file at `path`. Relative paths in it
-    /// (`secret_file`, `durable_objects.storage`) are relative to its folder.
+    /// (`secret_file`) are relative to its folder.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.display().to_string(),
@@ -332,7 +332,22 @@ impl ClusterConfig {
                     .into(),
             );
         }
-        let storage = raw.durable_objects.storage.map(|s| base.join(s));
+        if raw.durable_objects.storage.is_some() {
+            problem(
+                "durable_objects.storage",
+                "no longer used: each node keeps its objects in its own data directory and ships every commit to PostgreSQL; remove the line".into(),
+            );
+        }
+        let snapshot_after_bytes = raw
+            .durable_objects
+            .snapshot_after_bytes
+            .unwrap_or(crate::do_log::DEFAULT_SNAPSHOT_AFTER_BYTES);
+        if !(4096..=1 << 30).contains(&snapshot_after_bytes) {
+            problem(
+                "durable_objects.snapshot_after_bytes",
+                format!("{snapshot_after_bytes} is out of range: use 4096 to 1073741824 bytes"),
+            );
+        }
 
         if !problems.is_empty() {
             return Err(ConfigError::Invalid { problems });
@@ -351,7 +366,10 @@ impl ClusterConfig {
             postgres,
             redis,
             backends: Backends { kv, ratelimits },
-            durable_objects: DurableObjectsConfig { storage, lease_ms },
+            durable_objects: DurableObjectsConfig {
+                snapshot_after_bytes,
+                lease_ms,
+            },
         })
     }
 }

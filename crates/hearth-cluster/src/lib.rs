@@ -5,6 +5,7 @@
 //! - [`pg`]: the node's PostgreSQL connection and versioned migrations,
 //!   shared by every backend that keeps state there (KV, placement).
 //! - [`placement`]: Durable Object leases with fencing tokens.
+//! - [`do_log`]: Durable Object storage's change log and snapshots.
 //! - [`channel`]: signing and checking node-to-node calls.
 //!
 //! This crate knows nothing of JavaScript or HTTP; the runtime forwards
@@ -12,10 +13,12 @@
 
 pub mod channel;
 pub mod config;
+pub mod do_log;
 pub mod pg;
 pub mod placement;
 
 pub use config::{ClusterConfig, ConfigError, KvBackend, RateLimitBackend};
+pub use do_log::PgChangeLog;
 pub use pg::{Pg, PgError};
 pub use placement::{NodeStatus, Owner, Placement};
 pub use tokio_postgres;

@@ -23,8 +23,6 @@ secret = "{SECRET}"
 url = "postgres://hearth@db:5432/hearth"
 [redis]
 url = "redis://cache:6379"
-[durable_objects]
-storage = "shared"
 "#
     ))
     .unwrap();
@@ -43,9 +41,33 @@ storage = "shared"
     );
     assert_eq!(c.durable_objects.lease_ms, DEFAULT_LEASE_MS);
     assert_eq!(
-        c.durable_objects.storage.as_deref(),
-        Some(Path::new("/etc/hearth/shared")),
-        "relative to the file's folder"
+        c.durable_objects.snapshot_after_bytes,
+        hearth_cluster::do_log::DEFAULT_SNAPSHOT_AFTER_BYTES
+    );
+}
+
+#[test]
+fn a_shared_object_directory_is_refused_now_that_commits_are_shipped() {
+    let e = parse(&format!(
+        r#"
+node_id = "n"
+advertise = "127.0.0.1:7800"
+secret = "{SECRET}"
+[postgres]
+url = "postgres://db/x"
+[durable_objects]
+storage = "shared"
+snapshot_after_bytes = 100
+"#
+    ))
+    .unwrap_err();
+    assert!(
+        e.contains("/etc/hearth/cluster.toml: durable_objects.storage: no longer used"),
+        "{e}"
+    );
+    assert!(
+        e.contains("durable_objects.snapshot_after_bytes: 100 is out of range"),
+        "{e}"
     );
 }
 

@@ -189,6 +189,15 @@ impl AlarmScheduler {
         }
     }
 
+    /// Cluster mode: indexes an alarm this node took over from a node that
+    /// died, unless the index already holds one for the object.
+    pub fn adopt(&self, namespace: &str, id: &str, scheduled_ms: i64) -> Result<()> {
+        if self.index.get(namespace, id)?.is_none() {
+            self.index.set(namespace, id, scheduled_ms)?;
+        }
+        Ok(())
+    }
+
     fn leases(&self) -> MutexGuard<'_, HashSet<(String, String)>> {
         match self.leased.lock() {
             Ok(g) => g,

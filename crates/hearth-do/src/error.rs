@@ -24,6 +24,26 @@ pub enum DoError {
     )]
     NotLeased,
 
+    #[error(
+        "Durable Object storage write refused: this node's lease on the object (fencing token {token}) was taken over by another node; the write was not acknowledged"
+    )]
+    FencedInLog { token: i64 },
+
+    #[error(
+        "Durable Object storage write refused: the object moved to another node and back while this write was pending; the write was not committed"
+    )]
+    LeaseMoved,
+
+    #[error(
+        "Durable Object storage: the change could not be made durable outside this node ({message}); it was not acknowledged"
+    )]
+    Shipping { message: String },
+
+    #[error(
+        "Durable Object storage: restoring the object from the cluster's log failed: {message}"
+    )]
+    Restore { message: String },
+
     // ---- key-value API ----
     #[error("Keys cannot be larger than {limit} bytes. A key of size {size} was provided.")]
     KeyTooLarge { size: usize, limit: usize },

@@ -56,12 +56,16 @@
 //! <data dir>/do/migrations.sqlite         applied migration tags; each class's id key
 //! <data dir>/do/<class key>/<id>.sqlite   one object: _cf_KV, _cf_METADATA, the app's tables
 //! ```
+//!
+//! In cluster mode the object files are a cache of a [`ChangeLog`] (see
+//! [`ship`]) and the id secret comes from the cluster.
 
 mod alarms;
 mod error;
 mod fence;
 mod id;
 mod migrations;
+pub mod ship;
 mod split;
 pub mod sqlite;
 pub mod validate;
@@ -77,6 +81,7 @@ pub use alarms::{AlarmRetry, AlarmScheduler, DueAlarm};
 pub use error::{DoError, Result};
 pub use fence::FenceBook;
 pub use id::DurableObjectId;
+pub use ship::{ChangeLog, Lease, LogError, SnapshotHead};
 pub use sqlite::DurableObjectStorage;
 pub use validate::DoLimits;
 
@@ -307,6 +312,9 @@ pub struct DurableObjectHost {
     limits: DoLimits,
     /// Set in cluster mode: every commit checks its object's lease.
     fences: Option<Arc<FenceBook>>,
+    /// Set in cluster mode: commits are shipped here before they are
+    /// acknowledged, and objects are rebuilt from it when opened.
+    log: Option<Arc<dyn ChangeLog>>,
 }
 
 impl fmt::Debug for DurableObjectHost {
@@ -332,6 +340,19 @@ impl DurableObjectHost {
             });
         }
         let secret = id::load_or_create_secret(&secret_path)?;
+        Self::open_with_secret(data_dir, clock, limits, secret)
+    }
+
+    /// Opens `<data dir>/do/` with an id secret kept elsewhere (cluster
+    /// mode: every node must make the same ids, so the cluster holds it)
+    /// instead of `<data dir>/do/secret`.
+    pub fn open_with_secret(
+        data_dir: &DataDir,
+        clock: SharedClock,
+        limits: DoLimits,
+        secret: [u8; 32],
+    ) -> Result<Self> {
+        let root = data_dir.durable_objects();
         let alarms = AlarmIndex::open(&root.join("alarms.sqlite"))?;
         let catalog = Catalog::open(&root.join("migrations.sqlite"))?;
         Ok(Self {
@@ -342,6 +363,7 @@ impl DurableObjectHost {
             clock,
             limits,
             fences: None,
+            log: None,
         })
     }
 
@@ -349,6 +371,15 @@ impl DurableObjectHost {
     /// fencing tokens of `fences` on every commit.
     pub fn with_fences(mut self, fences: Arc<FenceBook>) -> Self {
         self.fences = Some(fences);
+        self
+    }
+
+    /// Cluster mode with per-node files: each object's commits are shipped
+    /// to `log` under its lease before they are acknowledged, and an object
+    /// is rebuilt from the log when it is opened (see [`ship`]). Needs
+    /// [`with_fences`](Self::with_fences).
+    pub fn with_change_log(mut self, log: Arc<dyn ChangeLog>) -> Self {
+        self.log = Some(log);
         self
     }
 

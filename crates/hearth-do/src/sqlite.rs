@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use hearth_core::SharedClock;
@@ -16,6 +16,7 @@ use rusqlite::{Connection, OptionalExtension, ToSql, params};
 use crate::alarms::{AlarmIndex, to_i64, to_u64};
 use crate::error::{DoError, Result};
 use crate::fence::FenceBook;
+use crate::ship::{self, ChangeLog, Lease, LogError};
 use crate::split::{renames_into_reserved, split_statements};
 use crate::validate::{self, DoLimits, KeyRange};
 use crate::{ListOptions, SqlCursor, SqlValue, StorageBackend};
@@ -43,11 +44,18 @@ pub struct DurableObjectStorage {
     clock: SharedClock,
     path: PathBuf,
     fences: Option<Arc<FenceBook>>,
+    /// Cluster mode: where commits are shipped before they are acknowledged.
+    log: Option<Arc<dyn ChangeLog>>,
+    /// The WAL's frame count after the last local commit (the WAL hook's).
+    wal_frames: Arc<AtomicU32>,
 }
 
 #[derive(Debug)]
 struct Inner {
     conn: Connection,
+    /// The file `conn` has open: the object's path, or in cluster mode the
+    /// copy loaded last.
+    file: PathBuf,
     /// The implicit transaction is open.
     open: bool,
     /// The alarm as committed, read when the implicit transaction opened.
@@ -61,6 +69,20 @@ struct Inner {
     /// The uncommitted unit passed a limit: writes fail until the next
     /// flush, which discards the unit.
     over_limit: bool,
+    /// Cluster mode: WAL frames already in the log, of the WAL with this salt.
+    shipped_frames: u32,
+    wal_salt: Option<[u8; 8]>,
+    /// Cluster mode: the number of the last change in the log.
+    seq: i64,
+    /// Cluster mode: the log holds the object (a snapshot at least).
+    in_log: bool,
+    /// Cluster mode: log bytes since the last snapshot.
+    log_bytes: u64,
+    /// Cluster mode: the lease token the file was rebuilt under.
+    loaded_token: Option<i64>,
+    /// Cluster mode: the file may hold a commit the log does not; it is
+    /// rebuilt from the log before the next call.
+    diverged: bool,
 }
 
 /// What the authorizer needs to know: whether the statement being prepared
@@ -87,62 +109,24 @@ impl DurableObjectStorage {
         let alarms = host.alarms.clone();
         let clock = host.clock.clone();
         let fences = host.fences.clone();
-        let mut conn = hearth_core::sqlite::open(path)?;
-        let clamp = |v: usize| i32::try_from(v).unwrap_or(i32::MAX);
-        conn.set_limit(Limit::SQLITE_LIMIT_LENGTH, clamp(limits.max_sql_value_size))?;
-        conn.set_limit(
-            Limit::SQLITE_LIMIT_SQL_LENGTH,
-            clamp(limits.max_sql_statement_length),
-        )?;
-        conn.set_limit(Limit::SQLITE_LIMIT_COLUMN, clamp(limits.max_sql_columns))?;
-        conn.set_limit(
-            Limit::SQLITE_LIMIT_VARIABLE_NUMBER,
-            clamp(limits.max_sql_bound_parameters),
-        )?;
-        conn.set_limit(
-            Limit::SQLITE_LIMIT_FUNCTION_ARG,
-            clamp(limits.max_sql_function_args),
-        )?;
-        conn.set_limit(
-            Limit::SQLITE_LIMIT_LIKE_PATTERN_LENGTH,
-            clamp(limits.max_sql_like_pattern),
-        )?;
-        conn.set_limit(Limit::SQLITE_LIMIT_ATTACHED, 0)?;
-        let page_size: i64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
-        let max_pages = limits.max_database_size / to_u64(page_size).max(512);
-        conn.execute_batch(&format!(
-            "PRAGMA max_page_count = {}",
-            to_i64(max_pages.max(1))
-        ))?;
-        // The KV table is keyed by BLOB so that keys order (and prefix
-        // bounds compare) by UTF-8 bytes, as Cloudflare orders them.
-        conn.execute_batch(
-            "CREATE TABLE IF NOT EXISTS _cf_KV (key BLOB PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;
-             CREATE TABLE IF NOT EXISTS _cf_METADATA (key TEXT PRIMARY KEY, value) WITHOUT ROWID;",
-        )?;
-
+        let log = host.log.clone().filter(|_| fences.is_some());
         let gate = Arc::new(Gate::default());
-        let g = gate.clone();
-        conn.authorizer(Some(move |ctx: AuthContext<'_>| {
-            if !g.user.load(Ordering::SeqCst) {
-                return Authorization::Allow;
-            }
-            if matches!(ctx.action, AuthAction::AlterTable { .. }) {
-                g.saw_alter.store(true, Ordering::SeqCst);
-            }
-            match authorize(&ctx) {
-                Verdict::Allow => Authorization::Allow,
-                Verdict::Deny => Authorization::Deny,
-                Verdict::Transaction => {
-                    g.refused_transaction.store(true, Ordering::SeqCst);
-                    Authorization::Deny
-                }
-            }
-        }))?;
+        let wal_frames = Arc::new(AtomicU32::new(0));
+        let (mut restored, mut loaded_token) = (None, None);
+        let mut file = path.to_path_buf();
+        if let (Some(log), Some(fences)) = (&log, &fences) {
+            // The local file is a cache: the log decides what the object holds.
+            let token = fences.token(namespace, id).ok_or(DoError::NotLeased)?;
+            file = ship::generation_path(path, token);
+            restored = ship::restore(log.as_ref(), namespace, id, &file)?;
+            loaded_token = Some(token);
+        }
+        let conn = connect(&file, &limits, &gate, log.as_ref().map(|_| &wal_frames))?;
 
         let storage = Self {
             inner: Mutex::new(Inner {
                 conn,
+                file,
                 open: false,
                 alarm_at_open: None,
                 unflushed_writes: 0,
@@ -150,6 +134,13 @@ impl DurableObjectStorage {
                 depth: 0,
                 flush_pending: false,
                 over_limit: false,
+                shipped_frames: 0,
+                wal_salt: None,
+                seq: restored.unwrap_or(0),
+                in_log: restored.is_some(),
+                log_bytes: 0,
+                loaded_token,
+                diverged: false,
             }),
             gate,
             backend,
@@ -160,16 +151,12 @@ impl DurableObjectStorage {
             clock,
             path: path.to_path_buf(),
             fences,
+            log,
+            wal_frames,
         };
         if storage.fences.is_some() {
-            // Record this node's token at once, so an old owner's pending
-            // commit is refused from the moment this node runs the object.
-            let inner = storage.lock();
-            inner.conn.execute_batch("BEGIN IMMEDIATE")?;
-            let fenced = storage.check_fence(&inner.conn);
-            let end = if fenced.is_ok() { "COMMIT" } else { "ROLLBACK" };
-            inner.conn.execute_batch(end)?;
-            fenced?;
+            let mut inner = storage.lock();
+            storage.settle(&mut inner)?;
         }
         // Heal the index after a crash between its write and the object's.
         let alarm = storage.get_alarm()?;
@@ -183,8 +170,9 @@ impl DurableObjectStorage {
         self.backend
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// The SQLite file the storage has open.
+    pub fn path(&self) -> PathBuf {
+        self.lock().file.clone()
     }
 
     pub fn limits(&self) -> &DoLimits {
@@ -205,7 +193,7 @@ impl DurableObjectStorage {
     /// `get(key)`: the value, or `None` when absent.
     pub fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
         validate::check_key(&self.limits, self.backend, key)?;
-        let inner = self.lock();
+        let inner = self.current()?;
         Ok(inner
             .conn
             .prepare_cached("SELECT value FROM _cf_KV WHERE key = ?1")?
@@ -220,7 +208,7 @@ impl DurableObjectStorage {
             validate::check_key(&self.limits, self.backend, k.as_ref())?;
         }
         let wanted: BTreeSet<&[u8]> = keys.iter().map(|k| k.as_ref().as_bytes()).collect();
-        let inner = self.lock();
+        let inner = self.current()?;
         let mut stmt = inner
             .conn
             .prepare_cached("SELECT value FROM _cf_KV WHERE key = ?1")?;
@@ -258,7 +246,7 @@ impl DurableObjectStorage {
             let size = sizes.get(i).copied().unwrap_or(v.as_ref().len());
             validate::check_entry(&self.limits, self.backend, k.as_ref(), size)?;
         }
-        let mut inner = self.lock();
+        let mut inner = self.current()?;
         self.begin(&mut inner)?;
         // The SQL API's row limit must not cut a KV entry short: the entry
         // limits above are the rule here, and a row carries a few bytes of
@@ -308,7 +296,7 @@ impl DurableObjectStorage {
             validate::check_key(&self.limits, self.backend, k.as_ref())?;
         }
         let unique: BTreeSet<&[u8]> = keys.iter().map(|k| k.as_ref().as_bytes()).collect();
-        let mut inner = self.lock();
+        let mut inner = self.current()?;
         self.begin(&mut inner)?;
         let mut deleted = 0;
         {
@@ -338,7 +326,7 @@ impl DurableObjectStorage {
         };
         let order = if reverse { "DESC" } else { "ASC" };
         let limit = limit.map(to_i64).unwrap_or(-1);
-        let inner = self.lock();
+        let inner = self.current()?;
         let rows = match end {
             Some(end) => {
                 let mut stmt = inner.conn.prepare_cached(&format!(
@@ -363,7 +351,7 @@ impl DurableObjectStorage {
     /// `delete_all_deletes_alarm` (on from 2026-02-24); without it the
     /// alarm is kept, the older behaviour. Refused inside a transaction.
     pub fn delete_all(&self, delete_alarm: bool) -> Result<()> {
-        let mut inner = self.lock();
+        let mut inner = self.current()?;
         if inner.depth > 0 {
             return Err(DoError::DeleteAllInTransaction);
         }
@@ -399,7 +387,7 @@ impl DurableObjectStorage {
 
     /// `getAlarm()`: the alarm time in ms since the Unix epoch, if set.
     pub fn get_alarm(&self) -> Result<Option<u64>> {
-        let inner = self.lock();
+        let inner = self.current()?;
         Ok(read_alarm(&inner.conn)?.map(to_u64))
     }
 
@@ -410,7 +398,7 @@ impl DurableObjectStorage {
             return Err(DoError::AlarmTimeNotPositive);
         }
         let at = scheduled_ms.max(to_i64(self.clock.now_ms()));
-        let mut inner = self.lock();
+        let mut inner = self.current()?;
         self.begin(&mut inner)?;
         inner.conn.execute(
             "INSERT OR REPLACE INTO _cf_METADATA (key, value) VALUES (?1, ?2)",
@@ -421,7 +409,7 @@ impl DurableObjectStorage {
 
     /// `deleteAlarm()`.
     pub fn delete_alarm(&self) -> Result<()> {
-        let mut inner = self.lock();
+        let mut inner = self.current()?;
         self.begin(&mut inner)?;
         inner
             .conn
@@ -434,7 +422,7 @@ impl DurableObjectStorage {
     /// Returns whether it was cleared.
     pub fn complete_alarm(&self, scheduled_ms: u64) -> Result<bool> {
         let cleared = {
-            let mut inner = self.lock();
+            let mut inner = self.current()?;
             if read_alarm(&inner.conn)? == Some(to_i64(scheduled_ms)) {
                 self.begin(&mut inner)?;
                 inner
@@ -459,7 +447,7 @@ impl DurableObjectStorage {
         if self.backend != StorageBackend::Sqlite {
             return Err(DoError::SqlNotEnabled);
         }
-        let mut inner = self.lock();
+        let mut inner = self.current()?;
         self.begin(&mut inner)?;
         let before = inner.conn.total_changes();
         let result_reads_changes = split_statements(query)
@@ -573,7 +561,7 @@ impl DurableObjectStorage {
 
     /// `sql.databaseSize`: bytes in use by the object's database.
     pub fn database_size(&self) -> Result<u64> {
-        let inner = self.lock();
+        let inner = self.current()?;
         let pages: i64 = inner.conn.query_row(
             "SELECT (SELECT page_count FROM pragma_page_count) - (SELECT freelist_count FROM pragma_freelist_count)",
             [],
@@ -606,7 +594,7 @@ impl DurableObjectStorage {
         E: From<DoError>,
     {
         let depth = {
-            let mut inner = self.lock();
+            let mut inner = self.current()?;
             self.begin(&mut inner)?;
             let depth = inner.depth;
             inner
@@ -712,10 +700,198 @@ impl DurableObjectStorage {
             self.alarms.set(&self.namespace, &self.id, at)?;
         }
         inner.conn.execute_batch("COMMIT")?;
+        if let Err(e) = self.ship(inner, changed.then_some(alarm)) {
+            // Committed here but not in the log: not acknowledged, and the
+            // file is rebuilt from the log before the next call.
+            inner.diverged = true;
+            return Err(e);
+        }
         if changed && alarm.is_none() {
             self.alarms.remove(&self.namespace, &self.id)?;
         }
         Ok(())
+    }
+
+    /// The state to serve a call from. Cluster mode: a file that may be
+    /// ahead of the log, or was loaded under another lease than the one
+    /// this node holds now (the object moved away and back), is rebuilt
+    /// from the log first; a unit pending across such a move is discarded.
+    fn current(&self) -> Result<MutexGuard<'_, Inner>> {
+        let mut inner = self.lock();
+        let (Some(_), Some(fences)) = (&self.log, &self.fences) else {
+            return Ok(inner);
+        };
+        let token = fences.token(&self.namespace, &self.id);
+        if !inner.diverged && token == inner.loaded_token {
+            return Ok(inner);
+        }
+        let moved = inner.open && !inner.diverged;
+        if inner.open {
+            if !inner.conn.is_autocommit() {
+                let _ = inner.conn.execute_batch("ROLLBACK");
+            }
+            inner.open = false;
+            inner.depth = 0;
+            inner.unflushed_writes = 0;
+            inner.unflushed_bytes = 0;
+            inner.flush_pending = false;
+            inner.over_limit = false;
+        }
+        self.reload(&mut inner)?;
+        if moved {
+            return Err(DoError::LeaseMoved);
+        }
+        Ok(inner)
+    }
+
+    /// Rebuilds the file from the log under the lease held now.
+    fn reload(&self, inner: &mut Inner) -> Result<()> {
+        let (Some(log), Some(fences)) = (&self.log, &self.fences) else {
+            return Ok(());
+        };
+        inner.diverged = true;
+        let token = fences
+            .token(&self.namespace, &self.id)
+            .ok_or(DoError::NotLeased)?;
+        // Closed before its file is replaced.
+        drop(std::mem::replace(
+            &mut inner.conn,
+            Connection::open_in_memory()?,
+        ));
+        let file = ship::generation_path(&self.path, token);
+        let restored = ship::restore(log.as_ref(), &self.namespace, &self.id, &file)?;
+        inner.in_log = restored.is_some();
+        inner.seq = restored.unwrap_or(0);
+        self.wal_frames.store(0, Ordering::SeqCst);
+        inner.conn = connect(&file, &self.limits, &self.gate, Some(&self.wal_frames))?;
+        inner.file = file;
+        inner.shipped_frames = 0;
+        inner.wal_salt = None;
+        inner.log_bytes = 0;
+        inner.loaded_token = Some(token);
+        self.settle(inner)?;
+        inner.diverged = false;
+        Ok(())
+    }
+
+    /// Cluster mode, on a freshly opened file: records this node's token
+    /// (so an old owner's pending commit is refused from the moment this
+    /// node runs the object), then makes what opening wrote durable: a
+    /// first snapshot for an object the log never saw, else a change.
+    fn settle(&self, inner: &mut Inner) -> Result<()> {
+        inner.conn.execute_batch("BEGIN IMMEDIATE")?;
+        let fenced = self.check_fence(&inner.conn);
+        let end = if fenced.is_ok() { "COMMIT" } else { "ROLLBACK" };
+        inner.conn.execute_batch(end)?;
+        fenced?;
+        if self.log.is_none() {
+            return Ok(());
+        }
+        if !inner.in_log {
+            self.snapshot(inner)
+        } else {
+            self.ship(inner, None)
+        }
+    }
+
+    /// Cluster mode: appends the frames of the commits since the last
+    /// shipment to the log under this node's lease; takes a snapshot once
+    /// the log outgrew the file.
+    fn ship(&self, inner: &mut Inner, alarm: Option<Option<i64>>) -> Result<()> {
+        let Some(log) = &self.log else {
+            return Ok(());
+        };
+        let upto = self.wal_frames.load(Ordering::SeqCst);
+        let Some(frames) =
+            ship::read_frames(&inner.file, inner.shipped_frames, upto, inner.wal_salt)?
+        else {
+            return Ok(());
+        };
+        let token = inner.loaded_token.ok_or(DoError::NotLeased)?;
+        let change = frames.change;
+        let bytes = change.len() as u64;
+        match log.append(&self.lease(token), inner.seq + 1, change, alarm) {
+            Ok(()) => {}
+            Err(LogError::Fenced) => {
+                if let Some(fences) = &self.fences {
+                    fences.revoke(&self.namespace, &self.id);
+                }
+                return Err(DoError::FencedInLog { token });
+            }
+            Err(LogError::Backend(message)) => return Err(DoError::Shipping { message }),
+        }
+        inner.seq += 1;
+        inner.shipped_frames = upto;
+        inner.wal_salt = Some(frames.salt);
+        inner.log_bytes += bytes;
+        let file_bytes = std::fs::metadata(&inner.file).map(|m| m.len()).unwrap_or(0);
+        if inner.log_bytes > log.snapshot_after_bytes().max(file_bytes)
+            && let Err(e) = self.snapshot(inner)
+        {
+            // The log still holds every change; the next commit tries again.
+            tracing::warn!(target: "hearth::durable", class = %self.namespace, id = %self.id, "snapshot failed: {e}");
+        }
+        Ok(())
+    }
+
+    /// Cluster mode: checkpoints the WAL into the file and uploads the
+    /// file as the snapshot holding every change up to the last one.
+    fn snapshot(&self, inner: &mut Inner) -> Result<()> {
+        let Some(log) = &self.log else {
+            return Ok(());
+        };
+        let token = inner.loaded_token.ok_or(DoError::NotLeased)?;
+        let busy: i64 = inner
+            .conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))?;
+        if busy != 0 {
+            return Err(DoError::Shipping {
+                message: "the checkpoint before a snapshot was blocked".into(),
+            });
+        }
+        // Every shipped frame is in the file now; the WAL starts over.
+        self.wal_frames.store(0, Ordering::SeqCst);
+        inner.shipped_frames = 0;
+        inner.wal_salt = None;
+        let path = inner.file.clone();
+        let io = |e| DoError::io(&path, e);
+        let file = std::fs::File::open(&path).map_err(io)?;
+        let len = file.metadata().map_err(io)?.len();
+        let backend = |e: LogError| DoError::Shipping {
+            message: e.to_string(),
+        };
+        let (mut offset, mut chunk) = (0u64, 0u32);
+        while offset < len {
+            let n = (len - offset).min(ship::SNAPSHOT_CHUNK as u64) as usize;
+            let mut data = vec![0u8; n];
+            std::os::unix::fs::FileExt::read_exact_at(&file, &mut data, offset).map_err(io)?;
+            log.put_snapshot_chunk(&self.namespace, &self.id, inner.seq, chunk, data)
+                .map_err(backend)?;
+            offset += n as u64;
+            chunk += 1;
+        }
+        match log.finish_snapshot(&self.lease(token), inner.seq, chunk) {
+            Ok(()) => {}
+            Err(LogError::Fenced) => {
+                if let Some(fences) = &self.fences {
+                    fences.revoke(&self.namespace, &self.id);
+                }
+                return Err(DoError::FencedInLog { token });
+            }
+            Err(e) => return Err(backend(e)),
+        }
+        inner.log_bytes = 0;
+        inner.in_log = true;
+        Ok(())
+    }
+
+    fn lease(&self, token: i64) -> Lease<'_> {
+        Lease {
+            namespace: &self.namespace,
+            id: &self.id,
+            node: self.fences.as_deref().map_or("", FenceBook::node),
+            token,
+        }
     }
 
     fn begin(&self, inner: &mut Inner) -> Result<()> {
@@ -772,6 +948,84 @@ impl DurableObjectStorage {
             None => Ok(()),
         }
     }
+}
+
+/// Opens an object's file with the platform's limits and the authorizer;
+/// with `wal_frames` (cluster mode), the WAL hook records each commit's
+/// frame count there.
+fn connect(
+    path: &Path,
+    limits: &DoLimits,
+    gate: &Arc<Gate>,
+    wal_frames: Option<&Arc<AtomicU32>>,
+) -> Result<Connection> {
+    let mut conn = hearth_core::sqlite::open(path)?;
+    if let Some(frames) = wal_frames {
+        // Replaces automatic checkpoints too: frames stay in the WAL
+        // until shipped, and a snapshot checkpoints.
+        let frames = frames.clone();
+        conn.wal_hook(Some(
+            move |_: &mut rusqlite::hooks::Wal, n: std::ffi::c_int| {
+                frames.store(u32::try_from(n).unwrap_or(0), Ordering::SeqCst);
+                Ok(())
+            },
+        ))?;
+        // The file is a cache rebuilt from the log whenever it is opened,
+        // so a local fsync per commit buys nothing: PostgreSQL's commit is
+        // what acknowledges.
+        conn.pragma_update(None, "synchronous", "OFF")?;
+    }
+    let clamp = |v: usize| i32::try_from(v).unwrap_or(i32::MAX);
+    conn.set_limit(Limit::SQLITE_LIMIT_LENGTH, clamp(limits.max_sql_value_size))?;
+    conn.set_limit(
+        Limit::SQLITE_LIMIT_SQL_LENGTH,
+        clamp(limits.max_sql_statement_length),
+    )?;
+    conn.set_limit(Limit::SQLITE_LIMIT_COLUMN, clamp(limits.max_sql_columns))?;
+    conn.set_limit(
+        Limit::SQLITE_LIMIT_VARIABLE_NUMBER,
+        clamp(limits.max_sql_bound_parameters),
+    )?;
+    conn.set_limit(
+        Limit::SQLITE_LIMIT_FUNCTION_ARG,
+        clamp(limits.max_sql_function_args),
+    )?;
+    conn.set_limit(
+        Limit::SQLITE_LIMIT_LIKE_PATTERN_LENGTH,
+        clamp(limits.max_sql_like_pattern),
+    )?;
+    conn.set_limit(Limit::SQLITE_LIMIT_ATTACHED, 0)?;
+    let page_size: i64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+    let max_pages = limits.max_database_size / to_u64(page_size).max(512);
+    conn.execute_batch(&format!(
+        "PRAGMA max_page_count = {}",
+        to_i64(max_pages.max(1))
+    ))?;
+    // The KV table is keyed by BLOB so that keys order (and prefix
+    // bounds compare) by UTF-8 bytes, as Cloudflare orders them.
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS _cf_KV (key BLOB PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;
+         CREATE TABLE IF NOT EXISTS _cf_METADATA (key TEXT PRIMARY KEY, value) WITHOUT ROWID;",
+    )?;
+
+    let g = gate.clone();
+    conn.authorizer(Some(move |ctx: AuthContext<'_>| {
+        if !g.user.load(Ordering::SeqCst) {
+            return Authorization::Allow;
+        }
+        if matches!(ctx.action, AuthAction::AlterTable { .. }) {
+            g.saw_alter.store(true, Ordering::SeqCst);
+        }
+        match authorize(&ctx) {
+            Verdict::Allow => Authorization::Allow,
+            Verdict::Deny => Authorization::Deny,
+            Verdict::Transaction => {
+                g.refused_transaction.store(true, Ordering::SeqCst);
+                Authorization::Deny
+            }
+        }
+    }))?;
+    Ok(conn)
 }
 
 fn read_entry(r: &rusqlite::Row<'_>) -> rusqlite::Result<(String, Vec<u8>)> {

@@ -22,7 +22,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use bytes::Bytes;
 use hearth_cluster::channel;
-use hearth_cluster::{ClusterConfig, Owner, Pg, PgError, Placement, RateLimitBackend};
+use hearth_cluster::{ClusterConfig, Owner, Pg, PgChangeLog, PgError, Placement, RateLimitBackend};
 use hearth_core::SharedClock;
 use hearth_do::FenceBook;
 use hearth_ratelimit::redis::RedisPool;
@@ -60,6 +60,8 @@ pub struct ClusterNode {
     placement: Arc<Placement>,
     redis: Option<RedisPool>,
     fences: Arc<FenceBook>,
+    do_log: Arc<PgChangeLog>,
+    do_secret: [u8; 32],
     client: Client<HttpConnector, Full<Bytes>>,
     clock: SharedClock,
     objects: RwLock<BTreeMap<String, Weak<DurableObjects>>>,
@@ -88,6 +90,8 @@ impl ClusterNode {
             Duration::from_millis(config.durable_objects.lease_ms),
         )?;
         placement.spawn_heartbeat();
+        let do_log = PgChangeLog::open(pg.clone(), config.durable_objects.snapshot_after_bytes)?;
+        let do_secret = do_log.id_secret()?;
         let redis = match (&config.redis, config.backends.ratelimits) {
             (Some(r), RateLimitBackend::Redis) => Some(RedisPool::connect(&r.url, &r.prefix)?),
             _ => None,
@@ -98,6 +102,8 @@ impl ClusterNode {
         let client = Client::builder(TokioExecutor::new()).build(http);
         Ok(Arc::new(Self {
             fences: Arc::new(FenceBook::new(config.node_id.clone())),
+            do_log,
+            do_secret,
             config,
             pg,
             placement,
@@ -131,6 +137,17 @@ impl ClusterNode {
 
     pub(crate) fn fences(&self) -> Arc<FenceBook> {
         self.fences.clone()
+    }
+
+    /// Where Durable Object commits are made durable before they are
+    /// acknowledged.
+    pub(crate) fn do_log(&self) -> Arc<PgChangeLog> {
+        self.do_log.clone()
+    }
+
+    /// The cluster's Durable Object id secret: the same ids on every node.
+    pub(crate) fn do_secret(&self) -> [u8; 32] {
+        self.do_secret
     }
 
     /// Makes `worker`'s objects reachable from other nodes.

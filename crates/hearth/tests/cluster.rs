@@ -3,8 +3,9 @@
 //! - three nodes, one Durable Object counter driven through all of them
 //!   by concurrent clients, and the node running the object SIGKILLed
 //!   midway: every acknowledged increment must be present exactly once
-//!   afterwards, and the object's file must carry the new owner's fencing
-//!   token;
+//!   afterwards. Each node has a data directory of its own: the new owner
+//!   rebuilds the object from what the old one shipped to PostgreSQL, and
+//!   its copy carries its own, higher fencing token;
 //! - two nodes sharing KV (PostgreSQL) and a rate limiter (Redis).
 //!
 //! Needs PostgreSQL (`HEARTH_TEST_POSTGRES_URL`, default
@@ -104,8 +105,8 @@ url = "{url}"
 schema = "{schema}"
 
 [durable_objects]
-storage = "shared-do"
 lease_ms = {LEASE_MS}
+snapshot_after_bytes = 16384
 {extra}"#,
             url = postgres_url()
         ),
@@ -244,7 +245,7 @@ fn every_acknowledged_increment_survives_the_owner_being_killed() {
         &project,
     );
     let schema = format!("hearth_t_{}_{}", std::process::id(), free_port());
-    // Started one after another: the first creates the shared state.
+    // Started one after another: the first creates the cluster's tables.
     let mut nodes: Vec<Node> = ["a", "b", "c"]
         .iter()
         .map(|n| start_node(dir.path(), &project, n, &schema))
@@ -336,9 +337,9 @@ fn every_acknowledged_increment_survives_the_owner_being_killed() {
         assert_eq!(r.text(), n.to_string(), "RPC via {}", node.name);
     }
 
-    // The object's file records the lease that last wrote: the new owner,
-    // with a token above the first owner's.
-    let files: Vec<PathBuf> = walk(&dir.path().join("shared-do"))
+    // No directory is shared: the new owner's own copy of the object
+    // records its lease, newer than the first owner's.
+    let files: Vec<PathBuf> = walk(&dir.path().join(format!("data-{new_owner}")))
         .into_iter()
         .filter(|p| {
             p.extension().is_some_and(|e| e == "sqlite")
@@ -357,6 +358,13 @@ fn every_acknowledged_increment_survives_the_owner_being_killed() {
     };
     assert_eq!(meta("fence_node"), new_owner);
     assert!(meta("fence_token").parse::<i64>().unwrap() >= 2);
+    drop(conn);
+    // Snapshots were taken along the way, the newest under the new
+    // owner's lease.
+    assert!(
+        snapshot_token(&schema) >= 2,
+        "the new owner uploaded no snapshot"
+    );
 
     let s = status(&survivors[0].cluster_file);
     let dead = s["nodes"]
@@ -369,6 +377,21 @@ fn every_acknowledged_increment_survives_the_owner_being_killed() {
 
     drop(nodes);
     drop_schema(&schema);
+}
+
+/// The lease token the object's newest snapshot was uploaded under.
+fn snapshot_token(schema: &str) -> i64 {
+    let pg = hearth_cluster::Pg::connect(&postgres_url(), schema).unwrap();
+    let p = pg.clone();
+    pg.block(async move {
+        let c = p.client().await?;
+        Ok(
+            c.query_one("SELECT coalesce(max(token), 0) FROM do_snapshots", &[])
+                .await?
+                .get(0),
+        )
+    })
+    .unwrap()
 }
 
 fn walk(dir: &Path) -> Vec<PathBuf> {
@@ -528,4 +551,67 @@ fn an_alarm_runs_once_across_nodes() {
     }
     drop(nodes);
     drop_schema(&schema);
+}
+
+/// The owner of an object with a pending alarm is killed before the alarm
+/// is due: a surviving node takes the alarm over from the log in
+/// PostgreSQL and delivers it, with no request touching the object.
+#[test]
+fn an_alarm_survives_its_owner_being_killed() {
+    if !postgres_reachable() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("project");
+    web_support::copy_tree(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/cluster-counter"),
+        &project,
+    );
+    let schema = format!("hearth_t_{}_{}", std::process::id(), free_port());
+    let mut nodes: Vec<Node> = ["a", "b", "c"]
+        .iter()
+        .map(|n| start_node(dir.path(), &project, n, &schema))
+        .collect();
+    let addr = |n: &Node| n.server.as_ref().unwrap().addr.clone();
+    let set = web_support::http(&addr(&nodes[0]), "GET", "/set-alarm?in=2500", &[], b"");
+    assert_eq!(set.text(), "set");
+    assert_eq!(
+        pending_alarms(&schema),
+        1,
+        "the alarm was recorded with its change"
+    );
+    let victim = owner(&nodes[0].cluster_file);
+    let v = nodes.iter().position(|n| n.name == victim).unwrap();
+    nodes[v].server.take().unwrap().kill9();
+
+    // Not a request to the object: only the alarm index in PostgreSQL.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while pending_alarms(&schema) > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the alarm never ran after its owner died"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let survivor = nodes.iter().find(|n| n.server.is_some()).unwrap();
+    assert_eq!(
+        web_support::http(&addr(survivor), "GET", "/alarms", &[], b"").text(),
+        "1",
+        "delivered once"
+    );
+    assert_ne!(owner(&survivor.cluster_file), victim);
+    drop(nodes);
+    drop_schema(&schema);
+}
+
+fn pending_alarms(schema: &str) -> i64 {
+    let pg = hearth_cluster::Pg::connect(&postgres_url(), schema).unwrap();
+    let p = pg.clone();
+    pg.block(async move {
+        let c = p.client().await?;
+        Ok(c.query_one("SELECT count(*) FROM do_alarms", &[])
+            .await?
+            .get(0))
+    })
+    .unwrap()
 }

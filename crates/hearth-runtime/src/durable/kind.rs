@@ -86,27 +86,20 @@ impl BindingKind for DurableObjectKind {
         if config.durable_objects.bindings.is_empty() && config.migrations.is_empty() {
             return Ok(());
         }
-        // Cluster mode: every node opens the objects in the directory they
-        // share, and each commit checks the lease placement granted.
-        let shared_dir;
-        let data_dir = match &cx.settings.cluster {
-            Some(node) => {
-                let Some(storage) = &node.config().durable_objects.storage else {
-                    return Err(BindingError::new(format!(
-                        "{}: durable_objects.storage: missing; in cluster mode Durable Object files live in a directory every node shares",
-                        node.config().path.display()
-                    )));
-                };
-                shared_dir = hearth_core::DataDir::new(storage);
-                &shared_dir
-            }
-            None => cx.data_dir,
-        };
-        let mut host = DurableObjectHost::open(data_dir, cx.clock.clone(), DoLimits::default())
-            .map_err(|e| BindingError::new(format!("opening the Durable Object state: {e}")))?;
-        if let Some(node) = &cx.settings.cluster {
-            host = host.with_fences(node.fences());
+        // Cluster mode: each node keeps the object files in its own data
+        // directory as a cache; commits are shipped to PostgreSQL under the
+        // lease placement granted, and ids use the cluster's secret.
+        let host = match &cx.settings.cluster {
+            Some(node) => DurableObjectHost::open_with_secret(
+                cx.data_dir,
+                cx.clock.clone(),
+                DoLimits::default(),
+                node.do_secret(),
+            )
+            .map(|h| h.with_fences(node.fences()).with_change_log(node.do_log())),
+            None => DurableObjectHost::open(cx.data_dir, cx.clock.clone(), DoLimits::default()),
         }
+        .map_err(|e| BindingError::new(format!("opening the Durable Object state: {e}")))?;
         let applied = host.apply_migrations(&config.migrations).map_err(|e| {
             BindingError::new(format!("{}: migrations: {e}", config.path.display()))
         })?;

@@ -166,7 +166,45 @@ impl DurableObjects {
     /// they run, and other nodes can send this node theirs.
     pub fn join_cluster(self: &Arc<Self>, node: Arc<crate::cluster::ClusterNode>, worker: &str) {
         node.register(worker, self);
+        self.adopt_orphan_alarms(node.clone());
         let _ = self.cluster.set((node, worker.to_owned()));
+    }
+
+    /// Each node's alarm index holds the alarms of the objects it runs; the
+    /// log in PostgreSQL records every object's alarm with its changes.
+    /// Once a lease, this node takes over the alarms whose owner went
+    /// silent: it takes the object's lease and indexes the alarm, and the
+    /// alarm loop delivers it here.
+    fn adopt_orphan_alarms(self: &Arc<Self>, node: Arc<crate::cluster::ClusterNode>) {
+        let this = Arc::downgrade(self);
+        node.pg().handle().clone().spawn(async move {
+            let lease = node.placement().lease();
+            loop {
+                tokio::time::sleep(lease).await;
+                let Some(objects) = this.upgrade() else { break };
+                if objects.stopping.load(Ordering::SeqCst) {
+                    break;
+                }
+                let orphans = match node.do_log().orphan_alarms(lease, 100).await {
+                    Ok(o) => o,
+                    Err(e) => {
+                        tracing::warn!(target: "hearth::cluster", "reading orphaned alarms: {e}");
+                        continue;
+                    }
+                };
+                for (class, id, at) in orphans {
+                    if !objects.namespaces.contains_key(&class) || !node.runs_here(&class, &id).await
+                    {
+                        continue;
+                    }
+                    tracing::info!(target: "hearth::cluster", %class, %id, "took over an alarm from a silent node");
+                    if let Err(e) = objects.scheduler.adopt(&class, &id, at) {
+                        tracing::warn!(target: "hearth::cluster", "indexing an adopted alarm: {e}");
+                    }
+                    objects.wake.notify_one();
+                }
+            }
+        });
     }
 
     /// Like [`new`](Self::new), with Rust-native classes: events for these
