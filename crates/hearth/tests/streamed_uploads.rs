@@ -1,6 +1,7 @@
 //! Request bodies streamed through a worker: a 1 GiB upload into R2 with the
-//! server's memory bounded, the body limit enforced while streaming, a
-//! client that goes away mid-upload, and bodies left unread.
+//! server's memory bounded, a body passed on to `fetch()` with backpressure,
+//! the body limit enforced while streaming, a client that goes away
+//! mid-upload, and bodies left unread.
 //!
 //! Memory is the server process's, read from /proc/<pid>/status over real
 //! sockets; the uploads are generated as they are sent, never held whole by
@@ -41,6 +42,14 @@ export default {
       case "/text": {
         const o = await env.BUCKET.get(key);
         return new Response(o === null ? "absent" : await o.text());
+      }
+      case "/proxy": {
+        const r = await fetch(url.searchParams.get("to"), {
+          method: "PUT",
+          body: request.body,
+          headers: { "content-length": request.headers.get("content-length") },
+        });
+        return new Response(await r.text(), { status: r.status });
       }
       case "/ignore":
         return new Response("ignored");
@@ -450,4 +459,125 @@ fn bodies_left_unread_are_dropped_with_their_requests() {
         after < before + 16 * 1024,
         "RSS grew from {before} KiB to {after} KiB"
     );
+}
+
+/// An upstream for one PUT: waits for `go` before reading the body, then
+/// answers with the byte count and checksum of what it read.
+fn counting_upstream(go: std::sync::mpsc::Receiver<()>) -> (String, std::thread::JoinHandle<()>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let thread = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        let mut head = Vec::new();
+        let mut b = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            if s.read(&mut b).unwrap() == 0 {
+                return;
+            }
+            head.push(b[0]);
+        }
+        let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
+        let len: u64 = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length:"))
+            .and_then(|v| v.trim().parse().ok())
+            .expect("the passed-on request declares its length");
+        let _ = go.recv();
+        let mut sum = Sum::default();
+        let mut left = len;
+        let mut buf = vec![0u8; 256 * 1024];
+        while left > 0 {
+            let want = buf.len().min(left as usize);
+            let n = s.read(&mut buf[..want]).unwrap();
+            assert!(n > 0, "the passed-on body ended {left} bytes short");
+            sum.update(&buf[..n]);
+            left -= n as u64;
+        }
+        let body = format!("{len} {}", sum.finish());
+        write!(
+            s,
+            "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+    });
+    (addr, thread)
+}
+
+#[test]
+fn a_request_body_passed_to_fetch_streams_with_backpressure() {
+    let size: u64 = 256 * 1024 * 1024;
+    let dir = tempfile::tempdir().unwrap();
+    let server = serve(dir.path(), &["--max-request-body", &size.to_string()]);
+    let pid = server.child.id();
+    let (go, wait) = std::sync::mpsc::channel();
+    let (upstream, upstream_thread) = counting_upstream(wait);
+    let mut s = TcpStream::connect(&server.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
+    write!(
+        s,
+        "PUT /proxy?to=http://{upstream}/sink HTTP/1.1\r\nhost: x\r\nconnection: close\r\ncontent-length: {size}\r\n\r\n"
+    )
+    .unwrap();
+    // While the upstream reads nothing, the client's upload stalls after a
+    // bounded amount: socket buffers and a few chunks per hop.
+    s.set_write_timeout(Some(Duration::from_millis(1500))).unwrap();
+    let mut sum = Sum::default();
+    let mut buf = vec![0u8; 1024 * 1024];
+    let mut sent = 0u64;
+    let mut pending: &[u8] = &[];
+    let stalled_at = loop {
+        if pending.is_empty() {
+            fill(sent, &mut buf);
+            sum.update(&buf);
+            pending = &buf[..];
+        }
+        match s.write(pending) {
+            Ok(n) => {
+                pending = &pending[n..];
+                sent += n as u64;
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                break sent;
+            }
+            Err(e) => panic!("upload failed: {e}"),
+        }
+        assert!(sent < size, "the whole body went in while nothing read it");
+    };
+    assert!(
+        stalled_at < 48 * 1024 * 1024,
+        "{stalled_at} bytes taken while the upstream read nothing"
+    );
+    // Now the upstream reads: the rest flows through.
+    s.set_write_timeout(None).unwrap();
+    go.send(()).unwrap();
+    let mut buffered = pending.to_vec();
+    while sent < size {
+        if buffered.is_empty() {
+            fill(sent, &mut buf);
+            sum.update(&buf);
+            buffered = buf.clone();
+        }
+        s.write_all(&buffered).unwrap();
+        sent += buffered.len() as u64;
+        buffered.clear();
+    }
+    let mut response = String::new();
+    s.read_to_string(&mut response).unwrap();
+    upstream_thread.join().unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert_eq!(body_of(&response), format!("{size} {}", sum.finish()));
+    let (_, hwm) = rss_kib(pid).unwrap_or_default();
+    eprintln!(
+        "{} MiB passed through fetch(): stalled after {:.1} MiB while unread; server peak RSS {:.1} MiB",
+        size >> 20,
+        stalled_at as f64 / 1048576.0,
+        hwm as f64 / 1024.0
+    );
+    assert!(hwm < MAX_RSS_KIB, "server peak RSS {hwm} KiB");
 }
