@@ -826,7 +826,10 @@ async fn handle_worker(
             Bytes::new(),
             Some(stream_body(body, Vec::new(), limit, state.clone())),
         )
-    } else if declared.is_none() && limit as u64 > BUFFERED_BODY_BYTES {
+    } else if declared.is_none()
+        && limit as u64 > BUFFERED_BODY_BYTES
+        && !hyper::body::Body::is_end_stream(&body)
+    {
         // No declared length: a short body is read whole as before; one
         // that outgrows the buffer reaches the worker as a stream, starting
         // with what was read.

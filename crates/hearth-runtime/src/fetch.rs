@@ -13,11 +13,11 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use hyper::body::{Frame, Incoming, SizeHint};
-use tokio::sync::mpsc;
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client as LegacyClient;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
+use tokio::sync::mpsc;
 
 /// How long an idle pooled connection is kept for reuse.
 const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(60);

@@ -521,7 +521,8 @@ fn a_request_body_passed_to_fetch_streams_with_backpressure() {
     .unwrap();
     // While the upstream reads nothing, the client's upload stalls after a
     // bounded amount: socket buffers and a few chunks per hop.
-    s.set_write_timeout(Some(Duration::from_millis(1500))).unwrap();
+    s.set_write_timeout(Some(Duration::from_millis(1500)))
+        .unwrap();
     let mut sum = Sum::default();
     let mut buf = vec![0u8; 1024 * 1024];
     let mut sent = 0u64;
