@@ -34,6 +34,10 @@ export default {
           await env.BUCKET.put("error/" + key, String(e.message));
           return new Response("put failed: " + e.message, { status: 500 });
         }
+      case "/put-if": {
+        const o = await env.BUCKET.put(key, request.body, { onlyIf: { etagMatches: "0123456789abcdef0123456789abcdef" } });
+        return new Response(o === null ? "precondition failed" : "stored");
+      }
       case "/get": {
         const o = await env.BUCKET.get(key);
         if (o === null) return new Response("no such object", { status: 404 });
@@ -354,6 +358,13 @@ fn a_body_of_unknown_length_streams_and_the_limit_holds_while_it_does() {
     let len = 3 * 1024 * 1024 + 5;
     let (response, sent_sum) = chunked("/put?key=three", len);
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    let (_, got, got_sum) = download(&server.addr, "/get?key=three");
+    assert_eq!((got, got_sum), (len, sent_sum));
+
+    // A failed condition ends the streamed put early; the object stays.
+    let (response, _) = chunked("/put-if?key=three", 2 * len);
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert_eq!(body_of(&response), "precondition failed");
     let (_, got, got_sum) = download(&server.addr, "/get?key=three");
     assert_eq!((got, got_sum), (len, sent_sum));
 
