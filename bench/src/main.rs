@@ -16,6 +16,7 @@ mod machine;
 mod measure;
 mod s3;
 mod storage;
+mod upload;
 mod vectorize;
 
 use clap::{Parser, Subcommand};
@@ -67,6 +68,10 @@ enum Command {
     /// from the bytecode cache, against raw QuickJS; idle RSS per isolate;
     /// writes bench/COLDSTART-RESULTS.md.
     ColdStart(coldstart::ColdStartArgs),
+    /// A 1 GiB upload streamed through a worker into R2 against raw hyper
+    /// writing it to a file, and the server's peak RSS; writes
+    /// bench/UPLOAD-RESULTS.md.
+    Upload(upload::UploadArgs),
     /// The raw hyper server the `http` benchmark measures (started by it).
     #[command(hide = true)]
     RawServer(http::RawArgs),
@@ -83,6 +88,7 @@ fn main() -> anyhow::Result<()> {
         Command::Ai(args) => ai::run(args, &reproduce_command()),
         Command::Vectorize(args) => vectorize::run(args, &reproduce_command()),
         Command::ColdStart(args) => coldstart::run(args, &reproduce_command()),
+        Command::Upload(args) => upload::run(args, &reproduce_command()),
         Command::RawServer(args) => http::serve_raw(args),
         Command::AiGateway(args) => ai_gateway::run(args, &reproduce_command()),
         Command::ProviderDouble(args) => ai_gateway::serve_double(args),

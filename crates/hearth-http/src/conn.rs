@@ -77,7 +77,7 @@ pub struct BodyTooSlow {
     pub grace_ms: u128,
 }
 
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
+pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// A request body held to a minimum data rate. Only the time spent waiting
 /// for the client counts: while nobody reads the body (the worker has not

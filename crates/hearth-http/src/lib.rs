@@ -822,7 +822,25 @@ async fn handle_worker(
     let (body, body_stream) = if declared.is_some_and(|n| n > BUFFERED_BODY_BYTES) {
         // Read while the worker runs, as fast as it reads: a large body
         // never sits in memory whole unless the worker asks for it so.
-        (Bytes::new(), Some(stream_body(body, limit, state.clone())))
+        (
+            Bytes::new(),
+            Some(stream_body(body, Vec::new(), limit, state.clone())),
+        )
+    } else if declared.is_none()
+        && limit as u64 > BUFFERED_BODY_BYTES
+        && !hyper::body::Body::is_end_stream(&body)
+    {
+        // No declared length: a short body is read whole as before; one
+        // that outgrows the buffer reaches the worker as a stream, starting
+        // with what was read.
+        match read_prefix(body, limit, &state.metrics).await {
+            Ok(Prefix::Whole(b)) => (b, None),
+            Ok(Prefix::Partial(read, rest)) => (
+                Bytes::new(),
+                Some(stream_body(rest, read, limit, state.clone())),
+            ),
+            Err(response) => return response,
+        }
     } else {
         match read_body(body, limit, &state.metrics).await {
             Ok(b) => (b, None),
@@ -960,11 +978,72 @@ fn worker_headers(
     headers
 }
 
-/// Request bodies with a declared length up to this are read whole before
-/// the worker starts; longer ones reach it as a stream while arriving.
-/// Bodies of unknown length are read whole, so one over the limit is still
-/// answered 413.
+/// Request bodies up to this are read whole before the worker starts;
+/// longer ones (declared so, or of unknown length and found so) reach it as
+/// a stream while arriving. A streamed body that passes the limit fails the
+/// worker's read with an error naming it; one declared over it is a 413.
 pub const BUFFERED_BODY_BYTES: u64 = 1024 * 1024;
+
+/// The start of a body of unknown length.
+enum Prefix {
+    /// It ended within [`BUFFERED_BODY_BYTES`].
+    Whole(Bytes),
+    /// It goes on: the chunks read so far, and the rest still to read.
+    Partial(Vec<Bytes>, conn::MinRate<Incoming>),
+}
+
+/// Reads a body of unknown length up to [`BUFFERED_BODY_BYTES`], or the
+/// error response for it.
+async fn read_prefix(
+    mut body: conn::MinRate<Incoming>,
+    limit: usize,
+    metrics: &metrics::Metrics,
+) -> Result<Prefix, Response<Body>> {
+    let mut read = Vec::new();
+    let mut seen = 0u64;
+    loop {
+        match body.frame().await {
+            None => break,
+            Some(Ok(frame)) => {
+                if let Ok(data) = frame.into_data() {
+                    seen += data.len() as u64;
+                    read.push(data);
+                }
+                if seen > limit as u64 {
+                    return Err(too_large(limit));
+                }
+                if seen > BUFFERED_BODY_BYTES {
+                    return Ok(Prefix::Partial(read, body));
+                }
+            }
+            Some(Err(e)) => return Err(body_error(e, limit, metrics)),
+        }
+    }
+    let whole = match read.len() {
+        0 => Bytes::new(),
+        1 => read.pop().unwrap_or_default(),
+        _ => Bytes::from(read.concat()),
+    };
+    Ok(Prefix::Whole(whole))
+}
+
+/// The answer to a body that failed while read whole.
+fn body_error(e: conn::BoxError, limit: usize, metrics: &metrics::Metrics) -> Response<Body> {
+    if e.is::<http_body_util::LengthLimitError>() {
+        return too_large(limit);
+    }
+    if e.is::<BodyTooSlow>() {
+        metrics.slow_bodies.fetch_add(1, Ordering::Relaxed);
+        return text(
+            StatusCode::REQUEST_TIMEOUT,
+            format!("408 Request Timeout: {e}.\n"),
+        );
+    }
+    text(
+        StatusCode::BAD_REQUEST,
+        format!("400 Bad Request: cannot read the request body: {e}"),
+    )
+}
 
 fn too_large(limit: usize) -> Response<Body> {
     text(
@@ -983,32 +1062,29 @@ async fn read_body(
 ) -> Result<Bytes, Response<Body>> {
     match Limited::new(body, limit).collect().await {
         Ok(b) => Ok(b.to_bytes()),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large(limit)),
-        Err(e) if e.is::<BodyTooSlow>() => {
-            metrics.slow_bodies.fetch_add(1, Ordering::Relaxed);
-            Err(text(
-                StatusCode::REQUEST_TIMEOUT,
-                format!("408 Request Timeout: {e}.\n"),
-            ))
-        }
-        Err(e) => Err(text(
-            StatusCode::BAD_REQUEST,
-            format!("400 Bad Request: cannot read the request body: {e}"),
-        )),
+        Err(e) => Err(body_error(e, limit, metrics)),
     }
 }
 
-/// Feeds a request body to the worker chunk by chunk; stops reading from
-/// the client while the worker has not taken the chunks already read, and
-/// once the worker's request has ended.
+/// Feeds a request body to the worker chunk by chunk, `read` (already
+/// taken from the client) first; stops reading from the client while the
+/// worker has not taken the chunks already read, and once the worker's
+/// request has ended.
 fn stream_body(
     mut body: conn::MinRate<Incoming>,
+    read: Vec<Bytes>,
     limit: usize,
     state: Arc<State>,
 ) -> hearth_runtime::RequestBodyStream {
     let (tx, stream) = hearth_runtime::RequestBodyStream::channel();
     tokio::spawn(async move {
         let mut seen = 0usize;
+        for data in read {
+            seen += data.len();
+            if tx.send(Ok(data)).await.is_err() {
+                return;
+            }
+        }
         loop {
             let item = match body.frame().await {
                 None => return,

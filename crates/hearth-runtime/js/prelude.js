@@ -475,10 +475,11 @@
     if (scheme !== "http" && scheme !== "https") {
       throw new TypeError("Fetch API cannot load: " + req.url);
     }
-    let body = null;
-    if (req.body !== null && req.body !== undefined) {
-      body = await req.arrayBuffer();
-    }
+    // A stream (a request body passed through, say) is sent as it is
+    // read, never gathered; a string or bytes are sent whole.
+    const parts = W.requestParts(req);
+    const stream = parts[3] === 3 ? parts[4] : null;
+    const body = parts[3] === 1 || parts[3] === 2 ? parts[4] : null;
     const id = nextFetchId++;
     return new Promise((resolve, reject) => {
       let onAbort = null;
@@ -499,8 +500,35 @@
         signal.addEventListener("abort", onAbort);
       }
       inflight.set(id, { resolve, reject, signal, onAbort, head: req.method === "HEAD" });
-      host.fetchStart(id, req.method, String(req.url), headerPairs(req.headers), body, redirect);
+      host.fetchStart(id, req.method, String(req.url), headerPairs(req.headers), body, redirect, stream !== null);
+      if (stream !== null) pumpFetchBody(id, stream);
     });
+  }
+  // Fetches whose request body channel is full, by fetch.
+  const fetchBodyWaits = new Map();
+  function fetchBodyReady(id, open) {
+    const resolve = fetchBodyWaits.get(id);
+    if (resolve === undefined) return;
+    fetchBodyWaits.delete(id);
+    resolve(open);
+  }
+  async function pumpFetchBody(id, stream) {
+    try {
+      for (;;) {
+        const chunk = await W.readChunk(stream);
+        if (chunk === null) break;
+        let sent = host.fetchBodyChunk(id, chunk);
+        if (sent === 1) sent = (await new Promise((resolve) => fetchBodyWaits.set(id, resolve))) ? 0 : 2;
+        if (sent === 2) {
+          // The fetch no longer reads it: release the source.
+          W.cancelChunks(stream);
+          return;
+        }
+      }
+      host.fetchBodyEnd(id);
+    } catch (e) {
+      host.fetchBodyEnd(id, String(e && e.message !== undefined ? e.message : e));
+    }
   }
   function unlisten(f) {
     if (f.signal && f.onAbort) f.signal.removeEventListener("abort", f.onAbort);
@@ -841,5 +869,5 @@
   }
   Object.defineProperty(G, Symbol.for("hearth.sockets.connect"), { value: connect });
 
-  return { dispatch, wsDeliver, setEnv, setHandler, fireTimer, fetchDone, fetchFailed, fetchChunk, fetchEnd, streamReady, bodyChunk, endIo, resetContext, tcpEvent, cloudflareWorkers };
+  return { dispatch, wsDeliver, setEnv, setHandler, fireTimer, fetchDone, fetchFailed, fetchChunk, fetchEnd, streamReady, fetchBodyReady, bodyChunk, endIo, resetContext, tcpEvent, cloudflareWorkers };
 })

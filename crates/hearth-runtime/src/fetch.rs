@@ -5,16 +5,19 @@
 //! is read chunk by chunk afterwards ([`read_chunk`]) so JS sees it as a
 //! stream.
 
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
+use http_body_util::BodyExt;
+use hyper::body::{Frame, Incoming, SizeHint};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client as LegacyClient;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
+use tokio::sync::mpsc;
 
 /// How long an idle pooled connection is kept for reuse.
 const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -23,7 +26,72 @@ const POOL_MAX_IDLE_PER_HOST: usize = 32;
 
 /// One isolate's HTTP client. Its connection pool lives on the isolate's
 /// event loop, so every isolate builds its own.
-pub(crate) type Client = LegacyClient<HttpsConnector<HttpConnector>, Full<Bytes>>;
+pub(crate) type Client = LegacyClient<HttpsConnector<HttpConnector>, FetchBody>;
+
+/// What a worker's stream hands an outgoing request body.
+#[derive(Debug)]
+pub(crate) enum BodyPiece {
+    Data(Bytes),
+    End,
+    Failed(String),
+}
+
+/// An outgoing request body: bytes in hand, or a worker's `ReadableStream`
+/// fed through a bounded channel as the worker reads it.
+#[derive(Debug)]
+pub(crate) enum FetchBody {
+    /// `None` once sent (or when empty).
+    Full(Option<Bytes>),
+    Stream(mpsc::Receiver<BodyPiece>),
+}
+
+impl FetchBody {
+    fn full(bytes: Bytes) -> Self {
+        FetchBody::Full(Some(bytes).filter(|b| !b.is_empty()))
+    }
+}
+
+impl hyper::body::Body for FetchBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
+        match self.get_mut() {
+            FetchBody::Full(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
+            FetchBody::Stream(rx) => match rx.poll_recv(cx) {
+                Poll::Pending => Poll::Pending,
+                Poll::Ready(Some(BodyPiece::Data(b))) => Poll::Ready(Some(Ok(Frame::data(b)))),
+                Poll::Ready(Some(BodyPiece::End)) => {
+                    rx.close();
+                    Poll::Ready(None)
+                }
+                Poll::Ready(Some(BodyPiece::Failed(m))) => {
+                    Poll::Ready(Some(Err(std::io::Error::other(m))))
+                }
+                // Never a clean end: the upstream must not take a body cut
+                // short for a whole one.
+                Poll::Ready(None) => Poll::Ready(Some(Err(std::io::Error::other(
+                    "the request body stream was abandoned before its end",
+                )))),
+            },
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        matches!(self, FetchBody::Full(None))
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            FetchBody::Full(None) => SizeHint::with_exact(0),
+            FetchBody::Full(Some(b)) => SizeHint::with_exact(b.len() as u64),
+            FetchBody::Stream(_) => SizeHint::default(),
+        }
+    }
+}
 
 /// The TLS client settings outgoing connections use: Mozilla's roots plus
 /// `extra_roots` (DER).
@@ -92,6 +160,8 @@ pub(crate) struct FetchRequest {
     pub url: String,
     pub headers: Vec<(String, String)>,
     pub body: Bytes,
+    /// Set when the body is a stream (then `body` is empty).
+    pub body_stream: Option<mpsc::Receiver<BodyPiece>>,
     pub redirect: RedirectMode,
     pub max_redirects: u32,
     pub timeout: Duration,
@@ -156,14 +226,24 @@ where
     }
 }
 
-async fn fetch_head(client: &Client, req: FetchRequest) -> Result<(FetchHead, Incoming), String> {
+async fn fetch_head(
+    client: &Client,
+    mut req: FetchRequest,
+) -> Result<(FetchHead, Incoming), String> {
     let mut url = url::Url::parse(&req.url).map_err(|e| format!("Invalid URL: {e}"))?;
     let mut method = req.method.clone();
     let mut body = req.body.clone();
+    // A stream is sent once; a redirect that needs it again fails.
+    let mut stream = req.body_stream.take();
+    let streamed = stream.is_some();
     let mut headers = req.headers.clone();
     let mut redirects = 0u32;
     loop {
-        let (head, incoming) = send_once(client, &url, &method, &headers, body.clone()).await?;
+        let out = match stream.take() {
+            Some(rx) => FetchBody::Stream(rx),
+            None => FetchBody::full(body.clone()),
+        };
+        let (head, incoming) = send_once(client, &url, &method, &headers, out).await?;
         let is_redirect = matches!(head.status, 301 | 302 | 303 | 307 | 308);
         let location = head
             .headers
@@ -216,8 +296,18 @@ async fn fetch_head(client: &Client, req: FetchRequest) -> Result<(FetchHead, In
             headers.retain(|(k, _)| {
                 !k.eq_ignore_ascii_case("content-type") && !k.eq_ignore_ascii_case("content-length")
             });
+        } else if streamed && !body_free(&method) {
+            return Err(format!(
+                "fetch() to {url} was redirected ({}) and must send its body again, but the body was a ReadableStream, which can be sent only once; give fetch() the body as bytes or a string to follow such redirects",
+                head.status
+            ));
         }
     }
+}
+
+/// Methods whose redirected request carries no body anyway.
+fn body_free(method: &str) -> bool {
+    method.eq_ignore_ascii_case("GET") || method.eq_ignore_ascii_case("HEAD")
 }
 
 /// `e` and its sources, joined: hyper's own message alone rarely says why.
@@ -240,7 +330,7 @@ async fn send_once(
     url: &url::Url,
     method: &str,
     headers: &[(String, String)],
-    body: Bytes,
+    body: FetchBody,
 ) -> Result<(FetchHead, Incoming), String> {
     match url.scheme() {
         "http" | "https" => {}
@@ -268,7 +358,7 @@ async fn send_once(
     // Set after the worker's headers, so no worker can leave it out.
     builder = builder.header(SUBREQUEST_MARKER, SUBREQUEST_MARKER_VALUE);
     let request = builder
-        .body(Full::new(body))
+        .body(body)
         .map_err(|e| format!("Invalid request: {e}"))?;
     let response = client.request(request).await.map_err(|e| {
         if e.is_connect() {

@@ -470,6 +470,11 @@ pub struct ServeArgs {
     /// (default: 10000, lowered to fit the open-files limit).
     #[arg(long = "max-connections", value_name = "N")]
     pub max_connections: Option<usize>,
+    /// Largest request body a worker accepts, in bytes (default: 100 MiB,
+    /// as on Workers' Free and Pro plans); larger ones get a 413, or fail
+    /// the worker's read of the stream once they pass it.
+    #[arg(long = "max-request-body", value_name = "BYTES")]
+    pub max_request_body: Option<u64>,
     /// A MaxMind-format database (GeoLite2/GeoIP2 City or Country, or ASN)
     /// that fills request.cf's country, city, asn... from the client's
     /// address; may be given more than once. Without one those fields are

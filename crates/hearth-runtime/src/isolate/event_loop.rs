@@ -250,6 +250,18 @@ impl Isolate {
                         .call::<_, ()>((rid as f64, open))
                 });
             }
+            HostEvent::FetchBodyReady { id, owner, open } => {
+                self.host
+                    .stream_waits
+                    .set(self.host.stream_waits.get().saturating_sub(1));
+                let owner = self.live_owner(owner);
+                self.run(owner, move |ctx, api| {
+                    api.fetch_body_ready
+                        .clone()
+                        .restore(ctx)?
+                        .call::<_, ()>((id as f64, open))
+                });
+            }
             HostEvent::Fetch { id, owner, result } => self.deliver_fetch_head(id, owner, result),
             HostEvent::FetchChunk { id, owner, chunk } => {
                 let owner = self.live_owner(owner);
@@ -270,6 +282,7 @@ impl Isolate {
             HostEvent::FetchEnd { id, owner, error } => {
                 self.host.fetches.borrow_mut().remove(&id);
                 self.host.fetch_credits.borrow_mut().remove(&id);
+                self.host.fetch_bodies.borrow_mut().remove(&id);
                 let owner = self.live_owner(owner);
                 self.run(owner, move |ctx, api| {
                     api.fetch_end
@@ -379,6 +392,7 @@ impl Isolate {
         if result.is_err() {
             self.host.fetches.borrow_mut().remove(&id);
             self.host.fetch_credits.borrow_mut().remove(&id);
+            self.host.fetch_bodies.borrow_mut().remove(&id);
         }
         let owner = self.live_owner(owner);
         self.run(owner, move |ctx, api| match result {
@@ -443,6 +457,7 @@ impl Isolate {
             h.task.abort();
         }
         self.host.fetch_credits.borrow_mut().clear();
+        self.host.fetch_bodies.borrow_mut().clear();
         self.host.timers.borrow_mut().clear();
         self.host.cancelled_timers.borrow_mut().clear();
         self.host.ended_requests.borrow_mut().clear();

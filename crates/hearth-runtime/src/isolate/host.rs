@@ -120,6 +120,8 @@ pub(super) struct Host {
     pub(super) fetches: RefCell<HashMap<u64, (tokio::task::AbortHandle, u64)>>,
     /// Chunks each fetched body may read ahead of the worker's stream.
     pub(super) fetch_credits: RefCell<HashMap<u64, Arc<tokio::sync::Semaphore>>>,
+    /// Streamed request bodies of outgoing fetches, by fetch.
+    pub(super) fetch_bodies: RefCell<HashMap<u64, mpsc::Sender<crate::fetch::BodyPiece>>>,
     /// Timers of requests that ended, still to be dropped on the JS side.
     pub(super) cancelled_timers: RefCell<Vec<u64>>,
     /// Requests that ended, whose JS-side state (a streamed body) is still
@@ -270,6 +272,7 @@ impl Host {
                 task.abort();
             }
             self.fetch_credits.borrow_mut().remove(&id);
+            self.fetch_bodies.borrow_mut().remove(&id);
         }
     }
 

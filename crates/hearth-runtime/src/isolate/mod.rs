@@ -65,6 +65,9 @@ pub(crate) enum HostEvent {
     /// A full response body channel has room again (`open`), or its
     /// reader went away.
     StreamReady { rid: u64, open: bool },
+    /// A fetch's full request body channel has room again (`open`), or
+    /// the fetch stopped reading it.
+    FetchBodyReady { id: u64, owner: u64, open: bool },
     /// A fetch's final response head, or why it failed.
     Fetch {
         id: u64,
@@ -199,6 +202,7 @@ struct Api {
     fetch_chunk: Persistent<Function<'static>>,
     fetch_end: Persistent<Function<'static>>,
     stream_ready: Persistent<Function<'static>>,
+    fetch_body_ready: Persistent<Function<'static>>,
     body_chunk: Persistent<Function<'static>>,
     end_io: Persistent<Function<'static>>,
     reset_context: Persistent<Function<'static>>,

@@ -394,6 +394,7 @@ impl HostNatives {
         headers: Vec<String>,
         body: Value<'js>,
         redirect: String,
+        streamed: rquickjs::function::Opt<bool>,
     ) -> rquickjs::Result<()> {
         let h = &self.host;
         let owner = h.owner.get();
@@ -410,16 +411,26 @@ impl HostNatives {
                 ));
             }
         }
+        let id = id as u64;
+        // A streamed body follows through `fetchBodyChunk`/`fetchBodyEnd`,
+        // at most BODY_STREAM_CHUNKS ahead of the upstream's reads.
+        let body_stream = if streamed.0 == Some(true) {
+            let (tx, rx) = mpsc::channel(BODY_STREAM_CHUNKS);
+            h.fetch_bodies.borrow_mut().insert(id, tx);
+            Some(rx)
+        } else {
+            None
+        };
         let req = FetchRequest {
             method,
             url,
             headers: pairs_from_flat(headers),
             body: value_to_bytes(&body)?,
+            body_stream,
             redirect: RedirectMode::parse(&redirect),
             max_redirects: limits.max_redirects,
             timeout: Duration::from_millis(limits.subrequest_timeout_ms),
         };
-        let id = id as u64;
         // The body is read at most FETCH_READ_AHEAD_BYTES ahead of the
         // worker's stream, which grants a credit each time it wants more.
         // A small body the worker never reads still arrives whole, so its
@@ -510,10 +521,61 @@ impl HostNatives {
         Ok(())
     }
 
+    /// The next chunk of fetch `id`'s streamed request body. 0: sent, ask
+    /// for more; 1: sent, but wait for `fetchBodyReady` before the next;
+    /// 2: the fetch no longer reads it (it ended or failed).
+    #[qjs(rename = "fetchBodyChunk")]
+    fn fetch_body_chunk<'js>(&self, id: f64, chunk: Value<'js>) -> rquickjs::Result<u8> {
+        let h = &self.host;
+        let id = id as u64;
+        let bytes = value_to_bytes(&chunk)?;
+        let bodies = h.fetch_bodies.borrow();
+        let Some(tx) = bodies.get(&id) else {
+            return Ok(2);
+        };
+        match tx.try_send(fetch::BodyPiece::Data(bytes)) {
+            Ok(()) if tx.capacity() > 0 => Ok(0),
+            Ok(()) => {
+                // Full: the worker's stream is not read again until the
+                // upstream has taken a chunk.
+                let tx = tx.clone();
+                let events = h.events.clone();
+                let owner = h.owner.get();
+                h.stream_waits.set(h.stream_waits.get() + 1);
+                tokio::spawn(async move {
+                    let open = tx.reserve().await.is_ok();
+                    let _ = events.send(HostEvent::FetchBodyReady { id, owner, open });
+                });
+                Ok(1)
+            }
+            // Only a full channel after `Ok` above leads here, never twice.
+            Err(mpsc::error::TrySendError::Full(_)) | Err(mpsc::error::TrySendError::Closed(_)) => {
+                Ok(2)
+            }
+        }
+    }
+
+    /// Fetch `id`'s streamed request body ended, or failed with `err`.
+    #[qjs(rename = "fetchBodyEnd")]
+    fn fetch_body_end(&self, id: f64, err: rquickjs::function::Opt<String>) {
+        let Some(tx) = self.host.fetch_bodies.borrow_mut().remove(&(id as u64)) else {
+            return;
+        };
+        let piece = match err.0 {
+            None => fetch::BodyPiece::End,
+            Some(message) => fetch::BodyPiece::Failed(message),
+        };
+        // The channel may be full; the end waits its turn off the thread.
+        tokio::spawn(async move {
+            let _ = tx.send(piece).await;
+        });
+    }
+
     #[qjs(rename = "fetchAbort")]
     fn fetch_abort(&self, id: f64) {
         let h = &self.host;
         let id = id as u64;
+        h.fetch_bodies.borrow_mut().remove(&id);
         if let Some((task, _)) = h.fetches.borrow_mut().remove(&id) {
             task.abort();
         }

@@ -67,6 +67,13 @@ pub fn run_with(args: ServeArgs, watch: bool) -> Result<()> {
         ..Default::default()
     };
     connections.max_connections = connections.max_connections.max(1);
+    let max_request_body = match args.max_request_body {
+        None => None,
+        Some(0) => bail!("--max-request-body must be at least 1 byte"),
+        Some(n) => Some(usize::try_from(n).with_context(|| {
+            format!("--max-request-body {n} is more than this machine can address")
+        })?),
+    };
     let services = hearth_runtime::ServiceRegistry::new();
     let served: Vec<ServedConfig> = projects
         .iter()
@@ -78,6 +85,9 @@ pub fn run_with(args: ServeArgs, watch: bool) -> Result<()> {
     let mut workers = Vec::new();
     for p in &projects {
         let mut worker = base_worker(p)?;
+        if let Some(bytes) = max_request_body {
+            worker.limits.max_request_body_bytes = bytes;
+        }
         if test_clock.is_some() {
             worker.clock = Some(p.clock.clone());
         }

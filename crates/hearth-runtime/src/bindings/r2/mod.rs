@@ -6,9 +6,11 @@
 //! into plain values for the natives here. A body read by `get` stays on
 //! disk: its JS object holds an [`R2Body`] and reads it chunk by chunk as the
 //! worker reads the stream; dropping the object (or cancelling the stream)
-//! releases the files. Values written (`put`, `uploadPart`) are collected in
-//! memory first, so they count against the isolate's heap limit. Calls run
-//! synchronously on the isolate thread.
+//! releases the files. A `put` of a `ReadableStream` is written to disk as
+//! the worker's stream yields, by a thread per put fed through a bounded
+//! channel ([`PutWriter`]); other values written (`put`, `uploadPart`) are
+//! in memory first, so they count against the isolate's heap limit. Calls
+//! run synchronously on the isolate thread.
 
 mod kind;
 
@@ -288,6 +290,126 @@ fn checksum(
     expected.map(Some).map_err(|e| raise(ctx, e))
 }
 
+fn put_options(ctx: &Ctx<'_>, options: &Object<'_>) -> rquickjs::Result<R2PutOptions> {
+    Ok(R2PutOptions {
+        only_if: conditional(ctx, opt(options, "onlyIf")?)?,
+        http_metadata: http_metadata(opt(options, "httpMetadata")?)?,
+        custom_metadata: custom_metadata(opt(options, "customMetadata")?)?,
+        checksum: checksum(ctx, opt(options, "checksum")?)?,
+        verified_checksums: None,
+    })
+}
+
+/// Chunks of a streamed `put` that may wait for the disk: a worker that
+/// produces faster than the disk takes waits in `write`.
+const PUT_STREAM_CHUNKS: usize = 4;
+
+/// What the worker's stream hands the writing thread.
+enum PutChunk {
+    Bytes(Vec<u8>),
+    End,
+    Failed(String),
+}
+
+/// The writing thread's view of a streamed value. A channel closed without
+/// [`PutChunk::End`] (the writer was dropped) fails the put, so a value cut
+/// short is never stored as if whole.
+struct ChunkReader {
+    rx: std::sync::mpsc::Receiver<PutChunk>,
+    chunk: Vec<u8>,
+    at: usize,
+    /// Past [`PutChunk::End`]: every later read is the end again.
+    ended: bool,
+}
+
+impl Read for ChunkReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.at == self.chunk.len() {
+            if self.ended {
+                return Ok(0);
+            }
+            match self.rx.recv() {
+                Ok(PutChunk::Bytes(b)) => {
+                    self.chunk = b;
+                    self.at = 0;
+                }
+                Ok(PutChunk::End) => self.ended = true,
+                Ok(PutChunk::Failed(m)) => return Err(std::io::Error::other(m)),
+                Err(_) => {
+                    return Err(std::io::Error::other(
+                        "the value's stream was abandoned before its end",
+                    ));
+                }
+            }
+        }
+        let n = buf.len().min(self.chunk.len() - self.at);
+        buf[..n].copy_from_slice(&self.chunk[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
+}
+
+type PutOutcome = Result<Option<R2Object>, R2Error>;
+
+/// A `put` whose value is a `ReadableStream`: the bucket writes it to disk
+/// on its own thread as the worker feeds it chunks, so the value is never
+/// whole in memory. Dropped before `finish`, the put fails and leaves the
+/// bucket as it was.
+#[derive(Trace, JsLifetime)]
+#[rquickjs::class(rename = "R2PutWriter")]
+pub(crate) struct PutWriter {
+    #[qjs(skip_trace)]
+    tx: Option<std::sync::mpsc::SyncSender<PutChunk>>,
+    #[qjs(skip_trace)]
+    thread: Option<std::thread::JoinHandle<PutOutcome>>,
+}
+
+#[rquickjs::methods]
+impl PutWriter {
+    /// write(bytes) -> false once the put has ended without the rest (a
+    /// failed condition or an error): stop and call `finish` for why.
+    fn write<'js>(&mut self, ctx: Ctx<'js>, value: Value<'js>) -> rquickjs::Result<bool> {
+        let bytes = body_bytes(&ctx, &value)?;
+        let Some(tx) = &self.tx else { return Ok(false) };
+        if bytes.is_empty() {
+            return Ok(true);
+        }
+        Ok(tx.send(PutChunk::Bytes(bytes)).is_ok())
+    }
+
+    /// Fails the put with `message` (the stream's error).
+    fn abort(&mut self, message: String) {
+        if let Some(tx) = self.tx.take() {
+            let _ = tx.send(PutChunk::Failed(message));
+        }
+        // The thread removes its files and ends on its own.
+        self.thread = None;
+    }
+
+    /// finish() -> objectJson | null (condition failed); waits for the
+    /// value to be durable, as `put` does.
+    fn finish<'js>(&mut self, ctx: Ctx<'js>) -> rquickjs::Result<Option<String>> {
+        if let Some(tx) = self.tx.take() {
+            let _ = tx.send(PutChunk::End);
+        }
+        let Some(thread) = self.thread.take() else {
+            return Err(throw(
+                &ctx,
+                ErrorClass::TypeError,
+                "This R2 put has already ended.",
+            ));
+        };
+        let outcome = thread.join().unwrap_or_else(|_| {
+            Err(R2Error::Io {
+                op: "put",
+                source: std::io::Error::other("the writing thread failed"),
+            })
+        });
+        let stored = outcome.map_err(|e| raise(&ctx, e))?;
+        Ok(stored.as_ref().map(object_json))
+    }
+}
+
 fn body_bytes(ctx: &Ctx<'_>, value: &Value<'_>) -> rquickjs::Result<Vec<u8>> {
     if value.is_null() || value.is_undefined() {
         return Ok(Vec::new());
@@ -382,18 +504,42 @@ impl R2Natives {
         options: Object<'js>,
     ) -> rquickjs::Result<Option<String>> {
         let bytes = body_bytes(&ctx, &value)?;
-        let options = R2PutOptions {
-            only_if: conditional(&ctx, opt(&options, "onlyIf")?)?,
-            http_metadata: http_metadata(opt(&options, "httpMetadata")?)?,
-            custom_metadata: custom_metadata(opt(&options, "customMetadata")?)?,
-            checksum: checksum(&ctx, opt(&options, "checksum")?)?,
-            verified_checksums: None,
-        };
+        let options = put_options(&ctx, &options)?;
         let stored = self
             .bucket
             .put(&key, bytes.as_slice(), &options)
             .map_err(|e| raise(&ctx, e))?;
         Ok(stored.as_ref().map(object_json))
+    }
+
+    /// putStream(key, options) -> PutWriter, for a value that is a stream.
+    #[qjs(rename = "putStream")]
+    fn put_stream<'js>(
+        &self,
+        ctx: Ctx<'js>,
+        key: String,
+        options: Object<'js>,
+    ) -> rquickjs::Result<Class<'js, PutWriter>> {
+        let options = put_options(&ctx, &options)?;
+        let (tx, rx) = std::sync::mpsc::sync_channel(PUT_STREAM_CHUNKS);
+        let bucket = self.bucket.clone();
+        let reader = ChunkReader {
+            rx,
+            chunk: Vec::new(),
+            at: 0,
+            ended: false,
+        };
+        let thread = std::thread::Builder::new()
+            .name("r2-put".into())
+            .spawn(move || bucket.put(&key, reader, &options))
+            .map_err(|e| io_error(&ctx, "put", e))?;
+        Class::instance(
+            ctx.clone(),
+            PutWriter {
+                tx: Some(tx),
+                thread: Some(thread),
+            },
+        )
     }
 
     /// delete(key | [keys])

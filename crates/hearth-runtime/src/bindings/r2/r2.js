@@ -245,6 +245,34 @@
     throw new TypeError(`Failed to execute '${method}' on 'R2Bucket': parameter 2 is not of type 'ReadableStream or ArrayBuffer or ArrayBufferView or string or Blob'.`);
   }
 
+  // Feeds a stream to disk chunk by chunk as it yields (never whole in
+  // memory); a stream that fails fails the put and leaves the old object.
+  async function putStream(key, stream, spec) {
+    if (stream.locked) throw new TypeError("This ReadableStream is currently locked to a reader.");
+    const reader = stream.getReader();
+    const writer = native.putStream(key, spec);
+    try {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        let bytes;
+        if (typeof value === "string") bytes = new TextEncoder().encode(value);
+        else if (value instanceof ArrayBuffer) bytes = new Uint8Array(value);
+        else if (ArrayBuffer.isView(value)) bytes = util.viewBytes(value);
+        else throw new TypeError("This TransformStream is being used as a byte stream, but received an object of non-ArrayBuffer/ArrayBufferView type on its writable side.");
+        if (!writer.write(bytes)) {
+          // The put ended early (a failed condition, an error): finish says which.
+          reader.cancel().catch(() => {});
+          break;
+        }
+      }
+    } catch (e) {
+      writer.abort(String(e && e.message !== undefined ? e.message : e));
+      throw e;
+    }
+    return writer.finish();
+  }
+
   const objectOf = (json) => new R2Object(JSON.parse(json));
 
   class R2MultipartUpload {
@@ -295,8 +323,7 @@
         customMetadata: customMetadataSpec(o.customMetadata),
         checksum: checksumSpec(o),
       };
-      const bytes = await valueBytes(value, "put");
-      const json = native.put(key, bytes, spec);
+      const json = util.isStream(value) ? await putStream(key, value, spec) : native.put(key, await valueBytes(value, "put"), spec);
       return json == null ? null : objectOf(json);
     }
 
