@@ -47,8 +47,9 @@ async fn router() -> TestServer {
 /// CPU time this process has used (all threads), from getrusage: unlike wall
 /// time it does not grow when other processes share the cores.
 fn process_cpu_time() -> Duration {
-    // SAFETY: getrusage only writes into the struct it is given.
+    // SAFETY: rusage is plain integers, so all-zero is a valid value.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: getrusage only writes into the struct it is given.
     let rc = unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
     assert_eq!(rc, 0, "getrusage failed");
     let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
