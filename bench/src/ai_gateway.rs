@@ -218,7 +218,7 @@ async fn send(sender: &mut Option<Sender>, t: &Target, i: u64) -> bool {
         .header("content-type", "application/json")
         .header("authorization", format!("Bearer {BENCH_KEY}"))
         .header("x-tenant", format!("tenant-{}", i % 64))
-        .body(Full::new(body(i, t.unique && !(t.mixed && i % 4 == 0))));
+        .body(Full::new(body(i, t.unique && !(t.mixed && i.is_multiple_of(4)))));
     let req = match req {
         Ok(r) => r,
         Err(e) => {

@@ -28,8 +28,9 @@ use crate::config::{
     default_base_url,
 };
 use crate::dlp::{Dlp, DlpAction};
-use crate::limits::{Budgets, RateTable};
+use crate::limits::{Budgets, RateTable, SavedWindow};
 use crate::logs::{LogError, LogPatch, LogRecord, LogStore};
+use crate::state::{RateRow, StateStore};
 use crate::usage::{self, CustomCost, Usage};
 
 pub type GatewayBody = BoxBody<Bytes, io::Error>;
@@ -62,6 +63,9 @@ pub struct GatewayOptions {
     pub sleeper: Arc<dyn Sleeper>,
     /// `logs.sqlite`; `None` keeps no logs.
     pub logs_path: Option<std::path::PathBuf>,
+    /// Where `state.sqlite` (spend, rate windows) and `cache.sqlite` (the
+    /// exact cache) live; `None` keeps them in memory only.
+    pub state_dir: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug)]
@@ -71,6 +75,7 @@ struct Shared {
     cache: ResponseCache,
     breakers: Breakers,
     logs: Option<LogStore>,
+    state: Option<StateStore>,
     client: Client,
     prices: Vec<Price>,
     providers: HashMap<String, String>,
@@ -190,6 +195,23 @@ impl Gateways {
             }
             None => None,
         };
+        let state = match &options.state_dir {
+            Some(dir) => {
+                let (state, cache) = crate::state::paths(dir);
+                Some(
+                    StateStore::open(&state, &cache, file.cache_max_bytes, options.clock.clone())
+                        .map_err(|e| ConfigError(format!("{}: {e}", dir.display())))?,
+                )
+            }
+            None => None,
+        };
+        let rate_table = || {
+            if state.is_some() {
+                RateTable::saved()
+            } else {
+                RateTable::default()
+            }
+        };
         let mut gateways = HashMap::new();
         for g in &file.gateways {
             let dlp = match &g.dlp {
@@ -204,8 +226,8 @@ impl Gateways {
                 Arc::new(GatewayState {
                     cfg: g.clone(),
                     dlp,
-                    rate: RateTable::default(),
-                    key_rate: RateTable::default(),
+                    rate: rate_table(),
+                    key_rate: rate_table(),
                     budgets: Budgets::default(),
                 }),
             );
@@ -216,6 +238,7 @@ impl Gateways {
             sleeper: options.sleeper,
             cache: ResponseCache::new(file.cache_max_bytes),
             logs,
+            state,
             client: https_client()?,
             prices: file.prices.clone(),
             providers: file
@@ -228,8 +251,99 @@ impl Gateways {
             shared,
             gateways: Arc::new(gateways),
         };
-        gateways.seed_budgets();
+        if gateways.shared.state.is_some() {
+            gateways.restore_state();
+            gateways.spawn_rate_saver();
+        } else {
+            gateways.seed_budgets();
+        }
         Ok(gateways)
+    }
+
+    /// Spend, rate windows and cache entries saved before a restart.
+    fn restore_state(&self) {
+        let Some(state) = &self.shared.state else {
+            return;
+        };
+        let now = self.shared.clock.now_ms();
+        for g in self.gateways.values() {
+            let id = &g.cfg.id;
+            if let Some(b) = &g.cfg.key_budget {
+                match state.spends(id, now / (b.period * 1000)) {
+                    Ok(rows) => {
+                        for (key, spent) in rows {
+                            g.budgets.seed(b, &key, now, spent);
+                        }
+                    }
+                    Err(e) => tracing::warn!("AI Gateway {id:?}: saved spend unreadable: {e}"),
+                }
+            }
+            for (scope, cfg, table) in [
+                ("gateway", &g.cfg.rate_limit, &g.rate),
+                ("key", &g.cfg.key_rate_limit, &g.key_rate),
+            ] {
+                let Some(rl) = cfg else {
+                    continue;
+                };
+                let since = (now / (rl.period * 1000)).saturating_sub(1);
+                match state.rates(id, scope, since) {
+                    Ok(rows) => {
+                        for r in rows {
+                            table.restore(
+                                &r.key,
+                                SavedWindow {
+                                    index: r.window,
+                                    current: r.current,
+                                    previous: r.previous,
+                                },
+                            );
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!("AI Gateway {id:?}: saved rate windows unreadable: {e}")
+                    }
+                }
+            }
+        }
+        match state.load_cache(now, self.shared.cache.max_bytes()) {
+            Ok(entries) => {
+                // Oldest first, so the newest are the last evicted.
+                for (key, response, expires_ms) in entries.into_iter().rev() {
+                    self.shared.cache.put_until(key, response, now, expires_ms);
+                }
+            }
+            Err(e) => tracing::warn!("AI Gateway: saved cache unreadable: {e}"),
+        }
+    }
+
+    /// Saves the rate windows counted since the last save, once a second,
+    /// until the gateways are dropped.
+    fn spawn_rate_saver(&self) {
+        let shared = Arc::downgrade(&self.shared);
+        let gateways: Vec<std::sync::Weak<GatewayState>> =
+            self.gateways.values().map(Arc::downgrade).collect();
+        let _ = std::thread::Builder::new()
+            .name("ai-gateway-rates".into())
+            .spawn(move || {
+                loop {
+                    std::thread::sleep(Duration::from_secs(1));
+                    let Some(shared) = shared.upgrade() else {
+                        return;
+                    };
+                    let states: Vec<_> = gateways.iter().filter_map(|g| g.upgrade()).collect();
+                    save_rates(&shared, &states);
+                }
+            });
+    }
+
+    /// Writes what is waiting: queued logs, rate windows, cache entries.
+    pub fn flush_state(&self) -> Result<(), LogError> {
+        let states: Vec<_> = self.gateways.values().cloned().collect();
+        save_rates(&self.shared, &states);
+        if let Some(s) = &self.shared.state {
+            s.flush_cache();
+        }
+        self.flush_logs()
     }
 
     /// Spend already logged in the current budget windows counts again after
@@ -287,6 +401,30 @@ impl Gateways {
 
     pub fn breaker_state(&self, gateway: &str, provider: &str) -> crate::breaker::BreakerState {
         self.shared.breakers.state(gateway, provider)
+    }
+}
+
+fn save_rates(shared: &Shared, states: &[Arc<GatewayState>]) {
+    let Some(state) = &shared.state else {
+        return;
+    };
+    let mut rows = Vec::new();
+    for g in states {
+        for (scope, table) in [("gateway", &g.rate), ("key", &g.key_rate)] {
+            for (key, w) in table.take_dirty() {
+                rows.push(RateRow {
+                    gateway: g.cfg.id.clone(),
+                    scope,
+                    key,
+                    window: w.index,
+                    current: w.current,
+                    previous: w.previous,
+                });
+            }
+        }
+    }
+    if let Err(e) = state.save_rates(&rows) {
+        tracing::warn!("AI Gateway: saving rate windows failed: {e}");
     }
 }
 
@@ -1053,10 +1191,19 @@ impl Gateway {
         r: LogResult,
     ) {
         let cfg = &self.state.cfg;
-        if let (Some(k), Some(b)) = (&p.key, &cfg.key_budget) {
-            self.state
-                .budgets
-                .charge(b, k, self.shared.clock.now_ms(), r.cost);
+        if let (Some(k), Some(b)) = (&p.key, &cfg.key_budget)
+            && let Some((counted, window)) =
+                self.state
+                    .budgets
+                    .charge(b, k, self.shared.clock.now_ms(), r.cost)
+            && let Some(state) = &self.shared.state
+            // Committed before the answer is released (see state.rs).
+            && let Err(e) = state.charge(&cfg.id, &counted, window, r.cost)
+        {
+            tracing::error!(
+                "AI Gateway {:?}: saving spend of key {k:?} failed: {e}",
+                cfg.id
+            );
         }
         let Some(logs) = &self.shared.logs else {
             return;
@@ -1295,20 +1442,22 @@ impl Finish {
             0.0
         };
         if complete && let (Some(key), Some(ttl)) = (self.cache_key, self.controls.cache_ttl) {
-            g.shared.cache.put(
-                key,
-                CachedResponse {
-                    status: self.status,
-                    headers: self.headers.clone(),
-                    body: Bytes::copy_from_slice(body),
-                    streamed: self.streamed,
-                    model: model.clone(),
-                    tokens_in: u.tokens_in,
-                    tokens_out: u.tokens_out,
-                },
-                g.shared.clock.now_ms(),
-                ttl,
-            );
+            let response = CachedResponse {
+                status: self.status,
+                headers: self.headers.clone(),
+                body: Bytes::copy_from_slice(body),
+                streamed: self.streamed,
+                model: model.clone(),
+                tokens_in: u.tokens_in,
+                tokens_out: u.tokens_out,
+            };
+            let now = g.shared.clock.now_ms();
+            let saved = g.shared.state.as_ref().map(|_| response.clone());
+            if g.shared.cache.put(key, response, now, ttl)
+                && let (Some(state), Some(response)) = (&g.shared.state, saved)
+            {
+                state.cache_put(key, &response, now.saturating_add(ttl.saturating_mul(1000)));
+            }
         }
         let (status, error) = if complete {
             (self.status, error)
@@ -1532,6 +1681,7 @@ pub fn open_file(
             clock,
             sleeper: Arc::new(TokioSleeper),
             logs_path: Some(logs_path(data_dir)),
+            state_dir: logs_path(data_dir).parent().map(Path::to_path_buf),
         },
     )
 }

@@ -33,6 +33,31 @@ struct Env {
     clock: ManualClock,
     sleeps: Arc<Recorder>,
     dir: tempfile::TempDir,
+    file: GatewayFile,
+}
+
+fn open(
+    file: &GatewayFile,
+    dir: &std::path::Path,
+    clock: &ManualClock,
+    sleeps: &Arc<Recorder>,
+) -> Gateways {
+    Gateways::open(
+        file.clone(),
+        GatewayOptions {
+            clock: clock.shared(),
+            sleeper: sleeps.clone(),
+            logs_path: Some(dir.join("logs.sqlite")),
+            state_dir: Some(dir.to_path_buf()),
+        },
+    )
+    .unwrap()
+}
+
+/// The gateways closed and opened again on the same files, as a restart.
+fn restart(e: &mut Env) {
+    e.gateways.flush_state().unwrap();
+    e.gateways = open(&e.file, e.dir.path(), &e.clock, &e.sleeps);
 }
 
 const START_MS: u64 = 1_800_000_000_000;
@@ -64,21 +89,14 @@ output = 1000000.0
     let dir = tempfile::tempdir().unwrap();
     let clock = ManualClock::new(START_MS);
     let sleeps = Arc::new(Recorder::default());
-    let gateways = Gateways::open(
-        file,
-        GatewayOptions {
-            clock: clock.shared(),
-            sleeper: sleeps.clone(),
-            logs_path: Some(dir.path().join("logs.sqlite")),
-        },
-    )
-    .unwrap();
+    let gateways = open(&file, dir.path(), &clock, &sleeps);
     Env {
         double,
         gateways,
         clock,
         sleeps,
         dir,
+        file,
     }
 }
 
@@ -442,6 +460,74 @@ async fn rate_limits_per_gateway_and_per_key() {
             .status,
         200
     );
+}
+
+#[tokio::test]
+async fn a_restart_keeps_the_cache_rate_windows_and_spend() {
+    let mut e = env(
+        "[[gateways]]\nid = \"g\"\ncache_ttl = 60\ncollect_logs = false\nkey_header = \"x-tenant\"\n\
+         key_rate_limit = { limit = 3, period = 60, technique = \"fixed\" }\n\
+         key_budget = { limit = 5.0, period = 3600 }\n",
+    )
+    .await;
+    let a = [("x-tenant", "a")];
+    let (r, plain) = run(&e, "g", chat("gpt-test", false, &a)).await;
+    assert_eq!(h(&r, "cf-aig-cache-status"), Some("MISS"));
+    let (r, streamed) = run(&e, "g", chat("gpt-stream", true, &[("x-tenant", "s")])).await;
+    assert_eq!(h(&r, "cf-aig-cache-status"), Some("MISS"));
+    let b = |n: &str| {
+        chat(
+            n,
+            false,
+            &[("x-tenant", "b"), ("cf-aig-skip-cache", "true")],
+        )
+    };
+    assert_eq!(run(&e, "g", b("gpt-test")).await.0.status, 200);
+    let asked = e.double.requests();
+    restart(&mut e);
+
+    // Both answers come back from the saved cache, the stream as a stream.
+    let (r, again) = run(&e, "g", chat("gpt-test", false, &[("x-tenant", "c")])).await;
+    assert_eq!(h(&r, "cf-aig-cache-status"), Some("HIT"));
+    assert_eq!(again, plain);
+    let (r, again) = run(&e, "g", chat("gpt-stream", true, &[("x-tenant", "c")])).await;
+    assert_eq!(h(&r, "cf-aig-cache-status"), Some("HIT"));
+    assert_eq!(h(&r, "content-type"), Some("text/event-stream"));
+    assert_eq!(again, streamed);
+    assert_eq!(e.double.requests(), asked);
+
+    // "a" sent 1 of 3 before the restart: two more, then 429.
+    let fresh = |n: &str| {
+        chat(
+            n,
+            false,
+            &[("x-tenant", "a"), ("cf-aig-skip-cache", "true")],
+        )
+    };
+    assert_eq!(run(&e, "g", fresh("m")).await.0.status, 200);
+    assert_eq!(run(&e, "g", fresh("m")).await.0.status, 200);
+    let (r, body) = run(&e, "g", fresh("m")).await;
+    assert_eq!(r.status, 429, "{body:?}");
+    assert!(String::from_utf8_lossy(&body).contains("Rate limited"));
+
+    // "b" spent 3 of 5 before the restart (logs are off, so this is the
+    // saved spend): one more answer of 3 reaches 6, then it is refused.
+    assert_eq!(run(&e, "g", b("gpt-test")).await.0.status, 200);
+    restart(&mut e);
+    let (r, body) = run(&e, "g", b("gpt-test")).await;
+    assert_eq!(r.status, 429);
+    assert!(
+        String::from_utf8_lossy(&body).contains("spent 6.000000"),
+        "{body:?}"
+    );
+
+    // Saved entries keep their expiry: past the TTL they are gone.
+    e.clock.advance_secs(61);
+    restart(&mut e);
+    let (r, _) = run(&e, "g", chat("gpt-test", false, &[("x-tenant", "d")])).await;
+    assert_eq!(h(&r, "cf-aig-cache-status"), Some("MISS"));
+    // "a"'s rate window has passed.
+    assert_eq!(run(&e, "g", fresh("m")).await.0.status, 200);
 }
 
 #[tokio::test]

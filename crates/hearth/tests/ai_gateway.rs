@@ -349,6 +349,99 @@ fn spend_budgets_hold_across_kill_9() {
     assert_eq!(r.status, 200);
 }
 
+/// Rows of `sql` (a COUNT) in one of the gateway's state files, 0 while
+/// the file or table is not there yet.
+fn count_rows(file: &Path, sql: &str) -> i64 {
+    let Ok(conn) =
+        rusqlite::Connection::open_with_flags(file, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+    else {
+        return 0;
+    };
+    conn.query_row(sql, [], |r| r.get(0)).unwrap_or(0)
+}
+
+/// With logs off (so nothing can be re-read from them), a killed server
+/// keeps the spend of the answer it released just before the kill, the
+/// exact cache and the per-key rate windows.
+#[test]
+fn acknowledged_spend_the_cache_and_rate_windows_survive_kill_9() {
+    let (_rt, double) = start_double();
+    let root = tempfile::tempdir().unwrap();
+    let data = root.path().join("data");
+    let gateways = gateway_file(
+        root.path(),
+        &double,
+        "collect_logs = false\nkey_budget = { limit = 5.0, period = 86400 }\nkey_rate_limit = { limit = 4, period = 86400, technique = \"sliding\" }",
+    );
+    let dir = hearth_ai_gateway::engine::logs_path(&data)
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let (state_file, cache_file) = hearth_ai_gateway::state::paths(&dir);
+    let path = "/__hearth/ai-gateway/main/openai/chat/completions";
+    let req = |server: &Server, tenant: &str, model: &str, skip: bool| {
+        let mut h = vec![("authorization", "Bearer sk-x"), ("x-tenant", tenant)];
+        if skip {
+            h.push(("cf-aig-skip-cache", "true"));
+        }
+        server.request("POST", path, &h, &chat_body(model, false))
+    };
+
+    let server = serve(root.path(), &data, &gateways);
+    // gpt-test costs 3 an answer here; gpt-free has no price.
+    let r = req(&server, "acme", "gpt-test", false);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.header("cf-aig-cache-status"), Some("MISS"));
+    for _ in 0..3 {
+        let r = req(&server, "ratey", "gpt-free", true);
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+    // The cache and rate windows are written behind: wait until they are.
+    wait_for("the cache entry on disk", || {
+        count_rows(&cache_file, "SELECT COUNT(*) FROM cache") == 1
+    });
+    wait_for("the rate window on disk", || {
+        count_rows(
+            &state_file,
+            "SELECT COUNT(*) FROM rates WHERE key = 'ratey' AND current = 3",
+        ) == 1
+    });
+    // Spend is not: killed right after this answer, its 3 must count.
+    let r = req(&server, "acme", "gpt-test", true);
+    assert_eq!(r.status, 200, "{}", r.text());
+    server.kill9();
+    assert!(
+        !hearth_ai_gateway::engine::logs_path(&data).exists() || {
+            count_rows(
+                &hearth_ai_gateway::engine::logs_path(&data),
+                "SELECT COUNT(*) FROM logs",
+            ) == 0
+        }
+    );
+
+    let server = serve(root.path(), &data, &gateways);
+    let r = req(&server, "acme", "gpt-test", true);
+    assert_eq!(r.status, 429, "6 spent of 5 before the kill: {}", r.text());
+    assert!(r.text().contains("Budget exceeded"), "{}", r.text());
+    // Same credentials and body from another tenant: the saved answer.
+    let before = double.requests();
+    let r = req(&server, "other", "gpt-test", false);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.header("cf-aig-cache-status"), Some("HIT"));
+    assert_eq!(
+        double.requests(),
+        before,
+        "a hit must not reach the provider"
+    );
+    // 3 of 4 counted before the kill: one more, then 429.
+    let r = req(&server, "ratey", "gpt-free", true);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = req(&server, "ratey", "gpt-free", true);
+    assert_eq!(r.status, 429, "{}", r.text());
+    assert!(r.text().contains("Rate limited"), "{}", r.text());
+    assert!(r.header("retry-after").is_some());
+}
+
 /// Cloudflare's "List Gateway Logs" API at its path, with the
 /// `--analytics-token` that opens Cloudflare's API paths: newest first,
 /// paged, `created_at` as an ISO date, cost from the price table.
