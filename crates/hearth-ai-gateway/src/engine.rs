@@ -30,6 +30,7 @@ use crate::config::{
 use crate::dlp::{Dlp, DlpAction};
 use crate::limits::{Budgets, RateTable, SavedWindow};
 use crate::logs::{LogError, LogPatch, LogRecord, LogStore};
+use crate::semantic::{LocalEmbedder, Lookup, Probe, PromptEmbedder, SemanticCache};
 use crate::state::{RateRow, StateStore};
 use crate::usage::{self, CustomCost, Usage};
 
@@ -64,8 +65,12 @@ pub struct GatewayOptions {
     /// `logs.sqlite`; `None` keeps no logs.
     pub logs_path: Option<std::path::PathBuf>,
     /// Where `state.sqlite` (spend, rate windows) and `cache.sqlite` (the
-    /// exact cache) live; `None` keeps them in memory only.
+    /// exact cache) live; `None` keeps them in memory only. Semantic
+    /// caches keep their Vectorize indexes under it too.
     pub state_dir: Option<std::path::PathBuf>,
+    /// Embeds prompts for every semantic cache in place of the model its
+    /// config names.
+    pub embedder: Option<Arc<dyn PromptEmbedder>>,
 }
 
 #[derive(Debug)]
@@ -88,6 +93,7 @@ struct GatewayState {
     rate: RateTable,
     key_rate: RateTable,
     budgets: Budgets,
+    semantic: Option<Arc<SemanticCache>>,
 }
 
 /// Every gateway of one gateway file, sharing one cache, breaker table,
@@ -221,6 +227,39 @@ impl Gateways {
                 ),
                 None => None,
             };
+            let semantic = match &g.semantic_cache {
+                Some(sc) => {
+                    let at =
+                        |e: String| ConfigError(format!("gateways.{}.semantic_cache: {e}", g.id));
+                    let dir = options.state_dir.as_ref().ok_or_else(|| {
+                        at("needs a data directory for its Vectorize index".into())
+                    })?;
+                    let embedder: Arc<dyn PromptEmbedder> = match (&options.embedder, &sc.model) {
+                        (Some(e), _) => e.clone(),
+                        (None, Some(m)) => Arc::new(
+                            LocalEmbedder::load(Path::new(m))
+                                .map_err(|e| at(format!("model {m:?}: {e}")))?,
+                        ),
+                        (None, None) => {
+                            return Err(at(
+                                "model: name the directory of a local embedding model".into()
+                            ));
+                        }
+                    };
+                    Some(Arc::new(
+                        SemanticCache::open(
+                            dir,
+                            &g.id,
+                            sc.threshold,
+                            sc.max_entries,
+                            embedder,
+                            options.clock.clone(),
+                        )
+                        .map_err(at)?,
+                    ))
+                }
+                None => None,
+            };
             gateways.insert(
                 g.id.clone(),
                 Arc::new(GatewayState {
@@ -229,6 +268,7 @@ impl Gateways {
                     rate: rate_table(),
                     key_rate: rate_table(),
                     budgets: Budgets::default(),
+                    semantic,
                 }),
             );
         }
@@ -641,6 +681,12 @@ impl Gateway {
         logs.patch(id, patch)
     }
 
+    /// The semantic cache's prompts held and stored since it opened;
+    /// `None` when the gateway has none.
+    pub fn semantic_counts(&self) -> Option<(usize, u64)> {
+        self.state.semantic.as_ref().map(|s| s.counts())
+    }
+
     /// A request to one provider.
     pub async fn run(&self, req: GatewayRequest) -> GatewayResponse {
         self.run_step(req, None).await
@@ -880,30 +926,55 @@ impl Gateway {
         if let Some(k) = &cache_key
             && let Some(hit) = shared.cache.get(k, shared.clock.now_ms())
         {
-            let log_id = self.log(
-                pending,
-                c,
-                step,
-                index,
-                0,
-                LogResult {
-                    status: hit.status,
-                    success: true,
-                    cached: true,
-                    usage: Usage {
-                        tokens_in: hit.tokens_in,
-                        tokens_out: hit.tokens_out,
-                    },
-                    model: hit.model.clone(),
-                    cost: 0.0,
-                    error: None,
-                    response_body: self.state.cfg.log_bodies.then(|| hit.body.to_vec()),
-                },
-            );
             return StepOutcome::Answer {
-                response: replay(hit, log_id),
+                response: self.cached_answer(pending, c, step, index, hit),
                 success: true,
             };
+        }
+        let mut probe = None;
+        if let (Some(sem), Some(_), None) = (&self.state.semantic, &cache_key, &c.cache_key) {
+            let sem = sem.clone();
+            let scope = [
+                self.id().as_bytes().to_vec(),
+                step.provider.as_bytes().to_vec(),
+                step.path.as_bytes().to_vec(),
+                credentials(&step.headers),
+                pending.key.clone().unwrap_or_default().into_bytes(),
+            ];
+            let body = step.body.clone();
+            // The model runs on a blocking thread, not the request's.
+            let found = tokio::task::spawn_blocking(move || {
+                let scope: Vec<&[u8]> = scope.iter().map(Vec::as_slice).collect();
+                sem.lookup(&scope, &body)
+            })
+            .await
+            .ok()
+            .flatten();
+            match found {
+                Some(Lookup::Hit {
+                    key,
+                    similarity,
+                    probe: p,
+                }) => {
+                    if let Some(hit) = shared.cache.get(&key, shared.clock.now_ms()) {
+                        let mut response = self.cached_answer(pending, c, step, index, hit);
+                        response
+                            .headers
+                            .insert("cf-aig-cache-match", HeaderValue::from_static("semantic"));
+                        if let Ok(v) = HeaderValue::from_str(&format!("{similarity:.4}")) {
+                            response.headers.insert("cf-aig-cache-similarity", v);
+                        }
+                        return StepOutcome::Answer {
+                            response,
+                            success: true,
+                        };
+                    }
+                    // The answer it stood for has left the exact cache.
+                    probe = Some(p);
+                }
+                Some(Lookup::Miss(p)) => probe = Some(p),
+                None => {}
+            }
         }
         let url = format!("{base}/{}", step.path.trim_start_matches('/'));
         let uri: http::Uri = match url.parse() {
@@ -1020,8 +1091,42 @@ impl Gateway {
                 success: false,
             };
         };
-        self.answer(upstream, step, c, pending, index, attempts, cache_key)
-            .await
+        self.answer(
+            upstream, step, c, pending, index, attempts, cache_key, probe,
+        )
+        .await
+    }
+
+    /// A cached answer, replayed and logged as a hit.
+    fn cached_answer(
+        &self,
+        pending: &Pending,
+        c: &Controls,
+        step: &Step,
+        index: u32,
+        hit: CachedResponse,
+    ) -> GatewayResponse {
+        let log_id = self.log(
+            pending,
+            c,
+            step,
+            index,
+            0,
+            LogResult {
+                status: hit.status,
+                success: true,
+                cached: true,
+                usage: Usage {
+                    tokens_in: hit.tokens_in,
+                    tokens_out: hit.tokens_out,
+                },
+                model: hit.model.clone(),
+                cost: 0.0,
+                error: None,
+                response_body: self.state.cfg.log_bodies.then(|| hit.body.to_vec()),
+            },
+        );
+        replay(hit, log_id)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -1034,6 +1139,7 @@ impl Gateway {
         index: u32,
         attempts: u32,
         cache_key: Option<CacheKey>,
+        probe: Option<Probe>,
     ) -> StepOutcome {
         let (parts, body) = upstream.into_parts();
         let status = parts.status;
@@ -1076,6 +1182,7 @@ impl Gateway {
             status: status.as_u16(),
             success,
             cache_key: if success { cache_key } else { None },
+            semantic: probe.and_then(|p| Some((self.state.semantic.clone()?, p))),
             headers: headers
                 .iter()
                 .filter(|(n, _)| !n.as_str().starts_with("cf-aig-"))
@@ -1420,6 +1527,9 @@ struct Finish {
     status: u16,
     success: bool,
     cache_key: Option<CacheKey>,
+    /// A semantic-cache miss whose vector is stored once the answer is
+    /// cached.
+    semantic: Option<(Arc<SemanticCache>, Probe)>,
     headers: Vec<(String, String)>,
     streamed: bool,
     log_id: String,
@@ -1453,10 +1563,18 @@ impl Finish {
             };
             let now = g.shared.clock.now_ms();
             let saved = g.shared.state.as_ref().map(|_| response.clone());
-            if g.shared.cache.put(key, response, now, ttl)
-                && let (Some(state), Some(response)) = (&g.shared.state, saved)
-            {
+            let cached = g.shared.cache.put(key, response, now, ttl);
+            if cached && let (Some(state), Some(response)) = (&g.shared.state, saved) {
                 state.cache_put(key, &response, now.saturating_add(ttl.saturating_mul(1000)));
+            }
+            if cached && let Some((sem, probe)) = self.semantic.clone() {
+                // A committed Vectorize write: off the request's thread.
+                match tokio::runtime::Handle::try_current() {
+                    Ok(rt) => {
+                        rt.spawn_blocking(move || sem.store(probe, &key));
+                    }
+                    Err(_) => sem.store(probe, &key),
+                }
             }
         }
         let (status, error) = if complete {
@@ -1674,7 +1792,15 @@ pub fn open_file(
     data_dir: &Path,
     clock: SharedClock,
 ) -> Result<Gateways, ConfigError> {
-    let file = GatewayFile::load(path)?;
+    let mut file = GatewayFile::load(path)?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    for g in &mut file.gateways {
+        if let Some(m) = g.semantic_cache.as_mut().and_then(|s| s.model.as_mut())
+            && Path::new(m.as_str()).is_relative()
+        {
+            *m = base.join(&*m).display().to_string();
+        }
+    }
     Gateways::open(
         file,
         GatewayOptions {
@@ -1682,6 +1808,7 @@ pub fn open_file(
             sleeper: Arc::new(TokioSleeper),
             logs_path: Some(logs_path(data_dir)),
             state_dir: logs_path(data_dir).parent().map(Path::to_path_buf),
+            embedder: None,
         },
     )
 }
