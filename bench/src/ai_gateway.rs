@@ -2,13 +2,15 @@
 //! proxy, on the same provider double, in one run.
 //!
 //! Three processes besides this one: the provider double
-//! (`hearth-bench provider-double`), Hearth's gateway (`hearth gateway`
-//! when `--hearth-bin` is given, else `hearth-bench gateway-server`, which
-//! runs the same `GatewayServer` and engine) with logging, the exact cache
+//! (`hearth-bench provider-double`), Hearth's gateway (`hearth gateway`:
+//! `--hearth-bin`, else the `hearth` built beside this executable; only
+//! without either `hearth-bench gateway-server`, which runs the same
+//! `GatewayServer` and engine) with logging, the exact cache
 //! and per-key limits and budgets on, and LiteLLM's proxy when `--litellm`
 //! names its executable. The load is open-loop at a fixed rate (latency
 //! counted from each request's scheduled time, so a stall is not hidden),
-//! then closed-loop for throughput.
+//! then closed-loop for throughput. `--soak SECS` instead drives `hearth
+//! gateway` alone at `--rate` and samples its RSS from /proc.
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;
@@ -37,7 +39,9 @@ pub struct AiGatewayArgs {
     /// Connections of the load generator.
     #[arg(long, default_value_t = 64)]
     pub connections: usize,
-    /// The `hearth` binary to run `hearth gateway` from.
+    /// The `hearth` binary to run `hearth gateway` from; default: the
+    /// `hearth` beside this executable (`cargo build --release -p hearth
+    /// -p hearth-bench` puts it there), else `hearth-bench gateway-server`.
     #[arg(long)]
     pub hearth_bin: Option<PathBuf>,
     /// LiteLLM's `litellm` executable (bench/run-ai-gateway.sh installs it).
@@ -218,7 +222,10 @@ async fn send(sender: &mut Option<Sender>, t: &Target, i: u64) -> bool {
         .header("content-type", "application/json")
         .header("authorization", format!("Bearer {BENCH_KEY}"))
         .header("x-tenant", format!("tenant-{}", i % 64))
-        .body(Full::new(body(i, t.unique && !(t.mixed && i.is_multiple_of(4)))));
+        .body(Full::new(body(
+            i,
+            t.unique && !(t.mixed && i.is_multiple_of(4)),
+        )));
     let req = match req {
         Ok(r) => r,
         Err(e) => {
@@ -373,6 +380,14 @@ struct Row {
     run: Run,
 }
 
+/// `--hearth-bin`, else the `hearth` built beside this executable.
+fn hearth_bin(args: &AiGatewayArgs) -> Option<PathBuf> {
+    args.hearth_bin.clone().or_else(|| {
+        let sibling = std::env::current_exe().ok()?.with_file_name("hearth");
+        sibling.is_file().then_some(sibling)
+    })
+}
+
 pub fn run(args: &AiGatewayArgs, command: &str) -> Result<()> {
     if let Some(secs) = args.soak {
         return soak(args, secs, command);
@@ -396,7 +411,7 @@ pub fn run(args: &AiGatewayArgs, command: &str) -> Result<()> {
         GATEWAY_TOML.replace("DOUBLE", &double_addr.to_string()),
     )?;
     let data = work.path().join("data");
-    let (gateway, how) = match &args.hearth_bin {
+    let (gateway, how) = match &hearth_bin(args) {
         Some(bin) => (
             Command::new(bin)
                 .arg("gateway")
@@ -762,8 +777,10 @@ struct Minute {
 }
 
 fn soak(args: &AiGatewayArgs, secs: u64, command: &str) -> Result<()> {
-    let Some(bin) = &args.hearth_bin else {
-        bail!("--soak drives `hearth gateway`: pass --hearth-bin path/to/hearth");
+    let Some(bin) = &hearth_bin(args) else {
+        bail!(
+            "--soak drives `hearth gateway`: build it beside hearth-bench or pass --hearth-bin path/to/hearth"
+        );
     };
     if secs == 0 || args.sample_every == 0 || args.rate == 0 {
         bail!("--soak, --sample-every and --rate must be at least 1");
