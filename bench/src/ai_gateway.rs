@@ -2,13 +2,15 @@
 //! proxy, on the same provider double, in one run.
 //!
 //! Three processes besides this one: the provider double
-//! (`hearth-bench provider-double`), Hearth's gateway (`hearth gateway`
-//! when `--hearth-bin` is given, else `hearth-bench gateway-server`, which
-//! runs the same `GatewayServer` and engine) with logging, the exact cache
+//! (`hearth-bench provider-double`), Hearth's gateway (`hearth gateway`:
+//! `--hearth-bin`, else the `hearth` built beside this executable; only
+//! without either `hearth-bench gateway-server`, which runs the same
+//! `GatewayServer` and engine) with logging, the exact cache
 //! and per-key limits and budgets on, and LiteLLM's proxy when `--litellm`
 //! names its executable. The load is open-loop at a fixed rate (latency
 //! counted from each request's scheduled time, so a stall is not hidden),
-//! then closed-loop for throughput.
+//! then closed-loop for throughput. `--soak SECS` instead drives `hearth
+//! gateway` alone at `--rate` and samples its RSS from /proc.
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;
@@ -37,15 +39,26 @@ pub struct AiGatewayArgs {
     /// Connections of the load generator.
     #[arg(long, default_value_t = 64)]
     pub connections: usize,
-    /// The `hearth` binary to run `hearth gateway` from.
+    /// The `hearth` binary to run `hearth gateway` from; default: the
+    /// `hearth` beside this executable (`cargo build --release -p hearth
+    /// -p hearth-bench` puts it there), else `hearth-bench gateway-server`.
     #[arg(long)]
     pub hearth_bin: Option<PathBuf>,
     /// LiteLLM's `litellm` executable (bench/run-ai-gateway.sh installs it).
     #[arg(long)]
     pub litellm: Option<PathBuf>,
-    /// Where to write the results.
-    #[arg(long, default_value = "bench/AI-GATEWAY-RESULTS.md")]
-    pub out: PathBuf,
+    /// Where to write the results (default bench/AI-GATEWAY-RESULTS.md, or
+    /// bench/AI-GATEWAY-SOAK.md with --soak).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Instead of the comparison: drive `hearth gateway` (--hearth-bin) at
+    /// --rate for this many seconds with logging, the cache and per-key
+    /// limits and budgets on, sampling its RSS from /proc.
+    #[arg(long)]
+    pub soak: Option<u64>,
+    /// Seconds between RSS samples of the soak.
+    #[arg(long, default_value_t = 5)]
+    pub sample_every: u64,
 }
 
 #[derive(Debug, Args)]
@@ -136,6 +149,8 @@ struct Target {
     path: String,
     /// Every request has its own body (cache misses) or the same one (hits).
     unique: bool,
+    /// With `unique`: one request in four repeats an earlier body (hits).
+    mixed: bool,
 }
 
 #[derive(Default)]
@@ -207,7 +222,10 @@ async fn send(sender: &mut Option<Sender>, t: &Target, i: u64) -> bool {
         .header("content-type", "application/json")
         .header("authorization", format!("Bearer {BENCH_KEY}"))
         .header("x-tenant", format!("tenant-{}", i % 64))
-        .body(Full::new(body(i, t.unique)));
+        .body(Full::new(body(
+            i,
+            t.unique && !(t.mixed && i.is_multiple_of(4)),
+        )));
     let req = match req {
         Ok(r) => r,
         Err(e) => {
@@ -362,7 +380,18 @@ struct Row {
     run: Run,
 }
 
+/// `--hearth-bin`, else the `hearth` built beside this executable.
+fn hearth_bin(args: &AiGatewayArgs) -> Option<PathBuf> {
+    args.hearth_bin.clone().or_else(|| {
+        let sibling = std::env::current_exe().ok()?.with_file_name("hearth");
+        sibling.is_file().then_some(sibling)
+    })
+}
+
 pub fn run(args: &AiGatewayArgs, command: &str) -> Result<()> {
+    if let Some(secs) = args.soak {
+        return soak(args, secs, command);
+    }
     let work = tempfile::tempdir()?;
     let machine = Machine::describe(work.path());
     let exe = std::env::current_exe()?;
@@ -382,7 +411,7 @@ pub fn run(args: &AiGatewayArgs, command: &str) -> Result<()> {
         GATEWAY_TOML.replace("DOUBLE", &double_addr.to_string()),
     )?;
     let data = work.path().join("data");
-    let (gateway, how) = match &args.hearth_bin {
+    let (gateway, how) = match &hearth_bin(args) {
         Some(bin) => (
             Command::new(bin)
                 .arg("gateway")
@@ -450,11 +479,13 @@ pub fn run(args: &AiGatewayArgs, command: &str) -> Result<()> {
         addr: double_addr,
         path: "/v1/chat/completions".into(),
         unique: true,
+        mixed: false,
     };
     let hearth_miss = Target {
         addr: gw_addr,
         path: "/bench/openai/chat/completions".into(),
         unique: true,
+        mixed: false,
     };
     let hearth_hit = Target {
         unique: false,
@@ -464,6 +495,7 @@ pub fn run(args: &AiGatewayArgs, command: &str) -> Result<()> {
         addr: *addr,
         path: "/v1/chat/completions".into(),
         unique: true,
+        mixed: false,
     });
     let lite_hit = lite.as_ref().map(|t| Target {
         unique: false,
@@ -553,7 +585,11 @@ pub fn run(args: &AiGatewayArgs, command: &str) -> Result<()> {
         (rss_start, rss_end),
         logged,
     );
-    std::fs::write(&args.out, &report)?;
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| "bench/AI-GATEWAY-RESULTS.md".into());
+    std::fs::write(out, &report)?;
     print!("{report}");
     Ok(())
 }
@@ -666,6 +702,318 @@ fn render(
     let errors = FIRST_ERRORS.lock().unwrap_or_else(|p| p.into_inner());
     if !errors.is_empty() {
         let _ = writeln!(s, "\n## First failure per server (by port)\n");
+        for (port, e) in errors.iter() {
+            let _ = writeln!(s, "- {port}: `{}`", e.replace(['`', '\n'], " "));
+        }
+    }
+    s
+}
+
+/// The soak's gateway: as the comparison's, with the default log cap so
+/// the oldest logs are dropped as new ones come (a bounded store).
+const SOAK_TOML: &str = r#"
+[[gateways]]
+id = "bench"
+cache_ttl = 300
+collect_logs = true
+max_logs = 100000
+when_full = "drop_oldest"
+key_header = "x-tenant"
+key_rate_limit = { limit = 100000000, period = 60, technique = "sliding" }
+key_budget = { limit = 1000000000.0, period = 86400 }
+
+[providers.openai]
+base_url = "http://DOUBLE/v1"
+
+[[prices]]
+model = "gpt-test"
+input = 0.15
+output = 0.60
+"#;
+
+/// One RSS sample: seconds since the load began, RSS in KiB, bytes on
+/// disk under the gateway's data directory.
+#[derive(Debug, Clone, Copy)]
+struct Sample {
+    at_s: f64,
+    rss_kib: u64,
+    disk: u64,
+}
+
+fn dir_bytes(dir: &std::path::Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| match e.metadata() {
+            Ok(m) if m.is_dir() => dir_bytes(&e.path()),
+            Ok(m) => m.len(),
+            Err(_) => 0,
+        })
+        .sum()
+}
+
+/// Least-squares slope of RSS, in KiB per minute.
+fn slope_kib_per_min(samples: &[Sample]) -> Option<f64> {
+    if samples.len() < 2 {
+        return None;
+    }
+    let n = samples.len() as f64;
+    let mx = samples.iter().map(|s| s.at_s / 60.0).sum::<f64>() / n;
+    let my = samples.iter().map(|s| s.rss_kib as f64).sum::<f64>() / n;
+    let (mut num, mut den) = (0.0, 0.0);
+    for s in samples {
+        let dx = s.at_s / 60.0 - mx;
+        num += dx * (s.rss_kib as f64 - my);
+        den += dx * dx;
+    }
+    (den > 0.0).then(|| num / den)
+}
+
+struct Minute {
+    from_s: u64,
+    run: Run,
+}
+
+fn soak(args: &AiGatewayArgs, secs: u64, command: &str) -> Result<()> {
+    let Some(bin) = &hearth_bin(args) else {
+        bail!(
+            "--soak drives `hearth gateway`: build it beside hearth-bench or pass --hearth-bin path/to/hearth"
+        );
+    };
+    if secs == 0 || args.sample_every == 0 || args.rate == 0 {
+        bail!("--soak, --sample-every and --rate must be at least 1");
+    }
+    let work = tempfile::tempdir()?;
+    let machine = Machine::describe(work.path());
+    let exe = std::env::current_exe()?;
+    let double_addr: SocketAddr = format!("127.0.0.1:{}", free_port()?).parse()?;
+    let _double = Proc(
+        Command::new(&exe)
+            .args(["provider-double", "--listen", &double_addr.to_string()])
+            .stdout(Stdio::null())
+            .spawn()?,
+    );
+    wait_ready(double_addr, "the provider double", Duration::from_secs(10))?;
+    let gw_addr: SocketAddr = format!("127.0.0.1:{}", free_port()?).parse()?;
+    let config = work.path().join("gateways.toml");
+    std::fs::write(
+        &config,
+        SOAK_TOML.replace("DOUBLE", &double_addr.to_string()),
+    )?;
+    let data = work.path().join("data");
+    let gateway = Command::new(bin)
+        .arg("gateway")
+        .args(["--listen", &gw_addr.to_string()])
+        .arg("--config")
+        .arg(&config)
+        .arg("--data-dir")
+        .arg(&data)
+        .env("HEARTH_LOG", "warn")
+        .stderr(Stdio::null())
+        .spawn()
+        .with_context(|| format!("starting {} gateway", bin.display()))?;
+    let pid = gateway.id();
+    let gateway = Proc(gateway);
+    wait_ready(gw_addr, "the gateway", Duration::from_secs(20))?;
+    let idle_kib = rss_kib(pid);
+
+    let target = Target {
+        addr: gw_addr,
+        path: "/bench/openai/chat/completions".into(),
+        unique: true,
+        mixed: true,
+    };
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let began = Instant::now();
+    let sampler = {
+        let stop = stop.clone();
+        let data = data.clone();
+        let every = Duration::from_secs(args.sample_every);
+        std::thread::spawn(move || {
+            let mut samples = Vec::new();
+            let mut next = began;
+            while !stop.load(Ordering::Relaxed) {
+                if let Some(rss_kib) = rss_kib(pid) {
+                    samples.push(Sample {
+                        at_s: began.elapsed().as_secs_f64(),
+                        rss_kib,
+                        disk: dir_bytes(&data),
+                    });
+                }
+                next += every;
+                while !stop.load(Ordering::Relaxed) && Instant::now() < next {
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            }
+            samples
+        })
+    };
+    let rt = runtime()?;
+    let mut minutes = Vec::new();
+    rt.block_on(async {
+        let mut done = 0;
+        while done < secs {
+            let chunk = (secs - done).min(60);
+            minutes.push(Minute {
+                from_s: done,
+                run: open_loop(&target, args.rate, chunk, args.connections).await,
+            });
+            done += chunk;
+        }
+    });
+    let load_s = began.elapsed().as_secs_f64();
+    stop.store(true, Ordering::Relaxed);
+    let mut samples = sampler.join().unwrap_or_default();
+    if let Some(rss_kib) = rss_kib(pid) {
+        samples.push(Sample {
+            at_s: began.elapsed().as_secs_f64(),
+            rss_kib,
+            disk: dir_bytes(&data),
+        });
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    let logged = hearth_ai_gateway::logs::open_file(&hearth_ai_gateway::engine::logs_path(&data))
+        .ok()
+        .and_then(|c| {
+            c.query_row("SELECT COUNT(*) FROM logs", [], |r| r.get::<_, i64>(0))
+                .ok()
+        });
+    drop(gateway);
+    let report = render_soak(
+        args,
+        command,
+        &machine,
+        bin,
+        idle_kib,
+        &samples,
+        &mut minutes,
+        load_s,
+        logged,
+    );
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| "bench/AI-GATEWAY-SOAK.md".into());
+    std::fs::write(out, &report)?;
+    print!("{report}");
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn render_soak(
+    args: &AiGatewayArgs,
+    command: &str,
+    m: &Machine,
+    bin: &std::path::Path,
+    idle_kib: Option<u64>,
+    samples: &[Sample],
+    minutes: &mut [Minute],
+    load_s: f64,
+    logged: Option<i64>,
+) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "# AI Gateway: RSS over a soak of `hearth gateway`\n");
+    let _ = writeln!(s, "- Date: {}", m.date_utc);
+    let _ = writeln!(
+        s,
+        "- CPU: {}, {} logical CPUs (shared by the load generator, the double and the gateway)",
+        m.cpu_model, m.logical_cpus
+    );
+    let _ = writeln!(
+        s,
+        "- Load average at the start: {}",
+        m.load_average.as_deref().unwrap_or("?")
+    );
+    if let Some(r) = &m.revision {
+        let _ = writeln!(
+            s,
+            "- Revision: {}{}",
+            r.commit,
+            if r.dirty {
+                " (with uncommitted changes)"
+            } else {
+                ""
+            }
+        );
+    }
+    let _ = writeln!(
+        s,
+        "- Gateway: `{} gateway` with logging to SQLite (max_logs 100,000, drop oldest), exact cache (ttl 300 s, 64 MiB cap), per-key sliding-window limit and spend budget (64 keys)",
+        bin.display()
+    );
+    let _ = writeln!(
+        s,
+        "- Load: open loop at {} requests/s over {} keep-alive connections for {:.0} s; three requests in four have a new body (cache miss), one in four repeats the same body (cache hit); RSS (VmRSS from /proc) sampled every {} s",
+        args.rate, args.connections, load_s, args.sample_every
+    );
+    let _ = writeln!(s, "\nCommand:\n\n```sh\n{command}\n```\n");
+    let first = samples.first().copied();
+    let last = samples.last().copied();
+    let peak = samples.iter().map(|x| x.rss_kib).max();
+    let half = samples.len() / 2;
+    let _ = writeln!(s, "## RSS\n");
+    let _ = writeln!(s, "| | KiB |");
+    let _ = writeln!(s, "|---|---:|");
+    let kib = |v: Option<u64>| v.map_or("?".to_owned(), |v| v.to_string());
+    let _ = writeln!(s, "| idle, before the load | {} |", kib(idle_kib));
+    let _ = writeln!(
+        s,
+        "| first sample (load starting) | {} |",
+        kib(first.map(|x| x.rss_kib))
+    );
+    let _ = writeln!(s, "| peak | {} |", kib(peak));
+    let _ = writeln!(s, "| end | {} |", kib(last.map(|x| x.rss_kib)));
+    let slope = |v: Option<f64>| v.map_or("?".to_owned(), |v| format!("{v:+.1}"));
+    let _ = writeln!(
+        s,
+        "\n- Slope over the whole run: {} KiB/min",
+        slope(slope_kib_per_min(samples))
+    );
+    let _ = writeln!(
+        s,
+        "- Slope over the second half (after the cache and log caps are reached): {} KiB/min",
+        slope(slope_kib_per_min(&samples[half..]))
+    );
+    let _ = writeln!(
+        s,
+        "- Data directory on disk at the end: {} KiB; logs kept: {}",
+        last.map_or("?".to_owned(), |x| (x.disk / 1024).to_string()),
+        logged.map_or("?".into(), |v| v.to_string())
+    );
+    let _ = writeln!(s, "\n## Per minute\n");
+    let _ = writeln!(
+        s,
+        "| from s | done/s | p50 ms | p99 ms | errors | RSS at the end KiB |"
+    );
+    let _ = writeln!(s, "|---:|---:|---:|---:|---:|---:|");
+    for m in minutes.iter_mut() {
+        let (p50, p99) = (m.run.pct(0.50), m.run.pct(0.99));
+        let end_s = (m.from_s + 60) as f64;
+        let rss = samples
+            .iter()
+            .rev()
+            .find(|x| x.at_s <= end_s)
+            .map(|x| x.rss_kib);
+        let _ = writeln!(
+            s,
+            "| {} | {:.0} | {p50:.3} | {p99:.3} | {} | {} |",
+            m.from_s,
+            m.run.rate(),
+            m.run.errors,
+            kib(rss)
+        );
+    }
+    let _ = writeln!(s, "\n## Samples\n");
+    let _ = writeln!(s, "| s | RSS KiB | disk KiB |");
+    let _ = writeln!(s, "|---:|---:|---:|");
+    for x in samples {
+        let _ = writeln!(s, "| {:.0} | {} | {} |", x.at_s, x.rss_kib, x.disk / 1024);
+    }
+    let errors = FIRST_ERRORS.lock().unwrap_or_else(|p| p.into_inner());
+    if !errors.is_empty() {
+        let _ = writeln!(s, "\n## First failure\n");
         for (port, e) in errors.iter() {
             let _ = writeln!(s, "- {port}: `{}`", e.replace(['`', '\n'], " "));
         }

@@ -84,7 +84,25 @@ impl ResponseCache {
         Some(entry.response.clone())
     }
 
-    pub fn put(&self, key: CacheKey, response: CachedResponse, now_ms: u64, ttl_secs: u64) {
+    /// Keeps `response` for `ttl_secs`; answers whether it was kept (not
+    /// too large, ttl not 0).
+    pub fn put(&self, key: CacheKey, response: CachedResponse, now_ms: u64, ttl_secs: u64) -> bool {
+        if ttl_secs == 0 {
+            return false;
+        }
+        let expires_ms = now_ms.saturating_add(ttl_secs.saturating_mul(1000));
+        self.put_until(key, response, now_ms, expires_ms)
+    }
+
+    /// Keeps `response` until `expires_ms` (a reloaded entry keeps the
+    /// expiry it was saved with).
+    pub fn put_until(
+        &self,
+        key: CacheKey,
+        response: CachedResponse,
+        now_ms: u64,
+        expires_ms: u64,
+    ) -> bool {
         let size = response.body.len()
             + response
                 .headers
@@ -92,8 +110,8 @@ impl ResponseCache {
                 .map(|(k, v)| k.len() + v.len())
                 .sum::<usize>()
             + 128;
-        if size > max_entry_bytes(self.max_bytes) || ttl_secs == 0 {
-            return;
+        if size > max_entry_bytes(self.max_bytes) || expires_ms <= now_ms {
+            return false;
         }
         let mut inner = self.lock();
         if let Some(old) = inner.entries.remove(&key) {
@@ -130,11 +148,16 @@ impl ResponseCache {
             key,
             Entry {
                 response,
-                expires_ms: now_ms.saturating_add(ttl_secs.saturating_mul(1000)),
+                expires_ms,
                 size,
                 seq,
             },
         );
+        true
+    }
+
+    pub fn max_bytes(&self) -> usize {
+        self.max_bytes
     }
 
     pub fn len(&self) -> usize {

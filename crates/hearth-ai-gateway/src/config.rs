@@ -19,6 +19,7 @@
 //! key_budget = { limit = 5.0, period = 86400 }
 //! breaker = { failures = 5, cooldown = 30 }
 //! dlp = { action = "block", on = "both", detectors = ["credit_card", "email", "api_key"], patterns = ["ACME-\\d{6}"] }
+//! semantic_cache = { threshold = 0.95, model = "models/all-MiniLM-L6-v2", max_entries = 10000 }
 //!
 //! [providers.openai]
 //! base_url = "https://api.openai.com/v1"
@@ -101,7 +102,30 @@ pub struct GatewayConfig {
     pub backoff: Backoff,
     /// Milliseconds; `None` = no timeout.
     pub request_timeout: Option<u64>,
+    /// Beyond Cloudflare: answers from the cache by prompt meaning.
+    pub semantic_cache: Option<SemanticCacheConfig>,
 }
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SemanticCacheConfig {
+    /// Cosine similarity a prompt needs to a cached one, above 0 and at
+    /// most 1.
+    pub threshold: f64,
+    /// Directory of a local embedding model (what `[models.*] path` names
+    /// in the AI config); relative to the gateway file.
+    pub model: Option<String>,
+    /// Prompts the gateway's index holds, oldest out first.
+    #[serde(default = "default_semantic_entries")]
+    pub max_entries: usize,
+}
+
+fn default_semantic_entries() -> usize {
+    10_000
+}
+
+/// Largest `semantic_cache.max_entries`.
+pub const MAX_SEMANTIC_ENTRIES: usize = 1_000_000;
 
 fn yes() -> bool {
     true
@@ -319,6 +343,25 @@ impl GatewayFile {
                 problems.push(format!(
                     "{at}.breaker: failures and cooldown must be at least 1"
                 ));
+            }
+            if let Some(s) = &g.semantic_cache {
+                if !(s.threshold > 0.0 && s.threshold <= 1.0) {
+                    problems.push(format!(
+                        "{at}.semantic_cache.threshold: must be above 0 and at most 1, got {}",
+                        s.threshold
+                    ));
+                }
+                if s.max_entries == 0 || s.max_entries > MAX_SEMANTIC_ENTRIES {
+                    problems.push(format!(
+                        "{at}.semantic_cache.max_entries: must be 1 to {MAX_SEMANTIC_ENTRIES}, got {}",
+                        s.max_entries
+                    ));
+                }
+                if s.model.as_deref().is_some_and(str::is_empty) {
+                    problems.push(format!(
+                        "{at}.semantic_cache.model: must name a model directory"
+                    ));
+                }
             }
             if let Some(d) = &g.dlp
                 && let Err(e) = d.compile()

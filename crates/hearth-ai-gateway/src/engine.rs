@@ -28,8 +28,10 @@ use crate::config::{
     default_base_url,
 };
 use crate::dlp::{Dlp, DlpAction};
-use crate::limits::{Budgets, RateTable};
+use crate::limits::{Budgets, RateTable, SavedWindow};
 use crate::logs::{LogError, LogPatch, LogRecord, LogStore};
+use crate::semantic::{LocalEmbedder, Lookup, Probe, PromptEmbedder, SemanticCache};
+use crate::state::{RateRow, StateStore};
 use crate::usage::{self, CustomCost, Usage};
 
 pub type GatewayBody = BoxBody<Bytes, io::Error>;
@@ -62,6 +64,13 @@ pub struct GatewayOptions {
     pub sleeper: Arc<dyn Sleeper>,
     /// `logs.sqlite`; `None` keeps no logs.
     pub logs_path: Option<std::path::PathBuf>,
+    /// Where `state.sqlite` (spend, rate windows) and `cache.sqlite` (the
+    /// exact cache) live; `None` keeps them in memory only. Semantic
+    /// caches keep their Vectorize indexes under it too.
+    pub state_dir: Option<std::path::PathBuf>,
+    /// Embeds prompts for every semantic cache in place of the model its
+    /// config names.
+    pub embedder: Option<Arc<dyn PromptEmbedder>>,
 }
 
 #[derive(Debug)]
@@ -71,6 +80,7 @@ struct Shared {
     cache: ResponseCache,
     breakers: Breakers,
     logs: Option<LogStore>,
+    state: Option<StateStore>,
     client: Client,
     prices: Vec<Price>,
     providers: HashMap<String, String>,
@@ -83,6 +93,7 @@ struct GatewayState {
     rate: RateTable,
     key_rate: RateTable,
     budgets: Budgets,
+    semantic: Option<Arc<SemanticCache>>,
 }
 
 /// Every gateway of one gateway file, sharing one cache, breaker table,
@@ -190,6 +201,23 @@ impl Gateways {
             }
             None => None,
         };
+        let state = match &options.state_dir {
+            Some(dir) => {
+                let (state, cache) = crate::state::paths(dir);
+                Some(
+                    StateStore::open(&state, &cache, file.cache_max_bytes, options.clock.clone())
+                        .map_err(|e| ConfigError(format!("{}: {e}", dir.display())))?,
+                )
+            }
+            None => None,
+        };
+        let rate_table = || {
+            if state.is_some() {
+                RateTable::saved()
+            } else {
+                RateTable::default()
+            }
+        };
         let mut gateways = HashMap::new();
         for g in &file.gateways {
             let dlp = match &g.dlp {
@@ -199,14 +227,48 @@ impl Gateways {
                 ),
                 None => None,
             };
+            let semantic = match &g.semantic_cache {
+                Some(sc) => {
+                    let at =
+                        |e: String| ConfigError(format!("gateways.{}.semantic_cache: {e}", g.id));
+                    let dir = options.state_dir.as_ref().ok_or_else(|| {
+                        at("needs a data directory for its Vectorize index".into())
+                    })?;
+                    let embedder: Arc<dyn PromptEmbedder> = match (&options.embedder, &sc.model) {
+                        (Some(e), _) => e.clone(),
+                        (None, Some(m)) => Arc::new(
+                            LocalEmbedder::load(Path::new(m))
+                                .map_err(|e| at(format!("model {m:?}: {e}")))?,
+                        ),
+                        (None, None) => {
+                            return Err(at(
+                                "model: name the directory of a local embedding model".into()
+                            ));
+                        }
+                    };
+                    Some(Arc::new(
+                        SemanticCache::open(
+                            dir,
+                            &g.id,
+                            sc.threshold,
+                            sc.max_entries,
+                            embedder,
+                            options.clock.clone(),
+                        )
+                        .map_err(at)?,
+                    ))
+                }
+                None => None,
+            };
             gateways.insert(
                 g.id.clone(),
                 Arc::new(GatewayState {
                     cfg: g.clone(),
                     dlp,
-                    rate: RateTable::default(),
-                    key_rate: RateTable::default(),
+                    rate: rate_table(),
+                    key_rate: rate_table(),
                     budgets: Budgets::default(),
+                    semantic,
                 }),
             );
         }
@@ -216,6 +278,7 @@ impl Gateways {
             sleeper: options.sleeper,
             cache: ResponseCache::new(file.cache_max_bytes),
             logs,
+            state,
             client: https_client()?,
             prices: file.prices.clone(),
             providers: file
@@ -228,8 +291,99 @@ impl Gateways {
             shared,
             gateways: Arc::new(gateways),
         };
-        gateways.seed_budgets();
+        if gateways.shared.state.is_some() {
+            gateways.restore_state();
+            gateways.spawn_rate_saver();
+        } else {
+            gateways.seed_budgets();
+        }
         Ok(gateways)
+    }
+
+    /// Spend, rate windows and cache entries saved before a restart.
+    fn restore_state(&self) {
+        let Some(state) = &self.shared.state else {
+            return;
+        };
+        let now = self.shared.clock.now_ms();
+        for g in self.gateways.values() {
+            let id = &g.cfg.id;
+            if let Some(b) = &g.cfg.key_budget {
+                match state.spends(id, now / (b.period * 1000)) {
+                    Ok(rows) => {
+                        for (key, spent) in rows {
+                            g.budgets.seed(b, &key, now, spent);
+                        }
+                    }
+                    Err(e) => tracing::warn!("AI Gateway {id:?}: saved spend unreadable: {e}"),
+                }
+            }
+            for (scope, cfg, table) in [
+                ("gateway", &g.cfg.rate_limit, &g.rate),
+                ("key", &g.cfg.key_rate_limit, &g.key_rate),
+            ] {
+                let Some(rl) = cfg else {
+                    continue;
+                };
+                let since = (now / (rl.period * 1000)).saturating_sub(1);
+                match state.rates(id, scope, since) {
+                    Ok(rows) => {
+                        for r in rows {
+                            table.restore(
+                                &r.key,
+                                SavedWindow {
+                                    index: r.window,
+                                    current: r.current,
+                                    previous: r.previous,
+                                },
+                            );
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!("AI Gateway {id:?}: saved rate windows unreadable: {e}")
+                    }
+                }
+            }
+        }
+        match state.load_cache(now, self.shared.cache.max_bytes()) {
+            Ok(entries) => {
+                // Oldest first, so the newest are the last evicted.
+                for (key, response, expires_ms) in entries.into_iter().rev() {
+                    self.shared.cache.put_until(key, response, now, expires_ms);
+                }
+            }
+            Err(e) => tracing::warn!("AI Gateway: saved cache unreadable: {e}"),
+        }
+    }
+
+    /// Saves the rate windows counted since the last save, once a second,
+    /// until the gateways are dropped.
+    fn spawn_rate_saver(&self) {
+        let shared = Arc::downgrade(&self.shared);
+        let gateways: Vec<std::sync::Weak<GatewayState>> =
+            self.gateways.values().map(Arc::downgrade).collect();
+        let _ = std::thread::Builder::new()
+            .name("ai-gateway-rates".into())
+            .spawn(move || {
+                loop {
+                    std::thread::sleep(Duration::from_secs(1));
+                    let Some(shared) = shared.upgrade() else {
+                        return;
+                    };
+                    let states: Vec<_> = gateways.iter().filter_map(|g| g.upgrade()).collect();
+                    save_rates(&shared, &states);
+                }
+            });
+    }
+
+    /// Writes what is waiting: queued logs, rate windows, cache entries.
+    pub fn flush_state(&self) -> Result<(), LogError> {
+        let states: Vec<_> = self.gateways.values().cloned().collect();
+        save_rates(&self.shared, &states);
+        if let Some(s) = &self.shared.state {
+            s.flush_cache();
+        }
+        self.flush_logs()
     }
 
     /// Spend already logged in the current budget windows counts again after
@@ -287,6 +441,30 @@ impl Gateways {
 
     pub fn breaker_state(&self, gateway: &str, provider: &str) -> crate::breaker::BreakerState {
         self.shared.breakers.state(gateway, provider)
+    }
+}
+
+fn save_rates(shared: &Shared, states: &[Arc<GatewayState>]) {
+    let Some(state) = &shared.state else {
+        return;
+    };
+    let mut rows = Vec::new();
+    for g in states {
+        for (scope, table) in [("gateway", &g.rate), ("key", &g.key_rate)] {
+            for (key, w) in table.take_dirty() {
+                rows.push(RateRow {
+                    gateway: g.cfg.id.clone(),
+                    scope,
+                    key,
+                    window: w.index,
+                    current: w.current,
+                    previous: w.previous,
+                });
+            }
+        }
+    }
+    if let Err(e) = state.save_rates(&rows) {
+        tracing::warn!("AI Gateway: saving rate windows failed: {e}");
     }
 }
 
@@ -501,6 +679,12 @@ impl Gateway {
         self.get_log(id)?;
         let logs = self.shared.logs.as_ref().ok_or(LogError::Stopped)?;
         logs.patch(id, patch)
+    }
+
+    /// The semantic cache's prompts held and stored since it opened;
+    /// `None` when the gateway has none.
+    pub fn semantic_counts(&self) -> Option<(usize, u64)> {
+        self.state.semantic.as_ref().map(|s| s.counts())
     }
 
     /// A request to one provider.
@@ -742,30 +926,55 @@ impl Gateway {
         if let Some(k) = &cache_key
             && let Some(hit) = shared.cache.get(k, shared.clock.now_ms())
         {
-            let log_id = self.log(
-                pending,
-                c,
-                step,
-                index,
-                0,
-                LogResult {
-                    status: hit.status,
-                    success: true,
-                    cached: true,
-                    usage: Usage {
-                        tokens_in: hit.tokens_in,
-                        tokens_out: hit.tokens_out,
-                    },
-                    model: hit.model.clone(),
-                    cost: 0.0,
-                    error: None,
-                    response_body: self.state.cfg.log_bodies.then(|| hit.body.to_vec()),
-                },
-            );
             return StepOutcome::Answer {
-                response: replay(hit, log_id),
+                response: self.cached_answer(pending, c, step, index, hit),
                 success: true,
             };
+        }
+        let mut probe = None;
+        if let (Some(sem), Some(_), None) = (&self.state.semantic, &cache_key, &c.cache_key) {
+            let sem = sem.clone();
+            let scope = [
+                self.id().as_bytes().to_vec(),
+                step.provider.as_bytes().to_vec(),
+                step.path.as_bytes().to_vec(),
+                credentials(&step.headers),
+                pending.key.clone().unwrap_or_default().into_bytes(),
+            ];
+            let body = step.body.clone();
+            // The model runs on a blocking thread, not the request's.
+            let found = tokio::task::spawn_blocking(move || {
+                let scope: Vec<&[u8]> = scope.iter().map(Vec::as_slice).collect();
+                sem.lookup(&scope, &body)
+            })
+            .await
+            .ok()
+            .flatten();
+            match found {
+                Some(Lookup::Hit {
+                    key,
+                    similarity,
+                    probe: p,
+                }) => {
+                    if let Some(hit) = shared.cache.get(&key, shared.clock.now_ms()) {
+                        let mut response = self.cached_answer(pending, c, step, index, hit);
+                        response
+                            .headers
+                            .insert("cf-aig-cache-match", HeaderValue::from_static("semantic"));
+                        if let Ok(v) = HeaderValue::from_str(&format!("{similarity:.4}")) {
+                            response.headers.insert("cf-aig-cache-similarity", v);
+                        }
+                        return StepOutcome::Answer {
+                            response,
+                            success: true,
+                        };
+                    }
+                    // The answer it stood for has left the exact cache.
+                    probe = Some(p);
+                }
+                Some(Lookup::Miss(p)) => probe = Some(p),
+                None => {}
+            }
         }
         let url = format!("{base}/{}", step.path.trim_start_matches('/'));
         let uri: http::Uri = match url.parse() {
@@ -882,8 +1091,42 @@ impl Gateway {
                 success: false,
             };
         };
-        self.answer(upstream, step, c, pending, index, attempts, cache_key)
-            .await
+        self.answer(
+            upstream, step, c, pending, index, attempts, cache_key, probe,
+        )
+        .await
+    }
+
+    /// A cached answer, replayed and logged as a hit.
+    fn cached_answer(
+        &self,
+        pending: &Pending,
+        c: &Controls,
+        step: &Step,
+        index: u32,
+        hit: CachedResponse,
+    ) -> GatewayResponse {
+        let log_id = self.log(
+            pending,
+            c,
+            step,
+            index,
+            0,
+            LogResult {
+                status: hit.status,
+                success: true,
+                cached: true,
+                usage: Usage {
+                    tokens_in: hit.tokens_in,
+                    tokens_out: hit.tokens_out,
+                },
+                model: hit.model.clone(),
+                cost: 0.0,
+                error: None,
+                response_body: self.state.cfg.log_bodies.then(|| hit.body.to_vec()),
+            },
+        );
+        replay(hit, log_id)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -896,6 +1139,7 @@ impl Gateway {
         index: u32,
         attempts: u32,
         cache_key: Option<CacheKey>,
+        probe: Option<Probe>,
     ) -> StepOutcome {
         let (parts, body) = upstream.into_parts();
         let status = parts.status;
@@ -938,6 +1182,7 @@ impl Gateway {
             status: status.as_u16(),
             success,
             cache_key: if success { cache_key } else { None },
+            semantic: probe.and_then(|p| Some((self.state.semantic.clone()?, p))),
             headers: headers
                 .iter()
                 .filter(|(n, _)| !n.as_str().starts_with("cf-aig-"))
@@ -1053,10 +1298,19 @@ impl Gateway {
         r: LogResult,
     ) {
         let cfg = &self.state.cfg;
-        if let (Some(k), Some(b)) = (&p.key, &cfg.key_budget) {
-            self.state
-                .budgets
-                .charge(b, k, self.shared.clock.now_ms(), r.cost);
+        if let (Some(k), Some(b)) = (&p.key, &cfg.key_budget)
+            && let Some((counted, window)) =
+                self.state
+                    .budgets
+                    .charge(b, k, self.shared.clock.now_ms(), r.cost)
+            && let Some(state) = &self.shared.state
+            // Committed before the answer is released (see state.rs).
+            && let Err(e) = state.charge(&cfg.id, &counted, window, r.cost)
+        {
+            tracing::error!(
+                "AI Gateway {:?}: saving spend of key {k:?} failed: {e}",
+                cfg.id
+            );
         }
         let Some(logs) = &self.shared.logs else {
             return;
@@ -1273,6 +1527,9 @@ struct Finish {
     status: u16,
     success: bool,
     cache_key: Option<CacheKey>,
+    /// A semantic-cache miss whose vector is stored once the answer is
+    /// cached.
+    semantic: Option<(Arc<SemanticCache>, Probe)>,
     headers: Vec<(String, String)>,
     streamed: bool,
     log_id: String,
@@ -1295,20 +1552,30 @@ impl Finish {
             0.0
         };
         if complete && let (Some(key), Some(ttl)) = (self.cache_key, self.controls.cache_ttl) {
-            g.shared.cache.put(
-                key,
-                CachedResponse {
-                    status: self.status,
-                    headers: self.headers.clone(),
-                    body: Bytes::copy_from_slice(body),
-                    streamed: self.streamed,
-                    model: model.clone(),
-                    tokens_in: u.tokens_in,
-                    tokens_out: u.tokens_out,
-                },
-                g.shared.clock.now_ms(),
-                ttl,
-            );
+            let response = CachedResponse {
+                status: self.status,
+                headers: self.headers.clone(),
+                body: Bytes::copy_from_slice(body),
+                streamed: self.streamed,
+                model: model.clone(),
+                tokens_in: u.tokens_in,
+                tokens_out: u.tokens_out,
+            };
+            let now = g.shared.clock.now_ms();
+            let saved = g.shared.state.as_ref().map(|_| response.clone());
+            let cached = g.shared.cache.put(key, response, now, ttl);
+            if cached && let (Some(state), Some(response)) = (&g.shared.state, saved) {
+                state.cache_put(key, &response, now.saturating_add(ttl.saturating_mul(1000)));
+            }
+            if cached && let Some((sem, probe)) = self.semantic.clone() {
+                // A committed Vectorize write: off the request's thread.
+                match tokio::runtime::Handle::try_current() {
+                    Ok(rt) => {
+                        rt.spawn_blocking(move || sem.store(probe, &key));
+                    }
+                    Err(_) => sem.store(probe, &key),
+                }
+            }
         }
         let (status, error) = if complete {
             (self.status, error)
@@ -1525,13 +1792,23 @@ pub fn open_file(
     data_dir: &Path,
     clock: SharedClock,
 ) -> Result<Gateways, ConfigError> {
-    let file = GatewayFile::load(path)?;
+    let mut file = GatewayFile::load(path)?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    for g in &mut file.gateways {
+        if let Some(m) = g.semantic_cache.as_mut().and_then(|s| s.model.as_mut())
+            && Path::new(m.as_str()).is_relative()
+        {
+            *m = base.join(&*m).display().to_string();
+        }
+    }
     Gateways::open(
         file,
         GatewayOptions {
             clock,
             sleeper: Arc::new(TokioSleeper),
             logs_path: Some(logs_path(data_dir)),
+            state_dir: logs_path(data_dir).parent().map(Path::to_path_buf),
+            embedder: None,
         },
     )
 }

