@@ -15,6 +15,7 @@
 
 pub mod config;
 pub mod events;
+pub mod jwks;
 pub mod jwt;
 pub mod keys;
 pub mod managed;
@@ -100,7 +101,14 @@ pub enum Verdict {
 struct Zone {
     config: ZoneConfig,
     /// Keys of each JWT policy, in `config.jwt` order.
-    jwt_keys: Vec<Vec<jwt::Key>>,
+    jwt_keys: Vec<PolicyKeys>,
+}
+
+/// A JWT policy's keys: those read from files, and its JWKS URL's.
+#[derive(Debug)]
+struct PolicyKeys {
+    fixed: Vec<jwt::Key>,
+    remote: Option<Arc<jwks::JwksSource>>,
 }
 
 /// The running edge: the current zone (swapped whole on reload), the API
@@ -118,7 +126,9 @@ pub struct Edge {
     tls: Option<Arc<rustls::ServerConfig>>,
 }
 
-fn compile(config: ZoneConfig) -> Result<Zone, EdgeError> {
+/// The zone's compiled form. JWKS URLs the previous zone already fetched
+/// (same URL and settings) keep their cache, so a reload fetches nothing.
+fn compile(config: ZoneConfig, old: Option<&Zone>, now_ms: u64) -> Result<Zone, EdgeError> {
     let mut jwt_keys = Vec::new();
     for p in &config.jwt {
         let mut keys = Vec::new();
@@ -138,7 +148,26 @@ fn compile(config: ZoneConfig) -> Result<Zone, EdgeError> {
                     .map_err(|e| jwt::KeyError::Jwks(format!("{}: {e}", f.display())))?,
             );
         }
-        jwt_keys.push(keys);
+        let remote = p.jwks_url.as_ref().map(|settings| {
+            let held = old.and_then(|z| {
+                z.jwt_keys
+                    .iter()
+                    .filter_map(|k| k.remote.as_ref())
+                    .find(|r| r.settings == *settings)
+                    .cloned()
+            });
+            held.unwrap_or_else(|| {
+                let source = Arc::new(jwks::JwksSource::new(settings.clone()));
+                // The first fetch happens now rather than on a request; a
+                // failure is logged and tried again on use.
+                source.keys(now_ms);
+                source
+            })
+        });
+        jwt_keys.push(PolicyKeys {
+            fixed: keys,
+            remote,
+        });
     }
     Ok(Zone { config, jwt_keys })
 }
@@ -191,7 +220,7 @@ impl Edge {
         };
         Ok(Edge {
             path: path.to_path_buf(),
-            zone: RwLock::new(Arc::new(compile(config)?)),
+            zone: RwLock::new(Arc::new(compile(config, None, clock.now_ms())?)),
             clock,
             keys,
             counter,
@@ -234,7 +263,7 @@ impl Edge {
         if listener_set(&config) != listener_set(&old.config) {
             tracing::warn!(target: "hearth::edge", "{}: listeners changed; they take effect at the next start", self.path.display());
         }
-        let zone = compile(config)?;
+        let zone = compile(config, Some(&old), self.clock.now_ms())?;
         self.certs.replace(&zone.config.certificates)?;
         self.events.set_max(zone.config.max_events);
         *self.zone.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(zone);
@@ -514,7 +543,19 @@ impl Edge {
                 clock_skew_secs: p.clock_skew_secs,
                 now_secs: self.clock.now_ms() / 1000,
             };
-            match jwt::verify(&token, keys, &v) {
+            let now_ms = self.clock.now_ms();
+            let mut result = match &keys.remote {
+                None => jwt::verify(&token, &keys.fixed, &v),
+                Some(remote) => jwt::verify_in(&token, &[&keys.fixed, &remote.keys(now_ms)], &v),
+            };
+            // A `kid` no held key has: the provider may have rotated.
+            if result == Err(jwt::JwtError::NoKey)
+                && let Some(remote) = &keys.remote
+                && let Some(fresh) = remote.unknown_kid(jwt::token_kid(&token).as_deref(), now_ms)
+            {
+                result = jwt::verify_in(&token, &[&keys.fixed, &fresh], &v);
+            }
+            match result {
                 Ok(claims) => {
                     if let Some(tc) = &p.tenant_claim {
                         match claims.get(tc).and_then(|v| v.as_str()) {
