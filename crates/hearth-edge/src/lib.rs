@@ -34,7 +34,7 @@ use hearth_core::SharedClock;
 use crate::config::{Action, Characteristic, ManagedAction, ZoneConfig};
 use crate::events::{EventLog, SecurityEvent};
 use crate::keys::KeyStore;
-use crate::ratelimit::{Mitigations, RateCounter, WindowCounter};
+use crate::ratelimit::{Mitigations, RateLimitNamespace};
 use crate::rules::RequestCtx;
 
 pub use crate::config::ConfigError;
@@ -119,7 +119,7 @@ pub struct Edge {
     zone: RwLock<Arc<Zone>>,
     clock: SharedClock,
     keys: Option<KeyStore>,
-    counter: Arc<dyn RateCounter>,
+    counter: Arc<RateLimitNamespace>,
     mitigations: Mitigations,
     events: EventLog,
     certs: Arc<tls::CertStore>,
@@ -190,18 +190,20 @@ impl Edge {
             path,
             config,
             data_dir,
-            clock,
-            Arc::new(WindowCounter::default()),
+            clock.clone(),
+            ratelimit::memory(clock),
         )
     }
 
-    /// An edge over a checked config, counting rate limits in `counter`.
+    /// An edge over a checked config, counting rate limits in `counter`
+    /// (a namespace on the same clock; in Redis to share counts between
+    /// nodes).
     pub fn from_config(
         path: &Path,
         config: ZoneConfig,
         data_dir: Option<&Path>,
         clock: SharedClock,
-        counter: Arc<dyn RateCounter>,
+        counter: Arc<RateLimitNamespace>,
     ) -> Result<Edge, EdgeError> {
         let certs = Arc::new(tls::CertStore::load(&config.certificates)?);
         let tls = if config.certificates.is_empty() {
@@ -694,18 +696,35 @@ impl Edge {
                     }
                 }
             }
+            // The engine refuses keys over its byte cap; a long path or
+            // header is counted under its digest instead.
+            if key.len() > hearth_ratelimit::MAX_KEY_BYTES {
+                use sha2::Digest as _;
+                key = format!("{}\u{1f}{}", r.id, hex::encode(sha2::Sha256::digest(&key)));
+            }
+            let period_ms = r.period_secs * 1000;
             let retry_ms = if let Some(until) = self.mitigations.blocked_until(&key, now) {
                 Some(until - now)
             } else {
-                let count = self.counter.hit(&key, r.period_secs * 1000, now);
-                if count <= r.requests_per_period {
+                let fits = self
+                    .counter
+                    .count(&key, r.requests_per_period, r.period_secs)
+                    .unwrap_or_else(|e| {
+                        // A counter that cannot count (Redis down) lets
+                        // the request through: the limiter failing must
+                        // not take the site down with it.
+                        tracing::warn!(target: "hearth::edge", "rate limit {}: {e}", r.id);
+                        true
+                    });
+                if fits {
                     None
                 } else if r.mitigation_timeout_secs > 0 {
                     let until = now + r.mitigation_timeout_secs * 1000;
                     self.mitigations.block(&key, until, now);
                     Some(until - now)
                 } else {
-                    Some(r.period_secs * 1000 - now % (r.period_secs * 1000))
+                    // Until the window ends, when the count starts again.
+                    Some(period_ms - now % period_ms)
                 }
             };
             let Some(retry_ms) = retry_ms else { continue };
