@@ -200,7 +200,7 @@ static RCE: LazyLock<RegexSet> = LazyLock::new(|| {
     let sep = r"(?:;|\|\|?|&&?|\n|\r|`|\$\(|\$\{IFS\}|%0a|%0d|\{)";
     // Commands whose names are not English words: after a separator
     // they are a command whatever follows.
-    let tools = r"(?:chef-\w+|cscli|rmt(?:-\w+)?|lastlogin|uconv|ssh-copy-id|pipx|c89|c99|g\+\+|clang|gdb|lldb|strace|ltrace|cpulimit|ansible(?:-\w+)?|python\d(?:\.\d+)?|gunzip|zcat|zstd|zstdcat|unzstd|bzip2|bunzip2|bzcat|unxz|xzcat|lz4|unlzma|unrar|bsdtar|cpio|mawk|nawk|irb|luajit|nodejs|deno|tclsh|rlwrap|tmux|setsid|stdbuf|unbuffer|taskset|ionice|chroot|runuser|pkexec|doas|kubectl|podman|crictl|nsenter|unshare|capsh|losetup|aria2c|smbclient|ldapsearch|redis-cli|base32|basenc|hexdump|uuencode|uudecode|gpg|journalctl|dmesg|lastlog|getent|usermod|userdel|visudo|pgrep|htop|poweroff|telinit|tcsh|rbash|apt-get|dpkg|dnf|pip3|npx|javac|jshell|jjs|jrunscript|mailx|iconv|xmllint|vmstat|iostat|printenv|setfacl|getfacl|chattr|lsattr|mkdir|rmdir|nsupdate|ssh-keygen|sshpass|openvpn|tcpdump|tshark|iptables|nft|modprobe|insmod|rmmod|lsmod|sysctl|ldconfig|ldd|objdump|readelf|gcore|pstree|byobu|msfconsole|msfvenom|ruby\d|perl\d|php\d|node\d*)";
+    let tools = r"(?:chef-\w+|cscli|rmt(?:-\w+)?|lastlogin|uconv|ssh-copy-id|pipx|c89|c99|g\+\+|clang|gdb|lldb|strace|ltrace|cpulimit|ansible(?:-\w+)?|python\d(?:\.\d+)?|gunzip|zcat|zstd|zstdcat|unzstd|bzip2|bunzip2|bzcat|unxz|xzcat|lz4|unlzma|unrar|bsdtar|cpio|mawk|nawk|irb|luajit|nodejs|deno|tclsh|rlwrap|tmux|setsid|stdbuf|unbuffer|taskset|ionice|chroot|runuser|pkexec|doas|kubectl|podman|crictl|nsenter|unshare|capsh|losetup|aria2c|smbclient|ldapsearch|redis-cli|base32|basenc|hexdump|uuencode|uudecode|gpg|journalctl|dmesg|lastlog|getent|usermod|userdel|visudo|pgrep|htop|poweroff|telinit|tcsh|rbash|apt-get|dpkg|dnf|pip3|npx|javac|jshell|jjs|jrunscript|mailx|iconv|xmllint|vmstat|iostat|printenv|setfacl|getfacl|chattr|lsattr|mkdir|rmdir|nsupdate|ssh-keygen|sshpass|openvpn|tcpdump|tshark|iptables|nft|modprobe|insmod|rmmod|lsmod|sysctl|ldconfig|ldd|objdump|readelf|gcore|pstree|byobu|msfconsole|msfvenom|ruby\d|perl\d|php\d|node\d*|aptitude|bcdboot|bcdedit|diskpart|icacls|cacls|takeown|schtasks|netsh|wevtutil|vssadmin|wbadmin|fsutil|cmdkey|nltest|dsquery|ntdsutil|mountvol|forfiles|robocopy|xcopy)";
     // English words that are also commands: only with a flag after.
     let words = r"(?:ex|at|go|perf|flock|watch|split|join|fold|free|yes|test|last|who|write|read|make|file|stat|column|paste|look|view|script|install|mount|route|arp|history|trap|wait|alias|unset|umask|ulimit|logger|env|set|time|nice|sort|head|tail|more|less|find|which|mail|type|date|mysql|psql|sqlite3|yum|rpm|apk|screen|expect|wall|python\d(?:\.\d+)?)";
     let first_word = format!(
@@ -230,6 +230,8 @@ static RCE: LazyLock<RegexSet> = LazyLock::new(|| {
         r"(?:^|[\s;|&])set\s+[-+]o\s+\w+",
         r"/[\w.]*[*?][\w.]*/",
         r"\bfor\b[^%\n]{0,120}%%?[\w\[~@]+\s+in\s*\([^)]*\)\s*do\b",
+        r"\bfor\b[^\n]{0,160}?%%?[^\s%]{0,2}\s+in\s*\([^\n]*?\)\s*do\b",
+        r"\bif\s*/i\s+[^\s=]+==",
         r"\bif\s+(?:/i\s+)?(?:not\s+)?(?:\S*%[\w~]+%?\S*\s*==|[^\s=]+==\S)",
         // A variable (empty to the shell) before the command.
         r"(?:;|\|\|?|&&?|\n|`|\$\()\s*(?:\$\w+\s+)+(?:cat|wget|curl|nc|bash|sh|id|ls|rm|python\d?|perl|php|whoami|uname|echo)\b",
@@ -243,6 +245,8 @@ static RCE: LazyLock<RegexSet> = LazyLock::new(|| {
         r"\bif\s+(?:/i\s+)?(?:not\s+)?(?:exist|defined|errorlevel|cmdextversion)\b|\bif\s+.*\s(?:==|equ|neq|lss|leq|gtr|geq)\s+.*\b(?:echo|goto|call|cmd|set)\b",
         r"\balias\s+[\w+-]+\s*=|(?:^|[;&|])\s*trap\s+\S.*\s(?:sig)?(?:exit|int|term|hup|err|debug|return|kill|quit|\d+)\b",
         r"\$\{IFS\}|\$IFS\$",
+        // The shell's `~+`/`~-` (working directories) and `$[...]`.
+        r"(?:^|[\s;|&`])~[+-]\d{0,2}(?:$|[\s;|&`/])|\$\[[^\]]*\]",
         brace.as_str(),
         english_glued.as_str(),
         r"(?:^|[\s;|&/\\])(?:/bin/|/usr/bin/|/usr/local/bin/|/sbin/)(?:\w+)",
@@ -253,10 +257,14 @@ static RCE: LazyLock<RegexSet> = LazyLock::new(|| {
     ])
 });
 
+/// A system directory at the start of a header that is never a path.
+static SYSTEM_PATH: LazyLock<Regex> =
+    LazyLock::new(|| re(r"^\s*/(?:etc|proc|sys|dev|bin|sbin|usr|var|tmp|root|boot)/"));
+
 /// A User-Agent that is a command line rather than a product token.
 static UA_COMMAND: LazyLock<Regex> = LazyLock::new(|| {
     re(
-        r"^\s*['\x22]?(?:code=)?(?:ansible(?:-\w+)?|chef(?:-\w+)?|cscli|visudo|env|perf|time|set|sudo|nohup|bash|sh|zsh|cat|id|whoami|uname|ls|nc|ncat|netcat|ifconfig|ping|nslookup|python\d?|perl|ruby|php|echo|printf|kill|rm|chmod|systemctl|crontab)(?:['\x22]?\s+\S|\s*$)",
+        r"^\s*['\x22]?(?:code=)?(?:ansible(?:-\w+)?|chef(?:-\w+)?|cscli|visudo|dd\s+\w+=|env|perf|time|set|sudo|nohup|bash|sh|zsh|cat|id|whoami|uname|ls|nc|ncat|netcat|ifconfig|ping|nslookup|python\d?|perl|ruby|php|echo|printf|kill|rm|chmod|systemctl|crontab)(?:['\x22]?\s+\S|\s*$)",
     )
 });
 
@@ -331,13 +339,16 @@ static JAVA_EXTRA: LazyLock<Regex> = LazyLock::new(|| {
 /// request forgery).
 static GENERIC_EXTRA: LazyLock<RegexSet> = LazyLock::new(|| {
     set(&[
-        r"@\{\[.*\]\}",
+        r"@\{\s*\[",
         r"\bwhile\s*\(\s*(?:!|[-+]?infinity\b|true\s*\)\s*(?:;|\{|$))",
+        // Loops on a value that is always true: numbers, objects,
+        // constructors, `this`.
+        r"\bwhile\s*\(+\s*(?:[-+]?[1-9]\d*|this|new\s+[a-z]\w*|string|object|number|boolean|symbol|date|\[\s*\]|\{\s*\})\s*\)+\s*(?:;|\{|$)",
         r"_\$\$nd_func\$\$_|__js_function",
         r"__proto__|\bconstructor\s*(?:\.|\[\s*['\x22]?)\s*prototype\b|\[\s*constructor\s*\]\s*\[\s*prototype\s*\]",
         // Hosts as one integer, hexadecimal, octal or short dotted forms.
         r"^\s*(?:[a-z][a-z0-9+._-]*://|(?:https?|ftps?|file|gopher|dict|ldap|imap|pop3|acap|irc|smb|tftp|local_file|netdoc):/?)(?:[^/@]*@)?(?:\d{8,}|0x[0-9a-f]+|(?:0x[0-9a-f]{1,2}|0[0-7]+)(?:\.(?:0x[0-9a-f]{1,2}|0[0-7]+|\d{1,3}))+|\d{1,3}\.\d{4,}|\d{1,3}\.\d{1,3}\.\d{4,}|\[[0-9a-f:.]*\]|0(?:\.0){0,3}|127(?:\.\d{1,3}){1,3}|169\.254\.169\.254|metadata\.google\.internal|100\.100\.100\.200)(?:[:/?#]|$)",
-        r"(?:^|//|@)(?:localhost(?:\.localdomain)?|localhost[46](?:\.localdomain[46])?|ipv6-localhost|ip6-localhost|ip6-loopback|(?:host|gateway)\.docker\.internal|kubernetes\.default(?:\.svc)?)(?::\d+)?/",
+        r"(?:^|//|@)(?:localhost(?:\.localdomain)?|localhost[46](?:\.localdomain[46])?|ipv6-localhost|ip6-localhost|ip6-loopback|(?:host|gateway|kubernetes)\.docker\.internal|host\.containers\.internal|kubernetes\.default(?:\.svc)?|[\w.-]+\.svc\.cluster\.local|(?:[\w-]+\.)*(?:localtest\.me|lvh\.me|vcap\.me|lacolhost\.com)|(?:\d{1,3}\.){3}\d{1,3}\.(?:nip|sslip)\.io)(?::\d+)?(?:[/?#]|$)",
     ])
 });
 
@@ -354,6 +365,15 @@ static ORM_LOOKUP: LazyLock<Regex> = LazyLock::new(|| {
 static PHP_EXTRA: LazyLock<Regex> = LazyLock::new(|| {
     re(
         r"(?:call_user_func(?:_array)?|fsockopen|pfsockopen|gzdecode|gzinflate|gzuncompress|bzdecompress|zlib_decode|shell_exec|proc_open|proc_nice|proc_terminate|pcntl_exec|pcntl_fork|create_function|assert_options|posix_kill|posix_setuid|posix_getpwuid|str_rot13|convert_uudecode|hex2bin|filegroup|fileowner|fileperms|ftp_connect|curl_exec|curl_init|stream_socket_client|stream_get_contents|socket_create|highlight_file|show_source|php_uname|phpinfo|get_defined_vars|get_defined_functions|getmypid|getmyuid|ini_restore|apache_setenv|mb_ereg_replace|preg_replace_callback|register_shutdown_function|register_tick_function|set_error_handler|array_walk|array_map|iterator_apply|unserialize|var_export|unpack|readline_callback_handler_install|dl|escapeshellcmd|escapeshellarg)[\s=]*\(|\$+(?:\{[^}]*\}|[a-z_]\w*)(?:\s*(?:\[[^\]]*\]+|\{[^}]*\}))*\s*\(",
+    )
+});
+
+/// PHP configuration directives set from a value (`name=value`), as
+/// `php.ini` or `ini_set` would take them: the settings attacks change
+/// (inclusion, wrappers, limits) and the dotted extension sections.
+static PHP_INI: LazyLock<Regex> = LazyLock::new(|| {
+    re(
+        r"(?:^|[\s;&\n])(?:allow_url_(?:fopen|include)|auto_(?:prepend|append)_file|open_basedir|disable_(?:functions|classes)|safe_mode\w*|register_globals|memory_limit|max_execution_time|max_input_time|extension_dir|sendmail_path|sendmail_from|include_path|user_dir|doc_root|upload_tmp_dir|file_uploads|display_errors|display_startup_errors|log_errors|error_log|error_reporting|short_open_tag|expose_php|unserialize_(?:max_depth|callback_func)|(?:opcache|mbstring|session|pcre|zend|xdebug|apc|apcu|mysqli|pdo_mysql|phar|assert|soap|zlib|sqlite3|curl|openssl|cgi|fastcgi|user_ini|mail|iconv|intl|ffi)\.[a-z_]+)\s*=",
     )
 });
 
@@ -622,6 +642,18 @@ pub(super) fn value(
     } else {
         decoded
     };
+    // A line break in the path splits the request or the headers behind it.
+    if loc == Location::Path && on("protocol-attack") && v.contains(['\n', '\r']) {
+        return Some(("protocol-attack", "a line break in the path"));
+    }
+    // A User-Agent or Referer that is a file path: neither starts with `/`.
+    if loc == Location::Header
+        && on("traversal")
+        && matches!(name, "user-agent" | "referer")
+        && SYSTEM_PATH.is_match(&v)
+    {
+        return Some(("traversal", "a system file path in a header"));
+    }
     let upload_header = loc == Location::Header && name.starts_with('x') && name.contains("file");
     if upload_header
         && on("php")
@@ -697,6 +729,16 @@ pub(super) fn value(
     }
     if on("php") && !is_header && PHP_EXTRA.is_match(&lower) {
         return Some(("php", "a PHP function call"));
+    }
+    if on("php")
+        && !is_header
+        && lower.contains("/*")
+        && PHP_EXTRA.is_match(&remove_sql_comments(&lower).replace(' ', ""))
+    {
+        return Some(("php", "a PHP function call"));
+    }
+    if on("php") && !is_header && PHP_INI.is_match(&lower) {
+        return Some(("php", "a PHP configuration directive"));
     }
     if on("php") && !is_header && php_dynamic_call(&lower) {
         return Some(("php", "a PHP function called through a string or variable"));
