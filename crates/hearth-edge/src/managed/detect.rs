@@ -390,7 +390,7 @@ static SCRIPT_FILE: LazyLock<Regex> = LazyLock::new(|| {
 /// `FROM`, clauses after a table name, and JSON operators.
 static SQL_MORE: LazyLock<RegexSet> = LazyLock::new(|| {
     set(&[
-        r"\b(?:information_schema|pg_catalog|pg_class|pg_shadow|sysobjects|syscolumns|msysaccessobjects|msysobjects|tempdb|sqlite_master|sqlite_schema|all_tab_columns|user_tab_columns|schema_name|table_schema|xp_cmdshell|xp_dirtree|xp_regread|xp_fileexist|sp_executesql|sp_oacreate|sp_password|utl_http|utl_inaddr|openrowset|opendatasource|openquery|dbms_pipe|dbms_lock)\b",
+        r"\b(?:information_schema|pg_catalog|pg_class|pg_shadow|sysobjects|syscolumns|msysaccessobjects|msysobjects|tempdb|sqlite_master|sqlite_schema|all_tab_columns|user_tab_columns|schema_name|table_schema|xp_cmdshell|xp_dirtree|xp_regread|xp_fileexist|sp_executesql|sp_oacreate|sp_password|utl_http|utl_inaddr|openrowset|opendatasource|openquery|dbms_pipe|dbms_lock|msdb|northwind|master\.\.sysdatabases|mysql\.db|pg_toast|sqlite_temp_master|sys\.database_name|msysaccessstorage|msysmodules2?|msysqueries|msysrelationships)\b",
         r"(?:^|[^\w.])(?:abs|acos|asin|atan2?|ceil(?:ing)?|cos|cot|degrees|exp|ln|log(?:2|10)?|mod|pow(?:er)?|radians|round|sign|sin|sqrt|tan|date|day|dayname|dayofweek|dayofyear|hour|minute|month|quarter|second|week|year|yearweek|curdate|curtime|sysdate|utc_date|date_add|date_sub|datediff|date_format|str_to_date|from_unixtime|unix_timestamp|last_insert_id|row_count|found_rows|connection_id|current_user|session_user|system_user|decode|encode|compress|uncompress|aes_encrypt|aes_decrypt|des_encrypt|encrypt|password|old_password|sha2?|md5|crc32|insert|trim|lower|upper|length|char_length|octet_length|bit_length|make_set|export_set|format|quote|default|uuid|inet_aton|inet_ntoa|is_ipv4|name_const|get_lock|release_lock|is_free_lock|master_pos_wait|geometrycollection|multipoint|polygon|linestring|exp|json_keys|json_extract)\\?=?\(",
         r"\)\s*as\s+['\x22`]?[\w]+['\x22`]?\s+from\b|\b\d+\s+as\s+['\x22`][\w]+['\x22`]\s+from\b",
         r"\bselect\s*\(\s*case\b|\bhaving\s+\d+\s*[=<>]|\bfrom\s+[\w.`\x22\[\]]+\s+(?:group\s+by|order\s+by|where)\b|\border\s+by\b\s*$",
@@ -399,6 +399,26 @@ static SQL_MORE: LazyLock<RegexSet> = LazyLock::new(|| {
         r"^\s*(?:n?varchar|nchar|xp_\w+|sp_\w+)\s*$",
     ])
 });
+
+/// MongoDB query operators in an argument name (`user[$ne]=`) or a JSON
+/// key, which turn an equality test into any other test.
+static NOSQL: LazyLock<Regex> = LazyLock::new(|| {
+    re(
+        r"(?:\[\s*|^)\$(?:ne|eq|gte?|lte?|in|nin|regex|where|exists|or|and|nor|not|expr|elemmatch|all|size|mod|text|jsonschema|function|accumulator)\s*(?:\]|$)",
+    )
+});
+
+/// A URL given to an argument named as a file-system location
+/// (`_CONF[path]=https://...`): the application will include it.
+static RFI_NAME: LazyLock<Regex> = LazyLock::new(|| {
+    re(r"(?:^|[_\[.])(?:path|abs(?:olute)?_?path|base_?dir|root_?dir|dir|include|inc|root)\]?$")
+});
+static REMOTE_URL: LazyLock<Regex> = LazyLock::new(|| re(r"^\s*(?:https?|ftps?)://[^/?#\s]"));
+
+/// A scheme alone before trailing `?`s (`http?`, `file:x?`), the shape
+/// left when an inclusion URL is cut to dodge a suffix.
+static RFI_TRAILING: LazyLock<Regex> =
+    LazyLock::new(|| re(r"^\s*(?:file|ftps?|https?)(?::\S*)?\?+$"));
 
 /// LDAP filters closed and reopened inside a value.
 static LDAP: LazyLock<Regex> = LazyLock::new(|| {
@@ -642,6 +662,28 @@ pub(super) fn value(
     } else {
         decoded
     };
+    // The float that sends some parsers into an endless loop.
+    if matches!(loc, Location::Query | Location::Body | Location::ArgName | Location::Cookie)
+        && on("generic")
+        && v.contains("e-308")
+        && v.contains("2.22507385850720")
+    {
+        return Some(("generic", "a floating-point value that hangs some parsers"));
+    }
+    if on("sqli")
+        && matches!(loc, Location::ArgName | Location::Query | Location::Body)
+        && v.contains('$')
+        && NOSQL.is_match(&v)
+    {
+        return Some(("sqli", "a MongoDB query operator"));
+    }
+    if on("rfi")
+        && matches!(loc, Location::Query | Location::Body)
+        && RFI_NAME.is_match(name)
+        && REMOTE_URL.is_match(&v)
+    {
+        return Some(("rfi", "a remote URL for a file-system argument"));
+    }
     // A line break in the path splits the request or the headers behind it.
     if loc == Location::Path && on("protocol-attack") && v.contains(['\n', '\r']) {
         return Some(("protocol-attack", "a line break in the path"));
@@ -762,6 +804,9 @@ pub(super) fn value(
     }
     if on("traversal") && is_header && name != "referer" && slashed.contains("../") {
         return Some(("traversal", "a path traversal"));
+    }
+    if on("rfi") && !is_header && loc != Location::Path && RFI_TRAILING.is_match(&lower) {
+        return Some(("rfi", "a URL scheme before trailing question marks"));
     }
     if on("rfi") && !is_header && loc != Location::Path && RFI.is_match(&lower) {
         return Some(("rfi", "a remote file inclusion URL"));

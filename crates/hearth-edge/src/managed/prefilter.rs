@@ -226,6 +226,10 @@ const ANYWHERE: &[&str] = &[
     "master",
     "mysql.",
     "ctxsys",
+    "northwind",
+    "sqlite_temp",
+    "sys.database",
+    "msys",
 ];
 
 /// Keywords the tokenizer and the expressions act on, as whole words.
