@@ -211,6 +211,10 @@ static RCE: LazyLock<RegexSet> = LazyLock::new(|| {
     let prefix_tool = format!(
         r"^\s*(?:time|nohup|sudo|env|nice|exec|timeout|flock|strace|stdbuf|unbuffer|doas|command|builtin|xargs|watch|setsid)\s+(?:-\S+\s+)*(?:{unix}|{tools})\b"
     );
+    // Prefixes that are not English words run any command after them.
+    let prefix_any = format!(
+        r"^\s*(?:nohup|sudo|strace|ltrace|stdbuf|unbuffer|doas|setsid|xargs|timeout\s+\d+[smhd]?|chroot\s+\S+|nsenter|unshare|runuser)\s+(?:-\S+\s+)*(?:{english}|{words})(?:$|[\s;|&])"
+    );
     let first = format!(
         r"{sep}\s*(?:[\w/\\.]*/)?['\x22\\]*{unix}['\x22\\]*(?:$|[\s;|&<>`)$,{{]|\$\{{IFS|/)"
     );
@@ -227,6 +231,7 @@ static RCE: LazyLock<RegexSet> = LazyLock::new(|| {
         tool_after_sep.as_str(),
         word_after_sep.as_str(),
         prefix_tool.as_str(),
+        prefix_any.as_str(),
         r"(?:^|[\s;|&])set\s+[-+]o\s+\w+",
         r"/[\w.]*[*?][\w.]*/",
         r"\bfor\b[^%\n]{0,120}%%?[\w\[~@]+\s+in\s*\([^)]*\)\s*do\b",
@@ -243,7 +248,7 @@ static RCE: LazyLock<RegexSet> = LazyLock::new(|| {
         // IMAP and SMTP commands smuggled after a line break.
         r"[\r\n]\s*[a-z]?\d+\s+(?:authenticate|login|list|lsub|search|select|examine|create|delete|rename|fetch|store|copy|append|uid|capability|logout|starttls)\b|[\r\n]\s*(?:mail\s+from|rcpt\s+to|helo|ehlo)\b",
         r"\bif\s+(?:/i\s+)?(?:not\s+)?(?:exist|defined|errorlevel|cmdextversion)\b|\bif\s+.*\s(?:==|equ|neq|lss|leq|gtr|geq)\s+.*\b(?:echo|goto|call|cmd|set)\b",
-        r"\balias\s+[\w+-]+\s*=|(?:^|[;&|])\s*trap\s+\S.*\s(?:sig)?(?:exit|int|term|hup|err|debug|return|kill|quit|\d+)\b",
+        r"\balias\s+(?:[-+]\w+\s+)*[^\s=]+\s*=|(?:^|[;&|])\s*trap\s+\S.*\s(?:sig)?(?:exit|int|term|hup|err|debug|return|kill|quit|\d+)\b",
         r"\$\{IFS\}|\$IFS\$",
         // The shell's `~+`/`~-` (working directories) and `$[...]`.
         r"(?:^|[\s;|&`])~[+-]\d{0,2}(?:$|[\s;|&`/])|\$\[[^\]]*\]",
@@ -365,6 +370,15 @@ static ORM_LOOKUP: LazyLock<Regex> = LazyLock::new(|| {
 static PHP_EXTRA: LazyLock<Regex> = LazyLock::new(|| {
     re(
         r"(?:call_user_func(?:_array)?|fsockopen|pfsockopen|gzdecode|gzinflate|gzuncompress|bzdecompress|zlib_decode|shell_exec|proc_open|proc_nice|proc_terminate|pcntl_exec|pcntl_fork|create_function|assert_options|posix_kill|posix_setuid|posix_getpwuid|str_rot13|convert_uudecode|hex2bin|filegroup|fileowner|fileperms|ftp_connect|curl_exec|curl_init|stream_socket_client|stream_get_contents|socket_create|highlight_file|show_source|php_uname|phpinfo|get_defined_vars|get_defined_functions|getmypid|getmyuid|ini_restore|apache_setenv|mb_ereg_replace|preg_replace_callback|register_shutdown_function|register_tick_function|set_error_handler|array_walk|array_map|iterator_apply|unserialize|var_export|unpack|readline_callback_handler_install|dl|escapeshellcmd|escapeshellarg)[\s=]*\(|\$+(?:\{[^}]*\}|[a-z_]\w*)(?:\s*(?:\[[^\]]*\]+|\{[^}]*\}))*\s*\(",
+    )
+});
+
+/// PHP's own functions called: those of its extensions by prefix
+/// (`sodium_`, `tidy_`, `posix_`...) and string and type functions
+/// attacks chain, the English-looking ones only glued to their `(`.
+static PHP_CALL: LazyLock<Regex> = LazyLock::new(|| {
+    re(
+        r"(?:^|[^\w$>:.])(?:(?:sodium|tidy|zend|mb|iconv|posix|pcntl|openssl|curl|ftp|socket|stream|proc|preg|gz|bz|zlib|mysqli?|pg|sqlite|ldap|xsl|simplexml|apache|ob|imap|gmp|bc|intl|spl|ini|highlight|escapeshell|get_defined|register_shutdown|set_error|set_exception|str_rot|convert_uu|base64|html_entity|htmlspecialchars|strip|add|var|func_get|call_user|is_callable|function|class|method)_\w+|gethostbyname[l]?|gethostbyaddr|stripslashes|addslashes|htmlspecialchars|urldecode|rawurldecode|strrev|strtoupper|strtolower|str_replace|substr_replace|chunk_split|intval|floatval|strval|boolval|settype|gettype|sprintf|vsprintf|printf)\s*\(|(?:^|[^\w$>:.])(?:crypt|md5|sha1|crc32|chr|ord|pack|implode|explode|serialize|constant|define|compact|extract)\(",
     )
 });
 
@@ -779,6 +793,9 @@ pub(super) fn value(
     {
         return Some(("php", "a PHP function call"));
     }
+    if on("php") && !is_header && loc != Location::Path && PHP_CALL.is_match(&lower) {
+        return Some(("php", "a PHP function call"));
+    }
     if on("php") && !is_header && PHP_INI.is_match(&lower) {
         return Some(("php", "a PHP configuration directive"));
     }
@@ -816,7 +833,7 @@ pub(super) fn value(
     }
     if on("rce")
         && !is_header
-        && lower.contains(['\'', '"'])
+        && lower.contains(['\'', '"', '$', '`', '<', '>', '\\', '^'])
         && super::prefilter::quoted_command(&lower, &remove_shell_quotes(&lower))
     {
         return Some(("rce", "a command name split by quotes"));
@@ -916,6 +933,9 @@ fn remove_shell_quotes(s: &str) -> String {
         .replace("${}", "")
         .replace("$*", "")
         .replace("$?", "")
+        .replace("``", "")
+        .replace("<()", "")
+        .replace(">()", "")
 }
 
 fn remove_sql_comments(s: &str) -> String {

@@ -871,7 +871,16 @@ pub(super) fn quoted_command(quoted: &str, unquoted: &str) -> bool {
     let b = unquoted.as_bytes();
     name.len() >= 4
         && !b.get(m.end()).is_some_and(u8::is_ascii_alphanumeric)
-        && !quoted.trim_start().starts_with(name)
+        && (!quoted.trim_start().starts_with(name) || shell_no_op(quoted))
+}
+
+/// Tokens the shell reads as nothing, which only an attempt to hide a
+/// command puts in a value: empty quotes and backticks, `$@`, `$*`,
+/// `${}`, empty process substitutions.
+fn shell_no_op(v: &str) -> bool {
+    ["``", "$@", "$*", "${}", "<()", ">()", "''", "\"\""]
+        .iter()
+        .any(|t| v.contains(t))
 }
 
 /// `j a v a s c r i p t :` and `vbscript` spelled with spaces before a
