@@ -237,6 +237,15 @@ fn benign() -> Vec<Case> {
         "top 10; top picks",
         "cost: ${price}",
         "speed trap near exit 4",
+        // Next to the shapes added with the PHP, shell and protocol rules.
+        "sudo make me a sandwich",
+        "md5 checksum",
+        "Location: Paris",
+        "unix: a history",
+        "pi (3.14)",
+        "hash (#) sign",
+        "printf debugging",
+        "time who",
     ];
     let paths = [
         "/",
@@ -528,4 +537,4 @@ fn managed_rules_block_attacks_and_pass_ordinary_traffic() {
 }
 
 /// The attack block rate last recorded in bench/RESULTS.md, rounded down.
-const ATTACK_FLOOR: f64 = 0.85;
+const ATTACK_FLOOR: f64 = 0.88;

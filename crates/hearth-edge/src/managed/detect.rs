@@ -177,7 +177,7 @@ static TRAVERSAL: LazyLock<RegexSet> = LazyLock::new(|| {
         r"\.\.;|;\.\.|\.\.%00",
         r"[\\/]\.{2,3}($|[\\/;?])",
         r"^\.{2,3}$",
-        r"(^|[\\/=:])(etc[\\/](passwd|shadow|group|hosts|issue|motd|mysql|httpd|apache2|nginx|ssh|sudoers|crontab|security)|proc[\\/](self|\d+)[\\/]|windows[\\/](win\.ini|system32|system\.ini)|boot\.ini|winnt[\\/]|inetpub[\\/]|\.htaccess|\.htpasswd|web\.config|wp-config\.php|\.git[\\/](config|head)|\.svn[\\/]|\.env$|\.bash_history|\.ssh[\\/]|id_rsa|etc[\\/]sub[ug]id|[\\/]sys[\\/](?:class|kernel|devices|module|fs)\b|\.docker[\\/]|\.kube[\\/]config|\.npmrc|\.bash_profile|\.bashrc|\.netrc|\.pgpass|\.my\.cnf|\.aws[\\/]credentials|/var/log/|\.\./\.\.)",
+        r"(^|[\\/=:])(etc[\\/](passwd|shadow|group|hosts|issue|motd|mysql|httpd|apache2|nginx|ssh|sudoers|crontab|security|letsencrypt|ssl[\\/]private|pki[\\/]tls[\\/]private)|proc[\\/](self|\d+)[\\/]|windows[\\/](win\.ini|system32|system\.ini)|boot\.ini|winnt[\\/]|inetpub[\\/]|\.htaccess|\.htpasswd|web\.config|wp-config\.php|\.git[\\/](config|head)|\.svn[\\/]|\.env$|\.bash_history|\.ssh[\\/]|id_rsa|etc[\\/]sub[ug]id|[\\/]sys[\\/](?:class|kernel|devices|module|fs)\b|\.docker[\\/]|\.kube[\\/]config|\.npmrc|\.bash_profile|\.bashrc|\.netrc|\.pgpass|\.my\.cnf|\.aws[\\/]credentials|/var/log/|\.\./\.\.)",
         r"(^|[\\/])(etc|proc|usr|var|windows|winnt|system32)[\\/].*(passwd|shadow|environ|cmdline|\.ini|\.log|\.conf)",
         r"(?:^|/)\.(?:claude|cursor|cursorrules|cursorignore|continue|aider|roo|zed|cline|clinerules|kiro|windsurf|windsurfrules|rovodev|opencode|plandex|n8n|junie|gemini|codex|copilot|amazonq|codeium|tabnine|vscode|idea|github/workflows|gitlab-ci|circleci|terraform|vagrant|docker|kube|aws|azure|gcloud|config/gcloud|ssh|gnupg)(?:/|$)",
         r"/proc/(?:self|\d+|interrupts|cpuinfo|meminfo|version|mounts|net|sched_debug|kallsyms|modules)\b|/sys/(?:class|kernel|devices|module|fs|firmware|power|block|bus)\b",
@@ -211,9 +211,10 @@ static RCE: LazyLock<RegexSet> = LazyLock::new(|| {
     let prefix_tool = format!(
         r"^\s*(?:time|nohup|sudo|env|nice|exec|timeout|flock|strace|stdbuf|unbuffer|doas|command|builtin|xargs|watch|setsid)\s+(?:-\S+\s+)*(?:{unix}|{tools})\b"
     );
-    // Prefixes that are not English words run any command after them.
+    // Prefixes that are not English words (nor `sudo`, as in "sudo make
+    // me a sandwich") run any command after them.
     let prefix_any = format!(
-        r"^\s*(?:nohup|sudo|strace|ltrace|stdbuf|unbuffer|doas|setsid|xargs|timeout\s+\d+[smhd]?|chroot\s+\S+|nsenter|unshare|runuser)\s+(?:-\S+\s+)*(?:{english}|{words})(?:$|[\s;|&])"
+        r"^\s*(?:nohup|strace|ltrace|stdbuf|unbuffer|doas|setsid|chroot\s+\S+|nsenter|unshare|runuser)\s+(?:-\S+\s+)*(?:{english}|{words})(?:$|[\s;|&])"
     );
     let first = format!(
         r"{sep}\s*(?:[\w/\\.]*/)?['\x22\\]*{unix}['\x22\\]*(?:$|[\s;|&<>`)$,{{]|\$\{{IFS|/)"
@@ -436,8 +437,26 @@ static RFI_TRAILING: LazyLock<Regex> =
 
 /// LDAP filters closed and reopened inside a value.
 static LDAP: LazyLock<Regex> = LazyLock::new(|| {
-    re(r"\)\s*!?\s*\(\s*(?:[|&!]|[\w.-]+\s*[~<>]?=)|\)\s*\(\s*[|&]\s*\)?|\*\)\s*!?\(")
+    re(
+        r"\)\s*!?\s*\(\s*(?:[|&!]|[\w.-]+\s*[~<>]?=)|\)\s*\(\s*[|&]\s*\)?|\*\)\s*!?\(|\)\s*[|&]\s*\(\s*[\w.-]+\s*[~<>]?=",
+    )
 });
+
+/// What a form field must not carry even though text areas have line
+/// breaks: a header line that frames a response, or a second request.
+static PROTO_ATTACK_BODY: LazyLock<RegexSet> = LazyLock::new(|| {
+    set(&[
+        r"[\r\n]\s*(?:content-(?:type|length)|set-cookie|transfer-encoding)\s*:",
+        r"(?:get|post|head|put|delete|options|connect|trace|patch)\s+[^\s]+\s+http/\d",
+    ])
+});
+
+/// Apache's `unix:` socket syntax before a proxied URL.
+static UNIX_PROXY: LazyLock<Regex> = LazyLock::new(|| re(r"\bunix:[^|]*\|"));
+
+/// `\uXXXX` written into a form value: a character spelled for a decoder
+/// other than the form's.
+static UNICODE_ESCAPE: LazyLock<Regex> = LazyLock::new(|| re(r"\\u[0-9a-f]{4}"));
 
 /// A PHP function named by a string or a variable, or assembled from
 /// pieces, then called: `("sys"."tem")("id")`, `(system)(ls)`.
@@ -677,8 +696,10 @@ pub(super) fn value(
         decoded
     };
     // The float that sends some parsers into an endless loop.
-    if matches!(loc, Location::Query | Location::Body | Location::ArgName | Location::Cookie)
-        && on("generic")
+    if matches!(
+        loc,
+        Location::Query | Location::Body | Location::ArgName | Location::Cookie
+    ) && on("generic")
         && v.contains("e-308")
         && v.contains("2.22507385850720")
     {
@@ -769,6 +790,13 @@ pub(super) fn value(
     }
     let is_header = loc == Location::Header;
     let is_name = loc == Location::ArgName;
+    if on("protocol")
+        && matches!(loc, Location::Query | Location::Body)
+        && v.contains("\\u")
+        && UNICODE_ESCAPE.is_match(&v)
+    {
+        return Some(("protocol", "a \\u escape in an argument"));
+    }
     let v = js_unescape(&v);
     let lower = v.to_lowercase();
     if on("java") && JAVA_EXTRA.is_match(&lower) || on("java") && v.len() >= 6 && base64_java(&v) {
@@ -884,6 +912,16 @@ pub(super) fn value(
         && PROTO_ATTACK.is_match(&v)
     {
         return Some(("protocol-attack", "header injection or request smuggling"));
+    }
+    if on("protocol-attack") && loc == Location::Body && PROTO_ATTACK_BODY.is_match(&lower) {
+        return Some((
+            "protocol-attack",
+            "a header line or a request line in a form field",
+        ));
+    }
+    if on("protocol-attack") && !is_header && lower.contains("unix:") && UNIX_PROXY.is_match(&lower)
+    {
+        return Some(("protocol-attack", "a unix socket path before a proxied URL"));
     }
     if on("xss-strict") && v.contains('<') && v.contains('>') {
         return Some(("xss-strict", "HTML markup"));
