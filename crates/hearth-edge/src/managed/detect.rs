@@ -695,38 +695,45 @@ pub(super) fn value(
     } else {
         decoded
     };
-    // The float that sends some parsers into an endless loop.
-    if matches!(
-        loc,
-        Location::Query | Location::Body | Location::ArgName | Location::Cookie
-    ) && on("generic")
-        && v.contains("e-308")
+    // The float that sends some parsers into an endless loop. (Cheap
+    // tests before `on`, which runs for every value.)
+    if v.contains("e-308")
         && v.contains("2.22507385850720")
+        && matches!(
+            loc,
+            Location::Query | Location::Body | Location::ArgName | Location::Cookie
+        )
+        && on("generic")
     {
         return Some(("generic", "a floating-point value that hangs some parsers"));
     }
-    if on("sqli")
+    if v.contains('$')
         && matches!(loc, Location::ArgName | Location::Query | Location::Body)
-        && v.contains('$')
+        && on("sqli")
         && NOSQL.is_match(&v)
     {
         return Some(("sqli", "a MongoDB query operator"));
     }
-    if on("rfi")
-        && matches!(loc, Location::Query | Location::Body)
-        && RFI_NAME.is_match(name)
+    if matches!(loc, Location::Query | Location::Body)
+        && v.trim_start()
+            .as_bytes()
+            .get(..3)
+            .is_some_and(|p| p.eq_ignore_ascii_case(b"htt") || p.eq_ignore_ascii_case(b"ftp"))
+        && on("rfi")
         && REMOTE_URL.is_match(&v)
+        && RFI_NAME.is_match(name)
     {
         return Some(("rfi", "a remote URL for a file-system argument"));
     }
     // A line break in the path splits the request or the headers behind it.
-    if loc == Location::Path && on("protocol-attack") && v.contains(['\n', '\r']) {
+    if loc == Location::Path && v.contains(['\n', '\r']) && on("protocol-attack") {
         return Some(("protocol-attack", "a line break in the path"));
     }
     // A User-Agent or Referer that is a file path: neither starts with `/`.
     if loc == Location::Header
-        && on("traversal")
         && matches!(name, "user-agent" | "referer")
+        && v.trim_start().starts_with('/')
+        && on("traversal")
         && SYSTEM_PATH.is_match(&v)
     {
         return Some(("traversal", "a system file path in a header"));
@@ -821,10 +828,15 @@ pub(super) fn value(
     {
         return Some(("php", "a PHP function call"));
     }
-    if on("php") && !is_header && loc != Location::Path && PHP_CALL.is_match(&lower) {
+    if on("php")
+        && !is_header
+        && loc != Location::Path
+        && lower.contains('(')
+        && PHP_CALL.is_match(&lower)
+    {
         return Some(("php", "a PHP function call"));
     }
-    if on("php") && !is_header && PHP_INI.is_match(&lower) {
+    if on("php") && !is_header && lower.contains('=') && PHP_INI.is_match(&lower) {
         return Some(("php", "a PHP configuration directive"));
     }
     if on("php") && !is_header && php_dynamic_call(&lower) {
@@ -850,7 +862,12 @@ pub(super) fn value(
     if on("traversal") && is_header && name != "referer" && slashed.contains("../") {
         return Some(("traversal", "a path traversal"));
     }
-    if on("rfi") && !is_header && loc != Location::Path && RFI_TRAILING.is_match(&lower) {
+    if on("rfi")
+        && !is_header
+        && loc != Location::Path
+        && lower.ends_with('?')
+        && RFI_TRAILING.is_match(&lower)
+    {
         return Some(("rfi", "a URL scheme before trailing question marks"));
     }
     if on("rfi") && !is_header && loc != Location::Path && RFI.is_match(&lower) {
@@ -913,7 +930,11 @@ pub(super) fn value(
     {
         return Some(("protocol-attack", "header injection or request smuggling"));
     }
-    if on("protocol-attack") && loc == Location::Body && PROTO_ATTACK_BODY.is_match(&lower) {
+    if on("protocol-attack")
+        && loc == Location::Body
+        && (lower.contains("http/") || lower.contains(['\n', '\r']))
+        && PROTO_ATTACK_BODY.is_match(&lower)
+    {
         return Some((
             "protocol-attack",
             "a header line or a request line in a form field",
