@@ -127,6 +127,8 @@ pub struct JwtPolicy {
     pub hmac_secret_files: Vec<PathBuf>,
     /// JWKS documents (RFC 7517) on disk, read at start and on reload.
     pub jwks_files: Vec<PathBuf>,
+    /// A JWKS URL, its keys cached and fetched again on rotation.
+    pub jwks_url: Option<crate::jwks::JwksSettings>,
     /// Where the token is read from: `Authorization: Bearer` when unset.
     pub header: Option<String>,
     pub cookie: Option<String>,
@@ -970,6 +972,8 @@ impl Cx {
                 "hmac_secret_files",
                 "jwks_files",
                 "jwks_url",
+                "jwks_max_age",
+                "jwks_timeout_ms",
                 "header",
                 "cookie",
                 "required",
@@ -1024,16 +1028,40 @@ impl Cx {
                 );
             }
         }
-        if j.contains_key("jwks_url") {
-            self.err(
-                &join(at, "jwks_url"),
-                "fetching a JWKS over the network is not supported; save it to a file, list it in `jwks_files`, and send the server SIGHUP after refreshing the file",
-            );
+        let jwks_url = self.str(j, at, "jwks_url").and_then(|url| {
+            let scheme_ok = ["https://", "http://"]
+                .iter()
+                .any(|s| url.len() > s.len() && url[..s.len()].eq_ignore_ascii_case(s));
+            if !scheme_ok || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                self.err(
+                    &join(at, "jwks_url"),
+                    format!("{url:?}: expected an http:// or https:// URL"),
+                );
+                return None;
+            }
+            Some(crate::jwks::JwksSettings {
+                url,
+                max_age_secs: self.int(j, at, "jwks_max_age", 60..=86_400).unwrap_or(600) as u64,
+                timeout_ms: self
+                    .int(j, at, "jwks_timeout_ms", 100..=60_000)
+                    .unwrap_or(5_000) as u64,
+            })
+        });
+        if jwks_url.is_none() {
+            for k in ["jwks_max_age", "jwks_timeout_ms"] {
+                if j.contains_key(k) {
+                    self.err(&join(at, k), "only applies with `jwks_url`");
+                }
+            }
         }
-        if key_files.is_empty() && hmac_secret_files.is_empty() && jwks_files.is_empty() {
+        if key_files.is_empty()
+            && hmac_secret_files.is_empty()
+            && jwks_files.is_empty()
+            && jwks_url.is_none()
+        {
             self.err(
                 at,
-                "no keys: give `keys` (PEM public keys), `hmac_secret_files` or `jwks_files`",
+                "no keys: give `keys` (PEM public keys), `hmac_secret_files`, `jwks_files` or `jwks_url`",
             );
         }
         Some(JwtPolicy {
@@ -1046,6 +1074,7 @@ impl Cx {
             key_files,
             hmac_secret_files,
             jwks_files,
+            jwks_url,
             header: self.str(j, at, "header").map(|h| h.to_ascii_lowercase()),
             cookie: self.str(j, at, "cookie"),
             required: self.bool(j, at, "required", true),

@@ -276,10 +276,30 @@ pub struct Validation<'a> {
     pub now_secs: u64,
 }
 
+/// The `kid` a token's header names, without verifying anything.
+pub fn token_kid(token: &str) -> Option<String> {
+    if token.len() > MAX_TOKEN_BYTES {
+        return None;
+    }
+    let h = token.split('.').next()?;
+    let header: serde_json::Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(h).ok()?).ok()?;
+    header["kid"].as_str().map(str::to_string)
+}
+
 /// Verifies `token` and returns its claims.
 pub fn verify(
     token: &str,
     keys: &[Key],
+    v: &Validation<'_>,
+) -> Result<serde_json::Map<String, serde_json::Value>, JwtError> {
+    verify_in(token, &[keys], v)
+}
+
+/// Like [`verify`], with keys from several sets (files and a JWKS URL).
+pub fn verify_in(
+    token: &str,
+    key_sets: &[&[Key]],
     v: &Validation<'_>,
 ) -> Result<serde_json::Map<String, serde_json::Value>, JwtError> {
     if token.len() > MAX_TOKEN_BYTES {
@@ -312,8 +332,9 @@ pub fn verify(
     let kid = header["kid"].as_str();
     let sig = decode(s, "signature is not base64url")?;
     let message = &token.as_bytes()[..h.len() + 1 + p.len()];
-    let candidates: Vec<&Key> = keys
+    let candidates: Vec<&Key> = key_sets
         .iter()
+        .flat_map(|set| set.iter())
         .filter(|k| k.fits(alg) && (kid.is_none() || k.kid.is_none() || k.kid.as_deref() == kid))
         .collect();
     if candidates.is_empty() {

@@ -15,6 +15,7 @@
 
 pub mod config;
 pub mod events;
+pub mod jwks;
 pub mod jwt;
 pub mod keys;
 pub mod managed;
@@ -33,7 +34,7 @@ use hearth_core::SharedClock;
 use crate::config::{Action, Characteristic, ManagedAction, ZoneConfig};
 use crate::events::{EventLog, SecurityEvent};
 use crate::keys::KeyStore;
-use crate::ratelimit::{Mitigations, RateCounter, WindowCounter};
+use crate::ratelimit::{Mitigations, RateLimitNamespace};
 use crate::rules::RequestCtx;
 
 pub use crate::config::ConfigError;
@@ -100,7 +101,14 @@ pub enum Verdict {
 struct Zone {
     config: ZoneConfig,
     /// Keys of each JWT policy, in `config.jwt` order.
-    jwt_keys: Vec<Vec<jwt::Key>>,
+    jwt_keys: Vec<PolicyKeys>,
+}
+
+/// A JWT policy's keys: those read from files, and its JWKS URL's.
+#[derive(Debug)]
+struct PolicyKeys {
+    fixed: Vec<jwt::Key>,
+    remote: Option<Arc<jwks::JwksSource>>,
 }
 
 /// The running edge: the current zone (swapped whole on reload), the API
@@ -111,14 +119,16 @@ pub struct Edge {
     zone: RwLock<Arc<Zone>>,
     clock: SharedClock,
     keys: Option<KeyStore>,
-    counter: Arc<dyn RateCounter>,
+    counter: Arc<RateLimitNamespace>,
     mitigations: Mitigations,
     events: EventLog,
     certs: Arc<tls::CertStore>,
     tls: Option<Arc<rustls::ServerConfig>>,
 }
 
-fn compile(config: ZoneConfig) -> Result<Zone, EdgeError> {
+/// The zone's compiled form. JWKS URLs the previous zone already fetched
+/// (same URL and settings) keep their cache, so a reload fetches nothing.
+fn compile(config: ZoneConfig, old: Option<&Zone>, now_ms: u64) -> Result<Zone, EdgeError> {
     let mut jwt_keys = Vec::new();
     for p in &config.jwt {
         let mut keys = Vec::new();
@@ -138,7 +148,26 @@ fn compile(config: ZoneConfig) -> Result<Zone, EdgeError> {
                     .map_err(|e| jwt::KeyError::Jwks(format!("{}: {e}", f.display())))?,
             );
         }
-        jwt_keys.push(keys);
+        let remote = p.jwks_url.as_ref().map(|settings| {
+            let held = old.and_then(|z| {
+                z.jwt_keys
+                    .iter()
+                    .filter_map(|k| k.remote.as_ref())
+                    .find(|r| r.settings == *settings)
+                    .cloned()
+            });
+            held.unwrap_or_else(|| {
+                let source = Arc::new(jwks::JwksSource::new(settings.clone()));
+                // The first fetch happens now rather than on a request; a
+                // failure is logged and tried again on use.
+                source.keys(now_ms);
+                source
+            })
+        });
+        jwt_keys.push(PolicyKeys {
+            fixed: keys,
+            remote,
+        });
     }
     Ok(Zone { config, jwt_keys })
 }
@@ -161,18 +190,20 @@ impl Edge {
             path,
             config,
             data_dir,
-            clock,
-            Arc::new(WindowCounter::default()),
+            clock.clone(),
+            ratelimit::memory(clock),
         )
     }
 
-    /// An edge over a checked config, counting rate limits in `counter`.
+    /// An edge over a checked config, counting rate limits in `counter`
+    /// (a namespace on the same clock; in Redis to share counts between
+    /// nodes).
     pub fn from_config(
         path: &Path,
         config: ZoneConfig,
         data_dir: Option<&Path>,
         clock: SharedClock,
-        counter: Arc<dyn RateCounter>,
+        counter: Arc<RateLimitNamespace>,
     ) -> Result<Edge, EdgeError> {
         let certs = Arc::new(tls::CertStore::load(&config.certificates)?);
         let tls = if config.certificates.is_empty() {
@@ -191,7 +222,7 @@ impl Edge {
         };
         Ok(Edge {
             path: path.to_path_buf(),
-            zone: RwLock::new(Arc::new(compile(config)?)),
+            zone: RwLock::new(Arc::new(compile(config, None, clock.now_ms())?)),
             clock,
             keys,
             counter,
@@ -234,7 +265,7 @@ impl Edge {
         if listener_set(&config) != listener_set(&old.config) {
             tracing::warn!(target: "hearth::edge", "{}: listeners changed; they take effect at the next start", self.path.display());
         }
-        let zone = compile(config)?;
+        let zone = compile(config, Some(&old), self.clock.now_ms())?;
         self.certs.replace(&zone.config.certificates)?;
         self.events.set_max(zone.config.max_events);
         *self.zone.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(zone);
@@ -514,7 +545,19 @@ impl Edge {
                 clock_skew_secs: p.clock_skew_secs,
                 now_secs: self.clock.now_ms() / 1000,
             };
-            match jwt::verify(&token, keys, &v) {
+            let now_ms = self.clock.now_ms();
+            let mut result = match &keys.remote {
+                None => jwt::verify(&token, &keys.fixed, &v),
+                Some(remote) => jwt::verify_in(&token, &[&keys.fixed, &remote.keys(now_ms)], &v),
+            };
+            // A `kid` no held key has: the provider may have rotated.
+            if result == Err(jwt::JwtError::NoKey)
+                && let Some(remote) = &keys.remote
+                && let Some(fresh) = remote.unknown_kid(jwt::token_kid(&token).as_deref(), now_ms)
+            {
+                result = jwt::verify_in(&token, &[&keys.fixed, &fresh], &v);
+            }
+            match result {
                 Ok(claims) => {
                     if let Some(tc) = &p.tenant_claim {
                         match claims.get(tc).and_then(|v| v.as_str()) {
@@ -653,18 +696,35 @@ impl Edge {
                     }
                 }
             }
+            // The engine refuses keys over its byte cap; a long path or
+            // header is counted under its digest instead.
+            if key.len() > hearth_ratelimit::MAX_KEY_BYTES {
+                use sha2::Digest as _;
+                key = format!("{}\u{1f}{}", r.id, hex::encode(sha2::Sha256::digest(&key)));
+            }
+            let period_ms = r.period_secs * 1000;
             let retry_ms = if let Some(until) = self.mitigations.blocked_until(&key, now) {
                 Some(until - now)
             } else {
-                let count = self.counter.hit(&key, r.period_secs * 1000, now);
-                if count <= r.requests_per_period {
+                let fits = self
+                    .counter
+                    .count(&key, r.requests_per_period, r.period_secs)
+                    .unwrap_or_else(|e| {
+                        // A counter that cannot count (Redis down) lets
+                        // the request through: the limiter failing must
+                        // not take the site down with it.
+                        tracing::warn!(target: "hearth::edge", "rate limit {}: {e}", r.id);
+                        true
+                    });
+                if fits {
                     None
                 } else if r.mitigation_timeout_secs > 0 {
                     let until = now + r.mitigation_timeout_secs * 1000;
                     self.mitigations.block(&key, until, now);
                     Some(until - now)
                 } else {
-                    Some(r.period_secs * 1000 - now % (r.period_secs * 1000))
+                    // Until the window ends, when the count starts again.
+                    Some(period_ms - now % period_ms)
                 }
             };
             let Some(retry_ms) = retry_ms else { continue };

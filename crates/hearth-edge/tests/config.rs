@@ -64,7 +64,7 @@ fn readme_zone_file_loads() {
         config,
         Some(&dir.path().join("data")),
         hearth_core::SystemClock::shared(),
-        std::sync::Arc::new(hearth_edge::ratelimit::WindowCounter::default()),
+        hearth_edge::ratelimit::memory(hearth_core::SystemClock::shared()),
     );
     assert!(edge.is_ok(), "{:?}", edge.err());
 }

@@ -237,6 +237,15 @@ fn benign() -> Vec<Case> {
         "top 10; top picks",
         "cost: ${price}",
         "speed trap near exit 4",
+        // Next to the shapes added with the PHP, shell and protocol rules.
+        "sudo make me a sandwich",
+        "md5 checksum",
+        "Location: Paris",
+        "unix: a history",
+        "pi (3.14)",
+        "hash (#) sign",
+        "printf debugging",
+        "time who",
     ];
     let paths = [
         "/",
@@ -472,6 +481,27 @@ fn managed_rules_block_attacks_and_pass_ordinary_traffic() {
         "the prefilter changed {} verdicts",
         differ.len()
     );
+    // The same corpora at every stricter paranoia level, reported (the
+    // asserted figures are the default level's).
+    for level in 2..=4u8 {
+        let strict = ManagedRules {
+            paranoia: level,
+            ..ManagedRules::default()
+        };
+        let hit = cases
+            .iter()
+            .filter(|c| c.attack && blocked(&strict, c).is_some())
+            .count();
+        let fp = benign
+            .iter()
+            .filter(|c| blocked(&strict, c).is_some())
+            .count();
+        println!(
+            "paranoia {level}: attacks {hit} of {att} blocked ({:.1}%); benign {fp} of {} blocked",
+            100.0 * hit as f64 / att as f64,
+            benign.len()
+        );
+    }
     let attack_rate = att_hit as f64 / att as f64;
     println!(
         "attacks: {att_hit} of {att} blocked ({:.1}%); CRS near-misses blocked: {near_hit} of {near}; raw-encoded stages not replayed: {raw}",
@@ -507,4 +537,4 @@ fn managed_rules_block_attacks_and_pass_ordinary_traffic() {
 }
 
 /// The attack block rate last recorded in bench/RESULTS.md, rounded down.
-const ATTACK_FLOOR: f64 = 0.85;
+const ATTACK_FLOOR: f64 = 0.88;

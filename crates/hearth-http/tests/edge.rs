@@ -65,7 +65,7 @@ async fn start_edge(zone: &str, files: &[(&str, &[u8])], clock: SharedClock) -> 
     std::fs::write(&zone_path, zone).unwrap();
     let data = dir.path().join("data");
     let config = hearth_edge::config::load(&zone_path).unwrap();
-    let counter = Arc::new(hearth_edge::ratelimit::WindowCounter::default());
+    let counter = hearth_edge::ratelimit::memory(clock.clone());
     let edge =
         Arc::new(Edge::from_config(&zone_path, config, Some(&data), clock, counter).unwrap());
     let mut opts = ServeOptions::new(small_config(dir.path()));

@@ -13,6 +13,10 @@
 //! window. Keys past that share one overflow budget, so a flood of unique
 //! keys is still limited, together, instead of growing the table.
 //!
+//! The edge's rate-limiting rules count here too ([`RateLimitNamespace::count`]),
+//! with the same windows and check-and-count, over the longer periods
+//! Cloudflare offers for those rules (up to [`MAX_PERIOD`] seconds).
+//!
 //! Two backends count: memory (one node, the default) and Redis (cluster
 //! mode, see [`redis`]): the same rules, with check-and-count one atomic
 //! script, so the limit is exact across every node sharing the server.
@@ -25,8 +29,13 @@ use std::sync::{Arc, Mutex};
 
 use hearth_core::{ContractError, ErrorClass, SharedClock};
 
-/// The periods Cloudflare accepts, in seconds.
+/// The periods Cloudflare accepts for the binding, in seconds.
 pub const PERIODS: [u64; 2] = [10, 60];
+/// The longest period [`RateLimitNamespace::count`] accepts (a day).
+pub const MAX_PERIOD: u64 = 86_400;
+/// Distinct periods one namespace counts at once; a namespace asked for
+/// more is refused rather than grown.
+pub const MAX_PERIODS_PER_NAMESPACE: usize = 64;
 /// Keys tracked per namespace and window before the overflow budget.
 pub const DEFAULT_MAX_KEYS: usize = 100_000;
 /// Longest key counted; longer keys are refused (Cloudflare's keys are
@@ -37,6 +46,8 @@ pub const MAX_KEY_BYTES: usize = 1024;
 pub enum RateLimitError {
     #[error("unsupported period: {0}")]
     UnsupportedPeriod(u64),
+    #[error("a namespace counts at most {MAX_PERIODS_PER_NAMESPACE} distinct periods")]
+    TooManyPeriods,
     #[error("limit must be a number: {0}")]
     BadLimit(String),
     #[error("rate limit key is {0} bytes, above the {MAX_KEY_BYTES}-byte limit")]
@@ -65,11 +76,12 @@ enum Counter {
     Redis(redis::RedisCounter),
 }
 
-/// The current window of each period in [`PERIODS`], and the keyed hash
-/// that names a key in them.
+/// The current window of each period counted, and the keyed hash that
+/// names a key in them.
 #[derive(Debug, Default)]
 struct Windows {
-    by_period: [Window; PERIODS.len()],
+    /// (period in seconds, its current window).
+    by_period: Vec<(u64, Window)>,
     /// SipHash with keys random per process: a key is counted under its
     /// 64-bit hash, not its bytes, so a check allocates nothing and touches
     /// one table slot. Two keys share a count only if their hashes collide
@@ -139,9 +151,19 @@ impl RateLimitNamespace {
     }
 
     /// Counts one request for `key` when it fits `limit` per `period`
-    /// seconds; `true` when it did.
+    /// seconds; `true` when it did. `period` is one of [`PERIODS`], as the
+    /// binding has it.
     pub fn limit(&self, key: &str, limit: u64, period: u64) -> Result<bool, RateLimitError> {
         if !PERIODS.contains(&period) {
+            return Err(RateLimitError::UnsupportedPeriod(period));
+        }
+        self.count(key, limit, period)
+    }
+
+    /// [`limit`](Self::limit) for any period from 1 to [`MAX_PERIOD`]
+    /// seconds (the edge's rate-limiting rules).
+    pub fn count(&self, key: &str, limit: u64, period: u64) -> Result<bool, RateLimitError> {
+        if !(1..=MAX_PERIOD).contains(&period) {
             return Err(RateLimitError::UnsupportedPeriod(period));
         }
         if key.len() > MAX_KEY_BYTES {
@@ -154,23 +176,38 @@ impl RateLimitNamespace {
                 return redis.count(key, limit, period, index, self.max_keys);
             }
         };
-        let Some(slot) = PERIODS.iter().position(|p| *p == period) else {
-            return Err(RateLimitError::UnsupportedPeriod(period));
-        };
         let mut windows = windows.lock().unwrap_or_else(|e| e.into_inner());
         let hash = windows.hasher.hash_one(key);
-        if windows.by_period[slot].index != index {
+        let slot = match windows.by_period.iter().position(|(p, _)| *p == period) {
+            Some(slot) => slot,
+            None if windows.by_period.len() < MAX_PERIODS_PER_NAMESPACE => {
+                windows.by_period.push((
+                    period,
+                    Window {
+                        index,
+                        ..Window::default()
+                    },
+                ));
+                windows.by_period.len() - 1
+            }
+            None => return Err(RateLimitError::TooManyPeriods),
+        };
+        if windows.by_period[slot].1.index != index {
             // A new window: the keys of every window that has ended go
             // with it, so memory holds only keys active now.
             let now_ms = self.clock.now_ms();
-            for (p, w) in PERIODS.iter().zip(windows.by_period.iter_mut()) {
-                if w.index != now_ms / (p * 1000) {
-                    *w = Window::default();
+            for (p, w) in windows.by_period.iter_mut() {
+                let current = now_ms / (*p * 1000);
+                if w.index != current {
+                    *w = Window {
+                        index: current,
+                        ..Window::default()
+                    };
                 }
             }
-            windows.by_period[slot].index = index;
+            windows.by_period[slot].1.index = index;
         }
-        let window = &mut windows.by_period[slot];
+        let window = &mut windows.by_period[slot].1;
         let tracked = window.counts.len();
         let count = match window.counts.get_mut(&hash) {
             Some(c) => c,
@@ -190,7 +227,7 @@ impl RateLimitNamespace {
             Counter::Memory(windows) => {
                 let windows = windows.lock().unwrap_or_else(|e| e.into_inner());
                 // Every key held, so a test sees ended windows leave.
-                Ok(windows.by_period.iter().map(|w| w.counts.len()).sum())
+                Ok(windows.by_period.iter().map(|(_, w)| w.counts.len()).sum())
             }
             Counter::Redis(redis) => {
                 let now_ms = self.clock.now_ms();

@@ -127,6 +127,38 @@ fn a_flood_of_keys_shares_one_overflow_budget(make: &Make) {
     assert_eq!(ns.limit("k0", 2, 10), Ok(true), "tracked keys keep theirs");
 }
 
+/// The edge's rules count with the same windows over longer periods; the
+/// binding's `limit` still takes only Cloudflare's binding periods.
+fn rule_periods_count_in_aligned_windows(make: &Make) {
+    let (clock, ns) = at(make, 3_600_000 * 500 + 1_000);
+    assert_eq!(
+        ns.limit("k", 1, 300),
+        Err(RateLimitError::UnsupportedPeriod(300))
+    );
+    for _ in 0..2 {
+        assert_eq!(ns.count("k", 2, 300), Ok(true));
+        assert_eq!(ns.count("k", 2, 3600), Ok(true));
+    }
+    assert_eq!(ns.count("k", 2, 300), Ok(false));
+    assert_eq!(ns.count("k", 2, 3600), Ok(false));
+    // Refused requests are not counted: the next window admits 2 again.
+    clock.advance_ms(299_000);
+    assert_eq!(ns.count("k", 2, 300), Ok(true));
+    assert_eq!(ns.count("k", 2, 300), Ok(true));
+    assert_eq!(ns.count("k", 2, 300), Ok(false));
+    assert_eq!(ns.count("k", 2, 3600), Ok(false), "the hour is not over");
+    assert_eq!(
+        ns.count("k", 2, 0),
+        Err(RateLimitError::UnsupportedPeriod(0))
+    );
+    assert_eq!(
+        ns.count("k", 2, hearth_ratelimit::MAX_PERIOD + 1),
+        Err(RateLimitError::UnsupportedPeriod(
+            hearth_ratelimit::MAX_PERIOD + 1
+        ))
+    );
+}
+
 /// Callers on many threads of one node are admitted exactly `limit` times
 /// in one window.
 fn concurrent_callers_are_admitted_exactly_limit_times(make: &Make) {
@@ -176,7 +208,21 @@ on_both!(
     only_cloudflare_periods,
     a_flood_of_keys_shares_one_overflow_budget,
     concurrent_callers_are_admitted_exactly_limit_times,
+    rule_periods_count_in_aligned_windows,
 );
+
+#[test]
+fn a_namespace_counts_a_bounded_number_of_periods() {
+    let ns = RateLimitNamespace::new(Arc::new(ManualClock::new(0)));
+    for p in 1..=hearth_ratelimit::MAX_PERIODS_PER_NAMESPACE as u64 {
+        assert_eq!(ns.count("k", 1, p), Ok(true));
+    }
+    assert_eq!(
+        ns.count("k", 1, 10_000),
+        Err(RateLimitError::TooManyPeriods)
+    );
+    assert_eq!(ns.count("k", 1, 1), Ok(false), "known periods still count");
+}
 
 #[test]
 fn redis_is_exact_across_nodes() {

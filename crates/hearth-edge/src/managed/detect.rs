@@ -177,7 +177,7 @@ static TRAVERSAL: LazyLock<RegexSet> = LazyLock::new(|| {
         r"\.\.;|;\.\.|\.\.%00",
         r"[\\/]\.{2,3}($|[\\/;?])",
         r"^\.{2,3}$",
-        r"(^|[\\/=:])(etc[\\/](passwd|shadow|group|hosts|issue|motd|mysql|httpd|apache2|nginx|ssh|sudoers|crontab|security)|proc[\\/](self|\d+)[\\/]|windows[\\/](win\.ini|system32|system\.ini)|boot\.ini|winnt[\\/]|inetpub[\\/]|\.htaccess|\.htpasswd|web\.config|wp-config\.php|\.git[\\/](config|head)|\.svn[\\/]|\.env$|\.bash_history|\.ssh[\\/]|id_rsa|etc[\\/]sub[ug]id|[\\/]sys[\\/](?:class|kernel|devices|module|fs)\b|\.docker[\\/]|\.kube[\\/]config|\.npmrc|\.bash_profile|\.bashrc|\.netrc|\.pgpass|\.my\.cnf|\.aws[\\/]credentials|/var/log/|\.\./\.\.)",
+        r"(^|[\\/=:])(etc[\\/](passwd|shadow|group|hosts|issue|motd|mysql|httpd|apache2|nginx|ssh|sudoers|crontab|security|letsencrypt|ssl[\\/]private|pki[\\/]tls[\\/]private)|proc[\\/](self|\d+)[\\/]|windows[\\/](win\.ini|system32|system\.ini)|boot\.ini|winnt[\\/]|inetpub[\\/]|\.htaccess|\.htpasswd|web\.config|wp-config\.php|\.git[\\/](config|head)|\.svn[\\/]|\.env$|\.bash_history|\.ssh[\\/]|id_rsa|etc[\\/]sub[ug]id|[\\/]sys[\\/](?:class|kernel|devices|module|fs)\b|\.docker[\\/]|\.kube[\\/]config|\.npmrc|\.bash_profile|\.bashrc|\.netrc|\.pgpass|\.my\.cnf|\.aws[\\/]credentials|/var/log/|\.\./\.\.)",
         r"(^|[\\/])(etc|proc|usr|var|windows|winnt|system32)[\\/].*(passwd|shadow|environ|cmdline|\.ini|\.log|\.conf)",
         r"(?:^|/)\.(?:claude|cursor|cursorrules|cursorignore|continue|aider|roo|zed|cline|clinerules|kiro|windsurf|windsurfrules|rovodev|opencode|plandex|n8n|junie|gemini|codex|copilot|amazonq|codeium|tabnine|vscode|idea|github/workflows|gitlab-ci|circleci|terraform|vagrant|docker|kube|aws|azure|gcloud|config/gcloud|ssh|gnupg)(?:/|$)",
         r"/proc/(?:self|\d+|interrupts|cpuinfo|meminfo|version|mounts|net|sched_debug|kallsyms|modules)\b|/sys/(?:class|kernel|devices|module|fs|firmware|power|block|bus)\b",
@@ -200,7 +200,7 @@ static RCE: LazyLock<RegexSet> = LazyLock::new(|| {
     let sep = r"(?:;|\|\|?|&&?|\n|\r|`|\$\(|\$\{IFS\}|%0a|%0d|\{)";
     // Commands whose names are not English words: after a separator
     // they are a command whatever follows.
-    let tools = r"(?:chef-\w+|cscli|rmt(?:-\w+)?|lastlogin|uconv|ssh-copy-id|pipx|c89|c99|g\+\+|clang|gdb|lldb|strace|ltrace|cpulimit|ansible(?:-\w+)?|python\d(?:\.\d+)?|gunzip|zcat|zstd|zstdcat|unzstd|bzip2|bunzip2|bzcat|unxz|xzcat|lz4|unlzma|unrar|bsdtar|cpio|mawk|nawk|irb|luajit|nodejs|deno|tclsh|rlwrap|tmux|setsid|stdbuf|unbuffer|taskset|ionice|chroot|runuser|pkexec|doas|kubectl|podman|crictl|nsenter|unshare|capsh|losetup|aria2c|smbclient|ldapsearch|redis-cli|base32|basenc|hexdump|uuencode|uudecode|gpg|journalctl|dmesg|lastlog|getent|usermod|userdel|visudo|pgrep|htop|poweroff|telinit|tcsh|rbash|apt-get|dpkg|dnf|pip3|npx|javac|jshell|jjs|jrunscript|mailx|iconv|xmllint|vmstat|iostat|printenv|setfacl|getfacl|chattr|lsattr|mkdir|rmdir|nsupdate|ssh-keygen|sshpass|openvpn|tcpdump|tshark|iptables|nft|modprobe|insmod|rmmod|lsmod|sysctl|ldconfig|ldd|objdump|readelf|gcore|pstree|byobu|msfconsole|msfvenom|ruby\d|perl\d|php\d|node\d*)";
+    let tools = r"(?:chef-\w+|cscli|rmt(?:-\w+)?|lastlogin|uconv|ssh-copy-id|pipx|c89|c99|g\+\+|clang|gdb|lldb|strace|ltrace|cpulimit|ansible(?:-\w+)?|python\d(?:\.\d+)?|gunzip|zcat|zstd|zstdcat|unzstd|bzip2|bunzip2|bzcat|unxz|xzcat|lz4|unlzma|unrar|bsdtar|cpio|mawk|nawk|irb|luajit|nodejs|deno|tclsh|rlwrap|tmux|setsid|stdbuf|unbuffer|taskset|ionice|chroot|runuser|pkexec|doas|kubectl|podman|crictl|nsenter|unshare|capsh|losetup|aria2c|smbclient|ldapsearch|redis-cli|base32|basenc|hexdump|uuencode|uudecode|gpg|journalctl|dmesg|lastlog|getent|usermod|userdel|visudo|pgrep|htop|poweroff|telinit|tcsh|rbash|apt-get|dpkg|dnf|pip3|npx|javac|jshell|jjs|jrunscript|mailx|iconv|xmllint|vmstat|iostat|printenv|setfacl|getfacl|chattr|lsattr|mkdir|rmdir|nsupdate|ssh-keygen|sshpass|openvpn|tcpdump|tshark|iptables|nft|modprobe|insmod|rmmod|lsmod|sysctl|ldconfig|ldd|objdump|readelf|gcore|pstree|byobu|msfconsole|msfvenom|ruby\d|perl\d|php\d|node\d*|aptitude|bcdboot|bcdedit|diskpart|icacls|cacls|takeown|schtasks|netsh|wevtutil|vssadmin|wbadmin|fsutil|cmdkey|nltest|dsquery|ntdsutil|mountvol|forfiles|robocopy|xcopy)";
     // English words that are also commands: only with a flag after.
     let words = r"(?:ex|at|go|perf|flock|watch|split|join|fold|free|yes|test|last|who|write|read|make|file|stat|column|paste|look|view|script|install|mount|route|arp|history|trap|wait|alias|unset|umask|ulimit|logger|env|set|time|nice|sort|head|tail|more|less|find|which|mail|type|date|mysql|psql|sqlite3|yum|rpm|apk|screen|expect|wall|python\d(?:\.\d+)?)";
     let first_word = format!(
@@ -210,6 +210,11 @@ static RCE: LazyLock<RegexSet> = LazyLock::new(|| {
     let word_after_sep = format!(r"{sep}\s*(?:{words}|{english})\s+(?:-{{1,2}}\w|\+|/|~|\$)");
     let prefix_tool = format!(
         r"^\s*(?:time|nohup|sudo|env|nice|exec|timeout|flock|strace|stdbuf|unbuffer|doas|command|builtin|xargs|watch|setsid)\s+(?:-\S+\s+)*(?:{unix}|{tools})\b"
+    );
+    // Prefixes that are not English words (nor `sudo`, as in "sudo make
+    // me a sandwich") run any command after them.
+    let prefix_any = format!(
+        r"^\s*(?:nohup|strace|ltrace|stdbuf|unbuffer|doas|setsid|chroot\s+\S+|nsenter|unshare|runuser)\s+(?:-\S+\s+)*(?:{english}|{words})(?:$|[\s;|&])"
     );
     let first = format!(
         r"{sep}\s*(?:[\w/\\.]*/)?['\x22\\]*{unix}['\x22\\]*(?:$|[\s;|&<>`)$,{{]|\$\{{IFS|/)"
@@ -227,9 +232,12 @@ static RCE: LazyLock<RegexSet> = LazyLock::new(|| {
         tool_after_sep.as_str(),
         word_after_sep.as_str(),
         prefix_tool.as_str(),
+        prefix_any.as_str(),
         r"(?:^|[\s;|&])set\s+[-+]o\s+\w+",
         r"/[\w.]*[*?][\w.]*/",
         r"\bfor\b[^%\n]{0,120}%%?[\w\[~@]+\s+in\s*\([^)]*\)\s*do\b",
+        r"\bfor\b[^\n]{0,160}?%%?[^\s%]{0,2}\s+in\s*\([^\n]*?\)\s*do\b",
+        r"\bif\s*/i\s+[^\s=]+==",
         r"\bif\s+(?:/i\s+)?(?:not\s+)?(?:\S*%[\w~]+%?\S*\s*==|[^\s=]+==\S)",
         // A variable (empty to the shell) before the command.
         r"(?:;|\|\|?|&&?|\n|`|\$\()\s*(?:\$\w+\s+)+(?:cat|wget|curl|nc|bash|sh|id|ls|rm|python\d?|perl|php|whoami|uname|echo)\b",
@@ -241,8 +249,10 @@ static RCE: LazyLock<RegexSet> = LazyLock::new(|| {
         // IMAP and SMTP commands smuggled after a line break.
         r"[\r\n]\s*[a-z]?\d+\s+(?:authenticate|login|list|lsub|search|select|examine|create|delete|rename|fetch|store|copy|append|uid|capability|logout|starttls)\b|[\r\n]\s*(?:mail\s+from|rcpt\s+to|helo|ehlo)\b",
         r"\bif\s+(?:/i\s+)?(?:not\s+)?(?:exist|defined|errorlevel|cmdextversion)\b|\bif\s+.*\s(?:==|equ|neq|lss|leq|gtr|geq)\s+.*\b(?:echo|goto|call|cmd|set)\b",
-        r"\balias\s+[\w+-]+\s*=|(?:^|[;&|])\s*trap\s+\S.*\s(?:sig)?(?:exit|int|term|hup|err|debug|return|kill|quit|\d+)\b",
+        r"\balias\s+(?:[-+]\w+\s+)*[^\s=]+\s*=|(?:^|[;&|])\s*trap\s+\S.*\s(?:sig)?(?:exit|int|term|hup|err|debug|return|kill|quit|\d+)\b",
         r"\$\{IFS\}|\$IFS\$",
+        // The shell's `~+`/`~-` (working directories) and `$[...]`.
+        r"(?:^|[\s;|&`])~[+-]\d{0,2}(?:$|[\s;|&`/])|\$\[[^\]]*\]",
         brace.as_str(),
         english_glued.as_str(),
         r"(?:^|[\s;|&/\\])(?:/bin/|/usr/bin/|/usr/local/bin/|/sbin/)(?:\w+)",
@@ -253,10 +263,14 @@ static RCE: LazyLock<RegexSet> = LazyLock::new(|| {
     ])
 });
 
+/// A system directory at the start of a header that is never a path.
+static SYSTEM_PATH: LazyLock<Regex> =
+    LazyLock::new(|| re(r"^\s*/(?:etc|proc|sys|dev|bin|sbin|usr|var|tmp|root|boot)/"));
+
 /// A User-Agent that is a command line rather than a product token.
 static UA_COMMAND: LazyLock<Regex> = LazyLock::new(|| {
     re(
-        r"^\s*['\x22]?(?:code=)?(?:ansible(?:-\w+)?|chef(?:-\w+)?|cscli|visudo|env|perf|time|set|sudo|nohup|bash|sh|zsh|cat|id|whoami|uname|ls|nc|ncat|netcat|ifconfig|ping|nslookup|python\d?|perl|ruby|php|echo|printf|kill|rm|chmod|systemctl|crontab)(?:['\x22]?\s+\S|\s*$)",
+        r"^\s*['\x22]?(?:code=)?(?:ansible(?:-\w+)?|chef(?:-\w+)?|cscli|visudo|dd\s+\w+=|env|perf|time|set|sudo|nohup|bash|sh|zsh|cat|id|whoami|uname|ls|nc|ncat|netcat|ifconfig|ping|nslookup|python\d?|perl|ruby|php|echo|printf|kill|rm|chmod|systemctl|crontab)(?:['\x22]?\s+\S|\s*$)",
     )
 });
 
@@ -331,13 +345,16 @@ static JAVA_EXTRA: LazyLock<Regex> = LazyLock::new(|| {
 /// request forgery).
 static GENERIC_EXTRA: LazyLock<RegexSet> = LazyLock::new(|| {
     set(&[
-        r"@\{\[.*\]\}",
+        r"@\{\s*\[",
         r"\bwhile\s*\(\s*(?:!|[-+]?infinity\b|true\s*\)\s*(?:;|\{|$))",
+        // Loops on a value that is always true: numbers, objects,
+        // constructors, `this`.
+        r"\bwhile\s*\(+\s*(?:[-+]?[1-9]\d*|this|new\s+[a-z]\w*|string|object|number|boolean|symbol|date|\[\s*\]|\{\s*\})\s*\)+\s*(?:;|\{|$)",
         r"_\$\$nd_func\$\$_|__js_function",
         r"__proto__|\bconstructor\s*(?:\.|\[\s*['\x22]?)\s*prototype\b|\[\s*constructor\s*\]\s*\[\s*prototype\s*\]",
         // Hosts as one integer, hexadecimal, octal or short dotted forms.
         r"^\s*(?:[a-z][a-z0-9+._-]*://|(?:https?|ftps?|file|gopher|dict|ldap|imap|pop3|acap|irc|smb|tftp|local_file|netdoc):/?)(?:[^/@]*@)?(?:\d{8,}|0x[0-9a-f]+|(?:0x[0-9a-f]{1,2}|0[0-7]+)(?:\.(?:0x[0-9a-f]{1,2}|0[0-7]+|\d{1,3}))+|\d{1,3}\.\d{4,}|\d{1,3}\.\d{1,3}\.\d{4,}|\[[0-9a-f:.]*\]|0(?:\.0){0,3}|127(?:\.\d{1,3}){1,3}|169\.254\.169\.254|metadata\.google\.internal|100\.100\.100\.200)(?:[:/?#]|$)",
-        r"(?:^|//|@)(?:localhost(?:\.localdomain)?|localhost[46](?:\.localdomain[46])?|ipv6-localhost|ip6-localhost|ip6-loopback|(?:host|gateway)\.docker\.internal|kubernetes\.default(?:\.svc)?)(?::\d+)?/",
+        r"(?:^|//|@)(?:localhost(?:\.localdomain)?|localhost[46](?:\.localdomain[46])?|ipv6-localhost|ip6-localhost|ip6-loopback|(?:host|gateway|kubernetes)\.docker\.internal|host\.containers\.internal|kubernetes\.default(?:\.svc)?|[\w.-]+\.svc\.cluster\.local|(?:[\w-]+\.)*(?:localtest\.me|lvh\.me|vcap\.me|lacolhost\.com)|(?:\d{1,3}\.){3}\d{1,3}\.(?:nip|sslip)\.io)(?::\d+)?(?:[/?#]|$)",
     ])
 });
 
@@ -357,6 +374,24 @@ static PHP_EXTRA: LazyLock<Regex> = LazyLock::new(|| {
     )
 });
 
+/// PHP's own functions called: those of its extensions by prefix
+/// (`sodium_`, `tidy_`, `posix_`...) and string and type functions
+/// attacks chain, the English-looking ones only glued to their `(`.
+static PHP_CALL: LazyLock<Regex> = LazyLock::new(|| {
+    re(
+        r"(?:^|[^\w$>:.])(?:(?:sodium|tidy|zend|mb|iconv|posix|pcntl|openssl|curl|ftp|socket|stream|proc|preg|gz|bz|zlib|mysqli?|pg|sqlite|ldap|xsl|simplexml|apache|ob|imap|gmp|bc|intl|spl|ini|highlight|escapeshell|get_defined|register_shutdown|set_error|set_exception|str_rot|convert_uu|base64|html_entity|htmlspecialchars|strip|add|var|func_get|call_user|is_callable|function|class|method)_\w+|gethostbyname[l]?|gethostbyaddr|stripslashes|addslashes|htmlspecialchars|urldecode|rawurldecode|strrev|strtoupper|strtolower|str_replace|substr_replace|chunk_split|intval|floatval|strval|boolval|settype|gettype|sprintf|vsprintf|printf)\s*\(|(?:^|[^\w$>:.])(?:crypt|md5|sha1|crc32|chr|ord|pack|implode|explode|serialize|constant|define|compact|extract)\(",
+    )
+});
+
+/// PHP configuration directives set from a value (`name=value`), as
+/// `php.ini` or `ini_set` would take them: the settings attacks change
+/// (inclusion, wrappers, limits) and the dotted extension sections.
+static PHP_INI: LazyLock<Regex> = LazyLock::new(|| {
+    re(
+        r"(?:^|[\s;&\n])(?:allow_url_(?:fopen|include)|auto_(?:prepend|append)_file|open_basedir|disable_(?:functions|classes)|safe_mode\w*|register_globals|memory_limit|max_execution_time|max_input_time|extension_dir|sendmail_path|sendmail_from|include_path|user_dir|doc_root|upload_tmp_dir|file_uploads|display_errors|display_startup_errors|log_errors|error_log|error_reporting|short_open_tag|expose_php|unserialize_(?:max_depth|callback_func)|(?:opcache|mbstring|session|pcre|zend|xdebug|apc|apcu|mysqli|pdo_mysql|phar|assert|soap|zlib|sqlite3|curl|openssl|cgi|fastcgi|user_ini|mail|iconv|intl|ffi)\.[a-z_]+)\s*=",
+    )
+});
+
 /// Server-side script and session files named in upload headers.
 static UPLOAD_HEADER: LazyLock<Regex> = LazyLock::new(|| re(r"^x[-_.]?file[-_.]?name$"));
 static SCRIPT_FILE: LazyLock<Regex> = LazyLock::new(|| {
@@ -370,7 +405,7 @@ static SCRIPT_FILE: LazyLock<Regex> = LazyLock::new(|| {
 /// `FROM`, clauses after a table name, and JSON operators.
 static SQL_MORE: LazyLock<RegexSet> = LazyLock::new(|| {
     set(&[
-        r"\b(?:information_schema|pg_catalog|pg_class|pg_shadow|sysobjects|syscolumns|msysaccessobjects|msysobjects|tempdb|sqlite_master|sqlite_schema|all_tab_columns|user_tab_columns|schema_name|table_schema|xp_cmdshell|xp_dirtree|xp_regread|xp_fileexist|sp_executesql|sp_oacreate|sp_password|utl_http|utl_inaddr|openrowset|opendatasource|openquery|dbms_pipe|dbms_lock)\b",
+        r"\b(?:information_schema|pg_catalog|pg_class|pg_shadow|sysobjects|syscolumns|msysaccessobjects|msysobjects|tempdb|sqlite_master|sqlite_schema|all_tab_columns|user_tab_columns|schema_name|table_schema|xp_cmdshell|xp_dirtree|xp_regread|xp_fileexist|sp_executesql|sp_oacreate|sp_password|utl_http|utl_inaddr|openrowset|opendatasource|openquery|dbms_pipe|dbms_lock|msdb|northwind|master\.\.sysdatabases|mysql\.db|pg_toast|sqlite_temp_master|sys\.database_name|msysaccessstorage|msysmodules2?|msysqueries|msysrelationships)\b",
         r"(?:^|[^\w.])(?:abs|acos|asin|atan2?|ceil(?:ing)?|cos|cot|degrees|exp|ln|log(?:2|10)?|mod|pow(?:er)?|radians|round|sign|sin|sqrt|tan|date|day|dayname|dayofweek|dayofyear|hour|minute|month|quarter|second|week|year|yearweek|curdate|curtime|sysdate|utc_date|date_add|date_sub|datediff|date_format|str_to_date|from_unixtime|unix_timestamp|last_insert_id|row_count|found_rows|connection_id|current_user|session_user|system_user|decode|encode|compress|uncompress|aes_encrypt|aes_decrypt|des_encrypt|encrypt|password|old_password|sha2?|md5|crc32|insert|trim|lower|upper|length|char_length|octet_length|bit_length|make_set|export_set|format|quote|default|uuid|inet_aton|inet_ntoa|is_ipv4|name_const|get_lock|release_lock|is_free_lock|master_pos_wait|geometrycollection|multipoint|polygon|linestring|exp|json_keys|json_extract)\\?=?\(",
         r"\)\s*as\s+['\x22`]?[\w]+['\x22`]?\s+from\b|\b\d+\s+as\s+['\x22`][\w]+['\x22`]\s+from\b",
         r"\bselect\s*\(\s*case\b|\bhaving\s+\d+\s*[=<>]|\bfrom\s+[\w.`\x22\[\]]+\s+(?:group\s+by|order\s+by|where)\b|\border\s+by\b\s*$",
@@ -380,10 +415,48 @@ static SQL_MORE: LazyLock<RegexSet> = LazyLock::new(|| {
     ])
 });
 
+/// MongoDB query operators in an argument name (`user[$ne]=`) or a JSON
+/// key, which turn an equality test into any other test.
+static NOSQL: LazyLock<Regex> = LazyLock::new(|| {
+    re(
+        r"(?:\[\s*|^)\$(?:ne|eq|gte?|lte?|in|nin|regex|where|exists|or|and|nor|not|expr|elemmatch|all|size|mod|text|jsonschema|function|accumulator)\s*(?:\]|$)",
+    )
+});
+
+/// A URL given to an argument named as a file-system location
+/// (`_CONF[path]=https://...`): the application will include it.
+static RFI_NAME: LazyLock<Regex> = LazyLock::new(|| {
+    re(r"(?:^|[_\[.])(?:path|abs(?:olute)?_?path|base_?dir|root_?dir|dir|include|inc|root)\]?$")
+});
+static REMOTE_URL: LazyLock<Regex> = LazyLock::new(|| re(r"^\s*(?:https?|ftps?)://[^/?#\s]"));
+
+/// A scheme alone before trailing `?`s (`http?`, `file:x?`), the shape
+/// left when an inclusion URL is cut to dodge a suffix.
+static RFI_TRAILING: LazyLock<Regex> =
+    LazyLock::new(|| re(r"^\s*(?:file|ftps?|https?)(?::\S*)?\?+$"));
+
 /// LDAP filters closed and reopened inside a value.
 static LDAP: LazyLock<Regex> = LazyLock::new(|| {
-    re(r"\)\s*!?\s*\(\s*(?:[|&!]|[\w.-]+\s*[~<>]?=)|\)\s*\(\s*[|&]\s*\)?|\*\)\s*!?\(")
+    re(
+        r"\)\s*!?\s*\(\s*(?:[|&!]|[\w.-]+\s*[~<>]?=)|\)\s*\(\s*[|&]\s*\)?|\*\)\s*!?\(|\)\s*[|&]\s*\(\s*[\w.-]+\s*[~<>]?=",
+    )
 });
+
+/// What a form field must not carry even though text areas have line
+/// breaks: a header line that frames a response, or a second request.
+static PROTO_ATTACK_BODY: LazyLock<RegexSet> = LazyLock::new(|| {
+    set(&[
+        r"[\r\n]\s*(?:content-(?:type|length)|set-cookie|transfer-encoding)\s*:",
+        r"(?:get|post|head|put|delete|options|connect|trace|patch)\s+[^\s]+\s+http/\d",
+    ])
+});
+
+/// Apache's `unix:` socket syntax before a proxied URL.
+static UNIX_PROXY: LazyLock<Regex> = LazyLock::new(|| re(r"\bunix:[^|]*\|"));
+
+/// `\uXXXX` written into a form value: a character spelled for a decoder
+/// other than the form's.
+static UNICODE_ESCAPE: LazyLock<Regex> = LazyLock::new(|| re(r"\\u[0-9a-f]{4}"));
 
 /// A PHP function named by a string or a variable, or assembled from
 /// pieces, then called: `("sys"."tem")("id")`, `(system)(ls)`.
@@ -622,6 +695,49 @@ pub(super) fn value(
     } else {
         decoded
     };
+    // The float that sends some parsers into an endless loop. (Cheap
+    // tests before `on`, which runs for every value.)
+    if v.contains("e-308")
+        && v.contains("2.22507385850720")
+        && matches!(
+            loc,
+            Location::Query | Location::Body | Location::ArgName | Location::Cookie
+        )
+        && on("generic")
+    {
+        return Some(("generic", "a floating-point value that hangs some parsers"));
+    }
+    if v.contains('$')
+        && matches!(loc, Location::ArgName | Location::Query | Location::Body)
+        && on("sqli")
+        && NOSQL.is_match(&v)
+    {
+        return Some(("sqli", "a MongoDB query operator"));
+    }
+    if matches!(loc, Location::Query | Location::Body)
+        && v.trim_start()
+            .as_bytes()
+            .get(..3)
+            .is_some_and(|p| p.eq_ignore_ascii_case(b"htt") || p.eq_ignore_ascii_case(b"ftp"))
+        && on("rfi")
+        && REMOTE_URL.is_match(&v)
+        && RFI_NAME.is_match(name)
+    {
+        return Some(("rfi", "a remote URL for a file-system argument"));
+    }
+    // A line break in the path splits the request or the headers behind it.
+    if loc == Location::Path && v.contains(['\n', '\r']) && on("protocol-attack") {
+        return Some(("protocol-attack", "a line break in the path"));
+    }
+    // A User-Agent or Referer that is a file path: neither starts with `/`.
+    if loc == Location::Header
+        && matches!(name, "user-agent" | "referer")
+        && v.trim_start().starts_with('/')
+        && on("traversal")
+        && SYSTEM_PATH.is_match(&v)
+    {
+        return Some(("traversal", "a system file path in a header"));
+    }
     let upload_header = loc == Location::Header && name.starts_with('x') && name.contains("file");
     if upload_header
         && on("php")
@@ -681,6 +797,13 @@ pub(super) fn value(
     }
     let is_header = loc == Location::Header;
     let is_name = loc == Location::ArgName;
+    if on("protocol")
+        && matches!(loc, Location::Query | Location::Body)
+        && v.contains("\\u")
+        && UNICODE_ESCAPE.is_match(&v)
+    {
+        return Some(("protocol", "a \\u escape in an argument"));
+    }
     let v = js_unescape(&v);
     let lower = v.to_lowercase();
     if on("java") && JAVA_EXTRA.is_match(&lower) || on("java") && v.len() >= 6 && base64_java(&v) {
@@ -697,6 +820,24 @@ pub(super) fn value(
     }
     if on("php") && !is_header && PHP_EXTRA.is_match(&lower) {
         return Some(("php", "a PHP function call"));
+    }
+    if on("php")
+        && !is_header
+        && lower.contains("/*")
+        && PHP_EXTRA.is_match(&remove_sql_comments(&lower).replace(' ', ""))
+    {
+        return Some(("php", "a PHP function call"));
+    }
+    if on("php")
+        && !is_header
+        && loc != Location::Path
+        && lower.contains('(')
+        && PHP_CALL.is_match(&lower)
+    {
+        return Some(("php", "a PHP function call"));
+    }
+    if on("php") && !is_header && lower.contains('=') && PHP_INI.is_match(&lower) {
+        return Some(("php", "a PHP configuration directive"));
     }
     if on("php") && !is_header && php_dynamic_call(&lower) {
         return Some(("php", "a PHP function called through a string or variable"));
@@ -721,6 +862,14 @@ pub(super) fn value(
     if on("traversal") && is_header && name != "referer" && slashed.contains("../") {
         return Some(("traversal", "a path traversal"));
     }
+    if on("rfi")
+        && !is_header
+        && loc != Location::Path
+        && lower.ends_with('?')
+        && RFI_TRAILING.is_match(&lower)
+    {
+        return Some(("rfi", "a URL scheme before trailing question marks"));
+    }
     if on("rfi") && !is_header && loc != Location::Path && RFI.is_match(&lower) {
         return Some(("rfi", "a remote file inclusion URL"));
     }
@@ -729,7 +878,7 @@ pub(super) fn value(
     }
     if on("rce")
         && !is_header
-        && lower.contains(['\'', '"'])
+        && lower.contains(['\'', '"', '$', '`', '<', '>', '\\', '^'])
         && super::prefilter::quoted_command(&lower, &remove_shell_quotes(&lower))
     {
         return Some(("rce", "a command name split by quotes"));
@@ -781,6 +930,20 @@ pub(super) fn value(
     {
         return Some(("protocol-attack", "header injection or request smuggling"));
     }
+    if on("protocol-attack")
+        && loc == Location::Body
+        && (lower.contains("http/") || lower.contains(['\n', '\r']))
+        && PROTO_ATTACK_BODY.is_match(&lower)
+    {
+        return Some((
+            "protocol-attack",
+            "a header line or a request line in a form field",
+        ));
+    }
+    if on("protocol-attack") && !is_header && lower.contains("unix:") && UNIX_PROXY.is_match(&lower)
+    {
+        return Some(("protocol-attack", "a unix socket path before a proxied URL"));
+    }
     if on("xss-strict") && v.contains('<') && v.contains('>') {
         return Some(("xss-strict", "HTML markup"));
     }
@@ -829,6 +992,9 @@ fn remove_shell_quotes(s: &str) -> String {
         .replace("${}", "")
         .replace("$*", "")
         .replace("$?", "")
+        .replace("``", "")
+        .replace("<()", "")
+        .replace(">()", "")
 }
 
 fn remove_sql_comments(s: &str) -> String {

@@ -97,6 +97,14 @@ const ANYWHERE: &[&str] = &[
     "http/",
     // Request forgery targets.
     "localhost",
+    "localtest.me",
+    "lvh.me",
+    "vcap.me",
+    "lacolhost",
+    "containers.internal",
+    "cluster.local",
+    ".nip.io",
+    ".sslip.io",
     "ip6-",
     "ipv6-",
     "docker",
@@ -218,6 +226,10 @@ const ANYWHERE: &[&str] = &[
     "master",
     "mysql.",
     "ctxsys",
+    "northwind",
+    "sqlite_temp",
+    "sys.database",
+    "msys",
 ];
 
 /// Keywords the tokenizer and the expressions act on, as whole words.
@@ -433,6 +445,27 @@ const FIRST_WORDS: &[&str] = &[
     "taskkill",
     "reg",
     "certutil",
+    "aptitude",
+    "bcdboot",
+    "bcdedit",
+    "diskpart",
+    "icacls",
+    "cacls",
+    "takeown",
+    "schtasks",
+    "netsh",
+    "wevtutil",
+    "vssadmin",
+    "wbadmin",
+    "fsutil",
+    "cmdkey",
+    "nltest",
+    "dsquery",
+    "ntdsutil",
+    "mountvol",
+    "forfiles",
+    "robocopy",
+    "xcopy",
     "bitsadmin",
     "wmic",
     "cscript",
@@ -838,7 +871,16 @@ pub(super) fn quoted_command(quoted: &str, unquoted: &str) -> bool {
     let b = unquoted.as_bytes();
     name.len() >= 4
         && !b.get(m.end()).is_some_and(u8::is_ascii_alphanumeric)
-        && !quoted.trim_start().starts_with(name)
+        && (!quoted.trim_start().starts_with(name) || shell_no_op(quoted))
+}
+
+/// Tokens the shell reads as nothing, which only an attempt to hide a
+/// command puts in a value: empty quotes and backticks, `$@`, `$*`,
+/// `${}`, empty process substitutions.
+fn shell_no_op(v: &str) -> bool {
+    ["``", "$@", "$*", "${}", "<()", ">()", "''", "\"\""]
+        .iter()
+        .any(|t| v.contains(t))
 }
 
 /// `j a v a s c r i p t :` and `vbscript` spelled with spaces before a

@@ -12,13 +12,42 @@ use crate::commands::print_stdout;
 use crate::project::Project;
 
 /// The edge for `hearth serve --edge FILE`, with its keys and events in
-/// the first project's data directory.
-pub fn load(path: Option<&Path>, project: &Project) -> Result<Option<Arc<hearth_http::Edge>>> {
+/// the first project's data directory. Its rate-limiting rules count with
+/// the Rate Limiting binding's engine: in memory, or in the cluster's Redis
+/// when the cluster counts rate limits there, so every node shares them.
+pub fn load(
+    path: Option<&Path>,
+    project: &Project,
+    redis: Option<&hearth_ratelimit::redis::RedisPool>,
+) -> Result<Option<Arc<hearth_http::Edge>>> {
     let Some(path) = path else { return Ok(None) };
-    let edge = hearth_edge::Edge::load(path, Some(project.data_dir.root()), project.clock.clone())
+    let clock = project.clock.clone();
+    let counter = match redis {
+        Some(pool) => Arc::new(hearth_ratelimit::RateLimitNamespace::on_redis(
+            clock.clone(),
+            pool.counter(EDGE_NAMESPACE),
+            hearth_edge::ratelimit::MAX_KEYS,
+        )),
+        None => hearth_edge::ratelimit::memory(clock.clone()),
+    };
+    let edge = hearth_edge::config::load(path)
+        .map_err(hearth_edge::EdgeError::from)
+        .and_then(|config| {
+            hearth_edge::Edge::from_config(
+                path,
+                config,
+                Some(project.data_dir.root()),
+                clock,
+                counter,
+            )
+        })
         .with_context(|| format!("--edge {}", path.display()))?;
     Ok(Some(Arc::new(edge)))
 }
+
+/// The rate-limit namespace of the edge's rules, apart from every
+/// binding's `namespace_id`.
+const EDGE_NAMESPACE: &str = "__hearth_edge";
 
 fn store(project: &Project) -> Result<hearth_edge::keys::KeyStore> {
     let path = hearth_edge::keys::store_path(project.data_dir.root());

@@ -148,7 +148,11 @@ pub fn run_with(args: ServeArgs, watch: bool) -> Result<()> {
     options.geoip = open_geoip(&args.geoip)?;
     options.clock = projects[0].clock.clone();
     options.test_clock = test_clock;
-    options.edge = super::edge::load(args.edge.as_deref(), &projects[0])?;
+    options.edge = super::edge::load(
+        args.edge.as_deref(),
+        &projects[0],
+        cluster.as_ref().and_then(|node| node.redis()),
+    )?;
     options.ai_gateway = ai_gateway;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
