@@ -20,8 +20,9 @@ use crate::{Op, VectorizeError, VectorizeLimits, code};
 /// Below this many candidates a query scans them all.
 const EXACT_BELOW: usize = 4096;
 /// A filtered walk's cost, in scan distances, times the share that passes
-/// (see [`scan_is_cheaper`]).
-const SCAN_COST: usize = 4 * EF_SEARCH;
+/// (see [`scan_is_cheaper`]): an unfiltered walk computes about 20 * ef
+/// distances, each dearer than a scan's (random reads, heap work).
+const SCAN_COST: usize = 32 * EF_SEARCH;
 /// The fewest candidates a scan ranks by exact distance.
 const RERANK_MIN: usize = 160;
 /// Candidates the graph walk keeps (at least topK).
