@@ -323,6 +323,11 @@ impl Filter {
         self.clauses.is_empty()
     }
 
+    /// How many clauses (each operator of each property is one).
+    pub fn len(&self) -> usize {
+        self.clauses.len()
+    }
+
     /// Per clause, the property it reads when that property has a
     /// metadata index (`None`: it reads nothing, every vector lacks it).
     pub fn fields(&self) -> Vec<Option<&str>> {

@@ -16,7 +16,7 @@ use std::cell::RefCell;
 use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
 
-use crate::distance::{Metric, dot};
+use crate::distance::{Metric, dot, dot_i8, quantise};
 
 /// Neighbours per node above layer 0 (layer 0 keeps twice as many).
 pub const M: usize = 16;
@@ -30,8 +30,31 @@ pub const EF_CONSTRUCTION: usize = 128;
 pub struct Vectors<'a> {
     pub data: &'a [f32],
     pub inv_norms: &'a [f32],
+    /// Each slot's values as int8 codes ([`quantise`]), `dims` per slot,
+    /// and the scale of each slot's codes.
+    pub codes: &'a [i8],
+    pub scales: &'a [f32],
     pub dims: usize,
     pub metric: Metric,
+}
+
+/// A prepared query as int8 codes, for [`Vectors::approx`].
+pub struct QueryCodes {
+    codes: Vec<i8>,
+    scale: f32,
+    sq_norm: f32,
+}
+
+impl QueryCodes {
+    pub fn new(q: &[f32]) -> Self {
+        let mut codes = Vec::with_capacity(q.len());
+        let scale = quantise(q, &mut codes);
+        Self {
+            codes,
+            scale,
+            sq_norm: dot(q, q),
+        }
+    }
 }
 
 impl<'a> Vectors<'a> {
@@ -47,6 +70,24 @@ impl<'a> Vectors<'a> {
         match self.metric {
             Metric::Cosine => 1.0 - dot(q, self.get(slot)) * self.inv_norms[slot as usize],
             m => m.distance(q, self.get(slot)),
+        }
+    }
+
+    /// [`Vectors::to`] from the int8 codes: a quarter of the memory read,
+    /// close enough to pick candidates that [`Vectors::to`] then ranks.
+    #[inline]
+    pub fn approx(&self, q: &QueryCodes, slot: u32) -> f32 {
+        let s = slot as usize;
+        let codes = &self.codes[s * self.dims..(s + 1) * self.dims];
+        let raw = dot_i8(&q.codes, codes) as f32 * q.scale * self.scales[s];
+        match self.metric {
+            Metric::Cosine => 1.0 - raw * self.inv_norms[s],
+            Metric::DotProduct => -raw,
+            Metric::Euclidean => {
+                let inv = self.inv_norms[s];
+                let sq = if inv > 0.0 { 1.0 / (inv * inv) } else { 0.0 };
+                q.sq_norm + sq - 2.0 * raw
+            }
         }
     }
 
@@ -196,12 +237,13 @@ impl Graph {
             };
         };
         let mut neighbours = vec![Vec::new(); level + 1];
-        let mut eps = vec![Near(vecs.to(q, entry), entry)];
+        let dist = |n: u32| vecs.to(q, n);
+        let mut eps = vec![Near(dist(entry), entry)];
         for layer in (level + 1..=self.top).rev() {
-            eps = self.search_layer(q, &eps, 1, layer, vecs, &|_| true);
+            eps = self.search_layer(&dist, &eps, 1, layer, &|_| true);
         }
         for layer in (0..=level.min(self.top)).rev() {
-            let found = self.search_layer(q, &eps, EF_CONSTRUCTION, layer, vecs, &|_| true);
+            let found = self.search_layer(&dist, &eps, EF_CONSTRUCTION, layer, &|_| true);
             neighbours[layer] = select(&found, M, vecs);
             eps = found;
         }
@@ -436,41 +478,49 @@ impl Graph {
         vecs: Vectors<'_>,
         accept: &dyn Fn(u32) -> bool,
     ) -> Vec<Near> {
+        self.search_by(&|n| vecs.to(q, n), ef, accept)
+    }
+
+    /// [`Graph::search`] ordered by `dist(node)` (e.g. the int8 codes'
+    /// [`Vectors::approx`], for the caller to rank again exactly).
+    pub fn search_by<D: Fn(u32) -> f32>(
+        &self,
+        dist: &D,
+        ef: usize,
+        accept: &dyn Fn(u32) -> bool,
+    ) -> Vec<Near> {
         let Some(entry) = self.entry else {
             return Vec::new();
         };
-        let mut eps = vec![Near(vecs.to(q, entry), entry)];
+        let mut eps = vec![Near(dist(entry), entry)];
         for layer in (1..=self.top).rev() {
-            eps = self.search_layer(q, &eps, 1, layer, vecs, &|_| true);
+            eps = self.search_layer(dist, &eps, 1, layer, &|_| true);
         }
-        self.search_layer(q, &eps, ef, 0, vecs, accept)
+        self.search_layer(dist, &eps, ef, 0, accept)
     }
 
     /// One layer's best-first search from `entries`, keeping the `ef`
     /// nearest accepted nodes; sorted nearest first. While fewer than `ef`
     /// are accepted the walk goes on, so a selective predicate widens it.
-    fn search_layer(
+    fn search_layer<D: Fn(u32) -> f32>(
         &self,
-        q: &[f32],
+        dist: &D,
         entries: &[Near],
         ef: usize,
         layer: usize,
-        vecs: Vectors<'_>,
         accept: &dyn Fn(u32) -> bool,
     ) -> Vec<Near> {
         with_visited(self.len() + 1, |visited| {
-            self.walk(q, entries, ef, layer, vecs, accept, visited)
+            self.walk(dist, entries, ef, layer, accept, visited)
         })
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn walk(
+    fn walk<D: Fn(u32) -> f32>(
         &self,
-        q: &[f32],
+        dist: &D,
         entries: &[Near],
         ef: usize,
         layer: usize,
-        vecs: Vectors<'_>,
         accept: &dyn Fn(u32) -> bool,
         visited: &mut dyn FnMut(u32) -> bool,
     ) -> Vec<Near> {
@@ -499,7 +549,7 @@ impl Graph {
                 if !visited(n) {
                     continue;
                 }
-                let d = vecs.to(q, n);
+                let d = dist(n);
                 if results.len() < ef || d < bound {
                     candidates.push(Reverse(Near(d, n)));
                     if accept(n) {

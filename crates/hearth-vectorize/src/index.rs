@@ -1,6 +1,7 @@
 //! One index: its SQLite file, its vectors in memory, the graph over them.
 
-use std::collections::HashMap;
+use std::borrow::Cow;
+use std::collections::{BinaryHeap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::thread::JoinHandle;
@@ -12,15 +13,18 @@ use serde_json::{Map, Value};
 
 use crate::distance::Metric;
 use crate::filter::{Filter, IndexType, Indexed, Key, MetadataIndex, extract};
-use crate::hnsw::{self, Graph, Near, Vectors};
+use crate::hnsw::{self, Graph, Near, QueryCodes, Vectors};
 use crate::snapshot;
 use crate::{Op, VectorizeError, VectorizeLimits, code};
 
-/// Below this many candidates a query compares against each of them.
+/// Below this many candidates a query scans them all.
 const EXACT_BELOW: usize = 4096;
-/// The filtered walk's cost per passing node against one exact distance
-/// (see [`exact_is_cheaper`]).
-const WALK_COST: usize = 4;
+/// A filtered walk's cost, in scan distances, times the share that passes
+/// (see [`scan_is_cheaper`]): an unfiltered walk computes about 20 * ef
+/// distances, each dearer than a scan's (random reads, heap work).
+const SCAN_COST: usize = 32 * EF_SEARCH;
+/// The fewest candidates a scan ranks by exact distance.
+const RERANK_MIN: usize = 160;
 /// Candidates the graph walk keeps (at least topK).
 const EF_SEARCH: usize = 96;
 
@@ -191,6 +195,10 @@ struct State {
     /// Every slot's values, `dims` per slot, as written (f32).
     data: Vec<f32>,
     inv_norms: Vec<f32>,
+    /// Every slot's values as int8 codes, `dims` per slot, and each
+    /// slot's scale: scans read these first (see [`Vectors::approx`]).
+    codes: Vec<i8>,
+    scales: Vec<f32>,
     slots: Vec<Slot>,
     by_id: HashMap<Box<str>, u32>,
     namespaces: Vec<Box<str>>,
@@ -221,6 +229,8 @@ impl State {
         Vectors {
             data: &self.data,
             inv_norms: &self.inv_norms,
+            codes: &self.codes,
+            scales: &self.scales,
             dims: self.dims,
             metric: self.metric,
         }
@@ -273,6 +283,8 @@ impl State {
     fn add_dead(&mut self) {
         self.data.extend(std::iter::repeat_n(0.0, self.dims));
         self.inv_norms.push(0.0);
+        self.codes.extend(std::iter::repeat_n(0, self.dims));
+        self.scales.push(0.0);
         self.slots.push(Slot {
             id: "".into(),
             seq: 0,
@@ -315,6 +327,8 @@ impl State {
             metric: self.metric,
             data: Vec::with_capacity(self.live * self.dims),
             inv_norms: Vec::with_capacity(self.live),
+            codes: Vec::with_capacity(self.live * self.dims),
+            scales: Vec::with_capacity(self.live),
             slots: Vec::with_capacity(self.live),
             by_id: HashMap::with_capacity(self.live),
             namespaces: Vec::new(),
@@ -355,6 +369,8 @@ impl State {
         self.inv_norms
             .push(if norm > 0.0 { 1.0 / norm } else { 0.0 });
         self.data.extend_from_slice(&row.values);
+        let scale = crate::distance::quantise(&row.values, &mut self.codes);
+        self.scales.push(scale);
         self.by_id.insert(row.id.as_str().into(), slot);
         let mut indexed = row.indexed;
         for (k, v) in &mut indexed {
@@ -405,6 +421,8 @@ fn empty_state(dims: usize, metric: Metric) -> State {
         metric,
         data: Vec::new(),
         inv_norms: Vec::new(),
+        codes: Vec::new(),
+        scales: Vec::new(),
         slots: Vec::new(),
         by_id: HashMap::new(),
         namespaces: Vec::new(),
@@ -1649,49 +1667,94 @@ fn split(state: &mut State) -> (&mut Graph, Vectors<'_>) {
     let vecs = Vectors {
         data: &state.data,
         inv_norms: &state.inv_norms,
+        codes: &state.codes,
+        scales: &state.scales,
         dims: state.dims,
         metric: state.metric,
     };
     (&mut state.graph, vecs)
 }
 
-/// Exact distances from `q` to `slots`, the `k` nearest kept.
-fn exact(vecs: Vectors<'_>, q: &[f32], slots: impl Iterator<Item = u32>, k: usize) -> Vec<Near> {
-    let mut heap: std::collections::BinaryHeap<Near> = std::collections::BinaryHeap::new();
+/// How many of a scan's int8 nearest are ranked again by exact distance:
+/// in a tight cluster the codes' error is near the gaps between
+/// neighbours, so many more than `k` (each costs one f32 distance, against
+/// one int8 distance per vector scanned); a set this small is ranked
+/// exactly whole.
+fn rerank_size(k: usize) -> usize {
+    (16 * k).max(RERANK_MIN)
+}
+
+/// The `k` nearest of `slots` to `q`: a pass over their int8 codes keeps
+/// the [`rerank_size`] nearest, which are then ranked by exact distance.
+fn scan(
+    vecs: Vectors<'_>,
+    q: &[f32],
+    qc: &QueryCodes,
+    slots: impl Iterator<Item = u32>,
+    k: usize,
+) -> Vec<Near> {
+    let keep = rerank_size(k);
+    let mut heap: BinaryHeap<Near> = BinaryHeap::with_capacity(keep);
     for s in slots {
-        let d = vecs.to(q, s);
-        if heap.len() < k {
+        let d = vecs.approx(qc, s);
+        if heap.len() < keep {
             heap.push(Near(d, s));
-        } else if heap.peek().is_some_and(|w| d < w.0) {
-            heap.pop();
-            heap.push(Near(d, s));
+        } else if let Some(mut worst) = heap.peek_mut()
+            && d < worst.0
+        {
+            *worst = Near(d, s);
         }
     }
-    heap.into_sorted_vec()
+    let mut found: Vec<Near> = heap
+        .into_iter()
+        .map(|Near(_, s)| Near(vecs.to(q, s), s))
+        .collect();
+    found.sort_unstable();
+    found.truncate(k);
+    found
+}
+
+/// The `k` nearest of `found` (a graph walk's, by int8 distance) by exact
+/// distance.
+fn rerank(vecs: Vectors<'_>, q: &[f32], found: Vec<Near>, k: usize) -> Vec<Near> {
+    let mut exact: Vec<Near> = found
+        .into_iter()
+        .map(|Near(_, s)| Near(vecs.to(q, s), s))
+        .collect();
+    exact.sort_unstable();
+    exact.truncate(k);
+    exact
 }
 
 /// The slots that may pass a restricted query, from the posting lists:
 /// the shortest of the namespace's list and each `$eq`/`$in` clause's
-/// union of lists. `None` when no clause has one (a `$ne`, `$nin` or range
-/// filter alone), so every slot must be checked.
+/// union of lists, and whether every slot listed passes (the list stands
+/// for the whole restriction: a namespace alone, or one such clause and
+/// no namespace; the lists hold live slots only). `None` when no clause
+/// has one (a `$ne`, `$nin` or range filter alone), so every slot must be
+/// checked.
 fn candidates<'a>(
     state: &'a State,
     ns: Option<u32>,
     filter: &Filter,
-) -> Option<std::borrow::Cow<'a, [u32]>> {
-    use std::borrow::Cow;
-    let mut best: Option<Cow<'a, [u32]>> =
-        ns.map(|n| Cow::Borrowed(&state.ns_slots[n as usize - 1][..]));
+) -> Option<(Cow<'a, [u32]>, bool)> {
+    let mut best: Option<(Cow<'a, [u32]>, bool)> = ns.map(|n| {
+        (
+            Cow::Borrowed(&state.ns_slots[n as usize - 1][..]),
+            filter.is_empty(),
+        )
+    });
+    let whole = ns.is_none() && filter.len() == 1;
     for (field, keys) in filter.lookups() {
         let lists: Vec<&Vec<u32>> = match state.postings.get(field) {
             Some(by_value) => keys.iter().filter_map(|k| by_value.get(k)).collect(),
             None => Vec::new(),
         };
         let len: usize = lists.iter().map(|l| l.len()).sum();
-        if best.as_ref().is_some_and(|b| b.len() <= len) {
+        if best.as_ref().is_some_and(|(b, _)| b.len() <= len) {
             continue;
         }
-        best = Some(match lists.as_slice() {
+        let list = match lists.as_slice() {
             [] => Cow::Borrowed(&[][..]),
             [one] => Cow::Borrowed(&one[..]),
             many => {
@@ -1700,7 +1763,8 @@ fn candidates<'a>(
                 all.dedup();
                 Cow::Owned(all)
             }
-        });
+        };
+        best = Some((list, whole));
     }
     best
 }
@@ -1718,12 +1782,13 @@ fn filtered_ef(k: usize, passing: usize, live: usize) -> usize {
 }
 
 /// Whether a restricted query that `passing` of `live` vectors pass is
-/// cheaper searched exactly: an exact search costs one distance per
-/// passing vector, a filtered walk about `ef * live / passing`, so the
-/// crossover is near `sqrt(ef * live)` (times a constant for the walk's
-/// random access and heap work, measured on the 100k benchmark).
-fn exact_is_cheaper(passing: usize, live: usize) -> bool {
-    passing <= EXACT_BELOW || passing * passing <= WALK_COST * EF_SEARCH * live
+/// cheaper scanned: a scan costs one int8 distance per passing vector; a
+/// filtered walk about `V * live / passing` f32 distances, `V` being what
+/// an unfiltered walk computes, so the crossover is near
+/// `sqrt(SCAN_COST * live)` with `SCAN_COST` the walk's cost in scan
+/// distances (measured on the 100k benchmark, see bench/VECTORIZE-RESULTS.md).
+fn scan_is_cheaper(passing: usize, live: usize) -> bool {
+    passing <= EXACT_BELOW || passing * passing <= SCAN_COST * live
 }
 
 fn search(
@@ -1735,66 +1800,80 @@ fn search(
     path: SearchPath,
 ) -> Vec<Near> {
     let vecs = state.vectors();
-    let columns: Vec<Option<&Vec<Option<Indexed>>>> = filter
-        .fields()
-        .into_iter()
-        .map(|f| f.and_then(|f| state.columns.get(f)))
-        .collect();
-    let pass = |slot: u32| {
-        let s = &state.slots[slot as usize];
-        s.alive
-            && ns.is_none_or(|n| s.ns == n)
-            && (filter.is_empty()
-                || filter.matches_by(|i| {
-                    columns[i]
-                        .and_then(|c| c.get(slot as usize))
-                        .and_then(Option::as_ref)
-                }))
-    };
+    let qc = QueryCodes::new(q);
     let in_graph = state.graph.len();
     let total = state.slots.len() as u32;
     let restricted = ns.is_some() || !filter.is_empty();
     if restricted {
-        let passing: Vec<u32> = match candidates(state, ns, filter) {
-            Some(list) => list.iter().copied().filter(|&s| pass(s)).collect(),
+        let columns: Vec<Option<&Vec<Option<Indexed>>>> = filter
+            .fields()
+            .into_iter()
+            .map(|f| f.and_then(|f| state.columns.get(f)))
+            .collect();
+        let pass = |slot: u32| {
+            let s = &state.slots[slot as usize];
+            s.alive
+                && ns.is_none_or(|n| s.ns == n)
+                && (filter.is_empty()
+                    || filter.matches_by(|i| {
+                        columns[i]
+                            .and_then(|c| c.get(slot as usize))
+                            .and_then(Option::as_ref)
+                    }))
+        };
+        let passing: Cow<'_, [u32]> = match candidates(state, ns, filter) {
+            Some((list, true)) => list,
+            Some((list, false)) => list.iter().copied().filter(|&s| pass(s)).collect(),
             None => (0..total).filter(|&s| pass(s)).collect(),
         };
-        let exact_now = match path {
-            SearchPath::Auto => exact_is_cheaper(passing.len(), state.live),
+        let scan_now = match path {
+            SearchPath::Auto => scan_is_cheaper(passing.len(), state.live),
             SearchPath::Exact => true,
             SearchPath::Graph => false,
         };
-        if in_graph == 0 || exact_now {
-            return exact(vecs, q, passing.into_iter(), k);
+        if in_graph == 0 || scan_now {
+            return scan(vecs, q, &qc, passing.iter().copied(), k);
         }
         let mut admitted = vec![0u64; (total as usize).div_ceil(64)];
-        for &s in &passing {
+        for &s in passing.iter() {
             admitted[s as usize / 64] |= 1 << (s % 64);
         }
         let admit = |s: u32| admitted[s as usize / 64] & (1 << (s % 64)) != 0;
         let ef = filtered_ef(k, passing.len(), state.live);
-        let mut found = state.graph.search(q, ef, vecs, &admit);
-        found.truncate(k);
+        let mut found = rerank(
+            vecs,
+            q,
+            state.graph.search_by(&|s| vecs.approx(&qc, s), ef, &admit),
+            k,
+        );
         let unlinked = passing.partition_point(|&s| (s as usize) < in_graph);
-        found.extend(exact(vecs, q, passing[unlinked..].iter().copied(), k));
+        found.extend(scan(vecs, q, &qc, passing[unlinked..].iter().copied(), k));
         found.sort_unstable();
         found.truncate(k);
         return found;
     }
     if state.live <= EXACT_BELOW || in_graph == 0 {
-        return exact(
+        return scan(
             vecs,
             q,
+            &qc,
             (0..total).filter(|&s| state.slots[s as usize].alive),
             k,
         );
     }
     let alive = |slot: u32| state.slots[slot as usize].alive;
-    let mut found = state.graph.search(q, EF_SEARCH.max(k), vecs, &alive);
-    found.truncate(k);
-    found.extend(exact(
+    let mut found = rerank(
         vecs,
         q,
+        state
+            .graph
+            .search_by(&|s| vecs.approx(&qc, s), EF_SEARCH.max(k), &alive),
+        k,
+    );
+    found.extend(scan(
+        vecs,
+        q,
+        &qc,
         (in_graph as u32..total).filter(|&s| alive(s)),
         k,
     ));

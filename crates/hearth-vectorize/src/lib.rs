@@ -14,11 +14,13 @@
 //! (else rebuilt in the background), and vectors written after it are
 //! searched exactly until linked, so nothing acknowledged is ever missing.
 //!
-//! Queries search exactly when the candidate set is small (a small index,
-//! or a namespace or metadata filter that few vectors pass, found through
-//! the in-memory posting lists of the metadata indexes), and through the
-//! graph otherwise, with the filter applied during the walk so top K is
-//! taken from the filtered set.
+//! Queries scan the candidates when the set is small (a small index, or a
+//! namespace or metadata filter that few vectors pass, found through the
+//! in-memory posting lists of the metadata indexes), and walk the graph
+//! otherwise, with the filter applied during the walk so top K is taken
+//! from the filtered set. Scans and walks compare int8 codes of the
+//! vectors (a quarter of the memory read) and rank what they keep by exact
+//! f32 distance, so returned scores are exact.
 
 pub mod distance;
 pub mod filter;

@@ -825,3 +825,107 @@ fn a_corrupt_or_missing_snapshot_falls_back_to_a_rebuild() {
         "v1999"
     );
 }
+
+/// Brute force in f64: the `k` nearest ids of `points` (those `keep`
+/// passes) with Workers' scores, by `metric`.
+fn brute_force(
+    points: &[Vec<f64>],
+    q: &[f64],
+    metric: Metric,
+    k: usize,
+    keep: impl Fn(usize) -> bool,
+) -> Vec<(String, f64)> {
+    let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>();
+    let mut all: Vec<(f64, usize)> = points
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| keep(*i))
+        .map(|(i, p)| {
+            let score = match metric {
+                Metric::Cosine => dot(p, q) / (dot(p, p).sqrt() * dot(q, q).sqrt()),
+                Metric::DotProduct => dot(p, q),
+                Metric::Euclidean => p
+                    .iter()
+                    .zip(q)
+                    .map(|(x, y)| (x - y) * (x - y))
+                    .sum::<f64>()
+                    .sqrt(),
+            };
+            (score, i)
+        })
+        .collect();
+    // Higher is closer but for euclidean.
+    all.sort_by(|a, b| match metric {
+        Metric::Euclidean => a.0.total_cmp(&b.0),
+        _ => b.0.total_cmp(&a.0),
+    });
+    all.truncate(k);
+    all.into_iter().map(|(s, i)| (format!("v{i}"), s)).collect()
+}
+
+#[test]
+fn scans_and_walks_rank_their_int8_candidates_by_exact_scores() {
+    // 100 dimensions: the kernels' 32-wide steps and their tails.
+    for metric in [Metric::Cosine, Metric::Euclidean, Metric::DotProduct] {
+        let (_d, _data, ix) = setup(100, metric);
+        let points = categorised(&ix, 5000, 100);
+        // New points of the same clusters (the generator's next 30).
+        let queries = clustered(5030, 100, 20, 7).split_off(5000);
+        let check = |filter: Option<Value>, keep: &dyn Fn(usize) -> bool, min_recall: f64| {
+            let opts = QueryOptions {
+                top_k: 10,
+                filter: filter.clone(),
+                ..QueryOptions::default()
+            };
+            let mut hits = 0;
+            for q in &queries {
+                let want = brute_force(&points, q, metric, 10, keep);
+                let got = ix.query(q, &opts).unwrap();
+                assert_eq!(got.len(), 10);
+                for m in &got {
+                    let i: usize = m.id[1..].parse().unwrap();
+                    // The score is the exact one, not the int8 estimate.
+                    let exact = brute_force(&points[i..=i], q, metric, 1, |_| true)[0].1;
+                    assert!(
+                        (m.score - exact).abs() <= 1e-4 * exact.abs().max(1.0),
+                        "{metric} {filter:?}: {} scored {} for {exact}",
+                        m.id,
+                        m.score
+                    );
+                    assert!(keep(i), "{metric} {filter:?}: {} does not pass", m.id);
+                    hits += usize::from(want.iter().any(|(id, _)| *id == m.id));
+                }
+            }
+            let recall = hits as f64 / (10 * queries.len()) as f64;
+            assert!(
+                recall >= min_recall,
+                "{metric} {filter:?}: recall@10 {recall}"
+            );
+        };
+        // Not yet in the graph: every query scans.
+        check(None, &|_| true, 0.99);
+        check(Some(json!({ "cat": "c3" })), &|i| i % 10 == 3, 0.99);
+        check(
+            Some(json!({ "cat": { "$ne": "c3" } })),
+            &|i| i % 10 != 3,
+            0.99,
+        );
+        // In the graph: unfiltered queries walk it by int8 distance and
+        // rank what it found exactly; a 10% filter still scans.
+        let mut rng = 42u64;
+        assert_eq!(ix.index_pending(&mut rng, &|| false), 5000);
+        check(None, &|_| true, 0.95);
+        check(Some(json!({ "cat": "c3" })), &|i| i % 10 == 3, 0.99);
+        // The filtered walk, for the metrics the graph is built for (dot
+        // product is not a distance: its walks are not held to this).
+        if metric != Metric::DotProduct {
+            ix.set_search_path(SearchPath::Graph);
+            check(
+                Some(json!({ "cat": { "$in": ["c1", "c2"] } })),
+                &|i| i % 10 == 1 || i % 10 == 2,
+                0.95,
+            );
+            ix.set_search_path(SearchPath::Auto);
+        }
+    }
+}
