@@ -7,7 +7,10 @@
 //! table, keyed by dataset). When the buffer is full, points are dropped
 //! and counted, as Cloudflare samples under load; a point still in the
 //! buffer when the process is killed is lost. Points older than the
-//! retention (three months, Cloudflare's) are deleted by the writer.
+//! retention (three months, Cloudflare's) are deleted by the writer. In
+//! the same transactions the writer keeps the points summed per
+//! (dataset, second, blob1), which answers the common aggregate queries
+//! without reading every point (see `SCHEMA_V2`).
 //!
 //! Queries take the SQL API's dialect where SQLite can carry it (see
 //! [`sql`]): `SELECT` over a dataset by name with the columns `dataset`,
