@@ -163,10 +163,128 @@ pub(crate) fn install(conn: &Connection, clock: SharedClock) -> Result<(), Analy
     for &(name, f) in TIME_FUNCTIONS {
         conn.create_scalar_function(name, 1, pure, move |ctx| Ok(seconds(ctx, 0)?.map(f)))?;
     }
+    install_bits(conn)?;
+    install_strings(conn)?;
     conn.create_aggregate_function("hearth_argmax", 2, pure, ArgExtreme { max: true })?;
     conn.create_aggregate_function("hearth_argmin", 2, pure, ArgExtreme { max: false })?;
     conn.create_aggregate_function("hearth_topk", 3, pure, TopK)?;
     conn.create_aggregate_function("hearth_quantile_weighted", 3, pure, QuantileWeighted)?;
+    Ok(())
+}
+
+/// An integer argument of a bit function: a double is cast to Int64, as
+/// ClickHouse does; text is refused.
+fn int_arg(ctx: &Context<'_>, i: usize, name: &str) -> rusqlite::Result<Option<i64>> {
+    Ok(match ctx.get_raw(i) {
+        ValueRef::Null => None,
+        ValueRef::Integer(n) => Some(n),
+        ValueRef::Real(f) => Some(f as i64),
+        _ => return Err(user_error(format!("{name}: the arguments must be numbers"))),
+    })
+}
+
+/// A bit position or shift: 0 to 63.
+fn bit_count_arg(ctx: &Context<'_>, i: usize, name: &str) -> rusqlite::Result<Option<u32>> {
+    match int_arg(ctx, i, name)? {
+        None => Ok(None),
+        Some(n @ 0..=63) => Ok(Some(n as u32)),
+        Some(n) => Err(user_error(format!(
+            "{name}: the bit count must be between 0 and 63, got {n}"
+        ))),
+    }
+}
+
+type BitFn = fn(i64, i64) -> i64;
+
+/// The dialect's bit functions over Int64.
+fn install_bits(conn: &Connection) -> Result<(), AnalyticsError> {
+    let pure = FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC;
+    const TWO: &[(&str, BitFn)] = &[
+        ("bitAnd", |a, b| a & b),
+        ("bitOr", |a, b| a | b),
+        ("bitXor", |a, b| a ^ b),
+        ("bitHammingDistance", |a, b| i64::from((a ^ b).count_ones())),
+    ];
+    for &(name, f) in TWO {
+        conn.create_scalar_function(name, 2, pure, move |ctx| {
+            Ok(match (int_arg(ctx, 0, name)?, int_arg(ctx, 1, name)?) {
+                (Some(a), Some(b)) => Some(f(a, b)),
+                _ => None,
+            })
+        })?;
+    }
+    type ShiftFn = fn(i64, u32) -> i64;
+    const SHIFTS: &[(&str, ShiftFn)] = &[
+        ("bitShiftLeft", |a, n| a.wrapping_shl(n)),
+        ("bitShiftRight", |a, n| a >> n),
+        ("bitRotateLeft", |a, n| a.rotate_left(n)),
+        ("bitRotateRight", |a, n| a.rotate_right(n)),
+        ("bitTest", |a, n| (a >> n) & 1),
+    ];
+    for &(name, f) in SHIFTS {
+        conn.create_scalar_function(name, 2, pure, move |ctx| {
+            Ok(
+                match (int_arg(ctx, 0, name)?, bit_count_arg(ctx, 1, name)?) {
+                    (Some(a), Some(n)) => Some(f(a, n)),
+                    _ => None,
+                },
+            )
+        })?;
+    }
+    conn.create_scalar_function("bitNot", 1, pure, |ctx| {
+        Ok(int_arg(ctx, 0, "bitNot")?.map(|a| !a))
+    })?;
+    conn.create_scalar_function("bitCount", 1, pure, |ctx| {
+        Ok(int_arg(ctx, 0, "bitCount")?.map(|a| i64::from(a.count_ones())))
+    })?;
+    Ok(())
+}
+
+/// A text argument; numbers are shown as SQLite shows them.
+fn text_arg(ctx: &Context<'_>, i: usize) -> rusqlite::Result<Option<String>> {
+    Ok(match ctx.get_raw(i) {
+        ValueRef::Null => None,
+        ValueRef::Integer(n) => Some(n.to_string()),
+        ValueRef::Real(f) => Some(f.to_string()),
+        ValueRef::Text(t) | ValueRef::Blob(t) => Some(String::from_utf8_lossy(t).into_owned()),
+    })
+}
+
+/// The dialect's string functions SQLite lacks under these names.
+fn install_strings(conn: &Connection) -> Result<(), AnalyticsError> {
+    let pure = FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC;
+    conn.create_scalar_function("startsWith", 2, pure, |ctx| {
+        Ok(match (text_arg(ctx, 0)?, text_arg(ctx, 1)?) {
+            (Some(s), Some(p)) => Some(i64::from(s.starts_with(&p))),
+            _ => None,
+        })
+    })?;
+    conn.create_scalar_function("endsWith", 2, pure, |ctx| {
+        Ok(match (text_arg(ctx, 0)?, text_arg(ctx, 1)?) {
+            (Some(s), Some(p)) => Some(i64::from(s.ends_with(&p))),
+            _ => None,
+        })
+    })?;
+    // 1-based byte offset of the first match, 0 when there is none.
+    conn.create_scalar_function("position", 2, pure, |ctx| {
+        Ok(match (text_arg(ctx, 0)?, text_arg(ctx, 1)?) {
+            (Some(s), Some(n)) => Some(s.find(&n).map_or(0, |at| at as i64 + 1)),
+            _ => None,
+        })
+    })?;
+    conn.create_scalar_function("concat", -1, pure, |ctx| {
+        if ctx.len() < 2 {
+            return Err(user_error("concat takes two or more arguments"));
+        }
+        let mut out = String::new();
+        for i in 0..ctx.len() {
+            match text_arg(ctx, i)? {
+                Some(t) => out.push_str(&t),
+                None => return Ok(None),
+            }
+        }
+        Ok(Some(out))
+    })?;
     Ok(())
 }
 

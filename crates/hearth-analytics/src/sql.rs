@@ -19,6 +19,7 @@
 //! read-only, under an authorizer that allows reading the points and
 //! nothing else, with a time limit and a cap on the answer's size.
 
+use std::cell::Cell;
 use std::time::{Duration, Instant};
 
 use hearth_core::SharedClock;
@@ -266,6 +267,21 @@ const PLAIN_FUNCTIONS: &[&str] = &[
     "tominute",
     "tosecond",
     "toyyyymm",
+    "bitand",
+    "bitor",
+    "bitxor",
+    "bitnot",
+    "bitcount",
+    "bithammingdistance",
+    "bitshiftleft",
+    "bitshiftright",
+    "bitrotateleft",
+    "bitrotateright",
+    "bittest",
+    "startswith",
+    "endswith",
+    "position",
+    "concat",
 ];
 
 /// Functions whose value is a DateTime / a Date.
@@ -292,13 +308,30 @@ fn dialect_list() -> String {
     "count, sum, avg, min, max, countIf, sumIf, avgIf, argMax, argMin, topK, topKWeighted, \
      quantileWeighted, quantileExactWeighted, toStartOfInterval and the toStartOf* family, \
      toDateTime, toUnixTimestamp, now, today, toYear..toSecond, toYYYYMM, intDiv, abs, round, \
-     lower, upper, length, coalesce, substring"
+     lower, upper, length, coalesce, substring, if, concat, position, startsWith, endsWith, \
+     bitAnd, bitOr, bitXor, bitNot, bitCount, bitHammingDistance, bitShiftLeft, bitShiftRight, \
+     bitRotateLeft, bitRotateRight, bitTest"
         .into()
 }
 
 /// The query with datasets, intervals and the dialect's functions
 /// rewritten, and its output format.
 pub fn translate(text: &str) -> Result<Translated, AnalyticsError> {
+    translate_inner(text, false).map(|(t, _)| t)
+}
+
+/// The query carried onto the per-second rollup (see `SCHEMA_V2` in the
+/// crate root) when it reads only `timestamp`, `blob1` and `dataset` and
+/// aggregates with what the rollup keeps exactly: `count()`, `countIf`,
+/// `SUM(_sample_interval)`, `sumIf(_sample_interval, ...)`, `min`, `max`,
+/// `count(DISTINCT ...)`. `None` when it does not; it then reads the
+/// points. The answer is the same either way.
+pub fn translate_rollup(text: &str) -> Result<Option<String>, AnalyticsError> {
+    let (t, eligible) = translate_inner(text, true)?;
+    Ok(eligible.then_some(t.sql))
+}
+
+fn translate_inner(text: &str, rollup: bool) -> Result<(Translated, bool), AnalyticsError> {
     if text.len() > MAX_QUERY_BYTES {
         return Err(bad(format!(
             "the query is {} bytes, above the {MAX_QUERY_BYTES}-byte limit",
@@ -342,12 +375,55 @@ pub fn translate(text: &str) -> Result<Translated, AnalyticsError> {
             _ => None,
         })
         .collect();
-    let sql = Rewriter { ctes: &ctes }.emit(&tokens)?;
-    Ok(Translated {
-        sql,
-        format,
-        columns: column_kinds(&tokens),
-    })
+    let rewriter = Rewriter {
+        ctes: &ctes,
+        rollup,
+        eligible: Cell::new(rollup),
+        aggregated: Cell::new(false),
+    };
+    let sql = rewriter.emit(&tokens)?;
+    let selects = tokens.iter().filter(|t| is_word(Some(t), "SELECT")).count();
+    let grouped = (0..tokens.len()).any(|i| {
+        is_word(tokens.get(i), "GROUP")
+            && next_solid(&tokens, i + 1).is_some_and(|(_, t)| is_word(Some(t), "BY"))
+    });
+    let eligible = rewriter.eligible.get()
+        && selects == 1
+        && ctes.is_empty()
+        && (grouped || rewriter.aggregated.get());
+    Ok((
+        Translated {
+            sql,
+            format,
+            columns: column_kinds(&tokens),
+        },
+        eligible,
+    ))
+}
+
+/// Whether `name` (a column, maybe qualified) is one the rollup does not
+/// hold row by row.
+fn outside_rollup(name: &str) -> bool {
+    let column = name.rsplit('.').next().unwrap_or(name).to_ascii_lowercase();
+    let numbered = |prefix: &str| {
+        column
+            .strip_prefix(prefix)
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+    };
+    column == "index1"
+        || column == "_sample_interval"
+        || column.starts_with("_hearth")
+        || (numbered("blob") && column != "blob1")
+        || numbered("double")
+}
+
+/// Whether `tokens` is just the column `_sample_interval`.
+fn is_sample_interval(tokens: &[Token]) -> bool {
+    let mut solid = tokens.iter().filter(|t| **t != Token::Space);
+    matches!(
+        (solid.next(), solid.next()),
+        (Some(Token::Word(w) | Token::Quoted(w)), None) if w.eq_ignore_ascii_case("_sample_interval")
+    )
 }
 
 /// Index of the `)` matching the `(` at `open`.
@@ -439,6 +515,12 @@ fn compared_with_timestamp(tokens: &[Token], i: usize) -> bool {
 
 struct Rewriter<'a> {
     ctes: &'a [String],
+    /// Datasets read from the rollup instead of the points.
+    rollup: bool,
+    /// Still answerable from the rollup.
+    eligible: Cell<bool>,
+    /// An aggregate was seen.
+    aggregated: Cell<bool>,
 }
 
 impl Rewriter<'_> {
@@ -464,8 +546,13 @@ impl Rewriter<'_> {
                         if let Some(dataset) = dataset
                             && !self.ctes.contains(&dataset.to_ascii_lowercase())
                         {
+                            let table = if self.rollup {
+                                "points_by_second"
+                            } else {
+                                "points"
+                            };
                             out.push_str(&format!(
-                                "(SELECT * FROM points WHERE dataset = {})",
+                                "(SELECT * FROM {table} WHERE dataset = {})",
                                 sql_string(&dataset)
                             ));
                             // The dataset's name is the rows' alias unless
@@ -513,8 +600,31 @@ impl Rewriter<'_> {
                     })?;
                     out.push_str(&secs.to_string());
                 }
-                Token::Word(w) | Token::Other(w) | Token::Text(w) => out.push_str(w),
-                Token::Quoted(q) => out.push_str(&format!("\"{}\"", q.replace('"', "\"\""))),
+                Token::Word(w) | Token::Other(w) | Token::Text(w) => {
+                    if self.rollup {
+                        let star_item = w == "*"
+                            && match tokens[..i].iter().rev().find(|t| **t != Token::Space) {
+                                None => true,
+                                Some(Token::Word(p)) => {
+                                    p.ends_with('.')
+                                        || p.eq_ignore_ascii_case("SELECT")
+                                        || p.eq_ignore_ascii_case("DISTINCT")
+                                }
+                                Some(Token::Other(p)) => p == ",",
+                                _ => false,
+                            };
+                        if star_item || (matches!(t, Token::Word(_)) && outside_rollup(w)) {
+                            self.eligible.set(false);
+                        }
+                    }
+                    out.push_str(w)
+                }
+                Token::Quoted(q) => {
+                    if self.rollup && outside_rollup(q) {
+                        self.eligible.set(false);
+                    }
+                    out.push_str(&format!("\"{}\"", q.replace('"', "\"\"")))
+                }
                 Token::Space => out.push(' '),
             }
             i += 1;
@@ -552,6 +662,11 @@ impl Rewriter<'_> {
             params = args;
             args = split_args(&tokens[open2 + 1..end]);
         }
+        if self.rollup
+            && let Some(sql) = self.rollup_aggregate(&lower, &args)?
+        {
+            return Ok((sql, end));
+        }
         let p: Vec<String> = params
             .iter()
             .map(|a| self.emit(a))
@@ -582,6 +697,10 @@ impl Rewriter<'_> {
             "avgif" => {
                 arity(2, "avgIf(expression, condition)")?;
                 format!("AVG(CASE WHEN ({}) THEN ({}) END)", a[1], a[0])
+            }
+            "if" => {
+                arity(3, "if(condition, then, else)")?;
+                format!("(CASE WHEN ({}) THEN ({}) ELSE ({}) END)", a[0], a[1], a[2])
             }
             "argmax" | "argmin" => {
                 arity(2, &format!("{name}(value, expression)"))?;
@@ -629,6 +748,68 @@ impl Rewriter<'_> {
             }
         };
         Ok((sql, end))
+    }
+}
+
+impl Rewriter<'_> {
+    /// An aggregate in its rollup form, where the rollup's `_hearth_rows`
+    /// (points per row) and summed `_sample_interval` stand for the points.
+    /// `None` lets the call be written as usual (a scalar function, or
+    /// `min`/`max`/`count(DISTINCT ...)`, which read the same on the
+    /// rollup); an aggregate the rollup cannot answer marks the query as
+    /// not eligible.
+    fn rollup_aggregate(
+        &self,
+        lower: &str,
+        args: &[&[Token]],
+    ) -> Result<Option<String>, AnalyticsError> {
+        let is_star = |a: &[Token]| {
+            let mut solid = a.iter().filter(|t| **t != Token::Space);
+            matches!((solid.next(), solid.next()), (Some(Token::Other(s)), None) if s == "*")
+        };
+        let starts_distinct =
+            |a: &[Token]| is_word(a.iter().find(|t| **t != Token::Space), "DISTINCT");
+        let sql = match (lower, args) {
+            ("count", []) => "COALESCE(SUM(_hearth_rows), 0)".to_owned(),
+            ("count", [a]) if is_star(a) => "COALESCE(SUM(_hearth_rows), 0)".to_owned(),
+            ("count", [a]) if starts_distinct(a) => {
+                self.aggregated.set(true);
+                return Ok(None);
+            }
+            ("sum", [a]) if is_sample_interval(a) => "SUM(_sample_interval)".to_owned(),
+            ("countif", [c]) => format!(
+                "COALESCE(SUM(CASE WHEN ({}) THEN _hearth_rows END), 0)",
+                self.emit(c)?
+            ),
+            ("sumif", [a, c]) if is_sample_interval(a) => format!(
+                "SUM(CASE WHEN ({}) THEN _sample_interval ELSE 0 END)",
+                self.emit(c)?
+            ),
+            ("min" | "max", [_]) => {
+                self.aggregated.set(true);
+                return Ok(None);
+            }
+            (
+                "count"
+                | "sum"
+                | "sumif"
+                | "avg"
+                | "avgif"
+                | "argmax"
+                | "argmin"
+                | "topk"
+                | "topkweighted"
+                | "quantileweighted"
+                | "quantileexactweighted",
+                _,
+            ) => {
+                self.eligible.set(false);
+                return Ok(None);
+            }
+            _ => return Ok(None),
+        };
+        self.aggregated.set(true);
+        Ok(Some(sql))
     }
 }
 
@@ -736,7 +917,7 @@ fn authorize(ctx: AuthContext<'_>) -> Authorization {
             Authorization::Allow
         }
         AuthAction::Read {
-            table_name: "points",
+            table_name: "points" | "points_by_second",
             ..
         } => Authorization::Allow,
         _ => Authorization::Deny,
@@ -744,7 +925,12 @@ fn authorize(ctx: AuthContext<'_>) -> Authorization {
 }
 
 /// Runs `text` on `conn` and renders the answer.
-pub(crate) fn run(conn: &mut Connection, text: &str) -> Result<QueryOutput, AnalyticsError> {
+/// With `use_rollup`, a query the per-second rollup can answer reads it.
+pub(crate) fn run(
+    conn: &mut Connection,
+    text: &str,
+    use_rollup: bool,
+) -> Result<QueryOutput, AnalyticsError> {
     let Translated {
         sql,
         format,
@@ -753,7 +939,12 @@ pub(crate) fn run(conn: &mut Connection, text: &str) -> Result<QueryOutput, Anal
     conn.authorizer(Some(authorize))?;
     let started = Instant::now();
     conn.progress_handler(10_000, Some(move || started.elapsed() > QUERY_TIME_LIMIT))?;
-    let result = collect(conn, &sql, &columns);
+    let rollup = if use_rollup {
+        translate_rollup(text)?
+    } else {
+        None
+    };
+    let result = collect(conn, &sql, rollup.as_deref(), &columns);
     // The hooks are set again before the next query; clearing them is tidiness.
     let _ = conn.progress_handler(0, None::<fn() -> bool>);
     let _ = conn.authorizer(None::<fn(AuthContext<'_>) -> Authorization>);
@@ -774,12 +965,15 @@ pub(crate) fn run(conn: &mut Connection, text: &str) -> Result<QueryOutput, Anal
 
 type Rows = Vec<Vec<Value>>;
 
+/// Runs `rollup` if given, else `sql`; names and column kinds come from
+/// `sql` either way, so the two answer alike.
 fn collect(
     conn: &Connection,
     sql: &str,
+    rollup: Option<&str>,
     kinds: &[ColumnKind],
 ) -> rusqlite::Result<(Vec<String>, Vec<String>, Rows)> {
-    let mut stmt = conn.prepare(sql)?;
+    let stmt = conn.prepare(sql)?;
     let names: Vec<String> = stmt.column_names().map(str::to_owned).collect();
     let kinds: Vec<ColumnKind> = stmt
         .columns()
@@ -794,6 +988,16 @@ fn collect(
             }
         })
         .collect();
+    let mut stmt = match rollup {
+        Some(rollup) => {
+            let stmt = conn.prepare(rollup)?;
+            if stmt.column_count() != names.len() {
+                return Err(rusqlite::Error::InvalidColumnIndex(stmt.column_count()));
+            }
+            stmt
+        }
+        None => stmt,
+    };
     let mut types: Vec<Option<&'static str>> = vec![None; names.len()];
     let mut out = Vec::new();
     let mut rows = stmt.query([])?;

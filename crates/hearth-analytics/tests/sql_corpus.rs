@@ -325,3 +325,91 @@ fn constructs_outside_the_dialect_are_refused_by_name() {
         assert!(m.contains(named), "{sql}: {m}");
     }
 }
+
+#[test]
+fn bit_functions() {
+    let (_dir, _clock, engine) = weather();
+    assert_eq!(
+        data(
+            &engine,
+            "SELECT bitAnd(12, 10) AS a, bitOr(12, 10) AS o, bitXor(12, 10) AS x, bitNot(0) AS n, \
+             bitCount(255) AS c, bitHammingDistance(111, 121) AS h, bitShiftLeft(1, 10) AS l, \
+             bitShiftRight(1024, 3) AS r, bitRotateLeft(1, 63) AS rl, bitRotateRight(1, 1) AS rr, \
+             bitTest(43, 1) AS t1, bitTest(43, 2) AS t2"
+        ),
+        json!([{
+            "a": 8, "o": 14, "x": 6, "n": -1, "c": 8, "h": 3, "l": 1024, "r": 128,
+            "rl": i64::MIN, "rr": i64::MIN, "t1": 1, "t2": 0
+        }])
+    );
+    // Doubles are cast to Int64, as ClickHouse does.
+    assert_eq!(
+        data(
+            &engine,
+            "SELECT blob1, bitAnd(double1, 1) AS odd FROM weather WHERE blob1 = 'London' ORDER BY double1"
+        ),
+        json!([
+            { "blob1": "London", "odd": 1 },
+            { "blob1": "London", "odd": 0 },
+            { "blob1": "London", "odd": 1 },
+        ])
+    );
+    let m = refused(&engine, "SELECT bitShiftLeft(1, 64)");
+    assert!(m.contains("bitShiftLeft") && m.contains("64"), "{m}");
+    let m = refused(&engine, "SELECT bitAnd(blob1, 1) FROM weather");
+    assert!(m.contains("bitAnd"), "{m}");
+}
+
+#[test]
+fn conditionals_and_string_functions() {
+    let (_dir, _clock, engine) = weather();
+    assert_eq!(
+        data(
+            &engine,
+            "SELECT blob1 AS city, if(double1 > 11, 'warm', 'cold') AS feel, startsWith(blob1, 'Lo') AS lo, \
+             endsWith(blob1, 'is') AS ends, position(blob1, 'on') AS on_at, concat(blob1, ', ', blob2) AS place \
+             FROM weather WHERE double2 = 0 ORDER BY double1"
+        ),
+        json!([
+            { "city": "London", "feel": "cold", "lo": 1, "ends": 0, "on_at": 2, "place": "London, UK" },
+            { "city": "Paris", "feel": "warm", "lo": 0, "ends": 1, "on_at": 0, "place": "Paris, FR" },
+            { "city": "Lyon", "feel": "warm", "lo": 0, "ends": 0, "on_at": 3, "place": "Lyon, FR" },
+        ])
+    );
+    assert_eq!(
+        data(
+            &engine,
+            "SELECT sum(if(blob2 = 'UK', _sample_interval, 0)) AS uk FROM weather"
+        ),
+        json!([{ "uk": 3 }])
+    );
+    let m = refused(&engine, "SELECT if(double1 > 1, 'a') FROM weather");
+    assert!(m.contains("if"), "{m}");
+}
+
+/// The SQL API's LIKE is case-sensitive (NOT LIKE too).
+#[test]
+fn like_is_case_sensitive() {
+    let (_dir, _clock, engine) = weather();
+    assert_eq!(
+        data(
+            &engine,
+            "SELECT count() AS n FROM weather WHERE blob1 LIKE 'l%'"
+        ),
+        json!([{ "n": 0 }])
+    );
+    assert_eq!(
+        data(
+            &engine,
+            "SELECT count() AS n FROM weather WHERE blob1 LIKE 'Lo%'"
+        ),
+        json!([{ "n": 3 }])
+    );
+    assert_eq!(
+        data(
+            &engine,
+            "SELECT count() AS n FROM weather WHERE blob1 NOT LIKE 'p%'"
+        ),
+        json!([{ "n": 6 }])
+    );
+}

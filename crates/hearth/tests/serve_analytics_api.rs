@@ -181,3 +181,70 @@ fn points_written_a_second_before_kill_9_survive() {
         "{\"n\":4000,\"paths\":20}\n"
     );
 }
+
+fn sql_api(server: &Server, query: &str) -> String {
+    let r = server.request(
+        "POST",
+        "/__hearth/analytics_engine/sql",
+        &[],
+        query.as_bytes(),
+    );
+    assert_eq!(r.status, 200, "{query}: {}", r.text());
+    r.text()
+}
+
+/// `HEARTH_ANALYTICS_RETENTION_DAYS` on the injected clock: points older
+/// than the retention leave both the points and the per-second rollup
+/// (`count()` by `blob1` reads the rollup, `SELECT blob1 ...` the points),
+/// and newer ones stay.
+#[test]
+fn points_older_than_the_retention_days_are_gone() {
+    let root = tempfile::tempdir().unwrap();
+    let (config, data) = project(root.path());
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_hearth"));
+    cmd.arg("serve")
+        .arg(&config)
+        .arg("--data-dir")
+        .arg(&data)
+        .arg("--test-clock")
+        .env("HEARTH_ANALYTICS_RETENTION_DAYS", "2");
+    let server = Server::spawn(cmd, Duration::from_secs(60));
+    const DAY_MS: u64 = 86_400_000;
+    let by_path =
+        "SELECT blob1 AS p, count() AS n FROM events GROUP BY p ORDER BY p FORMAT JSONEachRow";
+    let rows = "SELECT DISTINCT blob1 AS p FROM events ORDER BY p FORMAT JSONEachRow";
+
+    assert_eq!(server.get("/old?n=3").text(), "3");
+    server.advance_clock(DAY_MS);
+    assert_eq!(server.get("/new?n=2").text(), "2");
+    assert_eq!(
+        sql_api(&server, by_path),
+        "{\"p\":\"/new\",\"n\":2}\n{\"p\":\"/old\",\"n\":3}\n"
+    );
+
+    // Two days and a second after the first points: they are past it.
+    server.advance_clock(DAY_MS + 1000);
+    assert_eq!(sql_api(&server, by_path), "{\"p\":\"/new\",\"n\":2}\n");
+    assert_eq!(sql_api(&server, rows), "{\"p\":\"/new\"}\n");
+
+    server.advance_clock(DAY_MS);
+    assert_eq!(sql_api(&server, by_path), "");
+    assert_eq!(sql_api(&server, rows), "");
+    server.terminate();
+
+    // A retention that is not a positive number of days is refused by name.
+    let out = Command::new(env!("CARGO_BIN_EXE_hearth"))
+        .args(["analytics", "sql", "SELECT count() FROM events", "--config"])
+        .arg(&config)
+        .arg("--data-dir")
+        .arg(&data)
+        .env("HEARTH_ANALYTICS_RETENTION_DAYS", "0")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("HEARTH_ANALYTICS_RETENTION_DAYS"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
