@@ -1,16 +1,17 @@
 //! Cold start: how long a new isolate takes to be ready to serve, for a
 //! hello world and for a bundle of about 1 MB, with the module compiled
-//! (the first isolate of a process) and from the process's bytecode cache
-//! (every isolate after it), beside the raw limit of QuickJS itself doing
-//! the same compile or bytecode load and evaluation with nothing else.
-//! Also idle RSS per isolate.
+//! (a source never seen), from the process's bytecode cache (every isolate
+//! after the first), and from the bytecode directory (the first isolate of
+//! a new process), beside the raw limit of QuickJS itself doing the same
+//! compile or bytecode load and evaluation with nothing else. Also idle
+//! RSS per isolate.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use hearth_runtime::{IsolatePool, WorkerConfig, WorkerRequest};
+use hearth_runtime::{IsolatePool, WorkerConfig, WorkerRequest, bytecode};
 use rquickjs::{Context as JsContext, Module, Runtime, WriteOptions};
 
 use crate::machine::Machine;
@@ -57,9 +58,10 @@ fn median_ms(mut samples: Vec<f64>) -> f64 {
 
 /// Starts a one-isolate pool on `main`, checks it answers, and returns the
 /// time `IsolatePool::start` took (the isolate is ready when it returns).
-fn start_once(main: &Path, rt: &tokio::runtime::Runtime) -> Result<f64> {
+fn start_once(main: &Path, rt: &tokio::runtime::Runtime, dir: Option<&Path>) -> Result<f64> {
     let mut config = WorkerConfig::new(main);
     config.isolates = 1;
+    config.bytecode_dir = dir.map(Path::to_path_buf);
     let t = Instant::now();
     let pool = IsolatePool::start(config).map_err(|e| anyhow::anyhow!("{e}"))?;
     let ms = t.elapsed().as_secs_f64() * 1000.0;
@@ -96,6 +98,14 @@ fn raw_once(source: &str, bytecode: Option<&[u8]>) -> Result<f64> {
         Ok(())
     })?;
     Ok(t.elapsed().as_secs_f64() * 1000.0)
+}
+
+/// Raw QuickJS reading the bytecode from a file, unchecked.
+fn raw_file_once(source: &str, file: &Path) -> Result<f64> {
+    let t = Instant::now();
+    let bytes = std::fs::read(file)?;
+    let loaded = t.elapsed().as_secs_f64() * 1000.0;
+    Ok(loaded + raw_once(source, Some(&bytes))?)
 }
 
 fn raw_bytecode(source: &str) -> Result<Vec<u8>> {
@@ -147,6 +157,8 @@ pub fn run(args: &ColdStartArgs, command: &str) -> Result<()> {
     let source = bundle(args.functions, "cached");
     std::fs::write(&big, &source)?;
     let bytecode = raw_bytecode(&source)?;
+    let raw_file = tmp.path().join("raw.qbc");
+    std::fs::write(&raw_file, &bytecode)?;
 
     let mut rows: Vec<[String; 4]> = Vec::new();
     let mut hello_ms = Vec::new();
@@ -155,7 +167,10 @@ pub fn run(args: &ColdStartArgs, command: &str) -> Result<()> {
     let mut raw_compiled = Vec::new();
     let mut cached = Vec::new();
     let mut raw_cached = Vec::new();
-    start_once(&big, &rt)?; // fills the cache for `source`
+    let mut from_disk = Vec::new();
+    let mut raw_disk = Vec::new();
+    let disk = tmp.path().join("bytecode");
+    start_once(&big, &rt, Some(&disk))?; // fills both caches for `source`
     for run in 0..args.runs {
         // Alternate which side goes first so drift hits both.
         let hearth_first = run % 2 == 0;
@@ -165,15 +180,20 @@ pub fn run(args: &ColdStartArgs, command: &str) -> Result<()> {
         let fresh_source = bundle(args.functions, &format!("miss {run}"));
         std::fs::write(&fresh, &fresh_source)?;
         let mut hearth = || -> Result<()> {
-            hello_ms.push(start_once(&hello, &rt)?);
-            compiled.push(start_once(&fresh, &rt)?);
-            cached.push(start_once(&big, &rt)?);
+            hello_ms.push(start_once(&hello, &rt, None)?);
+            compiled.push(start_once(&fresh, &rt, None)?);
+            cached.push(start_once(&big, &rt, None)?);
+            // As in a new process: nothing in memory, the file on disk
+            // (loading it refills the memory cache for the next round).
+            bytecode::forget_in_memory();
+            from_disk.push(start_once(&big, &rt, Some(&disk))?);
             Ok(())
         };
         let mut raw = || -> Result<()> {
             raw_hello.push(raw_once(HELLO, None)?);
             raw_compiled.push(raw_once(&fresh_source, None)?);
             raw_cached.push(raw_once(&source, Some(&bytecode))?);
+            raw_disk.push(raw_file_once(&source, &raw_file)?);
             Ok(())
         };
         if hearth_first {
@@ -196,6 +216,11 @@ pub fn run(args: &ColdStartArgs, command: &str) -> Result<()> {
             "1 MB bundle, from the bytecode cache (ms)",
             &cached,
             &raw_cached,
+        ),
+        (
+            "1 MB bundle, first isolate of a new process, bytecode from the data dir (ms)",
+            &from_disk,
+            &raw_disk,
         ),
     ] {
         let (h, r) = (median_ms(h.clone()), median_ms(r.clone()));

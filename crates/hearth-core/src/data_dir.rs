@@ -115,6 +115,11 @@ impl DataDir {
         self.root.join("cache")
     }
 
+    /// Compiled modules kept across restarts, one file per module source.
+    pub fn bytecode(&self) -> PathBuf {
+        self.root.join("bytecode")
+    }
+
     /// AI Gateway's request logs (one file for every gateway).
     pub fn ai_gateway_logs(&self) -> PathBuf {
         self.root.join("ai-gateway").join("logs.sqlite")

@@ -55,6 +55,9 @@ pub struct WorkerConfig {
     /// In-process services the bindings' glue calls (see
     /// [`crate::local`]), by name.
     pub local_services: BTreeMap<String, Arc<dyn crate::local::LocalService>>,
+    /// Where compiled modules are kept across restarts (see
+    /// [`crate::bytecode`]); without one they are kept in memory only.
+    pub bytecode_dir: Option<PathBuf>,
 }
 
 impl WorkerConfig {
@@ -78,6 +81,7 @@ impl WorkerConfig {
             cache: None,
             clock: None,
             local_services: BTreeMap::new(),
+            bytecode_dir: None,
         }
     }
 
@@ -117,6 +121,7 @@ impl std::fmt::Debug for WorkerConfig {
             .field("services", &self.services)
             .field("native", &self.native.is_some())
             .field("extra_root_certs", &self.extra_root_certs.len())
+            .field("bytecode_dir", &self.bytecode_dir)
             .finish()
     }
 }

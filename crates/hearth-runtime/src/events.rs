@@ -109,7 +109,8 @@ pub(crate) fn install<'js>(
     workflows: Option<&std::sync::Arc<crate::bindings::workflow::runner::Workflows>>,
 ) -> rquickjs::Result<EventApi> {
     let codec = structured_codec(ctx)?;
-    let factory: Function = ctx.eval_with_options(EVENTS_JS, eval_options("events.js"))?;
+    let factory: Function =
+        hearth_webapi::builtin::eval_script(ctx, EVENTS_JS, eval_options("events.js"))?;
     let step_natives = match workflows {
         Some(w) => crate::bindings::workflow::runner::natives(ctx, w)?.into_value(),
         None => Value::new_null(ctx.clone()),

@@ -80,6 +80,7 @@ pub(crate) fn for_root(
             resolver,
             loaded: loaded.clone(),
             process_env: node::process_env_json(compat, &config.vars, &config.secrets),
+            bytecode_dir: config.bytecode_dir.clone(),
         },
     ))
 }
@@ -167,6 +168,8 @@ pub(crate) struct FileLoader {
     loaded: LoadedFiles,
     /// The JSON object `node:process` starts `process.env` with.
     process_env: String,
+    /// Where compiled modules are kept across restarts.
+    bytecode_dir: Option<PathBuf>,
 }
 
 enum LoadFailure {
@@ -378,10 +381,12 @@ impl Loader for FileLoader {
             || name == node::INTERNAL_MODULE)
             && let Some(source) = node::source(name, &self.process_env, self.resolver.node_compat())
         {
-            return crate::bytecode::declare(ctx, name, &source);
+            return crate::bytecode::declare(ctx, name, &source, self.bytecode_dir.as_deref());
         }
         match module_source(&self.resolver, &self.loaded, name) {
-            Ok(source) => crate::bytecode::declare(ctx, name, &source),
+            Ok(source) => {
+                crate::bytecode::declare(ctx, name, &source, self.bytecode_dir.as_deref())
+            }
             Err(LoadFailure::Io(_, e)) => Err(Error::new_loading_message(name, e.to_string())),
             Err(LoadFailure::Other(m)) => Err(Error::new_loading_message(name, m)),
             Err(LoadFailure::Syntax(e)) => Err(throw_syntax_error(ctx, name, &e)),

@@ -49,6 +49,7 @@
 //! Timers: `AbortSignal.timeout()` calls the global `setTimeout` at call time;
 //! the runtime installs it. Nothing else here needs a clock.
 
+pub mod builtin;
 mod crypto;
 mod encoding;
 mod url;
@@ -107,7 +108,7 @@ fn natives<'js>(ctx: &Ctx<'js>) -> Result<Object<'js>> {
 /// before any user code runs.
 pub fn install(ctx: &Ctx<'_>) -> Result<()> {
     let native = natives(ctx)?;
-    let boot: Function = ctx.eval(BOOTSTRAP)?;
+    let boot: Function = builtin::eval_script(ctx, BOOTSTRAP, Default::default())?;
     boot.call::<_, ()>((native,))?;
     Ok(())
 }

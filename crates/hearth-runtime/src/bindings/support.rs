@@ -3,6 +3,7 @@
 //! installing a binding whose JS half is a factory script.
 
 use hearth_core::{ContractError, ErrorClass};
+use hearth_webapi::builtin::eval_script;
 use rquickjs::{ArrayBuffer, Ctx, Exception, Function, Object, TypedArray, Value};
 
 thread_local! {
@@ -100,12 +101,12 @@ pub(crate) fn install_factory<'js>(
     env: &Object<'js>,
     name: &str,
     script_name: &str,
-    source: &str,
+    source: &'static str,
     native: Object<'js>,
 ) -> rquickjs::Result<()> {
-    let common: Function = ctx.eval_with_options(COMMON_JS, eval_options("common.js"))?;
+    let common: Function = eval_script(ctx, COMMON_JS, eval_options("common.js"))?;
     let util: Value = common.call(())?;
-    let factory: Function = ctx.eval_with_options(source, eval_options(script_name))?;
+    let factory: Function = eval_script(ctx, source, eval_options(script_name))?;
     let binding: Value = factory.call((native, util))?;
     env.set(name, binding)
 }

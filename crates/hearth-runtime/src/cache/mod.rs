@@ -32,7 +32,7 @@ pub(crate) fn install<'js>(
     options.global = true;
     options.strict = true;
     options.filename = Some("hearth:internal/cache.js".into());
-    let factory: Function = ctx.eval_with_options(CACHE_JS, options)?;
+    let factory: Function = hearth_webapi::builtin::eval_script(ctx, CACHE_JS, options)?;
     let native = match store {
         Some(store) => Class::instance(
             ctx.clone(),

@@ -252,9 +252,9 @@ fn evaluate<'js>(
     let host_obj = Class::instance(ctx.clone(), HostNatives::new(host.clone()))
         .map_err(engine)?
         .into_inner();
-    let prelude: Function = ctx
-        .eval_with_options(PRELUDE, internal_eval_options())
-        .map_err(|e| script_error(ctx, e, "prelude"))?;
+    let prelude: Function =
+        hearth_webapi::builtin::eval_script(ctx, PRELUDE, internal_eval_options())
+            .map_err(|e| script_error(ctx, e, "prelude"))?;
     let api: Object = prelude
         .call((host_obj.clone(),))
         .map_err(|e| script_error(ctx, e, "prelude"))?;
@@ -281,7 +281,9 @@ fn evaluate<'js>(
 
     let main_name = main.name.as_str();
     let in_main = |e: rquickjs::Error| script_error(ctx, e, main_name);
-    let module = crate::bytecode::declare(ctx, main_name, &main.source).map_err(in_main)?;
+    let module =
+        crate::bytecode::declare(ctx, main_name, &main.source, config.bytecode_dir.as_deref())
+            .map_err(in_main)?;
     let (module, promise) = module.eval().map_err(in_main)?;
     run_top_level(ctx, &promise, main_name)?;
     let default: Value = module

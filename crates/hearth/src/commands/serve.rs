@@ -373,6 +373,7 @@ pub fn base_worker(project: &Project) -> Result<WorkerConfig> {
     worker.secrets = config.secrets.clone();
     worker.compatibility_date = config.compatibility_date.clone();
     worker.compatibility_flags = config.compatibility_flags.clone();
+    worker.bytecode_dir = Some(project.data_dir.bytecode());
     if let Some(cpu_ms) = config.limits.cpu_ms {
         worker.limits.cpu_ms = cpu_ms;
     }

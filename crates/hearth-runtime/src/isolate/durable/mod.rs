@@ -128,7 +128,8 @@ pub(super) fn install<'js>(ctx: &Ctx<'js>, host: &Rc<Host>) -> rquickjs::Result<
     let outbound = Class::instance(ctx.clone(), OutboundNatives::new(host.clone()))?;
     let store = Class::instance(ctx.clone(), StorageNatives::new(host.clone()))?;
     let hosted = Class::instance(ctx.clone(), HostedNatives::new(host.clone()))?;
-    let factory: Function = ctx.eval_with_options(DURABLE_JS, internal_eval_options())?;
+    let factory: Function =
+        hearth_webapi::builtin::eval_script(ctx, DURABLE_JS, internal_eval_options())?;
     let api: Object = factory.call((outbound, store, hosted))?;
     let publish: Function = ctx.eval(
         "(api) => Object.defineProperty(globalThis, Symbol.for('hearth.durable'), { value: api })",
