@@ -779,23 +779,21 @@ impl DurableObjectStorage {
             return None;
         }
         let (writes, bytes) = segment_counts(inner);
-        Some(
-            if writes > self.limits.max_unflushed_writes {
-                DoError::UncommittedLimit {
-                    what: "writes",
-                    count: writes,
-                    limit: self.limits.max_unflushed_writes,
-                    field: "limits.max_unflushed_writes",
-                }
-            } else {
-                DoError::UncommittedLimit {
-                    what: "bytes",
-                    count: bytes,
-                    limit: self.limits.max_unflushed_bytes,
-                    field: "limits.max_unflushed_bytes",
-                }
-            },
-        )
+        Some(if writes > self.limits.max_unflushed_writes {
+            DoError::UncommittedLimit {
+                what: "writes",
+                count: writes,
+                limit: self.limits.max_unflushed_writes,
+                field: "limits.max_unflushed_writes",
+            }
+        } else {
+            DoError::UncommittedLimit {
+                what: "bytes",
+                count: bytes,
+                limit: self.limits.max_unflushed_bytes,
+                field: "limits.max_unflushed_bytes",
+            }
+        })
     }
 
     /// Counts a write into the uncommitted unit. Past a limit the unit can
