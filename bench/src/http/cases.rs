@@ -26,13 +26,15 @@ pub enum CaseId {
     DoCounter1,
     #[value(name = "do-counter-1000")]
     DoCounter1000,
+    #[value(name = "do-read-1")]
+    DoRead1,
     #[value(name = "queue-produce-consume")]
     Queue,
     #[value(name = "workflow-5-step")]
     Workflow,
 }
 
-pub const ALL: [CaseId; 9] = [
+pub const ALL: [CaseId; 10] = [
     CaseId::Hello,
     CaseId::JsonEcho,
     CaseId::Kv,
@@ -40,6 +42,7 @@ pub const ALL: [CaseId; 9] = [
     CaseId::D1Insert,
     CaseId::DoCounter1,
     CaseId::DoCounter1000,
+    CaseId::DoRead1,
     CaseId::Queue,
     CaseId::Workflow,
 ];
@@ -82,6 +85,7 @@ impl CaseId {
             Self::DoCounter1000 => {
                 "Durable Object counter, 1000 objects (idFromName of a random one per request)"
             }
+            Self::DoRead1 => "Durable Object read, one object (RPC, storage get)",
             Self::Queue => "Queue produce-to-consume (send per request, batches of 100 acked)",
             Self::Workflow => "Workflow, 5 steps (one instance created per request)",
         }
@@ -94,7 +98,7 @@ impl CaseId {
             Self::JsonEcho => "json-echo",
             Self::Kv => "kv",
             Self::D1Select | Self::D1Insert => "d1",
-            Self::DoCounter1 | Self::DoCounter1000 => "do-counter",
+            Self::DoCounter1 | Self::DoCounter1000 | Self::DoRead1 => "do-counter",
             Self::Queue => "queue",
             Self::Workflow => "workflow",
         }
@@ -110,6 +114,7 @@ impl CaseId {
             Self::D1Insert => Some("d1-insert.lua"),
             Self::DoCounter1 => Some("do-counter-1.lua"),
             Self::DoCounter1000 => Some("do-counter-1000.lua"),
+            Self::DoRead1 => Some("do-read-1.lua"),
             Self::Queue => Some("queue-send.lua"),
             Self::Workflow => Some("workflow-create.lua"),
         }
@@ -128,7 +133,7 @@ impl CaseId {
     pub fn uses_platform(self) -> bool {
         matches!(
             self,
-            Self::DoCounter1 | Self::DoCounter1000 | Self::Queue | Self::Workflow
+            Self::DoCounter1 | Self::DoCounter1000 | Self::DoRead1 | Self::Queue | Self::Workflow
         )
     }
 
@@ -160,6 +165,7 @@ impl CaseId {
             | Self::JsonEcho
             | Self::DoCounter1
             | Self::DoCounter1000
+            | Self::DoRead1
             | Self::Queue
             | Self::Workflow => Vec::new(),
             Self::Kv => (0..KV_KEYS)
@@ -215,6 +221,8 @@ impl CaseId {
                 get("/c/0", b"1".to_vec()),
                 get(&format!("/c/{}", DO_OBJECTS - 1), b"1".to_vec()),
             ],
+            // One increment, then reads of the value it committed.
+            Self::DoRead1 => vec![get("/c/0", b"1".to_vec()), get("/r/0", b"1".to_vec())],
             // What the message or instance then does is checked by waiting
             // for the count at /stats to reach what was produced.
             Self::Queue => vec![Probe {
@@ -313,6 +321,7 @@ mod tests {
             [
                 "do-counter-1",
                 "do-counter-1000",
+                "do-read-1",
                 "queue-produce-consume",
                 "workflow-5-step"
             ]

@@ -147,7 +147,10 @@ pub fn render(r: &Report<'_>) -> String {
          answers the new value. \"One object\" sends every request to the same object, so \
          its calls run one at a time; \"1000 objects\" picks `idFromName(\"counter-<n>\")` \
          with n drawn at random per request (`bench/wrk/do-counter-1000.lua`), so up to 1000 \
-         objects are live."
+         objects are live. \"Read\" calls `read()` on the one object, which answers \
+         `ctx.storage.get` of the value and writes nothing. Hearth lets an object take its \
+         next call while earlier answers wait for their commit, and commits them together \
+         (group commit; `bench/do-fsyncs.sh` counts the fsyncs per increment)."
     );
     let _ = writeln!(
         s,

@@ -1,5 +1,6 @@
 // Durable Object counters. GET /c/<n> increments the counter of the object
-// named "counter-<n>" (through RPC) and answers its new value as text.
+// named "counter-<n>" (through RPC) and answers its new value as text; GET
+// /r/<n> answers its value without changing it.
 import { DurableObject } from "cloudflare:workers";
 
 export class Counter extends DurableObject {
@@ -7,6 +8,10 @@ export class Counter extends DurableObject {
     const value = ((await this.ctx.storage.get("value")) ?? 0) + 1;
     await this.ctx.storage.put("value", value);
     return value;
+  }
+
+  async read() {
+    return (await this.ctx.storage.get("value")) ?? 0;
   }
 }
 
@@ -17,6 +22,10 @@ export default {
       const id = env.COUNTER.idFromName(`counter-${url.pathname.slice(3)}`);
       const value = await env.COUNTER.get(id).increment();
       return new Response(String(value));
+    }
+    if (url.pathname.startsWith("/r/")) {
+      const id = env.COUNTER.idFromName(`counter-${url.pathname.slice(3)}`);
+      return new Response(String(await env.COUNTER.get(id).read()));
     }
     return new Response("not found", { status: 404 });
   },

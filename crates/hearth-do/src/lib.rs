@@ -45,6 +45,14 @@
 //! 5. A failed flush discards the batch (as a broken output gate resets the
 //!    object on Cloudflare); the runtime should report the error and reset.
 //!
+//! 6. Group commit: the runtime may let an object take its next event while
+//!    the answers of earlier ones wait for their writes (the input gate is
+//!    open, the output gate holds them), so one flush commits the writes of
+//!    several events with one fsync. [`DurableObjectStorage::begin_segment`]
+//!    marks where the next event's writes start: the limits of point 4 then
+//!    apply to that event's writes alone, and passing one discards only
+//!    them, so the held answers' writes still commit whole.
+//!
 //! An alarm change is part of the same flush; it is mirrored into the alarm
 //! index as described in [`AlarmScheduler`].
 //!

@@ -83,6 +83,10 @@ struct Inner {
     /// Cluster mode: the file may hold a commit the log does not; it is
     /// rebuilt from the log before the next call.
     diverged: bool,
+    /// Group commit: the counts at the start of the newest event's writes
+    /// (savepoint `_cf_segment`); the writes before it belong to answers
+    /// already held for the commit. See [`DurableObjectStorage::begin_segment`].
+    segment: Option<(u64, u64)>,
 }
 
 /// What the authorizer needs to know: whether the statement being prepared
@@ -141,6 +145,7 @@ impl DurableObjectStorage {
                 log_bytes: 0,
                 loaded_token,
                 diverged: false,
+                segment: None,
             }),
             gate,
             backend,
@@ -644,6 +649,14 @@ impl DurableObjectStorage {
             return Ok(());
         }
         let result = match self.over_limit(inner) {
+            // The writes before the segment are whole units of their own,
+            // held for this commit: they commit, the segment does not.
+            Some(e) if inner.segment.is_some() => inner
+                .conn
+                .execute_batch("ROLLBACK TO _cf_segment")
+                .map_err(DoError::from)
+                .and_then(|()| self.commit(inner))
+                .and(Err(e)),
             Some(e) => Err(e),
             None => self.commit(inner),
         };
@@ -657,7 +670,35 @@ impl DurableObjectStorage {
         inner.unflushed_writes = 0;
         inner.unflushed_bytes = 0;
         inner.flush_pending = false;
+        inner.segment = None;
         result
+    }
+
+    /// Group commit: the writes from here on belong to a new event, while
+    /// the writes before it wait in the same implicit transaction for one
+    /// commit with it. The unflushed limits then apply to the new event's
+    /// writes alone, and passing one discards only them: the earlier ones
+    /// still commit at the next flush. Returns `false` when the earlier
+    /// writes should be committed first (they are past half a limit, or
+    /// already over one), which keeps the whole unit under 1.5x the limits.
+    pub fn begin_segment(&self) -> Result<bool> {
+        let mut inner = self.lock();
+        if !inner.open || inner.depth > 0 {
+            return Ok(true);
+        }
+        if inner.over_limit
+            || inner.unflushed_writes > self.limits.max_unflushed_writes / 2
+            || inner.unflushed_bytes > self.limits.max_unflushed_bytes / 2
+        {
+            return Ok(false);
+        }
+        if inner.segment.is_some() {
+            // Folds the previous segment into the unit before it.
+            inner.conn.execute_batch("RELEASE _cf_segment")?;
+        }
+        inner.conn.execute_batch("SAVEPOINT _cf_segment")?;
+        inner.segment = Some((inner.unflushed_writes, inner.unflushed_bytes));
+        Ok(true)
     }
 
     /// Cluster mode: inside the write transaction, refuses when the file
@@ -913,23 +954,22 @@ impl DurableObjectStorage {
         if !inner.over_limit {
             return None;
         }
-        Some(
-            if inner.unflushed_writes > self.limits.max_unflushed_writes {
-                DoError::UncommittedLimit {
-                    what: "writes",
-                    count: inner.unflushed_writes,
-                    limit: self.limits.max_unflushed_writes,
-                    field: "limits.max_unflushed_writes",
-                }
-            } else {
-                DoError::UncommittedLimit {
-                    what: "bytes",
-                    count: inner.unflushed_bytes,
-                    limit: self.limits.max_unflushed_bytes,
-                    field: "limits.max_unflushed_bytes",
-                }
-            },
-        )
+        let (writes, bytes) = segment_counts(inner);
+        Some(if writes > self.limits.max_unflushed_writes {
+            DoError::UncommittedLimit {
+                what: "writes",
+                count: writes,
+                limit: self.limits.max_unflushed_writes,
+                field: "limits.max_unflushed_writes",
+            }
+        } else {
+            DoError::UncommittedLimit {
+                what: "bytes",
+                count: bytes,
+                limit: self.limits.max_unflushed_bytes,
+                field: "limits.max_unflushed_bytes",
+            }
+        })
     }
 
     /// Counts a write into the uncommitted unit. Past a limit the unit can
@@ -938,9 +978,8 @@ impl DurableObjectStorage {
     fn wrote(&self, inner: &mut Inner, writes: u64, bytes: u64) -> Result<()> {
         inner.unflushed_writes = inner.unflushed_writes.saturating_add(writes);
         inner.unflushed_bytes = inner.unflushed_bytes.saturating_add(bytes);
-        if inner.unflushed_writes > self.limits.max_unflushed_writes
-            || inner.unflushed_bytes > self.limits.max_unflushed_bytes
-        {
+        let (writes, bytes) = segment_counts(inner);
+        if writes > self.limits.max_unflushed_writes || bytes > self.limits.max_unflushed_bytes {
             inner.over_limit = true;
         }
         match self.over_limit(inner) {
@@ -1026,6 +1065,15 @@ fn connect(
         }
     }))?;
     Ok(conn)
+}
+
+/// The unflushed counts of the newest segment (the whole unit without one).
+fn segment_counts(inner: &Inner) -> (u64, u64) {
+    let (w, b) = inner.segment.unwrap_or((0, 0));
+    (
+        inner.unflushed_writes.saturating_sub(w),
+        inner.unflushed_bytes.saturating_sub(b),
+    )
 }
 
 fn read_entry(r: &rusqlite::Row<'_>) -> rusqlite::Result<(String, Vec<u8>)> {

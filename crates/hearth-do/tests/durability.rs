@@ -141,6 +141,104 @@ fn a_unit_past_the_byte_limit_is_discarded_whole() {
     assert_eq!(s.get("a").unwrap(), None);
 }
 
+/// Group commit: the writes of held answers and of the next event share one
+/// flush, but a segment that passes a limit is discarded alone.
+#[test]
+fn a_segment_past_the_write_limit_is_discarded_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(T0);
+    let limits = DoLimits {
+        max_unflushed_writes: 10,
+        ..DoLimits::default()
+    };
+    let ns = host_with(dir.path(), &clock, limits)
+        .namespace("Counter", StorageBackend::KeyValue)
+        .unwrap();
+    let s = ns.storage(&ns.id_from_name("o")).unwrap();
+    // Nothing open yet: no segment is needed.
+    assert!(s.begin_segment().unwrap());
+    assert!(!s.has_unflushed_writes());
+    s.put("held-1", b"v").unwrap();
+    s.put("held-2", b"v").unwrap();
+    assert!(s.begin_segment().unwrap());
+    // The limit counts this segment's writes: ten pass, the eleventh fails.
+    for i in 0..10 {
+        s.put(&format!("k{i:02}"), b"v").unwrap();
+    }
+    let err = s.put("k10", b"v").unwrap_err().to_string();
+    assert!(err.contains("11 writes"), "{err}");
+    assert!(s.flush().unwrap_err().to_string().contains("11 writes"));
+    let keys: Vec<String> = s
+        .list(&ListOptions::new())
+        .unwrap()
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    assert_eq!(keys, vec!["held-1".to_string(), "held-2".to_string()]);
+    // They were committed, not merely visible: a fresh handle sees them.
+    drop(s);
+    let s = ns.storage(&ns.id_from_name("o")).unwrap();
+    assert_eq!(s.list(&ListOptions::new()).unwrap().len(), 2);
+}
+
+#[test]
+fn segments_of_one_unit_commit_together() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(T0);
+    let ns = sqlite_ns(dir.path(), &clock);
+    let id = ns.id_from_name("o");
+    {
+        let s = ns.storage(&id).unwrap();
+        s.put("a", b"1").unwrap();
+        assert!(s.begin_segment().unwrap());
+        s.put("b", b"2").unwrap();
+        assert!(s.begin_segment().unwrap());
+        s.sql_exec("CREATE TABLE t (x); INSERT INTO t VALUES (1)", &[])
+            .unwrap();
+        s.flush().unwrap();
+        // Unflushed segments vanish together.
+        s.put("c", b"3").unwrap();
+        assert!(s.begin_segment().unwrap());
+        s.put("d", b"4").unwrap();
+    }
+    let s = ns.storage(&id).unwrap();
+    let keys: Vec<String> = s
+        .list(&ListOptions::new())
+        .unwrap()
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    assert_eq!(keys, vec!["a".to_string(), "b".to_string()]);
+    let n = s
+        .sql_exec("SELECT count(*) AS n FROM t", &[])
+        .unwrap()
+        .one()
+        .unwrap();
+    assert_eq!(n.get("n"), Some(&SqlValue::Integer(1)));
+}
+
+#[test]
+fn past_half_a_limit_the_held_writes_commit_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(T0);
+    let limits = DoLimits {
+        max_unflushed_writes: 10,
+        ..DoLimits::default()
+    };
+    let ns = host_with(dir.path(), &clock, limits)
+        .namespace("Counter", StorageBackend::KeyValue)
+        .unwrap();
+    let s = ns.storage(&ns.id_from_name("o")).unwrap();
+    for i in 0..5 {
+        s.put(&format!("k{i}"), b"v").unwrap();
+    }
+    assert!(s.begin_segment().unwrap());
+    s.put("k5", b"v").unwrap();
+    assert!(!s.begin_segment().unwrap());
+    s.flush().unwrap();
+    assert!(s.begin_segment().unwrap());
+}
+
 const CHILD_DIR: &str = "HEARTH_DO_TEST_CHILD_DIR";
 const CHILD_MODE: &str = "HEARTH_DO_TEST_CHILD_MODE";
 

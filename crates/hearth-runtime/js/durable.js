@@ -246,7 +246,65 @@
       this.blocked = 0; this.queue = []; this.active = 0;
       this.pinned = []; this.last = Date.now(); this.dead = false;
       this.runningAlarm = null; // scheduled time of the alarm being delivered
+      // Answers waiting for the commit of the writes before them (output
+      // gate), each [rid, parts, finish]; see commitHeld().
+      this.held = [];
     }
+  }
+
+  // ---- group commit ----------------------------------------------------------
+  // An answer that follows writes not yet durable is held instead of
+  // committing at once, and the object takes its next event meanwhile (the
+  // input gate is open, as on Workers while a write is in flight). The host
+  // calls commitHeld() once no event is ready to run: one commit makes every
+  // held answer's writes durable, then they all leave. A failed commit fails
+  // them all and resets the object. Bounded by MAX_HELD answers per object.
+  const MAX_HELD = 64;
+  const holding = new Set();
+  function releaseHeld(entry, error) {
+    const held = entry.held.splice(0);
+    holding.delete(entry);
+    for (const [rid, parts, finish] of held) {
+      if (error === undefined) hosted.respond(rid, parts, 0);
+      else errorOut(rid, error);
+      finish();
+    }
+  }
+  // Commits an object's writes now; the held answers leave with them, or
+  // fail with them (the error is thrown on).
+  function flushNow(entry) {
+    try {
+      store.flush(entry.handle);
+    } catch (e) {
+      if (entry.held.length > 0) releaseHeld(entry, e);
+      throw e;
+    }
+    if (entry.held.length > 0) releaseHeld(entry);
+  }
+  // Commits an object's writes and settles its held answers.
+  function commitEntry(entry) {
+    if (entry.held.length === 0) return;
+    if (entry.dead) { releaseHeld(entry, new Error("Durable Object reset")); return; }
+    try {
+      flushNow(entry);
+    } catch (e) {
+      reset(entry, e);
+    }
+  }
+  function commitHeld() {
+    for (const entry of [...holding]) commitEntry(entry);
+  }
+  // The output gate for an answer: sent now when nothing is waiting to be
+  // committed, else held for the group commit (answers leave in order).
+  function gateOut(entry, rid, parts, finish) {
+    if (entry.held.length === 0 && !store.pending(entry.handle)) {
+      hosted.respond(rid, parts, 0);
+      finish();
+      return;
+    }
+    entry.held.push([rid, parts, finish]);
+    if (!holding.has(entry)) { holding.add(entry); hosted.hold(); }
+    if (entry.held.length >= MAX_HELD) commitEntry(entry);
   }
 
   function classOf(className) {
@@ -262,7 +320,10 @@
     if (entry.dead) return;
     entry.dead = true;
     if (live.get(entry.key) === entry) live.delete(entry.key);
-    if (entry.handle !== 0) { try { store.close(entry.handle); } catch (_) { /* reported by the host */ } }
+    let closeError;
+    if (entry.handle !== 0) { try { store.close(entry.handle); } catch (e) { closeError = e; } }
+    // Closing committed the writes the held answers follow, or lost them.
+    if (entry.held.length > 0) releaseHeld(entry, closeError);
     if (why !== undefined) console.error("Durable Object " + entry.className + " " + entry.hex + " was reset:", why);
     const queued = entry.queue.splice(0);
     for (const q of queued) q.fail(why === undefined ? new Error("Durable Object reset") : why);
@@ -297,6 +358,14 @@
     entry.active++;
     const run = () => {
       if (entry.dead) { entry.active--; job.fail(new Error("Durable Object reset")); return; }
+      // Writes of earlier events wait for a group commit: this event's
+      // writes start a segment of their own (or those commit first).
+      if (entry.held.length > 0) {
+        let separate = false;
+        try { separate = store.segment(entry.handle); } catch (_) { separate = false; }
+        if (!separate) commitEntry(entry);
+        if (entry.dead) { entry.active--; job.fail(new Error("Durable Object reset")); return; }
+      }
       let p;
       try { p = job.run(); } catch (e) { p = Promise.reject(e); }
       Promise.resolve(p).finally(() => { entry.active--; entry.last = Date.now(); scheduleEviction(); });
@@ -331,16 +400,18 @@
       return;
     }
     const finish = () => hosted.done(rid);
+    // fetch and rpc call finish() themselves: a held answer ends its event
+    // only when it leaves.
     if (kind === "fetch") {
-      deliver(entry, { run: () => runFetch(entry, rid, a, b, c, d, e).finally(finish), fail: (e) => { errorOut(rid, e); finish(); } });
+      deliver(entry, { run: () => runFetch(entry, rid, a, b, c, d, e, finish), fail: (e) => { errorOut(rid, e); finish(); } });
     } else if (kind === "rpc") {
-      deliver(entry, { run: () => runRpc(entry, rid, a, b).finally(finish), fail: (e) => { errorOut(rid, e); finish(); } });
+      deliver(entry, { run: () => runRpc(entry, rid, a, b, finish), fail: (e) => { errorOut(rid, e); finish(); } });
     } else if (kind === "alarm") {
-      deliver(entry, { run: () => runAlarm(entry, rid, a).finally(finish), fail: (e) => { hosted.alarmDone(rid, entry.handle, false); errorOut(rid, e); finish(); } });
+      deliver(entry, { run: () => { commitEntry(entry); return runAlarm(entry, rid, a).finally(finish); }, fail: (e) => { hosted.alarmDone(rid, entry.handle, false); errorOut(rid, e); finish(); } });
     }
   }
 
-  async function runFetch(entry, rid, method, url, headers, body, cf) {
+  async function runFetch(entry, rid, method, url, headers, body, cf, finish) {
     try {
       const request = W.makeRequest(method, url, headers, body === null ? null : new Uint8Array(body), cf);
       const inst = entry.instance;
@@ -353,24 +424,28 @@
       let bytes = null;
       if (parts[3] === 1 || parts[3] === 2) bytes = parts[4];
       else if (parts[3] === 3) bytes = await new G.Response(parts[4]).arrayBuffer();
-      store.flush(entry.handle);
       if (client !== null) {
+        // A socket carries messages at once: commit before it opens.
+        flushNow(entry);
         if (!(client instanceof G.WebSocket)) throw new TypeError("webSocket must be the client end of a WebSocketPair.");
         const server = peers.get(client);
         if (server !== undefined && !socketMeta.has(server)) entry.pinned.push(server);
         const hostId = client.__attach();
         hosted.respond(rid, [parts[0], parts[1], parts[2], null], hostId);
         client.__flush();
+        finish();
       } else {
-        hosted.respond(rid, [parts[0], parts[1], parts[2], bytes], 0);
+        gateOut(entry, rid, [parts[0], parts[1], parts[2], bytes], finish);
       }
     } catch (e) {
       reset(entry, e);
       errorOut(rid, e);
+      finish();
     }
   }
 
-  async function runRpc(entry, rid, method, args) {
+  async function runRpc(entry, rid, method, args, finish) {
+    let out;
     try {
       const inst = entry.instance;
       const fn = inst === null ? undefined : inst[method];
@@ -378,12 +453,18 @@
         throw new TypeError("The RPC receiver does not implement the method \"" + method + "\".");
       }
       const result = await fn.apply(inst, deserialize(args));
-      const out = serializeRpc(result);
-      store.flush(entry.handle);
-      okOut(rid, out);
+      out = serializeRpc(result);
     } catch (e) {
-      try { store.flush(entry.handle); } catch (_) { reset(entry); }
+      try { flushNow(entry); } catch (_) { reset(entry); }
       errorOut(rid, e);
+      finish();
+      return;
+    }
+    try {
+      gateOut(entry, rid, [200, "OK", [], new TextEncoder().encode(out)], finish);
+    } catch (e) {
+      errorOut(rid, e);
+      finish();
     }
   }
 
@@ -420,7 +501,7 @@
       // Only an open socket keeps the object in memory; once a close frame
       // has gone either way, what is left is the handshake's reply.
       entry.pinned = entry.pinned.filter((ws) => ws.readyState === 1);
-      const idle = entry.active === 0 && entry.blocked === 0 && entry.queue.length === 0 && entry.pinned.length === 0;
+      const idle = entry.active === 0 && entry.blocked === 0 && entry.queue.length === 0 && entry.pinned.length === 0 && entry.held.length === 0;
       if (idle && now - entry.last >= idleMs) {
         live.delete(entry.key);
         entry.dead = true;
@@ -535,7 +616,7 @@
       this.#entry.runningAlarm = null;
     }
     async deleteAlarm(_options) { store.deleteAlarm(this.#h); this.#entry.runningAlarm = null; }
-    async sync() { store.flush(this.#h); }
+    async sync() { flushNow(this.#entry); }
     get sql() {
       if (this.#sql === null) this.#sql = new SqlStorage(this.#h);
       return this.#sql;
@@ -591,7 +672,7 @@
       entry.active++;
       Promise.resolve(p).catch((e) => console.error("Uncaught (in waitUntil)", e)).finally(() => {
         entry.active--; entry.last = Date.now();
-        try { if (!entry.dead) store.flush(entry.handle); } catch (_) { reset(entry); }
+        try { if (!entry.dead) flushNow(entry); } catch (_) { reset(entry); }
       });
     }
     async blockConcurrencyWhile(cb) {
@@ -680,10 +761,13 @@
     const handler = type === "message" ? "webSocketMessage" : "webSocketClose";
     deliver(entry, {
       run: async () => {
+        // Messages this handler sends leave at once: earlier answers'
+        // writes commit first.
+        commitEntry(entry);
         try {
           const inst = entry.instance;
           if (inst !== null && typeof inst[handler] === "function") await inst[handler](ws, ...args);
-          store.flush(entry.handle);
+          flushNow(entry);
         } catch (e) {
           console.error("Durable Object " + handler + "() threw:", e);
           try { if (inst_has(entry, "webSocketError")) await entry.instance.webSocketError(ws, e); } catch (_) { /* reported above */ }
@@ -768,5 +852,5 @@
     })().finally(finish);
   }
 
-  return { makeNamespace, makeService, setExports, setServiceEnv, dispatch, dispatchService, reply, replyError, serialize, deserialize };
+  return { makeNamespace, makeService, setExports, setServiceEnv, dispatch, dispatchService, reply, replyError, serialize, deserialize, commitHeld };
 })

@@ -476,6 +476,9 @@ impl Isolate {
                 return Exit::Rebuild;
             }
             self.drop_ended_io();
+            // Group commit: answers held for the output gate leave once no
+            // other event is ready, so one commit covers all of them.
+            durable::commit_held(self, self.events.is_empty() && jobs.is_empty());
             if !self.host.slots.borrow().is_empty() && self.idle() {
                 self.reap_hung();
             }

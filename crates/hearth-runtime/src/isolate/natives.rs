@@ -279,6 +279,8 @@ impl HostNatives {
             None => WsMessage::Binary(value_to_bytes(&data)?),
         };
         let id = id as u64;
+        // A message an object sends passes its output gate.
+        h.durable.gate_outbound(h);
         let sent = match h.sockets.borrow().get(&id) {
             Some((tx, _)) => tx.send(msg),
             None => Ok(()),

@@ -62,6 +62,11 @@ impl HostedNatives {
         Ok(())
     }
 
+    /// Answers of this isolate's objects wait for a group commit.
+    fn hold(&self) {
+        self.host.durable.hold();
+    }
+
     fn done(&self, rid: f64) {
         self.host.durable.alarms.borrow_mut().remove(&(rid as u64));
         self.host.finish(rid as u64)

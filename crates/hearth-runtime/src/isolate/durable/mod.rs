@@ -14,6 +14,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use hearth_do::{AlarmRetry, DoError, DueAlarm, DurableObjectId, DurableObjectStorage};
@@ -36,6 +37,10 @@ const DURABLE_JS: &str = include_str!("../../../js/durable.js");
 /// the prelude gives its own sockets.
 const REMOTE_SOCKET_BASE: u64 = 1 << 40;
 
+/// The longest an answer waits for its group commit while other events keep
+/// arriving (past it, the commit runs before the next event).
+const MAX_HOLD: Duration = Duration::from_millis(2);
+
 /// Per-isolate Durable Object state.
 pub(crate) struct IsolateDurable {
     objects: Option<Arc<DurableObjects>>,
@@ -50,6 +55,13 @@ pub(crate) struct IsolateDurable {
     /// Alarms being delivered, by the event's request id.
     alarms: RefCell<HashMap<u64, DueAlarm>>,
     native: RefCell<NativeObjects>,
+    /// Since when answers wait for a group commit (`commitHeld` in
+    /// `durable.js`).
+    held: Cell<Option<Instant>>,
+    /// A flush outside an object's own event (`flush_all`) failed: its
+    /// writes are lost, so its next flush must fail too, and the answers
+    /// that followed those writes with it.
+    failed: RefCell<HashMap<u32, DoError>>,
 }
 
 impl IsolateDurable {
@@ -64,6 +76,27 @@ impl IsolateDurable {
             next_remote: Cell::new(REMOTE_SOCKET_BASE),
             alarms: RefCell::new(HashMap::new()),
             native: RefCell::new(HashMap::new()),
+            held: Cell::new(None),
+            failed: RefCell::new(HashMap::new()),
+        }
+    }
+
+    /// Answers of objects hosted here wait for a group commit.
+    pub(super) fn hold(&self) {
+        if self.held.get().is_none() {
+            self.held.set(Some(Instant::now()));
+        }
+    }
+
+    /// Whether held answers are due: when no event is ready (`ready_idle`),
+    /// or once they have waited [`MAX_HOLD`] behind a steady stream of them.
+    fn take_due(&self, ready_idle: bool) -> bool {
+        match self.held.get() {
+            Some(since) if ready_idle || since.elapsed() >= MAX_HOLD => {
+                self.held.set(None);
+                true
+            }
+            _ => false,
         }
     }
 
@@ -95,13 +128,49 @@ impl IsolateDurable {
         Ok(())
     }
 
+    /// Flushes the storage behind `handle`, failing with the error of an
+    /// earlier `flush_all` that lost its writes.
+    fn flush_handle(&self, handle: u32, storage: &DurableObjectStorage) -> Result<(), DoError> {
+        if let Some(e) = self.failed.borrow_mut().remove(&handle) {
+            return Err(e);
+        }
+        self.flush(storage)
+    }
+
+    /// Whether the storage behind `handle` has writes an answer must wait for.
+    fn pending(&self, handle: u32, storage: &DurableObjectStorage) -> bool {
+        self.failed.borrow().contains_key(&handle) || storage.has_unflushed_writes()
+    }
+
     /// Flushes every object's storage (before an outgoing fetch, at exit).
     fn flush_all(&self) {
-        let storages: Vec<_> = self.storages.borrow().values().cloned().collect();
-        for s in storages {
+        let storages: Vec<_> = self
+            .storages
+            .borrow()
+            .iter()
+            .map(|(h, s)| (*h, s.clone()))
+            .collect();
+        for (handle, s) in storages {
+            if !s.has_unflushed_writes() {
+                continue;
+            }
             if let Err(e) = self.flush(&s) {
                 tracing::error!(target: "hearth::durable", "flushing Durable Object storage: {e}");
+                self.failed.borrow_mut().insert(handle, e);
             }
+        }
+    }
+
+    /// The output gate of a call or fetch leaving this isolate: every object
+    /// hosted here flushes, unless the code making it is a worker's own
+    /// request (not an object's event), which holds no object's writes.
+    pub(super) fn gate_outbound(&self, host: &Host) {
+        let owner = host.owner.get();
+        // Object events' slots are the unscoped ones; code running for no
+        // request (owner 0) may be an object's.
+        let worker_request = host.slots.borrow().get(&owner).is_some_and(|s| s.scoped_io);
+        if !worker_request {
+            self.flush_all();
         }
     }
 }
@@ -120,6 +189,7 @@ pub(crate) struct JsApi {
     set_exports: Persistent<Function<'static>>,
     dispatch_service: Persistent<Function<'static>>,
     set_service_env: Persistent<Function<'static>>,
+    commit_held: Persistent<Function<'static>>,
 }
 
 /// Evaluates `durable.js` and publishes its namespace factory for the
@@ -140,7 +210,9 @@ pub(super) fn install<'js>(ctx: &Ctx<'js>, host: &Rc<Host>) -> rquickjs::Result<
         "(flush) => { const f = globalThis.fetch; if (typeof f === 'function') Object.defineProperty(globalThis, 'fetch', { value: function fetch(...a) { flush(); return f.apply(this, a); }, writable: true, configurable: true }); }",
     )?;
     let h = host.clone();
-    gate.call::<_, ()>((Function::new(ctx.clone(), move || h.durable.flush_all())?,))?;
+    gate.call::<_, ()>((Function::new(ctx.clone(), move || {
+        h.durable.gate_outbound(&h)
+    })?,))?;
     Ok(JsApi {
         dispatch: Persistent::save(ctx, api.get::<_, Function>("dispatch")?),
         reply: Persistent::save(ctx, api.get::<_, Function>("reply")?),
@@ -148,6 +220,7 @@ pub(super) fn install<'js>(ctx: &Ctx<'js>, host: &Rc<Host>) -> rquickjs::Result<
         set_exports: Persistent::save(ctx, api.get::<_, Function>("setExports")?),
         dispatch_service: Persistent::save(ctx, api.get::<_, Function>("dispatchService")?),
         set_service_env: Persistent::save(ctx, api.get::<_, Function>("setServiceEnv")?),
+        commit_held: Persistent::save(ctx, api.get::<_, Function>("commitHeld")?),
     })
 }
 
@@ -182,6 +255,16 @@ pub(super) fn set_service_env<'js>(
         .clone()
         .restore(ctx)?
         .call::<_, ()>((env,))
+}
+
+/// Group commit: commits the writes held answers wait for and sends them.
+/// The loop calls it before each event, `ready_idle` when none is waiting.
+pub(crate) fn commit_held(iso: &Isolate, ready_idle: bool) {
+    if !iso.host.durable.take_due(ready_idle) {
+        return;
+    }
+    let api = iso.api.durable.commit_held.clone();
+    iso.run(0, move |ctx, _| api.restore(ctx)?.call::<_, ()>(()));
 }
 
 /// A service binding's RPC call into this worker: runs as a request of its

@@ -80,7 +80,7 @@ impl OutboundNatives {
             },
         };
         // The call leaves the object it is made from: its output gate.
-        h.durable.flush_all();
+        h.durable.gate_outbound(h);
         let rx = objects
             .send(ObjectJob {
                 class,
@@ -134,7 +134,7 @@ impl OutboundNatives {
             }
         };
         // The call leaves any object hosted here: its output gate.
-        h.durable.flush_all();
+        h.durable.gate_outbound(h);
         let reply = service.call(call).map_err(|m| err_msg(&ctx, &m))?;
         Ok(track_call(h, reply))
     }

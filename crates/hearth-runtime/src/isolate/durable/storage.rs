@@ -54,14 +54,35 @@ impl StorageNatives {
         let h = &self.host;
         let storage = h.durable.storages.borrow_mut().remove(&handle);
         if let Some(s) = storage {
-            h.durable.flush(&s).map_err(|e| raise(&ctx, &e))?;
+            h.durable
+                .flush_handle(handle, &s)
+                .map_err(|e| raise(&ctx, &e))?;
         }
         Ok(())
     }
 
     fn flush(&self, ctx: Ctx<'_>, handle: u32) -> rquickjs::Result<()> {
         let s = self.host.durable.storage(&ctx, handle)?;
-        self.host.durable.flush(&s).map_err(|e| raise(&ctx, &e))
+        self.host
+            .durable
+            .flush_handle(handle, &s)
+            .map_err(|e| raise(&ctx, &e))
+    }
+
+    /// Whether an answer now must wait for a commit.
+    fn pending(&self, ctx: Ctx<'_>, handle: u32) -> rquickjs::Result<bool> {
+        let s = self.host.durable.storage(&ctx, handle)?;
+        Ok(self.host.durable.pending(handle, &s))
+    }
+
+    /// A new event starts while answers are held: see
+    /// `DurableObjectStorage::begin_segment`. `false`: commit them first.
+    fn segment(&self, ctx: Ctx<'_>, handle: u32) -> rquickjs::Result<bool> {
+        let s = self.host.durable.storage(&ctx, handle)?;
+        if self.host.durable.failed.borrow().contains_key(&handle) {
+            return Ok(false);
+        }
+        s.begin_segment().map_err(|e| raise(&ctx, &e))
     }
 
     #[qjs(rename = "kvGet")]
