@@ -106,6 +106,12 @@ fn is_truncated(path: &Path) -> bool {
     std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.len() == 0)
 }
 
+/// An empty in-memory database: something to put in a connection's place
+/// while its file is closed and replaced.
+pub fn placeholder() -> rusqlite::Result<Connection> {
+    Connection::open_in_memory()
+}
+
 /// Applies Hearth's pragmas to an already open connection.
 pub fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.busy_timeout(BUSY_TIMEOUT)?;

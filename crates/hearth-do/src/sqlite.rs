@@ -797,7 +797,7 @@ impl DurableObjectStorage {
         // Closed before its file is replaced.
         drop(std::mem::replace(
             &mut inner.conn,
-            Connection::open_in_memory()?,
+            hearth_core::sqlite::placeholder()?,
         ));
         let file = ship::generation_path(&self.path, token);
         let restored = ship::restore(log.as_ref(), &self.namespace, &self.id, &file)?;

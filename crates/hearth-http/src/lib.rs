@@ -819,33 +819,9 @@ async fn handle_worker(
     let permit = parts.extensions.remove::<ConnPermit>();
     let ws_key = websocket::upgrade_key(&parts.headers);
     let body = conn::MinRate::new(body, &state.options.connections);
-    let (body, body_stream) = if declared.is_some_and(|n| n > BUFFERED_BODY_BYTES) {
-        // Read while the worker runs, as fast as it reads: a large body
-        // never sits in memory whole unless the worker asks for it so.
-        (
-            Bytes::new(),
-            Some(stream_body(body, Vec::new(), limit, state.clone())),
-        )
-    } else if declared.is_none()
-        && limit as u64 > BUFFERED_BODY_BYTES
-        && !hyper::body::Body::is_end_stream(&body)
-    {
-        // No declared length: a short body is read whole as before; one
-        // that outgrows the buffer reaches the worker as a stream, starting
-        // with what was read.
-        match read_prefix(body, limit, &state.metrics).await {
-            Ok(Prefix::Whole(b)) => (b, None),
-            Ok(Prefix::Partial(read, rest)) => (
-                Bytes::new(),
-                Some(stream_body(rest, read, limit, state.clone())),
-            ),
-            Err(response) => return response,
-        }
-    } else {
-        match read_body(body, limit, &state.metrics).await {
-            Ok(b) => (b, None),
-            Err(response) => return response,
-        }
+    let (body, body_stream) = match take_body(body, declared, limit, state).await {
+        Ok(taken) => taken,
+        Err(response) => return response,
     };
     if let Some(p) = &passed
         && let Some(refused) = edge::check_body(state, &parts, peer, p, &body)
@@ -990,6 +966,41 @@ enum Prefix {
     Whole(Bytes),
     /// It goes on: the chunks read so far, and the rest still to read.
     Partial(Vec<Bytes>, conn::MinRate<Incoming>),
+}
+
+/// The request body as the worker gets it: bytes read whole, or a stream
+/// (with what was already read at its start) for a body too large to
+/// buffer; an error answer when the body breaks a limit.
+async fn take_body(
+    body: conn::MinRate<Incoming>,
+    declared: Option<u64>,
+    limit: usize,
+    state: &Arc<State>,
+) -> Result<(Bytes, Option<hearth_runtime::RequestBodyStream>), Response<Body>> {
+    if declared.is_some_and(|n| n > BUFFERED_BODY_BYTES) {
+        // Read while the worker runs, as fast as it reads: a large body
+        // never sits in memory whole unless the worker asks for it so.
+        return Ok((
+            Bytes::new(),
+            Some(stream_body(body, Vec::new(), limit, state.clone())),
+        ));
+    }
+    if declared.is_none()
+        && limit as u64 > BUFFERED_BODY_BYTES
+        && !hyper::body::Body::is_end_stream(&body)
+    {
+        // No declared length: a short body is read whole as before; one
+        // that outgrows the buffer reaches the worker as a stream, starting
+        // with what was read.
+        return match read_prefix(body, limit, &state.metrics).await? {
+            Prefix::Whole(b) => Ok((b, None)),
+            Prefix::Partial(read, rest) => Ok((
+                Bytes::new(),
+                Some(stream_body(rest, read, limit, state.clone())),
+            )),
+        };
+    }
+    Ok((read_body(body, limit, &state.metrics).await?, None))
 }
 
 /// Reads a body of unknown length up to [`BUFFERED_BODY_BYTES`], or the

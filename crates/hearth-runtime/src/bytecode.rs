@@ -36,7 +36,9 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex};
-use std::time::SystemTime;
+use std::time::{Duration, UNIX_EPOCH};
+
+use hearth_core::clock::{Clock as _, SystemClock};
 
 use rquickjs::module::Declared;
 use rquickjs::{Ctx, Module, WriteOptions};
@@ -231,7 +233,8 @@ fn read_file(path: &Path, digest: &[u8; 32]) -> Option<Vec<u8>> {
     }
     // Refreshes the file's place in the eviction order.
     if let Ok(f) = std::fs::File::options().write(true).open(path) {
-        let _ = f.set_modified(SystemTime::now());
+        let now = UNIX_EPOCH + Duration::from_millis(SystemClock.now_ms());
+        let _ = f.set_modified(now);
     }
     Some(bytecode.to_vec())
 }
@@ -282,7 +285,7 @@ fn make_room(dir: &Path, incoming: u64, limit: u64) -> std::io::Result<()> {
         }
         let meta = entry.metadata()?;
         total += meta.len();
-        let used = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
+        let used = meta.modified().unwrap_or(UNIX_EPOCH);
         files.push((used, meta.len(), path));
     }
     files.sort();
@@ -313,12 +316,12 @@ pub fn stats() -> (usize, usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     #[test]
     fn making_room_removes_the_least_recently_used_files() {
         let dir = tempfile::tempdir().unwrap();
-        let base = SystemTime::now() - Duration::from_secs(100);
+        let base =
+            UNIX_EPOCH + Duration::from_millis(SystemClock.now_ms()) - Duration::from_secs(100);
         for (name, age) in [("old", 0), ("mid", 10), ("new", 20)] {
             let path = dir.path().join(format!("{name}.qbc"));
             std::fs::write(&path, [0u8; 100]).unwrap();
