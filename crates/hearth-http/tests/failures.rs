@@ -44,6 +44,10 @@ async fn router() -> TestServer {
     start(&[("index.js", ROUTER)]).await
 }
 
+/// The tests here run one at a time: `process_cpu_time` counts every thread
+/// of this process, so another test's runaway worker must not be running.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// CPU time this process has used (all threads), from getrusage: unlike wall
 /// time it does not grow when other processes share the cores.
 fn process_cpu_time() -> Duration {
@@ -77,6 +81,7 @@ async fn assert_ok_and_fast(s: &TestServer) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn infinite_loop_gets_503_naming_the_cpu_limit_then_next_request_is_ok() {
+    let _serial = SERIAL.lock().await;
     let s = router().await;
     for path in ["/loop", "/loop-catch", "/async-loop", "/timer-loop"] {
         let t = Instant::now();
@@ -99,6 +104,7 @@ async fn infinite_loop_gets_503_naming_the_cpu_limit_then_next_request_is_ok() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memory_bomb_fails_its_request_then_next_request_is_ok() {
+    let _serial = SERIAL.lock().await;
     let s = router().await;
     for path in ["/bomb", "/leak"] {
         let r = get(s.addr, path).await;
@@ -123,6 +129,7 @@ async fn memory_bomb_fails_its_request_then_next_request_is_ok() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exceptions_give_500_without_the_stack_and_the_server_keeps_serving() {
+    let _serial = SERIAL.lock().await;
     let s = router().await;
     for path in ["/throw", "/reject", "/not-a-response"] {
         let r = get(s.addr, path).await;
@@ -138,6 +145,7 @@ async fn exceptions_give_500_without_the_stack_and_the_server_keeps_serving() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dev_mode_shows_the_stack_with_file_and_line() {
+    let _serial = SERIAL.lock().await;
     let s = start_with(&[("index.js", ROUTER)], |o| o.dev = true).await;
     let r = get(s.addr, "/throw").await;
     assert_eq!(r.status, 500);
@@ -155,6 +163,7 @@ async fn dev_mode_shows_the_stack_with_file_and_line() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rejected_wait_until_after_the_response_leaves_the_server_serving() {
+    let _serial = SERIAL.lock().await;
     let s = router().await;
     let r = get(s.addr, "/wait-until-reject").await;
     assert_eq!(r.status, 200);
@@ -166,6 +175,7 @@ async fn rejected_wait_until_after_the_response_leaves_the_server_serving() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversized_body_gets_413() {
+    let _serial = SERIAL.lock().await;
     let s = start_with(&[("index.js", ROUTER)], |o| {
         o.worker_mut().limits.max_request_body_bytes = 1000
     })
@@ -203,6 +213,7 @@ async fn oversized_body_gets_413() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_http_gets_400_and_the_server_keeps_serving() {
+    let _serial = SERIAL.lock().await;
     let s = router().await;
     let mut stream = tokio::net::TcpStream::connect(s.addr).await.unwrap();
     stream.write_all(b"THIS IS NOT HTTP\r\n\r\n").await.unwrap();
@@ -216,6 +227,7 @@ async fn malformed_http_gets_400_and_the_server_keeps_serving() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_promise_that_can_never_settle_is_answered_at_once() {
+    let _serial = SERIAL.lock().await;
     let s = start_with(&[("index.js", ROUTER)], |o| o.dev = true).await;
     let t = Instant::now();
     let r = get(s.addr, "/hang").await;
