@@ -30,6 +30,7 @@ pub struct ClusterConfig {
     pub secret: Vec<u8>,
     pub postgres: Option<PostgresConfig>,
     pub redis: Option<RedisConfig>,
+    pub nats: Option<NatsConfig>,
     pub backends: Backends,
     pub durable_objects: DurableObjectsConfig,
 }
@@ -49,11 +50,33 @@ pub struct RedisConfig {
     pub prefix: String,
 }
 
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NatsConfig {
+    pub url: String,
+    /// Start of every stream name and subject, so several clusters (or
+    /// tests) can share one NATS server.
+    pub prefix: String,
+    /// How long JetStream waits for a silent node before it hands that
+    /// node's leased messages to another; the holder keeps its leases alive
+    /// meanwhile.
+    pub ack_wait_ms: u64,
+}
+
+/// Default [`NatsConfig::ack_wait_ms`].
+pub const DEFAULT_NATS_ACK_WAIT_MS: u64 = 30_000;
+
 /// Which backend each binding kind uses in cluster mode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Backends {
     pub kv: KvBackend,
     pub ratelimits: RateLimitBackend,
+    pub queues: QueuesBackend,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueuesBackend {
+    Embedded,
+    JetStream,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,6 +123,7 @@ struct RawConfig {
     secret_file: Option<PathBuf>,
     postgres: Option<RawPostgres>,
     redis: Option<RawRedis>,
+    nats: Option<RawNats>,
     #[serde(default)]
     backends: RawBackends,
     #[serde(default)]
@@ -120,11 +144,20 @@ struct RawRedis {
     prefix: Option<String>,
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNats {
+    url: String,
+    prefix: Option<String>,
+    ack_wait_ms: Option<u64>,
+}
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawBackends {
     kv: Option<String>,
     ratelimits: Option<String>,
+    queues: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -280,6 +313,48 @@ impl ClusterConfig {
             }
         });
 
+        let nats = raw.nats.map(|n| {
+            if !(n.url.starts_with("nats://") || n.url.starts_with("tls://")) {
+                problem("nats.url", format!("{:?} is not a nats:// URL", n.url));
+            }
+            let prefix = n.prefix.unwrap_or_else(|| "hearth".to_owned());
+            if !valid_nats_prefix(&prefix) {
+                problem(
+                    "nats.prefix",
+                    format!("{prefix:?} is not a prefix: use 1 to 32 characters of a-z, A-Z, 0-9 and '_'"),
+                );
+            }
+            let ack_wait_ms = n.ack_wait_ms.unwrap_or(DEFAULT_NATS_ACK_WAIT_MS);
+            if !(1_000..=3_600_000).contains(&ack_wait_ms) {
+                problem(
+                    "nats.ack_wait_ms",
+                    format!("{ack_wait_ms} is out of range: use 1000 to 3600000 milliseconds"),
+                );
+            }
+            NatsConfig {
+                url: n.url,
+                prefix,
+                ack_wait_ms,
+            }
+        });
+        let queues = match raw.backends.queues.as_deref() {
+            None if nats.is_some() => QueuesBackend::JetStream,
+            None | Some("embedded") => QueuesBackend::Embedded,
+            Some("jetstream") => QueuesBackend::JetStream,
+            Some(other) => {
+                problem(
+                    "backends.queues",
+                    format!("{other:?} is not a Queues backend: use \"jetstream\" or \"embedded\""),
+                );
+                QueuesBackend::Embedded
+            }
+        };
+        if queues == QueuesBackend::JetStream && nats.is_none() {
+            problem(
+                "backends.queues",
+                "\"jetstream\" needs a [nats] section with its url".into(),
+            );
+        }
         let kv = match raw.backends.kv.as_deref() {
             None if postgres.is_some() => KvBackend::Postgres,
             None | Some("embedded") => KvBackend::Embedded,
@@ -365,7 +440,12 @@ impl ClusterConfig {
             secret,
             postgres,
             redis,
-            backends: Backends { kv, ratelimits },
+            nats,
+            backends: Backends {
+                kv,
+                ratelimits,
+                queues,
+            },
             durable_objects: DurableObjectsConfig {
                 snapshot_after_bytes,
                 lease_ms,
@@ -386,6 +466,14 @@ fn valid_node_id(id: &str) -> bool {
         && id
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+/// A prefix safe inside a JetStream stream name and a subject token.
+pub fn valid_nats_prefix(prefix: &str) -> bool {
+    (1..=32).contains(&prefix.len())
+        && prefix
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
 /// A schema name safe to put into SQL text unquoted.

@@ -4,6 +4,7 @@
 //! - [`config`]: the cluster file, checked whole.
 //! - [`pg`]: the node's PostgreSQL connection and versioned migrations,
 //!   shared by every backend that keeps state there (KV, placement).
+//! - [`nats`]: the node's NATS connection and JetStream context (Queues).
 //! - [`placement`]: Durable Object leases with fencing tokens.
 //! - [`do_log`]: Durable Object storage's change log and snapshots.
 //! - [`channel`]: signing and checking node-to-node calls.
@@ -14,11 +15,16 @@
 pub mod channel;
 pub mod config;
 pub mod do_log;
+pub mod nats;
 pub mod pg;
 pub mod placement;
 
-pub use config::{ClusterConfig, ConfigError, KvBackend, RateLimitBackend};
+pub use async_nats;
+pub use config::{
+    ClusterConfig, ConfigError, KvBackend, NatsConfig, QueuesBackend, RateLimitBackend,
+};
 pub use do_log::PgChangeLog;
+pub use nats::{Nats, NatsError};
 pub use pg::{Pg, PgError};
 pub use placement::{NodeStatus, Owner, Placement};
 pub use tokio_postgres;

@@ -105,6 +105,16 @@ pub enum QueueError {
 
     #[error("Queues storage holds message {id} with unknown content type \"{value}\"")]
     CorruptContentType { id: String, value: String },
+
+    #[error(transparent)]
+    JetStream(#[from] hearth_cluster::NatsError),
+
+    #[error("Queues on JetStream: message {stream} #{seq} lacks header {header}")]
+    CorruptMessage {
+        stream: String,
+        seq: u64,
+        header: &'static str,
+    },
 }
 
 /// The exception class Cloudflare's runtime raises for each error.
@@ -146,6 +156,8 @@ impl QueueError {
                 | QueueError::Open(_)
                 | QueueError::Storage(_)
                 | QueueError::CorruptContentType { .. }
+                | QueueError::JetStream(_)
+                | QueueError::CorruptMessage { .. }
         )
     }
 }

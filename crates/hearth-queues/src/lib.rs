@@ -29,7 +29,9 @@
 //!
 //! This crate knows nothing of JavaScript or HTTP.
 
+mod backend;
 mod error;
+pub mod jetstream;
 mod outcome;
 mod sqlite;
 pub mod validate;
@@ -45,6 +47,8 @@ pub use error::{QueueError, Result, SendOp};
 pub use outcome::{BatchOutcome, MessageDecision};
 pub use validate::QueueLimits;
 
+use backend::Backend;
+pub use jetstream::JetStreamOptions;
 use sqlite::{Ctx, NewMessage, Store};
 
 /// How a message body is encoded, as `contentType` names it.
@@ -210,6 +214,8 @@ pub struct LeasedBatch {
     pub lease_expires_at_ms: u64,
     lease_id: String,
     seqs: Vec<i64>,
+    /// JetStream: each message's ack subject, in `messages` order.
+    acks: Vec<String>,
     max_delay_secs: u64,
 }
 
@@ -313,8 +319,9 @@ pub struct QueueStats {
     pub dlq_depth: Option<u64>,
 }
 
-/// The broker: one SQLite file holding every queue. Cheap to clone; all
-/// clones share one connection. `Send + Sync`.
+/// The broker: one SQLite file holding every queue, or (cluster mode) one
+/// JetStream stream per queue. Cheap to clone; all clones share one
+/// connection. `Send + Sync`.
 #[derive(Debug, Clone)]
 pub struct QueueBroker {
     inner: Arc<Inner>,
@@ -322,7 +329,7 @@ pub struct QueueBroker {
 
 #[derive(Debug)]
 struct Inner {
-    store: Store,
+    store: Box<dyn Backend>,
     clock: SharedClock,
     limits: QueueLimits,
     consumers: RwLock<BTreeMap<String, ConsumerConfig>>,
@@ -337,6 +344,26 @@ impl QueueBroker {
     /// `DataDir::queues()`.
     pub fn open(path: &Path, clock: SharedClock, limits: QueueLimits) -> Result<Self> {
         let store = Store::open(path)?;
+        Self::with_backend(Box::new(store), clock, limits)
+    }
+
+    /// Every queue as JetStream streams on `nats` (cluster mode); see
+    /// [`jetstream`] for how Cloudflare's semantics map onto JetStream.
+    pub fn open_jetstream(
+        nats: hearth_cluster::Nats,
+        options: JetStreamOptions,
+        clock: SharedClock,
+        limits: QueueLimits,
+    ) -> Result<Self> {
+        let store = jetstream::JetStreamStore::new(nats, options, clock.clone());
+        Self::with_backend(Box::new(store), clock, limits)
+    }
+
+    fn with_backend(
+        store: Box<dyn Backend>,
+        clock: SharedClock,
+        limits: QueueLimits,
+    ) -> Result<Self> {
         Ok(Self {
             inner: Arc::new(Inner {
                 store,
@@ -353,8 +380,17 @@ impl QueueBroker {
         &self.inner.limits
     }
 
-    pub fn path(&self) -> &Path {
-        self.inner.store.path()
+    /// Where the messages live, for health reports: `sqlite:<path>` or
+    /// `jetstream:<url>`.
+    pub fn describe(&self) -> String {
+        self.inner.store.describe()
+    }
+
+    /// Deletes the streams of every queue this broker declared (JetStream
+    /// only: tests clean up after themselves with it); a no-op on SQLite.
+    pub fn delete_streams(&self) -> Result<()> {
+        let queues: Vec<String> = read_lock(&self.inner.declared).iter().cloned().collect();
+        self.inner.store.delete_queues(&queues)
     }
 
     /// Names a queue from the configuration, so it is listed while empty.
@@ -437,7 +473,9 @@ impl QueueBroker {
             body,
             visible_at: now.saturating_add(delay.saturating_mul(1000)),
         };
-        self.inner.store.insert(queue, &[message])?;
+        self.inner
+            .store
+            .insert(&self.ctx_now(), queue, vec![message])?;
         Ok(id)
     }
 
@@ -475,7 +513,7 @@ impl QueueBroker {
             });
         }
         let ids = rows.iter().map(|r| r.id.clone()).collect();
-        self.inner.store.insert(queue, &rows)?;
+        self.inner.store.insert(&self.ctx_now(), queue, rows)?;
         Ok(ids)
     }
 
@@ -619,6 +657,15 @@ impl QueueBroker {
 
     fn now(&self) -> u64 {
         self.inner.clock.now_ms()
+    }
+
+    fn ctx_now(&self) -> Ctx<'_> {
+        static NONE: BTreeMap<String, ConsumerConfig> = BTreeMap::new();
+        Ctx {
+            now: self.now(),
+            limits: &self.inner.limits,
+            consumers: &NONE,
+        }
     }
 
     fn ctx<'a>(&'a self, consumers: &'a BTreeMap<String, ConsumerConfig>) -> Ctx<'a> {

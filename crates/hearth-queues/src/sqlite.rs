@@ -223,6 +223,7 @@ impl Store {
                 lease_expires_at_ms: expires,
                 lease_id,
                 seqs,
+                acks: Vec::new(),
                 max_delay_secs: ctx.limits.max_delay_secs,
             }))
         })

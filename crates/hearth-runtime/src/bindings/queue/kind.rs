@@ -127,7 +127,7 @@ impl BindingKind for QueueKind {
             .map(|c| c.queue.clone())
             .collect();
         let options = QueueConsumerOptions::new(push);
-        let backend = format!("sqlite:{}", broker.path().display());
+        let backend = broker.describe();
         for p in &config.queues.producers {
             let producer = broker
                 .producer(
