@@ -3,9 +3,13 @@
 //! cluster nodes, and a forwarded call against a local one, all with the
 //! same `hearth` binary, clients and duration in one run.
 //!
-//! Needs PostgreSQL (`--postgres-url`). Nodes share one machine, so three
-//! nodes split its cores; the 3-node figure says what forwarding costs,
-//! not what three machines would give.
+//! Then queue produce-to-consume (`bench/workers/queue`) on one embedded
+//! node, one cluster node and three cluster nodes with Queues on JetStream.
+//!
+//! Needs PostgreSQL (`--postgres-url`) and NATS with JetStream
+//! (`--nats-url`). Nodes share one machine, so three nodes split its cores;
+//! the 3-node figure says what forwarding costs, not what three machines
+//! would give.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -27,6 +31,8 @@ pub struct ClusterArgs {
     hearth: Option<PathBuf>,
     #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/test")]
     postgres_url: String,
+    #[arg(long, default_value = "nats://127.0.0.1:4222")]
+    nats_url: String,
     /// Seconds each case runs.
     #[arg(long, default_value_t = 5.0)]
     secs: f64,
@@ -54,27 +60,49 @@ fn free_port() -> Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
-fn project() -> PathBuf {
+fn counter_project() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/hearth/tests/fixtures/cluster-counter")
 }
 
+fn queue_project() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("workers/queue")
+}
+
+/// What a node serves and how the cluster file ends.
+struct Setup<'a> {
+    project: PathBuf,
+    /// A `GET` that answers once the node serves.
+    ready: &'a str,
+    /// `(postgres url, schema, more of the cluster file)`; `None`: embedded.
+    cluster: Option<(&'a str, &'a str, String)>,
+}
+
 fn start(hearth: &Path, dir: &Path, name: &str, cluster: Option<(&str, &str)>) -> Result<Node> {
+    let setup = Setup {
+        project: counter_project(),
+        ready: "/rpc-count",
+        cluster: cluster.map(|(url, schema)| (url, schema, String::new())),
+    };
+    start_with(hearth, dir, name, &setup)
+}
+
+fn start_with(hearth: &Path, dir: &Path, name: &str, setup: &Setup<'_>) -> Result<Node> {
     let port = free_port()?;
     let mut cmd = Command::new(hearth);
     cmd.arg("serve")
-        .arg(project())
+        .arg(&setup.project)
         .arg("--data-dir")
         .arg(dir.join(format!("data-{name}")))
         .args(["--listen", &format!("127.0.0.1:{port}")])
         .env("HEARTH_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::null());
-    if let Some((url, schema)) = cluster {
+    if let Some((url, schema, more)) = &setup.cluster {
         let file = dir.join(format!("{name}.cluster.toml"));
         std::fs::write(
             &file,
             format!(
-                "node_id = \"{name}\"\nadvertise = \"127.0.0.1:{}\"\nsecret = \"benchmark-secret-of-at-least-32-bytes\"\n[postgres]\nurl = \"{url}\"\nschema = \"{schema}\"\n",
+                "node_id = \"{name}\"\nadvertise = \"127.0.0.1:{}\"\nsecret = \"benchmark-secret-of-at-least-32-bytes\"\n[postgres]\nurl = \"{url}\"\nschema = \"{schema}\"\n{more}",
                 free_port()?
             ),
         )?;
@@ -89,7 +117,7 @@ fn start(hearth: &Path, dir: &Path, name: &str, cluster: Option<(&str, &str)>) -
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         if let Ok(mut c) = Client::connect(&node.addr)
-            && c.get("/rpc-count").is_ok()
+            && c.get(setup.ready).is_ok()
         {
             return Ok(node);
         }
@@ -120,11 +148,18 @@ impl Client {
     }
 
     fn get(&mut self, path: &str) -> Result<u16> {
+        Ok(self.request("GET", path, b"")?.0)
+    }
+
+    /// Sends a request and reads the status and body of its answer.
+    fn request(&mut self, method: &str, path: &str, body: &[u8]) -> Result<(u16, Vec<u8>)> {
         write!(
             self.writer,
-            "GET {path} HTTP/1.1\r\nHost: {}\r\n\r\n",
-            self.host
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Length: {}\r\n\r\n",
+            self.host,
+            body.len()
         )?;
+        self.writer.write_all(body)?;
         let mut line = String::new();
         self.reader.read_line(&mut line)?;
         let status: u16 = line
@@ -147,7 +182,7 @@ impl Client {
         }
         let mut body = vec![0; length];
         self.reader.read_exact(&mut body)?;
-        Ok(status)
+        Ok((status, body))
     }
 }
 
@@ -188,6 +223,127 @@ fn drive(addrs: &[String], clients: usize, secs: f64) -> Result<f64> {
         bail!("{failed} calls failed");
     }
     Ok(done.load(Ordering::Relaxed) as f64 / elapsed)
+}
+
+/// Queue produce-to-consume: `clients` producers spread over `addrs` send
+/// one message per request for `secs`; the rate is the messages
+/// acknowledged to producers over the time until the consumers' tally
+/// holds them all.
+fn drive_queue(addrs: &[String], clients: usize, secs: f64) -> Result<f64> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let sent = Arc::new(AtomicU64::new(0));
+    let failed = Arc::new(AtomicU64::new(0));
+    let mut threads = Vec::new();
+    for c in 0..clients {
+        let addr = addrs[c % addrs.len()].clone();
+        let (stop, sent, failed) = (stop.clone(), sent.clone(), failed.clone());
+        threads.push(std::thread::spawn(move || -> Result<()> {
+            let mut client = Client::connect(&addr)?;
+            while !stop.load(Ordering::Relaxed) {
+                match client.request("POST", "/send", b"payload") {
+                    Ok((200, _)) => sent.fetch_add(1, Ordering::Relaxed),
+                    _ => failed.fetch_add(1, Ordering::Relaxed),
+                };
+            }
+            Ok(())
+        }));
+    }
+    let started = Instant::now();
+    std::thread::sleep(Duration::from_secs_f64(secs));
+    stop.store(true, Ordering::Relaxed);
+    for t in threads {
+        t.join().map_err(|_| anyhow!("producer panicked"))??;
+    }
+    let failed = failed.load(Ordering::Relaxed);
+    if failed > 0 {
+        bail!("{failed} sends failed");
+    }
+    let sent = sent.load(Ordering::Relaxed);
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let mut client = Client::connect(&addrs[0])?;
+    loop {
+        let (status, body) = client.request("GET", "/stats", b"")?;
+        let consumed: u64 = String::from_utf8_lossy(&body).trim().parse().unwrap_or(0);
+        if status == 200 && consumed >= sent {
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!("only {consumed} of {sent} messages consumed after 300 s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(sent as f64 / started.elapsed().as_secs_f64())
+}
+
+/// The queue cases: one embedded node, then one and three cluster nodes
+/// with Queues on JetStream (streams under `prefix`, deleted afterwards).
+fn queue_rows(hearth: &Path, args: &ClusterArgs, schema: &str) -> Result<Vec<(String, f64)>> {
+    let mut rows = Vec::new();
+    {
+        let d = tempfile::tempdir()?;
+        let setup = Setup {
+            project: queue_project(),
+            ready: "/stats",
+            cluster: None,
+        };
+        let node = start_with(hearth, d.path(), "q-embedded", &setup)?;
+        rows.push((
+            "1 node, embedded (SQLite)".into(),
+            drive_queue(std::slice::from_ref(&node.addr), args.clients, args.secs)?,
+        ));
+    }
+    for (label, names) in [
+        ("1 node, cluster (JetStream)", &["q1"][..]),
+        (
+            "3 nodes, cluster (JetStream), producers on every node",
+            &["qa", "qb", "qc"][..],
+        ),
+    ] {
+        let d = tempfile::tempdir()?;
+        let case_schema = format!("{schema}_{}", names.len());
+        let more = format!(
+            "[nats]\nurl = \"{}\"\nprefix = \"{case_schema}\"\n",
+            args.nats_url
+        );
+        let setup = Setup {
+            project: queue_project(),
+            ready: "/stats",
+            cluster: Some((args.postgres_url.as_str(), case_schema.as_str(), more)),
+        };
+        let nodes: Vec<Node> = names
+            .iter()
+            .map(|n| start_with(hearth, d.path(), n, &setup))
+            .collect::<Result<_>>()?;
+        let addrs: Vec<String> = nodes.iter().map(|n| n.addr.clone()).collect();
+        let rate = drive_queue(&addrs, args.clients, args.secs);
+        drop(nodes);
+        delete_streams(&args.nats_url, &case_schema);
+        rows.push((label.into(), rate?));
+    }
+    Ok(rows)
+}
+
+/// Deletes the streams a case left under `prefix`.
+fn delete_streams(url: &str, prefix: &str) {
+    let Ok(nats) = hearth_cluster::Nats::connect(url, prefix) else {
+        return;
+    };
+    let js = nats.jetstream().clone();
+    let start = format!("{prefix}_");
+    let _ = nats.block(async move {
+        use futures::StreamExt;
+        let mut names = Vec::new();
+        let mut list = js.stream_names();
+        while let Some(Ok(name)) = list.next().await {
+            if name.starts_with(&start) {
+                names.push(name);
+            }
+        }
+        for name in names {
+            let _ = js.delete_stream(&name).await;
+        }
+        Ok::<_, hearth_cluster::NatsError>(())
+    });
 }
 
 /// The node holding the counter's lease.
@@ -289,6 +445,7 @@ pub fn run(args: &ClusterArgs, command: &str) -> Result<()> {
         remote_rate,
     ));
     drop(nodes);
+    let queues = queue_rows(&hearth, args, &format!("{schema}_q"))?;
 
     let base = rows[0].1;
     let mut report = format!(
@@ -316,6 +473,14 @@ pub fn run(args: &ClusterArgs, command: &str) -> Result<()> {
         rows[1].1 / base,
         remote_rate / local_rate
     ));
+    let qbase = queues[0].1;
+    report.push_str(&format!(
+        "\n# Cluster mode: queue produce to consume\n\nThe `bench/workers/queue` worker: each request sends one message (`send()` answers once it is durable: SQLite commit, or JetStream's publish acknowledgement on file storage); `queue()` acknowledges each batch (`max_batch_size` 100, `max_batch_timeout` 1 s) and adds its size to a Durable Object tally. The rate is the messages acknowledged to {} producers in {} s over the time until the tally holds them all. In cluster mode the tally is a cluster Durable Object (one call per batch, shipped to PostgreSQL) and consumers on every node share one durable JetStream pull consumer.\n\n| Case | messages/s | vs 1 node embedded |\n|---|---:|---:|\n",
+        args.clients, args.secs,
+    ));
+    for (case, rate) in &queues {
+        report.push_str(&format!("| {case} | {rate:.0} | {:.2}x |\n", rate / qbase));
+    }
     print!("{report}");
     std::fs::write(&args.output, &report)
         .with_context(|| format!("writing {}", args.output.display()))?;

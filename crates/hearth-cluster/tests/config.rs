@@ -4,7 +4,8 @@
 use std::path::Path;
 
 use hearth_cluster::config::DEFAULT_LEASE_MS;
-use hearth_cluster::{ClusterConfig, KvBackend, RateLimitBackend};
+use hearth_cluster::config::DEFAULT_NATS_ACK_WAIT_MS;
+use hearth_cluster::{ClusterConfig, KvBackend, QueuesBackend, RateLimitBackend};
 
 const SECRET: &str = "0123456789abcdef0123456789abcdef";
 
@@ -152,4 +153,67 @@ fn the_secret_can_come_from_a_file() {
     .unwrap_err()
     .to_string();
     assert!(e.contains("secret_file: cannot read"), "{e}");
+}
+
+#[test]
+fn queues_follow_nats_and_can_stay_embedded() {
+    let base = format!(
+        "node_id = \"n\"\nadvertise = \"127.0.0.1:7800\"\nsecret = \"{SECRET}\"\n[postgres]\nurl = \"postgres://db/x\"\n"
+    );
+    let c = parse(&base).unwrap();
+    assert_eq!(c.backends.queues, QueuesBackend::Embedded, "no [nats]");
+    assert!(c.nats.is_none());
+    let c = parse(&format!("{base}[nats]\nurl = \"nats://mq:4222\"\n")).unwrap();
+    assert_eq!(
+        c.backends.queues,
+        QueuesBackend::JetStream,
+        "follows [nats]"
+    );
+    let nats = c.nats.unwrap();
+    assert_eq!(nats.prefix, "hearth");
+    assert_eq!(nats.ack_wait_ms, DEFAULT_NATS_ACK_WAIT_MS);
+    let c = parse(&format!(
+        "{base}[nats]\nurl = \"nats://mq:4222\"\nprefix = \"team_a\"\nack_wait_ms = 5000\n[backends]\nqueues = \"embedded\"\n"
+    ))
+    .unwrap();
+    assert_eq!(c.backends.queues, QueuesBackend::Embedded);
+    assert_eq!(c.nats.unwrap().ack_wait_ms, 5000);
+}
+
+#[test]
+fn bad_queue_backends_are_named() {
+    let base = format!(
+        "node_id = \"n\"\nadvertise = \"127.0.0.1:7800\"\nsecret = \"{SECRET}\"\n[postgres]\nurl = \"postgres://db/x\"\n"
+    );
+    let f = "/etc/hearth/cluster.toml";
+    let e = parse(&format!("{base}[backends]\nqueues = \"kafka\"\n")).unwrap_err();
+    assert!(
+        e.contains(&format!(
+            "{f}: backends.queues: \"kafka\" is not a Queues backend: use \"jetstream\" or \"embedded\""
+        )),
+        "{e}"
+    );
+    let e = parse(&format!("{base}[backends]\nqueues = \"jetstream\"\n")).unwrap_err();
+    assert!(
+        e.contains(&format!(
+            "{f}: backends.queues: \"jetstream\" needs a [nats] section with its url"
+        )),
+        "{e}"
+    );
+    let e = parse(&format!(
+        "{base}[nats]\nurl = \"http://mq\"\nprefix = \"a.b\"\nack_wait_ms = 10\n"
+    ))
+    .unwrap_err();
+    for expected in [
+        format!("{f}: nats.url: \"http://mq\" is not a nats:// URL"),
+        format!("{f}: nats.prefix: \"a.b\" is not a prefix"),
+        format!("{f}: nats.ack_wait_ms: 10 is out of range"),
+    ] {
+        assert!(e.contains(&expected), "missing {expected:?} in {e}");
+    }
+    let e = parse(&format!(
+        "{base}[nats]\nurl = \"nats://mq\"\nstream = \"x\"\n"
+    ))
+    .unwrap_err();
+    assert!(e.contains("unknown field `stream`"), "{e}");
 }

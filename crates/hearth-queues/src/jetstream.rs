@@ -143,7 +143,13 @@ impl JetStreamStore {
             clock,
             progress_every: Duration::from_millis(options.ack_wait_ms / 3),
         };
-        let tick = Duration::from_millis(options.delay_recheck_ms.clamp(100, 5_000));
+        // Often enough that a lease is touched well within ack_wait.
+        let tick = Duration::from_millis(
+            options
+                .delay_recheck_ms
+                .min(options.ack_wait_ms / 4)
+                .clamp(50, 5_000),
+        );
         nats.handle().spawn(keeper.run(tick));
         Self {
             nats,
@@ -611,13 +617,18 @@ impl Backend for JetStreamStore {
         let names = self.names(queue);
         let mut out = AckResponse::default();
         for lease in acks {
-            match names.ack_subject(lease) {
-                Some(ack) => {
-                    self.reply(&ack.subject, "+ACK")?;
-                    out.ack_count += 1;
-                }
-                None => out.warnings.push(unknown_lease(lease)),
+            let Some(ack) = names.ack_subject(lease) else {
+                out.warnings.push(unknown_lease(lease));
+                continue;
+            };
+            // Work-queue streams delete what was acked: a message no longer
+            // there was acked (or moved) already.
+            if self.read(queue, &ack)?.is_none() {
+                out.warnings.push(gone(lease));
+                continue;
             }
+            self.reply(&ack.subject, "+ACK")?;
+            out.ack_count += 1;
         }
         for (lease, delay) in retries {
             let Some(ack) = names.ack_subject(lease) else {
@@ -625,9 +636,7 @@ impl Backend for JetStreamStore {
                 continue;
             };
             let Some(message) = self.read(queue, &ack)? else {
-                out.warnings.push(format!(
-                    "lease {lease}: its message is no longer in the queue; ignored"
-                ));
+                out.warnings.push(gone(lease));
                 continue;
             };
             let delay = retry_delay(ctx, queue, *delay);
@@ -856,6 +865,10 @@ fn retry_delay(ctx: &Ctx<'_>, queue: &str, own: Option<u64>) -> u64 {
 
 fn unknown_lease(lease: &str) -> String {
     format!("lease {lease} is not a lease id of this queue; ignored")
+}
+
+fn gone(lease: &str) -> String {
+    format!("lease {lease}: its message is no longer in the queue; ignored")
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {

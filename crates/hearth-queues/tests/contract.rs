@@ -477,6 +477,13 @@ fn pull_consumers_ack_and_retry_by_lease_id(env: &Env) {
     let lease: Vec<String> = rest.iter().map(|m| m.lease_id.clone()).collect();
     assert_eq!(b.ack("q", &lease, &[]).unwrap().ack_count, 2);
     assert_eq!(b.stats("q").unwrap().depth, 0);
+    let again = b.ack("q", &lease[..1], &[]).unwrap();
+    assert_eq!(again.ack_count, 0, "an acked message is acked once");
+    assert!(
+        again.warnings[0].ends_with("its message is no longer in the queue; ignored"),
+        "{:?}",
+        again.warnings
+    );
 }
 
 fn an_acknowledged_send_is_seen_by_another_node(env: &Env) {

@@ -22,7 +22,10 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use bytes::Bytes;
 use hearth_cluster::channel;
-use hearth_cluster::{ClusterConfig, Owner, Pg, PgChangeLog, PgError, Placement, RateLimitBackend};
+use hearth_cluster::{
+    ClusterConfig, Nats, NatsError, Owner, Pg, PgChangeLog, PgError, Placement, QueuesBackend,
+    RateLimitBackend,
+};
 use hearth_core::SharedClock;
 use hearth_do::FenceBook;
 use hearth_ratelimit::redis::RedisPool;
@@ -48,6 +51,8 @@ pub enum ClusterError {
     Postgres(#[from] PgError),
     #[error("{0}")]
     Redis(#[from] hearth_ratelimit::RateLimitError),
+    #[error("{0}")]
+    Nats(#[from] NatsError),
     #[error("{}: [postgres] is required in cluster mode", .0)]
     NoPostgres(String),
 }
@@ -59,6 +64,7 @@ pub struct ClusterNode {
     pg: Pg,
     placement: Arc<Placement>,
     redis: Option<RedisPool>,
+    nats: Option<Nats>,
     fences: Arc<FenceBook>,
     do_log: Arc<PgChangeLog>,
     do_secret: [u8; 32],
@@ -96,6 +102,10 @@ impl ClusterNode {
             (Some(r), RateLimitBackend::Redis) => Some(RedisPool::connect(&r.url, &r.prefix)?),
             _ => None,
         };
+        let nats = match (&config.nats, config.backends.queues) {
+            (Some(n), QueuesBackend::JetStream) => Some(Nats::connect(&n.url, &n.prefix)?),
+            _ => None,
+        };
         let mut http = HttpConnector::new();
         http.set_nodelay(true);
         http.set_connect_timeout(Some(Duration::from_secs(2)));
@@ -108,6 +118,7 @@ impl ClusterNode {
             pg,
             placement,
             redis,
+            nats,
             client,
             clock,
             objects: RwLock::new(BTreeMap::new()),
@@ -133,6 +144,11 @@ impl ClusterNode {
     /// The Redis pool, when rate limiting counts there.
     pub fn redis(&self) -> Option<&RedisPool> {
         self.redis.as_ref()
+    }
+
+    /// The NATS connection, when Queues live in JetStream.
+    pub fn nats(&self) -> Option<&Nats> {
+        self.nats.as_ref()
     }
 
     pub(crate) fn fences(&self) -> Arc<FenceBook> {

@@ -615,3 +615,179 @@ fn pending_alarms(schema: &str) -> i64 {
     })
     .unwrap()
 }
+
+fn nats_url() -> String {
+    std::env::var("HEARTH_TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".to_owned())
+}
+
+/// Whether NATS with JetStream answers; fails instead when the cluster is
+/// required.
+fn nats_reachable() -> bool {
+    match hearth_cluster::Nats::connect(&nats_url(), "hearth_probe") {
+        Ok(_) => true,
+        Err(e) if std::env::var("HEARTH_TEST_REQUIRE_CLUSTER").as_deref() == Ok("1") => {
+            panic!("NATS JetStream is required (HEARTH_TEST_REQUIRE_CLUSTER=1): {e}")
+        }
+        Err(e) => {
+            eprintln!("skipped: {e}; set HEARTH_TEST_REQUIRE_CLUSTER=1 to fail instead");
+            false
+        }
+    }
+}
+
+/// Deletes every stream whose name starts with `prefix`.
+fn delete_streams(prefix: &str) {
+    let Ok(nats) = hearth_cluster::Nats::connect(&nats_url(), "hearth_probe") else {
+        return;
+    };
+    let js = nats.jetstream().clone();
+    let start = format!("{prefix}_");
+    let _ = nats.block(async move {
+        use futures::StreamExt;
+        let mut names = Vec::new();
+        let mut list = js.stream_names();
+        while let Some(Ok(name)) = list.next().await {
+            if name.starts_with(&start) {
+                names.push(name);
+            }
+        }
+        for name in names {
+            let _ = js.delete_stream(&name).await;
+        }
+        Ok::<_, hearth_cluster::NatsError>(())
+    });
+}
+
+fn keys(addr: &str, prefix: &str) -> HashSet<String> {
+    let r = web_support::http(addr, "GET", &format!("/keys?prefix={prefix}"), &[], b"");
+    assert_eq!(r.status, 200, "{}", r.text());
+    r.json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Two nodes produce to one JetStream queue that three nodes consume; one
+/// producing and consuming node is SIGKILLed midway. Every message a
+/// producer got acknowledged is consumed at least once (what the killed
+/// node held comes back after `ack_wait`), and messages that always fail
+/// are retried across nodes and then dead-lettered with their attempts.
+#[test]
+fn queue_messages_acknowledged_to_producers_survive_a_node_being_killed() {
+    if !postgres_reachable() || !nats_reachable() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("project");
+    web_support::copy_tree(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/cluster-queues"),
+        &project,
+    );
+    let schema = format!("hearth_t_{}_{}", std::process::id(), free_port());
+    let extra = format!(
+        "\n[nats]\nurl = \"{}\"\nprefix = \"{schema}\"\nack_wait_ms = 2000\n",
+        nats_url()
+    );
+    let mut nodes: Vec<Node> = ["a", "b", "c"]
+        .iter()
+        .map(|n| start_node_with(dir.path(), &project, n, &schema, &extra))
+        .collect();
+    let addrs: Vec<String> = nodes
+        .iter()
+        .map(|n| n.server.as_ref().unwrap().addr.clone())
+        .collect();
+
+    let acked: Arc<Mutex<Vec<String>>> = Arc::default();
+    let stop = Arc::new(AtomicBool::new(false));
+    // Producer t sends through node t until that node dies, then through c.
+    let targets: Arc<RwLock<Vec<String>>> = Arc::new(RwLock::new(addrs[..2].to_vec()));
+    let producers: Vec<_> = (0..2)
+        .map(|t| {
+            let (acked, stop, targets) = (acked.clone(), stop.clone(), targets.clone());
+            std::thread::spawn(move || {
+                let mut k = 0usize;
+                while !stop.load(Ordering::SeqCst) {
+                    let addr = targets.read().unwrap()[t].clone();
+                    let tag = format!("p{t}-{k}");
+                    k += 1;
+                    match try_http(
+                        &addr,
+                        "GET",
+                        &format!("/send?tag={tag}"),
+                        &[],
+                        b"",
+                        Duration::from_secs(30),
+                    ) {
+                        Ok(r) if r.status == 200 => acked.lock().unwrap().push(tag),
+                        _ => std::thread::sleep(Duration::from_millis(20)),
+                    }
+                }
+            })
+        })
+        .collect();
+    let wait_acks = |n: usize| {
+        let deadline = Instant::now() + Duration::from_secs(90);
+        while acked.lock().unwrap().len() < n {
+            assert!(Instant::now() < deadline, "producers stalled");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    wait_acks(300);
+    nodes[1].server.take().unwrap().kill9();
+    targets.write().unwrap()[1] = addrs[2].clone();
+    let at_kill = acked.lock().unwrap().len();
+    // Sent after the kill, so their retries run on the survivors only and
+    // every attempt is a handler's failure.
+    for i in 0..3 {
+        let r = web_support::http(&addrs[2], "GET", &format!("/send?tag=poison-{i}"), &[], b"");
+        assert_eq!(r.text(), "ok");
+    }
+    wait_acks(at_kill + 300);
+    stop.store(true, Ordering::SeqCst);
+    for p in producers {
+        p.join().unwrap();
+    }
+    let acked: HashSet<String> = acked.lock().unwrap().iter().cloned().collect();
+
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let seen: HashSet<String> = keys(&addrs[0], "seen:")
+            .iter()
+            .map(|k| k.trim_start_matches("seen:").to_owned())
+            .collect();
+        let missing: Vec<&String> = acked.difference(&seen).collect();
+        let dead = keys(&addrs[2], "dead:");
+        if missing.is_empty() && dead.len() == 3 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} of {} acknowledged messages never consumed (e.g. {:?}); dead-lettered: {dead:?}",
+            missing.len(),
+            acked.len(),
+            missing.iter().take(5).collect::<Vec<_>>()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let get = |k: &str| web_support::http(&addrs[0], "GET", &format!("/get?k={k}"), &[], b"");
+    for i in 0..3 {
+        assert_eq!(
+            get(&format!("dead:poison-{i}")).text(),
+            "1",
+            "attempts restart in the DLQ"
+        );
+        for attempt in 1..=3 {
+            assert_eq!(get(&format!("try:poison-{i}:{attempt}")).text(), "1");
+        }
+        assert_eq!(
+            get(&format!("try:poison-{i}:4")).text(),
+            "<none>",
+            "max_retries = 2: three deliveries"
+        );
+    }
+    drop(nodes);
+    delete_streams(&schema);
+    drop_schema(&schema);
+}

@@ -6,7 +6,10 @@ use std::sync::Arc;
 
 use hearth_config::{QueueConsumer, QueueConsumerType};
 use hearth_core::SharedClock;
-use hearth_queues::{ConsumerConfig, ConsumerType, ProducerConfig, QueueBroker, QueueLimits};
+use hearth_queues::{
+    ConsumerConfig, ConsumerType, JetStreamOptions, ProducerConfig, QueueBroker, QueueLimits,
+};
+use std::time::Duration;
 
 use super::QueueAdapter;
 use super::consumer::{QueueConsumerOptions, spawn_queue_consumer};
@@ -17,6 +20,9 @@ use crate::bindings::registry::{
 use crate::pool::IsolatePool;
 
 pub struct QueueKind;
+
+/// How often a node looks for messages other nodes sent, on JetStream.
+const JETSTREAM_POLL_INTERVAL: Duration = Duration::from_millis(100);
 
 /// Maps a configured consumer onto the broker's.
 pub fn consumer_config(c: &QueueConsumer) -> ConsumerConfig {
@@ -116,8 +122,26 @@ impl BindingKind for QueueKind {
             return Ok(());
         }
         let (data_dir, clock) = (cx.data_dir, cx.clock.clone());
-        let key = data_dir.queues().display().to_string();
-        let broker = cx.shared(&key, || open_broker(data_dir, clock))?;
+        let jetstream = cx
+            .settings
+            .cluster
+            .as_ref()
+            .and_then(|node| node.nats().cloned().zip(node.config().nats.clone()));
+        let broker = match jetstream {
+            Some((nats, config)) => cx.shared("queues:jetstream", || {
+                let options = JetStreamOptions {
+                    ack_wait_ms: config.ack_wait_ms,
+                    ..JetStreamOptions::default()
+                };
+                QueueBroker::open_jetstream(nats, options, clock, QueueLimits::default())
+                    .map_err(|e| BindingError::new(format!("opening Queues on JetStream: {e}")))
+            })?,
+            None => {
+                let key = data_dir.queues().display().to_string();
+                cx.shared(&key, || open_broker(data_dir, clock))?
+            }
+        };
+        let on_jetstream = broker.describe().starts_with("jetstream:");
         configure_broker(&broker, config)?;
         let push: Vec<String> = config
             .queues
@@ -126,7 +150,11 @@ impl BindingKind for QueueKind {
             .filter(|c| c.consumer_type == QueueConsumerType::Worker)
             .map(|c| c.queue.clone())
             .collect();
-        let options = QueueConsumerOptions::new(push);
+        let mut options = QueueConsumerOptions::new(push);
+        if on_jetstream {
+            // Sends from other nodes wake nothing here; look often.
+            options.poll_interval = JETSTREAM_POLL_INTERVAL;
+        }
         let backend = broker.describe();
         for p in &config.queues.producers {
             let producer = broker
