@@ -35,7 +35,7 @@
 //! the batches of this node; a `sendBatch` that fails part-way may have
 //! stored the messages before the failure (each is published on its own).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
@@ -646,7 +646,7 @@ impl Backend for JetStreamStore {
         Ok(out)
     }
 
-    fn stats(&self, _ctx: &Ctx<'_>, queue: &str, dlq: Option<&str>) -> Result<QueueStats> {
+    fn stats(&self, ctx: &Ctx<'_>, queue: &str, dlq: Option<&str>) -> Result<QueueStats> {
         let c = self.stream_counts(queue)?;
         let visible = c.messages.saturating_sub(c.in_flight);
         let dlq_depth = match dlq {
@@ -661,7 +661,7 @@ impl Backend for JetStreamStore {
             visible,
             delayed: c.delayed,
             in_flight: c.in_flight,
-            oldest_age_ms: c.oldest_ms.map(|t| _ctx.now.saturating_sub(t)),
+            oldest_age_ms: c.oldest_ms.map(|t| ctx.now.saturating_sub(t)),
             dlq_depth,
         })
     }
@@ -991,17 +991,15 @@ impl KeepAlive {
             .collect();
         let mut progress = Vec::new();
         let mut lapsed = Vec::new();
-        let mut ended: BTreeMap<String, ()> = BTreeMap::new();
         for (subject, lease) in state.leases.iter_mut() {
             if lease.deadline <= now && !held.contains(subject) {
                 lapsed.push(subject.clone());
-                ended.insert(subject.clone(), ());
             } else if lease.progressed.elapsed() >= self.progress_every {
                 lease.progressed = Instant::now();
                 progress.push(subject.clone());
             }
         }
-        for subject in ended.keys() {
+        for subject in &lapsed {
             state.leases.remove(subject);
         }
         (progress, lapsed)
