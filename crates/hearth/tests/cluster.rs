@@ -699,6 +699,11 @@ fn queue_messages_acknowledged_to_producers_survive_a_node_being_killed() {
         .map(|n| n.server.as_ref().unwrap().addr.clone())
         .collect();
 
+    assert_eq!(
+        status(&nodes[0].cluster_file)["backends"]["nats"],
+        "ok",
+        "the status reports JetStream's health"
+    );
     let acked: Arc<Mutex<Vec<String>>> = Arc::default();
     let stop = Arc::new(AtomicBool::new(false));
     // Producer t sends through node t until that node dies, then through c.

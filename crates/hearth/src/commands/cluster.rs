@@ -50,6 +50,13 @@ fn status(path: &Path, json: bool) -> Result<()> {
         },
         None => "not configured".to_owned(),
     };
+    let nats = match &config.nats {
+        Some(n) => match hearth_cluster::Nats::connect(&n.url, &n.prefix) {
+            Ok(_) => "ok".to_owned(),
+            Err(e) => e.to_string(),
+        },
+        None => "not configured".to_owned(),
+    };
     if json {
         let nodes: Vec<_> = nodes
             .iter()
@@ -65,7 +72,7 @@ fn status(path: &Path, json: bool) -> Result<()> {
             .collect();
         let out = serde_json::json!({
             "nodes": nodes,
-            "backends": { "postgres": "ok", "redis": redis },
+            "backends": { "postgres": "ok", "redis": redis, "nats": nats },
         });
         return super::print_stdout(&serde_json::to_string_pretty(&out)?);
     }
@@ -84,7 +91,7 @@ fn status(path: &Path, json: bool) -> Result<()> {
         ));
     }
     text.push_str(&format!(
-        "postgres: ok ({})\nredis: {redis}",
+        "postgres: ok ({})\nredis: {redis}\nnats: {nats}",
         pg_config.schema
     ));
     super::print_stdout(&text)
