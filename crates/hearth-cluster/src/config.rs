@@ -60,6 +60,9 @@ pub struct NatsConfig {
     /// node's leased messages to another; the holder keeps its leases alive
     /// meanwhile.
     pub ack_wait_ms: u64,
+    /// Copies JetStream keeps of every queue stream (at most the number of
+    /// servers in the NATS cluster).
+    pub replicas: usize,
 }
 
 /// Default [`NatsConfig::ack_wait_ms`].
@@ -150,6 +153,7 @@ struct RawNats {
     url: String,
     prefix: Option<String>,
     ack_wait_ms: Option<u64>,
+    replicas: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -331,10 +335,18 @@ impl ClusterConfig {
                     format!("{ack_wait_ms} is out of range: use 1000 to 3600000 milliseconds"),
                 );
             }
+            let replicas = n.replicas.unwrap_or(1);
+            if !(1..=5).contains(&replicas) {
+                problem(
+                    "nats.replicas",
+                    format!("{replicas} is out of range: JetStream keeps 1 to 5 replicas"),
+                );
+            }
             NatsConfig {
                 url: n.url,
                 prefix,
                 ack_wait_ms,
+                replicas,
             }
         });
         let queues = match raw.backends.queues.as_deref() {

@@ -172,6 +172,7 @@ fn queues_follow_nats_and_can_stay_embedded() {
     let nats = c.nats.unwrap();
     assert_eq!(nats.prefix, "hearth");
     assert_eq!(nats.ack_wait_ms, DEFAULT_NATS_ACK_WAIT_MS);
+    assert_eq!(nats.replicas, 1);
     let c = parse(&format!(
         "{base}[nats]\nurl = \"nats://mq:4222\"\nprefix = \"team_a\"\nack_wait_ms = 5000\n[backends]\nqueues = \"embedded\"\n"
     ))
@@ -201,13 +202,14 @@ fn bad_queue_backends_are_named() {
         "{e}"
     );
     let e = parse(&format!(
-        "{base}[nats]\nurl = \"http://mq\"\nprefix = \"a.b\"\nack_wait_ms = 10\n"
+        "{base}[nats]\nurl = \"http://mq\"\nprefix = \"a.b\"\nack_wait_ms = 10\nreplicas = 7\n"
     ))
     .unwrap_err();
     for expected in [
         format!("{f}: nats.url: \"http://mq\" is not a nats:// URL"),
         format!("{f}: nats.prefix: \"a.b\" is not a prefix"),
         format!("{f}: nats.ack_wait_ms: 10 is out of range"),
+        format!("{f}: nats.replicas: 7 is out of range"),
     ] {
         assert!(e.contains(&expected), "missing {expected:?} in {e}");
     }

@@ -131,6 +131,7 @@ impl BindingKind for QueueKind {
             Some((nats, config)) => cx.shared("queues:jetstream", || {
                 let options = JetStreamOptions {
                     ack_wait_ms: config.ack_wait_ms,
+                    replicas: config.replicas,
                     ..JetStreamOptions::default()
                 };
                 QueueBroker::open_jetstream(nats, options, clock, QueueLimits::default())
