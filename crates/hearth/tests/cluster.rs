@@ -686,6 +686,14 @@ fn queue_messages_acknowledged_to_producers_survive_a_node_being_killed() {
         &project,
     );
     let schema = format!("hearth_t_{}_{}", std::process::id(), free_port());
+    // Deletes the test's streams however the test ends.
+    struct Streams(String);
+    impl Drop for Streams {
+        fn drop(&mut self) {
+            delete_streams(&self.0);
+        }
+    }
+    let _streams = Streams(schema.clone());
     let extra = format!(
         "\n[nats]\nurl = \"{}\"\nprefix = \"{schema}\"\nack_wait_ms = 2000\n",
         nats_url()
@@ -793,6 +801,5 @@ fn queue_messages_acknowledged_to_producers_survive_a_node_being_killed() {
         );
     }
     drop(nodes);
-    delete_streams(&schema);
     drop_schema(&schema);
 }
