@@ -49,6 +49,9 @@ pub struct AnalyticsArgs {
     /// Where to write the report.
     #[arg(long, default_value = "bench/ANALYTICS-RESULTS.md")]
     pub out: PathBuf,
+    /// The cases to run, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "counter,overhead,ingest,group-by")]
+    pub cases: Vec<String>,
 }
 
 const AE_WORKER: &str = r#"
@@ -563,10 +566,26 @@ pub fn run(args: &AnalyticsArgs, command: &str) -> Result<()> {
     let tmp = tempfile::tempdir_in(".")?;
     let machine = Machine::describe(tmp.path());
     let mut f = Figures { lines: Vec::new() };
-    raw_counter(args, &mut f)?;
-    limit_overhead(args, tmp.path(), &mut f)?;
-    ingest(args, tmp.path(), &mut f)?;
-    group_by(args, tmp.path(), &mut f)?;
+    let wanted = |case: &str| args.cases.iter().any(|c| c == case);
+    if let Some(unknown) = args
+        .cases
+        .iter()
+        .find(|c| !["counter", "overhead", "ingest", "group-by"].contains(&c.as_str()))
+    {
+        bail!("unknown case {unknown}: the cases are counter, overhead, ingest, group-by");
+    }
+    if wanted("counter") {
+        raw_counter(args, &mut f)?;
+    }
+    if wanted("overhead") {
+        limit_overhead(args, tmp.path(), &mut f)?;
+    }
+    if wanted("ingest") {
+        ingest(args, tmp.path(), &mut f)?;
+    }
+    if wanted("group-by") {
+        group_by(args, tmp.path(), &mut f)?;
+    }
     let mut s = String::new();
     let _ = writeln!(s, "# Analytics Engine and Rate Limiting benchmarks\n");
     let _ = writeln!(
