@@ -50,7 +50,11 @@ pub struct AnalyticsArgs {
     #[arg(long, default_value = "bench/ANALYTICS-RESULTS.md")]
     pub out: PathBuf,
     /// The cases to run, comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = "counter,overhead,ingest,group-by")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "counter,overhead,ingest,group-by"
+    )]
     pub cases: Vec<String>,
 }
 

@@ -392,6 +392,7 @@ fn each_point_keeps_its_own_shape_in_a_batch() {
     let (_dir, clock, engine) = open();
     // Written before the writer wakes, so they share one transaction:
     // a narrower point after a wider one must not inherit its values.
+    // Bytes that are not UTF-8 read with U+FFFD in their place.
     let blobs: Vec<String> = (1..=20).map(|i| format!("b{i}")).collect();
     let doubles: Vec<f64> = (1..=20).map(f64::from).collect();
     let wide = DataPoint {
@@ -410,6 +411,10 @@ fn each_point_keeps_its_own_shape_in_a_batch() {
         },
         wide,
         point(&["last"], &[9.0, 8.0], "last"),
+        DataPoint {
+            blobs: vec![Some(b"bytes".to_vec()), Some(vec![b'f', 0xff, b'g'])],
+            ..DataPoint::default()
+        },
     ];
     for p in shapes {
         // A second apart, so the timestamp orders the rows as written.
@@ -429,6 +434,7 @@ fn each_point_keeps_its_own_shape_in_a_batch() {
             { "index1": "", "blob1": "", "blob2": "second", "blob3": "", "blob20": "", "double1": 0.5, "double2": 0.0, "double3": 0.0, "double19": 0.0 },
             { "index1": "wide", "blob1": "b1", "blob2": "b2", "blob3": "b3", "blob20": "b20", "double1": 1.0, "double2": 2.0, "double3": 3.0, "double19": 19.0 },
             { "index1": "last", "blob1": "last", "blob2": "", "blob3": "", "blob20": "", "double1": 9.0, "double2": 8.0, "double3": 0.0, "double19": 0.0 },
+            { "index1": "", "blob1": "bytes", "blob2": "f\u{fffd}g", "blob3": "", "blob20": "", "double1": 0.0, "double2": 0.0, "double3": 0.0, "double19": 0.0 },
         ])
     );
     let v = json_query(
@@ -440,6 +446,7 @@ fn each_point_keeps_its_own_shape_in_a_batch() {
         json!([
             { "blob1": "", "n": 2 },
             { "blob1": "b1", "n": 2 },
+            { "blob1": "bytes", "n": 1 },
             { "blob1": "last", "n": 1 },
             { "blob1": "n1", "n": 1 },
         ])
