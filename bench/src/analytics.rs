@@ -228,6 +228,7 @@ fn ingest(args: &AnalyticsArgs, tmp: &Path, f: &mut Figures) -> Result<()> {
         "[[analytics_engine_datasets]]\nbinding = \"EVENTS\"\ndataset = \"ingest\"\n",
     )?;
     let started = Instant::now();
+    let server_cpu = process_cpu_secs(server.child.id());
     let (requests, _) = load(&server.addr, "/", args.connections, args.seconds)?;
     let sent = requests * 250;
     let load_secs = started.elapsed().as_secs_f64();
@@ -253,6 +254,7 @@ fn ingest(args: &AnalyticsArgs, tmp: &Path, f: &mut Figures) -> Result<()> {
     }
     let end_to_end = started.elapsed().as_secs_f64();
     let hearth_rate = stored as f64 / end_to_end;
+    let server_cpu = process_cpu_secs(server.child.id()) - server_cpu;
     drop(server);
 
     // The raw limit: the same rows into the same table shape, 1000 per
@@ -265,7 +267,7 @@ fn ingest(args: &AnalyticsArgs, tmp: &Path, f: &mut Figures) -> Result<()> {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)?
         .as_secs() as i64;
-    let t = Instant::now();
+    let (t, raw_cpu) = (Instant::now(), thread_cpu_ns());
     let mut i = 0u64;
     while i < stored.max(1) {
         let tx = conn.transaction()?;
@@ -285,6 +287,7 @@ fn ingest(args: &AnalyticsArgs, tmp: &Path, f: &mut Figures) -> Result<()> {
         tx.commit()?;
     }
     let raw_rate = i as f64 / t.elapsed().as_secs_f64();
+    let raw_cpu_rate = i as f64 / (thread_cpu_ns().saturating_sub(raw_cpu) as f64 / 1e9);
 
     // The store alone: the same points through `AnalyticsEngine::write`
     // from one thread (no HTTP, no JS), with a buffer large enough that
@@ -295,6 +298,7 @@ fn ingest(args: &AnalyticsArgs, tmp: &Path, f: &mut Figures) -> Result<()> {
         SystemClock::shared(),
         alone_n as usize + 1,
     )?;
+    let writer_cpu = writer_thread_cpu_ns();
     let t = Instant::now();
     for i in 0..alone_n {
         store.write(
@@ -311,19 +315,20 @@ fn ingest(args: &AnalyticsArgs, tmp: &Path, f: &mut Figures) -> Result<()> {
     }
     store.flush()?;
     let alone_rate = alone_n as f64 / t.elapsed().as_secs_f64();
+    let writer_cpu = (writer_thread_cpu_ns() - writer_cpu) as f64 / 1e9;
     if store.dropped() != 0 {
         bail!("the store dropped {} points", store.dropped());
     }
     drop(store);
     f.row(&[
         "AE ingest, points/s committed".into(),
-        format!("{hearth_rate:.0} ({stored} of {sent} written in {load_secs:.1} s, all on disk after {end_to_end:.1} s)"),
-        format!("{raw_rate:.0} (raw SQLite, 1000 rows per transaction)"),
+        format!("{hearth_rate:.0} ({stored} of {sent} written in {load_secs:.1} s, all on disk after {end_to_end:.1} s; {:.0} points per CPU-second of the whole server)", stored as f64 / server_cpu.max(0.01)),
+        format!("{raw_rate:.0} (raw SQLite, 1000 rows per transaction; {raw_cpu_rate:.0} per CPU-second)"),
         format!("{:.2}", hearth_rate / raw_rate),
     ]);
     f.row(&[
         "AE store alone (`AnalyticsEngine::write` from one thread, no HTTP or JS), points/s committed".into(),
-        format!("{alone_rate:.0} ({alone_n} points)"),
+        format!("{alone_rate:.0} ({alone_n} points; {:.0} per CPU-second of the writer thread)", alone_n as f64 / writer_cpu.max(0.001)),
         format!("{raw_rate:.0} (raw SQLite, as above)"),
         format!("{:.2}", alone_rate / raw_rate),
     ]);
@@ -474,6 +479,44 @@ fn thread_cpu_ns() -> u64 {
         .ok()
         .and_then(|s| s.split_whitespace().next()?.parse().ok())
         .unwrap_or(0)
+}
+
+/// CPU seconds (user and system) process `pid` has used, from
+/// /proc/<pid>/stat in clock ticks of 1/100 s (Linux's USER_HZ).
+fn process_cpu_secs(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name, which is in parentheses.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let field = |n: usize| -> f64 {
+        rest.split_whitespace()
+            .nth(n)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime are fields 14 and 15, the 12th and 13th after it.
+    (field(11) + field(12)) / 100.0
+}
+
+/// CPU time of this process's Analytics Engine writer threads, in ns.
+fn writer_thread_cpu_ns() -> u64 {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return 0;
+    };
+    tasks
+        .flatten()
+        .filter(|t| {
+            std::fs::read_to_string(t.path().join("comm"))
+                .is_ok_and(|c| c.trim_end().starts_with("hearth-analytic"))
+        })
+        .filter_map(|t| {
+            std::fs::read_to_string(t.path().join("schedstat"))
+                .ok()?
+                .split_whitespace()
+                .next()?
+                .parse::<u64>()
+                .ok()
+        })
+        .sum()
 }
 
 /// Runs `f`, returning its result, the wall seconds and the CPU seconds
