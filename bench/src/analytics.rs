@@ -49,6 +49,13 @@ pub struct AnalyticsArgs {
     /// Where to write the report.
     #[arg(long, default_value = "bench/ANALYTICS-RESULTS.md")]
     pub out: PathBuf,
+    /// The cases to run, comma-separated.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "counter,overhead,ingest,group-by"
+    )]
+    pub cases: Vec<String>,
 }
 
 const AE_WORKER: &str = r#"
@@ -221,6 +228,7 @@ fn ingest(args: &AnalyticsArgs, tmp: &Path, f: &mut Figures) -> Result<()> {
         "[[analytics_engine_datasets]]\nbinding = \"EVENTS\"\ndataset = \"ingest\"\n",
     )?;
     let started = Instant::now();
+    let server_cpu = process_cpu_secs(server.child.id());
     let (requests, _) = load(&server.addr, "/", args.connections, args.seconds)?;
     let sent = requests * 250;
     let load_secs = started.elapsed().as_secs_f64();
@@ -246,6 +254,7 @@ fn ingest(args: &AnalyticsArgs, tmp: &Path, f: &mut Figures) -> Result<()> {
     }
     let end_to_end = started.elapsed().as_secs_f64();
     let hearth_rate = stored as f64 / end_to_end;
+    let server_cpu = process_cpu_secs(server.child.id()) - server_cpu;
     drop(server);
 
     // The raw limit: the same rows into the same table shape, 1000 per
@@ -258,7 +267,7 @@ fn ingest(args: &AnalyticsArgs, tmp: &Path, f: &mut Figures) -> Result<()> {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)?
         .as_secs() as i64;
-    let t = Instant::now();
+    let (t, raw_cpu) = (Instant::now(), thread_cpu_ns());
     let mut i = 0u64;
     while i < stored.max(1) {
         let tx = conn.transaction()?;
@@ -278,6 +287,7 @@ fn ingest(args: &AnalyticsArgs, tmp: &Path, f: &mut Figures) -> Result<()> {
         tx.commit()?;
     }
     let raw_rate = i as f64 / t.elapsed().as_secs_f64();
+    let raw_cpu_rate = i as f64 / (thread_cpu_ns().saturating_sub(raw_cpu) as f64 / 1e9);
 
     // The store alone: the same points through `AnalyticsEngine::write`
     // from one thread (no HTTP, no JS), with a buffer large enough that
@@ -288,6 +298,7 @@ fn ingest(args: &AnalyticsArgs, tmp: &Path, f: &mut Figures) -> Result<()> {
         SystemClock::shared(),
         alone_n as usize + 1,
     )?;
+    let writer_cpu = writer_thread_cpu_ns();
     let t = Instant::now();
     for i in 0..alone_n {
         store.write(
@@ -304,19 +315,20 @@ fn ingest(args: &AnalyticsArgs, tmp: &Path, f: &mut Figures) -> Result<()> {
     }
     store.flush()?;
     let alone_rate = alone_n as f64 / t.elapsed().as_secs_f64();
+    let writer_cpu = (writer_thread_cpu_ns() - writer_cpu) as f64 / 1e9;
     if store.dropped() != 0 {
         bail!("the store dropped {} points", store.dropped());
     }
     drop(store);
     f.row(&[
         "AE ingest, points/s committed".into(),
-        format!("{hearth_rate:.0} ({stored} of {sent} written in {load_secs:.1} s, all on disk after {end_to_end:.1} s)"),
-        format!("{raw_rate:.0} (raw SQLite, 1000 rows per transaction)"),
+        format!("{hearth_rate:.0} ({stored} of {sent} written in {load_secs:.1} s, all on disk after {end_to_end:.1} s; {:.0} points per CPU-second of the whole server)", stored as f64 / server_cpu.max(0.01)),
+        format!("{raw_rate:.0} (raw SQLite, 1000 rows per transaction; {raw_cpu_rate:.0} per CPU-second)"),
         format!("{:.2}", hearth_rate / raw_rate),
     ]);
     f.row(&[
         "AE store alone (`AnalyticsEngine::write` from one thread, no HTTP or JS), points/s committed".into(),
-        format!("{alone_rate:.0} ({alone_n} points)"),
+        format!("{alone_rate:.0} ({alone_n} points; {:.0} per CPU-second of the writer thread)", alone_n as f64 / writer_cpu.max(0.001)),
         format!("{raw_rate:.0} (raw SQLite, as above)"),
         format!("{:.2}", alone_rate / raw_rate),
     ]);
@@ -459,22 +471,81 @@ fn rss_bytes() -> u64 {
     pages * 4096
 }
 
+/// CPU time this thread has run, in ns (the scheduler's own count), so
+/// a figure can be given per CPU-second as well as per second of a
+/// machine shared with other work.
+fn thread_cpu_ns() -> u64 {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// CPU seconds (user and system) process `pid` has used, from
+/// /proc/<pid>/stat in clock ticks of 1/100 s (Linux's USER_HZ).
+fn process_cpu_secs(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name, which is in parentheses.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let field = |n: usize| -> f64 {
+        rest.split_whitespace()
+            .nth(n)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime are fields 14 and 15, the 12th and 13th after it.
+    (field(11) + field(12)) / 100.0
+}
+
+/// CPU time of this process's Analytics Engine writer threads, in ns.
+fn writer_thread_cpu_ns() -> u64 {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return 0;
+    };
+    tasks
+        .flatten()
+        .filter(|t| {
+            std::fs::read_to_string(t.path().join("comm"))
+                .is_ok_and(|c| c.trim_end().starts_with("hearth-analytic"))
+        })
+        .filter_map(|t| {
+            std::fs::read_to_string(t.path().join("schedstat"))
+                .ok()?
+                .split_whitespace()
+                .next()?
+                .parse::<u64>()
+                .ok()
+        })
+        .sum()
+}
+
+/// Runs `f`, returning its result, the wall seconds and the CPU seconds
+/// of this thread.
+fn timed<T>(f: impl FnOnce() -> Result<T>) -> Result<(T, f64, f64)> {
+    let (t, cpu) = (Instant::now(), thread_cpu_ns());
+    let out = f()?;
+    let cpu = thread_cpu_ns().saturating_sub(cpu) as f64 / 1e9;
+    Ok((out, t.elapsed().as_secs_f64(), cpu))
+}
+
 fn raw_counter(args: &AnalyticsArgs, f: &mut Figures) -> Result<()> {
     let keys: Vec<String> = (0..args.keys).map(|i| format!("user-{i:08}")).collect();
     let before = rss_bytes();
     let ns = hearth_ratelimit::RateLimitNamespace::with_max_keys(SystemClock::shared(), keys.len());
-    let t = Instant::now();
-    for k in &keys {
-        ns.limit(k, 100, 60)?;
-    }
-    let insert = t.elapsed().as_secs_f64();
+    let ((), insert, insert_cpu) = timed(|| {
+        for k in &keys {
+            ns.limit(k, 100, 60)?;
+        }
+        Ok(())
+    })?;
     let per_key = (rss_bytes().saturating_sub(before)) as f64 / keys.len() as f64;
-    let t = Instant::now();
-    let mut admitted = 0u64;
-    for k in &keys {
-        admitted += u64::from(ns.limit(k, 100, 60)?);
-    }
-    let hit = t.elapsed().as_secs_f64();
+    let (admitted, hit, hit_cpu) = timed(|| {
+        let mut admitted = 0u64;
+        for k in &keys {
+            admitted += u64::from(ns.limit(k, 100, 60)?);
+        }
+        Ok(admitted)
+    })?;
     if admitted != keys.len() as u64 {
         bail!("only {admitted} admitted");
     }
@@ -482,31 +553,43 @@ fn raw_counter(args: &AnalyticsArgs, f: &mut Figures) -> Result<()> {
 
     let before = rss_bytes();
     let map = std::sync::Mutex::new(HashMap::<String, u64>::new());
-    let t = Instant::now();
-    for k in &keys {
-        *map.lock()
-            .map_err(|_| anyhow!("poisoned"))?
-            .entry(k.clone())
-            .or_default() += 1;
-    }
-    let peer_insert = t.elapsed().as_secs_f64();
-    let peer_per_key = (rss_bytes().saturating_sub(before)) as f64 / keys.len() as f64;
-    let t = Instant::now();
-    for k in &keys {
-        if let Some(c) = map
-            .lock()
-            .map_err(|_| anyhow!("poisoned"))?
-            .get_mut(k.as_str())
-        {
-            *c += 1;
+    let ((), peer_insert, peer_insert_cpu) = timed(|| {
+        for k in &keys {
+            *map.lock()
+                .map_err(|_| anyhow!("poisoned"))?
+                .entry(k.clone())
+                .or_default() += 1;
         }
-    }
-    let peer_hit = t.elapsed().as_secs_f64();
+        Ok(())
+    })?;
+    let peer_per_key = (rss_bytes().saturating_sub(before)) as f64 / keys.len() as f64;
+    let ((), peer_hit, peer_hit_cpu) = timed(|| {
+        for k in &keys {
+            if let Some(c) = map
+                .lock()
+                .map_err(|_| anyhow!("poisoned"))?
+                .get_mut(k.as_str())
+            {
+                *c += 1;
+            }
+        }
+        Ok(())
+    })?;
     let n = keys.len() as f64;
+    let rate = |wall: f64, cpu: f64| {
+        format!(
+            "{:.0} ({:.0} per CPU-second)",
+            n / wall,
+            n / cpu.max(f64::MIN_POSITIVE)
+        )
+    };
     f.row(&[
         format!("Rate limit raw counter, {} new keys, checks/s", keys.len()),
-        format!("{:.0}", n / insert),
-        format!("{:.0} (Mutex<HashMap<String, u64>>)", n / peer_insert),
+        rate(insert, insert_cpu),
+        format!(
+            "{} (Mutex<HashMap<String, u64>>)",
+            rate(peer_insert, peer_insert_cpu)
+        ),
         format!("{:.2}", peer_insert / insert),
     ]);
     f.row(&[
@@ -514,8 +597,8 @@ fn raw_counter(args: &AnalyticsArgs, f: &mut Figures) -> Result<()> {
             "Rate limit raw counter, {} known keys, checks/s",
             keys.len()
         ),
-        format!("{:.0}", n / hit),
-        format!("{:.0}", n / peer_hit),
+        rate(hit, hit_cpu),
+        rate(peer_hit, peer_hit_cpu),
         format!("{:.2}", peer_hit / hit),
     ]);
     f.row(&[
@@ -563,10 +646,26 @@ pub fn run(args: &AnalyticsArgs, command: &str) -> Result<()> {
     let tmp = tempfile::tempdir_in(".")?;
     let machine = Machine::describe(tmp.path());
     let mut f = Figures { lines: Vec::new() };
-    raw_counter(args, &mut f)?;
-    limit_overhead(args, tmp.path(), &mut f)?;
-    ingest(args, tmp.path(), &mut f)?;
-    group_by(args, tmp.path(), &mut f)?;
+    let wanted = |case: &str| args.cases.iter().any(|c| c == case);
+    if let Some(unknown) = args
+        .cases
+        .iter()
+        .find(|c| !["counter", "overhead", "ingest", "group-by"].contains(&c.as_str()))
+    {
+        bail!("unknown case {unknown}: the cases are counter, overhead, ingest, group-by");
+    }
+    if wanted("counter") {
+        raw_counter(args, &mut f)?;
+    }
+    if wanted("overhead") {
+        limit_overhead(args, tmp.path(), &mut f)?;
+    }
+    if wanted("ingest") {
+        ingest(args, tmp.path(), &mut f)?;
+    }
+    if wanted("group-by") {
+        group_by(args, tmp.path(), &mut f)?;
+    }
     let mut s = String::new();
     let _ = writeln!(s, "# Analytics Engine and Rate Limiting benchmarks\n");
     let _ = writeln!(

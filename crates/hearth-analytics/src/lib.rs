@@ -466,28 +466,50 @@ fn insert(conn: &mut Connection, points: &[(String, i64, DataPoint)]) -> rusqlit
         let mut stmt =
             tx.prepare_cached(&format!("INSERT INTO points ({columns}) VALUES ({marks})"))?;
         // Bound in place (borrowed text, no per-value allocation): this
-        // loop is the writer's whole cost per point.
+        // loop is the writer's whole cost per point. Bindings outlive each
+        // execution, so every column starts as an unset blob ('') or
+        // double (0), as the SQL API shows them, and a point rebinds only
+        // the columns it sets and those the point before it set.
         fn text(b: Option<&Vec<u8>>) -> std::borrow::Cow<'_, str> {
-            b.map(|b| String::from_utf8_lossy(b)).unwrap_or_default()
+            // `from_utf8` checks valid text (the usual blob) faster than
+            // the lossy decoder, which only bytes that are not text need.
+            b.map(|b| match std::str::from_utf8(b) {
+                Ok(s) => std::borrow::Cow::Borrowed(s),
+                Err(_) => String::from_utf8_lossy(b),
+            })
+            .unwrap_or_default()
         }
+        for i in 0..MAX_BLOBS {
+            stmt.raw_bind_parameter(4 + i, "")?;
+        }
+        for i in 0..MAX_DOUBLES {
+            stmt.raw_bind_parameter(4 + MAX_BLOBS + i, 0.0)?;
+        }
+        let (mut blobs_set, mut doubles_set) = (0, 0);
         for (dataset, at, point) in points {
             stmt.raw_bind_parameter(1, dataset.as_str())?;
             stmt.raw_bind_parameter(2, *at)?;
             stmt.raw_bind_parameter(3, &*text(point.indexes.first().and_then(Option::as_ref)))?;
-            for i in 0..MAX_BLOBS {
-                // An unset or null blob reads as '' and an unset double as
-                // 0, as the SQL API shows them.
-                let blob = text(point.blobs.get(i).and_then(Option::as_ref));
-                stmt.raw_bind_parameter(4 + i, &*blob)?;
+            let blobs = point.blobs.len().min(MAX_BLOBS);
+            let blob1 = text(point.blobs.first().and_then(Option::as_ref));
+            for i in 0..blobs.max(blobs_set) {
                 if i == 0 {
-                    *rollup.entry((dataset.as_str(), *at, blob)).or_default() += 1;
+                    stmt.raw_bind_parameter(4, &*blob1)?;
+                } else {
+                    let blob = text(point.blobs.get(i).and_then(Option::as_ref));
+                    stmt.raw_bind_parameter(4 + i, &*blob)?;
                 }
             }
-            for i in 0..MAX_DOUBLES {
+            blobs_set = blobs;
+            let doubles = point.doubles.len().min(MAX_DOUBLES);
+            for i in 0..doubles.max(doubles_set) {
                 let double = point.doubles.get(i).copied().unwrap_or(0.0);
                 stmt.raw_bind_parameter(4 + MAX_BLOBS + i, double)?;
             }
+            doubles_set = doubles;
             stmt.raw_execute()?;
+            // A null or unset blob1 is summed as '', as it is stored.
+            *rollup.entry((dataset.as_str(), *at, blob1)).or_default() += 1;
         }
         let last_rowid = tx.last_insert_rowid();
         let mut up = tx.prepare_cached(

@@ -386,3 +386,69 @@ fn the_retention_applies_to_the_rollup_on_the_injected_clock() {
         json!([])
     );
 }
+
+#[test]
+fn each_point_keeps_its_own_shape_in_a_batch() {
+    let (_dir, clock, engine) = open();
+    // Written before the writer wakes, so they share one transaction:
+    // a narrower point after a wider one must not inherit its values.
+    // Bytes that are not UTF-8 read with U+FFFD in their place.
+    let blobs: Vec<String> = (1..=20).map(|i| format!("b{i}")).collect();
+    let doubles: Vec<f64> = (1..=20).map(f64::from).collect();
+    let wide = DataPoint {
+        blobs: blobs.iter().map(|b| Some(b.as_bytes().to_vec())).collect(),
+        doubles: doubles.clone(),
+        indexes: vec![Some(b"wide".to_vec())],
+    };
+    let shapes = [
+        wide.clone(),
+        point(&["n1"], &[], "narrow"),
+        DataPoint::default(),
+        DataPoint {
+            blobs: vec![None, Some(b"second".to_vec())],
+            doubles: vec![0.5],
+            indexes: vec![None],
+        },
+        wide,
+        point(&["last"], &[9.0, 8.0], "last"),
+        DataPoint {
+            blobs: vec![Some(b"bytes".to_vec()), Some(vec![b'f', 0xff, b'g'])],
+            ..DataPoint::default()
+        },
+    ];
+    for p in shapes {
+        // A second apart, so the timestamp orders the rows as written.
+        engine.write("shapes", p).unwrap();
+        clock.advance_secs(1);
+    }
+    let v = json_query(
+        &engine,
+        "SELECT index1, blob1, blob2, blob3, blob20, double1, double2, double3, double19 FROM shapes ORDER BY timestamp",
+    );
+    assert_eq!(
+        v["data"],
+        json!([
+            { "index1": "wide", "blob1": "b1", "blob2": "b2", "blob3": "b3", "blob20": "b20", "double1": 1.0, "double2": 2.0, "double3": 3.0, "double19": 19.0 },
+            { "index1": "narrow", "blob1": "n1", "blob2": "", "blob3": "", "blob20": "", "double1": 0.0, "double2": 0.0, "double3": 0.0, "double19": 0.0 },
+            { "index1": "", "blob1": "", "blob2": "", "blob3": "", "blob20": "", "double1": 0.0, "double2": 0.0, "double3": 0.0, "double19": 0.0 },
+            { "index1": "", "blob1": "", "blob2": "second", "blob3": "", "blob20": "", "double1": 0.5, "double2": 0.0, "double3": 0.0, "double19": 0.0 },
+            { "index1": "wide", "blob1": "b1", "blob2": "b2", "blob3": "b3", "blob20": "b20", "double1": 1.0, "double2": 2.0, "double3": 3.0, "double19": 19.0 },
+            { "index1": "last", "blob1": "last", "blob2": "", "blob3": "", "blob20": "", "double1": 9.0, "double2": 8.0, "double3": 0.0, "double19": 0.0 },
+            { "index1": "", "blob1": "bytes", "blob2": "f\u{fffd}g", "blob3": "", "blob20": "", "double1": 0.0, "double2": 0.0, "double3": 0.0, "double19": 0.0 },
+        ])
+    );
+    let v = json_query(
+        &engine,
+        "SELECT blob1, count() AS n FROM shapes GROUP BY blob1 ORDER BY blob1",
+    );
+    assert_eq!(
+        v["data"],
+        json!([
+            { "blob1": "", "n": 2 },
+            { "blob1": "b1", "n": 2 },
+            { "blob1": "bytes", "n": 1 },
+            { "blob1": "last", "n": 1 },
+            { "blob1": "n1", "n": 1 },
+        ])
+    );
+}

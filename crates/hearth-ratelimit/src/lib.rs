@@ -7,7 +7,9 @@
 //! seconds, where the period is 10 or 60; a call may override both. Counts
 //! live in memory and restart empty, as they do per Cloudflare location.
 //! Windows are fixed and aligned to the clock (`now / period`), so a client
-//! can at most double its limit across one window boundary.
+//! can at most double its limit across one window boundary. The clock read
+//! is the coarse one (`Clock::now_ms_coarse`), so every edge falls a few
+//! milliseconds after the precise second.
 //!
 //! Memory is bounded: a namespace tracks at most `max_keys` keys per
 //! window. Keys past that share one overflow budget, so a flood of unique
@@ -67,6 +69,12 @@ impl ContractError for RateLimitError {
 pub struct RateLimitNamespace {
     clock: SharedClock,
     max_keys: usize,
+    /// SipHash with keys random per process: a key is counted under its
+    /// 64-bit hash, not its bytes, so a check allocates nothing and touches
+    /// one table slot. Two keys share a count only if their hashes collide
+    /// (about 1 in 2^64 per pair), and a client cannot aim for that without
+    /// the process's secret hash keys. Hashed before the lock is taken.
+    hasher: RandomState,
     counter: Counter,
 }
 
@@ -76,18 +84,11 @@ enum Counter {
     Redis(redis::RedisCounter),
 }
 
-/// The current window of each period counted, and the keyed hash that
-/// names a key in them.
+/// The current window of each period counted.
 #[derive(Debug, Default)]
 struct Windows {
     /// (period in seconds, its current window).
     by_period: Vec<(u64, Window)>,
-    /// SipHash with keys random per process: a key is counted under its
-    /// 64-bit hash, not its bytes, so a check allocates nothing and touches
-    /// one table slot. Two keys share a count only if their hashes collide
-    /// (about 1 in 2^64 per pair), and a client cannot aim for that without
-    /// the process's secret hash keys.
-    hasher: RandomState,
 }
 
 /// The counts of one period length in its current window.
@@ -128,6 +129,7 @@ impl RateLimitNamespace {
         Self {
             clock,
             max_keys: max_keys.max(1),
+            hasher: RandomState::new(),
             counter: Counter::Memory(Mutex::new(Windows::default())),
         }
     }
@@ -138,6 +140,7 @@ impl RateLimitNamespace {
         Self {
             clock,
             max_keys: max_keys.max(1),
+            hasher: RandomState::new(),
             counter: Counter::Redis(counter),
         }
     }
@@ -169,15 +172,18 @@ impl RateLimitNamespace {
         if key.len() > MAX_KEY_BYTES {
             return Err(RateLimitError::KeyTooLong(key.len()));
         }
-        let index = self.clock.now_ms() / (period * 1000);
+        // Which window: the coarse clock (a few ms behind, at a fraction
+        // of the precise clock's cost) moves every period's edge alike.
+        let now_ms = self.clock.now_ms_coarse();
+        let index = now_ms / (period * 1000);
         let windows = match &self.counter {
             Counter::Memory(windows) => windows,
             Counter::Redis(redis) => {
                 return redis.count(key, limit, period, index, self.max_keys);
             }
         };
+        let hash = self.hasher.hash_one(key);
         let mut windows = windows.lock().unwrap_or_else(|e| e.into_inner());
-        let hash = windows.hasher.hash_one(key);
         let slot = match windows.by_period.iter().position(|(p, _)| *p == period) {
             Some(slot) => slot,
             None if windows.by_period.len() < MAX_PERIODS_PER_NAMESPACE => {
@@ -194,25 +200,31 @@ impl RateLimitNamespace {
         };
         if windows.by_period[slot].1.index != index {
             // A new window: the keys of every window that has ended go
-            // with it, so memory holds only keys active now.
-            let now_ms = self.clock.now_ms();
+            // with it, so memory holds only keys active now. The table
+            // starts at the size the ended window reached, so a steady
+            // load does not grow it again key by key.
             for (p, w) in windows.by_period.iter_mut() {
                 let current = now_ms / (*p * 1000);
                 if w.index != current {
+                    let size = w.counts.len();
                     *w = Window {
                         index: current,
-                        ..Window::default()
+                        counts: HashMap::with_capacity_and_hasher(size, Default::default()),
+                        overflow: 0,
                     };
                 }
             }
-            windows.by_period[slot].1.index = index;
         }
+        let max_keys = self.max_keys;
         let window = &mut windows.by_period[slot].1;
-        let tracked = window.counts.len();
-        let count = match window.counts.get_mut(&hash) {
-            Some(c) => c,
-            None if tracked < self.max_keys => window.counts.entry(hash).or_insert(0),
-            None => &mut window.overflow,
+        let count = if window.counts.len() < max_keys {
+            // One probe whether the key is known or new.
+            window.counts.entry(hash).or_insert(0)
+        } else {
+            match window.counts.get_mut(&hash) {
+                Some(c) => c,
+                None => &mut window.overflow,
+            }
         };
         if *count >= limit {
             return Ok(false);

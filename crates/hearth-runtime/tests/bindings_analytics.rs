@@ -36,6 +36,11 @@ fn data_points_are_written_and_bad_ones_named() {
       indexes: ["tenant-1"],
     }));
     await attempt(out, "empty", () => AE.writeDataPoint());
+    await attempt(out, "views", () => AE.writeDataPoint({
+      blobs: ["views", new Uint16Array([0x6968]), new DataView(new TextEncoder().encode("dv").buffer),
+        new TextEncoder().encode("ab").buffer, undefined, "after"],
+    }));
+    await attempt(out, "blobTypeLater", () => AE.writeDataPoint({ blobs: ["a", null, {}] }));
     await attempt(out, "notObject", () => AE.writeDataPoint("x"));
     await attempt(out, "blobType", () => AE.writeDataPoint({ blobs: [1] }));
     await attempt(out, "doubleType", () => AE.writeDataPoint({ doubles: ["1"] }));
@@ -45,6 +50,14 @@ fn data_points_are_written_and_bad_ones_named() {
     );
     assert_eq!(ok(&t, "returns"), serde_json::Value::Null);
     assert_eq!(ok(&t, "empty"), serde_json::Value::Null);
+    assert_eq!(ok(&t, "views"), serde_json::Value::Null);
+    assert_eq!(
+        err(&t, "blobTypeLater"),
+        (
+            "TypeError".into(),
+            "writeDataPoint(): blobs[2] must be a string, an ArrayBuffer or null".into()
+        )
+    );
     assert_eq!(
         err(&t, "notObject"),
         (
@@ -82,7 +95,7 @@ fn data_points_are_written_and_bad_ones_named() {
     );
     let out = engine
         .query(
-            "SELECT blob1, blob2, blob3, double1, double2, index1 FROM events ORDER BY blob1 DESC",
+            "SELECT blob1, blob2, blob3, double1, double2, index1 FROM events WHERE blob1 != 'views' ORDER BY blob1 DESC",
         )
         .unwrap();
     let v: serde_json::Value = serde_json::from_str(&out.body).unwrap();
@@ -92,6 +105,15 @@ fn data_points_are_written_and_bad_ones_named() {
             { "blob1": "/home", "blob2": "bytes", "blob3": "", "double1": 1.5, "double2": 2.0, "index1": "tenant-1" },
             { "blob1": "", "blob2": "", "blob3": "", "double1": 0.0, "double2": 0.0, "index1": "" },
         ])
+    );
+    let out = engine
+        .query("SELECT blob2, blob3, blob4, blob5, blob6 FROM events WHERE blob1 = 'views'")
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_str(&out.body).unwrap();
+    assert_eq!(
+        v["data"],
+        json!([{ "blob2": "hi", "blob3": "dv", "blob4": "ab", "blob5": "", "blob6": "after" }]),
+        "views are read as their bytes, an undefined blob as null"
     );
 }
 

@@ -5,23 +5,36 @@
 (function (native, util) {
   "use strict";
 
+  const none = [];
+
+  // The array itself goes to native when every value passes as it is (the
+  // usual point: strings and numbers); a copy only when one is converted.
   function list(event, field, check) {
     const value = event[field];
-    if (value === undefined || value === null) return [];
+    if (value === undefined || value === null) return none;
     if (!Array.isArray(value)) throw new TypeError("writeDataPoint(): " + field + " must be an array");
-    return value.map((v, i) => check(v, field + "[" + i + "]"));
+    let out = value;
+    for (let i = 0; i < value.length; i++) {
+      const v = value[i];
+      const checked = check(v, field, i);
+      if (checked !== v) {
+        if (out === value) out = value.slice();
+        out[i] = checked;
+      }
+    }
+    return out;
   }
 
-  function text(v, where) {
-    if (v === null || v === undefined) return null;
-    if (typeof v === "string") return v;
-    if (v instanceof ArrayBuffer) return v;
+  function text(v, field, i) {
+    if (typeof v === "string" || v === null) return v;
+    if (v === undefined) return null;
+    if (v instanceof ArrayBuffer || v instanceof Uint8Array) return v;
     if (ArrayBuffer.isView(v)) return new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
-    throw new TypeError("writeDataPoint(): " + where + " must be a string, an ArrayBuffer or null");
+    throw new TypeError("writeDataPoint(): " + field + "[" + i + "] must be a string, an ArrayBuffer or null");
   }
 
-  function number(v, where) {
-    if (typeof v !== "number") throw new TypeError("writeDataPoint(): " + where + " must be a number");
+  function number(v, field, i) {
+    if (typeof v !== "number") throw new TypeError("writeDataPoint(): " + field + "[" + i + "] must be a number");
     return v;
   }
 

@@ -6,22 +6,30 @@
   "use strict";
   const allowed = ["key", "limit", "period"];
 
-  function check(ok, message) {
-    if (!ok) throw new Error(message);
+  // Messages are built only when a check fails: this runs on every request.
+  function fail(message) {
+    throw new Error(message);
   }
 
   class RateLimit {
     async limit(options) {
-      check(typeof options === "object" && options !== null, "invalid rate limit options");
-      const unknown = Object.keys(options).filter((k) => !allowed.includes(k));
-      check(unknown.length === 0, "bad rate limit options: [" + unknown.join(",") + "]");
+      if (typeof options !== "object" || options === null) fail("invalid rate limit options");
+      const names = Object.keys(options);
+      for (let i = 0; i < names.length; i++) {
+        if (!allowed.includes(names[i])) {
+          const unknown = names.filter((k) => !allowed.includes(k));
+          fail("bad rate limit options: [" + unknown.join(",") + "]");
+        }
+      }
       const key = options.key === undefined ? "" : options.key;
       const limit = options.limit === undefined ? native.limit : options.limit;
       const period = options.period === undefined ? native.period : options.period;
-      check(typeof key === "string", "invalid key: " + String(key));
-      check(typeof limit === "number" && Number.isFinite(limit) && limit >= 0, "limit must be a number: " + String(limit));
-      check(typeof period === "number", "period must be a number: " + String(period));
-      check(period === 10 || period === 60, "unsupported period: " + String(period));
+      if (typeof key !== "string") fail("invalid key: " + String(key));
+      if (typeof limit !== "number" || !Number.isFinite(limit) || limit < 0) {
+        fail("limit must be a number: " + String(limit));
+      }
+      if (typeof period !== "number") fail("period must be a number: " + String(period));
+      if (period !== 10 && period !== 60) fail("unsupported period: " + String(period));
       return { success: native.count(key, Math.floor(limit), period) };
     }
   }
