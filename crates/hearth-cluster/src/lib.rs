@@ -17,7 +17,7 @@ pub mod do_log;
 pub mod pg;
 pub mod placement;
 
-pub use config::{ClusterConfig, ConfigError, KvBackend, RateLimitBackend};
+pub use config::{ClusterConfig, ConfigError, KvBackend, R2Backend, RateLimitBackend, S3Config};
 pub use do_log::PgChangeLog;
 pub use pg::{Pg, PgError};
 pub use placement::{NodeStatus, Owner, Placement};

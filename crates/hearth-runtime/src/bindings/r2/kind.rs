@@ -1,11 +1,13 @@
 //! How `r2_buckets` is served: one folder per bucket (metadata and blobs),
-//! a thread per bucket that aborts abandoned multipart uploads.
+//! or, in cluster mode with `[backends] r2 = "s3"`, a prefix per bucket on
+//! the cluster's S3-compatible store; a thread per bucket aborts abandoned
+//! multipart uploads.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use hearth_core::{DataDir, SharedClock};
-use hearth_r2::{R2Bucket, R2Error, R2Limits};
+use hearth_r2::{R2Bucket, R2Error, R2Limits, S3Config, S3Store};
 
 use super::R2Adapter;
 use crate::bindings::registry::{BindingError, BindingKind, OpenContext, OpenedWorker};
@@ -27,6 +29,21 @@ pub fn open_bucket(
     R2Bucket::open_shared(data_dir.r2_bucket(name), clock, limits)
 }
 
+/// The process's one client of the cluster's store; its bucket must
+/// answer before any worker is served.
+fn connect_store(config: &hearth_cluster::S3Config) -> Result<Arc<S3Store>, R2Error> {
+    let store = S3Store::connect(&S3Config {
+        endpoint: config.endpoint.clone(),
+        bucket: config.bucket.clone(),
+        region: config.region.clone(),
+        access_key_id: config.access_key_id.clone(),
+        secret_access_key: config.secret_access_key.clone(),
+        prefix: config.prefix.clone(),
+    })?;
+    store.check()?;
+    Ok(store)
+}
+
 impl BindingKind for R2Kind {
     fn section(&self) -> &'static str {
         "r2_buckets"
@@ -41,8 +58,35 @@ impl BindingKind for R2Kind {
     }
 
     fn open(&self, cx: &mut OpenContext<'_>, out: &mut OpenedWorker) -> Result<(), BindingError> {
+        let on_s3 = cx
+            .settings
+            .cluster
+            .as_ref()
+            .filter(|node| node.config().backends.r2 == hearth_cluster::R2Backend::S3)
+            .and_then(|node| node.config().s3.clone());
         for bucket in &cx.config.r2_buckets {
             let at = |e: &dyn std::fmt::Display| cx.error(self.section(), &bucket.binding, e);
+            if let Some(config) = &on_s3 {
+                let store = cx
+                    .shared("r2-s3-store", || connect_store(config))
+                    .map_err(|e| at(&format!("connecting to the S3 store: {e}")))?;
+                let r2 = R2Bucket::open_s3(
+                    store,
+                    bucket.local_name(),
+                    cx.clock.clone(),
+                    cx.settings.r2_limits.clone(),
+                )
+                .map_err(|e| at(&e))?;
+                let expirer = r2
+                    .spawn_upload_expirer(EXPIRE_UPLOADS_EVERY)
+                    .map_err(|e| at(&e))?;
+                out.keep_alive.push(Box::new(expirer));
+                let backend = r2.describe();
+                out.worker.bindings.push(Arc::new(
+                    R2Adapter::new(&bucket.binding, r2).with_backend(backend),
+                ));
+                continue;
+            }
             let dir = cx.data_dir.r2_bucket(bucket.local_name());
             let r2 = open_bucket(
                 cx.data_dir,
