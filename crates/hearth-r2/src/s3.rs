@@ -82,7 +82,9 @@ pub struct S3Config {
 /// A connection to one S3 bucket: the client and the runtime it runs on.
 /// Share one per process; each R2 bucket is a prefix in it.
 pub struct S3Store {
-    runtime: tokio::runtime::Runtime,
+    /// Taken only to shut it down without blocking (see `Drop`).
+    runtime: Option<tokio::runtime::Runtime>,
+    handle: tokio::runtime::Handle,
     client: Client,
     bucket: String,
     prefix: String,
@@ -140,7 +142,8 @@ impl S3Store {
         }
         let client = Client::from_conf(builder.build());
         Ok(Arc::new(Self {
-            runtime,
+            handle: runtime.handle().clone(),
+            runtime: Some(runtime),
             client,
             bucket: config.bucket.clone(),
             prefix: config.prefix.clone(),
@@ -163,11 +166,101 @@ impl S3Store {
         fut: impl Future<Output = T> + Send + 'static,
     ) -> Result<T, String> {
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
-        self.runtime.spawn(async move {
+        self.handle.spawn(async move {
             let _ = tx.send(fut.await);
         });
         rx.recv()
             .map_err(|_| "the S3 client's runtime stopped".to_owned())
+    }
+
+    fn blob_error<E>(e: &SdkError<E, aws_sdk_s3::config::http::HttpResponse>) -> String
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        store_error("blob", e).to_string()
+    }
+
+    /// Stores `data` as the object `<prefix><name>` (for data other than
+    /// R2's, such as Durable Object snapshots).
+    pub fn put_blob(&self, name: &str, data: Vec<u8>) -> Result<(), String> {
+        let md5 = md5::Md5::digest(&data);
+        let req = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(format!("{}{name}", self.prefix))
+            .content_md5(base64::engine::general_purpose::STANDARD.encode(md5))
+            .body(ByteStream::from(data));
+        self.block(req.send())?
+            .map(|_| ())
+            .map_err(|e| Self::blob_error(&e))
+    }
+
+    /// The bytes of `<prefix><name>`, `None` when there is no such object.
+    pub fn get_blob(&self, name: &str) -> Result<Option<Vec<u8>>, String> {
+        let req = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(format!("{}{name}", self.prefix));
+        self.block(async move {
+            match req.send().await {
+                Ok(out) => out
+                    .body
+                    .collect()
+                    .await
+                    .map(|b| Some(b.to_vec()))
+                    .map_err(|e| format!("reading {e}")),
+                Err(e) if status_of(&e) == Some(404) => Ok(None),
+                Err(e) => Err(Self::blob_error(&e)),
+            }
+        })?
+    }
+
+    /// Names (without the store's prefix) of the objects under
+    /// `<prefix><under>`, at most `limit`.
+    pub fn list_blobs(&self, under: &str, limit: usize) -> Result<Vec<String>, String> {
+        let mut names = Vec::new();
+        let mut token: Option<String> = None;
+        while names.len() < limit {
+            let mut req = self
+                .client
+                .list_objects_v2()
+                .bucket(&self.bucket)
+                .prefix(format!("{}{under}", self.prefix));
+            if let Some(t) = &token {
+                req = req.continuation_token(t);
+            }
+            let out = self.block(req.send())?.map_err(|e| Self::blob_error(&e))?;
+            names.extend(
+                out.contents()
+                    .iter()
+                    .filter_map(|o| o.key()?.strip_prefix(&self.prefix).map(str::to_owned)),
+            );
+            match out.next_continuation_token() {
+                Some(t) if out.is_truncated() == Some(true) => token = Some(t.to_owned()),
+                _ => break,
+            }
+        }
+        names.truncate(limit);
+        Ok(names)
+    }
+
+    /// Deletes `<prefix><name>` for each name; missing ones are fine.
+    pub fn delete_blobs(&self, names: &[String]) -> Result<(), String> {
+        for name in names {
+            let req = self
+                .client
+                .delete_object()
+                .bucket(&self.bucket)
+                .key(format!("{}{name}", self.prefix));
+            match self.block(req.send())? {
+                Ok(_) => {}
+                Err(e) if status_of(&e) == Some(404) => {}
+                Err(e) => return Err(Self::blob_error(&e)),
+            }
+        }
+        Ok(())
     }
 
     /// Checks that the bucket answers (for start-up and `cluster status`).
@@ -180,6 +273,16 @@ impl S3Store {
             })?
             .map_err(|e| store_error("open", &e))?;
         Ok(())
+    }
+}
+
+impl Drop for S3Store {
+    /// The last handle may go on an async thread, where dropping a runtime
+    /// the usual way (waiting for its tasks) is refused.
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
     }
 }
 
@@ -575,7 +678,7 @@ impl S3Bucket {
             };
             let (tx, rx) = tokio::sync::mpsc::channel(BODY_CHUNKS_IN_FLIGHT);
             let mut stream: ByteStream = out.body;
-            self.store.runtime.spawn(async move {
+            self.store.handle.spawn(async move {
                 loop {
                     let next = stream.try_next().await;
                     let item = match next {

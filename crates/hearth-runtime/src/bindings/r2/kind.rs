@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hearth_core::{DataDir, SharedClock};
-use hearth_r2::{R2Bucket, R2Error, R2Limits, S3Config, S3Store};
+use hearth_r2::{R2Bucket, R2Error, R2Limits};
 
 use super::R2Adapter;
 use crate::bindings::registry::{BindingError, BindingKind, OpenContext, OpenedWorker};
@@ -29,21 +29,6 @@ pub fn open_bucket(
     R2Bucket::open_shared(data_dir.r2_bucket(name), clock, limits)
 }
 
-/// The process's one client of the cluster's store; its bucket must
-/// answer before any worker is served.
-fn connect_store(config: &hearth_cluster::S3Config) -> Result<Arc<S3Store>, R2Error> {
-    let store = S3Store::connect(&S3Config {
-        endpoint: config.endpoint.clone(),
-        bucket: config.bucket.clone(),
-        region: config.region.clone(),
-        access_key_id: config.access_key_id.clone(),
-        secret_access_key: config.secret_access_key.clone(),
-        prefix: config.prefix.clone(),
-    })?;
-    store.check()?;
-    Ok(store)
-}
-
 impl BindingKind for R2Kind {
     fn section(&self) -> &'static str {
         "r2_buckets"
@@ -63,15 +48,12 @@ impl BindingKind for R2Kind {
             .cluster
             .as_ref()
             .filter(|node| node.config().backends.r2 == hearth_cluster::R2Backend::S3)
-            .and_then(|node| node.config().s3.clone());
+            .and_then(|node| node.s3().cloned());
         for bucket in &cx.config.r2_buckets {
             let at = |e: &dyn std::fmt::Display| cx.error(self.section(), &bucket.binding, e);
-            if let Some(config) = &on_s3 {
-                let store = cx
-                    .shared("r2-s3-store", || connect_store(config))
-                    .map_err(|e| at(&format!("connecting to the S3 store: {e}")))?;
+            if let Some(store) = &on_s3 {
                 let r2 = R2Bucket::open_s3(
-                    store,
+                    store.clone(),
                     bucket.local_name(),
                     cx.clock.clone(),
                     cx.settings.r2_limits.clone(),
