@@ -509,13 +509,20 @@ fn http_from_parts(
     }
 }
 
-/// Reads `body` into memory, at most `max` bytes, hashing as it goes.
+/// A body read into memory with its MD5 and, if asked, one more digest.
+struct ReadBody {
+    data: Vec<u8>,
+    md5: Vec<u8>,
+    other: Option<Vec<u8>>,
+}
+
+/// Reads `body` into memory, at most `max` bytes, and hashes it.
 fn read_body(
     op: Op,
     body: &mut dyn Read,
     max: u64,
     extra: Option<R2HashAlgorithm>,
-) -> Result<(Vec<u8>, Vec<u8>, Option<Vec<u8>>), R2Error> {
+) -> Result<ReadBody, R2Error> {
     let mut data = Vec::new();
     let mut limited = body.take(max.saturating_add(1));
     limited.read_to_end(&mut data).map_err(R2Error::io(op))?;
@@ -524,7 +531,7 @@ fn read_body(
     }
     let md5 = md5::Md5::digest(&data).to_vec();
     let other = extra.map(|a| digest(a, &data));
-    Ok((data, md5, other))
+    Ok(ReadBody { data, md5, other })
 }
 
 fn digest(algorithm: R2HashAlgorithm, data: &[u8]) -> Vec<u8> {
@@ -720,7 +727,7 @@ impl S3Bucket {
             .map(|c| c.algorithm())
             .filter(|a| *a != R2HashAlgorithm::Md5);
         let max = self.limits.max_upload_bytes.min(MAX_BUFFERED_PUT);
-        let (data, md5, other) = match read_body(OP, body, max, extra) {
+        let ReadBody { data, md5, other } = match read_body(OP, body, max, extra) {
             Err(R2Error::EntityTooLarge { .. }) if max < self.limits.max_upload_bytes => {
                 return Err(R2Error::invalid(format!(
                     "put: bodies over {MAX_BUFFERED_PUT} bytes must use a multipart upload on the S3 backend"
@@ -1100,7 +1107,7 @@ impl S3Bucket {
         self.limits.key(OP, key)?;
         let s3_id = self.s3_upload_id(OP, key, upload_id)?;
         let max = self.limits.max_upload_bytes.min(MAX_BUFFERED_PUT);
-        let (data, md5, _) = read_body(OP, body, max, None)?;
+        let ReadBody { data, md5, .. } = read_body(OP, body, max, None)?;
         let req = self
             .store
             .client
