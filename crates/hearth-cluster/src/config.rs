@@ -31,6 +31,7 @@ pub struct ClusterConfig {
     pub postgres: Option<PostgresConfig>,
     pub redis: Option<RedisConfig>,
     pub nats: Option<NatsConfig>,
+    pub s3: Option<S3Config>,
     pub backends: Backends,
     pub durable_objects: DurableObjectsConfig,
 }
@@ -68,18 +69,50 @@ pub struct NatsConfig {
 /// Default [`NatsConfig::ack_wait_ms`].
 pub const DEFAULT_NATS_ACK_WAIT_MS: u64 = 30_000;
 
+/// An S3-compatible store (`[s3]`): R2's objects live in it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct S3Config {
+    /// `http(s)://host:port`; `None` is AWS's endpoint for `region`.
+    pub endpoint: Option<String>,
+    pub bucket: String,
+    pub region: String,
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    /// Prepended to every object name; empty or ending in '/'.
+    pub prefix: String,
+}
+
+impl std::fmt::Debug for S3Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Config")
+            .field("endpoint", &self.endpoint)
+            .field("bucket", &self.bucket)
+            .field("region", &self.region)
+            .field("access_key_id", &self.access_key_id)
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Which backend each binding kind uses in cluster mode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Backends {
     pub kv: KvBackend,
     pub ratelimits: RateLimitBackend,
     pub queues: QueuesBackend,
+    pub r2: R2Backend,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum QueuesBackend {
     Embedded,
     JetStream,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum R2Backend {
+    Embedded,
+    S3,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -127,6 +160,7 @@ struct RawConfig {
     postgres: Option<RawPostgres>,
     redis: Option<RawRedis>,
     nats: Option<RawNats>,
+    s3: Option<RawS3>,
     #[serde(default)]
     backends: RawBackends,
     #[serde(default)]
@@ -156,12 +190,26 @@ struct RawNats {
     replicas: Option<usize>,
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawS3 {
+    endpoint: Option<String>,
+    bucket: Option<String>,
+    region: Option<String>,
+    access_key_id: Option<String>,
+    access_key_id_file: Option<PathBuf>,
+    secret_access_key: Option<String>,
+    secret_access_key_file: Option<PathBuf>,
+    prefix: Option<String>,
+}
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawBackends {
     kv: Option<String>,
     ratelimits: Option<String>,
     queues: Option<String>,
+    r2: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -367,6 +415,25 @@ impl ClusterConfig {
                 "\"jetstream\" needs a [nats] section with its url".into(),
             );
         }
+        let s3 = raw.s3.map(|r| parse_s3(r, base, &mut problem));
+        let r2 = match raw.backends.r2.as_deref() {
+            None if s3.is_some() => R2Backend::S3,
+            None | Some("embedded") => R2Backend::Embedded,
+            Some("s3") => R2Backend::S3,
+            Some(other) => {
+                problem(
+                    "backends.r2",
+                    format!("{other:?} is not an R2 backend: use \"s3\" or \"embedded\""),
+                );
+                R2Backend::Embedded
+            }
+        };
+        if r2 == R2Backend::S3 && s3.is_none() {
+            problem(
+                "backends.r2",
+                "\"s3\" needs an [s3] section with its bucket and keys".into(),
+            );
+        }
         let kv = match raw.backends.kv.as_deref() {
             None if postgres.is_some() => KvBackend::Postgres,
             None | Some("embedded") => KvBackend::Embedded,
@@ -453,10 +520,12 @@ impl ClusterConfig {
             postgres,
             redis,
             nats,
+            s3,
             backends: Backends {
                 kv,
                 ratelimits,
                 queues,
+                r2,
             },
             durable_objects: DurableObjectsConfig {
                 snapshot_after_bytes,
@@ -464,6 +533,97 @@ impl ClusterConfig {
             },
         })
     }
+}
+
+/// Checks `[s3]`; a key is given inline or in a file (relative to the
+/// cluster file's folder), never both.
+fn parse_s3(raw: RawS3, base: &Path, problem: &mut impl FnMut(&str, String)) -> S3Config {
+    let mut secret = |field: &str, inline: Option<String>, file: Option<PathBuf>| -> String {
+        match (inline, file) {
+            (Some(_), Some(_)) => {
+                problem(
+                    &format!("s3.{field}"),
+                    format!("give either {field} or {field}_file, not both"),
+                );
+                String::new()
+            }
+            (None, None) => {
+                problem(
+                    &format!("s3.{field}"),
+                    format!("missing; give {field} or {field}_file"),
+                );
+                String::new()
+            }
+            (Some(v), None) => v,
+            (None, Some(file)) => {
+                let file = base.join(file);
+                match std::fs::read(&file) {
+                    Ok(bytes) => String::from_utf8_lossy(&trim_ascii_end(bytes)).into_owned(),
+                    Err(e) => {
+                        problem(
+                            &format!("s3.{field}_file"),
+                            format!("cannot read {}: {e}", file.display()),
+                        );
+                        String::new()
+                    }
+                }
+            }
+        }
+    };
+    let access_key_id = secret("access_key_id", raw.access_key_id, raw.access_key_id_file);
+    let secret_access_key = secret(
+        "secret_access_key",
+        raw.secret_access_key,
+        raw.secret_access_key_file,
+    );
+    if let Some(e) = &raw.endpoint
+        && !(e.starts_with("http://") || e.starts_with("https://"))
+    {
+        problem(
+            "s3.endpoint",
+            format!("{e:?} is not an http:// or https:// URL"),
+        );
+    }
+    let bucket = raw.bucket.unwrap_or_default();
+    if !valid_s3_bucket(&bucket) {
+        problem(
+            "s3.bucket",
+            format!(
+                "{bucket:?} is not an S3 bucket name: use 3 to 63 characters of a-z, 0-9, '.' and '-', starting and ending with a letter or digit"
+            ),
+        );
+    }
+    let region = raw.region.unwrap_or_else(|| "us-east-1".to_owned());
+    if region.is_empty() {
+        problem(
+            "s3.region",
+            "empty; give the store's region, e.g. \"us-east-1\"".into(),
+        );
+    }
+    let prefix = raw.prefix.unwrap_or_default();
+    if !(prefix.is_empty() || prefix.ends_with('/')) || prefix.starts_with('/') {
+        problem(
+            "s3.prefix",
+            format!("{prefix:?} must be empty or a path ending in '/' (and not starting with one)"),
+        );
+    }
+    S3Config {
+        endpoint: raw.endpoint,
+        bucket,
+        region,
+        access_key_id,
+        secret_access_key,
+        prefix,
+    }
+}
+
+fn valid_s3_bucket(name: &str) -> bool {
+    let b = name.as_bytes();
+    (3..=63).contains(&b.len())
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, b'.' | b'-'))
+        && b[0].is_ascii_alphanumeric()
+        && b[b.len() - 1].is_ascii_alphanumeric()
 }
 
 fn trim_ascii_end(mut bytes: Vec<u8>) -> Vec<u8> {

@@ -7,13 +7,20 @@
 //! statement, so a takeover (which updates that row) waits for an append
 //! in flight, and an append after a takeover finds the token changed and
 //! writes nothing. Snapshots are `bytea` chunks of the database file in
-//! `do_snapshot_chunks`, made current by one fenced transaction that also
-//! drops the changes they hold. The cluster's Durable Object id secret is
-//! kept here too, so every node makes the same ids.
+//! `do_snapshot_chunks`, or, when the cluster has an S3 store, objects
+//! `<prefix>do-snapshots/<class>/<id>/<seq>/<chunk>` in it; either way a
+//! snapshot is made current by one fenced transaction in PostgreSQL
+//! (`do_snapshots`) that also drops the changes it holds, so the log's
+//! order and fencing stay in one place. A chunk missing from the store is
+//! looked for in PostgreSQL, where snapshots taken before the store was
+//! configured live. The cluster's Durable Object id secret is kept here
+//! too, so every node makes the same ids.
 
 use std::sync::Arc;
 
 use hearth_do::{ChangeLog, Lease, LogError, SnapshotHead};
+
+use hearth_r2::S3Store;
 
 use crate::pg::{Pg, PgError};
 
@@ -65,12 +72,27 @@ pub const DEFAULT_SNAPSHOT_AFTER_BYTES: u64 = 4 * 1024 * 1024;
 pub struct PgChangeLog {
     pg: Pg,
     snapshot_after: u64,
+    /// Where snapshot chunks go instead of `do_snapshot_chunks`.
+    store: Option<Arc<S3Store>>,
+}
+
+/// Most snapshot objects of one Durable Object looked at when dropping
+/// those of older snapshots.
+const MAX_STALE_SNAPSHOT_OBJECTS: usize = 10_000;
+
+fn chunk_dir(namespace: &str, id: &str) -> String {
+    format!("do-snapshots/{namespace}/{id}/")
+}
+
+fn chunk_name(namespace: &str, id: &str, seq: i64, chunk: u32) -> String {
+    format!("{}{seq}/{chunk}", chunk_dir(namespace, id))
 }
 
 impl std::fmt::Debug for PgChangeLog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PgChangeLog")
             .field("snapshot_after", &self.snapshot_after)
+            .field("store", &self.store)
             .finish_non_exhaustive()
     }
 }
@@ -84,7 +106,43 @@ impl PgChangeLog {
     /// check leases), so open [`Placement`](crate::Placement) first.
     pub fn open(pg: Pg, snapshot_after: u64) -> Result<Arc<Self>, PgError> {
         pg.migrate("do_storage", STEPS)?;
-        Ok(Arc::new(Self { pg, snapshot_after }))
+        Ok(Arc::new(Self {
+            pg,
+            snapshot_after,
+            store: None,
+        }))
+    }
+
+    /// Like [`open`](Self::open), with snapshots kept in `store`.
+    pub fn open_with_store(
+        pg: Pg,
+        snapshot_after: u64,
+        store: Arc<S3Store>,
+    ) -> Result<Arc<Self>, PgError> {
+        pg.migrate("do_storage", STEPS)?;
+        Ok(Arc::new(Self {
+            pg,
+            snapshot_after,
+            store: Some(store),
+        }))
+    }
+
+    /// Drops the store's objects of snapshots other than `seq` (chunks
+    /// `0..chunks`). Best effort: a leftover costs space, not correctness.
+    fn drop_stale_chunks(&self, namespace: &str, id: &str, seq: i64, chunks: u32) {
+        let Some(store) = &self.store else { return };
+        let keep: std::collections::HashSet<String> = (0..chunks)
+            .map(|c| chunk_name(namespace, id, seq, c))
+            .collect();
+        let outcome = store
+            .list_blobs(&chunk_dir(namespace, id), MAX_STALE_SNAPSHOT_OBJECTS)
+            .and_then(|names| {
+                let stale: Vec<String> = names.into_iter().filter(|n| !keep.contains(n)).collect();
+                store.delete_blobs(&stale)
+            });
+        if let Err(error) = outcome {
+            tracing::warn!(%error, namespace, id, "dropping older snapshot objects");
+        }
     }
 
     /// The cluster's Durable Object id secret, made by the first node.
@@ -186,6 +244,13 @@ impl ChangeLog for PgChangeLog {
         seq: i64,
         chunk: u32,
     ) -> Result<Vec<u8>, LogError> {
+        if let Some(store) = &self.store
+            && let Some(data) = store
+                .get_blob(&chunk_name(namespace, id, seq, chunk))
+                .map_err(|e| LogError::Backend(format!("snapshot store: {e}")))?
+        {
+            return Ok(data);
+        }
         let (namespace, id) = (namespace.to_owned(), id.to_owned());
         let chunk = i32::try_from(chunk).unwrap_or(i32::MAX);
         self.run(move |pg| async move {
@@ -289,6 +354,11 @@ impl ChangeLog for PgChangeLog {
         chunk: u32,
         data: Vec<u8>,
     ) -> Result<(), LogError> {
+        if let Some(store) = &self.store {
+            return store
+                .put_blob(&chunk_name(namespace, id, seq, chunk), data)
+                .map_err(|e| LogError::Backend(format!("snapshot store: {e}")));
+        }
         let (namespace, id) = (namespace.to_owned(), id.to_owned());
         let chunk = i32::try_from(chunk).unwrap_or(i32::MAX);
         self.run(move |pg| async move {
@@ -307,6 +377,23 @@ impl ChangeLog for PgChangeLog {
     }
 
     fn finish_snapshot(&self, lease: &Lease<'_>, seq: i64, chunks: u32) -> Result<(), LogError> {
+        self.finish_snapshot_in_pg(lease, seq, chunks)?;
+        self.drop_stale_chunks(lease.namespace, lease.id, seq, chunks);
+        Ok(())
+    }
+
+    fn snapshot_after_bytes(&self) -> u64 {
+        self.snapshot_after
+    }
+}
+
+impl PgChangeLog {
+    fn finish_snapshot_in_pg(
+        &self,
+        lease: &Lease<'_>,
+        seq: i64,
+        chunks: u32,
+    ) -> Result<(), LogError> {
         let (namespace, id, node, token) = (
             lease.namespace.to_owned(),
             lease.id.to_owned(),
@@ -355,9 +442,5 @@ impl ChangeLog for PgChangeLog {
             tx.commit().await.map_err(q)?;
             Ok(())
         })
-    }
-
-    fn snapshot_after_bytes(&self) -> u64 {
-        self.snapshot_after
     }
 }

@@ -21,7 +21,8 @@ pub mod placement;
 
 pub use async_nats;
 pub use config::{
-    ClusterConfig, ConfigError, KvBackend, NatsConfig, QueuesBackend, RateLimitBackend,
+    ClusterConfig, ConfigError, KvBackend, NatsConfig, QueuesBackend, R2Backend, RateLimitBackend,
+    S3Config,
 };
 pub use do_log::PgChangeLog;
 pub use nats::{Nats, NatsError};

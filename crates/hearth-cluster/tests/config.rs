@@ -5,7 +5,7 @@ use std::path::Path;
 
 use hearth_cluster::config::DEFAULT_LEASE_MS;
 use hearth_cluster::config::DEFAULT_NATS_ACK_WAIT_MS;
-use hearth_cluster::{ClusterConfig, KvBackend, QueuesBackend, RateLimitBackend};
+use hearth_cluster::{ClusterConfig, KvBackend, QueuesBackend, R2Backend, RateLimitBackend};
 
 const SECRET: &str = "0123456789abcdef0123456789abcdef";
 
@@ -218,4 +218,67 @@ fn bad_queue_backends_are_named() {
     ))
     .unwrap_err();
     assert!(e.contains("unknown field `stream`"), "{e}");
+}
+
+#[test]
+fn r2_follows_s3_and_its_keys_can_come_from_files() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("s3.secret"), "wJalrXUtnFEMI\n").unwrap();
+    let base = format!(
+        "node_id = \"n\"\nadvertise = \"127.0.0.1:7800\"\nsecret = \"{SECRET}\"\n[postgres]\nurl = \"postgres://db/x\"\n"
+    );
+    let c = ClusterConfig::parse(
+        &dir.path().join("cluster.toml"),
+        &format!(
+            "{base}[s3]\nendpoint = \"http://127.0.0.1:9000\"\nbucket = \"hearth-data\"\naccess_key_id = \"AKIA1\"\nsecret_access_key_file = \"s3.secret\"\nprefix = \"prod/\"\n"
+        ),
+    )
+    .unwrap();
+    assert_eq!(c.backends.r2, R2Backend::S3, "R2 follows [s3]");
+    let s3 = c.s3.as_ref().unwrap();
+    assert_eq!(
+        s3.secret_access_key, "wJalrXUtnFEMI",
+        "trailing newline dropped"
+    );
+    assert_eq!(s3.region, "us-east-1");
+    assert_eq!(s3.prefix, "prod/");
+    assert!(
+        !format!("{c:?}").contains("wJalrXUtnFEMI"),
+        "the secret key is not printed"
+    );
+
+    let c = parse(&format!("{base}[backends]\nr2 = \"embedded\"\n")).unwrap();
+    assert_eq!(c.backends.r2, R2Backend::Embedded);
+    assert!(c.s3.is_none());
+}
+
+#[test]
+fn s3_problems_are_named() {
+    let base = format!(
+        "node_id = \"n\"\nadvertise = \"127.0.0.1:7800\"\nsecret = \"{SECRET}\"\n[postgres]\nurl = \"postgres://db/x\"\n"
+    );
+    let e = parse(&format!("{base}[backends]\nr2 = \"s3\"\n")).unwrap_err();
+    let f = "/etc/hearth/cluster.toml";
+    assert!(
+        e.contains(&format!("{f}: backends.r2: \"s3\" needs an [s3] section")),
+        "{e}"
+    );
+    let e = parse(&format!("{base}[backends]\nr2 = \"gcs\"\n")).unwrap_err();
+    assert!(
+        e.contains("backends.r2: \"gcs\" is not an R2 backend"),
+        "{e}"
+    );
+    let e = parse(&format!(
+        "{base}[s3]\nendpoint = \"ftp://x\"\nbucket = \"No_Such\"\naccess_key_id = \"a\"\naccess_key_id_file = \"b\"\nprefix = \"/abs\"\n"
+    ))
+    .unwrap_err();
+    for expected in [
+        format!("{f}: s3.endpoint: \"ftp://x\" is not an http:// or https:// URL"),
+        format!("{f}: s3.bucket: \"No_Such\" is not an S3 bucket name"),
+        format!("{f}: s3.access_key_id: give either access_key_id or access_key_id_file, not both"),
+        format!("{f}: s3.secret_access_key: missing"),
+        format!("{f}: s3.prefix: \"/abs\" must be empty or a path ending in '/'"),
+    ] {
+        assert!(e.contains(&expected), "missing {expected:?} in:\n{e}");
+    }
 }

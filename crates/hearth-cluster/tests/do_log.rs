@@ -2,7 +2,10 @@
 //! directories of their own, the lease moving between them, and the log
 //! refusing the old owner, also when its append races the takeover. Each
 //! test uses a schema of its own. Skipped without a reachable PostgreSQL
-//! unless `HEARTH_TEST_REQUIRE_CLUSTER=1`.
+//! unless `HEARTH_TEST_REQUIRE_CLUSTER=1`; the snapshot-in-S3 test also
+//! needs the S3 double (`s3_double`).
+
+mod s3_double;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -275,5 +278,110 @@ fn an_append_racing_a_takeover_waits_for_it_and_is_refused() {
         1,
         "the first write only: none after the takeover"
     );
+    drop_schema(&pg);
+}
+
+/// With an S3 store, snapshots are objects in it (none in PostgreSQL), a
+/// new owner restores from snapshot (S3) + changes (PostgreSQL), older
+/// snapshots' objects are dropped, and a snapshot whose objects are gone
+/// fails the open loudly rather than serving a partial object.
+#[test]
+fn a_new_owner_restores_snapshot_from_s3_and_changes_from_postgres() {
+    let Some(pg) = schema("s3snap") else { return };
+    let Some(config) = s3_double::config(&format!("{}/", pg.schema())) else {
+        drop_schema(&pg);
+        return;
+    };
+    let store = hearth_r2::S3Store::connect(&config).unwrap();
+    let placement = Placement::open(
+        pg.clone(),
+        "a",
+        "127.0.0.1:1".parse().unwrap(),
+        Duration::from_secs(30),
+    )
+    .unwrap();
+    let log = PgChangeLog::open_with_store(pg.clone(), 4096, store.clone()).unwrap();
+    let clock = ManualClock::new(1_700_000_000_000);
+    let a = node("a", &log, &clock);
+    let id = a.ns.id_from_name("counter");
+    let hex = id.to_string();
+    let (p, h) = (placement.clone(), hex.clone());
+    let Owner::Local { token } = pg
+        .block(async move { p.resolve("Counter", &h).await })
+        .unwrap()
+    else {
+        panic!("a takes the free object")
+    };
+    a.book.grant("Counter", &hex, token);
+    let on_a = a.ns.storage(&id).unwrap();
+    on_a.sql_exec("CREATE TABLE t (n INTEGER PRIMARY KEY, v TEXT)", &[])
+        .unwrap();
+    for i in 0..60i64 {
+        on_a.sql_exec(
+            "INSERT INTO t VALUES (?, ?)",
+            &[i.into(), "v".repeat(200).into()],
+        )
+        .unwrap();
+        on_a.put("n", i.to_string().as_bytes()).unwrap();
+        on_a.flush().unwrap();
+    }
+    // Leave changes after the snapshot, so the new owner needs both.
+    let mut extra = 0;
+    while count(&pg, "SELECT count(*) FROM do_changes") == 0 {
+        extra += 1;
+        assert!(extra < 5, "every commit was followed by a snapshot");
+        on_a.put("extra", extra.to_string().as_bytes()).unwrap();
+        on_a.flush().unwrap();
+    }
+    assert_eq!(count(&pg, "SELECT count(*) FROM do_snapshots"), 1);
+    assert_eq!(
+        count(&pg, "SELECT count(*) FROM do_snapshot_chunks"),
+        0,
+        "no snapshot bytes in PostgreSQL"
+    );
+    let seq = count(&pg, "SELECT seq FROM do_snapshots");
+    let chunks = count(&pg, "SELECT chunks::bigint FROM do_snapshots");
+    let dir = format!("do-snapshots/Counter/{hex}/");
+    let mut objects = store.list_blobs(&dir, 1000).unwrap();
+    objects.sort();
+    let mut want: Vec<String> = (0..chunks).map(|c| format!("{dir}{seq}/{c}")).collect();
+    want.sort();
+    assert_eq!(
+        objects, want,
+        "the current snapshot's objects, and no older ones"
+    );
+    let backlog = count(&pg, "SELECT count(*) FROM do_changes");
+    assert!(
+        backlog < 60,
+        "the snapshot dropped the changes it holds: {backlog}"
+    );
+
+    let b = node("b", &log, &clock);
+    let t2 = move_lease(&pg, &hex, "b");
+    b.book.grant("Counter", &hex, t2);
+    let on_b = b.ns.storage(&b.ns.id_from_string(&hex).unwrap()).unwrap();
+    assert_eq!(on_b.get("n").unwrap().as_deref(), Some(&b"59"[..]));
+    let want_extra = extra.to_string();
+    assert_eq!(
+        on_b.get("extra").unwrap().as_deref(),
+        (extra > 0).then_some(want_extra.as_bytes())
+    );
+    let mut rows = on_b.sql_exec("SELECT count(*) AS c FROM t", &[]).unwrap();
+    assert_eq!(
+        rows.one().unwrap().get("c"),
+        Some(&hearth_do::SqlValue::Integer(60))
+    );
+
+    // Without the snapshot's objects a new owner cannot rebuild: it
+    // refuses to open the object instead of serving what the log alone has.
+    store.delete_blobs(&want).unwrap();
+    let c = node("c", &log, &clock);
+    let t3 = move_lease(&pg, &hex, "c");
+    c.book.grant("Counter", &hex, t3);
+    let read =
+        c.ns.storage(&c.ns.id_from_string(&hex).unwrap())
+            .and_then(|st| st.get("n").map(|_| ()));
+    let e = read.expect_err("served without its snapshot");
+    assert!(e.to_string().contains("missing chunk"), "{e}");
     drop_schema(&pg);
 }

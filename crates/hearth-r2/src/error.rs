@@ -78,6 +78,10 @@ pub enum R2Error {
         source: rusqlite::Error,
     },
 
+    /// The S3-compatible store refused or failed a call.
+    #[error("{op}: object store error: {message}")]
+    Store { op: Op, message: String },
+
     #[error("cannot open R2 bucket at {path}: {reason}")]
     Open { path: String, reason: String },
 }
@@ -122,7 +126,10 @@ impl R2Error {
             R2Error::BadUpload { .. } => 10048,
             R2Error::InvalidRange { .. } => 10039,
             R2Error::BadDigest { .. } => 10037,
-            R2Error::InternalError { .. } | R2Error::Io { .. } | R2Error::Sqlite { .. } => 10001,
+            R2Error::InternalError { .. }
+            | R2Error::Io { .. }
+            | R2Error::Sqlite { .. }
+            | R2Error::Store { .. } => 10001,
             R2Error::InvalidArgument { .. } | R2Error::Open { .. } => return None,
         })
     }
@@ -135,6 +142,7 @@ impl R2Error {
             | R2Error::BadUpload { .. }
             | R2Error::Io { .. }
             | R2Error::Sqlite { .. }
+            | R2Error::Store { .. }
             | R2Error::Open { .. } => 500,
             _ => 400,
         }

@@ -8,7 +8,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crate::error::R2Error;
-use crate::{Inner, R2Bucket};
+use crate::{Inner, LocalBucket, R2Bucket, Repr, s3::S3Bucket};
 
 enum Request {
     Now(Sender<Result<usize, R2Error>>),
@@ -23,12 +23,15 @@ pub struct UploadExpirerHandle {
 impl UploadExpirerHandle {
     pub(crate) fn spawn(bucket: &R2Bucket, every: Duration) -> Result<Self, R2Error> {
         let (tx, rx) = mpsc::channel();
-        let weak = Arc::downgrade(&bucket.inner);
+        let weak = match &bucket.repr {
+            Repr::Local(l) => WeakBucket::Local(Arc::downgrade(&l.inner)),
+            Repr::S3(b) => WeakBucket::S3(Arc::downgrade(b)),
+        };
         let thread = std::thread::Builder::new()
             .name("hearth-r2-expirer".to_owned())
             .spawn(move || run(weak, rx, every))
             .map_err(|e| R2Error::Open {
-                path: bucket.inner.root.display().to_string(),
+                path: bucket.describe(),
                 reason: format!("cannot start the multipart expiry thread: {e}"),
             })?;
         Ok(Self {
@@ -56,7 +59,25 @@ impl Drop for UploadExpirerHandle {
     }
 }
 
-fn run(bucket: Weak<Inner>, requests: Receiver<Request>, every: Duration) {
+/// Held without keeping a dropped bucket open.
+enum WeakBucket {
+    Local(Weak<Inner>),
+    S3(Weak<S3Bucket>),
+}
+
+impl WeakBucket {
+    fn upgrade(&self) -> Option<R2Bucket> {
+        let repr = match self {
+            WeakBucket::Local(w) => Repr::Local(LocalBucket {
+                inner: w.upgrade()?,
+            }),
+            WeakBucket::S3(w) => Repr::S3(w.upgrade()?),
+        };
+        Some(R2Bucket { repr })
+    }
+}
+
+fn run(bucket: WeakBucket, requests: Receiver<Request>, every: Duration) {
     loop {
         let reply = match requests.recv_timeout(every) {
             Ok(Request::Now(reply)) => Some(reply),
@@ -64,10 +85,10 @@ fn run(bucket: Weak<Inner>, requests: Receiver<Request>, every: Duration) {
             Err(RecvTimeoutError::Disconnected) => return,
         };
         // Upgraded only for one pass, so a dropped bucket is not kept open.
-        let Some(inner) = bucket.upgrade() else {
+        let Some(open) = bucket.upgrade() else {
             return;
         };
-        let outcome = R2Bucket { inner }.abort_expired_uploads();
+        let outcome = open.abort_expired_uploads();
         match reply {
             Some(reply) => {
                 let _ = reply.send(outcome);

@@ -400,7 +400,9 @@ pub(crate) struct Segment {
 /// An object's bytes (or the requested range of them), read from disk as
 /// the caller reads: nothing is buffered beyond one read call.
 pub struct R2Body {
-    files: Arc<BlobFiles>,
+    /// `None` for a body read from an S3-compatible store (`remote`).
+    files: Option<Arc<BlobFiles>>,
+    remote: Option<Box<dyn Read + Send>>,
     segments: Vec<Segment>,
     pinned: Vec<String>,
     next: usize,
@@ -422,12 +424,26 @@ impl R2Body {
     pub(crate) fn new(files: Arc<BlobFiles>, segments: Vec<Segment>, pinned: Vec<String>) -> Self {
         let remaining = segments.iter().map(|s| s.len).sum();
         Self {
-            files,
+            files: Some(files),
+            remote: None,
             segments,
             pinned,
             next: 0,
             current: None,
             remaining,
+        }
+    }
+
+    /// A body streamed from elsewhere, `length` bytes long.
+    pub(crate) fn remote(reader: Box<dyn Read + Send>, length: u64) -> Self {
+        Self {
+            files: None,
+            remote: Some(reader),
+            segments: Vec::new(),
+            pinned: Vec::new(),
+            next: 0,
+            current: None,
+            remaining: length,
         }
     }
 
@@ -489,11 +505,11 @@ impl R2Body {
     }
 
     fn open_next(&mut self) -> io::Result<bool> {
-        let Some(seg) = self.segments.get(self.next) else {
+        let (Some(seg), Some(files)) = (self.segments.get(self.next), &self.files) else {
             return Ok(false);
         };
         self.next += 1;
-        let mut f = File::open(self.files.path(&seg.rel))?;
+        let mut f = File::open(files.path(&seg.rel))?;
         f.seek(SeekFrom::Start(seg.offset))?;
         self.current = Some(f.take(seg.len));
         Ok(true)
@@ -504,6 +520,23 @@ impl Read for R2Body {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if buf.is_empty() {
             return Ok(0);
+        }
+        if let Some(remote) = self.remote.as_mut() {
+            let want = buf
+                .len()
+                .min(usize::try_from(self.remaining).unwrap_or(usize::MAX));
+            if want == 0 {
+                return Ok(0);
+            }
+            let n = remote.read(&mut buf[..want])?;
+            if n == 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the store sent fewer bytes than the object's size",
+                ));
+            }
+            self.remaining -= n as u64;
+            return Ok(n);
         }
         loop {
             if let Some(cur) = self.current.as_mut() {
@@ -543,6 +576,8 @@ impl Read for R2Body {
 impl Drop for R2Body {
     fn drop(&mut self) {
         self.current = None;
-        self.files.unpin(&self.pinned);
+        if let Some(files) = &self.files {
+            files.unpin(&self.pinned);
+        }
     }
 }

@@ -71,6 +71,7 @@ mod conditional;
 mod error;
 mod expiry;
 mod fs;
+mod s3;
 mod sqlite;
 mod validate;
 
@@ -90,6 +91,7 @@ pub use conditional::{R2Conditional, R2Etag, format_http_date, parse_etag_list, 
 pub use error::R2Error;
 pub use expiry::UploadExpirerHandle;
 pub use fs::R2Body;
+pub use s3::{HEAD_CONCURRENCY, MAX_BUFFERED_PUT, S3Config, S3Store};
 pub use validate::{
     ABORT_MULTIPART_UPLOADS_AFTER, MAX_CUSTOM_METADATA_BYTES, MAX_DELETE_KEYS, MAX_KEY_BYTES,
     MAX_LIST_KEYS, MAX_OBJECT_BYTES, MAX_PART_NUMBER, MAX_UPLOAD_BYTES, MIN_PART_BYTES, R2Limits,
@@ -455,9 +457,22 @@ pub struct R2PartInfo {
     pub size: u64,
 }
 
-/// One R2 bucket.
-#[derive(Clone)]
+/// One R2 bucket: embedded (blob files and SQLite in a directory) or on
+/// an S3-compatible store.
+#[derive(Clone, Debug)]
 pub struct R2Bucket {
+    repr: Repr,
+}
+
+#[derive(Clone, Debug)]
+enum Repr {
+    Local(LocalBucket),
+    S3(Arc<s3::S3Bucket>),
+}
+
+/// The embedded backend.
+#[derive(Clone)]
+struct LocalBucket {
     inner: Arc<Inner>,
 }
 
@@ -472,7 +487,7 @@ struct Inner {
     _lock: File,
 }
 
-impl std::fmt::Debug for R2Bucket {
+impl std::fmt::Debug for LocalBucket {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("R2Bucket")
             .field("root", &self.inner.root)
@@ -545,7 +560,7 @@ fn full_range(size: u64) -> Option<R2ObjectRange> {
     })
 }
 
-impl R2Bucket {
+impl LocalBucket {
     /// Opens (creating if needed) the bucket stored in `dir`.
     pub fn open(
         dir: impl AsRef<Path>,
@@ -640,13 +655,6 @@ impl R2Bucket {
 
     /// Starts a thread that calls [`R2Bucket::abort_expired_uploads`]
     /// every `every` until the handle is dropped.
-    pub fn spawn_upload_expirer(
-        &self,
-        every: std::time::Duration,
-    ) -> Result<UploadExpirerHandle, R2Error> {
-        UploadExpirerHandle::spawn(self, every)
-    }
-
     pub fn limits(&self) -> &R2Limits {
         &self.inner.limits
     }
@@ -685,7 +693,7 @@ impl R2Bucket {
 
     /// Whether both are the same handle (as [`R2Bucket::open_shared`] gives
     /// for one directory).
-    pub fn same_handle(&self, other: &R2Bucket) -> bool {
+    pub fn same_handle(&self, other: &LocalBucket) -> bool {
         Arc::ptr_eq(&self.inner, &other.inner)
     }
 
@@ -1088,10 +1096,199 @@ impl R2Bucket {
         )
         .map_err(R2Error::sql(OP))?;
         Ok(R2MultipartUpload {
-            bucket: self.clone(),
+            bucket: R2Bucket {
+                repr: Repr::Local(self.clone()),
+            },
             key: key.to_string(),
             upload_id,
         })
+    }
+}
+
+impl R2Bucket {
+    /// Opens (creating if needed) the embedded bucket stored in `dir`.
+    pub fn open(
+        dir: impl AsRef<Path>,
+        clock: SharedClock,
+        limits: R2Limits,
+    ) -> Result<Self, R2Error> {
+        Ok(Self {
+            repr: Repr::Local(LocalBucket::open(dir, clock, limits)?),
+        })
+    }
+
+    /// Like [`R2Bucket::open`], but returns the handle already open on the
+    /// same directory in this process, if any, so every user in the process
+    /// (a worker's binding, the S3 endpoint) shares one handle: one SQLite
+    /// connection, and one set of pins keeping files alive under readers.
+    /// The clock and limits of the first opener stay in force.
+    pub fn open_shared(
+        dir: impl AsRef<Path>,
+        clock: SharedClock,
+        limits: R2Limits,
+    ) -> Result<Self, R2Error> {
+        Ok(Self {
+            repr: Repr::Local(LocalBucket::open_shared(dir, clock, limits)?),
+        })
+    }
+
+    /// The bucket `name` on an S3-compatible store: its objects are the
+    /// store's objects under `<prefix>r2/<name>/` (see the `s3` module's
+    /// notes on layout, races and costs).
+    pub fn open_s3(
+        store: Arc<S3Store>,
+        name: &str,
+        clock: SharedClock,
+        limits: R2Limits,
+    ) -> Result<Self, R2Error> {
+        Ok(Self {
+            repr: Repr::S3(Arc::new(s3::S3Bucket::open(store, name, clock, limits)?)),
+        })
+    }
+
+    /// Where the bucket keeps its objects, for health reports.
+    pub fn describe(&self) -> String {
+        match &self.repr {
+            Repr::Local(l) => format!("fs+sqlite:{}", l.inner.root.display()),
+            Repr::S3(b) => b.describe(),
+        }
+    }
+
+    /// Aborts every unfinished multipart upload older than
+    /// [`R2Limits::abort_multipart_uploads_after`] (by the bucket's clock)
+    /// and frees its parts, as R2's default lifecycle rule does. A later
+    /// call on such an upload gets `NoSuchUpload`. Runs when an embedded
+    /// bucket opens; [`R2Bucket::spawn_upload_expirer`] repeats it.
+    /// Returns how many uploads were aborted.
+    pub fn abort_expired_uploads(&self) -> Result<usize, R2Error> {
+        match &self.repr {
+            Repr::Local(l) => l.abort_expired_uploads(),
+            Repr::S3(b) => b.abort_expired_uploads(),
+        }
+    }
+
+    /// Starts a thread that calls [`R2Bucket::abort_expired_uploads`]
+    /// every `every` until the handle is dropped.
+    pub fn spawn_upload_expirer(
+        &self,
+        every: std::time::Duration,
+    ) -> Result<UploadExpirerHandle, R2Error> {
+        UploadExpirerHandle::spawn(self, every)
+    }
+
+    pub fn limits(&self) -> &R2Limits {
+        match &self.repr {
+            Repr::Local(l) => l.limits(),
+            Repr::S3(b) => &b.limits,
+        }
+    }
+
+    /// Whether both are the same handle (as [`R2Bucket::open_shared`] gives
+    /// for one directory).
+    pub fn same_handle(&self, other: &R2Bucket) -> bool {
+        match (&self.repr, &other.repr) {
+            (Repr::Local(a), Repr::Local(b)) => a.same_handle(b),
+            (Repr::S3(a), Repr::S3(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+
+    /// Unfinished multipart uploads whose key starts with `prefix`, by key
+    /// then upload id, after the (key, upload id) position `after` (an
+    /// empty upload id: after every upload of that key); at most `limit`.
+    pub fn list_multipart_uploads(
+        &self,
+        prefix: &str,
+        after: Option<(&str, &str)>,
+        limit: usize,
+    ) -> Result<Vec<R2UploadInfo>, R2Error> {
+        match &self.repr {
+            Repr::Local(l) => l.list_multipart_uploads(prefix, after, limit),
+            Repr::S3(b) => b.list_multipart_uploads(prefix, after, limit),
+        }
+    }
+
+    /// The object's metadata, or `None` when the key does not exist.
+    pub fn head(&self, key: &str) -> Result<Option<R2Object>, R2Error> {
+        match &self.repr {
+            Repr::Local(l) => l.head(key),
+            Repr::S3(b) => b.head(key),
+        }
+    }
+
+    /// The object with a streaming body (or only its metadata when a
+    /// condition failed), or `None` when the key does not exist.
+    pub fn get(&self, key: &str, options: &R2GetOptions) -> Result<Option<R2GetResult>, R2Error> {
+        match &self.repr {
+            Repr::Local(l) => l.get(key, options),
+            Repr::S3(b) => b.get(key, options),
+        }
+    }
+
+    /// Stores `body` under `key`. Returns `None`, leaving the bucket as it
+    /// was, when a condition in `only_if` failed.
+    pub fn put(
+        &self,
+        key: &str,
+        mut body: impl Read,
+        options: &R2PutOptions,
+    ) -> Result<Option<R2Object>, R2Error> {
+        match &self.repr {
+            Repr::Local(l) => l.put(key, body, options),
+            Repr::S3(b) => b.put(key, &mut body, options),
+        }
+    }
+
+    /// Deletes one key; deleting a missing key succeeds.
+    pub fn delete(&self, key: &str) -> Result<(), R2Error> {
+        match &self.repr {
+            Repr::Local(l) => l.delete(key),
+            Repr::S3(b) => b.delete_keys(&[key]),
+        }
+    }
+
+    /// Deletes up to `R2Limits::max_delete_keys` keys (in one transaction
+    /// when embedded; one `DeleteObjects` call on S3).
+    pub fn delete_keys<S: AsRef<str>>(&self, keys: &[S]) -> Result<(), R2Error> {
+        match &self.repr {
+            Repr::Local(l) => l.delete_keys(keys),
+            Repr::S3(b) => {
+                b.limits.delete_count(keys.len())?;
+                let keys: Vec<&str> = keys.iter().map(AsRef::as_ref).collect();
+                b.delete_keys(&keys)
+            }
+        }
+    }
+
+    /// One page of keys in lexicographic (UTF-8 byte) order.
+    pub fn list(&self, options: &R2ListOptions) -> Result<R2Objects, R2Error> {
+        match &self.repr {
+            Repr::Local(l) => l.list(options),
+            Repr::S3(b) => b.list(options),
+        }
+    }
+
+    /// Starts a multipart upload; the metadata given here is the object's.
+    pub fn create_multipart_upload(
+        &self,
+        key: &str,
+        options: &R2MultipartOptions,
+    ) -> Result<R2MultipartUpload, R2Error> {
+        match &self.repr {
+            Repr::Local(l) => l.create_multipart_upload(key, options),
+            Repr::S3(b) => {
+                let upload_id = b.create_multipart_upload(
+                    key,
+                    options.http_metadata.clone().unwrap_or_default(),
+                    options.custom_metadata.clone().unwrap_or_default(),
+                )?;
+                Ok(R2MultipartUpload {
+                    bucket: self.clone(),
+                    key: key.to_string(),
+                    upload_id,
+                })
+            }
+        }
     }
 
     /// A handle on an existing upload. Like R2, nothing is checked until the
@@ -1126,10 +1323,17 @@ impl R2MultipartUpload {
     /// was created. `NoSuchUpload` unless the upload is in progress.
     pub fn list_parts(&self) -> Result<(Vec<R2PartInfo>, u64), R2Error> {
         const OP: &str = "listParts";
+        let local = match &self.bucket.repr {
+            Repr::S3(b) => {
+                let parts = b.list_parts(OP, &self.key, &self.upload_id)?;
+                return Ok((parts, b.upload_created(&self.key, &self.upload_id)?));
+            }
+            Repr::Local(l) => l,
+        };
         if !is_our_id(&self.upload_id) {
             return Err(R2Error::NoSuchUpload { op: OP });
         }
-        let conn = self.bucket.db();
+        let conn = local.db();
         self.in_progress(&conn, OP)?;
         let created = sqlite::upload_created(&conn, &self.upload_id, &self.key)
             .map_err(R2Error::sql(OP))?
@@ -1162,13 +1366,19 @@ impl R2MultipartUpload {
         mut body: impl Read,
     ) -> Result<R2UploadedPart, R2Error> {
         const OP: &str = "uploadPart";
-        let inner = &self.bucket.inner;
+        let local = match &self.bucket.repr {
+            Repr::S3(b) => {
+                return b.upload_part(&self.key, &self.upload_id, part_number, &mut body);
+            }
+            Repr::Local(l) => l,
+        };
+        let inner = &local.inner;
         inner.limits.part_number(part_number)?;
         inner.limits.key(OP, &self.key)?;
         if !is_our_id(&self.upload_id) {
             return Err(R2Error::NoSuchUpload { op: OP });
         }
-        self.in_progress(&self.bucket.db(), OP)?;
+        self.in_progress(&local.db(), OP)?;
         let rel = format!(
             "{MULTIPART_DIR}/{}/{part_number}-{}",
             self.upload_id,
@@ -1193,7 +1403,7 @@ impl R2MultipartUpload {
             md5: hex::encode(&digests.md5),
         };
         let result = {
-            let mut conn = self.bucket.db();
+            let mut conn = local.db();
             let mut run = || -> Result<Option<String>, R2Error> {
                 let tx = conn.transaction().map_err(R2Error::sql(OP))?;
                 self.in_progress(&tx, OP)?;
@@ -1225,7 +1435,11 @@ impl R2MultipartUpload {
     /// last may not be larger than the others.
     pub fn complete(&self, parts: &[R2UploadedPart]) -> Result<R2Object, R2Error> {
         const OP: &str = "completeMultipartUpload";
-        let inner = &self.bucket.inner;
+        let local = match &self.bucket.repr {
+            Repr::S3(b) => return b.complete(&self.key, &self.upload_id, parts),
+            Repr::Local(l) => l,
+        };
+        let inner = &local.inner;
         for p in parts {
             inner.limits.part_number(p.part_number)?;
         }
@@ -1234,7 +1448,7 @@ impl R2MultipartUpload {
             return Err(R2Error::NoSuchUpload { op: OP });
         }
         let (row, freed) = {
-            let mut conn = self.bucket.db();
+            let mut conn = local.db();
             let tx = conn.transaction().map_err(R2Error::sql(OP))?;
             let upload = match sqlite::get_upload(&tx, &self.upload_id, &self.key)
                 .map_err(R2Error::sql(OP))?
@@ -1319,13 +1533,17 @@ impl R2MultipartUpload {
     /// aborted) upload does nothing, as on R2.
     pub fn abort(&self) -> Result<(), R2Error> {
         const OP: &str = "abortMultipartUpload";
-        let inner = &self.bucket.inner;
+        let local = match &self.bucket.repr {
+            Repr::S3(b) => return b.abort(&self.key, &self.upload_id),
+            Repr::Local(l) => l,
+        };
+        let inner = &local.inner;
         inner.limits.key(OP, &self.key)?;
         if !is_our_id(&self.upload_id) {
             return Err(R2Error::NoSuchUpload { op: OP });
         }
         let freed = {
-            let mut conn = self.bucket.db();
+            let mut conn = local.db();
             let tx = conn.transaction().map_err(R2Error::sql(OP))?;
             let state = match sqlite::get_upload(&tx, &self.upload_id, &self.key)
                 .map_err(R2Error::sql(OP))?

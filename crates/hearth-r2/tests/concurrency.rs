@@ -1,5 +1,6 @@
 //! Many threads on one bucket: puts to different keys and to the same key.
 
+#[macro_use]
 mod common;
 
 use std::sync::Arc;
@@ -123,3 +124,6 @@ fn concurrent_create_only_puts_admit_exactly_one_writer() {
     assert_eq!(winners, 1);
     assert_eq!(files_in(f.path(), "blobs").len(), 1);
 }
+
+// The same rules on an S3-compatible store (the moto double).
+on_s3!(the_bucket_is_send_and_sync,);

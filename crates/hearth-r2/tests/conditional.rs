@@ -1,5 +1,6 @@
 //! onlyIf for get and put: each condition, the header form and precedence.
 
+#[macro_use]
 mod common;
 
 use common::*;
@@ -287,3 +288,20 @@ fn header_form_works_for_put() {
     assert!(put_if(&f, "k", b"c", if_match).is_some());
     assert_eq!(f.get_text("k").as_deref(), Some("c"));
 }
+
+// The same rules on an S3-compatible store (the moto double).
+on_s3!(
+    etag_matches_on_get,
+    etag_does_not_match_on_get,
+    uploaded_before_and_after_on_get,
+    seconds_granularity_truncates_both_sides,
+    a_missing_object_is_none_whatever_the_condition,
+    put_create_only_with_etag_does_not_match_wildcard,
+    put_on_a_missing_object_fails_only_match_and_uploaded_after,
+    a_passing_etag_condition_overrides_the_date_condition,
+    quoted_etags_are_refused_in_the_object_form,
+    header_form_accepts_lists_quotes_weak_tags_and_wildcards,
+    malformed_etag_headers_get_the_runtime_messages,
+    header_dates_are_compared_in_whole_seconds,
+    header_form_works_for_put,
+);

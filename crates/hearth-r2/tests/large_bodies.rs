@@ -1,6 +1,7 @@
 //! Bodies larger than one read or hash chunk: what is stored, hashed and
 //! read back must be exactly the bytes sent, whatever pieces they came in.
 
+#[macro_use]
 mod common;
 
 use std::io::Read;
@@ -190,3 +191,10 @@ fn a_large_body_over_the_upload_limit_is_refused_and_leaves_no_file() {
     assert!(f.bucket.head("big").unwrap().is_none());
     assert_eq!(files_in(f.path(), "blobs"), Vec::<String>::new());
 }
+
+// The same rules on an S3-compatible store (the moto double).
+on_s3!(
+    a_large_body_in_small_pieces_is_stored_and_hashed_whole,
+    a_range_of_a_large_object_reads_exactly_that_range,
+    a_multipart_object_reads_back_across_its_parts,
+);

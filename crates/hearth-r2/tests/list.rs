@@ -1,5 +1,6 @@
 //! list: order, limit, prefix, cursor, startAfter, delimiter, include.
 
+#[macro_use]
 mod common;
 
 use common::*;
@@ -395,3 +396,19 @@ fn include_selects_which_metadata_is_returned() {
         "Unsupported include value size"
     );
 }
+
+// The same rules on an S3-compatible store (the moto double).
+on_s3!(
+    lists_everything_in_byte_order_by_default,
+    limit_must_be_between_1_and_1000,
+    cursor_pages_through_everything_once,
+    exactly_limit_results_is_not_truncated,
+    a_key_added_behind_the_cursor_is_not_returned_but_one_ahead_is,
+    prefix_and_start_after,
+    cursor_and_start_after_use_whichever_is_further,
+    a_garbage_cursor_is_refused,
+    delimiter_rolls_up_common_prefixes,
+    delimited_prefixes_count_toward_the_limit_and_are_never_repeated,
+    a_page_ending_on_a_prefix_resumes_after_the_whole_group,
+    include_selects_which_metadata_is_returned,
+);

@@ -1,5 +1,6 @@
 //! Multipart uploads: parts, completion rules, etags, abort, resume.
 
+#[macro_use]
 mod common;
 
 use common::*;
@@ -483,7 +484,11 @@ fn uploads_and_parts_are_listed_until_finished() {
     a.upload_part(1, &b"11111"[..]).unwrap();
     a.upload_part(2, &b"222"[..]).unwrap(); // replaces part 2
     let (parts, created) = a.list_parts().unwrap();
-    assert_eq!(created, T0);
+    match backend() {
+        Backend::Embedded => assert_eq!(created, T0),
+        // An S3 store keeps its own record of when an upload began.
+        Backend::S3 => assert!(created > 0, "the store's start time"),
+    }
     assert_eq!(
         parts
             .iter()
@@ -581,3 +586,22 @@ fn shared_handles_see_each_others_writes_and_pins() {
     assert!(three.same_handle(&four));
     assert!(three.head("k").unwrap().is_some());
 }
+
+// The same rules on an S3-compatible store (the moto double).
+on_s3!(
+    parts_complete_into_one_object_with_r2s_etag,
+    the_documented_example_etag,
+    ranges_read_across_part_boundaries,
+    a_non_final_part_below_the_minimum_is_entity_too_small,
+    the_real_default_minimum_is_5_mib,
+    non_final_parts_must_be_the_same_size_and_the_last_no_larger,
+    parts_listed_out_of_order_are_assembled_by_part_number,
+    a_part_listed_twice_is_refused,
+    unknown_parts_or_stale_etags_are_invalid_part,
+    part_numbers_must_be_1_to_10000,
+    a_part_over_the_upload_limit_is_entity_too_large,
+    completing_twice_is_no_such_upload_and_abort_after_complete_keeps_the_object,
+    unknown_upload_ids_and_wrong_keys_are_no_such_upload,
+    create_checks_key_and_metadata_limits,
+    uploads_and_parts_are_listed_until_finished,
+);

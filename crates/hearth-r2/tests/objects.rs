@@ -1,5 +1,6 @@
 //! put / get / head / delete: the object contract, its limits and messages.
 
+#[macro_use]
 mod common;
 
 use common::*;
@@ -489,3 +490,18 @@ fn a_body_stays_readable_while_its_object_is_replaced_and_deleted() {
     assert_eq!(rest.len(), big.len() - 10);
     assert!(files_in(f.path(), "blobs").is_empty());
 }
+
+// The same rules on an S3-compatible store (the moto double).
+on_s3!(
+    put_returns_the_stored_object_and_get_streams_it_back,
+    missing_keys_are_none_for_head_and_get,
+    metadata_round_trips_through_head,
+    empty_objects_are_fine,
+    custom_metadata_over_2048_bytes_is_refused,
+    default_upload_limit_is_5_gib_less_5_mib,
+    matching_checksums_are_stored,
+    malformed_expected_checksums_get_the_runtime_messages,
+    every_range_form_returns_the_right_bytes,
+    unsatisfiable_ranges_get_r2s_416_error,
+    delete_many_takes_1_to_1000_keys,
+);

@@ -28,6 +28,7 @@ use hearth_cluster::{
 };
 use hearth_core::SharedClock;
 use hearth_do::FenceBook;
+use hearth_r2::S3Store;
 use hearth_ratelimit::redis::RedisPool;
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
@@ -55,6 +56,8 @@ pub enum ClusterError {
     Nats(#[from] NatsError),
     #[error("{}: [postgres] is required in cluster mode", .0)]
     NoPostgres(String),
+    #[error("the S3 store: {0}")]
+    S3(#[from] hearth_r2::R2Error),
 }
 
 /// One node of the cluster: its config and its connections to the shared
@@ -68,6 +71,9 @@ pub struct ClusterNode {
     fences: Arc<FenceBook>,
     do_log: Arc<PgChangeLog>,
     do_secret: [u8; 32],
+    /// The cluster's S3-compatible store (`[s3]`): R2 objects, Durable
+    /// Object snapshots.
+    s3: Option<Arc<S3Store>>,
     client: Client<HttpConnector, Full<Bytes>>,
     clock: SharedClock,
     objects: RwLock<BTreeMap<String, Weak<DurableObjects>>>,
@@ -81,7 +87,27 @@ impl std::fmt::Debug for ClusterNode {
     }
 }
 
+/// The client of the cluster's store; its bucket must answer before the
+/// node serves anything.
+fn connect_s3(config: &hearth_cluster::S3Config) -> Result<Arc<S3Store>, hearth_r2::R2Error> {
+    let store = S3Store::connect(&hearth_r2::S3Config {
+        endpoint: config.endpoint.clone(),
+        bucket: config.bucket.clone(),
+        region: config.region.clone(),
+        access_key_id: config.access_key_id.clone(),
+        secret_access_key: config.secret_access_key.clone(),
+        prefix: config.prefix.clone(),
+    })?;
+    store.check()?;
+    Ok(store)
+}
+
 impl ClusterNode {
+    /// The cluster's S3-compatible store, when the cluster file has `[s3]`.
+    pub fn s3(&self) -> Option<&Arc<S3Store>> {
+        self.s3.as_ref()
+    }
+
     /// Connects to the backends, migrates placement, records the first
     /// heartbeat and keeps heartbeating.
     pub fn start(config: ClusterConfig, clock: SharedClock) -> Result<Arc<Self>, ClusterError> {
@@ -96,7 +122,12 @@ impl ClusterNode {
             Duration::from_millis(config.durable_objects.lease_ms),
         )?;
         placement.spawn_heartbeat();
-        let do_log = PgChangeLog::open(pg.clone(), config.durable_objects.snapshot_after_bytes)?;
+        let s3 = config.s3.as_ref().map(connect_s3).transpose()?;
+        let snapshot_after = config.durable_objects.snapshot_after_bytes;
+        let do_log = match &s3 {
+            Some(store) => PgChangeLog::open_with_store(pg.clone(), snapshot_after, store.clone())?,
+            None => PgChangeLog::open(pg.clone(), snapshot_after)?,
+        };
         let do_secret = do_log.id_secret()?;
         let redis = match (&config.redis, config.backends.ratelimits) {
             (Some(r), RateLimitBackend::Redis) => Some(RedisPool::connect(&r.url, &r.prefix)?),
@@ -114,6 +145,7 @@ impl ClusterNode {
             fences: Arc::new(FenceBook::new(config.node_id.clone())),
             do_log,
             do_secret,
+            s3,
             config,
             pg,
             placement,

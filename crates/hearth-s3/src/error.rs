@@ -100,7 +100,10 @@ impl From<R2Error> for S3Error {
                 tracing::error!("R2 storage: {msg}");
                 S3Error::internal("We encountered an internal error. Please try again.")
             }
-            R2Error::InternalError { .. } | R2Error::Sqlite { .. } | R2Error::Open { .. } => {
+            R2Error::InternalError { .. }
+            | R2Error::Sqlite { .. }
+            | R2Error::Store { .. }
+            | R2Error::Open { .. } => {
                 tracing::error!("R2 storage: {msg}");
                 S3Error::internal("We encountered an internal error. Please try again.")
             }

@@ -6,7 +6,9 @@
 //!   afterwards. Each node has a data directory of its own: the new owner
 //!   rebuilds the object from what the old one shipped to PostgreSQL, and
 //!   its copy carries its own, higher fencing token;
-//! - two nodes sharing KV (PostgreSQL) and a rate limiter (Redis).
+//! - two nodes sharing KV (PostgreSQL) and a rate limiter (Redis);
+//! - two nodes sharing an R2 bucket on an S3-compatible store (the moto
+//!   double, `s3_double`).
 //!
 //! Needs PostgreSQL (`HEARTH_TEST_POSTGRES_URL`, default
 //! postgres://postgres@127.0.0.1:5432/test) and Redis
@@ -14,6 +16,7 @@
 //! they are not reachable, unless `HEARTH_TEST_REQUIRE_CLUSTER=1` (CI sets
 //! it).
 
+mod s3_double;
 mod web_support;
 
 use std::collections::HashSet;
@@ -800,6 +803,94 @@ fn queue_messages_acknowledged_to_producers_survive_a_node_being_killed() {
             "max_retries = 2: three deliveries"
         );
     }
+    drop(nodes);
+    drop_schema(&schema);
+}
+
+/// Two nodes serve one R2 bucket from the S3 store: what one writes the
+/// other reads, lists and conditions on, also after the writer's SIGKILL,
+/// and the object is in the store itself, not in either data directory.
+#[test]
+fn nodes_share_an_r2_bucket_through_s3() {
+    if !postgres_reachable() {
+        return;
+    }
+    let Some(endpoint) = s3_double::endpoint() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("project");
+    web_support::copy_tree(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/cluster-r2"),
+        &project,
+    );
+    let schema = format!("hearth_t_{}_{}", std::process::id(), free_port());
+    let prefix = format!("{schema}/");
+    let extra = format!(
+        "\n[s3]\nendpoint = \"{endpoint}\"\nbucket = \"{bucket}\"\naccess_key_id = \"testing\"\nsecret_access_key = \"testing\"\nprefix = \"{prefix}\"\n",
+        bucket = s3_double::BUCKET,
+    );
+    let mut nodes: Vec<Node> = ["a", "b"]
+        .iter()
+        .map(|n| start_node_with(dir.path(), &project, n, &schema, &extra))
+        .collect();
+    let (a, b) = (
+        nodes[0].server.as_ref().unwrap().addr.clone(),
+        nodes[1].server.as_ref().unwrap().addr.clone(),
+    );
+    let call = |addr: &str, method: &str, path: &str, body: &[u8]| {
+        web_support::http(addr, method, path, &[], body)
+    };
+
+    let put = call(&a, "PUT", "/put?k=notes/1&node=a", b"written on a").json();
+    let got = call(&b, "GET", "/get?k=notes/1", b"");
+    assert_eq!(got.status, 200, "{}", got.text());
+    let got = got.json();
+    assert_eq!(got["text"], "written on a");
+    assert_eq!(got["etag"], put["etag"]);
+    assert_eq!(got["version"], put["version"]);
+    assert_eq!(got["writer"], "a");
+    assert_eq!(got["contentType"], "text/plain");
+
+    // A create-only put sees the other node's object.
+    assert_eq!(call(&b, "PUT", "/create?k=notes/1", b"x").text(), "exists");
+    assert_eq!(call(&b, "PUT", "/create?k=notes/2", b"y").text(), "created");
+    assert_eq!(call(&a, "PUT", "/create?k=notes/2", b"z").text(), "exists");
+
+    assert_eq!(status(&nodes[1].cluster_file)["backends"]["s3"], "ok");
+    nodes[0].server.take().unwrap().kill9();
+    assert_eq!(
+        call(&b, "GET", "/list", b"").json(),
+        serde_json::json!([["notes/1", "a"], ["notes/2", null]])
+    );
+
+    // The bytes are in the store: a client of the bucket alone reads them.
+    let store = hearth_r2::S3Store::connect(&s3_double::config(&prefix).unwrap()).unwrap();
+    let direct = hearth_r2::R2Bucket::open_s3(
+        store,
+        "shared-bucket",
+        hearth_core::SystemClock::shared(),
+        hearth_r2::R2Limits::default(),
+    )
+    .unwrap();
+    let body = direct
+        .get("notes/1", &hearth_r2::R2GetOptions::default())
+        .unwrap()
+        .unwrap()
+        .into_body()
+        .unwrap()
+        .body
+        .text()
+        .unwrap();
+    assert_eq!(body, "written on a");
+    let local: Vec<PathBuf> = walk(&dir.path().join("data-b"))
+        .into_iter()
+        .filter(|p| p.to_string_lossy().contains("/r2/"))
+        .collect();
+    assert!(local.is_empty(), "no R2 files on the node: {local:?}");
+
+    assert_eq!(call(&b, "POST", "/delete?k=notes/1", b"").text(), "deleted");
+    assert!(direct.head("notes/1").unwrap().is_none());
     drop(nodes);
     drop_schema(&schema);
 }

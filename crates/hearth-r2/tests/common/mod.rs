@@ -1,10 +1,53 @@
+//! Shared set-up: a bucket on a manual clock, in a temporary directory or,
+//! for the tests a file also runs through `on_s3!`, on the S3 double
+//! (moto's server, see `double.rs`) under a bucket name of its own.
+
 #![allow(dead_code)]
 
+pub mod double;
+
+use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use hearth_core::ManualClock;
 use hearth_r2::{R2Bucket, R2GetOptions, R2Limits, R2PutOptions};
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Backend {
+    Embedded,
+    S3,
+}
+
+thread_local! {
+    static BACKEND: Cell<Backend> = const { Cell::new(Backend::Embedded) };
+}
+
+pub fn backend() -> Backend {
+    BACKEND.with(Cell::get)
+}
+
+/// Runs a test's body against the S3 double. Without the double the test
+/// is skipped with a reason, unless `HEARTH_TEST_REQUIRE_S3_BACKEND=1`
+/// (CI sets it), which makes it fail.
+pub fn on_s3(test: fn()) {
+    if double::store().is_none() {
+        return;
+    }
+    BACKEND.with(|b| b.set(Backend::S3));
+    test();
+    BACKEND.with(|b| b.set(Backend::Embedded));
+}
+
+/// Declares an `s3` module running each named test on the S3 backend too.
+#[allow(unused_macros)]
+macro_rules! on_s3 {
+    ($($test:ident),* $(,)?) => {
+        mod s3 {
+            $(#[test] fn $test() { crate::common::on_s3(super::$test); })*
+        }
+    };
+}
 
 pub const T0: u64 = 1_700_000_000_000;
 
@@ -17,7 +60,13 @@ pub struct Fixture {
 pub fn open_with(limits: R2Limits) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let clock = ManualClock::new(T0);
-    let bucket = R2Bucket::open(dir.path(), clock.shared(), limits).unwrap();
+    let bucket = match backend() {
+        Backend::Embedded => R2Bucket::open(dir.path(), clock.shared(), limits).unwrap(),
+        Backend::S3 => {
+            let store = double::store().expect("on_s3 checked the double");
+            R2Bucket::open_s3(store, &double::fresh_name(), clock.shared(), limits).unwrap()
+        }
+    };
     Fixture { dir, clock, bucket }
 }
 

@@ -57,6 +57,24 @@ fn status(path: &Path, json: bool) -> Result<()> {
         },
         None => "not configured".to_owned(),
     };
+    let s3 = match &config.s3 {
+        Some(c) => {
+            let checked = hearth_r2::S3Store::connect(&hearth_r2::S3Config {
+                endpoint: c.endpoint.clone(),
+                bucket: c.bucket.clone(),
+                region: c.region.clone(),
+                access_key_id: c.access_key_id.clone(),
+                secret_access_key: c.secret_access_key.clone(),
+                prefix: c.prefix.clone(),
+            })
+            .and_then(|store| store.check());
+            match checked {
+                Ok(()) => "ok".to_owned(),
+                Err(e) => e.to_string(),
+            }
+        }
+        None => "not configured".to_owned(),
+    };
     if json {
         let nodes: Vec<_> = nodes
             .iter()
@@ -72,7 +90,7 @@ fn status(path: &Path, json: bool) -> Result<()> {
             .collect();
         let out = serde_json::json!({
             "nodes": nodes,
-            "backends": { "postgres": "ok", "redis": redis, "nats": nats },
+            "backends": { "postgres": "ok", "redis": redis, "nats": nats, "s3": s3 },
         });
         return super::print_stdout(&serde_json::to_string_pretty(&out)?);
     }
@@ -91,7 +109,7 @@ fn status(path: &Path, json: bool) -> Result<()> {
         ));
     }
     text.push_str(&format!(
-        "postgres: ok ({})\nredis: {redis}\nnats: {nats}",
+        "postgres: ok ({})\nredis: {redis}\nnats: {nats}\ns3: {s3}",
         pg_config.schema
     ));
     super::print_stdout(&text)

@@ -1,5 +1,7 @@
 //! How `r2_buckets` is served: one folder per bucket (metadata and blobs),
-//! a thread per bucket that aborts abandoned multipart uploads.
+//! or, in cluster mode with `[backends] r2 = "s3"`, a prefix per bucket on
+//! the cluster's S3-compatible store; a thread per bucket aborts abandoned
+//! multipart uploads.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -41,8 +43,32 @@ impl BindingKind for R2Kind {
     }
 
     fn open(&self, cx: &mut OpenContext<'_>, out: &mut OpenedWorker) -> Result<(), BindingError> {
+        let on_s3 = cx
+            .settings
+            .cluster
+            .as_ref()
+            .filter(|node| node.config().backends.r2 == hearth_cluster::R2Backend::S3)
+            .and_then(|node| node.s3().cloned());
         for bucket in &cx.config.r2_buckets {
             let at = |e: &dyn std::fmt::Display| cx.error(self.section(), &bucket.binding, e);
+            if let Some(store) = &on_s3 {
+                let r2 = R2Bucket::open_s3(
+                    store.clone(),
+                    bucket.local_name(),
+                    cx.clock.clone(),
+                    cx.settings.r2_limits.clone(),
+                )
+                .map_err(|e| at(&e))?;
+                let expirer = r2
+                    .spawn_upload_expirer(EXPIRE_UPLOADS_EVERY)
+                    .map_err(|e| at(&e))?;
+                out.keep_alive.push(Box::new(expirer));
+                let backend = r2.describe();
+                out.worker.bindings.push(Arc::new(
+                    R2Adapter::new(&bucket.binding, r2).with_backend(backend),
+                ));
+                continue;
+            }
             let dir = cx.data_dir.r2_bucket(bucket.local_name());
             let r2 = open_bucket(
                 cx.data_dir,
