@@ -13,6 +13,7 @@
 //! like D1's (`D1_ERROR: no such table: t: SQLITE_ERROR`). Limits live in
 //! [`D1Limits`]. This crate knows nothing of JavaScript or HTTP.
 
+mod analysis;
 mod error;
 mod limit;
 pub mod migrations;
@@ -160,59 +161,102 @@ impl Serialize for D1Value {
 /// One result row: column names to values, in column order. Like the
 /// object a Worker receives, a name appears once; when a query returns two
 /// columns with the same name, the later value wins at the first position.
+/// The rows of one query share one list of names.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct D1Row {
-    entries: Vec<(String, D1Value)>,
+    names: Arc<[String]>,
+    values: Vec<D1Value>,
+}
+
+/// How one query's columns become row entries, worked out once per query.
+struct RowShape {
+    /// Each name once, in the order of first appearance.
+    names: Arc<[String]>,
+    /// The entry each column's value goes to, when some name repeats.
+    slots: Option<Vec<usize>>,
+}
+
+impl RowShape {
+    fn new(columns: Arc<[String]>) -> Self {
+        let repeats = columns
+            .iter()
+            .enumerate()
+            .any(|(i, c)| columns[..i].contains(c));
+        if !repeats {
+            return Self {
+                names: columns,
+                slots: None,
+            };
+        }
+        let mut names: Vec<String> = Vec::with_capacity(columns.len());
+        let mut slots = Vec::with_capacity(columns.len());
+        for c in columns.iter() {
+            match names.iter().position(|n| n == c) {
+                Some(i) => slots.push(i),
+                None => {
+                    slots.push(names.len());
+                    names.push(c.clone());
+                }
+            }
+        }
+        Self {
+            names: names.into(),
+            slots: Some(slots),
+        }
+    }
+
+    fn row(&self, values: Vec<D1Value>) -> D1Row {
+        let values = match &self.slots {
+            None => values,
+            Some(slots) => {
+                let mut entries = vec![D1Value::Null; self.names.len()];
+                for (value, &slot) in values.into_iter().zip(slots) {
+                    entries[slot] = value;
+                }
+                entries
+            }
+        };
+        D1Row {
+            names: self.names.clone(),
+            values,
+        }
+    }
 }
 
 impl D1Row {
-    fn from_columns(columns: &[String], values: Vec<D1Value>) -> Self {
-        let mut entries: Vec<(String, D1Value)> = Vec::with_capacity(columns.len());
-        for (name, value) in columns.iter().zip(values) {
-            match entries.iter_mut().find(|(n, _)| n == name) {
-                Some(slot) => slot.1 = value,
-                None => entries.push((name.clone(), value)),
-            }
-        }
-        Self { entries }
-    }
-
     pub fn get(&self, column: &str) -> Option<&D1Value> {
-        self.entries
-            .iter()
-            .find(|(n, _)| n == column)
-            .map(|(_, v)| v)
+        self.iter().find(|(n, _)| *n == column).map(|(_, v)| v)
     }
 
     pub fn columns(&self) -> impl Iterator<Item = &str> {
-        self.entries.iter().map(|(n, _)| n.as_str())
+        self.iter().map(|(n, _)| n)
     }
 
     pub fn values(&self) -> impl Iterator<Item = &D1Value> {
-        self.entries.iter().map(|(_, v)| v)
+        self.iter().map(|(_, v)| v)
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&str, &D1Value)> {
-        self.entries.iter().map(|(n, v)| (n.as_str(), v))
+        self.names.iter().map(String::as_str).zip(&self.values)
     }
 
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.names.len().min(self.values.len())
     }
 
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.len() == 0
     }
 
     pub fn into_entries(self) -> Vec<(String, D1Value)> {
-        self.entries
+        self.names.iter().cloned().zip(self.values).collect()
     }
 }
 
 impl Serialize for D1Row {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut map = s.serialize_map(Some(self.entries.len()))?;
-        for (k, v) in &self.entries {
+        let mut map = s.serialize_map(Some(self.len()))?;
+        for (k, v) in self.iter() {
             map.serialize_entry(k, v)?;
         }
         map.end()
@@ -267,10 +311,8 @@ impl D1Result {
             rows,
             meta,
         } = out;
-        let results = rows
-            .into_iter()
-            .map(|values| D1Row::from_columns(&columns, values))
-            .collect();
+        let shape = RowShape::new(columns);
+        let results = rows.into_iter().map(|values| shape.row(values)).collect();
         Self {
             success: true,
             results,
@@ -291,12 +333,12 @@ pub struct D1ExecResult {
 /// The newest bookmark a session has seen (or started from).
 #[derive(Debug)]
 struct SessionState {
-    bookmark: Mutex<Option<String>>,
+    bookmark: Mutex<Option<Arc<str>>>,
 }
 
 impl SessionState {
     /// Keeps the newest bookmark; bookmarks sort as text.
-    fn observe(&self, bookmark: String) {
+    fn observe(&self, bookmark: Arc<str>) {
         if let Ok(mut current) = self.bookmark.lock()
             && current.as_ref().is_none_or(|c| *c < bookmark)
         {
@@ -305,7 +347,10 @@ impl SessionState {
     }
 
     fn get(&self) -> Option<String> {
-        self.bookmark.lock().ok().and_then(|b| b.clone())
+        self.bookmark
+            .lock()
+            .ok()
+            .and_then(|b| b.as_deref().map(str::to_owned))
     }
 }
 
@@ -405,7 +450,7 @@ impl D1Database {
     ) -> Result<D1DatabaseSession, D1Error> {
         let constraint = SessionConstraint::parse(constraint_or_bookmark)?;
         let bookmark = match &constraint {
-            SessionConstraint::Bookmark(b) => Some(b.clone()),
+            SessionConstraint::Bookmark(b) => Some(Arc::from(b.as_str())),
             _ => None,
         };
         Ok(D1DatabaseSession {
@@ -565,12 +610,11 @@ impl D1PreparedStatement {
     /// The first row, or `None` when the query returns no rows.
     pub fn first(&self) -> Result<Option<D1Row>, D1Error> {
         let out = self.execute()?;
-        let columns = out.columns;
         Ok(out
             .rows
             .into_iter()
             .next()
-            .map(|values| D1Row::from_columns(&columns, values)))
+            .map(|values| RowShape::new(out.columns).row(values)))
     }
 
     /// One column of the first row; `None` when there are no rows,
@@ -600,7 +644,7 @@ impl D1PreparedStatement {
         let out = self.execute()?;
         let mut raw = Vec::with_capacity(out.rows.len() + 1);
         if column_names {
-            raw.push(out.columns.into_iter().map(D1Value::Text).collect());
+            raw.push(out.columns.iter().cloned().map(D1Value::Text).collect());
         }
         raw.extend(out.rows);
         Ok(raw)
@@ -622,14 +666,11 @@ mod tests {
 
     #[test]
     fn duplicate_column_names_keep_the_last_value_at_the_first_position() {
-        let row = D1Row::from_columns(
-            &["a".into(), "b".into(), "a".into()],
-            vec![
-                D1Value::Integer(1),
-                D1Value::Integer(2),
-                D1Value::Integer(3),
-            ],
-        );
+        let row = RowShape::new(vec!["a".into(), "b".into(), "a".into()].into()).row(vec![
+            D1Value::Integer(1),
+            D1Value::Integer(2),
+            D1Value::Integer(3),
+        ]);
         let got: Vec<_> = row.iter().collect();
         assert_eq!(
             got,

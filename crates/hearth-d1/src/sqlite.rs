@@ -3,11 +3,11 @@
 //! one SQLite transaction, committed under `synchronous=FULL` before the
 //! call returns. A call whose statements are all read-only runs without
 //! the write lock: one statement in autocommit, several in a deferred
-//! transaction. Prepared statements are cached per connection.
+//! transaction. Prepared statements are cached per connection, and each SQL
+//! text's analysis (statements, `LIMIT` rewrite) per database.
 
-use std::borrow::Cow;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -16,11 +16,10 @@ use rusqlite::ffi;
 use rusqlite::hooks::AuthContext;
 use rusqlite::limits::Limit;
 use rusqlite::types::{ToSqlOutput, ValueRef};
-use rusqlite::{Connection, Statement, StatementStatus, ToSql};
+use rusqlite::{CachedStatement, Connection, Statement, StatementStatus, ToSql};
 
+use crate::analysis::{Analyses, Analysis};
 use crate::error::D1Error;
-use crate::limit;
-use crate::split::split_statements;
 use crate::validate::{self, D1Limits, Denial};
 use crate::{D1Meta, D1Timings, D1Value, SERVED_BY};
 
@@ -87,14 +86,15 @@ struct Inner {
     committed: Committed,
     /// The last bookmark handed out and its sequence number, so a run of
     /// reads does not format the same bookmark again and again.
-    bookmark: Option<(u64, String)>,
+    bookmark: Option<(u64, Arc<str>)>,
+    /// Each SQL text's statements, worked out once.
+    analyses: Analyses,
 }
 
 /// How a call runs, decided from its statements before it starts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Mode {
-    /// One read-only statement: no transaction of its own.
-    Autocommit,
+enum Mode<'c> {
+    /// One read-only statement, already prepared: no transaction of its own.
+    Autocommit(CachedStatement<'c>),
     /// Read-only statements sharing one snapshot, without the write lock.
     Read,
     /// Anything that may write: `BEGIN IMMEDIATE`.
@@ -106,8 +106,9 @@ enum Mode {
 struct Guard {
     /// Set while Hearth runs its own statements, which bypass the policy.
     trusted: AtomicBool,
-    /// Why the policy last refused a statement.
-    denial: Mutex<Option<Denial>>,
+    /// Why the policy last refused a statement ([`Guard::NO_DENIAL`] or a
+    /// [`Denial`] as `u8`).
+    denial: AtomicU8,
     base: Instant,
     /// Nanoseconds after `base` at which to interrupt; 0 means none.
     deadline_ns: AtomicU64,
@@ -141,17 +142,27 @@ impl Guard {
         }
     }
 
+    const NO_DENIAL: u8 = 0;
+
     fn record_denial(&self, d: Denial) {
-        if let Ok(mut slot) = self.denial.lock() {
-            // A refused transaction statement explains more than anything else.
-            if *slot != Some(Denial::Transaction) {
-                *slot = Some(d);
-            }
-        }
+        let code = match d {
+            Denial::Transaction => 1,
+            Denial::Other => 2,
+        };
+        // A refused transaction statement explains more than anything else.
+        let _ = self
+            .denial
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |cur| {
+                (cur != 1).then_some(code)
+            });
     }
 
     fn take_denial(&self) -> Option<Denial> {
-        self.denial.lock().ok().and_then(|mut s| s.take())
+        match self.denial.swap(Self::NO_DENIAL, Ordering::SeqCst) {
+            1 => Some(Denial::Transaction),
+            2 => Some(Denial::Other),
+            _ => None,
+        }
     }
 }
 
@@ -165,7 +176,7 @@ pub(crate) struct Query<'a> {
 /// What one query produced.
 #[derive(Debug, Clone)]
 pub(crate) struct QueryOutput {
-    pub columns: Vec<String>,
+    pub columns: Arc<[String]>,
     pub rows: Vec<Vec<D1Value>>,
     pub meta: D1Meta,
 }
@@ -173,7 +184,7 @@ pub(crate) struct QueryOutput {
 /// What one call (one transaction) produced.
 pub(crate) struct UnitOutput {
     pub results: Vec<QueryOutput>,
-    pub bookmark: String,
+    pub bookmark: Arc<str>,
 }
 
 #[derive(Debug)]
@@ -233,7 +244,7 @@ fn skip_trivia(sql: &str) -> &str {
 /// not when it steps it, and ignores `foreign_keys` inside a transaction.
 /// So a pragma is prepared afresh each time, only inside the call's write
 /// transaction, as every statement was before reads had their own path.
-fn is_pragma(sql: &str) -> bool {
+pub(crate) fn is_pragma(sql: &str) -> bool {
     skip_trivia(sql)
         .get(..6)
         .is_some_and(|w| w.eq_ignore_ascii_case("pragma"))
@@ -248,7 +259,7 @@ impl Backend {
         let mut conn = hearth_core::sqlite::open(path).map_err(|e| open_err(e.to_string()))?;
         let guard = Arc::new(Guard {
             trusted: AtomicBool::new(false),
-            denial: Mutex::new(None),
+            denial: AtomicU8::new(Guard::NO_DENIAL),
             base: Instant::now(),
             deadline_ns: AtomicU64::new(0),
             timed_out: AtomicBool::new(false),
@@ -336,6 +347,7 @@ impl Backend {
                     size: 0,
                 },
                 bookmark: None,
+                analyses: Analyses::new(),
             }),
             own: OwnSql::new(),
             guard,
@@ -423,65 +435,70 @@ impl Backend {
     }
 
     /// Decides how a call runs. A statement that fails to prepare here
-    /// takes the write path, which reports the failure properly.
-    fn mode(&self, conn: &Connection, pieces: &[Vec<&str>]) -> Mode {
+    /// takes the write path, which reports the failure properly. A lone
+    /// read-only statement comes back prepared, so it is not looked up in
+    /// the statement cache a second time.
+    fn mode<'c>(&self, conn: &'c Connection, plans: &[Arc<Analysis>]) -> Mode<'c> {
         let mut statements = 0usize;
-        for query in pieces {
-            for &piece in query {
-                if is_pragma(piece) {
+        let mut last = None;
+        for plan in plans {
+            for piece in plan.pieces.iter() {
+                if piece.pragma {
                     return Mode::Write;
                 }
+                // Returned to the cache first: a batch repeating one text
+                // then reuses a single prepared statement.
+                drop(last.take());
                 self.guard.take_denial();
-                let readonly = conn.prepare_cached(piece).is_ok_and(|s| s.readonly());
-                if !readonly {
-                    return Mode::Write;
+                match conn.prepare_cached(plan.text(piece)) {
+                    Ok(stmt) if stmt.readonly() => last = Some(stmt),
+                    _ => return Mode::Write,
                 }
                 statements += 1;
             }
         }
         self.guard.take_denial();
-        if statements == 1 {
-            Mode::Autocommit
-        } else {
-            Mode::Read
+        match last {
+            Some(stmt) if statements == 1 => Mode::Autocommit(stmt),
+            _ => Mode::Read,
         }
     }
 
-    /// Each query's statements, with `DELETE/UPDATE ... LIMIT` rewritten
-    /// (see [`crate::limit`]). Fails, at the query's index, on the shapes
-    /// the rewrite cannot serve.
-    fn rewrite_limits<'q>(
+    /// Each query's analysis. Fails, at the query's index, on the shapes
+    /// the `LIMIT` rewrite cannot serve (see [`crate::limit`]), in statement
+    /// order; whether a table is `WITHOUT ROWID` is asked at every call.
+    fn analyse(
         &self,
         conn: &Connection,
-        queries: &[Query<'q>],
-    ) -> Result<Vec<Vec<Cow<'q, str>>>, (usize, D1Error)> {
+        analyses: &mut Analyses,
+        queries: &[Query<'_>],
+    ) -> Result<Vec<Arc<Analysis>>, (usize, D1Error)> {
         let mut out = Vec::with_capacity(queries.len());
         for (i, q) in queries.iter().enumerate() {
-            let mut pieces = Vec::new();
-            for piece in split_statements(q.sql) {
-                match limit::rewrite(piece) {
-                    Ok(None) => pieces.push(Cow::Borrowed(piece)),
-                    Ok(Some(r)) => {
-                        let without_rowid = self
-                            .trusted(|| {
-                                conn.prepare_cached(
-                                    "SELECT count(*) FROM pragma_table_list \
-                                     WHERE schema = 'main' AND name = ?1 AND wr = 1",
-                                )?
-                                .query_row([&r.table], |row| row.get::<_, i64>(0))
-                            })
-                            .map_err(|e| (i, self.map_err(e)))?;
-                        if without_rowid > 0 {
-                            return Err((i, D1Error::LimitWithoutRowid { table: r.table }));
-                        }
-                        pieces.push(Cow::Owned(r.sql));
-                    }
-                    Err(limit::Unsupported::UpdateFrom) => {
-                        return Err((i, D1Error::UpdateFromLimit));
-                    }
+            let plan = analyses.get(q.sql);
+            for table in plan.pieces.iter().filter_map(|p| p.limit_table.as_deref()) {
+                let without_rowid = self
+                    .trusted(|| {
+                        conn.prepare_cached(
+                            "SELECT count(*) FROM pragma_table_list \
+                             WHERE schema = 'main' AND name = ?1 AND wr = 1",
+                        )?
+                        .query_row([table], |row| row.get::<_, i64>(0))
+                    })
+                    .map_err(|e| (i, self.map_err(e)))?;
+                if without_rowid > 0 {
+                    return Err((
+                        i,
+                        D1Error::LimitWithoutRowid {
+                            table: table.to_owned(),
+                        },
+                    ));
                 }
             }
-            out.push(pieces);
+            if plan.update_from_limit {
+                return Err((i, D1Error::UpdateFromLimit));
+            }
+            out.push(plan);
         }
         Ok(out)
     }
@@ -502,32 +519,26 @@ impl Backend {
         &self,
         queries: &[Query<'_>],
         deliver: impl FnOnce(Vec<QueryOutput>) -> Result<T, D1Error>,
-    ) -> Result<(T, String), (usize, D1Error)> {
+    ) -> Result<(T, Arc<str>), (usize, D1Error)> {
         let mut inner = self.lock();
         let Inner {
             conn,
             committed,
             bookmark,
+            analyses,
         } = &mut *inner;
-        let owned = self.rewrite_limits(conn, queries)?;
-        let pieces: Vec<Vec<&str>> = owned
-            .iter()
-            .map(|q| q.iter().map(|p| p.as_ref()).collect())
-            .collect();
+        let plans = self.analyse(conn, analyses, queries)?;
         self.guard.arm(self.limits.max_query_duration);
-        let mode = self.mode(conn, &pieces);
-        let result = match mode {
-            Mode::Write => self.run_write(conn, committed, queries, &pieces, deliver),
-            Mode::Read | Mode::Autocommit => {
-                self.run_read(conn, committed, queries, &pieces, mode, deliver)
-            }
+        let result = match self.mode(conn, &plans) {
+            Mode::Write => self.run_write(conn, committed, queries, &plans, deliver),
+            mode => self.run_read(conn, committed, queries, &plans, mode, deliver),
         };
         self.guard.disarm();
         let result = result.map(|(delivered, seq)| {
             let text = match bookmark {
                 Some((cached, text)) if *cached == seq => text.clone(),
                 _ => {
-                    let text = self.bookmark(seq);
+                    let text: Arc<str> = Arc::from(self.bookmark(seq));
                     *bookmark = Some((seq, text.clone()));
                     text
                 }
@@ -550,12 +561,16 @@ impl Backend {
         conn: &Connection,
         committed: &mut Committed,
         queries: &[Query<'_>],
-        pieces: &[Vec<&str>],
-        mode: Mode,
+        plans: &[Arc<Analysis>],
+        mode: Mode<'_>,
         deliver: impl FnOnce(Vec<QueryOutput>) -> Result<T, D1Error>,
     ) -> Result<(T, u64), (usize, D1Error)> {
         let last = queries.len().saturating_sub(1);
-        if mode == Mode::Read {
+        let (in_transaction, mut prepared) = match mode {
+            Mode::Autocommit(stmt) => (false, Some(stmt)),
+            _ => (true, None),
+        };
+        if in_transaction {
             self.own_exec(conn, &self.own.begin_deferred)
                 .map_err(|e| (0, self.map_err(e)))?;
         }
@@ -563,14 +578,14 @@ impl Backend {
         let mut wrote = false;
         for (i, q) in queries.iter().enumerate() {
             let (out, w) = self
-                .run_query(conn, q, &pieces[i], committed.size, false)
+                .run_query(conn, q, &plans[i], prepared.take(), committed.size, false)
                 .map_err(|e| (i, e))?;
             wrote |= w;
             results.push(out);
         }
         self.guard.disarm();
         let delivered = deliver(results).map_err(|e| (last, e))?;
-        if mode == Mode::Read {
+        if in_transaction {
             self.own_exec(conn, &self.own.commit)
                 .map_err(|e| (last, self.map_err(e)))?;
         }
@@ -591,7 +606,7 @@ impl Backend {
         conn: &Connection,
         committed: &mut Committed,
         queries: &[Query<'_>],
-        pieces: &[Vec<&str>],
+        plans: &[Arc<Analysis>],
         deliver: impl FnOnce(Vec<QueryOutput>) -> Result<T, D1Error>,
     ) -> Result<(T, u64), (usize, D1Error)> {
         let last = queries.len().saturating_sub(1);
@@ -603,7 +618,7 @@ impl Backend {
         let mut wrote = false;
         for (i, q) in queries.iter().enumerate() {
             let (out, w) = self
-                .run_query(conn, q, &pieces[i], size, true)
+                .run_query(conn, q, &plans[i], None, size, true)
                 .map_err(|e| (i, e))?;
             size = out.meta.size_after;
             wrote |= w;
@@ -644,36 +659,47 @@ impl Backend {
     }
 
     /// Runs one query. Returns its output and whether it may have written.
-    /// `size` is the database size before the query; `measure_size` asks
-    /// for the size to be re-read after a query that wrote.
+    /// `prepared` is its first statement when [`Backend::mode`] already
+    /// prepared it. `size` is the database size before the query;
+    /// `measure_size` asks for the size to be re-read after a query that
+    /// wrote.
     fn run_query(
         &self,
         conn: &Connection,
         q: &Query<'_>,
-        pieces: &[&str],
+        plan: &Analysis,
+        mut prepared: Option<CachedStatement<'_>>,
         size: u64,
         measure_size: bool,
     ) -> Result<(QueryOutput, bool), D1Error> {
         validate::check_query(&self.limits, q.sql, q.params)?;
-        if pieces.is_empty() {
+        if plan.pieces.is_empty() {
             return Err(D1Error::NoStatements);
         }
         let before = self.snapshot(conn, Some(size))?;
         let start = Instant::now();
         let mut wrote = false;
         let mut fullscan_steps: u64 = 0;
-        let mut columns = Vec::new();
+        let mut columns = None;
         let mut rows = Vec::new();
-        let n = pieces.len();
-        for (k, piece) in pieces.iter().enumerate() {
+        let n = plan.pieces.len();
+        for (k, piece) in plan.pieces.iter().enumerate() {
             let is_last = k + 1 == n;
-            self.guard.take_denial();
             let (mut fresh, mut cached);
-            let stmt: &mut Statement<'_> = if is_pragma(piece) {
-                fresh = conn.prepare(piece).map_err(|e| self.map_err(e))?;
+            let stmt: &mut Statement<'_> = if let Some(stmt) = prepared.take() {
+                cached = stmt;
+                &mut cached
+            } else if piece.pragma {
+                self.guard.take_denial();
+                fresh = conn
+                    .prepare(plan.text(piece))
+                    .map_err(|e| self.map_err(e))?;
                 &mut fresh
             } else {
-                cached = conn.prepare_cached(piece).map_err(|e| self.map_err(e))?;
+                self.guard.take_denial();
+                cached = conn
+                    .prepare_cached(plan.text(piece))
+                    .map_err(|e| self.map_err(e))?;
                 &mut cached
             };
             let expected = stmt.parameter_count();
@@ -712,7 +738,7 @@ impl Backend {
             }
             if is_last {
                 // Read after stepping, for the same reason as the width.
-                columns = stmt.column_names().map(str::to_owned).collect();
+                columns = Some(plan.columns(stmt));
             }
             // Reset as read: a cached statement's counters would otherwise
             // add up across calls.
@@ -744,7 +770,7 @@ impl Backend {
         };
         Ok((
             QueryOutput {
-                columns,
+                columns: columns.unwrap_or_default(),
                 rows,
                 meta,
             },
