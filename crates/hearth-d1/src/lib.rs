@@ -21,6 +21,7 @@ mod split;
 mod sqlite;
 mod validate;
 
+use std::borrow::Cow;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
@@ -280,7 +281,7 @@ pub struct D1Timings {
 /// an index count only when returned or changed.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct D1Meta {
-    pub served_by: String,
+    pub served_by: Cow<'static, str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub served_by_region: Option<String>,
     pub served_by_primary: bool,

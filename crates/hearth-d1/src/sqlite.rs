@@ -6,6 +6,7 @@
 //! transaction. Prepared statements are cached per connection, and each SQL
 //! text's analysis (statements, `LIMIT` rewrite) per database.
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -752,7 +753,7 @@ impl Backend {
             .max(u64::try_from(rows.len()).unwrap_or(u64::MAX))
             .max(changes);
         let meta = D1Meta {
-            served_by: SERVED_BY.to_owned(),
+            served_by: Cow::Borrowed(SERVED_BY),
             served_by_region: None,
             served_by_primary: true,
             timings: D1Timings {
