@@ -35,6 +35,41 @@ pub(crate) struct Piece {
     pub limit_table: Option<Box<str>>,
 }
 
+/// When column names were read: the count of write calls and the pager's
+/// data version. A schema changes only by a commit, which moves one of the
+/// two (a write call here, or another connection's commit, which the pager
+/// sees when a read begins), so names read at an equal epoch are current.
+pub(crate) type Epoch = (u64, u32);
+
+/// A statement's column names, and whether each appears once.
+#[derive(Debug, Clone)]
+pub(crate) struct ColumnNames {
+    pub names: Arc<[String]>,
+    pub distinct: bool,
+}
+
+impl ColumnNames {
+    #[cfg(test)]
+    pub fn new_for_test(names: Arc<[String]>) -> Self {
+        Self::new(names)
+    }
+
+    fn new(names: Arc<[String]>) -> Self {
+        let distinct = !names
+            .iter()
+            .enumerate()
+            .any(|(i, c)| names[..i].contains(c));
+        Self { names, distinct }
+    }
+}
+
+/// The column names a query's last statement returned, and when.
+#[derive(Debug)]
+struct Columns {
+    names: ColumnNames,
+    epoch: Option<Epoch>,
+}
+
 /// A query's statements, and the column names its last statement returned
 /// the last time it ran.
 #[derive(Debug)]
@@ -45,7 +80,7 @@ pub(crate) struct Analysis {
     /// The statement after the last of `pieces` is `UPDATE ... FROM ...
     /// LIMIT`, which the rewrite cannot serve: the query fails.
     pub update_from_limit: bool,
-    columns: Mutex<Option<Arc<[String]>>>,
+    columns: Mutex<Option<Columns>>,
 }
 
 impl Analysis {
@@ -90,27 +125,39 @@ impl Analysis {
     }
 
     /// The column names of `stmt`, which has just run this query's last
-    /// statement. Read after stepping, since a statement SQLite re-prepared
-    /// for a schema change may have other columns; the last list is reused
-    /// when the names are the same, so a repeated query allocates none.
-    pub fn columns(&self, stmt: &Statement<'_>) -> Arc<[String]> {
-        let count = stmt.column_count();
+    /// statement at `epoch` (`None` inside a write call, where the schema
+    /// may have just changed). Read after stepping, since a statement SQLite
+    /// re-prepared for a schema change may have other columns. The last
+    /// list is reused as it is when read at the same epoch, and otherwise
+    /// when every name still matches, so a repeated query allocates none.
+    pub fn columns(&self, stmt: &Statement<'_>, epoch: Option<Epoch>) -> ColumnNames {
         let mut last = match self.columns.lock() {
             Ok(g) => g,
             Err(poisoned) => poisoned.into_inner(),
         };
-        if let Some(cols) = last.as_ref()
-            && cols.len() == count
-            && cols
-                .iter()
-                .enumerate()
-                .all(|(i, c)| stmt.column_name(i).is_ok_and(|n| n == c))
-        {
-            return cols.clone();
+        if let Some(seen) = last.as_mut() {
+            if epoch.is_some() && seen.epoch == epoch {
+                return seen.names.clone();
+            }
+            let count = stmt.column_count();
+            if seen.names.names.len() == count
+                && seen
+                    .names
+                    .names
+                    .iter()
+                    .enumerate()
+                    .all(|(i, c)| stmt.column_name(i).is_ok_and(|n| n == c))
+            {
+                seen.epoch = epoch;
+                return seen.names.clone();
+            }
         }
-        let cols: Arc<[String]> = stmt.column_names().map(str::to_owned).collect();
-        *last = Some(cols.clone());
-        cols
+        let names = ColumnNames::new(stmt.column_names().map(str::to_owned).collect());
+        *last = Some(Columns {
+            names: names.clone(),
+            epoch,
+        });
+        names
     }
 }
 

@@ -36,6 +36,7 @@ pub use validate::{
     MAX_SQL_STATEMENT_BYTES, MAX_VALUE_BYTES, SessionConstraint, is_bookmark,
 };
 
+use analysis::ColumnNames;
 use sqlite::{Backend, Query, QueryOutput};
 
 /// What `meta.served_by` says.
@@ -178,12 +179,12 @@ struct RowShape {
 }
 
 impl RowShape {
-    fn new(columns: Arc<[String]>) -> Self {
-        let repeats = columns
-            .iter()
-            .enumerate()
-            .any(|(i, c)| columns[..i].contains(c));
-        if !repeats {
+    fn new(columns: ColumnNames) -> Self {
+        let ColumnNames {
+            names: columns,
+            distinct,
+        } = columns;
+        if distinct {
             return Self {
                 names: columns,
                 slots: None,
@@ -309,11 +310,14 @@ impl D1Result {
     fn from_output(out: QueryOutput) -> Self {
         let QueryOutput {
             columns,
-            rows,
+            values,
+            width,
             meta,
         } = out;
         let shape = RowShape::new(columns);
-        let results = rows.into_iter().map(|values| shape.row(values)).collect();
+        let results = QueryOutput::rows(values, width)
+            .map(|values| shape.row(values))
+            .collect();
         Self {
             success: true,
             results,
@@ -382,11 +386,11 @@ impl D1Database {
         self.backend.limits()
     }
 
-    pub fn prepare(&self, sql: impl Into<String>) -> D1PreparedStatement {
+    pub fn prepare(&self, sql: impl AsRef<str>) -> D1PreparedStatement {
         D1PreparedStatement {
             backend: self.backend.clone(),
             session: None,
-            sql: Arc::from(sql.into()),
+            sql: Arc::from(sql.as_ref()),
             params: Vec::new(),
         }
     }
@@ -488,11 +492,11 @@ pub struct D1DatabaseSession {
 }
 
 impl D1DatabaseSession {
-    pub fn prepare(&self, sql: impl Into<String>) -> D1PreparedStatement {
+    pub fn prepare(&self, sql: impl AsRef<str>) -> D1PreparedStatement {
         D1PreparedStatement {
             backend: self.backend.clone(),
             session: Some(self.state.clone()),
-            sql: Arc::from(sql.into()),
+            sql: Arc::from(sql.as_ref()),
             params: Vec::new(),
         }
     }
@@ -610,12 +614,12 @@ impl D1PreparedStatement {
 
     /// The first row, or `None` when the query returns no rows.
     pub fn first(&self) -> Result<Option<D1Row>, D1Error> {
-        let out = self.execute()?;
-        Ok(out
-            .rows
-            .into_iter()
-            .next()
-            .map(|values| RowShape::new(out.columns).row(values)))
+        let mut out = self.execute()?;
+        if out.values.is_empty() {
+            return Ok(None);
+        }
+        out.values.truncate(out.width);
+        Ok(Some(RowShape::new(out.columns).row(out.values)))
     }
 
     /// One column of the first row; `None` when there are no rows,
@@ -643,11 +647,19 @@ impl D1PreparedStatement {
     /// the column names (even when there are no rows).
     pub fn raw(&self, column_names: bool) -> Result<Vec<Vec<D1Value>>, D1Error> {
         let out = self.execute()?;
-        let mut raw = Vec::with_capacity(out.rows.len() + 1);
+        let rows = out.values.len().checked_div(out.width).unwrap_or(0);
+        let mut raw = Vec::with_capacity(rows + 1);
         if column_names {
-            raw.push(out.columns.iter().cloned().map(D1Value::Text).collect());
+            raw.push(
+                out.columns
+                    .names
+                    .iter()
+                    .cloned()
+                    .map(D1Value::Text)
+                    .collect(),
+            );
         }
-        raw.extend(out.rows);
+        raw.extend(QueryOutput::rows(out.values, out.width));
         Ok(raw)
     }
 }
@@ -667,7 +679,8 @@ mod tests {
 
     #[test]
     fn duplicate_column_names_keep_the_last_value_at_the_first_position() {
-        let row = RowShape::new(vec!["a".into(), "b".into(), "a".into()].into()).row(vec![
+        let names = ColumnNames::new_for_test(vec!["a".into(), "b".into(), "a".into()].into());
+        let row = RowShape::new(names).row(vec![
             D1Value::Integer(1),
             D1Value::Integer(2),
             D1Value::Integer(3),

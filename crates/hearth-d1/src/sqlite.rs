@@ -19,7 +19,7 @@ use rusqlite::limits::Limit;
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{CachedStatement, Connection, Statement, StatementStatus, ToSql};
 
-use crate::analysis::{Analyses, Analysis};
+use crate::analysis::{Analyses, Analysis, ColumnNames, Epoch};
 use crate::error::D1Error;
 use crate::validate::{self, D1Limits, Denial};
 use crate::{D1Meta, D1Timings, D1Value, SERVED_BY};
@@ -32,6 +32,9 @@ const ID_KEY: &str = "hearth.d1.database_id";
 
 /// How many SQLite VM steps run between two deadline checks.
 const PROGRESS_STEPS: i32 = 1000;
+
+/// Room kept between calls for this many queries' analyses.
+const PLANS_KEPT: usize = 16;
 
 /// Prepared statements kept per connection. SQLite re-prepares a cached
 /// statement by itself when the schema changes.
@@ -90,6 +93,8 @@ struct Inner {
     bookmark: Option<(u64, Arc<str>)>,
     /// Each SQL text's statements, worked out once.
     analyses: Analyses,
+    /// Room for one call's analyses, kept so a call allocates none.
+    plans: Vec<Arc<Analysis>>,
 }
 
 /// How a call runs, decided from its statements before it starts.
@@ -177,9 +182,21 @@ pub(crate) struct Query<'a> {
 /// What one query produced.
 #[derive(Debug, Clone)]
 pub(crate) struct QueryOutput {
-    pub columns: Arc<[String]>,
-    pub rows: Vec<Vec<D1Value>>,
+    pub columns: ColumnNames,
+    /// The rows' values, one row after another, `width` values each: one
+    /// allocation for a query's rows rather than one per row.
+    pub values: Vec<D1Value>,
+    pub width: usize,
     pub meta: D1Meta,
+}
+
+impl QueryOutput {
+    /// The rows, each its own list of values.
+    pub fn rows(values: Vec<D1Value>, width: usize) -> impl Iterator<Item = Vec<D1Value>> {
+        let count = values.len().checked_div(width).unwrap_or(0);
+        let mut values = values.into_iter();
+        (0..count).map(move |_| values.by_ref().take(width).collect())
+    }
 }
 
 /// What one call (one transaction) produced.
@@ -197,6 +214,9 @@ pub(crate) struct Backend {
     path: PathBuf,
     page_size: u64,
     database_id: String,
+    /// Write calls started; with the pager's data version, it dates column
+    /// names (see [`Epoch`]). Changed only under the `inner` lock.
+    write_calls: AtomicU64,
 }
 
 struct Snapshot {
@@ -349,6 +369,7 @@ impl Backend {
                 },
                 bookmark: None,
                 analyses: Analyses::new(),
+                plans: Vec::new(),
             }),
             own: OwnSql::new(),
             guard,
@@ -356,6 +377,7 @@ impl Backend {
             path: path.to_path_buf(),
             page_size,
             database_id,
+            write_calls: AtomicU64::new(0),
         })
     }
 
@@ -473,8 +495,8 @@ impl Backend {
         conn: &Connection,
         analyses: &mut Analyses,
         queries: &[Query<'_>],
-    ) -> Result<Vec<Arc<Analysis>>, (usize, D1Error)> {
-        let mut out = Vec::with_capacity(queries.len());
+        out: &mut Vec<Arc<Analysis>>,
+    ) -> Result<(), (usize, D1Error)> {
         for (i, q) in queries.iter().enumerate() {
             let plan = analyses.get(q.sql);
             for table in plan.pieces.iter().filter_map(|p| p.limit_table.as_deref()) {
@@ -501,7 +523,7 @@ impl Backend {
             }
             out.push(plan);
         }
-        Ok(out)
+        Ok(())
     }
 
     /// Runs `queries` in order as one transaction: all commit or none do.
@@ -527,11 +549,18 @@ impl Backend {
             committed,
             bookmark,
             analyses,
+            plans: kept,
         } = &mut *inner;
-        let plans = self.analyse(conn, analyses, queries)?;
+        let mut plans = std::mem::take(kept);
+        self.analyse(conn, analyses, queries, &mut plans)?;
         self.guard.arm(self.limits.max_query_duration);
         let result = match self.mode(conn, &plans) {
-            Mode::Write => self.run_write(conn, committed, queries, &plans, deliver),
+            Mode::Write => {
+                // Before any statement runs: names read from here on are
+                // dated after whatever schema change this call makes.
+                self.write_calls.fetch_add(1, Ordering::SeqCst);
+                self.run_write(conn, committed, queries, &plans, deliver)
+            }
             mode => self.run_read(conn, committed, queries, &plans, mode, deliver),
         };
         self.guard.disarm();
@@ -554,6 +583,9 @@ impl Backend {
             // Whatever was read mid-call may describe rolled-back state.
             committed.data_version = None;
         }
+        plans.clear();
+        plans.shrink_to(PLANS_KEPT);
+        *kept = plans;
         result
     }
 
@@ -662,8 +694,8 @@ impl Backend {
     /// Runs one query. Returns its output and whether it may have written.
     /// `prepared` is its first statement when [`Backend::mode`] already
     /// prepared it. `size` is the database size before the query;
-    /// `measure_size` asks for the size to be re-read after a query that
-    /// wrote.
+    /// `measure_size` (set in write calls) asks for the size to be re-read
+    /// after a query that wrote.
     fn run_query(
         &self,
         conn: &Connection,
@@ -682,7 +714,9 @@ impl Backend {
         let mut wrote = false;
         let mut fullscan_steps: u64 = 0;
         let mut columns = None;
-        let mut rows = Vec::new();
+        let mut values = Vec::new();
+        let mut width = 0;
+        let mut row_count: u64 = 0;
         let n = plan.pieces.len();
         for (k, piece) in plan.pieces.iter().enumerate() {
             let is_last = k + 1 == n;
@@ -726,20 +760,36 @@ impl Backend {
                     if is_last {
                         // Counted per row: a cached statement is re-prepared
                         // by its first step if the schema changed, and
-                        // `SELECT *` may then have more columns.
-                        let width = row.as_ref().column_count();
-                        let mut values = Vec::with_capacity(width);
-                        for c in 0..width {
+                        // `SELECT *` may then have more columns. Stepping
+                        // never re-prepares past the first row.
+                        let count = row.as_ref().column_count();
+                        if row_count == 0 {
+                            width = count;
+                        } else if count != width {
+                            return Err(D1Error::Sqlite {
+                                message: format!(
+                                    "a row had {count} columns where the first had {width}"
+                                ),
+                            });
+                        }
+                        for c in 0..count {
                             let v = row.get_ref(c).map_err(|e| self.map_err(e))?;
                             values.push(D1Value::from(v));
                         }
-                        rows.push(values);
+                        row_count += 1;
                     }
                 }
             }
             if is_last {
                 // Read after stepping, for the same reason as the width.
-                columns = Some(plan.columns(stmt));
+                // Inside a write call, or after a statement that wrote, the
+                // schema may have changed within the call: no epoch.
+                let epoch: Option<Epoch> = if measure_size || wrote {
+                    None
+                } else {
+                    data_version(conn).map(|v| (self.write_calls.load(Ordering::SeqCst), v))
+                };
+                columns = Some(plan.columns(stmt, epoch));
             }
             // Reset as read: a cached statement's counters would otherwise
             // add up across calls.
@@ -749,9 +799,7 @@ impl Backend {
         let duration = start.elapsed().as_secs_f64() * 1000.0;
         let after = self.snapshot(conn, (!(measure_size && wrote)).then_some(size))?;
         let changes = after.total_changes.saturating_sub(before.total_changes);
-        let rows_read = fullscan_steps
-            .max(u64::try_from(rows.len()).unwrap_or(u64::MAX))
-            .max(changes);
+        let rows_read = fullscan_steps.max(row_count).max(changes);
         let meta = D1Meta {
             served_by: Cow::Borrowed(SERVED_BY),
             served_by_region: None,
@@ -771,8 +819,12 @@ impl Backend {
         };
         Ok((
             QueryOutput {
-                columns: columns.unwrap_or_default(),
-                rows,
+                columns: columns.unwrap_or_else(|| ColumnNames {
+                    names: Arc::from(Vec::new()),
+                    distinct: true,
+                }),
+                values,
+                width,
                 meta,
             },
             wrote,
@@ -883,7 +935,11 @@ impl From<ValueRef<'_>> for D1Value {
             ValueRef::Null => D1Value::Null,
             ValueRef::Integer(i) => D1Value::Integer(i),
             ValueRef::Real(f) => D1Value::Real(f),
-            ValueRef::Text(t) => D1Value::Text(String::from_utf8_lossy(t).into_owned()),
+            // Checked strictly first: the lossy path is slower on valid text.
+            ValueRef::Text(t) => D1Value::Text(match std::str::from_utf8(t) {
+                Ok(s) => s.to_owned(),
+                Err(_) => String::from_utf8_lossy(t).into_owned(),
+            }),
             ValueRef::Blob(b) => D1Value::Blob(b.to_vec()),
         }
     }

@@ -167,3 +167,21 @@ fn texts_pushed_out_of_the_cache_and_long_texts_still_run() {
         );
     }
 }
+
+#[test]
+fn column_names_follow_a_rename_made_through_another_connection() {
+    let t = common::open();
+    t.db.exec("CREATE TABLE t (a INTEGER, b TEXT);\nINSERT INTO t VALUES (1, 'x');")
+        .unwrap();
+    let q = t.db.prepare("SELECT * FROM t");
+    for _ in 0..2 {
+        assert_eq!(names(&q.first().unwrap().unwrap()), ["a", "b"]);
+    }
+    // A second handle has its own connection, as the CLI beside a running
+    // server does; this handle made no write call since the names were read.
+    let other = hearth_d1::D1Database::open(t.db.path()).unwrap();
+    other.exec("ALTER TABLE t RENAME COLUMN b TO z").unwrap();
+    let row = q.first().unwrap().unwrap();
+    assert_eq!(names(&row), ["a", "z"]);
+    assert_eq!(row.get("z"), Some(&D1Value::Text("x".into())));
+}
