@@ -100,7 +100,8 @@ struct Inner {
 /// How a call runs, decided from its statements before it starts.
 enum Mode<'c> {
     /// One read-only statement, already prepared: no transaction of its own.
-    Autocommit(CachedStatement<'c>),
+    /// Comes with when the call started, which its duration counts from.
+    Autocommit(CachedStatement<'c>, Instant),
     /// Read-only statements sharing one snapshot, without the write lock.
     Read,
     /// Anything that may write: `BEGIN IMMEDIATE`.
@@ -122,8 +123,11 @@ struct Guard {
 }
 
 impl Guard {
-    fn arm(&self, limit: Duration) {
-        let at = self.base.elapsed().saturating_add(limit).as_nanos();
+    fn arm(&self, now: Instant, limit: Duration) {
+        let at = now
+            .saturating_duration_since(self.base)
+            .saturating_add(limit)
+            .as_nanos();
         let at = u64::try_from(at).unwrap_or(u64::MAX).max(1);
         self.timed_out.store(false, Ordering::SeqCst);
         self.deadline_ns.store(at, Ordering::SeqCst);
@@ -461,7 +465,12 @@ impl Backend {
     /// takes the write path, which reports the failure properly. A lone
     /// read-only statement comes back prepared, so it is not looked up in
     /// the statement cache a second time.
-    fn mode<'c>(&self, conn: &'c Connection, plans: &[Arc<Analysis>]) -> Mode<'c> {
+    fn mode<'c>(
+        &self,
+        conn: &'c Connection,
+        plans: &[Arc<Analysis>],
+        started: Instant,
+    ) -> Mode<'c> {
         let mut statements = 0usize;
         let mut last = None;
         for plan in plans {
@@ -482,7 +491,7 @@ impl Backend {
         }
         self.guard.take_denial();
         match last {
-            Some(stmt) if statements == 1 => Mode::Autocommit(stmt),
+            Some(stmt) if statements == 1 => Mode::Autocommit(stmt, started),
             _ => Mode::Read,
         }
     }
@@ -553,8 +562,10 @@ impl Backend {
         } = &mut *inner;
         let mut plans = std::mem::take(kept);
         self.analyse(conn, analyses, queries, &mut plans)?;
-        self.guard.arm(self.limits.max_query_duration);
-        let result = match self.mode(conn, &plans) {
+        // One clock read serves the time limit and a lone read's duration.
+        let started = Instant::now();
+        self.guard.arm(started, self.limits.max_query_duration);
+        let result = match self.mode(conn, &plans, started) {
             Mode::Write => {
                 // Before any statement runs: names read from here on are
                 // dated after whatever schema change this call makes.
@@ -600,7 +611,7 @@ impl Backend {
     ) -> Result<(T, u64), (usize, D1Error)> {
         let last = queries.len().saturating_sub(1);
         let (in_transaction, mut prepared) = match mode {
-            Mode::Autocommit(stmt) => (false, Some(stmt)),
+            Mode::Autocommit(stmt, at) => (false, Some((stmt, at))),
             _ => (true, None),
         };
         if in_transaction {
@@ -693,7 +704,9 @@ impl Backend {
 
     /// Runs one query. Returns its output and whether it may have written.
     /// `prepared` is its first statement when [`Backend::mode`] already
-    /// prepared it. `size` is the database size before the query;
+    /// prepared it, with when that began: the duration counts its
+    /// preparation, as it does for a statement prepared here. `size` is the
+    /// database size before the query;
     /// `measure_size` (set in write calls) asks for the size to be re-read
     /// after a query that wrote.
     fn run_query(
@@ -701,7 +714,7 @@ impl Backend {
         conn: &Connection,
         q: &Query<'_>,
         plan: &Analysis,
-        mut prepared: Option<CachedStatement<'_>>,
+        mut prepared: Option<(CachedStatement<'_>, Instant)>,
         size: u64,
         measure_size: bool,
     ) -> Result<(QueryOutput, bool), D1Error> {
@@ -710,7 +723,7 @@ impl Backend {
             return Err(D1Error::NoStatements);
         }
         let before = self.snapshot(conn, Some(size))?;
-        let start = Instant::now();
+        let start = prepared.as_ref().map_or_else(Instant::now, |(_, at)| *at);
         let mut wrote = false;
         let mut fullscan_steps: u64 = 0;
         let mut columns = None;
@@ -721,7 +734,7 @@ impl Backend {
         for (k, piece) in plan.pieces.iter().enumerate() {
             let is_last = k + 1 == n;
             let (mut fresh, mut cached);
-            let stmt: &mut Statement<'_> = if let Some(stmt) = prepared.take() {
+            let stmt: &mut Statement<'_> = if let Some((stmt, _)) = prepared.take() {
                 cached = stmt;
                 &mut cached
             } else if piece.pragma {
