@@ -13,6 +13,7 @@
 //! like D1's (`D1_ERROR: no such table: t: SQLITE_ERROR`). Limits live in
 //! [`D1Limits`]. This crate knows nothing of JavaScript or HTTP.
 
+mod analysis;
 mod error;
 mod limit;
 pub mod migrations;
@@ -20,6 +21,7 @@ mod split;
 mod sqlite;
 mod validate;
 
+use std::borrow::Cow;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
@@ -34,6 +36,7 @@ pub use validate::{
     MAX_SQL_STATEMENT_BYTES, MAX_VALUE_BYTES, SessionConstraint, is_bookmark,
 };
 
+use analysis::ColumnNames;
 use sqlite::{Backend, Query, QueryOutput};
 
 /// What `meta.served_by` says.
@@ -160,59 +163,102 @@ impl Serialize for D1Value {
 /// One result row: column names to values, in column order. Like the
 /// object a Worker receives, a name appears once; when a query returns two
 /// columns with the same name, the later value wins at the first position.
+/// The rows of one query share one list of names.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct D1Row {
-    entries: Vec<(String, D1Value)>,
+    names: Arc<[String]>,
+    values: Vec<D1Value>,
+}
+
+/// How one query's columns become row entries, worked out once per query.
+struct RowShape {
+    /// Each name once, in the order of first appearance.
+    names: Arc<[String]>,
+    /// The entry each column's value goes to, when some name repeats.
+    slots: Option<Vec<usize>>,
+}
+
+impl RowShape {
+    fn new(columns: ColumnNames) -> Self {
+        let ColumnNames {
+            names: columns,
+            distinct,
+        } = columns;
+        if distinct {
+            return Self {
+                names: columns,
+                slots: None,
+            };
+        }
+        let mut names: Vec<String> = Vec::with_capacity(columns.len());
+        let mut slots = Vec::with_capacity(columns.len());
+        for c in columns.iter() {
+            match names.iter().position(|n| n == c) {
+                Some(i) => slots.push(i),
+                None => {
+                    slots.push(names.len());
+                    names.push(c.clone());
+                }
+            }
+        }
+        Self {
+            names: names.into(),
+            slots: Some(slots),
+        }
+    }
+
+    fn row(&self, values: Vec<D1Value>) -> D1Row {
+        let values = match &self.slots {
+            None => values,
+            Some(slots) => {
+                let mut entries = vec![D1Value::Null; self.names.len()];
+                for (value, &slot) in values.into_iter().zip(slots) {
+                    entries[slot] = value;
+                }
+                entries
+            }
+        };
+        D1Row {
+            names: self.names.clone(),
+            values,
+        }
+    }
 }
 
 impl D1Row {
-    fn from_columns(columns: &[String], values: Vec<D1Value>) -> Self {
-        let mut entries: Vec<(String, D1Value)> = Vec::with_capacity(columns.len());
-        for (name, value) in columns.iter().zip(values) {
-            match entries.iter_mut().find(|(n, _)| n == name) {
-                Some(slot) => slot.1 = value,
-                None => entries.push((name.clone(), value)),
-            }
-        }
-        Self { entries }
-    }
-
     pub fn get(&self, column: &str) -> Option<&D1Value> {
-        self.entries
-            .iter()
-            .find(|(n, _)| n == column)
-            .map(|(_, v)| v)
+        self.iter().find(|(n, _)| *n == column).map(|(_, v)| v)
     }
 
     pub fn columns(&self) -> impl Iterator<Item = &str> {
-        self.entries.iter().map(|(n, _)| n.as_str())
+        self.iter().map(|(n, _)| n)
     }
 
     pub fn values(&self) -> impl Iterator<Item = &D1Value> {
-        self.entries.iter().map(|(_, v)| v)
+        self.iter().map(|(_, v)| v)
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&str, &D1Value)> {
-        self.entries.iter().map(|(n, v)| (n.as_str(), v))
+        self.names.iter().map(String::as_str).zip(&self.values)
     }
 
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.names.len().min(self.values.len())
     }
 
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.len() == 0
     }
 
     pub fn into_entries(self) -> Vec<(String, D1Value)> {
-        self.entries
+        self.names.iter().cloned().zip(self.values).collect()
     }
 }
 
 impl Serialize for D1Row {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut map = s.serialize_map(Some(self.entries.len()))?;
-        for (k, v) in &self.entries {
+        let mut map = s.serialize_map(Some(self.len()))?;
+        for (k, v) in self.iter() {
             map.serialize_entry(k, v)?;
         }
         map.end()
@@ -236,7 +282,7 @@ pub struct D1Timings {
 /// an index count only when returned or changed.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct D1Meta {
-    pub served_by: String,
+    pub served_by: Cow<'static, str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub served_by_region: Option<String>,
     pub served_by_primary: bool,
@@ -264,12 +310,13 @@ impl D1Result {
     fn from_output(out: QueryOutput) -> Self {
         let QueryOutput {
             columns,
-            rows,
+            values,
+            width,
             meta,
         } = out;
-        let results = rows
-            .into_iter()
-            .map(|values| D1Row::from_columns(&columns, values))
+        let shape = RowShape::new(columns);
+        let results = QueryOutput::rows(values, width)
+            .map(|values| shape.row(values))
             .collect();
         Self {
             success: true,
@@ -291,12 +338,12 @@ pub struct D1ExecResult {
 /// The newest bookmark a session has seen (or started from).
 #[derive(Debug)]
 struct SessionState {
-    bookmark: Mutex<Option<String>>,
+    bookmark: Mutex<Option<Arc<str>>>,
 }
 
 impl SessionState {
     /// Keeps the newest bookmark; bookmarks sort as text.
-    fn observe(&self, bookmark: String) {
+    fn observe(&self, bookmark: Arc<str>) {
         if let Ok(mut current) = self.bookmark.lock()
             && current.as_ref().is_none_or(|c| *c < bookmark)
         {
@@ -305,7 +352,10 @@ impl SessionState {
     }
 
     fn get(&self) -> Option<String> {
-        self.bookmark.lock().ok().and_then(|b| b.clone())
+        self.bookmark
+            .lock()
+            .ok()
+            .and_then(|b| b.as_deref().map(str::to_owned))
     }
 }
 
@@ -336,11 +386,11 @@ impl D1Database {
         self.backend.limits()
     }
 
-    pub fn prepare(&self, sql: impl Into<String>) -> D1PreparedStatement {
+    pub fn prepare(&self, sql: impl AsRef<str>) -> D1PreparedStatement {
         D1PreparedStatement {
             backend: self.backend.clone(),
             session: None,
-            sql: Arc::from(sql.into()),
+            sql: Arc::from(sql.as_ref()),
             params: Vec::new(),
         }
     }
@@ -405,7 +455,7 @@ impl D1Database {
     ) -> Result<D1DatabaseSession, D1Error> {
         let constraint = SessionConstraint::parse(constraint_or_bookmark)?;
         let bookmark = match &constraint {
-            SessionConstraint::Bookmark(b) => Some(b.clone()),
+            SessionConstraint::Bookmark(b) => Some(Arc::from(b.as_str())),
             _ => None,
         };
         Ok(D1DatabaseSession {
@@ -442,11 +492,11 @@ pub struct D1DatabaseSession {
 }
 
 impl D1DatabaseSession {
-    pub fn prepare(&self, sql: impl Into<String>) -> D1PreparedStatement {
+    pub fn prepare(&self, sql: impl AsRef<str>) -> D1PreparedStatement {
         D1PreparedStatement {
             backend: self.backend.clone(),
             session: Some(self.state.clone()),
-            sql: Arc::from(sql.into()),
+            sql: Arc::from(sql.as_ref()),
             params: Vec::new(),
         }
     }
@@ -564,13 +614,12 @@ impl D1PreparedStatement {
 
     /// The first row, or `None` when the query returns no rows.
     pub fn first(&self) -> Result<Option<D1Row>, D1Error> {
-        let out = self.execute()?;
-        let columns = out.columns;
-        Ok(out
-            .rows
-            .into_iter()
-            .next()
-            .map(|values| D1Row::from_columns(&columns, values)))
+        let mut out = self.execute()?;
+        if out.values.is_empty() {
+            return Ok(None);
+        }
+        out.values.truncate(out.width);
+        Ok(Some(RowShape::new(out.columns).row(out.values)))
     }
 
     /// One column of the first row; `None` when there are no rows,
@@ -598,11 +647,19 @@ impl D1PreparedStatement {
     /// the column names (even when there are no rows).
     pub fn raw(&self, column_names: bool) -> Result<Vec<Vec<D1Value>>, D1Error> {
         let out = self.execute()?;
-        let mut raw = Vec::with_capacity(out.rows.len() + 1);
+        let rows = out.values.len().checked_div(out.width).unwrap_or(0);
+        let mut raw = Vec::with_capacity(rows + 1);
         if column_names {
-            raw.push(out.columns.into_iter().map(D1Value::Text).collect());
+            raw.push(
+                out.columns
+                    .names
+                    .iter()
+                    .cloned()
+                    .map(D1Value::Text)
+                    .collect(),
+            );
         }
-        raw.extend(out.rows);
+        raw.extend(QueryOutput::rows(out.values, out.width));
         Ok(raw)
     }
 }
@@ -622,14 +679,12 @@ mod tests {
 
     #[test]
     fn duplicate_column_names_keep_the_last_value_at_the_first_position() {
-        let row = D1Row::from_columns(
-            &["a".into(), "b".into(), "a".into()],
-            vec![
-                D1Value::Integer(1),
-                D1Value::Integer(2),
-                D1Value::Integer(3),
-            ],
-        );
+        let names = ColumnNames::new_for_test(vec!["a".into(), "b".into(), "a".into()].into());
+        let row = RowShape::new(names).row(vec![
+            D1Value::Integer(1),
+            D1Value::Integer(2),
+            D1Value::Integer(3),
+        ]);
         let got: Vec<_> = row.iter().collect();
         assert_eq!(
             got,

@@ -3,11 +3,12 @@
 //! one SQLite transaction, committed under `synchronous=FULL` before the
 //! call returns. A call whose statements are all read-only runs without
 //! the write lock: one statement in autocommit, several in a deferred
-//! transaction. Prepared statements are cached per connection.
+//! transaction. Prepared statements are cached per connection, and each SQL
+//! text's analysis (statements, `LIMIT` rewrite) per database.
 
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -16,11 +17,10 @@ use rusqlite::ffi;
 use rusqlite::hooks::AuthContext;
 use rusqlite::limits::Limit;
 use rusqlite::types::{ToSqlOutput, ValueRef};
-use rusqlite::{Connection, Statement, StatementStatus, ToSql};
+use rusqlite::{CachedStatement, Connection, Statement, StatementStatus, ToSql};
 
+use crate::analysis::{Analyses, Analysis, ColumnNames, Epoch};
 use crate::error::D1Error;
-use crate::limit;
-use crate::split::split_statements;
 use crate::validate::{self, D1Limits, Denial};
 use crate::{D1Meta, D1Timings, D1Value, SERVED_BY};
 
@@ -32,6 +32,9 @@ const ID_KEY: &str = "hearth.d1.database_id";
 
 /// How many SQLite VM steps run between two deadline checks.
 const PROGRESS_STEPS: i32 = 1000;
+
+/// Room kept between calls for this many queries' analyses.
+const PLANS_KEPT: usize = 16;
 
 /// Prepared statements kept per connection. SQLite re-prepares a cached
 /// statement by itself when the schema changes.
@@ -87,14 +90,18 @@ struct Inner {
     committed: Committed,
     /// The last bookmark handed out and its sequence number, so a run of
     /// reads does not format the same bookmark again and again.
-    bookmark: Option<(u64, String)>,
+    bookmark: Option<(u64, Arc<str>)>,
+    /// Each SQL text's statements, worked out once.
+    analyses: Analyses,
+    /// Room for one call's analyses, kept so a call allocates none.
+    plans: Vec<Arc<Analysis>>,
 }
 
 /// How a call runs, decided from its statements before it starts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Mode {
-    /// One read-only statement: no transaction of its own.
-    Autocommit,
+enum Mode<'c> {
+    /// One read-only statement, already prepared: no transaction of its own.
+    /// Comes with when the call started, which its duration counts from.
+    Autocommit(CachedStatement<'c>, Instant),
     /// Read-only statements sharing one snapshot, without the write lock.
     Read,
     /// Anything that may write: `BEGIN IMMEDIATE`.
@@ -106,8 +113,9 @@ enum Mode {
 struct Guard {
     /// Set while Hearth runs its own statements, which bypass the policy.
     trusted: AtomicBool,
-    /// Why the policy last refused a statement.
-    denial: Mutex<Option<Denial>>,
+    /// Why the policy last refused a statement ([`Guard::NO_DENIAL`] or a
+    /// [`Denial`] as `u8`).
+    denial: AtomicU8,
     base: Instant,
     /// Nanoseconds after `base` at which to interrupt; 0 means none.
     deadline_ns: AtomicU64,
@@ -115,8 +123,11 @@ struct Guard {
 }
 
 impl Guard {
-    fn arm(&self, limit: Duration) {
-        let at = self.base.elapsed().saturating_add(limit).as_nanos();
+    fn arm(&self, now: Instant, limit: Duration) {
+        let at = now
+            .saturating_duration_since(self.base)
+            .saturating_add(limit)
+            .as_nanos();
         let at = u64::try_from(at).unwrap_or(u64::MAX).max(1);
         self.timed_out.store(false, Ordering::SeqCst);
         self.deadline_ns.store(at, Ordering::SeqCst);
@@ -141,17 +152,27 @@ impl Guard {
         }
     }
 
+    const NO_DENIAL: u8 = 0;
+
     fn record_denial(&self, d: Denial) {
-        if let Ok(mut slot) = self.denial.lock() {
-            // A refused transaction statement explains more than anything else.
-            if *slot != Some(Denial::Transaction) {
-                *slot = Some(d);
-            }
-        }
+        let code = match d {
+            Denial::Transaction => 1,
+            Denial::Other => 2,
+        };
+        // A refused transaction statement explains more than anything else.
+        let _ = self
+            .denial
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |cur| {
+                (cur != 1).then_some(code)
+            });
     }
 
     fn take_denial(&self) -> Option<Denial> {
-        self.denial.lock().ok().and_then(|mut s| s.take())
+        match self.denial.swap(Self::NO_DENIAL, Ordering::SeqCst) {
+            1 => Some(Denial::Transaction),
+            2 => Some(Denial::Other),
+            _ => None,
+        }
     }
 }
 
@@ -165,15 +186,27 @@ pub(crate) struct Query<'a> {
 /// What one query produced.
 #[derive(Debug, Clone)]
 pub(crate) struct QueryOutput {
-    pub columns: Vec<String>,
-    pub rows: Vec<Vec<D1Value>>,
+    pub columns: ColumnNames,
+    /// The rows' values, one row after another, `width` values each: one
+    /// allocation for a query's rows rather than one per row.
+    pub values: Vec<D1Value>,
+    pub width: usize,
     pub meta: D1Meta,
+}
+
+impl QueryOutput {
+    /// The rows, each its own list of values.
+    pub fn rows(values: Vec<D1Value>, width: usize) -> impl Iterator<Item = Vec<D1Value>> {
+        let count = values.len().checked_div(width).unwrap_or(0);
+        let mut values = values.into_iter();
+        (0..count).map(move |_| values.by_ref().take(width).collect())
+    }
 }
 
 /// What one call (one transaction) produced.
 pub(crate) struct UnitOutput {
     pub results: Vec<QueryOutput>,
-    pub bookmark: String,
+    pub bookmark: Arc<str>,
 }
 
 #[derive(Debug)]
@@ -185,6 +218,9 @@ pub(crate) struct Backend {
     path: PathBuf,
     page_size: u64,
     database_id: String,
+    /// Write calls started; with the pager's data version, it dates column
+    /// names (see [`Epoch`]). Changed only under the `inner` lock.
+    write_calls: AtomicU64,
 }
 
 struct Snapshot {
@@ -233,7 +269,7 @@ fn skip_trivia(sql: &str) -> &str {
 /// not when it steps it, and ignores `foreign_keys` inside a transaction.
 /// So a pragma is prepared afresh each time, only inside the call's write
 /// transaction, as every statement was before reads had their own path.
-fn is_pragma(sql: &str) -> bool {
+pub(crate) fn is_pragma(sql: &str) -> bool {
     skip_trivia(sql)
         .get(..6)
         .is_some_and(|w| w.eq_ignore_ascii_case("pragma"))
@@ -248,7 +284,7 @@ impl Backend {
         let mut conn = hearth_core::sqlite::open(path).map_err(|e| open_err(e.to_string()))?;
         let guard = Arc::new(Guard {
             trusted: AtomicBool::new(false),
-            denial: Mutex::new(None),
+            denial: AtomicU8::new(Guard::NO_DENIAL),
             base: Instant::now(),
             deadline_ns: AtomicU64::new(0),
             timed_out: AtomicBool::new(false),
@@ -336,6 +372,8 @@ impl Backend {
                     size: 0,
                 },
                 bookmark: None,
+                analyses: Analyses::new(),
+                plans: Vec::new(),
             }),
             own: OwnSql::new(),
             guard,
@@ -343,6 +381,7 @@ impl Backend {
             path: path.to_path_buf(),
             page_size,
             database_id,
+            write_calls: AtomicU64::new(0),
         })
     }
 
@@ -423,67 +462,77 @@ impl Backend {
     }
 
     /// Decides how a call runs. A statement that fails to prepare here
-    /// takes the write path, which reports the failure properly.
-    fn mode(&self, conn: &Connection, pieces: &[Vec<&str>]) -> Mode {
+    /// takes the write path, which reports the failure properly. A lone
+    /// read-only statement comes back prepared, so it is not looked up in
+    /// the statement cache a second time.
+    fn mode<'c>(
+        &self,
+        conn: &'c Connection,
+        plans: &[Arc<Analysis>],
+        started: Instant,
+    ) -> Mode<'c> {
         let mut statements = 0usize;
-        for query in pieces {
-            for &piece in query {
-                if is_pragma(piece) {
+        let mut last = None;
+        for plan in plans {
+            for piece in plan.pieces.iter() {
+                if piece.pragma {
                     return Mode::Write;
                 }
+                // Returned to the cache first: a batch repeating one text
+                // then reuses a single prepared statement.
+                drop(last.take());
                 self.guard.take_denial();
-                let readonly = conn.prepare_cached(piece).is_ok_and(|s| s.readonly());
-                if !readonly {
-                    return Mode::Write;
+                match conn.prepare_cached(plan.text(piece)) {
+                    Ok(stmt) if stmt.readonly() => last = Some(stmt),
+                    _ => return Mode::Write,
                 }
                 statements += 1;
             }
         }
         self.guard.take_denial();
-        if statements == 1 {
-            Mode::Autocommit
-        } else {
-            Mode::Read
+        match last {
+            Some(stmt) if statements == 1 => Mode::Autocommit(stmt, started),
+            _ => Mode::Read,
         }
     }
 
-    /// Each query's statements, with `DELETE/UPDATE ... LIMIT` rewritten
-    /// (see [`crate::limit`]). Fails, at the query's index, on the shapes
-    /// the rewrite cannot serve.
-    fn rewrite_limits<'q>(
+    /// Each query's analysis. Fails, at the query's index, on the shapes
+    /// the `LIMIT` rewrite cannot serve (see [`crate::limit`]), in statement
+    /// order; whether a table is `WITHOUT ROWID` is asked at every call.
+    fn analyse(
         &self,
         conn: &Connection,
-        queries: &[Query<'q>],
-    ) -> Result<Vec<Vec<Cow<'q, str>>>, (usize, D1Error)> {
-        let mut out = Vec::with_capacity(queries.len());
+        analyses: &mut Analyses,
+        queries: &[Query<'_>],
+        out: &mut Vec<Arc<Analysis>>,
+    ) -> Result<(), (usize, D1Error)> {
         for (i, q) in queries.iter().enumerate() {
-            let mut pieces = Vec::new();
-            for piece in split_statements(q.sql) {
-                match limit::rewrite(piece) {
-                    Ok(None) => pieces.push(Cow::Borrowed(piece)),
-                    Ok(Some(r)) => {
-                        let without_rowid = self
-                            .trusted(|| {
-                                conn.prepare_cached(
-                                    "SELECT count(*) FROM pragma_table_list \
-                                     WHERE schema = 'main' AND name = ?1 AND wr = 1",
-                                )?
-                                .query_row([&r.table], |row| row.get::<_, i64>(0))
-                            })
-                            .map_err(|e| (i, self.map_err(e)))?;
-                        if without_rowid > 0 {
-                            return Err((i, D1Error::LimitWithoutRowid { table: r.table }));
-                        }
-                        pieces.push(Cow::Owned(r.sql));
-                    }
-                    Err(limit::Unsupported::UpdateFrom) => {
-                        return Err((i, D1Error::UpdateFromLimit));
-                    }
+            let plan = analyses.get(q.sql);
+            for table in plan.pieces.iter().filter_map(|p| p.limit_table.as_deref()) {
+                let without_rowid = self
+                    .trusted(|| {
+                        conn.prepare_cached(
+                            "SELECT count(*) FROM pragma_table_list \
+                             WHERE schema = 'main' AND name = ?1 AND wr = 1",
+                        )?
+                        .query_row([table], |row| row.get::<_, i64>(0))
+                    })
+                    .map_err(|e| (i, self.map_err(e)))?;
+                if without_rowid > 0 {
+                    return Err((
+                        i,
+                        D1Error::LimitWithoutRowid {
+                            table: table.to_owned(),
+                        },
+                    ));
                 }
             }
-            out.push(pieces);
+            if plan.update_from_limit {
+                return Err((i, D1Error::UpdateFromLimit));
+            }
+            out.push(plan);
         }
-        Ok(out)
+        Ok(())
     }
 
     /// Runs `queries` in order as one transaction: all commit or none do.
@@ -502,32 +551,35 @@ impl Backend {
         &self,
         queries: &[Query<'_>],
         deliver: impl FnOnce(Vec<QueryOutput>) -> Result<T, D1Error>,
-    ) -> Result<(T, String), (usize, D1Error)> {
+    ) -> Result<(T, Arc<str>), (usize, D1Error)> {
         let mut inner = self.lock();
         let Inner {
             conn,
             committed,
             bookmark,
+            analyses,
+            plans: kept,
         } = &mut *inner;
-        let owned = self.rewrite_limits(conn, queries)?;
-        let pieces: Vec<Vec<&str>> = owned
-            .iter()
-            .map(|q| q.iter().map(|p| p.as_ref()).collect())
-            .collect();
-        self.guard.arm(self.limits.max_query_duration);
-        let mode = self.mode(conn, &pieces);
-        let result = match mode {
-            Mode::Write => self.run_write(conn, committed, queries, &pieces, deliver),
-            Mode::Read | Mode::Autocommit => {
-                self.run_read(conn, committed, queries, &pieces, mode, deliver)
+        let mut plans = std::mem::take(kept);
+        self.analyse(conn, analyses, queries, &mut plans)?;
+        // One clock read serves the time limit and a lone read's duration.
+        let started = Instant::now();
+        self.guard.arm(started, self.limits.max_query_duration);
+        let result = match self.mode(conn, &plans, started) {
+            Mode::Write => {
+                // Before any statement runs: names read from here on are
+                // dated after whatever schema change this call makes.
+                self.write_calls.fetch_add(1, Ordering::SeqCst);
+                self.run_write(conn, committed, queries, &plans, deliver)
             }
+            mode => self.run_read(conn, committed, queries, &plans, mode, deliver),
         };
         self.guard.disarm();
         let result = result.map(|(delivered, seq)| {
             let text = match bookmark {
                 Some((cached, text)) if *cached == seq => text.clone(),
                 _ => {
-                    let text = self.bookmark(seq);
+                    let text: Arc<str> = Arc::from(self.bookmark(seq));
                     *bookmark = Some((seq, text.clone()));
                     text
                 }
@@ -542,6 +594,9 @@ impl Backend {
             // Whatever was read mid-call may describe rolled-back state.
             committed.data_version = None;
         }
+        plans.clear();
+        plans.shrink_to(PLANS_KEPT);
+        *kept = plans;
         result
     }
 
@@ -550,12 +605,16 @@ impl Backend {
         conn: &Connection,
         committed: &mut Committed,
         queries: &[Query<'_>],
-        pieces: &[Vec<&str>],
-        mode: Mode,
+        plans: &[Arc<Analysis>],
+        mode: Mode<'_>,
         deliver: impl FnOnce(Vec<QueryOutput>) -> Result<T, D1Error>,
     ) -> Result<(T, u64), (usize, D1Error)> {
         let last = queries.len().saturating_sub(1);
-        if mode == Mode::Read {
+        let (in_transaction, mut prepared) = match mode {
+            Mode::Autocommit(stmt, at) => (false, Some((stmt, at))),
+            _ => (true, None),
+        };
+        if in_transaction {
             self.own_exec(conn, &self.own.begin_deferred)
                 .map_err(|e| (0, self.map_err(e)))?;
         }
@@ -563,14 +622,14 @@ impl Backend {
         let mut wrote = false;
         for (i, q) in queries.iter().enumerate() {
             let (out, w) = self
-                .run_query(conn, q, &pieces[i], committed.size, false)
+                .run_query(conn, q, &plans[i], prepared.take(), committed.size, false)
                 .map_err(|e| (i, e))?;
             wrote |= w;
             results.push(out);
         }
         self.guard.disarm();
         let delivered = deliver(results).map_err(|e| (last, e))?;
-        if mode == Mode::Read {
+        if in_transaction {
             self.own_exec(conn, &self.own.commit)
                 .map_err(|e| (last, self.map_err(e)))?;
         }
@@ -591,7 +650,7 @@ impl Backend {
         conn: &Connection,
         committed: &mut Committed,
         queries: &[Query<'_>],
-        pieces: &[Vec<&str>],
+        plans: &[Arc<Analysis>],
         deliver: impl FnOnce(Vec<QueryOutput>) -> Result<T, D1Error>,
     ) -> Result<(T, u64), (usize, D1Error)> {
         let last = queries.len().saturating_sub(1);
@@ -603,7 +662,7 @@ impl Backend {
         let mut wrote = false;
         for (i, q) in queries.iter().enumerate() {
             let (out, w) = self
-                .run_query(conn, q, &pieces[i], size, true)
+                .run_query(conn, q, &plans[i], None, size, true)
                 .map_err(|e| (i, e))?;
             size = out.meta.size_after;
             wrote |= w;
@@ -644,36 +703,51 @@ impl Backend {
     }
 
     /// Runs one query. Returns its output and whether it may have written.
-    /// `size` is the database size before the query; `measure_size` asks
-    /// for the size to be re-read after a query that wrote.
+    /// `prepared` is its first statement when [`Backend::mode`] already
+    /// prepared it, with when that began: the duration counts its
+    /// preparation, as it does for a statement prepared here. `size` is the
+    /// database size before the query;
+    /// `measure_size` (set in write calls) asks for the size to be re-read
+    /// after a query that wrote.
     fn run_query(
         &self,
         conn: &Connection,
         q: &Query<'_>,
-        pieces: &[&str],
+        plan: &Analysis,
+        mut prepared: Option<(CachedStatement<'_>, Instant)>,
         size: u64,
         measure_size: bool,
     ) -> Result<(QueryOutput, bool), D1Error> {
         validate::check_query(&self.limits, q.sql, q.params)?;
-        if pieces.is_empty() {
+        if plan.pieces.is_empty() {
             return Err(D1Error::NoStatements);
         }
         let before = self.snapshot(conn, Some(size))?;
-        let start = Instant::now();
+        let start = prepared.as_ref().map_or_else(Instant::now, |(_, at)| *at);
         let mut wrote = false;
         let mut fullscan_steps: u64 = 0;
-        let mut columns = Vec::new();
-        let mut rows = Vec::new();
-        let n = pieces.len();
-        for (k, piece) in pieces.iter().enumerate() {
+        let mut columns = None;
+        let mut values = Vec::new();
+        let mut width = 0;
+        let mut row_count: u64 = 0;
+        let n = plan.pieces.len();
+        for (k, piece) in plan.pieces.iter().enumerate() {
             let is_last = k + 1 == n;
-            self.guard.take_denial();
             let (mut fresh, mut cached);
-            let stmt: &mut Statement<'_> = if is_pragma(piece) {
-                fresh = conn.prepare(piece).map_err(|e| self.map_err(e))?;
+            let stmt: &mut Statement<'_> = if let Some((stmt, _)) = prepared.take() {
+                cached = stmt;
+                &mut cached
+            } else if piece.pragma {
+                self.guard.take_denial();
+                fresh = conn
+                    .prepare(plan.text(piece))
+                    .map_err(|e| self.map_err(e))?;
                 &mut fresh
             } else {
-                cached = conn.prepare_cached(piece).map_err(|e| self.map_err(e))?;
+                self.guard.take_denial();
+                cached = conn
+                    .prepare_cached(plan.text(piece))
+                    .map_err(|e| self.map_err(e))?;
                 &mut cached
             };
             let expected = stmt.parameter_count();
@@ -699,20 +773,36 @@ impl Backend {
                     if is_last {
                         // Counted per row: a cached statement is re-prepared
                         // by its first step if the schema changed, and
-                        // `SELECT *` may then have more columns.
-                        let width = row.as_ref().column_count();
-                        let mut values = Vec::with_capacity(width);
-                        for c in 0..width {
+                        // `SELECT *` may then have more columns. Stepping
+                        // never re-prepares past the first row.
+                        let count = row.as_ref().column_count();
+                        if row_count == 0 {
+                            width = count;
+                        } else if count != width {
+                            return Err(D1Error::Sqlite {
+                                message: format!(
+                                    "a row had {count} columns where the first had {width}"
+                                ),
+                            });
+                        }
+                        for c in 0..count {
                             let v = row.get_ref(c).map_err(|e| self.map_err(e))?;
                             values.push(D1Value::from(v));
                         }
-                        rows.push(values);
+                        row_count += 1;
                     }
                 }
             }
             if is_last {
                 // Read after stepping, for the same reason as the width.
-                columns = stmt.column_names().map(str::to_owned).collect();
+                // Inside a write call, or after a statement that wrote, the
+                // schema may have changed within the call: no epoch.
+                let epoch: Option<Epoch> = if measure_size || wrote {
+                    None
+                } else {
+                    data_version(conn).map(|v| (self.write_calls.load(Ordering::SeqCst), v))
+                };
+                columns = Some(plan.columns(stmt, epoch));
             }
             // Reset as read: a cached statement's counters would otherwise
             // add up across calls.
@@ -722,11 +812,9 @@ impl Backend {
         let duration = start.elapsed().as_secs_f64() * 1000.0;
         let after = self.snapshot(conn, (!(measure_size && wrote)).then_some(size))?;
         let changes = after.total_changes.saturating_sub(before.total_changes);
-        let rows_read = fullscan_steps
-            .max(u64::try_from(rows.len()).unwrap_or(u64::MAX))
-            .max(changes);
+        let rows_read = fullscan_steps.max(row_count).max(changes);
         let meta = D1Meta {
-            served_by: SERVED_BY.to_owned(),
+            served_by: Cow::Borrowed(SERVED_BY),
             served_by_region: None,
             served_by_primary: true,
             timings: D1Timings {
@@ -744,8 +832,12 @@ impl Backend {
         };
         Ok((
             QueryOutput {
-                columns,
-                rows,
+                columns: columns.unwrap_or_else(|| ColumnNames {
+                    names: Arc::from(Vec::new()),
+                    distinct: true,
+                }),
+                values,
+                width,
                 meta,
             },
             wrote,
@@ -856,7 +948,11 @@ impl From<ValueRef<'_>> for D1Value {
             ValueRef::Null => D1Value::Null,
             ValueRef::Integer(i) => D1Value::Integer(i),
             ValueRef::Real(f) => D1Value::Real(f),
-            ValueRef::Text(t) => D1Value::Text(String::from_utf8_lossy(t).into_owned()),
+            // Checked strictly first: the lossy path is slower on valid text.
+            ValueRef::Text(t) => D1Value::Text(match std::str::from_utf8(t) {
+                Ok(s) => s.to_owned(),
+                Err(_) => String::from_utf8_lossy(t).into_owned(),
+            }),
             ValueRef::Blob(b) => D1Value::Blob(b.to_vec()),
         }
     }

@@ -313,6 +313,12 @@ impl KvEntry {
 }
 
 fn into_text(bytes: Vec<u8>) -> String {
+    // Most values are ASCII, and `is_ascii` checks a KiB several times
+    // faster than full UTF-8 validation.
+    if bytes.is_ascii() {
+        // SAFETY: ASCII is valid UTF-8.
+        return unsafe { String::from_utf8_unchecked(bytes) };
+    }
     String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
@@ -759,4 +765,19 @@ fn decode_cursor(cursor: &str) -> Result<String> {
     };
     let bytes = BASE64.decode(cursor).map_err(|_| invalid())?;
     String::from_utf8(bytes).map_err(|_| invalid())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::into_text;
+
+    #[test]
+    fn text_is_ascii_utf8_or_replaced() {
+        assert_eq!(into_text(b"plain ascii".to_vec()), "plain ascii");
+        assert_eq!(
+            into_text("h\u{e9}llo \u{1f600}".as_bytes().to_vec()),
+            "h\u{e9}llo \u{1f600}"
+        );
+        assert_eq!(into_text(vec![b'a', 0xff, b'b']), "a\u{fffd}b");
+    }
 }
