@@ -716,6 +716,12 @@ static TRIGGERS: LazyLock<Triggers> = LazyLock::new(|| {
     }
     pats.push("local_file");
     fit.push(Fit::Anywhere);
+    // `1.e.tables`: a number in scientific notation before a name.
+    let sci: Vec<String> = (0..10).map(|d| format!("{d}.e.")).collect();
+    for p in &sci {
+        pats.push(p);
+        fit.push(Fit::Anywhere);
+    }
     let ac = AhoCorasickBuilder::new()
         .kind(Some(aho_corasick::AhoCorasickKind::DFA))
         .ascii_case_insensitive(true)
@@ -792,7 +798,8 @@ pub(super) fn needs_scan(v: &str, user_agent: bool) -> bool {
     if paren {
         for (i, _) in b.iter().enumerate().filter(|(_, c)| **c == b'(') {
             let mut j = i;
-            while j > 0 && b[j - 1] == b' ' {
+            // `day. (`: MySQL reads a call through a dot and spaces.
+            while j > 0 && matches!(b[j - 1], b' ' | b'.') {
                 j -= 1;
             }
             let start = b[..j]
