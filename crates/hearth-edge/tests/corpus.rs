@@ -554,4 +554,4 @@ fn managed_rules_block_attacks_and_pass_ordinary_traffic() {
 }
 
 /// The attack block rate last recorded in bench/RESULTS.md, rounded down.
-const ATTACK_FLOOR: f64 = 0.89;
+const ATTACK_FLOOR: f64 = 0.90;

@@ -502,6 +502,16 @@ pub fn detect(input: &str) -> Option<&'static str> {
             }
         }
     }
+    // A value that is itself `name=value` (an encoded `=` decoded): the
+    // inner value is read too, once.
+    if let Some((name, inner)) = input.split_once('=')
+        && !name.is_empty()
+        && name.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_')
+        && inner.len() >= 3
+    {
+        let toks = tokenize(inner, None);
+        return judge(&toks, false).or_else(|| shapes(&toks, false, inner));
+    }
     None
 }
 
@@ -637,6 +647,15 @@ fn shapes(toks: &[Tok<'_>], quoted: bool, input: &str) -> Option<&'static str> {
             && toks[i..].iter().any(|x| kw(x, &["then"]))
         {
             return Some("CASE WHEN");
+        }
+        // `) like (`, `) when 234 then`: SQL between closed groups.
+        if matches!(t, Tok::RParen)
+            && (next.is_some_and(|x| kw(x, &["like", "rlike", "regexp"]))
+                && matches!(toks.get(i + 2), Some(Tok::LParen))
+                || next.is_some_and(|x| kw(x, &["when"]))
+                    && toks[i..].iter().any(|x| kw(x, &["then"])))
+        {
+            return Some("SQL operator after a closed group");
         }
         if kw(t, &["execute"]) && next.is_some_and(|x| kw(x, &["immediate"])) {
             return Some("EXECUTE IMMEDIATE");
@@ -809,6 +828,9 @@ mod tests {
             "DROP sampletable;--",
             ";truncate[xx",
             "div(23,-2)",
+            "pay=&&(l=!0)",
+            ") like (",
+            ") when 234 then",
             "1.e(ascii)",
             "1.e.tables",
         ] {
