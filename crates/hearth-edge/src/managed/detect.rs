@@ -671,9 +671,10 @@ pub(super) fn value(
     value: &str,
     loc: Location,
     name: &str,
-    on: &dyn Fn(&str) -> bool,
+    active: u64,
     prefilter: bool,
 ) -> Option<(&'static str, &'static str)> {
+    let on = |id: &str| active & super::rule_bit(id) != 0;
     if value.is_empty() {
         return None;
     }

@@ -411,11 +411,14 @@ impl Policy {
             }
         }
         // A method override in the query string.
-        if ctx.arg_map().iter().any(|(k, _)| {
-            matches!(
-                k.to_ascii_lowercase().as_str(),
-                "_method" | "x-http-method-override" | "_httpmethod"
-            )
+        let override_name = |k: &str| {
+            ["_method", "x-http-method-override", "_httpmethod"]
+                .iter()
+                .any(|m| m.eq_ignore_ascii_case(k))
+        };
+        if ctx.query.split('&').any(|pair| {
+            let k = pair.split_once('=').map_or(pair, |(k, _)| k);
+            override_name(&crate::rules::percent_decode_cow(k, true))
         }) {
             return req("_method", "a method override in the query string");
         }
