@@ -332,7 +332,7 @@ impl ManagedRules {
             return None;
         }
         let on = |id: &str| active & rule_bit(id) != 0;
-        let mut inputs: Vec<(Location, Cow<'_, str>, Cow<'_, str>)> = Vec::new();
+        let mut inputs: Vec<(Location, Cow<'_, str>, Cow<'_, str>)> = Vec::with_capacity(32);
         if head && let Err(f) = self.head_inputs(ctx, &on, &mut inputs) {
             return Some(f);
         }
