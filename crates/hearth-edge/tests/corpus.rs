@@ -246,6 +246,23 @@ fn benign() -> Vec<Case> {
         "hash (#) sign",
         "printf debugging",
         "time who",
+        // Next to the SQL shapes of the tokenizer: quotes, comparisons,
+        // statement words and calls in ordinary text.
+        "l'alter ego",
+        "10' drop cord",
+        "the 'select' button",
+        "drop shipping; returns",
+        "in case of rain",
+        "round (2 decimals)",
+        "rating >= 4",
+        "O'Neil's 'best' pub",
+        "5 stars = great",
+        "a == b in JS",
+        "Time (UTC)",
+        "and/or",
+        "'quoted' = fine",
+        "see fig. 1.e.g. below",
+        "if (a == b) { return; }",
     ];
     let paths = [
         "/",
@@ -537,4 +554,4 @@ fn managed_rules_block_attacks_and_pass_ordinary_traffic() {
 }
 
 /// The attack block rate last recorded in bench/RESULTS.md, rounded down.
-const ATTACK_FLOOR: f64 = 0.88;
+const ATTACK_FLOOR: f64 = 0.90;

@@ -144,3 +144,46 @@ fn invalid_expressions_are_refused_with_where_and_why() {
             .contains("nests deeper")
     );
 }
+
+/// `lower(x) contains "..."` reads ASCII text without copying it; the
+/// answers must be those of lower-casing first, non-ASCII text included
+/// (the Kelvin sign lower-cases to an ASCII `k`).
+#[test]
+fn lower_contains_matches_lower_casing_first() {
+    let c = ctx(
+        "/Shop/EvilBot",
+        "",
+        &[
+            ("user-agent", "Mozilla/5.0 EVILBOT/2"),
+            ("x-tags", "One"),
+            ("x-tags", "TWO"),
+            ("x-name", "\u{212a}ELVIN"),
+        ],
+        "203.0.113.7",
+    );
+    let cases = [
+        (r#"lower(http.user_agent) contains "evilbot""#, true),
+        (r#"lower(http.user_agent) contains "evilbot/3""#, false),
+        (
+            r#"lower(http.request.uri.path) contains "/shop/evil""#,
+            true,
+        ),
+        (r#"lower(http.request.uri.path) contains "Shop""#, false),
+        (r#"lower(http.request.uri.path) contains """#, true),
+        (
+            r#"any(lower(http.request.headers["x-tags"][*]) contains "two")"#,
+            true,
+        ),
+        (
+            r#"any(lower(http.request.headers["x-tags"][*]) contains "three")"#,
+            false,
+        ),
+        (
+            r#"any(lower(http.request.headers["x-name"][*]) contains "kelvin")"#,
+            true,
+        ),
+    ];
+    for (expr, want) in cases {
+        assert_eq!(eval(expr, &c), want, "{expr}");
+    }
+}

@@ -93,8 +93,10 @@ static SCANNERS: LazyLock<aho_corasick::AhoCorasick> = LazyLock::new(|| {
 pub(super) fn scanner(ctx: &RequestCtx<'_>) -> Option<Finding> {
     let ua = ctx.header("user-agent")?;
     let b = ua.as_bytes();
-    let dirb = b.windows(4).enumerate().any(|(i, w)| {
-        w.eq_ignore_ascii_case(b"dirb")
+    let dirb = b.iter().enumerate().any(|(i, c)| {
+        (*c | 0x20) == b'd'
+            && b.get(i..i + 4)
+                .is_some_and(|w| w.eq_ignore_ascii_case(b"dirb"))
             && !b
                 .get(i + 4)
                 .is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'_')
@@ -671,17 +673,30 @@ pub(super) fn value(
     value: &str,
     loc: Location,
     name: &str,
-    on: &dyn Fn(&str) -> bool,
+    active: u64,
     prefilter: bool,
 ) -> Option<(&'static str, &'static str)> {
+    let on = |id: &str| active & super::rule_bit(id) != 0;
     if value.is_empty() {
         return None;
+    }
+    // One pass for the bytes the checks below look for: a value without
+    // them skips the decoding and those checks.
+    let (mut pct, mut nul, mut dollar, mut line) = (false, false, false, false);
+    for &b in value.as_bytes() {
+        match b {
+            b'%' => pct = true,
+            0 => nul = true,
+            b'$' => dollar = true,
+            b'\n' | b'\r' => line = true,
+            _ => {}
+        }
     }
     // Double and triple encodings, `%u` escapes and overlong UTF-8 dots
     // collapse to what the application will finally see.
     let mut decoded = Cow::Borrowed(value);
     for _ in 0..3 {
-        if !decoded.contains('%') {
+        if !pct || !decoded.contains('%') {
             break;
         }
         let next = percent_decode(&unicode_escapes(&decoded), false);
@@ -690,14 +705,22 @@ pub(super) fn value(
         }
         decoded = Cow::Owned(next);
     }
-    let v = if decoded.contains('\0') {
+    if pct {
+        // Decoding may have brought any of them in.
+        let b = decoded.as_bytes();
+        nul = b.contains(&0);
+        dollar = b.contains(&b'$');
+        line = b.iter().any(|c| matches!(c, b'\n' | b'\r'));
+    }
+    let v = if nul {
         Cow::Owned(decoded.replace('\0', ""))
     } else {
         decoded
     };
     // The float that sends some parsers into an endless loop. (Cheap
     // tests before `on`, which runs for every value.)
-    if v.contains("e-308")
+    if v.len() > 20
+        && v.contains("e-308")
         && v.contains("2.22507385850720")
         && matches!(
             loc,
@@ -707,7 +730,7 @@ pub(super) fn value(
     {
         return Some(("generic", "a floating-point value that hangs some parsers"));
     }
-    if v.contains('$')
+    if dollar
         && matches!(loc, Location::ArgName | Location::Query | Location::Body)
         && on("sqli")
         && NOSQL.is_match(&v)
@@ -726,7 +749,7 @@ pub(super) fn value(
         return Some(("rfi", "a remote URL for a file-system argument"));
     }
     // A line break in the path splits the request or the headers behind it.
-    if loc == Location::Path && v.contains(['\n', '\r']) && on("protocol-attack") {
+    if loc == Location::Path && line && on("protocol-attack") {
         return Some(("protocol-attack", "a line break in the path"));
     }
     // A User-Agent or Referer that is a file path: neither starts with `/`.

@@ -16,7 +16,7 @@ pub use policy::Policy;
 
 use std::borrow::Cow;
 
-use crate::rules::{Expr, RequestCtx, form_pairs, percent_decode};
+use crate::rules::{Expr, RequestCtx, form_pairs, percent_decode, percent_decode_cow};
 
 /// Where a value was found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -142,7 +142,9 @@ pub const RULES: &[RuleInfo] = &[
 ];
 
 /// The bit of rule `id` in an active-rules mask (its place in [`RULES`]).
-fn rule_bit(id: &str) -> u64 {
+/// Inlined so that a literal id folds to a constant.
+#[inline(always)]
+pub(super) fn rule_bit(id: &str) -> u64 {
     match id {
         "method" => 1 << 0,
         "policy" => 1 << 1,
@@ -330,7 +332,7 @@ impl ManagedRules {
             return None;
         }
         let on = |id: &str| active & rule_bit(id) != 0;
-        let mut inputs: Vec<(Location, Cow<'_, str>, Cow<'_, str>)> = Vec::new();
+        let mut inputs: Vec<(Location, Cow<'_, str>, Cow<'_, str>)> = Vec::with_capacity(32);
         if head && let Err(f) = self.head_inputs(ctx, &on, &mut inputs) {
             return Some(f);
         }
@@ -366,7 +368,7 @@ impl ManagedRules {
             return Some(f);
         }
         for (loc, name, value) in &inputs {
-            if let Some((rule, reason)) = detect::value(value, *loc, name, &on, self.prefilter) {
+            if let Some((rule, reason)) = detect::value(value, *loc, name, active, self.prefilter) {
                 return Some(Finding {
                     rule,
                     location: *loc,
@@ -410,21 +412,15 @@ impl ManagedRules {
         inputs.push((
             Location::Path,
             Cow::Borrowed(""),
-            Cow::Owned(percent_decode(ctx.path, false)),
+            percent_decode_cow(ctx.path, false),
         ));
-        for (k, v) in ctx.arg_map() {
-            inputs.push((
-                Location::ArgName,
-                Cow::Borrowed(k.as_str()),
-                Cow::Borrowed(k.as_str()),
-            ));
-            for v in v {
-                inputs.push((
-                    Location::Query,
-                    Cow::Borrowed(k.as_str()),
-                    Cow::Borrowed(v.as_str()),
-                ));
-            }
+        // Arguments and cookies are read straight from the query and the
+        // Cookie headers, borrowed unless an escape needs decoding.
+        for pair in ctx.query.split('&').filter(|p| !p.is_empty()) {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            let k = percent_decode_cow(k, true);
+            inputs.push((Location::ArgName, k.clone(), k.clone()));
+            inputs.push((Location::Query, k, percent_decode_cow(v, true)));
         }
         if !ctx.query.is_empty() && !ctx.query.contains('=') {
             inputs.push((
@@ -433,22 +429,19 @@ impl ManagedRules {
                 Cow::Owned(percent_decode(ctx.query, true)),
             ));
         }
-        for (k, v) in ctx.cookie_map() {
-            inputs.push((
-                Location::Cookie,
-                Cow::Borrowed(k.as_str()),
-                Cow::Borrowed(k.as_str()),
-            ));
-            for v in v {
-                inputs.push((
-                    Location::Cookie,
-                    Cow::Borrowed(k.as_str()),
-                    Cow::Owned(percent_decode(v, false)),
-                ));
-            }
-        }
         for (k, v) in &ctx.headers {
-            if !plain_header(k) {
+            if k.eq_ignore_ascii_case("cookie") {
+                for pair in v.split(';') {
+                    let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+                    let name = Cow::Borrowed(name.trim());
+                    inputs.push((Location::Cookie, name.clone(), name.clone()));
+                    inputs.push((
+                        Location::Cookie,
+                        name,
+                        percent_decode_cow(value.trim(), false),
+                    ));
+                }
+            } else if !plain_header(k) {
                 inputs.push((
                     Location::Header,
                     Cow::Borrowed(*k),

@@ -131,6 +131,16 @@ impl Default for Policy {
     }
 }
 
+/// Whether `v` holds `charset` in any case.
+fn mentions_charset(v: &str) -> bool {
+    let b = v.as_bytes();
+    b.iter().enumerate().any(|(i, c)| {
+        (*c | 0x20) == b'c'
+            && b.get(i..i + 7)
+                .is_some_and(|w| w.eq_ignore_ascii_case(b"charset"))
+    })
+}
+
 fn finding(rule: &'static str, loc: Location, name: &str, reason: &'static str) -> Finding {
     Finding {
         rule,
@@ -375,7 +385,9 @@ impl Policy {
                         return hdr(k, "an unknown or over-long Accept-Encoding");
                     }
                 }
-                "accept" => {
+                // Most Accept headers name no charset: one byte scan
+                // skips splitting them.
+                "accept" if mentions_charset(v) => {
                     let mut charsets = v
                         .split([',', ';'])
                         .filter_map(|p| p.trim().split_once('='))
@@ -411,11 +423,14 @@ impl Policy {
             }
         }
         // A method override in the query string.
-        if ctx.arg_map().iter().any(|(k, _)| {
-            matches!(
-                k.to_ascii_lowercase().as_str(),
-                "_method" | "x-http-method-override" | "_httpmethod"
-            )
+        let override_name = |k: &str| {
+            ["_method", "x-http-method-override", "_httpmethod"]
+                .iter()
+                .any(|m| m.eq_ignore_ascii_case(k))
+        };
+        if ctx.query.split('&').any(|pair| {
+            let k = pair.split_once('=').map_or(pair, |(k, _)| k);
+            override_name(&crate::rules::percent_decode_cow(k, true))
         }) {
             return req("_method", "a method override in the query string");
         }

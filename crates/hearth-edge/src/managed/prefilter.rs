@@ -716,6 +716,12 @@ static TRIGGERS: LazyLock<Triggers> = LazyLock::new(|| {
     }
     pats.push("local_file");
     fit.push(Fit::Anywhere);
+    // `1.e.tables`: a number in scientific notation before a name.
+    let sci: Vec<String> = (0..10).map(|d| format!("{d}.e.")).collect();
+    for p in &sci {
+        pats.push(p);
+        fit.push(Fit::Anywhere);
+    }
     let ac = AhoCorasickBuilder::new()
         .kind(Some(aho_corasick::AhoCorasickKind::DFA))
         .ascii_case_insensitive(true)
@@ -792,7 +798,8 @@ pub(super) fn needs_scan(v: &str, user_agent: bool) -> bool {
     if paren {
         for (i, _) in b.iter().enumerate().filter(|(_, c)| **c == b'(') {
             let mut j = i;
-            while j > 0 && b[j - 1] == b' ' {
+            // `day. (`: MySQL reads a call through a dot and spaces.
+            while j > 0 && matches!(b[j - 1], b' ' | b'.') {
                 j -= 1;
             }
             let start = b[..j]
@@ -840,6 +847,11 @@ pub(super) fn needs_scan(v: &str, user_agent: bool) -> bool {
             None => more = false,
         }
     }
+    // Most clean values hold no trigger at all, and a plain search says
+    // so faster than the overlapping one that checks word edges.
+    if !t.ac.is_match(v) {
+        return false;
+    }
     for m in t.ac.find_overlapping_iter(v) {
         match t.fit[m.pattern().as_usize()] {
             Fit::Anywhere => return true,
@@ -886,19 +898,15 @@ fn shell_no_op(v: &str) -> bool {
 /// `j a v a s c r i p t :` and `vbscript` spelled with spaces before a
 /// colon.
 fn spaced_scheme(b: &[u8]) -> bool {
-    for (i, _) in b.iter().enumerate().filter(|(_, c)| **c == b':') {
-        let letters: Vec<u8> = b[..i]
-            .iter()
-            .rev()
-            .filter(|c| **c != b' ')
-            .take(10)
-            .map(u8::to_ascii_lowercase)
-            .collect();
-        if letters.starts_with(b"tpircsavaj") || letters.starts_with(b"tpircsbv") {
-            return true;
-        }
-    }
-    false
+    // The letters before the colon, last first, spaces left out.
+    let spelled = |i: usize, word: &[u8]| {
+        let mut letters = b[..i].iter().rev().filter(|c| **c != b' ');
+        word.iter()
+            .all(|w| letters.next().is_some_and(|c| c.to_ascii_lowercase() == *w))
+    };
+    b.iter()
+        .enumerate()
+        .any(|(i, c)| *c == b':' && (spelled(i, b"tpircsavaj") || spelled(i, b"tpircsbv")))
 }
 
 #[cfg(test)]

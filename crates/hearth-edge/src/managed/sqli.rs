@@ -7,8 +7,9 @@
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Tok<'a> {
-    Str,
-    Num,
+    /// A string literal, with its quotes (the closing one may be missing).
+    Str(&'a str),
+    Num(&'a str),
     Word(&'a str),
     /// `@var` / `@@var`.
     Var,
@@ -26,12 +27,15 @@ fn tokenize(s: &str, start_quote: Option<u8>) -> Vec<Tok<'_>> {
     let b = s.as_bytes();
     let mut out = Vec::new();
     let mut i = 0;
+    // Where the last string literal ended, to join adjacent ones.
+    let mut str_end = usize::MAX;
     if let Some(q) = start_quote {
         // The input began inside a literal: it ends at the first quote.
         match b.iter().position(|&c| c == q) {
             Some(end) => {
-                out.push(Tok::Str);
+                out.push(Tok::Str(&s[..end + 1]));
                 i = end + 1;
+                str_end = i;
             }
             None => return out,
         }
@@ -45,7 +49,20 @@ fn tokenize(s: &str, start_quote: Option<u8>) -> Vec<Tok<'_>> {
                     .iter()
                     .position(|&x| x == c)
                     .map_or(b.len(), |p| i + 1 + p + 1);
-                out.push(if c == b'`' { Tok::Word("`") } else { Tok::Str });
+                let end = end.min(b.len());
+                if c == b'`' {
+                    out.push(Tok::Word("`"));
+                } else if str_end == i
+                    && let Some(Tok::Str(prev)) = out.last_mut()
+                {
+                    // Adjacent literals read as one (`'a''b'`), as SQL does.
+                    let from = i - prev.len();
+                    *prev = &s[from..end];
+                    str_end = end;
+                } else {
+                    out.push(Tok::Str(&s[i..end]));
+                    str_end = end;
+                }
                 i = end;
             }
             b'0'..=b'9' => {
@@ -53,7 +70,7 @@ fn tokenize(s: &str, start_quote: Option<u8>) -> Vec<Tok<'_>> {
                     .iter()
                     .position(|x| !(x.is_ascii_alphanumeric() || *x == b'.'))
                     .map_or(b.len(), |p| i + p);
-                out.push(Tok::Num);
+                out.push(Tok::Num(&s[i..end]));
                 i = end;
             }
             b'.' if b.get(i + 1).is_some_and(u8::is_ascii_digit) => {
@@ -113,7 +130,9 @@ fn tokenize(s: &str, start_quote: Option<u8>) -> Vec<Tok<'_>> {
             }
             _ => {
                 let two = s.get(i..i + 2).unwrap_or("");
-                let op = if matches!(
+                let op = if s.get(i..i + 3) == Some("<=>") {
+                    "<=>"
+                } else if matches!(
                     two,
                     "<=" | ">=" | "!=" | "<>" | "||" | "&&" | ":=" | "<<" | ">>" | "=="
                 ) {
@@ -216,7 +235,7 @@ const WEAK: &[&str] = &[
 ];
 
 fn is_operand(t: &Tok<'_>) -> bool {
-    matches!(t, Tok::Str | Tok::Num | Tok::Var | Tok::LParen)
+    matches!(t, Tok::Str(_) | Tok::Num(_) | Tok::Var | Tok::LParen)
         || matches!(t, Tok::Word(w) if !w.eq_ignore_ascii_case("the"))
 }
 
@@ -300,7 +319,7 @@ fn judge(toks: &[Tok<'_>], quoted: bool) -> Option<&'static str> {
                         | Tok::Comma
                         | Tok::LParen
                         | Tok::Var
-                        | Tok::Str
+                        | Tok::Str(_)
                         | Tok::Comment
                         | Tok::Semi
                 )
@@ -308,7 +327,7 @@ fn judge(toks: &[Tok<'_>], quoted: bool) -> Option<&'static str> {
             if (from.is_some() && punct)
                 || rest
                     .first()
-                    .is_some_and(|x| matches!(x, Tok::Var | Tok::Num | Tok::Str))
+                    .is_some_and(|x| matches!(x, Tok::Var | Tok::Num(_)) || closed_str(x))
             {
                 return Some("SELECT statement");
             }
@@ -369,7 +388,7 @@ fn judge(toks: &[Tok<'_>], quoted: bool) -> Option<&'static str> {
         }
     }
     // Breaking out of a literal: `' OR ...`, `1' --`, `' UNION`, `1 AND sleep`
-    if quoted && n >= 2 && matches!(toks[0], Tok::Str) {
+    if quoted && n >= 2 && matches!(toks[0], Tok::Str(_)) {
         let second = &toks[1];
         if matches!(second, Tok::Comment | Tok::Semi | Tok::ExecComment) {
             return Some("literal break-out with a comment");
@@ -404,7 +423,7 @@ fn judge(toks: &[Tok<'_>], quoted: bool) -> Option<&'static str> {
             && toks.get(2).is_some_and(|x| {
                 matches!(
                     x,
-                    Tok::Str | Tok::Num | Tok::Var | Tok::LParen | Tok::Word(_)
+                    Tok::Str(_) | Tok::Num(_) | Tok::Var | Tok::LParen | Tok::Word(_)
                 )
             })
         {
@@ -420,7 +439,7 @@ fn judge(toks: &[Tok<'_>], quoted: bool) -> Option<&'static str> {
             return Some("literal break-out");
         }
     }
-    if !quoted && n >= 2 && matches!(toks[0], Tok::Num) {
+    if !quoted && n >= 2 && matches!(toks[0], Tok::Num(_)) {
         let second = &toks[1];
         if matches!(second, Tok::Semi) && toks.get(2).is_some_and(|x| kw(x, STACKED)) {
             return Some("number break-out");
@@ -431,7 +450,7 @@ fn judge(toks: &[Tok<'_>], quoted: bool) -> Option<&'static str> {
             && (third.is_some_and(|x| {
                 kw(x, STRONG) || kw(x, WEAK) && matches!(fourth, Some(Tok::LParen))
             }) || third
-                .is_some_and(|x| matches!(x, Tok::Num | Tok::Str | Tok::Var | Tok::LParen))
+                .is_some_and(|x| matches!(x, Tok::Num(_) | Tok::Str(_) | Tok::Var | Tok::LParen))
                 && fourth.is_some_and(|x| is_cmp(x) || matches!(x, Tok::Comment | Tok::Semi)))
         {
             return Some("number break-out");
@@ -459,22 +478,313 @@ pub fn detect(input: &str) -> Option<&'static str> {
     if input.len() < 3 {
         return None;
     }
-    if !input
-        .bytes()
-        .any(|c| c.is_ascii_alphabetic() || matches!(c, b'\'' | b'"' | b';' | b'#' | b'-' | b'/'))
-    {
+    if !input.bytes().any(|c| {
+        c.is_ascii_alphabetic()
+            || matches!(
+                c,
+                b'\'' | b'"' | b';' | b'#' | b'-' | b'/' | b'=' | b'<' | b'>' | b'!'
+            )
+    }) {
         return None;
     }
+    if scientific_call(input.as_bytes()) {
+        return Some("MySQL scientific-notation call");
+    }
     let plain = tokenize(input, None);
-    if let Some(r) = judge(&plain, false) {
+    if let Some(r) = judge(&plain, false).or_else(|| shapes(&plain, false, input)) {
         return Some(r);
     }
     for q in [b'\'', b'"'] {
         if input.as_bytes().contains(&q) {
             let toks = tokenize(input, Some(q));
-            if let Some(r) = judge(&toks, true) {
+            if let Some(r) = judge(&toks, true).or_else(|| shapes(&toks, true, input)) {
                 return Some(r);
             }
+        }
+    }
+    // A value that is itself `name=value` (an encoded `=` decoded): the
+    // inner value is read too, once.
+    if let Some((name, inner)) = input.split_once('=')
+        && !name.is_empty()
+        && name.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_')
+        && inner.len() >= 3
+    {
+        let toks = tokenize(inner, None);
+        return judge(&toks, false).or_else(|| shapes(&toks, false, inner));
+    }
+    None
+}
+
+/// `1.e(` and `1.e.name`: MySQL reads `1.e` as a number and lets a call
+/// or a qualified name follow it without a space.
+fn scientific_call(b: &[u8]) -> bool {
+    let num_e = |w: &[u8]| w[0].is_ascii_digit() && w[1] == b'.' && matches!(w[2], b'e' | b'E');
+    // `1.e.g.` is prose: a name needs two letters.
+    b.windows(4).any(|w| num_e(w) && w[3] == b'(')
+        || b.windows(6).any(|w| {
+            num_e(w) && w[3] == b'.' && w[4].is_ascii_alphabetic() && w[5].is_ascii_alphabetic()
+        })
+}
+
+/// The text of a literal without its quotes.
+fn literal<'a>(t: &Tok<'a>) -> Option<&'a str> {
+    match t {
+        Tok::Num(n) => Some(n),
+        Tok::Str(s) => {
+            let q = s.chars().next().filter(|c| matches!(c, '\'' | '"'));
+            let inner = match q {
+                Some(q) => s[1..].strip_suffix(q).unwrap_or(&s[1..]),
+                // The leading literal of a quoted reading: `abc'`.
+                None => s.get(..s.len().saturating_sub(1)).unwrap_or(""),
+            };
+            Some(inner)
+        }
+        _ => None,
+    }
+}
+
+/// A string literal with both its quotes (`'select' button` leaves the
+/// literal after `select` open).
+fn closed_str(t: &Tok<'_>) -> bool {
+    matches!(t, Tok::Str(s) if s.len() >= 2 && s.as_bytes()[0] == s.as_bytes()[s.len() - 1])
+}
+
+/// A strict comparison operator.
+fn compares(t: &Tok<'_>) -> bool {
+    matches!(
+        t,
+        Tok::Op("=" | "==" | "!=" | "<>" | "<" | ">" | "<=" | ">=" | "<=>")
+    ) || kw(t, &["like", "rlike", "regexp", "glob", "not"])
+}
+
+/// SQL functions worth flagging when a value ends in a call left open.
+const OPEN_CALLS: &[&str] = &[
+    "compress",
+    "uncompress",
+    "rand",
+    "sin",
+    "cos",
+    "tan",
+    "floor",
+    "ceil",
+    "round",
+    "time",
+    "values",
+    "minute",
+    "hour",
+    "second",
+    "day",
+    "month",
+    "year",
+    "quarter",
+    "date",
+    "ln",
+    "log",
+    "user",
+    "length",
+    "version",
+    "if",
+    "in",
+    "ascii",
+    "char",
+    "concat",
+    "substr",
+    "substring",
+    "mid",
+    "sleep",
+    "benchmark",
+    "count",
+    "hex",
+    "unhex",
+    "md5",
+    "sha1",
+    "database",
+    "schema",
+    "exp",
+    "pow",
+    "sqrt",
+    "abs",
+    "now",
+    "left",
+    "right",
+    "elt",
+    "field",
+    "instr",
+    "locate",
+];
+
+/// Injection shapes beyond [`judge`]'s: tautologies between literals,
+/// chained conditions, open calls, and statement openers.
+fn shapes(toks: &[Tok<'_>], quoted: bool, input: &str) -> Option<&'static str> {
+    let n = toks.len();
+    for i in 0..n {
+        let t = &toks[i];
+        let next = toks.get(i + 1);
+        // `1=1`, `'a'='a'`, `11!=1`, `1 is not 2`: a comparison of two
+        // literals that is always true.
+        if let Some(a) = literal(t) {
+            let (op, at) = match (next, toks.get(i + 2)) {
+                (Some(x), Some(y)) if kw(x, &["is"]) && kw(y, &["not"]) => ("<>", i + 3),
+                (Some(Tok::Op(o)), _) => (*o, i + 2),
+                _ => ("", 0),
+            };
+            if let Some(b) = toks.get(at).and_then(literal)
+                && !a.is_empty()
+                && match op {
+                    "=" | "==" | "<=>" => a.eq_ignore_ascii_case(b),
+                    "!=" | "<>" => !a.eq_ignore_ascii_case(b) && !b.is_empty(),
+                    _ => false,
+                }
+                && (i == 0
+                    || matches!(toks[i - 1], Tok::Comma | Tok::LParen)
+                    || logic(&toks[i - 1]))
+            {
+                return Some("tautology");
+            }
+        }
+        if kw(t, &["case"])
+            && next.is_some_and(|x| kw(x, &["when"]))
+            && toks[i..].iter().any(|x| kw(x, &["then"]))
+        {
+            return Some("CASE WHEN");
+        }
+        // `) like (`, `) when 234 then`: SQL between closed groups.
+        if matches!(t, Tok::RParen)
+            && (next.is_some_and(|x| kw(x, &["like", "rlike", "regexp"]))
+                && matches!(toks.get(i + 2), Some(Tok::LParen))
+                || next.is_some_and(|x| kw(x, &["when"]))
+                    && toks[i..].iter().any(|x| kw(x, &["then"])))
+        {
+            return Some("SQL operator after a closed group");
+        }
+        if kw(t, &["execute"]) && next.is_some_and(|x| kw(x, &["immediate"])) {
+            return Some("EXECUTE IMMEDIATE");
+        }
+        if kw(t, &["procedure"]) && next.is_some_and(|x| kw(x, &["analyse"])) {
+            return Some("PROCEDURE ANALYSE");
+        }
+        if kw(t, &["except", "intersect"]) && next.is_some_and(|x| kw(x, &["select"])) {
+            return Some("set operator before SELECT");
+        }
+        if matches!(t, Tok::LParen) && next.is_some_and(|x| kw(x, &["select"])) && i + 2 == n {
+            return Some("open subquery");
+        }
+        // `DROP t;--` (not "drop shipping; returns").
+        if kw(t, &["drop", "truncate", "alter"])
+            && matches!(next, Some(Tok::Word(_)))
+            && (matches!(toks.get(i + 2), Some(Tok::Comment))
+                || matches!(toks.get(i + 2), Some(Tok::Semi))
+                    && matches!(toks.get(i + 3), Some(Tok::Comment)))
+        {
+            return Some("DDL statement");
+        }
+        if kw(t, &["div"])
+            && matches!(next, Some(Tok::LParen))
+            && matches!(toks.get(i + 2), Some(Tok::Num(_)))
+            && matches!(toks.get(i + 3), Some(Tok::Comma))
+        {
+            return Some("SQL function");
+        }
+    }
+    if n >= 3
+        && matches!(toks[0], Tok::Semi)
+        && kw(&toks[1], STACKED)
+        && !kw(
+            &toks[1],
+            &[
+                "if", "begin", "set", "call", "load", "replace", "grant", "revoke", "union",
+                "select",
+            ],
+        )
+    {
+        return Some("stacked query");
+    }
+    // A call left open at the end: `FLOOR (`, `length||(`, `year]=(`.
+    if n >= 2 && matches!(toks[n - 1], Tok::LParen) {
+        let before = toks[..n - 1]
+            .iter()
+            .rev()
+            .take(3)
+            .find(|x| !matches!(x, Tok::Op(_)));
+        if let Some(Tok::Word(w)) = before {
+            let w = w.trim_end_matches('.');
+            if OPEN_CALLS.iter().any(|k| w.eq_ignore_ascii_case(k)) {
+                return Some("SQL function call left open");
+            }
+        }
+    }
+    // A chained condition: `AND name = "`, `||(e==`, `OR (1=2)`, `OR 1#`.
+    if n >= 3 && logic(&toks[0]) && !quoted {
+        let j = if matches!(toks[1], Tok::LParen) { 2 } else { 1 };
+        let operand = toks
+            .get(j)
+            .is_some_and(|x| matches!(x, Tok::Word(_) | Tok::Num(_) | Tok::Var));
+        let then = toks.get(j + 1);
+        if operand
+            && then.is_some_and(|x| {
+                matches!(
+                    x,
+                    Tok::Op("=" | "==" | "!=" | "<>" | "<" | ">" | "<=" | ">=" | "<=>")
+                )
+            })
+        {
+            return Some("chained condition");
+        }
+        if j == 1 && matches!(toks[1], Tok::Num(_)) && matches!(then, Some(Tok::Comment)) {
+            return Some("chained condition");
+        }
+    }
+    if !quoted {
+        // A value that opens with a quoted literal compared to another:
+        // `'x'!='y`, `'1' not regexp '2'`.
+        if input.starts_with('\'')
+            && n >= 3
+            && matches!(toks[0], Tok::Str(_))
+            && compares(&toks[1])
+            && toks[2..]
+                .iter()
+                .take(2)
+                .any(|x| matches!(x, Tok::Str(_) | Tok::Num(_)))
+        {
+            return Some("quoted comparison");
+        }
+        return None;
+    }
+    // Breaking out of a literal (the quoted reading): `' = #`,
+    // `'alter ...`, `id'not like`, `' notnull --`.
+    if n >= 2 {
+        let second = &toks[1];
+        let ops = toks[1..]
+            .iter()
+            .take(3)
+            .position(|x| !matches!(x, Tok::Op(_)));
+        if ops.is_some_and(|p| p > 0 && matches!(toks[1 + p], Tok::Comment)) {
+            return Some("literal break-out with a comment");
+        }
+        if kw(second, &["not"])
+            && toks
+                .get(2)
+                .is_some_and(|x| kw(x, &["like", "glob", "regexp", "rlike", "in", "between"]))
+        {
+            return Some("literal break-out");
+        }
+        if kw(second, &["glob", "notnull", "isnull"]) {
+            return Some("literal break-out");
+        }
+        let prefix = input.find(['\'', '"']).map_or("", |p| &input[..p]);
+        // Only a value that opens with the quote: `6' drop ceiling` is a
+        // measure and `'select' button` names a button.
+        if prefix.bytes().all(|c| c == b' ')
+            && !matches!(toks.get(2), Some(Tok::Str(_)))
+            && kw(
+                second,
+                &[
+                    "alter", "drop", "create", "truncate", "select", "insert", "update", "delete",
+                    "exec", "declare", "shutdown",
+                ],
+            )
+        {
+            return Some("literal break-out into a statement");
         }
     }
     None
@@ -495,6 +805,34 @@ mod tests {
             "x' AND sleep(5) AND 'a'='a",
             "1/*!50000union*/ select 1",
             "' or ''='",
+            // Shapes read from the token stream.
+            "1=1",
+            "b,1=1",
+            "11!=1",
+            "1 is not 2",
+            "'x'!='y",
+            "'1' not regexp '2'",
+            "'''or 1",
+            "' = # '",
+            "'alter a",
+            "id'not like id--",
+            "AND name = \"",
+            "&&(e===",
+            "OR (7319=8742)",
+            "FLOOR (",
+            "length||(",
+            "case when condition1 then result1",
+            "EXECUTE IMMEDIATE \"",
+            "procedure analyse (",
+            "except select 1",
+            "DROP sampletable;--",
+            ";truncate[xx",
+            "div(23,-2)",
+            "pay=&&(l=!0)",
+            ") like (",
+            ") when 234 then",
+            "1.e(ascii)",
+            "1.e.tables",
         ] {
             assert!(detect(s).is_some(), "{s}");
         }
@@ -512,6 +850,16 @@ mod tests {
             "hello-world",
             "2024-01-05",
             "what's new in 3.2?",
+            "l'alter ego",
+            "10' drop cord",
+            "the 'select' button",
+            "drop shipping; returns",
+            "round (2 decimals)",
+            "rating >= 4",
+            "'quoted' = fine",
+            "5 stars = great",
+            "see fig. 1.e.g. below",
+            "1 = 2",
         ] {
             assert_eq!(detect(s), None, "{s}");
         }

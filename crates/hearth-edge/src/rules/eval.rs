@@ -60,7 +60,7 @@ pub(super) fn eval_bool(node: &Node, req: &RequestCtx<'_>) -> bool {
     matches!(eval_node(node, req), Val::Bool(true))
 }
 
-fn eval_node<'a>(node: &Node, req: &'a RequestCtx<'a>) -> Val<'a> {
+fn eval_node<'a>(node: &'a Node, req: &'a RequestCtx<'a>) -> Val<'a> {
     match node {
         Node::Or(items) => Val::Bool(items.iter().any(|n| eval_bool(n, req))),
         Node::And(items) => Val::Bool(items.iter().all(|n| eval_bool(n, req))),
@@ -222,10 +222,10 @@ fn field<'a>(f: Field, req: &'a RequestCtx<'a>) -> Val<'a> {
     }
 }
 
-fn operand<'a>(op: &Operand, req: &'a RequestCtx<'a>) -> Val<'a> {
+fn operand<'a>(op: &'a Operand, req: &'a RequestCtx<'a>) -> Val<'a> {
     match op {
         Operand::Field(f) => field(*f, req),
-        Operand::Str(s) => Val::Str(Cow::Owned(s.clone())),
+        Operand::Str(s) => Val::Str(Cow::Borrowed(s)),
         Operand::Int(n) => Val::Int(*n),
         Operand::Pred(node) => eval_node(node, req),
         Operand::Index(inner, idx) => index(operand(inner, req), idx),
@@ -267,7 +267,7 @@ fn text<'a>(v: &'a Val<'a>) -> Cow<'a, str> {
     }
 }
 
-fn call<'a>(func: Func, args: &[Operand], req: &'a RequestCtx<'a>) -> Val<'a> {
+fn call<'a>(func: Func, args: &'a [Operand], req: &'a RequestCtx<'a>) -> Val<'a> {
     let vals: Vec<Val<'a>> = args.iter().map(|a| operand(a, req)).collect();
     let first = vals.first().cloned().unwrap_or(Val::Bool(false));
     let owned = |s: String| Val::Str(Cow::Owned(s));

@@ -394,6 +394,16 @@ pub fn form_pairs(text: &str) -> impl Iterator<Item = (String, String)> + '_ {
     })
 }
 
+/// Like [`percent_decode`], borrowing `s` when there is nothing to
+/// decode (the common case, which then costs no allocation).
+pub fn percent_decode_cow(s: &str, plus_is_space: bool) -> Cow<'_, str> {
+    let has_plus = plus_is_space && s.as_bytes().contains(&b'+');
+    if !has_plus && !s.as_bytes().contains(&b'%') {
+        return Cow::Borrowed(s);
+    }
+    Cow::Owned(percent_decode(s, plus_is_space))
+}
+
 /// Percent-decodes `s`; invalid escapes stay as they are; bytes that do
 /// not form UTF-8 become U+FFFD.
 pub fn percent_decode(s: &str, plus_is_space: bool) -> String {
