@@ -20,6 +20,7 @@
   // which also reads storage values written before it was versioned.
   const ERRORS = { Error, EvalError, RangeError, ReferenceError, SyntaxError, TypeError, URIError };
   const codec = W.codec.text;
+  const utf8 = new TextEncoder();
 
   // The size of `v` in V8's serialization format, which the storage value
   // limit measures; follows the format's tags, so it is close, not exact.
@@ -90,7 +91,7 @@
   }
   function rebuildError(body) {
     let e;
-    try { e = deserialize(new TextDecoder().decode(body)); } catch (_) { e = new Error("Durable Object call failed"); }
+    try { e = deserialize(body); } catch (_) { e = new Error("Durable Object call failed"); }
     if (!(e instanceof Error)) {
       const wrapped = new Error(String(e && e.message !== undefined ? e.message : e));
       return wrapped;
@@ -109,8 +110,9 @@
     const c = calls.get(n);
     if (c === undefined) return;
     calls.delete(n);
-    const isError = headers.some((h, i) => i % 2 === 0 && h === ERROR_HEADER);
-    if (isError) { c.reject(rebuildError(body)); return; }
+    for (let i = 0; i < headers.length; i += 2) {
+      if (headers[i] === ERROR_HEADER) { c.reject(rebuildError(body)); return; }
+    }
     c.resolve([status, statusText, headers, body, remoteSocket]);
   }
   function replyError(n, message) {
@@ -173,7 +175,7 @@
         const fn = async (...args) => {
           const encoded = serializeRpc(args);
           const [, , , body] = await send("rpc", [prop, encoded]);
-          return deserialize(new TextDecoder().decode(body));
+          return deserialize(body);
         };
         return fn;
       },
@@ -205,16 +207,23 @@
 
   class DurableObjectNamespace {
     #native; #className;
+    // Ids this namespace made or already checked: their MAC is not checked
+    // again on every get() (an id's hex cannot change).
+    #valid = new WeakSet();
     constructor(n, className) { this.#native = n; this.#className = className; }
+    #mine(id) { this.#valid.add(id); return id; }
     idFromName(name) {
       name = String(name);
-      return new DurableObjectId(ID, this.#native.idFromName(name), name);
+      return this.#mine(new DurableObjectId(ID, this.#native.idFromName(name), name));
     }
-    newUniqueId(_options) { return new DurableObjectId(ID, this.#native.newUniqueId(), null); }
-    idFromString(s) { return new DurableObjectId(ID, this.#native.idFromString(String(s)), null); }
+    newUniqueId(_options) { return this.#mine(new DurableObjectId(ID, this.#native.newUniqueId(), null)); }
+    idFromString(s) { return this.#mine(new DurableObjectId(ID, this.#native.idFromString(String(s)), null)); }
     get(id, _options) {
       if (!(id instanceof DurableObjectId)) throw new TypeError("Failed to execute 'get' on 'DurableObjectNamespace': parameter 1 is not of type 'DurableObjectId'.");
-      this.#native.check(id.__hex);
+      if (!this.#valid.has(id)) {
+        this.#native.check(id.__hex);
+        this.#valid.add(id);
+      }
       const script = this.#native.script;
       return makeStub(this.#className, id, script === undefined ? null : script);
     }
@@ -381,11 +390,11 @@
   }
 
   function errorOut(rid, e) {
-    const body = new TextEncoder().encode(serialize(e instanceof Error ? e : new Error(String(e))));
+    const body = utf8.encode(serialize(e instanceof Error ? e : new Error(String(e))));
     hosted.respond(rid, [500, "Internal Server Error", [ERROR_HEADER, "1"], body], 0);
   }
   function okOut(rid, text) {
-    hosted.respond(rid, [200, "OK", [], new TextEncoder().encode(text)], 0);
+    hosted.respond(rid, [200, "OK", [], utf8.encode(text)], 0);
   }
 
   // Called by the host for every event to an object hosted here.
@@ -461,7 +470,8 @@
       return;
     }
     try {
-      gateOut(entry, rid, [200, "OK", [], new TextEncoder().encode(out)], finish);
+      // The host takes the text as its UTF-8 bytes.
+      gateOut(entry, rid, [200, "OK", [], out], finish);
     } catch (e) {
       errorOut(rid, e);
       finish();

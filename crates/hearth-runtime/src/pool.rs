@@ -188,7 +188,10 @@ impl IsolatePool {
         stats.in_flight.fetch_add(1, Ordering::Relaxed);
         let _guard = InFlight(stats);
         let (tx, rx) = oneshot::channel();
-        if self.inner.senders[i].send(Job::Request(req, tx)).is_err() {
+        if self.inner.senders[i]
+            .send(Job::Request(req, tx.into()))
+            .is_err()
+        {
             stats.queued.fetch_sub(1, Ordering::Relaxed);
             return Err(DispatchError::ShuttingDown);
         }
@@ -218,7 +221,7 @@ impl IsolatePool {
                     method,
                     args,
                 },
-                tx,
+                tx.into(),
             ))
             .map_err(|_| DispatchError::ShuttingDown)?;
         rx.await.unwrap_or(Err(DispatchError::IsolateRestarted))
@@ -243,7 +246,7 @@ impl IsolatePool {
         let _guard = InFlight(stats);
         let (tx, rx) = oneshot::channel();
         self.inner.senders[i]
-            .send(Job::Event(event, tx))
+            .send(Job::Event(event, tx.into()))
             .map_err(|_| DispatchError::ShuttingDown)?;
         rx.await.unwrap_or(Err(DispatchError::IsolateRestarted))
     }

@@ -35,7 +35,7 @@ use hearth_do::{DurableObjectId, StorageBackend};
 use tokio::sync::{Notify, mpsc, oneshot};
 
 use crate::error::DispatchError;
-use crate::isolate::Job;
+use crate::isolate::{CallReply, Job, Responder};
 use crate::{WorkerRequest, WorkerResponse};
 
 pub(crate) mod kind;
@@ -349,8 +349,31 @@ impl DurableObjects {
         self.send_local(job)
     }
 
+    /// A stub's call from an isolate: the answer goes straight onto the
+    /// caller's event queue (`reply`). `Some`: in cluster mode the call
+    /// took the routed path, whose answer arrives on the returned channel.
+    pub(crate) fn send_call(
+        &self,
+        job: ObjectJob,
+        reply: CallReply,
+    ) -> Result<Option<ObjectReply>, DispatchError> {
+        if let Some((node, worker)) = self.cluster.get() {
+            // The routed answer comes back on the channel instead.
+            reply.unused();
+            return Ok(Some(node.spawn_route(worker.clone(), job)));
+        }
+        self.deliver_local(job, Responder::Call(reply))?;
+        Ok(None)
+    }
+
     /// Delivers an event to the isolate of this node that hosts the object.
     pub(crate) fn send_local(&self, job: ObjectJob) -> Result<ObjectReply, DispatchError> {
+        let (tx, rx) = oneshot::channel();
+        self.deliver_local(job, tx.into())?;
+        Ok(rx)
+    }
+
+    fn deliver_local(&self, job: ObjectJob, responder: Responder) -> Result<(), DispatchError> {
         let router = match self.router.read() {
             Ok(r) => r,
             Err(p) => p.into_inner(),
@@ -359,11 +382,9 @@ impl DurableObjects {
             return Err(DispatchError::ShuttingDown);
         }
         let i = self.route(&job.id, router.len());
-        let (tx, rx) = oneshot::channel();
         router[i]
-            .send(Job::Object(job, tx))
-            .map_err(|_| DispatchError::ShuttingDown)?;
-        Ok(rx)
+            .send(Job::Object(job, responder))
+            .map_err(|_| DispatchError::ShuttingDown)
     }
 
     /// Called by the pool once its isolates' channels exist: routes events

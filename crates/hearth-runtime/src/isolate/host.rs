@@ -202,7 +202,7 @@ impl Host {
             if result.is_err() {
                 self.stats.errors.fetch_add(1, Ordering::Relaxed);
             }
-            let _ = tx.send(result);
+            tx.send(result);
         }
     }
 
@@ -229,7 +229,7 @@ impl Host {
         {
             // A request that ended without answering (cannot normally happen).
             self.stats.errors.fetch_add(1, Ordering::Relaxed);
-            let _ = tx.send(Err(DispatchError::Exception {
+            tx.send(Err(DispatchError::Exception {
                 message: "The worker did not produce a response.".into(),
                 stack: String::new(),
                 pass_through: slot.pass_through,

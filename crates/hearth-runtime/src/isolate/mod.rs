@@ -33,7 +33,90 @@ pub(crate) use event_loop::run_thread;
 /// Bytes of a fetched body read ahead of the worker's stream of it.
 const FETCH_READ_AHEAD_BYTES: usize = 256 * 1024;
 
-pub(crate) type Responder = oneshot::Sender<Result<WorkerResponse, DispatchError>>;
+/// Where an isolate sends the outcome of a job.
+pub(crate) enum Responder {
+    /// A task awaiting it (the HTTP front, a pool caller, the alarm loop).
+    Channel(oneshot::Sender<Result<WorkerResponse, DispatchError>>),
+    /// A stub's call from an isolate: the answer goes straight onto that
+    /// isolate's event queue, with no task in between.
+    Call(CallReply),
+}
+
+impl From<oneshot::Sender<Result<WorkerResponse, DispatchError>>> for Responder {
+    fn from(tx: oneshot::Sender<Result<WorkerResponse, DispatchError>>) -> Self {
+        Responder::Channel(tx)
+    }
+}
+
+impl Responder {
+    pub(crate) fn send(self, result: Result<WorkerResponse, DispatchError>) {
+        match self {
+            Responder::Channel(tx) => {
+                let _ = tx.send(result);
+            }
+            Responder::Call(mut reply) => reply.deliver(result),
+        }
+    }
+}
+
+/// The answer to call `call` of request `owner` in the isolate whose event
+/// queue `events` is. Dropped unanswered (its isolate was rebuilt or shut
+/// down), it answers that the callee restarted, as a dropped channel did.
+pub(crate) struct CallReply {
+    events: mpsc::UnboundedSender<HostEvent>,
+    call: u64,
+    owner: u64,
+    sent: bool,
+}
+
+impl CallReply {
+    pub(crate) fn new(events: mpsc::UnboundedSender<HostEvent>, call: u64, owner: u64) -> Self {
+        Self {
+            events,
+            call,
+            owner,
+            sent: false,
+        }
+    }
+
+    /// The answer will come another way: dropping this sends nothing.
+    pub(crate) fn unused(mut self) {
+        self.sent = true;
+    }
+
+    fn deliver(&mut self, result: Result<WorkerResponse, DispatchError>) {
+        self.sent = true;
+        let (events, call, owner) = (self.events.clone(), self.call, self.owner);
+        match result {
+            // A streamed answer is read whole first, off this thread's turn.
+            Ok(resp) if resp.stream.is_some() => {
+                tokio::spawn(async move {
+                    let result = durable::collect_reply(resp).await;
+                    let _ = events.send(HostEvent::DurableReply {
+                        call,
+                        owner,
+                        result,
+                    });
+                });
+            }
+            result => {
+                let _ = events.send(HostEvent::DurableReply {
+                    call,
+                    owner,
+                    result,
+                });
+            }
+        }
+    }
+}
+
+impl Drop for CallReply {
+    fn drop(&mut self) {
+        if !self.sent {
+            self.deliver(Err(DispatchError::IsolateRestarted));
+        }
+    }
+}
 
 pub(crate) enum Job {
     Request(WorkerRequest, Responder),

@@ -31,6 +31,8 @@ use hosted::HostedNatives;
 use outbound::OutboundNatives;
 use storage::StorageNatives;
 
+pub(crate) use outbound::collect_reply;
+
 const DURABLE_JS: &str = include_str!("../../../js/durable.js");
 
 /// Ids of WebSockets held by another isolate start here, far above the ids

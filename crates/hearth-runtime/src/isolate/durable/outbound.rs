@@ -10,7 +10,7 @@ use rquickjs::class::Trace;
 use rquickjs::{Array, Ctx, JsLifetime, Value};
 
 use super::super::host::Host;
-use super::super::{HostEvent, pairs_from_flat, value_to_bytes};
+use super::super::{CallReply, HostEvent, pairs_from_flat, value_to_bytes};
 use super::{err_msg, objects};
 use crate::durable::{ObjectEvent, ObjectJob};
 use crate::error::DispatchError;
@@ -81,16 +81,26 @@ impl OutboundNatives {
         };
         // The call leaves the object it is made from: its output gate.
         h.durable.gate_outbound(h);
-        let rx = objects
-            .send(ObjectJob {
-                class,
-                id,
-                name,
-                event,
-            })
-            .map_err(|e| err_msg(&ctx, &e.to_string()))?;
-        let reply = async move { rx.await.unwrap_or(Err(DispatchError::IsolateRestarted)) };
-        Ok(track_call(h, reply))
+        let job = ObjectJob {
+            class,
+            id,
+            name,
+            event,
+        };
+        let n = h.durable.next_call.get();
+        let reply = CallReply::new(h.events.clone(), n, h.owner.get());
+        match objects.send_call(job, reply) {
+            Ok(None) => {
+                h.durable.next_call.set(n + 1);
+                h.durable.calls.borrow_mut().insert(n);
+                Ok(n as f64)
+            }
+            Ok(Some(rx)) => {
+                let reply = async move { rx.await.unwrap_or(Err(DispatchError::IsolateRestarted)) };
+                Ok(track_call(h, reply))
+            }
+            Err(e) => Err(err_msg(&ctx, &e.to_string())),
+        }
     }
 
     /// serviceCall(binding, kind, args) -> call number, answered like `call`.
@@ -220,33 +230,7 @@ fn track_call(
     let events = h.events.clone();
     tokio::spawn(async move {
         let result = match reply.await {
-            Ok(mut resp) => {
-                if resp.stream.is_some() {
-                    let ws = resp.web_socket.take();
-                    let head = (
-                        resp.status,
-                        resp.status_text.clone(),
-                        std::mem::take(&mut resp.headers),
-                    );
-                    match resp.collect().await {
-                        Ok(body) => Ok(WorkerResponse {
-                            status: head.0,
-                            status_text: head.1,
-                            headers: head.2,
-                            body,
-                            stream: None,
-                            web_socket: ws,
-                        }),
-                        Err(e) => Err(DispatchError::Exception {
-                            message: e.clone(),
-                            stack: e,
-                            pass_through: false,
-                        }),
-                    }
-                } else {
-                    Ok(resp)
-                }
-            }
+            Ok(resp) => collect_reply(resp).await,
             Err(e) => Err(e),
         };
         let _ = events.send(HostEvent::DurableReply {
@@ -256,6 +240,36 @@ fn track_call(
         });
     });
     n as f64
+}
+
+/// An answer with its body read whole (a streamed one is gathered).
+pub(crate) async fn collect_reply(
+    mut resp: WorkerResponse,
+) -> Result<WorkerResponse, DispatchError> {
+    if resp.stream.is_none() {
+        return Ok(resp);
+    }
+    let ws = resp.web_socket.take();
+    let head = (
+        resp.status,
+        resp.status_text.clone(),
+        std::mem::take(&mut resp.headers),
+    );
+    match resp.collect().await {
+        Ok(body) => Ok(WorkerResponse {
+            status: head.0,
+            status_text: head.1,
+            headers: head.2,
+            body,
+            stream: None,
+            web_socket: ws,
+        }),
+        Err(e) => Err(DispatchError::Exception {
+            message: e.clone(),
+            stack: e,
+            pass_through: false,
+        }),
+    }
 }
 
 /// `String::from_js` etc. on a borrowed value.
