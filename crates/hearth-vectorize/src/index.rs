@@ -199,6 +199,9 @@ struct State {
     /// slot's scale: scans read these first (see [`Vectors::approx`]).
     codes: Vec<i8>,
     scales: Vec<f32>,
+    /// The largest squared norm written so far (dot-product graphs link
+    /// by it, see [`Vectors::between`]); never lowered by deletes.
+    max_sq_norm: f32,
     slots: Vec<Slot>,
     by_id: HashMap<Box<str>, u32>,
     namespaces: Vec<Box<str>>,
@@ -231,6 +234,7 @@ impl State {
             inv_norms: &self.inv_norms,
             codes: &self.codes,
             scales: &self.scales,
+            max_sq_norm: self.max_sq_norm,
             dims: self.dims,
             metric: self.metric,
         }
@@ -329,6 +333,7 @@ impl State {
             inv_norms: Vec::with_capacity(self.live),
             codes: Vec::with_capacity(self.live * self.dims),
             scales: Vec::with_capacity(self.live),
+            max_sq_norm: 0.0,
             slots: Vec::with_capacity(self.live),
             by_id: HashMap::with_capacity(self.live),
             namespaces: Vec::new(),
@@ -365,7 +370,9 @@ impl State {
         self.remove(&row.id);
         let ns = self.ns_id(row.namespace.as_deref());
         let slot = self.slots.len() as u32;
-        let norm = crate::distance::dot(&row.values, &row.values).sqrt();
+        let sq_norm = crate::distance::dot(&row.values, &row.values);
+        self.max_sq_norm = self.max_sq_norm.max(sq_norm);
+        let norm = sq_norm.sqrt();
         self.inv_norms
             .push(if norm > 0.0 { 1.0 / norm } else { 0.0 });
         self.data.extend_from_slice(&row.values);
@@ -423,6 +430,7 @@ fn empty_state(dims: usize, metric: Metric) -> State {
         inv_norms: Vec::new(),
         codes: Vec::new(),
         scales: Vec::new(),
+        max_sq_norm: 0.0,
         slots: Vec::new(),
         by_id: HashMap::new(),
         namespaces: Vec::new(),
@@ -1669,6 +1677,7 @@ fn split(state: &mut State) -> (&mut Graph, Vectors<'_>) {
         inv_norms: &state.inv_norms,
         codes: &state.codes,
         scales: &state.scales,
+        max_sq_norm: state.max_sq_norm,
         dims: state.dims,
         metric: state.metric,
     };
