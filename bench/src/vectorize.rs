@@ -69,6 +69,8 @@ export default {
       }
       return new Response((await env.INDEX.upsert(vectors)).mutationId);
     }
+    // The same request without the query: what HTTP and JavaScript cost.
+    if (url.pathname === "/echo") return new Response(String(body.length));
     const options = { topK: 10 };
     const cat = url.searchParams.get("cat");
     if (cat) options.filter = { cat };
@@ -244,21 +246,37 @@ fn measure(
             .count();
     }
     lat.sort_by(f64::total_cmp);
+    Ok(Side {
+        recall: hits as f64 / (10 * truth.len()) as f64,
+        p50_ms: pct(&lat, 0.5),
+        p99_ms: pct(&lat, 0.99),
+        qps: throughput(args, addr, data, path)?,
+    })
+}
+
+/// Requests/s to `path` from several keep-alive clients, each sending the
+/// queries in turn.
+fn throughput(args: &VectorizeArgs, addr: &str, data: &Data, path: &str) -> Result<f64> {
     let bodies: Arc<Vec<Vec<u8>>> = Arc::new(data.queries.chunks(data.dims).map(bytes).collect());
     let stop = Arc::new(AtomicBool::new(false));
     let done = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
     let handles: Vec<_> = (0..args.connections)
         .map(|c| {
-            let (stop, done, bodies, addr) =
-                (stop.clone(), done.clone(), bodies.clone(), addr.to_owned());
+            let (stop, done, bodies, addr, path) = (
+                stop.clone(),
+                done.clone(),
+                bodies.clone(),
+                addr.to_owned(),
+                path.to_owned(),
+            );
             std::thread::spawn(move || -> Result<()> {
                 let mut stream = TcpStream::connect(&addr)?;
                 stream.set_nodelay(true)?;
                 let mut buf = Vec::new();
                 let mut i = c * 97;
                 while !stop.load(Ordering::Relaxed) {
-                    post(&mut stream, path, &bodies[i % bodies.len()], &mut buf)?;
+                    post(&mut stream, &path, &bodies[i % bodies.len()], &mut buf)?;
                     done.fetch_add(1, Ordering::Relaxed);
                     i += 1;
                 }
@@ -271,13 +289,7 @@ fn measure(
     for h in handles {
         h.join().map_err(|_| anyhow!("a client panicked"))??;
     }
-    let qps = done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64();
-    Ok(Side {
-        recall: hits as f64 / (10 * truth.len()) as f64,
-        p50_ms: pct(&lat, 0.5),
-        p99_ms: pct(&lat, 0.99),
-        qps,
-    })
+    Ok(done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64())
 }
 
 /// From sending an upsert of a query's own vector under a new id to the
@@ -451,6 +463,7 @@ pub fn run(args: &VectorizeArgs, command: &str) -> Result<()> {
     };
     let plain = measure(args, &addr, &data, &truth, false)?;
     let filtered = measure(args, &addr, &data, &truth_f, true)?;
+    let echo_qps = throughput(args, &addr, &data, "/echo")?;
     // Restart: kill -9, serve again, time the first query (the index is
     // opened then: every vector read back, the graph from its snapshot)
     // and until nothing waits for the graph.
@@ -548,6 +561,12 @@ pub fn run(args: &VectorizeArgs, command: &str) -> Result<()> {
             format!("{:.0}", filtered.qps),
             p("/filtered/qps"),
             ">= 800",
+        ),
+        (
+            "requests/s, the same worker not querying (HTTP and JavaScript alone)",
+            format!("{echo_qps:.0}"),
+            "".into(),
+            "",
         ),
         (
             "p50 ms, no filter",

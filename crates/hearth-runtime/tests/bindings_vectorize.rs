@@ -49,6 +49,9 @@ fn methods_take_workers_argument_forms_and_answer_in_its_shapes() {
       { id: "c", values: [0.5, 0.5, 0] },
     ])));
     await attempt(out, "typed", async () => (await INDEX.query(new Float32Array([1, 0, 0]), { topK: 1 })).matches.map((m) => m.id));
+    await attempt(out, "typedView", async () => (await INDEX.query(new Float32Array([0, 0, 9, 0.5, 0.5, 0, 7]).subarray(3, 6), { topK: 1 })).matches.map((m) => [m.id, Math.round(m.score * 1e4) / 1e4]));
+    await attempt(out, "typed64", async () => (await INDEX.query(new Float64Array([0, 1, 0]), { topK: 1, namespace: "ns" })).matches.map((m) => m.id));
+    await attempt(out, "typedShort", () => INDEX.query(new Float32Array([1, 0])));
     await attempt(out, "metaTrue", async () => (await INDEX.query([1, 0, 0], { topK: 1, returnMetadata: true })).matches[0].metadata);
     await attempt(out, "metaFalse", async () => "metadata" in (await INDEX.query([1, 0, 0], { topK: 1, returnMetadata: false })).matches[0]);
     await attempt(out, "defaultTopK", async () => (await INDEX.query([1, 1, 0])).count);
@@ -69,6 +72,14 @@ fn methods_take_workers_argument_forms_and_answer_in_its_shapes() {
     assert_eq!(ok(&t, "isPromise"), json!(true));
     assert_eq!(ok(&t, "upsert"), json!(["mutationId"]));
     assert_eq!(ok(&t, "typed"), json!(["a"]));
+    // A view reads its own window of the buffer.
+    assert_eq!(ok(&t, "typedView"), json!([["c", 1]]));
+    assert_eq!(ok(&t, "typed64"), json!(["b"]));
+    assert!(
+        err(&t, "typedShort")
+            .1
+            .contains("expected 3 dimensions, and got 2")
+    );
     assert_eq!(ok(&t, "metaTrue"), json!({ "k": "x" }));
     assert_eq!(ok(&t, "metaFalse"), json!(false));
     assert_eq!(ok(&t, "defaultTopK"), json!(3));

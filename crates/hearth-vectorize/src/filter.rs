@@ -124,6 +124,15 @@ impl Key {
     fn num(n: f64) -> Key {
         Key::Num(if n == 0.0 { 0 } else { n.to_bits() })
     }
+
+    /// The value every vector in this key's posting list holds.
+    pub fn value(&self) -> Indexed {
+        match self {
+            Key::Str(s) => Indexed::Str(s.clone()),
+            Key::Num(bits) => Indexed::Num(f64::from_bits(*bits)),
+            Key::Bool(b) => Indexed::Bool(*b),
+        }
+    }
 }
 
 /// The longest prefix of `s` within 64 bytes that ends on a character.
@@ -358,6 +367,24 @@ impl Filter {
             .collect()
     }
 
+    /// The clauses on indexed properties that [`Filter::lookups`] leaves
+    /// out (`$ne`, `$nin` and ranges), by number and property: a vector
+    /// passes one when [`Filter::clause_passes`] says its value does.
+    pub fn key_tests(&self) -> Vec<(usize, &str)> {
+        self.clauses
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.indexed && !matches!(c.op, Op::Eq(_) | Op::In(_)))
+            .map(|(i, c)| (i, c.field.as_str()))
+            .collect()
+    }
+
+    /// Whether a vector whose value for clause `i`'s property is `value`
+    /// passes that clause.
+    pub fn clause_passes(&self, i: usize, value: Option<&Indexed>) -> bool {
+        self.clauses.get(i).is_some_and(|c| c.passes(value))
+    }
+
     /// Whether a vector with these indexed values passes.
     pub fn matches(&self, values: &[(Box<str>, Indexed)]) -> bool {
         self.matches_by(|i| {
@@ -371,19 +398,25 @@ impl Filter {
 
     /// Whether a vector passes whose value for clause `i` is `value(i)`.
     pub fn matches_by<'a>(&self, value: impl Fn(usize) -> Option<&'a Indexed>) -> bool {
-        self.clauses.iter().enumerate().all(|(i, c)| {
-            let value = value(i);
-            let ord = |s: &Scalar| value.and_then(|v| v.compare(s));
-            match &c.op {
-                Op::Eq(s) => s.equals(value),
-                Op::Ne(s) => !s.equals(value),
-                Op::In(list) => list.iter().any(|s| s.equals(value)),
-                Op::Nin(list) => !list.iter().any(|s| s.equals(value)),
-                Op::Lt(s) => ord(s) == Some(Ordering::Less),
-                Op::Lte(s) => matches!(ord(s), Some(Ordering::Less | Ordering::Equal)),
-                Op::Gt(s) => ord(s) == Some(Ordering::Greater),
-                Op::Gte(s) => matches!(ord(s), Some(Ordering::Greater | Ordering::Equal)),
-            }
-        })
+        self.clauses
+            .iter()
+            .enumerate()
+            .all(|(i, c)| c.passes(value(i)))
+    }
+}
+
+impl Clause {
+    fn passes(&self, value: Option<&Indexed>) -> bool {
+        let ord = |s: &Scalar| value.and_then(|v| v.compare(s));
+        match &self.op {
+            Op::Eq(s) => s.equals(value),
+            Op::Ne(s) => !s.equals(value),
+            Op::In(list) => list.iter().any(|s| s.equals(value)),
+            Op::Nin(list) => !list.iter().any(|s| s.equals(value)),
+            Op::Lt(s) => ord(s) == Some(Ordering::Less),
+            Op::Lte(s) => matches!(ord(s), Some(Ordering::Less | Ordering::Equal)),
+            Op::Gt(s) => ord(s) == Some(Ordering::Greater),
+            Op::Gte(s) => matches!(ord(s), Some(Ordering::Greater | Ordering::Equal)),
+        }
     }
 }

@@ -34,6 +34,8 @@ pub struct Vectors<'a> {
     /// and the scale of each slot's codes.
     pub codes: &'a [i8],
     pub scales: &'a [f32],
+    /// The largest squared norm of any slot, for dot-product's links.
+    pub max_sq_norm: f32,
     pub dims: usize,
     pub metric: Metric,
 }
@@ -91,24 +93,30 @@ impl<'a> Vectors<'a> {
         }
     }
 
-    /// Distance between two slots.
+    /// Distance between two slots, what the graph is linked by.
+    ///
+    /// Dot-product is not a distance (a vector need not be its own
+    /// nearest), and links chosen by it leave parts of the graph hard to
+    /// reach. Its slots are linked instead by the euclidean distance
+    /// between them lifted by one dimension, `sqrt(max_sq_norm - |x|^2)`,
+    /// where every slot has the same norm: a query lifted by 0 is then
+    /// ordered the same by that distance and by dot-product, so walks keep
+    /// using dot-product (Bachrach et al., 2014, "Speeding up the Xbox
+    /// recommender system using a euclidean transformation").
     #[inline]
     pub fn between(&self, a: u32, b: u32) -> f32 {
+        let (ia, ib) = (self.inv_norms[a as usize], self.inv_norms[b as usize]);
         match self.metric {
-            Metric::Cosine => {
-                1.0 - dot(self.get(a), self.get(b))
-                    * self.inv_norms[a as usize]
-                    * self.inv_norms[b as usize]
+            Metric::Cosine => 1.0 - dot(self.get(a), self.get(b)) * ia * ib,
+            Metric::DotProduct => {
+                let sq = |inv: f32| if inv > 0.0 { 1.0 / (inv * inv) } else { 0.0 };
+                let lift = |inv: f32| (self.max_sq_norm - sq(inv)).max(0.0);
+                2.0 * (self.max_sq_norm
+                    - dot(self.get(a), self.get(b))
+                    - (lift(ia) * lift(ib)).sqrt())
             }
             m => m.distance(self.get(a), self.get(b)),
         }
-    }
-
-    /// A slot's vector prepared as a query.
-    pub fn prepared(&self, slot: u32) -> Vec<f32> {
-        let mut v = self.get(slot).to_vec();
-        self.metric.prepare(&mut v);
-        v
     }
 }
 
@@ -228,7 +236,6 @@ impl Graph {
     /// reads only, so it runs beside queries.
     pub fn plan(&self, level: usize, vecs: Vectors<'_>) -> Plan {
         let node = self.len() as u32;
-        let q = &vecs.prepared(node)[..];
         let Some(entry) = self.entry else {
             return Plan {
                 node,
@@ -237,7 +244,7 @@ impl Graph {
             };
         };
         let mut neighbours = vec![Vec::new(); level + 1];
-        let dist = |n: u32| vecs.to(q, n);
+        let dist = |n: u32| vecs.between(node, n);
         let mut eps = vec![Near(dist(entry), entry)];
         for layer in (level + 1..=self.top).rev() {
             eps = self.search_layer(&dist, &eps, 1, layer, &|_| true);

@@ -27,6 +27,9 @@ const SCAN_COST: usize = 32 * EF_SEARCH;
 const RERANK_MIN: usize = 160;
 /// Candidates the graph walk keeps (at least topK).
 const EF_SEARCH: usize = 96;
+/// `$ne`, `$nin` and ranges read posting lists when a property has at
+/// most one value per this many live vectors, else its column.
+const FEW_VALUES: usize = 16;
 
 const SCHEMA: &[&str] = &[
     "
@@ -199,6 +202,9 @@ struct State {
     /// slot's scale: scans read these first (see [`Vectors::approx`]).
     codes: Vec<i8>,
     scales: Vec<f32>,
+    /// The largest squared norm written so far (dot-product graphs link
+    /// by it, see [`Vectors::between`]); never lowered by deletes.
+    max_sq_norm: f32,
     slots: Vec<Slot>,
     by_id: HashMap<Box<str>, u32>,
     namespaces: Vec<Box<str>>,
@@ -231,6 +237,7 @@ impl State {
             inv_norms: &self.inv_norms,
             codes: &self.codes,
             scales: &self.scales,
+            max_sq_norm: self.max_sq_norm,
             dims: self.dims,
             metric: self.metric,
         }
@@ -329,6 +336,7 @@ impl State {
             inv_norms: Vec::with_capacity(self.live),
             codes: Vec::with_capacity(self.live * self.dims),
             scales: Vec::with_capacity(self.live),
+            max_sq_norm: 0.0,
             slots: Vec::with_capacity(self.live),
             by_id: HashMap::with_capacity(self.live),
             namespaces: Vec::new(),
@@ -365,7 +373,9 @@ impl State {
         self.remove(&row.id);
         let ns = self.ns_id(row.namespace.as_deref());
         let slot = self.slots.len() as u32;
-        let norm = crate::distance::dot(&row.values, &row.values).sqrt();
+        let sq_norm = crate::distance::dot(&row.values, &row.values);
+        self.max_sq_norm = self.max_sq_norm.max(sq_norm);
+        let norm = sq_norm.sqrt();
         self.inv_norms
             .push(if norm > 0.0 { 1.0 / norm } else { 0.0 });
         self.data.extend_from_slice(&row.values);
@@ -423,6 +433,7 @@ fn empty_state(dims: usize, metric: Metric) -> State {
         inv_norms: Vec::new(),
         codes: Vec::new(),
         scales: Vec::new(),
+        max_sq_norm: 0.0,
         slots: Vec::new(),
         by_id: HashMap::new(),
         namespaces: Vec::new(),
@@ -1669,6 +1680,7 @@ fn split(state: &mut State) -> (&mut Graph, Vectors<'_>) {
         inv_norms: &state.inv_norms,
         codes: &state.codes,
         scales: &state.scales,
+        max_sq_norm: state.max_sq_norm,
         dims: state.dims,
         metric: state.metric,
     };
@@ -1727,12 +1739,12 @@ fn rerank(vecs: Vectors<'_>, q: &[f32], found: Vec<Near>, k: usize) -> Vec<Near>
 }
 
 /// The slots that may pass a restricted query, from the posting lists:
-/// the shortest of the namespace's list and each `$eq`/`$in` clause's
-/// union of lists, and whether every slot listed passes (the list stands
-/// for the whole restriction: a namespace alone, or one such clause and
-/// no namespace; the lists hold live slots only). `None` when no clause
-/// has one (a `$ne`, `$nin` or range filter alone), so every slot must be
-/// checked.
+/// the shortest of the namespace's list and each clause's union of the
+/// lists of the values that pass it, and whether every slot listed passes
+/// (the list stands for the whole restriction: a namespace alone, or one
+/// clause and no namespace; the lists hold live slots only). `None` when
+/// no clause has one (a `$ne`, `$nin` or range on a property of many
+/// values, or that some vectors lack), so every slot must be checked.
 fn candidates<'a>(
     state: &'a State,
     ns: Option<u32>,
@@ -1754,19 +1766,59 @@ fn candidates<'a>(
         if best.as_ref().is_some_and(|(b, _)| b.len() <= len) {
             continue;
         }
-        let list = match lists.as_slice() {
-            [] => Cow::Borrowed(&[][..]),
-            [one] => Cow::Borrowed(&one[..]),
-            many => {
-                let mut all: Vec<u32> = many.iter().flat_map(|l| l.iter().copied()).collect();
-                all.sort_unstable();
-                all.dedup();
-                Cow::Owned(all)
-            }
+        best = Some((union(&lists, state.slots.len()), whole));
+    }
+    // `$ne`, `$nin` and ranges: the lists of the values that pass, when the
+    // property has few values (else reading the lists is no cheaper than
+    // reading the column) and, for a clause that a vector without the
+    // property passes, every live vector has it.
+    for (clause, field) in filter.key_tests() {
+        let Some(by_value) = state.postings.get(field) else {
+            continue;
         };
-        best = Some((list, whole));
+        if by_value.len() * FEW_VALUES > state.live {
+            continue;
+        }
+        let (mut held, mut lists) = (0, Vec::new());
+        for (key, list) in by_value {
+            held += list.len();
+            if filter.clause_passes(clause, Some(&key.value())) {
+                lists.push(list);
+            }
+        }
+        if held < state.live && filter.clause_passes(clause, None) {
+            continue;
+        }
+        let len: usize = lists.iter().map(|l| l.len()).sum();
+        if best.as_ref().is_some_and(|(b, _)| b.len() <= len) {
+            continue;
+        }
+        best = Some((union(&lists, state.slots.len()), whole));
     }
     best
+}
+
+/// The slots of several ascending posting lists, ascending, once each.
+fn union<'a>(lists: &[&'a Vec<u32>], slots: usize) -> Cow<'a, [u32]> {
+    match lists {
+        [] => Cow::Borrowed(&[][..]),
+        [one] => Cow::Borrowed(&one[..]),
+        many => {
+            let mut marks = vec![0u64; slots.div_ceil(64)];
+            for &s in many.iter().flat_map(|l| l.iter()) {
+                marks[s as usize / 64] |= 1 << (s % 64);
+            }
+            let mut all = Vec::with_capacity(many.iter().map(|l| l.len()).sum());
+            for (w, &word) in marks.iter().enumerate() {
+                let mut bits = word;
+                while bits != 0 {
+                    all.push(w as u32 * 64 + bits.trailing_zeros());
+                    bits &= bits - 1;
+                }
+            }
+            Cow::Owned(all)
+        }
+    }
 }
 
 /// The graph walk's candidate count for a restricted query that a share

@@ -10,7 +10,7 @@ use hearth_core::ErrorClass;
 use hearth_vectorize::{
     IndexHandle, NewVector, QueryOptions, ReturnMetadata, VectorIndex, VectorizeError, WriteMode,
 };
-use rquickjs::{Ctx, Function, Object};
+use rquickjs::{Ctx, FromJs, Function, Object, TypedArray, Value as JsValue};
 use serde_json::{Map, Value, json};
 
 use super::BindingAdapter;
@@ -76,6 +76,30 @@ fn new_vectors(ctx: &Ctx<'_>, text: &str) -> rquickjs::Result<Vec<NewVector>> {
         .collect()
 }
 
+/// A query vector as `vectorize.js` passes it: a `Float32Array` or
+/// `Float64Array` read straight from its buffer (no JS array of boxed
+/// numbers in between), else an array of numbers.
+fn vector_arg(v: JsValue<'_>) -> rquickjs::Result<Vec<f64>> {
+    if let Ok(a) = TypedArray::<f32>::from_value(v.clone()) {
+        // SAFETY: copied before any JavaScript runs again.
+        let bytes = unsafe { a.as_bytes() }.unwrap_or_default();
+        return Ok(bytes
+            .chunks_exact(4)
+            .map(|b| f64::from(f32::from_ne_bytes([b[0], b[1], b[2], b[3]])))
+            .collect());
+    }
+    if let Ok(a) = TypedArray::<f64>::from_value(v.clone()) {
+        // SAFETY: as above.
+        let bytes = unsafe { a.as_bytes() }.unwrap_or_default();
+        return Ok(bytes
+            .chunks_exact(8)
+            .map(|b| f64::from_ne_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]))
+            .collect());
+    }
+    let ctx = v.ctx().clone();
+    Vec::<f64>::from_js(&ctx, v)
+}
+
 fn match_json(m: hearth_vectorize::Match) -> Value {
     let mut o = Map::new();
     o.insert("id".into(), Value::String(m.id));
@@ -134,7 +158,7 @@ impl BindingAdapter for VectorizeAdapter {
             "query",
             |ix,
              c,
-             vector: Vec<f64>,
+             vector: JsValue<'js>,
              top_k: f64,
              namespace: Option<String>,
              return_values: bool,
@@ -160,6 +184,7 @@ impl BindingAdapter for VectorizeAdapter {
                     return_metadata,
                     filter,
                 };
+                let vector = vector_arg(vector)?;
                 let matches = ix.query(&vector, &options).map_err(|e| raise(&c, e))?;
                 let count = matches.len();
                 let matches: Vec<Value> = matches.into_iter().map(match_json).collect();

@@ -5,10 +5,18 @@
 (function (native, util) {
   "use strict";
 
+  function isVector(values) {
+    return Array.isArray(values) || values instanceof Float32Array || values instanceof Float64Array;
+  }
+
+  function vectorError(where) {
+    return new TypeError(where + " must be an array of numbers, a Float32Array or a Float64Array");
+  }
+
+  // Written vectors travel as JSON, so typed arrays become arrays.
   function vectorValues(values, where) {
-    if (Array.isArray(values)) return values;
-    if (values instanceof Float32Array || values instanceof Float64Array) return Array.from(values);
-    throw new TypeError(where + " must be an array of numbers, a Float32Array or a Float64Array");
+    if (!isVector(values)) throw vectorError(where);
+    return Array.isArray(values) ? values : Array.from(values);
   }
 
   function vectorsArg(vectors, method) {
@@ -62,8 +70,9 @@
     }
 
     async query(vector, options) {
-      const values = vectorValues(vector, "query(): the query vector");
-      return JSON.parse(native.query(values, ...queryOptions(options)));
+      // A query's typed array goes as it is: the native side reads its buffer.
+      if (!isVector(vector)) throw vectorError("query(): the query vector");
+      return JSON.parse(native.query(vector, ...queryOptions(options)));
     }
 
     async queryById(vectorId, options) {
