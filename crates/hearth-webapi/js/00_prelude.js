@@ -8,7 +8,7 @@ function defineGlobal(name, value) {
   ObjectDefineProperty(global, name, { value, writable: true, configurable: true, enumerable: false });
 }
 
-// JSON.parse and JSON.stringify go to the natives (src/json.rs) first and
+// JSON.parse and JSON.stringify go to the natives (crates/hearth-json) first and
 // to QuickJS's originals for what those leave (a reviver, a replacer,
 // indentation, toJSON, getters, cycles...). The bodies' json() and
 // Response.json() keep these, whatever a script does to the globals.

@@ -52,7 +52,6 @@
 pub mod builtin;
 mod crypto;
 mod encoding;
-pub mod json;
 mod url;
 mod util;
 mod zlib;
@@ -102,7 +101,7 @@ fn natives<'js>(ctx: &Ctx<'js>) -> Result<Object<'js>> {
     encoding::install(ctx, &native)?;
     crypto::install(ctx, &native)?;
     zlib::install(ctx, &native)?;
-    json::install(ctx, &native)?;
+    hearth_json::install(ctx, &native)?;
     Ok(native)
 }
 

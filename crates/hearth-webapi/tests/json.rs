@@ -218,7 +218,7 @@ fn parse_agrees_with_quickjs_on_a_generated_corpus() {
     let pair = Pair::new();
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
     let (mut valid, mut invalid) = (0, 0);
-    let before = hearth_webapi::json::counts();
+    let before = hearth_json::counts();
     for _ in 0..3000 {
         let mut text = String::new();
         gen_value(&mut rng, 0, &mut text);
@@ -236,7 +236,7 @@ fn parse_agrees_with_quickjs_on_a_generated_corpus() {
     assert!(invalid > 1500, "only {invalid} invalid texts");
     // Most valid texts took the native path (lone surrogate escapes and
     // numbers past f64's range are the original's).
-    let after = hearth_webapi::json::counts();
+    let after = hearth_json::counts();
     let native = after.native - before.native;
     assert!(native > 2000, "only {native} parsed natively");
 }
@@ -388,7 +388,7 @@ fn gen_source(rng: &mut Rng, depth: usize, out: &mut String) {
 fn stringify_agrees_with_quickjs_on_a_generated_corpus() {
     let pair = Pair::new();
     let mut rng = Rng(0xD1B5_4A32_D192_ED03);
-    let before = hearth_webapi::json::counts();
+    let before = hearth_json::counts();
     for _ in 0..3000 {
         let mut source = String::new();
         gen_source(&mut rng, 0, &mut source);
@@ -396,17 +396,17 @@ fn stringify_agrees_with_quickjs_on_a_generated_corpus() {
         // both sides see the same value, whatever it is.
         pair.same("", &format!("JSON.stringify({source})"));
     }
-    let after = hearth_webapi::json::counts();
+    let after = hearth_json::counts();
     let (native, fallback) = (after.native - before.native, after.fallback - before.fallback);
     // Left to the original: objects with an own "toJSON" key.
     assert!(native > 2800 && fallback < 200, "{native} native, {fallback} left to the original");
     // Every code unit on its own, and each between two letters.
-    let before = hearth_webapi::json::counts();
+    let before = hearth_json::counts();
     for unit in 0..0x10000u32 {
         let expr = format!("JSON.stringify('\\u{unit:04x}') + JSON.stringify({{ 'k\\u{unit:04x}': 'a\\u{unit:04x}b' }})");
         pair.same("", &expr);
     }
-    let after = hearth_webapi::json::counts();
+    let after = hearth_json::counts();
     assert_eq!(after.native - before.native, 2 * 0x10000);
 }
 
@@ -542,4 +542,57 @@ fn body_json_uses_the_native_parser_with_the_same_results() {
          return 'no error';",
     );
     assert_eq!(out, "THROW TypeError: Do not know how to serialize a BigInt");
+}
+
+/// nst/JSONTestSuite's parsing corpus (see ../shared/testdata/README.md):
+/// every `y_` file parses, every `n_` file throws (a SyntaxError, or
+/// QuickJS's stack RangeError for 100,000 open brackets), and for all
+/// of them the native path gives exactly QuickJS's outcome, through
+/// `JSON.parse` of the decoded text and through `Response.json()` of the
+/// bytes.
+#[test]
+fn json_test_suite_parsing_corpus() {
+    let dir = format!(
+        "{}/../../../shared/testdata/json-test-suite/test_parsing",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let pair = Pair::new();
+    let mut names: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("reading {dir}: {e}"))
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert!(names.len() >= 318, "{} files", names.len());
+    let mut counted = (0, 0);
+    for name in &names {
+        let bytes = std::fs::read(format!("{dir}/{name}")).unwrap();
+        let text = String::from_utf8_lossy(&bytes);
+        let outcome = pair.same(&text, "JSON.parse(input)");
+        if name.starts_with("y_") {
+            assert!(outcome.starts_with("ok "), "{name}: {outcome}");
+            counted.0 += 1;
+        }
+        if name.starts_with("n_") {
+            // 100,000 open brackets exhaust QuickJS's stack before the
+            // missing closers are found: its RangeError, on both sides.
+            let deep = outcome == "throw RangeError: Maximum call stack size exceeded";
+            assert!(outcome.starts_with("throw SyntaxError: ") || deep, "{name}: {outcome}");
+            counted.1 += 1;
+        }
+        // The body path: the native parser on the bytes, or the decoded
+        // text through JSON.parse, gives what JSON.parse of the text does.
+        pair.js.ctx.with(|ctx| {
+            let array = rquickjs::TypedArray::<u8>::new(ctx.clone(), bytes.clone()).unwrap();
+            ctx.globals().set("bytes", array).unwrap();
+        });
+        let body = pair.js.run(
+            "try { return 'ok ' + describe(await new Response(bytes).json()); }
+             catch (e) { return 'throw ' + e.constructor.name + ': ' + e.message; }",
+        );
+        let direct = pair.js.run(
+            "return outcome(() => JSON.parse(new TextDecoder().decode(bytes)));",
+        );
+        assert_eq!(body, direct, "{name}");
+    }
+    assert_eq!(counted, (95, 188));
 }

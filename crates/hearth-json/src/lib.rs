@@ -35,12 +35,12 @@ const MAX_DEPTH: usize = 128;
 /// memory limit does not see it); longer output goes to the original.
 pub const MAX_OUTPUT: usize = 64 << 20;
 
-/// Installs `native.jsonParse(text)`, `native.jsonParseBytes(u8array)` and
-/// `native.jsonStringify(value)`, which `js/00_prelude.js` puts behind
+/// Installs, on the Web APIs' natives object, `native.jsonParse(text)`, `native.jsonParseBytes(u8array)` and
+/// `native.jsonStringify(value)`, which `hearth-webapi/js/00_prelude.js` puts behind
 /// `JSON.parse`, `JSON.stringify` and `Body.json()`, keeping the originals
 /// for what these leave. The closures hold no JS values (a value held there
 /// is invisible to the cycle collector and would keep the context alive).
-pub(crate) fn install<'js>(ctx: &Ctx<'js>, native: &Object<'js>) -> Result<()> {
+pub fn install<'js>(ctx: &Ctx<'js>, native: &Object<'js>) -> Result<()> {
     let realm = Realm::new(ctx)?;
     // `jsonParse(text)`: the value, or undefined when the original must
     // parse it (JSON never parses to undefined).
