@@ -31,6 +31,9 @@ use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 /// original, which has its own stack check.
 const MAX_DEPTH: usize = 128;
 
+/// Array elements gathered before the array is made (16 bytes each).
+const GATHERED: usize = 1024;
+
 /// Largest text the native writer builds outside QuickJS's heap (whose
 /// memory limit does not see it); longer output goes to the original.
 pub const MAX_OUTPUT: usize = 64 << 20;
@@ -278,17 +281,43 @@ impl<'de> Visitor<'de> for &Builder {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<Owned, A::Error> {
+        // The first elements are gathered and handed over at once; a long
+        // array is then extended one element at a time, so what is held
+        // outside QuickJS's heap (and its memory limit) stays small.
         let mut items = Values { ctx: self.ctx, values: Vec::new() };
-        while let Some(item) = seq.next_element_seed(self)? {
-            items.values.push(item.into_raw());
+        while items.values.len() < GATHERED {
+            match seq.next_element_seed(self)? {
+                Some(item) => items.values.push(item.into_raw()),
+                None => break,
+            }
         }
-        let Ok(count) = i32::try_from(items.values.len()) else {
-            return Err(de::Error::custom("array too long"));
-        };
+        let count = items.values.len();
         let values = std::mem::take(&mut items.values);
         // SAFETY: `JS_NewArrayFrom` takes ownership of every value (freeing
-        // them if it fails); `values` outlives the call.
-        self.owned(unsafe { qjs::JS_NewArrayFrom(self.ctx, count, values.as_ptr()) })
+        // them if it fails); `values` outlives the call; `count` is at most
+        // GATHERED.
+        let array = self.owned(unsafe { qjs::JS_NewArrayFrom(self.ctx, count as i32, values.as_ptr()) })?;
+        if count < GATHERED {
+            return Ok(array);
+        }
+        let mut index = count as u32;
+        while let Some(item) = seq.next_element_seed(self)? {
+            // SAFETY: the array is live; the value's ownership passes over.
+            let done = unsafe {
+                qjs::JS_DefinePropertyValueUint32(
+                    self.ctx,
+                    array.value,
+                    index,
+                    item.into_raw(),
+                    qjs::JS_PROP_C_W_E as i32,
+                )
+            };
+            if done < 0 {
+                return Err(self.threw());
+            }
+            index = index.checked_add(1).ok_or_else(|| de::Error::custom("array too long"))?;
+        }
+        Ok(array)
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<Owned, A::Error> {

@@ -450,6 +450,8 @@ fn stringify_leaves_every_special_case_to_the_original() {
         "JSON.stringify({ a: 1 }, null, new Number(3))",
         "JSON.stringify({ a: [] }, undefined, undefined)",
         "JSON.stringify(new Map([[1, 2]]))",
+        "JSON.stringify({ a: JSON.rawJSON('1e1000'), b: [JSON.rawJSON('\"x\"')] })",
+        "JSON.stringify(JSON.rawJSON('null'))",
         "JSON.stringify(new Uint8Array([1, 2]))",
         "JSON.stringify(new Error('e'))",
         "JSON.stringify(/re/g)",
@@ -595,4 +597,18 @@ fn json_test_suite_parsing_corpus() {
         assert_eq!(body, direct, "{name}");
     }
     assert_eq!(counted, (95, 188));
+}
+
+#[test]
+fn long_arrays_and_objects_agree() {
+    let pair = Pair::new();
+    for n in [1023, 1024, 1025, 5000] {
+        let items: Vec<String> = (0..n).map(|i| format!("{{\"i\":{i},\"s\":\"v{i}\"}}")).collect();
+        let text = format!("[{}]", items.join(","));
+        let outcome = pair.same(&text, "JSON.parse(input)");
+        assert!(outcome.starts_with("ok ["), "{n}");
+        pair.same(&text, "JSON.stringify(JSON.parse(input)) === input");
+        let keys: Vec<String> = (0..n).map(|i| format!("\"k{}\":{i}", n - i)).collect();
+        pair.same(&format!("{{{}}}", keys.join(",")), "JSON.parse(input)");
+    }
 }
