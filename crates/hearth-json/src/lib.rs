@@ -49,12 +49,17 @@ pub fn install<'js>(ctx: &Ctx<'js>, native: &Object<'js>) -> Result<()> {
     // parse it (JSON never parses to undefined).
     native.set(
         "jsonParse",
-        Function::new(ctx.clone(), |ctx: Ctx<'js>, text: Value<'js>| -> Result<Value<'js>> {
-            if !text.is_string() {
-                return Ok(Value::new_undefined(ctx));
-            }
-            answer(&ctx, parse_value(&ctx, &text), || Value::new_undefined(ctx.clone()))
-        })?,
+        Function::new(
+            ctx.clone(),
+            |ctx: Ctx<'js>, text: Value<'js>| -> Result<Value<'js>> {
+                if !text.is_string() {
+                    return Ok(Value::new_undefined(ctx));
+                }
+                answer(&ctx, parse_value(&ctx, &text), || {
+                    Value::new_undefined(ctx.clone())
+                })
+            },
+        )?,
     )?;
     // `jsonParseBytes(u8array)`: the same for a body's bytes; undefined also
     // when they need decoding first (a BOM, invalid UTF-8).
@@ -69,7 +74,9 @@ pub fn install<'js>(ctx: &Ctx<'js>, native: &Object<'js>) -> Result<()> {
                 let Some(slice) = (unsafe { bytes.as_bytes() }) else {
                     return Ok(Value::new_undefined(ctx));
                 };
-                answer(&ctx, parse_bytes(&ctx, slice), || Value::new_undefined(ctx.clone()))
+                answer(&ctx, parse_bytes(&ctx, slice), || {
+                    Value::new_undefined(ctx.clone())
+                })
             },
         )?,
     )?;
@@ -78,9 +85,14 @@ pub fn install<'js>(ctx: &Ctx<'js>, native: &Object<'js>) -> Result<()> {
     // returns null).
     native.set(
         "jsonStringify",
-        Function::new(ctx.clone(), move |ctx: Ctx<'js>, value: Value<'js>| -> Result<Value<'js>> {
-            answer(&ctx, realm.stringify(&ctx, &value), || Value::new_null(ctx.clone()))
-        })?,
+        Function::new(
+            ctx.clone(),
+            move |ctx: Ctx<'js>, value: Value<'js>| -> Result<Value<'js>> {
+                answer(&ctx, realm.stringify(&ctx, &value), || {
+                    Value::new_null(ctx.clone())
+                })
+            },
+        )?,
     )?;
     Ok(())
 }
@@ -159,7 +171,9 @@ fn parse_bytes<'js>(ctx: &Ctx<'js>, bytes: &[u8]) -> std::result::Result<Value<'
         thrown: std::cell::Cell::new(false),
     };
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let parsed = (&builder).deserialize(&mut de).and_then(|v| de.end().map(|()| v));
+    let parsed = (&builder)
+        .deserialize(&mut de)
+        .and_then(|v| de.end().map(|()| v));
     match parsed {
         // SAFETY: an owned value of this context, handed over.
         Ok(v) => Ok(unsafe { Value::from_raw(ctx.clone(), v.into_raw()) }),
@@ -215,7 +229,10 @@ impl Builder {
         if unsafe { qjs::JS_VALUE_GET_NORM_TAG(value) } == qjs::JS_TAG_EXCEPTION {
             return Err(self.threw());
         }
-        Ok(Owned { ctx: self.ctx, value })
+        Ok(Owned {
+            ctx: self.ctx,
+            value,
+        })
     }
 
     fn threw<E: de::Error>(&self) -> E {
@@ -250,16 +267,25 @@ impl<'de> Visitor<'de> for &Builder {
     }
 
     fn visit_bool<E: de::Error>(self, b: bool) -> std::result::Result<Owned, E> {
-        Ok(Owned { ctx: self.ctx, value: if b { qjs::JS_TRUE } else { qjs::JS_FALSE } })
+        Ok(Owned {
+            ctx: self.ctx,
+            value: if b { qjs::JS_TRUE } else { qjs::JS_FALSE },
+        })
     }
 
     fn visit_unit<E: de::Error>(self) -> std::result::Result<Owned, E> {
-        Ok(Owned { ctx: self.ctx, value: qjs::JS_NULL })
+        Ok(Owned {
+            ctx: self.ctx,
+            value: qjs::JS_NULL,
+        })
     }
 
     fn visit_i64<E: de::Error>(self, n: i64) -> std::result::Result<Owned, E> {
         match i32::try_from(n) {
-            Ok(i) => Ok(Owned { ctx: self.ctx, value: qjs::JS_MKVAL(qjs::JS_TAG_INT, i) }),
+            Ok(i) => Ok(Owned {
+                ctx: self.ctx,
+                value: qjs::JS_MKVAL(qjs::JS_TAG_INT, i),
+            }),
             // Rounds to nearest, ties to even: the Number value of the text.
             Err(_) => self.number(n as f64),
         }
@@ -267,7 +293,10 @@ impl<'de> Visitor<'de> for &Builder {
 
     fn visit_u64<E: de::Error>(self, n: u64) -> std::result::Result<Owned, E> {
         match i32::try_from(n) {
-            Ok(i) => Ok(Owned { ctx: self.ctx, value: qjs::JS_MKVAL(qjs::JS_TAG_INT, i) }),
+            Ok(i) => Ok(Owned {
+                ctx: self.ctx,
+                value: qjs::JS_MKVAL(qjs::JS_TAG_INT, i),
+            }),
             Err(_) => self.number(n as f64),
         }
     }
@@ -284,7 +313,10 @@ impl<'de> Visitor<'de> for &Builder {
         // The first elements are gathered and handed over at once; a long
         // array is then extended one element at a time, so what is held
         // outside QuickJS's heap (and its memory limit) stays small.
-        let mut items = Values { ctx: self.ctx, values: Vec::new() };
+        let mut items = Values {
+            ctx: self.ctx,
+            values: Vec::new(),
+        };
         while items.values.len() < GATHERED {
             match seq.next_element_seed(self)? {
                 Some(item) => items.values.push(item.into_raw()),
@@ -296,7 +328,8 @@ impl<'de> Visitor<'de> for &Builder {
         // SAFETY: `JS_NewArrayFrom` takes ownership of every value (freeing
         // them if it fails); `values` outlives the call; `count` is at most
         // GATHERED.
-        let array = self.owned(unsafe { qjs::JS_NewArrayFrom(self.ctx, count as i32, values.as_ptr()) })?;
+        let array =
+            self.owned(unsafe { qjs::JS_NewArrayFrom(self.ctx, count as i32, values.as_ptr()) })?;
         if count < GATHERED {
             return Ok(array);
         }
@@ -315,7 +348,9 @@ impl<'de> Visitor<'de> for &Builder {
             if done < 0 {
                 return Err(self.threw());
             }
-            index = index.checked_add(1).ok_or_else(|| de::Error::custom("array too long"))?;
+            index = index
+                .checked_add(1)
+                .ok_or_else(|| de::Error::custom("array too long"))?;
         }
         Ok(array)
     }
@@ -422,8 +457,12 @@ impl Realm {
             Ok(unsafe { qjs::JS_VALUE_GET_PTR(p.as_raw()) })
         };
         // SAFETY: reading the class of live objects.
-        let (object_class, array_class) =
-            unsafe { (qjs::JS_GetClassID(object.as_raw()), qjs::JS_GetClassID(array.as_raw())) };
+        let (object_class, array_class) = unsafe {
+            (
+                qjs::JS_GetClassID(object.as_raw()),
+                qjs::JS_GetClassID(array.as_raw()),
+            )
+        };
         Ok(Realm {
             object_class,
             array_class,
@@ -432,7 +471,11 @@ impl Realm {
         })
     }
 
-    fn stringify<'js>(&self, ctx: &Ctx<'js>, value: &Value<'js>) -> std::result::Result<Value<'js>, Stop> {
+    fn stringify<'js>(
+        &self,
+        ctx: &Ctx<'js>,
+        value: &Value<'js>,
+    ) -> std::result::Result<Value<'js>, Stop> {
         let raw = ctx.as_raw().as_ptr();
         let to_json = b"toJSON";
         // SAFETY: a known ASCII name; the atom is owned by the guard.
@@ -516,7 +559,10 @@ impl Writer<'_> {
         match tag {
             qjs::JS_TAG_INT => {
                 // SAFETY: the tag says int.
-                push_int(&mut self.out, i64::from(unsafe { qjs::JS_VALUE_GET_INT(v) }));
+                push_int(
+                    &mut self.out,
+                    i64::from(unsafe { qjs::JS_VALUE_GET_INT(v) }),
+                );
             }
             qjs::JS_TAG_FLOAT64 => {
                 // SAFETY: the tag says float64.
@@ -525,7 +571,8 @@ impl Writer<'_> {
             qjs::JS_TAG_BOOL => {
                 // SAFETY: the tag says bool.
                 let b = unsafe { qjs::JS_VALUE_GET_BOOL(v) };
-                self.out.extend_from_slice(if b { b"true" } else { b"false" });
+                self.out
+                    .extend_from_slice(if b { b"true" } else { b"false" });
             }
             qjs::JS_TAG_NULL => self.out.extend_from_slice(b"null"),
             qjs::JS_TAG_UNDEFINED | qjs::JS_TAG_SYMBOL => return Ok(false),
@@ -545,7 +592,11 @@ impl Writer<'_> {
                 };
                 self.check_chain(v)?;
                 self.stack.push(ptr);
-                if is_array { self.array(v)? } else { self.object(v)? }
+                if is_array {
+                    self.array(v)?
+                } else {
+                    self.object(v)?
+                }
                 self.stack.pop();
             }
             _ => return Err(Stop::Fallback),
@@ -565,7 +616,12 @@ impl Writer<'_> {
         let mut proto = self.proto(v);
         loop {
             // SAFETY: reading the tag and pointer of a live value.
-            let (tag, ptr) = unsafe { (qjs::JS_VALUE_GET_NORM_TAG(proto.value), qjs::JS_VALUE_GET_PTR(proto.value)) };
+            let (tag, ptr) = unsafe {
+                (
+                    qjs::JS_VALUE_GET_NORM_TAG(proto.value),
+                    qjs::JS_VALUE_GET_PTR(proto.value),
+                )
+            };
             if tag != qjs::JS_TAG_OBJECT
                 || ptr == self.realm.object_proto
                 || ptr == self.realm.array_proto
@@ -591,7 +647,11 @@ impl Writer<'_> {
     fn proto(&self, v: qjs::JSValue) -> Owned {
         // SAFETY: `v` is an ordinary object, for which this only reads its
         // shape; the result is owned.
-        Owned { ctx: self.ctx, value: unsafe { qjs::JS_GetPrototype(self.ctx, v) } }
+        let value = unsafe { qjs::JS_GetPrototype(self.ctx, v) };
+        Owned {
+            ctx: self.ctx,
+            value,
+        }
     }
 
     fn has_own(&self, obj: qjs::JSValue, atom: qjs::JSAtom) -> Step<bool> {
@@ -618,9 +678,18 @@ impl Writer<'_> {
         }
         // SAFETY: filled, as `found` is positive.
         let desc = unsafe { desc.assume_init() };
-        let value = Owned { ctx: self.ctx, value: desc.value };
-        let getter = Owned { ctx: self.ctx, value: desc.getter };
-        let setter = Owned { ctx: self.ctx, value: desc.setter };
+        let value = Owned {
+            ctx: self.ctx,
+            value: desc.value,
+        };
+        let getter = Owned {
+            ctx: self.ctx,
+            value: desc.getter,
+        };
+        let setter = Owned {
+            ctx: self.ctx,
+            value: desc.setter,
+        };
         if desc.flags & qjs::JS_PROP_GETSET as i32 != 0 {
             drop((getter, setter));
             return Err(Stop::Fallback);
@@ -638,10 +707,10 @@ impl Writer<'_> {
             return Err(Stop::Exception);
         }
         let result = (|| {
-            // SAFETY: QuickJS returned `len` entries at `tab` (or null for 0).
             let names: &[qjs::JSPropertyEnum] = if len == 0 {
                 &[]
             } else {
+                // SAFETY: QuickJS returned `len` entries at `tab`.
                 unsafe { std::slice::from_raw_parts(tab, len as usize) }
             };
             self.out.push(b'{');
@@ -685,7 +754,11 @@ impl Writer<'_> {
             };
             // SAFETY: indices up to 2^31-1 are tagged atoms (no allocation);
             // the guard frees any other.
-            let atom = Atom { ctx: self.ctx, atom: unsafe { qjs::JS_NewAtomUInt32(self.ctx, index) } };
+            let atom = unsafe { qjs::JS_NewAtomUInt32(self.ctx, index) };
+            let atom = Atom {
+                ctx: self.ctx,
+                atom,
+            };
             if atom.atom == 0 {
                 return Err(Stop::Exception);
             }
@@ -703,7 +776,8 @@ impl Writer<'_> {
 
     fn key(&mut self, atom: qjs::JSAtom) -> Step {
         if let Some(&(start, end)) = self.keys.get(&atom) {
-            self.out.extend_from_slice(&self.key_text[start as usize..end as usize]);
+            self.out
+                .extend_from_slice(&self.key_text[start as usize..end as usize]);
             return Ok(());
         }
         let mut len: qjs::size_t = 0;
@@ -737,7 +811,9 @@ impl Writer<'_> {
             return Err(Stop::Exception);
         }
         // SAFETY: QuickJS returned `len` readable bytes at `ptr`.
-        quote(&mut self.out, unsafe { std::slice::from_raw_parts(ptr.cast::<u8>(), len as usize) });
+        quote(&mut self.out, unsafe {
+            std::slice::from_raw_parts(ptr.cast::<u8>(), len as usize)
+        });
         // SAFETY: `ptr` came from `JS_ToCStringLen2`, freed once.
         unsafe { qjs::JS_FreeCString(self.ctx, ptr) };
         Ok(())

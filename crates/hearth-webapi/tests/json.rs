@@ -114,32 +114,124 @@ impl Rng {
 }
 
 const NUMBERS: &[&str] = &[
-    "0", "-0", "1", "-1", "0.5", "-0.0", "1e21", "1E21", "1e+21", "5e-7", "5E-7", "1e-7",
-    "0.000001", "0.0000001", "123456789", "2147483647", "2147483648", "-2147483648",
-    "-2147483649", "4294967295", "4294967296", "9007199254740991", "9007199254740992",
-    "9007199254740993", "18446744073709551615", "18446744073709551616",
-    "123456789012345678901234567890", "-123456789012345678901234567890", "1e308",
-    "1.7976931348623157e308", "1.7976931348623158e308", "1e309", "-1e309", "1e-323",
-    "5e-324", "2e-324", "1e-400", "2.2250738585072011e-308", "2.2250738585072014e-308",
-    "0.1", "0.2", "0.30000000000000004", "3.141592653589793", "1.0", "100.00", "1e0",
-    "1e-0", "0e5", "-0e-5", "12345678901234567890e-10", "7.0e+2", "8.98846567431158e307",
+    "0",
+    "-0",
+    "1",
+    "-1",
+    "0.5",
+    "-0.0",
+    "1e21",
+    "1E21",
+    "1e+21",
+    "5e-7",
+    "5E-7",
+    "1e-7",
+    "0.000001",
+    "0.0000001",
+    "123456789",
+    "2147483647",
+    "2147483648",
+    "-2147483648",
+    "-2147483649",
+    "4294967295",
+    "4294967296",
+    "9007199254740991",
+    "9007199254740992",
+    "9007199254740993",
+    "18446744073709551615",
+    "18446744073709551616",
+    "123456789012345678901234567890",
+    "-123456789012345678901234567890",
+    "1e308",
+    "1.7976931348623157e308",
+    "1.7976931348623158e308",
+    "1e309",
+    "-1e309",
+    "1e-323",
+    "5e-324",
+    "2e-324",
+    "1e-400",
+    "2.2250738585072011e-308",
+    "2.2250738585072014e-308",
+    "0.1",
+    "0.2",
+    "0.30000000000000004",
+    "3.141592653589793",
+    "1.0",
+    "100.00",
+    "1e0",
+    "1e-0",
+    "0e5",
+    "-0e-5",
+    "12345678901234567890e-10",
+    "7.0e+2",
+    "8.98846567431158e307",
 ];
 
 const STRINGS: &[&str] = &[
-    "", "a", "hello world", "\\\"", "\\\\", "\\/", "\\b", "\\f", "\\n", "\\r", "\\t",
-    "\\u0000", "\\u001f", "\\u0020", "\\u007f", "\\u0080", "\\u00e9", "\\u00E9", "\\u2028",
-    "\\u2029", "\\ud800", "\\udbff", "\\udc00", "\\udfff", "\\ud83d\\ude00", "\\ude00\\ud83d",
-    "\\ud800x", "x\\udc00", "\u{e9}", "\u{20ac}", "\u{1f600}", "\u{7f}", "\u{80}", "\u{ff}",
-    "\u{ffff}", "\u{fffd}", "a\\u0000b", "\u{2028}", "__proto__", "0", "1", "01", "-1",
-    "4294967294", "4294967295", "2147483647", "2147483648", "1.5", "constructor", "toJSON",
-    "\u{c3}\u{a9}", "\\u00c3\\u00a9",
+    "",
+    "a",
+    "hello world",
+    "\\\"",
+    "\\\\",
+    "\\/",
+    "\\b",
+    "\\f",
+    "\\n",
+    "\\r",
+    "\\t",
+    "\\u0000",
+    "\\u001f",
+    "\\u0020",
+    "\\u007f",
+    "\\u0080",
+    "\\u00e9",
+    "\\u00E9",
+    "\\u2028",
+    "\\u2029",
+    "\\ud800",
+    "\\udbff",
+    "\\udc00",
+    "\\udfff",
+    "\\ud83d\\ude00",
+    "\\ude00\\ud83d",
+    "\\ud800x",
+    "x\\udc00",
+    "\u{e9}",
+    "\u{20ac}",
+    "\u{1f600}",
+    "\u{7f}",
+    "\u{80}",
+    "\u{ff}",
+    "\u{ffff}",
+    "\u{fffd}",
+    "a\\u0000b",
+    "\u{2028}",
+    "__proto__",
+    "0",
+    "1",
+    "01",
+    "-1",
+    "4294967294",
+    "4294967295",
+    "2147483647",
+    "2147483648",
+    "1.5",
+    "constructor",
+    "toJSON",
+    "\u{c3}\u{a9}",
+    "\\u00c3\\u00a9",
 ];
 
 const WHITESPACE: &[&str] = &["", "", "", " ", "\t", "\n", "\r\n", "  \t "];
 
 fn gen_value(rng: &mut Rng, depth: usize, out: &mut String) {
     let ws = |rng: &mut Rng, out: &mut String| out.push_str(rng.pick(WHITESPACE));
-    let kind = if depth > 5 { rng.below(5) } else { rng.below(8) };
+    let kind = if depth > 5 {
+        rng.below(5)
+    } else {
+        rng.below(8)
+    };
     match kind {
         0 => out.push_str(rng.pick(&["null", "true", "false"])),
         1 => out.push_str(rng.pick(NUMBERS)),
@@ -245,22 +337,79 @@ fn parse_agrees_with_quickjs_on_a_generated_corpus() {
 fn parse_errors_keep_quickjs_messages() {
     let pair = Pair::new();
     let bad = [
-        "", " ", "{", "}", "[", "]", "[1,]", "[,1]", "{\"a\":1,}", "{,}", "{\"a\"}", "{\"a\" 1}",
-        "{a:1}", "{'a':1}", "'a'", "\"abc", "\"\\x41\"", "\"\\u12\"", "\"\\u12G4\"", "\"\t\"",
-        "\"\n\"", "\"\u{0}\"", "01", "-01", "1.", ".1", "+1", "-", "1e", "1e+", "0x10", "NaN",
-        "Infinity", "-Infinity", "undefined", "nul", "tru", "falsey", "1 2", "[1] [2]",
-        "\u{a0}1", "\u{feff}1", "\u{2028}1", "1\u{b}", "{\"a\":1}}", "[[[]]", "\"\\", "\"\\u",
-        "/* c */ 1", "1 // c", "[\"a\" \"b\"]", "{\"a\":1 \"b\":2}", "--1", "1e1.5",
+        "",
+        " ",
+        "{",
+        "}",
+        "[",
+        "]",
+        "[1,]",
+        "[,1]",
+        "{\"a\":1,}",
+        "{,}",
+        "{\"a\"}",
+        "{\"a\" 1}",
+        "{a:1}",
+        "{'a':1}",
+        "'a'",
+        "\"abc",
+        "\"\\x41\"",
+        "\"\\u12\"",
+        "\"\\u12G4\"",
+        "\"\t\"",
+        "\"\n\"",
+        "\"\u{0}\"",
+        "01",
+        "-01",
+        "1.",
+        ".1",
+        "+1",
+        "-",
+        "1e",
+        "1e+",
+        "0x10",
+        "NaN",
+        "Infinity",
+        "-Infinity",
+        "undefined",
+        "nul",
+        "tru",
+        "falsey",
+        "1 2",
+        "[1] [2]",
+        "\u{a0}1",
+        "\u{feff}1",
+        "\u{2028}1",
+        "1\u{b}",
+        "{\"a\":1}}",
+        "[[[]]",
+        "\"\\",
+        "\"\\u",
+        "/* c */ 1",
+        "1 // c",
+        "[\"a\" \"b\"]",
+        "{\"a\":1 \"b\":2}",
+        "--1",
+        "1e1.5",
     ];
     for text in bad {
         let outcome = pair.same(text, "JSON.parse(input)");
-        assert!(outcome.starts_with("throw SyntaxError: "), "{text:?}: {outcome}");
+        assert!(
+            outcome.starts_with("throw SyntaxError: "),
+            "{text:?}: {outcome}"
+        );
     }
     // Non-string inputs are converted with ToString first, as the original does.
     for expr in [
-        "JSON.parse(123)", "JSON.parse(null)", "JSON.parse(true)", "JSON.parse(undefined)",
-        "JSON.parse()", "JSON.parse({ toString() { return '[1]'; } })", "JSON.parse(['7'])",
-        "JSON.parse(Symbol())", "JSON.parse(1n)",
+        "JSON.parse(123)",
+        "JSON.parse(null)",
+        "JSON.parse(true)",
+        "JSON.parse(undefined)",
+        "JSON.parse()",
+        "JSON.parse({ toString() { return '[1]'; } })",
+        "JSON.parse(['7'])",
+        "JSON.parse(Symbol())",
+        "JSON.parse(1n)",
     ] {
         pair.same("", expr);
     }
@@ -271,25 +420,69 @@ fn parse_follows_ecma_262() {
     let pair = Pair::new();
     let cases = [
         // Duplicate names: the last value, in the first one's position.
-        ("{\"a\":1,\"b\":2,\"a\":3}", "(v => Object.keys(v).join() + '=' + v.a)(JSON.parse(input))", "ok s:61,2c,62,3d,33,"),
+        (
+            "{\"a\":1,\"b\":2,\"a\":3}",
+            "(v => Object.keys(v).join() + '=' + v.a)(JSON.parse(input))",
+            "ok s:61,2c,62,3d,33,",
+        ),
         // __proto__ is an own data property; the prototype stays Object.prototype.
-        ("{\"__proto__\":[1]}", "(v => Object.getPrototypeOf(v) === Object.prototype && Object.hasOwn(v, '__proto__') && Array.isArray(v.__proto__))(JSON.parse(input))", "ok b:true"),
+        (
+            "{\"__proto__\":[1]}",
+            "(v => Object.getPrototypeOf(v) === Object.prototype && Object.hasOwn(v, '__proto__') && Array.isArray(v.__proto__))(JSON.parse(input))",
+            "ok b:true",
+        ),
         // Integer-like names come first, ascending; others keep their order.
-        ("{\"b\":1,\"10\":2,\"a\":3,\"2\":4,\"01\":5,\"-1\":6}", "Object.keys(JSON.parse(input)).join(' ')", "ok s:32,20,31,30,20,62,20,61,20,30,31,20,2d,31,"),
+        (
+            "{\"b\":1,\"10\":2,\"a\":3,\"2\":4,\"01\":5,\"-1\":6}",
+            "Object.keys(JSON.parse(input)).join(' ')",
+            "ok s:32,20,31,30,20,62,20,61,20,30,31,20,2d,31,",
+        ),
         ("-0", "Object.is(JSON.parse(input), -0)", "ok b:true"),
         ("[-0.0]", "Object.is(JSON.parse(input)[0], -0)", "ok b:true"),
         ("1E2", "JSON.parse(input) === 100", "ok b:true"),
-        ("123456789012345678901234567890", "JSON.parse(input) === 1.2345678901234568e29", "ok b:true"),
-        ("9007199254740993", "JSON.parse(input) === 9007199254740992", "ok b:true"),
+        (
+            "123456789012345678901234567890",
+            "JSON.parse(input) === 1.2345678901234568e29",
+            "ok b:true",
+        ),
+        (
+            "9007199254740993",
+            "JSON.parse(input) === 9007199254740992",
+            "ok b:true",
+        ),
         ("1e400", "JSON.parse(input) === Infinity", "ok b:true"),
         ("-1e-400", "Object.is(JSON.parse(input), -0)", "ok b:true"),
-        ("\"\\ud800\"", "(s => s.length === 1 && s.charCodeAt(0) === 0xd800)(JSON.parse(input))", "ok b:true"),
-        ("\"\\udc00\\ud800\"", "JSON.parse(input).length", "ok n:0000000000000040"),
-        ("\"a\\u0000b\"", "(s => s.length === 3 && s.charCodeAt(1) === 0)(JSON.parse(input))", "ok b:true"),
+        (
+            "\"\\ud800\"",
+            "(s => s.length === 1 && s.charCodeAt(0) === 0xd800)(JSON.parse(input))",
+            "ok b:true",
+        ),
+        (
+            "\"\\udc00\\ud800\"",
+            "JSON.parse(input).length",
+            "ok n:0000000000000040",
+        ),
+        (
+            "\"a\\u0000b\"",
+            "(s => s.length === 3 && s.charCodeAt(1) === 0)(JSON.parse(input))",
+            "ok b:true",
+        ),
         ("\"\\/\"", "JSON.parse(input)", "ok s:2f,"),
-        (" \t\r\n[ 1 ,\t2 ]\n", "JSON.parse(input).length", "ok n:0000000000000040"),
-        ("{\"\u{e9}\":1}", "Object.keys(JSON.parse(input))[0]", "ok s:e9,"),
-        ("{\"0\":1}", "(v => Array.isArray(v) === false && v[0] === 1)(JSON.parse(input))", "ok b:true"),
+        (
+            " \t\r\n[ 1 ,\t2 ]\n",
+            "JSON.parse(input).length",
+            "ok n:0000000000000040",
+        ),
+        (
+            "{\"\u{e9}\":1}",
+            "Object.keys(JSON.parse(input))[0]",
+            "ok s:e9,",
+        ),
+        (
+            "{\"0\":1}",
+            "(v => Array.isArray(v) === false && v[0] === 1)(JSON.parse(input))",
+            "ok b:true",
+        ),
         ("[]", "JSON.parse(input).length", "ok n:0000000000000000"),
     ];
     for (input, expr, want) in cases {
@@ -321,7 +514,10 @@ fn revivers_and_deep_nesting_go_to_the_original() {
     for depth in [100, 127, 128, 129, 1000, 100_000] {
         let text = "[".repeat(depth) + &"]".repeat(depth);
         let outcome = pair.same(&text, "(() => { let v = JSON.parse(input), n = 0; while (Array.isArray(v) && v.length) { v = v[0]; n++; } return n; })()");
-        assert!(outcome.starts_with("ok") || outcome.contains("stack"), "{depth}: {outcome}");
+        assert!(
+            outcome.starts_with("ok") || outcome.contains("stack"),
+            "{depth}: {outcome}"
+        );
         let text = "{\"a\":".repeat(depth) + "1" + &"}".repeat(depth);
         pair.same(&text, "typeof JSON.parse(input)");
     }
@@ -330,9 +526,23 @@ fn revivers_and_deep_nesting_go_to_the_original() {
 /// JS source for a random value (strings as escapes, so lone surrogates and
 /// every control character appear).
 fn gen_source(rng: &mut Rng, depth: usize, out: &mut String) {
-    let kind = if depth > 4 { rng.below(6) } else { rng.below(9) };
+    let kind = if depth > 4 {
+        rng.below(6)
+    } else {
+        rng.below(9)
+    };
     match kind {
-        0 => out.push_str(rng.pick(&["null", "true", "false", "undefined", "NaN", "Infinity", "-Infinity", "-0", "0"])),
+        0 => out.push_str(rng.pick(&[
+            "null",
+            "true",
+            "false",
+            "undefined",
+            "NaN",
+            "Infinity",
+            "-Infinity",
+            "-0",
+            "0",
+        ])),
         1 => {
             let x = f64::from_bits(rng.next());
             if x.is_finite() {
@@ -397,13 +607,21 @@ fn stringify_agrees_with_quickjs_on_a_generated_corpus() {
         pair.same("", &format!("JSON.stringify({source})"));
     }
     let after = hearth_json::counts();
-    let (native, fallback) = (after.native - before.native, after.fallback - before.fallback);
+    let (native, fallback) = (
+        after.native - before.native,
+        after.fallback - before.fallback,
+    );
     // Left to the original: objects with an own "toJSON" key.
-    assert!(native > 2800 && fallback < 200, "{native} native, {fallback} left to the original");
+    assert!(
+        native > 2800 && fallback < 200,
+        "{native} native, {fallback} left to the original"
+    );
     // Every code unit on its own, and each between two letters.
     let before = hearth_json::counts();
     for unit in 0..0x10000u32 {
-        let expr = format!("JSON.stringify('\\u{unit:04x}') + JSON.stringify({{ 'k\\u{unit:04x}': 'a\\u{unit:04x}b' }})");
+        let expr = format!(
+            "JSON.stringify('\\u{unit:04x}') + JSON.stringify({{ 'k\\u{unit:04x}': 'a\\u{unit:04x}b' }})"
+        );
         pair.same("", &expr);
     }
     let after = hearth_json::counts();
@@ -468,7 +686,9 @@ fn stringify_leaves_every_special_case_to_the_original() {
     }
     // A deep value: the original's own limit, whatever it is.
     for depth in [127, 128, 129, 5000] {
-        let expr = format!("(() => {{ let v = 1; for (let i = 0; i < {depth}; i++) v = i % 2 ? [v] : {{ v }}; return JSON.stringify(v).length; }})()");
+        let expr = format!(
+            "(() => {{ let v = 1; for (let i = 0; i < {depth}; i++) v = i % 2 ? [v] : {{ v }}; return JSON.stringify(v).length; }})()"
+        );
         pair.same("", &expr);
     }
 }
@@ -477,34 +697,75 @@ fn stringify_leaves_every_special_case_to_the_original() {
 fn stringify_follows_ecma_262() {
     let pair = Pair::new();
     let text = |expr: &str| -> String {
-        pair.js.ctx.with(|ctx| {
-            ctx.eval::<String, _>(expr.to_string()).catch(&ctx).unwrap()
-        })
+        pair.js
+            .ctx
+            .with(|ctx| ctx.eval::<String, _>(expr.to_string()).catch(&ctx).unwrap())
     };
-    assert_eq!(text("JSON.stringify([1e21, 1e20, 5e-7, 1e-6, -0, 0.1 + 0.2, 2 ** 60])"),
-        "[1e+21,100000000000000000000,5e-7,0.000001,0,0.30000000000000004,1152921504606847000]");
-    assert_eq!(text("JSON.stringify([NaN, Infinity, -Infinity, undefined, () => 1, Symbol()])"),
-        "[null,null,null,null,null,null]");
-    assert_eq!(text("JSON.stringify({ a: undefined, b: () => 1, c: Symbol(), d: null })"), "{\"d\":null}");
-    assert_eq!(text("JSON.stringify({ z: 1, 10: 2, a: 3, 2: 4 })"), "{\"2\":4,\"10\":2,\"z\":1,\"a\":3}");
-    assert_eq!(text("JSON.stringify('\\u0000\\u0008\\u0009\\u000a\\u000c\\u000d\\u001f\"\\\\/\\u007f')"),
-        "\"\\u0000\\b\\t\\n\\f\\r\\u001f\\\"\\\\/\u{7f}\"");
-    assert_eq!(text("JSON.stringify('\\ud800 \\udfff \\ud83d\\ude00 \\u2028')"), "\"\\ud800 \\udfff \u{1f600} \u{2028}\"");
+    assert_eq!(
+        text("JSON.stringify([1e21, 1e20, 5e-7, 1e-6, -0, 0.1 + 0.2, 2 ** 60])"),
+        "[1e+21,100000000000000000000,5e-7,0.000001,0,0.30000000000000004,1152921504606847000]"
+    );
+    assert_eq!(
+        text("JSON.stringify([NaN, Infinity, -Infinity, undefined, () => 1, Symbol()])"),
+        "[null,null,null,null,null,null]"
+    );
+    assert_eq!(
+        text("JSON.stringify({ a: undefined, b: () => 1, c: Symbol(), d: null })"),
+        "{\"d\":null}"
+    );
+    assert_eq!(
+        text("JSON.stringify({ z: 1, 10: 2, a: 3, 2: 4 })"),
+        "{\"2\":4,\"10\":2,\"z\":1,\"a\":3}"
+    );
+    assert_eq!(
+        text("JSON.stringify('\\u0000\\u0008\\u0009\\u000a\\u000c\\u000d\\u001f\"\\\\/\\u007f')"),
+        "\"\\u0000\\b\\t\\n\\f\\r\\u001f\\\"\\\\/\u{7f}\""
+    );
+    assert_eq!(
+        text("JSON.stringify('\\ud800 \\udfff \\ud83d\\ude00 \\u2028')"),
+        "\"\\ud800 \\udfff \u{1f600} \u{2028}\""
+    );
     assert_eq!(text("JSON.stringify({ k: 'v' }, null)"), "{\"k\":\"v\"}");
-    assert_eq!(text("JSON.stringify({ toJSON(key) { return [key, typeof this]; } })"), "[\"\",\"object\"]");
-    assert_eq!(text("JSON.stringify({ a: new Date(0) })"), "{\"a\":\"1970-01-01T00:00:00.000Z\"}");
-    assert_eq!(text("JSON.stringify({ get g() { return 'got'; } })"), "{\"g\":\"got\"}");
-    let cycle = text("(() => { const a = [{}]; a[0].back = a; try { JSON.stringify(a); return 'no error'; } catch (e) { return e.constructor.name; } })()");
+    assert_eq!(
+        text("JSON.stringify({ toJSON(key) { return [key, typeof this]; } })"),
+        "[\"\",\"object\"]"
+    );
+    assert_eq!(
+        text("JSON.stringify({ a: new Date(0) })"),
+        "{\"a\":\"1970-01-01T00:00:00.000Z\"}"
+    );
+    assert_eq!(
+        text("JSON.stringify({ get g() { return 'got'; } })"),
+        "{\"g\":\"got\"}"
+    );
+    let cycle = text(
+        "(() => { const a = [{}]; a[0].back = a; try { JSON.stringify(a); return 'no error'; } catch (e) { return e.constructor.name; } })()",
+    );
     assert_eq!(cycle, "TypeError");
-    let bigint = text("(() => { try { JSON.stringify({ n: 1n }); return 'no error'; } catch (e) { return e.constructor.name + ': ' + e.message; } })()");
+    let bigint = text(
+        "(() => { try { JSON.stringify({ n: 1n }); return 'no error'; } catch (e) { return e.constructor.name + ': ' + e.message; } })()",
+    );
     assert_eq!(bigint, "TypeError: Do not know how to serialize a BigInt");
     // A toJSON added to Object.prototype later is honoured.
-    assert_eq!(text("(() => { Object.prototype.toJSON = function () { return 'P'; }; try { return JSON.stringify({ a: 1 }) + JSON.stringify([1]); } finally { delete Object.prototype.toJSON; } })()"),
-        "\"P\"\"P\"");
-    assert_eq!(text("(() => { Array.prototype.toJSON = function () { return 'A'; }; try { return JSON.stringify({ a: [1] }); } finally { delete Array.prototype.toJSON; } })()"),
-        "{\"a\":\"A\"}");
+    assert_eq!(
+        text(
+            "(() => { Object.prototype.toJSON = function () { return 'P'; }; try { return JSON.stringify({ a: 1 }) + JSON.stringify([1]); } finally { delete Object.prototype.toJSON; } })()"
+        ),
+        "\"P\"\"P\""
+    );
+    assert_eq!(
+        text(
+            "(() => { Array.prototype.toJSON = function () { return 'A'; }; try { return JSON.stringify({ a: [1] }); } finally { delete Array.prototype.toJSON; } })()"
+        ),
+        "{\"a\":\"A\"}"
+    );
     // The functions look like the built-ins they replace.
-    assert_eq!(text("[JSON.parse.name, JSON.parse.length, JSON.stringify.length, Object.keys(JSON).length].join()"), "parse,2,3,0");
+    assert_eq!(
+        text(
+            "[JSON.parse.name, JSON.parse.length, JSON.stringify.length, Object.keys(JSON).length].join()"
+        ),
+        "parse,2,3,0"
+    );
 }
 
 #[test]
@@ -543,7 +804,10 @@ fn body_json_uses_the_native_parser_with_the_same_results() {
         "const r = Response.json({ n: 1n });
          return 'no error';",
     );
-    assert_eq!(out, "THROW TypeError: Do not know how to serialize a BigInt");
+    assert_eq!(
+        out,
+        "THROW TypeError: Do not know how to serialize a BigInt"
+    );
 }
 
 /// nst/JSONTestSuite's parsing corpus (see ../shared/testdata/README.md):
@@ -578,7 +842,10 @@ fn json_test_suite_parsing_corpus() {
             // 100,000 open brackets exhaust QuickJS's stack before the
             // missing closers are found: its RangeError, on both sides.
             let deep = outcome == "throw RangeError: Maximum call stack size exceeded";
-            assert!(outcome.starts_with("throw SyntaxError: ") || deep, "{name}: {outcome}");
+            assert!(
+                outcome.starts_with("throw SyntaxError: ") || deep,
+                "{name}: {outcome}"
+            );
             counted.1 += 1;
         }
         // The body path: the native parser on the bytes, or the decoded
@@ -591,9 +858,9 @@ fn json_test_suite_parsing_corpus() {
             "try { return 'ok ' + describe(await new Response(bytes).json()); }
              catch (e) { return 'throw ' + e.constructor.name + ': ' + e.message; }",
         );
-        let direct = pair.js.run(
-            "return outcome(() => JSON.parse(new TextDecoder().decode(bytes)));",
-        );
+        let direct = pair
+            .js
+            .run("return outcome(() => JSON.parse(new TextDecoder().decode(bytes)));");
         assert_eq!(body, direct, "{name}");
     }
     assert_eq!(counted, (95, 188));
@@ -603,7 +870,9 @@ fn json_test_suite_parsing_corpus() {
 fn long_arrays_and_objects_agree() {
     let pair = Pair::new();
     for n in [1023, 1024, 1025, 5000] {
-        let items: Vec<String> = (0..n).map(|i| format!("{{\"i\":{i},\"s\":\"v{i}\"}}")).collect();
+        let items: Vec<String> = (0..n)
+            .map(|i| format!("{{\"i\":{i},\"s\":\"v{i}\"}}"))
+            .collect();
         let text = format!("[{}]", items.join(","));
         let outcome = pair.same(&text, "JSON.parse(input)");
         assert!(outcome.starts_with("ok ["), "{n}");
