@@ -5,6 +5,7 @@
 # is the work per request, start-up and shutdown cancelled out.
 #
 #   bench/instructions.sh target/release/hearth [/path/to/older/hearth ...]
+#   ONLY=json-echo bench/instructions.sh ...   (one scenario: hello, do-counter, json-echo)
 #
 # Needs valgrind and python3.
 set -euo pipefail
@@ -57,6 +58,7 @@ printf '| Binary | Scenario | Instructions per request |\n|---|---|---:|\n'
 for bin in "$@"; do
     for scenario in "hello GET /" "do-counter GET /c/0" "json-echo POST / $work/body.json"; do
         read -r worker method path body <<<"$scenario"
+        if [ -n "${ONLY:-}" ] && [ "$worker" != "$ONLY" ]; then continue; fi
         few=$(count "$bin" "$worker" "$method" "$path" "$FEW" $body)
         many=$(count "$bin" "$worker" "$method" "$path" "$MANY" $body)
         printf '| %s | %s | %d |\n' "$bin" "$worker" $(((many - few) / (MANY - FEW)))

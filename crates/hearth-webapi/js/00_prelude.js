@@ -8,12 +8,36 @@ function defineGlobal(name, value) {
   ObjectDefineProperty(global, name, { value, writable: true, configurable: true, enumerable: false });
 }
 
+// JSON.parse and JSON.stringify go to the natives (crates/hearth-json) first and
+// to QuickJS's originals for what those leave (a reviver, a replacer,
+// indentation, toJSON, getters, cycles...). The bodies' json() and
+// Response.json() keep these, whatever a script does to the globals.
 // JSON.stringify of a BigInt: code written for Workers may match V8's text,
 // so QuickJS's wording is replaced (the error itself is unchanged).
-{
+const jsonParse = (() => {
+  const parse = JSON.parse;
+  const nativeParse = native.jsonParse;
+  const wrapped = {
+    parse(text, reviver) {
+      if (typeof text === "string" && typeof reviver !== "function") {
+        const v = nativeParse(text);
+        if (v !== undefined) return v;
+      }
+      return parse(text, reviver);
+    },
+  }.parse;
+  ObjectDefineProperty(JSON, "parse", { value: wrapped, writable: true, configurable: true, enumerable: false });
+  return wrapped;
+})();
+const jsonStringify = (() => {
   const stringify = JSON.stringify;
+  const nativeStringify = native.jsonStringify;
   const wrapped = {
     stringify(value, replacer, space) {
+      if (replacer == null && space == null) {
+        const text = nativeStringify(value);
+        if (text !== null) return text;
+      }
       try {
         return stringify(value, replacer, space);
       } catch (e) {
@@ -25,6 +49,14 @@ function defineGlobal(name, value) {
     },
   }.stringify;
   ObjectDefineProperty(JSON, "stringify", { value: wrapped, writable: true, configurable: true, enumerable: false });
+  return wrapped;
+})();
+
+// Body.json() on bytes: the native parser, or (for a BOM, invalid UTF-8 or
+// anything else it leaves) the decoded text through JSON.parse.
+function jsonFromBytes(bytes) {
+  const v = native.jsonParseBytes(bytes);
+  return v !== undefined ? v : jsonParse(utf8Decode(bytes));
 }
 
 // Classes get a Symbol.toStringTag like the platform's.

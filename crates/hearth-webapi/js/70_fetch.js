@@ -191,7 +191,13 @@ const BodyMethods = {
   },
   get bodyUsed() { return bodyUsed(this); },
   text() { return bodyText(this); },
-  json() { return bodyText(this).then((t) => JSON.parse(t)); },
+  json() {
+    let src;
+    try { src = takeBody(this); } catch (e) { return Promise.reject(e); }
+    if (src === null || typeof src === "string") return Promise.resolve(src === null ? "" : src).then((t) => jsonParse(t));
+    if (src instanceof Uint8Array) return Promise.resolve(src).then(jsonFromBytes);
+    return readAllBytes(src).then(jsonFromBytes);
+  },
   arrayBuffer() { return bodyBytes(this).then((b) => (b.byteOffset === 0 && b.byteLength === b.buffer.byteLength ? b.buffer : b.slice().buffer)); },
   bytes() { return bodyBytes(this); },
   blob() {
@@ -416,7 +422,7 @@ class Response {
     this[kBody] = { src, used: false };
   }
   static json(data, init = undefined) {
-    const text = JSON.stringify(data);
+    const text = jsonStringify(data);
     if (text === undefined) throw new TypeError("The data is not JSON serializable.");
     init = init === undefined || init === null ? {} : init;
     const r = new Response(text, { ...init, headers: init.headers });

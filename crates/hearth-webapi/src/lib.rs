@@ -101,6 +101,7 @@ fn natives<'js>(ctx: &Ctx<'js>) -> Result<Object<'js>> {
     encoding::install(ctx, &native)?;
     crypto::install(ctx, &native)?;
     zlib::install(ctx, &native)?;
+    hearth_json::install(ctx, &native)?;
     Ok(native)
 }
 
