@@ -52,6 +52,30 @@ use crate::{
     R2PutOptions, R2UploadInfo, R2UploadedPart, STORAGE_CLASS_STANDARD, validate,
 };
 
+/// Sets the store's own headers from R2's HTTP metadata on a put or a
+/// multipart upload's start (two builder types with the same setters).
+macro_rules! with_http {
+    ($req:expr, $http:expr) => {{
+        let (mut req, http) = ($req, $http);
+        if let Some(v) = &http.content_type {
+            req = req.content_type(v);
+        }
+        if let Some(v) = &http.content_language {
+            req = req.content_language(v);
+        }
+        if let Some(v) = &http.content_disposition {
+            req = req.content_disposition(v);
+        }
+        if let Some(v) = &http.content_encoding {
+            req = req.content_encoding(v);
+        }
+        if let Some(v) = &http.cache_control {
+            req = req.cache_control(v);
+        }
+        req
+    }};
+}
+
 /// HEAD requests one `list` page keeps in flight.
 pub const HEAD_CONCURRENCY: usize = 16;
 /// Largest body a single `put` sends: S3's single PUT needs its length up
@@ -794,7 +818,7 @@ impl S3Bucket {
                 .content_md5(base64::engine::general_purpose::STANDARD.encode(&md5))
                 .metadata(META_FIELD, stored.encode())
                 .body(ByteStream::from(data.clone()));
-            req = with_http_put(req, &http);
+            req = with_http!(req, &http);
             match precondition {
                 Some(Some(etag)) => req = req.if_match(etag),
                 Some(None) => req = req.if_none_match("*"),
@@ -1035,21 +1059,7 @@ impl S3Bucket {
             .bucket(&self.store.bucket)
             .key(self.name(key))
             .metadata(META_FIELD, stored.encode());
-        if let Some(v) = &http.content_type {
-            req = req.content_type(v);
-        }
-        if let Some(v) = &http.content_language {
-            req = req.content_language(v);
-        }
-        if let Some(v) = &http.content_disposition {
-            req = req.content_disposition(v);
-        }
-        if let Some(v) = &http.content_encoding {
-            req = req.content_encoding(v);
-        }
-        if let Some(v) = &http.cache_control {
-            req = req.cache_control(v);
-        }
+        req = with_http!(req, &http);
         let out = self.run(OP, req.send())?.map_err(|e| store_error(OP, &e))?;
         let s3_id = out.upload_id().ok_or_else(|| R2Error::Store {
             op: OP,
@@ -1455,28 +1465,6 @@ impl S3Bucket {
             }
         }
     }
-}
-
-fn with_http_put(
-    mut req: aws_sdk_s3::operation::put_object::builders::PutObjectFluentBuilder,
-    http: &R2HttpMetadata,
-) -> aws_sdk_s3::operation::put_object::builders::PutObjectFluentBuilder {
-    if let Some(v) = &http.content_type {
-        req = req.content_type(v);
-    }
-    if let Some(v) = &http.content_language {
-        req = req.content_language(v);
-    }
-    if let Some(v) = &http.content_disposition {
-        req = req.content_disposition(v);
-    }
-    if let Some(v) = &http.content_encoding {
-        req = req.content_encoding(v);
-    }
-    if let Some(v) = &http.cache_control {
-        req = req.cache_control(v);
-    }
-    req
 }
 
 fn expected_digest(exp: &crate::R2ExpectedChecksum) -> Vec<u8> {
