@@ -1471,27 +1471,9 @@ impl R2MultipartUpload {
                     None => return Err(R2Error::InvalidPart { op: OP }),
                 }
             }
-            let min = inner.limits.min_part_bytes;
-            // In the order given, the friendly error first...
-            if let Some((_, init)) = chosen.split_last()
-                && init.iter().any(|p| p.size < min)
-            {
-                return Err(R2Error::EntityTooSmall { op: OP });
-            }
-            // ...then in part order: uniform sizes, last no larger.
+            let given: Vec<(u32, u64)> = chosen.iter().map(|p| (p.part_number, p.size)).collect();
+            let size = validate::completed_parts(&given, &inner.limits, OP)?;
             chosen.sort_by_key(|p| p.part_number);
-            if let Some((last, init)) = chosen.split_last()
-                && let Some(first) = init.first()
-            {
-                let uniform = init.iter().all(|p| p.size >= min && p.size == first.size);
-                if !uniform || last.size > first.size {
-                    return Err(R2Error::BadUpload { op: OP });
-                }
-            }
-            let size: u64 = chosen.iter().map(|p| p.size).sum();
-            if size > inner.limits.max_object_bytes {
-                return Err(R2Error::EntityTooLarge { op: OP });
-            }
             let mut md5s = md5::Md5::new();
             for p in &chosen {
                 let bin = hex::decode(&p.md5).map_err(|_| R2Error::InternalError { op: OP })?;

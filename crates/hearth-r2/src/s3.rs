@@ -1214,26 +1214,9 @@ impl S3Bucket {
                 None => return Err(R2Error::InvalidPart { op: OP }),
             }
         }
-        // R2's rules, checked as the embedded backend checks them.
-        let min = self.limits.min_part_bytes;
-        if let Some((_, init)) = chosen.split_last()
-            && init.iter().any(|p| p.size < min)
-        {
-            return Err(R2Error::EntityTooSmall { op: OP });
-        }
+        let given: Vec<(u32, u64)> = chosen.iter().map(|p| (p.part_number, p.size)).collect();
+        validate::completed_parts(&given, &self.limits, OP)?;
         chosen.sort_by_key(|p| p.part_number);
-        if let Some((last, init)) = chosen.split_last()
-            && let Some(first) = init.first()
-        {
-            let uniform = init.iter().all(|p| p.size >= min && p.size == first.size);
-            if !uniform || last.size > first.size {
-                return Err(R2Error::BadUpload { op: OP });
-            }
-        }
-        let size: u64 = chosen.iter().map(|p| p.size).sum();
-        if size > self.limits.max_object_bytes {
-            return Err(R2Error::EntityTooLarge { op: OP });
-        }
         let completed = CompletedMultipartUpload::builder()
             .set_parts(Some(
                 chosen

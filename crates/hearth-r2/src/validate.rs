@@ -162,6 +162,39 @@ pub(crate) fn resolve_range(range: &R2Range, size: u64) -> Result<R2ObjectRange,
     Ok(R2ObjectRange { offset, length })
 }
 
+/// R2's rules for the parts a multipart upload is completed with, given as
+/// (part number, size) in the order the caller listed them: every part but
+/// the last at least the minimum (in the order given, so that error comes
+/// first); then, in part order, all but the last of one size and the last
+/// no larger; the whole within the object limit. Returns the object's size.
+pub(crate) fn completed_parts(
+    given: &[(u32, u64)],
+    limits: &R2Limits,
+    op: Op,
+) -> Result<u64, R2Error> {
+    let min = limits.min_part_bytes;
+    if let Some((_, init)) = given.split_last()
+        && init.iter().any(|&(_, size)| size < min)
+    {
+        return Err(R2Error::EntityTooSmall { op });
+    }
+    let mut sizes = given.to_vec();
+    sizes.sort_by_key(|&(number, _)| number);
+    if let Some(((_, last), init)) = sizes.split_last()
+        && let Some(&(_, first)) = init.first()
+    {
+        let uniform = init.iter().all(|&(_, size)| size >= min && size == first);
+        if !uniform || *last > first {
+            return Err(R2Error::BadUpload { op });
+        }
+    }
+    let size: u64 = sizes.iter().map(|&(_, size)| size).sum();
+    if size > limits.max_object_bytes {
+        return Err(R2Error::EntityTooLarge { op });
+    }
+    Ok(size)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
