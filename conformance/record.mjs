@@ -378,6 +378,16 @@ async function main() {
         "reference, checked by `crates/hearth/tests/serve_ai.rs` and " +
         "`crates/hearth-runtime/tests/bindings_ai.rs`.",
       "",
+      "## vectorize (no scenarios)",
+      "",
+      "Miniflare has no local Vectorize: Cloudflare's list of bindings per " +
+        "development mode gives it remote connections only, so a local run needs " +
+        "an account. Cloudflare's Vectorize client API, metadata filtering and " +
+        "limits pages are the reference, checked by " +
+        "`crates/hearth-vectorize/tests/contract.rs`, " +
+        "`crates/hearth-runtime/tests/bindings_vectorize.rs` and " +
+        "`crates/hearth/tests/serve_vectorize.rs`.",
+      "",
     ];
     fs.writeFileSync(
       path.join(here, "REPORT.md"),
