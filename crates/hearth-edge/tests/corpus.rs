@@ -2,7 +2,9 @@
 //!
 //! Attacks: the request-side regression tests of the OWASP Core Rule Set,
 //! read from `../shared/testdata/crs-regression` (every stage whose
-//! `expect_ids` names a rule). Benign traffic: requests this test builds
+//! `expect_ids` names a rule), each counted at the lowest CRS paranoia
+//! level of the rules it expects; the default level's goal is over the
+//! level-1 stages. Benign traffic: requests this test builds
 //! from the shapes real applications send (search terms, names with
 //! apostrophes, JSON APIs, forms, cookies, browser headers), plus CRS's
 //! own "must not match" stages, reported apart because many of them are
