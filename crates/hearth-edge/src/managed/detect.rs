@@ -181,9 +181,11 @@ static TRAVERSAL: LazyLock<RegexSet> = LazyLock::new(|| {
         r"^\.{2,3}$",
         r"(^|[\\/=:])(etc[\\/](passwd|shadow|group|hosts|issue|motd|mysql|httpd|apache2|nginx|ssh|sudoers|crontab|security|letsencrypt|ssl[\\/]private|pki[\\/]tls[\\/]private)|proc[\\/](self|\d+)[\\/]|windows[\\/](win\.ini|system32|system\.ini)|boot\.ini|winnt[\\/]|inetpub[\\/]|\.htaccess|\.htpasswd|web\.config|wp-config\.php|\.git[\\/](config|head)|\.svn[\\/]|\.env$|\.bash_history|\.ssh[\\/]|id_rsa|etc[\\/]sub[ug]id|[\\/]sys[\\/](?:class|kernel|devices|module|fs)\b|\.docker[\\/]|\.kube[\\/]config|\.npmrc|\.bash_profile|\.bashrc|\.netrc|\.pgpass|\.my\.cnf|\.aws[\\/]credentials|/var/log/|\.\./\.\.)",
         r"(^|[\\/])(etc|proc|usr|var|windows|winnt|system32)[\\/].*(passwd|shadow|environ|cmdline|\.ini|\.log|\.conf)",
-        r"(?:^|/)\.(?:claude|cursor|cursorrules|cursorignore|continue|aider|roo|zed|cline|clinerules|kiro|windsurf|windsurfrules|rovodev|opencode|plandex|n8n|junie|gemini|codex|copilot|amazonq|codeium|tabnine|vscode|idea|github/workflows|gitlab-ci|circleci|terraform|vagrant|docker|kube|aws|azure|gcloud|config/gcloud|ssh|gnupg)(?:/|$)",
+        r"(?:^|/)\.(?:claude|cursor|cursorrules|cursorignore|continue|aider|roo|zed|cline|clinerules|kiro|windsurf|windsurfrules|rovodev|opencode|plandex|n8n|junie|a0proj|fabric|aiignore|gemini|codex|copilot|amazonq|codeium|tabnine|vscode|idea|github/workflows|gitlab-ci|circleci|terraform|vagrant|docker|kube|aws|azure|gcloud|config/gcloud|ssh|gnupg)(?:/|$)",
         r"/proc/(?:self|\d+|interrupts|cpuinfo|meminfo|version|mounts|net|sched_debug|kallsyms|modules)\b|/sys/(?:class|kernel|devices|module|fs|firmware|power|block|bus)\b",
         r"\.(?:sql|sqlite|db|bak|old|backup|dump)\.(?:zip|gz|tgz|tar|bz2|7z|rar|xz)\b",
+        // Vite's dev server serving any file through its virtual modules.
+        r"(?:^|/)@id/__x00__",
     ])
 });
 
@@ -193,16 +195,44 @@ static RFI: LazyLock<Regex> = LazyLock::new(|| {
     )
 });
 
+/// Shell commands whose names are not English words.
+const UNIX_COMMANDS: &str = r"(?:tac|whoami|uname|wget|curl|ncat|netcat|bash|sh|zsh|ksh|csh|dash|python[23]?|perl|ruby|php|lua|node|nslookup|ifconfig|chmod|chown|grep|awk|sed|xargs|base64|openssl|telnet|ssh|scp|tftp|passwd|useradd|sudo|crontab|nohup|timeout|gzip|dd|mkfifo|mknod|socat|xterm|busybox|systemctl|whereis|xxd|hostname|sendmail|w3m|netstat|lsof|fuser|killall|pkill|vim|nano|gawk|powershell|pwsh|cmd|systeminfo|tasklist|taskkill|certutil|bitsadmin|wmic|cscript|wscript|mshta|rundll32|regsvr32|ipconfig|getmac|rsh|rlogin|nmap|gcc|svn|npm|pip)";
+
+/// Commands whose names are not English words either, rarer ones: after a
+/// separator they are a command whatever follows.
+const TOOL_COMMANDS: &str = r"(?:chef-\w+|cscli|iwr|irm|regedit|rmt(?:-\w+)?|lastlogin|uconv|ssh-copy-id|pipx|c89|c99|g\+\+|clang|gdb|lldb|strace|ltrace|cpulimit|ansible(?:-\w+)?|python\d(?:\.\d+)?|gunzip|zcat|zstd|zstdcat|unzstd|bzip2|bunzip2|bzcat|unxz|xzcat|lz4|unlzma|unrar|bsdtar|cpio|mawk|nawk|irb|luajit|nodejs|deno|tclsh|rlwrap|tmux|setsid|stdbuf|unbuffer|taskset|ionice|chroot|runuser|pkexec|doas|kubectl|podman|crictl|nsenter|unshare|capsh|losetup|aria2c|smbclient|ldapsearch|redis-cli|base32|basenc|hexdump|uuencode|uudecode|gpg|journalctl|dmesg|lastlog|getent|usermod|userdel|visudo|pgrep|htop|poweroff|telinit|tcsh|rbash|apt-get|dpkg|dnf|pip3|npx|javac|jshell|jjs|jrunscript|mailx|iconv|xmllint|vmstat|iostat|printenv|setfacl|getfacl|chattr|lsattr|mkdir|rmdir|nsupdate|ssh-keygen|sshpass|openvpn|tcpdump|tshark|iptables|nft|modprobe|insmod|rmmod|lsmod|sysctl|ldconfig|ldd|objdump|readelf|gcore|pstree|byobu|msfconsole|msfvenom|ruby\d|perl\d|php\d|node\d*|aptitude|bcdboot|bcdedit|diskpart|icacls|cacls|takeown|schtasks|netsh|wevtutil|vssadmin|wbadmin|fsutil|cmdkey|nltest|dsquery|ntdsutil|mountvol|forfiles|robocopy|xcopy)";
+
+/// A command opening a value in shapes the separator expressions do not
+/// see: glued to a separator (`whoami;`), under a relative binaries
+/// directory (`bin/visudo`), or Shellshock's empty function definition.
+/// Apart from [`RCE`] so that clean values, which never start this way,
+/// skip it after a byte test.
+static RCE_OPENING: LazyLock<Regex> = LazyLock::new(|| {
+    re(&format!(
+        r"^\s*\(\s*\)\s*\{{|^(?:{UNIX_COMMANDS})(?:;|\|\|?|&&)|^(?:usr/(?:local/)?)?s?bin/(?:{UNIX_COMMANDS}|{TOOL_COMMANDS}|chef)(?:$|[\s;|&])"
+    ))
+});
+
+fn rce_opening(v: &str) -> bool {
+    let t = v.trim_start();
+    (t.starts_with('(')
+        || t.starts_with("bin/")
+        || t.starts_with("sbin/")
+        || t.starts_with("usr/")
+        || t.contains([';', '|', '&']))
+        && RCE_OPENING.is_match(v)
+}
+
 static RCE: LazyLock<RegexSet> = LazyLock::new(|| {
     // Commands whose names are also English words or initials ("cat",
     // "cd", "echo") count after a separator only when glued to it
     // (`;id`, `|cat`) or followed by an option or a path.
-    let english = r"(?:top|cat|ls|id|ping|echo|ed|su|cd|dig|host|net|tar|zip|sleep|export|reg|ver|finger|kill|tee|cut|make|ps|ss|ip|cc|git|vi|java|wc|nl|od|halt|shutdown|reboot|type|dir|del|copy|time|date|more|less|head|tail|sort|find|set|mail|fetch|source|exec|eval|links|touch|which|service|env|printf|expr|jq|nc|rm|mv|cp|pwd|ftp|links|lynx|uniq|strings|diff)";
-    let unix = r"(?:tac|whoami|uname|wget|curl|ncat|netcat|bash|sh|zsh|ksh|csh|dash|python[23]?|perl|ruby|php|lua|node|nslookup|ifconfig|chmod|chown|grep|awk|sed|xargs|base64|openssl|telnet|ssh|scp|tftp|passwd|useradd|sudo|crontab|nohup|timeout|gzip|dd|mkfifo|mknod|socat|xterm|busybox|systemctl|whereis|xxd|hostname|sendmail|w3m|netstat|lsof|fuser|killall|pkill|vim|nano|gawk|powershell|pwsh|cmd|systeminfo|tasklist|taskkill|certutil|bitsadmin|wmic|cscript|wscript|mshta|rundll32|regsvr32|ipconfig|getmac|rsh|rlogin|nmap|gcc|svn|npm|pip)";
+    let english = r"(?:top|cat|ls|id|who|ping|echo|ed|su|cd|dig|host|net|tar|zip|sleep|export|reg|ver|finger|kill|tee|cut|make|ps|ss|ip|cc|git|vi|java|wc|nl|od|halt|shutdown|reboot|type|dir|del|copy|time|date|more|less|head|tail|sort|find|set|mail|fetch|source|exec|eval|links|touch|which|service|env|printf|expr|jq|nc|rm|mv|cp|pwd|ftp|links|lynx|uniq|strings|diff)";
+    let unix = UNIX_COMMANDS;
     let sep = r"(?:;|\|\|?|&&?|\n|\r|`|\$\(|\$\{IFS\}|%0a|%0d|\{)";
     // Commands whose names are not English words: after a separator
     // they are a command whatever follows.
-    let tools = r"(?:chef-\w+|cscli|rmt(?:-\w+)?|lastlogin|uconv|ssh-copy-id|pipx|c89|c99|g\+\+|clang|gdb|lldb|strace|ltrace|cpulimit|ansible(?:-\w+)?|python\d(?:\.\d+)?|gunzip|zcat|zstd|zstdcat|unzstd|bzip2|bunzip2|bzcat|unxz|xzcat|lz4|unlzma|unrar|bsdtar|cpio|mawk|nawk|irb|luajit|nodejs|deno|tclsh|rlwrap|tmux|setsid|stdbuf|unbuffer|taskset|ionice|chroot|runuser|pkexec|doas|kubectl|podman|crictl|nsenter|unshare|capsh|losetup|aria2c|smbclient|ldapsearch|redis-cli|base32|basenc|hexdump|uuencode|uudecode|gpg|journalctl|dmesg|lastlog|getent|usermod|userdel|visudo|pgrep|htop|poweroff|telinit|tcsh|rbash|apt-get|dpkg|dnf|pip3|npx|javac|jshell|jjs|jrunscript|mailx|iconv|xmllint|vmstat|iostat|printenv|setfacl|getfacl|chattr|lsattr|mkdir|rmdir|nsupdate|ssh-keygen|sshpass|openvpn|tcpdump|tshark|iptables|nft|modprobe|insmod|rmmod|lsmod|sysctl|ldconfig|ldd|objdump|readelf|gcore|pstree|byobu|msfconsole|msfvenom|ruby\d|perl\d|php\d|node\d*|aptitude|bcdboot|bcdedit|diskpart|icacls|cacls|takeown|schtasks|netsh|wevtutil|vssadmin|wbadmin|fsutil|cmdkey|nltest|dsquery|ntdsutil|mountvol|forfiles|robocopy|xcopy)";
+    let tools = TOOL_COMMANDS;
     // English words that are also commands: only with a flag after.
     let words = r"(?:ex|at|go|perf|flock|watch|split|join|fold|free|yes|test|last|who|write|read|make|file|stat|column|paste|look|view|script|install|mount|route|arp|history|trap|wait|alias|unset|umask|ulimit|logger|env|set|time|nice|sort|head|tail|more|less|find|which|mail|type|date|mysql|psql|sqlite3|yum|rpm|apk|screen|expect|wall|python\d(?:\.\d+)?)";
     let first_word = format!(
@@ -278,8 +308,8 @@ static UA_COMMAND: LazyLock<Regex> = LazyLock::new(|| {
 
 static PHP: LazyLock<RegexSet> = LazyLock::new(|| {
     set(&[
-        r"<\?(?:php|=)?(?:[\s(]|$)",
-        r"[\[{]/?php[\]}]",
+        r"<\?=|<\?(?:php)?(?:[\s(]|$)",
+        r"[\[{][/\\]?php[\]}]",
         r"(?:^|[^\w])(?:system|exec|shell_exec|passthru|popen|proc_open|pcntl_exec|eval|assert|preg_replace|create_function|call_user_func(?:_array)?|base64_decode|gzinflate|gzuncompress|str_rot13|file_get_contents|file_put_contents|fopen|fwrite|readfile|include|include_once|require|require_once|phpinfo|unserialize|highlight_file|show_source|move_uploaded_file|chr|ob_start|array_map|array_filter|usort|var_dump|print_r|posix_\w+|ini_set|ini_get|getenv|putenv|mail|dl|symlink|chmod|unlink|rename|copy|scandir|glob|opendir|parse_str|extract|compact|\$_(?:GET|POST|REQUEST|COOKIE|SERVER|FILES|ENV|SESSION)|\$GLOBALS)\s*(?:\(|\[|/\*)",
         r"(?:^|[;{}])\s*[OC]:\d+:\x22[\w\\]+\x22:\d+:\{",
         r"(?:^|[;{])\s*a:\d+:\{(?:[sibd]:\d+[:;])",
@@ -351,7 +381,7 @@ static GENERIC_EXTRA: LazyLock<RegexSet> = LazyLock::new(|| {
         r"\bwhile\s*\(\s*(?:!|[-+]?infinity\b|true\s*\)\s*(?:;|\{|$))",
         // Loops on a value that is always true: numbers, objects,
         // constructors, `this`.
-        r"\bwhile\s*\(+\s*(?:[-+]?[1-9]\d*|this|new\s+[a-z]\w*|string|object|number|boolean|symbol|date|\[\s*\]|\{\s*\})\s*\)+\s*(?:;|\{|$)",
+        r"\bwhile\s*\(+\s*(?:[-+]?[1-9]\d*|true|this|new\s+[a-z]\w*|string|object|number|boolean|symbol|date|\[\s*\]|\{\s*\})\s*\)+\s*(?:;|\{|$)",
         r"_\$\$nd_func\$\$_|__js_function",
         r"__proto__|\bconstructor\s*(?:\.|\[\s*['\x22]?)\s*prototype\b|\[\s*constructor\s*\]\s*\[\s*prototype\s*\]",
         // Hosts as one integer, hexadecimal, octal or short dotted forms.
@@ -387,10 +417,11 @@ static PHP_CALL: LazyLock<Regex> = LazyLock::new(|| {
 
 /// PHP configuration directives set from a value (`name=value`), as
 /// `php.ini` or `ini_set` would take them: the settings attacks change
-/// (inclusion, wrappers, limits) and the dotted extension sections.
+/// (inclusion, wrappers, limits) and the dotted extension sections. The
+/// short names that are also English words only when glued to their `=`.
 static PHP_INI: LazyLock<Regex> = LazyLock::new(|| {
     re(
-        r"(?:^|[\s;&\n])(?:allow_url_(?:fopen|include)|auto_(?:prepend|append)_file|open_basedir|disable_(?:functions|classes)|safe_mode\w*|register_globals|memory_limit|max_execution_time|max_input_time|extension_dir|sendmail_path|sendmail_from|include_path|user_dir|doc_root|upload_tmp_dir|file_uploads|display_errors|display_startup_errors|log_errors|error_log|error_reporting|short_open_tag|expose_php|unserialize_(?:max_depth|callback_func)|(?:opcache|mbstring|session|pcre|zend|xdebug|apc|apcu|mysqli|pdo_mysql|phar|assert|soap|zlib|sqlite3|curl|openssl|cgi|fastcgi|user_ini|mail|iconv|intl|ffi)\.[a-z_]+)\s*=",
+        r"(?:^|[\s;&\n])(?:allow_url_(?:fopen|include)|auto_(?:prepend|append)_file|open_basedir|disable_(?:functions|classes)|safe_mode\w*|register_globals|memory_limit|max_execution_time|max_input_time|extension_dir|sendmail_path|sendmail_from|include_path|user_dir|doc_root|upload_tmp_dir|file_uploads|display_errors|display_startup_errors|log_errors|error_log|error_reporting|short_open_tag|expose_php|unserialize_(?:max_depth|callback_func)|(?:opcache|mbstring|session|pcre|zend|xdebug|apc|apcu|mysqli|pdo_mysql|phar|assert|soap|zlib|sqlite3|curl|openssl|cgi|fastcgi|user_ini|mail|iconv|intl|ffi)\.[a-z_]+)\s*=|(?:^|[\s;&\n])(?:engine|extension|precision|smtp(?:_port)?)=",
     )
 });
 
@@ -398,9 +429,17 @@ static PHP_INI: LazyLock<Regex> = LazyLock::new(|| {
 static UPLOAD_HEADER: LazyLock<Regex> = LazyLock::new(|| re(r"^x[-_.]?file[-_.]?name$"));
 static SCRIPT_FILE: LazyLock<Regex> = LazyLock::new(|| {
     re(
-        r"\.\s*(?:php\d*|phtml|phar|pht|phps|jsp|jspx|jspf|jsw|jsv|asp|aspx|ashx|asmx|cer|asa|cfm|cgi|pl|py|sh|war)[\s.]*$|(?:^|[\\/])sess_[\w-]{8,}$",
+        r"\.\s*(?:php\d*|phtml|phar|pht|phpt|phps|jsp|jspx|jspf|jsw|jsv|asp|aspx|ashx|asmx|cer|asa|cfm|cgi|pl|py|sh|war)[\s.]*$|(?:^|[\\/])sess_[\w,-]{8,}$|(?:^|[\\/])wp-config",
     )
 });
+
+/// The name of an uploaded file (a multipart part's `filename`, an
+/// `X-Filename` header) that the server would run, or that overwrites a
+/// session or the application's configuration. Spaces around the dot or
+/// at the end are dropped by the file systems the upload lands on.
+pub(super) fn script_file_name(name: &str) -> bool {
+    !name.is_empty() && SCRIPT_FILE.is_match(&name.trim().to_lowercase())
+}
 
 /// SQL beyond the tokenizer's shapes: system objects and procedures,
 /// functions called with no space before the bracket, aliases before
@@ -625,14 +664,16 @@ static XSS_EXTRA: LazyLock<RegexSet> = LazyLock::new(|| {
         r"!\+?\[\]|\[\]\s*\+\s*\[\]|\+!!\[\]",
         r"\b(?:window|self|top|parent|globalthis|frames|document)\s*(?:/\*.*?\*/\s*)?\)?\s*\[\s*(?:/\*.*?\*/\s*)?['\x22`\\]",
         r"\bdocument\s*\.\s*(?:queryselector(?:all)?|getelementsby\w+|getelementbyid|body|createelement|forms|head|documentelement)\b|\.(?:textcontent|innertext|outerhtml|innerhtml)\s*=",
-        r"<\??\s*import\b",
+        r"<\??\s*import(?:\b|implementation)",
+        r"!entity\s+(?:%\s*)?[\w.:-]+\s+(?:system|public)\b",
+        r"<\s*[\w-]*:\s*(?:vmlframe|shape|imagedata|rect|oval|roundrect)\b",
         r"\+ad[w4]-",
     ])
 });
 
 static SESSION: LazyLock<Regex> = LazyLock::new(|| {
     re(
-        r"\.cookie\b.*;?\s*?\bdomain\s*=|\bhttp-equiv\b[\W]+set-cookie\b|^(?:jsessionid|aspsessionid|asp\.net_sessionid|phpsession|phpsessid|weblogicsession|session_id|session-id|cfid|cftoken|cfsid|jservsession|jwsession|laravel_session|connect\.sid|_flask_session|next-auth\.session-token|__secure-next-auth\.session-token|meteor_login_token|rack\.session|play_session|sails\.sid|cakephp|ci_session|_session_id|sessionid|express\.sid|koa\.sess|koa:sess|symfony|_rails_session|wordpress_logged_in_\w*|shopify_session|phoenix_session|_gorilla_session)$",
+        r"\.cookie\b.*;?\s*?\b(?:domain|expires)\s*=|\bhttp-equiv\b[\W]+set-cookie\b|^(?:jsessionid|aspsessionid|asp\.net_sessionid|phpsession|phpsessid|weblogicsession|session_id|session-id|cfid|cftoken|cfsid|jservsession|jwsession|laravel_session|connect\.sid|_flask_session|next-auth\.session-token|__(?:secure|host)-next-auth\.session-token|zend_session_id|shiny-token|meteor_login_token|rack\.session|play_session|sails\.sid|cakephp|ci_session|_session_id|sessionid|express\.sid|koa\.sess|koa:sess|symfony|_rails_session|wordpress_logged_in_\w*|shopify_session|phoenix_session|_gorilla_session)$",
     )
 });
 
@@ -650,7 +691,7 @@ static PROTO_ATTACK: LazyLock<RegexSet> = LazyLock::new(|| {
 /// system tables and procedures, DDL statements.
 static SQL_EXTRA: LazyLock<RegexSet> = LazyLock::new(|| {
     set(&[
-        r"(?:^|[^\w.])(?:sleep|benchmark|ifnull|nullif|isnull|substr|substring|ascii|chr|concat|concat_ws|database|md5|sha1|unhex|coalesce|elt|find_in_set|group_concat|instr|lcase|ucase|lpad|rpad|ltrim|rtrim|locate|soundex|strcmp|extractvalue|updatexml|load_file|utl_inaddr|dbms_\w+|pg_\w+|json_\w+|jsonb_\w+|xp_\w+|sp_\w+|unistr|iif|waitfor)\s*\(",
+        r"(?:^|[^\w.])(?:sleep|benchmark|ifnull|nullif|isnull|substr|substring|ascii|chr|concat|concat_ws|database|md5|sha1|unhex|coalesce|elt|find_in_set|group_concat|instr|lcase|ucase|lpad|rpad|ltrim|rtrim|locate|soundex|strcmp|extractvalue|updatexml|load_file|utl_inaddr|dbms_\w+|pg_\w+|json_\w+|jsonb_\w+|xp_\w+|sp_\w+|unistr|iif|waitfor|lo_(?:get|put|import|export|open|creat|create|unlink|from_bytea))\s*\(",
         r"(?:^|[^\w.])(?:count|now|pi|time|values|length\??|floor|rand|ord|char|version|user|schema|hex|bin|cast|convert|field|left|right|mid|position|repeat|replace|reverse|space|sum|avg|min|max|if\\?|exec|execute|declare|having|local)\(",
         r"^\$(?:ne|eq|gt|gte|lt|lte|in|nin|or|and|nor|not|where|regex|exists|expr|elemmatch|size|type|all|text|function|accumulator)$",
         r"(?:'|\)|\w)\s*::\s*(?:int\d?|integer|bigint|text|varchar|char|jsonb?|regclass|numeric|bool|boolean|bytea|oid|name)\b",
@@ -762,14 +803,10 @@ pub(super) fn value(
         return Some(("traversal", "a system file path in a header"));
     }
     let upload_header = loc == Location::Header && name.starts_with('x') && name.contains("file");
-    if upload_header
-        && on("php")
-        && UPLOAD_HEADER.is_match(name)
-        && SCRIPT_FILE.is_match(&v.to_lowercase())
-    {
+    if upload_header && on("php") && UPLOAD_HEADER.is_match(name) && script_file_name(&v) {
         return Some((
             "php",
-            "an uploaded file name of a server-side script or session",
+            "an uploaded file name of a server-side script, session or configuration",
         ));
     }
     if prefilter
@@ -812,6 +849,17 @@ pub(super) fn value(
         }
         if on("java") && v.len() >= 6 && base64_java(&v) {
             return Some(("java", "a serialized Java object or gadget class in base64"));
+        }
+        // `__proto__` and marshalled functions as a bare JSON key or value.
+        if on("generic")
+            && loc != Location::Header
+            && v.contains("__")
+            && GENERIC_EXTRA.is_match(&v.to_ascii_lowercase())
+        {
+            return Some((
+                "generic",
+                "code injection, prototype pollution or a request forgery target",
+            ));
         }
         if on("generic") && loc == Location::ArgName && ORM_LOOKUP.is_match(&v) {
             return Some(("generic", "an ORM lookup operator in an argument name"));
@@ -865,10 +913,10 @@ pub(super) fn value(
     if on("php") && !is_header && php_dynamic_call(&lower) {
         return Some(("php", "a PHP function called through a string or variable"));
     }
-    if on("php") && is_header && UPLOAD_HEADER.is_match(name) && SCRIPT_FILE.is_match(&lower) {
+    if on("php") && is_header && UPLOAD_HEADER.is_match(name) && script_file_name(&lower) {
         return Some((
             "php",
-            "an uploaded file name of a server-side script or session",
+            "an uploaded file name of a server-side script, session or configuration",
         ));
     }
     if on("sqli") && !is_header && SQL_MORE.is_match(&lower) {
@@ -914,7 +962,7 @@ pub(super) fn value(
         let unescaped = remove_shell_quotes(&lower);
         // In a path only a separator makes a command, not a bare name.
         let separated = loc != Location::Path || unescaped.contains([';', '|', '`', '$', '\n']);
-        if separated && RCE.is_match(&unescaped) {
+        if separated && (RCE.is_match(&unescaped) || rce_opening(&unescaped)) {
             return Some(("rce", "a shell command"));
         }
     }

@@ -360,6 +360,11 @@ impl ManagedRules {
             {
                 return Some(f);
             }
+            if on("php")
+                && let Some(f) = uploaded_script(ctype, body)
+            {
+                return Some(f);
+            }
             body_inputs(ctype, body, &mut inputs);
         }
         if on("protocol")
@@ -619,6 +624,34 @@ fn body_inputs<'a>(
         Cow::Borrowed(""),
         Cow::Owned(text.into_owned()),
     ));
+}
+
+/// A multipart part uploading a file under a name the server would run,
+/// or a session or configuration file's name.
+fn uploaded_script(ctype: &str, body: &[u8]) -> Option<Finding> {
+    if !ctype.to_ascii_lowercase().starts_with("multipart/") {
+        return None;
+    }
+    let text = String::from_utf8_lossy(body);
+    for (head, _) in multipart_parts(&text) {
+        for line in head.lines() {
+            let Some((name, v)) = line.split_once(':') else {
+                continue;
+            };
+            if name.trim().eq_ignore_ascii_case("content-disposition")
+                && let Some(file) = policy::disposition_param(v, "filename")
+                && detect::script_file_name(&file)
+            {
+                return Some(Finding {
+                    rule: "php",
+                    location: Location::Body,
+                    name: file,
+                    reason: "an uploaded file name of a server-side script, session or configuration",
+                });
+            }
+        }
+    }
+    None
 }
 
 /// The parts of a multipart body as (headers, value), the boundary line

@@ -496,7 +496,7 @@ impl Policy {
 }
 
 /// The raw (quoted) value of `key` in a Content-Disposition header.
-fn disposition_param(v: &str, key: &str) -> Option<String> {
+pub(super) fn disposition_param(v: &str, key: &str) -> Option<String> {
     let lower = v.to_ascii_lowercase();
     let mut from = 0;
     while let Some(i) = lower[from..].find(key) {
