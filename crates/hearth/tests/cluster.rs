@@ -491,6 +491,29 @@ fn nodes_share_kv_in_postgres_and_rate_limits_in_redis() {
     };
     assert_eq!(get(&a, "/get?k=other").text(), "1");
 
+    // The Cache API lives in Redis: a put on one node is a match on the
+    // other, named caches apart from the default one.
+    assert_eq!(get(&a, "/cache-put?k=page&v=cached-on-a").text(), "ok");
+    assert_eq!(get(&b, "/cache-match?k=page").text(), "cached-on-a");
+    assert_eq!(get(&b, "/cache-match?k=page&cache=other").text(), "<miss>");
+    assert_eq!(
+        get(&b, "/cache-put?k=page&v=named&cache=other").text(),
+        "ok"
+    );
+    assert_eq!(get(&a, "/cache-match?k=page&cache=other").text(), "named");
+    assert_eq!(get(&a, "/cache-match?k=page").text(), "cached-on-a");
+    // Redis expires the entry with its max-age.
+    let pool = hearth_ratelimit::redis::RedisPool::connect(&redis_url(), &schema).unwrap();
+    let ttl: i64 = pool
+        .with(|c| {
+            let keys: Vec<String> = redis::cmd("KEYS")
+                .arg(format!("{schema}:cache:*"))
+                .query(c)?;
+            redis::cmd("PTTL").arg(&keys[0]).query(c)
+        })
+        .unwrap();
+    assert!((1..=60_000).contains(&ttl), "{ttl}");
+
     // 5 per minute across both nodes: a burst alternating between them is
     // admitted exactly 5 times. A burst that straddles a minute boundary
     // counts in two windows, so it is run again on a fresh key.
@@ -955,7 +978,7 @@ fn a_drained_node_hands_its_objects_over_without_failing_a_request() {
                 let mut k = 0usize;
                 while !stop.load(Ordering::SeqCst) {
                     // Half of the calls go through the node being drained.
-                    let addr = if k % 2 == 0 {
+                    let addr = if k.is_multiple_of(2) {
                         &addrs[0]
                     } else {
                         &addrs[1 + t % 2]
