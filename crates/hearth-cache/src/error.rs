@@ -27,6 +27,9 @@ pub enum CacheError {
     #[error("cache storage: {0}")]
     Sqlite(#[from] rusqlite::Error),
 
+    #[error("cache storage: {0}")]
+    Redis(String),
+
     #[error("cache storage: {path}: {source}")]
     Io {
         path: String,
@@ -43,9 +46,10 @@ impl ContractError for CacheError {
             | CacheError::VaryStar
             | CacheError::NameTooLong
             | CacheError::InvalidUrl => ErrorClass::TypeError,
-            CacheError::Open(_) | CacheError::Sqlite(_) | CacheError::Io { .. } => {
-                ErrorClass::Error
-            }
+            CacheError::Open(_)
+            | CacheError::Sqlite(_)
+            | CacheError::Redis(_)
+            | CacheError::Io { .. } => ErrorClass::Error,
         }
     }
 }

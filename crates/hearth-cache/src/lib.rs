@@ -20,6 +20,7 @@
 
 mod error;
 pub mod policy;
+mod redis_store;
 pub mod serve;
 
 use std::path::{Path, PathBuf};
@@ -31,6 +32,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 pub use error::CacheError;
 pub use policy::{Decision, NotStored};
+pub use redis_store::RedisCache;
 use serve::RangeAsk;
 
 /// Longest cache name `caches.open()` takes, in bytes (workerd's limit).
@@ -131,6 +133,64 @@ pub struct CacheUsage {
     pub bytes: u64,
 }
 
+/// The Cache API's calls, whichever store holds the entries: the data
+/// directory's ([`CacheStore`]) or, in cluster mode, Redis
+/// ([`RedisCache`], shared by every node).
+pub trait Cache: Send + Sync + std::fmt::Debug {
+    /// `cache.put(request, response)`.
+    fn put(
+        &self,
+        cache: CacheName<'_>,
+        request: &RequestKey<'_>,
+        response: CachedResponse,
+    ) -> Result<PutOutcome, CacheError>;
+
+    /// `cache.match(request, {ignoreMethod})`.
+    fn lookup(
+        &self,
+        cache: CacheName<'_>,
+        request: &RequestKey<'_>,
+        ignore_method: bool,
+    ) -> Result<Option<CachedResponse>, CacheError>;
+
+    /// `cache.delete(request, {ignoreMethod})`.
+    fn delete(
+        &self,
+        cache: CacheName<'_>,
+        request: &RequestKey<'_>,
+        ignore_method: bool,
+    ) -> Result<bool, CacheError>;
+}
+
+impl Cache for CacheStore {
+    fn put(
+        &self,
+        cache: CacheName<'_>,
+        request: &RequestKey<'_>,
+        response: CachedResponse,
+    ) -> Result<PutOutcome, CacheError> {
+        CacheStore::put(self, cache, request, response)
+    }
+
+    fn lookup(
+        &self,
+        cache: CacheName<'_>,
+        request: &RequestKey<'_>,
+        ignore_method: bool,
+    ) -> Result<Option<CachedResponse>, CacheError> {
+        CacheStore::lookup(self, cache, request, ignore_method)
+    }
+
+    fn delete(
+        &self,
+        cache: CacheName<'_>,
+        request: &RequestKey<'_>,
+        ignore_method: bool,
+    ) -> Result<bool, CacheError> {
+        CacheStore::delete(self, cache, request, ignore_method)
+    }
+}
+
 /// Every cache of one data directory.
 pub struct CacheStore {
     dir: PathBuf,
@@ -178,6 +238,91 @@ fn check_vary(headers: &[(String, String)]) -> Result<(), CacheError> {
         Err(CacheError::VaryStar)
     } else {
         Ok(())
+    }
+}
+
+/// A put that passed the checks and the storage rules.
+struct Prepared {
+    cache_key: String,
+    /// The headers as stored (lower-case names, Date added, hop and
+    /// strip-listed ones dropped).
+    headers_json: String,
+    /// Accounted bytes: body, headers and URL.
+    size: u64,
+    ttl_ms: u64,
+    body_len: u64,
+    /// Status, status text and body (its headers moved to `headers_json`).
+    response: CachedResponse,
+}
+
+impl Prepared {
+    /// Checks a put as workerd does and decides, by Cloudflare's rules,
+    /// whether and how long the response is stored: `Ok(Err(why))` when
+    /// it is not.
+    fn of(
+        cache: CacheName<'_>,
+        request: &RequestKey<'_>,
+        mut response: CachedResponse,
+        now: u64,
+        limits: &CacheLimits,
+    ) -> Result<Result<Self, NotStored>, CacheError> {
+        let cache_key = cache.key()?;
+        check_url(request.url)?;
+        if !request.method.eq_ignore_ascii_case("GET") {
+            return Err(CacheError::NonGetRequest);
+        }
+        if response.status == 206 {
+            return Err(CacheError::PartialContent);
+        }
+        check_vary(&response.headers)?;
+        let (ttl_ms, strip) = match policy::decide(response.status, &response.headers, now) {
+            Decision::Store { ttl_ms, strip } => (ttl_ms, strip),
+            Decision::Skip(why) => return Ok(Err(why)),
+        };
+        let body_len = response.body.len() as u64;
+        let limit = limits.max_entry_bytes.min(limits.max_total_bytes);
+        if body_len > limit {
+            return Ok(Err(NotStored::TooLarge {
+                size: body_len,
+                limit,
+            }));
+        }
+        // A response given with a Content-Length is stored with the real
+        // one; one without (a stream of unknown length) is stored without,
+        // and then answers range requests with the whole body.
+        let known_length = policy::header(&response.headers, "content-length").is_some();
+        let mut headers: Vec<(String, String)> = std::mem::take(&mut response.headers)
+            .into_iter()
+            .map(|(n, v)| (n.to_ascii_lowercase(), v))
+            .filter(|(n, _)| !strip.contains(n) && n != "content-length" && n != "cf-cache-status")
+            .collect();
+        if known_length {
+            headers.push(("content-length".into(), body_len.to_string()));
+        }
+        // A cache adds the Date an origin left out (RFC 9110 6.6.1), so
+        // Age and Expires have a base.
+        if !headers.iter().any(|(n, _)| n == "date") {
+            let at = std::time::UNIX_EPOCH + std::time::Duration::from_millis(now);
+            headers.push(("date".into(), httpdate::fmt_http_date(at)));
+        }
+        let headers_json = serde_json::to_string(&headers).unwrap_or_else(|_| "[]".into());
+        let size = body_len + headers_json.len() as u64 + request.url.len() as u64;
+        // The body fits, but with its key and headers the entry would not
+        // fit in the whole cache.
+        if size > limits.max_total_bytes {
+            return Ok(Err(NotStored::TooLarge {
+                size,
+                limit: limits.max_total_bytes,
+            }));
+        }
+        Ok(Ok(Self {
+            cache_key,
+            headers_json,
+            size,
+            ttl_ms,
+            body_len,
+            response,
+        }))
     }
 }
 
@@ -264,58 +409,14 @@ impl CacheStore {
         request: &RequestKey<'_>,
         response: CachedResponse,
     ) -> Result<PutOutcome, CacheError> {
-        let cache_key = cache.key()?;
-        check_url(request.url)?;
-        if !request.method.eq_ignore_ascii_case("GET") {
-            return Err(CacheError::NonGetRequest);
-        }
-        if response.status == 206 {
-            return Err(CacheError::PartialContent);
-        }
-        check_vary(&response.headers)?;
         let now = self.clock.now_ms();
-        let (ttl_ms, strip) = match policy::decide(response.status, &response.headers, now) {
-            Decision::Store { ttl_ms, strip } => (ttl_ms, strip),
-            Decision::Skip(why) => return Ok(PutOutcome::NotStored(why)),
+        let p = match Prepared::of(cache, request, response, now, &self.limits)? {
+            Ok(p) => p,
+            Err(why) => return Ok(PutOutcome::NotStored(why)),
         };
-        let body_len = response.body.len() as u64;
-        let limit = self.limits.max_entry_bytes.min(self.limits.max_total_bytes);
-        if body_len > limit {
-            return Ok(PutOutcome::NotStored(NotStored::TooLarge {
-                size: body_len,
-                limit,
-            }));
-        }
-        // A response given with a Content-Length is stored with the real
-        // one; one without (a stream of unknown length) is stored without,
-        // and then answers range requests with the whole body.
-        let known_length = policy::header(&response.headers, "content-length").is_some();
-        let mut headers: Vec<(String, String)> = response
-            .headers
-            .into_iter()
-            .map(|(n, v)| (n.to_ascii_lowercase(), v))
-            .filter(|(n, _)| !strip.contains(n) && n != "content-length" && n != "cf-cache-status")
-            .collect();
-        if known_length {
-            headers.push(("content-length".into(), body_len.to_string()));
-        }
-        // A cache adds the Date an origin left out (RFC 9110 6.6.1), so
-        // Age and Expires have a base.
-        if !headers.iter().any(|(n, _)| n == "date") {
-            let at = std::time::UNIX_EPOCH + std::time::Duration::from_millis(now);
-            headers.push(("date".into(), httpdate::fmt_http_date(at)));
-        }
-        let headers_json = serde_json::to_string(&headers).unwrap_or_else(|_| "[]".into());
-        let size = body_len + headers_json.len() as u64 + request.url.len() as u64;
-        // The body fits, but with its key and headers the entry would not
-        // fit in the whole cache.
-        if size > self.limits.max_total_bytes {
-            return Ok(PutOutcome::NotStored(NotStored::TooLarge {
-                size,
-                limit: self.limits.max_total_bytes,
-            }));
-        }
-
+        let (cache_key, headers_json, size, ttl_ms, body_len) =
+            (p.cache_key, p.headers_json, p.size, p.ttl_ms, p.body_len);
+        let response = p.response;
         let body_file = if response.body.is_empty() {
             None
         } else {
@@ -490,18 +591,10 @@ impl CacheStore {
                 Err(e) => return Err(io_err(&self.bodies().join(f))(e)),
             },
         };
-        let mut headers: Vec<(String, String)> =
-            serde_json::from_str(&row.headers).unwrap_or_default();
-        headers.push(("cf-cache-status".into(), "HIT".into()));
-        let age = now.saturating_sub(row.stored_at) / 1000;
-        headers.push(("age".into(), age.to_string()));
-        Ok(Some(answer(
-            CachedResponse {
-                status: row.status,
-                status_text: row.status_text,
-                headers,
-                body,
-            },
+        Ok(Some(hit(
+            (row.status, row.status_text, &row.headers, body),
+            row.stored_at,
+            now,
             request.headers,
             row.id,
         )))
@@ -550,6 +643,30 @@ impl CacheStore {
             bytes: bytes as u64,
         })
     }
+}
+
+/// A stored entry as it answers `request`: marked a hit, with its age.
+fn hit(
+    (status, status_text, headers, body): (u16, String, &str, Vec<u8>),
+    stored_at: u64,
+    now: u64,
+    request: &[(String, String)],
+    id: i64,
+) -> CachedResponse {
+    let mut headers: Vec<(String, String)> = serde_json::from_str(headers).unwrap_or_default();
+    headers.push(("cf-cache-status".into(), "HIT".into()));
+    let age = now.saturating_sub(stored_at) / 1000;
+    headers.push(("age".into(), age.to_string()));
+    answer(
+        CachedResponse {
+            status,
+            status_text,
+            headers,
+            body,
+        },
+        request,
+        id,
+    )
 }
 
 /// Applies the request's conditional and range headers to a stored 200.

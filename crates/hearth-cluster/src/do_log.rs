@@ -17,6 +17,7 @@
 //! too, so every node makes the same ids.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use hearth_do::{ChangeLog, Lease, LogError, SnapshotHead};
 
@@ -74,6 +75,18 @@ pub struct PgChangeLog {
     snapshot_after: u64,
     /// Where snapshot chunks go instead of `do_snapshot_chunks`.
     store: Option<Arc<S3Store>>,
+    counters: Arc<LogCounters>,
+}
+
+/// What this node shipped since it started (for metrics).
+#[derive(Debug, Default)]
+pub struct LogCounters {
+    /// Commits appended to `do_changes`.
+    pub commits: AtomicU64,
+    /// Bytes of WAL frames in those commits.
+    pub bytes: AtomicU64,
+    /// Appends PostgreSQL did not take (fenced ones not counted).
+    pub errors: AtomicU64,
 }
 
 /// Most snapshot objects of one Durable Object looked at when dropping
@@ -110,6 +123,7 @@ impl PgChangeLog {
             pg,
             snapshot_after,
             store: None,
+            counters: Arc::default(),
         }))
     }
 
@@ -124,6 +138,7 @@ impl PgChangeLog {
             pg,
             snapshot_after,
             store: Some(store),
+            counters: Arc::default(),
         }))
     }
 
@@ -192,6 +207,11 @@ impl PgChangeLog {
             .into_iter()
             .map(|r| (r.get(0), r.get(1), r.get(2)))
             .collect())
+    }
+
+    /// What this node shipped since it started.
+    pub fn counters(&self) -> &LogCounters {
+        &self.counters
     }
 
     fn run<T, F>(&self, f: impl FnOnce(Pg) -> F) -> Result<T, LogError>
@@ -303,6 +323,8 @@ impl ChangeLog for PgChangeLog {
         alarm: Option<Option<i64>>,
     ) -> Result<(), LogError> {
         let (changed, at) = (alarm.is_some(), alarm.flatten());
+        let bytes = change.len() as u64;
+        let counters = self.counters.clone();
         let (namespace, id, node, token) = (
             lease.namespace.to_owned(),
             lease.id.to_owned(),
@@ -336,9 +358,14 @@ impl ChangeLog for PgChangeLog {
                     &[&namespace, &id, &seq, &token, &node, &change, &changed, &at],
                 )
                 .await
-                .map_err(append_error)?;
+                .map_err(|e| {
+                    counters.errors.fetch_add(1, Ordering::Relaxed);
+                    append_error(e)
+                })?;
             let n: i64 = row.get(0);
             if n == 1 {
+                counters.commits.fetch_add(1, Ordering::Relaxed);
+                counters.bytes.fetch_add(bytes, Ordering::Relaxed);
                 Ok(())
             } else {
                 Err(LogError::Fenced)

@@ -24,8 +24,8 @@ pub use config::{
     ClusterConfig, ConfigError, KvBackend, NatsConfig, QueuesBackend, R2Backend, RateLimitBackend,
     S3Config,
 };
-pub use do_log::PgChangeLog;
+pub use do_log::{LogCounters, PgChangeLog};
 pub use nats::{Nats, NatsError};
 pub use pg::{Pg, PgError};
-pub use placement::{NodeStatus, Owner, Placement};
+pub use placement::{NodeState, NodeStatus, Owner, Placement, PlacementCounters};
 pub use tokio_postgres;

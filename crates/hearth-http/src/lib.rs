@@ -114,6 +114,8 @@ pub struct ServeOptions {
     /// The test clock (`--test-clock`): `/__hearth/clock` moves it. It must
     /// also be [`ServeOptions::clock`] and every worker's bindings' clock.
     pub test_clock: Option<Arc<hearth_core::AdjustableClock>>,
+    /// Cluster mode: the node, whose counters `/__hearth/metrics` adds.
+    pub cluster: Option<Arc<hearth_runtime::cluster::ClusterNode>>,
 }
 
 /// One served worker: its code and bindings, where requests reach it, and
@@ -172,6 +174,7 @@ impl ServeOptions {
             clock: hearth_core::SystemClock::shared(),
             edge: None,
             ai_gateway: None,
+            cluster: None,
             test_clock: None,
         }
     }
@@ -1332,6 +1335,9 @@ fn internal(state: &State, req: &Request<Incoming>) -> Response<Body> {
             let mut body = state.metrics.render(&state.pools[0].snapshot(), open);
             if let Some(edge) = &state.options.edge {
                 body.push_str(&edge.events().metrics_text());
+            }
+            if let Some(node) = &state.options.cluster {
+                body.push_str(&metrics::cluster_text(node, &state.metrics));
             }
             let mut r = Response::new(full(Bytes::from(body)));
             r.headers_mut().insert(

@@ -208,3 +208,94 @@ impl Metrics {
         out
     }
 }
+
+/// Cluster mode's per-node counters, labelled with the node id so the
+/// nodes' scrapes add up.
+pub(crate) fn cluster_text(node: &hearth_runtime::cluster::ClusterNode, http: &Metrics) -> String {
+    let id = node.node_id();
+    let served: u64 = http
+        .by_status
+        .iter()
+        .map(|c| c.load(Ordering::Relaxed))
+        .sum();
+    let c = node.counters();
+    let p = node.placement().counters();
+    let log = node.log_counters();
+    let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+    let mut out = String::new();
+    let mut metric = |name: &str, kind: &str, help: &str, rows: &[(&str, u64)]| {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} {kind}");
+        for (labels, value) in rows {
+            let _ = writeln!(out, "{name}{{node=\"{id}\"{labels}}} {value}");
+        }
+    };
+    metric(
+        "hearth_cluster_requests_served_total",
+        "counter",
+        "Requests this node answered on its listeners.",
+        &[("", served)],
+    );
+    metric(
+        "hearth_cluster_object_calls_total",
+        "counter",
+        "Durable Object calls run on this node.",
+        &[("", get(&c.object_calls))],
+    );
+    metric(
+        "hearth_cluster_forwarded_total",
+        "counter",
+        "Durable Object calls forwarded between nodes, by direction.",
+        &[
+            (",direction=\"in\"", get(&c.forwarded_in)),
+            (",direction=\"out\"", get(&c.forwarded_out)),
+        ],
+    );
+    metric(
+        "hearth_cluster_objects_owned",
+        "gauge",
+        "Durable Object leases this node holds now (as it last saw them).",
+        &[("", node.placement().owned_count() as u64)],
+    );
+    metric(
+        "hearth_cluster_leases_total",
+        "counter",
+        "Durable Object leases taken, lost to a newer owner, and handed over by a drain.",
+        &[
+            (",event=\"acquired\"", get(&p.acquired)),
+            (",event=\"lost\"", get(&p.lost)),
+            (",event=\"released\"", get(&p.released)),
+        ],
+    );
+    metric(
+        "hearth_cluster_shipped_commits_total",
+        "counter",
+        "Durable Object commits appended to the log in PostgreSQL.",
+        &[("", get(&log.commits))],
+    );
+    metric(
+        "hearth_cluster_shipped_bytes_total",
+        "counter",
+        "WAL frame bytes of those commits.",
+        &[("", get(&log.bytes))],
+    );
+    metric(
+        "hearth_cluster_backend_errors_total",
+        "counter",
+        "Calls to a shared backend that failed, by backend.",
+        &[
+            (
+                ",backend=\"postgres\"",
+                get(&c.postgres_errors) + get(&log.errors),
+            ),
+            (",backend=\"redis\"", node.redis().map_or(0, |r| r.errors())),
+            (",backend=\"node\"", get(&c.forward_errors)),
+        ],
+    );
+    let _ = writeln!(
+        out,
+        "# HELP hearth_cluster_draining Whether this node is draining or drained.\n# TYPE hearth_cluster_draining gauge\nhearth_cluster_draining{{node=\"{id}\"}} {}",
+        u8::from(node.placement().draining())
+    );
+    out
+}

@@ -8,6 +8,7 @@
 //! window's keys stay in one slot of a Redis Cluster. Every key expires
 //! one period after its window ends: Redis holds only the windows in use.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -55,6 +56,8 @@ struct PoolInner {
     prefix: String,
     idle: Mutex<Vec<Connection>>,
     script: Script,
+    /// Calls Redis did not answer (for metrics).
+    errors: AtomicU64,
 }
 
 impl std::fmt::Debug for RedisPool {
@@ -79,6 +82,7 @@ impl RedisPool {
                 prefix: prefix.to_owned(),
                 idle: Mutex::new(Vec::new()),
                 script: Script::new(COUNT),
+                errors: AtomicU64::new(0),
             }),
         };
         pool.with(|c| redis::cmd("PING").query::<String>(c))?;
@@ -93,7 +97,29 @@ impl RedisPool {
         }
     }
 
-    fn with<T>(
+    /// Calls Redis failed since the pool was made.
+    pub fn errors(&self) -> u64 {
+        self.inner.errors.load(Ordering::Relaxed)
+    }
+
+    /// Runs `f` on a pooled connection (the key prefix is the caller's to
+    /// apply, [`prefix`](Self::prefix)).
+    pub fn with<T>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> redis::RedisResult<T>,
+    ) -> Result<T, RateLimitError> {
+        let out = self.with_connection(f);
+        if out.is_err() {
+            self.inner.errors.fetch_add(1, Ordering::Relaxed);
+        }
+        out
+    }
+
+    pub fn prefix(&self) -> &str {
+        &self.inner.prefix
+    }
+
+    fn with_connection<T>(
         &self,
         f: impl FnOnce(&mut Connection) -> redis::RedisResult<T>,
     ) -> Result<T, RateLimitError> {

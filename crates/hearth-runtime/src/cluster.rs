@@ -14,8 +14,9 @@
 //! that may have run is never retried, so an acknowledged write is never
 //! applied twice.
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, RwLock, Weak};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
@@ -23,8 +24,8 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use bytes::Bytes;
 use hearth_cluster::channel;
 use hearth_cluster::{
-    ClusterConfig, Nats, NatsError, Owner, Pg, PgChangeLog, PgError, Placement, QueuesBackend,
-    RateLimitBackend,
+    ClusterConfig, Nats, NatsError, NodeState, Owner, Pg, PgChangeLog, PgError, Placement,
+    QueuesBackend, RateLimitBackend,
 };
 use hearth_core::SharedClock;
 use hearth_do::FenceBook;
@@ -45,6 +46,56 @@ pub const MAX_FORWARD_BYTES: usize = 32 * 1024 * 1024;
 const FORWARD_TIMEOUT: Duration = Duration::from_secs(120);
 /// The internal path of Durable Object events (`/do/<worker>`).
 pub const DO_PATH: &str = "/do/";
+/// How long a drain waits for an object's calls in flight before it
+/// hands the object over anyway (a later commit of theirs is fenced).
+const HANDOVER_WAIT: Duration = Duration::from_secs(30);
+
+/// What this node did since it started, for `/__hearth/metrics`.
+#[derive(Debug, Default)]
+pub struct NodeCounters {
+    /// Durable Object calls run here (local and forwarded in).
+    pub object_calls: AtomicU64,
+    /// Calls another node sent here.
+    pub forwarded_in: AtomicU64,
+    /// Calls sent to the node that runs their object.
+    pub forwarded_out: AtomicU64,
+    /// Calls answered with an error because placement or PostgreSQL failed.
+    pub postgres_errors: AtomicU64,
+    /// Forwarded calls that could not reach their node.
+    pub forward_errors: AtomicU64,
+}
+
+/// Calls running on each object of this node, and the object being handed
+/// over by a drain: its new calls wait until it is gone, then follow it.
+#[derive(Default)]
+struct Gates {
+    running: HashMap<(String, String), usize>,
+    handing_over: Option<(String, String)>,
+}
+
+/// A call running on a local object; counted until dropped.
+struct InFlight<'a> {
+    node: &'a ClusterNode,
+    key: (String, String),
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        let mut gates = lock(&self.node.gates);
+        if let Some(n) = gates.running.get_mut(&self.key) {
+            *n -= 1;
+            if *n == 0 {
+                gates.running.remove(&self.key);
+            }
+        }
+        drop(gates);
+        self.node.gate_changed.notify_waiters();
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClusterError {
@@ -77,6 +128,9 @@ pub struct ClusterNode {
     client: Client<HttpConnector, Full<Bytes>>,
     clock: SharedClock,
     objects: RwLock<BTreeMap<String, Weak<DurableObjects>>>,
+    gates: Mutex<Gates>,
+    gate_changed: tokio::sync::Notify,
+    counters: NodeCounters,
 }
 
 impl std::fmt::Debug for ClusterNode {
@@ -141,7 +195,7 @@ impl ClusterNode {
         http.set_nodelay(true);
         http.set_connect_timeout(Some(Duration::from_secs(2)));
         let client = Client::builder(TokioExecutor::new()).build(http);
-        Ok(Arc::new(Self {
+        let node = Arc::new(Self {
             fences: Arc::new(FenceBook::new(config.node_id.clone())),
             do_log,
             do_secret,
@@ -154,7 +208,127 @@ impl ClusterNode {
             client,
             clock,
             objects: RwLock::new(BTreeMap::new()),
-        }))
+            gates: Mutex::new(Gates::default()),
+            gate_changed: tokio::sync::Notify::new(),
+            counters: NodeCounters::default(),
+        });
+        node.spawn_drainer();
+        Ok(node)
+    }
+
+    pub fn counters(&self) -> &NodeCounters {
+        &self.counters
+    }
+
+    /// What this node shipped to the Durable Object log.
+    pub fn log_counters(&self) -> &hearth_cluster::LogCounters {
+        self.do_log.counters()
+    }
+
+    /// Waits for `hearth cluster drain` to name this node, then hands its
+    /// objects over.
+    fn spawn_drainer(self: &Arc<Self>) {
+        let this = Arc::downgrade(self);
+        let placement = self.placement.clone();
+        self.pg.handle().spawn(async move {
+            placement.drain_asked().await;
+            if let Some(node) = this.upgrade() {
+                node.drain().await;
+            }
+        });
+    }
+
+    /// Hands every object this node holds over, one at a time, until it
+    /// holds none (a lease taken while the drain began is found by the
+    /// next pass), then records the node as drained.
+    async fn drain(&self) {
+        loop {
+            let held = match self.placement.held().await {
+                Ok(h) => h,
+                Err(e) => {
+                    self.counters
+                        .postgres_errors
+                        .fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(target: "hearth::cluster", "drain: listing leases: {e}");
+                    tokio::time::sleep(self.placement.lease() / 3).await;
+                    continue;
+                }
+            };
+            if held.is_empty() {
+                break;
+            }
+            for (class, id, token) in held {
+                self.hand_over(class, id, token).await;
+            }
+        }
+        loop {
+            match self.placement.set_state(NodeState::Drained).await {
+                Ok(()) => break,
+                Err(e) => {
+                    tracing::warn!(target: "hearth::cluster", "drain: recording the state: {e}");
+                    tokio::time::sleep(self.placement.lease() / 3).await;
+                }
+            }
+        }
+        tracing::info!(target: "hearth::cluster", "drained: this node holds no Durable Object");
+    }
+
+    /// Hands one object over: new calls for it wait, the calls running on
+    /// it finish (their commits are shipped before they answer), then the
+    /// lease is released and the waiting calls follow the object to the
+    /// node that takes it.
+    async fn hand_over(&self, class: String, id: String, token: i64) {
+        let key = (class, id);
+        lock(&self.gates).handing_over = Some(key.clone());
+        let deadline = tokio::time::Instant::now() + HANDOVER_WAIT;
+        loop {
+            let changed = self.gate_changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            if !lock(&self.gates).running.contains_key(&key) {
+                break;
+            }
+            if tokio::time::timeout_at(deadline, changed).await.is_err() {
+                tracing::warn!(target: "hearth::cluster", class = %key.0, id = %key.1, "drain: calls still running after {} s; handing the object over anyway", HANDOVER_WAIT.as_secs());
+                break;
+            }
+        }
+        loop {
+            match self.placement.release(&key.0, &key.1, token).await {
+                Ok(_) => break,
+                Err(e) => {
+                    self.counters
+                        .postgres_errors
+                        .fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(target: "hearth::cluster", "drain: releasing a lease: {e}");
+                    tokio::time::sleep(self.placement.lease() / 3).await;
+                }
+            }
+        }
+        lock(&self.gates).handing_over = None;
+        self.gate_changed.notify_waiters();
+    }
+
+    /// Counts a call on a local object; waits while the object is being
+    /// handed over. `None` when this node no longer holds it.
+    async fn enter(&self, class: &str, id: &str) -> Option<InFlight<'_>> {
+        let key = (class.to_owned(), id.to_owned());
+        loop {
+            let changed = self.gate_changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            {
+                let mut gates = lock(&self.gates);
+                if gates.handing_over.as_ref() != Some(&key) {
+                    if !self.placement.holds(class, id) {
+                        return None;
+                    }
+                    *gates.running.entry(key.clone()).or_default() += 1;
+                    return Some(InFlight { node: self, key });
+                }
+            }
+            changed.await;
+        }
     }
 
     pub fn config(&self) -> &ClusterConfig {
@@ -237,7 +411,12 @@ impl ClusterNode {
             };
             match self.owner(&class, &id).await? {
                 Owner::Local { token } => {
+                    let Some(_running) = self.enter(&class, &id).await else {
+                        // Handed over meanwhile: ask placement again.
+                        continue;
+                    };
                     self.fences.grant(&class, &id, token);
+                    self.counters.object_calls.fetch_add(1, Ordering::Relaxed);
                     let objects = self.objects_of(worker).ok_or(DispatchError::ShuttingDown)?;
                     let job = match job.take() {
                         Some(j) => j,
@@ -255,6 +434,7 @@ impl ClusterNode {
                         // by the alarm index until its owner's loop takes it.
                         return Err(exception(format!("the alarm's object runs on node {node}")));
                     };
+                    self.counters.forwarded_out.fetch_add(1, Ordering::Relaxed);
                     match self.forward(address, worker, wire).await {
                         Forwarded::Reply(r) => return r,
                         Forwarded::NotRun(why) if Instant::now() < deadline => {
@@ -262,11 +442,13 @@ impl ClusterNode {
                             tokio::time::sleep(lease / 5).await;
                         }
                         Forwarded::NotRun(why) => {
+                            self.counters.forward_errors.fetch_add(1, Ordering::Relaxed);
                             return Err(exception(format!(
                                 "Durable Object unavailable: node {node} ({address}) runs it and cannot be reached: {why}"
                             )));
                         }
                         Forwarded::Lost(why) => {
+                            self.counters.forward_errors.fetch_add(1, Ordering::Relaxed);
                             return Err(exception(format!(
                                 "Durable Object call to node {node} ({address}) failed after it was sent, so it may or may not have run: {why}"
                             )));
@@ -297,10 +479,12 @@ impl ClusterNode {
         if self.fences.take_revoked(class, id) {
             self.placement.forget(class, id);
         }
-        self.placement
-            .resolve(class, id)
-            .await
-            .map_err(|e| exception(format!("Durable Object placement failed: {e}")))
+        self.placement.resolve(class, id).await.map_err(|e| {
+            self.counters
+                .postgres_errors
+                .fetch_add(1, Ordering::Relaxed);
+            exception(format!("Durable Object placement failed: {e}"))
+        })
     }
 
     async fn forward(&self, to: std::net::SocketAddr, worker: &str, job: &WireJob) -> Forwarded {
@@ -404,7 +588,15 @@ impl ClusterNode {
             }
             Err(e) => return (503, Bytes::from(format!("{e}\n"))),
         };
+        let Some(_running) = self.enter(&job.class, &job.id).await else {
+            return (
+                409,
+                Bytes::from_static(b"the object was handed over to another node\n"),
+            );
+        };
         self.fences.grant(&job.class, &job.id, token);
+        self.counters.object_calls.fetch_add(1, Ordering::Relaxed);
+        self.counters.forwarded_in.fetch_add(1, Ordering::Relaxed);
         tracing::debug!(target: "hearth::cluster", %from, class = %job.class, "running a forwarded call");
         let result = match job.into_job() {
             Ok(job) => match objects.send_local(job) {

@@ -48,7 +48,7 @@ pub struct WorkerConfig {
     /// isolate is started (`main` is then only a label).
     pub native: Option<Arc<crate::native_worker::RustWorker>>,
     /// The Cache API's store (`caches`); without one, `caches` stores nothing.
-    pub cache: Option<Arc<hearth_cache::CacheStore>>,
+    pub cache: Option<Arc<dyn hearth_cache::Cache>>,
     /// A test clock (`hearth serve --test-clock`) that `Date.now()` and
     /// `new Date()` follow; without one they read the system clock.
     pub clock: Option<hearth_core::SharedClock>,

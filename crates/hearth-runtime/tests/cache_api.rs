@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use hearth_cache::{CacheLimits, CacheStore};
+use hearth_cache::{Cache, CacheLimits, CacheStore};
 use hearth_core::ManualClock;
 use hearth_runtime::{IsolatePool, WorkerConfig, WorkerRequest};
 use serde_json::{Value, json};
@@ -84,7 +84,7 @@ impl Worker {
                 CacheLimits::default(),
             )
             .unwrap();
-            config.cache = Some(Arc::new(store));
+            config.cache = Some(Arc::new(store) as Arc<dyn Cache>);
         }
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()

@@ -524,6 +524,20 @@ pub enum ClusterCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Moves every Durable Object off a node without dropping requests:
+    /// the node takes no new lease and hands its objects over one at a
+    /// time. Waits until the node holds none. The node rejoins as active
+    /// when it restarts.
+    Drain {
+        /// The node's `node_id`.
+        node: String,
+        /// The cluster file, as given to `hearth serve --cluster`.
+        #[arg(long = "cluster", value_name = "FILE")]
+        cluster: PathBuf,
+        /// Give up waiting after this many seconds (the node keeps draining).
+        #[arg(long, default_value_t = 600)]
+        timeout: u64,
+    },
 }
 
 /// Where the project is and where its data lives; shared by every command.

@@ -31,6 +31,7 @@ use web_support::{Server, try_http};
 
 const SECRET: &str = "cluster-test-secret-of-at-least-32-bytes";
 const LEASE_MS: u64 = 1500;
+const INTERNAL_TOKEN: &str = "cluster-test-internal-token";
 
 fn postgres_url() -> String {
     std::env::var("HEARTH_TEST_POSTGRES_URL")
@@ -132,7 +133,9 @@ fn start_node_with(dir: &Path, project: &Path, name: &str, schema: &str, extra: 
         .arg("--data-dir")
         .arg(dir.join(format!("data-{name}")))
         .arg("--cluster")
-        .arg(&cluster_file);
+        .arg(&cluster_file)
+        .arg("--internal-token")
+        .arg(INTERNAL_TOKEN);
     let server = Server::spawn(cmd, Duration::from_secs(60));
     Node {
         name: name.to_owned(),
@@ -487,6 +490,29 @@ fn nodes_share_kv_in_postgres_and_rate_limits_in_redis() {
         addr
     };
     assert_eq!(get(&a, "/get?k=other").text(), "1");
+
+    // The Cache API lives in Redis: a put on one node is a match on the
+    // other, named caches apart from the default one.
+    assert_eq!(get(&a, "/cache-put?k=page&v=cached-on-a").text(), "ok");
+    assert_eq!(get(&b, "/cache-match?k=page").text(), "cached-on-a");
+    assert_eq!(get(&b, "/cache-match?k=page&cache=other").text(), "<miss>");
+    assert_eq!(
+        get(&b, "/cache-put?k=page&v=named&cache=other").text(),
+        "ok"
+    );
+    assert_eq!(get(&a, "/cache-match?k=page&cache=other").text(), "named");
+    assert_eq!(get(&a, "/cache-match?k=page").text(), "cached-on-a");
+    // Redis expires the entry with its max-age.
+    let pool = hearth_ratelimit::redis::RedisPool::connect(&redis_url(), &schema).unwrap();
+    let ttl: i64 = pool
+        .with(|c| {
+            let keys: Vec<String> = redis::cmd("KEYS")
+                .arg(format!("{schema}:cache:*"))
+                .query(c)?;
+            redis::cmd("PTTL").arg(&keys[0]).query(c)
+        })
+        .unwrap();
+    assert!((1..=60_000).contains(&ttl), "{ttl}");
 
     // 5 per minute across both nodes: a burst alternating between them is
     // admitted exactly 5 times. A burst that straddles a minute boundary
@@ -893,4 +919,303 @@ fn nodes_share_an_r2_bucket_through_s3() {
     assert!(direct.head("notes/1").unwrap().is_none());
     drop(nodes);
     drop_schema(&schema);
+}
+
+/// `hearth cluster drain` with clients hammering eight counters through
+/// every node, the drained one included: no request fails, each counter
+/// equals the increments acknowledged for it, and the drained node holds
+/// no object afterwards (and takes none: its requests are forwarded).
+#[test]
+fn a_drained_node_hands_its_objects_over_without_failing_a_request() {
+    if !postgres_reachable() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("project");
+    web_support::copy_tree(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/cluster-counter"),
+        &project,
+    );
+    let schema = format!("hearth_t_{}_{}", std::process::id(), free_port());
+    let nodes: Vec<Node> = ["a", "b", "c"]
+        .iter()
+        .map(|n| start_node(dir.path(), &project, n, &schema))
+        .collect();
+    let addrs: Vec<String> = nodes
+        .iter()
+        .map(|n| n.server.as_ref().unwrap().addr.clone())
+        .collect();
+    const OBJECTS: usize = 8;
+    // Node a gets every object first, so it holds them all.
+    for o in 0..OBJECTS {
+        let r = web_support::http(
+            &addrs[0],
+            "GET",
+            &format!("/add?name=o{o}&tag=warm"),
+            &[],
+            b"",
+        );
+        assert_eq!(r.text(), "1");
+    }
+    let before = status(&nodes[0].cluster_file);
+    let a = before["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["node_id"] == "a")
+        .unwrap();
+    assert_eq!(a["durable_objects"], OBJECTS as i64, "{before}");
+    assert_eq!(a["state"], "active", "{before}");
+
+    let acked: Arc<Mutex<Vec<(usize, String)>>> = Arc::default();
+    let failed: Arc<Mutex<Vec<String>>> = Arc::default();
+    let stop = Arc::new(AtomicBool::new(false));
+    let clients: Vec<_> = (0..6)
+        .map(|t| {
+            let (acked, failed, stop, addrs) =
+                (acked.clone(), failed.clone(), stop.clone(), addrs.clone());
+            std::thread::spawn(move || {
+                let mut k = 0usize;
+                while !stop.load(Ordering::SeqCst) {
+                    // Half of the calls go through the node being drained.
+                    let addr = if k.is_multiple_of(2) {
+                        &addrs[0]
+                    } else {
+                        &addrs[1 + t % 2]
+                    };
+                    let o = (t * 3 + k) % OBJECTS;
+                    let tag = format!("c{t}-{k}");
+                    k += 1;
+                    match try_http(
+                        addr,
+                        "GET",
+                        &format!("/add?name=o{o}&tag={tag}&slow=15"),
+                        &[],
+                        b"",
+                        Duration::from_secs(30),
+                    ) {
+                        Ok(r) if r.status == 200 => acked.lock().unwrap().push((o, tag)),
+                        Ok(r) => failed.lock().unwrap().push(format!(
+                            "{tag} via {addr}: {} {}",
+                            r.status,
+                            r.text()
+                        )),
+                        Err(e) => failed
+                            .lock()
+                            .unwrap()
+                            .push(format!("{tag} via {addr}: {e}")),
+                    }
+                }
+            })
+        })
+        .collect();
+    let wait_acks = |n: usize| {
+        let deadline = Instant::now() + Duration::from_secs(90);
+        while acked.lock().unwrap().len() < n {
+            assert!(
+                Instant::now() < deadline,
+                "only {} acknowledged",
+                acked.lock().unwrap().len()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    wait_acks(40);
+    let out = Command::new(env!("CARGO_BIN_EXE_hearth"))
+        .args(["cluster", "drain", "a", "--timeout", "60", "--cluster"])
+        .arg(&nodes[1].cluster_file)
+        .output()
+        .unwrap();
+    let during = acked.lock().unwrap().len();
+    assert!(
+        out.status.success(),
+        "drain failed: {}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        nodes[0]
+            .server
+            .as_ref()
+            .unwrap()
+            .log
+            .lock()
+            .unwrap()
+            .join("\n")
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("a: drained"));
+    // Keep hammering the drained node: it forwards, and takes nothing.
+    wait_acks(during + 60);
+    stop.store(true, Ordering::SeqCst);
+    for c in clients {
+        c.join().unwrap();
+    }
+    let failed = failed.lock().unwrap().clone();
+    assert!(
+        failed.is_empty(),
+        "{} requests failed: {failed:#?}",
+        failed.len()
+    );
+
+    let after = status(&nodes[1].cluster_file);
+    let by_node = |id: &str| {
+        after["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|n| n["node_id"] == id)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(by_node("a")["state"], "drained", "{after}");
+    assert_eq!(by_node("a")["durable_objects"], 0, "{after}");
+    assert_eq!(by_node("a")["live"], true, "{after}");
+    let moved = by_node("b")["durable_objects"].as_i64().unwrap()
+        + by_node("c")["durable_objects"].as_i64().unwrap();
+    assert_eq!(moved, OBJECTS as i64, "{after}");
+
+    let acked = acked.lock().unwrap().clone();
+    for o in 0..OBJECTS {
+        let dump =
+            web_support::http(&addrs[0], "GET", &format!("/dump?name=o{o}"), &[], b"").json();
+        let mut stored: Vec<String> = dump["tags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t.as_str().unwrap().to_owned())
+            .collect();
+        stored.sort();
+        let mut want: Vec<String> = acked
+            .iter()
+            .filter(|(x, _)| *x == o)
+            .map(|(_, t)| t.clone())
+            .collect();
+        want.push("warm".to_owned());
+        want.sort();
+        assert_eq!(
+            stored, want,
+            "object o{o}: every acknowledged increment, once"
+        );
+        assert_eq!(
+            dump["n"].as_u64().unwrap() as usize,
+            want.len(),
+            "object o{o}"
+        );
+    }
+    eprintln!(
+        "{} increments acknowledged, {during} before the drain finished",
+        acked.len()
+    );
+
+    // Each node's counters, on its internal endpoint.
+    let m: Vec<String> = addrs.iter().map(|a| node_metrics(a)).collect();
+    let v = |i: usize, name: &str| metric(&m[i], name);
+    assert_eq!(
+        v(
+            0,
+            "hearth_cluster_leases_total{node=\"a\",event=\"acquired\"}"
+        ),
+        OBJECTS as u64
+    );
+    assert_eq!(
+        v(
+            0,
+            "hearth_cluster_leases_total{node=\"a\",event=\"released\"}"
+        ),
+        OBJECTS as u64
+    );
+    assert_eq!(v(0, "hearth_cluster_objects_owned{node=\"a\"}"), 0);
+    assert_eq!(v(0, "hearth_cluster_draining{node=\"a\"}"), 1);
+    assert!(
+        v(
+            0,
+            "hearth_cluster_forwarded_total{node=\"a\",direction=\"out\"}"
+        ) > 0
+    );
+    assert!(v(0, "hearth_cluster_requests_served_total{node=\"a\"}") > (during / 2) as u64);
+    assert!(v(0, "hearth_cluster_shipped_commits_total{node=\"a\"}") >= OBJECTS as u64);
+    let (b, c) = (1, 2);
+    assert_eq!(
+        v(
+            b,
+            "hearth_cluster_leases_total{node=\"b\",event=\"acquired\"}"
+        ) + v(
+            c,
+            "hearth_cluster_leases_total{node=\"c\",event=\"acquired\"}"
+        ),
+        OBJECTS as u64
+    );
+    assert_eq!(
+        v(b, "hearth_cluster_objects_owned{node=\"b\"}")
+            + v(c, "hearth_cluster_objects_owned{node=\"c\"}"),
+        OBJECTS as u64
+    );
+    assert!(
+        v(
+            b,
+            "hearth_cluster_forwarded_total{node=\"b\",direction=\"in\"}"
+        ) + v(
+            c,
+            "hearth_cluster_forwarded_total{node=\"c\",direction=\"in\"}"
+        ) > 0
+    );
+    for (i, n) in ["a", "b", "c"].iter().enumerate() {
+        assert_eq!(
+            v(
+                i,
+                &format!(
+                    "hearth_cluster_backend_errors_total{{node=\"{n}\",backend=\"postgres\"}}"
+                )
+            ),
+            0,
+            "{}",
+            m[i]
+        );
+    }
+    let shipped: u64 = (0..3)
+        .map(|i| {
+            v(
+                i,
+                &format!(
+                    "hearth_cluster_shipped_bytes_total{{node=\"{}\"}}",
+                    ["a", "b", "c"][i]
+                ),
+            )
+        })
+        .sum();
+    assert!(shipped > 0);
+    let after = status(&nodes[1].cluster_file);
+    assert_eq!(
+        after["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|n| n["node_id"] == "a")
+            .unwrap()["durable_objects"],
+        0,
+        "the drained node took no object back: {after}"
+    );
+    drop(nodes);
+    drop_schema(&schema);
+}
+
+fn node_metrics(addr: &str) -> String {
+    let auth = format!("Bearer {INTERNAL_TOKEN}");
+    let r = try_http(
+        addr,
+        "GET",
+        "/__hearth/metrics",
+        &[("authorization", auth.as_str())],
+        b"",
+        Duration::from_secs(10),
+    )
+    .unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+    r.text()
+}
+
+/// The value of one sample (name with labels, as printed).
+fn metric(text: &str, sample: &str) -> u64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(sample).and_then(|v| v.strip_prefix(' ')))
+        .unwrap_or_else(|| panic!("no sample {sample} in:\n{text}"))
+        .parse()
+        .unwrap()
 }

@@ -1,5 +1,6 @@
 //! The `caches` global (the Workers Cache API) over
-//! [`hearth_cache::CacheStore`].
+//! [`hearth_cache::Cache`] (the data directory's store, or Redis in
+//! cluster mode).
 //!
 //! The JS half (`cache.js`) gives `Cache` and `CacheStorage` workerd's
 //! argument forms and checks; the natives here run the contract call to
@@ -13,7 +14,7 @@ pub use kind::CacheKind;
 
 use std::sync::Arc;
 
-use hearth_cache::{CacheName, CacheStore, CachedResponse, RequestKey};
+use hearth_cache::{Cache, CacheName, CachedResponse, RequestKey};
 use hearth_core::ErrorClass;
 use rquickjs::class::Trace;
 use rquickjs::{Class, Ctx, Function, JsLifetime, Value};
@@ -24,10 +25,7 @@ const CACHE_JS: &str = include_str!("cache.js");
 
 /// Installs `caches`, `Cache` and `CacheStorage` on the global object.
 /// Without a store the API is present but stores nothing.
-pub(crate) fn install<'js>(
-    ctx: &Ctx<'js>,
-    store: Option<&Arc<CacheStore>>,
-) -> rquickjs::Result<()> {
+pub(crate) fn install<'js>(ctx: &Ctx<'js>, store: Option<&Arc<dyn Cache>>) -> rquickjs::Result<()> {
     let mut options = rquickjs::context::EvalOptions::default();
     options.global = true;
     options.strict = true;
@@ -63,7 +61,7 @@ fn cache_name(name: &Option<String>) -> CacheName<'_> {
 #[rquickjs::class(rename = "CacheNatives")]
 pub(crate) struct CacheNatives {
     #[qjs(skip_trace)]
-    store: Arc<CacheStore>,
+    store: Arc<dyn Cache>,
 }
 
 #[rquickjs::methods]

@@ -2,10 +2,10 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use hearth_cluster::{ClusterConfig, Pg, Placement};
+use hearth_cluster::{ClusterConfig, NodeState, Pg, Placement};
 use hearth_core::SharedClock;
 use hearth_runtime::cluster::ClusterNode;
 
@@ -14,6 +14,11 @@ use crate::cli::ClusterCommand;
 pub fn run(command: ClusterCommand) -> Result<()> {
     match command {
         ClusterCommand::Status { cluster, json } => status(&cluster, json),
+        ClusterCommand::Drain {
+            node,
+            cluster,
+            timeout,
+        } => drain(&cluster, &node, Duration::from_secs(timeout)),
     }
 }
 
@@ -28,6 +33,67 @@ pub fn start(path: &Path, clock: SharedClock) -> Result<Arc<ClusterNode>> {
         "joined the cluster"
     );
     Ok(node)
+}
+
+/// Asks the node to drain (it sees it on its next heartbeat) and waits
+/// until it holds no object.
+fn drain(path: &Path, node_id: &str, timeout: Duration) -> Result<()> {
+    let config = ClusterConfig::load(path)?;
+    let pg = connect(path, &config)?;
+    let lease = Duration::from_millis(config.durable_objects.lease_ms);
+    let before = pg.block({
+        let pg = pg.clone();
+        let node_id = node_id.to_owned();
+        async move { Placement::ask_drain(&pg, lease, &node_id).await }
+    })?;
+    if before == NodeState::Drained {
+        return super::print_stdout(&format!("{node_id}: drained already"));
+    }
+    let started = Instant::now();
+    let mut last = None;
+    loop {
+        let nodes = pg.block({
+            let pg = pg.clone();
+            async move { Placement::status_of(&pg, lease).await }
+        })?;
+        let Some(n) = nodes.into_iter().find(|n| n.node_id == node_id) else {
+            anyhow::bail!("node {node_id:?} left the cluster while draining");
+        };
+        if n.state == NodeState::Active {
+            anyhow::bail!("node {node_id:?} restarted while draining and is active again");
+        }
+        if n.state == NodeState::Drained && n.objects == 0 {
+            return super::print_stdout(&format!(
+                "{node_id}: drained in {:.1} s; it holds no Durable Object",
+                started.elapsed().as_secs_f64()
+            ));
+        }
+        if !n.live {
+            anyhow::bail!(
+                "node {node_id:?} stopped heartbeating while draining; its {} objects move once its lease lapses",
+                n.objects
+            );
+        }
+        if last != Some(n.objects) {
+            eprintln!("{node_id}: draining, {} Durable Objects left", n.objects);
+            last = Some(n.objects);
+        }
+        if started.elapsed() > timeout {
+            anyhow::bail!(
+                "node {node_id:?} still holds {} Durable Objects after {} s; it keeps draining",
+                n.objects,
+                timeout.as_secs()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn connect(path: &Path, config: &ClusterConfig) -> Result<Pg> {
+    let Some(pg_config) = &config.postgres else {
+        anyhow::bail!("{}: postgres: missing", path.display());
+    };
+    Ok(Pg::connect(&pg_config.url, &pg_config.schema)?)
 }
 
 fn status(path: &Path, json: bool) -> Result<()> {
@@ -85,6 +151,7 @@ fn status(path: &Path, json: bool) -> Result<()> {
                     "live": n.live,
                     "heartbeat_age_ms": n.heartbeat_age_ms,
                     "durable_objects": n.objects,
+                    "state": n.state.as_str(),
                 })
             })
             .collect();
@@ -95,15 +162,16 @@ fn status(path: &Path, json: bool) -> Result<()> {
         return super::print_stdout(&serde_json::to_string_pretty(&out)?);
     }
     let mut text = format!(
-        "{:<20} {:<22} {:<5} {:>12} {:>15}\n",
-        "NODE", "ADDRESS", "LIVE", "HEARTBEAT", "DURABLE OBJECTS"
+        "{:<20} {:<22} {:<5} {:<9} {:>12} {:>15}\n",
+        "NODE", "ADDRESS", "LIVE", "STATE", "HEARTBEAT", "DURABLE OBJECTS"
     );
     for n in &nodes {
         text.push_str(&format!(
-            "{:<20} {:<22} {:<5} {:>10}ms {:>15}\n",
+            "{:<20} {:<22} {:<5} {:<9} {:>10}ms {:>15}\n",
             n.node_id,
             n.address,
             if n.live { "yes" } else { "no" },
+            n.state.as_str(),
             n.heartbeat_age_ms,
             n.objects
         ));

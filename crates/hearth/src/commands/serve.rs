@@ -154,6 +154,7 @@ pub fn run_with(args: ServeArgs, watch: bool) -> Result<()> {
         cluster.as_ref().and_then(|node| node.redis()),
     )?;
     options.ai_gateway = ai_gateway;
+    options.cluster = cluster.clone();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("hearth-http")
