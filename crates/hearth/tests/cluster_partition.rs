@@ -40,7 +40,7 @@ const INTERNAL_PORT: u16 = 7800;
 const MAX_RELAYED: usize = 64;
 /// A client gives up on a call after this long (a partitioned node may
 /// never answer).
-const CALL_TIMEOUT: Duration = Duration::from_secs(8);
+const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 
 fn required() -> bool {
     std::env::var("HEARTH_TEST_REQUIRE_CLUSTER").as_deref() == Ok("1")
@@ -616,7 +616,7 @@ fn a_killed_node_and_a_partitioned_one_lose_no_acknowledged_work() {
         })
         .collect();
     wait_until("first increments and messages", 60, &nodes, || {
-        load.acked_len() >= 40 && load.sent_len() >= 40
+        load.acked_len() >= 30 && load.sent_len() >= 30
     });
 
     // SIGKILL the counter's owner; its clients move to the others.
@@ -627,18 +627,19 @@ fn a_killed_node_and_a_partitioned_one_lose_no_acknowledged_work() {
     nodes[v].server.take().unwrap().kill9();
     let at_kill = load.acked_len();
     wait_until("increments after the kill", 60, &nodes, || {
-        load.acked_len() >= at_kill + 40
+        load.acked_len() >= at_kill + 30
     });
 
     // Partition the new owner from PostgreSQL, NATS and its peers; clients
-    // still send to it, and the third node must take the object over.
+    // still send to it (each such call waits out CALL_TIMEOUT), and the
+    // third node must take the object over.
     let cut = owner(&nodes[(v + 1) % 3].cluster_file);
     let p = nodes.iter().position(|n| n.name == cut).unwrap();
     let cut_addr = nodes[p].addr();
     net.partition(p);
     let at_partition = load.acked_len();
     wait_until("increments during the partition", 60, &nodes, || {
-        load.acked_len() >= at_partition + 40
+        load.acked_len() >= at_partition + 20
     });
     let third = nodes
         .iter()
@@ -663,7 +664,7 @@ fn a_killed_node_and_a_partitioned_one_lose_no_acknowledged_work() {
             .filter(|(_, a)| *a == cut_addr)
             .count()
             >= 5
-            && acked.len() >= at_heal + 40
+            && acked.len() >= at_heal + 30
             && load.sent_len() >= sent_at_heal + 20
     });
     load.stop.store(true, Ordering::SeqCst);
@@ -704,7 +705,12 @@ fn a_killed_node_and_a_partitioned_one_lose_no_acknowledged_work() {
 
     // No two instances ran the object at once in the committed history.
     let overlaps = overlapping(&runs);
-    assert!(overlaps.is_empty(), "{}", overlaps.join("\n"));
+    assert!(
+        overlaps.is_empty(),
+        "{} overlaps, e.g.:\n{}",
+        overlaps.len(),
+        overlaps[..overlaps.len().min(5)].join("\n")
+    );
     // The change log's lease tokens only grow, each belongs to one node,
     // and the nodes that committed increments did so in the log's order.
     let log = change_log(&schema);
