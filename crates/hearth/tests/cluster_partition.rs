@@ -200,13 +200,17 @@ impl Drop for Net {
     }
 }
 
+/// A relayed connection's pipes still running (2, then 1, then 0) and
+/// one of its sockets, kept to close it on drop.
+type Relayed = Arc<Mutex<Vec<(Arc<AtomicUsize>, TcpStream)>>>;
+
 /// Relays TCP connections from an address the namespaces reach to a
 /// backend that listens on loopback only; at most [`MAX_RELAYED`] at once.
 /// Dropping it closes every relayed connection.
 struct Relay {
     addr: SocketAddr,
     stop: Arc<AtomicBool>,
-    open: Arc<Mutex<Vec<(Arc<AtomicUsize>, TcpStream)>>>,
+    open: Relayed,
 }
 
 impl Relay {
@@ -214,7 +218,7 @@ impl Relay {
         let listener = TcpListener::bind((listen_ip, 0))?;
         let addr = listener.local_addr()?;
         let stop = Arc::new(AtomicBool::new(false));
-        let open: Arc<Mutex<Vec<(Arc<AtomicUsize>, TcpStream)>>> = Arc::default();
+        let open: Relayed = Arc::default();
         let (stop2, open2) = (stop.clone(), open.clone());
         std::thread::spawn(move || {
             for inbound in listener.incoming() {
