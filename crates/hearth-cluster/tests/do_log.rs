@@ -5,14 +5,13 @@
 //! unless `HEARTH_TEST_REQUIRE_CLUSTER=1`; the snapshot-in-S3 test also
 //! needs the S3 double (`s3_double`).
 
-mod s3_double;
-
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hearth_cluster::{Owner, Pg, PgChangeLog, Placement};
 use hearth_core::{DataDir, ManualClock};
 use hearth_do::{DoError, DoLimits, DurableObjectHost, FenceBook, StorageBackend};
+use hearth_testkit::s3_double;
 
 fn url() -> String {
     std::env::var("HEARTH_TEST_POSTGRES_URL")

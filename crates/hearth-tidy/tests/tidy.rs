@@ -218,11 +218,13 @@ fn report(rule: &str, found: Vec<String>) {
 
 #[test]
 fn process_environment_is_read_only_by_the_binaries() {
-    // `hearth` is the binary; `bench` is a program of its own that starts peers.
+    // `hearth` is the binary; `bench` is a program of its own that starts
+    // peers; `hearth-testkit` is linked into test binaries only (checked by
+    // `the_testkit_is_only_a_dev_dependency`).
     let mut found = Vec::new();
     for s in sources() {
         let krate = crate_of(&s.rel);
-        if !in_src(&s.rel) || krate == "hearth" || krate == "bench" {
+        if !in_src(&s.rel) || matches!(krate, "hearth" | "bench" | "hearth-testkit") {
             continue;
         }
         for pattern in ["std::env", "env::var", "env::args", "env::set_var"] {
@@ -236,6 +238,34 @@ fn process_environment_is_read_only_by_the_binaries() {
         }
     }
     report("only the binary crate reads the process environment", found);
+}
+
+/// Test support may read the environment because no shipped code links
+/// it: every manifest names it under `[dev-dependencies]` only.
+#[test]
+fn the_testkit_is_only_a_dev_dependency() {
+    let root = workspace_root();
+    let mut manifests = vec![root.join("bench/Cargo.toml")];
+    for entry in fs::read_dir(root.join("crates")).unwrap().flatten() {
+        manifests.push(entry.path().join("Cargo.toml"));
+    }
+    manifests.push(root.join("examples/rust-worker/Cargo.toml"));
+    let mut found = Vec::new();
+    for manifest in manifests {
+        let Ok(text) = fs::read_to_string(&manifest) else {
+            continue;
+        };
+        let mut section = String::new();
+        for (n, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.starts_with('[') {
+                section = line.to_owned();
+            } else if line.starts_with("hearth-testkit") && section != "[dev-dependencies]" {
+                found.push(format!("{}:{}: {section}", manifest.display(), n + 1));
+            }
+        }
+    }
+    report("hearth-testkit is a dev-dependency only", found);
 }
 
 #[test]

@@ -16,7 +16,6 @@
 //! they are not reachable, unless `HEARTH_TEST_REQUIRE_CLUSTER=1` (CI sets
 //! it).
 
-mod s3_double;
 mod web_support;
 
 use std::collections::HashSet;
@@ -27,6 +26,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
+use hearth_testkit::s3_double;
 use web_support::{Server, try_http};
 
 const SECRET: &str = "cluster-test-secret-of-at-least-32-bytes";

@@ -1,10 +1,10 @@
 //! Shared set-up: a bucket on a manual clock, in a temporary directory or,
 //! for the tests a file also runs through `on_s3!`, on the S3 double
-//! (moto's server, see `double.rs`) under a bucket name of its own.
+//! (moto's server, `hearth_testkit::s3_double`) under a bucket name of its own.
 
 #![allow(dead_code)]
 
-pub mod double;
+pub use hearth_testkit::s3_double as double;
 
 use std::cell::Cell;
 use std::collections::BTreeMap;
