@@ -2,6 +2,7 @@
 //! process died are claimed again once their lease ends, completed steps are
 //! never re-run, and sleeps survive restarts. Includes a real SIGKILL.
 
+#[macro_use]
 mod common;
 
 use std::cell::RefCell;
@@ -329,3 +330,11 @@ fn a_runner_claims_only_the_workflows_it_names() {
     assert_eq!(claimed.len(), 1);
     assert_eq!(claimed[0].workflow, "theirs-wf");
 }
+
+on_postgres!(
+    a_run_whose_runner_died_is_claimed_again_when_its_lease_ends,
+    an_attempt_cut_off_by_a_crash_counts_as_failed_and_is_retried,
+    a_pending_pause_whose_runner_died_ends_paused,
+    two_engines_on_one_file_never_claim_the_same_run,
+    a_runner_claims_only_the_workflows_it_names,
+);
