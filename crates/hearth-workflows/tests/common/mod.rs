@@ -124,10 +124,14 @@ impl Fixture {
     /// The same journal opened again, as after a restart (or, on
     /// PostgreSQL, by another node).
     pub fn reopen(&self) -> WorkflowEngine {
+        self.reopen_with(WorkflowLimits::default())
+    }
+
+    /// [`reopen`](Self::reopen) with other limits.
+    pub fn reopen_with(&self, limits: WorkflowLimits) -> WorkflowEngine {
         match &self.schema {
-            Some(schema) => postgres_engine(&schema.0, &self.clock, WorkflowLimits::default()),
-            None => WorkflowEngine::open(self.path(), self.clock.shared(), WorkflowLimits::default())
-                .unwrap(),
+            Some(schema) => postgres_engine(&schema.0, &self.clock, limits),
+            None => WorkflowEngine::open(self.path(), self.clock.shared(), limits).unwrap(),
         }
     }
 
