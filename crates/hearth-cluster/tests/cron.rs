@@ -80,10 +80,11 @@ fn tick(n: &Node, now: u64, fired: &Mutex<Vec<(String, String, u64)>>) {
     for due in n.scheduler.due(now) {
         match n.claims.claim("worker", &due).unwrap() {
             Claim::Mine => {
-                fired
-                    .lock()
-                    .unwrap()
-                    .push((n.name.clone(), due.cron.clone(), due.scheduled_time_ms));
+                fired.lock().unwrap().push((
+                    n.name.clone(),
+                    due.cron.clone(),
+                    due.scheduled_time_ms,
+                ));
                 n.claims.done("worker", &due).unwrap();
                 n.scheduler.mark_done(&due).unwrap();
             }

@@ -10,8 +10,8 @@ use hearth_core::SharedClock;
 use crate::error::{Result, WorkflowError};
 use crate::sqlite::SqliteJournal;
 use crate::store::{Dialect, JournalStore, Tx, Value};
-use crate::vals;
 use crate::validate::{self, WorkflowLimits};
+use crate::vals;
 use crate::{
     AttemptRecord, Backoff, CreateOptions, ErrorInfo, EventOutcome, FailureOutcome,
     InstanceDetails, InstanceStatus, InstanceStatusKind, InstanceSummary, ListOptions, ListResult,
@@ -1057,7 +1057,13 @@ impl WorkflowEngine {
                 "UPDATE wf_instances SET status = ?3, wake_at_ms = ?4, lease_expires_ms = NULL,
                      paused_at_ms = ?5
                  WHERE workflow = ?1 AND id = ?2",
-                vals![workflow, id, status.as_str(), ms(wake), pausing.then(|| ms(now))],
+                vals![
+                    workflow,
+                    id,
+                    status.as_str(),
+                    ms(wake),
+                    pausing.then(|| ms(now))
+                ],
             )?;
             Ok(wake)
         })
@@ -1343,12 +1349,7 @@ fn start_attempt(
 }
 
 /// The attempt is over, so the lease no longer needs to cover its timeout.
-fn end_attempt_lease(
-    tx: &mut dyn Tx,
-    key: &StepKey<'_>,
-    now: u64,
-    lease_ms: u64,
-) -> Result<()> {
+fn end_attempt_lease(tx: &mut dyn Tx, key: &StepKey<'_>, now: u64, lease_ms: u64) -> Result<()> {
     tx.execute(
         "UPDATE wf_instances SET lease_expires_ms = ?3 WHERE workflow = ?1 AND id = ?2",
         vals![key.workflow, key.instance, ms(now.saturating_add(lease_ms))],
@@ -1392,12 +1393,7 @@ fn fail_step(tx: &mut dyn Tx, key: &StepKey<'_>, error: &ErrorInfo, now: u64) ->
     Ok(())
 }
 
-fn set_step_state(
-    tx: &mut dyn Tx,
-    key: &StepKey<'_>,
-    state: StepState,
-    now: u64,
-) -> Result<()> {
+fn set_step_state(tx: &mut dyn Tx, key: &StepKey<'_>, state: StepState, now: u64) -> Result<()> {
     update_step(
         tx,
         key,
@@ -1409,12 +1405,7 @@ fn set_step_state(
 
 /// `UPDATE wf_steps SET <set>` for the one step `key` names. The key binds
 /// ?1 to ?5, so `set` numbers its own parameters from ?6.
-fn update_step(
-    tx: &mut dyn Tx,
-    key: &StepKey<'_>,
-    set: &str,
-    values: &[Value],
-) -> Result<()> {
+fn update_step(tx: &mut dyn Tx, key: &StepKey<'_>, set: &str, values: &[Value]) -> Result<()> {
     let sql = format!(
         "UPDATE wf_steps SET {set}
          WHERE workflow = ?1 AND instance = ?2 AND kind = ?3 AND name = ?4 AND occurrence = ?5"

@@ -91,8 +91,8 @@ pub mod validate;
 use std::collections::HashMap;
 use std::fmt;
 
-pub use error::{GET_NOT_FOUND_MESSAGE, Result, WorkflowError};
 pub use engine::WorkflowEngine;
+pub use error::{GET_NOT_FOUND_MESSAGE, Result, WorkflowError};
 pub use postgres::PgJournal;
 pub use sqlite::SqliteJournal;
 pub use store::JournalStore;

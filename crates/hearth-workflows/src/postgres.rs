@@ -140,11 +140,7 @@ impl PgJournal {
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn run(
-        &self,
-        begin: &'static str,
-        f: &mut dyn FnMut(&mut dyn Tx) -> Result<()>,
-    ) -> Result<()> {
+    fn run(&self, begin: &'static str, f: &mut dyn FnMut(&mut dyn Tx) -> Result<()>) -> Result<()> {
         let mut slot = self.lock();
         if slot.as_ref().is_none_or(|c| c.client.is_closed()) {
             let pg = self.pg.clone();

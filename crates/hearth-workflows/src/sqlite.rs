@@ -98,7 +98,6 @@ const SCHEMA_STEPS: &[&str] = &[
     "ALTER TABLE wf_instances ADD COLUMN runner TEXT;",
 ];
 
-
 /// The journal in one SQLite file. Several processes may open it at once.
 #[derive(Debug)]
 pub struct SqliteJournal {

@@ -196,11 +196,12 @@ pub trait Tx {
 
     /// Exactly one row (an aggregate, or a row known to exist).
     fn query_one(&mut self, sql: &str, params: &[Value]) -> Result<Row> {
-        self.query_opt(sql, params)?.ok_or_else(|| WorkflowError::BadColumn {
-            column: 0,
-            found: "no row",
-            expected: "a row",
-        })
+        self.query_opt(sql, params)?
+            .ok_or_else(|| WorkflowError::BadColumn {
+                column: 0,
+                found: "no row",
+                expected: "a row",
+            })
     }
 }
 

@@ -344,7 +344,10 @@ fn under_a_heartbeat_a_dead_runners_attempt_moves_on_within_a_lease() {
     };
     let a = fx.reopen_with(limits.clone()).with_heartbeat("node-a");
     let b = fx.reopen_with(limits).with_heartbeat("node-b");
-    assert_eq!(a.heartbeat_every(), Some(std::time::Duration::from_millis(333)));
+    assert_eq!(
+        a.heartbeat_every(),
+        Some(std::time::Duration::from_millis(333))
+    );
     a.create(WF, CreateOptions::new().id("long")).unwrap();
     let mut t = a.claim_due().unwrap().pop().unwrap();
     let cfg = hearth_workflows::StepConfig::default().timeout_ms(600_000);

@@ -958,7 +958,9 @@ fn a_cron_slot_fires_on_exactly_one_of_three_nodes() {
     let fired = keys_under(&addr, "cron/");
     let mut per_slot: std::collections::HashMap<String, usize> = Default::default();
     for key in &fired {
-        *per_slot.entry(key.split('/').nth(1).unwrap().to_owned()).or_default() += 1;
+        *per_slot
+            .entry(key.split('/').nth(1).unwrap().to_owned())
+            .or_default() += 1;
     }
     for (slot, n) in &per_slot {
         assert_eq!(*n, 1, "slot {slot} fired {n} times: {fired:?}");
@@ -1029,7 +1031,8 @@ fn a_workflow_whose_node_is_killed_finishes_on_another_without_rerunning_steps()
         let status = web_support::http(&survivor_addr, "GET", "/status?id=chain-1", &[], b"");
         let status = status.json();
         if moved_after.is_none()
-            && query_strings(&schema, "SELECT runner FROM wf_instances").pop() != Some(runner.clone())
+            && query_strings(&schema, "SELECT runner FROM wf_instances").pop()
+                != Some(runner.clone())
         {
             moved_after = Some(killed_at.elapsed());
         }
@@ -1071,7 +1074,10 @@ fn a_workflow_whose_node_is_killed_finishes_on_another_without_rerunning_steps()
             "{name} succeeded once: {attempts:?}"
         );
         if journaled.contains(&name) {
-            assert_eq!(ran, 1, "{name} was journaled before the kill yet ran {ran} times");
+            assert_eq!(
+                ran, 1,
+                "{name} was journaled before the kill yet ran {ran} times"
+            );
         } else {
             // A step runs again only for an attempt the journal recorded
             // as cut off (its node died, or lost its lease, mid-attempt).

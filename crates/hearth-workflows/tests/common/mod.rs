@@ -78,7 +78,10 @@ struct Schema(String);
 impl Drop for Schema {
     fn drop(&mut self) {
         if let Ok(pg) = Pg::connect(&postgres_url(), "hearth_probe") {
-            let (p, sql) = (pg.clone(), format!("DROP SCHEMA IF EXISTS {} CASCADE", self.0));
+            let (p, sql) = (
+                pg.clone(),
+                format!("DROP SCHEMA IF EXISTS {} CASCADE", self.0),
+            );
             let _ = pg.block(async move { Ok(p.client().await?.batch_execute(&sql).await?) });
         }
     }
@@ -105,7 +108,10 @@ pub fn fixture_with(limits: WorkflowLimits) -> Fixture {
         ),
         Backend::Postgres => {
             let schema = format!("hearth_tw_{}", uuid::Uuid::new_v4().simple());
-            (postgres_engine(&schema, &clock, limits), Some(Schema(schema)))
+            (
+                postgres_engine(&schema, &clock, limits),
+                Some(Schema(schema)),
+            )
         }
     };
     Fixture {
