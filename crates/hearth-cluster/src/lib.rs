@@ -6,6 +6,7 @@
 //!   shared by every backend that keeps state there (KV, placement).
 //! - [`nats`]: the node's NATS connection and JetStream context (Queues).
 //! - [`placement`]: Durable Object leases with fencing tokens.
+//! - [`cron`]: which node fires each cron slot.
 //! - [`do_log`]: Durable Object storage's change log and snapshots.
 //! - [`channel`]: signing and checking node-to-node calls.
 //!
@@ -14,6 +15,7 @@
 
 pub mod channel;
 pub mod config;
+pub mod cron;
 pub mod do_log;
 pub mod nats;
 pub mod pg;
@@ -24,6 +26,7 @@ pub use config::{
     ClusterConfig, ConfigError, KvBackend, NatsConfig, QueuesBackend, R2Backend, RateLimitBackend,
     S3Config,
 };
+pub use cron::PgCronClaims;
 pub use do_log::{LogCounters, PgChangeLog};
 pub use nats::{Nats, NatsError};
 pub use pg::{Pg, PgError};

@@ -82,6 +82,10 @@ pub enum CronError {
         #[source]
         source: rusqlite::Error,
     },
+
+    /// The store that decides which node fires a slot did not answer.
+    #[error("claiming the cron slot: {0}")]
+    Claim(String),
 }
 
 impl CronError {
@@ -98,7 +102,10 @@ impl CronError {
     pub fn is_storage(&self) -> bool {
         matches!(
             self,
-            CronError::Open(_) | CronError::Storage(_) | CronError::StateFile { .. }
+            CronError::Open(_)
+                | CronError::Storage(_)
+                | CronError::StateFile { .. }
+                | CronError::Claim(_)
         )
     }
 }

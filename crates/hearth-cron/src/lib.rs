@@ -20,8 +20,12 @@
 //! failed run is retried (`controller.noRetry()`) is the runtime's choice:
 //! not calling `mark_done` leaves the run due, calling it drops it.
 //!
+//! In cluster mode several processes schedule the same worker; a
+//! [`SlotClaims`] store decides which of them fires each slot.
+//!
 //! This crate knows nothing of JavaScript or HTTP.
 
+mod claims;
 mod error;
 mod schedule;
 pub mod sqlite;
@@ -30,6 +34,7 @@ pub mod validate;
 use std::fmt;
 use std::str::FromStr;
 
+pub use claims::{Claim, SlotClaims};
 pub use error::{CronError, CronField, Result};
 pub use sqlite::CronScheduler;
 pub use validate::CronLimits;

@@ -24,7 +24,8 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use bytes::Bytes;
 use hearth_cluster::channel;
 use hearth_cluster::{
-    ClusterConfig, Nats, NatsError, NodeState, Owner, Pg, PgChangeLog, PgError, Placement,
+    ClusterConfig, Nats, NatsError, NodeState, Owner, Pg, PgChangeLog, PgCronClaims, PgError,
+    Placement,
     QueuesBackend, RateLimitBackend,
 };
 use hearth_core::SharedClock;
@@ -117,6 +118,7 @@ pub struct ClusterNode {
     config: ClusterConfig,
     pg: Pg,
     placement: Arc<Placement>,
+    cron_claims: Arc<PgCronClaims>,
     redis: Option<RedisPool>,
     nats: Option<Nats>,
     fences: Arc<FenceBook>,
@@ -176,6 +178,11 @@ impl ClusterNode {
             Duration::from_millis(config.durable_objects.lease_ms),
         )?;
         placement.spawn_heartbeat();
+        let cron_claims = Arc::new(PgCronClaims::open(
+            pg.clone(),
+            &config.node_id,
+            placement.lease(),
+        )?);
         let s3 = config.s3.as_ref().map(connect_s3).transpose()?;
         let snapshot_after = config.durable_objects.snapshot_after_bytes;
         let do_log = match &s3 {
@@ -203,6 +210,7 @@ impl ClusterNode {
             config,
             pg,
             placement,
+            cron_claims,
             redis,
             nats,
             client,
@@ -345,6 +353,11 @@ impl ClusterNode {
 
     pub fn placement(&self) -> &Arc<Placement> {
         &self.placement
+    }
+
+    /// Which node fires each cron slot.
+    pub fn cron_claims(&self) -> Arc<PgCronClaims> {
+        self.cron_claims.clone()
     }
 
     /// The Redis pool, when rate limiting counts there.

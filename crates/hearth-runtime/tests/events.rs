@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hearth_core::ManualClock;
-use hearth_cron::CronScheduler;
+use hearth_cron::{Claim, CronScheduler, DueRun, SlotClaims};
 use hearth_queues::{
     ConsumerConfig, ProducerConfig, QueueBroker, QueueContentType, QueueLimits, QueueSendOptions,
 };
@@ -680,6 +680,7 @@ fn cron_task_fires_due_runs_by_the_injected_clock_and_retries_failures() {
         max_retries: 3,
         retry_base: Duration::from_secs(10),
         poll_interval: Duration::from_millis(20),
+        claims: None,
     };
     let handle = f.rt.block_on(async {
         spawn_cron(
@@ -726,6 +727,92 @@ fn cron_task_fires_due_runs_by_the_injected_clock_and_retries_failures() {
     std::thread::sleep(Duration::from_millis(100));
     assert_eq!(f.seen().len(), 4, "only once");
     assert_eq!(f.seen()[3], json!(["* * * * *", slot2 + 3_600_000]));
+    f.rt.block_on(handle.stop());
+}
+
+/// Cluster mode's claims, scripted: each answer in turn, then `Mine`.
+#[derive(Debug, Default)]
+struct ScriptedClaims {
+    answers: std::sync::Mutex<std::collections::VecDeque<Claim>>,
+    asked: std::sync::Mutex<Vec<u64>>,
+    done: std::sync::Mutex<Vec<u64>>,
+}
+
+impl SlotClaims for ScriptedClaims {
+    fn claim(&self, _worker: &str, run: &DueRun) -> hearth_cron::Result<Claim> {
+        self.asked.lock().unwrap().push(run.scheduled_time_ms);
+        Ok(self
+            .answers
+            .lock()
+            .unwrap()
+            .pop_front()
+            .unwrap_or(Claim::Mine))
+    }
+
+    fn done(&self, _worker: &str, run: &DueRun) -> hearth_cron::Result<()> {
+        self.done.lock().unwrap().push(run.scheduled_time_ms);
+        Ok(())
+    }
+}
+
+#[test]
+fn with_claims_the_cron_task_runs_only_the_slots_it_claims() {
+    let start = (START_MS / 60_000) * 60_000 + 30_000;
+    let f = Fixture::new(
+        r#"
+  async scheduled(controller) {
+    seen.push([controller.cron, controller.scheduledTime]);
+  },
+"#,
+        "",
+    );
+    f.clock.set_ms(start);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cron.sqlite");
+    let scheduler =
+        Arc::new(CronScheduler::open(&path, "w", &["* * * * *"], f.clock.shared()).unwrap());
+    let claims = Arc::new(ScriptedClaims::default());
+    claims
+        .answers
+        .lock()
+        .unwrap()
+        .extend([Claim::Taken, Claim::Busy, Claim::Busy]);
+    let options = CronOptions {
+        max_retries: 3,
+        retry_base: Duration::from_secs(10),
+        poll_interval: Duration::from_millis(20),
+        claims: Some(claims.clone()),
+    };
+    let handle = f.rt.block_on(async {
+        spawn_cron(f.pool.clone(), scheduler.clone(), f.clock.shared(), options)
+    });
+    let asked = || claims.asked.lock().unwrap().clone();
+    let slot1 = start + 30_000;
+    f.clock.set_ms(slot1 + 1);
+    handle.wake();
+    wait_for(|| asked().len() == 1, "the first slot's claim");
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(f.seen().is_empty(), "a slot another node took is not run");
+    assert_eq!(asked(), vec![slot1], "nor asked about again");
+    assert_eq!(scheduler.last_fired("* * * * *").unwrap(), Some(slot1));
+
+    let slot2 = slot1 + 60_000;
+    f.clock.set_ms(slot2 + 1);
+    handle.wake();
+    wait_for(|| asked().len() == 2, "the second slot's claim");
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(f.seen().is_empty(), "a slot a live node holds is not run");
+    // A busy slot is asked about again each poll interval.
+    for n in [3, 4] {
+        f.clock.advance_ms(20);
+        handle.wake();
+        wait_for(|| asked().len() == n, "the slot asked about again");
+    }
+    wait_for(|| f.seen().len() == 1, "the slot, once claimed");
+    assert_eq!(f.seen()[0], json!(["* * * * *", slot2]));
+    assert_eq!(asked(), vec![slot1, slot2, slot2, slot2]);
+    wait_for(|| !claims.done.lock().unwrap().is_empty(), "the claim done");
+    assert_eq!(*claims.done.lock().unwrap(), vec![slot2]);
     f.rt.block_on(handle.stop());
 }
 

@@ -128,6 +128,24 @@ pub enum WorkflowError {
 
     #[error("workflows storage error: {0}")]
     Sqlite(#[from] rusqlite::Error),
+
+    /// A journal backend answered without running the transaction given to
+    /// it: a bug in the backend.
+    #[error("workflows storage error: the journal did not run the transaction")]
+    StoreSkipped,
+
+    /// The journal's PostgreSQL (cluster mode) failed or did not answer.
+    #[error("workflows storage error: {0}")]
+    Postgres(#[from] hearth_cluster::PgError),
+
+    /// A journal row held a value of a type the engine did not write: a
+    /// damaged or foreign table, never user input.
+    #[error("workflows storage error: column {column} holds {found}, expected {expected}")]
+    BadColumn {
+        column: usize,
+        found: &'static str,
+        expected: &'static str,
+    },
 }
 
 /// The JavaScript error Cloudflare raises for each failure: a plain `Error`

@@ -1,8 +1,10 @@
 //! Workflows: the durable engine and step journal behind Cloudflare's
 //! `WorkflowEntrypoint` and the `Workflow` binding.
 //!
-//! [`WorkflowEngine`] holds every instance of every Workflow in one SQLite
-//! file (`DataDir::workflows()`). It has two faces:
+//! [`WorkflowEngine`] holds every instance of every Workflow in one journal:
+//! a SQLite file (`DataDir::workflows()`, [`SqliteJournal`]) or, in cluster
+//! mode, PostgreSQL tables shared by every node ([`PgJournal`]); both behind
+//! [`JournalStore`]. It has two faces:
 //!
 //! - **The binding** (`env.MY_WORKFLOW`): [`create`](WorkflowEngine::create),
 //!   [`create_batch`](WorkflowEngine::create_batch), [`get`](WorkflowEngine::get),
@@ -71,22 +73,29 @@
 //! # Guarantees
 //!
 //! - Every call that returned `Ok` has committed (SQLite WAL commit with
-//!   `synchronous=FULL`): an acknowledged step result survives `kill -9`.
+//!   `synchronous=FULL`, or PostgreSQL's commit): an acknowledged step
+//!   result survives `kill -9`.
 //! - Time comes from the injected [`SharedClock`](hearth_core::SharedClock);
 //!   tests use `ManualClock`.
 //! - Payloads, params and step results are opaque bytes: the JS layer
 //!   serializes them. This crate knows nothing of JavaScript or HTTP.
 
+mod engine;
 mod error;
 pub mod native;
-mod sqlite;
+pub mod postgres;
+pub mod sqlite;
+pub mod store;
 pub mod validate;
 
 use std::collections::HashMap;
 use std::fmt;
 
+pub use engine::WorkflowEngine;
 pub use error::{GET_NOT_FOUND_MESSAGE, Result, WorkflowError};
-pub use sqlite::WorkflowEngine;
+pub use postgres::PgJournal;
+pub use sqlite::SqliteJournal;
+pub use store::JournalStore;
 pub use validate::WorkflowLimits;
 
 /// How the delay between retries grows.

@@ -2,6 +2,7 @@
 //! process died are claimed again once their lease ends, completed steps are
 //! never re-run, and sleeps survive restarts. Includes a real SIGKILL.
 
+#[macro_use]
 mod common;
 
 use std::cell::RefCell;
@@ -329,3 +330,66 @@ fn a_runner_claims_only_the_workflows_it_names() {
     assert_eq!(claimed.len(), 1);
     assert_eq!(claimed[0].workflow, "theirs-wf");
 }
+
+/// Cluster mode: two nodes' engines on one journal, each renewing the leases
+/// of its runs in progress. A running attempt no longer stretches the lease
+/// over the step's timeout, so a dead node's instance moves within a lease,
+/// and the dead node's late report is fenced off.
+#[test]
+fn under_a_heartbeat_a_dead_runners_attempt_moves_on_within_a_lease() {
+    let fx = fixture();
+    let limits = WorkflowLimits {
+        lease_ms: 1_000,
+        ..WorkflowLimits::default()
+    };
+    let a = fx.reopen_with(limits.clone()).with_heartbeat("node-a");
+    let b = fx.reopen_with(limits).with_heartbeat("node-b");
+    assert_eq!(
+        a.heartbeat_every(),
+        Some(std::time::Duration::from_millis(333))
+    );
+    a.create(WF, CreateOptions::new().id("long")).unwrap();
+    let mut t = a.claim_due().unwrap().pop().unwrap();
+    let cfg = hearth_workflows::StepConfig::default().timeout_ms(600_000);
+    assert!(matches!(
+        a.step_begin(&mut t, "slow", &cfg).unwrap(),
+        StepDecision::Run { attempt: 1, .. }
+    ));
+    let held = [(t.workflow.clone(), t.instance_id.clone(), t.lease)];
+    // a is alive and renews: b finds nothing to take, however long the step.
+    for _ in 0..5 {
+        fx.clock.advance_ms(800);
+        a.renew(&held).unwrap();
+        assert!(b.claim_due().unwrap().is_empty(), "a renews its lease");
+    }
+    // a dies: one lease later b takes the instance over.
+    fx.clock.advance_ms(999);
+    assert!(b.claim_due().unwrap().is_empty());
+    fx.clock.advance_ms(1);
+    let mut tb = b.claim_due().unwrap().pop().unwrap();
+    assert!(tb.lease > t.lease, "a higher fencing token");
+    assert!(matches!(
+        b.step_begin(&mut tb, "slow", &cfg).unwrap(),
+        StepDecision::Run { attempt: 2, .. }
+    ));
+    // a's report from beyond the grave is refused, and so is its renewal.
+    assert!(matches!(
+        a.step_success(&t, "slow", 1, b"late").unwrap_err(),
+        hearth_workflows::WorkflowError::RunStopped { .. }
+    ));
+    a.renew(&held).unwrap();
+    fx.clock.advance_ms(999);
+    assert!(a.claim_due().unwrap().is_empty(), "b's lease stands");
+    b.step_success(&tb, "slow", 1, b"done").unwrap();
+    b.finish(&tb, Ok(bytes("ok"))).unwrap();
+    assert_eq!(a.status(WF, "long").unwrap().status, S::Complete);
+}
+
+on_postgres!(
+    under_a_heartbeat_a_dead_runners_attempt_moves_on_within_a_lease,
+    a_run_whose_runner_died_is_claimed_again_when_its_lease_ends,
+    an_attempt_cut_off_by_a_crash_counts_as_failed_and_is_retried,
+    a_pending_pause_whose_runner_died_ends_paused,
+    two_engines_on_one_file_never_claim_the_same_run,
+    a_runner_claims_only_the_workflows_it_names,
+);

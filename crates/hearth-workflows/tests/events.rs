@@ -1,6 +1,7 @@
 //! `step.waitForEvent` and `instance.sendEvent`: events sent before or after
 //! the wait, timeouts, type rules.
 
+#[macro_use]
 mod common;
 
 use std::cell::RefCell;
@@ -235,3 +236,14 @@ fn event_payload_and_timeout_limits() {
         "waitForEvent \"w\" timeout of 0 ms must be between 1 and 31536000000 ms"
     );
 }
+
+on_postgres!(
+    an_event_sent_after_the_wait_wakes_the_instance_at_once,
+    an_event_sent_before_the_wait_is_kept_for_it,
+    an_event_that_arrives_while_running_is_seen_at_suspend,
+    waits_for_the_same_type_take_events_in_order,
+    a_wait_times_out_with_a_timeout_error,
+    a_timed_out_wait_replays_as_timed_out_even_if_an_event_arrives_later,
+    event_types_follow_the_id_rules,
+    event_payload_and_timeout_limits,
+);

@@ -1,6 +1,7 @@
 //! Instance control: pause, resume, terminate, restart, status transitions
 //! and shapes, list.
 
+#[macro_use]
 mod common;
 
 use std::cell::Cell;
@@ -388,3 +389,17 @@ fn status_names_are_cloudflares() {
     );
     assert_eq!(S::parse("bogus"), S::Unknown);
 }
+
+on_postgres!(
+    status_moves_queued_running_waiting_complete,
+    pausing_a_waiting_instance_freezes_its_sleep_until_resume,
+    pausing_a_running_instance_takes_effect_at_the_next_step,
+    resume_cancels_a_pending_pause,
+    a_paused_queued_instance_resumes_to_queued,
+    suspending_with_a_pause_pending_pauses,
+    terminate_stops_a_run_and_refuses_finished_instances,
+    restart_clears_the_journal_and_runs_everything_again,
+    restart_cuts_off_the_run_in_progress,
+    control_calls_on_a_missing_instance_say_not_found,
+    list_filters_by_status_and_pages_newest_first,
+);

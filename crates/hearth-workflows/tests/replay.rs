@@ -1,6 +1,7 @@
 //! Replay: `run` re-executes from the top on every claim; a completed step's
 //! result comes from the journal and its callback never runs again.
 
+#[macro_use]
 mod common;
 
 use std::cell::Cell;
@@ -139,3 +140,9 @@ fn the_engine_answers_cached_for_a_completed_step_on_a_new_ticket() {
         "step \"a\" (occurrence 1) has no attempt in progress"
     );
 }
+
+on_postgres!(
+    completed_steps_are_cached_across_replays,
+    steps_are_identified_by_name_and_occurrence,
+    the_engine_answers_cached_for_a_completed_step_on_a_new_ticket,
+);

@@ -2,6 +2,7 @@
 //! constant = d, linear = d*n, exponential = d*2^(n-1); NonRetryableError;
 //! timeouts recorded as failed attempts.
 
+#[macro_use]
 mod common;
 
 use std::cell::Cell;
@@ -276,3 +277,15 @@ fn retry_wait_is_answered_from_the_journal_on_early_replay() {
     assert_eq!(fx.status("raw"), InstanceStatusKind::Waiting);
     assert_eq!(fx.engine.next_wake_at().unwrap(), Some(START_MS + 10_000));
 }
+
+on_postgres!(
+    default_is_five_retries_exponential_from_ten_seconds,
+    linear_backoff_multiplies_by_the_retry_number,
+    constant_backoff_waits_the_same_each_time,
+    limit_zero_means_a_single_attempt,
+    a_step_that_succeeds_on_retry_returns_its_value_and_keeps_attempt_history,
+    non_retryable_error_fails_the_instance_at_once,
+    a_caught_step_failure_lets_run_continue_and_replays_as_the_same_error,
+    an_attempt_over_its_timeout_is_recorded_as_a_timeout_failure,
+    retry_wait_is_answered_from_the_journal_on_early_replay,
+);

@@ -1,6 +1,7 @@
 //! `step.sleep` / `step.sleepUntil`: the instance hibernates and wakes at the
 //! journaled time, not a moment earlier.
 
+#[macro_use]
 mod common;
 
 use common::*;
@@ -155,3 +156,13 @@ fn sleeps_do_not_count_as_steps_towards_the_step_limit() {
         ))]
     );
 }
+
+on_postgres!(
+    sleep_suspends_and_wakes_at_the_right_time,
+    a_replay_keeps_the_first_wake_time,
+    zero_sleep_elapses_at_once,
+    sleep_until_wakes_at_the_given_time,
+    sleep_until_the_past_is_refused_with_cloudflares_message,
+    sleep_longer_than_a_year_is_refused,
+    sleeps_do_not_count_as_steps_towards_the_step_limit,
+);

@@ -1,5 +1,6 @@
 //! Ids, names and batch limits, with Cloudflare's messages.
 
+#[macro_use]
 mod common;
 
 use common::*;
@@ -234,3 +235,17 @@ fn step_output_is_limited_to_one_mebibyte() {
     let step = &fx.engine.describe(WF, "big").unwrap().steps[0];
     assert_eq!(step.attempts.len(), 1, "not retried");
 }
+
+on_postgres!(
+    instance_ids_follow_the_pattern_and_length,
+    an_id_is_generated_when_none_is_given,
+    a_duplicate_id_is_refused,
+    workflow_names_are_checked,
+    params_are_limited_to_one_mebibyte,
+    create_batch_limits,
+    create_batch_skips_existing_ids_and_checks_everything_first,
+    the_batch_limit_can_be_raised,
+    step_names_are_limited_and_free_of_control_characters,
+    a_zero_timeout_is_an_invalid_step_config,
+    step_output_is_limited_to_one_mebibyte,
+);

@@ -7,6 +7,9 @@
 //!   rebuilds the object from what the old one shipped to PostgreSQL, and
 //!   its copy carries its own, higher fencing token;
 //! - two nodes sharing KV (PostgreSQL) and a rate limiter (Redis);
+//! - three nodes serving one cron: each slot fires once;
+//! - a Workflow whose node is SIGKILLed mid-run, finished by another node
+//!   without re-running a step whose result was journaled;
 //! - two nodes sharing an R2 bucket on an S3-compatible store (the moto
 //!   double, `s3_double`).
 //!
@@ -1218,4 +1221,198 @@ fn metric(text: &str, sample: &str) -> u64 {
         .unwrap_or_else(|| panic!("no sample {sample} in:\n{text}"))
         .parse()
         .unwrap()
+}
+
+/// The cluster's journal and KV, read straight from PostgreSQL.
+fn query_i64(schema: &str, sql: &'static str) -> i64 {
+    let pg = hearth_cluster::Pg::connect(&postgres_url(), schema).unwrap();
+    let p = pg.clone();
+    pg.block(async move { Ok(p.client().await?.query_one(sql, &[]).await?.get(0)) })
+        .unwrap()
+}
+
+fn query_strings(schema: &str, sql: &'static str) -> Vec<String> {
+    let pg = hearth_cluster::Pg::connect(&postgres_url(), schema).unwrap();
+    let p = pg.clone();
+    pg.block(async move {
+        let rows = p.client().await?.query(sql, &[]).await?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    })
+    .unwrap()
+}
+
+fn keys_under(addr: &str, prefix: &str) -> Vec<String> {
+    let reply = web_support::http(addr, "GET", &format!("/keys?prefix={prefix}"), &[], b"");
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    serde_json::from_value(reply.json()).unwrap()
+}
+
+fn cron_workflows_project(dir: &Path) -> PathBuf {
+    let project = dir.join("project");
+    web_support::copy_tree(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/cluster-cron-workflows"),
+        &project,
+    );
+    project
+}
+
+/// Three nodes schedule one `* * * * *` cron on their own clocks (real
+/// time: `--test-clock` is refused in cluster mode, so the test waits for
+/// the next minute, at most about 70 s); the handler logs its
+/// `scheduledTime`, and each slot is logged once.
+#[test]
+fn a_cron_slot_fires_on_exactly_one_of_three_nodes() {
+    if !postgres_reachable() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let project = cron_workflows_project(dir.path());
+    let schema = format!("hearth_t_{}_{}", std::process::id(), free_port());
+    let nodes: Vec<Node> = ["a", "b", "c"]
+        .iter()
+        .map(|n| start_node(dir.path(), &project, n, &schema))
+        .collect();
+    let addr = nodes[0].server.as_ref().unwrap().addr.clone();
+    let deadline = Instant::now() + Duration::from_secs(75);
+    while keys_under(&addr, "cron/").is_empty() {
+        assert!(Instant::now() < deadline, "no slot fired within 75 s");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    // Every node's loop has reached the slot by now (they look each second).
+    std::thread::sleep(Duration::from_secs(4));
+    let fired = keys_under(&addr, "cron/");
+    let mut per_slot: std::collections::HashMap<String, usize> = Default::default();
+    for key in &fired {
+        *per_slot
+            .entry(key.split('/').nth(1).unwrap().to_owned())
+            .or_default() += 1;
+    }
+    for (slot, n) in &per_slot {
+        assert_eq!(*n, 1, "slot {slot} fired {n} times: {fired:?}");
+    }
+    assert_eq!(
+        query_i64(&schema, "SELECT count(*) FROM cron_cursors WHERE done"),
+        1,
+        "one cursor row, its slot done"
+    );
+    drop(nodes);
+    drop_schema(&schema);
+}
+
+/// A Workflow of eight steps is started through node a; whichever node
+/// runs it is SIGKILLed after three steps are journaled. Another node takes
+/// the run over once the lease lapses, and finishes it: every step whose
+/// result was journaled before the kill ran exactly once (each run of a
+/// step leaves a KV key), and a step ran more than once only for attempts
+/// the journal records as cut off (by the kill, or by a lease lost on a
+/// starved machine).
+#[test]
+fn a_workflow_whose_node_is_killed_finishes_on_another_without_rerunning_steps() {
+    if !postgres_reachable() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let project = cron_workflows_project(dir.path());
+    let schema = format!("hearth_t_{}_{}", std::process::id(), free_port());
+    let mut nodes: Vec<Node> = ["a", "b", "c"]
+        .iter()
+        .map(|n| start_node(dir.path(), &project, n, &schema))
+        .collect();
+    let addr = |n: &Node| n.server.as_ref().unwrap().addr.clone();
+    let started = web_support::http(
+        &addr(&nodes[0]),
+        "GET",
+        "/start?id=chain-1&steps=8&ms=600",
+        &[],
+        b"",
+    );
+    assert_eq!(started.status, 200, "{}", started.text());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while query_i64(
+        &schema,
+        "SELECT count(*) FROM wf_steps WHERE state = 'succeeded'",
+    ) < 3
+    {
+        assert!(Instant::now() < deadline, "three steps never completed");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let runner = query_strings(&schema, "SELECT runner FROM wf_instances")
+        .pop()
+        .unwrap();
+    let v = nodes.iter().position(|n| n.name == runner).unwrap();
+    nodes[v].server.take().unwrap().kill9();
+    let killed_at = Instant::now();
+    let journaled = query_strings(
+        &schema,
+        "SELECT name FROM wf_steps WHERE state = 'succeeded' ORDER BY name",
+    );
+    assert!(journaled.len() >= 3 && journaled.len() < 8, "{journaled:?}");
+
+    let survivor = nodes.iter().find(|n| n.server.is_some()).unwrap();
+    let survivor_addr = addr(survivor);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut moved_after = None;
+    loop {
+        let status = web_support::http(&survivor_addr, "GET", "/status?id=chain-1", &[], b"");
+        let status = status.json();
+        if moved_after.is_none()
+            && query_strings(&schema, "SELECT runner FROM wf_instances").pop()
+                != Some(runner.clone())
+        {
+            moved_after = Some(killed_at.elapsed());
+        }
+        if status["status"] == "complete" {
+            assert_eq!(status["output"]["sum"], 36, "{status}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not finished after the kill: {status}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let moved_after = moved_after.expect("another node took the run over");
+    assert!(
+        moved_after < Duration::from_secs(10),
+        "taken over after {moved_after:?}, lease {LEASE_MS} ms"
+    );
+    let runs = keys_under(&survivor_addr, "ran/chain-1/");
+    let attempts = query_strings(
+        &schema,
+        "SELECT name || '/' || attempt || '/' || coalesce(success::text, 'cut')
+         FROM wf_attempts ORDER BY name, attempt",
+    );
+    for i in 1..=8 {
+        let name = format!("step {i}");
+        let ran = runs
+            .iter()
+            .filter(|k| k.split('/').nth(2) == Some(&i.to_string()))
+            .count();
+        let of_step: Vec<&String> = attempts
+            .iter()
+            .filter(|a| a.starts_with(&format!("{name}/")))
+            .collect();
+        assert!(ran >= 1, "{name} never ran: {runs:?}");
+        assert_eq!(
+            of_step.iter().filter(|a| a.ends_with("/true")).count(),
+            1,
+            "{name} succeeded once: {attempts:?}"
+        );
+        if journaled.contains(&name) {
+            assert_eq!(
+                ran, 1,
+                "{name} was journaled before the kill yet ran {ran} times"
+            );
+        } else {
+            // A step runs again only for an attempt the journal recorded
+            // as cut off (its node died, or lost its lease, mid-attempt).
+            assert!(
+                ran <= of_step.len(),
+                "{name} ran {ran} times for {} attempts: {attempts:?}",
+                of_step.len()
+            );
+        }
+    }
+    drop(nodes);
+    drop_schema(&schema);
 }

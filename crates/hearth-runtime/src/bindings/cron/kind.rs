@@ -1,10 +1,11 @@
 //! How `triggers.crons` is served: the last fired slot of every worker's
-//! triggers in one SQLite file, and the task that fires due ones.
+//! triggers in one SQLite file, and the task that fires due ones (in
+//! cluster mode, only the slots this node claims in PostgreSQL).
 
 use std::sync::Arc;
 
 use hearth_core::SharedClock;
-use hearth_cron::CronScheduler;
+use hearth_cron::{CronScheduler, SlotClaims};
 
 use super::{CronOptions, spawn_cron};
 use crate::bindings::registry::{
@@ -52,9 +53,15 @@ impl BindingKind for CronKind {
                 BindingError::new(format!("{}: triggers.crons: {e}", config.path.display()))
             }
         })?;
+        let claims = cx
+            .settings
+            .cluster
+            .as_ref()
+            .map(|node| node.cron_claims() as Arc<dyn SlotClaims>);
         out.tasks.push(Arc::new(CronTask {
             scheduler: Arc::new(scheduler),
             clock: cx.clock.clone(),
+            claims,
         }));
         Ok(())
     }
@@ -64,6 +71,8 @@ impl BindingKind for CronKind {
 struct CronTask {
     scheduler: Arc<CronScheduler>,
     clock: SharedClock,
+    /// Cluster mode: which node fires each slot.
+    claims: Option<Arc<dyn SlotClaims>>,
 }
 
 impl BackgroundTask for CronTask {
@@ -72,7 +81,10 @@ impl BackgroundTask for CronTask {
             pool.clone(),
             self.scheduler.clone(),
             self.clock.clone(),
-            CronOptions::default(),
+            CronOptions {
+                claims: self.claims.clone(),
+                ..CronOptions::default()
+            },
         ))
     }
 }

@@ -10,6 +10,12 @@
 //! newer slot of the same cron becomes due (a run is owed once). A crash
 //! before `mark_done` repeats the run once on start.
 //!
+//! Cluster mode: every node runs this loop for every worker; before a slot
+//! runs, [`CronOptions::claims`] is asked for it, and only the node that
+//! holds the claim runs it (the others record it as handled). A slot held
+//! by a live node that has not finished is asked about again each poll, so
+//! it is taken over if that node dies.
+//!
 //! Runs happen one at a time, in config order. Every deadline reads the
 //! injected clock; the poll interval bounds how late a clock jump (a test
 //! clock) is noticed, and [`TaskHandle::wake`] makes the loop look at once.
@@ -24,7 +30,7 @@ use std::time::Duration;
 
 use crate::bindings::registry::TaskHandle;
 use hearth_core::SharedClock;
-use hearth_cron::{CronScheduler, DueRun};
+use hearth_cron::{Claim, CronScheduler, DueRun, SlotClaims};
 use tokio::sync::{Notify, watch};
 
 use crate::pool::IsolatePool;
@@ -41,6 +47,8 @@ pub struct CronOptions {
     pub max_retries: u32,
     pub retry_base: Duration,
     pub poll_interval: Duration,
+    /// Cluster mode: the store that hands each slot to one node.
+    pub claims: Option<Arc<dyn SlotClaims>>,
 }
 
 impl Default for CronOptions {
@@ -49,6 +57,7 @@ impl Default for CronOptions {
             max_retries: DEFAULT_CRON_RETRIES,
             retry_base: DEFAULT_CRON_RETRY_BASE,
             poll_interval: DEFAULT_CRON_POLL,
+            claims: None,
         }
     }
 }
@@ -102,6 +111,24 @@ async fn run(
                 continue;
             }
             let failures = pending.map(|(_, r)| r.failures).unwrap_or(0);
+            if let Some(claims) = &options.claims {
+                match claim(claims, scheduler.worker(), &run).await {
+                    Claim::Mine => {}
+                    Claim::Taken => {
+                        retries.remove(&run.cron);
+                        mark_done(&scheduler, None, run).await;
+                        continue;
+                    }
+                    Claim::Busy => {
+                        let at_ms = now.saturating_add(options.poll_interval.as_millis() as u64);
+                        retries.insert(
+                            run.cron.clone(),
+                            (run.scheduled_time_ms, Retry { failures, at_ms }),
+                        );
+                        continue;
+                    }
+                }
+            }
             seq += 1;
             let id = format!("cron-{}-{seq}", run.scheduled_time_ms);
             let outcome = pool
@@ -138,7 +165,7 @@ async fn run(
             };
             if give_up {
                 retries.remove(&run.cron);
-                mark_done(&scheduler, run).await;
+                mark_done(&scheduler, options.claims.as_ref(), run).await;
             }
         }
         let now = clock.now_ms();
@@ -164,10 +191,45 @@ async fn run(
     }
 }
 
-async fn mark_done(scheduler: &Arc<CronScheduler>, run: DueRun) {
+/// Asks the cluster for `run`; a store that does not answer counts as
+/// `Busy`, so the slot is asked about again rather than run twice or lost.
+async fn claim(claims: &Arc<dyn SlotClaims>, worker: &str, run: &DueRun) -> Claim {
+    let (c, w, r) = (claims.clone(), worker.to_owned(), run.clone());
+    match tokio::task::spawn_blocking(move || c.claim(&w, &r)).await {
+        Ok(Ok(claim)) => {
+            if claim != Claim::Mine {
+                tracing::debug!(target: "hearth::cron", cron = %run.cron, scheduled_time = run.scheduled_time_ms, "slot {claim:?} on another node");
+            }
+            claim
+        }
+        Ok(Err(e)) => {
+            tracing::warn!(target: "hearth::cron", cron = %run.cron, "{e}; asking again");
+            Claim::Busy
+        }
+        Err(e) => {
+            tracing::error!(target: "hearth::cron", "claim task failed: {e}");
+            Claim::Busy
+        }
+    }
+}
+
+/// Records `run` as handled: in the cluster first (so no node takes it
+/// over), then in this node's cursor.
+async fn mark_done(
+    scheduler: &Arc<CronScheduler>,
+    claims: Option<&Arc<dyn SlotClaims>>,
+    run: DueRun,
+) {
     let s = scheduler.clone();
+    let claims = claims.cloned();
     let cron = run.cron.clone();
-    match tokio::task::spawn_blocking(move || s.mark_done(&run)).await {
+    let record = move || {
+        if let Some(c) = &claims {
+            c.done(s.worker(), &run)?;
+        }
+        s.mark_done(&run)
+    };
+    match tokio::task::spawn_blocking(record).await {
         Ok(Ok(())) => {}
         Ok(Err(e)) => {
             tracing::error!(target: "hearth::cron", cron = %cron, "cannot record the run: {e}; it will run again")

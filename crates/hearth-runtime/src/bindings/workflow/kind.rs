@@ -1,16 +1,18 @@
 //! How `workflows` is served: every Workflow of a data directory in one
-//! SQLite file (instances keyed by workflow name), a binding per entry, and
-//! the runner task that runs due steps on the worker's isolates.
+//! SQLite file (instances keyed by workflow name; in cluster mode, tables in
+//! PostgreSQL shared by every node), a binding per entry, and the runner
+//! task that runs due steps on the worker's isolates.
 
 use std::sync::Arc;
 
 use hearth_core::{DataDir, SharedClock};
-use hearth_workflows::{WorkflowEngine, WorkflowLimits};
+use hearth_workflows::{PgJournal, WorkflowEngine, WorkflowLimits};
 
 use super::runner::{WorkflowRunnerOptions, Workflows, spawn_workflow_runner};
 use crate::bindings::registry::{
     BackgroundTask, BindingError, BindingKind, OpenContext, OpenedWorker, ServedConfig, TaskHandle,
 };
+use crate::cluster::ClusterNode;
 use crate::pool::IsolatePool;
 
 pub struct WorkflowKind;
@@ -33,6 +35,22 @@ pub fn open_engine(
     }
     WorkflowEngine::open(&path, clock, limits)
         .map_err(|e| BindingError::new(format!("opening {}: {e}", path.display())))
+}
+
+/// Cluster mode: the journal in PostgreSQL, shared by every node. Runs are
+/// leased for the cluster's `lease_ms` and renewed by this node's
+/// heartbeat, so a dead node's runs move to another within about a lease.
+fn open_cluster_engine(
+    node: &Arc<ClusterNode>,
+    clock: SharedClock,
+) -> Result<WorkflowEngine, BindingError> {
+    let journal = PgJournal::open(node.pg().clone())
+        .map_err(|e| BindingError::new(format!("opening Workflows in PostgreSQL: {e}")))?;
+    let limits = WorkflowLimits {
+        lease_ms: node.config().durable_objects.lease_ms,
+        ..WorkflowLimits::default()
+    };
+    Ok(WorkflowEngine::with_store(Box::new(journal), clock, limits).with_heartbeat(node.node_id()))
 }
 
 impl BindingKind for WorkflowKind {
@@ -92,8 +110,15 @@ impl BindingKind for WorkflowKind {
         }
         let (data_dir, clock, lease) =
             (cx.data_dir, cx.clock.clone(), cx.settings.workflow_lease_ms);
-        let key = data_dir.workflows().display().to_string();
-        let engine = cx.shared(&key, || open_engine(data_dir, clock, lease).map(Arc::new))?;
+        let engine = match cx.settings.cluster.clone() {
+            Some(node) => cx.shared("postgres:workflows", || {
+                open_cluster_engine(&node, clock).map(Arc::new)
+            })?,
+            None => {
+                let key = data_dir.workflows().display().to_string();
+                cx.shared(&key, || open_engine(data_dir, clock, lease).map(Arc::new))?
+            }
+        };
         let workflows = Workflows::new(
             engine,
             config

@@ -90,7 +90,7 @@ impl BindingAdapter for WorkflowAdapter {
     }
 
     fn backend(&self) -> String {
-        format!("sqlite:{}", self.workflows.engine().path().display())
+        self.workflows.engine().describe_store()
     }
 
     fn install<'js>(&self, ctx: &Ctx<'js>, env: &Object<'js>) -> rquickjs::Result<()> {

@@ -64,7 +64,7 @@ pub struct Workflows {
 impl std::fmt::Debug for Workflows {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Workflows")
-            .field("engine", &self.engine.path())
+            .field("engine", &self.engine.describe_store())
             .field("classes", &self.classes)
             .finish()
     }
@@ -469,6 +469,32 @@ pub fn spawn_workflow_runner(
     TaskHandle::spawn(wake, |stop| run_loop(pool, workflows, clock, options, stop))
 }
 
+/// Cluster mode: renews the leases of the runs in progress here, so they
+/// stay this node's however long a step takes, and lapse within a lease
+/// once the node dies.
+async fn heartbeat(wf: Arc<Workflows>, every: Duration, mut stop: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stop.changed() => {}
+        }
+        if *stop.borrow() {
+            return;
+        }
+        let held: Vec<(String, String, i64)> = wf
+            .runs()
+            .values()
+            .map(|t| (t.workflow.clone(), t.instance_id.clone(), t.lease))
+            .collect();
+        let engine = wf.engine.clone();
+        match tokio::task::spawn_blocking(move || engine.renew(&held)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(target: "hearth::workflows", "renewing leases: {e}"),
+            Err(e) => tracing::warn!(target: "hearth::workflows", "lease task failed: {e}"),
+        }
+    }
+}
+
 async fn run_loop(
     pool: IsolatePool,
     wf: Arc<Workflows>,
@@ -477,6 +503,9 @@ async fn run_loop(
     mut stop: watch::Receiver<bool>,
 ) {
     let mut in_flight: JoinSet<()> = JoinSet::new();
+    if let Some(every) = wf.engine.heartbeat_every() {
+        tokio::spawn(heartbeat(wf.clone(), every, stop.clone()));
+    }
     // Only this worker's workflows: another worker may share the data
     // directory, and its runs are its own runner's.
     let names: Arc<[String]> = wf.classes.keys().cloned().collect();
