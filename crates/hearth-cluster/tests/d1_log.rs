@@ -131,9 +131,17 @@ fn a_new_owner_rebuilds_the_database_and_the_old_owner_is_fenced() {
         .unwrap_err();
     assert!(e.to_string().contains("UNIQUE"), "{e}");
     let bookmark = on_a.current_bookmark().unwrap();
-    assert!(count(&pg, "SELECT count(*) FROM do_snapshots WHERE namespace = 'd1'") == 1);
     assert!(
-        count(&pg, "SELECT count(*) FROM do_changes WHERE namespace = 'd1'") < 41,
+        count(
+            &pg,
+            "SELECT count(*) FROM do_snapshots WHERE namespace = 'd1'"
+        ) == 1
+    );
+    assert!(
+        count(
+            &pg,
+            "SELECT count(*) FROM do_changes WHERE namespace = 'd1'"
+        ) < 41,
         "snapshots dropped the changes they hold"
     );
 
@@ -164,7 +172,9 @@ fn a_new_owner_rebuilds_the_database_and_the_old_owner_is_fenced() {
 
     // The new owner's writes are durable and move its bookmark on; a
     // bookmark past what a copy holds is refused rather than ignored.
-    on_b.prepare("INSERT INTO t VALUES (41, 'b')").run().unwrap();
+    on_b.prepare("INSERT INTO t VALUES (41, 'b')")
+        .run()
+        .unwrap();
     let newer = on_b.current_bookmark().unwrap();
     assert!(newer > bookmark);
     let dir_c = tempfile::tempdir().unwrap();

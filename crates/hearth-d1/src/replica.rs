@@ -71,12 +71,13 @@ impl Replica {
         cfg: Replication,
     ) -> Result<(Self, std::path::PathBuf), D1Error> {
         let file = ship::generation_path(base, cfg.token);
-        let restored = ship::restore(cfg.log.as_ref(), &cfg.namespace, &cfg.id, &file).map_err(
-            |e| D1Error::Open {
-                path: file.clone(),
-                message: format!("rebuilding it from the cluster's log: {e}"),
-            },
-        )?;
+        let restored =
+            ship::restore(cfg.log.as_ref(), &cfg.namespace, &cfg.id, &file).map_err(|e| {
+                D1Error::Open {
+                    path: file.clone(),
+                    message: format!("rebuilding it from the cluster's log: {e}"),
+                }
+            })?;
         let replica = Self {
             cfg,
             wal_frames: Arc::new(AtomicU32::new(0)),

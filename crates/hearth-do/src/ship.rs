@@ -1,5 +1,5 @@
-//! Cluster mode: an object's committed changes leave the node before they
-//! are acknowledged.
+//! Cluster mode: an object's (or a D1 database's) committed changes leave
+//! the node before they are acknowledged.
 //!
 //! Each node keeps an object's SQLite file in its own data directory; the
 //! file is a cache. What is durable is the object's log in the cluster
@@ -159,12 +159,7 @@ fn restore_error(e: LogError) -> DoError {
 /// Rebuilds the object's file at `path` from the log: the snapshot, then
 /// every change after it, in order. Returns the number of the last change,
 /// `None` (and no file) when the log holds nothing of the object.
-pub fn restore(
-    log: &dyn ChangeLog,
-    namespace: &str,
-    id: &str,
-    path: &Path,
-) -> Result<Option<i64>> {
+pub fn restore(log: &dyn ChangeLog, namespace: &str, id: &str, path: &Path) -> Result<Option<i64>> {
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).map_err(|e| DoError::io(parent, e))?;
     }
