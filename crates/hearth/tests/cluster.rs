@@ -990,7 +990,7 @@ fn nodes_share_one_d1_database() {
     let copies = |node: &str| {
         walk(&dir.path().join(format!("data-{node}")))
             .into_iter()
-            .filter(|p| p.to_string_lossy().contains("notes-db"))
+            .filter(|p| p.to_string_lossy().contains("d1/cluster/"))
             .count()
     };
     assert!(copies("a") > 0);

@@ -30,8 +30,13 @@ impl BindingKind for D1Kind {
             if let Some(node) = cx.settings.cluster.clone() {
                 // One handle per database on the node, whichever workers bind it.
                 let id = db.local_id().to_owned();
+                // Copies are named `<base>.t<token>-...` and a new one removes
+                // the others of its base, so the base is the id in hex: no id
+                // is another's prefix up to `.t`.
+                let hex: String = id.bytes().map(|b| format!("{b:02x}")).collect();
+                let base = cx.data_dir.root().join(format!("d1/cluster/{hex}.sqlite"));
                 let d1 = cx.shared(&format!("d1-cluster:{id}"), || {
-                    Ok::<_, BindingError>(ClusterD1::new(node, &id, path))
+                    Ok::<_, BindingError>(ClusterD1::new(node, &id, base))
                 })?;
                 out.worker
                     .bindings
