@@ -633,15 +633,14 @@ impl Backend {
         plans.clear();
         plans.shrink_to(PLANS_KEPT);
         *kept = plans;
-        let result = match (result, &self.replica) {
+        match (result, &self.replica) {
             // Answered only once what it committed is in the log.
             (Ok(done), Some(r)) => r
                 .ship(&self.path, || self.checkpoint(conn))
                 .map(|()| done)
                 .map_err(|e| (queries.len().saturating_sub(1), e)),
             (result, _) => result,
-        };
-        result
+        }
     }
 
     fn run_read<T>(
