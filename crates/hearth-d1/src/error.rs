@@ -133,6 +133,34 @@ pub enum D1Error {
         "D1_ERROR: the batch's results could not be delivered ({reason}); the batch was rolled back and nothing was written"
     )]
     NotDelivered { reason: String },
+
+    /// Cluster mode: another node took the database's lease, so this
+    /// node's write was refused by the log and not applied.
+    #[error(
+        "D1_ERROR: the write was not applied: another node took over the database (this node's lease token {token} is stale); try again"
+    )]
+    Fenced { token: i64 },
+
+    /// Cluster mode: the write could not be shipped to the cluster's log,
+    /// so it was not acknowledged.
+    #[error(
+        "D1_ERROR: the write was not acknowledged: it could not be made durable in the cluster: {message}"
+    )]
+    NotDurable { message: String },
+
+    /// Cluster mode: this copy of the database holds a write the log did
+    /// not take; it is rebuilt from the log before it serves again.
+    #[error(
+        "D1_ERROR: the database is being rebuilt from the cluster's log after a write that was not acknowledged; try again"
+    )]
+    Stale,
+
+    /// Cluster mode: a session's bookmark names a write the database does
+    /// not hold.
+    #[error(
+        "D1_SESSION_ERROR: the bookmark {bookmark} is newer than any write this database holds"
+    )]
+    BookmarkAhead { bookmark: String },
 }
 
 /// D1 raises every failure as a plain `Error` (the `D1_*` prefix of the

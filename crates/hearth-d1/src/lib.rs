@@ -17,6 +17,7 @@ mod analysis;
 mod error;
 mod limit;
 pub mod migrations;
+mod replica;
 mod split;
 mod sqlite;
 mod validate;
@@ -29,6 +30,7 @@ use serde::Serialize;
 use serde::ser::{SerializeMap, Serializer};
 
 pub use error::{D1Error, MigrationError, TRANSACTION_STATEMENT_MESSAGE};
+pub use replica::Replication;
 pub use split::split_statements;
 pub use validate::{
     D1Limits, FIRST_PRIMARY, FIRST_UNCONSTRAINED, MAX_BOUND_PARAMETERS, MAX_COLUMNS_PER_TABLE,
@@ -374,8 +376,53 @@ impl D1Database {
 
     pub fn open_with_limits(path: impl AsRef<Path>, limits: D1Limits) -> Result<Self, D1Error> {
         Ok(Self {
-            backend: Arc::new(Backend::open(path.as_ref(), limits)?),
+            backend: Arc::new(Backend::open(path.as_ref(), limits, None)?),
         })
+    }
+
+    /// Cluster mode: opens the database under a lease, its file (beside
+    /// `base`, named after the lease) rebuilt from the cluster's log first.
+    /// Every call is answered only after its commit reached the log; once
+    /// the log refused one ([`D1Error::Fenced`], [`D1Error::NotDurable`])
+    /// the handle refuses every call ([`D1Error::Stale`], see
+    /// [`D1Database::is_broken`]) and must be opened again.
+    pub fn open_replicated(
+        base: impl AsRef<Path>,
+        limits: D1Limits,
+        replication: Replication,
+    ) -> Result<Self, D1Error> {
+        let (replica, file) = replica::Replica::restore(base.as_ref(), replication)?;
+        Ok(Self {
+            backend: Arc::new(Backend::open(&file, limits, Some(replica))?),
+        })
+    }
+
+    /// Cluster mode: this copy holds a write the log did not take.
+    pub fn is_broken(&self) -> bool {
+        self.backend.is_broken()
+    }
+
+    /// Cluster mode: the lease token the copy was opened under.
+    pub fn lease_token(&self) -> Option<i64> {
+        self.backend.lease_token()
+    }
+
+    /// Fails with [`D1Error::BookmarkAhead`] when `bookmark` names a commit
+    /// this database does not hold yet. Bookmarks carry the database's
+    /// commit number, kept in the database itself, so one handed out by
+    /// any copy is compared here.
+    pub fn check_bookmark(&self, bookmark: &str) -> Result<(), D1Error> {
+        let Some(wanted) = bookmark_seq(bookmark) else {
+            return Ok(());
+        };
+        let current = self.current_bookmark()?;
+        if bookmark_seq(&current).is_some_and(|have| have >= wanted) {
+            Ok(())
+        } else {
+            Err(D1Error::BookmarkAhead {
+                bookmark: bookmark.to_owned(),
+            })
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -482,6 +529,17 @@ impl D1Database {
     }
 }
 
+/// The commit number a bookmark names (its first two groups), `None` for
+/// anything that is not a bookmark.
+pub fn bookmark_seq(bookmark: &str) -> Option<u64> {
+    if !is_bookmark(bookmark) {
+        return None;
+    }
+    let hi = u64::from_str_radix(bookmark.get(..8)?, 16).ok()?;
+    let lo = u64::from_str_radix(bookmark.get(9..17)?, 16).ok()?;
+    Some((hi << 32) | lo)
+}
+
 /// A session of a [`D1Database`]: sequentially consistent, and it reports
 /// the bookmark of the newest state it has seen.
 #[derive(Debug, Clone)]
@@ -551,7 +609,10 @@ fn run_batch<T>(
         })
         .map_err(|(index, e)| match e {
             // Not any one statement's failure.
-            e @ D1Error::NotDelivered { .. } => e,
+            e @ (D1Error::NotDelivered { .. }
+            | D1Error::Fenced { .. }
+            | D1Error::NotDurable { .. }
+            | D1Error::Stale) => e,
             e => D1Error::Batch {
                 index,
                 error: Box::new(e),

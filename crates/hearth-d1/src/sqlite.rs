@@ -21,6 +21,7 @@ use rusqlite::{CachedStatement, Connection, Statement, StatementStatus, ToSql};
 
 use crate::analysis::{Analyses, Analysis, ColumnNames, Epoch};
 use crate::error::D1Error;
+use crate::replica::Replica;
 use crate::validate::{self, D1Limits, Denial};
 use crate::{D1Meta, D1Timings, D1Value, SERVED_BY};
 
@@ -221,6 +222,8 @@ pub(crate) struct Backend {
     /// Write calls started; with the pager's data version, it dates column
     /// names (see [`Epoch`]). Changed only under the `inner` lock.
     write_calls: AtomicU64,
+    /// Cluster mode: where each call's commits go before it is answered.
+    replica: Option<Replica>,
 }
 
 struct Snapshot {
@@ -276,12 +279,19 @@ pub(crate) fn is_pragma(sql: &str) -> bool {
 }
 
 impl Backend {
-    pub(crate) fn open(path: &Path, limits: D1Limits) -> Result<Self, D1Error> {
+    pub(crate) fn open(
+        path: &Path,
+        limits: D1Limits,
+        replica: Option<Replica>,
+    ) -> Result<Self, D1Error> {
         let open_err = |message: String| D1Error::Open {
             path: path.to_path_buf(),
             message,
         };
         let mut conn = hearth_core::sqlite::open(path).map_err(|e| open_err(e.to_string()))?;
+        if let Some(r) = &replica {
+            r.attach(&mut conn).map_err(|e| open_err(e.to_string()))?;
+        }
         let guard = Arc::new(Guard {
             trusted: AtomicBool::new(false),
             denial: AtomicU8::new(Guard::NO_DENIAL),
@@ -363,7 +373,7 @@ impl Backend {
         conn.progress_handler(PROGRESS_STEPS, Some(move || g.past_deadline()))
             .map_err(|e| open_err(e.to_string()))?;
 
-        Ok(Self {
+        let backend = Self {
             inner: Mutex::new(Inner {
                 conn,
                 committed: Committed {
@@ -382,7 +392,30 @@ impl Backend {
             page_size,
             database_id,
             write_calls: AtomicU64::new(0),
-        })
+            replica,
+        };
+        if let Some(r) = &backend.replica {
+            let inner = backend.lock();
+            r.settle(&backend.path, || backend.checkpoint(&inner.conn))?;
+        }
+        Ok(backend)
+    }
+
+    /// Cluster mode: checkpoints the WAL whole; the count of frames it
+    /// could not move (0 when done).
+    fn checkpoint(&self, conn: &Connection) -> Result<i64, D1Error> {
+        self.trusted(|| conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0)))
+            .map_err(|e| self.map_err(e))
+    }
+
+    /// Cluster mode: whether this copy must be rebuilt from the log.
+    pub(crate) fn is_broken(&self) -> bool {
+        self.replica.as_ref().is_some_and(Replica::is_broken)
+    }
+
+    /// Cluster mode: the lease token this copy was rebuilt under.
+    pub(crate) fn lease_token(&self) -> Option<i64> {
+        self.replica.as_ref().map(Replica::token)
     }
 
     pub(crate) fn path(&self) -> &Path {
@@ -552,6 +585,9 @@ impl Backend {
         queries: &[Query<'_>],
         deliver: impl FnOnce(Vec<QueryOutput>) -> Result<T, D1Error>,
     ) -> Result<(T, Arc<str>), (usize, D1Error)> {
+        if let Some(r) = &self.replica {
+            r.check().map_err(|e| (0, e))?;
+        }
         let mut inner = self.lock();
         let Inner {
             conn,
@@ -597,7 +633,14 @@ impl Backend {
         plans.clear();
         plans.shrink_to(PLANS_KEPT);
         *kept = plans;
-        result
+        match (result, &self.replica) {
+            // Answered only once what it committed is in the log.
+            (Ok(done), Some(r)) => r
+                .ship(&self.path, || self.checkpoint(conn))
+                .map(|()| done)
+                .map_err(|e| (queries.len().saturating_sub(1), e)),
+            (result, _) => result,
+        }
     }
 
     fn run_read<T>(

@@ -1,5 +1,5 @@
-//! Cluster mode: an object's committed changes leave the node before they
-//! are acknowledged.
+//! Cluster mode: an object's (or a D1 database's) committed changes leave
+//! the node before they are acknowledged.
 //!
 //! Each node keeps an object's SQLite file in its own data directory; the
 //! file is a cache. What is durable is the object's log in the cluster
@@ -111,7 +111,7 @@ fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
     PathBuf::from(p)
 }
 
-pub(crate) fn wal_path(path: &Path) -> PathBuf {
+pub fn wal_path(path: &Path) -> PathBuf {
     with_suffix(path, "-wal")
 }
 
@@ -119,7 +119,7 @@ pub(crate) fn wal_path(path: &Path) -> PathBuf {
 /// (`<id>.t<token>-<pid>-<n>.sqlite` beside `<id>.sqlite`): a connection
 /// to an older copy that is still open (an instance being dropped) never
 /// shares, or removes, the new copy's files.
-pub(crate) fn generation_path(base: &Path, token: i64) -> PathBuf {
+pub fn generation_path(base: &Path, token: i64) -> PathBuf {
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let stem = base
@@ -159,12 +159,7 @@ fn restore_error(e: LogError) -> DoError {
 /// Rebuilds the object's file at `path` from the log: the snapshot, then
 /// every change after it, in order. Returns the number of the last change,
 /// `None` (and no file) when the log holds nothing of the object.
-pub(crate) fn restore(
-    log: &dyn ChangeLog,
-    namespace: &str,
-    id: &str,
-    path: &Path,
-) -> Result<Option<i64>> {
+pub fn restore(log: &dyn ChangeLog, namespace: &str, id: &str, path: &Path) -> Result<Option<i64>> {
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).map_err(|e| DoError::io(parent, e))?;
     }
@@ -268,7 +263,7 @@ fn apply(file: &File, change: &[u8]) -> std::result::Result<u64, String> {
 
 /// What one shipment carries: `[page size, big-endian u32][frames]`, and
 /// the salt of the WAL they were read from.
-pub(crate) struct Frames {
+pub struct Frames {
     pub change: Vec<u8>,
     pub salt: [u8; 8],
 }
@@ -277,7 +272,7 @@ pub(crate) struct Frames {
 /// `None` when there are none. A WAL whose salt is not `salt` was started
 /// over since the last shipment (a checkpoint by another connection lets
 /// SQLite restart it), so its frames are all new.
-pub(crate) fn read_frames(
+pub fn read_frames(
     path: &Path,
     shipped: u32,
     upto: u32,

@@ -38,6 +38,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use serde::{Deserialize, Serialize};
 
+use crate::bindings::d1::cluster::{ClusterD1, D1_NAMESPACE, D1_PATH, D1Call};
 use crate::durable::{DurableObjects, ObjectEvent, ObjectJob};
 use crate::{DispatchError, WorkerResponse};
 
@@ -133,6 +134,8 @@ pub struct ClusterNode {
     gates: Mutex<Gates>,
     gate_changed: tokio::sync::Notify,
     counters: NodeCounters,
+    /// D1 databases by id, reachable from other nodes.
+    d1: RwLock<BTreeMap<String, Weak<ClusterD1>>>,
 }
 
 impl std::fmt::Debug for ClusterNode {
@@ -219,6 +222,7 @@ impl ClusterNode {
             gates: Mutex::new(Gates::default()),
             gate_changed: tokio::sync::Notify::new(),
             counters: NodeCounters::default(),
+            d1: RwLock::new(BTreeMap::new()),
         });
         node.spawn_drainer();
         Ok(node)
@@ -391,6 +395,17 @@ impl ClusterNode {
         all.insert(worker.to_owned(), Arc::downgrade(objects));
     }
 
+    /// Makes a D1 database reachable from other nodes.
+    pub(crate) fn register_d1(&self, id: &str, d1: &Arc<ClusterD1>) {
+        let mut all = self.d1.write().unwrap_or_else(|p| p.into_inner());
+        all.insert(id.to_owned(), Arc::downgrade(d1));
+    }
+
+    fn d1_of(&self, id: &str) -> Option<Arc<ClusterD1>> {
+        let all = self.d1.read().unwrap_or_else(|p| p.into_inner());
+        all.get(id).and_then(Weak::upgrade)
+    }
+
     fn objects_of(&self, worker: &str) -> Option<Arc<DurableObjects>> {
         let all = self.objects.read().unwrap_or_else(|p| p.into_inner());
         all.get(worker).and_then(Weak::upgrade)
@@ -488,7 +503,7 @@ impl ClusterNode {
         }
     }
 
-    async fn owner(&self, class: &str, id: &str) -> Result<Owner, DispatchError> {
+    pub(crate) async fn owner(&self, class: &str, id: &str) -> Result<Owner, DispatchError> {
         if self.fences.take_revoked(class, id) {
             self.placement.forget(class, id);
         }
@@ -501,55 +516,78 @@ impl ClusterNode {
     }
 
     async fn forward(&self, to: std::net::SocketAddr, worker: &str, job: &WireJob) -> Forwarded {
-        let path = format!("{DO_PATH}{worker}");
         let body = match serde_json::to_vec(job) {
             Ok(b) => Bytes::from(b),
             Err(e) => return Forwarded::Reply(Err(exception(e.to_string()))),
         };
+        match self.post(to, &format!("{DO_PATH}{worker}"), body).await {
+            Sent::Answered(bytes) => match serde_json::from_slice::<WireReply>(&bytes) {
+                Ok(reply) => Forwarded::Reply(reply.into_result()),
+                Err(e) => Forwarded::Lost(format!("unreadable answer: {e}")),
+            },
+            Sent::Refused(message) => Forwarded::Reply(Err(exception(message))),
+            Sent::NotRun(why) => Forwarded::NotRun(why),
+            Sent::Lost(why) => Forwarded::Lost(why),
+        }
+    }
+
+    /// Sends a signed call to a peer's internal listener.
+    pub(crate) async fn post(&self, to: std::net::SocketAddr, path: &str, body: Bytes) -> Sent {
         let mut request = http::Request::post(format!("http://{to}{path}"));
         for (name, value) in channel::sign(
             &self.config.secret,
             &self.config.node_id,
             self.clock.now_ms(),
-            &path,
+            path,
             &body,
         ) {
             request = request.header(name, value);
         }
         let request = match request.body(Full::new(body)) {
             Ok(r) => r,
-            Err(e) => return Forwarded::Reply(Err(exception(e.to_string()))),
+            Err(e) => return Sent::Refused(e.to_string()),
         };
         let sent = tokio::time::timeout(FORWARD_TIMEOUT, async {
             let response = match self.client.request(request).await {
                 Ok(r) => r,
                 // Refused or unreachable: the owner never saw the call.
-                Err(e) if e.is_connect() => return Forwarded::NotRun(e.to_string()),
-                Err(e) => return Forwarded::Lost(e.to_string()),
+                Err(e) if e.is_connect() => return Sent::NotRun(e.to_string()),
+                Err(e) => return Sent::Lost(e.to_string()),
             };
             let status = response.status().as_u16();
             let limited = http_body_util::Limited::new(response.into_body(), MAX_FORWARD_BYTES);
             let bytes = match limited.collect().await {
                 Ok(b) => b.to_bytes(),
-                Err(e) => return Forwarded::Lost(e.to_string()),
+                Err(e) => return Sent::Lost(e.to_string()),
             };
             match status {
-                200 => match serde_json::from_slice::<WireReply>(&bytes) {
-                    Ok(reply) => Forwarded::Reply(reply.into_result()),
-                    Err(e) => Forwarded::Lost(format!("unreadable answer: {e}")),
-                },
+                200 => Sent::Answered(bytes),
                 // The owner checked its lease before running anything.
-                409 => Forwarded::NotRun(String::from_utf8_lossy(&bytes).into_owned()),
-                _ => Forwarded::Reply(Err(exception(format!(
+                409 => Sent::NotRun(String::from_utf8_lossy(&bytes).into_owned()),
+                _ => Sent::Refused(format!(
                     "node refused the call ({status}): {}",
                     String::from_utf8_lossy(&bytes)
-                )))),
+                )),
             }
         })
         .await;
         sent.unwrap_or_else(|_| {
-            Forwarded::Lost(format!("no answer within {} s", FORWARD_TIMEOUT.as_secs()))
+            Sent::Lost(format!("no answer within {} s", FORWARD_TIMEOUT.as_secs()))
         })
+    }
+
+    /// Runs `fut` on the node's runtime and waits for it, from a thread
+    /// outside it (an isolate's); `None` past the forwarding timeout.
+    pub(crate) fn block_on<T: Send + 'static>(
+        &self,
+        fut: impl std::future::Future<Output = T> + Send + 'static,
+    ) -> Option<T> {
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        self.pg.handle().spawn(async move {
+            let _ = tx.send(fut.await);
+        });
+        rx.recv_timeout(FORWARD_TIMEOUT + Duration::from_secs(5))
+            .ok()
     }
 
     /// Answers a call on the internal listener: `(status, body)`.
@@ -568,9 +606,9 @@ impl ClusterNode {
         if path == "/health" {
             return (200, Bytes::from_static(b"ok\n"));
         }
-        let Some(worker) = path.strip_prefix(DO_PATH) else {
+        if !path.starts_with(DO_PATH) && !path.starts_with(D1_PATH) {
             return (404, Bytes::from_static(b"no such internal endpoint\n"));
-        };
+        }
         let from = match channel::verify(
             &self.config.secret,
             header,
@@ -580,6 +618,12 @@ impl ClusterNode {
         ) {
             Ok(node) => node.to_owned(),
             Err(e) => return (401, Bytes::from(format!("refused: {e}\n"))),
+        };
+        if let Some(id) = path.strip_prefix(D1_PATH) {
+            return self.handle_d1(&from, id, &body).await;
+        }
+        let Some(worker) = path.strip_prefix(DO_PATH) else {
+            return (404, Bytes::from_static(b"no such internal endpoint\n"));
         };
         let job: WireJob = match serde_json::from_slice(&body) {
             Ok(j) => j,
@@ -626,6 +670,43 @@ impl ClusterNode {
     }
 }
 
+impl ClusterNode {
+    /// A D1 call from a peer: run on this node's copy if it still holds
+    /// the database's lease, else 409 (not run, the peer asks again).
+    async fn handle_d1(&self, from: &str, id: &str, body: &[u8]) -> (u16, Bytes) {
+        let call: D1Call = match serde_json::from_slice(body) {
+            Ok(c) => c,
+            Err(e) => return (400, Bytes::from(format!("bad call: {e}\n"))),
+        };
+        let Some(d1) = self.d1_of(id) else {
+            return (
+                409,
+                Bytes::from(format!("D1 database {id:?} is not served here\n")),
+            );
+        };
+        let token = match self.owner(D1_NAMESPACE, id).await {
+            Ok(Owner::Local { token }) => token,
+            Ok(Owner::Remote { node, .. }) => {
+                return (
+                    409,
+                    Bytes::from(format!("the database runs on node {node}, not here\n")),
+                );
+            }
+            Err(e) => return (503, Bytes::from(format!("{e}\n"))),
+        };
+        tracing::debug!(target: "hearth::cluster", %from, database = %id, "running a forwarded D1 call");
+        // SQLite and the log's round trips block: off the async threads.
+        let answer = tokio::task::spawn_blocking(move || d1.run_here(token, &call)).await;
+        match answer
+            .map_err(|e| e.to_string())
+            .and_then(|a| serde_json::to_vec(&a).map_err(|e| e.to_string()))
+        {
+            Ok(b) => (200, Bytes::from(b)),
+            Err(e) => (500, Bytes::from(format!("{e}\n"))),
+        }
+    }
+}
+
 fn exception(message: impl Into<String>) -> DispatchError {
     let message = message.into();
     DispatchError::Exception {
@@ -633,6 +714,19 @@ fn exception(message: impl Into<String>) -> DispatchError {
         message,
         pass_through: false,
     }
+}
+
+/// What became of a call sent to a peer.
+pub(crate) enum Sent {
+    /// 200, with the answer's body.
+    Answered(Bytes),
+    /// The peer refused it before running it for a reason retrying does
+    /// not cure (a bad signature, a bad call).
+    Refused(String),
+    /// Certainly not run: safe to send again.
+    NotRun(String),
+    /// May have run: never sent again.
+    Lost(String),
 }
 
 enum Forwarded {

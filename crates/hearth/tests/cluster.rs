@@ -1416,3 +1416,184 @@ fn a_workflow_whose_node_is_killed_finishes_on_another_without_rerunning_steps()
     drop(nodes);
     drop_schema(&schema);
 }
+
+/// The node holding the D1 database's lease, from PostgreSQL.
+fn d1_owner(schema: &str) -> String {
+    let pg = hearth_cluster::Pg::connect(&postgres_url(), schema).unwrap();
+    let p = pg.clone();
+    pg.block(async move {
+        let row = p
+            .client()
+            .await?
+            .query_one(
+                "SELECT node_id FROM do_leases WHERE namespace = 'd1:' AND object_id = 'notes-db'",
+                &[],
+            )
+            .await?;
+        Ok(row.get::<_, String>(0))
+    })
+    .unwrap()
+}
+
+/// One D1 database through two nodes: writes on one are read on the
+/// other, a batch is all or nothing wherever it is sent, a bookmark
+/// handed out by one node is honoured by the other (and one naming a
+/// write the database never made is refused there).
+#[test]
+fn nodes_share_one_d1_database() {
+    if !postgres_reachable() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("project");
+    web_support::copy_tree(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/cluster-d1"),
+        &project,
+    );
+    let schema = format!("hearth_t_{}_{}", std::process::id(), free_port());
+    let nodes: Vec<Node> = ["a", "b"]
+        .iter()
+        .map(|n| start_node(dir.path(), &project, n, &schema))
+        .collect();
+    let (a, b) = (
+        nodes[0].server.as_ref().unwrap().addr.clone(),
+        nodes[1].server.as_ref().unwrap().addr.clone(),
+    );
+    let get = |addr: &str, path: &str| web_support::http(addr, "GET", path, &[], b"");
+    let ok = |addr: &str, path: &str| {
+        let r = get(addr, path);
+        assert_eq!(r.status, 200, "{path}: {}", r.text());
+        r.json()
+    };
+
+    assert_eq!(ok(&a, "/setup")["count"], 1);
+    let owner = d1_owner(&schema);
+    assert_eq!(owner, "a", "the first node to use the database takes it");
+
+    // Written through the owner, read through the other node, and back.
+    let put = ok(&a, "/put?k=k1&v=one");
+    let bookmark = put["bookmark"].as_str().unwrap().to_owned();
+    let read = ok(&b, &format!("/get?k=k1&bookmark={bookmark}"));
+    assert_eq!(read["v"], "one");
+    assert!(read["bookmark"].as_str().unwrap() >= bookmark.as_str());
+    let put_b = ok(&b, &format!("/put?k=k2&v=two&bookmark={bookmark}"));
+    let newer = put_b["bookmark"].as_str().unwrap().to_owned();
+    assert!(newer > bookmark, "{newer} after {bookmark}");
+    assert_eq!(ok(&a, &format!("/get?k=k2&bookmark={newer}"))["v"], "two");
+    assert_eq!(
+        ok(&b, "/raw?k=k1"),
+        serde_json::json!([["k", "v"], ["k1", "one"]])
+    );
+    assert_eq!(ok(&b, "/blob"), serde_json::json!([0, 1, 2, 255]));
+
+    // A bookmark past every write the database made is refused, on
+    // either node, with D1's session error.
+    let ahead = format!("7fffffff-00000000-00000000-{}", &newer[27..]);
+    for node in [&a, &b] {
+        let r = get(node, &format!("/get?k=k1&bookmark={ahead}"));
+        assert_eq!(r.status, 500, "{}", r.text());
+        assert!(r.text().contains("D1_SESSION_ERROR"), "{}", r.text());
+    }
+
+    // A batch sent to the other node is one transaction on the owner.
+    let r = get(&b, "/batch?keys=x1,x2,k1");
+    assert_eq!(r.status, 500, "{}", r.text());
+    assert!(
+        r.text().contains("UNIQUE constraint failed"),
+        "{}",
+        r.text()
+    );
+    assert_eq!(ok(&a, "/keys"), serde_json::json!(["k1", "k2"]));
+    assert_eq!(ok(&b, "/batch?keys=x1,x2"), serde_json::json!([1, 1]));
+    assert_eq!(ok(&a, "/keys"), serde_json::json!(["k1", "k2", "x1", "x2"]));
+    assert_eq!(d1_owner(&schema), "a", "calls on b never moved the lease");
+
+    // Each node keeps copies only under its own lease: b has none.
+    let copies = |node: &str| {
+        walk(&dir.path().join(format!("data-{node}")))
+            .into_iter()
+            .filter(|p| p.to_string_lossy().contains("d1/cluster/"))
+            .count()
+    };
+    assert!(copies("a") > 0);
+    assert_eq!(copies("b"), 0, "the database is not copied to b");
+    drop(nodes);
+    drop_schema(&schema);
+}
+
+/// Concurrent D1 writers through three nodes, the node owning the
+/// database SIGKILLed midway: another node takes the database over from
+/// PostgreSQL and every acknowledged write is in it.
+#[test]
+fn every_acknowledged_d1_write_survives_the_owner_being_killed() {
+    if !postgres_reachable() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("project");
+    web_support::copy_tree(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/cluster-d1"),
+        &project,
+    );
+    let schema = format!("hearth_t_{}_{}", std::process::id(), free_port());
+    let mut nodes: Vec<Node> = ["a", "b", "c"]
+        .iter()
+        .map(|n| start_node(dir.path(), &project, n, &schema))
+        .collect();
+    let addrs: Vec<String> = nodes
+        .iter()
+        .map(|n| n.server.as_ref().unwrap().addr.clone())
+        .collect();
+    let setup = web_support::http(&addrs[1], "GET", "/setup", &[], b"");
+    assert_eq!(setup.status, 200, "{}", setup.text());
+
+    let load = Arc::new(Load {
+        acked: Mutex::new(Vec::new()),
+        attempted: Mutex::new(Vec::new()),
+        live: RwLock::new(addrs.clone()),
+        stop: AtomicBool::new(false),
+    });
+    let clients: Vec<_> = (0..4)
+        .map(|t| {
+            let load = load.clone();
+            std::thread::spawn(move || client(load, t))
+        })
+        .collect();
+    wait_for_acks(&load, 60, &nodes);
+
+    let owner = d1_owner(&schema);
+    let index = nodes.iter().position(|n| n.name == owner).unwrap();
+    nodes[index].server.take().unwrap().kill9();
+    load.live.write().unwrap().retain(|a| *a != addrs[index]);
+    let before = load.acked.lock().unwrap().len();
+    wait_for_acks(&load, before + 60, &nodes);
+    load.stop.store(true, Ordering::SeqCst);
+    for c in clients {
+        c.join().unwrap();
+    }
+    let new_owner = d1_owner(&schema);
+    assert_ne!(new_owner, owner, "another node took the database");
+
+    let survivor = &load.live.read().unwrap()[0];
+    let keys = web_support::http(survivor, "GET", "/keys", &[], b"").json();
+    let keys: HashSet<String> = keys
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k.as_str().unwrap().to_owned())
+        .collect();
+    let acked = load.acked.lock().unwrap().clone();
+    let missing: Vec<&String> = acked.iter().filter(|t| !keys.contains(*t)).collect();
+    assert!(
+        missing.is_empty(),
+        "{} acknowledged writes lost: {missing:?}",
+        missing.len()
+    );
+    let attempted: HashSet<String> = load.attempted.lock().unwrap().iter().cloned().collect();
+    assert!(
+        keys.iter().all(|k| attempted.contains(k)),
+        "no write invented"
+    );
+    drop(nodes);
+    drop_schema(&schema);
+}

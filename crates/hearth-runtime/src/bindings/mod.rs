@@ -15,7 +15,7 @@ mod ai;
 mod analytics;
 mod assets;
 pub mod cron;
-mod d1;
+pub(crate) mod d1;
 mod kv;
 pub mod queue;
 mod r2;

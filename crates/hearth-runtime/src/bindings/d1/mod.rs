@@ -8,6 +8,7 @@
 //! back as JS numbers, losing precision past 2^53 like D1's JSON transport.
 //! Queries run synchronously on the isolate thread.
 
+pub(crate) mod cluster;
 mod kind;
 
 pub use kind::D1Kind;
@@ -15,11 +16,12 @@ pub use kind::D1Kind;
 use std::sync::Arc;
 
 use hearth_core::ErrorClass;
-use hearth_d1::{D1Database, D1DatabaseSession, D1PreparedStatement, D1Value};
+use hearth_d1::{D1Database, D1DatabaseSession, D1PreparedStatement, D1Value, SessionConstraint};
 use rquickjs::class::Trace;
 use rquickjs::{Class, Ctx, Function, JsLifetime, Object, Value};
 use serde::Serialize;
 
+use self::cluster::{ClusterD1, D1Call, D1Op, WireValue};
 use super::BindingAdapter;
 use super::support::{bytes_of, install_factory, raise, throw};
 
@@ -28,8 +30,16 @@ const D1_JS: &str = include_str!("d1.js");
 /// Exposes one D1 database as `env[name]`.
 pub struct D1Adapter {
     name: String,
-    database: Arc<D1Database>,
+    source: Source,
     backend: String,
+}
+
+/// Where the binding's calls run.
+#[derive(Clone)]
+enum Source {
+    Local(Arc<D1Database>),
+    /// Cluster mode: wherever the database lives.
+    Cluster(Arc<ClusterD1>),
 }
 
 impl D1Adapter {
@@ -37,13 +47,26 @@ impl D1Adapter {
         let backend = format!("sqlite:{}", database.path().display());
         Self {
             name: binding_name.into(),
-            database,
+            source: Source::Local(database),
             backend,
         }
     }
 
-    pub fn database(&self) -> &Arc<D1Database> {
-        &self.database
+    /// Cluster mode: the database `d1` of the cluster.
+    pub fn clustered(binding_name: impl Into<String>, d1: Arc<ClusterD1>) -> Self {
+        Self {
+            name: binding_name.into(),
+            backend: format!("cluster:d1/{}", d1.id()),
+            source: Source::Cluster(d1),
+        }
+    }
+
+    /// The local database; `None` in cluster mode.
+    pub fn database(&self) -> Option<&Arc<D1Database>> {
+        match &self.source {
+            Source::Local(db) => Some(db),
+            Source::Cluster(_) => None,
+        }
     }
 }
 
@@ -61,7 +84,54 @@ impl std::fmt::Debug for D1Adapter {
 #[rquickjs::class(rename = "D1SessionHandle")]
 pub(crate) struct SessionHandle {
     #[qjs(skip_trace)]
-    session: D1DatabaseSession,
+    session: SessionKind,
+}
+
+enum SessionKind {
+    Local(D1DatabaseSession),
+    /// Cluster mode: the session's state travels with each call.
+    Cluster(ClusterSession),
+}
+
+struct ClusterSession {
+    /// `""`, `first-primary`, `first-unconstrained` or the starting bookmark.
+    constraint: String,
+    /// The newest bookmark seen; bookmarks sort as text.
+    bookmark: std::sync::Mutex<Option<String>>,
+}
+
+impl ClusterSession {
+    fn start(constraint: Option<&str>) -> Result<Self, hearth_d1::D1Error> {
+        let parsed = SessionConstraint::parse(constraint)?;
+        let bookmark = match parsed {
+            SessionConstraint::Bookmark(b) => Some(b),
+            _ => None,
+        };
+        Ok(Self {
+            constraint: constraint.map(str::trim).unwrap_or("").to_owned(),
+            bookmark: std::sync::Mutex::new(bookmark),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<String>> {
+        self.bookmark.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// What the owner starts the call's session from.
+    fn state(&self) -> String {
+        self.lock()
+            .clone()
+            .unwrap_or_else(|| self.constraint.clone())
+    }
+
+    fn observe(&self, bookmark: Option<String>) {
+        let mut current = self.lock();
+        if let Some(b) = bookmark
+            && current.as_ref().is_none_or(|c| *c < b)
+        {
+            *current = Some(b);
+        }
+    }
 }
 
 /// Where a statement runs: the database itself, or a session of it.
@@ -80,10 +150,41 @@ impl Target<'_> {
 }
 
 fn target<'a, 'js>(db: &'a D1Database, session: Option<Class<'js, SessionHandle>>) -> Target<'a> {
-    match session {
-        Some(s) => Target::Session(s.borrow().session.clone()),
-        None => Target::Database(db),
+    match session.as_ref().map(|s| s.borrow()).as_deref() {
+        Some(SessionHandle {
+            session: SessionKind::Local(s),
+        }) => Target::Session(s.clone()),
+        // A cluster session never reaches a local database: both come
+        // from the same binding.
+        _ => Target::Database(db),
     }
+}
+
+/// Cluster mode: runs `op` where the database lives; the result's JSON,
+/// or D1's error thrown.
+fn cluster_call<'js>(
+    ctx: &Ctx<'js>,
+    d1: &ClusterD1,
+    session: Option<Class<'js, SessionHandle>>,
+    op: D1Op,
+) -> rquickjs::Result<String> {
+    let state = session.as_ref().and_then(|s| match &s.borrow().session {
+        SessionKind::Cluster(c) => Some(c.state()),
+        SessionKind::Local(_) => None,
+    });
+    let answer = d1.call(&D1Call { session: state, op });
+    if let Some(s) = &session
+        && let SessionKind::Cluster(c) = &s.borrow().session
+    {
+        c.observe(answer.bookmark);
+    }
+    answer
+        .result
+        .map_err(|message| throw(ctx, ErrorClass::Error, &message))
+}
+
+fn wire(values: Vec<D1Value>) -> Vec<WireValue> {
+    values.into_iter().map(WireValue::from).collect()
 }
 
 /// The JS value of a batch's results, or why it cannot be built (the
@@ -164,143 +265,225 @@ impl BindingAdapter for D1Adapter {
 
     fn install<'js>(&self, ctx: &Ctx<'js>, env: &Object<'js>) -> rquickjs::Result<()> {
         let native = Object::new(ctx.clone())?;
-
-        // all(session, sql, params) -> JSON D1Result (also used by run())
-        let db = self.database.clone();
-        native.set(
-            "all",
-            Function::new(
-                ctx.clone(),
-                move |ctx: Ctx<'js>,
-                      session: Option<Class<'js, SessionHandle>>,
-                      sql: String,
-                      params: Vec<Value<'js>>|
-                      -> rquickjs::Result<String> {
-                    let params = to_d1_values(&ctx, &params)?;
-                    let stmt = target(&db, session).prepare(sql, params);
-                    let result = stmt.all().map_err(|e| raise(&ctx, e))?;
-                    to_json(&ctx, &result)
-                },
-            )?,
-        )?;
-
-        // first(session, sql, params, column) -> JSON row | value | null
-        let db = self.database.clone();
-        native.set(
-            "first",
-            Function::new(
-                ctx.clone(),
-                move |ctx: Ctx<'js>,
-                      session: Option<Class<'js, SessionHandle>>,
-                      sql: String,
-                      params: Vec<Value<'js>>,
-                      column: Option<String>|
-                      -> rquickjs::Result<String> {
-                    let params = to_d1_values(&ctx, &params)?;
-                    let stmt = target(&db, session).prepare(sql, params);
-                    match column {
-                        Some(c) => {
-                            let v = stmt.first_column(&c).map_err(|e| raise(&ctx, e))?;
-                            to_json(&ctx, &v)
-                        }
-                        None => {
-                            let row = stmt.first().map_err(|e| raise(&ctx, e))?;
-                            to_json(&ctx, &row)
-                        }
-                    }
-                },
-            )?,
-        )?;
-
-        // raw(session, sql, params, columnNames) -> JSON array of arrays
-        let db = self.database.clone();
-        native.set(
-            "raw",
-            Function::new(
-                ctx.clone(),
-                move |ctx: Ctx<'js>,
-                      session: Option<Class<'js, SessionHandle>>,
-                      sql: String,
-                      params: Vec<Value<'js>>,
-                      column_names: bool|
-                      -> rquickjs::Result<String> {
-                    let params = to_d1_values(&ctx, &params)?;
-                    let stmt = target(&db, session).prepare(sql, params);
-                    let rows = stmt.raw(column_names).map_err(|e| raise(&ctx, e))?;
-                    to_json(&ctx, &rows)
-                },
-            )?,
-        )?;
-
-        // batch(session, [[sql, params], ...]) -> array of D1Result. The
-        // array is built while the transaction is open and the batch commits
-        // only once it exists: a heap too small for the results rolls the
-        // batch back rather than failing after the commit.
-        let db = self.database.clone();
-        native.set(
-            "batch",
-            Function::new(
-                ctx.clone(),
-                move |ctx: Ctx<'js>,
-                      session: Option<Class<'js, SessionHandle>>,
-                      statements: Vec<rquickjs::Array<'js>>|
-                      -> rquickjs::Result<Value<'js>> {
-                    let target = target(&db, session);
-                    let mut prepared = Vec::with_capacity(statements.len());
-                    for pair in statements {
-                        let sql: String = pair.get(0)?;
-                        let params: Vec<Value<'js>> = pair.get(1)?;
-                        let params = to_d1_values(&ctx, &params)?;
-                        prepared.push(target.prepare(sql, params));
-                    }
-                    let deliver = |results: Vec<hearth_d1::D1Result>| deliver(&ctx, results);
-                    match &target {
-                        Target::Database(db) => db.batch_delivering(&prepared, deliver),
-                        Target::Session(s) => s.batch_delivering(&prepared, deliver),
-                    }
-                    .map_err(|e| raise(&ctx, e))
-                },
-            )?,
-        )?;
-
-        let db = self.database.clone();
-        native.set(
-            "exec",
-            Function::new(
-                ctx.clone(),
-                move |ctx: Ctx<'js>, sql: String| -> rquickjs::Result<String> {
-                    let result = db.exec(&sql).map_err(|e| raise(&ctx, e))?;
-                    to_json(&ctx, &result)
-                },
-            )?,
-        )?;
-
-        let db = self.database.clone();
-        native.set(
-            "session",
-            Function::new(
-                ctx.clone(),
-                move |ctx: Ctx<'js>,
-                      constraint: Option<String>|
-                      -> rquickjs::Result<Class<'js, SessionHandle>> {
-                    let session = db
-                        .with_session(constraint.as_deref())
-                        .map_err(|e| raise(&ctx, e))?;
-                    Class::instance(ctx, SessionHandle { session })
-                },
-            )?,
-        )?;
-
-        native.set(
-            "bookmark",
-            Function::new(
-                ctx.clone(),
-                |handle: Class<'js, SessionHandle>| -> Option<String> {
-                    handle.borrow().session.get_bookmark()
-                },
-            )?,
-        )?;
-
+        install_statements(&self.source, ctx, &native)?;
+        install_database(&self.source, ctx, &native)?;
         install_factory(ctx, env, &self.name, "d1.js", D1_JS, native)
     }
+}
+
+/// The natives of a prepared statement: `all`, `first`, `raw`.
+fn install_statements<'js>(
+    from: &Source,
+    ctx: &Ctx<'js>,
+    native: &Object<'js>,
+) -> rquickjs::Result<()> {
+    // all(session, sql, params) -> JSON D1Result (also used by run())
+    let source = from.clone();
+    native.set(
+        "all",
+        Function::new(
+            ctx.clone(),
+            move |ctx: Ctx<'js>,
+                  session: Option<Class<'js, SessionHandle>>,
+                  sql: String,
+                  params: Vec<Value<'js>>|
+                  -> rquickjs::Result<String> {
+                let params = to_d1_values(&ctx, &params)?;
+                let db = match &source {
+                    Source::Local(db) => db,
+                    Source::Cluster(d1) => {
+                        let op = D1Op::All {
+                            sql,
+                            params: wire(params),
+                        };
+                        return cluster_call(&ctx, d1, session, op);
+                    }
+                };
+                let stmt = target(db, session).prepare(sql, params);
+                let result = stmt.all().map_err(|e| raise(&ctx, e))?;
+                to_json(&ctx, &result)
+            },
+        )?,
+    )?;
+
+    // first(session, sql, params, column) -> JSON row | value | null
+    let source = from.clone();
+    native.set(
+        "first",
+        Function::new(
+            ctx.clone(),
+            move |ctx: Ctx<'js>,
+                  session: Option<Class<'js, SessionHandle>>,
+                  sql: String,
+                  params: Vec<Value<'js>>,
+                  column: Option<String>|
+                  -> rquickjs::Result<String> {
+                let params = to_d1_values(&ctx, &params)?;
+                let db = match &source {
+                    Source::Local(db) => db,
+                    Source::Cluster(d1) => {
+                        let op = D1Op::First {
+                            sql,
+                            params: wire(params),
+                            column,
+                        };
+                        return cluster_call(&ctx, d1, session, op);
+                    }
+                };
+                let stmt = target(db, session).prepare(sql, params);
+                match column {
+                    Some(c) => {
+                        let v = stmt.first_column(&c).map_err(|e| raise(&ctx, e))?;
+                        to_json(&ctx, &v)
+                    }
+                    None => {
+                        let row = stmt.first().map_err(|e| raise(&ctx, e))?;
+                        to_json(&ctx, &row)
+                    }
+                }
+            },
+        )?,
+    )?;
+
+    // raw(session, sql, params, columnNames) -> JSON array of arrays
+    let source = from.clone();
+    native.set(
+        "raw",
+        Function::new(
+            ctx.clone(),
+            move |ctx: Ctx<'js>,
+                  session: Option<Class<'js, SessionHandle>>,
+                  sql: String,
+                  params: Vec<Value<'js>>,
+                  column_names: bool|
+                  -> rquickjs::Result<String> {
+                let params = to_d1_values(&ctx, &params)?;
+                let db = match &source {
+                    Source::Local(db) => db,
+                    Source::Cluster(d1) => {
+                        let op = D1Op::Raw {
+                            sql,
+                            params: wire(params),
+                            column_names,
+                        };
+                        return cluster_call(&ctx, d1, session, op);
+                    }
+                };
+                let stmt = target(db, session).prepare(sql, params);
+                let rows = stmt.raw(column_names).map_err(|e| raise(&ctx, e))?;
+                to_json(&ctx, &rows)
+            },
+        )?,
+    )?;
+
+    Ok(())
+}
+
+/// The natives of the database and its sessions: `batch`, `exec`,
+/// `session`, `bookmark`.
+fn install_database<'js>(
+    from: &Source,
+    ctx: &Ctx<'js>,
+    native: &Object<'js>,
+) -> rquickjs::Result<()> {
+    // batch(session, [[sql, params], ...]) -> array of D1Result. The
+    // array is built while the transaction is open and the batch commits
+    // only once it exists: a heap too small for the results rolls the
+    // batch back rather than failing after the commit.
+    let source = from.clone();
+    native.set(
+        "batch",
+        Function::new(
+            ctx.clone(),
+            move |ctx: Ctx<'js>,
+                  session: Option<Class<'js, SessionHandle>>,
+                  statements: Vec<rquickjs::Array<'js>>|
+                  -> rquickjs::Result<Value<'js>> {
+                let mut bound = Vec::with_capacity(statements.len());
+                for pair in statements {
+                    let sql: String = pair.get(0)?;
+                    let params: Vec<Value<'js>> = pair.get(1)?;
+                    bound.push((sql, to_d1_values(&ctx, &params)?));
+                }
+                let db = match &source {
+                    Source::Local(db) => db,
+                    Source::Cluster(d1) => {
+                        let statements = bound
+                            .into_iter()
+                            .map(|(sql, params)| (sql, wire(params)))
+                            .collect();
+                        let op = D1Op::Batch { statements };
+                        let json = cluster_call(&ctx, d1, session, op)?;
+                        return ctx.json_parse(json);
+                    }
+                };
+                let target = target(db, session);
+                let prepared: Vec<_> = bound
+                    .into_iter()
+                    .map(|(sql, params)| target.prepare(sql, params))
+                    .collect();
+                let deliver = |results: Vec<hearth_d1::D1Result>| deliver(&ctx, results);
+                match &target {
+                    Target::Database(db) => db.batch_delivering(&prepared, deliver),
+                    Target::Session(s) => s.batch_delivering(&prepared, deliver),
+                }
+                .map_err(|e| raise(&ctx, e))
+            },
+        )?,
+    )?;
+
+    let source = from.clone();
+    native.set(
+        "exec",
+        Function::new(
+            ctx.clone(),
+            move |ctx: Ctx<'js>, sql: String| -> rquickjs::Result<String> {
+                let db = match &source {
+                    Source::Local(db) => db,
+                    Source::Cluster(d1) => {
+                        return cluster_call(&ctx, d1, None, D1Op::Exec { sql });
+                    }
+                };
+                let result = db.exec(&sql).map_err(|e| raise(&ctx, e))?;
+                to_json(&ctx, &result)
+            },
+        )?,
+    )?;
+
+    let source = from.clone();
+    native.set(
+        "session",
+        Function::new(
+            ctx.clone(),
+            move |ctx: Ctx<'js>,
+                  constraint: Option<String>|
+                  -> rquickjs::Result<Class<'js, SessionHandle>> {
+                let session = match &source {
+                    Source::Local(db) => db
+                        .with_session(constraint.as_deref())
+                        .map(SessionKind::Local),
+                    Source::Cluster(_) => {
+                        ClusterSession::start(constraint.as_deref()).map(SessionKind::Cluster)
+                    }
+                }
+                .map_err(|e| raise(&ctx, e))?;
+                Class::instance(ctx, SessionHandle { session })
+            },
+        )?,
+    )?;
+
+    native.set(
+        "bookmark",
+        Function::new(
+            ctx.clone(),
+            |handle: Class<'js, SessionHandle>| -> Option<String> {
+                match &handle.borrow().session {
+                    SessionKind::Local(s) => s.get_bookmark(),
+                    SessionKind::Cluster(c) => c.lock().clone(),
+                }
+            },
+        )?,
+    )?;
+
+    Ok(())
 }
