@@ -12,6 +12,9 @@
   const G = globalThis;
   const W = G.__hearth_webapi;
   const setTimer = G.setTimeout;
+  // The built-in Promise's, whatever a worker later puts at globalThis.Promise.
+  const resolved = Promise.resolve.bind(Promise);
+  const rejected = Promise.reject.bind(Promise);
   const ERROR_HEADER = "x-hearth-durable-error";
 
   // ---- the value codec ---------------------------------------------------
@@ -180,7 +183,7 @@
       try {
         encoded = serializeRpc(args);
       } catch (e) {
-        return Promise.reject(e);
+        return rejected(e);
       }
       return send("rpc", [prop, encoded]).then(decodeRpc);
     };
@@ -206,7 +209,10 @@
     const target = new DurableObjectStub(ID);
     target.id = id;
     target.name = id.name;
-    target.fetch = function fetch(input, init) { return remoteFetch(send, input, init); };
+    // An arrow (named by the const): a `function` would get a prototype
+    // object made for every stub.
+    const fetch = (input, init) => remoteFetch(send, input, init);
+    target.fetch = fetch;
     return rpcProxy(target, send);
   }
 
@@ -620,13 +626,28 @@
     #entry; #sql;
     constructor(entry) { this.#entry = entry; this.#sql = null; }
     get #h() { return this.#entry.handle; }
-    async get(key, _options) { return this.getSync(key); }
+    // get() and put() settle at once: plain functions returning a settled
+    // promise cost less than async functions and behave the same.
+    get(key, _options) {
+      try {
+        return resolved(this.getSync(key));
+      } catch (e) {
+        return rejected(e);
+      }
+    }
     getSync(key) {
       if (Array.isArray(key)) return toMap(store.kvGet(this.#h, key.map(keyString), true));
       const found = store.kvGet(this.#h, [keyString(key)], false);
       return found.length === 0 ? undefined : deserialize(found[0][1]);
     }
-    async put(key, value, _options) { this.putSync(key, value); }
+    put(key, value, _options) {
+      try {
+        this.putSync(key, value);
+        return resolved(undefined);
+      } catch (e) {
+        return rejected(e);
+      }
+    }
     putSync(key, value) {
       if (key !== null && typeof key === "object" && !Array.isArray(key)) {
         const pairs = Object.keys(key).map((k) => [k, serialize(key[k]), String(v8Size(key[k]))]);
