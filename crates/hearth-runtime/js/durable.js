@@ -12,6 +12,9 @@
   const G = globalThis;
   const W = G.__hearth_webapi;
   const setTimer = G.setTimeout;
+  // The built-in Promise's, whatever a worker later puts at globalThis.Promise.
+  const resolved = Promise.resolve.bind(Promise);
+  const rejected = Promise.reject.bind(Promise);
   const ERROR_HEADER = "x-hearth-durable-error";
 
   // ---- the value codec ---------------------------------------------------
@@ -25,39 +28,44 @@
   // The size of `v` in V8's serialization format, which the storage value
   // limit measures; follows the format's tags, so it is close, not exact.
   function v8Size(v) {
-    const varint = (n) => { let b = 1; while (n >= 128) { n = Math.floor(n / 128); b++; } return b; };
-    const str = (x) => {
-      let wide = false;
-      for (let i = 0; i < x.length; i++) if (x.charCodeAt(i) > 255) { wide = true; break; }
-      const n = wide ? x.length * 2 : x.length;
-      return 1 + varint(n) + n;
-    };
-    const seen = new Set();
-    const walk = (x) => {
-      switch (typeof x) {
-        case "undefined": case "boolean": return 1;
-        case "number": return Number.isInteger(x) && Math.abs(x) < 2 ** 30 ? 1 + varint(Math.abs(x) * 2) : 9;
-        case "bigint": return 2 + varint(x.toString(16).length) + Math.ceil(x.toString(16).length / 2);
-        case "string": return str(x);
-      }
-      if (x === null) return 1;
-      if (seen.has(x)) return 2;
-      seen.add(x);
-      if (x instanceof ArrayBuffer) return 1 + varint(x.byteLength) + x.byteLength;
-      if (ArrayBuffer.isView(x)) return 1 + varint(x.buffer.byteLength) + x.buffer.byteLength + 3 + varint(x.byteOffset) + varint(x.byteLength);
-      if (x instanceof Date) return 9;
-      if (x instanceof RegExp) return 1 + str(x.source) + 1;
-      if (x instanceof Map) { let n = 2 + varint(x.size * 2); for (const [k, y] of x) n += walk(k) + walk(y); return n; }
-      if (x instanceof Set) { let n = 2 + varint(x.size); for (const y of x) n += walk(y); return n; }
-      if (x instanceof Error) return 2 + str(String(x.message)) + (typeof x.stack === "string" ? str(x.stack) : 0);
-      if (Array.isArray(x)) { let n = 3 + 2 * varint(x.length); for (let i = 0; i < x.length; i++) n += i in x ? walk(x[i]) : 1; return n; }
-      let n = 2;
-      const keys = Object.keys(x);
-      n += varint(keys.length);
-      for (const k of keys) n += str(k) + walk(x[k]);
-      return n;
-    };
-    return 2 + walk(v);
+    switch (typeof v) {
+      case "undefined": case "boolean": case "number": case "bigint": case "string":
+        return 2 + v8Walk(v, null);
+    }
+    return 2 + v8Walk(v, new Set());
+  }
+  function v8Varint(n) { let b = 1; while (n >= 128) { n = Math.floor(n / 128); b++; } return b; }
+  function v8Str(x) {
+    let wide = false;
+    for (let i = 0; i < x.length; i++) if (x.charCodeAt(i) > 255) { wide = true; break; }
+    const n = wide ? x.length * 2 : x.length;
+    return 1 + v8Varint(n) + n;
+  }
+  // `seen`: the objects met so far (null for a primitive, which has none).
+  function v8Walk(x, seen) {
+    const varint = v8Varint, str = v8Str;
+    switch (typeof x) {
+      case "undefined": case "boolean": return 1;
+      case "number": return Number.isInteger(x) && Math.abs(x) < 2 ** 30 ? 1 + varint(Math.abs(x) * 2) : 9;
+      case "bigint": return 2 + varint(x.toString(16).length) + Math.ceil(x.toString(16).length / 2);
+      case "string": return str(x);
+    }
+    if (x === null) return 1;
+    if (seen.has(x)) return 2;
+    seen.add(x);
+    if (x instanceof ArrayBuffer) return 1 + varint(x.byteLength) + x.byteLength;
+    if (ArrayBuffer.isView(x)) return 1 + varint(x.buffer.byteLength) + x.buffer.byteLength + 3 + varint(x.byteOffset) + varint(x.byteLength);
+    if (x instanceof Date) return 9;
+    if (x instanceof RegExp) return 1 + str(x.source) + 1;
+    if (x instanceof Map) { let n = 2 + varint(x.size * 2); for (const [k, y] of x) n += v8Walk(k, seen) + v8Walk(y, seen); return n; }
+    if (x instanceof Set) { let n = 2 + varint(x.size); for (const y of x) n += v8Walk(y, seen); return n; }
+    if (x instanceof Error) return 2 + str(String(x.message)) + (typeof x.stack === "string" ? str(x.stack) : 0);
+    if (Array.isArray(x)) { let n = 3 + 2 * varint(x.length); for (let i = 0; i < x.length; i++) n += i in x ? v8Walk(x[i], seen) : 1; return n; }
+    let n = 2;
+    const keys = Object.keys(x);
+    n += varint(keys.length);
+    for (const k of keys) n += str(k) + v8Walk(x[k], seen);
+    return n;
   }
   const serialize = codec.serialize;
   const serializeRpc = codec.serializeRpc;
@@ -165,22 +173,33 @@
     const nullBody = status === 204 || status === 205 || status === 304 || req.method === "HEAD";
     return new G.Response(nullBody ? null : rb, { status, statusText, headers: hs });
   }
-  // Any other property is an RPC method of the callee.
+  // Any other property is an RPC method of the callee. One handler for
+  // every stub and service binding; each target's `send` is in `senders`.
+  const senders = new WeakMap();
+  const decodeRpc = (answer) => deserialize(answer[3]);
+  function rpcMethod(send, prop) {
+    return (...args) => {
+      let encoded;
+      try {
+        encoded = serializeRpc(args);
+      } catch (e) {
+        return rejected(e);
+      }
+      return send("rpc", [prop, encoded]).then(decodeRpc);
+    };
+  }
+  const rpcHandler = {
+    get(t, prop) {
+      if (typeof prop === "symbol") return undefined;
+      if (prop in t) return t[prop];
+      if (RESERVED.has(prop)) return undefined;
+      return rpcMethod(senders.get(t), prop);
+    },
+    set() { return false; },
+  };
   function rpcProxy(target, send) {
-    return new Proxy(target, {
-      get(t, prop) {
-        if (typeof prop === "symbol") return undefined;
-        if (prop in t) return t[prop];
-        if (RESERVED.has(prop)) return undefined;
-        const fn = async (...args) => {
-          const encoded = serializeRpc(args);
-          const [, , , body] = await send("rpc", [prop, encoded]);
-          return deserialize(body);
-        };
-        return fn;
-      },
-      set() { return false; },
-    });
+    senders.set(target, send);
+    return new Proxy(target, rpcHandler);
   }
   // A function, not a class, so that calling it without `new` reaches the
   // check and says what workerd says.
@@ -190,7 +209,10 @@
     const target = new DurableObjectStub(ID);
     target.id = id;
     target.name = id.name;
-    target.fetch = function fetch(input, init) { return remoteFetch(send, input, init); };
+    // An arrow (named by the const): a `function` would get a prototype
+    // object made for every stub.
+    const fetch = (input, init) => remoteFetch(send, input, init);
+    target.fetch = fetch;
     return rpcProxy(target, send);
   }
 
@@ -205,6 +227,9 @@
     return rpcProxy(target, send);
   }
 
+  // Bounds of each namespace's idFromName() cache (oldest out first).
+  const NAMED_MAX = 1024;
+  const NAMED_KEY_MAX = 256;
   class DurableObjectNamespace {
     #native; #className;
     // Ids this namespace made or already checked: their MAC is not checked
@@ -212,9 +237,20 @@
     #valid = new WeakSet();
     constructor(n, className) { this.#native = n; this.#className = className; }
     #mine(id) { this.#valid.add(id); return id; }
+    // name -> hex of names seen lately: a name's id never changes, and the
+    // MAC that derives it costs more than the rest of idFromName().
+    #named = new Map();
     idFromName(name) {
       name = String(name);
-      return this.#mine(new DurableObjectId(ID, this.#native.idFromName(name), name));
+      let hex = this.#named.get(name);
+      if (hex === undefined) {
+        hex = this.#native.idFromName(name);
+        if (name.length <= NAMED_KEY_MAX) {
+          if (this.#named.size >= NAMED_MAX) this.#named.delete(this.#named.keys().next().value);
+          this.#named.set(name, hex);
+        }
+      }
+      return this.#mine(new DurableObjectId(ID, hex, name));
     }
     newUniqueId(_options) { return this.#mine(new DurableObjectId(ID, this.#native.newUniqueId(), null)); }
     idFromString(s) { return this.#mine(new DurableObjectId(ID, this.#native.idFromString(String(s)), null)); }
@@ -273,10 +309,11 @@
   function releaseHeld(entry, error) {
     const held = entry.held.splice(0);
     holding.delete(entry);
-    for (const [rid, parts, finish] of held) {
-      if (error === undefined) hosted.respond(rid, parts, 0);
-      else errorOut(rid, error);
-      finish();
+    for (let i = 0; i < held.length; i++) {
+      const h = held[i]; // [rid, parts, finish]
+      if (error === undefined) hosted.respond(h[0], h[1], 0);
+      else errorOut(h[0], error);
+      h[2]();
     }
   }
   // Commits an object's writes now; the held answers leave with them, or
@@ -377,7 +414,9 @@
       }
       let p;
       try { p = job.run(); } catch (e) { p = Promise.reject(e); }
-      Promise.resolve(p).finally(() => { entry.active--; entry.last = Date.now(); scheduleEviction(); });
+      // then() rather than finally(): the same order, fewer promises.
+      const settled = () => { entry.active--; entry.last = Date.now(); scheduleEviction(); };
+      Promise.resolve(p).then(settled, (e) => { settled(); throw e; });
     };
     if (entry.blocked > 0 || entry.queue.length > 0) entry.queue.push({ run, fail: (e) => { entry.active--; job.fail(e); } });
     else run();
@@ -399,7 +438,8 @@
 
   // Called by the host for every event to an object hosted here.
   function dispatch(rid, className, hex, name, kind, args) {
-    const [a, b, c, d, e] = args;
+    // Indexed, not destructured: the host's array needs no iterator.
+    const a = args[0], b = args[1], c = args[2], d = args[3], e = args[4];
     let entry;
     try {
       entry = entryFor(className, hex, name);
@@ -586,13 +626,28 @@
     #entry; #sql;
     constructor(entry) { this.#entry = entry; this.#sql = null; }
     get #h() { return this.#entry.handle; }
-    async get(key, _options) { return this.getSync(key); }
+    // get() and put() settle at once: plain functions returning a settled
+    // promise cost less than async functions and behave the same.
+    get(key, _options) {
+      try {
+        return resolved(this.getSync(key));
+      } catch (e) {
+        return rejected(e);
+      }
+    }
     getSync(key) {
       if (Array.isArray(key)) return toMap(store.kvGet(this.#h, key.map(keyString), true));
       const found = store.kvGet(this.#h, [keyString(key)], false);
       return found.length === 0 ? undefined : deserialize(found[0][1]);
     }
-    async put(key, value, _options) { this.putSync(key, value); }
+    put(key, value, _options) {
+      try {
+        this.putSync(key, value);
+        return resolved(undefined);
+      } catch (e) {
+        return rejected(e);
+      }
+    }
     putSync(key, value) {
       if (key !== null && typeof key === "object" && !Array.isArray(key)) {
         const pairs = Object.keys(key).map((k) => [k, serialize(key[k]), String(v8Size(key[k]))]);

@@ -62,6 +62,20 @@ export default {
           byName: (await env.COUNTER.getByName("x").fetch("http://do/get").then((r) => r.json())).id,
         });
       }
+      case "/names": {
+        // More names than the namespace remembers, twice: every answer,
+        // remembered or derived again, is the name's one id.
+        const names = Array.from({ length: 1100 }, (_, i) => "name-" + i);
+        const first = names.map((n) => env.COUNTER.idFromName(n).toString());
+        const again = names.map((n) => env.COUNTER.idFromName(n).toString());
+        const seen = await env.COUNTER.getByName("name-3").fetch("http://do/get").then((r) => r.json());
+        return Response.json({
+          distinct: new Set(first).size,
+          mismatched: names.filter((_, i) => first[i] !== again[i]).length,
+          parsed: first.every((h) => env.COUNTER.idFromString(h).toString() === h),
+          third: first[3], seenId: seen.id, seenName: seen.name,
+        });
+      }
       case "/rpc": {
         const out = {};
         out.add = await stub.add(2, 3);
@@ -148,6 +162,19 @@ fn ids_are_stable_and_checked() {
     // Same data directory, new process state: the same name, the same id.
     let w = Setup::new(dir.path(), COUNTER).start();
     assert_eq!(w.json("/ids")["a"], first);
+    w.stop();
+}
+
+#[test]
+fn id_from_name_is_the_same_past_the_name_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = Setup::new(dir.path(), COUNTER).start();
+    let t = w.json("/names");
+    assert_eq!(t["distinct"], 1100);
+    assert_eq!(t["mismatched"], 0);
+    assert_eq!(t["parsed"], true);
+    assert_eq!(t["seenId"], t["third"]);
+    assert_eq!(t["seenName"], "name-3");
     w.stop();
 }
 

@@ -167,6 +167,12 @@ function scEncode(v, seen, rpc) {
 }
 
 function scSerialize(value, rpc) {
+  // A string, boolean, null or plain number stands for itself: no walk.
+  const type = typeof value;
+  if (type === "string" || type === "boolean" || value === null ||
+      (type === "number" && scNumber(value) === value)) {
+    return '{"$sc":' + SC_VERSION + ',"v":' + JSON.stringify(value) + "}";
+  }
   return '{"$sc":' + SC_VERSION + ',"v":' + JSON.stringify(scEncode(value, new Map(), rpc)) + "}";
 }
 
@@ -241,7 +247,11 @@ function scDecode(t, refs) {
       out = [];
       refs.push(out);
       let i = 0;
-      for (const x of t.v) {
+      // Indexed: JSON gives a dense array, and no iterator is made for it
+      // (anything else is iterated as before).
+      const items = Array.isArray(t.v) ? t.v : [...t.v];
+      for (let j = 0; j < items.length; j++) {
+        const x = items[j];
         if (x !== null && typeof x === "object" && x.$ === "h") { i += x.n; continue; }
         out[i++] = scDecode(x, refs);
       }
