@@ -89,6 +89,20 @@ pub struct Pass {
     /// Whether the body still needs the managed rules.
     body_rules: Option<Vec<String>>,
     jwt_claims: Vec<(String, Vec<String>)>,
+    owned: Arc<[String]>,
+}
+
+impl Pass {
+    /// Whether [`Edge::check_body`] has rules to run on this request's body.
+    pub fn inspects_body(&self) -> bool {
+        self.body_rules.is_some()
+    }
+
+    /// Header names the edge owns in the zone that passed this request: a
+    /// client's copies never reach the worker.
+    pub fn owned_headers(&self) -> &[String] {
+        &self.owned
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,6 +116,8 @@ struct Zone {
     config: ZoneConfig,
     /// Keys of each JWT policy, in `config.jwt` order.
     jwt_keys: Vec<PolicyKeys>,
+    /// The `[forward]` header names, shared by every request's [`Pass`].
+    owned: Arc<[String]>,
 }
 
 /// A JWT policy's keys: those read from files, and its JWKS URL's.
@@ -169,7 +185,18 @@ fn compile(config: ZoneConfig, old: Option<&Zone>, now_ms: u64) -> Result<Zone, 
             remote,
         });
     }
-    Ok(Zone { config, jwt_keys })
+    let f = &config.forward;
+    let owned = Arc::from([
+        f.claims.clone(),
+        f.tenant.clone(),
+        f.key_id.clone(),
+        f.scopes.clone(),
+    ]);
+    Ok(Zone {
+        config,
+        jwt_keys,
+        owned,
+    })
 }
 
 /// Where the edge keeps its files under a data directory.
@@ -284,13 +311,7 @@ impl Edge {
 
     /// Header names the edge owns: a client's copies never reach a worker.
     pub fn owned_headers(&self) -> Vec<String> {
-        let f = &self.zone().config.forward;
-        vec![
-            f.claims.clone(),
-            f.tenant.clone(),
-            f.key_id.clone(),
-            f.scopes.clone(),
-        ]
+        self.zone().owned.to_vec()
     }
 
     fn event(
@@ -345,16 +366,10 @@ impl Edge {
                 body: String::new(),
             });
         }
-        let owned = [
-            &cfg.forward.claims,
-            &cfg.forward.tenant,
-            &cfg.forward.key_id,
-            &cfg.forward.scopes,
-        ];
         let headers: Vec<(&str, Cow<'_, str>)> = req
             .headers
             .iter()
-            .filter(|(k, _)| !owned.iter().any(|o| o.as_str() == *k))
+            .filter(|(k, _)| !zone.owned.iter().any(|o| o.as_str() == *k))
             .cloned()
             .collect();
         let mut ctx = RequestCtx::new(
@@ -367,6 +382,7 @@ impl Edge {
             set_headers: Vec::new(),
             body_rules: None,
             jwt_claims: Vec::new(),
+            owned: zone.owned.clone(),
         };
         if let Err(reply) = self.auth(&zone, req, &mut ctx, &mut pass) {
             return Verdict::Reply(reply);

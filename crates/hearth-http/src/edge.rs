@@ -2,6 +2,7 @@
 //! and HTTP/1.1 by ALPN, PROXY protocol from trusted proxies), and the
 //! per-request check that runs before assets and the worker.
 
+use std::borrow::Cow;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -32,7 +33,6 @@ pub(crate) struct ConnInfo {
 pub(crate) struct Passed {
     pub pass: hearth_edge::Pass,
     pub ray: String,
-    pub owned: Arc<Vec<String>>,
 }
 
 /// How long a TLS handshake or PROXY header may take.
@@ -281,11 +281,7 @@ pub(crate) fn check(
     match verdict {
         hearth_edge::Verdict::Reply(r) => Some(reply(r)),
         hearth_edge::Verdict::Pass(pass) => {
-            req.extensions_mut().insert(Passed {
-                pass,
-                ray,
-                owned: Arc::new(edge.owned_headers()),
-            });
+            req.extensions_mut().insert(Passed { pass, ray });
             None
         }
     }
@@ -307,7 +303,7 @@ fn edge_request<'a, B>(
     let headers = req
         .headers()
         .iter()
-        .map(|(k, v)| (k.as_str(), String::from_utf8_lossy(v.as_bytes())))
+        .map(|(k, v)| (k.as_str(), header_text(v.as_bytes())))
         .collect();
     hearth_edge::EdgeRequest {
         method: req.method().as_str(),
@@ -325,6 +321,16 @@ fn edge_request<'a, B>(
             _ => "HTTP/1.1",
         },
         ray,
+    }
+}
+
+/// A header value as text, borrowed when it is UTF-8 (nearly always):
+/// `from_utf8` checks ASCII a word at a time, where the lossy decoder
+/// walks byte by byte even when there is nothing to replace.
+fn header_text(v: &[u8]) -> Cow<'_, str> {
+    match std::str::from_utf8(v) {
+        Ok(s) => Cow::Borrowed(s),
+        Err(_) => String::from_utf8_lossy(v),
     }
 }
 
@@ -346,6 +352,11 @@ pub(crate) fn check_body(
     passed: &Passed,
     body: &Bytes,
 ) -> Option<Response<Body>> {
+    // An empty body (every GET) has nothing for the managed rules: the
+    // head copy below is skipped.
+    if body.is_empty() || !passed.pass.inspects_body() {
+        return None;
+    }
     let edge = state.options.edge.as_ref()?;
     let info = parts
         .extensions
@@ -391,6 +402,25 @@ fn reply(r: hearth_edge::Reply) -> Response<Body> {
 /// The headers the worker gets: the client's, less the edge's own names,
 /// plus what the edge set.
 pub(crate) fn worker_headers(passed: &Passed, headers: &mut Vec<(String, String)>) {
-    headers.retain(|(k, _)| !passed.owned.iter().any(|o| o.eq_ignore_ascii_case(k)));
+    let owned = passed.pass.owned_headers();
+    headers.retain(|(k, _)| !owned.iter().any(|o| o.eq_ignore_ascii_case(k)));
     headers.extend(passed.pass.set_headers.iter().cloned());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_text_borrows_utf8_and_replaces_other_bytes() {
+        assert!(matches!(
+            header_text(b"text/html;q=0.9"),
+            Cow::Borrowed("text/html;q=0.9")
+        ));
+        assert!(matches!(
+            header_text("café".as_bytes()),
+            Cow::Borrowed("café")
+        ));
+        assert_eq!(header_text(b"caf\xe9 ok"), "caf\u{fffd} ok");
+    }
 }

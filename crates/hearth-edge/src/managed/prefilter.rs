@@ -771,6 +771,34 @@ static PLAIN: [bool; 256] = {
     t
 };
 
+// Byte classes for `needs_scan`'s single pass.
+const PLAIN_BYTE: u8 = 1;
+const PAREN: u8 = 2;
+const COLON: u8 = 4;
+const SPACED: u8 = 8;
+const DIGIT: u8 = 16;
+
+static CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        let mut k = if PLAIN[i] { PLAIN_BYTE } else { 0 };
+        match b {
+            b'(' => k |= PAREN,
+            b':' => k |= COLON,
+            b' ' | b';' => k |= SPACED,
+            _ => {}
+        }
+        if b.is_ascii_digit() {
+            k |= DIGIT;
+        }
+        t[i] = k;
+        i += 1;
+    }
+    t
+};
+
 fn word_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'_'
 }
@@ -778,22 +806,21 @@ fn word_byte(b: u8) -> bool {
 /// Whether `v` (decoded) needs the detectors.
 pub(super) fn needs_scan(v: &str, user_agent: bool) -> bool {
     let b = v.as_bytes();
-    let (mut paren, mut colon, mut spaced, mut digits) = (false, false, false, true);
+    // One table load per byte gathers every class the checks below need:
+    // `any` has a class some byte is in, `all` one every byte is in.
+    let (mut any, mut all) = (0u8, PLAIN_BYTE | DIGIT);
     for &c in b {
-        if !PLAIN[usize::from(c)] {
-            return true;
-        }
-        match c {
-            b'(' => paren = true,
-            b':' => colon = true,
-            b' ' | b';' => spaced = true,
-            _ => {}
-        }
-        digits &= c.is_ascii_digit();
+        let k = CLASS[usize::from(c)];
+        any |= k;
+        all &= k;
     }
-    if digits {
+    if all & PLAIN_BYTE == 0 {
+        return true;
+    }
+    if all & DIGIT != 0 {
         return false;
     }
+    let (paren, colon, spaced) = (any & PAREN != 0, any & COLON != 0, any & SPACED != 0);
     if b.first() == Some(&b'.') {
         return true;
     }
