@@ -1,12 +1,16 @@
 //! Workers Analytics Engine: `writeDataPoint()` and the SQL API.
 //!
 //! A data point is up to 20 blobs (strings or bytes), 20 doubles and one
-//! index, written to a dataset. As on Cloudflare, a write never blocks the
-//! worker and is not acknowledged: points go into a bounded buffer that a
-//! writer thread commits in batches to `analytics_engine.sqlite` (one
-//! table, keyed by dataset). When the buffer is full, points are dropped
-//! and counted, as Cloudflare samples under load; a point still in the
-//! buffer when the process is killed is lost. Points older than the
+//! index, written to a dataset. As on Cloudflare, a write returns at once
+//! and is not acknowledged: points go into a bounded buffer that a writer
+//! thread commits in batches to `analytics_engine.sqlite` (one table,
+//! keyed by dataset). No accepted point is dropped: when the buffer is
+//! full (in points or bytes), `write` waits for the writer to make room,
+//! and fails with [`AnalyticsError::BufferFull`] if it does not within
+//! [`FULL_WAIT`]. (Cloudflare may sample a heavy index, but a kept point
+//! then stands for the others through `_sample_interval`; dropping points
+//! whose weight nothing records would make every count wrong.) A point
+//! still in the buffer when the process is killed is lost. Points older than the
 //! retention (three months, Cloudflare's) are deleted by the writer. In
 //! the same transactions the writer keeps the points summed per
 //! (dataset, second, blob1), which answers the common aggregate queries
@@ -20,9 +24,10 @@
 //! TabSeparated`, answered in the API's JSON shape.
 
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
-use std::sync::{Arc, Mutex};
+use std::sync::mpsc::{SyncSender, sync_channel};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use hearth_core::{ContractError, ErrorClass, SharedClock};
 use rusqlite::Connection;
@@ -47,13 +52,20 @@ pub const MAX_BLOB_BYTES: usize = 16 * 1024;
 pub const MAX_POINTS_PER_INVOCATION: usize = 250;
 /// How long points are kept: three months.
 pub const RETENTION_MS: u64 = 92 * 24 * 3600 * 1000;
-/// Points waiting for the writer before new ones are dropped.
+/// Points waiting for the writer before `write` waits for room.
 pub const BUFFER_POINTS: usize = 10_000;
+/// Bytes of points (blobs, index, doubles) waiting for the writer before
+/// `write` waits for room, so large points cannot fill memory.
+pub const BUFFER_BYTES: usize = 8 << 20;
+/// How long `write` waits for room in a full buffer before it fails: the
+/// writer commits a full buffer in well under a second, so only a writer
+/// that cannot write (a full disk) makes a worker wait this long.
+pub const FULL_WAIT: Duration = Duration::from_secs(5);
 
 /// How a store is run; `Default` holds Cloudflare's values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AnalyticsOptions {
-    /// Points waiting for the writer before new ones are dropped.
+    /// Points waiting for the writer before `write` waits for room.
     pub buffer_points: usize,
     /// How long points are kept.
     pub retention_ms: u64,
@@ -84,6 +96,10 @@ pub enum AnalyticsError {
         "writeDataPoint(): Maximum of {MAX_POINTS_PER_INVOCATION} data points per invocation exceeded"
     )]
     TooManyPoints,
+    #[error(
+        "writeDataPoint(): the write buffer is full ({0} points waiting) and the writer made no room within {FULL_WAIT:?}; the point was not recorded"
+    )]
+    BufferFull(usize),
     #[error("{0}")]
     Query(String),
     #[error("analytics storage: {0}")]
@@ -94,6 +110,7 @@ impl ContractError for AnalyticsError {
     fn class(&self) -> ErrorClass {
         match self {
             AnalyticsError::Storage(_)
+            | AnalyticsError::BufferFull(_)
             | AnalyticsError::Query(_)
             | AnalyticsError::TooManyPoints => ErrorClass::Error,
             _ => ErrorClass::TypeError,
@@ -138,6 +155,12 @@ impl DataPoint {
             return Err(AnalyticsError::BlobsTooLarge(total));
         }
         Ok(())
+    }
+
+    /// What the point holds against [`BUFFER_BYTES`].
+    fn size(&self) -> usize {
+        let bytes = |v: &[Option<Vec<u8>>]| v.iter().flatten().map(Vec::len).sum::<usize>();
+        64 + bytes(&self.blobs) + bytes(&self.indexes) + 8 * self.doubles.len()
     }
 }
 
@@ -195,23 +218,50 @@ INSERT INTO points_by_second (dataset, timestamp, blob1, _sample_interval, _hear
 UPDATE rollup_mark SET points_rowid = (SELECT IFNULL(MAX(rowid), 0) FROM points);
 ";
 
-enum Message {
-    Point {
-        dataset: String,
-        at_secs: i64,
-        point: DataPoint,
-    },
-    Flush(SyncSender<()>),
+/// A point waiting for the writer.
+struct Pending {
+    /// Shared by the points of one dataset, so a write allocates no name.
+    dataset: Arc<str>,
+    at_secs: i64,
+    point: DataPoint,
+}
+
+/// The buffer between `write` and the writer thread.
+#[derive(Default)]
+struct Queue {
+    points: Vec<Pending>,
+    bytes: usize,
+    /// Callers of `flush` waiting for the points queued before them.
+    flushes: Vec<SyncSender<()>>,
+    /// The last dataset name written, reused while it repeats.
+    last_dataset: Option<Arc<str>>,
+    /// Set when the store closes: the writer commits what is left and ends.
+    closed: bool,
+}
+
+struct Buffer {
+    queue: Mutex<Queue>,
+    /// Signalled when points or a flush arrive, or the store closes.
+    ready: Condvar,
+    /// Signalled when the writer takes points, so waiting writes fit.
+    room: Condvar,
+    max_points: usize,
+    max_bytes: usize,
+}
+
+impl Buffer {
+    fn lock(&self) -> MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 /// The datasets of one data directory.
 pub struct AnalyticsEngine {
     path: PathBuf,
     clock: SharedClock,
-    tx: Mutex<Option<SyncSender<Message>>>,
+    buffer: Arc<Buffer>,
     writer: Mutex<Option<JoinHandle<()>>>,
     query_conn: Mutex<Connection>,
-    dropped: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl std::fmt::Debug for AnalyticsEngine {
@@ -267,19 +317,25 @@ impl AnalyticsEngine {
         query_conn
             .pragma_update(None, "case_sensitive_like", true)
             .map_err(|e| storage(&e))?;
-        let (tx, rx) = sync_channel(buffer.max(1));
+        let shared = Arc::new(Buffer {
+            queue: Mutex::new(Queue::default()),
+            ready: Condvar::new(),
+            room: Condvar::new(),
+            max_points: buffer.max(1),
+            max_bytes: BUFFER_BYTES,
+        });
         let writer_clock = clock.clone();
+        let writer_buffer = shared.clone();
         let writer = std::thread::Builder::new()
             .name("hearth-analytics-writer".into())
-            .spawn(move || write_loop(conn, rx, writer_clock, retention_ms))
+            .spawn(move || write_loop(conn, &writer_buffer, writer_clock, retention_ms))
             .map_err(|e| storage(&e))?;
         Ok(Self {
             path: path.to_path_buf(),
             clock,
-            tx: Mutex::new(Some(tx)),
+            buffer: shared,
             writer: Mutex::new(Some(writer)),
             query_conn: Mutex::new(query_conn),
-            dropped: Arc::default(),
         })
     }
 
@@ -287,53 +343,73 @@ impl AnalyticsEngine {
         &self.path
     }
 
-    /// Queues `point` for `dataset` without waiting. A point over a limit
-    /// is an error; a full buffer drops it (counted in [`Self::dropped`]).
+    /// Queues `point` for `dataset`. A point over a limit is an error.
+    /// Returns at once unless the buffer is full; then it waits for the
+    /// writer to make room, up to [`FULL_WAIT`], and fails with
+    /// [`AnalyticsError::BufferFull`] rather than drop the point.
     pub fn write(&self, dataset: &str, point: DataPoint) -> Result<(), AnalyticsError> {
         point.validate()?;
         let at_secs = (self.clock.now_ms() / 1000) as i64;
-        let tx = self.tx.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(tx) = tx.as_ref() else {
+        let size = point.size();
+        let buffer = &*self.buffer;
+        let mut queue = buffer.lock();
+        let mut deadline = None;
+        // An empty buffer takes any point, however large.
+        while !queue.points.is_empty()
+            && (queue.points.len() >= buffer.max_points || queue.bytes + size > buffer.max_bytes)
+        {
+            if queue.closed {
+                break;
+            }
+            let deadline = *deadline.get_or_insert_with(|| Instant::now() + FULL_WAIT);
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(AnalyticsError::BufferFull(queue.points.len()));
+            }
+            queue = buffer
+                .room
+                .wait_timeout(queue, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        if queue.closed {
             return Err(AnalyticsError::Storage("the store is closed".into()));
+        }
+        let dataset = match &queue.last_dataset {
+            Some(last) if **last == *dataset => last.clone(),
+            _ => {
+                let name: Arc<str> = Arc::from(dataset);
+                queue.last_dataset = Some(name.clone());
+                name
+            }
         };
-        let message = Message::Point {
-            dataset: dataset.to_owned(),
+        let was_empty = queue.points.is_empty();
+        queue.points.push(Pending {
+            dataset,
             at_secs,
             point,
-        };
-        match tx.try_send(message) {
-            Ok(()) => Ok(()),
-            Err(TrySendError::Full(_)) => {
-                let before = self
-                    .dropped
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                if before.is_power_of_two() || before == 0 {
-                    tracing::warn!(target: "hearth::analytics", "the write buffer is full; {} data point(s) dropped so far", before + 1);
-                }
-                Ok(())
-            }
-            Err(TrySendError::Disconnected(_)) => {
-                Err(AnalyticsError::Storage("the writer stopped".into()))
-            }
+        });
+        queue.bytes += size;
+        drop(queue);
+        // The writer sleeps only on an empty buffer, so only the first
+        // point after it needs to wake it.
+        if was_empty {
+            buffer.ready.notify_one();
         }
-    }
-
-    /// Points dropped because the buffer was full.
-    pub fn dropped(&self) -> u64 {
-        self.dropped.load(std::sync::atomic::Ordering::Relaxed)
+        Ok(())
     }
 
     /// Waits until every point queued so far is committed.
     pub fn flush(&self) -> Result<(), AnalyticsError> {
         let (done_tx, done_rx) = sync_channel(1);
         {
-            let tx = self.tx.lock().unwrap_or_else(|e| e.into_inner());
-            let Some(tx) = tx.as_ref() else {
+            let mut queue = self.buffer.lock();
+            if queue.closed {
                 return Ok(());
-            };
-            tx.send(Message::Flush(done_tx))
-                .map_err(|_| AnalyticsError::Storage("the writer stopped".into()))?;
+            }
+            queue.flushes.push(done_tx);
         }
+        self.buffer.ready.notify_one();
         done_rx
             .recv()
             .map_err(|_| AnalyticsError::Storage("the writer stopped".into()))
@@ -357,42 +433,44 @@ impl AnalyticsEngine {
 
 impl Drop for AnalyticsEngine {
     fn drop(&mut self) {
-        // Closing the channel lets the writer commit what it holds and end.
-        self.tx.lock().unwrap_or_else(|e| e.into_inner()).take();
+        // The writer commits what the buffer holds, then ends.
+        self.buffer.lock().closed = true;
+        self.buffer.ready.notify_all();
+        self.buffer.room.notify_all();
         if let Some(writer) = self.writer.lock().unwrap_or_else(|e| e.into_inner()).take() {
             let _ = writer.join();
         }
     }
 }
 
-/// Largest batch committed in one transaction. Each commit is an fsync,
-/// so under a backlog a larger batch buys throughput; half the default
-/// buffer keeps a batch's wait for the disk short.
-const BATCH: usize = 5000;
 /// Inserted points between two retention sweeps.
 const SWEEP_EVERY: u64 = 10_000;
 /// Clock time between two retention sweeps, however few points came.
 const SWEEP_EVERY_MS: u64 = 60_000;
+/// Pause before retrying a batch SQLite refused (a full disk, a lock
+/// held past the busy timeout): the points stay in memory meanwhile.
+const RETRY_PAUSE: Duration = Duration::from_millis(500);
 
-fn write_loop(mut conn: Connection, rx: Receiver<Message>, clock: SharedClock, retention_ms: u64) {
+/// Takes everything queued (one transaction, one fsync, however many
+/// points: the buffer bounds the batch) and commits it, until the store
+/// closes and the buffer is empty. Writes fill a fresh buffer meanwhile.
+fn write_loop(mut conn: Connection, buffer: &Buffer, clock: SharedClock, retention_ms: u64) {
     let mut since_sweep = SWEEP_EVERY;
     let mut last_sweep_ms = 0u64;
-    while let Ok(first) = rx.recv() {
-        let mut points = Vec::new();
-        let mut flushes = Vec::new();
-        let mut next = Some(first);
-        while let Some(message) = next.take() {
-            match message {
-                Message::Point {
-                    dataset,
-                    at_secs,
-                    point,
-                } => points.push((dataset, at_secs, point)),
-                Message::Flush(done) => flushes.push(done),
+    let mut spare = Vec::new();
+    loop {
+        let (points, flushes, closed) = {
+            let mut queue = buffer.lock();
+            while queue.points.is_empty() && queue.flushes.is_empty() && !queue.closed {
+                queue = buffer.ready.wait(queue).unwrap_or_else(|e| e.into_inner());
             }
-            if points.len() < BATCH {
-                next = rx.try_recv().ok();
-            }
+            let points = std::mem::replace(&mut queue.points, std::mem::take(&mut spare));
+            queue.bytes = 0;
+            (points, std::mem::take(&mut queue.flushes), queue.closed)
+        };
+        buffer.room.notify_all();
+        if points.is_empty() && flushes.is_empty() && closed {
+            return;
         }
         let now_ms = clock.now_ms();
         if since_sweep >= SWEEP_EVERY || now_ms.saturating_sub(last_sweep_ms) >= SWEEP_EVERY_MS {
@@ -404,12 +482,23 @@ fn write_loop(mut conn: Connection, rx: Receiver<Message>, clock: SharedClock, r
             last_sweep_ms = now_ms;
         }
         since_sweep += points.len() as u64;
-        if let Err(e) = insert(&mut conn, &points) {
-            tracing::error!(target: "hearth::analytics", "cannot store {} data point(s): {e}", points.len());
+        // An accepted point is kept: a failed batch is retried while the
+        // store is open (new writes wait, then fail, meanwhile), and once
+        // more on close.
+        let mut attempts = 0u32;
+        while let Err(e) = insert(&mut conn, &points) {
+            attempts += 1;
+            tracing::error!(target: "hearth::analytics", "cannot store {} data point(s) (attempt {attempts}): {e}", points.len());
+            if buffer.lock().closed && attempts >= 2 {
+                break;
+            }
+            std::thread::sleep(RETRY_PAUSE);
         }
         for done in flushes {
             let _ = done.send(());
         }
+        spare = points;
+        spare.clear();
     }
 }
 
@@ -443,7 +532,7 @@ fn sweep(conn: &mut Connection, cutoff: i64) -> rusqlite::Result<()> {
     tx.commit()
 }
 
-fn insert(conn: &mut Connection, points: &[(String, i64, DataPoint)]) -> rusqlite::Result<()> {
+fn insert(conn: &mut Connection, points: &[Pending]) -> rusqlite::Result<()> {
     if points.is_empty() {
         return Ok(());
     }
@@ -486,8 +575,13 @@ fn insert(conn: &mut Connection, points: &[(String, i64, DataPoint)]) -> rusqlit
             stmt.raw_bind_parameter(4 + MAX_BLOBS + i, 0.0)?;
         }
         let (mut blobs_set, mut doubles_set) = (0, 0);
-        for (dataset, at, point) in points {
-            stmt.raw_bind_parameter(1, dataset.as_str())?;
+        for Pending {
+            dataset,
+            at_secs: at,
+            point,
+        } in points
+        {
+            stmt.raw_bind_parameter(1, &**dataset)?;
             stmt.raw_bind_parameter(2, *at)?;
             stmt.raw_bind_parameter(3, &*text(point.indexes.first().and_then(Option::as_ref)))?;
             let blobs = point.blobs.len().min(MAX_BLOBS);
@@ -509,7 +603,7 @@ fn insert(conn: &mut Connection, points: &[(String, i64, DataPoint)]) -> rusqlit
             doubles_set = doubles;
             stmt.raw_execute()?;
             // A null or unset blob1 is summed as '', as it is stored.
-            *rollup.entry((dataset.as_str(), *at, blob1)).or_default() += 1;
+            *rollup.entry((&**dataset, *at, blob1)).or_default() += 1;
         }
         let last_rowid = tx.last_insert_rowid();
         let mut up = tx.prepare_cached(

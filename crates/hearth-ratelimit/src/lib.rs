@@ -26,7 +26,7 @@
 pub mod redis;
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
+use std::hash::{BuildHasher, RandomState};
 use std::sync::{Arc, Mutex};
 
 use hearth_core::{ContractError, ErrorClass, SharedClock};
@@ -95,28 +95,80 @@ struct Windows {
 #[derive(Debug, Default)]
 struct Window {
     index: u64,
-    counts: HashMap<u64, u64, BuildHasherDefault<PreHashed>>,
+    counts: Slots,
     overflow: u64,
 }
 
-/// The table's hasher: its keys are already keyed SipHash values.
+/// The keys' counts in one open-addressed array of (hash, count) pairs,
+/// probed linearly from the hash: a check touches one cache line (a
+/// general map reads a control array and then an entry array, two misses
+/// once the table outgrows the cache). Keys are never removed, only the
+/// whole table when its window ends, so no tombstones are needed. Hash 0
+/// marks an empty slot; a key hashing to 0 is counted under 1.
 #[derive(Debug, Default)]
-struct PreHashed(u64);
+struct Slots {
+    slots: Vec<(u64, u64)>,
+    len: usize,
+}
 
-impl Hasher for PreHashed {
-    fn finish(&self) -> u64 {
-        self.0
+impl Slots {
+    fn with_capacity(keys: usize) -> Self {
+        let mut table = Self::default();
+        if keys > 0 {
+            table.slots = vec![(0, 0); Self::slots_for(keys)];
+        }
+        table
     }
 
-    fn write(&mut self, bytes: &[u8]) {
-        // Only u64 keys are hashed; fold anything else in anyway.
-        for b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+    /// A power of two holding `keys` at most 3/4 full, so probes stay short.
+    fn slots_for(keys: usize) -> usize {
+        (keys.saturating_mul(4) / 3 + 1).next_power_of_two().max(8)
+    }
+
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    /// The count of `hash`, added at 0 when `insert` allows; `None` when
+    /// the key is new and `insert` is false.
+    fn count(&mut self, hash: u64, insert: bool) -> Option<&mut u64> {
+        let hash = hash.max(1);
+        if insert && (self.len + 1) * 4 > self.slots.len() * 3 {
+            self.grow();
+        }
+        if self.slots.is_empty() {
+            return None;
+        }
+        let mask = self.slots.len() - 1;
+        let mut i = hash as usize & mask;
+        loop {
+            let (h, _) = self.slots[i];
+            if h == hash {
+                return Some(&mut self.slots[i].1);
+            }
+            if h == 0 {
+                if !insert {
+                    return None;
+                }
+                self.len += 1;
+                self.slots[i].0 = hash;
+                return Some(&mut self.slots[i].1);
+            }
+            i = (i + 1) & mask;
         }
     }
 
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
+    fn grow(&mut self) {
+        let size = Self::slots_for(self.len + 1).max(self.slots.len() * 2);
+        let old = std::mem::replace(&mut self.slots, vec![(0, 0); size]);
+        let mask = size - 1;
+        for (hash, count) in old.into_iter().filter(|(h, _)| *h != 0) {
+            let mut i = hash as usize & mask;
+            while self.slots[i].0 != 0 {
+                i = (i + 1) & mask;
+            }
+            self.slots[i] = (hash, count);
+        }
     }
 }
 
@@ -209,7 +261,7 @@ impl RateLimitNamespace {
                     let size = w.counts.len();
                     *w = Window {
                         index: current,
-                        counts: HashMap::with_capacity_and_hasher(size, Default::default()),
+                        counts: Slots::with_capacity(size),
                         overflow: 0,
                     };
                 }
@@ -217,14 +269,11 @@ impl RateLimitNamespace {
         }
         let max_keys = self.max_keys;
         let window = &mut windows.by_period[slot].1;
-        let count = if window.counts.len() < max_keys {
-            // One probe whether the key is known or new.
-            window.counts.entry(hash).or_insert(0)
-        } else {
-            match window.counts.get_mut(&hash) {
-                Some(c) => c,
-                None => &mut window.overflow,
-            }
+        // One probe whether the key is known or new.
+        let insert = window.counts.len() < max_keys;
+        let count = match window.counts.count(hash, insert) {
+            Some(c) => c,
+            None => &mut window.overflow,
         };
         if *count >= limit {
             return Ok(false);
@@ -293,5 +342,37 @@ impl RateLimits {
                 })
             })
             .clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Slots;
+
+    /// Every key keeps its own count across the table's growth, 0 and 1
+    /// share a slot (0 marks empty), and a lookup that may not insert
+    /// finds known keys only.
+    #[test]
+    fn slots_keep_each_count_across_growth() {
+        let mut slots = Slots::default();
+        // Keys that all start probing at the same slot, and spread ones.
+        let keys: Vec<u64> = (2..5000u64)
+            .map(|i| i << 40)
+            .chain((2..5000u64).map(|i| i.wrapping_mul(0x9e37_79b9_7f4a_7c15)))
+            .collect();
+        for (n, &k) in keys.iter().enumerate() {
+            for _ in 0..=(n % 3) {
+                *slots.count(k, true).unwrap() += 1;
+            }
+        }
+        assert_eq!(slots.len(), keys.len());
+        assert!(slots.slots.len() * 3 >= slots.len() * 4);
+        for (n, &k) in keys.iter().enumerate() {
+            assert_eq!(*slots.count(k, false).unwrap(), (n % 3) as u64 + 1);
+        }
+        assert!(slots.count(7, false).is_none());
+        assert_eq!(slots.len(), keys.len());
+        *slots.count(0, true).unwrap() += 1;
+        assert_eq!(*slots.count(1, false).unwrap(), 1);
     }
 }

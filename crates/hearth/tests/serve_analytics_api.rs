@@ -182,6 +182,41 @@ fn points_written_a_second_before_kill_9_survive() {
     );
 }
 
+/// A burst six times the 10,000-point buffer from eight concurrent
+/// clients: the worker outruns the writer, `writeDataPoint` waits for room
+/// rather than dropping, and every point a request reported written is
+/// queryable.
+#[test]
+fn a_burst_larger_than_the_buffer_loses_no_point() {
+    let root = tempfile::tempdir().unwrap();
+    let (config, data) = project(root.path());
+    let server = Server::start("serve", &config, &data);
+    let clients: Vec<_> = (0..8)
+        .map(|c| {
+            let addr = server.addr.clone();
+            std::thread::spawn(move || {
+                let mut written = 0u64;
+                for r in 0..30 {
+                    let reply =
+                        web_support::http(&addr, "GET", &format!("/c{c}r{r}?n=250"), &[], b"");
+                    assert_eq!(reply.status, 200, "{}", reply.text());
+                    written += reply.text().parse::<u64>().unwrap();
+                }
+                written
+            })
+        })
+        .collect();
+    let written: u64 = clients.into_iter().map(|c| c.join().unwrap()).sum();
+    assert_eq!(written, 60_000);
+    assert_eq!(
+        sql_api(
+            &server,
+            "SELECT count() AS n, count(DISTINCT blob1) AS paths, count(DISTINCT blob2) AS i FROM events FORMAT JSONEachRow"
+        ),
+        "{\"n\":60000,\"paths\":240,\"i\":250}\n"
+    );
+}
+
 fn sql_api(server: &Server, query: &str) -> String {
     let r = server.request(
         "POST",

@@ -1,7 +1,8 @@
 // The Analytics Engine dataset a worker sees (`env.<BINDING>`):
-// `writeDataPoint(event)` checks the event's shape and hands it to
-// `native.write`, which queues it without waiting (Workers returns nothing
-// and never blocks on the write).
+// `writeDataPoint(event)` hands the usual event to `native.writePlain`;
+// other shapes are checked and converted here and go to `native.write`.
+// Either queues the point (Workers returns nothing and does not wait for
+// the write).
 (function (native, util) {
   "use strict";
 
@@ -40,6 +41,9 @@
 
   class AnalyticsEngineDataset {
     writeDataPoint(event) {
+      // The usual point (strings, nulls, numbers) is read natively in one
+      // call; any other shape is checked here, value by value.
+      if (native.writePlain(event)) return;
       if (event === undefined) event = {};
       if (typeof event !== "object" || event === null) {
         throw new TypeError("writeDataPoint(): the data point must be an object");
