@@ -25,8 +25,7 @@ use bytes::Bytes;
 use hearth_cluster::channel;
 use hearth_cluster::{
     ClusterConfig, Nats, NatsError, NodeState, Owner, Pg, PgChangeLog, PgCronClaims, PgError,
-    Placement,
-    QueuesBackend, RateLimitBackend,
+    Placement, QueuesBackend, RateLimitBackend,
 };
 use hearth_core::SharedClock;
 use hearth_do::FenceBook;
