@@ -5,7 +5,9 @@
 # is the work per request, start-up and shutdown cancelled out.
 #
 #   bench/instructions.sh target/release/hearth [/path/to/older/hearth ...]
-#   ONLY=json-echo bench/instructions.sh ...   (one scenario: hello, do-counter, json-echo)
+#   ONLY=json-echo bench/instructions.sh ...   (one scenario: hello, do-counter,
+#   json-echo, hello-async, hello-limited; the last two give the cost of one
+#   rate-limit check)
 #
 # Needs valgrind and python3.
 set -euo pipefail
@@ -56,7 +58,8 @@ count() {
 
 printf '| Binary | Scenario | Instructions per request |\n|---|---|---:|\n'
 for bin in "$@"; do
-    for scenario in "hello GET /" "do-counter GET /c/0" "json-echo POST / $work/body.json"; do
+    for scenario in "hello GET /" "do-counter GET /c/0" "json-echo POST / $work/body.json" \
+        "hello-async GET /" "hello-limited GET /"; do
         read -r worker method path body <<<"$scenario"
         if [ -n "${ONLY:-}" ] && [ "$worker" != "$ONLY" ]; then continue; fi
         few=$(count "$bin" "$worker" "$method" "$path" "$FEW" $body)
