@@ -11,43 +11,16 @@ use hearth_cluster::{Pg, PgCronClaims, Placement};
 use hearth_core::ManualClock;
 use hearth_cron::{Claim, CronScheduler, DueRun, SlotClaims};
 
+mod pg_support;
+use pg_support::run;
+
 /// 2026-01-01T00:00:00Z.
 const START_MS: u64 = 1_767_225_600_000;
 const MINUTE: u64 = 60_000;
 const CRONS: [&str; 2] = ["* * * * *", "*/5 * * * *"];
 
-fn url() -> String {
-    std::env::var("HEARTH_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
-}
-
-/// A fresh schema, or `None` (skip) when PostgreSQL is unreachable.
 fn schema(test: &str) -> Option<Pg> {
-    let name = format!("hearth_tc_{test}_{}", std::process::id());
-    let pg = match Pg::connect(&url(), &name) {
-        Ok(pg) => pg,
-        Err(e) if std::env::var("HEARTH_TEST_REQUIRE_CLUSTER").as_deref() == Ok("1") => {
-            panic!("PostgreSQL is required (HEARTH_TEST_REQUIRE_CLUSTER=1): {e}")
-        }
-        Err(e) => {
-            eprintln!("skipped: {e}");
-            return None;
-        }
-    };
-    run(
-        &pg,
-        format!("DROP SCHEMA IF EXISTS {name} CASCADE; CREATE SCHEMA {name}"),
-    );
-    Some(pg)
-}
-
-fn run(pg: &Pg, sql: String) {
-    let p = pg.clone();
-    pg.block(async move {
-        p.client().await?.batch_execute(&sql).await?;
-        Ok(())
-    })
-    .unwrap();
+    pg_support::schema("hearth_tc", test)
 }
 
 struct Node {

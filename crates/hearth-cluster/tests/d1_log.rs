@@ -10,45 +10,13 @@ use std::time::Duration;
 use hearth_cluster::{Owner, Pg, PgChangeLog, Placement};
 use hearth_d1::{D1Database, D1Error, D1Limits, D1Value, Replication};
 
+mod pg_support;
+use pg_support::{count, run};
+
 const NS: &str = "d1";
 
-fn url() -> String {
-    std::env::var("HEARTH_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
-}
-
 fn schema(test: &str) -> Option<Pg> {
-    let name = format!("hearth_d1l_{test}_{}", std::process::id());
-    let pg = match Pg::connect(&url(), &name) {
-        Ok(pg) => pg,
-        Err(e) if std::env::var("HEARTH_TEST_REQUIRE_CLUSTER").as_deref() == Ok("1") => {
-            panic!("PostgreSQL is required (HEARTH_TEST_REQUIRE_CLUSTER=1): {e}")
-        }
-        Err(e) => {
-            eprintln!("skipped: {e}");
-            return None;
-        }
-    };
-    run(
-        &pg,
-        format!("DROP SCHEMA IF EXISTS {name} CASCADE; CREATE SCHEMA {name}"),
-    );
-    Some(pg)
-}
-
-fn run(pg: &Pg, sql: String) {
-    let p = pg.clone();
-    pg.block(async move {
-        p.client().await?.batch_execute(&sql).await?;
-        Ok(())
-    })
-    .unwrap();
-}
-
-fn count(pg: &Pg, sql: &'static str) -> i64 {
-    let p = pg.clone();
-    pg.block(async move { Ok(p.client().await?.query_one(sql, &[]).await?.get(0)) })
-        .unwrap()
+    pg_support::schema("hearth_d1l", test)
 }
 
 /// Moves the lease to `to` as placement's takeover does; the new token.

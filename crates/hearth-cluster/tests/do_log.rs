@@ -13,43 +13,11 @@ use hearth_core::{DataDir, ManualClock};
 use hearth_do::{DoError, DoLimits, DurableObjectHost, FenceBook, StorageBackend};
 use hearth_testkit::s3_double;
 
-fn url() -> String {
-    std::env::var("HEARTH_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
-}
+mod pg_support;
+use pg_support::{count, run};
 
 fn schema(test: &str) -> Option<Pg> {
-    let name = format!("hearth_tl_{test}_{}", std::process::id());
-    let pg = match Pg::connect(&url(), &name) {
-        Ok(pg) => pg,
-        Err(e) if std::env::var("HEARTH_TEST_REQUIRE_CLUSTER").as_deref() == Ok("1") => {
-            panic!("PostgreSQL is required (HEARTH_TEST_REQUIRE_CLUSTER=1): {e}")
-        }
-        Err(e) => {
-            eprintln!("skipped: {e}");
-            return None;
-        }
-    };
-    run(
-        &pg,
-        format!("DROP SCHEMA IF EXISTS {name} CASCADE; CREATE SCHEMA {name}"),
-    );
-    Some(pg)
-}
-
-fn run(pg: &Pg, sql: String) {
-    let p = pg.clone();
-    pg.block(async move {
-        p.client().await?.batch_execute(&sql).await?;
-        Ok(())
-    })
-    .unwrap();
-}
-
-fn count(pg: &Pg, sql: &'static str) -> i64 {
-    let p = pg.clone();
-    pg.block(async move { Ok(p.client().await?.query_one(sql, &[]).await?.get(0)) })
-        .unwrap()
+    pg_support::schema("hearth_tl", test)
 }
 
 fn drop_schema(pg: &Pg) {
