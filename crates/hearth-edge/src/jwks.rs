@@ -74,41 +74,52 @@ impl JwksSource {
         self.cache.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The keys to verify with at `now_ms`: the cached ones, fetched again
-    /// first when they are older than `max_age_secs` (or were never
-    /// fetched) and no fetch ran in the last [`MIN_REFETCH_MS`].
-    pub fn keys(&self, now_ms: u64) -> Arc<Vec<Key>> {
-        let (keys, due) = {
-            let c = self.cache();
-            let stale = c
-                .fetched_ms
-                .is_none_or(|t| now_ms >= t + self.settings.max_age_secs * 1000);
-            (c.keys.clone(), stale && self.may_fetch(&c, now_ms, true))
-        };
-        if due {
-            self.refresh(now_ms, !keys.is_empty());
-            return self.cache().keys.clone();
-        }
-        keys
+    /// The keys held now, fetched or not.
+    pub fn held(&self) -> Arc<Vec<Key>> {
+        self.cache().keys.clone()
     }
 
-    /// After a token named `kid` and no held key has it: fetches again
-    /// unless a fetch ran in the last [`MIN_REFETCH_MS`]. Returns the keys
-    /// to retry with, or `None` when nothing was fetched.
-    pub fn unknown_kid(&self, kid: Option<&str>, now_ms: u64) -> Option<Arc<Vec<Key>>> {
-        {
-            let c = self.cache();
-            if let Some(kid) = kid
-                && c.keys.iter().any(|k| k.kid.as_deref() == Some(kid))
-            {
-                return None;
-            }
-            if !self.may_fetch(&c, now_ms, false) {
-                return None;
-            }
+    /// The keys to verify with at `now_ms`, fetching first (on this
+    /// thread) when [`due`](Self::due) says so.
+    pub fn keys(self: &Arc<Self>, now_ms: u64) -> Arc<Vec<Key>> {
+        if let Some(fetch) = self.due(now_ms) {
+            fetch.run();
         }
-        self.refresh(now_ms, false);
-        Some(self.cache().keys.clone())
+        self.held()
+    }
+
+    /// A fetch to run before verifying at `now_ms`: the held keys are
+    /// older than `max_age_secs` (or were never fetched) and no fetch ran
+    /// in the last [`MIN_REFETCH_MS`].
+    pub fn due(self: &Arc<Self>, now_ms: u64) -> Option<KeyFetch> {
+        self.expired_due(&self.cache(), now_ms).then(|| KeyFetch {
+            source: self.clone(),
+            now_ms,
+            kid: None,
+        })
+    }
+
+    /// A fetch to run after a token named `kid` and no held key has it
+    /// (the provider may have rotated its keys), unless a fetch ran in the
+    /// last [`MIN_REFETCH_MS`].
+    pub fn unknown_kid(self: &Arc<Self>, kid: Option<&str>, now_ms: u64) -> Option<KeyFetch> {
+        self.kid_due(&self.cache(), kid, now_ms).then(|| KeyFetch {
+            source: self.clone(),
+            now_ms,
+            kid: Some(kid.map(str::to_string)),
+        })
+    }
+
+    fn expired_due(&self, c: &Cache, now_ms: u64) -> bool {
+        let stale = c
+            .fetched_ms
+            .is_none_or(|t| now_ms >= t + self.settings.max_age_secs * 1000);
+        stale && self.may_fetch(c, now_ms, true)
+    }
+
+    fn kid_due(&self, c: &Cache, kid: Option<&str>, now_ms: u64) -> bool {
+        let held = kid.is_some_and(|kid| c.keys.iter().any(|k| k.kid.as_deref() == Some(kid)));
+        !held && self.may_fetch(c, now_ms, false)
     }
 
     /// Whether a fetch may start now: never fetched, or the last attempt
@@ -119,37 +130,6 @@ impl JwksSource {
             None => true,
             Some(t) if now_ms >= t + MIN_REFETCH_MS => true,
             Some(t) => expired && c.fetched_ms == Some(t) && now_ms > t,
-        }
-    }
-
-    /// Fetches once; with `skip_if_busy`, a request that finds a fetch
-    /// under way goes on with the keys it holds instead of waiting.
-    fn refresh(&self, now_ms: u64, skip_if_busy: bool) {
-        let _guard = if skip_if_busy {
-            match self.fetching.try_lock() {
-                Ok(g) => g,
-                Err(_) => return,
-            }
-        } else {
-            self.fetching.lock().unwrap_or_else(|p| p.into_inner())
-        };
-        {
-            // Another request may have fetched while this one waited.
-            let mut c = self.cache();
-            if c.attempted_ms.is_some_and(|t| t >= now_ms) {
-                return;
-            }
-            c.attempted_ms = Some(now_ms);
-        }
-        match self.fetch() {
-            Ok(keys) => {
-                let mut c = self.cache();
-                c.keys = Arc::new(keys);
-                c.fetched_ms = Some(now_ms);
-            }
-            Err(e) => {
-                tracing::warn!(target: "hearth::edge", "JWKS {e}; keeping the {} keys held", self.cache().keys.len());
-            }
         }
     }
 
@@ -184,5 +164,58 @@ impl JwksSource {
             url: url.clone(),
             source,
         })
+    }
+}
+
+/// A JWKS fetch a check asked for. The server runs it on a blocking
+/// thread and checks the request again, so no front thread waits on the
+/// provider; [`Edge::check`](crate::Edge::check) runs it in place.
+#[derive(Debug)]
+pub struct KeyFetch {
+    source: Arc<JwksSource>,
+    now_ms: u64,
+    /// `Some` when a token's `kid` (if any) was not held; `None` when the
+    /// held keys expired.
+    kid: Option<Option<String>>,
+}
+
+impl KeyFetch {
+    /// Fetches, unless another fetch made this one needless: requests
+    /// asking for the same fetch at once wait for the one that runs (an
+    /// expired set is used as it is meanwhile), then find the cache new.
+    pub fn run(self) {
+        let source = &self.source;
+        // Requests go on with an expired set while it is fetched again;
+        // with no keys at all, or a kid not held, they wait for the fetch.
+        let _guard = if self.kid.is_none() && !source.held().is_empty() {
+            match source.fetching.try_lock() {
+                Ok(g) => g,
+                Err(std::sync::TryLockError::WouldBlock) => return,
+                Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+            }
+        } else {
+            source.fetching.lock().unwrap_or_else(|p| p.into_inner())
+        };
+        {
+            let mut c = source.cache();
+            let due = match &self.kid {
+                None => source.expired_due(&c, self.now_ms),
+                Some(kid) => source.kid_due(&c, kid.as_deref(), self.now_ms),
+            };
+            if !due {
+                return;
+            }
+            c.attempted_ms = Some(self.now_ms);
+        }
+        match source.fetch() {
+            Ok(keys) => {
+                let mut c = source.cache();
+                c.keys = Arc::new(keys);
+                c.fetched_ms = Some(self.now_ms);
+            }
+            Err(e) => {
+                tracing::warn!(target: "hearth::edge", "JWKS {e}; keeping the {} keys held", source.held().len());
+            }
+        }
     }
 }

@@ -111,6 +111,24 @@ pub enum Verdict {
     Reply(Reply),
 }
 
+/// What [`Edge::check_or_fetch`] found: a verdict, or a JWKS fetch to run
+/// before checking the request again (nothing was counted or logged yet).
+#[derive(Debug)]
+pub enum Checked {
+    Verdict(Verdict),
+    Fetch(jwks::KeyFetch),
+}
+
+/// Why the auth phase stopped a check.
+enum AuthStop {
+    Reply(Reply),
+    Fetch(jwks::KeyFetch),
+}
+
+/// Rounds of JWKS fetches one check may ask for before it goes on with
+/// the keys held (a policy each, and a fetch another request is running).
+pub const MAX_FETCH_ROUNDS: usize = 4;
+
 #[derive(Debug)]
 struct Zone {
     config: ZoneConfig,
@@ -337,8 +355,39 @@ impl Edge {
         });
     }
 
-    /// Runs every phase over the request's head.
+    /// Runs every phase over the request's head, fetching JWKS keys on
+    /// this thread when a check needs them.
     pub fn check(&self, req: &EdgeRequest<'_>) -> Verdict {
+        let mut round = 0;
+        loop {
+            // Once the rounds are spent no fetch is asked for.
+            match self.check_or_fetch(req, round < MAX_FETCH_ROUNDS) {
+                Checked::Verdict(v) => return v,
+                Checked::Fetch(fetch) => {
+                    round += 1;
+                    fetch.run();
+                }
+            }
+        }
+    }
+
+    /// Runs every phase over the request's head. With `may_fetch`, a JWT
+    /// policy whose JWKS keys expired, or that meets a `kid` it lacks,
+    /// stops the check and hands back the fetch, which the caller runs off
+    /// its front threads before checking again; without it the held keys
+    /// are used.
+    pub fn check_or_fetch(&self, req: &EdgeRequest<'_>, may_fetch: bool) -> Checked {
+        match self.check_head(req, may_fetch) {
+            Ok(v) => Checked::Verdict(v),
+            Err(fetch) => Checked::Fetch(fetch),
+        }
+    }
+
+    fn check_head(
+        &self,
+        req: &EdgeRequest<'_>,
+        may_fetch: bool,
+    ) -> Result<Verdict, jwks::KeyFetch> {
         let zone = self.zone();
         let cfg = &zone.config;
         let header_name = match cfg.client_ip_header {
@@ -357,14 +406,14 @@ impl Edge {
         let redirect = |h: &config::HostPolicy| h.redirect_https && host_matches(&h.host, req.host);
         if !req.tls && cfg.hosts.iter().any(redirect) {
             let q = if req.query.is_empty() { "" } else { "?" };
-            return Verdict::Reply(Reply {
+            return Ok(Verdict::Reply(Reply {
                 status: 301,
                 headers: vec![(
                     "location".into(),
                     format!("https://{}{}{q}{}", req.host, req.path, req.query),
                 )],
                 body: String::new(),
-            });
+            }));
         }
         let headers: Vec<(&str, Cow<'_, str>)> = req
             .headers
@@ -384,8 +433,10 @@ impl Edge {
             jwt_claims: Vec::new(),
             owned: zone.owned.clone(),
         };
-        if let Err(reply) = self.auth(&zone, req, &mut ctx, &mut pass) {
-            return Verdict::Reply(reply);
+        match self.auth(&zone, req, &mut ctx, &mut pass, may_fetch) {
+            Ok(()) => {}
+            Err(AuthStop::Reply(reply)) => return Ok(Verdict::Reply(reply)),
+            Err(AuthStop::Fetch(fetch)) => return Err(fetch),
         }
         let mut skip_phases: Vec<&str> = Vec::new();
         let mut skip_managed: Vec<String> = Vec::new();
@@ -407,7 +458,7 @@ impl Edge {
                         "block",
                         rule.description.clone(),
                     );
-                    return Verdict::Reply(block(*status, body, content_type, req.ray));
+                    return Ok(Verdict::Reply(block(*status, body, content_type, req.ray)));
                 }
                 Action::Log => self.event(
                     req,
@@ -432,7 +483,7 @@ impl Edge {
         if !skipped("rate_limits")
             && let Some(reply) = self.rate_limits(&zone, req, &ctx, &pass)
         {
-            return Verdict::Reply(reply);
+            return Ok(Verdict::Reply(reply));
         }
         if let Some(m) = cfg.managed.as_ref().filter(|_| !skipped("managed_rules")) {
             if let Some(f) = m.rules.scan_parts(&ctx, true, None, &skip_managed) {
@@ -441,19 +492,19 @@ impl Edge {
                     .to_string();
                 if m.action == ManagedAction::Block {
                     self.event(req, ip, "managed_rules", f.rule, "block", reason);
-                    return Verdict::Reply(block(
+                    return Ok(Verdict::Reply(block(
                         m.status,
                         "",
                         "text/plain;charset=UTF-8",
                         req.ray,
-                    ));
+                    )));
                 }
                 self.event(req, ip, "managed_rules", f.rule, "log", reason);
             }
             pass.body_rules = Some(skip_managed);
         }
         pass.jwt_claims = std::mem::take(&mut ctx.jwt_claims);
-        Verdict::Pass(pass)
+        Ok(Verdict::Pass(pass))
     }
 
     /// Runs the managed rules over a body whose head passed [`check`](Self::check).
@@ -500,27 +551,30 @@ impl Edge {
         req: &EdgeRequest<'_>,
         ctx: &mut RequestCtx<'_>,
         pass: &mut Pass,
-    ) -> Result<(), Reply> {
+        may_fetch: bool,
+    ) -> Result<(), AuthStop> {
         let cfg = &zone.config;
         let mut tenant: Option<String> = None;
-        let deny = |status: u16, code: &str, scheme: &str| Reply {
-            status,
-            headers: vec![
-                (
-                    "www-authenticate".into(),
-                    format!("{scheme} error=\"{code}\""),
+        let deny = |status: u16, code: &str, scheme: &str| {
+            AuthStop::Reply(Reply {
+                status,
+                headers: vec![
+                    (
+                        "www-authenticate".into(),
+                        format!("{scheme} error=\"{code}\""),
+                    ),
+                    ("content-type".into(), "text/plain;charset=UTF-8".into()),
+                    ("cf-ray".into(), req.ray.to_string()),
+                ],
+                body: format!(
+                    "{status} {}: {code}\n",
+                    if status == 401 {
+                        "Unauthorized"
+                    } else {
+                        "Forbidden"
+                    }
                 ),
-                ("content-type".into(), "text/plain;charset=UTF-8".into()),
-                ("cf-ray".into(), req.ray.to_string()),
-            ],
-            body: format!(
-                "{status} {}: {code}\n",
-                if status == 401 {
-                    "Unauthorized"
-                } else {
-                    "Forbidden"
-                }
-            ),
+            })
         };
         for (p, keys) in cfg.jwt.iter().zip(&zone.jwt_keys) {
             if !p.expression.eval(ctx) {
@@ -562,17 +616,24 @@ impl Edge {
                 now_secs: self.clock.now_ms() / 1000,
             };
             let now_ms = self.clock.now_ms();
-            let mut result = match &keys.remote {
+            let result = match &keys.remote {
                 None => jwt::verify(&token, &keys.fixed, &v),
-                Some(remote) => jwt::verify_in(&token, &[&keys.fixed, &remote.keys(now_ms)], &v),
+                Some(remote) => {
+                    if may_fetch && let Some(fetch) = remote.due(now_ms) {
+                        return Err(AuthStop::Fetch(fetch));
+                    }
+                    let result = jwt::verify_in(&token, &[&keys.fixed, &remote.held()], &v);
+                    // A `kid` no held key has: the provider may have rotated.
+                    if may_fetch
+                        && result == Err(jwt::JwtError::NoKey)
+                        && let Some(fetch) =
+                            remote.unknown_kid(jwt::token_kid(&token).as_deref(), now_ms)
+                    {
+                        return Err(AuthStop::Fetch(fetch));
+                    }
+                    result
+                }
             };
-            // A `kid` no held key has: the provider may have rotated.
-            if result == Err(jwt::JwtError::NoKey)
-                && let Some(remote) = &keys.remote
-                && let Some(fresh) = remote.unknown_kid(jwt::token_kid(&token).as_deref(), now_ms)
-            {
-                result = jwt::verify_in(&token, &[&keys.fixed, &fresh], &v);
-            }
             match result {
                 Ok(claims) => {
                     if let Some(tc) = &p.tenant_claim {

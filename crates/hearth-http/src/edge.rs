@@ -234,11 +234,19 @@ pub(crate) async fn watch_files(edge: Arc<Edge>, mut stop: watch::Receiver<bool>
         let now = stamp(edge.path());
         if forced || now != last {
             last = now;
-            match edge.reload() {
-                Ok(()) => {
+            // A new JWKS URL is fetched during the reload: off the front.
+            let reloading = edge.clone();
+            let reloaded = tokio::task::spawn_blocking(move || reloading.reload()).await;
+            let failure = match reloaded {
+                Ok(Ok(())) => None,
+                Ok(Err(e)) => Some(e.to_string()),
+                Err(e) => Some(e.to_string()),
+            };
+            match failure {
+                None => {
                     tracing::info!(target: "hearth::edge", "{}: reloaded", edge.path().display())
                 }
-                Err(e) => {
+                Some(e) => {
                     tracing::error!(target: "hearth::edge", "{}: not reloaded, the running rules stay:\n{e}", edge.path().display())
                 }
             }
@@ -254,7 +262,9 @@ pub(crate) async fn watch_files(edge: Arc<Edge>, mut stop: watch::Receiver<bool>
 }
 
 /// The edge's check of a request's head: `Some` is the answer to send.
-pub(crate) fn check(
+/// JWKS fetches it asks for run on the blocking pool, so a slow identity
+/// provider holds only the requests that need its keys.
+pub(crate) async fn check(
     state: &State,
     edge: &Edge,
     req: &mut Request<Incoming>,
@@ -274,9 +284,20 @@ pub(crate) fn check(
             .next_id
             .fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed)
     );
-    let verdict = {
-        let er = edge_request(req, peer, info, &ray);
-        edge.check(&er)
+    let mut round = 0;
+    let verdict = loop {
+        let checked = {
+            let er = edge_request(req, peer, info, &ray);
+            edge.check_or_fetch(&er, round < hearth_edge::MAX_FETCH_ROUNDS)
+        };
+        match checked {
+            hearth_edge::Checked::Verdict(v) => break v,
+            hearth_edge::Checked::Fetch(fetch) => {
+                round += 1;
+                // A panicked fetch leaves the held keys; the next round sees.
+                let _ = tokio::task::spawn_blocking(move || fetch.run()).await;
+            }
+        }
     };
     match verdict {
         hearth_edge::Verdict::Reply(r) => Some(reply(r)),

@@ -727,7 +727,7 @@ async fn handle(
         let rest = rest.to_owned();
         if !admin
             && let Some(edge) = state.options.edge.clone()
-            && let Some(response) = edge::check(&state, &edge, &mut req, peer)
+            && let Some(response) = edge::check(&state, &edge, &mut req, peer).await
         {
             return response;
         }
@@ -762,7 +762,7 @@ async fn handle(
         return internal(&state, &req);
     }
     if let Some(edge) = state.options.edge.clone()
-        && let Some(response) = edge::check(&state, &edge, &mut req, peer)
+        && let Some(response) = edge::check(&state, &edge, &mut req, peer).await
     {
         state
             .metrics

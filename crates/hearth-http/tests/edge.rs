@@ -942,3 +942,183 @@ disabled_rules = ["nope"]
     }
     let _ = Path::new(&f);
 }
+
+/// An identity provider's JWKS endpoint on loopback that can be told to
+/// hold its answers until released.
+struct SlowIdp {
+    url: String,
+    state: Arc<(std::sync::Mutex<IdpState>, std::sync::Condvar)>,
+}
+
+#[derive(Default)]
+struct IdpState {
+    jwks: String,
+    hold: bool,
+    /// Requests received (answered or held).
+    hits: usize,
+}
+
+impl SlowIdp {
+    fn start(jwks: String) -> SlowIdp {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/jwks", listener.local_addr().unwrap());
+        let state = Arc::new((
+            std::sync::Mutex::new(IdpState {
+                jwks,
+                ..IdpState::default()
+            }),
+            std::sync::Condvar::new(),
+        ));
+        let served = state.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { return };
+                let served = served.clone();
+                std::thread::spawn(move || {
+                    let mut head = Vec::new();
+                    let mut byte = [0u8; 1];
+                    while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).unwrap_or(0) == 1 {
+                        head.push(byte[0]);
+                    }
+                    let (lock, released) = &*served;
+                    let mut s = lock.lock().unwrap();
+                    s.hits += 1;
+                    released.notify_all();
+                    while s.hold {
+                        s = released.wait(s).unwrap();
+                    }
+                    let body = s.jwks.clone();
+                    drop(s);
+                    let _ = write!(
+                        stream,
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                });
+            }
+        });
+        SlowIdp { url, state }
+    }
+
+    fn with<R>(&self, f: impl FnOnce(&mut IdpState) -> R) -> R {
+        let (lock, changed) = &*self.state;
+        let r = f(&mut lock.lock().unwrap());
+        changed.notify_all();
+        r
+    }
+
+    /// Waits until the provider has received `n` requests.
+    fn wait_for_hits(&self, n: usize) {
+        let (lock, changed) = &*self.state;
+        let s = lock.lock().unwrap();
+        let (s, timeout) = changed
+            .wait_timeout_while(s, std::time::Duration::from_secs(30), |s| s.hits < n)
+            .unwrap();
+        assert!(!timeout.timed_out(), "the provider got {} requests", s.hits);
+    }
+}
+
+fn oct_jwk(kid: &str, secret: &[u8]) -> serde_json::Value {
+    let k = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret);
+    serde_json::json!({"kty": "oct", "kid": kid, "alg": "HS256", "k": k})
+}
+
+fn hs256_kid(kid: &str, secret: &[u8], claims: serde_json::Value) -> String {
+    let b64 = |v: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v);
+    let head = b64(
+        serde_json::json!({"alg": "HS256", "typ": "JWT", "kid": kid})
+            .to_string()
+            .as_bytes(),
+    );
+    let body = b64(claims.to_string().as_bytes());
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret);
+    let sig = ring::hmac::sign(&key, format!("{head}.{body}").as_bytes());
+    format!("{head}.{body}.{}", b64(sig.as_ref()))
+}
+
+/// A blocking HTTP/1.1 GET with a read deadline; the status, or the error.
+fn blocking_get(addr: SocketAddr, path: &str, token: Option<&str>) -> Result<u16, String> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).map_err(|e| e.to_string())?;
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .map_err(|e| e.to_string())?;
+    let auth = token.map_or(String::new(), |t| format!("authorization: Bearer {t}\r\n"));
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nhost: example.test\r\n{auth}connection: close\r\n\r\n"
+    )
+    .map_err(|e| e.to_string())?;
+    let mut reply = Vec::new();
+    stream
+        .read_to_end(&mut reply)
+        .map_err(|e| format!("{path}: {e}"))?;
+    let text = String::from_utf8_lossy(&reply);
+    text.get(9..12)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| format!("{path}: no status in {text:?}"))
+}
+
+// One front thread: a JWKS fetch held by the provider would stall every
+// connection if it ran on it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+async fn a_slow_jwks_provider_holds_only_the_requests_that_need_its_keys() {
+    let clock = ManualClock::new(1_700_000_000_000);
+    let (old, new) = (
+        b"the first signing secret".as_slice(),
+        b"the rotated signing secret".as_slice(),
+    );
+    let idp = SlowIdp::start(serde_json::json!({"keys": [oct_jwk("k1", old)]}).to_string());
+    let s = start_edge(
+        &format!(
+            r#"
+[[jwt]]
+id = "api-jwt"
+expression = 'starts_with(http.request.uri.path, "/api/")'
+algorithms = ["HS256"]
+jwks_url = "{}"
+jwks_timeout_ms = 20000
+"#,
+            idp.url
+        ),
+        &[],
+        clock.shared(),
+    )
+    .await;
+    idp.wait_for_hits(1);
+    let exp = clock.now_secs() + 600;
+    let known = hs256_kid("k1", old, serde_json::json!({"sub": "u1", "exp": exp}));
+    let rotated = hs256_kid("k2", new, serde_json::json!({"sub": "u2", "exp": exp}));
+    let addr = s.addr;
+    assert_eq!(blocking_get(addr, "/api/me", Some(&known)), Ok(200));
+
+    // The provider rotates and then stalls: the token under the new kid
+    // waits for the fetch it causes.
+    idp.with(|st| {
+        st.hold = true;
+        st.jwks = serde_json::json!({"keys": [oct_jwk("k1", old), oct_jwk("k2", new)]}).to_string();
+    });
+    clock.advance_ms(hearth_edge::jwks::MIN_REFETCH_MS);
+    let waiting = std::thread::spawn(move || blocking_get(addr, "/api/me", Some(&rotated)));
+    idp.wait_for_hits(2);
+
+    // Meanwhile requests that need no fetch are answered.
+    for i in 0..20 {
+        assert_eq!(blocking_get(addr, "/public", None), Ok(200), "request {i}");
+    }
+    assert_eq!(blocking_get(addr, "/api/me", Some(&known)), Ok(200));
+    assert!(
+        !waiting.is_finished(),
+        "the rotated token waits for the fetch"
+    );
+    assert_eq!(idp.with(|st| st.hits), 2, "one fetch while it is held");
+
+    idp.with(|st| st.hold = false);
+    assert_eq!(
+        waiting.join().unwrap(),
+        Ok(200),
+        "verified with the fetched key"
+    );
+    s.stop().await;
+}
