@@ -88,8 +88,42 @@ fn bad_options_are_named() {
     await attempt(out, "period", () => LIMITER.limit({ key: "a", period: 30 }));
     await attempt(out, "limit", () => LIMITER.limit({ key: "a", limit: "5" }));
     await attempt(out, "longKey", () => LIMITER.limit({ key: "x".repeat(2000) }));
+    await attempt(out, "null", () => LIMITER.limit(null));
+    await attempt(out, "function", () => LIMITER.limit(() => ({ key: "a" })));
+    await attempt(out, "negative", () => LIMITER.limit({ key: "a", limit: -1 }));
+    await attempt(out, "infinite", () => LIMITER.limit({ key: "a", limit: Infinity }));
+    await attempt(out, "notANumber", () => LIMITER.limit({ key: "a", limit: NaN }));
+    await attempt(out, "objectKey", () => LIMITER.limit({ key: {} }));
+    await attempt(out, "symbolPeriod", () => LIMITER.limit({ key: "a", period: Symbol("p") }));
+    // A bad call still returns a promise, rejected, as an async method does.
+    let sync = false, p;
+    try { p = LIMITER.limit(7); } catch { sync = true; }
+    await attempt(out, "rejects", async () => [sync, p instanceof Promise, await p.then(() => "kept", (e) => e.message)]);
+    // Getters run once each, in the order key, limit, period.
+    const reads = [];
+    const watched = {};
+    for (const name of ["period", "limit", "key"]) {
+      Object.defineProperty(watched, name, { enumerable: true, get() { reads.push(name); return name === "key" ? "w" : undefined; } });
+    }
+    await attempt(out, "getters", async () => [(await LIMITER.limit(watched)).success, reads]);
     "#,
     );
+    for (name, message) in [
+        ("null", "invalid rate limit options"),
+        ("function", "invalid rate limit options"),
+        ("negative", "limit must be a number: -1"),
+        ("infinite", "limit must be a number: Infinity"),
+        ("notANumber", "limit must be a number: NaN"),
+        ("objectKey", "invalid key: [object Object]"),
+        ("symbolPeriod", "period must be a number: Symbol(p)"),
+    ] {
+        assert_eq!(err(&t, name), ("Error".into(), message.into()), "{name}");
+    }
+    assert_eq!(
+        ok(&t, "rejects"),
+        json!([false, true, "invalid rate limit options"])
+    );
+    assert_eq!(ok(&t, "getters"), json!([true, ["key", "limit", "period"]]));
     assert_eq!(
         err(&t, "none"),
         ("Error".into(), "invalid rate limit options".into())
