@@ -69,6 +69,8 @@ pub struct AnalyticsOptions {
     pub buffer_points: usize,
     /// How long points are kept.
     pub retention_ms: u64,
+    /// How long `write` waits for room in a full buffer before failing.
+    pub full_wait: Duration,
 }
 
 impl Default for AnalyticsOptions {
@@ -76,6 +78,7 @@ impl Default for AnalyticsOptions {
         Self {
             buffer_points: BUFFER_POINTS,
             retention_ms: RETENTION_MS,
+            full_wait: FULL_WAIT,
         }
     }
 }
@@ -97,9 +100,9 @@ pub enum AnalyticsError {
     )]
     TooManyPoints,
     #[error(
-        "writeDataPoint(): the write buffer is full ({0} points waiting) and the writer made no room within {FULL_WAIT:?}; the point was not recorded"
+        "writeDataPoint(): the write buffer is full ({0} points waiting) and the writer made no room within {1:?}; the point was not recorded"
     )]
-    BufferFull(usize),
+    BufferFull(usize, Duration),
     #[error("{0}")]
     Query(String),
     #[error("analytics storage: {0}")]
@@ -110,7 +113,7 @@ impl ContractError for AnalyticsError {
     fn class(&self) -> ErrorClass {
         match self {
             AnalyticsError::Storage(_)
-            | AnalyticsError::BufferFull(_)
+            | AnalyticsError::BufferFull(..)
             | AnalyticsError::Query(_)
             | AnalyticsError::TooManyPoints => ErrorClass::Error,
             _ => ErrorClass::TypeError,
@@ -247,6 +250,7 @@ struct Buffer {
     room: Condvar,
     max_points: usize,
     max_bytes: usize,
+    full_wait: Duration,
 }
 
 impl Buffer {
@@ -323,6 +327,7 @@ impl AnalyticsEngine {
             room: Condvar::new(),
             max_points: buffer.max(1),
             max_bytes: BUFFER_BYTES,
+            full_wait: options.full_wait,
         });
         let writer_clock = clock.clone();
         let writer_buffer = shared.clone();
@@ -345,7 +350,7 @@ impl AnalyticsEngine {
 
     /// Queues `point` for `dataset`. A point over a limit is an error.
     /// Returns at once unless the buffer is full; then it waits for the
-    /// writer to make room, up to [`FULL_WAIT`], and fails with
+    /// writer to make room, up to `full_wait` ([`FULL_WAIT`] by default), and fails with
     /// [`AnalyticsError::BufferFull`] rather than drop the point.
     pub fn write(&self, dataset: &str, point: DataPoint) -> Result<(), AnalyticsError> {
         point.validate()?;
@@ -361,10 +366,13 @@ impl AnalyticsEngine {
             if queue.closed {
                 break;
             }
-            let deadline = *deadline.get_or_insert_with(|| Instant::now() + FULL_WAIT);
+            let deadline = *deadline.get_or_insert_with(|| Instant::now() + buffer.full_wait);
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                return Err(AnalyticsError::BufferFull(queue.points.len()));
+                return Err(AnalyticsError::BufferFull(
+                    queue.points.len(),
+                    buffer.full_wait,
+                ));
             }
             queue = buffer
                 .room

@@ -252,6 +252,54 @@ fn points_survive_a_clean_close_and_a_full_buffer_waits_not_drops() {
     );
 }
 
+/// A writer that cannot commit (here another connection holds SQLite's
+/// write lock) fills the buffer: a write then waits `full_wait` and fails
+/// naming the problem, and every write acknowledged before it is stored
+/// once the writer can commit again.
+#[test]
+fn a_write_the_writer_makes_no_room_for_fails_and_loses_nothing_acknowledged() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(T0));
+    let path = dir.path().join("ae.sqlite");
+    let wait = std::time::Duration::from_millis(300);
+    let options = hearth_analytics::AnalyticsOptions {
+        buffer_points: 2,
+        full_wait: wait,
+        ..Default::default()
+    };
+    let engine = AnalyticsEngine::open_with(&path, clock.clone(), options).unwrap();
+    let blocker = hearth_core::sqlite::open(&path).unwrap();
+    blocker.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let mut acknowledged = 0;
+    let refused = loop {
+        let started = std::time::Instant::now();
+        match engine.write("stalled", point(&[&acknowledged.to_string()], &[], "")) {
+            Ok(()) => acknowledged += 1,
+            Err(e) => break (e, started.elapsed()),
+        }
+        assert!(acknowledged < 100, "the buffer never filled");
+    };
+    let (e, waited) = refused;
+    assert!(matches!(e, AnalyticsError::BufferFull(2, _)), "{e}");
+    assert!(
+        e.to_string()
+            .contains("the write buffer is full (2 points waiting)")
+            && e.to_string().contains("the point was not recorded"),
+        "{e}"
+    );
+    assert!(
+        waited >= wait,
+        "failed after {waited:?}, before waiting {wait:?}"
+    );
+    blocker.execute_batch("ROLLBACK").unwrap();
+    let v = json_query(
+        &engine,
+        "SELECT count() AS n, count(DISTINCT blob1) AS d FROM stalled",
+    );
+    assert_eq!(v["data"][0]["n"], acknowledged);
+    assert_eq!(v["data"][0]["d"], acknowledged);
+}
+
 /// Large points fill the buffer by bytes before its point count: 2,000
 /// points of nearly 16 KB (32 MB, four times the byte bound) all arrive.
 #[test]
