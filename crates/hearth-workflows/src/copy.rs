@@ -65,6 +65,23 @@ pub fn workflows_present(store: &dyn JournalStore, names: &[String]) -> Result<V
     Ok(present)
 }
 
+/// Every workflow `store` holds instances of, by name.
+pub fn workflows_stored(store: &dyn JournalStore) -> Result<Vec<String>> {
+    let mut names = Vec::new();
+    store.read(&mut |tx| {
+        names = tx
+            .query(
+                "SELECT DISTINCT workflow FROM wf_instances ORDER BY workflow",
+                &[],
+            )?
+            .iter()
+            .map(|r| r.text(0))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(())
+    })?;
+    Ok(names)
+}
+
 /// Copies every row of the workflows `names` from `from` (a SQLite
 /// journal: pages follow its `rowid`) into `to`, replacing whatever `to`
 /// held of them.

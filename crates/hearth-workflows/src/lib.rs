@@ -92,7 +92,7 @@ pub mod validate;
 use std::collections::HashMap;
 use std::fmt;
 
-pub use copy::{JournalCopy, copy_journal, workflows_present};
+pub use copy::{JournalCopy, copy_journal, workflows_present, workflows_stored};
 pub use engine::WorkflowEngine;
 pub use error::{GET_NOT_FOUND_MESSAGE, Result, WorkflowError};
 pub use postgres::PgJournal;

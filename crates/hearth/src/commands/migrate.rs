@@ -33,7 +33,9 @@ use hearth_do::DurableObjectHost;
 use hearth_kv::{KvStore, PostgresStore, SqliteStore, StoredWrite};
 use hearth_r2::{R2Bucket, R2GetOptions, R2Limits, R2ListInclude, R2ListOptions, S3Store};
 use hearth_runtime::cluster::D1_NAMESPACE;
-use hearth_workflows::{PgJournal, SqliteJournal, copy_journal, workflows_present};
+use hearth_workflows::{
+    PgJournal, SqliteJournal, copy_journal, workflows_present, workflows_stored,
+};
 
 use crate::cli::{MigrateArgs, ProjectArgs};
 use crate::project::Project;
@@ -395,7 +397,7 @@ impl Plan {
             let root = dir.root();
             if workflows.is_empty() && dir.workflows().exists() {
                 lines.push(format!(
-                    "not copied: {} (Workflows: no config given declares a workflow)",
+                    "not copied: {} (Workflows: no given config declares a workflow)",
                     dir.workflows().display()
                 ));
             }
@@ -523,10 +525,18 @@ fn copy_r2(dir: &DataDir, name: &str, target: &Target) -> Result<String> {
             _ => break,
         }
     }
-    Ok(format!(
+    let mut text = format!(
         "R2 bucket {name}: {objects} objects, {bytes} bytes -> {}",
         dst.describe()
-    ))
+    );
+    let uploads = src.list_multipart_uploads("", None, 1000)?.len();
+    if uploads > 0 {
+        let more = if uploads == 1000 { " or more" } else { "" };
+        text.push_str(&format!(
+            "\nnot copied: {uploads}{more} unfinished multipart uploads of R2 bucket {name} (start them again on the cluster)"
+        ));
+    }
+    Ok(text)
 }
 
 /// The ids of the objects of `class` stored in `dir`.
@@ -619,12 +629,21 @@ fn copy_workflows(dir: &DataDir, names: &[String], target: &Target) -> Result<St
     let from = SqliteJournal::open(&path)?;
     let to = PgJournal::open(target.pg.clone())?;
     let copied = copy_journal(&from, &to, names)?;
-    Ok(format!(
+    let mut text = format!(
         "Workflows {list}: {} instances, {} steps, attempts and events -> postgres:{}.wf_*",
         copied.instances,
         copied.records,
         target.pg.schema()
-    ))
+    );
+    for other in workflows_stored(&from)? {
+        if !names.contains(&other) {
+            text.push_str(&format!(
+                "\nnot copied: the instances of workflow {other:?} in {} (no given config declares it)",
+                path.display()
+            ));
+        }
+    }
+    Ok(text)
 }
 
 fn snapshot_place(target: &Target) -> String {
