@@ -311,3 +311,55 @@ fn migrate_copies_an_embedded_data_directory_into_the_cluster() {
     drop((a, b));
     drop_schema(&schema);
 }
+
+/// Without `[s3]`: snapshots go to PostgreSQL, and R2, which then stays in
+/// each node's own directory, is named as not copied.
+#[test]
+fn without_a_store_snapshots_go_to_postgres_and_r2_is_named_as_not_copied() {
+    if !postgres_reachable() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("project");
+    web_support::copy_tree(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/cluster-migrate"),
+        &project,
+    );
+    let schema = format!("hearth_t_{}_{}", std::process::id(), free_port());
+    let file = cluster_file(dir.path(), "a", &schema, "");
+    let data = dir.path().join("embedded");
+    let server = serve(&project, &data, None);
+    for n in 1..=2 {
+        assert_eq!(ok(server.get("/do/add")).text(), n.to_string());
+    }
+    ok(server.get("/d1/setup"));
+    ok(server.get("/d1/put?k=k1&v=v1"));
+    ok(server.request("PUT", "/r2/put?k=left-behind", &[], b"x"));
+    server.terminate();
+
+    let copied = migrate(&project, &data, &file, &[]);
+    let report = text(&copied.stdout);
+    assert!(copied.status.success(), "{}{report}", text(&copied.stderr));
+    for line in [
+        "not copied: R2 bucket BUCKET (migrate-bucket)",
+        &format!("snapshots in postgres:{schema}.do_snapshot_chunks"),
+        "Durable Objects Counter: 1 objects,",
+    ] {
+        assert!(report.contains(line), "{line:?} missing from:\n{report}");
+    }
+
+    let node = serve(&project, &dir.path().join("data-a"), Some(&file));
+    let got = ok(node.get("/do/get")).json();
+    assert_eq!(
+        (got["n"].clone(), got["logged"].clone()),
+        (2.into(), 2.into()),
+        "{got}"
+    );
+    assert_eq!(
+        ok(node.get("/d1/all")).json(),
+        serde_json::json!([{"k": "k1", "v": "v1"}])
+    );
+    assert_eq!(ok(node.get("/do/add")).text(), "3");
+    drop(node);
+    drop_schema(&schema);
+}
