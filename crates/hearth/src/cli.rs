@@ -66,10 +66,10 @@ pub enum Command {
     },
     /// Load and validate a config; print it as JSON with the environment applied.
     Config(ProjectArgs),
-    /// Copy a data directory's KV namespaces, R2 buckets, Durable Objects
-    /// and D1 databases into the backends a cluster file names, so nodes
-    /// started with `serve --cluster` see them. Run it with the server and
-    /// every node stopped.
+    /// Copy a data directory's KV namespaces, R2 buckets, Durable Objects,
+    /// D1 databases and Workflows into the backends a cluster file names,
+    /// so nodes started with `serve --cluster` see them. Run it with the
+    /// server and every node stopped.
     Migrate(MigrateArgs),
     /// Cluster mode: the state of the nodes sharing a cluster file's backends.
     Cluster {
@@ -558,8 +558,9 @@ pub struct MigrateArgs {
     #[arg(long = "cluster", value_name = "FILE")]
     pub cluster: PathBuf,
     /// Copy even when the cluster already holds data of a namespace,
-    /// bucket, object or database: keys and objects of the same name are
-    /// replaced, a Durable Object or D1 database is replaced whole.
+    /// bucket, object, database or workflow: keys and objects of the same
+    /// name are replaced, a Durable Object, D1 database or workflow's
+    /// instances are replaced whole.
     #[arg(long)]
     pub force: bool,
 }
