@@ -471,3 +471,146 @@ impl PgChangeLog {
         })
     }
 }
+
+/// What [`PgChangeLog::adopt_id_secret`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecretAdopted {
+    /// The cluster had no secret; it has this one now.
+    Set,
+    /// The cluster had this secret already.
+    Same,
+    /// The cluster had another secret but no Durable Object yet; it has
+    /// this one now.
+    Replaced,
+}
+
+/// Copying a data directory into the cluster (`hearth migrate`): nothing
+/// here takes a lease, so no node may be running objects meanwhile (the
+/// command checks that no node is live).
+impl PgChangeLog {
+    /// Makes `secret` (a data directory's id secret) the cluster's, so
+    /// `idFromName` gives the ids the copied objects were stored under.
+    /// Refused when the cluster holds objects made with another secret:
+    /// their ids would stop resolving.
+    pub fn adopt_id_secret(&self, secret: [u8; 32]) -> Result<SecretAdopted, PgError> {
+        let pg = self.pg.clone();
+        self.pg.block(async move {
+            let mut client = pg.open().await?;
+            let tx = client.transaction().await?;
+            // Serialized with a node making the first secret.
+            tx.batch_execute("LOCK TABLE do_id_secret IN EXCLUSIVE MODE")
+                .await?;
+            let current: Option<Vec<u8>> = tx
+                .query_opt("SELECT secret FROM do_id_secret", &[])
+                .await?
+                .map(|r| r.get(0));
+            let outcome = match current {
+                None => {
+                    tx.execute(
+                        "INSERT INTO do_id_secret (secret) VALUES ($1)",
+                        &[&secret.as_slice()],
+                    )
+                    .await?;
+                    SecretAdopted::Set
+                }
+                Some(s) if s == secret => SecretAdopted::Same,
+                Some(_) => {
+                    let objects: i64 = tx
+                        .query_one(
+                            "SELECT (SELECT count(*) FROM do_snapshots WHERE namespace NOT LIKE '%:')
+                                  + (SELECT count(*) FROM do_changes WHERE namespace NOT LIKE '%:')",
+                            &[],
+                        )
+                        .await?
+                        .get(0);
+                    if objects > 0 {
+                        return Err(PgError::Query(
+                            "the cluster already holds Durable Objects whose ids were made with another secret than this data directory's; copy into a new schema".into(),
+                        ));
+                    }
+                    tx.execute("UPDATE do_id_secret SET secret = $1", &[&secret.as_slice()])
+                        .await?;
+                    SecretAdopted::Replaced
+                }
+            };
+            tx.commit().await?;
+            Ok(outcome)
+        })
+    }
+
+    /// Whether the log holds anything of the object (a snapshot or a change).
+    pub fn holds(&self, namespace: &str, id: &str) -> Result<bool, PgError> {
+        let (pg, namespace, id) = (self.pg.clone(), namespace.to_owned(), id.to_owned());
+        self.pg.block(async move {
+            let client = pg.client().await?;
+            let row = client
+                .query_one(
+                    "SELECT EXISTS (SELECT 1 FROM do_snapshots WHERE namespace = $1 AND object_id = $2)
+                         OR EXISTS (SELECT 1 FROM do_changes WHERE namespace = $1 AND object_id = $2)",
+                    &[&namespace, &id],
+                )
+                .await?;
+            Ok(row.get(0))
+        })
+    }
+
+    /// Makes snapshot 0 (its `chunks` uploaded already with
+    /// [`hearth_do::ship::upload_snapshot`]) the whole of the object's log,
+    /// replacing whatever the log held of it, and records its alarm, in
+    /// one transaction; the first node to take the object's lease restores
+    /// it from there.
+    pub fn import_snapshot(
+        &self,
+        namespace: &str,
+        id: &str,
+        chunks: u32,
+        alarm_ms: Option<i64>,
+    ) -> Result<(), PgError> {
+        let (pg, ns, oid) = (self.pg.clone(), namespace.to_owned(), id.to_owned());
+        let n = i32::try_from(chunks).unwrap_or(i32::MAX);
+        self.pg.block(async move {
+            let mut client = pg.open().await?;
+            let tx = client.transaction().await?;
+            tx.execute(
+                "INSERT INTO do_snapshots (namespace, object_id, seq, chunks, token)
+                 VALUES ($1, $2, 0, $3, 0)
+                 ON CONFLICT (namespace, object_id) DO UPDATE
+                     SET seq = 0, chunks = excluded.chunks, token = 0",
+                &[&ns, &oid, &n],
+            )
+            .await?;
+            tx.execute(
+                "DELETE FROM do_snapshot_chunks
+                 WHERE namespace = $1 AND object_id = $2 AND (seq <> 0 OR chunk >= $3)",
+                &[&ns, &oid, &n],
+            )
+            .await?;
+            tx.execute(
+                "DELETE FROM do_changes WHERE namespace = $1 AND object_id = $2",
+                &[&ns, &oid],
+            )
+            .await?;
+            match alarm_ms {
+                Some(at) => {
+                    tx.execute(
+                        "INSERT INTO do_alarms (namespace, object_id, at_ms) VALUES ($1, $2, $3)
+                         ON CONFLICT (namespace, object_id) DO UPDATE SET at_ms = excluded.at_ms",
+                        &[&ns, &oid, &at],
+                    )
+                    .await?;
+                }
+                None => {
+                    tx.execute(
+                        "DELETE FROM do_alarms WHERE namespace = $1 AND object_id = $2",
+                        &[&ns, &oid],
+                    )
+                    .await?;
+                }
+            }
+            tx.commit().await?;
+            Ok(())
+        })?;
+        self.drop_stale_chunks(namespace, id, 0, chunks);
+        Ok(())
+    }
+}

@@ -27,7 +27,7 @@ pub use config::{
     S3Config,
 };
 pub use cron::PgCronClaims;
-pub use do_log::{LogCounters, PgChangeLog};
+pub use do_log::{LogCounters, PgChangeLog, SecretAdopted};
 pub use nats::{Nats, NatsError};
 pub use pg::{Pg, PgError};
 pub use placement::{NodeState, NodeStatus, Owner, Placement, PlacementCounters};

@@ -14,6 +14,7 @@
 //!   analytics_engine.sqlite   every Analytics Engine dataset's data points
 //!   cache/                    the Cache API: cache.sqlite + bodies/
 //!   ai-gateway/logs.sqlite    AI Gateway's request logs, every gateway
+//!   serve.lock                held (shared) by every `hearth serve` on the directory
 //! ```
 //!
 //! Each binding kind also declares its paths (`BindingKind::data_paths` in
@@ -22,6 +23,7 @@
 //! Names from the config become single path components; anything outside
 //! `[A-Za-z0-9._-]` is percent-encoded so a name can never escape its folder.
 
+use std::fs::File;
 use std::path::{Path, PathBuf};
 
 /// The directory name used when no `--data-dir` is given.
@@ -124,6 +126,76 @@ impl DataDir {
     pub fn ai_gateway_logs(&self) -> PathBuf {
         self.root.join("ai-gateway").join("logs.sqlite")
     }
+
+    /// The lock a server holds on the directory while it runs.
+    pub fn serve_lock(&self) -> PathBuf {
+        self.root.join("serve.lock")
+    }
+
+    /// Marks the directory as served until the returned lock is dropped.
+    /// Shared: several servers (and the data CLIs, which never lock) may
+    /// use one directory; only [`lock_exclusive`](Self::lock_exclusive)
+    /// is kept out.
+    pub fn lock_serving(&self) -> Result<DirLock, LockError> {
+        let file = self.open_lock()?;
+        file.lock_shared().map_err(|source| LockError::Io {
+            path: self.serve_lock().display().to_string(),
+            source,
+        })?;
+        Ok(DirLock { _file: file })
+    }
+
+    /// Takes the directory for a process that needs it unused (copying it
+    /// elsewhere); fails with [`LockError::Served`] while a server holds
+    /// it. The lock dies with the process, so a crashed server never
+    /// leaves it behind.
+    pub fn lock_exclusive(&self) -> Result<DirLock, LockError> {
+        let file = self.open_lock()?;
+        match file.try_lock() {
+            Ok(()) => Ok(DirLock { _file: file }),
+            Err(std::fs::TryLockError::WouldBlock) => Err(LockError::Served {
+                path: self.root.display().to_string(),
+            }),
+            Err(std::fs::TryLockError::Error(source)) => Err(LockError::Io {
+                path: self.serve_lock().display().to_string(),
+                source,
+            }),
+        }
+    }
+
+    fn open_lock(&self) -> Result<File, LockError> {
+        let path = self.serve_lock();
+        let io = |source| LockError::Io {
+            path: path.display().to_string(),
+            source,
+        };
+        std::fs::create_dir_all(&self.root).map_err(io)?;
+        File::options()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(io)
+    }
+}
+
+/// A lock on a data directory, released when dropped.
+#[derive(Debug)]
+pub struct DirLock {
+    _file: File,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    #[error("the data directory {path} is in use by a running `hearth serve`; stop it first")]
+    Served { path: String },
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// Encodes a configured name as one safe path component.
@@ -154,6 +226,22 @@ mod tests {
         assert_eq!(path_component(".."), "%2E.");
         assert_eq!(path_component("a/b"), "a%2Fb");
         assert_eq!(path_component(""), "%00");
+    }
+
+    #[test]
+    fn a_served_directory_cannot_be_taken_exclusively() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = DataDir::new(dir.path().join("data"));
+        let first = d.lock_serving().unwrap();
+        let second = d.lock_serving().unwrap();
+        assert!(matches!(d.lock_exclusive(), Err(LockError::Served { .. })));
+        drop(first);
+        assert!(matches!(d.lock_exclusive(), Err(LockError::Served { .. })));
+        drop(second);
+        let taken = d.lock_exclusive().unwrap();
+        assert!(matches!(d.lock_exclusive(), Err(LockError::Served { .. })));
+        drop(taken);
+        d.lock_exclusive().unwrap();
     }
 
     #[test]

@@ -23,5 +23,5 @@ pub mod sqlite;
 pub use clock::{
     AdjustableClock, Clock, ClockError, ClockWaker, ManualClock, SharedClock, SystemClock,
 };
-pub use data_dir::DataDir;
+pub use data_dir::{DataDir, DirLock, LockError};
 pub use error_class::{ContractError, ErrorClass};

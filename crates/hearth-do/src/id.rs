@@ -167,6 +167,15 @@ fn hmac(key: &[u8; 32], parts: &[&[u8]]) -> [u8; 32] {
     mac.finalize().into_bytes().into()
 }
 
+/// The id secret stored at `path`, `None` when there is none.
+pub(crate) fn read_secret(path: &Path) -> Result<Option<[u8; SECRET_BYTES]>> {
+    match fs::read_to_string(path) {
+        Ok(text) => parse_secret(path, &text).map(Some),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(DoError::io(path, e)),
+    }
+}
+
 /// Reads the data directory's id secret, creating it on first use. Two
 /// processes racing to create it agree on one: the file is linked into
 /// place only if absent, and the loser reads the winner's.

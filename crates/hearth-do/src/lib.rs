@@ -408,6 +408,12 @@ impl DurableObjectHost {
         AlarmScheduler::new(self.alarms.clone(), self.clock.clone(), self.limits.clone())
     }
 
+    /// The id secret a data directory's objects were made with
+    /// (`do/secret`), without creating one; `None` when it has none.
+    pub fn stored_secret(data_dir: &DataDir) -> Result<Option<[u8; 32]>> {
+        id::read_secret(&data_dir.durable_objects().join("secret"))
+    }
+
     /// Applies the config's `[[migrations]]` not applied before, in list
     /// order (see the `migrations` module docs for the mapping). Call it
     /// before any object is opened. Returns the tags applied now.

@@ -314,3 +314,72 @@ pub fn read_frames(
     file.read_exact_at(&mut change[4..], start).map_err(io)?;
     Ok(Some(Frames { change, salt: now }))
 }
+
+/// A database file of a stopped data directory, ready to be copied into a
+/// log as its first snapshot (`hearth migrate`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Export {
+    /// The object's alarm (ms since the epoch), if one is set.
+    pub alarm_ms: Option<i64>,
+    /// Bytes of the file.
+    pub bytes: u64,
+}
+
+/// Checkpoints the WAL of the database at `path` into it (so the file
+/// alone holds every commit) and reads the Durable Object alarm it holds.
+/// Nothing else may have the file open.
+pub fn prepare_export(path: &Path) -> Result<Export> {
+    let conn = hearth_core::sqlite::open(path)?;
+    let busy: i64 = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))?;
+    if busy != 0 {
+        return Err(DoError::Shipping {
+            message: format!(
+                "{}: the checkpoint was blocked; is a server still using it?",
+                path.display()
+            ),
+        });
+    }
+    let has_metadata: bool = conn.query_row(
+        "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = '_cf_METADATA'",
+        [],
+        |r| r.get(0),
+    )?;
+    let alarm_ms = if has_metadata {
+        crate::sqlite::stored_alarm(&conn)?
+    } else {
+        None
+    };
+    drop(conn);
+    let bytes = std::fs::metadata(path)
+        .map_err(|e| DoError::io(path, e))?
+        .len();
+    Ok(Export { alarm_ms, bytes })
+}
+
+/// Uploads the file at `path` as snapshot `seq` of the object, in chunks of
+/// [`SNAPSHOT_CHUNK`] (one in memory at a time); returns how many. The
+/// snapshot is not the object's until the log makes it current.
+pub fn upload_snapshot(
+    log: &dyn ChangeLog,
+    namespace: &str,
+    id: &str,
+    seq: i64,
+    path: &Path,
+) -> Result<u32> {
+    let io = |e| DoError::io(path, e);
+    let file = File::open(path).map_err(io)?;
+    let len = file.metadata().map_err(io)?.len();
+    let (mut offset, mut chunk) = (0u64, 0u32);
+    while offset < len {
+        let n = (len - offset).min(SNAPSHOT_CHUNK as u64) as usize;
+        let mut data = vec![0u8; n];
+        file.read_exact_at(&mut data, offset).map_err(io)?;
+        log.put_snapshot_chunk(namespace, id, seq, chunk, data)
+            .map_err(|e| DoError::Shipping {
+                message: e.to_string(),
+            })?;
+        offset += n as u64;
+        chunk += 1;
+    }
+    Ok(chunk)
+}

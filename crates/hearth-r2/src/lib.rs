@@ -91,7 +91,7 @@ pub use conditional::{R2Conditional, R2Etag, format_http_date, parse_etag_list, 
 pub use error::R2Error;
 pub use expiry::UploadExpirerHandle;
 pub use fs::R2Body;
-pub use s3::{HEAD_CONCURRENCY, MAX_BUFFERED_PUT, S3Config, S3Store};
+pub use s3::{HEAD_CONCURRENCY, IMPORT_PART_BYTES, MAX_BUFFERED_PUT, S3Config, S3Store};
 pub use validate::{
     ABORT_MULTIPART_UPLOADS_AFTER, MAX_CUSTOM_METADATA_BYTES, MAX_DELETE_KEYS, MAX_KEY_BYTES,
     MAX_LIST_KEYS, MAX_OBJECT_BYTES, MAX_PART_NUMBER, MAX_UPLOAD_BYTES, MIN_PART_BYTES, R2Limits,
@@ -1236,6 +1236,19 @@ impl R2Bucket {
         match &self.repr {
             Repr::Local(l) => l.put(key, body, options),
             Repr::S3(b) => b.put(key, &mut body, options),
+        }
+    }
+
+    /// Copies `object` and its body in from another bucket, keeping R2's
+    /// fields (version, upload time, etag, checksums, metadata) as they
+    /// are; replaces any object of the key. Only an S3-store bucket takes
+    /// imports (`hearth migrate` copies embedded buckets into the store).
+    pub fn import(&self, object: &R2Object, mut body: impl Read) -> Result<(), R2Error> {
+        match &self.repr {
+            Repr::Local(_) => Err(R2Error::invalid(
+                "import: only a bucket on an S3-compatible store takes imports",
+            )),
+            Repr::S3(b) => b.import(object, &mut body),
         }
     }
 

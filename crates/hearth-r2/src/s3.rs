@@ -76,6 +76,10 @@ macro_rules! with_http {
     }};
 }
 
+/// Part size of [`S3Bucket::import`]'s multipart uploads, and the largest
+/// body it writes with one `PutObject`.
+pub const IMPORT_PART_BYTES: u64 = 16 * 1024 * 1024;
+
 /// HEAD requests one `list` page keeps in flight.
 pub const HEAD_CONCURRENCY: usize = 16;
 /// Largest body a single `put` sends: S3's single PUT needs its length up
@@ -1245,6 +1249,147 @@ impl S3Bucket {
             .head_raw(OP, key)?
             .ok_or(R2Error::InternalError { op: OP })?;
         Ok(head.object)
+    }
+
+    /// Writes `object` (read from another backend) with its R2 fields as
+    /// they are: version, upload time, etag, checksums, HTTP and custom
+    /// metadata. Bodies up to [`IMPORT_PART_BYTES`] are one `PutObject`,
+    /// larger ones a multipart upload of parts that size, so at most one
+    /// part is in memory. Unconditional: it replaces any object of the key.
+    pub(crate) fn import(&self, object: &R2Object, body: &mut dyn Read) -> Result<(), R2Error> {
+        const OP: &str = "import";
+        self.limits.key(OP, &object.key)?;
+        let http = object.http_metadata.clone().unwrap_or_default();
+        let stored = Stored {
+            version: object.version.clone(),
+            uploaded: object.uploaded,
+            etag: Some(object.etag.clone()),
+            http: http.clone(),
+            custom: object.custom_metadata.clone().unwrap_or_default(),
+            checksums: object.checksums.clone(),
+        };
+        let short = |n: u64| R2Error::Store {
+            op: OP,
+            message: format!(
+                "{}: the body had {n} bytes, its metadata says {}",
+                object.key, object.size
+            ),
+        };
+        if object.size <= IMPORT_PART_BYTES {
+            let ReadBody { data, md5, .. } = read_body(OP, body, IMPORT_PART_BYTES, None)?;
+            if data.len() as u64 != object.size {
+                return Err(short(data.len() as u64));
+            }
+            let mut req = self
+                .store
+                .client
+                .put_object()
+                .bucket(&self.store.bucket)
+                .key(self.name(&object.key))
+                .content_md5(base64::engine::general_purpose::STANDARD.encode(&md5))
+                .metadata(META_FIELD, stored.encode())
+                .body(ByteStream::from(data));
+            req = with_http!(req, &http);
+            self.run(OP, req.send())?.map_err(|e| store_error(OP, &e))?;
+            return Ok(());
+        }
+        let mut req = self
+            .store
+            .client
+            .create_multipart_upload()
+            .bucket(&self.store.bucket)
+            .key(self.name(&object.key))
+            .metadata(META_FIELD, stored.encode());
+        req = with_http!(req, &http);
+        let out = self.run(OP, req.send())?.map_err(|e| store_error(OP, &e))?;
+        let s3_id = out
+            .upload_id()
+            .ok_or_else(|| R2Error::Store {
+                op: OP,
+                message: "the store returned no upload id".into(),
+            })?
+            .to_owned();
+        let result = self.import_parts(object, &s3_id, body).and_then(|total| {
+            if total == object.size {
+                Ok(())
+            } else {
+                Err(short(total))
+            }
+        });
+        if result.is_err() {
+            // Best effort: an upload left behind costs space, not data.
+            let req = self
+                .store
+                .client
+                .abort_multipart_upload()
+                .bucket(&self.store.bucket)
+                .key(self.name(&object.key))
+                .upload_id(&s3_id);
+            let _ = self.run(OP, req.send());
+            return result;
+        }
+        Ok(())
+    }
+
+    /// The parts of [`import`](Self::import)'s upload, then its completion;
+    /// returns the bytes read.
+    fn import_parts(
+        &self,
+        object: &R2Object,
+        s3_id: &str,
+        body: &mut dyn Read,
+    ) -> Result<u64, R2Error> {
+        const OP: &str = "import";
+        let mut parts = Vec::new();
+        let mut total = 0u64;
+        loop {
+            let mut data = Vec::new();
+            (&mut *body)
+                .take(IMPORT_PART_BYTES)
+                .read_to_end(&mut data)
+                .map_err(R2Error::io(OP))?;
+            if data.is_empty() && !parts.is_empty() {
+                break;
+            }
+            total += data.len() as u64;
+            let number = i32::try_from(parts.len() + 1).unwrap_or(i32::MAX);
+            let md5 = md5::Md5::digest(&data);
+            let last = (data.len() as u64) < IMPORT_PART_BYTES;
+            let req = self
+                .store
+                .client
+                .upload_part()
+                .bucket(&self.store.bucket)
+                .key(self.name(&object.key))
+                .upload_id(s3_id)
+                .part_number(number)
+                .content_md5(base64::engine::general_purpose::STANDARD.encode(md5))
+                .body(ByteStream::from(data));
+            self.run(OP, req.send())?.map_err(|e| store_error(OP, &e))?;
+            parts.push(
+                CompletedPart::builder()
+                    .part_number(number)
+                    .e_tag(format!("\"{}\"", hex::encode(md5)))
+                    .build(),
+            );
+            if last {
+                break;
+            }
+        }
+        let req = self
+            .store
+            .client
+            .complete_multipart_upload()
+            .bucket(&self.store.bucket)
+            .key(self.name(&object.key))
+            .upload_id(s3_id)
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .set_parts(Some(parts))
+                    .build(),
+            );
+        self.run(OP, req.send())?.map_err(|e| store_error(OP, &e))?;
+        Ok(total)
     }
 
     fn marker(&self, upload_id: &str) -> String {

@@ -37,7 +37,9 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use serde::{Deserialize, Serialize};
 
-use crate::bindings::d1::cluster::{ClusterD1, D1_NAMESPACE, D1_PATH, D1Call};
+/// Placement's and the log's key space for D1 databases.
+pub use crate::bindings::d1::cluster::D1_NAMESPACE;
+use crate::bindings::d1::cluster::{ClusterD1, D1_PATH, D1Call};
 use crate::durable::{DurableObjects, ObjectEvent, ObjectJob};
 use crate::{DispatchError, WorkerResponse};
 

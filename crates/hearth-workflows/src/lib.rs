@@ -80,6 +80,7 @@
 //! - Payloads, params and step results are opaque bytes: the JS layer
 //!   serializes them. This crate knows nothing of JavaScript or HTTP.
 
+pub mod copy;
 mod engine;
 mod error;
 pub mod native;
@@ -91,6 +92,7 @@ pub mod validate;
 use std::collections::HashMap;
 use std::fmt;
 
+pub use copy::{JournalCopy, copy_journal, workflows_present, workflows_stored};
 pub use engine::WorkflowEngine;
 pub use error::{GET_NOT_FOUND_MESSAGE, Result, WorkflowError};
 pub use postgres::PgJournal;

@@ -66,6 +66,11 @@ pub enum Command {
     },
     /// Load and validate a config; print it as JSON with the environment applied.
     Config(ProjectArgs),
+    /// Copy a data directory's KV namespaces, R2 buckets, Durable Objects,
+    /// D1 databases and Workflows into the backends a cluster file names,
+    /// so nodes started with `serve --cluster` see them. Run it with the
+    /// server and every node stopped.
+    Migrate(MigrateArgs),
     /// Cluster mode: the state of the nodes sharing a cluster file's backends.
     Cluster {
         #[command(subcommand)]
@@ -538,6 +543,26 @@ pub enum ClusterCommand {
         #[arg(long, default_value_t = 600)]
         timeout: u64,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    /// The workers' wrangler.toml / .json / .jsonc, or their directories
+    /// (default: --config, else the current directory), as given to
+    /// `hearth serve`.
+    #[arg(value_name = "CONFIG")]
+    pub configs: Vec<PathBuf>,
+    #[command(flatten)]
+    pub project: ProjectArgs,
+    /// The cluster file the nodes will be started with.
+    #[arg(long = "cluster", value_name = "FILE")]
+    pub cluster: PathBuf,
+    /// Copy even when the cluster already holds data of a namespace,
+    /// bucket, object, database or workflow: keys and objects of the same
+    /// name are replaced, a Durable Object, D1 database or workflow's
+    /// instances are replaced whole.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// Where the project is and where its data lives; shared by every command.

@@ -53,6 +53,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Keys { command } => commands::edge::keys(command),
         Command::Security { command } => commands::edge::security(command),
         Command::Cluster { command } => commands::cluster::run(command),
+        Command::Migrate(args) => commands::migrate::run(args),
         Command::Gateway(args) => commands::ai_gateway::serve(args),
         Command::AiGateway { command } => commands::ai_gateway::run(command),
         Command::Serve(args) => commands::serve::run(args),

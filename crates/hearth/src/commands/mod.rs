@@ -8,6 +8,7 @@ pub mod dev;
 pub mod edge;
 pub mod events;
 pub mod kv;
+pub mod migrate;
 pub mod queues;
 pub mod r2;
 pub mod s3;

@@ -41,6 +41,12 @@ pub fn run_with(args: ServeArgs, watch: bool) -> Result<()> {
             super::build::run(p)?;
         }
     }
+    // Held while serving, so `hearth migrate` never copies a directory
+    // a server is writing.
+    let _dir_locks = projects
+        .iter()
+        .map(|p| p.data_dir.lock_serving())
+        .collect::<Result<Vec<_>, _>>()?;
     let listen: SocketAddr = args.listen.parse().with_context(|| {
         format!(
             "--listen {:?} is not an address like 127.0.0.1:8787",
