@@ -558,6 +558,10 @@ struct Load {
     live: RwLock<Vec<String>>,
     /// Holds the pinned client's next call (not the one in flight).
     hold_pinned: AtomicBool,
+    /// Calls the pinned client started, and those that ended (answered
+    /// or not).
+    pinned_started: AtomicUsize,
+    pinned_ended: AtomicUsize,
     stop: AtomicBool,
 }
 
@@ -613,7 +617,15 @@ fn client(load: Arc<Load>, t: usize, role: Role) {
             (tag, path)
         };
         k += 1;
-        match try_http(&addr, "GET", &path, &[], b"", timeout) {
+        let pinned = matches!(role, Role::Pinned(_));
+        if pinned {
+            load.pinned_started.fetch_add(1, Ordering::SeqCst);
+        }
+        let reply = try_http(&addr, "GET", &path, &[], b"", timeout);
+        if pinned {
+            load.pinned_ended.fetch_add(1, Ordering::SeqCst);
+        }
+        match reply {
             Ok(r) if r.status == 200 && produce => load.sent.lock().unwrap().push(tag),
             Ok(r) if r.status == 200 => load.acked.lock().unwrap().push((tag, addr)),
             // Not acknowledged: it may or may not have been applied.
@@ -1095,11 +1107,15 @@ fn a_killed_node_and_a_partitioned_one_lose_no_acknowledged_work() {
 
     net.heal(p);
     event(format!("{cut} healed"));
+    // The other clients come back only after the pinned client's next
+    // call: a call reaching the node before it heartbeats afresh makes it
+    // drop the cached lease.
     // The cut node still caches its lease. Its client calls again once
-    // the node heartbeats afresh (the first heartbeat to land may have
-    // started before the heal, the second did not), so the node trusts
-    // that cache and commits under its old lease, unless its call in
-    // flight was already refused.
+    // the node heartbeats afresh, so the node trusts that cache and
+    // commits under its old lease, unless its call in flight was already
+    // refused. The first heartbeat to land may have started before the
+    // heal; the second did not, and the node has seen its answer once it
+    // sent the third.
     let beats = Mutex::new(vec![heartbeat_at(&pg, &cut)]);
     wait_until("the healed node heartbeating afresh", 30, &nodes, || {
         let mut beats = beats.lock().unwrap();
@@ -1107,9 +1123,16 @@ fn a_killed_node_and_a_partitioned_one_lose_no_acknowledged_work() {
         if beats.last() != Some(&at) {
             beats.push(at);
         }
-        beats.len() >= 3
+        beats.len() >= 4
     });
+    let started = load.pinned_started.load(Ordering::SeqCst);
     load.hold_pinned.store(false, Ordering::SeqCst);
+    wait_until(
+        "the pinned client's call after the heal",
+        90,
+        &nodes,
+        || load.pinned_ended.load(Ordering::SeqCst) > started,
+    );
     load.live.write().unwrap().push(cut_addr.clone());
     let (at_heal, sent_at_heal) = (load.acked_len(), load.sent_len());
     wait_until("increments via the healed node", 60, &nodes, || {
