@@ -10,6 +10,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::runtime::{Handle, Runtime};
@@ -74,6 +75,8 @@ struct Inner {
     url: String,
     schema: String,
     client: tokio::sync::Mutex<Option<Arc<Client>>>,
+    /// PostgreSQL ends a transaction left idle this long (0: never).
+    idle_transaction_ms: AtomicU64,
 }
 
 impl Drop for Inner {
@@ -113,11 +116,23 @@ impl Pg {
                 url: url.to_owned(),
                 schema: schema.to_owned(),
                 client: tokio::sync::Mutex::new(None),
+                idle_transaction_ms: AtomicU64::new(0),
             }),
         };
         let this = pg.clone();
         pg.block(async move { this.client().await.map(|_| ()) })?;
         Ok(pg)
+    }
+
+    /// Has PostgreSQL end a transaction of a connection opened from now on
+    /// once it waited `limit` for this node (idle in transaction): a node
+    /// cut off mid-transaction then holds its locks (the Workflows
+    /// journal's advisory lock, a lease row read `FOR SHARE`) for at most
+    /// that long, not until its TCP connection times out. The transaction
+    /// is rolled back; the node finds out when it reaches PostgreSQL again.
+    pub fn limit_idle_transactions(&self, limit: Duration) {
+        let ms = u64::try_from(limit.as_millis()).unwrap_or(u64::MAX).max(1);
+        self.inner.idle_transaction_ms.store(ms, Ordering::Relaxed);
     }
 
     pub fn schema(&self) -> &str {
@@ -156,7 +171,12 @@ impl Pg {
         config.connect_timeout(CONNECT_TIMEOUT);
         config.application_name("hearth");
         // "schema already exists, skipping" and the like are not news.
-        config.options("-c client_min_messages=warning");
+        let mut options = "-c client_min_messages=warning".to_owned();
+        let idle = self.inner.idle_transaction_ms.load(Ordering::Relaxed);
+        if idle > 0 {
+            options.push_str(&format!(" -c idle_in_transaction_session_timeout={idle}"));
+        }
+        config.options(&options);
         let (client, connection) = config
             .connect(NoTls)
             .await

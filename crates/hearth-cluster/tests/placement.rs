@@ -101,3 +101,37 @@ fn a_second_live_node_with_the_same_id_is_refused() {
         "{e}"
     );
 }
+
+/// A node cut off in the middle of a transaction (here holding a lock a
+/// takeover would wait for) keeps its locks only for the idle limit:
+/// PostgreSQL ends the transaction, another connection's wait for the lock
+/// ends, and the cut-off connection finds its session gone.
+#[test]
+fn a_transaction_left_idle_gives_up_its_locks_after_the_limit() {
+    let Some(pg) = schema("idle_tx") else { return };
+    pg.limit_idle_transactions(Duration::from_millis(300));
+    let p = pg.clone();
+    let stuck = pg
+        .block(async move {
+            let c = p.open().await?;
+            c.batch_execute("BEGIN; SELECT pg_advisory_xact_lock(hashtext(current_schema()))")
+                .await?;
+            Ok(c)
+        })
+        .unwrap();
+    let p = pg.clone();
+    let waited = pg
+        .block(async move {
+            let c = p.open().await?;
+            // Without the limit the holder never lets go: fail, not hang.
+            c.batch_execute("SET lock_timeout = '20s'").await?;
+            let began = std::time::Instant::now();
+            c.batch_execute("SELECT pg_advisory_xact_lock(hashtext(current_schema()))")
+                .await?;
+            Ok(began.elapsed())
+        })
+        .unwrap();
+    assert!(waited < Duration::from_secs(20), "{waited:?}");
+    let after = pg.block(async move { Ok(stuck.batch_execute("SELECT 1").await.is_err()) });
+    assert!(after.unwrap(), "the idle transaction's session was ended");
+}

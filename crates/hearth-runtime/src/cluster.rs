@@ -175,6 +175,9 @@ impl ClusterNode {
             return Err(ClusterError::NoPostgres(config.path.display().to_string()));
         };
         let pg = Pg::connect(&pg_config.url, &pg_config.schema)?;
+        // No lock a node takes in a transaction outlives its lease when
+        // the node is cut off mid-transaction.
+        pg.limit_idle_transactions(Duration::from_millis(config.durable_objects.lease_ms));
         let placement = Placement::open(
             pg.clone(),
             &config.node_id,

@@ -4,17 +4,40 @@
 //! - a data link, into a bridge the nodes share: PostgreSQL and NATS (which
 //!   listen on loopback only) are reached through a relay on the bridge's
 //!   address, and the nodes reach each other's internal channel over it;
-//! - a client link, which only the test's clients use.
+//! - a client link, which only the test's clients and the test's recorder
+//!   of Workflow steps use.
 //!
 //! Taking a node's data link down partitions it from the backends and its
 //! peers while clients still reach it. Concurrent clients drive one
-//! Durable Object counter and one JetStream queue through every node while
-//! the counter's owner is SIGKILLed and then the next owner partitioned and
-//! healed. Afterwards: every acknowledged increment is present exactly
-//! once, the count equals the increments stored, no two runs of the object
-//! on different nodes overlap in time among the committed increments, the
-//! lease tokens in the change log in PostgreSQL only grow, and every queue
-//! message acknowledged to a producer was consumed.
+//! Durable Object counter, one JetStream queue and a stream of Workflow
+//! instances through every node while the counter's owner is SIGKILLed
+//! (in the middle of a Workflow step) and then the next owner partitioned
+//! (in the middle of a step, with a client of its own calling the counter
+//! on it) and healed. Afterwards:
+//! - every acknowledged increment is present exactly once, the count
+//!   equals the increments stored, and no two runs of the object on
+//!   different nodes overlap in time among the committed increments;
+//! - every change PostgreSQL took into the object's log was appended under
+//!   the lease the object had at that moment, tokens only grow, and the
+//!   partitioned old owner did try to commit after losing its lease (its
+//!   client's call in flight across the partition, or its next call once
+//!   the healed node trusts its cached lease again) and was refused.
+//!   Snapshots are taken every few commits and the heal waits for one by
+//!   the new owner, so the old owner's next sequence number is free again
+//!   and only the lease check can refuse its append;
+//! - every queue message acknowledged to a producer was consumed;
+//! - every Workflow instance completes; each step has exactly one
+//!   successful attempt in the journal and it is the step's last, so no
+//!   attempt began once the step had finished; the execution whose result
+//!   was journaled ran exactly once; and every execution the recorder saw
+//!   belongs to an attempt the journal began. A step "finished" when its
+//!   result is in the journal; an execution that ended on a node that was
+//!   then killed, cut off or superseded before the journal took its
+//!   result did not finish, and its step runs again. (Such a cut-off
+//!   execution may even start late: a node whose isolates were blocked by
+//!   the partition ran one seconds after another node had finished the
+//!   step, under an attempt begun before, so the recorder's times say
+//!   nothing about attempts.)
 //!
 //! Needs root and `ip netns`, PostgreSQL (`HEARTH_TEST_POSTGRES_URL`) and
 //! NATS with JetStream (`HEARTH_TEST_NATS_URL`); skipped without them
@@ -22,7 +45,7 @@
 
 mod web_support;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::io::Read;
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::path::{Path, PathBuf};
@@ -31,7 +54,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use web_support::{Server, try_http};
+use hearth_cluster::Pg;
+use web_support::{Server, read_request, try_http};
 
 const SECRET: &str = "cluster-test-secret-of-at-least-32-bytes";
 const LEASE_MS: u64 = 1500;
@@ -41,6 +65,15 @@ const MAX_RELAYED: usize = 64;
 /// A client gives up on a call after this long (a partitioned node may
 /// never answer).
 const CALL_TIMEOUT: Duration = Duration::from_secs(5);
+/// The client of the node about to be cut off waits this long: its call
+/// in flight across the partition is answered after the heal.
+const PINNED_CALL_TIMEOUT: Duration = Duration::from_secs(60);
+/// Steps of each Workflow instance, and how long each execution works.
+const WF_STEPS: usize = 3;
+const WF_STEP_MS: u64 = 300;
+/// A kill or a partition waits for a step execution on its node younger
+/// than this, so it lands in the middle of the step.
+const YOUNG_STEP: Duration = Duration::from_millis(100);
 
 fn required() -> bool {
     std::env::var("HEARTH_TEST_REQUIRE_CLUSTER").as_deref() == Ok("1")
@@ -148,7 +181,7 @@ impl Net {
                 "link", "add", &client, "type", "veth", "peer", "name", "eth1", "netns", &ns,
             ])?;
             net.host_links.push(client.clone());
-            let host_side = format!("10.214.{}.{}/30", net.subnet, 4 * i + 1);
+            let host_side = format!("{}/30", net.client_host_ip(i));
             ip(&["addr", "add", &host_side, "dev", &client])?;
             ip(&["link", "set", &client, "up"])?;
             let node_side = format!("{}/30", net.client_ip(i));
@@ -166,6 +199,12 @@ impl Net {
     /// Node `i`'s address on the bridge (its internal channel).
     fn peer_ip(&self, i: usize) -> String {
         format!("10.213.{}.{}", self.subnet, 10 + i)
+    }
+
+    /// The host's address on node `i`'s client link: where the node
+    /// reaches the recorder, also while it is cut off.
+    fn client_host_ip(&self, i: usize) -> String {
+        format!("10.214.{}.{}", self.subnet, 4 * i + 1)
     }
 
     /// Node `i`'s address on its client link (its public listener).
@@ -274,6 +313,125 @@ impl Drop for Relay {
     }
 }
 
+/// One report of a Workflow step's execution, stamped on arrival by the
+/// recorder's clock.
+#[derive(Debug, Clone)]
+struct Report {
+    phase: String,
+    instance: String,
+    step: usize,
+    exec: String,
+    node: String,
+    at: Duration,
+}
+
+/// Takes the step executions' reports (`/start` and `/end`) on the host's
+/// end of each node's client link, so a node cut off from its peers still
+/// reports; one thread per connection, one request each.
+struct Recorder {
+    began: Instant,
+    reports: Arc<Mutex<Vec<Report>>>,
+    /// The recorder's URL for each node, by node index.
+    urls: Vec<String>,
+    stop: Arc<AtomicBool>,
+    addrs: Vec<SocketAddr>,
+}
+
+impl Recorder {
+    fn start(net: &Net, nodes: usize) -> Recorder {
+        let began = Instant::now();
+        let reports: Arc<Mutex<Vec<Report>>> = Arc::default();
+        let stop = Arc::new(AtomicBool::new(false));
+        let (mut urls, mut addrs) = (Vec::new(), Vec::new());
+        for i in 0..nodes {
+            let listener = TcpListener::bind((net.client_host_ip(i).as_str(), 0)).unwrap();
+            let addr = listener.local_addr().unwrap();
+            urls.push(format!("http://{addr}"));
+            addrs.push(addr);
+            let (reports, stop) = (reports.clone(), stop.clone());
+            std::thread::spawn(move || {
+                for stream in listener.incoming().map_while(Result::ok) {
+                    if stop.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    let reports = reports.clone();
+                    std::thread::spawn(move || record(stream, began, &reports));
+                }
+            });
+        }
+        Recorder {
+            began,
+            reports,
+            urls,
+            stop,
+            addrs,
+        }
+    }
+
+    fn reports(&self) -> Vec<Report> {
+        self.reports.lock().unwrap().clone()
+    }
+
+    /// Whether a step execution that started less than `young` ago is
+    /// still running on `node`.
+    fn running_on(&self, node: &str, young: Duration) -> bool {
+        let now = self.began.elapsed();
+        let reports = self.reports.lock().unwrap();
+        let ended: HashSet<&str> = reports
+            .iter()
+            .filter(|r| r.phase == "end")
+            .map(|r| r.exec.as_str())
+            .collect();
+        reports.iter().any(|r| {
+            r.phase == "start"
+                && r.node == node
+                && now.saturating_sub(r.at) < young
+                && !ended.contains(r.exec.as_str())
+        })
+    }
+}
+
+/// Answers one report and keeps it.
+fn record(mut stream: TcpStream, began: Instant, reports: &Mutex<Vec<Report>>) {
+    let Some(request) = read_request(&stream) else {
+        return;
+    };
+    let at = began.elapsed();
+    let url = url::Url::parse(&format!("http://recorder{}", request.path));
+    let report = url.ok().and_then(|u| {
+        let q: HashMap<String, String> = u.query_pairs().into_owned().collect();
+        Some(Report {
+            phase: u.path().trim_start_matches('/').to_owned(),
+            instance: q.get("instance")?.clone(),
+            step: q.get("step")?.parse().ok()?,
+            exec: q.get("exec")?.clone(),
+            node: q.get("node")?.clone(),
+            at,
+        })
+    });
+    let status = match report {
+        Some(r) if r.phase == "start" || r.phase == "end" => {
+            reports.lock().unwrap().push(r);
+            "200 OK"
+        }
+        _ => "400 Bad Request",
+    };
+    let _ = std::io::Write::write_all(
+        &mut stream,
+        format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").as_bytes(),
+    );
+}
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // Wakes each accept loop so it sees `stop`.
+        for addr in &self.addrs {
+            let _ = TcpStream::connect_timeout(addr, Duration::from_secs(1));
+        }
+    }
+}
+
 struct Node {
     name: String,
     server: Option<Server>,
@@ -287,8 +445,9 @@ impl Node {
 }
 
 /// Starts node `i` in its namespace, with a project copy of its own whose
-/// `NODE` variable names it.
-fn start_node(net: &Net, i: usize, dir: &Path, backends: &Backends) -> Node {
+/// `NODE` variable names it and `RECORDER` is the recorder's URL on its
+/// client link.
+fn start_node(net: &Net, i: usize, dir: &Path, backends: &Backends, recorder: &Recorder) -> Node {
     let name = ["a", "b", "c"][i].to_owned();
     let project = dir.join(format!("project-{name}"));
     web_support::copy_tree(
@@ -297,7 +456,10 @@ fn start_node(net: &Net, i: usize, dir: &Path, backends: &Backends) -> Node {
     );
     let manifest = project.join("wrangler.toml");
     let mut text = std::fs::read_to_string(&manifest).unwrap();
-    text.push_str(&format!("\n[vars]\nNODE = \"{name}\"\n"));
+    text.push_str(&format!(
+        "\n[vars]\nNODE = \"{name}\"\nRECORDER = \"{}\"\n",
+        recorder.urls[i]
+    ));
     std::fs::write(&manifest, text).unwrap();
 
     let cluster_file = dir.join(format!("{name}.cluster.toml"));
@@ -319,8 +481,10 @@ ack_wait_ms = 2000
 
 [durable_objects]
 lease_ms = {LEASE_MS}
-# No snapshot during the test: the change log keeps the whole history.
-snapshot_after_bytes = 1073741824
+# A snapshot every few commits: it drops the changes it holds, so a stale
+# owner's next sequence number is free again and only the lease check
+# refuses its append. The test keeps its own copy of the log.
+snapshot_after_bytes = 4096
 "#,
             peer = net.peer_ip(i),
             pg = backends.postgres,
@@ -389,7 +553,15 @@ struct Load {
     acked: Mutex<Vec<(String, String)>>,
     attempted: Mutex<Vec<String>>,
     sent: Mutex<Vec<String>>,
+    /// Workflow instances whose creation was acknowledged.
+    instances: Mutex<Vec<String>>,
     live: RwLock<Vec<String>>,
+    /// Holds the pinned client's next call (not the one in flight).
+    hold_pinned: AtomicBool,
+    /// Calls the pinned client started, and those that ended (answered
+    /// or not).
+    pinned_started: AtomicUsize,
+    pinned_ended: AtomicUsize,
     stop: AtomicBool,
 }
 
@@ -400,17 +572,40 @@ impl Load {
     fn sent_len(&self) -> usize {
         self.sent.lock().unwrap().len()
     }
+    fn acked_by(&self, addr: &str) -> usize {
+        let acked = self.acked.lock().unwrap();
+        acked.iter().filter(|(_, a)| a == addr).count()
+    }
 }
 
-/// Client `t`: increments the counter (`/add`), or produces to the queue
-/// (`/send`) when `produce`, through the live nodes in turn.
-fn client(load: Arc<Load>, t: usize, produce: bool) {
+/// What a client does.
+#[derive(Clone)]
+enum Role {
+    /// Increments the counter (`/add`) through the live nodes in turn.
+    Counter,
+    /// Produces to the queue (`/send`) through the live nodes in turn.
+    Producer,
+    /// Increments the counter through this one node, waiting as long as
+    /// it takes.
+    Pinned(String),
+}
+
+/// Client `t` in `role`, until the load stops.
+fn client(load: Arc<Load>, t: usize, role: Role) {
     let mut k = 0usize;
     while !load.stop.load(Ordering::SeqCst) {
-        let addr = {
-            let live = load.live.read().unwrap();
-            live[(t + k) % live.len()].clone()
+        if matches!(role, Role::Pinned(_)) && load.hold_pinned.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(10));
+            continue;
+        }
+        let (addr, timeout) = match &role {
+            Role::Pinned(addr) => (addr.clone(), PINNED_CALL_TIMEOUT),
+            _ => {
+                let live = load.live.read().unwrap();
+                (live[(t + k) % live.len()].clone(), CALL_TIMEOUT)
+            }
         };
+        let produce = matches!(role, Role::Producer);
         let (tag, path) = if produce {
             let tag = format!("p{t}-{k}");
             let path = format!("/send?tag={tag}");
@@ -422,12 +617,42 @@ fn client(load: Arc<Load>, t: usize, produce: bool) {
             (tag, path)
         };
         k += 1;
-        match try_http(&addr, "GET", &path, &[], b"", CALL_TIMEOUT) {
+        let pinned = matches!(role, Role::Pinned(_));
+        if pinned {
+            load.pinned_started.fetch_add(1, Ordering::SeqCst);
+        }
+        let reply = try_http(&addr, "GET", &path, &[], b"", timeout);
+        if pinned {
+            load.pinned_ended.fetch_add(1, Ordering::SeqCst);
+        }
+        match reply {
             Ok(r) if r.status == 200 && produce => load.sent.lock().unwrap().push(tag),
             Ok(r) if r.status == 200 => load.acked.lock().unwrap().push((tag, addr)),
             // Not acknowledged: it may or may not have been applied.
             _ => std::thread::sleep(Duration::from_millis(20)),
         }
+    }
+}
+
+/// Starts a Workflow instance every few hundred milliseconds through the
+/// live nodes in turn, until the load stops.
+fn creator(load: Arc<Load>) {
+    let mut k = 0usize;
+    while !load.stop.load(Ordering::SeqCst) {
+        let addr = {
+            let live = load.live.read().unwrap();
+            live[k % live.len()].clone()
+        };
+        let id = format!("w{k}");
+        let path = format!("/wf/start?id={id}&steps={WF_STEPS}&ms={WF_STEP_MS}");
+        k += 1;
+        if let Ok(r) = try_http(&addr, "GET", &path, &[], b"", CALL_TIMEOUT)
+            && r.status == 200
+        {
+            load.instances.lock().unwrap().push(id);
+        }
+        // Pacing the load, not waiting for an outcome.
+        std::thread::sleep(Duration::from_millis(300));
     }
 }
 
@@ -491,21 +716,190 @@ fn overlapping(runs: &[Run]) -> Vec<String> {
     found
 }
 
-/// The change log in PostgreSQL, in commit order: (token, node).
-fn change_log(schema: &str) -> Vec<(i64, String)> {
-    let pg = hearth_cluster::Pg::connect(&postgres_url(), schema).unwrap();
+/// Runs `sql` in the test's schema.
+fn pg_execute(pg: &Pg, sql: String) {
+    let p = pg.clone();
+    pg.block(async move {
+        p.client().await?.batch_execute(&sql).await?;
+        Ok(())
+    })
+    .unwrap()
+}
+
+/// Keeps, through a trigger of the test's own, a copy of every change
+/// PostgreSQL takes into `do_changes` with the object's lease at that
+/// moment: snapshots drop the changes they hold, and the checks need the
+/// whole history. The append's statement holds the lease row `FOR SHARE`,
+/// so the lease the trigger reads is the one the append was judged by.
+fn audit_appends(pg: &Pg) {
+    let schema = pg.schema();
+    pg_execute(
+        pg,
+        format!(
+            "CREATE TABLE {schema}.tp_appends (
+                 id          BIGSERIAL PRIMARY KEY,
+                 seq         BIGINT NOT NULL,
+                 token       BIGINT NOT NULL,
+                 node_id     TEXT NOT NULL,
+                 lease_token BIGINT,
+                 lease_node  TEXT);
+             CREATE FUNCTION {schema}.tp_audit() RETURNS trigger LANGUAGE plpgsql AS $$
+             BEGIN
+                 INSERT INTO {schema}.tp_appends (seq, token, node_id, lease_token, lease_node)
+                 SELECT NEW.seq, NEW.token, NEW.node_id, l.token, l.node_id
+                 FROM (SELECT 1) one LEFT JOIN {schema}.do_leases l
+                   ON l.namespace = NEW.namespace AND l.object_id = NEW.object_id;
+                 RETURN NULL;
+             END $$;
+             CREATE TRIGGER tp_audit AFTER INSERT ON {schema}.do_changes
+                 FOR EACH ROW EXECUTE FUNCTION {schema}.tp_audit();"
+        ),
+    );
+}
+
+/// One change PostgreSQL took, with the lease of the object then.
+#[derive(Debug)]
+struct Append {
+    seq: i64,
+    token: i64,
+    node: String,
+    lease: Option<(i64, String)>,
+}
+
+/// Every change PostgreSQL took into the log, in the order it took them.
+fn appends(pg: &Pg) -> Vec<Append> {
     let p = pg.clone();
     pg.block(async move {
         let c = p.client().await?;
-        Ok(
-            c.query("SELECT token, node_id FROM do_changes ORDER BY seq", &[])
-                .await?
-                .iter()
-                .map(|r| (r.get(0), r.get(1)))
-                .collect(),
+        Ok(c.query(
+            "SELECT seq, token, node_id, lease_token, lease_node FROM tp_appends ORDER BY id",
+            &[],
         )
+        .await?
+        .iter()
+        .map(|r| Append {
+            seq: r.get(0),
+            token: r.get(1),
+            node: r.get(2),
+            lease: r
+                .get::<_, Option<i64>>(3)
+                .zip(r.get::<_, Option<String>>(4)),
+        })
+        .collect())
     })
     .unwrap()
+}
+
+/// Whether the object's newest snapshot was made under its current lease,
+/// by a node other than `not`, and holds every change number `not` could
+/// append next.
+fn snapshot_by_new_owner(pg: &Pg, not: &str) -> bool {
+    let (p, not) = (pg.clone(), not.to_owned());
+    pg.block(async move {
+        let c = p.client().await?;
+        let row = c
+            .query_one(
+                "SELECT count(*) FROM do_snapshots s JOIN do_leases l
+                   ON l.namespace = s.namespace AND l.object_id = s.object_id
+                 WHERE s.token = l.token AND l.node_id <> $1
+                   AND s.seq > (SELECT coalesce(max(seq), 0) FROM tp_appends WHERE node_id = $1)",
+                &[&not],
+            )
+            .await?;
+        Ok(row.get::<_, i64>(0) > 0)
+    })
+    .unwrap()
+}
+
+/// The journal's rows of Workflow instance `id`, for a failure's message.
+fn journal_of(pg: &Pg, id: &str) -> Vec<String> {
+    let (p, id) = (pg.clone(), id.to_owned());
+    pg.block(async move {
+        let c = p.client().await?;
+        let mut out = Vec::new();
+        for r in c
+            .query(
+                "SELECT status, lease, lease_expires_ms, runner FROM wf_instances WHERE id = $1",
+                &[&id],
+            )
+            .await?
+        {
+            let (status, lease): (String, i64) = (r.get(0), r.get(1));
+            let (expires, runner): (Option<i64>, Option<String>) = (r.get(2), r.get(3));
+            out.push(format!(
+                "{status} lease {lease} until {expires:?} by {runner:?}"
+            ));
+        }
+        for r in c
+            .query(
+                "SELECT name, attempt, started_ms, ended_ms, success FROM wf_attempts
+                 WHERE instance = $1 ORDER BY name, attempt",
+                &[&id],
+            )
+            .await?
+        {
+            let (name, attempt, started): (String, i64, i64) = (r.get(0), r.get(1), r.get(2));
+            let (ended, ok): (Option<i64>, Option<bool>) = (r.get(3), r.get(4));
+            out.push(format!("{name} #{attempt} {started}..{ended:?} {ok:?}"));
+        }
+        Ok(out)
+    })
+    .unwrap()
+}
+
+/// Every `step.do` attempt in the journal: (instance, step name) →
+/// (attempt, whether it succeeded; `None` while unfinished).
+type Attempts = BTreeMap<(String, String), Vec<(i64, Option<bool>)>>;
+
+fn step_attempts(pg: &Pg) -> Attempts {
+    let p = pg.clone();
+    pg.block(async move {
+        let c = p.client().await?;
+        let mut out = Attempts::new();
+        for r in c
+            .query(
+                "SELECT instance, name, attempt, success FROM wf_attempts ORDER BY attempt",
+                &[],
+            )
+            .await?
+        {
+            out.entry((r.get(0), r.get(1)))
+                .or_default()
+                .push((r.get(2), r.get(3)));
+        }
+        Ok(out)
+    })
+    .unwrap()
+}
+
+/// When node `node` last heartbeat, by PostgreSQL's clock (seconds).
+fn heartbeat_at(pg: &Pg, node: &str) -> f64 {
+    let (p, node) = (pg.clone(), node.to_owned());
+    pg.block(async move {
+        let c = p.client().await?;
+        let row = c
+            .query_one(
+                "SELECT extract(epoch FROM heartbeat_at)::float8 FROM cluster_nodes WHERE node_id = $1",
+                &[&node],
+            )
+            .await?;
+        Ok(row.get(0))
+    })
+    .unwrap()
+}
+
+/// Durable Object leases node `addr` found lost to a newer owner (a
+/// commit of its refused), from its metrics.
+fn leases_lost(addr: &str) -> u64 {
+    let Ok(r) = try_http(addr, "GET", "/__hearth/metrics", &[], b"", CALL_TIMEOUT) else {
+        return 0;
+    };
+    r.text()
+        .lines()
+        .find(|l| l.starts_with("hearth_cluster_leases_total") && l.contains("event=\"lost\""))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
 }
 
 /// `items` with runs of equal neighbours collapsed to one.
@@ -598,6 +992,7 @@ fn a_killed_node_and_a_partitioned_one_lose_no_acknowledged_work() {
     };
     let schema = format!("hearth_tp_{}", std::process::id());
     let _cleanup = Cleanup(schema.clone());
+    let pg = Pg::connect(&postgres_url(), &schema).unwrap();
     let pg_relay = Relay::start(&net.gateway(), backend_addr(&postgres_url())).unwrap();
     let nats_relay = Relay::start(&net.gateway(), backend_addr(&nats_url())).unwrap();
     let backends = Backends {
@@ -605,46 +1000,97 @@ fn a_killed_node_and_a_partitioned_one_lose_no_acknowledged_work() {
         nats: via(&nats_url(), nats_relay.addr),
         schema: schema.clone(),
     };
+    let recorder = Recorder::start(&net, 3);
+    // What happened when, by the recorder's clock, for failure messages.
+    let timeline: Mutex<Vec<(Duration, String)>> = Mutex::default();
+    let event = |what: String| {
+        let at = recorder.began.elapsed();
+        let wall = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis();
+        eprintln!("{at:.1?}: {what}");
+        timeline
+            .lock()
+            .unwrap()
+            .push((at, format!("{what} (wall {wall} ms)")));
+    };
     let dir = tempfile::tempdir().unwrap();
     // Started one after another: the first creates the cluster's tables.
     let mut nodes: Vec<Node> = (0..3)
-        .map(|i| start_node(&net, i, dir.path(), &backends))
+        .map(|i| start_node(&net, i, dir.path(), &backends, &recorder))
         .collect();
+    audit_appends(&pg);
 
     let load = Arc::new(Load::default());
     *load.live.write().unwrap() = nodes.iter().map(Node::addr).collect();
-    let clients: Vec<_> = (0..8)
+    let mut clients: Vec<_> = (0..8)
         .map(|t| {
             let load = load.clone();
-            std::thread::spawn(move || client(load, t, t >= 6))
+            let role = if t >= 6 {
+                Role::Producer
+            } else {
+                Role::Counter
+            };
+            std::thread::spawn(move || client(load, t, role))
         })
         .collect();
+    clients.push({
+        let load = load.clone();
+        std::thread::spawn(move || creator(load))
+    });
     wait_until("first increments and messages", 60, &nodes, || {
         load.acked_len() >= 30 && load.sent_len() >= 30
     });
 
-    // SIGKILL the counter's owner; its clients move to the others.
+    // SIGKILL the counter's owner in the middle of a Workflow step; its
+    // clients move to the others.
     let victim = owner(&nodes[0].cluster_file);
     let v = nodes.iter().position(|n| n.name == victim).unwrap();
     let victim_addr = nodes[v].addr();
+    wait_until("a Workflow step running on the owner", 30, &nodes, || {
+        recorder.running_on(&victim, YOUNG_STEP)
+    });
     load.live.write().unwrap().retain(|a| *a != victim_addr);
     nodes[v].server.take().unwrap().kill9();
+    event(format!("{victim} killed"));
     let at_kill = load.acked_len();
     wait_until("increments after the kill", 60, &nodes, || {
         load.acked_len() >= at_kill + 30
     });
 
-    // Partition the new owner from PostgreSQL, NATS and its peers; clients
-    // still send to it (each such call waits out CALL_TIMEOUT), and the
-    // third node must take the object over.
+    // Partition the new owner from PostgreSQL, NATS and its peers, in the
+    // middle of a Workflow step and while a client of its own keeps
+    // calling the counter on it: that call's commit is in flight across
+    // the partition, and is judged by PostgreSQL only after the heal.
+    // The other clients leave it; the third node must take the object over.
     let cut = owner(&nodes[(v + 1) % 3].cluster_file);
     let p = nodes.iter().position(|n| n.name == cut).unwrap();
     let cut_addr = nodes[p].addr();
-    net.partition(p);
-    let at_partition = load.acked_len();
-    wait_until("increments during the partition", 60, &nodes, || {
-        load.acked_len() >= at_partition + 20
+    clients.push({
+        let (load, addr) = (load.clone(), cut_addr.clone());
+        std::thread::spawn(move || client(load, 100, Role::Pinned(addr)))
     });
+    let pinned_before = load.acked_by(&cut_addr);
+    wait_until(
+        "calls and a Workflow step on the node to cut",
+        30,
+        &nodes,
+        || load.acked_by(&cut_addr) >= pinned_before + 3 && recorder.running_on(&cut, YOUNG_STEP),
+    );
+    load.live.write().unwrap().retain(|a| *a != cut_addr);
+    load.hold_pinned.store(true, Ordering::SeqCst);
+    net.partition(p);
+    event(format!("{cut} cut off"));
+    let at_partition = load.acked_len();
+    // Until the new owner has taken a snapshot: the changes the cut node
+    // would append next are dropped, their numbers free again.
+    wait_until(
+        "increments and a snapshot during the partition",
+        60,
+        &nodes,
+        || load.acked_len() >= at_partition + 20 && snapshot_by_new_owner(&pg, &cut),
+    );
     let third = nodes
         .iter()
         .find(|n| n.server.is_some() && n.name != cut)
@@ -660,6 +1106,34 @@ fn a_killed_node_and_a_partitioned_one_lose_no_acknowledged_work() {
         .count();
 
     net.heal(p);
+    event(format!("{cut} healed"));
+    // The other clients come back only after the pinned client's next
+    // call: a call reaching the node before it heartbeats afresh makes it
+    // drop the cached lease.
+    // The cut node still caches its lease. Its client calls again once
+    // the node heartbeats afresh, so the node trusts that cache and
+    // commits under its old lease, unless its call in flight was already
+    // refused. The first heartbeat to land may have started before the
+    // heal; the second did not, and the node has seen its answer once it
+    // sent the third.
+    let beats = Mutex::new(vec![heartbeat_at(&pg, &cut)]);
+    wait_until("the healed node heartbeating afresh", 30, &nodes, || {
+        let mut beats = beats.lock().unwrap();
+        let at = heartbeat_at(&pg, &cut);
+        if beats.last() != Some(&at) {
+            beats.push(at);
+        }
+        beats.len() >= 4
+    });
+    let started = load.pinned_started.load(Ordering::SeqCst);
+    load.hold_pinned.store(false, Ordering::SeqCst);
+    wait_until(
+        "the pinned client's call after the heal",
+        90,
+        &nodes,
+        || load.pinned_ended.load(Ordering::SeqCst) > started,
+    );
+    load.live.write().unwrap().push(cut_addr.clone());
     let (at_heal, sent_at_heal) = (load.acked_len(), load.sent_len());
     wait_until("increments via the healed node", 60, &nodes, || {
         let acked = load.acked.lock().unwrap();
@@ -671,70 +1145,26 @@ fn a_killed_node_and_a_partitioned_one_lose_no_acknowledged_work() {
             && acked.len() >= at_heal + 30
             && load.sent_len() >= sent_at_heal + 20
     });
+    // The old owner tried to commit after losing the lease, and the log
+    // refused it (the node counts the lease as lost).
+    wait_until("the old owner's late commit refused", 60, &nodes, || {
+        leases_lost(&cut_addr) >= 1
+    });
     load.stop.store(true, Ordering::SeqCst);
     for c in clients {
         c.join().unwrap();
     }
 
-    // The counter: every acknowledged increment exactly once.
     let survivor = third.addr();
-    let dump = web_support::http(&survivor, "GET", "/dump", &[], b"").json();
-    let n = dump["n"].as_u64().unwrap();
-    let runs = runs_of(&dump);
-    let acked: Vec<String> = load
-        .acked
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|(t, _)| t.clone())
-        .collect();
-    let stored: HashSet<&str> = runs.iter().map(|r| r.tag.as_str()).collect();
-    let attempted: HashSet<String> = load.attempted.lock().unwrap().iter().cloned().collect();
-    assert_eq!(stored.len(), runs.len(), "a tag stored twice");
-    assert_eq!(
-        runs.iter().map(|r| r.n).collect::<Vec<_>>(),
-        (1..=n).collect::<Vec<_>>(),
-        "each count from 1 to {n} was reached by exactly one increment"
-    );
-    for tag in &acked {
-        assert!(stored.contains(tag.as_str()), "acknowledged {tag} lost");
-    }
-    for r in &runs {
-        assert!(attempted.contains(&r.tag), "{} was never sent", r.tag);
-    }
-    // Applied without acknowledgement: calls that failed or timed out on
-    // the client (a stored tag was sent, and every acknowledged one is
-    // stored, so these are the rest).
-    let unacked = n as usize - acked.len();
-
-    // No two instances ran the object at once in the committed history.
-    let overlaps = overlapping(&runs);
-    assert!(
-        overlaps.is_empty(),
-        "{} overlaps, e.g.:\n{}",
-        overlaps.len(),
-        overlaps[..overlaps.len().min(5)].join("\n")
-    );
-    // The change log's lease tokens only grow, each belongs to one node,
-    // and the nodes that committed increments did so in the log's order.
-    let log = change_log(&schema);
-    let mut owner_of: BTreeMap<i64, String> = BTreeMap::new();
-    for w in log.windows(2) {
-        assert!(w[0].0 <= w[1].0, "token {} after {}", w[1].0, w[0].0);
-    }
-    for (token, node) in &log {
-        let first = owner_of.entry(*token).or_insert_with(|| node.clone());
-        assert_eq!(first, node, "token {token} used by two nodes");
-    }
-    let leases = collapsed(log.iter().map(|(_, node)| node.clone()));
-    let runs_by_node = collapsed(runs.iter().map(|r| r.node.clone()));
-    assert!(
-        is_subsequence(&runs_by_node, &leases),
-        "increments committed by {runs_by_node:?}, leases in the log {leases:?}"
-    );
-    assert!(
-        runs_by_node.len() >= 3,
-        "the object ran on three nodes in turn: {runs_by_node:?}"
+    let counter = check_counter(&load, &survivor, &pg);
+    let steps = check_workflows(
+        &load,
+        &recorder,
+        &survivor,
+        &nodes,
+        [&victim, &cut],
+        &pg,
+        &timeline,
     );
 
     // The queue: every message acknowledged to a producer was consumed.
@@ -759,14 +1189,247 @@ fn a_killed_node_and_a_partitioned_one_lose_no_acknowledged_work() {
         .unwrap();
     assert_eq!(dead["live"], false, "{s}");
     eprintln!(
-        "{} increments sent, {} acknowledged, {n} applied ({unacked} without an answer); {victim} killed, {cut} partitioned \
-         ({cut_acks_while_cut} acknowledged by it while cut off), then healed; leases {:?}; \
-         {} messages acknowledged to producers and consumed; {:.1} s",
-        attempted.len(),
-        acked.len(),
-        owner_of,
+        "{counter}; {victim} killed, {cut} partitioned ({cut_acks_while_cut} acknowledged by it while cut off), \
+         then healed; {} messages acknowledged to producers and consumed; {steps}; {:.1} s",
         sent.len(),
         began.elapsed().as_secs_f64()
     );
     drop(nodes);
+}
+
+/// The counter: every acknowledged increment exactly once, committed runs
+/// never overlapping across instances, and every change in the log
+/// appended under the lease of its moment. A summary for the report.
+fn check_counter(load: &Load, survivor: &str, pg: &Pg) -> String {
+    let dump = web_support::http(survivor, "GET", "/dump", &[], b"").json();
+    let n = dump["n"].as_u64().unwrap();
+    let runs = runs_of(&dump);
+    let acked: Vec<String> = load
+        .acked
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(t, _)| t.clone())
+        .collect();
+    let stored: HashSet<&str> = runs.iter().map(|r| r.tag.as_str()).collect();
+    let attempted: HashSet<String> = load.attempted.lock().unwrap().iter().cloned().collect();
+    assert_eq!(stored.len(), runs.len(), "a tag stored twice");
+    assert_eq!(
+        runs.iter().map(|r| r.n).collect::<Vec<_>>(),
+        (1..=n).collect::<Vec<_>>(),
+        "each count from 1 to {n} was reached by exactly one increment"
+    );
+    let lost: Vec<&String> = acked
+        .iter()
+        .filter(|t| !stored.contains(t.as_str()))
+        .collect();
+    assert!(lost.is_empty(), "acknowledged increments lost: {lost:?}");
+    for r in &runs {
+        assert!(attempted.contains(&r.tag), "{} was never sent", r.tag);
+    }
+    // Applied without acknowledgement: calls that failed or timed out on
+    // the client (a stored tag was sent, and every acknowledged one is
+    // stored, so these are the rest).
+    let unacked = n as usize - acked.len();
+
+    // No two instances ran the object at once in the committed history.
+    let overlaps = overlapping(&runs);
+    assert!(
+        overlaps.is_empty(),
+        "{} overlaps, e.g.:\n{}",
+        overlaps.len(),
+        overlaps[..overlaps.len().min(5)].join("\n")
+    );
+    // Every change PostgreSQL took was appended under the object's lease
+    // of that moment, so lease tokens only grow in the order of the
+    // appends, each belongs to one node, and the nodes that committed
+    // increments did so in that order.
+    let log = appends(pg);
+    let stale: Vec<String> = log
+        .iter()
+        .filter(|a| a.lease.as_ref() != Some(&(a.token, a.node.clone())))
+        .map(|a| {
+            format!(
+                "change {} by {} under token {}, lease then {:?}",
+                a.seq, a.node, a.token, a.lease
+            )
+        })
+        .collect();
+    assert!(
+        stale.is_empty(),
+        "changes appended under a lease the object no longer had:\n{}",
+        stale.join("\n")
+    );
+    let mut owner_of: BTreeMap<i64, String> = BTreeMap::new();
+    for w in log.windows(2) {
+        assert!(
+            w[0].token <= w[1].token,
+            "token {} appended after {}",
+            w[1].token,
+            w[0].token
+        );
+    }
+    for a in &log {
+        let first = owner_of.entry(a.token).or_insert_with(|| a.node.clone());
+        assert_eq!(*first, a.node, "token {} used by two nodes", a.token);
+    }
+    let leases = collapsed(log.iter().map(|a| a.node.clone()));
+    let runs_by_node = collapsed(runs.iter().map(|r| r.node.clone()));
+    assert!(
+        is_subsequence(&runs_by_node, &leases),
+        "increments committed by {runs_by_node:?}, leases in the log {leases:?}"
+    );
+    assert!(
+        runs_by_node.len() >= 3,
+        "the object ran on three nodes in turn: {runs_by_node:?}"
+    );
+    format!(
+        "{} increments sent, {} acknowledged, {n} applied ({unacked} without an answer), \
+         {} changes appended, leases {owner_of:?}",
+        attempted.len(),
+        acked.len(),
+        log.len()
+    )
+}
+
+/// The Workflows: every instance completes, each step's one successful
+/// attempt is its last, its journaled execution ran once, and no step ran
+/// more often than the journal began attempts of it. `cut_off` are the
+/// nodes killed and partitioned mid-step: a step each was running ran
+/// again elsewhere. A summary for the report.
+fn check_workflows(
+    load: &Load,
+    recorder: &Recorder,
+    survivor: &str,
+    nodes: &[Node],
+    cut_off: [&str; 2],
+    pg: &Pg,
+    timeline: &Mutex<Vec<(Duration, String)>>,
+) -> String {
+    // Acknowledged, or created without an answer and then run.
+    let mut instances: BTreeSet<String> = load.instances.lock().unwrap().iter().cloned().collect();
+    instances.extend(recorder.reports().into_iter().map(|r| r.instance));
+    let outputs: Mutex<BTreeMap<String, serde_json::Value>> = Mutex::default();
+    wait_until("every Workflow instance complete", 60, nodes, || {
+        let mut outputs = outputs.lock().unwrap();
+        for id in &instances {
+            if outputs.contains_key(id) {
+                continue;
+            }
+            let path = format!("/wf/status?id={id}");
+            let reply = try_http(survivor, "GET", &path, &[], b"", CALL_TIMEOUT);
+            let Some(status) = reply
+                .ok()
+                .filter(|r| r.status == 200)
+                .and_then(|r| serde_json::from_str::<serde_json::Value>(&r.text()).ok())
+            else {
+                continue;
+            };
+            assert_ne!(status["status"], "errored", "{id}: {status}");
+            if status["status"] == "complete" {
+                outputs.insert(id.clone(), status["output"].clone());
+            }
+        }
+        outputs.len() == instances.len()
+    });
+    let outputs = outputs.into_inner().unwrap();
+
+    // (instance, step) → exec → (node, starts, ends)
+    type Execs = BTreeMap<String, (String, Vec<Duration>, Vec<Duration>)>;
+    let mut by_step: BTreeMap<(String, usize), Execs> = BTreeMap::new();
+    for r in recorder.reports() {
+        let e = by_step
+            .entry((r.instance, r.step))
+            .or_default()
+            .entry(r.exec)
+            .or_insert_with(|| (r.node, Vec::new(), Vec::new()));
+        match r.phase.as_str() {
+            "start" => e.1.push(r.at),
+            _ => e.2.push(r.at),
+        }
+    }
+    let attempts = step_attempts(pg);
+    let (mut reruns, mut rerun_after) = (0, [0usize; 2]);
+    for (id, output) in &outputs {
+        let finished = output
+            .as_array()
+            .unwrap_or_else(|| panic!("{id}: {output}"));
+        assert_eq!(finished.len(), WF_STEPS, "{id}: {output}");
+        for (i, f) in finished.iter().enumerate() {
+            let step = i + 1;
+            let context = || {
+                format!(
+                    "events {:?}\njournal {:?}",
+                    timeline.lock().unwrap(),
+                    journal_of(pg, id)
+                )
+            };
+            // The journal: one attempt succeeded, and it is the last one,
+            // so no attempt began once the step had finished.
+            let tried = attempts
+                .get(&(id.clone(), format!("step {step}")))
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            let succeeded: Vec<i64> = tried
+                .iter()
+                .filter(|(_, ok)| *ok == Some(true))
+                .map(|(n, _)| *n)
+                .collect();
+            let last = tried.iter().map(|(n, _)| *n).max();
+            assert!(
+                succeeded.len() == 1 && last == succeeded.first().copied(),
+                "{id} step {step}: attempts {tried:?}\n{}",
+                context()
+            );
+            // The executions: the one whose result was journaled ran once,
+            // and every execution belongs to an attempt the journal began
+            // (the others were cut off, or failed, before the step
+            // finished).
+            let exec = f["exec"].as_str().unwrap();
+            let execs = by_step.get(&(id.clone(), step));
+            let Some((node, starts, ends)) = execs.and_then(|e| e.get(exec)) else {
+                panic!("{id} step {step}: the journaled execution {exec} never reported");
+            };
+            assert_eq!(f["node"], node.as_str(), "{id} step {step}");
+            assert!(
+                starts.len() == 1 && ends.len() == 1,
+                "{id} step {step}: the journaled execution {exec} ran {} times",
+                starts.len()
+            );
+            let execs = execs.unwrap();
+            assert!(
+                execs.len() <= tried.len(),
+                "{id} step {step} ran {} times for {} attempts: {execs:?}\n{}",
+                execs.len(),
+                tried.len(),
+                context()
+            );
+            for (on, _, _) in execs.iter().filter(|(e, _)| *e != exec).map(|(_, v)| v) {
+                for (k, n) in cut_off.iter().enumerate() {
+                    if on == n && node != n {
+                        rerun_after[k] += 1;
+                    }
+                }
+            }
+            reruns += execs.len() - 1;
+        }
+    }
+    assert!(
+        rerun_after[0] > 0,
+        "a step cut off by the kill of {} ran again elsewhere",
+        cut_off[0]
+    );
+    assert!(
+        rerun_after[1] > 0,
+        "a step cut off by the partition of {} ran again elsewhere",
+        cut_off[1]
+    );
+    format!(
+        "{} Workflow instances complete, {} steps, {reruns} executions that did not finish \
+         ({} on the killed node, {} on the partitioned one)",
+        outputs.len(),
+        outputs.len() * WF_STEPS,
+        rerun_after[0],
+        rerun_after[1]
+    )
 }
