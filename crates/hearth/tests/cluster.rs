@@ -19,10 +19,12 @@
 //! they are not reachable, unless `HEARTH_TEST_REQUIRE_CLUSTER=1` (CI sets
 //! it).
 
+mod cluster_support;
 mod web_support;
 
+use cluster_support::*;
+
 use std::collections::HashSet;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -32,31 +34,8 @@ use std::time::{Duration, Instant};
 use hearth_testkit::s3_double;
 use web_support::{Server, try_http};
 
-const SECRET: &str = "cluster-test-secret-of-at-least-32-bytes";
 const LEASE_MS: u64 = 1500;
 const INTERNAL_TOKEN: &str = "cluster-test-internal-token";
-
-fn postgres_url() -> String {
-    std::env::var("HEARTH_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
-}
-
-/// Whether PostgreSQL answers; fails instead when the cluster is required.
-fn postgres_reachable() -> bool {
-    let url = postgres_url();
-    let reachable = hearth_cluster::Pg::connect(&url, "hearth_probe").is_ok();
-    if !reachable {
-        if std::env::var("HEARTH_TEST_REQUIRE_CLUSTER").as_deref() == Ok("1") {
-            panic!(
-                "PostgreSQL at {url} is required (HEARTH_TEST_REQUIRE_CLUSTER=1) but unreachable"
-            );
-        }
-        eprintln!(
-            "skipped: PostgreSQL at {url} unreachable; set HEARTH_TEST_REQUIRE_CLUSTER=1 to fail instead"
-        );
-    }
-    reachable
-}
 
 fn redis_url() -> String {
     std::env::var("HEARTH_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
@@ -75,14 +54,6 @@ fn redis_reachable() -> bool {
             false
         }
     }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 struct Node {
@@ -145,49 +116,6 @@ fn start_node_with(dir: &Path, project: &Path, name: &str, schema: &str, extra: 
         server: Some(server),
         internal,
         cluster_file,
-    }
-}
-
-fn status(cluster_file: &Path) -> serde_json::Value {
-    let out = Command::new(env!("CARGO_BIN_EXE_hearth"))
-        .args(["cluster", "status", "--json", "--cluster"])
-        .arg(cluster_file)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "hearth cluster status failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
-/// The node that holds the object's lease, by `hearth cluster status`.
-fn owner(cluster_file: &Path) -> String {
-    let s = status(cluster_file);
-    let holders: Vec<String> = s["nodes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|n| n["durable_objects"].as_i64() == Some(1))
-        .map(|n| n["node_id"].as_str().unwrap().to_owned())
-        .collect();
-    assert_eq!(holders.len(), 1, "one node holds the object: {s}");
-    holders[0].clone()
-}
-
-fn drop_schema(schema: &str) {
-    if let Ok(pg) = hearth_cluster::Pg::connect(&postgres_url(), "hearth_probe") {
-        let schema = schema.to_owned();
-        let _ = pg.block({
-            let pg = pg.clone();
-            async move {
-                let c = pg.client().await?;
-                c.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
-                    .await?;
-                Ok(())
-            }
-        });
     }
 }
 
@@ -646,10 +574,6 @@ fn pending_alarms(schema: &str) -> i64 {
             .get(0))
     })
     .unwrap()
-}
-
-fn nats_url() -> String {
-    std::env::var("HEARTH_TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".to_owned())
 }
 
 /// Whether NATS with JetStream answers; fails instead when the cluster is

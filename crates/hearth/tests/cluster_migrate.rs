@@ -9,9 +9,11 @@
 //! they are not there, unless `HEARTH_TEST_REQUIRE_CLUSTER=1` (and
 //! `HEARTH_TEST_REQUIRE_S3_BACKEND=1`).
 
+mod cluster_support;
 mod web_support;
 
-use std::net::TcpListener;
+use cluster_support::*;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
@@ -20,41 +22,10 @@ use hearth_testkit::s3_double;
 use sha2::Digest as _;
 use web_support::{Reply, Server, http};
 
-const SECRET: &str = "cluster-test-secret-of-at-least-32-bytes";
 /// An alarm far enough ahead never to fire during the test.
 const ALARM_AT_MS: u64 = 4_102_444_800_000;
 /// Past one part of the import's multipart upload.
 const BIG_OBJECT_BYTES: usize = 17 * 1024 * 1024 + 5;
-
-fn postgres_url() -> String {
-    std::env::var("HEARTH_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
-}
-
-/// Whether PostgreSQL answers; fails instead when the cluster is required.
-fn postgres_reachable() -> bool {
-    let url = postgres_url();
-    let reachable = hearth_cluster::Pg::connect(&url, "hearth_probe").is_ok();
-    if !reachable {
-        if std::env::var("HEARTH_TEST_REQUIRE_CLUSTER").as_deref() == Ok("1") {
-            panic!(
-                "PostgreSQL at {url} is required (HEARTH_TEST_REQUIRE_CLUSTER=1) but unreachable"
-            );
-        }
-        eprintln!(
-            "skipped: PostgreSQL at {url} unreachable; set HEARTH_TEST_REQUIRE_CLUSTER=1 to fail instead"
-        );
-    }
-    reachable
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn cluster_file(dir: &Path, name: &str, schema: &str, s3: &str) -> PathBuf {
     let file = dir.join(format!("{name}.cluster.toml"));
@@ -112,21 +83,6 @@ fn text(bytes: &[u8]) -> String {
 fn ok(reply: Reply) -> Reply {
     assert_eq!(reply.status, 200, "{}", reply.text());
     reply
-}
-
-fn drop_schema(schema: &str) {
-    if let Ok(pg) = hearth_cluster::Pg::connect(&postgres_url(), "hearth_probe") {
-        let schema = schema.to_owned();
-        let _ = pg.block({
-            let pg = pg.clone();
-            async move {
-                let c = pg.client().await?;
-                c.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
-                    .await?;
-                Ok(())
-            }
-        });
-    }
 }
 
 fn alarms_in_cluster(schema: &str) -> i64 {

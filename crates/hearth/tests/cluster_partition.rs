@@ -43,7 +43,10 @@
 //! NATS with JetStream (`HEARTH_TEST_NATS_URL`); skipped without them
 //! unless `HEARTH_TEST_REQUIRE_CLUSTER=1`, which makes it fail instead.
 
+mod cluster_support;
 mod web_support;
+
+use cluster_support::*;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::io::Read;
@@ -57,7 +60,6 @@ use std::time::{Duration, Instant};
 use hearth_cluster::Pg;
 use web_support::{Server, read_request, try_http};
 
-const SECRET: &str = "cluster-test-secret-of-at-least-32-bytes";
 const LEASE_MS: u64 = 1500;
 const INTERNAL_PORT: u16 = 7800;
 /// Connections one relay carries at once; more are refused.
@@ -86,15 +88,6 @@ fn skip(reason: &str) {
         "the partition test is required (HEARTH_TEST_REQUIRE_CLUSTER=1): {reason}"
     );
     eprintln!("skipped: {reason}; set HEARTH_TEST_REQUIRE_CLUSTER=1 to fail instead");
-}
-
-fn postgres_url() -> String {
-    std::env::var("HEARTH_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
-}
-
-fn nats_url() -> String {
-    std::env::var("HEARTH_TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".to_owned())
 }
 
 /// The socket address a backend URL names.
@@ -518,34 +511,6 @@ struct Backends {
     schema: String,
 }
 
-fn status(cluster_file: &Path) -> serde_json::Value {
-    let out = Command::new(env!("CARGO_BIN_EXE_hearth"))
-        .args(["cluster", "status", "--json", "--cluster"])
-        .arg(cluster_file)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "hearth cluster status failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
-/// The node that holds the counter's lease.
-fn owner(cluster_file: &Path) -> String {
-    let s = status(cluster_file);
-    let holders: Vec<String> = s["nodes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|n| n["durable_objects"].as_i64() == Some(1))
-        .map(|n| n["node_id"].as_str().unwrap().to_owned())
-        .collect();
-    assert_eq!(holders.len(), 1, "one node holds the object: {s}");
-    holders[0].clone()
-}
-
 /// What the clients sent and which calls were acknowledged, and by whom.
 #[derive(Default)]
 struct Load {
@@ -916,21 +881,6 @@ fn collapsed<T: PartialEq + Clone>(items: impl IntoIterator<Item = T>) -> Vec<T>
 fn is_subsequence(small: &[String], big: &[String]) -> bool {
     let mut rest = big.iter();
     small.iter().all(|s| rest.any(|b| b == s))
-}
-
-fn drop_schema(schema: &str) {
-    if let Ok(pg) = hearth_cluster::Pg::connect(&postgres_url(), "hearth_probe") {
-        let schema = schema.to_owned();
-        let _ = pg.block({
-            let pg = pg.clone();
-            async move {
-                let c = pg.client().await?;
-                c.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
-                    .await?;
-                Ok(())
-            }
-        });
-    }
 }
 
 /// Deletes the test's streams and schema however the test ends.
