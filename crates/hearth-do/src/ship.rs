@@ -345,7 +345,7 @@ pub fn prepare_export(path: &Path) -> Result<Export> {
         |r| r.get(0),
     )?;
     let alarm_ms = if has_metadata {
-        crate::sqlite::stored_alarm(&conn)?
+        crate::sqlite::read_alarm(&conn)?
     } else {
         None
     };

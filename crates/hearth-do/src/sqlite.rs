@@ -1081,13 +1081,9 @@ fn read_entry(r: &rusqlite::Row<'_>) -> rusqlite::Result<(String, Vec<u8>)> {
     Ok((String::from_utf8_lossy(&key).into_owned(), r.get(1)?))
 }
 
-/// The alarm an object's file holds (for copying it out of a stopped
-/// data directory).
-pub(crate) fn stored_alarm(conn: &Connection) -> Result<Option<i64>> {
-    read_alarm(conn)
-}
-
-fn read_alarm(conn: &Connection) -> Result<Option<i64>> {
+/// The alarm an object's file holds (also read to copy it out of a
+/// stopped data directory).
+pub(crate) fn read_alarm(conn: &Connection) -> Result<Option<i64>> {
     Ok(conn
         .prepare_cached("SELECT value FROM _cf_METADATA WHERE key = ?1")?
         .query_row([ALARM_KEY], |r| r.get(0))

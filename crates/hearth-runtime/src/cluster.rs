@@ -150,16 +150,21 @@ impl std::fmt::Debug for ClusterNode {
 /// The client of the cluster's store; its bucket must answer before the
 /// node serves anything.
 fn connect_s3(config: &hearth_cluster::S3Config) -> Result<Arc<S3Store>, hearth_r2::R2Error> {
-    let store = S3Store::connect(&hearth_r2::S3Config {
-        endpoint: config.endpoint.clone(),
-        bucket: config.bucket.clone(),
-        region: config.region.clone(),
-        access_key_id: config.access_key_id.clone(),
-        secret_access_key: config.secret_access_key.clone(),
-        prefix: config.prefix.clone(),
-    })?;
+    let store = S3Store::connect(&store_config(config))?;
     store.check()?;
     Ok(store)
+}
+
+/// The store client's settings from the cluster file's `[s3]`.
+pub fn store_config(c: &hearth_cluster::S3Config) -> hearth_r2::S3Config {
+    hearth_r2::S3Config {
+        endpoint: c.endpoint.clone(),
+        bucket: c.bucket.clone(),
+        region: c.region.clone(),
+        access_key_id: c.access_key_id.clone(),
+        secret_access_key: c.secret_access_key.clone(),
+        prefix: c.prefix.clone(),
+    }
 }
 
 impl ClusterNode {

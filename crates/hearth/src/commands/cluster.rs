@@ -96,18 +96,6 @@ fn connect(path: &Path, config: &ClusterConfig) -> Result<Pg> {
     Ok(Pg::connect(&pg_config.url, &pg_config.schema)?)
 }
 
-/// The store client's settings from the cluster file's `[s3]`.
-pub fn store_config(c: &hearth_cluster::S3Config) -> hearth_r2::S3Config {
-    hearth_r2::S3Config {
-        endpoint: c.endpoint.clone(),
-        bucket: c.bucket.clone(),
-        region: c.region.clone(),
-        access_key_id: c.access_key_id.clone(),
-        secret_access_key: c.secret_access_key.clone(),
-        prefix: c.prefix.clone(),
-    }
-}
-
 fn status(path: &Path, json: bool) -> Result<()> {
     let config = ClusterConfig::load(path)?;
     let Some(pg_config) = &config.postgres else {
@@ -137,8 +125,8 @@ fn status(path: &Path, json: bool) -> Result<()> {
     };
     let s3 = match &config.s3 {
         Some(c) => {
-            let checked =
-                hearth_r2::S3Store::connect(&store_config(c)).and_then(|store| store.check());
+            let checked = hearth_r2::S3Store::connect(&hearth_runtime::cluster::store_config(c))
+                .and_then(|store| store.check());
             match checked {
                 Ok(()) => "ok".to_owned(),
                 Err(e) => e.to_string(),

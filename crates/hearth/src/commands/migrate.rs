@@ -107,7 +107,7 @@ impl Target {
         let pg = Pg::connect(&pg_config.url, &pg_config.schema)?;
         let store = match &config.s3 {
             Some(c) => {
-                let store = S3Store::connect(&super::cluster::store_config(c))?;
+                let store = S3Store::connect(&hearth_runtime::cluster::store_config(c))?;
                 store.check()?;
                 Some(store)
             }
